@@ -1,0 +1,383 @@
+// Package config loads a node's configuration once, at start-up, into one
+// typed and validated [Config] that is then passed explicitly to whatever
+// needs it. There is no package-level state: [Load] reads only what its
+// [Options] hand it.
+//
+// # Sources
+//
+// Four sources are layered with koanf, each overriding the one before:
+//
+//  1. built-in defaults (see [Load] for the defaults of dev mode);
+//  2. a TOML file, only if [Options.File] names one (the packaged service
+//     passes [DefaultFile]);
+//  3. environment variables: CUSTOS_ followed by the key in upper case, with
+//     a double underscore between a table and its key, so CUSTOS_DATA_DIR
+//     sets data_dir and CUSTOS_API__LISTEN_ADDRESS sets api.listen_address.
+//     CUSTOS_CLUSTER__JOIN is a comma-separated list. Variables that name no
+//     key are ignored, because the CLI client shares the prefix
+//     (CUSTOS_ADDR, CUSTOS_TOKEN, CUSTOS_FORMAT);
+//  4. command-line flags registered by [RegisterServerFlags], but only those
+//     explicitly set: a flag's default never overrides the file or the
+//     environment.
+//
+// Unknown keys in the file are an error rather than being ignored: a typo
+// such as "heartbeat_timout" would otherwise silently leave the default in
+// place. Key names are matched exactly (TOML keys are case-sensitive).
+//
+// Durations are strings with a unit ("500ms", "10s"). A bare number is
+// rejected instead of being read as nanoseconds.
+//
+// # Choices
+//
+// The environment is read from [Options.Environ], not from the process, so
+// tests need no t.Setenv and can run in parallel; this is also why the koanf
+// env provider (which calls os.Environ) is not used. Every layer is decoded
+// on its own before the layers are merged, so an error says which source
+// holds the bad value. Load also validates, so a *Config that Load returns
+// is always usable; [Config.Validate] is exported for configurations built
+// in code, such as those of in-process test clusters.
+//
+// [Dump] prints the effective configuration as TOML with secrets redacted;
+// the output is itself a valid configuration file, which the golden tests
+// check.
+package config
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/knadh/koanf/parsers/toml"
+	"github.com/knadh/koanf/providers/file"
+	"github.com/knadh/koanf/providers/posflag"
+	"github.com/knadh/koanf/v2"
+	"github.com/spf13/pflag"
+)
+
+// DefaultFile is where the packaged service keeps its configuration file.
+// Load reads it only if the caller passes it in [Options.File].
+const DefaultFile = "/etc/custos/custos.toml"
+
+// EnvPrefix starts the name of every environment variable Load reads.
+const EnvPrefix = "CUSTOS_"
+
+// Config is the configuration of one node.
+type Config struct {
+	Dev      bool    `koanf:"dev"`
+	DevToken Secret  `koanf:"dev_token"` // fixed operator token for dev mode
+	NodeID   string  `koanf:"node_id"`   // slug [a-z0-9][a-z0-9-]{0,62}
+	Region   string  `koanf:"region"`    // slug, e.g. ap-south-1; "local" in dev
+	DataDir  string  `koanf:"data_dir"`  // "" in dev: the caller makes a temporary directory
+	API      API     `koanf:"api"`
+	Cluster  Cluster `koanf:"cluster"`
+	Log      Log     `koanf:"log"`
+}
+
+// API configures the HTTP API listener.
+type API struct {
+	ListenAddress  string        `koanf:"listen_address"`  // host:port
+	BodyLimit      int           `koanf:"body_limit"`      // bytes, 1 KiB..64 MiB
+	RequestTimeout time.Duration `koanf:"request_timeout"` // per request
+}
+
+// Cluster configures Raft and the cluster transport.
+type Cluster struct {
+	ListenAddress      string        `koanf:"listen_address"`       // host:port; port 0 only in dev
+	AdvertiseAddress   string        `koanf:"advertise_address"`    // defaults to ListenAddress
+	Join               []string      `koanf:"join"`                 // host:port of existing members
+	JoinToken          Secret        `koanf:"join_token"`           // presented when joining
+	HeartbeatTimeout   time.Duration `koanf:"heartbeat_timeout"`    // raft
+	ElectionTimeout    time.Duration `koanf:"election_timeout"`     // raft
+	LeaderLeaseTimeout time.Duration `koanf:"leader_lease_timeout"` // raft; <= HeartbeatTimeout
+	SnapshotThreshold  uint64        `koanf:"snapshot_threshold"`   // log entries between snapshots
+	SnapshotInterval   time.Duration `koanf:"snapshot_interval"`    // how often to check the threshold
+	ApplyTimeout       time.Duration `koanf:"apply_timeout"`        // bound on a write or linearizable read
+}
+
+// Log configures the structured logger.
+type Log struct {
+	Level  string `koanf:"level"`  // debug, info, warn or error
+	Format string `koanf:"format"` // text or json
+}
+
+// Options says where Load finds the configuration. The zero value loads the
+// built-in defaults only.
+type Options struct {
+	File    string         // TOML file; "" for none. A named file must exist.
+	Flags   *pflag.FlagSet // parsed flags from RegisterServerFlags, or nil
+	Environ []string       // "KEY=value" entries, as from os.Environ, or nil
+}
+
+// defaults returns the built-in configuration, for dev mode or not.
+// Cluster.AdvertiseAddress is left empty: Load derives it from
+// Cluster.ListenAddress after all sources are applied.
+func defaults(dev bool) Config {
+	c := Config{
+		API: API{
+			ListenAddress:  "127.0.0.1:8200",
+			BodyLimit:      1 << 20,
+			RequestTimeout: 10 * time.Second,
+		},
+		Cluster: Cluster{
+			ListenAddress:      "127.0.0.1:8201",
+			Join:               []string{},
+			HeartbeatTimeout:   time.Second,
+			ElectionTimeout:    time.Second,
+			LeaderLeaseTimeout: 500 * time.Millisecond,
+			SnapshotThreshold:  8192,
+			SnapshotInterval:   30 * time.Second,
+			ApplyTimeout:       5 * time.Second,
+		},
+		Log: Log{Level: "info", Format: "text"},
+	}
+	if dev {
+		c.Dev = true
+		c.NodeID = "dev"
+		c.Region = "local"
+		c.DataDir = ""
+		c.Cluster.ListenAddress = "127.0.0.1:0"
+		c.Cluster.HeartbeatTimeout = 50 * time.Millisecond
+		c.Cluster.ElectionTimeout = 50 * time.Millisecond
+		c.Cluster.LeaderLeaseTimeout = 25 * time.Millisecond
+		c.Cluster.SnapshotThreshold = 8192
+	}
+	return c
+}
+
+// Load reads the sources named by opts, layers them over the defaults,
+// and returns the validated result.
+//
+// If dev ends up true, from whichever source, the dev defaults sit at the
+// bottom instead: node_id "dev", region "local", data_dir "" (the caller
+// creates a temporary directory), cluster.listen_address 127.0.0.1:0 and
+// Raft timeouts of 50ms/50ms/25ms. Anything the sources set still wins.
+func Load(opts Options) (*Config, error) {
+	// over holds file < environment < flags, without defaults. Each layer
+	// is decoded on its own first, so that an error names its source.
+	over := koanf.New(".")
+	add := func(source string, k *koanf.Koanf) error {
+		if err := decode(k, new(Config)); err != nil {
+			return fmt.Errorf("config: %s: %w", source, err)
+		}
+		return over.Merge(k)
+	}
+
+	if opts.File != "" {
+		k := koanf.New(".")
+		if err := k.Load(file.Provider(opts.File), toml.Parser()); err != nil {
+			return nil, fmt.Errorf("config: read %s: %w", opts.File, err)
+		}
+		if err := add(opts.File, k); err != nil {
+			return nil, err
+		}
+	}
+	if err := add("environment", envLayer(opts.Environ)); err != nil {
+		return nil, err
+	}
+	if opts.Flags != nil {
+		k := koanf.New(".")
+		p := posflag.ProviderWithFlag(opts.Flags, ".", nil, func(f *pflag.Flag) (string, any) {
+			return flagKey(f.Name), posflag.FlagVal(opts.Flags, f)
+		})
+		if err := k.Load(p, nil); err != nil {
+			return nil, fmt.Errorf("config: flags: %w", err)
+		}
+		if err := add("flags", k); err != nil {
+			return nil, err
+		}
+	}
+
+	// Decode once to learn whether this is dev mode, then again with the
+	// right defaults underneath.
+	c, err := decodeOver(defaults(false), over)
+	if err == nil && c.Dev {
+		c, err = decodeOver(defaults(true), over)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if c.Cluster.AdvertiseAddress == "" {
+		c.Cluster.AdvertiseAddress = c.Cluster.ListenAddress
+	}
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return c, nil
+}
+
+// decodeOver decodes the layers in over on top of base.
+func decodeOver(base Config, over *koanf.Koanf) (*Config, error) {
+	k, err := fromFlat(flatten(&base, false))
+	if err != nil {
+		return nil, err
+	}
+	if err := k.Merge(over); err != nil {
+		return nil, err
+	}
+	var c Config
+	if err := decode(k, &c); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// fromFlat returns a koanf instance holding m, whose keys are dotted paths.
+func fromFlat(m map[string]any) (*koanf.Koanf, error) {
+	k := koanf.New(".")
+	for key, v := range m {
+		if err := k.Set(key, v); err != nil {
+			return nil, err
+		}
+	}
+	return k, nil
+}
+
+// decode decodes k strictly into c: every key must name a field, exactly.
+// Values may be strings (environment and flags) or typed (file).
+func decode(k *koanf.Koanf, c *Config) error {
+	return k.UnmarshalWithConf("", c, koanf.UnmarshalConf{
+		Tag: "koanf",
+		DecoderConfig: &mapstructure.DecoderConfig{
+			DecodeHook: mapstructure.ComposeDecodeHookFunc(
+				durationHook,
+				mapstructure.TextUnmarshallerHookFunc(),
+			),
+			ErrorUnused:      true,
+			WeaklyTypedInput: true,
+			MatchName:        func(key, field string) bool { return key == field },
+		},
+	})
+}
+
+var durationType = reflect.TypeFor[time.Duration]()
+
+// durationHook parses duration strings and rejects bare numbers, which
+// mapstructure would otherwise take as nanoseconds.
+func durationHook(from, to reflect.Type, data any) (any, error) {
+	if to != durationType || from == durationType {
+		return data, nil
+	}
+	s, ok := data.(string)
+	if !ok {
+		return nil, fmt.Errorf("want a duration with a unit, such as \"10s\", got %v", data)
+	}
+	return time.ParseDuration(s)
+}
+
+// envLayer returns the CUSTOS_ variables of environ that name a known key.
+// As with os.Getenv, the first of duplicate entries wins.
+func envLayer(environ []string) *koanf.Koanf {
+	known := flatten(&Config{}, false)
+	m := map[string]any{}
+	for _, kv := range environ {
+		name, val, ok := strings.Cut(kv, "=")
+		rest, found := strings.CutPrefix(name, EnvPrefix)
+		if !ok || !found {
+			continue
+		}
+		key := strings.ReplaceAll(strings.ToLower(rest), "__", ".")
+		if _, ok := known[key]; !ok {
+			continue
+		}
+		if _, dup := m[key]; dup {
+			continue
+		}
+		m[key] = val
+		if key == "cluster.join" {
+			m[key] = splitList(val)
+		}
+	}
+	k, _ := fromFlat(m) // Set fails only with koanf's StrictMerge
+	return k
+}
+
+// splitList splits a comma-separated list, dropping blanks.
+func splitList(s string) []string {
+	out := []string{}
+	for part := range strings.SplitSeq(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}
+
+// RegisterServerFlags defines the server's flags on fs. Those that name a
+// configuration key are read by Load (when set); --config and --config-dump
+// are for the caller: the file to pass as Options.File, and whether to Dump
+// the effective configuration and exit.
+func RegisterServerFlags(fs *pflag.FlagSet) {
+	fs.String("config", "", "TOML configuration file (the service uses "+DefaultFile+")")
+	fs.Bool("config-dump", false, "print the effective configuration, secrets redacted, and exit")
+	fs.Bool("dev", false, "dev mode: one in-memory-friendly local node with short timeouts (env CUSTOS_DEV)")
+	fs.String("dev-token", "", "fixed operator token in dev mode (env CUSTOS_DEV_TOKEN)")
+	fs.String("dev-listen-address", "", "API listen address in dev mode, same as --listen-address")
+	fs.String("data-dir", "", "data directory (env CUSTOS_DATA_DIR)")
+	fs.String("node-id", "", "node id, a slug (env CUSTOS_NODE_ID)")
+	fs.String("region", "", "region, a slug such as ap-south-1 (env CUSTOS_REGION)")
+	fs.String("listen-address", "", "API listen address host:port (env CUSTOS_API__LISTEN_ADDRESS)")
+	fs.String("cluster-listen-address", "", "Raft listen address host:port (env CUSTOS_CLUSTER__LISTEN_ADDRESS)")
+	fs.String("cluster-advertise-address", "", "Raft address other nodes dial (env CUSTOS_CLUSTER__ADVERTISE_ADDRESS)")
+	fs.String("log-level", "", "debug, info, warn or error (env CUSTOS_LOG__LEVEL)")
+	fs.String("log-format", "", "text or json (env CUSTOS_LOG__FORMAT)")
+}
+
+// flagKey maps a flag name to its configuration key, or "" for flags that
+// are not configuration (posflag then skips them). When both
+// --dev-listen-address and --listen-address are set, --listen-address wins,
+// as flags are visited in lexical order.
+func flagKey(name string) string {
+	switch name {
+	case "dev", "region":
+		return name
+	case "dev-token", "data-dir", "node-id":
+		return strings.ReplaceAll(name, "-", "_")
+	case "listen-address", "dev-listen-address":
+		return "api.listen_address"
+	case "cluster-listen-address":
+		return "cluster.listen_address"
+	case "cluster-advertise-address":
+		return "cluster.advertise_address"
+	case "log-level":
+		return "log.level"
+	case "log-format":
+		return "log.format"
+	}
+	return ""
+}
+
+// flatten returns c as flat key/value pairs in the shapes a TOML file
+// uses: durations as strings such as "1s". Secrets are redacted if redact is
+// set. Every key of Config appears, so its keys are also the known keys.
+func flatten(c *Config, redact bool) map[string]any {
+	secret := func(s Secret) string {
+		if redact {
+			return s.String()
+		}
+		return s.Reveal()
+	}
+	return map[string]any{
+		"dev":                          c.Dev,
+		"dev_token":                    secret(c.DevToken),
+		"node_id":                      c.NodeID,
+		"region":                       c.Region,
+		"data_dir":                     c.DataDir,
+		"api.listen_address":           c.API.ListenAddress,
+		"api.body_limit":               int64(c.API.BodyLimit),
+		"api.request_timeout":          c.API.RequestTimeout.String(),
+		"cluster.listen_address":       c.Cluster.ListenAddress,
+		"cluster.advertise_address":    c.Cluster.AdvertiseAddress,
+		"cluster.join":                 append([]string{}, c.Cluster.Join...),
+		"cluster.join_token":           secret(c.Cluster.JoinToken),
+		"cluster.heartbeat_timeout":    c.Cluster.HeartbeatTimeout.String(),
+		"cluster.election_timeout":     c.Cluster.ElectionTimeout.String(),
+		"cluster.leader_lease_timeout": c.Cluster.LeaderLeaseTimeout.String(),
+		"cluster.snapshot_threshold":   c.Cluster.SnapshotThreshold,
+		"cluster.snapshot_interval":    c.Cluster.SnapshotInterval.String(),
+		"cluster.apply_timeout":        c.Cluster.ApplyTimeout.String(),
+		"log.level":                    c.Log.Level,
+		"log.format":                   c.Log.Format,
+	}
+}

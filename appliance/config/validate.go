@@ -1,0 +1,151 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// A FieldError reports an invalid value for one configuration key.
+type FieldError struct {
+	Key string // dotted key, such as "api.listen_address"
+	Msg string
+}
+
+func (e *FieldError) Error() string { return e.Key + ": " + e.Msg }
+
+const (
+	slugPattern = "[a-z0-9][a-z0-9-]{0,62}"
+	minBody     = 1 << 10
+	maxBody     = 64 << 20
+	// minRaftTimeout is the smallest timeout hashicorp/raft accepts.
+	minRaftTimeout = 5 * time.Millisecond
+)
+
+// Validate reports every problem in c, each as a *FieldError, joined with
+// errors.Join; nil means c is usable. Dev mode relaxes two rules: data_dir
+// may be empty (the caller makes a temporary directory) and the cluster
+// port may be 0 (the caller advertises the port it was given).
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, &FieldError{Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
+
+	for _, f := range []struct{ key, val string }{{"node_id", c.NodeID}, {"region", c.Region}} {
+		switch {
+		case f.val == "":
+			bad(f.key, "required")
+		case !isSlug(f.val):
+			bad(f.key, "must match %s", slugPattern)
+		}
+	}
+	if c.DataDir == "" && !c.Dev {
+		bad("data_dir", "required")
+	}
+	if c.DevToken != "" && !c.Dev {
+		bad("dev_token", "only allowed when dev is true")
+	}
+
+	if msg := addrProblem(c.API.ListenAddress, false, true); msg != "" {
+		bad("api.listen_address", "%s", msg)
+	}
+	if c.API.BodyLimit < minBody || c.API.BodyLimit > maxBody {
+		bad("api.body_limit", "must be between %d (1 KiB) and %d (64 MiB) bytes", minBody, maxBody)
+	}
+
+	cl := c.Cluster
+	if msg := addrProblem(cl.ListenAddress, false, true); msg != "" {
+		bad("cluster.listen_address", "%s", msg)
+	}
+	if msg := addrProblem(cl.AdvertiseAddress, true, c.Dev); msg != "" {
+		bad("cluster.advertise_address", "%s", msg)
+	}
+	for i, addr := range cl.Join {
+		if msg := addrProblem(addr, true, false); msg != "" {
+			bad(fmt.Sprintf("cluster.join[%d]", i), "%s", msg)
+		}
+	}
+
+	for _, t := range []struct {
+		key string
+		d   time.Duration
+		min time.Duration
+	}{
+		{"api.request_timeout", c.API.RequestTimeout, 1},
+		{"cluster.heartbeat_timeout", cl.HeartbeatTimeout, minRaftTimeout},
+		{"cluster.election_timeout", cl.ElectionTimeout, minRaftTimeout},
+		{"cluster.leader_lease_timeout", cl.LeaderLeaseTimeout, minRaftTimeout},
+		{"cluster.snapshot_interval", cl.SnapshotInterval, 1},
+		{"cluster.apply_timeout", cl.ApplyTimeout, 1},
+	} {
+		switch {
+		case t.d <= 0:
+			bad(t.key, "must be > 0")
+		case t.d < t.min:
+			bad(t.key, "must be at least %s", t.min)
+		}
+	}
+	if cl.LeaderLeaseTimeout > cl.HeartbeatTimeout {
+		bad("cluster.leader_lease_timeout", "must not exceed cluster.heartbeat_timeout (%s)", cl.HeartbeatTimeout)
+	}
+	if cl.ElectionTimeout < cl.HeartbeatTimeout {
+		bad("cluster.election_timeout", "must be at least cluster.heartbeat_timeout (%s)", cl.HeartbeatTimeout)
+	}
+	if cl.SnapshotThreshold == 0 {
+		bad("cluster.snapshot_threshold", "must be > 0")
+	}
+
+	if levels := []string{"debug", "info", "warn", "error"}; !slices.Contains(levels, c.Log.Level) {
+		bad("log.level", "must be one of %s", strings.Join(levels, ", "))
+	}
+	if formats := []string{"text", "json"}; !slices.Contains(formats, c.Log.Format) {
+		bad("log.format", "must be one of %s", strings.Join(formats, ", "))
+	}
+	return errors.Join(errs...)
+}
+
+// isSlug reports whether s matches slugPattern.
+func isSlug(s string) bool {
+	if len(s) == 0 || len(s) > 63 || s[0] == '-' {
+		return false
+	}
+	for _, r := range s {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+// addrProblem returns what is wrong with a host:port address, or "". An
+// address that other nodes dial (dial set) needs a host that is not an
+// unspecified IP such as 0.0.0.0; an empty host (":8200", every interface)
+// is fine to listen on. Port 0 is allowed only if zeroPort is set.
+func addrProblem(addr string, dial, zeroPort bool) string {
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Sprintf("must be host:port, got %q", addr)
+	}
+	port, err := strconv.ParseUint(portStr, 10, 16)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("port must be a number from 0 to 65535, got %q", portStr)
+	case port == 0 && !zeroPort:
+		return fmt.Sprintf("port must not be 0, got %q", addr)
+	}
+	if dial {
+		if host == "" {
+			return fmt.Sprintf("needs a host, got %q", addr)
+		}
+		if ip, err := netip.ParseAddr(host); err == nil && ip.IsUnspecified() {
+			return fmt.Sprintf("must be an address other nodes can dial, got %q", addr)
+		}
+	}
+	return ""
+}

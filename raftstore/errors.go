@@ -1,0 +1,44 @@
+package raftstore
+
+import "errors"
+
+// Sentinel errors. Callers match them with errors.Is; the HTTP layer maps
+// them to statuses in one place.
+var (
+	// ErrInvalidTxn: the transaction breaks a limit or is malformed.
+	ErrInvalidTxn = errors.New("invalid transaction")
+	// ErrConflict: a write could not be applied to the current state, such
+	// as a put whose bucket path runs through an existing key.
+	ErrConflict = errors.New("transaction conflicts with stored state")
+	// ErrNoLeader: the cluster has no reachable leader; the caller may retry.
+	ErrNoLeader = errors.New("no cluster leader reachable")
+	// ErrTimeout: the write or read did not complete in time. A write that
+	// timed out may still be applied later.
+	ErrTimeout = errors.New("cluster did not answer in time")
+	// ErrNotLeader: an operation that only the leader can do reached a
+	// follower and could not be forwarded.
+	ErrNotLeader = errors.New("node is not the leader")
+	// ErrClosed: the store is shutting down.
+	ErrClosed = errors.New("store closed")
+	// ErrJoinRefused: a join request was refused (token, region).
+	ErrJoinRefused = errors.New("join refused")
+	// ErrRegionMismatch: the joining node declares another region.
+	ErrRegionMismatch = errors.New("region mismatch")
+	// ErrUnknownPeer: no peer with that id is in the configuration.
+	ErrUnknownPeer = errors.New("unknown peer")
+
+	// ErrCorruptEntry and ErrUnknownCommand stop the node: they mean the
+	// log holds something this node cannot apply, and skipping it would let
+	// replicas diverge.
+	ErrCorruptEntry   = errors.New("corrupt log entry")
+	ErrUnknownCommand = errors.New("unknown log command")
+)
+
+// FatalError is what a fail-stop reports: the node must not continue.
+type FatalError struct {
+	Op  string
+	Err error
+}
+
+func (e *FatalError) Error() string { return "raftstore: fatal: " + e.Op + ": " + e.Err.Error() }
+func (e *FatalError) Unwrap() error { return e.Err }

@@ -1,0 +1,525 @@
+package raftstore
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hashicorp/raft"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Reserved top-level buckets; user buckets may not start with 0x00.
+var (
+	bucketMeta   = []byte("\x00meta")
+	bucketChains = []byte("\x00chains")
+	bucketHeads  = []byte("\x00heads")
+
+	keyAppliedIndex = []byte("applied_index")
+	keyAppliedTerm  = []byte("applied_term")
+	keyRevision     = []byte("revision")
+)
+
+// Compile-time interface checks.
+var (
+	_ raft.FSM         = (*FSM)(nil)
+	_ raft.BatchingFSM = (*FSM)(nil)
+)
+
+// ChainPos is where an append landed: its sequence number (from 1) and the
+// entry's hash, SHA-256(previous hash || data), the genesis previous hash
+// being 32 zero bytes.
+type ChainPos struct {
+	Chain string
+	Seq   uint64
+	Hash  [32]byte
+}
+
+// Result is the outcome of one transaction.
+type Result struct {
+	// Applied is true when every condition held and all writes were made.
+	Applied bool
+	// FailedCond is the index of the first condition that did not hold, or
+	// -1.
+	FailedCond int
+	// Err is a business error (wrapping ErrConflict) that aborted the
+	// transaction without writing anything.
+	Err error
+	// Revision is the store revision the transaction wrote at; every key it
+	// put carries this version.
+	Revision uint64
+	// Chains lists where each append landed, in order.
+	Chains []ChainPos
+}
+
+// FSM applies committed log entries to one bbolt file. Entries and the last
+// applied index/term are written in the same bbolt transaction, so a restart
+// resumes exactly where the file left off; entries at or below that index are
+// skipped, never applied twice.
+type FSM struct {
+	path   string
+	logger *slog.Logger
+	fatal  func(error)
+
+	mu sync.RWMutex // guards db against Restore swapping it
+	db *bolt.DB
+
+	applied  atomic.Uint64
+	batches  atomic.Uint64
+	notifyMu sync.Mutex
+	notify   chan struct{} // closed and replaced each time applied advances
+}
+
+func boltOptions() *bolt.Options {
+	return &bolt.Options{
+		Timeout:         2e9, // 2s waiting for the file lock
+		InitialMmapSize: 1 << 30,
+		FreelistType:    bolt.FreelistMapType,
+	}
+}
+
+// OpenFSM opens (creating if needed) the state file at path. fatal is called
+// on any I/O error or undecodable entry; it must not return normally into the
+// FSM's caller (it should stop the process), and defaults to a panic.
+func OpenFSM(path string, logger *slog.Logger, fatal func(error)) (*FSM, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if fatal == nil {
+		fatal = func(err error) { panic(err) }
+	}
+	f := &FSM{path: path, logger: logger, fatal: fatal, notify: make(chan struct{})}
+	if err := f.open(); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+func (f *FSM) open() error {
+	db, err := bolt.Open(f.path, 0o600, boltOptions())
+	if err != nil {
+		return fmt.Errorf("raftstore: open state %s: %w", f.path, err)
+	}
+	var applied uint64
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketMeta, bucketChains, bucketHeads} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		applied = getUint(tx.Bucket(bucketMeta), keyAppliedIndex)
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return fmt.Errorf("raftstore: init state %s: %w", f.path, err)
+	}
+	f.db = db
+	f.setApplied(applied)
+	return nil
+}
+
+// Close closes the state file.
+func (f *FSM) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.db == nil {
+		return nil
+	}
+	err := f.db.Close()
+	f.db = nil
+	return err
+}
+
+// AppliedIndex is the last log index written to the state file.
+func (f *FSM) AppliedIndex() uint64 { return f.applied.Load() }
+
+func (f *FSM) setApplied(i uint64) {
+	f.notifyMu.Lock()
+	f.applied.Store(i)
+	close(f.notify)
+	f.notify = make(chan struct{})
+	f.notifyMu.Unlock()
+}
+
+// appliedWait returns the current applied index and a channel closed when it
+// next advances.
+func (f *FSM) appliedWait() (uint64, <-chan struct{}) {
+	f.notifyMu.Lock()
+	defer f.notifyMu.Unlock()
+	return f.applied.Load(), f.notify
+}
+
+// Apply applies one log entry. raft uses ApplyBatch; Apply exists for the
+// raft.FSM interface.
+func (f *FSM) Apply(l *raft.Log) interface{} { return f.ApplyBatch([]*raft.Log{l})[0] }
+
+// txnFailure aborts a bbolt transaction because one raft transaction hit a
+// business error; ApplyBatch then re-runs the batch with it marked failed.
+type txnFailure struct {
+	log, txn int
+	err      error
+}
+
+func (e *txnFailure) Error() string { return e.err.Error() }
+
+type txnID struct{ log, txn int }
+
+// ApplyBatch applies committed entries in one bbolt transaction. Each
+// command entry's response is a []Result, one per transaction it carried.
+func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
+	resp := make([]interface{}, len(logs))
+	decoded := make([][]*Txn, len(logs))
+	applied := f.applied.Load()
+	last := -1
+	for i, l := range logs {
+		if l.Index <= applied {
+			continue // already in the state file: never apply twice
+		}
+		last = i
+		if l.Type != raft.LogCommand {
+			continue
+		}
+		txns, ignorable, err := decodeCommand(l.Data)
+		if err != nil {
+			f.fatal(&FatalError{Op: fmt.Sprintf("decode log entry %d", l.Index), Err: err})
+			return resp
+		}
+		if ignorable {
+			f.logger.Warn("skipping ignorable command of a newer version", "index", l.Index, "type", l.Data[0])
+		}
+		decoded[i] = txns
+	}
+	if last < 0 {
+		return resp
+	}
+	failed := map[txnID]error{}
+	for {
+		results := make([][]Result, len(logs))
+		f.mu.RLock()
+		err := f.db.Update(func(tx *bolt.Tx) error {
+			meta := tx.Bucket(bucketMeta)
+			rev := getUint(meta, keyRevision)
+			for i, txns := range decoded {
+				results[i] = make([]Result, len(txns))
+				for k, t := range txns {
+					if ferr, ok := failed[txnID{i, k}]; ok {
+						results[i][k] = Result{FailedCond: -1, Err: ferr}
+						continue
+					}
+					r, err := applyTxn(tx, t, &rev)
+					if err != nil {
+						return &txnFailure{log: i, txn: k, err: fmt.Errorf("%w: %v", ErrConflict, err)}
+					}
+					results[i][k] = r
+				}
+			}
+			if err := putUint(meta, keyRevision, rev); err != nil {
+				return err
+			}
+			if err := putUint(meta, keyAppliedIndex, logs[last].Index); err != nil {
+				return err
+			}
+			return putUint(meta, keyAppliedTerm, logs[last].Term)
+		})
+		f.mu.RUnlock()
+		var tf *txnFailure
+		if errors.As(err, &tf) {
+			failed[txnID{tf.log, tf.txn}] = tf.err
+			continue
+		}
+		if err != nil {
+			f.fatal(&FatalError{Op: "write state", Err: err})
+			return resp
+		}
+		for i := range logs {
+			if decoded[i] != nil {
+				resp[i] = results[i]
+			}
+		}
+		f.batches.Add(1)
+		f.setApplied(logs[last].Index)
+		return resp
+	}
+}
+
+// applyTxn checks the conditions and, if they hold, applies the writes. A
+// returned error is a business error; the caller aborts the bbolt
+// transaction so that nothing of this raft transaction remains.
+func applyTxn(tx *bolt.Tx, t *Txn, rev *uint64) (Result, error) {
+	for i, c := range t.Conds {
+		_, ver, ok := getVersioned(bucketAt(tx, c.Bucket), c.Key)
+		hold := false
+		switch c.Kind {
+		case CondAbsent:
+			hold = !ok
+		case CondPresent:
+			hold = ok
+		case CondVersion:
+			hold = (c.Version == 0 && !ok) || (ok && ver == c.Version)
+		}
+		if !hold {
+			return Result{FailedCond: i}, nil
+		}
+	}
+	*rev++
+	res := Result{Applied: true, FailedCond: -1, Revision: *rev}
+	var verBuf [8]byte
+	binary.BigEndian.PutUint64(verBuf[:], *rev)
+	for i, o := range t.Ops {
+		switch o.Kind {
+		case OpPut:
+			b, err := createPath(tx, o.Bucket)
+			if err != nil {
+				return Result{}, fmt.Errorf("op %d: %v", i, err)
+			}
+			v := make([]byte, 0, 8+len(o.Value))
+			v = append(append(v, verBuf[:]...), o.Value...)
+			if err := b.Put(o.Key, v); err != nil {
+				return Result{}, fmt.Errorf("op %d: put: %v", i, err)
+			}
+		case OpDelete:
+			if b := bucketAt(tx, o.Bucket); b != nil {
+				if err := b.Delete(o.Key); err != nil {
+					return Result{}, fmt.Errorf("op %d: delete: %v", i, err)
+				}
+			}
+		case OpDeleteBucket:
+			var err error
+			if len(o.Bucket) == 0 {
+				err = tx.DeleteBucket(o.Key)
+			} else if b := bucketAt(tx, o.Bucket); b != nil {
+				err = b.DeleteBucket(o.Key)
+			}
+			if err != nil && !errors.Is(err, bolt.ErrBucketNotFound) {
+				return Result{}, fmt.Errorf("op %d: delete bucket: %v", i, err)
+			}
+		}
+	}
+	for _, a := range t.Appends {
+		pos, err := appendChain(tx, a.Chain, a.Data)
+		if err != nil {
+			return Result{}, err
+		}
+		res.Chains = append(res.Chains, pos)
+	}
+	return res, nil
+}
+
+func appendChain(tx *bolt.Tx, name, data []byte) (ChainPos, error) {
+	heads := tx.Bucket(bucketHeads)
+	var prev [32]byte
+	var seq uint64
+	if h := heads.Get(name); len(h) == 40 {
+		seq = binary.BigEndian.Uint64(h)
+		copy(prev[:], h[8:])
+	}
+	seq++
+	hash := chainHash(prev, data)
+	cb, err := tx.Bucket(bucketChains).CreateBucketIfNotExists(name)
+	if err != nil {
+		return ChainPos{}, fmt.Errorf("chain %q: %v", name, err)
+	}
+	var k [8]byte
+	binary.BigEndian.PutUint64(k[:], seq)
+	entry := make([]byte, 0, 32+len(data))
+	entry = append(append(entry, hash[:]...), data...)
+	if err := cb.Put(k[:], entry); err != nil {
+		return ChainPos{}, fmt.Errorf("chain %q: %v", name, err)
+	}
+	head := make([]byte, 0, 40)
+	head = append(binary.BigEndian.AppendUint64(head, seq), hash[:]...)
+	if err := heads.Put(name, head); err != nil {
+		return ChainPos{}, fmt.Errorf("chain %q: %v", name, err)
+	}
+	return ChainPos{Chain: string(name), Seq: seq, Hash: hash}, nil
+}
+
+// ChainHash is the hash of a chain entry: SHA-256(prev || data).
+func chainHash(prev [32]byte, data []byte) [32]byte {
+	h := sha256.New()
+	h.Write(prev[:])
+	h.Write(data)
+	var out [32]byte
+	h.Sum(out[:0])
+	return out
+}
+
+// ChainHash exposes the chain hash function so that verifiers outside the
+// store compute links the same way.
+func ChainHash(prev [32]byte, data []byte) [32]byte { return chainHash(prev, data) }
+
+func bucketAt(tx *bolt.Tx, path [][]byte) *bolt.Bucket {
+	if len(path) == 0 {
+		return nil
+	}
+	b := tx.Bucket(path[0])
+	for _, name := range path[1:] {
+		if b == nil {
+			return nil
+		}
+		b = b.Bucket(name)
+	}
+	return b
+}
+
+func createPath(tx *bolt.Tx, path [][]byte) (*bolt.Bucket, error) {
+	b, err := tx.CreateBucketIfNotExists(path[0])
+	if err != nil {
+		return nil, fmt.Errorf("bucket %q: %v", path[0], err)
+	}
+	for _, name := range path[1:] {
+		if b, err = b.CreateBucketIfNotExists(name); err != nil {
+			return nil, fmt.Errorf("bucket %q: %v", name, err)
+		}
+	}
+	return b, nil
+}
+
+// getVersioned returns a key's value (aliasing bbolt memory: copy before the
+// transaction ends) and version.
+func getVersioned(b *bolt.Bucket, key []byte) ([]byte, uint64, bool) {
+	if b == nil {
+		return nil, 0, false
+	}
+	v := b.Get(key)
+	if len(v) < 8 {
+		return nil, 0, false // absent, or a nested bucket
+	}
+	return v[8:], binary.BigEndian.Uint64(v), true
+}
+
+func getUint(b *bolt.Bucket, key []byte) uint64 {
+	v := b.Get(key)
+	if len(v) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(v)
+}
+
+func putUint(b *bolt.Bucket, key []byte, v uint64) error {
+	return b.Put(key, binary.BigEndian.AppendUint64(nil, v))
+}
+
+// Snapshot captures a consistent read transaction; Persist streams it.
+func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	tx, err := f.db.Begin(false)
+	if err != nil {
+		return nil, fmt.Errorf("raftstore: snapshot: %w", err)
+	}
+	return &fsmSnapshot{tx: tx}, nil
+}
+
+type fsmSnapshot struct{ tx *bolt.Tx }
+
+func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	if _, err := s.tx.WriteTo(sink); err != nil {
+		sink.Cancel()
+		return fmt.Errorf("raftstore: persist snapshot: %w", err)
+	}
+	return sink.Close()
+}
+
+func (s *fsmSnapshot) Release() { _ = s.tx.Rollback() }
+
+// Restore replaces the state with a snapshot: it is written to a temporary
+// file, synced and checked, then renamed over the state file and reopened.
+func (f *FSM) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	tmp := f.path + ".restore"
+	if err := writeSynced(tmp, rc); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("raftstore: restore: %w", err)
+	}
+	check, err := bolt.Open(tmp, 0o600, &bolt.Options{Timeout: 2e9, ReadOnly: true})
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("raftstore: restore: snapshot is not a state file: %w", err)
+	}
+	check.Close()
+
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.db.Close(); err != nil {
+		f.fatal(&FatalError{Op: "close state for restore", Err: err})
+		return err
+	}
+	if err := os.Rename(tmp, f.path); err != nil {
+		f.fatal(&FatalError{Op: "rename restored state", Err: err})
+		return err
+	}
+	if err := syncDir(filepath.Dir(f.path)); err != nil {
+		f.fatal(&FatalError{Op: "sync state dir", Err: err})
+		return err
+	}
+	if err := f.open(); err != nil {
+		f.fatal(&FatalError{Op: "reopen restored state", Err: err})
+		return err
+	}
+	return nil
+}
+
+func writeSynced(path string, r io.Reader) error {
+	out, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, r); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// view runs fn in a read transaction on the local state.
+func (f *FSM) view(fn func(*ReadTx) error) error {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if f.db == nil {
+		return ErrClosed
+	}
+	return f.db.View(func(tx *bolt.Tx) error { return fn(&ReadTx{tx: tx}) })
+}
+
+// dump writes a canonical rendering of every bucket, key and value; two
+// states are the same exactly when their dumps are equal.
+func (f *FSM) dump(w io.Writer) error {
+	return f.view(func(r *ReadTx) error {
+		return r.tx.ForEach(func(name []byte, b *bolt.Bucket) error {
+			return dumpBucket(w, [][]byte{name}, b)
+		})
+	})
+}
+
+func dumpBucket(w io.Writer, path [][]byte, b *bolt.Bucket) error {
+	return b.ForEach(func(k, v []byte) error {
+		if v == nil {
+			return dumpBucket(w, append(path[:len(path):len(path)], k), b.Bucket(k))
+		}
+		_, err := fmt.Fprintf(w, "%q %q = %x\n", bytes.Join(path, []byte("/")), k, v)
+		return err
+	})
+}

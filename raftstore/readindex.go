@@ -1,0 +1,124 @@
+package raftstore
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// readGate confirms leadership for linearizable reads, in the order raft's
+// ReadIndex requires (Raft thesis §6.4; hashicorp/raft issue #603):
+//
+//  1. the leader must have committed an entry of its own term, or its commit
+//     index may lag what the previous leader committed: a no-op command
+//     entry (our barrier), once per term;
+//  2. read the commit index;
+//  3. confirm leadership with a quorum (VerifyLeader) *after* reading it, so
+//     no other leader can have committed anything newer in between;
+//  4. the caller then waits until the state machine has applied that index.
+//
+// Reading the index after VerifyLeader, or skipping step 1, can return stale
+// data after an election. Concurrent callers share one round: a caller that
+// arrives while a round is in flight waits for the next one, so its read
+// index is taken after it arrived.
+type readGate struct {
+	s       *Store
+	mu      sync.Mutex
+	waiting []chan readResult
+	running bool
+}
+
+type readResult struct {
+	idx uint64
+	err error
+}
+
+func (g *readGate) confirm(ctx context.Context) (uint64, error) {
+	ch := make(chan readResult, 1)
+	g.mu.Lock()
+	g.waiting = append(g.waiting, ch)
+	if !g.running {
+		g.running = true
+		go g.loop()
+	}
+	g.mu.Unlock()
+	select {
+	case r := <-ch:
+		return r.idx, r.err
+	case <-ctx.Done():
+		return 0, fmt.Errorf("raftstore: confirm leadership: %w", ErrTimeout)
+	}
+}
+
+func (g *readGate) loop() {
+	for {
+		g.mu.Lock()
+		batch := g.waiting
+		g.waiting = nil
+		if len(batch) == 0 {
+			g.running = false
+			g.mu.Unlock()
+			return
+		}
+		g.mu.Unlock()
+		idx, err := g.round()
+		for _, ch := range batch {
+			ch <- readResult{idx, err}
+		}
+	}
+}
+
+func (g *readGate) round() (uint64, error) {
+	s := g.s
+	r := s.raft
+	if r.State() != raft.Leader {
+		return 0, fmt.Errorf("raftstore: read index: %w", ErrNotLeader)
+	}
+	term := r.CurrentTerm()
+	if s.barrierTerm.Load() != term {
+		// A command entry rather than raft.Barrier: barrier and no-op
+		// entries never reach the FSM, so its applied index could not
+		// reach a commit index that points at one.
+		if err := waitFuture(r.Apply(noopEntry, s.cfg.ApplyTimeout), s.cfg.ApplyTimeout); err != nil {
+			return 0, err
+		}
+		if r.CurrentTerm() != term {
+			return 0, fmt.Errorf("raftstore: term changed during barrier: %w", ErrNoLeader)
+		}
+		s.barrierTerm.Store(term)
+	}
+	idx := r.CommitIndex()
+	if err := waitFuture(r.VerifyLeader(), s.cfg.ApplyTimeout); err != nil {
+		return 0, err
+	}
+	if r.CurrentTerm() != term {
+		return 0, fmt.Errorf("raftstore: term changed during read: %w", ErrNoLeader)
+	}
+	return idx, nil
+}
+
+// waitFuture waits for a raft future at most d.
+func waitFuture(f raft.Future, d time.Duration) error {
+	ch := make(chan error, 1)
+	go func() { ch <- f.Error() }()
+	select {
+	case err := <-ch:
+		if err != nil {
+			return fmt.Errorf("raftstore: leadership check: %w", mapLeaderErr(err))
+		}
+		return nil
+	case <-time.After(d):
+		return fmt.Errorf("raftstore: leadership check: %w", ErrTimeout)
+	}
+}
+
+func mapLeaderErr(err error) error {
+	err = mapRaftErr(err)
+	if err == raft.ErrNotLeader {
+		return ErrNotLeader
+	}
+	return err
+}

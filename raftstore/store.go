@@ -1,0 +1,464 @@
+package raftstore
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/rpc"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+)
+
+// Config configures a Store.
+type Config struct {
+	NodeID  string
+	Region  string
+	DataDir string
+
+	// ListenAddress is the cluster (node-to-node) address to bind;
+	// AdvertiseAddress is what peers dial (defaults to the bound address).
+	ListenAddress    string
+	AdvertiseAddress string
+
+	// Credentials is the node's cluster TLS identity.
+	Credentials *Credentials
+
+	// Bootstrap makes this node the first member of a new cluster when it
+	// has no raft state yet. Ignored once state exists.
+	Bootstrap bool
+
+	HeartbeatTimeout   time.Duration
+	ElectionTimeout    time.Duration
+	LeaderLeaseTimeout time.Duration
+	SnapshotThreshold  uint64
+	SnapshotInterval   time.Duration
+	// ApplyTimeout bounds internal waits (forwarding, leadership checks).
+	ApplyTimeout time.Duration
+
+	// AuthorizeJoin decides whether a join token is valid. Nil refuses all
+	// joins.
+	AuthorizeJoin func(ctx context.Context, token string) error
+
+	Logger *slog.Logger
+	// RaftLogOutput and RaftLogLevel configure hashicorp/raft's own logger
+	// (default: stderr at warn).
+	RaftLogOutput io.Writer
+	RaftLogLevel  string
+	// Fatal is called when the node must stop: an I/O error on the log or
+	// the state, or an undecodable entry. It must not return control to
+	// normal operation; the default logs and exits the process with status
+	// 70. Tests install one that records and blocks.
+	Fatal func(error)
+}
+
+// Consistency selects how fresh a read must be.
+type Consistency int
+
+// Read consistencies.
+const (
+	// Linearizable reads reflect every write acknowledged before the read
+	// began, on any node.
+	Linearizable Consistency = iota
+	// Stale reads return the local state, which may lag the leader.
+	Stale
+)
+
+// Stats are counters for benchmarks and metrics.
+type Stats struct {
+	LogBatches  uint64 // StoreLogs calls: one fsync'd bbolt commit each
+	LogEntries  uint64 // raft entries written to the log
+	FSMBatches  uint64 // bbolt commits of the state
+	Proposals   uint64 // transactions proposed on this node
+	EntriesSent uint64 // raft entries proposed (or forwarded) by this node
+}
+
+// Peer is one member of the raft configuration.
+type Peer struct {
+	ID      string `json:"id"`
+	Address string `json:"address"`
+	Voter   bool   `json:"voter"`
+	Leader  bool   `json:"leader"`
+}
+
+// Status is a point-in-time view of the node.
+type Status struct {
+	NodeID       string `json:"node_id"`
+	Region       string `json:"region"`
+	Address      string `json:"address"`
+	State        string `json:"state"`
+	LeaderID     string `json:"leader_id"`
+	LeaderAddr   string `json:"leader_address"`
+	Term         uint64 `json:"term"`
+	CommitIndex  uint64 `json:"commit_index"`
+	AppliedIndex uint64 `json:"applied_index"`
+	LastIndex    uint64 `json:"last_log_index"`
+	Peers        []Peer `json:"peers"`
+	Stats        Stats  `json:"stats"`
+}
+
+// Store is a replicated transactional store: one raft node with its FSM.
+type Store struct {
+	cfg    Config
+	logger *slog.Logger
+	fatal  func(error)
+
+	fsm       *FSM
+	raft      *raft.Raft
+	logStore  *raftboltdb.BoltStore
+	logs      *failStopLogs
+	mux       *mux
+	pool      *rpcPool
+	rpcServer *rpc.Server
+	joinRPC   *rpc.Server
+	faults    *netFaults
+
+	proposals   chan *proposal
+	gate        readGate
+	barrierTerm atomic.Uint64
+
+	nProposals atomic.Uint64
+	nEntries   atomic.Uint64
+
+	closeOnce sync.Once
+	done      chan struct{}
+	wg        sync.WaitGroup
+}
+
+// Open starts a node. It returns once raft is running; use WaitLeader to
+// wait for the cluster to elect a leader.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	s := &Store{
+		cfg:       cfg,
+		logger:    cfg.Logger,
+		fatal:     cfg.Fatal,
+		faults:    &netFaults{},
+		proposals: make(chan *proposal, 4096),
+		done:      make(chan struct{}),
+	}
+	s.gate.s = s
+	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "raft"), 0o700); err != nil {
+		return nil, fmt.Errorf("raftstore: data dir: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			s.closeResources()
+		}
+	}()
+
+	var err error
+	if s.fsm, err = OpenFSM(filepath.Join(cfg.DataDir, "state.db"), s.logger, s.fatal); err != nil {
+		return nil, err
+	}
+	if s.logStore, err = raftboltdb.New(raftboltdb.Options{
+		Path:        filepath.Join(cfg.DataDir, "raft", "raft.db"),
+		BoltOptions: boltOptions(),
+	}); err != nil {
+		return nil, fmt.Errorf("raftstore: open log: %w", err)
+	}
+	s.logs = &failStopLogs{LogStore: s.logStore, stable: s.logStore, fatal: s.fatal}
+	hlog := hclog.New(&hclog.LoggerOptions{
+		Name:   "raft",
+		Level:  hclog.LevelFromString(cfg.RaftLogLevel),
+		Output: cfg.RaftLogOutput,
+	})
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(filepath.Join(cfg.DataDir, "raft"), 2, hlog)
+	if err != nil {
+		return nil, fmt.Errorf("raftstore: snapshot store: %w", err)
+	}
+	if err := s.catchUpFromSnapshot(snaps); err != nil {
+		return nil, err
+	}
+
+	serverTLS, clientTLS, err := cfg.Credentials.tlsConfigs()
+	if err != nil {
+		return nil, err
+	}
+	// Serve the CA with the node certificate so a joining node can pin it.
+	if ca, err := tls.X509KeyPair(cfg.Credentials.CACert, cfg.Credentials.CAKey); err == nil {
+		serverTLS.Certificates[0].Certificate = append(serverTLS.Certificates[0].Certificate, ca.Certificate[0])
+	}
+	ln, err := net.Listen("tcp", cfg.ListenAddress)
+	if err != nil {
+		return nil, fmt.Errorf("raftstore: listen %s: %w", cfg.ListenAddress, err)
+	}
+	adv := cfg.AdvertiseAddress
+	if adv == "" || hasZeroPort(adv) {
+		adv = ln.Addr().String()
+	}
+	s.cfg.AdvertiseAddress = adv
+	s.mux = &mux{
+		ln: ln, serverTLS: serverTLS, clientTLS: clientTLS, advertise: serverAddr(adv),
+		logger: s.logger, raftConns: make(chan net.Conn, 16), faults: s.faults, done: make(chan struct{}),
+	}
+	s.pool = &rpcPool{m: s.mux}
+	s.rpcServer = rpc.NewServer()
+	if err := s.rpcServer.RegisterName("Cluster", &clusterRPC{s: s}); err != nil {
+		return nil, err
+	}
+	s.joinRPC = rpc.NewServer()
+	if err := s.joinRPC.RegisterName("Join", &joinRPC{s: s}); err != nil {
+		return nil, err
+	}
+	s.mux.onCluster = func(c net.Conn) { s.rpcServer.ServeConn(c) }
+	s.mux.onJoin = func(c net.Conn) { s.joinRPC.ServeConn(c) }
+	go s.mux.serve()
+
+	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream: streamLayer{m: s.mux}, MaxPool: 4, Timeout: 10 * time.Second, Logger: hlog,
+	})
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.NodeID)
+	rc.HeartbeatTimeout = cfg.HeartbeatTimeout
+	rc.ElectionTimeout = cfg.ElectionTimeout
+	rc.LeaderLeaseTimeout = cfg.LeaderLeaseTimeout
+	rc.SnapshotThreshold = cfg.SnapshotThreshold
+	rc.SnapshotInterval = cfg.SnapshotInterval
+	rc.TrailingLogs = 10240
+	rc.BatchApplyCh = true
+	rc.MaxAppendEntries = 512
+	rc.NoSnapshotRestoreOnStart = true
+	rc.NoLegacyTelemetry = true
+	rc.Logger = hlog
+
+	hasState, err := raft.HasExistingState(s.logs, s.logs, snaps)
+	if err != nil {
+		return nil, fmt.Errorf("raftstore: inspect state: %w", err)
+	}
+	if s.raft, err = raft.NewRaft(rc, s.fsm, s.logs, s.logs, snaps, trans); err != nil {
+		return nil, fmt.Errorf("raftstore: start raft: %w", err)
+	}
+	if cfg.Bootstrap && !hasState {
+		f := s.raft.BootstrapCluster(raft.Configuration{Servers: []raft.Server{{
+			Suffrage: raft.Voter, ID: rc.LocalID, Address: raft.ServerAddress(adv),
+		}}})
+		if err := f.Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+			return nil, fmt.Errorf("raftstore: bootstrap: %w", err)
+		}
+	}
+	s.wg.Add(1)
+	go s.batchLoop()
+	ok = true
+	s.logger.Info("raft node started", "node_id", cfg.NodeID, "region", cfg.Region, "address", adv, "existing_state", hasState)
+	return s, nil
+}
+
+func (c *Config) defaults() error {
+	if c.NodeID == "" || c.DataDir == "" || c.Region == "" || c.Credentials == nil {
+		return errors.New("raftstore: node id, region, data dir and credentials are required")
+	}
+	if c.ListenAddress == "" {
+		c.ListenAddress = "127.0.0.1:0"
+	}
+	if c.HeartbeatTimeout == 0 {
+		c.HeartbeatTimeout = time.Second
+	}
+	if c.ElectionTimeout == 0 {
+		c.ElectionTimeout = time.Second
+	}
+	if c.LeaderLeaseTimeout == 0 {
+		c.LeaderLeaseTimeout = c.HeartbeatTimeout / 2
+	}
+	if c.SnapshotThreshold == 0 {
+		c.SnapshotThreshold = 8192
+	}
+	if c.SnapshotInterval == 0 {
+		c.SnapshotInterval = 30 * time.Second
+	}
+	if c.ApplyTimeout == 0 {
+		c.ApplyTimeout = 5 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.RaftLogOutput == nil {
+		c.RaftLogOutput = os.Stderr
+	}
+	if c.RaftLogLevel == "" {
+		c.RaftLogLevel = "warn"
+	}
+	if c.Fatal == nil {
+		logger := c.Logger
+		c.Fatal = func(err error) {
+			logger.Error("fatal storage error: stopping the node", "error", err)
+			os.Exit(70)
+		}
+	}
+	return nil
+}
+
+func hasZeroPort(addr string) bool {
+	_, port, err := net.SplitHostPort(addr)
+	return err != nil || port == "0"
+}
+
+// catchUpFromSnapshot restores the newest snapshot when it is ahead of the
+// state file (the state file was lost or is older than the snapshots). In
+// the normal case the state file is current and nothing is read.
+func (s *Store) catchUpFromSnapshot(snaps raft.SnapshotStore) error {
+	list, err := snaps.List()
+	if err != nil || len(list) == 0 {
+		return err
+	}
+	if list[0].Index <= s.fsm.AppliedIndex() {
+		return nil
+	}
+	_, rc, err := snaps.Open(list[0].ID)
+	if err != nil {
+		return fmt.Errorf("raftstore: open snapshot: %w", err)
+	}
+	s.logger.Warn("state file behind newest snapshot: restoring", "state_index", s.fsm.AppliedIndex(), "snapshot_index", list[0].Index)
+	return s.fsm.Restore(rc)
+}
+
+// Close stops the node gracefully.
+func (s *Store) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		close(s.done)
+		s.wg.Wait()
+		if s.raft != nil {
+			err = s.raft.Shutdown().Error()
+		}
+		s.closeResources()
+	})
+	return err
+}
+
+func (s *Store) closeResources() {
+	if s.mux != nil {
+		s.mux.close()
+	}
+	if s.pool != nil {
+		s.pool.closeAll()
+	}
+	if s.logStore != nil {
+		s.logStore.Close()
+	}
+	if s.fsm != nil {
+		s.fsm.Close()
+	}
+}
+
+// Address is the advertised cluster address.
+func (s *Store) Address() string { return s.cfg.AdvertiseAddress }
+
+// NodeID is this node's id.
+func (s *Store) NodeID() string { return s.cfg.NodeID }
+
+// Region is this node's region.
+func (s *Store) Region() string { return s.cfg.Region }
+
+// IsLeader reports whether this node is the leader.
+func (s *Store) IsLeader() bool { return s.raft.State() == raft.Leader }
+
+// WaitLeader waits until some leader is known.
+func (s *Store) WaitLeader(ctx context.Context) error {
+	for {
+		if addr, _ := s.raft.LeaderWithID(); addr != "" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("raftstore: wait for leader: %w", ErrNoLeader)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// Status returns a view of the node.
+func (s *Store) Status() Status {
+	addr, id := s.raft.LeaderWithID()
+	st := Status{
+		NodeID: s.cfg.NodeID, Region: s.cfg.Region, Address: s.cfg.AdvertiseAddress,
+		State: s.raft.State().String(), LeaderID: string(id), LeaderAddr: string(addr),
+		Term: s.raft.CurrentTerm(), CommitIndex: s.raft.CommitIndex(),
+		AppliedIndex: s.fsm.AppliedIndex(), LastIndex: s.raft.LastIndex(),
+		Stats: Stats{
+			LogBatches: s.logs.batches.Load(), LogEntries: s.logs.entries.Load(),
+			FSMBatches: s.fsm.batches.Load(), Proposals: s.nProposals.Load(), EntriesSent: s.nEntries.Load(),
+		},
+	}
+	st.Peers, _ = s.peers()
+	return st
+}
+
+func (s *Store) peers() ([]Peer, error) {
+	f := s.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return nil, fmt.Errorf("raftstore: configuration: %w", err)
+	}
+	_, leader := s.raft.LeaderWithID()
+	var out []Peer
+	for _, srv := range f.Configuration().Servers {
+		out = append(out, Peer{ID: string(srv.ID), Address: string(srv.Address), Voter: srv.Suffrage == raft.Voter, Leader: srv.ID == leader})
+	}
+	return out, nil
+}
+
+// Peers lists the members of the cluster as this node knows them.
+func (s *Store) Peers(ctx context.Context) ([]Peer, error) { return s.peers() }
+
+// failStopLogs wraps the raft log and stable store: any write error stops
+// the node, so nothing is acknowledged after an I/O error. It also counts
+// log writes (each one fsync'd commit) for benchmarks.
+type failStopLogs struct {
+	raft.LogStore
+	stable  raft.StableStore
+	fatal   func(error)
+	batches atomic.Uint64
+	entries atomic.Uint64
+}
+
+func (l *failStopLogs) StoreLog(log *raft.Log) error { return l.StoreLogs([]*raft.Log{log}) }
+
+func (l *failStopLogs) StoreLogs(logs []*raft.Log) error {
+	if err := l.LogStore.StoreLogs(logs); err != nil {
+		l.fatal(&FatalError{Op: "write raft log", Err: err})
+		return err
+	}
+	l.batches.Add(1)
+	l.entries.Add(uint64(len(logs)))
+	return nil
+}
+
+func (l *failStopLogs) DeleteRange(min, max uint64) error {
+	if err := l.LogStore.DeleteRange(min, max); err != nil {
+		l.fatal(&FatalError{Op: "truncate raft log", Err: err})
+		return err
+	}
+	return nil
+}
+
+func (l *failStopLogs) Set(k, v []byte) error {
+	if err := l.stable.Set(k, v); err != nil {
+		l.fatal(&FatalError{Op: "write raft stable store", Err: err})
+		return err
+	}
+	return nil
+}
+
+func (l *failStopLogs) SetUint64(k []byte, v uint64) error {
+	if err := l.stable.SetUint64(k, v); err != nil {
+		l.fatal(&FatalError{Op: "write raft stable store", Err: err})
+		return err
+	}
+	return nil
+}
+
+func (l *failStopLogs) Get(k []byte) ([]byte, error)    { return l.stable.Get(k) }
+func (l *failStopLogs) GetUint64(k []byte) (uint64, error) { return l.stable.GetUint64(k) }
