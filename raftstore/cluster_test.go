@@ -14,14 +14,14 @@ import (
 // testCluster is an in-process cluster on loopback with real TLS and fast
 // raft timeouts.
 type testCluster struct {
-	t      *testing.T
+	t      testing.TB
 	token  string
 	creds  *Credentials
 	nodes  []*Store
 	region string
 }
 
-func fastConfig(t *testing.T, id, region string, creds *Credentials) Config {
+func fastConfig(t testing.TB, id, region string, creds *Credentials) Config {
 	return Config{
 		NodeID: id, Region: region, DataDir: filepath.Join(t.TempDir(), id),
 		ListenAddress: "127.0.0.1:0", Credentials: creds,
@@ -32,7 +32,7 @@ func fastConfig(t *testing.T, id, region string, creds *Credentials) Config {
 	}
 }
 
-func newTestCluster(t *testing.T, n int) *testCluster {
+func newTestCluster(t testing.TB, n int) *testCluster {
 	t.Helper()
 	creds, err := NewClusterCredentials("n1")
 	if err != nil {

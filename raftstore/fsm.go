@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/raft"
 	bolt "go.etcd.io/bbolt"
@@ -74,6 +75,7 @@ type FSM struct {
 
 	applied  atomic.Uint64
 	batches  atomic.Uint64
+	nanos    atomic.Uint64
 	notifyMu sync.Mutex
 	notify   chan struct{} // closed and replaced each time applied advances
 }
@@ -202,6 +204,8 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 		return resp
 	}
 	failed := map[txnID]error{}
+	start := time.Now()
+	defer func() { f.nanos.Add(uint64(time.Since(start))) }()
 	for {
 		results := make([][]Result, len(logs))
 		f.mu.RLock()

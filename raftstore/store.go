@@ -78,6 +78,8 @@ const (
 type Stats struct {
 	LogBatches  uint64 // StoreLogs calls: one fsync'd bbolt commit each
 	LogEntries  uint64 // raft entries written to the log
+	LogNanos    uint64 // time spent in StoreLogs
+	FSMNanos    uint64 // time spent committing state batches
 	FSMBatches  uint64 // bbolt commits of the state
 	Proposals   uint64 // transactions proposed on this node
 	EntriesSent uint64 // raft entries proposed (or forwarded) by this node
@@ -390,6 +392,7 @@ func (s *Store) Status() Status {
 		AppliedIndex: s.fsm.AppliedIndex(), LastIndex: s.raft.LastIndex(),
 		Stats: Stats{
 			LogBatches: s.logs.batches.Load(), LogEntries: s.logs.entries.Load(),
+			LogNanos: s.logs.nanos.Load(), FSMNanos: s.fsm.nanos.Load(),
 			FSMBatches: s.fsm.batches.Load(), Proposals: s.nProposals.Load(), EntriesSent: s.nEntries.Load(),
 		},
 	}
@@ -422,11 +425,14 @@ type failStopLogs struct {
 	fatal   func(error)
 	batches atomic.Uint64
 	entries atomic.Uint64
+	nanos   atomic.Uint64
 }
 
 func (l *failStopLogs) StoreLog(log *raft.Log) error { return l.StoreLogs([]*raft.Log{log}) }
 
 func (l *failStopLogs) StoreLogs(logs []*raft.Log) error {
+	start := time.Now()
+	defer func() { l.nanos.Add(uint64(time.Since(start))) }()
 	if err := l.LogStore.StoreLogs(logs); err != nil {
 		l.fatal(&FatalError{Op: "write raft log", Err: err})
 		return err

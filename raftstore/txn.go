@@ -235,7 +235,7 @@ func decodeCommand(data []byte) (txns []*Txn, ignorable bool, err error) {
 	if typ == cmdNoop && ver <= codecVersion && len(data) == 2 {
 		return []*Txn{}, false, nil
 	}
-	known := typ == cmdTxnBatch && ver <= codecVersion
+	known := typ == cmdTxnBatch && ver >= 1 && ver <= codecVersion
 	if !known {
 		if typ&flagIgnorable != 0 {
 			return nil, true, nil
@@ -278,6 +278,11 @@ func (d *decoder) uvarint() uint64 {
 	v, n := binary.Uvarint(d.buf)
 	if n <= 0 {
 		d.err = fmt.Errorf("bad varint")
+		return 0
+	}
+	var tmp [binary.MaxVarintLen64]byte
+	if binary.PutUvarint(tmp[:], v) != n {
+		d.err = fmt.Errorf("non-canonical varint") // one encoding per entry
 		return 0
 	}
 	d.buf = d.buf[n:]

@@ -161,7 +161,10 @@ func Load(opts Options) (*Config, error) {
 		if err := decode(k, new(Config)); err != nil {
 			return fmt.Errorf("config: %s: %w", source, err)
 		}
-		return over.Merge(k)
+		if err := over.Merge(k); err != nil {
+			return fmt.Errorf("config: %s: %w", source, err)
+		}
+		return nil
 	}
 
 	if opts.File != "" {
@@ -209,10 +212,7 @@ func Load(opts Options) (*Config, error) {
 
 // decodeOver decodes the layers in over on top of base.
 func decodeOver(base Config, over *koanf.Koanf) (*Config, error) {
-	k, err := fromFlat(flatten(&base, false))
-	if err != nil {
-		return nil, err
-	}
+	k := fromFlat(flatten(&base, false))
 	if err := k.Merge(over); err != nil {
 		return nil, err
 	}
@@ -224,14 +224,12 @@ func decodeOver(base Config, over *koanf.Koanf) (*Config, error) {
 }
 
 // fromFlat returns a koanf instance holding m, whose keys are dotted paths.
-func fromFlat(m map[string]any) (*koanf.Koanf, error) {
+func fromFlat(m map[string]any) *koanf.Koanf {
 	k := koanf.New(".")
 	for key, v := range m {
-		if err := k.Set(key, v); err != nil {
-			return nil, err
-		}
+		_ = k.Set(key, v) // fails only with koanf's StrictMerge, which is off
 	}
-	return k, nil
+	return k
 }
 
 // decode decodes k strictly into c: every key must name a field, exactly.
@@ -289,8 +287,7 @@ func envLayer(environ []string) *koanf.Koanf {
 			m[key] = splitList(val)
 		}
 	}
-	k, _ := fromFlat(m) // Set fails only with koanf's StrictMerge
-	return k
+	return fromFlat(m)
 }
 
 // splitList splits a comma-separated list, dropping blanks.
@@ -311,7 +308,7 @@ func splitList(s string) []string {
 func RegisterServerFlags(fs *pflag.FlagSet) {
 	fs.String("config", "", "TOML configuration file (the service uses "+DefaultFile+")")
 	fs.Bool("config-dump", false, "print the effective configuration, secrets redacted, and exit")
-	fs.Bool("dev", false, "dev mode: one in-memory-friendly local node with short timeouts (env CUSTOS_DEV)")
+	fs.Bool("dev", false, "dev mode: a single local node with dev defaults and short timeouts (env CUSTOS_DEV)")
 	fs.String("dev-token", "", "fixed operator token in dev mode (env CUSTOS_DEV_TOKEN)")
 	fs.String("dev-listen-address", "", "API listen address in dev mode, same as --listen-address")
 	fs.String("data-dir", "", "data directory (env CUSTOS_DATA_DIR)")

@@ -9,7 +9,8 @@ import (
 )
 
 // Dump writes c to w as TOML, keys sorted, secrets shown as "[redacted]".
-// The output is a valid configuration file.
+// The output is a valid configuration file, though one that would set any
+// secret to the literal "[redacted]".
 func Dump(w io.Writer, c *Config) error {
 	b, err := toml.Parser().Marshal(maps.Unflatten(flatten(c, true), "."))
 	if err != nil {

@@ -28,9 +28,13 @@ const (
 )
 
 // Validate reports every problem in c, each as a *FieldError, joined with
-// errors.Join; nil means c is usable. Dev mode relaxes two rules: data_dir
-// may be empty (the caller makes a temporary directory) and the cluster
-// port may be 0 (the caller advertises the port it was given).
+// errors.Join; nil means c is usable. The Raft timeouts are held to
+// hashicorp/raft's own rules (at least 5ms, lease <= heartbeat <= election)
+// so that a bad value fails here rather than when Raft starts, and a
+// dev_token outside dev mode is refused, as a fixed operator token must
+// never reach production. Dev mode relaxes two rules: data_dir may be empty
+// (the caller makes a temporary directory) and the cluster port may be 0
+// (the caller advertises the port it was given).
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(key, format string, args ...any) {

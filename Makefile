@@ -1,0 +1,63 @@
+# Custos. `make` lists the targets.
+GO       ?= go
+VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X main.version=$(VERSION)
+BIN      := bin/custos
+export GOFLAGS ?= -mod=mod
+
+.DEFAULT_GOAL := help
+.PHONY: help build run test lint fuzz bench cluster e2e clean
+
+help: ## list the targets
+	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+build: ## build bin/custos
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/custos
+
+run: build ## build and start a dev node on 127.0.0.1:8200 (address and token printed)
+	./$(BIN) server --dev
+
+test: ## vet, all tests with -race (unit, in-process cluster, end-to-end, fault), brief fuzzing
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 18m ./...
+	$(MAKE) fuzz FUZZTIME=10s
+
+FUZZTIME ?= 2m
+fuzz: ## run every fuzz target for FUZZTIME each (default 2m)
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeCommand$$' -fuzztime $(FUZZTIME) ./raftstore
+	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./appliance/config
+	$(GO) test -run '^$$' -fuzz '^FuzzCreateTenantBody$$' -fuzztime $(FUZZTIME) ./appliance/api
+
+e2e: ## only the end-to-end and fault tests against the built binary
+	$(GO) test -race -count=1 -v -run 'TestE2E|TestFault' ./cmd/custos
+
+lint: ## gofmt and go vet
+	@test -z "$$(gofmt -l .)" || (gofmt -l . && exit 1)
+	$(GO) vet ./...
+
+bench: ## performance scenarios (3-process cluster over HTTP, in-process raftstore); figures printed
+	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 30m ./raftstore
+	$(GO) test -tags bench -count=1 -v -timeout 30m -run 'TestBench' ./cmd/custos
+
+CLUSTER_DIR := .cluster
+cluster: build ## three local nodes on 127.0.0.1 (API 8210/8220/8230); Ctrl-C stops them
+	@rm -rf $(CLUSTER_DIR) && mkdir -p $(CLUSTER_DIR)
+	@for i in 1 2 3; do printf 'node_id = "n%s"\nregion = "local"\ndata_dir = "%s/n%s"\n[api]\nlisten_address = "127.0.0.1:82%s0"\n[cluster]\nlisten_address = "127.0.0.1:82%s1"\nheartbeat_timeout = "500ms"\nelection_timeout = "500ms"\nleader_lease_timeout = "250ms"\n' $$i $(CURDIR)/$(CLUSTER_DIR) $$i $$i $$i > $(CLUSTER_DIR)/n$$i.toml; done
+	@for i in 2 3; do printf 'join = ["127.0.0.1:8211"]\n' >> $(CLUSTER_DIR)/n$$i.toml; done
+	@./$(BIN) operator init --config $(CLUSTER_DIR)/n1.toml --format json > $(CLUSTER_DIR)/init.json
+	@TOKEN=$$(sed -n 's/.*"operator_token": "\(.*\)".*/\1/p' $(CLUSTER_DIR)/init.json); \
+	JOIN=$$(sed -n 's/.*"join_token": "\(.*\)".*/\1/p' $(CLUSTER_DIR)/init.json); \
+	trap 'kill $$(cat $(CLUSTER_DIR)/*.pid) 2>/dev/null; wait' INT TERM EXIT; \
+	./$(BIN) server --config $(CLUSTER_DIR)/n1.toml 2> $(CLUSTER_DIR)/n1.log & echo $$! > $(CLUSTER_DIR)/n1.pid; \
+	until curl -fs http://127.0.0.1:8210/v1/sys/health >/dev/null; do sleep 0.1; done; \
+	for i in 2 3; do \
+	  ./$(BIN) operator join --config $(CLUSTER_DIR)/n$$i.toml --join-token "$$JOIN" > /dev/null || exit 1; \
+	  ./$(BIN) server --config $(CLUSTER_DIR)/n$$i.toml 2> $(CLUSTER_DIR)/n$$i.log & echo $$! > $(CLUSTER_DIR)/n$$i.pid; \
+	done; \
+	until [ "$$(CUSTOS_TOKEN=$$TOKEN ./$(BIN) --addr 127.0.0.1:8210 operator raft list-peers --format json | grep -c '"voter": true')" = 3 ]; do sleep 0.2; done; \
+	CUSTOS_TOKEN=$$TOKEN ./$(BIN) --addr 127.0.0.1:8220 status; \
+	printf '\nThree nodes: API on 127.0.0.1:8210, :8220, :8230; logs in $(CLUSTER_DIR)/.\n  export CUSTOS_ADDR=http://127.0.0.1:8210\n  export CUSTOS_TOKEN=%s\nCtrl-C stops the cluster.\n' "$$TOKEN"; \
+	wait
+
+clean: ## remove build output and the local cluster
+	rm -rf bin $(CLUSTER_DIR)
