@@ -90,8 +90,8 @@ func (w WireResult) result() Result {
 
 // RPC argument and reply types (exported for net/rpc's gob codec).
 type (
-	ApplyArgs      struct{ Entry []byte }
-	ApplyReply     struct {
+	ApplyArgs  struct{ Entry []byte }
+	ApplyReply struct {
 		Results []WireResult
 		Err     WireErr
 	}

@@ -280,7 +280,9 @@ func TestClusterRefusesOtherRegion(t *testing.T) {
 	}
 }
 
-func contains(s, sub string) bool { return len(sub) == 0 || (len(s) >= len(sub) && (s[:len(sub)] == sub || contains(s[1:], sub))) }
+func contains(s, sub string) bool {
+	return len(sub) == 0 || (len(s) >= len(sub) && (s[:len(sub)] == sub || contains(s[1:], sub)))
+}
 
 // A node cut off from the majority answers writes and linearizable reads
 // with an error within the bound, instead of hanging.

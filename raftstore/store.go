@@ -466,5 +466,5 @@ func (l *failStopLogs) SetUint64(k []byte, v uint64) error {
 	return nil
 }
 
-func (l *failStopLogs) Get(k []byte) ([]byte, error)    { return l.stable.Get(k) }
+func (l *failStopLogs) Get(k []byte) ([]byte, error)       { return l.stable.Get(k) }
 func (l *failStopLogs) GetUint64(k []byte) (uint64, error) { return l.stable.GetUint64(k) }

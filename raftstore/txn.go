@@ -10,13 +10,13 @@ import (
 // They keep every transaction inside what bbolt accepts, so that a
 // transaction that reaches the log can only fail for a business reason.
 const (
-	MaxKeySize      = 1024        // bytes in a key or a bucket name
-	MaxValueSize    = 4 << 20     // bytes in one value or chain entry
-	MaxPathDepth    = 8           // nested bucket levels
-	MaxTxnItems     = 4096        // conditions + ops + appends in one transaction
-	MaxChainNameLen = MaxKeySize  // bytes in a chain name
-	maxBatchTxns    = 1 << 16     // transactions in one log entry
-	maxEntrySize    = 64 << 20    // bytes in one encoded log entry
+	MaxKeySize      = 1024       // bytes in a key or a bucket name
+	MaxValueSize    = 4 << 20    // bytes in one value or chain entry
+	MaxPathDepth    = 8          // nested bucket levels
+	MaxTxnItems     = 4096       // conditions + ops + appends in one transaction
+	MaxChainNameLen = MaxKeySize // bytes in a chain name
+	maxBatchTxns    = 1 << 16    // transactions in one log entry
+	maxEntrySize    = 64 << 20   // bytes in one encoded log entry
 )
 
 // CondKind says what a condition requires of a key.

@@ -1,0 +1,25 @@
+// Package raftstore is a replicated, transactional key-value store:
+// hashicorp/raft for replication, bbolt for the state. It knows nothing of
+// tenants; the appliance builds tenants, audit and consent on top of it.
+//
+// The unit of replication is a [Txn]: conditions (a key is absent, present,
+// or at version N), then puts and deletes on nested buckets, then appends to
+// named chains — append-only logs whose entries the state machine numbers
+// and hash-links (SHA-256 over the previous hash and the entry bytes) as it
+// applies them. A transaction applies entirely or not at all and has its own
+// [Result], even though many transactions share one raft entry and many
+// entries share one bbolt commit (group commit).
+//
+// Writes may be sent to any node ([Store.Apply]); followers forward them to
+// the leader. Reads ([Store.View]) are linearizable by default — the node
+// obtains a read index from the leader, which confirms its leadership with a
+// quorum — or local and possibly stale on request.
+//
+// Every node-to-node connection is mutual TLS on one port, with a cluster CA
+// created at init ([NewClusterCredentials]) and node certificates issued on
+// join ([FetchCredentials]) against a join token that pins the CA.
+//
+// The node stops (fail-stop) on any write or fsync error of its log or state,
+// and on any log entry it cannot decode: it never acknowledges after an I/O
+// error and never skips an entry. See DESIGN.md for the reasoning.
+package raftstore
