@@ -19,6 +19,7 @@ type testCluster struct {
 	creds  *Credentials
 	nodes  []*Store
 	region string
+	tweak  func(*Config)
 }
 
 func fastConfig(t testing.TB, id, region string, creds *Credentials) Config {
@@ -32,7 +33,9 @@ func fastConfig(t testing.TB, id, region string, creds *Credentials) Config {
 	}
 }
 
-func newTestCluster(t testing.TB, n int) *testCluster {
+func newTestCluster(t testing.TB, n int) *testCluster { return newTestClusterWith(t, n, nil) }
+
+func newTestClusterWith(t testing.TB, n int, tweak func(*Config)) *testCluster {
 	t.Helper()
 	creds, err := NewClusterCredentials("n1")
 	if err != nil {
@@ -42,7 +45,7 @@ func newTestCluster(t testing.TB, n int) *testCluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &testCluster{t: t, token: token, creds: creds, region: "eu-west-1"}
+	c := &testCluster{t: t, token: token, creds: creds, region: "eu-west-1", tweak: tweak}
 	cfg := fastConfig(t, "n1", c.region, creds)
 	cfg.Bootstrap = true
 	c.start(cfg)
@@ -65,6 +68,9 @@ func (c *testCluster) authorize(_ context.Context, tok string) error {
 func (c *testCluster) start(cfg Config) *Store {
 	c.t.Helper()
 	cfg.AuthorizeJoin = c.authorize
+	if c.tweak != nil {
+		c.tweak(&cfg)
+	}
 	s, err := Open(context.Background(), cfg)
 	if err != nil {
 		c.t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	raftwal "github.com/hashicorp/raft-wal"
 )
 
 // Config configures a Store.
@@ -33,6 +34,10 @@ type Config struct {
 
 	// Credentials is the node's cluster TLS identity.
 	Credentials *Credentials
+
+	// LogStore picks the raft log implementation: "wal" (raft-wal, the
+	// default) or "bolt" (raft-boltdb/v2). See BENCHMARKS.md for why.
+	LogStore string
 
 	// Bootstrap makes this node the first member of a new cluster when it
 	// has no raft state yet. Ignored once state exists.
@@ -117,7 +122,7 @@ type Store struct {
 
 	fsm       *FSM
 	raft      *raft.Raft
-	logStore  *raftboltdb.BoltStore
+	logStore  io.Closer
 	logs      *failStopLogs
 	mux       *mux
 	pool      *rpcPool
@@ -166,18 +171,15 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if s.fsm, err = OpenFSM(filepath.Join(cfg.DataDir, "state.db"), s.logger, s.fatal); err != nil {
 		return nil, err
 	}
-	if s.logStore, err = raftboltdb.New(raftboltdb.Options{
-		Path:        filepath.Join(cfg.DataDir, "raft", "raft.db"),
-		BoltOptions: boltOptions(),
-	}); err != nil {
-		return nil, fmt.Errorf("raftstore: open log: %w", err)
-	}
-	s.logs = &failStopLogs{LogStore: s.logStore, stable: s.logStore, fatal: s.fatal}
 	hlog := hclog.New(&hclog.LoggerOptions{
 		Name:   "raft",
 		Level:  hclog.LevelFromString(cfg.RaftLogLevel),
 		Output: cfg.RaftLogOutput,
 	})
+	if s.logs, err = openLogStore(cfg, hlog); err != nil {
+		return nil, err
+	}
+	s.logStore = s.logs.closer
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(filepath.Join(cfg.DataDir, "raft"), 2, hlog)
 	if err != nil {
 		return nil, fmt.Errorf("raftstore: snapshot store: %w", err)
@@ -416,12 +418,39 @@ func (s *Store) peers() ([]Peer, error) {
 // Peers lists the members of the cluster as this node knows them.
 func (s *Store) Peers(ctx context.Context) ([]Peer, error) { return s.peers() }
 
+// openLogStore opens the raft log and stable store of the configured kind.
+func openLogStore(cfg Config, hlog hclog.Logger) (*failStopLogs, error) {
+	switch cfg.LogStore {
+	case "bolt":
+		bs, err := raftboltdb.New(raftboltdb.Options{
+			Path:        filepath.Join(cfg.DataDir, "raft", "raft.db"),
+			BoltOptions: boltOptions(),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("raftstore: open bolt log: %w", err)
+		}
+		return &failStopLogs{LogStore: bs, stable: bs, closer: bs, fatal: cfg.Fatal}, nil
+	case "wal", "":
+		dir := filepath.Join(cfg.DataDir, "raft", "wal")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("raftstore: wal dir: %w", err)
+		}
+		w, err := raftwal.Open(dir, raftwal.WithLogger(hlog.Named("wal")))
+		if err != nil {
+			return nil, fmt.Errorf("raftstore: open wal: %w", err)
+		}
+		return &failStopLogs{LogStore: w, stable: w, closer: w, fatal: cfg.Fatal}, nil
+	}
+	return nil, fmt.Errorf("raftstore: unknown log store %q", cfg.LogStore)
+}
+
 // failStopLogs wraps the raft log and stable store: any write error stops
 // the node, so nothing is acknowledged after an I/O error. It also counts
 // log writes (each one fsync'd commit) for benchmarks.
 type failStopLogs struct {
 	raft.LogStore
 	stable  raft.StableStore
+	closer  io.Closer
 	fatal   func(error)
 	batches atomic.Uint64
 	entries atomic.Uint64
