@@ -1,0 +1,79 @@
+// Package api is the node's HTTP API (fiber v2). It is a thin adapter: it
+// authenticates, validates and decodes the request, calls one service
+// method with its own deadline, and encodes the result or the error. It
+// depends only on small interfaces it defines ([Cluster], [Tenants],
+// [Auth]), so the services know nothing of HTTP and *fiber.Ctx never
+// travels below a handler. A request either fully succeeds or changes
+// nothing, because each service call builds exactly one transaction.
+//
+// # Routes
+//
+//	GET    /v1/sys/health                     no token; 200, or 503 when no leader is known
+//	GET    /v1/sys/status                     node, raft and version information
+//	GET    /v1/operator/raft/peers            {"peers":[...]}
+//	DELETE /v1/operator/raft/peers/{id}       204; idempotent
+//	POST   /v1/operator/raft/transfer-leader  {"id":"n2"} (id optional); 202
+//	POST   /v1/tenants                        201 with Location
+//	GET    /v1/tenants?limit=&after=&stale=   {"tenants":[...],"next":"..."}
+//	GET    /v1/tenants/{id}?stale=
+//	PATCH  /v1/tenants/{id}                   {"display_name":"..."}
+//	POST   /v1/tenants/{id}/suspend           200; idempotent
+//	POST   /v1/tenants/{id}/resume            200; idempotent
+//	DELETE /v1/tenants/{id}                   204
+//
+// Every route but the health check requires "Authorization: Bearer
+// <operator token>". Reads are linearizable unless stale=true is given.
+// Every response carries X-Request-Id: the client's, when it is 1 to 128
+// characters of [A-Za-z0-9._~:+/=-], otherwise a generated one.
+//
+// # Errors
+//
+// Every error is an RFC 9457 application/problem+json body with type
+// https://custos.dev/problems/<slug>, title, status, detail, instance (the
+// request path) and request_id; problems about fields add
+// "errors":[{"field","reason"}]. Details are written by this package and
+// never carry internal error text; the cause of a 500 is logged with the
+// request id instead. The slugs are stable:
+//
+//	slug                    status  when
+//	bad-request             400     malformed JSON, a body that is not one JSON object, trailing data,
+//	                                a wrong JSON type, a duplicate or null field, a missing required
+//	                                body, invalid UTF-8; other 4xx protocol errors of the HTTP server
+//	unknown-field           400     a body field the endpoint does not accept (names match exactly)
+//	validation              400     an invalid query parameter (unknown, repeated, or a bad value such
+//	                                as limit outside 1..500)
+//	validation              422     a well-formed body with an invalid value (bad id slug, display
+//	                                name too long or with control characters, unknown peer)
+//	unsupported-media-type  415     a body not declared application/json (charset utf-8), or compressed
+//	payload-too-large       413     a body over Options.BodyLimit (refused before routing)
+//	unauthorized            401     a missing or invalid bearer token (with WWW-Authenticate: Bearer)
+//	not-found               404     no such route, no such tenant, or a path id that is not well formed
+//	method-not-allowed      405     a known path with another method (with Allow)
+//	conflict                409     the tenant exists, a concurrent change won, or no leadership target
+//	region-mismatch         422     a tenant requested in another region than the cluster's
+//	unavailable             503     no leader, leadership lost, timeout, shutdown (with Retry-After: 1)
+//	internal                500     anything else; detail is "internal error"
+//
+// The rule for 400 versus 422: a request whose syntax is wrong — its JSON,
+// its media type, or its URL, query parameters included — is 400; a
+// syntactically correct body that asks for something invalid is 422.
+// Malformed path ids are 404 rather than 400: an id that cannot be valid
+// names nothing, exactly like a well-formed id that does not exist, so the
+// answer does not depend on how wrong the id is.
+//
+// Checks run in this order: body size (by the HTTP server), route and
+// method, token, path id, query, body, then the service. Unknown routes and
+// wrong methods are therefore answered without a token; the route table is
+// public. One request fiber answers itself, in plain text: a method name
+// that is not an HTTP method at all (400).
+//
+// # fiber
+//
+// fiber reuses request memory, so the app runs with Immutable. fiber does
+// not cancel a request when its client disconnects, so every service call
+// gets a context.WithTimeout of Options.RequestTimeout. fiber's default
+// error handler would send err.Error() to clients; ours maps errors with
+// one function (problemFor) and the recover middleware turns panics into
+// 500 problems. Bodies are read raw: fiber's c.Body() would decompress a
+// Content-Encoding without limit.
+package api

@@ -1,0 +1,192 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/custos/custos/appliance/api"
+	"github.com/custos/custos/appliance/internal/testnode"
+	"github.com/custos/custos/appliance/tenants"
+	"github.com/custos/custos/raftstore"
+)
+
+const goodToken = "operator-secret-token"
+
+// staticAuth accepts one operator token: the smallest real Auth.
+type staticAuth struct{ token string }
+
+func (a staticAuth) CheckOperatorToken(_ context.Context, token string) error {
+	if subtle.ConstantTimeCompare([]byte(token), []byte(a.token)) != 1 {
+		return errors.New("unknown operator token")
+	}
+	return nil
+}
+
+// env is an API in front of a real single-node store.
+type env struct {
+	t      testing.TB
+	store  *raftstore.Store
+	svc    *tenants.Service
+	app    *fiber.App
+	logBuf *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func newEnv(tb testing.TB, opts api.Options) *env {
+	tb.Helper()
+	store := testnode.Start(tb)
+	svc := tenants.New(store, testnode.Region)
+	e := &env{t: tb, store: store, svc: svc, logBuf: &syncBuffer{}}
+	e.app = e.server(api.Deps{Cluster: store, Tenants: svc, Auth: staticAuth{goodToken}, Version: "1.2.3-test"}, opts)
+	return e
+}
+
+// server builds an API with the env's log buffer.
+func (e *env) server(deps api.Deps, opts api.Options) *fiber.App {
+	e.t.Helper()
+	deps.Logger = slog.New(slog.NewJSONHandler(e.logBuf, nil))
+	return api.New(deps, opts)
+}
+
+// response is what a test inspects of one answer.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) json(tb testing.TB, v any) {
+	tb.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		tb.Fatalf("response body is not JSON: %v: %s", err, r.body)
+	}
+}
+
+type reqOpt func(*http.Request)
+
+func withHeader(k, v string) reqOpt { return func(r *http.Request) { r.Header.Set(k, v) } }
+func withoutHeader(k string) reqOpt { return func(r *http.Request) { r.Header.Del(k) } }
+
+// do sends a request through app.Test. By default it carries the operator
+// token, and Content-Type application/json when there is a body.
+func (e *env) do(method, target, body string, opts ...reqOpt) response {
+	e.t.Helper()
+	return doOn(e.t, e.app, method, target, body, opts...)
+}
+
+func doOn(tb testing.TB, app *fiber.App, method, target, body string, opts ...reqOpt) response {
+	tb.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req := httptest.NewRequest(method, target, rd)
+	req.Header.Set("Authorization", "Bearer "+goodToken)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for _, o := range opts {
+		o(req)
+	}
+	res, err := app.Test(req, -1)
+	if err != nil {
+		tb.Fatalf("%s %s: %v", method, target, err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return response{status: res.StatusCode, header: res.Header, body: b}
+}
+
+// checkProblem asserts a problem+json answer with the given status and
+// slug, and returns it.
+func checkProblem(tb testing.TB, r response, status int, slug, path string) api.Problem {
+	tb.Helper()
+	if r.status != status {
+		tb.Errorf("status %d, want %d; body %s", r.status, status, r.body)
+	}
+	if ct := r.header.Get("Content-Type"); ct != api.ProblemContentType {
+		tb.Errorf("Content-Type %q, want %q", ct, api.ProblemContentType)
+	}
+	var p api.Problem
+	if err := json.Unmarshal(r.body, &p); err != nil {
+		tb.Fatalf("problem is not JSON: %v: %s", err, r.body)
+	}
+	if p.Type != api.ProblemTypeBase+slug {
+		tb.Errorf("type %q, want slug %q (detail %q)", p.Type, slug, p.Detail)
+	}
+	if p.Status != r.status || p.Title == "" || p.Detail == "" {
+		tb.Errorf("problem %+v is incomplete or disagrees with status %d", p, r.status)
+	}
+	if p.RequestID == "" || p.RequestID != r.header.Get("X-Request-Id") {
+		tb.Errorf("problem request_id %q, header %q", p.RequestID, r.header.Get("X-Request-Id"))
+	}
+	if path != "" && p.Instance != path {
+		tb.Errorf("instance %q, want %q", p.Instance, path)
+	}
+	return p
+}
+
+// state is what a failed request must leave unchanged.
+type state struct {
+	chainSeq  uint64
+	chainHash [32]byte
+	registry  int
+	revision  uint64
+}
+
+func (e *env) state() state {
+	e.t.Helper()
+	var st state
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := e.store.View(ctx, raftstore.Linearizable, func(tx *raftstore.ReadTx) error {
+		st.chainSeq, st.chainHash = tx.ChainHead([]byte(tenants.AuditChain))
+		st.registry = tx.Count(tenants.RegistryPath())
+		st.revision = tx.Revision()
+		return nil
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return st
+}
+
+func (e *env) mustCreate(id, name string) {
+	e.t.Helper()
+	r := e.do("POST", "/v1/tenants", `{"id":"`+id+`","display_name":"`+name+`"}`)
+	if r.status != http.StatusCreated {
+		e.t.Fatalf("create %q: %d %s", id, r.status, r.body)
+	}
+}

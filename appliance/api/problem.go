@@ -1,0 +1,268 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/custos/custos/appliance/tenants"
+	"github.com/custos/custos/raftstore"
+)
+
+// ProblemTypeBase prefixes every problem slug to form the problem type URI.
+const ProblemTypeBase = "https://custos.dev/problems/"
+
+// ProblemContentType is the media type of every error response.
+const ProblemContentType = "application/problem+json"
+
+// Problem is an RFC 9457 problem details object, the body of every error
+// response.
+type Problem struct {
+	Type      string         `json:"type"`
+	Title     string         `json:"title"`
+	Status    int            `json:"status"`
+	Detail    string         `json:"detail"`
+	Instance  string         `json:"instance"`
+	RequestID string         `json:"request_id"`
+	Errors    []FieldProblem `json:"errors,omitempty"`
+}
+
+// FieldProblem names one invalid field (of the body, or a query parameter)
+// and why it is invalid.
+type FieldProblem struct {
+	Field  string `json:"field"`
+	Reason string `json:"reason"`
+}
+
+// kind is one row of the problem table in the package documentation.
+type kind int
+
+const (
+	kindBadRequest kind = iota
+	kindUnknownField
+	kindInvalidParameter // validation, 400: query and path parameters
+	kindValidation       // validation, 422: values in a well-formed body
+	kindUnsupportedMediaType
+	kindPayloadTooLarge
+	kindUnauthorized
+	kindNotFound
+	kindMethodNotAllowed
+	kindConflict
+	kindRegionMismatch
+	kindUnavailable
+	kindInternal
+)
+
+func (k kind) spec() (slug, title string, status int) {
+	switch k {
+	case kindBadRequest:
+		return "bad-request", "Bad request", http.StatusBadRequest
+	case kindUnknownField:
+		return "unknown-field", "Unknown field", http.StatusBadRequest
+	case kindInvalidParameter:
+		return "validation", "Invalid parameter", http.StatusBadRequest
+	case kindValidation:
+		return "validation", "Invalid value", http.StatusUnprocessableEntity
+	case kindUnsupportedMediaType:
+		return "unsupported-media-type", "Unsupported media type", http.StatusUnsupportedMediaType
+	case kindPayloadTooLarge:
+		return "payload-too-large", "Payload too large", http.StatusRequestEntityTooLarge
+	case kindUnauthorized:
+		return "unauthorized", "Unauthorized", http.StatusUnauthorized
+	case kindNotFound:
+		return "not-found", "Not found", http.StatusNotFound
+	case kindMethodNotAllowed:
+		return "method-not-allowed", "Method not allowed", http.StatusMethodNotAllowed
+	case kindConflict:
+		return "conflict", "Conflict", http.StatusConflict
+	case kindRegionMismatch:
+		return "region-mismatch", "Region mismatch", http.StatusUnprocessableEntity
+	case kindUnavailable:
+		return "unavailable", "Service unavailable", http.StatusServiceUnavailable
+	default:
+		return "internal", "Internal error", http.StatusInternalServerError
+	}
+}
+
+// requestError is a problem this package found in the request itself
+// (syntax, media type, parameters). Its detail and fields are written by
+// this package and never contain internal error text.
+type requestError struct {
+	kind   kind
+	detail string
+	fields []FieldProblem
+}
+
+func (e *requestError) Error() string { return "api: " + e.detail }
+
+func badRequest(format string, args ...any) error {
+	return &requestError{kind: kindBadRequest, detail: fmt.Sprintf(format, args...)}
+}
+
+func invalidParam(name, reason string) error {
+	return &requestError{
+		kind:   kindInvalidParameter,
+		detail: "query parameter " + name + " " + reason,
+		fields: []FieldProblem{{Field: clip(name), Reason: reason}},
+	}
+}
+
+// authError is a refused credential. cause, when set, is what the
+// authenticator returned; if it is an availability error the request is
+// answered 503, not 401, so that an outage does not look like a bad token.
+type authError struct {
+	missing bool
+	cause   error
+}
+
+func (e *authError) Error() string {
+	if e.missing {
+		return "api: missing bearer token"
+	}
+	if e.cause != nil {
+		return "api: operator token refused: " + e.cause.Error()
+	}
+	return "api: operator token refused"
+}
+func (e *authError) Unwrap() error { return e.cause }
+
+// errNoLeaderKnown answers the health check of a node that knows no leader.
+var errNoLeaderKnown = fmt.Errorf("api: health: %w", raftstore.ErrNoLeader)
+
+// unavailable reports errors after which the same request may succeed
+// shortly: no leader, leadership moving, a timeout, a shutdown.
+func unavailable(err error) bool {
+	return errors.Is(err, raftstore.ErrNoLeader) || errors.Is(err, raftstore.ErrNotLeader) ||
+		errors.Is(err, raftstore.ErrTimeout) || errors.Is(err, raftstore.ErrClosed) ||
+		errors.Is(err, context.DeadlineExceeded)
+}
+
+// header is one response header a problem needs.
+type header struct{ name, value string }
+
+// problemFor is the one place that maps an error to a problem: its kind,
+// a safe detail and the headers it needs. It matches with errors.Is and
+// errors.As only, and never copies err.Error() into the response.
+func problemFor(err error) (kind, string, []FieldProblem, []header) {
+	var (
+		re *requestError
+		ae *authError
+		fe *tenants.FieldError
+		rm *tenants.RegionMismatchError
+		fb *fiber.Error
+	)
+	retry := []header{{fiber.HeaderRetryAfter, "1"}}
+	switch {
+	case errors.As(err, &re):
+		return re.kind, re.detail, re.fields, nil
+	case unavailable(err):
+		if errors.Is(err, raftstore.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) {
+			return kindUnavailable, "The cluster did not answer in time. A change may still be applied; retry the request.", nil, retry
+		}
+		return kindUnavailable, "The cluster has no reachable leader right now; retry the request.", nil, retry
+	case errors.As(err, &ae):
+		h := []header{{fiber.HeaderWWWAuthenticate, `Bearer realm="custos"`}}
+		if ae.missing {
+			return kindUnauthorized, "This endpoint requires an operator bearer token.", nil, h
+		}
+		h[0].value = `Bearer realm="custos", error="invalid_token"`
+		return kindUnauthorized, "The bearer token is not a valid operator token.", nil, h
+	case errors.As(err, &fe):
+		return kindValidation, fe.Field + " " + fe.Reason, []FieldProblem{{Field: fe.Field, Reason: fe.Reason}}, nil
+	case errors.As(err, &rm):
+		return kindRegionMismatch, fmt.Sprintf("The tenant's region %q is not this cluster's region %q; create it in a cluster of its region.", rm.Requested, rm.Cluster),
+			[]FieldProblem{{Field: "region", Reason: "must be " + rm.Cluster}}, nil
+	case errors.Is(err, tenants.ErrRegionMismatch):
+		return kindRegionMismatch, "The tenant's region is not this cluster's region.", nil, nil
+	case errors.Is(err, tenants.ErrInvalid):
+		return kindValidation, "The request holds an invalid value.", nil, nil
+	case errors.Is(err, tenants.ErrNotFound):
+		return kindNotFound, "No tenant has this id.", nil, nil
+	case errors.Is(err, tenants.ErrExists):
+		return kindConflict, "A tenant with this id already exists.", nil, nil
+	case errors.Is(err, tenants.ErrConflict):
+		return kindConflict, "The tenant was changed concurrently; read it again and retry.", nil, nil
+	case errors.Is(err, raftstore.ErrUnknownPeer):
+		return kindValidation, "id is not a member of the cluster", []FieldProblem{{Field: "id", Reason: "is not a member of the cluster"}}, nil
+	case errors.As(err, &fb):
+		return fiberProblem(fb)
+	}
+	return kindInternal, "internal error", nil, nil
+}
+
+// fiberProblem maps the errors fiber and fasthttp raise before or instead
+// of a handler: routing misses and protocol errors.
+func fiberProblem(fb *fiber.Error) (kind, string, []FieldProblem, []header) {
+	switch fb.Code {
+	case fiber.StatusNotFound:
+		return kindNotFound, "No endpoint has this path.", nil, nil
+	case fiber.StatusMethodNotAllowed:
+		// fiber has already set the Allow header.
+		return kindMethodNotAllowed, "This endpoint does not support this method; see the Allow header.", nil, nil
+	case fiber.StatusRequestEntityTooLarge:
+		return kindPayloadTooLarge, "The request body exceeds the size limit.", nil, nil
+	case fiber.StatusUnsupportedMediaType:
+		return kindUnsupportedMediaType, "The request body's media type is not supported.", nil, nil
+	}
+	if fb.Code >= 400 && fb.Code < 500 {
+		return kindBadRequest, "The request could not be read.", nil, nil
+	}
+	return kindInternal, "internal error", nil, nil
+}
+
+// handleError writes the problem response for err. It is fiber's error
+// handler and is also called by the request frame, so it runs for handler
+// errors, routing misses, panics and errors the HTTP server raises before
+// routing (such as an oversized body).
+func (s *server) handleError(c *fiber.Ctx, err error) error {
+	k, detail, fields, headers := problemFor(err)
+	slug, title, status := k.spec()
+	rid := s.requestID(c)
+	switch {
+	case k == kindInternal:
+		s.log.LogAttrs(context.Background(), slog.LevelError, "request failed",
+			slog.String("request_id", rid), slog.String("method", c.Method()), slog.String("path", c.Path()), slog.Any("error", err))
+	case k == kindUnavailable:
+		s.log.LogAttrs(context.Background(), slog.LevelWarn, "request failed: cluster unavailable",
+			slog.String("request_id", rid), slog.String("method", c.Method()), slog.String("path", c.Path()), slog.Any("error", err))
+	}
+	p := Problem{
+		Type: ProblemTypeBase + slug, Title: title, Status: status, Detail: detail,
+		Instance: clipPath(c.Path()), RequestID: rid, Errors: fields,
+	}
+	body, merr := json.Marshal(p)
+	if merr != nil {
+		return fmt.Errorf("api: encode problem: %w", merr)
+	}
+	for _, h := range headers {
+		c.Set(h.name, h.value)
+	}
+	setCommonHeaders(c)
+	c.Set(fiber.HeaderContentType, ProblemContentType)
+	return c.Status(status).Send(body)
+}
+
+// clip shortens client-supplied text echoed in a problem (such as an
+// unknown field name) to a bounded length, on a rune boundary.
+func clip(s string) string { return clipN(s, 100) }
+
+func clipPath(p string) string { return clipN(p, 1024) }
+
+func clipN(s string, max int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}

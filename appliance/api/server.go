@@ -1,0 +1,254 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/recover"
+
+	"github.com/custos/custos/appliance/tenants"
+	"github.com/custos/custos/raftstore"
+)
+
+// Cluster is the part of the raft node the API reads and manages;
+// *raftstore.Store implements it.
+type Cluster interface {
+	Status() raftstore.Status
+	Peers(ctx context.Context) ([]raftstore.Peer, error)
+	RemovePeer(ctx context.Context, id string) error
+	TransferLeadership(ctx context.Context, id string) error
+	IsLeader() bool
+}
+
+// Tenants is the tenant registry; *tenants.Service implements it.
+type Tenants interface {
+	Create(ctx context.Context, actor tenants.Actor, in tenants.CreateInput) (tenants.Tenant, error)
+	Get(ctx context.Context, c raftstore.Consistency, id string) (tenants.Tenant, error)
+	List(ctx context.Context, c raftstore.Consistency, after string, limit int) ([]tenants.Tenant, string, error)
+	Update(ctx context.Context, actor tenants.Actor, id string, p tenants.Patch) (tenants.Tenant, error)
+	Suspend(ctx context.Context, actor tenants.Actor, id string) (tenants.Tenant, error)
+	Resume(ctx context.Context, actor tenants.Actor, id string) (tenants.Tenant, error)
+	Delete(ctx context.Context, actor tenants.Actor, id string) error
+}
+
+// Auth checks operator credentials.
+type Auth interface {
+	// CheckOperatorToken returns nil when token is a valid operator token.
+	// An error that wraps a raftstore availability error (ErrNoLeader,
+	// ErrTimeout, ...) is answered 503; any other error 401.
+	CheckOperatorToken(ctx context.Context, token string) error
+}
+
+// Compile-time checks that the real implementations fit.
+var (
+	_ Cluster = (*raftstore.Store)(nil)
+	_ Tenants = (*tenants.Service)(nil)
+)
+
+// Deps are the services the API adapts.
+type Deps struct {
+	Cluster Cluster
+	Tenants Tenants
+	Auth    Auth
+	// Version is reported by /v1/sys/status.
+	Version string
+	// Logger receives request logs and the causes of internal errors
+	// (default: discard).
+	Logger *slog.Logger
+}
+
+// Options tune the HTTP layer.
+type Options struct {
+	// BodyLimit is the largest accepted request body in bytes (default
+	// 1 MiB). Larger bodies are refused with 413 before any handler runs.
+	BodyLimit int
+	// RequestTimeout bounds each call into a service (default 10s). fiber
+	// does not cancel a request when the client goes away, so every call
+	// gets its own deadline.
+	RequestTimeout time.Duration
+}
+
+const (
+	defaultBodyLimit      = 1 << 20
+	defaultRequestTimeout = 10 * time.Second
+	// Connection timeouts: slow clients must not hold connections open.
+	readTimeout  = 30 * time.Second
+	writeTimeout = 30 * time.Second
+	idleTimeout  = 2 * time.Minute
+
+	headerRequestID = "X-Request-Id"
+	headerRole      = "X-Custos-Role"
+	operatorActor   = "operator"
+)
+
+// server holds the handlers' dependencies.
+type server struct {
+	deps Deps
+	opts Options
+	log  *slog.Logger
+	app  *fiber.App
+}
+
+// New builds the API. Serve it with Listener or Listen; never with
+// Prefork, because bbolt holds an exclusive lock on the state file.
+// Missing dependencies or negative options are wiring mistakes (the node
+// configuration is validated before this is called), so New panics on
+// them rather than return an app that fails on every request.
+func New(deps Deps, opts Options) *fiber.App {
+	if deps.Cluster == nil || deps.Tenants == nil || deps.Auth == nil {
+		panic("api: New needs a cluster, tenants and auth")
+	}
+	if opts.BodyLimit < 0 || opts.RequestTimeout < 0 {
+		panic(fmt.Sprintf("api: negative body limit (%d) or request timeout (%s)", opts.BodyLimit, opts.RequestTimeout))
+	}
+	if opts.BodyLimit == 0 {
+		opts.BodyLimit = defaultBodyLimit
+	}
+	if opts.RequestTimeout == 0 {
+		opts.RequestTimeout = defaultRequestTimeout
+	}
+	s := &server{deps: deps, opts: opts, log: deps.Logger}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.app = fiber.New(fiber.Config{
+		AppName:               "custos",
+		Immutable:             true, // request strings must outlive fiber's buffer reuse
+		CaseSensitive:         true,
+		BodyLimit:             opts.BodyLimit,
+		ReadTimeout:           readTimeout,
+		WriteTimeout:          writeTimeout,
+		IdleTimeout:           idleTimeout,
+		DisableStartupMessage: true,
+		ErrorHandler:          s.handleError,
+	})
+	s.app.Use(s.frame)
+	s.app.Use(recover.New(recover.Config{EnableStackTrace: true, StackTraceHandler: s.logPanic}))
+	s.routes()
+	return s.app
+}
+
+// routes is the route table. Every route but the health check requires an
+// operator token.
+func (s *server) routes() {
+	v1 := s.app.Group("/v1")
+	op := s.authenticate
+
+	v1.Get("/sys/health", s.health)
+	v1.Get("/sys/status", op, s.status)
+
+	v1.Get("/operator/raft/peers", op, s.listPeers)
+	v1.Delete("/operator/raft/peers/:id", op, s.removePeer)
+	v1.Post("/operator/raft/transfer-leader", op, s.transferLeader)
+
+	v1.Post("/tenants", op, s.createTenant)
+	v1.Get("/tenants", op, s.listTenants)
+	v1.Get("/tenants/:id", op, s.getTenant)
+	v1.Patch("/tenants/:id", op, s.updateTenant)
+	v1.Delete("/tenants/:id", op, s.deleteTenant)
+	v1.Post("/tenants/:id/suspend", op, s.suspendTenant)
+	v1.Post("/tenants/:id/resume", op, s.resumeTenant)
+}
+
+type localKey int
+
+const requestIDKey localKey = iota
+
+// frame runs around every routed request: it assigns the request id, sets
+// the headers every response carries, turns a returned error into a
+// problem response (so the access log sees the final status), and logs the
+// request.
+func (s *server) frame(c *fiber.Ctx) error {
+	start := time.Now()
+	rid := s.requestID(c)
+	setCommonHeaders(c)
+	if err := c.Next(); err != nil {
+		if herr := s.handleError(c, err); herr != nil {
+			s.log.Error("write error response", "request_id", rid, "error", herr)
+			_ = c.SendStatus(fiber.StatusInternalServerError)
+		}
+	}
+	level := slog.LevelInfo
+	if c.Route().Path == "/v1/sys/health" && c.Response().StatusCode() == fiber.StatusOK {
+		level = slog.LevelDebug // load balancers poll it every few seconds
+	}
+	s.log.LogAttrs(context.Background(), level, "http request",
+		slog.String("request_id", rid), slog.String("method", c.Method()), slog.String("path", clipPath(c.Path())),
+		slog.Int("status", c.Response().StatusCode()), slog.Duration("duration", time.Since(start)))
+	return nil
+}
+
+func setCommonHeaders(c *fiber.Ctx) {
+	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
+	c.Set(fiber.HeaderCacheControl, "no-store")
+}
+
+// requestID returns the request's id, assigning it on first use: the
+// client's X-Request-Id when it is a plausible id, else a fresh random one.
+// The id is echoed in the response header.
+func (s *server) requestID(c *fiber.Ctx) string {
+	if rid, ok := c.Locals(requestIDKey).(string); ok {
+		return rid
+	}
+	rid := c.Get(headerRequestID)
+	if !validRequestID(rid) {
+		rid = rand.Text()
+	}
+	c.Locals(requestIDKey, rid)
+	c.Set(headerRequestID, rid)
+	return rid
+}
+
+// validRequestID accepts 1 to 128 characters of [A-Za-z0-9._~:+/=-]: enough
+// for UUIDs, ULIDs and base64 ids, and nothing that could forge a log line
+// or a header.
+func validRequestID(id string) bool {
+	if len(id) == 0 || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		switch ch := id[i]; {
+		case ch >= 'a' && ch <= 'z', ch >= 'A' && ch <= 'Z', ch >= '0' && ch <= '9':
+		case ch == '.', ch == '_', ch == '~', ch == ':', ch == '+', ch == '/', ch == '=', ch == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func (s *server) logPanic(c *fiber.Ctx, v any) {
+	s.log.Error("panic in handler", "request_id", s.requestID(c), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+}
+
+// authenticate requires a valid operator bearer token.
+func (s *server) authenticate(c *fiber.Ctx) error {
+	token, ok := bearerToken(c.Get(fiber.HeaderAuthorization))
+	if !ok {
+		return &authError{missing: true}
+	}
+	ctx, cancel := s.callContext(c)
+	defer cancel()
+	if err := s.deps.Auth.CheckOperatorToken(ctx, token); err != nil {
+		if !unavailable(err) {
+			s.log.Warn("operator token refused", "request_id", s.requestID(c), "path", clipPath(c.Path()))
+		}
+		return &authError{cause: err}
+	}
+	return c.Next()
+}
+
+// callContext is the context of one call into a service.
+func (s *server) callContext(c *fiber.Ctx) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(c.UserContext(), s.opts.RequestTimeout)
+}
+
+// actor is who the audit log records for this request.
+func (s *server) actor(c *fiber.Ctx) tenants.Actor {
+	return tenants.Actor{Name: operatorActor, RequestID: s.requestID(c)}
+}

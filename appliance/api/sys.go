@@ -1,0 +1,149 @@
+package api
+
+import (
+	"fmt"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/custos/custos/raftstore"
+)
+
+type healthResponse struct {
+	Status   string `json:"status"`
+	NodeID   string `json:"node_id"`
+	Role     string `json:"role"`
+	LeaderID string `json:"leader_id"`
+}
+
+// health answers load balancers and the CLI without a token: 200 while a
+// leader is known, 503 otherwise. X-Custos-Role lets a balancer send
+// writes to the leader.
+func (s *server) health(c *fiber.Ctx) error {
+	if err := s.noInput(c); err != nil {
+		return err
+	}
+	st := s.deps.Cluster.Status()
+	role := "follower"
+	if s.deps.Cluster.IsLeader() {
+		role = "leader"
+	}
+	c.Set(headerRole, role)
+	if st.LeaderID == "" {
+		return errNoLeaderKnown
+	}
+	return c.JSON(healthResponse{Status: "ok", NodeID: st.NodeID, Role: role, LeaderID: st.LeaderID})
+}
+
+type statusResponse struct {
+	raftstore.Status
+	Version string `json:"version"`
+}
+
+func (s *server) status(c *fiber.Ctx) error {
+	if err := s.noInput(c); err != nil {
+		return err
+	}
+	st := s.deps.Cluster.Status()
+	if st.Peers == nil {
+		st.Peers = []raftstore.Peer{}
+	}
+	return c.JSON(statusResponse{Status: st, Version: s.deps.Version})
+}
+
+type peersResponse struct {
+	Peers []raftstore.Peer `json:"peers"`
+}
+
+func (s *server) listPeers(c *fiber.Ctx) error {
+	if err := s.noInput(c); err != nil {
+		return err
+	}
+	ctx, cancel := s.callContext(c)
+	defer cancel()
+	peers, err := s.deps.Cluster.Peers(ctx)
+	if err != nil {
+		return fmt.Errorf("api: list peers: %w", err)
+	}
+	if peers == nil {
+		peers = []raftstore.Peer{}
+	}
+	return c.JSON(peersResponse{Peers: peers})
+}
+
+// removePeer removes a member; removing a member that is not there
+// succeeds, so the call can be retried.
+func (s *server) removePeer(c *fiber.Ctx) error {
+	if err := s.noInput(c); err != nil {
+		return err
+	}
+	id := c.Params("id")
+	if !validNodeID(id) {
+		return &requestError{kind: kindNotFound, detail: "No peer has this id."}
+	}
+	ctx, cancel := s.callContext(c)
+	defer cancel()
+	if err := s.deps.Cluster.RemovePeer(ctx, id); err != nil {
+		return fmt.Errorf("api: remove peer %q: %w", id, err)
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+type transferRequest struct {
+	ID string `json:"id"`
+}
+
+type transferResponse struct {
+	Status string `json:"status"`
+}
+
+// transferLeader hands leadership to the named peer, or to any voter when
+// no id is given. Naming the current leader succeeds without a transfer.
+// A cluster without another voter is answered 409: the request is valid
+// but cannot be carried out in the cluster's current shape.
+func (s *server) transferLeader(c *fiber.Ctx) error {
+	if _, err := parseQuery(c); err != nil {
+		return err
+	}
+	var req transferRequest
+	if err := decodeBody(c, &req, false); err != nil {
+		return err
+	}
+	if req.ID != "" && !validNodeID(req.ID) {
+		return &requestError{kind: kindValidation, detail: "id must be a node id.",
+			fields: []FieldProblem{{Field: "id", Reason: "must be a node id"}}}
+	}
+	ctx, cancel := s.callContext(c)
+	defer cancel()
+	peers, err := s.deps.Cluster.Peers(ctx)
+	if err != nil {
+		return fmt.Errorf("api: transfer leadership: %w", err)
+	}
+	others := 0
+	for _, p := range peers {
+		if p.ID == req.ID && p.Leader {
+			return c.Status(fiber.StatusAccepted).JSON(transferResponse{Status: "transferred"})
+		}
+		if p.ID == req.ID && !p.Voter {
+			return &requestError{kind: kindValidation, detail: "id is not a voting member of the cluster.",
+				fields: []FieldProblem{{Field: "id", Reason: "is not a voting member"}}}
+		}
+		if p.Voter && !p.Leader {
+			others++
+		}
+	}
+	if others == 0 && req.ID == "" {
+		return &requestError{kind: kindConflict, detail: "The cluster has no other voter to transfer leadership to."}
+	}
+	if err := s.deps.Cluster.TransferLeadership(ctx, req.ID); err != nil {
+		return fmt.Errorf("api: transfer leadership to %q: %w", req.ID, err)
+	}
+	return c.Status(fiber.StatusAccepted).JSON(transferResponse{Status: "transferred"})
+}
+
+// noInput checks a route that takes no query parameters and no body.
+func (s *server) noInput(c *fiber.Ctx) error {
+	if _, err := parseQuery(c); err != nil {
+		return err
+	}
+	return decodeBody(c, &noBody{}, false)
+}

@@ -1,0 +1,286 @@
+// Package node runs one Custos node: it turns a validated configuration into
+// a running raftstore node and HTTP API, and stops them gracefully.
+//
+// # Start-up
+//
+// A node's identity lives in its data directory: tls/ (cluster CA, node
+// certificate), state.db (the replicated state) and raft/ (log and
+// snapshots). At start:
+//
+//   - no identity and dev mode: Init runs in place (a one-node cluster);
+//   - no identity and cluster.join + cluster.join_token set: the node fetches
+//     its certificate from a listed node (FetchJoinCredentials);
+//   - bootstrap.json present (left by `custos operator init`): the node
+//     bootstraps a new cluster with itself as the only voter, then writes the
+//     cluster record — region and the hashes of the operator and join tokens
+//     — into the replicated state and removes the file;
+//   - cluster.join set: once running, the node asks to be added as a voter
+//     (idempotent; a no-op when it already is one).
+//
+// Secrets are printed once and stored only as SHA-256 hashes in the
+// replicated state, so every node can check them.
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/custos/custos/appliance/api"
+	"github.com/custos/custos/appliance/config"
+	"github.com/custos/custos/appliance/tenants"
+	"github.com/custos/custos/raftstore"
+)
+
+// Replicated system records.
+var (
+	bucketSys        = raftstore.Path("sys")
+	keyCluster       = []byte("cluster")
+	keyOperatorToken = []byte("operator_token_sha256")
+	keyJoinToken     = []byte("join_token_sha256")
+	chainSystem      = []byte("system")
+)
+
+// ErrNotInitialized: the data directory holds no node identity.
+var ErrNotInitialized = errors.New("node not initialized: run `custos operator init` (first node) or `custos operator join`, or set cluster.join and cluster.join_token")
+
+// Node is a running node.
+type Node struct {
+	cfg      *config.Config
+	logger   *slog.Logger
+	store    *raftstore.Store
+	ln       net.Listener
+	apiDone  chan error
+	shutdown func(context.Context) error
+	tempDir  string
+	// Token is the operator token when this start created it (dev mode).
+	Token string
+}
+
+// Options are the parts of a start that are not configuration.
+type Options struct {
+	Logger  *slog.Logger
+	Version string
+	// RaftLog receives hashicorp/raft's own log lines.
+	RaftLog io.Writer
+}
+
+// Start starts a node and returns once the API is listening and the cluster
+// has a leader (or ctx ends).
+func Start(ctx context.Context, cfg *config.Config, opts Options) (*Node, error) {
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	n := &Node{cfg: cfg, logger: logger, apiDone: make(chan error, 1)}
+	ok := false
+	defer func() {
+		if !ok {
+			n.closeStore()
+		}
+	}()
+	dataDir := cfg.DataDir
+	if dataDir == "" && cfg.Dev {
+		d, err := os.MkdirTemp("", "custos-dev-*")
+		if err != nil {
+			return nil, fmt.Errorf("node: dev data dir: %w", err)
+		}
+		dataDir, n.tempDir = d, d
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("node: data dir: %w", err)
+	}
+	has, err := hasCredentials(dataDir)
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	if !has {
+		switch {
+		case cfg.Dev:
+			sec, err := Init(dataDir, cfg.NodeID, cfg.DevToken.Reveal())
+			if err != nil {
+				return nil, fmt.Errorf("node: %w", err)
+			}
+			n.Token = sec.OperatorToken
+		case len(cfg.Cluster.Join) > 0 && cfg.Cluster.JoinToken != "":
+			if err := n.fetchCredentials(ctx, dataDir); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, ErrNotInitialized
+		}
+	}
+	boot, err := readBootstrap(dataDir)
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	creds, err := raftstore.LoadCredentials(filepath.Join(dataDir, dirTLS))
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	raftLog := opts.RaftLog
+	if raftLog == nil {
+		raftLog = os.Stderr
+	}
+	n.store, err = raftstore.Open(ctx, raftstore.Config{
+		NodeID: cfg.NodeID, Region: cfg.Region, DataDir: dataDir,
+		ListenAddress: cfg.Cluster.ListenAddress, AdvertiseAddress: cfg.Cluster.AdvertiseAddress,
+		Credentials: creds, Bootstrap: boot != nil,
+		HeartbeatTimeout: cfg.Cluster.HeartbeatTimeout, ElectionTimeout: cfg.Cluster.ElectionTimeout,
+		LeaderLeaseTimeout: cfg.Cluster.LeaderLeaseTimeout, SnapshotThreshold: cfg.Cluster.SnapshotThreshold,
+		SnapshotInterval: cfg.Cluster.SnapshotInterval, ApplyTimeout: cfg.Cluster.ApplyTimeout,
+		AuthorizeJoin: n.authorizeJoin, Logger: logger,
+		RaftLogOutput: raftLog, RaftLogLevel: raftLevel(cfg.Log.Level),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	if boot != nil {
+		if err := n.finishBootstrap(ctx, dataDir, boot); err != nil {
+			return nil, err
+		}
+	}
+	if len(cfg.Cluster.Join) > 0 {
+		go func() {
+			jctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			if err := n.store.Join(jctx, cfg.Cluster.Join); err != nil {
+				logger.Error("join failed", "error", err)
+			}
+		}()
+	}
+
+	ten := tenants.New(n.store, cfg.Region)
+	app := api.New(api.Deps{
+		Cluster: n.store, Tenants: ten, Auth: n, Version: opts.Version, Logger: logger,
+	}, api.Options{BodyLimit: cfg.API.BodyLimit, RequestTimeout: cfg.API.RequestTimeout})
+	n.ln, err = net.Listen("tcp", cfg.API.ListenAddress)
+	if err != nil {
+		return nil, fmt.Errorf("node: api listen %s: %w", cfg.API.ListenAddress, err)
+	}
+	go func() { n.apiDone <- app.Listener(n.ln) }()
+	n.shutdown = app.ShutdownWithContext
+	ok = true
+	logger.Info("api listening", "address", n.ln.Addr().String())
+	return n, nil
+}
+
+func raftLevel(l string) string {
+	if l == "debug" {
+		return "info"
+	}
+	return "warn"
+}
+
+func (n *Node) fetchCredentials(ctx context.Context, dataDir string) error {
+	var errs []error
+	for _, addr := range n.cfg.Cluster.Join {
+		err := FetchJoinCredentials(ctx, dataDir, addr, n.cfg.Cluster.JoinToken.Reveal(), n.cfg.NodeID, n.cfg.Region)
+		if err == nil {
+			return nil
+		}
+		if errors.Is(err, raftstore.ErrRegionMismatch) || errors.Is(err, raftstore.ErrJoinRefused) {
+			return fmt.Errorf("node: %w", err)
+		}
+		errs = append(errs, err)
+	}
+	return fmt.Errorf("node: fetch credentials: %w", errors.Join(errs...))
+}
+
+// finishBootstrap writes the cluster record once this node leads, then
+// removes bootstrap.json. It is idempotent across restarts.
+func (n *Node) finishBootstrap(ctx context.Context, dataDir string, boot *bootstrapFile) error {
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := n.store.WaitLeader(wctx); err != nil {
+		return fmt.Errorf("node: bootstrap: %w", err)
+	}
+	rec, _ := json.Marshal(map[string]string{"region": n.cfg.Region, "initialized_at": time.Now().UTC().Format(time.RFC3339Nano), "first_node": n.cfg.NodeID})
+	audit, _ := json.Marshal(map[string]string{"time": time.Now().UTC().Format(time.RFC3339Nano), "actor": "operator", "action": "cluster.init", "target": "cluster", "outcome": "success"})
+	res, err := n.store.Apply(wctx, &raftstore.Txn{
+		Conds: []raftstore.Cond{{Kind: raftstore.CondAbsent, Bucket: bucketSys, Key: keyCluster}},
+		Ops: []raftstore.Op{
+			{Kind: raftstore.OpPut, Bucket: bucketSys, Key: keyCluster, Value: rec},
+			{Kind: raftstore.OpPut, Bucket: bucketSys, Key: keyOperatorToken, Value: []byte(boot.OperatorTokenHash)},
+			{Kind: raftstore.OpPut, Bucket: bucketSys, Key: keyJoinToken, Value: []byte(boot.JoinTokenHash)},
+		},
+		Appends: []raftstore.Append{{Chain: chainSystem, Data: audit}},
+	})
+	if err != nil {
+		return fmt.Errorf("node: bootstrap: write cluster record: %w", err)
+	}
+	if !res.Applied {
+		n.logger.Info("cluster record already present")
+	}
+	if err := os.Remove(filepath.Join(dataDir, fileBootstrap)); err != nil {
+		return fmt.Errorf("node: bootstrap: %w", err)
+	}
+	return nil
+}
+
+// CheckOperatorToken accepts the operator token. It reads the local state:
+// the token hash changes only at init.
+func (n *Node) CheckOperatorToken(ctx context.Context, token string) error {
+	return n.checkHash(ctx, keyOperatorToken, token)
+}
+
+func (n *Node) authorizeJoin(ctx context.Context, token string) error {
+	return n.checkHash(ctx, keyJoinToken, token)
+}
+
+var errBadToken = errors.New("invalid token")
+
+func (n *Node) checkHash(ctx context.Context, key []byte, token string) error {
+	var hash []byte
+	err := n.store.View(ctx, raftstore.Stale, func(r *raftstore.ReadTx) error {
+		hash, _, _ = r.Get(bucketSys, key)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if len(hash) == 0 || token == "" || !raftstore.TokenMatches(token, string(hash)) {
+		return errBadToken
+	}
+	return nil
+}
+
+// APIAddress is the address the API listens on.
+func (n *Node) APIAddress() string { return n.ln.Addr().String() }
+
+// Store is the node's replicated store.
+func (n *Node) Store() *raftstore.Store { return n.store }
+
+// WaitReady waits until the cluster has a leader and, on the first node, the
+// cluster record is written.
+func (n *Node) WaitReady(ctx context.Context) error { return n.store.WaitLeader(ctx) }
+
+// Done is closed... returns the API server's exit.
+func (n *Node) Done() <-chan error { return n.apiDone }
+
+// Close stops the API (letting requests in flight finish) and the store.
+func (n *Node) Close(ctx context.Context) error {
+	var errs []error
+	if n.shutdown != nil {
+		errs = append(errs, n.shutdown(ctx))
+	}
+	errs = append(errs, n.closeStore())
+	if n.tempDir != "" {
+		errs = append(errs, os.RemoveAll(n.tempDir))
+	}
+	return errors.Join(errs...)
+}
+
+func (n *Node) closeStore() error {
+	if n.store == nil {
+		return nil
+	}
+	return n.store.Close()
+}

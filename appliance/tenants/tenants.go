@@ -1,0 +1,464 @@
+package tenants
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/custos/custos/raftstore"
+)
+
+// State is a tenant's lifecycle state.
+type State string
+
+// Tenant states.
+const (
+	StateActive    State = "active"
+	StateSuspended State = "suspended"
+)
+
+// AuditChain is the chain that receives the audit entries of tenant
+// changes: they are operator actions on the cluster, not actions inside a
+// tenant.
+const AuditChain = "system"
+
+// Audit actions written by this package.
+const (
+	ActionCreate  = "tenant.create"
+	ActionUpdate  = "tenant.update"
+	ActionSuspend = "tenant.suspend"
+	ActionResume  = "tenant.resume"
+	ActionDelete  = "tenant.delete"
+)
+
+// List limits.
+const (
+	DefaultListLimit = 50
+	MaxListLimit     = 500
+)
+
+const (
+	tenantBucketPrefix = "tenant:"
+	metaKey            = "meta"
+	// updateAttempts bounds the read-decide-write cycles of one change
+	// when concurrent writers keep changing the tenant.
+	updateAttempts = 5
+	// createAttempts bounds the retries of a generated id that collided.
+	createAttempts = 3
+	generatedIDLen = 10
+)
+
+// Tenant is one registry entry; its JSON form is both the stored value and
+// what the API returns.
+type Tenant struct {
+	ID          string    `json:"id"`
+	DisplayName string    `json:"display_name"`
+	Region      string    `json:"region"`
+	State       State     `json:"state"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+// Actor is who asks for a change, as recorded in the audit entry. The
+// caller (the API) fills it from the authenticated principal and the
+// request.
+type Actor struct {
+	Name      string // such as "operator"
+	RequestID string
+}
+
+// CreateInput is what a caller supplies to create a tenant.
+type CreateInput struct {
+	ID          string // empty: generated
+	DisplayName string
+	Region      string // empty: the cluster's region
+}
+
+// Patch lists the fields to change; nil fields are left alone.
+type Patch struct {
+	DisplayName *string
+}
+
+// Store is the part of raftstore the registry needs; *raftstore.Store
+// implements it.
+type Store interface {
+	Apply(ctx context.Context, t *raftstore.Txn) (raftstore.Result, error)
+	View(ctx context.Context, c raftstore.Consistency, fn func(*raftstore.ReadTx) error) error
+}
+
+var _ Store = (*raftstore.Store)(nil)
+
+// Service is the tenant registry. It is safe for concurrent use.
+type Service struct {
+	store  Store
+	region string
+	clock  func() time.Time
+	random io.Reader
+}
+
+// Option adjusts a Service; tests use them to fix the clock.
+type Option func(*Service)
+
+// WithClock sets the source of timestamps (default time.Now).
+func WithClock(now func() time.Time) Option { return func(s *Service) { s.clock = now } }
+
+// WithRandom sets the source of generated ids (default crypto/rand.Reader).
+func WithRandom(r io.Reader) Option { return func(s *Service) { s.random = r } }
+
+// New returns the registry of a cluster whose region is region. A nil store
+// or a region that is not a region name is a wiring mistake (the node
+// configuration is validated before this is called), so New panics rather
+// than return a half-usable service.
+func New(store Store, region string, opts ...Option) *Service {
+	if store == nil {
+		panic("tenants: New needs a store")
+	}
+	if !validRegion(region) {
+		panic(fmt.Sprintf("tenants: cluster region %q is not a region name", region))
+	}
+	s := &Service{store: store, region: region, clock: time.Now, random: rand.Reader}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Region is the cluster's region.
+func (s *Service) Region() string { return s.region }
+
+// RegistryPath is the bucket path of the tenant registry.
+func RegistryPath() [][]byte { return raftstore.Path("sys", "tenants") }
+
+// Create registers a tenant and creates its storage bucket, with an audit
+// entry, in one transaction.
+func (s *Service) Create(ctx context.Context, actor Actor, in CreateInput) (Tenant, error) {
+	if err := checkActor(actor); err != nil {
+		return Tenant{}, err
+	}
+	name, err := normalizeDisplayName(in.DisplayName)
+	if err != nil {
+		return Tenant{}, err
+	}
+	region := in.Region
+	if region == "" {
+		region = s.region
+	}
+	if !validRegion(region) {
+		return Tenant{}, &FieldError{Field: "region", Reason: "must be a region name such as eu-west-1"}
+	}
+	if region != s.region {
+		return Tenant{}, &RegionMismatchError{Requested: region, Cluster: s.region}
+	}
+	generated := in.ID == ""
+	if !generated && !ValidID(in.ID) {
+		return Tenant{}, &FieldError{Field: "id", Reason: "must be 2 to 63 characters of a-z, 0-9 and '-', starting with a letter or digit"}
+	}
+	for attempt := 1; ; attempt++ {
+		id := in.ID
+		if generated {
+			if id, err = s.generateID(); err != nil {
+				return Tenant{}, err
+			}
+		}
+		t, err := s.create(ctx, actor, id, name, region)
+		if generated && errors.Is(err, ErrExists) && attempt < createAttempts {
+			continue // a generated id collided: draw another
+		}
+		return t, err
+	}
+}
+
+func (s *Service) create(ctx context.Context, actor Actor, id, name, region string) (Tenant, error) {
+	now := s.now()
+	t := Tenant{ID: id, DisplayName: name, Region: region, State: StateActive, CreatedAt: now, UpdatedAt: now}
+	value, err := json.Marshal(t)
+	if err != nil {
+		return Tenant{}, fmt.Errorf("tenants: encode %q: %w", id, err)
+	}
+	marker, err := json.Marshal(struct {
+		Tenant string `json:"tenant"`
+	}{id})
+	if err != nil {
+		return Tenant{}, fmt.Errorf("tenants: encode marker of %q: %w", id, err)
+	}
+	audit, err := auditEntry(now, actor, ActionCreate, id)
+	if err != nil {
+		return Tenant{}, err
+	}
+	scope := newScope(id)
+	txn := &raftstore.Txn{
+		Conds: []raftstore.Cond{
+			{Kind: raftstore.CondAbsent, Bucket: RegistryPath(), Key: []byte(id)},
+			// The bucket can only outlive its registry entry through a
+			// bug; refusing keeps a new tenant from inheriting old data.
+			{Kind: raftstore.CondAbsent, Bucket: scope.Path(), Key: []byte(metaKey)},
+		},
+		Ops: []raftstore.Op{
+			{Kind: raftstore.OpPut, Bucket: RegistryPath(), Key: []byte(id), Value: value},
+			{Kind: raftstore.OpPut, Bucket: scope.Path(), Key: []byte(metaKey), Value: marker},
+		},
+		Appends: []raftstore.Append{audit},
+	}
+	res, err := s.store.Apply(ctx, txn)
+	if err != nil {
+		return Tenant{}, fmt.Errorf("tenants: create %q: %w", id, err)
+	}
+	switch {
+	case res.Applied:
+		return t, nil
+	case res.Err != nil:
+		return Tenant{}, fmt.Errorf("tenants: create %q: %w", id, res.Err)
+	case res.FailedCond == 0:
+		return Tenant{}, fmt.Errorf("tenants: create %q: %w", id, ErrExists)
+	default:
+		return Tenant{}, fmt.Errorf("tenants: create %q: storage bucket exists without a registry entry: %w", id, ErrExists)
+	}
+}
+
+// Get returns the tenant with id.
+func (s *Service) Get(ctx context.Context, c raftstore.Consistency, id string) (Tenant, error) {
+	t, _, err := s.read(ctx, c, id)
+	return t, err
+}
+
+// List returns up to limit tenants in id order, starting after the id
+// after (empty: from the first). next is the last id of the page when more
+// tenants follow, and empty otherwise. A limit of 0 means
+// DefaultListLimit.
+func (s *Service) List(ctx context.Context, c raftstore.Consistency, after string, limit int) (page []Tenant, next string, err error) {
+	if limit == 0 {
+		limit = DefaultListLimit
+	}
+	if limit < 1 || limit > MaxListLimit {
+		return nil, "", &FieldError{Field: "limit", Reason: "must be between 1 and 500"}
+	}
+	if after != "" && !ValidID(after) {
+		return nil, "", &FieldError{Field: "after", Reason: "must be a tenant id"}
+	}
+	var startAfter []byte
+	if after != "" {
+		startAfter = []byte(after)
+	}
+	page = make([]Tenant, 0, min(limit, 64))
+	more := false
+	var decodeErr error
+	err = s.store.View(ctx, c, func(tx *raftstore.ReadTx) error {
+		page, more, decodeErr = page[:0], false, nil
+		// One extra entry tells whether another page follows.
+		tx.Scan(RegistryPath(), startAfter, limit+1, func(key, value []byte, _ uint64) bool {
+			if len(page) == limit {
+				more = true
+				return false
+			}
+			var t Tenant
+			if decodeErr = json.Unmarshal(value, &t); decodeErr != nil {
+				decodeErr = fmt.Errorf("tenants: decode registry entry %q: %w", key, decodeErr)
+				return false
+			}
+			page = append(page, t)
+			return true
+		})
+		return nil
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("tenants: list: %w", err)
+	}
+	if decodeErr != nil {
+		return nil, "", decodeErr
+	}
+	if more {
+		next = page[len(page)-1].ID
+	}
+	return page, next, nil
+}
+
+// Update changes the fields set in p. An empty patch is invalid; a patch
+// that changes nothing returns the tenant unchanged.
+func (s *Service) Update(ctx context.Context, actor Actor, id string, p Patch) (Tenant, error) {
+	if p.DisplayName == nil {
+		return Tenant{}, &FieldError{Field: "display_name", Reason: "is required"}
+	}
+	name, err := normalizeDisplayName(*p.DisplayName)
+	if err != nil {
+		return Tenant{}, err
+	}
+	return s.modify(ctx, actor, id, func(cur Tenant, now time.Time) (change, error) {
+		if cur.DisplayName == name {
+			return change{}, nil
+		}
+		cur.DisplayName, cur.UpdatedAt = name, now
+		return change{action: ActionUpdate, next: cur}, nil
+	})
+}
+
+// Suspend marks the tenant suspended. Suspending a suspended tenant
+// succeeds and changes nothing.
+func (s *Service) Suspend(ctx context.Context, actor Actor, id string) (Tenant, error) {
+	return s.setState(ctx, actor, id, StateSuspended, ActionSuspend)
+}
+
+// Resume marks the tenant active. Resuming an active tenant succeeds and
+// changes nothing.
+func (s *Service) Resume(ctx context.Context, actor Actor, id string) (Tenant, error) {
+	return s.setState(ctx, actor, id, StateActive, ActionResume)
+}
+
+func (s *Service) setState(ctx context.Context, actor Actor, id string, state State, action string) (Tenant, error) {
+	return s.modify(ctx, actor, id, func(cur Tenant, now time.Time) (change, error) {
+		if cur.State == state {
+			return change{}, nil
+		}
+		cur.State, cur.UpdatedAt = state, now
+		return change{action: action, next: cur}, nil
+	})
+}
+
+// Delete removes the tenant's registry entry and its whole storage bucket
+// in one transaction.
+func (s *Service) Delete(ctx context.Context, actor Actor, id string) error {
+	_, err := s.modify(ctx, actor, id, func(cur Tenant, _ time.Time) (change, error) {
+		return change{action: ActionDelete, next: cur, delete: true}, nil
+	})
+	return err
+}
+
+// change is what a modification decided: nothing (empty action), a new
+// registry value, or a deletion.
+type change struct {
+	action string
+	next   Tenant
+	delete bool
+}
+
+// modify runs read, decide, write with a version condition, repeating when
+// a concurrent writer changed the tenant between the read and the write.
+func (s *Service) modify(ctx context.Context, actor Actor, id string, decide func(cur Tenant, now time.Time) (change, error)) (Tenant, error) {
+	if err := checkActor(actor); err != nil {
+		return Tenant{}, err
+	}
+	for range updateAttempts {
+		cur, version, err := s.read(ctx, raftstore.Linearizable, id)
+		if err != nil {
+			return Tenant{}, err
+		}
+		now := s.now()
+		ch, err := decide(cur, now)
+		if err != nil {
+			return Tenant{}, err
+		}
+		if ch.action == "" {
+			return cur, nil
+		}
+		txn, err := s.changeTxn(id, version, ch, actor, now)
+		if err != nil {
+			return Tenant{}, err
+		}
+		res, err := s.store.Apply(ctx, txn)
+		if err != nil {
+			return Tenant{}, fmt.Errorf("tenants: %s %q: %w", ch.action, id, err)
+		}
+		if res.Applied {
+			return ch.next, nil
+		}
+		if res.Err != nil {
+			return Tenant{}, fmt.Errorf("tenants: %s %q: %w", ch.action, id, res.Err)
+		}
+		// The version condition failed: read again.
+	}
+	return Tenant{}, fmt.Errorf("tenants: %q changed %d times while being modified: %w", id, updateAttempts, ErrConflict)
+}
+
+func (s *Service) changeTxn(id string, version uint64, ch change, actor Actor, now time.Time) (*raftstore.Txn, error) {
+	audit, err := auditEntry(now, actor, ch.action, id)
+	if err != nil {
+		return nil, err
+	}
+	txn := &raftstore.Txn{
+		Conds:   []raftstore.Cond{{Kind: raftstore.CondVersion, Bucket: RegistryPath(), Key: []byte(id), Version: version}},
+		Appends: []raftstore.Append{audit},
+	}
+	if ch.delete {
+		txn.Ops = []raftstore.Op{
+			{Kind: raftstore.OpDelete, Bucket: RegistryPath(), Key: []byte(id)},
+			{Kind: raftstore.OpDeleteBucket, Key: newScope(id).root},
+		}
+		return txn, nil
+	}
+	value, err := json.Marshal(ch.next)
+	if err != nil {
+		return nil, fmt.Errorf("tenants: encode %q: %w", id, err)
+	}
+	txn.Ops = []raftstore.Op{{Kind: raftstore.OpPut, Bucket: RegistryPath(), Key: []byte(id), Value: value}}
+	return txn, nil
+}
+
+// read returns the tenant and the version of its registry entry.
+func (s *Service) read(ctx context.Context, c raftstore.Consistency, id string) (Tenant, uint64, error) {
+	if !ValidID(id) {
+		return Tenant{}, 0, fmt.Errorf("tenants: %w", ErrNotFound)
+	}
+	var (
+		value   []byte
+		version uint64
+		found   bool
+	)
+	err := s.store.View(ctx, c, func(tx *raftstore.ReadTx) error {
+		value, version, found = tx.Get(RegistryPath(), []byte(id))
+		return nil
+	})
+	if err != nil {
+		return Tenant{}, 0, fmt.Errorf("tenants: read %q: %w", id, err)
+	}
+	if !found {
+		return Tenant{}, 0, fmt.Errorf("tenants: %q: %w", id, ErrNotFound)
+	}
+	var t Tenant
+	if err := json.Unmarshal(value, &t); err != nil {
+		return Tenant{}, 0, fmt.Errorf("tenants: decode registry entry %q: %w", id, err)
+	}
+	return t, version, nil
+}
+
+// now is the service's clock in UTC, without a monotonic reading, so that
+// values survive a JSON round trip unchanged.
+func (s *Service) now() time.Time { return s.clock().UTC() }
+
+// generateID returns "t-" and ten random base32 characters (50 bits).
+func (s *Service) generateID() (string, error) {
+	var b [7]byte // 56 bits encode to 12 base32 characters; 10 are kept
+	if _, err := io.ReadFull(s.random, b[:]); err != nil {
+		return "", fmt.Errorf("tenants: generate id: %w", err)
+	}
+	enc := base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:])
+	return "t-" + strings.ToLower(enc[:generatedIDLen]), nil
+}
+
+// auditRecord is one entry of the system chain. Its fields are fixed and
+// hold no free text from the request, so no PII reaches the log.
+type auditRecord struct {
+	Time      string `json:"time"`
+	Actor     string `json:"actor"`
+	Action    string `json:"action"`
+	Target    string `json:"target"`
+	RequestID string `json:"request_id"`
+}
+
+func auditEntry(now time.Time, actor Actor, action, id string) (raftstore.Append, error) {
+	data, err := json.Marshal(auditRecord{
+		Time:      now.UTC().Format(time.RFC3339Nano),
+		Actor:     actor.Name,
+		Action:    action,
+		Target:    tenantBucketPrefix + id,
+		RequestID: actor.RequestID,
+	})
+	if err != nil {
+		return raftstore.Append{}, fmt.Errorf("tenants: encode audit entry: %w", err)
+	}
+	return raftstore.Append{Chain: []byte(AuditChain), Data: data}, nil
+}

@@ -1,0 +1,88 @@
+package tenants
+
+import (
+	"errors"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Input limits.
+const (
+	MinIDLen          = 2
+	MaxIDLen          = 63
+	MaxDisplayNameLen = 200 // characters (runes), after trimming
+	maxRegionLen      = 63
+	maxActorLen       = 128
+)
+
+// ValidID reports whether id is a well-formed tenant id:
+// ^[a-z0-9][a-z0-9-]{1,62}$. Ids that are not well formed cannot exist, so
+// callers may answer "not found" for them without a lookup.
+func ValidID(id string) bool {
+	if len(id) < MinIDLen || len(id) > MaxIDLen {
+		return false
+	}
+	return isSlug(id)
+}
+
+// validRegion: a region name is a slug of 1 to 63 characters, the rule the
+// node configuration applies to its own region.
+func validRegion(r string) bool {
+	return len(r) >= 1 && len(r) <= maxRegionLen && isSlug(r)
+}
+
+// isSlug: the first byte is [a-z0-9], the rest [a-z0-9-]. Written out rather
+// than as a regexp so the rule is plain and allocation free.
+func isSlug(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		case c == '-' && i > 0:
+		default:
+			return false
+		}
+	}
+	return s != ""
+}
+
+// normalizeDisplayName trims name and checks it; it returns the name to
+// store.
+func normalizeDisplayName(name string) (string, error) {
+	if !utf8.ValidString(name) {
+		return "", &FieldError{Field: "display_name", Reason: "must be valid UTF-8"}
+	}
+	name = strings.TrimSpace(name)
+	if n := utf8.RuneCountInString(name); n < 1 || n > MaxDisplayNameLen {
+		return "", &FieldError{Field: "display_name", Reason: "must be 1 to 200 characters after trimming spaces"}
+	}
+	for _, r := range name {
+		if unicode.IsControl(r) || isBidiControl(r) {
+			return "", &FieldError{Field: "display_name", Reason: "must not contain control or bidirectional formatting characters"}
+		}
+	}
+	return name, nil
+}
+
+// isBidiControl reports the characters that change the display order of
+// text (U+061C, U+200E, U+200F, U+202A..U+202E, U+2066..U+2069): a name
+// holding them can render as a different name in an operator's console.
+func isBidiControl(r rune) bool {
+	switch {
+	case r == 0x061C, r == 0x200E, r == 0x200F:
+		return true
+	case r >= 0x202A && r <= 0x202E, r >= 0x2066 && r <= 0x2069:
+		return true
+	}
+	return false
+}
+
+// checkActor rejects an actor the caller failed to fill in. This is a
+// programming error, not bad client input, so it is not a FieldError.
+func checkActor(a Actor) error {
+	if a.Name == "" || len(a.Name) > maxActorLen || len(a.RequestID) > maxActorLen {
+		return errors.New("tenants: actor needs a name of 1 to 128 bytes and a request id of at most 128 bytes")
+	}
+	return nil
+}

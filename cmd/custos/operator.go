@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/custos/custos/appliance/config"
+	"github.com/custos/custos/appliance/node"
+	"github.com/spf13/cobra"
+)
+
+func newOperatorCmd(e *env, cl *clientFlags) *cobra.Command {
+	op := &cobra.Command{Use: "operator", Short: "Cluster set-up and membership"}
+
+	initCmd := &cobra.Command{
+		Use:   "init",
+		Short: "Initialize the first node of a new cluster (offline, on its data directory)",
+		Long: `init creates the cluster CA, this node's certificate, the operator token and
+a join token, and prints the two tokens once. Start the node with
+` + "`custos server`" + ` afterwards; it bootstraps the cluster on first start.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cmd, e)
+			if err != nil {
+				return err
+			}
+			if cfg.Dev {
+				return fmt.Errorf("operator init is for cluster nodes; dev mode initializes itself")
+			}
+			sec, err := node.Init(cfg.DataDir, cfg.NodeID, "")
+			if err != nil {
+				return err
+			}
+			if cl.format == "json" {
+				return printJSON(e.stdout, map[string]string{"operator_token": sec.OperatorToken, "join_token": sec.JoinToken, "node_id": cfg.NodeID, "region": cfg.Region})
+			}
+			fmt.Fprintf(e.stdout, "Initialized node %q (region %s) in %s.\n\nOperator token (shown once; stored only as a hash):\n  %s\n\nJoin token (give it to nodes joining with `custos operator join`):\n  %s\n\nStart the node with: custos server --config <file>\n",
+				cfg.NodeID, cfg.Region, cfg.DataDir, sec.OperatorToken, sec.JoinToken)
+			return nil
+		},
+	}
+	config.RegisterServerFlags(initCmd.Flags())
+
+	var joinAddr, joinToken string
+	joinCmd := &cobra.Command{
+		Use:   "join",
+		Short: "Fetch this node's cluster certificate from a running node (offline for this node)",
+		Long: `join authenticates the cluster by the CA fingerprint inside the join token,
+presents the token, and stores this node's certificate in its data directory.
+Then start the node with cluster.join listing a member; it becomes a voter.
+A node whose region differs from the cluster's is refused.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cmd, e)
+			if err != nil {
+				return err
+			}
+			if joinAddr == "" && len(cfg.Cluster.Join) > 0 {
+				joinAddr = cfg.Cluster.Join[0]
+			}
+			if joinToken == "" {
+				joinToken = cfg.Cluster.JoinToken.Reveal()
+			}
+			if joinAddr == "" || joinToken == "" {
+				return fmt.Errorf("operator join needs --join ADDR (a member's cluster address) and --join-token")
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+			defer cancel()
+			if err := node.FetchJoinCredentials(ctx, cfg.DataDir, joinAddr, joinToken, cfg.NodeID, cfg.Region); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "Node %q holds a cluster certificate. Start it with cluster.join = [%q].\n", cfg.NodeID, joinAddr)
+			return nil
+		},
+	}
+	config.RegisterServerFlags(joinCmd.Flags())
+	joinCmd.Flags().StringVar(&joinAddr, "join", "", "cluster address of a running member")
+	joinCmd.Flags().StringVar(&joinToken, "join-token", "", "join token printed by operator init")
+
+	raftCmd := &cobra.Command{Use: "raft", Short: "Raft membership"}
+	raftCmd.AddCommand(
+		&cobra.Command{
+			Use: "list-peers", Short: "List the cluster's peers", Args: cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				var out struct {
+					Peers []peerJSON `json:"peers"`
+				}
+				if err := cl.do(cmd.Context(), "GET", "/v1/operator/raft/peers", nil, &out); err != nil {
+					return err
+				}
+				if cl.format == "json" {
+					return printJSON(e.stdout, out)
+				}
+				printPeers(e.stdout, out.Peers)
+				return nil
+			},
+		},
+		&cobra.Command{
+			Use: "remove-peer ID", Short: "Remove a peer (idempotent)", Args: cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				if err := cl.do(cmd.Context(), "DELETE", "/v1/operator/raft/peers/"+pathEscape(args[0]), nil, nil); err != nil {
+					return err
+				}
+				fmt.Fprintf(e.stdout, "Peer %s removed.\n", args[0])
+				return nil
+			},
+		},
+		&cobra.Command{
+			Use: "transfer-leader [ID]", Short: "Hand leadership to a peer (any if no ID)", Args: cobra.MaximumNArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				body := map[string]string{}
+				if len(args) == 1 {
+					body["id"] = args[0]
+				}
+				if err := cl.do(cmd.Context(), "POST", "/v1/operator/raft/transfer-leader", body, nil); err != nil {
+					return err
+				}
+				fmt.Fprintln(e.stdout, "Leadership transferred.")
+				return nil
+			},
+		},
+	)
+	op.AddCommand(initCmd, joinCmd, raftCmd)
+	return op
+}

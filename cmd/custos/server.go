@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/custos/custos/appliance/config"
+	"github.com/custos/custos/appliance/node"
+	"github.com/spf13/cobra"
+)
+
+func newServerCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run a Custos node (--dev: a single local node, ready in a second)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			start := time.Now()
+			cfg, err := loadConfig(cmd, e)
+			if err != nil {
+				return err
+			}
+			if dump, _ := cmd.Flags().GetBool("config-dump"); dump {
+				return config.Dump(e.stdout, cfg)
+			}
+			logger := newLogger(e, cfg)
+			ctx := cmd.Context()
+			n, err := node.Start(ctx, cfg, node.Options{Logger: logger, Version: version, RaftLog: e.stderr})
+			if err != nil {
+				return err
+			}
+			rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			err = n.WaitReady(rctx)
+			cancel()
+			if err != nil {
+				logger.Warn("no leader yet; serving anyway", "error", err)
+			}
+			logger.Info("node ready", "startup", time.Since(start).String())
+			if cfg.Dev {
+				printDevBanner(e, n)
+			}
+			select {
+			case <-ctx.Done():
+				logger.Info("shutting down")
+			case err := <-n.Done():
+				logger.Error("api server stopped", "error", err)
+			}
+			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			return n.Close(sctx)
+		},
+	}
+	config.RegisterServerFlags(cmd.Flags())
+	return cmd
+}
+
+func loadConfig(cmd *cobra.Command, e *env) (*config.Config, error) {
+	file, _ := cmd.Flags().GetString("config")
+	return config.Load(config.Options{File: file, Flags: cmd.Flags(), Environ: e.environ})
+}
+
+func newLogger(e *env, cfg *config.Config) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Log.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(e.stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(e.stderr, opts))
+}
+
+func printDevBanner(e *env, n *node.Node) {
+	addr := "http://" + n.APIAddress()
+	fmt.Fprintf(e.stdout, `
+Custos dev node is ready (one node, data in a temporary directory).
+
+  API:     %s
+  Token:   %s
+  Region:  %s
+
+Use the CLI from another shell:
+
+  export CUSTOS_ADDR=%s
+  export CUSTOS_TOKEN=%s
+  custos status
+
+`, addr, n.Token, n.Store().Region(), addr, n.Token)
+}

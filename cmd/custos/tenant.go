@@ -1,0 +1,172 @@
+package main
+
+import (
+	"fmt"
+	"net/url"
+	"strconv"
+
+	"github.com/spf13/cobra"
+)
+
+type tenantJSON struct {
+	ID          string `json:"id"`
+	DisplayName string `json:"display_name"`
+	Region      string `json:"region"`
+	State       string `json:"state"`
+	CreatedAt   string `json:"created_at"`
+	UpdatedAt   string `json:"updated_at,omitempty"`
+}
+
+func printTenants(e *env, ts []tenantJSON) {
+	tw := table(e.stdout)
+	fmt.Fprintln(tw, "ID\tDISPLAY NAME\tREGION\tSTATE\tCREATED")
+	for _, t := range ts {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.ID, t.DisplayName, t.Region, t.State, t.CreatedAt)
+	}
+	tw.Flush()
+}
+
+func newTenantCmd(e *env, cl *clientFlags) *cobra.Command {
+	tc := &cobra.Command{Use: "tenant", Short: "Manage tenants"}
+	var displayName, region string
+	create := &cobra.Command{
+		Use: "create ID", Short: "Create a tenant", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := displayName
+			if name == "" {
+				name = args[0]
+			}
+			var t tenantJSON
+			body := map[string]string{"id": args[0], "display_name": name}
+			if region != "" {
+				body["region"] = region
+			}
+			if err := cl.do(cmd.Context(), "POST", "/v1/tenants", body, &t); err != nil {
+				return err
+			}
+			if cl.format == "json" {
+				return printJSON(e.stdout, t)
+			}
+			printTenants(e, []tenantJSON{t})
+			return nil
+		},
+	}
+	create.Flags().StringVar(&displayName, "display-name", "", "display name (default: the id)")
+	create.Flags().StringVar(&region, "region", "", "region; must be the cluster's (default: the cluster's)")
+
+	var limit int
+	var after string
+	var all bool
+	list := &cobra.Command{
+		Use: "list", Short: "List tenants", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var ts []tenantJSON
+			cursor := after
+			for {
+				q := url.Values{"limit": {strconv.Itoa(limit)}}
+				if cursor != "" {
+					q.Set("after", cursor)
+				}
+				var page struct {
+					Tenants []tenantJSON `json:"tenants"`
+					Next    string       `json:"next"`
+				}
+				if err := cl.do(cmd.Context(), "GET", "/v1/tenants?"+q.Encode(), nil, &page); err != nil {
+					return err
+				}
+				ts = append(ts, page.Tenants...)
+				if !all || page.Next == "" {
+					if cl.format == "json" {
+						return printJSON(e.stdout, map[string]any{"tenants": ts, "next": page.Next})
+					}
+					printTenants(e, ts)
+					if page.Next != "" {
+						fmt.Fprintf(e.stdout, "(more: --after %s, or --all)\n", page.Next)
+					}
+					return nil
+				}
+				cursor = page.Next
+			}
+		},
+	}
+	list.Flags().IntVar(&limit, "limit", 100, "page size (1..500)")
+	list.Flags().StringVar(&after, "after", "", "start after this tenant id")
+	list.Flags().BoolVar(&all, "all", false, "fetch every page")
+
+	get := &cobra.Command{
+		Use: "get ID", Short: "Show a tenant", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var t tenantJSON
+			if err := cl.do(cmd.Context(), "GET", "/v1/tenants/"+pathEscape(args[0]), nil, &t); err != nil {
+				return err
+			}
+			if cl.format == "json" {
+				return printJSON(e.stdout, t)
+			}
+			printTenants(e, []tenantJSON{t})
+			return nil
+		},
+	}
+	del := &cobra.Command{
+		Use: "delete ID", Short: "Delete a tenant and all of its data", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := cl.do(cmd.Context(), "DELETE", "/v1/tenants/"+pathEscape(args[0]), nil, nil); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "Tenant %s deleted.\n", args[0])
+			return nil
+		},
+	}
+	suspend := &cobra.Command{
+		Use: "suspend ID", Short: "Suspend a tenant", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var t tenantJSON
+			if err := cl.do(cmd.Context(), "POST", "/v1/tenants/"+pathEscape(args[0])+"/suspend", map[string]string{}, &t); err != nil {
+				return err
+			}
+			if cl.format == "json" {
+				return printJSON(e.stdout, t)
+			}
+			printTenants(e, []tenantJSON{t})
+			return nil
+		},
+	}
+	tc.AddCommand(create, list, get, del, suspend)
+	return tc
+}
+
+func newStatusCmd(e *env, cl *clientFlags) *cobra.Command {
+	return &cobra.Command{
+		Use: "status", Short: "Show the node's and the cluster's state", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var st struct {
+				NodeID       string     `json:"node_id"`
+				Region       string     `json:"region"`
+				Version      string     `json:"version"`
+				State        string     `json:"state"`
+				Term         uint64     `json:"term"`
+				CommitIndex  uint64     `json:"commit_index"`
+				AppliedIndex uint64     `json:"applied_index"`
+				LeaderID     string     `json:"leader_id"`
+				Peers        []peerJSON `json:"peers"`
+			}
+			var raw map[string]any
+			if cl.format == "json" {
+				if err := cl.do(cmd.Context(), "GET", "/v1/sys/status", nil, &raw); err != nil {
+					return err
+				}
+				return printJSON(e.stdout, raw)
+			}
+			if err := cl.do(cmd.Context(), "GET", "/v1/sys/status", nil, &st); err != nil {
+				return err
+			}
+			tw := table(e.stdout)
+			fmt.Fprintf(tw, "Node\t%s\nRegion\t%s\nVersion\t%s\nState\t%s\nLeader\t%s\nTerm\t%d\nCommit index\t%d\nApplied index\t%d\n",
+				st.NodeID, st.Region, st.Version, st.State, st.LeaderID, st.Term, st.CommitIndex, st.AppliedIndex)
+			tw.Flush()
+			fmt.Fprintf(e.stdout, "\nPeers (%d):\n", len(st.Peers))
+			printPeers(e.stdout, st.Peers)
+			return nil
+		},
+	}
+}
