@@ -190,9 +190,15 @@ func (s *Store) leaderAddr() (string, error) {
 // retries until the bound; once a request is in flight a failure is final
 // (its outcome is unknown). A transport failure drops the connection so the
 // next call redials.
-func (s *Store) callLeader(method string, args any, reply interface{ wireErr() WireErr }) error {
+func (s *Store) callLeader(ctx context.Context, method string, args any, reply interface{ wireErr() WireErr }) error {
 	deadline := time.Now().Add(s.cfg.ApplyTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
 	for {
+		if s.IsLeader() {
+			return errLocalLeader
+		}
 		err, retry := s.callLeaderOnce(method, args, reply, time.Until(deadline))
 		if err == nil {
 			if werr := reply.wireErr(); werr.Kind == "not_leader" {
@@ -206,6 +212,8 @@ func (s *Store) callLeader(method string, args any, reply interface{ wireErr() W
 		}
 		select {
 		case <-time.After(10 * time.Millisecond):
+		case <-ctx.Done():
+			return err
 		case <-s.done:
 			return ErrClosed
 		}
@@ -245,7 +253,12 @@ func (s *Store) callLeaderOnce(method string, args, reply any, budget time.Durat
 
 func (s *Store) forward(entry []byte) ([]Result, error) {
 	var reply ApplyReply
-	if err := s.callLeader("Cluster.Apply", &ApplyArgs{Entry: entry}, &reply); err != nil {
+	err := s.callLeader(context.Background(), "Cluster.Apply", &ApplyArgs{Entry: entry}, &reply)
+	if errors.Is(err, errLocalLeader) {
+		// Became the leader while looking for one.
+		return s.waitApply(s.raft.Apply(entry, s.cfg.ApplyTimeout))
+	}
+	if err != nil {
 		return nil, err
 	}
 	if err := reply.Err.err(); err != nil {
@@ -274,12 +287,17 @@ func (s *Store) View(ctx context.Context, c Consistency, fn func(*ReadTx) error)
 func (s *Store) Barrier(ctx context.Context) error {
 	var idx uint64
 	var err error
-	if s.raft.State() == raft.Leader {
-		idx, err = s.gate.confirm(ctx)
-	} else {
+	for attempt := 0; attempt < 3; attempt++ {
+		if s.raft.State() == raft.Leader {
+			idx, err = s.gate.confirm(ctx)
+			break
+		}
 		var reply ReadIndexReply
-		if err = s.callLeader("Cluster.ReadIndex", &ReadIndexArgs{From: s.cfg.NodeID}, &reply); err == nil {
+		if err = s.callLeader(ctx, "Cluster.ReadIndex", &ReadIndexArgs{From: s.cfg.NodeID}, &reply); err == nil {
 			idx, err = reply.Index, reply.Err.err()
+		}
+		if !errors.Is(err, errLocalLeader) {
+			break
 		}
 	}
 	if err != nil {

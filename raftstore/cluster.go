@@ -246,14 +246,18 @@ func (s *Store) transferLocal(id string) error {
 
 // onLeader runs op here when this node leads, or on the leader through the
 // cluster RPC.
-func (s *Store) onLeader(method string, args *MemberArgs, local func() error) error {
+func (s *Store) onLeader(ctx context.Context, method string, args *MemberArgs, local func() error) error {
 	if s.raft.State() == raft.Leader {
 		if err := local(); !errors.Is(err, ErrNotLeader) {
 			return err
 		}
 	}
 	var reply MemberReply
-	if err := s.callLeader(method, args, &reply); err != nil {
+	err := s.callLeader(ctx, method, args, &reply)
+	if errors.Is(err, errLocalLeader) {
+		return local()
+	}
+	if err != nil {
 		return err
 	}
 	return reply.Err.err()
@@ -261,12 +265,12 @@ func (s *Store) onLeader(method string, args *MemberArgs, local func() error) er
 
 // RemovePeer removes a member. Removing an absent member succeeds.
 func (s *Store) RemovePeer(ctx context.Context, id string) error {
-	return s.onLeader("Cluster.RemoveServer", &MemberArgs{ID: id}, func() error { return s.removeLocal(id) })
+	return s.onLeader(ctx, "Cluster.RemoveServer", &MemberArgs{ID: id}, func() error { return s.removeLocal(id) })
 }
 
 // TransferLeadership asks the leader to hand over to id (any peer if empty).
 func (s *Store) TransferLeadership(ctx context.Context, id string) error {
-	return s.onLeader("Cluster.TransferLeadership", &MemberArgs{ID: id}, func() error { return s.transferLocal(id) })
+	return s.onLeader(ctx, "Cluster.TransferLeadership", &MemberArgs{ID: id}, func() error { return s.transferLocal(id) })
 }
 
 // Join asks the cluster to add this node as a voter, trying each address
@@ -323,7 +327,7 @@ func (c *clusterRPC) ForwardAddVoter(args *MemberArgs, reply *MemberReply) error
 		reply.Err = toWire(fmt.Errorf("%w: cluster region is %q, node %q declares %q", ErrRegionMismatch, s.cfg.Region, args.ID, args.Region))
 		return nil
 	}
-	reply.Err = toWire(s.onLeader("Cluster.AddVoter", args, func() error { return s.addVoterLocal(args.ID, args.Address, args.Region) }))
+	reply.Err = toWire(s.onLeader(context.Background(), "Cluster.AddVoter", args, func() error { return s.addVoterLocal(args.ID, args.Address, args.Region) }))
 	return nil
 }
 

@@ -32,6 +32,10 @@ var (
 	// replicas diverge.
 	ErrCorruptEntry   = errors.New("corrupt log entry")
 	ErrUnknownCommand = errors.New("unknown log command")
+
+	// errLocalLeader: a call meant for the leader found that this node
+	// is the leader; the caller takes its local path.
+	errLocalLeader = errors.New("this node is the leader")
 )
 
 // FatalError is what a fail-stop reports: the node must not continue.

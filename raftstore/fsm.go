@@ -76,6 +76,7 @@ type FSM struct {
 	applied  atomic.Uint64
 	batches  atomic.Uint64
 	nanos    atomic.Uint64
+	skipped  atomic.Uint64 // entries at or below the applied index, not re-applied
 	notifyMu sync.Mutex
 	notify   chan struct{} // closed and replaced each time applied advances
 }
@@ -184,6 +185,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	last := -1
 	for i, l := range logs {
 		if l.Index <= applied {
+			f.skipped.Add(1)
 			continue // already in the state file: never apply twice
 		}
 		last = i

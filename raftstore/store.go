@@ -19,6 +19,7 @@ import (
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	raftwal "github.com/hashicorp/raft-wal"
+	"github.com/hashicorp/raft-wal/metadb"
 )
 
 // Config configures a Store.
@@ -435,13 +436,28 @@ func openLogStore(cfg Config, hlog hclog.Logger) (*failStopLogs, error) {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("raftstore: wal dir: %w", err)
 		}
-		w, err := raftwal.Open(dir, raftwal.WithLogger(hlog.Named("wal")))
+		// raft-wal's Close leaves its meta database open (and its file
+		// lock held), so the store owns the meta database and closes it.
+		meta := &metadb.BoltMetaDB{}
+		w, err := raftwal.Open(dir, raftwal.WithLogger(hlog.Named("wal")), raftwal.WithMetaStore(meta))
 		if err != nil {
+			meta.Close()
 			return nil, fmt.Errorf("raftstore: open wal: %w", err)
 		}
-		return &failStopLogs{LogStore: w, stable: w, closer: w, fatal: cfg.Fatal}, nil
+		return &failStopLogs{LogStore: w, stable: w, closer: closers{w, meta}, fatal: cfg.Fatal}, nil
 	}
 	return nil, fmt.Errorf("raftstore: unknown log store %q", cfg.LogStore)
+}
+
+// closers closes each in order.
+type closers []io.Closer
+
+func (cs closers) Close() error {
+	var errs []error
+	for _, c := range cs {
+		errs = append(errs, c.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // failStopLogs wraps the raft log and stable store: any write error stops
