@@ -66,6 +66,9 @@ type Config struct {
 	// normal operation; the default logs and exits the process with status
 	// 70. Tests install one that records and blocks.
 	Fatal func(error)
+
+	// wrapLog lets tests inject faults under the fail-stop wrapper.
+	wrapLog func(raft.LogStore) raft.LogStore
 }
 
 // Consistency selects how fresh a read must be.
@@ -181,6 +184,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	s.logStore = s.logs.closer
+	if cfg.wrapLog != nil {
+		s.logs.LogStore = cfg.wrapLog(s.logs.LogStore)
+	}
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(filepath.Join(cfg.DataDir, "raft"), 2, hlog)
 	if err != nil {
 		return nil, fmt.Errorf("raftstore: snapshot store: %w", err)
