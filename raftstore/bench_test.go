@@ -18,13 +18,7 @@ import (
 // without HTTP, at several concurrencies. Compare with `make bench`'s HTTP
 // figures to see what the API layer costs.
 func BenchmarkApply(b *testing.B) {
-	for _, ls := range []string{"wal", "bolt"} {
-		b.Run("log="+ls, func(b *testing.B) { benchApply(b, ls) })
-	}
-}
-
-func benchApply(b *testing.B, logStore string) {
-	c := newTestClusterWith(b, 3, func(c *Config) { c.LogStore = logStore })
+	c := newTestCluster(b, 3)
 	leader := c.waitLeader()
 	value := bytes.Repeat([]byte("v"), 1024)
 	for _, conc := range []int{1, 16, 64, 256} {

@@ -3,6 +3,8 @@ package raftstore
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -69,5 +71,45 @@ func TestLogWriteErrorIsFatalAndNotAcknowledged(t *testing.T) {
 	}
 	if _, _, ok := getPath(t, s.fsm, Path("b"), "after"); ok {
 		t.Fatal("the failed write reached the state")
+	}
+}
+
+// The log store survives what raft does to a deposed leader: delete an
+// uncommitted tail entry, then restart. (raft-wal v0.4.0 fails this.)
+func TestLogStoreTailTruncateReopen(t *testing.T) {
+	cfg := Config{DataDir: t.TempDir(), Fatal: func(err error) { t.Fatalf("fatal: %v", err) }}
+	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "raft"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	ls, err := openLogStore(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs []*raft.Log
+	for i := uint64(1); i <= 10; i++ {
+		logs = append(logs, &raft.Log{Index: i, Term: 1, Type: raft.LogCommand, Data: []byte{byte(i)}})
+	}
+	if err := ls.StoreLogs(logs); err != nil {
+		t.Fatal(err)
+	}
+	if err := ls.DeleteRange(10, 10); err != nil {
+		t.Fatal(err)
+	}
+	if err := ls.closer.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ls, err = openLogStore(cfg)
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer ls.closer.Close()
+	for i := uint64(1); i <= 9; i++ {
+		var l raft.Log
+		if err := ls.GetLog(i, &l); err != nil || l.Data[0] != byte(i) {
+			t.Fatalf("GetLog(%d) after reopen: %v %v", i, l.Data, err)
+		}
+	}
+	if last, err := ls.LastIndex(); err != nil || last != 9 {
+		t.Fatalf("LastIndex %d %v, want 9", last, err)
 	}
 }

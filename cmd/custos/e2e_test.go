@@ -17,7 +17,7 @@ import (
 // it, see the errors a client sees, dump the config, stop it with SIGTERM.
 func TestE2EDevNode(t *testing.T) {
 	skipUnlessUnix(t)
-	bin := custosBinary(t, true)
+	bin := custosBinary(t)
 	dir := t.TempDir()
 	stdoutPath, stderrPath := filepath.Join(dir, "dev.stdout.log"), filepath.Join(dir, "dev.log")
 	dumpOnFailure(t, stdoutPath, stderrPath)
@@ -31,7 +31,7 @@ func TestE2EDevNode(t *testing.T) {
 	var coldStart time.Duration
 	poll(t, 30*time.Second, "dev node healthy", func() error {
 		if p.exited() {
-			return fmt.Errorf("dev node exited:\n%s", tail(stderrPath, 30))
+			return permanent{fmt.Errorf("dev node exited:\n%s", tail(stderrPath, 30))}
 		}
 		resp, err := hc.Get("http://" + addr + "/v1/sys/health")
 		if err != nil {
@@ -210,7 +210,7 @@ func TestE2EDevNode(t *testing.T) {
 // through the other, and removes a peer (twice: removal is idempotent).
 func TestE2EThreeNodeCluster(t *testing.T) {
 	skipUnlessUnix(t)
-	bin := custosBinary(t, true)
+	bin := custosBinary(t)
 	start := time.Now()
 	c := startCluster(t, bin)
 	t.Logf("cluster of three formed in %v", time.Since(start).Round(time.Millisecond))

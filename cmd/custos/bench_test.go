@@ -1,0 +1,207 @@
+//go:build bench
+
+// The performance scenarios of `make bench`: a 3-process cluster on
+// loopback driven over HTTP by keep-alive clients, and the dev node's cold
+// start. They print their figures; BENCHMARKS.md records them. They assert
+// nothing about speed (this machine is shared and noisy).
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// benchName is a display name of 200 four-byte runes: the tenant record
+// (the put) is then about 1 KiB of JSON.
+var benchName = strings.Repeat("\U00020000", 200)
+
+type benchStats struct {
+	LogBatches uint64 `json:"log_batches"`
+	Proposals  uint64 `json:"proposals"`
+}
+
+func TestBenchCluster(t *testing.T) {
+	t.Setenv("CUSTOS_E2E_RACE", "0")
+	bin := custosBinary(t)
+	c := startClusterWith(t, bin, "[log]\nlevel = \"warn\"\n")
+	leader := c.waitLeader(30 * time.Second)
+	floor := fsyncFloor(t, c.dir)
+	out := &strings.Builder{}
+	fmt.Fprintf(out, "fsync floor (4 KiB write + fdatasync, same disk): %.3f ms\n\n", floor)
+	fmt.Fprintf(out, "%-8s %-8s %10s %9s %9s %9s %10s\n", "target", "clients", "txn/s", "p50 ms", "p99 ms", "errors", "txn/fsync")
+	for _, target := range []string{"leader", "all"} {
+		for _, conc := range []int{1, 16, 64, 256} {
+			if target == "all" && conc != 64 && conc != 256 {
+				continue
+			}
+			nodes := []*clusterNode{leader}
+			if target == "all" {
+				nodes = c.nodes
+			}
+			r := runLoad(t, c, leader, nodes, conc, 8*time.Second)
+			fmt.Fprintf(out, "%-8s %-8d %10.0f %9.2f %9.2f %9d %10.1f\n", target, conc, r.rate, r.p50, r.p99, r.errors, r.perFsync)
+		}
+	}
+	fmt.Print("\n" + out.String())
+	t.Log("\n" + out.String())
+}
+
+type loadResult struct {
+	rate, p50, p99, perFsync float64
+	errors                   int64
+}
+
+// runLoad runs conc clients for d (after a 1s warm-up), each creating
+// tenants in a loop over its own keep-alive connection.
+func runLoad(t *testing.T, c *cluster, leader *clusterNode, nodes []*clusterNode, conc int, d time.Duration) loadResult {
+	t.Helper()
+	statsOf := func() benchStats {
+		var st struct {
+			Stats benchStats `json:"stats"`
+		}
+		if err := leader.api.getJSON("/v1/sys/status", &st); err != nil {
+			t.Fatalf("status: %v", err)
+		}
+		return st.Stats
+	}
+	var (
+		mu      sync.Mutex
+		lats    []time.Duration
+		errs    atomic.Int64
+		acked   atomic.Int64
+		measure atomic.Bool
+		stop    atomic.Bool
+		wg      sync.WaitGroup
+		seq     atomic.Int64
+		runID   = time.Now().UnixNano() % 1e9
+		body    = func(id string) string { return fmt.Sprintf(`{"id":%q,"display_name":%q}`, id, benchName) }
+	)
+	for w := 0; w < conc; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			n := nodes[w%len(nodes)]
+			hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+			defer hc.CloseIdleConnections()
+			var mine []time.Duration
+			for !stop.Load() {
+				id := fmt.Sprintf("b%d-%d-%d", runID, w, seq.Add(1))
+				req, _ := http.NewRequestWithContext(context.Background(), "POST", "http://"+n.apiAddr+"/v1/tenants", strings.NewReader(body(id)))
+				req.Header.Set("Authorization", "Bearer "+c.token)
+				req.Header.Set("Content-Type", "application/json")
+				t0 := time.Now()
+				resp, err := hc.Do(req)
+				if err == nil {
+					drainBody(resp)
+				}
+				lat := time.Since(t0)
+				if !measure.Load() {
+					continue
+				}
+				if err != nil || resp.StatusCode != http.StatusCreated {
+					errs.Add(1)
+					continue
+				}
+				acked.Add(1)
+				mine = append(mine, lat)
+			}
+			mu.Lock()
+			lats = append(lats, mine...)
+			mu.Unlock()
+		}(w)
+	}
+	time.Sleep(time.Second) // warm-up: connections, batches
+	before := statsOf()
+	measure.Store(true)
+	start := time.Now()
+	time.Sleep(d)
+	measure.Store(false)
+	elapsed := time.Since(start)
+	after := statsOf()
+	stop.Store(true)
+	wg.Wait()
+	sort.Slice(lats, func(i, j int) bool { return lats[i] < lats[j] })
+	r := loadResult{errors: errs.Load(), rate: float64(acked.Load()) / elapsed.Seconds()}
+	if len(lats) > 0 {
+		r.p50 = float64(lats[len(lats)/2].Microseconds()) / 1000
+		r.p99 = float64(lats[len(lats)*99/100].Microseconds()) / 1000
+	}
+	if fs := after.LogBatches - before.LogBatches; fs > 0 {
+		r.perFsync = float64(after.Proposals-before.Proposals) / float64(fs)
+	}
+	return r
+}
+
+// drainBody reads and closes a response so its connection is reused.
+func drainBody(resp *http.Response) {
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+}
+
+// fsyncFloor measures the median time of a 4 KiB write + fdatasync in dir.
+func fsyncFloor(t *testing.T, dir string) float64 {
+	f, err := os.Create(filepath.Join(dir, "fsync-floor"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	buf := make([]byte, 4096)
+	var ds []time.Duration
+	for i := 0; i < 500; i++ {
+		t0 := time.Now()
+		if _, err := f.WriteAt(buf, int64(i%64)*4096); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		ds = append(ds, time.Since(t0))
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	return float64(ds[len(ds)/2].Microseconds()) / 1000
+}
+
+// TestBenchDevColdStart: process start of `custos server --dev` to the first
+// healthy /v1/sys/health, over several runs.
+func TestBenchDevColdStart(t *testing.T) {
+	t.Setenv("CUSTOS_E2E_RACE", "0")
+	bin := custosBinary(t)
+	var ds []time.Duration
+	hc := &http.Client{Timeout: time.Second}
+	for i := 0; i < 7; i++ {
+		addr := freePort(t)
+		dir := t.TempDir()
+		start := time.Now()
+		p := startProc(t, "dev", bin, filepath.Join(dir, "out"), filepath.Join(dir, "err"), "server", "--dev", "--dev-listen-address", addr, "--log-level", "warn")
+		for {
+			resp, err := hc.Get("http://" + addr + "/v1/sys/health")
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					break
+				}
+			}
+			if time.Since(start) > 20*time.Second {
+				t.Fatal("dev node not healthy in 20s")
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		ds = append(ds, time.Since(start))
+		p.kill()
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	msg := fmt.Sprintf("dev node cold start to healthy: median %v, min %v, max %v (%d runs)\n", ds[len(ds)/2].Round(time.Millisecond), ds[0].Round(time.Millisecond), ds[len(ds)-1].Round(time.Millisecond), len(ds))
+	fmt.Print(msg)
+	t.Log(msg)
+}
