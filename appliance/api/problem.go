@@ -164,9 +164,9 @@ func problemFor(err error) (kind, string, []FieldProblem, []header) {
 		return re.kind, re.detail, re.fields, nil
 	case unavailable(err):
 		if errors.Is(err, raftstore.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) {
-			return kindUnavailable, "The cluster did not answer in time. A change may still be applied; retry the request.", nil, retry
+			return kindUnavailable, "The cluster did not answer in time. A change may or may not have been applied: read it back before retrying.", nil, retry
 		}
-		return kindUnavailable, "The cluster has no reachable leader right now; retry the request.", nil, retry
+		return kindUnavailable, "The cluster has no reachable leader right now. A change may or may not have been applied: read it back before retrying.", nil, retry
 	case errors.As(err, &ae):
 		h := []header{{fiber.HeaderWWWAuthenticate, `Bearer realm="custos"`}}
 		if ae.missing {
