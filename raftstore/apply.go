@@ -18,6 +18,7 @@ import (
 const (
 	maxTxnsPerEntry  = 1024
 	maxBytesPerEntry = 8 << 20
+	maxInflight      = 2 // raft entries proposed and not yet applied
 )
 
 type proposal struct {
@@ -118,6 +119,14 @@ func (s *Store) submit(batch []*proposal) {
 	}
 	entry := encodeBatch(txns)
 	s.nEntries.Add(1)
+	// Bound the entries in flight: while they are, proposals queue up and
+	// the next entry carries all of them.
+	select {
+	case s.inflight <- struct{}{}:
+	case <-s.done:
+		deliver(batch, nil, ErrClosed)
+		return
+	}
 	if s.raft.State() == raft.Leader {
 		fut := s.raft.Apply(entry, s.cfg.ApplyTimeout)
 		go func() {
@@ -126,12 +135,14 @@ func (s *Store) submit(batch []*proposal) {
 				// Not enqueued: nothing was written; forward instead.
 				results, err = s.forward(entry)
 			}
+			<-s.inflight
 			deliver(batch, results, err)
 		}()
 		return
 	}
 	go func() {
 		results, err := s.forward(entry)
+		<-s.inflight
 		deliver(batch, results, err)
 	}()
 }

@@ -79,13 +79,13 @@ const (
 
 // Stats are counters for benchmarks and metrics.
 type Stats struct {
-	LogBatches  uint64 // StoreLogs calls: one fsync'd bbolt commit each
-	LogEntries  uint64 // raft entries written to the log
-	LogNanos    uint64 // time spent in StoreLogs
-	FSMNanos    uint64 // time spent committing state batches
-	FSMBatches  uint64 // bbolt commits of the state
-	Proposals   uint64 // transactions proposed on this node
-	EntriesSent uint64 // raft entries proposed (or forwarded) by this node
+	LogBatches  uint64 `json:"log_batches"`  // StoreLogs calls: one fsync'd bbolt commit each
+	LogEntries  uint64 `json:"log_entries"`  // raft entries written to the log
+	LogNanos    uint64 `json:"log_nanos"`    // time spent in StoreLogs
+	FSMNanos    uint64 `json:"fsm_nanos"`    // time spent committing state batches
+	FSMBatches  uint64 `json:"fsm_batches"`  // bbolt commits of the state
+	Proposals   uint64 `json:"proposals"`    // transactions proposed on this node
+	EntriesSent uint64 `json:"entries_sent"` // raft entries proposed (or forwarded) by this node
 }
 
 // Peer is one member of the raft configuration.
@@ -129,6 +129,7 @@ type Store struct {
 	faults    *netFaults
 
 	proposals   chan *proposal
+	inflight    chan struct{}
 	gate        readGate
 	barrierTerm atomic.Uint64
 
@@ -152,6 +153,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		fatal:     cfg.Fatal,
 		faults:    &netFaults{},
 		proposals: make(chan *proposal, 4096),
+		inflight:  make(chan struct{}, maxInflight),
 		done:      make(chan struct{}),
 	}
 	s.gate.s = s

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"time"
 
 	"github.com/custos/custos/appliance/config"
@@ -24,6 +25,13 @@ func newServerCmd(e *env) *cobra.Command {
 			}
 			if dump, _ := cmd.Flags().GetBool("config-dump"); dump {
 				return config.Dump(e.stdout, cfg)
+			}
+			if e.get("GOGC") == "" {
+				// The server allocates a lot of short-lived garbage per
+				// request and holds little live heap (state lives in the
+				// bbolt mmap, not the Go heap); fewer GC cycles bought
+				// 20-30% write throughput in `make bench`. GOGC overrides.
+				debug.SetGCPercent(400)
 			}
 			logger := newLogger(e, cfg)
 			ctx := cmd.Context()
