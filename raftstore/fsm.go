@@ -77,6 +77,7 @@ type FSM struct {
 	batches  atomic.Uint64
 	nanos    atomic.Uint64
 	skipped  atomic.Uint64 // entries at or below the applied index, not re-applied
+	restores atomic.Uint64 // snapshots restored
 	notifyMu sync.Mutex
 	notify   chan struct{} // closed and replaced each time applied advances
 }
@@ -472,6 +473,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		f.fatal(&FatalError{Op: "reopen restored state", Err: err})
 		return err
 	}
+	f.restores.Add(1)
 	return nil
 }
 

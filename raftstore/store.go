@@ -43,6 +43,9 @@ type Config struct {
 	LeaderLeaseTimeout time.Duration
 	SnapshotThreshold  uint64
 	SnapshotInterval   time.Duration
+	// TrailingLogs is how many applied entries stay in the log after a
+	// snapshot, for followers that lag a little (default 10240).
+	TrailingLogs uint64
 	// ApplyTimeout bounds internal waits (forwarding, leadership checks).
 	ApplyTimeout time.Duration
 
@@ -235,7 +238,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	rc.LeaderLeaseTimeout = cfg.LeaderLeaseTimeout
 	rc.SnapshotThreshold = cfg.SnapshotThreshold
 	rc.SnapshotInterval = cfg.SnapshotInterval
-	rc.TrailingLogs = 10240
+	rc.TrailingLogs = cfg.TrailingLogs
 	rc.BatchApplyCh = true
 	rc.MaxAppendEntries = 512
 	rc.NoSnapshotRestoreOnStart = true
@@ -282,6 +285,9 @@ func (c *Config) defaults() error {
 	}
 	if c.SnapshotThreshold == 0 {
 		c.SnapshotThreshold = 8192
+	}
+	if c.TrailingLogs == 0 {
+		c.TrailingLogs = 10240
 	}
 	if c.SnapshotInterval == 0 {
 		c.SnapshotInterval = 30 * time.Second

@@ -27,6 +27,9 @@ var benchName = strings.Repeat("\U00020000", 200)
 
 type benchStats struct {
 	LogBatches uint64 `json:"log_batches"`
+	LogNanos   uint64 `json:"log_nanos"`
+	FSMBatches uint64 `json:"fsm_batches"`
+	FSMNanos   uint64 `json:"fsm_nanos"`
 	Proposals  uint64 `json:"proposals"`
 }
 
@@ -38,7 +41,7 @@ func TestBenchCluster(t *testing.T) {
 	floor := fsyncFloor(t, c.dir)
 	out := &strings.Builder{}
 	fmt.Fprintf(out, "fsync floor (4 KiB write + fdatasync, same disk): %.3f ms\n\n", floor)
-	fmt.Fprintf(out, "%-8s %-8s %10s %9s %9s %9s %10s\n", "target", "clients", "txn/s", "p50 ms", "p99 ms", "errors", "txn/fsync")
+	fmt.Fprintf(out, "%-8s %-8s %10s %9s %9s %7s %10s %12s %12s\n", "target", "clients", "txn/s", "p50 ms", "p99 ms", "errors", "txn/fsync", "log-write ms", "fsm-commit ms")
 	for _, target := range []string{"leader", "all"} {
 		for _, conc := range []int{1, 16, 64, 256} {
 			if target == "all" && conc != 64 && conc != 256 {
@@ -49,7 +52,7 @@ func TestBenchCluster(t *testing.T) {
 				nodes = c.nodes
 			}
 			r := runLoad(t, c, leader, nodes, conc, 8*time.Second)
-			fmt.Fprintf(out, "%-8s %-8d %10.0f %9.2f %9.2f %9d %10.1f\n", target, conc, r.rate, r.p50, r.p99, r.errors, r.perFsync)
+			fmt.Fprintf(out, "%-8s %-8d %10.0f %9.2f %9.2f %7d %10.1f %12.2f %12.2f\n", target, conc, r.rate, r.p50, r.p99, r.errors, r.perFsync, r.logMs, r.fsmMs)
 		}
 	}
 	fmt.Print("\n" + out.String())
@@ -58,6 +61,7 @@ func TestBenchCluster(t *testing.T) {
 
 type loadResult struct {
 	rate, p50, p99, perFsync float64
+	logMs, fsmMs             float64 // leader: mean time of one log write, one state commit
 	errors                   int64
 }
 
@@ -137,7 +141,11 @@ func runLoad(t *testing.T, c *cluster, leader *clusterNode, nodes []*clusterNode
 		r.p99 = float64(lats[len(lats)*99/100].Microseconds()) / 1000
 	}
 	if fs := after.LogBatches - before.LogBatches; fs > 0 {
-		r.perFsync = float64(after.Proposals-before.Proposals) / float64(fs)
+		r.perFsync = float64(acked.Load()) / float64(fs) // acknowledged transactions per leader log fsync
+		r.logMs = float64(after.LogNanos-before.LogNanos) / float64(fs) / 1e6
+	}
+	if fb := after.FSMBatches - before.FSMBatches; fb > 0 {
+		r.fsmMs = float64(after.FSMNanos-before.FSMNanos) / float64(fb) / 1e6
 	}
 	return r
 }
