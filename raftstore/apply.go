@@ -319,7 +319,7 @@ func (s *Store) Barrier(ctx context.Context) error {
 
 func (s *Store) waitApplied(ctx context.Context, idx uint64) error {
 	for {
-		applied, ch := s.fsm.appliedWait()
+		applied, ch := s.fsm.appliedWait(idx)
 		if applied >= idx {
 			return nil
 		}

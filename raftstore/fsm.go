@@ -61,10 +61,18 @@ type Result struct {
 	Chains []ChainPos
 }
 
-// FSM applies committed log entries to one bbolt file. Entries and the last
-// applied index/term are written in the same bbolt transaction, so a restart
-// resumes exactly where the file left off; entries at or below that index are
-// skipped, never applied twice.
+// FSM applies committed log entries to one bbolt file.
+//
+// Applying and committing are decoupled, as in etcd's backend: ApplyBatch
+// applies entries into an open bbolt write transaction and returns their
+// results at once; the transaction — entries plus the last applied
+// index/term — is committed (fsync'd) shortly after, by size, by a short
+// timer, or at once when a reader needs it. Acknowledging before the state
+// commit is safe because the entries are already durable in a majority of
+// raft logs: after a crash the state file is at some earlier commit, raft
+// re-delivers the committed tail, and the FSM re-applies exactly the entries
+// above the file's index (deterministically, so with the same results).
+// Readers only ever see committed state.
 type FSM struct {
 	path   string
 	logger *slog.Logger
@@ -73,14 +81,41 @@ type FSM struct {
 	mu sync.RWMutex // guards db against Restore swapping it
 	db *bolt.DB
 
-	applied  atomic.Uint64
-	batches  atomic.Uint64
-	nanos    atomic.Uint64
-	skipped  atomic.Uint64 // entries at or below the applied index, not re-applied
-	restores atomic.Uint64 // snapshots restored
+	// wmu guards the open write transaction and what it holds.
+	wmu     sync.Mutex
+	tx      *bolt.Tx
+	pending []appliedBatch // batches applied in tx, for replay after a business error
+	failed  map[txnID]error
+
+	applied   atomic.Uint64 // last index applied (maybe not yet committed)
+	committed atomic.Uint64 // last index in the committed state file
+	batches   atomic.Uint64 // state commits
+	nanos     atomic.Uint64 // time spent committing
+	skipped   atomic.Uint64 // entries at or below the applied index, not re-applied
+	restores  atomic.Uint64 // snapshots restored
+
 	notifyMu sync.Mutex
-	notify   chan struct{} // closed and replaced each time applied advances
+	notify   chan struct{} // closed and replaced each time committed advances
+
+	dirty, now chan struct{} // wake the committer: soon / at once
+	done       chan struct{}
+	loopDone   chan struct{}
+	closeOnce  sync.Once
 }
+
+// appliedBatch is one ApplyBatch call's entries, decoded.
+type appliedBatch struct {
+	logs    []*raft.Log
+	decoded [][]*Txn
+}
+
+// Commit policy: at most commitDelay after the first uncommitted apply, or
+// once this many entries are pending.
+const (
+	commitDelay      = 5 * time.Millisecond
+	maxPendingLogs   = 2048
+	maxPendingTxnOps = 64 << 10
+)
 
 func boltOptions() *bolt.Options {
 	return &bolt.Options{
@@ -100,10 +135,15 @@ func OpenFSM(path string, logger *slog.Logger, fatal func(error)) (*FSM, error) 
 	if fatal == nil {
 		fatal = func(err error) { panic(err) }
 	}
-	f := &FSM{path: path, logger: logger, fatal: fatal, notify: make(chan struct{})}
+	f := &FSM{
+		path: path, logger: logger, fatal: fatal, notify: make(chan struct{}),
+		dirty: make(chan struct{}, 1), now: make(chan struct{}, 1),
+		done: make(chan struct{}), loopDone: make(chan struct{}),
+	}
 	if err := f.open(); err != nil {
 		return nil, err
 	}
+	go f.commitLoop()
 	return f, nil
 }
 
@@ -127,12 +167,18 @@ func (f *FSM) open() error {
 		return fmt.Errorf("raftstore: init state %s: %w", f.path, err)
 	}
 	f.db = db
-	f.setApplied(applied)
+	f.applied.Store(applied)
+	f.setCommitted(applied)
 	return nil
 }
 
-// Close closes the state file.
+// Close commits what is pending and closes the state file.
 func (f *FSM) Close() error {
+	f.closeOnce.Do(func() {
+		close(f.done)
+		<-f.loopDone
+	})
+	f.flush()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.db == nil {
@@ -143,42 +189,110 @@ func (f *FSM) Close() error {
 	return err
 }
 
-// AppliedIndex is the last log index written to the state file.
-func (f *FSM) AppliedIndex() uint64 { return f.applied.Load() }
+// AppliedIndex is the last log index in the committed state file: what
+// readers see.
+func (f *FSM) AppliedIndex() uint64 { return f.committed.Load() }
 
-func (f *FSM) setApplied(i uint64) {
+func (f *FSM) setCommitted(i uint64) {
 	f.notifyMu.Lock()
-	f.applied.Store(i)
+	f.committed.Store(i)
 	close(f.notify)
 	f.notify = make(chan struct{})
 	f.notifyMu.Unlock()
 }
 
-// appliedWait returns the current applied index and a channel closed when it
-// next advances.
-func (f *FSM) appliedWait() (uint64, <-chan struct{}) {
+// appliedWait returns the committed index and a channel closed when it next
+// advances. A waiter that needs an index already applied but not yet
+// committed asks for the commit at once.
+func (f *FSM) appliedWait(want uint64) (uint64, <-chan struct{}) {
 	f.notifyMu.Lock()
-	defer f.notifyMu.Unlock()
-	return f.applied.Load(), f.notify
+	c, ch := f.committed.Load(), f.notify
+	f.notifyMu.Unlock()
+	if c < want && f.applied.Load() >= want {
+		select {
+		case f.now <- struct{}{}:
+		default:
+		}
+	}
+	return c, ch
 }
 
-// Apply applies one log entry. raft uses ApplyBatch; Apply exists for the
-// raft.FSM interface.
-func (f *FSM) Apply(l *raft.Log) interface{} { return f.ApplyBatch([]*raft.Log{l})[0] }
+// commitLoop commits the open transaction commitDelay after it was first
+// written, or at once when asked.
+func (f *FSM) commitLoop() {
+	defer close(f.loopDone)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		select {
+		case <-f.dirty:
+			timer.Reset(commitDelay)
+			select {
+			case <-timer.C:
+			case <-f.now:
+				timer.Stop()
+			case <-f.done:
+				return
+			}
+		case <-f.now:
+		case <-f.done:
+			return
+		}
+		f.flush()
+	}
+}
+
+// flush commits the open write transaction, if any.
+func (f *FSM) flush() {
+	f.wmu.Lock()
+	defer f.wmu.Unlock()
+	f.commitLocked()
+}
+
+func (f *FSM) commitLocked() {
+	if f.tx == nil {
+		return
+	}
+	start := time.Now()
+	err := f.tx.Commit()
+	f.mu.RUnlock() // taken when the transaction began
+	f.tx = nil
+	if err != nil {
+		f.fatal(&FatalError{Op: "commit state", Err: err})
+		return
+	}
+	f.pending, f.failed = nil, nil
+	f.batches.Add(1)
+	f.nanos.Add(uint64(time.Since(start)))
+	f.setCommitted(f.applied.Load())
+}
+
+// Apply applies one log entry and commits it. raft uses ApplyBatch; Apply
+// exists for the raft.FSM interface and for tests.
+func (f *FSM) Apply(l *raft.Log) interface{} {
+	r := f.ApplyBatch([]*raft.Log{l})[0]
+	f.flush()
+	return r
+}
 
 // txnFailure aborts a bbolt transaction because one raft transaction hit a
-// business error; ApplyBatch then re-runs the batch with it marked failed.
+// business error; ApplyBatch then re-runs with it marked failed.
 type txnFailure struct {
-	log, txn int
-	err      error
+	id  txnID
+	err error
 }
 
 func (e *txnFailure) Error() string { return e.err.Error() }
 
-type txnID struct{ log, txn int }
+// txnID names a transaction by its log index and position in the entry.
+type txnID struct {
+	index uint64
+	txn   int
+}
 
-// ApplyBatch applies committed entries in one bbolt transaction. Each
-// command entry's response is a []Result, one per transaction it carried.
+// ApplyBatch applies committed entries into the open write transaction.
+// Each command entry's response is a []Result, one per transaction it
+// carried.
 func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	resp := make([]interface{}, len(logs))
 	decoded := make([][]*Txn, len(logs))
@@ -206,56 +320,121 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	if last < 0 {
 		return resp
 	}
-	failed := map[txnID]error{}
-	start := time.Now()
-	defer func() { f.nanos.Add(uint64(time.Since(start))) }()
+	b := appliedBatch{logs: logs[:last+1], decoded: decoded[:last+1]}
+
+	f.wmu.Lock()
+	defer f.wmu.Unlock()
 	for {
-		results := make([][]Result, len(logs))
-		f.mu.RLock()
-		err := f.db.Update(func(tx *bolt.Tx) error {
-			meta := tx.Bucket(bucketMeta)
-			rev := getUint(meta, keyRevision)
-			for i, txns := range decoded {
-				results[i] = make([]Result, len(txns))
-				for k, t := range txns {
-					if ferr, ok := failed[txnID{i, k}]; ok {
-						results[i][k] = Result{FailedCond: -1, Err: ferr}
-						continue
-					}
-					r, err := applyTxn(tx, t, &rev)
-					if err != nil {
-						return &txnFailure{log: i, txn: k, err: fmt.Errorf("%w: %v", ErrConflict, err)}
-					}
-					results[i][k] = r
-				}
+		if f.tx == nil {
+			f.mu.RLock() // released by commitLocked or the rollback below
+			tx, err := f.db.Begin(true)
+			if err != nil {
+				f.mu.RUnlock()
+				f.fatal(&FatalError{Op: "begin state transaction", Err: err})
+				return resp
 			}
-			if err := putUint(meta, keyRevision, rev); err != nil {
-				return err
-			}
-			if err := putUint(meta, keyAppliedIndex, logs[last].Index); err != nil {
-				return err
-			}
-			return putUint(meta, keyAppliedTerm, logs[last].Term)
-		})
-		f.mu.RUnlock()
+			f.tx = tx
+		}
+		results, err := f.applyBatchTx(b)
 		var tf *txnFailure
 		if errors.As(err, &tf) {
-			failed[txnID{tf.log, tf.txn}] = tf.err
+			// Undo everything uncommitted and replay it with the failing
+			// transaction marked; earlier batches replay identically.
+			_ = f.tx.Rollback()
+			f.tx = nil
+			f.mu.RUnlock()
+			if f.failed == nil {
+				f.failed = map[txnID]error{}
+			}
+			f.failed[tf.id] = tf.err
+			if err := f.replayLocked(); err != nil {
+				f.fatal(&FatalError{Op: "replay state transaction", Err: err})
+				return resp
+			}
 			continue
 		}
 		if err != nil {
 			f.fatal(&FatalError{Op: "write state", Err: err})
 			return resp
 		}
-		for i := range logs {
-			if decoded[i] != nil {
+		for i := range b.logs {
+			if b.decoded[i] != nil {
 				resp[i] = results[i]
 			}
 		}
-		f.batches.Add(1)
-		f.setApplied(logs[last].Index)
-		return resp
+		f.pending = append(f.pending, b)
+		f.applied.Store(logs[last].Index)
+		break
 	}
+	if len(f.pending) >= maxPendingLogs || f.pendingOps() >= maxPendingTxnOps {
+		f.commitLocked()
+	} else {
+		select {
+		case f.dirty <- struct{}{}:
+		default:
+		}
+	}
+	return resp
+}
+
+func (f *FSM) pendingOps() int {
+	n := 0
+	for _, b := range f.pending {
+		for _, txns := range b.decoded {
+			for _, t := range txns {
+				n += len(t.Ops) + len(t.Appends)
+			}
+		}
+	}
+	return n
+}
+
+// replayLocked re-applies the pending batches into a fresh transaction.
+func (f *FSM) replayLocked() error {
+	f.mu.RLock()
+	tx, err := f.db.Begin(true)
+	if err != nil {
+		f.mu.RUnlock()
+		return err
+	}
+	f.tx = tx
+	for _, b := range f.pending {
+		if _, err := f.applyBatchTx(b); err != nil {
+			return err // cannot happen: it applied before, deterministically
+		}
+	}
+	return nil
+}
+
+// applyBatchTx applies one batch into f.tx and records its last index/term.
+func (f *FSM) applyBatchTx(b appliedBatch) ([][]Result, error) {
+	tx := f.tx
+	meta := tx.Bucket(bucketMeta)
+	rev := getUint(meta, keyRevision)
+	results := make([][]Result, len(b.logs))
+	for i, txns := range b.decoded {
+		results[i] = make([]Result, len(txns))
+		for k, t := range txns {
+			id := txnID{b.logs[i].Index, k}
+			if ferr, ok := f.failed[id]; ok {
+				results[i][k] = Result{FailedCond: -1, Err: ferr}
+				continue
+			}
+			r, err := applyTxn(tx, t, &rev)
+			if err != nil {
+				return nil, &txnFailure{id: id, err: fmt.Errorf("%w: %v", ErrConflict, err)}
+			}
+			results[i][k] = r
+		}
+	}
+	lastLog := b.logs[len(b.logs)-1]
+	if err := putUint(meta, keyRevision, rev); err != nil {
+		return nil, err
+	}
+	if err := putUint(meta, keyAppliedIndex, lastLog.Index); err != nil {
+		return nil, err
+	}
+	return results, putUint(meta, keyAppliedTerm, lastLog.Term)
 }
 
 // applyTxn checks the conditions and, if they hold, applies the writes. A
@@ -418,6 +597,7 @@ func putUint(b *bolt.Bucket, key []byte, v uint64) error {
 
 // Snapshot captures a consistent read transaction; Persist streams it.
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
+	f.flush() // the snapshot must hold everything applied so far
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	tx, err := f.db.Begin(false)
@@ -455,6 +635,15 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	check.Close()
 
+	// Anything applied but uncommitted predates the snapshot: discard it.
+	f.wmu.Lock()
+	defer f.wmu.Unlock()
+	if f.tx != nil {
+		_ = f.tx.Rollback()
+		f.tx = nil
+		f.mu.RUnlock()
+		f.pending, f.failed = nil, nil
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.db.Close(); err != nil {

@@ -41,6 +41,7 @@ func results(t *testing.T, resp interface{}) []Result {
 
 func get(t *testing.T, f *FSM, bucket, key string) (string, uint64, bool) {
 	t.Helper()
+	f.flush()
 	var v []byte
 	var ver uint64
 	var ok bool
@@ -135,6 +136,7 @@ func getPath(t *testing.T, f *FSM, path [][]byte, key string) (string, uint64, b
 	var v []byte
 	var ver uint64
 	var ok bool
+	f.flush()
 	_ = f.view(func(r *ReadTx) error { v, ver, ok = r.Get(path, []byte(key)); return nil })
 	return string(v), ver, ok
 }
@@ -249,6 +251,7 @@ func sampleLog() []*raft.Log {
 
 func dumpOf(t *testing.T, f *FSM) []byte {
 	t.Helper()
+	f.flush()
 	var b bytes.Buffer
 	if err := f.dump(&b); err != nil {
 		t.Fatal(err)
@@ -388,5 +391,32 @@ func TestFSMCorruptEntriesAreFatal(t *testing.T) {
 				t.Fatal("applied index advanced past a fatal entry")
 			}
 		})
+	}
+}
+
+// A business error in a later batch replays the earlier, still uncommitted
+// batches: their writes and results survive unchanged.
+func TestFSMConflictReplaysPendingBatches(t *testing.T) {
+	f := newTestFSM(t)
+	results(t, f.Apply(entry(1, put("b", "leaf", "x"))))
+	first := results(t, f.ApplyBatch([]*raft.Log{entry(2, put("b", "pending", "p"))})[0])
+	bad := &Txn{Ops: []Op{{Kind: OpPut, Bucket: Path("b", "leaf"), Key: []byte("k"), Value: []byte("2")}}}
+	second := results(t, f.ApplyBatch([]*raft.Log{entry(3, bad, put("b", "after", "a"))})[0])
+	if !first[0].Applied || first[0].Revision != 2 {
+		t.Fatalf("first batch: %+v", first)
+	}
+	if second[0].Applied || !errors.Is(second[0].Err, ErrConflict) || !second[1].Applied || second[1].Revision != 3 {
+		t.Fatalf("second batch: %+v", second)
+	}
+	if f.AppliedIndex() != 1 {
+		t.Fatalf("committed index %d before the commit, want 1", f.AppliedIndex())
+	}
+	for _, k := range []string{"pending", "after"} {
+		if _, _, ok := get(t, f, "b", k); !ok {
+			t.Fatalf("%s lost in the replay", k)
+		}
+	}
+	if f.AppliedIndex() != 3 {
+		t.Fatalf("committed index %d, want 3", f.AppliedIndex())
 	}
 }
