@@ -36,7 +36,9 @@ lint: ## gofmt and go vet
 	$(GO) vet ./...
 
 bench: ## performance scenarios (3-process cluster over HTTP, in-process raftstore); figures printed
-	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 30m ./raftstore
+	$(GO) test -run '^$$' -bench 'Apply$$|FsyncFloor' -benchtime 5000x -timeout 30m ./raftstore
+	$(GO) test -run '^$$' -bench 'FSMApplyBatch' -benchtime 500x -timeout 30m ./raftstore
+	$(GO) test -run '^$$' -bench 'Restart1M' -benchtime 2x -timeout 30m ./raftstore
 	$(GO) test -tags bench -count=1 -v -timeout 30m -run 'TestBench' ./cmd/custos
 
 CLUSTER_DIR := .cluster
