@@ -263,9 +263,22 @@ func (s *Store) onLeader(ctx context.Context, method string, args *MemberArgs, l
 	return reply.Err.err()
 }
 
-// RemovePeer removes a member. Removing an absent member succeeds.
+// RemovePeer removes a member. Removing an absent member succeeds. Being
+// idempotent, it is retried through leader changes until ctx ends.
 func (s *Store) RemovePeer(ctx context.Context, id string) error {
-	return s.onLeader(ctx, "Cluster.RemoveServer", &MemberArgs{ID: id}, func() error { return s.removeLocal(id) })
+	for {
+		err := s.onLeader(ctx, "Cluster.RemoveServer", &MemberArgs{ID: id}, func() error { return s.removeLocal(id) })
+		if err == nil || !(errors.Is(err, ErrNoLeader) || errors.Is(err, ErrNotLeader) || errors.Is(err, ErrTimeout)) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-s.done:
+			return ErrClosed
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // TransferLeadership asks the leader to hand over to id (any peer if empty).

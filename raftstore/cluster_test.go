@@ -28,8 +28,10 @@ func fastConfig(t testing.TB, id, region string, creds *Credentials) Config {
 	return Config{
 		NodeID: id, Region: region, DataDir: filepath.Join(t.TempDir(), id),
 		ListenAddress: "127.0.0.1:0", Credentials: creds,
-		HeartbeatTimeout: 100 * time.Millisecond, ElectionTimeout: 100 * time.Millisecond,
-		LeaderLeaseTimeout: 50 * time.Millisecond, ApplyTimeout: 2 * time.Second,
+		// Short enough for quick elections, long enough that a -race run on
+		// two busy cores does not see spurious ones.
+		HeartbeatTimeout: 250 * time.Millisecond, ElectionTimeout: 250 * time.Millisecond,
+		LeaderLeaseTimeout: 120 * time.Millisecond, ApplyTimeout: 3 * time.Second,
 		RaftLogOutput: io.Discard,
 		Fatal:         func(err error) { t.Errorf("fatal: %v", err); select {} },
 	}
