@@ -27,6 +27,9 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 2m)
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeCommand$$' -fuzztime $(FUZZTIME) ./raftstore
 	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./appliance/config
 	$(GO) test -run '^$$' -fuzz '^FuzzCreateTenantBody$$' -fuzztime $(FUZZTIME) ./appliance/api
+	$(GO) test -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(FUZZTIME) ./keyring
+	$(GO) test -run '^$$' -fuzz '^FuzzUnwrap$$' -fuzztime $(FUZZTIME) ./keyring
+	$(GO) test -run '^$$' -fuzz '^FuzzStreamReader$$' -fuzztime $(FUZZTIME) ./keyring
 
 e2e: ## only the end-to-end and fault tests against the built binary
 	$(GO) test -race -count=1 -v -run 'TestE2E|TestFault' ./cmd/custos
@@ -39,6 +42,7 @@ bench: ## performance scenarios (3-process cluster over HTTP, in-process raftsto
 	$(GO) test -run '^$$' -bench 'Apply$$|FsyncFloor' -benchtime 5000x -timeout 30m ./raftstore
 	$(GO) test -run '^$$' -bench 'FSMApplyBatch' -benchtime 500x -timeout 30m ./raftstore
 	$(GO) test -run '^$$' -bench 'Restart1M' -benchtime 2x -timeout 30m ./raftstore
+	$(GO) test -run '^$$' -bench . -benchmem -count 4 -cpu 1 ./keyring
 	$(GO) test -tags bench -count=1 -v -timeout 30m -run 'TestBench' ./cmd/custos
 
 CLUSTER_DIR := .cluster

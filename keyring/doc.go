@@ -1,0 +1,28 @@
+// Package keyring encrypts Custos data under keys its tenants control.
+//
+// This file set is the cryptographic core: [Seal] and [Open] for values
+// bound to their place, [NewWriter] and [NewReader] for blobs as a chunked
+// stream, and [Wrap]/[Unwrap] for keys wrapped by a key-encryption key. The
+// key hierarchy (an age or Vault root per tenant, versioned tenant KEKs,
+// per-subject and per-tenant data keys), the data-key cache, rotation and
+// crypto-shredding build on these; see DESIGN.md.
+//
+// # Binding
+//
+// Every ciphertext is bound to its [Place] — tenant, collection, record id,
+// field, record version — and to the version of the key that sealed it:
+// they are the AEAD's associated data, so a ciphertext copied to another
+// tenant, record, field or version does not open.
+//
+// # Nonces
+//
+// Values and wrapped keys use XAES-256-GCM (c2sp.org/XAES-256-GCM) with
+// random 192-bit nonces; streams derive a fresh key per stream from a random
+// 256-bit salt and number their chunks. No key comes near the 2^32-message
+// bound of AES-GCM with random 96-bit nonces (DESIGN.md states the bounds).
+//
+// # Compatibility
+//
+// Every format starts with a magic byte and a version byte; a reader refuses
+// what it does not know instead of guessing.
+package keyring
