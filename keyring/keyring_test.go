@@ -77,7 +77,7 @@ func TestSealBindsPlace(t *testing.T) {
 	// The key version in the header is authenticated: editing it fails.
 	forged := bytes.Clone(ct)
 	forged[5] = 2
-	if _, err := Open(&Key{version: 2, x: k.x, raw: k.raw}, home, forged); !errors.Is(err, ErrOpen) {
+	if _, err := Open(mustKeyFrom(t, 2, k.raw[:]), home, forged); !errors.Is(err, ErrOpen) {
 		t.Fatalf("edited key version opened: %v", err)
 	}
 	for i := range ct {
@@ -281,3 +281,45 @@ func FuzzStreamReader(f *testing.F) {
 }
 
 func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
+
+func mustKeyFrom(t testing.TB, v uint32, raw []byte) *Key {
+	t.Helper()
+	k, err := keyFrom(v, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// Seal's epochs are ordinary XAES-256-GCM: a value sealed with a fully
+// random nonce opens, and the prefix changes once an epoch is used up.
+func TestSealEpochs(t *testing.T) {
+	k := mustKey(t, 1)
+	a, _ := Seal(k, home, []byte("a"))
+	b, _ := Seal(k, home, []byte("b"))
+	nonceA, nonceB := a[sealHeaderLen:sealHeaderLen+24], b[sealHeaderLen:sealHeaderLen+24]
+	if !bytes.Equal(nonceA[:12], nonceB[:12]) || bytes.Equal(nonceA[12:], nonceB[12:]) {
+		t.Fatal("within an epoch: same prefix and distinct random suffixes expected")
+	}
+	k.epoch.used.Store(epochMessages)
+	c, _ := Seal(k, home, []byte("c"))
+	if bytes.Equal(c[sealHeaderLen:sealHeaderLen+12], nonceA[:12]) {
+		t.Fatal("epoch not renewed after epochMessages messages")
+	}
+	for _, ct := range [][]byte{a, b, c} {
+		if _, err := Open(k, home, ct); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Interoperability: a fully random nonce, sealed by the bare XAES.
+	header := []byte{sealMagic, sealFormat, 0, 0, 0, 1}
+	nonce := make([]byte, 24)
+	rand.Read(nonce)
+	ct, err := k.x.seal(append(bytes.Clone(header), nonce...), nonce, []byte("plain xaes"), home.ad("custos/seal/v1", header))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pt, err := Open(k, home, ct); err != nil || string(pt) != "plain xaes" {
+		t.Fatalf("bare XAES ciphertext: %q %v", pt, err)
+	}
+}

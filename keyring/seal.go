@@ -1,10 +1,14 @@
 package keyring
 
 import (
+	"bytes"
+	"crypto/cipher"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 )
 
 // Sentinel errors.
@@ -27,6 +31,71 @@ type Key struct {
 	version uint32
 	x       *xaes
 	raw     [KeySize]byte
+
+	// Derived XAES keys, so that most messages skip the derivation (see
+	// "Epochs" in DESIGN.md).
+	mu     sync.Mutex
+	epoch  *epoch    // the one Seal uses now
+	recent [8]*epoch // recently derived, for Open; a small ring
+	next   int
+}
+
+// An epoch is one XAES nonce prefix and the AES-GCM key it derives. Seal
+// draws a fresh random prefix every epochMessages messages; within an epoch
+// the remaining 96 nonce bits are random, so a derived key sees at most
+// 2^20 messages (collision probability below 2^-57).
+type epoch struct {
+	prefix [12]byte
+	aead   cipher.AEAD
+	used   atomic.Uint64
+}
+
+const epochMessages = 1 << 20
+
+// sealEpoch returns the epoch for the next message.
+func (k *Key) sealEpoch() (*epoch, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if e := k.epoch; e != nil && e.used.Add(1) <= epochMessages {
+		return e, nil
+	}
+	e := &epoch{}
+	if _, err := rand.Read(e.prefix[:]); err != nil {
+		return nil, err
+	}
+	aead, err := k.x.derive(e.prefix[:])
+	if err != nil {
+		return nil, err
+	}
+	e.aead = aead
+	e.used.Store(1)
+	k.epoch = e
+	k.remember(e)
+	return e, nil
+}
+
+// openAEAD returns the AES-GCM key for a nonce prefix, derived or cached.
+func (k *Key) openAEAD(prefix []byte) (cipher.AEAD, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, e := range k.recent {
+		if e != nil && bytes.Equal(e.prefix[:], prefix) {
+			return e.aead, nil
+		}
+	}
+	aead, err := k.x.derive(prefix)
+	if err != nil {
+		return nil, err
+	}
+	e := &epoch{aead: aead}
+	copy(e.prefix[:], prefix)
+	k.remember(e)
+	return aead, nil
+}
+
+func (k *Key) remember(e *epoch) {
+	k.recent[k.next] = e
+	k.next = (k.next + 1) % len(k.recent)
 }
 
 // NewKey makes a random key with the given version.
@@ -96,11 +165,16 @@ func Seal(k *Key, place Place, plaintext []byte) ([]byte, error) {
 	out := make([]byte, sealHeaderLen+xaesNonceSize, SealOverhead+len(plaintext))
 	out[0], out[1] = sealMagic, sealFormat
 	binary.BigEndian.PutUint32(out[2:6], k.version)
-	nonce := out[sealHeaderLen:]
-	if _, err := rand.Read(nonce); err != nil {
+	e, err := k.sealEpoch()
+	if err != nil {
 		return nil, fmt.Errorf("keyring: seal: %w", err)
 	}
-	return k.x.seal(out, nonce, plaintext, place.ad("custos/seal/v1", out[:sealHeaderLen]))
+	nonce := out[sealHeaderLen:]
+	copy(nonce, e.prefix[:])
+	if _, err := rand.Read(nonce[12:]); err != nil {
+		return nil, fmt.Errorf("keyring: seal: %w", err)
+	}
+	return e.aead.Seal(out, nonce[12:], plaintext, place.ad("custos/seal/v1", out[:sealHeaderLen])), nil
 }
 
 // SealedKeyVersion returns the version of the key a sealed value needs.
@@ -121,7 +195,11 @@ func Open(k *Key, place Place, sealed []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: sealed with version %d, key is version %d", ErrKeyVersion, v, k.version)
 	}
 	nonce := sealed[sealHeaderLen : sealHeaderLen+xaesNonceSize]
-	pt, err := k.x.open(nil, nonce, sealed[sealHeaderLen+xaesNonceSize:], place.ad("custos/seal/v1", sealed[:sealHeaderLen]))
+	aead, err := k.openAEAD(nonce[:12])
+	if err != nil {
+		return nil, err
+	}
+	pt, err := aead.Open(nil, nonce[12:], sealed[sealHeaderLen+xaesNonceSize:], place.ad("custos/seal/v1", sealed[:sealHeaderLen]))
 	if err != nil {
 		return nil, ErrOpen
 	}
