@@ -1,0 +1,119 @@
+package keyring_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+	"github.com/custos/custos/keyring"
+	"github.com/custos/custos/raftstore"
+	"github.com/custos/custos/raftstore/raftstoretest"
+)
+
+func TestHierarchyAcrossNodes(t *testing.T) {
+	c := raftstoretest.New(t, 3)
+	path := filepath.Join(t.TempDir(), "seal.age")
+	rcpt, err := keyring.NewSealIdentity(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := keyring.LoadSealIdentities(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seal := []age.Recipient{rcpt}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// One Hierarchy per node, each with its own cache, as in three processes.
+	hs := make([]*keyring.Hierarchy, len(c.Nodes))
+	for i, n := range c.Nodes {
+		hs[i] = keyring.NewHierarchy(n, seal, ids, keyring.NewCache(time.Minute, 1000, nil), nil)
+	}
+	if err := hs[0].Provision(ctx, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	if err := hs[1].Provision(ctx, "acme"); err != nil {
+		t.Fatalf("provision is not idempotent: %v", err)
+	}
+	place := keyring.Place{Tenant: "acme", Collection: "guests", RecordID: "g1", Field: "email", Version: 1}
+	k0, err := hs[0].DataKey(ctx, "acme", "guest-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct, err := keyring.Seal(k0, place, []byte("guest@example.com"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, h := range hs[1:] {
+		k, err := h.DataKey(ctx, "acme", "guest-1")
+		if err != nil {
+			t.Fatalf("node %d: %v", i+2, err)
+		}
+		if pt, err := keyring.Open(k, place, ct); err != nil || string(pt) != "guest@example.com" {
+			t.Fatalf("node %d opens: %q %v", i+2, pt, err)
+		}
+	}
+	// The tenant key is not the subject key.
+	tk, err := hs[2].DataKey(ctx, "acme", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keyring.Open(tk, place, ct); !errors.Is(err, keyring.ErrOpen) {
+		t.Fatalf("tenant key opened a subject's value: %v", err)
+	}
+	// A node without the seal identity fails closed.
+	sealed := keyring.NewHierarchy(c.Nodes[1], seal, nil, keyring.NewCache(time.Minute, 10, nil), nil)
+	if _, err := sealed.DataKey(ctx, "acme", "guest-1"); !errors.Is(err, keyring.ErrRootUnavailable) {
+		t.Fatalf("sealed node: %v", err)
+	}
+	// Unknown tenant.
+	if _, err := hs[0].DataKey(ctx, "globex", ""); !errors.Is(err, keyring.ErrNoKeys) {
+		t.Fatalf("unprovisioned tenant: %v", err)
+	}
+	// Shredding: the key is gone for every node that has not cached it, and
+	// a new key for the same subject does not open the old data.
+	res, err := c.Leader(t).Apply(ctx, &raftstore.Txn{Ops: keyring.ShredOps("acme", "guest-1")})
+	if err != nil || !res.Applied {
+		t.Fatalf("shred: %+v %v", res, err)
+	}
+	hs[0].Forget("acme", "guest-1")
+	fresh := keyring.NewHierarchy(c.Nodes[2], seal, ids, keyring.NewCache(time.Minute, 10, nil), nil)
+	for _, h := range []*keyring.Hierarchy{hs[0], fresh} {
+		k, err := h.DataKey(ctx, "acme", "guest-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := keyring.Open(k, place, ct); !errors.Is(err, keyring.ErrOpen) {
+			t.Fatalf("data opened after its key was shredded: %v", err)
+		}
+	}
+}
+
+// With the cache warm, 1,000 writes to one subject cost at most one root
+// (age) unwrap.
+func TestHierarchyCacheMakesRootCallsRare(t *testing.T) {
+	c := raftstoretest.New(t, 1)
+	id, _ := age.GenerateX25519Identity()
+	cache := keyring.NewCache(time.Minute, 100, nil)
+	h := keyring.NewHierarchy(c.Nodes[0], []age.Recipient{id.Recipient()}, []age.Identity{id}, cache, nil)
+	ctx := context.Background()
+	if err := h.Provision(ctx, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 1000; i++ {
+		k, err := h.DataKey(ctx, "acme", "guest-7")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := keyring.Seal(k, keyring.Place{Tenant: "acme", RecordID: "r"}, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// One load for the subject key, one for the KEK it needed.
+	if n := cache.Loads(); n > 2 {
+		t.Fatalf("%d loads for 1,000 writes", n)
+	}
+}
