@@ -117,3 +117,66 @@ func TestHierarchyCacheMakesRootCallsRare(t *testing.T) {
 		t.Fatalf("%d loads for 1,000 writes", n)
 	}
 }
+
+// Rotation: old data still opens, new keys use the new KEK, rewrap moves
+// every data key, and no value is re-encrypted (the data keys are the same).
+func TestHierarchyRotateRewrap(t *testing.T) {
+	c := raftstoretest.New(t, 1)
+	id, _ := age.GenerateX25519Identity()
+	h := keyring.NewHierarchy(c.Nodes[0], []age.Recipient{id.Recipient()}, []age.Identity{id}, keyring.NewCache(time.Minute, 1000, nil), nil)
+	ctx := context.Background()
+	if err := h.Provision(ctx, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	place := keyring.Place{Tenant: "acme", Collection: "guests", Field: "email", Version: 1}
+	sealed := map[string][]byte{}
+	for i := 0; i < 25; i++ {
+		subject := "guest-" + string(rune('a'+i))
+		k, err := h.DataKey(ctx, "acme", subject)
+		if err != nil {
+			t.Fatal(err)
+		}
+		place.RecordID = subject
+		sealed[subject], _ = keyring.Seal(k, place, []byte("secret of "+subject))
+	}
+	v, err := h.Rotate(ctx, "acme")
+	if err != nil || v != 2 {
+		t.Fatalf("rotate: %d %v", v, err)
+	}
+	st, _ := h.Status(ctx, "acme")
+	if st.CurrentKEK != 2 || st.Pending != 26 {
+		t.Fatalf("after rotate: %+v", st)
+	}
+	for {
+		n, err := h.Rewrap(ctx, "acme", 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	st, _ = h.Status(ctx, "acme")
+	if st.Pending != 0 || st.ByKEK[2] != 26 {
+		t.Fatalf("after rewrap: %+v", st)
+	}
+	// A node with a cold cache opens the old values through the new wrapping.
+	cold := keyring.NewHierarchy(c.Nodes[0], nil, []age.Identity{id}, keyring.NewCache(time.Minute, 1000, nil), nil)
+	for subject, ct := range sealed {
+		k, err := cold.DataKey(ctx, "acme", subject)
+		if err != nil {
+			t.Fatal(err)
+		}
+		place.RecordID = subject
+		if pt, err := keyring.Open(k, place, ct); err != nil || string(pt) != "secret of "+subject {
+			t.Fatalf("%s after rotation: %q %v", subject, pt, err)
+		}
+	}
+	// New subjects get keys under KEK 2.
+	if _, err := h.DataKey(ctx, "acme", "newcomer"); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := h.Status(ctx, "acme"); st.ByKEK[2] != 27 || st.ByKEK[1] != 0 {
+		t.Fatalf("new key: %+v", st)
+	}
+}
