@@ -1,11 +1,12 @@
 // Package keyring encrypts Custos data under keys its tenants control.
 //
-// This file set is the cryptographic core: [Seal] and [Open] for values
-// bound to their place, [NewWriter] and [NewReader] for blobs as a chunked
-// stream, and [Wrap]/[Unwrap] for keys wrapped by a key-encryption key. The
-// key hierarchy (an age or Vault root per tenant, versioned tenant KEKs,
-// per-subject and per-tenant data keys), the data-key cache, rotation and
-// crypto-shredding build on these; see DESIGN.md.
+// The cryptographic core: [Seal] and [Open] for values bound to their place,
+// [NewWriter] and [NewReader] for blobs as a chunked stream, and
+// [Wrap]/[Unwrap] for keys wrapped by a key-encryption key. On it, the key
+// hierarchy: a per-tenant root ([AgeRoot], sealed to the cluster's seal
+// identity; a Vault root is to come), versioned tenant KEKs, per-subject and
+// per-tenant data keys ([Hierarchy], stored in raftstore), the [Cache] of
+// unwrapped keys, rotation and shredding. See DESIGN.md.
 //
 // # Binding
 //
