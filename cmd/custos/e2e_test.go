@@ -16,7 +16,6 @@ import (
 // node, check it with `custos status` and curl, create a tenant and list
 // it, see the errors a client sees, dump the config, stop it with SIGTERM.
 func TestE2EDevNode(t *testing.T) {
-	skipUnlessUnix(t)
 	bin := custosBinary(t)
 	dir := t.TempDir()
 	stdoutPath, stderrPath := filepath.Join(dir, "dev.stdout.log"), filepath.Join(dir, "dev.log")
@@ -209,7 +208,6 @@ func TestE2EDevNode(t *testing.T) {
 // does (init, start, join, start), writes through one follower, reads
 // through the other, and removes a peer (twice: removal is idempotent).
 func TestE2EThreeNodeCluster(t *testing.T) {
-	skipUnlessUnix(t)
 	bin := custosBinary(t)
 	start := time.Now()
 	c := startCluster(t, bin)

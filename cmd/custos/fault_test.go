@@ -199,7 +199,6 @@ func request(ctx context.Context, hc *http.Client, method, rawURL, token string,
 // throughout. It writes unique ids from 16 clients, records every attempt,
 // and afterwards reads every acknowledged id back from every node.
 func TestFaultKillLeader(t *testing.T) {
-	skipUnlessUnix(t)
 	testStart := time.Now()
 	bin := custosBinary(t)
 	c := startCluster(t, bin)
@@ -641,7 +640,6 @@ func listAllStale(n *clusterNode) ([]string, error) {
 // with 503 problem+json in bounded time rather than hanging or answering
 // from a stale state, and the cluster recovers when the followers return.
 func TestFaultMinorityUnavailable(t *testing.T) {
-	skipUnlessUnix(t)
 	bin := custosBinary(t)
 	c := startCluster(t, bin)
 	leader := c.waitLeader(30 * time.Second)

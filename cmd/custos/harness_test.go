@@ -20,7 +20,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -808,15 +807,4 @@ func readLines(path string) []string {
 		lines = append(lines, sc.Text())
 	}
 	return lines
-}
-
-// skipUnlessUnix: the harness uses POSIX signals.
-func skipUnlessUnix(t testing.TB) {
-	t.Helper()
-	if runtime.GOOS == "windows" {
-		t.Skip("needs POSIX signals")
-	}
-	if testing.Short() {
-		t.Skip("end-to-end test: skipped with -short")
-	}
 }
