@@ -34,9 +34,10 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 2m)
 e2e: ## only the end-to-end and fault tests against the built binary
 	$(GO) test -race -count=1 -v -run 'TestE2E|TestFault' ./cmd/custos
 
-lint: ## gofmt and go vet
+lint: ## gofmt, go vet and staticcheck
 	@test -z "$$(gofmt -l .)" || (gofmt -l . && exit 1)
 	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 bench: ## performance scenarios (3-process cluster over HTTP, in-process raftstore); figures printed
 	$(GO) test -run '^$$' -bench 'Apply$$|FsyncFloor' -benchtime 5000x -timeout 30m ./raftstore

@@ -16,6 +16,7 @@ import (
 
 	"github.com/hashicorp/raft"
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // Reserved top-level buckets; user buckets may not start with 0x00.
@@ -485,7 +486,7 @@ func applyTxn(tx *bolt.Tx, t *Txn, rev *uint64) (Result, error) {
 			} else if b := bucketAt(tx, o.Bucket); b != nil {
 				err = b.DeleteBucket(o.Key)
 			}
-			if err != nil && !errors.Is(err, bolt.ErrBucketNotFound) {
+			if err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
 				return Result{}, fmt.Errorf("op %d: delete bucket: %v", i, err)
 			}
 		}

@@ -40,7 +40,7 @@ func (r *ReadTx) Scan(bucket [][]byte, after []byte, limit int, fn func(key, val
 	}
 	n := 0
 	for ; k != nil; k, v = c.Next() {
-		if v == nil || len(v) < 8 {
+		if len(v) < 8 { // nested buckets have nil values
 			continue
 		}
 		if !fn(bytes.Clone(k), bytes.Clone(v[8:]), binary.BigEndian.Uint64(v)) {
