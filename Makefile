@@ -6,7 +6,7 @@ BIN      := bin/custos
 export GOFLAGS ?= -mod=mod
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test lint fuzz bench cluster e2e vault clean
+.PHONY: help build run test test-vault lint fuzz bench cluster e2e vault clean
 
 help: ## list the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-z0-9-]+:.*## /{printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -65,6 +65,9 @@ cluster: build ## three local nodes on 127.0.0.1 (API 8210/8220/8230); Ctrl-C st
 	CUSTOS_TOKEN=$$TOKEN ./$(BIN) --addr 127.0.0.1:8220 status; \
 	printf '\nThree nodes: API on 127.0.0.1:8210, :8220, :8230; logs in $(CLUSTER_DIR)/.\n  export CUSTOS_ADDR=http://127.0.0.1:8210\n  export CUSTOS_TOKEN=%s\nCtrl-C stops the cluster.\n' "$$TOKEN"; \
 	wait
+
+test-vault: bin/vault ## the keyring's tests against a real Vault server (builds it first: ~14 min cold, 35 s warm)
+	$(GO) test -tags vault -count=1 -v -run Vault ./keyring
 
 vault: bin/vault ## build a real Vault server (v1.21.0, unmodified) for the keyring's Vault tests
 bin/vault:
