@@ -171,11 +171,20 @@ func (c *clusterRPC) TransferLeadership(args *MemberArgs, reply *MemberReply) er
 	return nil
 }
 
+// checkRegion refuses a node of another region (residency): at the join
+// handshake, and again whenever a voter is added.
+func (s *Store) checkRegion(id, region string) error {
+	if region != s.cfg.Region {
+		return fmt.Errorf("%w: cluster region is %q, node %q declares %q", ErrRegionMismatch, s.cfg.Region, id, region)
+	}
+	return nil
+}
+
 // addVoterLocal adds a voter on the leader. Idempotent: a member with the
 // same id and address is left alone.
 func (s *Store) addVoterLocal(id, addr, region string) error {
-	if region != s.cfg.Region {
-		return fmt.Errorf("%w: cluster region is %q, node %q declares %q", ErrRegionMismatch, s.cfg.Region, id, region)
+	if err := s.checkRegion(id, region); err != nil {
+		return err
 	}
 	if s.raft.State() != raft.Leader {
 		return ErrNotLeader
@@ -336,8 +345,8 @@ func (s *Store) addVia(addr string, args *MemberArgs) error {
 // ForwardAddVoter adds a voter on the leader, forwarding when needed.
 func (c *clusterRPC) ForwardAddVoter(args *MemberArgs, reply *MemberReply) error {
 	s := c.s
-	if args.Region != s.cfg.Region {
-		reply.Err = toWire(fmt.Errorf("%w: cluster region is %q, node %q declares %q", ErrRegionMismatch, s.cfg.Region, args.ID, args.Region))
+	if err := s.checkRegion(args.ID, args.Region); err != nil {
+		reply.Err = toWire(err)
 		return nil
 	}
 	reply.Err = toWire(s.onLeader(context.Background(), "Cluster.AddVoter", args, func() error { return s.addVoterLocal(args.ID, args.Address, args.Region) }))
@@ -360,9 +369,9 @@ func (j *joinRPC) Join(args *JoinArgs, reply *JoinReply) error {
 		reply.Err = toWire(fmt.Errorf("%w: invalid join token", ErrJoinRefused))
 		return nil
 	}
-	if args.Region != s.cfg.Region {
+	if err := s.checkRegion(args.NodeID, args.Region); err != nil {
 		s.logger.Warn("join refused: region", "node_id", args.NodeID, "region", args.Region)
-		reply.Err = toWire(fmt.Errorf("%w: cluster region is %q, node %q declares %q", ErrRegionMismatch, s.cfg.Region, args.NodeID, args.Region))
+		reply.Err = toWire(err)
 		return nil
 	}
 	pub, err := x509.ParsePKIXPublicKey(args.PublicKey)

@@ -275,7 +275,7 @@ func TestClusterRefusesOtherRegion(t *testing.T) {
 	if !errors.Is(err, ErrRegionMismatch) {
 		t.Fatalf("join from another region: %v, want ErrRegionMismatch", err)
 	}
-	if got := err.Error(); !contains(got, "eu-west-1") || !contains(got, "us-east-1") {
+	if got := err.Error(); !strings.Contains(got, "eu-west-1") || !strings.Contains(got, "us-east-1") {
 		t.Fatalf("error does not name both regions: %q", got)
 	}
 	// A bad token is refused too.
@@ -288,10 +288,6 @@ func TestClusterRefusesOtherRegion(t *testing.T) {
 	if len(peers) != 1 {
 		t.Fatalf("peers: %+v", peers)
 	}
-}
-
-func contains(s, sub string) bool {
-	return len(sub) == 0 || (len(s) >= len(sub) && (s[:len(sub)] == sub || contains(s[1:], sub)))
 }
 
 // A node cut off from the majority answers writes and linearizable reads

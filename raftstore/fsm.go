@@ -83,10 +83,11 @@ type FSM struct {
 	db *bolt.DB
 
 	// wmu guards the open write transaction and what it holds.
-	wmu     sync.Mutex
-	tx      *bolt.Tx
-	pending []appliedBatch // batches applied in tx, for replay after a business error
-	failed  map[txnID]error
+	wmu        sync.Mutex
+	tx         *bolt.Tx
+	pending    []appliedBatch // batches applied in tx, for replay after a business error
+	pendingOps int            // ops and appends in pending: the commit-by-size trigger
+	failed     map[txnID]error
 
 	applied   atomic.Uint64 // last index applied (maybe not yet committed)
 	committed atomic.Uint64 // last index in the committed state file
@@ -262,7 +263,7 @@ func (f *FSM) commitLocked() {
 		f.fatal(&FatalError{Op: "commit state", Err: err})
 		return
 	}
-	f.pending, f.failed = nil, nil
+	f.pending, f.pendingOps, f.failed = nil, 0, nil
 	f.batches.Add(1)
 	f.nanos.Add(uint64(time.Since(start)))
 	f.setCommitted(f.applied.Load())
@@ -364,10 +365,11 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 			}
 		}
 		f.pending = append(f.pending, b)
+		f.pendingOps += b.ops()
 		f.applied.Store(logs[last].Index)
 		break
 	}
-	if len(f.pending) >= maxPendingLogs || f.pendingOps() >= maxPendingTxnOps {
+	if len(f.pending) >= maxPendingLogs || f.pendingOps >= maxPendingTxnOps {
 		f.commitLocked()
 	} else {
 		select {
@@ -378,13 +380,12 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	return resp
 }
 
-func (f *FSM) pendingOps() int {
+// ops counts the writes and appends of a batch.
+func (b appliedBatch) ops() int {
 	n := 0
-	for _, b := range f.pending {
-		for _, txns := range b.decoded {
-			for _, t := range txns {
-				n += len(t.Ops) + len(t.Appends)
-			}
+	for _, txns := range b.decoded {
+		for _, t := range txns {
+			n += len(t.Ops) + len(t.Appends)
 		}
 	}
 	return n
@@ -643,7 +644,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		_ = f.tx.Rollback()
 		f.tx = nil
 		f.mu.RUnlock()
-		f.pending, f.failed = nil, nil
+		f.pending, f.pendingOps, f.failed = nil, 0, nil
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -2,6 +2,7 @@ package raftstore
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"io"
 	"os"
@@ -209,18 +210,9 @@ func TestFSMChainLinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := ChainHash([32]byte{}, []byte("first"))
-	if got := []byte(hexString(h[:]) + "\n"); !bytes.Equal(got, golden) {
+	if got := []byte(hex.EncodeToString(h[:]) + "\n"); !bytes.Equal(got, golden) {
 		t.Fatalf("genesis hash %s, golden %s", got, golden)
 	}
-}
-
-func hexString(b []byte) string {
-	const digits = "0123456789abcdef"
-	out := make([]byte, 0, 2*len(b))
-	for _, c := range b {
-		out = append(out, digits[c>>4], digits[c&15])
-	}
-	return string(out)
 }
 
 // sampleLog is a log exercising every kind of operation.
