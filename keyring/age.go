@@ -109,13 +109,22 @@ func rootPlaintext(tenant, identity string) string {
 	return "custos-tenant-root/v1\n" + tenant + "\n" + identity
 }
 
-// kekPlaintext binds a wrapped KEK to its tenant and version (age has no
-// associated data, so they travel inside the encrypted payload).
+// kekPlaintext binds a wrapped KEK to its tenant and version (age and
+// transit have no associated data, so they travel inside the encrypted
+// payload); kekFromPlaintext checks and reads it back.
 func kekPlaintext(tenant string, kek *Key) []byte {
 	b := appendString(nil, "custos-kek/v1")
 	b = appendString(b, tenant)
 	b = binary.BigEndian.AppendUint32(b, kek.version)
 	return append(b, kek.raw[:]...)
+}
+
+func kekFromPlaintext(tenant string, pt []byte) (*Key, error) {
+	head := appendString(appendString(nil, "custos-kek/v1"), tenant)
+	if len(pt) != len(head)+4+KeySize || !bytes.Equal(pt[:len(head)], head) {
+		return nil, ErrOpen
+	}
+	return keyFrom(binary.BigEndian.Uint32(pt[len(head):]), pt[len(head)+4:])
 }
 
 // WrapKEK encrypts kek to the tenant root.
@@ -132,11 +141,7 @@ func (r *AgeRoot) UnwrapKEK(_ context.Context, tenant string, wrapped []byte) (*
 	if err != nil || tenant != r.tenant {
 		return nil, ErrOpen
 	}
-	head := appendString(appendString(nil, "custos-kek/v1"), tenant)
-	if len(pt) != len(head)+4+KeySize || !bytes.Equal(pt[:len(head)], head) {
-		return nil, ErrOpen
-	}
-	return keyFrom(binary.BigEndian.Uint32(pt[len(head):]), pt[len(head)+4:])
+	return kekFromPlaintext(tenant, pt)
 }
 
 func ageEncrypt(pt []byte, to ...age.Recipient) ([]byte, error) {

@@ -102,7 +102,19 @@ func (c *Cache) removeLocked(el *list.Element) {
 	e := el.Value.(*cacheEntry)
 	delete(c.entries, e.k)
 	c.lru.Remove(el)
-	clear(e.key.raw[:]) // the AES key schedule inside crypto/aes cannot be wiped
+	// The key is not wiped: a caller may still hold it (a blob stream
+	// derives its key from the raw bytes), and Go cannot wipe the AES key
+	// schedule or copies the runtime made anyway. Dropping the reference is
+	// what ends its life in the cache.
+}
+
+// Delete drops one key from the cache.
+func (c *Cache) Delete(k CacheKey) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.entries[k]; ok {
+		c.removeLocked(el)
+	}
 }
 
 // GetOrLoad returns the cached key, or loads it once for all concurrent

@@ -91,3 +91,20 @@ func TestCacheSingleLoadAndFailClosed(t *testing.T) {
 		t.Fatalf("root back: %v", err)
 	}
 }
+
+// Evicting a key does not change it under a caller that still holds it: a
+// blob stream started with it after the eviction still opens.
+func TestCacheEvictionLeavesHeldKeysIntact(t *testing.T) {
+	c := NewCache(time.Minute, 1, nil)
+	held := mustKey(t, 1)
+	copyOf := mustKeyFrom(t, 1, held.raw[:]) // taken before the eviction
+	c.Put(CacheKey{Tenant: "acme", Version: 1}, held)
+	c.Put(CacheKey{Tenant: "acme", Version: 2}, mustKey(t, 2)) // evicts held
+	if _, ok := c.Get(CacheKey{Tenant: "acme", Version: 1}); ok {
+		t.Fatal("not evicted")
+	}
+	blob := encryptBlob(t, held, home, []byte("written after eviction"))
+	if got, err := decryptBlob(copyOf, home, blob); err != nil || string(got) != "written after eviction" {
+		t.Fatalf("held key changed by eviction: %q %v", got, err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -194,9 +195,9 @@ func (h *Hierarchy) createSubjectKey(ctx context.Context, tenant, subject string
 	if err != nil {
 		return nil, err
 	}
-	var v uint32
-	if _, err := fmt.Sscan(string(cur), &v); err != nil {
-		return nil, fmt.Errorf("%w: kek_current of %s", ErrFormat, tenant)
+	v, err := parseVersion(cur)
+	if err != nil {
+		return nil, fmt.Errorf("keyring: kek_current of %s: %w", tenant, err)
 	}
 	kek, err := h.kek(ctx, tenant, v)
 	if err != nil {
@@ -239,9 +240,14 @@ func ShredOps(tenant, subject string) []raftstore.Op {
 
 // Forget drops the subject's cached key on this node.
 func (h *Hierarchy) Forget(tenant, subject string) {
-	h.cache.mu.Lock()
-	defer h.cache.mu.Unlock()
-	if el, ok := h.cache.entries[CacheKey{Tenant: tenant, Subject: subject}]; ok {
-		h.cache.removeLocked(el)
+	h.cache.Delete(CacheKey{Tenant: tenant, Subject: subject})
+}
+
+// parseVersion reads a stored key version (decimal).
+func parseVersion(b []byte) (uint32, error) {
+	n, err := strconv.ParseUint(string(b), 10, 32)
+	if err != nil {
+		return 0, fmt.Errorf("%w: key version %q", ErrFormat, b)
 	}
+	return uint32(n), nil
 }

@@ -28,11 +28,11 @@ func (h *Hierarchy) Status(ctx context.Context, tenant string) (KeyStatus, error
 			switch {
 			case key == "kek_current":
 				found = true
-				n, _ := strconv.ParseUint(string(v), 10, 32)
-				st.CurrentKEK = uint32(n)
+				st.CurrentKEK, _ = parseVersion(v)
 			case strings.HasPrefix(key, "kek/"):
-				n, _ := strconv.ParseUint(key[4:], 10, 32)
-				st.KEKs = append(st.KEKs, uint32(n))
+				if n, err := parseVersion([]byte(key[4:])); err == nil {
+					st.KEKs = append(st.KEKs, n)
+				}
 			case strings.HasPrefix(key, "dek/"):
 				if kv, _, err := WrappedVersions(v); err == nil {
 					st.ByKEK[kv]++

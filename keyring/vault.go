@@ -3,7 +3,6 @@ package keyring
 import (
 	"context"
 	"encoding/base64"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -104,11 +103,7 @@ func (v *VaultRoot) UnwrapKEK(ctx context.Context, tenant string, wrapped []byte
 	if err != nil {
 		return nil, ErrOpen
 	}
-	head := appendString(appendString(nil, "custos-kek/v1"), tenant)
-	if len(pt) != len(head)+4+KeySize || string(pt[:len(head)]) != string(head) {
-		return nil, ErrOpen
-	}
-	return keyFrom(binary.BigEndian.Uint32(pt[len(head):]), pt[len(head)+4:])
+	return kekFromPlaintext(tenant, pt)
 }
 
 // vaultErr turns every Vault failure — refused (403), missing or disabled
