@@ -258,11 +258,11 @@ func (n *Node) APIAddress() string { return n.ln.Addr().String() }
 // Store is the node's replicated store.
 func (n *Node) Store() *raftstore.Store { return n.store }
 
-// WaitReady waits until the cluster has a leader and, on the first node, the
-// cluster record is written.
+// WaitReady waits until the cluster has a leader. (On the first node Start
+// has already written the cluster record.)
 func (n *Node) WaitReady(ctx context.Context) error { return n.store.WaitLeader(ctx) }
 
-// Done is closed... returns the API server's exit.
+// Done delivers the API server's error if it stops on its own.
 func (n *Node) Done() <-chan error { return n.apiDone }
 
 // Close stops the API (letting requests in flight finish) and the store.
