@@ -9,7 +9,6 @@ import (
 
 	"filippo.io/age"
 	"github.com/custos/custos/keyring"
-	"github.com/custos/custos/raftstore"
 	"github.com/custos/custos/raftstore/raftstoretest"
 )
 
@@ -30,12 +29,12 @@ func TestHierarchyAcrossNodes(t *testing.T) {
 	// One Hierarchy per node, each with its own cache, as in three processes.
 	hs := make([]*keyring.Hierarchy, len(c.Nodes))
 	for i, n := range c.Nodes {
-		hs[i] = keyring.NewHierarchy(n, seal, ids, keyring.NewCache(time.Minute, 1000, nil), nil)
+		hs[i] = keyring.NewHierarchy(n, keyring.HierarchyOptions{Seal: seal, Identities: ids, Cache: keyring.NewCache(time.Minute, 1000, nil)})
 	}
-	if err := hs[0].Provision(ctx, "acme"); err != nil {
+	if err := hs[0].Provision(ctx, "op", "acme", keyring.ProviderSpec{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := hs[1].Provision(ctx, "acme"); err != nil {
+	if err := hs[1].Provision(ctx, "op", "acme", keyring.ProviderSpec{}); err != nil {
 		t.Fatalf("provision is not idempotent: %v", err)
 	}
 	place := keyring.Place{Tenant: "acme", Collection: "guests", RecordID: "g1", Field: "email", Version: 1}
@@ -65,7 +64,7 @@ func TestHierarchyAcrossNodes(t *testing.T) {
 		t.Fatalf("tenant key opened a subject's value: %v", err)
 	}
 	// A node without the seal identity fails closed.
-	sealed := keyring.NewHierarchy(c.Nodes[1], seal, nil, keyring.NewCache(time.Minute, 10, nil), nil)
+	sealed := keyring.NewHierarchy(c.Nodes[1], keyring.HierarchyOptions{Seal: seal, Cache: keyring.NewCache(time.Minute, 10, nil)})
 	if _, err := sealed.DataKey(ctx, "acme", "guest-1"); !errors.Is(err, keyring.ErrRootUnavailable) {
 		t.Fatalf("sealed node: %v", err)
 	}
@@ -75,12 +74,10 @@ func TestHierarchyAcrossNodes(t *testing.T) {
 	}
 	// Shredding: the key is gone for every node that has not cached it, and
 	// a new key for the same subject does not open the old data.
-	res, err := c.Leader(t).Apply(ctx, &raftstore.Txn{Ops: keyring.ShredOps("acme", "guest-1")})
-	if err != nil || !res.Applied {
-		t.Fatalf("shred: %+v %v", res, err)
+	if err := hs[0].Shred(ctx, "op", "acme", "guest-1"); err != nil {
+		t.Fatalf("shred: %v", err)
 	}
-	hs[0].Forget("acme", "guest-1")
-	fresh := keyring.NewHierarchy(c.Nodes[2], seal, ids, keyring.NewCache(time.Minute, 10, nil), nil)
+	fresh := keyring.NewHierarchy(c.Nodes[2], keyring.HierarchyOptions{Seal: seal, Identities: ids, Cache: keyring.NewCache(time.Minute, 10, nil)})
 	for _, h := range []*keyring.Hierarchy{hs[0], fresh} {
 		k, err := h.DataKey(ctx, "acme", "guest-1")
 		if err != nil {
@@ -98,9 +95,9 @@ func TestHierarchyCacheMakesRootCallsRare(t *testing.T) {
 	c := raftstoretest.New(t, 1)
 	id, _ := age.GenerateX25519Identity()
 	cache := keyring.NewCache(time.Minute, 100, nil)
-	h := keyring.NewHierarchy(c.Nodes[0], []age.Recipient{id.Recipient()}, []age.Identity{id}, cache, nil)
+	h := keyring.NewHierarchy(c.Nodes[0], keyring.HierarchyOptions{Seal: []age.Recipient{id.Recipient()}, Identities: []age.Identity{id}, Cache: cache})
 	ctx := context.Background()
-	if err := h.Provision(ctx, "acme"); err != nil {
+	if err := h.Provision(ctx, "op", "acme", keyring.ProviderSpec{}); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 1000; i++ {
@@ -123,9 +120,9 @@ func TestHierarchyCacheMakesRootCallsRare(t *testing.T) {
 func TestHierarchyRotateRewrap(t *testing.T) {
 	c := raftstoretest.New(t, 1)
 	id, _ := age.GenerateX25519Identity()
-	h := keyring.NewHierarchy(c.Nodes[0], []age.Recipient{id.Recipient()}, []age.Identity{id}, keyring.NewCache(time.Minute, 1000, nil), nil)
+	h := keyring.NewHierarchy(c.Nodes[0], keyring.HierarchyOptions{Seal: []age.Recipient{id.Recipient()}, Identities: []age.Identity{id}, Cache: keyring.NewCache(time.Minute, 1000, nil)})
 	ctx := context.Background()
-	if err := h.Provision(ctx, "acme"); err != nil {
+	if err := h.Provision(ctx, "op", "acme", keyring.ProviderSpec{}); err != nil {
 		t.Fatal(err)
 	}
 	place := keyring.Place{Tenant: "acme", Collection: "guests", Field: "email", Version: 1}
@@ -139,7 +136,7 @@ func TestHierarchyRotateRewrap(t *testing.T) {
 		place.RecordID = subject
 		sealed[subject], _ = keyring.Seal(k, place, []byte("secret of "+subject))
 	}
-	v, err := h.Rotate(ctx, "acme")
+	v, err := h.Rotate(ctx, "op", "acme")
 	if err != nil || v != 2 {
 		t.Fatalf("rotate: %d %v", v, err)
 	}
@@ -161,7 +158,7 @@ func TestHierarchyRotateRewrap(t *testing.T) {
 		t.Fatalf("after rewrap: %+v", st)
 	}
 	// A node with a cold cache opens the old values through the new wrapping.
-	cold := keyring.NewHierarchy(c.Nodes[0], nil, []age.Identity{id}, keyring.NewCache(time.Minute, 1000, nil), nil)
+	cold := keyring.NewHierarchy(c.Nodes[0], keyring.HierarchyOptions{Identities: []age.Identity{id}, Cache: keyring.NewCache(time.Minute, 1000, nil)})
 	for subject, ct := range sealed {
 		k, err := cold.DataKey(ctx, "acme", subject)
 		if err != nil {

@@ -2,36 +2,62 @@ package keyring
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/custos/custos/raftstore"
 )
 
-// KeyStatus is a tenant's key state, for `GET /v1/tenants/{id}/keys`.
+// KeyStatus is a tenant's key state, for `GET /v1/tenants/{id}/keys`. It
+// holds no key material and no credentials.
 type KeyStatus struct {
+	Tenant     string         `json:"tenant"`
+	Provider   ProviderSpec   `json:"provider"`
 	CurrentKEK uint32         `json:"current_kek"`
+	KEKs       []uint32       `json:"keks"`
 	DataKeys   int            `json:"data_keys"`
 	ByKEK      map[uint32]int `json:"data_keys_by_kek"`
-	Pending    int            `json:"rewrap_pending"` // data keys not yet under the current KEK
-	KEKs       []uint32       `json:"keks"`
+	// Pending counts data keys not yet under the current KEK; Rewrapping
+	// says a background rewrap is scheduled or running.
+	Pending    int  `json:"rewrap_pending"`
+	Rewrapping bool `json:"rewrapping"`
+	// TransitVersions are the transit key versions the tenant's KEKs are
+	// encrypted under (Vault tenants).
+	TransitVersions []int      `json:"transit_versions,omitempty"`
+	VaultRotatedAt  *time.Time `json:"vault_rotated_at,omitempty"`
 }
 
 // Status reads a tenant's key state.
 func (h *Hierarchy) Status(ctx context.Context, tenant string) (KeyStatus, error) {
-	st := KeyStatus{ByKEK: map[uint32]int{}}
+	st := KeyStatus{Tenant: tenant, ByKEK: map[uint32]int{}, KEKs: []uint32{}, Provider: ProviderSpec{Kind: ProviderAge}}
 	found := false
+	var perr error
 	err := h.store.View(ctx, raftstore.Linearizable, func(r *raftstore.ReadTx) error {
+		_, _, st.Rewrapping = r.Get(SysPath(), []byte(sysRewrapPrefix+tenant))
 		r.Scan(keysPath(tenant), nil, 0, func(k, v []byte, _ uint64) bool {
 			key := string(k)
 			switch {
+			case key == "provider":
+				st.Provider, perr = decodeProvider(v)
 			case key == "kek_current":
 				found = true
 				st.CurrentKEK, _ = parseVersion(v)
+			case key == "vault_rotated_at":
+				if t, err := time.Parse(time.RFC3339Nano, string(v)); err == nil {
+					st.VaultRotatedAt = &t
+				}
 			case strings.HasPrefix(key, "kek/"):
 				if n, err := parseVersion([]byte(key[4:])); err == nil {
 					st.KEKs = append(st.KEKs, n)
+				}
+				if isVaultCiphertext(v) {
+					if tv, err := TransitVersion(v); err == nil {
+						st.TransitVersions = append(st.TransitVersions, tv)
+					}
 				}
 			case strings.HasPrefix(key, "dek/"):
 				if kv, _, err := WrappedVersions(v); err == nil {
@@ -49,15 +75,26 @@ func (h *Hierarchy) Status(ctx context.Context, tenant string) (KeyStatus, error
 	if !found {
 		return st, fmt.Errorf("%w: %s", ErrNoKeys, tenant)
 	}
+	if perr != nil {
+		return st, perr
+	}
+	sort.Slice(st.KEKs, func(i, j int) bool { return st.KEKs[i] < st.KEKs[j] })
+	sort.Ints(st.TransitVersions)
 	st.Pending = st.DataKeys - st.ByKEK[st.CurrentKEK]
 	return st, nil
 }
 
 // Rotate adds KEK version current+1 and makes it current; new data keys are
-// wrapped under it at once. Rewrap then moves existing data keys to it.
-// Data is never re-encrypted: data keys stay the same, only their wrapping
-// changes.
-func (h *Hierarchy) Rotate(ctx context.Context, tenant string) (uint32, error) {
+// wrapped under it at once, and the janitor rewraps the existing ones in
+// the background (Rewrap; progress in Status). Data is never re-encrypted:
+// data keys stay the same, only their wrapping changes.
+//
+// For a Vault tenant rotation follows the transit key: Custos rotates the
+// transit key, rewraps the stored KEKs to its new version (transit rewrap,
+// so Custos never sees the transit key) and wraps the new KEK under it.
+// The superseded transit versions are trimmed later by the janitor, once
+// no backup that could hold them is kept (TrimAfter).
+func (h *Hierarchy) Rotate(ctx context.Context, actor, tenant string) (uint32, error) {
 	st, err := h.Status(ctx, tenant)
 	if err != nil {
 		return 0, err
@@ -66,7 +103,36 @@ func (h *Hierarchy) Rotate(ctx context.Context, tenant string) (uint32, error) {
 	if err != nil {
 		return 0, err
 	}
+	p := keysPath(tenant)
 	next := st.CurrentKEK + 1
+	conds := []raftstore.Cond{{Kind: raftstore.CondAbsent, Bucket: p, Key: fmt.Appendf(nil, "kek/%d", next)}}
+	var ops []raftstore.Op
+	if vr, ok := r.(*VaultRoot); ok {
+		if _, err := vr.RotateTransit(ctx); err != nil {
+			return 0, err
+		}
+		err := h.store.View(ctx, raftstore.Linearizable, func(rt *raftstore.ReadTx) error {
+			var scanErr error
+			rt.Scan(p, []byte("kek"), 0, func(k, v []byte, ver uint64) bool {
+				if !strings.HasPrefix(string(k), "kek/") {
+					return string(k) < "kek/"
+				}
+				nw, err := vr.RewrapKEK(ctx, tenant, v)
+				if err != nil {
+					scanErr = err
+					return false
+				}
+				conds = append(conds, raftstore.Cond{Kind: raftstore.CondVersion, Bucket: p, Key: k, Version: ver})
+				ops = append(ops, raftstore.Op{Kind: raftstore.OpPut, Bucket: p, Key: k, Value: nw})
+				return true
+			})
+			return scanErr
+		})
+		if err != nil {
+			return 0, err
+		}
+		ops = append(ops, put(p, "vault_rotated_at", []byte(h.now().UTC().Format(time.RFC3339Nano))))
+	}
 	kek, err := NewKey(next)
 	if err != nil {
 		return 0, err
@@ -75,24 +141,28 @@ func (h *Hierarchy) Rotate(ctx context.Context, tenant string) (uint32, error) {
 	if err != nil {
 		return 0, err
 	}
-	p := keysPath(tenant)
+	ops = append(ops,
+		put(p, fmt.Sprintf("kek/%d", next), w),
+		put(p, "kek_current", []byte(strconv.FormatUint(uint64(next), 10))),
+		put(SysPath(), sysRewrapPrefix+tenant, []byte(h.now().UTC().Format(time.RFC3339Nano))))
 	res, err := h.store.Apply(ctx, &raftstore.Txn{
-		Conds: []raftstore.Cond{{Kind: raftstore.CondAbsent, Bucket: p, Key: fmt.Appendf(nil, "kek/%d", next)}},
-		Ops: []raftstore.Op{
-			{Kind: raftstore.OpPut, Bucket: p, Key: fmt.Appendf(nil, "kek/%d", next), Value: w},
-			{Kind: raftstore.OpPut, Bucket: p, Key: []byte("kek_current"), Value: []byte(strconv.FormatUint(uint64(next), 10))},
-		},
-		Appends: []raftstore.Append{h.audit(tenant, "key.rotate", fmt.Sprintf("kek:%d", next))},
+		Conds:   conds,
+		Ops:     ops,
+		Appends: []raftstore.Append{h.audit(actor, tenant, "key.rotate", fmt.Sprintf("kek:%d", next))},
 	})
 	if err != nil {
 		return 0, fmt.Errorf("keyring: rotate %s: %w", tenant, err)
 	}
 	if !res.Applied {
-		return 0, fmt.Errorf("keyring: rotate %s: a concurrent rotation won", tenant)
+		return 0, fmt.Errorf("keyring: rotate %s: %w", tenant, ErrConcurrent)
 	}
 	h.cache.Put(CacheKey{Tenant: tenant, KEK: true, Version: next}, kek)
 	return next, nil
 }
+
+// ErrConcurrent: a concurrent key operation on the same tenant won; read
+// the state again and retry.
+var ErrConcurrent = fmt.Errorf("keyring: a concurrent key operation won")
 
 // Rewrap moves up to batch data keys of tenant from older KEKs to the
 // current one, each in its own conditional transaction (a key shredded or
@@ -149,7 +219,7 @@ func (h *Hierarchy) Rewrap(ctx context.Context, tenant string, batch int) (int, 
 		res, err := h.store.Apply(ctx, &raftstore.Txn{
 			Conds:   []raftstore.Cond{{Kind: raftstore.CondVersion, Bucket: p, Key: it.key, Version: it.version}},
 			Ops:     []raftstore.Op{{Kind: raftstore.OpPut, Bucket: p, Key: it.key, Value: w}},
-			Appends: []raftstore.Append{h.audit(tenant, "key.rewrap", "subject:"+subject)},
+			Appends: []raftstore.Append{h.audit(ActorSystem, tenant, "key.rewrap", "subject:"+subject)},
 		})
 		if err != nil {
 			return moved, fmt.Errorf("keyring: rewrap %s/%s: %w", tenant, subject, err)
@@ -159,4 +229,109 @@ func (h *Hierarchy) Rewrap(ctx context.Context, tenant string, batch int) (int, 
 		}
 	}
 	return moved, nil
+}
+
+// finishRewrap rewraps all of tenant's data keys and then clears its
+// rewrap record, unless a new rotation set it again meanwhile.
+func (h *Hierarchy) finishRewrap(ctx context.Context, tenant string, markerVersion uint64) error {
+	for {
+		n, err := h.Rewrap(ctx, tenant, 256)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			break
+		}
+	}
+	st, err := h.Status(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	if st.Pending > 0 {
+		return nil // a rotation raced us; the next tick goes on
+	}
+	_, err = h.store.Apply(ctx, &raftstore.Txn{
+		Conds: []raftstore.Cond{{Kind: raftstore.CondVersion, Bucket: SysPath(), Key: []byte(sysRewrapPrefix + tenant), Version: markerVersion}},
+		Ops:   []raftstore.Op{{Kind: raftstore.OpDelete, Bucket: SysPath(), Key: []byte(sysRewrapPrefix + tenant)}},
+	})
+	return err
+}
+
+// ChangeProvider moves a tenant's root: every KEK is unwrapped with the
+// old root and wrapped with the new one, in one transaction with the new
+// provider record. Changing a Vault tenant's credentials (a new token or
+// AppRole secret) is a provider change to the same transit key. Data keys
+// and data are untouched.
+func (h *Hierarchy) ChangeProvider(ctx context.Context, actor, tenant string, spec ProviderSpec) error {
+	old, err := h.root(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	prov, err := h.PrepareProvision(ctx, actor, tenant, spec)
+	if err != nil {
+		return err
+	}
+	newRoot := prov.root
+	p := keysPath(tenant)
+	var conds []raftstore.Cond
+	var ops []raftstore.Op
+	// Keep the new root's records; the KEKs are rewrapped below and the
+	// data keys stay.
+	for _, op := range prov.Ops {
+		switch string(op.Key) {
+		case "root", "vault_auth", sysVaultPrefix + tenant:
+			ops = append(ops, op)
+		}
+	}
+	switch prov.Spec.Kind {
+	case ProviderAge:
+		ops = append(ops, raftstore.Op{Kind: raftstore.OpDelete, Bucket: p, Key: []byte("vault_auth")},
+			raftstore.Op{Kind: raftstore.OpDelete, Bucket: SysPath(), Key: []byte(sysVaultPrefix + tenant)})
+	case ProviderVault:
+		ops = append(ops, raftstore.Op{Kind: raftstore.OpDelete, Bucket: p, Key: []byte("root")})
+	}
+	specJSON, _ := json.Marshal(prov.Spec)
+	ops = append(ops, put(p, "provider", specJSON))
+	err = h.store.View(ctx, raftstore.Linearizable, func(rt *raftstore.ReadTx) error {
+		var scanErr error
+		if _, ver, ok := rt.Get(p, []byte("provider")); ok {
+			conds = append(conds, raftstore.Cond{Kind: raftstore.CondVersion, Bucket: p, Key: []byte("provider"), Version: ver})
+		} else {
+			conds = append(conds, raftstore.Cond{Kind: raftstore.CondAbsent, Bucket: p, Key: []byte("provider")})
+		}
+		rt.Scan(p, []byte("kek"), 0, func(k, v []byte, ver uint64) bool {
+			if !strings.HasPrefix(string(k), "kek/") {
+				return string(k) < "kek/"
+			}
+			kek, err := old.UnwrapKEK(ctx, tenant, v)
+			if err != nil {
+				scanErr = err
+				return false
+			}
+			nw, err := newRoot.WrapKEK(ctx, tenant, kek)
+			if err != nil {
+				scanErr = err
+				return false
+			}
+			conds = append(conds, raftstore.Cond{Kind: raftstore.CondVersion, Bucket: p, Key: k, Version: ver})
+			ops = append(ops, raftstore.Op{Kind: raftstore.OpPut, Bucket: p, Key: k, Value: nw})
+			return true
+		})
+		return scanErr
+	})
+	if err != nil {
+		return err
+	}
+	res, err := h.store.Apply(ctx, &raftstore.Txn{
+		Conds: conds, Ops: append(ops, put(SysPath(), sysPurgePrefix+tenant, []byte(h.now().UTC().Format(time.RFC3339Nano)))),
+		Appends: []raftstore.Append{h.audit(actor, tenant, "key.provider_change", "provider:"+prov.Spec.Kind)},
+	})
+	if err != nil {
+		return fmt.Errorf("keyring: change provider of %s: %w", tenant, err)
+	}
+	h.purgeLocal(tenant)
+	if !res.Applied {
+		return fmt.Errorf("keyring: change provider of %s: %w", tenant, ErrConcurrent)
+	}
+	return nil
 }

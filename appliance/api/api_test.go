@@ -20,14 +20,15 @@ import (
 
 func TestNewPanicsOnBadWiring(t *testing.T) {
 	e := newEnv(t, api.Options{})
-	good := api.Deps{Cluster: e.store, Tenants: e.svc, Auth: staticAuth{goodToken}}
+	good := api.Deps{Cluster: e.store, Tenants: e.svc, Keys: e.keys, Auth: staticAuth{goodToken}}
 	for name, tc := range map[string]struct {
 		deps api.Deps
 		opts api.Options
 	}{
-		"no cluster":       {api.Deps{Tenants: e.svc, Auth: staticAuth{}}, api.Options{}},
-		"no tenants":       {api.Deps{Cluster: e.store, Auth: staticAuth{}}, api.Options{}},
-		"no auth":          {api.Deps{Cluster: e.store, Tenants: e.svc}, api.Options{}},
+		"no cluster":       {api.Deps{Tenants: e.svc, Keys: e.keys, Auth: staticAuth{}}, api.Options{}},
+		"no tenants":       {api.Deps{Cluster: e.store, Keys: e.keys, Auth: staticAuth{}}, api.Options{}},
+		"no auth":          {api.Deps{Cluster: e.store, Tenants: e.svc, Keys: e.keys}, api.Options{}},
+		"no keys":          {api.Deps{Cluster: e.store, Tenants: e.svc, Auth: staticAuth{}}, api.Options{}},
 		"negative limit":   {good, api.Options{BodyLimit: -1}},
 		"negative timeout": {good, api.Options{RequestTimeout: -time.Second}},
 	} {
@@ -91,7 +92,7 @@ func TestHealthWithoutLeader(t *testing.T) {
 	t.Cleanup(func() { lonely.Close() })
 	e := newEnv(t, api.Options{RequestTimeout: 300 * time.Millisecond})
 	svc := tenants.New(lonely, testnode.Region)
-	srv := e.server(api.Deps{Cluster: lonely, Tenants: svc, Auth: staticAuth{goodToken}}, api.Options{RequestTimeout: 300 * time.Millisecond})
+	srv := e.server(api.Deps{Cluster: lonely, Tenants: svc, Keys: e.keys, Auth: staticAuth{goodToken}}, api.Options{RequestTimeout: 300 * time.Millisecond})
 
 	r := doOn(t, srv, "GET", "/v1/sys/health", "", withoutHeader("Authorization"))
 	checkProblem(t, r, http.StatusServiceUnavailable, "unavailable", "/v1/sys/health")
@@ -395,7 +396,7 @@ func TestInternalErrorsAreHidden(t *testing.T) {
 			return tenants.Tenant{}, fmt.Errorf("tenants: %w: %s", raftstore.ErrConflict, secret)
 		},
 	} {
-		srv := e.server(api.Deps{Cluster: e.store, Tenants: brokenTenants{e.svc, get}, Auth: staticAuth{goodToken}}, api.Options{})
+		srv := e.server(api.Deps{Cluster: e.store, Tenants: brokenTenants{e.svc, get}, Keys: e.keys, Auth: staticAuth{goodToken}}, api.Options{})
 		r := doOn(t, srv, "GET", "/v1/tenants/acme", "", withHeader("X-Request-Id", "req-"+strings.ReplaceAll(name, " ", "-")))
 		p := checkProblem(t, r, http.StatusInternalServerError, "internal", "/v1/tenants/acme")
 		if p.Detail != "internal error" || strings.Contains(string(r.body), "bbolt") {
@@ -441,7 +442,7 @@ func TestAuth(t *testing.T) {
 			t.Errorf("%s: WWW-Authenticate %q, want %q", tc.name, got, tc.challenge)
 		}
 	}
-	srv := e.server(api.Deps{Cluster: e.store, Tenants: e.svc, Auth: unavailableAuth{}}, api.Options{})
+	srv := e.server(api.Deps{Cluster: e.store, Tenants: e.svc, Keys: e.keys, Auth: unavailableAuth{}}, api.Options{})
 	r := doOn(t, srv, "GET", "/v1/tenants", "")
 	checkProblem(t, r, http.StatusServiceUnavailable, "unavailable", "/v1/tenants")
 }

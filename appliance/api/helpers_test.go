@@ -15,11 +15,13 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/custos/custos/appliance/api"
 	"github.com/custos/custos/appliance/internal/testnode"
 	"github.com/custos/custos/appliance/tenants"
+	"github.com/custos/custos/keyring"
 	"github.com/custos/custos/raftstore"
 )
 
@@ -40,6 +42,7 @@ type env struct {
 	t      testing.TB
 	store  *raftstore.Store
 	svc    *tenants.Service
+	keys   *keyring.Hierarchy
 	app    *fiber.App
 	logBuf *syncBuffer
 }
@@ -64,9 +67,14 @@ func (s *syncBuffer) String() string {
 func newEnv(tb testing.TB, opts api.Options) *env {
 	tb.Helper()
 	store := testnode.Start(tb)
-	svc := tenants.New(store, testnode.Region)
-	e := &env{t: tb, store: store, svc: svc, logBuf: &syncBuffer{}}
-	e.app = e.server(api.Deps{Cluster: store, Tenants: svc, Auth: staticAuth{goodToken}, Version: "1.2.3-test"}, opts)
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	keys := keyring.NewHierarchy(store, keyring.HierarchyOptions{Seal: []age.Recipient{id.Recipient()}, Identities: []age.Identity{id}})
+	svc := tenants.New(store, testnode.Region, tenants.WithKeys(keys))
+	e := &env{t: tb, store: store, svc: svc, keys: keys, logBuf: &syncBuffer{}}
+	e.app = e.server(api.Deps{Cluster: store, Tenants: svc, Keys: keys, Auth: staticAuth{goodToken}, Version: "1.2.3-test"}, opts)
 	return e
 }
 

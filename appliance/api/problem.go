@@ -13,6 +13,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/custos/custos/appliance/tenants"
+	"github.com/custos/custos/keyring"
 	"github.com/custos/custos/raftstore"
 )
 
@@ -57,6 +58,7 @@ const (
 	kindConflict
 	kindRegionMismatch
 	kindUnavailable
+	kindKeyUnavailable
 	kindInternal
 )
 
@@ -86,6 +88,8 @@ func (k kind) spec() (slug, title string, status int) {
 		return "region-mismatch", "Region mismatch", http.StatusUnprocessableEntity
 	case kindUnavailable:
 		return "unavailable", "Service unavailable", http.StatusServiceUnavailable
+	case kindKeyUnavailable:
+		return "key-unavailable", "Key unavailable", http.StatusServiceUnavailable
 	default:
 		return "internal", "Internal error", http.StatusInternalServerError
 	}
@@ -157,6 +161,8 @@ func problemFor(err error) (kind, string, []FieldProblem, []header) {
 		fe *tenants.FieldError
 		rm *tenants.RegionMismatchError
 		fb *fiber.Error
+		ke *keyError
+		se *keyring.SpecError
 	)
 	retry := []header{{fiber.HeaderRetryAfter, "1"}}
 	switch {
@@ -167,6 +173,14 @@ func problemFor(err error) (kind, string, []FieldProblem, []header) {
 			return kindUnavailable, "The cluster did not answer in time. A change may or may not have been applied: read it back before retrying.", nil, retry
 		}
 		return kindUnavailable, "The cluster has no reachable leader right now. A change may or may not have been applied: read it back before retrying.", nil, retry
+	case errors.As(err, &ke):
+		return kindKeyUnavailable, keyUnavailableDetail(ke), nil, []header{{fiber.HeaderRetryAfter, "5"}}
+	case errors.As(err, &se):
+		return kindValidation, se.Field + " " + se.Reason, []FieldProblem{{Field: se.Field, Reason: se.Reason}}, nil
+	case errors.Is(err, keyring.ErrConcurrent):
+		return kindConflict, "Another key operation on this tenant ran at the same time; read the key status and retry.", nil, nil
+	case errors.Is(err, keyring.ErrNoKeys):
+		return kindNotFound, "The tenant has no keys.", nil, nil
 	case errors.As(err, &ae):
 		h := []header{{fiber.HeaderWWWAuthenticate, `Bearer realm="custos"`}}
 		if ae.missing {
@@ -195,6 +209,22 @@ func problemFor(err error) (kind, string, []FieldProblem, []header) {
 		return fiberProblem(fb)
 	}
 	return kindInternal, "internal error", nil, nil
+}
+
+// keyUnavailableDetail names the tenant and says why, in words of this
+// package: the provider's own error text stays in the log.
+func keyUnavailableDetail(ke *keyError) string {
+	who := "the tenant"
+	if ke.tenant != "" {
+		who = fmt.Sprintf("tenant %q", ke.tenant)
+	}
+	switch {
+	case errors.Is(ke.err, keyring.ErrSealed):
+		return fmt.Sprintf("The keys of %s are unavailable: this node is sealed (it has no seal identity). Use another node, or restart this one with the cluster's seal identity.", who)
+	case errors.Is(ke.err, keyring.ErrOpen):
+		return fmt.Sprintf("The keys of %s are unavailable: the key provider could not decrypt the tenant's key (a different or trimmed key).", who)
+	}
+	return fmt.Sprintf("The keys of %s are unavailable: the tenant's key provider refused or could not be reached (key disabled, access revoked, or the provider is down). Service resumes when it answers again.", who)
 }
 
 // fiberProblem maps the errors fiber and fasthttp raise before or instead

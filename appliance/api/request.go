@@ -81,6 +81,12 @@ func decodeBody(c *fiber.Ctx, dst any, required bool) error {
 			return &requestError{kind: kindBadRequest, detail: "Field " + te.Field + " " + reason + ".",
 				fields: []FieldProblem{{Field: clip(te.Field), Reason: reason}}}
 		}
+		if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			// A nested object (checkObject sees only the top level).
+			name = strings.Trim(name, `"`)
+			return &requestError{kind: kindUnknownField, detail: "The request body has a field this endpoint does not accept.",
+				fields: []FieldProblem{{Field: clip(name), Reason: "is not accepted here"}}}
+		}
 		return badRequest("The request body is not valid JSON for this endpoint.")
 	}
 	return nil

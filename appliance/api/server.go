@@ -54,6 +54,7 @@ var (
 type Deps struct {
 	Cluster Cluster
 	Tenants Tenants
+	Keys    Keys
 	Auth    Auth
 	// Version is reported by /v1/sys/status.
 	Version string
@@ -100,8 +101,8 @@ type server struct {
 // configuration is validated before this is called), so New panics on
 // them rather than return an app that fails on every request.
 func New(deps Deps, opts Options) *fiber.App {
-	if deps.Cluster == nil || deps.Tenants == nil || deps.Auth == nil {
-		panic("api: New needs a cluster, tenants and auth")
+	if deps.Cluster == nil || deps.Tenants == nil || deps.Keys == nil || deps.Auth == nil {
+		panic("api: New needs a cluster, tenants, keys and auth")
 	}
 	if opts.BodyLimit < 0 || opts.RequestTimeout < 0 {
 		panic(fmt.Sprintf("api: negative body limit (%d) or request timeout (%s)", opts.BodyLimit, opts.RequestTimeout))
@@ -153,6 +154,11 @@ func (s *server) routes() {
 	v1.Delete("/tenants/:id", op, s.deleteTenant)
 	v1.Post("/tenants/:id/suspend", op, s.suspendTenant)
 	v1.Post("/tenants/:id/resume", op, s.resumeTenant)
+
+	v1.Get("/tenants/:id/keys", op, s.getKeys)
+	v1.Post("/tenants/:id/keys/rotate", op, s.rotateKeys)
+	v1.Post("/tenants/:id/keys/purge-cache", op, s.purgeKeyCache)
+	v1.Put("/tenants/:id/keys/provider", op, s.changeProvider)
 }
 
 type localKey int

@@ -9,14 +9,16 @@ import (
 )
 
 type healthResponse struct {
-	Status   string `json:"status"`
+	Status   string `json:"status"` // "ok" or "sealed"
 	NodeID   string `json:"node_id"`
 	Role     string `json:"role"`
 	LeaderID string `json:"leader_id"`
+	Sealed   bool   `json:"sealed"`
 }
 
 // health answers load balancers and the CLI without a token: 200 while a
-// leader is known, 503 otherwise. X-Custos-Role lets a balancer send
+// leader is known and the node is unsealed, 503 otherwise ("sealed": true
+// when the node has no seal identity). X-Custos-Role lets a balancer send
 // writes to the leader.
 func (s *server) health(c *fiber.Ctx) error {
 	if err := s.noInput(c); err != nil {
@@ -31,7 +33,14 @@ func (s *server) health(c *fiber.Ctx) error {
 	if st.LeaderID == "" {
 		return errNoLeaderKnown
 	}
-	return c.JSON(healthResponse{Status: "ok", NodeID: st.NodeID, Role: role, LeaderID: st.LeaderID})
+	h := healthResponse{Status: "ok", NodeID: st.NodeID, Role: role, LeaderID: st.LeaderID}
+	if s.deps.Keys.Sealed() {
+		// A sealed node cannot open any tenant key: balancers must route
+		// around it, so it answers 503, with the reason in the body.
+		h.Status, h.Sealed = "sealed", true
+		c.Status(fiber.StatusServiceUnavailable)
+	}
+	return c.JSON(h)
 }
 
 type statusResponse struct {

@@ -10,9 +10,11 @@ import (
 )
 
 type createTenantRequest struct {
-	ID          string `json:"id"`
-	DisplayName string `json:"display_name"`
-	Region      string `json:"region"`
+	ID          string        `json:"id"`
+	DisplayName string        `json:"display_name"`
+	Region      string        `json:"region"`
+	KeyProvider string        `json:"key_provider"`
+	Vault       *vaultRequest `json:"vault"`
 }
 
 type updateTenantRequest struct {
@@ -34,9 +36,11 @@ func (s *server) createTenant(c *fiber.Ctx) error {
 	}
 	ctx, cancel := s.callContext(c)
 	defer cancel()
-	t, err := s.deps.Tenants.Create(ctx, s.actor(c), tenants.CreateInput{ID: req.ID, DisplayName: req.DisplayName, Region: req.Region})
+	t, err := s.deps.Tenants.Create(ctx, s.actor(c), tenants.CreateInput{
+		ID: req.ID, DisplayName: req.DisplayName, Region: req.Region, Keys: providerSpec(req.KeyProvider, req.Vault),
+	})
 	if err != nil {
-		return fmt.Errorf("api: create tenant: %w", err)
+		return keyErr(req.ID, fmt.Errorf("api: create tenant: %w", err))
 	}
 	c.Location("/v1/tenants/" + t.ID)
 	return c.Status(fiber.StatusCreated).JSON(t)

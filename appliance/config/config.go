@@ -72,7 +72,22 @@ type Config struct {
 	DataDir  string  `koanf:"data_dir"`  // "" in dev: the caller makes a temporary directory
 	API      API     `koanf:"api"`
 	Cluster  Cluster `koanf:"cluster"`
+	Keyring  Keyring `koanf:"keyring"`
 	Log      Log     `koanf:"log"`
+}
+
+// Keyring configures tenant keys.
+type Keyring struct {
+	// SealIdentity is the age identity file that unseals tenant roots;
+	// "" means <data_dir>/seal.age. `operator init` creates it there (mode
+	// 0600) unless the operator brings their own recipients. Copy it to
+	// every node: a node without it runs sealed.
+	SealIdentity  string        `koanf:"seal_identity"`
+	CacheTTL      time.Duration `koanf:"cache_ttl"`      // how long unwrapped keys stay in memory
+	CacheSize     int           `koanf:"cache_size"`     // at most this many unwrapped keys
+	VaultTimeout  time.Duration `koanf:"vault_timeout"`  // per Vault call
+	CompactWindow time.Duration `koanf:"compact_window"` // after a shred, files hold no trace of the key after this
+	TrimAfter     time.Duration `koanf:"trim_after"`     // backup retention: trim superseded transit versions after it; 0 never
 }
 
 // API configures the HTTP API listener.
@@ -129,6 +144,13 @@ func defaults(dev bool) Config {
 			SnapshotThreshold:  8192,
 			SnapshotInterval:   30 * time.Second,
 			ApplyTimeout:       5 * time.Second,
+		},
+		Keyring: Keyring{
+			CacheTTL:      5 * time.Minute,
+			CacheSize:     10000,
+			VaultTimeout:  5 * time.Second,
+			CompactWindow: 10 * time.Minute,
+			TrimAfter:     30 * 24 * time.Hour,
 		},
 		Log: Log{Level: "info", Format: "text"},
 	}
@@ -374,6 +396,12 @@ func flatten(c *Config, redact bool) map[string]any {
 		"cluster.snapshot_threshold":   c.Cluster.SnapshotThreshold,
 		"cluster.snapshot_interval":    c.Cluster.SnapshotInterval.String(),
 		"cluster.apply_timeout":        c.Cluster.ApplyTimeout.String(),
+		"keyring.seal_identity":        c.Keyring.SealIdentity,
+		"keyring.cache_ttl":            c.Keyring.CacheTTL.String(),
+		"keyring.cache_size":           int64(c.Keyring.CacheSize),
+		"keyring.vault_timeout":        c.Keyring.VaultTimeout.String(),
+		"keyring.compact_window":       c.Keyring.CompactWindow.String(),
+		"keyring.trim_after":           c.Keyring.TrimAfter.String(),
 		"log.level":                    c.Log.Level,
 		"log.format":                   c.Log.Format,
 	}

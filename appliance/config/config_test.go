@@ -348,6 +348,10 @@ func TestDevDefaults(t *testing.T) {
 			SnapshotInterval:   30 * time.Second,
 			ApplyTimeout:       5 * time.Second,
 		},
+		Keyring: Keyring{
+			CacheTTL: 5 * time.Minute, CacheSize: 10000, VaultTimeout: 5 * time.Second,
+			CompactWindow: 10 * time.Minute, TrimAfter: 720 * time.Hour,
+		},
 		Log: Log{Level: "info", Format: "text"},
 	}
 	// Dev mode from any source gets the dev defaults.

@@ -56,6 +56,21 @@ func (c *Config) Validate() error {
 		bad("dev_token", "only allowed when dev is true")
 	}
 
+	if c.Keyring.CacheTTL < time.Second || c.Keyring.CacheTTL > 24*time.Hour {
+		bad("keyring.cache_ttl", "must be between 1s and 24h")
+	}
+	if c.Keyring.CacheSize < 16 || c.Keyring.CacheSize > 10_000_000 {
+		bad("keyring.cache_size", "must be between 16 and 10000000")
+	}
+	if c.Keyring.VaultTimeout < 100*time.Millisecond || c.Keyring.VaultTimeout > time.Minute {
+		bad("keyring.vault_timeout", "must be between 100ms and 1m")
+	}
+	if c.Keyring.CompactWindow < 100*time.Millisecond || c.Keyring.CompactWindow > 7*24*time.Hour {
+		bad("keyring.compact_window", "must be between 100ms and 168h")
+	}
+	if c.Keyring.TrimAfter < 0 {
+		bad("keyring.trim_after", "must not be negative")
+	}
 	if msg := addrProblem(c.API.ListenAddress, false, true); msg != "" {
 		bad("api.listen_address", "%s", msg)
 	}

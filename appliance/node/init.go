@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/custos/custos/keyring"
 	"github.com/custos/custos/raftstore"
 )
 
@@ -24,14 +25,43 @@ const (
 // start of the first node: it carries only hashes of the secrets printed to
 // the operator, which the node then replicates into the cluster state.
 type bootstrapFile struct {
-	OperatorTokenHash string `json:"operator_token_sha256"`
-	JoinTokenHash     string `json:"join_token_sha256"`
+	OperatorTokenHash string   `json:"operator_token_sha256"`
+	JoinTokenHash     string   `json:"join_token_sha256"`
+	SealRecipients    []string `json:"seal_recipients"`
 }
 
 // Secrets are printed once at init and never stored in the clear.
 type Secrets struct {
 	OperatorToken string
 	JoinToken     string
+	// SealIdentity is the seal identity file Init created ("" when the
+	// operator brought their own recipients); SealRecipients are what
+	// tenant roots are encrypted to.
+	SealIdentity   string
+	SealRecipients []string
+}
+
+// InitOptions are the choices of `operator init`.
+type InitOptions struct {
+	// OperatorToken is used instead of a random one (dev mode's
+	// --dev-token).
+	OperatorToken string
+	// SealIdentity is where the cluster's seal identity is created (mode
+	// 0600). Ignored when SealRecipients is set.
+	SealIdentity string
+	// SealRecipients are the operator's own age recipients: tenant roots
+	// are encrypted to them and no identity file is created; nodes unseal
+	// with the operator's identity (keyring.seal_identity).
+	SealRecipients []string
+}
+
+// SealIdentityPath is where a node looks for its seal identity: the
+// configured path, or seal.age in the data directory.
+func SealIdentityPath(configured, dataDir string) string {
+	if configured != "" {
+		return configured
+	}
+	return filepath.Join(dataDir, "seal.age")
 }
 
 // ErrAlreadyInitialized: the data directory already holds a node identity.
@@ -49,11 +79,17 @@ func NewOperatorToken() (string, error) {
 // Init prepares dataDir as the first node of a new cluster: a cluster CA,
 // this node's certificate, an operator token and a join token. With a
 // non-empty operatorToken that token is used (dev mode's --dev-token).
-func Init(dataDir, nodeID, operatorToken string) (*Secrets, error) {
+// It also creates the seal identity, or records the operator's own seal
+// recipients.
+func Init(dataDir, nodeID string, o InitOptions) (*Secrets, error) {
 	tlsDir := filepath.Join(dataDir, dirTLS)
 	if _, err := os.Stat(tlsDir); err == nil {
 		return nil, fmt.Errorf("init %s: %w", dataDir, ErrAlreadyInitialized)
 	}
+	if _, err := keyring.BootstrapOps(o.SealRecipients); len(o.SealRecipients) > 0 && err != nil {
+		return nil, fmt.Errorf("init: %w", err)
+	}
+	operatorToken := o.OperatorToken
 	creds, err := raftstore.NewClusterCredentials(nodeID)
 	if err != nil {
 		return nil, fmt.Errorf("init: %w", err)
@@ -70,9 +106,19 @@ func Init(dataDir, nodeID, operatorToken string) (*Secrets, error) {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("init: %w", err)
 	}
+	sec := &Secrets{OperatorToken: operatorToken, JoinToken: join, SealRecipients: o.SealRecipients}
+	if len(sec.SealRecipients) == 0 {
+		sec.SealIdentity = SealIdentityPath(o.SealIdentity, dataDir)
+		r, err := keyring.NewSealIdentity(sec.SealIdentity)
+		if err != nil {
+			return nil, fmt.Errorf("init: %w", err)
+		}
+		sec.SealRecipients = []string{r.String()}
+	}
 	b, _ := json.Marshal(bootstrapFile{
 		OperatorTokenHash: raftstore.TokenHash(operatorToken),
 		JoinTokenHash:     raftstore.TokenHash(join),
+		SealRecipients:    sec.SealRecipients,
 	})
 	if err := os.WriteFile(filepath.Join(dataDir, fileBootstrap), b, 0o600); err != nil {
 		return nil, fmt.Errorf("init: %w", err)
@@ -80,7 +126,7 @@ func Init(dataDir, nodeID, operatorToken string) (*Secrets, error) {
 	if err := raftstore.SaveCredentials(tlsDir, creds); err != nil {
 		return nil, fmt.Errorf("init: %w", err)
 	}
-	return &Secrets{OperatorToken: operatorToken, JoinToken: join}, nil
+	return sec, nil
 }
 
 // FetchJoinCredentials performs the join handshake with a running node and

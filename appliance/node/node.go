@@ -27,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -36,6 +37,7 @@ import (
 	"github.com/custos/custos/appliance/api"
 	"github.com/custos/custos/appliance/config"
 	"github.com/custos/custos/appliance/tenants"
+	"github.com/custos/custos/keyring"
 	"github.com/custos/custos/raftstore"
 )
 
@@ -60,6 +62,9 @@ type Node struct {
 	apiDone  chan error
 	shutdown func(context.Context) error
 	tempDir  string
+
+	stopJanitor func()
+	janitorDone chan struct{}
 	// Token is the operator token when this start created it (dev mode).
 	Token string
 }
@@ -104,7 +109,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Node, error)
 	if !has {
 		switch {
 		case cfg.Dev:
-			sec, err := Init(dataDir, cfg.NodeID, cfg.DevToken.Reveal())
+			sec, err := Init(dataDir, cfg.NodeID, InitOptions{OperatorToken: cfg.DevToken.Reveal(), SealIdentity: cfg.Keyring.SealIdentity})
 			if err != nil {
 				return nil, fmt.Errorf("node: %w", err)
 			}
@@ -157,9 +162,13 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Node, error)
 		}()
 	}
 
-	ten := tenants.New(n.store, cfg.Region)
+	keys, err := n.startKeyring(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	ten := tenants.New(n.store, cfg.Region, tenants.WithKeys(keys))
 	app := api.New(api.Deps{
-		Cluster: n.store, Tenants: ten, Auth: n, Version: opts.Version, Logger: logger,
+		Cluster: n.store, Tenants: ten, Keys: keys, Auth: n, Version: opts.Version, Logger: logger,
 	}, api.Options{BodyLimit: cfg.API.BodyLimit, RequestTimeout: cfg.API.RequestTimeout})
 	n.ln, err = net.Listen("tcp", cfg.API.ListenAddress)
 	if err != nil {
@@ -204,13 +213,17 @@ func (n *Node) finishBootstrap(ctx context.Context, dataDir string, boot *bootst
 	}
 	rec, _ := json.Marshal(map[string]string{"region": n.cfg.Region, "initialized_at": time.Now().UTC().Format(time.RFC3339Nano), "first_node": n.cfg.NodeID})
 	audit, _ := json.Marshal(map[string]string{"time": time.Now().UTC().Format(time.RFC3339Nano), "actor": "operator", "action": "cluster.init", "target": "cluster", "outcome": "success"})
+	sealOps, err := keyring.BootstrapOps(boot.SealRecipients)
+	if err != nil {
+		return fmt.Errorf("node: bootstrap: %w", err)
+	}
 	res, err := n.store.Apply(wctx, &raftstore.Txn{
 		Conds: []raftstore.Cond{{Kind: raftstore.CondAbsent, Bucket: bucketSys, Key: keyCluster}},
-		Ops: []raftstore.Op{
+		Ops: append([]raftstore.Op{
 			{Kind: raftstore.OpPut, Bucket: bucketSys, Key: keyCluster, Value: rec},
 			{Kind: raftstore.OpPut, Bucket: bucketSys, Key: keyOperatorToken, Value: []byte(boot.OperatorTokenHash)},
 			{Kind: raftstore.OpPut, Bucket: bucketSys, Key: keyJoinToken, Value: []byte(boot.JoinTokenHash)},
-		},
+		}, sealOps...),
 		Appends: []raftstore.Append{{Chain: chainSystem, Data: audit}},
 	})
 	if err != nil {
@@ -223,6 +236,45 @@ func (n *Node) finishBootstrap(ctx context.Context, dataDir string, boot *bootst
 		return fmt.Errorf("node: bootstrap: %w", err)
 	}
 	return nil
+}
+
+// startKeyring loads the seal identity (none: the node runs sealed and
+// says so in /v1/sys/health) and starts the key janitor.
+func (n *Node) startKeyring(dataDir string) (*keyring.Hierarchy, error) {
+	kc := n.cfg.Keyring
+	path := SealIdentityPath(kc.SealIdentity, dataDir)
+	ids, err := keyring.LoadSealIdentities(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		n.logger.Warn("no seal identity: this node is sealed and cannot use tenant keys; copy the cluster's seal identity to this path and restart", "path", path)
+		ids = nil
+	case err != nil:
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	h := keyring.NewHierarchy(n.store, keyring.HierarchyOptions{
+		Identities:   ids,
+		Cache:        keyring.NewCache(kc.CacheTTL, kc.CacheSize, nil),
+		VaultTimeout: kc.VaultTimeout,
+	})
+	j := keyring.NewJanitor(h, keyring.JanitorConfig{
+		CompactWindow: kc.CompactWindow,
+		Compact: func(ctx context.Context) error {
+			_, err := n.store.Compact(ctx)
+			return err
+		},
+		StateFile: filepath.Join(dataDir, "keyring-compacted"),
+		IsLeader:  n.store.IsLeader,
+		TrimAfter: kc.TrimAfter,
+		Logger:    n.logger.With("component", "keyring"),
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	n.stopJanitor = func() { cancel(); <-n.janitorDone }
+	n.janitorDone = make(chan struct{})
+	go func() {
+		defer close(n.janitorDone)
+		j.Run(ctx)
+	}()
+	return h, nil
 }
 
 // CheckOperatorToken accepts the operator token. It reads the local state:
@@ -279,6 +331,10 @@ func (n *Node) Close(ctx context.Context) error {
 }
 
 func (n *Node) closeStore() error {
+	if n.stopJanitor != nil {
+		n.stopJanitor()
+		n.stopJanitor = nil
+	}
 	if n.store == nil {
 		return nil
 	}

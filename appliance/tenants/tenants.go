@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/custos/custos/keyring"
 	"github.com/custos/custos/raftstore"
 )
 
@@ -61,6 +62,7 @@ type Tenant struct {
 	DisplayName string    `json:"display_name"`
 	Region      string    `json:"region"`
 	State       State     `json:"state"`
+	KeyProvider string    `json:"key_provider,omitempty"`
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
 }
@@ -78,7 +80,20 @@ type CreateInput struct {
 	ID          string // empty: generated
 	DisplayName string
 	Region      string // empty: the cluster's region
+	// Keys says where the tenant's root key lives (default: age, held by
+	// the cluster). Used only when the Service has a Keys (WithKeys).
+	Keys keyring.ProviderSpec
 }
+
+// Keys creates a tenant's key hierarchy in the transaction that creates
+// the tenant, and signals its destruction in the one that deletes it;
+// *keyring.Hierarchy implements it.
+type Keys interface {
+	PrepareProvision(ctx context.Context, actor, tenant string, spec keyring.ProviderSpec) (*keyring.Provisioning, error)
+	DeleteTenantOps(tenant string) []raftstore.Op
+}
+
+var _ Keys = (*keyring.Hierarchy)(nil)
 
 // Patch lists the fields to change; nil fields are left alone.
 type Patch struct {
@@ -100,6 +115,7 @@ type Service struct {
 	region string
 	clock  func() time.Time
 	random io.Reader
+	keys   Keys
 }
 
 // Option adjusts a Service; tests use them to fix the clock.
@@ -107,6 +123,10 @@ type Option func(*Service)
 
 // WithClock sets the source of timestamps (default time.Now).
 func WithClock(now func() time.Time) Option { return func(s *Service) { s.clock = now } }
+
+// WithKeys makes every new tenant get its key hierarchy in the same
+// transaction (without it, tenants have no keys: tests of the registry).
+func WithKeys(k Keys) Option { return func(s *Service) { s.keys = k } }
 
 // WithRandom sets the source of generated ids (default crypto/rand.Reader).
 func WithRandom(r io.Reader) Option { return func(s *Service) { s.random = r } }
@@ -166,7 +186,7 @@ func (s *Service) Create(ctx context.Context, actor Actor, in CreateInput) (Tena
 				return Tenant{}, err
 			}
 		}
-		t, err := s.create(ctx, actor, id, name, region)
+		t, err := s.create(ctx, actor, id, name, region, in.Keys)
 		if generated && errors.Is(err, ErrExists) && attempt < createAttempts {
 			continue // a generated id collided: draw another
 		}
@@ -174,9 +194,22 @@ func (s *Service) Create(ctx context.Context, actor Actor, in CreateInput) (Tena
 	}
 }
 
-func (s *Service) create(ctx context.Context, actor Actor, id, name, region string) (Tenant, error) {
+func (s *Service) create(ctx context.Context, actor Actor, id, name, region string, spec keyring.ProviderSpec) (Tenant, error) {
 	now := s.now()
 	t := Tenant{ID: id, DisplayName: name, Region: region, State: StateActive, CreatedAt: now, UpdatedAt: now}
+	var prov *keyring.Provisioning
+	if s.keys != nil {
+		// Before anything is written: a Vault tenant's key must answer.
+		var err error
+		if prov, err = s.keys.PrepareProvision(ctx, actor.Name, id, spec); err != nil {
+			var se *keyring.SpecError
+			if errors.As(err, &se) {
+				return Tenant{}, &FieldError{Field: se.Field, Reason: se.Reason}
+			}
+			return Tenant{}, fmt.Errorf("tenants: keys of %q: %w", id, err)
+		}
+		t.KeyProvider = prov.Spec.Kind
+	}
 	value, err := json.Marshal(t)
 	if err != nil {
 		return Tenant{}, fmt.Errorf("tenants: encode %q: %w", id, err)
@@ -204,6 +237,11 @@ func (s *Service) create(ctx context.Context, actor Actor, id, name, region stri
 			{Kind: raftstore.OpPut, Bucket: scope.Path(), Key: []byte(metaKey), Value: marker},
 		},
 		Appends: []raftstore.Append{audit},
+	}
+	if prov != nil {
+		txn.Conds = append(txn.Conds, prov.Conds...)
+		txn.Ops = append(txn.Ops, prov.Ops...)
+		txn.Appends = append(txn.Appends, prov.Appends...)
 	}
 	res, err := s.store.Apply(ctx, txn)
 	if err != nil {
@@ -387,6 +425,9 @@ func (s *Service) changeTxn(id string, version uint64, ch change, actor Actor, n
 		txn.Ops = []raftstore.Op{
 			{Kind: raftstore.OpDelete, Bucket: RegistryPath(), Key: []byte(id)},
 			{Kind: raftstore.OpDeleteBucket, Key: newScope(id).root},
+		}
+		if s.keys != nil {
+			txn.Ops = append(txn.Ops, s.keys.DeleteTenantOps(id)...)
 		}
 		return txn, nil
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/custos/custos/appliance/config"
@@ -13,6 +14,7 @@ import (
 func newOperatorCmd(e *env, cl *clientFlags) *cobra.Command {
 	op := &cobra.Command{Use: "operator", Short: "Cluster set-up and membership"}
 
+	var sealRecipients []string
 	initCmd := &cobra.Command{
 		Use:   "init",
 		Short: "Initialize the first node of a new cluster (offline, on its data directory)",
@@ -28,19 +30,29 @@ a join token, and prints the two tokens once. Start the node with
 			if cfg.Dev {
 				return fmt.Errorf("operator init is for cluster nodes; dev mode initializes itself")
 			}
-			sec, err := node.Init(cfg.DataDir, cfg.NodeID, "")
+			sec, err := node.Init(cfg.DataDir, cfg.NodeID, node.InitOptions{SealIdentity: cfg.Keyring.SealIdentity, SealRecipients: sealRecipients})
 			if err != nil {
 				return err
 			}
 			if cl.format == "json" {
-				return printJSON(e.stdout, map[string]string{"operator_token": sec.OperatorToken, "join_token": sec.JoinToken, "node_id": cfg.NodeID, "region": cfg.Region})
+				return printJSON(e.stdout, map[string]any{
+					"operator_token": sec.OperatorToken, "join_token": sec.JoinToken, "node_id": cfg.NodeID, "region": cfg.Region,
+					"seal_identity": sec.SealIdentity, "seal_recipients": sec.SealRecipients,
+				})
 			}
-			fmt.Fprintf(e.stdout, "Initialized node %q (region %s) in %s.\n\nOperator token (shown once; stored only as a hash):\n  %s\n\nJoin token (give it to nodes joining with `custos operator join`):\n  %s\n\nStart the node with: custos server --config <file>\n",
+			fmt.Fprintf(e.stdout, "Initialized node %q (region %s) in %s.\n\nOperator token (shown once; stored only as a hash):\n  %s\n\nJoin token (give it to nodes joining with `custos operator join`):\n  %s\n\n",
 				cfg.NodeID, cfg.Region, cfg.DataDir, sec.OperatorToken, sec.JoinToken)
+			if sec.SealIdentity != "" {
+				fmt.Fprintf(e.stdout, "Seal identity (mode 0600; copy it to every node's keyring.seal_identity, keep an offline copy —\nwithout it no tenant key can be opened):\n  %s\n\n", sec.SealIdentity)
+			} else {
+				fmt.Fprintf(e.stdout, "Tenant roots are sealed to your recipients:\n  %s\nPoint every node's keyring.seal_identity at a matching identity file.\n\n", strings.Join(sec.SealRecipients, "\n  "))
+			}
+			fmt.Fprintln(e.stdout, "Start the node with: custos server --config <file>")
 			return nil
 		},
 	}
 	config.RegisterServerFlags(initCmd.Flags())
+	initCmd.Flags().StringArrayVar(&sealRecipients, "seal-recipient", nil, "seal tenant roots to this age recipient (repeatable) instead of creating a seal identity")
 
 	var joinAddr, joinToken string
 	joinCmd := &cobra.Command{

@@ -1,0 +1,167 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/custos/custos/keyring"
+	"github.com/custos/custos/raftstore"
+)
+
+// Keys is the tenants' key hierarchy; *keyring.Hierarchy implements it.
+type Keys interface {
+	Sealed() bool
+	Status(ctx context.Context, tenant string) (keyring.KeyStatus, error)
+	Rotate(ctx context.Context, actor, tenant string) (uint32, error)
+	PurgeCache(ctx context.Context, actor, tenant string) (int, error)
+	ChangeProvider(ctx context.Context, actor, tenant string, spec keyring.ProviderSpec) error
+}
+
+var _ Keys = (*keyring.Hierarchy)(nil)
+
+// vaultRequest is the Vault part of a tenant creation or provider change.
+// It carries the credentials, which keyring.VaultSpec never serializes.
+type vaultRequest struct {
+	Address    string `json:"address"`
+	Mount      string `json:"mount"`
+	Key        string `json:"key"`
+	AuthMethod string `json:"auth_method"`
+	AuthMount  string `json:"auth_mount"`
+	CACertPEM  string `json:"ca_cert_pem"`
+	Token      string `json:"token"`
+	RoleID     string `json:"role_id"`
+	SecretID   string `json:"secret_id"`
+}
+
+func providerSpec(kind string, v *vaultRequest) keyring.ProviderSpec {
+	spec := keyring.ProviderSpec{Kind: kind}
+	if v != nil {
+		spec.Vault = &keyring.VaultSpec{
+			Address: v.Address, Mount: v.Mount, Key: v.Key, AuthMethod: v.AuthMethod, AuthMount: v.AuthMount,
+			CACertPEM: v.CACertPEM, Token: v.Token, RoleID: v.RoleID, SecretID: v.SecretID,
+		}
+	}
+	return spec
+}
+
+type providerRequest struct {
+	KeyProvider string        `json:"key_provider"`
+	Vault       *vaultRequest `json:"vault"`
+}
+
+type rotateResponse struct {
+	Tenant     string            `json:"tenant"`
+	CurrentKEK uint32            `json:"current_kek"`
+	Status     keyring.KeyStatus `json:"status"`
+}
+
+type purgeResponse struct {
+	Tenant string `json:"tenant"`
+	// Purged counts the keys this node dropped; the other nodes drop
+	// theirs within a second.
+	Purged int `json:"purged"`
+}
+
+// keyError is a key operation that failed because the tenant's root key
+// is unavailable (sealed node, Vault refusing or unreachable). It names
+// the tenant.
+type keyError struct {
+	tenant string
+	err    error
+}
+
+func (e *keyError) Error() string { return fmt.Sprintf("api: keys of tenant %q: %v", e.tenant, e.err) }
+func (e *keyError) Unwrap() error { return e.err }
+
+// keyErr wraps the key errors a client must see as key-unavailable.
+func keyErr(tenant string, err error) error {
+	if errors.Is(err, keyring.ErrRootUnavailable) || errors.Is(err, keyring.ErrOpen) {
+		return &keyError{tenant: tenant, err: err}
+	}
+	return err
+}
+
+// tenantKeys checks the tenant exists (404 otherwise) and returns its id.
+func (s *server) tenantKeys(c *fiber.Ctx, body any, required bool) (string, context.Context, context.CancelFunc, error) {
+	id, err := s.tenantInput(c)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	if err := decodeBody(c, body, required); err != nil {
+		return "", nil, nil, err
+	}
+	ctx, cancel := s.callContext(c)
+	if _, err := s.deps.Tenants.Get(ctx, raftstore.Linearizable, id); err != nil {
+		cancel()
+		return "", nil, nil, fmt.Errorf("api: keys of %q: %w", id, err)
+	}
+	return id, ctx, cancel, nil
+}
+
+func (s *server) getKeys(c *fiber.Ctx) error {
+	id, ctx, cancel, err := s.tenantKeys(c, &noBody{}, false)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	st, err := s.deps.Keys.Status(ctx, id)
+	if err != nil {
+		return keyErr(id, fmt.Errorf("api: key status of %q: %w", id, err))
+	}
+	return c.JSON(st)
+}
+
+// rotateKeys adds a KEK version and answers 202: the data keys are
+// rewrapped in the background; GET .../keys shows the progress.
+func (s *server) rotateKeys(c *fiber.Ctx) error {
+	id, ctx, cancel, err := s.tenantKeys(c, &noBody{}, false)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	v, err := s.deps.Keys.Rotate(ctx, s.actor(c).Name, id)
+	if err != nil {
+		return keyErr(id, fmt.Errorf("api: rotate keys of %q: %w", id, err))
+	}
+	st, err := s.deps.Keys.Status(ctx, id)
+	if err != nil {
+		return keyErr(id, fmt.Errorf("api: key status of %q: %w", id, err))
+	}
+	c.Location("/v1/tenants/" + id + "/keys")
+	return c.Status(fiber.StatusAccepted).JSON(rotateResponse{Tenant: id, CurrentKEK: v, Status: st})
+}
+
+func (s *server) purgeKeyCache(c *fiber.Ctx) error {
+	id, ctx, cancel, err := s.tenantKeys(c, &noBody{}, false)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	n, err := s.deps.Keys.PurgeCache(ctx, s.actor(c).Name, id)
+	if err != nil {
+		return keyErr(id, fmt.Errorf("api: purge key cache of %q: %w", id, err))
+	}
+	return c.JSON(purgeResponse{Tenant: id, Purged: n})
+}
+
+// changeProvider moves the tenant's root to another provider, or gives a
+// Vault tenant new credentials.
+func (s *server) changeProvider(c *fiber.Ctx) error {
+	var req providerRequest
+	id, ctx, cancel, err := s.tenantKeys(c, &req, true)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	if err := s.deps.Keys.ChangeProvider(ctx, s.actor(c).Name, id, providerSpec(req.KeyProvider, req.Vault)); err != nil {
+		return keyErr(id, fmt.Errorf("api: change key provider of %q: %w", id, err))
+	}
+	st, err := s.deps.Keys.Status(ctx, id)
+	if err != nil {
+		return keyErr(id, fmt.Errorf("api: key status of %q: %w", id, err))
+	}
+	return c.JSON(st)
+}
