@@ -98,6 +98,9 @@ func (h *Hierarchy) Sealed() bool { return h.ids == nil }
 // Cache is the hierarchy's cache of unwrapped keys.
 func (h *Hierarchy) Cache() *Cache { return h.cache }
 
+// CachedKeys is how many unwrapped keys this node holds.
+func (h *Hierarchy) CachedKeys() int { return h.cache.Len() }
+
 // Records below ["sys", "keyring"].
 const (
 	sysSealRecipients = "seal_recipients" // one age recipient per line

@@ -1,19 +1,21 @@
 //go:build vault
 
 // Tests of the Vault root against a real Vault server (bin/vault, built by
-// `make vault` from the unmodified upstream source). `make test-vault` runs
-// them.
+// `make vault` from the unmodified upstream source). `make test` and
+// `make test-vault` run them. Each test starts its own dev server.
 package keyring
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,19 +24,28 @@ import (
 )
 
 type devVault struct {
-	addr string
-	cmd  *exec.Cmd
-	root *vault.Client
+	addr  string
+	cmd   *exec.Cmd
+	root  *vault.Client
+	caPEM []byte // the dev CA, when serving TLS
 }
 
-func startVault(t *testing.T) *devVault {
+// startVault starts a dev server on 127.0.0.1 with a transit mount and two
+// derived keys, acme-key and globex-key.
+func startVault(t *testing.T) *devVault { return runVault(t, false) }
+
+// startVaultTLS is startVault serving HTTPS with a certificate from a dev
+// CA (devVault.caPEM).
+func startVaultTLS(t *testing.T) *devVault { return runVault(t, true) }
+
+func runVault(t *testing.T, withTLS bool) *devVault {
 	t.Helper()
 	bin, err := filepath.Abs("../bin/vault")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("no Vault binary at %s: run `make vault` (make test-vault does): %v", bin, err)
+		t.Fatalf("no Vault binary at %s: run `make vault` (make test and make test-vault do): %v", bin, err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -42,7 +53,13 @@ func startVault(t *testing.T) *devVault {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	cmd := exec.Command(bin, "server", "-dev", "-dev-listen-address="+addr, "-dev-root-token-id=root")
+	args := []string{"server", "-dev", "-dev-listen-address=" + addr, "-dev-root-token-id=root"}
+	certDir, scheme := t.TempDir(), "http"
+	if withTLS {
+		args = append(args, "-dev-tls", "-dev-tls-cert-dir="+certDir)
+		scheme = "https"
+	}
+	cmd := exec.Command(bin, args...)
 	logf, _ := os.Create(filepath.Join(t.TempDir(), "vault.log"))
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
@@ -50,50 +67,177 @@ func startVault(t *testing.T) *devVault {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+
+	v := &devVault{addr: scheme + "://" + addr, cmd: cmd}
 	vc := vault.DefaultConfig()
-	vc.Address = "http://" + addr
-	c, err := vault.NewClient(vc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.SetToken("root")
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if h, err := c.Sys().Health(); err == nil && h.Initialized && !h.Sealed {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("vault dev server not healthy in 60s")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if err := c.Sys().Mount("transit", &vault.MountInput{Type: "transit"}); err != nil {
-		t.Fatal(err)
-	}
-	for _, k := range []string{"acme-key", "globex-key"} {
-		if _, err := c.Logical().Write("transit/keys/"+k, map[string]any{"derived": true}); err != nil {
+	vc.Address = v.addr
+	if withTLS {
+		waitFor(t, "the dev CA certificate", func() bool {
+			v.caPEM, err = os.ReadFile(filepath.Join(certDir, "vault-ca.pem"))
+			return err == nil && strings.Contains(string(v.caPEM), "END CERTIFICATE")
+		})
+		if err := vc.ConfigureTLS(&vault.TLSConfig{CACertBytes: v.caPEM}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return &devVault{addr: "http://" + addr, cmd: cmd, root: c}
+	if v.root, err = vault.NewClient(vc); err != nil {
+		t.Fatal(err)
+	}
+	v.root.SetToken("root")
+	waitFor(t, "a healthy vault dev server", func() bool {
+		h, err := v.root.Sys().Health()
+		return err == nil && h.Initialized && !h.Sealed
+	})
+	if err := v.root.Sys().Mount("transit", &vault.MountInput{Type: "transit"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"acme-key", "globex-key"} {
+		if _, err := v.root.Logical().Write("transit/keys/"+k, map[string]any{"derived": true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return v
+}
+
+// waitFor polls ok until it holds, or fails the test after a minute.
+func waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within a minute", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// policy lets its holder use only the given transit key: encrypt, decrypt,
+// rewrap, read, rotate, configure and trim it.
+func (v *devVault) policy(t *testing.T, key string) string {
+	t.Helper()
+	policy := fmt.Sprintf(`path "transit/encrypt/%[1]s" { capabilities = ["update"] }
+path "transit/decrypt/%[1]s" { capabilities = ["update"] }
+path "transit/rewrap/%[1]s" { capabilities = ["update"] }
+path "transit/keys/%[1]s" { capabilities = ["read"] }
+path "transit/keys/%[1]s/rotate" { capabilities = ["update"] }
+path "transit/keys/%[1]s/config" { capabilities = ["update"] }
+path "transit/keys/%[1]s/trim" { capabilities = ["update"] }`, key)
+	if err := v.root.Sys().PutPolicy("use-"+key, policy); err != nil {
+		t.Fatal(err)
+	}
+	return "use-" + key
 }
 
 // token makes a token that may use only the given transit key.
 func (v *devVault) token(t *testing.T, key string) string {
 	t.Helper()
-	policy := fmt.Sprintf(`path "transit/encrypt/%[1]s" { capabilities = ["update"] }
-path "transit/decrypt/%[1]s" { capabilities = ["update"] }`, key)
-	if err := v.root.Sys().PutPolicy("use-"+key, policy); err != nil {
-		t.Fatal(err)
-	}
-	s, err := v.root.Auth().Token().Create(&vault.TokenCreateRequest{Policies: []string{"use-" + key}})
+	s, err := v.root.Auth().Token().Create(&vault.TokenCreateRequest{Policies: []string{v.policy(t, key)}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s.Auth.ClientToken
 }
 
+func (v *devVault) revoke(t *testing.T, token string) {
+	t.Helper()
+	if err := v.root.Auth().Token().RevokeTree(token); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (v *devVault) enableAppRole(t *testing.T, mount string) {
+	t.Helper()
+	if err := v.root.Sys().EnableAuthWithOptions(mount, &vault.EnableAuthOptions{Type: "approle"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// appRole makes an AppRole role at mount whose tokens may use only the
+// given transit key, and returns its role id and a new secret id, good for
+// uses logins (0 = any number).
+func (v *devVault) appRole(t *testing.T, mount, key string, uses int) (roleID, secretID string) {
+	t.Helper()
+	role := "auth/" + mount + "/role/" + key
+	if _, err := v.root.Logical().Write(role, map[string]any{
+		"token_policies":     []string{v.policy(t, key)},
+		"secret_id_num_uses": uses,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := v.root.Logical().Read(role + "/role-id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	roleID, _ = s.Data["role_id"].(string)
+	if s, err = v.root.Logical().Write(role+"/secret-id", nil); err != nil {
+		t.Fatal(err)
+	}
+	secretID, _ = s.Data["secret_id"].(string)
+	if roleID == "" || secretID == "" {
+		t.Fatal("no role id or secret id")
+	}
+	return roleID, secretID
+}
+
+func newVaultRoot(t *testing.T, cfg VaultConfig) *VaultRoot {
+	t.Helper()
+	r, err := NewVaultRoot(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// failsClosed checks that err is ErrRootUnavailable, names the tenant,
+// says why (want) and holds none of the secrets.
+func failsClosed(t *testing.T, err error, tenant, want string, secrets ...string) {
+	t.Helper()
+	if !errors.Is(err, ErrRootUnavailable) {
+		t.Fatalf("err = %v, want ErrRootUnavailable", err)
+	}
+	msg := err.Error()
+	if !strings.Contains(msg, "tenant "+tenant) || !strings.Contains(msg, want) {
+		t.Fatalf("error %q should name tenant %s and say %q", msg, tenant, want)
+	}
+	for _, s := range secrets {
+		if s != "" && strings.Contains(msg, s) {
+			t.Fatalf("error %q reveals a credential", msg)
+		}
+	}
+}
+
+func roundTrip(t *testing.T, r *VaultRoot, tenant string, kek *Key) []byte {
+	t.Helper()
+	w, err := r.WrapKEK(context.Background(), tenant, kek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unwrapsTo(t, r, tenant, w, kek)
+	return w
+}
+
+func unwrapsTo(t *testing.T, r *VaultRoot, tenant string, w []byte, kek *Key) {
+	t.Helper()
+	got, err := r.UnwrapKEK(context.Background(), tenant, w)
+	if err != nil {
+		t.Fatalf("unwrap %.12s…: %v", w, err)
+	}
+	if got.raw != kek.raw || got.Version() != kek.Version() {
+		t.Fatalf("unwrap %.12s…: another key", w)
+	}
+}
+
+func transitVersion(t *testing.T, w []byte) int {
+	t.Helper()
+	n, err := TransitVersion(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 func TestVaultRoot(t *testing.T) {
+	t.Parallel()
 	v := startVault(t)
 	ctx := context.Background()
 	acmeTok := v.token(t, "acme-key")
@@ -129,20 +273,13 @@ func TestVaultRoot(t *testing.T) {
 	if _, err := cache.GetOrLoad(ctx, ck, load); err != nil {
 		t.Fatal(err)
 	}
-	if err := v.root.Auth().Token().RevokeTree(acmeTok); err != nil {
-		t.Fatal(err)
-	}
+	v.revoke(t, acmeTok)
 	if _, err := cache.GetOrLoad(ctx, ck, load); err != nil {
 		t.Fatalf("cached key refused before its TTL: %v", err)
 	}
 	clk.advance(time.Minute)
 	_, err = cache.GetOrLoad(ctx, ck, load)
-	if !errors.Is(err, ErrRootUnavailable) {
-		t.Fatalf("after revocation and TTL: %v, want ErrRootUnavailable", err)
-	}
-	if msg := err.Error(); !strings.Contains(msg, "acme") || strings.Contains(msg, acmeTok) {
-		t.Fatalf("error should name the tenant and never the token: %q", msg)
-	}
+	failsClosed(t, err, "acme", "refused", acmeTok)
 	acme.c.SetToken(v.token(t, "acme-key"))
 	if _, err := cache.GetOrLoad(ctx, ck, load); err != nil {
 		t.Fatalf("after a new token: %v", err)
@@ -158,4 +295,289 @@ func TestVaultRoot(t *testing.T) {
 	if d := time.Since(start); d > 10*time.Second {
 		t.Fatalf("failing closed took %v", d)
 	}
+}
+
+// AppRole: logged in lazily, once for concurrent first calls, once more
+// when the token is revoked or expires; failing closed when that login is
+// refused.
+func TestVaultAppRole(t *testing.T) {
+	t.Parallel()
+	v := startVault(t)
+	ctx := context.Background()
+	v.enableAppRole(t, "custos-approle")
+	// The secret id is good for two logins: the first use and one more.
+	roleID, secretID := v.appRole(t, "custos-approle", "acme-key", 2)
+	acme := newVaultRoot(t, VaultConfig{
+		Address: v.addr, AuthMethod: VaultAuthAppRole, RoleID: roleID, SecretID: secretID,
+		AuthMount: "custos-approle", Mount: "transit", Key: "acme-key", Derived: true,
+	})
+	if acme.c.Token() != "" {
+		t.Fatal("a token before the first use")
+	}
+
+	// Eight first calls at once share one login (a second would use up the
+	// secret id, and the re-login below would fail).
+	kek := mustKey(t, 1)
+	wrapped, errs := make([][]byte, 8), make([]error, 8)
+	var wg sync.WaitGroup
+	for i := range wrapped {
+		wg.Go(func() { wrapped[i], errs[i] = acme.WrapKEK(ctx, "acme", kek) })
+	}
+	wg.Wait()
+	for i := range wrapped {
+		if errs[i] != nil {
+			t.Fatalf("wrap %d: %v", i, errs[i])
+		}
+		unwrapsTo(t, acme, "acme", wrapped[i], kek)
+	}
+
+	// The token is revoked (as if expired): the next call logs in again.
+	first := acme.c.Token()
+	v.revoke(t, first)
+	unwrapsTo(t, acme, "acme", wrapped[0], kek)
+	second := acme.c.Token()
+	if second == first {
+		t.Fatal("no new login after the token was revoked")
+	}
+
+	// Revoked again, and the secret id is used up: fail closed.
+	v.revoke(t, second)
+	_, err := acme.UnwrapKEK(ctx, "acme", wrapped[0])
+	failsClosed(t, err, "acme", "refused", roleID, secretID, first, second)
+
+	// A wrong secret id fails on first use, without quoting it.
+	wrong := newVaultRoot(t, VaultConfig{
+		Address: v.addr, AuthMethod: VaultAuthAppRole, RoleID: roleID, SecretID: "not-the-secret-id",
+		AuthMount: "custos-approle", Mount: "transit", Key: "acme-key", Derived: true,
+	})
+	_, err = wrong.WrapKEK(ctx, "acme", kek)
+	failsClosed(t, err, "acme", "approle login", roleID, "not-the-secret-id")
+}
+
+// Rotate, rewrap and trim: old ciphertexts decrypt until trimmed; after
+// the trim only the rewrapped ones do, and the old ones are ErrOpen (a
+// trimmed version is gone for good: not an outage to wait out).
+func TestVaultRotateRewrapTrim(t *testing.T) {
+	t.Parallel()
+	v := startVault(t)
+	ctx := context.Background()
+	v.enableAppRole(t, "approle")
+	roleID, secretID := v.appRole(t, "approle", "acme-key", 0)
+	cfg := VaultConfig{
+		Address: v.addr, AuthMethod: VaultAuthAppRole, RoleID: roleID, SecretID: secretID,
+		Mount: "transit", Key: "acme-key", Derived: true,
+	}
+	acme := newVaultRoot(t, cfg)
+	keyInfo := func(want TransitKeyInfo) {
+		t.Helper()
+		got, err := acme.KeyInfo(ctx)
+		if err != nil || got != want {
+			t.Fatalf("KeyInfo = %+v, %v; want %+v", got, err, want)
+		}
+	}
+
+	kek := mustKey(t, 1)
+	w1 := roundTrip(t, acme, "acme", kek)
+	if n := transitVersion(t, w1); n != 1 {
+		t.Fatalf("wrapped under transit version %d, want 1", n)
+	}
+	keyInfo(TransitKeyInfo{LatestVersion: 1, MinDecryptionVersion: 1, Derived: true})
+
+	if n, err := acme.RotateTransit(ctx); err != nil || n != 2 {
+		t.Fatalf("RotateTransit = %d, %v; want 2", n, err)
+	}
+	w2, err := acme.RewrapKEK(ctx, "acme", w1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := transitVersion(t, w2); n != 2 {
+		t.Fatalf("rewrapped under transit version %d, want 2", n)
+	}
+	unwrapsTo(t, acme, "acme", w1, kek)
+	unwrapsTo(t, acme, "acme", w2, kek)
+	if _, err := acme.RewrapKEK(ctx, "globex", w1); !errors.Is(err, ErrOpen) {
+		t.Fatalf("rewrap with another tenant's context: %v, want ErrOpen", err)
+	}
+
+	// Trim: a version that does not exist yet is refused, and nothing
+	// changes.
+	if err := acme.Trim(ctx, 3); err == nil {
+		t.Fatal("trimmed to a version after the latest")
+	}
+	keyInfo(TransitKeyInfo{LatestVersion: 2, MinDecryptionVersion: 1, Derived: true})
+	if err := acme.Trim(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	trimmed := TransitKeyInfo{LatestVersion: 2, MinDecryptionVersion: 2, MinEncryptionVersion: 2, MinAvailableVersion: 2, Derived: true}
+	keyInfo(trimmed)
+	if _, err := acme.UnwrapKEK(ctx, "acme", w1); !errors.Is(err, ErrOpen) {
+		t.Fatalf("unwrap under a trimmed version: %v, want ErrOpen", err)
+	}
+	if _, err := acme.RewrapKEK(ctx, "acme", w1); !errors.Is(err, ErrOpen) {
+		t.Fatalf("rewrap under a trimmed version: %v, want ErrOpen", err)
+	}
+	unwrapsTo(t, acme, "acme", w2, kek)
+	// Trim never lowers a minimum.
+	for _, n := range []int{2, 1} {
+		if err := acme.Trim(ctx, n); err != nil {
+			t.Fatalf("Trim(%d) again: %v", n, err)
+		}
+		keyInfo(trimmed)
+	}
+
+	// Wrapping goes on under the next version.
+	if n, err := acme.RotateTransit(ctx); err != nil || n != 3 {
+		t.Fatalf("RotateTransit = %d, %v; want 3", n, err)
+	}
+	if n := transitVersion(t, roundTrip(t, acme, "acme", kek)); n != 3 {
+		t.Fatalf("wrapped under transit version %d, want 3", n)
+	}
+
+	// The role's policy covers acme's key only.
+	other := cfg
+	other.Key = "globex-key"
+	globex := newVaultRoot(t, other)
+	if _, err := globex.RotateTransit(ctx); !errors.Is(err, ErrRootUnavailable) || !strings.Contains(err.Error(), "transit/globex-key") {
+		t.Fatalf("rotating another key: %v, want ErrRootUnavailable naming it", err)
+	}
+	if err := globex.Trim(ctx, 1); !errors.Is(err, ErrRootUnavailable) {
+		t.Fatalf("trimming another key: %v, want ErrRootUnavailable", err)
+	}
+}
+
+// TLS: the CA given as PEM (as the cluster stores it) or as a file; without
+// it, Vault's certificate is not trusted and the root fails closed.
+func TestVaultTLS(t *testing.T) {
+	t.Parallel()
+	v := startVaultTLS(t)
+	tok := v.token(t, "acme-key")
+	cfg := VaultConfig{Address: v.addr, Token: tok, CACertPEM: v.caPEM, Mount: "transit", Key: "acme-key", Derived: true}
+	kek := mustKey(t, 1)
+	roundTrip(t, newVaultRoot(t, cfg), "acme", kek)
+
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, v.caPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	byFile := cfg
+	byFile.CACertPEM, byFile.CACert = nil, caFile
+	roundTrip(t, newVaultRoot(t, byFile), "acme", kek)
+
+	noCA := cfg
+	noCA.CACertPEM = nil
+	_, err := newVaultRoot(t, noCA).WrapKEK(context.Background(), "acme", kek)
+	failsClosed(t, err, "acme", "not trusted", tok)
+
+	both := byFile
+	both.CACertPEM = v.caPEM
+	if _, err := NewVaultRoot(both); err == nil {
+		t.Fatal("accepted a CA file and a CA PEM at once")
+	}
+	bad := cfg
+	bad.CACertPEM = []byte("not a certificate")
+	if _, err := NewVaultRoot(bad); err == nil {
+		t.Fatal("accepted a CA that is not PEM")
+	}
+}
+
+// Every way Vault can fail is ErrRootUnavailable naming the tenant, for a
+// token and for AppRole, and no error holds a credential.
+func TestVaultErrors(t *testing.T) {
+	t.Parallel()
+	v := startVault(t)
+	ctx := context.Background()
+	v.enableAppRole(t, "approle")
+	kek := mustKey(t, 1)
+
+	// roots returns a root using a new token and one using AppRole (with a
+	// new secret id), both at addr, and the credentials they were given.
+	roots := func(addr string, timeout time.Duration) (map[string]*VaultRoot, VaultConfig) {
+		cfg := VaultConfig{Address: addr, Mount: "transit", Key: "acme-key", Derived: true, Timeout: timeout}
+		cfg.Token = v.token(t, "acme-key")
+		cfg.RoleID, cfg.SecretID = v.appRole(t, "approle", "acme-key", 0)
+		byToken, byAppRole := cfg, cfg
+		byToken.RoleID, byToken.SecretID = "", ""
+		byAppRole.AuthMethod, byAppRole.Token = VaultAuthAppRole, ""
+		return map[string]*VaultRoot{
+			"token":   newVaultRoot(t, byToken),
+			"approle": newVaultRoot(t, byAppRole),
+		}, cfg
+	}
+	w := roundTrip(t, newVaultRoot(t, VaultConfig{Address: v.addr, Token: "root", Mount: "transit", Key: "acme-key", Derived: true}), "acme", kek)
+
+	t.Run("403 revoked", func(t *testing.T) {
+		rs, cfg := roots(v.addr, 0)
+		secrets := []string{cfg.Token, cfg.RoleID, cfg.SecretID}
+		for _, r := range rs {
+			unwrapsTo(t, r, "acme", w, kek)
+			secrets = append(secrets, r.c.Token())
+			v.revoke(t, r.c.Token())
+		}
+		// AppRole logs in again unless its secret id is gone as well.
+		if _, err := v.root.Logical().Write("auth/approle/role/acme-key/secret-id/destroy", map[string]any{"secret_id": cfg.SecretID}); err != nil {
+			t.Fatal(err)
+		}
+		for name, r := range rs {
+			_, err := r.UnwrapKEK(ctx, "acme", w)
+			t.Log(name, err)
+			failsClosed(t, err, "acme", "refused", secrets...)
+		}
+	})
+
+	t.Run("timeout", func(t *testing.T) {
+		// A listener that accepts connections and never answers.
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ln.Close() })
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				go func() { _, _ = io.Copy(io.Discard, c); c.Close() }()
+			}
+		}()
+		rs, cfg := roots("http://"+ln.Addr().String(), 200*time.Millisecond)
+		for name, r := range rs {
+			_, err := r.UnwrapKEK(ctx, "acme", w)
+			t.Log(name, err)
+			failsClosed(t, err, "acme", "unreachable", cfg.Token, cfg.RoleID, cfg.SecretID)
+		}
+	})
+
+	t.Run("connection refused", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		rs, cfg := roots("http://"+addr, 0)
+		for name, r := range rs {
+			_, err := r.WrapKEK(ctx, "acme", kek)
+			t.Log(name, err)
+			failsClosed(t, err, "acme", "unreachable", cfg.Token, cfg.RoleID, cfg.SecretID)
+		}
+	})
+
+	// Last: the server stays sealed.
+	t.Run("503 sealed", func(t *testing.T) {
+		rs, cfg := roots(v.addr, 0)
+		secrets := []string{cfg.Token, cfg.RoleID, cfg.SecretID}
+		for _, r := range rs {
+			unwrapsTo(t, r, "acme", w, kek)
+			secrets = append(secrets, r.c.Token())
+		}
+		if err := v.root.Sys().Seal(); err != nil {
+			t.Fatal(err)
+		}
+		for name, r := range rs {
+			_, err := r.UnwrapKEK(ctx, "acme", w)
+			t.Log(name, err)
+			failsClosed(t, err, "acme", "sealed", secrets...)
+		}
+	})
 }

@@ -14,6 +14,7 @@ import (
 // Keys is the tenants' key hierarchy; *keyring.Hierarchy implements it.
 type Keys interface {
 	Sealed() bool
+	CachedKeys() int
 	Status(ctx context.Context, tenant string) (keyring.KeyStatus, error)
 	Rotate(ctx context.Context, actor, tenant string) (uint32, error)
 	PurgeCache(ctx context.Context, actor, tenant string) (int, error)

@@ -45,7 +45,15 @@ func (s *server) health(c *fiber.Ctx) error {
 
 type statusResponse struct {
 	raftstore.Status
-	Version string `json:"version"`
+	Version string        `json:"version"`
+	Keyring keyringStatus `json:"keyring"`
+}
+
+// keyringStatus is this node's key state: whether it can unseal tenant
+// roots, and how many unwrapped keys it holds in memory.
+type keyringStatus struct {
+	Sealed     bool `json:"sealed"`
+	CachedKeys int  `json:"cached_keys"`
 }
 
 func (s *server) status(c *fiber.Ctx) error {
@@ -56,7 +64,8 @@ func (s *server) status(c *fiber.Ctx) error {
 	if st.Peers == nil {
 		st.Peers = []raftstore.Peer{}
 	}
-	return c.JSON(statusResponse{Status: st, Version: s.deps.Version})
+	return c.JSON(statusResponse{Status: st, Version: s.deps.Version,
+		Keyring: keyringStatus{Sealed: s.deps.Keys.Sealed(), CachedKeys: s.deps.Keys.CachedKeys()}})
 }
 
 type peersResponse struct {

@@ -123,6 +123,36 @@ func TestE2EDevNode(t *testing.T) {
 	if ten.ID != "acme" || ten.Region != "local" || ten.DisplayName != "Acme Hotels" {
 		t.Errorf("tenant = %+v", ten)
 	}
+	// Its keys were created with it; rotate, wait for the rewrap, purge.
+	if ten.KeyProvider != "age" {
+		t.Errorf("tenant key_provider = %q, want age", ten.KeyProvider)
+	}
+	r = cli("keyring", "status", "acme")
+	if r.code != 0 || !strings.Contains(r.stdout, "Current KEK") || !strings.Contains(r.stdout, "age") {
+		t.Fatalf("keyring status acme: %v", r)
+	}
+	r = cli("keyring", "rotate", "acme", "--wait", "30s", "--format", "json")
+	var ks struct {
+		CurrentKEK uint32 `json:"current_kek"`
+		Pending    int    `json:"rewrap_pending"`
+		Rewrapping bool   `json:"rewrapping"`
+		DataKeys   int    `json:"data_keys"`
+	}
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &ks) != nil {
+		t.Fatalf("keyring rotate acme: %v", r)
+	}
+	if ks.CurrentKEK != 2 || ks.Pending != 0 || ks.Rewrapping || ks.DataKeys != 1 {
+		t.Errorf("after keyring rotate --wait: %+v", ks)
+	}
+	r = cli("keyring", "purge-cache", "acme")
+	if r.code != 0 || !strings.Contains(r.stdout, "Purged acme") {
+		t.Errorf("keyring purge-cache acme: %v", r)
+	}
+	r = cli("keyring", "rotate", "nobody")
+	if r.code != 1 || !strings.HasPrefix(r.stderr, "error: ") {
+		t.Errorf("keyring rotate of an unknown tenant: %v", r)
+	}
+
 	// The same id again: a conflict, one line on stderr.
 	r = cli("tenant", "create", "acme")
 	if r.code != 1 || !strings.HasPrefix(r.stderr, "error: ") || strings.Count(strings.TrimRight(r.stderr, "\n"), "\n") != 0 {
@@ -271,6 +301,44 @@ func TestE2EThreeNodeCluster(t *testing.T) {
 	}
 
 	t.Logf("write through a follower, read through the other: done at %v", time.Since(start).Round(time.Millisecond))
+
+	// Keys: rotate through a follower (the leader's janitor rewraps), then
+	// purge through the other follower: every node drops its cached keys.
+	r = c.cli(followers[0], "keyring", "rotate", "globex", "--wait", "30s")
+	if r.code != 0 || !strings.Contains(r.stdout, "KEK 2") {
+		t.Fatalf("keyring rotate through %s: %v", followers[0].id, r)
+	}
+	cached := func(n *clusterNode) (int, error) {
+		r := c.cli(n, "status", "--format", "json")
+		var st struct {
+			Keyring struct {
+				Sealed     bool `json:"sealed"`
+				CachedKeys int  `json:"cached_keys"`
+			} `json:"keyring"`
+		}
+		if r.code != 0 || json.Unmarshal([]byte(r.stdout), &st) != nil {
+			return 0, fmt.Errorf("%s: status: %v", n.id, r)
+		}
+		if st.Keyring.Sealed {
+			return 0, fmt.Errorf("%s is sealed", n.id)
+		}
+		return st.Keyring.CachedKeys, nil
+	}
+	if n, err := cached(followers[0]); err != nil || n == 0 {
+		t.Fatalf("%s holds %d keys after rotating (%v)", followers[0].id, n, err)
+	}
+	r = c.cli(followers[1], "keyring", "purge-cache", "globex")
+	if r.code != 0 {
+		t.Fatalf("keyring purge-cache through %s: %v", followers[1].id, r)
+	}
+	poll(t, 20*time.Second, "every node dropped globex's keys", func() error {
+		for _, n := range c.nodes {
+			if k, err := cached(n); err != nil || k != 0 {
+				return fmt.Errorf("%s holds %d keys (%v)", n.id, k, err)
+			}
+		}
+		return nil
+	})
 
 	// Remove n3, twice; then two peers remain. Ask n1 or n2, whichever
 	// is not n3.

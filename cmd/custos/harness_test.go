@@ -599,11 +599,12 @@ func startClusterWith(t testing.TB, bin, extra string) *cluster {
 		JoinToken     string `json:"join_token"`
 		NodeID        string `json:"node_id"`
 		Region        string `json:"region"`
+		SealIdentity  string `json:"seal_identity"`
 	}
 	if err := json.Unmarshal([]byte(r.stdout), &initOut); err != nil {
 		t.Fatalf("operator init output: %v\n%s", err, r.stdout)
 	}
-	if initOut.OperatorToken == "" || initOut.JoinToken == "" || initOut.NodeID != "n1" || initOut.Region != "local" {
+	if initOut.OperatorToken == "" || initOut.JoinToken == "" || initOut.NodeID != "n1" || initOut.Region != "local" || initOut.SealIdentity == "" {
 		t.Fatalf("operator init output incomplete: %s", r.stdout)
 	}
 	c.token, c.joinToken = initOut.OperatorToken, initOut.JoinToken
@@ -618,6 +619,8 @@ func startClusterWith(t testing.TB, bin, extra string) *cluster {
 		if r.code != 0 {
 			t.Fatalf("operator join %s: %v", n.id, r)
 		}
+		// The runbook's step: copy the seal identity to the new node.
+		copySealIdentity(t, initOut.SealIdentity, n.dataDir)
 		c.start(n)
 	}
 	poll(t, 60*time.Second, "three voters", func() error {
@@ -807,4 +810,17 @@ func readLines(path string) []string {
 		lines = append(lines, sc.Text())
 	}
 	return lines
+}
+
+// copySealIdentity copies the cluster's seal identity into a node's data
+// directory (its default keyring.seal_identity), mode 0600.
+func copySealIdentity(t testing.TB, from, dataDir string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatalf("seal identity: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dataDir, "seal.age"), b, 0o600); err != nil {
+		t.Fatalf("seal identity: %v", err)
+	}
 }

@@ -39,6 +39,7 @@ func newRoot(stdout, stderr io.Writer, environ []string) *cobra.Command {
 		newServerCmd(e),
 		newOperatorCmd(e, cl),
 		newTenantCmd(e, cl),
+		newKeyringCmd(e, cl),
 		newStatusCmd(e, cl),
 	)
 	return root

@@ -13,15 +13,16 @@ type tenantJSON struct {
 	DisplayName string `json:"display_name"`
 	Region      string `json:"region"`
 	State       string `json:"state"`
+	KeyProvider string `json:"key_provider,omitempty"`
 	CreatedAt   string `json:"created_at"`
 	UpdatedAt   string `json:"updated_at,omitempty"`
 }
 
 func printTenants(e *env, ts []tenantJSON) {
 	tw := table(e.stdout)
-	fmt.Fprintln(tw, "ID\tDISPLAY NAME\tREGION\tSTATE\tCREATED")
+	fmt.Fprintln(tw, "ID\tDISPLAY NAME\tREGION\tSTATE\tKEYS\tCREATED")
 	for _, t := range ts {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.ID, t.DisplayName, t.Region, t.State, t.CreatedAt)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.DisplayName, t.Region, t.State, t.KeyProvider, t.CreatedAt)
 	}
 	tw.Flush()
 }
@@ -29,17 +30,25 @@ func printTenants(e *env, ts []tenantJSON) {
 func newTenantCmd(e *env, cl *clientFlags) *cobra.Command {
 	tc := &cobra.Command{Use: "tenant", Short: "Manage tenants"}
 	var displayName, region string
+	var vf vaultFlags
 	create := &cobra.Command{
-		Use: "create ID", Short: "Create a tenant", Args: cobra.ExactArgs(1),
+		Use: "create ID", Short: "Create a tenant (and its keys)", Args: cobra.ExactArgs(1),
+		Long: `create registers a tenant and creates its key hierarchy in the same
+transaction. By default the tenant's root key is an age identity held by the
+cluster (sealed to the seal recipients). With --key-provider vault it is a
+transit key in the customer's Vault (bring your own key); Vault must answer.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := displayName
 			if name == "" {
 				name = args[0]
 			}
 			var t tenantJSON
-			body := map[string]string{"id": args[0], "display_name": name}
+			body := map[string]any{"id": args[0], "display_name": name}
 			if region != "" {
 				body["region"] = region
+			}
+			if err := vf.addTo(body); err != nil {
+				return err
 			}
 			if err := cl.do(cmd.Context(), "POST", "/v1/tenants", body, &t); err != nil {
 				return err
@@ -53,6 +62,7 @@ func newTenantCmd(e *env, cl *clientFlags) *cobra.Command {
 	}
 	create.Flags().StringVar(&displayName, "display-name", "", "display name (default: the id)")
 	create.Flags().StringVar(&region, "region", "", "region; must be the cluster's (default: the cluster's)")
+	vf.register(create)
 
 	var limit int
 	var after string
