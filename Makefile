@@ -62,6 +62,7 @@ cluster: build ## three local nodes on 127.0.0.1 (API 8210/8220/8230); Ctrl-C st
 	until curl -fs http://127.0.0.1:8210/v1/sys/health >/dev/null; do sleep 0.1; done; \
 	for i in 2 3; do \
 	  ./$(BIN) operator join --config $(CLUSTER_DIR)/n$$i.toml --join-token "$$JOIN" > /dev/null || exit 1; \
+	  install -m 600 $(CLUSTER_DIR)/n1/seal.age $(CLUSTER_DIR)/n$$i/seal.age; \
 	  ./$(BIN) server --config $(CLUSTER_DIR)/n$$i.toml 2> $(CLUSTER_DIR)/n$$i.log & echo $$! > $(CLUSTER_DIR)/n$$i.pid; \
 	done; \
 	until [ "$$(CUSTOS_TOKEN=$$TOKEN ./$(BIN) --addr 127.0.0.1:8210 operator raft list-peers --format json | grep -c '"voter": true')" = 3 ]; do sleep 0.2; done; \

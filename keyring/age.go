@@ -15,7 +15,7 @@ import (
 
 // Root holds a tenant's root key and wraps the tenant's KEKs with it. The
 // age root keeps it in the cluster, sealed to the operator; a Vault root
-// (to come) keeps it in the customer's Vault.
+// ([VaultRoot]) keeps it in the customer's Vault.
 type Root interface {
 	WrapKEK(ctx context.Context, tenant string, kek *Key) ([]byte, error)
 	UnwrapKEK(ctx context.Context, tenant string, wrapped []byte) (*Key, error)

@@ -4,9 +4,12 @@
 // [NewWriter] and [NewReader] for blobs as a chunked stream, and
 // [Wrap]/[Unwrap] for keys wrapped by a key-encryption key. On it, the key
 // hierarchy: a per-tenant root ([AgeRoot], sealed to the cluster's seal
-// identity; a Vault root is to come), versioned tenant KEKs, per-subject and
-// per-tenant data keys ([Hierarchy], stored in raftstore), the [Cache] of
-// unwrapped keys, rotation and shredding. See DESIGN.md.
+// identity, or [VaultRoot], a transit key in the customer's Vault),
+// versioned tenant KEKs, per-subject and per-tenant data keys ([Hierarchy],
+// stored in raftstore), the [Cache] of unwrapped keys, rotation, revocation,
+// provider changes and shredding, and the per-node [Janitor] that finishes
+// rewraps, purges caches cluster-wide, compacts files after a shred and trims
+// superseded transit versions. See DESIGN.md.
 //
 // # Binding
 //

@@ -29,6 +29,11 @@ type JanitorConfig struct {
 	Compact func(ctx context.Context) error
 	// StateFile keeps the last compacted shred revision across restarts.
 	StateFile string
+	// SnapshotsRestored counts snapshots this node installed from the
+	// leader (nil: none). A snapshot taken before the leader compacted can
+	// bring deleted bytes back in its free pages, so a node that installed
+	// one after a shred compacts again.
+	SnapshotsRestored func() uint64
 	// IsLeader says whether this node leads; only the leader rewraps and
 	// trims, so the work is done once.
 	IsLeader func() bool
@@ -54,6 +59,7 @@ type Janitor struct {
 
 	purgeSeen    map[string]uint64
 	compacted    uint64
+	restored     uint64 // SnapshotsRestored at the last compaction
 	pendingSince time.Time
 	lastTrim     time.Time
 }
@@ -77,6 +83,9 @@ func NewJanitor(h *Hierarchy, cfg JanitorConfig) *Janitor {
 		log = slog.New(slog.DiscardHandler)
 	}
 	j := &Janitor{h: h, cfg: cfg, log: log, purgeSeen: map[string]uint64{}}
+	if cfg.SnapshotsRestored != nil {
+		j.restored = cfg.SnapshotsRestored()
+	}
 	if cfg.StateFile != "" {
 		if b, err := os.ReadFile(cfg.StateFile); err == nil {
 			j.compacted, _ = strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
@@ -158,7 +167,14 @@ func (j *Janitor) Step(ctx context.Context) error {
 // compact runs the node's compaction once a shred newer than the last
 // compacted one has waited half the window (erasures come in bursts).
 func (j *Janitor) compact(ctx context.Context, shred uint64) error {
-	if j.cfg.Compact == nil || shred <= j.compacted {
+	if j.cfg.Compact == nil {
+		return nil
+	}
+	restored := uint64(0)
+	if j.cfg.SnapshotsRestored != nil {
+		restored = j.cfg.SnapshotsRestored()
+	}
+	if shred <= j.compacted && (shred == 0 || restored == j.restored) {
 		j.pendingSince = time.Time{}
 		return nil
 	}
@@ -173,7 +189,7 @@ func (j *Janitor) compact(ctx context.Context, shred uint64) error {
 	if err := j.cfg.Compact(ctx); err != nil {
 		return fmt.Errorf("compaction after shred: %w", err)
 	}
-	j.compacted, j.pendingSince = shred, time.Time{}
+	j.compacted, j.pendingSince, j.restored = shred, time.Time{}, restored
 	j.log.Info("compacted after shred", "revision", shred, "duration", time.Since(start))
 	if j.cfg.StateFile != "" {
 		if err := writeFileSync(j.cfg.StateFile, []byte(strconv.FormatUint(shred, 10)+"\n")); err != nil {

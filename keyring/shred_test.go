@@ -73,8 +73,9 @@ func TestShredLeavesNoKeyBytesInClusterFiles(t *testing.T) {
 				_, err := n.Compact(ctx)
 				return err
 			},
-			StateFile: filepath.Join(c.DataDirs[i], "keyring-compacted"),
-			IsLeader:  n.IsLeader,
+			StateFile:         filepath.Join(c.DataDirs[i], "keyring-compacted"),
+			SnapshotsRestored: func() uint64 { return n.Status().Stats.SnapshotsRestored },
+			IsLeader:          n.IsLeader,
 		})
 		jctx, stop := context.WithCancel(context.Background())
 		done := make(chan struct{})

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	vault "github.com/hashicorp/vault/api"
@@ -62,7 +63,13 @@ type VaultRoot struct {
 
 	mu     sync.Mutex // serialises AppRole logins
 	logins int        // AppRole logins so far; 0 = no token yet
+
+	calls atomic.Uint64 // requests sent to Vault (logins excluded)
 }
+
+// Calls is how many requests this root has sent to Vault: the cache must
+// keep it near zero on the data path.
+func (v *VaultRoot) Calls() uint64 { return v.calls.Load() }
 
 var _ Root = (*VaultRoot)(nil)
 
@@ -177,12 +184,14 @@ func (v *VaultRoot) call(ctx context.Context, op, who string, req func(context.C
 			return nil, err
 		}
 	}
+	v.calls.Add(1)
 	s, err := req(ctx)
 	var re *vault.ResponseError
 	if approle && errors.As(err, &re) && re.StatusCode == http.StatusForbidden {
 		if _, err := v.logIn(ctx, who, session); err != nil {
 			return nil, err
 		}
+		v.calls.Add(1)
 		s, err = req(ctx)
 	}
 	if err != nil {

@@ -38,7 +38,7 @@ func startVault(t *testing.T) *devVault { return runVault(t, false) }
 // CA (devVault.caPEM).
 func startVaultTLS(t *testing.T) *devVault { return runVault(t, true) }
 
-func runVault(t *testing.T, withTLS bool) *devVault {
+func runVault(t testing.TB, withTLS bool) *devVault {
 	t.Helper()
 	bin, err := filepath.Abs("../bin/vault")
 	if err != nil {
@@ -100,7 +100,7 @@ func runVault(t *testing.T, withTLS bool) *devVault {
 }
 
 // waitFor polls ok until it holds, or fails the test after a minute.
-func waitFor(t *testing.T, what string, ok func() bool) {
+func waitFor(t testing.TB, what string, ok func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for !ok() {
@@ -179,7 +179,7 @@ func (v *devVault) appRole(t *testing.T, mount, key string, uses int) (roleID, s
 	return roleID, secretID
 }
 
-func newVaultRoot(t *testing.T, cfg VaultConfig) *VaultRoot {
+func newVaultRoot(t testing.TB, cfg VaultConfig) *VaultRoot {
 	t.Helper()
 	r, err := NewVaultRoot(cfg)
 	if err != nil {

@@ -22,4 +22,11 @@
 // The node stops (fail-stop) on any write or fsync error of its log or state,
 // and on any log entry it cannot decode: it never acknowledges after an I/O
 // error and never skips an entry. See DESIGN.md for the reasoning.
+//
+// Deleting a key does not remove its bytes from disk: bbolt keeps them in
+// free pages, the raft log and the snapshots keep older copies.
+// [Store.Compact] rewrites the state file, takes fresh snapshots, truncates
+// and rewrites the log, so that bytes deleted before the call are in no
+// file of that node — what crypto-shredding needs. It is node-local: the
+// caller runs it on every node.
 package raftstore

@@ -95,14 +95,14 @@ func TestLogStoreTailTruncateReopen(t *testing.T) {
 	if err := ls.DeleteRange(10, 10); err != nil {
 		t.Fatal(err)
 	}
-	if err := ls.closer.Close(); err != nil {
+	if err := ls.Close(); err != nil {
 		t.Fatal(err)
 	}
 	ls, err = openLogStore(cfg)
 	if err != nil {
 		t.Fatalf("reopen: %v", err)
 	}
-	defer ls.closer.Close()
+	defer ls.Close()
 	for i := uint64(1); i <= 9; i++ {
 		var l raft.Log
 		if err := ls.GetLog(i, &l); err != nil || l.Data[0] != byte(i) {

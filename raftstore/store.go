@@ -89,6 +89,9 @@ type Stats struct {
 	FSMBatches  uint64 `json:"fsm_batches"`  // bbolt commits of the state
 	Proposals   uint64 `json:"proposals"`    // transactions proposed on this node
 	EntriesSent uint64 `json:"entries_sent"` // raft entries proposed (or forwarded) by this node
+	// SnapshotsRestored counts snapshots installed into the state (from
+	// the leader, or at start): see Compact.
+	SnapshotsRestored uint64 `json:"snapshots_restored"`
 }
 
 // Peer is one member of the raft configuration.
@@ -123,8 +126,8 @@ type Store struct {
 
 	fsm       *FSM
 	raft      *raft.Raft
-	logStore  io.Closer
 	logs      *failStopLogs
+	snaps     raft.SnapshotStore
 	mux       *mux
 	pool      *rpcPool
 	rpcServer *rpc.Server
@@ -135,6 +138,7 @@ type Store struct {
 	inflight    chan struct{}
 	gate        readGate
 	barrierTerm atomic.Uint64
+	compactMu   sync.Mutex // one Compact at a time: it changes TrailingLogs
 
 	nProposals atomic.Uint64
 	nEntries   atomic.Uint64
@@ -182,14 +186,11 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if s.logs, err = openLogStore(cfg); err != nil {
 		return nil, err
 	}
-	s.logStore = s.logs.closer
-	if cfg.wrapLog != nil {
-		s.logs.LogStore = cfg.wrapLog(s.logs.LogStore)
-	}
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(filepath.Join(cfg.DataDir, "raft"), 2, hlog)
 	if err != nil {
 		return nil, fmt.Errorf("raftstore: snapshot store: %w", err)
 	}
+	s.snaps = snaps
 	if err := s.catchUpFromSnapshot(snaps); err != nil {
 		return nil, err
 	}
@@ -359,8 +360,8 @@ func (s *Store) closeResources() {
 	if s.pool != nil {
 		s.pool.closeAll()
 	}
-	if s.logStore != nil {
-		s.logStore.Close()
+	if s.logs != nil {
+		s.logs.Close()
 	}
 	if s.fsm != nil {
 		s.fsm.Close()
@@ -405,6 +406,7 @@ func (s *Store) Status() Status {
 			LogBatches: s.logs.batches.Load(), LogEntries: s.logs.entries.Load(),
 			LogNanos: s.logs.nanos.Load(), FSMNanos: s.fsm.nanos.Load(),
 			FSMBatches: s.fsm.batches.Load(), Proposals: s.nProposals.Load(), EntriesSent: s.nEntries.Load(),
+			SnapshotsRestored: s.fsm.restores.Load(),
 		},
 	}
 	st.Peers, _ = s.peers()
@@ -435,35 +437,91 @@ func (s *Store) Peers(ctx context.Context) ([]Peer, error) { return s.peers() }
 // the node then cannot restart (hashicorp/raft-wal#31, fixed after v0.4.0).
 // The fault test hit it; TestLogStoreTailTruncateReopen guards against it.
 func openLogStore(cfg Config) (*failStopLogs, error) {
-	bs, err := raftboltdb.New(raftboltdb.Options{
-		Path:        filepath.Join(cfg.DataDir, "raft", "raft.db"),
-		BoltOptions: boltOptions(),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("raftstore: open log: %w", err)
+	l := &failStopLogs{path: filepath.Join(cfg.DataDir, "raft", "raft.db"), wrap: cfg.wrapLog, fatal: cfg.Fatal}
+	if err := l.open(); err != nil {
+		return nil, err
 	}
-	return &failStopLogs{LogStore: bs, stable: bs, closer: bs, fatal: cfg.Fatal}, nil
+	return l, nil
 }
 
 // failStopLogs wraps the raft log and stable store: any write error stops
 // the node, so nothing is acknowledged after an I/O error. It also counts
 // log writes (each one fsync'd commit) for benchmarks.
+//
+// Every call holds mu shared; compact holds it exclusively while it rewrites
+// the file and reopens it, so raft's calls wait for the swap instead of
+// reaching a closed store.
 type failStopLogs struct {
-	raft.LogStore
-	stable  raft.StableStore
-	closer  io.Closer
-	fatal   func(error)
+	path  string
+	wrap  func(raft.LogStore) raft.LogStore // tests inject faults under the wrapper
+	fatal func(error)
+
+	mu   sync.RWMutex
+	bolt *raftboltdb.BoltStore // the stable store, and the log under wrap
+	log  raft.LogStore
+
 	batches atomic.Uint64
 	entries atomic.Uint64
 	nanos   atomic.Uint64
+}
+
+var (
+	_ raft.LogStore    = (*failStopLogs)(nil)
+	_ raft.StableStore = (*failStopLogs)(nil)
+)
+
+// open opens the log file; the caller holds mu or is the only user.
+func (l *failStopLogs) open() error {
+	bs, err := raftboltdb.New(raftboltdb.Options{Path: l.path, BoltOptions: boltOptions()})
+	if err != nil {
+		return fmt.Errorf("raftstore: open log %s: %w", l.path, err)
+	}
+	l.bolt, l.log = bs, bs
+	if l.wrap != nil {
+		l.log = l.wrap(bs)
+	}
+	return nil
+}
+
+// Close closes the log file. raft must be shut down first.
+func (l *failStopLogs) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.bolt == nil {
+		return nil
+	}
+	err := l.bolt.Close()
+	l.bolt = nil
+	return err
+}
+
+func (l *failStopLogs) FirstIndex() (uint64, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.log.FirstIndex()
+}
+
+func (l *failStopLogs) LastIndex() (uint64, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.log.LastIndex()
+}
+
+func (l *failStopLogs) GetLog(index uint64, log *raft.Log) error {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.log.GetLog(index, log)
 }
 
 func (l *failStopLogs) StoreLog(log *raft.Log) error { return l.StoreLogs([]*raft.Log{log}) }
 
 func (l *failStopLogs) StoreLogs(logs []*raft.Log) error {
 	start := time.Now()
-	defer func() { l.nanos.Add(uint64(time.Since(start))) }()
-	if err := l.LogStore.StoreLogs(logs); err != nil {
+	l.mu.RLock()
+	err := l.log.StoreLogs(logs)
+	l.mu.RUnlock()
+	l.nanos.Add(uint64(time.Since(start)))
+	if err != nil {
 		l.fatal(&FatalError{Op: "write raft log", Err: err})
 		return err
 	}
@@ -473,7 +531,10 @@ func (l *failStopLogs) StoreLogs(logs []*raft.Log) error {
 }
 
 func (l *failStopLogs) DeleteRange(min, max uint64) error {
-	if err := l.LogStore.DeleteRange(min, max); err != nil {
+	l.mu.RLock()
+	err := l.log.DeleteRange(min, max)
+	l.mu.RUnlock()
+	if err != nil {
 		l.fatal(&FatalError{Op: "truncate raft log", Err: err})
 		return err
 	}
@@ -481,7 +542,10 @@ func (l *failStopLogs) DeleteRange(min, max uint64) error {
 }
 
 func (l *failStopLogs) Set(k, v []byte) error {
-	if err := l.stable.Set(k, v); err != nil {
+	l.mu.RLock()
+	err := l.bolt.Set(k, v)
+	l.mu.RUnlock()
+	if err != nil {
 		l.fatal(&FatalError{Op: "write raft stable store", Err: err})
 		return err
 	}
@@ -489,12 +553,24 @@ func (l *failStopLogs) Set(k, v []byte) error {
 }
 
 func (l *failStopLogs) SetUint64(k []byte, v uint64) error {
-	if err := l.stable.SetUint64(k, v); err != nil {
+	l.mu.RLock()
+	err := l.bolt.SetUint64(k, v)
+	l.mu.RUnlock()
+	if err != nil {
 		l.fatal(&FatalError{Op: "write raft stable store", Err: err})
 		return err
 	}
 	return nil
 }
 
-func (l *failStopLogs) Get(k []byte) ([]byte, error)       { return l.stable.Get(k) }
-func (l *failStopLogs) GetUint64(k []byte) (uint64, error) { return l.stable.GetUint64(k) }
+func (l *failStopLogs) Get(k []byte) ([]byte, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.bolt.Get(k)
+}
+
+func (l *failStopLogs) GetUint64(k []byte) (uint64, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.bolt.GetUint64(k)
+}

@@ -262,10 +262,11 @@ func (n *Node) startKeyring(dataDir string) (*keyring.Hierarchy, error) {
 			_, err := n.store.Compact(ctx)
 			return err
 		},
-		StateFile: filepath.Join(dataDir, "keyring-compacted"),
-		IsLeader:  n.store.IsLeader,
-		TrimAfter: kc.TrimAfter,
-		Logger:    n.logger.With("component", "keyring"),
+		StateFile:         filepath.Join(dataDir, "keyring-compacted"),
+		SnapshotsRestored: func() uint64 { return n.store.Status().Stats.SnapshotsRestored },
+		IsLeader:          n.store.IsLeader,
+		TrimAfter:         kc.TrimAfter,
+		Logger:            n.logger.With("component", "keyring"),
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	n.stopJanitor = func() { cancel(); <-n.janitorDone }
