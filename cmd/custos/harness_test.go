@@ -607,6 +607,11 @@ func startClusterWith(t testing.TB, bin, extra string) *cluster {
 	if initOut.OperatorToken == "" || initOut.JoinToken == "" || initOut.NodeID != "n1" || initOut.Region != "local" || initOut.SealIdentity == "" {
 		t.Fatalf("operator init output incomplete: %s", r.stdout)
 	}
+	if fi, err := os.Stat(initOut.SealIdentity); err != nil {
+		t.Fatalf("seal identity: %v", err)
+	} else if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("seal identity %s has mode %v, want 0600", initOut.SealIdentity, fi.Mode().Perm())
+	}
 	c.token, c.joinToken = initOut.OperatorToken, initOut.JoinToken
 	for _, n := range c.nodes {
 		n.api = newAPIClient(n.apiAddr, c.token, 10*time.Second)
