@@ -1,15 +1,16 @@
 // Package api is the node's HTTP API (fiber v2). It is a thin adapter: it
 // authenticates, validates and decodes the request, calls one service
 // method with its own deadline, and encodes the result or the error. It
-// depends only on small interfaces it defines ([Cluster], [Tenants],
+// depends only on small interfaces it defines ([Cluster], [Tenants], [Keys],
 // [Auth]), so the services know nothing of HTTP and *fiber.Ctx never
 // travels below a handler. A request either fully succeeds or changes
 // nothing, because each service call builds exactly one transaction.
 //
 // # Routes
 //
-//	GET    /v1/sys/health                     no token; 200, or 503 when no leader is known
-//	GET    /v1/sys/status                     node, raft and version information
+//	GET    /v1/sys/health                     no token; 200, or 503 when no leader is known or the
+//	                                          node is sealed ({"status":"sealed","sealed":true})
+//	GET    /v1/sys/status                     node, raft, version and keyring (sealed, cached_keys)
 //	GET    /v1/operator/raft/peers            {"peers":[...]}
 //	DELETE /v1/operator/raft/peers/{id}       204; idempotent
 //	POST   /v1/operator/raft/transfer-leader  {"id":"n2"} (id optional); 202
@@ -20,6 +21,15 @@
 //	POST   /v1/tenants/{id}/suspend           200; idempotent
 //	POST   /v1/tenants/{id}/resume            200; idempotent
 //	DELETE /v1/tenants/{id}                   204
+//	GET    /v1/tenants/{id}/keys              key status: provider, KEKs, rewrap progress
+//	POST   /v1/tenants/{id}/keys/rotate       202: new KEK; data keys rewrapped in the background
+//	POST   /v1/tenants/{id}/keys/purge-cache  200 {"purged":n}: every node drops the tenant's keys
+//	PUT    /v1/tenants/{id}/keys/provider     {"key_provider":"vault","vault":{...}}: move the root
+//
+// POST /v1/tenants takes "key_provider" ("age", the default, or "vault")
+// and, for Vault, "vault": {address, mount, key, auth_method (token or
+// approle), auth_mount, ca_cert_pem, token, role_id, secret_id}. The
+// credentials are stored only encrypted and never returned or logged.
 //
 // Every route but the health check requires "Authorization: Bearer
 // <operator token>". Reads are linearizable unless stale=true is given.
@@ -52,6 +62,9 @@
 //	conflict                409     the tenant exists, a concurrent change won, or no leadership target
 //	region-mismatch         422     a tenant requested in another region than the cluster's
 //	unavailable             503     no leader, leadership lost, timeout, shutdown (with Retry-After: 1)
+//	key-unavailable         503     the tenant's root key cannot be used: the node is sealed, or the
+//	                                tenant's Vault refused, is sealed or unreachable (Retry-After: 5);
+//	                                the detail names the tenant, never the provider's own message
 //	internal                500     anything else; detail is "internal error"
 //
 // The rule for 400 versus 422: a request whose syntax is wrong — its JSON,
