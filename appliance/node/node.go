@@ -19,6 +19,16 @@
 //
 // Secrets are printed once and stored only as SHA-256 hashes in the
 // replicated state, so every node can check them.
+//
+// # Keys
+//
+// The seal identity (keyring.seal_identity, default <data_dir>/seal.age)
+// is loaded at start. `operator init` creates it and records its
+// recipient in the cluster (or records the operator's own recipients); the
+// operator copies it to every node. A node without it runs sealed: it
+// serves, but /v1/sys/health answers 503 "sealed" and key operations answer
+// 503 key-unavailable. Each node runs a keyring janitor (cache purges,
+// compaction after shreds; on the leader, rewraps and Vault trims).
 package node
 
 import (
