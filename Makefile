@@ -20,8 +20,8 @@ run: build ## build and start a dev node on 127.0.0.1:8200 (address and token pr
 test: bin/vault ## vet, all tests with -race (unit, in-process cluster, end-to-end, fault, keyring against a real Vault), brief fuzzing
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 18m ./...
-	$(GO) vet -tags vault ./keyring
-	$(GO) test -tags vault -race -count=1 -timeout 10m -run Vault ./keyring
+	$(GO) vet -tags vault ./keyring/... ./cmd/custos
+	$(GO) test -tags vault -race -count=1 -timeout 10m -run Vault ./keyring ./cmd/custos
 	$(MAKE) fuzz FUZZTIME=10000x # an exec count, not a duration: time-boxed fuzzing can end in a spurious "context deadline exceeded" on a loaded machine
 
 FUZZTIME ?= 2m
@@ -72,7 +72,7 @@ cluster: build ## three local nodes on 127.0.0.1 (API 8210/8220/8230); Ctrl-C st
 	wait
 
 test-vault: bin/vault ## only the keyring's tests against a real Vault server (see vault)
-	$(GO) test -tags vault -count=1 -v -run Vault ./keyring
+	$(GO) test -tags vault -count=1 -v -run Vault ./keyring ./cmd/custos
 
 # The Vault server is built once per version into a cache outside the
 # checkout (it takes ~14 min cold, ~35 s warm, and is ~360 MB), and

@@ -82,8 +82,8 @@ func TestVaultTenantRevocationAndOutage(t *testing.T) {
 	const ttl = 300 * time.Millisecond
 	e := newVaultEnv(t, ttl)
 	ctx := context.Background()
-	acmeToken := e.v.token(t, "acme-key")
-	if err := e.h.Provision(ctx, "op", "acme", vaultSpec(e.v.addr, "acme-key", acmeToken)); err != nil {
+	acmeToken := e.v.Token(t, "acme-key")
+	if err := e.h.Provision(ctx, "op", "acme", vaultSpec(e.v.Addr, "acme-key", acmeToken)); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.h.Provision(ctx, "op", "local", ProviderSpec{}); err != nil {
@@ -113,21 +113,19 @@ func TestVaultTenantRevocationAndOutage(t *testing.T) {
 	// Revoke the token's policy: within the TTL the cached key still
 	// works; after it, reads fail closed naming the tenant, while the age
 	// tenant works on.
-	if err := e.v.root.Sys().PutPolicy("use-acme-key", `path "sys/nothing" { capabilities = ["deny"] }`); err != nil {
-		t.Fatal(err)
-	}
+	e.v.Deny(t, "acme-key")
 	time.Sleep(ttl + 100*time.Millisecond)
 	_, err = e.h.DataKey(ctx, "acme", "guest-1")
 	failsClosed(t, err, "acme", "refused", acmeToken)
 	opens(t, e.h, "local", "guest-1", localCT, "local guest")
 	// Re-enable: service resumes, the old data opens.
-	e.v.policy(t, "acme-key")
+	e.v.Policy(t, "acme-key")
 	opens(t, e.h, "acme", "guest-1", ct, "acme guest")
 
 	// A purge drops the keys at once, without waiting for the TTL.
 	long := e.hierarchy(time.Hour)
 	opens(t, long, "acme", "guest-1", ct, "acme guest")
-	e.v.revoke(t, acmeToken)
+	e.v.Revoke(t, acmeToken)
 	opens(t, long, "acme", "guest-1", ct, "acme guest") // cached: no Vault call
 	if _, err := long.PurgeCache(ctx, "op", "acme"); err != nil {
 		t.Fatal(err)
@@ -137,21 +135,18 @@ func TestVaultTenantRevocationAndOutage(t *testing.T) {
 
 	// A provider change needs the current root to unwrap the KEKs: with
 	// the token revoked it fails closed too, and changes nothing.
-	newToken := e.v.token(t, "acme-key")
-	if err := long.ChangeProvider(ctx, "op", "acme", vaultSpec(e.v.addr, "acme-key", newToken)); !errors.Is(err, ErrRootUnavailable) {
+	newToken := e.v.Token(t, "acme-key")
+	if err := long.ChangeProvider(ctx, "op", "acme", vaultSpec(e.v.Addr, "acme-key", newToken)); !errors.Is(err, ErrRootUnavailable) {
 		t.Fatalf("provider change with a revoked root: %v", err)
 	}
 	// A second Vault tenant with a valid token, for the outage below.
-	if err := long.Provision(ctx, "op", "acme2", vaultSpec(e.v.addr, "acme-key", newToken)); err != nil {
+	if err := long.Provision(ctx, "op", "acme2", vaultSpec(e.v.Addr, "acme-key", newToken)); err != nil {
 		t.Fatal(err)
 	}
 	sealFor(t, long, "acme2", "guest-1", "acme2 guest")
 
 	// Vault stopped: Vault tenants fail closed, the age tenant works.
-	if err := e.v.cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	_ = e.v.cmd.Wait()
+	e.v.Kill()
 	if _, err := long.PurgeCache(ctx, "op", "acme2"); err != nil {
 		t.Fatal(err)
 	}
@@ -167,13 +162,13 @@ func TestVaultTenantsIsolated(t *testing.T) {
 	t.Parallel()
 	e := newVaultEnv(t, time.Minute)
 	ctx := context.Background()
-	acmeToken := e.v.token(t, "acme-key")
-	if err := e.h.Provision(ctx, "op", "acme", vaultSpec(e.v.addr, "acme-key", acmeToken)); err != nil {
+	acmeToken := e.v.Token(t, "acme-key")
+	if err := e.h.Provision(ctx, "op", "acme", vaultSpec(e.v.Addr, "acme-key", acmeToken)); err != nil {
 		t.Fatal(err)
 	}
-	e.v.enableAppRole(t, "approle")
-	roleID, secretID := e.v.appRole(t, "approle", "globex-key", 0)
-	globexSpec := ProviderSpec{Kind: ProviderVault, Vault: &VaultSpec{Address: e.v.addr, Mount: "transit", Key: "globex-key", AuthMethod: VaultAuthAppRole, RoleID: roleID, SecretID: secretID}}
+	e.v.EnableAppRole(t, "approle")
+	roleID, secretID := e.v.AppRole(t, "approle", "globex-key", 0)
+	globexSpec := ProviderSpec{Kind: ProviderVault, Vault: &VaultSpec{Address: e.v.Addr, Mount: "transit", Key: "globex-key", AuthMethod: VaultAuthAppRole, RoleID: roleID, SecretID: secretID}}
 	if err := e.h.Provision(ctx, "op", "globex", globexSpec); err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +203,7 @@ func TestVaultTenantsIsolated(t *testing.T) {
 		}
 	}
 	// acme's token cannot use globex's key at all.
-	stolen := newVaultRoot(t, VaultConfig{Address: e.v.addr, Mount: "transit", Key: "globex-key", Derived: true, Token: acmeToken})
+	stolen := newVaultRoot(t, VaultConfig{Address: e.v.Addr, Mount: "transit", Key: "globex-key", Derived: true, Token: acmeToken})
 	_, err = stolen.UnwrapKEK(ctx, "globex", globex["kek/1"])
 	failsClosed(t, err, "globex", "refused", acmeToken)
 	// Grafting globex's KEK and data key into acme's records opens nothing.
@@ -245,8 +240,8 @@ func TestVaultTenantRotateAndTrim(t *testing.T) {
 	t.Parallel()
 	e := newVaultEnv(t, time.Minute)
 	ctx := context.Background()
-	tok := e.v.token(t, "acme-key")
-	if err := e.h.Provision(ctx, "op", "acme", vaultSpec(e.v.addr, "acme-key", tok)); err != nil {
+	tok := e.v.Token(t, "acme-key")
+	if err := e.h.Provision(ctx, "op", "acme", vaultSpec(e.v.Addr, "acme-key", tok)); err != nil {
 		t.Fatal(err)
 	}
 	ct := sealFor(t, e.h, "acme", "guest-1", "before rotation")
@@ -304,8 +299,8 @@ func TestVaultProviderChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	ct := sealFor(t, e.h, "acme", "guest-1", "moved")
-	tok := e.v.token(t, "acme-key")
-	if err := e.h.ChangeProvider(ctx, "op", "acme", vaultSpec(e.v.addr, "acme-key", tok)); err != nil {
+	tok := e.v.Token(t, "acme-key")
+	if err := e.h.ChangeProvider(ctx, "op", "acme", vaultSpec(e.v.Addr, "acme-key", tok)); err != nil {
 		t.Fatal(err)
 	}
 	st, _ := e.h.Status(ctx, "acme")
@@ -327,7 +322,7 @@ func TestVaultRoundTripsPerThousandWrites(t *testing.T) {
 	t.Parallel()
 	e := newVaultEnv(t, time.Minute)
 	ctx := context.Background()
-	if err := e.h.Provision(ctx, "op", "acme", vaultSpec(e.v.addr, "acme-key", e.v.token(t, "acme-key"))); err != nil {
+	if err := e.h.Provision(ctx, "op", "acme", vaultSpec(e.v.Addr, "acme-key", e.v.Token(t, "acme-key"))); err != nil {
 		t.Fatal(err)
 	}
 	cold := e.hierarchy(time.Minute) // a node that has not touched acme yet
@@ -348,8 +343,8 @@ func TestVaultRoundTripsPerThousandWrites(t *testing.T) {
 // BenchmarkVaultUnwrapKEK is the cost of one Vault call (transit decrypt
 // of a KEK) on loopback: what the cache keeps off the data path.
 func BenchmarkVaultUnwrapKEK(b *testing.B) {
-	v := runVault(b, false)
-	r := newVaultRoot(b, VaultConfig{Address: v.addr, Mount: "transit", Key: "acme-key", Derived: true, Token: "root"})
+	v := startVault(b)
+	r := newVaultRoot(b, VaultConfig{Address: v.Addr, Mount: "transit", Key: "acme-key", Derived: true, Token: "root"})
 	kek, err := NewKey(1)
 	if err != nil {
 		b.Fatal(err)
@@ -364,4 +359,27 @@ func BenchmarkVaultUnwrapKEK(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// A Vault tenant over TLS: the CA given at creation (PEM, stored with the
+// provider) is what every node trusts; without it the creation fails
+// closed.
+func TestVaultTenantTLS(t *testing.T) {
+	t.Parallel()
+	v := startVaultTLS(t)
+	c := raftstoretest.New(t, 1)
+	id, _ := age.GenerateX25519Identity()
+	e := &vaultEnv{v: v, store: c.Nodes[0], id: id}
+	e.h = e.hierarchy(time.Minute)
+	ctx := context.Background()
+	spec := vaultSpec(v.Addr, "acme-key", v.Token(t, "acme-key"))
+	if err := e.h.Provision(ctx, "op", "acme", spec); !errors.Is(err, ErrRootUnavailable) {
+		t.Fatalf("creation without the CA: %v, want ErrRootUnavailable", err)
+	}
+	spec.Vault.CACertPEM = string(v.CAPEM)
+	if err := e.h.Provision(ctx, "op", "acme", spec); err != nil {
+		t.Fatal(err)
+	}
+	ct := sealFor(t, e.h, "acme", "guest-1", "over tls")
+	opens(t, e.hierarchy(time.Minute), "acme", "guest-1", ct, "over tls")
 }

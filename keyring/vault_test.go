@@ -8,11 +8,9 @@ package keyring
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -20,164 +18,19 @@ import (
 	"testing"
 	"time"
 
-	vault "github.com/hashicorp/vault/api"
+	"github.com/custos/custos/keyring/vaulttest"
 )
 
-type devVault struct {
-	addr  string
-	cmd   *exec.Cmd
-	root  *vault.Client
-	caPEM []byte // the dev CA, when serving TLS
-}
+// devVault is a real Vault dev server (keyring/vaulttest).
+type devVault = vaulttest.Server
 
 // startVault starts a dev server on 127.0.0.1 with a transit mount and two
 // derived keys, acme-key and globex-key.
-func startVault(t *testing.T) *devVault { return runVault(t, false) }
+func startVault(t testing.TB) *devVault { return vaulttest.Start(t, "../bin/vault", false) }
 
 // startVaultTLS is startVault serving HTTPS with a certificate from a dev
-// CA (devVault.caPEM).
-func startVaultTLS(t *testing.T) *devVault { return runVault(t, true) }
-
-func runVault(t testing.TB, withTLS bool) *devVault {
-	t.Helper()
-	bin, err := filepath.Abs("../bin/vault")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("no Vault binary at %s: run `make vault` (make test and make test-vault do): %v", bin, err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	args := []string{"server", "-dev", "-dev-listen-address=" + addr, "-dev-root-token-id=root"}
-	certDir, scheme := t.TempDir(), "http"
-	if withTLS {
-		args = append(args, "-dev-tls", "-dev-tls-cert-dir="+certDir)
-		scheme = "https"
-	}
-	cmd := exec.Command(bin, args...)
-	logf, _ := os.Create(filepath.Join(t.TempDir(), "vault.log"))
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-
-	v := &devVault{addr: scheme + "://" + addr, cmd: cmd}
-	vc := vault.DefaultConfig()
-	vc.Address = v.addr
-	if withTLS {
-		waitFor(t, "the dev CA certificate", func() bool {
-			v.caPEM, err = os.ReadFile(filepath.Join(certDir, "vault-ca.pem"))
-			return err == nil && strings.Contains(string(v.caPEM), "END CERTIFICATE")
-		})
-		if err := vc.ConfigureTLS(&vault.TLSConfig{CACertBytes: v.caPEM}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if v.root, err = vault.NewClient(vc); err != nil {
-		t.Fatal(err)
-	}
-	v.root.SetToken("root")
-	waitFor(t, "a healthy vault dev server", func() bool {
-		h, err := v.root.Sys().Health()
-		return err == nil && h.Initialized && !h.Sealed
-	})
-	if err := v.root.Sys().Mount("transit", &vault.MountInput{Type: "transit"}); err != nil {
-		t.Fatal(err)
-	}
-	for _, k := range []string{"acme-key", "globex-key"} {
-		if _, err := v.root.Logical().Write("transit/keys/"+k, map[string]any{"derived": true}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return v
-}
-
-// waitFor polls ok until it holds, or fails the test after a minute.
-func waitFor(t testing.TB, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s within a minute", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// policy lets its holder use only the given transit key: encrypt, decrypt,
-// rewrap, read, rotate, configure and trim it.
-func (v *devVault) policy(t *testing.T, key string) string {
-	t.Helper()
-	policy := fmt.Sprintf(`path "transit/encrypt/%[1]s" { capabilities = ["update"] }
-path "transit/decrypt/%[1]s" { capabilities = ["update"] }
-path "transit/rewrap/%[1]s" { capabilities = ["update"] }
-path "transit/keys/%[1]s" { capabilities = ["read"] }
-path "transit/keys/%[1]s/rotate" { capabilities = ["update"] }
-path "transit/keys/%[1]s/config" { capabilities = ["update"] }
-path "transit/keys/%[1]s/trim" { capabilities = ["update"] }`, key)
-	if err := v.root.Sys().PutPolicy("use-"+key, policy); err != nil {
-		t.Fatal(err)
-	}
-	return "use-" + key
-}
-
-// token makes a token that may use only the given transit key.
-func (v *devVault) token(t *testing.T, key string) string {
-	t.Helper()
-	s, err := v.root.Auth().Token().Create(&vault.TokenCreateRequest{Policies: []string{v.policy(t, key)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s.Auth.ClientToken
-}
-
-func (v *devVault) revoke(t *testing.T, token string) {
-	t.Helper()
-	if err := v.root.Auth().Token().RevokeTree(token); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func (v *devVault) enableAppRole(t *testing.T, mount string) {
-	t.Helper()
-	if err := v.root.Sys().EnableAuthWithOptions(mount, &vault.EnableAuthOptions{Type: "approle"}); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// appRole makes an AppRole role at mount whose tokens may use only the
-// given transit key, and returns its role id and a new secret id, good for
-// uses logins (0 = any number).
-func (v *devVault) appRole(t *testing.T, mount, key string, uses int) (roleID, secretID string) {
-	t.Helper()
-	role := "auth/" + mount + "/role/" + key
-	if _, err := v.root.Logical().Write(role, map[string]any{
-		"token_policies":     []string{v.policy(t, key)},
-		"secret_id_num_uses": uses,
-	}); err != nil {
-		t.Fatal(err)
-	}
-	s, err := v.root.Logical().Read(role + "/role-id")
-	if err != nil {
-		t.Fatal(err)
-	}
-	roleID, _ = s.Data["role_id"].(string)
-	if s, err = v.root.Logical().Write(role+"/secret-id", nil); err != nil {
-		t.Fatal(err)
-	}
-	secretID, _ = s.Data["secret_id"].(string)
-	if roleID == "" || secretID == "" {
-		t.Fatal("no role id or secret id")
-	}
-	return roleID, secretID
-}
+// CA (devVault.CAPEM).
+func startVaultTLS(t testing.TB) *devVault { return vaulttest.Start(t, "../bin/vault", true) }
 
 func newVaultRoot(t testing.TB, cfg VaultConfig) *VaultRoot {
 	t.Helper()
@@ -240,8 +93,8 @@ func TestVaultRoot(t *testing.T) {
 	t.Parallel()
 	v := startVault(t)
 	ctx := context.Background()
-	acmeTok := v.token(t, "acme-key")
-	acme, err := NewVaultRoot(VaultConfig{Address: v.addr, Token: acmeTok, Mount: "transit", Key: "acme-key", Derived: true, Timeout: 2 * time.Second})
+	acmeTok := v.Token(t, "acme-key")
+	acme, err := NewVaultRoot(VaultConfig{Address: v.Addr, Token: acmeTok, Mount: "transit", Key: "acme-key", Derived: true, Timeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +112,7 @@ func TestVaultRoot(t *testing.T) {
 	if _, err := acme.UnwrapKEK(ctx, "globex", w); !errors.Is(err, ErrOpen) {
 		t.Fatalf("other context: %v", err)
 	}
-	globex, _ := NewVaultRoot(VaultConfig{Address: v.addr, Token: v.token(t, "globex-key"), Mount: "transit", Key: "globex-key", Derived: true})
+	globex, _ := NewVaultRoot(VaultConfig{Address: v.Addr, Token: v.Token(t, "globex-key"), Mount: "transit", Key: "globex-key", Derived: true})
 	if _, err := globex.UnwrapKEK(ctx, "acme", w); err == nil {
 		t.Fatal("globex's key unwrapped acme's KEK")
 	}
@@ -273,21 +126,21 @@ func TestVaultRoot(t *testing.T) {
 	if _, err := cache.GetOrLoad(ctx, ck, load); err != nil {
 		t.Fatal(err)
 	}
-	v.revoke(t, acmeTok)
+	v.Revoke(t, acmeTok)
 	if _, err := cache.GetOrLoad(ctx, ck, load); err != nil {
 		t.Fatalf("cached key refused before its TTL: %v", err)
 	}
 	clk.advance(time.Minute)
 	_, err = cache.GetOrLoad(ctx, ck, load)
 	failsClosed(t, err, "acme", "refused", acmeTok)
-	acme.c.SetToken(v.token(t, "acme-key"))
+	acme.c.SetToken(v.Token(t, "acme-key"))
 	if _, err := cache.GetOrLoad(ctx, ck, load); err != nil {
 		t.Fatalf("after a new token: %v", err)
 	}
 
 	// Vault stopped: fail closed, promptly.
-	_ = v.cmd.Process.Signal(syscall.SIGKILL)
-	_ = v.cmd.Wait()
+	_ = v.Cmd.Process.Signal(syscall.SIGKILL)
+	_ = v.Cmd.Wait()
 	start := time.Now()
 	if _, err := acme.UnwrapKEK(ctx, "acme", w); !errors.Is(err, ErrRootUnavailable) {
 		t.Fatalf("vault down: %v", err)
@@ -304,11 +157,11 @@ func TestVaultAppRole(t *testing.T) {
 	t.Parallel()
 	v := startVault(t)
 	ctx := context.Background()
-	v.enableAppRole(t, "custos-approle")
+	v.EnableAppRole(t, "custos-approle")
 	// The secret id is good for two logins: the first use and one more.
-	roleID, secretID := v.appRole(t, "custos-approle", "acme-key", 2)
+	roleID, secretID := v.AppRole(t, "custos-approle", "acme-key", 2)
 	acme := newVaultRoot(t, VaultConfig{
-		Address: v.addr, AuthMethod: VaultAuthAppRole, RoleID: roleID, SecretID: secretID,
+		Address: v.Addr, AuthMethod: VaultAuthAppRole, RoleID: roleID, SecretID: secretID,
 		AuthMount: "custos-approle", Mount: "transit", Key: "acme-key", Derived: true,
 	})
 	if acme.c.Token() != "" {
@@ -333,7 +186,7 @@ func TestVaultAppRole(t *testing.T) {
 
 	// The token is revoked (as if expired): the next call logs in again.
 	first := acme.c.Token()
-	v.revoke(t, first)
+	v.Revoke(t, first)
 	unwrapsTo(t, acme, "acme", wrapped[0], kek)
 	second := acme.c.Token()
 	if second == first {
@@ -341,13 +194,13 @@ func TestVaultAppRole(t *testing.T) {
 	}
 
 	// Revoked again, and the secret id is used up: fail closed.
-	v.revoke(t, second)
+	v.Revoke(t, second)
 	_, err := acme.UnwrapKEK(ctx, "acme", wrapped[0])
 	failsClosed(t, err, "acme", "refused", roleID, secretID, first, second)
 
 	// A wrong secret id fails on first use, without quoting it.
 	wrong := newVaultRoot(t, VaultConfig{
-		Address: v.addr, AuthMethod: VaultAuthAppRole, RoleID: roleID, SecretID: "not-the-secret-id",
+		Address: v.Addr, AuthMethod: VaultAuthAppRole, RoleID: roleID, SecretID: "not-the-secret-id",
 		AuthMount: "custos-approle", Mount: "transit", Key: "acme-key", Derived: true,
 	})
 	_, err = wrong.WrapKEK(ctx, "acme", kek)
@@ -361,10 +214,10 @@ func TestVaultRotateRewrapTrim(t *testing.T) {
 	t.Parallel()
 	v := startVault(t)
 	ctx := context.Background()
-	v.enableAppRole(t, "approle")
-	roleID, secretID := v.appRole(t, "approle", "acme-key", 0)
+	v.EnableAppRole(t, "approle")
+	roleID, secretID := v.AppRole(t, "approle", "acme-key", 0)
 	cfg := VaultConfig{
-		Address: v.addr, AuthMethod: VaultAuthAppRole, RoleID: roleID, SecretID: secretID,
+		Address: v.Addr, AuthMethod: VaultAuthAppRole, RoleID: roleID, SecretID: secretID,
 		Mount: "transit", Key: "acme-key", Derived: true,
 	}
 	acme := newVaultRoot(t, cfg)
@@ -450,13 +303,13 @@ func TestVaultRotateRewrapTrim(t *testing.T) {
 func TestVaultTLS(t *testing.T) {
 	t.Parallel()
 	v := startVaultTLS(t)
-	tok := v.token(t, "acme-key")
-	cfg := VaultConfig{Address: v.addr, Token: tok, CACertPEM: v.caPEM, Mount: "transit", Key: "acme-key", Derived: true}
+	tok := v.Token(t, "acme-key")
+	cfg := VaultConfig{Address: v.Addr, Token: tok, CACertPEM: v.CAPEM, Mount: "transit", Key: "acme-key", Derived: true}
 	kek := mustKey(t, 1)
 	roundTrip(t, newVaultRoot(t, cfg), "acme", kek)
 
 	caFile := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(caFile, v.caPEM, 0o600); err != nil {
+	if err := os.WriteFile(caFile, v.CAPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	byFile := cfg
@@ -469,7 +322,7 @@ func TestVaultTLS(t *testing.T) {
 	failsClosed(t, err, "acme", "not trusted", tok)
 
 	both := byFile
-	both.CACertPEM = v.caPEM
+	both.CACertPEM = v.CAPEM
 	if _, err := NewVaultRoot(both); err == nil {
 		t.Fatal("accepted a CA file and a CA PEM at once")
 	}
@@ -486,15 +339,15 @@ func TestVaultErrors(t *testing.T) {
 	t.Parallel()
 	v := startVault(t)
 	ctx := context.Background()
-	v.enableAppRole(t, "approle")
+	v.EnableAppRole(t, "approle")
 	kek := mustKey(t, 1)
 
 	// roots returns a root using a new token and one using AppRole (with a
 	// new secret id), both at addr, and the credentials they were given.
 	roots := func(addr string, timeout time.Duration) (map[string]*VaultRoot, VaultConfig) {
 		cfg := VaultConfig{Address: addr, Mount: "transit", Key: "acme-key", Derived: true, Timeout: timeout}
-		cfg.Token = v.token(t, "acme-key")
-		cfg.RoleID, cfg.SecretID = v.appRole(t, "approle", "acme-key", 0)
+		cfg.Token = v.Token(t, "acme-key")
+		cfg.RoleID, cfg.SecretID = v.AppRole(t, "approle", "acme-key", 0)
 		byToken, byAppRole := cfg, cfg
 		byToken.RoleID, byToken.SecretID = "", ""
 		byAppRole.AuthMethod, byAppRole.Token = VaultAuthAppRole, ""
@@ -503,18 +356,18 @@ func TestVaultErrors(t *testing.T) {
 			"approle": newVaultRoot(t, byAppRole),
 		}, cfg
 	}
-	w := roundTrip(t, newVaultRoot(t, VaultConfig{Address: v.addr, Token: "root", Mount: "transit", Key: "acme-key", Derived: true}), "acme", kek)
+	w := roundTrip(t, newVaultRoot(t, VaultConfig{Address: v.Addr, Token: "root", Mount: "transit", Key: "acme-key", Derived: true}), "acme", kek)
 
 	t.Run("403 revoked", func(t *testing.T) {
-		rs, cfg := roots(v.addr, 0)
+		rs, cfg := roots(v.Addr, 0)
 		secrets := []string{cfg.Token, cfg.RoleID, cfg.SecretID}
 		for _, r := range rs {
 			unwrapsTo(t, r, "acme", w, kek)
 			secrets = append(secrets, r.c.Token())
-			v.revoke(t, r.c.Token())
+			v.Revoke(t, r.c.Token())
 		}
 		// AppRole logs in again unless its secret id is gone as well.
-		if _, err := v.root.Logical().Write("auth/approle/role/acme-key/secret-id/destroy", map[string]any{"secret_id": cfg.SecretID}); err != nil {
+		if _, err := v.Root.Logical().Write("auth/approle/role/acme-key/secret-id/destroy", map[string]any{"secret_id": cfg.SecretID}); err != nil {
 			t.Fatal(err)
 		}
 		for name, r := range rs {
@@ -565,13 +418,13 @@ func TestVaultErrors(t *testing.T) {
 
 	// Last: the server stays sealed.
 	t.Run("503 sealed", func(t *testing.T) {
-		rs, cfg := roots(v.addr, 0)
+		rs, cfg := roots(v.Addr, 0)
 		secrets := []string{cfg.Token, cfg.RoleID, cfg.SecretID}
 		for _, r := range rs {
 			unwrapsTo(t, r, "acme", w, kek)
 			secrets = append(secrets, r.c.Token())
 		}
-		if err := v.root.Sys().Seal(); err != nil {
+		if err := v.Root.Sys().Seal(); err != nil {
 			t.Fatal(err)
 		}
 		for name, r := range rs {
