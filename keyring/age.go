@@ -177,3 +177,14 @@ func ageDecrypt(ct []byte, ids ...age.Identity) ([]byte, error) {
 	}
 	return pt, nil
 }
+
+// EncryptToRecipients age-encrypts plaintext to the given recipients (in
+// age's text form): for secrets the cluster keeps that only unsealed nodes
+// may read, such as the audit signing key.
+func EncryptToRecipients(recipients []string, plaintext []byte) ([]byte, error) {
+	rs, err := parseRecipients(strings.Join(recipients, "\n"))
+	if err != nil {
+		return nil, err
+	}
+	return ageEncrypt(plaintext, rs...)
+}

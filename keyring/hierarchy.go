@@ -3,6 +3,8 @@ package keyring
 import (
 	"bytes"
 	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/raftstore"
 )
 
@@ -23,10 +26,6 @@ type Store interface {
 
 // ErrNoKeys: the tenant has no key hierarchy (not provisioned, or deleted).
 var ErrNoKeys = errors.New("keyring: tenant has no keys")
-
-// ActorSystem is the actor recorded for key operations Custos makes on its
-// own (a subject key created on first use, background rewrap, trim).
-const ActorSystem = "system"
 
 // Hierarchy manages the key hierarchy of tenants, stored below each
 // tenant's bucket (["tenant:<id>", "keys"]):
@@ -177,16 +176,42 @@ func put(bucket [][]byte, key string, value []byte) raftstore.Op {
 	return raftstore.Op{Kind: raftstore.OpPut, Bucket: bucket, Key: []byte(key), Value: value}
 }
 
-// audit is the chain entry of a key operation.
-func (h *Hierarchy) audit(actor, tenant, action, target string) raftstore.Append {
-	if actor == "" {
-		actor = ActorSystem
+// audit is the tenant-chain entry of a key operation, for the
+// transaction that makes it.
+func (h *Hierarchy) audit(caller audit.Caller, tenant, action, target string) (raftstore.Append, error) {
+	a, err := audit.Record(audit.TenantChain(tenant), caller.Entry(h.now().UTC(), action, target, audit.OutcomeSuccess, nil))
+	if err != nil {
+		return raftstore.Append{}, fmt.Errorf("keyring: audit entry: %w", err)
 	}
-	b, _ := json.Marshal(map[string]string{
-		"time": h.now().UTC().Format(time.RFC3339Nano), "actor": actor,
-		"action": action, "target": target, "outcome": "success",
-	})
-	return raftstore.Append{Chain: chainOf(tenant), Data: b}
+	return a, nil
+}
+
+// subjectRef names a subject in audit entries by its pseudonym under the
+// tenant's audit key: subject ids may be personal data.
+func (h *Hierarchy) subjectRef(ctx context.Context, tenant, subject string) (string, error) {
+	if subject == "" {
+		return "tenant:" + tenant, nil
+	}
+	k, err := h.AuditKey(ctx, tenant)
+	if err != nil {
+		return "", err
+	}
+	return audit.Pseudonym(k, "subject", subject), nil
+}
+
+// AuditKey is the tenant's audit key: what pseudonyms in its audit entries
+// are keyed with. It is derived from the tenant's own data key, so it
+// lives as long as the tenant and never leaves memory.
+func (h *Hierarchy) AuditKey(ctx context.Context, tenant string) ([]byte, error) {
+	k, err := h.DataKey(ctx, tenant, "")
+	if err != nil {
+		return nil, err
+	}
+	out, err := hkdf.Key(sha256.New, k.raw[:], nil, "custos/audit-pseudonym/v1", 32)
+	if err != nil {
+		return nil, fmt.Errorf("keyring: audit key: %w", err)
+	}
+	return out, nil
 }
 
 // Provisioning is what creating a tenant's keys adds to the transaction
@@ -205,7 +230,7 @@ type Provisioning struct {
 // tenant, so a tenant never exists without keys. For a Vault tenant it
 // calls Vault (reads the transit key, wraps the KEK): bad credentials or
 // an unreachable Vault fail the creation with ErrRootUnavailable.
-func (h *Hierarchy) PrepareProvision(ctx context.Context, actor, tenant string, spec ProviderSpec) (*Provisioning, error) {
+func (h *Hierarchy) PrepareProvision(ctx context.Context, caller audit.Caller, tenant string, spec ProviderSpec) (*Provisioning, error) {
 	if err := spec.Normalize(); err != nil {
 		return nil, err
 	}
@@ -270,7 +295,11 @@ func (h *Hierarchy) PrepareProvision(ctx context.Context, actor, tenant string, 
 		put(p, "kek/1", wkek),
 		put(p, "kek_current", []byte("1")),
 		put(p, "dek/", wdek))
-	prov.Appends = []raftstore.Append{h.audit(actor, tenant, "key.provision", "provider:"+spec.Kind)}
+	a, err := h.audit(caller, tenant, "key.provision", "provider:"+spec.Kind)
+	if err != nil {
+		return nil, err
+	}
+	prov.Appends = []raftstore.Append{a}
 	prov.Spec, prov.root = spec, root
 	return prov, nil
 }
@@ -278,8 +307,8 @@ func (h *Hierarchy) PrepareProvision(ctx context.Context, actor, tenant string, 
 // Provision creates the tenant's keys on their own (the registry uses
 // PrepareProvision instead). It is idempotent: an already provisioned
 // tenant is left alone.
-func (h *Hierarchy) Provision(ctx context.Context, actor, tenant string, spec ProviderSpec) error {
-	prov, err := h.PrepareProvision(ctx, actor, tenant, spec)
+func (h *Hierarchy) Provision(ctx context.Context, caller audit.Caller, tenant string, spec ProviderSpec) error {
+	prov, err := h.PrepareProvision(ctx, caller, tenant, spec)
 	if err != nil {
 		return err
 	}
@@ -448,6 +477,14 @@ func (h *Hierarchy) createSubjectKey(ctx context.Context, tenant, subject string
 	if err != nil {
 		return nil, err
 	}
+	ref, err := h.subjectRef(ctx, tenant, subject)
+	if err != nil {
+		return nil, err
+	}
+	a, err := h.audit(audit.System(), tenant, "key.create", ref)
+	if err != nil {
+		return nil, err
+	}
 	p := keysPath(tenant)
 	res, err := h.store.Apply(ctx, &raftstore.Txn{
 		Conds: []raftstore.Cond{
@@ -455,7 +492,7 @@ func (h *Hierarchy) createSubjectKey(ctx context.Context, tenant, subject string
 			{Kind: raftstore.CondAbsent, Bucket: p, Key: []byte("dek/" + subject)},
 		},
 		Ops:     []raftstore.Op{put(p, "dek/"+subject, w)},
-		Appends: []raftstore.Append{h.audit(ActorSystem, tenant, "key.create", "subject:"+subject)},
+		Appends: []raftstore.Append{a},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("keyring: create key of %s/%s: %w", tenant, subject, err)
@@ -476,22 +513,34 @@ func (h *Hierarchy) createSubjectKey(ctx context.Context, tenant, subject string
 
 // ShredOps destroy subject's data key: the erasure puts them in the same
 // transaction that deletes the subject's rows, with the returned audit
-// entry. They also tell every node to drop the tenant's cached keys and
-// to compact its files within the compaction window (see Janitor), so no
-// file the cluster keeps holds the key's bytes afterwards.
-func (h *Hierarchy) ShredOps(actor, tenant, subject string) ([]raftstore.Op, raftstore.Append) {
+// entry (the subject named by its pseudonym). They also tell every node to
+// drop the tenant's cached keys and to compact its files within the
+// compaction window (see Janitor), so no file the cluster keeps holds the
+// key's bytes afterwards.
+func (h *Hierarchy) ShredOps(ctx context.Context, caller audit.Caller, tenant, subject string) ([]raftstore.Op, raftstore.Append, error) {
+	ref, err := h.subjectRef(ctx, tenant, subject)
+	if err != nil {
+		return nil, raftstore.Append{}, err
+	}
+	a, err := h.audit(caller, tenant, "key.shred", ref)
+	if err != nil {
+		return nil, raftstore.Append{}, err
+	}
 	now := []byte(h.now().UTC().Format(time.RFC3339Nano))
 	return []raftstore.Op{
 		{Kind: raftstore.OpDelete, Bucket: keysPath(tenant), Key: []byte("dek/" + subject)},
 		put(SysPath(), sysPurgePrefix+tenant, now),
 		put(SysPath(), sysShred, now),
-	}, h.audit(actor, tenant, "key.shred", "subject:"+subject)
+	}, a, nil
 }
 
 // Shred destroys subject's data key on its own (the erasure uses ShredOps
 // in its own transaction) and drops it from this node's cache at once.
-func (h *Hierarchy) Shred(ctx context.Context, actor, tenant, subject string) error {
-	ops, a := h.ShredOps(actor, tenant, subject)
+func (h *Hierarchy) Shred(ctx context.Context, caller audit.Caller, tenant, subject string) error {
+	ops, a, err := h.ShredOps(ctx, caller, tenant, subject)
+	if err != nil {
+		return err
+	}
 	res, err := h.store.Apply(ctx, &raftstore.Txn{
 		Conds:   []raftstore.Cond{{Kind: raftstore.CondPresent, Bucket: keysPath(tenant), Key: []byte("dek/" + subject)}},
 		Ops:     ops,
@@ -527,12 +576,16 @@ func (h *Hierarchy) Forget(tenant, subject string) {
 // PurgeCache drops every cached key of tenant on every node: on this one
 // at once, on the others within a tick of their janitor (they watch the
 // purge record this writes). It returns how many keys this node dropped.
-func (h *Hierarchy) PurgeCache(ctx context.Context, actor, tenant string) (int, error) {
+func (h *Hierarchy) PurgeCache(ctx context.Context, caller audit.Caller, tenant string) (int, error) {
+	a, err := h.audit(caller, tenant, "key.purge_cache", "tenant:"+tenant)
+	if err != nil {
+		return 0, err
+	}
 	p := keysPath(tenant)
 	res, err := h.store.Apply(ctx, &raftstore.Txn{
 		Conds:   []raftstore.Cond{{Kind: raftstore.CondPresent, Bucket: p, Key: []byte("kek_current")}},
 		Ops:     []raftstore.Op{put(SysPath(), sysPurgePrefix+tenant, []byte(h.now().UTC().Format(time.RFC3339Nano)))},
-		Appends: []raftstore.Append{h.audit(actor, tenant, "key.purge_cache", "tenant:"+tenant)},
+		Appends: []raftstore.Append{a},
 	})
 	n := h.purgeLocal(tenant) // whatever the outcome: dropping is always safe
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/raftstore"
 )
 
@@ -302,7 +303,11 @@ func (h *Hierarchy) trimVault(ctx context.Context, trimAfter time.Duration) erro
 		}
 		appends := make([]raftstore.Append, 0, len(g.tenants))
 		for _, t := range g.tenants {
-			appends = append(appends, h.audit(ActorSystem, t, "key.trim", fmt.Sprintf("transit_min_version:%d", g.minUsed)))
+			a, err := h.audit(audit.System(), t, "key.trim", fmt.Sprintf("transit_min_version:%d", g.minUsed))
+			if err != nil {
+				return err
+			}
+			appends = append(appends, a)
 		}
 		if _, err := h.store.Apply(ctx, &raftstore.Txn{Appends: appends}); err != nil {
 			errs = append(errs, fmt.Errorf("keyring: record trim: %w", err))

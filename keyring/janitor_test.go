@@ -18,7 +18,7 @@ func TestJanitorCompactionSchedule(t *testing.T) {
 	id, _ := age.GenerateX25519Identity()
 	h := NewHierarchy(c.Nodes[0], HierarchyOptions{Seal: []age.Recipient{id.Recipient()}, Identities: []age.Identity{id}})
 	ctx := context.Background()
-	if err := h.Provision(ctx, "op", "acme", ProviderSpec{}); err != nil {
+	if err := h.Provision(ctx, opCaller, "acme", ProviderSpec{}); err != nil {
 		t.Fatal(err)
 	}
 	compactions, restored := 0, uint64(0)
@@ -45,7 +45,7 @@ func TestJanitorCompactionSchedule(t *testing.T) {
 	if _, err := h.DataKey(ctx, "acme", "guest-1"); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.Shred(ctx, "op", "acme", "guest-1"); err != nil {
+	if err := h.Shred(ctx, opCaller, "acme", "guest-1"); err != nil {
 		t.Fatal(err)
 	}
 	// The janitor reads its node's committed state, which trails the apply
@@ -71,7 +71,7 @@ func TestJanitorCompactionSchedule(t *testing.T) {
 	step(2, "snapshot installed after the shred")
 	j = newJanitor() // a restart
 	step(2, "after a restart, nothing new")
-	if err := h.Shred(ctx, "op", "acme", "guest-1"); err == nil {
+	if err := h.Shred(ctx, opCaller, "acme", "guest-1"); err == nil {
 		t.Fatal("shredding a shredded subject succeeded")
 	}
 }

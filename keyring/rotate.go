@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/raftstore"
 )
 
@@ -94,7 +95,7 @@ func (h *Hierarchy) Status(ctx context.Context, tenant string) (KeyStatus, error
 // so Custos never sees the transit key) and wraps the new KEK under it.
 // The superseded transit versions are trimmed later by the janitor, once
 // no backup that could hold them is kept (TrimAfter).
-func (h *Hierarchy) Rotate(ctx context.Context, actor, tenant string) (uint32, error) {
+func (h *Hierarchy) Rotate(ctx context.Context, caller audit.Caller, tenant string) (uint32, error) {
 	st, err := h.Status(ctx, tenant)
 	if err != nil {
 		return 0, err
@@ -145,10 +146,14 @@ func (h *Hierarchy) Rotate(ctx context.Context, actor, tenant string) (uint32, e
 		put(p, fmt.Sprintf("kek/%d", next), w),
 		put(p, "kek_current", []byte(strconv.FormatUint(uint64(next), 10))),
 		put(SysPath(), sysRewrapPrefix+tenant, []byte(h.now().UTC().Format(time.RFC3339Nano))))
+	a, err := h.audit(caller, tenant, "key.rotate", fmt.Sprintf("kek:%d", next))
+	if err != nil {
+		return 0, err
+	}
 	res, err := h.store.Apply(ctx, &raftstore.Txn{
 		Conds:   conds,
 		Ops:     ops,
-		Appends: []raftstore.Append{h.audit(actor, tenant, "key.rotate", fmt.Sprintf("kek:%d", next))},
+		Appends: []raftstore.Append{a},
 	})
 	if err != nil {
 		return 0, fmt.Errorf("keyring: rotate %s: %w", tenant, err)
@@ -215,11 +220,19 @@ func (h *Hierarchy) Rewrap(ctx context.Context, tenant string, batch int) (int, 
 		if err != nil {
 			return moved, err
 		}
+		ref, err := h.subjectRef(ctx, tenant, subject)
+		if err != nil {
+			return moved, err
+		}
+		a, err := h.audit(audit.System(), tenant, "key.rewrap", ref)
+		if err != nil {
+			return moved, err
+		}
 		p := keysPath(tenant)
 		res, err := h.store.Apply(ctx, &raftstore.Txn{
 			Conds:   []raftstore.Cond{{Kind: raftstore.CondVersion, Bucket: p, Key: it.key, Version: it.version}},
 			Ops:     []raftstore.Op{{Kind: raftstore.OpPut, Bucket: p, Key: it.key, Value: w}},
-			Appends: []raftstore.Append{h.audit(ActorSystem, tenant, "key.rewrap", "subject:"+subject)},
+			Appends: []raftstore.Append{a},
 		})
 		if err != nil {
 			return moved, fmt.Errorf("keyring: rewrap %s/%s: %w", tenant, subject, err)
@@ -262,12 +275,12 @@ func (h *Hierarchy) finishRewrap(ctx context.Context, tenant string, markerVersi
 // provider record. Changing a Vault tenant's credentials (a new token or
 // AppRole secret) is a provider change to the same transit key. Data keys
 // and data are untouched.
-func (h *Hierarchy) ChangeProvider(ctx context.Context, actor, tenant string, spec ProviderSpec) error {
+func (h *Hierarchy) ChangeProvider(ctx context.Context, caller audit.Caller, tenant string, spec ProviderSpec) error {
 	old, err := h.root(ctx, tenant)
 	if err != nil {
 		return err
 	}
-	prov, err := h.PrepareProvision(ctx, actor, tenant, spec)
+	prov, err := h.PrepareProvision(ctx, caller, tenant, spec)
 	if err != nil {
 		return err
 	}
@@ -322,9 +335,13 @@ func (h *Hierarchy) ChangeProvider(ctx context.Context, actor, tenant string, sp
 	if err != nil {
 		return err
 	}
+	a, err := h.audit(caller, tenant, "key.provider_change", "provider:"+prov.Spec.Kind)
+	if err != nil {
+		return err
+	}
 	res, err := h.store.Apply(ctx, &raftstore.Txn{
 		Conds: conds, Ops: append(ops, put(SysPath(), sysPurgePrefix+tenant, []byte(h.now().UTC().Format(time.RFC3339Nano)))),
-		Appends: []raftstore.Append{h.audit(actor, tenant, "key.provider_change", "provider:"+prov.Spec.Kind)},
+		Appends: []raftstore.Append{a},
 	})
 	if err != nil {
 		return fmt.Errorf("keyring: change provider of %s: %w", tenant, err)

@@ -82,7 +82,7 @@ func TestShredLeavesNoKeyBytesInClusterFiles(t *testing.T) {
 		go func() { defer close(done); j.Run(jctx) }()
 		t.Cleanup(func() { stop(); <-done })
 	}
-	if err := hs[0].Provision(ctx, "op", "acme", ProviderSpec{}); err != nil {
+	if err := hs[0].Provision(ctx, opCaller, "acme", ProviderSpec{}); err != nil {
 		t.Fatal(err)
 	}
 	// Two subjects with sealed values; then plenty of other writes so the
@@ -129,7 +129,10 @@ func TestShredLeavesNoKeyBytesInClusterFiles(t *testing.T) {
 	}
 
 	// Shred guest-1 with its row, in one transaction, as the erasure does.
-	ops, a := hs[0].ShredOps("dpo", "acme", "guest-1")
+	ops, a, err := hs[0].ShredOps(ctx, dpoCaller, "acme", "guest-1")
+	if err != nil {
+		t.Fatal(err)
+	}
 	ops = append(ops, raftstore.Op{Kind: raftstore.OpDelete, Bucket: guests, Key: []byte("guest-1")})
 	res, err := c.Leader(t).Apply(ctx, &raftstore.Txn{Ops: ops, Appends: []raftstore.Append{a}})
 	if err != nil || !res.Applied {

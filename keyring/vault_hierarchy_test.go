@@ -83,10 +83,10 @@ func TestVaultTenantRevocationAndOutage(t *testing.T) {
 	e := newVaultEnv(t, ttl)
 	ctx := context.Background()
 	acmeToken := e.v.Token(t, "acme-key")
-	if err := e.h.Provision(ctx, "op", "acme", vaultSpec(e.v.Addr, "acme-key", acmeToken)); err != nil {
+	if err := e.h.Provision(ctx, opCaller, "acme", vaultSpec(e.v.Addr, "acme-key", acmeToken)); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.h.Provision(ctx, "op", "local", ProviderSpec{}); err != nil {
+	if err := e.h.Provision(ctx, opCaller, "local", ProviderSpec{}); err != nil {
 		t.Fatal(err)
 	}
 	st, err := e.h.Status(ctx, "acme")
@@ -127,7 +127,7 @@ func TestVaultTenantRevocationAndOutage(t *testing.T) {
 	opens(t, long, "acme", "guest-1", ct, "acme guest")
 	e.v.Revoke(t, acmeToken)
 	opens(t, long, "acme", "guest-1", ct, "acme guest") // cached: no Vault call
-	if _, err := long.PurgeCache(ctx, "op", "acme"); err != nil {
+	if _, err := long.PurgeCache(ctx, opCaller, "acme"); err != nil {
 		t.Fatal(err)
 	}
 	_, err = long.DataKey(ctx, "acme", "guest-1")
@@ -136,18 +136,18 @@ func TestVaultTenantRevocationAndOutage(t *testing.T) {
 	// A provider change needs the current root to unwrap the KEKs: with
 	// the token revoked it fails closed too, and changes nothing.
 	newToken := e.v.Token(t, "acme-key")
-	if err := long.ChangeProvider(ctx, "op", "acme", vaultSpec(e.v.Addr, "acme-key", newToken)); !errors.Is(err, ErrRootUnavailable) {
+	if err := long.ChangeProvider(ctx, opCaller, "acme", vaultSpec(e.v.Addr, "acme-key", newToken)); !errors.Is(err, ErrRootUnavailable) {
 		t.Fatalf("provider change with a revoked root: %v", err)
 	}
 	// A second Vault tenant with a valid token, for the outage below.
-	if err := long.Provision(ctx, "op", "acme2", vaultSpec(e.v.Addr, "acme-key", newToken)); err != nil {
+	if err := long.Provision(ctx, opCaller, "acme2", vaultSpec(e.v.Addr, "acme-key", newToken)); err != nil {
 		t.Fatal(err)
 	}
 	sealFor(t, long, "acme2", "guest-1", "acme2 guest")
 
 	// Vault stopped: Vault tenants fail closed, the age tenant works.
 	e.v.Kill()
-	if _, err := long.PurgeCache(ctx, "op", "acme2"); err != nil {
+	if _, err := long.PurgeCache(ctx, opCaller, "acme2"); err != nil {
 		t.Fatal(err)
 	}
 	_, err = long.DataKey(ctx, "acme2", "guest-1")
@@ -163,13 +163,13 @@ func TestVaultTenantsIsolated(t *testing.T) {
 	e := newVaultEnv(t, time.Minute)
 	ctx := context.Background()
 	acmeToken := e.v.Token(t, "acme-key")
-	if err := e.h.Provision(ctx, "op", "acme", vaultSpec(e.v.Addr, "acme-key", acmeToken)); err != nil {
+	if err := e.h.Provision(ctx, opCaller, "acme", vaultSpec(e.v.Addr, "acme-key", acmeToken)); err != nil {
 		t.Fatal(err)
 	}
 	e.v.EnableAppRole(t, "approle")
 	roleID, secretID := e.v.AppRole(t, "approle", "globex-key", 0)
 	globexSpec := ProviderSpec{Kind: ProviderVault, Vault: &VaultSpec{Address: e.v.Addr, Mount: "transit", Key: "globex-key", AuthMethod: VaultAuthAppRole, RoleID: roleID, SecretID: secretID}}
-	if err := e.h.Provision(ctx, "op", "globex", globexSpec); err != nil {
+	if err := e.h.Provision(ctx, opCaller, "globex", globexSpec); err != nil {
 		t.Fatal(err)
 	}
 	acmeCT := sealFor(t, e.h, "acme", "guest-1", "acme secret")
@@ -241,11 +241,11 @@ func TestVaultTenantRotateAndTrim(t *testing.T) {
 	e := newVaultEnv(t, time.Minute)
 	ctx := context.Background()
 	tok := e.v.Token(t, "acme-key")
-	if err := e.h.Provision(ctx, "op", "acme", vaultSpec(e.v.Addr, "acme-key", tok)); err != nil {
+	if err := e.h.Provision(ctx, opCaller, "acme", vaultSpec(e.v.Addr, "acme-key", tok)); err != nil {
 		t.Fatal(err)
 	}
 	ct := sealFor(t, e.h, "acme", "guest-1", "before rotation")
-	v, err := e.h.Rotate(ctx, "op", "acme")
+	v, err := e.h.Rotate(ctx, opCaller, "acme")
 	if err != nil || v != 2 {
 		t.Fatalf("rotate: %d %v", v, err)
 	}
@@ -295,12 +295,12 @@ func TestVaultProviderChange(t *testing.T) {
 	t.Parallel()
 	e := newVaultEnv(t, time.Minute)
 	ctx := context.Background()
-	if err := e.h.Provision(ctx, "op", "acme", ProviderSpec{}); err != nil {
+	if err := e.h.Provision(ctx, opCaller, "acme", ProviderSpec{}); err != nil {
 		t.Fatal(err)
 	}
 	ct := sealFor(t, e.h, "acme", "guest-1", "moved")
 	tok := e.v.Token(t, "acme-key")
-	if err := e.h.ChangeProvider(ctx, "op", "acme", vaultSpec(e.v.Addr, "acme-key", tok)); err != nil {
+	if err := e.h.ChangeProvider(ctx, opCaller, "acme", vaultSpec(e.v.Addr, "acme-key", tok)); err != nil {
 		t.Fatal(err)
 	}
 	st, _ := e.h.Status(ctx, "acme")
@@ -322,7 +322,7 @@ func TestVaultRoundTripsPerThousandWrites(t *testing.T) {
 	t.Parallel()
 	e := newVaultEnv(t, time.Minute)
 	ctx := context.Background()
-	if err := e.h.Provision(ctx, "op", "acme", vaultSpec(e.v.Addr, "acme-key", e.v.Token(t, "acme-key"))); err != nil {
+	if err := e.h.Provision(ctx, opCaller, "acme", vaultSpec(e.v.Addr, "acme-key", e.v.Token(t, "acme-key"))); err != nil {
 		t.Fatal(err)
 	}
 	cold := e.hierarchy(time.Minute) // a node that has not touched acme yet
@@ -373,11 +373,11 @@ func TestVaultTenantTLS(t *testing.T) {
 	e.h = e.hierarchy(time.Minute)
 	ctx := context.Background()
 	spec := vaultSpec(v.Addr, "acme-key", v.Token(t, "acme-key"))
-	if err := e.h.Provision(ctx, "op", "acme", spec); !errors.Is(err, ErrRootUnavailable) {
+	if err := e.h.Provision(ctx, opCaller, "acme", spec); !errors.Is(err, ErrRootUnavailable) {
 		t.Fatalf("creation without the CA: %v, want ErrRootUnavailable", err)
 	}
 	spec.Vault.CACertPEM = string(v.CAPEM)
-	if err := e.h.Provision(ctx, "op", "acme", spec); err != nil {
+	if err := e.h.Provision(ctx, opCaller, "acme", spec); err != nil {
 		t.Fatal(err)
 	}
 	ct := sealFor(t, e.h, "acme", "guest-1", "over tls")

@@ -2,15 +2,19 @@ package raftstore
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/raft"
+	bolt "go.etcd.io/bbolt"
 )
 
 // BenchmarkApply measures the in-process cost of a durable transaction (one
@@ -191,5 +195,108 @@ func waitLeaderB(b *testing.B, s *Store) {
 			b.Fatal("no leader")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// auditTxn is the write-path transaction of the append benchmarks: one put
+// of a 200-byte value, and, with audit, one 300-byte chain append.
+func auditTxn(i int, audit bool) *Txn {
+	t := &Txn{Ops: []Op{{Kind: OpPut, Bucket: Path("bench"), Key: fmt.Appendf(nil, "key-%012d", i), Value: bytes.Repeat([]byte("v"), 200)}}}
+	if audit {
+		rec := fmt.Appendf(nil, "%012d ", i)
+		t.Appends = []Append{{Chain: []byte("audit"), Data: append(rec, bytes.Repeat([]byte("a"), 300-len(rec))...)}}
+	}
+	return t
+}
+
+// BenchmarkFSMAppendCost is what an audit append (link, head and Merkle
+// tree hashes) adds to the state machine's apply path: the same
+// transaction with and without one append, 128 transactions per log entry,
+// one state commit (two fdatasyncs) per entry, as under load.
+func BenchmarkFSMAppendCost(b *testing.B) {
+	const perEntry = 128
+	for _, audit := range []bool{false, true} {
+		b.Run(fmt.Sprintf("append=%v", audit), func(b *testing.B) {
+			f, err := OpenFSM(filepath.Join(b.TempDir(), "state.db"), nil, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer f.Close()
+			idx := uint64(0)
+			b.ResetTimer()
+			for done := 0; done < b.N; done += perEntry {
+				b.StopTimer()
+				txns := make([]*Txn, min(perEntry, b.N-done))
+				for k := range txns {
+					txns[k] = auditTxn(done+k, audit)
+				}
+				idx++
+				l := &raft.Log{Index: idx, Type: raft.LogCommand, Data: encodeBatch(txns)}
+				b.StartTimer()
+				f.ApplyBatch([]*raft.Log{l})
+				f.flush()
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "txn/s")
+		})
+	}
+}
+
+// BenchmarkStoreAppendCost is the same comparison through the whole write
+// path of a single node — Store.Apply, group commit, raft log fsync, FSM —
+// with few and with many concurrent writers. Each run starts a fresh node,
+// with snapshots off: a snapshot copies the whole state file, and its
+// timing would drown the difference.
+func BenchmarkStoreAppendCost(b *testing.B) {
+	for _, par := range []int{1, 32} {
+		for _, audit := range []bool{false, true} {
+			b.Run(fmt.Sprintf("writers=%d/append=%v", par*runtime.GOMAXPROCS(0), audit), func(b *testing.B) {
+				s := newTestClusterWith(b, 1, func(cfg *Config) {
+					cfg.SnapshotThreshold, cfg.SnapshotInterval = 1<<40, time.Hour
+				}).waitLeader()
+				var next atomic.Int64
+				b.SetParallelism(par)
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						if _, err := s.Apply(context.Background(), auditTxn(int(next.Add(1)), audit)); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "txn/s")
+			})
+		}
+	}
+}
+
+// BenchmarkStoreRecordHashes is the Merkle tree's share of an append alone:
+// computing and storing one record's hashes in an open bbolt transaction,
+// one commit per 128 records as in BenchmarkFSMAppendCost.
+func BenchmarkStoreRecordHashes(b *testing.B) {
+	f, err := OpenFSM(filepath.Join(b.TempDir(), "state.db"), nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	data := auditTxn(0, true).Appends[0].Data
+	chain := []byte("audit")
+	b.ResetTimer()
+	for done := 0; done < b.N; done += 128 {
+		err := f.db.Update(func(tx *bolt.Tx) error {
+			for k := done; k < min(done+128, b.N); k++ {
+				s, err := writableHashes(tx, chain, uint64(k))
+				if err != nil {
+					return err
+				}
+				if err := storeRecordHashes(s, int64(k), data); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -35,6 +35,7 @@ var wireKinds = []struct {
 	{"no_leader", ErrNoLeader}, {"timeout", ErrTimeout}, {"not_leader", ErrNotLeader},
 	{"conflict", ErrConflict}, {"invalid", ErrInvalidTxn}, {"join_refused", ErrJoinRefused},
 	{"region", ErrRegionMismatch}, {"unknown_peer", ErrUnknownPeer}, {"closed", ErrClosed},
+	{"chain_unwritable", ErrChainUnwritable},
 }
 
 func toWire(err error) WireErr {
@@ -76,6 +77,7 @@ type WireResult struct {
 	Applied    bool
 	FailedCond int
 	ErrMsg     string
+	ErrKind    string // a wireKinds kind; empty (an older node): conflict
 	Revision   uint64
 	Chains     []ChainPos
 }
@@ -84,6 +86,9 @@ func (w WireResult) result() Result {
 	r := Result{Applied: w.Applied, FailedCond: w.FailedCond, Revision: w.Revision, Chains: w.Chains}
 	if w.ErrMsg != "" {
 		r.Err = &remoteError{msg: w.ErrMsg, sentinel: ErrConflict}
+		if w.ErrKind != "" {
+			r.Err = WireErr{Kind: w.ErrKind, Msg: w.ErrMsg}.err()
+		}
 	}
 	return r
 }
@@ -141,7 +146,8 @@ func (c *clusterRPC) Apply(args *ApplyArgs, reply *ApplyReply) error {
 	for i, r := range results {
 		w := WireResult{Applied: r.Applied, FailedCond: r.FailedCond, Revision: r.Revision, Chains: r.Chains}
 		if r.Err != nil {
-			w.ErrMsg = r.Err.Error()
+			we := toWire(r.Err)
+			w.ErrMsg, w.ErrKind = we.Msg, we.Kind
 		}
 		reply.Results[i] = w
 	}

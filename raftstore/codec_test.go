@@ -23,6 +23,40 @@ func sampleTxns() []*Txn {
 			},
 			Appends: []Append{{Chain: []byte("system"), Data: []byte(`{"action":"x"}`)}},
 		},
+		{Ops: []Op{PruneChain([]byte("system"), 1<<33)}, Appends: []Append{{Chain: []byte("system"), Data: nil}}},
+	}
+}
+
+// The codec version byte is the lowest version that decodes the batch: 1
+// unless it prunes, so that nodes of version 1 decode all the rest.
+func TestCodecVersionIsTheLowestNeeded(t *testing.T) {
+	cases := []struct {
+		name string
+		txns []*Txn
+		want byte
+	}{
+		{"no prune", []*Txn{put("b", "k", "v")}, 1},
+		{"append only", []*Txn{{Appends: []Append{{Chain: []byte("c"), Data: []byte("d")}}}}, 1},
+		{"prune", []*Txn{put("b", "k", "v"), {Ops: []Op{PruneChain([]byte("c"), 5)}}}, 2},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			data := encodeBatch(tc.txns)
+			if data[1] != tc.want {
+				t.Fatalf("version byte %d, want %d", data[1], tc.want)
+			}
+			// Any other label is refused: one encoding per entry.
+			for _, ver := range []byte{1, 2} {
+				relabelled := append([]byte{data[0], ver}, data[2:]...)
+				_, _, err := decodeCommand(relabelled)
+				if (err == nil) != (ver == tc.want) {
+					t.Fatalf("decode labelled %d: %v", ver, err)
+				}
+				if err != nil && !errors.Is(err, ErrCorruptEntry) {
+					t.Fatalf("decode labelled %d: %v, want ErrCorruptEntry", ver, err)
+				}
+			}
+		})
 	}
 }
 
@@ -55,6 +89,11 @@ func TestTxnValidate(t *testing.T) {
 		{"value on delete", Txn{Ops: []Op{{Kind: OpDelete, Bucket: Path("b"), Key: []byte("k"), Value: []byte("v")}}}},
 		{"empty chain", Txn{Appends: []Append{{Data: []byte("x")}}}},
 		{"huge value", Txn{Ops: []Op{{Kind: OpPut, Bucket: Path("b"), Key: []byte("k"), Value: make([]byte, MaxValueSize+1)}}}},
+		{"prune without chain", Txn{Ops: []Op{PruneChain(nil, 3)}}},
+		{"prune long chain name", Txn{Ops: []Op{PruneChain(big, 3)}}},
+		{"prune with bucket", Txn{Ops: []Op{{Kind: OpPruneChain, Bucket: Path("b"), Key: []byte("c"), Value: make([]byte, 8)}}}},
+		{"prune point not 8 bytes", Txn{Ops: []Op{{Kind: OpPruneChain, Key: []byte("c"), Value: []byte{1}}}}},
+		{"op kind after prune", Txn{Ops: []Op{{Kind: OpPruneChain + 1, Bucket: Path("b"), Key: []byte("k")}}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -75,7 +114,8 @@ func TestTxnValidate(t *testing.T) {
 func FuzzDecodeCommand(f *testing.F) {
 	f.Add(encodeBatch(sampleTxns()))
 	f.Add(encodeBatch([]*Txn{put("b", "k", "v")}))
-	f.Add([]byte{cmdTxnBatch, codecVersion, 0})
+	f.Add([]byte{cmdTxnBatch, 1, 0})
+	f.Add(encodeBatch([]*Txn{{Ops: []Op{PruneChain([]byte("audit"), 42)}}}))
 	f.Add([]byte(noopEntry))
 	f.Add([]byte{flagIgnorable | 7, 9})
 	f.Add([]byte{cmdTxnBatch, codecVersion, 0xff, 0xff, 0xff, 0xff, 0x0f})

@@ -10,6 +10,14 @@ var (
 	// ErrConflict: a write could not be applied to the current state, such
 	// as a put whose bucket path runs through an existing key.
 	ErrConflict = errors.New("transaction conflicts with stored state")
+	// ErrChainUnwritable: an append to (or a prune of) a chain could not be
+	// made — its stored hashes are missing and cannot be rebuilt, or a test
+	// injected the fault (Config.ChainFault). The whole transaction is
+	// refused: audit records are written with the change or not at all.
+	ErrChainUnwritable = errors.New("chain cannot be written")
+	// ErrOutOfRange: a chain tree size, record index or stored-hash range
+	// beyond what the chain holds.
+	ErrOutOfRange = errors.New("chain position out of range")
 	// ErrNoLeader: the cluster has no reachable leader; the caller may retry.
 	ErrNoLeader = errors.New("no cluster leader reachable")
 	// ErrTimeout: the write or read did not complete in time. A write that

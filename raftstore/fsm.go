@@ -52,8 +52,8 @@ type Result struct {
 	// FailedCond is the index of the first condition that did not hold, or
 	// -1.
 	FailedCond int
-	// Err is a business error (wrapping ErrConflict) that aborted the
-	// transaction without writing anything.
+	// Err is a business error (wrapping ErrConflict or ErrChainUnwritable)
+	// that aborted the transaction without writing anything.
 	Err error
 	// Revision is the store revision the transaction wrote at; every key it
 	// put carries this version.
@@ -78,6 +78,8 @@ type FSM struct {
 	path   string
 	logger *slog.Logger
 	fatal  func(error)
+	// chainFault, when set, is asked before every append (Config.ChainFault).
+	chainFault func(chain, data []byte) error
 
 	mu sync.RWMutex // guards db against Restore swapping it
 	db *bolt.DB
@@ -156,7 +158,7 @@ func (f *FSM) open() error {
 	}
 	var applied uint64
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketChains, bucketHeads} {
+		for _, name := range [][]byte{bucketMeta, bucketChains, bucketHeads, bucketTlog, bucketPruned} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -422,9 +424,12 @@ func (f *FSM) applyBatchTx(b appliedBatch) ([][]Result, error) {
 				results[i][k] = Result{FailedCond: -1, Err: ferr}
 				continue
 			}
-			r, err := applyTxn(tx, t, &rev)
+			r, err := applyTxn(tx, t, &rev, f.chainFault)
 			if err != nil {
-				return nil, &txnFailure{id: id, err: fmt.Errorf("%w: %v", ErrConflict, err)}
+				if !errors.Is(err, ErrChainUnwritable) {
+					err = fmt.Errorf("%w: %v", ErrConflict, err)
+				}
+				return nil, &txnFailure{id: id, err: err}
 			}
 			results[i][k] = r
 		}
@@ -441,8 +446,9 @@ func (f *FSM) applyBatchTx(b appliedBatch) ([][]Result, error) {
 
 // applyTxn checks the conditions and, if they hold, applies the writes. A
 // returned error is a business error; the caller aborts the bbolt
-// transaction so that nothing of this raft transaction remains.
-func applyTxn(tx *bolt.Tx, t *Txn, rev *uint64) (Result, error) {
+// transaction so that nothing of this raft transaction remains. fault, if
+// set, is asked before each append (a test hook: Config.ChainFault).
+func applyTxn(tx *bolt.Tx, t *Txn, rev *uint64, fault func(chain, data []byte) error) (Result, error) {
 	for i, c := range t.Conds {
 		_, ver, ok := getVersioned(bucketAt(tx, c.Bucket), c.Key)
 		hold := false
@@ -490,10 +496,14 @@ func applyTxn(tx *bolt.Tx, t *Txn, rev *uint64) (Result, error) {
 			if err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
 				return Result{}, fmt.Errorf("op %d: delete bucket: %v", i, err)
 			}
+		case OpPruneChain:
+			if err := pruneChain(tx, o.Key, pruneBefore(o)); err != nil {
+				return Result{}, fmt.Errorf("op %d: %w", i, err)
+			}
 		}
 	}
 	for _, a := range t.Appends {
-		pos, err := appendChain(tx, a.Chain, a.Data)
+		pos, err := appendChain(tx, a.Chain, a.Data, fault)
 		if err != nil {
 			return Result{}, err
 		}
@@ -502,15 +512,25 @@ func applyTxn(tx *bolt.Tx, t *Txn, rev *uint64) (Result, error) {
 	return res, nil
 }
 
-func appendChain(tx *bolt.Tx, name, data []byte) (ChainPos, error) {
-	heads := tx.Bucket(bucketHeads)
-	var prev [32]byte
-	var seq uint64
-	if h := heads.Get(name); len(h) == 40 {
-		seq = binary.BigEndian.Uint64(h)
-		copy(prev[:], h[8:])
+// appendChain adds entry seq = head+1 to a chain: the hash-linked entry,
+// the new head and the Merkle tree hashes it adds (record seq-1, over
+// exactly data). Any failure refuses the whole transaction with
+// ErrChainUnwritable.
+func appendChain(tx *bolt.Tx, name, data []byte, fault func(chain, data []byte) error) (ChainPos, error) {
+	if fault != nil {
+		if err := fault(name, data); err != nil {
+			return ChainPos{}, fmt.Errorf("chain %q: %w: %v", name, ErrChainUnwritable, err)
+		}
 	}
+	seq, prev := chainHead(tx, name)
 	seq++
+	hashes, err := writableHashes(tx, name, seq-1)
+	if err == nil {
+		err = storeRecordHashes(hashes, int64(seq-1), data)
+	}
+	if err != nil {
+		return ChainPos{}, fmt.Errorf("%w: %v", ErrChainUnwritable, err)
+	}
 	hash := chainHash(prev, data)
 	cb, err := tx.Bucket(bucketChains).CreateBucketIfNotExists(name)
 	if err != nil {
@@ -525,7 +545,7 @@ func appendChain(tx *bolt.Tx, name, data []byte) (ChainPos, error) {
 	}
 	head := make([]byte, 0, 40)
 	head = append(binary.BigEndian.AppendUint64(head, seq), hash[:]...)
-	if err := heads.Put(name, head); err != nil {
+	if err := tx.Bucket(bucketHeads).Put(name, head); err != nil {
 		return ChainPos{}, fmt.Errorf("chain %q: %v", name, err)
 	}
 	return ChainPos{Chain: string(name), Seq: seq, Hash: hash}, nil

@@ -235,6 +235,8 @@ func sampleLog() []*raft.Log {
 			add(&Txn{Ops: []Op{{Kind: OpDelete, Bucket: Path("t", "acme"), Key: []byte("b")},
 				{Kind: OpDeleteBucket, Bucket: Path("t"), Key: []byte("gone")},
 				{Kind: OpPut, Bucket: Path("t", "gone"), Key: []byte("k"), Value: []byte("v")}}})
+			// Keep the last five entries of the chain.
+			add(&Txn{Ops: []Op{PruneChain([]byte("acme"), uint64(i-3))}})
 		}
 	}
 	logs = append(logs, &raft.Log{Index: idx, Term: 1, Type: raft.LogConfiguration, Data: []byte("ignored")})
@@ -266,6 +268,11 @@ func TestFSMDeterminism(t *testing.T) {
 	}
 	if len(da) < 1000 {
 		t.Fatalf("dump suspiciously small: %s", da)
+	}
+	for _, want := range []string{`"\x00tlog/acme"`, `"\x00pruned" "acme"`, `"\x00chains/acme"`} {
+		if !bytes.Contains(da, []byte(want)) {
+			t.Fatalf("dump has no %s lines:\n%s", want, da)
+		}
 	}
 }
 

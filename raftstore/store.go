@@ -64,6 +64,18 @@ type Config struct {
 	// 70. Tests install one that records and blocks.
 	Fatal func(error)
 
+	// ChainFault is for tests; leave it nil. When set, the state machine
+	// asks it before every chain append, and an error refuses the whole
+	// transaction with ErrChainUnwritable (Result.Err), nothing of it
+	// applied — how tests check that writes fail closed when their audit
+	// record cannot be written. Apply must be deterministic: set the same
+	// function on every node, and let it decide from its arguments (say,
+	// fail records that start with "poison"). A switch flipped at run time
+	// is not enough: followers apply later than the leader answers, so
+	// flip it back only once every node has applied the entries it must
+	// fail (a linearizable read on each), or the nodes diverge.
+	ChainFault func(chain, data []byte) error
+
 	// wrapLog lets tests inject faults under the fail-stop wrapper.
 	wrapLog func(raft.LogStore) raft.LogStore
 }
@@ -178,6 +190,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if s.fsm, err = OpenFSM(filepath.Join(cfg.DataDir, "state.db"), s.logger, s.fatal); err != nil {
 		return nil, err
 	}
+	s.fsm.chainFault = cfg.ChainFault // before raft starts applying
 	hlog := hclog.New(&hclog.LoggerOptions{
 		Name:   "raft",
 		Level:  hclog.LevelFromString(cfg.RaftLogLevel),

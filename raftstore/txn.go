@@ -37,6 +37,13 @@ const (
 	OpPut          OpKind = 1 // put Key=Value in Bucket, creating buckets on the path
 	OpDelete       OpKind = 2 // delete Key from Bucket; absent is not an error
 	OpDeleteBucket OpKind = 3 // delete the bucket named Key under Bucket (nil Bucket: top level)
+	// OpPruneChain deletes the entries of the chain named Key whose
+	// sequence number is below Value (8 bytes, big-endian; build it with
+	// PruneChain), never the chain's last entry. The chain's Merkle tree
+	// keeps every hash, so tree hashes and proofs do not change; where the
+	// chain now starts and the link before it are kept (ReadTx.ChainPruned).
+	// Pruning to a point already pruned does nothing. Bucket must be empty.
+	OpPruneChain OpKind = 4
 )
 
 // Cond is one precondition of a transaction.
@@ -69,6 +76,15 @@ type Txn struct {
 	Appends []Append
 }
 
+// PruneChain returns the op that deletes the entries of chain below seq
+// before (see OpPruneChain).
+func PruneChain(chain []byte, before uint64) Op {
+	return Op{Kind: OpPruneChain, Key: chain, Value: binary.BigEndian.AppendUint64(nil, before)}
+}
+
+// pruneBefore is the sequence number an OpPruneChain prunes below.
+func pruneBefore(o Op) uint64 { return binary.BigEndian.Uint64(o.Value) }
+
 // Path is a convenience for building bucket paths from strings.
 func Path(names ...string) [][]byte {
 	p := make([][]byte, len(names))
@@ -98,8 +114,14 @@ func (t *Txn) Validate() error {
 		}
 	}
 	for i, o := range t.Ops {
-		if o.Kind < OpPut || o.Kind > OpDeleteBucket {
+		if o.Kind < OpPut || o.Kind > OpPruneChain {
 			return fmt.Errorf("%w: op %d: unknown kind %d", ErrInvalidTxn, i, o.Kind)
+		}
+		if o.Kind == OpPruneChain {
+			if err := validPrune(o); err != nil {
+				return fmt.Errorf("%w: op %d: %v", ErrInvalidTxn, i, err)
+			}
+			continue
 		}
 		if err := validPath(o.Bucket, o.Kind == OpDeleteBucket); err != nil {
 			return fmt.Errorf("%w: op %d: %v", ErrInvalidTxn, i, err)
@@ -124,6 +146,19 @@ func (t *Txn) Validate() error {
 		if len(a.Data) > MaxValueSize {
 			return fmt.Errorf("%w: append %d: %d bytes, limit %d", ErrInvalidTxn, i, len(a.Data), MaxValueSize)
 		}
+	}
+	return nil
+}
+
+func validPrune(o Op) error {
+	if len(o.Bucket) != 0 {
+		return fmt.Errorf("prune with a bucket path")
+	}
+	if len(o.Key) == 0 || len(o.Key) > MaxChainNameLen {
+		return fmt.Errorf("chain name must be 1..%d bytes", MaxChainNameLen)
+	}
+	if len(o.Value) != 8 {
+		return fmt.Errorf("prune point of %d bytes, want 8", len(o.Value))
 	}
 	return nil
 }
@@ -161,8 +196,14 @@ func validKey(k []byte) error {
 // skipped by a node that does not know them (a rolling upgrade may introduce
 // such advisory commands); any other unknown or undecodable command stops the
 // node, because skipping it would let replicas diverge.
+//
+// Version 2 added OpPruneChain and nothing else: the encoding is unchanged,
+// and a batch without a prune is still written as version 1, so a node of
+// version 1 decodes everything but a prune — which stops it with
+// ErrUnknownCommand instead of letting it apply less than its peers. A batch
+// is labelled with exactly the version it needs (one encoding per entry).
 const (
-	codecVersion  byte = 1
+	codecVersion  byte = 2 // the newest version this node decodes
 	flagIgnorable byte = 0x80
 
 	cmdTxnBatch byte = 1
@@ -172,13 +213,25 @@ const (
 )
 
 // noopEntry is an encoded cmdNoop.
-var noopEntry = []byte{cmdNoop, codecVersion}
+var noopEntry = []byte{cmdNoop, 1}
+
+// batchVersion is the lowest codec version that decodes txns.
+func batchVersion(txns []*Txn) byte {
+	for _, t := range txns {
+		for _, o := range t.Ops {
+			if o.Kind == OpPruneChain {
+				return 2
+			}
+		}
+	}
+	return 1
+}
 
 // encodeBatch encodes transactions into one log entry.
 func encodeBatch(txns []*Txn) []byte {
 	var b bytes.Buffer
 	b.WriteByte(cmdTxnBatch)
-	b.WriteByte(codecVersion)
+	b.WriteByte(batchVersion(txns))
 	putUvarint(&b, uint64(len(txns)))
 	for _, t := range txns {
 		encodeTxn(&b, t)
@@ -259,6 +312,9 @@ func decodeCommand(data []byte) (txns []*Txn, ignorable bool, err error) {
 		if err := t.Validate(); err != nil {
 			return nil, false, fmt.Errorf("%w: transaction %d: %v", ErrCorruptEntry, i, err)
 		}
+	}
+	if need := batchVersion(txns); ver != need {
+		return nil, false, fmt.Errorf("%w: labelled codec version %d, content needs %d", ErrCorruptEntry, ver, need)
 	}
 	return txns, false, nil
 }

@@ -20,15 +20,17 @@ import (
 
 func TestNewPanicsOnBadWiring(t *testing.T) {
 	e := newEnv(t, api.Options{})
-	good := api.Deps{Cluster: e.store, Tenants: e.svc, Keys: e.keys, Auth: staticAuth{goodToken}}
+	good := e.deps()
 	for name, tc := range map[string]struct {
 		deps api.Deps
 		opts api.Options
 	}{
-		"no cluster":       {api.Deps{Tenants: e.svc, Keys: e.keys, Auth: staticAuth{}}, api.Options{}},
-		"no tenants":       {api.Deps{Cluster: e.store, Keys: e.keys, Auth: staticAuth{}}, api.Options{}},
-		"no auth":          {api.Deps{Cluster: e.store, Tenants: e.svc, Keys: e.keys}, api.Options{}},
-		"no keys":          {api.Deps{Cluster: e.store, Tenants: e.svc, Auth: staticAuth{}}, api.Options{}},
+		"no cluster":       {without(good, func(d *api.Deps) { d.Cluster = nil }), api.Options{}},
+		"no tenants":       {without(good, func(d *api.Deps) { d.Tenants = nil }), api.Options{}},
+		"no auth":          {without(good, func(d *api.Deps) { d.Auth = nil }), api.Options{}},
+		"no keys":          {without(good, func(d *api.Deps) { d.Keys = nil }), api.Options{}},
+		"no audit":         {without(good, func(d *api.Deps) { d.Audit = nil }), api.Options{}},
+		"no self-check":    {without(good, func(d *api.Deps) { d.SelfCheck = nil }), api.Options{}},
 		"negative limit":   {good, api.Options{BodyLimit: -1}},
 		"negative timeout": {good, api.Options{RequestTimeout: -time.Second}},
 	} {
@@ -92,7 +94,7 @@ func TestHealthWithoutLeader(t *testing.T) {
 	t.Cleanup(func() { lonely.Close() })
 	e := newEnv(t, api.Options{RequestTimeout: 300 * time.Millisecond})
 	svc := tenants.New(lonely, testnode.Region)
-	srv := e.server(api.Deps{Cluster: lonely, Tenants: svc, Keys: e.keys, Auth: staticAuth{goodToken}}, api.Options{RequestTimeout: 300 * time.Millisecond})
+	srv := e.server(without(e.deps(), func(d *api.Deps) { d.Cluster, d.Tenants = lonely, svc }), api.Options{RequestTimeout: 300 * time.Millisecond})
 
 	r := doOn(t, srv, "GET", "/v1/sys/health", "", withoutHeader("Authorization"))
 	checkProblem(t, r, http.StatusServiceUnavailable, "unavailable", "/v1/sys/health")
@@ -396,7 +398,7 @@ func TestInternalErrorsAreHidden(t *testing.T) {
 			return tenants.Tenant{}, fmt.Errorf("tenants: %w: %s", raftstore.ErrConflict, secret)
 		},
 	} {
-		srv := e.server(api.Deps{Cluster: e.store, Tenants: brokenTenants{e.svc, get}, Keys: e.keys, Auth: staticAuth{goodToken}}, api.Options{})
+		srv := e.server(without(e.deps(), func(d *api.Deps) { d.Tenants = brokenTenants{e.svc, get} }), api.Options{})
 		r := doOn(t, srv, "GET", "/v1/tenants/acme", "", withHeader("X-Request-Id", "req-"+strings.ReplaceAll(name, " ", "-")))
 		p := checkProblem(t, r, http.StatusInternalServerError, "internal", "/v1/tenants/acme")
 		if p.Detail != "internal error" || strings.Contains(string(r.body), "bbolt") {
@@ -442,7 +444,7 @@ func TestAuth(t *testing.T) {
 			t.Errorf("%s: WWW-Authenticate %q, want %q", tc.name, got, tc.challenge)
 		}
 	}
-	srv := e.server(api.Deps{Cluster: e.store, Tenants: e.svc, Keys: e.keys, Auth: unavailableAuth{}}, api.Options{})
+	srv := e.server(without(e.deps(), func(d *api.Deps) { d.Auth = unavailableAuth{} }), api.Options{})
 	r := doOn(t, srv, "GET", "/v1/tenants", "")
 	checkProblem(t, r, http.StatusServiceUnavailable, "unavailable", "/v1/tenants")
 }
@@ -499,4 +501,10 @@ func TestOversizedBody(t *testing.T) {
 	if res.StatusCode != http.StatusOK {
 		t.Errorf("body under the limit: %d", res.StatusCode)
 	}
+}
+
+// without is deps changed by fn.
+func without(deps api.Deps, fn func(*api.Deps)) api.Deps {
+	fn(&deps)
+	return deps
 }

@@ -1,7 +1,9 @@
 package api_test
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -19,6 +21,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/custos/custos/appliance/api"
+	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/internal/testnode"
 	"github.com/custos/custos/appliance/tenants"
 	"github.com/custos/custos/keyring"
@@ -43,6 +46,9 @@ type env struct {
 	store  *raftstore.Store
 	svc    *tenants.Service
 	keys   *keyring.Hierarchy
+	audit  *audit.Service
+	runner *audit.Runner
+	vkey   string
 	app    *fiber.App
 	logBuf *syncBuffer
 }
@@ -66,16 +72,48 @@ func (s *syncBuffer) String() string {
 
 func newEnv(tb testing.TB, opts api.Options) *env {
 	tb.Helper()
-	store := testnode.Start(tb)
+	return newEnvStore(tb, testnode.Start(tb), opts)
+}
+
+// newEnvStore is newEnv over a given store.
+func newEnvStore(tb testing.TB, store *raftstore.Store, opts api.Options) *env {
+	tb.Helper()
 	id, err := age.GenerateX25519Identity()
 	if err != nil {
 		tb.Fatal(err)
 	}
 	keys := keyring.NewHierarchy(store, keyring.HierarchyOptions{Seal: []age.Recipient{id.Recipient()}, Identities: []age.Identity{id}})
+	vkey := bootstrapAudit(tb, store, id)
+	aud := audit.New(store, []age.Identity{id}, nil)
+	runner := audit.NewRunner(aud, audit.RunConfig{IsLeader: store.IsLeader})
 	svc := tenants.New(store, testnode.Region, tenants.WithKeys(keys))
-	e := &env{t: tb, store: store, svc: svc, keys: keys, logBuf: &syncBuffer{}}
-	e.app = e.server(api.Deps{Cluster: store, Tenants: svc, Keys: keys, Auth: staticAuth{goodToken}, Version: "1.2.3-test"}, opts)
+	e := &env{t: tb, store: store, svc: svc, keys: keys, audit: aud, runner: runner, vkey: vkey, logBuf: &syncBuffer{}}
+	e.app = e.server(e.deps(), opts)
 	return e
+}
+
+// deps are the env's real services.
+func (e *env) deps() api.Deps {
+	return api.Deps{Cluster: e.store, Tenants: e.svc, Keys: e.keys, Audit: e.audit, SelfCheck: e.runner, Auth: staticAuth{goodToken}, Version: "1.2.3-test"}
+}
+
+// bootstrapAudit writes the audit checkpoint keys as operator init does
+// (the signing key encrypted to id) and returns the verifier key.
+func bootstrapAudit(tb testing.TB, store *raftstore.Store, id *age.X25519Identity) string {
+	tb.Helper()
+	skey, vkey, err := audit.NewKeys("custos-audit-test")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	enc, err := keyring.EncryptToRecipients([]string{id.Recipient().String()}, []byte(skey))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	res, err := store.Apply(context.Background(), &raftstore.Txn{Ops: audit.BootstrapOps(vkey, enc)})
+	if err != nil || !res.Applied {
+		tb.Fatalf("bootstrap audit keys: %+v %v", res, err)
+	}
+	return vkey
 }
 
 // server builds an API with the env's log buffer.
@@ -196,5 +234,30 @@ func (e *env) mustCreate(id, name string) {
 	r := e.do("POST", "/v1/tenants", `{"id":"`+id+`","display_name":"`+name+`"}`)
 	if r.status != http.StatusCreated {
 		e.t.Fatalf("create %q: %d %s", id, r.status, r.body)
+	}
+}
+
+// gunzipTar returns the contents of the members of a gzip'd tar.
+func gunzipTar(tb testing.TB, b []byte) [][]byte {
+	tb.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tr := tar.NewReader(zr)
+	var out [][]byte
+	for {
+		_, err := tr.Next()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			tb.Fatal(err)
+		}
+		data, err := io.ReadAll(tr)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, data)
 	}
 }

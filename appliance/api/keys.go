@@ -7,6 +7,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/keyring"
 	"github.com/custos/custos/raftstore"
 )
@@ -16,9 +17,9 @@ type Keys interface {
 	Sealed() bool
 	CachedKeys() int
 	Status(ctx context.Context, tenant string) (keyring.KeyStatus, error)
-	Rotate(ctx context.Context, actor, tenant string) (uint32, error)
-	PurgeCache(ctx context.Context, actor, tenant string) (int, error)
-	ChangeProvider(ctx context.Context, actor, tenant string, spec keyring.ProviderSpec) error
+	Rotate(ctx context.Context, caller audit.Caller, tenant string) (uint32, error)
+	PurgeCache(ctx context.Context, caller audit.Caller, tenant string) (int, error)
+	ChangeProvider(ctx context.Context, caller audit.Caller, tenant string, spec keyring.ProviderSpec) error
 }
 
 var _ Keys = (*keyring.Hierarchy)(nil)
@@ -123,7 +124,7 @@ func (s *server) rotateKeys(c *fiber.Ctx) error {
 		return err
 	}
 	defer cancel()
-	v, err := s.deps.Keys.Rotate(ctx, s.actor(c).Name, id)
+	v, err := s.deps.Keys.Rotate(ctx, s.caller(c), id)
 	if err != nil {
 		return keyErr(id, fmt.Errorf("api: rotate keys of %q: %w", id, err))
 	}
@@ -141,7 +142,7 @@ func (s *server) purgeKeyCache(c *fiber.Ctx) error {
 		return err
 	}
 	defer cancel()
-	n, err := s.deps.Keys.PurgeCache(ctx, s.actor(c).Name, id)
+	n, err := s.deps.Keys.PurgeCache(ctx, s.caller(c), id)
 	if err != nil {
 		return keyErr(id, fmt.Errorf("api: purge key cache of %q: %w", id, err))
 	}
@@ -157,7 +158,7 @@ func (s *server) changeProvider(c *fiber.Ctx) error {
 		return err
 	}
 	defer cancel()
-	if err := s.deps.Keys.ChangeProvider(ctx, s.actor(c).Name, id, providerSpec(req.KeyProvider, req.Vault)); err != nil {
+	if err := s.deps.Keys.ChangeProvider(ctx, s.caller(c), id, providerSpec(req.KeyProvider, req.Vault)); err != nil {
 		return keyErr(id, fmt.Errorf("api: change key provider of %q: %w", id, err))
 	}
 	st, err := s.deps.Keys.Status(ctx, id)

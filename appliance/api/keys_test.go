@@ -2,7 +2,6 @@ package api_test
 
 import (
 	"context"
-	"encoding/json"
 	"net"
 	"net/http"
 	"strings"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/custos/custos/appliance/api"
+	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/tenants"
 	"github.com/custos/custos/keyring"
 	"github.com/custos/custos/raftstore"
@@ -23,14 +23,11 @@ func chainActions(t *testing.T, e *env, tenant string) []string {
 		seq, _ := tx.ChainHead([]byte("tenant:" + tenant))
 		for i := uint64(1); i <= seq; i++ {
 			data, _, _ := tx.ChainEntry([]byte("tenant:"+tenant), i)
-			var rec struct{ Actor, Action, Time string }
-			if err := json.Unmarshal(data, &rec); err != nil {
+			rec, err := audit.Decode(data)
+			if err != nil {
 				return err
 			}
-			if rec.Time == "" {
-				t.Errorf("chain entry %d has no time: %s", i, data)
-			}
-			out = append(out, rec.Actor+":"+rec.Action)
+			out = append(out, rec.Actor.ID+":"+rec.Action)
 		}
 		return nil
 	})
@@ -197,7 +194,7 @@ func TestSealedNode(t *testing.T) {
 		t.Fatalf("create: %d %s", r.status, r.body)
 	}
 	sealed := keyring.NewHierarchy(e.store, keyring.HierarchyOptions{})
-	app := e.server(api.Deps{Cluster: e.store, Tenants: e.svc, Keys: sealed, Auth: staticAuth{goodToken}}, api.Options{})
+	app := e.server(without(e.deps(), func(d *api.Deps) { d.Keys = sealed }), api.Options{})
 	r := doOn(t, app, "GET", "/v1/sys/health", "", withoutHeader("Authorization"))
 	var h struct {
 		Status string

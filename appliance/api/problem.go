@@ -12,6 +12,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/tenants"
 	"github.com/custos/custos/keyring"
 	"github.com/custos/custos/raftstore"
@@ -59,6 +60,7 @@ const (
 	kindRegionMismatch
 	kindUnavailable
 	kindKeyUnavailable
+	kindAuditUnavailable
 	kindInternal
 )
 
@@ -90,6 +92,8 @@ func (k kind) spec() (slug, title string, status int) {
 		return "unavailable", "Service unavailable", http.StatusServiceUnavailable
 	case kindKeyUnavailable:
 		return "key-unavailable", "Key unavailable", http.StatusServiceUnavailable
+	case kindAuditUnavailable:
+		return "audit-unavailable", "Audit log unavailable", http.StatusServiceUnavailable
 	default:
 		return "internal", "Internal error", http.StatusInternalServerError
 	}
@@ -177,6 +181,14 @@ func problemFor(err error) (kind, string, []FieldProblem, []header) {
 		return kindKeyUnavailable, keyUnavailableDetail(ke), nil, []header{{fiber.HeaderRetryAfter, "5"}}
 	case errors.As(err, &se):
 		return kindValidation, se.Field + " " + se.Reason, []FieldProblem{{Field: se.Field, Reason: se.Reason}}, nil
+	case errors.Is(err, raftstore.ErrChainUnwritable):
+		return kindAuditUnavailable, "The audit entry of this change could not be written, so the change was not made.", nil, []header{{fiber.HeaderRetryAfter, "5"}}
+	case errors.Is(err, audit.ErrCannotSign), errors.Is(err, audit.ErrNoKeys):
+		return kindAuditUnavailable, "This node cannot sign audit checkpoints (it is sealed, or the cluster has no checkpoint key); ask another node.", nil, []header{{fiber.HeaderRetryAfter, "5"}}
+	case errors.Is(err, audit.ErrRange):
+		return kindInvalidParameter, "The index or size is outside the chain.", nil, nil
+	case errors.Is(err, audit.ErrNotFound):
+		return kindNotFound, "No such audit entry or checkpoint.", nil, nil
 	case errors.Is(err, keyring.ErrConcurrent):
 		return kindConflict, "Another key operation on this tenant ran at the same time; read the key status and retry.", nil, nil
 	case errors.Is(err, keyring.ErrNoKeys):

@@ -11,6 +11,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 
+	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/tenants"
 	"github.com/custos/custos/raftstore"
 )
@@ -55,7 +56,10 @@ type Deps struct {
 	Cluster Cluster
 	Tenants Tenants
 	Keys    Keys
-	Auth    Auth
+	Audit   Audit
+	// SelfCheck reports the node's audit self-check.
+	SelfCheck SelfCheck
+	Auth      Auth
 	// Version is reported by /v1/sys/status.
 	Version string
 	// Logger receives request logs and the causes of internal errors
@@ -101,8 +105,8 @@ type server struct {
 // configuration is validated before this is called), so New panics on
 // them rather than return an app that fails on every request.
 func New(deps Deps, opts Options) *fiber.App {
-	if deps.Cluster == nil || deps.Tenants == nil || deps.Keys == nil || deps.Auth == nil {
-		panic("api: New needs a cluster, tenants, keys and auth")
+	if deps.Cluster == nil || deps.Tenants == nil || deps.Keys == nil || deps.Audit == nil || deps.SelfCheck == nil || deps.Auth == nil {
+		panic("api: New needs a cluster, tenants, keys, audit, self-check and auth")
 	}
 	if opts.BodyLimit < 0 || opts.RequestTimeout < 0 {
 		panic(fmt.Sprintf("api: negative body limit (%d) or request timeout (%s)", opts.BodyLimit, opts.RequestTimeout))
@@ -142,6 +146,9 @@ func (s *server) routes() {
 
 	v1.Get("/sys/health", s.health)
 	v1.Get("/sys/status", op, s.status)
+	v1.Get("/sys/audit-key", s.auditKey)
+	s.auditRoutes(v1.Group("/sys/audit", op))
+	v1.Get("/sys/audit/selfcheck", op, s.auditSelfCheck)
 
 	v1.Get("/operator/raft/peers", op, s.listPeers)
 	v1.Delete("/operator/raft/peers/:id", op, s.removePeer)
@@ -159,6 +166,16 @@ func (s *server) routes() {
 	v1.Post("/tenants/:id/keys/rotate", op, s.rotateKeys)
 	v1.Post("/tenants/:id/keys/purge-cache", op, s.purgeKeyCache)
 	v1.Put("/tenants/:id/keys/provider", op, s.changeProvider)
+	s.auditRoutes(v1.Group("/tenants/:id/audit", op))
+}
+
+// auditRoutes are the same for the system chain and a tenant's.
+func (s *server) auditRoutes(g fiber.Router) {
+	g.Get("", s.listAudit)
+	g.Get("/checkpoint", s.auditCheckpoint)
+	g.Get("/proof/inclusion", s.auditInclusion)
+	g.Get("/proof/consistency", s.auditConsistency)
+	g.Get("/export", s.auditExport)
 }
 
 type localKey int
@@ -256,5 +273,11 @@ func (s *server) callContext(c *fiber.Ctx) (context.Context, context.CancelFunc)
 
 // actor is who the audit log records for this request.
 func (s *server) actor(c *fiber.Ctx) tenants.Actor {
-	return tenants.Actor{Name: operatorActor, RequestID: s.requestID(c)}
+	return tenants.Actor{Name: operatorActor, Type: audit.ActorOperator, RequestID: s.requestID(c), Source: clipN(c.IP(), 64)}
+}
+
+// caller is actor in the audit package's terms.
+func (s *server) caller(c *fiber.Ctx) audit.Caller {
+	a := s.actor(c)
+	return audit.Caller{Actor: audit.Actor{Type: a.Type, ID: a.Name}, RequestID: a.RequestID, Source: a.Source}
 }

@@ -98,6 +98,9 @@ func (s *server) removePeer(c *fiber.Ctx) error {
 	if !validNodeID(id) {
 		return &requestError{kind: kindNotFound, detail: "No peer has this id."}
 	}
+	if err := s.auditRequested(c, "cluster.remove_peer", "node:"+id); err != nil {
+		return err
+	}
 	ctx, cancel := s.callContext(c)
 	defer cancel()
 	if err := s.deps.Cluster.RemovePeer(ctx, id); err != nil {
@@ -129,6 +132,13 @@ func (s *server) transferLeader(c *fiber.Ctx) error {
 	if req.ID != "" && !validNodeID(req.ID) {
 		return &requestError{kind: kindValidation, detail: "id must be a node id.",
 			fields: []FieldProblem{{Field: "id", Reason: "must be a node id"}}}
+	}
+	target := "node:" + req.ID
+	if req.ID == "" {
+		target = "node:any"
+	}
+	if err := s.auditRequested(c, "cluster.transfer_leader", target); err != nil {
+		return err
 	}
 	ctx, cancel := s.callContext(c)
 	defer cancel()

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/keyring"
 	"github.com/custos/custos/raftstore"
 )
@@ -28,6 +29,8 @@ type bootstrapFile struct {
 	OperatorTokenHash string   `json:"operator_token_sha256"`
 	JoinTokenHash     string   `json:"join_token_sha256"`
 	SealRecipients    []string `json:"seal_recipients"`
+	AuditVerifierKey  string   `json:"audit_verifier_key"`
+	AuditSigningKey   []byte   `json:"audit_signing_key"` // age-encrypted to the seal recipients
 }
 
 // Secrets are printed once at init and never stored in the clear.
@@ -39,6 +42,9 @@ type Secrets struct {
 	// tenant roots are encrypted to.
 	SealIdentity   string
 	SealRecipients []string
+	// AuditKey is the public key of the audit checkpoints (what auditors
+	// verify bundles with).
+	AuditKey string
 }
 
 // InitOptions are the choices of `operator init`.
@@ -53,6 +59,8 @@ type InitOptions struct {
 	// are encrypted to them and no identity file is created; nodes unseal
 	// with the operator's identity (keyring.seal_identity).
 	SealRecipients []string
+	// Region names the audit checkpoint key (custos-audit-<region>-<id>).
+	Region string
 }
 
 // SealIdentityPath is where a node looks for its seal identity: the
@@ -115,10 +123,27 @@ func Init(dataDir, nodeID string, o InitOptions) (*Secrets, error) {
 		}
 		sec.SealRecipients = []string{r.String()}
 	}
+	// The audit checkpoint key: its private half is kept only encrypted to
+	// the seal recipients, so only unsealed nodes can sign.
+	keyName, err := audit.KeyName(o.Region)
+	if err != nil {
+		return nil, fmt.Errorf("init: %w", err)
+	}
+	skey, vkey, err := audit.NewKeys(keyName)
+	if err != nil {
+		return nil, fmt.Errorf("init: %w", err)
+	}
+	encSKey, err := keyring.EncryptToRecipients(sec.SealRecipients, []byte(skey))
+	if err != nil {
+		return nil, fmt.Errorf("init: %w", err)
+	}
+	sec.AuditKey = vkey
 	b, _ := json.Marshal(bootstrapFile{
 		OperatorTokenHash: raftstore.TokenHash(operatorToken),
 		JoinTokenHash:     raftstore.TokenHash(join),
 		SealRecipients:    sec.SealRecipients,
+		AuditVerifierKey:  vkey,
+		AuditSigningKey:   encSKey,
 	})
 	if err := os.WriteFile(filepath.Join(dataDir, fileBootstrap), b, 0o600); err != nil {
 		return nil, fmt.Errorf("init: %w", err)

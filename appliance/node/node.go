@@ -44,7 +44,10 @@ import (
 	"path/filepath"
 	"time"
 
+	"filippo.io/age"
+
 	"github.com/custos/custos/appliance/api"
+	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/config"
 	"github.com/custos/custos/appliance/tenants"
 	"github.com/custos/custos/keyring"
@@ -73,8 +76,7 @@ type Node struct {
 	shutdown func(context.Context) error
 	tempDir  string
 
-	stopJanitor func()
-	janitorDone chan struct{}
+	stopJanitor func() // stops the background work (keyring janitor, audit)
 	// Token is the operator token when this start created it (dev mode).
 	Token string
 }
@@ -119,7 +121,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Node, error)
 	if !has {
 		switch {
 		case cfg.Dev:
-			sec, err := Init(dataDir, cfg.NodeID, InitOptions{OperatorToken: cfg.DevToken.Reveal(), SealIdentity: cfg.Keyring.SealIdentity})
+			sec, err := Init(dataDir, cfg.NodeID, InitOptions{OperatorToken: cfg.DevToken.Reveal(), SealIdentity: cfg.Keyring.SealIdentity, Region: cfg.Region})
 			if err != nil {
 				return nil, fmt.Errorf("node: %w", err)
 			}
@@ -172,13 +174,14 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Node, error)
 		}()
 	}
 
-	keys, err := n.startKeyring(dataDir)
+	keys, ids, err := n.startKeyring(dataDir)
 	if err != nil {
 		return nil, err
 	}
+	aud, runner := n.startAudit(dataDir, ids)
 	ten := tenants.New(n.store, cfg.Region, tenants.WithKeys(keys))
 	app := api.New(api.Deps{
-		Cluster: n.store, Tenants: ten, Keys: keys, Auth: n, Version: opts.Version, Logger: logger,
+		Cluster: n.store, Tenants: ten, Keys: keys, Audit: aud, SelfCheck: runner, Auth: n, Version: opts.Version, Logger: logger,
 	}, api.Options{BodyLimit: cfg.API.BodyLimit, RequestTimeout: cfg.API.RequestTimeout})
 	n.ln, err = net.Listen("tcp", cfg.API.ListenAddress)
 	if err != nil {
@@ -222,8 +225,19 @@ func (n *Node) finishBootstrap(ctx context.Context, dataDir string, boot *bootst
 		return fmt.Errorf("node: bootstrap: %w", err)
 	}
 	rec, _ := json.Marshal(map[string]string{"region": n.cfg.Region, "initialized_at": time.Now().UTC().Format(time.RFC3339Nano), "first_node": n.cfg.NodeID})
-	audit, _ := json.Marshal(map[string]string{"time": time.Now().UTC().Format(time.RFC3339Nano), "actor": "operator", "action": "cluster.init", "target": "cluster", "outcome": "success"})
 	sealOps, err := keyring.BootstrapOps(boot.SealRecipients)
+	if err != nil {
+		return fmt.Errorf("node: bootstrap: %w", err)
+	}
+	if boot.AuditVerifierKey == "" {
+		return fmt.Errorf("node: bootstrap: %s has no audit key (made by an older custos?)", fileBootstrap)
+	}
+	sealOps = append(sealOps, audit.BootstrapOps(boot.AuditVerifierKey, boot.AuditSigningKey)...)
+	initEntry, err := audit.Record(audit.SystemChain, audit.Entry{
+		Time: time.Now().UTC(), Actor: audit.Actor{Type: audit.ActorOperator, ID: "operator"},
+		Action: "cluster.init", Target: "node:" + n.cfg.NodeID, Outcome: audit.OutcomeSuccess,
+		Details: map[string]string{"region": n.cfg.Region},
+	})
 	if err != nil {
 		return fmt.Errorf("node: bootstrap: %w", err)
 	}
@@ -234,7 +248,7 @@ func (n *Node) finishBootstrap(ctx context.Context, dataDir string, boot *bootst
 			{Kind: raftstore.OpPut, Bucket: bucketSys, Key: keyOperatorToken, Value: []byte(boot.OperatorTokenHash)},
 			{Kind: raftstore.OpPut, Bucket: bucketSys, Key: keyJoinToken, Value: []byte(boot.JoinTokenHash)},
 		}, sealOps...),
-		Appends: []raftstore.Append{{Chain: chainSystem, Data: audit}},
+		Appends: []raftstore.Append{initEntry},
 	})
 	if err != nil {
 		return fmt.Errorf("node: bootstrap: write cluster record: %w", err)
@@ -250,7 +264,7 @@ func (n *Node) finishBootstrap(ctx context.Context, dataDir string, boot *bootst
 
 // startKeyring loads the seal identity (none: the node runs sealed and
 // says so in /v1/sys/health) and starts the key janitor.
-func (n *Node) startKeyring(dataDir string) (*keyring.Hierarchy, error) {
+func (n *Node) startKeyring(dataDir string) (*keyring.Hierarchy, []age.Identity, error) {
 	kc := n.cfg.Keyring
 	path := SealIdentityPath(kc.SealIdentity, dataDir)
 	ids, err := keyring.LoadSealIdentities(path)
@@ -259,7 +273,7 @@ func (n *Node) startKeyring(dataDir string) (*keyring.Hierarchy, error) {
 		n.logger.Warn("no seal identity: this node is sealed and cannot use tenant keys; copy the cluster's seal identity to this path and restart", "path", path)
 		ids = nil
 	case err != nil:
-		return nil, fmt.Errorf("node: %w", err)
+		return nil, nil, fmt.Errorf("node: %w", err)
 	}
 	h := keyring.NewHierarchy(n.store, keyring.HierarchyOptions{
 		Identities:   ids,
@@ -278,14 +292,39 @@ func (n *Node) startKeyring(dataDir string) (*keyring.Hierarchy, error) {
 		TrimAfter:         kc.TrimAfter,
 		Logger:            n.logger.With("component", "keyring"),
 	})
+	n.background(j.Run)
+	return h, ids, nil
+}
+
+// startAudit starts the audit service: checkpoints on the leader, the
+// self-check on every node (its witness file sits next to the state).
+func (n *Node) startAudit(dataDir string, ids []age.Identity) (*audit.Service, *audit.Runner) {
+	s := audit.New(n.store, ids, nil)
+	r := audit.NewRunner(s, audit.RunConfig{
+		IsLeader: n.store.IsLeader,
+		Witness:  audit.NewWitness(filepath.Join(dataDir, "audit-witness.json")),
+		Logger:   n.logger.With("component", "audit"),
+	})
+	n.background(r.Run)
+	return s, r
+}
+
+// background runs fn until the node closes.
+func (n *Node) background(fn func(context.Context)) {
 	ctx, cancel := context.WithCancel(context.Background())
-	n.stopJanitor = func() { cancel(); <-n.janitorDone }
-	n.janitorDone = make(chan struct{})
+	done := make(chan struct{})
+	prev := n.stopJanitor
+	n.stopJanitor = func() {
+		cancel()
+		<-done
+		if prev != nil {
+			prev()
+		}
+	}
 	go func() {
-		defer close(n.janitorDone)
-		j.Run(ctx)
+		defer close(done)
+		fn(ctx)
 	}()
-	return h, nil
 }
 
 // CheckOperatorToken accepts the operator token. It reads the local state:

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/keyring"
 	"github.com/custos/custos/raftstore"
 )
@@ -72,7 +73,17 @@ type Tenant struct {
 // request.
 type Actor struct {
 	Name      string // such as "operator"
+	Type      string // audit actor type; "" means audit.ActorOperator
 	RequestID string
+	Source    string // the client's address
+}
+
+func (a Actor) caller() audit.Caller {
+	t := a.Type
+	if t == "" {
+		t = audit.ActorOperator
+	}
+	return audit.Caller{Actor: audit.Actor{Type: t, ID: a.Name}, RequestID: a.RequestID, Source: a.Source}
 }
 
 // CreateInput is what a caller supplies to create a tenant.
@@ -89,7 +100,7 @@ type CreateInput struct {
 // the tenant, and signals its destruction in the one that deletes it;
 // *keyring.Hierarchy implements it.
 type Keys interface {
-	PrepareProvision(ctx context.Context, actor, tenant string, spec keyring.ProviderSpec) (*keyring.Provisioning, error)
+	PrepareProvision(ctx context.Context, caller audit.Caller, tenant string, spec keyring.ProviderSpec) (*keyring.Provisioning, error)
 	DeleteTenantOps(tenant string) []raftstore.Op
 }
 
@@ -201,7 +212,7 @@ func (s *Service) create(ctx context.Context, actor Actor, id, name, region stri
 	if s.keys != nil {
 		// Before anything is written: a Vault tenant's key must answer.
 		var err error
-		if prov, err = s.keys.PrepareProvision(ctx, actor.Name, id, spec); err != nil {
+		if prov, err = s.keys.PrepareProvision(ctx, actor.caller(), id, spec); err != nil {
 			var se *keyring.SpecError
 			if errors.As(err, &se) {
 				return Tenant{}, &FieldError{Field: se.Field, Reason: se.Reason}
@@ -220,7 +231,7 @@ func (s *Service) create(ctx context.Context, actor Actor, id, name, region stri
 	if err != nil {
 		return Tenant{}, fmt.Errorf("tenants: encode marker of %q: %w", id, err)
 	}
-	audit, err := auditEntry(now, actor, ActionCreate, id)
+	entry, err := auditEntry(now, actor, ActionCreate, id)
 	if err != nil {
 		return Tenant{}, err
 	}
@@ -236,7 +247,7 @@ func (s *Service) create(ctx context.Context, actor Actor, id, name, region stri
 			{Kind: raftstore.OpPut, Bucket: RegistryPath(), Key: []byte(id), Value: value},
 			{Kind: raftstore.OpPut, Bucket: scope.Path(), Key: []byte(metaKey), Value: marker},
 		},
-		Appends: []raftstore.Append{audit},
+		Appends: []raftstore.Append{entry},
 	}
 	if prov != nil {
 		txn.Conds = append(txn.Conds, prov.Conds...)
@@ -413,13 +424,13 @@ func (s *Service) modify(ctx context.Context, actor Actor, id string, decide fun
 }
 
 func (s *Service) changeTxn(id string, version uint64, ch change, actor Actor, now time.Time) (*raftstore.Txn, error) {
-	audit, err := auditEntry(now, actor, ch.action, id)
+	entry, err := auditEntry(now, actor, ch.action, id)
 	if err != nil {
 		return nil, err
 	}
 	txn := &raftstore.Txn{
 		Conds:   []raftstore.Cond{{Kind: raftstore.CondVersion, Bucket: RegistryPath(), Key: []byte(id), Version: version}},
-		Appends: []raftstore.Append{audit},
+		Appends: []raftstore.Append{entry},
 	}
 	if ch.delete {
 		txn.Ops = []raftstore.Op{
@@ -480,26 +491,13 @@ func (s *Service) generateID() (string, error) {
 	return "t-" + strings.ToLower(enc[:generatedIDLen]), nil
 }
 
-// auditRecord is one entry of the system chain. Its fields are fixed and
-// hold no free text from the request, so no PII reaches the log.
-type auditRecord struct {
-	Time      string `json:"time"`
-	Actor     string `json:"actor"`
-	Action    string `json:"action"`
-	Target    string `json:"target"`
-	RequestID string `json:"request_id"`
-}
-
+// auditEntry is the system-chain entry of a tenant change. Its fields hold
+// no free text from the request (the display name stays out), so no
+// personal data reaches the audit log.
 func auditEntry(now time.Time, actor Actor, action, id string) (raftstore.Append, error) {
-	data, err := json.Marshal(auditRecord{
-		Time:      now.UTC().Format(time.RFC3339Nano),
-		Actor:     actor.Name,
-		Action:    action,
-		Target:    tenantBucketPrefix + id,
-		RequestID: actor.RequestID,
-	})
+	a, err := audit.Record(audit.SystemChain, actor.caller().Entry(now, action, tenantBucketPrefix+id, audit.OutcomeSuccess, nil))
 	if err != nil {
-		return raftstore.Append{}, fmt.Errorf("tenants: encode audit entry: %w", err)
+		return raftstore.Append{}, fmt.Errorf("tenants: audit entry: %w", err)
 	}
-	return raftstore.Append{Chain: []byte(AuditChain), Data: data}, nil
+	return a, nil
 }

@@ -374,14 +374,16 @@ func checkEntry(t *testing.T, store *raftstore.Store, seq uint64, action, target
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	if want := []string{"action", "actor", "request_id", "target", "time"}; !slices.Equal(keys, want) {
+	if want := []string{"action", "actor", "details", "outcome", "request_id", "source", "target", "time", "v"}; !slices.Equal(keys, want) {
 		t.Errorf("entry %d has fields %v, want %v", seq, keys, want)
 	}
-	if e["action"] != action || e["target"] != target || e["actor"] != "operator" || e["request_id"] != "req-1" {
+	actor, _ := e["actor"].(map[string]any)
+	if e["action"] != action || e["target"] != target || actor["id"] != "operator" || actor["type"] != "operator" ||
+		e["request_id"] != "req-1" || e["outcome"] != "success" {
 		t.Errorf("entry %d = %v, want action %s target %s", seq, e, action, target)
 	}
-	if e["time"] != fixedTime.Format(time.RFC3339Nano) {
-		t.Errorf("entry %d time %v, want %s", seq, e["time"], fixedTime.Format(time.RFC3339Nano))
+	if e["time"] != fixedTime.UTC().Format("2006-01-02T15:04:05.000000000Z") {
+		t.Errorf("entry %d time %v, want %s", seq, e["time"], fixedTime)
 	}
 	raw, _ := json.Marshal(e)
 	if strings.Contains(string(raw), "Acme") {

@@ -68,28 +68,9 @@ type problem struct {
 func (c *clientFlags) do(ctx context.Context, method, path string, body, out any) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.addr+path, rd)
+	resp, err := c.send(ctx, method, path, body, "application/json")
 	if err != nil {
 		return err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Accept", "application/json")
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("cannot reach %s: %v", c.addr, unwrapURL(err))
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
@@ -97,14 +78,7 @@ func (c *clientFlags) do(ctx context.Context, method, path string, body, out any
 		return fmt.Errorf("read answer: %w", err)
 	}
 	if resp.StatusCode/100 != 2 {
-		var p problem
-		if json.Unmarshal(data, &p) == nil && p.Title != "" {
-			if p.Detail != "" {
-				return fmt.Errorf("%s (%d): %s", p.Title, resp.StatusCode, p.Detail)
-			}
-			return fmt.Errorf("%s (%d)", p.Title, resp.StatusCode)
-		}
-		return fmt.Errorf("%s %s: HTTP %d", method, path, resp.StatusCode)
+		return answerError(method, path, resp.StatusCode, data)
 	}
 	if out != nil && len(data) > 0 {
 		if err := json.Unmarshal(data, out); err != nil {
@@ -112,6 +86,63 @@ func (c *clientFlags) do(ctx context.Context, method, path string, body, out any
 		}
 	}
 	return nil
+}
+
+// download streams a GET answer into w (exports can be large: no
+// timeout but ctx's).
+func (c *clientFlags) download(ctx context.Context, path string, w io.Writer) error {
+	resp, err := c.send(ctx, "GET", path, nil, "*/*")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		return answerError("GET", path, resp.StatusCode, data)
+	}
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		return fmt.Errorf("download %s: %w", path, err)
+	}
+	return nil
+}
+
+func (c *clientFlags) send(ctx context.Context, method, path string, body any, accept string) (*http.Response, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.addr+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", accept)
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach %s: %v", c.addr, unwrapURL(err))
+	}
+	return resp, nil
+}
+
+// answerError is the one-line error of a non-2xx answer.
+func answerError(method, path string, status int, data []byte) error {
+	var p problem
+	if json.Unmarshal(data, &p) == nil && p.Title != "" {
+		if p.Detail != "" {
+			return fmt.Errorf("%s (%d): %s", p.Title, status, p.Detail)
+		}
+		return fmt.Errorf("%s (%d)", p.Title, status)
+	}
+	return fmt.Errorf("%s %s: HTTP %d", method, path, status)
 }
 
 func unwrapURL(err error) error {

@@ -30,14 +30,14 @@ a join token, and prints the two tokens once. Start the node with
 			if cfg.Dev {
 				return fmt.Errorf("operator init is for cluster nodes; dev mode initializes itself")
 			}
-			sec, err := node.Init(cfg.DataDir, cfg.NodeID, node.InitOptions{SealIdentity: cfg.Keyring.SealIdentity, SealRecipients: sealRecipients})
+			sec, err := node.Init(cfg.DataDir, cfg.NodeID, node.InitOptions{SealIdentity: cfg.Keyring.SealIdentity, SealRecipients: sealRecipients, Region: cfg.Region})
 			if err != nil {
 				return err
 			}
 			if cl.format == "json" {
 				return printJSON(e.stdout, map[string]any{
 					"operator_token": sec.OperatorToken, "join_token": sec.JoinToken, "node_id": cfg.NodeID, "region": cfg.Region,
-					"seal_identity": sec.SealIdentity, "seal_recipients": sec.SealRecipients,
+					"seal_identity": sec.SealIdentity, "seal_recipients": sec.SealRecipients, "audit_key": sec.AuditKey,
 				})
 			}
 			fmt.Fprintf(e.stdout, "Initialized node %q (region %s) in %s.\n\nOperator token (shown once; stored only as a hash):\n  %s\n\nJoin token (give it to nodes joining with `custos operator join`):\n  %s\n\n",
@@ -47,6 +47,7 @@ a join token, and prints the two tokens once. Start the node with
 			} else {
 				fmt.Fprintf(e.stdout, "Tenant roots are sealed to your recipients:\n  %s\nPoint every node's keyring.seal_identity at a matching identity file.\n\n", strings.Join(sec.SealRecipients, "\n  "))
 			}
+			fmt.Fprintf(e.stdout, "Audit checkpoint key (give it to auditors: custos audit verify --key):\n  %s\n\n", sec.AuditKey)
 			fmt.Fprintln(e.stdout, "Start the node with: custos server --config <file>")
 			return nil
 		},

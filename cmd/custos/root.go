@@ -40,6 +40,7 @@ func newRoot(stdout, stderr io.Writer, environ []string) *cobra.Command {
 		newOperatorCmd(e, cl),
 		newTenantCmd(e, cl),
 		newKeyringCmd(e, cl),
+		newAuditCmd(e, cl),
 		newStatusCmd(e, cl),
 	)
 	return root

@@ -9,6 +9,7 @@ package testnode
 import (
 	"context"
 	"io"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -23,21 +24,49 @@ const Region = "eu-west-1"
 // ends.
 func Start(tb testing.TB) *raftstore.Store {
 	tb.Helper()
-	creds, err := raftstore.NewClusterCredentials("n1")
+	return StartWith(tb, Options{})
+}
+
+// Options vary a test node.
+type Options struct {
+	// Dir is the data directory ("" = a new temporary one). A directory
+	// that holds a node already is reopened (tests of restarts and of
+	// files changed behind the node's back).
+	Dir string
+	// ChainFault is raftstore.Config.ChainFault: make chain appends fail.
+	ChainFault func(chain, data []byte) error
+}
+
+// StartWith is Start with options. Closing the store early is allowed.
+func StartWith(tb testing.TB, o Options) *raftstore.Store {
+	tb.Helper()
+	dir := o.Dir
+	if dir == "" {
+		dir = tb.TempDir()
+	}
+	creds, err := raftstore.LoadCredentials(filepath.Join(dir, "tls"))
+	bootstrap := false
 	if err != nil {
-		tb.Fatalf("cluster credentials: %v", err)
+		if creds, err = raftstore.NewClusterCredentials("n1"); err != nil {
+			tb.Fatalf("cluster credentials: %v", err)
+		}
+		if err := raftstore.SaveCredentials(filepath.Join(dir, "tls"), creds); err != nil {
+			tb.Fatalf("save credentials: %v", err)
+		}
+		bootstrap = true
 	}
 	store, err := raftstore.Open(context.Background(), raftstore.Config{
 		NodeID:             "n1",
 		Region:             Region,
-		DataDir:            tb.TempDir(),
+		DataDir:            dir,
 		ListenAddress:      "127.0.0.1:0",
 		Credentials:        creds,
-		Bootstrap:          true,
+		Bootstrap:          bootstrap,
 		HeartbeatTimeout:   50 * time.Millisecond,
 		ElectionTimeout:    50 * time.Millisecond,
 		LeaderLeaseTimeout: 25 * time.Millisecond,
 		RaftLogOutput:      io.Discard,
+		ChainFault:         o.ChainFault,
 		// A fail-stop in a test is a bug in the store or the test: report
 		// it and park the goroutine instead of exiting the test binary.
 		Fatal: func(err error) {

@@ -1,0 +1,258 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/custos/custos/appliance/api"
+	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/appliance/internal/testnode"
+	"github.com/custos/custos/raftstore"
+)
+
+// chainSizes is the size of every chain.
+func (e *env) chainSizes() map[string]uint64 {
+	e.t.Helper()
+	m := map[string]uint64{}
+	err := e.store.View(context.Background(), raftstore.Linearizable, func(r *raftstore.ReadTx) error {
+		r.Chains(func(name []byte, size uint64) bool {
+			m[string(name)] = size
+			return true
+		})
+		return nil
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return m
+}
+
+// TestEveryMutatingRouteIsAudited walks the route table: every route that
+// changes something must have a case here, and each case must append at
+// least one audit entry. A new mutating route without one fails this test.
+func TestEveryMutatingRouteIsAudited(t *testing.T) {
+	e := newEnv(t, api.Options{})
+	if r := e.do("POST", "/v1/tenants", `{"id":"walk","display_name":"Walk"}`); r.status != http.StatusCreated {
+		t.Fatalf("setup: %d %s", r.status, r.body)
+	}
+	cases := map[string]struct{ path, body string }{
+		"POST /v1/tenants":                       {"/v1/tenants", `{"id":"walk2","display_name":"Walk 2"}`},
+		"PATCH /v1/tenants/:id":                  {"/v1/tenants/walk", `{"display_name":"Walked"}`},
+		"POST /v1/tenants/:id/suspend":           {"/v1/tenants/walk/suspend", ""},
+		"POST /v1/tenants/:id/resume":            {"/v1/tenants/walk/resume", ""},
+		"POST /v1/tenants/:id/keys/rotate":       {"/v1/tenants/walk/keys/rotate", ""},
+		"POST /v1/tenants/:id/keys/purge-cache":  {"/v1/tenants/walk/keys/purge-cache", ""},
+		"PUT /v1/tenants/:id/keys/provider":      {"/v1/tenants/walk/keys/provider", `{"key_provider":"age"}`},
+		"DELETE /v1/tenants/:id":                 {"/v1/tenants/walk2", ""},
+		"DELETE /v1/operator/raft/peers/:id":     {"/v1/operator/raft/peers/ghost", ""},
+		"POST /v1/operator/raft/transfer-leader": {"/v1/operator/raft/transfer-leader", `{"id":"n1"}`},
+	}
+	seen := map[string]bool{}
+	for _, rt := range e.app.GetRoutes(true) {
+		switch rt.Method {
+		case "POST", "PUT", "PATCH", "DELETE":
+		default:
+			continue
+		}
+		name := rt.Method + " " + rt.Path
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
+		c, ok := cases[name]
+		if !ok {
+			t.Errorf("mutating route %s has no audit case: add one (and make it write an audit entry)", name)
+			continue
+		}
+		before := e.chainSizes()
+		r := e.do(rt.Method, c.path, c.body)
+		if r.status >= 300 {
+			t.Errorf("%s: %d %s", name, r.status, r.body)
+			continue
+		}
+		after := e.chainSizes()
+		grew := false
+		for chain, n := range after {
+			grew = grew || n > before[chain]
+		}
+		if !grew {
+			t.Errorf("%s changed something and wrote no audit entry", name)
+		}
+	}
+	for name := range cases {
+		if !seen[name] {
+			t.Errorf("case %s names no route", name)
+		}
+	}
+}
+
+// Acceptance 4: with the chain unwritable (an injected fault in the
+// transaction path), a change is refused with a clear 503 problem, and
+// nothing of it is written.
+func TestAuditFailClosed(t *testing.T) {
+	fault := errors.New("injected: chain unwritable")
+	store := testnode.StartWith(t, testnode.Options{ChainFault: func(chain, _ []byte) error {
+		if string(chain) == audit.SystemChain {
+			return fault
+		}
+		return nil
+	}})
+	e := newEnvOn(t, store)
+	before := e.state()
+	r := e.do("POST", "/v1/tenants", `{"id":"acme","display_name":"Acme"}`)
+	p := checkProblem(t, r, http.StatusServiceUnavailable, "audit-unavailable", "/v1/tenants")
+	if !strings.Contains(p.Detail, "not made") {
+		t.Errorf("detail %q", p.Detail)
+	}
+	if after := e.state(); after.registry != before.registry {
+		t.Fatalf("the tenant was created without its audit entry: %+v -> %+v", before, after)
+	}
+	checkProblem(t, e.do("GET", "/v1/tenants/acme", ""), http.StatusNotFound, "not-found", "/v1/tenants/acme")
+	// Membership changes are refused too (their entry is written first).
+	checkProblem(t, e.do("DELETE", "/v1/operator/raft/peers/ghost", ""), http.StatusServiceUnavailable, "audit-unavailable", "")
+}
+
+// Proofs through the HTTP API verify with tlog on the client's side.
+func TestAuditProofsOverHTTP(t *testing.T) {
+	e := newEnv(t, api.Options{})
+	for i := 0; i < 40; i++ {
+		if r := e.do("POST", "/v1/tenants", fmt.Sprintf(`{"id":"t%d","display_name":"T"}`, i)); r.status != http.StatusCreated {
+			t.Fatalf("create: %d %s", r.status, r.body)
+		}
+	}
+	if _, err := e.audit.SignNow(context.Background(), audit.SystemChain); err != nil {
+		t.Fatal(err)
+	}
+	// The signed checkpoint, verified with the public key.
+	r := e.do("GET", "/v1/sys/audit/checkpoint", "")
+	v, err := audit.Verifier([]byte(e.vkey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := audit.OpenCheckpoint(r.body, v)
+	if err != nil || cp.Size != 40 {
+		t.Fatalf("checkpoint: %+v %v (%s)", cp, err, r.body)
+	}
+	for _, index := range []uint64{0, 7, 39} {
+		var p audit.Proof
+		r := e.do("GET", fmt.Sprintf("/v1/sys/audit/proof/inclusion?index=%d", index), "")
+		r.json(t, &p)
+		if p.Size != cp.Size || p.Root != cp.Root {
+			t.Fatalf("proof against %d/%v, checkpoint %d/%v", p.Size, p.Root, cp.Size, cp.Root)
+		}
+		if err := tlog.CheckRecord(p.Proof, int64(p.Size), cp.Root, int64(index), tlog.RecordHash(p.Entry)); err != nil {
+			t.Fatalf("inclusion of %d: %v", index, err)
+		}
+	}
+	var old audit.Proof
+	e.do("GET", "/v1/sys/audit/proof/inclusion?index=0&size=10", "").json(t, &old)
+	var cons audit.Proof
+	e.do("GET", "/v1/sys/audit/proof/consistency?old=10", "").json(t, &cons)
+	if err := tlog.CheckTree(cons.Proof, int64(cons.Size), cp.Root, 10, old.Root); err != nil {
+		t.Fatalf("consistency 10 -> %d: %v", cons.Size, err)
+	}
+	// The key is public; the export verifies.
+	if r := e.do("GET", "/v1/sys/audit-key", "", withoutHeader("Authorization")); r.status != 200 || strings.TrimSpace(string(r.body)) != e.vkey {
+		t.Fatalf("audit key: %d %s", r.status, r.body)
+	}
+	r = e.do("GET", "/v1/sys/audit/export", "")
+	if r.status != 200 || r.header.Get("Content-Type") != "application/gzip" {
+		t.Fatalf("export: %d %v", r.status, r.header)
+	}
+	if _, err := audit.Verify(bytes.NewReader(r.body), v, nil); err != nil {
+		t.Fatalf("the exported bundle: %v", err)
+	}
+	// Bad parameters.
+	checkProblem(t, e.do("GET", "/v1/sys/audit/proof/inclusion?index=40&size=40", ""), 400, "validation", "")
+	checkProblem(t, e.do("GET", "/v1/sys/audit/proof/inclusion", ""), 400, "validation", "")
+	checkProblem(t, e.do("GET", "/v1/sys/audit/proof/consistency?old=0", ""), 400, "validation", "")
+	checkProblem(t, e.do("GET", "/v1/sys/audit?limit=5000", ""), 400, "validation", "")
+	checkProblem(t, e.do("GET", "/v1/sys/audit?from=yesterday", ""), 400, "validation", "")
+	checkProblem(t, e.do("GET", "/v1/tenants/nope/audit", ""), 404, "not-found", "")
+	// Listing with a filter, page by page.
+	var page struct {
+		Entries []audit.Item `json:"entries"`
+		Next    uint64       `json:"next"`
+	}
+	e.do("GET", "/v1/sys/audit?action=tenant.create&limit=15", "").json(t, &page)
+	if len(page.Entries) != 15 || page.Next == 0 || page.Entries[0].Entry.Action != "tenant.create" {
+		t.Fatalf("page 1: %d entries, next %d", len(page.Entries), page.Next)
+	}
+	after := page.Next
+	page.Entries, page.Next = nil, 0
+	e.do("GET", fmt.Sprintf("/v1/sys/audit?action=tenant.create&limit=100&after=%d", after), "").json(t, &page)
+	if len(page.Entries) != 25 || page.Next != 0 {
+		t.Fatalf("page 2: %d entries, next %d", len(page.Entries), page.Next)
+	}
+}
+
+// Acceptance 6: personal data given to the API — display names, subject
+// ids, a source of the request — reaches neither the entries nor an
+// export.
+func TestAuditHoldsNoPII(t *testing.T) {
+	e := newEnv(t, api.Options{})
+	const canary = "Jane-Canary-Doe"
+	r := e.do("POST", "/v1/tenants", `{"id":"acme","display_name":"`+canary+` (jane.canary@example.com)"}`)
+	if r.status != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	e.do("PATCH", "/v1/tenants/acme", `{"display_name":"`+canary+` II"}`)
+	ctx := context.Background()
+	// Subject ids that are personal data, through key operations.
+	for _, subject := range []string{canary, "jane.canary@example.com"} {
+		if _, err := e.keys.DataKey(ctx, "acme", subject); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.keys.Shred(ctx, audit.Caller{Actor: audit.Actor{Type: audit.ActorOperator, ID: "dpo"}}, "acme", subject); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.do("POST", "/v1/tenants/acme/keys/rotate", "")
+	for _, chain := range []string{"system", "tenant:acme"} {
+		items, _, err := e.audit.List(ctx, raftstore.Linearizable, chain, audit.Filter{}, 0, 1000)
+		if err != nil || len(items) == 0 {
+			t.Fatalf("%s: %d entries, %v", chain, len(items), err)
+		}
+		for _, it := range items {
+			b, _ := it.Entry.Encode()
+			if strings.Contains(strings.ToLower(string(b)), "canary") {
+				t.Errorf("%s entry %d holds personal data: %s", chain, it.Seq, b)
+			}
+		}
+	}
+	for _, path := range []string{"/v1/sys/audit/export", "/v1/tenants/acme/audit/export"} {
+		r := e.do("GET", path, "")
+		if r.status != 200 {
+			t.Fatalf("%s: %d %s", path, r.status, r.body)
+		}
+		for _, m := range gunzipTar(t, r.body) {
+			if strings.Contains(strings.ToLower(string(m)), "canary") {
+				t.Errorf("the export %s holds personal data", path)
+			}
+		}
+	}
+	// The pseudonym lets the tenant (with its audit key) recognise a subject.
+	k, err := e.keys.AuditKey(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := audit.Pseudonym(k, "subject", canary)
+	items, _, _ := e.audit.List(ctx, raftstore.Linearizable, "tenant:acme", audit.Filter{Target: want}, 0, 10)
+	if len(items) != 2 { // key.create and key.shred
+		t.Fatalf("%d entries name the subject's pseudonym, want 2", len(items))
+	}
+}
+
+// newEnvOn is newEnv over a given store.
+func newEnvOn(t *testing.T, store *raftstore.Store) *env {
+	t.Helper()
+	e := newEnvStore(t, store, api.Options{})
+	return e
+}

@@ -1,0 +1,459 @@
+package audit
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// BundleFormat names the export format (see the package doc).
+const BundleFormat = "custos-audit-bundle/1"
+
+// Manifest describes a bundle. Every field is checked by Verify (the
+// manifest must also be in the exact form Write produces), so no byte of a
+// bundle's content goes unverified.
+type Manifest struct {
+	Format    string   `json:"format"`
+	Origin    string   `json:"origin"` // <key name>/<chain>
+	Chain     string   `json:"chain"`
+	First     uint64   `json:"first"` // seq of the first entry in entries.jsonl
+	Size      uint64   `json:"size"`  // the tree size of the last checkpoint; the last entry's seq
+	PrevLink  []byte   `json:"prev_link"`
+	HashStart int64    `json:"hash_start"` // stored-hash index of hashes.bin's first hash
+	Frontier  []Stored `json:"frontier"`   // stored hashes of the complete subtrees before First
+}
+
+// Stored is one stored tree hash.
+type Stored struct {
+	Index int64  `json:"index"`
+	Hash  []byte `json:"hash"`
+}
+
+// Bundle is everything an export holds, ready to write.
+type Bundle struct {
+	Manifest    Manifest
+	Checkpoints [][]byte    // signed, ascending sizes; the last at Manifest.Size
+	Hashes      []tlog.Hash // stored hashes from Manifest.HashStart to StoredHashCount(Size)
+	// Entries yields the canonical entries First..Size in order, calling
+	// fn for each; EntriesLen is the byte length of entries.jsonl (tar
+	// needs it before the data).
+	Entries    func(fn func(seq uint64, entry []byte) error) error
+	EntriesLen int64
+	// ModTime is the files' time in the tar (the export's time).
+	ModTime time.Time
+}
+
+// EntryLine is one line of entries.jsonl.
+func EntryLine(seq uint64, entry []byte) []byte {
+	b := make([]byte, 0, len(entry)+32)
+	b = append(b, `{"seq":`...)
+	b = strconv.AppendUint(b, seq, 10)
+	b = append(b, `,"entry":`...)
+	b = append(b, entry...)
+	return append(b, "}\n"...)
+}
+
+// Write writes b as a gzip'd tar: manifest.json, checkpoints/, hashes.bin,
+// entries.jsonl, in this order.
+func (b *Bundle) Write(w io.Writer) error {
+	zw := gzip.NewWriter(w)
+	tw := tar.NewWriter(zw)
+	file := func(name string, size int64) error {
+		return tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: size, ModTime: b.ModTime, Typeflag: tar.TypeReg, Format: tar.FormatPAX})
+	}
+	put := func(name string, data []byte) error {
+		if err := file(name, int64(len(data))); err != nil {
+			return err
+		}
+		_, err := tw.Write(data)
+		return err
+	}
+	m, err := encodeManifest(b.Manifest)
+	if err != nil {
+		return err
+	}
+	if err := put("manifest.json", m); err != nil {
+		return fmt.Errorf("audit: write bundle: %w", err)
+	}
+	for _, cp := range b.Checkpoints {
+		c, err := ParseCheckpoint(noteText(cp))
+		if err != nil {
+			return err
+		}
+		if err := put(fmt.Sprintf("checkpoints/%020d.txt", c.Size), cp); err != nil {
+			return fmt.Errorf("audit: write bundle: %w", err)
+		}
+	}
+	hb := make([]byte, 0, len(b.Hashes)*tlog.HashSize)
+	for _, h := range b.Hashes {
+		hb = append(hb, h[:]...)
+	}
+	if err := put("hashes.bin", hb); err != nil {
+		return fmt.Errorf("audit: write bundle: %w", err)
+	}
+	if err := file("entries.jsonl", b.EntriesLen); err != nil {
+		return fmt.Errorf("audit: write bundle: %w", err)
+	}
+	bw := bufio.NewWriterSize(tw, 64<<10)
+	var written int64
+	err = b.Entries(func(seq uint64, entry []byte) error {
+		n, err := bw.Write(EntryLine(seq, entry))
+		written += int64(n)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("audit: write bundle: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("audit: write bundle: %w", err)
+	}
+	if written != b.EntriesLen {
+		return fmt.Errorf("audit: write bundle: entries changed during the export (%d bytes, expected %d)", written, b.EntriesLen)
+	}
+	if err := tw.Close(); err != nil {
+		return fmt.Errorf("audit: write bundle: %w", err)
+	}
+	return zw.Close()
+}
+
+func encodeManifest(m Manifest) ([]byte, error) {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("audit: manifest: %w", err)
+	}
+	return append(b, '\n'), nil
+}
+
+// noteText returns the text part of a signed note (before the blank line).
+func noteText(msg []byte) string {
+	if i := bytes.Index(msg, []byte("\n\n")); i >= 0 {
+		return string(msg[:i+1])
+	}
+	return string(msg)
+}
+
+// VerifyError says where a bundle fails and what is wrong.
+type VerifyError struct {
+	Place string // such as "entries.jsonl line 17 (seq 17)"
+	What  string
+}
+
+func (e *VerifyError) Error() string { return e.Place + ": " + e.What }
+
+func fail(place, format string, args ...any) error {
+	return &VerifyError{Place: place, What: fmt.Sprintf(format, args...)}
+}
+
+// Report is what a successful verification established.
+type Report struct {
+	Origin      string
+	First, Size uint64
+	Checkpoints int
+	// Trusted is the size of the auditor's own earlier checkpoint the
+	// bundle was shown to extend (0: none given).
+	Trusted uint64
+}
+
+// Limits of what Verify reads (a bundle is untrusted input).
+const (
+	maxManifest   = 1 << 20
+	maxCheckpoint = 4 << 10
+	maxLine       = 64 << 10
+)
+
+// Verify checks a bundle offline with the cluster's verifier key and
+// nothing else: every checkpoint's signature; every entry's leaf hash and
+// tree hashes against the exported tree (naming the first entry that
+// differs); the hash-chain links; every checkpoint's root and link against
+// the entries; that the entries run without gap from First to the last
+// checkpoint's size. With trusted (an earlier checkpoint the auditor kept;
+// nil for none) it also checks that the bundle extends it: not rolled back
+// behind it, not a forked history.
+func Verify(r io.Reader, v note.Verifier, trusted []byte) (*Report, error) {
+	zr, err := gzip.NewReader(r)
+	if err != nil {
+		return nil, fail("bundle", "not a gzip file: %v", err)
+	}
+	tr := tar.NewReader(zr)
+	next := func(want string) (*tar.Header, error) {
+		h, err := tr.Next()
+		if err != nil {
+			return nil, fail("bundle", "expected %s: %v", want, err)
+		}
+		return h, nil
+	}
+	h, err := next("manifest.json")
+	if err != nil {
+		return nil, err
+	}
+	if h.Name != "manifest.json" || h.Size > maxManifest {
+		return nil, fail(h.Name, "expected manifest.json first")
+	}
+	raw, err := io.ReadAll(io.LimitReader(tr, maxManifest))
+	if err != nil {
+		return nil, fail("manifest.json", "read: %v", err)
+	}
+	var m Manifest
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		return nil, fail("manifest.json", "malformed: %v", err)
+	}
+	if again, err := encodeManifest(m); err != nil || !bytes.Equal(again, raw) {
+		return nil, fail("manifest.json", "not in the exact form an export writes (altered)")
+	}
+	if m.Format != BundleFormat || m.First == 0 || m.First > m.Size+1 || len(m.PrevLink) != 32 {
+		return nil, fail("manifest.json", "format %q, first %d, size %d: not a valid bundle", m.Format, m.First, m.Size)
+	}
+	if m.Origin != Origin(v.Name(), m.Chain) {
+		return nil, fail("manifest.json", "origin %q is not chain %q of the cluster whose key you gave (%s)", m.Origin, m.Chain, v.Name())
+	}
+	a := int64(m.First - 1) // record index of the first entry
+	if m.HashStart != tlog.StoredHashIndex(0, a) {
+		return nil, fail("manifest.json", "hash_start %d, want %d", m.HashStart, tlog.StoredHashIndex(0, a))
+	}
+	frontier := map[int64]tlog.Hash{}
+	for _, s := range m.Frontier {
+		if len(s.Hash) != tlog.HashSize || s.Index >= m.HashStart || s.Index < 0 {
+			return nil, fail("manifest.json", "bad frontier hash at index %d", s.Index)
+		}
+		var h tlog.Hash
+		copy(h[:], s.Hash)
+		frontier[s.Index] = h
+	}
+
+	// Checkpoints, verified as they are read.
+	var cps []Checkpoint
+	var hashes []tlog.Hash
+	for {
+		h, err := next("checkpoints/ or hashes.bin")
+		if err != nil {
+			return nil, err
+		}
+		if h.Name == "hashes.bin" {
+			want := (tlog.StoredHashCount(int64(m.Size)) - m.HashStart) * tlog.HashSize
+			if h.Size != want {
+				return nil, fail("hashes.bin", "%d bytes, want %d for a tree of %d", h.Size, want, m.Size)
+			}
+			raw := make([]byte, h.Size)
+			if _, err := io.ReadFull(tr, raw); err != nil {
+				return nil, fail("hashes.bin", "truncated: %v", err)
+			}
+			hashes = make([]tlog.Hash, len(raw)/tlog.HashSize)
+			for i := range hashes {
+				copy(hashes[i][:], raw[i*tlog.HashSize:])
+			}
+			break
+		}
+		if !strings.HasPrefix(h.Name, "checkpoints/") || h.Size > maxCheckpoint {
+			return nil, fail(h.Name, "unexpected file (want checkpoints/*.txt, then hashes.bin)")
+		}
+		msg, err := io.ReadAll(io.LimitReader(tr, maxCheckpoint))
+		if err != nil {
+			return nil, fail(h.Name, "read: %v", err)
+		}
+		c, err := OpenCheckpoint(msg, v)
+		if err != nil {
+			return nil, fail(h.Name, "%v", err)
+		}
+		if c.Origin != m.Origin {
+			return nil, fail(h.Name, "origin %q is not the bundle's %q", c.Origin, m.Origin)
+		}
+		if len(cps) > 0 && c.Size <= cps[len(cps)-1].Size {
+			return nil, fail(h.Name, "checkpoints out of order (size %d after %d)", c.Size, cps[len(cps)-1].Size)
+		}
+		if c.Size < m.First-1 || c.Size > m.Size {
+			return nil, fail(h.Name, "size %d outside the bundle's range %d..%d", c.Size, m.First-1, m.Size)
+		}
+		cps = append(cps, c)
+	}
+	if len(cps) == 0 || cps[len(cps)-1].Size != m.Size {
+		return nil, fail("checkpoints/", "no signed checkpoint at the bundle's size %d", m.Size)
+	}
+	var trust *Checkpoint
+	if trusted != nil {
+		c, err := OpenCheckpoint(trusted, v)
+		if err != nil {
+			return nil, fail("trusted checkpoint", "%v", err)
+		}
+		if c.Origin != m.Origin {
+			return nil, fail("trusted checkpoint", "origin %q is not the bundle's %q", c.Origin, m.Origin)
+		}
+		if c.Size > m.Size {
+			return nil, fail("bundle", "rolled back or truncated: it ends at size %d, but your checkpoint is at size %d", m.Size, c.Size)
+		}
+		if c.Size < m.First-1 {
+			return nil, fail("trusted checkpoint", "size %d predates the bundle's first entry (seq %d): export from seq %d or earlier", c.Size, m.First, c.Size+1)
+		}
+		trust = &c
+	}
+
+	reader := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
+		out := make([]tlog.Hash, len(idx))
+		for i, x := range idx {
+			switch {
+			case x >= m.HashStart && x-m.HashStart < int64(len(hashes)):
+				out[i] = hashes[x-m.HashStart]
+			default:
+				h, ok := frontier[x]
+				if !ok {
+					return nil, fmt.Errorf("the bundle lacks stored hash %d", x)
+				}
+				out[i] = h
+			}
+		}
+		return out, nil
+	})
+	var link [32]byte
+	copy(link[:], m.PrevLink)
+	// checkAt checks the checkpoints (and the trusted one) at size n.
+	ci := 0
+	checkAt := func(n uint64, place string) error {
+		for ; ci < len(cps) && cps[ci].Size == n; ci++ {
+			if err := matches(cps[ci], n, link, reader); err != nil {
+				return fail(place, "checkpoint at size %d: %v (an entry at or before seq %d was altered, removed or reordered)", n, err, n)
+			}
+		}
+		if trust != nil && trust.Size == n {
+			if err := matches(*trust, n, link, reader); err != nil {
+				return fail(place, "forked history: your checkpoint at size %d does not match the bundle (%v)", n, err)
+			}
+		}
+		return nil
+	}
+	if err := checkAt(m.First-1, "entries.jsonl start"); err != nil {
+		return nil, err
+	}
+
+	h, err = next("entries.jsonl")
+	if err != nil {
+		return nil, err
+	}
+	if h.Name != "entries.jsonl" {
+		return nil, fail(h.Name, "unexpected file (want entries.jsonl)")
+	}
+	sc := bufio.NewScanner(tr)
+	sc.Buffer(make([]byte, 0, 64<<10), maxLine)
+	seq := m.First
+	lineNo := 0
+	for sc.Scan() {
+		lineNo++
+		place := fmt.Sprintf("entries.jsonl line %d (seq %d)", lineNo, seq)
+		if seq > m.Size {
+			return nil, fail(place, "more entries than the checkpoint's size %d", m.Size)
+		}
+		entry, err := parseLine(sc.Bytes(), seq)
+		if err != nil {
+			return nil, fail(place, "%v", err)
+		}
+		idx := int64(seq - 1)
+		stored, err := tlog.StoredHashes(idx, entry, reader)
+		if err != nil {
+			return nil, fail(place, "%v", err)
+		}
+		base := tlog.StoredHashIndex(0, idx) - m.HashStart
+		for j, sh := range stored {
+			if sh != hashes[base+int64(j)] {
+				if j == 0 {
+					return nil, fail(place, "the entry does not match its exported hash (altered, removed or moved)")
+				}
+				return nil, fail(place, "the exported tree is inconsistent at this entry (tree hashes altered)")
+			}
+		}
+		link = sha256.Sum256(append(link[:], entry...))
+		if err := checkAt(seq, place); err != nil {
+			return nil, err
+		}
+		seq++
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fail(fmt.Sprintf("entries.jsonl line %d", lineNo+1), "%v", err)
+	}
+	if seq != m.Size+1 {
+		return nil, fail("entries.jsonl", "truncated: it ends at seq %d, the signed checkpoint is at size %d", seq-1, m.Size)
+	}
+	if _, err := tr.Next(); err != io.EOF {
+		return nil, fail("bundle", "unexpected data after entries.jsonl")
+	}
+	rep := &Report{Origin: m.Origin, First: m.First, Size: m.Size, Checkpoints: len(cps)}
+	if trust != nil {
+		rep.Trusted = trust.Size
+	}
+	return rep, nil
+}
+
+// matches checks checkpoint c against the tree of size n and the link.
+func matches(c Checkpoint, n uint64, link [32]byte, r tlog.HashReader) error {
+	if n == 0 {
+		if c.Root != (tlog.Hash{}) {
+			return errors.New("a non-empty root for an empty tree")
+		}
+		return nil
+	}
+	root, err := tlog.TreeHash(int64(n), r)
+	if err != nil {
+		return err
+	}
+	if root != c.Root {
+		return errors.New("Merkle root differs")
+	}
+	if link != c.Link {
+		return errors.New("hash-chain link differs")
+	}
+	return nil
+}
+
+// parseLine returns the entry of a line `{"seq":N,"entry":{...}}`,
+// checking N.
+func parseLine(line []byte, seq uint64) ([]byte, error) {
+	rest, ok := bytes.CutPrefix(line, []byte(`{"seq":`))
+	if !ok {
+		return nil, errors.New(`line does not start with {"seq":`)
+	}
+	i := bytes.IndexByte(rest, ',')
+	if i <= 0 {
+		return nil, errors.New("no sequence number")
+	}
+	n, err := strconv.ParseUint(string(rest[:i]), 10, 64)
+	if err != nil || strconv.FormatUint(n, 10) != string(rest[:i]) {
+		return nil, fmt.Errorf("sequence number %q", rest[:i])
+	}
+	if n != seq {
+		return nil, fmt.Errorf("sequence number %d, expected %d (an entry is missing, duplicated or reordered)", n, seq)
+	}
+	rest, ok = bytes.CutPrefix(rest[i:], []byte(`,"entry":`))
+	if !ok || len(rest) < 3 || rest[0] != '{' || rest[len(rest)-1] != '}' {
+		return nil, errors.New("malformed line")
+	}
+	return rest[:len(rest)-1], nil
+}
+
+// frontierIndexes are the stored-hash indexes of the complete subtrees
+// that cover records [0, a): what a bundle starting at record a needs of
+// the tree before it.
+func frontierIndexes(a int64) []int64 {
+	var out []int64
+	start := int64(0)
+	for level := 62; level >= 0; level-- {
+		size := int64(1) << level
+		if a-start >= size {
+			out = append(out, tlog.StoredHashIndex(level, start>>level))
+			start += size
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}

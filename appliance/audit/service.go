@@ -1,0 +1,414 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"filippo.io/age"
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/custos/custos/raftstore"
+)
+
+// Chains.
+const SystemChain = "system"
+
+// TenantChain is the chain of a tenant's audit entries.
+func TenantChain(tenant string) string { return "tenant:" + tenant }
+
+// Record is the chain append of e: put it in the transaction of the change
+// it describes, so that the change happens only if the entry is written.
+func Record(chain string, e Entry) (raftstore.Append, error) {
+	b, err := e.Encode()
+	if err != nil {
+		return raftstore.Append{}, err
+	}
+	return raftstore.Append{Chain: []byte(chain), Data: b}, nil
+}
+
+// MustRecord is Record for entries built from constants and validated
+// ids: an error is a programming mistake.
+func MustRecord(chain string, e Entry) raftstore.Append {
+	a, err := Record(chain, e)
+	if err != nil {
+		panic(err)
+	}
+	return a
+}
+
+// Store is the replicated store; *raftstore.Store implements it.
+type Store interface {
+	Apply(ctx context.Context, t *raftstore.Txn) (raftstore.Result, error)
+	View(ctx context.Context, c raftstore.Consistency, fn func(*raftstore.ReadTx) error) error
+}
+
+// Records below ["sys", "audit"].
+var (
+	sysAudit       = raftstore.Path("sys", "audit")
+	keyVerifier    = []byte("verifier_key")
+	keySigner      = []byte("signing_key") // age-encrypted to the seal recipients
+	bucketLatest   = raftstore.Path("sys", "audit", "latest")
+	bucketCPPrefix = "cp:" // ["sys","audit","cp:<chain>"]: size (be8) -> signed checkpoint
+)
+
+func checkpointsPath(chain string) [][]byte {
+	return raftstore.Path("sys", "audit", bucketCPPrefix+chain)
+}
+
+// BootstrapOps record the cluster's checkpoint keys: the verifier key in
+// the clear, the signing key encrypted (by the caller) to the seal
+// recipients, so that only unsealed nodes can sign.
+func BootstrapOps(vkey string, encryptedSKey []byte) []raftstore.Op {
+	return []raftstore.Op{
+		{Kind: raftstore.OpPut, Bucket: sysAudit, Key: keyVerifier, Value: []byte(vkey)},
+		{Kind: raftstore.OpPut, Bucket: sysAudit, Key: keySigner, Value: encryptedSKey},
+	}
+}
+
+// ErrNoKeys: the cluster has no checkpoint keys (not bootstrapped).
+var ErrNoKeys = errors.New("audit: the cluster has no checkpoint keys")
+
+// ErrCannotSign: this node cannot sign checkpoints (it is sealed).
+var ErrCannotSign = errors.New("audit: this node cannot sign checkpoints (sealed)")
+
+// ErrNotFound: no such entry or checkpoint.
+var ErrNotFound = errors.New("audit: not found")
+
+// ErrRange: an index or size outside the chain.
+var ErrRange = errors.New("audit: index or size out of range")
+
+// Service reads, proves, checkpoints, exports and self-checks the chains.
+type Service struct {
+	store Store
+	ids   []age.Identity
+	now   func() time.Time
+
+	mu       sync.Mutex
+	verifier note.Verifier
+	vkey     string
+	signer   note.Signer
+}
+
+// New makes the service; ids unseal the signing key (nil: this node
+// cannot sign).
+func New(store Store, ids []age.Identity, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{store: store, ids: ids, now: now}
+}
+
+// keys loads the verifier (and, when unsealed, the signer) once.
+func (s *Service) keys(ctx context.Context) (note.Verifier, note.Signer, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.verifier != nil {
+		return s.verifier, s.signer, nil
+	}
+	var vkey, enc []byte
+	err := s.store.View(ctx, raftstore.Linearizable, func(r *raftstore.ReadTx) error {
+		vkey, _, _ = r.Get(sysAudit, keyVerifier)
+		enc, _, _ = r.Get(sysAudit, keySigner)
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("audit: read keys: %w", err)
+	}
+	if vkey == nil {
+		return nil, nil, ErrNoKeys
+	}
+	v, err := Verifier(vkey)
+	if err != nil {
+		return nil, nil, err
+	}
+	if s.ids != nil && enc != nil {
+		dr, err := age.Decrypt(bytes.NewReader(enc), s.ids...)
+		if err != nil {
+			return nil, nil, fmt.Errorf("audit: the seal identity does not open the signing key: %w", err)
+		}
+		skey, err := io.ReadAll(io.LimitReader(dr, 4<<10))
+		if err != nil {
+			return nil, nil, fmt.Errorf("audit: signing key: %w", err)
+		}
+		if s.signer, err = note.NewSigner(string(skey)); err != nil {
+			return nil, nil, fmt.Errorf("audit: signing key: %w", err)
+		}
+	}
+	s.verifier, s.vkey = v, string(vkey)
+	return s.verifier, s.signer, nil
+}
+
+// VerifierKey is the cluster's public checkpoint key, in note's format:
+// what `custos audit verify --key` takes.
+func (s *Service) VerifierKey(ctx context.Context) (string, error) {
+	if _, _, err := s.keys(ctx); err != nil {
+		return "", err
+	}
+	return s.vkey, nil
+}
+
+func (s *Service) origin(ctx context.Context, chain string) (string, error) {
+	v, _, err := s.keys(ctx)
+	if err != nil {
+		return "", err
+	}
+	return Origin(v.Name(), chain), nil
+}
+
+// Item is an entry with its position.
+type Item struct {
+	Seq   uint64 `json:"seq"`
+	Entry Entry  `json:"entry"`
+}
+
+// Filter selects entries; zero fields match everything.
+type Filter struct {
+	From, To time.Time
+	Actor    string // actor id
+	Action   string // exact, or a prefix ending in "." ("tenant.")
+	Target   string
+}
+
+func (f Filter) match(e *Entry) bool {
+	switch {
+	case !f.From.IsZero() && e.Time.Before(f.From):
+	case !f.To.IsZero() && e.Time.After(f.To):
+	case f.Actor != "" && e.Actor.ID != f.Actor:
+	case f.Action != "" && e.Action != f.Action && !(strings.HasSuffix(f.Action, ".") && strings.HasPrefix(e.Action, f.Action)):
+	case f.Target != "" && e.Target != f.Target:
+	default:
+		return true
+	}
+	return false
+}
+
+// maxScan bounds the entries one List call examines, so that a filter
+// matching nothing cannot scan a whole chain in one request.
+const maxScan = 10000
+
+// List returns up to limit entries of chain after seq after that match f,
+// and the seq to continue after (0: the chain is exhausted).
+func (s *Service) List(ctx context.Context, c raftstore.Consistency, chain string, f Filter, after uint64, limit int) ([]Item, uint64, error) {
+	items := []Item{}
+	var next uint64
+	var decodeErr error
+	err := s.store.View(ctx, c, func(r *raftstore.ReadTx) error {
+		items, next, decodeErr = items[:0], 0, nil
+		size, _ := r.ChainHead([]byte(chain))
+		scanned := 0
+		r.ChainEntries([]byte(chain), after+1, func(seq uint64, _ [32]byte, data []byte) bool {
+			scanned++
+			e, err := Decode(data)
+			if err != nil {
+				decodeErr = fmt.Errorf("audit: %s entry %d: %w", chain, seq, err)
+				return false
+			}
+			if f.match(&e) {
+				items = append(items, Item{Seq: seq, Entry: e})
+			}
+			if (len(items) == limit || scanned == maxScan) && seq < size {
+				next = seq
+				return false
+			}
+			return true
+		})
+		return nil
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("audit: list %s: %w", chain, err)
+	}
+	return items, next, decodeErr
+}
+
+// Latest returns the chain's latest signed checkpoint (nil: none yet).
+func (s *Service) Latest(ctx context.Context, c raftstore.Consistency, chain string) ([]byte, error) {
+	var msg []byte
+	err := s.store.View(ctx, c, func(r *raftstore.ReadTx) error {
+		msg, _, _ = r.Get(bucketLatest, []byte(chain))
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("audit: checkpoint of %s: %w", chain, err)
+	}
+	return msg, nil
+}
+
+// SignNow signs the chain's current tree head if it grew since the last
+// checkpoint, stores it, and returns the latest checkpoint.
+func (s *Service) SignNow(ctx context.Context, chain string) ([]byte, error) {
+	_, signer, err := s.keys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	origin, err := s.origin(ctx, chain)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		latest []byte
+		ver    uint64
+		c      = Checkpoint{Origin: origin}
+	)
+	err = s.store.View(ctx, raftstore.Linearizable, func(r *raftstore.ReadTx) error {
+		latest, ver, _ = r.Get(bucketLatest, []byte(chain))
+		var err error
+		c.Size, c.Link = r.ChainHead([]byte(chain))
+		if c.Size > 0 {
+			c.Root, err = r.ChainTreeHash([]byte(chain), c.Size)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("audit: checkpoint %s: %w", chain, err)
+	}
+	if latest != nil {
+		prev, err := ParseCheckpoint(noteText(latest))
+		if err != nil {
+			return nil, fmt.Errorf("audit: stored checkpoint of %s: %w", chain, err)
+		}
+		if prev.Size >= c.Size {
+			return latest, nil
+		}
+	}
+	if signer == nil {
+		return nil, ErrCannotSign
+	}
+	c.Time = s.now().UTC()
+	msg, err := Sign(c, signer)
+	if err != nil {
+		return nil, err
+	}
+	cond := raftstore.Cond{Kind: raftstore.CondVersion, Bucket: bucketLatest, Key: []byte(chain), Version: ver}
+	res, err := s.store.Apply(ctx, &raftstore.Txn{
+		Conds: []raftstore.Cond{cond},
+		Ops: []raftstore.Op{
+			{Kind: raftstore.OpPut, Bucket: checkpointsPath(chain), Key: be8(c.Size), Value: msg},
+			{Kind: raftstore.OpPut, Bucket: bucketLatest, Key: []byte(chain), Value: msg},
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("audit: store checkpoint of %s: %w", chain, err)
+	}
+	if !res.Applied {
+		// Another node signed meanwhile: theirs is as good.
+		return s.Latest(ctx, raftstore.Linearizable, chain)
+	}
+	return msg, nil
+}
+
+func be8(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
+
+// Proof is an inclusion or consistency proof with the tree it is against.
+type Proof struct {
+	Index      uint64      `json:"index,omitempty"`
+	Old        uint64      `json:"old,omitempty"`
+	Size       uint64      `json:"size"`
+	Root       tlog.Hash   `json:"root"`
+	Entry      []byte      `json:"entry,omitempty"` // the canonical entry (inclusion)
+	Proof      []tlog.Hash `json:"proof"`
+	Checkpoint []byte      `json:"checkpoint,omitempty"` // the signed checkpoint at Size, when there is one
+}
+
+// sizeOrLatest resolves a size of 0 to the latest checkpoint's size (so
+// proofs verify against a signed tree head), or the chain's size.
+func (s *Service) sizeOrLatest(r *raftstore.ReadTx, chain string, size uint64) (uint64, []byte, error) {
+	head, _ := r.ChainHead([]byte(chain))
+	if size == 0 {
+		if msg, _, ok := r.Get(bucketLatest, []byte(chain)); ok {
+			c, err := ParseCheckpoint(noteText(msg))
+			if err != nil {
+				return 0, nil, err
+			}
+			return c.Size, msg, nil
+		}
+		size = head
+	}
+	if size == 0 || size > head {
+		return 0, nil, fmt.Errorf("%w: size %d (the chain has %d entries)", ErrRange, size, head)
+	}
+	msg, _, _ := r.Get(checkpointsPath(chain), be8(size))
+	return size, msg, nil
+}
+
+// ProveInclusion proves entry index (0-based, = seq-1) is in the tree of
+// size (0: the latest checkpoint's).
+func (s *Service) ProveInclusion(ctx context.Context, chain string, index, size uint64) (Proof, error) {
+	var p Proof
+	err := s.store.View(ctx, raftstore.Linearizable, func(r *raftstore.ReadTx) error {
+		var err error
+		if p.Size, p.Checkpoint, err = s.sizeOrLatest(r, chain, size); err != nil {
+			return err
+		}
+		if index >= p.Size {
+			return fmt.Errorf("%w: index %d in a tree of %d", ErrRange, index, p.Size)
+		}
+		data, _, ok := r.ChainEntry([]byte(chain), index+1)
+		if !ok {
+			return fmt.Errorf("%w: entry %d (pruned)", ErrNotFound, index+1)
+		}
+		p.Index, p.Entry = index, data
+		if p.Root, err = r.ChainTreeHash([]byte(chain), p.Size); err != nil {
+			return err
+		}
+		rp, err := r.ChainProveRecord([]byte(chain), p.Size, index)
+		p.Proof = rp
+		return err
+	})
+	if err != nil {
+		return Proof{}, fmt.Errorf("audit: inclusion proof in %s: %w", chain, err)
+	}
+	return p, nil
+}
+
+// ProveConsistency proves the tree of size old is a prefix of the tree of
+// size size (0: the latest checkpoint's).
+func (s *Service) ProveConsistency(ctx context.Context, chain string, old, size uint64) (Proof, error) {
+	var p Proof
+	err := s.store.View(ctx, raftstore.Linearizable, func(r *raftstore.ReadTx) error {
+		var err error
+		if p.Size, p.Checkpoint, err = s.sizeOrLatest(r, chain, size); err != nil {
+			return err
+		}
+		if old == 0 || old > p.Size {
+			return fmt.Errorf("%w: old size %d with a tree of %d", ErrRange, old, p.Size)
+		}
+		p.Old = old
+		if p.Root, err = r.ChainTreeHash([]byte(chain), p.Size); err != nil {
+			return err
+		}
+		tp, err := r.ChainProveTree([]byte(chain), p.Size, old)
+		p.Proof = tp
+		return err
+	})
+	if err != nil {
+		return Proof{}, fmt.Errorf("audit: consistency proof in %s: %w", chain, err)
+	}
+	return p, nil
+}
+
+// Append writes e to chain in a transaction of its own: for changes that
+// are not transactions of the store (membership), written before the
+// change, with outcome "requested" — if it cannot be written, the change
+// is not made.
+func (s *Service) Append(ctx context.Context, chain string, e Entry) error {
+	a, err := Record(chain, e)
+	if err != nil {
+		return err
+	}
+	res, err := s.store.Apply(ctx, &raftstore.Txn{Appends: []raftstore.Append{a}})
+	if err != nil {
+		return fmt.Errorf("audit: append to %s: %w", chain, err)
+	}
+	if res.Err != nil {
+		return fmt.Errorf("audit: append to %s: %w", chain, res.Err)
+	}
+	return nil
+}
