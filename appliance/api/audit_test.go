@@ -256,3 +256,26 @@ func newEnvOn(t *testing.T, store *raftstore.Store) *env {
 	e := newEnvStore(t, store, api.Options{})
 	return e
 }
+
+// A tenant's audit retention is a tenant setting, bounded.
+func TestTenantAuditRetention(t *testing.T) {
+	e := newEnv(t, api.Options{})
+	if r := e.do("POST", "/v1/tenants", `{"id":"acme","display_name":"Acme"}`); r.status != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	r := e.do("PATCH", "/v1/tenants/acme", `{"audit_retention_days":3650}`)
+	var ten struct {
+		DisplayName        string `json:"display_name"`
+		AuditRetentionDays int    `json:"audit_retention_days"`
+	}
+	r.json(t, &ten)
+	if r.status != http.StatusOK || ten.AuditRetentionDays != 3650 || ten.DisplayName != "Acme" {
+		t.Fatalf("patch: %d %s", r.status, r.body)
+	}
+	for _, body := range []string{`{"audit_retention_days":-1}`, `{"audit_retention_days":36501}`} {
+		p := checkProblem(t, e.do("PATCH", "/v1/tenants/acme", body), http.StatusUnprocessableEntity, "validation", "/v1/tenants/acme")
+		if len(p.Errors) != 1 || p.Errors[0].Field != "audit_retention_days" {
+			t.Errorf("%s: %+v", body, p.Errors)
+		}
+	}
+}

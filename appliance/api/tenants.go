@@ -18,7 +18,8 @@ type createTenantRequest struct {
 }
 
 type updateTenantRequest struct {
-	DisplayName *string `json:"display_name"`
+	DisplayName        *string `json:"display_name"`
+	AuditRetentionDays *int    `json:"audit_retention_days"`
 }
 
 type listTenantsResponse struct {
@@ -98,7 +99,7 @@ func (s *server) updateTenant(c *fiber.Ctx) error {
 	}
 	ctx, cancel := s.callContext(c)
 	defer cancel()
-	t, err := s.deps.Tenants.Update(ctx, s.actor(c), id, tenants.Patch{DisplayName: req.DisplayName})
+	t, err := s.deps.Tenants.Update(ctx, s.actor(c), id, tenants.Patch{DisplayName: req.DisplayName, AuditRetentionDays: req.AuditRetentionDays})
 	if err != nil {
 		return fmt.Errorf("api: update tenant %q: %w", id, err)
 	}

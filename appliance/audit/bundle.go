@@ -301,8 +301,14 @@ func Verify(r io.Reader, v note.Verifier, trusted []byte) (*Report, error) {
 		trust = &c
 	}
 
+	// The reader reuses one buffer: tlog consumes what it reads before the
+	// next call.
+	var buf []tlog.Hash
 	reader := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
-		out := make([]tlog.Hash, len(idx))
+		if cap(buf) < len(idx) {
+			buf = make([]tlog.Hash, len(idx))
+		}
+		out := buf[:len(idx)]
 		for i, x := range idx {
 			switch {
 			case x >= m.HashStart && x-m.HashStart < int64(len(hashes)):
@@ -321,20 +327,20 @@ func Verify(r io.Reader, v note.Verifier, trusted []byte) (*Report, error) {
 	copy(link[:], m.PrevLink)
 	// checkAt checks the checkpoints (and the trusted one) at size n.
 	ci := 0
-	checkAt := func(n uint64, place string) error {
+	checkAt := func(n uint64, place fmt.Stringer) error {
 		for ; ci < len(cps) && cps[ci].Size == n; ci++ {
 			if err := matches(cps[ci], n, link, reader); err != nil {
-				return fail(place, "checkpoint at size %d: %v (an entry at or before seq %d was altered, removed or reordered)", n, err, n)
+				return fail(place.String(), "checkpoint at size %d: %v (an entry at or before seq %d was altered, removed or reordered)", n, err, n)
 			}
 		}
 		if trust != nil && trust.Size == n {
 			if err := matches(*trust, n, link, reader); err != nil {
-				return fail(place, "forked history: your checkpoint at size %d does not match the bundle (%v)", n, err)
+				return fail(place.String(), "forked history: your checkpoint at size %d does not match the bundle (%v)", n, err)
 			}
 		}
 		return nil
 	}
-	if err := checkAt(m.First-1, "entries.jsonl start"); err != nil {
+	if err := checkAt(m.First-1, placeName("entries.jsonl start")); err != nil {
 		return nil, err
 	}
 
@@ -348,32 +354,36 @@ func Verify(r io.Reader, v note.Verifier, trusted []byte) (*Report, error) {
 	sc := bufio.NewScanner(tr)
 	sc.Buffer(make([]byte, 0, 64<<10), maxLine)
 	seq := m.First
-	lineNo := 0
+	var lineNo uint64
+	lh := sha256.New()
 	for sc.Scan() {
 		lineNo++
-		place := fmt.Sprintf("entries.jsonl line %d (seq %d)", lineNo, seq)
+		place := linePlace{lineNo, seq}
 		if seq > m.Size {
-			return nil, fail(place, "more entries than the checkpoint's size %d", m.Size)
+			return nil, fail(place.String(), "more entries than the checkpoint's size %d", m.Size)
 		}
 		entry, err := parseLine(sc.Bytes(), seq)
 		if err != nil {
-			return nil, fail(place, "%v", err)
+			return nil, fail(place.String(), "%v", err)
 		}
 		idx := int64(seq - 1)
 		stored, err := tlog.StoredHashes(idx, entry, reader)
 		if err != nil {
-			return nil, fail(place, "%v", err)
+			return nil, fail(place.String(), "%v", err)
 		}
 		base := tlog.StoredHashIndex(0, idx) - m.HashStart
 		for j, sh := range stored {
 			if sh != hashes[base+int64(j)] {
 				if j == 0 {
-					return nil, fail(place, "the entry does not match its exported hash (altered, removed or moved)")
+					return nil, fail(place.String(), "the entry does not match its exported hash (altered, removed or moved)")
 				}
-				return nil, fail(place, "the exported tree is inconsistent at this entry (tree hashes altered)")
+				return nil, fail(place.String(), "the exported tree is inconsistent at this entry (tree hashes altered)")
 			}
 		}
-		link = sha256.Sum256(append(link[:], entry...))
+		lh.Reset()
+		lh.Write(link[:])
+		lh.Write(entry)
+		lh.Sum(link[:0])
 		if err := checkAt(seq, place); err != nil {
 			return nil, err
 		}
@@ -393,6 +403,18 @@ func Verify(r io.Reader, v note.Verifier, trusted []byte) (*Report, error) {
 		rep.Trusted = trust.Size
 	}
 	return rep, nil
+}
+
+// placeName is a fixed place.
+type placeName string
+
+func (p placeName) String() string { return string(p) }
+
+// linePlace names a line of entries.jsonl; formatted only for an error.
+type linePlace struct{ line, seq uint64 }
+
+func (p linePlace) String() string {
+	return fmt.Sprintf("entries.jsonl line %d (seq %d)", p.line, p.seq)
 }
 
 // matches checks checkpoint c against the tree of size n and the link.

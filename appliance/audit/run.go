@@ -25,7 +25,12 @@ type RunConfig struct {
 	// first runs at start).
 	SelfCheckEvery time.Duration
 	Witness        *Witness
-	Logger         *slog.Logger
+	// Retention says how long a chain's entries are kept (nil or 0: for
+	// ever). Older entries are pruned on the leader every PruneEvery
+	// (default 1 h); their tree hashes stay, so the tree still verifies.
+	Retention  func(ctx context.Context, chain string) (time.Duration, error)
+	PruneEvery time.Duration
+	Logger     *slog.Logger
 }
 
 // Runner is the background audit work of one node: checkpoints (leader)
@@ -56,6 +61,9 @@ func NewRunner(s *Service, cfg RunConfig) *Runner {
 	if cfg.IsLeader == nil {
 		cfg.IsLeader = func() bool { return false }
 	}
+	if cfg.PruneEvery <= 0 {
+		cfg.PruneEvery = time.Hour
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -67,11 +75,17 @@ func NewRunner(s *Service, cfg RunConfig) *Runner {
 func (r *Runner) Run(ctx context.Context) {
 	t := time.NewTicker(r.cfg.Tick)
 	defer t.Stop()
-	var lastCheck time.Time
+	var lastCheck, lastPrune time.Time
 	for {
 		if r.cfg.IsLeader() {
 			if err := r.Checkpoint(ctx); err != nil && ctx.Err() == nil {
 				r.log.Warn("audit checkpoints", "error", err)
+			}
+			if r.cfg.Retention != nil && time.Since(lastPrune) >= r.cfg.PruneEvery {
+				lastPrune = time.Now()
+				if err := r.Prune(ctx); err != nil && ctx.Err() == nil {
+					r.log.Warn("audit retention", "error", err)
+				}
 			}
 		}
 		if time.Since(lastCheck) >= r.cfg.SelfCheckEvery {
@@ -124,7 +138,7 @@ func (r *Runner) Checkpoint(ctx context.Context) error {
 	}
 	var todo []due
 	now := r.s.now()
-	err := r.s.store.View(ctx, raftstore.Stale, func(tx *raftstore.ReadTx) error {
+	err := r.s.store.View(ctx, raftstore.Linearizable, func(tx *raftstore.ReadTx) error {
 		tx.Chains(func(name []byte, size uint64) bool {
 			msg, _, ok := tx.Get(bucketLatest, name)
 			if !ok {
@@ -144,6 +158,41 @@ func (r *Runner) Checkpoint(ctx context.Context) error {
 	}
 	for _, d := range todo {
 		if _, err := r.s.SignNow(ctx, d.chain); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pruneScan bounds the entries one prune pass reads per chain.
+const pruneScan = 100000
+
+// Prune drops the entries of every chain older than its retention (kept
+// hashes keep the tree verifiable; see raftstore.OpPruneChain), each with
+// an audit.prune entry in the same transaction.
+func (r *Runner) Prune(ctx context.Context) error {
+	if r.cfg.Retention == nil {
+		return nil
+	}
+	var chains []string
+	if err := r.s.store.View(ctx, raftstore.Linearizable, func(tx *raftstore.ReadTx) error {
+		tx.Chains(func(name []byte, _ uint64) bool {
+			chains = append(chains, string(name))
+			return true
+		})
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, chain := range chains {
+		keep, err := r.cfg.Retention(ctx, chain)
+		if err != nil {
+			return err
+		}
+		if keep <= 0 {
+			continue
+		}
+		if err := r.s.PruneBefore(ctx, chain, r.s.now().Add(-keep)); err != nil {
 			return err
 		}
 	}

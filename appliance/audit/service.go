@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -409,6 +410,56 @@ func (s *Service) Append(ctx context.Context, chain string, e Entry) error {
 	}
 	if res.Err != nil {
 		return fmt.Errorf("audit: append to %s: %w", chain, res.Err)
+	}
+	return nil
+}
+
+// PruneBefore drops chain's entries older than cutoff (never the newest),
+// with an audit.prune entry in the same transaction. The tree keeps every
+// hash: roots, proofs of the retained entries and consistency proofs do not
+// change, and exports start at the first retained entry.
+func (s *Service) PruneBefore(ctx context.Context, chain string, cutoff time.Time) error {
+	var first, before uint64
+	var scanErr error
+	err := s.store.View(ctx, raftstore.Linearizable, func(r *raftstore.ReadTx) error {
+		first, _ = r.ChainPruned([]byte(chain))
+		before = first
+		scanned := 0
+		r.ChainEntries([]byte(chain), first, func(seq uint64, _ [32]byte, data []byte) bool {
+			e, err := Decode(data)
+			if err != nil {
+				scanErr = fmt.Errorf("entry %d: %w", seq, err)
+				return false
+			}
+			if !e.Time.Before(cutoff) {
+				return false
+			}
+			before = seq + 1
+			scanned++
+			return scanned < 100000
+		})
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("audit: prune %s: %w", chain, err)
+	}
+	if scanErr != nil {
+		return fmt.Errorf("audit: prune %s: %w", chain, scanErr)
+	}
+	if before <= first {
+		return nil
+	}
+	a, err := Record(chain, System().Entry(s.now().UTC(), "audit.prune", "chain:"+chain, OutcomeSuccess,
+		map[string]string{"before_seq": strconv.FormatUint(before, 10), "cutoff": cutoff.UTC().Format(time.RFC3339)}))
+	if err != nil {
+		return err
+	}
+	res, err := s.store.Apply(ctx, &raftstore.Txn{Ops: []raftstore.Op{raftstore.PruneChain([]byte(chain), before)}, Appends: []raftstore.Append{a}})
+	if err != nil {
+		return fmt.Errorf("audit: prune %s: %w", chain, err)
+	}
+	if res.Err != nil {
+		return fmt.Errorf("audit: prune %s: %w", chain, res.Err)
 	}
 	return nil
 }

@@ -73,7 +73,16 @@ type Config struct {
 	API      API     `koanf:"api"`
 	Cluster  Cluster `koanf:"cluster"`
 	Keyring  Keyring `koanf:"keyring"`
+	Audit    Audit   `koanf:"audit"`
 	Log      Log     `koanf:"log"`
+}
+
+// Audit configures the audit log.
+type Audit struct {
+	Retention          time.Duration `koanf:"retention"`           // default for every chain; a tenant may set its own
+	CheckpointInterval time.Duration `koanf:"checkpoint_interval"` // a chain that grew is signed at least this often
+	CheckpointEntries  int           `koanf:"checkpoint_entries"`  // ... or after this many entries
+	SelfCheckInterval  time.Duration `koanf:"selfcheck_interval"`  // how often each node re-verifies its chains
 }
 
 // Keyring configures tenant keys.
@@ -151,6 +160,12 @@ func defaults(dev bool) Config {
 			VaultTimeout:  5 * time.Second,
 			CompactWindow: 10 * time.Minute,
 			TrimAfter:     30 * 24 * time.Hour,
+		},
+		Audit: Audit{
+			Retention:          5 * 365 * 24 * time.Hour,
+			CheckpointInterval: time.Minute,
+			CheckpointEntries:  1000,
+			SelfCheckInterval:  10 * time.Minute,
 		},
 		Log: Log{Level: "info", Format: "text"},
 	}
@@ -402,6 +417,10 @@ func flatten(c *Config, redact bool) map[string]any {
 		"keyring.vault_timeout":        c.Keyring.VaultTimeout.String(),
 		"keyring.compact_window":       c.Keyring.CompactWindow.String(),
 		"keyring.trim_after":           c.Keyring.TrimAfter.String(),
+		"audit.retention":              c.Audit.Retention.String(),
+		"audit.checkpoint_interval":    c.Audit.CheckpointInterval.String(),
+		"audit.checkpoint_entries":     int64(c.Audit.CheckpointEntries),
+		"audit.selfcheck_interval":     c.Audit.SelfCheckInterval.String(),
 		"log.level":                    c.Log.Level,
 		"log.format":                   c.Log.Format,
 	}

@@ -352,7 +352,8 @@ func TestDevDefaults(t *testing.T) {
 			CacheTTL: 5 * time.Minute, CacheSize: 10000, VaultTimeout: 5 * time.Second,
 			CompactWindow: 10 * time.Minute, TrimAfter: 720 * time.Hour,
 		},
-		Log: Log{Level: "info", Format: "text"},
+		Audit: Audit{Retention: 43800 * time.Hour, CheckpointInterval: time.Minute, CheckpointEntries: 1000, SelfCheckInterval: 10 * time.Minute},
+		Log:   Log{Level: "info", Format: "text"},
 	}
 	// Dev mode from any source gets the dev defaults.
 	for name, opts := range map[string]Options{

@@ -68,6 +68,18 @@ func (c *Config) Validate() error {
 	if c.Keyring.CompactWindow < 100*time.Millisecond || c.Keyring.CompactWindow > 7*24*time.Hour {
 		bad("keyring.compact_window", "must be between 100ms and 168h")
 	}
+	if c.Audit.Retention < 24*time.Hour {
+		bad("audit.retention", "must be at least 24h")
+	}
+	if c.Audit.CheckpointInterval < time.Second || c.Audit.CheckpointInterval > time.Hour {
+		bad("audit.checkpoint_interval", "must be between 1s and 1h")
+	}
+	if c.Audit.CheckpointEntries < 1 || c.Audit.CheckpointEntries > 1_000_000 {
+		bad("audit.checkpoint_entries", "must be between 1 and 1000000")
+	}
+	if c.Audit.SelfCheckInterval < time.Second || c.Audit.SelfCheckInterval > 7*24*time.Hour {
+		bad("audit.selfcheck_interval", "must be between 1s and 168h")
+	}
 	if c.Keyring.TrimAfter < 0 {
 		bad("keyring.trim_after", "must not be negative")
 	}

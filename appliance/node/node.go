@@ -42,6 +42,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"filippo.io/age"
@@ -178,8 +179,8 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Node, error)
 	if err != nil {
 		return nil, err
 	}
-	aud, runner := n.startAudit(dataDir, ids)
 	ten := tenants.New(n.store, cfg.Region, tenants.WithKeys(keys))
+	aud, runner := n.startAudit(dataDir, ids, ten)
 	app := api.New(api.Deps{
 		Cluster: n.store, Tenants: ten, Keys: keys, Audit: aud, SelfCheck: runner, Auth: n, Version: opts.Version, Logger: logger,
 	}, api.Options{BodyLimit: cfg.API.BodyLimit, RequestTimeout: cfg.API.RequestTimeout})
@@ -298,12 +299,32 @@ func (n *Node) startKeyring(dataDir string) (*keyring.Hierarchy, []age.Identity,
 
 // startAudit starts the audit service: checkpoints on the leader, the
 // self-check on every node (its witness file sits next to the state).
-func (n *Node) startAudit(dataDir string, ids []age.Identity) (*audit.Service, *audit.Runner) {
+func (n *Node) startAudit(dataDir string, ids []age.Identity, ten *tenants.Service) (*audit.Service, *audit.Runner) {
+	ac := n.cfg.Audit
 	s := audit.New(n.store, ids, nil)
 	r := audit.NewRunner(s, audit.RunConfig{
-		IsLeader: n.store.IsLeader,
-		Witness:  audit.NewWitness(filepath.Join(dataDir, "audit-witness.json")),
-		Logger:   n.logger.With("component", "audit"),
+		IsLeader:       n.store.IsLeader,
+		MaxAge:         ac.CheckpointInterval,
+		MaxEntries:     uint64(ac.CheckpointEntries),
+		SelfCheckEvery: ac.SelfCheckInterval,
+		Witness:        audit.NewWitness(filepath.Join(dataDir, "audit-witness.json")),
+		Retention: func(ctx context.Context, chain string) (time.Duration, error) {
+			id, ok := strings.CutPrefix(chain, "tenant:")
+			if !ok {
+				return ac.Retention, nil
+			}
+			t, err := ten.Get(ctx, raftstore.Stale, id)
+			switch {
+			case errors.Is(err, tenants.ErrNotFound):
+				return ac.Retention, nil // a deleted tenant's log is kept as long as any
+			case err != nil:
+				return 0, err
+			case t.AuditRetentionDays > 0:
+				return time.Duration(t.AuditRetentionDays) * 24 * time.Hour, nil
+			}
+			return ac.Retention, nil
+		},
+		Logger: n.logger.With("component", "audit"),
 	})
 	n.background(r.Run)
 	return s, r

@@ -59,13 +59,16 @@ const (
 // Tenant is one registry entry; its JSON form is both the stored value and
 // what the API returns.
 type Tenant struct {
-	ID          string    `json:"id"`
-	DisplayName string    `json:"display_name"`
-	Region      string    `json:"region"`
-	State       State     `json:"state"`
-	KeyProvider string    `json:"key_provider,omitempty"`
-	CreatedAt   time.Time `json:"created_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
+	ID          string `json:"id"`
+	DisplayName string `json:"display_name"`
+	Region      string `json:"region"`
+	State       State  `json:"state"`
+	KeyProvider string `json:"key_provider,omitempty"`
+	// AuditRetentionDays overrides the cluster's audit retention (0: the
+	// default, five years).
+	AuditRetentionDays int       `json:"audit_retention_days,omitempty"`
+	CreatedAt          time.Time `json:"created_at"`
+	UpdatedAt          time.Time `json:"updated_at"`
 }
 
 // Actor is who asks for a change, as recorded in the audit entry. The
@@ -109,6 +112,9 @@ var _ Keys = (*keyring.Hierarchy)(nil)
 // Patch lists the fields to change; nil fields are left alone.
 type Patch struct {
 	DisplayName *string
+	// AuditRetentionDays: how long the tenant's audit entries are kept (0:
+	// the cluster's audit.retention).
+	AuditRetentionDays *int
 }
 
 // Store is the part of raftstore the registry needs; *raftstore.Store
@@ -330,21 +336,37 @@ func (s *Service) List(ctx context.Context, c raftstore.Consistency, after strin
 // Update changes the fields set in p. An empty patch is invalid; a patch
 // that changes nothing returns the tenant unchanged.
 func (s *Service) Update(ctx context.Context, actor Actor, id string, p Patch) (Tenant, error) {
-	if p.DisplayName == nil {
+	if p.DisplayName == nil && p.AuditRetentionDays == nil {
 		return Tenant{}, &FieldError{Field: "display_name", Reason: "is required"}
 	}
-	name, err := normalizeDisplayName(*p.DisplayName)
-	if err != nil {
-		return Tenant{}, err
+	var name string
+	if p.DisplayName != nil {
+		var err error
+		if name, err = normalizeDisplayName(*p.DisplayName); err != nil {
+			return Tenant{}, err
+		}
+	}
+	if d := p.AuditRetentionDays; d != nil && (*d < 0 || *d > MaxAuditRetentionDays) {
+		return Tenant{}, &FieldError{Field: "audit_retention_days", Reason: "must be between 0 (the cluster's default) and 36500"}
 	}
 	return s.modify(ctx, actor, id, func(cur Tenant, now time.Time) (change, error) {
-		if cur.DisplayName == name {
+		next := cur
+		if p.DisplayName != nil {
+			next.DisplayName = name
+		}
+		if p.AuditRetentionDays != nil {
+			next.AuditRetentionDays = *p.AuditRetentionDays
+		}
+		if next == cur {
 			return change{}, nil
 		}
-		cur.DisplayName, cur.UpdatedAt = name, now
-		return change{action: ActionUpdate, next: cur}, nil
+		next.UpdatedAt = now
+		return change{action: ActionUpdate, next: next}, nil
 	})
 }
+
+// MaxAuditRetentionDays bounds a tenant's audit retention (100 years).
+const MaxAuditRetentionDays = 36500
 
 // Suspend marks the tenant suspended. Suspending a suspended tenant
 // succeeds and changes nothing.
