@@ -4,11 +4,11 @@ import (
 	"archive/tar"
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/klauspost/compress/gzip"
 	"io"
 	"sort"
 	"strconv"
@@ -355,7 +355,7 @@ func Verify(r io.Reader, v note.Verifier, trusted []byte) (*Report, error) {
 	sc.Buffer(make([]byte, 0, 64<<10), maxLine)
 	seq := m.First
 	var lineNo uint64
-	lh := sha256.New()
+	lh, leafH := sha256.New(), sha256.New()
 	for sc.Scan() {
 		lineNo++
 		place := linePlace{lineNo, seq}
@@ -367,7 +367,13 @@ func Verify(r io.Reader, v note.Verifier, trusted []byte) (*Report, error) {
 			return nil, fail(place.String(), "%v", err)
 		}
 		idx := int64(seq - 1)
-		stored, err := tlog.StoredHashes(idx, entry, reader)
+		// tlog.RecordHash with a reused hasher: SHA-256(0x00 || entry).
+		leafH.Reset()
+		leafH.Write([]byte{0})
+		leafH.Write(entry)
+		var leaf tlog.Hash
+		leafH.Sum(leaf[:0])
+		stored, err := tlog.StoredHashesForRecordHash(idx, leaf, reader)
 		if err != nil {
 			return nil, fail(place.String(), "%v", err)
 		}
