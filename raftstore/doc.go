@@ -10,6 +10,15 @@
 // [Result], even though many transactions share one raft entry and many
 // entries share one bbolt commit (group commit).
 //
+// Each chain is also a transparency log (RFC 6962, as Go's checksum database
+// builds one with golang.org/x/mod/sumdb/tlog): the state machine stores the
+// Merkle tree hashes of every entry as it applies it, so [ReadTx.ChainTreeHash],
+// [ReadTx.ChainProveRecord] and [ReadTx.ChainProveTree] are reads, never
+// recomputations, and every node answers with the same hashes. Retention
+// deletes old entries with [PruneChain] and keeps the tree, so proofs and
+// roots do not change. An append that cannot be made refuses its whole
+// transaction ([ErrChainUnwritable]): audit records fail closed.
+//
 // Writes may be sent to any node ([Store.Apply]); followers forward them to
 // the leader. Reads ([Store.View]) are linearizable by default — the node
 // obtains a read index from the leader, which confirms its leadership with a

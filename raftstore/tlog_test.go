@@ -716,7 +716,7 @@ func TestClusterChainTreeAcrossLeaderChangeAndRestart(t *testing.T) {
 			roots = append(roots, verifyChainTree(t, r, "audit", datas, rng))
 			return nil
 		}); err != nil {
-			t.Fatal(err)
+			t.Fatalf("node %s (restarted: %v): %v; status %+v", n.NodeID(), n == back, err, n.Status())
 		}
 	}
 	for i := range roots {

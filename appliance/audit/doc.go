@@ -1,0 +1,102 @@
+// Package audit is Custos's tamper-evident audit log: the entry schema and
+// its canonical encoding, signed checkpoints, proofs, export bundles, the
+// offline verifier, the node's self-check, and retention.
+//
+// # Chains
+//
+// Each tenant has a chain ("tenant:<id>"); the cluster has one for operator
+// actions ("system": init, tenant create/update/delete, membership changes).
+// An entry is a raftstore chain append made in the same transaction as the
+// change it describes (Record), so a change happens only if its entry is
+// written: an unwritable chain refuses the change (raftstore's
+// ErrChainUnwritable, 503 audit-unavailable). Membership changes are not
+// store transactions, so their entry (outcome "requested") is written
+// first, and the change is refused if it cannot be.
+//
+// raftstore keeps two structures over every chain as entries apply: the
+// hash-chain link (SHA-256(previous link || entry)) and the RFC 6962 Merkle
+// tree of golang.org/x/mod/sumdb/tlog, whose stored hashes make inclusion
+// and consistency proofs a handful of reads. An entry's sequence number is
+// its position (1-based; tree record seq-1), which both authenticate.
+//
+// # Canonical encoding (format v1)
+//
+// An entry is encoded as one JSON object, with no insignificant space and
+// keys in this order:
+//
+//	{"v":1,"time":T,"actor":{"type":S,"id":S},"action":S,"target":S,
+//	 "outcome":S,"request_id":S,"source":S,"details":{K:S,...}}
+//
+// T is the time in UTC as "2006-01-02T15:04:05.000000000Z" (always nine
+// fractional digits); details are sorted by key (byte order) and always
+// present (possibly {}); strings are written by this package's own rule,
+// independent of any JSON library: '"' and '\' escaped with a backslash,
+// U+0000..U+001F as \u00xx with lower-case hex, every other character as
+// its UTF-8 bytes. Decode accepts exactly these bytes (it re-encodes and
+// compares). testdata/vectors.golden pins the encoding, leaf hashes, links,
+// roots and a signature; a change to any of them is a format change and
+// needs a new "v".
+//
+// Limits: action 1..64 of a-z 0-9 . _ -; actor id and target 1..256 bytes;
+// request id ≤ 128, source ≤ 64; at most 16 details, keys like actions,
+// values ≤ 512 bytes; all UTF-8.
+//
+// # No personal data
+//
+// Entries hold identifiers, never content: the API's free text (display
+// names, bodies) stays out, and a subject is written as a pseudonym —
+// "subject:h:" + base64url(HMAC-SHA256(tenant audit key, "subject" 0
+// id)[:16]) — keyed by the tenant's audit key (derived from the tenant key
+// by keyring), so the tenant can recognise its subjects and nobody else can.
+//
+// # Checkpoints
+//
+// The leader signs each chain that grew — at least every
+// audit.checkpoint_interval (60 s) or audit.checkpoint_entries (1,000)
+// entries — as a C2SP tlog-checkpoint note (golang.org/x/mod/sumdb/note,
+// Ed25519): origin "<key name>/<chain>", size, root, plus "link" and
+// "time" extension lines. The key pair is made at `operator init`; its
+// private half is stored only age-encrypted to the seal recipients (a
+// sealed node cannot sign) and its public half is served at
+// /v1/sys/audit-key. Checkpoints are stored replicated, every one kept.
+//
+// # Bundles and offline verification
+//
+// Export writes a gzip'd tar: manifest.json (origin, chain, first seq, size,
+// the link before the first entry, and the tree hashes left of the first
+// entry), checkpoints/<size>.txt (every signed checkpoint in range, the
+// last at the bundle's size), hashes.bin (the stored tree hashes of the
+// range: they let the verifier name the first altered entry) and
+// entries.jsonl (`{"seq":N,"entry":<canonical entry>}` per line). Verify
+// needs only the verifier key: it checks every signature, recomputes every
+// leaf and tree hash and compares them with the exported ones (the first
+// difference names the entry), recomputes the links, checks each
+// checkpoint's root and link at its size, and that entries run without gap
+// to the last checkpoint. Given a checkpoint the auditor kept from earlier
+// it also proves the bundle extends it (not rolled back, not forked). Every
+// byte of a bundle's content is checked — the manifest must be in the exact
+// form Export writes — so a changed byte anywhere fails; only gzip header
+// metadata (mtime, OS), which carries no audit content, is not.
+// Verification runs at about a million entries per second per core
+// (BenchmarkVerify).
+//
+// # Self-check
+//
+// Every node re-verifies its own files every audit.selfcheck_interval
+// (and at start): every retained entry against its stored leaf hash, every
+// stored tree hash against its children, the links, the latest checkpoint's
+// signature, root and link; and the witness — the latest checkpoint this
+// node verified, kept in audit-witness.json beside (not inside) the state
+// file — so a state rolled back or replaced by a forked history is caught.
+// Failures are logged with the chain and the entry, and served at
+// /v1/sys/audit/selfcheck (`custos audit selfcheck`).
+//
+// # Retention
+//
+// Entries older than their chain's retention — audit.retention (five years)
+// or the tenant's audit_retention_days — are pruned by the leader, with an
+// audit.prune entry in the same transaction. The tree keeps every hash, so
+// roots, consistency proofs and proofs of retained entries are unchanged;
+// exports start at the first retained entry with the link and tree hashes
+// before it. A deleted tenant's chain is kept for the default retention.
+package audit
