@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/raft"
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
+	"golang.org/x/mod/sumdb/tlog"
 )
 
 // Reserved top-level buckets; user buckets may not start with 0x00.
@@ -37,8 +38,8 @@ var (
 )
 
 // ChainPos is where an append landed: its sequence number (from 1) and the
-// entry's hash, SHA-256(previous hash || data), the genesis previous hash
-// being 32 zero bytes.
+// entry's link hash (ChainHash), the genesis previous link being 32 zero
+// bytes.
 type ChainPos struct {
 	Chain string
 	Seq   uint64
@@ -81,8 +82,9 @@ type FSM struct {
 	// chainFault, when set, is asked before every append (Config.ChainFault).
 	chainFault func(chain, data []byte) error
 
-	mu sync.RWMutex // guards db against Restore swapping it
-	db *bolt.DB
+	mu      sync.RWMutex // guards db against Restore swapping it
+	db      *bolt.DB
+	closing sync.WaitGroup // state files replaced by Restore, closing once unused
 
 	// wmu guards the open write transaction and what it holds.
 	wmu        sync.Mutex
@@ -185,6 +187,7 @@ func (f *FSM) Close() error {
 	f.flush()
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.closing.Wait() // files replaced by Restore
 	if f.db == nil {
 		return nil
 	}
@@ -551,19 +554,26 @@ func appendChain(tx *bolt.Tx, name, data []byte, fault func(chain, data []byte) 
 	return ChainPos{Chain: string(name), Seq: seq, Hash: hash}, nil
 }
 
-// ChainHash is the hash of a chain entry: SHA-256(prev || data).
+// chainHash is the link of a chain entry: SHA-256(prev || leaf), where leaf
+// is the entry's Merkle leaf hash, SHA-256(0x00 || data) (tlog.RecordHash).
+// Linking the leaf rather than the data lets a verifier hash each entry's
+// data once for both the hash chain and the tree.
 func chainHash(prev [32]byte, data []byte) [32]byte {
-	h := sha256.New()
-	h.Write(prev[:])
-	h.Write(data)
-	var out [32]byte
-	h.Sum(out[:0])
-	return out
+	return ChainLink(prev, tlog.RecordHash(data))
 }
 
 // ChainHash exposes the chain hash function so that verifiers outside the
 // store compute links the same way.
 func ChainHash(prev [32]byte, data []byte) [32]byte { return chainHash(prev, data) }
+
+// ChainLink is the link after prev of an entry whose leaf hash is leaf:
+// SHA-256(prev || leaf).
+func ChainLink(prev [32]byte, leaf tlog.Hash) [32]byte {
+	var buf [64]byte
+	copy(buf[:32], prev[:])
+	copy(buf[32:], leaf[:])
+	return sha256.Sum256(buf[:])
+}
 
 func bucketAt(tx *bolt.Tx, path [][]byte) *bolt.Bucket {
 	if len(path) == 0 {
@@ -668,10 +678,12 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.db.Close(); err != nil {
-		f.fatal(&FatalError{Op: "close state for restore", Err: err})
-		return err
-	}
+	// The old file is closed only once its readers are done, in the
+	// background: a snapshot raft is taking holds a read transaction on it,
+	// and raft releases it only after its main loop answers — which waits
+	// for this restore. Closing here would deadlock (it did, in tests).
+	// Renaming over the open file is safe: it keeps its inode until closed.
+	old := f.db
 	if err := os.Rename(tmp, f.path); err != nil {
 		f.fatal(&FatalError{Op: "rename restored state", Err: err})
 		return err
@@ -684,6 +696,13 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		f.fatal(&FatalError{Op: "reopen restored state", Err: err})
 		return err
 	}
+	f.closing.Add(1)
+	go func() {
+		defer f.closing.Done()
+		if err := old.Close(); err != nil {
+			f.logger.Warn("closing the state file replaced by a snapshot", "error", err)
+		}
+	}()
 	f.restores.Add(1)
 	return nil
 }

@@ -203,8 +203,9 @@ func TestFSMChainLinks(t *testing.T) {
 		}
 		return nil
 	})
-	// The genesis link is SHA-256 over 32 zero bytes and the data: a golden
-	// value, so a change to the hash construction cannot go unnoticed.
+	// The genesis link is SHA-256 over 32 zero bytes and the data's leaf
+	// hash: a golden value, so a change to the hash construction cannot go
+	// unnoticed.
 	golden, err := os.ReadFile("testdata/chain_first.hash")
 	if err != nil {
 		t.Fatal(err)

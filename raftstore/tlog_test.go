@@ -676,6 +676,16 @@ func TestClusterChainTreeAcrossLeaderChangeAndRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "new leader", target.IsLeader)
+	// Writes forwarded to the old leader while it steps down would have an
+	// unknown outcome (ErrNoLeader): let every node learn the new one first.
+	eventually(t, "every node follows the new leader", func() bool {
+		for _, n := range nodes {
+			if n.Status().LeaderID != target.NodeID() {
+				return false
+			}
+		}
+		return true
+	})
 	write(anyNode, 40)
 
 	// Restart a follower while the others write and snapshot past it, so

@@ -2,12 +2,13 @@ package audit
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"fmt"
 	"testing"
 	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/custos/custos/raftstore"
 )
 
 // benchBundle builds, in memory, the bundle of a chain of n entries with a
@@ -44,7 +45,7 @@ func benchBundle(b *testing.B, n int) []byte {
 		for j, h := range hs {
 			tree[tlog.StoredHashIndex(0, int64(i))+int64(j)] = h
 		}
-		link = sha256.Sum256(append(link[:], data...))
+		link = raftstore.ChainHash(link, data)
 		if (i+1)%1000 == 0 || i == n-1 {
 			root, err := tlog.TreeHash(int64(i+1), reader)
 			if err != nil {

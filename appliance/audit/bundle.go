@@ -17,6 +17,8 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/custos/custos/raftstore"
 )
 
 // BundleFormat names the export format (see the package doc).
@@ -171,7 +173,6 @@ type Report struct {
 const (
 	maxManifest   = 1 << 20
 	maxCheckpoint = 4 << 10
-	maxLine       = 64 << 10
 )
 
 // Verify checks a bundle offline with the cluster's verifier key and
@@ -351,28 +352,37 @@ func Verify(r io.Reader, v note.Verifier, trusted []byte) (*Report, error) {
 	if h.Name != "entries.jsonl" {
 		return nil, fail(h.Name, "unexpected file (want entries.jsonl)")
 	}
-	sc := bufio.NewScanner(tr)
-	sc.Buffer(make([]byte, 0, 64<<10), maxLine)
+	br := bufio.NewReaderSize(tr, 256<<10)
 	seq := m.First
 	var lineNo uint64
-	lh, leafH := sha256.New(), sha256.New()
-	for sc.Scan() {
+	for {
+		line, err := br.ReadSlice('\n')
+		if errors.Is(err, io.EOF) && len(line) == 0 {
+			break
+		}
 		lineNo++
 		place := linePlace{lineNo, seq}
+		if err != nil {
+			if errors.Is(err, bufio.ErrBufferFull) {
+				return nil, fail(place.String(), "line longer than %d bytes", br.Size())
+			}
+			if !errors.Is(err, io.EOF) {
+				return nil, fail(place.String(), "%v", err)
+			}
+			return nil, fail(place.String(), "the last line does not end with a newline (truncated)")
+		}
 		if seq > m.Size {
 			return nil, fail(place.String(), "more entries than the checkpoint's size %d", m.Size)
 		}
-		entry, err := parseLine(sc.Bytes(), seq)
+		start, err := parseLine(line[:len(line)-1], seq)
 		if err != nil {
 			return nil, fail(place.String(), "%v", err)
 		}
 		idx := int64(seq - 1)
-		// tlog.RecordHash with a reused hasher: SHA-256(0x00 || entry).
-		leafH.Reset()
-		leafH.Write([]byte{0})
-		leafH.Write(entry)
-		var leaf tlog.Hash
-		leafH.Sum(leaf[:0])
+		// tlog.RecordHash without copying: the byte before the entry (the
+		// ':' of "entry":) becomes the leaf prefix 0x00, in the read buffer.
+		line[start-1] = 0
+		leaf := tlog.Hash(sha256.Sum256(line[start-1 : len(line)-2]))
 		stored, err := tlog.StoredHashesForRecordHash(idx, leaf, reader)
 		if err != nil {
 			return nil, fail(place.String(), "%v", err)
@@ -386,17 +396,11 @@ func Verify(r io.Reader, v note.Verifier, trusted []byte) (*Report, error) {
 				return nil, fail(place.String(), "the exported tree is inconsistent at this entry (tree hashes altered)")
 			}
 		}
-		lh.Reset()
-		lh.Write(link[:])
-		lh.Write(entry)
-		lh.Sum(link[:0])
+		link = raftstore.ChainLink(link, leaf)
 		if err := checkAt(seq, place); err != nil {
 			return nil, err
 		}
 		seq++
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fail(fmt.Sprintf("entries.jsonl line %d", lineNo+1), "%v", err)
 	}
 	if seq != m.Size+1 {
 		return nil, fail("entries.jsonl", "truncated: it ends at seq %d, the signed checkpoint is at size %d", seq-1, m.Size)
@@ -444,29 +448,38 @@ func matches(c Checkpoint, n uint64, link [32]byte, r tlog.HashReader) error {
 	return nil
 }
 
-// parseLine returns the entry of a line `{"seq":N,"entry":{...}}`,
-// checking N.
-func parseLine(line []byte, seq uint64) ([]byte, error) {
-	rest, ok := bytes.CutPrefix(line, []byte(`{"seq":`))
-	if !ok {
-		return nil, errors.New(`line does not start with {"seq":`)
+// parseLine checks a line `{"seq":N,"entry":{...}}` (without its
+// newline) and N, and returns the offset of the entry in it (the entry
+// runs to the line's last byte, exclusive).
+func parseLine(line []byte, seq uint64) (int, error) {
+	const prefix = `{"seq":`
+	if !bytes.HasPrefix(line, []byte(prefix)) {
+		return 0, errors.New(`line does not start with {"seq":`)
 	}
+	rest := line[len(prefix):]
 	i := bytes.IndexByte(rest, ',')
 	if i <= 0 {
-		return nil, errors.New("no sequence number")
+		return 0, errors.New("no sequence number")
 	}
-	n, err := strconv.ParseUint(string(rest[:i]), 10, 64)
-	if err != nil || strconv.FormatUint(n, 10) != string(rest[:i]) {
-		return nil, fmt.Errorf("sequence number %q", rest[:i])
+	digits := rest[:i]
+	n, err := strconv.ParseUint(string(digits), 10, 64)
+	if err != nil || digits[0] < '1' || digits[0] > '9' {
+		// Digits only (ParseUint refuses signs), no leading zero: one
+		// spelling per number.
+		return 0, fmt.Errorf("sequence number %q", digits)
 	}
 	if n != seq {
-		return nil, fmt.Errorf("sequence number %d, expected %d (an entry is missing, duplicated or reordered)", n, seq)
+		return 0, fmt.Errorf("sequence number %d, expected %d (an entry is missing, duplicated or reordered)", n, seq)
 	}
-	rest, ok = bytes.CutPrefix(rest[i:], []byte(`,"entry":`))
-	if !ok || len(rest) < 3 || rest[0] != '{' || rest[len(rest)-1] != '}' {
-		return nil, errors.New("malformed line")
+	const mid = `,"entry":`
+	if !bytes.HasPrefix(rest[i:], []byte(mid)) {
+		return 0, errors.New("malformed line")
 	}
-	return rest[:len(rest)-1], nil
+	start := len(prefix) + i + len(mid)
+	if len(line)-start < 3 || line[start] != '{' || line[len(line)-1] != '}' || line[len(line)-2] != '}' {
+		return 0, errors.New("malformed line")
+	}
+	return start, nil
 }
 
 // frontierIndexes are the stored-hash indexes of the complete subtrees

@@ -2,7 +2,6 @@ package audit
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/hex"
 	"flag"
 	"fmt"
@@ -15,6 +14,8 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/custos/custos/raftstore"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
@@ -103,7 +104,7 @@ func TestVectors(t *testing.T) {
 		for j, h := range stored {
 			hashes[tlog.StoredHashIndex(0, int64(i))+int64(j)] = h
 		}
-		link = sha256.Sum256(append(link[:], b...))
+		link = raftstore.ChainHash(link, b)
 		root, err := tlog.TreeHash(int64(i+1), reader)
 		if err != nil {
 			t.Fatal(err)

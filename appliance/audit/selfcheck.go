@@ -2,7 +2,6 @@ package audit
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -194,7 +193,7 @@ func (s *Service) checkChain(ctx context.Context, chain string, v note.Verifier,
 					problem = fmt.Sprintf("entry %d: missing (the next stored entry is %d)", want, n)
 					return false
 				}
-				link = sha256.Sum256(append(link[:], data...))
+				link = raftstore.ChainHash(link, data)
 				if link != stored {
 					problem = fmt.Sprintf("entry %d: hash-chain link differs (entry or link altered)", n)
 					return false
