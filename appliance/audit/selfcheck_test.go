@@ -3,12 +3,14 @@ package audit_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	bolt "go.etcd.io/bbolt"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/custos/custos/appliance/audit"
@@ -152,5 +154,81 @@ func TestSelfCheckWitnessCatchesRollbackAndFork(t *testing.T) {
 		if rep.OK || !strings.Contains(problems(rep), c.want) {
 			t.Fatalf("%s: self-check %v: %s", name, rep.OK, problems(rep))
 		}
+	}
+}
+
+// Acceptance 2, structural changes to the live file, made with bbolt
+// itself so the file stays well-formed: an entry deleted, two entries
+// swapped, the tail truncated with the chain head rewritten to match, and
+// the whole state rolled back to an older copy. The self-check names each.
+func TestSelfCheckFindsStructuralTampering(t *testing.T) {
+	e := newEnv(t)
+	e.fill("tenant:acme", 0, 200, "")
+	e.checkpoint("tenant:acme")
+	w := audit.NewWitness(filepath.Join(t.TempDir(), "witness.json"))
+	if rep := e.selfCheck(w); !rep.OK {
+		t.Fatal(problems(rep))
+	}
+	if err := e.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	statePath := filepath.Join(e.dir, "state.db")
+	pristine, err := os.ReadFile(statePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := func(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
+	chains := []byte("\x00chains")
+	heads := []byte("\x00heads")
+	chain := []byte("tenant:acme")
+	for name, c := range map[string]struct {
+		edit func(tx *bolt.Tx) error
+		want string
+	}{
+		"delete entry 50": {func(tx *bolt.Tx) error {
+			return tx.Bucket(chains).Bucket(chain).Delete(key(50))
+		}, "entry 50: missing"},
+		"swap entries 10 and 11": {func(tx *bolt.Tx) error {
+			b := tx.Bucket(chains).Bucket(chain)
+			v10, v11 := bytes.Clone(b.Get(key(10))), bytes.Clone(b.Get(key(11)))
+			if err := b.Put(key(10), v11); err != nil {
+				return err
+			}
+			return b.Put(key(11), v10)
+		}, "entry 10"},
+		"truncate the tail": {func(tx *bolt.Tx) error {
+			b := tx.Bucket(chains).Bucket(chain)
+			for seq := uint64(191); seq <= 200; seq++ {
+				if err := b.Delete(key(seq)); err != nil {
+					return err
+				}
+			}
+			head := append(key(190), b.Get(key(190))[:32]...)
+			return tx.Bucket(heads).Put(chain, head)
+		}, "rolled back or truncated"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if err := os.WriteFile(statePath, pristine, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			db, err := bolt.Open(statePath, 0o600, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Update(c.edit); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
+			node := newEnvOn(t, e)
+			rep := node.selfCheck(w)
+			if rep.OK || !strings.Contains(problems(rep), c.want) {
+				t.Fatalf("self-check %v: %q, want %q", rep.OK, problems(rep), c.want)
+			}
+			if err := node.store.Close(); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
