@@ -200,11 +200,28 @@ func waitLeaderB(b *testing.B, s *Store) {
 
 // auditTxn is the write-path transaction of the append benchmarks: one put
 // of a 200-byte value, and, with audit, one 300-byte chain append.
-func auditTxn(i int, audit bool) *Txn {
-	t := &Txn{Ops: []Op{{Kind: OpPut, Bucket: Path("bench"), Key: fmt.Appendf(nil, "key-%012d", i), Value: bytes.Repeat([]byte("v"), 200)}}}
+func auditTxn(i int, audit bool) *Txn { return shapedTxn(i, audit, false) }
+
+// shapedTxn is auditTxn, or with record a write shaped like a tenant's
+// record: a 1 KiB sealed value and two 64-byte blind-index entries, with
+// (audit) a 250-byte entry — what Custos's data path writes.
+func shapedTxn(i int, audit, record bool) *Txn {
+	if !record {
+		t := &Txn{Ops: []Op{{Kind: OpPut, Bucket: Path("bench"), Key: fmt.Appendf(nil, "key-%012d", i), Value: bytes.Repeat([]byte("v"), 200)}}}
+		if audit {
+			rec := fmt.Appendf(nil, "%012d ", i)
+			t.Appends = []Append{{Chain: []byte("audit"), Data: append(rec, bytes.Repeat([]byte("a"), 300-len(rec))...)}}
+		}
+		return t
+	}
+	t := &Txn{Ops: []Op{
+		{Kind: OpPut, Bucket: Path("tenant:bench", "records"), Key: fmt.Appendf(nil, "r-%012d", i), Value: bytes.Repeat([]byte("s"), 1024)},
+		{Kind: OpPut, Bucket: Path("tenant:bench", "index", "email"), Key: fmt.Appendf(nil, "%052d", i), Value: fmt.Appendf(nil, "r-%012d", i)},
+		{Kind: OpPut, Bucket: Path("tenant:bench", "index", "phone"), Key: fmt.Appendf(nil, "%052d", i), Value: fmt.Appendf(nil, "r-%012d", i)},
+	}}
 	if audit {
 		rec := fmt.Appendf(nil, "%012d ", i)
-		t.Appends = []Append{{Chain: []byte("audit"), Data: append(rec, bytes.Repeat([]byte("a"), 300-len(rec))...)}}
+		t.Appends = []Append{{Chain: []byte("tenant:bench"), Data: append(rec, bytes.Repeat([]byte("a"), 250-len(rec))...)}}
 	}
 	return t
 }
@@ -247,25 +264,27 @@ func BenchmarkFSMAppendCost(b *testing.B) {
 // with snapshots off: a snapshot copies the whole state file, and its
 // timing would drown the difference.
 func BenchmarkStoreAppendCost(b *testing.B) {
-	for _, par := range []int{1, 32} {
-		for _, audit := range []bool{false, true} {
-			b.Run(fmt.Sprintf("writers=%d/append=%v", par*runtime.GOMAXPROCS(0), audit), func(b *testing.B) {
-				s := newTestClusterWith(b, 1, func(cfg *Config) {
-					cfg.SnapshotThreshold, cfg.SnapshotInterval = 1<<40, time.Hour
-				}).waitLeader()
-				var next atomic.Int64
-				b.SetParallelism(par)
-				b.ResetTimer()
-				b.RunParallel(func(pb *testing.PB) {
-					for pb.Next() {
-						if _, err := s.Apply(context.Background(), auditTxn(int(next.Add(1)), audit)); err != nil {
-							b.Error(err)
-							return
+	for _, shape := range []string{"put200", "record1k"} {
+		for _, par := range []int{1, 32} {
+			for _, audit := range []bool{false, true} {
+				b.Run(fmt.Sprintf("txn=%s/writers=%d/append=%v", shape, par*runtime.GOMAXPROCS(0), audit), func(b *testing.B) {
+					s := newTestClusterWith(b, 1, func(cfg *Config) {
+						cfg.SnapshotThreshold, cfg.SnapshotInterval = 1<<40, time.Hour
+					}).waitLeader()
+					var next atomic.Int64
+					b.SetParallelism(par)
+					b.ResetTimer()
+					b.RunParallel(func(pb *testing.PB) {
+						for pb.Next() {
+							if _, err := s.Apply(context.Background(), shapedTxn(int(next.Add(1)), audit, shape == "record1k")); err != nil {
+								b.Error(err)
+								return
+							}
 						}
-					}
+					})
+					b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "txn/s")
 				})
-				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "txn/s")
-			})
+			}
 		}
 	}
 }

@@ -5,8 +5,8 @@
 // The unit of replication is a [Txn]: conditions (a key is absent, present,
 // or at version N), then puts and deletes on nested buckets, then appends to
 // named chains — append-only logs whose entries the state machine numbers
-// and hash-links (SHA-256 over the previous hash and the entry bytes) as it
-// applies them. A transaction applies entirely or not at all and has its own
+// and hash-links (SHA-256 over the previous link and the entry's Merkle leaf
+// hash, [ChainLink]) as it applies them. A transaction applies entirely or not at all and has its own
 // [Result], even though many transactions share one raft entry and many
 // entries share one bbolt commit (group commit).
 //

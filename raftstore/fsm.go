@@ -527,18 +527,20 @@ func appendChain(tx *bolt.Tx, name, data []byte, fault func(chain, data []byte) 
 	}
 	seq, prev := chainHead(tx, name)
 	seq++
+	leaf := tlog.RecordHash(data) // once, for the tree and the link
 	hashes, err := writableHashes(tx, name, seq-1)
 	if err == nil {
-		err = storeRecordHashes(hashes, int64(seq-1), data)
+		err = storeLeafHashes(hashes, int64(seq-1), leaf)
 	}
 	if err != nil {
 		return ChainPos{}, fmt.Errorf("%w: %v", ErrChainUnwritable, err)
 	}
-	hash := chainHash(prev, data)
+	hash := ChainLink(prev, leaf)
 	cb, err := tx.Bucket(bucketChains).CreateBucketIfNotExists(name)
 	if err != nil {
 		return ChainPos{}, fmt.Errorf("chain %q: %v", name, err)
 	}
+	cb.FillPercent = 1 // keys only grow: fill pages, no half-empty splits
 	var k [8]byte
 	binary.BigEndian.PutUint64(k[:], seq)
 	entry := make([]byte, 0, 32+len(data))
