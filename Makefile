@@ -50,7 +50,7 @@ bench: ## performance scenarios (3-process cluster over HTTP, in-process raftsto
 	$(GO) test -run '^$$' -bench . -benchmem -count 4 -cpu 1 ./keyring
 	$(GO) test -run '^$$' -bench 'Verify' -benchtime 3x -count 3 -cpu 1 ./appliance/audit
 	$(GO) test -run '^$$' -bench 'Append' -count 3 ./raftstore
-	$(GO) test -tags bench -run '^$$' -bench 'ProveRecord10M' -benchtime 2000x -timeout 30m ./raftstore
+	$(GO) test -tags bench -run '^$$' -bench 'ProveRecord10M' -benchtime 2000x -v -timeout 30m ./raftstore
 	$(GO) test -tags bench -count=1 -v -timeout 30m -run 'TestBench' ./cmd/custos
 
 CLUSTER_DIR := .cluster
