@@ -440,7 +440,7 @@ func matches(c Checkpoint, n uint64, link [32]byte, r tlog.HashReader) error {
 		return err
 	}
 	if root != c.Root {
-		return errors.New("Merkle root differs")
+		return errors.New("the Merkle root differs")
 	}
 	if link != c.Link {
 		return errors.New("hash-chain link differs")
@@ -454,7 +454,7 @@ func matches(c Checkpoint, n uint64, link [32]byte, r tlog.HashReader) error {
 func parseLine(line []byte, seq uint64) (int, error) {
 	const prefix = `{"seq":`
 	if !bytes.HasPrefix(line, []byte(prefix)) {
-		return 0, errors.New(`line does not start with {"seq":`)
+		return 0, errors.New(`the line does not start with {"seq":N`)
 	}
 	rest := line[len(prefix):]
 	i := bytes.IndexByte(rest, ',')

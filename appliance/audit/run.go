@@ -164,9 +164,6 @@ func (r *Runner) Checkpoint(ctx context.Context) error {
 	return nil
 }
 
-// pruneScan bounds the entries one prune pass reads per chain.
-const pruneScan = 100000
-
 // Prune drops the entries of every chain older than its retention (kept
 // hashes keep the tree verifiable; see raftstore.OpPruneChain), each with
 // an audit.prune entry in the same transaction.

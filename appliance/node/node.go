@@ -61,7 +61,6 @@ var (
 	keyCluster       = []byte("cluster")
 	keyOperatorToken = []byte("operator_token_sha256")
 	keyJoinToken     = []byte("join_token_sha256")
-	chainSystem      = []byte("system")
 )
 
 // ErrNotInitialized: the data directory holds no node identity.
