@@ -418,6 +418,7 @@ func (f *FSM) applyBatchTx(b appliedBatch) ([][]Result, error) {
 	tx := f.tx
 	meta := tx.Bucket(bucketMeta)
 	rev := getUint(meta, keyRevision)
+	chains := chainCache{} // valid for this call: tx does not change within it
 	results := make([][]Result, len(b.logs))
 	for i, txns := range b.decoded {
 		results[i] = make([]Result, len(txns))
@@ -427,7 +428,7 @@ func (f *FSM) applyBatchTx(b appliedBatch) ([][]Result, error) {
 				results[i][k] = Result{FailedCond: -1, Err: ferr}
 				continue
 			}
-			r, err := applyTxn(tx, t, &rev, f.chainFault)
+			r, err := applyTxn(tx, t, &rev, f.chainFault, chains)
 			if err != nil {
 				if !errors.Is(err, ErrChainUnwritable) {
 					err = fmt.Errorf("%w: %v", ErrConflict, err)
@@ -436,6 +437,9 @@ func (f *FSM) applyBatchTx(b appliedBatch) ([][]Result, error) {
 			}
 			results[i][k] = r
 		}
+	}
+	if err := chains.flush(tx, nil); err != nil {
+		return nil, err
 	}
 	lastLog := b.logs[len(b.logs)-1]
 	if err := putUint(meta, keyRevision, rev); err != nil {
@@ -451,7 +455,7 @@ func (f *FSM) applyBatchTx(b appliedBatch) ([][]Result, error) {
 // returned error is a business error; the caller aborts the bbolt
 // transaction so that nothing of this raft transaction remains. fault, if
 // set, is asked before each append (a test hook: Config.ChainFault).
-func applyTxn(tx *bolt.Tx, t *Txn, rev *uint64, fault func(chain, data []byte) error) (Result, error) {
+func applyTxn(tx *bolt.Tx, t *Txn, rev *uint64, fault func(chain, data []byte) error, chains chainCache) (Result, error) {
 	for i, c := range t.Conds {
 		_, ver, ok := getVersioned(bucketAt(tx, c.Bucket), c.Key)
 		hold := false
@@ -500,13 +504,19 @@ func applyTxn(tx *bolt.Tx, t *Txn, rev *uint64, fault func(chain, data []byte) e
 				return Result{}, fmt.Errorf("op %d: delete bucket: %v", i, err)
 			}
 		case OpPruneChain:
+			// Pruning reads the head and may rebuild the chain's hash
+			// bucket: write the head, forget the cached state.
+			if err := chains.flush(tx, o.Key); err != nil {
+				return Result{}, err
+			}
+			delete(chains, string(o.Key))
 			if err := pruneChain(tx, o.Key, pruneBefore(o)); err != nil {
 				return Result{}, fmt.Errorf("op %d: %w", i, err)
 			}
 		}
 	}
 	for _, a := range t.Appends {
-		pos, err := appendChain(tx, a.Chain, a.Data, fault)
+		pos, err := appendChain(tx, a.Chain, a.Data, fault, chains)
 		if err != nil {
 			return Result{}, err
 		}
@@ -519,41 +529,73 @@ func applyTxn(tx *bolt.Tx, t *Txn, rev *uint64, fault func(chain, data []byte) e
 // the new head and the Merkle tree hashes it adds (record seq-1, over
 // exactly data). Any failure refuses the whole transaction with
 // ErrChainUnwritable.
-func appendChain(tx *bolt.Tx, name, data []byte, fault func(chain, data []byte) error) (ChainPos, error) {
+// chainCache keeps, within one write transaction, where each chain stands
+// and its open buckets, so that a batch of appends to one chain reads the
+// head and finds the buckets once instead of per append.
+type chainCache map[string]*chainState
+
+type chainState struct {
+	seq    uint64
+	link   [32]byte
+	hashes hashStore
+	cb     *bolt.Bucket
+	dirty  bool // seq/link not yet written to the heads bucket
+}
+
+func appendChain(tx *bolt.Tx, name, data []byte, fault func(chain, data []byte) error, chains chainCache) (ChainPos, error) {
 	if fault != nil {
 		if err := fault(name, data); err != nil {
 			return ChainPos{}, fmt.Errorf("chain %q: %w: %v", name, ErrChainUnwritable, err)
 		}
 	}
-	seq, prev := chainHead(tx, name)
-	seq++
-	leaf := tlog.RecordHash(data) // once, for the tree and the link
-	hashes, err := writableHashes(tx, name, seq-1)
-	if err == nil {
-		err = storeLeafHashes(hashes, int64(seq-1), leaf)
+	st := chains[string(name)]
+	if st == nil {
+		seq, prev := chainHead(tx, name)
+		hashes, err := writableHashes(tx, name, seq)
+		if err != nil {
+			return ChainPos{}, fmt.Errorf("%w: %v", ErrChainUnwritable, err)
+		}
+		cb, err := tx.Bucket(bucketChains).CreateBucketIfNotExists(name)
+		if err != nil {
+			return ChainPos{}, fmt.Errorf("chain %q: %v", name, err)
+		}
+		cb.FillPercent = 1 // keys only grow: fill pages, no half-empty splits
+		st = &chainState{seq: seq, link: prev, hashes: hashes, cb: cb}
+		chains[string(name)] = st
 	}
-	if err != nil {
+	seq := st.seq + 1
+	leaf := tlog.RecordHash(data) // once, for the tree and the link
+	if err := storeLeafHashes(st.hashes, int64(seq-1), leaf); err != nil {
 		return ChainPos{}, fmt.Errorf("%w: %v", ErrChainUnwritable, err)
 	}
-	hash := ChainLink(prev, leaf)
-	cb, err := tx.Bucket(bucketChains).CreateBucketIfNotExists(name)
-	if err != nil {
-		return ChainPos{}, fmt.Errorf("chain %q: %v", name, err)
-	}
-	cb.FillPercent = 1 // keys only grow: fill pages, no half-empty splits
+	hash := ChainLink(st.link, leaf)
 	var k [8]byte
 	binary.BigEndian.PutUint64(k[:], seq)
 	entry := make([]byte, 0, 32+len(data))
 	entry = append(append(entry, hash[:]...), data...)
-	if err := cb.Put(k[:], entry); err != nil {
+	if err := st.cb.Put(k[:], entry); err != nil {
 		return ChainPos{}, fmt.Errorf("chain %q: %v", name, err)
 	}
-	head := make([]byte, 0, 40)
-	head = append(binary.BigEndian.AppendUint64(head, seq), hash[:]...)
-	if err := tx.Bucket(bucketHeads).Put(name, head); err != nil {
-		return ChainPos{}, fmt.Errorf("chain %q: %v", name, err)
-	}
+	st.seq, st.link, st.dirty = seq, hash, true
 	return ChainPos{Chain: string(name), Seq: seq, Hash: hash}, nil
+}
+
+// flush writes the heads of the chains appended to (once per chain, not per
+// append). It runs before the batch's transaction ends and before anything
+// reads a head in the same transaction (a prune).
+func (c chainCache) flush(tx *bolt.Tx, only []byte) error {
+	for name, st := range c {
+		if !st.dirty || (only != nil && name != string(only)) {
+			continue
+		}
+		head := make([]byte, 0, 40)
+		head = append(binary.BigEndian.AppendUint64(head, st.seq), st.link[:]...)
+		if err := tx.Bucket(bucketHeads).Put([]byte(name), head); err != nil {
+			return fmt.Errorf("chain %q: %v", name, err)
+		}
+		st.dirty = false
+	}
+	return nil
 }
 
 // chainHash is the link of a chain entry: SHA-256(prev || leaf), where leaf
