@@ -34,6 +34,9 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 2m)
 	$(GO) test -run '^$$' -fuzz '^FuzzStreamReader$$' -fuzztime $(FUZZTIME) ./keyring
 	$(GO) test -run '^$$' -fuzz '^FuzzTransitVersion$$' -fuzztime $(FUZZTIME) ./keyring
 	$(GO) test -run '^$$' -fuzz '^FuzzProviderRecord$$' -fuzztime $(FUZZTIME) ./keyring
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./appliance/audit
+	$(GO) test -run '^$$' -fuzz '^FuzzParseCheckpoint$$' -fuzztime $(FUZZTIME) ./appliance/audit
+	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./appliance/audit
 
 e2e: ## only the end-to-end and fault tests against the built binary
 	$(GO) test -race -count=1 -v -run 'TestE2E|TestFault' ./cmd/custos

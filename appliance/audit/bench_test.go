@@ -13,7 +13,7 @@ import (
 
 // benchBundle builds, in memory, the bundle of a chain of n entries with a
 // checkpoint every 1000 entries, signed with the vector key.
-func benchBundle(b *testing.B, n int) []byte {
+func benchBundle(b testing.TB, n int) []byte {
 	b.Helper()
 	signer, verifier := vectorKey(&testing.T{})
 	tree := map[int64]tlog.Hash{}

@@ -218,6 +218,7 @@ func FuzzParseCheckpoint(f *testing.F) {
 func FuzzVerify(f *testing.F) {
 	_, v := vectorKey(&testing.T{})
 	f.Add([]byte{0x1f, 0x8b})
+	f.Add(benchBundle(f, 30)) // a valid bundle (a checkpoint at 30)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_, _ = Verify(bytes.NewReader(b), v, nil)
 		_, _ = io.Copy(io.Discard, bytes.NewReader(b))
