@@ -204,6 +204,14 @@ func (s *Store) addVoterLocal(id, addr, region string) error {
 			return nil
 		}
 	}
+	if s.cfg.BeforeAddVoter != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ApplyTimeout)
+		err := s.cfg.BeforeAddVoter(ctx, id, addr)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("raftstore: add voter %s: %w", id, err)
+		}
+	}
 	if err := s.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, s.cfg.ApplyTimeout).Error(); err != nil {
 		return fmt.Errorf("raftstore: add voter %s: %w", id, mapLeaderErr(err))
 	}
@@ -384,6 +392,13 @@ func (j *joinRPC) Join(args *JoinArgs, reply *JoinReply) error {
 	if err != nil || args.NodeID == "" {
 		reply.Err = toWire(fmt.Errorf("%w: bad join request", ErrJoinRefused))
 		return nil
+	}
+	if s.cfg.BeforeJoin != nil {
+		if err := s.cfg.BeforeJoin(ctx, args.NodeID); err != nil {
+			s.logger.Warn("join refused: not recorded", "node_id", args.NodeID, "error", err)
+			reply.Err = toWire(fmt.Errorf("%w: the join could not be recorded", ErrJoinRefused))
+			return nil
+		}
 	}
 	cert, err := s.cfg.Credentials.IssueNodeCert(args.NodeID, pub)
 	if err != nil {

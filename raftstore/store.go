@@ -49,6 +49,12 @@ type Config struct {
 	// ApplyTimeout bounds internal waits (forwarding, leadership checks).
 	ApplyTimeout time.Duration
 
+	// BeforeJoin, when set, is called after a join token was accepted and
+	// before the node's certificate is issued, and BeforeAddVoter before a
+	// new voter is added (not for one that already is): the node writes
+	// their audit entries there. An error refuses the join or the addition.
+	BeforeJoin     func(ctx context.Context, nodeID string) error
+	BeforeAddVoter func(ctx context.Context, nodeID, address string) error
 	// AuthorizeJoin decides whether a join token is valid. Nil refuses all
 	// joins.
 	AuthorizeJoin func(ctx context.Context, token string) error

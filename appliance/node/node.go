@@ -153,7 +153,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Node, error)
 		HeartbeatTimeout: cfg.Cluster.HeartbeatTimeout, ElectionTimeout: cfg.Cluster.ElectionTimeout,
 		LeaderLeaseTimeout: cfg.Cluster.LeaderLeaseTimeout, SnapshotThreshold: cfg.Cluster.SnapshotThreshold,
 		SnapshotInterval: cfg.Cluster.SnapshotInterval, ApplyTimeout: cfg.Cluster.ApplyTimeout,
-		AuthorizeJoin: n.authorizeJoin, Logger: logger,
+		AuthorizeJoin: n.authorizeJoin, BeforeJoin: n.auditJoin, BeforeAddVoter: n.auditAddVoter, Logger: logger,
 		RaftLogOutput: raftLog, RaftLogLevel: raftLevel(cfg.Log.Level),
 	})
 	if err != nil {
@@ -345,6 +345,32 @@ func (n *Node) background(fn func(context.Context)) {
 		defer close(done)
 		fn(ctx)
 	}()
+}
+
+// auditJoin records, in the system chain, that a node presented a valid
+// join token and is given a certificate (before it is: fail closed).
+func (n *Node) auditJoin(ctx context.Context, nodeID string) error {
+	return n.auditMembership(ctx, "cluster.join", nodeID, nil)
+}
+
+// auditAddVoter records that a node is made a voter (before it is).
+func (n *Node) auditAddVoter(ctx context.Context, nodeID, addr string) error {
+	return n.auditMembership(ctx, "cluster.add_voter", nodeID, map[string]string{"address": addr})
+}
+
+func (n *Node) auditMembership(ctx context.Context, action, nodeID string, details map[string]string) error {
+	a, err := audit.Record(audit.SystemChain, audit.Entry{
+		Time: time.Now().UTC(), Actor: audit.Actor{Type: audit.ActorSystem, ID: "system"},
+		Action: action, Target: "node:" + nodeID, Outcome: audit.OutcomeRequested, Details: details,
+	})
+	if err != nil {
+		return err
+	}
+	res, err := n.store.Apply(ctx, &raftstore.Txn{Appends: []raftstore.Append{a}})
+	if err != nil {
+		return err
+	}
+	return res.Err
 }
 
 // CheckOperatorToken accepts the operator token. It reads the local state:

@@ -373,6 +373,13 @@ func TestE2EThreeNodeCluster(t *testing.T) {
 		return nil
 	})
 	t.Logf("n3 removed at %v", time.Since(start).Round(time.Millisecond))
+	// Every membership change is in the system chain.
+	r = c.cli(c.nodes[0], "audit", "list", "--action", "cluster.", "--format", "json")
+	for _, want := range []string{`"cluster.init"`, `"cluster.join"`, `"cluster.add_voter"`, `"cluster.remove_peer"`, `"node:n2"`, `"node:n3"`} {
+		if r.code != 0 || !strings.Contains(r.stdout, want) {
+			t.Fatalf("audit list lacks %s: %v", want, r)
+		}
+	}
 	// Stop the removed node; the two remaining still serve writes.
 	c.kill(c.nodes[2])
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
