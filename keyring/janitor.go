@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -193,39 +192,11 @@ func (j *Janitor) compact(ctx context.Context, shred uint64) error {
 	j.compacted, j.pendingSince, j.restored = shred, time.Time{}, restored
 	j.log.Info("compacted after shred", "revision", shred, "duration", time.Since(start))
 	if j.cfg.StateFile != "" {
-		if err := writeFileSync(j.cfg.StateFile, []byte(strconv.FormatUint(shred, 10)+"\n")); err != nil {
+		if err := raftstore.WriteFileAtomic(j.cfg.StateFile, []byte(strconv.FormatUint(shred, 10)+"\n")); err != nil {
 			return fmt.Errorf("compaction state: %w", err)
 		}
 	}
 	return nil
-}
-
-func writeFileSync(path string, b []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // trimVault trims superseded versions of the Vault transit keys tenants

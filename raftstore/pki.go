@@ -154,7 +154,7 @@ func SaveCredentials(dir string, c *Credentials) error {
 	}
 	files := map[string][]byte{fileCACert: c.CACert, fileCAKey: c.CAKey, fileNodeCert: c.NodeCert, fileNodeKey: c.NodeKey}
 	for name, data := range files {
-		if err := writeFileSynced(filepath.Join(dir, name), data); err != nil {
+		if err := WriteFileAtomic(filepath.Join(dir, name), data); err != nil {
 			return fmt.Errorf("raftstore: save credentials: %w", err)
 		}
 	}
@@ -173,26 +173,6 @@ func LoadCredentials(dir string) (*Credentials, error) {
 		*dst = b
 	}
 	return &c, nil
-}
-
-func writeFileSynced(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
 
 func randSerial() *big.Int {

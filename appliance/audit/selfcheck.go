@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
 	"time"
 
@@ -70,28 +69,7 @@ func (w *Witness) save(m map[string][]byte) error {
 	if err != nil {
 		return err
 	}
-	tmp := w.path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return err
-	}
-	f, err := os.Open(tmp)
-	if err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	f.Close()
-	if err := os.Rename(tmp, w.path); err != nil {
-		return err
-	}
-	d, err := os.Open(filepath.Dir(w.path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return raftstore.WriteFileAtomic(w.path, b)
 }
 
 // SelfCheck re-verifies every chain this node holds, from its own files:

@@ -6,7 +6,6 @@ import (
 	"compress/gzip"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,31 +19,10 @@ import (
 // offline — and a bundle with one changed byte fails, naming the entry.
 func TestE2EAudit(t *testing.T) {
 	bin := custosBinary(t)
-	dir := t.TempDir()
-	stdoutPath, stderrPath := filepath.Join(dir, "dev.stdout.log"), filepath.Join(dir, "dev.log")
-	dumpOnFailure(t, stdoutPath, stderrPath)
-	checkNoRaces(t, stderrPath)
-	addr := freePort(t)
 	const token = "e2e-audit-token"
-	p := startProc(t, "dev", bin, stdoutPath, stderrPath, "server", "--dev", "--dev-listen-address", addr, "--dev-token", token)
-	hc := &http.Client{Timeout: 2 * time.Second}
-	poll(t, 30*time.Second, "dev node healthy", func() error {
-		if p.exited() {
-			return permanent{fmt.Errorf("dev node exited:\n%s", tail(stderrPath, 30))}
-		}
-		resp, err := hc.Get("http://" + addr + "/v1/sys/health")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("health: HTTP %d", resp.StatusCode)
-		}
-		return nil
-	})
-	cli := func(args ...string) cliResult {
-		return runCLI(t, bin, append([]string{"--addr", "http://" + addr, "--token", token}, args...)...)
-	}
+	node := startDevNode(t, bin, token)
+	addr, dir := node.addr, node.dir
+	cli := func(args ...string) cliResult { return node.cli(t, args...) }
 	must := func(r cliResult, what string) cliResult {
 		t.Helper()
 		if r.code != 0 {

@@ -829,3 +829,47 @@ func copySealIdentity(t testing.TB, from, dataDir string) {
 		t.Fatalf("seal identity: %v", err)
 	}
 }
+
+// devNode is a dev-mode custos process with a fixed operator token.
+type devNode struct {
+	bin, addr, token       string
+	dir                    string
+	stdoutPath, stderrPath string
+	proc                   *proc
+}
+
+// startDevNode starts `custos server --dev` on a free port with token and
+// waits until it is healthy.
+func startDevNode(t *testing.T, bin, token string) *devNode {
+	t.Helper()
+	d := &devNode{bin: bin, addr: freePort(t), token: token, dir: t.TempDir()}
+	d.stdoutPath, d.stderrPath = filepath.Join(d.dir, "dev.stdout.log"), filepath.Join(d.dir, "dev.log")
+	dumpOnFailure(t, d.stdoutPath, d.stderrPath)
+	checkNoRaces(t, d.stderrPath)
+	d.proc = startProc(t, "dev", bin, d.stdoutPath, d.stderrPath, "server", "--dev", "--dev-listen-address", d.addr, "--dev-token", token)
+	poll(t, 30*time.Second, "dev node healthy", d.healthy)
+	return d
+}
+
+// healthy is nil when /v1/sys/health answers 200.
+func (d *devNode) healthy() error {
+	if d.proc.exited() {
+		return permanent{fmt.Errorf("dev node exited:\n%s", tail(d.stderrPath, 30))}
+	}
+	hc := &http.Client{Timeout: 2 * time.Second}
+	resp, err := hc.Get("http://" + d.addr + "/v1/sys/health")
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("health: HTTP %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// cli runs the CLI against the node with its token.
+func (d *devNode) cli(t *testing.T, args ...string) cliResult {
+	t.Helper()
+	return runCLI(t, d.bin, append([]string{"--addr", "http://" + d.addr, "--token", d.token}, args...)...)
+}

@@ -4,7 +4,6 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -24,32 +23,12 @@ import (
 func TestE2EVaultTenant(t *testing.T) {
 	bin := custosBinary(t)
 	v := vaulttest.Start(t, "../../bin/vault", false)
-	dir := t.TempDir()
-	stdoutPath, stderrPath := filepath.Join(dir, "dev.stdout.log"), filepath.Join(dir, "dev.log")
-	dumpOnFailure(t, stdoutPath, stderrPath)
-	checkNoRaces(t, stderrPath)
-	addr := freePort(t)
 	const token = "e2e-operator-token"
-	p := startProc(t, "dev", bin, stdoutPath, stderrPath, "server", "--dev", "--dev-listen-address", addr, "--dev-token", token)
+	node := startDevNode(t, bin, token)
+	addr, dir, stdoutPath, stderrPath := node.addr, node.dir, node.stdoutPath, node.stderrPath
 	hc := &http.Client{Timeout: 5 * time.Second}
-	healthy := func() error {
-		if p.exited() {
-			return permanent{fmt.Errorf("dev node exited:\n%s", tail(stderrPath, 30))}
-		}
-		resp, err := hc.Get("http://" + addr + "/v1/sys/health")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("health: HTTP %d", resp.StatusCode)
-		}
-		return nil
-	}
-	poll(t, 30*time.Second, "dev node healthy", healthy)
-	cli := func(args ...string) cliResult {
-		return runCLI(t, bin, append([]string{"--addr", "http://" + addr, "--token", token}, args...)...)
-	}
+	healthy := node.healthy
+	cli := func(args ...string) cliResult { return node.cli(t, args...) }
 	// rotate answers through the API: its status, problem type and detail.
 	rotate := func(tenant string) (int, string, string) {
 		req, _ := http.NewRequest("POST", "http://"+addr+"/v1/tenants/"+tenant+"/keys/rotate", nil)
