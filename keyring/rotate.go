@@ -113,21 +113,9 @@ func (h *Hierarchy) Rotate(ctx context.Context, caller audit.Caller, tenant stri
 			return 0, err
 		}
 		err := h.store.View(ctx, raftstore.Linearizable, func(rt *raftstore.ReadTx) error {
-			var scanErr error
-			rt.Scan(p, []byte("kek"), 0, func(k, v []byte, ver uint64) bool {
-				if !strings.HasPrefix(string(k), "kek/") {
-					return string(k) < "kek/"
-				}
-				nw, err := vr.RewrapKEK(ctx, tenant, v)
-				if err != nil {
-					scanErr = err
-					return false
-				}
-				conds = append(conds, raftstore.Cond{Kind: raftstore.CondVersion, Bucket: p, Key: k, Version: ver})
-				ops = append(ops, raftstore.Op{Kind: raftstore.OpPut, Bucket: p, Key: k, Value: nw})
-				return true
-			})
-			return scanErr
+			c, o, err := rewrapKEKs(rt, p, func(wrapped []byte) ([]byte, error) { return vr.RewrapKEK(ctx, tenant, wrapped) })
+			conds, ops = append(conds, c...), append(ops, o...)
+			return err
 		})
 		if err != nil {
 			return 0, err
@@ -306,31 +294,20 @@ func (h *Hierarchy) ChangeProvider(ctx context.Context, caller audit.Caller, ten
 	specJSON, _ := json.Marshal(prov.Spec)
 	ops = append(ops, put(p, "provider", specJSON))
 	err = h.store.View(ctx, raftstore.Linearizable, func(rt *raftstore.ReadTx) error {
-		var scanErr error
 		if _, ver, ok := rt.Get(p, []byte("provider")); ok {
 			conds = append(conds, raftstore.Cond{Kind: raftstore.CondVersion, Bucket: p, Key: []byte("provider"), Version: ver})
 		} else {
 			conds = append(conds, raftstore.Cond{Kind: raftstore.CondAbsent, Bucket: p, Key: []byte("provider")})
 		}
-		rt.Scan(p, []byte("kek"), 0, func(k, v []byte, ver uint64) bool {
-			if !strings.HasPrefix(string(k), "kek/") {
-				return string(k) < "kek/"
-			}
-			kek, err := old.UnwrapKEK(ctx, tenant, v)
+		c, o, err := rewrapKEKs(rt, p, func(wrapped []byte) ([]byte, error) {
+			kek, err := old.UnwrapKEK(ctx, tenant, wrapped)
 			if err != nil {
-				scanErr = err
-				return false
+				return nil, err
 			}
-			nw, err := newRoot.WrapKEK(ctx, tenant, kek)
-			if err != nil {
-				scanErr = err
-				return false
-			}
-			conds = append(conds, raftstore.Cond{Kind: raftstore.CondVersion, Bucket: p, Key: k, Version: ver})
-			ops = append(ops, raftstore.Op{Kind: raftstore.OpPut, Bucket: p, Key: k, Value: nw})
-			return true
+			return newRoot.WrapKEK(ctx, tenant, kek)
 		})
-		return scanErr
+		conds, ops = append(conds, c...), append(ops, o...)
+		return err
 	})
 	if err != nil {
 		return err
@@ -351,4 +328,27 @@ func (h *Hierarchy) ChangeProvider(ctx context.Context, caller audit.Caller, ten
 		return fmt.Errorf("keyring: change provider of %s: %w", tenant, ErrConcurrent)
 	}
 	return nil
+}
+
+// rewrapKEKs reads every stored KEK under p and returns, for the
+// transaction that replaces them, a version condition and a put of
+// rewrap(wrapped) for each: a KEK changed meanwhile fails the transaction.
+func rewrapKEKs(r *raftstore.ReadTx, p [][]byte, rewrap func(wrapped []byte) ([]byte, error)) ([]raftstore.Cond, []raftstore.Op, error) {
+	var conds []raftstore.Cond
+	var ops []raftstore.Op
+	var err error
+	// Keys sort "kek", "kek/1"...: start right after "kek".
+	r.Scan(p, []byte("kek"), 0, func(k, v []byte, ver uint64) bool {
+		if !strings.HasPrefix(string(k), "kek/") {
+			return string(k) < "kek/"
+		}
+		var nw []byte
+		if nw, err = rewrap(v); err != nil {
+			return false
+		}
+		conds = append(conds, raftstore.Cond{Kind: raftstore.CondVersion, Bucket: p, Key: k, Version: ver})
+		ops = append(ops, raftstore.Op{Kind: raftstore.OpPut, Bucket: p, Key: k, Value: nw})
+		return true
+	})
+	return conds, ops, err
 }
