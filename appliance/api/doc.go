@@ -25,6 +25,20 @@
 //	POST   /v1/tenants/{id}/keys/rotate       202: new KEK; data keys rewrapped in the background
 //	POST   /v1/tenants/{id}/keys/purge-cache  200 {"purged":n}: every node drops the tenant's keys
 //	PUT    /v1/tenants/{id}/keys/provider     {"key_provider":"vault","vault":{...}}: move the root
+//	GET    /v1/sys/audit-key                  no token; the checkpoint verifier key (text)
+//	GET    /v1/sys/audit/selfcheck            this node's latest audit self-check
+//	GET    {chain}?after=&limit=&from=&to=&actor=&action=&target=   {"entries":[{seq,entry}],"next":N}
+//	GET    {chain}/checkpoint                 the latest signed checkpoint (text)
+//	GET    {chain}/proof/inclusion?index=&size=     {index,size,root,entry,proof,checkpoint}
+//	GET    {chain}/proof/consistency?old=&new=      {old,size,root,proof,checkpoint}
+//	GET    {chain}/export?from=&to=           a verifiable bundle (application/gzip)
+//
+// where {chain} is /v1/sys/audit (the system chain) or
+// /v1/tenants/{id}/audit (a tenant's; it outlives the tenant). A size of 0
+// or none means the latest checkpoint's, so proofs verify against a signed
+// tree head. Every mutating route writes an audit entry in the transaction
+// of its change (membership changes: before the change); a test walks the
+// route table to keep it so.
 //
 // POST /v1/tenants takes "key_provider" ("age", the default, or "vault")
 // and, for Vault, "vault": {address, mount, key, auth_method (token or
@@ -62,6 +76,8 @@
 //	conflict                409     the tenant exists, a concurrent change won, or no leadership target
 //	region-mismatch         422     a tenant requested in another region than the cluster's
 //	unavailable             503     no leader, leadership lost, timeout, shutdown (with Retry-After: 1)
+//	audit-unavailable       503     the change's audit entry could not be written (nothing was
+//	                                changed), or this node cannot sign checkpoints (sealed)
 //	key-unavailable         503     the tenant's root key cannot be used: the node is sealed, or the
 //	                                tenant's Vault refused, is sealed or unreachable (Retry-After: 5);
 //	                                the detail names the tenant, never the provider's own message
