@@ -31,6 +31,7 @@ func TestNewPanicsOnBadWiring(t *testing.T) {
 		"no keys":          {without(good, func(d *api.Deps) { d.Keys = nil }), api.Options{}},
 		"no audit":         {without(good, func(d *api.Deps) { d.Audit = nil }), api.Options{}},
 		"no self-check":    {without(good, func(d *api.Deps) { d.SelfCheck = nil }), api.Options{}},
+		"no API keys":      {without(good, func(d *api.Deps) { d.APIKeys = nil }), api.Options{}},
 		"negative limit":   {good, api.Options{BodyLimit: -1}},
 		"negative timeout": {good, api.Options{RequestTimeout: -time.Second}},
 	} {

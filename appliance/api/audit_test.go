@@ -12,6 +12,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/custos/custos/appliance/api"
+	"github.com/custos/custos/appliance/apikeys"
 	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/internal/testnode"
 	"github.com/custos/custos/raftstore"
@@ -42,6 +43,11 @@ func TestEveryMutatingRouteIsAudited(t *testing.T) {
 	if r := e.do("POST", "/v1/tenants", `{"id":"walk","display_name":"Walk"}`); r.status != http.StatusCreated {
 		t.Fatalf("setup: %d %s", r.status, r.body)
 	}
+	k, _, err := e.apikeys.Create(context.Background(), audit.System(), "walk", apikeys.CreateInput{Name: "to delete", Permissions: []string{"read"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	walkKey := k.ID
 	cases := map[string]struct{ path, body string }{
 		"POST /v1/tenants":                       {"/v1/tenants", `{"id":"walk2","display_name":"Walk 2"}`},
 		"PATCH /v1/tenants/:id":                  {"/v1/tenants/walk", `{"display_name":"Walked"}`},
@@ -53,6 +59,8 @@ func TestEveryMutatingRouteIsAudited(t *testing.T) {
 		"DELETE /v1/tenants/:id":                 {"/v1/tenants/walk2", ""},
 		"DELETE /v1/operator/raft/peers/:id":     {"/v1/operator/raft/peers/ghost", ""},
 		"POST /v1/operator/raft/transfer-leader": {"/v1/operator/raft/transfer-leader", `{"id":"n1"}`},
+		"POST /v1/tenants/:id/apikeys":           {"/v1/tenants/walk/apikeys", `{"name":"walker","permissions":["read"]}`},
+		"DELETE /v1/tenants/:id/apikeys/:kid":    {"/v1/tenants/walk/apikeys/" + walkKey, ""},
 	}
 	seen := map[string]bool{}
 	for _, rt := range e.app.GetRoutes(true) {

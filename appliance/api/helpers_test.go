@@ -21,6 +21,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/custos/custos/appliance/api"
+	"github.com/custos/custos/appliance/apikeys"
 	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/internal/testnode"
 	"github.com/custos/custos/appliance/tenants"
@@ -42,15 +43,16 @@ func (a staticAuth) CheckOperatorToken(_ context.Context, token string) error {
 
 // env is an API in front of a real single-node store.
 type env struct {
-	t      testing.TB
-	store  *raftstore.Store
-	svc    *tenants.Service
-	keys   *keyring.Hierarchy
-	audit  *audit.Service
-	runner *audit.Runner
-	vkey   string
-	app    *fiber.App
-	logBuf *syncBuffer
+	t       testing.TB
+	store   *raftstore.Store
+	svc     *tenants.Service
+	keys    *keyring.Hierarchy
+	audit   *audit.Service
+	runner  *audit.Runner
+	apikeys *apikeys.Service
+	vkey    string
+	app     *fiber.App
+	logBuf  *syncBuffer
 }
 
 type syncBuffer struct {
@@ -87,14 +89,14 @@ func newEnvStore(tb testing.TB, store *raftstore.Store, opts api.Options) *env {
 	aud := audit.New(store, []age.Identity{id}, nil)
 	runner := audit.NewRunner(aud, audit.RunConfig{IsLeader: store.IsLeader})
 	svc := tenants.New(store, testnode.Region, tenants.WithKeys(keys))
-	e := &env{t: tb, store: store, svc: svc, keys: keys, audit: aud, runner: runner, vkey: vkey, logBuf: &syncBuffer{}}
+	e := &env{t: tb, store: store, svc: svc, keys: keys, audit: aud, runner: runner, apikeys: apikeys.New(store, nil), vkey: vkey, logBuf: &syncBuffer{}}
 	e.app = e.server(e.deps(), opts)
 	return e
 }
 
 // deps are the env's real services.
 func (e *env) deps() api.Deps {
-	return api.Deps{Cluster: e.store, Tenants: e.svc, Keys: e.keys, Audit: e.audit, SelfCheck: e.runner, Auth: staticAuth{goodToken}, Version: "1.2.3-test"}
+	return api.Deps{Cluster: e.store, Tenants: e.svc, Keys: e.keys, Audit: e.audit, SelfCheck: e.runner, APIKeys: e.apikeys, Auth: staticAuth{goodToken}, Version: "1.2.3-test"}
 }
 
 // bootstrapAudit writes the audit checkpoint keys as operator init does

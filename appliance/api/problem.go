@@ -12,6 +12,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/custos/custos/appliance/apikeys"
 	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/tenants"
 	"github.com/custos/custos/keyring"
@@ -54,6 +55,7 @@ const (
 	kindUnsupportedMediaType
 	kindPayloadTooLarge
 	kindUnauthorized
+	kindForbidden
 	kindNotFound
 	kindMethodNotAllowed
 	kindConflict
@@ -80,6 +82,8 @@ func (k kind) spec() (slug, title string, status int) {
 		return "payload-too-large", "Payload too large", http.StatusRequestEntityTooLarge
 	case kindUnauthorized:
 		return "unauthorized", "Unauthorized", http.StatusUnauthorized
+	case kindForbidden:
+		return "forbidden", "Forbidden", http.StatusForbidden
 	case kindNotFound:
 		return "not-found", "Not found", http.StatusNotFound
 	case kindMethodNotAllowed:
@@ -160,13 +164,14 @@ type header struct{ name, value string }
 // errors.As only, and never copies err.Error() into the response.
 func problemFor(err error) (kind, string, []FieldProblem, []header) {
 	var (
-		re *requestError
-		ae *authError
-		fe *tenants.FieldError
-		rm *tenants.RegionMismatchError
-		fb *fiber.Error
-		ke *keyError
-		se *keyring.SpecError
+		re  *requestError
+		ae  *authError
+		fe  *tenants.FieldError
+		rm  *tenants.RegionMismatchError
+		fb  *fiber.Error
+		ke  *keyError
+		se  *keyring.SpecError
+		ake *apikeys.FieldError
 	)
 	retry := []header{{fiber.HeaderRetryAfter, "1"}}
 	switch {
@@ -189,6 +194,12 @@ func problemFor(err error) (kind, string, []FieldProblem, []header) {
 		return kindInvalidParameter, "The index or size is outside the chain.", nil, nil
 	case errors.Is(err, audit.ErrNotFound):
 		return kindNotFound, "No such audit entry or checkpoint.", nil, nil
+	case errors.As(err, &ake):
+		return kindValidation, ake.Field + " " + ake.Reason, []FieldProblem{{Field: ake.Field, Reason: ake.Reason}}, nil
+	case errors.Is(err, apikeys.ErrNotFound):
+		return kindNotFound, "No API key has this id.", nil, nil
+	case errors.Is(err, apikeys.ErrTooMany):
+		return kindConflict, "The tenant has the maximum number of API keys; delete one first.", nil, nil
 	case errors.Is(err, keyring.ErrConcurrent):
 		return kindConflict, "Another key operation on this tenant ran at the same time; read the key status and retry.", nil, nil
 	case errors.Is(err, keyring.ErrNoKeys):
@@ -199,7 +210,7 @@ func problemFor(err error) (kind, string, []FieldProblem, []header) {
 			return kindUnauthorized, "This endpoint requires an operator bearer token.", nil, h
 		}
 		h[0].value = `Bearer realm="custos", error="invalid_token"`
-		return kindUnauthorized, "The bearer token is not a valid operator token.", nil, h
+		return kindUnauthorized, "The bearer token is not a valid operator token or API key.", nil, h
 	case errors.As(err, &fe):
 		return kindValidation, fe.Field + " " + fe.Reason, []FieldProblem{{Field: fe.Field, Reason: fe.Reason}}, nil
 	case errors.As(err, &rm):

@@ -11,6 +11,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 
+	"github.com/custos/custos/appliance/apikeys"
 	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/tenants"
 	"github.com/custos/custos/raftstore"
@@ -59,6 +60,7 @@ type Deps struct {
 	Audit   Audit
 	// SelfCheck reports the node's audit self-check.
 	SelfCheck SelfCheck
+	APIKeys   APIKeys
 	Auth      Auth
 	// Version is reported by /v1/sys/status.
 	Version string
@@ -105,8 +107,8 @@ type server struct {
 // configuration is validated before this is called), so New panics on
 // them rather than return an app that fails on every request.
 func New(deps Deps, opts Options) *fiber.App {
-	if deps.Cluster == nil || deps.Tenants == nil || deps.Keys == nil || deps.Audit == nil || deps.SelfCheck == nil || deps.Auth == nil {
-		panic("api: New needs a cluster, tenants, keys, audit, self-check and auth")
+	if deps.Cluster == nil || deps.Tenants == nil || deps.Keys == nil || deps.Audit == nil || deps.SelfCheck == nil || deps.APIKeys == nil || deps.Auth == nil {
+		panic("api: New needs a cluster, tenants, keys, audit, self-check, API keys and auth")
 	}
 	if opts.BodyLimit < 0 || opts.RequestTimeout < 0 {
 		panic(fmt.Sprintf("api: negative body limit (%d) or request timeout (%s)", opts.BodyLimit, opts.RequestTimeout))
@@ -147,7 +149,7 @@ func (s *server) routes() {
 	v1.Get("/sys/health", s.health)
 	v1.Get("/sys/status", op, s.status)
 	v1.Get("/sys/audit-key", s.auditKey)
-	s.auditRoutes(v1.Group("/sys/audit", op))
+	s.auditRoutes(v1.Group("/sys/audit"), op, op)
 	v1.Get("/sys/audit/selfcheck", op, s.auditSelfCheck)
 
 	v1.Get("/operator/raft/peers", op, s.listPeers)
@@ -166,16 +168,22 @@ func (s *server) routes() {
 	v1.Post("/tenants/:id/keys/rotate", op, s.rotateKeys)
 	v1.Post("/tenants/:id/keys/purge-cache", op, s.purgeKeyCache)
 	v1.Put("/tenants/:id/keys/provider", op, s.changeProvider)
-	s.auditRoutes(v1.Group("/tenants/:id/audit", op))
+	s.auditRoutes(v1.Group("/tenants/:id/audit"), s.tenantAccess(apikeys.PermRead), s.tenantAccess(apikeys.PermExport))
+
+	v1.Post("/tenants/:id/apikeys", op, s.createAPIKey)
+	v1.Get("/tenants/:id/apikeys", op, s.listAPIKeys)
+	v1.Get("/tenants/:id/apikeys/:kid", op, s.getAPIKey)
+	v1.Delete("/tenants/:id/apikeys/:kid", op, s.deleteAPIKey)
 }
 
-// auditRoutes are the same for the system chain and a tenant's.
-func (s *server) auditRoutes(g fiber.Router) {
-	g.Get("", s.listAudit)
-	g.Get("/checkpoint", s.auditCheckpoint)
-	g.Get("/proof/inclusion", s.auditInclusion)
-	g.Get("/proof/consistency", s.auditConsistency)
-	g.Get("/export", s.auditExport)
+// auditRoutes are the same for the system chain and a tenant's; read and
+// export authorize them.
+func (s *server) auditRoutes(g fiber.Router, read, export fiber.Handler) {
+	g.Get("", read, s.listAudit)
+	g.Get("/checkpoint", read, s.auditCheckpoint)
+	g.Get("/proof/inclusion", read, s.auditInclusion)
+	g.Get("/proof/consistency", read, s.auditConsistency)
+	g.Get("/export", export, s.auditExport)
 }
 
 type localKey int
@@ -249,21 +257,77 @@ func (s *server) logPanic(c *fiber.Ctx, v any) {
 	s.log.Error("panic in handler", "request_id", s.requestID(c), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 }
 
-// authenticate requires a valid operator bearer token.
-func (s *server) authenticate(c *fiber.Ctx) error {
+// principal is who a request authenticated as: the operator, or a
+// tenant's API key.
+type principal struct {
+	key *apikeys.Key // nil: the operator
+}
+
+const principalKey localKey = 1
+
+// authenticate accepts the operator token or a tenant API key and records
+// the principal; the route's own middleware decides what it may do.
+func (s *server) authn(c *fiber.Ctx) (*principal, error) {
+	if p, ok := c.Locals(principalKey).(*principal); ok {
+		return p, nil
+	}
 	token, ok := bearerToken(c.Get(fiber.HeaderAuthorization))
 	if !ok {
-		return &authError{missing: true}
+		return nil, &authError{missing: true}
 	}
 	ctx, cancel := s.callContext(c)
 	defer cancel()
-	if err := s.deps.Auth.CheckOperatorToken(ctx, token); err != nil {
+	p := &principal{}
+	if apikeys.IsToken(token) {
+		k, err := s.deps.APIKeys.Authenticate(ctx, token)
+		if err != nil {
+			if !unavailable(err) {
+				s.log.Warn("API key refused", "request_id", s.requestID(c), "path", clipPath(c.Path()))
+			}
+			return nil, &authError{cause: err}
+		}
+		p.key = &k
+	} else if err := s.deps.Auth.CheckOperatorToken(ctx, token); err != nil {
 		if !unavailable(err) {
 			s.log.Warn("operator token refused", "request_id", s.requestID(c), "path", clipPath(c.Path()))
 		}
-		return &authError{cause: err}
+		return nil, &authError{cause: err}
+	}
+	c.Locals(principalKey, p)
+	return p, nil
+}
+
+// authenticate requires the operator.
+func (s *server) authenticate(c *fiber.Ctx) error {
+	p, err := s.authn(c)
+	if err != nil {
+		return err
+	}
+	if p.key != nil {
+		return &requestError{kind: kindForbidden, detail: "This endpoint needs the operator token; API keys reach only their tenant's data."}
 	}
 	return c.Next()
+}
+
+// tenantAccess admits the operator, or an API key of the tenant the path
+// names with perm. A key of another tenant gets the answer a missing
+// tenant gets: 404, nothing about whether the tenant exists.
+func (s *server) tenantAccess(perm string) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		p, err := s.authn(c)
+		if err != nil {
+			return err
+		}
+		if p.key != nil {
+			if c.Params("id") != p.key.Tenant {
+				return &requestError{kind: kindNotFound, detail: "No tenant has this id."}
+			}
+			if !p.key.Can(perm) {
+				return &requestError{kind: kindForbidden, detail: "This API key lacks the " + perm + " permission."}
+			}
+		}
+		return c.Next()
+	}
 }
 
 // callContext is the context of one call into a service.
@@ -273,7 +337,11 @@ func (s *server) callContext(c *fiber.Ctx) (context.Context, context.CancelFunc)
 
 // actor is who the audit log records for this request.
 func (s *server) actor(c *fiber.Ctx) tenants.Actor {
-	return tenants.Actor{Name: operatorActor, Type: audit.ActorOperator, RequestID: s.requestID(c), Source: clipN(c.IP(), 64)}
+	a := tenants.Actor{Name: operatorActor, Type: audit.ActorOperator, RequestID: s.requestID(c), Source: clipN(c.IP(), 64)}
+	if p, ok := c.Locals(principalKey).(*principal); ok && p.key != nil {
+		a.Name, a.Type = p.key.ID, audit.ActorAPIKey
+	}
+	return a
 }
 
 // caller is actor in the audit package's terms.

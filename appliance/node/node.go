@@ -48,6 +48,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/custos/custos/appliance/api"
+	"github.com/custos/custos/appliance/apikeys"
 	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/config"
 	"github.com/custos/custos/appliance/tenants"
@@ -181,7 +182,8 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Node, error)
 	ten := tenants.New(n.store, cfg.Region, tenants.WithKeys(keys))
 	aud, runner := n.startAudit(dataDir, ids, ten)
 	app := api.New(api.Deps{
-		Cluster: n.store, Tenants: ten, Keys: keys, Audit: aud, SelfCheck: runner, Auth: n, Version: opts.Version, Logger: logger,
+		Cluster: n.store, Tenants: ten, Keys: keys, Audit: aud, SelfCheck: runner, APIKeys: apikeys.New(n.store, nil),
+		Auth: n, Version: opts.Version, Logger: logger,
 	}, api.Options{BodyLimit: cfg.API.BodyLimit, RequestTimeout: cfg.API.RequestTimeout})
 	n.ln, err = net.Listen("tcp", cfg.API.ListenAddress)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -89,6 +90,33 @@ func TestE2EAudit(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.stderr, "NOT valid") || !strings.Contains(r.stderr, "seq 2") {
 		t.Fatalf("audit verify of an altered bundle: %v", r)
 	}
+	// A tenant's auditor with an API key (export permission) exports its
+	// own chain, and gets 404 on another tenant's.
+	r = must(cli("apikey", "create", "acme", "--name", "auditor", "--permissions", "read,export", "--format", "json"), "apikey create")
+	var k struct {
+		ID    string `json:"id"`
+		Token string `json:"token"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &k); err != nil || !strings.HasPrefix(k.Token, "ck_") {
+		t.Fatalf("apikey create: %v %q", err, r.stdout)
+	}
+	asKey := func(args ...string) cliResult {
+		return runCLI(t, bin, append([]string{"--addr", "http://" + addr, "--token", k.Token}, args...)...)
+	}
+	own := filepath.Join(dir, "own.tar.gz")
+	must(asKey("audit", "export", "--tenant", "acme", "-o", own), "export with the tenant's key")
+	must(runCLI(t, bin, "audit", "verify", "--key", keyFile, own), "verify the tenant's export")
+	if r := asKey("audit", "list", "--tenant", "globex"); r.code != 1 || !strings.Contains(r.stderr, "(404)") {
+		t.Fatalf("another tenant's chain with acme's key: %v", r)
+	}
+	if r := asKey("tenant", "list"); r.code != 1 || !strings.Contains(r.stderr, "(403)") {
+		t.Fatalf("an operator route with an API key: %v", r)
+	}
+	must(cli("apikey", "delete", "acme", k.ID), "apikey delete")
+	if r := asKey("audit", "list", "--tenant", "acme"); r.code != 1 || !strings.Contains(r.stderr, "(401)") {
+		t.Fatalf("a revoked key: %v", r)
+	}
+
 	// The node's own self-check passed.
 	poll(t, 30*time.Second, "a self-check report", func() error {
 		r := cli("audit", "selfcheck")

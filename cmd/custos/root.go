@@ -41,6 +41,7 @@ func newRoot(stdout, stderr io.Writer, environ []string) *cobra.Command {
 		newTenantCmd(e, cl),
 		newKeyringCmd(e, cl),
 		newAuditCmd(e, cl),
+		newAPIKeyCmd(e, cl),
 		newStatusCmd(e, cl),
 	)
 	return root

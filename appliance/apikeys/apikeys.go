@@ -1,0 +1,364 @@
+// Package apikeys manages tenant API keys: the principals of a tenant's
+// applications (the operator token is the only other one).
+//
+// A key belongs to exactly one tenant, has a name, a set of permissions
+// (read, write, delete, export, admin) and an optional expiry. Its token,
+// "ck_<id>_<secret>", is shown once at creation; only the SHA-256 of the
+// token is stored. The tenant of a request is taken from the key alone —
+// never from a path, query or body field the caller controls: the API
+// compares the key's tenant with the tenant the path names and answers a
+// mismatch exactly like a missing resource (404).
+//
+// # Layout
+//
+//	["tenant:<t>", "apikeys"]       <id> -> Key (JSON; the token hash, never the token)
+//	["tenant:<t>", "apikeys_used"]  <id> -> last use (RFC 3339), best effort
+//	["sys", "apikeys"]              <id> -> <t>: finds a token's tenant
+//
+// Deleting a tenant deletes its bucket and so its keys; a token whose key
+// is gone is refused (its index entry, left behind, points at nothing).
+// last_used is written at most once a minute per key and node, off the
+// request path: a failure to record it never fails a request.
+package apikeys
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base32"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/appliance/tenants"
+	"github.com/custos/custos/raftstore"
+)
+
+// Permissions.
+const (
+	PermRead   = "read"
+	PermWrite  = "write"
+	PermDelete = "delete"
+	PermExport = "export"
+	PermAdmin  = "admin"
+)
+
+var allPerms = []string{PermRead, PermWrite, PermDelete, PermExport, PermAdmin}
+
+// Limits.
+const (
+	MaxKeysPerTenant = 100
+	maxName          = 100
+	maxLifetime      = 10 * 365 * 24 * time.Hour
+	touchEvery       = time.Minute
+)
+
+// Errors.
+var (
+	ErrNotFound = errors.New("apikeys: no such key")
+	// ErrInvalidToken: the token is malformed, unknown, revoked or expired.
+	// Callers must not tell these apart to the client.
+	ErrInvalidToken = errors.New("apikeys: invalid API key")
+	ErrTooMany      = errors.New("apikeys: the tenant has too many keys")
+)
+
+// FieldError is an invalid input field.
+type FieldError struct{ Field, Reason string }
+
+func (e *FieldError) Error() string { return "apikeys: " + e.Field + " " + e.Reason }
+
+// Key is a tenant API key as stored and listed. Hash is never serialized
+// to clients (the API copies the other fields).
+type Key struct {
+	ID          string     `json:"id"`
+	Tenant      string     `json:"tenant"`
+	Name        string     `json:"name"`
+	Permissions []string   `json:"permissions"`
+	CreatedAt   time.Time  `json:"created_at"`
+	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
+	LastUsed    *time.Time `json:"last_used,omitempty"`
+	Hash        string     `json:"hash,omitempty"`
+}
+
+// Can reports whether the key has perm (admin implies every permission).
+func (k *Key) Can(perm string) bool {
+	return slices.Contains(k.Permissions, perm) || slices.Contains(k.Permissions, PermAdmin)
+}
+
+// Store is the replicated store; *raftstore.Store implements it.
+type Store interface {
+	Apply(ctx context.Context, t *raftstore.Txn) (raftstore.Result, error)
+	View(ctx context.Context, c raftstore.Consistency, fn func(*raftstore.ReadTx) error) error
+}
+
+// Service manages API keys. It is safe for concurrent use.
+type Service struct {
+	store Store
+	now   func() time.Time
+
+	mu      sync.Mutex
+	touched map[string]time.Time // key id -> last recorded use, on this node
+}
+
+// New makes the service (now nil: time.Now).
+func New(store Store, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{store: store, now: now, touched: map[string]time.Time{}}
+}
+
+var (
+	sysIndex = raftstore.Path("sys", "apikeys")
+	b32      = base32.StdEncoding.WithPadding(base32.NoPadding)
+)
+
+func keysPath(tenant string) [][]byte { return raftstore.Path("tenant:"+tenant, "apikeys") }
+func usedPath(tenant string) [][]byte { return raftstore.Path("tenant:"+tenant, "apikeys_used") }
+
+// CreateInput is what the operator supplies.
+type CreateInput struct {
+	Name        string
+	Permissions []string
+	ExpiresAt   *time.Time
+}
+
+func (s *Service) validate(in *CreateInput) error {
+	in.Name = strings.TrimSpace(in.Name)
+	if in.Name == "" || len(in.Name) > maxName || !utf8.ValidString(in.Name) || strings.ContainsFunc(in.Name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return &FieldError{"name", "must be 1 to 100 characters without control characters"}
+	}
+	if len(in.Permissions) == 0 {
+		return &FieldError{"permissions", "must name at least one of read, write, delete, export, admin"}
+	}
+	seen := map[string]bool{}
+	for _, p := range in.Permissions {
+		if !slices.Contains(allPerms, p) || seen[p] {
+			return &FieldError{"permissions", "must be distinct values of read, write, delete, export, admin"}
+		}
+		seen[p] = true
+	}
+	slices.Sort(in.Permissions)
+	if e := in.ExpiresAt; e != nil {
+		now := s.now()
+		if !e.After(now) || e.Sub(now) > maxLifetime {
+			return &FieldError{"expires_at", "must be in the future and at most ten years away"}
+		}
+		t := e.UTC()
+		in.ExpiresAt = &t
+	}
+	return nil
+}
+
+func newID() (string, error) {
+	var b [10]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return strings.ToLower(b32.EncodeToString(b[:])), nil // 16 characters
+}
+
+// Create makes a key for tenant and returns it with its token (shown once).
+func (s *Service) Create(ctx context.Context, caller audit.Caller, tenant string, in CreateInput) (Key, string, error) {
+	if err := s.validate(&in); err != nil {
+		return Key{}, "", err
+	}
+	id, err := newID()
+	if err != nil {
+		return Key{}, "", fmt.Errorf("apikeys: %w", err)
+	}
+	var secret [32]byte
+	if _, err := rand.Read(secret[:]); err != nil {
+		return Key{}, "", fmt.Errorf("apikeys: %w", err)
+	}
+	token := "ck_" + id + "_" + base64.RawURLEncoding.EncodeToString(secret[:])
+	now := s.now().UTC()
+	k := Key{ID: id, Tenant: tenant, Name: in.Name, Permissions: in.Permissions, CreatedAt: now, ExpiresAt: in.ExpiresAt, Hash: raftstore.TokenHash(token)}
+	val, _ := json.Marshal(k)
+	entry, err := audit.Record(audit.TenantChain(tenant), caller.Entry(now, "apikey.create", "apikey:"+id, audit.OutcomeSuccess,
+		map[string]string{"permissions": strings.Join(in.Permissions, ",")}))
+	if err != nil {
+		return Key{}, "", err
+	}
+	var count int
+	var exists bool
+	if err := s.store.View(ctx, raftstore.Linearizable, func(r *raftstore.ReadTx) error {
+		count = r.Count(keysPath(tenant))
+		_, _, exists = r.Get(tenants.RegistryPath(), []byte(tenant))
+		return nil
+	}); err != nil {
+		return Key{}, "", fmt.Errorf("apikeys: create: %w", err)
+	}
+	if !exists {
+		return Key{}, "", fmt.Errorf("apikeys: %w", tenants.ErrNotFound)
+	}
+	if count >= MaxKeysPerTenant {
+		return Key{}, "", ErrTooMany
+	}
+	res, err := s.store.Apply(ctx, &raftstore.Txn{
+		Conds: []raftstore.Cond{
+			{Kind: raftstore.CondPresent, Bucket: tenants.RegistryPath(), Key: []byte(tenant)},
+			{Kind: raftstore.CondAbsent, Bucket: sysIndex, Key: []byte(id)},
+		},
+		Ops: []raftstore.Op{
+			{Kind: raftstore.OpPut, Bucket: keysPath(tenant), Key: []byte(id), Value: val},
+			{Kind: raftstore.OpPut, Bucket: sysIndex, Key: []byte(id), Value: []byte(tenant)},
+		},
+		Appends: []raftstore.Append{entry},
+	})
+	if err != nil {
+		return Key{}, "", fmt.Errorf("apikeys: create: %w", err)
+	}
+	if res.Err != nil {
+		return Key{}, "", fmt.Errorf("apikeys: create: %w", res.Err)
+	}
+	if !res.Applied {
+		return Key{}, "", fmt.Errorf("apikeys: %w", tenants.ErrNotFound)
+	}
+	k.Hash = ""
+	return k, token, nil
+}
+
+// List returns the tenant's keys (without hashes), by id.
+func (s *Service) List(ctx context.Context, tenant string) ([]Key, error) {
+	out := []Key{}
+	var decodeErr error
+	err := s.store.View(ctx, raftstore.Linearizable, func(r *raftstore.ReadTx) error {
+		used := map[string]time.Time{}
+		r.Scan(usedPath(tenant), nil, 0, func(k, v []byte, _ uint64) bool {
+			if t, err := time.Parse(time.RFC3339, string(v)); err == nil {
+				used[string(k)] = t
+			}
+			return true
+		})
+		r.Scan(keysPath(tenant), nil, 0, func(k, v []byte, _ uint64) bool {
+			var key Key
+			if decodeErr = json.Unmarshal(v, &key); decodeErr != nil {
+				return false
+			}
+			key.Hash = ""
+			if t, ok := used[key.ID]; ok {
+				key.LastUsed = &t
+			}
+			out = append(out, key)
+			return true
+		})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("apikeys: list: %w", err)
+	}
+	return out, decodeErr
+}
+
+// Get returns one key of tenant.
+func (s *Service) Get(ctx context.Context, tenant, id string) (Key, error) {
+	keys, err := s.List(ctx, tenant)
+	if err != nil {
+		return Key{}, err
+	}
+	for _, k := range keys {
+		if k.ID == id {
+			return k, nil
+		}
+	}
+	return Key{}, ErrNotFound
+}
+
+// Delete revokes a key at once (every node refuses it from its next
+// request on).
+func (s *Service) Delete(ctx context.Context, caller audit.Caller, tenant, id string) error {
+	entry, err := audit.Record(audit.TenantChain(tenant), caller.Entry(s.now().UTC(), "apikey.delete", "apikey:"+id, audit.OutcomeSuccess, nil))
+	if err != nil {
+		return err
+	}
+	res, err := s.store.Apply(ctx, &raftstore.Txn{
+		Conds: []raftstore.Cond{{Kind: raftstore.CondPresent, Bucket: keysPath(tenant), Key: []byte(id)}},
+		Ops: []raftstore.Op{
+			{Kind: raftstore.OpDelete, Bucket: keysPath(tenant), Key: []byte(id)},
+			{Kind: raftstore.OpDelete, Bucket: usedPath(tenant), Key: []byte(id)},
+			{Kind: raftstore.OpDelete, Bucket: sysIndex, Key: []byte(id)},
+		},
+		Appends: []raftstore.Append{entry},
+	})
+	if err != nil {
+		return fmt.Errorf("apikeys: delete: %w", err)
+	}
+	if res.Err != nil {
+		return fmt.Errorf("apikeys: delete: %w", res.Err)
+	}
+	if !res.Applied {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// IsToken tells an API key token from an operator token by its form.
+func IsToken(token string) bool { return strings.HasPrefix(token, "ck_") }
+
+// Authenticate returns the key a token belongs to. A revoked key is
+// refused on every node from the moment its deletion applied there (reads
+// are linearizable, so also on a lagging follower).
+func (s *Service) Authenticate(ctx context.Context, token string) (Key, error) {
+	rest, ok := strings.CutPrefix(token, "ck_")
+	id, _, ok2 := strings.Cut(rest, "_")
+	if !ok || !ok2 || len(id) != 16 || len(token) > 128 {
+		return Key{}, ErrInvalidToken
+	}
+	var key Key
+	var found bool
+	err := s.store.View(ctx, raftstore.Linearizable, func(r *raftstore.ReadTx) error {
+		tenant, _, ok := r.Get(sysIndex, []byte(id))
+		if !ok {
+			return nil
+		}
+		v, _, ok := r.Get(keysPath(string(tenant)), []byte(id))
+		if !ok {
+			return nil
+		}
+		found = json.Unmarshal(v, &key) == nil
+		return nil
+	})
+	if err != nil {
+		return Key{}, fmt.Errorf("apikeys: authenticate: %w", err)
+	}
+	want := raftstore.TokenHash(token)
+	if !found || subtle.ConstantTimeCompare([]byte(want), []byte(key.Hash)) != 1 {
+		return Key{}, ErrInvalidToken
+	}
+	if key.ExpiresAt != nil && !s.now().Before(*key.ExpiresAt) {
+		return Key{}, ErrInvalidToken
+	}
+	key.Hash = ""
+	s.touch(key)
+	return key, nil
+}
+
+// touch records the key's use at most once a minute per node, off the
+// request path.
+func (s *Service) touch(k Key) {
+	now := s.now().UTC()
+	s.mu.Lock()
+	last, ok := s.touched[k.ID]
+	if ok && now.Sub(last) < touchEvery {
+		s.mu.Unlock()
+		return
+	}
+	s.touched[k.ID] = now
+	s.mu.Unlock()
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, _ = s.store.Apply(ctx, &raftstore.Txn{
+			Conds: []raftstore.Cond{{Kind: raftstore.CondPresent, Bucket: keysPath(k.Tenant), Key: []byte(k.ID)}},
+			Ops:   []raftstore.Op{{Kind: raftstore.OpPut, Bucket: usedPath(k.Tenant), Key: []byte(k.ID), Value: []byte(now.Format(time.RFC3339))}},
+		})
+	}()
+}

@@ -1,0 +1,56 @@
+package apikeys_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/custos/custos/appliance/apikeys"
+	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/appliance/internal/testnode"
+	"github.com/custos/custos/appliance/tenants"
+)
+
+// A key works until it expires, and only for its tenant; deleting the
+// tenant ends its keys.
+func TestExpiryAndTenantDeletion(t *testing.T) {
+	store := testnode.Start(t)
+	clock := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	svc := apikeys.New(store, func() time.Time { return clock })
+	reg := tenants.New(store, testnode.Region)
+	ctx := context.Background()
+	op := tenants.Actor{Name: "operator"}
+	if _, err := reg.Create(ctx, op, tenants.CreateInput{ID: "acme", DisplayName: "Acme"}); err != nil {
+		t.Fatal(err)
+	}
+	exp := clock.Add(time.Hour)
+	k, token, err := svc.Create(ctx, audit.System(), "acme", apikeys.CreateInput{Name: "ci", Permissions: []string{"write", "read"}, ExpiresAt: &exp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.Permissions[0] != "read" || !k.Can("read") || k.Can("delete") {
+		t.Fatalf("key %+v", k)
+	}
+	got, err := svc.Authenticate(ctx, token)
+	if err != nil || got.Tenant != "acme" || got.ID != k.ID {
+		t.Fatalf("authenticate: %+v %v", got, err)
+	}
+	clock = exp
+	if _, err := svc.Authenticate(ctx, token); !errors.Is(err, apikeys.ErrInvalidToken) {
+		t.Fatalf("an expired key: %v", err)
+	}
+	clock = exp.Add(-time.Minute)
+	if _, err := svc.Authenticate(ctx, token); err != nil {
+		t.Fatalf("before expiry: %v", err)
+	}
+	if err := reg.Delete(ctx, op, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Authenticate(ctx, token); !errors.Is(err, apikeys.ErrInvalidToken) {
+		t.Fatalf("a deleted tenant's key: %v", err)
+	}
+	if _, _, err := svc.Create(ctx, audit.System(), "acme", apikeys.CreateInput{Name: "x", Permissions: []string{"read"}}); !errors.Is(err, tenants.ErrNotFound) {
+		t.Fatalf("a key for a deleted tenant: %v", err)
+	}
+}
