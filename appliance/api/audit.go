@@ -103,7 +103,7 @@ func parseAuditQuery(c *fiber.Ctx, allowed ...string) (auditQuery, error) {
 			q.after = uintParam(key, val, 0)
 		case "index":
 			q.index = uintParam(key, val, 0)
-		case "size", "new":
+		case "size", "new", "version":
 			q.size = uintParam(key, val, 1)
 		case "old":
 			q.old = uintParam(key, val, 1)

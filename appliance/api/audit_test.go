@@ -61,6 +61,7 @@ func TestEveryMutatingRouteIsAudited(t *testing.T) {
 		"POST /v1/operator/raft/transfer-leader": {"/v1/operator/raft/transfer-leader", `{"id":"n1"}`},
 		"POST /v1/tenants/:id/apikeys":           {"/v1/tenants/walk/apikeys", `{"name":"walker","permissions":["read"]}`},
 		"DELETE /v1/tenants/:id/apikeys/:kid":    {"/v1/tenants/walk/apikeys/" + walkKey, ""},
+		"PUT /v1/tenants/:id/collections/:name":  {"/v1/tenants/walk/collections/guests", `{"fields":[{"name":"email","type":"string","classification":"pii","index":true}]}`},
 	}
 	seen := map[string]bool{}
 	for _, rt := range e.app.GetRoutes(true) {

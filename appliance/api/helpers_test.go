@@ -23,6 +23,7 @@ import (
 	"github.com/custos/custos/appliance/api"
 	"github.com/custos/custos/appliance/apikeys"
 	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/appliance/collections"
 	"github.com/custos/custos/appliance/internal/testnode"
 	"github.com/custos/custos/appliance/tenants"
 	"github.com/custos/custos/keyring"
@@ -96,7 +97,7 @@ func newEnvStore(tb testing.TB, store *raftstore.Store, opts api.Options) *env {
 
 // deps are the env's real services.
 func (e *env) deps() api.Deps {
-	return api.Deps{Cluster: e.store, Tenants: e.svc, Keys: e.keys, Audit: e.audit, SelfCheck: e.runner, APIKeys: e.apikeys, Auth: staticAuth{goodToken}, Version: "1.2.3-test"}
+	return api.Deps{Cluster: e.store, Tenants: e.svc, Keys: e.keys, Audit: e.audit, SelfCheck: e.runner, APIKeys: e.apikeys, Collections: collections.New(e.store, nil), Auth: staticAuth{goodToken}, Version: "1.2.3-test"}
 }
 
 // bootstrapAudit writes the audit checkpoint keys as operator init does

@@ -14,6 +14,7 @@ import (
 
 	"github.com/custos/custos/appliance/apikeys"
 	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/appliance/collections"
 	"github.com/custos/custos/appliance/tenants"
 	"github.com/custos/custos/keyring"
 	"github.com/custos/custos/raftstore"
@@ -59,6 +60,7 @@ const (
 	kindNotFound
 	kindMethodNotAllowed
 	kindConflict
+	kindPreconditionFailed
 	kindRegionMismatch
 	kindUnavailable
 	kindKeyUnavailable
@@ -90,6 +92,8 @@ func (k kind) spec() (slug, title string, status int) {
 		return "method-not-allowed", "Method not allowed", http.StatusMethodNotAllowed
 	case kindConflict:
 		return "conflict", "Conflict", http.StatusConflict
+	case kindPreconditionFailed:
+		return "precondition-failed", "Precondition failed", http.StatusPreconditionFailed
 	case kindRegionMismatch:
 		return "region-mismatch", "Region mismatch", http.StatusUnprocessableEntity
 	case kindUnavailable:
@@ -172,6 +176,7 @@ func problemFor(err error) (kind, string, []FieldProblem, []header) {
 		ke  *keyError
 		se  *keyring.SpecError
 		ake *apikeys.FieldError
+		cfe *collections.FieldError
 	)
 	retry := []header{{fiber.HeaderRetryAfter, "1"}}
 	switch {
@@ -196,6 +201,14 @@ func problemFor(err error) (kind, string, []FieldProblem, []header) {
 		return kindNotFound, "No such audit entry or checkpoint.", nil, nil
 	case errors.As(err, &ake):
 		return kindValidation, ake.Field + " " + ake.Reason, []FieldProblem{{Field: ake.Field, Reason: ake.Reason}}, nil
+	case errors.As(err, &cfe):
+		return kindValidation, cfe.Field + " " + cfe.Reason, []FieldProblem{{Field: cfe.Field, Reason: cfe.Reason}}, nil
+	case errors.Is(err, collections.ErrConflict):
+		return kindPreconditionFailed, "The collection is not at the version If-Match names (or changed meanwhile); read it again.", nil, nil
+	case errors.Is(err, collections.ErrNotFound):
+		return kindNotFound, "No collection has this name (or version).", nil, nil
+	case errors.Is(err, collections.ErrTooMany):
+		return kindConflict, "The tenant has the maximum number of collections.", nil, nil
 	case errors.Is(err, apikeys.ErrNotFound):
 		return kindNotFound, "No API key has this id.", nil, nil
 	case errors.Is(err, apikeys.ErrTooMany):

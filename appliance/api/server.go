@@ -59,9 +59,10 @@ type Deps struct {
 	Keys    Keys
 	Audit   Audit
 	// SelfCheck reports the node's audit self-check.
-	SelfCheck SelfCheck
-	APIKeys   APIKeys
-	Auth      Auth
+	SelfCheck   SelfCheck
+	APIKeys     APIKeys
+	Collections Collections
+	Auth        Auth
 	// Version is reported by /v1/sys/status.
 	Version string
 	// Logger receives request logs and the causes of internal errors
@@ -107,8 +108,8 @@ type server struct {
 // configuration is validated before this is called), so New panics on
 // them rather than return an app that fails on every request.
 func New(deps Deps, opts Options) *fiber.App {
-	if deps.Cluster == nil || deps.Tenants == nil || deps.Keys == nil || deps.Audit == nil || deps.SelfCheck == nil || deps.APIKeys == nil || deps.Auth == nil {
-		panic("api: New needs a cluster, tenants, keys, audit, self-check, API keys and auth")
+	if deps.Cluster == nil || deps.Tenants == nil || deps.Keys == nil || deps.Audit == nil || deps.SelfCheck == nil || deps.APIKeys == nil || deps.Collections == nil || deps.Auth == nil {
+		panic("api: New needs a cluster, tenants, keys, audit, self-check, API keys, collections and auth")
 	}
 	if opts.BodyLimit < 0 || opts.RequestTimeout < 0 {
 		panic(fmt.Sprintf("api: negative body limit (%d) or request timeout (%s)", opts.BodyLimit, opts.RequestTimeout))
@@ -174,6 +175,10 @@ func (s *server) routes() {
 	v1.Get("/tenants/:id/apikeys", op, s.listAPIKeys)
 	v1.Get("/tenants/:id/apikeys/:kid", op, s.getAPIKey)
 	v1.Delete("/tenants/:id/apikeys/:kid", op, s.deleteAPIKey)
+
+	v1.Put("/tenants/:id/collections/:name", s.tenantAccess(apikeys.PermAdmin), s.putCollection)
+	v1.Get("/tenants/:id/collections", s.tenantAccess(apikeys.PermRead), s.listCollections)
+	v1.Get("/tenants/:id/collections/:name", s.tenantAccess(apikeys.PermRead), s.getCollection)
 }
 
 // auditRoutes are the same for the system chain and a tenant's; read and

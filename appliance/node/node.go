@@ -50,6 +50,7 @@ import (
 	"github.com/custos/custos/appliance/api"
 	"github.com/custos/custos/appliance/apikeys"
 	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/appliance/collections"
 	"github.com/custos/custos/appliance/config"
 	"github.com/custos/custos/appliance/tenants"
 	"github.com/custos/custos/keyring"
@@ -183,7 +184,8 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Node, error)
 	aud, runner := n.startAudit(dataDir, ids, ten)
 	app := api.New(api.Deps{
 		Cluster: n.store, Tenants: ten, Keys: keys, Audit: aud, SelfCheck: runner, APIKeys: apikeys.New(n.store, nil),
-		Auth: n, Version: opts.Version, Logger: logger,
+		Collections: collections.New(n.store, nil),
+		Auth:        n, Version: opts.Version, Logger: logger,
 	}, api.Options{BodyLimit: cfg.API.BodyLimit, RequestTimeout: cfg.API.RequestTimeout})
 	n.ln, err = net.Listen("tcp", cfg.API.ListenAddress)
 	if err != nil {

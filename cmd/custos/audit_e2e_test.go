@@ -117,6 +117,19 @@ func TestE2EAudit(t *testing.T) {
 		t.Fatalf("a revoked key: %v", r)
 	}
 
+	// A collection schema through the CLI.
+	schema := filepath.Join(dir, "guests.json")
+	if err := os.WriteFile(schema, []byte(`{"fields":[{"name":"email","type":"string","required":true,"classification":"pii","index":true}],"subject_required":true}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = must(cli("collection", "put", "acme", "guests", "--file", schema), "collection put")
+	if !strings.Contains(r.stdout, "guests (version 1") || !strings.Contains(r.stdout, "email") {
+		t.Fatalf("collection put: %v", r)
+	}
+	if r := must(cli("collection", "list", "acme"), "collection list"); !strings.Contains(r.stdout, "guests") {
+		t.Fatalf("collection list: %v", r)
+	}
+
 	// The node's own self-check passed.
 	poll(t, 30*time.Second, "a self-check report", func() error {
 		r := cli("audit", "selfcheck")

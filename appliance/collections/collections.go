@@ -1,0 +1,363 @@
+// Package collections holds the schemas of a tenant's collections: the
+// fields a record of the collection has, their types, which are required,
+// how sensitive each is (pii, sensitive, internal), which carry a blind
+// index for equality search over encrypted values, the default retention,
+// and whether records must belong to a subject.
+//
+// Schemas are versioned. PUT defines version 1, then every change makes a
+// new version; unchanged PUTs change nothing. Records written under an
+// older version must stay readable under the new one, so a change may add
+// optional fields, drop fields, change a field's classification, its
+// required flag from true to false, or its enum values by adding; it may
+// not change a field's type, turn an index on for an existing field (its
+// records have no index entries), add a required field, or drop enum
+// values. Every version is kept.
+//
+// # Layout
+//
+//	["tenant:<t>", "collections"]          <name> -> current Schema (JSON)
+//	["tenant:<t>", "collections_history"]  <name> 0x00 <version be8> -> Schema
+package collections
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"time"
+
+	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/appliance/tenants"
+	"github.com/custos/custos/raftstore"
+)
+
+// Field types.
+const (
+	TypeString = "string"
+	TypeNumber = "number"
+	TypeBool   = "bool"
+	TypeTime   = "time"
+	TypeJSON   = "json"
+	TypeEnum   = "enum"
+)
+
+// Classifications.
+const (
+	ClassPII       = "pii"
+	ClassSensitive = "sensitive"
+	ClassInternal  = "internal"
+)
+
+// Limits.
+const (
+	MaxFields           = 64
+	MaxCollections      = 200
+	maxEnumValues       = 100
+	maxEnumValue        = 64
+	maxRetentionDays    = 36500
+	maxNameLen          = 63
+	maxCollectionsBytes = 64 << 10
+)
+
+// Field is one field of a schema.
+type Field struct {
+	Name           string   `json:"name"`
+	Type           string   `json:"type"`
+	Required       bool     `json:"required"`
+	Classification string   `json:"classification"`
+	Index          bool     `json:"index"`            // blind index: equality search
+	Values         []string `json:"values,omitempty"` // enum values
+}
+
+// Schema is a collection's definition at one version.
+type Schema struct {
+	Tenant          string    `json:"tenant"`
+	Name            string    `json:"name"`
+	Version         uint64    `json:"version"`
+	Fields          []Field   `json:"fields"`
+	RetentionDays   int       `json:"retention_days,omitempty"` // 0: kept until deleted
+	SubjectRequired bool      `json:"subject_required"`
+	UpdatedAt       time.Time `json:"updated_at"`
+}
+
+// Definition is what a caller PUTs.
+type Definition struct {
+	Fields          []Field
+	RetentionDays   int
+	SubjectRequired bool
+}
+
+// FieldError is an invalid part of a definition; Field is its JSON path
+// ("fields[2].type").
+type FieldError struct{ Field, Reason string }
+
+func (e *FieldError) Error() string { return "collections: " + e.Field + " " + e.Reason }
+
+// Errors.
+var (
+	ErrNotFound = errors.New("collections: no such collection")
+	ErrTooMany  = errors.New("collections: the tenant has too many collections")
+	// ErrConflict: a concurrent change won (or If-Match named another
+	// version).
+	ErrConflict = errors.New("collections: the collection changed meanwhile")
+)
+
+// ValidName: collection and field names are 1 to 63 of a-z, 0-9 and '_',
+// starting with a letter.
+func ValidName(s string) bool {
+	if s == "" || len(s) > maxNameLen || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// validate checks a definition on its own.
+func validate(d *Definition) error {
+	if len(d.Fields) == 0 || len(d.Fields) > MaxFields {
+		return &FieldError{"fields", fmt.Sprintf("must have 1 to %d fields", MaxFields)}
+	}
+	if d.RetentionDays < 0 || d.RetentionDays > maxRetentionDays {
+		return &FieldError{"retention_days", "must be between 0 (kept until deleted) and 36500"}
+	}
+	seen := map[string]bool{}
+	for i := range d.Fields {
+		f := &d.Fields[i]
+		at := fmt.Sprintf("fields[%d]", i)
+		if !ValidName(f.Name) {
+			return &FieldError{at + ".name", "must be 1 to 63 of a-z, 0-9 and _, starting with a letter"}
+		}
+		if seen[f.Name] {
+			return &FieldError{at + ".name", "is defined twice"}
+		}
+		seen[f.Name] = true
+		switch f.Type {
+		case TypeString, TypeNumber, TypeBool, TypeTime, TypeJSON:
+			if len(f.Values) > 0 {
+				return &FieldError{at + ".values", "is only for enum fields"}
+			}
+		case TypeEnum:
+			if len(f.Values) == 0 || len(f.Values) > maxEnumValues {
+				return &FieldError{at + ".values", fmt.Sprintf("must list 1 to %d values", maxEnumValues)}
+			}
+			vs := map[string]bool{}
+			for _, v := range f.Values {
+				if v == "" || len(v) > maxEnumValue || vs[v] {
+					return &FieldError{at + ".values", "must be distinct, non-empty values of at most 64 bytes"}
+				}
+				vs[v] = true
+			}
+		default:
+			return &FieldError{at + ".type", "must be string, number, bool, time, json or enum"}
+		}
+		switch f.Classification {
+		case ClassPII, ClassSensitive, ClassInternal:
+		default:
+			return &FieldError{at + ".classification", "must be pii, sensitive or internal"}
+		}
+		if f.Index && f.Type == TypeJSON {
+			return &FieldError{at + ".index", "is not possible on a json field (equality search needs a scalar)"}
+		}
+	}
+	return nil
+}
+
+// compatible checks that next can follow prev: records of prev stay valid.
+func compatible(prev *Schema, next *Definition) error {
+	old := map[string]Field{}
+	for _, f := range prev.Fields {
+		old[f.Name] = f
+	}
+	for i, f := range next.Fields {
+		at := fmt.Sprintf("fields[%d]", i)
+		o, ok := old[f.Name]
+		if !ok {
+			if f.Required {
+				return &FieldError{at + ".required", "a field added to an existing collection must be optional (its records lack it)"}
+			}
+			continue
+		}
+		if f.Type != o.Type {
+			return &FieldError{at + ".type", fmt.Sprintf("cannot change from %s (records hold %s values)", o.Type, o.Type)}
+		}
+		if f.Required && !o.Required {
+			return &FieldError{at + ".required", "cannot become required (existing records may lack it)"}
+		}
+		if f.Index && !o.Index {
+			return &FieldError{at + ".index", "cannot be turned on for an existing field (its records have no index entries)"}
+		}
+		for _, v := range o.Values {
+			if !slices.Contains(f.Values, v) {
+				return &FieldError{at + ".values", fmt.Sprintf("cannot drop %q (records may hold it)", v)}
+			}
+		}
+	}
+	return nil
+}
+
+// Store is the replicated store; *raftstore.Store implements it.
+type Store interface {
+	Apply(ctx context.Context, t *raftstore.Txn) (raftstore.Result, error)
+	View(ctx context.Context, c raftstore.Consistency, fn func(*raftstore.ReadTx) error) error
+}
+
+// Service manages schemas.
+type Service struct {
+	store Store
+	now   func() time.Time
+}
+
+// New makes the service (now nil: time.Now).
+func New(store Store, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{store: store, now: now}
+}
+
+func currentPath(tenant string) [][]byte { return raftstore.Path("tenant:"+tenant, "collections") }
+func historyPath(tenant string) [][]byte {
+	return raftstore.Path("tenant:"+tenant, "collections_history")
+}
+func historyKey(name string, v uint64) []byte {
+	return binary.BigEndian.AppendUint64(append([]byte(name), 0), v)
+}
+
+// Put defines or changes the collection. ifMatch, when non-zero, must be
+// the current version (optimistic concurrency). It returns the schema now
+// current and whether it changed.
+func (s *Service) Put(ctx context.Context, caller audit.Caller, tenant, name string, d Definition, ifMatch uint64) (Schema, bool, error) {
+	if !ValidName(name) {
+		return Schema{}, false, &FieldError{"name", "must be 1 to 63 of a-z, 0-9 and _, starting with a letter"}
+	}
+	if err := validate(&d); err != nil {
+		return Schema{}, false, err
+	}
+	var (
+		cur     *Schema
+		ver     uint64
+		count   int
+		present bool
+	)
+	err := s.store.View(ctx, raftstore.Linearizable, func(r *raftstore.ReadTx) error {
+		_, _, present = r.Get(tenants.RegistryPath(), []byte(tenant))
+		count = r.Count(currentPath(tenant))
+		v, version, ok := r.Get(currentPath(tenant), []byte(name))
+		if ok {
+			cur = &Schema{}
+			ver = version
+			return json.Unmarshal(v, cur)
+		}
+		return nil
+	})
+	if err != nil {
+		return Schema{}, false, fmt.Errorf("collections: read %s: %w", name, err)
+	}
+	if !present {
+		return Schema{}, false, fmt.Errorf("collections: %w", tenants.ErrNotFound)
+	}
+	if ifMatch != 0 && (cur == nil || cur.Version != ifMatch) {
+		return Schema{}, false, ErrConflict
+	}
+	next := Schema{Tenant: tenant, Name: name, Version: 1, Fields: d.Fields, RetentionDays: d.RetentionDays, SubjectRequired: d.SubjectRequired, UpdatedAt: s.now().UTC()}
+	action := "collection.define"
+	if cur != nil {
+		if reflect.DeepEqual(cur.Fields, d.Fields) && cur.RetentionDays == d.RetentionDays && cur.SubjectRequired == d.SubjectRequired {
+			return *cur, false, nil
+		}
+		if err := compatible(cur, &d); err != nil {
+			return Schema{}, false, err
+		}
+		next.Version, action = cur.Version+1, "collection.update"
+	} else if count >= MaxCollections {
+		return Schema{}, false, ErrTooMany
+	}
+	val, err := json.Marshal(next)
+	if err != nil {
+		return Schema{}, false, err
+	}
+	if len(val) > maxCollectionsBytes {
+		return Schema{}, false, &FieldError{"fields", "the schema is too large"}
+	}
+	entry, err := audit.Record(audit.TenantChain(tenant), caller.Entry(next.UpdatedAt, action, "collection:"+name, audit.OutcomeSuccess,
+		map[string]string{"version": fmt.Sprint(next.Version)}))
+	if err != nil {
+		return Schema{}, false, err
+	}
+	res, err := s.store.Apply(ctx, &raftstore.Txn{
+		Conds: []raftstore.Cond{
+			{Kind: raftstore.CondPresent, Bucket: tenants.RegistryPath(), Key: []byte(tenant)},
+			{Kind: raftstore.CondVersion, Bucket: currentPath(tenant), Key: []byte(name), Version: ver},
+		},
+		Ops: []raftstore.Op{
+			{Kind: raftstore.OpPut, Bucket: currentPath(tenant), Key: []byte(name), Value: val},
+			{Kind: raftstore.OpPut, Bucket: historyPath(tenant), Key: historyKey(name, next.Version), Value: val},
+		},
+		Appends: []raftstore.Append{entry},
+	})
+	if err != nil {
+		return Schema{}, false, fmt.Errorf("collections: put %s: %w", name, err)
+	}
+	switch {
+	case res.Err != nil:
+		return Schema{}, false, fmt.Errorf("collections: put %s: %w", name, res.Err)
+	case res.FailedCond == 0:
+		return Schema{}, false, fmt.Errorf("collections: %w", tenants.ErrNotFound)
+	case !res.Applied:
+		return Schema{}, false, ErrConflict
+	}
+	return next, true, nil
+}
+
+// Get returns the collection's schema: the current one, or version v.
+func (s *Service) Get(ctx context.Context, c raftstore.Consistency, tenant, name string, v uint64) (Schema, error) {
+	var out Schema
+	found := false
+	err := s.store.View(ctx, c, func(r *raftstore.ReadTx) error {
+		var b []byte
+		if v == 0 {
+			b, _, found = r.Get(currentPath(tenant), []byte(name))
+		} else {
+			b, _, found = r.Get(historyPath(tenant), historyKey(name, v))
+		}
+		if !found {
+			return nil
+		}
+		return json.Unmarshal(b, &out)
+	})
+	if err != nil {
+		return Schema{}, fmt.Errorf("collections: get %s: %w", name, err)
+	}
+	if !found {
+		return Schema{}, ErrNotFound
+	}
+	return out, nil
+}
+
+// List returns the tenant's current schemas, by name.
+func (s *Service) List(ctx context.Context, c raftstore.Consistency, tenant string) ([]Schema, error) {
+	out := []Schema{}
+	var decodeErr error
+	err := s.store.View(ctx, c, func(r *raftstore.ReadTx) error {
+		r.Scan(currentPath(tenant), nil, 0, func(_, v []byte, _ uint64) bool {
+			var sc Schema
+			if decodeErr = json.Unmarshal(v, &sc); decodeErr != nil {
+				return false
+			}
+			out = append(out, sc)
+			return true
+		})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("collections: list: %w", err)
+	}
+	return out, decodeErr
+}
