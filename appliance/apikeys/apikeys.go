@@ -120,8 +120,10 @@ var (
 	b32      = base32.StdEncoding.WithPadding(base32.NoPadding)
 )
 
-func keysPath(tenant string) [][]byte { return raftstore.Path("tenant:"+tenant, "apikeys") }
-func usedPath(tenant string) [][]byte { return raftstore.Path("tenant:"+tenant, "apikeys_used") }
+// Tenant data is reached only through the tenant's Scope: a malformed id
+// builds no path, and no path leaves the tenant's bucket.
+func keysPath(tenant string) [][]byte { return tenants.ScopeOf(tenant).Path("apikeys") }
+func usedPath(tenant string) [][]byte { return tenants.ScopeOf(tenant).Path("apikeys_used") }
 
 // CreateInput is what the operator supplies.
 type CreateInput struct {

@@ -222,10 +222,10 @@ func New(store Store, now func() time.Time) *Service {
 	return &Service{store: store, now: now}
 }
 
-func currentPath(tenant string) [][]byte { return raftstore.Path("tenant:"+tenant, "collections") }
-func historyPath(tenant string) [][]byte {
-	return raftstore.Path("tenant:"+tenant, "collections_history")
-}
+// Tenant data is reached only through the tenant's Scope: a malformed id
+// builds no path, and no path leaves the tenant's bucket.
+func currentPath(tenant string) [][]byte { return tenants.ScopeOf(tenant).Path("collections") }
+func historyPath(tenant string) [][]byte { return tenants.ScopeOf(tenant).Path("collections_history") }
 func historyKey(name string, v uint64) []byte {
 	return binary.BigEndian.AppendUint64(append([]byte(name), 0), v)
 }

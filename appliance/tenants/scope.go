@@ -19,6 +19,11 @@ type Scope struct {
 // a Scope to domain code.
 func (s *Service) Scope(id string) Scope { return newScope(id) }
 
+// ScopeOf is the storage handle of tenant id, for domain packages that are
+// handed a tenant the API has already resolved and authorized. Like Scope,
+// it builds paths only below that tenant's bucket (none for a malformed id).
+func ScopeOf(id string) Scope { return newScope(id) }
+
 func newScope(id string) Scope {
 	if !ValidID(id) {
 		return Scope{}
