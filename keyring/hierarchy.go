@@ -203,13 +203,24 @@ func (h *Hierarchy) subjectRef(ctx context.Context, tenant, subject string) (str
 // are keyed with. It is derived from the tenant's own data key, so it
 // lives as long as the tenant and never leaves memory.
 func (h *Hierarchy) AuditKey(ctx context.Context, tenant string) ([]byte, error) {
+	return h.derivedKey(ctx, tenant, "custos/audit-pseudonym/v1")
+}
+
+// IndexKey is the tenant's blind-index key: what equality-search tokens
+// of encrypted fields are HMAC'd with. Derived from the tenant key like
+// AuditKey, for another purpose.
+func (h *Hierarchy) IndexKey(ctx context.Context, tenant string) ([]byte, error) {
+	return h.derivedKey(ctx, tenant, "custos/blind-index/v1")
+}
+
+func (h *Hierarchy) derivedKey(ctx context.Context, tenant, purpose string) ([]byte, error) {
 	k, err := h.DataKey(ctx, tenant, "")
 	if err != nil {
 		return nil, err
 	}
-	out, err := hkdf.Key(sha256.New, k.raw[:], nil, "custos/audit-pseudonym/v1", 32)
+	out, err := hkdf.Key(sha256.New, k.raw[:], nil, purpose, 32)
 	if err != nil {
-		return nil, fmt.Errorf("keyring: audit key: %w", err)
+		return nil, fmt.Errorf("keyring: %s key: %w", purpose, err)
 	}
 	return out, nil
 }

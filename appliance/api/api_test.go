@@ -33,6 +33,7 @@ func TestNewPanicsOnBadWiring(t *testing.T) {
 		"no self-check":    {without(good, func(d *api.Deps) { d.SelfCheck = nil }), api.Options{}},
 		"no API keys":      {without(good, func(d *api.Deps) { d.APIKeys = nil }), api.Options{}},
 		"no collections":   {without(good, func(d *api.Deps) { d.Collections = nil }), api.Options{}},
+		"no records":       {without(good, func(d *api.Deps) { d.Records = nil }), api.Options{}},
 		"negative limit":   {good, api.Options{BodyLimit: -1}},
 		"negative timeout": {good, api.Options{RequestTimeout: -time.Second}},
 	} {

@@ -48,20 +48,29 @@ func TestEveryMutatingRouteIsAudited(t *testing.T) {
 		t.Fatal(err)
 	}
 	walkKey := k.ID
+	// Fixtures for the record routes (the walk's order is fiber's).
+	if r := e.do("PUT", "/v1/tenants/walk/collections/guests", `{"fields":[{"name":"email","type":"string","classification":"pii","index":true}]}`); r.status != http.StatusCreated {
+		t.Fatalf("setup collection: %d %s", r.status, r.body)
+	}
+	if r := e.do("POST", "/v1/tenants/walk/collections/guests/records", `{"id":"walk-r0","fields":{"email":"a@b.c"}}`); r.status != http.StatusCreated {
+		t.Fatalf("setup record: %d %s", r.status, r.body)
+	}
 	cases := map[string]struct{ path, body string }{
-		"POST /v1/tenants":                       {"/v1/tenants", `{"id":"walk2","display_name":"Walk 2"}`},
-		"PATCH /v1/tenants/:id":                  {"/v1/tenants/walk", `{"display_name":"Walked"}`},
-		"POST /v1/tenants/:id/suspend":           {"/v1/tenants/walk/suspend", ""},
-		"POST /v1/tenants/:id/resume":            {"/v1/tenants/walk/resume", ""},
-		"POST /v1/tenants/:id/keys/rotate":       {"/v1/tenants/walk/keys/rotate", ""},
-		"POST /v1/tenants/:id/keys/purge-cache":  {"/v1/tenants/walk/keys/purge-cache", ""},
-		"PUT /v1/tenants/:id/keys/provider":      {"/v1/tenants/walk/keys/provider", `{"key_provider":"age"}`},
-		"DELETE /v1/tenants/:id":                 {"/v1/tenants/walk2", ""},
-		"DELETE /v1/operator/raft/peers/:id":     {"/v1/operator/raft/peers/ghost", ""},
-		"POST /v1/operator/raft/transfer-leader": {"/v1/operator/raft/transfer-leader", `{"id":"n1"}`},
-		"POST /v1/tenants/:id/apikeys":           {"/v1/tenants/walk/apikeys", `{"name":"walker","permissions":["read"]}`},
-		"DELETE /v1/tenants/:id/apikeys/:kid":    {"/v1/tenants/walk/apikeys/" + walkKey, ""},
-		"PUT /v1/tenants/:id/collections/:name":  {"/v1/tenants/walk/collections/guests", `{"fields":[{"name":"email","type":"string","classification":"pii","index":true}]}`},
+		"POST /v1/tenants":                                      {"/v1/tenants", `{"id":"walk2","display_name":"Walk 2"}`},
+		"PATCH /v1/tenants/:id":                                 {"/v1/tenants/walk", `{"display_name":"Walked"}`},
+		"POST /v1/tenants/:id/suspend":                          {"/v1/tenants/walk/suspend", ""},
+		"POST /v1/tenants/:id/resume":                           {"/v1/tenants/walk/resume", ""},
+		"POST /v1/tenants/:id/keys/rotate":                      {"/v1/tenants/walk/keys/rotate", ""},
+		"POST /v1/tenants/:id/keys/purge-cache":                 {"/v1/tenants/walk/keys/purge-cache", ""},
+		"PUT /v1/tenants/:id/keys/provider":                     {"/v1/tenants/walk/keys/provider", `{"key_provider":"age"}`},
+		"DELETE /v1/tenants/:id":                                {"/v1/tenants/walk2", ""},
+		"DELETE /v1/operator/raft/peers/:id":                    {"/v1/operator/raft/peers/ghost", ""},
+		"POST /v1/operator/raft/transfer-leader":                {"/v1/operator/raft/transfer-leader", `{"id":"n1"}`},
+		"POST /v1/tenants/:id/apikeys":                          {"/v1/tenants/walk/apikeys", `{"name":"walker","permissions":["read"]}`},
+		"DELETE /v1/tenants/:id/apikeys/:kid":                   {"/v1/tenants/walk/apikeys/" + walkKey, ""},
+		"PUT /v1/tenants/:id/collections/:name":                 {"/v1/tenants/walk/collections/guests", `{"fields":[{"name":"email","type":"string","classification":"pii","index":true},{"name":"n","type":"number","classification":"internal"}]}`},
+		"POST /v1/tenants/:id/collections/:name/records":        {"/v1/tenants/walk/collections/guests/records", `{"id":"walk-r1","fields":{"email":"a@b.c"}}`},
+		"DELETE /v1/tenants/:id/collections/:name/records/:rid": {"/v1/tenants/walk/collections/guests/records/walk-r0", ""},
 	}
 	seen := map[string]bool{}
 	for _, rt := range e.app.GetRoutes(true) {

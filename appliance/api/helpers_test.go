@@ -25,6 +25,7 @@ import (
 	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/collections"
 	"github.com/custos/custos/appliance/internal/testnode"
+	"github.com/custos/custos/appliance/records"
 	"github.com/custos/custos/appliance/tenants"
 	"github.com/custos/custos/keyring"
 	"github.com/custos/custos/raftstore"
@@ -51,6 +52,7 @@ type env struct {
 	audit   *audit.Service
 	runner  *audit.Runner
 	apikeys *apikeys.Service
+	colls   *collections.Service
 	vkey    string
 	app     *fiber.App
 	logBuf  *syncBuffer
@@ -90,14 +92,14 @@ func newEnvStore(tb testing.TB, store *raftstore.Store, opts api.Options) *env {
 	aud := audit.New(store, []age.Identity{id}, nil)
 	runner := audit.NewRunner(aud, audit.RunConfig{IsLeader: store.IsLeader})
 	svc := tenants.New(store, testnode.Region, tenants.WithKeys(keys))
-	e := &env{t: tb, store: store, svc: svc, keys: keys, audit: aud, runner: runner, apikeys: apikeys.New(store, nil), vkey: vkey, logBuf: &syncBuffer{}}
+	e := &env{t: tb, store: store, svc: svc, keys: keys, audit: aud, runner: runner, apikeys: apikeys.New(store, nil), colls: collections.New(store, nil), vkey: vkey, logBuf: &syncBuffer{}}
 	e.app = e.server(e.deps(), opts)
 	return e
 }
 
 // deps are the env's real services.
 func (e *env) deps() api.Deps {
-	return api.Deps{Cluster: e.store, Tenants: e.svc, Keys: e.keys, Audit: e.audit, SelfCheck: e.runner, APIKeys: e.apikeys, Collections: collections.New(e.store, nil), Auth: staticAuth{goodToken}, Version: "1.2.3-test"}
+	return api.Deps{Cluster: e.store, Tenants: e.svc, Keys: e.keys, Audit: e.audit, SelfCheck: e.runner, APIKeys: e.apikeys, Collections: e.colls, Records: records.New(e.store, e.keys, e.colls, nil), Auth: staticAuth{goodToken}, Version: "1.2.3-test"}
 }
 
 // bootstrapAudit writes the audit checkpoint keys as operator init does

@@ -15,6 +15,7 @@ import (
 	"github.com/custos/custos/appliance/apikeys"
 	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/collections"
+	"github.com/custos/custos/appliance/records"
 	"github.com/custos/custos/appliance/tenants"
 	"github.com/custos/custos/keyring"
 	"github.com/custos/custos/raftstore"
@@ -65,6 +66,7 @@ const (
 	kindUnavailable
 	kindKeyUnavailable
 	kindAuditUnavailable
+	kindIntegrity
 	kindInternal
 )
 
@@ -100,6 +102,8 @@ func (k kind) spec() (slug, title string, status int) {
 		return "unavailable", "Service unavailable", http.StatusServiceUnavailable
 	case kindKeyUnavailable:
 		return "key-unavailable", "Key unavailable", http.StatusServiceUnavailable
+	case kindIntegrity:
+		return "integrity-error", "Integrity error", http.StatusInternalServerError
 	case kindAuditUnavailable:
 		return "audit-unavailable", "Audit log unavailable", http.StatusServiceUnavailable
 	default:
@@ -177,6 +181,7 @@ func problemFor(err error) (kind, string, []FieldProblem, []header) {
 		se  *keyring.SpecError
 		ake *apikeys.FieldError
 		cfe *collections.FieldError
+		rfe *records.FieldError
 	)
 	retry := []header{{fiber.HeaderRetryAfter, "1"}}
 	switch {
@@ -201,6 +206,16 @@ func problemFor(err error) (kind, string, []FieldProblem, []header) {
 		return kindNotFound, "No such audit entry or checkpoint.", nil, nil
 	case errors.As(err, &ake):
 		return kindValidation, ake.Field + " " + ake.Reason, []FieldProblem{{Field: ake.Field, Reason: ake.Reason}}, nil
+	case errors.As(err, &rfe):
+		return kindValidation, rfe.Field + " " + rfe.Reason, []FieldProblem{{Field: rfe.Field, Reason: rfe.Reason}}, nil
+	case errors.Is(err, records.ErrIntegrity):
+		return kindIntegrity, "A stored value failed its integrity check (altered or moved); it is not served.", nil, nil
+	case errors.Is(err, records.ErrNotFound):
+		return kindNotFound, "No record has this id.", nil, nil
+	case errors.Is(err, records.ErrExists):
+		return kindConflict, "A record with this id exists.", nil, nil
+	case errors.Is(err, records.ErrVersion):
+		return kindPreconditionFailed, "The record changed meanwhile; read it again.", nil, nil
 	case errors.As(err, &cfe):
 		return kindValidation, cfe.Field + " " + cfe.Reason, []FieldProblem{{Field: cfe.Field, Reason: cfe.Reason}}, nil
 	case errors.Is(err, collections.ErrConflict):

@@ -62,6 +62,7 @@ type Deps struct {
 	SelfCheck   SelfCheck
 	APIKeys     APIKeys
 	Collections Collections
+	Records     Records
 	Auth        Auth
 	// Version is reported by /v1/sys/status.
 	Version string
@@ -108,8 +109,8 @@ type server struct {
 // configuration is validated before this is called), so New panics on
 // them rather than return an app that fails on every request.
 func New(deps Deps, opts Options) *fiber.App {
-	if deps.Cluster == nil || deps.Tenants == nil || deps.Keys == nil || deps.Audit == nil || deps.SelfCheck == nil || deps.APIKeys == nil || deps.Collections == nil || deps.Auth == nil {
-		panic("api: New needs a cluster, tenants, keys, audit, self-check, API keys, collections and auth")
+	if deps.Cluster == nil || deps.Tenants == nil || deps.Keys == nil || deps.Audit == nil || deps.SelfCheck == nil || deps.APIKeys == nil || deps.Collections == nil || deps.Records == nil || deps.Auth == nil {
+		panic("api: New needs a cluster, tenants, keys, audit, self-check, API keys, collections, records and auth")
 	}
 	if opts.BodyLimit < 0 || opts.RequestTimeout < 0 {
 		panic(fmt.Sprintf("api: negative body limit (%d) or request timeout (%s)", opts.BodyLimit, opts.RequestTimeout))
@@ -179,6 +180,11 @@ func (s *server) routes() {
 	v1.Put("/tenants/:id/collections/:name", s.tenantAccess(apikeys.PermAdmin), s.putCollection)
 	v1.Get("/tenants/:id/collections", s.tenantAccess(apikeys.PermRead), s.listCollections)
 	v1.Get("/tenants/:id/collections/:name", s.tenantAccess(apikeys.PermRead), s.getCollection)
+
+	v1.Post("/tenants/:id/collections/:name/records", s.tenantAccess(apikeys.PermWrite), s.createRecord)
+	v1.Get("/tenants/:id/collections/:name/records", s.tenantAccess(apikeys.PermRead), s.findRecords)
+	v1.Get("/tenants/:id/collections/:name/records/:rid", s.tenantAccess(apikeys.PermRead), s.getRecord)
+	v1.Delete("/tenants/:id/collections/:name/records/:rid", s.tenantAccess(apikeys.PermDelete), s.deleteRecord)
 }
 
 // auditRoutes are the same for the system chain and a tenant's; read and

@@ -52,6 +52,7 @@ import (
 	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/collections"
 	"github.com/custos/custos/appliance/config"
+	"github.com/custos/custos/appliance/records"
 	"github.com/custos/custos/appliance/tenants"
 	"github.com/custos/custos/keyring"
 	"github.com/custos/custos/raftstore"
@@ -181,11 +182,12 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Node, error)
 		return nil, err
 	}
 	ten := tenants.New(n.store, cfg.Region, tenants.WithKeys(keys))
+	colls := collections.New(n.store, nil)
 	aud, runner := n.startAudit(dataDir, ids, ten)
 	app := api.New(api.Deps{
 		Cluster: n.store, Tenants: ten, Keys: keys, Audit: aud, SelfCheck: runner, APIKeys: apikeys.New(n.store, nil),
-		Collections: collections.New(n.store, nil),
-		Auth:        n, Version: opts.Version, Logger: logger,
+		Collections: colls, Records: records.New(n.store, keys, colls, nil),
+		Auth: n, Version: opts.Version, Logger: logger,
 	}, api.Options{BodyLimit: cfg.API.BodyLimit, RequestTimeout: cfg.API.RequestTimeout})
 	n.ln, err = net.Listen("tcp", cfg.API.ListenAddress)
 	if err != nil {

@@ -1,0 +1,188 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/appliance/records"
+)
+
+// Records are the tenants' records; *records.Service implements it.
+type Records interface {
+	Create(ctx context.Context, caller audit.Caller, tenant, collection string, in records.Input) (records.Record, error)
+	Get(ctx context.Context, caller audit.Caller, tenant, collection, id string, masked bool) (records.Record, error)
+	Delete(ctx context.Context, caller audit.Caller, tenant, collection, id string) error
+	Find(ctx context.Context, tenant, collection, field string, value json.RawMessage, after string, limit int) ([]string, string, error)
+}
+
+var _ Records = (*records.Service)(nil)
+
+type createRecordRequest struct {
+	ID         string                     `json:"id"`
+	Subject    string                     `json:"subject"`
+	Attributes map[string]string          `json:"attributes"`
+	Fields     map[string]json.RawMessage `json:"fields"`
+}
+
+type findRecordsResponse struct {
+	IDs  []string `json:"ids"`
+	Next string   `json:"next,omitempty"`
+}
+
+func recordID(c *fiber.Ctx) (string, error) {
+	id := c.Params("rid")
+	if !records.ValidID(id) {
+		return "", &requestError{kind: kindNotFound, detail: "No record has this id."}
+	}
+	return id, nil
+}
+
+func (s *server) createRecord(c *fiber.Ctx) error {
+	if _, err := parseQuery(c); err != nil {
+		return err
+	}
+	name, err := collectionName(c)
+	if err != nil {
+		return err
+	}
+	var req createRecordRequest
+	if err := decodeBody(c, &req, true); err != nil {
+		return err
+	}
+	tenant, err := s.existingTenant(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := s.callContext(c)
+	defer cancel()
+	rec, err := s.deps.Records.Create(ctx, s.caller(c), tenant, name, records.Input{ID: req.ID, Subject: req.Subject, Attributes: req.Attributes, Fields: req.Fields})
+	if err != nil {
+		return keyErr(tenant, fmt.Errorf("api: create record in %q of %q: %w", name, tenant, err))
+	}
+	c.Location("/v1/tenants/" + tenant + "/collections/" + name + "/records/" + rec.ID)
+	c.Set(fiber.HeaderETag, etag(rec.Version))
+	return c.Status(fiber.StatusCreated).JSON(rec)
+}
+
+func (s *server) getRecord(c *fiber.Ctx) error {
+	name, err := collectionName(c)
+	if err != nil {
+		return err
+	}
+	id, err := recordID(c)
+	if err != nil {
+		return err
+	}
+	masked := false
+	if v := c.Query("mask"); v != "" {
+		if masked, err = strconv.ParseBool(v); err != nil {
+			return invalidParam("mask", "must be true or false")
+		}
+	}
+	if err := onlyParams(c, "mask"); err != nil {
+		return err
+	}
+	if err := decodeBody(c, &noBody{}, false); err != nil {
+		return err
+	}
+	tenant, err := s.existingTenant(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := s.callContext(c)
+	defer cancel()
+	rec, err := s.deps.Records.Get(ctx, s.caller(c), tenant, name, id, masked)
+	if err != nil {
+		return keyErr(tenant, fmt.Errorf("api: record %q in %q of %q: %w", id, name, tenant, err))
+	}
+	c.Set(fiber.HeaderETag, etag(rec.Version))
+	return c.JSON(rec)
+}
+
+func (s *server) deleteRecord(c *fiber.Ctx) error {
+	if err := s.noInput(c); err != nil {
+		return err
+	}
+	name, err := collectionName(c)
+	if err != nil {
+		return err
+	}
+	id, err := recordID(c)
+	if err != nil {
+		return err
+	}
+	tenant, err := s.existingTenant(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := s.callContext(c)
+	defer cancel()
+	if err := s.deps.Records.Delete(ctx, s.caller(c), tenant, name, id); err != nil {
+		return keyErr(tenant, fmt.Errorf("api: delete record %q in %q of %q: %w", id, name, tenant, err))
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+// findRecords lists the ids of records whose blind-indexed field equals a
+// value: ?field=email&value="jane@example.com" (value is JSON).
+func (s *server) findRecords(c *fiber.Ctx) error {
+	name, err := collectionName(c)
+	if err != nil {
+		return err
+	}
+	if err := onlyParams(c, "field", "value", "after", "limit"); err != nil {
+		return err
+	}
+	field, value, after := c.Query("field"), c.Query("value"), c.Query("after")
+	if field == "" || value == "" {
+		return invalidParam("field", "and value are required (value is JSON, such as \"jane@example.com\")")
+	}
+	if after != "" && !records.ValidID(after) {
+		return invalidParam("after", "must be a record id")
+	}
+	limit := 100
+	if l := c.Query("limit"); l != "" {
+		if limit, err = strconv.Atoi(l); err != nil || limit < 1 || limit > records.MaxListLimit {
+			return invalidParam("limit", "must be between 1 and 500")
+		}
+	}
+	if err := decodeBody(c, &noBody{}, false); err != nil {
+		return err
+	}
+	tenant, err := s.existingTenant(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := s.callContext(c)
+	defer cancel()
+	ids, next, err := s.deps.Records.Find(ctx, tenant, name, field, json.RawMessage(value), after, limit)
+	if err != nil {
+		return keyErr(tenant, fmt.Errorf("api: find records in %q of %q: %w", name, tenant, err))
+	}
+	return c.JSON(findRecordsResponse{IDs: ids, Next: next})
+}
+
+// onlyParams refuses query parameters outside allowed, and repeated ones;
+// the handler validates the values.
+func onlyParams(c *fiber.Ctx, allowed ...string) error {
+	var err error
+	seen := map[string]bool{}
+	c.Context().QueryArgs().VisitAll(func(k, _ []byte) {
+		key := string(k)
+		switch {
+		case err != nil:
+		case !slices.Contains(allowed, key):
+			err = invalidParam(key, "is not accepted by this endpoint")
+		case seen[key]:
+			err = invalidParam(key, "must be given at most once")
+		}
+		seen[key] = true
+	})
+	return err
+}

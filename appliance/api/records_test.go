@@ -1,0 +1,141 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/custos/custos/appliance/api"
+	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/raftstore"
+)
+
+func TestRecords(t *testing.T) {
+	e := newEnv(t, api.Options{})
+	for _, id := range []string{"acme", "globex"} {
+		if r := e.do("POST", "/v1/tenants", `{"id":"`+id+`","display_name":"X"}`); r.status != http.StatusCreated {
+			t.Fatalf("create %s: %d %s", id, r.status, r.body)
+		}
+		if r := e.do("PUT", "/v1/tenants/"+id+"/collections/guests", guestsV1); r.status != http.StatusCreated {
+			t.Fatalf("collection: %d %s", r.status, r.body)
+		}
+	}
+	writer := e.createKey(t, "acme", `{"name":"app","permissions":["read","write","delete"]}`)
+	other := e.createKey(t, "globex", `{"name":"app","permissions":["admin"]}`)
+	as := func(k createdKey) reqOpt { return withHeader("Authorization", "Bearer "+k.Token) }
+
+	r := e.do("POST", "/v1/tenants/acme/collections/guests/records",
+		`{"id":"g1","subject":"guest-17","attributes":{"property":"villa_a"},"fields":{"email":"Jane.Doe@Example.com","stay":"long","notes":{"allergy":"nuts"}}}`, as(writer))
+	if r.status != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	var rec struct {
+		ID      string                     `json:"id"`
+		Subject string                     `json:"subject"`
+		Version uint64                     `json:"version"`
+		Fields  map[string]json.RawMessage `json:"fields"`
+	}
+	r = e.do("GET", "/v1/tenants/acme/collections/guests/records/g1", "", as(writer))
+	r.json(t, &rec)
+	if r.status != 200 || string(rec.Fields["email"]) != `"Jane.Doe@Example.com"` || string(rec.Fields["notes"]) != `{"allergy":"nuts"}` || rec.Subject != "guest-17" {
+		t.Fatalf("get: %d %s", r.status, r.body)
+	}
+	r = e.do("GET", "/v1/tenants/acme/collections/guests/records/g1?mask=true", "", as(writer))
+	rec.Fields = nil
+	r.json(t, &rec)
+	if string(rec.Fields["email"]) != `"J***.D**@E******.c**"` || string(rec.Fields["stay"]) != `"long"` {
+		t.Fatalf("masked: %s", r.body)
+	}
+	// Equality search through the blind index (normalized: case, spaces).
+	var found struct {
+		IDs []string `json:"ids"`
+	}
+	e.do("GET", "/v1/tenants/acme/collections/guests/records?field=email&value="+url.QueryEscape(`"  jane.doe@example.COM "`), "", as(writer)).json(t, &found)
+	if len(found.IDs) != 1 || found.IDs[0] != "g1" {
+		t.Fatalf("find: %+v", found)
+	}
+	checkProblem(t, e.do("GET", `/v1/tenants/acme/collections/guests/records?field=notes&value=1`, "", as(writer)), http.StatusUnprocessableEntity, "validation", "")
+	// Another tenant's key, and another tenant's record: 404.
+	checkProblem(t, e.do("GET", "/v1/tenants/acme/collections/guests/records/g1", "", as(other)), http.StatusNotFound, "not-found", "")
+	checkProblem(t, e.do("GET", "/v1/tenants/globex/collections/guests/records/g1", "", as(other)), http.StatusNotFound, "not-found", "")
+	var none struct {
+		IDs []string `json:"ids"`
+	}
+	e.do("GET", "/v1/tenants/globex/collections/guests/records?field=email&value="+url.QueryEscape(`"jane.doe@example.com"`), "", as(other)).json(t, &none)
+	if len(none.IDs) != 0 {
+		t.Fatalf("globex finds acme's record: %+v", none)
+	}
+	// Validation.
+	for name, c := range map[string]struct{ body, field string }{
+		"unknown field":    {`{"subject":"s1","fields":{"email":"a@b.c","age":3}}`, "fields.age"},
+		"wrong type":       {`{"subject":"s1","fields":{"email":42}}`, "fields.email"},
+		"enum":             {`{"subject":"s1","fields":{"email":"a@b.c","stay":"forever"}}`, "fields.stay"},
+		"missing required": {`{"subject":"s1","fields":{"stay":"long"}}`, "fields.email"},
+		"no subject":       {`{"fields":{"email":"a@b.c"}}`, "subject"},
+		"bad id":           {`{"id":"a/b","subject":"s1","fields":{"email":"a@b.c"}}`, "id"},
+	} {
+		p := checkProblem(t, e.do("POST", "/v1/tenants/acme/collections/guests/records", c.body, as(writer)), http.StatusUnprocessableEntity, "validation", "")
+		if len(p.Errors) != 1 || p.Errors[0].Field != c.field {
+			t.Errorf("%s: %+v, want %s", name, p.Errors, c.field)
+		}
+	}
+	checkProblem(t, e.do("POST", "/v1/tenants/acme/collections/guests/records", `{"id":"g1","subject":"s","fields":{"email":"x@y.z"}}`, as(writer)), http.StatusConflict, "conflict", "")
+	checkProblem(t, e.do("POST", "/v1/tenants/acme/collections/rooms/records", `{"fields":{}}`, as(writer)), http.StatusNotFound, "not-found", "")
+
+	// Acceptance 3: a ciphertext copied from acme's record into globex's
+	// (as with direct file access) does not open: an integrity error, not
+	// served.
+	if r := e.do("POST", "/v1/tenants/globex/collections/guests/records", `{"id":"g1","subject":"guest-17","fields":{"email":"bob@globex.test"}}`); r.status != http.StatusCreated {
+		t.Fatalf("globex record: %d %s", r.status, r.body)
+	}
+	ctx := context.Background()
+	var acmeRaw, globexRaw []byte
+	if err := e.store.View(ctx, raftstore.Linearizable, func(tx *raftstore.ReadTx) error {
+		acmeRaw, _, _ = tx.Get(raftstore.Path("tenant:acme", "records", "guests"), []byte("g1"))
+		globexRaw, _, _ = tx.Get(raftstore.Path("tenant:globex", "records", "guests"), []byte("g1"))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var acmeEnv, globexEnv map[string]json.RawMessage
+	json.Unmarshal(acmeRaw, &acmeEnv)
+	json.Unmarshal(globexRaw, &globexEnv)
+	globexEnv["sealed"] = acmeEnv["sealed"]
+	forged, _ := json.Marshal(globexEnv)
+	if _, err := e.store.Apply(ctx, &raftstore.Txn{Ops: []raftstore.Op{{Kind: raftstore.OpPut, Bucket: raftstore.Path("tenant:globex", "records", "guests"), Key: []byte("g1"), Value: forged}}}); err != nil {
+		t.Fatal(err)
+	}
+	r = e.do("GET", "/v1/tenants/globex/collections/guests/records/g1", "")
+	checkProblem(t, r, http.StatusInternalServerError, "integrity-error", "")
+	if strings.Contains(string(r.body), "Jane") {
+		t.Fatal("the moved ciphertext was served")
+	}
+
+	// Delete: gone, and its index entry too.
+	if r := e.do("DELETE", "/v1/tenants/acme/collections/guests/records/g1", "", as(writer)); r.status != http.StatusNoContent {
+		t.Fatalf("delete: %d %s", r.status, r.body)
+	}
+	checkProblem(t, e.do("GET", "/v1/tenants/acme/collections/guests/records/g1", "", as(writer)), http.StatusNotFound, "not-found", "")
+	found.IDs = nil
+	e.do("GET", "/v1/tenants/acme/collections/guests/records?field=email&value="+url.QueryEscape(`"jane.doe@example.com"`), "", as(writer)).json(t, &found)
+	if len(found.IDs) != 0 {
+		t.Fatalf("the index outlived the record: %+v", found)
+	}
+	// Audited with the key as actor: create, two reads of pii, delete.
+	items, _, err := e.audit.List(ctx, raftstore.Linearizable, "tenant:acme", audit.Filter{Action: "record."}, 0, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, it := range items {
+		if it.Entry.Actor.ID == writer.ID {
+			got = append(got, it.Entry.Action)
+		}
+	}
+	if strings.Join(got, ",") != "record.create,record.read,record.read,record.delete" {
+		t.Fatalf("record audit entries by the key: %v", got)
+	}
+}

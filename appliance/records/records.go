@@ -1,0 +1,627 @@
+// Package records stores a tenant's records: the values of a collection's
+// fields, each encrypted under the tenant's keys, with blind indexes for
+// equality search, an optional subject and attributes.
+//
+// # Encryption
+//
+// Every field value (its JSON encoding) is sealed with keyring.Seal under
+// the record subject's data key, or the tenant's data key when the record
+// has no subject, bound to its place: tenant, collection, record id, field
+// and record version. A ciphertext moved to another record, field, version
+// or tenant does not open; such a record is reported as an integrity error
+// (ErrIntegrity), never served.
+//
+// # Blind indexes
+//
+// For a field marked index, the record writes an entry keyed by
+// HMAC-SHA256(tenant index key, collection 0 field 0 normalized value) and
+// the record id: equality search without the value. Strings are normalized
+// by Unicode-aware lower-casing and trimming; other types by their
+// canonical JSON.
+//
+// # Layout (below the tenant's Scope)
+//
+//	records/<collection>        <id> -> envelope (JSON: subject, attributes,
+//	                            versions, times, sealed fields)
+//	index/<collection>/<field>  <hmac 32> <id> -> ""
+//	subjects/<subject>          <collection> 0x00 <id> -> ""
+//
+// Writes are audited in the tenant's chain in the same transaction; reads
+// of pii or sensitive fields are audited too (one entry per read, in a
+// transaction of its own after the read).
+package records
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/appliance/collections"
+	"github.com/custos/custos/appliance/tenants"
+	"github.com/custos/custos/keyring"
+	"github.com/custos/custos/raftstore"
+)
+
+// Limits.
+const (
+	maxValueBytes = 64 << 10
+	maxAttributes = 16
+	maxAttrLen    = 128
+	maxIDLen      = 64
+	MaxListLimit  = 500
+)
+
+// Errors.
+var (
+	ErrNotFound = errors.New("records: no such record")
+	ErrExists   = errors.New("records: a record with this id exists")
+	// ErrIntegrity: a stored value does not open under its place: altered
+	// or moved. It is never served.
+	ErrIntegrity = errors.New("records: a stored value failed its integrity check")
+	// ErrVersion: If-Match named another version.
+	ErrVersion = errors.New("records: the record is at another version")
+)
+
+// FieldError is an invalid part of a record; Field is its JSON path.
+type FieldError struct{ Field, Reason string }
+
+func (e *FieldError) Error() string { return "records: " + e.Field + " " + e.Reason }
+
+// Record is a record as the API reads and writes it.
+type Record struct {
+	ID            string                     `json:"id"`
+	Collection    string                     `json:"collection"`
+	Subject       string                     `json:"subject,omitempty"`
+	Attributes    map[string]string          `json:"attributes,omitempty"`
+	Fields        map[string]json.RawMessage `json:"fields"`
+	Version       uint64                     `json:"version"`
+	SchemaVersion uint64                     `json:"schema_version"`
+	CreatedAt     time.Time                  `json:"created_at"`
+	UpdatedAt     time.Time                  `json:"updated_at"`
+}
+
+// envelope is the stored form.
+type envelope struct {
+	Subject       string            `json:"subject,omitempty"`
+	Attributes    map[string]string `json:"attributes,omitempty"`
+	Version       uint64            `json:"version"`
+	SchemaVersion uint64            `json:"schema_version"`
+	CreatedAt     time.Time         `json:"created_at"`
+	UpdatedAt     time.Time         `json:"updated_at"`
+	Sealed        map[string][]byte `json:"sealed"`
+}
+
+// Keys is the part of the keyring records use; *keyring.Hierarchy
+// implements it.
+type Keys interface {
+	DataKey(ctx context.Context, tenant, subject string) (*keyring.Key, error)
+	IndexKey(ctx context.Context, tenant string) ([]byte, error)
+}
+
+// Schemas reads collection schemas; *collections.Service implements it.
+type Schemas interface {
+	Get(ctx context.Context, c raftstore.Consistency, tenant, name string, v uint64) (collections.Schema, error)
+}
+
+// Store is the replicated store.
+type Store interface {
+	Apply(ctx context.Context, t *raftstore.Txn) (raftstore.Result, error)
+	View(ctx context.Context, c raftstore.Consistency, fn func(*raftstore.ReadTx) error) error
+}
+
+// Service stores records.
+type Service struct {
+	store   Store
+	keys    Keys
+	schemas Schemas
+	now     func() time.Time
+}
+
+// New makes the service (now nil: time.Now).
+func New(store Store, keys Keys, schemas Schemas, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{store: store, keys: keys, schemas: schemas, now: now}
+}
+
+func recordsPath(tenant, collection string) [][]byte {
+	return tenants.ScopeOf(tenant).Path("records", collection)
+}
+
+func indexPath(tenant, collection, field string) [][]byte {
+	return tenants.ScopeOf(tenant).Path("index", collection, field)
+}
+
+func subjectPath(tenant, subject string) [][]byte {
+	return tenants.ScopeOf(tenant).Path("subjects", subject)
+}
+
+var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+func newID() (string, error) {
+	var b [10]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return "r" + strings.ToLower(b32.EncodeToString(b[:])), nil
+}
+
+// validID: record ids and subjects are 1 to 64 of a-z A-Z 0-9 . _ - : (no
+// separators the layout uses).
+func validID(s string) bool {
+	if s == "" || len(s) > maxIDLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-', c == ':':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// ValidID reports whether s can be a record id.
+func ValidID(s string) bool { return validID(s) }
+
+// Input is a record to write.
+type Input struct {
+	ID         string
+	Subject    string
+	Attributes map[string]string
+	Fields     map[string]json.RawMessage
+}
+
+// checked is a validated field value: its canonical JSON and, for indexed
+// fields, its normalized form.
+type checked struct {
+	json    []byte
+	indexed []byte
+}
+
+// validate checks fields against the schema and returns them canonical.
+func validate(sc *collections.Schema, in *Input) (map[string]checked, error) {
+	if sc.SubjectRequired && in.Subject == "" {
+		return nil, &FieldError{"subject", "is required in this collection"}
+	}
+	if in.Subject != "" && !validID(in.Subject) {
+		return nil, &FieldError{"subject", "must be 1 to 64 of a-z, A-Z, 0-9, '.', '_', '-' and ':'"}
+	}
+	if len(in.Attributes) > maxAttributes {
+		return nil, &FieldError{"attributes", fmt.Sprintf("must have at most %d entries", maxAttributes)}
+	}
+	for k, v := range in.Attributes {
+		if !collections.ValidName(k) || len(v) > maxAttrLen || !utf8.ValidString(v) {
+			return nil, &FieldError{"attributes." + k, "must be a name of a-z, 0-9 and _ with a value of at most 128 bytes"}
+		}
+	}
+	defs := map[string]collections.Field{}
+	for _, f := range sc.Fields {
+		defs[f.Name] = f
+	}
+	for name := range in.Fields {
+		if _, ok := defs[name]; !ok {
+			return nil, &FieldError{"fields." + name, "is not a field of the collection"}
+		}
+	}
+	out := map[string]checked{}
+	for _, f := range sc.Fields {
+		raw, ok := in.Fields[f.Name]
+		if !ok || string(raw) == "null" {
+			if f.Required {
+				return nil, &FieldError{"fields." + f.Name, "is required"}
+			}
+			continue
+		}
+		at := "fields." + f.Name
+		if len(raw) > maxValueBytes {
+			return nil, &FieldError{at, "is larger than 64 KiB"}
+		}
+		c, err := checkValue(f, raw)
+		if err != nil {
+			return nil, &FieldError{at, err.Error()}
+		}
+		out[f.Name] = c
+	}
+	return out, nil
+}
+
+func checkValue(f collections.Field, raw json.RawMessage) (checked, error) {
+	var c checked
+	switch f.Type {
+	case collections.TypeString, collections.TypeEnum:
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			return c, errors.New("must be a string")
+		}
+		if !utf8.ValidString(s) {
+			return c, errors.New("must be valid UTF-8")
+		}
+		if f.Type == collections.TypeEnum && !contains(f.Values, s) {
+			return c, fmt.Errorf("must be one of %s", strings.Join(f.Values, ", "))
+		}
+		c.json, _ = json.Marshal(s)
+		c.indexed = []byte(strings.ToLower(strings.TrimSpace(s)))
+	case collections.TypeNumber:
+		var n float64
+		if json.Unmarshal(raw, &n) != nil || math.IsInf(n, 0) || math.IsNaN(n) {
+			return c, errors.New("must be a number")
+		}
+		c.json, _ = json.Marshal(n)
+		c.indexed = c.json
+	case collections.TypeBool:
+		var b bool
+		if json.Unmarshal(raw, &b) != nil {
+			return c, errors.New("must be true or false")
+		}
+		c.json, _ = json.Marshal(b)
+		c.indexed = c.json
+	case collections.TypeTime:
+		var s string
+		t, err := time.Time{}, error(nil)
+		if json.Unmarshal(raw, &s) == nil {
+			t, err = time.Parse(time.RFC3339Nano, s)
+		} else {
+			err = errors.New("not a string")
+		}
+		if err != nil {
+			return c, errors.New("must be an RFC 3339 time")
+		}
+		c.json, _ = json.Marshal(t.UTC().Format(time.RFC3339Nano))
+		c.indexed = c.json
+	case collections.TypeJSON:
+		var v any
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		if err := dec.Decode(&v); err != nil {
+			return c, errors.New("must be JSON")
+		}
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, raw); err != nil {
+			return c, errors.New("must be JSON")
+		}
+		c.json = buf.Bytes()
+	}
+	return c, nil
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+// token is the blind-index token of a normalized value.
+func token(key []byte, collection, field string, normalized []byte) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(collection))
+	m.Write([]byte{0})
+	m.Write([]byte(field))
+	m.Write([]byte{0})
+	m.Write(normalized)
+	return m.Sum(nil)
+}
+
+func place(tenant, collection, id, field string, version uint64) keyring.Place {
+	return keyring.Place{Tenant: tenant, Collection: collection, RecordID: id, Field: field, Version: version}
+}
+
+// Create stores a new record (version 1).
+func (s *Service) Create(ctx context.Context, caller audit.Caller, tenant, collection string, in Input) (Record, error) {
+	sc, err := s.schemas.Get(ctx, raftstore.Linearizable, tenant, collection, 0)
+	if err != nil {
+		return Record{}, err
+	}
+	if in.ID == "" {
+		if in.ID, err = newID(); err != nil {
+			return Record{}, err
+		}
+	} else if !validID(in.ID) {
+		return Record{}, &FieldError{"id", "must be 1 to 64 of a-z, A-Z, 0-9, '.', '_', '-' and ':'"}
+	}
+	values, err := validate(&sc, &in)
+	if err != nil {
+		return Record{}, err
+	}
+	key, err := s.keys.DataKey(ctx, tenant, in.Subject)
+	if err != nil {
+		return Record{}, err
+	}
+	now := s.now().UTC()
+	env := envelope{Subject: in.Subject, Attributes: in.Attributes, Version: 1, SchemaVersion: sc.Version, CreatedAt: now, UpdatedAt: now, Sealed: map[string][]byte{}}
+	ops := []raftstore.Op{}
+	var ikey []byte
+	for _, f := range sc.Fields {
+		v, ok := values[f.Name]
+		if !ok {
+			continue
+		}
+		ct, err := keyring.Seal(key, place(tenant, collection, in.ID, f.Name, 1), v.json)
+		if err != nil {
+			return Record{}, err
+		}
+		env.Sealed[f.Name] = ct
+		if f.Index && v.indexed != nil {
+			if ikey == nil {
+				if ikey, err = s.keys.IndexKey(ctx, tenant); err != nil {
+					return Record{}, err
+				}
+			}
+			k := append(token(ikey, collection, f.Name, v.indexed), []byte(in.ID)...)
+			ops = append(ops, raftstore.Op{Kind: raftstore.OpPut, Bucket: indexPath(tenant, collection, f.Name), Key: k, Value: []byte{}})
+		}
+	}
+	val, err := json.Marshal(env)
+	if err != nil {
+		return Record{}, err
+	}
+	ops = append(ops, raftstore.Op{Kind: raftstore.OpPut, Bucket: recordsPath(tenant, collection), Key: []byte(in.ID), Value: val})
+	if in.Subject != "" {
+		ops = append(ops, raftstore.Op{Kind: raftstore.OpPut, Bucket: subjectPath(tenant, in.Subject), Key: []byte(collection + "\x00" + in.ID), Value: []byte{}})
+	}
+	entry, err := audit.Record(audit.TenantChain(tenant), caller.Entry(now, "record.create", "record:"+collection+"/"+in.ID, audit.OutcomeSuccess, nil))
+	if err != nil {
+		return Record{}, err
+	}
+	res, err := s.store.Apply(ctx, &raftstore.Txn{
+		Conds: []raftstore.Cond{
+			{Kind: raftstore.CondPresent, Bucket: tenants.RegistryPath(), Key: []byte(tenant)},
+			{Kind: raftstore.CondAbsent, Bucket: recordsPath(tenant, collection), Key: []byte(in.ID)},
+		},
+		Ops:     ops,
+		Appends: []raftstore.Append{entry},
+	})
+	if err != nil {
+		return Record{}, fmt.Errorf("records: create: %w", err)
+	}
+	switch {
+	case res.Err != nil:
+		return Record{}, fmt.Errorf("records: create: %w", res.Err)
+	case res.FailedCond == 0:
+		return Record{}, fmt.Errorf("records: %w", tenants.ErrNotFound)
+	case !res.Applied:
+		return Record{}, ErrExists
+	}
+	return s.open(tenant, collection, in.ID, env, key, nil)
+}
+
+// open decrypts an envelope.
+func (s *Service) open(tenant, collection, id string, env envelope, key *keyring.Key, mask map[string]bool) (Record, error) {
+	r := Record{ID: id, Collection: collection, Subject: env.Subject, Attributes: env.Attributes, Version: env.Version,
+		SchemaVersion: env.SchemaVersion, CreatedAt: env.CreatedAt, UpdatedAt: env.UpdatedAt, Fields: map[string]json.RawMessage{}}
+	for name, ct := range env.Sealed {
+		pt, err := keyring.Open(key, place(tenant, collection, id, name, env.Version), ct)
+		if err != nil {
+			return Record{}, fmt.Errorf("%w: %s/%s field %s", ErrIntegrity, collection, id, name)
+		}
+		if mask[name] {
+			pt = maskJSON(pt)
+		}
+		r.Fields[name] = pt
+	}
+	return r, nil
+}
+
+// Get reads a record. With masked, pii and sensitive string fields come
+// back masked (j***@e***.com). Reading pii or sensitive fields is audited.
+func (s *Service) Get(ctx context.Context, caller audit.Caller, tenant, collection, id string, masked bool) (Record, error) {
+	if !validID(id) {
+		return Record{}, ErrNotFound
+	}
+	sc, err := s.schemas.Get(ctx, raftstore.Linearizable, tenant, collection, 0)
+	if err != nil {
+		return Record{}, err
+	}
+	var raw []byte
+	var ok bool
+	if err := s.store.View(ctx, raftstore.Linearizable, func(r *raftstore.ReadTx) error {
+		raw, _, ok = r.Get(recordsPath(tenant, collection), []byte(id))
+		return nil
+	}); err != nil {
+		return Record{}, fmt.Errorf("records: get: %w", err)
+	}
+	if !ok {
+		return Record{}, ErrNotFound
+	}
+	var env envelope
+	if err := json.Unmarshal(raw, &env); err != nil {
+		return Record{}, fmt.Errorf("%w: %s/%s envelope", ErrIntegrity, collection, id)
+	}
+	key, err := s.keys.DataKey(ctx, tenant, env.Subject)
+	if err != nil {
+		return Record{}, err
+	}
+	mask := map[string]bool{}
+	sensitive := false
+	for _, f := range sc.Fields {
+		if f.Classification != collections.ClassInternal {
+			if _, ok := env.Sealed[f.Name]; ok {
+				sensitive = true
+				mask[f.Name] = masked
+			}
+		}
+	}
+	rec, err := s.open(tenant, collection, id, env, key, mask)
+	if err != nil {
+		return Record{}, err
+	}
+	if sensitive {
+		outcome := map[string]string{"masked": fmt.Sprint(masked)}
+		entry, err := audit.Record(audit.TenantChain(tenant), caller.Entry(s.now().UTC(), "record.read", "record:"+collection+"/"+id, audit.OutcomeSuccess, outcome))
+		if err != nil {
+			return Record{}, err
+		}
+		res, err := s.store.Apply(ctx, &raftstore.Txn{Appends: []raftstore.Append{entry}})
+		if err != nil {
+			return Record{}, fmt.Errorf("records: audit read: %w", err)
+		}
+		if res.Err != nil {
+			return Record{}, fmt.Errorf("records: audit read: %w", res.Err)
+		}
+	}
+	return rec, nil
+}
+
+// Delete removes a record with its index entries.
+func (s *Service) Delete(ctx context.Context, caller audit.Caller, tenant, collection, id string) error {
+	if !validID(id) {
+		return ErrNotFound
+	}
+	sc, err := s.schemas.Get(ctx, raftstore.Linearizable, tenant, collection, 0)
+	if err != nil {
+		return err
+	}
+	var raw []byte
+	var ver uint64
+	var ok bool
+	if err := s.store.View(ctx, raftstore.Linearizable, func(r *raftstore.ReadTx) error {
+		raw, ver, ok = r.Get(recordsPath(tenant, collection), []byte(id))
+		return nil
+	}); err != nil {
+		return fmt.Errorf("records: delete: %w", err)
+	}
+	if !ok {
+		return ErrNotFound
+	}
+	var env envelope
+	if err := json.Unmarshal(raw, &env); err != nil {
+		return fmt.Errorf("%w: %s/%s envelope", ErrIntegrity, collection, id)
+	}
+	key, err := s.keys.DataKey(ctx, tenant, env.Subject)
+	if err != nil {
+		return err
+	}
+	rec, err := s.open(tenant, collection, id, env, key, nil)
+	if err != nil {
+		return err
+	}
+	ops := []raftstore.Op{{Kind: raftstore.OpDelete, Bucket: recordsPath(tenant, collection), Key: []byte(id)}}
+	var ikey []byte
+	for _, f := range sc.Fields {
+		raw, ok := rec.Fields[f.Name]
+		if !f.Index || !ok {
+			continue
+		}
+		c, err := checkValue(f, raw)
+		if err != nil || c.indexed == nil {
+			continue
+		}
+		if ikey == nil {
+			if ikey, err = s.keys.IndexKey(ctx, tenant); err != nil {
+				return err
+			}
+		}
+		ops = append(ops, raftstore.Op{Kind: raftstore.OpDelete, Bucket: indexPath(tenant, collection, f.Name), Key: append(token(ikey, collection, f.Name, c.indexed), []byte(id)...)})
+	}
+	if env.Subject != "" {
+		ops = append(ops, raftstore.Op{Kind: raftstore.OpDelete, Bucket: subjectPath(tenant, env.Subject), Key: []byte(collection + "\x00" + id)})
+	}
+	entry, err := audit.Record(audit.TenantChain(tenant), caller.Entry(s.now().UTC(), "record.delete", "record:"+collection+"/"+id, audit.OutcomeSuccess, nil))
+	if err != nil {
+		return err
+	}
+	res, err := s.store.Apply(ctx, &raftstore.Txn{
+		Conds:   []raftstore.Cond{{Kind: raftstore.CondVersion, Bucket: recordsPath(tenant, collection), Key: []byte(id), Version: ver}},
+		Ops:     ops,
+		Appends: []raftstore.Append{entry},
+	})
+	if err != nil {
+		return fmt.Errorf("records: delete: %w", err)
+	}
+	if res.Err != nil {
+		return fmt.Errorf("records: delete: %w", res.Err)
+	}
+	if !res.Applied {
+		return ErrVersion
+	}
+	return nil
+}
+
+// Find lists the ids of records whose indexed field equals value, after
+// id after, at most limit; next is the last id when more may follow.
+func (s *Service) Find(ctx context.Context, tenant, collection, field string, value json.RawMessage, after string, limit int) ([]string, string, error) {
+	sc, err := s.schemas.Get(ctx, raftstore.Linearizable, tenant, collection, 0)
+	if err != nil {
+		return nil, "", err
+	}
+	var def *collections.Field
+	for i := range sc.Fields {
+		if sc.Fields[i].Name == field {
+			def = &sc.Fields[i]
+		}
+	}
+	if def == nil || !def.Index {
+		return nil, "", &FieldError{"field", "must be a field of the collection with a blind index"}
+	}
+	c, err := checkValue(*def, value)
+	if err != nil {
+		return nil, "", &FieldError{"value", err.Error()}
+	}
+	ikey, err := s.keys.IndexKey(ctx, tenant)
+	if err != nil {
+		return nil, "", err
+	}
+	prefix := token(ikey, collection, field, c.indexed)
+	start := append(bytes.Clone(prefix), []byte(after)...)
+	ids := []string{}
+	next := ""
+	err = s.store.View(ctx, raftstore.Linearizable, func(r *raftstore.ReadTx) error {
+		r.Scan(indexPath(tenant, collection, field), start, 0, func(k, _ []byte, _ uint64) bool {
+			if !bytes.HasPrefix(k, prefix) {
+				return false
+			}
+			if len(ids) == limit {
+				next = ids[len(ids)-1]
+				return false
+			}
+			ids = append(ids, string(k[len(prefix):]))
+			return true
+		})
+		return nil
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("records: find: %w", err)
+	}
+	return ids, next, nil
+}
+
+// maskJSON masks a JSON string value: the first character of each part
+// between '@' and '.', the rest as '*' (jane@example.com → j***@e******.c**);
+// other values become null.
+func maskJSON(b []byte) []byte {
+	var s string
+	if json.Unmarshal(b, &s) != nil {
+		return []byte("null")
+	}
+	var out strings.Builder
+	first := true
+	for _, r := range s {
+		switch {
+		case r == '@' || r == '.' || r == ' ':
+			out.WriteRune(r)
+			first = true
+		case first:
+			out.WriteRune(r)
+			first = false
+		default:
+			out.WriteByte('*')
+		}
+	}
+	m, _ := json.Marshal(out.String())
+	return m
+}
