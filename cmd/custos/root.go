@@ -43,6 +43,7 @@ func newRoot(stdout, stderr io.Writer, environ []string) *cobra.Command {
 		newAuditCmd(e, cl),
 		newAPIKeyCmd(e, cl),
 		newCollectionCmd(e, cl),
+		newRecordCmd(e, cl),
 		newStatusCmd(e, cl),
 	)
 	return root
