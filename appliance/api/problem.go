@@ -211,7 +211,7 @@ func problemFor(err error) (kind, string, []FieldProblem, []header) {
 	case errors.Is(err, records.ErrIntegrity):
 		return kindIntegrity, "A stored value failed its integrity check (altered or moved); it is not served.", nil, nil
 	case errors.Is(err, records.ErrNotFound):
-		return kindNotFound, "No record has this id.", nil, nil
+		return kindNotFound, "No such record (or nothing held about this subject).", nil, nil
 	case errors.Is(err, records.ErrExists):
 		return kindConflict, "A record with this id exists.", nil, nil
 	case errors.Is(err, records.ErrVersion):

@@ -19,6 +19,7 @@ type Records interface {
 	Get(ctx context.Context, caller audit.Caller, tenant, collection, id string, masked bool) (records.Record, error)
 	Delete(ctx context.Context, caller audit.Caller, tenant, collection, id string) error
 	Find(ctx context.Context, tenant, collection, field string, value json.RawMessage, after string, limit int) ([]string, string, error)
+	Subject(ctx context.Context, tenant, subject string) ([]records.Held, error)
 }
 
 var _ Records = (*records.Service)(nil)
@@ -185,4 +186,32 @@ func onlyParams(c *fiber.Ctx, allowed ...string) error {
 		seen[key] = true
 	})
 	return err
+}
+
+type subjectResponse struct {
+	Subject string         `json:"subject"`
+	Records []records.Held `json:"records"`
+}
+
+// getSubject lists what the tenant holds about a subject; a subject with
+// nothing is 404.
+func (s *server) getSubject(c *fiber.Ctx) error {
+	if err := s.noInput(c); err != nil {
+		return err
+	}
+	subject := c.Params("sid")
+	if !records.ValidID(subject) {
+		return &requestError{kind: kindNotFound, detail: "The tenant holds nothing about this subject."}
+	}
+	tenant, err := s.existingTenant(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := s.callContext(c)
+	defer cancel()
+	held, err := s.deps.Records.Subject(ctx, tenant, subject)
+	if err != nil {
+		return fmt.Errorf("api: subject of %q: %w", tenant, err)
+	}
+	return c.JSON(subjectResponse{Subject: subject, Records: held})
 }

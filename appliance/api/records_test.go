@@ -114,6 +114,17 @@ func TestRecords(t *testing.T) {
 		t.Fatal("the moved ciphertext was served")
 	}
 
+	// The subject's holdings; another tenant sees none of them.
+	var held struct {
+		Records []struct{ Collection, ID string } `json:"records"`
+	}
+	e.do("GET", "/v1/tenants/acme/subjects/guest-17", "", as(writer)).json(t, &held)
+	if len(held.Records) != 1 || held.Records[0].ID != "g1" || held.Records[0].Collection != "guests" {
+		t.Fatalf("subject: %+v", held)
+	}
+	checkProblem(t, e.do("GET", "/v1/tenants/acme/subjects/guest-17", "", as(other)), http.StatusNotFound, "not-found", "")
+	checkProblem(t, e.do("GET", "/v1/tenants/acme/subjects/nobody", "", as(writer)), http.StatusNotFound, "not-found", "")
+
 	// Delete: gone, and its index entry too.
 	if r := e.do("DELETE", "/v1/tenants/acme/collections/guests/records/g1", "", as(writer)); r.status != http.StatusNoContent {
 		t.Fatalf("delete: %d %s", r.status, r.body)
@@ -124,6 +135,7 @@ func TestRecords(t *testing.T) {
 	if len(found.IDs) != 0 {
 		t.Fatalf("the index outlived the record: %+v", found)
 	}
+	checkProblem(t, e.do("GET", "/v1/tenants/acme/subjects/guest-17", "", as(writer)), http.StatusNotFound, "not-found", "")
 	// Audited with the key as actor: create, two reads of pii, delete.
 	items, _, err := e.audit.List(ctx, raftstore.Linearizable, "tenant:acme", audit.Filter{Action: "record."}, 0, 20)
 	if err != nil {

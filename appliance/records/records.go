@@ -625,3 +625,34 @@ func maskJSON(b []byte) []byte {
 	m, _ := json.Marshal(out.String())
 	return m
 }
+
+// Held is one thing a tenant holds about a subject.
+type Held struct {
+	Collection string `json:"collection"`
+	ID         string `json:"id"`
+}
+
+// Subject lists the records of subject (the basis of data-subject
+// requests), by collection and id.
+func (s *Service) Subject(ctx context.Context, tenant, subject string) ([]Held, error) {
+	if !validID(subject) {
+		return nil, ErrNotFound
+	}
+	out := []Held{}
+	err := s.store.View(ctx, raftstore.Linearizable, func(r *raftstore.ReadTx) error {
+		r.Scan(subjectPath(tenant, subject), nil, 0, func(k, _ []byte, _ uint64) bool {
+			if c, id, ok := bytes.Cut(k, []byte{0}); ok {
+				out = append(out, Held{Collection: string(c), ID: string(id)})
+			}
+			return true
+		})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("records: subject: %w", err)
+	}
+	if len(out) == 0 {
+		return nil, ErrNotFound
+	}
+	return out, nil
+}
