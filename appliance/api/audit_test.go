@@ -52,8 +52,10 @@ func TestEveryMutatingRouteIsAudited(t *testing.T) {
 	if r := e.do("PUT", "/v1/tenants/walk/collections/guests", `{"fields":[{"name":"email","type":"string","classification":"pii","index":true}]}`); r.status != http.StatusCreated {
 		t.Fatalf("setup collection: %d %s", r.status, r.body)
 	}
-	if r := e.do("POST", "/v1/tenants/walk/collections/guests/records", `{"id":"walk-r0","fields":{"email":"a@b.c"}}`); r.status != http.StatusCreated {
-		t.Fatalf("setup record: %d %s", r.status, r.body)
+	for _, id := range []string{"walk-r0", "walk-r2"} {
+		if r := e.do("POST", "/v1/tenants/walk/collections/guests/records", `{"id":"`+id+`","fields":{"email":"a@b.c"}}`); r.status != http.StatusCreated {
+			t.Fatalf("setup record: %d %s", r.status, r.body)
+		}
 	}
 	cases := map[string]struct{ path, body string }{
 		"POST /v1/tenants":                                      {"/v1/tenants", `{"id":"walk2","display_name":"Walk 2"}`},
@@ -71,6 +73,7 @@ func TestEveryMutatingRouteIsAudited(t *testing.T) {
 		"PUT /v1/tenants/:id/collections/:name":                 {"/v1/tenants/walk/collections/guests", `{"fields":[{"name":"email","type":"string","classification":"pii","index":true},{"name":"n","type":"number","classification":"internal"}]}`},
 		"POST /v1/tenants/:id/collections/:name/records":        {"/v1/tenants/walk/collections/guests/records", `{"id":"walk-r1","fields":{"email":"a@b.c"}}`},
 		"DELETE /v1/tenants/:id/collections/:name/records/:rid": {"/v1/tenants/walk/collections/guests/records/walk-r0", ""},
+		"PUT /v1/tenants/:id/collections/:name/records/:rid":    {"/v1/tenants/walk/collections/guests/records/walk-r2", `{"fields":{"email":"d@e.f"}}`},
 	}
 	seen := map[string]bool{}
 	for _, rt := range e.app.GetRoutes(true) {

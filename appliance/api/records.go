@@ -18,6 +18,7 @@ type Records interface {
 	Create(ctx context.Context, caller audit.Caller, tenant, collection string, in records.Input) (records.Record, error)
 	Get(ctx context.Context, caller audit.Caller, tenant, collection, id string, masked bool) (records.Record, error)
 	Delete(ctx context.Context, caller audit.Caller, tenant, collection, id string) error
+	Replace(ctx context.Context, caller audit.Caller, tenant, collection, id string, in records.Input, ifMatch uint64) (records.Record, error)
 	Find(ctx context.Context, tenant, collection, field string, value json.RawMessage, after string, limit int) ([]string, string, error)
 	Subject(ctx context.Context, tenant, subject string) ([]records.Held, error)
 }
@@ -214,4 +215,43 @@ func (s *server) getSubject(c *fiber.Ctx) error {
 		return fmt.Errorf("api: subject of %q: %w", tenant, err)
 	}
 	return c.JSON(subjectResponse{Subject: subject, Records: held})
+}
+
+// replaceRecord writes a new version of a record; If-Match makes it
+// conditional (412 when the record moved on).
+func (s *server) replaceRecord(c *fiber.Ctx) error {
+	if _, err := parseQuery(c); err != nil {
+		return err
+	}
+	name, err := collectionName(c)
+	if err != nil {
+		return err
+	}
+	id, err := recordID(c)
+	if err != nil {
+		return err
+	}
+	want, err := ifMatch(c)
+	if err != nil {
+		return err
+	}
+	var req createRecordRequest
+	if err := decodeBody(c, &req, true); err != nil {
+		return err
+	}
+	if req.ID != "" && req.ID != id {
+		return &requestError{kind: kindValidation, detail: "id must match the path (or be left out).", fields: []FieldProblem{{Field: "id", Reason: "must match the path"}}}
+	}
+	tenant, err := s.existingTenant(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := s.callContext(c)
+	defer cancel()
+	rec, err := s.deps.Records.Replace(ctx, s.caller(c), tenant, name, id, records.Input{Subject: req.Subject, Attributes: req.Attributes, Fields: req.Fields}, want)
+	if err != nil {
+		return keyErr(tenant, fmt.Errorf("api: replace record %q in %q of %q: %w", id, name, tenant, err))
+	}
+	c.Set(fiber.HeaderETag, etag(rec.Version))
+	return c.JSON(rec)
 }

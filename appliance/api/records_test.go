@@ -114,6 +114,29 @@ func TestRecords(t *testing.T) {
 		t.Fatal("the moved ciphertext was served")
 	}
 
+	// Replace with optimistic concurrency: If-Match of an old version is
+	// 412; the new version's values open, the old index entry is gone.
+	r = e.do("PUT", "/v1/tenants/acme/collections/guests/records/g1", `{"subject":"guest-17","fields":{"email":"jane@new.example","stay":"short"}}`, as(writer), withHeader("If-Match", `"1"`))
+	if r.status != 200 || r.header.Get("ETag") != `"2"` {
+		t.Fatalf("replace: %d %s", r.status, r.body)
+	}
+	checkProblem(t, e.do("PUT", "/v1/tenants/acme/collections/guests/records/g1", `{"subject":"guest-17","fields":{"email":"x@y.z"}}`, as(writer), withHeader("If-Match", `"1"`)), http.StatusPreconditionFailed, "precondition-failed", "")
+	rec.Fields = nil
+	e.do("GET", "/v1/tenants/acme/collections/guests/records/g1", "", as(writer)).json(t, &rec)
+	if string(rec.Fields["email"]) != `"jane@new.example"` || rec.Version != 2 || rec.Fields["notes"] != nil {
+		t.Fatalf("after replace: %+v", rec)
+	}
+	found.IDs = nil
+	e.do("GET", "/v1/tenants/acme/collections/guests/records?field=email&value="+url.QueryEscape(`"jane.doe@example.com"`), "", as(writer)).json(t, &found)
+	if len(found.IDs) != 0 {
+		t.Fatalf("the old value still finds the record: %+v", found)
+	}
+	found.IDs = nil
+	e.do("GET", "/v1/tenants/acme/collections/guests/records?field=email&value="+url.QueryEscape(`"JANE@new.example"`), "", as(writer)).json(t, &found)
+	if len(found.IDs) != 1 {
+		t.Fatalf("the new value does not find the record: %+v", found)
+	}
+
 	// The subject's holdings; another tenant sees none of them.
 	var held struct {
 		Records []struct{ Collection, ID string } `json:"records"`
@@ -147,7 +170,7 @@ func TestRecords(t *testing.T) {
 			got = append(got, it.Entry.Action)
 		}
 	}
-	if strings.Join(got, ",") != "record.create,record.read,record.read,record.delete" {
+	if strings.Join(got, ",") != "record.create,record.read,record.read,record.update,record.read,record.delete" {
 		t.Fatalf("record audit entries by the key: %v", got)
 	}
 }

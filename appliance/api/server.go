@@ -184,6 +184,7 @@ func (s *server) routes() {
 	v1.Post("/tenants/:id/collections/:name/records", s.tenantAccess(apikeys.PermWrite), s.createRecord)
 	v1.Get("/tenants/:id/collections/:name/records", s.tenantAccess(apikeys.PermRead), s.findRecords)
 	v1.Get("/tenants/:id/collections/:name/records/:rid", s.tenantAccess(apikeys.PermRead), s.getRecord)
+	v1.Put("/tenants/:id/collections/:name/records/:rid", s.tenantAccess(apikeys.PermWrite), s.replaceRecord)
 	v1.Delete("/tenants/:id/collections/:name/records/:rid", s.tenantAccess(apikeys.PermDelete), s.deleteRecord)
 	v1.Get("/tenants/:id/subjects/:sid", s.tenantAccess(apikeys.PermRead), s.getSubject)
 }

@@ -321,6 +321,156 @@ func place(tenant, collection, id, field string, version uint64) keyring.Place {
 	return keyring.Place{Tenant: tenant, Collection: collection, RecordID: id, Field: field, Version: version}
 }
 
+// sealAll seals values for the record at version and returns the envelope
+// fields and the index-entry puts.
+func (s *Service) sealAll(ctx context.Context, tenant, collection, id string, version uint64, sc *collections.Schema, values map[string]checked, key *keyring.Key) (map[string][]byte, []raftstore.Op, error) {
+	sealed := map[string][]byte{}
+	var ops []raftstore.Op
+	var ikey []byte
+	for _, f := range sc.Fields {
+		v, ok := values[f.Name]
+		if !ok {
+			continue
+		}
+		ct, err := keyring.Seal(key, place(tenant, collection, id, f.Name, version), v.json)
+		if err != nil {
+			return nil, nil, err
+		}
+		sealed[f.Name] = ct
+		if f.Index && v.indexed != nil {
+			if ikey == nil {
+				if ikey, err = s.keys.IndexKey(ctx, tenant); err != nil {
+					return nil, nil, err
+				}
+			}
+			k := append(token(ikey, collection, f.Name, v.indexed), []byte(id)...)
+			ops = append(ops, raftstore.Op{Kind: raftstore.OpPut, Bucket: indexPath(tenant, collection, f.Name), Key: k, Value: []byte{}})
+		}
+	}
+	return sealed, ops, nil
+}
+
+// indexDeletes are the deletes of a stored record's index entries.
+func (s *Service) indexDeletes(ctx context.Context, tenant, collection, id string, sc *collections.Schema, rec Record) ([]raftstore.Op, error) {
+	var ops []raftstore.Op
+	var ikey []byte
+	for _, f := range sc.Fields {
+		raw, ok := rec.Fields[f.Name]
+		if !f.Index || !ok {
+			continue
+		}
+		c, err := checkValue(f, raw)
+		if err != nil || c.indexed == nil {
+			continue
+		}
+		if ikey == nil {
+			if ikey, err = s.keys.IndexKey(ctx, tenant); err != nil {
+				return nil, err
+			}
+		}
+		ops = append(ops, raftstore.Op{Kind: raftstore.OpDelete, Bucket: indexPath(tenant, collection, f.Name), Key: append(token(ikey, collection, f.Name, c.indexed), []byte(id)...)})
+	}
+	return ops, nil
+}
+
+// load reads and opens a stored record with the version of its key.
+func (s *Service) load(ctx context.Context, tenant, collection, id string) (Record, envelope, uint64, error) {
+	var raw []byte
+	var ver uint64
+	var ok bool
+	if err := s.store.View(ctx, raftstore.Linearizable, func(r *raftstore.ReadTx) error {
+		raw, ver, ok = r.Get(recordsPath(tenant, collection), []byte(id))
+		return nil
+	}); err != nil {
+		return Record{}, envelope{}, 0, fmt.Errorf("records: read: %w", err)
+	}
+	if !ok {
+		return Record{}, envelope{}, 0, ErrNotFound
+	}
+	var env envelope
+	if err := json.Unmarshal(raw, &env); err != nil {
+		return Record{}, envelope{}, 0, fmt.Errorf("%w: %s/%s envelope", ErrIntegrity, collection, id)
+	}
+	key, err := s.keys.DataKey(ctx, tenant, env.Subject)
+	if err != nil {
+		return Record{}, envelope{}, 0, err
+	}
+	rec, err := s.open(tenant, collection, id, env, key, nil)
+	return rec, env, ver, err
+}
+
+// Replace writes a new version of a record (all its fields, subject and
+// attributes). ifMatch, when non-zero, must be its current version
+// (ErrVersion otherwise); a concurrent change between read and write is
+// ErrVersion too.
+func (s *Service) Replace(ctx context.Context, caller audit.Caller, tenant, collection, id string, in Input, ifMatch uint64) (Record, error) {
+	if !validID(id) {
+		return Record{}, ErrNotFound
+	}
+	sc, err := s.schemas.Get(ctx, raftstore.Linearizable, tenant, collection, 0)
+	if err != nil {
+		return Record{}, err
+	}
+	in.ID = id
+	values, err := validate(&sc, &in)
+	if err != nil {
+		return Record{}, err
+	}
+	old, env, ver, err := s.load(ctx, tenant, collection, id)
+	if err != nil {
+		return Record{}, err
+	}
+	if ifMatch != 0 && ifMatch != env.Version {
+		return Record{}, ErrVersion
+	}
+	key, err := s.keys.DataKey(ctx, tenant, in.Subject)
+	if err != nil {
+		return Record{}, err
+	}
+	ops, err := s.indexDeletes(ctx, tenant, collection, id, &sc, old)
+	if err != nil {
+		return Record{}, err
+	}
+	next := envelope{Subject: in.Subject, Attributes: in.Attributes, Version: env.Version + 1, SchemaVersion: sc.Version, CreatedAt: env.CreatedAt, UpdatedAt: s.now().UTC()}
+	sealed, puts, err := s.sealAll(ctx, tenant, collection, id, next.Version, &sc, values, key)
+	if err != nil {
+		return Record{}, err
+	}
+	next.Sealed = sealed
+	ops = append(ops, puts...)
+	val, err := json.Marshal(next)
+	if err != nil {
+		return Record{}, err
+	}
+	ops = append(ops, raftstore.Op{Kind: raftstore.OpPut, Bucket: recordsPath(tenant, collection), Key: []byte(id), Value: val})
+	if env.Subject != "" && env.Subject != in.Subject {
+		ops = append(ops, raftstore.Op{Kind: raftstore.OpDelete, Bucket: subjectPath(tenant, env.Subject), Key: []byte(collection + "\x00" + id)})
+	}
+	if in.Subject != "" {
+		ops = append(ops, raftstore.Op{Kind: raftstore.OpPut, Bucket: subjectPath(tenant, in.Subject), Key: []byte(collection + "\x00" + id), Value: []byte{}})
+	}
+	entry, err := audit.Record(audit.TenantChain(tenant), caller.Entry(next.UpdatedAt, "record.update", "record:"+collection+"/"+id, audit.OutcomeSuccess,
+		map[string]string{"version": fmt.Sprint(next.Version)}))
+	if err != nil {
+		return Record{}, err
+	}
+	res, err := s.store.Apply(ctx, &raftstore.Txn{
+		Conds:   []raftstore.Cond{{Kind: raftstore.CondVersion, Bucket: recordsPath(tenant, collection), Key: []byte(id), Version: ver}},
+		Ops:     ops,
+		Appends: []raftstore.Append{entry},
+	})
+	if err != nil {
+		return Record{}, fmt.Errorf("records: replace: %w", err)
+	}
+	if res.Err != nil {
+		return Record{}, fmt.Errorf("records: replace: %w", res.Err)
+	}
+	if !res.Applied {
+		return Record{}, ErrVersion
+	}
+	return s.open(tenant, collection, id, next, key, nil)
+}
+
 // Create stores a new record (version 1).
 func (s *Service) Create(ctx context.Context, caller audit.Caller, tenant, collection string, in Input) (Record, error) {
 	sc, err := s.schemas.Get(ctx, raftstore.Linearizable, tenant, collection, 0)
@@ -343,29 +493,12 @@ func (s *Service) Create(ctx context.Context, caller audit.Caller, tenant, colle
 		return Record{}, err
 	}
 	now := s.now().UTC()
-	env := envelope{Subject: in.Subject, Attributes: in.Attributes, Version: 1, SchemaVersion: sc.Version, CreatedAt: now, UpdatedAt: now, Sealed: map[string][]byte{}}
-	ops := []raftstore.Op{}
-	var ikey []byte
-	for _, f := range sc.Fields {
-		v, ok := values[f.Name]
-		if !ok {
-			continue
-		}
-		ct, err := keyring.Seal(key, place(tenant, collection, in.ID, f.Name, 1), v.json)
-		if err != nil {
-			return Record{}, err
-		}
-		env.Sealed[f.Name] = ct
-		if f.Index && v.indexed != nil {
-			if ikey == nil {
-				if ikey, err = s.keys.IndexKey(ctx, tenant); err != nil {
-					return Record{}, err
-				}
-			}
-			k := append(token(ikey, collection, f.Name, v.indexed), []byte(in.ID)...)
-			ops = append(ops, raftstore.Op{Kind: raftstore.OpPut, Bucket: indexPath(tenant, collection, f.Name), Key: k, Value: []byte{}})
-		}
+	env := envelope{Subject: in.Subject, Attributes: in.Attributes, Version: 1, SchemaVersion: sc.Version, CreatedAt: now, UpdatedAt: now}
+	sealed, ops, err := s.sealAll(ctx, tenant, collection, in.ID, 1, &sc, values, key)
+	if err != nil {
+		return Record{}, err
 	}
+	env.Sealed = sealed
 	val, err := json.Marshal(env)
 	if err != nil {
 		return Record{}, err
@@ -486,48 +619,15 @@ func (s *Service) Delete(ctx context.Context, caller audit.Caller, tenant, colle
 	if err != nil {
 		return err
 	}
-	var raw []byte
-	var ver uint64
-	var ok bool
-	if err := s.store.View(ctx, raftstore.Linearizable, func(r *raftstore.ReadTx) error {
-		raw, ver, ok = r.Get(recordsPath(tenant, collection), []byte(id))
-		return nil
-	}); err != nil {
-		return fmt.Errorf("records: delete: %w", err)
-	}
-	if !ok {
-		return ErrNotFound
-	}
-	var env envelope
-	if err := json.Unmarshal(raw, &env); err != nil {
-		return fmt.Errorf("%w: %s/%s envelope", ErrIntegrity, collection, id)
-	}
-	key, err := s.keys.DataKey(ctx, tenant, env.Subject)
+	rec, env, ver, err := s.load(ctx, tenant, collection, id)
 	if err != nil {
 		return err
 	}
-	rec, err := s.open(tenant, collection, id, env, key, nil)
+	ops, err := s.indexDeletes(ctx, tenant, collection, id, &sc, rec)
 	if err != nil {
 		return err
 	}
-	ops := []raftstore.Op{{Kind: raftstore.OpDelete, Bucket: recordsPath(tenant, collection), Key: []byte(id)}}
-	var ikey []byte
-	for _, f := range sc.Fields {
-		raw, ok := rec.Fields[f.Name]
-		if !f.Index || !ok {
-			continue
-		}
-		c, err := checkValue(f, raw)
-		if err != nil || c.indexed == nil {
-			continue
-		}
-		if ikey == nil {
-			if ikey, err = s.keys.IndexKey(ctx, tenant); err != nil {
-				return err
-			}
-		}
-		ops = append(ops, raftstore.Op{Kind: raftstore.OpDelete, Bucket: indexPath(tenant, collection, f.Name), Key: append(token(ikey, collection, f.Name, c.indexed), []byte(id)...)})
-	}
+	ops = append(ops, raftstore.Op{Kind: raftstore.OpDelete, Bucket: recordsPath(tenant, collection), Key: []byte(id)})
 	if env.Subject != "" {
 		ops = append(ops, raftstore.Op{Kind: raftstore.OpDelete, Bucket: subjectPath(tenant, env.Subject), Key: []byte(collection + "\x00" + id)})
 	}
