@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -21,6 +22,7 @@ type Records interface {
 	Replace(ctx context.Context, caller audit.Caller, tenant, collection, id string, in records.Input, ifMatch uint64) (records.Record, error)
 	Find(ctx context.Context, tenant, collection, field string, value json.RawMessage, after string, limit int) ([]string, string, error)
 	Subject(ctx context.Context, tenant, subject string) ([]records.Held, error)
+	List(ctx context.Context, tenant, collection, attr, value, after string, limit int) ([]string, string, error)
 }
 
 var _ Records = (*records.Service)(nil)
@@ -138,12 +140,16 @@ func (s *server) findRecords(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := onlyParams(c, "field", "value", "after", "limit"); err != nil {
+	if err := onlyParams(c, "field", "value", "attribute", "after", "limit"); err != nil {
 		return err
 	}
-	field, value, after := c.Query("field"), c.Query("value"), c.Query("after")
-	if field == "" || value == "" {
-		return invalidParam("field", "and value are required (value is JSON, such as \"jane@example.com\")")
+	field, value, after, attribute := c.Query("field"), c.Query("value"), c.Query("after"), c.Query("attribute")
+	if (field == "") != (value == "") {
+		return invalidParam("field", "and value go together (value is JSON, such as \"jane@example.com\")")
+	}
+	attr, attrValue, hasAttr := strings.Cut(attribute, ":")
+	if attribute != "" && (!hasAttr || attr == "" || field != "") {
+		return invalidParam("attribute", "must be name:value, and not combined with field")
 	}
 	if after != "" && !records.ValidID(after) {
 		return invalidParam("after", "must be a record id")
@@ -163,7 +169,13 @@ func (s *server) findRecords(c *fiber.Ctx) error {
 	}
 	ctx, cancel := s.callContext(c)
 	defer cancel()
-	ids, next, err := s.deps.Records.Find(ctx, tenant, name, field, json.RawMessage(value), after, limit)
+	var ids []string
+	var next string
+	if field != "" {
+		ids, next, err = s.deps.Records.Find(ctx, tenant, name, field, json.RawMessage(value), after, limit)
+	} else {
+		ids, next, err = s.deps.Records.List(ctx, tenant, name, attr, attrValue, after, limit)
+	}
 	if err != nil {
 		return keyErr(tenant, fmt.Errorf("api: find records in %q of %q: %w", name, tenant, err))
 	}

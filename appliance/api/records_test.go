@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -137,6 +138,44 @@ func TestRecords(t *testing.T) {
 		t.Fatalf("the new value does not find the record: %+v", found)
 	}
 
+	// Listing, with an attribute filter, page by page.
+	for i := 2; i <= 6; i++ {
+		prop := "villa_a"
+		if i%2 == 1 {
+			prop = "villa_b"
+		}
+		if r := e.do("POST", "/v1/tenants/acme/collections/guests/records", fmt.Sprintf(`{"id":"g%d","subject":"s%d","attributes":{"property":"%s"},"fields":{"email":"g%d@x.y"}}`, i, i, prop, i), as(writer)); r.status != http.StatusCreated {
+			t.Fatalf("create g%d: %d %s", i, r.status, r.body)
+		}
+	}
+	var page struct {
+		IDs  []string `json:"ids"`
+		Next string   `json:"next"`
+	}
+	e.do("GET", "/v1/tenants/acme/collections/guests/records?limit=4", "", as(writer)).json(t, &page)
+	if strings.Join(page.IDs, ",") != "g1,g2,g3,g4" || page.Next != "g4" {
+		t.Fatalf("page 1: %+v", page)
+	}
+	page.IDs, page.Next = nil, ""
+	e.do("GET", "/v1/tenants/acme/collections/guests/records?limit=4&after=g4", "", as(writer)).json(t, &page)
+	if strings.Join(page.IDs, ",") != "g5,g6" || page.Next != "" {
+		t.Fatalf("page 2: %+v", page)
+	}
+	page.IDs = nil
+	e.do("GET", "/v1/tenants/acme/collections/guests/records?attribute=property:villa_a", "", as(writer)).json(t, &page)
+	if strings.Join(page.IDs, ",") != "g2,g4,g6" { // g1 was replaced without attributes
+		t.Fatalf("by attribute: %+v", page)
+	}
+	page.IDs = nil
+	e.do("GET", "/v1/tenants/globex/collections/guests/records", "", as(other)).json(t, &page)
+	if len(page.IDs) != 1 || page.IDs[0] != "g1" { // globex's own g1 only
+		t.Fatalf("globex's list: %+v", page)
+	}
+	checkProblem(t, e.do("GET", "/v1/tenants/acme/collections/guests/records?attribute=property", "", as(writer)), http.StatusBadRequest, "validation", "")
+	for i := 2; i <= 6; i++ {
+		e.do("DELETE", fmt.Sprintf("/v1/tenants/acme/collections/guests/records/g%d", i), "", as(writer))
+	}
+
 	// The subject's holdings; another tenant sees none of them.
 	var held struct {
 		Records []struct{ Collection, ID string } `json:"records"`
@@ -160,7 +199,7 @@ func TestRecords(t *testing.T) {
 	}
 	checkProblem(t, e.do("GET", "/v1/tenants/acme/subjects/guest-17", "", as(writer)), http.StatusNotFound, "not-found", "")
 	// Audited with the key as actor: create, two reads of pii, delete.
-	items, _, err := e.audit.List(ctx, raftstore.Linearizable, "tenant:acme", audit.Filter{Action: "record."}, 0, 20)
+	items, _, err := e.audit.List(ctx, raftstore.Linearizable, "tenant:acme", audit.Filter{Target: "record:guests/g1"}, 0, 20)
 	if err != nil {
 		t.Fatal(err)
 	}

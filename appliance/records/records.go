@@ -756,3 +756,50 @@ func (s *Service) Subject(ctx context.Context, tenant, subject string) ([]Held, 
 	}
 	return out, nil
 }
+
+// listScan bounds the records one List call examines.
+const listScan = 10000
+
+// List returns the ids of the collection's records after id after, at most
+// limit, keeping those whose attribute attr equals value when attr is set
+// (attributes are stored in the clear: they are for access decisions, not
+// personal data). next is where to continue ("" at the end).
+func (s *Service) List(ctx context.Context, tenant, collection, attr, value, after string, limit int) ([]string, string, error) {
+	if _, err := s.schemas.Get(ctx, raftstore.Linearizable, tenant, collection, 0); err != nil {
+		return nil, "", err
+	}
+	ids := []string{}
+	next := ""
+	var start []byte
+	if after != "" {
+		start = []byte(after)
+	}
+	err := s.store.View(ctx, raftstore.Linearizable, func(r *raftstore.ReadTx) error {
+		scanned := 0
+		r.Scan(recordsPath(tenant, collection), start, 0, func(k, v []byte, _ uint64) bool {
+			scanned++
+			if len(ids) == limit || scanned > listScan {
+				next = string(k)
+				if len(ids) > 0 && len(ids) == limit {
+					next = ids[len(ids)-1]
+				}
+				return false
+			}
+			if attr != "" {
+				var env struct {
+					Attributes map[string]string `json:"attributes"`
+				}
+				if json.Unmarshal(v, &env) != nil || env.Attributes[attr] != value {
+					return true
+				}
+			}
+			ids = append(ids, string(k))
+			return true
+		})
+		return nil
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("records: list: %w", err)
+	}
+	return ids, next, nil
+}
