@@ -3,6 +3,7 @@ package api_test
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/custos/custos/appliance/api"
@@ -57,6 +58,56 @@ func FuzzCreateTenantBody(f *testing.F) {
 		if got.ID != created.ID || got.DisplayName != created.DisplayName || got.Region != created.Region ||
 			got.State != created.State || !got.CreatedAt.Equal(created.CreatedAt) {
 			t.Fatalf("created %+v, read back %+v", created, got)
+		}
+	})
+}
+
+// FuzzCreateRecordBody: any body posted as a record gets a JSON answer,
+// never a 5xx; what is created reads back with the same field values.
+func FuzzCreateRecordBody(f *testing.F) {
+	for _, seed := range []string{
+		`{"subject":"s1","fields":{"email":"a@b.c","stay":"long","notes":{"a":[1,2]}}}`,
+		`{"id":"r1","subject":"s1","attributes":{"p":"v"},"fields":{"email":"x"}}`,
+		`{"subject":"s1","fields":{"email":5}}`,
+		`{"subject":"s1","fields":{"email":"a","notes":` + strings.Repeat("[", 40) + strings.Repeat("]", 40) + `}}`,
+		`{"fields":{}}`, `{"subject":"../x","fields":{"email":"a"}}`, `{}`, `[]`, "\xff",
+	} {
+		f.Add(seed)
+	}
+	e := newEnv(f, api.Options{})
+	if r := doOn(f, e.app, "POST", "/v1/tenants", `{"id":"acme","display_name":"Acme"}`); r.status != http.StatusCreated {
+		f.Fatalf("tenant: %d %s", r.status, r.body)
+	}
+	if r := doOn(f, e.app, "PUT", "/v1/tenants/acme/collections/guests", guestsV1); r.status != http.StatusCreated {
+		f.Fatalf("collection: %d %s", r.status, r.body)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		if len(body) > 64<<10 {
+			return
+		}
+		r := doOn(t, e.app, "POST", "/v1/tenants/acme/collections/guests/records", body)
+		if r.status >= 500 || !json.Valid(r.body) {
+			t.Fatalf("body %q: status %d: %s", body, r.status, r.body)
+		}
+		if r.status != http.StatusCreated {
+			return
+		}
+		var created struct {
+			ID     string                     `json:"id"`
+			Fields map[string]json.RawMessage `json:"fields"`
+		}
+		r.json(t, &created)
+		g := doOn(t, e.app, "GET", "/v1/tenants/acme/collections/guests/records/"+created.ID, "")
+		var got struct {
+			Fields map[string]json.RawMessage `json:"fields"`
+		}
+		if g.status != http.StatusOK || json.Unmarshal(g.body, &got) != nil || len(got.Fields) != len(created.Fields) {
+			t.Fatalf("created %q but GET answered %d %s", created.ID, g.status, g.body)
+		}
+		for k, v := range created.Fields {
+			if string(got.Fields[k]) != string(v) {
+				t.Fatalf("field %s: wrote %s, read %s", k, v, got.Fields[k])
+			}
 		}
 	})
 }

@@ -77,6 +77,9 @@ func TestRecords(t *testing.T) {
 		"missing required": {`{"subject":"s1","fields":{"stay":"long"}}`, "fields.email"},
 		"no subject":       {`{"fields":{"email":"a@b.c"}}`, "subject"},
 		"bad id":           {`{"id":"a/b","subject":"s1","fields":{"email":"a@b.c"}}`, "id"},
+		"too deep":         {`{"subject":"s1","fields":{"email":"a@b.c","notes":` + strings.Repeat("[", 33) + strings.Repeat("]", 33) + `}}`, "fields.notes"},
+		"too large":        {`{"subject":"s1","fields":{"email":"` + strings.Repeat("x", 70000) + `"}}`, "fields.email"},
+		"bad attribute":    {`{"subject":"s1","attributes":{"Bad Key":"v"},"fields":{"email":"a@b.c"}}`, "attributes.Bad Key"},
 	} {
 		p := checkProblem(t, e.do("POST", "/v1/tenants/acme/collections/guests/records", c.body, as(writer)), http.StatusUnprocessableEntity, "validation", "")
 		if len(p.Errors) != 1 || p.Errors[0].Field != c.field {

@@ -288,6 +288,9 @@ func checkValue(f collections.Field, raw json.RawMessage) (checked, error) {
 		if err := dec.Decode(&v); err != nil {
 			return c, errors.New("must be JSON")
 		}
+		if depth(raw) > maxJSONDepth {
+			return c, fmt.Errorf("must nest at most %d levels", maxJSONDepth)
+		}
 		var buf bytes.Buffer
 		if err := json.Compact(&buf, raw); err != nil {
 			return c, errors.New("must be JSON")
@@ -295,6 +298,31 @@ func checkValue(f collections.Field, raw json.RawMessage) (checked, error) {
 		c.json = buf.Bytes()
 	}
 	return c, nil
+}
+
+// maxJSONDepth bounds the nesting of json fields.
+const maxJSONDepth = 32
+
+// depth is the deepest nesting of objects and arrays in valid JSON.
+func depth(raw []byte) int {
+	d, maxd, inString, escaped := 0, 0, false, false
+	for _, b := range raw {
+		switch {
+		case escaped:
+			escaped = false
+		case inString && b == '\\':
+			escaped = true
+		case b == '"':
+			inString = !inString
+		case inString:
+		case b == '{' || b == '[':
+			d++
+			maxd = max(maxd, d)
+		case b == '}' || b == ']':
+			d--
+		}
+	}
+	return maxd
 }
 
 func contains(xs []string, x string) bool {
