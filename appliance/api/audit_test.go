@@ -74,6 +74,7 @@ func TestEveryMutatingRouteIsAudited(t *testing.T) {
 		"POST /v1/tenants/:id/collections/:name/records":        {"/v1/tenants/walk/collections/guests/records", `{"id":"walk-r1","fields":{"email":"a@b.c"}}`},
 		"DELETE /v1/tenants/:id/collections/:name/records/:rid": {"/v1/tenants/walk/collections/guests/records/walk-r0", ""},
 		"PUT /v1/tenants/:id/collections/:name/records/:rid":    {"/v1/tenants/walk/collections/guests/records/walk-r2", `{"fields":{"email":"d@e.f"}}`},
+		"PATCH /v1/tenants/:id/collections/:name/records/:rid":  {"/v1/tenants/walk/collections/guests/records/walk-r2", `{"fields":{"n":3}}`},
 	}
 	seen := map[string]bool{}
 	for _, rt := range e.app.GetRoutes(true) {

@@ -20,6 +20,7 @@ type Records interface {
 	Get(ctx context.Context, caller audit.Caller, tenant, collection, id string, masked bool) (records.Record, error)
 	Delete(ctx context.Context, caller audit.Caller, tenant, collection, id string) error
 	Replace(ctx context.Context, caller audit.Caller, tenant, collection, id string, in records.Input, ifMatch uint64) (records.Record, error)
+	Patch(ctx context.Context, caller audit.Caller, tenant, collection, id string, in records.Input, subjectSet, attributesSet bool, ifMatch uint64) (records.Record, error)
 	Find(ctx context.Context, tenant, collection, field string, value json.RawMessage, after string, limit int) ([]string, string, error)
 	Subject(ctx context.Context, tenant, subject string) ([]records.Held, error)
 	List(ctx context.Context, tenant, collection, attr, value, after string, limit int) ([]string, string, error)
@@ -263,6 +264,55 @@ func (s *server) replaceRecord(c *fiber.Ctx) error {
 	rec, err := s.deps.Records.Replace(ctx, s.caller(c), tenant, name, id, records.Input{Subject: req.Subject, Attributes: req.Attributes, Fields: req.Fields}, want)
 	if err != nil {
 		return keyErr(tenant, fmt.Errorf("api: replace record %q in %q of %q: %w", id, name, tenant, err))
+	}
+	c.Set(fiber.HeaderETag, etag(rec.Version))
+	return c.JSON(rec)
+}
+
+type patchRecordRequest struct {
+	Subject    *string                    `json:"subject"`
+	Attributes *map[string]string         `json:"attributes"`
+	Fields     map[string]json.RawMessage `json:"fields"`
+}
+
+// patchRecord merges a change into a record (a null field removes it) as
+// a new version; If-Match as in replace.
+func (s *server) patchRecord(c *fiber.Ctx) error {
+	if _, err := parseQuery(c); err != nil {
+		return err
+	}
+	name, err := collectionName(c)
+	if err != nil {
+		return err
+	}
+	id, err := recordID(c)
+	if err != nil {
+		return err
+	}
+	want, err := ifMatch(c)
+	if err != nil {
+		return err
+	}
+	var req patchRecordRequest
+	if err := decodeBody(c, &req, true); err != nil {
+		return err
+	}
+	in := records.Input{Fields: req.Fields}
+	if req.Subject != nil {
+		in.Subject = *req.Subject
+	}
+	if req.Attributes != nil {
+		in.Attributes = *req.Attributes
+	}
+	tenant, err := s.existingTenant(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := s.callContext(c)
+	defer cancel()
+	rec, err := s.deps.Records.Patch(ctx, s.caller(c), tenant, name, id, in, req.Subject != nil, req.Attributes != nil, want)
+	if err != nil {
+		return keyErr(tenant, fmt.Errorf("api: patch record %q in %q of %q: %w", id, name, tenant, err))
 	}
 	c.Set(fiber.HeaderETag, etag(rec.Version))
 	return c.JSON(rec)

@@ -141,6 +141,19 @@ func TestRecords(t *testing.T) {
 		t.Fatalf("the new value does not find the record: %+v", found)
 	}
 
+	// Patch: merge (null removes), a new version; a required field cannot go.
+	r = e.do("PATCH", "/v1/tenants/acme/collections/guests/records/g1", `{"fields":{"stay":null,"notes":{"k":1}}}`, as(writer), withHeader("If-Match", `"2"`))
+	rec.Fields = nil
+	r.json(t, &rec)
+	if r.status != 200 || rec.Version != 3 || rec.Fields["stay"] != nil || string(rec.Fields["notes"]) != `{"k":1}` || string(rec.Fields["email"]) != `"jane@new.example"` {
+		t.Fatalf("patch: %d %s", r.status, r.body)
+	}
+	p := checkProblem(t, e.do("PATCH", "/v1/tenants/acme/collections/guests/records/g1", `{"fields":{"email":null}}`, as(writer)), http.StatusUnprocessableEntity, "validation", "")
+	if len(p.Errors) != 1 || p.Errors[0].Field != "fields.email" {
+		t.Fatalf("removing a required field: %+v", p.Errors)
+	}
+	checkProblem(t, e.do("PATCH", "/v1/tenants/acme/collections/guests/records/g1", `{"fields":{"stay":"long"}}`, as(writer), withHeader("If-Match", `"2"`)), http.StatusPreconditionFailed, "precondition-failed", "")
+
 	// Listing, with an attribute filter, page by page.
 	for i := 2; i <= 6; i++ {
 		prop := "villa_a"
@@ -212,7 +225,7 @@ func TestRecords(t *testing.T) {
 			got = append(got, it.Entry.Action)
 		}
 	}
-	if strings.Join(got, ",") != "record.create,record.read,record.read,record.update,record.read,record.delete" {
+	if strings.Join(got, ",") != "record.create,record.read,record.read,record.update,record.read,record.update,record.delete" {
 		t.Fatalf("record audit entries by the key: %v", got)
 	}
 }

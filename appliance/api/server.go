@@ -185,6 +185,7 @@ func (s *server) routes() {
 	v1.Get("/tenants/:id/collections/:name/records", s.tenantAccess(apikeys.PermRead), s.findRecords)
 	v1.Get("/tenants/:id/collections/:name/records/:rid", s.tenantAccess(apikeys.PermRead), s.getRecord)
 	v1.Put("/tenants/:id/collections/:name/records/:rid", s.tenantAccess(apikeys.PermWrite), s.replaceRecord)
+	v1.Patch("/tenants/:id/collections/:name/records/:rid", s.tenantAccess(apikeys.PermWrite), s.patchRecord)
 	v1.Delete("/tenants/:id/collections/:name/records/:rid", s.tenantAccess(apikeys.PermDelete), s.deleteRecord)
 	v1.Get("/tenants/:id/subjects/:sid", s.tenantAccess(apikeys.PermRead), s.getSubject)
 }

@@ -831,3 +831,38 @@ func (s *Service) List(ctx context.Context, tenant, collection, attr, value, aft
 	}
 	return ids, next, nil
 }
+
+// Patch changes some fields of a record (JSON merge patch: a field given
+// replaces, a null removes; subject and attributes replace when given),
+// as a new version. ifMatch as in Replace; without it, the version read is
+// required, so a concurrent change is ErrVersion rather than lost.
+func (s *Service) Patch(ctx context.Context, caller audit.Caller, tenant, collection, id string, in Input, subjectSet, attributesSet bool, ifMatch uint64) (Record, error) {
+	if !validID(id) {
+		return Record{}, ErrNotFound
+	}
+	cur, env, _, err := s.load(ctx, tenant, collection, id)
+	if err != nil {
+		return Record{}, err
+	}
+	if ifMatch != 0 && ifMatch != env.Version {
+		return Record{}, ErrVersion
+	}
+	merged := Input{ID: id, Subject: cur.Subject, Attributes: cur.Attributes, Fields: map[string]json.RawMessage{}}
+	for k, v := range cur.Fields {
+		merged.Fields[k] = v
+	}
+	for k, v := range in.Fields {
+		if string(v) == "null" {
+			delete(merged.Fields, k)
+			continue
+		}
+		merged.Fields[k] = v
+	}
+	if subjectSet {
+		merged.Subject = in.Subject
+	}
+	if attributesSet {
+		merged.Attributes = in.Attributes
+	}
+	return s.Replace(ctx, caller, tenant, collection, id, merged, env.Version)
+}
