@@ -232,7 +232,6 @@ type Provisioning struct {
 	Ops     []raftstore.Op
 	Appends []raftstore.Append
 	Spec    ProviderSpec // normalized, Derived read from Vault
-	root    Root
 }
 
 // PrepareProvision makes a tenant's root (or checks its Vault key), KEK
@@ -242,48 +241,12 @@ type Provisioning struct {
 // calls Vault (reads the transit key, wraps the KEK): bad credentials or
 // an unreachable Vault fail the creation with ErrRootUnavailable.
 func (h *Hierarchy) PrepareProvision(ctx context.Context, caller audit.Caller, tenant string, spec ProviderSpec) (*Provisioning, error) {
-	if err := spec.Normalize(); err != nil {
-		return nil, err
-	}
-	seal, err := h.sealRecipients(ctx)
+	root, rootOps, err := h.newRoot(ctx, tenant, &spec)
 	if err != nil {
 		return nil, err
 	}
 	p := keysPath(tenant)
-	prov := &Provisioning{Conds: []raftstore.Cond{{Kind: raftstore.CondAbsent, Bucket: p, Key: []byte("kek_current")}}}
-	var root Root
-	switch spec.Kind {
-	case ProviderAge:
-		r, sealed, err := NewAgeRoot(tenant, seal...)
-		if err != nil {
-			return nil, err
-		}
-		root = r
-		prov.Ops = append(prov.Ops, put(p, "root", sealed))
-	case ProviderVault:
-		v := *spec.Vault
-		vr, err := h.newVaultRoot(v)
-		if err != nil {
-			return nil, err
-		}
-		info, err := vr.KeyInfo(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("keyring: tenant %s: transit key %s/%s: %w", tenant, v.Mount, v.Key, err)
-		}
-		v.Derived = info.Derived
-		spec.Vault = &v
-		vr, err = h.newVaultRoot(v) // now with the derivation context
-		if err != nil {
-			return nil, err
-		}
-		creds, _ := json.Marshal(vaultAuth{Tenant: tenant, Token: v.Token, RoleID: v.RoleID, SecretID: v.SecretID})
-		enc, err := ageEncrypt(creds, seal...)
-		if err != nil {
-			return nil, fmt.Errorf("keyring: encrypt vault credentials: %w", err)
-		}
-		root = vr
-		prov.Ops = append(prov.Ops, put(p, "vault_auth", enc), put(SysPath(), sysVaultPrefix+tenant, []byte(v.transitID())))
-	}
+	prov := &Provisioning{Conds: []raftstore.Cond{{Kind: raftstore.CondAbsent, Bucket: p, Key: []byte("kek_current")}}, Ops: rootOps}
 	specJSON, _ := json.Marshal(spec)
 	kek, err := NewKey(1)
 	if err != nil {
@@ -311,8 +274,50 @@ func (h *Hierarchy) PrepareProvision(ctx context.Context, caller audit.Caller, t
 		return nil, err
 	}
 	prov.Appends = []raftstore.Append{a}
-	prov.Spec, prov.root = spec, root
+	prov.Spec = spec
 	return prov, nil
+}
+
+// newRoot makes a tenant root for spec (normalizing it; for Vault, reading
+// the transit key, whose derivation it records) and the writes that store
+// it: the sealed age identity, or the encrypted Vault credentials and the
+// transit-key index entry.
+func (h *Hierarchy) newRoot(ctx context.Context, tenant string, spec *ProviderSpec) (Root, []raftstore.Op, error) {
+	if err := spec.Normalize(); err != nil {
+		return nil, nil, err
+	}
+	seal, err := h.sealRecipients(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	p := keysPath(tenant)
+	if spec.Kind == ProviderAge {
+		r, sealed, err := NewAgeRoot(tenant, seal...)
+		if err != nil {
+			return nil, nil, err
+		}
+		return r, []raftstore.Op{put(p, "root", sealed)}, nil
+	}
+	v := *spec.Vault
+	vr, err := h.newVaultRoot(v)
+	if err != nil {
+		return nil, nil, err
+	}
+	info, err := vr.KeyInfo(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("keyring: tenant %s: transit key %s/%s: %w", tenant, v.Mount, v.Key, err)
+	}
+	v.Derived = info.Derived
+	spec.Vault = &v
+	if vr, err = h.newVaultRoot(v); err != nil { // now with the derivation context
+		return nil, nil, err
+	}
+	creds, _ := json.Marshal(vaultAuth{Tenant: tenant, Token: v.Token, RoleID: v.RoleID, SecretID: v.SecretID})
+	enc, err := ageEncrypt(creds, seal...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("keyring: encrypt vault credentials: %w", err)
+	}
+	return vr, []raftstore.Op{put(p, "vault_auth", enc), put(SysPath(), sysVaultPrefix+tenant, []byte(v.transitID()))}, nil
 }
 
 // Provision creates the tenant's keys on their own (the registry uses

@@ -268,30 +268,20 @@ func (h *Hierarchy) ChangeProvider(ctx context.Context, caller audit.Caller, ten
 	if err != nil {
 		return err
 	}
-	prov, err := h.PrepareProvision(ctx, caller, tenant, spec)
+	newRoot, ops, err := h.newRoot(ctx, tenant, &spec)
 	if err != nil {
 		return err
 	}
-	newRoot := prov.root
 	p := keysPath(tenant)
 	var conds []raftstore.Cond
-	var ops []raftstore.Op
-	// Keep the new root's records; the KEKs are rewrapped below and the
-	// data keys stay.
-	for _, op := range prov.Ops {
-		switch string(op.Key) {
-		case "root", "vault_auth", sysVaultPrefix + tenant:
-			ops = append(ops, op)
-		}
-	}
-	switch prov.Spec.Kind {
+	switch spec.Kind {
 	case ProviderAge:
 		ops = append(ops, raftstore.Op{Kind: raftstore.OpDelete, Bucket: p, Key: []byte("vault_auth")},
 			raftstore.Op{Kind: raftstore.OpDelete, Bucket: SysPath(), Key: []byte(sysVaultPrefix + tenant)})
 	case ProviderVault:
 		ops = append(ops, raftstore.Op{Kind: raftstore.OpDelete, Bucket: p, Key: []byte("root")})
 	}
-	specJSON, _ := json.Marshal(prov.Spec)
+	specJSON, _ := json.Marshal(spec)
 	ops = append(ops, put(p, "provider", specJSON))
 	err = h.store.View(ctx, raftstore.Linearizable, func(rt *raftstore.ReadTx) error {
 		if _, ver, ok := rt.Get(p, []byte("provider")); ok {
@@ -312,7 +302,7 @@ func (h *Hierarchy) ChangeProvider(ctx context.Context, caller audit.Caller, ten
 	if err != nil {
 		return err
 	}
-	a, err := h.audit(caller, tenant, "key.provider_change", "provider:"+prov.Spec.Kind)
+	a, err := h.audit(caller, tenant, "key.provider_change", "provider:"+spec.Kind)
 	if err != nil {
 		return err
 	}

@@ -66,6 +66,19 @@ func keyID(c *fiber.Ctx) (string, error) {
 	return id, nil
 }
 
+// apiKeyTarget validates a one-key route: no input, an existing tenant, a
+// well-formed key id.
+func (s *server) apiKeyTarget(c *fiber.Ctx) (tenant, id string, err error) {
+	if err = s.noInput(c); err != nil {
+		return "", "", err
+	}
+	if tenant, err = s.existingTenant(c); err != nil {
+		return "", "", err
+	}
+	id, err = keyID(c)
+	return tenant, id, err
+}
+
 func (s *server) createAPIKey(c *fiber.Ctx) error {
 	if _, err := parseQuery(c); err != nil {
 		return err
@@ -106,14 +119,7 @@ func (s *server) listAPIKeys(c *fiber.Ctx) error {
 }
 
 func (s *server) getAPIKey(c *fiber.Ctx) error {
-	if err := s.noInput(c); err != nil {
-		return err
-	}
-	tenant, err := s.existingTenant(c)
-	if err != nil {
-		return err
-	}
-	id, err := keyID(c)
+	tenant, id, err := s.apiKeyTarget(c)
 	if err != nil {
 		return err
 	}
@@ -127,14 +133,7 @@ func (s *server) getAPIKey(c *fiber.Ctx) error {
 }
 
 func (s *server) deleteAPIKey(c *fiber.Ctx) error {
-	if err := s.noInput(c); err != nil {
-		return err
-	}
-	tenant, err := s.existingTenant(c)
-	if err != nil {
-		return err
-	}
-	id, err := keyID(c)
+	tenant, id, err := s.apiKeyTarget(c)
 	if err != nil {
 		return err
 	}

@@ -48,6 +48,34 @@ func recordID(c *fiber.Ctx) (string, error) {
 	return id, nil
 }
 
+// recordPath validates a record route's path: collection and record id.
+func recordPath(c *fiber.Ctx) (name, id string, err error) {
+	if name, err = collectionName(c); err != nil {
+		return "", "", err
+	}
+	id, err = recordID(c)
+	return name, id, err
+}
+
+// recordWrite validates what a replace or patch has before its body: no
+// query, the path, If-Match.
+func recordWrite(c *fiber.Ctx) (name, id string, want uint64, err error) {
+	if _, err = parseQuery(c); err != nil {
+		return "", "", 0, err
+	}
+	if name, id, err = recordPath(c); err != nil {
+		return "", "", 0, err
+	}
+	want, err = ifMatch(c)
+	return name, id, want, err
+}
+
+// sendRecord answers a record with its version as ETag.
+func sendRecord(c *fiber.Ctx, rec records.Record) error {
+	c.Set(fiber.HeaderETag, etag(rec.Version))
+	return c.JSON(rec)
+}
+
 func (s *server) createRecord(c *fiber.Ctx) error {
 	if _, err := parseQuery(c); err != nil {
 		return err
@@ -76,11 +104,7 @@ func (s *server) createRecord(c *fiber.Ctx) error {
 }
 
 func (s *server) getRecord(c *fiber.Ctx) error {
-	name, err := collectionName(c)
-	if err != nil {
-		return err
-	}
-	id, err := recordID(c)
+	name, id, err := recordPath(c)
 	if err != nil {
 		return err
 	}
@@ -106,19 +130,14 @@ func (s *server) getRecord(c *fiber.Ctx) error {
 	if err != nil {
 		return keyErr(tenant, fmt.Errorf("api: record %q in %q of %q: %w", id, name, tenant, err))
 	}
-	c.Set(fiber.HeaderETag, etag(rec.Version))
-	return c.JSON(rec)
+	return sendRecord(c, rec)
 }
 
 func (s *server) deleteRecord(c *fiber.Ctx) error {
 	if err := s.noInput(c); err != nil {
 		return err
 	}
-	name, err := collectionName(c)
-	if err != nil {
-		return err
-	}
-	id, err := recordID(c)
+	name, id, err := recordPath(c)
 	if err != nil {
 		return err
 	}
@@ -233,18 +252,7 @@ func (s *server) getSubject(c *fiber.Ctx) error {
 // replaceRecord writes a new version of a record; If-Match makes it
 // conditional (412 when the record moved on).
 func (s *server) replaceRecord(c *fiber.Ctx) error {
-	if _, err := parseQuery(c); err != nil {
-		return err
-	}
-	name, err := collectionName(c)
-	if err != nil {
-		return err
-	}
-	id, err := recordID(c)
-	if err != nil {
-		return err
-	}
-	want, err := ifMatch(c)
+	name, id, want, err := recordWrite(c)
 	if err != nil {
 		return err
 	}
@@ -265,8 +273,7 @@ func (s *server) replaceRecord(c *fiber.Ctx) error {
 	if err != nil {
 		return keyErr(tenant, fmt.Errorf("api: replace record %q in %q of %q: %w", id, name, tenant, err))
 	}
-	c.Set(fiber.HeaderETag, etag(rec.Version))
-	return c.JSON(rec)
+	return sendRecord(c, rec)
 }
 
 type patchRecordRequest struct {
@@ -278,18 +285,7 @@ type patchRecordRequest struct {
 // patchRecord merges a change into a record (a null field removes it) as
 // a new version; If-Match as in replace.
 func (s *server) patchRecord(c *fiber.Ctx) error {
-	if _, err := parseQuery(c); err != nil {
-		return err
-	}
-	name, err := collectionName(c)
-	if err != nil {
-		return err
-	}
-	id, err := recordID(c)
-	if err != nil {
-		return err
-	}
-	want, err := ifMatch(c)
+	name, id, want, err := recordWrite(c)
 	if err != nil {
 		return err
 	}
@@ -314,6 +310,5 @@ func (s *server) patchRecord(c *fiber.Ctx) error {
 	if err != nil {
 		return keyErr(tenant, fmt.Errorf("api: patch record %q in %q of %q: %w", id, name, tenant, err))
 	}
-	c.Set(fiber.HeaderETag, etag(rec.Version))
-	return c.JSON(rec)
+	return sendRecord(c, rec)
 }

@@ -359,7 +359,4 @@ func (s *server) actor(c *fiber.Ctx) tenants.Actor {
 }
 
 // caller is actor in the audit package's terms.
-func (s *server) caller(c *fiber.Ctx) audit.Caller {
-	a := s.actor(c)
-	return audit.Caller{Actor: audit.Actor{Type: a.Type, ID: a.Name}, RequestID: a.RequestID, Source: a.Source}
-}
+func (s *server) caller(c *fiber.Ctx) audit.Caller { return s.actor(c).Caller() }

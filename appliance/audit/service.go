@@ -400,11 +400,17 @@ func (s *Service) ProveConsistency(ctx context.Context, chain string, old, size 
 // change, with outcome "requested" — if it cannot be written, the change
 // is not made.
 func (s *Service) Append(ctx context.Context, chain string, e Entry) error {
+	return Append(ctx, s.store, chain, e)
+}
+
+// Append is Service.Append for callers that hold only the store (the
+// node's membership hooks run before the service exists).
+func Append(ctx context.Context, store Store, chain string, e Entry) error {
 	a, err := Record(chain, e)
 	if err != nil {
 		return err
 	}
-	res, err := s.store.Apply(ctx, &raftstore.Txn{Appends: []raftstore.Append{a}})
+	res, err := store.Apply(ctx, &raftstore.Txn{Appends: []raftstore.Append{a}})
 	if err != nil {
 		return fmt.Errorf("audit: append to %s: %w", chain, err)
 	}

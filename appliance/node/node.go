@@ -365,18 +365,8 @@ func (n *Node) auditAddVoter(ctx context.Context, nodeID, addr string) error {
 }
 
 func (n *Node) auditMembership(ctx context.Context, action, nodeID string, details map[string]string) error {
-	a, err := audit.Record(audit.SystemChain, audit.Entry{
-		Time: time.Now().UTC(), Actor: audit.Actor{Type: audit.ActorSystem, ID: "system"},
-		Action: action, Target: "node:" + nodeID, Outcome: audit.OutcomeRequested, Details: details,
-	})
-	if err != nil {
-		return err
-	}
-	res, err := n.store.Apply(ctx, &raftstore.Txn{Appends: []raftstore.Append{a}})
-	if err != nil {
-		return err
-	}
-	return res.Err
+	e := audit.System().Entry(time.Now().UTC(), action, "node:"+nodeID, audit.OutcomeRequested, details)
+	return audit.Append(ctx, n.store, audit.SystemChain, e)
 }
 
 // CheckOperatorToken accepts the operator token. It reads the local state:

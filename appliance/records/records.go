@@ -401,23 +401,34 @@ func (s *Service) indexDeletes(ctx context.Context, tenant, collection, id strin
 	return ops, nil
 }
 
-// load reads and opens a stored record with the version of its key.
-func (s *Service) load(ctx context.Context, tenant, collection, id string) (Record, envelope, uint64, error) {
+// readEnvelope reads a stored record. Its callers have read the schema
+// linearizably just before, so this node's own state is recent enough: a
+// local read, without a second read-index round.
+func (s *Service) readEnvelope(ctx context.Context, tenant, collection, id string) (envelope, uint64, error) {
 	var raw []byte
 	var ver uint64
 	var ok bool
-	if err := s.store.View(ctx, raftstore.Linearizable, func(r *raftstore.ReadTx) error {
+	if err := s.store.View(ctx, raftstore.Stale, func(r *raftstore.ReadTx) error {
 		raw, ver, ok = r.Get(recordsPath(tenant, collection), []byte(id))
 		return nil
 	}); err != nil {
-		return Record{}, envelope{}, 0, fmt.Errorf("records: read: %w", err)
+		return envelope{}, 0, fmt.Errorf("records: read: %w", err)
 	}
 	if !ok {
-		return Record{}, envelope{}, 0, ErrNotFound
+		return envelope{}, 0, ErrNotFound
 	}
 	var env envelope
 	if err := json.Unmarshal(raw, &env); err != nil {
-		return Record{}, envelope{}, 0, fmt.Errorf("%w: %s/%s envelope", ErrIntegrity, collection, id)
+		return envelope{}, 0, fmt.Errorf("%w: %s/%s envelope", ErrIntegrity, collection, id)
+	}
+	return env, ver, nil
+}
+
+// load reads and opens a stored record, with its storage version.
+func (s *Service) load(ctx context.Context, tenant, collection, id string) (Record, envelope, uint64, error) {
+	env, ver, err := s.readEnvelope(ctx, tenant, collection, id)
+	if err != nil {
+		return Record{}, envelope{}, 0, err
 	}
 	key, err := s.keys.DataKey(ctx, tenant, env.Subject)
 	if err != nil {
@@ -439,12 +450,18 @@ func (s *Service) Replace(ctx context.Context, caller audit.Caller, tenant, coll
 	if err != nil {
 		return Record{}, err
 	}
-	in.ID = id
-	values, err := validate(&sc, &in)
+	old, env, ver, err := s.load(ctx, tenant, collection, id)
 	if err != nil {
 		return Record{}, err
 	}
-	old, env, ver, err := s.load(ctx, tenant, collection, id)
+	return s.write(ctx, caller, tenant, collection, id, &sc, in, old, env, ver, ifMatch)
+}
+
+// write stores in as the next version of the record read as (old, env,
+// ver).
+func (s *Service) write(ctx context.Context, caller audit.Caller, tenant, collection, id string, sc *collections.Schema, in Input, old Record, env envelope, ver, ifMatch uint64) (Record, error) {
+	in.ID = id
+	values, err := validate(sc, &in)
 	if err != nil {
 		return Record{}, err
 	}
@@ -455,12 +472,12 @@ func (s *Service) Replace(ctx context.Context, caller audit.Caller, tenant, coll
 	if err != nil {
 		return Record{}, err
 	}
-	ops, err := s.indexDeletes(ctx, tenant, collection, id, &sc, old)
+	ops, err := s.indexDeletes(ctx, tenant, collection, id, sc, old)
 	if err != nil {
 		return Record{}, err
 	}
 	next := envelope{Subject: in.Subject, Attributes: in.Attributes, Version: env.Version + 1, SchemaVersion: sc.Version, CreatedAt: env.CreatedAt, UpdatedAt: s.now().UTC()}
-	sealed, puts, err := s.sealAll(ctx, tenant, collection, id, next.Version, &sc, values, key)
+	sealed, puts, err := s.sealAll(ctx, tenant, collection, id, next.Version, sc, values, key)
 	if err != nil {
 		return Record{}, err
 	}
@@ -588,20 +605,9 @@ func (s *Service) Get(ctx context.Context, caller audit.Caller, tenant, collecti
 	if err != nil {
 		return Record{}, err
 	}
-	var raw []byte
-	var ok bool
-	if err := s.store.View(ctx, raftstore.Linearizable, func(r *raftstore.ReadTx) error {
-		raw, _, ok = r.Get(recordsPath(tenant, collection), []byte(id))
-		return nil
-	}); err != nil {
-		return Record{}, fmt.Errorf("records: get: %w", err)
-	}
-	if !ok {
-		return Record{}, ErrNotFound
-	}
-	var env envelope
-	if err := json.Unmarshal(raw, &env); err != nil {
-		return Record{}, fmt.Errorf("%w: %s/%s envelope", ErrIntegrity, collection, id)
+	env, _, err := s.readEnvelope(ctx, tenant, collection, id)
+	if err != nil {
+		return Record{}, err
 	}
 	key, err := s.keys.DataKey(ctx, tenant, env.Subject)
 	if err != nil {
@@ -622,17 +628,9 @@ func (s *Service) Get(ctx context.Context, caller audit.Caller, tenant, collecti
 		return Record{}, err
 	}
 	if sensitive {
-		outcome := map[string]string{"masked": fmt.Sprint(masked)}
-		entry, err := audit.Record(audit.TenantChain(tenant), caller.Entry(s.now().UTC(), "record.read", "record:"+collection+"/"+id, audit.OutcomeSuccess, outcome))
-		if err != nil {
-			return Record{}, err
-		}
-		res, err := s.store.Apply(ctx, &raftstore.Txn{Appends: []raftstore.Append{entry}})
-		if err != nil {
+		e := caller.Entry(s.now().UTC(), "record.read", "record:"+collection+"/"+id, audit.OutcomeSuccess, map[string]string{"masked": fmt.Sprint(masked)})
+		if err := audit.Append(ctx, s.store, audit.TenantChain(tenant), e); err != nil {
 			return Record{}, fmt.Errorf("records: audit read: %w", err)
-		}
-		if res.Err != nil {
-			return Record{}, fmt.Errorf("records: audit read: %w", res.Err)
 		}
 	}
 	return rec, nil
@@ -708,7 +706,8 @@ func (s *Service) Find(ctx context.Context, tenant, collection, field string, va
 	start := append(bytes.Clone(prefix), []byte(after)...)
 	ids := []string{}
 	next := ""
-	err = s.store.View(ctx, raftstore.Linearizable, func(r *raftstore.ReadTx) error {
+	// The schema read above was linearizable: a local read suffices now.
+	err = s.store.View(ctx, raftstore.Stale, func(r *raftstore.ReadTx) error {
 		r.Scan(indexPath(tenant, collection, field), start, 0, func(k, _ []byte, _ uint64) bool {
 			if !bytes.HasPrefix(k, prefix) {
 				return false
@@ -802,7 +801,8 @@ func (s *Service) List(ctx context.Context, tenant, collection, attr, value, aft
 	if after != "" {
 		start = []byte(after)
 	}
-	err := s.store.View(ctx, raftstore.Linearizable, func(r *raftstore.ReadTx) error {
+	// The schema read above was linearizable: a local read suffices now.
+	err := s.store.View(ctx, raftstore.Stale, func(r *raftstore.ReadTx) error {
 		scanned := 0
 		r.Scan(recordsPath(tenant, collection), start, 0, func(k, v []byte, _ uint64) bool {
 			scanned++
@@ -840,14 +840,15 @@ func (s *Service) Patch(ctx context.Context, caller audit.Caller, tenant, collec
 	if !validID(id) {
 		return Record{}, ErrNotFound
 	}
-	cur, env, _, err := s.load(ctx, tenant, collection, id)
+	sc, err := s.schemas.Get(ctx, raftstore.Linearizable, tenant, collection, 0)
 	if err != nil {
 		return Record{}, err
 	}
-	if ifMatch != 0 && ifMatch != env.Version {
-		return Record{}, ErrVersion
+	cur, env, ver, err := s.load(ctx, tenant, collection, id)
+	if err != nil {
+		return Record{}, err
 	}
-	merged := Input{ID: id, Subject: cur.Subject, Attributes: cur.Attributes, Fields: map[string]json.RawMessage{}}
+	merged := Input{Subject: cur.Subject, Attributes: cur.Attributes, Fields: map[string]json.RawMessage{}}
 	for k, v := range cur.Fields {
 		merged.Fields[k] = v
 	}
@@ -864,5 +865,5 @@ func (s *Service) Patch(ctx context.Context, caller audit.Caller, tenant, collec
 	if attributesSet {
 		merged.Attributes = in.Attributes
 	}
-	return s.Replace(ctx, caller, tenant, collection, id, merged, env.Version)
+	return s.write(ctx, caller, tenant, collection, id, &sc, merged, cur, env, ver, ifMatch)
 }

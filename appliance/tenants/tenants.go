@@ -81,7 +81,8 @@ type Actor struct {
 	Source    string // the client's address
 }
 
-func (a Actor) caller() audit.Caller {
+// Caller is the actor in the audit package's terms.
+func (a Actor) Caller() audit.Caller {
 	t := a.Type
 	if t == "" {
 		t = audit.ActorOperator
@@ -218,7 +219,7 @@ func (s *Service) create(ctx context.Context, actor Actor, id, name, region stri
 	if s.keys != nil {
 		// Before anything is written: a Vault tenant's key must answer.
 		var err error
-		if prov, err = s.keys.PrepareProvision(ctx, actor.caller(), id, spec); err != nil {
+		if prov, err = s.keys.PrepareProvision(ctx, actor.Caller(), id, spec); err != nil {
 			var se *keyring.SpecError
 			if errors.As(err, &se) {
 				return Tenant{}, &FieldError{Field: se.Field, Reason: se.Reason}
@@ -517,7 +518,7 @@ func (s *Service) generateID() (string, error) {
 // no free text from the request (the display name stays out), so no
 // personal data reaches the audit log.
 func auditEntry(now time.Time, actor Actor, action, id string) (raftstore.Append, error) {
-	a, err := audit.Record(audit.SystemChain, actor.caller().Entry(now, action, tenantBucketPrefix+id, audit.OutcomeSuccess, nil))
+	a, err := audit.Record(audit.SystemChain, actor.Caller().Entry(now, action, tenantBucketPrefix+id, audit.OutcomeSuccess, nil))
 	if err != nil {
 		return raftstore.Append{}, fmt.Errorf("tenants: audit entry: %w", err)
 	}
