@@ -17,7 +17,7 @@ import (
 // load one fsync carries many transactions while each keeps its own result.
 const (
 	maxTxnsPerEntry  = 1024
-	maxBytesPerEntry = 8 << 20
+	maxBytesPerEntry = 4 << 20
 	maxInflight      = 2 // raft entries proposed and not yet applied
 )
 

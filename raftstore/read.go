@@ -71,6 +71,20 @@ func (r *ReadTx) Count(bucket [][]byte) int {
 	return n
 }
 
+// BucketCount returns the number of nested buckets in bucket.
+func (r *ReadTx) BucketCount(bucket [][]byte) int {
+	b := bucketAt(r.tx, bucket)
+	if b == nil {
+		return 0
+	}
+	n := 0
+	_ = b.ForEachBucket(func([]byte) error {
+		n++
+		return nil
+	})
+	return n
+}
+
 // BucketExists reports whether the nested bucket exists.
 func (r *ReadTx) BucketExists(bucket [][]byte) bool { return bucketAt(r.tx, bucket) != nil }
 

@@ -260,7 +260,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	rc.SnapshotInterval = cfg.SnapshotInterval
 	rc.TrailingLogs = cfg.TrailingLogs
 	rc.BatchApplyCh = true
-	rc.MaxAppendEntries = 512
+	// Entries carry up to maxBytesPerEntry (blob chunks make them large):
+	// 64 of them bound what one AppendEntries to a lagging follower holds
+	// in memory to 256 MiB, while group commit keeps the entry count low.
+	rc.MaxAppendEntries = 64
 	rc.NoSnapshotRestoreOnStart = true
 	rc.NoLegacyTelemetry = true
 	rc.Logger = hlog

@@ -57,24 +57,32 @@ func TestEveryMutatingRouteIsAudited(t *testing.T) {
 			t.Fatalf("setup record: %d %s", r.status, r.body)
 		}
 	}
-	cases := map[string]struct{ path, body string }{
-		"POST /v1/tenants":                                      {"/v1/tenants", `{"id":"walk2","display_name":"Walk 2"}`},
-		"PATCH /v1/tenants/:id":                                 {"/v1/tenants/walk", `{"display_name":"Walked"}`},
-		"POST /v1/tenants/:id/suspend":                          {"/v1/tenants/walk/suspend", ""},
-		"POST /v1/tenants/:id/resume":                           {"/v1/tenants/walk/resume", ""},
-		"POST /v1/tenants/:id/keys/rotate":                      {"/v1/tenants/walk/keys/rotate", ""},
-		"POST /v1/tenants/:id/keys/purge-cache":                 {"/v1/tenants/walk/keys/purge-cache", ""},
-		"PUT /v1/tenants/:id/keys/provider":                     {"/v1/tenants/walk/keys/provider", `{"key_provider":"age"}`},
-		"DELETE /v1/tenants/:id":                                {"/v1/tenants/walk2", ""},
-		"DELETE /v1/operator/raft/peers/:id":                    {"/v1/operator/raft/peers/ghost", ""},
-		"POST /v1/operator/raft/transfer-leader":                {"/v1/operator/raft/transfer-leader", `{"id":"n1"}`},
-		"POST /v1/tenants/:id/apikeys":                          {"/v1/tenants/walk/apikeys", `{"name":"walker","permissions":["read"]}`},
-		"DELETE /v1/tenants/:id/apikeys/:kid":                   {"/v1/tenants/walk/apikeys/" + walkKey, ""},
-		"PUT /v1/tenants/:id/collections/:name":                 {"/v1/tenants/walk/collections/guests", `{"fields":[{"name":"email","type":"string","classification":"pii","index":true},{"name":"n","type":"number","classification":"internal"}]}`},
-		"POST /v1/tenants/:id/collections/:name/records":        {"/v1/tenants/walk/collections/guests/records", `{"id":"walk-r1","fields":{"email":"a@b.c"}}`},
-		"DELETE /v1/tenants/:id/collections/:name/records/:rid": {"/v1/tenants/walk/collections/guests/records/walk-r0", ""},
-		"PUT /v1/tenants/:id/collections/:name/records/:rid":    {"/v1/tenants/walk/collections/guests/records/walk-r2", `{"fields":{"email":"d@e.f"}}`},
-		"PATCH /v1/tenants/:id/collections/:name/records/:rid":  {"/v1/tenants/walk/collections/guests/records/walk-r2", `{"fields":{"n":3}}`},
+	up := e.do("POST", "/v1/tenants/walk/blobs?subject=walk-s", "a recording", withHeader("Content-Type", "audio/wav"))
+	if up.status != http.StatusCreated {
+		t.Fatalf("setup blob: %d %s", up.status, up.body)
+	}
+	var blob struct{ ID string }
+	up.json(t, &blob)
+	cases := map[string]struct{ path, body, ct string }{
+		"POST /v1/tenants":                                      {path: "/v1/tenants", body: `{"id":"walk2","display_name":"Walk 2"}`},
+		"PATCH /v1/tenants/:id":                                 {path: "/v1/tenants/walk", body: `{"display_name":"Walked"}`},
+		"POST /v1/tenants/:id/suspend":                          {path: "/v1/tenants/walk/suspend", body: ""},
+		"POST /v1/tenants/:id/resume":                           {path: "/v1/tenants/walk/resume", body: ""},
+		"POST /v1/tenants/:id/keys/rotate":                      {path: "/v1/tenants/walk/keys/rotate", body: ""},
+		"POST /v1/tenants/:id/keys/purge-cache":                 {path: "/v1/tenants/walk/keys/purge-cache", body: ""},
+		"PUT /v1/tenants/:id/keys/provider":                     {path: "/v1/tenants/walk/keys/provider", body: `{"key_provider":"age"}`},
+		"DELETE /v1/tenants/:id":                                {path: "/v1/tenants/walk2", body: ""},
+		"DELETE /v1/operator/raft/peers/:id":                    {path: "/v1/operator/raft/peers/ghost", body: ""},
+		"POST /v1/operator/raft/transfer-leader":                {path: "/v1/operator/raft/transfer-leader", body: `{"id":"n1"}`},
+		"POST /v1/tenants/:id/apikeys":                          {path: "/v1/tenants/walk/apikeys", body: `{"name":"walker","permissions":["read"]}`},
+		"DELETE /v1/tenants/:id/apikeys/:kid":                   {path: "/v1/tenants/walk/apikeys/" + walkKey, body: ""},
+		"PUT /v1/tenants/:id/collections/:name":                 {path: "/v1/tenants/walk/collections/guests", body: `{"fields":[{"name":"email","type":"string","classification":"pii","index":true},{"name":"n","type":"number","classification":"internal"}]}`},
+		"POST /v1/tenants/:id/collections/:name/records":        {path: "/v1/tenants/walk/collections/guests/records", body: `{"id":"walk-r1","fields":{"email":"a@b.c"}}`},
+		"DELETE /v1/tenants/:id/collections/:name/records/:rid": {path: "/v1/tenants/walk/collections/guests/records/walk-r0", body: ""},
+		"PUT /v1/tenants/:id/collections/:name/records/:rid":    {path: "/v1/tenants/walk/collections/guests/records/walk-r2", body: `{"fields":{"email":"d@e.f"}}`},
+		"PATCH /v1/tenants/:id/collections/:name/records/:rid":  {path: "/v1/tenants/walk/collections/guests/records/walk-r2", body: `{"fields":{"n":3}}`},
+		"POST /v1/tenants/:id/blobs":                            {path: "/v1/tenants/walk/blobs?subject=walk-s", body: "another recording", ct: "audio/ogg"},
+		"DELETE /v1/tenants/:id/blobs/:bid":                     {path: "/v1/tenants/walk/blobs/" + blob.ID},
 	}
 	seen := map[string]bool{}
 	for _, rt := range e.app.GetRoutes(true) {
@@ -94,7 +102,11 @@ func TestEveryMutatingRouteIsAudited(t *testing.T) {
 			continue
 		}
 		before := e.chainSizes()
-		r := e.do(rt.Method, c.path, c.body)
+		var opts []reqOpt
+		if c.ct != "" {
+			opts = append(opts, withHeader("Content-Type", c.ct))
+		}
+		r := e.do(rt.Method, c.path, c.body, opts...)
 		if r.status >= 300 {
 			t.Errorf("%s: %d %s", name, r.status, r.body)
 			continue

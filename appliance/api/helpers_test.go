@@ -23,10 +23,12 @@ import (
 	"github.com/custos/custos/appliance/api"
 	"github.com/custos/custos/appliance/apikeys"
 	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/appliance/blobs"
 	"github.com/custos/custos/appliance/collections"
 	"github.com/custos/custos/appliance/internal/testnode"
 	"github.com/custos/custos/appliance/records"
 	"github.com/custos/custos/appliance/tenants"
+	"github.com/custos/custos/internal/apispec"
 	"github.com/custos/custos/keyring"
 	"github.com/custos/custos/raftstore"
 )
@@ -54,6 +56,7 @@ type env struct {
 	apikeys *apikeys.Service
 	colls   *collections.Service
 	vkey    string
+	blobCfg blobs.Config // set before the first deps() call
 	app     *fiber.App
 	logBuf  *syncBuffer
 }
@@ -99,7 +102,9 @@ func newEnvStore(tb testing.TB, store *raftstore.Store, opts api.Options) *env {
 
 // deps are the env's real services.
 func (e *env) deps() api.Deps {
-	return api.Deps{Cluster: e.store, Tenants: e.svc, Keys: e.keys, Audit: e.audit, SelfCheck: e.runner, APIKeys: e.apikeys, Collections: e.colls, Records: records.New(e.store, e.keys, e.colls, nil), Auth: staticAuth{goodToken}, Version: "1.2.3-test"}
+	recs := records.New(e.store, e.keys, e.colls, nil)
+	return api.Deps{Cluster: e.store, Tenants: e.svc, Keys: e.keys, Audit: e.audit, SelfCheck: e.runner, APIKeys: e.apikeys, Collections: e.colls,
+		Records: recs, Blobs: blobs.New(e.store, e.keys, recs, e.blobCfg, nil), Auth: staticAuth{goodToken}, Version: "1.2.3-test"}
 }
 
 // bootstrapAudit writes the audit checkpoint keys as operator init does
@@ -177,8 +182,25 @@ func doOn(tb testing.TB, app *fiber.App, method, target, body string, opts ...re
 	if err != nil {
 		tb.Fatal(err)
 	}
+	// Every exchange must match openapi.json. Requests the server refused
+	// with a 4xx are checked as responses only: the bad-input tests send
+	// them on purpose, and some of the rules they break (a repeated or
+	// unknown query parameter, a duplicate JSON key) are beyond what the
+	// description can express. A request the server accepted must be one
+	// the description allows, so a lax handler or a too strict
+	// description still fails here.
+	spec, err := loadSpec()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	spec.Check(tb, req, []byte(body), res, b)
 	return response{status: res.StatusCode, header: res.Header, body: b}
 }
+
+// loadSpec parses openapi.json once per test binary: it is embedded, so it
+// cannot change, and parsing it for each of the hundreds of requests (and
+// every fuzz input) would dominate the tests' time.
+var loadSpec = sync.OnceValues(apispec.Load)
 
 // checkProblem asserts a problem+json answer with the given status and
 // slug, and returns it.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/custos/custos/appliance/apikeys"
 	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/appliance/blobs"
 	"github.com/custos/custos/appliance/collections"
 	"github.com/custos/custos/appliance/records"
 	"github.com/custos/custos/appliance/tenants"
@@ -67,6 +68,8 @@ const (
 	kindKeyUnavailable
 	kindAuditUnavailable
 	kindIntegrity
+	kindRangeNotSatisfiable
+	kindLengthRequired
 	kindInternal
 )
 
@@ -106,6 +109,10 @@ func (k kind) spec() (slug, title string, status int) {
 		return "integrity-error", "Integrity error", http.StatusInternalServerError
 	case kindAuditUnavailable:
 		return "audit-unavailable", "Audit log unavailable", http.StatusServiceUnavailable
+	case kindLengthRequired:
+		return "length-required", "Length required", http.StatusLengthRequired
+	case kindRangeNotSatisfiable:
+		return "range-not-satisfiable", "Range not satisfiable", http.StatusRequestedRangeNotSatisfiable
 	default:
 		return "internal", "Internal error", http.StatusInternalServerError
 	}
@@ -182,6 +189,7 @@ func problemFor(err error) (kind, string, []FieldProblem, []header) {
 		ake *apikeys.FieldError
 		cfe *collections.FieldError
 		rfe *records.FieldError
+		bfe *blobs.FieldError
 	)
 	retry := []header{{fiber.HeaderRetryAfter, "1"}}
 	switch {
@@ -216,6 +224,23 @@ func problemFor(err error) (kind, string, []FieldProblem, []header) {
 		return kindConflict, "A record with this id exists.", nil, nil
 	case errors.Is(err, records.ErrVersion):
 		return kindPreconditionFailed, "The record changed meanwhile; read it again.", nil, nil
+	case errors.As(err, &bfe):
+		return kindValidation, bfe.Field + " " + bfe.Reason, []FieldProblem{{Field: bfe.Field, Reason: bfe.Reason}}, nil
+	case errors.Is(err, blobs.ErrIntegrity):
+		return kindIntegrity, "A stored blob failed its integrity check (altered, moved or incomplete); it is not served.", nil, nil
+	case errors.Is(err, blobs.ErrNotFound):
+		return kindNotFound, "No blob has this id.", nil, nil
+	case errors.Is(err, blobs.ErrTooLarge):
+		return kindPayloadTooLarge, "The blob exceeds the size limit; nothing of it was kept.", nil, nil
+	case errors.Is(err, blobs.ErrMediaType):
+		return kindUnsupportedMediaType, "The blob's Content-Type is missing or not an accepted media type.", nil, nil
+	case errors.Is(err, blobs.ErrTruncated):
+		return kindBadRequest, "The body ended before its announced Content-Length; nothing of it was kept.", nil, nil
+	case errors.Is(err, blobs.ErrDigest):
+		return kindValidation, "The body's SHA-256 is not the one Custos-Content-SHA256 announced; nothing of it was kept.",
+			[]FieldProblem{{Field: "Custos-Content-SHA256", Reason: "does not match the body"}}, nil
+	case errors.Is(err, blobs.ErrAborted):
+		return kindUnavailable, "The upload was interrupted by the cluster; nothing of it was kept. Retry it.", nil, []header{{fiber.HeaderRetryAfter, "1"}}
 	case errors.As(err, &cfe):
 		return kindValidation, cfe.Field + " " + cfe.Reason, []FieldProblem{{Field: cfe.Field, Reason: cfe.Reason}}, nil
 	case errors.Is(err, collections.ErrConflict):

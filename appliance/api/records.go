@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/appliance/blobs"
 	"github.com/custos/custos/appliance/records"
 )
 
@@ -224,6 +226,7 @@ func onlyParams(c *fiber.Ctx, allowed ...string) error {
 type subjectResponse struct {
 	Subject string         `json:"subject"`
 	Records []records.Held `json:"records"`
+	Blobs   []blobs.Blob   `json:"blobs"`
 }
 
 // getSubject lists what the tenant holds about a subject; a subject with
@@ -243,10 +246,20 @@ func (s *server) getSubject(c *fiber.Ctx) error {
 	ctx, cancel := s.callContext(c)
 	defer cancel()
 	held, err := s.deps.Records.Subject(ctx, tenant, subject)
+	if errors.Is(err, records.ErrNotFound) {
+		held, err = []records.Held{}, nil
+	}
 	if err != nil {
 		return fmt.Errorf("api: subject of %q: %w", tenant, err)
 	}
-	return c.JSON(subjectResponse{Subject: subject, Records: held})
+	bl, err := s.deps.Blobs.Subject(ctx, tenant, subject)
+	if err != nil {
+		return fmt.Errorf("api: blobs of subject of %q: %w", tenant, err)
+	}
+	if len(held) == 0 && len(bl) == 0 {
+		return &requestError{kind: kindNotFound, detail: "No such record (or nothing held about this subject)."}
+	}
+	return c.JSON(subjectResponse{Subject: subject, Records: held, Blobs: bl})
 }
 
 // replaceRecord writes a new version of a record; If-Match makes it

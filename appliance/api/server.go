@@ -63,6 +63,7 @@ type Deps struct {
 	APIKeys     APIKeys
 	Collections Collections
 	Records     Records
+	Blobs       Blobs
 	Auth        Auth
 	// Version is reported by /v1/sys/status.
 	Version string
@@ -109,8 +110,8 @@ type server struct {
 // configuration is validated before this is called), so New panics on
 // them rather than return an app that fails on every request.
 func New(deps Deps, opts Options) *fiber.App {
-	if deps.Cluster == nil || deps.Tenants == nil || deps.Keys == nil || deps.Audit == nil || deps.SelfCheck == nil || deps.APIKeys == nil || deps.Collections == nil || deps.Records == nil || deps.Auth == nil {
-		panic("api: New needs a cluster, tenants, keys, audit, self-check, API keys, collections, records and auth")
+	if deps.Cluster == nil || deps.Tenants == nil || deps.Keys == nil || deps.Audit == nil || deps.SelfCheck == nil || deps.APIKeys == nil || deps.Collections == nil || deps.Records == nil || deps.Blobs == nil || deps.Auth == nil {
+		panic("api: New needs a cluster, tenants, keys, audit, self-check, API keys, collections, records, blobs and auth")
 	}
 	if opts.BodyLimit < 0 || opts.RequestTimeout < 0 {
 		panic(fmt.Sprintf("api: negative body limit (%d) or request timeout (%s)", opts.BodyLimit, opts.RequestTimeout))
@@ -135,9 +136,13 @@ func New(deps Deps, opts Options) *fiber.App {
 		IdleTimeout:           idleTimeout,
 		DisableStartupMessage: true,
 		ErrorHandler:          s.handleError,
+		// Bodies are streamed so that blob uploads need not fit in
+		// memory; boundBody keeps the limit for every other route.
+		StreamRequestBody: true,
 	})
 	s.app.Use(s.frame)
 	s.app.Use(recover.New(recover.Config{EnableStackTrace: true, StackTraceHandler: s.logPanic}))
+	s.app.Use(s.boundBody)
 	s.routes()
 	return s.app
 }
@@ -148,6 +153,7 @@ func (s *server) routes() {
 	v1 := s.app.Group("/v1")
 	op := s.authenticate
 
+	v1.Get("/openapi.json", s.openapi)
 	v1.Get("/sys/health", s.health)
 	v1.Get("/sys/status", op, s.status)
 	v1.Get("/sys/audit-key", s.auditKey)
@@ -188,6 +194,12 @@ func (s *server) routes() {
 	v1.Patch("/tenants/:id/collections/:name/records/:rid", s.tenantAccess(apikeys.PermWrite), s.patchRecord)
 	v1.Delete("/tenants/:id/collections/:name/records/:rid", s.tenantAccess(apikeys.PermDelete), s.deleteRecord)
 	v1.Get("/tenants/:id/subjects/:sid", s.tenantAccess(apikeys.PermRead), s.getSubject)
+
+	v1.Post("/tenants/:id/blobs", s.tenantAccess(apikeys.PermWrite), s.uploadBlob)
+	v1.Get("/tenants/:id/blobs", s.tenantAccess(apikeys.PermRead), s.listBlobs)
+	v1.Get("/tenants/:id/blobs/:bid", s.tenantAccess(apikeys.PermRead), s.getBlob)
+	v1.Get("/tenants/:id/blobs/:bid/metadata", s.tenantAccess(apikeys.PermRead), s.blobMetadata)
+	v1.Delete("/tenants/:id/blobs/:bid", s.tenantAccess(apikeys.PermDelete), s.deleteBlob)
 }
 
 // auditRoutes are the same for the system chain and a tenant's; read and

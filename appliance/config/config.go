@@ -74,7 +74,15 @@ type Config struct {
 	Cluster  Cluster `koanf:"cluster"`
 	Keyring  Keyring `koanf:"keyring"`
 	Audit    Audit   `koanf:"audit"`
+	Blobs    Blobs   `koanf:"blobs"`
 	Log      Log     `koanf:"log"`
+}
+
+// Blobs configures blob uploads (recordings, documents).
+type Blobs struct {
+	MaxSize      int64         `koanf:"max_size"`      // bytes, 1 KiB..1 TiB
+	ContentTypes []string      `koanf:"content_types"` // accepted media types; "audio/*" accepts a family
+	StaleAfter   time.Duration `koanf:"stale_after"`   // unfinished uploads untouched this long are deleted
 }
 
 // Audit configures the audit log.
@@ -166,6 +174,11 @@ func defaults(dev bool) Config {
 			CheckpointInterval: time.Minute,
 			CheckpointEntries:  1000,
 			SelfCheckInterval:  10 * time.Minute,
+		},
+		Blobs: Blobs{
+			MaxSize:      2 << 30,
+			ContentTypes: []string{"audio/*", "video/*", "image/*", "application/pdf", "application/octet-stream", "text/plain"},
+			StaleAfter:   15 * time.Minute,
 		},
 		Log: Log{Level: "info", Format: "text"},
 	}
@@ -421,6 +434,9 @@ func flatten(c *Config, redact bool) map[string]any {
 		"audit.checkpoint_interval":    c.Audit.CheckpointInterval.String(),
 		"audit.checkpoint_entries":     int64(c.Audit.CheckpointEntries),
 		"audit.selfcheck_interval":     c.Audit.SelfCheckInterval.String(),
+		"blobs.max_size":               c.Blobs.MaxSize,
+		"blobs.content_types":          append([]string{}, c.Blobs.ContentTypes...),
+		"blobs.stale_after":            c.Blobs.StaleAfter.String(),
 		"log.level":                    c.Log.Level,
 		"log.format":                   c.Log.Format,
 	}

@@ -353,7 +353,9 @@ func TestDevDefaults(t *testing.T) {
 			CompactWindow: 10 * time.Minute, TrimAfter: 720 * time.Hour,
 		},
 		Audit: Audit{Retention: 43800 * time.Hour, CheckpointInterval: time.Minute, CheckpointEntries: 1000, SelfCheckInterval: 10 * time.Minute},
-		Log:   Log{Level: "info", Format: "text"},
+		Blobs: Blobs{MaxSize: 2 << 30, StaleAfter: 15 * time.Minute,
+			ContentTypes: []string{"audio/*", "video/*", "image/*", "application/pdf", "application/octet-stream", "text/plain"}},
+		Log: Log{Level: "info", Format: "text"},
 	}
 	// Dev mode from any source gets the dev defaults.
 	for name, opts := range map[string]Options{

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"mime"
 	"net"
 	"net/netip"
 	"slices"
@@ -76,6 +77,20 @@ func (c *Config) Validate() error {
 	}
 	if c.Audit.CheckpointEntries < 1 || c.Audit.CheckpointEntries > 1_000_000 {
 		bad("audit.checkpoint_entries", "must be between 1 and 1000000")
+	}
+	if c.Blobs.MaxSize < 1<<10 || c.Blobs.MaxSize > 1<<40 {
+		bad("blobs.max_size", "must be between 1024 and 1099511627776 bytes")
+	}
+	if len(c.Blobs.ContentTypes) == 0 || len(c.Blobs.ContentTypes) > 100 {
+		bad("blobs.content_types", "must name 1 to 100 media types")
+	}
+	for _, t := range c.Blobs.ContentTypes {
+		if _, _, err := mime.ParseMediaType(t); err != nil && !strings.HasSuffix(t, "/*") {
+			bad("blobs.content_types", "%q is not a media type (or a family such as audio/*)", t)
+		}
+	}
+	if c.Blobs.StaleAfter < time.Minute || c.Blobs.StaleAfter > 7*24*time.Hour {
+		bad("blobs.stale_after", "must be between 1m and 168h")
 	}
 	if c.Audit.SelfCheckInterval < time.Second || c.Audit.SelfCheckInterval > 7*24*time.Hour {
 		bad("audit.selfcheck_interval", "must be between 1s and 168h")

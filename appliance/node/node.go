@@ -50,6 +50,7 @@ import (
 	"github.com/custos/custos/appliance/api"
 	"github.com/custos/custos/appliance/apikeys"
 	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/appliance/blobs"
 	"github.com/custos/custos/appliance/collections"
 	"github.com/custos/custos/appliance/config"
 	"github.com/custos/custos/appliance/records"
@@ -184,9 +185,18 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Node, error)
 	ten := tenants.New(n.store, cfg.Region, tenants.WithKeys(keys))
 	colls := collections.New(n.store, nil)
 	aud, runner := n.startAudit(dataDir, ids, ten)
+	// The node's group commit of read-audit entries; closed (what is
+	// queued committed first) when the node stops, after the API.
+	readAudit := audit.NewBatcher(n.store, audit.BatchOptions{})
+	n.background(func(ctx context.Context) { <-ctx.Done(); readAudit.Close() })
+	recs := records.New(n.store, keys, colls, nil, records.WithReadAudit(readAudit))
+	bl := blobs.New(n.store, keys, recs, blobs.Config{MaxSize: cfg.Blobs.MaxSize, ContentTypes: cfg.Blobs.ContentTypes, StaleAfter: cfg.Blobs.StaleAfter}, nil)
+	n.background(func(ctx context.Context) {
+		bl.RunSweeper(ctx, blobs.SweepConfig{IsLeader: n.store.IsLeader, Tenants: ten.IDs, Logger: n.logger.With("component", "blobs")})
+	})
 	app := api.New(api.Deps{
 		Cluster: n.store, Tenants: ten, Keys: keys, Audit: aud, SelfCheck: runner, APIKeys: apikeys.New(n.store, nil),
-		Collections: colls, Records: records.New(n.store, keys, colls, nil),
+		Collections: colls, Records: recs, Blobs: bl,
 		Auth: n, Version: opts.Version, Logger: logger,
 	}, api.Options{BodyLimit: cfg.API.BodyLimit, RequestTimeout: cfg.API.RequestTimeout})
 	n.ln, err = net.Listen("tcp", cfg.API.ListenAddress)

@@ -27,8 +27,18 @@
 //	subjects/<subject>          <collection> 0x00 <id> -> ""
 //
 // Writes are audited in the tenant's chain in the same transaction; reads
-// of pii or sensitive fields are audited too (one entry per read, in a
-// transaction of its own after the read).
+// of pii or sensitive fields are audited too: one entry per read, written
+// through the node's audit.Batcher, which commits the entries of concurrent
+// reads together in one transaction. A read is answered only once its
+// entry is committed; if the entry cannot be written, the read fails.
+//
+// # Consistency
+//
+// Every answer and every write is linearizable. Operations that end in a
+// replicated transaction (writes, audited reads) read this node's local
+// state and condition that transaction on the versions they read, so they
+// need no read-index round; anything else reads linearizably. See
+// state.go.
 package records
 
 import (
@@ -109,9 +119,12 @@ type Keys interface {
 	IndexKey(ctx context.Context, tenant string) ([]byte, error)
 }
 
-// Schemas reads collection schemas; *collections.Service implements it.
+// Schemas locates and decodes collection schemas, which records reads in
+// its own read transactions (state.go); *collections.Service implements
+// it.
 type Schemas interface {
-	Get(ctx context.Context, c raftstore.Consistency, tenant, name string, v uint64) (collections.Schema, error)
+	CurrentKey(tenant, name string) (bucket [][]byte, key []byte)
+	Decode(raw []byte) (collections.Schema, error)
 }
 
 // Store is the replicated store.
@@ -126,14 +139,32 @@ type Service struct {
 	keys    Keys
 	schemas Schemas
 	now     func() time.Time
+	reads   *audit.Batcher // writes the entries of audited reads
+	cache   schemaCache
 }
 
+// Option varies a Service.
+type Option func(*Service)
+
+// WithReadAudit has the service write the audit entries of reads through
+// b, a batcher its owner closes (the node shares one per node). Without
+// it the service makes its own over store; that one needs no closing (its
+// committer runs only while entries are queued).
+func WithReadAudit(b *audit.Batcher) Option { return func(s *Service) { s.reads = b } }
+
 // New makes the service (now nil: time.Now).
-func New(store Store, keys Keys, schemas Schemas, now func() time.Time) *Service {
+func New(store Store, keys Keys, schemas Schemas, now func() time.Time, opts ...Option) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{store: store, keys: keys, schemas: schemas, now: now}
+	s := &Service{store: store, keys: keys, schemas: schemas, now: now}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.reads == nil {
+		s.reads = audit.NewBatcher(store, audit.BatchOptions{})
+	}
+	return s
 }
 
 func recordsPath(tenant, collection string) [][]byte {
@@ -401,41 +432,13 @@ func (s *Service) indexDeletes(ctx context.Context, tenant, collection, id strin
 	return ops, nil
 }
 
-// readEnvelope reads a stored record. Its callers have read the schema
-// linearizably just before, so this node's own state is recent enough: a
-// local read, without a second read-index round.
-func (s *Service) readEnvelope(ctx context.Context, tenant, collection, id string) (envelope, uint64, error) {
-	var raw []byte
-	var ver uint64
-	var ok bool
-	if err := s.store.View(ctx, raftstore.Stale, func(r *raftstore.ReadTx) error {
-		raw, ver, ok = r.Get(recordsPath(tenant, collection), []byte(id))
-		return nil
-	}); err != nil {
-		return envelope{}, 0, fmt.Errorf("records: read: %w", err)
-	}
-	if !ok {
-		return envelope{}, 0, ErrNotFound
-	}
-	var env envelope
-	if err := json.Unmarshal(raw, &env); err != nil {
-		return envelope{}, 0, fmt.Errorf("%w: %s/%s envelope", ErrIntegrity, collection, id)
-	}
-	return env, ver, nil
-}
-
-// load reads and opens a stored record, with its storage version.
-func (s *Service) load(ctx context.Context, tenant, collection, id string) (Record, envelope, uint64, error) {
-	env, ver, err := s.readEnvelope(ctx, tenant, collection, id)
+// openStored opens the record st read.
+func (s *Service) openStored(ctx context.Context, st *state) (Record, error) {
+	key, err := s.keys.DataKey(ctx, st.tenant, st.env.Subject)
 	if err != nil {
-		return Record{}, envelope{}, 0, err
+		return Record{}, err
 	}
-	key, err := s.keys.DataKey(ctx, tenant, env.Subject)
-	if err != nil {
-		return Record{}, envelope{}, 0, err
-	}
-	rec, err := s.open(tenant, collection, id, env, key, nil)
-	return rec, env, ver, err
+	return s.open(st.tenant, st.col, st.id, st.env, key, nil)
 }
 
 // Replace writes a new version of a record (all its fields, subject and
@@ -446,27 +449,40 @@ func (s *Service) Replace(ctx context.Context, caller audit.Caller, tenant, coll
 	if !validID(id) {
 		return Record{}, ErrNotFound
 	}
-	sc, err := s.schemas.Get(ctx, raftstore.Linearizable, tenant, collection, 0)
-	if err != nil {
-		return Record{}, err
-	}
-	old, env, ver, err := s.load(ctx, tenant, collection, id)
-	if err != nil {
-		return Record{}, err
-	}
-	return s.write(ctx, caller, tenant, collection, id, &sc, in, old, env, ver, ifMatch)
+	return attempt(func(c raftstore.Consistency) (Record, error) {
+		st, old, err := s.readStored(ctx, c, tenant, collection, id)
+		if err != nil {
+			return Record{}, err
+		}
+		return s.write(ctx, c, caller, &st, in, old, ifMatch)
+	})
 }
 
-// write stores in as the next version of the record read as (old, env,
-// ver).
-func (s *Service) write(ctx context.Context, caller audit.Caller, tenant, collection, id string, sc *collections.Schema, in Input, old Record, env envelope, ver, ifMatch uint64) (Record, error) {
+// readStored reads and opens a stored record at consistency c (see
+// state.go).
+func (s *Service) readStored(ctx context.Context, c raftstore.Consistency, tenant, collection, id string) (state, Record, error) {
+	st, err := s.read(ctx, c, tenant, collection, id)
+	if err != nil {
+		return state{}, Record{}, staleIf(c, err)
+	}
+	if !st.found {
+		return state{}, Record{}, staleIf(c, ErrNotFound)
+	}
+	rec, err := s.openStored(ctx, &st)
+	return st, rec, staleIf(c, err)
+}
+
+// write stores in as the next version of the record read as st (old, its
+// fields), on condition that the record and its schema are still as read.
+func (s *Service) write(ctx context.Context, c raftstore.Consistency, caller audit.Caller, st *state, in Input, old Record, ifMatch uint64) (Record, error) {
+	tenant, collection, id, sc, env := st.tenant, st.col, st.id, st.sc, st.env
 	in.ID = id
 	values, err := validate(sc, &in)
 	if err != nil {
-		return Record{}, err
+		return Record{}, staleIf(c, err)
 	}
 	if ifMatch != 0 && ifMatch != env.Version {
-		return Record{}, ErrVersion
+		return Record{}, staleIf(c, ErrVersion)
 	}
 	key, err := s.keys.DataKey(ctx, tenant, in.Subject)
 	if err != nil {
@@ -500,38 +516,47 @@ func (s *Service) write(ctx context.Context, caller audit.Caller, tenant, collec
 		return Record{}, err
 	}
 	res, err := s.store.Apply(ctx, &raftstore.Txn{
-		Conds:   []raftstore.Cond{{Kind: raftstore.CondVersion, Bucket: recordsPath(tenant, collection), Key: []byte(id), Version: ver}},
+		Conds:   []raftstore.Cond{st.recordCond(), st.schemaCond()},
 		Ops:     ops,
 		Appends: []raftstore.Append{entry},
 	})
 	if err != nil {
 		return Record{}, fmt.Errorf("records: replace: %w", err)
 	}
-	if res.Err != nil {
+	switch {
+	case res.Err != nil:
 		return Record{}, fmt.Errorf("records: replace: %w", res.Err)
-	}
-	if !res.Applied {
-		return Record{}, ErrVersion
+	case res.FailedCond == 1:
+		return Record{}, errStale // the schema changed (or was not current here)
+	case !res.Applied:
+		return Record{}, staleIf(c, ErrVersion) // the record changed since it was read
 	}
 	return s.open(tenant, collection, id, next, key, nil)
 }
 
 // Create stores a new record (version 1).
 func (s *Service) Create(ctx context.Context, caller audit.Caller, tenant, collection string, in Input) (Record, error) {
-	sc, err := s.schemas.Get(ctx, raftstore.Linearizable, tenant, collection, 0)
-	if err != nil {
-		return Record{}, err
-	}
 	if in.ID == "" {
+		var err error
 		if in.ID, err = newID(); err != nil {
 			return Record{}, err
 		}
 	} else if !validID(in.ID) {
 		return Record{}, &FieldError{"id", "must be 1 to 64 of a-z, A-Z, 0-9, '.', '_', '-' and ':'"}
 	}
-	values, err := validate(&sc, &in)
+	return attempt(func(c raftstore.Consistency) (Record, error) { return s.create(ctx, c, caller, tenant, collection, in) })
+}
+
+// create is one attempt of Create, reading the schema at consistency c.
+func (s *Service) create(ctx context.Context, c raftstore.Consistency, caller audit.Caller, tenant, collection string, in Input) (Record, error) {
+	st, err := s.read(ctx, c, tenant, collection, "")
 	if err != nil {
-		return Record{}, err
+		return Record{}, staleIf(c, err)
+	}
+	sc := st.sc
+	values, err := validate(sc, &in)
+	if err != nil {
+		return Record{}, staleIf(c, err)
 	}
 	key, err := s.keys.DataKey(ctx, tenant, in.Subject)
 	if err != nil {
@@ -539,7 +564,7 @@ func (s *Service) Create(ctx context.Context, caller audit.Caller, tenant, colle
 	}
 	now := s.now().UTC()
 	env := envelope{Subject: in.Subject, Attributes: in.Attributes, Version: 1, SchemaVersion: sc.Version, CreatedAt: now, UpdatedAt: now}
-	sealed, ops, err := s.sealAll(ctx, tenant, collection, in.ID, 1, &sc, values, key)
+	sealed, ops, err := s.sealAll(ctx, tenant, collection, in.ID, 1, sc, values, key)
 	if err != nil {
 		return Record{}, err
 	}
@@ -560,6 +585,7 @@ func (s *Service) Create(ctx context.Context, caller audit.Caller, tenant, colle
 		Conds: []raftstore.Cond{
 			{Kind: raftstore.CondPresent, Bucket: tenants.RegistryPath(), Key: []byte(tenant)},
 			{Kind: raftstore.CondAbsent, Bucket: recordsPath(tenant, collection), Key: []byte(in.ID)},
+			st.schemaCond(),
 		},
 		Ops:     ops,
 		Appends: []raftstore.Append{entry},
@@ -572,6 +598,8 @@ func (s *Service) Create(ctx context.Context, caller audit.Caller, tenant, colle
 		return Record{}, fmt.Errorf("records: create: %w", res.Err)
 	case res.FailedCond == 0:
 		return Record{}, fmt.Errorf("records: %w", tenants.ErrNotFound)
+	case res.FailedCond == 2:
+		return Record{}, errStale // the schema changed (or was not current here)
 	case !res.Applied:
 		return Record{}, ErrExists
 	}
@@ -596,40 +624,63 @@ func (s *Service) open(tenant, collection, id string, env envelope, key *keyring
 }
 
 // Get reads a record. With masked, pii and sensitive string fields come
-// back masked (j***@e***.com). Reading pii or sensitive fields is audited.
+// back masked (j***@e***.com). Reading pii or sensitive fields is audited,
+// and the record is returned only once its entry is committed.
 func (s *Service) Get(ctx context.Context, caller audit.Caller, tenant, collection, id string, masked bool) (Record, error) {
 	if !validID(id) {
 		return Record{}, ErrNotFound
 	}
-	sc, err := s.schemas.Get(ctx, raftstore.Linearizable, tenant, collection, 0)
+	return attempt(func(c raftstore.Consistency) (Record, error) {
+		return s.get(ctx, c, caller, tenant, collection, id, masked)
+	})
+}
+
+// get is one attempt of Get, reading at consistency c.
+func (s *Service) get(ctx context.Context, c raftstore.Consistency, caller audit.Caller, tenant, collection, id string, masked bool) (Record, error) {
+	st, err := s.read(ctx, c, tenant, collection, id)
 	if err != nil {
-		return Record{}, err
+		return Record{}, staleIf(c, err)
 	}
-	env, _, err := s.readEnvelope(ctx, tenant, collection, id)
-	if err != nil {
-		return Record{}, err
-	}
-	key, err := s.keys.DataKey(ctx, tenant, env.Subject)
-	if err != nil {
-		return Record{}, err
+	if !st.found {
+		return Record{}, staleIf(c, ErrNotFound)
 	}
 	mask := map[string]bool{}
 	sensitive := false
-	for _, f := range sc.Fields {
+	for _, f := range st.sc.Fields {
 		if f.Classification != collections.ClassInternal {
-			if _, ok := env.Sealed[f.Name]; ok {
+			if _, ok := st.env.Sealed[f.Name]; ok {
 				sensitive = true
 				mask[f.Name] = masked
 			}
 		}
 	}
-	rec, err := s.open(tenant, collection, id, env, key, mask)
+	if !sensitive && c == raftstore.Stale {
+		// Nothing to audit: no transaction proves this node's state
+		// current (nor that the schema still says nothing is sensitive).
+		return Record{}, errStale
+	}
+	key, err := s.keys.DataKey(ctx, tenant, st.env.Subject)
 	if err != nil {
 		return Record{}, err
 	}
+	rec, err := s.open(tenant, collection, id, st.env, key, mask)
+	if err != nil {
+		return Record{}, staleIf(c, err)
+	}
 	if sensitive {
+		// Answered only once on record: AppendIf returns when the
+		// transaction carrying the entry (shared with concurrent reads)
+		// is committed. From local state, the entry is written only if
+		// the schema and record are still as read (state.go).
 		e := caller.Entry(s.now().UTC(), "record.read", "record:"+collection+"/"+id, audit.OutcomeSuccess, map[string]string{"masked": fmt.Sprint(masked)})
-		if err := audit.Append(ctx, s.store, audit.TenantChain(tenant), e); err != nil {
+		var conds []raftstore.Cond
+		if c == raftstore.Stale {
+			conds = []raftstore.Cond{st.schemaCond(), st.recordCond()}
+		}
+		if err := s.reads.AppendIf(ctx, audit.TenantChain(tenant), e, conds...); err != nil {
+			if errors.Is(err, audit.ErrCondition) {
+				return Record{}, errStale
+			}
 			return Record{}, fmt.Errorf("records: audit read: %w", err)
 		}
 	}
@@ -641,15 +692,20 @@ func (s *Service) Delete(ctx context.Context, caller audit.Caller, tenant, colle
 	if !validID(id) {
 		return ErrNotFound
 	}
-	sc, err := s.schemas.Get(ctx, raftstore.Linearizable, tenant, collection, 0)
+	_, err := attempt(func(c raftstore.Consistency) (struct{}, error) {
+		return struct{}{}, s.delete(ctx, c, caller, tenant, collection, id)
+	})
+	return err
+}
+
+// delete is one attempt of Delete, reading at consistency c.
+func (s *Service) delete(ctx context.Context, c raftstore.Consistency, caller audit.Caller, tenant, collection, id string) error {
+	st, rec, err := s.readStored(ctx, c, tenant, collection, id)
 	if err != nil {
 		return err
 	}
-	rec, env, ver, err := s.load(ctx, tenant, collection, id)
-	if err != nil {
-		return err
-	}
-	ops, err := s.indexDeletes(ctx, tenant, collection, id, &sc, rec)
+	env := st.env
+	ops, err := s.indexDeletes(ctx, tenant, collection, id, st.sc, rec)
 	if err != nil {
 		return err
 	}
@@ -662,18 +718,20 @@ func (s *Service) Delete(ctx context.Context, caller audit.Caller, tenant, colle
 		return err
 	}
 	res, err := s.store.Apply(ctx, &raftstore.Txn{
-		Conds:   []raftstore.Cond{{Kind: raftstore.CondVersion, Bucket: recordsPath(tenant, collection), Key: []byte(id), Version: ver}},
+		Conds:   []raftstore.Cond{st.recordCond(), st.schemaCond()},
 		Ops:     ops,
 		Appends: []raftstore.Append{entry},
 	})
 	if err != nil {
 		return fmt.Errorf("records: delete: %w", err)
 	}
-	if res.Err != nil {
+	switch {
+	case res.Err != nil:
 		return fmt.Errorf("records: delete: %w", res.Err)
-	}
-	if !res.Applied {
-		return ErrVersion
+	case res.FailedCond == 1:
+		return errStale // the schema changed (or was not current here)
+	case !res.Applied:
+		return staleIf(c, ErrVersion) // the record changed since it was read
 	}
 	return nil
 }
@@ -681,10 +739,11 @@ func (s *Service) Delete(ctx context.Context, caller audit.Caller, tenant, colle
 // Find lists the ids of records whose indexed field equals value, after
 // id after, at most limit; next is the last id when more may follow.
 func (s *Service) Find(ctx context.Context, tenant, collection, field string, value json.RawMessage, after string, limit int) ([]string, string, error) {
-	sc, err := s.schemas.Get(ctx, raftstore.Linearizable, tenant, collection, 0)
+	st, err := s.read(ctx, raftstore.Linearizable, tenant, collection, "")
 	if err != nil {
 		return nil, "", err
 	}
+	sc := st.sc
 	var def *collections.Field
 	for i := range sc.Fields {
 		if sc.Fields[i].Name == field {
@@ -792,7 +851,7 @@ const listScan = 10000
 // (attributes are stored in the clear: they are for access decisions, not
 // personal data). next is where to continue ("" at the end).
 func (s *Service) List(ctx context.Context, tenant, collection, attr, value, after string, limit int) ([]string, string, error) {
-	if _, err := s.schemas.Get(ctx, raftstore.Linearizable, tenant, collection, 0); err != nil {
+	if _, err := s.read(ctx, raftstore.Linearizable, tenant, collection, ""); err != nil {
 		return nil, "", err
 	}
 	ids := []string{}
@@ -840,14 +899,17 @@ func (s *Service) Patch(ctx context.Context, caller audit.Caller, tenant, collec
 	if !validID(id) {
 		return Record{}, ErrNotFound
 	}
-	sc, err := s.schemas.Get(ctx, raftstore.Linearizable, tenant, collection, 0)
-	if err != nil {
-		return Record{}, err
-	}
-	cur, env, ver, err := s.load(ctx, tenant, collection, id)
-	if err != nil {
-		return Record{}, err
-	}
+	return attempt(func(c raftstore.Consistency) (Record, error) {
+		st, cur, err := s.readStored(ctx, c, tenant, collection, id)
+		if err != nil {
+			return Record{}, err
+		}
+		return s.write(ctx, c, caller, &st, patched(cur, in, subjectSet, attributesSet), cur, ifMatch)
+	})
+}
+
+// patched is cur with the patch in applied.
+func patched(cur Record, in Input, subjectSet, attributesSet bool) Input {
 	merged := Input{Subject: cur.Subject, Attributes: cur.Attributes, Fields: map[string]json.RawMessage{}}
 	for k, v := range cur.Fields {
 		merged.Fields[k] = v
@@ -865,5 +927,5 @@ func (s *Service) Patch(ctx context.Context, caller audit.Caller, tenant, collec
 	if attributesSet {
 		merged.Attributes = in.Attributes
 	}
-	return s.write(ctx, caller, tenant, collection, id, &sc, merged, cur, env, ver, ifMatch)
+	return merged
 }

@@ -11,6 +11,13 @@
 //	["tenant:<id>"] / "meta"   marker written at creation
 //	["tenant:<id>", ...]       everything else the tenant owns, via [Scope.Path]
 //
+// Below a tenant's bucket each domain package owns its own names, and
+// documents them in its package doc: "keys" (keyring), "apikeys" and
+// "apikeys_used" (apikeys), "collections" and "collections_history"
+// (collections), "records", "index" and "subjects" (records), "blobs",
+// "blob_uploads", "blob_chunks" and "blob_subjects" (blobs). The tenant's
+// audit chain is "tenant:<id>" in raftstore's chain namespace.
+//
 // Each tenant owns exactly one top-level bucket, so deleting a tenant is one
 // bucket deletion, and isolation is a property of how paths are built: a
 // [Scope] can only produce paths below its own tenant's bucket, and tenant

@@ -283,6 +283,26 @@ func (s *Service) Get(ctx context.Context, c raftstore.Consistency, id string) (
 	return t, err
 }
 
+// IDs returns the ids of every tenant (for background work that visits
+// each tenant, such as sweeping abandoned uploads).
+func (s *Service) IDs(ctx context.Context) ([]string, error) {
+	var ids []string
+	after := ""
+	for {
+		page, next, err := s.List(ctx, raftstore.Stale, after, MaxListLimit)
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range page {
+			ids = append(ids, t.ID)
+		}
+		if next == "" {
+			return ids, nil
+		}
+		after = next
+	}
+}
+
 // List returns up to limit tenants in id order, starting after the id
 // after (empty: from the first). next is the last id of the page when more
 // tenants follow, and empty otherwise. A limit of 0 means

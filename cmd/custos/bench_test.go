@@ -7,9 +7,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -66,6 +69,7 @@ func TestBenchCluster(t *testing.T) {
 
 type loadResult struct {
 	rate, p50, p99, perFsync float64
+	perTxn                   float64 // runOps: acknowledged operations per transaction proposed
 	logMs, fsmMs             float64 // leader: mean time of one log write, one state commit
 	errors                   int64
 }
@@ -242,4 +246,279 @@ func TestBenchDevColdStart(t *testing.T) {
 	msg := fmt.Sprintf("dev node cold start to healthy: median %v, min %v, max %v (%d runs)\n", ds[len(ds)/2].Round(time.Millisecond), ds[0].Round(time.Millisecond), ds[len(ds)-1].Round(time.Millisecond), len(ds))
 	fmt.Print(msg)
 	t.Log(msg)
+}
+
+// ---- issue 5: tenant data ----
+
+// TestBenchRecords runs issue 5's scenarios on a 3-process cluster over
+// HTTP, as a tenant's application: with a tenant API key (read, write),
+// keep-alive clients, one connection each.
+//
+//   - record-create: POST .../collections/guests/records — a collection of
+//     5 fields (3 pii, 1 sensitive, 1 internal), 2 of them blind-indexed,
+//     about 1 KiB of field values per record: validated, each field sealed
+//     under the tenant's key, 2 index entries, audited in the same
+//     transaction.
+//   - record-read: GET .../records/{id} of records created above (pii
+//     fields, so every read is audited before it is answered; entries of
+//     concurrent reads share transactions).
+//   - blob-upload: 8 blobs of 64 MB (POST /v1/tenants/{t}/blobs, raw
+//     audio/wav body), one after another, then 4 at a time.
+//
+// Each prints one line per run:
+//
+//	issue5 op=<op> target=<leader|all> clients=<n> ops/s=<x> p50_ms=<x> p99_ms=<x> errors=<n> ops/txn=<x> txn/fsync=<x>
+//	issue5 op=blob-upload clients=<n> blobs=<n> MB=<x> s=<x> MB/s=<x> errors=<n>
+//
+// ops/txn: acknowledged operations per transaction proposed in the
+// cluster (for reads: audit entries per batched transaction); txn/fsync:
+// transactions per leader log fsync.
+func TestBenchRecords(t *testing.T) {
+	t.Setenv("CUSTOS_E2E_RACE", "0")
+	bin := custosBinary(t)
+	c := startClusterWith(t, bin, "[log]\nlevel = \"warn\"\n")
+	leader := c.waitLeader(30 * time.Second)
+	token := benchTenant(t, leader)
+	out := &strings.Builder{}
+	line := func(format string, args ...any) {
+		fmt.Fprintf(out, format+"\n", args...)
+		t.Logf(format, args...)
+	}
+	var (
+		idsMu sync.Mutex
+		ids   []string
+	)
+	runID := time.Now().UnixNano() % 1e9
+	var seq atomic.Int64
+	create := func(hc *http.Client, n *clusterNode) bool {
+		i := seq.Add(1)
+		id := fmt.Sprintf("g%d-%d", runID, i)
+		req, _ := http.NewRequest("POST", "http://"+n.apiAddr+"/v1/tenants/bench/collections/guests/records", strings.NewReader(benchRecord(id, i)))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := hc.Do(req)
+		if err != nil {
+			return false
+		}
+		drainBody(resp)
+		if resp.StatusCode != http.StatusCreated {
+			return false
+		}
+		idsMu.Lock()
+		ids = append(ids, id)
+		idsMu.Unlock()
+		return true
+	}
+	read := func(hc *http.Client, n *clusterNode) bool {
+		idsMu.Lock()
+		id := ids[rand.IntN(len(ids))]
+		idsMu.Unlock()
+		req, _ := http.NewRequest("GET", "http://"+n.apiAddr+"/v1/tenants/bench/collections/guests/records/"+id, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := hc.Do(req)
+		if err != nil {
+			return false
+		}
+		drainBody(resp)
+		return resp.StatusCode == http.StatusOK
+	}
+	scenarios := []struct {
+		op, target string
+		conc       int
+		do         func(*http.Client, *clusterNode) bool
+	}{
+		{"record-create", "leader", 64, create},
+		{"record-create", "all", 64, create},
+		{"record-read", "leader", 64, read},
+		{"record-read", "all", 64, read},
+	}
+	for _, sc := range scenarios {
+		nodes := []*clusterNode{leader}
+		if sc.target == "all" {
+			nodes = c.nodes
+		}
+		r := runOps(t, c, leader, nodes, sc.conc, 8*time.Second, sc.do)
+		line("issue5 op=%s target=%s clients=%d ops/s=%.0f p50_ms=%.2f p99_ms=%.2f errors=%d ops/txn=%.1f txn/fsync=%.1f",
+			sc.op, sc.target, sc.conc, r.rate, r.p50, r.p99, r.errors, r.perTxn, r.perFsync)
+	}
+	benchBlobUploads(t, leader, token, line)
+	fmt.Print("\n" + out.String())
+}
+
+// benchTenant creates tenant "bench", its "guests" collection and an API
+// key (read, write), and returns the key's token.
+func benchTenant(t *testing.T, leader *clusterNode) string {
+	t.Helper()
+	ctx := context.Background()
+	must := func(method, path string, body any, want int) []byte {
+		code, _, b, err := leader.api.do(ctx, method, path, body)
+		if err != nil || code != want {
+			t.Fatalf("%s %s: %d %v %s", method, path, code, err, b)
+		}
+		return b
+	}
+	must("POST", "/v1/tenants", map[string]string{"id": "bench", "display_name": "Bench"}, http.StatusCreated)
+	must("PUT", "/v1/tenants/bench/collections/guests", json.RawMessage(`{"fields":[
+		{"name":"email","type":"string","required":true,"classification":"pii","index":true},
+		{"name":"phone","type":"string","classification":"pii","index":true},
+		{"name":"name","type":"string","classification":"pii"},
+		{"name":"notes","type":"string","classification":"sensitive"},
+		{"name":"visits","type":"number","classification":"internal"}]}`), http.StatusCreated)
+	var key struct {
+		Token string `json:"token"`
+	}
+	b := must("POST", "/v1/tenants/bench/apikeys", map[string]any{"name": "bench", "permissions": []string{"read", "write"}}, http.StatusCreated)
+	if err := json.Unmarshal(b, &key); err != nil || key.Token == "" {
+		t.Fatalf("API key: %v %s", err, b)
+	}
+	return key.Token
+}
+
+// benchNotes makes the record about 1 KiB of field values.
+var benchNotes = strings.Repeat("Prefers a quiet room away from the lift; allergic to feathers. ", 14)
+
+// benchRecord is the body of a new record: 5 fields, about 1 KiB.
+func benchRecord(id string, i int64) string {
+	b, _ := json.Marshal(map[string]any{"id": id, "fields": map[string]any{
+		"email":  fmt.Sprintf("guest.%s@example.com", id),
+		"phone":  fmt.Sprintf("+44 20 7946 %07d", i),
+		"name":   fmt.Sprintf("Guest Number %d", i),
+		"notes":  benchNotes,
+		"visits": i % 40,
+	}})
+	return string(b)
+}
+
+// runOps runs conc clients for d (after a 1s warm-up), each over its own
+// keep-alive connection to nodes[w%len(nodes)], in a loop of do (true: an
+// acknowledged operation).
+func runOps(t *testing.T, c *cluster, leader *clusterNode, nodes []*clusterNode, conc int, d time.Duration, do func(*http.Client, *clusterNode) bool) loadResult {
+	t.Helper()
+	statsOf := func(n *clusterNode) benchStats {
+		var st struct {
+			Stats benchStats `json:"stats"`
+		}
+		if err := n.api.getJSON("/v1/sys/status", &st); err != nil {
+			t.Fatalf("status: %v", err)
+		}
+		return st.Stats
+	}
+	proposals := func() (n uint64) {
+		for _, node := range c.nodes {
+			n += statsOf(node).Proposals
+		}
+		return n
+	}
+	var (
+		mu      sync.Mutex
+		lats    []time.Duration
+		errs    atomic.Int64
+		acked   atomic.Int64
+		measure atomic.Bool
+		stop    atomic.Bool
+		wg      sync.WaitGroup
+	)
+	for w := 0; w < conc; w++ {
+		wg.Go(func() {
+			n := nodes[w%len(nodes)]
+			hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+			defer hc.CloseIdleConnections()
+			var mine []time.Duration
+			for !stop.Load() {
+				t0 := time.Now()
+				ok := do(hc, n)
+				lat := time.Since(t0)
+				if !measure.Load() {
+					continue
+				}
+				if !ok {
+					errs.Add(1)
+					continue
+				}
+				acked.Add(1)
+				mine = append(mine, lat)
+			}
+			mu.Lock()
+			lats = append(lats, mine...)
+			mu.Unlock()
+		})
+	}
+	time.Sleep(time.Second) // warm-up: connections, key caches, batches
+	before, txnsBefore := statsOf(leader), proposals()
+	measure.Store(true)
+	start := time.Now()
+	time.Sleep(d)
+	measure.Store(false)
+	elapsed := time.Since(start)
+	after, txnsAfter := statsOf(leader), proposals()
+	stop.Store(true)
+	wg.Wait()
+	sort.Slice(lats, func(i, j int) bool { return lats[i] < lats[j] })
+	r := loadResult{errors: errs.Load(), rate: float64(acked.Load()) / elapsed.Seconds()}
+	if len(lats) > 0 {
+		r.p50 = float64(lats[len(lats)/2].Microseconds()) / 1000
+		r.p99 = float64(lats[len(lats)*99/100].Microseconds()) / 1000
+	}
+	if fs := after.LogBatches - before.LogBatches; fs > 0 {
+		r.perFsync = float64(txnsAfter-txnsBefore) / float64(fs)
+	}
+	if tx := txnsAfter - txnsBefore; tx > 0 {
+		r.perTxn = float64(acked.Load()) / float64(tx)
+	}
+	return r
+}
+
+// benchBlobUploads uploads 8 blobs of 64 MB to the leader, one after
+// another and then 4 at a time, and reports MB/s (10^6 bytes).
+func benchBlobUploads(t *testing.T, leader *clusterNode, token string, line func(string, ...any)) {
+	t.Helper()
+	const size, count = 64 << 20, 8
+	body := make([]byte, size)
+	for i := range body {
+		body[i] = byte(i*7 + i>>9) // not all zeros: a compressing layer must not help
+	}
+	upload := func(hc *http.Client) (int, error) {
+		req, _ := http.NewRequest("POST", "http://"+leader.apiAddr+"/v1/tenants/bench/blobs?subject=s1", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "audio/wav")
+		req.ContentLength = size
+		resp, err := hc.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		drainBody(resp)
+		return resp.StatusCode, nil
+	}
+	probe := &http.Client{Timeout: 5 * time.Minute}
+	if code, err := upload(probe); err != nil || code == http.StatusNotFound || code == http.StatusMethodNotAllowed {
+		// TODO(issue 5, blobs): the blob API is not in this build; the
+		// scenario runs once POST /v1/tenants/{t}/blobs answers 201.
+		line("issue5 op=blob-upload skipped: the blob API answered %d %v", code, err)
+		return
+	} else if code != http.StatusCreated {
+		t.Errorf("blob upload: HTTP %d", code)
+		return
+	}
+	for _, conc := range []int{1, 4} {
+		var errs atomic.Int64
+		var next atomic.Int64
+		start := time.Now()
+		var wg sync.WaitGroup
+		for range conc {
+			wg.Go(func() {
+				hc := &http.Client{Timeout: 10 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+				defer hc.CloseIdleConnections()
+				for next.Add(1) <= count {
+					if code, err := upload(hc); err != nil || code != http.StatusCreated {
+						errs.Add(1)
+						t.Logf("blob upload: %d %v", code, err)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		el := time.Since(start).Seconds()
+		mb := float64(int64(count-errs.Load())*size) / 1e6
+		line("issue5 op=blob-upload clients=%d blobs=%d MB=%.0f s=%.2f MB/s=%.1f errors=%d", conc, count, mb, el, mb/el, errs.Load())
+	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
@@ -11,9 +12,10 @@ import (
 )
 
 // TestE2ERecordCanariesNotOnDisk (issue 5, acceptance 4): personal data
-// written through the API of a three-node cluster appears in no file of
-// any node — state, raft log, snapshots — while a plaintext control (a
-// collection name) is found, so the scan can see.
+// written through the API of a three-node cluster — record fields and a
+// recording — appears in no file of any node — state, raft log, snapshots
+// — while a plaintext control (a collection name) is found, so the scan
+// can see.
 func TestE2ERecordCanariesNotOnDisk(t *testing.T) {
 	bin := custosBinary(t)
 	c := startCluster(t, bin)
@@ -37,12 +39,32 @@ func TestE2ERecordCanariesNotOnDisk(t *testing.T) {
 		writeFile(t, rec, []byte(`{"id":"r`+string(rune('0'+i))+`","fields":{"email":"`+canary+`@example.com","note":"`+canary+` has a nut allergy"}}`))
 		must(c.cli(c.nodes[i%3], "record", "create", "acme", "controlcollectionname", "--file", rec), "record create")
 	}
-	// Every node has applied them: read each record through each node.
+	// A recording whose every chunk carries a canary (in the clear, the
+	// scan would find it at any offset).
+	blobCanary := "CANARY-blob-5e1d"
+	canaries = append(canaries, blobCanary)
+	rec := filepath.Join(dir, "call.wav")
+	writeFile(t, rec, bytes.Repeat([]byte(blobCanary+" spoke about the booking. "), 40000))
+	up := c.cli(c.nodes[1], "blob", "upload", "acme", rec, "--subject", "guest-7", "--format", "json")
+	must(up, "blob upload")
+	var blob struct{ ID string }
+	if err := json.Unmarshal([]byte(up.stdout), &blob); err != nil {
+		t.Fatalf("blob upload answer: %v", err)
+	}
+	// Every node has applied them: read each record and the blob through
+	// each node.
 	for _, node := range c.nodes {
 		r := c.cli(node, "record", "get", "acme", "controlcollectionname", "r2")
 		if r.code != 0 || !strings.Contains(r.stdout, canaries[2]) {
 			t.Fatalf("%s: record get: %v", node.id, r)
 		}
+		out := filepath.Join(dir, node.id+".wav")
+		must(c.cli(node, "blob", "download", "acme", blob.ID, "--out", out), "blob download")
+		got, err := os.ReadFile(out)
+		if err != nil || !bytes.Contains(got, []byte(blobCanary)) {
+			t.Fatalf("%s: blob download: %v", node.id, err)
+		}
+		os.Remove(out) // the scan below is of the nodes' files, not these
 	}
 	controls := 0
 	for _, node := range c.nodes {

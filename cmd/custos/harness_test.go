@@ -25,6 +25,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/custos/custos/internal/apispec"
 )
 
 // binDir holds the binaries built for this run; TestMain removes it.
@@ -410,6 +412,10 @@ type apiClient struct {
 	base  string // http://host:port
 	token string
 	hc    *http.Client
+	// spec, when set, checks every exchange against openapi.json and
+	// reports mismatches to tb (the cluster's test).
+	spec *apispec.Validator
+	tb   testing.TB
 }
 
 func newAPIClient(addr, token string, timeout time.Duration) *apiClient {
@@ -429,12 +435,13 @@ func (c *apiClient) close() { c.hc.CloseIdleConnections() }
 // status, the Content-Type and the body.
 func (c *apiClient) do(ctx context.Context, method, path string, body any) (int, string, []byte, error) {
 	var rd io.Reader
+	var sent []byte
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
 			return 0, "", nil, err
 		}
-		rd = bytes.NewReader(b)
+		rd, sent = bytes.NewReader(b), b
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
@@ -454,6 +461,14 @@ func (c *apiClient) do(ctx context.Context, method, path string, body any) (int,
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return resp.StatusCode, "", nil, err
+	}
+	if c.spec != nil {
+		c.tb.Helper()
+		// Real processes, real sockets: the exchange must match the
+		// description just as in the API package's tests (requests refused
+		// with a 4xx are checked as responses only; binary bodies, such as
+		// an audit export, for their media type only).
+		c.spec.Check(c.tb, req, sent, resp, data)
 	}
 	return resp.StatusCode, resp.Header.Get("Content-Type"), data, nil
 }
@@ -613,8 +628,10 @@ func startClusterWith(t testing.TB, bin, extra string) *cluster {
 		t.Fatalf("seal identity %s has mode %v, want 0600", initOut.SealIdentity, fi.Mode().Perm())
 	}
 	c.token, c.joinToken = initOut.OperatorToken, initOut.JoinToken
+	spec := apispec.New(t)
 	for _, n := range c.nodes {
 		n.api = newAPIClient(n.apiAddr, c.token, 10*time.Second)
+		n.api.spec, n.api.tb = spec, t
 		t.Cleanup(n.api.close)
 	}
 	c.start(n1)

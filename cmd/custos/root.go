@@ -44,6 +44,7 @@ func newRoot(stdout, stderr io.Writer, environ []string) *cobra.Command {
 		newAPIKeyCmd(e, cl),
 		newCollectionCmd(e, cl),
 		newRecordCmd(e, cl),
+		newBlobCmd(e, cl),
 		newStatusCmd(e, cl),
 	)
 	return root

@@ -1,0 +1,343 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/appliance/blobs"
+)
+
+// Blobs are the tenants' blobs; *blobs.Service implements it.
+type Blobs interface {
+	Put(ctx context.Context, caller audit.Caller, tenant string, in blobs.Input, body io.Reader) (blobs.Blob, error)
+	Open(ctx context.Context, caller audit.Caller, tenant, id string, off, n int64) (*blobs.Content, error)
+	Stat(ctx context.Context, tenant, id string) (blobs.Blob, error)
+	Delete(ctx context.Context, caller audit.Caller, tenant, id string) error
+	List(ctx context.Context, tenant, subject, after string, limit int) ([]blobs.Blob, string, error)
+	Subject(ctx context.Context, tenant, subject string) ([]blobs.Blob, error)
+	MaxSize() int64
+}
+
+var _ Blobs = (*blobs.Service)(nil)
+
+// headerContentSHA256 carries a blob's SHA-256 (hex) on downloads.
+const headerContentSHA256 = "Custos-Content-SHA256"
+
+// uploadTimeout bounds a whole upload; the connection's read deadline,
+// extended as data arrives, is what ends a stalled one.
+const uploadTimeout = 2 * time.Hour
+
+// isBlobUpload reports whether the request is the one route whose body is
+// streamed to its handler rather than read by the server.
+func isBlobUpload(c *fiber.Ctx) bool {
+	if c.Method() != fiber.MethodPost {
+		return false
+	}
+	rest, ok := strings.CutPrefix(c.Path(), "/v1/tenants/")
+	if !ok {
+		return false
+	}
+	id, tail, ok := strings.Cut(rest, "/")
+	return ok && id != "" && tail == "blobs"
+}
+
+// boundBody keeps the body limit for every route but the blob upload. The
+// server streams request bodies (so that uploads need not fit in memory),
+// which means fasthttp no longer refuses a large body by itself: this
+// reads at most BodyLimit bytes of it and answers 413 beyond.
+func (s *server) boundBody(c *fiber.Ctx) error {
+	req := c.Request()
+	if !req.IsBodyStream() || isBlobUpload(c) {
+		return c.Next()
+	}
+	limit := s.opts.BodyLimit
+	if cl := req.Header.ContentLength(); cl > limit {
+		c.Context().SetConnectionClose() // the rest of the body stays unread
+		return fiber.ErrRequestEntityTooLarge
+	}
+	body, err := io.ReadAll(io.LimitReader(c.Context().RequestBodyStream(), int64(limit)+1))
+	if err != nil {
+		c.Context().SetConnectionClose()
+		return badRequest("The request body could not be read.")
+	}
+	if len(body) > limit {
+		c.Context().SetConnectionClose()
+		return fiber.ErrRequestEntityTooLarge
+	}
+	req.SetBodyRaw(body)
+	return c.Next()
+}
+
+func blobID(c *fiber.Ctx) (string, error) {
+	id := c.Params("bid")
+	if !blobs.ValidID(id) {
+		return "", &requestError{kind: kindNotFound, detail: "No blob has this id."}
+	}
+	return id, nil
+}
+
+// deadlineReader extends the connection's read deadline before each read,
+// so that a long upload is bounded by how long the client stalls, not by
+// how long the whole body takes.
+type deadlineReader struct {
+	r      io.Reader
+	extend func()
+}
+
+func (d deadlineReader) Read(p []byte) (int, error) {
+	d.extend()
+	return d.r.Read(p)
+}
+
+// uploadBlob streams the request body into a new blob.
+func (s *server) uploadBlob(c *fiber.Ctx) error {
+	err := s.upload(c)
+	if err != nil {
+		// The body may be partly unread: the connection cannot carry
+		// another request.
+		c.Context().SetConnectionClose()
+	}
+	return err
+}
+
+func (s *server) upload(c *fiber.Ctx) error {
+	if err := onlyParams(c, "subject", "collection", "record"); err != nil {
+		return err
+	}
+	if enc := c.Get(fiber.HeaderContentEncoding); enc != "" && !strings.EqualFold(enc, "identity") {
+		return &requestError{kind: kindUnsupportedMediaType, detail: "Compressed request bodies are not accepted."}
+	}
+	// A chunked body is refused: fasthttp cannot tell a connection cut
+	// between two chunks from the body's end, and a cut recording must
+	// never be stored as a shorter one.
+	length := c.Request().Header.ContentLength()
+	if length < 0 {
+		return &requestError{kind: kindLengthRequired, detail: "Blob uploads must announce their size in Content-Length."}
+	}
+	tenant, err := s.existingTenant(c)
+	if err != nil {
+		return err
+	}
+	in := blobs.Input{Subject: c.Query("subject"), Collection: c.Query("collection"), Record: c.Query("record"),
+		ContentType: c.Get(fiber.HeaderContentType), Length: int64(length), SHA256: c.Get(headerContentSHA256)}
+	var body io.Reader
+	if stream := c.Context().RequestBodyStream(); stream != nil {
+		conn := c.Context().Conn()
+		body = deadlineReader{r: stream, extend: func() { _ = conn.SetReadDeadline(time.Now().Add(readTimeout)) }}
+	} else {
+		body = strings.NewReader(string(c.Request().Body()))
+	}
+	ctx, cancel := context.WithTimeout(c.UserContext(), uploadTimeout)
+	defer cancel()
+	b, err := s.deps.Blobs.Put(ctx, s.caller(c), tenant, in, body)
+	if err != nil {
+		return keyErr(tenant, fmt.Errorf("api: upload blob to %q: %w", tenant, err))
+	}
+	c.Location("/v1/tenants/" + tenant + "/blobs/" + b.ID)
+	return c.Status(fiber.StatusCreated).JSON(b)
+}
+
+type listBlobsResponse struct {
+	Blobs []blobs.Blob `json:"blobs"`
+	Next  string       `json:"next,omitempty"`
+}
+
+func (s *server) listBlobs(c *fiber.Ctx) error {
+	if err := onlyParams(c, "subject", "after", "limit"); err != nil {
+		return err
+	}
+	subject, after := c.Query("subject"), c.Query("after")
+	if subject != "" && !blobs.ValidID(subject) {
+		return invalidParam("subject", "must be 1 to 64 of a-z, A-Z, 0-9, '.', '_', '-' and ':'")
+	}
+	if after != "" && !blobs.ValidID(after) {
+		return invalidParam("after", "must be a blob id")
+	}
+	limit := 100
+	if l := c.Query("limit"); l != "" {
+		var err error
+		if limit, err = strconv.Atoi(l); err != nil || limit < 1 || limit > blobs.MaxListLimit {
+			return invalidParam("limit", "must be between 1 and 500")
+		}
+	}
+	if err := decodeBody(c, &noBody{}, false); err != nil {
+		return err
+	}
+	tenant, err := s.existingTenant(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := s.callContext(c)
+	defer cancel()
+	list, next, err := s.deps.Blobs.List(ctx, tenant, subject, after, limit)
+	if err != nil {
+		return fmt.Errorf("api: list blobs of %q: %w", tenant, err)
+	}
+	return c.JSON(listBlobsResponse{Blobs: list, Next: next})
+}
+
+// blobTarget validates a single-blob route: no query, no body, the id, the
+// tenant.
+func (s *server) blobTarget(c *fiber.Ctx) (tenant, id string, err error) {
+	if err := s.noInput(c); err != nil {
+		return "", "", err
+	}
+	if id, err = blobID(c); err != nil {
+		return "", "", err
+	}
+	tenant, err = s.existingTenant(c)
+	return tenant, id, err
+}
+
+func (s *server) blobMetadata(c *fiber.Ctx) error {
+	tenant, id, err := s.blobTarget(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := s.callContext(c)
+	defer cancel()
+	b, err := s.deps.Blobs.Stat(ctx, tenant, id)
+	if err != nil {
+		return fmt.Errorf("api: blob %q of %q: %w", id, tenant, err)
+	}
+	c.Set(fiber.HeaderETag, `"`+b.SHA256+`"`)
+	return c.JSON(b)
+}
+
+func setBlobHeaders(c *fiber.Ctx, b blobs.Blob) {
+	c.Set(fiber.HeaderContentType, b.ContentType)
+	c.Set(fiber.HeaderAcceptRanges, "bytes")
+	c.Set(fiber.HeaderETag, `"`+b.SHA256+`"`)
+	c.Set(headerContentSHA256, b.SHA256)
+}
+
+// getBlob serves a blob's content, or one byte range of it (RFC 9110
+// section 14: a single range; a malformed or multi-range header is ignored
+// and the whole blob served, as the RFC allows). HEAD answers the headers
+// only and is not audited; every GET is, before the first byte.
+func (s *server) getBlob(c *fiber.Ctx) error {
+	tenant, id, err := s.blobTarget(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := s.callContext(c)
+	defer cancel()
+	b, err := s.deps.Blobs.Stat(ctx, tenant, id)
+	if err != nil {
+		return fmt.Errorf("api: blob %q of %q: %w", id, tenant, err)
+	}
+	setBlobHeaders(c, b)
+	if c.Method() == fiber.MethodHead {
+		c.Response().Header.SetContentLength(int(b.Size))
+		c.Response().SkipBody = true
+		return nil
+	}
+	off, n, partial, err := blobRange(c, b)
+	if err != nil {
+		return err
+	}
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(c.UserContext()), uploadTimeout)
+	audited := int64(-1) // the whole blob
+	if partial {
+		audited = n
+	}
+	content, err := s.deps.Blobs.Open(ctx, s.caller(c), tenant, id, off, audited)
+	if err != nil {
+		rcancel()
+		return keyErr(tenant, fmt.Errorf("api: open blob %q of %q: %w", id, tenant, err))
+	}
+	if partial {
+		c.Status(fiber.StatusPartialContent)
+		c.Set(fiber.HeaderContentRange, fmt.Sprintf("bytes %d-%d/%d", off, off+n-1, b.Size))
+	}
+	conn := c.Context().Conn()
+	r := content.Range(rctx, off, n, func() { _ = conn.SetWriteDeadline(time.Now().Add(writeTimeout)) })
+	c.Context().SetBodyStream(closeBoth{r, rcancel}, int(n))
+	return nil
+}
+
+// closeBoth closes the reader and ends its context.
+type closeBoth struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (c closeBoth) Close() error {
+	defer c.cancel()
+	return c.ReadCloser.Close()
+}
+
+// errRange is an unsatisfiable range.
+var errRange = errors.New("api: range not satisfiable")
+
+// blobRange reads the Range header: the offset and length to serve, and
+// whether that is a part. If-Range with another ETag asks for the whole.
+func blobRange(c *fiber.Ctx, b blobs.Blob) (off, n int64, partial bool, err error) {
+	h := c.Get(fiber.HeaderRange)
+	if h == "" {
+		return 0, b.Size, false, nil
+	}
+	if ir := c.Get(fiber.HeaderIfRange); ir != "" && ir != `"`+b.SHA256+`"` {
+		return 0, b.Size, false, nil
+	}
+	spec, ok := strings.CutPrefix(h, "bytes=")
+	if !ok || strings.Contains(spec, ",") {
+		return 0, b.Size, false, nil
+	}
+	first, last, ok := strings.Cut(strings.TrimSpace(spec), "-")
+	if !ok {
+		return 0, b.Size, false, nil
+	}
+	unsatisfiable := func() (int64, int64, bool, error) {
+		c.Set(fiber.HeaderContentRange, fmt.Sprintf("bytes */%d", b.Size))
+		return 0, 0, false, &requestError{kind: kindRangeNotSatisfiable, detail: fmt.Sprintf("The range is outside the blob (%d bytes).", b.Size)}
+	}
+	if first == "" { // suffix: the last n bytes
+		k, perr := strconv.ParseInt(last, 10, 64)
+		if perr != nil || k < 0 {
+			return 0, b.Size, false, nil
+		}
+		if k == 0 || b.Size == 0 {
+			return unsatisfiable()
+		}
+		k = min(k, b.Size)
+		return b.Size - k, k, true, nil
+	}
+	a, perr := strconv.ParseInt(first, 10, 64)
+	if perr != nil || a < 0 {
+		return 0, b.Size, false, nil
+	}
+	end := b.Size - 1
+	if last != "" {
+		e, perr := strconv.ParseInt(last, 10, 64)
+		if perr != nil || e < a {
+			return 0, b.Size, false, nil
+		}
+		end = min(e, b.Size-1)
+	}
+	if a >= b.Size {
+		return unsatisfiable()
+	}
+	return a, end - a + 1, true, nil
+}
+
+func (s *server) deleteBlob(c *fiber.Ctx) error {
+	tenant, id, err := s.blobTarget(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := s.callContext(c)
+	defer cancel()
+	if err := s.deps.Blobs.Delete(ctx, s.caller(c), tenant, id); err != nil {
+		return fmt.Errorf("api: delete blob %q of %q: %w", id, tenant, err)
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}

@@ -1,0 +1,808 @@
+// Package blobs stores a tenant's blobs — voice recordings, documents —
+// streamed in and out, encrypted in chunks under the subject's key, and
+// replicated through Raft in bounded pieces.
+//
+// # Why chunks in the replicated store
+//
+// A recording must survive the loss of a node like any record, and be
+// erased with its subject's key like any record. So its ciphertext lives in
+// the replicated state, not in a side file: the upload is sealed in
+// keyring.ChunkSize (64 KiB) chunks with keyring.Chunks (the STREAM
+// construction: a fresh stream key per blob, chunk counter and last-chunk
+// flag in the nonce), and chunksPerTxn chunks (1 MiB of plaintext) go to
+// Raft in one transaction. No transaction, raft entry or buffer ever holds
+// more than that, whatever the blob's size; a few transactions are in
+// flight at once so that the network, the log writes and the reading of
+// the request overlap.
+//
+// Each chunk is stored under its index, so a byte range (playback) opens
+// only the chunks it covers. A chunk moved to another blob, another index
+// or another tenant fails to open (the stream key is bound to tenant and
+// blob id, the nonce to the index and the last flag): ErrIntegrity, never
+// served.
+//
+// # Uploads that do not finish
+//
+// An upload first writes a pending marker, then its chunks (each chunk
+// transaction requires the marker and refreshes its time), then commits:
+// the metadata, the subject index and the audit entry in one transaction
+// that also removes the marker. Until that commit the blob does not exist
+// for any reader. An upload that fails — the client goes away, the body is
+// too large, the node loses leadership — deletes its chunks and marker at
+// once; if that is impossible (the node died), the leader's Sweep deletes
+// uploads whose marker has not been refreshed for Config.StaleAfter.
+//
+// # Layout (below the tenant's Scope)
+//
+//	blobs                  <id> -> metadata (JSON, with the stream header)
+//	blob_uploads           <id> -> pending marker (JSON)
+//	blob_chunks/<id>       <index, 8 bytes big endian> -> sealed chunk
+//	blob_subjects/<subj>   <id> -> ""
+//
+// # Choices
+//
+// A blob may belong to a subject (its data key is then the subject's, and
+// the subject's erasure shreds it) and may name a record (collection and
+// id, which must exist when the upload starts). Deleting that record later
+// does not delete the blob: the link is metadata, the subject is what
+// erasure follows. Every download (and every range of one) is audited as
+// blob.read before a byte is sent; metadata reads are not audited, as for
+// records without pii fields.
+package blobs
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/appliance/tenants"
+	"github.com/custos/custos/keyring"
+	"github.com/custos/custos/raftstore"
+)
+
+// Defaults and limits.
+const (
+	DefaultMaxSize    = 2 << 30
+	DefaultStaleAfter = 15 * time.Minute
+	// chunksPerTxn chunks go to Raft in one transaction: 1 MiB of
+	// plaintext, about as much ciphertext.
+	chunksPerTxn = 16
+	// inFlight chunk transactions may be outstanding per upload.
+	inFlight     = 2
+	MaxListLimit = 500
+	maxIDLen     = 64
+	maxTypeLen   = 255
+	// maxSubjectBlobs bounds what Subject returns.
+	maxSubjectBlobs = 1000
+)
+
+// DefaultContentTypes are the media types accepted when the configuration
+// names none: recordings, images, documents.
+var defaultContentTypes = []string{"audio/*", "video/*", "image/*", "application/pdf", "application/octet-stream", "text/plain"}
+
+// DefaultContentTypes returns the media types accepted by default.
+func DefaultContentTypes() []string { return append([]string(nil), defaultContentTypes...) }
+
+// Errors.
+var (
+	ErrNotFound = errors.New("blobs: no such blob")
+	// ErrTooLarge: the blob exceeds Config.MaxSize.
+	ErrTooLarge = errors.New("blobs: the blob is larger than the limit")
+	// ErrMediaType: the content type is missing, malformed or not allowed.
+	ErrMediaType = errors.New("blobs: the content type is not accepted")
+	// ErrIntegrity: a stored chunk or header does not open: altered, moved
+	// or missing. It is never served.
+	ErrIntegrity = errors.New("blobs: a stored blob failed its integrity check")
+	// ErrTruncated: the body ended before its announced length (the
+	// client went away).
+	ErrTruncated = errors.New("blobs: the upload ended before its announced length")
+	// ErrDigest: the body's SHA-256 is not the one the client announced.
+	ErrDigest = errors.New("blobs: the upload does not match its announced SHA-256")
+	// ErrAborted: the upload was swept or discarded while it ran.
+	ErrAborted = errors.New("blobs: the upload was abandoned")
+)
+
+// FieldError is an invalid parameter of an upload or a listing.
+type FieldError struct{ Field, Reason string }
+
+func (e *FieldError) Error() string { return "blobs: " + e.Field + " " + e.Reason }
+
+// Blob is a blob's metadata as the API shows it.
+type Blob struct {
+	ID          string    `json:"id"`
+	Subject     string    `json:"subject,omitempty"`
+	Collection  string    `json:"collection,omitempty"`
+	Record      string    `json:"record,omitempty"`
+	ContentType string    `json:"content_type"`
+	Size        int64     `json:"size"`
+	SHA256      string    `json:"sha256"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+// stored is the metadata record.
+type stored struct {
+	Blob
+	Header []byte `json:"header"` // the keyring stream header
+}
+
+// pending marks an upload in progress.
+type pending struct {
+	Subject string    `json:"subject,omitempty"`
+	Started time.Time `json:"started"`
+	Touched time.Time `json:"touched"`
+}
+
+// Keys is the part of the keyring blobs use; *keyring.Hierarchy
+// implements it.
+type Keys interface {
+	DataKey(ctx context.Context, tenant, subject string) (*keyring.Key, error)
+}
+
+// Records says whether a record exists; *records.Service implements it.
+type Records interface {
+	Exists(ctx context.Context, tenant, collection, id string) (bool, error)
+}
+
+// Store is the replicated store.
+type Store interface {
+	Apply(ctx context.Context, t *raftstore.Txn) (raftstore.Result, error)
+	View(ctx context.Context, c raftstore.Consistency, fn func(*raftstore.ReadTx) error) error
+}
+
+// Config is the blob configuration.
+type Config struct {
+	MaxSize      int64         // bytes; 0: DefaultMaxSize
+	ContentTypes []string      // accepted media types ("audio/*" matches a family); nil: the defaults
+	StaleAfter   time.Duration // unfinished uploads untouched this long are swept; 0: DefaultStaleAfter
+}
+
+// Service stores blobs.
+type Service struct {
+	store   Store
+	keys    Keys
+	records Records
+	cfg     Config
+	now     func() time.Time
+}
+
+// New makes the service (now nil: time.Now).
+func New(store Store, keys Keys, records Records, cfg Config, now func() time.Time) *Service {
+	if cfg.MaxSize <= 0 {
+		cfg.MaxSize = DefaultMaxSize
+	}
+	if cfg.ContentTypes == nil {
+		cfg.ContentTypes = DefaultContentTypes()
+	}
+	if cfg.StaleAfter <= 0 {
+		cfg.StaleAfter = DefaultStaleAfter
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{store: store, keys: keys, records: records, cfg: cfg, now: now}
+}
+
+// MaxSize is the largest blob accepted.
+func (s *Service) MaxSize() int64 { return s.cfg.MaxSize }
+
+func metaPath(tenant string) [][]byte    { return tenants.ScopeOf(tenant).Path("blobs") }
+func pendingPath(tenant string) [][]byte { return tenants.ScopeOf(tenant).Path("blob_uploads") }
+func chunksParent(tenant string) [][]byte {
+	return tenants.ScopeOf(tenant).Path("blob_chunks")
+}
+func chunksPath(tenant, id string) [][]byte { return tenants.ScopeOf(tenant).Path("blob_chunks", id) }
+func subjectPath(tenant, subject string) [][]byte {
+	return tenants.ScopeOf(tenant).Path("blob_subjects", subject)
+}
+
+func chunkKey(i uint64) []byte { return binary.BigEndian.AppendUint64(nil, i) }
+
+func place(tenant, id string) keyring.Place {
+	return keyring.Place{Tenant: tenant, Collection: "blobs", RecordID: id, Field: "content", Version: 1}
+}
+
+var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+func newID() string {
+	var b [10]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return "b" + strings.ToLower(b32.EncodeToString(b[:]))
+}
+
+// ValidID reports whether s can be a blob id, subject or record id: 1 to
+// 64 of a-z A-Z 0-9 . _ - : (the record ids' alphabet).
+func ValidID(s string) bool {
+	if s == "" || len(s) > maxIDLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-', c == ':':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// MediaType checks a Content-Type against the accepted types and returns
+// it normalized (lower-case type, parameters kept).
+func (s *Service) MediaType(ct string) (string, error) {
+	if ct == "" || len(ct) > maxTypeLen {
+		return "", fmt.Errorf("%w: a Content-Type of at most %d bytes is required", ErrMediaType, maxTypeLen)
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return "", fmt.Errorf("%w: %q is not a media type", ErrMediaType, ct)
+	}
+	family, _, _ := strings.Cut(mt, "/")
+	for _, a := range s.cfg.ContentTypes {
+		if a == mt || a == "*/*" || (strings.HasSuffix(a, "/*") && strings.TrimSuffix(a, "/*") == family) {
+			return mime.FormatMediaType(mt, params), nil
+		}
+	}
+	return "", fmt.Errorf("%w: %s is not an accepted type (accepted: %s)", ErrMediaType, mt, strings.Join(s.cfg.ContentTypes, ", "))
+}
+
+// Input describes an upload.
+type Input struct {
+	Subject     string
+	Collection  string // with Record: the record the blob belongs to
+	Record      string
+	ContentType string
+	// Length is the announced size (-1: unknown); a larger announcement
+	// fails before anything is stored, and a body that ends before it is
+	// ErrTruncated (never a shorter blob).
+	Length int64
+	// SHA256, when set (hex), is the digest the client announced: a body
+	// with another is refused with ErrDigest.
+	SHA256 string
+}
+
+func (s *Service) check(ctx context.Context, tenant string, in *Input) error {
+	if in.Subject != "" && !ValidID(in.Subject) {
+		return &FieldError{"subject", "must be 1 to 64 of a-z, A-Z, 0-9, '.', '_', '-' and ':'"}
+	}
+	if (in.Collection == "") != (in.Record == "") {
+		return &FieldError{"record", "collection and record are given together or not at all"}
+	}
+	if in.Record != "" {
+		if !ValidID(in.Record) || !ValidID(in.Collection) {
+			return &FieldError{"record", "no such record"}
+		}
+		ok, err := s.records.Exists(ctx, tenant, in.Collection, in.Record)
+		if err != nil {
+			return fmt.Errorf("blobs: linked record: %w", err)
+		}
+		if !ok {
+			return &FieldError{"record", "no such record"}
+		}
+	}
+	ct, err := s.MediaType(in.ContentType)
+	if err != nil {
+		return err
+	}
+	in.ContentType = ct
+	if in.SHA256 != "" {
+		if d, err := hex.DecodeString(in.SHA256); err != nil || len(d) != sha256.Size {
+			return &FieldError{"sha256", "must be 64 hexadecimal digits"}
+		}
+		in.SHA256 = strings.ToLower(in.SHA256)
+	}
+	if in.Length > s.cfg.MaxSize {
+		return fmt.Errorf("%w: %d bytes announced, limit %d", ErrTooLarge, in.Length, s.cfg.MaxSize)
+	}
+	return nil
+}
+
+// Put stores the blob read from body. Nothing of it is visible until the
+// whole body has been read, sealed and replicated; on any error what was
+// stored of it is deleted.
+func (s *Service) Put(ctx context.Context, caller audit.Caller, tenant string, in Input, body io.Reader) (Blob, error) {
+	if err := s.check(ctx, tenant, &in); err != nil {
+		return Blob{}, err
+	}
+	key, err := s.keys.DataKey(ctx, tenant, in.Subject)
+	if err != nil {
+		return Blob{}, err
+	}
+	id := newID()
+	chunks, err := keyring.NewChunks(key, place(tenant, id))
+	if err != nil {
+		return Blob{}, err
+	}
+	now := s.now().UTC()
+	if err := s.apply(ctx, &raftstore.Txn{
+		Conds: []raftstore.Cond{{Kind: raftstore.CondAbsent, Bucket: metaPath(tenant), Key: []byte(id)}},
+		Ops:   []raftstore.Op{s.markerOp(tenant, id, in.Subject, now, now)},
+	}); err != nil {
+		return Blob{}, fmt.Errorf("blobs: start upload: %w", err)
+	}
+	b, err := s.upload(ctx, caller, tenant, id, in, chunks, body, now)
+	if err != nil {
+		// A fresh context: the request's may be what ended.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if derr := s.discard(dctx, tenant, id, 0); derr != nil {
+			err = fmt.Errorf("%w (cleanup left to the sweeper: %v)", err, derr)
+		}
+		return Blob{}, err
+	}
+	return b, nil
+}
+
+func (s *Service) markerOp(tenant, id, subject string, started, touched time.Time) raftstore.Op {
+	v, _ := json.Marshal(pending{Subject: subject, Started: started, Touched: touched})
+	return raftstore.Op{Kind: raftstore.OpPut, Bucket: pendingPath(tenant), Key: []byte(id), Value: v}
+}
+
+func (s *Service) apply(ctx context.Context, t *raftstore.Txn) error {
+	res, err := s.store.Apply(ctx, t)
+	if err != nil {
+		return err
+	}
+	if res.Err != nil {
+		return res.Err
+	}
+	if !res.Applied {
+		return ErrAborted
+	}
+	return nil
+}
+
+// upload reads, seals and replicates the body.
+func (s *Service) upload(ctx context.Context, caller audit.Caller, tenant, id string, in Input, chunks *keyring.Chunks, body io.Reader, started time.Time) (Blob, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		sendErr error
+		slots   = make(chan struct{}, inFlight)
+	)
+	failed := func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		return sendErr
+	}
+	send := func(ops []raftstore.Op) {
+		slots <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			ops = append(ops, s.markerOp(tenant, id, in.Subject, started, s.now().UTC()))
+			err := s.apply(ctx, &raftstore.Txn{
+				Conds: []raftstore.Cond{{Kind: raftstore.CondPresent, Bucket: pendingPath(tenant), Key: []byte(id)}},
+				Ops:   ops,
+			})
+			if err != nil {
+				mu.Lock()
+				if sendErr == nil {
+					sendErr = fmt.Errorf("blobs: store chunks: %w", err)
+				}
+				mu.Unlock()
+				cancel()
+			}
+		}()
+	}
+
+	h := sha256.New()
+	var size int64
+	var index uint64
+	cur := make([]byte, keyring.ChunkSize)
+	next := make([]byte, keyring.ChunkSize)
+	n, rerr := io.ReadFull(body, cur)
+	var ops []raftstore.Op
+	for {
+		if rerr != nil && !errors.Is(rerr, io.EOF) && !errors.Is(rerr, io.ErrUnexpectedEOF) {
+			wg.Wait()
+			return Blob{}, fmt.Errorf("blobs: read upload: %w", rerr)
+		}
+		last := rerr != nil
+		m := 0
+		var nerr error
+		if !last {
+			// Read ahead: a chunk is sealed as the last only when nothing
+			// follows it.
+			m, nerr = io.ReadFull(body, next)
+			if m == 0 && (errors.Is(nerr, io.EOF) || errors.Is(nerr, io.ErrUnexpectedEOF)) {
+				last = true
+			}
+		}
+		size += int64(n)
+		if size > s.cfg.MaxSize {
+			wg.Wait()
+			return Blob{}, fmt.Errorf("%w: limit %d bytes", ErrTooLarge, s.cfg.MaxSize)
+		}
+		h.Write(cur[:n])
+		sealed, err := chunks.Seal(make([]byte, 0, n+keyring.ChunkOverhead), index, last, cur[:n])
+		if err != nil {
+			wg.Wait()
+			return Blob{}, err
+		}
+		ops = append(ops, raftstore.Op{Kind: raftstore.OpPut, Bucket: chunksPath(tenant, id), Key: chunkKey(index), Value: sealed})
+		index++
+		if last {
+			break
+		}
+		if len(ops) == chunksPerTxn {
+			send(ops)
+			ops = nil
+		}
+		if err := failed(); err != nil {
+			wg.Wait()
+			return Blob{}, err
+		}
+		if err := ctx.Err(); err != nil {
+			wg.Wait()
+			return Blob{}, err
+		}
+		cur, next = next, cur
+		n, rerr = m, nerr
+	}
+	wg.Wait()
+	if err := failed(); err != nil {
+		return Blob{}, err
+	}
+	if in.Length >= 0 && size != in.Length {
+		return Blob{}, fmt.Errorf("%w: %d of %d bytes", ErrTruncated, size, in.Length)
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	if in.SHA256 != "" && sum != in.SHA256 {
+		return Blob{}, ErrDigest
+	}
+	b := Blob{ID: id, Subject: in.Subject, Collection: in.Collection, Record: in.Record, ContentType: in.ContentType,
+		Size: size, SHA256: sum, CreatedAt: s.now().UTC()}
+	meta, err := json.Marshal(stored{Blob: b, Header: chunks.Header()})
+	if err != nil {
+		return Blob{}, err
+	}
+	ops = append(ops,
+		raftstore.Op{Kind: raftstore.OpPut, Bucket: metaPath(tenant), Key: []byte(id), Value: meta},
+		raftstore.Op{Kind: raftstore.OpDelete, Bucket: pendingPath(tenant), Key: []byte(id)})
+	if in.Subject != "" {
+		ops = append(ops, raftstore.Op{Kind: raftstore.OpPut, Bucket: subjectPath(tenant, in.Subject), Key: []byte(id), Value: []byte{}})
+	}
+	details := map[string]string{"size": fmt.Sprint(size), "sha256": b.SHA256, "content_type": b.ContentType}
+	if in.Record != "" {
+		details["record"] = in.Collection + "/" + in.Record
+	}
+	entry, err := audit.Record(audit.TenantChain(tenant), caller.Entry(b.CreatedAt, "blob.create", "blob:"+id, audit.OutcomeSuccess, details))
+	if err != nil {
+		return Blob{}, err
+	}
+	if err := s.apply(ctx, &raftstore.Txn{
+		Conds:   []raftstore.Cond{{Kind: raftstore.CondPresent, Bucket: pendingPath(tenant), Key: []byte(id)}},
+		Ops:     ops,
+		Appends: []raftstore.Append{entry},
+	}); err != nil {
+		return Blob{}, fmt.Errorf("blobs: commit upload: %w", err)
+	}
+	return b, nil
+}
+
+// discard deletes an unfinished upload: its chunks and marker. version,
+// when non-zero, is the marker's version the caller saw (Sweep: an upload
+// that refreshed its marker since is left alone).
+func (s *Service) discard(ctx context.Context, tenant, id string, version uint64) error {
+	t := &raftstore.Txn{Ops: []raftstore.Op{
+		{Kind: raftstore.OpDeleteBucket, Bucket: chunksParent(tenant), Key: []byte(id)},
+		{Kind: raftstore.OpDelete, Bucket: pendingPath(tenant), Key: []byte(id)},
+	}}
+	if version != 0 {
+		t.Conds = []raftstore.Cond{{Kind: raftstore.CondVersion, Bucket: pendingPath(tenant), Key: []byte(id), Version: version}}
+	} else {
+		// Never the chunks of a finished blob.
+		t.Conds = []raftstore.Cond{{Kind: raftstore.CondAbsent, Bucket: metaPath(tenant), Key: []byte(id)}}
+	}
+	err := s.apply(ctx, t)
+	if errors.Is(err, ErrAborted) {
+		return nil // finished or refreshed meanwhile
+	}
+	return err
+}
+
+// Sweep deletes the unfinished uploads of the tenants whose marker has not
+// been refreshed for StaleAfter (their uploader died). The leader runs it.
+func (s *Service) Sweep(ctx context.Context, tenantIDs []string) (int, error) {
+	cutoff := s.now().Add(-s.cfg.StaleAfter)
+	swept := 0
+	for _, t := range tenantIDs {
+		type stale struct {
+			id      string
+			version uint64
+		}
+		var found []stale
+		if err := s.store.View(ctx, raftstore.Linearizable, func(r *raftstore.ReadTx) error {
+			r.Scan(pendingPath(t), nil, 0, func(k, v []byte, ver uint64) bool {
+				var p pending
+				if json.Unmarshal(v, &p) != nil || p.Touched.Before(cutoff) {
+					found = append(found, stale{string(k), ver})
+				}
+				return true
+			})
+			return nil
+		}); err != nil {
+			return swept, fmt.Errorf("blobs: sweep %s: %w", t, err)
+		}
+		for _, f := range found {
+			if err := s.discard(ctx, t, f.id, f.version); err != nil {
+				return swept, fmt.Errorf("blobs: sweep %s/%s: %w", t, f.id, err)
+			}
+			swept++
+		}
+	}
+	return swept, nil
+}
+
+// Pending is the number of unfinished uploads of tenant (for tests and
+// status).
+func (s *Service) Pending(ctx context.Context, tenant string) (int, error) {
+	n := 0
+	err := s.store.View(ctx, raftstore.Linearizable, func(r *raftstore.ReadTx) error {
+		n = r.Count(pendingPath(tenant))
+		return nil
+	})
+	return n, err
+}
+
+// read reads a blob's metadata.
+func (s *Service) read(ctx context.Context, c raftstore.Consistency, tenant, id string) (stored, uint64, error) {
+	if !ValidID(id) {
+		return stored{}, 0, ErrNotFound
+	}
+	var raw []byte
+	var ver uint64
+	var ok bool
+	if err := s.store.View(ctx, c, func(r *raftstore.ReadTx) error {
+		raw, ver, ok = r.Get(metaPath(tenant), []byte(id))
+		return nil
+	}); err != nil {
+		return stored{}, 0, fmt.Errorf("blobs: read: %w", err)
+	}
+	if !ok {
+		return stored{}, 0, ErrNotFound
+	}
+	var m stored
+	if err := json.Unmarshal(raw, &m); err != nil || m.ID != id {
+		return stored{}, 0, fmt.Errorf("%w: metadata of %s", ErrIntegrity, id)
+	}
+	return m, ver, nil
+}
+
+// Stat returns a blob's metadata (not audited: no content).
+func (s *Service) Stat(ctx context.Context, tenant, id string) (Blob, error) {
+	m, _, err := s.read(ctx, raftstore.Linearizable, tenant, id)
+	return m.Blob, err
+}
+
+// Content is an opened blob: its metadata and what reads its bytes.
+type Content struct {
+	Blob
+	s      *Service
+	tenant string
+	chunks *keyring.Chunks
+	count  uint64
+}
+
+// Open opens a blob for reading and records the read in the tenant's
+// audit chain (with the range, when one is asked: off and n; n < 0 means
+// the whole blob) before anything is served. The first chunk of the range
+// is opened here, so that a damaged blob fails before a response starts.
+func (s *Service) Open(ctx context.Context, caller audit.Caller, tenant, id string, off, n int64) (*Content, error) {
+	m, _, err := s.read(ctx, raftstore.Linearizable, tenant, id)
+	if err != nil {
+		return nil, err
+	}
+	key, err := s.keys.DataKey(ctx, tenant, m.Subject)
+	if err != nil {
+		return nil, err
+	}
+	chunks, err := keyring.OpenChunks(key, place(tenant, id), m.Header)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrIntegrity, id, err)
+	}
+	c := &Content{Blob: m.Blob, s: s, tenant: tenant, chunks: chunks, count: keyring.ChunkCount(m.Size)}
+	if _, err := c.chunk(ctx, uint64(max(off, 0))/keyring.ChunkSize, nil); err != nil {
+		return nil, err
+	}
+	details := map[string]string{"size": fmt.Sprint(m.Size)}
+	if n >= 0 {
+		details["range"] = fmt.Sprintf("%d-%d", off, off+n-1)
+	}
+	if err := audit.Append(ctx, s.store, audit.TenantChain(tenant), caller.Entry(s.now().UTC(), "blob.read", "blob:"+id, audit.OutcomeSuccess, details)); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// chunk reads and opens chunk i into dst. The caller read the metadata
+// linearizably, so the local state holds the chunks: a local read.
+func (c *Content) chunk(ctx context.Context, i uint64, dst []byte) ([]byte, error) {
+	if i >= c.count {
+		return dst[:0], nil
+	}
+	var sealed []byte
+	if err := c.s.store.View(ctx, raftstore.Stale, func(r *raftstore.ReadTx) error {
+		v, _, ok := r.Get(chunksPath(c.tenant, c.ID), chunkKey(i))
+		if ok {
+			sealed = append(make([]byte, 0, len(v)), v...)
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("blobs: read chunk: %w", err)
+	}
+	if sealed == nil {
+		return nil, fmt.Errorf("%w: %s: chunk %d is missing", ErrIntegrity, c.ID, i)
+	}
+	pt, err := c.chunks.Open(dst[:0], i, i == c.count-1, sealed)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: chunk %d", ErrIntegrity, c.ID, i)
+	}
+	return pt, nil
+}
+
+// Range returns a reader of n bytes from off (the caller checked the range
+// against Size). It reads one chunk at a time; progress, when set, is
+// called before each chunk (to extend a connection's deadline).
+func (c *Content) Range(ctx context.Context, off, n int64, progress func()) io.ReadCloser {
+	ctx, cancel := context.WithCancel(ctx)
+	return &rangeReader{ctx: ctx, cancel: cancel, c: c, next: uint64(off) / keyring.ChunkSize,
+		skip: int(off % keyring.ChunkSize), left: n, progress: progress, buf: make([]byte, 0, keyring.ChunkSize)}
+}
+
+type rangeReader struct {
+	ctx      context.Context
+	cancel   context.CancelFunc
+	c        *Content
+	next     uint64
+	skip     int
+	left     int64
+	buf      []byte
+	unread   []byte
+	progress func()
+	err      error
+}
+
+func (r *rangeReader) Read(p []byte) (int, error) {
+	for len(r.unread) == 0 {
+		if r.err != nil {
+			return 0, r.err
+		}
+		if r.left <= 0 {
+			return 0, io.EOF
+		}
+		if r.progress != nil {
+			r.progress()
+		}
+		pt, err := r.c.chunk(r.ctx, r.next, r.buf)
+		if err == nil && len(pt) <= r.skip {
+			err = fmt.Errorf("%w: %s: chunk %d is short", ErrIntegrity, r.c.ID, r.next)
+		}
+		if err != nil {
+			r.err = err
+			return 0, err
+		}
+		r.buf = pt
+		r.unread = pt[r.skip:]
+		r.skip = 0
+		r.next++
+		if int64(len(r.unread)) > r.left {
+			r.unread = r.unread[:r.left]
+		}
+		r.left -= int64(len(r.unread))
+	}
+	k := copy(p, r.unread)
+	r.unread = r.unread[k:]
+	return k, nil
+}
+
+func (r *rangeReader) Close() error {
+	r.cancel()
+	return nil
+}
+
+// Delete deletes a blob: metadata, chunks and subject entry, audited, in
+// one transaction.
+func (s *Service) Delete(ctx context.Context, caller audit.Caller, tenant, id string) error {
+	m, ver, err := s.read(ctx, raftstore.Linearizable, tenant, id)
+	if err != nil {
+		return err
+	}
+	ops := []raftstore.Op{
+		{Kind: raftstore.OpDelete, Bucket: metaPath(tenant), Key: []byte(id)},
+		{Kind: raftstore.OpDeleteBucket, Bucket: chunksParent(tenant), Key: []byte(id)},
+	}
+	if m.Subject != "" {
+		ops = append(ops, raftstore.Op{Kind: raftstore.OpDelete, Bucket: subjectPath(tenant, m.Subject), Key: []byte(id)})
+	}
+	entry, err := audit.Record(audit.TenantChain(tenant), caller.Entry(s.now().UTC(), "blob.delete", "blob:"+id, audit.OutcomeSuccess, nil))
+	if err != nil {
+		return err
+	}
+	err = s.apply(ctx, &raftstore.Txn{
+		Conds:   []raftstore.Cond{{Kind: raftstore.CondVersion, Bucket: metaPath(tenant), Key: []byte(id), Version: ver}},
+		Ops:     ops,
+		Appends: []raftstore.Append{entry},
+	})
+	if errors.Is(err, ErrAborted) {
+		return ErrNotFound // deleted concurrently
+	}
+	if err != nil {
+		return fmt.Errorf("blobs: delete: %w", err)
+	}
+	return nil
+}
+
+// List returns the tenant's blobs (of subject, when set) after id after, at
+// most limit; next is where to continue ("" at the end).
+func (s *Service) List(ctx context.Context, tenant, subject, after string, limit int) ([]Blob, string, error) {
+	if subject != "" && !ValidID(subject) {
+		return nil, "", &FieldError{"subject", "must be 1 to 64 of a-z, A-Z, 0-9, '.', '_', '-' and ':'"}
+	}
+	if limit <= 0 || limit > maxSubjectBlobs {
+		limit = MaxListLimit
+	}
+	var start []byte
+	if after != "" {
+		start = []byte(after)
+	}
+	out := []Blob{}
+	next := ""
+	err := s.store.View(ctx, raftstore.Linearizable, func(r *raftstore.ReadTx) error {
+		add := func(raw []byte) error {
+			var m stored
+			if err := json.Unmarshal(raw, &m); err != nil {
+				return fmt.Errorf("%w: metadata", ErrIntegrity)
+			}
+			out = append(out, m.Blob)
+			return nil
+		}
+		var ferr error
+		if subject == "" {
+			r.Scan(metaPath(tenant), start, limit+1, func(k, v []byte, _ uint64) bool {
+				if len(out) == limit {
+					next = out[len(out)-1].ID
+					return false
+				}
+				ferr = add(v)
+				return ferr == nil
+			})
+			return ferr
+		}
+		r.Scan(subjectPath(tenant, subject), start, limit+1, func(k, _ []byte, _ uint64) bool {
+			if len(out) == limit {
+				next = out[len(out)-1].ID
+				return false
+			}
+			if v, _, ok := r.Get(metaPath(tenant), k); ok {
+				ferr = add(v)
+			}
+			return ferr == nil
+		})
+		return ferr
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("blobs: list: %w", err)
+	}
+	return out, next, nil
+}
+
+// Subject lists the blobs of subject (at most maxSubjectBlobs), for the
+// subject's overview.
+func (s *Service) Subject(ctx context.Context, tenant, subject string) ([]Blob, error) {
+	b, _, err := s.List(ctx, tenant, subject, "", maxSubjectBlobs)
+	return b, err
+}

@@ -1,0 +1,235 @@
+package blobs
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+
+	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/appliance/internal/testnode"
+	"github.com/custos/custos/appliance/tenants"
+	"github.com/custos/custos/keyring"
+	"github.com/custos/custos/raftstore"
+)
+
+var operator = audit.Caller{Actor: audit.Actor{Type: audit.ActorOperator, ID: "operator"}}
+
+// noRecords: no record exists (uploads here link none).
+type noRecords struct{}
+
+func (noRecords) Exists(context.Context, string, string, string) (bool, error) { return false, nil }
+
+type env struct {
+	store *raftstore.Store
+	keys  *keyring.Hierarchy
+	clock time.Time
+	svc   *Service
+}
+
+func newEnv(t *testing.T, tenantIDs ...string) *env {
+	t.Helper()
+	store := testnode.Start(t)
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := keyring.NewHierarchy(store, keyring.HierarchyOptions{Seal: []age.Recipient{id.Recipient()}, Identities: []age.Identity{id}})
+	ten := tenants.New(store, testnode.Region, tenants.WithKeys(keys))
+	for _, tid := range tenantIDs {
+		if _, err := ten.Create(context.Background(), tenants.Actor{Name: "operator"}, tenants.CreateInput{ID: tid, DisplayName: tid}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := &env{store: store, keys: keys, clock: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
+	e.svc = New(store, keys, noRecords{}, Config{}, func() time.Time { return e.clock })
+	return e
+}
+
+func data(seed uint64, n int) []byte {
+	b := make([]byte, n)
+	_, _ = rand.NewChaCha8([32]byte{byte(seed)}).Read(b)
+	return b
+}
+
+func (e *env) put(t *testing.T, tenant, subject string, b []byte) Blob {
+	t.Helper()
+	bl, err := e.svc.Put(context.Background(), operator, tenant, Input{Subject: subject, ContentType: "audio/wav", Length: int64(len(b))}, bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bl
+}
+
+func (e *env) readAll(tenant, id string) ([]byte, error) {
+	c, err := e.svc.Open(context.Background(), operator, tenant, id, 0, -1)
+	if err != nil {
+		return nil, err
+	}
+	r := c.Range(context.Background(), 0, c.Size, nil)
+	defer r.Close()
+	return io.ReadAll(r)
+}
+
+func (e *env) leftovers(t *testing.T, tenant string) (pendingN, chunkBuckets int) {
+	t.Helper()
+	if err := e.store.View(context.Background(), raftstore.Linearizable, func(r *raftstore.ReadTx) error {
+		pendingN = r.Count(pendingPath(tenant))
+		chunkBuckets = r.BucketCount(chunksParent(tenant))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return
+}
+
+// failingReader yields n good bytes, then an error (a client gone away).
+type failingReader struct {
+	r io.Reader
+	n int
+}
+
+func (f *failingReader) Read(p []byte) (int, error) {
+	if f.n <= 0 {
+		return 0, errors.New("connection reset by peer")
+	}
+	if len(p) > f.n {
+		p = p[:f.n]
+	}
+	k, err := f.r.Read(p)
+	f.n -= k
+	return k, err
+}
+
+// TestFailedUploadsLeaveNothing: a body that breaks off, ends early or
+// grows past the limit, after several chunk transactions were stored,
+// leaves no marker, no chunk and no blob.
+func TestFailedUploadsLeaveNothing(t *testing.T) {
+	e := newEnv(t, "acme")
+	e.svc.cfg.MaxSize = 2 << 20
+	big := data(1, 5<<20)
+	cases := []struct {
+		name string
+		in   Input
+		body io.Reader
+		want error
+	}{
+		{"reader error", Input{ContentType: "audio/wav", Length: -1}, &failingReader{bytes.NewReader(big), 1500 << 10}, nil},
+		{"short body", Input{ContentType: "audio/wav", Length: 2 << 20}, bytes.NewReader(big[:1<<20]), ErrTruncated},
+		{"over the limit", Input{ContentType: "audio/wav", Length: -1}, bytes.NewReader(big), ErrTooLarge},
+		{"announced over the limit", Input{ContentType: "audio/wav", Length: 5 << 20}, bytes.NewReader(big), ErrTooLarge},
+		{"wrong digest", Input{ContentType: "audio/wav", Length: 1 << 20, SHA256: "00" + string(bytes.Repeat([]byte("ab"), 31))}, bytes.NewReader(big[:1<<20]), ErrDigest},
+		{"type not accepted", Input{ContentType: "application/x-sh", Length: 10}, bytes.NewReader(big[:10]), ErrMediaType},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := e.svc.Put(context.Background(), operator, "acme", c.in, c.body)
+			if err == nil || (c.want != nil && !errors.Is(err, c.want)) {
+				t.Fatalf("Put: %v, want %v", err, c.want)
+			}
+			if p, cb := e.leftovers(t, "acme"); p != 0 || cb != 0 {
+				t.Fatalf("left behind: %d markers, %d chunk buckets", p, cb)
+			}
+		})
+	}
+	list, _, err := e.svc.List(context.Background(), "acme", "", "", 0)
+	if err != nil || len(list) != 0 {
+		t.Fatalf("failed uploads listed: %v %v", list, err)
+	}
+}
+
+// TestSweep: an upload whose node died (marker and chunks written, never
+// finished) is deleted once its marker is older than StaleAfter, and not
+// before; a finished blob is never touched.
+func TestSweep(t *testing.T) {
+	e := newEnv(t, "acme")
+	kept := e.put(t, "acme", "g1", data(2, 100_000))
+	now := e.clock
+	if err := e.svc.apply(context.Background(), &raftstore.Txn{Ops: []raftstore.Op{
+		e.svc.markerOp("acme", "bdead", "g1", now, now),
+		{Kind: raftstore.OpPut, Bucket: chunksPath("acme", "bdead"), Key: chunkKey(0), Value: []byte("sealed bytes")},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := e.svc.Sweep(context.Background(), []string{"acme", "nobody"}); err != nil || n != 0 {
+		t.Fatalf("a fresh upload was swept: %d %v", n, err)
+	}
+	e.clock = now.Add(DefaultStaleAfter + time.Second)
+	if n, err := e.svc.Sweep(context.Background(), []string{"acme"}); err != nil || n != 1 {
+		t.Fatalf("stale upload: swept %d, %v", n, err)
+	}
+	if p, cb := e.leftovers(t, "acme"); p != 0 || cb != 1 {
+		t.Fatalf("after the sweep: %d markers, %d chunk buckets (want 0 and the finished blob's 1)", p, cb)
+	}
+	if got, err := e.readAll("acme", kept.ID); err != nil || !bytes.Equal(got, data(2, 100_000)) {
+		t.Fatalf("the finished blob after a sweep: %v", err)
+	}
+}
+
+// TestMovedChunksAreIntegrityErrors: a chunk copied to another index, to
+// another blob of the same tenant, or to a blob of another tenant does not
+// open: ErrIntegrity, and nothing of it is returned.
+func TestMovedChunksAreIntegrityErrors(t *testing.T) {
+	e := newEnv(t, "acme", "globex")
+	a := e.put(t, "acme", "g1", data(3, 200_000))
+	a2 := e.put(t, "acme", "g1", data(4, 200_000))
+	g := e.put(t, "globex", "g1", data(5, 200_000))
+	chunk := func(tenant, id string, i uint64) []byte {
+		var v []byte
+		_ = e.store.View(context.Background(), raftstore.Linearizable, func(r *raftstore.ReadTx) error {
+			raw, _, _ := r.Get(chunksPath(tenant, id), chunkKey(i))
+			v = bytes.Clone(raw)
+			return nil
+		})
+		return v
+	}
+	overwrite := func(tenant, id string, i uint64, v []byte) {
+		if err := e.svc.apply(context.Background(), &raftstore.Txn{Ops: []raftstore.Op{{Kind: raftstore.OpPut, Bucket: chunksPath(tenant, id), Key: chunkKey(i), Value: v}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	overwrite("acme", a.ID, 1, chunk("acme", a.ID, 0))   // another index
+	overwrite("acme", a2.ID, 0, chunk("acme", a.ID, 0))  // another blob
+	overwrite("globex", g.ID, 2, chunk("acme", a.ID, 2)) // another tenant
+	for _, c := range []struct{ tenant, id string }{{"acme", a.ID}, {"acme", a2.ID}, {"globex", g.ID}} {
+		got, err := e.readAll(c.tenant, c.id)
+		if !errors.Is(err, ErrIntegrity) {
+			t.Errorf("%s/%s: %v, want ErrIntegrity", c.tenant, c.id, err)
+		}
+		if len(got) > 2*keyring.ChunkSize {
+			t.Errorf("%s/%s: %d bytes served past the moved chunk", c.tenant, c.id, len(got))
+		}
+	}
+	// The first chunk is checked before anything is served.
+	if _, err := e.svc.Open(context.Background(), operator, "acme", a2.ID, 0, -1); !errors.Is(err, ErrIntegrity) {
+		t.Fatalf("Open of a blob whose first chunk moved: %v", err)
+	}
+	// One tenant never sees another's blob by id.
+	if _, err := e.svc.Stat(context.Background(), "globex", a.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("globex stat of acme's blob: %v", err)
+	}
+}
+
+// FuzzMediaType: MediaType never panics, and what it accepts it returns
+// in a form it accepts again unchanged.
+func FuzzMediaType(f *testing.F) {
+	for _, s := range []string{"audio/wav", "audio/ogg; codecs=opus", "AUDIO/WAV", "image/png", "", "audio/", "a/b; x=\"y\"", "text/plain;charset=utf-8"} {
+		f.Add(s)
+	}
+	s := New(nil, nil, nil, Config{}, nil)
+	f.Fuzz(func(t *testing.T, ct string) {
+		got, err := s.MediaType(ct)
+		if err != nil {
+			return
+		}
+		again, err := s.MediaType(got)
+		if err != nil || again != got {
+			t.Fatalf("%q -> %q -> %q, %v", ct, got, again, err)
+		}
+	})
+}

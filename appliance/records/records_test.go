@@ -1,0 +1,376 @@
+package records_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+
+	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/appliance/collections"
+	"github.com/custos/custos/appliance/internal/testnode"
+	"github.com/custos/custos/appliance/records"
+	"github.com/custos/custos/appliance/tenants"
+	"github.com/custos/custos/keyring"
+	"github.com/custos/custos/raftstore"
+)
+
+// env is the records service's dependencies over a real single-node store.
+type env struct {
+	t     testing.TB
+	store *raftstore.Store
+	keys  *keyring.Hierarchy
+	colls *collections.Service
+	ten   *tenants.Service
+}
+
+func newEnv(t testing.TB, o testnode.Options) *env {
+	t.Helper()
+	store := testnode.StartWith(t, o)
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := keyring.NewHierarchy(store, keyring.HierarchyOptions{Seal: []age.Recipient{id.Recipient()}, Identities: []age.Identity{id}})
+	return &env{t: t, store: store, keys: keys, colls: collections.New(store, nil), ten: tenants.New(store, testnode.Region, tenants.WithKeys(keys))}
+}
+
+var operator = audit.Caller{Actor: audit.Actor{Type: audit.ActorOperator, ID: "operator"}}
+
+var tenantsActor = tenants.Actor{Name: "operator"}
+
+func tenantsInput(id string) tenants.CreateInput { return tenants.CreateInput{ID: id, DisplayName: id} }
+
+// tenant creates a tenant with a "guests" collection (email: pii, blind
+// indexed; n: internal) holding record g1.
+func (e *env) tenant(svc *records.Service, id string) {
+	e.t.Helper()
+	ctx := context.Background()
+	if _, err := e.ten.Create(ctx, tenantsActor, tenantsInput(id)); err != nil {
+		e.t.Fatal(err)
+	}
+	def := collections.Definition{Fields: []collections.Field{
+		{Name: "email", Type: collections.TypeString, Required: true, Classification: collections.ClassPII, Index: true},
+		{Name: "n", Type: collections.TypeNumber, Classification: collections.ClassInternal},
+	}}
+	if _, _, err := e.colls.Put(ctx, operator, id, "guests", def, 0); err != nil {
+		e.t.Fatal(err)
+	}
+	in := records.Input{ID: "g1", Fields: map[string]json.RawMessage{"email": json.RawMessage(`"jane@` + id + `.example"`), "n": json.RawMessage(`1`)}}
+	if _, err := svc.Create(ctx, operator, id, "guests", in); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// revision is the store's revision, which every applied transaction
+// advances by one: it is read by applying a probe transaction (which
+// counts itself).
+func (e *env) revision() uint64 {
+	e.t.Helper()
+	res, err := e.store.Apply(context.Background(), &raftstore.Txn{Ops: []raftstore.Op{{Kind: raftstore.OpPut, Bucket: raftstore.Path("probe"), Key: []byte("k"), Value: []byte("v")}}})
+	if err != nil || !res.Applied {
+		e.t.Fatalf("probe: %+v %v", res, err)
+	}
+	return res.Revision
+}
+
+// reads returns the request ids of the record.read entries of tenant's
+// chain after seq after.
+func (e *env) reads(tenant string, after uint64) []string {
+	e.t.Helper()
+	var ids []string
+	err := e.store.View(context.Background(), raftstore.Linearizable, func(r *raftstore.ReadTx) error {
+		var derr error
+		r.ChainEntries([]byte(audit.TenantChain(tenant)), after+1, func(_ uint64, _ [32]byte, data []byte) bool {
+			en, err := audit.Decode(data)
+			if err != nil {
+				derr = err
+				return false
+			}
+			if en.Action == "record.read" {
+				ids = append(ids, en.RequestID)
+			}
+			return true
+		})
+		return derr
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+func (e *env) chainSize(tenant string) uint64 {
+	var n uint64
+	if err := e.store.View(context.Background(), raftstore.Linearizable, func(r *raftstore.ReadTx) error {
+		n, _ = r.ChainHead([]byte(audit.TenantChain(tenant)))
+		return nil
+	}); err != nil {
+		e.t.Fatal(err)
+	}
+	return n
+}
+
+func reader(i int) audit.Caller {
+	return audit.Caller{Actor: audit.Actor{Type: audit.ActorAPIKey, ID: "k1"}, RequestID: fmt.Sprintf("read-%03d", i)}
+}
+
+// gate passes the batcher's transactions to the store, holding the first
+// until released, so that the test can queue reads behind a commit in
+// flight. It counts the transactions and their entries.
+type gate struct {
+	next    audit.Store
+	mu      sync.Mutex
+	sizes   []int
+	entered chan struct{}
+	hold    chan struct{}
+}
+
+func newGate(next audit.Store) *gate {
+	return &gate{next: next, entered: make(chan struct{}, 1024), hold: make(chan struct{})}
+}
+
+func (g *gate) Apply(ctx context.Context, t *raftstore.Txn) (raftstore.Result, error) {
+	g.mu.Lock()
+	first := len(g.sizes) == 0
+	g.sizes = append(g.sizes, len(t.Appends))
+	g.mu.Unlock()
+	g.entered <- struct{}{}
+	if first {
+		<-g.hold
+	}
+	return g.next.Apply(ctx, t)
+}
+
+func (g *gate) View(ctx context.Context, c raftstore.Consistency, fn func(*raftstore.ReadTx) error) error {
+	return g.next.View(ctx, c, fn)
+}
+
+func (g *gate) txns() []int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Clone(g.sizes)
+}
+
+// waitQueued waits until n read entries are queued in b.
+func waitQueued(t *testing.T, b *audit.Batcher, n int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for b.Queued() != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d entries queued, want %d", b.Queued(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+type readResult struct {
+	rec records.Record
+	err error
+}
+
+// readsBehindACommit reads tenant's g1 as reader 0 and, while that read's
+// audit commit is held, as readers 1..n (tenantOf(i) picks each one's
+// tenant); it releases the commit once all n are queued.
+func readsBehindACommit(t *testing.T, svc *records.Service, b *audit.Batcher, g *gate, n int, tenantOf func(int) string) []readResult {
+	t.Helper()
+	out := make([]readResult, n+1)
+	var wg sync.WaitGroup
+	read := func(i int) {
+		rec, err := svc.Get(context.Background(), reader(i), tenantOf(i), "guests", "g1", false)
+		out[i] = readResult{rec, err}
+	}
+	wg.Go(func() { read(0) })
+	<-g.entered
+	for i := 1; i <= n; i++ {
+		wg.Go(func() { read(i) })
+	}
+	waitQueued(t, b, n)
+	close(g.hold)
+	wg.Wait()
+	return out
+}
+
+// TestReadAuditBatched: 64 concurrent reads of a pii record each leave
+// exactly one record.read entry, all 63 that arrive while the first read's
+// entry commits share one transaction (counted by the store's revision),
+// and each read is answered only after its entry is committed.
+func TestReadAuditBatched(t *testing.T) {
+	e := newEnv(t, testnode.Options{})
+	g := newGate(e.store)
+	b := audit.NewBatcher(g, audit.BatchOptions{})
+	defer b.Close()
+	svc := records.New(e.store, e.keys, e.colls, nil, records.WithReadAudit(b))
+	e.tenant(svc, "acme")
+
+	size := e.chainSize("acme")
+	before := e.revision()
+	res := readsBehindACommit(t, svc, b, g, 63, func(int) string { return "acme" })
+	after := e.revision()
+	var want []string
+	for i, r := range res {
+		if r.err != nil || string(r.rec.Fields["email"]) != `"jane@acme.example"` {
+			t.Fatalf("read %d: %+v %v", i, r.rec, r.err)
+		}
+		want = append(want, reader(i).RequestID)
+	}
+	if got := e.reads("acme", size); !slices.Equal(got, want) {
+		t.Fatalf("record.read entries of %v, want one per read: %v", got, want)
+	}
+	if txns := after - before - 1; txns != 2 {
+		t.Fatalf("64 audited reads took %d transactions, want 2 (the first alone, the 63 behind it together)", txns)
+	}
+	if got := g.txns(); !slices.Equal(got, []int{1, 63}) {
+		t.Fatalf("batched transactions of %v entries, want [1 63]", got)
+	}
+}
+
+// TestReadAuditConcurrent: free-running concurrent reads through the
+// service's own batcher — exactly one entry per read, and fewer
+// transactions than reads.
+func TestReadAuditConcurrent(t *testing.T) {
+	e := newEnv(t, testnode.Options{})
+	svc := records.New(e.store, e.keys, e.colls, nil)
+	e.tenant(svc, "acme")
+	if _, err := svc.Get(context.Background(), reader(999), "acme", "guests", "g1", true); err != nil {
+		t.Fatal(err) // warm: the tenant key is cached from here on
+	}
+	size := e.chainSize("acme")
+	const clients, each = 64, 8
+	before := e.revision()
+	var wg sync.WaitGroup
+	var want []string
+	for c := range clients {
+		for i := range each {
+			want = append(want, reader(c*each+i).RequestID)
+		}
+		wg.Go(func() {
+			for i := range each {
+				if _, err := svc.Get(context.Background(), reader(c*each+i), "acme", "guests", "g1", i%2 == 0); err != nil {
+					t.Errorf("read: %v", err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	after := e.revision()
+	slices.Sort(want)
+	if got := e.reads("acme", size); !slices.Equal(got, want) {
+		t.Fatalf("%d record.read entries for %d reads, or not one per read", len(got), len(want))
+	}
+	txns := after - before - 1
+	if txns >= clients*each {
+		t.Fatalf("%d audited reads took %d transactions, want fewer", clients*each, txns)
+	}
+	t.Logf("%d audited reads in %d transactions", clients*each, txns)
+}
+
+// TestReadAuditFailureFailsTheBatch: when the transaction carrying a
+// batch's entries cannot be written, every read of that batch fails and
+// serves nothing; the batch is retried chain by chain, so another
+// tenant's reads queued in the same batch are not failed by it.
+func TestReadAuditFailureFailsTheBatch(t *testing.T) {
+	fault := func(chain, data []byte) error {
+		if string(chain) == audit.TenantChain("bad") && bytes.Contains(data, []byte(`"record.read"`)) {
+			return errors.New("test: chain refuses reads")
+		}
+		return nil
+	}
+	e := newEnv(t, testnode.Options{ChainFault: fault})
+	g := newGate(e.store)
+	b := audit.NewBatcher(g, audit.BatchOptions{})
+	defer b.Close()
+	svc := records.New(e.store, e.keys, e.colls, nil, records.WithReadAudit(b))
+	e.tenant(svc, "good")
+	e.tenant(svc, "bad")
+	goodSize, badSize := e.chainSize("good"), e.chainSize("bad")
+
+	tenantOf := func(i int) string {
+		if i > 0 && i%2 == 0 {
+			return "bad"
+		}
+		return "good"
+	}
+	res := readsBehindACommit(t, svc, b, g, 40, tenantOf)
+	var wantGood []string
+	for i, r := range res {
+		if tenantOf(i) == "bad" {
+			if !errors.Is(r.err, raftstore.ErrChainUnwritable) || r.rec.Fields != nil {
+				t.Fatalf("read %d of bad: %+v %v, want ErrChainUnwritable and no record", i, r.rec, r.err)
+			}
+			continue
+		}
+		if r.err != nil {
+			t.Fatalf("read %d of good: %v", i, r.err)
+		}
+		wantGood = append(wantGood, reader(i).RequestID)
+	}
+	if got := g.txns(); !slices.Equal(got, []int{1, 40, 20, 20}) {
+		t.Fatalf("transactions of %v entries, want [1 40 20 20] (the batch, then chain by chain)", got)
+	}
+	if got := e.reads("bad", badSize); len(got) != 0 {
+		t.Fatalf("bad's chain has read entries %v", got)
+	}
+	if got := e.reads("good", goodSize); !slices.Equal(got, wantGood) {
+		t.Fatalf("good's read entries %v, want %v", got, wantGood)
+	}
+
+	// Every read of a batch of one tenant's entries fails with it.
+	g2 := newGate(e.store)
+	b2 := audit.NewBatcher(g2, audit.BatchOptions{})
+	defer b2.Close()
+	svc2 := records.New(e.store, e.keys, e.colls, nil, records.WithReadAudit(b2))
+	res = readsBehindACommit(t, svc2, b2, g2, 30, func(i int) string { return "bad" })
+	for i, r := range res {
+		if !errors.Is(r.err, raftstore.ErrChainUnwritable) || r.rec.Fields != nil {
+			t.Fatalf("read %d: %+v %v, want ErrChainUnwritable and no record", i, r.rec, r.err)
+		}
+	}
+	if got := g2.txns(); !slices.Equal(got, []int{1, 30}) {
+		t.Fatalf("transactions of %v entries, want [1 30]", got)
+	}
+}
+
+// TestReadCancelled: a read whose context ends while its entry waits for a
+// commit fails (it is not served) and its entry is not proposed.
+func TestReadCancelled(t *testing.T) {
+	e := newEnv(t, testnode.Options{})
+	g := newGate(e.store)
+	b := audit.NewBatcher(g, audit.BatchOptions{})
+	defer b.Close()
+	svc := records.New(e.store, e.keys, e.colls, nil, records.WithReadAudit(b))
+	e.tenant(svc, "acme")
+	size := e.chainSize("acme")
+	first := make(chan error, 1)
+	go func() {
+		_, err := svc.Get(context.Background(), reader(0), "acme", "guests", "g1", false)
+		first <- err
+	}()
+	<-g.entered
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan readResult, 1)
+	go func() {
+		rec, err := svc.Get(ctx, reader(1), "acme", "guests", "g1", false)
+		done <- readResult{rec, err}
+	}()
+	waitQueued(t, b, 1)
+	cancel()
+	if r := <-done; r.err == nil || r.rec.Fields != nil {
+		t.Fatalf("cancelled read: %+v %v, want an error and no record", r.rec, r.err)
+	}
+	close(g.hold)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if got := e.reads("acme", size); !slices.Equal(got, []string{reader(0).RequestID}) {
+		t.Fatalf("read entries %v, want only the first read's", got)
+	}
+}

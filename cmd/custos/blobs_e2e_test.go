@@ -1,0 +1,100 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestE2EBlobsThreeNodes: a recording uploaded through a follower is
+// replicated: every node serves it whole and in ranges, with the SHA-256
+// recorded at upload; the subject lists it on every node; after a delete
+// through another node, no node serves it.
+func TestE2EBlobsThreeNodes(t *testing.T) {
+	bin := custosBinary(t)
+	c := startCluster(t, bin)
+	leader := c.waitLeader(30 * time.Second)
+	followers := c.others(leader)
+	must := func(r cliResult, what string) cliResult {
+		t.Helper()
+		if r.code != 0 {
+			t.Fatalf("%s: %v", what, r)
+		}
+		return r
+	}
+	must(c.cli(leader, "tenant", "create", "acme"), "tenant create")
+
+	dir := t.TempDir()
+	data := make([]byte, 3<<20+12345) // 49 chunks, the last short: 4 chunk transactions
+	_, _ = rand.NewChaCha8([32]byte{7}).Read(data)
+	sum := sha256.Sum256(data)
+	src := filepath.Join(dir, "call.ogg")
+	writeFile(t, src, data)
+	up := must(c.cli(followers[0], "blob", "upload", "acme", src, "--subject", "guest-1", "--format", "json"), "blob upload")
+	var b blobJSON
+	if err := json.Unmarshal([]byte(up.stdout), &b); err != nil {
+		t.Fatal(err)
+	}
+	if b.SHA256 != hex.EncodeToString(sum[:]) || b.Size != int64(len(data)) || b.ContentType != "audio/ogg" {
+		t.Fatalf("upload answer %+v", b)
+	}
+
+	hc := &http.Client{Timeout: 30 * time.Second}
+	get := func(n *clusterNode, rng string) (int, http.Header, []byte) {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(context.Background(), "GET", "http://"+n.apiAddr+"/v1/tenants/acme/blobs/"+b.ID, nil)
+		req.Header.Set("Authorization", "Bearer "+c.token)
+		if rng != "" {
+			req.Header.Set("Range", rng)
+		}
+		res, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		body, err := io.ReadAll(res.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.StatusCode, res.Header, body
+	}
+	for _, n := range c.nodes {
+		out := filepath.Join(dir, n.id+".ogg")
+		must(c.cli(n, "blob", "download", "acme", b.ID, "--out", out), n.id+": download")
+		got, err := os.ReadFile(out)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%s: downloaded blob differs (%v)", n.id, err)
+		}
+		for _, r := range []struct {
+			header   string
+			from, to int
+		}{{"bytes=0-99", 0, 99}, {"bytes=65530-200000", 65530, 200000}, {"bytes=-777", len(data) - 777, len(data) - 1}} {
+			status, h, body := get(n, r.header)
+			want := fmt.Sprintf("bytes %d-%d/%d", r.from, r.to, len(data))
+			if status != http.StatusPartialContent || h.Get("Content-Range") != want || !bytes.Equal(body, data[r.from:r.to+1]) {
+				t.Fatalf("%s: range %s: %d %q, %d bytes", n.id, r.header, status, h.Get("Content-Range"), len(body))
+			}
+		}
+		ls := must(c.cli(n, "blob", "list", "acme", "--subject", "guest-1", "--format", "json"), n.id+": list")
+		if !strings.Contains(ls.stdout, b.ID) {
+			t.Fatalf("%s: list: %s", n.id, ls.stdout)
+		}
+	}
+	must(c.cli(followers[1], "blob", "delete", "acme", b.ID), "blob delete")
+	for _, n := range c.nodes {
+		if status, _, _ := get(n, ""); status != http.StatusNotFound {
+			t.Fatalf("%s: a deleted blob answers %d", n.id, status)
+		}
+	}
+}
