@@ -25,7 +25,7 @@ import (
 )
 
 // blobEnv is an env with tenant acme, a guests collection and record g1.
-func blobEnv(t *testing.T, cfg blobs.Config) *env {
+func blobEnv(t testing.TB, cfg blobs.Config) *env {
 	t.Helper()
 	e := newEnvStoreCfg(t, cfg)
 	for _, s := range []struct{ method, path, body string }{
@@ -41,7 +41,7 @@ func blobEnv(t *testing.T, cfg blobs.Config) *env {
 }
 
 // newEnvStoreCfg is newEnv with a blob configuration.
-func newEnvStoreCfg(t *testing.T, cfg blobs.Config) *env {
+func newEnvStoreCfg(t testing.TB, cfg blobs.Config) *env {
 	t.Helper()
 	e := newEnv(t, api.Options{})
 	e.blobCfg = cfg
@@ -56,7 +56,7 @@ func randomBytes(seed uint64, n int) []byte {
 	return b
 }
 
-func (e *env) upload(t *testing.T, query, contentType string, data []byte) (response, blobs.Blob) {
+func (e *env) upload(t testing.TB, query, contentType string, data []byte) (response, blobs.Blob) {
 	t.Helper()
 	r := e.do("POST", "/v1/tenants/acme/blobs"+query, string(data), withHeader("Content-Type", contentType))
 	var b blobs.Blob

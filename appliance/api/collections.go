@@ -51,7 +51,8 @@ func ifMatch(c *fiber.Ctx) (uint64, error) {
 	}
 	v, err := strconv.ParseUint(strings.Trim(h, `"`), 10, 64)
 	if err != nil || v == 0 {
-		return 0, badRequest("If-Match must be a version as the ETag header gives it, such as \"3\".")
+		return 0, &requestError{kind: kindBadRequest, detail: "If-Match must be a version as the ETag header gives it, such as \"3\".",
+			fields: []FieldProblem{{Field: fiber.HeaderIfMatch, Reason: "must be a version as the ETag header gives it, such as \"3\""}}}
 	}
 	return v, nil
 }

@@ -32,6 +32,26 @@
 //	GET    {chain}/proof/inclusion?index=&size=     {index,size,root,entry,proof,checkpoint}
 //	GET    {chain}/proof/consistency?old=&new=      {old,size,root,proof,checkpoint}
 //	GET    {chain}/export?from=&to=           a verifiable bundle (application/gzip)
+//	GET    /v1/openapi.json                   no token; the OpenAPI 3.0.3 description of every route
+//
+// Tenant data (operator token, or an API key of that tenant with the
+// permission named; see openapi.json for bodies): API keys (operator
+// only), collections (PUT: admin; GET: read), records and subjects
+// (/v1/tenants/{id}/collections/{c}/records[/{rid}], /subjects/{s}), and
+// blobs:
+//
+//	POST   /v1/tenants/{id}/blobs?subject=&collection=&record=   write; raw body with
+//	                                          Content-Length (411 without) and the blob's
+//	                                          Content-Type; optional Custos-Content-SHA256; 201
+//	GET    /v1/tenants/{id}/blobs?subject=&after=&limit=         read; {"blobs":[...],"next":"..."}
+//	GET    /v1/tenants/{id}/blobs/{bid}       read; the content (one Range: 206, or 416); audited
+//	HEAD   /v1/tenants/{id}/blobs/{bid}       read; the headers only; not audited
+//	GET    /v1/tenants/{id}/blobs/{bid}/metadata   read; the blob's metadata
+//	DELETE /v1/tenants/{id}/blobs/{bid}       delete; 204
+//
+// The upload is the one route whose body is streamed to its handler (the
+// server runs with StreamRequestBody); every other route's body is read up
+// to Options.BodyLimit by boundBody and refused beyond it.
 //
 // where {chain} is /v1/sys/audit (the system chain) or
 // /v1/tenants/{id}/audit (a tenant's; it outlives the tenant). A size of 0
@@ -61,15 +81,21 @@
 //
 //	slug                    status  when
 //	bad-request             400     malformed JSON, a body that is not one JSON object, trailing data,
-//	                                a wrong JSON type, a duplicate or null field, a missing required
-//	                                body, invalid UTF-8; other 4xx protocol errors of the HTTP server
+//	                                a wrong JSON type, a duplicate (at any depth) or null field,
+//	                                invalid UTF-8, a bad escape or lone surrogate (named by JSON path),
+//	                                a missing required body, a malformed If-Match; other 4xx protocol
+//	                                errors of the HTTP server
 //	unknown-field           400     a body field the endpoint does not accept (names match exactly)
 //	validation              400     an invalid query parameter (unknown, repeated, or a bad value such
 //	                                as limit outside 1..500)
 //	validation              422     a well-formed body with an invalid value (bad id slug, display
 //	                                name too long or with control characters, unknown peer)
 //	unsupported-media-type  415     a body not declared application/json (charset utf-8), or compressed
-//	payload-too-large       413     a body over Options.BodyLimit (refused before routing)
+//	payload-too-large       413     a body over Options.BodyLimit, or a blob over its limit
+//	length-required         411     a blob upload without Content-Length (chunked)
+//	range-not-satisfiable   416     a Range outside the blob (with Content-Range: bytes */size)
+//	integrity-error         500     a stored value or blob chunk fails its authentication (altered
+//	                                or moved): never served
 //	unauthorized            401     a missing or invalid bearer token (with WWW-Authenticate: Bearer)
 //	not-found               404     no such route, no such tenant, or a path id that is not well formed
 //	method-not-allowed      405     a known path with another method (with Allow)

@@ -335,6 +335,11 @@ func (s *server) handleError(c *fiber.Ctx, err error) error {
 	case k == kindInternal:
 		s.log.LogAttrs(context.Background(), slog.LevelError, "request failed",
 			slog.String("request_id", rid), slog.String("method", c.Method()), slog.String("path", c.Path()), slog.Any("error", err))
+	case k == kindIntegrity:
+		// err names the collection, record and field (or blob and chunk):
+		// for the log only, the response says none of it.
+		s.log.LogAttrs(context.Background(), slog.LevelError, "request failed: integrity check",
+			slog.String("request_id", rid), slog.String("method", c.Method()), slog.String("path", c.Path()), slog.Any("error", err))
 	case k == kindUnavailable:
 		s.log.LogAttrs(context.Background(), slog.LevelWarn, "request failed: cluster unavailable",
 			slog.String("request_id", rid), slog.String("method", c.Method()), slog.String("path", c.Path()), slog.Any("error", err))

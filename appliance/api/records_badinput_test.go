@@ -40,8 +40,8 @@ type recordBadCase struct {
 	slug   string
 	// field is the path errors[0].field must name. noField marks the cases
 	// where the API refuses the request as a whole, before it has a field
-	// to name: a body that is not UTF-8 (checked before it is parsed), a
-	// body deeper than encoding/json reads, a bad If-Match header.
+	// to name: a body that is not well-formed JSON (truncated, or deeper
+	// than encoding/json reads).
 	field   string
 	noField bool
 }
@@ -98,11 +98,42 @@ func recordBadCases() []recordBadCase {
 		// Oversized values (the limit is 64 KiB per value).
 		{name: "string value over 64 KiB", body: body(`"s":"` + strings.Repeat("x", 64<<10+1) + `"`), status: 422, slug: "validation", field: "fields.s"},
 		{name: "json value over 64 KiB", body: body(`"doc":["` + strings.Repeat("x", 64<<10) + `"]`), status: 422, slug: "validation", field: "fields.doc"},
-		// Invalid UTF-8, as raw bytes: the body is refused before it is
-		// parsed, so no field is named.
-		{name: "invalid UTF-8 in a string value", body: body("\"s\":\"ab\xffcd\""), status: 400, slug: "bad-request", noField: true},
-		{name: "invalid UTF-8 in a field name", body: body("\"s\xc3\x28\":\"x\""), status: 400, slug: "bad-request", noField: true},
-		{name: "invalid UTF-8 in an attribute value", body: "{\"subject\":\"s1\",\"attributes\":{\"k\":\"\xed\xa0\x80\"},\"fields\":{\"req\":\"x@y.z\"}}", status: 400, slug: "bad-request", noField: true},
+		// Invalid UTF-8, as raw bytes: refused with the path of the string
+		// that holds it (a key by the path it would have, invalid bytes
+		// shown as U+FFFD).
+		{name: "invalid UTF-8 in a string value", body: body("\"s\":\"ab\xffcd\""), status: 400, slug: "bad-request", field: "fields.s"},
+		{name: "invalid UTF-8 in a field name", body: body("\"s\xc3\x28\":\"x\""), status: 400, slug: "bad-request", field: "fields.s\uFFFD("},
+		{name: "invalid UTF-8 in an attribute value", body: "{\"subject\":\"s1\",\"attributes\":{\"k\":\"\xed\xa0\x80\"},\"fields\":{\"req\":\"x@y.z\"}}", status: 400, slug: "bad-request", field: "attributes.k"},
+		{name: "invalid UTF-8 in the subject", body: "{\"subject\":\"s\xff1\",\"fields\":{\"req\":\"x@y.z\"}}", status: 400, slug: "bad-request", field: "subject"},
+		{name: "invalid UTF-8 inside a json value", body: body("\"doc\":{\"a\":[1,\"\xc0\xaf\"]}"), status: 400, slug: "bad-request", field: "fields.doc.a[1]"},
+		{name: "invalid UTF-8 in a truncated body", body: "{\"subject\":\"s\xff1\",\"fields\":{\"req\":\"x@y.z\"", status: 400, slug: "bad-request", noField: true},
+		// Escapes encoding/json would store as U+FFFD or refuse as a whole:
+		// refused with the path of the string.
+		{name: "lone low surrogate", body: body(`"s":"a\udc00b"`), status: 400, slug: "bad-request", field: "fields.s"},
+		{name: "lone high surrogate", body: body(`"s":"\uD800"`), status: 400, slug: "bad-request", field: "fields.s"},
+		{name: "high surrogate before a non-surrogate", body: body(`"s":"\ud800\u0041"`), status: 400, slug: "bad-request", field: "fields.s"},
+		{name: "two high surrogates", body: body(`"s":"\ud800\ud800"`), status: 400, slug: "bad-request", field: "fields.s"},
+		{name: "reversed surrogate pair", body: body(`"s":"\ude00\ud83d"`), status: 400, slug: "bad-request", field: "fields.s"},
+		{name: "lone surrogate in the required field", body: `{"subject":"s1","fields":{"req":"\udfff"}}`, status: 400, slug: "bad-request", field: "fields.req"},
+		{name: "lone surrogate in an attribute value", body: `{"subject":"s1","attributes":{"k":"\udc00"},"fields":{"req":"x@y.z"}}`, status: 400, slug: "bad-request", field: "attributes.k"},
+		{name: "lone surrogate in an attribute name", body: `{"subject":"s1","attributes":{"k\udc00":"v"},"fields":{"req":"x@y.z"}}`, status: 400, slug: "bad-request", field: "attributes.k\uFFFD"},
+		{name: "lone surrogate inside a json value", body: body(`"doc":{"n":["ok","\udc00"]}`), status: 400, slug: "bad-request", field: "fields.doc.n[1]"},
+		{name: "lone surrogate in the subject", body: `{"subject":"\ud800","fields":{"req":"x@y.z"}}`, status: 400, slug: "bad-request", field: "subject"},
+		{name: "invalid escape letter", body: body(`"s":"a\x41"`), status: 400, slug: "bad-request", field: "fields.s"},
+		{name: "invalid unicode escape", body: body(`"s":"\u12G4"`), status: 400, slug: "bad-request", field: "fields.s"},
+		{name: "short unicode escape", body: body(`"s":"\u12"`), status: 400, slug: "bad-request", field: "fields.s"},
+		{name: "raw control character", body: body("\"s\":\"a\tb\""), status: 400, slug: "bad-request", field: "fields.s"},
+		// Duplicate keys at any depth: refused with the key's path (the
+		// last one would silently win).
+		{name: "duplicate field", body: `{"subject":"s1","fields":{"req":"a@b.c","req":"x@y.z"}}`, status: 400, slug: "bad-request", field: "fields.req"},
+		{name: "duplicate field, one escaped", body: `{"subject":"s1","fields":{"req":"a@b.c","r\u0065q":"x@y.z"}}`, status: 400, slug: "bad-request", field: "fields.req"},
+		{name: "duplicate field removed by null", body: body(`"s":"x","s":null`), status: 400, slug: "bad-request", field: "fields.s"},
+		{name: "duplicate attribute", body: `{"subject":"s1","attributes":{"k":"a","k":"b"},"fields":{"req":"x@y.z"}}`, status: 400, slug: "bad-request", field: "attributes.k"},
+		{name: "duplicate key in a json value", body: body(`"doc":{"x":1,"x":2}`), status: 400, slug: "bad-request", field: "fields.doc.x"},
+		{name: "duplicate key deep in a json value", body: body(`"doc":[{"a":1},{"b":{"c":[0,{"d":1,"e":2,"d":3}]}}]`), status: 400, slug: "bad-request", field: "fields.doc[1].b.c[1].d"},
+		{name: "duplicate after an unknown top-level key", body: `{"colour":{"a":1},"subject":"s1","fields":{"req":"a","req":"b"}}`, status: 400, slug: "unknown-field", field: "colour"},
+		{name: "duplicate in a truncated body", body: `{"subject":"s1","fields":{"req":"a","req":"b"`, status: 400, slug: "bad-request", noField: true},
+		{name: "bad string before a duplicate", body: `{"subject":"s1","fields":{"req":"a","req":"b","s":"\udc00"}}`, status: 400, slug: "bad-request", field: "fields.s"},
 		// Required values.
 		{name: "missing required field", body: `{"subject":"s1","fields":{"s":"x"}}`, status: 422, slug: "validation", field: "fields.req"},
 		{name: "required field null", body: `{"subject":"s1","fields":{"req":null}}`, status: 422, slug: "validation", field: "fields.req"},
@@ -115,7 +146,10 @@ func recordBadCases() []recordBadCase {
 		{name: "attribute name with a space", body: `{"subject":"s1","attributes":{"Bad Key":"v"},"fields":{"req":"x@y.z"}}`, status: 422, slug: "validation", field: "attributes.Bad Key"},
 		{name: "attribute name upper case", body: `{"subject":"s1","attributes":{"Prop":"v"},"fields":{"req":"x@y.z"}}`, status: 422, slug: "validation", field: "attributes.Prop"},
 		{name: "attribute value over 128 bytes", body: `{"subject":"s1","attributes":{"prop":"` + strings.Repeat("v", 129) + `"},"fields":{"req":"x@y.z"}}`, status: 422, slug: "validation", field: "attributes.prop"},
-		{name: "attribute value not a string", body: `{"subject":"s1","attributes":{"prop":5},"fields":{"req":"x@y.z"}}`, status: 400, slug: "bad-request", field: "attributes"},
+		{name: "attribute value not a string", body: `{"subject":"s1","attributes":{"prop":5},"fields":{"req":"x@y.z"}}`, status: 400, slug: "bad-request", field: "attributes.prop"},
+		{name: "attribute value an object", body: `{"subject":"s1","attributes":{"a":"v","prop":{"x":"y"}},"fields":{"req":"x@y.z"}}`, status: 400, slug: "bad-request", field: "attributes.prop"},
+		{name: "attribute value a bool after a string", body: `{"subject":"s1","attributes":{"prop":"v" , "q":true},"fields":{"req":"x@y.z"}}`, status: 400, slug: "bad-request", field: "attributes.q"},
+		{name: "attribute value null", body: `{"subject":"s1","attributes":{"prop":null},"fields":{"req":"x@y.z"}}`, status: 400, slug: "bad-request", field: "attributes.prop"},
 		{name: "attributes not an object", body: `{"subject":"s1","attributes":["prop"],"fields":{"req":"x@y.z"}}`, status: 400, slug: "bad-request", field: "attributes"},
 		{name: "too many attributes", body: `{"subject":"s1","attributes":{` + manyAttrs(17) + `},"fields":{"req":"x@y.z"}}`, status: 422, slug: "validation", field: "attributes"},
 
@@ -123,18 +157,25 @@ func recordBadCases() []recordBadCase {
 		{name: "replace: wrong type", method: "PUT", target: one, body: body(`"num":"x"`), status: 422, slug: "validation", field: "fields.num"},
 		{name: "replace: id differs from the path", method: "PUT", target: one, body: `{"id":"r2","subject":"s1","fields":{"req":"x@y.z"}}`, status: 422, slug: "validation", field: "id"},
 		{name: "replace: missing required field", method: "PUT", target: one, body: `{"subject":"s1","fields":{}}`, status: 422, slug: "validation", field: "fields.req"},
-		{name: "replace: If-Match not a number", method: "PUT", target: one, body: body(""), opts: ifMatch(`"abc"`), status: 400, slug: "bad-request", noField: true},
-		{name: "replace: If-Match zero", method: "PUT", target: one, body: body(""), opts: ifMatch(`"0"`), status: 400, slug: "bad-request", noField: true},
-		{name: "replace: If-Match weak", method: "PUT", target: one, body: body(""), opts: ifMatch(`W/"1"`), status: 400, slug: "bad-request", noField: true},
-		{name: "replace: If-Match star", method: "PUT", target: one, body: body(""), opts: ifMatch(`*`), status: 400, slug: "bad-request", noField: true},
-		{name: "replace: If-Match negative", method: "PUT", target: one, body: body(""), opts: ifMatch(`"-1"`), status: 400, slug: "bad-request", noField: true},
+		{name: "replace: If-Match not a number", method: "PUT", target: one, body: body(""), opts: ifMatch(`"abc"`), status: 400, slug: "bad-request", field: "If-Match"},
+		{name: "replace: If-Match zero", method: "PUT", target: one, body: body(""), opts: ifMatch(`"0"`), status: 400, slug: "bad-request", field: "If-Match"},
+		{name: "replace: If-Match weak", method: "PUT", target: one, body: body(""), opts: ifMatch(`W/"1"`), status: 400, slug: "bad-request", field: "If-Match"},
+		{name: "replace: If-Match star", method: "PUT", target: one, body: body(""), opts: ifMatch(`*`), status: 400, slug: "bad-request", field: "If-Match"},
+		{name: "replace: If-Match negative", method: "PUT", target: one, body: body(""), opts: ifMatch(`"-1"`), status: 400, slug: "bad-request", field: "If-Match"},
 		{name: "patch: wrong type", method: "PATCH", target: one, body: `{"fields":{"flag":"yes"}}`, status: 422, slug: "validation", field: "fields.flag"},
 		{name: "patch: unknown field", method: "PATCH", target: one, body: `{"fields":{"colour":"red"}}`, status: 422, slug: "validation", field: "fields.colour"},
 		{name: "patch: removing a required field", method: "PATCH", target: one, body: `{"fields":{"req":null}}`, status: 422, slug: "validation", field: "fields.req"},
 		{name: "patch: removing the subject", method: "PATCH", target: one, body: `{"subject":""}`, status: 422, slug: "validation", field: "subject"},
 		{name: "patch: id is not a patch key", method: "PATCH", target: one, body: `{"id":"r1","fields":{}}`, status: 400, slug: "unknown-field", field: "id"},
 		{name: "patch: bad attribute", method: "PATCH", target: one, body: `{"attributes":{"Bad Key":"v"}}`, status: 422, slug: "validation", field: "attributes.Bad Key"},
-		{name: "patch: If-Match not a number", method: "PATCH", target: one, body: `{"fields":{"s":"x"}}`, opts: ifMatch(`"v1"`), status: 400, slug: "bad-request", noField: true},
+		{name: "patch: attribute value not a string", method: "PATCH", target: one, body: `{"attributes":{"prop":[1]}}`, status: 400, slug: "bad-request", field: "attributes.prop"},
+		{name: "patch: duplicate field", method: "PATCH", target: one, body: `{"fields":{"s":"a","s":"b"}}`, status: 400, slug: "bad-request", field: "fields.s"},
+		{name: "patch: duplicate attribute", method: "PATCH", target: one, body: `{"attributes":{"prop":"a","prop":"b"}}`, status: 400, slug: "bad-request", field: "attributes.prop"},
+		{name: "patch: attribute value null", method: "PATCH", target: one, body: `{"attributes":{"prop":null}}`, status: 400, slug: "bad-request", field: "attributes.prop"},
+		{name: "patch: lone surrogate", method: "PATCH", target: one, body: `{"fields":{"s":"\udc00"}}`, status: 400, slug: "bad-request", field: "fields.s"},
+		{name: "replace: duplicate key in a json value", method: "PUT", target: one, body: body(`"doc":{"x":1,"x":2}`), status: 400, slug: "bad-request", field: "fields.doc.x"},
+		{name: "replace: lone surrogate", method: "PUT", target: one, body: body(`"s":"\udc00"`), status: 400, slug: "bad-request", field: "fields.s"},
+		{name: "patch: If-Match not a number", method: "PATCH", target: one, body: `{"fields":{"s":"x"}}`, opts: ifMatch(`"v1"`), status: 400, slug: "bad-request", field: "If-Match"},
 
 		// Search and list parameters.
 		{name: "find: value not JSON", method: "GET", target: coll + "?field=req&value=" + url.QueryEscape(`x@y.z`), status: 422, slug: "validation", field: "value"},
