@@ -95,7 +95,7 @@ func newEnvStore(tb testing.TB, store *raftstore.Store, opts api.Options) *env {
 	aud := audit.New(store, []age.Identity{id}, nil)
 	runner := audit.NewRunner(aud, audit.RunConfig{IsLeader: store.IsLeader})
 	svc := tenants.New(store, testnode.Region, tenants.WithKeys(keys))
-	e := &env{t: tb, store: store, svc: svc, keys: keys, audit: aud, runner: runner, apikeys: apikeys.New(store, nil), colls: collections.New(store, nil), vkey: vkey, logBuf: &syncBuffer{}}
+	e := &env{t: tb, store: store, svc: svc, keys: keys, audit: aud, runner: runner, apikeys: apikeys.New(store, nil), colls: collections.New(tenants.NewStores(store), nil), vkey: vkey, logBuf: &syncBuffer{}}
 	e.app = e.server(e.deps(), opts)
 	return e
 }
@@ -104,7 +104,7 @@ func newEnvStore(tb testing.TB, store *raftstore.Store, opts api.Options) *env {
 func (e *env) deps() api.Deps {
 	recs := records.New(e.store, e.keys, e.colls, nil)
 	return api.Deps{Cluster: e.store, Tenants: e.svc, Keys: e.keys, Audit: e.audit, SelfCheck: e.runner, APIKeys: e.apikeys, Collections: e.colls,
-		Records: recs, Blobs: blobs.New(e.store, e.keys, recs, e.blobCfg, nil), Auth: staticAuth{goodToken}, Version: "1.2.3-test"}
+		Records: recs, Blobs: blobs.New(tenants.NewStores(e.store), e.keys, recs, e.blobCfg, nil), Auth: staticAuth{goodToken}, Version: "1.2.3-test"}
 }
 
 // bootstrapAudit writes the audit checkpoint keys as operator init does

@@ -401,3 +401,120 @@ func TestBatcherRealStore(t *testing.T) {
 		t.Fatalf("%d distinct entries, want %d", len(seen), n)
 	}
 }
+
+// TestBatcherConditionFailsOnlyItsEntry: an entry whose condition does not
+// hold fails alone with ErrCondition; the others of its batch are proposed
+// again and written.
+func TestBatcherConditionFailsOnlyItsEntry(t *testing.T) {
+	g := newGate()
+	cond := func(key string) raftstore.Cond {
+		return raftstore.Cond{Kind: raftstore.CondVersion, Bucket: raftstore.Path("b"), Key: []byte(key), Version: 1}
+	}
+	b := audit.NewBatcher(&condGate{gateStore: g}, audit.BatchOptions{})
+	defer b.Close()
+	stale := map[int]bool{3: true, 7: true}
+	errs := make([]error, 11)
+	var wg sync.WaitGroup
+	wg.Go(func() { errs[0] = b.Append(context.Background(), oneChain(0), readEntry(0)) })
+	<-g.entered
+	for i := 1; i <= 10; i++ {
+		key := "ok"
+		if stale[i] {
+			key = "stale"
+		}
+		wg.Go(func() {
+			if i%2 == 0 && !stale[i] {
+				errs[i] = b.Append(context.Background(), oneChain(i), readEntry(i)) // no condition
+				return
+			}
+			errs[i] = b.AppendIf(context.Background(), oneChain(i), readEntry(i), cond(key))
+		})
+	}
+	waitQueued(t, b, 10)
+	close(g.hold)
+	wg.Wait()
+	for i, err := range errs {
+		if stale[i] {
+			if !errors.Is(err, audit.ErrCondition) {
+				t.Fatalf("entry %d (stale): %v, want ErrCondition", i, err)
+			}
+		} else if err != nil {
+			t.Fatalf("entry %d: %v", i, err)
+		}
+	}
+	if got := lens(g.txns()); !slices.Equal(got, []int{1, 10, 9, 8}) {
+		t.Fatalf("transactions of %v entries, want [1 10 9 8]", got)
+	}
+	if got := requestIDs(t, g.txns()[3]); slices.Contains(got, "req-3") || slices.Contains(got, "req-7") {
+		t.Fatalf("the written transaction holds a stale entry: %v", got)
+	}
+}
+
+// TestBatcherConditionRoundsBounded: after a few failed conditions, every
+// entry with conditions fails at once and those without are written, so
+// a batch takes a bounded number of transactions.
+func TestBatcherConditionRoundsBounded(t *testing.T) {
+	g := newGate()
+	b := audit.NewBatcher(&condGate{gateStore: g}, audit.BatchOptions{})
+	defer b.Close()
+	stale := raftstore.Cond{Kind: raftstore.CondVersion, Bucket: raftstore.Path("b"), Key: []byte("stale"), Version: 1}
+	errs := make([]error, 11)
+	var wg sync.WaitGroup
+	wg.Go(func() { errs[0] = b.Append(context.Background(), oneChain(0), readEntry(0)) })
+	<-g.entered
+	for i := 1; i <= 10; i++ {
+		wg.Go(func() {
+			if i%2 == 0 {
+				errs[i] = b.Append(context.Background(), oneChain(i), readEntry(i))
+			} else {
+				errs[i] = b.AppendIf(context.Background(), oneChain(i), readEntry(i), stale)
+			}
+		})
+	}
+	waitQueued(t, b, 10)
+	close(g.hold)
+	wg.Wait()
+	for i, err := range errs {
+		if i%2 == 1 && !errors.Is(err, audit.ErrCondition) || i%2 == 0 && err != nil {
+			t.Fatalf("entry %d: %v", i, err)
+		}
+	}
+	if got := lens(g.txns()); !slices.Equal(got, []int{1, 10, 9, 8, 5}) {
+		t.Fatalf("transactions of %v entries, want [1 10 9 8 5]", got)
+	}
+}
+
+// condGate fails a transaction on its first condition keyed "stale", as
+// raftstore reports a condition that does not hold (nothing written).
+type condGate struct{ *gateStore }
+
+func (c *condGate) Apply(ctx context.Context, t *raftstore.Txn) (raftstore.Result, error) {
+	res, err := c.gateStore.Apply(ctx, t)
+	for i, cd := range t.Conds {
+		if string(cd.Key) == "stale" {
+			return raftstore.Result{FailedCond: i}, nil
+		}
+	}
+	return res, err
+}
+
+// TestBatcherMaxInFlight: with MaxInFlight 2, an entry that arrives while
+// one commit is in flight is proposed at once in a second one.
+func TestBatcherMaxInFlight(t *testing.T) {
+	g := newGate()
+	b := audit.NewBatcher(g, audit.BatchOptions{MaxInFlight: 2})
+	defer b.Close()
+	first := make(chan error, 1)
+	go func() { first <- b.Append(context.Background(), oneChain(0), readEntry(0)) }()
+	<-g.entered
+	if err := b.Append(context.Background(), oneChain(1), readEntry(1)); err != nil {
+		t.Fatalf("second entry, with the first commit held: %v", err)
+	}
+	close(g.hold)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if got := lens(g.txns()); !slices.Equal(got, []int{1, 1}) {
+		t.Fatalf("transactions of %v entries, want [1 1]", got)
+	}
+}

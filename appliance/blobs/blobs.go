@@ -155,12 +155,6 @@ type Records interface {
 	Exists(ctx context.Context, tenant, collection, id string) (bool, error)
 }
 
-// Store is the replicated store.
-type Store interface {
-	Apply(ctx context.Context, t *raftstore.Txn) (raftstore.Result, error)
-	View(ctx context.Context, c raftstore.Consistency, fn func(*raftstore.ReadTx) error) error
-}
-
 // Config is the blob configuration.
 type Config struct {
 	MaxSize      int64         // bytes; 0: DefaultMaxSize
@@ -170,7 +164,7 @@ type Config struct {
 
 // Service stores blobs.
 type Service struct {
-	store   Store
+	stores  *tenants.Stores // the only storage: one tenant's at a time
 	keys    Keys
 	records Records
 	cfg     Config
@@ -178,7 +172,7 @@ type Service struct {
 }
 
 // New makes the service (now nil: time.Now).
-func New(store Store, keys Keys, records Records, cfg Config, now func() time.Time) *Service {
+func New(stores *tenants.Stores, keys Keys, records Records, cfg Config, now func() time.Time) *Service {
 	if cfg.MaxSize <= 0 {
 		cfg.MaxSize = DefaultMaxSize
 	}
@@ -191,21 +185,21 @@ func New(store Store, keys Keys, records Records, cfg Config, now func() time.Ti
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{store: store, keys: keys, records: records, cfg: cfg, now: now}
+	return &Service{stores: stores, keys: keys, records: records, cfg: cfg, now: now}
 }
 
 // MaxSize is the largest blob accepted.
 func (s *Service) MaxSize() int64 { return s.cfg.MaxSize }
 
-func metaPath(tenant string) [][]byte    { return tenants.ScopeOf(tenant).Path("blobs") }
-func pendingPath(tenant string) [][]byte { return tenants.ScopeOf(tenant).Path("blob_uploads") }
-func chunksParent(tenant string) [][]byte {
-	return tenants.ScopeOf(tenant).Path("blob_chunks")
-}
-func chunksPath(tenant, id string) [][]byte { return tenants.ScopeOf(tenant).Path("blob_chunks", id) }
-func subjectPath(tenant, subject string) [][]byte {
-	return tenants.ScopeOf(tenant).Path("blob_subjects", subject)
-}
+// Paths, relative to the tenant's bucket (tenants.Scoped adds it).
+var (
+	metaPath     = raftstore.Path("blobs")
+	pendingPath  = raftstore.Path("blob_uploads")
+	chunksParent = raftstore.Path("blob_chunks")
+)
+
+func chunksPath(id string) [][]byte       { return raftstore.Path("blob_chunks", id) }
+func subjectPath(subject string) [][]byte { return raftstore.Path("blob_subjects", subject) }
 
 func chunkKey(i uint64) []byte { return binary.BigEndian.AppendUint64(nil, i) }
 
@@ -324,9 +318,9 @@ func (s *Service) Put(ctx context.Context, caller audit.Caller, tenant string, i
 		return Blob{}, err
 	}
 	now := s.now().UTC()
-	if err := s.apply(ctx, &raftstore.Txn{
-		Conds: []raftstore.Cond{{Kind: raftstore.CondAbsent, Bucket: metaPath(tenant), Key: []byte(id)}},
-		Ops:   []raftstore.Op{s.markerOp(tenant, id, in.Subject, now, now)},
+	if err := s.apply(ctx, tenant, &raftstore.Txn{
+		Conds: []raftstore.Cond{{Kind: raftstore.CondAbsent, Bucket: metaPath, Key: []byte(id)}},
+		Ops:   []raftstore.Op{s.markerOp(id, in.Subject, now, now)},
 	}); err != nil {
 		return Blob{}, fmt.Errorf("blobs: start upload: %w", err)
 	}
@@ -343,13 +337,13 @@ func (s *Service) Put(ctx context.Context, caller audit.Caller, tenant string, i
 	return b, nil
 }
 
-func (s *Service) markerOp(tenant, id, subject string, started, touched time.Time) raftstore.Op {
+func (s *Service) markerOp(id, subject string, started, touched time.Time) raftstore.Op {
 	v, _ := json.Marshal(pending{Subject: subject, Started: started, Touched: touched})
-	return raftstore.Op{Kind: raftstore.OpPut, Bucket: pendingPath(tenant), Key: []byte(id), Value: v}
+	return raftstore.Op{Kind: raftstore.OpPut, Bucket: pendingPath, Key: []byte(id), Value: v}
 }
 
-func (s *Service) apply(ctx context.Context, t *raftstore.Txn) error {
-	res, err := s.store.Apply(ctx, t)
+func (s *Service) apply(ctx context.Context, tenant string, t *raftstore.Txn) error {
+	res, err := s.stores.Of(tenant).Apply(ctx, t)
 	if err != nil {
 		return err
 	}
@@ -382,9 +376,9 @@ func (s *Service) upload(ctx context.Context, caller audit.Caller, tenant, id st
 		wg.Add(1)
 		go func() {
 			defer func() { <-slots; wg.Done() }()
-			ops = append(ops, s.markerOp(tenant, id, in.Subject, started, s.now().UTC()))
-			err := s.apply(ctx, &raftstore.Txn{
-				Conds: []raftstore.Cond{{Kind: raftstore.CondPresent, Bucket: pendingPath(tenant), Key: []byte(id)}},
+			ops = append(ops, s.markerOp(id, in.Subject, started, s.now().UTC()))
+			err := s.apply(ctx, tenant, &raftstore.Txn{
+				Conds: []raftstore.Cond{{Kind: raftstore.CondPresent, Bucket: pendingPath, Key: []byte(id)}},
 				Ops:   ops,
 			})
 			if err != nil {
@@ -432,7 +426,7 @@ func (s *Service) upload(ctx context.Context, caller audit.Caller, tenant, id st
 			wg.Wait()
 			return Blob{}, err
 		}
-		ops = append(ops, raftstore.Op{Kind: raftstore.OpPut, Bucket: chunksPath(tenant, id), Key: chunkKey(index), Value: sealed})
+		ops = append(ops, raftstore.Op{Kind: raftstore.OpPut, Bucket: chunksPath(id), Key: chunkKey(index), Value: sealed})
 		index++
 		if last {
 			break
@@ -470,10 +464,10 @@ func (s *Service) upload(ctx context.Context, caller audit.Caller, tenant, id st
 		return Blob{}, err
 	}
 	ops = append(ops,
-		raftstore.Op{Kind: raftstore.OpPut, Bucket: metaPath(tenant), Key: []byte(id), Value: meta},
-		raftstore.Op{Kind: raftstore.OpDelete, Bucket: pendingPath(tenant), Key: []byte(id)})
+		raftstore.Op{Kind: raftstore.OpPut, Bucket: metaPath, Key: []byte(id), Value: meta},
+		raftstore.Op{Kind: raftstore.OpDelete, Bucket: pendingPath, Key: []byte(id)})
 	if in.Subject != "" {
-		ops = append(ops, raftstore.Op{Kind: raftstore.OpPut, Bucket: subjectPath(tenant, in.Subject), Key: []byte(id), Value: []byte{}})
+		ops = append(ops, raftstore.Op{Kind: raftstore.OpPut, Bucket: subjectPath(in.Subject), Key: []byte(id), Value: []byte{}})
 	}
 	details := map[string]string{"size": fmt.Sprint(size), "sha256": b.SHA256, "content_type": b.ContentType}
 	if in.Record != "" {
@@ -483,8 +477,8 @@ func (s *Service) upload(ctx context.Context, caller audit.Caller, tenant, id st
 	if err != nil {
 		return Blob{}, err
 	}
-	if err := s.apply(ctx, &raftstore.Txn{
-		Conds:   []raftstore.Cond{{Kind: raftstore.CondPresent, Bucket: pendingPath(tenant), Key: []byte(id)}},
+	if err := s.apply(ctx, tenant, &raftstore.Txn{
+		Conds:   []raftstore.Cond{{Kind: raftstore.CondPresent, Bucket: pendingPath, Key: []byte(id)}},
 		Ops:     ops,
 		Appends: []raftstore.Append{entry},
 	}); err != nil {
@@ -498,16 +492,16 @@ func (s *Service) upload(ctx context.Context, caller audit.Caller, tenant, id st
 // that refreshed its marker since is left alone).
 func (s *Service) discard(ctx context.Context, tenant, id string, version uint64) error {
 	t := &raftstore.Txn{Ops: []raftstore.Op{
-		{Kind: raftstore.OpDeleteBucket, Bucket: chunksParent(tenant), Key: []byte(id)},
-		{Kind: raftstore.OpDelete, Bucket: pendingPath(tenant), Key: []byte(id)},
+		{Kind: raftstore.OpDeleteBucket, Bucket: chunksParent, Key: []byte(id)},
+		{Kind: raftstore.OpDelete, Bucket: pendingPath, Key: []byte(id)},
 	}}
 	if version != 0 {
-		t.Conds = []raftstore.Cond{{Kind: raftstore.CondVersion, Bucket: pendingPath(tenant), Key: []byte(id), Version: version}}
+		t.Conds = []raftstore.Cond{{Kind: raftstore.CondVersion, Bucket: pendingPath, Key: []byte(id), Version: version}}
 	} else {
 		// Never the chunks of a finished blob.
-		t.Conds = []raftstore.Cond{{Kind: raftstore.CondAbsent, Bucket: metaPath(tenant), Key: []byte(id)}}
+		t.Conds = []raftstore.Cond{{Kind: raftstore.CondAbsent, Bucket: metaPath, Key: []byte(id)}}
 	}
-	err := s.apply(ctx, t)
+	err := s.apply(ctx, tenant, t)
 	if errors.Is(err, ErrAborted) {
 		return nil // finished or refreshed meanwhile
 	}
@@ -525,8 +519,8 @@ func (s *Service) Sweep(ctx context.Context, tenantIDs []string) (int, error) {
 			version uint64
 		}
 		var found []stale
-		if err := s.store.View(ctx, raftstore.Linearizable, func(r *raftstore.ReadTx) error {
-			r.Scan(pendingPath(t), nil, 0, func(k, v []byte, ver uint64) bool {
+		if err := s.stores.Of(t).View(ctx, raftstore.Linearizable, func(r tenants.Read) error {
+			r.Scan(pendingPath, nil, 0, func(k, v []byte, ver uint64) bool {
 				var p pending
 				if json.Unmarshal(v, &p) != nil || p.Touched.Before(cutoff) {
 					found = append(found, stale{string(k), ver})
@@ -551,8 +545,8 @@ func (s *Service) Sweep(ctx context.Context, tenantIDs []string) (int, error) {
 // status).
 func (s *Service) Pending(ctx context.Context, tenant string) (int, error) {
 	n := 0
-	err := s.store.View(ctx, raftstore.Linearizable, func(r *raftstore.ReadTx) error {
-		n = r.Count(pendingPath(tenant))
+	err := s.stores.Of(tenant).View(ctx, raftstore.Linearizable, func(r tenants.Read) error {
+		n = r.Count(pendingPath)
 		return nil
 	})
 	return n, err
@@ -566,8 +560,8 @@ func (s *Service) read(ctx context.Context, c raftstore.Consistency, tenant, id 
 	var raw []byte
 	var ver uint64
 	var ok bool
-	if err := s.store.View(ctx, c, func(r *raftstore.ReadTx) error {
-		raw, ver, ok = r.Get(metaPath(tenant), []byte(id))
+	if err := s.stores.Of(tenant).View(ctx, c, func(r tenants.Read) error {
+		raw, ver, ok = r.Get(metaPath, []byte(id))
 		return nil
 	}); err != nil {
 		return stored{}, 0, fmt.Errorf("blobs: read: %w", err)
@@ -622,8 +616,12 @@ func (s *Service) Open(ctx context.Context, caller audit.Caller, tenant, id stri
 	if n >= 0 {
 		details["range"] = fmt.Sprintf("%d-%d", off, off+n-1)
 	}
-	if err := audit.Append(ctx, s.store, audit.TenantChain(tenant), caller.Entry(s.now().UTC(), "blob.read", "blob:"+id, audit.OutcomeSuccess, details)); err != nil {
+	entry, err := audit.Record(audit.TenantChain(tenant), caller.Entry(s.now().UTC(), "blob.read", "blob:"+id, audit.OutcomeSuccess, details))
+	if err != nil {
 		return nil, err
+	}
+	if err := s.apply(ctx, tenant, &raftstore.Txn{Appends: []raftstore.Append{entry}}); err != nil {
+		return nil, fmt.Errorf("blobs: audit the read: %w", err)
 	}
 	return c, nil
 }
@@ -635,8 +633,8 @@ func (c *Content) chunk(ctx context.Context, i uint64, dst []byte) ([]byte, erro
 		return dst[:0], nil
 	}
 	var sealed []byte
-	if err := c.s.store.View(ctx, raftstore.Stale, func(r *raftstore.ReadTx) error {
-		v, _, ok := r.Get(chunksPath(c.tenant, c.ID), chunkKey(i))
+	if err := c.s.stores.Of(c.tenant).View(ctx, raftstore.Stale, func(r tenants.Read) error {
+		v, _, ok := r.Get(chunksPath(c.ID), chunkKey(i))
 		if ok {
 			sealed = append(make([]byte, 0, len(v)), v...)
 		}
@@ -722,18 +720,18 @@ func (s *Service) Delete(ctx context.Context, caller audit.Caller, tenant, id st
 		return err
 	}
 	ops := []raftstore.Op{
-		{Kind: raftstore.OpDelete, Bucket: metaPath(tenant), Key: []byte(id)},
-		{Kind: raftstore.OpDeleteBucket, Bucket: chunksParent(tenant), Key: []byte(id)},
+		{Kind: raftstore.OpDelete, Bucket: metaPath, Key: []byte(id)},
+		{Kind: raftstore.OpDeleteBucket, Bucket: chunksParent, Key: []byte(id)},
 	}
 	if m.Subject != "" {
-		ops = append(ops, raftstore.Op{Kind: raftstore.OpDelete, Bucket: subjectPath(tenant, m.Subject), Key: []byte(id)})
+		ops = append(ops, raftstore.Op{Kind: raftstore.OpDelete, Bucket: subjectPath(m.Subject), Key: []byte(id)})
 	}
 	entry, err := audit.Record(audit.TenantChain(tenant), caller.Entry(s.now().UTC(), "blob.delete", "blob:"+id, audit.OutcomeSuccess, nil))
 	if err != nil {
 		return err
 	}
-	err = s.apply(ctx, &raftstore.Txn{
-		Conds:   []raftstore.Cond{{Kind: raftstore.CondVersion, Bucket: metaPath(tenant), Key: []byte(id), Version: ver}},
+	err = s.apply(ctx, tenant, &raftstore.Txn{
+		Conds:   []raftstore.Cond{{Kind: raftstore.CondVersion, Bucket: metaPath, Key: []byte(id), Version: ver}},
 		Ops:     ops,
 		Appends: []raftstore.Append{entry},
 	})
@@ -761,7 +759,7 @@ func (s *Service) List(ctx context.Context, tenant, subject, after string, limit
 	}
 	out := []Blob{}
 	next := ""
-	err := s.store.View(ctx, raftstore.Linearizable, func(r *raftstore.ReadTx) error {
+	err := s.stores.Of(tenant).View(ctx, raftstore.Linearizable, func(r tenants.Read) error {
 		add := func(raw []byte) error {
 			var m stored
 			if err := json.Unmarshal(raw, &m); err != nil {
@@ -772,7 +770,7 @@ func (s *Service) List(ctx context.Context, tenant, subject, after string, limit
 		}
 		var ferr error
 		if subject == "" {
-			r.Scan(metaPath(tenant), start, limit+1, func(k, v []byte, _ uint64) bool {
+			r.Scan(metaPath, start, limit+1, func(k, v []byte, _ uint64) bool {
 				if len(out) == limit {
 					next = out[len(out)-1].ID
 					return false
@@ -782,12 +780,12 @@ func (s *Service) List(ctx context.Context, tenant, subject, after string, limit
 			})
 			return ferr
 		}
-		r.Scan(subjectPath(tenant, subject), start, limit+1, func(k, _ []byte, _ uint64) bool {
+		r.Scan(subjectPath(subject), start, limit+1, func(k, _ []byte, _ uint64) bool {
 			if len(out) == limit {
 				next = out[len(out)-1].ID
 				return false
 			}
-			if v, _, ok := r.Get(metaPath(tenant), k); ok {
+			if v, _, ok := r.Get(metaPath, k); ok {
 				ferr = add(v)
 			}
 			return ferr == nil

@@ -47,7 +47,7 @@ func newEnv(t *testing.T, tenantIDs ...string) *env {
 		}
 	}
 	e := &env{store: store, keys: keys, clock: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
-	e.svc = New(store, keys, noRecords{}, Config{}, func() time.Time { return e.clock })
+	e.svc = New(tenants.NewStores(store), keys, noRecords{}, Config{}, func() time.Time { return e.clock })
 	return e
 }
 
@@ -79,8 +79,8 @@ func (e *env) readAll(tenant, id string) ([]byte, error) {
 func (e *env) leftovers(t *testing.T, tenant string) (pendingN, chunkBuckets int) {
 	t.Helper()
 	if err := e.store.View(context.Background(), raftstore.Linearizable, func(r *raftstore.ReadTx) error {
-		pendingN = r.Count(pendingPath(tenant))
-		chunkBuckets = r.BucketCount(chunksParent(tenant))
+		pendingN = r.Count(tenants.ScopeOf(tenant).Path("blob_uploads"))
+		chunkBuckets = r.BucketCount(tenants.ScopeOf(tenant).Path("blob_chunks"))
 		return nil
 	}); err != nil {
 		t.Fatal(err)
@@ -150,9 +150,9 @@ func TestSweep(t *testing.T) {
 	e := newEnv(t, "acme")
 	kept := e.put(t, "acme", "g1", data(2, 100_000))
 	now := e.clock
-	if err := e.svc.apply(context.Background(), &raftstore.Txn{Ops: []raftstore.Op{
-		e.svc.markerOp("acme", "bdead", "g1", now, now),
-		{Kind: raftstore.OpPut, Bucket: chunksPath("acme", "bdead"), Key: chunkKey(0), Value: []byte("sealed bytes")},
+	if err := e.svc.apply(context.Background(), "acme", &raftstore.Txn{Ops: []raftstore.Op{
+		e.svc.markerOp("bdead", "g1", now, now),
+		{Kind: raftstore.OpPut, Bucket: chunksPath("bdead"), Key: chunkKey(0), Value: []byte("sealed bytes")},
 	}}); err != nil {
 		t.Fatal(err)
 	}
@@ -182,14 +182,14 @@ func TestMovedChunksAreIntegrityErrors(t *testing.T) {
 	chunk := func(tenant, id string, i uint64) []byte {
 		var v []byte
 		_ = e.store.View(context.Background(), raftstore.Linearizable, func(r *raftstore.ReadTx) error {
-			raw, _, _ := r.Get(chunksPath(tenant, id), chunkKey(i))
+			raw, _, _ := r.Get(tenants.ScopeOf(tenant).Path("blob_chunks", id), chunkKey(i))
 			v = bytes.Clone(raw)
 			return nil
 		})
 		return v
 	}
 	overwrite := func(tenant, id string, i uint64, v []byte) {
-		if err := e.svc.apply(context.Background(), &raftstore.Txn{Ops: []raftstore.Op{{Kind: raftstore.OpPut, Bucket: chunksPath(tenant, id), Key: chunkKey(i), Value: v}}}); err != nil {
+		if err := e.svc.apply(context.Background(), tenant, &raftstore.Txn{Ops: []raftstore.Op{{Kind: raftstore.OpPut, Bucket: chunksPath(id), Key: chunkKey(i), Value: v}}}); err != nil {
 			t.Fatal(err)
 		}
 	}

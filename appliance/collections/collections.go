@@ -202,30 +202,36 @@ func compatible(prev *Schema, next *Definition) error {
 	return nil
 }
 
-// Store is the replicated store; *raftstore.Store implements it.
-type Store interface {
-	Apply(ctx context.Context, t *raftstore.Txn) (raftstore.Result, error)
-	View(ctx context.Context, c raftstore.Consistency, fn func(*raftstore.ReadTx) error) error
-}
-
 // Service manages schemas.
 type Service struct {
-	store Store
-	now   func() time.Time
+	stores *tenants.Stores // the only storage: one tenant's at a time
+	now    func() time.Time
 }
 
 // New makes the service (now nil: time.Now).
-func New(store Store, now func() time.Time) *Service {
+func New(stores *tenants.Stores, now func() time.Time) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{store: store, now: now}
+	return &Service{stores: stores, now: now}
 }
 
-// Tenant data is reached only through the tenant's Scope: a malformed id
-// builds no path, and no path leaves the tenant's bucket.
-func currentPath(tenant string) [][]byte { return tenants.ScopeOf(tenant).Path("collections") }
-func historyPath(tenant string) [][]byte { return tenants.ScopeOf(tenant).Path("collections_history") }
+// Paths, relative to the tenant's bucket: tenant data is reached only
+// through the tenant's scoped store, which adds it.
+var (
+	currentPath = raftstore.Path("collections")
+	historyPath = raftstore.Path("collections_history")
+)
+
+// pathNames is a relative path's names, for Scope.Path.
+func pathNames(p [][]byte) []string {
+	out := make([]string, len(p))
+	for i, b := range p {
+		out[i] = string(b)
+	}
+	return out
+}
+
 func historyKey(name string, v uint64) []byte {
 	return binary.BigEndian.AppendUint64(append([]byte(name), 0), v)
 }
@@ -246,10 +252,11 @@ func (s *Service) Put(ctx context.Context, caller audit.Caller, tenant, name str
 		count   int
 		present bool
 	)
-	err := s.store.View(ctx, raftstore.Linearizable, func(r *raftstore.ReadTx) error {
-		_, _, present = r.Get(tenants.RegistryPath(), []byte(tenant))
-		count = r.Count(currentPath(tenant))
-		v, version, ok := r.Get(currentPath(tenant), []byte(name))
+	st := s.stores.Of(tenant)
+	err := st.View(ctx, raftstore.Linearizable, func(r tenants.Read) error {
+		present = r.Exists()
+		count = r.Count(currentPath)
+		v, version, ok := r.Get(currentPath, []byte(name))
 		if ok {
 			cur = &Schema{}
 			ver = version
@@ -291,24 +298,24 @@ func (s *Service) Put(ctx context.Context, caller audit.Caller, tenant, name str
 	if err != nil {
 		return Schema{}, false, err
 	}
-	res, err := s.store.Apply(ctx, &raftstore.Txn{
+	txn := &raftstore.Txn{
 		Conds: []raftstore.Cond{
-			{Kind: raftstore.CondPresent, Bucket: tenants.RegistryPath(), Key: []byte(tenant)},
-			{Kind: raftstore.CondVersion, Bucket: currentPath(tenant), Key: []byte(name), Version: ver},
+			{Kind: raftstore.CondVersion, Bucket: currentPath, Key: []byte(name), Version: ver},
 		},
 		Ops: []raftstore.Op{
-			{Kind: raftstore.OpPut, Bucket: currentPath(tenant), Key: []byte(name), Value: val},
-			{Kind: raftstore.OpPut, Bucket: historyPath(tenant), Key: historyKey(name, next.Version), Value: val},
+			{Kind: raftstore.OpPut, Bucket: currentPath, Key: []byte(name), Value: val},
+			{Kind: raftstore.OpPut, Bucket: historyPath, Key: historyKey(name, next.Version), Value: val},
 		},
 		Appends: []raftstore.Append{entry},
-	})
+	}
+	res, err := st.Apply(ctx, txn)
 	if err != nil {
 		return Schema{}, false, fmt.Errorf("collections: put %s: %w", name, err)
 	}
 	switch {
 	case res.Err != nil:
 		return Schema{}, false, fmt.Errorf("collections: put %s: %w", name, res.Err)
-	case res.FailedCond == 0:
+	case tenants.TenantGone(txn, res):
 		return Schema{}, false, fmt.Errorf("collections: %w", tenants.ErrNotFound)
 	case !res.Applied:
 		return Schema{}, false, ErrConflict
@@ -320,12 +327,12 @@ func (s *Service) Put(ctx context.Context, caller audit.Caller, tenant, name str
 func (s *Service) Get(ctx context.Context, c raftstore.Consistency, tenant, name string, v uint64) (Schema, error) {
 	var out Schema
 	found := false
-	err := s.store.View(ctx, c, func(r *raftstore.ReadTx) error {
+	err := s.stores.Of(tenant).View(ctx, c, func(r tenants.Read) error {
 		var b []byte
 		if v == 0 {
-			b, _, found = r.Get(currentPath(tenant), []byte(name))
+			b, _, found = r.Get(currentPath, []byte(name))
 		} else {
-			b, _, found = r.Get(historyPath(tenant), historyKey(name, v))
+			b, _, found = r.Get(historyPath, historyKey(name, v))
 		}
 		if !found {
 			return nil
@@ -345,8 +352,8 @@ func (s *Service) Get(ctx context.Context, c raftstore.Consistency, tenant, name
 func (s *Service) List(ctx context.Context, c raftstore.Consistency, tenant string) ([]Schema, error) {
 	out := []Schema{}
 	var decodeErr error
-	err := s.store.View(ctx, c, func(r *raftstore.ReadTx) error {
-		r.Scan(currentPath(tenant), nil, 0, func(_, v []byte, _ uint64) bool {
+	err := s.stores.Of(tenant).View(ctx, c, func(r tenants.Read) error {
+		r.Scan(currentPath, nil, 0, func(_, v []byte, _ uint64) bool {
 			var sc Schema
 			if decodeErr = json.Unmarshal(v, &sc); decodeErr != nil {
 				return false

@@ -1,6 +1,10 @@
 package collections
 
-import "encoding/json"
+import (
+	"encoding/json"
+
+	"github.com/custos/custos/appliance/tenants"
+)
 
 // CurrentKey is where the current schema of collection name is stored:
 // for readers that read it inside their own read transaction with the
@@ -8,7 +12,7 @@ import "encoding/json"
 // revision that wrote it, which every change of the schema — and a
 // delete and re-create of the tenant — changes). Records does.
 func (s *Service) CurrentKey(tenant, name string) (bucket [][]byte, key []byte) {
-	return currentPath(tenant), []byte(name)
+	return tenants.ScopeOf(tenant).Path(pathNames(currentPath)...), []byte(name)
 }
 
 // Decode parses a schema in its stored form (as read at CurrentKey).

@@ -183,14 +183,16 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Node, error)
 		return nil, err
 	}
 	ten := tenants.New(n.store, cfg.Region, tenants.WithKeys(keys))
-	colls := collections.New(n.store, nil)
+	// Domain services reach storage only through tenant-scoped stores.
+	stores := tenants.NewStores(n.store)
+	colls := collections.New(stores, nil)
 	aud, runner := n.startAudit(dataDir, ids, ten)
 	// The node's group commit of read-audit entries; closed (what is
 	// queued committed first) when the node stops, after the API.
 	readAudit := audit.NewBatcher(n.store, audit.BatchOptions{})
 	n.background(func(ctx context.Context) { <-ctx.Done(); readAudit.Close() })
 	recs := records.New(n.store, keys, colls, nil, records.WithReadAudit(readAudit))
-	bl := blobs.New(n.store, keys, recs, blobs.Config{MaxSize: cfg.Blobs.MaxSize, ContentTypes: cfg.Blobs.ContentTypes, StaleAfter: cfg.Blobs.StaleAfter}, nil)
+	bl := blobs.New(stores, keys, recs, blobs.Config{MaxSize: cfg.Blobs.MaxSize, ContentTypes: cfg.Blobs.ContentTypes, StaleAfter: cfg.Blobs.StaleAfter}, nil)
 	n.background(func(ctx context.Context) {
 		bl.RunSweeper(ctx, blobs.SweepConfig{IsLeader: n.store.IsLeader, Tenants: ten.IDs, Logger: n.logger.With("component", "blobs")})
 	})

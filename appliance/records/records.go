@@ -531,7 +531,7 @@ func (s *Service) write(ctx context.Context, c raftstore.Consistency, caller aud
 	case !res.Applied:
 		return Record{}, staleIf(c, ErrVersion) // the record changed since it was read
 	}
-	return s.open(tenant, collection, id, next, key, nil)
+	return written(collection, id, next, values), nil
 }
 
 // Create stores a new record (version 1).
@@ -603,7 +603,18 @@ func (s *Service) create(ctx context.Context, c raftstore.Consistency, caller au
 	case !res.Applied:
 		return Record{}, ErrExists
 	}
-	return s.open(tenant, collection, in.ID, env, key, nil)
+	return written(collection, in.ID, env, values), nil
+}
+
+// written is the record just stored as env with values: what open would
+// return, without decrypting what was just encrypted.
+func written(collection, id string, env envelope, values map[string]checked) Record {
+	r := Record{ID: id, Collection: collection, Subject: env.Subject, Attributes: env.Attributes, Version: env.Version,
+		SchemaVersion: env.SchemaVersion, CreatedAt: env.CreatedAt, UpdatedAt: env.UpdatedAt, Fields: make(map[string]json.RawMessage, len(values))}
+	for name, v := range values {
+		r.Fields[name] = v.json
+	}
+	return r
 }
 
 // open decrypts an envelope.

@@ -39,7 +39,7 @@ func newEnv(t testing.TB, o testnode.Options) *env {
 		t.Fatal(err)
 	}
 	keys := keyring.NewHierarchy(store, keyring.HierarchyOptions{Seal: []age.Recipient{id.Recipient()}, Identities: []age.Identity{id}})
-	return &env{t: t, store: store, keys: keys, colls: collections.New(store, nil), ten: tenants.New(store, testnode.Region, tenants.WithKeys(keys))}
+	return &env{t: t, store: store, keys: keys, colls: collections.New(tenants.NewStores(store), nil), ten: tenants.New(store, testnode.Region, tenants.WithKeys(keys))}
 }
 
 var operator = audit.Caller{Actor: audit.Actor{Type: audit.ActorOperator, ID: "operator"}}
@@ -106,6 +106,15 @@ func (e *env) reads(tenant string, after uint64) []string {
 	}
 	slices.Sort(ids)
 	return ids
+}
+
+// sync has the node's state file catch up with what it applied (a
+// linearizable read does), so that local reads see every write so far.
+func (e *env) sync() {
+	e.t.Helper()
+	if err := e.store.View(context.Background(), raftstore.Linearizable, func(*raftstore.ReadTx) error { return nil }); err != nil {
+		e.t.Fatal(err)
+	}
 }
 
 func (e *env) chainSize(tenant string) uint64 {
@@ -372,5 +381,236 @@ func TestReadCancelled(t *testing.T) {
 	}
 	if got := e.reads("acme", size); !slices.Equal(got, []string{reader(0).RequestID}) {
 		t.Fatalf("read entries %v, want only the first read's", got)
+	}
+}
+
+// hookStore counts linearizable reads (each a read-index round) and runs a
+// change right after the next local read, as if this node's state had
+// been behind: the change is committed before the operation's own
+// transaction.
+type hookStore struct {
+	*raftstore.Store
+	mu           sync.Mutex
+	afterStale   func()
+	linearizable int
+}
+
+func (h *hookStore) View(ctx context.Context, c raftstore.Consistency, fn func(*raftstore.ReadTx) error) error {
+	h.mu.Lock()
+	if c == raftstore.Linearizable {
+		h.linearizable++
+	}
+	h.mu.Unlock()
+	err := h.Store.View(ctx, c, fn)
+	if c == raftstore.Stale {
+		h.mu.Lock()
+		f := h.afterStale
+		h.afterStale = nil
+		h.mu.Unlock()
+		if f != nil {
+			f()
+		}
+	}
+	return err
+}
+
+// then arms f and returns the linearizable reads so far.
+func (h *hookStore) then(f func()) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.afterStale = f
+	return h.linearizable
+}
+
+func (h *hookStore) rounds() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.linearizable
+}
+
+// TestReadRoundsAndStaleState: audited reads and writes need no
+// read-index round (their transaction proves what they read current);
+// when what they read changes before that transaction, nothing is served
+// or written from it and the operation runs again from a linearizable
+// read.
+func TestReadRoundsAndStaleState(t *testing.T) {
+	e := newEnv(t, testnode.Options{})
+	h := &hookStore{Store: e.store}
+	svc := records.New(h, e.keys, e.colls, nil)
+	other := records.New(e.store, e.keys, e.colls, nil) // changes behind svc's back
+	e.tenant(svc, "acme")
+	ctx := context.Background()
+	email := func(v string) records.Input {
+		return records.Input{Fields: map[string]json.RawMessage{"email": json.RawMessage(`"` + v + `"`)}}
+	}
+
+	// No round for an audited read, a create, a replace, a patch, a delete
+	// — once the node's state file holds the previous write (local reads
+	// see committed state, which follows the applied state by a few
+	// milliseconds; e.sync commits it at once).
+	rounds := 0
+	step := func(what string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		e.sync()
+	}
+	e.sync()
+	r0 := h.rounds()
+	_, err := svc.Get(ctx, reader(1), "acme", "guests", "g1", false)
+	step("get", err)
+	in := email("b@acme.example")
+	in.ID = "g2"
+	_, err = svc.Create(ctx, operator, "acme", "guests", in)
+	step("create", err)
+	_, err = svc.Replace(ctx, operator, "acme", "guests", "g2", email("c@acme.example"), 1)
+	step("replace", err)
+	_, err = svc.Patch(ctx, operator, "acme", "guests", "g2", records.Input{Fields: map[string]json.RawMessage{"n": json.RawMessage(`2`)}}, false, false, 2)
+	step("patch", err)
+	step("delete", svc.Delete(ctx, operator, "acme", "guests", "g2"))
+	if rounds = h.rounds() - r0; rounds != 0 {
+		t.Fatalf("%d read-index rounds for a read, a create, a replace, a patch and a delete, want 0", rounds)
+	}
+	// A record written a moment ago may not be in the local state yet:
+	// found by the linearizable retry, not a 404.
+	in.ID = "g5"
+	if _, err := svc.Create(ctx, operator, "acme", "guests", in); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Get(ctx, reader(5), "acme", "guests", "g5", false); err != nil {
+		t.Fatalf("read right after the create: %v", err)
+	}
+	e.sync()
+
+	// The record changes after the local read: the audit entry's condition
+	// fails, nothing of that attempt is written, and the read is served
+	// from a linearizable read — the new version.
+	size := e.chainSize("acme")
+	r0 = h.then(func() {
+		if _, err := other.Replace(ctx, operator, "acme", "guests", "g1", email("new@acme.example"), 0); err != nil {
+			t.Error(err)
+		}
+	})
+	rec, err := svc.Get(ctx, reader(2), "acme", "guests", "g1", false)
+	if err != nil || rec.Version != 2 || string(rec.Fields["email"]) != `"new@acme.example"` {
+		t.Fatalf("read after a change behind it: %+v %v, want version 2", rec, err)
+	}
+	if n := h.rounds() - r0; n != 1 {
+		t.Fatalf("%d rounds, want 1 (the retry)", n)
+	}
+	if got := e.reads("acme", size); !slices.Equal(got, []string{reader(2).RequestID}) {
+		t.Fatalf("read entries %v, want exactly one for the read", got)
+	}
+
+	// A write without If-Match over a record changed behind it is retried
+	// from a linearizable read (no spurious 412)...
+	h.then(func() {
+		if _, err := other.Replace(ctx, operator, "acme", "guests", "g1", email("x@acme.example"), 0); err != nil {
+			t.Error(err)
+		}
+	})
+	if rec, err := svc.Replace(ctx, operator, "acme", "guests", "g1", email("y@acme.example"), 0); err != nil || rec.Version != 4 {
+		t.Fatalf("replace: %+v %v, want version 4", rec, err)
+	}
+	// ...but If-Match naming the version read locally is checked against
+	// the current one: 412.
+	h.then(func() {
+		if _, err := other.Replace(ctx, operator, "acme", "guests", "g1", email("z@acme.example"), 0); err != nil {
+			t.Error(err)
+		}
+	})
+	if _, err := svc.Replace(ctx, operator, "acme", "guests", "g1", email("w@acme.example"), 4); !errors.Is(err, records.ErrVersion) {
+		t.Fatalf("replace with If-Match of a superseded version: %v, want ErrVersion", err)
+	}
+
+	// The schema changes after a create read it: the create is validated
+	// against the new schema (its condition failed, so it ran again).
+	def := collections.Definition{Fields: []collections.Field{
+		{Name: "email", Type: collections.TypeString, Required: true, Classification: collections.ClassPII, Index: true},
+		{Name: "n", Type: collections.TypeNumber, Classification: collections.ClassInternal},
+		{Name: "room", Type: collections.TypeString, Classification: collections.ClassInternal},
+	}}
+	h.then(func() {
+		if _, _, err := e.colls.Put(ctx, operator, "acme", "guests", def, 0); err != nil {
+			t.Error(err)
+		}
+	})
+	in = email("d@acme.example")
+	in.ID = "g3"
+	if rec, err := svc.Create(ctx, operator, "acme", "guests", in); err != nil || rec.SchemaVersion != 2 {
+		t.Fatalf("create across a schema change: %+v %v, want schema version 2", rec, err)
+	}
+
+	// A read with nothing sensitive is not trusted to the local schema:
+	// email turned internal, then (behind the local read) pii again — the
+	// read must be audited.
+	def.Fields[0].Classification = collections.ClassInternal
+	if _, _, err := e.colls.Put(ctx, operator, "acme", "guests", def, 0); err != nil {
+		t.Fatal(err)
+	}
+	def.Fields[0].Classification = collections.ClassPII
+	size = e.chainSize("acme")
+	h.then(func() {
+		if _, _, err := e.colls.Put(ctx, operator, "acme", "guests", def, 0); err != nil {
+			t.Error(err)
+		}
+	})
+	if _, err := svc.Get(ctx, reader(3), "acme", "guests", "g3", false); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.reads("acme", size); !slices.Equal(got, []string{reader(3).RequestID}) {
+		t.Fatalf("read entries %v, want the read audited under the current schema", got)
+	}
+
+	// A record created behind the local read is found (not a stale 404).
+	h.then(func() {
+		in := email("e@acme.example")
+		in.ID = "g4"
+		if _, err := other.Create(ctx, operator, "acme", "guests", in); err != nil {
+			t.Error(err)
+		}
+	})
+	// (the hook runs after the local read, which did not see g4)
+	if _, err := svc.Get(ctx, reader(4), "acme", "guests", "g4", false); err != nil {
+		t.Fatalf("read of a record created behind the local read: %v", err)
+	}
+}
+
+// TestWriteAnswersWhatReadsReturn: creates and replaces answer the record
+// as a read returns it (their answer is built from the values sealed, not
+// by decrypting them again).
+func TestWriteAnswersWhatReadsReturn(t *testing.T) {
+	e := newEnv(t, testnode.Options{})
+	svc := records.New(e.store, e.keys, e.colls, nil)
+	e.tenant(svc, "acme")
+	ctx := context.Background()
+	in := records.Input{ID: "g9", Subject: "guest-1", Attributes: map[string]string{"site": "x"},
+		Fields: map[string]json.RawMessage{"email": json.RawMessage(`"  Jane <J@Example.com> "`), "n": json.RawMessage(`1.50`)}}
+	created, err := svc.Create(ctx, operator, "acme", "guests", in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := svc.Get(ctx, reader(1), "acme", "guests", "g9", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := json.Marshal(created)
+	b, _ := json.Marshal(got)
+	if string(a) != string(b) {
+		t.Fatalf("create answered %s, a read returns %s", a, b)
+	}
+	in.Fields["n"] = json.RawMessage(`2`)
+	replaced, err := svc.Replace(ctx, operator, "acme", "guests", "g9", in, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err = svc.Get(ctx, reader(2), "acme", "guests", "g9", false); err != nil {
+		t.Fatal(err)
+	}
+	a, _ = json.Marshal(replaced)
+	b, _ = json.Marshal(got)
+	if string(a) != string(b) {
+		t.Fatalf("replace answered %s, a read returns %s", a, b)
 	}
 }
