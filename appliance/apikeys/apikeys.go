@@ -15,6 +15,13 @@
 //	["tenant:<t>", "apikeys_used"]  <id> -> last use (RFC 3339), best effort
 //	["sys", "apikeys"]              <id> -> <t>: finds a token's tenant
 //
+// Unlike collections, records and blobs, which hold only tenant-scoped
+// stores (tenants.Stores), this package holds the raw store: it is
+// authentication, which must find a token's tenant before any tenant is
+// known, so it owns the one system index above and writes it in the same
+// transaction as the key. Its tenant-side paths are still built only with
+// the tenant's Scope.
+//
 // Deleting a tenant deletes its bucket and so its keys; a token whose key
 // is gone is refused (its index entry, left behind, points at nothing).
 // last_used is written at most once a minute per key and node, off the
