@@ -272,7 +272,17 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("raftstore: inspect state: %w", err)
 	}
-	if s.raft, err = raft.NewRaft(rc, s.fsm, s.logs, s.logs, snaps, trans); err != nil {
+	// Recent entries stay in memory: the leader replicates each entry to
+	// every follower and a follower applies what it just stored, and
+	// without a cache each of those reads the entry back from the log
+	// file and decodes it again (measured: a blob upload's CPU went
+	// largely to such copies). logCacheEntries entries of at most
+	// maxBytesPerEntry bound it.
+	logs, err := raft.NewLogCache(logCacheEntries, s.logs)
+	if err != nil {
+		return nil, fmt.Errorf("raftstore: log cache: %w", err)
+	}
+	if s.raft, err = raft.NewRaft(rc, s.fsm, logs, s.logs, snaps, trans); err != nil {
 		return nil, fmt.Errorf("raftstore: start raft: %w", err)
 	}
 	if cfg.Bootstrap && !hasState {

@@ -587,6 +587,7 @@ type Content struct {
 	Blob
 	s      *Service
 	tenant string
+	caller audit.Caller
 	chunks *keyring.Chunks
 	count  uint64
 }
@@ -606,10 +607,16 @@ func (s *Service) Open(ctx context.Context, caller audit.Caller, tenant, id stri
 	}
 	chunks, err := keyring.OpenChunks(key, place(tenant, id), m.Header)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrIntegrity, id, err)
+		err = fmt.Errorf("%w: %s: %v", ErrIntegrity, id, err)
+		s.integrityFailure(ctx, caller, tenant, id, "header")
+		return nil, err
 	}
-	c := &Content{Blob: m.Blob, s: s, tenant: tenant, chunks: chunks, count: keyring.ChunkCount(m.Size)}
-	if _, err := c.chunk(ctx, uint64(max(off, 0))/keyring.ChunkSize, nil); err != nil {
+	c := &Content{Blob: m.Blob, s: s, tenant: tenant, caller: caller, chunks: chunks, count: keyring.ChunkCount(m.Size)}
+	first := uint64(max(off, 0)) / keyring.ChunkSize
+	if _, err := c.chunk(ctx, first, nil); err != nil {
+		if errors.Is(err, ErrIntegrity) {
+			s.integrityFailure(ctx, caller, tenant, id, fmt.Sprint(first))
+		}
 		return nil, err
 	}
 	details := map[string]string{"size": fmt.Sprint(m.Size)}
@@ -624,6 +631,20 @@ func (s *Service) Open(ctx context.Context, caller audit.Caller, tenant, id stri
 		return nil, fmt.Errorf("blobs: audit the read: %w", err)
 	}
 	return c, nil
+}
+
+// integrityFailure records in the tenant's chain that a blob failed its
+// integrity check (which part: "header" or a chunk index), best effort:
+// the read fails either way, and the node logs it.
+func (s *Service) integrityFailure(ctx context.Context, caller audit.Caller, tenant, id, part string) {
+	entry, err := audit.Record(audit.TenantChain(tenant), caller.Entry(s.now().UTC(), "blob.integrity_failure", "blob:"+id, audit.OutcomeFailure,
+		map[string]string{"part": part}))
+	if err != nil {
+		return
+	}
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_ = s.apply(actx, tenant, &raftstore.Txn{Appends: []raftstore.Append{entry}})
 }
 
 // chunk reads and opens chunk i into dst. The caller read the metadata
@@ -690,6 +711,9 @@ func (r *rangeReader) Read(p []byte) (int, error) {
 			err = fmt.Errorf("%w: %s: chunk %d is short", ErrIntegrity, r.c.ID, r.next)
 		}
 		if err != nil {
+			if errors.Is(err, ErrIntegrity) {
+				r.c.s.integrityFailure(r.ctx, r.c.caller, r.c.tenant, r.c.ID, fmt.Sprint(r.next))
+			}
 			r.err = err
 			return 0, err
 		}

@@ -205,6 +205,15 @@ func TestMovedChunksAreIntegrityErrors(t *testing.T) {
 			t.Errorf("%s/%s: %d bytes served past the moved chunk", c.tenant, c.id, len(got))
 		}
 	}
+	// Each failure is on record in its tenant's chain (the part, no data).
+	for _, c := range []struct {
+		tenant string
+		want   int
+	}{{"acme", 2}, {"globex", 1}} {
+		if n := countActions(t, e.store, c.tenant, "blob.integrity_failure"); n != c.want {
+			t.Errorf("%s: %d integrity failures on record, want %d", c.tenant, n, c.want)
+		}
+	}
 	// The first chunk is checked before anything is served.
 	if _, err := e.svc.Open(context.Background(), operator, "acme", a2.ID, 0, -1); !errors.Is(err, ErrIntegrity) {
 		t.Fatalf("Open of a blob whose first chunk moved: %v", err)
@@ -232,4 +241,23 @@ func FuzzMediaType(f *testing.F) {
 			t.Fatalf("%q -> %q -> %q, %v", ct, got, again, err)
 		}
 	})
+}
+
+// countActions counts the entries of tenant's chain with action.
+func countActions(t *testing.T, store *raftstore.Store, tenant, action string) int {
+	t.Helper()
+	n := 0
+	if err := store.View(context.Background(), raftstore.Linearizable, func(r *raftstore.ReadTx) error {
+		r.ChainEntries([]byte(audit.TenantChain(tenant)), 1, func(_ uint64, _ [32]byte, data []byte) bool {
+			e, err := audit.Decode(data)
+			if err == nil && e.Action == action {
+				n++
+			}
+			return true
+		})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -345,8 +345,21 @@ func TestBenchRecords(t *testing.T) {
 		line("issue5 op=%s target=%s clients=%d ops/s=%.0f p50_ms=%.2f p99_ms=%.2f errors=%d ops/txn=%.1f txn/fsync=%.1f log_writes/s=%.0f state_commits/s=%.0f",
 			sc.op, sc.target, sc.conc, r.rate, r.p50, r.p99, r.errors, r.perTxn, r.perFsync, r.logFsyncs, r.stateCommits)
 	}
-	benchBlobUploads(t, leader, token, line)
 	fmt.Print("\n" + out.String())
+}
+
+// TestBenchBlobs is the blob-upload scenario of issue 5 on a cluster of
+// its own (so that the records scenarios' state does not weigh on it).
+func TestBenchBlobs(t *testing.T) {
+	t.Setenv("CUSTOS_E2E_RACE", "0")
+	bin := custosBinary(t)
+	c := startClusterWith(t, bin, "[log]\nlevel = \"warn\"\n")
+	leader := c.waitLeader(30 * time.Second)
+	token := benchTenant(t, leader)
+	benchBlobUploads(t, leader, token, func(format string, args ...any) {
+		t.Logf(format, args...)
+		fmt.Printf(format+"\n", args...)
+	})
 }
 
 // benchTenant creates tenant "bench", its "guests" collection and an API
