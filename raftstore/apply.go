@@ -19,7 +19,7 @@ const (
 	maxTxnsPerEntry  = 1024
 	maxBytesPerEntry = 4 << 20
 	maxInflight      = 2 // raft entries proposed and not yet applied
-	logCacheEntries  = 16
+	logCacheEntries  = 4
 )
 
 type proposal struct {

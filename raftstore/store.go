@@ -276,8 +276,8 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	// every follower and a follower applies what it just stored, and
 	// without a cache each of those reads the entry back from the log
 	// file and decodes it again (measured: a blob upload's CPU went
-	// largely to such copies). logCacheEntries entries of at most
-	// maxBytesPerEntry bound it.
+	// largely to such copies). A few entries suffice for that, and
+	// logCacheEntries of at most maxBytesPerEntry bound what it holds.
 	logs, err := raft.NewLogCache(logCacheEntries, s.logs)
 	if err != nil {
 		return nil, fmt.Errorf("raftstore: log cache: %w", err)

@@ -102,7 +102,7 @@ func newEnvStore(tb testing.TB, store *raftstore.Store, opts api.Options) *env {
 
 // deps are the env's real services.
 func (e *env) deps() api.Deps {
-	recs := records.New(e.store, e.keys, e.colls, nil)
+	recs := records.New(tenants.NewStores(e.store), e.keys, e.colls, nil, records.WithReadAudit(audit.NewBatcher(e.store, audit.BatchOptions{})))
 	return api.Deps{Cluster: e.store, Tenants: e.svc, Keys: e.keys, Audit: e.audit, SelfCheck: e.runner, APIKeys: e.apikeys, Collections: e.colls,
 		Records: recs, Blobs: blobs.New(tenants.NewStores(e.store), e.keys, recs, e.blobCfg, nil), Auth: staticAuth{goodToken}, Version: "1.2.3-test"}
 }

@@ -191,7 +191,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Node, error)
 	// queued committed first) when the node stops, after the API.
 	readAudit := audit.NewBatcher(n.store, audit.BatchOptions{})
 	n.background(func(ctx context.Context) { <-ctx.Done(); readAudit.Close() })
-	recs := records.New(n.store, keys, colls, nil, records.WithReadAudit(readAudit))
+	recs := records.New(stores, keys, colls, nil, records.WithReadAudit(readAudit))
 	bl := blobs.New(stores, keys, recs, blobs.Config{MaxSize: cfg.Blobs.MaxSize, ContentTypes: cfg.Blobs.ContentTypes, StaleAfter: cfg.Blobs.StaleAfter}, nil)
 	n.background(func(ctx context.Context) {
 		bl.RunSweeper(ctx, blobs.SweepConfig{IsLeader: n.store.IsLeader, Tenants: ten.IDs, Logger: n.logger.With("component", "blobs")})

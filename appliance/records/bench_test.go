@@ -39,7 +39,7 @@ func benchInput(id string, i int64) records.Input {
 
 func benchEnv(b *testing.B) (*env, *records.Service) {
 	e := newEnv(b, testnode.Options{})
-	svc := records.New(e.store, e.keys, e.colls, nil)
+	svc := e.service()
 	ctx := context.Background()
 	if _, err := e.ten.Create(ctx, tenantsActor, tenantsInput("bench")); err != nil {
 		b.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/custos/custos/appliance/tenants"
 	"github.com/custos/custos/raftstore"
 )
 
@@ -15,8 +16,8 @@ func (s *Service) Exists(ctx context.Context, tenant, collection, id string) (bo
 		return false, nil
 	}
 	var ok bool
-	if err := s.store.View(ctx, raftstore.Linearizable, func(r *raftstore.ReadTx) error {
-		_, _, ok = r.Get(recordsPath(tenant, collection), []byte(id))
+	if err := s.stores.Of(tenant).View(ctx, raftstore.Linearizable, func(r tenants.Read) error {
+		_, _, ok = r.Get(recordsPath(collection), []byte(id))
 		return nil
 	}); err != nil {
 		return false, fmt.Errorf("records: exists: %w", err)

@@ -19,7 +19,13 @@
 // by Unicode-aware lower-casing and trimming; other types by their
 // canonical JSON.
 //
-// # Layout (below the tenant's Scope)
+// # Layout
+//
+// Paths are relative to the tenant's bucket: the service holds only
+// tenants.Stores, and every read and write goes through the tenant's
+// scoped store (tenants.Scoped), which adds the tenant's bucket, accepts
+// audit appends only to the tenant's own chain and conditions every write
+// on the tenant existing. Nothing here can name another tenant's data.
 //
 //	records/<collection>        <id> -> envelope (JSON: subject, attributes,
 //	                            versions, times, sealed fields)
@@ -29,8 +35,23 @@
 // Writes are audited in the tenant's chain in the same transaction; reads
 // of pii or sensitive fields are audited too: one entry per read, written
 // through the node's audit.Batcher, which commits the entries of concurrent
-// reads together in one transaction. A read is answered only once its
-// entry is committed; if the entry cannot be written, the read fails.
+// reads together in one transaction (the batcher is infrastructure over
+// the raw store, since one of its transactions may carry several tenants'
+// entries; the service hands it entries for the tenant being read only,
+// for that tenant's chain). A read is answered only once its entry is
+// committed; if the entry cannot be written, the read fails.
+//
+// # Integrity failures
+//
+// A read (Get, and the read step of Replace and Patch) that finds a
+// stored value that does not open fails with ErrIntegrity and, best
+// effort, leaves a record.integrity_failure entry in the tenant's chain
+// naming the fields that failed (names only). Delete still works on such
+// a record: it removes the envelope, the subject entry (the envelope's
+// subject is stored in the clear) and the index entries — found, since
+// the values that would name them do not open, by scanning the
+// collection's index buckets for keys ending in the record id, a cost
+// paid only on that path — and its audit entry notes the failure.
 //
 // # Consistency
 //
@@ -52,6 +73,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -121,25 +143,19 @@ type Keys interface {
 
 // Schemas locates and decodes collection schemas, which records reads in
 // its own read transactions (state.go); *collections.Service implements
-// it.
+// it. CurrentKey's bucket is relative to the tenant's bucket.
 type Schemas interface {
-	CurrentKey(tenant, name string) (bucket [][]byte, key []byte)
+	CurrentKey(name string) (bucket [][]byte, key []byte)
 	Decode(raw []byte) (collections.Schema, error)
-}
-
-// Store is the replicated store.
-type Store interface {
-	Apply(ctx context.Context, t *raftstore.Txn) (raftstore.Result, error)
-	View(ctx context.Context, c raftstore.Consistency, fn func(*raftstore.ReadTx) error) error
 }
 
 // Service stores records.
 type Service struct {
-	store   Store
+	stores  *tenants.Stores // the only storage: one tenant's at a time
 	keys    Keys
 	schemas Schemas
 	now     func() time.Time
-	reads   *audit.Batcher // writes the entries of audited reads
+	reads   *audit.Batcher // writes the entries of audited reads; nil: the tenant's store does, one transaction each
 	cache   schemaCache
 }
 
@@ -147,37 +163,37 @@ type Service struct {
 type Option func(*Service)
 
 // WithReadAudit has the service write the audit entries of reads through
-// b, a batcher its owner closes (the node shares one per node). Without
-// it the service makes its own over store; that one needs no closing (its
-// committer runs only while entries are queued).
+// b, a batcher over the replicated store that its owner closes (the node
+// shares one per node): concurrent reads, of any tenant, share its
+// transactions. Without it each read's entry is a transaction of its own
+// through the tenant's scoped store.
 func WithReadAudit(b *audit.Batcher) Option { return func(s *Service) { s.reads = b } }
 
-// New makes the service (now nil: time.Now).
-func New(store Store, keys Keys, schemas Schemas, now func() time.Time, opts ...Option) *Service {
+// New makes the service over stores, the tenant-scoped storage (now nil:
+// time.Now).
+func New(stores *tenants.Stores, keys Keys, schemas Schemas, now func() time.Time, opts ...Option) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	s := &Service{store: store, keys: keys, schemas: schemas, now: now}
+	s := &Service{stores: stores, keys: keys, schemas: schemas, now: now}
 	for _, o := range opts {
 		o(s)
-	}
-	if s.reads == nil {
-		s.reads = audit.NewBatcher(store, audit.BatchOptions{})
 	}
 	return s
 }
 
-func recordsPath(tenant, collection string) [][]byte {
-	return tenants.ScopeOf(tenant).Path("records", collection)
+// Paths, relative to the tenant's bucket (tenants.Scoped adds it).
+
+func recordsPath(collection string) [][]byte { return raftstore.Path("records", collection) }
+
+func indexPath(collection, field string) [][]byte {
+	return raftstore.Path("index", collection, field)
 }
 
-func indexPath(tenant, collection, field string) [][]byte {
-	return tenants.ScopeOf(tenant).Path("index", collection, field)
-}
+func subjectPath(subject string) [][]byte { return raftstore.Path("subjects", subject) }
 
-func subjectPath(tenant, subject string) [][]byte {
-	return tenants.ScopeOf(tenant).Path("subjects", subject)
-}
+// subjectKey is the key of a record in its subject's bucket.
+func subjectKey(collection, id string) []byte { return []byte(collection + "\x00" + id) }
 
 var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
 
@@ -403,7 +419,7 @@ func (s *Service) sealAll(ctx context.Context, tenant, collection, id string, ve
 				}
 			}
 			k := append(token(ikey, collection, f.Name, v.indexed), []byte(id)...)
-			ops = append(ops, raftstore.Op{Kind: raftstore.OpPut, Bucket: indexPath(tenant, collection, f.Name), Key: k, Value: []byte{}})
+			ops = append(ops, raftstore.Op{Kind: raftstore.OpPut, Bucket: indexPath(collection, f.Name), Key: k, Value: []byte{}})
 		}
 	}
 	return sealed, ops, nil
@@ -427,7 +443,7 @@ func (s *Service) indexDeletes(ctx context.Context, tenant, collection, id strin
 				return nil, err
 			}
 		}
-		ops = append(ops, raftstore.Op{Kind: raftstore.OpDelete, Bucket: indexPath(tenant, collection, f.Name), Key: append(token(ikey, collection, f.Name, c.indexed), []byte(id)...)})
+		ops = append(ops, raftstore.Op{Kind: raftstore.OpDelete, Bucket: indexPath(collection, f.Name), Key: append(token(ikey, collection, f.Name, c.indexed), []byte(id)...)})
 	}
 	return ops, nil
 }
@@ -450,7 +466,7 @@ func (s *Service) Replace(ctx context.Context, caller audit.Caller, tenant, coll
 		return Record{}, ErrNotFound
 	}
 	return attempt(func(c raftstore.Consistency) (Record, error) {
-		st, old, err := s.readStored(ctx, c, tenant, collection, id)
+		st, old, err := s.readStored(ctx, c, caller, tenant, collection, id)
 		if err != nil {
 			return Record{}, err
 		}
@@ -459,8 +475,9 @@ func (s *Service) Replace(ctx context.Context, caller audit.Caller, tenant, coll
 }
 
 // readStored reads and opens a stored record at consistency c (see
-// state.go).
-func (s *Service) readStored(ctx context.Context, c raftstore.Consistency, tenant, collection, id string) (state, Record, error) {
+// state.go). An integrity failure found by a linearizable read is
+// audited (failed).
+func (s *Service) readStored(ctx context.Context, c raftstore.Consistency, caller audit.Caller, tenant, collection, id string) (state, Record, error) {
 	st, err := s.read(ctx, c, tenant, collection, id)
 	if err != nil {
 		return state{}, Record{}, staleIf(c, err)
@@ -468,8 +485,14 @@ func (s *Service) readStored(ctx context.Context, c raftstore.Consistency, tenan
 	if !st.found {
 		return state{}, Record{}, staleIf(c, ErrNotFound)
 	}
+	if st.broken {
+		return state{}, Record{}, s.failed(ctx, c, caller, &st, st.brokenErr())
+	}
 	rec, err := s.openStored(ctx, &st)
-	return st, rec, staleIf(c, err)
+	if err != nil {
+		return state{}, Record{}, s.failed(ctx, c, caller, &st, err)
+	}
+	return st, rec, nil
 }
 
 // write stores in as the next version of the record read as st (old, its
@@ -503,29 +526,33 @@ func (s *Service) write(ctx context.Context, c raftstore.Consistency, caller aud
 	if err != nil {
 		return Record{}, err
 	}
-	ops = append(ops, raftstore.Op{Kind: raftstore.OpPut, Bucket: recordsPath(tenant, collection), Key: []byte(id), Value: val})
+	ops = append(ops, raftstore.Op{Kind: raftstore.OpPut, Bucket: recordsPath(collection), Key: []byte(id), Value: val})
 	if env.Subject != "" && env.Subject != in.Subject {
-		ops = append(ops, raftstore.Op{Kind: raftstore.OpDelete, Bucket: subjectPath(tenant, env.Subject), Key: []byte(collection + "\x00" + id)})
+		ops = append(ops, raftstore.Op{Kind: raftstore.OpDelete, Bucket: subjectPath(env.Subject), Key: subjectKey(collection, id)})
 	}
 	if in.Subject != "" {
-		ops = append(ops, raftstore.Op{Kind: raftstore.OpPut, Bucket: subjectPath(tenant, in.Subject), Key: []byte(collection + "\x00" + id), Value: []byte{}})
+		ops = append(ops, raftstore.Op{Kind: raftstore.OpPut, Bucket: subjectPath(in.Subject), Key: subjectKey(collection, id), Value: []byte{}})
 	}
-	entry, err := audit.Record(audit.TenantChain(tenant), caller.Entry(next.UpdatedAt, "record.update", "record:"+collection+"/"+id, audit.OutcomeSuccess,
+	store := s.stores.Of(tenant)
+	entry, err := audit.Record(store.Chain(), caller.Entry(next.UpdatedAt, "record.update", "record:"+collection+"/"+id, audit.OutcomeSuccess,
 		map[string]string{"version": fmt.Sprint(next.Version)}))
 	if err != nil {
 		return Record{}, err
 	}
-	res, err := s.store.Apply(ctx, &raftstore.Txn{
+	txn := &raftstore.Txn{
 		Conds:   []raftstore.Cond{st.recordCond(), st.schemaCond()},
 		Ops:     ops,
 		Appends: []raftstore.Append{entry},
-	})
+	}
+	res, err := store.Apply(ctx, txn)
 	if err != nil {
 		return Record{}, fmt.Errorf("records: replace: %w", err)
 	}
 	switch {
 	case res.Err != nil:
 		return Record{}, fmt.Errorf("records: replace: %w", res.Err)
+	case tenants.TenantGone(txn, res):
+		return Record{}, fmt.Errorf("records: %w", tenants.ErrNotFound)
 	case res.FailedCond == 1:
 		return Record{}, errStale // the schema changed (or was not current here)
 	case !res.Applied:
@@ -573,32 +600,34 @@ func (s *Service) create(ctx context.Context, c raftstore.Consistency, caller au
 	if err != nil {
 		return Record{}, err
 	}
-	ops = append(ops, raftstore.Op{Kind: raftstore.OpPut, Bucket: recordsPath(tenant, collection), Key: []byte(in.ID), Value: val})
+	ops = append(ops, raftstore.Op{Kind: raftstore.OpPut, Bucket: recordsPath(collection), Key: []byte(in.ID), Value: val})
 	if in.Subject != "" {
-		ops = append(ops, raftstore.Op{Kind: raftstore.OpPut, Bucket: subjectPath(tenant, in.Subject), Key: []byte(collection + "\x00" + in.ID), Value: []byte{}})
+		ops = append(ops, raftstore.Op{Kind: raftstore.OpPut, Bucket: subjectPath(in.Subject), Key: subjectKey(collection, in.ID), Value: []byte{}})
 	}
-	entry, err := audit.Record(audit.TenantChain(tenant), caller.Entry(now, "record.create", "record:"+collection+"/"+in.ID, audit.OutcomeSuccess, nil))
+	store := s.stores.Of(tenant)
+	entry, err := audit.Record(store.Chain(), caller.Entry(now, "record.create", "record:"+collection+"/"+in.ID, audit.OutcomeSuccess, nil))
 	if err != nil {
 		return Record{}, err
 	}
-	res, err := s.store.Apply(ctx, &raftstore.Txn{
+	// The scoped store adds the condition that the tenant exists.
+	txn := &raftstore.Txn{
 		Conds: []raftstore.Cond{
-			{Kind: raftstore.CondPresent, Bucket: tenants.RegistryPath(), Key: []byte(tenant)},
-			{Kind: raftstore.CondAbsent, Bucket: recordsPath(tenant, collection), Key: []byte(in.ID)},
+			{Kind: raftstore.CondAbsent, Bucket: recordsPath(collection), Key: []byte(in.ID)},
 			st.schemaCond(),
 		},
 		Ops:     ops,
 		Appends: []raftstore.Append{entry},
-	})
+	}
+	res, err := store.Apply(ctx, txn)
 	if err != nil {
 		return Record{}, fmt.Errorf("records: create: %w", err)
 	}
 	switch {
 	case res.Err != nil:
 		return Record{}, fmt.Errorf("records: create: %w", res.Err)
-	case res.FailedCond == 0:
+	case tenants.TenantGone(txn, res):
 		return Record{}, fmt.Errorf("records: %w", tenants.ErrNotFound)
-	case res.FailedCond == 2:
+	case res.FailedCond == 1:
 		return Record{}, errStale // the schema changed (or was not current here)
 	case !res.Applied:
 		return Record{}, ErrExists
@@ -617,21 +646,35 @@ func written(collection, id string, env envelope, values map[string]checked) Rec
 	return r
 }
 
-// open decrypts an envelope.
+// open decrypts an envelope: every value must open (an *integrityError
+// naming those that do not otherwise).
 func (s *Service) open(tenant, collection, id string, env envelope, key *keyring.Key, mask map[string]bool) (Record, error) {
+	r, failed := openFields(tenant, collection, id, env, key, mask)
+	if len(failed) > 0 {
+		return Record{}, &integrityError{collection: collection, id: id, fields: failed}
+	}
+	return r, nil
+}
+
+// openFields decrypts what of an envelope opens: the record with those
+// fields, and the names of the fields whose values do not open, sorted.
+func openFields(tenant, collection, id string, env envelope, key *keyring.Key, mask map[string]bool) (Record, []string) {
 	r := Record{ID: id, Collection: collection, Subject: env.Subject, Attributes: env.Attributes, Version: env.Version,
 		SchemaVersion: env.SchemaVersion, CreatedAt: env.CreatedAt, UpdatedAt: env.UpdatedAt, Fields: map[string]json.RawMessage{}}
+	var failed []string
 	for name, ct := range env.Sealed {
 		pt, err := keyring.Open(key, place(tenant, collection, id, name, env.Version), ct)
 		if err != nil {
-			return Record{}, fmt.Errorf("%w: %s/%s field %s", ErrIntegrity, collection, id, name)
+			failed = append(failed, name)
+			continue
 		}
 		if mask[name] {
 			pt = maskJSON(pt)
 		}
 		r.Fields[name] = pt
 	}
-	return r, nil
+	slices.Sort(failed)
+	return r, failed
 }
 
 // Get reads a record. With masked, pii and sensitive string fields come
@@ -655,6 +698,9 @@ func (s *Service) get(ctx context.Context, c raftstore.Consistency, caller audit
 	if !st.found {
 		return Record{}, staleIf(c, ErrNotFound)
 	}
+	if st.broken {
+		return Record{}, s.failed(ctx, c, caller, &st, st.brokenErr())
+	}
 	mask := map[string]bool{}
 	sensitive := false
 	for _, f := range st.sc.Fields {
@@ -676,29 +722,82 @@ func (s *Service) get(ctx context.Context, c raftstore.Consistency, caller audit
 	}
 	rec, err := s.open(tenant, collection, id, st.env, key, mask)
 	if err != nil {
-		return Record{}, staleIf(c, err)
+		return Record{}, s.failed(ctx, c, caller, &st, err)
 	}
 	if sensitive {
-		// Answered only once on record: AppendIf returns when the
-		// transaction carrying the entry (shared with concurrent reads)
-		// is committed. From local state, the entry is written only if
-		// the schema and record are still as read (state.go).
+		// Answered only once on record: the entry's transaction is
+		// committed (shared with concurrent reads through the batcher).
+		// From local state, the entry is written only if the schema and
+		// record are still as read (state.go).
 		e := caller.Entry(s.now().UTC(), "record.read", "record:"+collection+"/"+id, audit.OutcomeSuccess, map[string]string{"masked": fmt.Sprint(masked)})
 		var conds []raftstore.Cond
 		if c == raftstore.Stale {
 			conds = []raftstore.Cond{st.schemaCond(), st.recordCond()}
 		}
-		if err := s.reads.AppendIf(ctx, audit.TenantChain(tenant), e, conds...); err != nil {
-			if errors.Is(err, audit.ErrCondition) {
-				return Record{}, errStale
-			}
-			return Record{}, fmt.Errorf("records: audit read: %w", err)
+		if err := s.auditRead(ctx, tenant, e, conds); err != nil {
+			return Record{}, err
 		}
 	}
 	return rec, nil
 }
 
-// Delete removes a record with its index entries.
+// auditRead writes the entry e of a read of tenant's data to the tenant's
+// chain, on conditions (paths relative to the tenant) that what the read
+// saw is still current, and returns once it is committed; errStale when
+// a condition does not hold. Through the read-audit batcher when the
+// service has one: it holds the replicated store, so the conditions are
+// handed to it below the tenant's bucket (tenants.ScopeOf, this tenant's
+// only), with the entry for this tenant's chain; otherwise through the
+// tenant's scoped store.
+func (s *Service) auditRead(ctx context.Context, tenant string, e audit.Entry, conds []raftstore.Cond) error {
+	store := s.stores.Of(tenant)
+	if s.reads != nil {
+		sc := tenants.ScopeOf(tenant)
+		abs := make([]raftstore.Cond, len(conds))
+		for i, c := range conds {
+			c.Bucket = sc.Path(names(c.Bucket)...)
+			abs[i] = c
+		}
+		err := s.reads.AppendIf(ctx, store.Chain(), e, abs...)
+		switch {
+		case errors.Is(err, audit.ErrCondition):
+			return errStale
+		case err != nil:
+			return fmt.Errorf("records: audit read: %w", err)
+		}
+		return nil
+	}
+	a, err := audit.Record(store.Chain(), e)
+	if err != nil {
+		return err
+	}
+	txn := &raftstore.Txn{Conds: conds, Appends: []raftstore.Append{a}}
+	res, err := store.Apply(ctx, txn)
+	switch {
+	case err != nil:
+		return fmt.Errorf("records: audit read: %w", err)
+	case res.Err != nil:
+		return fmt.Errorf("records: audit read: %w", res.Err)
+	case tenants.TenantGone(txn, res):
+		return fmt.Errorf("records: %w", tenants.ErrNotFound)
+	case !res.Applied:
+		return errStale // the schema or record changed since it was read
+	}
+	return nil
+}
+
+// names is a path's names.
+func names(p [][]byte) []string {
+	out := make([]string, len(p))
+	for i, b := range p {
+		out[i] = string(b)
+	}
+	return out
+}
+
+// Delete removes a record with its subject and index entries — also a
+// record whose stored values do not open (an integrity failure), whose
+// index entries are then found by a scan (deleteIndex).
 func (s *Service) Delete(ctx context.Context, caller audit.Caller, tenant, collection, id string) error {
 	if !validID(id) {
 		return ErrNotFound
@@ -711,34 +810,40 @@ func (s *Service) Delete(ctx context.Context, caller audit.Caller, tenant, colle
 
 // delete is one attempt of Delete, reading at consistency c.
 func (s *Service) delete(ctx context.Context, c raftstore.Consistency, caller audit.Caller, tenant, collection, id string) error {
-	st, rec, err := s.readStored(ctx, c, tenant, collection, id)
+	st, err := s.read(ctx, c, tenant, collection, id)
+	if err != nil {
+		return staleIf(c, err)
+	}
+	if !st.found {
+		return staleIf(c, ErrNotFound)
+	}
+	ops, details, err := s.deleteIndex(ctx, c, &st)
 	if err != nil {
 		return err
 	}
-	env := st.env
-	ops, err := s.indexDeletes(ctx, tenant, collection, id, st.sc, rec)
+	ops = append(ops, raftstore.Op{Kind: raftstore.OpDelete, Bucket: recordsPath(collection), Key: []byte(id)})
+	if sub := st.env.Subject; sub != "" && validID(sub) {
+		ops = append(ops, raftstore.Op{Kind: raftstore.OpDelete, Bucket: subjectPath(sub), Key: subjectKey(collection, id)})
+	}
+	store := s.stores.Of(tenant)
+	entry, err := audit.Record(store.Chain(), caller.Entry(s.now().UTC(), "record.delete", "record:"+collection+"/"+id, audit.OutcomeSuccess, details))
 	if err != nil {
 		return err
 	}
-	ops = append(ops, raftstore.Op{Kind: raftstore.OpDelete, Bucket: recordsPath(tenant, collection), Key: []byte(id)})
-	if env.Subject != "" {
-		ops = append(ops, raftstore.Op{Kind: raftstore.OpDelete, Bucket: subjectPath(tenant, env.Subject), Key: []byte(collection + "\x00" + id)})
-	}
-	entry, err := audit.Record(audit.TenantChain(tenant), caller.Entry(s.now().UTC(), "record.delete", "record:"+collection+"/"+id, audit.OutcomeSuccess, nil))
-	if err != nil {
-		return err
-	}
-	res, err := s.store.Apply(ctx, &raftstore.Txn{
+	txn := &raftstore.Txn{
 		Conds:   []raftstore.Cond{st.recordCond(), st.schemaCond()},
 		Ops:     ops,
 		Appends: []raftstore.Append{entry},
-	})
+	}
+	res, err := store.Apply(ctx, txn)
 	if err != nil {
 		return fmt.Errorf("records: delete: %w", err)
 	}
 	switch {
 	case res.Err != nil:
 		return fmt.Errorf("records: delete: %w", res.Err)
+	case tenants.TenantGone(txn, res):
+		return fmt.Errorf("records: %w", tenants.ErrNotFound)
 	case res.FailedCond == 1:
 		return errStale // the schema changed (or was not current here)
 	case !res.Applied:
@@ -777,8 +882,8 @@ func (s *Service) Find(ctx context.Context, tenant, collection, field string, va
 	ids := []string{}
 	next := ""
 	// The schema read above was linearizable: a local read suffices now.
-	err = s.store.View(ctx, raftstore.Stale, func(r *raftstore.ReadTx) error {
-		r.Scan(indexPath(tenant, collection, field), start, 0, func(k, _ []byte, _ uint64) bool {
+	err = s.stores.Of(tenant).View(ctx, raftstore.Stale, func(r tenants.Read) error {
+		r.Scan(indexPath(collection, field), start, 0, func(k, _ []byte, _ uint64) bool {
 			if !bytes.HasPrefix(k, prefix) {
 				return false
 			}
@@ -836,8 +941,8 @@ func (s *Service) Subject(ctx context.Context, tenant, subject string) ([]Held, 
 		return nil, ErrNotFound
 	}
 	out := []Held{}
-	err := s.store.View(ctx, raftstore.Linearizable, func(r *raftstore.ReadTx) error {
-		r.Scan(subjectPath(tenant, subject), nil, 0, func(k, _ []byte, _ uint64) bool {
+	err := s.stores.Of(tenant).View(ctx, raftstore.Linearizable, func(r tenants.Read) error {
+		r.Scan(subjectPath(subject), nil, 0, func(k, _ []byte, _ uint64) bool {
 			if c, id, ok := bytes.Cut(k, []byte{0}); ok {
 				out = append(out, Held{Collection: string(c), ID: string(id)})
 			}
@@ -872,9 +977,9 @@ func (s *Service) List(ctx context.Context, tenant, collection, attr, value, aft
 		start = []byte(after)
 	}
 	// The schema read above was linearizable: a local read suffices now.
-	err := s.store.View(ctx, raftstore.Stale, func(r *raftstore.ReadTx) error {
+	err := s.stores.Of(tenant).View(ctx, raftstore.Stale, func(r tenants.Read) error {
 		scanned := 0
-		r.Scan(recordsPath(tenant, collection), start, 0, func(k, v []byte, _ uint64) bool {
+		r.Scan(recordsPath(collection), start, 0, func(k, v []byte, _ uint64) bool {
 			scanned++
 			if len(ids) == limit || scanned > listScan {
 				next = string(k)
@@ -911,7 +1016,7 @@ func (s *Service) Patch(ctx context.Context, caller audit.Caller, tenant, collec
 		return Record{}, ErrNotFound
 	}
 	return attempt(func(c raftstore.Consistency) (Record, error) {
-		st, cur, err := s.readStored(ctx, c, tenant, collection, id)
+		st, cur, err := s.readStored(ctx, c, caller, tenant, collection, id)
 		if err != nil {
 			return Record{}, err
 		}

@@ -42,6 +42,14 @@ func newEnv(t testing.TB, o testnode.Options) *env {
 	return &env{t: t, store: store, keys: keys, colls: collections.New(tenants.NewStores(store), nil), ten: tenants.New(store, testnode.Region, tenants.WithKeys(keys))}
 }
 
+// service is the records service as the node makes it: over the tenants'
+// scoped stores, with a read-audit batcher over the replicated store.
+func (e *env) service() *records.Service {
+	b := audit.NewBatcher(e.store, audit.BatchOptions{})
+	e.t.Cleanup(b.Close)
+	return records.New(tenants.NewStores(e.store), e.keys, e.colls, nil, records.WithReadAudit(b))
+}
+
 var operator = audit.Caller{Actor: audit.Actor{Type: audit.ActorOperator, ID: "operator"}}
 
 var tenantsActor = tenants.Actor{Name: "operator"}
@@ -217,7 +225,7 @@ func TestReadAuditBatched(t *testing.T) {
 	g := newGate(e.store)
 	b := audit.NewBatcher(g, audit.BatchOptions{})
 	defer b.Close()
-	svc := records.New(e.store, e.keys, e.colls, nil, records.WithReadAudit(b))
+	svc := records.New(tenants.NewStores(e.store), e.keys, e.colls, nil, records.WithReadAudit(b))
 	e.tenant(svc, "acme")
 
 	size := e.chainSize("acme")
@@ -247,7 +255,7 @@ func TestReadAuditBatched(t *testing.T) {
 // transactions than reads.
 func TestReadAuditConcurrent(t *testing.T) {
 	e := newEnv(t, testnode.Options{})
-	svc := records.New(e.store, e.keys, e.colls, nil)
+	svc := e.service()
 	e.tenant(svc, "acme")
 	if _, err := svc.Get(context.Background(), reader(999), "acme", "guests", "g1", true); err != nil {
 		t.Fatal(err) // warm: the tenant key is cached from here on
@@ -297,7 +305,7 @@ func TestReadAuditFailureFailsTheBatch(t *testing.T) {
 	g := newGate(e.store)
 	b := audit.NewBatcher(g, audit.BatchOptions{})
 	defer b.Close()
-	svc := records.New(e.store, e.keys, e.colls, nil, records.WithReadAudit(b))
+	svc := records.New(tenants.NewStores(e.store), e.keys, e.colls, nil, records.WithReadAudit(b))
 	e.tenant(svc, "good")
 	e.tenant(svc, "bad")
 	goodSize, badSize := e.chainSize("good"), e.chainSize("bad")
@@ -336,7 +344,7 @@ func TestReadAuditFailureFailsTheBatch(t *testing.T) {
 	g2 := newGate(e.store)
 	b2 := audit.NewBatcher(g2, audit.BatchOptions{})
 	defer b2.Close()
-	svc2 := records.New(e.store, e.keys, e.colls, nil, records.WithReadAudit(b2))
+	svc2 := records.New(tenants.NewStores(e.store), e.keys, e.colls, nil, records.WithReadAudit(b2))
 	res = readsBehindACommit(t, svc2, b2, g2, 30, func(i int) string { return "bad" })
 	for i, r := range res {
 		if !errors.Is(r.err, raftstore.ErrChainUnwritable) || r.rec.Fields != nil {
@@ -355,7 +363,7 @@ func TestReadCancelled(t *testing.T) {
 	g := newGate(e.store)
 	b := audit.NewBatcher(g, audit.BatchOptions{})
 	defer b.Close()
-	svc := records.New(e.store, e.keys, e.colls, nil, records.WithReadAudit(b))
+	svc := records.New(tenants.NewStores(e.store), e.keys, e.colls, nil, records.WithReadAudit(b))
 	e.tenant(svc, "acme")
 	size := e.chainSize("acme")
 	first := make(chan error, 1)
@@ -432,12 +440,25 @@ func (h *hookStore) rounds() int {
 // read-index round (their transaction proves what they read current);
 // when what they read changes before that transaction, nothing is served
 // or written from it and the operation runs again from a linearizable
-// read.
+// read. Audited reads are checked with their entries written through a
+// read-audit batcher (as on a node) and in transactions of their own
+// through the tenant's store (a service without a batcher).
 func TestReadRoundsAndStaleState(t *testing.T) {
+	t.Run("batched", func(t *testing.T) { testReadRoundsAndStaleState(t, true) })
+	t.Run("own-transactions", func(t *testing.T) { testReadRoundsAndStaleState(t, false) })
+}
+
+func testReadRoundsAndStaleState(t *testing.T, batched bool) {
 	e := newEnv(t, testnode.Options{})
 	h := &hookStore{Store: e.store}
-	svc := records.New(h, e.keys, e.colls, nil)
-	other := records.New(e.store, e.keys, e.colls, nil) // changes behind svc's back
+	var opts []records.Option
+	if batched {
+		b := audit.NewBatcher(h, audit.BatchOptions{})
+		defer b.Close()
+		opts = append(opts, records.WithReadAudit(b))
+	}
+	svc := records.New(tenants.NewStores(h), e.keys, e.colls, nil, opts...)
+	other := e.service() // changes behind svc's back
 	e.tenant(svc, "acme")
 	ctx := context.Background()
 	email := func(v string) records.Input {
@@ -582,7 +603,7 @@ func TestReadRoundsAndStaleState(t *testing.T) {
 // by decrypting them again).
 func TestWriteAnswersWhatReadsReturn(t *testing.T) {
 	e := newEnv(t, testnode.Options{})
-	svc := records.New(e.store, e.keys, e.colls, nil)
+	svc := e.service()
 	e.tenant(svc, "acme")
 	ctx := context.Background()
 	in := records.Input{ID: "g9", Subject: "guest-1", Attributes: map[string]string{"site": "x"},

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/custos/custos/appliance/collections"
+	"github.com/custos/custos/appliance/tenants"
 	"github.com/custos/custos/raftstore"
 )
 
@@ -37,6 +38,15 @@ import (
 // made, from a state not proven current. The conditions also make writes
 // validate against the schema current when they apply, not only when they
 // read (before, a schema change between the two went unnoticed).
+//
+// An integrity failure (a stored value that does not open) is errStale on
+// a local read too: it is audited (integrity.go), and a Delete scans the
+// index for the record's entries, only once a linearizable read found it.
+//
+// All of it goes through the tenant's scoped store (tenants.Scoped):
+// paths relative to the tenant's bucket, and the condition that the
+// tenant exists added to every transaction (tenants.TenantGone tells that
+// failure apart).
 
 // errStale: the operation read this node's local state and that state may
 // have been behind; nothing was written. Run it again from a linearizable
@@ -83,6 +93,7 @@ type state struct {
 	scKey       []byte
 	scVersion   uint64
 	env         envelope
+	broken      bool   // the envelope does not decode (env holds what did)
 	version     uint64 // the record's storage version
 	found       bool   // the record exists
 	tenant, col string
@@ -90,16 +101,18 @@ type state struct {
 }
 
 // read reads the collection's current schema and, when id is set, the
-// record, in one read transaction at consistency c.
+// record, in one read transaction of the tenant's store at consistency c.
+// A record whose envelope does not decode is found and broken: only
+// Delete takes it, the rest fail with an integrity error (brokenErr).
 func (s *Service) read(ctx context.Context, c raftstore.Consistency, tenant, collection, id string) (state, error) {
 	st := state{tenant: tenant, col: collection, id: id}
-	st.scBucket, st.scKey = s.schemas.CurrentKey(tenant, collection)
+	st.scBucket, st.scKey = s.schemas.CurrentKey(collection)
 	var rawSchema, rawRecord []byte
 	var schemaFound bool
-	if err := s.store.View(ctx, c, func(r *raftstore.ReadTx) error {
+	if err := s.stores.Of(tenant).View(ctx, c, func(r tenants.Read) error {
 		rawSchema, st.scVersion, schemaFound = r.Get(st.scBucket, st.scKey)
 		if id != "" {
-			rawRecord, st.version, st.found = r.Get(recordsPath(tenant, collection), []byte(id))
+			rawRecord, st.version, st.found = r.Get(recordsPath(collection), []byte(id))
 		}
 		return nil
 	}); err != nil {
@@ -113,22 +126,28 @@ func (s *Service) read(ctx context.Context, c raftstore.Consistency, tenant, col
 		return state{}, err
 	}
 	st.sc = sc
-	if st.found {
-		if err := json.Unmarshal(rawRecord, &st.env); err != nil {
-			return state{}, fmt.Errorf("%w: %s/%s envelope", ErrIntegrity, collection, id)
-		}
+	if st.found && json.Unmarshal(rawRecord, &st.env) != nil {
+		// What decoded stays (json fills what it can: a subject stored
+		// as a string survives a version that is not a number).
+		st.broken = true
 	}
 	return st, nil
 }
 
-// schemaCond requires the schema at the version read.
+// brokenErr is the integrity error of a broken envelope.
+func (st *state) brokenErr() *integrityError {
+	return &integrityError{collection: st.col, id: st.id, envelope: true}
+}
+
+// schemaCond requires the schema at the version read (its path relative
+// to the tenant, as CurrentKey gives it).
 func (st *state) schemaCond() raftstore.Cond {
 	return raftstore.Cond{Kind: raftstore.CondVersion, Bucket: st.scBucket, Key: st.scKey, Version: st.scVersion}
 }
 
 // recordCond requires the record at the version read (absent: 0).
 func (st *state) recordCond() raftstore.Cond {
-	return raftstore.Cond{Kind: raftstore.CondVersion, Bucket: recordsPath(st.tenant, st.col), Key: []byte(st.id), Version: st.version}
+	return raftstore.Cond{Kind: raftstore.CondVersion, Bucket: recordsPath(st.col), Key: []byte(st.id), Version: st.version}
 }
 
 // schemaCache keeps decoded schemas by their storage version: a version
