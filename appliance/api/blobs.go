@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -274,9 +273,6 @@ func (c closeBoth) Close() error {
 	defer c.cancel()
 	return c.ReadCloser.Close()
 }
-
-// errRange is an unsatisfiable range.
-var errRange = errors.New("api: range not satisfiable")
 
 // blobRange reads the Range header: the offset and length to serve, and
 // whether that is a part. If-Range with another ETag asks for the whole.

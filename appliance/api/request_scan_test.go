@@ -126,7 +126,8 @@ func TestCheckObjectTyped(t *testing.T) {
 		Raw   map[string]json.RawMessage `json:"raw"`
 		Any   []any                      `json:"any"`
 		When  *time.Time                 `json:"when"`
-		hide  string
+		//lint:ignore U1000 an unexported field: the scanner must refuse its name
+		hide string
 	}
 	typ := reflect.TypeFor[req]()
 	for _, c := range []struct{ body, want string }{
