@@ -2,7 +2,6 @@ package keyring
 
 import (
 	"crypto/cipher"
-	"crypto/rand"
 	"encoding/binary"
 	"fmt"
 )
@@ -25,13 +24,7 @@ type Chunks struct {
 // NewChunks starts a new stream under k, bound to place; its header must be
 // stored with the chunks (it holds the key version and the stream's salt).
 func NewChunks(k *Key, place Place) (*Chunks, error) {
-	header := make([]byte, streamHeaderLen)
-	header[0], header[1] = streamMagic, streamFormat
-	binary.BigEndian.PutUint32(header[2:6], k.version)
-	if _, err := rand.Read(header[6:]); err != nil {
-		return nil, fmt.Errorf("keyring: stream: %w", err)
-	}
-	aead, err := streamAEAD(k, place, header)
+	header, aead, err := newStream(k, place)
 	if err != nil {
 		return nil, err
 	}

@@ -53,6 +53,21 @@ func chunkNonce(n *[12]byte, counter uint64, last bool) {
 	}
 }
 
+// newStream makes a new stream's header (fresh salt) and its cipher.
+func newStream(k *Key, place Place) ([]byte, cipher.AEAD, error) {
+	header := make([]byte, streamHeaderLen)
+	header[0], header[1] = streamMagic, streamFormat
+	binary.BigEndian.PutUint32(header[2:6], k.version)
+	if _, err := rand.Read(header[6:]); err != nil {
+		return nil, nil, fmt.Errorf("keyring: stream: %w", err)
+	}
+	aead, err := streamAEAD(k, place, header)
+	if err != nil {
+		return nil, nil, err
+	}
+	return header, aead, nil
+}
+
 // Writer encrypts a blob stream; Close must be called to write the last
 // chunk.
 type Writer struct {
@@ -68,13 +83,7 @@ type Writer struct {
 
 // NewWriter starts an encrypted blob stream on dst under k, bound to place.
 func NewWriter(dst io.Writer, k *Key, place Place) (*Writer, error) {
-	header := make([]byte, streamHeaderLen)
-	header[0], header[1] = streamMagic, streamFormat
-	binary.BigEndian.PutUint32(header[2:6], k.version)
-	if _, err := rand.Read(header[6:]); err != nil {
-		return nil, fmt.Errorf("keyring: stream: %w", err)
-	}
-	aead, err := streamAEAD(k, place, header)
+	header, aead, err := newStream(k, place)
 	if err != nil {
 		return nil, err
 	}

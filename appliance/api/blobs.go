@@ -157,15 +157,9 @@ func (s *server) listBlobs(c *fiber.Ctx) error {
 	if subject != "" && !blobs.ValidID(subject) {
 		return invalidParam("subject", "must be 1 to 64 of a-z, A-Z, 0-9, '.', '_', '-' and ':'")
 	}
-	if after != "" && !blobs.ValidID(after) {
-		return invalidParam("after", "must be a blob id")
-	}
-	limit := 100
-	if l := c.Query("limit"); l != "" {
-		var err error
-		if limit, err = strconv.Atoi(l); err != nil || limit < 1 || limit > blobs.MaxListLimit {
-			return invalidParam("limit", "must be between 1 and 500")
-		}
+	limit, err := pageParams(c, "a blob id", blobs.ValidID)
+	if err != nil {
+		return err
 	}
 	if err := decodeBody(c, &noBody{}, false); err != nil {
 		return err

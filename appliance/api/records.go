@@ -173,14 +173,9 @@ func (s *server) findRecords(c *fiber.Ctx) error {
 	if attribute != "" && (!hasAttr || attr == "" || field != "") {
 		return invalidParam("attribute", "must be name:value, and not combined with field")
 	}
-	if after != "" && !records.ValidID(after) {
-		return invalidParam("after", "must be a record id")
-	}
-	limit := 100
-	if l := c.Query("limit"); l != "" {
-		if limit, err = strconv.Atoi(l); err != nil || limit < 1 || limit > records.MaxListLimit {
-			return invalidParam("limit", "must be between 1 and 500")
-		}
+	limit, err := pageParams(c, "a record id", records.ValidID)
+	if err != nil {
+		return err
 	}
 	if err := decodeBody(c, &noBody{}, false); err != nil {
 		return err
@@ -206,6 +201,21 @@ func (s *server) findRecords(c *fiber.Ctx) error {
 
 // onlyParams refuses query parameters outside allowed, and repeated ones;
 // the handler validates the values.
+// pageParams validates a listing's after (an id valid says is one, named
+// what) and limit (1 to 500, default 100).
+func pageParams(c *fiber.Ctx, what string, valid func(string) bool) (limit int, err error) {
+	if after := c.Query("after"); after != "" && !valid(after) {
+		return 0, invalidParam("after", "must be "+what)
+	}
+	limit = 100
+	if l := c.Query("limit"); l != "" {
+		if limit, err = strconv.Atoi(l); err != nil || limit < 1 || limit > records.MaxListLimit {
+			return 0, invalidParam("limit", "must be between 1 and 500")
+		}
+	}
+	return limit, nil
+}
+
 func onlyParams(c *fiber.Ctx, allowed ...string) error {
 	var err error
 	seen := map[string]bool{}

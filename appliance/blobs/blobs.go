@@ -67,6 +67,7 @@ import (
 	"time"
 
 	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/appliance/records"
 	"github.com/custos/custos/appliance/tenants"
 	"github.com/custos/custos/keyring"
 	"github.com/custos/custos/raftstore"
@@ -82,7 +83,6 @@ const (
 	// inFlight chunk transactions may be outstanding per upload.
 	inFlight     = 2
 	MaxListLimit = 500
-	maxIDLen     = 64
 	maxTypeLen   = 255
 	// maxSubjectBlobs bounds what Subject returns.
 	maxSubjectBlobs = 1000
@@ -215,21 +215,9 @@ func newID() string {
 	return "b" + strings.ToLower(b32.EncodeToString(b[:]))
 }
 
-// ValidID reports whether s can be a blob id, subject or record id: 1 to
-// 64 of a-z A-Z 0-9 . _ - : (the record ids' alphabet).
-func ValidID(s string) bool {
-	if s == "" || len(s) > maxIDLen {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-', c == ':':
-		default:
-			return false
-		}
-	}
-	return true
-}
+// ValidID reports whether s can be a blob id, subject or record id: the
+// record ids' alphabet (1 to 64 of a-z A-Z 0-9 . _ - :).
+func ValidID(s string) bool { return records.ValidID(s) }
 
 // MediaType checks a Content-Type against the accepted types and returns
 // it normalized (lower-case type, parameters kept).
