@@ -86,103 +86,37 @@ type loadResult struct {
 //	        chain append").
 func runLoad(t *testing.T, c *cluster, leader *clusterNode, nodes []*clusterNode, op string, conc int, d time.Duration) loadResult {
 	t.Helper()
-	statsOf := func() benchStats {
-		var st struct {
-			Stats benchStats `json:"stats"`
+	runID := time.Now().UnixNano() % 1e9
+	var seq atomic.Int64
+	body := func(id string) string { return fmt.Sprintf(`{"id":%q,"display_name":%q}`, id, benchName) }
+	names := [2]string{benchName, strings.Repeat("\U00020001", 200)}
+	send := func(hc *http.Client, method, url, body string) bool {
+		req, _ := http.NewRequest(method, url, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+c.token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := hc.Do(req)
+		if err != nil {
+			return false
 		}
-		if err := leader.api.getJSON("/v1/sys/status", &st); err != nil {
-			t.Fatalf("status: %v", err)
+		drainBody(resp)
+		return resp.StatusCode/100 == 2
+	}
+	return runOps(t, c, leader, nodes, conc, d, func(w int, hc *http.Client, n *clusterNode) (func() bool, error) {
+		if op != "patch" {
+			return func() bool {
+				return send(hc, "POST", "http://"+n.apiAddr+"/v1/tenants", body(fmt.Sprintf("b%d-%d-%d", runID, w, seq.Add(1))))
+			}, nil
 		}
-		return st.Stats
-	}
-	var (
-		mu      sync.Mutex
-		lats    []time.Duration
-		errs    atomic.Int64
-		acked   atomic.Int64
-		measure atomic.Bool
-		stop    atomic.Bool
-		wg      sync.WaitGroup
-		seq     atomic.Int64
-		runID   = time.Now().UnixNano() % 1e9
-		body    = func(id string) string { return fmt.Sprintf(`{"id":%q,"display_name":%q}`, id, benchName) }
-		names   = [2]string{benchName, strings.Repeat("\U00020001", 200)}
-	)
-	for w := 0; w < conc; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			n := nodes[w%len(nodes)]
-			hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
-			defer hc.CloseIdleConnections()
-			var mine []time.Duration
-			own := fmt.Sprintf("p%d-%d", runID, w)
-			if op == "patch" {
-				req, _ := http.NewRequest("POST", "http://"+n.apiAddr+"/v1/tenants", strings.NewReader(body(own)))
-				req.Header.Set("Authorization", "Bearer "+c.token)
-				req.Header.Set("Content-Type", "application/json")
-				if resp, err := hc.Do(req); err != nil || resp.StatusCode != http.StatusCreated {
-					t.Errorf("create %s for patching: %v", own, err)
-					return
-				} else {
-					drainBody(resp)
-				}
-			}
-			for i := 0; !stop.Load(); i++ {
-				var req *http.Request
-				if op == "patch" {
-					req, _ = http.NewRequest("PATCH", "http://"+n.apiAddr+"/v1/tenants/"+own, strings.NewReader(fmt.Sprintf(`{"display_name":%q}`, names[i%2])))
-				} else {
-					id := fmt.Sprintf("b%d-%d-%d", runID, w, seq.Add(1))
-					req, _ = http.NewRequestWithContext(context.Background(), "POST", "http://"+n.apiAddr+"/v1/tenants", strings.NewReader(body(id)))
-				}
-				req.Header.Set("Authorization", "Bearer "+c.token)
-				req.Header.Set("Content-Type", "application/json")
-				t0 := time.Now()
-				resp, err := hc.Do(req)
-				if err == nil {
-					drainBody(resp)
-				}
-				lat := time.Since(t0)
-				if !measure.Load() {
-					continue
-				}
-				if err != nil || resp.StatusCode/100 != 2 {
-					errs.Add(1)
-					continue
-				}
-				acked.Add(1)
-				mine = append(mine, lat)
-			}
-			mu.Lock()
-			lats = append(lats, mine...)
-			mu.Unlock()
-		}(w)
-	}
-	time.Sleep(time.Second) // warm-up: connections, batches
-	before := statsOf()
-	measure.Store(true)
-	start := time.Now()
-	time.Sleep(d)
-	measure.Store(false)
-	elapsed := time.Since(start)
-	after := statsOf()
-	stop.Store(true)
-	wg.Wait()
-	sort.Slice(lats, func(i, j int) bool { return lats[i] < lats[j] })
-	r := loadResult{errors: errs.Load(), rate: float64(acked.Load()) / elapsed.Seconds()}
-	if len(lats) > 0 {
-		r.p50 = float64(lats[len(lats)/2].Microseconds()) / 1000
-		r.p99 = float64(lats[len(lats)*99/100].Microseconds()) / 1000
-	}
-	if fs := after.LogBatches - before.LogBatches; fs > 0 {
-		r.perFsync = float64(acked.Load()) / float64(fs) // acknowledged transactions per leader log fsync
-		r.logMs = float64(after.LogNanos-before.LogNanos) / float64(fs) / 1e6
-	}
-	if fb := after.FSMBatches - before.FSMBatches; fb > 0 {
-		r.fsmMs = float64(after.FSMNanos-before.FSMNanos) / float64(fb) / 1e6
-	}
-	return r
+		own := fmt.Sprintf("p%d-%d", runID, w)
+		if !send(hc, "POST", "http://"+n.apiAddr+"/v1/tenants", body(own)) {
+			return nil, fmt.Errorf("create %s for patching", own)
+		}
+		i := 0
+		return func() bool {
+			i++
+			return send(hc, "PATCH", "http://"+n.apiAddr+"/v1/tenants/"+own, fmt.Sprintf(`{"display_name":%q}`, names[i%2]))
+		}, nil
+	})
 }
 
 // drainBody reads and closes a response so its connection is reused.
@@ -341,7 +275,9 @@ func TestBenchRecords(t *testing.T) {
 		if sc.target == "all" {
 			nodes = c.nodes
 		}
-		r := runOps(t, c, leader, nodes, sc.conc, 8*time.Second, sc.do)
+		r := runOps(t, c, leader, nodes, sc.conc, 8*time.Second, func(_ int, hc *http.Client, n *clusterNode) (func() bool, error) {
+			return func() bool { return sc.do(hc, n) }, nil
+		})
 		line("issue5 op=%s target=%s clients=%d ops/s=%.0f p50_ms=%.2f p99_ms=%.2f errors=%d ops/txn=%.1f txn/fsync=%.1f log_writes/s=%.0f state_commits/s=%.0f",
 			sc.op, sc.target, sc.conc, r.rate, r.p50, r.p99, r.errors, r.perTxn, r.perFsync, r.logFsyncs, r.stateCommits)
 	}
@@ -409,7 +345,11 @@ func benchRecord(id string, i int64) string {
 // runOps runs conc clients for d (after a 1s warm-up), each over its own
 // keep-alive connection to nodes[w%len(nodes)], in a loop of do (true: an
 // acknowledged operation).
-func runOps(t *testing.T, c *cluster, leader *clusterNode, nodes []*clusterNode, conc int, d time.Duration, do func(*http.Client, *clusterNode) bool) loadResult {
+// worker prepares one client (on node n, with its own connection) and
+// returns its operation, run until the scenario ends.
+type worker func(w int, hc *http.Client, n *clusterNode) (op func() bool, err error)
+
+func runOps(t *testing.T, c *cluster, leader *clusterNode, nodes []*clusterNode, conc int, d time.Duration, newWorker worker) loadResult {
 	t.Helper()
 	statsOf := func(n *clusterNode) benchStats {
 		var st struct {
@@ -440,10 +380,15 @@ func runOps(t *testing.T, c *cluster, leader *clusterNode, nodes []*clusterNode,
 			n := nodes[w%len(nodes)]
 			hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
 			defer hc.CloseIdleConnections()
+			do, err := newWorker(w, hc, n)
+			if err != nil {
+				t.Errorf("client %d: %v", w, err)
+				return
+			}
 			var mine []time.Duration
 			for !stop.Load() {
 				t0 := time.Now()
-				ok := do(hc, n)
+				ok := do()
 				lat := time.Since(t0)
 				if !measure.Load() {
 					continue
@@ -477,7 +422,11 @@ func runOps(t *testing.T, c *cluster, leader *clusterNode, nodes []*clusterNode,
 		r.p99 = float64(lats[len(lats)*99/100].Microseconds()) / 1000
 	}
 	if fs := after.LogBatches - before.LogBatches; fs > 0 {
-		r.perFsync = float64(txnsAfter-txnsBefore) / float64(fs)
+		r.perFsync = float64(txnsAfter-txnsBefore) / float64(fs) // transactions per leader log fsync
+		r.logMs = float64(after.LogNanos-before.LogNanos) / float64(fs) / 1e6
+	}
+	if fb := after.FSMBatches - before.FSMBatches; fb > 0 {
+		r.fsmMs = float64(after.FSMNanos-before.FSMNanos) / float64(fb) / 1e6
 	}
 	if tx := txnsAfter - txnsBefore; tx > 0 {
 		r.perTxn = float64(acked.Load()) / float64(tx)
