@@ -2,7 +2,6 @@ package keyring
 
 import (
 	"crypto/cipher"
-	"encoding/binary"
 	"fmt"
 )
 
@@ -33,13 +32,7 @@ func NewChunks(k *Key, place Place) (*Chunks, error) {
 
 // OpenChunks resumes the stream with header, sealed under k for place.
 func OpenChunks(k *Key, place Place, header []byte) (*Chunks, error) {
-	if len(header) != streamHeaderLen || header[0] != streamMagic || header[1] != streamFormat {
-		return nil, ErrFormat
-	}
-	if v := binary.BigEndian.Uint32(header[2:6]); v != k.version {
-		return nil, fmt.Errorf("%w: stream sealed with version %d, key is version %d", ErrKeyVersion, v, k.version)
-	}
-	aead, err := streamAEAD(k, place, header)
+	aead, err := openStream(k, place, header)
 	if err != nil {
 		return nil, err
 	}

@@ -68,6 +68,17 @@ func newStream(k *Key, place Place) ([]byte, cipher.AEAD, error) {
 	return header, aead, nil
 }
 
+// openStream checks a stream's header against k and returns its cipher.
+func openStream(k *Key, place Place, header []byte) (cipher.AEAD, error) {
+	if len(header) != streamHeaderLen || header[0] != streamMagic || header[1] != streamFormat {
+		return nil, ErrFormat
+	}
+	if v := binary.BigEndian.Uint32(header[2:6]); v != k.version {
+		return nil, fmt.Errorf("%w: stream sealed with version %d, key is version %d", ErrKeyVersion, v, k.version)
+	}
+	return streamAEAD(k, place, header)
+}
+
 // Writer encrypts a blob stream; Close must be called to write the last
 // chunk.
 type Writer struct {
@@ -157,13 +168,7 @@ func NewReader(src io.Reader, k *Key, place Place) (*Reader, error) {
 	if _, err := io.ReadFull(src, header); err != nil {
 		return nil, fmt.Errorf("%w: short header", ErrFormat)
 	}
-	if header[0] != streamMagic || header[1] != streamFormat {
-		return nil, ErrFormat
-	}
-	if v := binary.BigEndian.Uint32(header[2:6]); v != k.version {
-		return nil, fmt.Errorf("%w: stream sealed with version %d, key is version %d", ErrKeyVersion, v, k.version)
-	}
-	aead, err := streamAEAD(k, place, header)
+	aead, err := openStream(k, place, header)
 	if err != nil {
 		return nil, err
 	}

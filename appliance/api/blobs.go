@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -17,8 +18,7 @@ import (
 // Blobs are the tenants' blobs; *blobs.Service implements it.
 type Blobs interface {
 	Put(ctx context.Context, caller audit.Caller, tenant string, in blobs.Input, body io.Reader) (blobs.Blob, error)
-	Open(ctx context.Context, caller audit.Caller, tenant, id string, off, n int64) (*blobs.Content, error)
-	Stat(ctx context.Context, tenant, id string) (blobs.Blob, error)
+	Open(ctx context.Context, tenant, id string) (*blobs.Content, error)
 	Delete(ctx context.Context, caller audit.Caller, tenant, id string) error
 	List(ctx context.Context, tenant, subject, after string, limit int) ([]blobs.Blob, string, error)
 	Subject(ctx context.Context, tenant, subject string) ([]blobs.Blob, error)
@@ -132,7 +132,7 @@ func (s *server) upload(c *fiber.Ctx) error {
 		conn := c.Context().Conn()
 		body = deadlineReader{r: stream, extend: func() { _ = conn.SetReadDeadline(time.Now().Add(readTimeout)) }}
 	} else {
-		body = strings.NewReader(string(c.Request().Body()))
+		body = bytes.NewReader(c.Request().Body())
 	}
 	ctx, cancel := context.WithTimeout(c.UserContext(), uploadTimeout)
 	defer cancel()
@@ -197,19 +197,12 @@ func (s *server) blobMetadata(c *fiber.Ctx) error {
 	}
 	ctx, cancel := s.callContext(c)
 	defer cancel()
-	b, err := s.deps.Blobs.Stat(ctx, tenant, id)
+	content, err := s.deps.Blobs.Open(ctx, tenant, id)
 	if err != nil {
 		return fmt.Errorf("api: blob %q of %q: %w", id, tenant, err)
 	}
-	c.Set(fiber.HeaderETag, `"`+b.SHA256+`"`)
-	return c.JSON(b)
-}
-
-func setBlobHeaders(c *fiber.Ctx, b blobs.Blob) {
-	c.Set(fiber.HeaderContentType, b.ContentType)
-	c.Set(fiber.HeaderAcceptRanges, "bytes")
-	c.Set(fiber.HeaderETag, `"`+b.SHA256+`"`)
-	c.Set(headerContentSHA256, b.SHA256)
+	c.Set(fiber.HeaderETag, `"`+content.SHA256+`"`)
+	return c.JSON(content.Blob)
 }
 
 // getBlob serves a blob's content, or one byte range of it (RFC 9110
@@ -223,11 +216,15 @@ func (s *server) getBlob(c *fiber.Ctx) error {
 	}
 	ctx, cancel := s.callContext(c)
 	defer cancel()
-	b, err := s.deps.Blobs.Stat(ctx, tenant, id)
+	content, err := s.deps.Blobs.Open(ctx, tenant, id)
 	if err != nil {
 		return fmt.Errorf("api: blob %q of %q: %w", id, tenant, err)
 	}
-	setBlobHeaders(c, b)
+	b := content.Blob
+	c.Set(fiber.HeaderContentType, b.ContentType)
+	c.Set(fiber.HeaderAcceptRanges, "bytes")
+	c.Set(fiber.HeaderETag, `"`+b.SHA256+`"`)
+	c.Set(headerContentSHA256, b.SHA256)
 	if c.Method() == fiber.MethodHead {
 		c.Response().Header.SetContentLength(int(b.Size))
 		c.Response().SkipBody = true
@@ -237,35 +234,17 @@ func (s *server) getBlob(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	rctx, rcancel := context.WithTimeout(context.WithoutCancel(c.UserContext()), uploadTimeout)
-	audited := int64(-1) // the whole blob
-	if partial {
-		audited = n
-	}
-	content, err := s.deps.Blobs.Open(ctx, s.caller(c), tenant, id, off, audited)
+	conn := c.Context().Conn()
+	r, err := content.Reader(ctx, s.caller(c), off, n, func() { _ = conn.SetWriteDeadline(time.Now().Add(writeTimeout)) })
 	if err != nil {
-		rcancel()
-		return keyErr(tenant, fmt.Errorf("api: open blob %q of %q: %w", id, tenant, err))
+		return keyErr(tenant, fmt.Errorf("api: read blob %q of %q: %w", b.ID, tenant, err))
 	}
 	if partial {
 		c.Status(fiber.StatusPartialContent)
 		c.Set(fiber.HeaderContentRange, fmt.Sprintf("bytes %d-%d/%d", off, off+n-1, b.Size))
 	}
-	conn := c.Context().Conn()
-	r := content.Range(rctx, off, n, func() { _ = conn.SetWriteDeadline(time.Now().Add(writeTimeout)) })
-	c.Context().SetBodyStream(closeBoth{r, rcancel}, int(n))
+	c.Context().SetBodyStream(r, int(n))
 	return nil
-}
-
-// closeBoth closes the reader and ends its context.
-type closeBoth struct {
-	io.ReadCloser
-	cancel context.CancelFunc
-}
-
-func (c closeBoth) Close() error {
-	defer c.cancel()
-	return c.ReadCloser.Close()
 }
 
 // blobRange reads the Range header: the offset and length to serve, and

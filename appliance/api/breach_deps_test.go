@@ -294,14 +294,9 @@ func (w logBlobs) Put(ctx context.Context, c audit.Caller, tenant string, in blo
 	return w.Blobs.Put(ctx, c, tenant, in, body)
 }
 
-func (w logBlobs) Open(ctx context.Context, c audit.Caller, tenant, id string, off, n int64) (*blobs.Content, error) {
+func (w logBlobs) Open(ctx context.Context, tenant, id string) (*blobs.Content, error) {
 	w.l.add("Blobs", "Open", tenant)
-	return w.Blobs.Open(ctx, c, tenant, id, off, n)
-}
-
-func (w logBlobs) Stat(ctx context.Context, tenant, id string) (blobs.Blob, error) {
-	w.l.add("Blobs", "Stat", tenant)
-	return w.Blobs.Stat(ctx, tenant, id)
+	return w.Blobs.Open(ctx, tenant, id)
 }
 
 func (w logBlobs) Delete(ctx context.Context, c audit.Caller, tenant, id string) error {

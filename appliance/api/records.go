@@ -267,7 +267,7 @@ func (s *server) getSubject(c *fiber.Ctx) error {
 		return fmt.Errorf("api: blobs of subject of %q: %w", tenant, err)
 	}
 	if len(held) == 0 && len(bl) == 0 {
-		return &requestError{kind: kindNotFound, detail: "No such record (or nothing held about this subject)."}
+		return fmt.Errorf("api: subject of %q: %w", tenant, records.ErrNotFound)
 	}
 	return c.JSON(subjectResponse{Subject: subject, Records: held, Blobs: bl})
 }

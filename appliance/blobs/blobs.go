@@ -51,6 +51,7 @@
 package blobs
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -63,8 +64,9 @@ import (
 	"io"
 	"mime"
 	"strings"
-	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/records"
@@ -344,104 +346,36 @@ func (s *Service) apply(ctx context.Context, tenant string, t *raftstore.Txn) er
 	return nil
 }
 
-// upload reads, seals and replicates the body.
+// upload reads, seals and replicates the body: chunk transactions go out
+// while the body is still read, at most inFlight at a time; the first
+// that fails stops the rest.
 func (s *Service) upload(ctx context.Context, caller audit.Caller, tenant, id string, in Input, chunks *keyring.Chunks, body io.Reader, started time.Time) (Blob, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		wg      sync.WaitGroup
-		mu      sync.Mutex
-		sendErr error
-		slots   = make(chan struct{}, inFlight)
-	)
-	failed := func() error {
-		mu.Lock()
-		defer mu.Unlock()
-		return sendErr
-	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(inFlight)
 	send := func(ops []raftstore.Op) {
-		slots <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-slots; wg.Done() }()
+		g.Go(func() error {
 			ops = append(ops, s.markerOp(id, in.Subject, started, s.now().UTC()))
-			err := s.apply(ctx, tenant, &raftstore.Txn{
+			if err := s.apply(gctx, tenant, &raftstore.Txn{
 				Conds: []raftstore.Cond{{Kind: raftstore.CondPresent, Bucket: pendingPath, Key: []byte(id)}},
 				Ops:   ops,
-			})
-			if err != nil {
-				mu.Lock()
-				if sendErr == nil {
-					sendErr = fmt.Errorf("blobs: store chunks: %w", err)
-				}
-				mu.Unlock()
-				cancel()
+			}); err != nil {
+				return fmt.Errorf("blobs: store chunks: %w", err)
 			}
-		}()
+			return nil
+		})
 	}
-
-	h := sha256.New()
-	var size int64
-	var index uint64
-	cur := make([]byte, keyring.ChunkSize)
-	next := make([]byte, keyring.ChunkSize)
-	n, rerr := io.ReadFull(body, cur)
-	var ops []raftstore.Op
-	for {
-		if rerr != nil && !errors.Is(rerr, io.EOF) && !errors.Is(rerr, io.ErrUnexpectedEOF) {
-			wg.Wait()
-			return Blob{}, fmt.Errorf("blobs: read upload: %w", rerr)
-		}
-		last := rerr != nil
-		m := 0
-		var nerr error
-		if !last {
-			// Read ahead: a chunk is sealed as the last only when nothing
-			// follows it.
-			m, nerr = io.ReadFull(body, next)
-			if m == 0 && (errors.Is(nerr, io.EOF) || errors.Is(nerr, io.ErrUnexpectedEOF)) {
-				last = true
-			}
-		}
-		size += int64(n)
-		if size > s.cfg.MaxSize {
-			wg.Wait()
-			return Blob{}, fmt.Errorf("%w: limit %d bytes", ErrTooLarge, s.cfg.MaxSize)
-		}
-		h.Write(cur[:n])
-		sealed, err := chunks.Seal(make([]byte, 0, n+keyring.ChunkOverhead), index, last, cur[:n])
-		if err != nil {
-			wg.Wait()
-			return Blob{}, err
-		}
-		ops = append(ops, raftstore.Op{Kind: raftstore.OpPut, Bucket: chunksPath(id), Key: chunkKey(index), Value: sealed})
-		index++
-		if last {
-			break
-		}
-		if len(ops) == chunksPerTxn {
-			send(ops)
-			ops = nil
-		}
-		if err := failed(); err != nil {
-			wg.Wait()
-			return Blob{}, err
-		}
-		if err := ctx.Err(); err != nil {
-			wg.Wait()
-			return Blob{}, err
-		}
-		cur, next = next, cur
-		n, rerr = m, nerr
-	}
-	wg.Wait()
-	if err := failed(); err != nil {
+	ops, size, sum, rerr := s.seal(gctx, body, id, chunks, send)
+	// A failed transaction ends the reading too (its context): report it
+	// rather than the cancellation it caused.
+	if err := g.Wait(); err != nil {
 		return Blob{}, err
+	}
+	if rerr != nil {
+		return Blob{}, rerr
 	}
 	if in.Length >= 0 && size != in.Length {
 		return Blob{}, fmt.Errorf("%w: %d of %d bytes", ErrTruncated, size, in.Length)
 	}
-	sum := hex.EncodeToString(h.Sum(nil))
 	if in.SHA256 != "" && sum != in.SHA256 {
 		return Blob{}, ErrDigest
 	}
@@ -473,6 +407,48 @@ func (s *Service) upload(ctx context.Context, caller audit.Caller, tenant, id st
 		return Blob{}, fmt.Errorf("blobs: commit upload: %w", err)
 	}
 	return b, nil
+}
+
+// seal reads body in chunks, seals each (the last as the last: a chunk is
+// sealed only once it is known whether anything follows it) and hands
+// them to send chunksPerTxn at a time. It returns the chunks not yet sent,
+// the size and the SHA-256 (hex) of the plaintext.
+func (s *Service) seal(ctx context.Context, body io.Reader, id string, chunks *keyring.Chunks, send func([]raftstore.Op)) ([]raftstore.Op, int64, string, error) {
+	br := bufio.NewReader(body)
+	h := sha256.New()
+	buf := make([]byte, keyring.ChunkSize)
+	var ops []raftstore.Op
+	var size int64
+	for index := uint64(0); ; index++ {
+		n, err := io.ReadFull(br, buf)
+		last := errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+		if err == nil {
+			_, err = br.Peek(1)
+			last = errors.Is(err, io.EOF)
+		}
+		if err != nil && !last {
+			return nil, 0, "", fmt.Errorf("blobs: read upload: %w", err)
+		}
+		if size += int64(n); size > s.cfg.MaxSize {
+			return nil, 0, "", fmt.Errorf("%w: limit %d bytes", ErrTooLarge, s.cfg.MaxSize)
+		}
+		h.Write(buf[:n])
+		sealed, err := chunks.Seal(make([]byte, 0, n+keyring.ChunkOverhead), index, last, buf[:n])
+		if err != nil {
+			return nil, 0, "", err
+		}
+		ops = append(ops, raftstore.Op{Kind: raftstore.OpPut, Bucket: chunksPath(id), Key: chunkKey(index), Value: sealed})
+		if last {
+			return ops, size, hex.EncodeToString(h.Sum(nil)), nil
+		}
+		if len(ops) == chunksPerTxn {
+			send(ops)
+			ops = nil
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, 0, "", err
+		}
+	}
 }
 
 // discard deletes an unfinished upload: its chunks and marker. version,
@@ -564,61 +540,68 @@ func (s *Service) read(ctx context.Context, c raftstore.Consistency, tenant, id 
 	return m, ver, nil
 }
 
-// Stat returns a blob's metadata (not audited: no content).
-func (s *Service) Stat(ctx context.Context, tenant, id string) (Blob, error) {
-	m, _, err := s.read(ctx, raftstore.Linearizable, tenant, id)
-	return m.Blob, err
-}
-
-// Content is an opened blob: its metadata and what reads its bytes.
+// Content is an opened blob: its metadata (one linearizable read), from
+// which Reader serves bytes. Opening reads no key and writes no audit
+// entry: metadata and HEAD requests use it as they are.
 type Content struct {
 	Blob
 	s      *Service
 	tenant string
-	caller audit.Caller
-	chunks *keyring.Chunks
+	header []byte
+	caller audit.Caller    // set by Reader
+	chunks *keyring.Chunks // set by Reader
 	count  uint64
 }
 
-// Open opens a blob for reading and records the read in the tenant's
-// audit chain (with the range, when one is asked: off and n; n < 0 means
-// the whole blob) before anything is served. The first chunk of the range
-// is opened here, so that a damaged blob fails before a response starts.
-func (s *Service) Open(ctx context.Context, caller audit.Caller, tenant, id string, off, n int64) (*Content, error) {
+// Open reads a blob's metadata.
+func (s *Service) Open(ctx context.Context, tenant, id string) (*Content, error) {
 	m, _, err := s.read(ctx, raftstore.Linearizable, tenant, id)
 	if err != nil {
 		return nil, err
 	}
-	key, err := s.keys.DataKey(ctx, tenant, m.Subject)
+	return &Content{Blob: m.Blob, s: s, tenant: tenant, header: m.Header, count: keyring.ChunkCount(m.Size)}, nil
+}
+
+// Reader returns a reader of n bytes from off (the caller checked the
+// range against Size), after recording the read in the tenant's audit
+// chain (with the range, when it is not the whole blob). The first chunk
+// is opened before that, so that a damaged blob fails before a response
+// starts. The reader reads one chunk at a time, until it is closed, with
+// ctx's values but not its deadline (a download outlives its request's
+// call context); progress, when set, is called before each chunk (to
+// extend a connection's deadline).
+func (c *Content) Reader(ctx context.Context, caller audit.Caller, off, n int64, progress func()) (io.ReadCloser, error) {
+	s := c.s
+	c.caller = caller
+	key, err := s.keys.DataKey(ctx, c.tenant, c.Subject)
 	if err != nil {
 		return nil, err
 	}
-	chunks, err := keyring.OpenChunks(key, place(tenant, id), m.Header)
-	if err != nil {
-		err = fmt.Errorf("%w: %s: %v", ErrIntegrity, id, err)
-		s.integrityFailure(ctx, caller, tenant, id, "header")
-		return nil, err
+	if c.chunks, err = keyring.OpenChunks(key, place(c.tenant, c.ID), c.header); err != nil {
+		s.integrityFailure(ctx, caller, c.tenant, c.ID, "header")
+		return nil, fmt.Errorf("%w: %s: %v", ErrIntegrity, c.ID, err)
 	}
-	c := &Content{Blob: m.Blob, s: s, tenant: tenant, caller: caller, chunks: chunks, count: keyring.ChunkCount(m.Size)}
-	first := uint64(max(off, 0)) / keyring.ChunkSize
+	first := uint64(off) / keyring.ChunkSize
 	if _, err := c.chunk(ctx, first, nil); err != nil {
 		if errors.Is(err, ErrIntegrity) {
-			s.integrityFailure(ctx, caller, tenant, id, fmt.Sprint(first))
+			s.integrityFailure(ctx, caller, c.tenant, c.ID, fmt.Sprint(first))
 		}
 		return nil, err
 	}
-	details := map[string]string{"size": fmt.Sprint(m.Size)}
-	if n >= 0 {
+	details := map[string]string{"size": fmt.Sprint(c.Size)}
+	if off != 0 || n != c.Size {
 		details["range"] = fmt.Sprintf("%d-%d", off, off+n-1)
 	}
-	entry, err := audit.Record(audit.TenantChain(tenant), caller.Entry(s.now().UTC(), "blob.read", "blob:"+id, audit.OutcomeSuccess, details))
+	entry, err := audit.Record(audit.TenantChain(c.tenant), caller.Entry(s.now().UTC(), "blob.read", "blob:"+c.ID, audit.OutcomeSuccess, details))
 	if err != nil {
 		return nil, err
 	}
-	if err := s.apply(ctx, tenant, &raftstore.Txn{Appends: []raftstore.Append{entry}}); err != nil {
+	if err := s.apply(ctx, c.tenant, &raftstore.Txn{Appends: []raftstore.Append{entry}}); err != nil {
 		return nil, fmt.Errorf("blobs: audit the read: %w", err)
 	}
-	return c, nil
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	return &rangeReader{ctx: rctx, cancel: cancel, c: c, next: first,
+		skip: int(off % keyring.ChunkSize), left: n, progress: progress, buf: make([]byte, 0, keyring.ChunkSize)}, nil
 }
 
 // integrityFailure records in the tenant's chain that a blob failed its
@@ -659,15 +642,6 @@ func (c *Content) chunk(ctx context.Context, i uint64, dst []byte) ([]byte, erro
 		return nil, fmt.Errorf("%w: %s: chunk %d", ErrIntegrity, c.ID, i)
 	}
 	return pt, nil
-}
-
-// Range returns a reader of n bytes from off (the caller checked the range
-// against Size). It reads one chunk at a time; progress, when set, is
-// called before each chunk (to extend a connection's deadline).
-func (c *Content) Range(ctx context.Context, off, n int64, progress func()) io.ReadCloser {
-	ctx, cancel := context.WithCancel(ctx)
-	return &rangeReader{ctx: ctx, cancel: cancel, c: c, next: uint64(off) / keyring.ChunkSize,
-		skip: int(off % keyring.ChunkSize), left: n, progress: progress, buf: make([]byte, 0, keyring.ChunkSize)}
 }
 
 type rangeReader struct {

@@ -67,11 +67,14 @@ func (e *env) put(t *testing.T, tenant, subject string, b []byte) Blob {
 }
 
 func (e *env) readAll(tenant, id string) ([]byte, error) {
-	c, err := e.svc.Open(context.Background(), operator, tenant, id, 0, -1)
+	c, err := e.svc.Open(context.Background(), tenant, id)
 	if err != nil {
 		return nil, err
 	}
-	r := c.Range(context.Background(), 0, c.Size, nil)
+	r, err := c.Reader(context.Background(), operator, 0, c.Size, nil)
+	if err != nil {
+		return nil, err
+	}
 	defer r.Close()
 	return io.ReadAll(r)
 }
@@ -215,11 +218,15 @@ func TestMovedChunksAreIntegrityErrors(t *testing.T) {
 		}
 	}
 	// The first chunk is checked before anything is served.
-	if _, err := e.svc.Open(context.Background(), operator, "acme", a2.ID, 0, -1); !errors.Is(err, ErrIntegrity) {
+	c, err := e.svc.Open(context.Background(), "acme", a2.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Reader(context.Background(), operator, 0, c.Size, nil); !errors.Is(err, ErrIntegrity) {
 		t.Fatalf("Open of a blob whose first chunk moved: %v", err)
 	}
 	// One tenant never sees another's blob by id.
-	if _, err := e.svc.Stat(context.Background(), "globex", a.ID); !errors.Is(err, ErrNotFound) {
+	if _, err := e.svc.Open(context.Background(), "globex", a.ID); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("globex stat of acme's blob: %v", err)
 	}
 }

@@ -59,6 +59,9 @@ func (s Scoped) abs(rel [][]byte) ([][]byte, error) {
 // Apply applies t, whose bucket paths are relative to the tenant. Its
 // appends must name the tenant's chain.
 func (s Scoped) Apply(ctx context.Context, t *raftstore.Txn) (raftstore.Result, error) {
+	if !s.sc.Valid() {
+		return raftstore.Result{}, fmt.Errorf("%w: malformed tenant id", ErrNotFound)
+	}
 	out := &raftstore.Txn{
 		Conds:   make([]raftstore.Cond, 0, len(t.Conds)+1),
 		Ops:     make([]raftstore.Op, 0, len(t.Ops)),
@@ -85,9 +88,6 @@ func (s Scoped) Apply(ctx context.Context, t *raftstore.Txn) (raftstore.Result, 
 		if string(a.Chain) != chain {
 			return raftstore.Result{}, fmt.Errorf("%w: an append to chain %q from tenant %q", ErrOutOfScope, a.Chain, s.sc.ID())
 		}
-	}
-	if !s.sc.Valid() {
-		return raftstore.Result{}, fmt.Errorf("%w: malformed tenant id", ErrNotFound)
 	}
 	out.Conds = append(out.Conds, raftstore.Cond{Kind: raftstore.CondPresent, Bucket: RegistryPath(), Key: []byte(s.sc.ID())})
 	return s.raw.Apply(ctx, out)
