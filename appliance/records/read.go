@@ -1,0 +1,130 @@
+package records
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/appliance/collections"
+	"github.com/custos/custos/appliance/tenants"
+	"github.com/custos/custos/raftstore"
+)
+
+// Get reads a record. With masked, pii and sensitive string fields come
+// back masked (j***@e***.com). Reading pii or sensitive fields is audited,
+// and the record is returned only once its entry is committed.
+func (s *Service) Get(ctx context.Context, caller audit.Caller, tenant, collection, id string, masked bool) (Record, error) {
+	if !validID(id) {
+		return Record{}, ErrNotFound
+	}
+	return attempt(func(c raftstore.Consistency) (Record, error) {
+		return s.get(ctx, c, caller, tenant, collection, id, masked)
+	})
+}
+
+// get is one attempt of Get, reading at consistency c.
+func (s *Service) get(ctx context.Context, c raftstore.Consistency, caller audit.Caller, tenant, collection, id string, masked bool) (Record, error) {
+	st, err := s.read(ctx, c, tenant, collection, id)
+	if err != nil {
+		return Record{}, staleIf(c, err)
+	}
+	if !st.found {
+		return Record{}, staleIf(c, ErrNotFound)
+	}
+	if st.broken {
+		return Record{}, s.failed(ctx, c, caller, &st, st.brokenErr())
+	}
+	mask := map[string]bool{}
+	sensitive := false
+	for _, f := range st.sc.Fields {
+		if f.Classification != collections.ClassInternal {
+			if _, ok := st.env.Sealed[f.Name]; ok {
+				sensitive = true
+				mask[f.Name] = masked
+			}
+		}
+	}
+	if !sensitive && c == raftstore.Stale {
+		// Nothing to audit: no transaction proves this node's state
+		// current (nor that the schema still says nothing is sensitive).
+		return Record{}, errStale
+	}
+	key, err := s.keys.DataKey(ctx, tenant, st.env.Subject)
+	if err != nil {
+		return Record{}, err
+	}
+	rec, err := s.open(tenant, collection, id, st.env, key, mask)
+	if err != nil {
+		return Record{}, s.failed(ctx, c, caller, &st, err)
+	}
+	if sensitive {
+		// Answered only once on record: the entry's transaction is
+		// committed (shared with concurrent reads through the batcher).
+		// From local state, the entry is written only if the schema and
+		// record are still as read (state.go).
+		e := caller.Entry(s.now().UTC(), "record.read", "record:"+collection+"/"+id, audit.OutcomeSuccess, map[string]string{"masked": fmt.Sprint(masked)})
+		var conds []raftstore.Cond
+		if c == raftstore.Stale {
+			conds = []raftstore.Cond{st.schemaCond(), st.recordCond()}
+		}
+		if err := s.auditRead(ctx, tenant, e, conds); err != nil {
+			return Record{}, err
+		}
+	}
+	return rec, nil
+}
+
+// auditRead writes the entry e of a read of tenant's data to the tenant's
+// chain, on conditions (paths relative to the tenant) that what the read
+// saw is still current, and returns once it is committed; errStale when
+// a condition does not hold. Through the read-audit batcher when the
+// service has one: it holds the replicated store, so the conditions are
+// handed to it below the tenant's bucket (tenants.ScopeOf, this tenant's
+// only), with the entry for this tenant's chain; otherwise through the
+// tenant's scoped store.
+func (s *Service) auditRead(ctx context.Context, tenant string, e audit.Entry, conds []raftstore.Cond) error {
+	store := s.stores.Of(tenant)
+	if s.reads != nil {
+		sc := tenants.ScopeOf(tenant)
+		abs := make([]raftstore.Cond, len(conds))
+		for i, c := range conds {
+			c.Bucket = sc.Path(names(c.Bucket)...)
+			abs[i] = c
+		}
+		err := s.reads.AppendIf(ctx, store.Chain(), e, abs...)
+		switch {
+		case errors.Is(err, audit.ErrCondition):
+			return errStale
+		case err != nil:
+			return fmt.Errorf("records: audit read: %w", err)
+		}
+		return nil
+	}
+	a, err := audit.Record(store.Chain(), e)
+	if err != nil {
+		return err
+	}
+	txn := &raftstore.Txn{Conds: conds, Appends: []raftstore.Append{a}}
+	res, err := store.Apply(ctx, txn)
+	switch {
+	case err != nil:
+		return fmt.Errorf("records: audit read: %w", err)
+	case res.Err != nil:
+		return fmt.Errorf("records: audit read: %w", res.Err)
+	case tenants.TenantGone(txn, res):
+		return fmt.Errorf("records: %w", tenants.ErrNotFound)
+	case !res.Applied:
+		return errStale // the schema or record changed since it was read
+	}
+	return nil
+}
+
+// names is a path's names.
+func names(p [][]byte) []string {
+	out := make([]string, len(p))
+	for i, b := range p {
+		out[i] = string(b)
+	}
+	return out
+}
