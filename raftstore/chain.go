@@ -1,0 +1,167 @@
+package raftstore
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// ChainPos is where an append landed: its sequence number (from 1) and the
+// entry's link hash (ChainHash), the genesis previous link being 32 zero
+// bytes.
+type ChainPos struct {
+	Chain string
+	Seq   uint64
+	Hash  [32]byte
+}
+
+// appendChain adds entry seq = head+1 to a chain: the hash-linked entry,
+// the new head and the Merkle tree hashes it adds (record seq-1, over
+// exactly data). Any failure refuses the whole transaction with
+// ErrChainUnwritable.
+// chainCache keeps, within one write transaction, where each chain stands
+// and its open buckets, so that a batch of appends to one chain reads the
+// head and finds the buckets once instead of per append.
+type chainCache map[string]*chainState
+
+type chainState struct {
+	seq    uint64
+	link   [32]byte
+	hashes hashStore
+	cb     *bolt.Bucket
+	dirty  bool // seq/link not yet written to the heads bucket
+}
+
+func appendChain(tx *bolt.Tx, name, data []byte, fault func(chain, data []byte) error, chains chainCache) (ChainPos, error) {
+	if fault != nil {
+		if err := fault(name, data); err != nil {
+			return ChainPos{}, fmt.Errorf("chain %q: %w: %v", name, ErrChainUnwritable, err)
+		}
+	}
+	st := chains[string(name)]
+	if st == nil {
+		seq, prev := chainHead(tx, name)
+		hashes, err := writableHashes(tx, name, seq)
+		if err != nil {
+			return ChainPos{}, fmt.Errorf("%w: %v", ErrChainUnwritable, err)
+		}
+		cb, err := tx.Bucket(bucketChains).CreateBucketIfNotExists(name)
+		if err != nil {
+			return ChainPos{}, fmt.Errorf("chain %q: %v", name, err)
+		}
+		cb.FillPercent = 1 // keys only grow: fill pages, no half-empty splits
+		st = &chainState{seq: seq, link: prev, hashes: hashes, cb: cb}
+		chains[string(name)] = st
+	}
+	seq := st.seq + 1
+	leaf := tlog.RecordHash(data) // once, for the tree and the link
+	if err := storeLeafHashes(st.hashes, int64(seq-1), leaf); err != nil {
+		return ChainPos{}, fmt.Errorf("%w: %v", ErrChainUnwritable, err)
+	}
+	hash := ChainLink(st.link, leaf)
+	var k [8]byte
+	binary.BigEndian.PutUint64(k[:], seq)
+	entry := make([]byte, 0, 32+len(data))
+	entry = append(append(entry, hash[:]...), data...)
+	if err := st.cb.Put(k[:], entry); err != nil {
+		return ChainPos{}, fmt.Errorf("chain %q: %v", name, err)
+	}
+	st.seq, st.link, st.dirty = seq, hash, true
+	return ChainPos{Chain: string(name), Seq: seq, Hash: hash}, nil
+}
+
+// flush writes the heads of the chains appended to (once per chain, not per
+// append). It runs before the batch's transaction ends and before anything
+// reads a head in the same transaction (a prune).
+func (c chainCache) flush(tx *bolt.Tx, only []byte) error {
+	for name, st := range c {
+		if !st.dirty || (only != nil && name != string(only)) {
+			continue
+		}
+		head := make([]byte, 0, 40)
+		head = append(binary.BigEndian.AppendUint64(head, st.seq), st.link[:]...)
+		if err := tx.Bucket(bucketHeads).Put([]byte(name), head); err != nil {
+			return fmt.Errorf("chain %q: %v", name, err)
+		}
+		st.dirty = false
+	}
+	return nil
+}
+
+// chainHash is the link of a chain entry: SHA-256(prev || leaf), where leaf
+// is the entry's Merkle leaf hash, SHA-256(0x00 || data) (tlog.RecordHash).
+// Linking the leaf rather than the data lets a verifier hash each entry's
+// data once for both the hash chain and the tree.
+func chainHash(prev [32]byte, data []byte) [32]byte {
+	return ChainLink(prev, tlog.RecordHash(data))
+}
+
+// ChainHash exposes the chain hash function so that verifiers outside the
+// store compute links the same way.
+func ChainHash(prev [32]byte, data []byte) [32]byte { return chainHash(prev, data) }
+
+// ChainLink is the link after prev of an entry whose leaf hash is leaf:
+// SHA-256(prev || leaf).
+func ChainLink(prev [32]byte, leaf tlog.Hash) [32]byte {
+	var buf [64]byte
+	copy(buf[:32], prev[:])
+	copy(buf[32:], leaf[:])
+	return sha256.Sum256(buf[:])
+}
+
+// pruneChain deletes a chain's entries below seq before, never its last
+// entry, and records where the chain now starts with the link of the entry
+// before that, so a verifier can continue the link chain. The stored hashes
+// stay (and are completed first if they were missing, since they cannot be
+// rebuilt once the entries are gone). Pruning to a point already pruned
+// does nothing.
+func pruneChain(tx *bolt.Tx, chain []byte, before uint64) error {
+	size, _ := chainHead(tx, chain)
+	from, _ := chainPruned(tx, chain)
+	before = min(before, size)
+	if before <= from {
+		return nil
+	}
+	if _, err := writableHashes(tx, chain, size); err != nil {
+		return fmt.Errorf("%w: %v", ErrChainUnwritable, err)
+	}
+	entries := tx.Bucket(bucketChains).Bucket(chain)
+	prev := entries.Get(binary.BigEndian.AppendUint64(nil, before-1))
+	if len(prev) < 32 {
+		return fmt.Errorf("chain %q: entry %d missing", chain, before-1)
+	}
+	rec := make([]byte, 0, 40)
+	rec = append(binary.BigEndian.AppendUint64(rec, before), prev[:32]...) // copied before any delete
+	for seq := from; seq < before; seq++ {
+		if err := entries.Delete(binary.BigEndian.AppendUint64(nil, seq)); err != nil {
+			return fmt.Errorf("chain %q: prune entry %d: %v", chain, seq, err)
+		}
+	}
+	if err := tx.Bucket(bucketPruned).Put(chain, rec); err != nil {
+		return fmt.Errorf("chain %q: record prune: %v", chain, err)
+	}
+	return nil
+}
+
+// chainHead returns the last seq of a chain and its link; 0 when empty.
+func chainHead(tx *bolt.Tx, chain []byte) (seq uint64, link [32]byte) {
+	if h := tx.Bucket(bucketHeads).Get(chain); len(h) == 40 {
+		seq = binary.BigEndian.Uint64(h)
+		copy(link[:], h[8:])
+	}
+	return seq, link
+}
+
+// chainPruned returns the first seq a chain still holds and the link of
+// the entry before it: 1 and 32 zero bytes (the genesis link) when nothing
+// was pruned.
+func chainPruned(tx *bolt.Tx, chain []byte) (before uint64, link [32]byte) {
+	if p := tx.Bucket(bucketPruned).Get(chain); len(p) == 40 {
+		copy(link[:], p[8:])
+		return binary.BigEndian.Uint64(p), link
+	}
+	return 1, link
+}

@@ -1,0 +1,105 @@
+package raftstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/rpc"
+	"time"
+)
+
+// leaderAddr returns the leader's cluster address, or ErrNoLeader.
+func (s *Store) leaderAddr() (string, error) {
+	addr, id := s.raft.LeaderWithID()
+	if addr == "" || string(id) == s.cfg.NodeID {
+		return "", fmt.Errorf("raftstore: %w", ErrNoLeader)
+	}
+	return string(addr), nil
+}
+
+// callLeader makes a cluster RPC to the leader, bounded by ApplyTimeout.
+// While no leader is known, the leader cannot be dialed, or the node asked
+// says it is not (or no longer) the leader, nothing can have happened, so it
+// retries until the bound; once a request is in flight a failure is final
+// (its outcome is unknown). A transport failure drops the connection so the
+// next call redials.
+func (s *Store) callLeader(ctx context.Context, method string, args any, reply interface{ wireErr() WireErr }) error {
+	deadline := time.Now().Add(s.cfg.ApplyTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	for {
+		if s.IsLeader() {
+			return errLocalLeader
+		}
+		err, retry := s.callLeaderOnce(method, args, reply, time.Until(deadline))
+		if err == nil {
+			if werr := reply.wireErr(); werr.Kind == "not_leader" {
+				err, retry = fmt.Errorf("raftstore: %w", ErrNoLeader), true
+			} else {
+				return nil
+			}
+		}
+		if !retry || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-time.After(10 * time.Millisecond):
+		case <-ctx.Done():
+			return err
+		case <-s.done:
+			return ErrClosed
+		}
+	}
+}
+
+func (s *Store) callLeaderOnce(method string, args, reply any, budget time.Duration) (err error, retry bool) {
+	addr, err := s.leaderAddr()
+	if err != nil {
+		return err, true
+	}
+	c, err := s.pool.get(addr, min(budget, time.Second))
+	if err != nil {
+		return fmt.Errorf("raftstore: reach leader %s: %w", addr, ErrNoLeader), true
+	}
+	call := c.Go(method, args, reply, make(chan *rpc.Call, 1))
+	timer := time.NewTimer(max(budget, 10*time.Millisecond))
+	defer timer.Stop()
+	select {
+	case <-call.Done:
+		if call.Error != nil {
+			var se rpc.ServerError
+			if !errors.As(call.Error, &se) {
+				s.pool.drop(addr, c)
+			}
+			// The request may have reached the leader: not retried.
+			return fmt.Errorf("raftstore: leader %s: %v: %w", addr, call.Error, ErrNoLeader), false
+		}
+		return nil, false
+	case <-timer.C:
+		s.pool.drop(addr, c)
+		return fmt.Errorf("raftstore: leader %s: %w", addr, ErrTimeout), false
+	case <-s.done:
+		return ErrClosed, false
+	}
+}
+
+func (s *Store) forward(entry []byte) ([]Result, error) {
+	var reply ApplyReply
+	err := s.callLeader(context.Background(), "Cluster.Apply", &ApplyArgs{Entry: entry}, &reply)
+	if errors.Is(err, errLocalLeader) {
+		// Became the leader while looking for one.
+		return s.waitApply(s.raft.Apply(entry, s.cfg.ApplyTimeout))
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := reply.Err.err(); err != nil {
+		return nil, err
+	}
+	out := make([]Result, len(reply.Results))
+	for i, w := range reply.Results {
+		out[i] = w.result()
+	}
+	return out, nil
+}
