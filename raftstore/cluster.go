@@ -35,7 +35,7 @@ var wireKinds = []struct {
 	{"no_leader", ErrNoLeader}, {"timeout", ErrTimeout}, {"not_leader", ErrNotLeader},
 	{"conflict", ErrConflict}, {"invalid", ErrInvalidTxn}, {"join_refused", ErrJoinRefused},
 	{"region", ErrRegionMismatch}, {"unknown_peer", ErrUnknownPeer}, {"closed", ErrClosed},
-	{"chain_unwritable", ErrChainUnwritable},
+	{"chain_unwritable", ErrChainUnwritable}, {"last_voter", ErrLastVoter},
 }
 
 func toWire(err error) WireErr {
@@ -219,6 +219,9 @@ func (s *Store) addVoterLocal(id, addr, region string) error {
 	return nil
 }
 
+// removeLocal removes a member on the leader. Removing an absent member
+// succeeds; removing the only voter is refused with ErrLastVoter before
+// raft is asked (raft refuses it too, but only with a message).
 func (s *Store) removeLocal(id string) error {
 	if s.raft.State() != raft.Leader {
 		return ErrNotLeader
@@ -227,12 +230,20 @@ func (s *Store) removeLocal(id string) error {
 	if err != nil {
 		return err
 	}
-	found := false
+	found, voter, voters := false, false, 0
 	for _, p := range peers {
-		found = found || p.ID == id
+		if p.ID == id {
+			found, voter = true, p.Voter
+		}
+		if p.Voter {
+			voters++
+		}
 	}
 	if !found {
 		return nil // idempotent
+	}
+	if voter && voters == 1 {
+		return fmt.Errorf("raftstore: remove %s: %w", id, ErrLastVoter)
 	}
 	if err := s.raft.RemoveServer(raft.ServerID(id), 0, s.cfg.ApplyTimeout).Error(); err != nil {
 		return fmt.Errorf("raftstore: remove %s: %w", id, mapLeaderErr(err))
@@ -286,8 +297,9 @@ func (s *Store) onLeader(ctx context.Context, method string, args *MemberArgs, l
 	return reply.Err.err()
 }
 
-// RemovePeer removes a member. Removing an absent member succeeds. Being
-// idempotent, it is retried through leader changes until ctx ends.
+// RemovePeer removes a member. Removing an absent member succeeds; removing
+// the last voter is refused with ErrLastVoter (add another voter first).
+// Being idempotent, it is retried through leader changes until ctx ends.
 func (s *Store) RemovePeer(ctx context.Context, id string) error {
 	for {
 		err := s.onLeader(ctx, "Cluster.RemoveServer", &MemberArgs{ID: id}, func() error { return s.removeLocal(id) })

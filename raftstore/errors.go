@@ -34,6 +34,11 @@ var (
 	ErrRegionMismatch = errors.New("region mismatch")
 	// ErrUnknownPeer: no peer with that id is in the configuration.
 	ErrUnknownPeer = errors.New("unknown peer")
+	// ErrLastVoter: the change would leave the configuration without a
+	// voter (removing the only one), which raft refuses. It is found from
+	// the configuration before raft is asked, because raft reports it only
+	// as text.
+	ErrLastVoter = errors.New("cannot remove the last voter")
 
 	// ErrCorruptEntry and ErrUnknownCommand stop the node: they mean the
 	// log holds something this node cannot apply, and skipping it would let

@@ -12,7 +12,7 @@
 //	                                          node is sealed ({"status":"sealed","sealed":true})
 //	GET    /v1/sys/status                     node, raft, version and keyring (sealed, cached_keys)
 //	GET    /v1/operator/raft/peers            {"peers":[...]}
-//	DELETE /v1/operator/raft/peers/{id}       204; idempotent
+//	DELETE /v1/operator/raft/peers/{id}       204; idempotent; 409 for the last voter
 //	POST   /v1/operator/raft/transfer-leader  {"id":"n2"} (id optional); 202
 //	POST   /v1/tenants                        201 with Location
 //	GET    /v1/tenants?limit=&after=&stale=   {"tenants":[...],"next":"..."}
@@ -99,7 +99,8 @@
 //	unauthorized            401     a missing or invalid bearer token (with WWW-Authenticate: Bearer)
 //	not-found               404     no such route, no such tenant, or a path id that is not well formed
 //	method-not-allowed      405     a known path with another method (with Allow)
-//	conflict                409     the tenant exists, a concurrent change won, or no leadership target
+//	conflict                409     the tenant exists, a concurrent change won, no leadership target,
+//	                                or removing the cluster's last voter
 //	region-mismatch         422     a tenant requested in another region than the cluster's
 //	unavailable             503     no leader, leadership lost, timeout, shutdown (with Retry-After: 1)
 //	audit-unavailable       503     the change's audit entry could not be written (nothing was

@@ -279,6 +279,8 @@ func problemFor(err error) (kind, string, []FieldProblem, []header) {
 		return kindConflict, "A tenant with this id already exists.", nil, nil
 	case errors.Is(err, tenants.ErrConflict):
 		return kindConflict, "The tenant was changed concurrently; read it again and retry.", nil, nil
+	case errors.Is(err, raftstore.ErrLastVoter):
+		return kindConflict, "The peer is the cluster's last voter: a cluster cannot remove its last voter. Add another voter first.", nil, nil
 	case errors.Is(err, raftstore.ErrUnknownPeer):
 		return kindValidation, "id is not a member of the cluster", []FieldProblem{{Field: "id", Reason: "is not a member of the cluster"}}, nil
 	case errors.As(err, &fb):
