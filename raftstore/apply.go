@@ -26,68 +26,24 @@ type Result struct {
 	Chains []ChainPos
 }
 
-// applyTxn checks the conditions and, if they hold, applies the writes. A
-// returned error is a business error; the caller aborts the bbolt
-// transaction so that nothing of this raft transaction remains. fault, if
-// set, is asked before each append (a test hook: Config.ChainFault).
+// applyTxn checks the conditions and, if they hold, applies the writes,
+// then the appends. A returned error is a business error; the caller
+// aborts the bbolt transaction so that nothing of this raft transaction
+// remains. fault, if set, is asked before each append (a test hook:
+// Config.ChainFault).
 func applyTxn(tx *bolt.Tx, t *Txn, rev *uint64, fault func(chain, data []byte) error, chains chainCache) (Result, error) {
 	for i, c := range t.Conds {
-		_, ver, ok := getVersioned(bucketAt(tx, c.Bucket), c.Key)
-		hold := false
-		switch c.Kind {
-		case CondAbsent:
-			hold = !ok
-		case CondPresent:
-			hold = ok
-		case CondVersion:
-			hold = (c.Version == 0 && !ok) || (ok && ver == c.Version)
-		}
-		if !hold {
+		if !condHolds(tx, c) {
 			return Result{FailedCond: i}, nil
 		}
 	}
 	*rev++
 	res := Result{Applied: true, FailedCond: -1, Revision: *rev}
-	var verBuf [8]byte
-	binary.BigEndian.PutUint64(verBuf[:], *rev)
+	var version [8]byte
+	binary.BigEndian.PutUint64(version[:], *rev)
 	for i, o := range t.Ops {
-		switch o.Kind {
-		case OpPut:
-			b, err := createPath(tx, o.Bucket)
-			if err != nil {
-				return Result{}, fmt.Errorf("op %d: %v", i, err)
-			}
-			v := make([]byte, 0, 8+len(o.Value))
-			v = append(append(v, verBuf[:]...), o.Value...)
-			if err := b.Put(o.Key, v); err != nil {
-				return Result{}, fmt.Errorf("op %d: put: %v", i, err)
-			}
-		case OpDelete:
-			if b := bucketAt(tx, o.Bucket); b != nil {
-				if err := b.Delete(o.Key); err != nil {
-					return Result{}, fmt.Errorf("op %d: delete: %v", i, err)
-				}
-			}
-		case OpDeleteBucket:
-			var err error
-			if len(o.Bucket) == 0 {
-				err = tx.DeleteBucket(o.Key)
-			} else if b := bucketAt(tx, o.Bucket); b != nil {
-				err = b.DeleteBucket(o.Key)
-			}
-			if err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
-				return Result{}, fmt.Errorf("op %d: delete bucket: %v", i, err)
-			}
-		case OpPruneChain:
-			// Pruning reads the head and may rebuild the chain's hash
-			// bucket: write the head, forget the cached state.
-			if err := chains.flush(tx, o.Key); err != nil {
-				return Result{}, err
-			}
-			delete(chains, string(o.Key))
-			if err := pruneChain(tx, o.Key, pruneBefore(o)); err != nil {
-				return Result{}, fmt.Errorf("op %d: %w", i, err)
-			}
+		if err := applyOp(tx, i, o, version, chains); err != nil {
+			return Result{}, err
 		}
 	}
 	for _, a := range t.Appends {
@@ -98,6 +54,66 @@ func applyTxn(tx *bolt.Tx, t *Txn, rev *uint64, fault func(chain, data []byte) e
 		res.Chains = append(res.Chains, pos)
 	}
 	return res, nil
+}
+
+// condHolds reports whether a condition holds in tx. Validate refuses
+// unknown kinds, so none reaches here; one would not hold.
+func condHolds(tx *bolt.Tx, c Cond) bool {
+	_, ver, ok := getVersioned(bucketAt(tx, c.Bucket), c.Key)
+	switch c.Kind {
+	case CondAbsent:
+		return !ok
+	case CondPresent:
+		return ok
+	case CondVersion:
+		return (c.Version == 0 && !ok) || (ok && ver == c.Version)
+	}
+	return false
+}
+
+// applyOp makes op i of a transaction; a put stores version before the
+// value. Validate refuses unknown kinds, so none reaches here; one would do
+// nothing.
+func applyOp(tx *bolt.Tx, i int, o Op, version [8]byte, chains chainCache) error {
+	switch o.Kind {
+	case OpPut:
+		b, err := createPath(tx, o.Bucket)
+		if err != nil {
+			return fmt.Errorf("op %d: %v", i, err)
+		}
+		v := make([]byte, 0, 8+len(o.Value))
+		v = append(append(v, version[:]...), o.Value...)
+		if err := b.Put(o.Key, v); err != nil {
+			return fmt.Errorf("op %d: put: %v", i, err)
+		}
+	case OpDelete:
+		if b := bucketAt(tx, o.Bucket); b != nil {
+			if err := b.Delete(o.Key); err != nil {
+				return fmt.Errorf("op %d: delete: %v", i, err)
+			}
+		}
+	case OpDeleteBucket:
+		var err error
+		if len(o.Bucket) == 0 {
+			err = tx.DeleteBucket(o.Key)
+		} else if b := bucketAt(tx, o.Bucket); b != nil {
+			err = b.DeleteBucket(o.Key)
+		}
+		if err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
+			return fmt.Errorf("op %d: delete bucket: %v", i, err)
+		}
+	case OpPruneChain:
+		// Pruning reads the head and may rebuild the chain's hash
+		// bucket: write the head, forget the cached state.
+		if err := chains.flush(tx, o.Key); err != nil {
+			return err
+		}
+		delete(chains, string(o.Key))
+		if err := pruneChain(tx, o.Key, pruneBefore(o)); err != nil {
+			return fmt.Errorf("op %d: %w", i, err)
+		}
+	}
+	return nil
 }
 
 func bucketAt(tx *bolt.Tx, path [][]byte) *bolt.Bucket {

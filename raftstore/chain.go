@@ -9,24 +9,37 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 )
 
-// ChainPos is where an append landed: its sequence number (from 1) and the
-// entry's link hash (ChainHash), the genesis previous link being 32 zero
-// bytes.
+// Chains are append-only logs whose entries the FSM numbers (seq, from 1)
+// and links as it applies them: the link of an entry is SHA-256(link of
+// the entry before ‖ the entry's Merkle leaf hash) (ChainLink), the entry
+// before the first having the genesis link, 32 zero bytes. The Merkle trees
+// over the same entries are in tlog.go.
+
+// Reserved buckets of the chains (see fsm.go).
+var (
+	// \x00chains/<chain>/<seq, 8 bytes big-endian> → link ‖ data.
+	bucketChains = []byte("\x00chains")
+	// \x00heads/<chain> → seq ‖ link of the chain's last entry.
+	bucketHeads = []byte("\x00heads")
+	// \x00pruned/<chain> → first present seq (8 bytes) ‖ link of the entry
+	// before it (32 bytes).
+	bucketPruned = []byte("\x00pruned")
+)
+
+// ChainPos is where an append landed: the entry's sequence number (from 1)
+// and its link.
 type ChainPos struct {
 	Chain string
 	Seq   uint64
-	Hash  [32]byte
+	Link  [32]byte
 }
 
-// appendChain adds entry seq = head+1 to a chain: the hash-linked entry,
-// the new head and the Merkle tree hashes it adds (record seq-1, over
-// exactly data). Any failure refuses the whole transaction with
-// ErrChainUnwritable.
 // chainCache keeps, within one write transaction, where each chain stands
 // and its open buckets, so that a batch of appends to one chain reads the
 // head and finds the buckets once instead of per append.
 type chainCache map[string]*chainState
 
+// chainState is where one chain stands in a chainCache.
 type chainState struct {
 	seq    uint64
 	link   [32]byte
@@ -35,6 +48,11 @@ type chainState struct {
 	dirty  bool // seq/link not yet written to the heads bucket
 }
 
+// appendChain adds entry seq = head+1 to a chain: the linked entry, the new
+// head (kept in chains until chainCache.flush writes it) and the Merkle
+// tree hashes it adds (record seq-1, over exactly data). Any failure
+// refuses the whole transaction with ErrChainUnwritable. fault, if set, is
+// asked first (a test hook: Config.ChainFault).
 func appendChain(tx *bolt.Tx, name, data []byte, fault func(chain, data []byte) error, chains chainCache) (ChainPos, error) {
 	if fault != nil {
 		if err := fault(name, data); err != nil {
@@ -61,16 +79,16 @@ func appendChain(tx *bolt.Tx, name, data []byte, fault func(chain, data []byte) 
 	if err := storeLeafHashes(st.hashes, int64(seq-1), leaf); err != nil {
 		return ChainPos{}, fmt.Errorf("%w: %v", ErrChainUnwritable, err)
 	}
-	hash := ChainLink(st.link, leaf)
+	link := ChainLink(st.link, leaf)
 	var k [8]byte
 	binary.BigEndian.PutUint64(k[:], seq)
 	entry := make([]byte, 0, 32+len(data))
-	entry = append(append(entry, hash[:]...), data...)
+	entry = append(append(entry, link[:]...), data...)
 	if err := st.cb.Put(k[:], entry); err != nil {
 		return ChainPos{}, fmt.Errorf("chain %q: %v", name, err)
 	}
-	st.seq, st.link, st.dirty = seq, hash, true
-	return ChainPos{Chain: string(name), Seq: seq, Hash: hash}, nil
+	st.seq, st.link, st.dirty = seq, link, true
+	return ChainPos{Chain: string(name), Seq: seq, Link: link}, nil
 }
 
 // flush writes the heads of the chains appended to (once per chain, not per
@@ -91,20 +109,12 @@ func (c chainCache) flush(tx *bolt.Tx, only []byte) error {
 	return nil
 }
 
-// chainHash is the link of a chain entry: SHA-256(prev || leaf), where leaf
-// is the entry's Merkle leaf hash, SHA-256(0x00 || data) (tlog.RecordHash).
-// Linking the leaf rather than the data lets a verifier hash each entry's
-// data once for both the hash chain and the tree.
-func chainHash(prev [32]byte, data []byte) [32]byte {
-	return ChainLink(prev, tlog.RecordHash(data))
-}
-
-// ChainHash exposes the chain hash function so that verifiers outside the
-// store compute links the same way.
-func ChainHash(prev [32]byte, data []byte) [32]byte { return chainHash(prev, data) }
-
-// ChainLink is the link after prev of an entry whose leaf hash is leaf:
-// SHA-256(prev || leaf).
+// ChainLink is the link of an entry whose Merkle leaf hash is leaf
+// (tlog.RecordHash of its data: SHA-256(0x00 ‖ data)) after an entry whose
+// link is prev: SHA-256(prev ‖ leaf). Linking the leaf rather than the data
+// lets a verifier hash each entry's data once for both the links and the
+// tree. The store computes links with it, and verifiers outside the store
+// check them with it.
 func ChainLink(prev [32]byte, leaf tlog.Hash) [32]byte {
 	var buf [64]byte
 	copy(buf[:32], prev[:])

@@ -79,11 +79,36 @@ type WireResult struct {
 	ErrMsg     string
 	ErrKind    string // a wireKinds kind; empty (an older node): conflict
 	Revision   uint64
-	Chains     []ChainPos
+	Chains     []WireChainPos
+}
+
+// WireChainPos is ChainPos on the wire. gob matches fields by name, and
+// nodes of different versions talk to each other during a rolling upgrade,
+// so the field names stay what they were when ChainPos was sent itself:
+// Hash is the entry's link (ChainPos.Link).
+type WireChainPos struct {
+	Chain string
+	Seq   uint64
+	Hash  [32]byte
+}
+
+func wireResult(r Result) WireResult {
+	w := WireResult{Applied: r.Applied, FailedCond: r.FailedCond, Revision: r.Revision}
+	for _, c := range r.Chains {
+		w.Chains = append(w.Chains, WireChainPos{Chain: c.Chain, Seq: c.Seq, Hash: c.Link})
+	}
+	if r.Err != nil {
+		we := toWire(r.Err)
+		w.ErrMsg, w.ErrKind = we.Msg, we.Kind
+	}
+	return w
 }
 
 func (w WireResult) result() Result {
-	r := Result{Applied: w.Applied, FailedCond: w.FailedCond, Revision: w.Revision, Chains: w.Chains}
+	r := Result{Applied: w.Applied, FailedCond: w.FailedCond, Revision: w.Revision}
+	for _, c := range w.Chains {
+		r.Chains = append(r.Chains, ChainPos{Chain: c.Chain, Seq: c.Seq, Link: c.Hash})
+	}
 	if w.ErrMsg != "" {
 		r.Err = &remoteError{msg: w.ErrMsg, sentinel: ErrConflict}
 		if w.ErrKind != "" {
@@ -144,12 +169,7 @@ func (c *clusterRPC) Apply(args *ApplyArgs, reply *ApplyReply) error {
 	}
 	reply.Results = make([]WireResult, len(results))
 	for i, r := range results {
-		w := WireResult{Applied: r.Applied, FailedCond: r.FailedCond, Revision: r.Revision, Chains: r.Chains}
-		if r.Err != nil {
-			we := toWire(r.Err)
-			w.ErrMsg, w.ErrKind = we.Msg, we.Kind
-		}
-		reply.Results[i] = w
+		reply.Results[i] = wireResult(r)
 	}
 	return nil
 }

@@ -160,7 +160,7 @@ func (d *decoder) uvarint() uint64 {
 	return v
 }
 
-// count reads a element count; each element takes at least one byte.
+// count reads an element count; each element takes at least one byte.
 func (d *decoder) count(limit int) int {
 	v := d.uvarint()
 	if d.err == nil && (v > uint64(limit) || v > uint64(len(d.buf))) {

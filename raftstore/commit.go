@@ -8,6 +8,13 @@ import (
 	"github.com/hashicorp/raft"
 )
 
+// The FSM's half of group commit. ApplyBatch applies many raft entries, each
+// carrying many transactions (from the proposer), into one open bbolt write
+// transaction; commitLoop commits it soon after (commit policy below). A
+// transaction that hits a business error rolls the whole bbolt transaction
+// back, and everything still uncommitted is replayed with that transaction
+// marked failed (rollback-and-replay: bbolt has no savepoints).
+
 // appliedBatch is one ApplyBatch call's entries, decoded.
 type appliedBatch struct {
 	logs    []*raft.Log
@@ -22,6 +29,8 @@ const (
 	maxPendingTxnOps = 64 << 10
 )
 
+// setCommitted records that the state file holds index i and wakes the
+// waiters of appliedWait.
 func (f *FSM) setCommitted(i uint64) {
 	f.notifyMu.Lock()
 	f.committed.Store(i)
@@ -78,6 +87,8 @@ func (f *FSM) flush() {
 	f.commitLocked()
 }
 
+// commitLocked commits the open write transaction, if any; the caller holds
+// wmu. A commit error is fatal.
 func (f *FSM) commitLocked() {
 	if f.tx == nil {
 		return

@@ -5,9 +5,10 @@
 // The unit of replication is a [Txn]: conditions (a key is absent, present,
 // or at version N), then puts and deletes on nested buckets, then appends to
 // named chains — append-only logs whose entries the state machine numbers
-// and hash-links (SHA-256 over the previous link and the entry's Merkle leaf
-// hash, [ChainLink]) as it applies them. A transaction applies entirely or not at all and has its own
-// [Result], even though many transactions share one raft entry and many
+// and links as it applies them: an entry's link is SHA-256 over the
+// previous entry's link and the entry's Merkle leaf hash ([ChainLink],
+// [ChainPos.Link]). A transaction applies entirely or not at all and has its
+// own [Result], even though many transactions share one raft entry and many
 // entries share one bbolt commit (group commit).
 //
 // Each chain is also a transparency log (RFC 6962, as Go's checksum database
@@ -38,4 +39,20 @@
 // and rewrites the log, so that bytes deleted before the call are in no
 // file of that node — what crypto-shredding needs. It is node-local: the
 // caller runs it on every node.
+//
+// # Where things live
+//
+// A write goes [Store.Apply] → the proposer (proposer.go: group commit on
+// the leader side, one raft entry for many transactions; forward.go when
+// this node is a follower) → raft → the [FSM]: fsm.go is the thin raft.FSM
+// wrapper, commit.go applies batches of entries into one bbolt transaction
+// and commits it (with rollback-and-replay after a business error),
+// apply.go applies one transaction, chain.go appends to chains and tlog.go
+// stores their Merkle trees, snapshot.go takes and restores snapshots, and
+// codec.go encodes log entries (txn.go defines and validates [Txn]). Reads:
+// read.go ([ReadTx]) and readindex.go ([Store.View], the read gate). The
+// node: store.go (open, close, status), logstore.go (the fail-stop raft
+// log), cluster.go (cluster RPC and membership), transport.go and pki.go
+// (the mutual-TLS port), compact.go ([Store.Compact]), errors.go (the
+// sentinels) and file.go ([WriteFileAtomic]).
 package raftstore

@@ -12,11 +12,21 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Reserved top-level buckets; user buckets may not start with 0x00.
+// The FSM is split by responsibility: this file is the raft.FSM wrapper
+// (open, close, Apply, reads, dump); ApplyBatch, the commit policy and
+// rollback-and-replay are in commit.go; one transaction's apply in apply.go;
+// chains in chain.go and their Merkle trees in tlog.go; Snapshot and Restore
+// in snapshot.go; the log entry encoding in codec.go.
+
+// The state file's top-level buckets are reserved: their names start with
+// 0x00, which Txn.Validate refuses in user bucket paths. \x00meta is the
+// FSM's own; the chains keep theirs in chain.go (bucketChains, bucketHeads,
+// bucketPruned) and tlog.go (bucketTlog).
 var (
-	bucketMeta   = []byte("\x00meta")
-	bucketChains = []byte("\x00chains")
-	bucketHeads  = []byte("\x00heads")
+	// \x00meta holds the applied index and term of the last entry in the
+	// state file and the store revision (8 bytes big-endian each), committed
+	// with the data they describe.
+	bucketMeta = []byte("\x00meta")
 
 	keyAppliedIndex = []byte("applied_index")
 	keyAppliedTerm  = []byte("applied_term")
@@ -75,6 +85,7 @@ type FSM struct {
 	closeOnce  sync.Once
 }
 
+// boltOptions are the options of the state file and of the raft log file.
 func boltOptions() *bolt.Options {
 	return &bolt.Options{
 		Timeout:         2e9, // 2s waiting for the file lock
@@ -105,6 +116,8 @@ func OpenFSM(path string, logger *slog.Logger, fatal func(error)) (*FSM, error) 
 	return f, nil
 }
 
+// open opens the state file at f.path, creating the reserved buckets, and
+// loads its applied index.
 func (f *FSM) open() error {
 	db, err := bolt.Open(f.path, 0o600, boltOptions())
 	if err != nil {
@@ -180,6 +193,7 @@ func (f *FSM) dump(w io.Writer) error {
 	})
 }
 
+// dumpBucket renders one bucket and its nested buckets for dump.
 func dumpBucket(w io.Writer, path [][]byte, b *bolt.Bucket) error {
 	return b.ForEach(func(k, v []byte) error {
 		if v == nil {

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/hashicorp/raft"
+	"golang.org/x/mod/sumdb/tlog"
 )
 
 func newTestFSM(t *testing.T) *FSM {
@@ -189,7 +190,7 @@ func TestFSMChainLinks(t *testing.T) {
 			if !ok || string(data) != d {
 				t.Fatalf("entry %d = %q", i+1, data)
 			}
-			if want := ChainHash(prev, []byte(d)); hash != want {
+			if want := ChainLink(prev, tlog.RecordHash([]byte(d))); hash != want {
 				t.Fatalf("entry %d hash %x, want %x", i+1, hash, want)
 			}
 			prev = hash
@@ -210,7 +211,7 @@ func TestFSMChainLinks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := ChainHash([32]byte{}, []byte("first"))
+	h := ChainLink([32]byte{}, tlog.RecordHash([]byte("first")))
 	if got := []byte(hex.EncodeToString(h[:]) + "\n"); !bytes.Equal(got, golden) {
 		t.Fatalf("genesis hash %s, golden %s", got, golden)
 	}
@@ -255,7 +256,7 @@ func dumpOf(t *testing.T, f *FSM) []byte {
 }
 
 // The same log applied twice from scratch, in different batch sizes, gives
-// the same state: same keys, values, versions, chain hashes, indexes.
+// the same state: same keys, values, versions, chain links, indexes.
 func TestFSMDeterminism(t *testing.T) {
 	logs := sampleLog()
 	a, b := newTestFSM(t), newTestFSM(t)

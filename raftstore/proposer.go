@@ -4,22 +4,39 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/hashicorp/raft"
 )
 
-// Group commit: Apply queues a transaction; one loop drains whatever is
-// queued (up to maxTxnsPerEntry) into a single raft entry. raft itself
-// batches entries that queue up behind a log write (BatchApplyCh) and the
-// FSM applies a whole batch of entries in one bbolt transaction, so under
-// load one fsync carries many transactions while each keeps its own result.
+// Limits of the proposer's entries.
 const (
 	maxTxnsPerEntry  = 1024
 	maxBytesPerEntry = 4 << 20
 	maxInflight      = 2 // raft entries proposed and not yet applied
-	logCacheEntries  = 4
 )
 
+// proposer is the leader-facing half of group commit: it turns the
+// transactions Store.Apply hands it into raft entries. One loop (run) drains
+// whatever is queued, up to maxTxnsPerEntry transactions or
+// maxBytesPerEntry bytes, into a single entry and proposes it: with
+// raft.Apply on the leader, forwarded to the leader (Store.forward) on a
+// follower. At most maxInflight entries are proposed and not yet applied;
+// meanwhile transactions queue up and the next entry carries all of them, so
+// entries grow by themselves under load. raft then writes the entries that
+// queue up behind a log write in one fsync (BatchApplyCh), and the FSM
+// applies a whole batch of entries in one bbolt transaction (commit.go), so
+// under load one fsync carries many transactions while each keeps its own
+// Result.
+type proposer struct {
+	s        *Store
+	queue    chan *proposal
+	inflight chan struct{} // one token per entry proposed and not yet applied
+	txns     atomic.Uint64 // transactions queued (Stats.Proposals)
+	entries  atomic.Uint64 // entries proposed or forwarded (Stats.EntriesSent)
+}
+
+// proposal is one transaction waiting for its result.
 type proposal struct {
 	txn  *Txn
 	size int
@@ -42,16 +59,22 @@ func (s *Store) Apply(ctx context.Context, t *Txn) (Result, error) {
 	if err := t.Validate(); err != nil {
 		return Result{}, err
 	}
+	return s.proposer.propose(ctx, t)
+}
+
+// propose queues a valid transaction for the next entry and waits for its
+// result.
+func (pr *proposer) propose(ctx context.Context, t *Txn) (Result, error) {
 	p := &proposal{txn: t, size: approxSize(t), done: make(chan struct{})}
 	if p.size > maxBytesPerEntry {
 		return Result{}, fmt.Errorf("%w: transaction of about %d bytes, limit %d", ErrInvalidTxn, p.size, maxBytesPerEntry)
 	}
-	s.nProposals.Add(1)
+	pr.txns.Add(1)
 	select {
-	case s.proposals <- p:
+	case pr.queue <- p:
 	case <-ctx.Done():
 		return Result{}, fmt.Errorf("raftstore: queue write: %w", ErrTimeout)
-	case <-s.done:
+	case <-pr.s.done:
 		return Result{}, ErrClosed
 	}
 	select {
@@ -62,6 +85,7 @@ func (s *Store) Apply(ctx context.Context, t *Txn) (Result, error) {
 	}
 }
 
+// approxSize estimates a transaction's encoded size, for the entry limits.
 func approxSize(t *Txn) int {
 	n := 16
 	for _, c := range t.Conds {
@@ -84,44 +108,46 @@ func pathSize(p [][]byte) int {
 	return n
 }
 
-func (s *Store) batchLoop() {
-	defer s.wg.Done()
+// run drains the queue into entries until the store closes.
+func (pr *proposer) run() {
+	defer pr.s.wg.Done()
 	for {
 		var first *proposal
 		select {
-		case first = <-s.proposals:
-		case <-s.done:
+		case first = <-pr.queue:
+		case <-pr.s.done:
 			return
 		}
 		batch, size := []*proposal{first}, first.size
 	drain:
 		for len(batch) < maxTxnsPerEntry && size < maxBytesPerEntry {
 			select {
-			case p := <-s.proposals:
+			case p := <-pr.queue:
 				batch = append(batch, p)
 				size += p.size
 			default:
 				break drain
 			}
 		}
-		s.submit(batch)
+		pr.submit(batch)
 	}
 }
 
 // submit proposes one entry. On the leader raft.Apply only enqueues (and
 // blocks while raft's queue is full, which is what lets batches grow under
 // load); the wait for the commit happens in its own goroutine.
-func (s *Store) submit(batch []*proposal) {
+func (pr *proposer) submit(batch []*proposal) {
+	s := pr.s
 	txns := make([]*Txn, len(batch))
 	for i, p := range batch {
 		txns[i] = p.txn
 	}
 	entry := encodeBatch(txns)
-	s.nEntries.Add(1)
+	pr.entries.Add(1)
 	// Bound the entries in flight: while they are, proposals queue up and
 	// the next entry carries all of them.
 	select {
-	case s.inflight <- struct{}{}:
+	case pr.inflight <- struct{}{}:
 	case <-s.done:
 		deliver(batch, nil, ErrClosed)
 		return
@@ -134,18 +160,19 @@ func (s *Store) submit(batch []*proposal) {
 				// Not enqueued: nothing was written; forward instead.
 				results, err = s.forward(entry)
 			}
-			<-s.inflight
+			<-pr.inflight
 			deliver(batch, results, err)
 		}()
 		return
 	}
 	go func() {
 		results, err := s.forward(entry)
-		<-s.inflight
+		<-pr.inflight
 		deliver(batch, results, err)
 	}()
 }
 
+// deliver hands each proposal of an entry its result, or the entry's error.
 func deliver(batch []*proposal, results []Result, err error) {
 	if err == nil && len(results) != len(batch) {
 		err = fmt.Errorf("raftstore: %d results for %d transactions", len(results), len(batch))
@@ -171,6 +198,8 @@ func (s *Store) waitApply(fut raft.ApplyFuture) ([]Result, error) {
 	return results, nil
 }
 
+// mapRaftErr maps raft's errors to the store's sentinels; raft.ErrNotLeader
+// stays, for the caller to forward or map.
 func mapRaftErr(err error) error {
 	switch {
 	case errors.Is(err, raft.ErrNotLeader):

@@ -88,23 +88,23 @@ func (r *ReadTx) BucketCount(bucket [][]byte) int {
 // BucketExists reports whether the nested bucket exists.
 func (r *ReadTx) BucketExists(bucket [][]byte) bool { return bucketAt(r.tx, bucket) != nil }
 
-// ChainHead returns the sequence number and hash of the last entry of a
-// chain; seq 0 and a zero hash for an empty chain.
-func (r *ReadTx) ChainHead(chain []byte) (seq uint64, hash [32]byte) { return chainHead(r.tx, chain) }
+// ChainHead returns the sequence number and link of the last entry of a
+// chain; seq 0 and the genesis link (32 zero bytes) for an empty chain.
+func (r *ReadTx) ChainHead(chain []byte) (seq uint64, link [32]byte) { return chainHead(r.tx, chain) }
 
-// ChainEntry returns the data and hash of entry seq of a chain; ok is false
+// ChainEntry returns the data and link of entry seq of a chain; ok is false
 // for a seq the chain does not hold (beyond the head, or pruned).
-func (r *ReadTx) ChainEntry(chain []byte, seq uint64) (data []byte, hash [32]byte, ok bool) {
+func (r *ReadTx) ChainEntry(chain []byte, seq uint64) (data []byte, link [32]byte, ok bool) {
 	cb := r.tx.Bucket(bucketChains).Bucket(chain)
 	if cb == nil {
-		return nil, hash, false
+		return nil, link, false
 	}
 	v := cb.Get(binary.BigEndian.AppendUint64(nil, seq))
 	if len(v) < 32 {
-		return nil, hash, false
+		return nil, link, false
 	}
-	copy(hash[:], v)
-	return bytes.Clone(v[32:]), hash, true
+	copy(link[:], v)
+	return bytes.Clone(v[32:]), link, true
 }
 
 // Revision is the store revision: the number of applied transactions.

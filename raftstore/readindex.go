@@ -10,6 +10,58 @@ import (
 	"github.com/hashicorp/raft"
 )
 
+// View runs fn on the local state. With Linearizable it first makes sure
+// the local state includes every write committed before the call.
+func (s *Store) View(ctx context.Context, c Consistency, fn func(*ReadTx) error) error {
+	if c == Linearizable {
+		if err := s.Barrier(ctx); err != nil {
+			return err
+		}
+	}
+	return s.fsm.view(fn)
+}
+
+// Barrier waits until the local state reflects every write committed before
+// the call (a read index, as in etcd).
+func (s *Store) Barrier(ctx context.Context) error {
+	var idx uint64
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		if s.raft.State() == raft.Leader {
+			idx, err = s.gate.confirm(ctx)
+			break
+		}
+		var reply ReadIndexReply
+		if err = s.callLeader(ctx, "Cluster.ReadIndex", &ReadIndexArgs{From: s.cfg.NodeID}, &reply); err == nil {
+			idx, err = reply.Index, reply.Err.err()
+		}
+		if !errors.Is(err, errLocalLeader) {
+			break
+		}
+	}
+	if err != nil {
+		return err
+	}
+	return s.waitApplied(ctx, idx)
+}
+
+// waitApplied waits until the committed state holds index idx.
+func (s *Store) waitApplied(ctx context.Context, idx uint64) error {
+	for {
+		applied, ch := s.fsm.appliedWait(idx)
+		if applied >= idx {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("raftstore: wait for index %d (applied %d): %w", idx, applied, ErrTimeout)
+		case <-s.done:
+			return ErrClosed
+		}
+	}
+}
+
 // readGate confirms leadership for linearizable reads, in the order raft's
 // ReadIndex requires (Raft thesis §6.4; hashicorp/raft issue #603):
 //
@@ -122,55 +174,4 @@ func mapLeaderErr(err error) error {
 		return ErrNotLeader
 	}
 	return err
-}
-
-// View runs fn on the local state. With Linearizable it first makes sure
-// the local state includes every write committed before the call.
-func (s *Store) View(ctx context.Context, c Consistency, fn func(*ReadTx) error) error {
-	if c == Linearizable {
-		if err := s.Barrier(ctx); err != nil {
-			return err
-		}
-	}
-	return s.fsm.view(fn)
-}
-
-// Barrier waits until the local state reflects every write committed before
-// the call (a read index, as in etcd).
-func (s *Store) Barrier(ctx context.Context) error {
-	var idx uint64
-	var err error
-	for attempt := 0; attempt < 3; attempt++ {
-		if s.raft.State() == raft.Leader {
-			idx, err = s.gate.confirm(ctx)
-			break
-		}
-		var reply ReadIndexReply
-		if err = s.callLeader(ctx, "Cluster.ReadIndex", &ReadIndexArgs{From: s.cfg.NodeID}, &reply); err == nil {
-			idx, err = reply.Index, reply.Err.err()
-		}
-		if !errors.Is(err, errLocalLeader) {
-			break
-		}
-	}
-	if err != nil {
-		return err
-	}
-	return s.waitApplied(ctx, idx)
-}
-
-func (s *Store) waitApplied(ctx context.Context, idx uint64) error {
-	for {
-		applied, ch := s.fsm.appliedWait(idx)
-		if applied >= idx {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return fmt.Errorf("raftstore: wait for index %d (applied %d): %w", idx, applied, ErrTimeout)
-		case <-s.done:
-			return ErrClosed
-		}
-	}
 }

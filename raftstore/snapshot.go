@@ -22,8 +22,12 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	return &fsmSnapshot{tx: tx}, nil
 }
 
+// fsmSnapshot is a snapshot in the making: a read transaction on the state
+// file, open until raft releases it.
 type fsmSnapshot struct{ tx *bolt.Tx }
 
+// Persist writes the state file as of the snapshot (a byte copy: free pages
+// included, see Compact).
 func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 	if _, err := s.tx.WriteTo(sink); err != nil {
 		sink.Cancel()
@@ -32,6 +36,7 @@ func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 	return sink.Close()
 }
 
+// Release ends the read transaction.
 func (s *fsmSnapshot) Release() { _ = s.tx.Rollback() }
 
 // Restore replaces the state with a snapshot: it is written to a temporary
@@ -90,6 +95,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	return nil
 }
 
+// writeSynced writes r to a new file at path and fsyncs it.
 func writeSynced(path string, r io.Reader) error {
 	out, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
@@ -106,6 +112,7 @@ func writeSynced(path string, r io.Reader) error {
 	return out.Close()
 }
 
+// syncDir fsyncs a directory, making renames in it durable.
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {

@@ -151,19 +151,19 @@ type Store struct {
 	joinRPC   *rpc.Server
 	faults    *netFaults
 
-	proposals   chan *proposal
-	inflight    chan struct{}
+	proposer    proposer // Apply → raft entries (group commit, proposer.go)
 	gate        readGate
 	barrierTerm atomic.Uint64
 	compactMu   sync.Mutex // one Compact at a time: it changes TrailingLogs
-
-	nProposals atomic.Uint64
-	nEntries   atomic.Uint64
 
 	closeOnce sync.Once
 	done      chan struct{}
 	wg        sync.WaitGroup
 }
+
+// logCacheEntries is how many recent raft entries stay in memory, in front
+// of the log store (see Open).
+const logCacheEntries = 4
 
 // Open starts a node. It returns once raft is running; use WaitLeader to
 // wait for the cluster to elect a leader.
@@ -172,14 +172,17 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{
-		cfg:       cfg,
-		logger:    cfg.Logger,
-		fatal:     cfg.Fatal,
-		faults:    &netFaults{},
-		proposals: make(chan *proposal, 4096),
-		inflight:  make(chan struct{}, maxInflight),
-		done:      make(chan struct{}),
+		cfg:    cfg,
+		logger: cfg.Logger,
+		fatal:  cfg.Fatal,
+		faults: &netFaults{},
+		proposer: proposer{
+			queue:    make(chan *proposal, 4096),
+			inflight: make(chan struct{}, maxInflight),
+		},
+		done: make(chan struct{}),
 	}
+	s.proposer.s = s
 	s.gate.s = s
 	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "raft"), 0o700); err != nil {
 		return nil, fmt.Errorf("raftstore: data dir: %w", err)
@@ -293,7 +296,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		}
 	}
 	s.wg.Add(1)
-	go s.batchLoop()
+	go s.proposer.run()
 	ok = true
 	s.logger.Info("raft node started", "node_id", cfg.NodeID, "region", cfg.Region, "address", adv, "existing_state", hasState)
 	return s, nil
@@ -436,7 +439,7 @@ func (s *Store) Status() Status {
 		Stats: Stats{
 			LogBatches: s.logs.batches.Load(), LogEntries: s.logs.entries.Load(),
 			LogNanos: s.logs.nanos.Load(), FSMNanos: s.fsm.nanos.Load(),
-			FSMBatches: s.fsm.batches.Load(), Proposals: s.nProposals.Load(), EntriesSent: s.nEntries.Load(),
+			FSMBatches: s.fsm.batches.Load(), Proposals: s.proposer.txns.Load(), EntriesSent: s.proposer.entries.Load(),
 			SnapshotsRestored: s.fsm.restores.Load(),
 		},
 	}

@@ -12,17 +12,14 @@ import (
 // database does it): record i is the data of entry i+1, and the hashes of
 // its Merkle tree are stored as entries are applied, so that tree hashes and
 // proofs are reads, never recomputations. See DESIGN.md, "Chain Merkle
-// trees".
-var (
-	// \x00tlog/<chain>/<record, 8 bytes big-endian> → the hashes that
-	// record added to the tree, 32 bytes each: its leaf hash, then the
-	// hashes of the subtrees it completed (tlog.StoredHashes), which sit
-	// at stored hash indexes StoredHashIndex(0, record) and on.
-	bucketTlog = []byte("\x00tlog")
-	// \x00pruned/<chain> → first present seq (8 bytes) ‖ link of the entry
-	// before it (32 bytes).
-	bucketPruned = []byte("\x00pruned")
-)
+// trees"; the reads are ReadTx's Chain* methods (read.go).
+
+// bucketTlog holds the stored hashes: \x00tlog/<chain>/<record, 8 bytes
+// big-endian> → the hashes that record added to the tree, 32 bytes each:
+// its leaf hash, then the hashes of the subtrees it completed
+// (tlog.StoredHashes), which sit at stored hash indexes
+// StoredHashIndex(0, record) and on.
+var bucketTlog = []byte("\x00tlog")
 
 // hashStore is one chain's stored hashes. It is the tlog.HashReader the
 // tree functions read through, in a read or a write transaction.
@@ -71,14 +68,16 @@ func (s hashStore) record(record int64) []byte {
 
 // storeRecordHashes stores the hashes that record (0-based) with data adds
 // to the tree, in one value. It reads earlier hashes through s, so within a
-// write transaction it sees what that transaction wrote. The FSM calls it
-// for every append, and the 10M-record benchmark fills its tree with it.
+// write transaction it sees what that transaction wrote. writableHashes
+// rebuilds a chain's hashes with it, and the 10M-record benchmark fills its
+// tree with it.
 func storeRecordHashes(s hashStore, record int64, data []byte) error {
 	return storeLeafHashes(s, record, tlog.RecordHash(data))
 }
 
-// storeLeafHashes is storeRecordHashes given the record's leaf hash (the
-// FSM computes it once for the link and the tree).
+// storeLeafHashes is storeRecordHashes given the record's leaf hash: every
+// append calls it (appendChain computes the leaf hash once, for the link and
+// the tree).
 func storeLeafHashes(s hashStore, record int64, leaf tlog.Hash) error {
 	hashes, err := tlog.StoredHashesForRecordHash(record, leaf, s)
 	if err != nil {

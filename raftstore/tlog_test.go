@@ -423,7 +423,7 @@ func verifyLinks(t testing.TB, r *ReadTx, chain string) (first uint64, datas [][
 		if seq != want {
 			t.Fatalf("chain %s: entry %d, want %d", chain, seq, want)
 		}
-		if ChainHash(prev, data) != link {
+		if ChainLink(prev, tlog.RecordHash(data)) != link {
 			t.Fatalf("chain %s: entry %d does not link to the one before", chain, seq)
 		}
 		datas = append(datas, bytes.Clone(data))

@@ -15,7 +15,6 @@ const (
 	MaxTxnItems     = 4096       // conditions + ops + appends in one transaction
 	MaxChainNameLen = MaxKeySize // bytes in a chain name
 	maxBatchTxns    = 1 << 16    // transactions in one log entry
-	maxEntrySize    = 64 << 20   // bytes in one encoded log entry
 )
 
 // CondKind says what a condition requires of a key.

@@ -45,7 +45,7 @@ func benchBundle(b testing.TB, n int) []byte {
 		for j, h := range hs {
 			tree[tlog.StoredHashIndex(0, int64(i))+int64(j)] = h
 		}
-		link = raftstore.ChainHash(link, data)
+		link = raftstore.ChainLink(link, tlog.RecordHash(data))
 		if (i+1)%1000 == 0 || i == n-1 {
 			root, err := tlog.TreeHash(int64(i+1), reader)
 			if err != nil {

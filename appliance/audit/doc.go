@@ -14,9 +14,10 @@
 // first, and the change is refused if it cannot be.
 //
 // raftstore keeps two structures over every chain as entries apply: the
-// hash-chain link (SHA-256(previous link || entry)) and the RFC 6962 Merkle
-// tree of golang.org/x/mod/sumdb/tlog, whose stored hashes make inclusion
-// and consistency proofs a handful of reads. An entry's sequence number is
+// hash-chain link (SHA-256(previous link || leaf hash), where the leaf hash
+// is the entry's Merkle leaf hash SHA-256(0x00 || entry): raftstore.ChainLink)
+// and the RFC 6962 Merkle tree of golang.org/x/mod/sumdb/tlog, whose stored
+// hashes make inclusion and consistency proofs a handful of reads. An entry's sequence number is
 // its position (1-based; tree record seq-1), which both authenticate.
 //
 // # Canonical encoding (format v1)

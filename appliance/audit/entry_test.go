@@ -104,7 +104,7 @@ func TestVectors(t *testing.T) {
 		for j, h := range stored {
 			hashes[tlog.StoredHashIndex(0, int64(i))+int64(j)] = h
 		}
-		link = raftstore.ChainHash(link, b)
+		link = raftstore.ChainLink(link, tlog.RecordHash(b))
 		root, err := tlog.TreeHash(int64(i+1), reader)
 		if err != nil {
 			t.Fatal(err)

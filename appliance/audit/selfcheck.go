@@ -171,7 +171,7 @@ func (s *Service) checkChain(ctx context.Context, chain string, v note.Verifier,
 					problem = fmt.Sprintf("entry %d: missing (the next stored entry is %d)", want, n)
 					return false
 				}
-				link = raftstore.ChainHash(link, data)
+				link = raftstore.ChainLink(link, tlog.RecordHash(data))
 				if link != stored {
 					problem = fmt.Sprintf("entry %d: hash-chain link differs (entry or link altered)", n)
 					return false
