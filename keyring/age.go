@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -20,10 +19,6 @@ type Root interface {
 	WrapKEK(ctx context.Context, tenant string, kek *Key) ([]byte, error)
 	UnwrapKEK(ctx context.Context, tenant string, wrapped []byte) (*Key, error)
 }
-
-// ErrRootUnavailable: the root key cannot be used (sealed node, revoked
-// Vault key); the caller fails closed.
-var ErrRootUnavailable = errors.New("keyring: root key unavailable")
 
 // NewSealIdentity writes a fresh age X25519 identity to path with mode 0600
 // — the cluster's seal identity, created at `operator init` — and returns

@@ -24,9 +24,6 @@ type Store interface {
 	View(ctx context.Context, c raftstore.Consistency, fn func(*raftstore.ReadTx) error) error
 }
 
-// ErrNoKeys: the tenant has no key hierarchy (not provisioned, or deleted).
-var ErrNoKeys = errors.New("keyring: tenant has no keys")
-
 // Hierarchy manages the key hierarchy of tenants, stored below each
 // tenant's bucket (["tenant:<id>", "keys"]):
 //
@@ -239,8 +236,9 @@ type Provisioning struct {
 // the tenant registry applies them in the transaction that creates the
 // tenant, so a tenant never exists without keys. For a Vault tenant it
 // calls Vault (reads the transit key, wraps the KEK): bad credentials or
-// an unreachable Vault fail the creation with ErrRootUnavailable.
-func (h *Hierarchy) PrepareProvision(ctx context.Context, caller audit.Caller, tenant string, spec ProviderSpec) (*Provisioning, error) {
+// an unreachable Vault fail the creation with an *UnavailableError.
+func (h *Hierarchy) PrepareProvision(ctx context.Context, caller audit.Caller, tenant string, spec ProviderSpec) (_ *Provisioning, err error) {
+	defer failClosed(tenant, &err)
 	root, rootOps, err := h.newRoot(ctx, tenant, &spec)
 	if err != nil {
 		return nil, err
@@ -451,7 +449,8 @@ func (h *Hierarchy) kek(ctx context.Context, tenant string, v uint32) (*Key, err
 
 // DataKey returns the data key of subject ("" for the tenant's own),
 // creating a subject key on first use.
-func (h *Hierarchy) DataKey(ctx context.Context, tenant, subject string) (*Key, error) {
+func (h *Hierarchy) DataKey(ctx context.Context, tenant, subject string) (_ *Key, err error) {
+	defer failClosed(tenant, &err)
 	return h.cache.GetOrLoad(ctx, CacheKey{Tenant: tenant, Subject: subject}, func(ctx context.Context) (*Key, error) {
 		w, err := h.read(ctx, tenant, "dek/"+subject)
 		if errors.Is(err, ErrNoKeys) && subject != "" {

@@ -2,10 +2,11 @@ package keyring
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/custos/custos/internal/validation"
 )
 
 // Providers of tenant roots.
@@ -63,64 +64,59 @@ type vaultAuth struct {
 	SecretID string `json:"secret_id,omitempty"`
 }
 
-// SpecError is an invalid provider specification; Field names the part.
-type SpecError struct{ Field, Reason string }
-
-func (e *SpecError) Error() string { return "keyring: " + e.Field + " " + e.Reason }
-
 // Normalize fills defaults and checks the specification.
 func (s *ProviderSpec) Normalize() error {
 	switch s.Kind {
 	case "", ProviderAge:
 		s.Kind = ProviderAge
 		if s.Vault != nil {
-			return &SpecError{"vault", "is only allowed with key_provider vault"}
+			return validation.Field("vault", "is only allowed with key_provider vault")
 		}
 		return nil
 	case ProviderVault:
 	default:
-		return &SpecError{"key_provider", "must be age or vault"}
+		return validation.Field("key_provider", "must be age or vault")
 	}
 	v := s.Vault
 	if v == nil {
-		return &SpecError{"vault", "is required with key_provider vault"}
+		return validation.Field("vault", "is required with key_provider vault")
 	}
 	u, err := url.Parse(v.Address)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(v.Address) > maxSpecField {
-		return &SpecError{"vault.address", "must be an http or https URL"}
+		return validation.Field("vault.address", "must be an http or https URL")
 	}
 	for _, f := range []struct{ name, v string }{{"vault.mount", v.Mount}, {"vault.key", v.Key}} {
 		if !vaultName(f.v) {
-			return &SpecError{f.name, "must be 1 to 256 characters of a-z, A-Z, 0-9, '-', '_', '.' and '/'"}
+			return validation.Field(f.name, "must be 1 to 256 characters of a-z, A-Z, 0-9, '-', '_', '.' and '/'")
 		}
 	}
 	if len(v.CACertPEM) > maxCACertPEM || (v.CACertPEM != "" && !strings.Contains(v.CACertPEM, "-----BEGIN CERTIFICATE-----")) {
-		return &SpecError{"vault.ca_cert_pem", "must be a PEM certificate of at most 64 KiB"}
+		return validation.Field("vault.ca_cert_pem", "must be a PEM certificate of at most 64 KiB")
 	}
 	switch v.AuthMethod {
 	case "", VaultAuthToken:
 		v.AuthMethod = VaultAuthToken
 		if v.Token == "" || len(v.Token) > maxSpecField {
-			return &SpecError{"vault.token", "is required with auth_method token"}
+			return validation.Field("vault.token", "is required with auth_method token")
 		}
 		if v.RoleID != "" || v.SecretID != "" {
-			return &SpecError{"vault.role_id", "is only allowed with auth_method approle"}
+			return validation.Field("vault.role_id", "is only allowed with auth_method approle")
 		}
 	case VaultAuthAppRole:
 		if v.AuthMount == "" {
 			v.AuthMount = "approle"
 		}
 		if !vaultName(v.AuthMount) {
-			return &SpecError{"vault.auth_mount", "must be a mount path"}
+			return validation.Field("vault.auth_mount", "must be a mount path")
 		}
 		if v.RoleID == "" || v.SecretID == "" || len(v.RoleID) > maxSpecField || len(v.SecretID) > maxSpecField {
-			return &SpecError{"vault.role_id", "role_id and secret_id are required with auth_method approle"}
+			return validation.Field("vault.role_id", "role_id and secret_id are required with auth_method approle")
 		}
 		if v.Token != "" {
-			return &SpecError{"vault.token", "is only allowed with auth_method token"}
+			return validation.Field("vault.token", "is only allowed with auth_method token")
 		}
 	default:
-		return &SpecError{"vault.auth_method", "must be token or approle"}
+		return validation.Field("vault.auth_method", "must be token or approle")
 	}
 	return nil
 }
@@ -162,9 +158,3 @@ func decodeProvider(b []byte) (ProviderSpec, error) {
 	}
 	return s, nil
 }
-
-// ErrSealed: this node has no seal identity, so it cannot use any tenant
-// root; it answers every key operation with it until restarted with one.
-var ErrSealed = fmt.Errorf("%w: this node is sealed (no seal identity)", ErrRootUnavailable)
-
-var errNoSealRecipients = errors.New("keyring: the cluster has no seal recipients (not bootstrapped by operator init)")

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/custos/custos/internal/validation"
 )
 
 func TestProviderSpecNormalize(t *testing.T) {
@@ -39,12 +41,12 @@ func TestProviderSpecNormalize(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			err := c.spec.Normalize()
-			var se *SpecError
+			var se *validation.FieldError
 			switch {
 			case c.field == "" && err != nil:
 				t.Fatalf("refused: %v", err)
 			case c.field != "" && (!errors.As(err, &se) || se.Field != c.field):
-				t.Fatalf("err = %v, want a SpecError on %s", err, c.field)
+				t.Fatalf("err = %v, want a validation.FieldError on %s", err, c.field)
 			}
 		})
 	}

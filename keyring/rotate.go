@@ -95,7 +95,8 @@ func (h *Hierarchy) Status(ctx context.Context, tenant string) (KeyStatus, error
 // so Custos never sees the transit key) and wraps the new KEK under it.
 // The superseded transit versions are trimmed later by the janitor, once
 // no backup that could hold them is kept (TrimAfter).
-func (h *Hierarchy) Rotate(ctx context.Context, caller audit.Caller, tenant string) (uint32, error) {
+func (h *Hierarchy) Rotate(ctx context.Context, caller audit.Caller, tenant string) (_ uint32, err error) {
+	defer failClosed(tenant, &err)
 	st, err := h.Status(ctx, tenant)
 	if err != nil {
 		return 0, err
@@ -153,15 +154,12 @@ func (h *Hierarchy) Rotate(ctx context.Context, caller audit.Caller, tenant stri
 	return next, nil
 }
 
-// ErrConcurrent: a concurrent key operation on the same tenant won; read
-// the state again and retry.
-var ErrConcurrent = fmt.Errorf("keyring: a concurrent key operation won")
-
 // Rewrap moves up to batch data keys of tenant from older KEKs to the
 // current one, each in its own conditional transaction (a key shredded or
 // rewrapped meanwhile is skipped). It returns how many it moved; call it
 // until it returns 0.
-func (h *Hierarchy) Rewrap(ctx context.Context, tenant string, batch int) (int, error) {
+func (h *Hierarchy) Rewrap(ctx context.Context, tenant string, batch int) (_ int, err error) {
+	defer failClosed(tenant, &err)
 	st, err := h.Status(ctx, tenant)
 	if err != nil {
 		return 0, err
@@ -263,7 +261,8 @@ func (h *Hierarchy) finishRewrap(ctx context.Context, tenant string, markerVersi
 // provider record. Changing a Vault tenant's credentials (a new token or
 // AppRole secret) is a provider change to the same transit key. Data keys
 // and data are untouched.
-func (h *Hierarchy) ChangeProvider(ctx context.Context, caller audit.Caller, tenant string, spec ProviderSpec) error {
+func (h *Hierarchy) ChangeProvider(ctx context.Context, caller audit.Caller, tenant string, spec ProviderSpec) (err error) {
+	defer failClosed(tenant, &err)
 	old, err := h.root(ctx, tenant)
 	if err != nil {
 		return err

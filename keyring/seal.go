@@ -5,21 +5,9 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
-)
-
-// Sentinel errors.
-var (
-	// ErrOpen: the ciphertext does not authenticate under this key and
-	// place — tampered, truncated, or moved from another place.
-	ErrOpen = errors.New("keyring: message authentication failed")
-	// ErrFormat: the bytes are not a ciphertext of a known format.
-	ErrFormat = errors.New("keyring: malformed ciphertext")
-	// ErrKeyVersion: the ciphertext names another key version.
-	ErrKeyVersion = errors.New("keyring: ciphertext was sealed with another key version")
 )
 
 // KeySize is the size of every symmetric key.

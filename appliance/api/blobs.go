@@ -138,7 +138,7 @@ func (s *server) upload(c *fiber.Ctx) error {
 	defer cancel()
 	b, err := s.deps.Blobs.Put(ctx, s.caller(c), tenant, in, body)
 	if err != nil {
-		return keyErr(tenant, fmt.Errorf("api: upload blob to %q: %w", tenant, err))
+		return fmt.Errorf("api: upload blob to %q: %w", tenant, err)
 	}
 	c.Location("/v1/tenants/" + tenant + "/blobs/" + b.ID)
 	return c.Status(fiber.StatusCreated).JSON(b)
@@ -237,7 +237,7 @@ func (s *server) getBlob(c *fiber.Ctx) error {
 	conn := c.Context().Conn()
 	r, err := content.Reader(ctx, s.caller(c), off, n, func() { _ = conn.SetWriteDeadline(time.Now().Add(writeTimeout)) })
 	if err != nil {
-		return keyErr(tenant, fmt.Errorf("api: read blob %q of %q: %w", b.ID, tenant, err))
+		return fmt.Errorf("api: read blob %q of %q: %w", b.ID, tenant, err)
 	}
 	if partial {
 		c.Status(fiber.StatusPartialContent)

@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/gofiber/fiber/v2"
@@ -67,25 +66,6 @@ type purgeResponse struct {
 	Purged int `json:"purged"`
 }
 
-// keyError is a key operation that failed because the tenant's root key
-// is unavailable (sealed node, Vault refusing or unreachable). It names
-// the tenant.
-type keyError struct {
-	tenant string
-	err    error
-}
-
-func (e *keyError) Error() string { return fmt.Sprintf("api: keys of tenant %q: %v", e.tenant, e.err) }
-func (e *keyError) Unwrap() error { return e.err }
-
-// keyErr wraps the key errors a client must see as key-unavailable.
-func keyErr(tenant string, err error) error {
-	if errors.Is(err, keyring.ErrRootUnavailable) || errors.Is(err, keyring.ErrOpen) {
-		return &keyError{tenant: tenant, err: err}
-	}
-	return err
-}
-
 // tenantKeys checks the tenant exists (404 otherwise) and returns its id.
 func (s *server) tenantKeys(c *fiber.Ctx, body any, required bool) (string, context.Context, context.CancelFunc, error) {
 	id, err := s.tenantInput(c)
@@ -111,7 +91,7 @@ func (s *server) getKeys(c *fiber.Ctx) error {
 	defer cancel()
 	st, err := s.deps.Keys.Status(ctx, id)
 	if err != nil {
-		return keyErr(id, fmt.Errorf("api: key status of %q: %w", id, err))
+		return fmt.Errorf("api: key status of %q: %w", id, err)
 	}
 	return c.JSON(st)
 }
@@ -126,11 +106,11 @@ func (s *server) rotateKeys(c *fiber.Ctx) error {
 	defer cancel()
 	v, err := s.deps.Keys.Rotate(ctx, s.caller(c), id)
 	if err != nil {
-		return keyErr(id, fmt.Errorf("api: rotate keys of %q: %w", id, err))
+		return fmt.Errorf("api: rotate keys of %q: %w", id, err)
 	}
 	st, err := s.deps.Keys.Status(ctx, id)
 	if err != nil {
-		return keyErr(id, fmt.Errorf("api: key status of %q: %w", id, err))
+		return fmt.Errorf("api: key status of %q: %w", id, err)
 	}
 	c.Location("/v1/tenants/" + id + "/keys")
 	return c.Status(fiber.StatusAccepted).JSON(rotateResponse{Tenant: id, CurrentKEK: v, Status: st})
@@ -144,7 +124,7 @@ func (s *server) purgeKeyCache(c *fiber.Ctx) error {
 	defer cancel()
 	n, err := s.deps.Keys.PurgeCache(ctx, s.caller(c), id)
 	if err != nil {
-		return keyErr(id, fmt.Errorf("api: purge key cache of %q: %w", id, err))
+		return fmt.Errorf("api: purge key cache of %q: %w", id, err)
 	}
 	return c.JSON(purgeResponse{Tenant: id, Purged: n})
 }
@@ -159,11 +139,11 @@ func (s *server) changeProvider(c *fiber.Ctx) error {
 	}
 	defer cancel()
 	if err := s.deps.Keys.ChangeProvider(ctx, s.caller(c), id, providerSpec(req.KeyProvider, req.Vault)); err != nil {
-		return keyErr(id, fmt.Errorf("api: change key provider of %q: %w", id, err))
+		return fmt.Errorf("api: change key provider of %q: %w", id, err)
 	}
 	st, err := s.deps.Keys.Status(ctx, id)
 	if err != nil {
-		return keyErr(id, fmt.Errorf("api: key status of %q: %w", id, err))
+		return fmt.Errorf("api: key status of %q: %w", id, err)
 	}
 	return c.JSON(st)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/custos/custos/appliance/collections"
 	"github.com/custos/custos/appliance/records"
 	"github.com/custos/custos/appliance/tenants"
+	"github.com/custos/custos/internal/validation"
 	"github.com/custos/custos/keyring"
 	"github.com/custos/custos/raftstore"
 )
@@ -179,17 +180,12 @@ type header struct{ name, value string }
 // errors.As only, and never copies err.Error() into the response.
 func problemFor(err error) (kind, string, []FieldProblem, []header) {
 	var (
-		re  *requestError
-		ae  *authError
-		fe  *tenants.FieldError
-		rm  *tenants.RegionMismatchError
-		fb  *fiber.Error
-		ke  *keyError
-		se  *keyring.SpecError
-		ake *apikeys.FieldError
-		cfe *collections.FieldError
-		rfe *records.FieldError
-		bfe *blobs.FieldError
+		re *requestError
+		ae *authError
+		fe *validation.FieldError
+		rm *tenants.RegionMismatchError
+		fb *fiber.Error
+		ue *keyring.UnavailableError
 	)
 	retry := []header{{fiber.HeaderRetryAfter, "1"}}
 	switch {
@@ -200,10 +196,10 @@ func problemFor(err error) (kind, string, []FieldProblem, []header) {
 			return kindUnavailable, "The cluster did not answer in time. A change may or may not have been applied: read it back before retrying.", nil, retry
 		}
 		return kindUnavailable, "The cluster has no reachable leader right now. A change may or may not have been applied: read it back before retrying.", nil, retry
-	case errors.As(err, &ke):
-		return kindKeyUnavailable, keyUnavailableDetail(ke), nil, []header{{fiber.HeaderRetryAfter, "5"}}
-	case errors.As(err, &se):
-		return kindValidation, se.Field + " " + se.Reason, []FieldProblem{{Field: se.Field, Reason: se.Reason}}, nil
+	case errors.As(err, &ue):
+		return kindKeyUnavailable, keyUnavailableDetail(ue), nil, []header{{fiber.HeaderRetryAfter, "5"}}
+	case errors.As(err, &fe):
+		return kindValidation, fe.Field + " " + fe.Reason, []FieldProblem{{Field: fe.Field, Reason: fe.Reason}}, nil
 	case errors.Is(err, raftstore.ErrChainUnwritable):
 		return kindAuditUnavailable, "The audit entry of this change could not be written, so the change was not made.", nil, []header{{fiber.HeaderRetryAfter, "5"}}
 	case errors.Is(err, audit.ErrCannotSign), errors.Is(err, audit.ErrNoKeys):
@@ -212,10 +208,6 @@ func problemFor(err error) (kind, string, []FieldProblem, []header) {
 		return kindInvalidParameter, "The index or size is outside the chain.", nil, nil
 	case errors.Is(err, audit.ErrNotFound):
 		return kindNotFound, "No such audit entry or checkpoint.", nil, nil
-	case errors.As(err, &ake):
-		return kindValidation, ake.Field + " " + ake.Reason, []FieldProblem{{Field: ake.Field, Reason: ake.Reason}}, nil
-	case errors.As(err, &rfe):
-		return kindValidation, rfe.Field + " " + rfe.Reason, []FieldProblem{{Field: rfe.Field, Reason: rfe.Reason}}, nil
 	case errors.Is(err, records.ErrIntegrity):
 		return kindIntegrity, "A stored value failed its integrity check (altered or moved); it is not served.", nil, nil
 	case errors.Is(err, records.ErrNotFound):
@@ -224,8 +216,6 @@ func problemFor(err error) (kind, string, []FieldProblem, []header) {
 		return kindConflict, "A record with this id exists.", nil, nil
 	case errors.Is(err, records.ErrVersion):
 		return kindPreconditionFailed, "The record changed meanwhile; read it again.", nil, nil
-	case errors.As(err, &bfe):
-		return kindValidation, bfe.Field + " " + bfe.Reason, []FieldProblem{{Field: bfe.Field, Reason: bfe.Reason}}, nil
 	case errors.Is(err, blobs.ErrIntegrity):
 		return kindIntegrity, "A stored blob failed its integrity check (altered, moved or incomplete); it is not served.", nil, nil
 	case errors.Is(err, blobs.ErrNotFound):
@@ -241,8 +231,6 @@ func problemFor(err error) (kind, string, []FieldProblem, []header) {
 			[]FieldProblem{{Field: "Custos-Content-SHA256", Reason: "does not match the body"}}, nil
 	case errors.Is(err, blobs.ErrAborted):
 		return kindUnavailable, "The upload was interrupted by the cluster; nothing of it was kept. Retry it.", nil, []header{{fiber.HeaderRetryAfter, "1"}}
-	case errors.As(err, &cfe):
-		return kindValidation, cfe.Field + " " + cfe.Reason, []FieldProblem{{Field: cfe.Field, Reason: cfe.Reason}}, nil
 	case errors.Is(err, collections.ErrConflict):
 		return kindPreconditionFailed, "The collection is not at the version If-Match names (or changed meanwhile); read it again.", nil, nil
 	case errors.Is(err, collections.ErrNotFound):
@@ -264,14 +252,12 @@ func problemFor(err error) (kind, string, []FieldProblem, []header) {
 		}
 		h[0].value = `Bearer realm="custos", error="invalid_token"`
 		return kindUnauthorized, "The bearer token is not a valid operator token or API key.", nil, h
-	case errors.As(err, &fe):
-		return kindValidation, fe.Field + " " + fe.Reason, []FieldProblem{{Field: fe.Field, Reason: fe.Reason}}, nil
 	case errors.As(err, &rm):
 		return kindRegionMismatch, fmt.Sprintf("The tenant's region %q is not this cluster's region %q; create it in a cluster of its region.", rm.Requested, rm.Cluster),
 			[]FieldProblem{{Field: "region", Reason: "must be " + rm.Cluster}}, nil
 	case errors.Is(err, tenants.ErrRegionMismatch):
 		return kindRegionMismatch, "The tenant's region is not this cluster's region.", nil, nil
-	case errors.Is(err, tenants.ErrInvalid):
+	case errors.Is(err, validation.ErrInvalid):
 		return kindValidation, "The request holds an invalid value.", nil, nil
 	case errors.Is(err, tenants.ErrNotFound):
 		return kindNotFound, "No tenant has this id.", nil, nil
@@ -291,15 +277,15 @@ func problemFor(err error) (kind, string, []FieldProblem, []header) {
 
 // keyUnavailableDetail names the tenant and says why, in words of this
 // package: the provider's own error text stays in the log.
-func keyUnavailableDetail(ke *keyError) string {
+func keyUnavailableDetail(ue *keyring.UnavailableError) string {
 	who := "the tenant"
-	if ke.tenant != "" {
-		who = fmt.Sprintf("tenant %q", ke.tenant)
+	if ue.Tenant != "" {
+		who = fmt.Sprintf("tenant %q", ue.Tenant)
 	}
 	switch {
-	case errors.Is(ke.err, keyring.ErrSealed):
+	case errors.Is(ue.Cause, keyring.ErrSealed):
 		return fmt.Sprintf("The keys of %s are unavailable: this node is sealed (it has no seal identity). Use another node, or restart this one with the cluster's seal identity.", who)
-	case errors.Is(ke.err, keyring.ErrOpen):
+	case errors.Is(ue.Cause, keyring.ErrOpen):
 		return fmt.Sprintf("The keys of %s are unavailable: the key provider could not decrypt the tenant's key (a different or trimmed key).", who)
 	}
 	return fmt.Sprintf("The keys of %s are unavailable: the tenant's key provider refused or could not be reached (key disabled, access revoked, or the provider is down). Service resumes when it answers again.", who)

@@ -98,7 +98,7 @@ func (s *server) createRecord(c *fiber.Ctx) error {
 	defer cancel()
 	rec, err := s.deps.Records.Create(ctx, s.caller(c), tenant, name, records.Input{ID: req.ID, Subject: req.Subject, Attributes: req.Attributes, Fields: req.Fields})
 	if err != nil {
-		return keyErr(tenant, fmt.Errorf("api: create record in %q of %q: %w", name, tenant, err))
+		return fmt.Errorf("api: create record in %q of %q: %w", name, tenant, err)
 	}
 	c.Location("/v1/tenants/" + tenant + "/collections/" + name + "/records/" + rec.ID)
 	c.Set(fiber.HeaderETag, etag(rec.Version))
@@ -130,7 +130,7 @@ func (s *server) getRecord(c *fiber.Ctx) error {
 	defer cancel()
 	rec, err := s.deps.Records.Get(ctx, s.caller(c), tenant, name, id, masked)
 	if err != nil {
-		return keyErr(tenant, fmt.Errorf("api: record %q in %q of %q: %w", id, name, tenant, err))
+		return fmt.Errorf("api: record %q in %q of %q: %w", id, name, tenant, err)
 	}
 	return sendRecord(c, rec)
 }
@@ -150,7 +150,7 @@ func (s *server) deleteRecord(c *fiber.Ctx) error {
 	ctx, cancel := s.callContext(c)
 	defer cancel()
 	if err := s.deps.Records.Delete(ctx, s.caller(c), tenant, name, id); err != nil {
-		return keyErr(tenant, fmt.Errorf("api: delete record %q in %q of %q: %w", id, name, tenant, err))
+		return fmt.Errorf("api: delete record %q in %q of %q: %w", id, name, tenant, err)
 	}
 	return c.SendStatus(fiber.StatusNoContent)
 }
@@ -194,7 +194,7 @@ func (s *server) findRecords(c *fiber.Ctx) error {
 		ids, next, err = s.deps.Records.List(ctx, tenant, name, attr, attrValue, after, limit)
 	}
 	if err != nil {
-		return keyErr(tenant, fmt.Errorf("api: find records in %q of %q: %w", name, tenant, err))
+		return fmt.Errorf("api: find records in %q of %q: %w", name, tenant, err)
 	}
 	return c.JSON(findRecordsResponse{IDs: ids, Next: next})
 }
@@ -294,7 +294,7 @@ func (s *server) replaceRecord(c *fiber.Ctx) error {
 	defer cancel()
 	rec, err := s.deps.Records.Replace(ctx, s.caller(c), tenant, name, id, records.Input{Subject: req.Subject, Attributes: req.Attributes, Fields: req.Fields}, want)
 	if err != nil {
-		return keyErr(tenant, fmt.Errorf("api: replace record %q in %q of %q: %w", id, name, tenant, err))
+		return fmt.Errorf("api: replace record %q in %q of %q: %w", id, name, tenant, err)
 	}
 	return sendRecord(c, rec)
 }
@@ -331,7 +331,7 @@ func (s *server) patchRecord(c *fiber.Ctx) error {
 	defer cancel()
 	rec, err := s.deps.Records.Patch(ctx, s.caller(c), tenant, name, id, in, req.Subject != nil, req.Attributes != nil, want)
 	if err != nil {
-		return keyErr(tenant, fmt.Errorf("api: patch record %q in %q of %q: %w", id, name, tenant, err))
+		return fmt.Errorf("api: patch record %q in %q of %q: %w", id, name, tenant, err)
 	}
 	return sendRecord(c, rec)
 }

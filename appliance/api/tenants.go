@@ -41,7 +41,7 @@ func (s *server) createTenant(c *fiber.Ctx) error {
 		ID: req.ID, DisplayName: req.DisplayName, Region: req.Region, Keys: providerSpec(req.KeyProvider, req.Vault),
 	})
 	if err != nil {
-		return keyErr(req.ID, fmt.Errorf("api: create tenant: %w", err))
+		return fmt.Errorf("api: create tenant: %w", err)
 	}
 	c.Location("/v1/tenants/" + t.ID)
 	return c.Status(fiber.StatusCreated).JSON(t)

@@ -35,7 +35,6 @@ import (
 	"encoding/base32"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -45,6 +44,7 @@ import (
 
 	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/tenants"
+	"github.com/custos/custos/internal/validation"
 	"github.com/custos/custos/raftstore"
 )
 
@@ -66,20 +66,6 @@ const (
 	maxLifetime      = 10 * 365 * 24 * time.Hour
 	touchEvery       = time.Minute
 )
-
-// Errors.
-var (
-	ErrNotFound = errors.New("apikeys: no such key")
-	// ErrInvalidToken: the token is malformed, unknown, revoked or expired.
-	// Callers must not tell these apart to the client.
-	ErrInvalidToken = errors.New("apikeys: invalid API key")
-	ErrTooMany      = errors.New("apikeys: the tenant has too many keys")
-)
-
-// FieldError is an invalid input field.
-type FieldError struct{ Field, Reason string }
-
-func (e *FieldError) Error() string { return "apikeys: " + e.Field + " " + e.Reason }
 
 // Key is a tenant API key as stored and listed. Hash is never serialized
 // to clients (the API copies the other fields).
@@ -142,15 +128,15 @@ type CreateInput struct {
 func (s *Service) validate(in *CreateInput) error {
 	in.Name = strings.TrimSpace(in.Name)
 	if in.Name == "" || len(in.Name) > maxName || !utf8.ValidString(in.Name) || strings.ContainsFunc(in.Name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return &FieldError{"name", "must be 1 to 100 characters without control characters"}
+		return validation.Field("name", "must be 1 to 100 characters without control characters")
 	}
 	if len(in.Permissions) == 0 {
-		return &FieldError{"permissions", "must name at least one of read, write, delete, export, admin"}
+		return validation.Field("permissions", "must name at least one of read, write, delete, export, admin")
 	}
 	seen := map[string]bool{}
 	for _, p := range in.Permissions {
 		if !slices.Contains(allPerms, p) || seen[p] {
-			return &FieldError{"permissions", "must be distinct values of read, write, delete, export, admin"}
+			return validation.Field("permissions", "must be distinct values of read, write, delete, export, admin")
 		}
 		seen[p] = true
 	}
@@ -158,7 +144,7 @@ func (s *Service) validate(in *CreateInput) error {
 	if e := in.ExpiresAt; e != nil {
 		now := s.now()
 		if !e.After(now) || e.Sub(now) > maxLifetime {
-			return &FieldError{"expires_at", "must be in the future and at most ten years away"}
+			return validation.Field("expires_at", "must be in the future and at most ten years away")
 		}
 		t := e.UTC()
 		in.ExpiresAt = &t

@@ -71,6 +71,7 @@ import (
 	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/records"
 	"github.com/custos/custos/appliance/tenants"
+	"github.com/custos/custos/internal/validation"
 	"github.com/custos/custos/keyring"
 	"github.com/custos/custos/raftstore"
 )
@@ -96,30 +97,6 @@ var defaultContentTypes = []string{"audio/*", "video/*", "image/*", "application
 
 // DefaultContentTypes returns the media types accepted by default.
 func DefaultContentTypes() []string { return append([]string(nil), defaultContentTypes...) }
-
-// Errors.
-var (
-	ErrNotFound = errors.New("blobs: no such blob")
-	// ErrTooLarge: the blob exceeds Config.MaxSize.
-	ErrTooLarge = errors.New("blobs: the blob is larger than the limit")
-	// ErrMediaType: the content type is missing, malformed or not allowed.
-	ErrMediaType = errors.New("blobs: the content type is not accepted")
-	// ErrIntegrity: a stored chunk or header does not open: altered, moved
-	// or missing. It is never served.
-	ErrIntegrity = errors.New("blobs: a stored blob failed its integrity check")
-	// ErrTruncated: the body ended before its announced length (the
-	// client went away).
-	ErrTruncated = errors.New("blobs: the upload ended before its announced length")
-	// ErrDigest: the body's SHA-256 is not the one the client announced.
-	ErrDigest = errors.New("blobs: the upload does not match its announced SHA-256")
-	// ErrAborted: the upload was swept or discarded while it ran.
-	ErrAborted = errors.New("blobs: the upload was abandoned")
-)
-
-// FieldError is an invalid parameter of an upload or a listing.
-type FieldError struct{ Field, Reason string }
-
-func (e *FieldError) Error() string { return "blobs: " + e.Field + " " + e.Reason }
 
 // Blob is a blob's metadata as the API shows it.
 type Blob struct {
@@ -257,21 +234,21 @@ type Input struct {
 
 func (s *Service) check(ctx context.Context, tenant string, in *Input) error {
 	if in.Subject != "" && !ValidID(in.Subject) {
-		return &FieldError{"subject", "must be 1 to 64 of a-z, A-Z, 0-9, '.', '_', '-' and ':'"}
+		return validation.Field("subject", "must be 1 to 64 of a-z, A-Z, 0-9, '.', '_', '-' and ':'")
 	}
 	if (in.Collection == "") != (in.Record == "") {
-		return &FieldError{"record", "collection and record are given together or not at all"}
+		return validation.Field("record", "collection and record are given together or not at all")
 	}
 	if in.Record != "" {
 		if !ValidID(in.Record) || !ValidID(in.Collection) {
-			return &FieldError{"record", "no such record"}
+			return validation.Field("record", "no such record")
 		}
 		ok, err := s.records.Exists(ctx, tenant, in.Collection, in.Record)
 		if err != nil {
 			return fmt.Errorf("blobs: linked record: %w", err)
 		}
 		if !ok {
-			return &FieldError{"record", "no such record"}
+			return validation.Field("record", "no such record")
 		}
 	}
 	ct, err := s.MediaType(in.ContentType)
@@ -281,7 +258,7 @@ func (s *Service) check(ctx context.Context, tenant string, in *Input) error {
 	in.ContentType = ct
 	if in.SHA256 != "" {
 		if d, err := hex.DecodeString(in.SHA256); err != nil || len(d) != sha256.Size {
-			return &FieldError{"sha256", "must be 64 hexadecimal digits"}
+			return validation.Field("sha256", "must be 64 hexadecimal digits")
 		}
 		in.SHA256 = strings.ToLower(in.SHA256)
 	}
@@ -734,7 +711,7 @@ func (s *Service) Delete(ctx context.Context, caller audit.Caller, tenant, id st
 // most limit; next is where to continue ("" at the end).
 func (s *Service) List(ctx context.Context, tenant, subject, after string, limit int) ([]Blob, string, error) {
 	if subject != "" && !ValidID(subject) {
-		return nil, "", &FieldError{"subject", "must be 1 to 64 of a-z, A-Z, 0-9, '.', '_', '-' and ':'"}
+		return nil, "", validation.Field("subject", "must be 1 to 64 of a-z, A-Z, 0-9, '.', '_', '-' and ':'")
 	}
 	if limit <= 0 || limit > maxSubjectBlobs {
 		limit = MaxListLimit

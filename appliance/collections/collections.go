@@ -23,7 +23,6 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -31,6 +30,7 @@ import (
 
 	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/tenants"
+	"github.com/custos/custos/internal/validation"
 	"github.com/custos/custos/raftstore"
 )
 
@@ -90,21 +90,6 @@ type Definition struct {
 	SubjectRequired bool
 }
 
-// FieldError is an invalid part of a definition; Field is its JSON path
-// ("fields[2].type").
-type FieldError struct{ Field, Reason string }
-
-func (e *FieldError) Error() string { return "collections: " + e.Field + " " + e.Reason }
-
-// Errors.
-var (
-	ErrNotFound = errors.New("collections: no such collection")
-	ErrTooMany  = errors.New("collections: the tenant has too many collections")
-	// ErrConflict: a concurrent change won (or If-Match named another
-	// version).
-	ErrConflict = errors.New("collections: the collection changed meanwhile")
-)
-
 // ValidName: collection and field names are 1 to 63 of a-z, 0-9 and '_',
 // starting with a letter.
 func ValidName(s string) bool {
@@ -122,48 +107,48 @@ func ValidName(s string) bool {
 // validate checks a definition on its own.
 func validate(d *Definition) error {
 	if len(d.Fields) == 0 || len(d.Fields) > MaxFields {
-		return &FieldError{"fields", fmt.Sprintf("must have 1 to %d fields", MaxFields)}
+		return validation.Field("fields", fmt.Sprintf("must have 1 to %d fields", MaxFields))
 	}
 	if d.RetentionDays < 0 || d.RetentionDays > maxRetentionDays {
-		return &FieldError{"retention_days", "must be between 0 (kept until deleted) and 36500"}
+		return validation.Field("retention_days", "must be between 0 (kept until deleted) and 36500")
 	}
 	seen := map[string]bool{}
 	for i := range d.Fields {
 		f := &d.Fields[i]
 		at := fmt.Sprintf("fields[%d]", i)
 		if !ValidName(f.Name) {
-			return &FieldError{at + ".name", "must be 1 to 63 of a-z, 0-9 and _, starting with a letter"}
+			return validation.Field(at+".name", "must be 1 to 63 of a-z, 0-9 and _, starting with a letter")
 		}
 		if seen[f.Name] {
-			return &FieldError{at + ".name", "is defined twice"}
+			return validation.Field(at+".name", "is defined twice")
 		}
 		seen[f.Name] = true
 		switch f.Type {
 		case TypeString, TypeNumber, TypeBool, TypeTime, TypeJSON:
 			if len(f.Values) > 0 {
-				return &FieldError{at + ".values", "is only for enum fields"}
+				return validation.Field(at+".values", "is only for enum fields")
 			}
 		case TypeEnum:
 			if len(f.Values) == 0 || len(f.Values) > maxEnumValues {
-				return &FieldError{at + ".values", fmt.Sprintf("must list 1 to %d values", maxEnumValues)}
+				return validation.Field(at+".values", fmt.Sprintf("must list 1 to %d values", maxEnumValues))
 			}
 			vs := map[string]bool{}
 			for _, v := range f.Values {
 				if v == "" || len(v) > maxEnumValue || vs[v] {
-					return &FieldError{at + ".values", "must be distinct, non-empty values of at most 64 bytes"}
+					return validation.Field(at+".values", "must be distinct, non-empty values of at most 64 bytes")
 				}
 				vs[v] = true
 			}
 		default:
-			return &FieldError{at + ".type", "must be string, number, bool, time, json or enum"}
+			return validation.Field(at+".type", "must be string, number, bool, time, json or enum")
 		}
 		switch f.Classification {
 		case ClassPII, ClassSensitive, ClassInternal:
 		default:
-			return &FieldError{at + ".classification", "must be pii, sensitive or internal"}
+			return validation.Field(at+".classification", "must be pii, sensitive or internal")
 		}
 		if f.Index && f.Type == TypeJSON {
-			return &FieldError{at + ".index", "is not possible on a json field (equality search needs a scalar)"}
+			return validation.Field(at+".index", "is not possible on a json field (equality search needs a scalar)")
 		}
 	}
 	return nil
@@ -180,22 +165,22 @@ func compatible(prev *Schema, next *Definition) error {
 		o, ok := old[f.Name]
 		if !ok {
 			if f.Required {
-				return &FieldError{at + ".required", "a field added to an existing collection must be optional (its records lack it)"}
+				return validation.Field(at+".required", "a field added to an existing collection must be optional (its records lack it)")
 			}
 			continue
 		}
 		if f.Type != o.Type {
-			return &FieldError{at + ".type", fmt.Sprintf("cannot change from %s (records hold %s values)", o.Type, o.Type)}
+			return validation.Field(at+".type", fmt.Sprintf("cannot change from %s (records hold %s values)", o.Type, o.Type))
 		}
 		if f.Required && !o.Required {
-			return &FieldError{at + ".required", "cannot become required (existing records may lack it)"}
+			return validation.Field(at+".required", "cannot become required (existing records may lack it)")
 		}
 		if f.Index && !o.Index {
-			return &FieldError{at + ".index", "cannot be turned on for an existing field (its records have no index entries)"}
+			return validation.Field(at+".index", "cannot be turned on for an existing field (its records have no index entries)")
 		}
 		for _, v := range o.Values {
 			if !slices.Contains(f.Values, v) {
-				return &FieldError{at + ".values", fmt.Sprintf("cannot drop %q (records may hold it)", v)}
+				return validation.Field(at+".values", fmt.Sprintf("cannot drop %q (records may hold it)", v))
 			}
 		}
 	}
@@ -241,7 +226,7 @@ func historyKey(name string, v uint64) []byte {
 // current and whether it changed.
 func (s *Service) Put(ctx context.Context, caller audit.Caller, tenant, name string, d Definition, ifMatch uint64) (Schema, bool, error) {
 	if !ValidName(name) {
-		return Schema{}, false, &FieldError{"name", "must be 1 to 63 of a-z, 0-9 and _, starting with a letter"}
+		return Schema{}, false, validation.Field("name", "must be 1 to 63 of a-z, 0-9 and _, starting with a letter")
 	}
 	if err := validate(&d); err != nil {
 		return Schema{}, false, err
@@ -291,7 +276,7 @@ func (s *Service) Put(ctx context.Context, caller audit.Caller, tenant, name str
 		return Schema{}, false, err
 	}
 	if len(val) > maxCollectionsBytes {
-		return Schema{}, false, &FieldError{"fields", "the schema is too large"}
+		return Schema{}, false, validation.Field("fields", "the schema is too large")
 	}
 	entry, err := audit.Record(audit.TenantChain(tenant), caller.Entry(next.UpdatedAt, action, "collection:"+name, audit.OutcomeSuccess,
 		map[string]string{"version": fmt.Sprint(next.Version)}))

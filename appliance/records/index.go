@@ -10,6 +10,7 @@ import (
 
 	"github.com/custos/custos/appliance/collections"
 	"github.com/custos/custos/appliance/tenants"
+	"github.com/custos/custos/internal/validation"
 	"github.com/custos/custos/raftstore"
 )
 
@@ -62,11 +63,11 @@ func (s *Service) Find(ctx context.Context, tenant, collection, field string, va
 		}
 	}
 	if def == nil || !def.Index {
-		return nil, "", &FieldError{"field", "must be a field of the collection with a blind index"}
+		return nil, "", validation.Field("field", "must be a field of the collection with a blind index")
 	}
 	c, err := checkValue(*def, value)
 	if err != nil {
-		return nil, "", &FieldError{"value", err.Error()}
+		return nil, "", validation.Field("value", err.Error())
 	}
 	ikey, err := s.keys.IndexKey(ctx, tenant)
 	if err != nil {

@@ -14,33 +14,6 @@ import (
 	"github.com/custos/custos/raftstore"
 )
 
-// integrityError is ErrIntegrity for one record: the fields whose stored
-// values do not open (their names, sorted), or the envelope itself when it
-// does not decode.
-type integrityError struct {
-	collection, id string
-	fields         []string
-	envelope       bool
-}
-
-func (e *integrityError) Unwrap() error { return ErrIntegrity }
-
-func (e *integrityError) Error() string {
-	at := ErrIntegrity.Error() + ": " + e.collection + "/" + e.id
-	if e.envelope {
-		return at + " envelope"
-	}
-	named, others := e.names()
-	switch {
-	case len(named) == 1 && others == 0:
-		return at + " field " + named[0]
-	case others == 0:
-		return at + " fields " + strings.Join(named, ", ")
-	default:
-		return fmt.Sprintf("%s fields %s (and %d not named)", at, strings.Join(named, ", "), others)
-	}
-}
-
 // names are the failed fields that have the form of a field name, and
 // the count of the others: a tampered envelope may carry any key, and
 // what is logged or audited is names only.

@@ -74,13 +74,13 @@ package records
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/collections"
 	"github.com/custos/custos/appliance/tenants"
+	"github.com/custos/custos/internal/validation"
 	"github.com/custos/custos/keyring"
 	"github.com/custos/custos/raftstore"
 )
@@ -93,22 +93,6 @@ const (
 	maxIDLen      = 64
 	MaxListLimit  = 500
 )
-
-// Errors.
-var (
-	ErrNotFound = errors.New("records: no such record")
-	ErrExists   = errors.New("records: a record with this id exists")
-	// ErrIntegrity: a stored value does not open under its place: altered
-	// or moved. It is never served.
-	ErrIntegrity = errors.New("records: a stored value failed its integrity check")
-	// ErrVersion: If-Match named another version.
-	ErrVersion = errors.New("records: the record is at another version")
-)
-
-// FieldError is an invalid part of a record; Field is its JSON path.
-type FieldError struct{ Field, Reason string }
-
-func (e *FieldError) Error() string { return "records: " + e.Field + " " + e.Reason }
 
 // Record is a record as the API reads and writes it.
 type Record struct {
@@ -307,7 +291,7 @@ func (s *Service) Create(ctx context.Context, caller audit.Caller, tenant, colle
 			return Record{}, err
 		}
 	} else if !validID(in.ID) {
-		return Record{}, &FieldError{"id", "must be 1 to 64 of a-z, A-Z, 0-9, '.', '_', '-' and ':'"}
+		return Record{}, validation.Field("id", "must be 1 to 64 of a-z, A-Z, 0-9, '.', '_', '-' and ':'")
 	}
 	return attempt(func(c raftstore.Consistency) (Record, error) { return s.create(ctx, c, caller, tenant, collection, in) })
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/custos/custos/appliance/collections"
 	"github.com/custos/custos/appliance/tenants"
+	"github.com/custos/custos/internal/validation"
 	"github.com/custos/custos/raftstore"
 )
 
@@ -48,11 +49,6 @@ import (
 // tenant exists added to every transaction (tenants.TenantGone tells that
 // failure apart).
 
-// errStale: the operation read this node's local state and that state may
-// have been behind; nothing was written. Run it again from a linearizable
-// read.
-var errStale = errors.New("records: this node's state may be behind")
-
 // consistencies are the attempts of an operation: local state first, then
 // linearizable reads — a second one for a schema that changed between a
 // linearizable read and the write.
@@ -77,9 +73,8 @@ func staleIf(c raftstore.Consistency, err error) error {
 	if c != raftstore.Stale || err == nil {
 		return err
 	}
-	var fe *FieldError
 	if errors.Is(err, ErrNotFound) || errors.Is(err, collections.ErrNotFound) || errors.Is(err, ErrVersion) ||
-		errors.Is(err, ErrIntegrity) || errors.As(err, &fe) {
+		errors.Is(err, ErrIntegrity) || errors.Is(err, validation.ErrInvalid) {
 		return errStale
 	}
 	return err

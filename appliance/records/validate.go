@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/custos/custos/appliance/collections"
+	"github.com/custos/custos/internal/validation"
 )
 
 var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
@@ -62,17 +63,17 @@ type checked struct {
 // validate checks fields against the schema and returns them canonical.
 func validate(sc *collections.Schema, in *Input) (map[string]checked, error) {
 	if sc.SubjectRequired && in.Subject == "" {
-		return nil, &FieldError{"subject", "is required in this collection"}
+		return nil, validation.Field("subject", "is required in this collection")
 	}
 	if in.Subject != "" && !validID(in.Subject) {
-		return nil, &FieldError{"subject", "must be 1 to 64 of a-z, A-Z, 0-9, '.', '_', '-' and ':'"}
+		return nil, validation.Field("subject", "must be 1 to 64 of a-z, A-Z, 0-9, '.', '_', '-' and ':'")
 	}
 	if len(in.Attributes) > maxAttributes {
-		return nil, &FieldError{"attributes", fmt.Sprintf("must have at most %d entries", maxAttributes)}
+		return nil, validation.Field("attributes", fmt.Sprintf("must have at most %d entries", maxAttributes))
 	}
 	for k, v := range in.Attributes {
 		if !collections.ValidName(k) || len(v) > maxAttrLen || !utf8.ValidString(v) {
-			return nil, &FieldError{"attributes." + k, "must be a name of a-z, 0-9 and _ with a value of at most 128 bytes"}
+			return nil, validation.Field("attributes."+k, "must be a name of a-z, 0-9 and _ with a value of at most 128 bytes")
 		}
 	}
 	defs := map[string]collections.Field{}
@@ -81,7 +82,7 @@ func validate(sc *collections.Schema, in *Input) (map[string]checked, error) {
 	}
 	for name := range in.Fields {
 		if _, ok := defs[name]; !ok {
-			return nil, &FieldError{"fields." + name, "is not a field of the collection"}
+			return nil, validation.Field("fields."+name, "is not a field of the collection")
 		}
 	}
 	out := map[string]checked{}
@@ -89,17 +90,17 @@ func validate(sc *collections.Schema, in *Input) (map[string]checked, error) {
 		raw, ok := in.Fields[f.Name]
 		if !ok || string(raw) == "null" {
 			if f.Required {
-				return nil, &FieldError{"fields." + f.Name, "is required"}
+				return nil, validation.Field("fields."+f.Name, "is required")
 			}
 			continue
 		}
 		at := "fields." + f.Name
 		if len(raw) > maxValueBytes {
-			return nil, &FieldError{at, "is larger than 64 KiB"}
+			return nil, validation.Field(at, "is larger than 64 KiB")
 		}
 		c, err := checkValue(f, raw)
 		if err != nil {
-			return nil, &FieldError{at, err.Error()}
+			return nil, validation.Field(at, err.Error())
 		}
 		out[f.Name] = c
 	}

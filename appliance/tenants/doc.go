@@ -54,6 +54,7 @@
 // something else). A tenant's region must be the cluster's own region
 // (residency): an empty region means the cluster's, any other is refused
 // with a [*RegionMismatchError]. Invalid input is reported as a
-// [*FieldError] that names the field and unwraps to [ErrInvalid]. Lookups
+// [*validation.FieldError] that names the field and unwraps to
+// [validation.ErrInvalid]. Lookups
 // of ids that cannot be valid report [ErrNotFound] without touching storage.
 package tenants

@@ -2,17 +2,11 @@ package tenants
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/raftstore"
 )
-
-// ErrOutOfScope is a transaction that names something outside its
-// tenant: an audit chain other than the tenant's own. It is a bug in the
-// caller, and nothing of the transaction is applied.
-var ErrOutOfScope = errors.New("tenants: the transaction reaches outside its tenant")
 
 // Stores hands out tenant-scoped stores. It is the storage a domain
 // service (collections, records, blobs) is given: there is no method that

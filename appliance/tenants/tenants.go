@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/internal/validation"
 	"github.com/custos/custos/keyring"
 	"github.com/custos/custos/raftstore"
 )
@@ -188,14 +189,14 @@ func (s *Service) Create(ctx context.Context, actor Actor, in CreateInput) (Tena
 		region = s.region
 	}
 	if !validRegion(region) {
-		return Tenant{}, &FieldError{Field: "region", Reason: "must be a region name such as eu-west-1"}
+		return Tenant{}, validation.Field("region", "must be a region name such as eu-west-1")
 	}
 	if region != s.region {
 		return Tenant{}, &RegionMismatchError{Requested: region, Cluster: s.region}
 	}
 	generated := in.ID == ""
 	if !generated && !ValidID(in.ID) {
-		return Tenant{}, &FieldError{Field: "id", Reason: "must be 2 to 63 characters of a-z, 0-9 and '-', starting with a letter or digit"}
+		return Tenant{}, validation.Field("id", "must be 2 to 63 characters of a-z, 0-9 and '-', starting with a letter or digit")
 	}
 	for attempt := 1; ; attempt++ {
 		id := in.ID
@@ -220,10 +221,6 @@ func (s *Service) create(ctx context.Context, actor Actor, id, name, region stri
 		// Before anything is written: a Vault tenant's key must answer.
 		var err error
 		if prov, err = s.keys.PrepareProvision(ctx, actor.Caller(), id, spec); err != nil {
-			var se *keyring.SpecError
-			if errors.As(err, &se) {
-				return Tenant{}, &FieldError{Field: se.Field, Reason: se.Reason}
-			}
 			return Tenant{}, fmt.Errorf("tenants: keys of %q: %w", id, err)
 		}
 		t.KeyProvider = prov.Spec.Kind
@@ -312,10 +309,10 @@ func (s *Service) List(ctx context.Context, c raftstore.Consistency, after strin
 		limit = DefaultListLimit
 	}
 	if limit < 1 || limit > MaxListLimit {
-		return nil, "", &FieldError{Field: "limit", Reason: "must be between 1 and 500"}
+		return nil, "", validation.Field("limit", "must be between 1 and 500")
 	}
 	if after != "" && !ValidID(after) {
-		return nil, "", &FieldError{Field: "after", Reason: "must be a tenant id"}
+		return nil, "", validation.Field("after", "must be a tenant id")
 	}
 	var startAfter []byte
 	if after != "" {
@@ -358,7 +355,7 @@ func (s *Service) List(ctx context.Context, c raftstore.Consistency, after strin
 // that changes nothing returns the tenant unchanged.
 func (s *Service) Update(ctx context.Context, actor Actor, id string, p Patch) (Tenant, error) {
 	if p.DisplayName == nil && p.AuditRetentionDays == nil {
-		return Tenant{}, &FieldError{Field: "display_name", Reason: "is required"}
+		return Tenant{}, validation.Field("display_name", "is required")
 	}
 	var name string
 	if p.DisplayName != nil {
@@ -368,7 +365,7 @@ func (s *Service) Update(ctx context.Context, actor Actor, id string, p Patch) (
 		}
 	}
 	if d := p.AuditRetentionDays; d != nil && (*d < 0 || *d > MaxAuditRetentionDays) {
-		return Tenant{}, &FieldError{Field: "audit_retention_days", Reason: "must be between 0 (the cluster's default) and 36500"}
+		return Tenant{}, validation.Field("audit_retention_days", "must be between 0 (the cluster's default) and 36500")
 	}
 	return s.modify(ctx, actor, id, func(cur Tenant, now time.Time) (change, error) {
 		next := cur

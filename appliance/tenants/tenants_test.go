@@ -14,6 +14,7 @@ import (
 
 	"github.com/custos/custos/appliance/internal/testnode"
 	"github.com/custos/custos/appliance/tenants"
+	"github.com/custos/custos/internal/validation"
 	"github.com/custos/custos/raftstore"
 )
 
@@ -203,8 +204,8 @@ func TestCreateInvalid(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := svc.Create(ctx(t), operator, tt.in)
-			var fe *tenants.FieldError
-			if !errors.As(err, &fe) || !errors.Is(err, tenants.ErrInvalid) {
+			var fe *validation.FieldError
+			if !errors.As(err, &fe) || !errors.Is(err, validation.ErrInvalid) {
 				t.Fatalf("create %+v: %v, want a FieldError", tt.in, err)
 			}
 			if fe.Field != tt.field {
@@ -296,7 +297,7 @@ func TestList(t *testing.T) {
 		field string
 	}{{"", -1, "limit"}, {"", 501, "limit"}, {"Bad Id", 10, "after"}} {
 		_, _, err := svc.List(ctx(t), raftstore.Linearizable, bad.after, bad.limit)
-		var fe *tenants.FieldError
+		var fe *validation.FieldError
 		if !errors.As(err, &fe) || fe.Field != bad.field {
 			t.Errorf("list after %q limit %d: %v, want FieldError on %s", bad.after, bad.limit, err, bad.field)
 		}
@@ -397,7 +398,7 @@ func TestUpdateInvalid(t *testing.T) {
 	seq, _ := chainState(t, store)
 	long := strings.Repeat("x", 201)
 	for _, p := range []tenants.Patch{{}, {DisplayName: &long}} {
-		if _, err := svc.Update(ctx(t), operator, "acme", p); !errors.Is(err, tenants.ErrInvalid) {
+		if _, err := svc.Update(ctx(t), operator, "acme", p); !errors.Is(err, validation.ErrInvalid) {
 			t.Errorf("update %+v: %v, want ErrInvalid", p, err)
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/custos/custos/internal/validation"
 )
 
 // Input limits.
@@ -51,15 +53,15 @@ func isSlug(s string) bool {
 // store.
 func normalizeDisplayName(name string) (string, error) {
 	if !utf8.ValidString(name) {
-		return "", &FieldError{Field: "display_name", Reason: "must be valid UTF-8"}
+		return "", validation.Field("display_name", "must be valid UTF-8")
 	}
 	name = strings.TrimSpace(name)
 	if n := utf8.RuneCountInString(name); n < 1 || n > MaxDisplayNameLen {
-		return "", &FieldError{Field: "display_name", Reason: "must be 1 to 200 characters after trimming spaces"}
+		return "", validation.Field("display_name", "must be 1 to 200 characters after trimming spaces")
 	}
 	for _, r := range name {
 		if unicode.IsControl(r) || isBidiControl(r) {
-			return "", &FieldError{Field: "display_name", Reason: "must not contain control or bidirectional formatting characters"}
+			return "", validation.Field("display_name", "must not contain control or bidirectional formatting characters")
 		}
 	}
 	return name, nil
@@ -79,7 +81,7 @@ func isBidiControl(r rune) bool {
 }
 
 // checkActor rejects an actor the caller failed to fill in. This is a
-// programming error, not bad client input, so it is not a FieldError.
+// programming error, not bad client input, so it is not a validation.FieldError.
 func checkActor(a Actor) error {
 	if a.Name == "" || len(a.Name) > maxActorLen || len(a.RequestID) > maxActorLen {
 		return errors.New("tenants: actor needs a name of 1 to 128 bytes and a request id of at most 128 bytes")

@@ -1,0 +1,32 @@
+// Package validation is the one vocabulary for input that breaks a rule:
+// [FieldError] names the field (a JSON path such as "fields.email", or a
+// query parameter such as "limit") and says why, and every FieldError
+// unwraps to [ErrInvalid].
+//
+// It sits below everything else in the module and imports nothing of it,
+// so that every package that checks input — the top-level keyring as much
+// as the services under appliance/ — returns the same type, and the HTTP
+// layer maps all of them to a 422 (or 400) problem in one place instead of
+// one case per package.
+package validation
+
+import "errors"
+
+// ErrInvalid: a value breaks a rule; the wrapping *FieldError says which.
+var ErrInvalid = errors.New("invalid input")
+
+// FieldError reports an invalid value of one input field. Reason is a
+// fixed, human-readable phrase that never contains the rejected value, so
+// it is safe to show to a client and to log. It unwraps to ErrInvalid.
+type FieldError struct {
+	Field  string // JSON path ("display_name", "fields.email") or parameter name ("limit")
+	Reason string // such as "must be 1 to 200 characters"
+}
+
+// Field returns a *FieldError on field for reason.
+func Field(field, reason string) *FieldError { return &FieldError{Field: field, Reason: reason} }
+
+func (e *FieldError) Error() string { return "invalid " + e.Field + ": " + e.Reason }
+
+// Unwrap returns ErrInvalid.
+func (e *FieldError) Unwrap() error { return ErrInvalid }
