@@ -452,9 +452,9 @@ func TestAuth(t *testing.T) {
 	checkProblem(t, r, http.StatusServiceUnavailable, "unavailable", "/v1/tenants")
 }
 
-// TestOversizedBody runs on a real listener: fasthttp refuses an oversized
-// body before routing and closes the connection, which app.Test reports
-// as an error instead of a response.
+// TestOversizedBody runs on a real listener: an oversized body is refused
+// once the token is accepted, unread, and the connection closed, which
+// app.Test reports as an error instead of a response.
 func TestOversizedBody(t *testing.T) {
 	const limit = 1024
 	e := newEnv(t, api.Options{BodyLimit: limit})

@@ -58,7 +58,8 @@ func (s *server) authn(c *fiber.Ctx) (*principal, error) {
 	return p, nil
 }
 
-// authenticate requires the operator.
+// authenticate requires the operator, then reads the body (boundBody):
+// nothing of the body of a request without a valid token is read.
 func (s *server) authenticate(c *fiber.Ctx) error {
 	p, err := s.authn(c)
 	if err != nil {
@@ -67,7 +68,7 @@ func (s *server) authenticate(c *fiber.Ctx) error {
 	if p.key != nil {
 		return &requestError{kind: kindForbidden, detail: "This endpoint needs the operator token; API keys reach only their tenant's data."}
 	}
-	return c.Next()
+	return s.boundBody(c)
 }
 
 // tenantAccess admits the operator, or an API key of the tenant the path
@@ -87,7 +88,7 @@ func (s *server) tenantAccess(perm string) fiber.Handler {
 				return &requestError{kind: kindForbidden, detail: "This API key lacks the " + perm + " permission."}
 			}
 		}
-		return c.Next()
+		return s.boundBody(c)
 	}
 }
 

@@ -51,7 +51,10 @@ func isBlobUpload(c *fiber.Ctx) bool {
 // boundBody keeps the body limit for every route but the blob upload. The
 // server streams request bodies (so that uploads need not fit in memory),
 // which means fasthttp no longer refuses a large body by itself: this
-// reads at most BodyLimit bytes of it and answers 413 beyond.
+// reads at most BodyLimit bytes of it and answers 413 beyond. It runs
+// after authentication, so a request without a valid token is answered
+// without its body being read (the connection is then closed: see
+// bodyUnread).
 func (s *server) boundBody(c *fiber.Ctx) error {
 	req := c.Request()
 	if !req.IsBodyStream() || isBlobUpload(c) {
@@ -73,6 +76,15 @@ func (s *server) boundBody(c *fiber.Ctx) error {
 	}
 	req.SetBodyRaw(body)
 	return c.Next()
+}
+
+// bodyUnread reports whether part of the request's body may still be on
+// the connection: it is still a stream (boundBody replaces it with the
+// bytes it read), it is not empty, and no handler read it to its end.
+func bodyUnread(c *fiber.Ctx) bool {
+	req := c.Request()
+	read, _ := c.Locals(bodyReadKey).(bool)
+	return req.IsBodyStream() && req.Header.ContentLength() != 0 && !read
 }
 
 func blobID(c *fiber.Ctx) (string, error) {
@@ -140,6 +152,7 @@ func (s *server) upload(c *fiber.Ctx) error {
 	if err != nil {
 		return fmt.Errorf("api: upload blob to %q: %w", tenant, err)
 	}
+	c.Locals(bodyReadKey, true) // Put read exactly Content-Length bytes
 	c.Location("/v1/tenants/" + tenant + "/blobs/" + b.ID)
 	return c.Status(fiber.StatusCreated).JSON(b)
 }

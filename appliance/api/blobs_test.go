@@ -362,13 +362,19 @@ func (e *env) serve(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.serveOn(t, ln)
+	return "http://" + ln.Addr().String()
+}
+
+// serveOn runs the env's API on ln until the test ends.
+func (e *env) serveOn(t *testing.T, ln net.Listener) {
+	t.Helper()
 	done := make(chan error, 1)
 	go func() { done <- e.app.Listener(ln) }()
 	t.Cleanup(func() {
 		_ = e.app.Shutdown()
 		<-done
 	})
-	return "http://" + ln.Addr().String()
 }
 
 // TestInterruptedUploadLeavesNothing: a client that announces 8 MiB, sends

@@ -117,11 +117,14 @@
 // names nothing, exactly like a well-formed id that does not exist, so the
 // answer does not depend on how wrong the id is.
 //
-// Checks run in this order: body size (by the HTTP server), route and
-// method, token, path id, query, body, then the service. Unknown routes and
-// wrong methods are therefore answered without a token; the route table is
-// public. One request fiber answers itself, in plain text: a method name
-// that is not an HTTP method at all (400).
+// Checks run in this order: route and method, token, body size, path id,
+// query, body, then the service. Unknown routes and wrong methods are
+// therefore answered without a token; the route table is public. Nothing
+// of a body is read before the token is accepted (the HTTP server parses
+// no multipart form on its own either: such a body is bytes like any
+// other), and a connection whose request body was left unread is closed
+// after the answer. One request fiber answers itself, in plain text: a
+// method name that is not an HTTP method at all (400).
 //
 // # fiber
 //

@@ -304,8 +304,7 @@ func recordsState(t *testing.T, e *env) recordsStateT {
 
 // TestRecordsBodyTooLarge: a record body over the API's body limit is 413
 // payload-too-large problem+json, on every record route that takes a body,
-// and writes nothing. On a real listener: fasthttp refuses the body before
-// routing.
+// and writes nothing. On a real listener: the body is refused unread.
 func TestRecordsBodyTooLarge(t *testing.T) {
 	const limit = 4096
 	e := newEnv(t, api.Options{BodyLimit: limit})

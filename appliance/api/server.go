@@ -136,12 +136,18 @@ func New(deps Deps, opts Options) *fiber.App {
 		DisableStartupMessage: true,
 		ErrorHandler:          s.handleError,
 		// Bodies are streamed so that blob uploads need not fit in
-		// memory; boundBody keeps the limit for every other route.
+		// memory; boundBody keeps the limit for every other route, once
+		// the request is authenticated.
 		StreamRequestBody: true,
+		// fasthttp would otherwise read and parse a whole
+		// multipart/form-data body before routing, authentication and
+		// the body limit, writing parts over 16 MiB to temporary files
+		// in plaintext. No route takes a form: such a body is bytes
+		// like any other, read (or not) by the route.
+		DisablePreParseMultipartForm: true,
 	})
 	s.app.Use(s.frame)
 	s.app.Use(recover.New(recover.Config{EnableStackTrace: true, StackTraceHandler: s.logPanic}))
-	s.app.Use(s.boundBody)
 	s.routes()
 	return s.app
 }
@@ -151,11 +157,12 @@ func New(deps Deps, opts Options) *fiber.App {
 func (s *server) routes() {
 	v1 := s.app.Group("/v1")
 	op := s.authenticate
+	public := s.boundBody
 
-	v1.Get("/openapi.json", s.openapi)
-	v1.Get("/sys/health", s.health)
+	v1.Get("/openapi.json", public, s.openapi)
+	v1.Get("/sys/health", public, s.health)
 	v1.Get("/sys/status", op, s.status)
-	v1.Get("/sys/audit-key", s.auditKey)
+	v1.Get("/sys/audit-key", public, s.auditKey)
 	s.auditRoutes(v1.Group("/sys/audit"), op, op)
 	v1.Get("/sys/audit/selfcheck", op, s.auditSelfCheck)
 
@@ -211,9 +218,14 @@ func (s *server) auditRoutes(g fiber.Router, read, export fiber.Handler) {
 	g.Get("/export", export, s.auditExport)
 }
 
+// localKey names what a request carries in fiber's Locals.
 type localKey int
 
-const requestIDKey localKey = iota
+const (
+	requestIDKey localKey = iota // string: the request id
+	principalKey                 // *principal: who authenticated
+	bodyReadKey                  // bool: a handler read the streamed body to its end
+)
 
 // frame runs around every routed request: it assigns the request id, sets
 // the headers every response carries, turns a returned error into a
@@ -228,6 +240,11 @@ func (s *server) frame(c *fiber.Ctx) error {
 			s.log.Error("write error response", "request_id", rid, "error", herr)
 			_ = c.SendStatus(fiber.StatusInternalServerError)
 		}
+	}
+	if bodyUnread(c) {
+		// The rest of the body is still on the connection: read as the
+		// next request, it would be a request the client never sent.
+		c.Context().SetConnectionClose()
 	}
 	level := slog.LevelInfo
 	if c.Route().Path == "/v1/sys/health" && c.Response().StatusCode() == fiber.StatusOK {
@@ -287,8 +304,6 @@ func (s *server) logPanic(c *fiber.Ctx, v any) {
 type principal struct {
 	key *apikeys.Key // nil: the operator
 }
-
-const principalKey localKey = 1
 
 // callContext is the context of one call into a service.
 func (s *server) callContext(c *fiber.Ctx) (context.Context, context.CancelFunc) {
