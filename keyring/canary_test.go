@@ -10,15 +10,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/custos/custos/internal/testkit/storetest"
 	"github.com/custos/custos/keyring"
 	"github.com/custos/custos/raftstore"
-	"github.com/custos/custos/raftstore/raftstoretest"
 )
 
 // Sealed values stored through a three-node cluster leave no plaintext in
 // any file the cluster keeps: state files, raft logs, snapshots.
 func TestNoPlaintextInClusterFiles(t *testing.T) {
-	c := raftstoretest.New(t, 3)
+	c := storetest.NewCluster(t, 3)
 	leader := c.Leader(t)
 	key, err := keyring.NewKey(1)
 	if err != nil {

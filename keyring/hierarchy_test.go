@@ -9,15 +9,15 @@ import (
 
 	"filippo.io/age"
 	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/internal/testkit/storetest"
 	"github.com/custos/custos/keyring"
-	"github.com/custos/custos/raftstore/raftstoretest"
 )
 
 // extOp is the operator calling key operations in these tests.
 var extOp = audit.Caller{Actor: audit.Actor{Type: audit.ActorOperator, ID: "op"}}
 
 func TestHierarchyAcrossNodes(t *testing.T) {
-	c := raftstoretest.New(t, 3)
+	c := storetest.NewCluster(t, 3)
 	path := filepath.Join(t.TempDir(), "seal.age")
 	rcpt, err := keyring.NewSealIdentity(path)
 	if err != nil {
@@ -96,7 +96,7 @@ func TestHierarchyAcrossNodes(t *testing.T) {
 // With the cache warm, 1,000 writes to one subject cost at most one root
 // (age) unwrap.
 func TestHierarchyCacheMakesRootCallsRare(t *testing.T) {
-	c := raftstoretest.New(t, 1)
+	c := storetest.NewCluster(t, 1)
 	id, _ := age.GenerateX25519Identity()
 	cache := keyring.NewCache(time.Minute, 100, nil)
 	h := keyring.NewHierarchy(c.Nodes[0], keyring.HierarchyOptions{Seal: []age.Recipient{id.Recipient()}, Identities: []age.Identity{id}, Cache: cache})
@@ -123,7 +123,7 @@ func TestHierarchyCacheMakesRootCallsRare(t *testing.T) {
 // Rotation: old data still opens, new keys use the new KEK, rewrap moves
 // every data key, and no value is re-encrypted (the data keys are the same).
 func TestHierarchyRotateRewrap(t *testing.T) {
-	c := raftstoretest.New(t, 1)
+	c := storetest.NewCluster(t, 1)
 	id, _ := age.GenerateX25519Identity()
 	h := keyring.NewHierarchy(c.Nodes[0], keyring.HierarchyOptions{Seal: []age.Recipient{id.Recipient()}, Identities: []age.Identity{id}, Cache: keyring.NewCache(time.Minute, 1000, nil)})
 	ctx := context.Background()

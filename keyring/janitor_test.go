@@ -7,14 +7,15 @@ import (
 	"time"
 
 	"filippo.io/age"
-	"github.com/custos/custos/raftstore/raftstoretest"
+	"github.com/custos/custos/internal/testkit"
+	"github.com/custos/custos/internal/testkit/storetest"
 )
 
 // When the janitor compacts: after a shred (once the half window has
 // passed), again after the node installed a snapshot, never twice for the
 // same shred, and not again after a restart (the state file).
 func TestJanitorCompactionSchedule(t *testing.T) {
-	c := raftstoretest.New(t, 1)
+	c := storetest.NewCluster(t, 1)
 	id, _ := age.GenerateX25519Identity()
 	h := NewHierarchy(c.Nodes[0], HierarchyOptions{Seal: []age.Recipient{id.Recipient()}, Identities: []age.Identity{id}})
 	ctx := context.Background()
@@ -52,14 +53,13 @@ func TestJanitorCompactionSchedule(t *testing.T) {
 	// by a few milliseconds: step until it has seen the shred.
 	seen := func(what string) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for j.pendingSince.IsZero() {
-			step(compactions, what)
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: the janitor never saw it", what)
+		testkit.Eventually(t, what+": the janitor to see it", func() bool {
+			if !j.pendingSince.IsZero() {
+				return true
 			}
-			time.Sleep(5 * time.Millisecond)
-		}
+			step(compactions, what)
+			return false
+		})
 	}
 	seen("shred just seen: waiting half the window")
 	time.Sleep(60 * time.Millisecond)

@@ -12,8 +12,9 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/custos/custos/internal/testkit"
+	"github.com/custos/custos/internal/testkit/storetest"
 	"github.com/custos/custos/raftstore"
-	"github.com/custos/custos/raftstore/raftstoretest"
 )
 
 // filesHolding lists the files under dirs that contain needle.
@@ -53,7 +54,7 @@ func filesHolding(t *testing.T, dirs []string, needle []byte) []string {
 // snapshots); the cluster goes on working; and the other subjects' data
 // still opens.
 func TestShredLeavesNoKeyBytesInClusterFiles(t *testing.T) {
-	c := raftstoretest.New(t, 3)
+	c := storetest.NewCluster(t, 3)
 	id, err := age.GenerateX25519Identity()
 	if err != nil {
 		t.Fatal(err)
@@ -140,8 +141,7 @@ func TestShredLeavesNoKeyBytesInClusterFiles(t *testing.T) {
 	}
 	// Within the window (plus a compaction), every node's files are clean,
 	// and every node has dropped the cached key.
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	testkit.Poll(t, 60*time.Second, "after the window", func() error {
 		w, r := filesHolding(t, c.DataDirs, wrapped), filesHolding(t, c.DataDirs, raw)
 		cachedAnywhere := false
 		for _, h := range hs {
@@ -149,14 +149,11 @@ func TestShredLeavesNoKeyBytesInClusterFiles(t *testing.T) {
 				cachedAnywhere = true
 			}
 		}
-		if len(w) == 0 && len(r) == 0 && !cachedAnywhere {
-			break
+		if len(w) != 0 || len(r) != 0 || cachedAnywhere {
+			return fmt.Errorf("wrapped key in %v, unwrapped in %v, cached somewhere: %v", w, r, cachedAnywhere)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after the window: wrapped key in %v, unwrapped in %v, cached somewhere: %v", w, r, cachedAnywhere)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	// The cluster works on: guest-2's data opens on every node, with a cold
 	// hierarchy too, and new writes go through.
 	for i, n := range c.Nodes {

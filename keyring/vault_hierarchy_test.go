@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/custos/custos/internal/testkit/storetest"
 	"github.com/custos/custos/raftstore"
-	"github.com/custos/custos/raftstore/raftstoretest"
 )
 
 type vaultEnv struct {
@@ -29,7 +29,7 @@ type vaultEnv struct {
 func newVaultEnv(t *testing.T, ttl time.Duration) *vaultEnv {
 	t.Helper()
 	v := startVault(t)
-	c := raftstoretest.New(t, 1)
+	c := storetest.NewCluster(t, 1)
 	id, err := age.GenerateX25519Identity()
 	if err != nil {
 		t.Fatal(err)
@@ -367,7 +367,7 @@ func BenchmarkVaultUnwrapKEK(b *testing.B) {
 func TestVaultTenantTLS(t *testing.T) {
 	t.Parallel()
 	v := startVaultTLS(t)
-	c := raftstoretest.New(t, 1)
+	c := storetest.NewCluster(t, 1)
 	id, _ := age.GenerateX25519Identity()
 	e := &vaultEnv{v: v, store: c.Nodes[0], id: id}
 	e.h = e.hierarchy(time.Minute)

@@ -15,6 +15,8 @@ import (
 
 	"github.com/hashicorp/raft"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/custos/custos/internal/testkit"
 )
 
 // BenchmarkApply measures the in-process cost of a durable transaction (one
@@ -143,7 +145,7 @@ func BenchmarkRestart1M(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	waitLeaderB(b, s)
+	testkit.Eventually(b, "a leader", s.IsLeader)
 	val := bytes.Repeat([]byte("x"), 100)
 	for i := 0; i < keys/perTxn; i++ {
 		t := &Txn{}
@@ -185,16 +187,6 @@ func BenchmarkRestart1M(b *testing.B) {
 		b.ReportMetric(float64(s.fsm.skipped.Load()), "entries-skipped")
 		s.Close()
 		b.StartTimer()
-	}
-}
-
-func waitLeaderB(b *testing.B, s *Store) {
-	deadline := time.Now().Add(10 * time.Second)
-	for !s.IsLeader() {
-		if time.Now().After(deadline) {
-			b.Fatal("no leader")
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 

@@ -11,10 +11,17 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/custos/custos/internal/testkit"
 )
 
 // testCluster is an in-process cluster on loopback with real TLS and fast
-// raft timeouts.
+// raft timeouts. It is raftstore's own copy of what
+// internal/testkit/storetest does for every other package: these white-box
+// tests (package raftstore) cannot import a package that imports raftstore,
+// and they need what storetest cannot give — the unexported link faults
+// (partition), the FSM's counters and a config with unexported hooks.
+// Waiting goes through internal/testkit, which imports nothing of raftstore.
 type testCluster struct {
 	t      testing.TB
 	token  string
@@ -100,17 +107,17 @@ func (c *testCluster) join(id, region string) (*Store, error) {
 
 func (c *testCluster) waitLeader() *Store {
 	c.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	var leader *Store
+	testkit.Eventually(c.t, "a leader", func() bool {
 		for _, n := range c.nodes {
 			if n.IsLeader() {
-				return n
+				leader = n
+				return true
 			}
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	c.t.Fatal("no leader")
-	return nil
+		return false
+	})
+	return leader
 }
 
 func (c *testCluster) follower() *Store {
@@ -122,18 +129,6 @@ func (c *testCluster) follower() *Store {
 	}
 	c.t.Fatal("no follower")
 	return nil
-}
-
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func staleGet(s *Store, bucket, key string) (string, bool) {
@@ -163,7 +158,7 @@ func TestClusterFollowerWritesReplicate(t *testing.T) {
 		t.Fatalf("chain seq %d", res.Chains[0].Seq)
 	}
 	for _, n := range c.nodes {
-		eventually(t, "replication to "+n.NodeID(), func() bool { v, ok := staleGet(n, "b", "k"); return ok && v == "from follower" })
+		testkit.Eventually(t, "replication to "+n.NodeID(), func() bool { v, ok := staleGet(n, "b", "k"); return ok && v == "from follower" })
 	}
 	// Conditions are evaluated on the leader's state, also when forwarded.
 	res, err = f.Apply(ctxT(t), &Txn{Conds: []Cond{{Kind: CondAbsent, Bucket: Path("b"), Key: []byte("k")}},
@@ -258,7 +253,7 @@ func TestClusterRemovedPeerStopsReceiving(t *testing.T) {
 	}
 	for _, n := range c.nodes {
 		if n != victim {
-			eventually(t, "remaining node has the writes", func() bool { _, ok := staleGet(n, "after", "19"); return ok })
+			testkit.Eventually(t, "remaining node has the writes", func() bool { _, ok := staleGet(n, "after", "19"); return ok })
 		}
 	}
 	if _, ok := staleGet(victim, "after", "0"); ok {
@@ -326,7 +321,7 @@ func TestClusterMinorityAnswersPromptly(t *testing.T) {
 				}
 			}
 			// The majority side keeps working.
-			eventually(t, "majority leader", func() bool {
+			testkit.Eventually(t, "majority leader", func() bool {
 				for _, n := range c.nodes {
 					if n != iso && n.IsLeader() {
 						return true
@@ -381,7 +376,7 @@ func TestClusterLaggingNodeCatchesUpFromSnapshot(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, "a snapshot on the leader", func() bool {
+	testkit.Eventually(t, "a snapshot on the leader", func() bool {
 		f := leader.raft.Snapshot() // also forces one if the interval has not come yet
 		_ = f.Error()
 		first, _ := leader.logs.FirstIndex()
@@ -392,7 +387,7 @@ func TestClusterLaggingNodeCatchesUpFromSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { back.Close() })
-	eventually(t, "catch-up", func() bool { _, ok := staleGet(back, "b", "199"); return ok })
+	testkit.Eventually(t, "catch-up", func() bool { _, ok := staleGet(back, "b", "199"); return ok })
 	var seq uint64
 	var n int
 	_ = back.View(ctxT(t), Linearizable, func(r *ReadTx) error {
@@ -434,7 +429,7 @@ func TestClusterLeadershipTransferAndIdempotentJoin(t *testing.T) {
 	if err := target.TransferLeadership(ctxT(t), target.NodeID()); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "new leader", target.IsLeader)
+	testkit.Eventually(t, "new leader", target.IsLeader)
 	if leader.IsLeader() {
 		t.Fatal("old leader still leads")
 	}

@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/custos/custos/internal/testkit"
 )
 
 // newCanary returns bytes that occur nowhere by chance.
@@ -317,7 +319,7 @@ func TestCompactDuringWrites(t *testing.T) {
 		}(w)
 	}
 	waitAcked := func(n int64) {
-		eventually(t, fmt.Sprintf("%d acknowledged writes", n), func() bool { return acked.Load() >= n || running.Load() < 6 })
+		testkit.Eventually(t, fmt.Sprintf("%d acknowledged writes", n), func() bool { return acked.Load() >= n || running.Load() < 6 })
 	}
 	waitAcked(50)
 	for round := 0; round < 2; round++ {
@@ -366,7 +368,7 @@ func TestCompactSingleNodeReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	eventually(t, "leader", s.IsLeader)
+	testkit.Eventually(t, "leader", s.IsLeader)
 	canary := newCanary(t)
 	for _, txn := range []*Txn{put("keep", "k", "v"), put("dek", "victim", string(canary)), del("dek", "victim")} {
 		if _, err := s.Apply(ctxT(t), txn); err != nil {
@@ -388,7 +390,7 @@ func TestCompactSingleNodeReopen(t *testing.T) {
 		t.Fatalf("reopen after Compact: %v", err)
 	}
 	t.Cleanup(func() { s.Close() })
-	eventually(t, "leader after reopen", s.IsLeader)
+	testkit.Eventually(t, "leader after reopen", s.IsLeader)
 	if v, ok := linearGet(t, s, "keep", "k"); !ok || v != "v" {
 		t.Fatalf("keep/k after reopen: %q %v", v, ok)
 	}
@@ -421,7 +423,7 @@ func TestCompactFailureKeepsNodeWorking(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	eventually(t, "leader", s.IsLeader)
+	testkit.Eventually(t, "leader", s.IsLeader)
 	for i, tmp := range []string{"state.db.compact", filepath.Join("raft", "raft.db.compact")} {
 		blocker := filepath.Join(cfg.DataDir, tmp)
 		if err := os.MkdirAll(filepath.Join(blocker, "x"), 0o700); err != nil {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/custos/custos/internal/testkit"
 )
 
 // failingLog fails every StoreLogs once armed, like a disk that returns EIO.
@@ -49,7 +51,7 @@ func TestLogWriteErrorIsFatalAndNotAcknowledged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "leader", s.IsLeader)
+	testkit.Eventually(t, "leader", s.IsLeader)
 	if _, err := s.Apply(ctxT(t), put("b", "before", "v")); err != nil {
 		t.Fatalf("write before the fault: %v", err)
 	}

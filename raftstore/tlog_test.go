@@ -21,6 +21,8 @@ import (
 	"github.com/hashicorp/raft"
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/custos/custos/internal/testkit"
 )
 
 // refTree is the tree a chain's stored hashes must equal, computed from
@@ -675,10 +677,10 @@ func TestClusterChainTreeAcrossLeaderChangeAndRestart(t *testing.T) {
 	if err := old.TransferLeadership(ctxT(t), target.NodeID()); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "new leader", target.IsLeader)
+	testkit.Eventually(t, "new leader", target.IsLeader)
 	// Writes forwarded to the old leader while it steps down would have an
 	// unknown outcome (ErrNoLeader): let every node learn the new one first.
-	eventually(t, "every node follows the new leader", func() bool {
+	testkit.Eventually(t, "every node follows the new leader", func() bool {
 		for _, n := range nodes {
 			if n.Status().LeaderID != target.NodeID() {
 				return false
@@ -704,7 +706,7 @@ func TestClusterChainTreeAcrossLeaderChangeAndRestart(t *testing.T) {
 	}
 	write(anyNode, 100)
 	leader := c.waitLeader()
-	eventually(t, "a snapshot past the stopped node", func() bool {
+	testkit.Eventually(t, "a snapshot past the stopped node", func() bool {
 		_ = leader.raft.Snapshot().Error()
 		first, _ := leader.logs.FirstIndex()
 		return first > down.fsm.AppliedIndex()+1

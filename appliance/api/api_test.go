@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/custos/custos/appliance/api"
-	"github.com/custos/custos/appliance/internal/testnode"
 	"github.com/custos/custos/appliance/tenants"
+	"github.com/custos/custos/internal/testkit/storetest"
 	"github.com/custos/custos/raftstore"
 )
 
@@ -72,31 +72,16 @@ func TestHealthAndStatus(t *testing.T) {
 			t.Errorf("status lacks %q: %s", k, r.body)
 		}
 	}
-	if st["version"] != "1.2.3-test" || st["region"] != testnode.Region || st["state"] != "Leader" {
+	if st["version"] != "1.2.3-test" || st["region"] != storetest.Region || st["state"] != "Leader" {
 		t.Errorf("status body %s", r.body)
 	}
 }
 
 func TestHealthWithoutLeader(t *testing.T) {
 	// A node that was never bootstrapped knows no leader.
-	creds, err := raftstore.NewClusterCredentials("n1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	lonely, err := raftstore.Open(context.Background(), raftstore.Config{
-		NodeID: "n1", Region: testnode.Region, DataDir: t.TempDir(), ListenAddress: "127.0.0.1:0",
-		Credentials: creds, RaftLogOutput: io.Discard,
-		// raftstore's leader lookups wait up to ApplyTimeout whatever the
-		// caller's context says; keep it short so the test is.
-		ApplyTimeout:     300 * time.Millisecond,
-		HeartbeatTimeout: 50 * time.Millisecond, ElectionTimeout: 50 * time.Millisecond, LeaderLeaseTimeout: 25 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { lonely.Close() })
+	lonely := storetest.StartWith(t, storetest.Options{Lone: true, ApplyTimeout: 300 * time.Millisecond})
 	e := newEnv(t, api.Options{RequestTimeout: 300 * time.Millisecond})
-	svc := tenants.New(lonely, testnode.Region)
+	svc := tenants.New(lonely, storetest.Region)
 	srv := e.server(without(e.deps(), func(d *api.Deps) { d.Cluster, d.Tenants = lonely, svc }), api.Options{RequestTimeout: 300 * time.Millisecond})
 
 	r := doOn(t, srv, "GET", "/v1/sys/health", "", withoutHeader("Authorization"))
@@ -196,7 +181,7 @@ func TestTenantLifecycle(t *testing.T) {
 	r = e.do("POST", "/v1/tenants", `{"display_name":"Generated"}`)
 	var gen tenants.Tenant
 	r.json(t, &gen)
-	if r.status != http.StatusCreated || !strings.HasPrefix(gen.ID, "t-") || gen.Region != testnode.Region ||
+	if r.status != http.StatusCreated || !strings.HasPrefix(gen.ID, "t-") || gen.Region != storetest.Region ||
 		r.header.Get("Location") != "/v1/tenants/"+gen.ID {
 		t.Errorf("create with generated id: %d %s", r.status, r.body)
 	}
@@ -242,7 +227,7 @@ func TestTenantLifecycle(t *testing.T) {
 
 	r = e.do("POST", "/v1/tenants", `{"id":"other","display_name":"Other","region":"us-east-1"}`)
 	p := checkProblem(t, r, http.StatusUnprocessableEntity, "region-mismatch", "/v1/tenants")
-	if !strings.Contains(p.Detail, "us-east-1") || !strings.Contains(p.Detail, testnode.Region) {
+	if !strings.Contains(p.Detail, "us-east-1") || !strings.Contains(p.Detail, storetest.Region) {
 		t.Errorf("region mismatch detail %q does not name both regions", p.Detail)
 	}
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/custos/custos/appliance/api"
 	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/internal/testkit"
 	"github.com/custos/custos/raftstore"
 )
 
@@ -94,8 +95,7 @@ func TestAPIKeys(t *testing.T) {
 		checkProblem(t, e.do("GET", "/v1/tenants/acme/audit", "", withHeader("Authorization", "Bearer "+tok)), http.StatusUnauthorized, "unauthorized", "")
 	}
 	// The list shows no secret; last_used appears after a use.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testkit.Eventually(t, "last_used recorded", func() bool {
 		var list struct{ APIKeys []createdKey }
 		e.do("GET", "/v1/tenants/acme/apikeys", "").json(t, &list)
 		if len(list.APIKeys) != 2 {
@@ -108,14 +108,8 @@ func TestAPIKeys(t *testing.T) {
 			}
 			used = used || (k.ID == reader.ID && k.LastUsed != nil)
 		}
-		if used {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("last_used never recorded")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return used
+	})
 	// Revocation: the next request fails.
 	if r := e.do("DELETE", "/v1/tenants/acme/apikeys/"+reader.ID, ""); r.status != http.StatusNoContent {
 		t.Fatalf("delete: %d %s", r.status, r.body)

@@ -14,7 +14,7 @@ import (
 	"github.com/custos/custos/appliance/api"
 	"github.com/custos/custos/appliance/apikeys"
 	"github.com/custos/custos/appliance/audit"
-	"github.com/custos/custos/appliance/internal/testnode"
+	"github.com/custos/custos/internal/testkit/storetest"
 	"github.com/custos/custos/raftstore"
 )
 
@@ -132,7 +132,7 @@ func TestEveryMutatingRouteIsAudited(t *testing.T) {
 // nothing of it is written.
 func TestAuditFailClosed(t *testing.T) {
 	fault := errors.New("injected: chain unwritable")
-	store := testnode.StartWith(t, testnode.Options{ChainFault: func(chain, _ []byte) error {
+	store := storetest.StartWith(t, storetest.Options{ChainFault: func(chain, _ []byte) error {
 		if string(chain) == audit.SystemChain {
 			return fault
 		}

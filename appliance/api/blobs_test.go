@@ -21,6 +21,7 @@ import (
 	"github.com/custos/custos/appliance/api"
 	"github.com/custos/custos/appliance/blobs"
 	"github.com/custos/custos/appliance/tenants"
+	"github.com/custos/custos/internal/testkit"
 	"github.com/custos/custos/raftstore"
 )
 
@@ -392,9 +393,9 @@ func TestInterruptedUploadLeavesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Wait until the upload has stored chunks, then cut the connection.
-	waitUntil(t, "chunks stored", func() bool { return chunkBuckets(t, e.store, "acme") == 1 && pendingUploads(t, e.store, "acme") == 1 })
+	testkit.Eventually(t, "chunks stored", func() bool { return chunkBuckets(t, e.store, "acme") == 1 && pendingUploads(t, e.store, "acme") == 1 })
 	conn.Close()
-	waitUntil(t, "the upload discarded", func() bool { return chunkBuckets(t, e.store, "acme") == 0 && pendingUploads(t, e.store, "acme") == 0 })
+	testkit.Eventually(t, "the upload discarded", func() bool { return chunkBuckets(t, e.store, "acme") == 0 && pendingUploads(t, e.store, "acme") == 0 })
 	r := e.do("GET", "/v1/tenants/acme/blobs", "")
 	if !strings.Contains(string(r.body), `"blobs":[]`) {
 		t.Fatalf("an interrupted upload is listed: %s", r.body)
@@ -410,18 +411,6 @@ func TestInterruptedUploadLeavesNothing(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != 201 {
 		t.Fatalf("upload after an interrupted one: %d", res.StatusCode)
-	}
-}
-
-// waitUntil polls cond with a deadline.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 

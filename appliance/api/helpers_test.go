@@ -25,10 +25,10 @@ import (
 	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/blobs"
 	"github.com/custos/custos/appliance/collections"
-	"github.com/custos/custos/appliance/internal/testnode"
 	"github.com/custos/custos/appliance/records"
 	"github.com/custos/custos/appliance/tenants"
 	"github.com/custos/custos/internal/apispec"
+	"github.com/custos/custos/internal/testkit/storetest"
 	"github.com/custos/custos/keyring"
 	"github.com/custos/custos/raftstore"
 )
@@ -80,7 +80,7 @@ func (s *syncBuffer) String() string {
 
 func newEnv(tb testing.TB, opts api.Options) *env {
 	tb.Helper()
-	return newEnvStore(tb, testnode.Start(tb), opts)
+	return newEnvStore(tb, storetest.Start(tb), opts)
 }
 
 // newEnvStore is newEnv over a given store.
@@ -94,7 +94,7 @@ func newEnvStore(tb testing.TB, store *raftstore.Store, opts api.Options) *env {
 	vkey := bootstrapAudit(tb, store, id)
 	aud := audit.New(store, []age.Identity{id}, nil)
 	runner := audit.NewRunner(aud, audit.RunConfig{IsLeader: store.IsLeader})
-	svc := tenants.New(store, testnode.Region, tenants.WithKeys(keys))
+	svc := tenants.New(store, storetest.Region, tenants.WithKeys(keys))
 	e := &env{t: tb, store: store, svc: svc, keys: keys, audit: aud, runner: runner, apikeys: apikeys.New(store, nil), colls: collections.New(tenants.NewStores(store), nil), vkey: vkey, logBuf: &syncBuffer{}}
 	e.app = e.server(e.deps(), opts)
 	return e

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/custos/custos/appliance/api"
 	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/tenants"
+	"github.com/custos/custos/internal/testkit"
 	"github.com/custos/custos/keyring"
 	"github.com/custos/custos/raftstore"
 )
@@ -82,19 +84,15 @@ func TestTenantKeysLifecycle(t *testing.T) {
 	defer stop()
 	j := keyring.NewJanitor(e.keys, keyring.JanitorConfig{Tick: 20 * time.Millisecond, IsLeader: e.store.IsLeader})
 	go j.Run(jctx)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testkit.Poll(t, testkit.Timeout, "the rewrap", func() error {
 		r = e.do("GET", "/v1/tenants/acme/keys", "")
 		st = keyring.KeyStatus{}
 		r.json(t, &st)
-		if st.Pending == 0 && !st.Rewrapping {
-			break
+		if st.Pending != 0 || st.Rewrapping {
+			return fmt.Errorf("not finished: %+v", st)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("rewrap did not finish: %+v", st)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 	if st.ByKEK[2] != 4 || len(st.KEKs) != 2 {
 		t.Fatalf("after rewrap: %+v", st)
 	}

@@ -10,7 +10,8 @@ import (
 	"time"
 
 	"github.com/custos/custos/appliance/audit"
-	"github.com/custos/custos/appliance/internal/testnode"
+	"github.com/custos/custos/internal/testkit"
+	"github.com/custos/custos/internal/testkit/storetest"
 	"github.com/custos/custos/raftstore"
 )
 
@@ -67,19 +68,6 @@ func readEntry(i int) audit.Entry {
 		Action: "record.read", Target: "record:guests/g1", Outcome: audit.OutcomeSuccess, RequestID: fmt.Sprintf("req-%d", i)}
 }
 
-// waitQueued waits until n entries are queued in b (a count, polled; the
-// deadline only ends a broken test).
-func waitQueued(t *testing.T, b *audit.Batcher, n int) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for b.Queued() != n {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d entries queued, want %d", b.Queued(), n)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // behindACommit appends entry 0, and once its transaction is proposed
 // (and held), entries 1..n, each on chainOf(i); it releases the first
 // commit when all n are queued and returns every Append's error.
@@ -92,7 +80,7 @@ func behindACommit(t *testing.T, b *audit.Batcher, g *gateStore, n int, chainOf 
 	for i := 1; i <= n; i++ {
 		wg.Go(func() { errs[i] = b.Append(context.Background(), chainOf(i), readEntry(i)) })
 	}
-	waitQueued(t, b, n)
+	testkit.EventuallyEqual(t, "entries queued", b.Queued, n)
 	close(g.hold)
 	wg.Wait()
 	return errs
@@ -273,7 +261,7 @@ func TestBatcherWithdrawsCancelledEntry(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- b.Append(ctx, oneChain(0), readEntry(99)) }()
-	waitQueued(t, b, 1)
+	testkit.EventuallyEqual(t, "entries queued", b.Queued, 1)
 	cancel()
 	if err := <-done; !errors.Is(err, raftstore.ErrTimeout) {
 		t.Fatalf("cancelled append: %v, want ErrTimeout", err)
@@ -288,7 +276,7 @@ func TestBatcherWithdrawsCancelledEntry(t *testing.T) {
 			}
 		})
 	}
-	waitQueued(t, b, 3)
+	testkit.EventuallyEqual(t, "entries queued", b.Queued, 3)
 	close(g.hold)
 	wg.Wait()
 	txns := g.txns()
@@ -312,7 +300,7 @@ func TestBatcherCloseCommitsQueued(t *testing.T) {
 	for i := 1; i < 6; i++ {
 		wg.Go(func() { errs[i] = b.Append(context.Background(), oneChain(i), readEntry(i)) })
 	}
-	waitQueued(t, b, 5)
+	testkit.EventuallyEqual(t, "entries queued", b.Queued, 5)
 	closed := make(chan struct{})
 	go func() { b.Close(); close(closed) }()
 	select {
@@ -351,7 +339,7 @@ func TestBatcherCloseCommitsQueued(t *testing.T) {
 // exactly one chain entry each, in fewer transactions than entries — counted
 // by the store's revision, which every applied transaction advances by one.
 func TestBatcherRealStore(t *testing.T) {
-	store := testnode.Start(t)
+	store := storetest.Start(t)
 	g := newGate()
 	g.next = store
 	b := audit.NewBatcher(g, audit.BatchOptions{})
@@ -430,7 +418,7 @@ func TestBatcherConditionFailsOnlyItsEntry(t *testing.T) {
 			errs[i] = b.AppendIf(context.Background(), oneChain(i), readEntry(i), cond(key))
 		})
 	}
-	waitQueued(t, b, 10)
+	testkit.EventuallyEqual(t, "entries queued", b.Queued, 10)
 	close(g.hold)
 	wg.Wait()
 	for i, err := range errs {
@@ -471,7 +459,7 @@ func TestBatcherConditionRoundsBounded(t *testing.T) {
 			}
 		})
 	}
-	waitQueued(t, b, 10)
+	testkit.EventuallyEqual(t, "entries queued", b.Queued, 10)
 	close(g.hold)
 	wg.Wait()
 	for i, err := range errs {

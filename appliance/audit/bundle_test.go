@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/custos/custos/appliance/audit"
-	"github.com/custos/custos/appliance/internal/testnode"
+	"github.com/custos/custos/internal/testkit/storetest"
 )
 
 // sameContent reports whether the gzip'd tar b holds exactly members ms.
@@ -273,7 +273,7 @@ func TestBundleTamperMatrix(t *testing.T) {
 	// entries, then a different history, signed with the real key (an
 	// insider with the key). Its bundle verifies on its own, but not
 	// against the checkpoint the auditor kept of the real one (2000).
-	fork := newEnvWith(t, testnode.Options{Dir: t.TempDir()}, e.skey, e.vkey)
+	fork := newEnvWith(t, storetest.Options{Dir: t.TempDir()}, e.skey, e.vkey)
 	fork.fill("tenant:acme", 0, 1000, "")
 	fork.checkpoint("tenant:acme")
 	fork.fill("tenant:acme", 1000, 2000, "-forged")

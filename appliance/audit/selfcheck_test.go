@@ -14,7 +14,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/custos/custos/appliance/audit"
-	"github.com/custos/custos/appliance/internal/testnode"
+	"github.com/custos/custos/internal/testkit/storetest"
 )
 
 func (e *env) selfCheck(w *audit.Witness) *audit.CheckReport {
@@ -110,7 +110,7 @@ func TestSelfCheckFindsFlippedBytes(t *testing.T) {
 // newEnvOn reopens e's data directory (keys already bootstrapped there).
 func newEnvOn(t *testing.T, e *env) *env {
 	t.Helper()
-	store := testnode.StartWith(t, testnode.Options{Dir: e.dir})
+	store := storetest.StartWith(t, storetest.Options{Dir: e.dir})
 	return &env{t: t, store: store, svc: audit.New(store, nil, nil), id: e.id, v: e.v, dir: e.dir, skey: e.skey, vkey: e.vkey}
 }
 
@@ -137,7 +137,7 @@ func TestSelfCheckWitnessCatchesRollbackAndFork(t *testing.T) {
 		"rolled back": {200, "", "rolled back"},
 		"forked":      {350, "-forged", "Merkle root differs"},
 	} {
-		b := newEnvWith(t, testnode.Options{Dir: t.TempDir()}, a.skey, a.vkey)
+		b := newEnvWith(t, storetest.Options{Dir: t.TempDir()}, a.skey, a.vkey)
 		b.fill("tenant:acme", 0, min(c.n, 300), "")
 		if c.n > 300 {
 			b.fill("tenant:acme", 300, c.n, c.variant)

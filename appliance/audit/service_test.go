@@ -13,7 +13,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/custos/custos/appliance/audit"
-	"github.com/custos/custos/appliance/internal/testnode"
+	"github.com/custos/custos/internal/testkit/storetest"
 	"github.com/custos/custos/keyring"
 	"github.com/custos/custos/raftstore"
 )
@@ -37,14 +37,14 @@ func newEnv(t testing.TB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newEnvWith(t, testnode.Options{Dir: t.TempDir()}, skey, vkey)
+	return newEnvWith(t, storetest.Options{Dir: t.TempDir()}, skey, vkey)
 }
 
 // newEnvWith makes an env with the given checkpoint key pair: a second
 // store with the same cluster key makes a fork.
-func newEnvWith(t testing.TB, o testnode.Options, skey, vkey string) *env {
+func newEnvWith(t testing.TB, o storetest.Options, skey, vkey string) *env {
 	t.Helper()
-	store := testnode.StartWith(t, o)
+	store := storetest.StartWith(t, o)
 	id, err := age.GenerateX25519Identity()
 	if err != nil {
 		t.Fatal(err)

@@ -12,8 +12,8 @@ import (
 	"filippo.io/age"
 
 	"github.com/custos/custos/appliance/audit"
-	"github.com/custos/custos/appliance/internal/testnode"
 	"github.com/custos/custos/appliance/tenants"
+	"github.com/custos/custos/internal/testkit/storetest"
 	"github.com/custos/custos/keyring"
 	"github.com/custos/custos/raftstore"
 )
@@ -34,13 +34,13 @@ type env struct {
 
 func newEnv(t *testing.T, tenantIDs ...string) *env {
 	t.Helper()
-	store := testnode.Start(t)
+	store := storetest.Start(t)
 	id, err := age.GenerateX25519Identity()
 	if err != nil {
 		t.Fatal(err)
 	}
 	keys := keyring.NewHierarchy(store, keyring.HierarchyOptions{Seal: []age.Recipient{id.Recipient()}, Identities: []age.Identity{id}})
-	ten := tenants.New(store, testnode.Region, tenants.WithKeys(keys))
+	ten := tenants.New(store, storetest.Region, tenants.WithKeys(keys))
 	for _, tid := range tenantIDs {
 		if _, err := ten.Create(context.Background(), tenants.Actor{Name: "operator"}, tenants.CreateInput{ID: tid, DisplayName: tid}); err != nil {
 			t.Fatal(err)

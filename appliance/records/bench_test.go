@@ -9,8 +9,8 @@ import (
 	"testing"
 
 	"github.com/custos/custos/appliance/collections"
-	"github.com/custos/custos/appliance/internal/testnode"
 	"github.com/custos/custos/appliance/records"
+	"github.com/custos/custos/internal/testkit/storetest"
 )
 
 // benchCollection is the collection of `make bench`'s record scenarios: 5
@@ -38,7 +38,7 @@ func benchInput(id string, i int64) records.Input {
 }
 
 func benchEnv(b *testing.B) (*env, *records.Service) {
-	e := newEnv(b, testnode.Options{})
+	e := newEnv(b, storetest.Options{})
 	svc := e.service()
 	ctx := context.Background()
 	if _, err := e.ten.Create(ctx, tenantsActor, tenantsInput("bench")); err != nil {

@@ -12,9 +12,9 @@ import (
 	"testing"
 
 	"github.com/custos/custos/appliance/audit"
-	"github.com/custos/custos/appliance/internal/testnode"
 	"github.com/custos/custos/appliance/records"
 	"github.com/custos/custos/appliance/tenants"
+	"github.com/custos/custos/internal/testkit/storetest"
 	"github.com/custos/custos/raftstore"
 )
 
@@ -150,7 +150,7 @@ func (e *env) find(svc *records.Service, tenant, email string) []string {
 // The other record's entries stay. A record whose envelope does not even
 // decode is deleted too.
 func TestDeleteTamperedRecord(t *testing.T) {
-	e := newEnv(t, testnode.Options{})
+	e := newEnv(t, storetest.Options{})
 	svc := e.service()
 	e.tenant(svc, "acme")
 	ctx := context.Background()
@@ -250,7 +250,7 @@ func TestIntegrityFailureAudited(t *testing.T) {
 		}
 		return nil
 	}
-	e := newEnv(t, testnode.Options{ChainFault: fault})
+	e := newEnv(t, storetest.Options{ChainFault: fault})
 	svc := e.service()
 	e.tenant(svc, "acme")
 	ctx := context.Background()

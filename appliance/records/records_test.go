@@ -9,15 +9,15 @@ import (
 	"slices"
 	"sync"
 	"testing"
-	"time"
 
 	"filippo.io/age"
 
 	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/collections"
-	"github.com/custos/custos/appliance/internal/testnode"
 	"github.com/custos/custos/appliance/records"
 	"github.com/custos/custos/appliance/tenants"
+	"github.com/custos/custos/internal/testkit"
+	"github.com/custos/custos/internal/testkit/storetest"
 	"github.com/custos/custos/keyring"
 	"github.com/custos/custos/raftstore"
 )
@@ -31,15 +31,15 @@ type env struct {
 	ten   *tenants.Service
 }
 
-func newEnv(t testing.TB, o testnode.Options) *env {
+func newEnv(t testing.TB, o storetest.Options) *env {
 	t.Helper()
-	store := testnode.StartWith(t, o)
+	store := storetest.StartWith(t, o)
 	id, err := age.GenerateX25519Identity()
 	if err != nil {
 		t.Fatal(err)
 	}
 	keys := keyring.NewHierarchy(store, keyring.HierarchyOptions{Seal: []age.Recipient{id.Recipient()}, Identities: []age.Identity{id}})
-	return &env{t: t, store: store, keys: keys, colls: collections.New(tenants.NewStores(store), nil), ten: tenants.New(store, testnode.Region, tenants.WithKeys(keys))}
+	return &env{t: t, store: store, keys: keys, colls: collections.New(tenants.NewStores(store), nil), ten: tenants.New(store, storetest.Region, tenants.WithKeys(keys))}
 }
 
 // service is the records service as the node makes it: over the tenants'
@@ -177,18 +177,6 @@ func (g *gate) txns() []int {
 	return slices.Clone(g.sizes)
 }
 
-// waitQueued waits until n read entries are queued in b.
-func waitQueued(t *testing.T, b *audit.Batcher, n int) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for b.Queued() != n {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d entries queued, want %d", b.Queued(), n)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 type readResult struct {
 	rec records.Record
 	err error
@@ -210,7 +198,7 @@ func readsBehindACommit(t *testing.T, svc *records.Service, b *audit.Batcher, g 
 	for i := 1; i <= n; i++ {
 		wg.Go(func() { read(i) })
 	}
-	waitQueued(t, b, n)
+	testkit.EventuallyEqual(t, "read entries queued", b.Queued, n)
 	close(g.hold)
 	wg.Wait()
 	return out
@@ -221,7 +209,7 @@ func readsBehindACommit(t *testing.T, svc *records.Service, b *audit.Batcher, g 
 // entry commits share one transaction (counted by the store's revision),
 // and each read is answered only after its entry is committed.
 func TestReadAuditBatched(t *testing.T) {
-	e := newEnv(t, testnode.Options{})
+	e := newEnv(t, storetest.Options{})
 	g := newGate(e.store)
 	b := audit.NewBatcher(g, audit.BatchOptions{})
 	defer b.Close()
@@ -254,7 +242,7 @@ func TestReadAuditBatched(t *testing.T) {
 // service's own batcher — exactly one entry per read, and fewer
 // transactions than reads.
 func TestReadAuditConcurrent(t *testing.T) {
-	e := newEnv(t, testnode.Options{})
+	e := newEnv(t, storetest.Options{})
 	svc := e.service()
 	e.tenant(svc, "acme")
 	if _, err := svc.Get(context.Background(), reader(999), "acme", "guests", "g1", true); err != nil {
@@ -301,7 +289,7 @@ func TestReadAuditFailureFailsTheBatch(t *testing.T) {
 		}
 		return nil
 	}
-	e := newEnv(t, testnode.Options{ChainFault: fault})
+	e := newEnv(t, storetest.Options{ChainFault: fault})
 	g := newGate(e.store)
 	b := audit.NewBatcher(g, audit.BatchOptions{})
 	defer b.Close()
@@ -359,7 +347,7 @@ func TestReadAuditFailureFailsTheBatch(t *testing.T) {
 // TestReadCancelled: a read whose context ends while its entry waits for a
 // commit fails (it is not served) and its entry is not proposed.
 func TestReadCancelled(t *testing.T) {
-	e := newEnv(t, testnode.Options{})
+	e := newEnv(t, storetest.Options{})
 	g := newGate(e.store)
 	b := audit.NewBatcher(g, audit.BatchOptions{})
 	defer b.Close()
@@ -378,7 +366,7 @@ func TestReadCancelled(t *testing.T) {
 		rec, err := svc.Get(ctx, reader(1), "acme", "guests", "g1", false)
 		done <- readResult{rec, err}
 	}()
-	waitQueued(t, b, 1)
+	testkit.EventuallyEqual(t, "read entries queued", b.Queued, 1)
 	cancel()
 	if r := <-done; r.err == nil || r.rec.Fields != nil {
 		t.Fatalf("cancelled read: %+v %v, want an error and no record", r.rec, r.err)
@@ -449,7 +437,7 @@ func TestReadRoundsAndStaleState(t *testing.T) {
 }
 
 func testReadRoundsAndStaleState(t *testing.T, batched bool) {
-	e := newEnv(t, testnode.Options{})
+	e := newEnv(t, storetest.Options{})
 	h := &hookStore{Store: e.store}
 	var opts []records.Option
 	if batched {
@@ -602,7 +590,7 @@ func testReadRoundsAndStaleState(t *testing.T, batched bool) {
 // as a read returns it (their answer is built from the values sealed, not
 // by decrypting them again).
 func TestWriteAnswersWhatReadsReturn(t *testing.T) {
-	e := newEnv(t, testnode.Options{})
+	e := newEnv(t, storetest.Options{})
 	svc := e.service()
 	e.tenant(svc, "acme")
 	ctx := context.Background()

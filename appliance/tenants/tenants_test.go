@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/custos/custos/appliance/internal/testnode"
 	"github.com/custos/custos/appliance/tenants"
+	"github.com/custos/custos/internal/testkit/storetest"
 	"github.com/custos/custos/internal/validation"
 	"github.com/custos/custos/raftstore"
 )
@@ -26,8 +26,8 @@ var fixedTime = time.Date(2026, 1, 2, 3, 4, 5, 600700800, time.UTC)
 
 func newService(t *testing.T) (*tenants.Service, *raftstore.Store) {
 	t.Helper()
-	store := testnode.Start(t)
-	return tenants.New(store, testnode.Region, tenants.WithClock(func() time.Time { return fixedTime })), store
+	store := storetest.Start(t)
+	return tenants.New(store, storetest.Region, tenants.WithClock(func() time.Time { return fixedTime })), store
 }
 
 func ctx(t *testing.T) context.Context {
@@ -85,7 +85,7 @@ func chainEntry(t *testing.T, store *raftstore.Store, seq uint64) map[string]any
 }
 
 func TestNewPanicsOnBadWiring(t *testing.T) {
-	store := testnode.Start(t)
+	store := storetest.Start(t)
 	for name, build := range map[string]func(){
 		"nil store":  func() { tenants.New(nil, "eu-west-1") },
 		"bad region": func() { tenants.New(store, "EU West") },
@@ -106,7 +106,7 @@ func TestCreateGet(t *testing.T) {
 	svc, _ := newService(t)
 	got := mustCreate(t, svc, "acme", "  Acme Hotels  ")
 	want := tenants.Tenant{
-		ID: "acme", DisplayName: "Acme Hotels", Region: testnode.Region, State: tenants.StateActive,
+		ID: "acme", DisplayName: "Acme Hotels", Region: storetest.Region, State: tenants.StateActive,
 		CreatedAt: fixedTime, UpdatedAt: fixedTime,
 	}
 	if got != want {
@@ -122,8 +122,8 @@ func TestCreateGet(t *testing.T) {
 			t.Errorf("get (consistency %d) = %+v, want %+v", c, read, want)
 		}
 	}
-	explicit, err := svc.Create(ctx(t), operator, tenants.CreateInput{ID: "beta", DisplayName: "B", Region: testnode.Region})
-	if err != nil || explicit.Region != testnode.Region {
+	explicit, err := svc.Create(ctx(t), operator, tenants.CreateInput{ID: "beta", DisplayName: "B", Region: storetest.Region})
+	if err != nil || explicit.Region != storetest.Region {
 		t.Fatalf("create with explicit region: %+v, %v", explicit, err)
 	}
 }
@@ -170,7 +170,7 @@ func TestCreateRegionMismatch(t *testing.T) {
 	if !errors.As(err, &rm) || !errors.Is(err, tenants.ErrRegionMismatch) {
 		t.Fatalf("create in another region: %v, want RegionMismatchError", err)
 	}
-	if rm.Requested != "us-east-1" || rm.Cluster != testnode.Region {
+	if rm.Requested != "us-east-1" || rm.Cluster != storetest.Region {
 		t.Errorf("mismatch names %q and %q", rm.Requested, rm.Cluster)
 	}
 	if seq, n := chainState(t, store); seq != 0 || n != 0 {
@@ -536,10 +536,10 @@ func (r *repeatReader) Read(p []byte) (int, error) {
 }
 
 func TestGeneratedIDCollisionRetries(t *testing.T) {
-	store := testnode.Start(t)
+	store := storetest.Start(t)
 	a, b := bytes.Repeat([]byte{1}, 7), bytes.Repeat([]byte{2}, 7)
 	rnd := &repeatReader{blocks: [][]byte{a, a, b}}
-	svc := tenants.New(store, testnode.Region, tenants.WithRandom(rnd))
+	svc := tenants.New(store, storetest.Region, tenants.WithRandom(rnd))
 	first, err := svc.Create(ctx(t), operator, tenants.CreateInput{DisplayName: "One"})
 	if err != nil {
 		t.Fatal(err)
@@ -549,7 +549,7 @@ func TestGeneratedIDCollisionRetries(t *testing.T) {
 		t.Fatalf("a colliding generated id was not redrawn: %q, %q, %v", first.ID, second.ID, err)
 	}
 	// A source stuck on one value gives up after a few draws.
-	stuck := tenants.New(store, testnode.Region, tenants.WithRandom(&repeatReader{blocks: [][]byte{a}}))
+	stuck := tenants.New(store, storetest.Region, tenants.WithRandom(&repeatReader{blocks: [][]byte{a}}))
 	if _, err := stuck.Create(ctx(t), operator, tenants.CreateInput{DisplayName: "Three"}); !errors.Is(err, tenants.ErrExists) {
 		t.Errorf("stuck random source: %v, want ErrExists", err)
 	}
