@@ -182,3 +182,65 @@ func TestHierarchyRotateRewrap(t *testing.T) {
 		t.Fatalf("new key: %+v", st)
 	}
 }
+
+// Every operation that needs a tenant's key returns *UnavailableError
+// naming the tenant when the key cannot be had — on a sealed node
+// (ErrSealed) and on a node with another seal identity
+// (ErrRootUnavailable) — so callers map that one type, not a list of paths.
+func TestHierarchyKeyUnavailableIsTyped(t *testing.T) {
+	c := raftstoretest.New(t, 1)
+	path := filepath.Join(t.TempDir(), "seal.age")
+	rcpt, err := keyring.NewSealIdentity(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := keyring.LoadSealIdentities(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	seal := []age.Recipient{rcpt}
+	if err := keyring.NewHierarchy(c.Nodes[0], keyring.HierarchyOptions{Seal: seal, Identities: ids}).Provision(ctx, extOp, "acme", keyring.ProviderSpec{}); err != nil {
+		t.Fatal(err)
+	}
+	stranger, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, node := range []struct {
+		name  string
+		ids   []age.Identity
+		cause error
+	}{
+		{"sealed", nil, keyring.ErrSealed},
+		{"another seal identity", []age.Identity{stranger}, keyring.ErrRootUnavailable},
+	} {
+		h := keyring.NewHierarchy(c.Nodes[0], keyring.HierarchyOptions{Seal: seal, Identities: node.ids})
+		for op, call := range map[string]func() error{
+			"DataKey":        func() error { _, err := h.DataKey(ctx, "acme", "guest-1"); return err },
+			"tenant DataKey": func() error { _, err := h.DataKey(ctx, "acme", ""); return err },
+			"AuditKey":       func() error { _, err := h.AuditKey(ctx, "acme"); return err },
+			"IndexKey":       func() error { _, err := h.IndexKey(ctx, "acme"); return err },
+			"ShredOps":       func() error { _, _, err := h.ShredOps(ctx, extOp, "acme", "guest-1"); return err },
+			"Shred":          func() error { return h.Shred(ctx, extOp, "acme", "guest-1") },
+			"Rotate":         func() error { _, err := h.Rotate(ctx, extOp, "acme"); return err },
+			"Rewrap":         func() error { _, err := h.Rewrap(ctx, "acme", 10); return err },
+			"ChangeProvider": func() error { return h.ChangeProvider(ctx, extOp, "acme", keyring.ProviderSpec{}) },
+		} {
+			err := call()
+			var ue *keyring.UnavailableError
+			if !errors.As(err, &ue) || ue.Tenant != "acme" || !errors.Is(err, node.cause) {
+				t.Errorf("%s: %s = %v, want an UnavailableError of acme that is %v", node.name, op, err, node.cause)
+			}
+		}
+	}
+	// What needs no key still works on a sealed node.
+	sealed := keyring.NewHierarchy(c.Nodes[0], keyring.HierarchyOptions{Seal: seal})
+	if _, err := sealed.Status(ctx, "acme"); err != nil {
+		t.Errorf("status on a sealed node: %v", err)
+	}
+	if _, err := sealed.DataKey(ctx, "globex", ""); !errors.Is(err, keyring.ErrNoKeys) {
+		t.Errorf("unprovisioned tenant on a sealed node: %v, want ErrNoKeys", err)
+	}
+}

@@ -47,6 +47,16 @@ func (e *vaultEnv) hierarchy(ttl time.Duration) *Hierarchy {
 	})
 }
 
+// unavailableFor checks that err, from a Hierarchy operation, is the
+// *UnavailableError of tenant (what the API maps to key-unavailable).
+func unavailableFor(t *testing.T, err error, tenant string) {
+	t.Helper()
+	var ue *UnavailableError
+	if !errors.As(err, &ue) || ue.Tenant != tenant {
+		t.Fatalf("err = %v, want an UnavailableError of tenant %s", err, tenant)
+	}
+}
+
 func vaultSpec(addr, key, token string) ProviderSpec {
 	return ProviderSpec{Kind: ProviderVault, Vault: &VaultSpec{Address: addr, Mount: "transit", Key: key, Token: token}}
 }
@@ -117,6 +127,7 @@ func TestVaultTenantRevocationAndOutage(t *testing.T) {
 	time.Sleep(ttl + 100*time.Millisecond)
 	_, err = e.h.DataKey(ctx, "acme", "guest-1")
 	failsClosed(t, err, "acme", "refused", acmeToken)
+	unavailableFor(t, err, "acme")
 	opens(t, e.h, "local", "guest-1", localCT, "local guest")
 	// Re-enable: service resumes, the old data opens.
 	e.v.Policy(t, "acme-key")
@@ -132,12 +143,15 @@ func TestVaultTenantRevocationAndOutage(t *testing.T) {
 	}
 	_, err = long.DataKey(ctx, "acme", "guest-1")
 	failsClosed(t, err, "acme", "refused", acmeToken)
+	unavailableFor(t, err, "acme")
 
 	// A provider change needs the current root to unwrap the KEKs: with
 	// the token revoked it fails closed too, and changes nothing.
 	newToken := e.v.Token(t, "acme-key")
 	if err := long.ChangeProvider(ctx, opCaller, "acme", vaultSpec(e.v.Addr, "acme-key", newToken)); !errors.Is(err, ErrRootUnavailable) {
 		t.Fatalf("provider change with a revoked root: %v", err)
+	} else {
+		unavailableFor(t, err, "acme")
 	}
 	// A second Vault tenant with a valid token, for the outage below.
 	if err := long.Provision(ctx, opCaller, "acme2", vaultSpec(e.v.Addr, "acme-key", newToken)); err != nil {
@@ -152,6 +166,7 @@ func TestVaultTenantRevocationAndOutage(t *testing.T) {
 	}
 	_, err = long.DataKey(ctx, "acme2", "guest-1")
 	failsClosed(t, err, "acme2", "unreachable", newToken)
+	unavailableFor(t, err, "acme2")
 	cold := e.hierarchy(ttl)
 	opens(t, cold, "local", "guest-1", localCT, "local guest")
 }
@@ -220,6 +235,8 @@ func TestVaultTenantsIsolated(t *testing.T) {
 		}
 	} else if !errors.Is(err, ErrOpen) {
 		t.Fatalf("grafted KEK: %v, want ErrOpen", err)
+	} else {
+		unavailableFor(t, err, "acme")
 	}
 	// Restore acme's records: its own data opens again, globex's still does.
 	if _, err := e.store.Apply(ctx, &raftstore.Txn{Ops: []raftstore.Op{
@@ -375,6 +392,8 @@ func TestVaultTenantTLS(t *testing.T) {
 	spec := vaultSpec(v.Addr, "acme-key", v.Token(t, "acme-key"))
 	if err := e.h.Provision(ctx, opCaller, "acme", spec); !errors.Is(err, ErrRootUnavailable) {
 		t.Fatalf("creation without the CA: %v, want ErrRootUnavailable", err)
+	} else {
+		unavailableFor(t, err, "acme")
 	}
 	spec.Vault.CACertPEM = string(v.CAPEM)
 	if err := e.h.Provision(ctx, opCaller, "acme", spec); err != nil {

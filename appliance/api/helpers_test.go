@@ -101,10 +101,14 @@ func newEnvStore(tb testing.TB, store *raftstore.Store, opts api.Options) *env {
 }
 
 // deps are the env's real services.
-func (e *env) deps() api.Deps {
-	recs := records.New(tenants.NewStores(e.store), e.keys, e.colls, nil, records.WithReadAudit(audit.NewBatcher(e.store, audit.BatchOptions{})))
-	return api.Deps{Cluster: e.store, Tenants: e.svc, Keys: e.keys, Audit: e.audit, SelfCheck: e.runner, APIKeys: e.apikeys, Collections: e.colls,
-		Records: recs, Blobs: blobs.New(tenants.NewStores(e.store), e.keys, recs, e.blobCfg, nil), Auth: staticAuth{goodToken}, Version: "1.2.3-test"}
+func (e *env) deps() api.Deps { return e.depsWith(e.keys) }
+
+// depsWith are the env's real services with keys as the key hierarchy of
+// every service that needs one (such as a sealed node's).
+func (e *env) depsWith(keys *keyring.Hierarchy) api.Deps {
+	recs := records.New(tenants.NewStores(e.store), keys, e.colls, nil, records.WithReadAudit(audit.NewBatcher(e.store, audit.BatchOptions{})))
+	return api.Deps{Cluster: e.store, Tenants: e.svc, Keys: keys, Audit: e.audit, SelfCheck: e.runner, APIKeys: e.apikeys, Collections: e.colls,
+		Records: recs, Blobs: blobs.New(tenants.NewStores(e.store), keys, recs, e.blobCfg, nil), Auth: staticAuth{goodToken}, Version: "1.2.3-test"}
 }
 
 // bootstrapAudit writes the audit checkpoint keys as operator init does
