@@ -62,16 +62,6 @@ func (w WireErr) err() error {
 	return errors.New(w.Msg)
 }
 
-// remoteError is an error that happened on another node; it unwraps to the
-// sentinel it was classified as there.
-type remoteError struct {
-	msg      string
-	sentinel error
-}
-
-func (e *remoteError) Error() string { return e.msg }
-func (e *remoteError) Unwrap() error { return e.sentinel }
-
 // WireResult is Result on the wire.
 type WireResult struct {
 	Applied    bool

@@ -107,15 +107,6 @@ func (f *FSM) commitLocked() {
 	f.setCommitted(f.applied.Load())
 }
 
-// txnFailure aborts a bbolt transaction because one raft transaction hit a
-// business error; ApplyBatch then re-runs with it marked failed.
-type txnFailure struct {
-	id  txnID
-	err error
-}
-
-func (e *txnFailure) Error() string { return e.err.Error() }
-
 // txnID names a transaction by its log index and position in the entry.
 type txnID struct {
 	index uint64

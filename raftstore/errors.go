@@ -58,4 +58,25 @@ type FatalError struct {
 }
 
 func (e *FatalError) Error() string { return "raftstore: fatal: " + e.Op + ": " + e.Err.Error() }
+
+// Unwrap returns Err.
 func (e *FatalError) Unwrap() error { return e.Err }
+
+// remoteError is an error that happened on another node; it unwraps to the
+// sentinel it was classified as there.
+type remoteError struct {
+	msg      string
+	sentinel error
+}
+
+func (e *remoteError) Error() string { return e.msg }
+func (e *remoteError) Unwrap() error { return e.sentinel }
+
+// txnFailure aborts a bbolt transaction because one raft transaction hit a
+// business error; ApplyBatch then re-runs with it marked failed.
+type txnFailure struct {
+	id  txnID
+	err error
+}
+
+func (e *txnFailure) Error() string { return e.err.Error() }

@@ -119,17 +119,6 @@ func (k kind) spec() (slug, title string, status int) {
 	}
 }
 
-// requestError is a problem this package found in the request itself
-// (syntax, media type, parameters). Its detail and fields are written by
-// this package and never contain internal error text.
-type requestError struct {
-	kind   kind
-	detail string
-	fields []FieldProblem
-}
-
-func (e *requestError) Error() string { return "api: " + e.detail }
-
 func badRequest(format string, args ...any) error {
 	return &requestError{kind: kindBadRequest, detail: fmt.Sprintf(format, args...)}
 }
@@ -141,28 +130,6 @@ func invalidParam(name, reason string) error {
 		fields: []FieldProblem{{Field: clip(name), Reason: reason}},
 	}
 }
-
-// authError is a refused credential. cause, when set, is what the
-// authenticator returned; if it is an availability error the request is
-// answered 503, not 401, so that an outage does not look like a bad token.
-type authError struct {
-	missing bool
-	cause   error
-}
-
-func (e *authError) Error() string {
-	if e.missing {
-		return "api: missing bearer token"
-	}
-	if e.cause != nil {
-		return "api: operator token refused: " + e.cause.Error()
-	}
-	return "api: operator token refused"
-}
-func (e *authError) Unwrap() error { return e.cause }
-
-// errNoLeaderKnown answers the health check of a node that knows no leader.
-var errNoLeaderKnown = fmt.Errorf("api: health: %w", raftstore.ErrNoLeader)
 
 // unavailable reports errors after which the same request may succeed
 // shortly: no leader, leadership moving, a timeout, a shutdown.

@@ -43,9 +43,6 @@ type bodyScanner struct {
 	foundPath string
 }
 
-// errStopScan ends a pathAt walk once the target value is found.
-var errStopScan = errors.New("api: scan stopped")
-
 func (s *bodyScanner) syntaxError() error {
 	if s.i >= len(s.b) {
 		return badRequest("The request body is malformed JSON (at byte %d).", len(s.b))

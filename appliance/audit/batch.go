@@ -122,14 +122,6 @@ func NewBatcher(store Store, o BatchOptions) *Batcher {
 	return &Batcher{store: store, maxN: o.MaxEntries, maxBytes: o.MaxBytes, maxIn: o.MaxInFlight, timeout: o.Timeout}
 }
 
-// ErrBatcherClosed: the batcher was closed (the node is stopping). It
-// wraps raftstore.ErrClosed, so the API answers it as unavailable.
-var ErrBatcherClosed = fmt.Errorf("audit: batcher closed: %w", raftstore.ErrClosed)
-
-// ErrCondition: a condition of the entry (AppendIf) did not hold when its
-// transaction applied, so the entry was not written.
-var ErrCondition = errors.New("audit: a condition of the entry did not hold")
-
 // Append writes e to chain in a transaction shared with the entries queued
 // meanwhile, and returns once that transaction is committed. An error
 // means the entry may not be on record: the caller must not serve what it
@@ -293,12 +285,6 @@ func (b *Batcher) commitConds(batch []*queued) ([]*queued, error) {
 		}
 	}
 }
-
-// refusal is a transaction the store refused without writing any of it.
-type refusal struct{ err error }
-
-func (r *refusal) Error() string { return r.err.Error() }
-func (r *refusal) Unwrap() error { return r.err }
 
 // apply writes batch in one transaction. failed is the index of the entry
 // whose condition did not hold (nothing written), or -1.

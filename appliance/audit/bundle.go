@@ -8,12 +8,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/klauspost/compress/gzip"
 	"io"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/klauspost/compress/gzip"
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -146,14 +147,6 @@ func noteText(msg []byte) string {
 	}
 	return string(msg)
 }
-
-// VerifyError says where a bundle fails and what is wrong.
-type VerifyError struct {
-	Place string // such as "entries.jsonl line 17 (seq 17)"
-	What  string
-}
-
-func (e *VerifyError) Error() string { return e.Place + ": " + e.What }
 
 func fail(place, format string, args ...any) error {
 	return &VerifyError{Place: place, What: fmt.Sprintf(format, args...)}

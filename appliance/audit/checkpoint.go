@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -38,10 +37,6 @@ func (c Checkpoint) Text() string {
 		base64.StdEncoding.EncodeToString(c.Root[:]), base64.StdEncoding.EncodeToString(c.Link[:]),
 		c.Time.UTC().Format(time.RFC3339Nano))
 }
-
-// ErrCheckpoint: a checkpoint is malformed or its signature does not
-// verify.
-var ErrCheckpoint = errors.New("audit: bad checkpoint")
 
 // ParseCheckpoint reads a checkpoint's note text.
 func ParseCheckpoint(text string) (Checkpoint, error) {

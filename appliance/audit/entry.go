@@ -3,7 +3,6 @@ package audit
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -58,9 +57,6 @@ type Entry struct {
 	Source    string            `json:"source"`     // the client address, or ""
 	Details   map[string]string `json:"details"`    // small, non-personal facts; sensitive values HMAC'd
 }
-
-// ErrInvalid: an entry breaks the schema.
-var ErrInvalid = errors.New("audit: invalid entry")
 
 func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -73,18 +72,6 @@ func BootstrapOps(vkey string, encryptedSKey []byte) []raftstore.Op {
 		{Kind: raftstore.OpPut, Bucket: sysAudit, Key: keySigner, Value: encryptedSKey},
 	}
 }
-
-// ErrNoKeys: the cluster has no checkpoint keys (not bootstrapped).
-var ErrNoKeys = errors.New("audit: the cluster has no checkpoint keys")
-
-// ErrCannotSign: this node cannot sign checkpoints (it is sealed).
-var ErrCannotSign = errors.New("audit: this node cannot sign checkpoints (sealed)")
-
-// ErrNotFound: no such entry or checkpoint.
-var ErrNotFound = errors.New("audit: not found")
-
-// ErrRange: an index or size outside the chain.
-var ErrRange = errors.New("audit: index or size out of range")
 
 // Service reads, proves, checkpoints, exports and self-checks the chains.
 type Service struct {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/custos/custos/internal/validation"
 	"github.com/spf13/pflag"
 )
 
@@ -29,14 +30,14 @@ func flags(t *testing.T, args ...string) *pflag.FlagSet {
 	return fs
 }
 
-// fieldKeys returns the keys of the FieldErrors in err.
+// fieldKeys returns the keys of the validation.FieldErrors in err.
 func fieldKeys(err error) []string {
 	var keys []string
 	var walk func(error)
 	walk = func(err error) {
-		var fe *FieldError
+		var fe *validation.FieldError
 		if errors.As(err, &fe) && fe == err {
-			keys = append(keys, fe.Key)
+			keys = append(keys, fe.Field)
 			return
 		}
 		switch u := err.(type) {

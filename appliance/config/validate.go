@@ -10,15 +10,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/custos/custos/internal/validation"
 )
-
-// A FieldError reports an invalid value for one configuration key.
-type FieldError struct {
-	Key string // dotted key, such as "api.listen_address"
-	Msg string
-}
-
-func (e *FieldError) Error() string { return e.Key + ": " + e.Msg }
 
 const (
 	slugPattern = "[a-z0-9][a-z0-9-]{0,62}"
@@ -28,7 +22,8 @@ const (
 	minRaftTimeout = 5 * time.Millisecond
 )
 
-// Validate reports every problem in c, each as a *FieldError, joined with
+// Validate reports every problem in c, each as a *validation.FieldError
+// whose Field is the dotted key (such as "api.listen_address"), joined with
 // errors.Join; nil means c is usable. The Raft timeouts are held to
 // hashicorp/raft's own rules (at least 5ms, lease <= heartbeat <= election)
 // so that a bad value fails here rather than when Raft starts, and a
@@ -39,7 +34,7 @@ const (
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(key, format string, args ...any) {
-		errs = append(errs, &FieldError{Key: key, Msg: fmt.Sprintf(format, args...)})
+		errs = append(errs, validation.Field(key, fmt.Sprintf(format, args...)))
 	}
 
 	for _, f := range []struct{ key, val string }{{"node_id", c.NodeID}, {"region", c.Region}} {

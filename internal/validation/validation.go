@@ -5,9 +5,9 @@
 //
 // It sits below everything else in the module and imports nothing of it,
 // so that every package that checks input — the top-level keyring as much
-// as the services under appliance/ — returns the same type, and the HTTP
-// layer maps all of them to a 422 (or 400) problem in one place instead of
-// one case per package.
+// as the services and the configuration under appliance/ — returns the
+// same type, and the HTTP layer maps all of them to a 422 (or 400) problem
+// in one place instead of one case per package.
 package validation
 
 import "errors"
@@ -15,18 +15,20 @@ import "errors"
 // ErrInvalid: a value breaks a rule; the wrapping *FieldError says which.
 var ErrInvalid = errors.New("invalid input")
 
-// FieldError reports an invalid value of one input field. Reason is a
+// FieldError reports an invalid value of one input field. It unwraps to
+// ErrInvalid. For client input (what the API answers with) Reason is a
 // fixed, human-readable phrase that never contains the rejected value, so
-// it is safe to show to a client and to log. It unwraps to ErrInvalid.
+// it is safe to show to a client and to log; the node's own configuration
+// may quote the value, for its operator.
 type FieldError struct {
-	Field  string // JSON path ("display_name", "fields.email") or parameter name ("limit")
+	Field  string // JSON path ("display_name", "fields.email"), parameter ("limit") or configuration key ("api.listen_address")
 	Reason string // such as "must be 1 to 200 characters"
 }
 
 // Field returns a *FieldError on field for reason.
 func Field(field, reason string) *FieldError { return &FieldError{Field: field, Reason: reason} }
 
-func (e *FieldError) Error() string { return "invalid " + e.Field + ": " + e.Reason }
+func (e *FieldError) Error() string { return e.Field + ": " + e.Reason }
 
 // Unwrap returns ErrInvalid.
 func (e *FieldError) Unwrap() error { return ErrInvalid }

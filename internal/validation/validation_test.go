@@ -17,7 +17,7 @@ func TestFieldError(t *testing.T) {
 	if !errors.Is(err, ErrInvalid) {
 		t.Errorf("%v is not ErrInvalid", err)
 	}
-	if got, want := fe.Error(), "invalid fields.email: is required"; got != want {
+	if got, want := fe.Error(), "fields.email: is required"; got != want {
 		t.Errorf("Error() = %q, want %q", got, want)
 	}
 }
