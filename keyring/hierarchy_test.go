@@ -188,7 +188,7 @@ func TestHierarchyRotateRewrap(t *testing.T) {
 // (ErrSealed) and on a node with another seal identity
 // (ErrRootUnavailable) — so callers map that one type, not a list of paths.
 func TestHierarchyKeyUnavailableIsTyped(t *testing.T) {
-	c := raftstoretest.New(t, 1)
+	c := storetest.NewCluster(t, 1)
 	path := filepath.Join(t.TempDir(), "seal.age")
 	rcpt, err := keyring.NewSealIdentity(path)
 	if err != nil {
