@@ -6,20 +6,11 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/custos/custos/appliance/client"
 )
 
-type apiKeyJSON struct {
-	ID          string     `json:"id"`
-	Tenant      string     `json:"tenant"`
-	Name        string     `json:"name"`
-	Permissions []string   `json:"permissions"`
-	CreatedAt   time.Time  `json:"created_at"`
-	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
-	LastUsed    *time.Time `json:"last_used,omitempty"`
-	Token       string     `json:"token,omitempty"`
-}
-
-func printAPIKeys(e *env, keys []apiKeyJSON) {
+func printAPIKeys(e *env, keys []client.APIKey) {
 	tw := table(e.stdout)
 	fmt.Fprintln(tw, "ID\tNAME\tPERMISSIONS\tCREATED\tEXPIRES\tLAST USED")
 	at := func(t *time.Time) string {
@@ -41,21 +32,22 @@ func newAPIKeyCmd(e *env, cl *clientFlags) *cobra.Command {
 	create := &cobra.Command{
 		Use: "create TENANT --name NAME --permissions read,write", Short: "Create an API key for a tenant (the token is shown once)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			body := map[string]any{"name": name, "permissions": strings.Split(perms, ",")}
-			if perms == "" {
-				body["permissions"] = []string{}
+			nk := client.NewAPIKey{Name: name, Permissions: []string{}}
+			if perms != "" {
+				nk.Permissions = strings.Split(perms, ",")
 			}
 			if expires > 0 {
-				body["expires_at"] = time.Now().Add(expires).UTC().Format(time.RFC3339)
+				at := time.Now().Add(expires).UTC().Truncate(time.Second) // sent as RFC 3339, whole seconds
+				nk.ExpiresAt = &at
 			}
-			var k apiKeyJSON
-			if err := cl.do(cmd.Context(), "POST", "/v1/tenants/"+pathEscape(args[0])+"/apikeys", body, &k); err != nil {
+			k, err := cl.api.CreateAPIKey(cmd.Context(), args[0], nk)
+			if err != nil {
 				return err
 			}
 			if cl.format == "json" {
 				return printJSON(e.stdout, k)
 			}
-			printAPIKeys(e, []apiKeyJSON{k})
+			printAPIKeys(e, []client.APIKey{k})
 			fmt.Fprintf(e.stdout, "\nToken (shown once; stored only as a hash):\n  %s\n", k.Token)
 			return nil
 		},
@@ -66,10 +58,8 @@ func newAPIKeyCmd(e *env, cl *clientFlags) *cobra.Command {
 	list := &cobra.Command{
 		Use: "list TENANT", Short: "List a tenant's API keys", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var out struct {
-				APIKeys []apiKeyJSON `json:"apikeys"`
-			}
-			if err := cl.do(cmd.Context(), "GET", "/v1/tenants/"+pathEscape(args[0])+"/apikeys", nil, &out); err != nil {
+			out, err := cl.api.APIKeys(cmd.Context(), args[0])
+			if err != nil {
 				return err
 			}
 			if cl.format == "json" {
@@ -82,7 +72,7 @@ func newAPIKeyCmd(e *env, cl *clientFlags) *cobra.Command {
 	del := &cobra.Command{
 		Use: "delete TENANT ID", Short: "Revoke an API key at once", Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := cl.do(cmd.Context(), "DELETE", "/v1/tenants/"+pathEscape(args[0])+"/apikeys/"+pathEscape(args[1]), nil, nil); err != nil {
+			if err := cl.api.DeleteAPIKey(cmd.Context(), args[0], args[1]); err != nil {
 				return err
 			}
 			fmt.Fprintf(e.stdout, "API key %s of %s revoked.\n", args[1], args[0])

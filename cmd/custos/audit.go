@@ -4,25 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/appliance/client"
 )
-
-// auditBase is the API path of a chain's audit routes.
-func auditBase(tenant string) string {
-	if tenant == "" {
-		return "/v1/sys/audit"
-	}
-	return "/v1/tenants/" + pathEscape(tenant) + "/audit"
-}
 
 func newAuditCmd(e *env, cl *clientFlags) *cobra.Command {
 	ac := &cobra.Command{Use: "audit", Short: "The audit log: list, checkpoints, export and offline verification"}
@@ -36,23 +27,13 @@ func newAuditCmd(e *env, cl *clientFlags) *cobra.Command {
 	list := &cobra.Command{
 		Use: "list", Short: "List audit entries (the system chain, or a tenant's with --tenant)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			q := url.Values{"limit": {strconv.Itoa(f.limit)}}
-			for k, v := range map[string]string{"actor": f.actor, "action": f.action, "target": f.target, "from": f.from, "to": f.to} {
-				if v != "" {
-					q.Set(k, v)
-				}
-			}
+			filter := client.AuditFilter{Actor: f.actor, Action: f.action, Target: f.target, From: f.from, To: f.to, Limit: f.limit}
 			var items []audit.Item
 			var next uint64
 			for {
-				if next > 0 {
-					q.Set("after", strconv.FormatUint(next, 10))
-				}
-				var page struct {
-					Entries []audit.Item `json:"entries"`
-					Next    uint64       `json:"next"`
-				}
-				if err := cl.do(cmd.Context(), "GET", auditBase(tenant)+"?"+q.Encode(), nil, &page); err != nil {
+				filter.After = next
+				page, err := cl.api.Audit(cmd.Context(), tenant, filter)
+				if err != nil {
 					return err
 				}
 				items = append(items, page.Entries...)
@@ -91,7 +72,7 @@ func newAuditCmd(e *env, cl *clientFlags) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), cl.timeout)
 			defer cancel()
-			return cl.download(ctx, "/v1/sys/audit-key", e.stdout)
+			return cl.api.AuditKey(ctx, e.stdout)
 		},
 	}
 
@@ -101,7 +82,7 @@ func newAuditCmd(e *env, cl *clientFlags) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), cl.timeout)
 			defer cancel()
-			return cl.download(ctx, auditBase(cpTenant)+"/checkpoint", e.stdout)
+			return cl.api.AuditCheckpoint(ctx, cpTenant, e.stdout)
 		},
 	}
 	checkpoint.Flags().StringVar(&cpTenant, "tenant", "", "a tenant's chain (default: the system chain)")
@@ -113,23 +94,12 @@ func newAuditCmd(e *env, cl *clientFlags) *cobra.Command {
 			if out == "" {
 				return errors.New("audit export needs -o FILE")
 			}
-			q := url.Values{}
-			if from != "" {
-				q.Set("from", from)
-			}
-			if to != "" {
-				q.Set("to", to)
-			}
-			path := auditBase(exTenant) + "/export"
-			if len(q) > 0 {
-				path += "?" + q.Encode()
-			}
 			tmp, err := os.CreateTemp(filepath.Dir(out), ".audit-export-*")
 			if err != nil {
 				return err
 			}
 			defer os.Remove(tmp.Name())
-			if err := cl.download(cmd.Context(), path, tmp); err != nil {
+			if err := cl.api.AuditExport(cmd.Context(), exTenant, from, to, tmp); err != nil {
 				tmp.Close()
 				return err
 			}
@@ -203,8 +173,8 @@ first bad place.`,
 	selfcheck := &cobra.Command{
 		Use: "selfcheck", Short: "Show the node's latest audit self-check", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var rep audit.CheckReport
-			if err := cl.do(cmd.Context(), "GET", "/v1/sys/audit/selfcheck", nil, &rep); err != nil {
+			rep, err := cl.api.AuditSelfCheck(cmd.Context())
+			if err != nil {
 				return err
 			}
 			if cl.format == "json" {

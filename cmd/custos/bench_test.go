@@ -304,11 +304,14 @@ func benchTenant(t *testing.T, leader *clusterNode) string {
 	t.Helper()
 	ctx := context.Background()
 	must := func(method, path string, body any, want int) []byte {
-		code, _, b, err := leader.api.do(ctx, method, path, body)
-		if err != nil || code != want {
-			t.Fatalf("%s %s: %d %v %s", method, path, code, err, b)
+		r, err := leader.api.Send(ctx, method, path, body)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
 		}
-		return b
+		if r.Status != want {
+			t.Fatalf("%s %s: %d %s", method, path, r.Status, r.Body)
+		}
+		return r.Body
 	}
 	must("POST", "/v1/tenants", map[string]string{"id": "bench", "display_name": "Bench"}, http.StatusCreated)
 	must("PUT", "/v1/tenants/bench/collections/guests", json.RawMessage(`{"fields":[
@@ -355,7 +358,7 @@ func runOps(t *testing.T, c *cluster, leader *clusterNode, nodes []*clusterNode,
 		var st struct {
 			Stats benchStats `json:"stats"`
 		}
-		if err := n.api.getJSON("/v1/sys/status", &st); err != nil {
+		if err := n.api.Do(context.Background(), "GET", "/v1/sys/status", nil, &st); err != nil {
 			t.Fatalf("status: %v", err)
 		}
 		return st.Stats

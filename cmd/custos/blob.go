@@ -2,34 +2,18 @@ package main
 
 import (
 	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"mime"
-	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 
 	"github.com/spf13/cobra"
+
+	"github.com/custos/custos/appliance/client"
 )
 
-func blobsPath(tenant string) string { return "/v1/tenants/" + pathEscape(tenant) + "/blobs" }
-
-type blobJSON struct {
-	ID          string `json:"id"`
-	Subject     string `json:"subject"`
-	Collection  string `json:"collection"`
-	Record      string `json:"record"`
-	ContentType string `json:"content_type"`
-	Size        int64  `json:"size"`
-	SHA256      string `json:"sha256"`
-	CreatedAt   string `json:"created_at"`
-}
-
-func printBlobs(w io.Writer, list []blobJSON) {
+func printBlobs(w io.Writer, list []client.Blob) {
 	tw := table(w)
 	fmt.Fprintln(tw, "ID\tSUBJECT\tTYPE\tSIZE\tSHA256\tCREATED")
 	for _, b := range list {
@@ -65,54 +49,18 @@ func newBlobCmd(e *env, cl *clientFlags) *cobra.Command {
 					contentType = "application/octet-stream"
 				}
 			}
-			q := url.Values{}
-			if subject != "" {
-				q.Set("subject", subject)
-			}
-			if collection != "" || record != "" {
-				q.Set("collection", collection)
-				q.Set("record", record)
-			}
-			path := blobsPath(args[0])
-			if len(q) > 0 {
-				path += "?" + q.Encode()
-			}
 			// A streamed upload has no overall timeout (ctx's only).
-			var body io.Reader = f
-			if size == 0 {
-				body = http.NoBody // else net/http would send it chunked
-			}
-			req, err := http.NewRequestWithContext(cmd.Context(), "POST", cl.addr+path, body)
+			b, err := cl.api.UploadBlob(cmd.Context(), args[0], client.BlobUpload{
+				Body: f, Size: size, ContentType: contentType, SHA256: h.Sum(nil),
+				Subject: subject, Collection: collection, Record: record,
+			})
 			if err != nil {
 				return err
-			}
-			req.ContentLength = size
-			req.Header.Set("Content-Type", contentType)
-			req.Header.Set("Custos-Content-SHA256", hex.EncodeToString(h.Sum(nil)))
-			req.Header.Set("Accept", "application/json")
-			if cl.token != "" {
-				req.Header.Set("Authorization", "Bearer "+cl.token)
-			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				return fmt.Errorf("cannot reach %s: %v", cl.addr, unwrapURL(err))
-			}
-			defer resp.Body.Close()
-			data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-			if err != nil {
-				return err
-			}
-			if resp.StatusCode != http.StatusCreated {
-				return answerError("POST", path, resp.StatusCode, data)
-			}
-			var b blobJSON
-			if err := json.Unmarshal(data, &b); err != nil {
-				return fmt.Errorf("decode answer: %w", err)
 			}
 			if cl.format == "json" {
 				return printJSON(e.stdout, b)
 			}
-			printBlobs(e.stdout, []blobJSON{b})
+			printBlobs(e.stdout, []client.Blob{b})
 			return nil
 		},
 	}
@@ -125,16 +73,15 @@ func newBlobCmd(e *env, cl *clientFlags) *cobra.Command {
 	download := &cobra.Command{
 		Use: "download TENANT ID --out FILE", Short: "Stream a blob into FILE (- for standard output)", Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			path := blobsPath(args[0]) + "/" + pathEscape(args[1])
 			if out == "-" {
-				return cl.download(cmd.Context(), path, e.stdout)
+				return cl.api.DownloadBlob(cmd.Context(), args[0], args[1], e.stdout)
 			}
 			tmp := out + ".part"
 			f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 			if err != nil {
 				return err
 			}
-			if err := cl.download(cmd.Context(), path, f); err != nil {
+			if err := cl.api.DownloadBlob(cmd.Context(), args[0], args[1], f); err != nil {
 				f.Close()
 				os.Remove(tmp)
 				return err
@@ -155,14 +102,14 @@ func newBlobCmd(e *env, cl *clientFlags) *cobra.Command {
 	stat := &cobra.Command{
 		Use: "stat TENANT ID", Short: "A blob's metadata (not audited: no content)", Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var b blobJSON
-			if err := cl.do(cmd.Context(), "GET", blobsPath(args[0])+"/"+pathEscape(args[1])+"/metadata", nil, &b); err != nil {
+			b, err := cl.api.BlobMetadata(cmd.Context(), args[0], args[1])
+			if err != nil {
 				return err
 			}
 			if cl.format == "json" {
 				return printJSON(e.stdout, b)
 			}
-			printBlobs(e.stdout, []blobJSON{b})
+			printBlobs(e.stdout, []client.Blob{b})
 			return nil
 		},
 	}
@@ -171,21 +118,11 @@ func newBlobCmd(e *env, cl *clientFlags) *cobra.Command {
 	list := &cobra.Command{
 		Use: "list TENANT [--subject S]", Short: "List blobs (all pages)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var all []blobJSON
+			var all []client.Blob
 			after := ""
 			for {
-				q := url.Values{"limit": {strconv.Itoa(limit)}}
-				if listSubject != "" {
-					q.Set("subject", listSubject)
-				}
-				if after != "" {
-					q.Set("after", after)
-				}
-				var page struct {
-					Blobs []blobJSON `json:"blobs"`
-					Next  string     `json:"next"`
-				}
-				if err := cl.do(cmd.Context(), "GET", blobsPath(args[0])+"?"+q.Encode(), nil, &page); err != nil {
+				page, err := cl.api.Blobs(cmd.Context(), args[0], listSubject, limit, after)
+				if err != nil {
 					return err
 				}
 				all = append(all, page.Blobs...)
@@ -205,7 +142,7 @@ func newBlobCmd(e *env, cl *clientFlags) *cobra.Command {
 	del := &cobra.Command{
 		Use: "delete TENANT ID", Short: "Delete a blob", Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := cl.do(cmd.Context(), "DELETE", blobsPath(args[0])+"/"+pathEscape(args[1]), nil, nil); err != nil {
+			if err := cl.api.DeleteBlob(cmd.Context(), args[0], args[1]); err != nil {
 				return err
 			}
 			fmt.Fprintf(e.stdout, "Blob %s deleted.\n", args[1])

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/custos/custos/appliance/client"
 )
 
 // TestE2EBlobsThreeNodes: a recording uploaded through a follower is
@@ -42,7 +44,7 @@ func TestE2EBlobsThreeNodes(t *testing.T) {
 	src := filepath.Join(dir, "call.ogg")
 	writeFile(t, src, data)
 	up := must(c.cli(followers[0], "blob", "upload", "acme", src, "--subject", "guest-1", "--format", "json"), "blob upload")
-	var b blobJSON
+	var b client.Blob
 	if err := json.Unmarshal([]byte(up.stdout), &b); err != nil {
 		t.Fatal(err)
 	}

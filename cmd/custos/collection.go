@@ -7,23 +7,11 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/custos/custos/appliance/client"
 )
 
-type collectionJSON struct {
-	Name    string `json:"name"`
-	Version uint64 `json:"version"`
-	Fields  []struct {
-		Name           string `json:"name"`
-		Type           string `json:"type"`
-		Required       bool   `json:"required"`
-		Classification string `json:"classification"`
-		Index          bool   `json:"index"`
-	} `json:"fields"`
-	RetentionDays   int  `json:"retention_days"`
-	SubjectRequired bool `json:"subject_required"`
-}
-
-func printCollection(e *env, c collectionJSON) {
+func printCollection(e *env, c client.Collection) {
 	fmt.Fprintf(e.stdout, "%s (version %d, retention %d days, subject required: %v)\n", c.Name, c.Version, c.RetentionDays, c.SubjectRequired)
 	tw := table(e.stdout)
 	fmt.Fprintln(tw, "FIELD\tTYPE\tREQUIRED\tCLASS\tINDEX")
@@ -50,8 +38,8 @@ func newCollectionCmd(e *env, cl *clientFlags) *cobra.Command {
 			if err := json.Unmarshal(b, &body); err != nil {
 				return fmt.Errorf("%s: %w", file, err)
 			}
-			var c collectionJSON
-			if err := cl.do(cmd.Context(), "PUT", "/v1/tenants/"+pathEscape(args[0])+"/collections/"+pathEscape(args[1]), body, &c); err != nil {
+			c, err := cl.api.PutCollection(cmd.Context(), args[0], args[1], body)
+			if err != nil {
 				return err
 			}
 			if cl.format == "json" {
@@ -65,8 +53,8 @@ func newCollectionCmd(e *env, cl *clientFlags) *cobra.Command {
 	get := &cobra.Command{
 		Use: "get TENANT NAME", Short: "Show a collection's schema", Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var c collectionJSON
-			if err := cl.do(cmd.Context(), "GET", "/v1/tenants/"+pathEscape(args[0])+"/collections/"+pathEscape(args[1]), nil, &c); err != nil {
+			c, err := cl.api.Collection(cmd.Context(), args[0], args[1])
+			if err != nil {
 				return err
 			}
 			if cl.format == "json" {
@@ -79,10 +67,8 @@ func newCollectionCmd(e *env, cl *clientFlags) *cobra.Command {
 	list := &cobra.Command{
 		Use: "list TENANT", Short: "List a tenant's collections", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var out struct {
-				Collections []collectionJSON `json:"collections"`
-			}
-			if err := cl.do(cmd.Context(), "GET", "/v1/tenants/"+pathEscape(args[0])+"/collections", nil, &out); err != nil {
+			out, err := cl.api.Collections(cmd.Context(), args[0])
+			if err != nil {
 				return err
 			}
 			if cl.format == "json" {

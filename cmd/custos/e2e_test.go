@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/custos/custos/appliance/client"
 )
 
 // TestE2EDevNode is the acceptance path of a new operator: start a dev
@@ -80,7 +82,7 @@ func TestE2EDevNode(t *testing.T) {
 		}
 	}
 	r = cli("status", "--format", "json")
-	var st sysStatus
+	var st client.Status
 	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &st) != nil {
 		t.Fatalf("custos status --format json: %v", r)
 	}
@@ -93,7 +95,7 @@ func TestE2EDevNode(t *testing.T) {
 	if err != nil {
 		t.Fatalf("GET /v1/sys/health: %v", err)
 	}
-	var h sysHealth
+	var h client.Health
 	err = json.NewDecoder(resp.Body).Decode(&h)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || err != nil {
@@ -116,7 +118,7 @@ func TestE2EDevNode(t *testing.T) {
 		t.Fatalf("tenant list does not show acme: %v", r)
 	}
 	r = cli("tenant", "get", "acme", "--format", "json")
-	var ten tenantJSON
+	var ten client.Tenant
 	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &ten) != nil {
 		t.Fatalf("tenant get acme: %v", r)
 	}
@@ -252,7 +254,7 @@ func TestE2EThreeNodeCluster(t *testing.T) {
 			if r.code != 0 {
 				return fmt.Errorf("%s: status: %v", n.id, r)
 			}
-			var st sysStatus
+			var st client.Status
 			if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
 				return fmt.Errorf("%s: status output: %v", n.id, err)
 			}
@@ -288,7 +290,7 @@ func TestE2EThreeNodeCluster(t *testing.T) {
 		t.Fatalf("tenant create through follower %s: %v", followers[0].id, r)
 	}
 	r = c.cli(followers[1], "tenant", "get", "globex", "--format", "json")
-	var ten tenantJSON
+	var ten client.Tenant
 	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &ten) != nil {
 		t.Fatalf("tenant get through follower %s: %v", followers[1].id, r)
 	}
@@ -355,9 +357,7 @@ func TestE2EThreeNodeCluster(t *testing.T) {
 			if r.code != 0 {
 				return fmt.Errorf("%s: list-peers: %v", n.id, r)
 			}
-			var out struct {
-				Peers []peerJSON `json:"peers"`
-			}
+			var out client.PeerList
 			if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
 				return err
 			}
@@ -385,12 +385,12 @@ func TestE2EThreeNodeCluster(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	poll(t, 30*time.Second, "write after removal", func() error {
-		code, _, body, err := c.nodes[0].api.do(ctx, "POST", "/v1/tenants", map[string]string{"id": "initech", "display_name": "Initech", "region": "local"})
+		r, err := c.nodes[0].api.Send(ctx, "POST", "/v1/tenants", map[string]string{"id": "initech", "display_name": "Initech", "region": "local"})
 		if err != nil {
 			return err
 		}
-		if code != http.StatusCreated && code != http.StatusConflict {
-			return fmt.Errorf("HTTP %d: %s", code, body)
+		if r.Status != http.StatusCreated && r.Status != http.StatusConflict {
+			return fmt.Errorf("HTTP %d: %s", r.Status, r.Body)
 		}
 		return nil
 	})

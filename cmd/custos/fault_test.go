@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/anishathalye/porcupine"
+	"github.com/custos/custos/appliance/client"
 )
 
 // ---- the write history ----
@@ -179,18 +180,15 @@ func newKeepAliveClient(timeout time.Duration) *http.Client {
 // request sends one JSON request with the operator token and returns the
 // status and body; status 0 means a transport error or timeout.
 func request(ctx context.Context, hc *http.Client, method, rawURL, token string, body any) (int, []byte, error) {
-	var c apiClient
-	c.hc, c.token = hc, token
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return 0, nil, err
 	}
-	c.base = u.Scheme + "://" + u.Host
-	code, _, data, err := c.do(ctx, method, u.RequestURI(), body)
+	r, err := client.New(u.Scheme+"://"+u.Host, client.Options{Token: token, HTTPClient: hc}).Send(ctx, method, u.RequestURI(), body)
 	if err != nil {
 		return 0, nil, err
 	}
-	return code, data, nil
+	return r.Status, r.Body, nil
 }
 
 // TestFaultKillLeader is acceptance 4: acknowledged writes survive the
@@ -207,20 +205,19 @@ func TestFaultKillLeader(t *testing.T) {
 
 	// The register, created before any client runs.
 	poll(t, 30*time.Second, "create the register tenant", func() error {
-		code, _, body, err := c.nodes[0].api.do(context.Background(), "POST", "/v1/tenants",
+		r, err := c.nodes[0].api.Send(context.Background(), "POST", "/v1/tenants",
 			map[string]string{"id": "reg", "display_name": "v0", "region": "local"})
 		if err != nil {
 			return err
 		}
-		if code != http.StatusCreated && code != http.StatusConflict {
-			return fmt.Errorf("HTTP %d: %s", code, body)
+		if r.Status != http.StatusCreated && r.Status != http.StatusConflict {
+			return fmt.Errorf("HTTP %d: %s", r.Status, r.Body)
 		}
 		return nil
 	})
 	// If the create was answered 409 after an unknown first attempt, the
 	// register must still read v0.
-	var reg tenantJSON
-	if err := c.nodes[0].api.getJSON("/v1/tenants/reg", &reg); err != nil || reg.DisplayName != "v0" {
+	if reg, err := c.nodes[0].api.Tenant(context.Background(), "reg"); err != nil || reg.DisplayName != "v0" {
 		t.Fatalf("register: %+v, %v", reg, err)
 	}
 
@@ -333,7 +330,7 @@ func TestFaultKillLeader(t *testing.T) {
 					call := now()
 					code, body, err := request(context.Background(), hc, "GET", base, c.token, nil)
 					ret := now()
-					var got tenantJSON
+					var got client.Tenant
 					if err != nil || code != http.StatusOK || json.Unmarshal(body, &got) != nil {
 						regs.mu.Lock()
 						regs.droppedReads++
@@ -430,8 +427,8 @@ func TestFaultKillLeader(t *testing.T) {
 			if err := c.checkAllAlive(); err != nil {
 				return err
 			}
-			var tj tenantJSON
-			return n.api.getJSON("/v1/tenants/reg", &tj)
+			_, err := n.api.Tenant(context.Background(), "reg")
+			return err
 		})
 	}
 	c.waitCaughtUp(30*time.Second, true, c.nodes...)
@@ -618,11 +615,8 @@ func listAllStale(n *clusterNode) ([]string, error) {
 		if after != "" {
 			q.Set("after", after)
 		}
-		var page struct {
-			Tenants []tenantJSON `json:"tenants"`
-			Next    string       `json:"next"`
-		}
-		if err := n.api.getJSON("/v1/tenants?"+q.Encode(), &page); err != nil {
+		var page client.TenantPage
+		if err := n.api.Do(context.Background(), "GET", "/v1/tenants?"+q.Encode(), nil, &page); err != nil {
 			return nil, err
 		}
 		for _, t := range page.Tenants {
@@ -646,10 +640,13 @@ func TestFaultMinorityUnavailable(t *testing.T) {
 	bin := custosBinary(t)
 	c := startCluster(t, bin)
 	leader := c.waitLeader(30 * time.Second)
-	code, _, body, err := leader.api.do(context.Background(), "POST", "/v1/tenants",
+	r, err := leader.api.Send(context.Background(), "POST", "/v1/tenants",
 		map[string]string{"id": "before", "display_name": "Before", "region": "local"})
-	if err != nil || code != http.StatusCreated {
-		t.Fatalf("create before the partition: HTTP %d %s %v", code, body, err)
+	if err != nil {
+		t.Fatalf("create before the partition: %v", err)
+	}
+	if r.Status != http.StatusCreated {
+		t.Fatalf("create before the partition: HTTP %d %s", r.Status, r.Body)
 	}
 	c.waitCaughtUp(30*time.Second, true, c.nodes...)
 
@@ -703,11 +700,9 @@ func TestFaultMinorityUnavailable(t *testing.T) {
 	// The ct check needs the header: do it once more by hand.
 	checkContentType := func(method, path string, body any) {
 		t.Helper()
-		cl := newAPIClient(leader.apiAddr, c.token, 15*time.Second)
-		defer cl.close()
-		code, ct, _, err := cl.do(context.Background(), method, path, body)
-		if err == nil && code == http.StatusServiceUnavailable && !strings.HasPrefix(ct, "application/problem+json") {
-			t.Errorf("%s %s: 503 with Content-Type %q, want application/problem+json", method, path, ct)
+		r, err := newAPIClient(t, leader.apiAddr, c.token, 15*time.Second, nil).Send(context.Background(), method, path, body)
+		if err == nil && r.Status == http.StatusServiceUnavailable && !strings.HasPrefix(r.ContentType(), "application/problem+json") {
+			t.Errorf("%s %s: 503 with Content-Type %q, want application/problem+json", method, path, r.ContentType())
 		}
 	}
 
@@ -721,12 +716,12 @@ func TestFaultMinorityUnavailable(t *testing.T) {
 	check("stale read on the isolated node", "GET", "/v1/tenants/before?stale=true", nil, http.StatusOK)
 	// And health says there is no leader.
 	poll(t, 15*time.Second, "health 503 on the isolated node", func() error {
-		code, _, _, err := leader.api.do(context.Background(), "GET", "/v1/sys/health", nil)
+		r, err := leader.api.Send(context.Background(), "GET", "/v1/sys/health", nil)
 		if err != nil {
 			return err
 		}
-		if code != http.StatusServiceUnavailable {
-			return fmt.Errorf("health: HTTP %d", code)
+		if r.Status != http.StatusServiceUnavailable {
+			return fmt.Errorf("health: HTTP %d", r.Status)
 		}
 		return nil
 	})
@@ -741,15 +736,15 @@ func TestFaultMinorityUnavailable(t *testing.T) {
 			}
 		}
 		attempt := time.Now()
-		code, _, body, err := leader.api.do(context.Background(), "POST", "/v1/tenants",
+		r, err := leader.api.Send(context.Background(), "POST", "/v1/tenants",
 			map[string]string{"id": "after-" + strconv.FormatInt(time.Now().UnixNano(), 36), "display_name": "After", "region": "local"})
 		if err != nil {
 			return err
 		}
-		if code != http.StatusCreated {
+		if r.Status != http.StatusCreated {
 			t.Logf("write %v after SIGCONT: HTTP %d after %v: %s", attempt.Sub(recoverStart).Round(time.Millisecond),
-				code, time.Since(attempt).Round(time.Millisecond), strings.TrimSpace(string(body)))
-			return fmt.Errorf("HTTP %d: %s", code, body)
+				r.Status, time.Since(attempt).Round(time.Millisecond), strings.TrimSpace(string(r.Body)))
+			return fmt.Errorf("HTTP %d: %s", r.Status, r.Body)
 		}
 		return nil
 	})
@@ -761,22 +756,24 @@ func TestFaultMinorityUnavailable(t *testing.T) {
 	t.Logf("cluster recovered (write acknowledged) %v after SIGCONT; leader now %s", time.Since(recoverStart).Round(time.Millisecond), nlID)
 	// A read on any node is linearizable again.
 	for _, n := range c.nodes {
-		var tj tenantJSON
-		poll(t, 15*time.Second, n.id+" reads again", func() error { return n.api.getJSON("/v1/tenants/before", &tj) })
+		poll(t, 15*time.Second, n.id+" reads again", func() error {
+			_, err := n.api.Tenant(context.Background(), "before")
+			return err
+		})
 	}
 	// The writes answered 503 during the partition had an unknown outcome:
 	// either is allowed, but say which.
 	for _, id := range []string{"minority-1", "minority-2"} {
-		code, _, _, err := leader.api.do(context.Background(), "GET", "/v1/tenants/"+id, nil)
+		r, err := leader.api.Send(context.Background(), "GET", "/v1/tenants/"+id, nil)
 		switch {
 		case err != nil:
 			t.Errorf("GET %s: %v", id, err)
-		case code == http.StatusOK:
+		case r.Status == http.StatusOK:
 			t.Logf("%s (answered 503 during the partition) was applied after all", id)
-		case code == http.StatusNotFound:
+		case r.Status == http.StatusNotFound:
 			t.Logf("%s (answered 503 during the partition) was not applied", id)
 		default:
-			t.Errorf("GET %s: HTTP %d", id, code)
+			t.Errorf("GET %s: HTTP %d", id, r.Status)
 		}
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/custos/custos/appliance/client"
 	"github.com/custos/custos/internal/apispec"
 )
 
@@ -379,122 +380,54 @@ func runCLI(t testing.TB, bin string, args ...string) cliResult {
 
 // ---- HTTP ----
 
-// sysStatus is GET /v1/sys/status.
-type sysStatus struct {
-	NodeID        string `json:"node_id"`
-	Region        string `json:"region"`
-	Version       string `json:"version"`
-	State         string `json:"state"`
-	Term          uint64 `json:"term"`
-	CommitIndex   uint64 `json:"commit_index"`
-	AppliedIndex  uint64 `json:"applied_index"`
-	LastLogIndex  uint64 `json:"last_log_index"`
-	LeaderID      string `json:"leader_id"`
-	LeaderAddress string `json:"leader_address"`
-	Peers         []struct {
-		ID      string `json:"id"`
-		Address string `json:"address"`
-		Voter   bool   `json:"voter"`
-		Leader  bool   `json:"leader"`
-	} `json:"peers"`
+// newAPIClient is a client of one node's API with token whose every
+// exchange, when spec is not nil, is checked against openapi.json and a
+// mismatch reported to tb. Its idle connections are closed when the test
+// ends.
+func newAPIClient(tb testing.TB, addr, token string, timeout time.Duration, spec *apispec.Validator) *client.Client {
+	tr := &http.Transport{MaxIdleConnsPerHost: 4, IdleConnTimeout: 30 * time.Second}
+	tb.Cleanup(tr.CloseIdleConnections)
+	var rt http.RoundTripper = tr
+	if spec != nil {
+		rt = &specCheck{tb: tb, spec: spec, next: tr}
+	}
+	return client.New(addr, client.Options{Token: token, HTTPClient: &http.Client{Timeout: timeout, Transport: rt}})
 }
 
-// sysHealth is GET /v1/sys/health.
-type sysHealth struct {
-	Status   string `json:"status"`
-	NodeID   string `json:"node_id"`
-	Role     string `json:"role"`
-	LeaderID string `json:"leader_id"`
-}
-
-// apiClient talks to one node's API with the operator token.
-type apiClient struct {
-	base  string // http://host:port
-	token string
-	hc    *http.Client
-	// spec, when set, checks every exchange against openapi.json and
-	// reports mismatches to tb (the cluster's test).
-	spec *apispec.Validator
+// specCheck is a transport that checks every exchange against the API's
+// description: real processes, real sockets, and the exchange must match
+// just as in the API package's tests (requests refused with a 4xx are
+// checked as responses only; binary bodies, such as an audit export, for
+// their media type only). It reads each answer in full.
+type specCheck struct {
 	tb   testing.TB
+	spec *apispec.Validator
+	next http.RoundTripper
 }
 
-func newAPIClient(addr, token string, timeout time.Duration) *apiClient {
-	return &apiClient{
-		base:  "http://" + addr,
-		token: token,
-		hc: &http.Client{
-			Timeout:   timeout,
-			Transport: &http.Transport{MaxIdleConnsPerHost: 4, IdleConnTimeout: 30 * time.Second},
-		},
-	}
-}
-
-func (c *apiClient) close() { c.hc.CloseIdleConnections() }
-
-// do sends a request; body (if non-nil) is sent as JSON. It returns the
-// status, the Content-Type and the body.
-func (c *apiClient) do(ctx context.Context, method, path string, body any) (int, string, []byte, error) {
-	var rd io.Reader
+func (s *specCheck) RoundTrip(req *http.Request) (*http.Response, error) {
 	var sent []byte
-	if body != nil {
-		b, err := json.Marshal(body)
+	if req.GetBody != nil {
+		body, err := req.GetBody()
 		if err != nil {
-			return 0, "", nil, err
+			return nil, err
 		}
-		rd, sent = bytes.NewReader(b), b
+		if sent, err = io.ReadAll(body); err != nil {
+			return nil, err
+		}
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	resp, err := s.next.RoundTrip(req)
 	if err != nil {
-		return 0, "", nil, err
+		return nil, err
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return 0, "", nil, err
-	}
-	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
 	if err != nil {
-		return resp.StatusCode, "", nil, err
+		return nil, err
 	}
-	if c.spec != nil {
-		c.tb.Helper()
-		// Real processes, real sockets: the exchange must match the
-		// description just as in the API package's tests (requests refused
-		// with a 4xx are checked as responses only; binary bodies, such as
-		// an audit export, for their media type only).
-		c.spec.Check(c.tb, req, sent, resp, data)
-	}
-	return resp.StatusCode, resp.Header.Get("Content-Type"), data, nil
-}
-
-// getJSON GETs path and decodes a 200 answer into out.
-func (c *apiClient) getJSON(path string, out any) error {
-	code, _, body, err := c.do(context.Background(), "GET", path, nil)
-	if err != nil {
-		return err
-	}
-	if code != http.StatusOK {
-		return fmt.Errorf("GET %s: HTTP %d: %s", path, code, strings.TrimSpace(string(body)))
-	}
-	return json.Unmarshal(body, out)
-}
-
-func (c *apiClient) status() (sysStatus, error) {
-	var st sysStatus
-	err := c.getJSON("/v1/sys/status", &st)
-	return st, err
-}
-
-func (c *apiClient) health() (sysHealth, error) {
-	var h sysHealth
-	err := c.getJSON("/v1/sys/health", &h)
-	return h, err
+	s.spec.Check(s.tb, req, sent, resp, data)
+	resp.Body = io.NopCloser(bytes.NewReader(data))
+	return resp, nil
 }
 
 // ---- clusters ----
@@ -510,7 +443,7 @@ type clusterNode struct {
 	stdoutPath  string
 	stderrPath  string
 	proc        *proc
-	api         *apiClient
+	api         *client.Client
 }
 
 // cluster is a three-node cluster of real custos processes on loopback.
@@ -630,9 +563,7 @@ func startClusterWith(t testing.TB, bin, extra string) *cluster {
 	c.token, c.joinToken = initOut.OperatorToken, initOut.JoinToken
 	spec := apispec.New(t)
 	for _, n := range c.nodes {
-		n.api = newAPIClient(n.apiAddr, c.token, 10*time.Second)
-		n.api.spec, n.api.tb = spec, t
-		t.Cleanup(n.api.close)
+		n.api = newAPIClient(t, n.apiAddr, c.token, 10*time.Second, spec)
 	}
 	c.start(n1)
 	c.waitHealthy(n1, 30*time.Second)
@@ -650,9 +581,7 @@ func startClusterWith(t testing.TB, bin, extra string) *cluster {
 		if r.code != 0 {
 			return fmt.Errorf("list-peers: %v", r)
 		}
-		var out struct {
-			Peers []peerJSON `json:"peers"`
-		}
+		var out client.PeerList
 		if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
 			return fmt.Errorf("list-peers output: %v: %s", err, r.stdout)
 		}
@@ -720,16 +649,16 @@ func (c *cluster) waitHealthy(n *clusterNode, d time.Duration) {
 		if err := c.checkAlive(n); err != nil {
 			return err
 		}
-		_, err := n.api.health()
+		_, err := n.api.Health(context.Background())
 		return err
 	})
 }
 
 // leader returns the node that reports itself leader with the highest term
 // among the live nodes, or an error.
-func (c *cluster) leader() (*clusterNode, sysStatus, error) {
+func (c *cluster) leader() (*clusterNode, client.Status, error) {
 	var best *clusterNode
-	var bestSt sysStatus
+	var bestSt client.Status
 	var errs []error
 	for _, n := range c.nodes {
 		if n.proc == nil {
@@ -739,7 +668,7 @@ func (c *cluster) leader() (*clusterNode, sysStatus, error) {
 			errs = append(errs, fmt.Errorf("%s: not running", n.id))
 			continue
 		}
-		st, err := n.api.status()
+		st, err := n.api.Status(context.Background())
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", n.id, err))
 			continue
@@ -749,7 +678,7 @@ func (c *cluster) leader() (*clusterNode, sysStatus, error) {
 		}
 	}
 	if best == nil {
-		return nil, sysStatus{}, fmt.Errorf("no node reports itself leader: %v", errors.Join(errs...))
+		return nil, client.Status{}, fmt.Errorf("no node reports itself leader: %v", errors.Join(errs...))
 	}
 	return best, bestSt, nil
 }
@@ -790,7 +719,7 @@ func (c *cluster) waitCaughtUp(d time.Duration, whole bool, nodes ...*clusterNod
 			if err := c.checkAlive(n); err != nil {
 				return err
 			}
-			st, err := n.api.status()
+			st, err := n.api.Status(context.Background())
 			if err != nil {
 				return fmt.Errorf("%s: %w", n.id, err)
 			}

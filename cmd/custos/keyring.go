@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/custos/custos/appliance/client"
 )
 
 // vaultFlags are the --key-provider vault settings of `tenant create` and
@@ -39,71 +41,44 @@ func readSecretFile(path string) (string, error) {
 	return strings.TrimSpace(string(b)), nil
 }
 
-// addTo puts the provider settings into a request body.
-func (v *vaultFlags) addTo(body map[string]any) error {
-	if v.provider == "" {
-		return nil
-	}
-	body["key_provider"] = v.provider
+// keyProvider is the key provider the flags choose (the zero value when
+// --key-provider is not given).
+func (v *vaultFlags) keyProvider() (client.KeyProvider, error) {
 	if v.provider != "vault" {
-		return nil
+		return client.KeyProvider{Kind: v.provider}, nil
 	}
-	vault := map[string]string{"address": v.address, "mount": v.mount, "key": v.key, "auth_method": v.authMethod}
-	if v.authMount != "" {
-		vault["auth_mount"] = v.authMount
-	}
+	vault := &client.Vault{Address: v.address, Mount: v.mount, Key: v.key, AuthMethod: v.authMethod, AuthMount: v.authMount}
 	if v.caFile != "" {
 		pem, err := os.ReadFile(v.caFile)
 		if err != nil {
-			return fmt.Errorf("read %s: %w", v.caFile, err)
+			return client.KeyProvider{}, fmt.Errorf("read %s: %w", v.caFile, err)
 		}
-		vault["ca_cert_pem"] = string(pem)
+		vault.CACertPEM = string(pem)
 	}
 	switch v.authMethod {
 	case "approle":
-		vault["role_id"] = v.roleID
+		vault.RoleID = v.roleID
 		if v.secretIDFile != "" {
 			s, err := readSecretFile(v.secretIDFile)
 			if err != nil {
-				return err
+				return client.KeyProvider{}, err
 			}
-			vault["secret_id"] = s
+			vault.SecretID = s
 		}
 	default:
-		tok := os.Getenv("VAULT_TOKEN")
+		vault.Token = os.Getenv("VAULT_TOKEN")
 		if v.tokenFile != "" {
 			s, err := readSecretFile(v.tokenFile)
 			if err != nil {
-				return err
+				return client.KeyProvider{}, err
 			}
-			tok = s
+			vault.Token = s
 		}
-		vault["token"] = tok
 	}
-	body["vault"] = vault
-	return nil
+	return client.KeyProvider{Kind: v.provider, Vault: vault}, nil
 }
 
-type keyStatusJSON struct {
-	Tenant   string `json:"tenant"`
-	Provider struct {
-		Kind  string `json:"kind"`
-		Vault *struct {
-			Address string `json:"address"`
-			Mount   string `json:"mount"`
-			Key     string `json:"key"`
-		} `json:"vault"`
-	} `json:"provider"`
-	CurrentKEK      uint32         `json:"current_kek"`
-	KEKs            []uint32       `json:"keks"`
-	DataKeys        int            `json:"data_keys"`
-	ByKEK           map[string]int `json:"data_keys_by_kek"`
-	Pending         int            `json:"rewrap_pending"`
-	Rewrapping      bool           `json:"rewrapping"`
-	TransitVersions []int          `json:"transit_versions"`
-}
-
-func printKeyStatus(e *env, st keyStatusJSON) {
+func printKeyStatus(e *env, st client.KeyStatus) {
 	tw := table(e.stdout)
 	provider := st.Provider.Kind
 	if v := st.Provider.Vault; v != nil {
@@ -129,8 +104,8 @@ func newKeyringCmd(e *env, cl *clientFlags) *cobra.Command {
 	status := &cobra.Command{
 		Use: "status TENANT", Short: "Show a tenant's keys and rewrap progress", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var st keyStatusJSON
-			if err := cl.do(cmd.Context(), "GET", "/v1/tenants/"+pathEscape(args[0])+"/keys", nil, &st); err != nil {
+			st, err := cl.api.KeyStatus(cmd.Context(), args[0])
+			if err != nil {
 				return err
 			}
 			if cl.format == "json" {
@@ -148,12 +123,8 @@ keys are rewrapped under it in the background (no data is re-encrypted);
 --wait waits for that to finish. For a Vault tenant the transit key is rotated
 first.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			path := "/v1/tenants/" + pathEscape(args[0]) + "/keys"
-			var out struct {
-				CurrentKEK uint32        `json:"current_kek"`
-				Status     keyStatusJSON `json:"status"`
-			}
-			if err := cl.do(cmd.Context(), "POST", path+"/rotate", nil, &out); err != nil {
+			out, err := cl.api.RotateKeys(cmd.Context(), args[0])
+			if err != nil {
 				return err
 			}
 			st := out.Status
@@ -163,7 +134,7 @@ first.`,
 					return fmt.Errorf("rewrap of %s still running after %s: %d data keys to go", args[0], wait, st.Pending)
 				}
 				time.Sleep(200 * time.Millisecond)
-				if err := cl.do(cmd.Context(), "GET", path, nil, &st); err != nil {
+				if st, err = cl.api.KeyStatus(cmd.Context(), args[0]); err != nil {
 					return err
 				}
 			}
@@ -179,16 +150,14 @@ first.`,
 	purge := &cobra.Command{
 		Use: "purge-cache TENANT", Short: "Drop the tenant's unwrapped keys from memory on every node", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var out struct {
-				Purged int `json:"purged"`
-			}
-			if err := cl.do(cmd.Context(), "POST", "/v1/tenants/"+pathEscape(args[0])+"/keys/purge-cache", nil, &out); err != nil {
+			purged, err := cl.api.PurgeKeyCache(cmd.Context(), args[0])
+			if err != nil {
 				return err
 			}
 			if cl.format == "json" {
-				return printJSON(e.stdout, out)
+				return printJSON(e.stdout, map[string]int{"purged": purged})
 			}
-			fmt.Fprintf(e.stdout, "Purged %s's cached keys (%d on this node; other nodes follow within a second).\n", args[0], out.Purged)
+			fmt.Fprintf(e.stdout, "Purged %s's cached keys (%d on this node; other nodes follow within a second).\n", args[0], purged)
 			return nil
 		},
 	}
@@ -196,15 +165,15 @@ first.`,
 	provider := &cobra.Command{
 		Use: "provider TENANT", Short: "Move a tenant's root to another provider, or give a Vault tenant new credentials", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			body := map[string]any{}
-			if err := vf.addTo(body); err != nil {
+			kp, err := vf.keyProvider()
+			if err != nil {
 				return err
 			}
-			if len(body) == 0 {
+			if kp.Kind == "" {
 				return fmt.Errorf("keyring provider needs --key-provider")
 			}
-			var st keyStatusJSON
-			if err := cl.do(cmd.Context(), "PUT", "/v1/tenants/"+pathEscape(args[0])+"/keys/provider", body, &st); err != nil {
+			st, err := cl.api.SetKeyProvider(cmd.Context(), args[0], kp)
+			if err != nil {
 				return err
 			}
 			if cl.format == "json" {

@@ -96,10 +96,8 @@ A node whose region differs from the cluster's is refused.`,
 		&cobra.Command{
 			Use: "list-peers", Short: "List the cluster's peers", Args: cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
-				var out struct {
-					Peers []peerJSON `json:"peers"`
-				}
-				if err := cl.do(cmd.Context(), "GET", "/v1/operator/raft/peers", nil, &out); err != nil {
+				out, err := cl.api.Peers(cmd.Context())
+				if err != nil {
 					return err
 				}
 				if cl.format == "json" {
@@ -112,7 +110,7 @@ A node whose region differs from the cluster's is refused.`,
 		&cobra.Command{
 			Use: "remove-peer ID", Short: "Remove a peer (idempotent)", Args: cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
-				if err := cl.do(cmd.Context(), "DELETE", "/v1/operator/raft/peers/"+pathEscape(args[0]), nil, nil); err != nil {
+				if err := cl.api.RemovePeer(cmd.Context(), args[0]); err != nil {
 					return err
 				}
 				fmt.Fprintf(e.stdout, "Peer %s removed.\n", args[0])
@@ -122,11 +120,11 @@ A node whose region differs from the cluster's is refused.`,
 		&cobra.Command{
 			Use: "transfer-leader [ID]", Short: "Hand leadership to a peer (any if no ID)", Args: cobra.MaximumNArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
-				body := map[string]string{}
+				id := ""
 				if len(args) == 1 {
-					body["id"] = args[0]
+					id = args[0]
 				}
-				if err := cl.do(cmd.Context(), "POST", "/v1/operator/raft/transfer-leader", body, nil); err != nil {
+				if err := cl.api.TransferLeader(cmd.Context(), id); err != nil {
 					return err
 				}
 				fmt.Fprintln(e.stdout, "Leadership transferred.")

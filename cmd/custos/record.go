@@ -3,16 +3,10 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"os"
-	"strconv"
 
 	"github.com/spf13/cobra"
 )
-
-func recordsPath(tenant, collection string) string {
-	return "/v1/tenants/" + pathEscape(tenant) + "/collections/" + pathEscape(collection) + "/records"
-}
 
 func newRecordCmd(e *env, cl *clientFlags) *cobra.Command {
 	rc := &cobra.Command{Use: "record", Short: "A tenant's records (encrypted, audited)"}
@@ -28,8 +22,8 @@ func newRecordCmd(e *env, cl *clientFlags) *cobra.Command {
 			if err := json.Unmarshal(b, &body); err != nil {
 				return fmt.Errorf("%s: %w", file, err)
 			}
-			var out map[string]any
-			if err := cl.do(cmd.Context(), "POST", recordsPath(args[0], args[1]), body, &out); err != nil {
+			out, err := cl.api.CreateRecord(cmd.Context(), args[0], args[1], body)
+			if err != nil {
 				return err
 			}
 			return printJSON(e.stdout, out)
@@ -40,12 +34,8 @@ func newRecordCmd(e *env, cl *clientFlags) *cobra.Command {
 	get := &cobra.Command{
 		Use: "get TENANT COLLECTION ID", Short: "Read a record (decrypted; --mask masks personal fields)", Args: cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var out map[string]any
-			path := recordsPath(args[0], args[1]) + "/" + pathEscape(args[2])
-			if mask {
-				path += "?mask=true"
-			}
-			if err := cl.do(cmd.Context(), "GET", path, nil, &out); err != nil {
+			out, err := cl.api.Record(cmd.Context(), args[0], args[1], args[2], mask)
+			if err != nil {
 				return err
 			}
 			return printJSON(e.stdout, out)
@@ -55,7 +45,7 @@ func newRecordCmd(e *env, cl *clientFlags) *cobra.Command {
 	del := &cobra.Command{
 		Use: "delete TENANT COLLECTION ID", Short: "Delete a record", Args: cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := cl.do(cmd.Context(), "DELETE", recordsPath(args[0], args[1])+"/"+pathEscape(args[2]), nil, nil); err != nil {
+			if err := cl.api.DeleteRecord(cmd.Context(), args[0], args[1], args[2]); err != nil {
 				return err
 			}
 			fmt.Fprintf(e.stdout, "Record %s deleted.\n", args[2])
@@ -71,12 +61,8 @@ func newRecordCmd(e *env, cl *clientFlags) *cobra.Command {
 				b, _ := json.Marshal(value)
 				value = string(b)
 			}
-			q := url.Values{"field": {args[2]}, "value": {value}, "limit": {strconv.Itoa(limit)}}
-			var out struct {
-				IDs  []string `json:"ids"`
-				Next string   `json:"next"`
-			}
-			if err := cl.do(cmd.Context(), "GET", recordsPath(args[0], args[1])+"?"+q.Encode(), nil, &out); err != nil {
+			out, err := cl.api.FindRecords(cmd.Context(), args[0], args[1], args[2], value, limit)
+			if err != nil {
 				return err
 			}
 			if cl.format == "json" {

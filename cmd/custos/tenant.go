@@ -2,23 +2,13 @@ package main
 
 import (
 	"fmt"
-	"net/url"
-	"strconv"
 
 	"github.com/spf13/cobra"
+
+	"github.com/custos/custos/appliance/client"
 )
 
-type tenantJSON struct {
-	ID          string `json:"id"`
-	DisplayName string `json:"display_name"`
-	Region      string `json:"region"`
-	State       string `json:"state"`
-	KeyProvider string `json:"key_provider,omitempty"`
-	CreatedAt   string `json:"created_at"`
-	UpdatedAt   string `json:"updated_at,omitempty"`
-}
-
-func printTenants(e *env, ts []tenantJSON) {
+func printTenants(e *env, ts []client.Tenant) {
 	tw := table(e.stdout)
 	fmt.Fprintln(tw, "ID\tDISPLAY NAME\tREGION\tSTATE\tKEYS\tCREATED")
 	for _, t := range ts {
@@ -42,21 +32,18 @@ transit key in the customer's Vault (bring your own key); Vault must answer.`,
 			if name == "" {
 				name = args[0]
 			}
-			var t tenantJSON
-			body := map[string]any{"id": args[0], "display_name": name}
-			if region != "" {
-				body["region"] = region
-			}
-			if err := vf.addTo(body); err != nil {
+			kp, err := vf.keyProvider()
+			if err != nil {
 				return err
 			}
-			if err := cl.do(cmd.Context(), "POST", "/v1/tenants", body, &t); err != nil {
+			t, err := cl.api.CreateTenant(cmd.Context(), client.NewTenant{ID: args[0], DisplayName: name, Region: region, KeyProvider: kp})
+			if err != nil {
 				return err
 			}
 			if cl.format == "json" {
 				return printJSON(e.stdout, t)
 			}
-			printTenants(e, []tenantJSON{t})
+			printTenants(e, []client.Tenant{t})
 			return nil
 		},
 	}
@@ -70,18 +57,11 @@ transit key in the customer's Vault (bring your own key); Vault must answer.`,
 	list := &cobra.Command{
 		Use: "list", Short: "List tenants", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var ts []tenantJSON
+			var ts []client.Tenant
 			cursor := after
 			for {
-				q := url.Values{"limit": {strconv.Itoa(limit)}}
-				if cursor != "" {
-					q.Set("after", cursor)
-				}
-				var page struct {
-					Tenants []tenantJSON `json:"tenants"`
-					Next    string       `json:"next"`
-				}
-				if err := cl.do(cmd.Context(), "GET", "/v1/tenants?"+q.Encode(), nil, &page); err != nil {
+				page, err := cl.api.Tenants(cmd.Context(), limit, cursor)
+				if err != nil {
 					return err
 				}
 				ts = append(ts, page.Tenants...)
@@ -106,21 +86,21 @@ transit key in the customer's Vault (bring your own key); Vault must answer.`,
 	get := &cobra.Command{
 		Use: "get ID", Short: "Show a tenant", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var t tenantJSON
-			if err := cl.do(cmd.Context(), "GET", "/v1/tenants/"+pathEscape(args[0]), nil, &t); err != nil {
+			t, err := cl.api.Tenant(cmd.Context(), args[0])
+			if err != nil {
 				return err
 			}
 			if cl.format == "json" {
 				return printJSON(e.stdout, t)
 			}
-			printTenants(e, []tenantJSON{t})
+			printTenants(e, []client.Tenant{t})
 			return nil
 		},
 	}
 	del := &cobra.Command{
 		Use: "delete ID", Short: "Delete a tenant and all of its data", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := cl.do(cmd.Context(), "DELETE", "/v1/tenants/"+pathEscape(args[0]), nil, nil); err != nil {
+			if err := cl.api.DeleteTenant(cmd.Context(), args[0]); err != nil {
 				return err
 			}
 			fmt.Fprintf(e.stdout, "Tenant %s deleted.\n", args[0])
@@ -130,14 +110,14 @@ transit key in the customer's Vault (bring your own key); Vault must answer.`,
 	suspend := &cobra.Command{
 		Use: "suspend ID", Short: "Suspend a tenant", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var t tenantJSON
-			if err := cl.do(cmd.Context(), "POST", "/v1/tenants/"+pathEscape(args[0])+"/suspend", map[string]string{}, &t); err != nil {
+			t, err := cl.api.SuspendTenant(cmd.Context(), args[0])
+			if err != nil {
 				return err
 			}
 			if cl.format == "json" {
 				return printJSON(e.stdout, t)
 			}
-			printTenants(e, []tenantJSON{t})
+			printTenants(e, []client.Tenant{t})
 			return nil
 		},
 	}
@@ -149,25 +129,16 @@ func newStatusCmd(e *env, cl *clientFlags) *cobra.Command {
 	return &cobra.Command{
 		Use: "status", Short: "Show the node's and the cluster's state", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var st struct {
-				NodeID       string     `json:"node_id"`
-				Region       string     `json:"region"`
-				Version      string     `json:"version"`
-				State        string     `json:"state"`
-				Term         uint64     `json:"term"`
-				CommitIndex  uint64     `json:"commit_index"`
-				AppliedIndex uint64     `json:"applied_index"`
-				LeaderID     string     `json:"leader_id"`
-				Peers        []peerJSON `json:"peers"`
-			}
-			var raw map[string]any
 			if cl.format == "json" {
-				if err := cl.do(cmd.Context(), "GET", "/v1/sys/status", nil, &raw); err != nil {
+				// Everything the node says, not only what the table shows.
+				var raw map[string]any
+				if err := cl.api.Do(cmd.Context(), "GET", "/v1/sys/status", nil, &raw); err != nil {
 					return err
 				}
 				return printJSON(e.stdout, raw)
 			}
-			if err := cl.do(cmd.Context(), "GET", "/v1/sys/status", nil, &st); err != nil {
+			st, err := cl.api.Status(cmd.Context())
+			if err != nil {
 				return err
 			}
 			tw := table(e.stdout)

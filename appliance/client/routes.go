@@ -1,0 +1,385 @@
+package client
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/custos/custos/appliance/audit"
+)
+
+// ---- the node and the cluster ----
+
+// Status is the node's and the cluster's state.
+func (c *Client) Status(ctx context.Context) (Status, error) {
+	var st Status
+	err := c.Do(ctx, "GET", "/v1/sys/status", nil, &st)
+	return st, err
+}
+
+// Health answers without a token; a node without a leader or sealed
+// answers 503, an *Error.
+func (c *Client) Health(ctx context.Context) (Health, error) {
+	var h Health
+	err := c.Do(ctx, "GET", "/v1/sys/health", nil, &h)
+	return h, err
+}
+
+// Peers lists the Raft configuration.
+func (c *Client) Peers(ctx context.Context) (PeerList, error) {
+	var out PeerList
+	err := c.Do(ctx, "GET", "/v1/operator/raft/peers", nil, &out)
+	return out, err
+}
+
+// RemovePeer removes a peer (removing an absent one is no error).
+func (c *Client) RemovePeer(ctx context.Context, id string) error {
+	return c.Do(ctx, "DELETE", "/v1/operator/raft/peers/"+pathEscape(id), nil, nil)
+}
+
+// TransferLeader hands leadership to the peer id, or to any if id is "".
+func (c *Client) TransferLeader(ctx context.Context, id string) error {
+	body := map[string]string{}
+	if id != "" {
+		body["id"] = id
+	}
+	return c.Do(ctx, "POST", "/v1/operator/raft/transfer-leader", body, nil)
+}
+
+// ---- tenants and their keys ----
+
+// CreateTenant registers a tenant and creates its key hierarchy.
+func (c *Client) CreateTenant(ctx context.Context, t NewTenant) (Tenant, error) {
+	var out Tenant
+	err := c.Do(ctx, "POST", "/v1/tenants", t, &out)
+	return out, err
+}
+
+// Tenants is one page of at most limit tenants after the id after ("" =
+// from the first).
+func (c *Client) Tenants(ctx context.Context, limit int, after string) (TenantPage, error) {
+	q := url.Values{"limit": {strconv.Itoa(limit)}}
+	if after != "" {
+		q.Set("after", after)
+	}
+	var page TenantPage
+	err := c.Do(ctx, "GET", "/v1/tenants?"+q.Encode(), nil, &page)
+	return page, err
+}
+
+// Tenant reads one tenant.
+func (c *Client) Tenant(ctx context.Context, id string) (Tenant, error) {
+	var t Tenant
+	err := c.Do(ctx, "GET", tenantPath(id), nil, &t)
+	return t, err
+}
+
+// DeleteTenant deletes a tenant and all of its data.
+func (c *Client) DeleteTenant(ctx context.Context, id string) error {
+	return c.Do(ctx, "DELETE", tenantPath(id), nil, nil)
+}
+
+// SuspendTenant suspends a tenant.
+func (c *Client) SuspendTenant(ctx context.Context, id string) (Tenant, error) {
+	var t Tenant
+	err := c.Do(ctx, "POST", tenantPath(id)+"/suspend", struct{}{}, &t)
+	return t, err
+}
+
+// KeyStatus shows a tenant's keys and the progress of a rewrap.
+func (c *Client) KeyStatus(ctx context.Context, tenant string) (KeyStatus, error) {
+	var st KeyStatus
+	err := c.Do(ctx, "GET", tenantPath(tenant)+"/keys", nil, &st)
+	return st, err
+}
+
+// RotateKeys adds a KEK version and makes it current; data keys are
+// rewrapped in the background.
+func (c *Client) RotateKeys(ctx context.Context, tenant string) (Rotation, error) {
+	var r Rotation
+	err := c.Do(ctx, "POST", tenantPath(tenant)+"/keys/rotate", nil, &r)
+	return r, err
+}
+
+// PurgeKeyCache drops the tenant's unwrapped keys from memory on every
+// node and returns how many this node dropped.
+func (c *Client) PurgeKeyCache(ctx context.Context, tenant string) (int, error) {
+	var out struct {
+		Purged int `json:"purged"`
+	}
+	err := c.Do(ctx, "POST", tenantPath(tenant)+"/keys/purge-cache", nil, &out)
+	return out.Purged, err
+}
+
+// SetKeyProvider moves a tenant's root to another provider, or gives a
+// Vault tenant new credentials.
+func (c *Client) SetKeyProvider(ctx context.Context, tenant string, p KeyProvider) (KeyStatus, error) {
+	var st KeyStatus
+	err := c.Do(ctx, "PUT", tenantPath(tenant)+"/keys/provider", p, &st)
+	return st, err
+}
+
+// CreateAPIKey creates an API key; the answer alone carries its token.
+func (c *Client) CreateAPIKey(ctx context.Context, tenant string, k NewAPIKey) (APIKey, error) {
+	if k.Permissions == nil {
+		k.Permissions = []string{}
+	}
+	var out APIKey
+	err := c.Do(ctx, "POST", tenantPath(tenant)+"/apikeys", k, &out)
+	return out, err
+}
+
+// APIKeys lists a tenant's API keys (without secrets).
+func (c *Client) APIKeys(ctx context.Context, tenant string) (APIKeyList, error) {
+	var out APIKeyList
+	err := c.Do(ctx, "GET", tenantPath(tenant)+"/apikeys", nil, &out)
+	return out, err
+}
+
+// DeleteAPIKey revokes an API key at once.
+func (c *Client) DeleteAPIKey(ctx context.Context, tenant, id string) error {
+	return c.Do(ctx, "DELETE", tenantPath(tenant)+"/apikeys/"+pathEscape(id), nil, nil)
+}
+
+// ---- the audit log ----
+
+// AuditFilter selects audit entries; zero fields match everything.
+type AuditFilter struct {
+	Actor, Action, Target string
+	From, To              string // RFC 3339
+	Limit                 int    // entries per page, 1..1000
+	After                 uint64 // the cursor: entries after this sequence number
+}
+
+// AuditPage is one page of audit entries; Next is the cursor of the next
+// page (0 after the last).
+type AuditPage struct {
+	Entries []audit.Item `json:"entries"`
+	Next    uint64       `json:"next"`
+}
+
+// Audit lists entries of the system chain (tenant "") or of a tenant's.
+func (c *Client) Audit(ctx context.Context, tenant string, f AuditFilter) (AuditPage, error) {
+	q := url.Values{"limit": {strconv.Itoa(f.Limit)}}
+	for k, v := range map[string]string{"actor": f.Actor, "action": f.Action, "target": f.Target, "from": f.From, "to": f.To} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	if f.After > 0 {
+		q.Set("after", strconv.FormatUint(f.After, 10))
+	}
+	var page AuditPage
+	err := c.Do(ctx, "GET", auditPath(tenant)+"?"+q.Encode(), nil, &page)
+	return page, err
+}
+
+// AuditKey writes the cluster's audit checkpoint key to w.
+func (c *Client) AuditKey(ctx context.Context, w io.Writer) error {
+	return c.Download(ctx, "/v1/sys/audit-key", w)
+}
+
+// AuditCheckpoint writes a chain's latest signed checkpoint to w.
+func (c *Client) AuditCheckpoint(ctx context.Context, tenant string, w io.Writer) error {
+	return c.Download(ctx, auditPath(tenant)+"/checkpoint", w)
+}
+
+// AuditExport writes a chain as a verifiable bundle (tar.gz) to w, from
+// the first entry at or after from to the first checkpoint after to
+// (RFC 3339; "" = from the start, to the end).
+func (c *Client) AuditExport(ctx context.Context, tenant, from, to string, w io.Writer) error {
+	q := url.Values{}
+	if from != "" {
+		q.Set("from", from)
+	}
+	if to != "" {
+		q.Set("to", to)
+	}
+	path := auditPath(tenant) + "/export"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	return c.Download(ctx, path, w)
+}
+
+// AuditSelfCheck is the node's latest audit self-check.
+func (c *Client) AuditSelfCheck(ctx context.Context) (audit.CheckReport, error) {
+	var rep audit.CheckReport
+	err := c.Do(ctx, "GET", "/v1/sys/audit/selfcheck", nil, &rep)
+	return rep, err
+}
+
+// ---- collections, records and blobs ----
+
+// PutCollection defines a collection, or changes it (a new version);
+// schema is its JSON body (fields, retention_days, subject_required).
+func (c *Client) PutCollection(ctx context.Context, tenant, name string, schema any) (Collection, error) {
+	var out Collection
+	err := c.Do(ctx, "PUT", collectionPath(tenant, name), schema, &out)
+	return out, err
+}
+
+// Collection reads a collection's schema.
+func (c *Client) Collection(ctx context.Context, tenant, name string) (Collection, error) {
+	var out Collection
+	err := c.Do(ctx, "GET", collectionPath(tenant, name), nil, &out)
+	return out, err
+}
+
+// Collections lists a tenant's collections.
+func (c *Client) Collections(ctx context.Context, tenant string) (CollectionList, error) {
+	var out CollectionList
+	err := c.Do(ctx, "GET", tenantPath(tenant)+"/collections", nil, &out)
+	return out, err
+}
+
+// CreateRecord creates a record ({id?, subject?, attributes?, fields}) and
+// returns the answer as JSON values.
+func (c *Client) CreateRecord(ctx context.Context, tenant, collection string, record any) (map[string]any, error) {
+	var out map[string]any
+	err := c.Do(ctx, "POST", recordsPath(tenant, collection), record, &out)
+	return out, err
+}
+
+// Record reads a record, decrypted; mask masks its personal fields.
+func (c *Client) Record(ctx context.Context, tenant, collection, id string, mask bool) (map[string]any, error) {
+	path := recordsPath(tenant, collection) + "/" + pathEscape(id)
+	if mask {
+		path += "?mask=true"
+	}
+	var out map[string]any
+	err := c.Do(ctx, "GET", path, nil, &out)
+	return out, err
+}
+
+// DeleteRecord deletes a record.
+func (c *Client) DeleteRecord(ctx context.Context, tenant, collection, id string) error {
+	return c.Do(ctx, "DELETE", recordsPath(tenant, collection)+"/"+pathEscape(id), nil, nil)
+}
+
+// FindRecords lists at most limit ids of records whose blind-indexed field
+// equals value (a JSON value).
+func (c *Client) FindRecords(ctx context.Context, tenant, collection, field, value string, limit int) (RecordIDs, error) {
+	q := url.Values{"field": {field}, "value": {value}, "limit": {strconv.Itoa(limit)}}
+	var out RecordIDs
+	err := c.Do(ctx, "GET", recordsPath(tenant, collection)+"?"+q.Encode(), nil, &out)
+	return out, err
+}
+
+// BlobUpload is one blob to upload.
+type BlobUpload struct {
+	// Body holds exactly Size bytes.
+	Body        io.Reader
+	Size        int64
+	ContentType string
+	// SHA256 is the content's digest; the server checks what it received
+	// against it.
+	SHA256 []byte
+	// Subject, and Collection with Record, are what the blob belongs to
+	// (all optional).
+	Subject, Collection, Record string
+}
+
+// UploadBlob streams a new blob (no timeout but ctx's).
+func (c *Client) UploadBlob(ctx context.Context, tenant string, u BlobUpload) (Blob, error) {
+	q := url.Values{}
+	if u.Subject != "" {
+		q.Set("subject", u.Subject)
+	}
+	if u.Collection != "" || u.Record != "" {
+		q.Set("collection", u.Collection)
+		q.Set("record", u.Record)
+	}
+	path := blobsPath(tenant)
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	body := u.Body
+	if u.Size == 0 {
+		body = http.NoBody // else net/http would send it chunked
+	}
+	req, err := http.NewRequestWithContext(ctx, "POST", c.addr+path, body)
+	if err != nil {
+		return Blob{}, err
+	}
+	req.ContentLength = u.Size
+	req.Header.Set("Content-Type", u.ContentType)
+	req.Header.Set("Custos-Content-SHA256", hex.EncodeToString(u.SHA256))
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.do(req)
+	if err != nil {
+		return Blob{}, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return Blob{}, fmt.Errorf("read answer: %w", err)
+	}
+	if resp.StatusCode != http.StatusCreated {
+		return Blob{}, answerError("POST", path, resp.StatusCode, data)
+	}
+	var b Blob
+	if err := json.Unmarshal(data, &b); err != nil {
+		return Blob{}, fmt.Errorf("decode answer: %w", err)
+	}
+	return b, nil
+}
+
+// DownloadBlob streams a blob's content into w (audited on the server
+// before the first byte).
+func (c *Client) DownloadBlob(ctx context.Context, tenant, id string, w io.Writer) error {
+	return c.Download(ctx, blobsPath(tenant)+"/"+pathEscape(id), w)
+}
+
+// BlobMetadata reads a blob's metadata (not audited: no content).
+func (c *Client) BlobMetadata(ctx context.Context, tenant, id string) (Blob, error) {
+	var b Blob
+	err := c.Do(ctx, "GET", blobsPath(tenant)+"/"+pathEscape(id)+"/metadata", nil, &b)
+	return b, err
+}
+
+// Blobs is one page of at most limit blobs after the id after ("" = from
+// the first), of subject only if not "".
+func (c *Client) Blobs(ctx context.Context, tenant, subject string, limit int, after string) (BlobPage, error) {
+	q := url.Values{"limit": {strconv.Itoa(limit)}}
+	if subject != "" {
+		q.Set("subject", subject)
+	}
+	if after != "" {
+		q.Set("after", after)
+	}
+	var page BlobPage
+	err := c.Do(ctx, "GET", blobsPath(tenant)+"?"+q.Encode(), nil, &page)
+	return page, err
+}
+
+// DeleteBlob deletes a blob.
+func (c *Client) DeleteBlob(ctx context.Context, tenant, id string) error {
+	return c.Do(ctx, "DELETE", blobsPath(tenant)+"/"+pathEscape(id), nil, nil)
+}
+
+func tenantPath(id string) string { return "/v1/tenants/" + pathEscape(id) }
+
+func collectionPath(tenant, name string) string {
+	return tenantPath(tenant) + "/collections/" + pathEscape(name)
+}
+
+func recordsPath(tenant, collection string) string {
+	return collectionPath(tenant, collection) + "/records"
+}
+
+func blobsPath(tenant string) string { return tenantPath(tenant) + "/blobs" }
+
+// auditPath is the path of a chain's audit routes: the system chain's
+// (tenant "") or a tenant's.
+func auditPath(tenant string) string {
+	if tenant == "" {
+		return "/v1/sys/audit"
+	}
+	return tenantPath(tenant) + "/audit"
+}

@@ -1,0 +1,200 @@
+package client
+
+import "time"
+
+// The wire types of the API's answers and requests. Their fields and
+// their order are what the CLI prints with --format json: change them
+// only together with its documented output.
+
+// Status is GET /v1/sys/status.
+type Status struct {
+	NodeID        string `json:"node_id"`
+	Region        string `json:"region"`
+	Version       string `json:"version"`
+	State         string `json:"state"`
+	Term          uint64 `json:"term"`
+	CommitIndex   uint64 `json:"commit_index"`
+	AppliedIndex  uint64 `json:"applied_index"`
+	LastLogIndex  uint64 `json:"last_log_index"`
+	LeaderID      string `json:"leader_id"`
+	LeaderAddress string `json:"leader_address"`
+	Peers         []Peer `json:"peers"`
+}
+
+// Health is GET /v1/sys/health.
+type Health struct {
+	Status   string `json:"status"` // "ok" or "sealed"
+	NodeID   string `json:"node_id"`
+	Role     string `json:"role"`
+	LeaderID string `json:"leader_id"`
+	Sealed   bool   `json:"sealed"`
+}
+
+// Peer is one member of the Raft configuration.
+type Peer struct {
+	ID      string `json:"id"`
+	Address string `json:"address"`
+	Voter   bool   `json:"voter"`
+	Leader  bool   `json:"leader"`
+}
+
+// PeerList is GET /v1/operator/raft/peers.
+type PeerList struct {
+	Peers []Peer `json:"peers"`
+}
+
+// Tenant is a tenant as the API shows it.
+type Tenant struct {
+	ID          string `json:"id"`
+	DisplayName string `json:"display_name"`
+	Region      string `json:"region"`
+	State       string `json:"state"`
+	KeyProvider string `json:"key_provider,omitempty"`
+	CreatedAt   string `json:"created_at"`
+	UpdatedAt   string `json:"updated_at,omitempty"`
+}
+
+// TenantPage is one page of GET /v1/tenants; Next is the cursor of the
+// next page ("" after the last).
+type TenantPage struct {
+	Tenants []Tenant `json:"tenants"`
+	Next    string   `json:"next"`
+}
+
+// NewTenant is the body of POST /v1/tenants.
+type NewTenant struct {
+	ID          string `json:"id"`
+	DisplayName string `json:"display_name"`
+	// Region must be the cluster's ("" = the cluster's).
+	Region string `json:"region,omitempty"`
+	KeyProvider
+}
+
+// KeyProvider chooses where a tenant's root key lives: "age" (held by the
+// cluster, the default) or "vault" (a transit key in the customer's
+// Vault). It is the body of PUT /v1/tenants/{id}/keys/provider.
+type KeyProvider struct {
+	Kind  string `json:"key_provider,omitempty"`
+	Vault *Vault `json:"vault,omitempty"`
+}
+
+// Vault is a transit key and how to log in to its Vault. The credentials
+// are stored only encrypted and never returned.
+type Vault struct {
+	Address    string `json:"address"`
+	Mount      string `json:"mount"`
+	Key        string `json:"key"`
+	AuthMethod string `json:"auth_method"` // "token" or "approle"
+	AuthMount  string `json:"auth_mount,omitempty"`
+	CACertPEM  string `json:"ca_cert_pem,omitempty"`
+	Token      string `json:"token,omitempty"`
+	RoleID     string `json:"role_id,omitempty"`
+	SecretID   string `json:"secret_id,omitempty"`
+}
+
+// KeyStatus is GET /v1/tenants/{id}/keys: a tenant's keys and the
+// progress of a rewrap.
+type KeyStatus struct {
+	Tenant          string         `json:"tenant"`
+	Provider        ProviderInfo   `json:"provider"`
+	CurrentKEK      uint32         `json:"current_kek"`
+	KEKs            []uint32       `json:"keks"`
+	DataKeys        int            `json:"data_keys"`
+	ByKEK           map[string]int `json:"data_keys_by_kek"`
+	Pending         int            `json:"rewrap_pending"`
+	Rewrapping      bool           `json:"rewrapping"`
+	TransitVersions []int          `json:"transit_versions"`
+}
+
+// ProviderInfo is where a tenant's root key lives (no credentials).
+type ProviderInfo struct {
+	Kind  string     `json:"kind"`
+	Vault *VaultInfo `json:"vault"`
+}
+
+// VaultInfo names a tenant's transit key.
+type VaultInfo struct {
+	Address string `json:"address"`
+	Mount   string `json:"mount"`
+	Key     string `json:"key"`
+}
+
+// Rotation is the answer of POST /v1/tenants/{id}/keys/rotate.
+type Rotation struct {
+	CurrentKEK uint32    `json:"current_kek"`
+	Status     KeyStatus `json:"status"`
+}
+
+// APIKey is a tenant's API key; Token is set only in the answer that
+// created it.
+type APIKey struct {
+	ID          string     `json:"id"`
+	Tenant      string     `json:"tenant"`
+	Name        string     `json:"name"`
+	Permissions []string   `json:"permissions"`
+	CreatedAt   time.Time  `json:"created_at"`
+	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
+	LastUsed    *time.Time `json:"last_used,omitempty"`
+	Token       string     `json:"token,omitempty"`
+}
+
+// APIKeyList is GET /v1/tenants/{id}/apikeys.
+type APIKeyList struct {
+	APIKeys []APIKey `json:"apikeys"`
+}
+
+// NewAPIKey is the body of POST /v1/tenants/{id}/apikeys.
+type NewAPIKey struct {
+	Name string `json:"name"`
+	// Permissions: read, write, delete, export, admin.
+	Permissions []string   `json:"permissions"`
+	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
+}
+
+// Collection is a collection's schema.
+type Collection struct {
+	Name            string            `json:"name"`
+	Version         uint64            `json:"version"`
+	Fields          []CollectionField `json:"fields"`
+	RetentionDays   int               `json:"retention_days"`
+	SubjectRequired bool              `json:"subject_required"`
+}
+
+// CollectionField is one field of a collection's schema.
+type CollectionField struct {
+	Name           string `json:"name"`
+	Type           string `json:"type"`
+	Required       bool   `json:"required"`
+	Classification string `json:"classification"`
+	Index          bool   `json:"index"`
+}
+
+// CollectionList is GET /v1/tenants/{id}/collections.
+type CollectionList struct {
+	Collections []Collection `json:"collections"`
+}
+
+// RecordIDs is a page of GET .../records?field=&value=: the ids of the
+// records whose blind-indexed field has the value.
+type RecordIDs struct {
+	IDs  []string `json:"ids"`
+	Next string   `json:"next"`
+}
+
+// Blob is a blob's metadata.
+type Blob struct {
+	ID          string `json:"id"`
+	Subject     string `json:"subject"`
+	Collection  string `json:"collection"`
+	Record      string `json:"record"`
+	ContentType string `json:"content_type"`
+	Size        int64  `json:"size"`
+	SHA256      string `json:"sha256"`
+	CreatedAt   string `json:"created_at"`
+}
+
+// BlobPage is one page of GET /v1/tenants/{id}/blobs.
+type BlobPage struct {
+	Blobs []Blob `json:"blobs"`
+	Next  string `json:"next"`
+}
