@@ -39,12 +39,9 @@ type listAPIKeysResponse struct {
 	APIKeys []apikeys.Key `json:"apikeys"`
 }
 
-// existingTenant checks the :id tenant exists (404 otherwise).
-func (s *server) existingTenant(c *fiber.Ctx) (string, error) {
-	id, err := tenantID(c)
-	if err != nil {
-		return "", err
-	}
+// existingTenant checks the tenant id (from the path) exists: 404
+// otherwise.
+func (s *server) existingTenant(c *fiber.Ctx, id string) (string, error) {
 	// An API key of this tenant was found by a linearizable read earlier
 	// in this request, below the tenant's bucket — which exists exactly as
 	// long as the tenant does (both go in one transaction): the tenant
@@ -61,44 +58,8 @@ func (s *server) existingTenant(c *fiber.Ctx) (string, error) {
 	return id, nil
 }
 
-func keyID(c *fiber.Ctx) (string, error) {
-	id := c.Params("kid")
-	if len(id) != 16 {
-		return "", &requestError{kind: kindNotFound, detail: "No API key has this id."}
-	}
-	for i := 0; i < len(id); i++ {
-		if ch := id[i]; !(ch >= 'a' && ch <= 'z' || ch >= '2' && ch <= '7') {
-			return "", &requestError{kind: kindNotFound, detail: "No API key has this id."}
-		}
-	}
-	return id, nil
-}
-
-// apiKeyTarget validates a one-key route: no input, an existing tenant, a
-// well-formed key id.
-func (s *server) apiKeyTarget(c *fiber.Ctx) (tenant, id string, err error) {
-	if err = s.noInput(c); err != nil {
-		return "", "", err
-	}
-	if tenant, err = s.existingTenant(c); err != nil {
-		return "", "", err
-	}
-	id, err = keyID(c)
-	return tenant, id, err
-}
-
-func (s *server) createAPIKey(c *fiber.Ctx) error {
-	if _, err := parseQuery(c); err != nil {
-		return err
-	}
-	var req createAPIKeyRequest
-	if err := decodeBody(c, &req, true); err != nil {
-		return err
-	}
-	tenant, err := s.existingTenant(c)
-	if err != nil {
-		return err
-	}
+func (s *server) createAPIKey(c *fiber.Ctx, in *input) error {
+	tenant, req := in.tenant, bodyOf[createAPIKeyRequest](in)
 	ctx, cancel := s.callContext(c)
 	defer cancel()
 	k, token, err := s.deps.APIKeys.Create(ctx, s.caller(c), tenant, apikeys.CreateInput{Name: req.Name, Permissions: req.Permissions, ExpiresAt: req.ExpiresAt})
@@ -109,28 +70,18 @@ func (s *server) createAPIKey(c *fiber.Ctx) error {
 	return c.Status(fiber.StatusCreated).JSON(createdAPIKey{Key: k, Token: token})
 }
 
-func (s *server) listAPIKeys(c *fiber.Ctx) error {
-	if err := s.noInput(c); err != nil {
-		return err
-	}
-	tenant, err := s.existingTenant(c)
-	if err != nil {
-		return err
-	}
+func (s *server) listAPIKeys(c *fiber.Ctx, in *input) error {
 	ctx, cancel := s.callContext(c)
 	defer cancel()
-	keys, err := s.deps.APIKeys.List(ctx, tenant)
+	keys, err := s.deps.APIKeys.List(ctx, in.tenant)
 	if err != nil {
-		return fmt.Errorf("api: list API keys of %q: %w", tenant, err)
+		return fmt.Errorf("api: list API keys of %q: %w", in.tenant, err)
 	}
 	return c.JSON(listAPIKeysResponse{APIKeys: keys})
 }
 
-func (s *server) getAPIKey(c *fiber.Ctx) error {
-	tenant, id, err := s.apiKeyTarget(c)
-	if err != nil {
-		return err
-	}
+func (s *server) getAPIKey(c *fiber.Ctx, in *input) error {
+	tenant, id := in.tenant, in.str("kid")
 	ctx, cancel := s.callContext(c)
 	defer cancel()
 	k, err := s.deps.APIKeys.Get(ctx, tenant, id)
@@ -140,11 +91,8 @@ func (s *server) getAPIKey(c *fiber.Ctx) error {
 	return c.JSON(k)
 }
 
-func (s *server) deleteAPIKey(c *fiber.Ctx) error {
-	tenant, id, err := s.apiKeyTarget(c)
-	if err != nil {
-		return err
-	}
+func (s *server) deleteAPIKey(c *fiber.Ctx, in *input) error {
+	tenant, id := in.tenant, in.str("kid")
 	ctx, cancel := s.callContext(c)
 	defer cancel()
 	if err := s.deps.APIKeys.Delete(ctx, s.caller(c), tenant, id); err != nil {

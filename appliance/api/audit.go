@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
-	"strconv"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -42,114 +40,14 @@ var (
 // exportTimeout bounds an export (it streams a whole chain).
 const exportTimeout = 10 * time.Minute
 
-// auditQuery holds the validated query of an audit route.
-type auditQuery struct {
-	filter      audit.Filter
-	after       uint64
-	limit       int
-	index, size uint64
-	old         uint64
-	consistency raftstore.Consistency
-}
-
-// parseAuditQuery validates the query string of an audit route: only the
-// parameters in allowed, each at most once.
-func parseAuditQuery(c *fiber.Ctx, allowed ...string) (auditQuery, error) {
-	q := auditQuery{limit: 100, consistency: raftstore.Linearizable}
-	var err error
-	seen := map[string]bool{}
-	uintParam := func(key, val string, min uint64) uint64 {
-		n, perr := strconv.ParseUint(val, 10, 64)
-		if perr != nil || n < min {
-			err = invalidParam(key, fmt.Sprintf("must be an integer of at least %d", min))
-		}
-		return n
-	}
-	timeParam := func(key, val string) time.Time {
-		t, perr := time.Parse(time.RFC3339Nano, val)
-		if perr != nil {
-			err = invalidParam(key, "must be an RFC 3339 time such as 2026-01-02T15:04:05Z")
-		}
-		return t
-	}
-	textParam := func(key, val string) string {
-		if val == "" || len(val) > 256 {
-			err = invalidParam(key, "must be 1 to 256 bytes")
-		}
-		return val
-	}
-	c.Context().QueryArgs().VisitAll(func(k, v []byte) {
-		if err != nil {
-			return
-		}
-		key, val := string(k), string(v)
-		switch {
-		case !slices.Contains(allowed, key):
-			err = invalidParam(key, "is not accepted by this endpoint")
-			return
-		case seen[key]:
-			err = invalidParam(key, "must be given at most once")
-			return
-		}
-		seen[key] = true
-		switch key {
-		case "limit":
-			n := uintParam(key, val, 1)
-			if err == nil && n > 1000 {
-				err = invalidParam("limit", "must be between 1 and 1000")
-			}
-			q.limit = int(n)
-		case "after":
-			q.after = uintParam(key, val, 0)
-		case "index":
-			q.index = uintParam(key, val, 0)
-		case "size", "new", "version":
-			q.size = uintParam(key, val, 1)
-		case "old":
-			q.old = uintParam(key, val, 1)
-		case "from":
-			q.filter.From = timeParam(key, val)
-		case "to":
-			q.filter.To = timeParam(key, val)
-		case "actor":
-			q.filter.Actor = textParam(key, val)
-		case "action":
-			q.filter.Action = textParam(key, val)
-		case "target":
-			q.filter.Target = textParam(key, val)
-		case "stale":
-			stale, perr := strconv.ParseBool(val)
-			if perr != nil {
-				err = invalidParam("stale", "must be true or false")
-			}
-			if stale {
-				q.consistency = raftstore.Stale
-			}
-		}
-	})
-	if err == nil && !q.filter.From.IsZero() && !q.filter.To.IsZero() && q.filter.To.Before(q.filter.From) {
-		err = invalidParam("to", "must not be before from")
-	}
-	if err == nil && slices.Contains(allowed, "index") && !seen["index"] {
-		err = invalidParam("index", "is required")
-	}
-	if err == nil && slices.Contains(allowed, "old") && !seen["old"] {
-		err = invalidParam("old", "is required")
-	}
-	return q, err
-}
-
 // chainOf resolves the chain of an audit route: the system chain under
 // /v1/sys, a tenant's under /v1/tenants/:id. A tenant's chain outlives the
 // tenant (retention), so a deleted tenant's log can still be exported.
-func (s *server) chainOf(c *fiber.Ctx) (string, error) {
-	if c.Params("id") == "" {
+func (s *server) chainOf(c *fiber.Ctx, in *input) (string, error) {
+	if _, tenant := in.rt.param("id"); !tenant {
 		return audit.SystemChain, nil
 	}
-	id, err := tenantID(c)
-	if err != nil {
-		return "", err
-	}
+	id := in.str("id")
 	ctx, cancel := s.callContext(c)
 	defer cancel()
 	if _, err := s.deps.Tenants.Get(ctx, raftstore.Linearizable, id); err != nil {
@@ -169,21 +67,15 @@ type auditListResponse struct {
 	Next    uint64       `json:"next,omitempty"`
 }
 
-func (s *server) listAudit(c *fiber.Ctx) error {
-	q, err := parseAuditQuery(c, "after", "limit", "from", "to", "actor", "action", "target", "stale")
+func (s *server) listAudit(c *fiber.Ctx, in *input) error {
+	chain, err := s.chainOf(c, in)
 	if err != nil {
 		return err
 	}
-	if err := decodeBody(c, &noBody{}, false); err != nil {
-		return err
-	}
-	chain, err := s.chainOf(c)
-	if err != nil {
-		return err
-	}
+	f := audit.Filter{From: in.time("from"), To: in.time("to"), Actor: in.str("actor"), Action: in.str("action"), Target: in.str("target")}
 	ctx, cancel := s.callContext(c)
 	defer cancel()
-	items, next, err := s.deps.Audit.List(ctx, q.consistency, chain, q.filter, q.after, q.limit)
+	items, next, err := s.deps.Audit.List(ctx, consistency(in), chain, f, in.uint("after"), in.int("limit"))
 	if err != nil {
 		return fmt.Errorf("api: list audit of %s: %w", chain, err)
 	}
@@ -191,11 +83,8 @@ func (s *server) listAudit(c *fiber.Ctx) error {
 }
 
 // checkpoint answers the chain's latest signed checkpoint as text.
-func (s *server) auditCheckpoint(c *fiber.Ctx) error {
-	if err := s.noInput(c); err != nil {
-		return err
-	}
-	chain, err := s.chainOf(c)
+func (s *server) auditCheckpoint(c *fiber.Ctx, in *input) error {
+	chain, err := s.chainOf(c, in)
 	if err != nil {
 		return err
 	}
@@ -212,42 +101,28 @@ func (s *server) auditCheckpoint(c *fiber.Ctx) error {
 	return c.Send(msg)
 }
 
-func (s *server) auditInclusion(c *fiber.Ctx) error {
-	q, err := parseAuditQuery(c, "index", "size")
-	if err != nil {
-		return err
-	}
-	if err := decodeBody(c, &noBody{}, false); err != nil {
-		return err
-	}
-	chain, err := s.chainOf(c)
+func (s *server) auditInclusion(c *fiber.Ctx, in *input) error {
+	chain, err := s.chainOf(c, in)
 	if err != nil {
 		return err
 	}
 	ctx, cancel := s.callContext(c)
 	defer cancel()
-	p, err := s.deps.Audit.ProveInclusion(ctx, chain, q.index, q.size)
+	p, err := s.deps.Audit.ProveInclusion(ctx, chain, in.uint("index"), in.uint("size"))
 	if err != nil {
 		return fmt.Errorf("api: inclusion proof: %w", err)
 	}
 	return c.JSON(p)
 }
 
-func (s *server) auditConsistency(c *fiber.Ctx) error {
-	q, err := parseAuditQuery(c, "old", "new")
-	if err != nil {
-		return err
-	}
-	if err := decodeBody(c, &noBody{}, false); err != nil {
-		return err
-	}
-	chain, err := s.chainOf(c)
+func (s *server) auditConsistency(c *fiber.Ctx, in *input) error {
+	chain, err := s.chainOf(c, in)
 	if err != nil {
 		return err
 	}
 	ctx, cancel := s.callContext(c)
 	defer cancel()
-	p, err := s.deps.Audit.ProveConsistency(ctx, chain, q.old, q.size)
+	p, err := s.deps.Audit.ProveConsistency(ctx, chain, in.uint("old"), in.uint("new"))
 	if err != nil {
 		return fmt.Errorf("api: consistency proof: %w", err)
 	}
@@ -257,15 +132,9 @@ func (s *server) auditConsistency(c *fiber.Ctx) error {
 // auditExport streams a bundle (gzip'd tar). Errors found before the first
 // byte are problems; later ones cut the stream short, which the verifier
 // reports as a truncated bundle.
-func (s *server) auditExport(c *fiber.Ctx) error {
-	q, err := parseAuditQuery(c, "from", "to")
-	if err != nil {
-		return err
-	}
-	if err := decodeBody(c, &noBody{}, false); err != nil {
-		return err
-	}
-	chain, err := s.chainOf(c)
+func (s *server) auditExport(c *fiber.Ctx, in *input) error {
+	from, to := in.time("from"), in.time("to")
+	chain, err := s.chainOf(c, in)
 	if err != nil {
 		return err
 	}
@@ -277,7 +146,7 @@ func (s *server) auditExport(c *fiber.Ctx) error {
 	go func() {
 		defer cancel()
 		fw := &firstWrite{w: pw, first: first}
-		err := s.deps.Audit.Export(ctx, chain, q.filter.From, q.filter.To, fw)
+		err := s.deps.Audit.Export(ctx, chain, from, to, fw)
 		if !fw.started {
 			first <- err
 		}
@@ -340,10 +209,7 @@ func safeName(chain string) string {
 
 // auditKey serves the checkpoint verifier key; it is public, so it needs
 // no token.
-func (s *server) auditKey(c *fiber.Ctx) error {
-	if err := s.noInput(c); err != nil {
-		return err
-	}
+func (s *server) auditKey(c *fiber.Ctx, _ *input) error {
 	ctx, cancel := s.callContext(c)
 	defer cancel()
 	k, err := s.deps.Audit.VerifierKey(ctx)
@@ -354,10 +220,7 @@ func (s *server) auditKey(c *fiber.Ctx) error {
 	return c.SendString(k + "\n")
 }
 
-func (s *server) auditSelfCheck(c *fiber.Ctx) error {
-	if err := s.noInput(c); err != nil {
-		return err
-	}
+func (s *server) auditSelfCheck(c *fiber.Ctx, _ *input) error {
 	rep := s.deps.SelfCheck.LastCheck()
 	if rep == nil {
 		return &requestError{kind: kindNotFound, detail: "No self-check has run on this node yet."}

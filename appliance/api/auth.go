@@ -26,8 +26,8 @@ func bearerToken(h string) (string, bool) {
 	return token, true
 }
 
-// authenticate accepts the operator token or a tenant API key and records
-// the principal; the route's own middleware decides what it may do.
+// authn accepts the operator token or a tenant API key and records the
+// principal, once per request; authorize decides what it may do.
 func (s *server) authn(c *fiber.Ctx) (*principal, error) {
 	if p, ok := c.Locals(principalKey).(*principal); ok {
 		return p, nil
@@ -43,14 +43,14 @@ func (s *server) authn(c *fiber.Ctx) (*principal, error) {
 		k, err := s.deps.APIKeys.Authenticate(ctx, token)
 		if err != nil {
 			if !unavailable(err) {
-				s.log.Warn("API key refused", "request_id", s.requestID(c), "path", clipPath(c.Path()))
+				s.log.Warn("API key refused", "request_id", requestID(c), "path", clipPath(c.Path()))
 			}
 			return nil, &authError{cause: err}
 		}
 		p.key = &k
 	} else if err := s.deps.Auth.CheckOperatorToken(ctx, token); err != nil {
 		if !unavailable(err) {
-			s.log.Warn("operator token refused", "request_id", s.requestID(c), "path", clipPath(c.Path()))
+			s.log.Warn("operator token refused", "request_id", requestID(c), "path", clipPath(c.Path()))
 		}
 		return nil, &authError{cause: err}
 	}
@@ -58,43 +58,38 @@ func (s *server) authn(c *fiber.Ctx) (*principal, error) {
 	return p, nil
 }
 
-// authenticate requires the operator, then reads the body (boundBody):
-// nothing of the body of a request without a valid token is read.
-func (s *server) authenticate(c *fiber.Ctx) error {
+// authorize admits the request to a route of the given access. A public
+// route admits anyone. Otherwise the token must be the operator's or an
+// API key's; a key must be of the tenant the path names (:id), with the
+// route's permission, and is refused on operator-only routes. A key of
+// another tenant gets the answer a missing tenant gets: 404, nothing
+// about whether the tenant exists.
+func (s *server) authorize(c *fiber.Ctx, a access) error {
+	if a.public {
+		return nil
+	}
 	p, err := s.authn(c)
 	if err != nil {
 		return err
 	}
-	if p.key != nil {
+	if p.key == nil {
+		return nil
+	}
+	if a.perm == "" {
 		return &requestError{kind: kindForbidden, detail: "This endpoint needs the operator token; API keys reach only their tenant's data."}
 	}
-	return s.boundBody(c)
-}
-
-// tenantAccess admits the operator, or an API key of the tenant the path
-// names with perm. A key of another tenant gets the answer a missing
-// tenant gets: 404, nothing about whether the tenant exists.
-func (s *server) tenantAccess(perm string) fiber.Handler {
-	return func(c *fiber.Ctx) error {
-		p, err := s.authn(c)
-		if err != nil {
-			return err
-		}
-		if p.key != nil {
-			if c.Params("id") != p.key.Tenant {
-				return &requestError{kind: kindNotFound, detail: "No tenant has this id."}
-			}
-			if !p.key.Can(perm) {
-				return &requestError{kind: kindForbidden, detail: "This API key lacks the " + perm + " permission."}
-			}
-		}
-		return s.boundBody(c)
+	if c.Params("id") != p.key.Tenant {
+		return &requestError{kind: kindNotFound, detail: "No tenant has this id."}
 	}
+	if !p.key.Can(a.perm) {
+		return &requestError{kind: kindForbidden, detail: "This API key lacks the " + a.perm + " permission."}
+	}
+	return nil
 }
 
 // actor is who the audit log records for this request.
 func (s *server) actor(c *fiber.Ctx) tenants.Actor {
-	a := tenants.Actor{Name: operatorActor, Type: audit.ActorOperator, RequestID: s.requestID(c), Source: clipN(c.IP(), 64)}
+	a := tenants.Actor{Name: operatorActor, Type: audit.ActorOperator, RequestID: requestID(c), Source: clipN(c.IP(), 64)}
 	if p, ok := c.Locals(principalKey).(*principal); ok && p.key != nil {
 		a.Name, a.Type = p.key.ID, audit.ActorAPIKey
 	}

@@ -34,31 +34,17 @@ const headerContentSHA256 = "Custos-Content-SHA256"
 // extended as data arrives, is what ends a stalled one.
 const uploadTimeout = 2 * time.Hour
 
-// isBlobUpload reports whether the request is the one route whose body is
-// streamed to its handler rather than read by the server.
-func isBlobUpload(c *fiber.Ctx) bool {
-	if c.Method() != fiber.MethodPost {
-		return false
-	}
-	rest, ok := strings.CutPrefix(c.Path(), "/v1/tenants/")
-	if !ok {
-		return false
-	}
-	id, tail, ok := strings.Cut(rest, "/")
-	return ok && id != "" && tail == "blobs"
-}
-
-// boundBody keeps the body limit for every route but the blob upload. The
-// server streams request bodies (so that uploads need not fit in memory),
-// which means fasthttp no longer refuses a large body by itself: this
-// reads at most BodyLimit bytes of it and answers 413 beyond. It runs
-// after authentication, so a request without a valid token is answered
-// without its body being read (the connection is then closed: see
-// bodyUnread).
+// boundBody keeps the body limit for every route but the blob upload
+// (whose body is streamed to its handler). The server streams request
+// bodies (so that uploads need not fit in memory), which means fasthttp no
+// longer refuses a large body by itself: this reads at most BodyLimit
+// bytes of it and answers 413 beyond. It runs after authentication, so a
+// request without a valid token is answered without its body being read
+// (the connection is then closed: see bodyUnread).
 func (s *server) boundBody(c *fiber.Ctx) error {
 	req := c.Request()
-	if !req.IsBodyStream() || isBlobUpload(c) {
-		return c.Next()
+	if !req.IsBodyStream() {
+		return nil
 	}
 	limit := s.opts.BodyLimit
 	if cl := req.Header.ContentLength(); cl > limit {
@@ -75,7 +61,7 @@ func (s *server) boundBody(c *fiber.Ctx) error {
 		return fiber.ErrRequestEntityTooLarge
 	}
 	req.SetBodyRaw(body)
-	return c.Next()
+	return nil
 }
 
 // bodyUnread reports whether part of the request's body may still be on
@@ -85,14 +71,6 @@ func bodyUnread(c *fiber.Ctx) bool {
 	req := c.Request()
 	read, _ := c.Locals(bodyReadKey).(bool)
 	return req.IsBodyStream() && req.Header.ContentLength() != 0 && !read
-}
-
-func blobID(c *fiber.Ctx) (string, error) {
-	id := c.Params("bid")
-	if !blobs.ValidID(id) {
-		return "", &requestError{kind: kindNotFound, detail: "No blob has this id."}
-	}
-	return id, nil
 }
 
 // deadlineReader extends the connection's read deadline before each read,
@@ -109,8 +87,8 @@ func (d deadlineReader) Read(p []byte) (int, error) {
 }
 
 // uploadBlob streams the request body into a new blob.
-func (s *server) uploadBlob(c *fiber.Ctx) error {
-	err := s.upload(c)
+func (s *server) uploadBlob(c *fiber.Ctx, in *input) error {
+	err := s.upload(c, in)
 	if err != nil {
 		// The body may be partly unread: the connection cannot carry
 		// another request.
@@ -119,25 +97,23 @@ func (s *server) uploadBlob(c *fiber.Ctx) error {
 	return err
 }
 
-func (s *server) upload(c *fiber.Ctx) error {
-	if err := onlyParams(c, "subject", "collection", "record"); err != nil {
-		return err
-	}
+// checkUpload checks an upload's body before it is read: not compressed,
+// and of a length announced in Content-Length. A chunked body is refused:
+// fasthttp cannot tell a connection cut between two chunks from the
+// body's end, and a cut recording must never be stored as a shorter one.
+func checkUpload(c *fiber.Ctx) error {
 	if enc := c.Get(fiber.HeaderContentEncoding); enc != "" && !strings.EqualFold(enc, "identity") {
 		return &requestError{kind: kindUnsupportedMediaType, detail: "Compressed request bodies are not accepted."}
 	}
-	// A chunked body is refused: fasthttp cannot tell a connection cut
-	// between two chunks from the body's end, and a cut recording must
-	// never be stored as a shorter one.
-	length := c.Request().Header.ContentLength()
-	if length < 0 {
+	if c.Request().Header.ContentLength() < 0 {
 		return &requestError{kind: kindLengthRequired, detail: "Blob uploads must announce their size in Content-Length."}
 	}
-	tenant, err := s.existingTenant(c)
-	if err != nil {
-		return err
-	}
-	in := blobs.Input{Subject: c.Query("subject"), Collection: c.Query("collection"), Record: c.Query("record"),
+	return nil
+}
+
+func (s *server) upload(c *fiber.Ctx, in *input) error {
+	tenant, length := in.tenant, c.Request().Header.ContentLength()
+	bi := blobs.Input{Subject: in.str("subject"), Collection: in.str("collection"), Record: in.str("record"),
 		ContentType: c.Get(fiber.HeaderContentType), Length: int64(length), SHA256: c.Get(headerContentSHA256)}
 	var body io.Reader
 	if stream := c.Context().RequestBodyStream(); stream != nil {
@@ -148,7 +124,7 @@ func (s *server) upload(c *fiber.Ctx) error {
 	}
 	ctx, cancel := context.WithTimeout(c.UserContext(), uploadTimeout)
 	defer cancel()
-	b, err := s.deps.Blobs.Put(ctx, s.caller(c), tenant, in, body)
+	b, err := s.deps.Blobs.Put(ctx, s.caller(c), tenant, bi, body)
 	if err != nil {
 		return fmt.Errorf("api: upload blob to %q: %w", tenant, err)
 	}
@@ -162,52 +138,18 @@ type listBlobsResponse struct {
 	Next  string       `json:"next,omitempty"`
 }
 
-func (s *server) listBlobs(c *fiber.Ctx) error {
-	if err := onlyParams(c, "subject", "after", "limit"); err != nil {
-		return err
-	}
-	subject, after := c.Query("subject"), c.Query("after")
-	if subject != "" && !blobs.ValidID(subject) {
-		return invalidParam("subject", "must be 1 to 64 of a-z, A-Z, 0-9, '.', '_', '-' and ':'")
-	}
-	limit, err := pageParams(c, "a blob id", blobs.ValidID)
-	if err != nil {
-		return err
-	}
-	if err := decodeBody(c, &noBody{}, false); err != nil {
-		return err
-	}
-	tenant, err := s.existingTenant(c)
-	if err != nil {
-		return err
-	}
+func (s *server) listBlobs(c *fiber.Ctx, in *input) error {
 	ctx, cancel := s.callContext(c)
 	defer cancel()
-	list, next, err := s.deps.Blobs.List(ctx, tenant, subject, after, limit)
+	list, next, err := s.deps.Blobs.List(ctx, in.tenant, in.str("subject"), in.str("after"), in.int("limit"))
 	if err != nil {
-		return fmt.Errorf("api: list blobs of %q: %w", tenant, err)
+		return fmt.Errorf("api: list blobs of %q: %w", in.tenant, err)
 	}
 	return c.JSON(listBlobsResponse{Blobs: list, Next: next})
 }
 
-// blobTarget validates a single-blob route: no query, no body, the id, the
-// tenant.
-func (s *server) blobTarget(c *fiber.Ctx) (tenant, id string, err error) {
-	if err := s.noInput(c); err != nil {
-		return "", "", err
-	}
-	if id, err = blobID(c); err != nil {
-		return "", "", err
-	}
-	tenant, err = s.existingTenant(c)
-	return tenant, id, err
-}
-
-func (s *server) blobMetadata(c *fiber.Ctx) error {
-	tenant, id, err := s.blobTarget(c)
-	if err != nil {
-		return err
-	}
+func (s *server) blobMetadata(c *fiber.Ctx, in *input) error {
+	tenant, id := in.tenant, in.str("bid")
 	ctx, cancel := s.callContext(c)
 	defer cancel()
 	content, err := s.deps.Blobs.Open(ctx, tenant, id)
@@ -222,11 +164,8 @@ func (s *server) blobMetadata(c *fiber.Ctx) error {
 // section 14: a single range; a malformed or multi-range header is ignored
 // and the whole blob served, as the RFC allows). HEAD answers the headers
 // only and is not audited; every GET is, before the first byte.
-func (s *server) getBlob(c *fiber.Ctx) error {
-	tenant, id, err := s.blobTarget(c)
-	if err != nil {
-		return err
-	}
+func (s *server) getBlob(c *fiber.Ctx, in *input) error {
+	tenant, id := in.tenant, in.str("bid")
 	ctx, cancel := s.callContext(c)
 	defer cancel()
 	content, err := s.deps.Blobs.Open(ctx, tenant, id)
@@ -311,11 +250,8 @@ func blobRange(c *fiber.Ctx, b blobs.Blob) (off, n int64, partial bool, err erro
 	return a, end - a + 1, true, nil
 }
 
-func (s *server) deleteBlob(c *fiber.Ctx) error {
-	tenant, id, err := s.blobTarget(c)
-	if err != nil {
-		return err
-	}
+func (s *server) deleteBlob(c *fiber.Ctx, in *input) error {
+	tenant, id := in.tenant, in.str("bid")
 	ctx, cancel := s.callContext(c)
 	defer cancel()
 	if err := s.deps.Blobs.Delete(ctx, s.caller(c), tenant, id); err != nil {

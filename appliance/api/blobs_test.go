@@ -291,7 +291,7 @@ func TestBlobBadInput(t *testing.T) {
 		{"no type", "", "", 10, nil, 415, "unsupported-media-type", ""},
 		{"malformed type", "", "audio/", 10, nil, 415, "unsupported-media-type", ""},
 		{"compressed", "", "audio/wav", 10, []reqOpt{withHeader("Content-Encoding", "gzip")}, 415, "unsupported-media-type", ""},
-		{"bad subject", "?subject=a/b", "audio/wav", 10, nil, 422, "validation", "subject"},
+		{"bad subject", "?subject=a/b", "audio/wav", 10, nil, 400, "validation", "subject"},
 		{"record without collection", "?record=g1", "audio/wav", 10, nil, 422, "validation", "record"},
 		{"missing record", "?collection=guests&record=nope", "audio/wav", 10, nil, 422, "validation", "record"},
 		{"missing collection", "?collection=nope&record=g1", "audio/wav", 10, nil, 422, "validation", "record"},

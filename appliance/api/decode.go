@@ -12,10 +12,6 @@ import (
 	"github.com/gofiber/fiber/v2"
 )
 
-// noBody is the body of routes that take none: an absent body or an empty
-// JSON object, so that the same strict rules apply to every route.
-type noBody struct{}
-
 // decodeBody decodes the request body into dst, a pointer to a struct with
 // json tags, strictly:
 //   - a body must be declared application/json (charset utf-8 if given),

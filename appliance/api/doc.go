@@ -2,9 +2,20 @@
 // authenticates, validates and decodes the request, calls one service
 // method with its own deadline, and encodes the result or the error. It
 // depends only on small interfaces it defines ([Cluster], [Tenants], [Keys],
-// [Auth]), so the services know nothing of HTTP and *fiber.Ctx never
+// [Auth], ...), so the services know nothing of HTTP and *fiber.Ctx never
 // travels below a handler. A request either fully succeeds or changes
 // nothing, because each service call builds exactly one transaction.
+//
+// [NewApp] makes the HTTP app (fiber's configuration, the request frame,
+// panic recovery, problem responses) and [Register] adds the /v1 routes to
+// a router it is given, so that other packages (a UI, metrics) register
+// their own routes on the same app; [New] is both. Each route is declared
+// once in the route table (routes.go): its method and path, who may call
+// it, its path, query and header parameters with their types, and its
+// body type. One wrapper (server.serve) authenticates the request, bounds
+// its body, validates every parameter against the declaration and
+// decodes the body before the handler runs; handlers receive the parsed
+// values. A test compares the declarations with openapi.json.
 //
 // # Routes
 //
@@ -34,6 +45,13 @@
 //	GET    {chain}/export?from=&to=           a verifiable bundle (application/gzip)
 //	GET    /v1/openapi.json                   no token; the OpenAPI 3.0.3 description of every route
 //
+// where {chain} is /v1/sys/audit (the system chain) or
+// /v1/tenants/{id}/audit (a tenant's; it outlives the tenant). A size of 0
+// or none means the latest checkpoint's, so proofs verify against a signed
+// tree head. Every mutating route writes an audit entry in the transaction
+// of its change (membership changes: before the change); a test walks the
+// route table to keep it so.
+//
 // Tenant data (operator token, or an API key of that tenant with the
 // permission named; see openapi.json for bodies): API keys (operator
 // only), collections (PUT: admin; GET: read), records and subjects
@@ -51,14 +69,8 @@
 //
 // The upload is the one route whose body is streamed to its handler (the
 // server runs with StreamRequestBody); every other route's body is read up
-// to Options.BodyLimit by boundBody and refused beyond it.
-//
-// where {chain} is /v1/sys/audit (the system chain) or
-// /v1/tenants/{id}/audit (a tenant's; it outlives the tenant). A size of 0
-// or none means the latest checkpoint's, so proofs verify against a signed
-// tree head. Every mutating route writes an audit entry in the transaction
-// of its change (membership changes: before the change); a test walks the
-// route table to keep it so.
+// to Options.BodyLimit by boundBody, once the token is accepted, and
+// refused beyond it.
 //
 // POST /v1/tenants takes "key_provider" ("age", the default, or "vault")
 // and, for Vault, "vault": {address, mount, key, auth_method (token or
@@ -86,8 +98,9 @@
 //	                                a missing required body, a malformed If-Match; other 4xx protocol
 //	                                errors of the HTTP server
 //	unknown-field           400     a body field the endpoint does not accept (names match exactly)
-//	validation              400     an invalid query parameter (unknown, repeated, or a bad value such
-//	                                as limit outside 1..500)
+//	validation              400     an invalid query parameter (unknown, repeated, empty, or a value its
+//	                                type refuses: limit outside 1..500, a boolean other than true or
+//	                                false, a malformed id), the same on every route
 //	validation              422     a well-formed body with an invalid value (bad id slug, display
 //	                                name too long or with control characters, unknown peer)
 //	unsupported-media-type  415     a body not declared application/json (charset utf-8), or compressed

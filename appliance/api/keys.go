@@ -8,7 +8,6 @@ import (
 
 	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/keyring"
-	"github.com/custos/custos/raftstore"
 )
 
 // Keys is the tenants' key hierarchy; *keyring.Hierarchy implements it.
@@ -66,43 +65,21 @@ type purgeResponse struct {
 	Purged int `json:"purged"`
 }
 
-// tenantKeys checks the tenant exists (404 otherwise) and returns its id.
-func (s *server) tenantKeys(c *fiber.Ctx, body any, required bool) (string, context.Context, context.CancelFunc, error) {
-	id, err := s.tenantInput(c)
-	if err != nil {
-		return "", nil, nil, err
-	}
-	if err := decodeBody(c, body, required); err != nil {
-		return "", nil, nil, err
-	}
+func (s *server) getKeys(c *fiber.Ctx, in *input) error {
 	ctx, cancel := s.callContext(c)
-	if _, err := s.deps.Tenants.Get(ctx, raftstore.Linearizable, id); err != nil {
-		cancel()
-		return "", nil, nil, fmt.Errorf("api: keys of %q: %w", id, err)
-	}
-	return id, ctx, cancel, nil
-}
-
-func (s *server) getKeys(c *fiber.Ctx) error {
-	id, ctx, cancel, err := s.tenantKeys(c, &noBody{}, false)
-	if err != nil {
-		return err
-	}
 	defer cancel()
-	st, err := s.deps.Keys.Status(ctx, id)
+	st, err := s.deps.Keys.Status(ctx, in.tenant)
 	if err != nil {
-		return fmt.Errorf("api: key status of %q: %w", id, err)
+		return fmt.Errorf("api: key status of %q: %w", in.tenant, err)
 	}
 	return c.JSON(st)
 }
 
 // rotateKeys adds a KEK version and answers 202: the data keys are
 // rewrapped in the background; GET .../keys shows the progress.
-func (s *server) rotateKeys(c *fiber.Ctx) error {
-	id, ctx, cancel, err := s.tenantKeys(c, &noBody{}, false)
-	if err != nil {
-		return err
-	}
+func (s *server) rotateKeys(c *fiber.Ctx, in *input) error {
+	id := in.tenant
+	ctx, cancel := s.callContext(c)
 	defer cancel()
 	v, err := s.deps.Keys.Rotate(ctx, s.caller(c), id)
 	if err != nil {
@@ -116,27 +93,21 @@ func (s *server) rotateKeys(c *fiber.Ctx) error {
 	return c.Status(fiber.StatusAccepted).JSON(rotateResponse{Tenant: id, CurrentKEK: v, Status: st})
 }
 
-func (s *server) purgeKeyCache(c *fiber.Ctx) error {
-	id, ctx, cancel, err := s.tenantKeys(c, &noBody{}, false)
-	if err != nil {
-		return err
-	}
+func (s *server) purgeKeyCache(c *fiber.Ctx, in *input) error {
+	ctx, cancel := s.callContext(c)
 	defer cancel()
-	n, err := s.deps.Keys.PurgeCache(ctx, s.caller(c), id)
+	n, err := s.deps.Keys.PurgeCache(ctx, s.caller(c), in.tenant)
 	if err != nil {
-		return fmt.Errorf("api: purge key cache of %q: %w", id, err)
+		return fmt.Errorf("api: purge key cache of %q: %w", in.tenant, err)
 	}
-	return c.JSON(purgeResponse{Tenant: id, Purged: n})
+	return c.JSON(purgeResponse{Tenant: in.tenant, Purged: n})
 }
 
 // changeProvider moves the tenant's root to another provider, or gives a
 // Vault tenant new credentials.
-func (s *server) changeProvider(c *fiber.Ctx) error {
-	var req providerRequest
-	id, ctx, cancel, err := s.tenantKeys(c, &req, true)
-	if err != nil {
-		return err
-	}
+func (s *server) changeProvider(c *fiber.Ctx, in *input) error {
+	id, req := in.tenant, bodyOf[providerRequest](in)
+	ctx, cancel := s.callContext(c)
 	defer cancel()
 	if err := s.deps.Keys.ChangeProvider(ctx, s.caller(c), id, providerSpec(req.KeyProvider, req.Vault)); err != nil {
 		return fmt.Errorf("api: change key provider of %q: %w", id, err)

@@ -21,10 +21,7 @@ func OpenAPISpec() []byte { return bytes.Clone(openapiJSON) }
 
 // openapi serves the description without a token: like the route table
 // (unknown routes are answered without one), it is public.
-func (s *server) openapi(c *fiber.Ctx) error {
-	if err := s.noInput(c); err != nil {
-		return err
-	}
+func (s *server) openapi(c *fiber.Ctx, _ *input) error {
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 	return c.Send(openapiJSON)
 }

@@ -282,10 +282,10 @@ func fiberProblem(fb *fiber.Error) (kind, string, []FieldProblem, []header) {
 // handler and is also called by the request frame, so it runs for handler
 // errors, routing misses, panics and errors the HTTP server raises before
 // routing (such as an oversized body).
-func (s *server) handleError(c *fiber.Ctx, err error) error {
+func (s *frame) handleError(c *fiber.Ctx, err error) error {
 	k, detail, fields, headers := problemFor(err)
 	slug, title, status := k.spec()
-	rid := s.requestID(c)
+	rid := requestID(c)
 	switch {
 	case k == kindInternal:
 		s.log.LogAttrs(context.Background(), slog.LevelError, "request failed",

@@ -100,17 +100,56 @@ type server struct {
 	deps Deps
 	opts Options
 	log  *slog.Logger
-	app  *fiber.App
 }
 
-// New builds the API. Serve it with Listener or Listen; never with
-// Prefork, because bbolt holds an exclusive lock on the state file.
-// Missing dependencies or negative options are wiring mistakes (the node
-// configuration is validated before this is called), so New panics on
-// them rather than return an app that fails on every request.
-func New(deps Deps, opts Options) *fiber.App {
+// NewApp makes the HTTP app the API, and later the UI and metrics,
+// register their routes on: fiber configured for this appliance, and
+// around every request the frame (request id, common headers, problem
+// responses, access log) and panic recovery. Errors a route returns, and
+// the errors fiber and the HTTP server raise themselves (no route, wrong
+// method, unreadable request), are answered as problems. Serve it with
+// Listener or Listen; never with Prefork, because bbolt holds an
+// exclusive lock on the state file. log receives the access log and the
+// causes of internal errors (nil: discard).
+func NewApp(log *slog.Logger) *fiber.App {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	f := &frame{log: log}
+	app := fiber.New(fiber.Config{
+		AppName:               "custos",
+		Immutable:             true, // request strings must outlive fiber's buffer reuse
+		CaseSensitive:         true,
+		ReadTimeout:           readTimeout,
+		WriteTimeout:          writeTimeout,
+		IdleTimeout:           idleTimeout,
+		DisableStartupMessage: true,
+		ErrorHandler:          f.handleError,
+		// Bodies are streamed so that blob uploads need not fit in
+		// memory: fasthttp reads at most 8 KiB of a body before the
+		// route runs. Each route reads the rest, within its limit, once
+		// the request is authenticated (Register's boundBody).
+		StreamRequestBody: true,
+		// fasthttp would otherwise read and parse a whole
+		// multipart/form-data body before routing, authentication and
+		// the body limit, writing parts over 16 MiB to temporary files
+		// in plaintext. No route takes a form: such a body is bytes
+		// like any other, read (or not) by the route.
+		DisablePreParseMultipartForm: true,
+	})
+	app.Use(f.serve)
+	app.Use(recover.New(recover.Config{EnableStackTrace: true, StackTraceHandler: f.logPanic}))
+	return app
+}
+
+// Register adds the /v1 routes of the API to router (an app made by
+// NewApp, or a group of it). Missing dependencies or negative options are
+// wiring mistakes (the node configuration is validated before this is
+// called), so Register panics on them rather than add routes that fail on
+// every request.
+func Register(router fiber.Router, deps Deps, opts Options) {
 	if deps.Cluster == nil || deps.Tenants == nil || deps.Keys == nil || deps.Audit == nil || deps.SelfCheck == nil || deps.APIKeys == nil || deps.Collections == nil || deps.Records == nil || deps.Blobs == nil || deps.Auth == nil {
-		panic("api: New needs a cluster, tenants, keys, audit, self-check, API keys, collections, records, blobs and auth")
+		panic("api: Register needs a cluster, tenants, keys, audit, self-check, API keys, collections, records, blobs and auth")
 	}
 	if opts.BodyLimit < 0 || opts.RequestTimeout < 0 {
 		panic(fmt.Sprintf("api: negative body limit (%d) or request timeout (%s)", opts.BodyLimit, opts.RequestTimeout))
@@ -125,100 +164,25 @@ func New(deps Deps, opts Options) *fiber.App {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	s.app = fiber.New(fiber.Config{
-		AppName:               "custos",
-		Immutable:             true, // request strings must outlive fiber's buffer reuse
-		CaseSensitive:         true,
-		BodyLimit:             opts.BodyLimit,
-		ReadTimeout:           readTimeout,
-		WriteTimeout:          writeTimeout,
-		IdleTimeout:           idleTimeout,
-		DisableStartupMessage: true,
-		ErrorHandler:          s.handleError,
-		// Bodies are streamed so that blob uploads need not fit in
-		// memory; boundBody keeps the limit for every other route, once
-		// the request is authenticated.
-		StreamRequestBody: true,
-		// fasthttp would otherwise read and parse a whole
-		// multipart/form-data body before routing, authentication and
-		// the body limit, writing parts over 16 MiB to temporary files
-		// in plaintext. No route takes a form: such a body is bytes
-		// like any other, read (or not) by the route.
-		DisablePreParseMultipartForm: true,
-	})
-	s.app.Use(s.frame)
-	s.app.Use(recover.New(recover.Config{EnableStackTrace: true, StackTraceHandler: s.logPanic}))
-	s.routes()
-	return s.app
+	v1 := router.Group("/v1")
+	for _, rt := range s.routes() {
+		rt.check()
+		if rt.method == fiber.MethodGet {
+			v1.Get(rt.path, s.serve(&rt)) // and HEAD, as fiber does for every GET
+			continue
+		}
+		v1.Add(rt.method, rt.path, s.serve(&rt))
+	}
 }
 
-// routes is the route table. Every route but the health check requires an
-// operator token.
-func (s *server) routes() {
-	v1 := s.app.Group("/v1")
-	op := s.authenticate
-	public := s.boundBody
-
-	v1.Get("/openapi.json", public, s.openapi)
-	v1.Get("/sys/health", public, s.health)
-	v1.Get("/sys/status", op, s.status)
-	v1.Get("/sys/audit-key", public, s.auditKey)
-	s.auditRoutes(v1.Group("/sys/audit"), op, op)
-	v1.Get("/sys/audit/selfcheck", op, s.auditSelfCheck)
-
-	v1.Get("/operator/raft/peers", op, s.listPeers)
-	v1.Delete("/operator/raft/peers/:id", op, s.removePeer)
-	v1.Post("/operator/raft/transfer-leader", op, s.transferLeader)
-
-	v1.Post("/tenants", op, s.createTenant)
-	v1.Get("/tenants", op, s.listTenants)
-	v1.Get("/tenants/:id", op, s.getTenant)
-	v1.Patch("/tenants/:id", op, s.updateTenant)
-	v1.Delete("/tenants/:id", op, s.deleteTenant)
-	v1.Post("/tenants/:id/suspend", op, s.suspendTenant)
-	v1.Post("/tenants/:id/resume", op, s.resumeTenant)
-
-	v1.Get("/tenants/:id/keys", op, s.getKeys)
-	v1.Post("/tenants/:id/keys/rotate", op, s.rotateKeys)
-	v1.Post("/tenants/:id/keys/purge-cache", op, s.purgeKeyCache)
-	v1.Put("/tenants/:id/keys/provider", op, s.changeProvider)
-	s.auditRoutes(v1.Group("/tenants/:id/audit"), s.tenantAccess(apikeys.PermRead), s.tenantAccess(apikeys.PermExport))
-
-	v1.Post("/tenants/:id/apikeys", op, s.createAPIKey)
-	v1.Get("/tenants/:id/apikeys", op, s.listAPIKeys)
-	v1.Get("/tenants/:id/apikeys/:kid", op, s.getAPIKey)
-	v1.Delete("/tenants/:id/apikeys/:kid", op, s.deleteAPIKey)
-
-	v1.Put("/tenants/:id/collections/:name", s.tenantAccess(apikeys.PermAdmin), s.putCollection)
-	v1.Get("/tenants/:id/collections", s.tenantAccess(apikeys.PermRead), s.listCollections)
-	v1.Get("/tenants/:id/collections/:name", s.tenantAccess(apikeys.PermRead), s.getCollection)
-
-	v1.Post("/tenants/:id/collections/:name/records", s.tenantAccess(apikeys.PermWrite), s.createRecord)
-	v1.Get("/tenants/:id/collections/:name/records", s.tenantAccess(apikeys.PermRead), s.findRecords)
-	v1.Get("/tenants/:id/collections/:name/records/:rid", s.tenantAccess(apikeys.PermRead), s.getRecord)
-	v1.Put("/tenants/:id/collections/:name/records/:rid", s.tenantAccess(apikeys.PermWrite), s.replaceRecord)
-	v1.Patch("/tenants/:id/collections/:name/records/:rid", s.tenantAccess(apikeys.PermWrite), s.patchRecord)
-	v1.Delete("/tenants/:id/collections/:name/records/:rid", s.tenantAccess(apikeys.PermDelete), s.deleteRecord)
-	v1.Get("/tenants/:id/subjects/:sid", s.tenantAccess(apikeys.PermRead), s.getSubject)
-
-	v1.Post("/tenants/:id/blobs", s.tenantAccess(apikeys.PermWrite), s.uploadBlob)
-	v1.Get("/tenants/:id/blobs", s.tenantAccess(apikeys.PermRead), s.listBlobs)
-	v1.Get("/tenants/:id/blobs/:bid", s.tenantAccess(apikeys.PermRead), s.getBlob)
-	v1.Get("/tenants/:id/blobs/:bid/metadata", s.tenantAccess(apikeys.PermRead), s.blobMetadata)
-	v1.Delete("/tenants/:id/blobs/:bid", s.tenantAccess(apikeys.PermDelete), s.deleteBlob)
+// New is NewApp with the API registered on it: the node's whole HTTP
+// surface today.
+func New(deps Deps, opts Options) *fiber.App {
+	app := NewApp(deps.Logger)
+	Register(app, deps, opts)
+	return app
 }
 
-// auditRoutes are the same for the system chain and a tenant's; read and
-// export authorize them.
-func (s *server) auditRoutes(g fiber.Router, read, export fiber.Handler) {
-	g.Get("", read, s.listAudit)
-	g.Get("/checkpoint", read, s.auditCheckpoint)
-	g.Get("/proof/inclusion", read, s.auditInclusion)
-	g.Get("/proof/consistency", read, s.auditConsistency)
-	g.Get("/export", export, s.auditExport)
-}
-
-// localKey names what a request carries in fiber's Locals.
 type localKey int
 
 const (
@@ -227,13 +191,18 @@ const (
 	bodyReadKey                  // bool: a handler read the streamed body to its end
 )
 
-// frame runs around every routed request: it assigns the request id, sets
+// frame is what NewApp runs around every request.
+type frame struct {
+	log *slog.Logger
+}
+
+// serve runs around every routed request: it assigns the request id, sets
 // the headers every response carries, turns a returned error into a
-// problem response (so the access log sees the final status), and logs the
-// request.
-func (s *server) frame(c *fiber.Ctx) error {
+// problem response (so the access log sees the final status), closes a
+// connection whose request body was left unread, and logs the request.
+func (s *frame) serve(c *fiber.Ctx) error {
 	start := time.Now()
-	rid := s.requestID(c)
+	rid := requestID(c)
 	setCommonHeaders(c)
 	if err := c.Next(); err != nil {
 		if herr := s.handleError(c, err); herr != nil {
@@ -264,7 +233,7 @@ func setCommonHeaders(c *fiber.Ctx) {
 // requestID returns the request's id, assigning it on first use: the
 // client's X-Request-Id when it is a plausible id, else a fresh random one.
 // The id is echoed in the response header.
-func (s *server) requestID(c *fiber.Ctx) string {
+func requestID(c *fiber.Ctx) string {
 	if rid, ok := c.Locals(requestIDKey).(string); ok {
 		return rid
 	}
@@ -295,8 +264,8 @@ func validRequestID(id string) bool {
 	return true
 }
 
-func (s *server) logPanic(c *fiber.Ctx, v any) {
-	s.log.Error("panic in handler", "request_id", s.requestID(c), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+func (s *frame) logPanic(c *fiber.Ctx, v any) {
+	s.log.Error("panic in handler", "request_id", requestID(c), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 }
 
 // principal is who a request authenticated as: the operator, or a

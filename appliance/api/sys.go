@@ -20,10 +20,7 @@ type healthResponse struct {
 // leader is known and the node is unsealed, 503 otherwise ("sealed": true
 // when the node has no seal identity). X-Custos-Role lets a balancer send
 // writes to the leader.
-func (s *server) health(c *fiber.Ctx) error {
-	if err := s.noInput(c); err != nil {
-		return err
-	}
+func (s *server) health(c *fiber.Ctx, _ *input) error {
 	st := s.deps.Cluster.Status()
 	role := "follower"
 	if s.deps.Cluster.IsLeader() {
@@ -56,10 +53,7 @@ type keyringStatus struct {
 	CachedKeys int  `json:"cached_keys"`
 }
 
-func (s *server) status(c *fiber.Ctx) error {
-	if err := s.noInput(c); err != nil {
-		return err
-	}
+func (s *server) status(c *fiber.Ctx, _ *input) error {
 	st := s.deps.Cluster.Status()
 	if st.Peers == nil {
 		st.Peers = []raftstore.Peer{}
@@ -72,10 +66,7 @@ type peersResponse struct {
 	Peers []raftstore.Peer `json:"peers"`
 }
 
-func (s *server) listPeers(c *fiber.Ctx) error {
-	if err := s.noInput(c); err != nil {
-		return err
-	}
+func (s *server) listPeers(c *fiber.Ctx, _ *input) error {
 	ctx, cancel := s.callContext(c)
 	defer cancel()
 	peers, err := s.deps.Cluster.Peers(ctx)
@@ -90,14 +81,8 @@ func (s *server) listPeers(c *fiber.Ctx) error {
 
 // removePeer removes a member; removing a member that is not there
 // succeeds, so the call can be retried.
-func (s *server) removePeer(c *fiber.Ctx) error {
-	if err := s.noInput(c); err != nil {
-		return err
-	}
-	id := c.Params("id")
-	if !validNodeID(id) {
-		return &requestError{kind: kindNotFound, detail: "No peer has this id."}
-	}
+func (s *server) removePeer(c *fiber.Ctx, in *input) error {
+	id := in.str("id")
 	if err := s.auditRequested(c, "cluster.remove_peer", "node:"+id); err != nil {
 		return err
 	}
@@ -121,14 +106,8 @@ type transferResponse struct {
 // no id is given. Naming the current leader succeeds without a transfer.
 // A cluster without another voter is answered 409: the request is valid
 // but cannot be carried out in the cluster's current shape.
-func (s *server) transferLeader(c *fiber.Ctx) error {
-	if _, err := parseQuery(c); err != nil {
-		return err
-	}
-	var req transferRequest
-	if err := decodeBody(c, &req, false); err != nil {
-		return err
-	}
+func (s *server) transferLeader(c *fiber.Ctx, in *input) error {
+	req := bodyOf[transferRequest](in)
 	if req.ID != "" && !validNodeID(req.ID) {
 		return &requestError{kind: kindValidation, detail: "id must be a node id.",
 			fields: []FieldProblem{{Field: "id", Reason: "must be a node id"}}}
@@ -166,12 +145,4 @@ func (s *server) transferLeader(c *fiber.Ctx) error {
 		return fmt.Errorf("api: transfer leadership to %q: %w", req.ID, err)
 	}
 	return c.Status(fiber.StatusAccepted).JSON(transferResponse{Status: "transferred"})
-}
-
-// noInput checks a route that takes no query parameters and no body.
-func (s *server) noInput(c *fiber.Ctx) error {
-	if _, err := parseQuery(c); err != nil {
-		return err
-	}
-	return decodeBody(c, &noBody{}, false)
 }

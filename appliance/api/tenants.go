@@ -7,6 +7,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/custos/custos/appliance/tenants"
+	"github.com/custos/custos/raftstore"
 )
 
 type createTenantRequest struct {
@@ -27,14 +28,8 @@ type listTenantsResponse struct {
 	Next    string           `json:"next,omitempty"`
 }
 
-func (s *server) createTenant(c *fiber.Ctx) error {
-	if _, err := parseQuery(c); err != nil {
-		return err
-	}
-	var req createTenantRequest
-	if err := decodeBody(c, &req, true); err != nil {
-		return err
-	}
+func (s *server) createTenant(c *fiber.Ctx, in *input) error {
+	req := bodyOf[createTenantRequest](in)
 	ctx, cancel := s.callContext(c)
 	defer cancel()
 	t, err := s.deps.Tenants.Create(ctx, s.actor(c), tenants.CreateInput{
@@ -47,17 +42,10 @@ func (s *server) createTenant(c *fiber.Ctx) error {
 	return c.Status(fiber.StatusCreated).JSON(t)
 }
 
-func (s *server) listTenants(c *fiber.Ctx) error {
-	q, err := parseQuery(c, "limit", "after", "stale")
-	if err != nil {
-		return err
-	}
-	if err := decodeBody(c, &noBody{}, false); err != nil {
-		return err
-	}
+func (s *server) listTenants(c *fiber.Ctx, in *input) error {
 	ctx, cancel := s.callContext(c)
 	defer cancel()
-	page, next, err := s.deps.Tenants.List(ctx, q.consistency, q.after, q.limit)
+	page, next, err := s.deps.Tenants.List(ctx, consistency(in), in.str("after"), in.int("limit"))
 	if err != nil {
 		return fmt.Errorf("api: list tenants: %w", err)
 	}
@@ -67,36 +55,19 @@ func (s *server) listTenants(c *fiber.Ctx) error {
 	return c.JSON(listTenantsResponse{Tenants: page, Next: next})
 }
 
-func (s *server) getTenant(c *fiber.Ctx) error {
-	id, err := tenantID(c)
-	if err != nil {
-		return err
-	}
-	q, err := parseQuery(c, "stale")
-	if err != nil {
-		return err
-	}
-	if err := decodeBody(c, &noBody{}, false); err != nil {
-		return err
-	}
+func (s *server) getTenant(c *fiber.Ctx, in *input) error {
+	id := in.str("id")
 	ctx, cancel := s.callContext(c)
 	defer cancel()
-	t, err := s.deps.Tenants.Get(ctx, q.consistency, id)
+	t, err := s.deps.Tenants.Get(ctx, consistency(in), id)
 	if err != nil {
 		return fmt.Errorf("api: get tenant %q: %w", id, err)
 	}
 	return c.JSON(t)
 }
 
-func (s *server) updateTenant(c *fiber.Ctx) error {
-	id, err := s.tenantInput(c)
-	if err != nil {
-		return err
-	}
-	var req updateTenantRequest
-	if err := decodeBody(c, &req, true); err != nil {
-		return err
-	}
+func (s *server) updateTenant(c *fiber.Ctx, in *input) error {
+	id, req := in.str("id"), bodyOf[updateTenantRequest](in)
 	ctx, cancel := s.callContext(c)
 	defer cancel()
 	t, err := s.deps.Tenants.Update(ctx, s.actor(c), id, tenants.Patch{DisplayName: req.DisplayName, AuditRetentionDays: req.AuditRetentionDays})
@@ -106,22 +77,15 @@ func (s *server) updateTenant(c *fiber.Ctx) error {
 	return c.JSON(t)
 }
 
-func (s *server) suspendTenant(c *fiber.Ctx) error {
-	return s.changeState(c, "suspend", s.deps.Tenants.Suspend)
+func (s *server) suspendTenant(c *fiber.Ctx, in *input) error {
+	return s.changeState(c, in.str("id"), "suspend", s.deps.Tenants.Suspend)
 }
 
-func (s *server) resumeTenant(c *fiber.Ctx) error {
-	return s.changeState(c, "resume", s.deps.Tenants.Resume)
+func (s *server) resumeTenant(c *fiber.Ctx, in *input) error {
+	return s.changeState(c, in.str("id"), "resume", s.deps.Tenants.Resume)
 }
 
-func (s *server) changeState(c *fiber.Ctx, verb string, op func(ctx context.Context, a tenants.Actor, id string) (tenants.Tenant, error)) error {
-	id, err := s.tenantInput(c)
-	if err != nil {
-		return err
-	}
-	if err := decodeBody(c, &noBody{}, false); err != nil {
-		return err
-	}
+func (s *server) changeState(c *fiber.Ctx, id, verb string, op func(ctx context.Context, a tenants.Actor, id string) (tenants.Tenant, error)) error {
 	ctx, cancel := s.callContext(c)
 	defer cancel()
 	t, err := op(ctx, s.actor(c), id)
@@ -131,14 +95,8 @@ func (s *server) changeState(c *fiber.Ctx, verb string, op func(ctx context.Cont
 	return c.JSON(t)
 }
 
-func (s *server) deleteTenant(c *fiber.Ctx) error {
-	id, err := s.tenantInput(c)
-	if err != nil {
-		return err
-	}
-	if err := decodeBody(c, &noBody{}, false); err != nil {
-		return err
-	}
+func (s *server) deleteTenant(c *fiber.Ctx, in *input) error {
+	id := in.str("id")
 	ctx, cancel := s.callContext(c)
 	defer cancel()
 	if err := s.deps.Tenants.Delete(ctx, s.actor(c), id); err != nil {
@@ -147,15 +105,10 @@ func (s *server) deleteTenant(c *fiber.Ctx) error {
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
-// tenantInput validates the :id path parameter and refuses any query
-// parameter, for the routes that change one tenant.
-func (s *server) tenantInput(c *fiber.Ctx) (string, error) {
-	id, err := tenantID(c)
-	if err != nil {
-		return "", err
+// consistency is the read a route's stale parameter asks for.
+func consistency(in *input) raftstore.Consistency {
+	if in.flag("stale") {
+		return raftstore.Stale
 	}
-	if _, err := parseQuery(c); err != nil {
-		return "", err
-	}
-	return id, nil
+	return raftstore.Linearizable
 }

@@ -1,0 +1,284 @@
+package api
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/custos/custos/appliance/blobs"
+	"github.com/custos/custos/appliance/collections"
+	"github.com/custos/custos/appliance/records"
+	"github.com/custos/custos/appliance/tenants"
+)
+
+// where a parameter is in the request.
+type where int
+
+const (
+	inPath where = iota
+	inQuery
+	inHeader
+)
+
+func (w where) String() string {
+	switch w {
+	case inPath:
+		return "path"
+	case inHeader:
+		return "header"
+	}
+	return "query"
+}
+
+// paramType is one kind of parameter value: how it is read, and what the
+// problem says of a value it refuses. Every value is refused the same way
+// wherever the type is used: the one rule of each type lives here.
+type paramType struct {
+	// schema and format are the OpenAPI type of the value ("boolean",
+	// "integer", "string"; "date-time"); min and max bound an integer.
+	schema, format string
+	min, max       uint64
+	// parse returns the value, or ok false.
+	parse func(v string) (any, bool)
+	// reason completes "query parameter <name> ..." for a refused value.
+	reason string
+	// id marks an id or a name: a string of a fixed pattern.
+	id bool
+	// notFound is the detail of a refused path value: a path id that
+	// cannot be valid names nothing, so it is answered 404 like a
+	// well-formed id that names nothing.
+	notFound string
+}
+
+// param is one declared parameter of a route.
+type param struct {
+	name     string
+	in       where
+	typ      *paramType
+	required bool
+	def      any // the value of an absent optional parameter; nil: the type's zero
+}
+
+func pathParam(name string, t *paramType) param {
+	return param{name: name, in: inPath, typ: t, required: true}
+}
+func query(name string, t *paramType) param { return param{name: name, in: inQuery, typ: t} }
+func required(name string, t *paramType) param {
+	return param{name: name, in: inQuery, typ: t, required: true}
+}
+func headerParam(name string, t *paramType) param { return param{name: name, in: inHeader, typ: t} }
+func (p param) withDefault(v any) param           { p.def = v; return p }
+func idType(valid func(string) bool, reason, notFound string) *paramType {
+	return &paramType{schema: "string", id: true, reason: reason, notFound: notFound,
+		parse: func(v string) (any, bool) { return v, valid(v) }}
+}
+
+// intType is an integer between min and max (max 0: no upper bound).
+func intType(min, max uint64) *paramType {
+	reason, format := fmt.Sprintf("must be an integer of at least %d", min), "int64"
+	if max > 0 {
+		reason, format = fmt.Sprintf("must be an integer between %d and %d", min, max), ""
+	}
+	return &paramType{schema: "integer", format: format, min: min, max: max, reason: reason, parse: func(v string) (any, bool) {
+		n, err := strconv.ParseUint(v, 10, 64)
+		return n, err == nil && n >= min && (max == 0 || n <= max)
+	}}
+}
+
+// The parameter types.
+var (
+	// boolType accepts exactly true and false, as JSON spells them: 1,
+	// t or TRUE are refused, not guessed at.
+	boolType = &paramType{schema: "boolean", reason: "must be true or false", parse: func(v string) (any, bool) {
+		return v == "true", v == "true" || v == "false"
+	}}
+	// pageLimit is the size of a page of tenants, record ids or blobs.
+	pageLimit  = intType(1, records.MaxListLimit)
+	auditLimit = intType(1, 1000)
+	count0     = intType(0, 0) // a sequence number or tree index
+	count1     = intType(1, 0) // a tree size or version
+	timeType   = &paramType{schema: "string", format: "date-time", reason: "must be an RFC 3339 time such as 2026-01-02T15:04:05Z",
+		parse: func(v string) (any, bool) {
+			t, err := time.Parse(time.RFC3339Nano, v)
+			return t, err == nil
+		}}
+	// filterText is a filter value of 1 to 256 bytes.
+	filterText = &paramType{schema: "string", reason: "must be 1 to 256 bytes", parse: func(v string) (any, bool) {
+		return v, v != "" && len(v) <= 256
+	}}
+	// nonEmpty is any value but the empty one; the service checks it.
+	nonEmpty = &paramType{schema: "string", reason: "must not be empty", parse: func(v string) (any, bool) {
+		return v, v != ""
+	}}
+	// attributeType is name:value, the name not empty.
+	attributeType = &paramType{schema: "string", reason: "must be name:value", parse: func(v string) (any, bool) {
+		name, _, ok := strings.Cut(v, ":")
+		return v, ok && name != ""
+	}}
+	// versionType is If-Match: a version in quotes, as ETag gives it.
+	versionType = &paramType{schema: "string", reason: `must be a version as the ETag header gives it, such as "3"`,
+		parse: func(v string) (any, bool) {
+			n, err := strconv.ParseUint(strings.Trim(v, `"`), 10, 64)
+			return n, err == nil && n > 0
+		}}
+
+	tenantIDType   = idType(tenants.ValidID, "must be a tenant id", "No tenant has this id.")
+	nodeIDType     = idType(validNodeID, "must be a node id", "No peer has this id.")
+	apiKeyIDType   = idType(validAPIKeyID, "must be an API key id", "No API key has this id.")
+	collectionType = idType(collections.ValidName, "must be a collection name", "No collection has this name.")
+	recordIDType   = idType(records.ValidID, "must be a record id", "No record has this id.")
+	subjectType    = idType(records.ValidID, "must be 1 to 64 of a-z, A-Z, 0-9, '.', '_', '-' and ':'", "The tenant holds nothing about this subject.")
+	blobIDType     = idType(blobs.ValidID, "must be a blob id", "No blob has this id.")
+)
+
+// input is a request as its route declared it: the values of its
+// parameters, validated and parsed, its decoded body, and the tenant its
+// path names once that tenant is known to exist.
+type input struct {
+	rt     *route
+	values map[string]any
+	body   any
+	tenant string
+}
+
+// value is the parsed value of the parameter name, or its default when it
+// is absent. A handler asking for a parameter its route does not declare
+// is a bug of this package, caught by every test that reaches it.
+func (in *input) value(name string) any {
+	if v, ok := in.values[name]; ok {
+		return v
+	}
+	p, ok := in.rt.param(name)
+	if !ok {
+		panic("api: route " + in.rt.method + " " + in.rt.path + " reads undeclared parameter " + name)
+	}
+	return p.def
+}
+
+// has reports whether the request gave the parameter name.
+func (in *input) has(name string) bool {
+	_, ok := in.values[name]
+	return ok
+}
+
+func (in *input) str(name string) string {
+	s, _ := in.value(name).(string)
+	return s
+}
+
+func (in *input) flag(name string) bool {
+	b, _ := in.value(name).(bool)
+	return b
+}
+
+func (in *input) uint(name string) uint64 {
+	n, _ := in.value(name).(uint64)
+	return n
+}
+
+func (in *input) int(name string) int { return int(in.uint(name)) }
+
+func (in *input) time(name string) time.Time {
+	t, _ := in.value(name).(time.Time)
+	return t
+}
+
+// bodyOf is the route's decoded body.
+func bodyOf[T any](in *input) *T { return in.body.(*T) }
+
+// parseParams validates the request's path, query and header parameters
+// against the route's declaration, in that order: a path value that
+// cannot be valid is 404; a query parameter the route does not declare,
+// one given twice, one with a value its type refuses (the empty value
+// included) or a required one missing is 400, and so is a refused
+// header value.
+func (rt *route) parseParams(c *fiber.Ctx) (map[string]any, error) {
+	values := map[string]any{}
+	for _, p := range rt.params {
+		if p.in != inPath {
+			continue
+		}
+		v, ok := p.typ.parse(c.Params(p.name))
+		if !ok {
+			return nil, &requestError{kind: kindNotFound, detail: p.typ.notFound}
+		}
+		values[p.name] = v
+	}
+	var err error
+	c.Context().QueryArgs().VisitAll(func(k, v []byte) {
+		if err != nil {
+			return
+		}
+		name := string(k)
+		p, ok := rt.param(name)
+		switch _, seen := values[name]; {
+		case !ok || p.in != inQuery:
+			err = invalidParam(name, "is not accepted by this endpoint")
+		case seen:
+			err = invalidParam(name, "must be given at most once")
+		default:
+			values[name], ok = p.typ.parse(string(v))
+			if !ok {
+				err = invalidParam(name, p.typ.reason)
+			}
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range rt.params {
+		if _, given := values[p.name]; given || p.in == inPath {
+			continue
+		}
+		if p.in == inHeader {
+			h := c.Get(p.name)
+			if h == "" {
+				continue
+			}
+			v, ok := p.typ.parse(h)
+			if !ok {
+				return nil, &requestError{kind: kindBadRequest, detail: p.name + " " + p.typ.reason + ".",
+					fields: []FieldProblem{{Field: p.name, Reason: p.typ.reason}}}
+			}
+			values[p.name] = v
+			continue
+		}
+		if p.required {
+			return nil, invalidParam(p.name, "is required")
+		}
+	}
+	return values, nil
+}
+
+// validNodeID: node ids are slugs of 1 to 63 characters, the rule the node
+// configuration applies.
+func validNodeID(id string) bool {
+	if len(id) < 1 || len(id) > 63 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		switch ch := id[i]; {
+		case ch >= 'a' && ch <= 'z', ch >= '0' && ch <= '9':
+		case ch == '-' && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// validAPIKeyID: API key ids are 16 lower-case base32 characters.
+func validAPIKeyID(id string) bool {
+	if len(id) != 16 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if ch := id[i]; !(ch >= 'a' && ch <= 'z' || ch >= '2' && ch <= '7') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,298 @@
+package api
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/custos/custos/appliance/apikeys"
+)
+
+// access is who may call a route.
+type access struct {
+	public bool   // anyone, without a token
+	perm   string // "": the operator only; else also an API key of the path's tenant with perm
+}
+
+var (
+	public   = access{public: true}
+	operator = access{}
+)
+
+// tenantKey admits the operator, or an API key of the path's tenant with
+// perm.
+func tenantKey(perm string) access { return access{perm: perm} }
+
+// bodyKind is what a route does with a request body.
+type bodyKind int
+
+const (
+	// bodyNone: no body, or an empty JSON object — the same strict
+	// rules as any body, so that a misplaced field is refused, not
+	// ignored.
+	bodyNone bodyKind = iota
+	// bodyJSON: one JSON object decoded strictly into the route's type.
+	bodyJSON
+	// bodyStream: the handler reads the body itself, unbounded by the
+	// body limit (the blob upload).
+	bodyStream
+)
+
+// bodySpec declares a route's body.
+type bodySpec struct {
+	kind     bodyKind
+	required bool                   // bodyJSON: an empty body is refused
+	typ      reflect.Type           // bodyJSON: the struct it decodes into
+	new      func() any             // bodyJSON: a new *typ
+	check    func(*fiber.Ctx) error // bodyStream: what can be checked before reading it
+}
+
+var (
+	noBody = bodySpec{kind: bodyNone, typ: reflect.TypeFor[emptyObject](), new: func() any { return &emptyObject{} }}
+)
+
+// streamBody declares a body the handler reads itself; check runs where a
+// JSON body would be decoded (after the parameters, before the tenant
+// lookup).
+func streamBody(check func(c *fiber.Ctx) error) bodySpec {
+	return bodySpec{kind: bodyStream, check: check}
+}
+
+// jsonBody declares a JSON body decoded into a T; the handler reads it
+// with bodyOf[T].
+func jsonBody[T any](required bool) bodySpec {
+	return bodySpec{kind: bodyJSON, required: required, typ: reflect.TypeFor[T](), new: func() any { return new(T) }}
+}
+
+// emptyObject is the body of routes that take none.
+type emptyObject struct{}
+
+// handlerFunc serves one route, given its validated input.
+type handlerFunc func(c *fiber.Ctx, in *input) error
+
+// route is one operation of the API, declared once: its method and path,
+// who may call it, its parameters and body, a rule across its parameters,
+// and whether its path names a tenant that must exist.
+type route struct {
+	method string
+	path   string // below /v1, in fiber's syntax (:id)
+	access access
+	params []param
+	body   bodySpec
+	// rule checks the parameters together, after each was validated
+	// (such as "to not before from"); nil: none.
+	rule func(in *input) error
+	// existing: the tenant the path names (:id) must exist; the handler
+	// finds it in input.tenant. Checked after the body.
+	existing bool
+	handle   handlerFunc
+}
+
+// param is the route's declaration of the parameter name.
+func (rt *route) param(name string) (param, bool) {
+	for _, p := range rt.params {
+		if p.name == name {
+			return p, true
+		}
+	}
+	return param{}, false
+}
+
+// check panics on a declaration that cannot be right: a path parameter
+// of the path that is not declared, or the reverse, or a name declared
+// twice. Register runs it, so a bad table never serves a request.
+func (rt *route) check() {
+	inPathNames := map[string]bool{}
+	for _, seg := range strings.Split(rt.path, "/") {
+		if name, ok := strings.CutPrefix(seg, ":"); ok {
+			inPathNames[name] = true
+		}
+	}
+	seen := map[string]bool{}
+	for _, p := range rt.params {
+		if seen[p.name] {
+			panic(fmt.Sprintf("api: %s %s declares %s twice", rt.method, rt.path, p.name))
+		}
+		seen[p.name] = true
+		if (p.in == inPath) != inPathNames[p.name] {
+			panic(fmt.Sprintf("api: %s %s: path parameter %s is declared and in the path, or neither", rt.method, rt.path, p.name))
+		}
+		delete(inPathNames, p.name)
+	}
+	if len(inPathNames) > 0 || rt.handle == nil || (rt.body.kind == bodyStream) != (rt.body.check != nil) || (rt.body.kind != bodyStream && rt.body.new == nil) {
+		panic(fmt.Sprintf("api: %s %s: undeclared path parameters %v, or no handler or body type", rt.method, rt.path, inPathNames))
+	}
+	if rt.existing && !seen["id"] {
+		panic(fmt.Sprintf("api: %s %s needs an existing tenant but has no :id", rt.method, rt.path))
+	}
+}
+
+// Path parameters, declared once for every route that has them.
+var (
+	tenantPath     = pathParam("id", tenantIDType)
+	collectionPath = pathParam("name", collectionType)
+	recordPath     = pathParam("rid", recordIDType)
+	blobPath       = pathParam("bid", blobIDType)
+	stale          = query("stale", boolType)
+)
+
+// params is a route's parameter list.
+func params(p ...param) []param { return p }
+
+// routes is the route table: every operation of the API, in the order of
+// the package documentation.
+func (s *server) routes() []route {
+	get, post, put, patch, del := fiber.MethodGet, fiber.MethodPost, fiber.MethodPut, fiber.MethodPatch, fiber.MethodDelete
+	read, write, remove := tenantKey(apikeys.PermRead), tenantKey(apikeys.PermWrite), tenantKey(apikeys.PermDelete)
+	rs := []route{
+		{method: get, path: "/openapi.json", access: public, body: noBody, handle: s.openapi},
+		{method: get, path: "/sys/health", access: public, body: noBody, handle: s.health},
+		{method: get, path: "/sys/status", access: operator, body: noBody, handle: s.status},
+		{method: get, path: "/sys/audit-key", access: public, body: noBody, handle: s.auditKey},
+	}
+	rs = append(rs, s.auditRoutes("/sys/audit", nil, operator, operator)...)
+	rs = append(rs, []route{
+		{method: get, path: "/sys/audit/selfcheck", access: operator, body: noBody, handle: s.auditSelfCheck},
+
+		{method: get, path: "/operator/raft/peers", access: operator, body: noBody, handle: s.listPeers},
+		{method: del, path: "/operator/raft/peers/:id", access: operator, params: params(pathParam("id", nodeIDType)), body: noBody, handle: s.removePeer},
+		{method: post, path: "/operator/raft/transfer-leader", access: operator, body: jsonBody[transferRequest](false), handle: s.transferLeader},
+
+		{method: post, path: "/tenants", access: operator, body: jsonBody[createTenantRequest](true), handle: s.createTenant},
+		{method: get, path: "/tenants", access: operator, body: noBody, handle: s.listTenants,
+			params: params(query("limit", pageLimit), query("after", tenantIDType), stale)},
+		{method: get, path: "/tenants/:id", access: operator, params: params(tenantPath, stale), body: noBody, handle: s.getTenant},
+		{method: patch, path: "/tenants/:id", access: operator, params: params(tenantPath), body: jsonBody[updateTenantRequest](true), handle: s.updateTenant},
+		{method: del, path: "/tenants/:id", access: operator, params: params(tenantPath), body: noBody, handle: s.deleteTenant},
+		{method: post, path: "/tenants/:id/suspend", access: operator, params: params(tenantPath), body: noBody, handle: s.suspendTenant},
+		{method: post, path: "/tenants/:id/resume", access: operator, params: params(tenantPath), body: noBody, handle: s.resumeTenant},
+
+		{method: get, path: "/tenants/:id/keys", access: operator, params: params(tenantPath), body: noBody, existing: true, handle: s.getKeys},
+		{method: post, path: "/tenants/:id/keys/rotate", access: operator, params: params(tenantPath), body: noBody, existing: true, handle: s.rotateKeys},
+		{method: post, path: "/tenants/:id/keys/purge-cache", access: operator, params: params(tenantPath), body: noBody, existing: true, handle: s.purgeKeyCache},
+		{method: put, path: "/tenants/:id/keys/provider", access: operator, params: params(tenantPath), body: jsonBody[providerRequest](true), existing: true, handle: s.changeProvider},
+	}...)
+	rs = append(rs, s.auditRoutes("/tenants/:id/audit", []param{tenantPath}, read, tenantKey(apikeys.PermExport))...)
+	apiKey := params(tenantPath, pathParam("kid", apiKeyIDType))
+	coll := params(tenantPath, collectionPath)
+	rec := params(tenantPath, collectionPath, recordPath)
+	blob := params(tenantPath, blobPath)
+	ifMatch := headerParam(fiber.HeaderIfMatch, versionType)
+	rs = append(rs, []route{
+		{method: post, path: "/tenants/:id/apikeys", access: operator, params: params(tenantPath), body: jsonBody[createAPIKeyRequest](true), existing: true, handle: s.createAPIKey},
+		{method: get, path: "/tenants/:id/apikeys", access: operator, params: params(tenantPath), body: noBody, existing: true, handle: s.listAPIKeys},
+		{method: get, path: "/tenants/:id/apikeys/:kid", access: operator, params: apiKey, body: noBody, existing: true, handle: s.getAPIKey},
+		{method: del, path: "/tenants/:id/apikeys/:kid", access: operator, params: apiKey, body: noBody, existing: true, handle: s.deleteAPIKey},
+
+		{method: put, path: "/tenants/:id/collections/:name", access: tenantKey(apikeys.PermAdmin), params: append(coll, ifMatch),
+			body: jsonBody[putCollectionRequest](true), existing: true, handle: s.putCollection},
+		{method: get, path: "/tenants/:id/collections", access: read, params: params(tenantPath, stale), body: noBody, existing: true, handle: s.listCollections},
+		{method: get, path: "/tenants/:id/collections/:name", access: read, params: append(coll, query("version", count1), stale),
+			body: noBody, existing: true, handle: s.getCollection},
+
+		{method: post, path: "/tenants/:id/collections/:name/records", access: write, params: coll, body: jsonBody[createRecordRequest](true), existing: true, handle: s.createRecord},
+		{method: get, path: "/tenants/:id/collections/:name/records", access: read, body: noBody, existing: true, handle: s.findRecords,
+			params: append(coll, query("field", nonEmpty), query("value", nonEmpty), query("attribute", attributeType),
+				query("after", recordIDType), query("limit", pageLimit).withDefault(uint64(100))),
+			rule: findRecordsRule},
+		{method: get, path: "/tenants/:id/collections/:name/records/:rid", access: read, params: append(rec, query("mask", boolType)), body: noBody, existing: true, handle: s.getRecord},
+		{method: put, path: "/tenants/:id/collections/:name/records/:rid", access: write, params: append(rec, ifMatch), body: jsonBody[createRecordRequest](true), existing: true, handle: s.replaceRecord},
+		{method: patch, path: "/tenants/:id/collections/:name/records/:rid", access: write, params: append(rec, ifMatch), body: jsonBody[patchRecordRequest](true), existing: true, handle: s.patchRecord},
+		{method: del, path: "/tenants/:id/collections/:name/records/:rid", access: remove, params: rec, body: noBody, existing: true, handle: s.deleteRecord},
+		{method: get, path: "/tenants/:id/subjects/:sid", access: read, params: params(tenantPath, pathParam("sid", subjectType)), body: noBody, existing: true, handle: s.getSubject},
+
+		{method: post, path: "/tenants/:id/blobs", access: write, body: streamBody(checkUpload), existing: true, handle: s.uploadBlob,
+			params: params(tenantPath, query("subject", subjectType), query("collection", collectionType), query("record", recordIDType))},
+		{method: get, path: "/tenants/:id/blobs", access: read, body: noBody, existing: true, handle: s.listBlobs,
+			params: params(tenantPath, query("subject", subjectType), query("after", blobIDType), query("limit", pageLimit).withDefault(uint64(100)))},
+		{method: get, path: "/tenants/:id/blobs/:bid", access: read, params: blob, body: noBody, existing: true, handle: s.getBlob},
+		{method: get, path: "/tenants/:id/blobs/:bid/metadata", access: read, params: blob, body: noBody, existing: true, handle: s.blobMetadata},
+		{method: del, path: "/tenants/:id/blobs/:bid", access: remove, params: blob, body: noBody, existing: true, handle: s.deleteBlob},
+	}...)
+	return rs
+}
+
+// auditRoutes are the same for the system chain (prefix /sys/audit) and a
+// tenant's; read and export authorize them.
+func (s *server) auditRoutes(prefix string, path []param, read, export access) []route {
+	get := fiber.MethodGet
+	with := func(p ...param) []param { return append(append([]param(nil), path...), p...) }
+	from, to := query("from", timeType), query("to", timeType)
+	return []route{
+		{method: get, path: prefix, access: read, body: noBody, handle: s.listAudit, rule: auditTimeRule,
+			params: with(query("after", count0), query("limit", auditLimit).withDefault(uint64(100)), from, to,
+				query("actor", filterText), query("action", filterText), query("target", filterText), stale)},
+		{method: get, path: prefix + "/checkpoint", access: read, params: with(), body: noBody, handle: s.auditCheckpoint},
+		{method: get, path: prefix + "/proof/inclusion", access: read, params: with(required("index", count0), query("size", count1)),
+			body: noBody, handle: s.auditInclusion},
+		{method: get, path: prefix + "/proof/consistency", access: read, params: with(required("old", count1), query("new", count1)),
+			body: noBody, handle: s.auditConsistency},
+		{method: get, path: prefix + "/export", access: export, params: with(from, to), body: noBody, handle: s.auditExport, rule: auditTimeRule},
+	}
+}
+
+// auditTimeRule: to is not before from.
+func auditTimeRule(in *input) error {
+	if in.has("from") && in.has("to") && in.time("to").Before(in.time("from")) {
+		return invalidParam("to", "must not be before from")
+	}
+	return nil
+}
+
+// findRecordsRule: field and value go together, and attribute is not
+// combined with field.
+func findRecordsRule(in *input) error {
+	if in.has("field") != in.has("value") {
+		return invalidParam("field", "and value go together (value is JSON, such as \"jane@example.com\")")
+	}
+	if in.has("attribute") && in.has("field") {
+		return invalidParam("attribute", "must be name:value, and not combined with field")
+	}
+	return nil
+}
+
+// serve is the one handler of every route: it authenticates the request
+// (nothing of its body is read before), bounds and reads its body,
+// validates its parameters and decodes its body as the route declares
+// them, checks the path's tenant exists where the route needs it, and
+// only then calls the route's handler.
+func (s *server) serve(rt *route) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if err := s.authorize(c, rt.access); err != nil {
+			return err
+		}
+		if rt.body.kind != bodyStream {
+			if err := s.boundBody(c); err != nil {
+				return err
+			}
+		}
+		values, err := rt.parseParams(c)
+		if err != nil {
+			return err
+		}
+		in := &input{rt: rt, values: values}
+		if rt.rule != nil {
+			if err := rt.rule(in); err != nil {
+				return err
+			}
+		}
+		if rt.body.kind == bodyStream {
+			if err := rt.body.check(c); err != nil {
+				return err
+			}
+		} else {
+			in.body = rt.body.new()
+			if err := decodeBody(c, in.body, rt.body.required); err != nil {
+				return err
+			}
+		}
+		if rt.existing {
+			if in.tenant, err = s.existingTenant(c, in.str("id")); err != nil {
+				return err
+			}
+		}
+		return rt.handle(c, in)
+	}
+}
