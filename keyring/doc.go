@@ -11,6 +11,20 @@
 // rewraps, purges caches cluster-wide, compacts files after a shred and trims
 // superseded transit versions. See DESIGN.md.
 //
+// # Storage and audit
+//
+// keyring is below the appliance and imports none of it. It reaches tenant
+// storage only through the tenancy boundary (internal/tenancy): a tenant's
+// "keys" bucket and audit chain through the tenant's Scope, so every key
+// operation is conditioned on the tenant existing; and its cluster-wide
+// signals (cache purges, shreds, rewraps, Vault-key index) through its own
+// system bucket, ["sys", "keyring"], which the boundary lets a tenant's
+// transaction carry. Each key operation records an audit entry in the
+// tenant's chain in the same transaction; keyring does not know the entry
+// format: the caller passes an [Auditor] (audit.Caller is one) that makes
+// the entry's bytes, and [HierarchyOptions] supply the auditor of the
+// hierarchy's own work and the pseudonym function that names subjects.
+//
 // # Binding
 //
 // Every ciphertext is bound to its [Place] — tenant, collection, record id,

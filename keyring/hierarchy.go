@@ -14,18 +14,21 @@ import (
 	"time"
 
 	"filippo.io/age"
-	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/raftstore"
 )
 
-// Store is the replicated store the key hierarchy lives in (raftstore).
-type Store interface {
-	Apply(ctx context.Context, t *raftstore.Txn) (raftstore.Result, error)
-	View(ctx context.Context, c raftstore.Consistency, fn func(*raftstore.ReadTx) error) error
+// Auditor is who a key operation is recorded as in the tenant's audit
+// chain: it makes the canonical bytes of the entry of its action on target
+// at a time. audit.Caller implements it; keyring does not know the entry
+// format (it sits below the appliance).
+type Auditor interface {
+	AuditEntry(at time.Time, action, target string) ([]byte, error)
 }
 
 // Hierarchy manages the key hierarchy of tenants, stored below each
-// tenant's bucket (["tenant:<id>", "keys"]):
+// tenant's bucket, in its "keys" bucket, reached through the tenancy
+// boundary:
 //
 //	provider      where the root lives (ProviderSpec as JSON, no credentials)
 //	root          age provider: the tenant root identity, age-encrypted to the
@@ -39,18 +42,23 @@ type Store interface {
 //	              wrapped by a KEK (Wrap format: names its KEK version)
 //	vault_rotated_at  when the transit key was last rotated by Custos
 //
-// and the cluster-wide records below ["sys", "keyring"] (see SysPath).
+// and the cluster-wide records of its system bucket ["sys", "keyring"]
+// (purge, rewrap and Vault-key signals, the seal recipients), which change
+// in the same transactions as the tenant's keys.
 //
-// Every key operation appends an entry to the tenant's chain
-// ("tenant:<id>") in the same transaction. Nothing unwrapped is stored; the
-// unwrapped keys live in the Cache. Reads of key material are linearizable,
-// so a shredded key cannot come back through a lagging follower.
+// Every key operation appends an entry to the tenant's chain in the same
+// transaction, and is conditioned on the tenant existing. Nothing unwrapped
+// is stored; the unwrapped keys live in the Cache. Reads of key material
+// are linearizable, so a shredded key cannot come back through a lagging
+// follower.
 type Hierarchy struct {
-	store        Store
+	tenancy      *tenancy.Boundary
 	ids          []age.Identity // nil on a sealed node
 	cache        *Cache
 	now          func() time.Time
 	vaultTimeout time.Duration
+	system       Auditor
+	pseudonym    func(key []byte, kind, value string) string
 
 	mu    sync.Mutex
 	seal  []age.Recipient
@@ -60,8 +68,8 @@ type Hierarchy struct {
 // HierarchyOptions configure a Hierarchy.
 type HierarchyOptions struct {
 	// Seal are the recipients new tenant roots and Vault credentials are
-	// encrypted to. Nil: read from the cluster (SysPath, written at
-	// bootstrap by BootstrapOps).
+	// encrypted to. Nil: read from the cluster (the keyring's system
+	// records, written at bootstrap by BootstrapOps).
 	Seal []age.Recipient
 	// Identities unseal tenant roots. Nil: this node is sealed and fails
 	// closed with ErrSealed.
@@ -72,10 +80,22 @@ type HierarchyOptions struct {
 	Now func() time.Time
 	// VaultTimeout bounds each Vault call (default 5s).
 	VaultTimeout time.Duration
+	// System is who the hierarchy's own work is recorded as: subject keys
+	// made on first use, rewraps after a rotation, transit key trims
+	// (audit.System()). Required.
+	System Auditor
+	// Pseudonym names a subject in audit entries by a keyed hash of its id
+	// under the tenant's AuditKey, since subject ids may be personal data
+	// (audit.Pseudonym). Required.
+	Pseudonym func(key []byte, kind, value string) string
 }
 
-// NewHierarchy makes a Hierarchy over store.
-func NewHierarchy(store Store, o HierarchyOptions) *Hierarchy {
+// NewHierarchy makes a Hierarchy over the tenants of b. Options without
+// System or Pseudonym are a wiring mistake, and panic.
+func NewHierarchy(b *tenancy.Boundary, o HierarchyOptions) *Hierarchy {
+	if b == nil || o.System == nil || o.Pseudonym == nil {
+		panic("keyring: NewHierarchy needs a boundary, a System auditor and a Pseudonym function")
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -83,8 +103,8 @@ func NewHierarchy(store Store, o HierarchyOptions) *Hierarchy {
 		o.Cache = NewCache(0, 0, o.Now)
 	}
 	return &Hierarchy{
-		store: store, seal: o.Seal, ids: o.Identities, cache: o.Cache, now: o.Now,
-		vaultTimeout: o.VaultTimeout, roots: map[string]Root{},
+		tenancy: b, seal: o.Seal, ids: o.Identities, cache: o.Cache, now: o.Now,
+		vaultTimeout: o.VaultTimeout, system: o.System, pseudonym: o.Pseudonym, roots: map[string]Root{},
 	}
 }
 
@@ -97,7 +117,7 @@ func (h *Hierarchy) Cache() *Cache { return h.cache }
 // CachedKeys is how many unwrapped keys this node holds.
 func (h *Hierarchy) CachedKeys() int { return h.cache.Len() }
 
-// Records below ["sys", "keyring"].
+// Records of the keyring's system bucket.
 const (
 	sysSealRecipients = "seal_recipients" // one age recipient per line
 	sysPurgePrefix    = "purge/"          // purge/<tenant>: its version is the purge signal
@@ -106,8 +126,8 @@ const (
 	sysVaultPrefix    = "vault/"          // vault/<tenant>: transit key id, for trimming
 )
 
-// SysPath is the bucket of the keyring's cluster-wide records.
-func SysPath() [][]byte { return raftstore.Path("sys", "keyring") }
+// sysRecords is the keyring's system bucket, ["sys", "keyring"].
+var sysRecords = tenancy.SystemOf("keyring")
 
 // BootstrapOps record the cluster's seal recipients; `operator init` makes
 // them part of the bootstrap transaction.
@@ -118,7 +138,7 @@ func BootstrapOps(recipients []string) ([]raftstore.Op, error) {
 	if _, err := parseRecipients(strings.Join(recipients, "\n")); err != nil {
 		return nil, err
 	}
-	return []raftstore.Op{{Kind: raftstore.OpPut, Bucket: SysPath(), Key: []byte(sysSealRecipients), Value: []byte(strings.Join(recipients, "\n"))}}, nil
+	return []raftstore.Op{sysRecords.Put(sysSealRecipients, []byte(strings.Join(recipients, "\n")))}, nil
 }
 
 func parseRecipients(s string) ([]age.Recipient, error) {
@@ -130,10 +150,10 @@ func parseRecipients(s string) ([]age.Recipient, error) {
 }
 
 // SealRecipients reads the cluster's seal recipients.
-func SealRecipients(ctx context.Context, store Store) ([]string, error) {
+func SealRecipients(ctx context.Context, b *tenancy.Boundary) ([]string, error) {
 	var v []byte
-	err := store.View(ctx, raftstore.Stale, func(r *raftstore.ReadTx) error {
-		v, _, _ = r.Get(SysPath(), []byte(sysSealRecipients))
+	err := b.ViewSystem(ctx, raftstore.Stale, sysRecords, func(r tenancy.SystemRead) error {
+		v, _, _ = r.Get(sysSealRecipients)
 		return nil
 	})
 	if err != nil {
@@ -152,7 +172,7 @@ func (h *Hierarchy) sealRecipients(ctx context.Context) ([]age.Recipient, error)
 	if seal != nil {
 		return seal, nil
 	}
-	rs, err := SealRecipients(ctx, h.store)
+	rs, err := SealRecipients(ctx, h.tenancy)
 	if err != nil {
 		return nil, err
 	}
@@ -165,35 +185,48 @@ func (h *Hierarchy) sealRecipients(ctx context.Context) ([]age.Recipient, error)
 	return seal, nil
 }
 
-func keysPath(tenant string) [][]byte { return raftstore.Path("tenant:"+tenant, "keys") }
+// keysBucket is the tenant's key records, relative to its bucket.
+var keysBucket = raftstore.Path("keys")
 
-func chainOf(tenant string) []byte { return []byte("tenant:" + tenant) }
-
-func put(bucket [][]byte, key string, value []byte) raftstore.Op {
-	return raftstore.Op{Kind: raftstore.OpPut, Bucket: bucket, Key: []byte(key), Value: value}
+func put(key string, value []byte) raftstore.Op {
+	return raftstore.Op{Kind: raftstore.OpPut, Bucket: keysBucket, Key: []byte(key), Value: value}
 }
+
+func del(key string) raftstore.Op {
+	return raftstore.Op{Kind: raftstore.OpDelete, Bucket: keysBucket, Key: []byte(key)}
+}
+
+func cond(kind raftstore.CondKind, key string, version uint64) raftstore.Cond {
+	return raftstore.Cond{Kind: kind, Bucket: keysBucket, Key: []byte(key), Version: version}
+}
+
+// scope is tenant's storage.
+func (h *Hierarchy) scope(tenant string) tenancy.Scope { return h.tenancy.Scope(tenant) }
 
 // audit is the tenant-chain entry of a key operation, for the
 // transaction that makes it.
-func (h *Hierarchy) audit(caller audit.Caller, tenant, action, target string) (raftstore.Append, error) {
-	a, err := audit.Record(audit.TenantChain(tenant), caller.Entry(h.now().UTC(), action, target, audit.OutcomeSuccess, nil))
+func (h *Hierarchy) audit(caller Auditor, action, target string) ([]byte, error) {
+	e, err := caller.AuditEntry(h.now().UTC(), action, target)
 	if err != nil {
-		return raftstore.Append{}, fmt.Errorf("keyring: audit entry: %w", err)
+		return nil, fmt.Errorf("keyring: audit entry: %w", err)
 	}
-	return a, nil
+	return e, nil
 }
+
+// stamp is the time value of a purge, shred or rewrap signal.
+func (h *Hierarchy) stamp() []byte { return []byte(h.now().UTC().Format(time.RFC3339Nano)) }
 
 // subjectRef names a subject in audit entries by its pseudonym under the
 // tenant's audit key: subject ids may be personal data.
 func (h *Hierarchy) subjectRef(ctx context.Context, tenant, subject string) (string, error) {
 	if subject == "" {
-		return "tenant:" + tenant, nil
+		return tenancy.AuditTarget(tenant), nil
 	}
 	k, err := h.AuditKey(ctx, tenant)
 	if err != nil {
 		return "", err
 	}
-	return audit.Pseudonym(k, "subject", subject), nil
+	return h.pseudonym(k, "subject", subject), nil
 }
 
 // AuditKey is the tenant's audit key: what pseudonyms in its audit entries
@@ -225,10 +258,10 @@ func (h *Hierarchy) derivedKey(ctx context.Context, tenant, purpose string) ([]b
 // Provisioning is what creating a tenant's keys adds to the transaction
 // that creates the tenant.
 type Provisioning struct {
-	Conds   []raftstore.Cond
-	Ops     []raftstore.Op
-	Appends []raftstore.Append
-	Spec    ProviderSpec // normalized, Derived read from Vault
+	// Txn holds the key records (relative to the tenant's bucket), the
+	// keyring's system records and the tenant-chain entry.
+	Txn  tenancy.Txn
+	Spec ProviderSpec // normalized, Derived read from Vault
 }
 
 // PrepareProvision makes a tenant's root (or checks its Vault key), KEK
@@ -237,14 +270,14 @@ type Provisioning struct {
 // tenant, so a tenant never exists without keys. For a Vault tenant it
 // calls Vault (reads the transit key, wraps the KEK): bad credentials or
 // an unreachable Vault fail the creation with an *UnavailableError.
-func (h *Hierarchy) PrepareProvision(ctx context.Context, caller audit.Caller, tenant string, spec ProviderSpec) (_ *Provisioning, err error) {
+func (h *Hierarchy) PrepareProvision(ctx context.Context, caller Auditor, tenant string, spec ProviderSpec) (_ *Provisioning, err error) {
 	defer failClosed(tenant, &err)
-	root, rootOps, err := h.newRoot(ctx, tenant, &spec)
+	root, rootTxn, err := h.newRoot(ctx, tenant, &spec)
 	if err != nil {
 		return nil, err
 	}
-	p := keysPath(tenant)
-	prov := &Provisioning{Conds: []raftstore.Cond{{Kind: raftstore.CondAbsent, Bucket: p, Key: []byte("kek_current")}}, Ops: rootOps}
+	prov := &Provisioning{Txn: rootTxn}
+	prov.Txn.Conds = []raftstore.Cond{cond(raftstore.CondAbsent, "kek_current", 0)}
 	specJSON, _ := json.Marshal(spec)
 	kek, err := NewKey(1)
 	if err != nil {
@@ -262,16 +295,16 @@ func (h *Hierarchy) PrepareProvision(ctx context.Context, caller audit.Caller, t
 	if err != nil {
 		return nil, err
 	}
-	prov.Ops = append(prov.Ops,
-		put(p, "provider", specJSON),
-		put(p, "kek/1", wkek),
-		put(p, "kek_current", []byte("1")),
-		put(p, "dek/", wdek))
-	a, err := h.audit(caller, tenant, "key.provision", "provider:"+spec.Kind)
+	prov.Txn.Ops = append(prov.Txn.Ops,
+		put("provider", specJSON),
+		put("kek/1", wkek),
+		put("kek_current", []byte("1")),
+		put("dek/", wdek))
+	a, err := h.audit(caller, "key.provision", "provider:"+spec.Kind)
 	if err != nil {
 		return nil, err
 	}
-	prov.Appends = []raftstore.Append{a}
+	prov.Txn.Audit = [][]byte{a}
 	prov.Spec = spec
 	return prov, nil
 }
@@ -280,53 +313,55 @@ func (h *Hierarchy) PrepareProvision(ctx context.Context, caller audit.Caller, t
 // the transit key, whose derivation it records) and the writes that store
 // it: the sealed age identity, or the encrypted Vault credentials and the
 // transit-key index entry.
-func (h *Hierarchy) newRoot(ctx context.Context, tenant string, spec *ProviderSpec) (Root, []raftstore.Op, error) {
+func (h *Hierarchy) newRoot(ctx context.Context, tenant string, spec *ProviderSpec) (Root, tenancy.Txn, error) {
 	if err := spec.Normalize(); err != nil {
-		return nil, nil, err
+		return nil, tenancy.Txn{}, err
 	}
 	seal, err := h.sealRecipients(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, tenancy.Txn{}, err
 	}
-	p := keysPath(tenant)
 	if spec.Kind == ProviderAge {
 		r, sealed, err := NewAgeRoot(tenant, seal...)
 		if err != nil {
-			return nil, nil, err
+			return nil, tenancy.Txn{}, err
 		}
-		return r, []raftstore.Op{put(p, "root", sealed)}, nil
+		return r, tenancy.Txn{Ops: []raftstore.Op{put("root", sealed)}}, nil
 	}
 	v := *spec.Vault
 	vr, err := h.newVaultRoot(v)
 	if err != nil {
-		return nil, nil, err
+		return nil, tenancy.Txn{}, err
 	}
 	info, err := vr.KeyInfo(ctx)
 	if err != nil {
-		return nil, nil, fmt.Errorf("keyring: tenant %s: transit key %s/%s: %w", tenant, v.Mount, v.Key, err)
+		return nil, tenancy.Txn{}, fmt.Errorf("keyring: tenant %s: transit key %s/%s: %w", tenant, v.Mount, v.Key, err)
 	}
 	v.Derived = info.Derived
 	spec.Vault = &v
 	if vr, err = h.newVaultRoot(v); err != nil { // now with the derivation context
-		return nil, nil, err
+		return nil, tenancy.Txn{}, err
 	}
 	creds, _ := json.Marshal(vaultAuth{Tenant: tenant, Token: v.Token, RoleID: v.RoleID, SecretID: v.SecretID})
 	enc, err := ageEncrypt(creds, seal...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("keyring: encrypt vault credentials: %w", err)
+		return nil, tenancy.Txn{}, fmt.Errorf("keyring: encrypt vault credentials: %w", err)
 	}
-	return vr, []raftstore.Op{put(p, "vault_auth", enc), put(SysPath(), sysVaultPrefix+tenant, []byte(v.transitID()))}, nil
+	return vr, tenancy.Txn{
+		Ops:       []raftstore.Op{put("vault_auth", enc)},
+		SystemOps: []raftstore.Op{sysRecords.Put(sysVaultPrefix+tenant, []byte(v.transitID()))},
+	}, nil
 }
 
-// Provision creates the tenant's keys on their own (the registry uses
-// PrepareProvision instead). It is idempotent: an already provisioned
-// tenant is left alone.
-func (h *Hierarchy) Provision(ctx context.Context, caller audit.Caller, tenant string, spec ProviderSpec) error {
+// Provision creates the keys of an existing tenant on their own (the
+// registry uses PrepareProvision instead). It is idempotent: an already
+// provisioned tenant is left alone.
+func (h *Hierarchy) Provision(ctx context.Context, caller Auditor, tenant string, spec ProviderSpec) error {
 	prov, err := h.PrepareProvision(ctx, caller, tenant, spec)
 	if err != nil {
 		return err
 	}
-	res, err := h.store.Apply(ctx, &raftstore.Txn{Conds: prov.Conds, Ops: prov.Ops, Appends: prov.Appends})
+	res, err := h.scope(tenant).Apply(ctx, &prov.Txn)
 	if err != nil {
 		return fmt.Errorf("keyring: provision %s: %w", tenant, err)
 	}
@@ -350,9 +385,9 @@ type tenantKeys struct {
 
 func (h *Hierarchy) readKeys(ctx context.Context, tenant string, names ...string) (tenantKeys, error) {
 	tk := tenantKeys{recs: map[string][]byte{}}
-	err := h.store.View(ctx, raftstore.Linearizable, func(r *raftstore.ReadTx) error {
+	err := h.scope(tenant).View(ctx, raftstore.Linearizable, func(r tenancy.Read) error {
 		for _, n := range append([]string{"provider", "root", "kek_current"}, names...) {
-			if v, _, ok := r.Get(keysPath(tenant), []byte(n)); ok {
+			if v, _, ok := r.Get(keysBucket, []byte(n)); ok {
 				tk.recs[n] = v
 			}
 		}
@@ -419,8 +454,8 @@ func (h *Hierarchy) root(ctx context.Context, tenant string) (Root, error) {
 func (h *Hierarchy) read(ctx context.Context, tenant, key string) ([]byte, error) {
 	var v []byte
 	var ok bool
-	err := h.store.View(ctx, raftstore.Linearizable, func(r *raftstore.ReadTx) error {
-		v, _, ok = r.Get(keysPath(tenant), []byte(key))
+	err := h.scope(tenant).View(ctx, raftstore.Linearizable, func(r tenancy.Read) error {
+		v, _, ok = r.Get(keysBucket, []byte(key))
 		return nil
 	})
 	if err != nil {
@@ -496,18 +531,17 @@ func (h *Hierarchy) createSubjectKey(ctx context.Context, tenant, subject string
 	if err != nil {
 		return nil, err
 	}
-	a, err := h.audit(audit.System(), tenant, "key.create", ref)
+	a, err := h.audit(h.system, "key.create", ref)
 	if err != nil {
 		return nil, err
 	}
-	p := keysPath(tenant)
-	res, err := h.store.Apply(ctx, &raftstore.Txn{
+	res, err := h.scope(tenant).Apply(ctx, &tenancy.Txn{
 		Conds: []raftstore.Cond{
-			{Kind: raftstore.CondPresent, Bucket: p, Key: []byte("kek_current")},
-			{Kind: raftstore.CondAbsent, Bucket: p, Key: []byte("dek/" + subject)},
+			cond(raftstore.CondPresent, "kek_current", 0),
+			cond(raftstore.CondAbsent, "dek/"+subject, 0),
 		},
-		Ops:     []raftstore.Op{put(p, "dek/"+subject, w)},
-		Appends: []raftstore.Append{a},
+		Ops:   []raftstore.Op{put("dek/"+subject, w)},
+		Audit: [][]byte{a},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("keyring: create key of %s/%s: %w", tenant, subject, err)
@@ -526,41 +560,38 @@ func (h *Hierarchy) createSubjectKey(ctx context.Context, tenant, subject string
 	return Unwrap(kek, KeyContext{Tenant: tenant, Subject: subject}, w)
 }
 
-// ShredOps destroy subject's data key: the erasure puts them in the same
-// transaction that deletes the subject's rows, with the returned audit
-// entry (the subject named by its pseudonym). They also tell every node to
-// drop the tenant's cached keys and to compact its files within the
-// compaction window (see Janitor), so no file the cluster keeps holds the
-// key's bytes afterwards.
-func (h *Hierarchy) ShredOps(ctx context.Context, caller audit.Caller, tenant, subject string) ([]raftstore.Op, raftstore.Append, error) {
+// ShredOps destroy subject's data key: the erasure adds its own deletion
+// of the subject's rows to the returned transaction of the tenant and
+// applies it, with the audit entry it holds (the subject named by its
+// pseudonym). Its system records tell every node to drop the tenant's
+// cached keys and to compact its files within the compaction window (see
+// Janitor), so no file the cluster keeps holds the key's bytes afterwards.
+func (h *Hierarchy) ShredOps(ctx context.Context, caller Auditor, tenant, subject string) (*tenancy.Txn, error) {
 	ref, err := h.subjectRef(ctx, tenant, subject)
 	if err != nil {
-		return nil, raftstore.Append{}, err
+		return nil, err
 	}
-	a, err := h.audit(caller, tenant, "key.shred", ref)
+	a, err := h.audit(caller, "key.shred", ref)
 	if err != nil {
-		return nil, raftstore.Append{}, err
+		return nil, err
 	}
-	now := []byte(h.now().UTC().Format(time.RFC3339Nano))
-	return []raftstore.Op{
-		{Kind: raftstore.OpDelete, Bucket: keysPath(tenant), Key: []byte("dek/" + subject)},
-		put(SysPath(), sysPurgePrefix+tenant, now),
-		put(SysPath(), sysShred, now),
-	}, a, nil
+	now := h.stamp()
+	return &tenancy.Txn{
+		Ops:       []raftstore.Op{del("dek/" + subject)},
+		SystemOps: []raftstore.Op{sysRecords.Put(sysPurgePrefix+tenant, now), sysRecords.Put(sysShred, now)},
+		Audit:     [][]byte{a},
+	}, nil
 }
 
 // Shred destroys subject's data key on its own (the erasure uses ShredOps
 // in its own transaction) and drops it from this node's cache at once.
-func (h *Hierarchy) Shred(ctx context.Context, caller audit.Caller, tenant, subject string) error {
-	ops, a, err := h.ShredOps(ctx, caller, tenant, subject)
+func (h *Hierarchy) Shred(ctx context.Context, caller Auditor, tenant, subject string) error {
+	txn, err := h.ShredOps(ctx, caller, tenant, subject)
 	if err != nil {
 		return err
 	}
-	res, err := h.store.Apply(ctx, &raftstore.Txn{
-		Conds:   []raftstore.Cond{{Kind: raftstore.CondPresent, Bucket: keysPath(tenant), Key: []byte("dek/" + subject)}},
-		Ops:     ops,
-		Appends: []raftstore.Append{a},
-	})
+	txn.Conds = []raftstore.Cond{cond(raftstore.CondPresent, "dek/"+subject, 0)}
+	res, err := h.scope(tenant).Apply(ctx, txn)
 	if err != nil {
 		return fmt.Errorf("keyring: shred %s/%s: %w", tenant, subject, err)
 	}
@@ -574,12 +605,12 @@ func (h *Hierarchy) Shred(ctx context.Context, caller audit.Caller, tenant, subj
 // DeleteTenantOps go with the deletion of a tenant's bucket (which holds
 // its keys): every node drops the tenant's cached keys and compacts.
 func (h *Hierarchy) DeleteTenantOps(tenant string) []raftstore.Op {
-	now := []byte(h.now().UTC().Format(time.RFC3339Nano))
+	now := h.stamp()
 	return []raftstore.Op{
-		put(SysPath(), sysPurgePrefix+tenant, now),
-		put(SysPath(), sysShred, now),
-		{Kind: raftstore.OpDelete, Bucket: SysPath(), Key: []byte(sysRewrapPrefix + tenant)},
-		{Kind: raftstore.OpDelete, Bucket: SysPath(), Key: []byte(sysVaultPrefix + tenant)},
+		sysRecords.Put(sysPurgePrefix+tenant, now),
+		sysRecords.Put(sysShred, now),
+		sysRecords.Delete(sysRewrapPrefix + tenant),
+		sysRecords.Delete(sysVaultPrefix + tenant),
 	}
 }
 
@@ -591,16 +622,15 @@ func (h *Hierarchy) Forget(tenant, subject string) {
 // PurgeCache drops every cached key of tenant on every node: on this one
 // at once, on the others within a tick of their janitor (they watch the
 // purge record this writes). It returns how many keys this node dropped.
-func (h *Hierarchy) PurgeCache(ctx context.Context, caller audit.Caller, tenant string) (int, error) {
-	a, err := h.audit(caller, tenant, "key.purge_cache", "tenant:"+tenant)
+func (h *Hierarchy) PurgeCache(ctx context.Context, caller Auditor, tenant string) (int, error) {
+	a, err := h.audit(caller, "key.purge_cache", tenancy.AuditTarget(tenant))
 	if err != nil {
 		return 0, err
 	}
-	p := keysPath(tenant)
-	res, err := h.store.Apply(ctx, &raftstore.Txn{
-		Conds:   []raftstore.Cond{{Kind: raftstore.CondPresent, Bucket: p, Key: []byte("kek_current")}},
-		Ops:     []raftstore.Op{put(SysPath(), sysPurgePrefix+tenant, []byte(h.now().UTC().Format(time.RFC3339Nano)))},
-		Appends: []raftstore.Append{a},
+	res, err := h.scope(tenant).Apply(ctx, &tenancy.Txn{
+		Conds:     []raftstore.Cond{cond(raftstore.CondPresent, "kek_current", 0)},
+		SystemOps: []raftstore.Op{sysRecords.Put(sysPurgePrefix+tenant, h.stamp())},
+		Audit:     [][]byte{a},
 	})
 	n := h.purgeLocal(tenant) // whatever the outcome: dropping is always safe
 	if err != nil {

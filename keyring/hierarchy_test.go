@@ -8,16 +8,17 @@ import (
 	"time"
 
 	"filippo.io/age"
-	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/internal/tenancy/tenancytest"
 	"github.com/custos/custos/internal/testkit/storetest"
 	"github.com/custos/custos/keyring"
 )
 
 // extOp is the operator calling key operations in these tests.
-var extOp = audit.Caller{Actor: audit.Actor{Type: audit.ActorOperator, ID: "op"}}
+var extOp = keyring.FakeAuditor{Type: "operator", ID: "op"}
 
 func TestHierarchyAcrossNodes(t *testing.T) {
 	c := storetest.NewCluster(t, 3)
+	tenancytest.Register(t, c.Nodes[0], "acme")
 	path := filepath.Join(t.TempDir(), "seal.age")
 	rcpt, err := keyring.NewSealIdentity(path)
 	if err != nil {
@@ -33,7 +34,7 @@ func TestHierarchyAcrossNodes(t *testing.T) {
 	// One Hierarchy per node, each with its own cache, as in three processes.
 	hs := make([]*keyring.Hierarchy, len(c.Nodes))
 	for i, n := range c.Nodes {
-		hs[i] = keyring.NewHierarchy(n, keyring.HierarchyOptions{Seal: seal, Identities: ids, Cache: keyring.NewCache(time.Minute, 1000, nil)})
+		hs[i] = keyring.NewTestHierarchy(n, keyring.HierarchyOptions{Seal: seal, Identities: ids, Cache: keyring.NewCache(time.Minute, 1000, nil)})
 	}
 	if err := hs[0].Provision(ctx, extOp, "acme", keyring.ProviderSpec{}); err != nil {
 		t.Fatal(err)
@@ -68,7 +69,7 @@ func TestHierarchyAcrossNodes(t *testing.T) {
 		t.Fatalf("tenant key opened a subject's value: %v", err)
 	}
 	// A node without the seal identity fails closed.
-	sealed := keyring.NewHierarchy(c.Nodes[1], keyring.HierarchyOptions{Seal: seal, Cache: keyring.NewCache(time.Minute, 10, nil)})
+	sealed := keyring.NewTestHierarchy(c.Nodes[1], keyring.HierarchyOptions{Seal: seal, Cache: keyring.NewCache(time.Minute, 10, nil)})
 	if _, err := sealed.DataKey(ctx, "acme", "guest-1"); !errors.Is(err, keyring.ErrRootUnavailable) {
 		t.Fatalf("sealed node: %v", err)
 	}
@@ -81,7 +82,7 @@ func TestHierarchyAcrossNodes(t *testing.T) {
 	if err := hs[0].Shred(ctx, extOp, "acme", "guest-1"); err != nil {
 		t.Fatalf("shred: %v", err)
 	}
-	fresh := keyring.NewHierarchy(c.Nodes[2], keyring.HierarchyOptions{Seal: seal, Identities: ids, Cache: keyring.NewCache(time.Minute, 10, nil)})
+	fresh := keyring.NewTestHierarchy(c.Nodes[2], keyring.HierarchyOptions{Seal: seal, Identities: ids, Cache: keyring.NewCache(time.Minute, 10, nil)})
 	for _, h := range []*keyring.Hierarchy{hs[0], fresh} {
 		k, err := h.DataKey(ctx, "acme", "guest-1")
 		if err != nil {
@@ -97,9 +98,10 @@ func TestHierarchyAcrossNodes(t *testing.T) {
 // (age) unwrap.
 func TestHierarchyCacheMakesRootCallsRare(t *testing.T) {
 	c := storetest.NewCluster(t, 1)
+	tenancytest.Register(t, c.Nodes[0], "acme")
 	id, _ := age.GenerateX25519Identity()
 	cache := keyring.NewCache(time.Minute, 100, nil)
-	h := keyring.NewHierarchy(c.Nodes[0], keyring.HierarchyOptions{Seal: []age.Recipient{id.Recipient()}, Identities: []age.Identity{id}, Cache: cache})
+	h := keyring.NewTestHierarchy(c.Nodes[0], keyring.HierarchyOptions{Seal: []age.Recipient{id.Recipient()}, Identities: []age.Identity{id}, Cache: cache})
 	ctx := context.Background()
 	if err := h.Provision(ctx, extOp, "acme", keyring.ProviderSpec{}); err != nil {
 		t.Fatal(err)
@@ -124,8 +126,9 @@ func TestHierarchyCacheMakesRootCallsRare(t *testing.T) {
 // every data key, and no value is re-encrypted (the data keys are the same).
 func TestHierarchyRotateRewrap(t *testing.T) {
 	c := storetest.NewCluster(t, 1)
+	tenancytest.Register(t, c.Nodes[0], "acme")
 	id, _ := age.GenerateX25519Identity()
-	h := keyring.NewHierarchy(c.Nodes[0], keyring.HierarchyOptions{Seal: []age.Recipient{id.Recipient()}, Identities: []age.Identity{id}, Cache: keyring.NewCache(time.Minute, 1000, nil)})
+	h := keyring.NewTestHierarchy(c.Nodes[0], keyring.HierarchyOptions{Seal: []age.Recipient{id.Recipient()}, Identities: []age.Identity{id}, Cache: keyring.NewCache(time.Minute, 1000, nil)})
 	ctx := context.Background()
 	if err := h.Provision(ctx, extOp, "acme", keyring.ProviderSpec{}); err != nil {
 		t.Fatal(err)
@@ -163,7 +166,7 @@ func TestHierarchyRotateRewrap(t *testing.T) {
 		t.Fatalf("after rewrap: %+v", st)
 	}
 	// A node with a cold cache opens the old values through the new wrapping.
-	cold := keyring.NewHierarchy(c.Nodes[0], keyring.HierarchyOptions{Identities: []age.Identity{id}, Cache: keyring.NewCache(time.Minute, 1000, nil)})
+	cold := keyring.NewTestHierarchy(c.Nodes[0], keyring.HierarchyOptions{Identities: []age.Identity{id}, Cache: keyring.NewCache(time.Minute, 1000, nil)})
 	for subject, ct := range sealed {
 		k, err := cold.DataKey(ctx, "acme", subject)
 		if err != nil {
@@ -189,6 +192,7 @@ func TestHierarchyRotateRewrap(t *testing.T) {
 // (ErrRootUnavailable) — so callers map that one type, not a list of paths.
 func TestHierarchyKeyUnavailableIsTyped(t *testing.T) {
 	c := storetest.NewCluster(t, 1)
+	tenancytest.Register(t, c.Nodes[0], "acme")
 	path := filepath.Join(t.TempDir(), "seal.age")
 	rcpt, err := keyring.NewSealIdentity(path)
 	if err != nil {
@@ -201,7 +205,7 @@ func TestHierarchyKeyUnavailableIsTyped(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	seal := []age.Recipient{rcpt}
-	if err := keyring.NewHierarchy(c.Nodes[0], keyring.HierarchyOptions{Seal: seal, Identities: ids}).Provision(ctx, extOp, "acme", keyring.ProviderSpec{}); err != nil {
+	if err := keyring.NewTestHierarchy(c.Nodes[0], keyring.HierarchyOptions{Seal: seal, Identities: ids}).Provision(ctx, extOp, "acme", keyring.ProviderSpec{}); err != nil {
 		t.Fatal(err)
 	}
 	stranger, err := age.GenerateX25519Identity()
@@ -216,13 +220,13 @@ func TestHierarchyKeyUnavailableIsTyped(t *testing.T) {
 		{"sealed", nil, keyring.ErrSealed},
 		{"another seal identity", []age.Identity{stranger}, keyring.ErrRootUnavailable},
 	} {
-		h := keyring.NewHierarchy(c.Nodes[0], keyring.HierarchyOptions{Seal: seal, Identities: node.ids})
+		h := keyring.NewTestHierarchy(c.Nodes[0], keyring.HierarchyOptions{Seal: seal, Identities: node.ids})
 		for op, call := range map[string]func() error{
 			"DataKey":        func() error { _, err := h.DataKey(ctx, "acme", "guest-1"); return err },
 			"tenant DataKey": func() error { _, err := h.DataKey(ctx, "acme", ""); return err },
 			"AuditKey":       func() error { _, err := h.AuditKey(ctx, "acme"); return err },
 			"IndexKey":       func() error { _, err := h.IndexKey(ctx, "acme"); return err },
-			"ShredOps":       func() error { _, _, err := h.ShredOps(ctx, extOp, "acme", "guest-1"); return err },
+			"ShredOps":       func() error { _, err := h.ShredOps(ctx, extOp, "acme", "guest-1"); return err },
 			"Shred":          func() error { return h.Shred(ctx, extOp, "acme", "guest-1") },
 			"Rotate":         func() error { _, err := h.Rotate(ctx, extOp, "acme"); return err },
 			"Rewrap":         func() error { _, err := h.Rewrap(ctx, "acme", 10); return err },
@@ -236,7 +240,7 @@ func TestHierarchyKeyUnavailableIsTyped(t *testing.T) {
 		}
 	}
 	// What needs no key still works on a sealed node.
-	sealed := keyring.NewHierarchy(c.Nodes[0], keyring.HierarchyOptions{Seal: seal})
+	sealed := keyring.NewTestHierarchy(c.Nodes[0], keyring.HierarchyOptions{Seal: seal})
 	if _, err := sealed.Status(ctx, "acme"); err != nil {
 		t.Errorf("status on a sealed node: %v", err)
 	}

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/raftstore"
 )
 
@@ -122,9 +122,8 @@ func (j *Janitor) Step(ctx context.Context) error {
 	var st sysState
 	st.purges, st.rewrap = map[string]uint64{}, map[string]uint64{}
 	// Local (stale) read: every node acts on what it has applied.
-	err := j.h.store.View(ctx, raftstore.Stale, func(r *raftstore.ReadTx) error {
-		r.Scan(SysPath(), nil, 0, func(k, _ []byte, ver uint64) bool {
-			key := string(k)
+	err := j.h.tenancy.ViewSystem(ctx, raftstore.Stale, sysRecords, func(r tenancy.SystemRead) error {
+		r.Scan("", 0, func(key string, _ []byte, ver uint64) bool {
 			switch {
 			case strings.HasPrefix(key, sysPurgePrefix):
 				st.purges[key[len(sysPurgePrefix):]] = ver
@@ -213,24 +212,25 @@ func (h *Hierarchy) trimVault(ctx context.Context, trimAfter time.Duration) erro
 		anyValid bool
 	}
 	groups := map[string]*group{}
-	err := h.store.View(ctx, raftstore.Linearizable, func(r *raftstore.ReadTx) error {
-		r.Scan(SysPath(), []byte(sysVaultPrefix), 0, func(k, v []byte, _ uint64) bool {
-			if !strings.HasPrefix(string(k), sysVaultPrefix) {
+	err := h.tenancy.ViewSystem(ctx, raftstore.Linearizable, sysRecords, func(r tenancy.SystemRead) error {
+		r.Scan(sysVaultPrefix, 0, func(k string, v []byte, _ uint64) bool {
+			tenant, ok := strings.CutPrefix(k, sysVaultPrefix)
+			if !ok {
 				return false
 			}
-			tenant := string(k[len(sysVaultPrefix):])
 			g := groups[string(v)]
 			if g == nil {
 				g = &group{}
 				groups[string(v)] = g
 			}
 			g.tenants = append(g.tenants, tenant)
-			if b, _, ok := r.Get(keysPath(tenant), []byte("vault_rotated_at")); ok {
+			keys := r.Tenant(tenant)
+			if b, _, ok := keys.Get(keysBucket, []byte("vault_rotated_at")); ok {
 				if t, err := time.Parse(time.RFC3339Nano, string(b)); err == nil && t.After(g.lastRot) {
 					g.lastRot = t
 				}
 			}
-			r.Scan(keysPath(tenant), []byte("kek"), 0, func(k, v []byte, _ uint64) bool {
+			keys.Scan(keysBucket, []byte("kek"), 0, func(k, v []byte, _ uint64) bool {
 				if !strings.HasPrefix(string(k), "kek/") {
 					return string(k) < "kek/"
 				}
@@ -272,15 +272,15 @@ func (h *Hierarchy) trimVault(ctx context.Context, trimAfter time.Duration) erro
 			errs = append(errs, fmt.Errorf("keyring: trim %s: %w", strings.ReplaceAll(id, "|", " "), err))
 			continue
 		}
-		appends := make([]raftstore.Append, 0, len(g.tenants))
+		batch := make([]tenancy.BatchEntry, 0, len(g.tenants))
 		for _, t := range g.tenants {
-			a, err := h.audit(audit.System(), t, "key.trim", fmt.Sprintf("transit_min_version:%d", g.minUsed))
+			a, err := h.audit(h.system, "key.trim", fmt.Sprintf("transit_min_version:%d", g.minUsed))
 			if err != nil {
 				return err
 			}
-			appends = append(appends, a)
+			batch = append(batch, tenancy.BatchEntry{Scope: h.scope(t), Data: a})
 		}
-		if _, err := h.store.Apply(ctx, &raftstore.Txn{Appends: appends}); err != nil {
+		if _, _, err := h.tenancy.AppendBatch(ctx, batch); err != nil {
 			errs = append(errs, fmt.Errorf("keyring: record trim: %w", err))
 		}
 	}

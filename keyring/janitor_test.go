@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/custos/custos/internal/tenancy/tenancytest"
 	"github.com/custos/custos/internal/testkit"
 	"github.com/custos/custos/internal/testkit/storetest"
 )
@@ -16,8 +17,9 @@ import (
 // same shred, and not again after a restart (the state file).
 func TestJanitorCompactionSchedule(t *testing.T) {
 	c := storetest.NewCluster(t, 1)
+	tenancytest.Register(t, c.Nodes[0], "acme")
 	id, _ := age.GenerateX25519Identity()
-	h := NewHierarchy(c.Nodes[0], HierarchyOptions{Seal: []age.Recipient{id.Recipient()}, Identities: []age.Identity{id}})
+	h := NewTestHierarchy(c.Nodes[0], HierarchyOptions{Seal: []age.Recipient{id.Recipient()}, Identities: []age.Identity{id}})
 	ctx := context.Background()
 	if err := h.Provision(ctx, opCaller, "acme", ProviderSpec{}); err != nil {
 		t.Fatal(err)

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/raftstore"
 )
 
@@ -37,9 +37,9 @@ func (h *Hierarchy) Status(ctx context.Context, tenant string) (KeyStatus, error
 	st := KeyStatus{Tenant: tenant, ByKEK: map[uint32]int{}, KEKs: []uint32{}, Provider: ProviderSpec{Kind: ProviderAge}}
 	found := false
 	var perr error
-	err := h.store.View(ctx, raftstore.Linearizable, func(r *raftstore.ReadTx) error {
-		_, _, st.Rewrapping = r.Get(SysPath(), []byte(sysRewrapPrefix+tenant))
-		r.Scan(keysPath(tenant), nil, 0, func(k, v []byte, _ uint64) bool {
+	err := h.tenancy.ViewSystem(ctx, raftstore.Linearizable, sysRecords, func(r tenancy.SystemRead) error {
+		_, _, st.Rewrapping = r.Get(sysRewrapPrefix + tenant)
+		r.Tenant(tenant).Scan(keysBucket, nil, 0, func(k, v []byte, _ uint64) bool {
 			key := string(k)
 			switch {
 			case key == "provider":
@@ -95,7 +95,7 @@ func (h *Hierarchy) Status(ctx context.Context, tenant string) (KeyStatus, error
 // so Custos never sees the transit key) and wraps the new KEK under it.
 // The superseded transit versions are trimmed later by the janitor, once
 // no backup that could hold them is kept (TrimAfter).
-func (h *Hierarchy) Rotate(ctx context.Context, caller audit.Caller, tenant string) (_ uint32, err error) {
+func (h *Hierarchy) Rotate(ctx context.Context, caller Auditor, tenant string) (_ uint32, err error) {
 	defer failClosed(tenant, &err)
 	st, err := h.Status(ctx, tenant)
 	if err != nil {
@@ -105,23 +105,23 @@ func (h *Hierarchy) Rotate(ctx context.Context, caller audit.Caller, tenant stri
 	if err != nil {
 		return 0, err
 	}
-	p := keysPath(tenant)
+	sc := h.scope(tenant)
 	next := st.CurrentKEK + 1
-	conds := []raftstore.Cond{{Kind: raftstore.CondAbsent, Bucket: p, Key: fmt.Appendf(nil, "kek/%d", next)}}
+	conds := []raftstore.Cond{cond(raftstore.CondAbsent, fmt.Sprintf("kek/%d", next), 0)}
 	var ops []raftstore.Op
 	if vr, ok := r.(*VaultRoot); ok {
 		if _, err := vr.RotateTransit(ctx); err != nil {
 			return 0, err
 		}
-		err := h.store.View(ctx, raftstore.Linearizable, func(rt *raftstore.ReadTx) error {
-			c, o, err := rewrapKEKs(rt, p, func(wrapped []byte) ([]byte, error) { return vr.RewrapKEK(ctx, tenant, wrapped) })
+		err := sc.View(ctx, raftstore.Linearizable, func(rt tenancy.Read) error {
+			c, o, err := rewrapKEKs(rt, func(wrapped []byte) ([]byte, error) { return vr.RewrapKEK(ctx, tenant, wrapped) })
 			conds, ops = append(conds, c...), append(ops, o...)
 			return err
 		})
 		if err != nil {
 			return 0, err
 		}
-		ops = append(ops, put(p, "vault_rotated_at", []byte(h.now().UTC().Format(time.RFC3339Nano))))
+		ops = append(ops, put("vault_rotated_at", h.stamp()))
 	}
 	kek, err := NewKey(next)
 	if err != nil {
@@ -132,17 +132,17 @@ func (h *Hierarchy) Rotate(ctx context.Context, caller audit.Caller, tenant stri
 		return 0, err
 	}
 	ops = append(ops,
-		put(p, fmt.Sprintf("kek/%d", next), w),
-		put(p, "kek_current", []byte(strconv.FormatUint(uint64(next), 10))),
-		put(SysPath(), sysRewrapPrefix+tenant, []byte(h.now().UTC().Format(time.RFC3339Nano))))
-	a, err := h.audit(caller, tenant, "key.rotate", fmt.Sprintf("kek:%d", next))
+		put(fmt.Sprintf("kek/%d", next), w),
+		put("kek_current", []byte(strconv.FormatUint(uint64(next), 10))))
+	a, err := h.audit(caller, "key.rotate", fmt.Sprintf("kek:%d", next))
 	if err != nil {
 		return 0, err
 	}
-	res, err := h.store.Apply(ctx, &raftstore.Txn{
-		Conds:   conds,
-		Ops:     ops,
-		Appends: []raftstore.Append{a},
+	res, err := sc.Apply(ctx, &tenancy.Txn{
+		Conds:     conds,
+		Ops:       ops,
+		SystemOps: []raftstore.Op{sysRecords.Put(sysRewrapPrefix+tenant, h.stamp())},
+		Audit:     [][]byte{a},
 	})
 	if err != nil {
 		return 0, fmt.Errorf("keyring: rotate %s: %w", tenant, err)
@@ -174,9 +174,10 @@ func (h *Hierarchy) Rewrap(ctx context.Context, tenant string, batch int) (_ int
 		version uint64
 	}
 	var todo []item
-	err = h.store.View(ctx, raftstore.Linearizable, func(r *raftstore.ReadTx) error {
+	sc := h.scope(tenant)
+	err = sc.View(ctx, raftstore.Linearizable, func(r tenancy.Read) error {
 		// Keys sort "dek", "dek/", "dek/a"...: start right after "dek".
-		r.Scan(keysPath(tenant), []byte("dek"), 0, func(k, v []byte, ver uint64) bool {
+		r.Scan(keysBucket, []byte("dek"), 0, func(k, v []byte, ver uint64) bool {
 			if !strings.HasPrefix(string(k), "dek/") {
 				return string(k) < "dek/"
 			}
@@ -210,15 +211,14 @@ func (h *Hierarchy) Rewrap(ctx context.Context, tenant string, batch int) (_ int
 		if err != nil {
 			return moved, err
 		}
-		a, err := h.audit(audit.System(), tenant, "key.rewrap", ref)
+		a, err := h.audit(h.system, "key.rewrap", ref)
 		if err != nil {
 			return moved, err
 		}
-		p := keysPath(tenant)
-		res, err := h.store.Apply(ctx, &raftstore.Txn{
-			Conds:   []raftstore.Cond{{Kind: raftstore.CondVersion, Bucket: p, Key: it.key, Version: it.version}},
-			Ops:     []raftstore.Op{{Kind: raftstore.OpPut, Bucket: p, Key: it.key, Value: w}},
-			Appends: []raftstore.Append{a},
+		res, err := sc.Apply(ctx, &tenancy.Txn{
+			Conds: []raftstore.Cond{cond(raftstore.CondVersion, string(it.key), it.version)},
+			Ops:   []raftstore.Op{put(string(it.key), w)},
+			Audit: [][]byte{a},
 		})
 		if err != nil {
 			return moved, fmt.Errorf("keyring: rewrap %s/%s: %w", tenant, subject, err)
@@ -249,10 +249,9 @@ func (h *Hierarchy) finishRewrap(ctx context.Context, tenant string, markerVersi
 	if st.Pending > 0 {
 		return nil // a rotation raced us; the next tick goes on
 	}
-	_, err = h.store.Apply(ctx, &raftstore.Txn{
-		Conds: []raftstore.Cond{{Kind: raftstore.CondVersion, Bucket: SysPath(), Key: []byte(sysRewrapPrefix + tenant), Version: markerVersion}},
-		Ops:   []raftstore.Op{{Kind: raftstore.OpDelete, Bucket: SysPath(), Key: []byte(sysRewrapPrefix + tenant)}},
-	})
+	_, err = h.tenancy.ApplySystem(ctx,
+		[]raftstore.Cond{sysRecords.Cond(raftstore.CondVersion, sysRewrapPrefix+tenant, markerVersion)},
+		[]raftstore.Op{sysRecords.Delete(sysRewrapPrefix + tenant)})
 	return err
 }
 
@@ -261,54 +260,52 @@ func (h *Hierarchy) finishRewrap(ctx context.Context, tenant string, markerVersi
 // provider record. Changing a Vault tenant's credentials (a new token or
 // AppRole secret) is a provider change to the same transit key. Data keys
 // and data are untouched.
-func (h *Hierarchy) ChangeProvider(ctx context.Context, caller audit.Caller, tenant string, spec ProviderSpec) (err error) {
+func (h *Hierarchy) ChangeProvider(ctx context.Context, caller Auditor, tenant string, spec ProviderSpec) (err error) {
 	defer failClosed(tenant, &err)
 	old, err := h.root(ctx, tenant)
 	if err != nil {
 		return err
 	}
-	newRoot, ops, err := h.newRoot(ctx, tenant, &spec)
+	newRoot, txn, err := h.newRoot(ctx, tenant, &spec)
 	if err != nil {
 		return err
 	}
-	p := keysPath(tenant)
-	var conds []raftstore.Cond
 	switch spec.Kind {
 	case ProviderAge:
-		ops = append(ops, raftstore.Op{Kind: raftstore.OpDelete, Bucket: p, Key: []byte("vault_auth")},
-			raftstore.Op{Kind: raftstore.OpDelete, Bucket: SysPath(), Key: []byte(sysVaultPrefix + tenant)})
+		txn.Ops = append(txn.Ops, del("vault_auth"))
+		txn.SystemOps = append(txn.SystemOps, sysRecords.Delete(sysVaultPrefix+tenant))
 	case ProviderVault:
-		ops = append(ops, raftstore.Op{Kind: raftstore.OpDelete, Bucket: p, Key: []byte("root")})
+		txn.Ops = append(txn.Ops, del("root"))
 	}
 	specJSON, _ := json.Marshal(spec)
-	ops = append(ops, put(p, "provider", specJSON))
-	err = h.store.View(ctx, raftstore.Linearizable, func(rt *raftstore.ReadTx) error {
-		if _, ver, ok := rt.Get(p, []byte("provider")); ok {
-			conds = append(conds, raftstore.Cond{Kind: raftstore.CondVersion, Bucket: p, Key: []byte("provider"), Version: ver})
+	txn.Ops = append(txn.Ops, put("provider", specJSON))
+	sc := h.scope(tenant)
+	err = sc.View(ctx, raftstore.Linearizable, func(rt tenancy.Read) error {
+		if _, ver, ok := rt.Get(keysBucket, []byte("provider")); ok {
+			txn.Conds = append(txn.Conds, cond(raftstore.CondVersion, "provider", ver))
 		} else {
-			conds = append(conds, raftstore.Cond{Kind: raftstore.CondAbsent, Bucket: p, Key: []byte("provider")})
+			txn.Conds = append(txn.Conds, cond(raftstore.CondAbsent, "provider", 0))
 		}
-		c, o, err := rewrapKEKs(rt, p, func(wrapped []byte) ([]byte, error) {
+		c, o, err := rewrapKEKs(rt, func(wrapped []byte) ([]byte, error) {
 			kek, err := old.UnwrapKEK(ctx, tenant, wrapped)
 			if err != nil {
 				return nil, err
 			}
 			return newRoot.WrapKEK(ctx, tenant, kek)
 		})
-		conds, ops = append(conds, c...), append(ops, o...)
+		txn.Conds, txn.Ops = append(txn.Conds, c...), append(txn.Ops, o...)
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	a, err := h.audit(caller, tenant, "key.provider_change", "provider:"+spec.Kind)
+	a, err := h.audit(caller, "key.provider_change", "provider:"+spec.Kind)
 	if err != nil {
 		return err
 	}
-	res, err := h.store.Apply(ctx, &raftstore.Txn{
-		Conds: conds, Ops: append(ops, put(SysPath(), sysPurgePrefix+tenant, []byte(h.now().UTC().Format(time.RFC3339Nano)))),
-		Appends: []raftstore.Append{a},
-	})
+	txn.SystemOps = append(txn.SystemOps, sysRecords.Put(sysPurgePrefix+tenant, h.stamp()))
+	txn.Audit = [][]byte{a}
+	res, err := sc.Apply(ctx, &txn)
 	if err != nil {
 		return fmt.Errorf("keyring: change provider of %s: %w", tenant, err)
 	}
@@ -319,15 +316,15 @@ func (h *Hierarchy) ChangeProvider(ctx context.Context, caller audit.Caller, ten
 	return nil
 }
 
-// rewrapKEKs reads every stored KEK under p and returns, for the
+// rewrapKEKs reads every stored KEK of the tenant and returns, for the
 // transaction that replaces them, a version condition and a put of
 // rewrap(wrapped) for each: a KEK changed meanwhile fails the transaction.
-func rewrapKEKs(r *raftstore.ReadTx, p [][]byte, rewrap func(wrapped []byte) ([]byte, error)) ([]raftstore.Cond, []raftstore.Op, error) {
+func rewrapKEKs(r tenancy.Read, rewrap func(wrapped []byte) ([]byte, error)) ([]raftstore.Cond, []raftstore.Op, error) {
 	var conds []raftstore.Cond
 	var ops []raftstore.Op
 	var err error
 	// Keys sort "kek", "kek/1"...: start right after "kek".
-	r.Scan(p, []byte("kek"), 0, func(k, v []byte, ver uint64) bool {
+	r.Scan(keysBucket, []byte("kek"), 0, func(k, v []byte, ver uint64) bool {
 		if !strings.HasPrefix(string(k), "kek/") {
 			return string(k) < "kek/"
 		}
@@ -335,8 +332,8 @@ func rewrapKEKs(r *raftstore.ReadTx, p [][]byte, rewrap func(wrapped []byte) ([]
 		if nw, err = rewrap(v); err != nil {
 			return false
 		}
-		conds = append(conds, raftstore.Cond{Kind: raftstore.CondVersion, Bucket: p, Key: k, Version: ver})
-		ops = append(ops, raftstore.Op{Kind: raftstore.OpPut, Bucket: p, Key: k, Value: nw})
+		conds = append(conds, cond(raftstore.CondVersion, string(k), ver))
+		ops = append(ops, put(string(k), nw))
 		return true
 	})
 	return conds, ops, err

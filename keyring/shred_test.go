@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/custos/custos/internal/tenancy"
+	"github.com/custos/custos/internal/tenancy/tenancytest"
 	"github.com/custos/custos/internal/testkit"
 	"github.com/custos/custos/internal/testkit/storetest"
 	"github.com/custos/custos/raftstore"
@@ -55,6 +57,7 @@ func filesHolding(t *testing.T, dirs []string, needle []byte) []string {
 // still opens.
 func TestShredLeavesNoKeyBytesInClusterFiles(t *testing.T) {
 	c := storetest.NewCluster(t, 3)
+	tenancytest.Register(t, c.Nodes[0], "acme")
 	id, err := age.GenerateX25519Identity()
 	if err != nil {
 		t.Fatal(err)
@@ -66,7 +69,7 @@ func TestShredLeavesNoKeyBytesInClusterFiles(t *testing.T) {
 	}
 	hs := make([]*Hierarchy, len(c.Nodes))
 	for i, n := range c.Nodes {
-		hs[i] = NewHierarchy(n, opts())
+		hs[i] = NewTestHierarchy(n, opts())
 		j := NewJanitor(hs[i], JanitorConfig{
 			Tick:          20 * time.Millisecond,
 			CompactWindow: 300 * time.Millisecond,
@@ -88,7 +91,7 @@ func TestShredLeavesNoKeyBytesInClusterFiles(t *testing.T) {
 	}
 	// Two subjects with sealed values; then plenty of other writes so the
 	// key's creation is deep in the log.
-	guests := raftstore.Path("tenant:acme", "guests")
+	guests := tenancytest.Path("acme", "guests")
 	place := func(s string) Place {
 		return Place{Tenant: "acme", Collection: "guests", RecordID: s, Field: "email", Version: 1}
 	}
@@ -102,12 +105,12 @@ func TestShredLeavesNoKeyBytesInClusterFiles(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.Leader(t).Apply(ctx, &raftstore.Txn{Ops: []raftstore.Op{put(guests, s, sealed[s])}}); err != nil {
+		if _, err := c.Leader(t).Apply(ctx, &raftstore.Txn{Ops: []raftstore.Op{rawPut(guests, s, sealed[s])}}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for i := 0; i < 300; i++ {
-		if _, err := c.Leader(t).Apply(ctx, &raftstore.Txn{Ops: []raftstore.Op{put(raftstore.Path("filler"), fmt.Sprint(i), bytes.Repeat([]byte{'f'}, 200))}}); err != nil {
+		if _, err := c.Leader(t).Apply(ctx, &raftstore.Txn{Ops: []raftstore.Op{rawPut(raftstore.Path("filler"), fmt.Sprint(i), bytes.Repeat([]byte{'f'}, 200))}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -130,12 +133,12 @@ func TestShredLeavesNoKeyBytesInClusterFiles(t *testing.T) {
 	}
 
 	// Shred guest-1 with its row, in one transaction, as the erasure does.
-	ops, a, err := hs[0].ShredOps(ctx, dpoCaller, "acme", "guest-1")
+	txn, err := hs[0].ShredOps(ctx, dpoCaller, "acme", "guest-1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ops = append(ops, raftstore.Op{Kind: raftstore.OpDelete, Bucket: guests, Key: []byte("guest-1")})
-	res, err := c.Leader(t).Apply(ctx, &raftstore.Txn{Ops: ops, Appends: []raftstore.Append{a}})
+	txn.Ops = append(txn.Ops, raftstore.Op{Kind: raftstore.OpDelete, Bucket: raftstore.Path("guests"), Key: []byte("guest-1")})
+	res, err := tenancy.New(c.Leader(t)).Scope("acme").Apply(ctx, txn)
 	if err != nil || !res.Applied {
 		t.Fatalf("shred: %+v %v", res, err)
 	}
@@ -157,7 +160,7 @@ func TestShredLeavesNoKeyBytesInClusterFiles(t *testing.T) {
 	// The cluster works on: guest-2's data opens on every node, with a cold
 	// hierarchy too, and new writes go through.
 	for i, n := range c.Nodes {
-		h := NewHierarchy(n, opts())
+		h := NewTestHierarchy(n, opts())
 		k, err := h.DataKey(ctx, "acme", "guest-2")
 		if err != nil {
 			t.Fatalf("node %d: %v", i+1, err)
@@ -166,7 +169,7 @@ func TestShredLeavesNoKeyBytesInClusterFiles(t *testing.T) {
 			t.Fatalf("node %d: guest-2 after the shred: %q %v", i+1, pt, err)
 		}
 	}
-	if _, err := c.Leader(t).Apply(ctx, &raftstore.Txn{Ops: []raftstore.Op{put(raftstore.Path("after"), "k", []byte("v"))}}); err != nil {
+	if _, err := c.Leader(t).Apply(ctx, &raftstore.Txn{Ops: []raftstore.Op{rawPut(raftstore.Path("after"), "k", []byte("v"))}}); err != nil {
 		t.Fatal(err)
 	}
 	// guest-1's old ciphertext (say, from a backup) opens under no key the
@@ -180,9 +183,9 @@ func TestShredLeavesNoKeyBytesInClusterFiles(t *testing.T) {
 	}
 	// The shred is in the tenant's chain, with its actor.
 	if err := c.Nodes[1].View(ctx, raftstore.Linearizable, func(r *raftstore.ReadTx) error {
-		seq, _ := r.ChainHead(chainOf("acme"))
+		seq, _ := r.ChainHead(tenancytest.Chain("acme"))
 		for i := uint64(1); i <= seq; i++ {
-			data, _, _ := r.ChainEntry(chainOf("acme"), i)
+			data, _, _ := r.ChainEntry(tenancytest.Chain("acme"), i)
 			if bytes.Contains(data, []byte(`"key.shred"`)) && bytes.Contains(data, []byte(`"dpo"`)) {
 				return nil
 			}

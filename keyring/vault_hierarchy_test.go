@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/custos/custos/internal/tenancy/tenancytest"
 	"github.com/custos/custos/internal/testkit/storetest"
 	"github.com/custos/custos/raftstore"
 )
@@ -30,6 +31,7 @@ func newVaultEnv(t *testing.T, ttl time.Duration) *vaultEnv {
 	t.Helper()
 	v := startVault(t)
 	c := storetest.NewCluster(t, 1)
+	tenancytest.Register(t, c.Nodes[0], "acme", "acme2", "globex", "local")
 	id, err := age.GenerateX25519Identity()
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +43,7 @@ func newVaultEnv(t *testing.T, ttl time.Duration) *vaultEnv {
 
 // hierarchy is a fresh node view: its own (cold) cache.
 func (e *vaultEnv) hierarchy(ttl time.Duration) *Hierarchy {
-	return NewHierarchy(e.store, HierarchyOptions{
+	return NewTestHierarchy(e.store, HierarchyOptions{
 		Seal: []age.Recipient{e.id.Recipient()}, Identities: []age.Identity{e.id},
 		Cache: NewCache(ttl, 1000, nil), VaultTimeout: 2 * time.Second,
 	})
@@ -109,7 +111,7 @@ func TestVaultTenantRevocationAndOutage(t *testing.T) {
 
 	// The credentials are stored, but only encrypted.
 	if err := e.store.View(ctx, raftstore.Linearizable, func(r *raftstore.ReadTx) error {
-		r.Scan(keysPath("acme"), nil, 0, func(k, v []byte, _ uint64) bool {
+		r.Scan(tenancytest.Path("acme", "keys"), nil, 0, func(k, v []byte, _ uint64) bool {
 			if strings.Contains(string(v), acmeToken) {
 				t.Errorf("record %s holds the Vault token in the clear", k)
 			}
@@ -194,7 +196,7 @@ func TestVaultTenantsIsolated(t *testing.T) {
 	records := func(tenant string) map[string][]byte {
 		m := map[string][]byte{}
 		if err := e.store.View(ctx, raftstore.Linearizable, func(r *raftstore.ReadTx) error {
-			r.Scan(keysPath(tenant), nil, 0, func(k, v []byte, _ uint64) bool {
+			r.Scan(tenancytest.Path(tenant, "keys"), nil, 0, func(k, v []byte, _ uint64) bool {
 				m[string(k)] = v
 				return true
 			})
@@ -223,8 +225,8 @@ func TestVaultTenantsIsolated(t *testing.T) {
 	failsClosed(t, err, "globex", "refused", acmeToken)
 	// Grafting globex's KEK and data key into acme's records opens nothing.
 	if _, err := e.store.Apply(ctx, &raftstore.Txn{Ops: []raftstore.Op{
-		put(keysPath("acme"), "kek/1", globex["kek/1"]),
-		put(keysPath("acme"), "dek/guest-1", globex["dek/guest-1"]),
+		rawPut(tenancytest.Path("acme", "keys"), "kek/1", globex["kek/1"]),
+		rawPut(tenancytest.Path("acme", "keys"), "dek/guest-1", globex["dek/guest-1"]),
 	}}); err != nil {
 		t.Fatal(err)
 	}
@@ -240,8 +242,8 @@ func TestVaultTenantsIsolated(t *testing.T) {
 	}
 	// Restore acme's records: its own data opens again, globex's still does.
 	if _, err := e.store.Apply(ctx, &raftstore.Txn{Ops: []raftstore.Op{
-		put(keysPath("acme"), "kek/1", acme["kek/1"]),
-		put(keysPath("acme"), "dek/guest-1", acme["dek/guest-1"]),
+		rawPut(tenancytest.Path("acme", "keys"), "kek/1", acme["kek/1"]),
+		rawPut(tenancytest.Path("acme", "keys"), "dek/guest-1", acme["dek/guest-1"]),
 	}}); err != nil {
 		t.Fatal(err)
 	}
@@ -295,9 +297,9 @@ func TestVaultTenantRotateAndTrim(t *testing.T) {
 	opens(t, cold, "acme", "guest-1", ct, "before rotation")
 	found := false
 	if err := e.store.View(ctx, raftstore.Linearizable, func(r *raftstore.ReadTx) error {
-		seq, _ := r.ChainHead(chainOf("acme"))
+		seq, _ := r.ChainHead(tenancytest.Chain("acme"))
 		for i := uint64(1); i <= seq; i++ {
-			data, _, _ := r.ChainEntry(chainOf("acme"), i)
+			data, _, _ := r.ChainEntry(tenancytest.Chain("acme"), i)
 			found = found || strings.Contains(string(data), `"key.trim"`)
 		}
 		return nil
@@ -385,6 +387,7 @@ func TestVaultTenantTLS(t *testing.T) {
 	t.Parallel()
 	v := startVaultTLS(t)
 	c := storetest.NewCluster(t, 1)
+	tenancytest.Register(t, c.Nodes[0], "acme")
 	id, _ := age.GenerateX25519Identity()
 	e := &vaultEnv{v: v, store: c.Nodes[0], id: id}
 	e.h = e.hierarchy(time.Minute)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/custos/custos/appliance/api"
 	"github.com/custos/custos/appliance/tenants"
+	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/internal/testkit/storetest"
 	"github.com/custos/custos/raftstore"
 )
@@ -81,7 +82,7 @@ func TestHealthWithoutLeader(t *testing.T) {
 	// A node that was never bootstrapped knows no leader.
 	lonely := storetest.StartWith(t, storetest.Options{Lone: true, ApplyTimeout: 300 * time.Millisecond})
 	e := newEnv(t, api.Options{RequestTimeout: 300 * time.Millisecond})
-	svc := tenants.New(lonely, storetest.Region)
+	svc := tenants.New(tenancy.New(lonely), storetest.Region)
 	srv := e.server(without(e.deps(), func(d *api.Deps) { d.Cluster, d.Tenants = lonely, svc }), api.Options{RequestTimeout: 300 * time.Millisecond})
 
 	r := doOn(t, srv, "GET", "/v1/sys/health", "", withoutHeader("Authorization"))
@@ -167,7 +168,7 @@ func TestTenantLifecycle(t *testing.T) {
 	}
 	// The audit entry carries the request id.
 	err := e.store.View(context.Background(), raftstore.Linearizable, func(tx *raftstore.ReadTx) error {
-		data, _, ok := tx.ChainEntry([]byte(tenants.AuditChain), 1)
+		data, _, ok := tx.ChainEntry([]byte(tenancy.SystemChain), 1)
 		if !ok || !strings.Contains(string(data), `"request_id":"create-acme-1"`) || strings.Contains(string(data), "Acme Hotels") {
 			t.Errorf("audit entry: %s", data)
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/tenants"
+	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/raftstore"
 )
 
@@ -45,7 +46,7 @@ const exportTimeout = 10 * time.Minute
 // tenant (retention), so a deleted tenant's log can still be exported.
 func (s *server) chainOf(c *fiber.Ctx, in *input) (string, error) {
 	if _, tenant := in.rt.param("id"); !tenant {
-		return audit.SystemChain, nil
+		return tenancy.SystemChain, nil
 	}
 	id := in.str("id")
 	ctx, cancel := s.callContext(c)
@@ -54,12 +55,12 @@ func (s *server) chainOf(c *fiber.Ctx, in *input) (string, error) {
 		if !errors.Is(err, tenants.ErrNotFound) {
 			return "", fmt.Errorf("api: audit of %q: %w", id, err)
 		}
-		items, _, lerr := s.deps.Audit.List(ctx, raftstore.Linearizable, audit.TenantChain(id), audit.Filter{}, 0, 1)
+		items, _, lerr := s.deps.Audit.List(ctx, raftstore.Linearizable, tenancy.ChainOf(id), audit.Filter{}, 0, 1)
 		if lerr != nil || len(items) == 0 {
 			return "", fmt.Errorf("api: audit of %q: %w", id, err)
 		}
 	}
-	return audit.TenantChain(id), nil
+	return tenancy.ChainOf(id), nil
 }
 
 type auditListResponse struct {
@@ -235,7 +236,7 @@ func (s *server) auditRequested(c *fiber.Ctx, action, target string) error {
 	ctx, cancel := s.callContext(c)
 	defer cancel()
 	e := s.caller(c).Entry(time.Now().UTC(), action, target, audit.OutcomeRequested, nil)
-	if err := s.deps.Audit.Append(ctx, audit.SystemChain, e); err != nil {
+	if err := s.deps.Audit.Append(ctx, tenancy.SystemChain, e); err != nil {
 		return fmt.Errorf("api: audit %s: %w", action, err)
 	}
 	return nil

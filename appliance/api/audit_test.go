@@ -14,6 +14,7 @@ import (
 	"github.com/custos/custos/appliance/api"
 	"github.com/custos/custos/appliance/apikeys"
 	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/internal/testkit/storetest"
 	"github.com/custos/custos/raftstore"
 )
@@ -133,7 +134,7 @@ func TestEveryMutatingRouteIsAudited(t *testing.T) {
 func TestAuditFailClosed(t *testing.T) {
 	fault := errors.New("injected: chain unwritable")
 	store := storetest.StartWith(t, storetest.Options{ChainFault: func(chain, _ []byte) error {
-		if string(chain) == audit.SystemChain {
+		if string(chain) == tenancy.SystemChain {
 			return fault
 		}
 		return nil
@@ -161,7 +162,7 @@ func TestAuditProofsOverHTTP(t *testing.T) {
 			t.Fatalf("create: %d %s", r.status, r.body)
 		}
 	}
-	if _, err := e.audit.SignNow(context.Background(), audit.SystemChain); err != nil {
+	if _, err := e.audit.SignNow(context.Background(), tenancy.SystemChain); err != nil {
 		t.Fatal(err)
 	}
 	// The signed checkpoint, verified with the public key.

@@ -20,7 +20,7 @@ import (
 
 	"github.com/custos/custos/appliance/api"
 	"github.com/custos/custos/appliance/blobs"
-	"github.com/custos/custos/appliance/tenants"
+	"github.com/custos/custos/internal/tenancy/tenancytest"
 	"github.com/custos/custos/internal/testkit"
 	"github.com/custos/custos/raftstore"
 )
@@ -242,7 +242,7 @@ func chunkBucket(t *testing.T, store *raftstore.Store, tenant, id string) bool {
 	t.Helper()
 	var ok bool
 	if err := store.View(context.Background(), raftstore.Linearizable, func(r *raftstore.ReadTx) error {
-		ok = r.BucketExists(tenants.ScopeOf(tenant).Path("blob_chunks", id))
+		ok = r.BucketExists(tenancytest.Path(tenant, "blob_chunks", id))
 		return nil
 	}); err != nil {
 		t.Fatal(err)
@@ -254,7 +254,7 @@ func pendingUploads(t *testing.T, store *raftstore.Store, tenant string) int {
 	t.Helper()
 	n := 0
 	if err := store.View(context.Background(), raftstore.Linearizable, func(r *raftstore.ReadTx) error {
-		n = r.Count(tenants.ScopeOf(tenant).Path("blob_uploads"))
+		n = r.Count(tenancytest.Path(tenant, "blob_uploads"))
 		return nil
 	}); err != nil {
 		t.Fatal(err)
@@ -268,7 +268,7 @@ func chunkBuckets(t *testing.T, store *raftstore.Store, tenant string) int {
 	t.Helper()
 	n := 0
 	if err := store.View(context.Background(), raftstore.Linearizable, func(r *raftstore.ReadTx) error {
-		n = r.BucketCount(tenants.ScopeOf(tenant).Path("blob_chunks"))
+		n = r.BucketCount(tenancytest.Path(tenant, "blob_chunks"))
 		return nil
 	}); err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"github.com/custos/custos/appliance/collections"
 	"github.com/custos/custos/appliance/records"
 	"github.com/custos/custos/appliance/tenants"
+	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/keyring"
 	"github.com/custos/custos/raftstore"
 )
@@ -37,7 +38,7 @@ func (c svcCall) isAuth() bool { return c.svc == "APIKeys" && c.method == "Authe
 // about reports whether the call touches tenant's data (its registry
 // entry, scope or audit chain).
 func (c svcCall) about(tenant string) bool {
-	return c.tenant == tenant || c.tenant == audit.TenantChain(tenant)
+	return c.tenant == tenant || c.tenant == tenancy.ChainOf(tenant)
 }
 
 func (c svcCall) String() string { return c.svc + "." + c.method + "(" + c.tenant + ")" }
@@ -132,17 +133,17 @@ func (w logKeys) Status(ctx context.Context, tenant string) (keyring.KeyStatus, 
 	return w.Keys.Status(ctx, tenant)
 }
 
-func (w logKeys) Rotate(ctx context.Context, c audit.Caller, tenant string) (uint32, error) {
+func (w logKeys) Rotate(ctx context.Context, c keyring.Auditor, tenant string) (uint32, error) {
 	w.l.add("Keys", "Rotate", tenant)
 	return w.Keys.Rotate(ctx, c, tenant)
 }
 
-func (w logKeys) PurgeCache(ctx context.Context, c audit.Caller, tenant string) (int, error) {
+func (w logKeys) PurgeCache(ctx context.Context, c keyring.Auditor, tenant string) (int, error) {
 	w.l.add("Keys", "PurgeCache", tenant)
 	return w.Keys.PurgeCache(ctx, c, tenant)
 }
 
-func (w logKeys) ChangeProvider(ctx context.Context, c audit.Caller, tenant string, spec keyring.ProviderSpec) error {
+func (w logKeys) ChangeProvider(ctx context.Context, c keyring.Auditor, tenant string, spec keyring.ProviderSpec) error {
 	w.l.add("Keys", "ChangeProvider", tenant)
 	return w.Keys.ChangeProvider(ctx, c, tenant, spec)
 }

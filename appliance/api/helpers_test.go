@@ -28,6 +28,8 @@ import (
 	"github.com/custos/custos/appliance/records"
 	"github.com/custos/custos/appliance/tenants"
 	"github.com/custos/custos/internal/apispec"
+	"github.com/custos/custos/internal/tenancy"
+	"github.com/custos/custos/internal/tenancy/tenancytest"
 	"github.com/custos/custos/internal/testkit/storetest"
 	"github.com/custos/custos/keyring"
 	"github.com/custos/custos/raftstore"
@@ -90,12 +92,12 @@ func newEnvStore(tb testing.TB, store *raftstore.Store, opts api.Options) *env {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	keys := keyring.NewHierarchy(store, keyring.HierarchyOptions{Seal: []age.Recipient{id.Recipient()}, Identities: []age.Identity{id}})
+	keys := keyring.NewHierarchy(tenancy.New(store), keyring.HierarchyOptions{Seal: []age.Recipient{id.Recipient()}, Identities: []age.Identity{id}, System: audit.System(), Pseudonym: audit.Pseudonym})
 	vkey := bootstrapAudit(tb, store, id)
 	aud := audit.New(store, []age.Identity{id}, nil)
 	runner := audit.NewRunner(aud, audit.RunConfig{IsLeader: store.IsLeader})
-	svc := tenants.New(store, storetest.Region, tenants.WithKeys(keys))
-	e := &env{t: tb, store: store, svc: svc, keys: keys, audit: aud, runner: runner, apikeys: apikeys.New(store, nil), colls: collections.New(tenants.NewStores(store), nil), vkey: vkey, logBuf: &syncBuffer{}}
+	svc := tenants.New(tenancy.New(store), storetest.Region, tenants.WithKeys(keys))
+	e := &env{t: tb, store: store, svc: svc, keys: keys, audit: aud, runner: runner, apikeys: apikeys.New(tenancy.New(store), nil), colls: collections.New(tenancy.New(store), nil), vkey: vkey, logBuf: &syncBuffer{}}
 	e.app = e.server(e.deps(), opts)
 	return e
 }
@@ -106,9 +108,10 @@ func (e *env) deps() api.Deps { return e.depsWith(e.keys) }
 // depsWith are the env's real services with keys as the key hierarchy of
 // every service that needs one (such as a sealed node's).
 func (e *env) depsWith(keys *keyring.Hierarchy) api.Deps {
-	recs := records.New(tenants.NewStores(e.store), keys, e.colls, nil, records.WithReadAudit(audit.NewBatcher(e.store, audit.BatchOptions{})))
+	b := tenancy.New(e.store)
+	recs := records.New(b, keys, e.colls, nil, records.WithReadAudit(audit.NewBatcher(b, audit.BatchOptions{})))
 	return api.Deps{Cluster: e.store, Tenants: e.svc, Keys: keys, Audit: e.audit, SelfCheck: e.runner, APIKeys: e.apikeys, Collections: e.colls,
-		Records: recs, Blobs: blobs.New(tenants.NewStores(e.store), keys, recs, e.blobCfg, nil), Auth: staticAuth{goodToken}, Version: "1.2.3-test"}
+		Records: recs, Blobs: blobs.New(b, keys, recs, e.blobCfg, nil), Auth: staticAuth{goodToken}, Version: "1.2.3-test"}
 }
 
 // bootstrapAudit writes the audit checkpoint keys as operator init does
@@ -249,8 +252,8 @@ func (e *env) state() state {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err := e.store.View(ctx, raftstore.Linearizable, func(tx *raftstore.ReadTx) error {
-		st.chainSeq, st.chainHash = tx.ChainHead([]byte(tenants.AuditChain))
-		st.registry = tx.Count(tenants.RegistryPath())
+		st.chainSeq, st.chainHash = tx.ChainHead([]byte(tenancy.SystemChain))
+		st.registry = tx.Count(tenancytest.Registry())
 		st.revision = tx.Revision()
 		return nil
 	})

@@ -6,7 +6,6 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/keyring"
 )
 
@@ -15,9 +14,9 @@ type Keys interface {
 	Sealed() bool
 	CachedKeys() int
 	Status(ctx context.Context, tenant string) (keyring.KeyStatus, error)
-	Rotate(ctx context.Context, caller audit.Caller, tenant string) (uint32, error)
-	PurgeCache(ctx context.Context, caller audit.Caller, tenant string) (int, error)
-	ChangeProvider(ctx context.Context, caller audit.Caller, tenant string, spec keyring.ProviderSpec) error
+	Rotate(ctx context.Context, caller keyring.Auditor, tenant string) (uint32, error)
+	PurgeCache(ctx context.Context, caller keyring.Auditor, tenant string) (int, error)
+	ChangeProvider(ctx context.Context, caller keyring.Auditor, tenant string, spec keyring.ProviderSpec) error
 }
 
 var _ Keys = (*keyring.Hierarchy)(nil)

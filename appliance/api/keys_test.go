@@ -12,6 +12,7 @@ import (
 	"github.com/custos/custos/appliance/api"
 	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/tenants"
+	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/internal/testkit"
 	"github.com/custos/custos/keyring"
 	"github.com/custos/custos/raftstore"
@@ -191,7 +192,7 @@ func TestSealedNode(t *testing.T) {
 	if r := e.do("POST", "/v1/tenants", `{"id":"acme","display_name":"Acme"}`); r.status != http.StatusCreated {
 		t.Fatalf("create: %d %s", r.status, r.body)
 	}
-	sealed := keyring.NewHierarchy(e.store, keyring.HierarchyOptions{})
+	sealed := keyring.NewHierarchy(tenancy.New(e.store), keyring.HierarchyOptions{System: audit.System(), Pseudonym: audit.Pseudonym})
 	app := e.server(without(e.deps(), func(d *api.Deps) { d.Keys = sealed }), api.Options{})
 	r := doOn(t, app, "GET", "/v1/sys/health", "", withoutHeader("Authorization"))
 	var h struct {

@@ -9,6 +9,8 @@ import (
 	"filippo.io/age"
 
 	"github.com/custos/custos/appliance/api"
+	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/keyring"
 )
 
@@ -58,7 +60,7 @@ func TestKeyUnavailableOnEveryKeyRoute(t *testing.T) {
 		{"sealed", nil, "sealed"},
 		{"another seal identity", []age.Identity{stranger}, "refused or could not be reached"},
 	} {
-		keys := keyring.NewHierarchy(e.store, keyring.HierarchyOptions{Identities: node.ids})
+		keys := keyring.NewHierarchy(tenancy.New(e.store), keyring.HierarchyOptions{Identities: node.ids, System: audit.System(), Pseudonym: audit.Pseudonym})
 		app := e.server(e.depsWith(keys), api.Options{})
 		for _, rt := range routes {
 			t.Run(node.name+"/"+rt.method+" "+strings.SplitN(rt.target, "?", 2)[0], func(t *testing.T) {

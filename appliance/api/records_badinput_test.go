@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/custos/custos/appliance/api"
-	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/raftstore"
 )
 
@@ -293,7 +293,7 @@ func recordsState(t *testing.T, e *env) recordsStateT {
 	defer cancel()
 	err := e.store.View(ctx, raftstore.Linearizable, func(tx *raftstore.ReadTx) error {
 		st.revision = tx.Revision()
-		st.seq, st.head = tx.ChainHead([]byte(audit.TenantChain("acme")))
+		st.seq, st.head = tx.ChainHead([]byte(tenancy.ChainOf("acme")))
 		return nil
 	})
 	if err != nil {

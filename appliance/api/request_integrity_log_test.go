@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/custos/custos/appliance/api"
-	"github.com/custos/custos/appliance/tenants"
+	"github.com/custos/custos/internal/tenancy/tenancytest"
 	"github.com/custos/custos/raftstore"
 )
 
@@ -37,7 +37,7 @@ func TestIntegrityErrorIsLogged(t *testing.T) {
 	// ciphertext, but of another record.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	bucket := tenants.ScopeOf("acme").Path("records", "all")
+	bucket := tenancytest.Path("acme", "records", "all")
 	envs := map[string]map[string]json.RawMessage{}
 	sealed := map[string]map[string]json.RawMessage{}
 	if err := e.store.View(ctx, raftstore.Linearizable, func(tx *raftstore.ReadTx) error {

@@ -11,16 +11,22 @@
 //
 // # Layout
 //
-//	["tenant:<t>", "apikeys"]       <id> -> Key (JSON; the token hash, never the token)
-//	["tenant:<t>", "apikeys_used"]  <id> -> last use (RFC 3339), best effort
-//	["sys", "apikeys"]              <id> -> <t>: finds a token's tenant
+// Below the tenant's bucket, through its tenancy.Scope:
 //
-// Unlike collections, records and blobs, which hold only tenant-scoped
-// stores (tenants.Stores), this package holds the raw store: it is
-// authentication, which must find a token's tenant before any tenant is
-// known, so it owns the one system index above and writes it in the same
-// transaction as the key. Its tenant-side paths are still built only with
-// the tenant's Scope.
+//	apikeys       <id> -> Key (JSON; the token hash, never the token)
+//	apikeys_used  <id> -> last use (RFC 3339), best effort
+//
+// and in the package's own system bucket, ["sys", "apikeys"]
+// (tenancy.SystemOf("apikeys")):
+//
+//	<id> -> <t>   finds a token's tenant
+//
+// Like collections, records and blobs, this package holds only the tenancy
+// boundary. It is authentication, which must find a token's tenant before
+// any tenant is known: the index is its cluster-wide record, written in the
+// same transaction as the key through the boundary's component system
+// records, and read with the key in one snapshot (the boundary's system
+// read opens the scoped read of the tenant the index names).
 //
 // Deleting a tenant deletes its bucket and so its keys; a token whose key
 // is gone is refused (its index entry, left behind, points at nothing).
@@ -44,6 +50,7 @@ import (
 
 	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/tenants"
+	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/internal/validation"
 	"github.com/custos/custos/raftstore"
 )
@@ -85,38 +92,32 @@ func (k *Key) Can(perm string) bool {
 	return slices.Contains(k.Permissions, perm) || slices.Contains(k.Permissions, PermAdmin)
 }
 
-// Store is the replicated store; *raftstore.Store implements it.
-type Store interface {
-	Apply(ctx context.Context, t *raftstore.Txn) (raftstore.Result, error)
-	View(ctx context.Context, c raftstore.Consistency, fn func(*raftstore.ReadTx) error) error
-}
-
 // Service manages API keys. It is safe for concurrent use.
 type Service struct {
-	store Store
-	now   func() time.Time
+	tenancy *tenancy.Boundary
+	now     func() time.Time
 
 	mu      sync.Mutex
 	touched map[string]time.Time // key id -> last recorded use, on this node
 }
 
-// New makes the service (now nil: time.Now).
-func New(store Store, now func() time.Time) *Service {
+// New makes the service over the tenancy boundary (now nil: time.Now).
+func New(b *tenancy.Boundary, now func() time.Time) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{store: store, now: now, touched: map[string]time.Time{}}
+	return &Service{tenancy: b, now: now, touched: map[string]time.Time{}}
 }
 
 var (
-	sysIndex = raftstore.Path("sys", "apikeys")
-	b32      = base32.StdEncoding.WithPadding(base32.NoPadding)
+	// index is the token index: key id -> tenant.
+	index = tenancy.SystemOf("apikeys")
+	b32   = base32.StdEncoding.WithPadding(base32.NoPadding)
+	// Paths relative to the tenant's bucket: tenant data is reached only
+	// through the tenant's Scope.
+	keysPath = raftstore.Path("apikeys")
+	usedPath = raftstore.Path("apikeys_used")
 )
-
-// Tenant data is reached only through the tenant's Scope: a malformed id
-// builds no path, and no path leaves the tenant's bucket.
-func keysPath(tenant string) [][]byte { return tenants.ScopeOf(tenant).Path("apikeys") }
-func usedPath(tenant string) [][]byte { return tenants.ScopeOf(tenant).Path("apikeys_used") }
 
 // CreateInput is what the operator supplies.
 type CreateInput struct {
@@ -177,16 +178,17 @@ func (s *Service) Create(ctx context.Context, caller audit.Caller, tenant string
 	now := s.now().UTC()
 	k := Key{ID: id, Tenant: tenant, Name: in.Name, Permissions: in.Permissions, CreatedAt: now, ExpiresAt: in.ExpiresAt, Hash: raftstore.TokenHash(token)}
 	val, _ := json.Marshal(k)
-	entry, err := audit.Record(audit.TenantChain(tenant), caller.Entry(now, "apikey.create", "apikey:"+id, audit.OutcomeSuccess,
-		map[string]string{"permissions": strings.Join(in.Permissions, ",")}))
+	entry, err := caller.Entry(now, "apikey.create", "apikey:"+id, audit.OutcomeSuccess,
+		map[string]string{"permissions": strings.Join(in.Permissions, ",")}).Encode()
 	if err != nil {
 		return Key{}, "", err
 	}
 	var count int
 	var exists bool
-	if err := s.store.View(ctx, raftstore.Linearizable, func(r *raftstore.ReadTx) error {
-		count = r.Count(keysPath(tenant))
-		_, _, exists = r.Get(tenants.RegistryPath(), []byte(tenant))
+	sc := s.tenancy.Scope(tenant)
+	if err := sc.View(ctx, raftstore.Linearizable, func(r tenancy.Read) error {
+		count = r.Count(keysPath)
+		exists = r.Exists()
 		return nil
 	}); err != nil {
 		return Key{}, "", fmt.Errorf("apikeys: create: %w", err)
@@ -197,16 +199,12 @@ func (s *Service) Create(ctx context.Context, caller audit.Caller, tenant string
 	if count >= MaxKeysPerTenant {
 		return Key{}, "", ErrTooMany
 	}
-	res, err := s.store.Apply(ctx, &raftstore.Txn{
-		Conds: []raftstore.Cond{
-			{Kind: raftstore.CondPresent, Bucket: tenants.RegistryPath(), Key: []byte(tenant)},
-			{Kind: raftstore.CondAbsent, Bucket: sysIndex, Key: []byte(id)},
-		},
-		Ops: []raftstore.Op{
-			{Kind: raftstore.OpPut, Bucket: keysPath(tenant), Key: []byte(id), Value: val},
-			{Kind: raftstore.OpPut, Bucket: sysIndex, Key: []byte(id), Value: []byte(tenant)},
-		},
-		Appends: []raftstore.Append{entry},
+	// The scope adds the condition that the tenant exists.
+	res, err := sc.Apply(ctx, &tenancy.Txn{
+		SystemConds: []raftstore.Cond{index.Cond(raftstore.CondAbsent, id, 0)},
+		Ops:         []raftstore.Op{{Kind: raftstore.OpPut, Bucket: keysPath, Key: []byte(id), Value: val}},
+		SystemOps:   []raftstore.Op{index.Put(id, []byte(tenant))},
+		Audit:       [][]byte{entry},
 	})
 	if err != nil {
 		return Key{}, "", fmt.Errorf("apikeys: create: %w", err)
@@ -225,15 +223,15 @@ func (s *Service) Create(ctx context.Context, caller audit.Caller, tenant string
 func (s *Service) List(ctx context.Context, tenant string) ([]Key, error) {
 	out := []Key{}
 	var decodeErr error
-	err := s.store.View(ctx, raftstore.Linearizable, func(r *raftstore.ReadTx) error {
+	err := s.tenancy.Scope(tenant).View(ctx, raftstore.Linearizable, func(r tenancy.Read) error {
 		used := map[string]time.Time{}
-		r.Scan(usedPath(tenant), nil, 0, func(k, v []byte, _ uint64) bool {
+		r.Scan(usedPath, nil, 0, func(k, v []byte, _ uint64) bool {
 			if t, err := time.Parse(time.RFC3339, string(v)); err == nil {
 				used[string(k)] = t
 			}
 			return true
 		})
-		r.Scan(keysPath(tenant), nil, 0, func(k, v []byte, _ uint64) bool {
+		r.Scan(keysPath, nil, 0, func(k, v []byte, _ uint64) bool {
 			var key Key
 			if decodeErr = json.Unmarshal(v, &key); decodeErr != nil {
 				return false
@@ -270,18 +268,18 @@ func (s *Service) Get(ctx context.Context, tenant, id string) (Key, error) {
 // Delete revokes a key at once (every node refuses it from its next
 // request on).
 func (s *Service) Delete(ctx context.Context, caller audit.Caller, tenant, id string) error {
-	entry, err := audit.Record(audit.TenantChain(tenant), caller.Entry(s.now().UTC(), "apikey.delete", "apikey:"+id, audit.OutcomeSuccess, nil))
+	entry, err := caller.Entry(s.now().UTC(), "apikey.delete", "apikey:"+id, audit.OutcomeSuccess, nil).Encode()
 	if err != nil {
 		return err
 	}
-	res, err := s.store.Apply(ctx, &raftstore.Txn{
-		Conds: []raftstore.Cond{{Kind: raftstore.CondPresent, Bucket: keysPath(tenant), Key: []byte(id)}},
+	res, err := s.tenancy.Scope(tenant).Apply(ctx, &tenancy.Txn{
+		Conds: []raftstore.Cond{{Kind: raftstore.CondPresent, Bucket: keysPath, Key: []byte(id)}},
 		Ops: []raftstore.Op{
-			{Kind: raftstore.OpDelete, Bucket: keysPath(tenant), Key: []byte(id)},
-			{Kind: raftstore.OpDelete, Bucket: usedPath(tenant), Key: []byte(id)},
-			{Kind: raftstore.OpDelete, Bucket: sysIndex, Key: []byte(id)},
+			{Kind: raftstore.OpDelete, Bucket: keysPath, Key: []byte(id)},
+			{Kind: raftstore.OpDelete, Bucket: usedPath, Key: []byte(id)},
 		},
-		Appends: []raftstore.Append{entry},
+		SystemOps: []raftstore.Op{index.Delete(id)},
+		Audit:     [][]byte{entry},
 	})
 	if err != nil {
 		return fmt.Errorf("apikeys: delete: %w", err)
@@ -309,12 +307,12 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Key, error) {
 	}
 	var key Key
 	var found bool
-	err := s.store.View(ctx, raftstore.Linearizable, func(r *raftstore.ReadTx) error {
-		tenant, _, ok := r.Get(sysIndex, []byte(id))
+	err := s.tenancy.ViewSystem(ctx, raftstore.Linearizable, index, func(r tenancy.SystemRead) error {
+		tenant, _, ok := r.Get(id)
 		if !ok {
 			return nil
 		}
-		v, _, ok := r.Get(keysPath(string(tenant)), []byte(id))
+		v, _, ok := r.Tenant(string(tenant)).Get(keysPath, []byte(id))
 		if !ok {
 			return nil
 		}
@@ -351,9 +349,9 @@ func (s *Service) touch(k Key) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_, _ = s.store.Apply(ctx, &raftstore.Txn{
-			Conds: []raftstore.Cond{{Kind: raftstore.CondPresent, Bucket: keysPath(k.Tenant), Key: []byte(k.ID)}},
-			Ops:   []raftstore.Op{{Kind: raftstore.OpPut, Bucket: usedPath(k.Tenant), Key: []byte(k.ID), Value: []byte(now.Format(time.RFC3339))}},
+		_, _ = s.tenancy.Scope(k.Tenant).Apply(ctx, &tenancy.Txn{
+			Conds: []raftstore.Cond{{Kind: raftstore.CondPresent, Bucket: keysPath, Key: []byte(k.ID)}},
+			Ops:   []raftstore.Op{{Kind: raftstore.OpPut, Bucket: usedPath, Key: []byte(k.ID), Value: []byte(now.Format(time.RFC3339))}},
 		})
 	}()
 }

@@ -9,16 +9,17 @@ import (
 	"github.com/custos/custos/appliance/apikeys"
 	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/tenants"
+	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/internal/testkit/storetest"
 )
 
 // A key works until it expires, and only for its tenant; deleting the
 // tenant ends its keys.
 func TestExpiryAndTenantDeletion(t *testing.T) {
-	store := storetest.Start(t)
+	b := tenancy.New(storetest.Start(t))
 	clock := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
-	svc := apikeys.New(store, func() time.Time { return clock })
-	reg := tenants.New(store, storetest.Region)
+	svc := apikeys.New(b, func() time.Time { return clock })
+	reg := tenants.New(b, storetest.Region)
 	ctx := context.Background()
 	op := tenants.Actor{Name: "operator"}
 	if _, err := reg.Create(ctx, op, tenants.CreateInput{ID: "acme", DisplayName: "Acme"}); err != nil {

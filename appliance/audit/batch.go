@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/raftstore"
 )
 
@@ -27,6 +28,11 @@ import (
 // to n committers run: an entry that finds fewer than n commits in flight
 // is proposed at once.)
 //
+// An entry is given with the scope of the tenant whose data was read: the
+// tenancy boundary names that tenant's chain and places the entry's
+// conditions below its bucket (tenancy.Boundary.AppendBatch), so the
+// batcher never builds a chain name or a path.
+//
 // An entry may carry conditions (AppendIf): the versions of what the read
 // saw, so that its commit also proves the read was current then — a read
 // from this node's possibly lagging state needs no read-index round of its
@@ -38,7 +44,7 @@ import (
 //
 // A transaction is all or nothing, so when it is refused (Result.Err:
 // nothing of it was written) every entry in it fails — except that a batch
-// holding entries of several chains is retried chain by chain first, so
+// holding entries of several tenants is retried tenant by tenant first, so
 // that one tenant's unwritable chain does not fail another tenant's reads.
 // When the outcome is unknown (a timeout, a lost leader) nothing is
 // retried: every entry of the batch fails, and some may have been written
@@ -48,7 +54,7 @@ import (
 // A Batcher is made and closed by its owner (the node); there is no global
 // state.
 type Batcher struct {
-	store    Store
+	tenancy  *tenancy.Boundary
 	maxN     int
 	maxBytes int
 	maxIn    int
@@ -90,8 +96,9 @@ const (
 // queued is one entry waiting for its commit. state is guarded by the
 // Batcher's mu.
 type queued struct {
-	a     raftstore.Append
-	conds []raftstore.Cond
+	scope tenancy.Scope
+	data  []byte
+	conds []raftstore.Cond // relative to the scope's tenant
 	size  int
 	state queuedState
 	done  chan error // buffered: the committer never blocks on a caller gone
@@ -105,8 +112,9 @@ const (
 	stateDropped             // its caller gave up before it was taken
 )
 
-// NewBatcher makes a batcher over store.
-func NewBatcher(store Store, o BatchOptions) *Batcher {
+// NewBatcher makes a batcher over the tenancy boundary; the scopes given
+// to Append come from it.
+func NewBatcher(b *tenancy.Boundary, o BatchOptions) *Batcher {
 	if o.MaxEntries <= 0 {
 		o.MaxEntries = defaultBatchEntries
 	}
@@ -119,36 +127,38 @@ func NewBatcher(store Store, o BatchOptions) *Batcher {
 	if o.MaxInFlight <= 0 {
 		o.MaxInFlight = 1
 	}
-	return &Batcher{store: store, maxN: o.MaxEntries, maxBytes: o.MaxBytes, maxIn: o.MaxInFlight, timeout: o.Timeout}
+	return &Batcher{tenancy: b, maxN: o.MaxEntries, maxBytes: o.MaxBytes, maxIn: o.MaxInFlight, timeout: o.Timeout}
 }
 
-// Append writes e to chain in a transaction shared with the entries queued
-// meanwhile, and returns once that transaction is committed. An error
-// means the entry may not be on record: the caller must not serve what it
-// describes. When ctx ends first, the entry is withdrawn if it is still
-// queued; if its transaction is already proposed it may still be written.
-func (b *Batcher) Append(ctx context.Context, chain string, e Entry) error {
-	return b.AppendIf(ctx, chain, e)
+// Append writes e to the chain of sc's tenant in a transaction shared with
+// the entries queued meanwhile, and returns once that transaction is
+// committed. An error means the entry may not be on record: the caller
+// must not serve what it describes. When ctx ends first, the entry is
+// withdrawn if it is still queued; if its transaction is already proposed
+// it may still be written.
+func (b *Batcher) Append(ctx context.Context, sc tenancy.Scope, e Entry) error {
+	return b.AppendIf(ctx, sc, e)
 }
 
-// AppendIf is Append with conditions: the entry is written only if they
-// all hold when its transaction applies (ErrCondition otherwise). A
-// reader that read from this node's local state conditions its entry on
-// the versions it read: a commit then proves the read was current at a
-// point after the request began, as a read-index round would.
-func (b *Batcher) AppendIf(ctx context.Context, chain string, e Entry, conds ...raftstore.Cond) error {
-	a, err := Record(chain, e)
+// AppendIf is Append with conditions (bucket paths relative to sc's
+// tenant): the entry is written only if they all hold when its
+// transaction applies (ErrCondition otherwise). A reader that read from
+// this node's local state conditions its entry on the versions it read: a
+// commit then proves the read was current at a point after the request
+// began, as a read-index round would.
+func (b *Batcher) AppendIf(ctx context.Context, sc tenancy.Scope, e Entry, conds ...raftstore.Cond) error {
+	data, err := e.Encode()
 	if err != nil {
 		return err
 	}
-	size := len(a.Chain) + len(a.Data)
+	size := len(tenancy.ChainOf(sc.ID())) + len(data) // the append's bytes
 	for _, c := range conds {
 		size += len(c.Key) + 16
 		for _, p := range c.Bucket {
 			size += len(p) + 2
 		}
 	}
-	q := &queued{a: a, conds: conds, size: size, done: make(chan error, 1)}
+	q := &queued{scope: sc, data: data, conds: conds, size: size, done: make(chan error, 1)}
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
@@ -170,7 +180,7 @@ func (b *Batcher) AppendIf(ctx context.Context, chain string, e Entry, conds ...
 			q.state = stateDropped
 		}
 		b.mu.Unlock()
-		return fmt.Errorf("audit: append to %s: %w (%v)", chain, raftstore.ErrTimeout, ctx.Err())
+		return fmt.Errorf("audit: append to %s's chain: %w (%v)", sc.ID(), raftstore.ErrTimeout, ctx.Err())
 	}
 }
 
@@ -245,10 +255,11 @@ func (b *Batcher) take() []*queued {
 func (b *Batcher) commit(batch []*queued) {
 	rest, err := b.commitConds(batch)
 	var refused *refusal
-	if errors.As(err, &refused) && !sameChain(rest) {
-		// Nothing was written: retry each chain on its own, so a refusal
-		// reaches only the entries of the chain that caused it.
-		for _, group := range byChain(rest) {
+	if errors.As(err, &refused) && !sameTenant(rest) {
+		// Nothing was written: retry each tenant's entries on their own,
+		// so a refusal reaches only the entries of the chain that caused
+		// it.
+		for _, group := range byTenant(rest) {
 			group, err := b.commitConds(group)
 			b.finish(group, err)
 		}
@@ -289,26 +300,20 @@ func (b *Batcher) commitConds(batch []*queued) ([]*queued, error) {
 // apply writes batch in one transaction. failed is the index of the entry
 // whose condition did not hold (nothing written), or -1.
 func (b *Batcher) apply(batch []*queued) (failed int, err error) {
-	appends := make([]raftstore.Append, len(batch))
-	var conds []raftstore.Cond
-	var owner []int // owner[i]: the entry of conds[i]
+	entries := make([]tenancy.BatchEntry, len(batch))
 	for i, q := range batch {
-		appends[i] = q.a
-		for _, c := range q.conds {
-			conds = append(conds, c)
-			owner = append(owner, i)
-		}
+		entries[i] = tenancy.BatchEntry{Scope: q.scope, Data: q.data, Conds: q.conds}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
 	defer cancel()
-	res, err := b.store.Apply(ctx, &raftstore.Txn{Conds: conds, Appends: appends})
+	failed, res, err := b.tenancy.AppendBatch(ctx, entries)
 	switch {
 	case err != nil:
 		return -1, err
 	case res.Err != nil:
 		return -1, &refusal{res.Err}
-	case !res.Applied && res.FailedCond >= 0 && res.FailedCond < len(owner):
-		return owner[res.FailedCond], nil
+	case failed >= 0:
+		return failed, nil
 	case !res.Applied || len(res.Chains) != len(batch):
 		// Anything else is a store bug, and no entry can be taken as
 		// written.
@@ -320,31 +325,32 @@ func (b *Batcher) apply(batch []*queued) (failed int, err error) {
 func (b *Batcher) finish(batch []*queued, err error) {
 	for _, q := range batch {
 		if err != nil {
-			q.done <- fmt.Errorf("audit: append to %s: %w", q.a.Chain, err)
+			q.done <- fmt.Errorf("audit: append to %s's chain: %w", q.scope.ID(), err)
 		} else {
 			q.done <- nil
 		}
 	}
 }
 
-func sameChain(batch []*queued) bool {
+func sameTenant(batch []*queued) bool {
 	for _, q := range batch[1:] {
-		if string(q.a.Chain) != string(batch[0].a.Chain) {
+		if q.scope.ID() != batch[0].scope.ID() {
 			return false
 		}
 	}
 	return true
 }
 
-// byChain splits batch by chain, keeping each chain's entries in order.
-func byChain(batch []*queued) [][]*queued {
+// byTenant splits batch by tenant (so by chain), keeping each tenant's
+// entries in order.
+func byTenant(batch []*queued) [][]*queued {
 	idx := map[string]int{}
 	var groups [][]*queued
 	for _, q := range batch {
-		i, ok := idx[string(q.a.Chain)]
+		i, ok := idx[q.scope.ID()]
 		if !ok {
 			i = len(groups)
-			idx[string(q.a.Chain)] = i
+			idx[q.scope.ID()] = i
 			groups = append(groups, nil)
 		}
 		groups[i] = append(groups[i], q)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/internal/testkit"
 	"github.com/custos/custos/internal/testkit/storetest"
 	"github.com/custos/custos/raftstore"
@@ -69,9 +70,9 @@ func readEntry(i int) audit.Entry {
 }
 
 // behindACommit appends entry 0, and once its transaction is proposed
-// (and held), entries 1..n, each on chainOf(i); it releases the first
+// (and held), entries 1..n, each to the chain of scope chainOf(i); it releases the first
 // commit when all n are queued and returns every Append's error.
-func behindACommit(t *testing.T, b *audit.Batcher, g *gateStore, n int, chainOf func(int) string) []error {
+func behindACommit(t *testing.T, b *audit.Batcher, g *gateStore, n int, chainOf func(int) tenancy.Scope) []error {
 	t.Helper()
 	errs := make([]error, n+1)
 	var wg sync.WaitGroup
@@ -86,7 +87,10 @@ func behindACommit(t *testing.T, b *audit.Batcher, g *gateStore, n int, chainOf 
 	return errs
 }
 
-func oneChain(int) string { return audit.TenantChain("acme") }
+// scope is tenant's scope, which only names its chain to the batcher.
+func scope(tenant string) tenancy.Scope { return tenancy.New(newGate()).Scope(tenant) }
+
+func oneChain(int) tenancy.Scope { return scope("acme") }
 
 func requestIDs(t *testing.T, as []raftstore.Append) []string {
 	t.Helper()
@@ -107,7 +111,7 @@ func requestIDs(t *testing.T, as []raftstore.Append) []string {
 // next transaction, and every Append returns only after its commit.
 func TestBatcherGroupsWhatArrivesDuringACommit(t *testing.T) {
 	g := newGate()
-	b := audit.NewBatcher(g, audit.BatchOptions{})
+	b := audit.NewBatcher(tenancy.New(g), audit.BatchOptions{})
 	defer b.Close()
 	errs := behindACommit(t, b, g, 50, oneChain)
 	for i, err := range errs {
@@ -147,7 +151,7 @@ func TestBatcherRefusedBatchFailsEveryEntry(t *testing.T) {
 		}
 		return raftstore.Result{Applied: true, FailedCond: -1, Chains: make([]raftstore.ChainPos, len(as))}, nil
 	}
-	b := audit.NewBatcher(g, audit.BatchOptions{})
+	b := audit.NewBatcher(tenancy.New(g), audit.BatchOptions{})
 	defer b.Close()
 	errs := behindACommit(t, b, g, 20, oneChain)
 	if errs[0] != nil {
@@ -168,7 +172,7 @@ func TestBatcherRefusedBatchFailsEveryEntry(t *testing.T) {
 // fails.
 func TestBatcherRefusalStaysWithItsChain(t *testing.T) {
 	g := newGate()
-	bad := audit.TenantChain("bad")
+	bad := tenancy.ChainOf("bad")
 	g.decide = func(_ int, as []raftstore.Append) (raftstore.Result, error) {
 		for _, a := range as {
 			if string(a.Chain) == bad {
@@ -177,17 +181,17 @@ func TestBatcherRefusalStaysWithItsChain(t *testing.T) {
 		}
 		return raftstore.Result{Applied: true, FailedCond: -1, Chains: make([]raftstore.ChainPos, len(as))}, nil
 	}
-	b := audit.NewBatcher(g, audit.BatchOptions{})
+	b := audit.NewBatcher(tenancy.New(g), audit.BatchOptions{})
 	defer b.Close()
-	chainOf := func(i int) string {
+	chainOf := func(i int) tenancy.Scope {
 		if i%2 == 1 {
-			return bad
+			return scope("bad")
 		}
-		return audit.TenantChain("good")
+		return scope("good")
 	}
 	errs := behindACommit(t, b, g, 20, chainOf)
 	for i, err := range errs {
-		if chainOf(i) == bad {
+		if chainOf(i).ID() == "bad" {
 			if !errors.Is(err, raftstore.ErrChainUnwritable) {
 				t.Fatalf("append %d (bad chain): %v", i, err)
 			}
@@ -210,9 +214,9 @@ func TestBatcherUnknownOutcomeIsNotRetried(t *testing.T) {
 		}
 		return raftstore.Result{Applied: true, FailedCond: -1, Chains: make([]raftstore.ChainPos, len(as))}, nil
 	}
-	b := audit.NewBatcher(g, audit.BatchOptions{})
+	b := audit.NewBatcher(tenancy.New(g), audit.BatchOptions{})
 	defer b.Close()
-	errs := behindACommit(t, b, g, 10, func(i int) string { return audit.TenantChain(fmt.Sprint("t", i%3)) })
+	errs := behindACommit(t, b, g, 10, func(i int) tenancy.Scope { return scope(fmt.Sprint("t", i%3)) })
 	for i, err := range errs[1:] {
 		if !errors.Is(err, raftstore.ErrTimeout) {
 			t.Fatalf("append %d: %v, want ErrTimeout", i+1, err)
@@ -226,18 +230,18 @@ func TestBatcherUnknownOutcomeIsNotRetried(t *testing.T) {
 // TestBatcherLimits: batches stop at MaxEntries and at MaxBytes.
 func TestBatcherLimits(t *testing.T) {
 	g := newGate()
-	b := audit.NewBatcher(g, audit.BatchOptions{MaxEntries: 4})
+	b := audit.NewBatcher(tenancy.New(g), audit.BatchOptions{MaxEntries: 4})
 	behindACommit(t, b, g, 10, oneChain)
 	b.Close()
 	if got := lens(g.txns()); !slices.Equal(got, []int{1, 4, 4, 2}) {
 		t.Fatalf("MaxEntries 4: transactions of %v entries, want [1 4 4 2]", got)
 	}
-	a, err := audit.Record(oneChain(0), readEntry(10))
+	data, err := readEntry(10).Encode()
 	if err != nil {
 		t.Fatal(err)
 	}
 	g = newGate()
-	b = audit.NewBatcher(g, audit.BatchOptions{MaxBytes: 2*(len(a.Chain)+len(a.Data)) + 1})
+	b = audit.NewBatcher(tenancy.New(g), audit.BatchOptions{MaxBytes: 2*(len(tenancy.ChainOf("acme"))+len(data)) + 1})
 	behindACommit(t, b, g, 5, oneChain)
 	b.Close()
 	if got := lens(g.txns()); !slices.Equal(got, []int{1, 2, 2, 1}) {
@@ -249,7 +253,7 @@ func TestBatcherLimits(t *testing.T) {
 // its entry is queued returns at once, and the entry is not proposed.
 func TestBatcherWithdrawsCancelledEntry(t *testing.T) {
 	g := newGate()
-	b := audit.NewBatcher(g, audit.BatchOptions{})
+	b := audit.NewBatcher(tenancy.New(g), audit.BatchOptions{})
 	defer b.Close()
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -292,7 +296,7 @@ func TestBatcherWithdrawsCancelledEntry(t *testing.T) {
 // refuses new entries; an idle batcher starts again on the next Append.
 func TestBatcherCloseCommitsQueued(t *testing.T) {
 	g := newGate()
-	b := audit.NewBatcher(g, audit.BatchOptions{})
+	b := audit.NewBatcher(tenancy.New(g), audit.BatchOptions{})
 	var wg sync.WaitGroup
 	errs := make([]error, 6)
 	wg.Go(func() { errs[0] = b.Append(context.Background(), oneChain(0), readEntry(0)) })
@@ -323,7 +327,7 @@ func TestBatcherCloseCommitsQueued(t *testing.T) {
 	// Idle, then busy again: the committer restarts without a timer.
 	g = newGate()
 	close(g.hold)
-	b = audit.NewBatcher(g, audit.BatchOptions{})
+	b = audit.NewBatcher(tenancy.New(g), audit.BatchOptions{})
 	defer b.Close()
 	for i := range 3 {
 		if err := b.Append(context.Background(), oneChain(0), readEntry(i)); err != nil {
@@ -342,7 +346,7 @@ func TestBatcherRealStore(t *testing.T) {
 	store := storetest.Start(t)
 	g := newGate()
 	g.next = store
-	b := audit.NewBatcher(g, audit.BatchOptions{})
+	b := audit.NewBatcher(tenancy.New(g), audit.BatchOptions{})
 	defer b.Close()
 	ctx := context.Background()
 	probe := func() uint64 {
@@ -353,9 +357,9 @@ func TestBatcherRealStore(t *testing.T) {
 		return res.Revision
 	}
 	const n = 200
-	chain := audit.TenantChain("acme")
+	chain := tenancy.ChainOf("acme")
 	before := probe()
-	errs := behindACommit(t, b, g, n-1, func(int) string { return chain })
+	errs := behindACommit(t, b, g, n-1, oneChain)
 	after := probe()
 	for i, err := range errs {
 		if err != nil {
@@ -398,7 +402,7 @@ func TestBatcherConditionFailsOnlyItsEntry(t *testing.T) {
 	cond := func(key string) raftstore.Cond {
 		return raftstore.Cond{Kind: raftstore.CondVersion, Bucket: raftstore.Path("b"), Key: []byte(key), Version: 1}
 	}
-	b := audit.NewBatcher(&condGate{gateStore: g}, audit.BatchOptions{})
+	b := audit.NewBatcher(tenancy.New(&condGate{gateStore: g}), audit.BatchOptions{})
 	defer b.Close()
 	stale := map[int]bool{3: true, 7: true}
 	errs := make([]error, 11)
@@ -443,7 +447,7 @@ func TestBatcherConditionFailsOnlyItsEntry(t *testing.T) {
 // a batch takes a bounded number of transactions.
 func TestBatcherConditionRoundsBounded(t *testing.T) {
 	g := newGate()
-	b := audit.NewBatcher(&condGate{gateStore: g}, audit.BatchOptions{})
+	b := audit.NewBatcher(tenancy.New(&condGate{gateStore: g}), audit.BatchOptions{})
 	defer b.Close()
 	stale := raftstore.Cond{Kind: raftstore.CondVersion, Bucket: raftstore.Path("b"), Key: []byte("stale"), Version: 1}
 	errs := make([]error, 11)
@@ -490,7 +494,7 @@ func (c *condGate) Apply(ctx context.Context, t *raftstore.Txn) (raftstore.Resul
 // one commit is in flight is proposed at once in a second one.
 func TestBatcherMaxInFlight(t *testing.T) {
 	g := newGate()
-	b := audit.NewBatcher(g, audit.BatchOptions{MaxInFlight: 2})
+	b := audit.NewBatcher(tenancy.New(g), audit.BatchOptions{MaxInFlight: 2})
 	defer b.Close()
 	first := make(chan error, 1)
 	go func() { first <- b.Append(context.Background(), oneChain(0), readEntry(0)) }()

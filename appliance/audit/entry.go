@@ -131,7 +131,7 @@ const timeLayout = "2006-01-02T15:04:05.000000000Z"
 // JSON object with a fixed key order, no insignificant space, times in
 // UTC with nine fractional digits, details sorted by key, and strings
 // escaped by the package's own fixed rules. It validates e first.
-func (e *Entry) Encode() ([]byte, error) {
+func (e Entry) Encode() ([]byte, error) {
 	if err := e.Validate(); err != nil {
 		return nil, err
 	}
@@ -247,4 +247,12 @@ func System() Caller { return Caller{Actor: Actor{Type: ActorSystem, ID: "system
 func (c Caller) Entry(now time.Time, action, target, outcome string, details map[string]string) Entry {
 	return Entry{Time: now, Actor: c.Actor, Action: action, Target: target, Outcome: outcome,
 		RequestID: c.RequestID, Source: c.Source, Details: details}
+}
+
+// AuditEntry is the canonical encoding of the successful entry of c's
+// action on target at at: what keyring records of a key operation (it
+// implements keyring.Auditor, so keyring need not know the entry format).
+func (c Caller) AuditEntry(at time.Time, action, target string) ([]byte, error) {
+	e := c.Entry(at, action, target, OutcomeSuccess, nil)
+	return e.Encode()
 }

@@ -18,12 +18,6 @@ import (
 	"github.com/custos/custos/raftstore"
 )
 
-// Chains.
-const SystemChain = "system"
-
-// TenantChain is the chain of a tenant's audit entries.
-func TenantChain(tenant string) string { return "tenant:" + tenant }
-
 // Record is the chain append of e: put it in the transaction of the change
 // it describes, so that the change happens only if the entry is written.
 func Record(chain string, e Entry) (raftstore.Append, error) {

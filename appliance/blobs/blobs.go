@@ -32,7 +32,7 @@
 // once; if that is impossible (the node died), the leader's Sweep deletes
 // uploads whose marker has not been refreshed for Config.StaleAfter.
 //
-// # Layout (below the tenant's Scope)
+// # Layout (below the tenant's bucket, through its tenancy.Scope)
 //
 //	blobs                  <id> -> metadata (JSON, with the stream header)
 //	blob_uploads           <id> -> pending marker (JSON)
@@ -70,7 +70,7 @@ import (
 
 	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/records"
-	"github.com/custos/custos/appliance/tenants"
+	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/internal/validation"
 	"github.com/custos/custos/keyring"
 	"github.com/custos/custos/raftstore"
@@ -143,7 +143,7 @@ type Config struct {
 
 // Service stores blobs.
 type Service struct {
-	stores  *tenants.Stores // the only storage: one tenant's at a time
+	tenancy *tenancy.Boundary // the only storage: one tenant's scope at a time
 	keys    Keys
 	records Records
 	cfg     Config
@@ -151,7 +151,7 @@ type Service struct {
 }
 
 // New makes the service (now nil: time.Now).
-func New(stores *tenants.Stores, keys Keys, records Records, cfg Config, now func() time.Time) *Service {
+func New(b *tenancy.Boundary, keys Keys, records Records, cfg Config, now func() time.Time) *Service {
 	if cfg.MaxSize <= 0 {
 		cfg.MaxSize = DefaultMaxSize
 	}
@@ -164,13 +164,13 @@ func New(stores *tenants.Stores, keys Keys, records Records, cfg Config, now fun
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{stores: stores, keys: keys, records: records, cfg: cfg, now: now}
+	return &Service{tenancy: b, keys: keys, records: records, cfg: cfg, now: now}
 }
 
 // MaxSize is the largest blob accepted.
 func (s *Service) MaxSize() int64 { return s.cfg.MaxSize }
 
-// Paths, relative to the tenant's bucket (tenants.Scoped adds it).
+// Paths, relative to the tenant's bucket (its tenancy.Scope adds it).
 var (
 	metaPath     = raftstore.Path("blobs")
 	pendingPath  = raftstore.Path("blob_uploads")
@@ -285,7 +285,7 @@ func (s *Service) Put(ctx context.Context, caller audit.Caller, tenant string, i
 		return Blob{}, err
 	}
 	now := s.now().UTC()
-	if err := s.apply(ctx, tenant, &raftstore.Txn{
+	if err := s.apply(ctx, tenant, &tenancy.Txn{
 		Conds: []raftstore.Cond{{Kind: raftstore.CondAbsent, Bucket: metaPath, Key: []byte(id)}},
 		Ops:   []raftstore.Op{s.markerOp(id, in.Subject, now, now)},
 	}); err != nil {
@@ -309,8 +309,11 @@ func (s *Service) markerOp(id, subject string, started, touched time.Time) rafts
 	return raftstore.Op{Kind: raftstore.OpPut, Bucket: pendingPath, Key: []byte(id), Value: v}
 }
 
-func (s *Service) apply(ctx context.Context, tenant string, t *raftstore.Txn) error {
-	res, err := s.stores.Of(tenant).Apply(ctx, t)
+func (s *Service) apply(ctx context.Context, tenant string, t *tenancy.Txn) error {
+	res, err := s.tenancy.Scope(tenant).Apply(ctx, t)
+	if errors.Is(err, tenancy.ErrNoTenant) {
+		return ErrAborted // the tenant was deleted meanwhile; nothing was written
+	}
 	if err != nil {
 		return err
 	}
@@ -332,7 +335,7 @@ func (s *Service) upload(ctx context.Context, caller audit.Caller, tenant, id st
 	send := func(ops []raftstore.Op) {
 		g.Go(func() error {
 			ops = append(ops, s.markerOp(id, in.Subject, started, s.now().UTC()))
-			if err := s.apply(gctx, tenant, &raftstore.Txn{
+			if err := s.apply(gctx, tenant, &tenancy.Txn{
 				Conds: []raftstore.Cond{{Kind: raftstore.CondPresent, Bucket: pendingPath, Key: []byte(id)}},
 				Ops:   ops,
 			}); err != nil {
@@ -372,14 +375,14 @@ func (s *Service) upload(ctx context.Context, caller audit.Caller, tenant, id st
 	if in.Record != "" {
 		details["record"] = in.Collection + "/" + in.Record
 	}
-	entry, err := audit.Record(audit.TenantChain(tenant), caller.Entry(b.CreatedAt, "blob.create", "blob:"+id, audit.OutcomeSuccess, details))
+	entry, err := caller.Entry(b.CreatedAt, "blob.create", "blob:"+id, audit.OutcomeSuccess, details).Encode()
 	if err != nil {
 		return Blob{}, err
 	}
-	if err := s.apply(ctx, tenant, &raftstore.Txn{
-		Conds:   []raftstore.Cond{{Kind: raftstore.CondPresent, Bucket: pendingPath, Key: []byte(id)}},
-		Ops:     ops,
-		Appends: []raftstore.Append{entry},
+	if err := s.apply(ctx, tenant, &tenancy.Txn{
+		Conds: []raftstore.Cond{{Kind: raftstore.CondPresent, Bucket: pendingPath, Key: []byte(id)}},
+		Ops:   ops,
+		Audit: [][]byte{entry},
 	}); err != nil {
 		return Blob{}, fmt.Errorf("blobs: commit upload: %w", err)
 	}
@@ -432,7 +435,7 @@ func (s *Service) seal(ctx context.Context, body io.Reader, id string, chunks *k
 // when non-zero, is the marker's version the caller saw (Sweep: an upload
 // that refreshed its marker since is left alone).
 func (s *Service) discard(ctx context.Context, tenant, id string, version uint64) error {
-	t := &raftstore.Txn{Ops: []raftstore.Op{
+	t := &tenancy.Txn{Ops: []raftstore.Op{
 		{Kind: raftstore.OpDeleteBucket, Bucket: chunksParent, Key: []byte(id)},
 		{Kind: raftstore.OpDelete, Bucket: pendingPath, Key: []byte(id)},
 	}}
@@ -460,7 +463,7 @@ func (s *Service) Sweep(ctx context.Context, tenantIDs []string) (int, error) {
 			version uint64
 		}
 		var found []stale
-		if err := s.stores.Of(t).View(ctx, raftstore.Linearizable, func(r tenants.Read) error {
+		if err := s.tenancy.Scope(t).View(ctx, raftstore.Linearizable, func(r tenancy.Read) error {
 			r.Scan(pendingPath, nil, 0, func(k, v []byte, ver uint64) bool {
 				var p pending
 				if json.Unmarshal(v, &p) != nil || p.Touched.Before(cutoff) {
@@ -486,7 +489,7 @@ func (s *Service) Sweep(ctx context.Context, tenantIDs []string) (int, error) {
 // status).
 func (s *Service) Pending(ctx context.Context, tenant string) (int, error) {
 	n := 0
-	err := s.stores.Of(tenant).View(ctx, raftstore.Linearizable, func(r tenants.Read) error {
+	err := s.tenancy.Scope(tenant).View(ctx, raftstore.Linearizable, func(r tenancy.Read) error {
 		n = r.Count(pendingPath)
 		return nil
 	})
@@ -501,7 +504,7 @@ func (s *Service) read(ctx context.Context, c raftstore.Consistency, tenant, id 
 	var raw []byte
 	var ver uint64
 	var ok bool
-	if err := s.stores.Of(tenant).View(ctx, c, func(r tenants.Read) error {
+	if err := s.tenancy.Scope(tenant).View(ctx, c, func(r tenancy.Read) error {
 		raw, ver, ok = r.Get(metaPath, []byte(id))
 		return nil
 	}); err != nil {
@@ -569,11 +572,11 @@ func (c *Content) Reader(ctx context.Context, caller audit.Caller, off, n int64,
 	if off != 0 || n != c.Size {
 		details["range"] = fmt.Sprintf("%d-%d", off, off+n-1)
 	}
-	entry, err := audit.Record(audit.TenantChain(c.tenant), caller.Entry(s.now().UTC(), "blob.read", "blob:"+c.ID, audit.OutcomeSuccess, details))
+	entry, err := caller.Entry(s.now().UTC(), "blob.read", "blob:"+c.ID, audit.OutcomeSuccess, details).Encode()
 	if err != nil {
 		return nil, err
 	}
-	if err := s.apply(ctx, c.tenant, &raftstore.Txn{Appends: []raftstore.Append{entry}}); err != nil {
+	if err := s.apply(ctx, c.tenant, &tenancy.Txn{Audit: [][]byte{entry}}); err != nil {
 		return nil, fmt.Errorf("blobs: audit the read: %w", err)
 	}
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -585,14 +588,14 @@ func (c *Content) Reader(ctx context.Context, caller audit.Caller, off, n int64,
 // integrity check (which part: "header" or a chunk index), best effort:
 // the read fails either way, and the node logs it.
 func (s *Service) integrityFailure(ctx context.Context, caller audit.Caller, tenant, id, part string) {
-	entry, err := audit.Record(audit.TenantChain(tenant), caller.Entry(s.now().UTC(), "blob.integrity_failure", "blob:"+id, audit.OutcomeFailure,
-		map[string]string{"part": part}))
+	entry, err := caller.Entry(s.now().UTC(), "blob.integrity_failure", "blob:"+id, audit.OutcomeFailure,
+		map[string]string{"part": part}).Encode()
 	if err != nil {
 		return
 	}
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	_ = s.apply(actx, tenant, &raftstore.Txn{Appends: []raftstore.Append{entry}})
+	_ = s.apply(actx, tenant, &tenancy.Txn{Audit: [][]byte{entry}})
 }
 
 // chunk reads and opens chunk i into dst. The caller read the metadata
@@ -602,7 +605,7 @@ func (c *Content) chunk(ctx context.Context, i uint64, dst []byte) ([]byte, erro
 		return dst[:0], nil
 	}
 	var sealed []byte
-	if err := c.s.stores.Of(c.tenant).View(ctx, raftstore.Stale, func(r tenants.Read) error {
+	if err := c.s.tenancy.Scope(c.tenant).View(ctx, raftstore.Stale, func(r tenancy.Read) error {
 		v, _, ok := r.Get(chunksPath(c.ID), chunkKey(i))
 		if ok {
 			sealed = append(make([]byte, 0, len(v)), v...)
@@ -689,14 +692,14 @@ func (s *Service) Delete(ctx context.Context, caller audit.Caller, tenant, id st
 	if m.Subject != "" {
 		ops = append(ops, raftstore.Op{Kind: raftstore.OpDelete, Bucket: subjectPath(m.Subject), Key: []byte(id)})
 	}
-	entry, err := audit.Record(audit.TenantChain(tenant), caller.Entry(s.now().UTC(), "blob.delete", "blob:"+id, audit.OutcomeSuccess, nil))
+	entry, err := caller.Entry(s.now().UTC(), "blob.delete", "blob:"+id, audit.OutcomeSuccess, nil).Encode()
 	if err != nil {
 		return err
 	}
-	err = s.apply(ctx, tenant, &raftstore.Txn{
-		Conds:   []raftstore.Cond{{Kind: raftstore.CondVersion, Bucket: metaPath, Key: []byte(id), Version: ver}},
-		Ops:     ops,
-		Appends: []raftstore.Append{entry},
+	err = s.apply(ctx, tenant, &tenancy.Txn{
+		Conds: []raftstore.Cond{{Kind: raftstore.CondVersion, Bucket: metaPath, Key: []byte(id), Version: ver}},
+		Ops:   ops,
+		Audit: [][]byte{entry},
 	})
 	if errors.Is(err, ErrAborted) {
 		return ErrNotFound // deleted concurrently
@@ -722,7 +725,7 @@ func (s *Service) List(ctx context.Context, tenant, subject, after string, limit
 	}
 	out := []Blob{}
 	next := ""
-	err := s.stores.Of(tenant).View(ctx, raftstore.Linearizable, func(r tenants.Read) error {
+	err := s.tenancy.Scope(tenant).View(ctx, raftstore.Linearizable, func(r tenancy.Read) error {
 		add := func(raw []byte) error {
 			var m stored
 			if err := json.Unmarshal(raw, &m); err != nil {

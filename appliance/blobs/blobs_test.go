@@ -13,6 +13,8 @@ import (
 
 	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/tenants"
+	"github.com/custos/custos/internal/tenancy"
+	"github.com/custos/custos/internal/tenancy/tenancytest"
 	"github.com/custos/custos/internal/testkit/storetest"
 	"github.com/custos/custos/keyring"
 	"github.com/custos/custos/raftstore"
@@ -39,15 +41,16 @@ func newEnv(t *testing.T, tenantIDs ...string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys := keyring.NewHierarchy(store, keyring.HierarchyOptions{Seal: []age.Recipient{id.Recipient()}, Identities: []age.Identity{id}})
-	ten := tenants.New(store, storetest.Region, tenants.WithKeys(keys))
+	b := tenancy.New(store)
+	keys := keyring.NewHierarchy(b, keyring.HierarchyOptions{Seal: []age.Recipient{id.Recipient()}, Identities: []age.Identity{id}, System: audit.System(), Pseudonym: audit.Pseudonym})
+	ten := tenants.New(b, storetest.Region, tenants.WithKeys(keys))
 	for _, tid := range tenantIDs {
 		if _, err := ten.Create(context.Background(), tenants.Actor{Name: "operator"}, tenants.CreateInput{ID: tid, DisplayName: tid}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	e := &env{store: store, keys: keys, clock: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
-	e.svc = New(tenants.NewStores(store), keys, noRecords{}, Config{}, func() time.Time { return e.clock })
+	e.svc = New(b, keys, noRecords{}, Config{}, func() time.Time { return e.clock })
 	return e
 }
 
@@ -82,8 +85,8 @@ func (e *env) readAll(tenant, id string) ([]byte, error) {
 func (e *env) leftovers(t *testing.T, tenant string) (pendingN, chunkBuckets int) {
 	t.Helper()
 	if err := e.store.View(context.Background(), raftstore.Linearizable, func(r *raftstore.ReadTx) error {
-		pendingN = r.Count(tenants.ScopeOf(tenant).Path("blob_uploads"))
-		chunkBuckets = r.BucketCount(tenants.ScopeOf(tenant).Path("blob_chunks"))
+		pendingN = r.Count(tenancytest.Path(tenant, "blob_uploads"))
+		chunkBuckets = r.BucketCount(tenancytest.Path(tenant, "blob_chunks"))
 		return nil
 	}); err != nil {
 		t.Fatal(err)
@@ -153,7 +156,7 @@ func TestSweep(t *testing.T) {
 	e := newEnv(t, "acme")
 	kept := e.put(t, "acme", "g1", data(2, 100_000))
 	now := e.clock
-	if err := e.svc.apply(context.Background(), "acme", &raftstore.Txn{Ops: []raftstore.Op{
+	if err := e.svc.apply(context.Background(), "acme", &tenancy.Txn{Ops: []raftstore.Op{
 		e.svc.markerOp("bdead", "g1", now, now),
 		{Kind: raftstore.OpPut, Bucket: chunksPath("bdead"), Key: chunkKey(0), Value: []byte("sealed bytes")},
 	}}); err != nil {
@@ -185,14 +188,14 @@ func TestMovedChunksAreIntegrityErrors(t *testing.T) {
 	chunk := func(tenant, id string, i uint64) []byte {
 		var v []byte
 		_ = e.store.View(context.Background(), raftstore.Linearizable, func(r *raftstore.ReadTx) error {
-			raw, _, _ := r.Get(tenants.ScopeOf(tenant).Path("blob_chunks", id), chunkKey(i))
+			raw, _, _ := r.Get(tenancytest.Path(tenant, "blob_chunks", id), chunkKey(i))
 			v = bytes.Clone(raw)
 			return nil
 		})
 		return v
 	}
 	overwrite := func(tenant, id string, i uint64, v []byte) {
-		if err := e.svc.apply(context.Background(), tenant, &raftstore.Txn{Ops: []raftstore.Op{{Kind: raftstore.OpPut, Bucket: chunksPath(id), Key: chunkKey(i), Value: v}}}); err != nil {
+		if err := e.svc.apply(context.Background(), tenant, &tenancy.Txn{Ops: []raftstore.Op{{Kind: raftstore.OpPut, Bucket: chunksPath(id), Key: chunkKey(i), Value: v}}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -255,7 +258,7 @@ func countActions(t *testing.T, store *raftstore.Store, tenant, action string) i
 	t.Helper()
 	n := 0
 	if err := store.View(context.Background(), raftstore.Linearizable, func(r *raftstore.ReadTx) error {
-		r.ChainEntries([]byte(audit.TenantChain(tenant)), 1, func(_ uint64, _ [32]byte, data []byte) bool {
+		r.ChainEntries(tenancytest.Chain(tenant), 1, func(_ uint64, _ [32]byte, data []byte) bool {
 			e, err := audit.Decode(data)
 			if err == nil && e.Action == action {
 				n++

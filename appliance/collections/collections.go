@@ -15,8 +15,10 @@
 //
 // # Layout
 //
-//	["tenant:<t>", "collections"]          <name> -> current Schema (JSON)
-//	["tenant:<t>", "collections_history"]  <name> 0x00 <version be8> -> Schema
+// Below the tenant's bucket, reached only through its tenancy.Scope:
+//
+//	"collections"          <name> -> current Schema (JSON)
+//	"collections_history"  <name> 0x00 <version be8> -> Schema
 package collections
 
 import (
@@ -30,6 +32,7 @@ import (
 
 	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/tenants"
+	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/internal/validation"
 	"github.com/custos/custos/raftstore"
 )
@@ -189,16 +192,16 @@ func compatible(prev *Schema, next *Definition) error {
 
 // Service manages schemas.
 type Service struct {
-	stores *tenants.Stores // the only storage: one tenant's at a time
-	now    func() time.Time
+	tenancy *tenancy.Boundary // the only storage: one tenant's scope at a time
+	now     func() time.Time
 }
 
 // New makes the service (now nil: time.Now).
-func New(stores *tenants.Stores, now func() time.Time) *Service {
+func New(b *tenancy.Boundary, now func() time.Time) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{stores: stores, now: now}
+	return &Service{tenancy: b, now: now}
 }
 
 // Paths, relative to the tenant's bucket: tenant data is reached only
@@ -208,7 +211,7 @@ var (
 	historyPath = raftstore.Path("collections_history")
 )
 
-// pathNames is a relative path's names, for Scope.Path.
+// pathNames is a relative path's names, for building a fresh copy of it.
 func pathNames(p [][]byte) []string {
 	out := make([]string, len(p))
 	for i, b := range p {
@@ -237,8 +240,8 @@ func (s *Service) Put(ctx context.Context, caller audit.Caller, tenant, name str
 		count   int
 		present bool
 	)
-	st := s.stores.Of(tenant)
-	err := st.View(ctx, raftstore.Linearizable, func(r tenants.Read) error {
+	st := s.tenancy.Scope(tenant)
+	err := st.View(ctx, raftstore.Linearizable, func(r tenancy.Read) error {
 		present = r.Exists()
 		count = r.Count(currentPath)
 		v, version, ok := r.Get(currentPath, []byte(name))
@@ -278,12 +281,12 @@ func (s *Service) Put(ctx context.Context, caller audit.Caller, tenant, name str
 	if len(val) > maxCollectionsBytes {
 		return Schema{}, false, validation.Field("fields", "the schema is too large")
 	}
-	entry, err := audit.Record(audit.TenantChain(tenant), caller.Entry(next.UpdatedAt, action, "collection:"+name, audit.OutcomeSuccess,
-		map[string]string{"version": fmt.Sprint(next.Version)}))
+	e := caller.Entry(next.UpdatedAt, action, "collection:"+name, audit.OutcomeSuccess, map[string]string{"version": fmt.Sprint(next.Version)})
+	entry, err := e.Encode()
 	if err != nil {
 		return Schema{}, false, err
 	}
-	txn := &raftstore.Txn{
+	txn := &tenancy.Txn{
 		Conds: []raftstore.Cond{
 			{Kind: raftstore.CondVersion, Bucket: currentPath, Key: []byte(name), Version: ver},
 		},
@@ -291,7 +294,7 @@ func (s *Service) Put(ctx context.Context, caller audit.Caller, tenant, name str
 			{Kind: raftstore.OpPut, Bucket: currentPath, Key: []byte(name), Value: val},
 			{Kind: raftstore.OpPut, Bucket: historyPath, Key: historyKey(name, next.Version), Value: val},
 		},
-		Appends: []raftstore.Append{entry},
+		Audit: [][]byte{entry},
 	}
 	res, err := st.Apply(ctx, txn)
 	if err != nil {
@@ -300,8 +303,6 @@ func (s *Service) Put(ctx context.Context, caller audit.Caller, tenant, name str
 	switch {
 	case res.Err != nil:
 		return Schema{}, false, fmt.Errorf("collections: put %s: %w", name, res.Err)
-	case tenants.TenantGone(txn, res):
-		return Schema{}, false, fmt.Errorf("collections: %w", tenants.ErrNotFound)
 	case !res.Applied:
 		return Schema{}, false, ErrConflict
 	}
@@ -312,7 +313,7 @@ func (s *Service) Put(ctx context.Context, caller audit.Caller, tenant, name str
 func (s *Service) Get(ctx context.Context, c raftstore.Consistency, tenant, name string, v uint64) (Schema, error) {
 	var out Schema
 	found := false
-	err := s.stores.Of(tenant).View(ctx, c, func(r tenants.Read) error {
+	err := s.tenancy.Scope(tenant).View(ctx, c, func(r tenancy.Read) error {
 		var b []byte
 		if v == 0 {
 			b, _, found = r.Get(currentPath, []byte(name))
@@ -337,7 +338,7 @@ func (s *Service) Get(ctx context.Context, c raftstore.Consistency, tenant, name
 func (s *Service) List(ctx context.Context, c raftstore.Consistency, tenant string) ([]Schema, error) {
 	out := []Schema{}
 	var decodeErr error
-	err := s.stores.Of(tenant).View(ctx, c, func(r tenants.Read) error {
+	err := s.tenancy.Scope(tenant).View(ctx, c, func(r tenancy.Read) error {
 		r.Scan(currentPath, nil, 0, func(_, v []byte, _ uint64) bool {
 			var sc Schema
 			if decodeErr = json.Unmarshal(v, &sc); decodeErr != nil {

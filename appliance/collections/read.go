@@ -7,7 +7,7 @@ import (
 )
 
 // CurrentKey is where the current schema of collection name is stored,
-// relative to the tenant's bucket (as tenants.Scoped takes paths): for
+// relative to the tenant's bucket (as a tenancy.Scope takes paths): for
 // readers that read it inside their own read transaction of the tenant's
 // store with the data it governs, and condition their writes on its
 // version (the store revision that wrote it, which every change of the

@@ -42,7 +42,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"filippo.io/age"
@@ -55,6 +54,7 @@ import (
 	"github.com/custos/custos/appliance/config"
 	"github.com/custos/custos/appliance/records"
 	"github.com/custos/custos/appliance/tenants"
+	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/keyring"
 	"github.com/custos/custos/raftstore"
 )
@@ -178,26 +178,28 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Node, error)
 		}()
 	}
 
-	keys, ids, err := n.startKeyring(dataDir)
+	// The tenancy boundary: the only way into tenant storage.
+	b := tenancy.New(n.store)
+	keys, ids, err := n.startKeyring(b, dataDir)
 	if err != nil {
 		return nil, err
 	}
-	ten := tenants.New(n.store, cfg.Region, tenants.WithKeys(keys))
-	// Domain services reach storage only through tenant-scoped stores.
-	stores := tenants.NewStores(n.store)
-	colls := collections.New(stores, nil)
+	ten := tenants.New(b, cfg.Region, tenants.WithKeys(keys))
+	// Domain services reach tenant storage only through the boundary's
+	// tenant-scoped handles.
+	colls := collections.New(b, nil)
 	aud, runner := n.startAudit(dataDir, ids, ten)
 	// The node's group commit of read-audit entries; closed (what is
 	// queued committed first) when the node stops, after the API.
-	readAudit := audit.NewBatcher(n.store, audit.BatchOptions{})
+	readAudit := audit.NewBatcher(b, audit.BatchOptions{})
 	n.background(func(ctx context.Context) { <-ctx.Done(); readAudit.Close() })
-	recs := records.New(stores, keys, colls, nil, records.WithReadAudit(readAudit))
-	bl := blobs.New(stores, keys, recs, blobs.Config{MaxSize: cfg.Blobs.MaxSize, ContentTypes: cfg.Blobs.ContentTypes, StaleAfter: cfg.Blobs.StaleAfter}, nil)
+	recs := records.New(b, keys, colls, nil, records.WithReadAudit(readAudit))
+	bl := blobs.New(b, keys, recs, blobs.Config{MaxSize: cfg.Blobs.MaxSize, ContentTypes: cfg.Blobs.ContentTypes, StaleAfter: cfg.Blobs.StaleAfter}, nil)
 	n.background(func(ctx context.Context) {
 		bl.RunSweeper(ctx, blobs.SweepConfig{IsLeader: n.store.IsLeader, Tenants: ten.IDs, Logger: n.logger.With("component", "blobs")})
 	})
 	app := api.New(api.Deps{
-		Cluster: n.store, Tenants: ten, Keys: keys, Audit: aud, SelfCheck: runner, APIKeys: apikeys.New(n.store, nil),
+		Cluster: n.store, Tenants: ten, Keys: keys, Audit: aud, SelfCheck: runner, APIKeys: apikeys.New(b, nil),
 		Collections: colls, Records: recs, Blobs: bl,
 		Auth: n, Version: opts.Version, Logger: logger,
 	}, api.Options{BodyLimit: cfg.API.BodyLimit, RequestTimeout: cfg.API.RequestTimeout})
@@ -251,7 +253,7 @@ func (n *Node) finishBootstrap(ctx context.Context, dataDir string, boot *bootst
 		return fmt.Errorf("node: bootstrap: %s has no audit key (made by an older custos?)", fileBootstrap)
 	}
 	sealOps = append(sealOps, audit.BootstrapOps(boot.AuditVerifierKey, boot.AuditSigningKey)...)
-	initEntry, err := audit.Record(audit.SystemChain, audit.Entry{
+	initEntry, err := audit.Record(tenancy.SystemChain, audit.Entry{
 		Time: time.Now().UTC(), Actor: audit.Actor{Type: audit.ActorOperator, ID: "operator"},
 		Action: "cluster.init", Target: "node:" + n.cfg.NodeID, Outcome: audit.OutcomeSuccess,
 		Details: map[string]string{"region": n.cfg.Region},
@@ -282,7 +284,7 @@ func (n *Node) finishBootstrap(ctx context.Context, dataDir string, boot *bootst
 
 // startKeyring loads the seal identity (none: the node runs sealed and
 // says so in /v1/sys/health) and starts the key janitor.
-func (n *Node) startKeyring(dataDir string) (*keyring.Hierarchy, []age.Identity, error) {
+func (n *Node) startKeyring(b *tenancy.Boundary, dataDir string) (*keyring.Hierarchy, []age.Identity, error) {
 	kc := n.cfg.Keyring
 	path := SealIdentityPath(kc.SealIdentity, dataDir)
 	ids, err := keyring.LoadSealIdentities(path)
@@ -293,10 +295,12 @@ func (n *Node) startKeyring(dataDir string) (*keyring.Hierarchy, []age.Identity,
 	case err != nil:
 		return nil, nil, fmt.Errorf("node: %w", err)
 	}
-	h := keyring.NewHierarchy(n.store, keyring.HierarchyOptions{
+	h := keyring.NewHierarchy(b, keyring.HierarchyOptions{
 		Identities:   ids,
 		Cache:        keyring.NewCache(kc.CacheTTL, kc.CacheSize, nil),
 		VaultTimeout: kc.VaultTimeout,
+		System:       audit.System(),
+		Pseudonym:    audit.Pseudonym,
 	})
 	j := keyring.NewJanitor(h, keyring.JanitorConfig{
 		CompactWindow: kc.CompactWindow,
@@ -326,7 +330,7 @@ func (n *Node) startAudit(dataDir string, ids []age.Identity, ten *tenants.Servi
 		SelfCheckEvery: ac.SelfCheckInterval,
 		Witness:        audit.NewWitness(filepath.Join(dataDir, "audit-witness.json")),
 		Retention: func(ctx context.Context, chain string) (time.Duration, error) {
-			id, ok := strings.CutPrefix(chain, "tenant:")
+			id, ok := tenancy.TenantOfChain(chain)
 			if !ok {
 				return ac.Retention, nil
 			}
@@ -378,7 +382,7 @@ func (n *Node) auditAddVoter(ctx context.Context, nodeID, addr string) error {
 
 func (n *Node) auditMembership(ctx context.Context, action, nodeID string, details map[string]string) error {
 	e := audit.System().Entry(time.Now().UTC(), action, "node:"+nodeID, audit.OutcomeRequested, details)
-	return audit.Append(ctx, n.store, audit.SystemChain, e)
+	return audit.Append(ctx, n.store, tenancy.SystemChain, e)
 }
 
 // CheckOperatorToken accepts the operator token. It reads the local state:

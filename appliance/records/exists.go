@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/custos/custos/appliance/tenants"
+	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/raftstore"
 )
 
@@ -16,7 +16,7 @@ func (s *Service) Exists(ctx context.Context, tenant, collection, id string) (bo
 		return false, nil
 	}
 	var ok bool
-	if err := s.stores.Of(tenant).View(ctx, raftstore.Linearizable, func(r tenants.Read) error {
+	if err := s.tenancy.Scope(tenant).View(ctx, raftstore.Linearizable, func(r tenancy.Read) error {
 		_, _, ok = r.Get(recordsPath(collection), []byte(id))
 		return nil
 	}); err != nil {

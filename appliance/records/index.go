@@ -9,7 +9,7 @@ import (
 	"fmt"
 
 	"github.com/custos/custos/appliance/collections"
-	"github.com/custos/custos/appliance/tenants"
+	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/internal/validation"
 	"github.com/custos/custos/raftstore"
 )
@@ -78,7 +78,7 @@ func (s *Service) Find(ctx context.Context, tenant, collection, field string, va
 	ids := []string{}
 	next := ""
 	// The schema read above was linearizable: a local read suffices now.
-	err = s.stores.Of(tenant).View(ctx, raftstore.Stale, func(r tenants.Read) error {
+	err = s.tenancy.Scope(tenant).View(ctx, raftstore.Stale, func(r tenancy.Read) error {
 		r.Scan(indexPath(collection, field), start, 0, func(k, _ []byte, _ uint64) bool {
 			if !bytes.HasPrefix(k, prefix) {
 				return false

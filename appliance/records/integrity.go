@@ -10,7 +10,7 @@ import (
 
 	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/collections"
-	"github.com/custos/custos/appliance/tenants"
+	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/raftstore"
 )
 
@@ -64,10 +64,10 @@ func (s *Service) failed(ctx context.Context, c raftstore.Consistency, caller au
 	}
 	var ie *integrityError
 	if errors.As(err, &ie) {
-		store := s.stores.Of(st.tenant)
+		store := s.tenancy.Scope(st.tenant)
 		e := caller.Entry(s.now().UTC(), "record.integrity_failure", "record:"+st.col+"/"+st.id, audit.OutcomeFailure, ie.details("failed"))
-		if a, aerr := audit.Record(store.Chain(), e); aerr == nil {
-			_, _ = store.Apply(ctx, &raftstore.Txn{Appends: []raftstore.Append{a}})
+		if a, aerr := e.Encode(); aerr == nil {
+			_, _ = store.Apply(ctx, &tenancy.Txn{Audit: [][]byte{a}})
 		}
 	}
 	return err
@@ -124,7 +124,7 @@ func (s *Service) deleteIndex(ctx context.Context, c raftstore.Consistency, st *
 func (s *Service) scanIndex(ctx context.Context, st *state) ([]raftstore.Op, error) {
 	var ops []raftstore.Op
 	same, scanned, truncated := false, 0, false
-	err := s.stores.Of(st.tenant).View(ctx, raftstore.Stale, func(r tenants.Read) error {
+	err := s.tenancy.Scope(st.tenant).View(ctx, raftstore.Stale, func(r tenancy.Read) error {
 		_, v, ok := r.Get(recordsPath(st.col), []byte(st.id))
 		if same = ok && v == st.version; !same {
 			return nil

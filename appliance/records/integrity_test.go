@@ -13,7 +13,7 @@ import (
 
 	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/records"
-	"github.com/custos/custos/appliance/tenants"
+	"github.com/custos/custos/internal/tenancy/tenancytest"
 	"github.com/custos/custos/internal/testkit/storetest"
 	"github.com/custos/custos/raftstore"
 )
@@ -31,7 +31,7 @@ func (e *env) entries(tenant string, after uint64, action string) []chained {
 	var out []chained
 	err := e.store.View(context.Background(), raftstore.Linearizable, func(r *raftstore.ReadTx) error {
 		var derr error
-		r.ChainEntries([]byte(audit.TenantChain(tenant)), after+1, func(_ uint64, _ [32]byte, data []byte) bool {
+		r.ChainEntries(tenancytest.Chain(tenant), after+1, func(_ uint64, _ [32]byte, data []byte) bool {
 			en, err := audit.Decode(data)
 			if err != nil {
 				derr = err
@@ -65,7 +65,7 @@ func (e *env) create(svc *records.Service, tenant, id, subject, email string) {
 func (e *env) forge(tenant string, ids []string, edit func(envs map[string]map[string]json.RawMessage) map[string][]byte) {
 	e.t.Helper()
 	ctx := context.Background()
-	bucket := tenants.ScopeOf(tenant).Path("records", "guests")
+	bucket := tenancytest.Path(tenant, "records", "guests")
 	envs := map[string]map[string]json.RawMessage{}
 	if err := e.store.View(ctx, raftstore.Linearizable, func(r *raftstore.ReadTx) error {
 		for _, id := range ids {
@@ -121,7 +121,7 @@ func (e *env) indexKeys(tenant, id string) int {
 	e.t.Helper()
 	n := 0
 	if err := e.store.View(context.Background(), raftstore.Linearizable, func(r *raftstore.ReadTx) error {
-		r.Scan(tenants.ScopeOf(tenant).Path("index", "guests", "email"), nil, 0, func(k, _ []byte, _ uint64) bool {
+		r.Scan(tenancytest.Path(tenant, "index", "guests", "email"), nil, 0, func(k, _ []byte, _ uint64) bool {
 			if len(k) == 32+len(id) && bytes.HasSuffix(k, []byte(id)) {
 				n++
 			}

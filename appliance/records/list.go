@@ -6,7 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/custos/custos/appliance/tenants"
+	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/raftstore"
 )
 
@@ -23,7 +23,7 @@ func (s *Service) Subject(ctx context.Context, tenant, subject string) ([]Held, 
 		return nil, ErrNotFound
 	}
 	out := []Held{}
-	err := s.stores.Of(tenant).View(ctx, raftstore.Linearizable, func(r tenants.Read) error {
+	err := s.tenancy.Scope(tenant).View(ctx, raftstore.Linearizable, func(r tenancy.Read) error {
 		r.Scan(subjectPath(subject), nil, 0, func(k, _ []byte, _ uint64) bool {
 			if c, id, ok := bytes.Cut(k, []byte{0}); ok {
 				out = append(out, Held{Collection: string(c), ID: string(id)})
@@ -59,7 +59,7 @@ func (s *Service) List(ctx context.Context, tenant, collection, attr, value, aft
 		start = []byte(after)
 	}
 	// The schema read above was linearizable: a local read suffices now.
-	err := s.stores.Of(tenant).View(ctx, raftstore.Stale, func(r tenants.Read) error {
+	err := s.tenancy.Scope(tenant).View(ctx, raftstore.Stale, func(r tenancy.Read) error {
 		scanned := 0
 		r.Scan(recordsPath(collection), start, 0, func(k, v []byte, _ uint64) bool {
 			scanned++

@@ -7,7 +7,7 @@ import (
 
 	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/collections"
-	"github.com/custos/custos/appliance/tenants"
+	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/raftstore"
 )
 
@@ -79,20 +79,13 @@ func (s *Service) get(ctx context.Context, c raftstore.Consistency, caller audit
 // chain, on conditions (paths relative to the tenant) that what the read
 // saw is still current, and returns once it is committed; errStale when
 // a condition does not hold. Through the read-audit batcher when the
-// service has one: it holds the replicated store, so the conditions are
-// handed to it below the tenant's bucket (tenants.ScopeOf, this tenant's
-// only), with the entry for this tenant's chain; otherwise through the
-// tenant's scoped store.
+// service has one (it takes the tenant's scope: the boundary names the
+// chain and places the conditions below the tenant's bucket); otherwise
+// through the tenant's scope, one transaction.
 func (s *Service) auditRead(ctx context.Context, tenant string, e audit.Entry, conds []raftstore.Cond) error {
-	store := s.stores.Of(tenant)
+	store := s.tenancy.Scope(tenant)
 	if s.reads != nil {
-		sc := tenants.ScopeOf(tenant)
-		abs := make([]raftstore.Cond, len(conds))
-		for i, c := range conds {
-			c.Bucket = sc.Path(names(c.Bucket)...)
-			abs[i] = c
-		}
-		err := s.reads.AppendIf(ctx, store.Chain(), e, abs...)
+		err := s.reads.AppendIf(ctx, store, e, conds...)
 		switch {
 		case errors.Is(err, audit.ErrCondition):
 			return errStale
@@ -101,30 +94,18 @@ func (s *Service) auditRead(ctx context.Context, tenant string, e audit.Entry, c
 		}
 		return nil
 	}
-	a, err := audit.Record(store.Chain(), e)
+	a, err := e.Encode()
 	if err != nil {
 		return err
 	}
-	txn := &raftstore.Txn{Conds: conds, Appends: []raftstore.Append{a}}
-	res, err := store.Apply(ctx, txn)
+	res, err := store.Apply(ctx, &tenancy.Txn{Conds: conds, Audit: [][]byte{a}})
 	switch {
 	case err != nil:
 		return fmt.Errorf("records: audit read: %w", err)
 	case res.Err != nil:
 		return fmt.Errorf("records: audit read: %w", res.Err)
-	case tenants.TenantGone(txn, res):
-		return fmt.Errorf("records: %w", tenants.ErrNotFound)
 	case !res.Applied:
 		return errStale // the schema or record changed since it was read
 	}
 	return nil
-}
-
-// names is a path's names.
-func names(p [][]byte) []string {
-	out := make([]string, len(p))
-	for i, b := range p {
-		out[i] = string(b)
-	}
-	return out
 }

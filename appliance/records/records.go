@@ -21,11 +21,11 @@
 //
 // # Layout
 //
-// Paths are relative to the tenant's bucket: the service holds only
-// tenants.Stores, and every read and write goes through the tenant's
-// scoped store (tenants.Scoped), which adds the tenant's bucket, accepts
-// audit appends only to the tenant's own chain and conditions every write
-// on the tenant existing. Nothing here can name another tenant's data.
+// Paths are relative to the tenant's bucket: the service holds only the
+// tenancy boundary, and every read and write goes through the tenant's
+// tenancy.Scope, which adds the tenant's bucket, appends audit entries only
+// to the tenant's own chain and conditions every write on the tenant
+// existing. Nothing here can name another tenant's data.
 //
 //	records/<collection>        <id> -> envelope (JSON: subject, attributes,
 //	                            versions, times, sealed fields)
@@ -35,11 +35,12 @@
 // Writes are audited in the tenant's chain in the same transaction; reads
 // of pii or sensitive fields are audited too: one entry per read, written
 // through the node's audit.Batcher, which commits the entries of concurrent
-// reads together in one transaction (the batcher is infrastructure over
-// the raw store, since one of its transactions may carry several tenants'
-// entries; the service hands it entries for the tenant being read only,
-// for that tenant's chain). A read is answered only once its entry is
-// committed; if the entry cannot be written, the read fails.
+// reads together in one transaction (one of its transactions may carry
+// several tenants' entries: it appends through the tenancy boundary's
+// batched path, and the service hands it the scope of the tenant being
+// read, which names the chain and places the read's conditions). A read is
+// answered only once its entry is committed; if the entry cannot be
+// written, the read fails.
 //
 // # Integrity failures
 //
@@ -79,7 +80,7 @@ import (
 
 	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/collections"
-	"github.com/custos/custos/appliance/tenants"
+	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/internal/validation"
 	"github.com/custos/custos/keyring"
 	"github.com/custos/custos/raftstore"
@@ -135,7 +136,7 @@ type Schemas interface {
 
 // Service stores records.
 type Service struct {
-	stores  *tenants.Stores // the only storage: one tenant's at a time
+	tenancy *tenancy.Boundary // the only storage: one tenant's scope at a time
 	keys    Keys
 	schemas Schemas
 	now     func() time.Time
@@ -153,20 +154,19 @@ type Option func(*Service)
 // through the tenant's scoped store.
 func WithReadAudit(b *audit.Batcher) Option { return func(s *Service) { s.reads = b } }
 
-// New makes the service over stores, the tenant-scoped storage (now nil:
-// time.Now).
-func New(stores *tenants.Stores, keys Keys, schemas Schemas, now func() time.Time, opts ...Option) *Service {
+// New makes the service over the tenancy boundary (now nil: time.Now).
+func New(b *tenancy.Boundary, keys Keys, schemas Schemas, now func() time.Time, opts ...Option) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	s := &Service{stores: stores, keys: keys, schemas: schemas, now: now}
+	s := &Service{tenancy: b, keys: keys, schemas: schemas, now: now}
 	for _, o := range opts {
 		o(s)
 	}
 	return s
 }
 
-// Paths, relative to the tenant's bucket (tenants.Scoped adds it).
+// Paths, relative to the tenant's bucket (its tenancy.Scope adds it).
 
 func recordsPath(collection string) [][]byte { return raftstore.Path("records", collection) }
 
@@ -255,16 +255,16 @@ func (s *Service) write(ctx context.Context, c raftstore.Consistency, caller aud
 	if in.Subject != "" {
 		ops = append(ops, raftstore.Op{Kind: raftstore.OpPut, Bucket: subjectPath(in.Subject), Key: subjectKey(collection, id), Value: []byte{}})
 	}
-	store := s.stores.Of(tenant)
-	entry, err := audit.Record(store.Chain(), caller.Entry(next.UpdatedAt, "record.update", "record:"+collection+"/"+id, audit.OutcomeSuccess,
-		map[string]string{"version": fmt.Sprint(next.Version)}))
+	store := s.tenancy.Scope(tenant)
+	entry, err := caller.Entry(next.UpdatedAt, "record.update", "record:"+collection+"/"+id, audit.OutcomeSuccess,
+		map[string]string{"version": fmt.Sprint(next.Version)}).Encode()
 	if err != nil {
 		return Record{}, err
 	}
-	txn := &raftstore.Txn{
-		Conds:   []raftstore.Cond{st.recordCond(), st.schemaCond()},
-		Ops:     ops,
-		Appends: []raftstore.Append{entry},
+	txn := &tenancy.Txn{
+		Conds: []raftstore.Cond{st.recordCond(), st.schemaCond()},
+		Ops:   ops,
+		Audit: [][]byte{entry},
 	}
 	res, err := store.Apply(ctx, txn)
 	if err != nil {
@@ -273,8 +273,6 @@ func (s *Service) write(ctx context.Context, c raftstore.Consistency, caller aud
 	switch {
 	case res.Err != nil:
 		return Record{}, fmt.Errorf("records: replace: %w", res.Err)
-	case tenants.TenantGone(txn, res):
-		return Record{}, fmt.Errorf("records: %w", tenants.ErrNotFound)
 	case res.FailedCond == 1:
 		return Record{}, errStale // the schema changed (or was not current here)
 	case !res.Applied:
@@ -326,19 +324,19 @@ func (s *Service) create(ctx context.Context, c raftstore.Consistency, caller au
 	if in.Subject != "" {
 		ops = append(ops, raftstore.Op{Kind: raftstore.OpPut, Bucket: subjectPath(in.Subject), Key: subjectKey(collection, in.ID), Value: []byte{}})
 	}
-	store := s.stores.Of(tenant)
-	entry, err := audit.Record(store.Chain(), caller.Entry(now, "record.create", "record:"+collection+"/"+in.ID, audit.OutcomeSuccess, nil))
+	store := s.tenancy.Scope(tenant)
+	entry, err := caller.Entry(now, "record.create", "record:"+collection+"/"+in.ID, audit.OutcomeSuccess, nil).Encode()
 	if err != nil {
 		return Record{}, err
 	}
 	// The scoped store adds the condition that the tenant exists.
-	txn := &raftstore.Txn{
+	txn := &tenancy.Txn{
 		Conds: []raftstore.Cond{
 			{Kind: raftstore.CondAbsent, Bucket: recordsPath(collection), Key: []byte(in.ID)},
 			st.schemaCond(),
 		},
-		Ops:     ops,
-		Appends: []raftstore.Append{entry},
+		Ops:   ops,
+		Audit: [][]byte{entry},
 	}
 	res, err := store.Apply(ctx, txn)
 	if err != nil {
@@ -347,8 +345,6 @@ func (s *Service) create(ctx context.Context, c raftstore.Consistency, caller au
 	switch {
 	case res.Err != nil:
 		return Record{}, fmt.Errorf("records: create: %w", res.Err)
-	case tenants.TenantGone(txn, res):
-		return Record{}, fmt.Errorf("records: %w", tenants.ErrNotFound)
 	case res.FailedCond == 1:
 		return Record{}, errStale // the schema changed (or was not current here)
 	case !res.Applied:
@@ -387,15 +383,15 @@ func (s *Service) delete(ctx context.Context, c raftstore.Consistency, caller au
 	if sub := st.env.Subject; sub != "" && validID(sub) {
 		ops = append(ops, raftstore.Op{Kind: raftstore.OpDelete, Bucket: subjectPath(sub), Key: subjectKey(collection, id)})
 	}
-	store := s.stores.Of(tenant)
-	entry, err := audit.Record(store.Chain(), caller.Entry(s.now().UTC(), "record.delete", "record:"+collection+"/"+id, audit.OutcomeSuccess, details))
+	store := s.tenancy.Scope(tenant)
+	entry, err := caller.Entry(s.now().UTC(), "record.delete", "record:"+collection+"/"+id, audit.OutcomeSuccess, details).Encode()
 	if err != nil {
 		return err
 	}
-	txn := &raftstore.Txn{
-		Conds:   []raftstore.Cond{st.recordCond(), st.schemaCond()},
-		Ops:     ops,
-		Appends: []raftstore.Append{entry},
+	txn := &tenancy.Txn{
+		Conds: []raftstore.Cond{st.recordCond(), st.schemaCond()},
+		Ops:   ops,
+		Audit: [][]byte{entry},
 	}
 	res, err := store.Apply(ctx, txn)
 	if err != nil {
@@ -404,8 +400,6 @@ func (s *Service) delete(ctx context.Context, c raftstore.Consistency, caller au
 	switch {
 	case res.Err != nil:
 		return fmt.Errorf("records: delete: %w", res.Err)
-	case tenants.TenantGone(txn, res):
-		return fmt.Errorf("records: %w", tenants.ErrNotFound)
 	case res.FailedCond == 1:
 		return errStale // the schema changed (or was not current here)
 	case !res.Applied:

@@ -16,6 +16,8 @@ import (
 	"github.com/custos/custos/appliance/collections"
 	"github.com/custos/custos/appliance/records"
 	"github.com/custos/custos/appliance/tenants"
+	"github.com/custos/custos/internal/tenancy"
+	"github.com/custos/custos/internal/tenancy/tenancytest"
 	"github.com/custos/custos/internal/testkit"
 	"github.com/custos/custos/internal/testkit/storetest"
 	"github.com/custos/custos/keyring"
@@ -26,6 +28,7 @@ import (
 type env struct {
 	t     testing.TB
 	store *raftstore.Store
+	b     *tenancy.Boundary
 	keys  *keyring.Hierarchy
 	colls *collections.Service
 	ten   *tenants.Service
@@ -38,16 +41,17 @@ func newEnv(t testing.TB, o storetest.Options) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys := keyring.NewHierarchy(store, keyring.HierarchyOptions{Seal: []age.Recipient{id.Recipient()}, Identities: []age.Identity{id}})
-	return &env{t: t, store: store, keys: keys, colls: collections.New(tenants.NewStores(store), nil), ten: tenants.New(store, storetest.Region, tenants.WithKeys(keys))}
+	b := tenancy.New(store)
+	keys := keyring.NewHierarchy(b, keyring.HierarchyOptions{Seal: []age.Recipient{id.Recipient()}, Identities: []age.Identity{id}, System: audit.System(), Pseudonym: audit.Pseudonym})
+	return &env{t: t, store: store, b: b, keys: keys, colls: collections.New(b, nil), ten: tenants.New(b, storetest.Region, tenants.WithKeys(keys))}
 }
 
-// service is the records service as the node makes it: over the tenants'
-// scoped stores, with a read-audit batcher over the replicated store.
+// service is the records service as the node makes it: over the tenancy
+// boundary, with a read-audit batcher over it.
 func (e *env) service() *records.Service {
-	b := audit.NewBatcher(e.store, audit.BatchOptions{})
+	b := audit.NewBatcher(e.b, audit.BatchOptions{})
 	e.t.Cleanup(b.Close)
-	return records.New(tenants.NewStores(e.store), e.keys, e.colls, nil, records.WithReadAudit(b))
+	return records.New(e.b, e.keys, e.colls, nil, records.WithReadAudit(b))
 }
 
 var operator = audit.Caller{Actor: audit.Actor{Type: audit.ActorOperator, ID: "operator"}}
@@ -96,7 +100,7 @@ func (e *env) reads(tenant string, after uint64) []string {
 	var ids []string
 	err := e.store.View(context.Background(), raftstore.Linearizable, func(r *raftstore.ReadTx) error {
 		var derr error
-		r.ChainEntries([]byte(audit.TenantChain(tenant)), after+1, func(_ uint64, _ [32]byte, data []byte) bool {
+		r.ChainEntries(tenancytest.Chain(tenant), after+1, func(_ uint64, _ [32]byte, data []byte) bool {
 			en, err := audit.Decode(data)
 			if err != nil {
 				derr = err
@@ -128,7 +132,7 @@ func (e *env) sync() {
 func (e *env) chainSize(tenant string) uint64 {
 	var n uint64
 	if err := e.store.View(context.Background(), raftstore.Linearizable, func(r *raftstore.ReadTx) error {
-		n, _ = r.ChainHead([]byte(audit.TenantChain(tenant)))
+		n, _ = r.ChainHead(tenancytest.Chain(tenant))
 		return nil
 	}); err != nil {
 		e.t.Fatal(err)
@@ -211,9 +215,9 @@ func readsBehindACommit(t *testing.T, svc *records.Service, b *audit.Batcher, g 
 func TestReadAuditBatched(t *testing.T) {
 	e := newEnv(t, storetest.Options{})
 	g := newGate(e.store)
-	b := audit.NewBatcher(g, audit.BatchOptions{})
+	b := audit.NewBatcher(tenancy.New(g), audit.BatchOptions{})
 	defer b.Close()
-	svc := records.New(tenants.NewStores(e.store), e.keys, e.colls, nil, records.WithReadAudit(b))
+	svc := records.New(e.b, e.keys, e.colls, nil, records.WithReadAudit(b))
 	e.tenant(svc, "acme")
 
 	size := e.chainSize("acme")
@@ -284,16 +288,16 @@ func TestReadAuditConcurrent(t *testing.T) {
 // tenant's reads queued in the same batch are not failed by it.
 func TestReadAuditFailureFailsTheBatch(t *testing.T) {
 	fault := func(chain, data []byte) error {
-		if string(chain) == audit.TenantChain("bad") && bytes.Contains(data, []byte(`"record.read"`)) {
+		if string(chain) == string(tenancytest.Chain("bad")) && bytes.Contains(data, []byte(`"record.read"`)) {
 			return errors.New("test: chain refuses reads")
 		}
 		return nil
 	}
 	e := newEnv(t, storetest.Options{ChainFault: fault})
 	g := newGate(e.store)
-	b := audit.NewBatcher(g, audit.BatchOptions{})
+	b := audit.NewBatcher(tenancy.New(g), audit.BatchOptions{})
 	defer b.Close()
-	svc := records.New(tenants.NewStores(e.store), e.keys, e.colls, nil, records.WithReadAudit(b))
+	svc := records.New(e.b, e.keys, e.colls, nil, records.WithReadAudit(b))
 	e.tenant(svc, "good")
 	e.tenant(svc, "bad")
 	goodSize, badSize := e.chainSize("good"), e.chainSize("bad")
@@ -330,9 +334,9 @@ func TestReadAuditFailureFailsTheBatch(t *testing.T) {
 
 	// Every read of a batch of one tenant's entries fails with it.
 	g2 := newGate(e.store)
-	b2 := audit.NewBatcher(g2, audit.BatchOptions{})
+	b2 := audit.NewBatcher(tenancy.New(g2), audit.BatchOptions{})
 	defer b2.Close()
-	svc2 := records.New(tenants.NewStores(e.store), e.keys, e.colls, nil, records.WithReadAudit(b2))
+	svc2 := records.New(e.b, e.keys, e.colls, nil, records.WithReadAudit(b2))
 	res = readsBehindACommit(t, svc2, b2, g2, 30, func(i int) string { return "bad" })
 	for i, r := range res {
 		if !errors.Is(r.err, raftstore.ErrChainUnwritable) || r.rec.Fields != nil {
@@ -349,9 +353,9 @@ func TestReadAuditFailureFailsTheBatch(t *testing.T) {
 func TestReadCancelled(t *testing.T) {
 	e := newEnv(t, storetest.Options{})
 	g := newGate(e.store)
-	b := audit.NewBatcher(g, audit.BatchOptions{})
+	b := audit.NewBatcher(tenancy.New(g), audit.BatchOptions{})
 	defer b.Close()
-	svc := records.New(tenants.NewStores(e.store), e.keys, e.colls, nil, records.WithReadAudit(b))
+	svc := records.New(e.b, e.keys, e.colls, nil, records.WithReadAudit(b))
 	e.tenant(svc, "acme")
 	size := e.chainSize("acme")
 	first := make(chan error, 1)
@@ -441,11 +445,11 @@ func testReadRoundsAndStaleState(t *testing.T, batched bool) {
 	h := &hookStore{Store: e.store}
 	var opts []records.Option
 	if batched {
-		b := audit.NewBatcher(h, audit.BatchOptions{})
+		b := audit.NewBatcher(tenancy.New(h), audit.BatchOptions{})
 		defer b.Close()
 		opts = append(opts, records.WithReadAudit(b))
 	}
-	svc := records.New(tenants.NewStores(h), e.keys, e.colls, nil, opts...)
+	svc := records.New(tenancy.New(h), e.keys, e.colls, nil, opts...)
 	other := e.service() // changes behind svc's back
 	e.tenant(svc, "acme")
 	ctx := context.Background()

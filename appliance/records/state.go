@@ -8,7 +8,7 @@ import (
 	"sync"
 
 	"github.com/custos/custos/appliance/collections"
-	"github.com/custos/custos/appliance/tenants"
+	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/internal/validation"
 	"github.com/custos/custos/raftstore"
 )
@@ -44,10 +44,10 @@ import (
 // a local read too: it is audited (integrity.go), and a Delete scans the
 // index for the record's entries, only once a linearizable read found it.
 //
-// All of it goes through the tenant's scoped store (tenants.Scoped):
-// paths relative to the tenant's bucket, and the condition that the
-// tenant exists added to every transaction (tenants.TenantGone tells that
-// failure apart).
+// All of it goes through the tenant's tenancy.Scope: paths relative to the
+// tenant's bucket, and the condition that the tenant exists added to every
+// transaction (a failure of it is tenancy.ErrNoTenant, which is
+// tenants.ErrNotFound).
 
 // consistencies are the attempts of an operation: local state first, then
 // linearizable reads — a second one for a schema that changed between a
@@ -104,7 +104,7 @@ func (s *Service) read(ctx context.Context, c raftstore.Consistency, tenant, col
 	st.scBucket, st.scKey = s.schemas.CurrentKey(collection)
 	var rawSchema, rawRecord []byte
 	var schemaFound bool
-	if err := s.stores.Of(tenant).View(ctx, c, func(r tenants.Read) error {
+	if err := s.tenancy.Scope(tenant).View(ctx, c, func(r tenancy.Read) error {
 		rawSchema, st.scVersion, schemaFound = r.Get(st.scBucket, st.scKey)
 		if id != "" {
 			rawRecord, st.version, st.found = r.Get(recordsPath(collection), []byte(id))

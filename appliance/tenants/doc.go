@@ -1,36 +1,25 @@
 // Package tenants is the tenant registry: it creates, renames, suspends,
-// resumes, lists and deletes the tenants of one cluster, and hands domain
-// code a tenant-scoped handle ([Scope]) through which all of a tenant's
-// storage is reached. It knows nothing of HTTP; the API adapts it.
+// resumes, lists and deletes the tenants of one cluster. It knows nothing
+// of HTTP; the API adapts it.
 //
-// # Storage layout
+// # Storage
 //
-// raftstore knows nothing of tenants, so the layout is defined here:
-//
-//	["sys","tenants"] / <id>   the registry: JSON of [Tenant], one key per tenant
-//	["tenant:<id>"] / "meta"   marker written at creation
-//	["tenant:<id>", ...]       everything else the tenant owns, via [Scope.Path]
-//
-// Below a tenant's bucket each domain package owns its own names, and
-// documents them in its package doc: "keys" (keyring), "apikeys" and
-// "apikeys_used" (apikeys), "collections" and "collections_history"
-// (collections), "records", "index" and "subjects" (records), "blobs",
-// "blob_uploads", "blob_chunks" and "blob_subjects" (blobs). The tenant's
-// audit chain is "tenant:<id>" in raftstore's chain namespace.
-//
-// Each tenant owns exactly one top-level bucket, so deleting a tenant is one
-// bucket deletion, and isolation is a property of how paths are built: a
-// [Scope] can only produce paths below its own tenant's bucket, and tenant
-// ids cannot contain ':' so no id can name another tenant's bucket or the
-// "sys" bucket. Domain services are meant to reach storage only through a
-// Scope, the way row-level security confines queries in a database, rather
-// than by every handler remembering to filter by tenant.
+// The layout of tenant storage, and the handle through which domain code
+// reaches one tenant's data, belong to the tenancy boundary
+// (internal/tenancy), which documents them. The registry keeps one entry
+// per tenant, the JSON of [Tenant], and reaches it only through the
+// boundary's registry storage (tenancy.Boundary.Registry): creating a
+// tenant registers it and creates its bucket in one transaction, with its
+// key hierarchy ([Keys]); deleting it removes the entry and the whole
+// bucket — every byte the tenant owns — in one transaction, while its
+// audit chain stays for its retention. A tenant id is a slug ([ValidID],
+// the boundary's rule), so no id can name another tenant's data.
 //
 // # Transactions and audit
 //
 // Every change is one raftstore transaction that carries its own audit
-// entry, appended to the "system" chain ([AuditChain]): no entry, no change.
-// Entries hold time, actor, action, target and request id, never display
+// entry, appended to the cluster's "system" chain (tenancy.SystemChain):
+// no entry, no change. Entries hold time, actor, action, target and request id, never display
 // names or other free text, so the log holds no PII and never needs
 // rewriting. Times and generated ids are chosen before proposing, because
 // the state machine must be deterministic.

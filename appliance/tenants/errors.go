@@ -3,14 +3,18 @@ package tenants
 import (
 	"errors"
 	"fmt"
+
+	"github.com/custos/custos/internal/tenancy"
 )
 
 // Sentinel errors. Callers match them with errors.Is; the HTTP layer maps
 // them to statuses in one place. Invalid input is a
 // *validation.FieldError (validation.ErrInvalid) naming the field.
 var (
-	// ErrNotFound: no tenant has that id.
-	ErrNotFound = errors.New("tenant not found")
+	// ErrNotFound: no tenant has that id. It is the tenancy boundary's
+	// ErrNoTenant, so a write to a tenant deleted meanwhile (which the
+	// boundary refuses) reports the same error as a lookup.
+	ErrNotFound = tenancy.ErrNoTenant
 	// ErrExists: a tenant with that id already exists.
 	ErrExists = errors.New("tenant already exists")
 	// ErrRegionMismatch: the tenant's region is not the cluster's.

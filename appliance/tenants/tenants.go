@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/internal/validation"
 	"github.com/custos/custos/keyring"
 	"github.com/custos/custos/raftstore"
@@ -25,11 +26,6 @@ const (
 	StateActive    State = "active"
 	StateSuspended State = "suspended"
 )
-
-// AuditChain is the chain that receives the audit entries of tenant
-// changes: they are operator actions on the cluster, not actions inside a
-// tenant.
-const AuditChain = "system"
 
 // Audit actions written by this package.
 const (
@@ -47,8 +43,6 @@ const (
 )
 
 const (
-	tenantBucketPrefix = "tenant:"
-	metaKey            = "meta"
 	// updateAttempts bounds the read-decide-write cycles of one change
 	// when concurrent writers keep changing the tenant.
 	updateAttempts = 5
@@ -102,10 +96,10 @@ type CreateInput struct {
 }
 
 // Keys creates a tenant's key hierarchy in the transaction that creates
-// the tenant, and signals its destruction in the one that deletes it;
-// *keyring.Hierarchy implements it.
+// the tenant, and signals its destruction in the one that deletes it (with
+// writes of its system records); *keyring.Hierarchy implements it.
 type Keys interface {
-	PrepareProvision(ctx context.Context, caller audit.Caller, tenant string, spec keyring.ProviderSpec) (*keyring.Provisioning, error)
+	PrepareProvision(ctx context.Context, caller keyring.Auditor, tenant string, spec keyring.ProviderSpec) (*keyring.Provisioning, error)
 	DeleteTenantOps(tenant string) []raftstore.Op
 }
 
@@ -119,18 +113,9 @@ type Patch struct {
 	AuditRetentionDays *int
 }
 
-// Store is the part of raftstore the registry needs; *raftstore.Store
-// implements it.
-type Store interface {
-	Apply(ctx context.Context, t *raftstore.Txn) (raftstore.Result, error)
-	View(ctx context.Context, c raftstore.Consistency, fn func(*raftstore.ReadTx) error) error
-}
-
-var _ Store = (*raftstore.Store)(nil)
-
 // Service is the tenant registry. It is safe for concurrent use.
 type Service struct {
-	store  Store
+	store  tenancy.Registry
 	region string
 	clock  func() time.Time
 	random io.Reader
@@ -150,18 +135,19 @@ func WithKeys(k Keys) Option { return func(s *Service) { s.keys = k } }
 // WithRandom sets the source of generated ids (default crypto/rand.Reader).
 func WithRandom(r io.Reader) Option { return func(s *Service) { s.random = r } }
 
-// New returns the registry of a cluster whose region is region. A nil store
-// or a region that is not a region name is a wiring mistake (the node
-// configuration is validated before this is called), so New panics rather
-// than return a half-usable service.
-func New(store Store, region string, opts ...Option) *Service {
-	if store == nil {
-		panic("tenants: New needs a store")
+// New returns the registry of a cluster whose region is region, over the
+// tenancy boundary's registry storage. A nil boundary or a region that is
+// not a region name is a wiring mistake (the node configuration is
+// validated before this is called), so New panics rather than return a
+// half-usable service.
+func New(b *tenancy.Boundary, region string, opts ...Option) *Service {
+	if b == nil {
+		panic("tenants: New needs the tenancy boundary")
 	}
 	if !validRegion(region) {
 		panic(fmt.Sprintf("tenants: cluster region %q is not a region name", region))
 	}
-	s := &Service{store: store, region: region, clock: time.Now, random: rand.Reader}
+	s := &Service{store: b.Registry(), region: region, clock: time.Now, random: rand.Reader}
 	for _, o := range opts {
 		o(s)
 	}
@@ -170,9 +156,6 @@ func New(store Store, region string, opts ...Option) *Service {
 
 // Region is the cluster's region.
 func (s *Service) Region() string { return s.region }
-
-// RegistryPath is the bucket path of the tenant registry.
-func RegistryPath() [][]byte { return raftstore.Path("sys", "tenants") }
 
 // Create registers a tenant and creates its storage bucket, with an audit
 // entry, in one transaction.
@@ -229,36 +212,15 @@ func (s *Service) create(ctx context.Context, actor Actor, id, name, region stri
 	if err != nil {
 		return Tenant{}, fmt.Errorf("tenants: encode %q: %w", id, err)
 	}
-	marker, err := json.Marshal(struct {
-		Tenant string `json:"tenant"`
-	}{id})
-	if err != nil {
-		return Tenant{}, fmt.Errorf("tenants: encode marker of %q: %w", id, err)
-	}
 	entry, err := auditEntry(now, actor, ActionCreate, id)
 	if err != nil {
 		return Tenant{}, err
 	}
-	scope := newScope(id)
-	txn := &raftstore.Txn{
-		Conds: []raftstore.Cond{
-			{Kind: raftstore.CondAbsent, Bucket: RegistryPath(), Key: []byte(id)},
-			// The bucket can only outlive its registry entry through a
-			// bug; refusing keeps a new tenant from inheriting old data.
-			{Kind: raftstore.CondAbsent, Bucket: scope.Path(), Key: []byte(metaKey)},
-		},
-		Ops: []raftstore.Op{
-			{Kind: raftstore.OpPut, Bucket: RegistryPath(), Key: []byte(id), Value: value},
-			{Kind: raftstore.OpPut, Bucket: scope.Path(), Key: []byte(metaKey), Value: marker},
-		},
-		Appends: []raftstore.Append{entry},
-	}
+	var keys *tenancy.Txn
 	if prov != nil {
-		txn.Conds = append(txn.Conds, prov.Conds...)
-		txn.Ops = append(txn.Ops, prov.Ops...)
-		txn.Appends = append(txn.Appends, prov.Appends...)
+		keys = &prov.Txn
 	}
-	res, err := s.store.Apply(ctx, txn)
+	res, err := s.store.Create(ctx, id, value, entry, keys)
 	if err != nil {
 		return Tenant{}, fmt.Errorf("tenants: create %q: %w", id, err)
 	}
@@ -314,17 +276,13 @@ func (s *Service) List(ctx context.Context, c raftstore.Consistency, after strin
 	if after != "" && !ValidID(after) {
 		return nil, "", validation.Field("after", "must be a tenant id")
 	}
-	var startAfter []byte
-	if after != "" {
-		startAfter = []byte(after)
-	}
 	page = make([]Tenant, 0, min(limit, 64))
 	more := false
 	var decodeErr error
-	err = s.store.View(ctx, c, func(tx *raftstore.ReadTx) error {
+	err = s.store.View(ctx, c, func(tx tenancy.RegistryRead) error {
 		page, more, decodeErr = page[:0], false, nil
 		// One extra entry tells whether another page follows.
-		tx.Scan(RegistryPath(), startAfter, limit+1, func(key, value []byte, _ uint64) bool {
+		tx.Scan(after, limit+1, func(key string, value []byte, _ uint64) bool {
 			if len(page) == limit {
 				more = true
 				return false
@@ -444,11 +402,7 @@ func (s *Service) modify(ctx context.Context, actor Actor, id string, decide fun
 		if ch.action == "" {
 			return cur, nil
 		}
-		txn, err := s.changeTxn(id, version, ch, actor, now)
-		if err != nil {
-			return Tenant{}, err
-		}
-		res, err := s.store.Apply(ctx, txn)
+		res, err := s.change(ctx, id, version, ch, actor, now)
 		if err != nil {
 			return Tenant{}, fmt.Errorf("tenants: %s %q: %w", ch.action, id, err)
 		}
@@ -463,31 +417,24 @@ func (s *Service) modify(ctx context.Context, actor Actor, id string, decide fun
 	return Tenant{}, fmt.Errorf("tenants: %q changed %d times while being modified: %w", id, updateAttempts, ErrConflict)
 }
 
-func (s *Service) changeTxn(id string, version uint64, ch change, actor Actor, now time.Time) (*raftstore.Txn, error) {
+// change writes ch, conditioned on the tenant's entry being at version.
+func (s *Service) change(ctx context.Context, id string, version uint64, ch change, actor Actor, now time.Time) (raftstore.Result, error) {
 	entry, err := auditEntry(now, actor, ch.action, id)
 	if err != nil {
-		return nil, err
-	}
-	txn := &raftstore.Txn{
-		Conds:   []raftstore.Cond{{Kind: raftstore.CondVersion, Bucket: RegistryPath(), Key: []byte(id), Version: version}},
-		Appends: []raftstore.Append{entry},
+		return raftstore.Result{}, err
 	}
 	if ch.delete {
-		txn.Ops = []raftstore.Op{
-			{Kind: raftstore.OpDelete, Bucket: RegistryPath(), Key: []byte(id)},
-			{Kind: raftstore.OpDeleteBucket, Key: newScope(id).root},
-		}
+		var sys []raftstore.Op
 		if s.keys != nil {
-			txn.Ops = append(txn.Ops, s.keys.DeleteTenantOps(id)...)
+			sys = s.keys.DeleteTenantOps(id)
 		}
-		return txn, nil
+		return s.store.Delete(ctx, id, version, entry, sys)
 	}
 	value, err := json.Marshal(ch.next)
 	if err != nil {
-		return nil, fmt.Errorf("tenants: encode %q: %w", id, err)
+		return raftstore.Result{}, fmt.Errorf("tenants: encode %q: %w", id, err)
 	}
-	txn.Ops = []raftstore.Op{{Kind: raftstore.OpPut, Bucket: RegistryPath(), Key: []byte(id), Value: value}}
-	return txn, nil
+	return s.store.Update(ctx, id, version, value, entry)
 }
 
 // read returns the tenant and the version of its registry entry.
@@ -500,8 +447,8 @@ func (s *Service) read(ctx context.Context, c raftstore.Consistency, id string) 
 		version uint64
 		found   bool
 	)
-	err := s.store.View(ctx, c, func(tx *raftstore.ReadTx) error {
-		value, version, found = tx.Get(RegistryPath(), []byte(id))
+	err := s.store.View(ctx, c, func(tx tenancy.RegistryRead) error {
+		value, version, found = tx.Get(id)
 		return nil
 	})
 	if err != nil {
@@ -534,10 +481,11 @@ func (s *Service) generateID() (string, error) {
 // auditEntry is the system-chain entry of a tenant change. Its fields hold
 // no free text from the request (the display name stays out), so no
 // personal data reaches the audit log.
-func auditEntry(now time.Time, actor Actor, action, id string) (raftstore.Append, error) {
-	a, err := audit.Record(audit.SystemChain, actor.Caller().Entry(now, action, tenantBucketPrefix+id, audit.OutcomeSuccess, nil))
+func auditEntry(now time.Time, actor Actor, action, id string) ([]byte, error) {
+	e := actor.Caller().Entry(now, action, tenancy.AuditTarget(id), audit.OutcomeSuccess, nil)
+	b, err := e.Encode()
 	if err != nil {
-		return raftstore.Append{}, fmt.Errorf("tenants: audit entry: %w", err)
+		return nil, fmt.Errorf("tenants: audit entry: %w", err)
 	}
-	return a, nil
+	return b, nil
 }

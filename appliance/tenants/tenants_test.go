@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/custos/custos/appliance/tenants"
+	"github.com/custos/custos/internal/tenancy"
+	"github.com/custos/custos/internal/tenancy/tenancytest"
 	"github.com/custos/custos/internal/testkit/storetest"
 	"github.com/custos/custos/internal/validation"
 	"github.com/custos/custos/raftstore"
@@ -27,7 +29,7 @@ var fixedTime = time.Date(2026, 1, 2, 3, 4, 5, 600700800, time.UTC)
 func newService(t *testing.T) (*tenants.Service, *raftstore.Store) {
 	t.Helper()
 	store := storetest.Start(t)
-	return tenants.New(store, storetest.Region, tenants.WithClock(func() time.Time { return fixedTime })), store
+	return tenants.New(tenancy.New(store), storetest.Region, tenants.WithClock(func() time.Time { return fixedTime })), store
 }
 
 func ctx(t *testing.T) context.Context {
@@ -50,8 +52,8 @@ func mustCreate(t *testing.T, svc *tenants.Service, id, name string) tenants.Ten
 func chainState(t *testing.T, store *raftstore.Store) (seq uint64, registry int) {
 	t.Helper()
 	err := store.View(ctx(t), raftstore.Linearizable, func(tx *raftstore.ReadTx) error {
-		seq, _ = tx.ChainHead([]byte(tenants.AuditChain))
-		registry = tx.Count(tenants.RegistryPath())
+		seq, _ = tx.ChainHead([]byte(tenancy.SystemChain))
+		registry = tx.Count(tenancytest.Registry())
 		return nil
 	})
 	if err != nil {
@@ -65,7 +67,7 @@ func chainEntry(t *testing.T, store *raftstore.Store, seq uint64) map[string]any
 	var data []byte
 	err := store.View(ctx(t), raftstore.Linearizable, func(tx *raftstore.ReadTx) error {
 		var ok bool
-		if data, _, ok = tx.ChainEntry([]byte(tenants.AuditChain), seq); !ok {
+		if data, _, ok = tx.ChainEntry([]byte(tenancy.SystemChain), seq); !ok {
 			return fmt.Errorf("no chain entry %d", seq)
 		}
 		return nil
@@ -88,8 +90,8 @@ func TestNewPanicsOnBadWiring(t *testing.T) {
 	store := storetest.Start(t)
 	for name, build := range map[string]func(){
 		"nil store":  func() { tenants.New(nil, "eu-west-1") },
-		"bad region": func() { tenants.New(store, "EU West") },
-		"no region":  func() { tenants.New(store, "") },
+		"bad region": func() { tenants.New(tenancy.New(store), "EU West") },
+		"no region":  func() { tenants.New(tenancy.New(store), "") },
 	} {
 		func() {
 			defer func() {
@@ -436,9 +438,8 @@ func TestDeleteRemovesBucket(t *testing.T) {
 	mustCreate(t, svc, "other", "Other")
 	// Data the tenant's domain code would have written.
 	for _, id := range []string{"acme", "other"} {
-		sc := svc.Scope(id)
 		res, err := store.Apply(ctx(t), &raftstore.Txn{Ops: []raftstore.Op{
-			{Kind: raftstore.OpPut, Bucket: sc.Path("guests", "records"), Key: []byte("g1"), Value: []byte("ciphertext")},
+			{Kind: raftstore.OpPut, Bucket: tenancytest.Path(id, "guests", "records"), Key: []byte("g1"), Value: []byte("ciphertext")},
 		}})
 		if err != nil || !res.Applied {
 			t.Fatalf("write tenant data: %+v %v", res, err)
@@ -452,10 +453,10 @@ func TestDeleteRemovesBucket(t *testing.T) {
 		t.Errorf("get after delete: %v", err)
 	}
 	err := store.View(ctx(t), raftstore.Linearizable, func(tx *raftstore.ReadTx) error {
-		if tx.BucketExists(svc.Scope("acme").Path()) {
+		if tx.BucketExists(tenancytest.Path("acme")) {
 			t.Error("the deleted tenant's bucket still exists")
 		}
-		if _, _, ok := tx.Get(svc.Scope("other").Path("guests", "records"), []byte("g1")); !ok {
+		if _, _, ok := tx.Get(tenancytest.Path("other", "guests", "records"), []byte("g1")); !ok {
 			t.Error("deleting one tenant removed another's data")
 		}
 		return nil
@@ -473,7 +474,7 @@ func TestDeleteRemovesBucket(t *testing.T) {
 	// The id can be reused, and the new tenant starts empty.
 	mustCreate(t, svc, "acme", "Acme Again")
 	err = store.View(ctx(t), raftstore.Linearizable, func(tx *raftstore.ReadTx) error {
-		if tx.BucketExists(svc.Scope("acme").Path("guests")) {
+		if tx.BucketExists(tenancytest.Path("acme", "guests")) {
 			t.Error("a re-created tenant sees the old tenant's data")
 		}
 		return nil
@@ -539,7 +540,7 @@ func TestGeneratedIDCollisionRetries(t *testing.T) {
 	store := storetest.Start(t)
 	a, b := bytes.Repeat([]byte{1}, 7), bytes.Repeat([]byte{2}, 7)
 	rnd := &repeatReader{blocks: [][]byte{a, a, b}}
-	svc := tenants.New(store, storetest.Region, tenants.WithRandom(rnd))
+	svc := tenants.New(tenancy.New(store), storetest.Region, tenants.WithRandom(rnd))
 	first, err := svc.Create(ctx(t), operator, tenants.CreateInput{DisplayName: "One"})
 	if err != nil {
 		t.Fatal(err)
@@ -549,7 +550,7 @@ func TestGeneratedIDCollisionRetries(t *testing.T) {
 		t.Fatalf("a colliding generated id was not redrawn: %q, %q, %v", first.ID, second.ID, err)
 	}
 	// A source stuck on one value gives up after a few draws.
-	stuck := tenants.New(store, storetest.Region, tenants.WithRandom(&repeatReader{blocks: [][]byte{a}}))
+	stuck := tenants.New(tenancy.New(store), storetest.Region, tenants.WithRandom(&repeatReader{blocks: [][]byte{a}}))
 	if _, err := stuck.Create(ctx(t), operator, tenants.CreateInput{DisplayName: "Three"}); !errors.Is(err, tenants.ErrExists) {
 		t.Errorf("stuck random source: %v, want ErrExists", err)
 	}

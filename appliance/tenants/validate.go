@@ -6,13 +6,14 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/internal/validation"
 )
 
 // Input limits.
 const (
-	MinIDLen          = 2
-	MaxIDLen          = 63
+	MinIDLen          = tenancy.MinIDLen
+	MaxIDLen          = tenancy.MaxIDLen
 	MaxDisplayNameLen = 200 // characters (runes), after trimming
 	maxRegionLen      = 63
 	maxActorLen       = 128
@@ -20,13 +21,9 @@ const (
 
 // ValidID reports whether id is a well-formed tenant id:
 // ^[a-z0-9][a-z0-9-]{1,62}$. Ids that are not well formed cannot exist, so
-// callers may answer "not found" for them without a lookup.
-func ValidID(id string) bool {
-	if len(id) < MinIDLen || len(id) > MaxIDLen {
-		return false
-	}
-	return isSlug(id)
-}
+// callers may answer "not found" for them without a lookup. The rule is the
+// tenancy boundary's (tenancy.ValidID).
+func ValidID(id string) bool { return tenancy.ValidID(id) }
 
 // validRegion: a region name is a slug of 1 to 63 characters, the rule the
 // node configuration applies to its own region.

@@ -14,9 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/custos/custos/internal/tenancy/tenancytest"
 	bolt "go.etcd.io/bbolt"
-
-	"github.com/custos/custos/appliance/tenants"
 )
 
 // TestE2ERecordIntegrityFileTamper (issue 5, acceptance 3): a ciphertext
@@ -240,7 +239,7 @@ func tamperStateFile(t *testing.T, path string, edit bool) map[string][]byte {
 	before := map[string][]byte{}
 	err = db.Update(func(tx *bolt.Tx) error {
 		bucket := func(tenant string) (*bolt.Bucket, error) {
-			p := tenants.ScopeOf(tenant).Path("records", "guests")
+			p := tenancytest.Path(tenant, "records", "guests")
 			b := tx.Bucket(p[0])
 			for _, name := range p[1:] {
 				if b == nil {
