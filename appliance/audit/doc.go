@@ -4,11 +4,13 @@
 //
 // # Chains
 //
-// Each tenant has a chain ("tenant:<id>"); the cluster has one for operator
-// actions ("system": init, tenant create/update/delete, membership changes).
-// An entry is a raftstore chain append made in the same transaction as the
-// change it describes (Record), so a change happens only if its entry is
-// written: an unwritable chain refuses the change (raftstore's
+// Each tenant has a chain; the cluster has one for operator actions (init,
+// tenant create/update/delete, membership changes). The tenancy boundary
+// (internal/tenancy) names them (tenancy.ChainOf, tenancy.SystemChain) and
+// appends a tenant's entries through the tenant's scope: this package
+// encodes entries, and works on chains by the names it is given. An entry
+// is a raftstore chain append made in the same transaction as the change
+// it describes, so a change happens only if its entry is written: an unwritable chain refuses the change (raftstore's
 // ErrChainUnwritable, 503 audit-unavailable). Membership changes are not
 // store transactions, so their entry (outcome "requested") is written
 // first, and the change is refused if it cannot be.

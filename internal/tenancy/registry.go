@@ -112,7 +112,7 @@ func (r Registry) Delete(ctx context.Context, id string, version uint64, entry [
 	if !sc.Valid() || len(entry) == 0 {
 		return raftstore.Result{}, fmt.Errorf("%w: delete of %q", ErrOutOfScope, id)
 	}
-	if _, err := systemOps(system); err != nil {
+	if err := checkSystemOps(system); err != nil {
 		return raftstore.Result{}, err
 	}
 	return r.b.raw.Apply(ctx, &raftstore.Txn{

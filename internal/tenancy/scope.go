@@ -110,11 +110,10 @@ func (s Scope) txn(t *Txn) (*raftstore.Txn, error) {
 		o.Bucket = b
 		out.Ops = append(out.Ops, o)
 	}
-	ops, err := systemOps(t.SystemOps)
-	if err != nil {
+	if err := checkSystemOps(t.SystemOps); err != nil {
 		return nil, fmt.Errorf("%w (from tenant %s)", err, s.id)
 	}
-	out.Ops = append(out.Ops, ops...)
+	out.Ops = append(out.Ops, t.SystemOps...)
 	for _, e := range t.Audit {
 		out.Appends = append(out.Appends, raftstore.Append{Chain: s.root, Data: e})
 	}

@@ -46,15 +46,15 @@ func isSystemBucket(p [][]byte) bool {
 	return len(p) == 2 && string(p[0]) == sysBucket && validComponent(string(p[1]))
 }
 
-// systemOps checks that every op is a put or delete on a component's system
-// bucket.
-func systemOps(ops []raftstore.Op) ([]raftstore.Op, error) {
+// checkSystemOps checks that every op is a put or delete on a component's
+// system bucket.
+func checkSystemOps(ops []raftstore.Op) error {
 	for _, o := range ops {
 		if (o.Kind != raftstore.OpPut && o.Kind != raftstore.OpDelete) || !isSystemBucket(o.Bucket) {
-			return nil, fmt.Errorf("%w: op %d on %q is not a write of a component's system records", ErrOutOfScope, o.Kind, o.Bucket)
+			return fmt.Errorf("%w: op %d on %q is not a write of a component's system records", ErrOutOfScope, o.Kind, o.Bucket)
 		}
 	}
-	return ops, nil
+	return nil
 }
 
 // Put writes key = value in the component's bucket.
@@ -89,7 +89,7 @@ func (b *Boundary) ApplySystem(ctx context.Context, conds []raftstore.Cond, ops 
 			return raftstore.Result{}, fmt.Errorf("%w: a condition on %q", ErrOutOfScope, c.Bucket)
 		}
 	}
-	if _, err := systemOps(ops); err != nil {
+	if err := checkSystemOps(ops); err != nil {
 		return raftstore.Result{}, err
 	}
 	return b.raw.Apply(ctx, &raftstore.Txn{Conds: conds, Ops: ops})
