@@ -12,6 +12,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/recover"
 
 	"github.com/custos/custos/appliance/apikeys"
+	"github.com/custos/custos/appliance/cluster"
 	"github.com/custos/custos/appliance/tenants"
 	"github.com/custos/custos/raftstore"
 )
@@ -37,7 +38,7 @@ type Tenants interface {
 	Delete(ctx context.Context, actor tenants.Actor, id string) error
 }
 
-// Auth checks operator credentials.
+// Auth checks operator credentials; *cluster.Service implements it.
 type Auth interface {
 	// CheckOperatorToken returns nil when token is a valid operator token.
 	// An error that wraps a raftstore availability error (ErrNoLeader,
@@ -49,6 +50,7 @@ type Auth interface {
 var (
 	_ Cluster = (*raftstore.Store)(nil)
 	_ Tenants = (*tenants.Service)(nil)
+	_ Auth    = (*cluster.Service)(nil)
 )
 
 // Deps are the services the API adapts.

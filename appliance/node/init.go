@@ -2,36 +2,36 @@ package node
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
-	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/appliance/cluster"
 	"github.com/custos/custos/keyring"
 	"github.com/custos/custos/raftstore"
 )
 
-// Layout of a node's data directory.
+var (
+	// ErrNotInitialized: the data directory holds no node identity.
+	ErrNotInitialized = errors.New("node not initialized: run `custos operator init` (first node) or `custos operator join`, or set cluster.join and cluster.join_token")
+	// ErrAlreadyInitialized: the data directory already holds a node
+	// identity.
+	ErrAlreadyInitialized = errors.New("node already initialized")
+)
+
+// Layout of a node's data directory. The bootstrap file is written by
+// `operator init` and consumed by the first start of the first node: it
+// holds the cluster's genesis (cluster.Genesis: only hashes of the secrets
+// printed to the operator), which that start writes into the replicated
+// state.
 const (
 	dirTLS        = "tls"
 	fileBootstrap = "bootstrap.json"
 )
-
-// bootstrapFile is written by `operator init` and consumed by the first
-// start of the first node: it carries only hashes of the secrets printed to
-// the operator, which the node then replicates into the cluster state.
-type bootstrapFile struct {
-	OperatorTokenHash string   `json:"operator_token_sha256"`
-	JoinTokenHash     string   `json:"join_token_sha256"`
-	SealRecipients    []string `json:"seal_recipients"`
-	AuditVerifierKey  string   `json:"audit_verifier_key"`
-	AuditSigningKey   []byte   `json:"audit_signing_key"` // age-encrypted to the seal recipients
-}
 
 // Secrets are printed once at init and never stored in the clear.
 type Secrets struct {
@@ -72,23 +72,11 @@ func SealIdentityPath(configured, dataDir string) string {
 	return filepath.Join(dataDir, "seal.age")
 }
 
-// ErrAlreadyInitialized: the data directory already holds a node identity.
-var ErrAlreadyInitialized = errors.New("node already initialized")
-
-// NewOperatorToken returns a fresh random operator token.
-func NewOperatorToken() (string, error) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
-	}
-	return "cst_" + base64.RawURLEncoding.EncodeToString(b), nil
-}
-
 // Init prepares dataDir as the first node of a new cluster: a cluster CA,
-// this node's certificate, an operator token and a join token. With a
-// non-empty operatorToken that token is used (dev mode's --dev-token).
-// It also creates the seal identity, or records the operator's own seal
-// recipients.
+// this node's certificate, an operator token and a join token (with
+// o.OperatorToken set, that token is used: dev mode's --dev-token). It
+// also creates the seal identity, or takes the operator's own seal
+// recipients, and leaves the cluster's genesis in the bootstrap file.
 func Init(dataDir, nodeID string, o InitOptions) (*Secrets, error) {
 	tlsDir := filepath.Join(dataDir, dirTLS)
 	if _, err := os.Stat(tlsDir); err == nil {
@@ -107,7 +95,7 @@ func Init(dataDir, nodeID string, o InitOptions) (*Secrets, error) {
 		return nil, fmt.Errorf("init: %w", err)
 	}
 	if operatorToken == "" {
-		if operatorToken, err = NewOperatorToken(); err != nil {
+		if operatorToken, err = cluster.NewOperatorToken(); err != nil {
 			return nil, fmt.Errorf("init: %w", err)
 		}
 	}
@@ -123,28 +111,15 @@ func Init(dataDir, nodeID string, o InitOptions) (*Secrets, error) {
 		}
 		sec.SealRecipients = []string{r.String()}
 	}
-	// The audit checkpoint key: its private half is kept only encrypted to
-	// the seal recipients, so only unsealed nodes can sign.
-	keyName, err := audit.KeyName(o.Region)
+	genesis, err := cluster.NewGenesis(o.Region, operatorToken, join, sec.SealRecipients)
 	if err != nil {
 		return nil, fmt.Errorf("init: %w", err)
 	}
-	skey, vkey, err := audit.NewKeys(keyName)
+	sec.AuditKey = genesis.AuditVerifierKey
+	b, err := json.Marshal(genesis)
 	if err != nil {
 		return nil, fmt.Errorf("init: %w", err)
 	}
-	encSKey, err := keyring.EncryptToRecipients(sec.SealRecipients, []byte(skey))
-	if err != nil {
-		return nil, fmt.Errorf("init: %w", err)
-	}
-	sec.AuditKey = vkey
-	b, _ := json.Marshal(bootstrapFile{
-		OperatorTokenHash: raftstore.TokenHash(operatorToken),
-		JoinTokenHash:     raftstore.TokenHash(join),
-		SealRecipients:    sec.SealRecipients,
-		AuditVerifierKey:  vkey,
-		AuditSigningKey:   encSKey,
-	})
 	if err := os.WriteFile(filepath.Join(dataDir, fileBootstrap), b, 0o600); err != nil {
 		return nil, fmt.Errorf("init: %w", err)
 	}
@@ -180,7 +155,7 @@ func hasCredentials(dataDir string) (bool, error) {
 	return err == nil, err
 }
 
-func readBootstrap(dataDir string) (*bootstrapFile, error) {
+func readBootstrap(dataDir string) (*cluster.Genesis, error) {
 	b, err := os.ReadFile(filepath.Join(dataDir, fileBootstrap))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -188,9 +163,36 @@ func readBootstrap(dataDir string) (*bootstrapFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	var bf bootstrapFile
-	if err := json.Unmarshal(b, &bf); err != nil {
+	var g cluster.Genesis
+	if err := json.Unmarshal(b, &g); err != nil {
 		return nil, fmt.Errorf("read %s: %w", fileBootstrap, err)
 	}
-	return &bf, nil
+	return &g, nil
+}
+
+// finishBootstrap writes the cluster's genesis once this node leads, waits
+// until the local state holds it, then removes the bootstrap file. It is
+// idempotent across restarts.
+func (n *Node) finishBootstrap(ctx context.Context, dataDir string, members *cluster.Service, g cluster.Genesis) error {
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := n.store.WaitLeader(wctx); err != nil {
+		return fmt.Errorf("node: bootstrap: %w", err)
+	}
+	wrote, err := members.Bootstrap(wctx, g, n.cfg.Region, n.cfg.NodeID)
+	if err != nil {
+		return fmt.Errorf("node: bootstrap from %s: %w", fileBootstrap, err)
+	}
+	if !wrote {
+		n.logger.Info("cluster record already present")
+	}
+	// Tokens are checked against the local state: make it hold the
+	// genesis before the API serves.
+	if err := n.store.Barrier(wctx); err != nil {
+		return fmt.Errorf("node: bootstrap: %w", err)
+	}
+	if err := os.Remove(filepath.Join(dataDir, fileBootstrap)); err != nil {
+		return fmt.Errorf("node: bootstrap: %w", err)
+	}
+	return nil
 }

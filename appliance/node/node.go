@@ -1,5 +1,9 @@
-// Package node runs one Custos node: it turns a validated configuration into
-// a running raftstore node and HTTP API, and stops them gracefully.
+// Package node runs one Custos node. It is wiring only: it loads the
+// node's identity from its data directory, constructs the store and the
+// services in dependency order, connects them to the HTTP API, starts
+// their background work and stops everything gracefully. What the cluster
+// stores about itself and how tokens are checked belong to
+// appliance/cluster; the audit retention policy to appliance/audit.
 //
 // # Start-up
 //
@@ -11,11 +15,12 @@
 //   - no identity and cluster.join + cluster.join_token set: the node fetches
 //     its certificate from a listed node (FetchJoinCredentials);
 //   - bootstrap.json present (left by `custos operator init`): the node
-//     bootstraps a new cluster with itself as the only voter, then writes the
-//     cluster record — region and the hashes of the operator and join tokens
-//     — into the replicated state and removes the file;
+//     bootstraps a new cluster with itself as the only voter, then writes
+//     the cluster's genesis (cluster.Service.Bootstrap) and removes the
+//     file;
 //   - cluster.join set: once running, the node asks to be added as a voter
-//     (idempotent; a no-op when it already is one).
+//     (idempotent; a no-op when it already is one), retrying for up to five
+//     minutes in the background.
 //
 // Secrets are printed once and stored only as SHA-256 hashes in the
 // replicated state, so every node can check them.
@@ -29,11 +34,19 @@
 // serves, but /v1/sys/health answers 503 "sealed" and key operations answer
 // 503 key-unavailable. Each node runs a keyring janitor (cache purges,
 // compaction after shreds; on the leader, rewraps and Vault trims).
+//
+// # Lifecycle
+//
+// All background work — the join, the keyring janitor, audit checkpoints,
+// self-checks and pruning, the read-audit batcher, the upload sweeper and
+// the API server — runs under one context that the node cancels on Close,
+// and is tracked, so Close returns only when all of it has stopped and
+// then closes the store. Close first drains the API, so requests in flight
+// still find the services running.
 package node
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -42,6 +55,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"filippo.io/age"
@@ -50,6 +64,7 @@ import (
 	"github.com/custos/custos/appliance/apikeys"
 	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/blobs"
+	"github.com/custos/custos/appliance/cluster"
 	"github.com/custos/custos/appliance/collections"
 	"github.com/custos/custos/appliance/config"
 	"github.com/custos/custos/appliance/records"
@@ -59,16 +74,8 @@ import (
 	"github.com/custos/custos/raftstore"
 )
 
-// Replicated system records.
-var (
-	bucketSys        = raftstore.Path("sys")
-	keyCluster       = []byte("cluster")
-	keyOperatorToken = []byte("operator_token_sha256")
-	keyJoinToken     = []byte("join_token_sha256")
-)
-
-// ErrNotInitialized: the data directory holds no node identity.
-var ErrNotInitialized = errors.New("node not initialized: run `custos operator init` (first node) or `custos operator join`, or set cluster.join and cluster.join_token")
+// joinTimeout bounds the background join (cluster.join).
+const joinTimeout = 5 * time.Minute
 
 // Node is a running node.
 type Node struct {
@@ -80,7 +87,12 @@ type Node struct {
 	shutdown func(context.Context) error
 	tempDir  string
 
-	stopJanitor func() // stops the background work (keyring janitor, audit)
+	// life is the node's lifetime: background work runs under it and is
+	// tracked by work; Close cancels it (stop) and waits.
+	life context.Context
+	stop context.CancelFunc
+	work sync.WaitGroup
+
 	// Token is the operator token when this start created it (dev mode).
 	Token string
 }
@@ -93,52 +105,32 @@ type Options struct {
 	RaftLog io.Writer
 }
 
-// Start starts a node and returns once the API is listening and the cluster
-// has a leader (or ctx ends).
+// Start starts a node and returns once the API is listening (on the
+// first start of a new cluster, also once the cluster's genesis is
+// written), or ctx ends. Ending ctx after Start returns does not stop the
+// node: Close does.
 func Start(ctx context.Context, cfg *config.Config, opts Options) (*Node, error) {
 	logger := opts.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	n := &Node{cfg: cfg, logger: logger, apiDone: make(chan error, 1)}
+	life, stop := context.WithCancel(context.WithoutCancel(ctx))
+	n := &Node{cfg: cfg, logger: logger, apiDone: make(chan error, 1), life: life, stop: stop}
 	ok := false
 	defer func() {
 		if !ok {
 			n.closeStore()
+			n.removeTempDir()
 		}
 	}()
-	dataDir := cfg.DataDir
-	if dataDir == "" && cfg.Dev {
-		d, err := os.MkdirTemp("", "custos-dev-*")
-		if err != nil {
-			return nil, fmt.Errorf("node: dev data dir: %w", err)
-		}
-		dataDir, n.tempDir = d, d
-	}
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("node: data dir: %w", err)
-	}
-	has, err := hasCredentials(dataDir)
+
+	// Load: the node's identity and, on a new cluster's first start, its
+	// genesis.
+	dataDir, err := n.loadIdentity(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("node: %w", err)
+		return nil, err
 	}
-	if !has {
-		switch {
-		case cfg.Dev:
-			sec, err := Init(dataDir, cfg.NodeID, InitOptions{OperatorToken: cfg.DevToken.Reveal(), SealIdentity: cfg.Keyring.SealIdentity, Region: cfg.Region})
-			if err != nil {
-				return nil, fmt.Errorf("node: %w", err)
-			}
-			n.Token = sec.OperatorToken
-		case len(cfg.Cluster.Join) > 0 && cfg.Cluster.JoinToken != "":
-			if err := n.fetchCredentials(ctx, dataDir); err != nil {
-				return nil, err
-			}
-		default:
-			return nil, ErrNotInitialized
-		}
-	}
-	boot, err := readBootstrap(dataDir)
+	genesis, err := readBootstrap(dataDir)
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
@@ -146,38 +138,23 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Node, error)
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	raftLog := opts.RaftLog
-	if raftLog == nil {
-		raftLog = os.Stderr
-	}
-	n.store, err = raftstore.Open(ctx, raftstore.Config{
-		NodeID: cfg.NodeID, Region: cfg.Region, DataDir: dataDir,
-		ListenAddress: cfg.Cluster.ListenAddress, AdvertiseAddress: cfg.Cluster.AdvertiseAddress,
-		Credentials: creds, Bootstrap: boot != nil,
-		HeartbeatTimeout: cfg.Cluster.HeartbeatTimeout, ElectionTimeout: cfg.Cluster.ElectionTimeout,
-		LeaderLeaseTimeout: cfg.Cluster.LeaderLeaseTimeout, SnapshotThreshold: cfg.Cluster.SnapshotThreshold,
-		SnapshotInterval: cfg.Cluster.SnapshotInterval, ApplyTimeout: cfg.Cluster.ApplyTimeout,
-		AuthorizeJoin: n.authorizeJoin, BeforeJoin: n.auditJoin, BeforeAddVoter: n.auditAddVoter, Logger: logger,
-		RaftLogOutput: raftLog, RaftLogLevel: raftLevel(cfg.Log.Level),
-	})
+
+	// Construct, in dependency order: the cluster service (raftstore calls
+	// its hooks), the store, then the services on top of it.
+	members := cluster.New()
+	n.store, err = raftstore.Open(ctx, n.storeConfig(dataDir, creds, genesis != nil, members, opts.RaftLog))
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	if boot != nil {
-		if err := n.finishBootstrap(ctx, dataDir, boot); err != nil {
+	members.Attach(n.store)
+	if genesis != nil {
+		if err := n.finishBootstrap(ctx, dataDir, members, *genesis); err != nil {
 			return nil, err
 		}
 	}
 	if len(cfg.Cluster.Join) > 0 {
-		go func() {
-			jctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-			defer cancel()
-			if err := n.store.Join(jctx, cfg.Cluster.Join); err != nil {
-				logger.Error("join failed", "error", err)
-			}
-		}()
+		n.background(n.join)
 	}
-
 	// The tenancy boundary: the only way into tenant storage.
 	b := tenancy.New(n.store)
 	keys, ids, err := n.startKeyring(b, dataDir)
@@ -198,27 +175,60 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Node, error)
 	n.background(func(ctx context.Context) {
 		bl.RunSweeper(ctx, blobs.SweepConfig{IsLeader: n.store.IsLeader, Tenants: ten.IDs, Logger: n.logger.With("component", "blobs")})
 	})
+
+	// Connect the services to the API and start serving.
 	app := api.New(api.Deps{
 		Cluster: n.store, Tenants: ten, Keys: keys, Audit: aud, SelfCheck: runner, APIKeys: apikeys.New(b, nil),
 		Collections: colls, Records: recs, Blobs: bl,
-		Auth: n, Version: opts.Version, Logger: logger,
+		Auth: members, Version: opts.Version, Logger: logger,
 	}, api.Options{BodyLimit: cfg.API.BodyLimit, RequestTimeout: cfg.API.RequestTimeout})
 	n.ln, err = net.Listen("tcp", cfg.API.ListenAddress)
 	if err != nil {
 		return nil, fmt.Errorf("node: api listen %s: %w", cfg.API.ListenAddress, err)
 	}
-	go func() { n.apiDone <- app.Listener(n.ln) }()
+	n.work.Go(func() { n.apiDone <- app.Listener(n.ln) })
 	n.shutdown = app.ShutdownWithContext
 	ok = true
 	logger.Info("api listening", "address", n.ln.Addr().String())
 	return n, nil
 }
 
-func raftLevel(l string) string {
-	if l == "debug" {
-		return "info"
+// loadIdentity makes sure the data directory holds a node identity —
+// creating one in dev mode, fetching one from the cluster with a join
+// token — and returns the directory.
+func (n *Node) loadIdentity(ctx context.Context) (string, error) {
+	cfg := n.cfg
+	dataDir := cfg.DataDir
+	if dataDir == "" && cfg.Dev {
+		d, err := os.MkdirTemp("", "custos-dev-*")
+		if err != nil {
+			return "", fmt.Errorf("node: dev data dir: %w", err)
+		}
+		dataDir, n.tempDir = d, d
 	}
-	return "warn"
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return "", fmt.Errorf("node: data dir: %w", err)
+	}
+	has, err := hasCredentials(dataDir)
+	if err != nil {
+		return "", fmt.Errorf("node: %w", err)
+	}
+	switch {
+	case has:
+	case cfg.Dev:
+		sec, err := Init(dataDir, cfg.NodeID, InitOptions{OperatorToken: cfg.DevToken.Reveal(), SealIdentity: cfg.Keyring.SealIdentity, Region: cfg.Region})
+		if err != nil {
+			return "", fmt.Errorf("node: %w", err)
+		}
+		n.Token = sec.OperatorToken
+	case len(cfg.Cluster.Join) > 0 && cfg.Cluster.JoinToken != "":
+		if err := n.fetchCredentials(ctx, dataDir); err != nil {
+			return "", err
+		}
+	default:
+		return "", ErrNotInitialized
+	}
+	return dataDir, nil
 }
 
 func (n *Node) fetchCredentials(ctx context.Context, dataDir string) error {
@@ -236,50 +246,45 @@ func (n *Node) fetchCredentials(ctx context.Context, dataDir string) error {
 	return fmt.Errorf("node: fetch credentials: %w", errors.Join(errs...))
 }
 
-// finishBootstrap writes the cluster record once this node leads, then
-// removes bootstrap.json. It is idempotent across restarts.
-func (n *Node) finishBootstrap(ctx context.Context, dataDir string, boot *bootstrapFile) error {
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+// storeConfig is the raftstore configuration of this node; members
+// authorizes joins and audits membership changes.
+func (n *Node) storeConfig(dataDir string, creds *raftstore.Credentials, bootstrap bool, members *cluster.Service, raftLog io.Writer) raftstore.Config {
+	cc := n.cfg.Cluster
+	if raftLog == nil {
+		raftLog = os.Stderr
+	}
+	return raftstore.Config{
+		NodeID: n.cfg.NodeID, Region: n.cfg.Region, DataDir: dataDir,
+		ListenAddress: cc.ListenAddress, AdvertiseAddress: cc.AdvertiseAddress,
+		Credentials: creds, Bootstrap: bootstrap,
+		HeartbeatTimeout: cc.HeartbeatTimeout, ElectionTimeout: cc.ElectionTimeout,
+		LeaderLeaseTimeout: cc.LeaderLeaseTimeout, SnapshotThreshold: cc.SnapshotThreshold,
+		SnapshotInterval: cc.SnapshotInterval, ApplyTimeout: cc.ApplyTimeout,
+		AuthorizeJoin: members.AuthorizeJoin, BeforeJoin: members.AuditJoin, BeforeAddVoter: members.AuditAddVoter,
+		Logger: n.logger, RaftLogOutput: raftLog, RaftLogLevel: raftLevel(n.cfg.Log.Level),
+	}
+}
+
+func raftLevel(l string) string {
+	if l == "debug" {
+		return "info"
+	}
+	return "warn"
+}
+
+// join asks the cluster to make this node a voter (cluster.join), retrying
+// until it succeeds, joinTimeout passes or the node closes.
+func (n *Node) join(ctx context.Context) {
+	jctx, cancel := context.WithTimeout(ctx, joinTimeout)
 	defer cancel()
-	if err := n.store.WaitLeader(wctx); err != nil {
-		return fmt.Errorf("node: bootstrap: %w", err)
+	err := n.store.Join(jctx, n.cfg.Cluster.Join)
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		n.logger.Info("join stopped: the node is closing", "error", err)
+	default:
+		n.logger.Error("join failed", "error", err)
 	}
-	rec, _ := json.Marshal(map[string]string{"region": n.cfg.Region, "initialized_at": time.Now().UTC().Format(time.RFC3339Nano), "first_node": n.cfg.NodeID})
-	sealOps, err := keyring.BootstrapOps(boot.SealRecipients)
-	if err != nil {
-		return fmt.Errorf("node: bootstrap: %w", err)
-	}
-	if boot.AuditVerifierKey == "" {
-		return fmt.Errorf("node: bootstrap: %s has no audit key (made by an older custos?)", fileBootstrap)
-	}
-	sealOps = append(sealOps, audit.BootstrapOps(boot.AuditVerifierKey, boot.AuditSigningKey)...)
-	initEntry, err := audit.Record(tenancy.SystemChain, audit.Entry{
-		Time: time.Now().UTC(), Actor: audit.Actor{Type: audit.ActorOperator, ID: "operator"},
-		Action: "cluster.init", Target: "node:" + n.cfg.NodeID, Outcome: audit.OutcomeSuccess,
-		Details: map[string]string{"region": n.cfg.Region},
-	})
-	if err != nil {
-		return fmt.Errorf("node: bootstrap: %w", err)
-	}
-	res, err := n.store.Apply(wctx, &raftstore.Txn{
-		Conds: []raftstore.Cond{{Kind: raftstore.CondAbsent, Bucket: bucketSys, Key: keyCluster}},
-		Ops: append([]raftstore.Op{
-			{Kind: raftstore.OpPut, Bucket: bucketSys, Key: keyCluster, Value: rec},
-			{Kind: raftstore.OpPut, Bucket: bucketSys, Key: keyOperatorToken, Value: []byte(boot.OperatorTokenHash)},
-			{Kind: raftstore.OpPut, Bucket: bucketSys, Key: keyJoinToken, Value: []byte(boot.JoinTokenHash)},
-		}, sealOps...),
-		Appends: []raftstore.Append{initEntry},
-	})
-	if err != nil {
-		return fmt.Errorf("node: bootstrap: write cluster record: %w", err)
-	}
-	if !res.Applied {
-		n.logger.Info("cluster record already present")
-	}
-	if err := os.Remove(filepath.Join(dataDir, fileBootstrap)); err != nil {
-		return fmt.Errorf("node: bootstrap: %w", err)
-	}
-	return nil
 }
 
 // startKeyring loads the seal identity (none: the node runs sealed and
@@ -318,8 +323,9 @@ func (n *Node) startKeyring(b *tenancy.Boundary, dataDir string) (*keyring.Hiera
 	return h, ids, nil
 }
 
-// startAudit starts the audit service: checkpoints on the leader, the
-// self-check on every node (its witness file sits next to the state).
+// startAudit starts the audit service: checkpoints and retention on the
+// leader, the self-check on every node (its witness file sits next to the
+// state).
 func (n *Node) startAudit(dataDir string, ids []age.Identity, ten *tenants.Service) (*audit.Service, *audit.Runner) {
 	ac := n.cfg.Audit
 	s := audit.New(n.store, ids, nil)
@@ -329,87 +335,17 @@ func (n *Node) startAudit(dataDir string, ids []age.Identity, ten *tenants.Servi
 		MaxEntries:     uint64(ac.CheckpointEntries),
 		SelfCheckEvery: ac.SelfCheckInterval,
 		Witness:        audit.NewWitness(filepath.Join(dataDir, "audit-witness.json")),
-		Retention: func(ctx context.Context, chain string) (time.Duration, error) {
-			id, ok := tenancy.TenantOfChain(chain)
-			if !ok {
-				return ac.Retention, nil
-			}
-			t, err := ten.Get(ctx, raftstore.Stale, id)
-			switch {
-			case errors.Is(err, tenants.ErrNotFound):
-				return ac.Retention, nil // a deleted tenant's log is kept as long as any
-			case err != nil:
-				return 0, err
-			case t.AuditRetentionDays > 0:
-				return time.Duration(t.AuditRetentionDays) * 24 * time.Hour, nil
-			}
-			return ac.Retention, nil
-		},
-		Logger: n.logger.With("component", "audit"),
+		Retention:      audit.Retention{Default: ac.Retention, Tenants: ten}.For,
+		Logger:         n.logger.With("component", "audit"),
 	})
 	n.background(r.Run)
 	return s, r
 }
 
-// background runs fn until the node closes.
+// background runs fn under the node's lifetime: fn returns when its
+// context ends, and Close waits for it.
 func (n *Node) background(fn func(context.Context)) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	prev := n.stopJanitor
-	n.stopJanitor = func() {
-		cancel()
-		<-done
-		if prev != nil {
-			prev()
-		}
-	}
-	go func() {
-		defer close(done)
-		fn(ctx)
-	}()
-}
-
-// auditJoin records, in the system chain, that a node presented a valid
-// join token and is given a certificate (before it is: fail closed).
-func (n *Node) auditJoin(ctx context.Context, nodeID string) error {
-	return n.auditMembership(ctx, "cluster.join", nodeID, nil)
-}
-
-// auditAddVoter records that a node is made a voter (before it is).
-func (n *Node) auditAddVoter(ctx context.Context, nodeID, addr string) error {
-	return n.auditMembership(ctx, "cluster.add_voter", nodeID, map[string]string{"address": addr})
-}
-
-func (n *Node) auditMembership(ctx context.Context, action, nodeID string, details map[string]string) error {
-	e := audit.System().Entry(time.Now().UTC(), action, "node:"+nodeID, audit.OutcomeRequested, details)
-	return audit.Append(ctx, n.store, tenancy.SystemChain, e)
-}
-
-// CheckOperatorToken accepts the operator token. It reads the local state:
-// the token hash changes only at init.
-func (n *Node) CheckOperatorToken(ctx context.Context, token string) error {
-	return n.checkHash(ctx, keyOperatorToken, token)
-}
-
-func (n *Node) authorizeJoin(ctx context.Context, token string) error {
-	return n.checkHash(ctx, keyJoinToken, token)
-}
-
-var errBadToken = errors.New("invalid token")
-
-func (n *Node) checkHash(ctx context.Context, key []byte, token string) error {
-	var hash []byte
-	err := n.store.View(ctx, raftstore.Stale, func(r *raftstore.ReadTx) error {
-		hash, _, _ = r.Get(bucketSys, key)
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	if len(hash) == 0 || token == "" || !raftstore.TokenMatches(token, string(hash)) {
-		return errBadToken
-	}
-	return nil
+	n.work.Go(func() { fn(n.life) })
 }
 
 // APIAddress is the address the API listens on.
@@ -425,26 +361,36 @@ func (n *Node) WaitReady(ctx context.Context) error { return n.store.WaitLeader(
 // Done delivers the API server's error if it stops on its own.
 func (n *Node) Done() <-chan error { return n.apiDone }
 
-// Close stops the API (letting requests in flight finish) and the store.
+// Close stops the API (letting requests in flight finish), then the
+// background work — waiting for all of it — and the store.
 func (n *Node) Close(ctx context.Context) error {
 	var errs []error
 	if n.shutdown != nil {
 		errs = append(errs, n.shutdown(ctx))
+		// fasthttp closes only the listeners its Serve has registered; a
+		// node closed right after Start may not have got that far.
+		if err := n.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, err)
+		}
 	}
-	errs = append(errs, n.closeStore())
-	if n.tempDir != "" {
-		errs = append(errs, os.RemoveAll(n.tempDir))
-	}
+	errs = append(errs, n.closeStore(), n.removeTempDir())
 	return errors.Join(errs...)
 }
 
+// closeStore ends the node's lifetime, waits for the background work and
+// closes the store.
 func (n *Node) closeStore() error {
-	if n.stopJanitor != nil {
-		n.stopJanitor()
-		n.stopJanitor = nil
-	}
+	n.stop()
+	n.work.Wait()
 	if n.store == nil {
 		return nil
 	}
 	return n.store.Close()
+}
+
+func (n *Node) removeTempDir() error {
+	if n.tempDir == "" {
+		return nil
+	}
+	return os.RemoveAll(n.tempDir)
 }
