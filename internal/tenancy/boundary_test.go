@@ -45,10 +45,10 @@ var boundaryDirs = []string{"internal/tenancy"}
 // raftstore itself, the boundary, and the infrastructure that works on the
 // cluster's own records and on chains as such — the audit service
 // (checkpoints, proofs, exports, retention, the system chain) and the
-// node's wiring (the bootstrap records below "sys"). A package added here
-// must write only below "sys" (checked) and name chains only as given to
-// it by the boundary.
-var rawStoreDirs = []string{"raftstore", "internal/tenancy", "appliance/audit", "appliance/node"}
+// cluster service (the cluster record and token hashes below "sys", the
+// genesis transaction). A package added here must write only below "sys"
+// (checked) and name chains only as given to it by the boundary.
+var rawStoreDirs = []string{"raftstore", "internal/tenancy", "appliance/audit", "appliance/cluster"}
 
 // noApplianceDirs import nothing under appliance/.
 var noApplianceDirs = []string{"keyring", "raftstore", "internal/tenancy"}
