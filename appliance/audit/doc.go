@@ -98,8 +98,9 @@
 //
 // Entries older than their chain's retention ([Retention]: audit.retention,
 // five years, or the tenant's audit_retention_days) are pruned by the
-// leader, with an audit.prune entry in the same transaction. The tree keeps every hash, so
-// roots, consistency proofs and proofs of retained entries are unchanged;
-// exports start at the first retained entry with the link and tree hashes
-// before it. A deleted tenant's chain is kept for the default retention.
+// leader, with an audit.prune entry in the same transaction. The tree
+// keeps every hash, so roots, consistency proofs and proofs of retained
+// entries are unchanged; exports start at the first retained entry with
+// the link and tree hashes before it. A deleted tenant's chain is kept for
+// the default retention.
 package audit
