@@ -96,7 +96,7 @@ func (b *Bundle) Write(w io.Writer) error {
 		if err != nil {
 			return err
 		}
-		if err := put(fmt.Sprintf("checkpoints/%020d.txt", c.Size), cp); err != nil {
+		if err := put(checkpointName(c.Size), cp); err != nil {
 			return fmt.Errorf("audit: write bundle: %w", err)
 		}
 	}
@@ -131,6 +131,10 @@ func (b *Bundle) Write(w io.Writer) error {
 	}
 	return zw.Close()
 }
+
+// checkpointName is the bundle member of the checkpoint at size: its size
+// in 20 decimal digits, so that names sort as sizes do.
+func checkpointName(size uint64) string { return fmt.Sprintf("checkpoints/%020d.txt", size) }
 
 func encodeManifest(m Manifest) ([]byte, error) {
 	b, err := json.MarshalIndent(m, "", "  ")
@@ -177,15 +181,22 @@ const (
 // nil for none) it also checks that the bundle extends it: not rolled back
 // behind it, not a forked history.
 func Verify(r io.Reader, v note.Verifier, trusted []byte) (*Report, error) {
-	zr, err := gzip.NewReader(r)
+	// The gzip reader reads exactly its member from a byte reader, so what
+	// follows it can be seen: one member, nothing after it.
+	in := bufio.NewReaderSize(r, 64<<10)
+	zr, err := gzip.NewReader(in)
 	if err != nil {
 		return nil, fail("bundle", "not a gzip file: %v", err)
 	}
+	zr.Multistream(false)
 	tr := tar.NewReader(zr)
 	next := func(want string) (*tar.Header, error) {
 		h, err := tr.Next()
 		if err != nil {
 			return nil, fail("bundle", "expected %s: %v", want, err)
+		}
+		if h.Typeflag != tar.TypeReg {
+			return nil, fail(h.Name, "not a regular file (tar type %q)", h.Typeflag)
 		}
 		return h, nil
 	}
@@ -220,8 +231,12 @@ func Verify(r io.Reader, v note.Verifier, trusted []byte) (*Report, error) {
 		return nil, fail("manifest.json", "hash_start %d, want %d", m.HashStart, tlog.StoredHashIndex(0, a))
 	}
 	frontier := map[int64]tlog.Hash{}
-	for _, s := range m.Frontier {
-		if len(s.Hash) != tlog.HashSize || s.Index >= m.HashStart || s.Index < 0 {
+	wantFrontier := frontierIndexes(a)
+	if len(m.Frontier) != len(wantFrontier) {
+		return nil, fail("manifest.json", "%d frontier hashes, want %d for first %d", len(m.Frontier), len(wantFrontier), m.First)
+	}
+	for i, s := range m.Frontier {
+		if len(s.Hash) != tlog.HashSize || s.Index != wantFrontier[i] {
 			return nil, fail("manifest.json", "bad frontier hash at index %d", s.Index)
 		}
 		var h tlog.Hash
@@ -262,6 +277,9 @@ func Verify(r io.Reader, v note.Verifier, trusted []byte) (*Report, error) {
 		c, err := OpenCheckpoint(msg, v)
 		if err != nil {
 			return nil, fail(h.Name, "%v", err)
+		}
+		if h.Name != checkpointName(c.Size) {
+			return nil, fail(h.Name, "the checkpoint inside is at size %d (want the name %s)", c.Size, checkpointName(c.Size))
 		}
 		if c.Origin != m.Origin {
 			return nil, fail(h.Name, "origin %q is not the bundle's %q", c.Origin, m.Origin)
@@ -400,6 +418,14 @@ func Verify(r io.Reader, v note.Verifier, trusted []byte) (*Report, error) {
 	}
 	if _, err := tr.Next(); err != io.EOF {
 		return nil, fail("bundle", "unexpected data after entries.jsonl")
+	}
+	// The end of the archive is the end of the gzip member (whose checksum
+	// is checked on reaching it), and the member the end of the bundle.
+	if n, err := io.Copy(io.Discard, zr); err != nil || n > 0 {
+		return nil, fail("bundle", "data after the end of the tar archive (%d bytes, %v)", n, err)
+	}
+	if _, err := in.ReadByte(); err != io.EOF {
+		return nil, fail("bundle", "data after the gzip stream (a second gzip member or appended bytes)")
 	}
 	rep := &Report{Origin: m.Origin, First: m.First, Size: m.Size, Checkpoints: len(cps)}
 	if trust != nil {

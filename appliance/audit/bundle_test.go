@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"math/rand/v2"
@@ -295,4 +296,83 @@ func TestBundleTamperMatrix(t *testing.T) {
 		noHead = append(noHead, m)
 	}
 	verifyFails(t, e, pack(t, noHead), nil, "fork without the key")
+}
+
+// The container is covered too (issue 11): one gzip member and nothing
+// after it, nothing after the tar archive's end, regular files only,
+// checkpoint files named by their own size, and exactly the frontier
+// hashes the first entry needs. Each is refused, naming the place.
+func TestVerifyRefusesWhatTheFormatDoesNotHold(t *testing.T) {
+	e := newEnv(t)
+	e.fill("system", 0, 40, "")
+	e.checkpoint("system")
+	e.fill("system", 40, 50, "")
+	good := e.export("system", entry(20, "").Time, time.Time{}) // first 21: a frontier
+	if _, err := audit.Verify(bytes.NewReader(good), e.v, nil); err != nil {
+		t.Fatalf("the untouched bundle: %v", err)
+	}
+	ms := unpack(t, good)
+
+	// Appended bytes, and a second gzip member (whose content alone would
+	// verify).
+	ve := verifyFails(t, e, append(bytes.Clone(good), "junk"...), nil, "appended junk")
+	if !strings.Contains(ve.What, "after the gzip stream") {
+		t.Errorf("appended junk reported as %v", ve)
+	}
+	verifyFails(t, e, append(bytes.Clone(good), good...), nil, "a second gzip member")
+	verifyFails(t, e, append(bytes.Clone(good), 0), nil, "one zero byte appended")
+
+	// Data inside the gzip member after the tar archive's end.
+	var tarBytes bytes.Buffer
+	zr, err := gzip.NewReader(bytes.NewReader(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(&tarBytes, zr); err != nil {
+		t.Fatal(err)
+	}
+	var inner bytes.Buffer
+	zw := gzip.NewWriter(&inner)
+	zw.Write(tarBytes.Bytes())
+	zw.Write([]byte("hidden after the archive"))
+	zw.Close()
+	if ve := verifyFails(t, e, inner.Bytes(), nil, "data after the tar end"); !strings.Contains(ve.What, "after the end of the tar archive") {
+		t.Errorf("data after the tar end reported as %v", ve)
+	}
+
+	// A checkpoint under another size's name.
+	var renamed []member
+	for _, m := range ms {
+		if strings.HasPrefix(m.name, "checkpoints/") {
+			m.name = "checkpoints/00000000000000000001.txt"
+		}
+		renamed = append(renamed, m)
+	}
+	if ve := verifyFails(t, e, pack(t, renamed), nil, "a renamed checkpoint"); !strings.HasPrefix(ve.Place, "checkpoints/") {
+		t.Errorf("renamed checkpoint reported at %q", ve.Place)
+	}
+
+	// A member that is not a regular file.
+	var buf bytes.Buffer
+	zw = gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	tw.WriteHeader(&tar.Header{Name: "manifest.json", Typeflag: tar.TypeSymlink, Linkname: "elsewhere"})
+	tw.Close()
+	zw.Close()
+	if ve := verifyFails(t, e, buf.Bytes(), nil, "a symlink"); !strings.Contains(ve.What, "not a regular file") {
+		t.Errorf("symlink reported as %v", ve)
+	}
+
+	// An extra frontier hash that no check would use, in the exact form an
+	// export writes.
+	var m audit.Manifest
+	if err := json.Unmarshal(ms[0].data, &m); err != nil || len(m.Frontier) == 0 {
+		t.Fatalf("manifest: %v %+v", err, m)
+	}
+	m.Frontier = append([]audit.Stored{{Index: 0, Hash: make([]byte, 32)}}, m.Frontier...)
+	raw, _ := json.MarshalIndent(m, "", "  ")
+	extra := append([]member{{"manifest.json", append(raw, '\n')}}, ms[1:]...)
+	if ve := verifyFails(t, e, pack(t, extra), nil, "an extra frontier hash"); ve.Place != "manifest.json" {
+		t.Errorf("extra frontier hash reported at %q", ve.Place)
+	}
 }

@@ -2,6 +2,11 @@
 // its canonical encoding, signed checkpoints, proofs, export bundles, the
 // offline verifier, the node's self-check, and retention.
 //
+// The format — entries, hashes, checkpoints, the API's answers and
+// bundles, byte for byte, and what verification establishes — is specified
+// for verifiers outside the project in docs/audit-format.md at the
+// repository's root; this doc is the implementer's summary.
+//
 // # Chains
 //
 // Each tenant has a chain; the cluster has one for operator actions (init,
@@ -54,9 +59,12 @@
 //
 // # Checkpoints
 //
-// The leader signs each chain that grew — at least every
-// audit.checkpoint_interval (60 s) or audit.checkpoint_entries (1,000)
-// entries — as a C2SP tlog-checkpoint note (golang.org/x/mod/sumdb/note,
+// The leader looks at every chain once a second (RunConfig.Tick) and signs
+// one that grew once its latest checkpoint is audit.checkpoint_interval
+// (60 s) old or audit.checkpoint_entries (1,000) entries behind, at the
+// chain's size then: an entry is covered within the interval and a tick,
+// but checkpoint sizes can be far more than checkpoint_entries apart. Each
+// is a C2SP tlog-checkpoint note (golang.org/x/mod/sumdb/note,
 // Ed25519): origin "<key name>/<chain>", size, root, plus "link" and
 // "time" extension lines. The key pair is made at `operator init`; its
 // private half is stored only age-encrypted to the seal recipients (a
@@ -77,9 +85,12 @@
 // checkpoint's root and link at its size, and that entries run without gap
 // to the last checkpoint. Given a checkpoint the auditor kept from earlier
 // it also proves the bundle extends it (not rolled back, not forked). Every
-// byte of a bundle's content is checked — the manifest must be in the exact
-// form Export writes — so a changed byte anywhere fails; only gzip header
-// metadata (mtime, OS), which carries no audit content, is not.
+// byte of the members' content and names is checked — the manifest must be
+// in the exact form Export writes, checkpoint files named by their size,
+// one gzip member with nothing after it or after the archive's end — so a
+// changed, added or appended byte fails; only container metadata that
+// carries no audit content is not checked: the gzip header (mtime, OS,
+// name) and tar header fields other than name, type and size.
 // Verification runs at about a million entries per second per core
 // (BenchmarkVerify).
 //
