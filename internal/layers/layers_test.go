@@ -1,0 +1,178 @@
+package layers
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"os/exec"
+	"sort"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/custos/custos/"
+
+// rank places each production package in a layer; a package may import
+// only packages of a strictly lower rank. Within the domain layer the
+// ranks order the services by what they build on (blobs on records,
+// records on collections, everything on the registry).
+var rank = map[string]int{
+	"raftstore":           0,
+	"internal/validation": 0,
+
+	"internal/tenancy": 1,
+
+	"keyring":          2,
+	"appliance/audit":  2,
+	"appliance/config": 2,
+
+	"appliance/tenants":     3,
+	"appliance/cluster":     3,
+	"appliance/apikeys":     4,
+	"appliance/collections": 4,
+	"appliance/records":     5,
+	"appliance/blobs":       6,
+
+	"appliance/api":    7,
+	"appliance/client": 7,
+
+	"appliance/node": 8,
+
+	"cmd/custos": 9,
+}
+
+// testSupport are imported only by tests (and by each other).
+var testSupport = map[string]bool{
+	"internal/testkit":             true,
+	"internal/testkit/storetest":   true,
+	"internal/testkit/e2e":         true,
+	"internal/apispec":             true,
+	"internal/tenancy/tenancytest": true,
+	"keyring/vaulttest":            true,
+	"internal/layers":              true,
+}
+
+type pkg struct {
+	ImportPath string
+	Imports    []string
+}
+
+func modulePackages(t *testing.T) []pkg {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-json", module+"...")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, stderr.String())
+	}
+	var pkgs []pkg
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for {
+		var p pkg
+		if err := dec.Decode(&p); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatalf("go list output: %v", err)
+		}
+		p.ImportPath = strings.TrimPrefix(p.ImportPath, module)
+		pkgs = append(pkgs, p)
+	}
+	return pkgs
+}
+
+// violations lists what breaks the layering in pkgs.
+func violations(pkgs []pkg) []string {
+	var bad []string
+	seen := map[string]bool{}
+	for _, p := range pkgs {
+		seen[p.ImportPath] = true
+		r, placed := rank[p.ImportPath]
+		if !placed && !testSupport[p.ImportPath] {
+			bad = append(bad, p.ImportPath+" is not placed in a layer (add it to docs/architecture.md and this test's table)")
+			continue
+		}
+		for _, imp := range p.Imports {
+			dep, ours := strings.CutPrefix(imp, module)
+			if !ours {
+				continue
+			}
+			switch {
+			case testSupport[dep] && !testSupport[p.ImportPath]:
+				bad = append(bad, p.ImportPath+" imports test support "+dep)
+			case testSupport[p.ImportPath]:
+				// Test support may use anything it is a harness for.
+			case rank[dep] >= r:
+				bad = append(bad, p.ImportPath+" imports "+dep+", which is not below it")
+			}
+		}
+	}
+	for p := range rank {
+		if !seen[p] {
+			bad = append(bad, p+" is in the table but not in the module")
+		}
+	}
+	sort.Strings(bad)
+	return bad
+}
+
+func TestDependenciesPointDown(t *testing.T) {
+	for _, v := range violations(modulePackages(t)) {
+		t.Error(v)
+	}
+}
+
+// TestTheCheckCatchesViolations shows the check is not blind: each case
+// plants one violation in an otherwise valid graph.
+func TestTheCheckCatchesViolations(t *testing.T) {
+	valid := func() []pkg {
+		var ps []pkg
+		for p := range rank {
+			ps = append(ps, pkg{ImportPath: p})
+		}
+		return ps
+	}
+	with := func(importer, imported string) []pkg {
+		ps := valid()
+		for i := range ps {
+			if ps[i].ImportPath == importer {
+				ps[i].Imports = append(ps[i].Imports, module+imported)
+			}
+		}
+		return ps
+	}
+	if v := violations(valid()); len(v) != 0 {
+		t.Fatalf("the valid graph has violations: %v", v)
+	}
+	if v := violations(with("appliance/api", "raftstore")); len(v) != 0 {
+		t.Fatalf("a downward import is a violation: %v", v)
+	}
+	cases := []struct {
+		name string
+		pkgs []pkg
+		want string
+	}{
+		{"keyring imports the appliance", with("keyring", "appliance/audit"), "keyring imports appliance/audit"},
+		{"raftstore imports the boundary", with("raftstore", "internal/tenancy"), "raftstore imports internal/tenancy"},
+		{"a service imports the API", with("appliance/records", "appliance/api"), "appliance/records imports appliance/api"},
+		{"records imports blobs", with("appliance/records", "appliance/blobs"), "appliance/records imports appliance/blobs"},
+		{"production imports test support", with("appliance/node", "internal/testkit"), "imports test support"},
+		{"an unplaced package", append(valid(), pkg{ImportPath: "appliance/ui"}), "appliance/ui is not placed"},
+		{"a stale table entry", func() []pkg {
+			var ps []pkg
+			for _, p := range valid() {
+				if p.ImportPath != "appliance/blobs" {
+					ps = append(ps, p)
+				}
+			}
+			return ps
+		}(), "appliance/blobs is in the table but not in the module"},
+	}
+	for _, c := range cases {
+		v := violations(c.pkgs)
+		if len(v) != 1 || !strings.Contains(v[0], c.want) {
+			t.Errorf("%s: got %v, want one violation containing %q", c.name, v, c.want)
+		}
+	}
+}
