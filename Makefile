@@ -45,7 +45,7 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 2m)
 e2e: ## only the end-to-end and fault tests against the built binary
 	$(GO) test -race -count=1 -v -run 'TestE2E|TestFault' ./cmd/custos
 
-lint: ## gofmt, go vet and staticcheck
+lint: ## gofmt, go vet and staticcheck (with the documentation checks ST1020-ST1022: staticcheck.conf)
 	@test -z "$$(gofmt -l .)" || (gofmt -l . && exit 1)
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...

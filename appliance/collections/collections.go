@@ -93,8 +93,8 @@ type Definition struct {
 	SubjectRequired bool
 }
 
-// ValidName: collection and field names are 1 to 63 of a-z, 0-9 and '_',
-// starting with a letter.
+// ValidName reports whether s can name a collection or a field: 1 to 63
+// of a-z, 0-9 and '_', starting with a letter.
 func ValidName(s string) bool {
 	if s == "" || len(s) > maxNameLen || s[0] < 'a' || s[0] > 'z' {
 		return false

@@ -12,7 +12,8 @@ package validation
 
 import "errors"
 
-// ErrInvalid: a value breaks a rule; the wrapping *FieldError says which.
+// ErrInvalid is what every invalid value unwraps to; the wrapping
+// *FieldError says which value and why.
 var ErrInvalid = errors.New("invalid input")
 
 // FieldError reports an invalid value of one input field. It unwraps to
