@@ -47,7 +47,11 @@
 // does not delete the blob: the link is metadata, the subject is what
 // erasure follows. Every download (and every range of one) is audited as
 // blob.read before a byte is sent; metadata reads are not audited, as for
-// records without pii fields.
+// records without pii fields. The blob.create entry holds the size, the
+// media type and the content's digest keyed under the tenant's audit key
+// ("digest": audit.Pseudonym(key, "sha256", hex SHA-256)), never the plain
+// SHA-256, which would confirm a guessed content to anyone holding the log
+// (docs/audit-format.md, §2.2).
 package blobs
 
 import (
@@ -127,6 +131,8 @@ type pending struct {
 // implements it.
 type Keys interface {
 	DataKey(ctx context.Context, tenant, subject string) (*keyring.Key, error)
+	// AuditKey keys the content digest written in a blob.create entry.
+	AuditKey(ctx context.Context, tenant string) ([]byte, error)
 }
 
 // Records says whether a record exists; *records.Service implements it.
@@ -371,7 +377,14 @@ func (s *Service) upload(ctx context.Context, caller audit.Caller, tenant, id st
 	if in.Subject != "" {
 		ops = append(ops, raftstore.Op{Kind: raftstore.OpPut, Bucket: subjectPath(in.Subject), Key: []byte(id), Value: []byte{}})
 	}
-	details := map[string]string{"size": fmt.Sprint(size), "sha256": b.SHA256, "content_type": b.ContentType}
+	// The entry names the content by a keyed digest, never its plain
+	// SHA-256: that would let anyone holding the log or an export confirm
+	// a guessed recording or document.
+	akey, err := s.keys.AuditKey(ctx, tenant)
+	if err != nil {
+		return Blob{}, err
+	}
+	details := map[string]string{"size": fmt.Sprint(size), "digest": audit.Pseudonym(akey, "sha256", b.SHA256), "content_type": b.ContentType}
 	if in.Record != "" {
 		details["record"] = in.Collection + "/" + in.Record
 	}

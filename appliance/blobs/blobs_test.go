@@ -3,9 +3,13 @@ package blobs
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"io"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -270,4 +274,50 @@ func countActions(t *testing.T, store *raftstore.Store, tenant, action string) i
 		t.Fatal(err)
 	}
 	return n
+}
+
+// chainText is the tenant's whole audit chain, entry after entry.
+func (e *env) chainText(t *testing.T, tenant string) string {
+	t.Helper()
+	var sb strings.Builder
+	if err := e.store.View(context.Background(), raftstore.Linearizable, func(r *raftstore.ReadTx) error {
+		r.ChainEntries([]byte(tenancy.ChainOf(tenant)), 1, func(_ uint64, _ [32]byte, data []byte) bool {
+			sb.Write(data)
+			sb.WriteByte('\n')
+			return true
+		})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return sb.String()
+}
+
+// TestCreateEntryHoldsNoPlainDigest (issue 11): the blob.create entry of a
+// known content holds its digest keyed under the tenant's audit key, and
+// neither its SHA-256 in hex (either case) nor in base64 — so nobody
+// holding the log can confirm a guessed content.
+func TestCreateEntryHoldsNoPlainDigest(t *testing.T) {
+	e := newEnv(t, "acme")
+	content := []byte("a recording everybody could guess\n")
+	b := e.put(t, "acme", "guest-1", content)
+	sum := sha256.Sum256(content)
+	if b.SHA256 != hex.EncodeToString(sum[:]) {
+		t.Fatalf("the blob's own metadata: sha256 %s", b.SHA256)
+	}
+	log := e.chainText(t, "acme")
+	for _, leak := range []string{hex.EncodeToString(sum[:]), strings.ToUpper(hex.EncodeToString(sum[:])),
+		base64.StdEncoding.EncodeToString(sum[:]), base64.RawURLEncoding.EncodeToString(sum[:]), base64.RawStdEncoding.EncodeToString(sum[:])} {
+		if strings.Contains(log, leak) {
+			t.Fatalf("the chain holds the content's plain SHA-256 (%s):\n%s", leak, log)
+		}
+	}
+	akey, err := e.keys.AuditKey(context.Background(), "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `"digest":"` + audit.Pseudonym(akey, "sha256", b.SHA256) + `"`
+	if !strings.Contains(log, `"action":"blob.create"`) || !strings.Contains(log, want) || !strings.Contains(want, `"sha256:h:`) {
+		t.Fatalf("the blob.create entry lacks %s:\n%s", want, log)
+	}
 }
