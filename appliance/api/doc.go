@@ -38,7 +38,7 @@
 //	PUT    /v1/tenants/{id}/keys/provider     {"key_provider":"vault","vault":{...}}: move the root
 //	GET    /v1/sys/audit-key                  no token; the checkpoint verifier key (text)
 //	GET    /v1/sys/audit/selfcheck            this node's latest audit self-check
-//	GET    {chain}?after=&limit=&from=&to=&actor=&action=&target=   {"entries":[{seq,entry}],"next":N}
+//	GET    {chain}?after=&limit=&from=&to=&actor=&action=&target=   {"entries":[{seq,entry,raw}],"next":N}
 //	GET    {chain}/checkpoint                 the latest signed checkpoint (text)
 //	GET    {chain}/proof/inclusion?index=&size=     {index,size,root,entry,proof,checkpoint}
 //	GET    {chain}/proof/consistency?old=&new=      {old,size,root,proof,checkpoint}

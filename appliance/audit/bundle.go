@@ -517,3 +517,52 @@ func frontierIndexes(a int64) []int64 {
 	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
 	return out
 }
+
+// Summary is what a bundle says it covers, read without verifying it
+// (Verify does that): what `custos audit export` prints of the bundle it
+// wrote.
+type Summary struct {
+	Origin, Chain string
+	First, Size   uint64
+	Checkpoints   int
+	// SignedAt is the time of the last checkpoint, the one at Size.
+	SignedAt time.Time
+}
+
+// Inspect reads a bundle's manifest and checkpoints, stopping before its
+// hashes and entries.
+func Inspect(r io.Reader) (Summary, error) {
+	zr, err := gzip.NewReader(r)
+	if err != nil {
+		return Summary{}, fmt.Errorf("audit: not a bundle: %w", err)
+	}
+	tr := tar.NewReader(zr)
+	var sum Summary
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			return Summary{}, fmt.Errorf("audit: not a bundle: %w", err)
+		}
+		switch {
+		case h.Name == "manifest.json":
+			var m Manifest
+			if err := json.NewDecoder(io.LimitReader(tr, maxManifest)).Decode(&m); err != nil {
+				return Summary{}, fmt.Errorf("audit: manifest: %w", err)
+			}
+			sum.Origin, sum.Chain, sum.First, sum.Size = m.Origin, m.Chain, m.First, m.Size
+		case strings.HasPrefix(h.Name, "checkpoints/"):
+			msg, err := io.ReadAll(io.LimitReader(tr, maxCheckpoint))
+			if err != nil {
+				return Summary{}, fmt.Errorf("audit: %s: %w", h.Name, err)
+			}
+			c, err := ParseCheckpoint(noteText(msg))
+			if err != nil {
+				return Summary{}, fmt.Errorf("audit: %s: %w", h.Name, err)
+			}
+			sum.Checkpoints++
+			sum.SignedAt = c.Time
+		default:
+			return sum, nil
+		}
+	}
+}

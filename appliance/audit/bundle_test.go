@@ -15,6 +15,7 @@ import (
 
 	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/internal/testkit/storetest"
+	"github.com/custos/custos/raftstore"
 )
 
 // sameContent reports whether the gzip'd tar b holds exactly members ms.
@@ -374,5 +375,63 @@ func TestVerifyRefusesWhatTheFormatDoesNotHold(t *testing.T) {
 	extra := append([]member{{"manifest.json", append(raw, '\n')}}, ms[1:]...)
 	if ve := verifyFails(t, e, pack(t, extra), nil, "an extra frontier hash"); ve.Place != "manifest.json" {
 		t.Errorf("extra frontier hash reported at %q", ve.Place)
+	}
+}
+
+// An export covers everything it was asked for (issue 11): with no end it
+// reaches the chain's last entry, with an end whose entries no checkpoint
+// covers yet it signs one instead of failing or ending in the past, and a
+// range already covered signs nothing new.
+func TestExportCoversWhatWasAsked(t *testing.T) {
+	e := newEnv(t)
+	const chain = "tenant:acme"
+	latest := func() uint64 {
+		msg, err := e.svc.Latest(context.Background(), raftstore.Linearizable, chain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := audit.OpenCheckpoint(msg, e.v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Size
+	}
+	verified := func(b []byte) *audit.Report {
+		t.Helper()
+		rep, err := audit.Verify(bytes.NewReader(b), e.v, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	e.fill(chain, 0, 10, "")
+	e.checkpoint(chain) // at 10
+	e.fill(chain, 10, 15, "")
+	if rep := verified(e.export(chain, time.Time{}, time.Time{})); rep.First != 1 || rep.Size != 15 {
+		t.Fatalf("everything: %+v, want 1..15", rep)
+	}
+	e.fill(chain, 15, 20, "")
+	// Up to entry 18 (seq 18): no checkpoint covers it; one is signed, at
+	// the head (20).
+	if rep := verified(e.export(chain, time.Time{}, entry(17, "").Time)); rep.Size != 20 {
+		t.Fatalf("up to seq 18: %+v, want it to end at a checkpoint signed now (20)", rep)
+	}
+	e.fill(chain, 20, 25, "")
+	// Up to seq 6: the checkpoint at 10 covers it; nothing new is signed.
+	if rep := verified(e.export(chain, time.Time{}, entry(5, "").Time)); rep.Size != 10 {
+		t.Fatalf("up to seq 6: %+v, want 10", rep)
+	}
+	if n := latest(); n != 20 {
+		t.Fatalf("a covered range signed a checkpoint (latest %d)", n)
+	}
+	// From seq 21 to the end (checkpoints 20 and 25); Inspect reads the
+	// range without verifying.
+	b := e.export(chain, entry(20, "").Time, time.Time{})
+	if rep := verified(b); rep.First != 21 || rep.Size != 25 {
+		t.Fatalf("from seq 21: %+v, want 21..25", rep)
+	}
+	sum, err := audit.Inspect(bytes.NewReader(b))
+	if err != nil || sum.First != 21 || sum.Size != 25 || sum.Chain != chain || sum.Checkpoints != 2 || sum.SignedAt.IsZero() {
+		t.Fatalf("inspect: %+v %v", sum, err)
 	}
 }

@@ -145,13 +145,17 @@ func (s *Service) origin(ctx context.Context, chain string) (string, error) {
 	return Origin(v.Name(), chain), nil
 }
 
-// Item is an entry with its position.
+// Item is an entry with its position and its canonical encoding: Entry is
+// for reading, Raw the signed bytes a verifier hashes (its JSON form is
+// base64), so nobody has to rebuild the encoding from the parsed fields.
 type Item struct {
 	Seq   uint64 `json:"seq"`
 	Entry Entry  `json:"entry"`
+	Raw   []byte `json:"raw"`
 }
 
-// Filter selects entries; zero fields match everything.
+// Filter selects entries; zero fields match everything. From and To are
+// both inclusive: an entry at exactly To matches.
 type Filter struct {
 	From, To time.Time
 	Actor    string // actor id
@@ -194,7 +198,7 @@ func (s *Service) List(ctx context.Context, c raftstore.Consistency, chain strin
 				return false
 			}
 			if f.match(&e) {
-				items = append(items, Item{Seq: seq, Entry: e})
+				items = append(items, Item{Seq: seq, Entry: e, Raw: bytes.Clone(data)})
 			}
 			if (len(items) == limit || scanned == maxScan) && seq < size {
 				next = seq

@@ -63,7 +63,7 @@ func newAuditCmd(e *env, cl *clientFlags) *cobra.Command {
 	list.Flags().StringVar(&f.action, "action", "", `only this action, or a prefix ending in "." (tenant.)`)
 	list.Flags().StringVar(&f.target, "target", "", "only entries about this target")
 	list.Flags().StringVar(&f.from, "from", "", "only entries at or after this RFC 3339 time")
-	list.Flags().StringVar(&f.to, "to", "", "only entries at or before this RFC 3339 time")
+	list.Flags().StringVar(&f.to, "to", "", "only entries at or before this RFC 3339 time (inclusive)")
 	list.Flags().IntVar(&f.limit, "limit", 100, "entries per page (1..1000)")
 	list.Flags().BoolVar(&f.all, "all", false, "follow every page")
 
@@ -109,14 +109,13 @@ func newAuditCmd(e *env, cl *clientFlags) *cobra.Command {
 			if err := os.Rename(tmp.Name(), out); err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stderr, "Wrote %s. Verify it offline with: custos audit verify --key audit.pub %s\n", out, out)
-			return nil
+			return printCovered(e, out)
 		},
 	}
 	export.Flags().StringVar(&exTenant, "tenant", "", "a tenant's chain (default: the system chain)")
 	export.Flags().StringVarP(&out, "output", "o", "", "bundle file to write")
 	export.Flags().StringVar(&from, "from", "", "first entry at or after this RFC 3339 time")
-	export.Flags().StringVar(&to, "to", "", "up to the first checkpoint after this RFC 3339 time")
+	export.Flags().StringVar(&to, "to", "", "entries at or before this RFC 3339 time (inclusive), up to the first signed checkpoint that covers them (default: everything, signed now)")
 
 	var keyFile, trusted string
 	verify := &cobra.Command{
@@ -194,6 +193,32 @@ first bad place.`,
 	}
 	ac.AddCommand(list, key, checkpoint, export, verify, selfcheck)
 	return ac
+}
+
+// printCovered says what range the bundle at path covers: an auditor who
+// asked for "everything" sees where everything ended.
+func printCovered(e *env, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sum, err := audit.Inspect(f)
+	if err != nil {
+		return err
+	}
+	if sum.First > sum.Size {
+		fmt.Fprintf(e.stderr, "Wrote %s: %s, no entries in the range asked; ", path, sum.Chain)
+	} else {
+		fmt.Fprintf(e.stderr, "Wrote %s: %s, entries %d..%d, ", path, sum.Chain, sum.First, sum.Size)
+	}
+	fmt.Fprintf(e.stderr, "ending on the checkpoint at size %d signed %s (%d checkpoints in the bundle).\n",
+		sum.Size, sum.SignedAt.UTC().Format(time.RFC3339), sum.Checkpoints)
+	if sum.First > 1 {
+		fmt.Fprintf(e.stderr, "Entries before %d are not in it (before --from, or removed by retention).\n", sum.First)
+	}
+	fmt.Fprintf(e.stderr, "Verify it offline with: custos audit verify --key audit.pub %s\n", path)
+	return nil
 }
 
 func firstProblem(rep audit.CheckReport) string {

@@ -72,7 +72,9 @@ func TestE2EAudit(t *testing.T) {
 
 	// Export and verify offline, against the kept checkpoint.
 	sysBundle := filepath.Join(dir, "system.tar.gz")
-	must(cli("audit", "export", "-o", sysBundle), "audit export")
+	if r := must(cli("audit", "export", "-o", sysBundle), "audit export"); !strings.Contains(r.stderr, "system, entries 1..") || !strings.Contains(r.stderr, "ending on the checkpoint at size") {
+		t.Fatalf("audit export does not say what range it wrote: %v", r)
+	}
 	r = must(runCLI(t, bin, "audit", "verify", "--key", keyFile, "--checkpoint", oldFile, sysBundle), "audit verify")
 	if !strings.HasPrefix(r.stdout, "OK: ") || !strings.Contains(r.stdout, "extends your checkpoint") {
 		t.Fatalf("audit verify: %v", r)
