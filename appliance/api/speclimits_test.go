@@ -39,6 +39,7 @@ import (
 type limitSite struct {
 	key    string           // "parameter TenantId", "CreateTenantRequest.display_name", ...
 	in     string           // path, query, header or body
+	field  string           // what a problem calls it: the parameter's or the property's name
 	schema *openapi3.Schema // what a value is checked against
 	str    strLimits
 	ops    []string // the operations that take it
@@ -78,14 +79,14 @@ func constrained(s *openapi3.Schema) (strLimits, bool) {
 func limitSites(t *testing.T, doc *openapi3.T) map[string]*limitSite {
 	t.Helper()
 	sites := map[string]*limitSite{}
-	add := func(op, key, in string, s *openapi3.Schema) {
+	add := func(op, key, in, field string, s *openapi3.Schema) {
 		l, ok := constrained(s)
 		if !ok {
 			return
 		}
 		site := sites[key]
 		if site == nil {
-			site = &limitSite{key: key, in: in, schema: s, str: l}
+			site = &limitSite{key: key, in: in, field: field, schema: s, str: l}
 			sites[key] = site
 		}
 		site.ops = append(site.ops, op)
@@ -103,7 +104,7 @@ func limitSites(t *testing.T, doc *openapi3.T) map[string]*limitSite {
 				if pr.Ref == "" {
 					key = fmt.Sprintf("parameter %s %s:%s", name, p.In, p.Name)
 				}
-				add(name, key, p.In, p.Schema.Value)
+				add(name, key, p.In, p.Name, p.Schema.Value)
 			}
 			if op.RequestBody == nil || op.RequestBody.Value == nil {
 				continue
@@ -112,7 +113,9 @@ func limitSites(t *testing.T, doc *openapi3.T) map[string]*limitSite {
 				if mt != "application/json" || c.Schema == nil {
 					continue
 				}
-				walkBody(t, c.Schema, "", nil, func(key string, s *openapi3.Schema) { add(name, key, "body", s) })
+				walkBody(t, c.Schema, "", nil, func(key string, s *openapi3.Schema) {
+					add(name, key, "body", key[strings.LastIndex(key, ".")+1:], s)
+				})
 			}
 		}
 	}
@@ -529,7 +532,7 @@ func (f *limitFixture) checkAllowed(t *testing.T, site *limitSite, sc limitScena
 
 func (f *limitFixture) checkRefused(t *testing.T, site *limitSite, sc limitScenario, v string) {
 	t.Helper()
-	bad := outcome{status: []int{http.StatusBadRequest, http.StatusUnprocessableEntity}, slug: []string{"validation", "bad-request"}, field: []string{fieldName(site.key)}}
+	bad := outcome{status: []int{http.StatusBadRequest, http.StatusUnprocessableEntity}, slug: []string{"validation", "bad-request"}, field: []string{site.field}}
 	if site.in == "path" {
 		bad = outcome{status: []int{http.StatusNotFound}, slug: []string{"not-found"}}
 	}
@@ -545,20 +548,6 @@ func (f *limitFixture) checkRefused(t *testing.T, site *limitSite, sc limitScena
 			t.Errorf("%s = %q (%d characters) is refused by openapi.json, but the server answered %d %s; want %v", site.key, clipValue(v), utf8.RuneCountInString(v), r.status, r.body, bad)
 		}
 	}
-}
-
-// fieldName is the field a problem names for a site: the parameter's or
-// the property's name.
-func fieldName(key string) string {
-	if name, ok := strings.CutPrefix(key, "parameter "); ok {
-		return map[string]string{
-			"TenantAfter": "after", "RecordAfter": "after", "BlobAfter": "after",
-			"AuditActor": "actor", "AuditAction": "action", "AuditTarget": "target",
-			"RecordField": "field", "RecordAttribute": "attribute",
-			"BlobSubject": "subject", "BlobRecord": "record", "IfMatch": "If-Match",
-		}[name]
-	}
-	return key[strings.LastIndex(key, ".")+1:]
 }
 
 func okWanted(sc limitScenario) string {
