@@ -129,6 +129,7 @@ var (
 	nodeIDType     = idType(validNodeID, "must be a node id", "No peer has this id.")
 	apiKeyIDType   = idType(validAPIKeyID, "must be an API key id", "No API key has this id.")
 	collectionType = idType(collections.ValidName, "must be a collection name", "No collection has this name.")
+	fieldNameType  = idType(collections.ValidName, "must be a field name", "")
 	recordIDType   = idType(records.ValidID, "must be a record id", "No record has this id.")
 	subjectType    = idType(records.ValidID, "must be 1 to 64 of a-z, A-Z, 0-9, '.', '_', '-' and ':'", "The tenant holds nothing about this subject.")
 	blobIDType     = idType(blobs.ValidID, "must be a blob id", "No blob has this id.")

@@ -194,7 +194,7 @@ func (s *server) routes() []route {
 
 		{method: post, path: "/tenants/:id/collections/:name/records", access: write, params: coll, body: jsonBody[createRecordRequest](true), existing: true, handle: s.createRecord},
 		{method: get, path: "/tenants/:id/collections/:name/records", access: read, body: noBody, existing: true, handle: s.findRecords,
-			params: append(coll, query("field", nonEmpty), query("value", nonEmpty), query("attribute", attributeType),
+			params: append(coll, query("field", fieldNameType), query("value", nonEmpty), query("attribute", attributeType),
 				query("after", recordIDType), query("limit", pageLimit).withDefault(uint64(100))),
 			rule: findRecordsRule},
 		{method: get, path: "/tenants/:id/collections/:name/records/:rid", access: read, params: append(rec, query("mask", boolType)), body: noBody, existing: true, handle: s.getRecord},
