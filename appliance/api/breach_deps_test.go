@@ -270,14 +270,14 @@ func (w logRecords) Patch(ctx context.Context, c audit.Caller, tenant, collectio
 	return w.Records.Patch(ctx, c, tenant, collection, id, in, subjectSet, attributesSet, ifMatch)
 }
 
-func (w logRecords) Find(ctx context.Context, tenant, collection, field string, value json.RawMessage, after string, limit int) ([]string, string, error) {
+func (w logRecords) Find(ctx context.Context, c audit.Caller, tenant, collection, field string, value json.RawMessage, after string, limit int) ([]string, string, error) {
 	w.l.add("Records", "Find", tenant)
-	return w.Records.Find(ctx, tenant, collection, field, value, after, limit)
+	return w.Records.Find(ctx, c, tenant, collection, field, value, after, limit)
 }
 
-func (w logRecords) Subject(ctx context.Context, tenant, subject string) ([]records.Held, error) {
+func (w logRecords) Subject(ctx context.Context, c audit.Caller, tenant, subject string) ([]records.Held, error) {
 	w.l.add("Records", "Subject", tenant)
-	return w.Records.Subject(ctx, tenant, subject)
+	return w.Records.Subject(ctx, c, tenant, subject)
 }
 
 func (w logRecords) List(ctx context.Context, tenant, collection, attr, value, after string, limit int) ([]string, string, error) {

@@ -21,8 +21,8 @@ type Records interface {
 	Delete(ctx context.Context, caller audit.Caller, tenant, collection, id string) error
 	Replace(ctx context.Context, caller audit.Caller, tenant, collection, id string, in records.Input, ifMatch uint64) (records.Record, error)
 	Patch(ctx context.Context, caller audit.Caller, tenant, collection, id string, in records.Input, subjectSet, attributesSet bool, ifMatch uint64) (records.Record, error)
-	Find(ctx context.Context, tenant, collection, field string, value json.RawMessage, after string, limit int) ([]string, string, error)
-	Subject(ctx context.Context, tenant, subject string) ([]records.Held, error)
+	Find(ctx context.Context, caller audit.Caller, tenant, collection, field string, value json.RawMessage, after string, limit int) ([]string, string, error)
+	Subject(ctx context.Context, caller audit.Caller, tenant, subject string) ([]records.Held, error)
 	List(ctx context.Context, tenant, collection, attr, value, after string, limit int) ([]string, string, error)
 }
 
@@ -91,7 +91,7 @@ func (s *server) findRecords(c *fiber.Ctx, in *input) error {
 	var next string
 	var err error
 	if in.has("field") {
-		ids, next, err = s.deps.Records.Find(ctx, tenant, name, in.str("field"), json.RawMessage(in.str("value")), after, limit)
+		ids, next, err = s.deps.Records.Find(ctx, s.caller(c), tenant, name, in.str("field"), json.RawMessage(in.str("value")), after, limit)
 	} else {
 		attr, value, _ := strings.Cut(in.str("attribute"), ":")
 		ids, next, err = s.deps.Records.List(ctx, tenant, name, attr, value, after, limit)
@@ -114,7 +114,7 @@ func (s *server) getSubject(c *fiber.Ctx, in *input) error {
 	tenant, subject := in.tenant, in.str("sid")
 	ctx, cancel := s.callContext(c)
 	defer cancel()
-	held, err := s.deps.Records.Subject(ctx, tenant, subject)
+	held, err := s.deps.Records.Subject(ctx, s.caller(c), tenant, subject)
 	if errors.Is(err, records.ErrNotFound) {
 		held, err = []records.Held{}, nil
 	}

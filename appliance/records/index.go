@@ -7,7 +7,9 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"strconv"
 
+	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/collections"
 	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/internal/validation"
@@ -49,8 +51,10 @@ func (s *Service) indexDeletes(ctx context.Context, tenant, collection, id strin
 }
 
 // Find lists the ids of records whose indexed field equals value, after
-// id after, at most limit; next is the last id when more may follow.
-func (s *Service) Find(ctx context.Context, tenant, collection, field string, value json.RawMessage, after string, limit int) ([]string, string, error) {
+// id after, at most limit; next is the last id when more may follow. The
+// search is audited (record.search, the value pseudonymised as its index
+// normalizes it) and answered once its entry is committed.
+func (s *Service) Find(ctx context.Context, caller audit.Caller, tenant, collection, field string, value json.RawMessage, after string, limit int) ([]string, string, error) {
 	st, err := s.read(ctx, raftstore.Linearizable, tenant, collection, "")
 	if err != nil {
 		return nil, "", err
@@ -94,6 +98,15 @@ func (s *Service) Find(ctx context.Context, tenant, collection, field string, va
 	})
 	if err != nil {
 		return nil, "", fmt.Errorf("records: find: %w", err)
+	}
+	akey, err := s.keys.AuditKey(ctx, tenant)
+	if err != nil {
+		return nil, "", err
+	}
+	e := caller.Entry(s.now().UTC(), "record.search", "collection:"+collection, audit.OutcomeSuccess, map[string]string{
+		"field": field, "value": audit.Pseudonym(akey, "value", string(c.indexed)), "results": strconv.Itoa(len(ids))})
+	if err := s.auditRead(ctx, tenant, e, nil); err != nil {
+		return nil, "", err
 	}
 	return ids, next, nil
 }

@@ -136,7 +136,7 @@ func (e *env) indexKeys(tenant, id string) int {
 
 func (e *env) find(svc *records.Service, tenant, email string) []string {
 	e.t.Helper()
-	ids, _, err := svc.Find(context.Background(), tenant, "guests", "email", json.RawMessage(`"`+email+`"`), "", 100)
+	ids, _, err := svc.Find(context.Background(), operator, tenant, "guests", "email", json.RawMessage(`"`+email+`"`), "", 100)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -180,14 +180,14 @@ func TestDeleteTamperedRecord(t *testing.T) {
 	if ids := e.find(svc, "acme", "ann@acme.example"); len(ids) != 0 {
 		t.Fatalf("find by t1's old value: %v, want nothing", ids)
 	}
-	if _, err := svc.Subject(ctx, "acme", "s-1"); !errors.Is(err, records.ErrNotFound) {
+	if _, err := svc.Subject(ctx, operator, "acme", "s-1"); !errors.Is(err, records.ErrNotFound) {
 		t.Fatalf("t1's subject still holds something: %v", err)
 	}
 	// t2, tampered too, keeps all it had.
 	if ids := e.find(svc, "acme", "bob@acme.example"); !slices.Equal(ids, []string{"t2"}) {
 		t.Fatalf("find by t2's value: %v, want [t2]", ids)
 	}
-	if held, err := svc.Subject(ctx, "acme", "s-2"); err != nil || len(held) != 1 || held[0].ID != "t2" {
+	if held, err := svc.Subject(ctx, operator, "acme", "s-2"); err != nil || len(held) != 1 || held[0].ID != "t2" {
 		t.Fatalf("t2's subject: %v %v", held, err)
 	}
 	dels := e.entries("acme", size, "record.delete")
@@ -229,7 +229,7 @@ func TestDeleteTamperedRecord(t *testing.T) {
 	if n := e.indexKeys("acme", "t9"); n != 0 {
 		t.Fatalf("%d index entries of t9 after its delete", n)
 	}
-	if _, err := svc.Subject(ctx, "acme", "s-9"); !errors.Is(err, records.ErrNotFound) {
+	if _, err := svc.Subject(ctx, operator, "acme", "s-9"); !errors.Is(err, records.ErrNotFound) {
 		t.Fatalf("t9's subject still holds something: %v", err)
 	}
 	if dels := e.entries("acme", size, "record.delete"); len(dels) != 1 || !maps.Equal(dels[0].Details, map[string]string{"integrity_failure": "envelope"}) {

@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 
+	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/raftstore"
 )
@@ -17,8 +19,10 @@ type Held struct {
 }
 
 // Subject lists the records of subject (the basis of data-subject
-// requests), by collection and id.
-func (s *Service) Subject(ctx context.Context, tenant, subject string) ([]Held, error) {
+// requests), by collection and id. The lookup is audited (subject.read,
+// the subject pseudonymised), found or not, and answered once its entry is
+// committed.
+func (s *Service) Subject(ctx context.Context, caller audit.Caller, tenant, subject string) ([]Held, error) {
 	if !validID(subject) {
 		return nil, ErrNotFound
 	}
@@ -34,6 +38,15 @@ func (s *Service) Subject(ctx context.Context, tenant, subject string) ([]Held, 
 	})
 	if err != nil {
 		return nil, fmt.Errorf("records: subject: %w", err)
+	}
+	akey, err := s.keys.AuditKey(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	e := caller.Entry(s.now().UTC(), "subject.read", audit.Pseudonym(akey, "subject", subject), audit.OutcomeSuccess,
+		map[string]string{"records": strconv.Itoa(len(out))})
+	if err := s.auditRead(ctx, tenant, e, nil); err != nil {
+		return nil, err
 	}
 	if len(out) == 0 {
 		return nil, ErrNotFound

@@ -33,14 +33,20 @@
 //	subjects/<subject>          <collection> 0x00 <id> -> ""
 //
 // Writes are audited in the tenant's chain in the same transaction; reads
-// of pii or sensitive fields are audited too: one entry per read, written
+// of pii or sensitive fields are audited too, and so are blind-index
+// searches (record.search: the field, the searched value's pseudonym and
+// the number of ids answered) and subject lookups (subject.read: the
+// subject's pseudonym and the number of records), which reveal whether a
+// person is known to the tenant even when they return nothing — pseudonyms
+// keyed under the tenant's audit key (audit.Pseudonym). One entry per read
+// or lookup, written
 // through the node's audit.Batcher, which commits the entries of concurrent
 // reads together in one transaction (one of its transactions may carry
 // several tenants' entries: it appends through the tenancy boundary's
 // batched path, and the service hands it the scope of the tenant being
-// read, which names the chain and places the read's conditions). A read is
-// answered only once its entry is committed; if the entry cannot be
-// written, the read fails.
+// read, which names the chain and places the read's conditions). A read,
+// search or lookup is answered only once its entry is committed; if the
+// entry cannot be written, it fails.
 //
 // # Integrity failures
 //
@@ -124,6 +130,9 @@ type envelope struct {
 type Keys interface {
 	DataKey(ctx context.Context, tenant, subject string) (*keyring.Key, error)
 	IndexKey(ctx context.Context, tenant string) ([]byte, error)
+	// AuditKey keys the pseudonyms of searched values and looked-up
+	// subjects in audit entries.
+	AuditKey(ctx context.Context, tenant string) ([]byte, error)
 }
 
 // Schemas locates and decodes collection schemas, which records reads in

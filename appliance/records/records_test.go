@@ -627,3 +627,102 @@ func TestWriteAnswersWhatReadsReturn(t *testing.T) {
 		t.Fatalf("replace answered %s, a read returns %s", a, b)
 	}
 }
+
+// TestSearchesAndSubjectLookupsAreAudited (issue 11): a blind-index search
+// and a subject lookup reveal whether a person is known, so each leaves an
+// entry — found or not — naming the value and the subject only by
+// pseudonyms under the tenant's audit key; the searched value is
+// pseudonymised as the index normalizes it, so the same person searched
+// in other case matches. Concurrent ones share the batcher's transactions
+// like reads.
+func TestSearchesAndSubjectLookupsAreAudited(t *testing.T) {
+	e := newEnv(t, storetest.Options{})
+	g := newGate(e.store)
+	b := audit.NewBatcher(tenancy.New(g), audit.BatchOptions{})
+	defer b.Close()
+	svc := records.New(e.b, e.keys, e.colls, nil, records.WithReadAudit(b))
+	close(g.hold) // no holding until the batching part
+	e.tenant(svc, "acme")
+	ctx := context.Background()
+	in := records.Input{ID: "g2", Subject: "guest-7", Fields: map[string]json.RawMessage{"email": json.RawMessage(`"kim@acme.example"`)}}
+	if _, err := svc.Create(ctx, operator, "acme", "guests", in); err != nil {
+		t.Fatal(err)
+	}
+	akey, err := e.keys.AuditKey(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := e.chainSize("acme")
+
+	ids, _, err := svc.Find(ctx, reader(1), "acme", "guests", "email", json.RawMessage(`" Jane@ACME.example"`), "", 10)
+	if err != nil || !slices.Equal(ids, []string{"g1"}) {
+		t.Fatalf("find: %v %v", ids, err)
+	}
+	if ids, _, err := svc.Find(ctx, reader(2), "acme", "guests", "email", json.RawMessage(`"nobody@acme.example"`), "", 10); err != nil || len(ids) != 0 {
+		t.Fatalf("find nobody: %v %v", ids, err)
+	}
+	if held, err := svc.Subject(ctx, reader(3), "acme", "guest-7"); err != nil || len(held) != 1 {
+		t.Fatalf("subject: %v %v", held, err)
+	}
+	if _, err := svc.Subject(ctx, reader(4), "acme", "guest-unknown"); !errors.Is(err, records.ErrNotFound) {
+		t.Fatalf("unknown subject: %v", err)
+	}
+
+	searches := e.entries("acme", size, "record.search")
+	if len(searches) != 2 {
+		t.Fatalf("%d record.search entries, want 2", len(searches))
+	}
+	for i, want := range []struct{ value, results string }{{"jane@acme.example", "1"}, {"nobody@acme.example", "0"}} {
+		s := searches[i].Entry
+		if s.Target != "collection:guests" || s.Actor != reader(i+1).Actor || s.RequestID != reader(i+1).RequestID ||
+			s.Details["field"] != "email" || s.Details["value"] != audit.Pseudonym(akey, "value", want.value) || s.Details["results"] != want.results {
+			t.Errorf("search %d: %+v", i+1, s)
+		}
+	}
+	lookups := e.entries("acme", size, "subject.read")
+	if len(lookups) != 2 {
+		t.Fatalf("%d subject.read entries, want 2", len(lookups))
+	}
+	for i, want := range []struct{ subject, records string }{{"guest-7", "1"}, {"guest-unknown", "0"}} {
+		l := lookups[i].Entry
+		if l.Target != audit.Pseudonym(akey, "subject", want.subject) || l.Details["records"] != want.records || l.RequestID != reader(i+3).RequestID {
+			t.Errorf("lookup %d: %+v", i+1, l)
+		}
+	}
+	for _, en := range append(searches, lookups...) {
+		raw := []byte(en.raw)
+		for _, plain := range []string{"jane", "nobody", "guest-7", "guest-unknown"} {
+			if bytes.Contains(bytes.ToLower(raw), []byte(plain)) {
+				t.Errorf("entry holds %q: %s", plain, raw)
+			}
+		}
+	}
+
+	// Batched: searches and lookups queued behind a commit in flight share
+	// one transaction.
+	g2 := newGate(e.store)
+	b2 := audit.NewBatcher(tenancy.New(g2), audit.BatchOptions{})
+	defer b2.Close()
+	svc2 := records.New(e.b, e.keys, e.colls, nil, records.WithReadAudit(b2))
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		_, _, _ = svc2.Find(ctx, reader(10), "acme", "guests", "email", json.RawMessage(`"kim@acme.example"`), "", 10)
+	})
+	<-g2.entered
+	const n = 20
+	for i := range n {
+		wg.Go(func() {
+			if i%2 == 0 {
+				_, _, _ = svc2.Find(ctx, reader(11+i), "acme", "guests", "email", json.RawMessage(`"kim@acme.example"`), "", 10)
+			} else {
+				_, _ = svc2.Subject(ctx, reader(11+i), "acme", "guest-7")
+			}
+		})
+	}
+	testkit.EventuallyEqual(t, "entries queued", b2.Queued, n)
+	close(g2.hold)
+	wg.Wait()
+	if got := g2.txns(); !slices.Equal(got, []int{1, n}) {
+		t.Fatalf("batched transactions of %v entries, want [1 %d]", got, n)
+	}
+}
