@@ -12,6 +12,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/custos/custos/internal/testkit"
+	"github.com/custos/custos/internal/testkit/e2e"
 )
 
 // TestE2EAudit is the auditor's path with the built binary: a dev node
@@ -19,14 +22,14 @@ import (
 // later exports the system and a tenant chain, and verifies the bundles
 // offline — and a bundle with one changed byte fails, naming the entry.
 func TestE2EAudit(t *testing.T) {
-	bin := custosBinary(t)
+	bin := e2e.Binary(t)
 	const token = "e2e-audit-token"
-	node := startDevNode(t, bin, token)
-	addr, dir := node.addr, node.dir
-	cli := func(args ...string) cliResult { return node.cli(t, args...) }
-	must := func(r cliResult, what string) cliResult {
+	node := e2e.StartDevNode(t, bin, token)
+	addr, dir := node.Addr, node.Dir
+	cli := func(args ...string) e2e.CLIResult { return node.CLI(t, args...) }
+	must := func(r e2e.CLIResult, what string) e2e.CLIResult {
 		t.Helper()
-		if r.code != 0 {
+		if r.Code != 0 {
 			t.Fatalf("%s: %v", what, r)
 		}
 		return r
@@ -34,18 +37,18 @@ func TestE2EAudit(t *testing.T) {
 	must(cli("tenant", "create", "acme"), "tenant create acme")
 
 	// The auditor's key (public: no token needed) and a first checkpoint.
-	r := must(runCLI(t, bin, "--addr", "http://"+addr, "audit", "key"), "audit key")
+	r := must(e2e.RunCLI(t, bin, "--addr", "http://"+addr, "audit", "key"), "audit key")
 	keyFile := filepath.Join(dir, "audit.pub")
-	if err := os.WriteFile(keyFile, []byte(r.stdout), 0o600); err != nil {
+	if err := os.WriteFile(keyFile, []byte(r.Stdout), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	var old string
-	poll(t, 30*time.Second, "a signed checkpoint of the system chain", func() error {
+	testkit.Poll(t, 30*time.Second, "a signed checkpoint of the system chain", func() error {
 		r := cli("audit", "checkpoint")
-		if r.code != 0 {
+		if r.Code != 0 {
 			return fmt.Errorf("%v", r)
 		}
-		old = r.stdout
+		old = r.Stdout
 		return nil
 	})
 	oldFile := filepath.Join(dir, "old.txt")
@@ -61,35 +64,35 @@ func TestE2EAudit(t *testing.T) {
 	must(cli("tenant", "suspend", "initech"), "tenant suspend")
 	r = must(cli("audit", "list", "--action", "tenant."), "audit list")
 	for _, want := range []string{"tenant.create", "tenant.suspend", "operator:operator"} {
-		if !strings.Contains(r.stdout, want) {
-			t.Fatalf("audit list lacks %q:\n%s", want, r.stdout)
+		if !strings.Contains(r.Stdout, want) {
+			t.Fatalf("audit list lacks %q:\n%s", want, r.Stdout)
 		}
 	}
 	r = must(cli("audit", "list", "--tenant", "acme", "--format", "json"), "audit list --tenant")
-	if !strings.Contains(r.stdout, "key.provision") || !strings.Contains(r.stdout, "key.rotate") {
-		t.Fatalf("tenant chain lacks key operations:\n%s", r.stdout)
+	if !strings.Contains(r.Stdout, "key.provision") || !strings.Contains(r.Stdout, "key.rotate") {
+		t.Fatalf("tenant chain lacks key operations:\n%s", r.Stdout)
 	}
 
 	// Export and verify offline, against the kept checkpoint.
 	sysBundle := filepath.Join(dir, "system.tar.gz")
-	if r := must(cli("audit", "export", "-o", sysBundle), "audit export"); !strings.Contains(r.stderr, "system, entries 1..") || !strings.Contains(r.stderr, "ending on the checkpoint at size") {
+	if r := must(cli("audit", "export", "-o", sysBundle), "audit export"); !strings.Contains(r.Stderr, "system, entries 1..") || !strings.Contains(r.Stderr, "ending on the checkpoint at size") {
 		t.Fatalf("audit export does not say what range it wrote: %v", r)
 	}
-	r = must(runCLI(t, bin, "audit", "verify", "--key", keyFile, "--checkpoint", oldFile, sysBundle), "audit verify")
-	if !strings.HasPrefix(r.stdout, "OK: ") || !strings.Contains(r.stdout, "extends your checkpoint") {
+	r = must(e2e.RunCLI(t, bin, "audit", "verify", "--key", keyFile, "--checkpoint", oldFile, sysBundle), "audit verify")
+	if !strings.HasPrefix(r.Stdout, "OK: ") || !strings.Contains(r.Stdout, "extends your checkpoint") {
 		t.Fatalf("audit verify: %v", r)
 	}
 	acmeBundle := filepath.Join(dir, "acme.tar.gz")
 	must(cli("audit", "export", "--tenant", "acme", "-o", acmeBundle), "audit export --tenant")
-	must(runCLI(t, bin, "audit", "verify", "--key", keyFile, acmeBundle), "audit verify acme")
+	must(e2e.RunCLI(t, bin, "audit", "verify", "--key", keyFile, acmeBundle), "audit verify acme")
 
 	// One changed byte in one entry: exit 1, naming the entry.
 	bad := filepath.Join(dir, "bad.tar.gz")
 	if err := os.WriteFile(bad, alterEntry(t, sysBundle, 2), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r = runCLI(t, bin, "audit", "verify", "--key", keyFile, bad)
-	if r.code != 1 || !strings.Contains(r.stderr, "NOT valid") || !strings.Contains(r.stderr, "seq 2") {
+	r = e2e.RunCLI(t, bin, "audit", "verify", "--key", keyFile, bad)
+	if r.Code != 1 || !strings.Contains(r.Stderr, "NOT valid") || !strings.Contains(r.Stderr, "seq 2") {
 		t.Fatalf("audit verify of an altered bundle: %v", r)
 	}
 	// A tenant's auditor with an API key (export permission) exports its
@@ -99,23 +102,23 @@ func TestE2EAudit(t *testing.T) {
 		ID    string `json:"id"`
 		Token string `json:"token"`
 	}
-	if err := json.Unmarshal([]byte(r.stdout), &k); err != nil || !strings.HasPrefix(k.Token, "ck_") {
-		t.Fatalf("apikey create: %v %q", err, r.stdout)
+	if err := json.Unmarshal([]byte(r.Stdout), &k); err != nil || !strings.HasPrefix(k.Token, "ck_") {
+		t.Fatalf("apikey create: %v %q", err, r.Stdout)
 	}
-	asKey := func(args ...string) cliResult {
-		return runCLI(t, bin, append([]string{"--addr", "http://" + addr, "--token", k.Token}, args...)...)
+	asKey := func(args ...string) e2e.CLIResult {
+		return e2e.RunCLI(t, bin, append([]string{"--addr", "http://" + addr, "--token", k.Token}, args...)...)
 	}
 	own := filepath.Join(dir, "own.tar.gz")
 	must(asKey("audit", "export", "--tenant", "acme", "-o", own), "export with the tenant's key")
-	must(runCLI(t, bin, "audit", "verify", "--key", keyFile, own), "verify the tenant's export")
-	if r := asKey("audit", "list", "--tenant", "globex"); r.code != 1 || !strings.Contains(r.stderr, "(404)") {
+	must(e2e.RunCLI(t, bin, "audit", "verify", "--key", keyFile, own), "verify the tenant's export")
+	if r := asKey("audit", "list", "--tenant", "globex"); r.Code != 1 || !strings.Contains(r.Stderr, "(404)") {
 		t.Fatalf("another tenant's chain with acme's key: %v", r)
 	}
-	if r := asKey("tenant", "list"); r.code != 1 || !strings.Contains(r.stderr, "(403)") {
+	if r := asKey("tenant", "list"); r.Code != 1 || !strings.Contains(r.Stderr, "(403)") {
 		t.Fatalf("an operator route with an API key: %v", r)
 	}
 	must(cli("apikey", "delete", "acme", k.ID), "apikey delete")
-	if r := asKey("audit", "list", "--tenant", "acme"); r.code != 1 || !strings.Contains(r.stderr, "(401)") {
+	if r := asKey("audit", "list", "--tenant", "acme"); r.Code != 1 || !strings.Contains(r.Stderr, "(401)") {
 		t.Fatalf("a revoked key: %v", r)
 	}
 
@@ -125,10 +128,10 @@ func TestE2EAudit(t *testing.T) {
 		t.Fatal(err)
 	}
 	r = must(cli("collection", "put", "acme", "guests", "--file", schema), "collection put")
-	if !strings.Contains(r.stdout, "guests (version 1") || !strings.Contains(r.stdout, "email") {
+	if !strings.Contains(r.Stdout, "guests (version 1") || !strings.Contains(r.Stdout, "email") {
 		t.Fatalf("collection put: %v", r)
 	}
-	if r := must(cli("collection", "list", "acme"), "collection list"); !strings.Contains(r.stdout, "guests") {
+	if r := must(cli("collection", "list", "acme"), "collection list"); !strings.Contains(r.Stdout, "guests") {
 		t.Fatalf("collection list: %v", r)
 	}
 
@@ -138,18 +141,18 @@ func TestE2EAudit(t *testing.T) {
 		t.Fatal(err)
 	}
 	must(cli("record", "create", "acme", "guests", "--file", recFile), "record create")
-	if r := must(cli("record", "find", "acme", "guests", "email", "jane@example.com"), "record find"); strings.TrimSpace(r.stdout) != "g1" {
+	if r := must(cli("record", "find", "acme", "guests", "email", "jane@example.com"), "record find"); strings.TrimSpace(r.Stdout) != "g1" {
 		t.Fatalf("record find: %v", r)
 	}
-	if r := must(cli("record", "get", "acme", "guests", "g1", "--mask"), "record get --mask"); !strings.Contains(r.stdout, "J***@E******.c**") {
+	if r := must(cli("record", "get", "acme", "guests", "g1", "--mask"), "record get --mask"); !strings.Contains(r.Stdout, "J***@E******.c**") {
 		t.Fatalf("record get --mask: %v", r)
 	}
 	must(cli("record", "delete", "acme", "guests", "g1"), "record delete")
 
 	// The node's own self-check passed.
-	poll(t, 30*time.Second, "a self-check report", func() error {
+	testkit.Poll(t, 30*time.Second, "a self-check report", func() error {
 		r := cli("audit", "selfcheck")
-		if r.code != 0 || !strings.Contains(r.stdout, "system") {
+		if r.Code != 0 || !strings.Contains(r.Stdout, "system") {
 			return fmt.Errorf("%v", r)
 		}
 		return nil

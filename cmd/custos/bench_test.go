@@ -22,6 +22,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/custos/custos/internal/testkit/e2e"
 )
 
 // benchName is a display name of 200 four-byte runes: the tenant record
@@ -38,10 +40,10 @@ type benchStats struct {
 
 func TestBenchCluster(t *testing.T) {
 	t.Setenv("CUSTOS_E2E_RACE", "0")
-	bin := custosBinary(t)
-	c := startClusterWith(t, bin, "[log]\nlevel = \"warn\"\n")
-	leader := c.waitLeader(30 * time.Second)
-	floor := fsyncFloor(t, c.dir)
+	bin := e2e.Binary(t)
+	c := e2e.StartClusterWith(t, bin, "[log]\nlevel = \"warn\"\n")
+	leader := c.WaitLeader(30 * time.Second)
+	floor := fsyncFloor(t, c.Dir)
 	out := &strings.Builder{}
 	fmt.Fprintf(out, "fsync floor (4 KiB write + fdatasync, same disk): %.3f ms\n\n", floor)
 	fmt.Fprintf(out, "%-8s %-8s %-8s %10s %9s %9s %7s %10s %12s %12s\n", "op", "target", "clients", "txn/s", "p50 ms", "p99 ms", "errors", "txn/fsync", "log-write ms", "fsm-commit ms")
@@ -55,9 +57,9 @@ func TestBenchCluster(t *testing.T) {
 	}
 	for _, sc := range scenarios {
 		for _, conc := range sc.concs {
-			nodes := []*clusterNode{leader}
+			nodes := []*e2e.Node{leader}
 			if sc.target == "all" {
-				nodes = c.nodes
+				nodes = c.Nodes
 			}
 			r := runLoad(t, c, leader, nodes, sc.op, conc, 8*time.Second)
 			fmt.Fprintf(out, "%-8s %-8s %-8d %10.0f %9.2f %9.2f %7d %10.1f %12.2f %12.2f\n", sc.op, sc.target, conc, r.rate, r.p50, r.p99, r.errors, r.perFsync, r.logMs, r.fsmMs)
@@ -84,7 +86,7 @@ type loadResult struct {
 //	        linearizable read, then one transaction: a version condition,
 //	        one ~1 KiB put, one audit chain append (the issue's "1 KiB put +
 //	        chain append").
-func runLoad(t *testing.T, c *cluster, leader *clusterNode, nodes []*clusterNode, op string, conc int, d time.Duration) loadResult {
+func runLoad(t *testing.T, c *e2e.Cluster, leader *e2e.Node, nodes []*e2e.Node, op string, conc int, d time.Duration) loadResult {
 	t.Helper()
 	runID := time.Now().UnixNano() % 1e9
 	var seq atomic.Int64
@@ -92,7 +94,7 @@ func runLoad(t *testing.T, c *cluster, leader *clusterNode, nodes []*clusterNode
 	names := [2]string{benchName, strings.Repeat("\U00020001", 200)}
 	send := func(hc *http.Client, method, url, body string) bool {
 		req, _ := http.NewRequest(method, url, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+c.token)
+		req.Header.Set("Authorization", "Bearer "+c.Token)
 		req.Header.Set("Content-Type", "application/json")
 		resp, err := hc.Do(req)
 		if err != nil {
@@ -101,20 +103,20 @@ func runLoad(t *testing.T, c *cluster, leader *clusterNode, nodes []*clusterNode
 		drainBody(resp)
 		return resp.StatusCode/100 == 2
 	}
-	return runOps(t, c, leader, nodes, conc, d, func(w int, hc *http.Client, n *clusterNode) (func() bool, error) {
+	return runOps(t, c, leader, nodes, conc, d, func(w int, hc *http.Client, n *e2e.Node) (func() bool, error) {
 		if op != "patch" {
 			return func() bool {
-				return send(hc, "POST", "http://"+n.apiAddr+"/v1/tenants", body(fmt.Sprintf("b%d-%d-%d", runID, w, seq.Add(1))))
+				return send(hc, "POST", "http://"+n.APIAddr+"/v1/tenants", body(fmt.Sprintf("b%d-%d-%d", runID, w, seq.Add(1))))
 			}, nil
 		}
 		own := fmt.Sprintf("p%d-%d", runID, w)
-		if !send(hc, "POST", "http://"+n.apiAddr+"/v1/tenants", body(own)) {
+		if !send(hc, "POST", "http://"+n.APIAddr+"/v1/tenants", body(own)) {
 			return nil, fmt.Errorf("create %s for patching", own)
 		}
 		i := 0
 		return func() bool {
 			i++
-			return send(hc, "PATCH", "http://"+n.apiAddr+"/v1/tenants/"+own, fmt.Sprintf(`{"display_name":%q}`, names[i%2]))
+			return send(hc, "PATCH", "http://"+n.APIAddr+"/v1/tenants/"+own, fmt.Sprintf(`{"display_name":%q}`, names[i%2]))
 		}, nil
 	})
 }
@@ -153,14 +155,14 @@ func fsyncFloor(t *testing.T, dir string) float64 {
 // healthy /v1/sys/health, over several runs.
 func TestBenchDevColdStart(t *testing.T) {
 	t.Setenv("CUSTOS_E2E_RACE", "0")
-	bin := custosBinary(t)
+	bin := e2e.Binary(t)
 	var ds []time.Duration
 	hc := &http.Client{Timeout: time.Second}
 	for i := 0; i < 7; i++ {
-		addr := freePort(t)
+		addr := e2e.FreePort(t)
 		dir := t.TempDir()
 		start := time.Now()
-		p := startProc(t, "dev", bin, filepath.Join(dir, "out"), filepath.Join(dir, "err"), "server", "--dev", "--dev-listen-address", addr, "--log-level", "warn")
+		p := e2e.StartProc(t, "dev", bin, filepath.Join(dir, "out"), filepath.Join(dir, "err"), "server", "--dev", "--dev-listen-address", addr, "--log-level", "warn")
 		for {
 			resp, err := hc.Get("http://" + addr + "/v1/sys/health")
 			if err == nil {
@@ -175,7 +177,7 @@ func TestBenchDevColdStart(t *testing.T) {
 			time.Sleep(2 * time.Millisecond)
 		}
 		ds = append(ds, time.Since(start))
-		p.kill()
+		p.Kill()
 	}
 	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
 	msg := fmt.Sprintf("dev node cold start to healthy: median %v, min %v, max %v (%d runs)\n", ds[len(ds)/2].Round(time.Millisecond), ds[0].Round(time.Millisecond), ds[len(ds)-1].Round(time.Millisecond), len(ds))
@@ -213,9 +215,9 @@ func TestBenchDevColdStart(t *testing.T) {
 // state commit when the state file is behind what was applied).
 func TestBenchRecords(t *testing.T) {
 	t.Setenv("CUSTOS_E2E_RACE", "0")
-	bin := custosBinary(t)
-	c := startClusterWith(t, bin, "[log]\nlevel = \"warn\"\n")
-	leader := c.waitLeader(30 * time.Second)
+	bin := e2e.Binary(t)
+	c := e2e.StartClusterWith(t, bin, "[log]\nlevel = \"warn\"\n")
+	leader := c.WaitLeader(30 * time.Second)
 	token := benchTenant(t, leader)
 	out := &strings.Builder{}
 	line := func(format string, args ...any) {
@@ -228,10 +230,10 @@ func TestBenchRecords(t *testing.T) {
 	)
 	runID := time.Now().UnixNano() % 1e9
 	var seq atomic.Int64
-	create := func(hc *http.Client, n *clusterNode) bool {
+	create := func(hc *http.Client, n *e2e.Node) bool {
 		i := seq.Add(1)
 		id := fmt.Sprintf("g%d-%d", runID, i)
-		req, _ := http.NewRequest("POST", "http://"+n.apiAddr+"/v1/tenants/bench/collections/guests/records", strings.NewReader(benchRecord(id, i)))
+		req, _ := http.NewRequest("POST", "http://"+n.APIAddr+"/v1/tenants/bench/collections/guests/records", strings.NewReader(benchRecord(id, i)))
 		req.Header.Set("Authorization", "Bearer "+token)
 		req.Header.Set("Content-Type", "application/json")
 		resp, err := hc.Do(req)
@@ -247,11 +249,11 @@ func TestBenchRecords(t *testing.T) {
 		idsMu.Unlock()
 		return true
 	}
-	read := func(hc *http.Client, n *clusterNode) bool {
+	read := func(hc *http.Client, n *e2e.Node) bool {
 		idsMu.Lock()
 		id := ids[rand.IntN(len(ids))]
 		idsMu.Unlock()
-		req, _ := http.NewRequest("GET", "http://"+n.apiAddr+"/v1/tenants/bench/collections/guests/records/"+id, nil)
+		req, _ := http.NewRequest("GET", "http://"+n.APIAddr+"/v1/tenants/bench/collections/guests/records/"+id, nil)
 		req.Header.Set("Authorization", "Bearer "+token)
 		resp, err := hc.Do(req)
 		if err != nil {
@@ -263,7 +265,7 @@ func TestBenchRecords(t *testing.T) {
 	scenarios := []struct {
 		op, target string
 		conc       int
-		do         func(*http.Client, *clusterNode) bool
+		do         func(*http.Client, *e2e.Node) bool
 	}{
 		{"record-create", "leader", 64, create},
 		{"record-create", "all", 64, create},
@@ -271,11 +273,11 @@ func TestBenchRecords(t *testing.T) {
 		{"record-read", "all", 64, read},
 	}
 	for _, sc := range scenarios {
-		nodes := []*clusterNode{leader}
+		nodes := []*e2e.Node{leader}
 		if sc.target == "all" {
-			nodes = c.nodes
+			nodes = c.Nodes
 		}
-		r := runOps(t, c, leader, nodes, sc.conc, 8*time.Second, func(_ int, hc *http.Client, n *clusterNode) (func() bool, error) {
+		r := runOps(t, c, leader, nodes, sc.conc, 8*time.Second, func(_ int, hc *http.Client, n *e2e.Node) (func() bool, error) {
 			return func() bool { return sc.do(hc, n) }, nil
 		})
 		line("issue5 op=%s target=%s clients=%d ops/s=%.0f p50_ms=%.2f p99_ms=%.2f errors=%d ops/txn=%.1f txn/fsync=%.1f log_writes/s=%.0f state_commits/s=%.0f",
@@ -288,9 +290,9 @@ func TestBenchRecords(t *testing.T) {
 // its own (so that the records scenarios' state does not weigh on it).
 func TestBenchBlobs(t *testing.T) {
 	t.Setenv("CUSTOS_E2E_RACE", "0")
-	bin := custosBinary(t)
-	c := startClusterWith(t, bin, "[log]\nlevel = \"warn\"\n")
-	leader := c.waitLeader(30 * time.Second)
+	bin := e2e.Binary(t)
+	c := e2e.StartClusterWith(t, bin, "[log]\nlevel = \"warn\"\n")
+	leader := c.WaitLeader(30 * time.Second)
 	token := benchTenant(t, leader)
 	benchBlobUploads(t, leader, token, func(format string, args ...any) {
 		t.Logf(format, args...)
@@ -300,11 +302,11 @@ func TestBenchBlobs(t *testing.T) {
 
 // benchTenant creates tenant "bench", its "guests" collection and an API
 // key (read, write), and returns the key's token.
-func benchTenant(t *testing.T, leader *clusterNode) string {
+func benchTenant(t *testing.T, leader *e2e.Node) string {
 	t.Helper()
 	ctx := context.Background()
 	must := func(method, path string, body any, want int) []byte {
-		r, err := leader.api.Send(ctx, method, path, body)
+		r, err := leader.API.Send(ctx, method, path, body)
 		if err != nil {
 			t.Fatalf("%s %s: %v", method, path, err)
 		}
@@ -350,21 +352,21 @@ func benchRecord(id string, i int64) string {
 // acknowledged operation).
 // worker prepares one client (on node n, with its own connection) and
 // returns its operation, run until the scenario ends.
-type worker func(w int, hc *http.Client, n *clusterNode) (op func() bool, err error)
+type worker func(w int, hc *http.Client, n *e2e.Node) (op func() bool, err error)
 
-func runOps(t *testing.T, c *cluster, leader *clusterNode, nodes []*clusterNode, conc int, d time.Duration, newWorker worker) loadResult {
+func runOps(t *testing.T, c *e2e.Cluster, leader *e2e.Node, nodes []*e2e.Node, conc int, d time.Duration, newWorker worker) loadResult {
 	t.Helper()
-	statsOf := func(n *clusterNode) benchStats {
+	statsOf := func(n *e2e.Node) benchStats {
 		var st struct {
 			Stats benchStats `json:"stats"`
 		}
-		if err := n.api.Do(context.Background(), "GET", "/v1/sys/status", nil, &st); err != nil {
+		if err := n.API.Do(context.Background(), "GET", "/v1/sys/status", nil, &st); err != nil {
 			t.Fatalf("status: %v", err)
 		}
 		return st.Stats
 	}
 	proposals := func() (n uint64) {
-		for _, node := range c.nodes {
+		for _, node := range c.Nodes {
 			n += statsOf(node).Proposals
 		}
 		return n
@@ -441,7 +443,7 @@ func runOps(t *testing.T, c *cluster, leader *clusterNode, nodes []*clusterNode,
 
 // benchBlobUploads uploads 8 blobs of 64 MB to the leader, one after
 // another and then 4 at a time, and reports MB/s (10^6 bytes).
-func benchBlobUploads(t *testing.T, leader *clusterNode, token string, line func(string, ...any)) {
+func benchBlobUploads(t *testing.T, leader *e2e.Node, token string, line func(string, ...any)) {
 	t.Helper()
 	const size, count = 64 << 20, 8
 	body := make([]byte, size)
@@ -449,7 +451,7 @@ func benchBlobUploads(t *testing.T, leader *clusterNode, token string, line func
 		body[i] = byte(i*7 + i>>9) // not all zeros: a compressing layer must not help
 	}
 	upload := func(hc *http.Client) (int, error) {
-		req, _ := http.NewRequest("POST", "http://"+leader.apiAddr+"/v1/tenants/bench/blobs?subject=s1", bytes.NewReader(body))
+		req, _ := http.NewRequest("POST", "http://"+leader.APIAddr+"/v1/tenants/bench/blobs?subject=s1", bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+token)
 		req.Header.Set("Content-Type", "audio/wav")
 		req.ContentLength = size

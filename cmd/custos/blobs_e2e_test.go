@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/custos/custos/appliance/client"
+	"github.com/custos/custos/internal/testkit/e2e"
 )
 
 // TestE2EBlobsThreeNodes: a recording uploaded through a follower is
@@ -24,18 +25,18 @@ import (
 // recorded at upload; the subject lists it on every node; after a delete
 // through another node, no node serves it.
 func TestE2EBlobsThreeNodes(t *testing.T) {
-	bin := custosBinary(t)
-	c := startCluster(t, bin)
-	leader := c.waitLeader(30 * time.Second)
-	followers := c.others(leader)
-	must := func(r cliResult, what string) cliResult {
+	bin := e2e.Binary(t)
+	c := e2e.StartCluster(t, bin)
+	leader := c.WaitLeader(30 * time.Second)
+	followers := c.Others(leader)
+	must := func(r e2e.CLIResult, what string) e2e.CLIResult {
 		t.Helper()
-		if r.code != 0 {
+		if r.Code != 0 {
 			t.Fatalf("%s: %v", what, r)
 		}
 		return r
 	}
-	must(c.cli(leader, "tenant", "create", "acme"), "tenant create")
+	must(c.CLI(leader, "tenant", "create", "acme"), "tenant create")
 
 	dir := t.TempDir()
 	data := make([]byte, 3<<20+12345) // 49 chunks, the last short: 4 chunk transactions
@@ -43,9 +44,9 @@ func TestE2EBlobsThreeNodes(t *testing.T) {
 	sum := sha256.Sum256(data)
 	src := filepath.Join(dir, "call.ogg")
 	writeFile(t, src, data)
-	up := must(c.cli(followers[0], "blob", "upload", "acme", src, "--subject", "guest-1", "--format", "json"), "blob upload")
+	up := must(c.CLI(followers[0], "blob", "upload", "acme", src, "--subject", "guest-1", "--format", "json"), "blob upload")
 	var b client.Blob
-	if err := json.Unmarshal([]byte(up.stdout), &b); err != nil {
+	if err := json.Unmarshal([]byte(up.Stdout), &b); err != nil {
 		t.Fatal(err)
 	}
 	if b.SHA256 != hex.EncodeToString(sum[:]) || b.Size != int64(len(data)) || b.ContentType != "audio/ogg" {
@@ -53,10 +54,10 @@ func TestE2EBlobsThreeNodes(t *testing.T) {
 	}
 
 	hc := &http.Client{Timeout: 30 * time.Second}
-	get := func(n *clusterNode, rng string) (int, http.Header, []byte) {
+	get := func(n *e2e.Node, rng string) (int, http.Header, []byte) {
 		t.Helper()
-		req, _ := http.NewRequestWithContext(context.Background(), "GET", "http://"+n.apiAddr+"/v1/tenants/acme/blobs/"+b.ID, nil)
-		req.Header.Set("Authorization", "Bearer "+c.token)
+		req, _ := http.NewRequestWithContext(context.Background(), "GET", "http://"+n.APIAddr+"/v1/tenants/acme/blobs/"+b.ID, nil)
+		req.Header.Set("Authorization", "Bearer "+c.Token)
 		if rng != "" {
 			req.Header.Set("Range", rng)
 		}
@@ -71,12 +72,12 @@ func TestE2EBlobsThreeNodes(t *testing.T) {
 		}
 		return res.StatusCode, res.Header, body
 	}
-	for _, n := range c.nodes {
-		out := filepath.Join(dir, n.id+".ogg")
-		must(c.cli(n, "blob", "download", "acme", b.ID, "--out", out), n.id+": download")
+	for _, n := range c.Nodes {
+		out := filepath.Join(dir, n.ID+".ogg")
+		must(c.CLI(n, "blob", "download", "acme", b.ID, "--out", out), n.ID+": download")
 		got, err := os.ReadFile(out)
 		if err != nil || !bytes.Equal(got, data) {
-			t.Fatalf("%s: downloaded blob differs (%v)", n.id, err)
+			t.Fatalf("%s: downloaded blob differs (%v)", n.ID, err)
 		}
 		for _, r := range []struct {
 			header   string
@@ -85,18 +86,18 @@ func TestE2EBlobsThreeNodes(t *testing.T) {
 			status, h, body := get(n, r.header)
 			want := fmt.Sprintf("bytes %d-%d/%d", r.from, r.to, len(data))
 			if status != http.StatusPartialContent || h.Get("Content-Range") != want || !bytes.Equal(body, data[r.from:r.to+1]) {
-				t.Fatalf("%s: range %s: %d %q, %d bytes", n.id, r.header, status, h.Get("Content-Range"), len(body))
+				t.Fatalf("%s: range %s: %d %q, %d bytes", n.ID, r.header, status, h.Get("Content-Range"), len(body))
 			}
 		}
-		ls := must(c.cli(n, "blob", "list", "acme", "--subject", "guest-1", "--format", "json"), n.id+": list")
-		if !strings.Contains(ls.stdout, b.ID) {
-			t.Fatalf("%s: list: %s", n.id, ls.stdout)
+		ls := must(c.CLI(n, "blob", "list", "acme", "--subject", "guest-1", "--format", "json"), n.ID+": list")
+		if !strings.Contains(ls.Stdout, b.ID) {
+			t.Fatalf("%s: list: %s", n.ID, ls.Stdout)
 		}
 	}
-	must(c.cli(followers[1], "blob", "delete", "acme", b.ID), "blob delete")
-	for _, n := range c.nodes {
+	must(c.CLI(followers[1], "blob", "delete", "acme", b.ID), "blob delete")
+	for _, n := range c.Nodes {
 		if status, _, _ := get(n, ""); status != http.StatusNotFound {
-			t.Fatalf("%s: a deleted blob answers %d", n.id, status)
+			t.Fatalf("%s: a deleted blob answers %d", n.ID, status)
 		}
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/custos/custos/internal/testkit/e2e"
 )
 
 // TestE2ERecordCanariesNotOnDisk (issue 5, acceptance 4): personal data
@@ -17,27 +19,27 @@ import (
 // — while a plaintext control (a collection name) is found, so the scan
 // can see.
 func TestE2ERecordCanariesNotOnDisk(t *testing.T) {
-	bin := custosBinary(t)
-	c := startCluster(t, bin)
-	n := c.nodes[0]
-	must := func(r cliResult, what string) {
+	bin := e2e.Binary(t)
+	c := e2e.StartCluster(t, bin)
+	n := c.Nodes[0]
+	must := func(r e2e.CLIResult, what string) {
 		t.Helper()
-		if r.code != 0 {
+		if r.Code != 0 {
 			t.Fatalf("%s: %v", what, r)
 		}
 	}
 	dir := t.TempDir()
 	schema := filepath.Join(dir, "schema.json")
 	writeFile(t, schema, []byte(`{"fields":[{"name":"email","type":"string","required":true,"classification":"pii","index":true},{"name":"note","type":"string","classification":"sensitive"}]}`))
-	must(c.cli(n, "tenant", "create", "acme"), "tenant create")
-	must(c.cli(n, "collection", "put", "acme", "controlcollectionname", "--file", schema), "collection put")
+	must(c.CLI(n, "tenant", "create", "acme"), "tenant create")
+	must(c.CLI(n, "collection", "put", "acme", "controlcollectionname", "--file", schema), "collection put")
 	canaries := []string{}
 	for i, who := range []string{"alpha", "bravo", "charlie"} {
 		canary := "CANARY-" + who + "-7f3a9c"
 		canaries = append(canaries, canary)
 		rec := filepath.Join(dir, who+".json")
 		writeFile(t, rec, []byte(`{"id":"r`+string(rune('0'+i))+`","fields":{"email":"`+canary+`@example.com","note":"`+canary+` has a nut allergy"}}`))
-		must(c.cli(c.nodes[i%3], "record", "create", "acme", "controlcollectionname", "--file", rec), "record create")
+		must(c.CLI(c.Nodes[i%3], "record", "create", "acme", "controlcollectionname", "--file", rec), "record create")
 	}
 	// A recording whose every chunk carries a canary (in the clear, the
 	// scan would find it at any offset).
@@ -45,30 +47,30 @@ func TestE2ERecordCanariesNotOnDisk(t *testing.T) {
 	canaries = append(canaries, blobCanary)
 	rec := filepath.Join(dir, "call.wav")
 	writeFile(t, rec, bytes.Repeat([]byte(blobCanary+" spoke about the booking. "), 40000))
-	up := c.cli(c.nodes[1], "blob", "upload", "acme", rec, "--subject", "guest-7", "--format", "json")
+	up := c.CLI(c.Nodes[1], "blob", "upload", "acme", rec, "--subject", "guest-7", "--format", "json")
 	must(up, "blob upload")
 	var blob struct{ ID string }
-	if err := json.Unmarshal([]byte(up.stdout), &blob); err != nil {
+	if err := json.Unmarshal([]byte(up.Stdout), &blob); err != nil {
 		t.Fatalf("blob upload answer: %v", err)
 	}
 	// Every node has applied them: read each record and the blob through
 	// each node.
-	for _, node := range c.nodes {
-		r := c.cli(node, "record", "get", "acme", "controlcollectionname", "r2")
-		if r.code != 0 || !strings.Contains(r.stdout, canaries[2]) {
-			t.Fatalf("%s: record get: %v", node.id, r)
+	for _, node := range c.Nodes {
+		r := c.CLI(node, "record", "get", "acme", "controlcollectionname", "r2")
+		if r.Code != 0 || !strings.Contains(r.Stdout, canaries[2]) {
+			t.Fatalf("%s: record get: %v", node.ID, r)
 		}
-		out := filepath.Join(dir, node.id+".wav")
-		must(c.cli(node, "blob", "download", "acme", blob.ID, "--out", out), "blob download")
+		out := filepath.Join(dir, node.ID+".wav")
+		must(c.CLI(node, "blob", "download", "acme", blob.ID, "--out", out), "blob download")
 		got, err := os.ReadFile(out)
 		if err != nil || !bytes.Contains(got, []byte(blobCanary)) {
-			t.Fatalf("%s: blob download: %v", node.id, err)
+			t.Fatalf("%s: blob download: %v", node.ID, err)
 		}
 		os.Remove(out) // the scan below is of the nodes' files, not these
 	}
 	controls := 0
-	for _, node := range c.nodes {
-		err := filepath.WalkDir(node.dataDir, func(p string, d fs.DirEntry, err error) error {
+	for _, node := range c.Nodes {
+		err := filepath.WalkDir(node.DataDir, func(p string, d fs.DirEntry, err error) error {
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil
 			}
@@ -87,7 +89,7 @@ func TestE2ERecordCanariesNotOnDisk(t *testing.T) {
 			}
 			for _, canary := range canaries {
 				if bytes.Contains(data, []byte(canary)) || bytes.Contains(bytes.ToLower(data), []byte(strings.ToLower(canary))) {
-					t.Errorf("%s: canary %s in plaintext in %s", node.id, canary, p)
+					t.Errorf("%s: canary %s in plaintext in %s", node.ID, canary, p)
 				}
 			}
 			return nil

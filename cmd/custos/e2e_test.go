@@ -12,27 +12,29 @@ import (
 	"time"
 
 	"github.com/custos/custos/appliance/client"
+	"github.com/custos/custos/internal/testkit"
+	"github.com/custos/custos/internal/testkit/e2e"
 )
 
 // TestE2EDevNode is the acceptance path of a new operator: start a dev
 // node, check it with `custos status` and curl, create a tenant and list
 // it, see the errors a client sees, dump the config, stop it with SIGTERM.
 func TestE2EDevNode(t *testing.T) {
-	bin := custosBinary(t)
+	bin := e2e.Binary(t)
 	dir := t.TempDir()
 	stdoutPath, stderrPath := filepath.Join(dir, "dev.stdout.log"), filepath.Join(dir, "dev.log")
-	dumpOnFailure(t, stdoutPath, stderrPath)
-	checkNoRaces(t, stderrPath)
-	addr := freePort(t)
+	e2e.DumpOnFailure(t, stdoutPath, stderrPath)
+	e2e.CheckNoRaces(t, stderrPath)
+	addr := e2e.FreePort(t)
 
-	p := startProc(t, "dev", bin, stdoutPath, stderrPath, "server", "--dev", "--dev-listen-address", addr)
+	p := e2e.StartProc(t, "dev", bin, stdoutPath, stderrPath, "server", "--dev", "--dev-listen-address", addr)
 
 	// Cold start: process start to the first healthy /v1/sys/health.
 	hc := &http.Client{Timeout: 2 * time.Second}
 	var coldStart time.Duration
-	poll(t, 30*time.Second, "dev node healthy", func() error {
-		if p.exited() {
-			return permanent{fmt.Errorf("dev node exited:\n%s", tail(stderrPath, 30))}
+	testkit.Poll(t, 30*time.Second, "dev node healthy", func() error {
+		if p.Exited() {
+			return testkit.Permanent(fmt.Errorf("dev node exited:\n%s", e2e.Tail(stderrPath, 30)))
 		}
 		resp, err := hc.Get("http://" + addr + "/v1/sys/health")
 		if err != nil {
@@ -42,15 +44,15 @@ func TestE2EDevNode(t *testing.T) {
 		if resp.StatusCode != http.StatusOK {
 			return fmt.Errorf("health: HTTP %d", resp.StatusCode)
 		}
-		coldStart = time.Since(p.started)
+		coldStart = time.Since(p.Started)
 		return nil
 	})
 	t.Logf("cold start (process start to first healthy /v1/sys/health): %v", coldStart.Round(time.Millisecond))
 
 	// The banner names the API address and the token.
 	var apiURL, token string
-	poll(t, 30*time.Second, "dev banner", func() error {
-		for _, line := range readLines(stdoutPath) {
+	testkit.Poll(t, 30*time.Second, "dev banner", func() error {
+		for _, line := range e2e.ReadLines(stdoutPath) {
 			if v, ok := strings.CutPrefix(line, "  API:"); ok {
 				apiURL = strings.TrimSpace(v)
 			}
@@ -59,31 +61,31 @@ func TestE2EDevNode(t *testing.T) {
 			}
 		}
 		if apiURL == "" || token == "" {
-			return fmt.Errorf("no API/Token lines yet in stdout:\n%s", tail(stdoutPath, 20))
+			return fmt.Errorf("no API/Token lines yet in stdout:\n%s", e2e.Tail(stdoutPath, 20))
 		}
 		return nil
 	})
 	if apiURL != "http://"+addr {
 		t.Errorf("banner API = %q, want http://%s", apiURL, addr)
 	}
-	cli := func(args ...string) cliResult {
+	cli := func(args ...string) e2e.CLIResult {
 		t.Helper()
-		return runCLI(t, bin, append([]string{"--addr", apiURL, "--token", token}, args...)...)
+		return e2e.RunCLI(t, bin, append([]string{"--addr", apiURL, "--token", token}, args...)...)
 	}
 
 	// custos status.
 	r := cli("status")
-	if r.code != 0 {
+	if r.Code != 0 {
 		t.Fatalf("custos status: %v", r)
 	}
 	for _, want := range []string{"dev", "local", "Leader"} {
-		if !strings.Contains(r.stdout, want) {
-			t.Errorf("custos status output lacks %q:\n%s", want, r.stdout)
+		if !strings.Contains(r.Stdout, want) {
+			t.Errorf("custos status output lacks %q:\n%s", want, r.Stdout)
 		}
 	}
 	r = cli("status", "--format", "json")
 	var st client.Status
-	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &st) != nil {
+	if r.Code != 0 || json.Unmarshal([]byte(r.Stdout), &st) != nil {
 		t.Fatalf("custos status --format json: %v", r)
 	}
 	if st.NodeID != "dev" || st.Region != "local" || st.State != "Leader" || st.LeaderID != "dev" {
@@ -110,16 +112,16 @@ func TestE2EDevNode(t *testing.T) {
 
 	// A tenant in the cluster's region, then the list.
 	r = cli("tenant", "create", "acme", "--region", "local", "--display-name", "Acme Hotels")
-	if r.code != 0 || !strings.Contains(r.stdout, "acme") {
+	if r.Code != 0 || !strings.Contains(r.Stdout, "acme") {
 		t.Fatalf("tenant create acme: %v", r)
 	}
 	r = cli("tenant", "list")
-	if r.code != 0 || !strings.Contains(r.stdout, "acme") || !strings.Contains(r.stdout, "Acme Hotels") {
+	if r.Code != 0 || !strings.Contains(r.Stdout, "acme") || !strings.Contains(r.Stdout, "Acme Hotels") {
 		t.Fatalf("tenant list does not show acme: %v", r)
 	}
 	r = cli("tenant", "get", "acme", "--format", "json")
 	var ten client.Tenant
-	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &ten) != nil {
+	if r.Code != 0 || json.Unmarshal([]byte(r.Stdout), &ten) != nil {
 		t.Fatalf("tenant get acme: %v", r)
 	}
 	if ten.ID != "acme" || ten.Region != "local" || ten.DisplayName != "Acme Hotels" {
@@ -130,7 +132,7 @@ func TestE2EDevNode(t *testing.T) {
 		t.Errorf("tenant key_provider = %q, want age", ten.KeyProvider)
 	}
 	r = cli("keyring", "status", "acme")
-	if r.code != 0 || !strings.Contains(r.stdout, "Current KEK") || !strings.Contains(r.stdout, "age") {
+	if r.Code != 0 || !strings.Contains(r.Stdout, "Current KEK") || !strings.Contains(r.Stdout, "age") {
 		t.Fatalf("keyring status acme: %v", r)
 	}
 	r = cli("keyring", "rotate", "acme", "--wait", "30s", "--format", "json")
@@ -140,41 +142,41 @@ func TestE2EDevNode(t *testing.T) {
 		Rewrapping bool   `json:"rewrapping"`
 		DataKeys   int    `json:"data_keys"`
 	}
-	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &ks) != nil {
+	if r.Code != 0 || json.Unmarshal([]byte(r.Stdout), &ks) != nil {
 		t.Fatalf("keyring rotate acme: %v", r)
 	}
 	if ks.CurrentKEK != 2 || ks.Pending != 0 || ks.Rewrapping || ks.DataKeys != 1 {
 		t.Errorf("after keyring rotate --wait: %+v", ks)
 	}
 	r = cli("keyring", "purge-cache", "acme")
-	if r.code != 0 || !strings.Contains(r.stdout, "Purged acme") {
+	if r.Code != 0 || !strings.Contains(r.Stdout, "Purged acme") {
 		t.Errorf("keyring purge-cache acme: %v", r)
 	}
 	r = cli("keyring", "rotate", "nobody")
-	if r.code != 1 || !strings.HasPrefix(r.stderr, "error: ") {
+	if r.Code != 1 || !strings.HasPrefix(r.Stderr, "error: ") {
 		t.Errorf("keyring rotate of an unknown tenant: %v", r)
 	}
 
 	// The same id again: a conflict, one line on stderr.
 	r = cli("tenant", "create", "acme")
-	if r.code != 1 || !strings.HasPrefix(r.stderr, "error: ") || strings.Count(strings.TrimRight(r.stderr, "\n"), "\n") != 0 {
+	if r.Code != 1 || !strings.HasPrefix(r.Stderr, "error: ") || strings.Count(strings.TrimRight(r.Stderr, "\n"), "\n") != 0 {
 		t.Errorf("tenant create acme again: want exit 1 and one error line, got %v", r)
 	}
 
 	// Another region: refused, one line on stderr naming the region.
 	r = cli("tenant", "create", "x", "--region", "mars")
-	if r.code != 1 {
-		t.Errorf("tenant create --region mars: exit %d, want 1\n%v", r.code, r)
+	if r.Code != 1 {
+		t.Errorf("tenant create --region mars: exit %d, want 1\n%v", r.Code, r)
 	}
-	errLine := strings.TrimRight(r.stderr, "\n")
+	errLine := strings.TrimRight(r.Stderr, "\n")
 	if !strings.HasPrefix(errLine, "error: ") || strings.Contains(errLine, "\n") {
-		t.Errorf("tenant create --region mars: stderr is not one `error:` line: %q", r.stderr)
+		t.Errorf("tenant create --region mars: stderr is not one `error:` line: %q", r.Stderr)
 	}
 	if !strings.Contains(errLine, "region") || !strings.Contains(errLine, "mars") {
 		t.Errorf("tenant create --region mars: error does not mention the region: %q", errLine)
 	}
-	if r.stdout != "" {
-		t.Errorf("tenant create --region mars: unexpected stdout %q", r.stdout)
+	if r.Stdout != "" {
+		t.Errorf("tenant create --region mars: unexpected stdout %q", r.Stdout)
 	}
 
 	// No token, and a wrong token: 401 problem+json.
@@ -204,29 +206,29 @@ func TestE2EDevNode(t *testing.T) {
 			t.Errorf("token %q: problem body %+v (decode: %v)", tok, prob, err)
 		}
 	}
-	r = runCLI(t, bin, "--addr", apiURL, "tenant", "list")
-	if r.code != 1 || !strings.HasPrefix(r.stderr, "error: ") {
+	r = e2e.RunCLI(t, bin, "--addr", apiURL, "tenant", "list")
+	if r.Code != 1 || !strings.HasPrefix(r.Stderr, "error: ") {
 		t.Errorf("tenant list without a token: want exit 1 and an error line, got %v", r)
 	}
 
 	// --config-dump redacts the dev token.
-	r = runCLI(t, bin, "server", "--dev", "--config-dump", "--dev-token", "s3cret")
-	if r.code != 0 {
+	r = e2e.RunCLI(t, bin, "server", "--dev", "--config-dump", "--dev-token", "s3cret")
+	if r.Code != 0 {
 		t.Errorf("server --config-dump: %v", r)
 	}
-	if strings.Contains(r.stdout, "s3cret") || strings.Contains(r.stderr, "s3cret") {
-		t.Errorf("server --config-dump shows the dev token:\n%s", r.stdout)
+	if strings.Contains(r.Stdout, "s3cret") || strings.Contains(r.Stderr, "s3cret") {
+		t.Errorf("server --config-dump shows the dev token:\n%s", r.Stdout)
 	}
-	if !strings.Contains(r.stdout, "dev_token") || !strings.Contains(r.stdout, `region = "local"`) {
-		t.Errorf("server --config-dump output lacks dev_token or region:\n%s", r.stdout)
+	if !strings.Contains(r.Stdout, "dev_token") || !strings.Contains(r.Stdout, `region = "local"`) {
+		t.Errorf("server --config-dump output lacks dev_token or region:\n%s", r.Stdout)
 	}
 
 	// SIGTERM: a graceful exit 0.
-	if err := p.signal(syscall.SIGTERM); err != nil {
+	if err := p.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	stopStart := time.Now()
-	code, ok := p.wait(15 * time.Second)
+	code, ok := p.Wait(15 * time.Second)
 	if !ok {
 		t.Fatalf("dev node did not exit within 15s of SIGTERM")
 	}
@@ -240,43 +242,43 @@ func TestE2EDevNode(t *testing.T) {
 // does (init, start, join, start), writes through one follower, reads
 // through the other, and removes a peer (twice: removal is idempotent).
 func TestE2EThreeNodeCluster(t *testing.T) {
-	bin := custosBinary(t)
+	bin := e2e.Binary(t)
 	start := time.Now()
-	c := startCluster(t, bin)
+	c := e2e.StartCluster(t, bin)
 	t.Logf("cluster of three formed in %v", time.Since(start).Round(time.Millisecond))
 
 	// custos status shows a leader, the same on every node.
 	var leaderID string
-	poll(t, 30*time.Second, "status shows a leader on every node", func() error {
+	testkit.Poll(t, 30*time.Second, "status shows a leader on every node", func() error {
 		leaderID = ""
-		for _, n := range c.nodes {
-			r := c.cli(n, "status", "--format", "json")
-			if r.code != 0 {
-				return fmt.Errorf("%s: status: %v", n.id, r)
+		for _, n := range c.Nodes {
+			r := c.CLI(n, "status", "--format", "json")
+			if r.Code != 0 {
+				return fmt.Errorf("%s: status: %v", n.ID, r)
 			}
 			var st client.Status
-			if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
-				return fmt.Errorf("%s: status output: %v", n.id, err)
+			if err := json.Unmarshal([]byte(r.Stdout), &st); err != nil {
+				return fmt.Errorf("%s: status output: %v", n.ID, err)
 			}
 			if st.LeaderID == "" || (leaderID != "" && st.LeaderID != leaderID) {
-				return fmt.Errorf("%s: leader %q (others say %q)", n.id, st.LeaderID, leaderID)
+				return fmt.Errorf("%s: leader %q (others say %q)", n.ID, st.LeaderID, leaderID)
 			}
 			leaderID = st.LeaderID
 			if len(st.Peers) != 3 {
-				return fmt.Errorf("%s: %d peers", n.id, len(st.Peers))
+				return fmt.Errorf("%s: %d peers", n.ID, len(st.Peers))
 			}
 		}
 		return nil
 	})
-	r := c.cli(c.nodes[0], "status")
-	if r.code != 0 || !strings.Contains(r.stdout, leaderID) {
+	r := c.CLI(c.Nodes[0], "status")
+	if r.Code != 0 || !strings.Contains(r.Stdout, leaderID) {
 		t.Fatalf("custos status: %v", r)
 	}
 	t.Logf("leader: %s", leaderID)
 
-	var followers []*clusterNode
-	for _, n := range c.nodes {
-		if n.id != leaderID {
+	var followers []*e2e.Node
+	for _, n := range c.Nodes {
+		if n.ID != leaderID {
 			followers = append(followers, n)
 		}
 	}
@@ -285,58 +287,58 @@ func TestE2EThreeNodeCluster(t *testing.T) {
 	}
 
 	// Write through one follower, read (linearizable) through the other.
-	r = c.cli(followers[0], "tenant", "create", "globex", "--region", "local", "--display-name", "Globex")
-	if r.code != 0 {
-		t.Fatalf("tenant create through follower %s: %v", followers[0].id, r)
+	r = c.CLI(followers[0], "tenant", "create", "globex", "--region", "local", "--display-name", "Globex")
+	if r.Code != 0 {
+		t.Fatalf("tenant create through follower %s: %v", followers[0].ID, r)
 	}
-	r = c.cli(followers[1], "tenant", "get", "globex", "--format", "json")
+	r = c.CLI(followers[1], "tenant", "get", "globex", "--format", "json")
 	var ten client.Tenant
-	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &ten) != nil {
-		t.Fatalf("tenant get through follower %s: %v", followers[1].id, r)
+	if r.Code != 0 || json.Unmarshal([]byte(r.Stdout), &ten) != nil {
+		t.Fatalf("tenant get through follower %s: %v", followers[1].ID, r)
 	}
 	if ten.ID != "globex" || ten.DisplayName != "Globex" || ten.Region != "local" {
-		t.Errorf("tenant read through %s = %+v", followers[1].id, ten)
+		t.Errorf("tenant read through %s = %+v", followers[1].ID, ten)
 	}
-	r = c.cli(followers[1], "tenant", "list")
-	if r.code != 0 || !strings.Contains(r.stdout, "globex") {
-		t.Errorf("tenant list through %s: %v", followers[1].id, r)
+	r = c.CLI(followers[1], "tenant", "list")
+	if r.Code != 0 || !strings.Contains(r.Stdout, "globex") {
+		t.Errorf("tenant list through %s: %v", followers[1].ID, r)
 	}
 
 	t.Logf("write through a follower, read through the other: done at %v", time.Since(start).Round(time.Millisecond))
 
 	// Keys: rotate through a follower (the leader's janitor rewraps), then
 	// purge through the other follower: every node drops its cached keys.
-	r = c.cli(followers[0], "keyring", "rotate", "globex", "--wait", "30s")
-	if r.code != 0 || !strings.Contains(r.stdout, "KEK 2") {
-		t.Fatalf("keyring rotate through %s: %v", followers[0].id, r)
+	r = c.CLI(followers[0], "keyring", "rotate", "globex", "--wait", "30s")
+	if r.Code != 0 || !strings.Contains(r.Stdout, "KEK 2") {
+		t.Fatalf("keyring rotate through %s: %v", followers[0].ID, r)
 	}
-	cached := func(n *clusterNode) (int, error) {
-		r := c.cli(n, "status", "--format", "json")
+	cached := func(n *e2e.Node) (int, error) {
+		r := c.CLI(n, "status", "--format", "json")
 		var st struct {
 			Keyring struct {
 				Sealed     bool `json:"sealed"`
 				CachedKeys int  `json:"cached_keys"`
 			} `json:"keyring"`
 		}
-		if r.code != 0 || json.Unmarshal([]byte(r.stdout), &st) != nil {
-			return 0, fmt.Errorf("%s: status: %v", n.id, r)
+		if r.Code != 0 || json.Unmarshal([]byte(r.Stdout), &st) != nil {
+			return 0, fmt.Errorf("%s: status: %v", n.ID, r)
 		}
 		if st.Keyring.Sealed {
-			return 0, fmt.Errorf("%s is sealed", n.id)
+			return 0, fmt.Errorf("%s is sealed", n.ID)
 		}
 		return st.Keyring.CachedKeys, nil
 	}
 	if n, err := cached(followers[0]); err != nil || n == 0 {
-		t.Fatalf("%s holds %d keys after rotating (%v)", followers[0].id, n, err)
+		t.Fatalf("%s holds %d keys after rotating (%v)", followers[0].ID, n, err)
 	}
-	r = c.cli(followers[1], "keyring", "purge-cache", "globex")
-	if r.code != 0 {
-		t.Fatalf("keyring purge-cache through %s: %v", followers[1].id, r)
+	r = c.CLI(followers[1], "keyring", "purge-cache", "globex")
+	if r.Code != 0 {
+		t.Fatalf("keyring purge-cache through %s: %v", followers[1].ID, r)
 	}
-	poll(t, 20*time.Second, "every node dropped globex's keys", func() error {
-		for _, n := range c.nodes {
+	testkit.Poll(t, 20*time.Second, "every node dropped globex's keys", func() error {
+		for _, n := range c.Nodes {
 			if k, err := cached(n); err != nil || k != 0 {
-				return fmt.Errorf("%s holds %d keys (%v)", n.id, k, err)
+				return fmt.Errorf("%s holds %d keys (%v)", n.ID, k, err)
 			}
 		}
 		return nil
@@ -344,29 +346,29 @@ func TestE2EThreeNodeCluster(t *testing.T) {
 
 	// Remove n3, twice; then two peers remain. Ask n1 or n2, whichever
 	// is not n3.
-	ask := c.nodes[0]
+	ask := c.Nodes[0]
 	for i := 0; i < 2; i++ {
-		r = c.cli(ask, "operator", "raft", "remove-peer", "n3")
-		if r.code != 0 {
+		r = c.CLI(ask, "operator", "raft", "remove-peer", "n3")
+		if r.Code != 0 {
 			t.Fatalf("remove-peer n3 (#%d): %v", i+1, r)
 		}
 	}
-	poll(t, 30*time.Second, "two peers after removing n3", func() error {
-		for _, n := range c.nodes[:2] {
-			r := c.cli(n, "operator", "raft", "list-peers", "--format", "json")
-			if r.code != 0 {
-				return fmt.Errorf("%s: list-peers: %v", n.id, r)
+	testkit.Poll(t, 30*time.Second, "two peers after removing n3", func() error {
+		for _, n := range c.Nodes[:2] {
+			r := c.CLI(n, "operator", "raft", "list-peers", "--format", "json")
+			if r.Code != 0 {
+				return fmt.Errorf("%s: list-peers: %v", n.ID, r)
 			}
 			var out client.PeerList
-			if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+			if err := json.Unmarshal([]byte(r.Stdout), &out); err != nil {
 				return err
 			}
 			if len(out.Peers) != 2 {
-				return fmt.Errorf("%s: %d peers: %s", n.id, len(out.Peers), r.stdout)
+				return fmt.Errorf("%s: %d peers: %s", n.ID, len(out.Peers), r.Stdout)
 			}
 			for _, p := range out.Peers {
 				if p.ID == "n3" {
-					return fmt.Errorf("%s: n3 still listed", n.id)
+					return fmt.Errorf("%s: n3 still listed", n.ID)
 				}
 			}
 		}
@@ -374,18 +376,18 @@ func TestE2EThreeNodeCluster(t *testing.T) {
 	})
 	t.Logf("n3 removed at %v", time.Since(start).Round(time.Millisecond))
 	// Every membership change is in the system chain.
-	r = c.cli(c.nodes[0], "audit", "list", "--action", "cluster.", "--format", "json")
+	r = c.CLI(c.Nodes[0], "audit", "list", "--action", "cluster.", "--format", "json")
 	for _, want := range []string{`"cluster.init"`, `"cluster.join"`, `"cluster.add_voter"`, `"cluster.remove_peer"`, `"node:n2"`, `"node:n3"`} {
-		if r.code != 0 || !strings.Contains(r.stdout, want) {
+		if r.Code != 0 || !strings.Contains(r.Stdout, want) {
 			t.Fatalf("audit list lacks %s: %v", want, r)
 		}
 	}
 	// Stop the removed node; the two remaining still serve writes.
-	c.kill(c.nodes[2])
+	c.Kill(c.Nodes[2])
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	poll(t, 30*time.Second, "write after removal", func() error {
-		r, err := c.nodes[0].api.Send(ctx, "POST", "/v1/tenants", map[string]string{"id": "initech", "display_name": "Initech", "region": "local"})
+	testkit.Poll(t, 30*time.Second, "write after removal", func() error {
+		r, err := c.Nodes[0].API.Send(ctx, "POST", "/v1/tenants", map[string]string{"id": "initech", "display_name": "Initech", "region": "local"})
 		if err != nil {
 			return err
 		}
@@ -394,8 +396,8 @@ func TestE2EThreeNodeCluster(t *testing.T) {
 		}
 		return nil
 	})
-	r = c.cli(c.nodes[1], "tenant", "get", "initech")
-	if r.code != 0 {
+	r = c.CLI(c.Nodes[1], "tenant", "get", "initech")
+	if r.Code != 0 {
 		t.Errorf("tenant get initech through n2: %v", r)
 	}
 }

@@ -20,7 +20,10 @@ import (
 	"time"
 
 	"github.com/anishathalye/porcupine"
+
 	"github.com/custos/custos/appliance/client"
+	"github.com/custos/custos/internal/testkit"
+	"github.com/custos/custos/internal/testkit/e2e"
 )
 
 // ---- the write history ----
@@ -159,11 +162,11 @@ type endpoints struct {
 	addrs []string
 }
 
-func (c *cluster) endpoints() endpoints {
+func endpointsOf(c *e2e.Cluster) endpoints {
 	var e endpoints
-	for _, n := range c.nodes {
-		e.ids = append(e.ids, n.id)
-		e.addrs = append(e.addrs, n.apiAddr)
+	for _, n := range c.Nodes {
+		e.ids = append(e.ids, n.ID)
+		e.addrs = append(e.addrs, n.APIAddr)
 	}
 	return e
 }
@@ -198,14 +201,14 @@ func request(ctx context.Context, hc *http.Client, method, rawURL, token string,
 // and afterwards reads every acknowledged id back from every node.
 func TestFaultKillLeader(t *testing.T) {
 	testStart := time.Now()
-	bin := custosBinary(t)
-	c := startCluster(t, bin)
+	bin := e2e.Binary(t)
+	c := e2e.StartCluster(t, bin)
 	t.Logf("cluster formed in %v", time.Since(testStart).Round(time.Millisecond))
-	eps := c.endpoints()
+	eps := endpointsOf(c)
 
 	// The register, created before any client runs.
-	poll(t, 30*time.Second, "create the register tenant", func() error {
-		r, err := c.nodes[0].api.Send(context.Background(), "POST", "/v1/tenants",
+	testkit.Poll(t, 30*time.Second, "create the register tenant", func() error {
+		r, err := c.Nodes[0].API.Send(context.Background(), "POST", "/v1/tenants",
 			map[string]string{"id": "reg", "display_name": "v0", "region": "local"})
 		if err != nil {
 			return err
@@ -217,7 +220,7 @@ func TestFaultKillLeader(t *testing.T) {
 	})
 	// If the create was answered 409 after an unknown first attempt, the
 	// register must still read v0.
-	if reg, err := c.nodes[0].api.Tenant(context.Background(), "reg"); err != nil || reg.DisplayName != "v0" {
+	if reg, err := c.Nodes[0].API.Tenant(context.Background(), "reg"); err != nil || reg.DisplayName != "v0" {
 		t.Fatalf("register: %+v, %v", reg, err)
 	}
 
@@ -249,7 +252,7 @@ func TestFaultKillLeader(t *testing.T) {
 				attempts.Add(1)
 				// The request is not tied to ctx: stopping the clients must
 				// not turn a request in flight into a failure we caused.
-				code, body, err := request(context.Background(), hc, "POST", "http://"+eps.addrs[node]+"/v1/tenants", c.token,
+				code, body, err := request(context.Background(), hc, "POST", "http://"+eps.addrs[node]+"/v1/tenants", c.Token,
 					map[string]string{"id": id, "display_name": "Client " + id, "region": "local"})
 				rec.end, rec.status = now(), code
 				switch {
@@ -294,7 +297,7 @@ func TestFaultKillLeader(t *testing.T) {
 				if rng.IntN(2) == 0 {
 					value := fmt.Sprintf("w%d-%d", cl, seq)
 					call := now()
-					code, body, err := request(context.Background(), hc, "PATCH", base, c.token, map[string]string{"display_name": value})
+					code, body, err := request(context.Background(), hc, "PATCH", base, c.Token, map[string]string{"display_name": value})
 					ret := now()
 					op := porcupine.Operation{ClientId: cl, Input: regInput{write: true, value: value}, Output: "", Call: int64(call)}
 					switch {
@@ -328,7 +331,7 @@ func TestFaultKillLeader(t *testing.T) {
 					regs.add(op)
 				} else {
 					call := now()
-					code, body, err := request(context.Background(), hc, "GET", base, c.token, nil)
+					code, body, err := request(context.Background(), hc, "GET", base, c.Token, nil)
 					ret := now()
 					var got client.Tenant
 					if err != nil || code != http.StatusOK || json.Unmarshal(body, &got) != nil {
@@ -357,19 +360,19 @@ func TestFaultKillLeader(t *testing.T) {
 		// each kill, so every kill cuts into a busy pipeline and the
 		// restarted node has real catching up to do.
 		before, since := hist.acked(), time.Now()
-		poll(t, 30*time.Second, fmt.Sprintf("round %d: writes flowing", round), func() error {
+		testkit.Poll(t, 30*time.Second, fmt.Sprintf("round %d: writes flowing", round), func() error {
 			if n := hist.acked(); n < before+300 || time.Since(since) < 3*time.Second {
 				return fmt.Errorf("%d acks in %v since the last round", n-before, time.Since(since).Round(time.Millisecond))
 			}
 			return nil
 		})
-		leader := c.waitLeader(30 * time.Second)
+		leader := c.WaitLeader(30 * time.Second)
 		killedAt := now()
-		c.kill(leader)
-		t.Logf("round %d: killed leader %s (pid %d) at %v", round, leader.id, leader.proc.pid(), killedAt.Round(time.Millisecond))
+		c.Kill(leader)
+		t.Logf("round %d: killed leader %s (pid %d) at %v", round, leader.ID, leader.Proc.PID(), killedAt.Round(time.Millisecond))
 
 		var firstAck time.Duration
-		err := pollErr(20*time.Second, func() error {
+		err := testkit.Wait(20*time.Second, func() error {
 			end, ok := hist.firstAckStartedAfter(killedAt)
 			if !ok {
 				return fmt.Errorf("no write acknowledged since the kill")
@@ -383,20 +386,20 @@ func TestFaultKillLeader(t *testing.T) {
 		} else {
 			rec := firstAck - killedAt
 			recoveries = append(recoveries, rec)
-			nl, _, _ := c.leader()
+			nl, _, _ := c.Leader()
 			nlID := "?"
 			if nl != nil {
-				nlID = nl.id
+				nlID = nl.ID
 			}
 			t.Logf("round %d: first ack %v after the kill (new leader %s)", round, rec.Round(time.Millisecond), nlID)
 		}
 
 		restartAt := time.Now()
-		c.start(leader)
-		c.waitHealthy(leader, 30*time.Second)
+		c.Start(leader)
+		c.WaitHealthy(leader, 30*time.Second)
 		healthyAfter := time.Since(restartAt)
-		c.waitCaughtUp(30*time.Second, false, leader)
-		t.Logf("round %d: %s restarted: healthy in %v, caught up in %v; first ack per node after the kill: %s", round, leader.id,
+		c.WaitCaughtUp(30*time.Second, false, leader)
+		t.Logf("round %d: %s restarted: healthy in %v, caught up in %v; first ack per node after the kill: %s", round, leader.ID,
 			healthyAfter.Round(time.Millisecond), time.Since(restartAt).Round(time.Millisecond), hist.firstAcksByNode(killedAt))
 	}
 
@@ -404,34 +407,34 @@ func TestFaultKillLeader(t *testing.T) {
 	stopClients()
 	wg.Wait()
 	t.Logf("clients stopped after %v of writing", now().Round(time.Millisecond))
-	for _, n := range c.nodes {
-		if err := n.proc.signal(syscall.SIGKILL); err != nil {
-			t.Fatalf("kill -9 %s: %v", n.id, err)
+	for _, n := range c.Nodes {
+		if err := n.Proc.Signal(syscall.SIGKILL); err != nil {
+			t.Fatalf("kill -9 %s: %v", n.ID, err)
 		}
 	}
-	for _, n := range c.nodes {
-		if _, ok := n.proc.wait(10 * time.Second); !ok {
-			t.Fatalf("%s did not exit after SIGKILL", n.id)
+	for _, n := range c.Nodes {
+		if _, ok := n.Proc.Wait(10 * time.Second); !ok {
+			t.Fatalf("%s did not exit after SIGKILL", n.ID)
 		}
 	}
 	restartAt := time.Now()
-	for _, n := range c.nodes {
-		c.start(n)
+	for _, n := range c.Nodes {
+		c.Start(n)
 	}
 	// Every node must come back (a node that cannot restart after kill -9
 	// fails here, with its log), elect a leader, and serve a linearizable
 	// read, so each knows the leader and the leader has committed in its
 	// term.
-	for _, n := range c.nodes {
-		poll(t, 30*time.Second, n.id+" linearizable read after killing and restarting the whole cluster", func() error {
-			if err := c.checkAllAlive(); err != nil {
+	for _, n := range c.Nodes {
+		testkit.Poll(t, 30*time.Second, n.ID+" linearizable read after killing and restarting the whole cluster", func() error {
+			if err := c.CheckAllAlive(); err != nil {
 				return err
 			}
-			_, err := n.api.Tenant(context.Background(), "reg")
+			_, err := n.API.Tenant(context.Background(), "reg")
 			return err
 		})
 	}
-	c.waitCaughtUp(30*time.Second, true, c.nodes...)
+	c.WaitCaughtUp(30*time.Second, true, c.Nodes...)
 	t.Logf("whole cluster killed -9 and restarted; leader elected and all caught up in %v", time.Since(restartAt).Round(time.Millisecond))
 
 	// ---- verify the writes ----
@@ -457,7 +460,7 @@ func TestFaultKillLeader(t *testing.T) {
 	// Every acknowledged id, on every node, by a local read.
 	lost := map[string][]string{} // id -> nodes missing it
 	var lostMu sync.Mutex
-	for _, n := range c.nodes {
+	for _, n := range c.Nodes {
 		ids := make(chan string)
 		var vwg sync.WaitGroup
 		for w := 0; w < 8; w++ {
@@ -470,14 +473,14 @@ func TestFaultKillLeader(t *testing.T) {
 					var code int
 					var err error
 					for try := 0; try < 3; try++ {
-						code, _, err = request(context.Background(), hc, "GET", "http://"+n.apiAddr+"/v1/tenants/"+id+"?stale=true", c.token, nil)
+						code, _, err = request(context.Background(), hc, "GET", "http://"+n.APIAddr+"/v1/tenants/"+id+"?stale=true", c.Token, nil)
 						if err == nil && code != http.StatusServiceUnavailable {
 							break
 						}
 					}
 					if err != nil || code != http.StatusOK {
 						lostMu.Lock()
-						lost[id] = append(lost[id], fmt.Sprintf("%s(HTTP %d %v)", n.id, code, err))
+						lost[id] = append(lost[id], fmt.Sprintf("%s(HTTP %d %v)", n.ID, code, err))
 						lostMu.Unlock()
 					}
 				}
@@ -492,19 +495,19 @@ func TestFaultKillLeader(t *testing.T) {
 
 	// Every id present on any node: listed with local reads.
 	present := map[string][]string{} // id -> nodes holding it
-	for _, n := range c.nodes {
+	for _, n := range c.Nodes {
 		ids, err := listAllStale(n)
 		if err != nil {
-			t.Fatalf("list tenants on %s: %v", n.id, err)
+			t.Fatalf("list tenants on %s: %v", n.ID, err)
 		}
 		for _, id := range ids {
-			present[id] = append(present[id], n.id)
+			present[id] = append(present[id], n.ID)
 		}
 	}
 	var phantom, divergent []string
 	unackedPresent := 0
 	for id, nodes := range present {
-		if len(nodes) != len(c.nodes) {
+		if len(nodes) != len(c.Nodes) {
 			divergent = append(divergent, fmt.Sprintf("%s on %v", id, nodes))
 		}
 		if id == "reg" {
@@ -607,7 +610,7 @@ func roundAll(ds []time.Duration) []time.Duration {
 
 // listAllStale lists every tenant id n holds, page by page, with local
 // reads.
-func listAllStale(n *clusterNode) ([]string, error) {
+func listAllStale(n *e2e.Node) ([]string, error) {
 	var ids []string
 	after := ""
 	for {
@@ -616,7 +619,7 @@ func listAllStale(n *clusterNode) ([]string, error) {
 			q.Set("after", after)
 		}
 		var page client.TenantPage
-		if err := n.api.Do(context.Background(), "GET", "/v1/tenants?"+q.Encode(), nil, &page); err != nil {
+		if err := n.API.Do(context.Background(), "GET", "/v1/tenants?"+q.Encode(), nil, &page); err != nil {
 			return nil, err
 		}
 		for _, t := range page.Tenants {
@@ -637,10 +640,10 @@ func listAllStale(n *clusterNode) ([]string, error) {
 // with 503 problem+json in bounded time rather than hanging or answering
 // from a stale state, and the cluster recovers when the followers return.
 func TestFaultMinorityUnavailable(t *testing.T) {
-	bin := custosBinary(t)
-	c := startCluster(t, bin)
-	leader := c.waitLeader(30 * time.Second)
-	r, err := leader.api.Send(context.Background(), "POST", "/v1/tenants",
+	bin := e2e.Binary(t)
+	c := e2e.StartCluster(t, bin)
+	leader := c.WaitLeader(30 * time.Second)
+	r, err := leader.API.Send(context.Background(), "POST", "/v1/tenants",
 		map[string]string{"id": "before", "display_name": "Before", "region": "local"})
 	if err != nil {
 		t.Fatalf("create before the partition: %v", err)
@@ -648,15 +651,15 @@ func TestFaultMinorityUnavailable(t *testing.T) {
 	if r.Status != http.StatusCreated {
 		t.Fatalf("create before the partition: HTTP %d %s", r.Status, r.Body)
 	}
-	c.waitCaughtUp(30*time.Second, true, c.nodes...)
+	c.WaitCaughtUp(30*time.Second, true, c.Nodes...)
 
-	followers := c.others(leader)
+	followers := c.Others(leader)
 	for _, f := range followers {
-		if err := f.proc.signal(syscall.SIGSTOP); err != nil {
-			t.Fatalf("SIGSTOP %s: %v", f.id, err)
+		if err := f.Proc.Signal(syscall.SIGSTOP); err != nil {
+			t.Fatalf("SIGSTOP %s: %v", f.ID, err)
 		}
 	}
-	t.Logf("leader %s; followers %s and %s stopped", leader.id, followers[0].id, followers[1].id)
+	t.Logf("leader %s; followers %s and %s stopped", leader.ID, followers[0].ID, followers[1].ID)
 	continued := false
 	cont := func() {
 		if continued {
@@ -664,8 +667,8 @@ func TestFaultMinorityUnavailable(t *testing.T) {
 		}
 		continued = true
 		for _, f := range followers {
-			if err := f.proc.signal(syscall.SIGCONT); err != nil {
-				t.Errorf("SIGCONT %s: %v", f.id, err)
+			if err := f.Proc.Signal(syscall.SIGCONT); err != nil {
+				t.Errorf("SIGCONT %s: %v", f.ID, err)
 			}
 		}
 	}
@@ -675,7 +678,7 @@ func TestFaultMinorityUnavailable(t *testing.T) {
 	check := func(what, method, path string, body any, want int) {
 		t.Helper()
 		start := time.Now()
-		code, data, err := request(context.Background(), hc, method, "http://"+leader.apiAddr+path, c.token, body)
+		code, data, err := request(context.Background(), hc, method, "http://"+leader.APIAddr+path, c.Token, body)
 		lat := time.Since(start)
 		if err != nil {
 			t.Errorf("%s: no answer after %v: %v", what, lat.Round(time.Millisecond), err)
@@ -700,7 +703,7 @@ func TestFaultMinorityUnavailable(t *testing.T) {
 	// The ct check needs the header: do it once more by hand.
 	checkContentType := func(method, path string, body any) {
 		t.Helper()
-		r, err := newAPIClient(t, leader.apiAddr, c.token, 15*time.Second, nil).Send(context.Background(), method, path, body)
+		r, err := e2e.NewAPIClient(t, leader.APIAddr, c.Token, 15*time.Second, nil).Send(context.Background(), method, path, body)
 		if err == nil && r.Status == http.StatusServiceUnavailable && !strings.HasPrefix(r.ContentType(), "application/problem+json") {
 			t.Errorf("%s %s: 503 with Content-Type %q, want application/problem+json", method, path, r.ContentType())
 		}
@@ -715,8 +718,8 @@ func TestFaultMinorityUnavailable(t *testing.T) {
 	// A stale read is local and still answers.
 	check("stale read on the isolated node", "GET", "/v1/tenants/before?stale=true", nil, http.StatusOK)
 	// And health says there is no leader.
-	poll(t, 15*time.Second, "health 503 on the isolated node", func() error {
-		r, err := leader.api.Send(context.Background(), "GET", "/v1/sys/health", nil)
+	testkit.Poll(t, 15*time.Second, "health 503 on the isolated node", func() error {
+		r, err := leader.API.Send(context.Background(), "GET", "/v1/sys/health", nil)
 		if err != nil {
 			return err
 		}
@@ -729,14 +732,14 @@ func TestFaultMinorityUnavailable(t *testing.T) {
 	// The followers return: the cluster recovers.
 	cont()
 	recoverStart := time.Now()
-	poll(t, 30*time.Second, "a write after the followers return", func() error {
-		for _, n := range c.nodes {
-			if err := c.checkAlive(n); err != nil {
+	testkit.Poll(t, 30*time.Second, "a write after the followers return", func() error {
+		for _, n := range c.Nodes {
+			if err := c.CheckAlive(n); err != nil {
 				return err
 			}
 		}
 		attempt := time.Now()
-		r, err := leader.api.Send(context.Background(), "POST", "/v1/tenants",
+		r, err := leader.API.Send(context.Background(), "POST", "/v1/tenants",
 			map[string]string{"id": "after-" + strconv.FormatInt(time.Now().UnixNano(), 36), "display_name": "After", "region": "local"})
 		if err != nil {
 			return err
@@ -748,23 +751,23 @@ func TestFaultMinorityUnavailable(t *testing.T) {
 		}
 		return nil
 	})
-	newLeader, _, _ := c.leader()
+	newLeader, _, _ := c.Leader()
 	nlID := "?"
 	if newLeader != nil {
-		nlID = newLeader.id
+		nlID = newLeader.ID
 	}
 	t.Logf("cluster recovered (write acknowledged) %v after SIGCONT; leader now %s", time.Since(recoverStart).Round(time.Millisecond), nlID)
 	// A read on any node is linearizable again.
-	for _, n := range c.nodes {
-		poll(t, 15*time.Second, n.id+" reads again", func() error {
-			_, err := n.api.Tenant(context.Background(), "before")
+	for _, n := range c.Nodes {
+		testkit.Poll(t, 15*time.Second, n.ID+" reads again", func() error {
+			_, err := n.API.Tenant(context.Background(), "before")
 			return err
 		})
 	}
 	// The writes answered 503 during the partition had an unknown outcome:
 	// either is allowed, but say which.
 	for _, id := range []string{"minority-1", "minority-2"} {
-		r, err := leader.api.Send(context.Background(), "GET", "/v1/tenants/"+id, nil)
+		r, err := leader.API.Send(context.Background(), "GET", "/v1/tenants/"+id, nil)
 		switch {
 		case err != nil:
 			t.Errorf("GET %s: %v", id, err)
@@ -782,30 +785,30 @@ func TestFaultMinorityUnavailable(t *testing.T) {
 // verifies each bundle offline, and checks every node's own self-check:
 // restarts, leader changes and snapshot installs left no gap, duplicate or
 // fork in the chain.
-func checkAuditOnEveryNode(t *testing.T, c *cluster) {
+func checkAuditOnEveryNode(t *testing.T, c *e2e.Cluster) {
 	t.Helper()
 	dir := t.TempDir()
 	keyFile := filepath.Join(dir, "audit.pub")
-	r := runCLI(t, c.bin, "--addr", c.nodes[0].apiAddr, "audit", "key")
-	if r.code != 0 {
+	r := e2e.RunCLI(t, c.Bin, "--addr", c.Nodes[0].APIAddr, "audit", "key")
+	if r.Code != 0 {
 		t.Fatalf("audit key: %v", r)
 	}
-	if err := os.WriteFile(keyFile, []byte(r.stdout), 0o600); err != nil {
+	if err := os.WriteFile(keyFile, []byte(r.Stdout), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range c.nodes {
-		bundle := filepath.Join(dir, n.id+".tar.gz")
-		if r := c.cli(n, "audit", "export", "-o", bundle); r.code != 0 {
-			t.Fatalf("%s: audit export: %v", n.id, r)
+	for _, n := range c.Nodes {
+		bundle := filepath.Join(dir, n.ID+".tar.gz")
+		if r := c.CLI(n, "audit", "export", "-o", bundle); r.Code != 0 {
+			t.Fatalf("%s: audit export: %v", n.ID, r)
 		}
-		r := runCLI(t, c.bin, "audit", "verify", "--key", keyFile, bundle)
-		if r.code != 0 {
-			t.Fatalf("%s: the system chain does not verify after the faults: %v", n.id, r)
+		r := e2e.RunCLI(t, c.Bin, "audit", "verify", "--key", keyFile, bundle)
+		if r.Code != 0 {
+			t.Fatalf("%s: the system chain does not verify after the faults: %v", n.ID, r)
 		}
-		t.Logf("%s: %s", n.id, strings.TrimSpace(r.stdout))
-		poll(t, 30*time.Second, n.id+" audit self-check", func() error {
-			r := c.cli(n, "audit", "selfcheck")
-			if r.code != 0 {
+		t.Logf("%s: %s", n.ID, strings.TrimSpace(r.Stdout))
+		testkit.Poll(t, 30*time.Second, n.ID+" audit self-check", func() error {
+			r := c.CLI(n, "audit", "selfcheck")
+			if r.Code != 0 {
 				return fmt.Errorf("%v", r)
 			}
 			return nil

@@ -14,8 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/custos/custos/internal/tenancy/tenancytest"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/custos/custos/internal/tenancy/tenancytest"
+	"github.com/custos/custos/internal/testkit/e2e"
 )
 
 // TestE2ERecordIntegrityFileTamper (issue 5, acceptance 3): a ciphertext
@@ -44,19 +46,19 @@ import (
 // restart (it would be back had the log been replayed over the file), and
 // every tampered record fails while the controls succeed.
 func TestE2ERecordIntegrityFileTamper(t *testing.T) {
-	bin := custosBinary(t)
-	c := startCluster(t, bin)
+	bin := e2e.Binary(t)
+	c := e2e.StartCluster(t, bin)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	x := newRxClient(t, ctx, c.token)
-	n1 := c.nodes[0]
+	x := newRxClient(t, ctx, c.Token)
+	n1 := c.Nodes[0]
 
 	schema := `{"fields":[
 		{"name":"email","type":"string","required":true,"classification":"pii","index":true},
 		{"name":"name","type":"string","classification":"pii"}]}`
 	for _, tn := range []string{"acme", "globex"} {
-		x.must(n1.apiAddr, "POST", "/v1/tenants", `{"id":"`+tn+`","display_name":"X"}`, http.StatusCreated)
-		x.must(n1.apiAddr, "PUT", "/v1/tenants/"+tn+"/collections/guests", schema, http.StatusCreated)
+		x.must(n1.APIAddr, "POST", "/v1/tenants", `{"id":"`+tn+`","display_name":"X"}`, http.StatusCreated)
+		x.must(n1.APIAddr, "PUT", "/v1/tenants/"+tn+"/collections/guests", schema, http.StatusCreated)
 	}
 	// The plaintexts; every record's values are unique, so an answer that
 	// contains one of them is traced to its record.
@@ -80,47 +82,47 @@ func TestE2ERecordIntegrityFileTamper(t *testing.T) {
 		if key == "acme/g7" {
 			subject = `"subject":"guest-7",`
 		}
-		x.must(c.nodes[k%3].apiAddr, "POST", "/v1/tenants/"+tn+"/collections/guests/records",
+		x.must(c.Nodes[k%3].APIAddr, "POST", "/v1/tenants/"+tn+"/collections/guests/records",
 			fmt.Sprintf(`{"id":%q,%s"fields":{"email":%q,"name":%q}}`, id, subject, v[0], v[1]), http.StatusCreated)
 	}
 	// The subject guest-8 gets its own data key (acme/g7 is moved to it).
-	x.must(n1.apiAddr, "POST", "/v1/tenants/acme/collections/guests/records", `{"id":"g8","subject":"guest-8","fields":{"email":"other.subject@acme.test"}}`, http.StatusCreated)
+	x.must(n1.APIAddr, "POST", "/v1/tenants/acme/collections/guests/records", `{"id":"g8","subject":"guest-8","fields":{"email":"other.subject@acme.test"}}`, http.StatusCreated)
 	recURL := func(key string) string {
 		tn, id, _ := strings.Cut(key, "/")
 		return "/v1/tenants/" + tn + "/collections/guests/records/" + id
 	}
 	// Every record reads before the edit, through every node.
 	for key, v := range plain {
-		for _, n := range c.nodes {
-			r := x.must(n.apiAddr, "GET", recURL(key), "", http.StatusOK)
+		for _, n := range c.Nodes {
+			r := x.must(n.APIAddr, "GET", recURL(key), "", http.StatusOK)
 			if rec := rxDecodeRecord(t, r); string(rec.Fields["email"]) != `"`+v[0]+`"` {
-				t.Fatalf("%s via %s before the edit: %s", key, n.id, r.body)
+				t.Fatalf("%s via %s before the edit: %s", key, n.ID, r.body)
 			}
 		}
 	}
-	c.waitCaughtUp(30*time.Second, true, c.nodes...)
+	c.WaitCaughtUp(30*time.Second, true, c.Nodes...)
 
 	// Stop every node gracefully: the state files are then complete and
 	// unlocked.
-	for _, n := range c.nodes {
-		if err := n.proc.signal(syscall.SIGTERM); err != nil {
+	for _, n := range c.Nodes {
+		if err := n.Proc.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for _, n := range c.nodes {
-		code, ok := n.proc.wait(30 * time.Second)
+	for _, n := range c.Nodes {
+		code, ok := n.Proc.Wait(30 * time.Second)
 		if !ok {
-			t.Fatalf("%s did not exit within 30s of SIGTERM", n.id)
+			t.Fatalf("%s did not exit within 30s of SIGTERM", n.ID)
 		}
 		if code != 0 {
-			t.Fatalf("%s exited %d after SIGTERM", n.id, code)
+			t.Fatalf("%s exited %d after SIGTERM", n.ID, code)
 		}
 	}
 
 	// The same edits in every node's state file.
 	var reference map[string][]byte
-	for _, n := range c.nodes {
-		vals := tamperStateFile(t, filepath.Join(n.dataDir, "state.db"), true)
+	for _, n := range c.Nodes {
+		vals := tamperStateFile(t, filepath.Join(n.DataDir, "state.db"), true)
 		if reference == nil {
 			reference = vals
 			continue
@@ -129,18 +131,18 @@ func TestE2ERecordIntegrityFileTamper(t *testing.T) {
 		// every node serves the same state.
 		for k, v := range reference {
 			if !bytes.Equal(vals[k], v) {
-				t.Fatalf("%s: stored %s differs from %s's", n.id, k, c.nodes[0].id)
+				t.Fatalf("%s: stored %s differs from %s's", n.ID, k, c.Nodes[0].ID)
 			}
 		}
 	}
 
-	for _, n := range c.nodes {
-		c.start(n)
+	for _, n := range c.Nodes {
+		c.Start(n)
 	}
-	for _, n := range c.nodes {
-		c.waitHealthy(n, 60*time.Second)
+	for _, n := range c.Nodes {
+		c.WaitHealthy(n, 60*time.Second)
 	}
-	c.waitLeader(30 * time.Second)
+	c.WaitLeader(30 * time.Second)
 
 	// Every plaintext and the base64 of every stored ciphertext: none may
 	// appear in an answer about a tampered record.
@@ -162,44 +164,44 @@ func TestE2ERecordIntegrityFileTamper(t *testing.T) {
 		{"acme/g6", "one bit of the email ciphertext flipped"},
 		{"acme/g7", "subject changed to guest-8 (another subject's data key)"},
 	}
-	for _, n := range c.nodes {
+	for _, n := range c.Nodes {
 		for _, tc := range tampered {
-			what := fmt.Sprintf("%s via %s (%s)", tc.key, n.id, tc.how)
-			r := x.call(n.apiAddr, "GET", recURL(tc.key), "")
+			what := fmt.Sprintf("%s via %s (%s)", tc.key, n.ID, tc.how)
+			r := x.call(n.APIAddr, "GET", recURL(tc.key), "")
 			rxCheckProblem(t, what, r, http.StatusInternalServerError, "integrity-error")
 			noSecrets(t, what, r, secrets)
 			// Masked reads and writes that would re-seal the record's
 			// values (a patch of another field) refuse it too.
-			r = x.call(n.apiAddr, "GET", recURL(tc.key)+"?mask=true", "")
+			r = x.call(n.APIAddr, "GET", recURL(tc.key)+"?mask=true", "")
 			rxCheckProblem(t, what+", masked", r, http.StatusInternalServerError, "integrity-error")
 			noSecrets(t, what+", masked", r, secrets)
 		}
 		// The controls: A's source record and B's untouched record read as
 		// before, through every node.
 		for _, key := range []string{"acme/g1", "globex/g3"} {
-			r := x.must(n.apiAddr, "GET", recURL(key), "", http.StatusOK)
+			r := x.must(n.APIAddr, "GET", recURL(key), "", http.StatusOK)
 			rec := rxDecodeRecord(t, r)
 			if string(rec.Fields["email"]) != `"`+plain[key][0]+`"` || string(rec.Fields["name"]) != `"`+plain[key][1]+`"` || rec.Version != 1 {
-				t.Errorf("control %s via %s: %s", key, n.id, r.body)
+				t.Errorf("control %s via %s: %s", key, n.ID, r.body)
 			}
 		}
 		// The record deleted in the files stays deleted: the nodes read
 		// the edited files, not a replay of the log.
-		rxCheckProblem(t, "acme/g5 via "+n.id+" (deleted in the state file)", x.call(n.apiAddr, "GET", recURL("acme/g5"), ""), http.StatusNotFound, "not-found")
+		rxCheckProblem(t, "acme/g5 via "+n.ID+" (deleted in the state file)", x.call(n.APIAddr, "GET", recURL("acme/g5"), ""), http.StatusNotFound, "not-found")
 	}
 	// A patch of another field of a tampered record would re-seal the moved
 	// value under the record's own place; it is refused, and serves nothing.
 	for _, tc := range tampered {
-		r := x.call(n1.apiAddr, "PATCH", recURL(tc.key), `{"fields":{"name":"Laundered"}}`)
+		r := x.call(n1.APIAddr, "PATCH", recURL(tc.key), `{"fields":{"name":"Laundered"}}`)
 		rxCheckProblem(t, tc.key+": patch", r, http.StatusInternalServerError, "integrity-error")
 		noSecrets(t, tc.key+": patch", r, secrets)
-		r = x.call(n1.apiAddr, "PUT", recURL(tc.key), `{"fields":{"email":"new@x.test"}}`)
+		r = x.call(n1.APIAddr, "PUT", recURL(tc.key), `{"fields":{"email":"new@x.test"}}`)
 		rxCheckProblem(t, tc.key+": replace", r, http.StatusInternalServerError, "integrity-error")
 	}
 	// Still refused afterwards (the refused writes changed nothing), and
 	// the controls still read.
-	rxCheckProblem(t, "globex/g1 after the refused writes", x.call(c.nodes[2].apiAddr, "GET", recURL("globex/g1"), ""), http.StatusInternalServerError, "integrity-error")
-	x.must(c.nodes[1].apiAddr, "GET", recURL("acme/g1"), "", http.StatusOK)
+	rxCheckProblem(t, "globex/g1 after the refused writes", x.call(c.Nodes[2].APIAddr, "GET", recURL("globex/g1"), ""), http.StatusInternalServerError, "integrity-error")
+	x.must(c.Nodes[1].APIAddr, "GET", recURL("acme/g1"), "", http.StatusOK)
 }
 
 // noSecrets fails if the answer r contains any of secrets.

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/custos/custos/internal/testkit/e2e"
 )
 
 // TestE2ERecordsThreeNodes (issue 5, acceptance 1, in part): records on a
@@ -16,18 +18,18 @@ import (
 // a duplicate id refused (409), and two concurrent replaces of the same
 // version through two nodes: exactly one wins, the other gets 412.
 func TestE2ERecordsThreeNodes(t *testing.T) {
-	bin := custosBinary(t)
-	c := startCluster(t, bin)
+	bin := e2e.Binary(t)
+	c := e2e.StartCluster(t, bin)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	hc := &http.Client{Timeout: 10 * time.Second}
-	call := func(n *clusterNode, method, path, body, ifMatch string) (int, []byte) {
+	call := func(n *e2e.Node, method, path, body, ifMatch string) (int, []byte) {
 		t.Helper()
-		req, err := http.NewRequestWithContext(ctx, method, "http://"+n.apiAddr+path, strings.NewReader(body))
+		req, err := http.NewRequestWithContext(ctx, method, "http://"+n.APIAddr+path, strings.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}
-		req.Header.Set("Authorization", "Bearer "+c.token)
+		req.Header.Set("Authorization", "Bearer "+c.Token)
 		if body != "" {
 			req.Header.Set("Content-Type", "application/json")
 		}
@@ -43,7 +45,7 @@ func TestE2ERecordsThreeNodes(t *testing.T) {
 		buf.ReadFrom(resp.Body)
 		return resp.StatusCode, buf.Bytes()
 	}
-	n1, n2, n3 := c.nodes[0], c.nodes[1], c.nodes[2]
+	n1, n2, n3 := c.Nodes[0], c.Nodes[1], c.Nodes[2]
 	if s, b := call(n1, "POST", "/v1/tenants", `{"id":"acme","display_name":"Acme"}`, ""); s != 201 {
 		t.Fatalf("tenant: %d %s", s, b)
 	}
@@ -53,14 +55,14 @@ func TestE2ERecordsThreeNodes(t *testing.T) {
 	if s, b := call(n3, "POST", "/v1/tenants/acme/collections/guests/records", `{"id":"g1","fields":{"email":"a@b.c","n":0}}`, ""); s != 201 {
 		t.Fatalf("create: %d %s", s, b)
 	}
-	for _, n := range c.nodes {
+	for _, n := range c.Nodes {
 		s, b := call(n, "GET", "/v1/tenants/acme/collections/guests/records/g1", "", "")
 		var rec struct {
 			Version uint64                     `json:"version"`
 			Fields  map[string]json.RawMessage `json:"fields"`
 		}
 		if s != 200 || json.Unmarshal(b, &rec) != nil || string(rec.Fields["email"]) != `"a@b.c"` || rec.Version != 1 {
-			t.Fatalf("%s: get: %d %s", n.id, s, b)
+			t.Fatalf("%s: get: %d %s", n.ID, s, b)
 		}
 	}
 	if s, b := call(n1, "POST", "/v1/tenants/acme/collections/guests/records", `{"id":"g1","fields":{"email":"x@y.z"}}`, ""); s != 409 {
@@ -68,7 +70,7 @@ func TestE2ERecordsThreeNodes(t *testing.T) {
 	}
 	var wg sync.WaitGroup
 	statuses := make([]int, 2)
-	for i, n := range []*clusterNode{n1, n2} {
+	for i, n := range []*e2e.Node{n1, n2} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

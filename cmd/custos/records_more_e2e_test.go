@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/custos/custos/internal/testkit/e2e"
 )
 
 // ---- helpers of the record end-to-end tests (this file and
@@ -138,7 +140,7 @@ type rxPage struct {
 // the nodes in turn (page i through nodes[i%len(nodes)]) and returns the
 // ids and the size of each page. It fails on a duplicate id or a next
 // that is not the page's last id.
-func (x *rxClient) walk(nodes []*clusterNode, base, query string) (ids []string, sizes []int) {
+func (x *rxClient) walk(nodes []*e2e.Node, base, query string) (ids []string, sizes []int) {
 	x.t.Helper()
 	seen := map[string]bool{}
 	after := ""
@@ -151,14 +153,14 @@ func (x *rxClient) walk(nodes []*clusterNode, base, query string) (ids []string,
 			q += "&after=" + url.QueryEscape(after)
 		}
 		n := nodes[page%len(nodes)]
-		r := x.must(n.apiAddr, "GET", base+"?"+strings.TrimPrefix(q, "&"), "", http.StatusOK)
+		r := x.must(n.APIAddr, "GET", base+"?"+strings.TrimPrefix(q, "&"), "", http.StatusOK)
 		var p rxPage
 		if err := json.Unmarshal(r.body, &p); err != nil {
 			x.t.Fatalf("page: %v: %s", err, r.body)
 		}
 		for _, id := range p.IDs {
 			if seen[id] {
-				x.t.Fatalf("walk %s?%s via %s: %s appears twice (page %d: %s)", base, query, n.id, id, page, r.body)
+				x.t.Fatalf("walk %s?%s via %s: %s appears twice (page %d: %s)", base, query, n.ID, id, page, r.body)
 			}
 			seen[id] = true
 		}
@@ -168,7 +170,7 @@ func (x *rxClient) walk(nodes []*clusterNode, base, query string) (ids []string,
 			return ids, sizes
 		}
 		if len(p.IDs) == 0 || p.Next != p.IDs[len(p.IDs)-1] {
-			x.t.Fatalf("walk %s?%s via %s: next %q is not the page's last id: %s", base, query, n.id, p.Next, r.body)
+			x.t.Fatalf("walk %s?%s via %s: next %q is not the page's last id: %s", base, query, n.ID, p.Next, r.body)
 		}
 		after = p.Next
 	}
@@ -192,19 +194,19 @@ func (x *rxClient) walk(nodes []*clusterNode, base, query string) (ids []string,
 //   - concurrent creates of one id and concurrent patches of one version
 //     through the three nodes: exactly one wins, the others get 409 / 412.
 func TestE2ERecordsMoreThreeNodes(t *testing.T) {
-	bin := custosBinary(t)
-	c := startCluster(t, bin)
+	bin := e2e.Binary(t)
+	c := e2e.StartCluster(t, bin)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	x := newRxClient(t, ctx, c.token)
-	leader := c.waitLeader(30 * time.Second)
-	fol := c.others(leader)
+	x := newRxClient(t, ctx, c.Token)
+	leader := c.WaitLeader(30 * time.Second)
+	fol := c.Others(leader)
 	f1, f2 := fol[0], fol[1]
-	all := c.nodes
-	t.Logf("leader %s, followers %s and %s", leader.id, f1.id, f2.id)
+	all := c.Nodes
+	t.Logf("leader %s, followers %s and %s", leader.ID, f1.ID, f2.ID)
 
-	x.must(f1.apiAddr, "POST", "/v1/tenants", `{"id":"acme","display_name":"Acme"}`, http.StatusCreated)
-	x.must(f2.apiAddr, "PUT", "/v1/tenants/acme/collections/guests", `{"fields":[
+	x.must(f1.APIAddr, "POST", "/v1/tenants", `{"id":"acme","display_name":"Acme"}`, http.StatusCreated)
+	x.must(f2.APIAddr, "PUT", "/v1/tenants/acme/collections/guests", `{"fields":[
 		{"name":"email","type":"string","required":true,"classification":"pii","index":true},
 		{"name":"tier","type":"enum","classification":"internal","index":true,"values":["gold","silver"]},
 		{"name":"n","type":"number","classification":"internal"}]}`, http.StatusCreated)
@@ -237,7 +239,7 @@ func TestE2ERecordsMoreThreeNodes(t *testing.T) {
 		}
 		wants[id] = want{email, prop, tier}
 		body := fmt.Sprintf(`{"id":%q,"attributes":{"property":%q},"fields":{"email":%q,"tier":%q,"n":%d}}`, id, prop, email, tier, i)
-		r := x.must(all[k%3].apiAddr, "POST", coll, body, http.StatusCreated)
+		r := x.must(all[k%3].APIAddr, "POST", coll, body, http.StatusCreated)
 		if r.header.Get("ETag") != `"1"` || r.header.Get("Location") != coll+"/"+id {
 			t.Fatalf("create %s: ETag %q, Location %q", id, r.header.Get("ETag"), r.header.Get("Location"))
 		}
@@ -252,7 +254,7 @@ func TestE2ERecordsMoreThreeNodes(t *testing.T) {
 		}
 		return out
 	}
-	checkWalk := func(what string, nodes []*clusterNode, query string, wantIDs []string, wantSizes []int) {
+	checkWalk := func(what string, nodes []*e2e.Node, query string, wantIDs []string, wantSizes []int) {
 		t.Helper()
 		got, sizes := x.walk(nodes, coll, query)
 		if !slices.Equal(got, wantIDs) {
@@ -265,15 +267,15 @@ func TestE2ERecordsMoreThreeNodes(t *testing.T) {
 
 	// Pagination: the three pages through three different nodes (starting
 	// with a follower), then the whole walk through each node alone.
-	checkWalk("list, pages through f1, f2, leader", []*clusterNode{f1, f2, leader}, "limit=10", ids, []int{10, 10, 5})
+	checkWalk("list, pages through f1, f2, leader", []*e2e.Node{f1, f2, leader}, "limit=10", ids, []int{10, 10, 5})
 	for _, n := range all {
-		checkWalk("list via "+n.id, []*clusterNode{n}, "limit=10", ids, []int{10, 10, 5})
-		checkWalk("list, limit 25, via "+n.id, []*clusterNode{n}, "limit=25", ids, []int{25})
-		checkWalk("list, default limit, via "+n.id, []*clusterNode{n}, "", ids, []int{25})
+		checkWalk("list via "+n.ID, []*e2e.Node{n}, "limit=10", ids, []int{10, 10, 5})
+		checkWalk("list, limit 25, via "+n.ID, []*e2e.Node{n}, "limit=25", ids, []int{25})
+		checkWalk("list, default limit, via "+n.ID, []*e2e.Node{n}, "", ids, []int{25})
 	}
 	// A cursor that is not an id of the collection continues after it.
 	var mid rxPage
-	json.Unmarshal(x.must(f2.apiAddr, "GET", coll+"?limit=3&after=r12x", "", http.StatusOK).body, &mid)
+	json.Unmarshal(x.must(f2.APIAddr, "GET", coll+"?limit=3&after=r12x", "", http.StatusOK).body, &mid)
 	if strings.Join(mid.IDs, ",") != "r13,r14,r15" || mid.Next != "r15" {
 		t.Errorf("after r12x: %+v", mid)
 	}
@@ -285,22 +287,22 @@ func TestE2ERecordsMoreThreeNodes(t *testing.T) {
 		t.Fatalf("fixture: %v", user3)
 	}
 	for _, n := range all {
-		checkWalk("find email via "+n.id, []*clusterNode{n}, "field=email&value="+url.QueryEscape(`"  USER3@x.test "`), user3, []int{5})
-		checkWalk("find email, limit 2, via "+n.id, []*clusterNode{n}, "field=email&value="+url.QueryEscape(`"user3@x.test"`)+"&limit=2", user3, []int{2, 2, 1})
-		checkWalk("find tier via "+n.id, []*clusterNode{n}, "field=tier&value="+url.QueryEscape(`"silver"`)+"&limit=3",
+		checkWalk("find email via "+n.ID, []*e2e.Node{n}, "field=email&value="+url.QueryEscape(`"  USER3@x.test "`), user3, []int{5})
+		checkWalk("find email, limit 2, via "+n.ID, []*e2e.Node{n}, "field=email&value="+url.QueryEscape(`"user3@x.test"`)+"&limit=2", user3, []int{2, 2, 1})
+		checkWalk("find tier via "+n.ID, []*e2e.Node{n}, "field=tier&value="+url.QueryEscape(`"silver"`)+"&limit=3",
 			matching(func(_ string, w want) bool { return w.tier == "silver" }), nil)
-		checkWalk("find absent email via "+n.id, []*clusterNode{n}, "field=email&value="+url.QueryEscape(`"nobody@x.test"`), nil, []int{0})
+		checkWalk("find absent email via "+n.ID, []*e2e.Node{n}, "field=email&value="+url.QueryEscape(`"nobody@x.test"`), nil, []int{0})
 	}
 	// Attribute filter through every node, paginated.
 	villaB := matching(func(_ string, w want) bool { return w.property == "villa_b" })
 	for _, n := range all {
-		checkWalk("attribute via "+n.id, []*clusterNode{n}, "attribute=property:villa_b&limit=4", villaB, nil)
-		checkWalk("absent attribute value via "+n.id, []*clusterNode{n}, "attribute=property:villa_c", nil, []int{0})
+		checkWalk("attribute via "+n.ID, []*e2e.Node{n}, "attribute=property:villa_b&limit=4", villaB, nil)
+		checkWalk("absent attribute value via "+n.ID, []*e2e.Node{n}, "attribute=property:villa_c", nil, []int{0})
 	}
 
 	// PATCH through a follower, with If-Match: every node reads the new
 	// version at once, and the index follows the new value.
-	r := x.must(f1.apiAddr, "PATCH", coll+"/r05", `{"fields":{"email":"moved@x.test","n":null}}`, http.StatusOK, "If-Match", `"1"`)
+	r := x.must(f1.APIAddr, "PATCH", coll+"/r05", `{"fields":{"email":"moved@x.test","n":null}}`, http.StatusOK, "If-Match", `"1"`)
 	if rec := rxDecodeRecord(t, r); r.header.Get("ETag") != `"2"` || rec.Version != 2 || string(rec.Fields["email"]) != `"moved@x.test"` || rec.Fields["n"] != nil || string(rec.Fields["tier"]) != `"gold"` {
 		t.Fatalf("patch via follower: %s %s", r.header.Get("ETag"), r.body)
 	}
@@ -308,23 +310,23 @@ func TestE2ERecordsMoreThreeNodes(t *testing.T) {
 	w.email = "moved@x.test"
 	wants["r05"] = w
 	for _, n := range all {
-		r := x.must(n.apiAddr, "GET", coll+"/r05", "", http.StatusOK)
+		r := x.must(n.APIAddr, "GET", coll+"/r05", "", http.StatusOK)
 		if rec := rxDecodeRecord(t, r); rec.Version != 2 || string(rec.Fields["email"]) != `"moved@x.test"` || rec.Attributes["property"] != "villa_b" || r.header.Get("ETag") != `"2"` {
-			t.Errorf("r05 via %s after the patch: %s", n.id, r.body)
+			t.Errorf("r05 via %s after the patch: %s", n.ID, r.body)
 		}
-		checkWalk("find the old email via "+n.id, []*clusterNode{n}, "field=email&value="+url.QueryEscape(`"user0@x.test"`),
+		checkWalk("find the old email via "+n.ID, []*e2e.Node{n}, "field=email&value="+url.QueryEscape(`"user0@x.test"`),
 			matching(func(_ string, w want) bool { return strings.EqualFold(w.email, "user0@x.test") }), nil)
-		checkWalk("find the new email via "+n.id, []*clusterNode{n}, "field=email&value="+url.QueryEscape(`"moved@x.test"`), []string{"r05"}, nil)
+		checkWalk("find the new email via "+n.ID, []*e2e.Node{n}, "field=email&value="+url.QueryEscape(`"moved@x.test"`), []string{"r05"}, nil)
 	}
 	// A stale If-Match, on PATCH and PUT, through both followers: 412.
 	for _, n := range fol {
-		rxCheckProblem(t, "stale PATCH via "+n.id, x.call(n.apiAddr, "PATCH", coll+"/r05", `{"fields":{"email":"lost@x.test"}}`, "If-Match", `"1"`), http.StatusPreconditionFailed, "precondition-failed")
-		rxCheckProblem(t, "stale PUT via "+n.id, x.call(n.apiAddr, "PUT", coll+"/r05", `{"fields":{"email":"lost@x.test"}}`, "If-Match", `"1"`), http.StatusPreconditionFailed, "precondition-failed")
-		rxCheckProblem(t, "future If-Match via "+n.id, x.call(n.apiAddr, "PUT", coll+"/r05", `{"fields":{"email":"lost@x.test"}}`, "If-Match", `"3"`), http.StatusPreconditionFailed, "precondition-failed")
+		rxCheckProblem(t, "stale PATCH via "+n.ID, x.call(n.APIAddr, "PATCH", coll+"/r05", `{"fields":{"email":"lost@x.test"}}`, "If-Match", `"1"`), http.StatusPreconditionFailed, "precondition-failed")
+		rxCheckProblem(t, "stale PUT via "+n.ID, x.call(n.APIAddr, "PUT", coll+"/r05", `{"fields":{"email":"lost@x.test"}}`, "If-Match", `"1"`), http.StatusPreconditionFailed, "precondition-failed")
+		rxCheckProblem(t, "future If-Match via "+n.ID, x.call(n.APIAddr, "PUT", coll+"/r05", `{"fields":{"email":"lost@x.test"}}`, "If-Match", `"3"`), http.StatusPreconditionFailed, "precondition-failed")
 	}
 	// PUT through the other follower: a new attribute, which the filter
 	// follows on every node.
-	r = x.must(f2.apiAddr, "PUT", coll+"/r05", `{"attributes":{"property":"villa_a"},"fields":{"email":"moved@x.test","tier":"gold"}}`, http.StatusOK, "If-Match", `"2"`)
+	r = x.must(f2.APIAddr, "PUT", coll+"/r05", `{"attributes":{"property":"villa_a"},"fields":{"email":"moved@x.test","tier":"gold"}}`, http.StatusOK, "If-Match", `"2"`)
 	if r.header.Get("ETag") != `"3"` {
 		t.Fatalf("replace via follower: ETag %q: %s", r.header.Get("ETag"), r.body)
 	}
@@ -332,45 +334,45 @@ func TestE2ERecordsMoreThreeNodes(t *testing.T) {
 	w.property = "villa_a"
 	wants["r05"] = w
 	for _, n := range all {
-		if rec := rxDecodeRecord(t, x.must(n.apiAddr, "GET", coll+"/r05", "", http.StatusOK)); rec.Version != 3 || rec.Attributes["property"] != "villa_a" {
-			t.Errorf("r05 via %s after the replace: %+v", n.id, rec)
+		if rec := rxDecodeRecord(t, x.must(n.APIAddr, "GET", coll+"/r05", "", http.StatusOK)); rec.Version != 3 || rec.Attributes["property"] != "villa_a" {
+			t.Errorf("r05 via %s after the replace: %+v", n.ID, rec)
 		}
-		checkWalk("attribute after the replace via "+n.id, []*clusterNode{n}, "attribute=property:villa_b&limit=4",
+		checkWalk("attribute after the replace via "+n.ID, []*e2e.Node{n}, "attribute=property:villa_b&limit=4",
 			matching(func(_ string, w want) bool { return w.property == "villa_b" }), nil)
 	}
 	for _, n := range all {
-		if body := x.must(n.apiAddr, "GET", coll+"/r05", "", http.StatusOK).body; bytes.Contains(body, []byte("lost@x.test")) {
-			t.Errorf("a refused write reached r05 on %s: %s", n.id, body)
+		if body := x.must(n.APIAddr, "GET", coll+"/r05", "", http.StatusOK).body; bytes.Contains(body, []byte("lost@x.test")) {
+			t.Errorf("a refused write reached r05 on %s: %s", n.ID, body)
 		}
 	}
 
 	// DELETE through a follower: 404 problem+json everywhere, gone from
 	// the list and the index; a second delete is 404; the id is reusable.
 	delEmail := wants["r10"].email
-	x.must(f2.apiAddr, "DELETE", coll+"/r10", "", http.StatusNoContent)
+	x.must(f2.APIAddr, "DELETE", coll+"/r10", "", http.StatusNoContent)
 	delete(wants, "r10")
 	for _, n := range all {
-		rxCheckProblem(t, "get deleted via "+n.id, x.call(n.apiAddr, "GET", coll+"/r10", ""), http.StatusNotFound, "not-found")
-		checkWalk("list after delete via "+n.id, []*clusterNode{n}, "limit=10", matching(func(string, want) bool { return true }), []int{10, 10, 4})
-		checkWalk("find after delete via "+n.id, []*clusterNode{n}, "field=email&value="+url.QueryEscape(`"`+delEmail+`"`),
+		rxCheckProblem(t, "get deleted via "+n.ID, x.call(n.APIAddr, "GET", coll+"/r10", ""), http.StatusNotFound, "not-found")
+		checkWalk("list after delete via "+n.ID, []*e2e.Node{n}, "limit=10", matching(func(string, want) bool { return true }), []int{10, 10, 4})
+		checkWalk("find after delete via "+n.ID, []*e2e.Node{n}, "field=email&value="+url.QueryEscape(`"`+delEmail+`"`),
 			matching(func(_ string, w want) bool { return strings.EqualFold(w.email, delEmail) }), nil)
 	}
-	rxCheckProblem(t, "delete again via f1", x.call(f1.apiAddr, "DELETE", coll+"/r10", ""), http.StatusNotFound, "not-found")
-	rxCheckProblem(t, "patch deleted via f1", x.call(f1.apiAddr, "PATCH", coll+"/r10", `{"fields":{"n":1}}`), http.StatusNotFound, "not-found")
-	r = x.must(f1.apiAddr, "POST", coll, `{"id":"r10","fields":{"email":"again@x.test"}}`, http.StatusCreated)
+	rxCheckProblem(t, "delete again via f1", x.call(f1.APIAddr, "DELETE", coll+"/r10", ""), http.StatusNotFound, "not-found")
+	rxCheckProblem(t, "patch deleted via f1", x.call(f1.APIAddr, "PATCH", coll+"/r10", `{"fields":{"n":1}}`), http.StatusNotFound, "not-found")
+	r = x.must(f1.APIAddr, "POST", coll, `{"id":"r10","fields":{"email":"again@x.test"}}`, http.StatusCreated)
 	if rec := rxDecodeRecord(t, r); rec.Version != 1 || rec.Attributes != nil {
 		t.Errorf("recreated r10: %s", r.body)
 	}
 
 	// A duplicate id: 409 problem+json through every node, the record
 	// unchanged.
-	before := x.must(leader.apiAddr, "GET", coll+"/r01", "", http.StatusOK).body
+	before := x.must(leader.APIAddr, "GET", coll+"/r01", "", http.StatusOK).body
 	for _, n := range all {
-		rxCheckProblem(t, "duplicate id via "+n.id, x.call(n.apiAddr, "POST", coll, `{"id":"r01","fields":{"email":"dup@x.test"}}`), http.StatusConflict, "conflict")
+		rxCheckProblem(t, "duplicate id via "+n.ID, x.call(n.APIAddr, "POST", coll, `{"id":"r01","fields":{"email":"dup@x.test"}}`), http.StatusConflict, "conflict")
 	}
 	for _, n := range all {
-		if got := x.must(n.apiAddr, "GET", coll+"/r01", "", http.StatusOK).body; !bytes.Equal(got, before) {
-			t.Errorf("r01 via %s changed by refused duplicates:\n%s\n%s", n.id, before, got)
+		if got := x.must(n.APIAddr, "GET", coll+"/r01", "", http.StatusOK).body; !bytes.Equal(got, before) {
+			t.Errorf("r01 via %s changed by refused duplicates:\n%s\n%s", n.ID, before, got)
 		}
 	}
 
@@ -384,7 +386,7 @@ func TestE2ERecordsMoreThreeNodes(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				res[i] = x.call(n.apiAddr, method, path, body(i), hdr...)
+				res[i] = x.call(n.APIAddr, method, path, body(i), hdr...)
 			}()
 		}
 		wg.Wait()
@@ -394,7 +396,7 @@ func TestE2ERecordsMoreThreeNodes(t *testing.T) {
 				wins++
 				continue
 			}
-			rxCheckProblem(t, fmt.Sprintf("%s via %s", what, all[i].id), r, lose, slug)
+			rxCheckProblem(t, fmt.Sprintf("%s via %s", what, all[i].ID), r, lose, slug)
 		}
 		if wins != 1 {
 			t.Errorf("%s: %d winners, want 1", what, wins)
@@ -409,10 +411,10 @@ func TestE2ERecordsMoreThreeNodes(t *testing.T) {
 	// Every node agrees on the winner.
 	var first []byte
 	for _, n := range all {
-		r := x.must(n.apiAddr, "GET", coll+"/r99", "", http.StatusOK)
+		r := x.must(n.APIAddr, "GET", coll+"/r99", "", http.StatusOK)
 		rec := rxDecodeRecord(t, r)
 		if rec.Version != 2 || rec.Fields["n"] == nil {
-			t.Errorf("r99 via %s: %s", n.id, r.body)
+			t.Errorf("r99 via %s: %s", n.ID, r.body)
 		}
 		body, _ := json.Marshal(rec.Fields)
 		if first == nil {

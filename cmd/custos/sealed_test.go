@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"filippo.io/age"
+
+	"github.com/custos/custos/internal/testkit"
+	"github.com/custos/custos/internal/testkit/e2e"
 )
 
 // TestE2ESealedNode: `operator init --seal-recipient` seals tenant roots to
@@ -19,35 +22,35 @@ import (
 // operations with key-unavailable, until it is restarted with the
 // operator's identity.
 func TestE2ESealedNode(t *testing.T) {
-	bin := custosBinary(t)
+	bin := e2e.Binary(t)
 	opID, err := age.GenerateX25519Identity()
 	if err != nil {
 		t.Fatal(err)
 	}
 	opPath := filepath.Join(t.TempDir(), "operator-identity.txt") // not there yet
-	c := newCluster(t, bin, fmt.Sprintf("[keyring]\nseal_identity = %q\n", opPath))
-	n := c.nodes[0]
-	r := runCLI(t, bin, "operator", "init", "--config", n.cfgPath, "--seal-recipient", opID.Recipient().String(), "--format", "json")
+	c := e2e.NewCluster(t, bin, fmt.Sprintf("[keyring]\nseal_identity = %q\n", opPath))
+	n := c.Nodes[0]
+	r := e2e.RunCLI(t, bin, "operator", "init", "--config", n.ConfigPath, "--seal-recipient", opID.Recipient().String(), "--format", "json")
 	var out struct {
 		OperatorToken  string   `json:"operator_token"`
 		SealIdentity   string   `json:"seal_identity"`
 		SealRecipients []string `json:"seal_recipients"`
 	}
-	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &out) != nil {
+	if r.Code != 0 || json.Unmarshal([]byte(r.Stdout), &out) != nil {
 		t.Fatalf("operator init --seal-recipient: %v", r)
 	}
 	if out.SealIdentity != "" || len(out.SealRecipients) != 1 || out.SealRecipients[0] != opID.Recipient().String() {
-		t.Fatalf("operator init output: %s", r.stdout)
+		t.Fatalf("operator init output: %s", r.Stdout)
 	}
-	if _, err := os.Stat(filepath.Join(n.dataDir, "seal.age")); err == nil {
+	if _, err := os.Stat(filepath.Join(n.DataDir, "seal.age")); err == nil {
 		t.Fatal("operator init created a seal identity although the operator brought recipients")
 	}
-	c.token = out.OperatorToken
-	c.start(n)
+	c.Token = out.OperatorToken
+	c.Start(n)
 
 	hc := &http.Client{Timeout: 2 * time.Second}
 	health := func() (int, bool, error) {
-		resp, err := hc.Get("http://" + n.apiAddr + "/v1/sys/health")
+		resp, err := hc.Get("http://" + n.APIAddr + "/v1/sys/health")
 		if err != nil {
 			return 0, false, err
 		}
@@ -61,7 +64,7 @@ func TestE2ESealedNode(t *testing.T) {
 		}
 		return resp.StatusCode, h.Sealed && h.Status == "sealed", nil
 	}
-	poll(t, 30*time.Second, "sealed health", func() error {
+	testkit.Poll(t, 30*time.Second, "sealed health", func() error {
 		code, sealed, err := health()
 		if err != nil || code != http.StatusServiceUnavailable || !sealed {
 			return fmt.Errorf("health: %d sealed=%v %v", code, sealed, err)
@@ -70,12 +73,12 @@ func TestE2ESealedNode(t *testing.T) {
 	})
 	// Creating a tenant needs only the recipients; using its keys needs the
 	// identity.
-	r = c.cli(n, "tenant", "create", "acme")
-	if r.code != 0 {
+	r = c.CLI(n, "tenant", "create", "acme")
+	if r.Code != 0 {
 		t.Fatalf("tenant create on a sealed node: %v", r)
 	}
-	r = c.cli(n, "keyring", "rotate", "acme")
-	if r.code != 1 || !strings.Contains(r.stderr, "sealed") || !strings.Contains(r.stderr, "acme") {
+	r = c.CLI(n, "keyring", "rotate", "acme")
+	if r.Code != 1 || !strings.Contains(r.Stderr, "sealed") || !strings.Contains(r.Stderr, "acme") {
 		t.Fatalf("keyring rotate on a sealed node: want exit 1 naming the tenant and the seal, got %v", r)
 	}
 
@@ -83,17 +86,17 @@ func TestE2ESealedNode(t *testing.T) {
 	if err := os.WriteFile(opPath, []byte(opID.String()+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c.kill(n)
-	c.start(n)
-	poll(t, 30*time.Second, "unsealed health", func() error {
+	c.Kill(n)
+	c.Start(n)
+	testkit.Poll(t, 30*time.Second, "unsealed health", func() error {
 		code, sealed, err := health()
 		if err != nil || code != http.StatusOK || sealed {
 			return fmt.Errorf("health: %d sealed=%v %v", code, sealed, err)
 		}
 		return nil
 	})
-	r = c.cli(n, "keyring", "rotate", "acme", "--wait", "30s")
-	if r.code != 0 || !strings.Contains(r.stdout, "KEK 2") {
+	r = c.CLI(n, "keyring", "rotate", "acme", "--wait", "30s")
+	if r.Code != 0 || !strings.Contains(r.Stdout, "KEK 2") {
 		t.Fatalf("keyring rotate after unsealing: %v", r)
 	}
 }

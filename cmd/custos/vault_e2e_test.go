@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/custos/custos/internal/testkit/e2e"
 	"github.com/custos/custos/keyring/vaulttest"
 )
 
@@ -21,14 +22,14 @@ import (
 // resumes; Vault stopped → key-unavailable again and the node stays
 // healthy. The Vault token never appears in the node's output.
 func TestE2EVaultTenant(t *testing.T) {
-	bin := custosBinary(t)
+	bin := e2e.Binary(t)
 	v := vaulttest.Start(t, "../../bin/vault", false)
 	const token = "e2e-operator-token"
-	node := startDevNode(t, bin, token)
-	addr, dir, stdoutPath, stderrPath := node.addr, node.dir, node.stdoutPath, node.stderrPath
+	node := e2e.StartDevNode(t, bin, token)
+	addr, dir, stdoutPath, stderrPath := node.Addr, node.Dir, node.StdoutPath, node.StderrPath
 	hc := &http.Client{Timeout: 5 * time.Second}
-	healthy := node.healthy
-	cli := func(args ...string) cliResult { return node.cli(t, args...) }
+	healthy := node.Healthy
+	cli := func(args ...string) e2e.CLIResult { return node.CLI(t, args...) }
 	// rotate answers through the API: its status, problem type and detail.
 	rotate := func(tenant string) (int, string, string) {
 		req, _ := http.NewRequest("POST", "http://"+addr+"/v1/tenants/"+tenant+"/keys/rotate", nil)
@@ -49,20 +50,20 @@ func TestE2EVaultTenant(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := cli("tenant", "create", "acme", "--key-provider", "vault", "--vault-address", v.Addr, "--vault-key", "acme-key", "--vault-token-file", tokenFile)
-	if r.code != 0 || !strings.Contains(r.stdout, "vault") {
+	if r.Code != 0 || !strings.Contains(r.Stdout, "vault") {
 		t.Fatalf("tenant create acme (vault): %v", r)
 	}
-	if r = cli("tenant", "create", "local"); r.code != 0 {
+	if r = cli("tenant", "create", "local"); r.Code != 0 {
 		t.Fatalf("tenant create local (age): %v", r)
 	}
 	r = cli("keyring", "rotate", "acme", "--wait", "30s")
-	if r.code != 0 || !strings.Contains(r.stdout, "KEK 2") || !strings.Contains(r.stdout, "Transit versions") {
+	if r.Code != 0 || !strings.Contains(r.Stdout, "KEK 2") || !strings.Contains(r.Stdout, "Transit versions") {
 		t.Fatalf("keyring rotate acme: %v", r)
 	}
 
 	// Revoke the token's policy; purge so no cached key hides it.
 	v.Deny(t, "acme-key")
-	if r = cli("keyring", "purge-cache", "acme"); r.code != 0 {
+	if r = cli("keyring", "purge-cache", "acme"); r.Code != 0 {
 		t.Fatalf("purge-cache: %v", r)
 	}
 	code, typ, detail := rotate("acme")
@@ -73,7 +74,7 @@ func TestE2EVaultTenant(t *testing.T) {
 		t.Fatalf("the age tenant suffered from acme's Vault: %d", code)
 	}
 	r = cli("keyring", "rotate", "acme")
-	if r.code != 1 || !strings.Contains(r.stderr, "Key unavailable (503)") {
+	if r.Code != 1 || !strings.Contains(r.Stderr, "Key unavailable (503)") {
 		t.Fatalf("CLI with the policy revoked: %v", r)
 	}
 	// Restore the policy: service resumes without any action on Custos.
@@ -84,7 +85,7 @@ func TestE2EVaultTenant(t *testing.T) {
 
 	// Vault stopped: key-unavailable, the node healthy, the age tenant fine.
 	v.Kill()
-	if r = cli("keyring", "purge-cache", "acme"); r.code != 0 {
+	if r = cli("keyring", "purge-cache", "acme"); r.Code != 0 {
 		t.Fatalf("purge-cache: %v", r)
 	}
 	if code, typ, _ := rotate("acme"); code != http.StatusServiceUnavailable || !strings.HasSuffix(typ, "/key-unavailable") {

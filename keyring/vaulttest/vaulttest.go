@@ -8,6 +8,7 @@
 package vaulttest
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -18,6 +19,8 @@ import (
 	"time"
 
 	vault "github.com/hashicorp/vault/api"
+
+	"github.com/custos/custos/internal/testkit"
 )
 
 // Server is a running Vault dev server with a transit mount and two
@@ -69,9 +72,14 @@ func Start(t testing.TB, bin string, withTLS bool) *Server {
 	vc := vault.DefaultConfig()
 	vc.Address = v.Addr
 	if withTLS {
-		WaitFor(t, "the dev CA certificate", func() bool {
-			v.CAPEM, err = os.ReadFile(filepath.Join(certDir, "vault-ca.pem"))
-			return err == nil && strings.Contains(string(v.CAPEM), "END CERTIFICATE")
+		testkit.Poll(t, time.Minute, "the dev CA certificate", func() error {
+			if v.CAPEM, err = os.ReadFile(filepath.Join(certDir, "vault-ca.pem")); err != nil {
+				return err
+			}
+			if !strings.Contains(string(v.CAPEM), "END CERTIFICATE") {
+				return errors.New("not written in full yet")
+			}
+			return nil
 		})
 		if err := vc.ConfigureTLS(&vault.TLSConfig{CACertBytes: v.CAPEM}); err != nil {
 			t.Fatal(err)
@@ -81,9 +89,15 @@ func Start(t testing.TB, bin string, withTLS bool) *Server {
 		t.Fatal(err)
 	}
 	v.Root.SetToken("root")
-	WaitFor(t, "a healthy vault dev server", func() bool {
+	testkit.Poll(t, time.Minute, "a healthy vault dev server", func() error {
 		h, err := v.Root.Sys().Health()
-		return err == nil && h.Initialized && !h.Sealed
+		if err != nil {
+			return err
+		}
+		if !h.Initialized || h.Sealed {
+			return fmt.Errorf("initialized %v, sealed %v", h.Initialized, h.Sealed)
+		}
+		return nil
 	})
 	if err := v.Root.Sys().Mount("transit", &vault.MountInput{Type: "transit"}); err != nil {
 		t.Fatal(err)
@@ -94,18 +108,6 @@ func Start(t testing.TB, bin string, withTLS bool) *Server {
 		}
 	}
 	return v
-}
-
-// WaitFor polls ok until it holds, or fails the test after a minute.
-func WaitFor(t testing.TB, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s within a minute", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // Policy lets its holder use only the given transit key: encrypt, decrypt,

@@ -1,0 +1,346 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/custos/custos/appliance/client"
+	"github.com/custos/custos/internal/apispec"
+	"github.com/custos/custos/internal/testkit"
+)
+
+// Node is one node of a test cluster: its config and its current
+// process.
+type Node struct {
+	ID          string
+	APIAddr     string
+	ClusterAddr string
+	DataDir     string
+	ConfigPath  string
+	StdoutPath  string
+	StderrPath  string
+	Proc        *Proc
+	API         *client.Client
+}
+
+// Cluster is a three-node cluster of real custos processes on loopback.
+type Cluster struct {
+	t         testing.TB
+	Bin       string
+	Dir       string
+	Nodes     []*Node
+	Token     string // operator token
+	JoinToken string
+}
+
+// NewCluster writes the three nodes' configurations, each followed by
+// extra (TOML, such as "[log]\nlevel = \"warn\"\n"); nothing runs yet.
+func NewCluster(t testing.TB, bin, extra string) *Cluster {
+	t.Helper()
+	c := &Cluster{t: t, Bin: bin, Dir: t.TempDir()}
+	ports := FreePorts(t, 6)
+	for i := 1; i <= 3; i++ {
+		n := &Node{
+			ID:          fmt.Sprintf("n%d", i),
+			APIAddr:     ports[2*i-2],
+			ClusterAddr: ports[2*i-1],
+		}
+		n.DataDir = filepath.Join(c.Dir, n.ID)
+		n.ConfigPath = filepath.Join(c.Dir, n.ID+".toml")
+		n.StdoutPath = filepath.Join(c.Dir, n.ID+".stdout.log")
+		n.StderrPath = filepath.Join(c.Dir, n.ID+".log")
+		c.Nodes = append(c.Nodes, n)
+	}
+	for i, n := range c.Nodes {
+		cfg := fmt.Sprintf(`node_id = %q
+region = "local"
+data_dir = %q
+[api]
+listen_address = %q
+[cluster]
+listen_address = %q
+heartbeat_timeout = "300ms"
+election_timeout = "300ms"
+leader_lease_timeout = "150ms"
+apply_timeout = "3s"
+`, n.ID, n.DataDir, n.APIAddr, n.ClusterAddr)
+		if i > 0 {
+			cfg += fmt.Sprintf("join = [%q]\n", c.Nodes[0].ClusterAddr)
+		}
+		cfg += extra
+		if err := os.WriteFile(n.ConfigPath, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		DumpOnFailure(t, n.StderrPath)
+		CheckNoRaces(t, n.StderrPath)
+	}
+	keepOnFailure(t, c.Dir)
+	return c
+}
+
+// keepOnFailure copies dir (node logs and data directories) to a new
+// directory under the system's temporary directory when the test has
+// failed, so a failure can be examined after t.TempDir is gone. It runs
+// after the processes are killed (cleanups run last-registered first, and
+// the processes start later).
+func keepOnFailure(t testing.TB, dir string) {
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		dst, err := os.MkdirTemp("", "custos-e2e-failed-*")
+		if err != nil {
+			t.Logf("keep %s: %v", dir, err)
+			return
+		}
+		if err := os.CopyFS(dst, os.DirFS(dir)); err != nil {
+			t.Logf("keep %s: %v", dir, err)
+			return
+		}
+		t.Logf("logs and data directories kept in %s", dst)
+	})
+}
+
+// StartCluster initializes n1 with the CLI, starts it, joins n2 and n3 with
+// the CLI and starts them, and waits until all three are voters and every
+// node knows the leader.
+func StartCluster(t testing.TB, bin string) *Cluster {
+	t.Helper()
+	return StartClusterWith(t, bin, "")
+}
+
+// StartClusterWith is StartCluster with extra TOML appended to every node's
+// configuration (after the [cluster] table, so it should open a table).
+func StartClusterWith(t testing.TB, bin, extra string) *Cluster {
+	t.Helper()
+	c := NewCluster(t, bin, extra)
+	n1 := c.Nodes[0]
+	r := RunCLI(t, bin, "operator", "init", "--config", n1.ConfigPath, "--format", "json")
+	if r.Code != 0 {
+		t.Fatalf("operator init: %v", r)
+	}
+	var initOut struct {
+		OperatorToken string `json:"operator_token"`
+		JoinToken     string `json:"join_token"`
+		NodeID        string `json:"node_id"`
+		Region        string `json:"region"`
+		SealIdentity  string `json:"seal_identity"`
+	}
+	if err := json.Unmarshal([]byte(r.Stdout), &initOut); err != nil {
+		t.Fatalf("operator init output: %v\n%s", err, r.Stdout)
+	}
+	if initOut.OperatorToken == "" || initOut.JoinToken == "" || initOut.NodeID != "n1" || initOut.Region != "local" || initOut.SealIdentity == "" {
+		t.Fatalf("operator init output incomplete: %s", r.Stdout)
+	}
+	if fi, err := os.Stat(initOut.SealIdentity); err != nil {
+		t.Fatalf("seal identity: %v", err)
+	} else if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("seal identity %s has mode %v, want 0600", initOut.SealIdentity, fi.Mode().Perm())
+	}
+	c.Token, c.JoinToken = initOut.OperatorToken, initOut.JoinToken
+	spec := apispec.New(t)
+	for _, n := range c.Nodes {
+		n.API = NewAPIClient(t, n.APIAddr, c.Token, 10*time.Second, spec)
+	}
+	c.Start(n1)
+	c.WaitHealthy(n1, 30*time.Second)
+	for _, n := range c.Nodes[1:] {
+		r := RunCLI(t, bin, "operator", "join", "--config", n.ConfigPath, "--join-token", c.JoinToken)
+		if r.Code != 0 {
+			t.Fatalf("operator join %s: %v", n.ID, r)
+		}
+		// The runbook's step: copy the seal identity to the new node.
+		copySealIdentity(t, initOut.SealIdentity, n.DataDir)
+		c.Start(n)
+	}
+	testkit.Poll(t, 60*time.Second, "three voters", func() error {
+		r := RunCLI(t, bin, "--addr", n1.APIAddr, "--token", c.Token, "operator", "raft", "list-peers", "--format", "json")
+		if r.Code != 0 {
+			return fmt.Errorf("list-peers: %v", r)
+		}
+		var out client.PeerList
+		if err := json.Unmarshal([]byte(r.Stdout), &out); err != nil {
+			return fmt.Errorf("list-peers output: %v: %s", err, r.Stdout)
+		}
+		voters := 0
+		for _, p := range out.Peers {
+			if p.Voter {
+				voters++
+			}
+		}
+		if voters != 3 {
+			return fmt.Errorf("%d voters: %s", voters, r.Stdout)
+		}
+		return nil
+	})
+	for _, n := range c.Nodes {
+		c.WaitHealthy(n, 30*time.Second)
+	}
+	return c
+}
+
+// Start starts n's server process (again, after a kill: same config, same
+// data directory, same log files).
+func (c *Cluster) Start(n *Node) {
+	c.t.Helper()
+	n.Proc = StartProc(c.t, n.ID, c.Bin, n.StdoutPath, n.StderrPath, "server", "--config", n.ConfigPath)
+}
+
+// Kill SIGKILLs n's process and waits for it to be gone.
+func (c *Cluster) Kill(n *Node) {
+	c.t.Helper()
+	if err := n.Proc.Signal(syscall.SIGKILL); err != nil {
+		c.t.Fatalf("kill -9 %s: %v", n.ID, err)
+	}
+	if _, ok := n.Proc.Wait(10 * time.Second); !ok {
+		c.t.Fatalf("%s did not exit after SIGKILL", n.ID)
+	}
+}
+
+// CheckAlive returns a permanent error if n's process exited on its own.
+func (c *Cluster) CheckAlive(n *Node) error {
+	if n.Proc.Exited() {
+		code, _ := n.Proc.Wait(0)
+		return testkit.Permanent(fmt.Errorf("%s exited unexpectedly (code %d); log tail:\n%s", n.ID, code, Tail(n.StderrPath, 30)))
+	}
+	return nil
+}
+
+// CheckAllAlive is checkAlive for every node that has been started.
+func (c *Cluster) CheckAllAlive() error {
+	for _, n := range c.Nodes {
+		if n.Proc == nil {
+			continue
+		}
+		if err := c.CheckAlive(n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WaitHealthy waits until n answers /v1/sys/health with 200.
+func (c *Cluster) WaitHealthy(n *Node, d time.Duration) {
+	c.t.Helper()
+	testkit.Poll(c.t, d, n.ID+" healthy", func() error {
+		if err := c.CheckAlive(n); err != nil {
+			return err
+		}
+		_, err := n.API.Health(context.Background())
+		return err
+	})
+}
+
+// Leader returns the node that reports itself leader with the highest term
+// among the live nodes, or an error.
+func (c *Cluster) Leader() (*Node, client.Status, error) {
+	var best *Node
+	var bestSt client.Status
+	var errs []error
+	for _, n := range c.Nodes {
+		if n.Proc == nil {
+			continue
+		}
+		if n.Proc.Exited() {
+			errs = append(errs, fmt.Errorf("%s: not running", n.ID))
+			continue
+		}
+		st, err := n.API.Status(context.Background())
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", n.ID, err))
+			continue
+		}
+		if st.State == "Leader" && (best == nil || st.Term > bestSt.Term) {
+			best, bestSt = n, st
+		}
+	}
+	if best == nil {
+		return nil, client.Status{}, fmt.Errorf("no node reports itself leader: %v", errors.Join(errs...))
+	}
+	return best, bestSt, nil
+}
+
+// WaitLeader waits until some live node is leader.
+func (c *Cluster) WaitLeader(d time.Duration) *Node {
+	c.t.Helper()
+	var l *Node
+	testkit.Poll(c.t, d, "a leader", func() error {
+		var err error
+		l, _, err = c.Leader()
+		return err
+	})
+	return l
+}
+
+// WaitCaughtUp samples the leader's commit index, then waits until each
+// given node has applied at least that index. If whole is set, the sample
+// is taken only once the leader has committed its whole log, so that a
+// fresh leader's no-op, and everything before it, is included; use it
+// when no writes are running.
+func (c *Cluster) WaitCaughtUp(d time.Duration, whole bool, nodes ...*Node) {
+	c.t.Helper()
+	var commit uint64
+	testkit.Poll(c.t, d, "leader commit index", func() error {
+		_, lst, err := c.Leader()
+		if err != nil {
+			return err
+		}
+		if whole && lst.CommitIndex < lst.LastLogIndex {
+			return fmt.Errorf("leader %s: commit %d < last log %d", lst.NodeID, lst.CommitIndex, lst.LastLogIndex)
+		}
+		commit = lst.CommitIndex
+		return nil
+	})
+	testkit.Poll(c.t, d, fmt.Sprintf("nodes applied index >= %d", commit), func() error {
+		for _, n := range nodes {
+			if err := c.CheckAlive(n); err != nil {
+				return err
+			}
+			st, err := n.API.Status(context.Background())
+			if err != nil {
+				return fmt.Errorf("%s: %w", n.ID, err)
+			}
+			if st.AppliedIndex < commit {
+				return fmt.Errorf("%s applied %d < leader commit %d", n.ID, st.AppliedIndex, commit)
+			}
+		}
+		return nil
+	})
+}
+
+// Others returns the nodes other than l.
+func (c *Cluster) Others(l *Node) []*Node {
+	var out []*Node
+	for _, n := range c.Nodes {
+		if n != l {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// CLI runs a CLI command against node n with the operator token.
+func (c *Cluster) CLI(n *Node, args ...string) CLIResult {
+	c.t.Helper()
+	return RunCLI(c.t, c.Bin, append([]string{"--addr", "http://" + n.APIAddr, "--token", c.Token}, args...)...)
+}
+
+// copySealIdentity copies the cluster's seal identity into a node's data
+// directory (its default keyring.seal_identity), mode 0600.
+func copySealIdentity(t testing.TB, from, dataDir string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatalf("seal identity: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dataDir, "seal.age"), b, 0o600); err != nil {
+		t.Fatalf("seal identity: %v", err)
+	}
+}
