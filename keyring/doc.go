@@ -21,7 +21,7 @@
 // system bucket, ["sys", "keyring"], which the boundary lets a tenant's
 // transaction carry. Each key operation records an audit entry in the
 // tenant's chain in the same transaction; keyring does not know the entry
-// format: the caller passes an [Auditor] (audit.Caller is one) that makes
+// format: the caller passes an [Auditor] (audit.Principal is one) that makes
 // the entry's bytes, and [HierarchyOptions] supply the auditor of the
 // hierarchy's own work and the pseudonym function that names subjects.
 //

@@ -20,7 +20,7 @@ import (
 
 // Auditor is who a key operation is recorded as in the tenant's audit
 // chain: it makes the canonical bytes of the entry of its action on target
-// at a time. audit.Caller implements it; keyring does not know the entry
+// at a time. audit.Principal implements it; keyring does not know the entry
 // format (it sits below the appliance).
 type Auditor interface {
 	AuditEntry(at time.Time, action, target string) ([]byte, error)

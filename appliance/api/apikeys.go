@@ -14,10 +14,10 @@ import (
 
 // APIKeys are the tenants' API keys; *apikeys.Service implements it.
 type APIKeys interface {
-	Create(ctx context.Context, caller audit.Caller, tenant string, in apikeys.CreateInput) (apikeys.Key, string, error)
+	Create(ctx context.Context, caller audit.Principal, tenant string, in apikeys.CreateInput) (apikeys.Key, string, error)
 	List(ctx context.Context, tenant string) ([]apikeys.Key, error)
 	Get(ctx context.Context, tenant, id string) (apikeys.Key, error)
-	Delete(ctx context.Context, caller audit.Caller, tenant, id string) error
+	Delete(ctx context.Context, caller audit.Principal, tenant, id string) error
 	Authenticate(ctx context.Context, token string) (apikeys.Key, error)
 }
 
@@ -41,13 +41,13 @@ type listAPIKeysResponse struct {
 
 // existingTenant checks the tenant id (from the path) exists: 404
 // otherwise.
-func (s *server) existingTenant(c *fiber.Ctx, id string) (string, error) {
+func (s *server) existingTenant(c *fiber.Ctx, who audit.Principal, id string) (string, error) {
 	// An API key of this tenant was found by a linearizable read earlier
 	// in this request, below the tenant's bucket — which exists exactly as
 	// long as the tenant does (both go in one transaction): the tenant
 	// existed at a point after the request arrived, as the lookup below
 	// would show. One read-index round saved on every API-key request.
-	if p, ok := c.Locals(principalKey).(*principal); ok && p.key != nil && p.key.Tenant == id {
+	if who.Kind == audit.ActorAPIKey && who.Tenant == id {
 		return id, nil
 	}
 	ctx, cancel := s.callContext(c)
@@ -62,7 +62,7 @@ func (s *server) createAPIKey(c *fiber.Ctx, in *input) error {
 	tenant, req := in.tenant, bodyOf[createAPIKeyRequest](in)
 	ctx, cancel := s.callContext(c)
 	defer cancel()
-	k, token, err := s.deps.APIKeys.Create(ctx, s.caller(c), tenant, apikeys.CreateInput{Name: req.Name, Permissions: req.Permissions, ExpiresAt: req.ExpiresAt})
+	k, token, err := s.deps.APIKeys.Create(ctx, in.who, tenant, apikeys.CreateInput{Name: req.Name, Permissions: req.Permissions, ExpiresAt: req.ExpiresAt})
 	if err != nil {
 		return fmt.Errorf("api: create API key of %q: %w", tenant, err)
 	}
@@ -95,7 +95,7 @@ func (s *server) deleteAPIKey(c *fiber.Ctx, in *input) error {
 	tenant, id := in.tenant, in.str("kid")
 	ctx, cancel := s.callContext(c)
 	defer cancel()
-	if err := s.deps.APIKeys.Delete(ctx, s.caller(c), tenant, id); err != nil {
+	if err := s.deps.APIKeys.Delete(ctx, in.who, tenant, id); err != nil {
 		return fmt.Errorf("api: delete API key %q of %q: %w", id, tenant, err)
 	}
 	return c.SendStatus(fiber.StatusNoContent)

@@ -232,10 +232,10 @@ func (s *server) auditSelfCheck(c *fiber.Ctx, _ *input) error {
 // auditRequested writes the system-chain entry of a change that is not a
 // store transaction (membership), before it is made: if the entry cannot
 // be written, the change is refused.
-func (s *server) auditRequested(c *fiber.Ctx, action, target string) error {
+func (s *server) auditRequested(c *fiber.Ctx, who audit.Principal, action, target string) error {
 	ctx, cancel := s.callContext(c)
 	defer cancel()
-	e := s.caller(c).Entry(time.Now().UTC(), action, target, audit.OutcomeRequested, nil)
+	e := who.Entry(time.Now().UTC(), action, target, audit.OutcomeRequested, nil)
 	if err := s.deps.Audit.Append(ctx, tenancy.SystemChain, e); err != nil {
 		return fmt.Errorf("api: audit %s: %w", action, err)
 	}

@@ -247,7 +247,7 @@ func TestAuditHoldsNoPII(t *testing.T) {
 		if _, err := e.keys.DataKey(ctx, "acme", subject); err != nil {
 			t.Fatal(err)
 		}
-		if err := e.keys.Shred(ctx, audit.Caller{Actor: audit.Actor{Type: audit.ActorOperator, ID: "dpo"}}, "acme", subject); err != nil {
+		if err := e.keys.Shred(ctx, audit.Principal{Kind: audit.ActorOperator, ID: "dpo"}, "acme", subject); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -7,7 +7,6 @@ import (
 
 	"github.com/custos/custos/appliance/apikeys"
 	"github.com/custos/custos/appliance/audit"
-	"github.com/custos/custos/appliance/tenants"
 )
 
 const maxTokenLen = 4096
@@ -26,75 +25,62 @@ func bearerToken(h string) (string, bool) {
 	return token, true
 }
 
-// authn accepts the operator token or a tenant API key and records the
-// principal, once per request; authorize decides what it may do.
-func (s *server) authn(c *fiber.Ctx) (*principal, error) {
-	if p, ok := c.Locals(principalKey).(*principal); ok {
+// authn is the one authentication step: it accepts the operator token or
+// a tenant API key, builds the request's principal and records it on the
+// request, once; authorize decides what it may do.
+func (s *server) authn(c *fiber.Ctx) (audit.Principal, error) {
+	if p, ok := c.Locals(principalKey).(audit.Principal); ok {
 		return p, nil
 	}
 	token, ok := bearerToken(c.Get(fiber.HeaderAuthorization))
 	if !ok {
-		return nil, &authError{missing: true}
+		return audit.Principal{}, &authError{missing: true}
 	}
 	ctx, cancel := s.callContext(c)
 	defer cancel()
-	p := &principal{}
+	p := audit.Principal{Kind: audit.ActorOperator, ID: operatorActor, RequestID: requestID(c), Source: clipN(c.IP(), 64)}
 	if apikeys.IsToken(token) {
 		k, err := s.deps.APIKeys.Authenticate(ctx, token)
 		if err != nil {
 			if !unavailable(err) {
 				s.log.Warn("API key refused", "request_id", requestID(c), "path", clipPath(c.Path()))
 			}
-			return nil, &authError{cause: err}
+			return audit.Principal{}, &authError{cause: err}
 		}
-		p.key = &k
+		p.Kind, p.ID, p.Tenant, p.Permissions = audit.ActorAPIKey, k.ID, k.Tenant, k.Permissions
 	} else if err := s.deps.Auth.CheckOperatorToken(ctx, token); err != nil {
 		if !unavailable(err) {
 			s.log.Warn("operator token refused", "request_id", requestID(c), "path", clipPath(c.Path()))
 		}
-		return nil, &authError{cause: err}
+		return audit.Principal{}, &authError{cause: err}
 	}
 	c.Locals(principalKey, p)
 	return p, nil
 }
 
-// authorize admits the request to a route of the given access. A public
-// route admits anyone. Otherwise the token must be the operator's or an
-// API key's; a key must be of the tenant the path names (:id), with the
-// route's permission, and is refused on operator-only routes. A key of
-// another tenant gets the answer a missing tenant gets: 404, nothing
-// about whether the tenant exists.
-func (s *server) authorize(c *fiber.Ctx, a access) error {
+// authorize admits the request to a route of the given access, and
+// returns its principal (none for a public route). Otherwise the token
+// must be the operator's or an API key's. A principal of a tenant (an API
+// key) must be of the tenant the path names (:id), with the route's
+// permission, and is refused on operator-only routes. A key of another
+// tenant gets the answer a missing tenant gets: 404, nothing about
+// whether the tenant exists.
+func (s *server) authorize(c *fiber.Ctx, a access) (audit.Principal, error) {
 	if a.public {
-		return nil
+		return audit.Principal{}, nil
 	}
 	p, err := s.authn(c)
-	if err != nil {
-		return err
-	}
-	if p.key == nil {
-		return nil
+	if err != nil || p.Tenant == "" {
+		return p, err
 	}
 	if a.perm == "" {
-		return &requestError{kind: kindForbidden, detail: "This endpoint needs the operator token; API keys reach only their tenant's data."}
+		return p, &requestError{kind: kindForbidden, detail: "This endpoint needs the operator token; API keys reach only their tenant's data."}
 	}
-	if c.Params("id") != p.key.Tenant {
-		return &requestError{kind: kindNotFound, detail: "No tenant has this id."}
+	if c.Params("id") != p.Tenant {
+		return p, &requestError{kind: kindNotFound, detail: "No tenant has this id."}
 	}
-	if !p.key.Can(a.perm) {
-		return &requestError{kind: kindForbidden, detail: "This API key lacks the " + a.perm + " permission."}
+	if !apikeys.Allows(p.Permissions, a.perm) {
+		return p, &requestError{kind: kindForbidden, detail: "This API key lacks the " + a.perm + " permission."}
 	}
-	return nil
+	return p, nil
 }
-
-// actor is who the audit log records for this request.
-func (s *server) actor(c *fiber.Ctx) tenants.Actor {
-	a := tenants.Actor{Name: operatorActor, Type: audit.ActorOperator, RequestID: requestID(c), Source: clipN(c.IP(), 64)}
-	if p, ok := c.Locals(principalKey).(*principal); ok && p.key != nil {
-		a.Name, a.Type = p.key.ID, audit.ActorAPIKey
-	}
-	return a
-}
-
-// caller is actor in the audit package's terms.
-func (s *server) caller(c *fiber.Ctx) audit.Caller { return s.actor(c).Caller() }

@@ -17,9 +17,9 @@ import (
 
 // Blobs are the tenants' blobs; *blobs.Service implements it.
 type Blobs interface {
-	Put(ctx context.Context, caller audit.Caller, tenant string, in blobs.Input, body io.Reader) (blobs.Blob, error)
+	Put(ctx context.Context, caller audit.Principal, tenant string, in blobs.Input, body io.Reader) (blobs.Blob, error)
 	Open(ctx context.Context, tenant, id string) (*blobs.Content, error)
-	Delete(ctx context.Context, caller audit.Caller, tenant, id string) error
+	Delete(ctx context.Context, caller audit.Principal, tenant, id string) error
 	List(ctx context.Context, tenant, subject, after string, limit int) ([]blobs.Blob, string, error)
 	Subject(ctx context.Context, tenant, subject string) ([]blobs.Blob, error)
 	MaxSize() int64
@@ -124,7 +124,7 @@ func (s *server) upload(c *fiber.Ctx, in *input) error {
 	}
 	ctx, cancel := context.WithTimeout(c.UserContext(), uploadTimeout)
 	defer cancel()
-	b, err := s.deps.Blobs.Put(ctx, s.caller(c), tenant, bi, body)
+	b, err := s.deps.Blobs.Put(ctx, in.who, tenant, bi, body)
 	if err != nil {
 		return fmt.Errorf("api: upload blob to %q: %w", tenant, err)
 	}
@@ -187,7 +187,7 @@ func (s *server) getBlob(c *fiber.Ctx, in *input) error {
 		return err
 	}
 	conn := c.Context().Conn()
-	r, err := content.Reader(ctx, s.caller(c), off, n, func() { _ = conn.SetWriteDeadline(time.Now().Add(writeTimeout)) })
+	r, err := content.Reader(ctx, in.who, off, n, func() { _ = conn.SetWriteDeadline(time.Now().Add(writeTimeout)) })
 	if err != nil {
 		return fmt.Errorf("api: read blob %q of %q: %w", b.ID, tenant, err)
 	}
@@ -254,7 +254,7 @@ func (s *server) deleteBlob(c *fiber.Ctx, in *input) error {
 	tenant, id := in.tenant, in.str("bid")
 	ctx, cancel := s.callContext(c)
 	defer cancel()
-	if err := s.deps.Blobs.Delete(ctx, s.caller(c), tenant, id); err != nil {
+	if err := s.deps.Blobs.Delete(ctx, in.who, tenant, id); err != nil {
 		return fmt.Errorf("api: delete blob %q of %q: %w", id, tenant, err)
 	}
 	return c.SendStatus(fiber.StatusNoContent)

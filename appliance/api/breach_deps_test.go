@@ -88,7 +88,7 @@ type logTenants struct {
 	l *callLog
 }
 
-func (w logTenants) Create(ctx context.Context, a tenants.Actor, in tenants.CreateInput) (tenants.Tenant, error) {
+func (w logTenants) Create(ctx context.Context, a audit.Principal, in tenants.CreateInput) (tenants.Tenant, error) {
 	w.l.add("Tenants", "Create", in.ID)
 	return w.Tenants.Create(ctx, a, in)
 }
@@ -103,22 +103,22 @@ func (w logTenants) List(ctx context.Context, c raftstore.Consistency, after str
 	return w.Tenants.List(ctx, c, after, limit)
 }
 
-func (w logTenants) Update(ctx context.Context, a tenants.Actor, id string, p tenants.Patch) (tenants.Tenant, error) {
+func (w logTenants) Update(ctx context.Context, a audit.Principal, id string, p tenants.Patch) (tenants.Tenant, error) {
 	w.l.add("Tenants", "Update", id)
 	return w.Tenants.Update(ctx, a, id, p)
 }
 
-func (w logTenants) Suspend(ctx context.Context, a tenants.Actor, id string) (tenants.Tenant, error) {
+func (w logTenants) Suspend(ctx context.Context, a audit.Principal, id string) (tenants.Tenant, error) {
 	w.l.add("Tenants", "Suspend", id)
 	return w.Tenants.Suspend(ctx, a, id)
 }
 
-func (w logTenants) Resume(ctx context.Context, a tenants.Actor, id string) (tenants.Tenant, error) {
+func (w logTenants) Resume(ctx context.Context, a audit.Principal, id string) (tenants.Tenant, error) {
 	w.l.add("Tenants", "Resume", id)
 	return w.Tenants.Resume(ctx, a, id)
 }
 
-func (w logTenants) Delete(ctx context.Context, a tenants.Actor, id string) error {
+func (w logTenants) Delete(ctx context.Context, a audit.Principal, id string) error {
 	w.l.add("Tenants", "Delete", id)
 	return w.Tenants.Delete(ctx, a, id)
 }
@@ -193,7 +193,7 @@ type logAPIKeys struct {
 	l *callLog
 }
 
-func (w logAPIKeys) Create(ctx context.Context, c audit.Caller, tenant string, in apikeys.CreateInput) (apikeys.Key, string, error) {
+func (w logAPIKeys) Create(ctx context.Context, c audit.Principal, tenant string, in apikeys.CreateInput) (apikeys.Key, string, error) {
 	w.l.add("APIKeys", "Create", tenant)
 	return w.APIKeys.Create(ctx, c, tenant, in)
 }
@@ -208,7 +208,7 @@ func (w logAPIKeys) Get(ctx context.Context, tenant, id string) (apikeys.Key, er
 	return w.APIKeys.Get(ctx, tenant, id)
 }
 
-func (w logAPIKeys) Delete(ctx context.Context, c audit.Caller, tenant, id string) error {
+func (w logAPIKeys) Delete(ctx context.Context, c audit.Principal, tenant, id string) error {
 	w.l.add("APIKeys", "Delete", tenant)
 	return w.APIKeys.Delete(ctx, c, tenant, id)
 }
@@ -225,7 +225,7 @@ type logCollections struct {
 	l *callLog
 }
 
-func (w logCollections) Put(ctx context.Context, c audit.Caller, tenant, name string, d collections.Definition, ifMatch uint64) (collections.Schema, bool, error) {
+func (w logCollections) Put(ctx context.Context, c audit.Principal, tenant, name string, d collections.Definition, ifMatch uint64) (collections.Schema, bool, error) {
 	w.l.add("Collections", "Put", tenant)
 	return w.Collections.Put(ctx, c, tenant, name, d, ifMatch)
 }
@@ -245,37 +245,37 @@ type logRecords struct {
 	l *callLog
 }
 
-func (w logRecords) Create(ctx context.Context, c audit.Caller, tenant, collection string, in records.Input) (records.Record, error) {
+func (w logRecords) Create(ctx context.Context, c audit.Principal, tenant, collection string, in records.Input) (records.Record, error) {
 	w.l.add("Records", "Create", tenant)
 	return w.Records.Create(ctx, c, tenant, collection, in)
 }
 
-func (w logRecords) Get(ctx context.Context, c audit.Caller, tenant, collection, id string, masked bool) (records.Record, error) {
+func (w logRecords) Get(ctx context.Context, c audit.Principal, tenant, collection, id string, masked bool) (records.Record, error) {
 	w.l.add("Records", "Get", tenant)
 	return w.Records.Get(ctx, c, tenant, collection, id, masked)
 }
 
-func (w logRecords) Delete(ctx context.Context, c audit.Caller, tenant, collection, id string) error {
+func (w logRecords) Delete(ctx context.Context, c audit.Principal, tenant, collection, id string) error {
 	w.l.add("Records", "Delete", tenant)
 	return w.Records.Delete(ctx, c, tenant, collection, id)
 }
 
-func (w logRecords) Replace(ctx context.Context, c audit.Caller, tenant, collection, id string, in records.Input, ifMatch uint64) (records.Record, error) {
+func (w logRecords) Replace(ctx context.Context, c audit.Principal, tenant, collection, id string, in records.Input, ifMatch uint64) (records.Record, error) {
 	w.l.add("Records", "Replace", tenant)
 	return w.Records.Replace(ctx, c, tenant, collection, id, in, ifMatch)
 }
 
-func (w logRecords) Patch(ctx context.Context, c audit.Caller, tenant, collection, id string, in records.Input, subjectSet, attributesSet bool, ifMatch uint64) (records.Record, error) {
+func (w logRecords) Patch(ctx context.Context, c audit.Principal, tenant, collection, id string, in records.Input, subjectSet, attributesSet bool, ifMatch uint64) (records.Record, error) {
 	w.l.add("Records", "Patch", tenant)
 	return w.Records.Patch(ctx, c, tenant, collection, id, in, subjectSet, attributesSet, ifMatch)
 }
 
-func (w logRecords) Find(ctx context.Context, c audit.Caller, tenant, collection, field string, value json.RawMessage, after string, limit int) ([]string, string, error) {
+func (w logRecords) Find(ctx context.Context, c audit.Principal, tenant, collection, field string, value json.RawMessage, after string, limit int) ([]string, string, error) {
 	w.l.add("Records", "Find", tenant)
 	return w.Records.Find(ctx, c, tenant, collection, field, value, after, limit)
 }
 
-func (w logRecords) Subject(ctx context.Context, c audit.Caller, tenant, subject string) ([]records.Held, error) {
+func (w logRecords) Subject(ctx context.Context, c audit.Principal, tenant, subject string) ([]records.Held, error) {
 	w.l.add("Records", "Subject", tenant)
 	return w.Records.Subject(ctx, c, tenant, subject)
 }
@@ -290,7 +290,7 @@ type logBlobs struct {
 	l *callLog
 }
 
-func (w logBlobs) Put(ctx context.Context, c audit.Caller, tenant string, in blobs.Input, body io.Reader) (blobs.Blob, error) {
+func (w logBlobs) Put(ctx context.Context, c audit.Principal, tenant string, in blobs.Input, body io.Reader) (blobs.Blob, error) {
 	w.l.add("Blobs", "Put", tenant)
 	return w.Blobs.Put(ctx, c, tenant, in, body)
 }
@@ -300,7 +300,7 @@ func (w logBlobs) Open(ctx context.Context, tenant, id string) (*blobs.Content, 
 	return w.Blobs.Open(ctx, tenant, id)
 }
 
-func (w logBlobs) Delete(ctx context.Context, c audit.Caller, tenant, id string) error {
+func (w logBlobs) Delete(ctx context.Context, c audit.Principal, tenant, id string) error {
 	w.l.add("Blobs", "Delete", tenant)
 	return w.Blobs.Delete(ctx, c, tenant, id)
 }

@@ -15,7 +15,7 @@ import (
 // Collections are the tenants' collection schemas; *collections.Service
 // implements it.
 type Collections interface {
-	Put(ctx context.Context, caller audit.Caller, tenant, name string, d collections.Definition, ifMatch uint64) (collections.Schema, bool, error)
+	Put(ctx context.Context, caller audit.Principal, tenant, name string, d collections.Definition, ifMatch uint64) (collections.Schema, bool, error)
 	Get(ctx context.Context, c raftstore.Consistency, tenant, name string, v uint64) (collections.Schema, error)
 	List(ctx context.Context, c raftstore.Consistency, tenant string) ([]collections.Schema, error)
 }
@@ -40,7 +40,7 @@ func (s *server) putCollection(c *fiber.Ctx, in *input) error {
 	tenant, name, req := in.tenant, in.str("name"), bodyOf[putCollectionRequest](in)
 	ctx, cancel := s.callContext(c)
 	defer cancel()
-	sc, changed, err := s.deps.Collections.Put(ctx, s.caller(c), tenant, name,
+	sc, changed, err := s.deps.Collections.Put(ctx, in.who, tenant, name,
 		collections.Definition{Fields: req.Fields, RetentionDays: req.RetentionDays, SubjectRequired: req.SubjectRequired}, in.uint(fiber.HeaderIfMatch))
 	if err != nil {
 		return fmt.Errorf("api: put collection %q of %q: %w", name, tenant, err)

@@ -17,6 +17,12 @@
 // decodes the body before the handler runs; handlers receive the parsed
 // values. A test compares the declarations with openapi.json.
 //
+// Authentication is one step (authn): the operator token or a tenant's API
+// key becomes the request's audit.Principal — its kind, id, tenant and
+// permissions, and the request's id and source — built once, kept on the
+// request, checked by the route's access and handed whole to every
+// service the request calls, which records it in its audit entries.
+//
 // # Routes
 //
 //	GET    /v1/sys/health                     no token; 200, or 503 when no leader is known or the

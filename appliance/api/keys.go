@@ -80,7 +80,7 @@ func (s *server) rotateKeys(c *fiber.Ctx, in *input) error {
 	id := in.tenant
 	ctx, cancel := s.callContext(c)
 	defer cancel()
-	v, err := s.deps.Keys.Rotate(ctx, s.caller(c), id)
+	v, err := s.deps.Keys.Rotate(ctx, in.who, id)
 	if err != nil {
 		return fmt.Errorf("api: rotate keys of %q: %w", id, err)
 	}
@@ -95,7 +95,7 @@ func (s *server) rotateKeys(c *fiber.Ctx, in *input) error {
 func (s *server) purgeKeyCache(c *fiber.Ctx, in *input) error {
 	ctx, cancel := s.callContext(c)
 	defer cancel()
-	n, err := s.deps.Keys.PurgeCache(ctx, s.caller(c), in.tenant)
+	n, err := s.deps.Keys.PurgeCache(ctx, in.who, in.tenant)
 	if err != nil {
 		return fmt.Errorf("api: purge key cache of %q: %w", in.tenant, err)
 	}
@@ -108,7 +108,7 @@ func (s *server) changeProvider(c *fiber.Ctx, in *input) error {
 	id, req := in.tenant, bodyOf[providerRequest](in)
 	ctx, cancel := s.callContext(c)
 	defer cancel()
-	if err := s.deps.Keys.ChangeProvider(ctx, s.caller(c), id, providerSpec(req.KeyProvider, req.Vault)); err != nil {
+	if err := s.deps.Keys.ChangeProvider(ctx, in.who, id, providerSpec(req.KeyProvider, req.Vault)); err != nil {
 		return fmt.Errorf("api: change key provider of %q: %w", id, err)
 	}
 	st, err := s.deps.Keys.Status(ctx, id)

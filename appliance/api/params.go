@@ -8,6 +8,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/blobs"
 	"github.com/custos/custos/appliance/collections"
 	"github.com/custos/custos/appliance/records"
@@ -135,11 +136,14 @@ var (
 	blobIDType     = idType(blobs.ValidID, "must be a blob id", "No blob has this id.")
 )
 
-// input is a request as its route declared it: the values of its
-// parameters, validated and parsed, its decoded body, and the tenant its
-// path names once that tenant is known to exist.
+// input is a request as its route declared it: who made it, the values
+// of its parameters, validated and parsed, its decoded body, and the
+// tenant its path names once that tenant is known to exist.
 type input struct {
-	rt     *route
+	rt *route
+	// who is the request's principal, as authentication established it
+	// (zero on a public route): services are handed it whole.
+	who    audit.Principal
 	values map[string]any
 	body   any
 	tenant string

@@ -16,13 +16,13 @@ import (
 
 // Records are the tenants' records; *records.Service implements it.
 type Records interface {
-	Create(ctx context.Context, caller audit.Caller, tenant, collection string, in records.Input) (records.Record, error)
-	Get(ctx context.Context, caller audit.Caller, tenant, collection, id string, masked bool) (records.Record, error)
-	Delete(ctx context.Context, caller audit.Caller, tenant, collection, id string) error
-	Replace(ctx context.Context, caller audit.Caller, tenant, collection, id string, in records.Input, ifMatch uint64) (records.Record, error)
-	Patch(ctx context.Context, caller audit.Caller, tenant, collection, id string, in records.Input, subjectSet, attributesSet bool, ifMatch uint64) (records.Record, error)
-	Find(ctx context.Context, caller audit.Caller, tenant, collection, field string, value json.RawMessage, after string, limit int) ([]string, string, error)
-	Subject(ctx context.Context, caller audit.Caller, tenant, subject string) ([]records.Held, error)
+	Create(ctx context.Context, caller audit.Principal, tenant, collection string, in records.Input) (records.Record, error)
+	Get(ctx context.Context, caller audit.Principal, tenant, collection, id string, masked bool) (records.Record, error)
+	Delete(ctx context.Context, caller audit.Principal, tenant, collection, id string) error
+	Replace(ctx context.Context, caller audit.Principal, tenant, collection, id string, in records.Input, ifMatch uint64) (records.Record, error)
+	Patch(ctx context.Context, caller audit.Principal, tenant, collection, id string, in records.Input, subjectSet, attributesSet bool, ifMatch uint64) (records.Record, error)
+	Find(ctx context.Context, caller audit.Principal, tenant, collection, field string, value json.RawMessage, after string, limit int) ([]string, string, error)
+	Subject(ctx context.Context, caller audit.Principal, tenant, subject string) ([]records.Held, error)
 	List(ctx context.Context, tenant, collection, attr, value, after string, limit int) ([]string, string, error)
 }
 
@@ -50,7 +50,7 @@ func (s *server) createRecord(c *fiber.Ctx, in *input) error {
 	tenant, name, req := in.tenant, in.str("name"), bodyOf[createRecordRequest](in)
 	ctx, cancel := s.callContext(c)
 	defer cancel()
-	rec, err := s.deps.Records.Create(ctx, s.caller(c), tenant, name, records.Input{ID: req.ID, Subject: req.Subject, Attributes: req.Attributes, Fields: req.Fields})
+	rec, err := s.deps.Records.Create(ctx, in.who, tenant, name, records.Input{ID: req.ID, Subject: req.Subject, Attributes: req.Attributes, Fields: req.Fields})
 	if err != nil {
 		return fmt.Errorf("api: create record in %q of %q: %w", name, tenant, err)
 	}
@@ -63,7 +63,7 @@ func (s *server) getRecord(c *fiber.Ctx, in *input) error {
 	tenant, name, id := in.tenant, in.str("name"), in.str("rid")
 	ctx, cancel := s.callContext(c)
 	defer cancel()
-	rec, err := s.deps.Records.Get(ctx, s.caller(c), tenant, name, id, in.flag("mask"))
+	rec, err := s.deps.Records.Get(ctx, in.who, tenant, name, id, in.flag("mask"))
 	if err != nil {
 		return fmt.Errorf("api: record %q in %q of %q: %w", id, name, tenant, err)
 	}
@@ -74,7 +74,7 @@ func (s *server) deleteRecord(c *fiber.Ctx, in *input) error {
 	tenant, name, id := in.tenant, in.str("name"), in.str("rid")
 	ctx, cancel := s.callContext(c)
 	defer cancel()
-	if err := s.deps.Records.Delete(ctx, s.caller(c), tenant, name, id); err != nil {
+	if err := s.deps.Records.Delete(ctx, in.who, tenant, name, id); err != nil {
 		return fmt.Errorf("api: delete record %q in %q of %q: %w", id, name, tenant, err)
 	}
 	return c.SendStatus(fiber.StatusNoContent)
@@ -91,7 +91,7 @@ func (s *server) findRecords(c *fiber.Ctx, in *input) error {
 	var next string
 	var err error
 	if in.has("field") {
-		ids, next, err = s.deps.Records.Find(ctx, s.caller(c), tenant, name, in.str("field"), json.RawMessage(in.str("value")), after, limit)
+		ids, next, err = s.deps.Records.Find(ctx, in.who, tenant, name, in.str("field"), json.RawMessage(in.str("value")), after, limit)
 	} else {
 		attr, value, _ := strings.Cut(in.str("attribute"), ":")
 		ids, next, err = s.deps.Records.List(ctx, tenant, name, attr, value, after, limit)
@@ -114,7 +114,7 @@ func (s *server) getSubject(c *fiber.Ctx, in *input) error {
 	tenant, subject := in.tenant, in.str("sid")
 	ctx, cancel := s.callContext(c)
 	defer cancel()
-	held, err := s.deps.Records.Subject(ctx, s.caller(c), tenant, subject)
+	held, err := s.deps.Records.Subject(ctx, in.who, tenant, subject)
 	if errors.Is(err, records.ErrNotFound) {
 		held, err = []records.Held{}, nil
 	}
@@ -140,7 +140,7 @@ func (s *server) replaceRecord(c *fiber.Ctx, in *input) error {
 	}
 	ctx, cancel := s.callContext(c)
 	defer cancel()
-	rec, err := s.deps.Records.Replace(ctx, s.caller(c), tenant, name, id, records.Input{Subject: req.Subject, Attributes: req.Attributes, Fields: req.Fields}, in.uint(fiber.HeaderIfMatch))
+	rec, err := s.deps.Records.Replace(ctx, in.who, tenant, name, id, records.Input{Subject: req.Subject, Attributes: req.Attributes, Fields: req.Fields}, in.uint(fiber.HeaderIfMatch))
 	if err != nil {
 		return fmt.Errorf("api: replace record %q in %q of %q: %w", id, name, tenant, err)
 	}
@@ -166,7 +166,7 @@ func (s *server) patchRecord(c *fiber.Ctx, in *input) error {
 	}
 	ctx, cancel := s.callContext(c)
 	defer cancel()
-	rec, err := s.deps.Records.Patch(ctx, s.caller(c), tenant, name, id, patch, req.Subject != nil, req.Attributes != nil, in.uint(fiber.HeaderIfMatch))
+	rec, err := s.deps.Records.Patch(ctx, in.who, tenant, name, id, patch, req.Subject != nil, req.Attributes != nil, in.uint(fiber.HeaderIfMatch))
 	if err != nil {
 		return fmt.Errorf("api: patch record %q in %q of %q: %w", id, name, tenant, err)
 	}

@@ -260,7 +260,8 @@ func findRecordsRule(in *input) error {
 // only then calls the route's handler.
 func (s *server) serve(rt *route) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		if err := s.authorize(c, rt.access); err != nil {
+		who, err := s.authorize(c, rt.access)
+		if err != nil {
 			return err
 		}
 		if rt.body.kind != bodyStream {
@@ -272,7 +273,7 @@ func (s *server) serve(rt *route) fiber.Handler {
 		if err != nil {
 			return err
 		}
-		in := &input{rt: rt, values: values}
+		in := &input{rt: rt, who: who, values: values}
 		if rt.rule != nil {
 			if err := rt.rule(in); err != nil {
 				return err
@@ -289,7 +290,7 @@ func (s *server) serve(rt *route) fiber.Handler {
 			}
 		}
 		if rt.existing {
-			if in.tenant, err = s.existingTenant(c, in.str("id")); err != nil {
+			if in.tenant, err = s.existingTenant(c, who, in.str("id")); err != nil {
 				return err
 			}
 		}

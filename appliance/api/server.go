@@ -11,7 +11,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 
-	"github.com/custos/custos/appliance/apikeys"
+	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/cluster"
 	"github.com/custos/custos/appliance/tenants"
 	"github.com/custos/custos/raftstore"
@@ -29,13 +29,13 @@ type Cluster interface {
 
 // Tenants is the tenant registry; *tenants.Service implements it.
 type Tenants interface {
-	Create(ctx context.Context, actor tenants.Actor, in tenants.CreateInput) (tenants.Tenant, error)
+	Create(ctx context.Context, who audit.Principal, in tenants.CreateInput) (tenants.Tenant, error)
 	Get(ctx context.Context, c raftstore.Consistency, id string) (tenants.Tenant, error)
 	List(ctx context.Context, c raftstore.Consistency, after string, limit int) ([]tenants.Tenant, string, error)
-	Update(ctx context.Context, actor tenants.Actor, id string, p tenants.Patch) (tenants.Tenant, error)
-	Suspend(ctx context.Context, actor tenants.Actor, id string) (tenants.Tenant, error)
-	Resume(ctx context.Context, actor tenants.Actor, id string) (tenants.Tenant, error)
-	Delete(ctx context.Context, actor tenants.Actor, id string) error
+	Update(ctx context.Context, who audit.Principal, id string, p tenants.Patch) (tenants.Tenant, error)
+	Suspend(ctx context.Context, who audit.Principal, id string) (tenants.Tenant, error)
+	Resume(ctx context.Context, who audit.Principal, id string) (tenants.Tenant, error)
+	Delete(ctx context.Context, who audit.Principal, id string) error
 }
 
 // Auth checks operator credentials; *cluster.Service implements it.
@@ -189,7 +189,7 @@ type localKey int
 
 const (
 	requestIDKey localKey = iota // string: the request id
-	principalKey                 // *principal: who authenticated
+	principalKey                 // audit.Principal: who authenticated
 	bodyReadKey                  // bool: a handler read the streamed body to its end
 )
 
@@ -268,12 +268,6 @@ func validRequestID(id string) bool {
 
 func (s *frame) logPanic(c *fiber.Ctx, v any) {
 	s.log.Error("panic in handler", "request_id", requestID(c), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-}
-
-// principal is who a request authenticated as: the operator, or a
-// tenant's API key.
-type principal struct {
-	key *apikeys.Key // nil: the operator
 }
 
 // callContext is the context of one call into a service.

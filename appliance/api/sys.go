@@ -83,7 +83,7 @@ func (s *server) listPeers(c *fiber.Ctx, _ *input) error {
 // succeeds, so the call can be retried.
 func (s *server) removePeer(c *fiber.Ctx, in *input) error {
 	id := in.str("id")
-	if err := s.auditRequested(c, "cluster.remove_peer", "node:"+id); err != nil {
+	if err := s.auditRequested(c, in.who, "cluster.remove_peer", "node:"+id); err != nil {
 		return err
 	}
 	ctx, cancel := s.callContext(c)
@@ -116,7 +116,7 @@ func (s *server) transferLeader(c *fiber.Ctx, in *input) error {
 	if req.ID == "" {
 		target = "node:any"
 	}
-	if err := s.auditRequested(c, "cluster.transfer_leader", target); err != nil {
+	if err := s.auditRequested(c, in.who, "cluster.transfer_leader", target); err != nil {
 		return err
 	}
 	ctx, cancel := s.callContext(c)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/tenants"
 	"github.com/custos/custos/raftstore"
 )
@@ -32,7 +33,7 @@ func (s *server) createTenant(c *fiber.Ctx, in *input) error {
 	req := bodyOf[createTenantRequest](in)
 	ctx, cancel := s.callContext(c)
 	defer cancel()
-	t, err := s.deps.Tenants.Create(ctx, s.actor(c), tenants.CreateInput{
+	t, err := s.deps.Tenants.Create(ctx, in.who, tenants.CreateInput{
 		ID: req.ID, DisplayName: req.DisplayName, Region: req.Region, Keys: providerSpec(req.KeyProvider, req.Vault),
 	})
 	if err != nil {
@@ -70,7 +71,7 @@ func (s *server) updateTenant(c *fiber.Ctx, in *input) error {
 	id, req := in.str("id"), bodyOf[updateTenantRequest](in)
 	ctx, cancel := s.callContext(c)
 	defer cancel()
-	t, err := s.deps.Tenants.Update(ctx, s.actor(c), id, tenants.Patch{DisplayName: req.DisplayName, AuditRetentionDays: req.AuditRetentionDays})
+	t, err := s.deps.Tenants.Update(ctx, in.who, id, tenants.Patch{DisplayName: req.DisplayName, AuditRetentionDays: req.AuditRetentionDays})
 	if err != nil {
 		return fmt.Errorf("api: update tenant %q: %w", id, err)
 	}
@@ -78,17 +79,18 @@ func (s *server) updateTenant(c *fiber.Ctx, in *input) error {
 }
 
 func (s *server) suspendTenant(c *fiber.Ctx, in *input) error {
-	return s.changeState(c, in.str("id"), "suspend", s.deps.Tenants.Suspend)
+	return s.changeState(c, in, "suspend", s.deps.Tenants.Suspend)
 }
 
 func (s *server) resumeTenant(c *fiber.Ctx, in *input) error {
-	return s.changeState(c, in.str("id"), "resume", s.deps.Tenants.Resume)
+	return s.changeState(c, in, "resume", s.deps.Tenants.Resume)
 }
 
-func (s *server) changeState(c *fiber.Ctx, id, verb string, op func(ctx context.Context, a tenants.Actor, id string) (tenants.Tenant, error)) error {
+func (s *server) changeState(c *fiber.Ctx, in *input, verb string, op func(ctx context.Context, who audit.Principal, id string) (tenants.Tenant, error)) error {
+	id := in.str("id")
 	ctx, cancel := s.callContext(c)
 	defer cancel()
-	t, err := op(ctx, s.actor(c), id)
+	t, err := op(ctx, in.who, id)
 	if err != nil {
 		return fmt.Errorf("api: %s tenant %q: %w", verb, id, err)
 	}
@@ -99,7 +101,7 @@ func (s *server) deleteTenant(c *fiber.Ctx, in *input) error {
 	id := in.str("id")
 	ctx, cancel := s.callContext(c)
 	defer cancel()
-	if err := s.deps.Tenants.Delete(ctx, s.actor(c), id); err != nil {
+	if err := s.deps.Tenants.Delete(ctx, in.who, id); err != nil {
 		return fmt.Errorf("api: delete tenant %q: %w", id, err)
 	}
 	return c.SendStatus(fiber.StatusNoContent)

@@ -88,8 +88,12 @@ type Key struct {
 }
 
 // Can reports whether the key has perm (admin implies every permission).
-func (k *Key) Can(perm string) bool {
-	return slices.Contains(k.Permissions, perm) || slices.Contains(k.Permissions, PermAdmin)
+func (k *Key) Can(perm string) bool { return Allows(k.Permissions, perm) }
+
+// Allows reports whether a principal holding perms may do what perm
+// names: admin implies every permission.
+func Allows(perms []string, perm string) bool {
+	return slices.Contains(perms, perm) || slices.Contains(perms, PermAdmin)
 }
 
 // Service manages API keys. It is safe for concurrent use.
@@ -162,7 +166,7 @@ func newID() (string, error) {
 }
 
 // Create makes a key for tenant and returns it with its token (shown once).
-func (s *Service) Create(ctx context.Context, caller audit.Caller, tenant string, in CreateInput) (Key, string, error) {
+func (s *Service) Create(ctx context.Context, caller audit.Principal, tenant string, in CreateInput) (Key, string, error) {
 	if err := s.validate(&in); err != nil {
 		return Key{}, "", err
 	}
@@ -267,7 +271,7 @@ func (s *Service) Get(ctx context.Context, tenant, id string) (Key, error) {
 
 // Delete revokes a key at once (every node refuses it from its next
 // request on).
-func (s *Service) Delete(ctx context.Context, caller audit.Caller, tenant, id string) error {
+func (s *Service) Delete(ctx context.Context, caller audit.Principal, tenant, id string) error {
 	entry, err := caller.Entry(s.now().UTC(), "apikey.delete", "apikey:"+id, audit.OutcomeSuccess, nil).Encode()
 	if err != nil {
 		return err

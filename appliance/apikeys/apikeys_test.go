@@ -21,7 +21,7 @@ func TestExpiryAndTenantDeletion(t *testing.T) {
 	svc := apikeys.New(b, func() time.Time { return clock })
 	reg := tenants.New(b, storetest.Region)
 	ctx := context.Background()
-	op := tenants.Actor{Name: "operator"}
+	op := audit.Principal{Kind: audit.ActorOperator, ID: "operator"}
 	if _, err := reg.Create(ctx, op, tenants.CreateInput{ID: "acme", DisplayName: "Acme"}); err != nil {
 		t.Fatal(err)
 	}

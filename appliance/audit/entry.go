@@ -232,27 +232,3 @@ func (e *Entry) String() string {
 	fmt.Fprintf(&sb, "%s %s:%s %s %s %s", e.Time.UTC().Format(time.RFC3339Nano), e.Actor.Type, e.Actor.ID, e.Action, e.Target, e.Outcome)
 	return sb.String()
 }
-
-// Caller is who asks for a change, as the API (or the system) knows it.
-type Caller struct {
-	Actor     Actor
-	RequestID string
-	Source    string
-}
-
-// System is the caller of what Custos does on its own.
-func System() Caller { return Caller{Actor: Actor{Type: ActorSystem, ID: "system"}} }
-
-// Entry makes an entry of c at now.
-func (c Caller) Entry(now time.Time, action, target, outcome string, details map[string]string) Entry {
-	return Entry{Time: now, Actor: c.Actor, Action: action, Target: target, Outcome: outcome,
-		RequestID: c.RequestID, Source: c.Source, Details: details}
-}
-
-// AuditEntry is the canonical encoding of the successful entry of c's
-// action on target at at: what keyring records of a key operation (it
-// implements keyring.Auditor, so keyring need not know the entry format).
-func (c Caller) AuditEntry(at time.Time, action, target string) ([]byte, error) {
-	e := c.Entry(at, action, target, OutcomeSuccess, nil)
-	return e.Encode()
-}

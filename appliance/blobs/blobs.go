@@ -277,7 +277,7 @@ func (s *Service) check(ctx context.Context, tenant string, in *Input) error {
 // Put stores the blob read from body. Nothing of it is visible until the
 // whole body has been read, sealed and replicated; on any error what was
 // stored of it is deleted.
-func (s *Service) Put(ctx context.Context, caller audit.Caller, tenant string, in Input, body io.Reader) (Blob, error) {
+func (s *Service) Put(ctx context.Context, caller audit.Principal, tenant string, in Input, body io.Reader) (Blob, error) {
 	if err := s.check(ctx, tenant, &in); err != nil {
 		return Blob{}, err
 	}
@@ -335,7 +335,7 @@ func (s *Service) apply(ctx context.Context, tenant string, t *tenancy.Txn) erro
 // upload reads, seals and replicates the body: chunk transactions go out
 // while the body is still read, at most inFlight at a time; the first
 // that fails stops the rest.
-func (s *Service) upload(ctx context.Context, caller audit.Caller, tenant, id string, in Input, chunks *keyring.Chunks, body io.Reader, started time.Time) (Blob, error) {
+func (s *Service) upload(ctx context.Context, caller audit.Principal, tenant, id string, in Input, chunks *keyring.Chunks, body io.Reader, started time.Time) (Blob, error) {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(inFlight)
 	send := func(ops []raftstore.Op) {
@@ -541,7 +541,7 @@ type Content struct {
 	s      *Service
 	tenant string
 	header []byte
-	caller audit.Caller    // set by Reader
+	caller audit.Principal // set by Reader
 	chunks *keyring.Chunks // set by Reader
 	count  uint64
 }
@@ -563,7 +563,7 @@ func (s *Service) Open(ctx context.Context, tenant, id string) (*Content, error)
 // ctx's values but not its deadline (a download outlives its request's
 // call context); progress, when set, is called before each chunk (to
 // extend a connection's deadline).
-func (c *Content) Reader(ctx context.Context, caller audit.Caller, off, n int64, progress func()) (io.ReadCloser, error) {
+func (c *Content) Reader(ctx context.Context, caller audit.Principal, off, n int64, progress func()) (io.ReadCloser, error) {
 	s := c.s
 	c.caller = caller
 	key, err := s.keys.DataKey(ctx, c.tenant, c.Subject)
@@ -600,7 +600,7 @@ func (c *Content) Reader(ctx context.Context, caller audit.Caller, off, n int64,
 // integrityFailure records in the tenant's chain that a blob failed its
 // integrity check (which part: "header" or a chunk index), best effort:
 // the read fails either way, and the node logs it.
-func (s *Service) integrityFailure(ctx context.Context, caller audit.Caller, tenant, id, part string) {
+func (s *Service) integrityFailure(ctx context.Context, caller audit.Principal, tenant, id, part string) {
 	entry, err := caller.Entry(s.now().UTC(), "blob.integrity_failure", "blob:"+id, audit.OutcomeFailure,
 		map[string]string{"part": part}).Encode()
 	if err != nil {
@@ -693,7 +693,7 @@ func (r *rangeReader) Close() error {
 
 // Delete deletes a blob: metadata, chunks and subject entry, audited, in
 // one transaction.
-func (s *Service) Delete(ctx context.Context, caller audit.Caller, tenant, id string) error {
+func (s *Service) Delete(ctx context.Context, caller audit.Principal, tenant, id string) error {
 	m, ver, err := s.read(ctx, raftstore.Linearizable, tenant, id)
 	if err != nil {
 		return err

@@ -24,7 +24,7 @@ import (
 	"github.com/custos/custos/raftstore"
 )
 
-var operator = audit.Caller{Actor: audit.Actor{Type: audit.ActorOperator, ID: "operator"}}
+var operator = audit.Principal{Kind: audit.ActorOperator, ID: "operator"}
 
 // noRecords: no record exists (uploads here link none).
 type noRecords struct{}
@@ -49,7 +49,7 @@ func newEnv(t *testing.T, tenantIDs ...string) *env {
 	keys := keyring.NewHierarchy(b, keyring.HierarchyOptions{Seal: []age.Recipient{id.Recipient()}, Identities: []age.Identity{id}, System: audit.System(), Pseudonym: audit.Pseudonym})
 	ten := tenants.New(b, storetest.Region, tenants.WithKeys(keys))
 	for _, tid := range tenantIDs {
-		if _, err := ten.Create(context.Background(), tenants.Actor{Name: "operator"}, tenants.CreateInput{ID: tid, DisplayName: tid}); err != nil {
+		if _, err := ten.Create(context.Background(), audit.Principal{Kind: audit.ActorOperator, ID: "operator"}, tenants.CreateInput{ID: tid, DisplayName: tid}); err != nil {
 			t.Fatal(err)
 		}
 	}

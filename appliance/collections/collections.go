@@ -227,7 +227,7 @@ func historyKey(name string, v uint64) []byte {
 // Put defines or changes the collection. ifMatch, when non-zero, must be
 // the current version (optimistic concurrency). It returns the schema now
 // current and whether it changed.
-func (s *Service) Put(ctx context.Context, caller audit.Caller, tenant, name string, d Definition, ifMatch uint64) (Schema, bool, error) {
+func (s *Service) Put(ctx context.Context, caller audit.Principal, tenant, name string, d Definition, ifMatch uint64) (Schema, bool, error) {
 	if !ValidName(name) {
 		return Schema{}, false, validation.Field("name", "must be 1 to 63 of a-z, 0-9 and _, starting with a letter")
 	}

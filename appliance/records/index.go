@@ -54,7 +54,7 @@ func (s *Service) indexDeletes(ctx context.Context, tenant, collection, id strin
 // id after, at most limit; next is the last id when more may follow. The
 // search is audited (record.search, the value pseudonymised as its index
 // normalizes it) and answered once its entry is committed.
-func (s *Service) Find(ctx context.Context, caller audit.Caller, tenant, collection, field string, value json.RawMessage, after string, limit int) ([]string, string, error) {
+func (s *Service) Find(ctx context.Context, caller audit.Principal, tenant, collection, field string, value json.RawMessage, after string, limit int) ([]string, string, error) {
 	st, err := s.read(ctx, raftstore.Linearizable, tenant, collection, "")
 	if err != nil {
 		return nil, "", err

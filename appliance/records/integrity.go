@@ -58,7 +58,7 @@ func (e *integrityError) details(key string) map[string]string {
 // could have caused it (the read runs again linearizably); an integrity
 // failure a linearizable read confirms is audited first, best effort (the
 // read fails with ErrIntegrity whether or not its entry is written).
-func (s *Service) failed(ctx context.Context, c raftstore.Consistency, caller audit.Caller, st *state, err error) error {
+func (s *Service) failed(ctx context.Context, c raftstore.Consistency, caller audit.Principal, st *state, err error) error {
 	if err = staleIf(c, err); errors.Is(err, errStale) {
 		return err
 	}

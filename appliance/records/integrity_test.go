@@ -261,15 +261,15 @@ func TestIntegrityFailureAudited(t *testing.T) {
 
 	ops := []struct {
 		name string
-		call func(caller audit.Caller) error
+		call func(caller audit.Principal) error
 	}{
-		{"get", func(c audit.Caller) error { _, err := svc.Get(ctx, c, "acme", "guests", "t1", false); return err }},
-		{"get-masked", func(c audit.Caller) error { _, err := svc.Get(ctx, c, "acme", "guests", "t1", true); return err }},
-		{"replace", func(c audit.Caller) error {
+		{"get", func(c audit.Principal) error { _, err := svc.Get(ctx, c, "acme", "guests", "t1", false); return err }},
+		{"get-masked", func(c audit.Principal) error { _, err := svc.Get(ctx, c, "acme", "guests", "t1", true); return err }},
+		{"replace", func(c audit.Principal) error {
 			_, err := svc.Replace(ctx, c, "acme", "guests", "t1", email, 0)
 			return err
 		}},
-		{"patch", func(c audit.Caller) error {
+		{"patch", func(c audit.Principal) error {
 			_, err := svc.Patch(ctx, c, "acme", "guests", "t1", records.Input{Fields: map[string]json.RawMessage{"n": json.RawMessage(`8`)}}, false, false, 0)
 			return err
 		}},

@@ -22,7 +22,7 @@ type Held struct {
 // requests), by collection and id. The lookup is audited (subject.read,
 // the subject pseudonymised), found or not, and answered once its entry is
 // committed.
-func (s *Service) Subject(ctx context.Context, caller audit.Caller, tenant, subject string) ([]Held, error) {
+func (s *Service) Subject(ctx context.Context, caller audit.Principal, tenant, subject string) ([]Held, error) {
 	if !validID(subject) {
 		return nil, ErrNotFound
 	}

@@ -14,7 +14,7 @@ import (
 // Get reads a record. With masked, pii and sensitive string fields come
 // back masked (j***@e***.com). Reading pii or sensitive fields is audited,
 // and the record is returned only once its entry is committed.
-func (s *Service) Get(ctx context.Context, caller audit.Caller, tenant, collection, id string, masked bool) (Record, error) {
+func (s *Service) Get(ctx context.Context, caller audit.Principal, tenant, collection, id string, masked bool) (Record, error) {
 	if !validID(id) {
 		return Record{}, ErrNotFound
 	}
@@ -24,7 +24,7 @@ func (s *Service) Get(ctx context.Context, caller audit.Caller, tenant, collecti
 }
 
 // get is one attempt of Get, reading at consistency c.
-func (s *Service) get(ctx context.Context, c raftstore.Consistency, caller audit.Caller, tenant, collection, id string, masked bool) (Record, error) {
+func (s *Service) get(ctx context.Context, c raftstore.Consistency, caller audit.Principal, tenant, collection, id string, masked bool) (Record, error) {
 	st, err := s.read(ctx, c, tenant, collection, id)
 	if err != nil {
 		return Record{}, staleIf(c, err)

@@ -192,7 +192,7 @@ func subjectKey(collection, id string) []byte { return []byte(collection + "\x00
 // attributes). ifMatch, when non-zero, must be its current version
 // (ErrVersion otherwise); a concurrent change between read and write is
 // ErrVersion too.
-func (s *Service) Replace(ctx context.Context, caller audit.Caller, tenant, collection, id string, in Input, ifMatch uint64) (Record, error) {
+func (s *Service) Replace(ctx context.Context, caller audit.Principal, tenant, collection, id string, in Input, ifMatch uint64) (Record, error) {
 	if !validID(id) {
 		return Record{}, ErrNotFound
 	}
@@ -208,7 +208,7 @@ func (s *Service) Replace(ctx context.Context, caller audit.Caller, tenant, coll
 // readStored reads and opens a stored record at consistency c (see
 // state.go). An integrity failure found by a linearizable read is
 // audited (failed).
-func (s *Service) readStored(ctx context.Context, c raftstore.Consistency, caller audit.Caller, tenant, collection, id string) (state, Record, error) {
+func (s *Service) readStored(ctx context.Context, c raftstore.Consistency, caller audit.Principal, tenant, collection, id string) (state, Record, error) {
 	st, err := s.read(ctx, c, tenant, collection, id)
 	if err != nil {
 		return state{}, Record{}, staleIf(c, err)
@@ -228,7 +228,7 @@ func (s *Service) readStored(ctx context.Context, c raftstore.Consistency, calle
 
 // write stores in as the next version of the record read as st (old, its
 // fields), on condition that the record and its schema are still as read.
-func (s *Service) write(ctx context.Context, c raftstore.Consistency, caller audit.Caller, st *state, in Input, old Record, ifMatch uint64) (Record, error) {
+func (s *Service) write(ctx context.Context, c raftstore.Consistency, caller audit.Principal, st *state, in Input, old Record, ifMatch uint64) (Record, error) {
 	tenant, collection, id, sc, env := st.tenant, st.col, st.id, st.sc, st.env
 	in.ID = id
 	values, err := validate(sc, &in)
@@ -291,7 +291,7 @@ func (s *Service) write(ctx context.Context, c raftstore.Consistency, caller aud
 }
 
 // Create stores a new record (version 1).
-func (s *Service) Create(ctx context.Context, caller audit.Caller, tenant, collection string, in Input) (Record, error) {
+func (s *Service) Create(ctx context.Context, caller audit.Principal, tenant, collection string, in Input) (Record, error) {
 	if in.ID == "" {
 		var err error
 		if in.ID, err = newID(); err != nil {
@@ -304,7 +304,7 @@ func (s *Service) Create(ctx context.Context, caller audit.Caller, tenant, colle
 }
 
 // create is one attempt of Create, reading the schema at consistency c.
-func (s *Service) create(ctx context.Context, c raftstore.Consistency, caller audit.Caller, tenant, collection string, in Input) (Record, error) {
+func (s *Service) create(ctx context.Context, c raftstore.Consistency, caller audit.Principal, tenant, collection string, in Input) (Record, error) {
 	st, err := s.read(ctx, c, tenant, collection, "")
 	if err != nil {
 		return Record{}, staleIf(c, err)
@@ -365,7 +365,7 @@ func (s *Service) create(ctx context.Context, c raftstore.Consistency, caller au
 // Delete removes a record with its subject and index entries — also a
 // record whose stored values do not open (an integrity failure), whose
 // index entries are then found by a scan (deleteIndex).
-func (s *Service) Delete(ctx context.Context, caller audit.Caller, tenant, collection, id string) error {
+func (s *Service) Delete(ctx context.Context, caller audit.Principal, tenant, collection, id string) error {
 	if !validID(id) {
 		return ErrNotFound
 	}
@@ -376,7 +376,7 @@ func (s *Service) Delete(ctx context.Context, caller audit.Caller, tenant, colle
 }
 
 // delete is one attempt of Delete, reading at consistency c.
-func (s *Service) delete(ctx context.Context, c raftstore.Consistency, caller audit.Caller, tenant, collection, id string) error {
+func (s *Service) delete(ctx context.Context, c raftstore.Consistency, caller audit.Principal, tenant, collection, id string) error {
 	st, err := s.read(ctx, c, tenant, collection, id)
 	if err != nil {
 		return staleIf(c, err)
@@ -421,7 +421,7 @@ func (s *Service) delete(ctx context.Context, c raftstore.Consistency, caller au
 // replaces, a null removes; subject and attributes replace when given),
 // as a new version. ifMatch as in Replace; without it, the version read is
 // required, so a concurrent change is ErrVersion rather than lost.
-func (s *Service) Patch(ctx context.Context, caller audit.Caller, tenant, collection, id string, in Input, subjectSet, attributesSet bool, ifMatch uint64) (Record, error) {
+func (s *Service) Patch(ctx context.Context, caller audit.Principal, tenant, collection, id string, in Input, subjectSet, attributesSet bool, ifMatch uint64) (Record, error) {
 	if !validID(id) {
 		return Record{}, ErrNotFound
 	}

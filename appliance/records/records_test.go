@@ -54,9 +54,9 @@ func (e *env) service() *records.Service {
 	return records.New(e.b, e.keys, e.colls, nil, records.WithReadAudit(b))
 }
 
-var operator = audit.Caller{Actor: audit.Actor{Type: audit.ActorOperator, ID: "operator"}}
+var operator = audit.Principal{Kind: audit.ActorOperator, ID: "operator"}
 
-var tenantsActor = tenants.Actor{Name: "operator"}
+var tenantsActor = audit.Principal{Kind: audit.ActorOperator, ID: "operator"}
 
 func tenantsInput(id string) tenants.CreateInput { return tenants.CreateInput{ID: id, DisplayName: id} }
 
@@ -140,8 +140,8 @@ func (e *env) chainSize(tenant string) uint64 {
 	return n
 }
 
-func reader(i int) audit.Caller {
-	return audit.Caller{Actor: audit.Actor{Type: audit.ActorAPIKey, ID: "k1"}, RequestID: fmt.Sprintf("read-%03d", i)}
+func reader(i int) audit.Principal {
+	return audit.Principal{Kind: audit.ActorAPIKey, ID: "k1", RequestID: fmt.Sprintf("read-%03d", i)}
 }
 
 // gate passes the batcher's transactions to the store, holding the first

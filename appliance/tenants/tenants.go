@@ -66,25 +66,6 @@ type Tenant struct {
 	UpdatedAt          time.Time `json:"updated_at"`
 }
 
-// Actor is who asks for a change, as recorded in the audit entry. The
-// caller (the API) fills it from the authenticated principal and the
-// request.
-type Actor struct {
-	Name      string // such as "operator"
-	Type      string // audit actor type; "" means audit.ActorOperator
-	RequestID string
-	Source    string // the client's address
-}
-
-// Caller is the actor in the audit package's terms.
-func (a Actor) Caller() audit.Caller {
-	t := a.Type
-	if t == "" {
-		t = audit.ActorOperator
-	}
-	return audit.Caller{Actor: audit.Actor{Type: t, ID: a.Name}, RequestID: a.RequestID, Source: a.Source}
-}
-
 // CreateInput is what a caller supplies to create a tenant.
 type CreateInput struct {
 	ID          string // empty: generated
@@ -159,8 +140,8 @@ func (s *Service) Region() string { return s.region }
 
 // Create registers a tenant and creates its storage bucket, with an audit
 // entry, in one transaction.
-func (s *Service) Create(ctx context.Context, actor Actor, in CreateInput) (Tenant, error) {
-	if err := checkActor(actor); err != nil {
+func (s *Service) Create(ctx context.Context, who audit.Principal, in CreateInput) (Tenant, error) {
+	if err := checkPrincipal(who); err != nil {
 		return Tenant{}, err
 	}
 	name, err := normalizeDisplayName(in.DisplayName)
@@ -188,7 +169,7 @@ func (s *Service) Create(ctx context.Context, actor Actor, in CreateInput) (Tena
 				return Tenant{}, err
 			}
 		}
-		t, err := s.create(ctx, actor, id, name, region, in.Keys)
+		t, err := s.create(ctx, who, id, name, region, in.Keys)
 		if generated && errors.Is(err, ErrExists) && attempt < createAttempts {
 			continue // a generated id collided: draw another
 		}
@@ -196,14 +177,14 @@ func (s *Service) Create(ctx context.Context, actor Actor, in CreateInput) (Tena
 	}
 }
 
-func (s *Service) create(ctx context.Context, actor Actor, id, name, region string, spec keyring.ProviderSpec) (Tenant, error) {
+func (s *Service) create(ctx context.Context, who audit.Principal, id, name, region string, spec keyring.ProviderSpec) (Tenant, error) {
 	now := s.now()
 	t := Tenant{ID: id, DisplayName: name, Region: region, State: StateActive, CreatedAt: now, UpdatedAt: now}
 	var prov *keyring.Provisioning
 	if s.keys != nil {
 		// Before anything is written: a Vault tenant's key must answer.
 		var err error
-		if prov, err = s.keys.PrepareProvision(ctx, actor.Caller(), id, spec); err != nil {
+		if prov, err = s.keys.PrepareProvision(ctx, who, id, spec); err != nil {
 			return Tenant{}, fmt.Errorf("tenants: keys of %q: %w", id, err)
 		}
 		t.KeyProvider = prov.Spec.Kind
@@ -212,7 +193,7 @@ func (s *Service) create(ctx context.Context, actor Actor, id, name, region stri
 	if err != nil {
 		return Tenant{}, fmt.Errorf("tenants: encode %q: %w", id, err)
 	}
-	entry, err := auditEntry(now, actor, ActionCreate, id)
+	entry, err := auditEntry(now, who, ActionCreate, id)
 	if err != nil {
 		return Tenant{}, err
 	}
@@ -311,7 +292,7 @@ func (s *Service) List(ctx context.Context, c raftstore.Consistency, after strin
 
 // Update changes the fields set in p. An empty patch is invalid; a patch
 // that changes nothing returns the tenant unchanged.
-func (s *Service) Update(ctx context.Context, actor Actor, id string, p Patch) (Tenant, error) {
+func (s *Service) Update(ctx context.Context, who audit.Principal, id string, p Patch) (Tenant, error) {
 	if p.DisplayName == nil && p.AuditRetentionDays == nil {
 		return Tenant{}, validation.Field("display_name", "is required")
 	}
@@ -325,7 +306,7 @@ func (s *Service) Update(ctx context.Context, actor Actor, id string, p Patch) (
 	if d := p.AuditRetentionDays; d != nil && (*d < 0 || *d > MaxAuditRetentionDays) {
 		return Tenant{}, validation.Field("audit_retention_days", "must be between 0 (the cluster's default) and 36500")
 	}
-	return s.modify(ctx, actor, id, func(cur Tenant, now time.Time) (change, error) {
+	return s.modify(ctx, who, id, func(cur Tenant, now time.Time) (change, error) {
 		next := cur
 		if p.DisplayName != nil {
 			next.DisplayName = name
@@ -346,18 +327,18 @@ const MaxAuditRetentionDays = 36500
 
 // Suspend marks the tenant suspended. Suspending a suspended tenant
 // succeeds and changes nothing.
-func (s *Service) Suspend(ctx context.Context, actor Actor, id string) (Tenant, error) {
-	return s.setState(ctx, actor, id, StateSuspended, ActionSuspend)
+func (s *Service) Suspend(ctx context.Context, who audit.Principal, id string) (Tenant, error) {
+	return s.setState(ctx, who, id, StateSuspended, ActionSuspend)
 }
 
 // Resume marks the tenant active. Resuming an active tenant succeeds and
 // changes nothing.
-func (s *Service) Resume(ctx context.Context, actor Actor, id string) (Tenant, error) {
-	return s.setState(ctx, actor, id, StateActive, ActionResume)
+func (s *Service) Resume(ctx context.Context, who audit.Principal, id string) (Tenant, error) {
+	return s.setState(ctx, who, id, StateActive, ActionResume)
 }
 
-func (s *Service) setState(ctx context.Context, actor Actor, id string, state State, action string) (Tenant, error) {
-	return s.modify(ctx, actor, id, func(cur Tenant, now time.Time) (change, error) {
+func (s *Service) setState(ctx context.Context, who audit.Principal, id string, state State, action string) (Tenant, error) {
+	return s.modify(ctx, who, id, func(cur Tenant, now time.Time) (change, error) {
 		if cur.State == state {
 			return change{}, nil
 		}
@@ -368,8 +349,8 @@ func (s *Service) setState(ctx context.Context, actor Actor, id string, state St
 
 // Delete removes the tenant's registry entry and its whole storage bucket
 // in one transaction.
-func (s *Service) Delete(ctx context.Context, actor Actor, id string) error {
-	_, err := s.modify(ctx, actor, id, func(cur Tenant, _ time.Time) (change, error) {
+func (s *Service) Delete(ctx context.Context, who audit.Principal, id string) error {
+	_, err := s.modify(ctx, who, id, func(cur Tenant, _ time.Time) (change, error) {
 		return change{action: ActionDelete, next: cur, delete: true}, nil
 	})
 	return err
@@ -385,8 +366,8 @@ type change struct {
 
 // modify runs read, decide, write with a version condition, repeating when
 // a concurrent writer changed the tenant between the read and the write.
-func (s *Service) modify(ctx context.Context, actor Actor, id string, decide func(cur Tenant, now time.Time) (change, error)) (Tenant, error) {
-	if err := checkActor(actor); err != nil {
+func (s *Service) modify(ctx context.Context, who audit.Principal, id string, decide func(cur Tenant, now time.Time) (change, error)) (Tenant, error) {
+	if err := checkPrincipal(who); err != nil {
 		return Tenant{}, err
 	}
 	for range updateAttempts {
@@ -402,7 +383,7 @@ func (s *Service) modify(ctx context.Context, actor Actor, id string, decide fun
 		if ch.action == "" {
 			return cur, nil
 		}
-		res, err := s.change(ctx, id, version, ch, actor, now)
+		res, err := s.change(ctx, id, version, ch, who, now)
 		if err != nil {
 			return Tenant{}, fmt.Errorf("tenants: %s %q: %w", ch.action, id, err)
 		}
@@ -418,8 +399,8 @@ func (s *Service) modify(ctx context.Context, actor Actor, id string, decide fun
 }
 
 // change writes ch, conditioned on the tenant's entry being at version.
-func (s *Service) change(ctx context.Context, id string, version uint64, ch change, actor Actor, now time.Time) (raftstore.Result, error) {
-	entry, err := auditEntry(now, actor, ch.action, id)
+func (s *Service) change(ctx context.Context, id string, version uint64, ch change, who audit.Principal, now time.Time) (raftstore.Result, error) {
+	entry, err := auditEntry(now, who, ch.action, id)
 	if err != nil {
 		return raftstore.Result{}, err
 	}
@@ -481,8 +462,8 @@ func (s *Service) generateID() (string, error) {
 // auditEntry is the system-chain entry of a tenant change. Its fields hold
 // no free text from the request (the display name stays out), so no
 // personal data reaches the audit log.
-func auditEntry(now time.Time, actor Actor, action, id string) ([]byte, error) {
-	e := actor.Caller().Entry(now, action, tenancy.AuditTarget(id), audit.OutcomeSuccess, nil)
+func auditEntry(now time.Time, who audit.Principal, action, id string) ([]byte, error) {
+	e := who.Entry(now, action, tenancy.AuditTarget(id), audit.OutcomeSuccess, nil)
 	b, err := e.Encode()
 	if err != nil {
 		return nil, fmt.Errorf("tenants: audit entry: %w", err)

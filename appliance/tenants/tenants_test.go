@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/tenants"
 	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/internal/tenancy/tenancytest"
@@ -20,7 +21,7 @@ import (
 	"github.com/custos/custos/raftstore"
 )
 
-var operator = tenants.Actor{Name: "operator", RequestID: "req-1"}
+var operator = audit.Principal{Kind: audit.ActorOperator, ID: "operator", RequestID: "req-1"}
 
 // fixedTime is the test clock: a fixed instant with nanoseconds, so that
 // the RFC 3339 encoding is exercised in full.
@@ -227,7 +228,7 @@ func TestCreateInvalid(t *testing.T) {
 			t.Errorf("create at the limits: %v", err)
 		}
 	}
-	if _, err := svc.Create(ctx(t), tenants.Actor{}, tenants.CreateInput{ID: "noactor", DisplayName: "x"}); err == nil {
+	if _, err := svc.Create(ctx(t), audit.Principal{}, tenants.CreateInput{ID: "noactor", DisplayName: "x"}); err == nil {
 		t.Error("create without an actor succeeded")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/internal/validation"
 )
@@ -16,7 +17,7 @@ const (
 	MaxIDLen          = tenancy.MaxIDLen
 	MaxDisplayNameLen = 200 // characters (runes), after trimming
 	maxRegionLen      = 63
-	maxActorLen       = 128
+	maxPrincipalLen   = 128
 )
 
 // ValidID reports whether id is a well-formed tenant id:
@@ -77,11 +78,12 @@ func isBidiControl(r rune) bool {
 	return false
 }
 
-// checkActor rejects an actor the caller failed to fill in. This is a
-// programming error, not bad client input, so it is not a validation.FieldError.
-func checkActor(a Actor) error {
-	if a.Name == "" || len(a.Name) > maxActorLen || len(a.RequestID) > maxActorLen {
-		return errors.New("tenants: actor needs a name of 1 to 128 bytes and a request id of at most 128 bytes")
+// checkPrincipal rejects a principal the caller failed to fill in. This is
+// a programming error, not bad client input, so it is not a
+// validation.FieldError.
+func checkPrincipal(p audit.Principal) error {
+	if p.Kind == "" || p.ID == "" || len(p.ID) > maxPrincipalLen || len(p.RequestID) > maxPrincipalLen {
+		return errors.New("tenants: a principal needs a kind, an id of 1 to 128 bytes and a request id of at most 128 bytes")
 	}
 	return nil
 }

@@ -1,0 +1,58 @@
+package audit
+
+import "time"
+
+// Principal is who acts. The API's one authentication step builds it once
+// per request (from the operator token or a tenant's API key); Custos
+// acting on its own is System. Every service the request calls is handed
+// it whole, and every audit entry the request writes records it, so who
+// did something has one type from the request to the log (keyring takes
+// it as a keyring.Auditor, without knowing this package).
+//
+// It lives here, below every service, because the audit entry is what
+// every service makes of it; it knows nothing of HTTP or tokens.
+//
+// It grows by kinds: a user of a tenant, or a session, adds a kind and
+// fills the same fields — its tenant, and the permissions its roles give —
+// so no service signature changes.
+type Principal struct {
+	// Kind is what authenticated: ActorOperator (the operator token) or
+	// ActorAPIKey (a tenant's API key); ActorSystem is Custos itself. It
+	// is the entry's actor type.
+	Kind string
+	// ID names the principal within its kind: "operator", the API key's
+	// id. It is the entry's actor id.
+	ID string
+	// Tenant is the tenant the principal belongs to, and the only one it
+	// may act in; empty for the operator and the system, which belong to
+	// none and may act in every tenant.
+	Tenant string
+	// Permissions are what the principal may do in its tenant (the
+	// apikeys.Perm* names); nil for the operator and the system, which
+	// may do everything.
+	Permissions []string
+	// RequestID is the id of the request it acts in, and Source the
+	// client's address, as entries record them; empty for the system.
+	RequestID string
+	Source    string
+}
+
+// System is the principal of what Custos does on its own.
+func System() Principal { return Principal{Kind: ActorSystem, ID: "system"} }
+
+// Actor is the principal as an entry records it.
+func (p Principal) Actor() Actor { return Actor{Type: p.Kind, ID: p.ID} }
+
+// Entry makes an entry of p's action at now.
+func (p Principal) Entry(now time.Time, action, target, outcome string, details map[string]string) Entry {
+	return Entry{Time: now, Actor: p.Actor(), Action: action, Target: target, Outcome: outcome,
+		RequestID: p.RequestID, Source: p.Source, Details: details}
+}
+
+// AuditEntry is the canonical encoding of the successful entry of p's
+// action on target at at: what keyring records of a key operation (it
+// implements keyring.Auditor, so keyring need not know the entry format).
+func (p Principal) AuditEntry(at time.Time, action, target string) ([]byte, error) {
+	e := p.Entry(at, action, target, OutcomeSuccess, nil)
+	return e.Encode()
+}
