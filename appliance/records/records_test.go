@@ -674,7 +674,7 @@ func TestSearchesAndSubjectLookupsAreAudited(t *testing.T) {
 	}
 	for i, want := range []struct{ value, results string }{{"jane@acme.example", "1"}, {"nobody@acme.example", "0"}} {
 		s := searches[i].Entry
-		if s.Target != "collection:guests" || s.Actor != reader(i+1).Actor || s.RequestID != reader(i+1).RequestID ||
+		if s.Target != "collection:guests" || s.Actor != reader(i+1).Actor() || s.RequestID != reader(i+1).RequestID ||
 			s.Details["field"] != "email" || s.Details["value"] != audit.Pseudonym(akey, "value", want.value) || s.Details["results"] != want.results {
 			t.Errorf("search %d: %+v", i+1, s)
 		}
