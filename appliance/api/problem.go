@@ -15,6 +15,7 @@ import (
 	"github.com/custos/custos/appliance/apikeys"
 	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/blobs"
+	"github.com/custos/custos/appliance/client"
 	"github.com/custos/custos/appliance/collections"
 	"github.com/custos/custos/appliance/records"
 	"github.com/custos/custos/appliance/tenants"
@@ -24,29 +25,18 @@ import (
 )
 
 // ProblemTypeBase prefixes every problem slug to form the problem type URI.
-const ProblemTypeBase = "https://custos.dev/problems/"
+const ProblemTypeBase = client.ProblemTypeBase
 
 // ProblemContentType is the media type of every error response.
 const ProblemContentType = "application/problem+json"
 
 // Problem is an RFC 9457 problem details object, the body of every error
-// response.
-type Problem struct {
-	Type      string         `json:"type"`
-	Title     string         `json:"title"`
-	Status    int            `json:"status"`
-	Detail    string         `json:"detail"`
-	Instance  string         `json:"instance"`
-	RequestID string         `json:"request_id"`
-	Errors    []FieldProblem `json:"errors,omitempty"`
-}
+// response. Its wire form is defined once, by the client that decodes it.
+type Problem = client.Problem
 
 // FieldProblem names one invalid field (of the body, or a query parameter)
 // and why it is invalid.
-type FieldProblem struct {
-	Field  string `json:"field"`
-	Reason string `json:"reason"`
-}
+type FieldProblem = client.FieldProblem
 
 // kind is one row of the problem table in the package documentation.
 type kind int

@@ -34,8 +34,10 @@ var rank = map[string]int{
 	"appliance/records":     5,
 	"appliance/blobs":       6,
 
+	// The client defines the API's wire types (the problem body among
+	// them), which the API encodes: it sits just below the API.
+	"appliance/client": 6,
 	"appliance/api":    7,
-	"appliance/client": 7,
 
 	"appliance/node": 8,
 
