@@ -48,6 +48,7 @@ var rank = map[string]int{
 var testSupport = map[string]bool{
 	"internal/testkit":             true,
 	"internal/testkit/storetest":   true,
+	"internal/testkit/auditverify": true,
 	"internal/testkit/e2e":         true,
 	"internal/apispec":             true,
 	"internal/tenancy/tenancytest": true,
