@@ -4,12 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/custos/custos/internal/testkit"
 	"github.com/custos/custos/internal/testkit/storetest"
 	"github.com/custos/custos/keyring"
 	"github.com/custos/custos/raftstore"
@@ -56,38 +55,19 @@ func TestNoPlaintextInClusterFiles(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	snaps := 0
-	for _, dir := range c.DataDirs {
-		_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-			if err == nil && !d.IsDir() && filepath.Base(p) == "state.bin" {
-				snaps++
-			}
-			return nil
-		})
-	}
-	scanned, controls := 0, 0
-	for _, dir := range c.DataDirs {
-		err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() {
-				return err
-			}
-			data, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			scanned++
-			if bytes.Contains(data, []byte("CONTROL-IN-THE-CLEAR")) {
-				controls++
-			}
-			if bytes.Contains(data, []byte("CANARY-")) || bytes.Contains(data, []byte("guest@example.com")) {
-				t.Errorf("plaintext canary found in %s", p)
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
+	snaps, scanned, controls := 0, 0, 0
+	testkit.ScanFiles(t, func(p string, data []byte) {
+		scanned++
+		if filepath.Base(p) == "state.bin" {
+			snaps++
 		}
-	}
+		if bytes.Contains(data, []byte("CONTROL-IN-THE-CLEAR")) {
+			controls++
+		}
+		if bytes.Contains(data, []byte("CANARY-")) || bytes.Contains(data, []byte("guest@example.com")) {
+			t.Errorf("plaintext canary found in %s", p)
+		}
+	}, c.DataDirs...)
 	if controls < 3 {
 		t.Fatalf("the clear-text control was found in only %d files: the scan is blind", controls)
 	}

@@ -3,10 +3,7 @@ package keyring
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -18,37 +15,6 @@ import (
 	"github.com/custos/custos/internal/testkit/storetest"
 	"github.com/custos/custos/raftstore"
 )
-
-// filesHolding lists the files under dirs that contain needle.
-func filesHolding(t *testing.T, dirs []string, needle []byte) []string {
-	t.Helper()
-	var found []string
-	for _, dir := range dirs {
-		err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil // a snapshot being written or reaped meanwhile
-			}
-			if err != nil || d.IsDir() {
-				return err
-			}
-			data, err := os.ReadFile(p)
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			if bytes.Contains(data, needle) {
-				found = append(found, p)
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	return found
-}
 
 // Acceptance 5, second half: after a subject is shredded and the
 // compaction window has passed, neither the subject's wrapped key nor its
@@ -125,10 +91,10 @@ func TestShredLeavesNoKeyBytesInClusterFiles(t *testing.T) {
 	raw := append([]byte(nil), k1.raw[:]...)
 	// The scan sees the wrapped key before the shred (on every node), and
 	// never the unwrapped key.
-	if got := filesHolding(t, c.DataDirs, wrapped); len(got) < 3 {
+	if got := testkit.FilesHolding(t, wrapped, c.DataDirs...); len(got) < 3 {
 		t.Fatalf("before the shred the wrapped key is in %d files (%v): the scan is blind", len(got), got)
 	}
-	if got := filesHolding(t, c.DataDirs, raw); len(got) != 0 {
+	if got := testkit.FilesHolding(t, raw, c.DataDirs...); len(got) != 0 {
 		t.Fatalf("an unwrapped data key is on disk: %v", got)
 	}
 
@@ -145,7 +111,7 @@ func TestShredLeavesNoKeyBytesInClusterFiles(t *testing.T) {
 	// Within the window (plus a compaction), every node's files are clean,
 	// and every node has dropped the cached key.
 	testkit.Poll(t, 60*time.Second, "after the window", func() error {
-		w, r := filesHolding(t, c.DataDirs, wrapped), filesHolding(t, c.DataDirs, raw)
+		w, r := testkit.FilesHolding(t, wrapped, c.DataDirs...), testkit.FilesHolding(t, raw, c.DataDirs...)
 		cachedAnywhere := false
 		for _, h := range hs {
 			if _, ok := h.cache.Get(CacheKey{Tenant: "acme", Subject: "guest-1"}); ok {

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,34 +24,6 @@ func newCanary(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	return []byte("shred-canary:" + hex.EncodeToString(b))
-}
-
-// filesContaining lists the regular files under dir whose raw bytes contain
-// needle, relative to dir.
-func filesContaining(t *testing.T, dir string, needle []byte) []string {
-	t.Helper()
-	var found []string
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !d.Type().IsRegular() {
-			return nil
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		if bytes.Contains(data, needle) {
-			rel, _ := filepath.Rel(dir, path)
-			found = append(found, rel)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return found
 }
 
 func del(bucket, key string) *Txn {
@@ -112,7 +83,7 @@ func TestFSMCompactDropsFreePages(t *testing.T) {
 		Ops:     []Op{{Kind: OpDelete, Bucket: Path("dek"), Key: []byte("victim")}},
 		Appends: []Append{{Chain: []byte("audit"), Data: []byte("shredded")}},
 	}))
-	if got := filesContaining(t, filepath.Dir(f.path), canary); len(got) == 0 {
+	if got := testkit.FilesHolding(t, canary, filepath.Dir(f.path)); len(got) == 0 {
 		t.Fatal("the deleted value is not in the state file before compaction: the test proves nothing")
 	}
 	want := dumpOf(t, f)
@@ -123,7 +94,7 @@ func TestFSMCompactDropsFreePages(t *testing.T) {
 	if index != 2 {
 		t.Fatalf("compacted at index %d, want 2", index)
 	}
-	if got := filesContaining(t, filepath.Dir(f.path), canary); len(got) != 0 {
+	if got := testkit.FilesHolding(t, canary, filepath.Dir(f.path)); len(got) != 0 {
 		t.Fatalf("deleted value still on disk after compaction: %v", got)
 	}
 	if got := dumpOf(t, f); !bytes.Equal(got, want) {
@@ -172,9 +143,9 @@ func TestCompactShredsDeletedBytes(t *testing.T) {
 		if _, ok := staleGet(n, "dek", "victim"); ok {
 			t.Fatalf("%s still has the deleted key", n.NodeID())
 		}
-		found := filesContaining(t, n.cfg.DataDir, canary)
+		found := testkit.FilesHolding(t, canary, n.cfg.DataDir)
 		t.Logf("%s before compaction, canary in %v", n.NodeID(), found)
-		if !containsPrefix(found, filepath.Join("raft", "raft.db")) || !containsPrefix(found, filepath.Join("raft", "snapshots")) {
+		if !containsPrefix(found, filepath.Join(n.cfg.DataDir, "raft", "raft.db")) || !containsPrefix(found, filepath.Join(n.cfg.DataDir, "raft", "snapshots")) {
 			t.Fatalf("%s: canary not in the log and a snapshot before compaction (%v): the test proves nothing", n.NodeID(), found)
 		}
 	}
@@ -197,7 +168,7 @@ func TestCompactShredsDeletedBytes(t *testing.T) {
 		}
 	}
 	for _, n := range c.nodes {
-		if found := filesContaining(t, n.cfg.DataDir, canary); len(found) != 0 {
+		if found := testkit.FilesHolding(t, canary, n.cfg.DataDir); len(found) != 0 {
 			t.Fatalf("%s: deleted bytes still on disk after Compact: %v", n.NodeID(), found)
 		}
 		if got := n.raft.ReloadableConfig().TrailingLogs; got != n.cfg.TrailingLogs {
@@ -242,7 +213,7 @@ func TestCompactShredsDeletedBytes(t *testing.T) {
 	if _, err := back.Compact(ctxT(t)); err != nil {
 		t.Fatalf("compact after restart: %v", err)
 	}
-	if found := filesContaining(t, cfg.DataDir, canary); len(found) != 0 {
+	if found := testkit.FilesHolding(t, canary, cfg.DataDir); len(found) != 0 {
 		t.Fatalf("deleted bytes back on disk after restart: %v", found)
 	}
 }
@@ -378,7 +349,7 @@ func TestCompactSingleNodeReopen(t *testing.T) {
 	if _, err := s.Compact(ctxT(t)); err != nil {
 		t.Fatal(err)
 	}
-	if found := filesContaining(t, cfg.DataDir, canary); len(found) != 0 {
+	if found := testkit.FilesHolding(t, canary, cfg.DataDir); len(found) != 0 {
 		t.Fatalf("deleted bytes on disk after Compact: %v", found)
 	}
 	if err := s.Close(); err != nil {

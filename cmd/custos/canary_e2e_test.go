@@ -3,13 +3,12 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/custos/custos/internal/testkit"
 	"github.com/custos/custos/internal/testkit/e2e"
 )
 
@@ -70,20 +69,7 @@ func TestE2ERecordCanariesNotOnDisk(t *testing.T) {
 	}
 	controls := 0
 	for _, node := range c.Nodes {
-		err := filepath.WalkDir(node.DataDir, func(p string, d fs.DirEntry, err error) error {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil
-			}
-			if err != nil || d.IsDir() {
-				return err
-			}
-			data, err := os.ReadFile(p)
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
+		testkit.ScanFiles(t, func(p string, data []byte) {
 			if bytes.Contains(data, []byte("controlcollectionname")) {
 				controls++
 			}
@@ -92,11 +78,7 @@ func TestE2ERecordCanariesNotOnDisk(t *testing.T) {
 					t.Errorf("%s: canary %s in plaintext in %s", node.ID, canary, p)
 				}
 			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		}, node.DataDir)
 	}
 	if controls < 3 {
 		t.Fatalf("the plaintext control was found in only %d files: the scan is blind", controls)

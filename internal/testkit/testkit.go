@@ -1,12 +1,13 @@
 // Package testkit is the project's one test toolkit: the helpers the tests
 // of every package share instead of keeping a copy each (as etcd's
-// tests/framework). This package holds waiting; its subpackages start
-// things:
+// tests/framework). This package holds waiting and disk scans; its
+// subpackages start things:
 //
 //   - testkit (here): Poll and Eventually wait for a condition with a
 //     deadline and fail with a message that says what was awaited and what
 //     was last seen. Tests never sleep and hope; the deadline only ends a
-//     broken test, so it is generous.
+//     broken test, so it is generous. ScanFiles and FilesHolding look for
+//     secrets written to disk in the clear.
 //   - testkit/storetest: in-process raftstore nodes and clusters on
 //     loopback (real TLS, real disks in t.TempDir, Raft timeouts shrunk).
 //   - testkit/e2e: the custos binary built once, real processes (start,

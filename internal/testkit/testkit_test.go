@@ -3,6 +3,9 @@ package testkit
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -82,5 +85,23 @@ func TestFailureMessagesSayWhatWasAwaited(t *testing.T) {
 	EventuallyEqual(r, "a count", func() int { return 3 }, 3)
 	if r.failed != "" {
 		t.Fatalf("a condition that holds failed the test: %q", r.failed)
+	}
+}
+
+func TestFilesHoldingFindsWhatIsOnDisk(t *testing.T) {
+	dir := t.TempDir()
+	for name, data := range map[string]string{"a.bin": "xx SECRET xx", "sub/b.log": "nothing", "sub/c.db": "SECRET"} {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := FilesHolding(t, []byte("SECRET"), dir, filepath.Join(dir, "gone"))
+	slices.Sort(got)
+	if want := []string{filepath.Join(dir, "a.bin"), filepath.Join(dir, "sub/c.db")}; !slices.Equal(got, want) {
+		t.Fatalf("FilesHolding = %v, want %v", got, want)
 	}
 }
