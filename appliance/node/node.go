@@ -176,8 +176,11 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Node, error)
 		bl.RunSweeper(ctx, blobs.SweepConfig{IsLeader: n.store.IsLeader, Tenants: ten.IDs, Logger: n.logger.With("component", "blobs")})
 	})
 
-	// Connect the services to the API and start serving.
-	app := api.New(api.Deps{
+	// Connect the services to the API and start serving. The app is the
+	// node's whole HTTP surface: the API registers its routes on it, as a
+	// UI or metrics would beside it.
+	app := api.NewApp(logger)
+	api.Register(app, api.Deps{
 		Cluster: n.store, Tenants: ten, Keys: keys, Audit: aud, SelfCheck: runner, APIKeys: apikeys.New(b, nil),
 		Collections: colls, Records: recs, Blobs: bl,
 		Auth: members, Version: opts.Version, Logger: logger,
