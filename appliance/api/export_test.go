@@ -1,6 +1,10 @@
 package api
 
-import "regexp"
+import (
+	"reflect"
+	"regexp"
+	"strings"
+)
 
 // DeclaredParam is a route's declaration of one parameter, as the tests
 // compare it with openapi.json.
@@ -28,4 +32,49 @@ func DeclaredParams() map[string][]DeclaredParam {
 		out[key] = ps
 	}
 	return out
+}
+
+// DeclaredBody is a route's declaration of its body, as the tests compare
+// it with openapi.json: "none", "json" or "stream", whether a JSON body is
+// required, and the JSON names of its type's fields.
+type DeclaredBody struct {
+	Kind     string
+	Required bool
+	Fields   []string
+}
+
+// DeclaredBodies are the bodies every route declares, keyed as
+// DeclaredParams.
+func DeclaredBodies() map[string]DeclaredBody {
+	out := map[string]DeclaredBody{}
+	for _, rt := range (&server{}).routes() {
+		key := rt.method + " /v1" + fiberParam.ReplaceAllString(rt.path, "{$1}")
+		d := DeclaredBody{Kind: [...]string{bodyNone: "none", bodyJSON: "json", bodyStream: "stream"}[rt.body.kind], Required: rt.body.required}
+		if rt.body.kind == bodyJSON {
+			d.Fields = jsonNames(rt.body.typ)
+		}
+		out[key] = d
+	}
+	return out
+}
+
+// jsonNames are the JSON names of a struct's fields, those of untagged
+// embedded structs included.
+func jsonNames(t reflect.Type) []string {
+	var names []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch {
+		case tag == "-":
+		case f.Anonymous && tag == "" && f.Type.Kind() == reflect.Struct:
+			names = append(names, jsonNames(f.Type)...)
+		case !f.IsExported():
+		case tag == "":
+			names = append(names, f.Name)
+		default:
+			names = append(names, tag)
+		}
+	}
+	return names
 }

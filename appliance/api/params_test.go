@@ -3,6 +3,7 @@ package api_test
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -79,6 +80,58 @@ func TestDeclaredParamsMatchSpec(t *testing.T) {
 	}
 	if checked < 80 {
 		t.Fatalf("only %d parameters checked", checked)
+	}
+}
+
+// TestDeclaredBodiesMatchSpec: each route's declared body is the one
+// openapi.json gives its operation: none (no request body, or the Empty
+// one), JSON with the same requiredness and the same top-level members as
+// the declared type, or a streamed body of other media types.
+func TestDeclaredBodiesMatchSpec(t *testing.T) {
+	doc := specDoc(t)
+	declared := api.DeclaredBodies()
+	compared := 0
+	for _, path := range doc.Paths.InMatchingOrder() {
+		for method, op := range doc.Paths.Value(path).Operations() {
+			if method == http.MethodHead {
+				continue
+			}
+			d, ok := declared[method+" "+path]
+			if !ok {
+				continue // TestDeclaredParamsMatchSpec reports it
+			}
+			name := method + " " + path
+			rb := op.RequestBody
+			switch {
+			case rb == nil || strings.HasSuffix(rb.Ref, "/Empty"):
+				if d.Kind != "none" {
+					t.Errorf("%s: openapi.json gives no body, the route declares %s", name, d.Kind)
+				}
+			case rb.Value.Content.Get("application/json") == nil:
+				if d.Kind != "stream" {
+					t.Errorf("%s: openapi.json gives a body of %v, the route declares %s", name, rb.Value.Content, d.Kind)
+				}
+			default:
+				if d.Kind != "json" || d.Required != rb.Value.Required {
+					t.Errorf("%s: openapi.json gives a JSON body (required %v), the route declares %s (required %v)", name, rb.Value.Required, d.Kind, d.Required)
+					continue
+				}
+				var members []string
+				for m := range rb.Value.Content.Get("application/json").Schema.Value.Properties {
+					members = append(members, m)
+				}
+				sort.Strings(members)
+				fields := append([]string(nil), d.Fields...)
+				sort.Strings(fields)
+				if !slices.Equal(members, fields) {
+					t.Errorf("%s: openapi.json's body has members %v, the declared type %v", name, members, fields)
+				}
+				compared++
+			}
+		}
+	}
+	if compared < 9 {
+		t.Fatalf("only %d JSON bodies compared", compared)
 	}
 }
 
