@@ -94,11 +94,16 @@ func (r *Response) RequestID() string { return r.Header.Get("X-Request-Id") }
 // records is far smaller).
 const maxAnswer = 16 << 20
 
-// Send sends one request (body, if not nil, as JSON) and returns the
-// answer whatever its status: for tests and callers that judge the status
-// themselves. Only a transport failure is an error.
-func (c *Client) Send(ctx context.Context, method, path string, body any) (*Response, error) {
-	resp, err := c.send(ctx, method, path, body, "application/json")
+// Header is one request header Send adds (If-Match, say).
+type Header struct{ Name, Value string }
+
+// Send sends one request and returns the answer whatever its status: for
+// tests and callers that judge the status themselves. body, if not nil,
+// is sent as JSON: a json.RawMessage as it is (tests send malformed
+// bodies too), anything else marshaled. Only a transport failure is an
+// error.
+func (c *Client) Send(ctx context.Context, method, path string, body any, headers ...Header) (*Response, error) {
+	resp, err := c.send(ctx, method, path, body, "application/json", headers...)
 	if err != nil {
 		return nil, err
 	}
@@ -152,15 +157,19 @@ func (c *Client) Download(ctx context.Context, path string, w io.Writer) error {
 	return nil
 }
 
-// send sends a request with a JSON body (body not nil).
-func (c *Client) send(ctx context.Context, method, path string, body any, accept string) (*http.Response, error) {
+// send sends a request with a JSON body (body not nil; see Send).
+func (c *Client) send(ctx context.Context, method, path string, body any, accept string, headers ...Header) (*http.Response, error) {
 	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
+	switch b := body.(type) {
+	case nil:
+	case json.RawMessage:
+		rd = bytes.NewReader(b)
+	default:
+		data, err := json.Marshal(b)
 		if err != nil {
 			return nil, fmt.Errorf("encode request: %w", err)
 		}
-		rd = bytes.NewReader(b)
+		rd = bytes.NewReader(data)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.addr+path, rd)
 	if err != nil {
@@ -170,6 +179,9 @@ func (c *Client) send(ctx context.Context, method, path string, body any, accept
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", accept)
+	for _, h := range headers {
+		req.Header.Set(h.Name, h.Value)
+	}
 	return c.do(req)
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -95,7 +96,7 @@ func TestErrorsCarryTheProblem(t *testing.T) {
 }
 
 func TestSendReturnsAnyStatus(t *testing.T) {
-	c, _ := serve(t, func(w http.ResponseWriter, _ *http.Request) {
+	c, got := serve(t, func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("X-Request-Id", "r9")
 		w.Header().Set("Content-Type", "application/problem+json")
 		w.WriteHeader(503)
@@ -104,6 +105,14 @@ func TestSendReturnsAnyStatus(t *testing.T) {
 	r, err := c.Send(context.Background(), "GET", "/v1/sys/health", nil)
 	if err != nil || r.Status != 503 || r.ContentType() != "application/problem+json" || r.RequestID() != "r9" || string(r.Body) != "{}" {
 		t.Fatalf("Send: %+v %v", r, err)
+	}
+	// A raw body goes as it is, with the headers asked for.
+	raw := `{"a":1, "a":2}`
+	if _, err := c.Send(context.Background(), "PATCH", "/v1/x", json.RawMessage(raw), client.Header{Name: "If-Match", Value: `"1"`}); err != nil {
+		t.Fatal(err)
+	}
+	if r := (*got)[1]; r.body != raw || r.header.Get("If-Match") != `"1"` || r.header.Get("Content-Type") != "application/json" {
+		t.Fatalf("raw request: %+v", r)
 	}
 }
 

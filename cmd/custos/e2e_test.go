@@ -189,11 +189,7 @@ func TestE2EDevNode(t *testing.T) {
 		if err != nil {
 			t.Fatalf("GET /v1/tenants: %v", err)
 		}
-		var prob struct {
-			Type   string `json:"type"`
-			Title  string `json:"title"`
-			Status int    `json:"status"`
-		}
+		var prob client.Problem
 		err = json.NewDecoder(resp.Body).Decode(&prob)
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusUnauthorized {

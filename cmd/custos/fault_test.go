@@ -311,9 +311,7 @@ func TestFaultKillLeader(t *testing.T) {
 						// version conflicts): not applied. If it were applied
 						// after all, a read returning its unique value would
 						// make the history fail.
-						var p struct {
-							Title string `json:"title"`
-						}
+						var p client.Problem
 						_ = json.Unmarshal(body, &p)
 						regs.mu.Lock()
 						regs.failedWrites++
@@ -692,10 +690,7 @@ func TestFaultMinorityUnavailable(t *testing.T) {
 		if want == http.StatusOK {
 			return
 		}
-		var p struct {
-			Type   string `json:"type"`
-			Status int    `json:"status"`
-		}
+		var p client.Problem
 		if err := json.Unmarshal(data, &p); err != nil || p.Status != want || !strings.Contains(p.Type, "unavailable") {
 			t.Errorf("%s: problem body %s (want type .../unavailable, status %d)", what, data, want)
 		}

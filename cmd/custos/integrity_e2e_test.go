@@ -16,6 +16,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/custos/custos/appliance/client"
 	"github.com/custos/custos/internal/tenancy/tenancytest"
 	"github.com/custos/custos/internal/testkit/e2e"
 )
@@ -96,7 +97,7 @@ func TestE2ERecordIntegrityFileTamper(t *testing.T) {
 		for _, n := range c.Nodes {
 			r := x.must(n.APIAddr, "GET", recURL(key), "", http.StatusOK)
 			if rec := rxDecodeRecord(t, r); string(rec.Fields["email"]) != `"`+v[0]+`"` {
-				t.Fatalf("%s via %s before the edit: %s", key, n.ID, r.body)
+				t.Fatalf("%s via %s before the edit: %s", key, n.ID, r.Body)
 			}
 		}
 	}
@@ -182,7 +183,7 @@ func TestE2ERecordIntegrityFileTamper(t *testing.T) {
 			r := x.must(n.APIAddr, "GET", recURL(key), "", http.StatusOK)
 			rec := rxDecodeRecord(t, r)
 			if string(rec.Fields["email"]) != `"`+plain[key][0]+`"` || string(rec.Fields["name"]) != `"`+plain[key][1]+`"` || rec.Version != 1 {
-				t.Errorf("control %s via %s: %s", key, n.ID, r.body)
+				t.Errorf("control %s via %s: %s", key, n.ID, r.Body)
 			}
 		}
 		// The record deleted in the files stays deleted: the nodes read
@@ -205,13 +206,13 @@ func TestE2ERecordIntegrityFileTamper(t *testing.T) {
 }
 
 // noSecrets fails if the answer r contains any of secrets.
-func noSecrets(t *testing.T, what string, r rxResp, secrets []string) {
+func noSecrets(t *testing.T, what string, r *client.Response, secrets []string) {
 	t.Helper()
 	for _, s := range secrets {
-		if bytes.Contains(bytes.ToLower(r.body), bytes.ToLower([]byte(s))) {
-			t.Errorf("%s: the answer contains %q: %s", what, s, r.body)
+		if bytes.Contains(bytes.ToLower(r.Body), bytes.ToLower([]byte(s))) {
+			t.Errorf("%s: the answer contains %q: %s", what, s, r.Body)
 		}
-		for k, vs := range r.header {
+		for k, vs := range r.Header {
 			for _, v := range vs {
 				if strings.Contains(strings.ToLower(v), strings.ToLower(s)) {
 					t.Errorf("%s: header %s contains %q", what, k, s)

@@ -13,21 +13,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/custos/custos/appliance/client"
 	"github.com/custos/custos/internal/testkit/e2e"
 )
 
 // ---- helpers of the record end-to-end tests (this file and
 // integrity_e2e_test.go) ----
 
-// rxResp is one HTTP answer.
-type rxResp struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
 // rxClient calls the record API of a cluster's nodes with the operator
-// token.
+// token, failing the test when a node cannot be reached.
 type rxClient struct {
 	t     testing.TB
 	ctx   context.Context
@@ -42,71 +36,51 @@ func newRxClient(t testing.TB, ctx context.Context, token string) *rxClient {
 }
 
 // call sends method path to the node at apiAddr; body (if not "") is sent
-// as JSON; hdr are header name/value pairs.
-func (x *rxClient) call(apiAddr, method, path, body string, hdr ...string) rxResp {
+// as JSON, as it is; hdr are header name/value pairs.
+func (x *rxClient) call(apiAddr, method, path, body string, hdr ...string) *client.Response {
 	x.t.Helper()
-	req, err := http.NewRequestWithContext(x.ctx, method, "http://"+apiAddr+path, strings.NewReader(body))
-	if err != nil {
-		x.t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+x.token)
+	var raw any
 	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
+		raw = json.RawMessage(body)
 	}
+	var headers []client.Header
 	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
+		headers = append(headers, client.Header{Name: hdr[i], Value: hdr[i+1]})
 	}
-	resp, err := x.hc.Do(req)
+	r, err := client.New(apiAddr, client.Options{Token: x.token, HTTPClient: x.hc}).Send(x.ctx, method, path, raw, headers...)
 	if err != nil {
 		x.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	var buf bytes.Buffer
-	if _, err := buf.ReadFrom(resp.Body); err != nil {
-		x.t.Fatalf("%s %s: read body: %v", method, path, err)
-	}
-	return rxResp{status: resp.StatusCode, header: resp.Header, body: buf.Bytes()}
-}
-
-// must calls and fails the test unless the status is want.
-func (x *rxClient) must(apiAddr, method, path, body string, want int, hdr ...string) rxResp {
-	x.t.Helper()
-	r := x.call(apiAddr, method, path, body, hdr...)
-	if r.status != want {
-		x.t.Fatalf("%s %s via %s: HTTP %d, want %d: %s", method, path, apiAddr, r.status, want, r.body)
 	}
 	return r
 }
 
-// rxProblem is the part of a problem+json body the tests check.
-type rxProblem struct {
-	Type   string `json:"type"`
-	Title  string `json:"title"`
-	Status int    `json:"status"`
-	Detail string `json:"detail"`
-	Errors []struct {
-		Field  string `json:"field"`
-		Reason string `json:"reason"`
-	} `json:"errors"`
+// must calls and fails the test unless the status is want.
+func (x *rxClient) must(apiAddr, method, path, body string, want int, hdr ...string) *client.Response {
+	x.t.Helper()
+	r := x.call(apiAddr, method, path, body, hdr...)
+	if r.Status != want {
+		x.t.Fatalf("%s %s via %s: HTTP %d, want %d: %s", method, path, apiAddr, r.Status, want, r.Body)
+	}
+	return r
 }
 
 // rxCheckProblem checks that r is an RFC 9457 problem of the given status
 // and type slug (https://custos.dev/problems/<slug>), served as
 // application/problem+json.
-func rxCheckProblem(t testing.TB, what string, r rxResp, status int, slug string) rxProblem {
+func rxCheckProblem(t testing.TB, what string, r *client.Response, status int, slug string) client.Problem {
 	t.Helper()
-	var p rxProblem
-	if r.status != status {
-		t.Errorf("%s: HTTP %d, want %d: %s", what, r.status, status, r.body)
+	var p client.Problem
+	if r.Status != status {
+		t.Errorf("%s: HTTP %d, want %d: %s", what, r.Status, status, r.Body)
 	}
-	if ct := r.header.Get("Content-Type"); ct != "application/problem+json" {
+	if ct := r.ContentType(); ct != "application/problem+json" {
 		t.Errorf("%s: Content-Type %q, want application/problem+json", what, ct)
 	}
-	if err := json.Unmarshal(r.body, &p); err != nil {
-		t.Errorf("%s: problem is not JSON: %v: %s", what, err, r.body)
+	if err := json.Unmarshal(r.Body, &p); err != nil {
+		t.Errorf("%s: problem is not JSON: %v: %s", what, err, r.Body)
 		return p
 	}
-	if p.Type != "https://custos.dev/problems/"+slug || p.Status != status || p.Title == "" || p.Detail == "" {
+	if p.Slug() != slug || p.Type != client.ProblemTypeBase+slug || p.Status != status || p.Title == "" || p.Detail == "" {
 		t.Errorf("%s: problem %+v, want type .../%s and status %d", what, p, slug, status)
 	}
 	return p
@@ -121,19 +95,13 @@ type rxRecord struct {
 	Version    uint64                     `json:"version"`
 }
 
-func rxDecodeRecord(t testing.TB, r rxResp) rxRecord {
+func rxDecodeRecord(t testing.TB, r *client.Response) rxRecord {
 	t.Helper()
 	var rec rxRecord
-	if err := json.Unmarshal(r.body, &rec); err != nil {
-		t.Fatalf("record: %v: %s", err, r.body)
+	if err := json.Unmarshal(r.Body, &rec); err != nil {
+		t.Fatalf("record: %v: %s", err, r.Body)
 	}
 	return rec
-}
-
-// rxPage is the answer of the list and find route.
-type rxPage struct {
-	IDs  []string `json:"ids"`
-	Next string   `json:"next"`
 }
 
 // walk lists every page of query (a query string without after) through
@@ -154,13 +122,13 @@ func (x *rxClient) walk(nodes []*e2e.Node, base, query string) (ids []string, si
 		}
 		n := nodes[page%len(nodes)]
 		r := x.must(n.APIAddr, "GET", base+"?"+strings.TrimPrefix(q, "&"), "", http.StatusOK)
-		var p rxPage
-		if err := json.Unmarshal(r.body, &p); err != nil {
-			x.t.Fatalf("page: %v: %s", err, r.body)
+		var p client.RecordIDs
+		if err := json.Unmarshal(r.Body, &p); err != nil {
+			x.t.Fatalf("page: %v: %s", err, r.Body)
 		}
 		for _, id := range p.IDs {
 			if seen[id] {
-				x.t.Fatalf("walk %s?%s via %s: %s appears twice (page %d: %s)", base, query, n.ID, id, page, r.body)
+				x.t.Fatalf("walk %s?%s via %s: %s appears twice (page %d: %s)", base, query, n.ID, id, page, r.Body)
 			}
 			seen[id] = true
 		}
@@ -170,7 +138,7 @@ func (x *rxClient) walk(nodes []*e2e.Node, base, query string) (ids []string, si
 			return ids, sizes
 		}
 		if len(p.IDs) == 0 || p.Next != p.IDs[len(p.IDs)-1] {
-			x.t.Fatalf("walk %s?%s via %s: next %q is not the page's last id: %s", base, query, n.ID, p.Next, r.body)
+			x.t.Fatalf("walk %s?%s via %s: next %q is not the page's last id: %s", base, query, n.ID, p.Next, r.Body)
 		}
 		after = p.Next
 	}
@@ -240,8 +208,8 @@ func TestE2ERecordsMoreThreeNodes(t *testing.T) {
 		wants[id] = want{email, prop, tier}
 		body := fmt.Sprintf(`{"id":%q,"attributes":{"property":%q},"fields":{"email":%q,"tier":%q,"n":%d}}`, id, prop, email, tier, i)
 		r := x.must(all[k%3].APIAddr, "POST", coll, body, http.StatusCreated)
-		if r.header.Get("ETag") != `"1"` || r.header.Get("Location") != coll+"/"+id {
-			t.Fatalf("create %s: ETag %q, Location %q", id, r.header.Get("ETag"), r.header.Get("Location"))
+		if r.Header.Get("ETag") != `"1"` || r.Header.Get("Location") != coll+"/"+id {
+			t.Fatalf("create %s: ETag %q, Location %q", id, r.Header.Get("ETag"), r.Header.Get("Location"))
 		}
 	}
 	// matching lists the ids, in order, whose want satisfies f.
@@ -274,8 +242,8 @@ func TestE2ERecordsMoreThreeNodes(t *testing.T) {
 		checkWalk("list, default limit, via "+n.ID, []*e2e.Node{n}, "", ids, []int{25})
 	}
 	// A cursor that is not an id of the collection continues after it.
-	var mid rxPage
-	json.Unmarshal(x.must(f2.APIAddr, "GET", coll+"?limit=3&after=r12x", "", http.StatusOK).body, &mid)
+	var mid client.RecordIDs
+	json.Unmarshal(x.must(f2.APIAddr, "GET", coll+"?limit=3&after=r12x", "", http.StatusOK).Body, &mid)
 	if strings.Join(mid.IDs, ",") != "r13,r14,r15" || mid.Next != "r15" {
 		t.Errorf("after r12x: %+v", mid)
 	}
@@ -303,16 +271,16 @@ func TestE2ERecordsMoreThreeNodes(t *testing.T) {
 	// PATCH through a follower, with If-Match: every node reads the new
 	// version at once, and the index follows the new value.
 	r := x.must(f1.APIAddr, "PATCH", coll+"/r05", `{"fields":{"email":"moved@x.test","n":null}}`, http.StatusOK, "If-Match", `"1"`)
-	if rec := rxDecodeRecord(t, r); r.header.Get("ETag") != `"2"` || rec.Version != 2 || string(rec.Fields["email"]) != `"moved@x.test"` || rec.Fields["n"] != nil || string(rec.Fields["tier"]) != `"gold"` {
-		t.Fatalf("patch via follower: %s %s", r.header.Get("ETag"), r.body)
+	if rec := rxDecodeRecord(t, r); r.Header.Get("ETag") != `"2"` || rec.Version != 2 || string(rec.Fields["email"]) != `"moved@x.test"` || rec.Fields["n"] != nil || string(rec.Fields["tier"]) != `"gold"` {
+		t.Fatalf("patch via follower: %s %s", r.Header.Get("ETag"), r.Body)
 	}
 	w := wants["r05"]
 	w.email = "moved@x.test"
 	wants["r05"] = w
 	for _, n := range all {
 		r := x.must(n.APIAddr, "GET", coll+"/r05", "", http.StatusOK)
-		if rec := rxDecodeRecord(t, r); rec.Version != 2 || string(rec.Fields["email"]) != `"moved@x.test"` || rec.Attributes["property"] != "villa_b" || r.header.Get("ETag") != `"2"` {
-			t.Errorf("r05 via %s after the patch: %s", n.ID, r.body)
+		if rec := rxDecodeRecord(t, r); rec.Version != 2 || string(rec.Fields["email"]) != `"moved@x.test"` || rec.Attributes["property"] != "villa_b" || r.Header.Get("ETag") != `"2"` {
+			t.Errorf("r05 via %s after the patch: %s", n.ID, r.Body)
 		}
 		checkWalk("find the old email via "+n.ID, []*e2e.Node{n}, "field=email&value="+url.QueryEscape(`"user0@x.test"`),
 			matching(func(_ string, w want) bool { return strings.EqualFold(w.email, "user0@x.test") }), nil)
@@ -327,8 +295,8 @@ func TestE2ERecordsMoreThreeNodes(t *testing.T) {
 	// PUT through the other follower: a new attribute, which the filter
 	// follows on every node.
 	r = x.must(f2.APIAddr, "PUT", coll+"/r05", `{"attributes":{"property":"villa_a"},"fields":{"email":"moved@x.test","tier":"gold"}}`, http.StatusOK, "If-Match", `"2"`)
-	if r.header.Get("ETag") != `"3"` {
-		t.Fatalf("replace via follower: ETag %q: %s", r.header.Get("ETag"), r.body)
+	if r.Header.Get("ETag") != `"3"` {
+		t.Fatalf("replace via follower: ETag %q: %s", r.Header.Get("ETag"), r.Body)
 	}
 	w = wants["r05"]
 	w.property = "villa_a"
@@ -341,7 +309,7 @@ func TestE2ERecordsMoreThreeNodes(t *testing.T) {
 			matching(func(_ string, w want) bool { return w.property == "villa_b" }), nil)
 	}
 	for _, n := range all {
-		if body := x.must(n.APIAddr, "GET", coll+"/r05", "", http.StatusOK).body; bytes.Contains(body, []byte("lost@x.test")) {
+		if body := x.must(n.APIAddr, "GET", coll+"/r05", "", http.StatusOK).Body; bytes.Contains(body, []byte("lost@x.test")) {
 			t.Errorf("a refused write reached r05 on %s: %s", n.ID, body)
 		}
 	}
@@ -361,17 +329,17 @@ func TestE2ERecordsMoreThreeNodes(t *testing.T) {
 	rxCheckProblem(t, "patch deleted via f1", x.call(f1.APIAddr, "PATCH", coll+"/r10", `{"fields":{"n":1}}`), http.StatusNotFound, "not-found")
 	r = x.must(f1.APIAddr, "POST", coll, `{"id":"r10","fields":{"email":"again@x.test"}}`, http.StatusCreated)
 	if rec := rxDecodeRecord(t, r); rec.Version != 1 || rec.Attributes != nil {
-		t.Errorf("recreated r10: %s", r.body)
+		t.Errorf("recreated r10: %s", r.Body)
 	}
 
 	// A duplicate id: 409 problem+json through every node, the record
 	// unchanged.
-	before := x.must(leader.APIAddr, "GET", coll+"/r01", "", http.StatusOK).body
+	before := x.must(leader.APIAddr, "GET", coll+"/r01", "", http.StatusOK).Body
 	for _, n := range all {
 		rxCheckProblem(t, "duplicate id via "+n.ID, x.call(n.APIAddr, "POST", coll, `{"id":"r01","fields":{"email":"dup@x.test"}}`), http.StatusConflict, "conflict")
 	}
 	for _, n := range all {
-		if got := x.must(n.APIAddr, "GET", coll+"/r01", "", http.StatusOK).body; !bytes.Equal(got, before) {
+		if got := x.must(n.APIAddr, "GET", coll+"/r01", "", http.StatusOK).Body; !bytes.Equal(got, before) {
 			t.Errorf("r01 via %s changed by refused duplicates:\n%s\n%s", n.ID, before, got)
 		}
 	}
@@ -381,7 +349,7 @@ func TestE2ERecordsMoreThreeNodes(t *testing.T) {
 	race := func(what, method, path string, body func(i int) string, hdr []string, win, lose int, slug string) {
 		t.Helper()
 		var wg sync.WaitGroup
-		res := make([]rxResp, len(all))
+		res := make([]*client.Response, len(all))
 		for i, n := range all {
 			wg.Add(1)
 			go func() {
@@ -392,7 +360,7 @@ func TestE2ERecordsMoreThreeNodes(t *testing.T) {
 		wg.Wait()
 		wins := 0
 		for i, r := range res {
-			if r.status == win {
+			if r.Status == win {
 				wins++
 				continue
 			}
@@ -414,7 +382,7 @@ func TestE2ERecordsMoreThreeNodes(t *testing.T) {
 		r := x.must(n.APIAddr, "GET", coll+"/r99", "", http.StatusOK)
 		rec := rxDecodeRecord(t, r)
 		if rec.Version != 2 || rec.Fields["n"] == nil {
-			t.Errorf("r99 via %s: %s", n.ID, r.body)
+			t.Errorf("r99 via %s: %s", n.ID, r.Body)
 		}
 		body, _ := json.Marshal(rec.Fields)
 		if first == nil {
