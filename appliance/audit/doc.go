@@ -56,6 +56,9 @@
 // "subject:h:" + base64url(HMAC-SHA256(tenant audit key, "subject" 0
 // id)[:16]) — keyed by the tenant's audit key (derived from the tenant key
 // by keyring), so the tenant can recognise its subjects and nobody else can.
+// Other values whose plain form would confirm a guess are keyed the same
+// way (Pseudonym): a blob's content digest ("sha256:h:…", never the plain
+// SHA-256) and a blind-index search's value ("value:h:…").
 //
 // # Checkpoints
 //
