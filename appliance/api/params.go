@@ -13,6 +13,7 @@ import (
 	"github.com/custos/custos/appliance/collections"
 	"github.com/custos/custos/appliance/records"
 	"github.com/custos/custos/appliance/tenants"
+	"github.com/custos/custos/internal/validation"
 )
 
 // where a parameter is in the request.
@@ -97,7 +98,7 @@ var (
 		return v == "true", v == "true" || v == "false"
 	}}
 	// pageLimit is the size of a page of tenants, record ids or blobs.
-	pageLimit  = intType(1, records.MaxListLimit)
+	pageLimit  = intType(1, validation.MaxPage)
 	auditLimit = intType(1, 1000)
 	count0     = intType(0, 0) // a sequence number or tree index
 	count1     = intType(1, 0) // a tree size or version
@@ -122,8 +123,20 @@ var (
 	// versionType is If-Match: a version in quotes, as ETag gives it.
 	versionType = &paramType{schema: "string", reason: `must be a version as the ETag header gives it, such as "3"`,
 		parse: func(v string) (any, bool) {
-			n, err := strconv.ParseUint(strings.Trim(v, `"`), 10, 64)
-			return n, err == nil && n > 0
+			// Exactly the form ETag gives and openapi.json states,
+			// ^"[1-9][0-9]{0,18}"$: no bare or half-quoted version, no
+			// leading zero, no weak tag.
+			digits, ok := strings.CutPrefix(v, `"`)
+			if digits, ok = strings.CutSuffix(digits, `"`); !ok || len(v) < 3 || len(digits) > 19 || digits[0] == '0' {
+				return nil, false
+			}
+			for _, c := range []byte(digits) {
+				if c < '0' || c > '9' {
+					return nil, false
+				}
+			}
+			n, err := strconv.ParseUint(digits, 10, 64)
+			return n, err == nil
 		}}
 
 	tenantIDType   = idType(tenants.ValidID, "must be a tenant id", "No tenant has this id.")

@@ -132,7 +132,7 @@ type CreateInput struct {
 
 func (s *Service) validate(in *CreateInput) error {
 	in.Name = strings.TrimSpace(in.Name)
-	if in.Name == "" || len(in.Name) > maxName || !utf8.ValidString(in.Name) || strings.ContainsFunc(in.Name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+	if in.Name == "" || utf8.RuneCountInString(in.Name) > maxName || !utf8.ValidString(in.Name) || strings.ContainsFunc(in.Name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		return validation.Field("name", "must be 1 to 100 characters without control characters")
 	}
 	if len(in.Permissions) == 0 {

@@ -3,14 +3,17 @@ package apikeys_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/custos/custos/appliance/apikeys"
 	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/tenants"
 	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/internal/testkit/storetest"
+	"github.com/custos/custos/internal/validation"
 )
 
 // A key works until it expires, and only for its tenant; deleting the
@@ -53,5 +56,37 @@ func TestExpiryAndTenantDeletion(t *testing.T) {
 	}
 	if _, _, err := svc.Create(ctx, audit.System(), "acme", apikeys.CreateInput{Name: "x", Permissions: []string{"read"}}); !errors.Is(err, tenants.ErrNotFound) {
 		t.Fatalf("a key for a deleted tenant: %v", err)
+	}
+}
+
+// A key's name is 1 to 100 characters — characters, not bytes, as the
+// API's description says (maxLength counts characters).
+func TestNameLengthCountsCharacters(t *testing.T) {
+	b := tenancy.New(storetest.Start(t))
+	svc := apikeys.New(b, time.Now)
+	ctx := context.Background()
+	op := audit.Principal{Kind: audit.ActorOperator, ID: "operator"}
+	if _, err := tenants.New(b, storetest.Region).Create(ctx, op, tenants.CreateInput{ID: "acme", DisplayName: "Acme"}); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		ok   bool
+	}{
+		{strings.Repeat("é", 100), true}, // 200 bytes
+		{strings.Repeat("a", 100), true},
+		{strings.Repeat("é", 101), false},
+		{strings.Repeat("a", 101), false},
+		{"", false},
+	}
+	for _, c := range cases {
+		_, _, err := svc.Create(ctx, op, "acme", apikeys.CreateInput{Name: c.name, Permissions: []string{"read"}})
+		var fe *validation.FieldError
+		switch {
+		case c.ok && err != nil:
+			t.Errorf("%d characters (%d bytes): %v", utf8.RuneCountInString(c.name), len(c.name), err)
+		case !c.ok && (!errors.As(err, &fe) || fe.Field != "name"):
+			t.Errorf("%d characters (%d bytes): want a FieldError naming name, got %v", utf8.RuneCountInString(c.name), len(c.name), err)
+		}
 	}
 }

@@ -88,9 +88,8 @@ const (
 	// plaintext, about as much ciphertext.
 	chunksPerTxn = 16
 	// inFlight chunk transactions may be outstanding per upload.
-	inFlight     = 2
-	MaxListLimit = 500
-	maxTypeLen   = 255
+	inFlight   = 2
+	maxTypeLen = 255
 	// maxSubjectBlobs bounds what Subject returns.
 	maxSubjectBlobs = 1000
 )
@@ -729,9 +728,16 @@ func (s *Service) List(ctx context.Context, tenant, subject, after string, limit
 	if subject != "" && !ValidID(subject) {
 		return nil, "", validation.Field("subject", "must be 1 to 64 of a-z, A-Z, 0-9, '.', '_', '-' and ':'")
 	}
-	if limit <= 0 || limit > maxSubjectBlobs {
-		limit = MaxListLimit
+	limit, err := validation.PageLimit(limit, validation.MaxPage)
+	if err != nil {
+		return nil, "", err
 	}
+	return s.list(ctx, tenant, subject, after, limit)
+}
+
+// list is List of a checked subject, up to limit (any size: Subject asks
+// for more than a page).
+func (s *Service) list(ctx context.Context, tenant, subject, after string, limit int) ([]Blob, string, error) {
 	var start []byte
 	if after != "" {
 		start = []byte(after)
@@ -780,6 +786,6 @@ func (s *Service) List(ctx context.Context, tenant, subject, after string, limit
 // Subject lists the blobs of subject (at most maxSubjectBlobs), for the
 // subject's overview.
 func (s *Service) Subject(ctx context.Context, tenant, subject string) ([]Blob, error) {
-	b, _, err := s.List(ctx, tenant, subject, "", maxSubjectBlobs)
+	b, _, err := s.list(ctx, tenant, subject, "", maxSubjectBlobs)
 	return b, err
 }

@@ -55,6 +55,10 @@ func (s *Service) indexDeletes(ctx context.Context, tenant, collection, id strin
 // search is audited (record.search, the value pseudonymised as its index
 // normalizes it) and answered once its entry is committed.
 func (s *Service) Find(ctx context.Context, caller audit.Principal, tenant, collection, field string, value json.RawMessage, after string, limit int) ([]string, string, error) {
+	limit, err := validation.PageLimit(limit, validation.MaxPage)
+	if err != nil {
+		return nil, "", err
+	}
 	st, err := s.read(ctx, raftstore.Linearizable, tenant, collection, "")
 	if err != nil {
 		return nil, "", err

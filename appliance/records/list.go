@@ -9,6 +9,7 @@ import (
 
 	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/internal/tenancy"
+	"github.com/custos/custos/internal/validation"
 	"github.com/custos/custos/raftstore"
 )
 
@@ -62,6 +63,10 @@ const listScan = 10000
 // (attributes are stored in the clear: they are for access decisions, not
 // personal data). next is where to continue ("" at the end).
 func (s *Service) List(ctx context.Context, tenant, collection, attr, value, after string, limit int) ([]string, string, error) {
+	limit, err := validation.PageLimit(limit, validation.MaxPage)
+	if err != nil {
+		return nil, "", err
+	}
 	if _, err := s.read(ctx, raftstore.Linearizable, tenant, collection, ""); err != nil {
 		return nil, "", err
 	}
@@ -72,7 +77,7 @@ func (s *Service) List(ctx context.Context, tenant, collection, attr, value, aft
 		start = []byte(after)
 	}
 	// The schema read above was linearizable: a local read suffices now.
-	err := s.tenancy.Scope(tenant).View(ctx, raftstore.Stale, func(r tenancy.Read) error {
+	err = s.tenancy.Scope(tenant).View(ctx, raftstore.Stale, func(r tenancy.Read) error {
 		scanned := 0
 		r.Scan(recordsPath(collection), start, 0, func(k, v []byte, _ uint64) bool {
 			scanned++

@@ -98,7 +98,6 @@ const (
 	maxAttributes = 16
 	maxAttrLen    = 128
 	maxIDLen      = 64
-	MaxListLimit  = 500
 )
 
 // Record is a record as the API reads and writes it.

@@ -36,11 +36,9 @@ const (
 	ActionDelete  = "tenant.delete"
 )
 
-// List limits.
-const (
-	DefaultListLimit = 50
-	MaxListLimit     = 500
-)
+// DefaultListLimit is the page size of List when none is asked for; the
+// largest is validation.MaxPage.
+const DefaultListLimit = 50
 
 const (
 	// updateAttempts bounds the read-decide-write cycles of one change
@@ -229,7 +227,7 @@ func (s *Service) IDs(ctx context.Context) ([]string, error) {
 	var ids []string
 	after := ""
 	for {
-		page, next, err := s.List(ctx, raftstore.Stale, after, MaxListLimit)
+		page, next, err := s.List(ctx, raftstore.Stale, after, validation.MaxPage)
 		if err != nil {
 			return nil, err
 		}
@@ -248,11 +246,8 @@ func (s *Service) IDs(ctx context.Context) ([]string, error) {
 // tenants follow, and empty otherwise. A limit of 0 means
 // DefaultListLimit.
 func (s *Service) List(ctx context.Context, c raftstore.Consistency, after string, limit int) (page []Tenant, next string, err error) {
-	if limit == 0 {
-		limit = DefaultListLimit
-	}
-	if limit < 1 || limit > MaxListLimit {
-		return nil, "", validation.Field("limit", "must be between 1 and 500")
+	if limit, err = validation.PageLimit(limit, DefaultListLimit); err != nil {
+		return nil, "", err
 	}
 	if after != "" && !ValidID(after) {
 		return nil, "", validation.Field("after", "must be a tenant id")

@@ -33,3 +33,20 @@ func (e *FieldError) Error() string { return e.Field + ": " + e.Reason }
 
 // Unwrap returns ErrInvalid.
 func (e *FieldError) Unwrap() error { return ErrInvalid }
+
+// MaxPage is the most items one page of any listing holds (tenants,
+// records, search results, blobs): one bound, so that the API, its
+// description and every service agree on it.
+const MaxPage = 500
+
+// PageLimit checks the size of a requested page: 0 asks for def, anything
+// else must be 1 to MaxPage (a *FieldError naming "limit" otherwise).
+func PageLimit(limit, def int) (int, error) {
+	if limit == 0 {
+		return def, nil
+	}
+	if limit < 1 || limit > MaxPage {
+		return 0, Field("limit", "must be between 1 and 500")
+	}
+	return limit, nil
+}

@@ -21,3 +21,25 @@ func TestFieldError(t *testing.T) {
 		t.Errorf("Error() = %q, want %q", got, want)
 	}
 }
+
+func TestPageLimit(t *testing.T) {
+	for _, c := range []struct {
+		in, def, want int
+		ok            bool
+	}{
+		{0, 50, 50, true},
+		{1, 50, 1, true},
+		{MaxPage, 50, MaxPage, true},
+		{MaxPage + 1, 50, 0, false},
+		{-1, 50, 0, false},
+	} {
+		got, err := PageLimit(c.in, c.def)
+		var fe *FieldError
+		if c.ok && (err != nil || got != c.want) {
+			t.Errorf("PageLimit(%d, %d) = %d, %v; want %d", c.in, c.def, got, err, c.want)
+		}
+		if !c.ok && (!errors.As(err, &fe) || fe.Field != "limit" || !errors.Is(err, ErrInvalid)) {
+			t.Errorf("PageLimit(%d, %d): want a FieldError naming limit, got %v", c.in, c.def, err)
+		}
+	}
+}
