@@ -20,8 +20,8 @@ type Blobs interface {
 	Put(ctx context.Context, caller audit.Principal, tenant string, in blobs.Input, body io.Reader) (blobs.Blob, error)
 	Open(ctx context.Context, tenant, id string) (*blobs.Content, error)
 	Delete(ctx context.Context, caller audit.Principal, tenant, id string) error
-	List(ctx context.Context, tenant, subject, after string, limit int) ([]blobs.Blob, string, error)
-	Subject(ctx context.Context, tenant, subject string) ([]blobs.Blob, error)
+	List(ctx context.Context, caller audit.Principal, tenant, subject, after string, limit int) ([]blobs.Blob, string, error)
+	Subject(ctx context.Context, caller audit.Principal, tenant, subject string) ([]blobs.Blob, error)
 	MaxSize() int64
 }
 
@@ -141,7 +141,7 @@ type listBlobsResponse struct {
 func (s *server) listBlobs(c *fiber.Ctx, in *input) error {
 	ctx, cancel := s.callContext(c)
 	defer cancel()
-	list, next, err := s.deps.Blobs.List(ctx, in.tenant, in.str("subject"), in.str("after"), in.int("limit"))
+	list, next, err := s.deps.Blobs.List(ctx, in.who, in.tenant, in.str("subject"), in.str("after"), in.int("limit"))
 	if err != nil {
 		return fmt.Errorf("api: list blobs of %q: %w", in.tenant, err)
 	}

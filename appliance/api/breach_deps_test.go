@@ -305,14 +305,14 @@ func (w logBlobs) Delete(ctx context.Context, c audit.Principal, tenant, id stri
 	return w.Blobs.Delete(ctx, c, tenant, id)
 }
 
-func (w logBlobs) List(ctx context.Context, tenant, subject, after string, limit int) ([]blobs.Blob, string, error) {
+func (w logBlobs) List(ctx context.Context, c audit.Principal, tenant, subject, after string, limit int) ([]blobs.Blob, string, error) {
 	w.l.add("Blobs", "List", tenant)
-	return w.Blobs.List(ctx, tenant, subject, after, limit)
+	return w.Blobs.List(ctx, c, tenant, subject, after, limit)
 }
 
-func (w logBlobs) Subject(ctx context.Context, tenant, subject string) ([]blobs.Blob, error) {
+func (w logBlobs) Subject(ctx context.Context, c audit.Principal, tenant, subject string) ([]blobs.Blob, error) {
 	w.l.add("Blobs", "Subject", tenant)
-	return w.Blobs.Subject(ctx, tenant, subject)
+	return w.Blobs.Subject(ctx, c, tenant, subject)
 }
 
 // callsAbout returns the calls of cs that touch tenant.

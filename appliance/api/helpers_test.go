@@ -109,9 +109,10 @@ func (e *env) deps() api.Deps { return e.depsWith(e.keys) }
 // every service that needs one (such as a sealed node's).
 func (e *env) depsWith(keys *keyring.Hierarchy) api.Deps {
 	b := tenancy.New(e.store)
-	recs := records.New(b, keys, e.colls, nil, records.WithReadAudit(audit.NewBatcher(b, audit.BatchOptions{})))
+	reads := audit.NewBatcher(b, audit.BatchOptions{}) // shared, as the node shares one
+	recs := records.New(b, keys, e.colls, nil, records.WithReadAudit(reads))
 	return api.Deps{Cluster: e.store, Tenants: e.svc, Keys: keys, Audit: e.audit, SelfCheck: e.runner, APIKeys: e.apikeys, Collections: e.colls,
-		Records: recs, Blobs: blobs.New(b, keys, recs, e.blobCfg, nil), Auth: staticAuth{goodToken}, Version: "1.2.3-test"}
+		Records: recs, Blobs: blobs.New(b, keys, recs, e.blobCfg, nil, blobs.WithReadAudit(reads)), Auth: staticAuth{goodToken}, Version: "1.2.3-test"}
 }
 
 // bootstrapAudit writes the audit checkpoint keys as operator init does

@@ -121,7 +121,7 @@ func (s *server) getSubject(c *fiber.Ctx, in *input) error {
 	if err != nil {
 		return fmt.Errorf("api: subject of %q: %w", tenant, err)
 	}
-	bl, err := s.deps.Blobs.Subject(ctx, tenant, subject)
+	bl, err := s.deps.Blobs.Subject(ctx, in.who, tenant, subject)
 	if err != nil {
 		return fmt.Errorf("api: blobs of subject of %q: %w", tenant, err)
 	}

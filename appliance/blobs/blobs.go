@@ -47,7 +47,14 @@
 // does not delete the blob: the link is metadata, the subject is what
 // erasure follows. Every download (and every range of one) is audited as
 // blob.read before a byte is sent; metadata reads are not audited, as for
-// records without pii fields. The blob.create entry holds the size, the
+// records without pii fields. A listing by subject (List, Subject) reveals
+// whether a person is known to the tenant even when it finds nothing, so
+// it is audited, found or not, as the records service audits its searches
+// and subject lookups: a blob.list entry naming the subject by its
+// pseudonym under the tenant's audit key and the number of blobs answered,
+// written through the node's read-audit batcher (audit.AppendRead), the
+// answer sent only once it is committed. A listing without subject names
+// nobody and is not audited. The blob.create entry holds the size, the
 // media type and the content's digest keyed under the tenant's audit key
 // ("digest": audit.Pseudonym(key, "sha256", hex SHA-256)), never the plain
 // SHA-256, which would confirm a guessed content to anyone holding the log
@@ -67,6 +74,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -130,7 +138,8 @@ type pending struct {
 // implements it.
 type Keys interface {
 	DataKey(ctx context.Context, tenant, subject string) (*keyring.Key, error)
-	// AuditKey keys the content digest written in a blob.create entry.
+	// AuditKey keys the content digest written in a blob.create entry and
+	// the subject named in a blob.list entry.
 	AuditKey(ctx context.Context, tenant string) ([]byte, error)
 }
 
@@ -153,10 +162,21 @@ type Service struct {
 	records Records
 	cfg     Config
 	now     func() time.Time
+	reads   *audit.Batcher // writes the entries of listings by subject; nil: the tenant's store does, one transaction each
 }
 
+// Option varies a Service.
+type Option func(*Service)
+
+// WithReadAudit has the service write the entries of listings by subject
+// through b, the node's read-audit batcher (the one the records service
+// writes its searches and subject lookups through), so that concurrent
+// lookups share its transactions. Without it each entry is a transaction
+// of its own through the tenant's scoped store.
+func WithReadAudit(b *audit.Batcher) Option { return func(s *Service) { s.reads = b } }
+
 // New makes the service (now nil: time.Now).
-func New(b *tenancy.Boundary, keys Keys, records Records, cfg Config, now func() time.Time) *Service {
+func New(b *tenancy.Boundary, keys Keys, records Records, cfg Config, now func() time.Time, opts ...Option) *Service {
 	if cfg.MaxSize <= 0 {
 		cfg.MaxSize = DefaultMaxSize
 	}
@@ -169,7 +189,11 @@ func New(b *tenancy.Boundary, keys Keys, records Records, cfg Config, now func()
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{tenancy: b, keys: keys, records: records, cfg: cfg, now: now}
+	s := &Service{tenancy: b, keys: keys, records: records, cfg: cfg, now: now}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 // MaxSize is the largest blob accepted.
@@ -723,8 +747,14 @@ func (s *Service) Delete(ctx context.Context, caller audit.Principal, tenant, id
 }
 
 // List returns the tenant's blobs (of subject, when set) after id after, at
-// most limit; next is where to continue ("" at the end).
-func (s *Service) List(ctx context.Context, tenant, subject, after string, limit int) ([]Blob, string, error) {
+// most limit; next is where to continue ("" at the end). A listing by
+// subject reveals whether a person is known to the tenant, so it is
+// audited, found or not — a blob.list entry naming the subject by its
+// pseudonym and the number of blobs answered — and answered only once the
+// entry is committed (a tenant whose key is unavailable cannot have it
+// written: keyring.UnavailableError). A listing without subject names no
+// person and is not audited.
+func (s *Service) List(ctx context.Context, caller audit.Principal, tenant, subject, after string, limit int) ([]Blob, string, error) {
 	if subject != "" && !ValidID(subject) {
 		return nil, "", validation.Field("subject", "must be 1 to 64 of a-z, A-Z, 0-9, '.', '_', '-' and ':'")
 	}
@@ -732,12 +762,12 @@ func (s *Service) List(ctx context.Context, tenant, subject, after string, limit
 	if err != nil {
 		return nil, "", err
 	}
-	return s.list(ctx, tenant, subject, after, limit)
+	return s.list(ctx, caller, tenant, subject, after, limit)
 }
 
 // list is List of a checked subject, up to limit (any size: Subject asks
-// for more than a page).
-func (s *Service) list(ctx context.Context, tenant, subject, after string, limit int) ([]Blob, string, error) {
+// for more than a page), audited as List is.
+func (s *Service) list(ctx context.Context, caller audit.Principal, tenant, subject, after string, limit int) ([]Blob, string, error) {
 	var start []byte
 	if after != "" {
 		start = []byte(after)
@@ -780,12 +810,35 @@ func (s *Service) list(ctx context.Context, tenant, subject, after string, limit
 	if err != nil {
 		return nil, "", fmt.Errorf("blobs: list: %w", err)
 	}
+	if subject != "" {
+		if err := s.auditList(ctx, caller, tenant, subject, len(out)); err != nil {
+			return nil, "", err
+		}
+	}
 	return out, next, nil
 }
 
+// auditList writes the blob.list entry of a listing by subject (the
+// subject's pseudonym, the number of blobs answered) and returns once it
+// is committed: through the read-audit batcher when the service has one,
+// as the records service writes its searches and subject lookups
+// (audit.AppendRead).
+func (s *Service) auditList(ctx context.Context, caller audit.Principal, tenant, subject string, results int) error {
+	akey, err := s.keys.AuditKey(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	e := caller.Entry(s.now().UTC(), "blob.list", audit.Pseudonym(akey, "subject", subject), audit.OutcomeSuccess,
+		map[string]string{"results": strconv.Itoa(results)})
+	if err := audit.AppendRead(ctx, s.reads, s.tenancy.Scope(tenant), e); err != nil {
+		return fmt.Errorf("blobs: audit list: %w", err)
+	}
+	return nil
+}
+
 // Subject lists the blobs of subject (at most maxSubjectBlobs), for the
-// subject's overview.
-func (s *Service) Subject(ctx context.Context, tenant, subject string) ([]Blob, error) {
-	b, _, err := s.list(ctx, tenant, subject, "", maxSubjectBlobs)
+// subject's overview; audited as List is (blob.list).
+func (s *Service) Subject(ctx context.Context, caller audit.Principal, tenant, subject string) ([]Blob, error) {
+	b, _, err := s.list(ctx, caller, tenant, subject, "", maxSubjectBlobs)
 	return b, err
 }

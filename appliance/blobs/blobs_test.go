@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"strings"
@@ -33,6 +34,7 @@ func (noRecords) Exists(context.Context, string, string, string) (bool, error) {
 
 type env struct {
 	store *raftstore.Store
+	b     *tenancy.Boundary
 	keys  *keyring.Hierarchy
 	clock time.Time
 	svc   *Service
@@ -53,7 +55,7 @@ func newEnv(t *testing.T, tenantIDs ...string) *env {
 			t.Fatal(err)
 		}
 	}
-	e := &env{store: store, keys: keys, clock: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
+	e := &env{store: store, b: b, keys: keys, clock: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
 	e.svc = New(b, keys, noRecords{}, Config{}, func() time.Time { return e.clock })
 	return e
 }
@@ -147,7 +149,7 @@ func TestFailedUploadsLeaveNothing(t *testing.T) {
 			}
 		})
 	}
-	list, _, err := e.svc.List(context.Background(), "acme", "", "", 0)
+	list, _, err := e.svc.List(context.Background(), operator, "acme", "", "", 0)
 	if err != nil || len(list) != 0 {
 		t.Fatalf("failed uploads listed: %v %v", list, err)
 	}
@@ -319,5 +321,117 @@ func TestCreateEntryHoldsNoPlainDigest(t *testing.T) {
 	want := `"digest":"` + audit.Pseudonym(akey, "sha256", b.SHA256) + `"`
 	if !strings.Contains(log, `"action":"blob.create"`) || !strings.Contains(log, want) || !strings.Contains(want, `"sha256:h:`) {
 		t.Fatalf("the blob.create entry lacks %s:\n%s", want, log)
+	}
+}
+
+// chainEntries are the encoded entries of tenant's chain, in order.
+func (e *env) chainEntries(t *testing.T, tenant string) [][]byte {
+	t.Helper()
+	var out [][]byte
+	if err := e.store.View(context.Background(), raftstore.Linearizable, func(r *raftstore.ReadTx) error {
+		r.ChainEntries([]byte(tenancy.ChainOf(tenant)), 1, func(_ uint64, _ [32]byte, data []byte) bool {
+			out = append(out, bytes.Clone(data))
+			return true
+		})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestSubjectListingAudited (issue 11): a listing of blobs by subject —
+// List with a subject, and Subject — reveals whether a person is known
+// to the tenant, so it leaves exactly one blob.list entry, found or not,
+// naming the subject by its pseudonym and the number of blobs answered,
+// with nothing plain about the subject in it; a listing without subject
+// leaves none. Through the read-audit batcher and without one.
+func TestSubjectListingAudited(t *testing.T) {
+	e := newEnv(t, "acme")
+	e.put(t, "acme", "guest-1", data(1, 1000))
+	e.put(t, "acme", "guest-1", data(2, 1000))
+	e.put(t, "acme", "guest-2", data(3, 1000))
+	akey, err := e.keys.AuditKey(context.Background(), "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, svc := range []struct {
+		name string
+		s    *Service
+	}{
+		{"direct", e.svc},
+		{"batched", New(e.b, e.keys, noRecords{}, Config{}, func() time.Time { return e.clock }, WithReadAudit(audit.NewBatcher(e.b, audit.BatchOptions{})))},
+	} {
+		for _, c := range []struct {
+			name, subject string
+			want          int
+			list          func(subject string) ([]Blob, error)
+		}{
+			{"List found", "guest-1", 2, func(sid string) ([]Blob, error) {
+				b, _, err := svc.s.List(ctx, operator, "acme", sid, "", 0)
+				return b, err
+			}},
+			{"List not found", "Guest-Nobody", 0, func(sid string) ([]Blob, error) {
+				b, _, err := svc.s.List(ctx, operator, "acme", sid, "", 0)
+				return b, err
+			}},
+			{"Subject found", "guest-2", 1, func(sid string) ([]Blob, error) { return svc.s.Subject(ctx, operator, "acme", sid) }},
+			{"Subject not found", "guest-nobody", 0, func(sid string) ([]Blob, error) { return svc.s.Subject(ctx, operator, "acme", sid) }},
+		} {
+			t.Run(svc.name+"/"+c.name, func(t *testing.T) {
+				before := len(e.chainEntries(t, "acme"))
+				got, err := c.list(c.subject)
+				if err != nil || len(got) != c.want {
+					t.Fatalf("%d blobs, %v; want %d", len(got), err, c.want)
+				}
+				added := e.chainEntries(t, "acme")[before:]
+				if len(added) != 1 {
+					t.Fatalf("%d entries added, want 1", len(added))
+				}
+				if strings.Contains(strings.ToLower(string(added[0])), strings.ToLower(c.subject)) {
+					t.Fatalf("the entry holds the subject %q: %s", c.subject, added[0])
+				}
+				en, err := audit.Decode(added[0])
+				if err != nil {
+					t.Fatal(err)
+				}
+				if en.Action != "blob.list" || en.Target != audit.Pseudonym(akey, "subject", c.subject) ||
+					en.Details["results"] != fmt.Sprint(c.want) || len(en.Details) != 1 || en.Outcome != audit.OutcomeSuccess {
+					t.Fatalf("entry %s", added[0])
+				}
+			})
+		}
+		t.Run(svc.name+"/without subject", func(t *testing.T) {
+			before := len(e.chainEntries(t, "acme"))
+			if got, _, err := svc.s.List(ctx, operator, "acme", "", "", 0); err != nil || len(got) != 3 {
+				t.Fatalf("%d blobs, %v", len(got), err)
+			}
+			if n := len(e.chainEntries(t, "acme")); n != before {
+				t.Fatalf("a listing without subject added %d entries", n-before)
+			}
+		})
+	}
+}
+
+// TestSubjectListingKeyUnavailable: a listing by subject cannot be
+// answered without its entry, so a node that cannot reach the tenant's
+// key refuses it with the keyring's typed error (the API answers 503
+// key-unavailable); a listing without subject still works.
+func TestSubjectListingKeyUnavailable(t *testing.T) {
+	e := newEnv(t, "acme")
+	e.put(t, "acme", "guest-1", data(1, 1000))
+	sealed := keyring.NewHierarchy(e.b, keyring.HierarchyOptions{System: audit.System(), Pseudonym: audit.Pseudonym})
+	svc := New(e.b, sealed, noRecords{}, Config{}, nil)
+	before := len(e.chainEntries(t, "acme"))
+	var unavailable *keyring.UnavailableError
+	if _, _, err := svc.List(context.Background(), operator, "acme", "guest-1", "", 0); !errors.As(err, &unavailable) {
+		t.Fatalf("List by subject on a sealed node: %v, want a keyring.UnavailableError", err)
+	}
+	if got, _, err := svc.List(context.Background(), operator, "acme", "", "", 0); err != nil || len(got) != 1 {
+		t.Fatalf("List without subject on a sealed node: %d %v", len(got), err)
+	}
+	if n := len(e.chainEntries(t, "acme")); n != before {
+		t.Fatalf("%d entries added", n-before)
 	}
 }

@@ -171,7 +171,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Node, error)
 	readAudit := audit.NewBatcher(b, audit.BatchOptions{})
 	n.background(func(ctx context.Context) { <-ctx.Done(); readAudit.Close() })
 	recs := records.New(b, keys, colls, nil, records.WithReadAudit(readAudit))
-	bl := blobs.New(b, keys, recs, blobs.Config{MaxSize: cfg.Blobs.MaxSize, ContentTypes: cfg.Blobs.ContentTypes, StaleAfter: cfg.Blobs.StaleAfter}, nil)
+	bl := blobs.New(b, keys, recs, blobs.Config{MaxSize: cfg.Blobs.MaxSize, ContentTypes: cfg.Blobs.ContentTypes, StaleAfter: cfg.Blobs.StaleAfter}, nil, blobs.WithReadAudit(readAudit))
 	n.background(func(ctx context.Context) {
 		bl.RunSweeper(ctx, blobs.SweepConfig{IsLeader: n.store.IsLeader, Tenants: ten.IDs, Logger: n.logger.With("component", "blobs")})
 	})

@@ -7,7 +7,6 @@ import (
 
 	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/collections"
-	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/raftstore"
 )
 
@@ -78,34 +77,16 @@ func (s *Service) get(ctx context.Context, c raftstore.Consistency, caller audit
 // auditRead writes the entry e of a read of tenant's data to the tenant's
 // chain, on conditions (paths relative to the tenant) that what the read
 // saw is still current, and returns once it is committed; errStale when
-// a condition does not hold. Through the read-audit batcher when the
-// service has one (it takes the tenant's scope: the boundary names the
-// chain and places the conditions below the tenant's bucket); otherwise
-// through the tenant's scope, one transaction.
+// a condition does not hold. Through audit.AppendRead: the service's
+// read-audit batcher when it has one, otherwise one transaction of its
+// own.
 func (s *Service) auditRead(ctx context.Context, tenant string, e audit.Entry, conds []raftstore.Cond) error {
-	store := s.tenancy.Scope(tenant)
-	if s.reads != nil {
-		err := s.reads.AppendIf(ctx, store, e, conds...)
-		switch {
-		case errors.Is(err, audit.ErrCondition):
-			return errStale
-		case err != nil:
-			return fmt.Errorf("records: audit read: %w", err)
-		}
-		return nil
-	}
-	a, err := e.Encode()
-	if err != nil {
-		return err
-	}
-	res, err := store.Apply(ctx, &tenancy.Txn{Conds: conds, Audit: [][]byte{a}})
+	err := audit.AppendRead(ctx, s.reads, s.tenancy.Scope(tenant), e, conds...)
 	switch {
+	case errors.Is(err, audit.ErrCondition):
+		return errStale // the schema or record changed since it was read
 	case err != nil:
 		return fmt.Errorf("records: audit read: %w", err)
-	case res.Err != nil:
-		return fmt.Errorf("records: audit read: %w", res.Err)
-	case !res.Applied:
-		return errStale // the schema or record changed since it was read
 	}
 	return nil
 }

@@ -28,7 +28,7 @@ import (
 // docs/audit-format.md alone (internal/testkit/auditverify: the standard
 // library, tlog and note, nothing of the module) and plain HTTP: the
 // system chain and a tenant chain holding records, reads, blind-index
-// searches, subject lookups and blobs are listed, their canonical bytes,
+// searches, subject lookups, blob listings by subject and blobs are listed, their canonical bytes,
 // links and trees recomputed against signed checkpoints, every entry's
 // inclusion proof and a consistency proof from a checkpoint kept earlier
 // checked, and an export of each verified against the kept checkpoint and
@@ -125,8 +125,8 @@ func TestE2EIndependentVerifier(t *testing.T) {
 		})
 	}
 
-	// Then: reads, searches (found and not), subject lookups (found and
-	// not), a download, other tenants.
+	// Then: reads, searches (found and not), subject lookups and blob
+	// listings by subject (found and not), a download, other tenants.
 	must(c.CLI(n1, "record", "get", "acme", "guests", "g1"), "record get")
 	if r := must(c.CLI(c.Nodes[1], "record", "find", "acme", "guests", "email", "jane@example.com"), "record find"); strings.TrimSpace(r.Stdout) != "g1" {
 		t.Fatalf("record find: %v", r)
@@ -136,6 +136,9 @@ func TestE2EIndependentVerifier(t *testing.T) {
 	if status, body := api("GET", "/v1/tenants/acme/subjects/guest-nobody", true); status != http.StatusNotFound {
 		t.Fatalf("unknown subject: %d %s", status, body)
 	}
+	get("/v1/tenants/acme/blobs?subject=guest-1")
+	get("/v1/tenants/acme/blobs?subject=guest-nobody")
+	get("/v1/tenants/acme/blobs") // names nobody: not audited
 	must(c.CLI(c.Nodes[2], "blob", "download", "acme", blob.ID, "--out", filepath.Join(dir, "back.txt")), "blob download")
 	for _, id := range []string{"globex", "initech", "umbrella"} { // 3: a checkpoint's worth
 		must(c.CLI(n1, "tenant", "create", id), "tenant create "+id)
@@ -218,13 +221,13 @@ func TestE2EIndependentVerifier(t *testing.T) {
 				if en.Target != "collection:guests" || en.Details["field"] != "email" || !strings.HasPrefix(en.Details["value"], "value:h:") {
 					t.Errorf("record.search %+v", en)
 				}
-			case "subject.read":
+			case "subject.read", "blob.list":
 				if !strings.HasPrefix(en.Target, "subject:h:") {
-					t.Errorf("subject.read %+v", en)
+					t.Errorf("%s %+v", en.Action, en)
 				}
 			}
 		}
-		for action, want := range map[string]int{"record.create": 1, "record.read": 1, "record.search": 2, "subject.read": 2, "blob.create": 1, "blob.read": 1} {
+		for action, want := range map[string]int{"record.create": 1, "record.read": 1, "record.search": 2, "subject.read": 2, "blob.list": 4, "blob.create": 1, "blob.read": 1} {
 			if count[action] != want {
 				t.Errorf("%d %s entries in the tenant chain, want %d (all: %v)", count[action], action, want, count)
 			}
