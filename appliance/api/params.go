@@ -126,8 +126,9 @@ var (
 			// Exactly the form ETag gives and openapi.json states,
 			// ^"[1-9][0-9]{0,18}"$: no bare or half-quoted version, no
 			// leading zero, no weak tag.
-			digits, ok := strings.CutPrefix(v, `"`)
-			if digits, ok = strings.CutSuffix(digits, `"`); !ok || len(v) < 3 || len(digits) > 19 || digits[0] == '0' {
+			digits, open := strings.CutPrefix(v, `"`)
+			digits, closed := strings.CutSuffix(digits, `"`)
+			if !open || !closed || len(v) < 3 || len(digits) > 19 || digits[0] == '0' {
 				return nil, false
 			}
 			for _, c := range []byte(digits) {
