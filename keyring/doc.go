@@ -11,6 +11,12 @@
 // rewraps, purges caches cluster-wide, compacts files after a shred and trims
 // superseded transit versions. See DESIGN.md.
 //
+// The hierarchy's files: hierarchy.go (the type, its storage names, seal
+// recipients, audit and derived keys), provision.go (a tenant's first
+// keys), datakey.go (reading and creating data keys), rotate.go (rotation,
+// rewrap, provider changes), shred.go (shredding, tenant deletion, cache
+// purges), janitor.go (the per-node background work).
+//
 // # Storage and audit
 //
 // keyring is below the appliance and imports none of it. It reaches tenant
