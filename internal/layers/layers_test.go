@@ -27,6 +27,8 @@ var rank = map[string]int{
 	"appliance/audit":  2,
 	"appliance/config": 2,
 
+	"appliance/identity/password": 2,
+
 	"appliance/tenants":     3,
 	"appliance/cluster":     3,
 	"appliance/apikeys":     4,
