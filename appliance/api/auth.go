@@ -7,6 +7,7 @@ import (
 
 	"github.com/custos/custos/appliance/apikeys"
 	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/appliance/tenants"
 )
 
 const maxTokenLen = 4096
@@ -25,34 +26,45 @@ func bearerToken(h string) (string, bool) {
 	return token, true
 }
 
+// caller is the request's principal as authentication established it,
+// with what authorization needs beyond who it is.
+type caller struct {
+	who audit.Principal
+	// suspended: the principal belongs to a tenant that was suspended in
+	// the snapshot its credential was read from (the API key's own
+	// linearizable read: no second read of the tenant).
+	suspended bool
+}
+
 // authn is the one authentication step: it accepts the operator token or
 // a tenant API key, builds the request's principal and records it on the
 // request, once; authorize decides what it may do.
-func (s *server) authn(c *fiber.Ctx) (audit.Principal, error) {
-	if p, ok := c.Locals(principalKey).(audit.Principal); ok {
+func (s *server) authn(c *fiber.Ctx) (caller, error) {
+	if p, ok := c.Locals(principalKey).(caller); ok {
 		return p, nil
 	}
 	token, ok := bearerToken(c.Get(fiber.HeaderAuthorization))
 	if !ok {
-		return audit.Principal{}, &authError{missing: true}
+		return caller{}, &authError{missing: true}
 	}
 	ctx, cancel := s.callContext(c)
 	defer cancel()
-	p := audit.Principal{Kind: audit.ActorOperator, ID: operatorActor, RequestID: requestID(c), Source: clipN(c.IP(), 64)}
+	p := caller{who: audit.Principal{Kind: audit.ActorOperator, ID: operatorActor, RequestID: requestID(c), Source: clipN(c.IP(), 64)}}
 	if apikeys.IsToken(token) {
 		k, err := s.deps.APIKeys.Authenticate(ctx, token)
 		if err != nil {
 			if !unavailable(err) {
 				s.log.Warn("API key refused", "request_id", requestID(c), "path", clipPath(c.Path()))
 			}
-			return audit.Principal{}, &authError{cause: err}
+			return caller{}, &authError{cause: err}
 		}
-		p.Kind, p.ID, p.Tenant, p.Permissions = audit.ActorAPIKey, k.ID, k.Tenant, k.Permissions
+		p.who.Kind, p.who.ID, p.who.Tenant, p.who.Permissions = audit.ActorAPIKey, k.ID, k.Tenant, k.Permissions
+		p.suspended = k.TenantState == tenants.StateSuspended
 	} else if err := s.deps.Auth.CheckOperatorToken(ctx, token); err != nil {
 		if !unavailable(err) {
 			s.log.Warn("operator token refused", "request_id", requestID(c), "path", clipPath(c.Path()))
 		}
-		return audit.Principal{}, &authError{cause: err}
+		return caller{}, &authError{cause: err}
 	}
 	c.Locals(principalKey, p)
 	return p, nil
@@ -61,26 +73,33 @@ func (s *server) authn(c *fiber.Ctx) (audit.Principal, error) {
 // authorize admits the request to a route of the given access, and
 // returns its principal (none for a public route). Otherwise the token
 // must be the operator's or an API key's. A principal of a tenant (an API
-// key) must be of the tenant the path names (:id), with the route's
-// permission, and is refused on operator-only routes. A key of another
-// tenant gets the answer a missing tenant gets: 404, nothing about
-// whether the tenant exists.
+// key) must be of the tenant the path names (:id), and is refused on
+// operator-only routes. A key of another tenant gets the answer a missing
+// tenant gets: 404, nothing about whether the tenant exists. A principal
+// of a suspended tenant is then refused (403 tenant-suspended) on every
+// route it could otherwise reach: each is a data route of its tenant —
+// collections, records, subjects, blobs, and the tenant's audit chain
+// (see the package doc) — and the rule sits here, not in handlers, so a
+// new route cannot forget it. Last, the route's permission.
 func (s *server) authorize(c *fiber.Ctx, a access) (audit.Principal, error) {
 	if a.public {
 		return audit.Principal{}, nil
 	}
 	p, err := s.authn(c)
-	if err != nil || p.Tenant == "" {
-		return p, err
+	if err != nil || p.who.Tenant == "" {
+		return p.who, err
 	}
 	if a.perm == "" {
-		return p, &requestError{kind: kindForbidden, detail: "This endpoint needs the operator token; API keys reach only their tenant's data."}
+		return p.who, &requestError{kind: kindForbidden, detail: "This endpoint needs the operator token; API keys reach only their tenant's data."}
 	}
-	if c.Params("id") != p.Tenant {
-		return p, &requestError{kind: kindNotFound, detail: "No tenant has this id."}
+	if c.Params("id") != p.who.Tenant {
+		return p.who, &requestError{kind: kindNotFound, detail: "No tenant has this id."}
 	}
-	if !apikeys.Allows(p.Permissions, a.perm) {
-		return p, &requestError{kind: kindForbidden, detail: "This API key lacks the " + a.perm + " permission."}
+	if p.suspended {
+		return p.who, &requestError{kind: kindTenantSuspended, detail: "The tenant is suspended: its principals are refused on its data until the operator resumes it; its data and keys are kept."}
 	}
-	return p, nil
+	if !apikeys.Allows(p.who.Permissions, a.perm) {
+		return p.who, &requestError{kind: kindForbidden, detail: "This API key lacks the " + a.perm + " permission."}
+	}
+	return p.who, nil
 }

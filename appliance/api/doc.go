@@ -23,6 +23,29 @@
 // request, checked by the route's access and handed whole to every
 // service the request calls, which records it in its audit entries.
 //
+// # Suspended tenants
+//
+// Suspending a tenant keeps its data and its keys but stops its
+// principals (its API keys; later its users): authorize answers them 403
+// tenant-suspended on every route they could otherwise reach, before
+// anything of the request is read or done. Every such route is a route of
+// the tenant's data — collections, records, subjects, blobs, and the
+// tenant's own audit chain: the chain records what was done with the
+// tenant's data (pseudonymous subjects, record ids, its keys' activity),
+// and suspension stops the tenant's principals wholesale, so reading it is
+// a data route too; an auditor who needs the chain meanwhile reads and
+// exports it through the operator, whose routes all keep working (the
+// tenant, its key status and rotation, its API keys, its chain). The rule
+// is one check in authorize, not in handlers, so a route added later that
+// admits tenant principals is covered without saying so; a route a
+// suspended tenant's principal must still reach (a user's logout) would
+// have to be declared as such in its access. The state comes from the
+// read that authenticated the key (the key lives in the tenant's bucket,
+// and the tenant's registry entry is read in the same linearizable
+// snapshot): no second read, and a suspension or resumption applies to
+// the next request on every node. A suite (suspend_test.go) walks every
+// operation of openapi.json.
+//
 // # Routes
 //
 //	GET    /v1/sys/health                     no token; 200, or 503 when no leader is known or the
@@ -116,10 +139,13 @@
 //	integrity-error         500     a stored value or blob chunk fails its authentication (altered
 //	                                or moved): never served
 //	unauthorized            401     a missing or invalid bearer token (with WWW-Authenticate: Bearer)
+//	forbidden               403     an API key on an operator route, or without the route's permission
+//	tenant-suspended        403     a principal of a suspended tenant, on any route of its tenant's data
 //	not-found               404     no such route, no such tenant, or a path id that is not well formed
 //	method-not-allowed      405     a known path with another method (with Allow)
 //	conflict                409     the tenant exists, a concurrent change won, no leadership target,
 //	                                or removing the cluster's last voter
+//	precondition-failed     412     a record or collection is not at the version If-Match names
 //	region-mismatch         422     a tenant requested in another region than the cluster's
 //	unavailable             503     no leader, leadership lost, timeout, shutdown (with Retry-After: 1)
 //	audit-unavailable       503     the change's audit entry could not be written (nothing was

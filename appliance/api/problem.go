@@ -50,6 +50,7 @@ const (
 	kindPayloadTooLarge
 	kindUnauthorized
 	kindForbidden
+	kindTenantSuspended
 	kindNotFound
 	kindMethodNotAllowed
 	kindConflict
@@ -82,6 +83,8 @@ func (k kind) spec() (slug, title string, status int) {
 		return "unauthorized", "Unauthorized", http.StatusUnauthorized
 	case kindForbidden:
 		return "forbidden", "Forbidden", http.StatusForbidden
+	case kindTenantSuspended:
+		return "tenant-suspended", "Tenant suspended", http.StatusForbidden
 	case kindNotFound:
 		return "not-found", "Not found", http.StatusNotFound
 	case kindMethodNotAllowed:

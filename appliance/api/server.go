@@ -189,7 +189,7 @@ type localKey int
 
 const (
 	requestIDKey localKey = iota // string: the request id
-	principalKey                 // audit.Principal: who authenticated
+	principalKey                 // caller: who authenticated
 	bodyReadKey                  // bool: a handler read the streamed body to its end
 )
 

@@ -85,6 +85,11 @@ type Key struct {
 	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
 	LastUsed    *time.Time `json:"last_used,omitempty"`
 	Hash        string     `json:"hash,omitempty"`
+	// TenantState is the state of the key's tenant in the snapshot that
+	// authenticated the key (Authenticate only; never stored or
+	// served): the API refuses a suspended tenant's key on every data
+	// route without reading the tenant again.
+	TenantState tenants.State `json:"-"`
 }
 
 // Can reports whether the key has perm (admin implies every permission).
@@ -300,9 +305,14 @@ func (s *Service) Delete(ctx context.Context, caller audit.Principal, tenant, id
 // IsToken tells an API key token from an operator token by its form.
 func IsToken(token string) bool { return strings.HasPrefix(token, "ck_") }
 
-// Authenticate returns the key a token belongs to. A revoked key is
+// Authenticate returns the key a token belongs to, with its tenant's
+// state (Key.TenantState) read in the same snapshot. A revoked key is
 // refused on every node from the moment its deletion applied there (reads
-// are linearizable, so also on a lagging follower).
+// are linearizable, so also on a lagging follower); a suspension or a
+// resumption, likewise, is seen by every request that arrives after it
+// applied. A suspended tenant's key still authenticates: refusing it is
+// the API's decision, per route: a suspended tenant's key is answered
+// 403 tenant-suspended, not the 401 of a token that names nothing.
 func (s *Service) Authenticate(ctx context.Context, token string) (Key, error) {
 	rest, ok := strings.CutPrefix(token, "ck_")
 	id, _, ok2 := strings.Cut(rest, "_")
@@ -311,13 +321,20 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Key, error) {
 	}
 	var key Key
 	var found bool
+	var entry []byte
 	err := s.tenancy.ViewSystem(ctx, raftstore.Linearizable, index, func(r tenancy.SystemRead) error {
 		tenant, _, ok := r.Get(id)
 		if !ok {
 			return nil
 		}
-		v, _, ok := r.Tenant(string(tenant)).Get(keysPath, []byte(id))
+		tr := r.Tenant(string(tenant))
+		v, _, ok := tr.Get(keysPath, []byte(id))
 		if !ok {
+			return nil
+		}
+		// The tenant's state in the same snapshot as its key: present
+		// whenever the key is (the bucket and the entry go together).
+		if entry, ok = tr.Entry(); !ok {
 			return nil
 		}
 		found = json.Unmarshal(v, &key) == nil
@@ -333,7 +350,11 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Key, error) {
 	if key.ExpiresAt != nil && !s.now().Before(*key.ExpiresAt) {
 		return Key{}, ErrInvalidToken
 	}
-	key.Hash = ""
+	t, err := tenants.Decode(entry)
+	if err != nil {
+		return Key{}, fmt.Errorf("apikeys: authenticate: %w", err)
+	}
+	key.Hash, key.TenantState = "", t.State
 	s.touch(key)
 	return key, nil
 }

@@ -37,8 +37,22 @@ func TestExpiryAndTenantDeletion(t *testing.T) {
 		t.Fatalf("key %+v", k)
 	}
 	got, err := svc.Authenticate(ctx, token)
-	if err != nil || got.Tenant != "acme" || got.ID != k.ID {
+	if err != nil || got.Tenant != "acme" || got.ID != k.ID || got.TenantState != tenants.StateActive {
 		t.Fatalf("authenticate: %+v %v", got, err)
+	}
+	// A suspended tenant's key still authenticates, and says its tenant is
+	// suspended (the API refuses it on data routes); resuming shows at once.
+	if _, err := reg.Suspend(ctx, op, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := svc.Authenticate(ctx, token); err != nil || got.TenantState != tenants.StateSuspended {
+		t.Fatalf("a suspended tenant's key: %+v %v", got, err)
+	}
+	if _, err := reg.Resume(ctx, op, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := svc.Authenticate(ctx, token); err != nil || got.TenantState != tenants.StateActive {
+		t.Fatalf("a resumed tenant's key: %+v %v", got, err)
 	}
 	clock = exp
 	if _, err := svc.Authenticate(ctx, token); !errors.Is(err, apikeys.ErrInvalidToken) {

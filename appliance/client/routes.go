@@ -84,10 +84,20 @@ func (c *Client) DeleteTenant(ctx context.Context, id string) error {
 	return c.Do(ctx, "DELETE", tenantPath(id), nil, nil)
 }
 
-// SuspendTenant suspends a tenant.
+// SuspendTenant suspends a tenant: its data and keys are kept, and its
+// principals are refused (403 tenant-suspended) on every route of its
+// data until it is resumed.
 func (c *Client) SuspendTenant(ctx context.Context, id string) (Tenant, error) {
 	var t Tenant
 	err := c.Do(ctx, "POST", tenantPath(id)+"/suspend", struct{}{}, &t)
+	return t, err
+}
+
+// ResumeTenant resumes a suspended tenant: its principals are admitted
+// again from the next request on.
+func (c *Client) ResumeTenant(ctx context.Context, id string) (Tenant, error) {
+	var t Tenant
+	err := c.Do(ctx, "POST", tenantPath(id)+"/resume", struct{}{}, &t)
 	return t, err
 }
 

@@ -433,11 +433,22 @@ func (s *Service) read(ctx context.Context, c raftstore.Consistency, id string) 
 	if !found {
 		return Tenant{}, 0, fmt.Errorf("tenants: %q: %w", id, ErrNotFound)
 	}
-	var t Tenant
-	if err := json.Unmarshal(value, &t); err != nil {
-		return Tenant{}, 0, fmt.Errorf("tenants: decode registry entry %q: %w", id, err)
+	t, err := Decode(value)
+	if err != nil {
+		return Tenant{}, 0, fmt.Errorf("tenants: %q: %w", id, err)
 	}
 	return t, version, nil
+}
+
+// Decode reads a registry entry, as tenancy.Read.Entry gives it to a
+// component that reads a tenant's data and needs its state in the same
+// snapshot.
+func Decode(entry []byte) (Tenant, error) {
+	var t Tenant
+	if err := json.Unmarshal(entry, &t); err != nil {
+		return Tenant{}, fmt.Errorf("tenants: decode registry entry: %w", err)
+	}
+	return t, nil
 }
 
 // now is the service's clock in UTC, without a monotonic reading, so that

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -107,21 +108,30 @@ transit key in the customer's Vault (bring your own key); Vault must answer.`,
 			return nil
 		},
 	}
-	suspend := &cobra.Command{
-		Use: "suspend ID", Short: "Suspend a tenant", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			t, err := cl.api.SuspendTenant(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			if cl.format == "json" {
-				return printJSON(e.stdout, t)
-			}
-			printTenants(e, []client.Tenant{t})
-			return nil
-		},
+	// setState is suspend or resume: the tenant's new state is printed.
+	setState := func(use, short string, do func(ctx context.Context, id string) (client.Tenant, error)) *cobra.Command {
+		return &cobra.Command{
+			Use: use + " ID", Short: short, Args: cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				t, err := do(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				if cl.format == "json" {
+					return printJSON(e.stdout, t)
+				}
+				printTenants(e, []client.Tenant{t})
+				return nil
+			},
+		}
 	}
-	tc.AddCommand(create, list, get, del, suspend)
+	suspend := setState("suspend", "Suspend a tenant: its data and keys are kept, its API keys refused on its data", func(ctx context.Context, id string) (client.Tenant, error) {
+		return cl.api.SuspendTenant(ctx, id)
+	})
+	resume := setState("resume", "Resume a suspended tenant: its API keys work again", func(ctx context.Context, id string) (client.Tenant, error) {
+		return cl.api.ResumeTenant(ctx, id)
+	})
+	tc.AddCommand(create, list, get, del, suspend, resume)
 	return tc
 }
 

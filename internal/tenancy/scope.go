@@ -153,11 +153,21 @@ type Read struct {
 
 // Exists reports whether the tenant exists (is in the registry).
 func (r Read) Exists() bool {
-	if r.s.root == nil {
-		return false
-	}
-	_, _, ok := r.r.Get(registryPath, []byte(r.s.id))
+	_, ok := r.Entry()
 	return ok
+}
+
+// Entry is the tenant's registry entry (the registry's JSON, which
+// appliance/tenants decodes) in this read's snapshot: a component that
+// reads the tenant's data sees the tenant's state as of the same moment
+// (authentication refuses a suspended tenant's credentials without a
+// second read).
+func (r Read) Entry() (value []byte, ok bool) {
+	if r.s.root == nil {
+		return nil, false
+	}
+	v, _, ok := r.r.Get(registryPath, []byte(r.s.id))
+	return v, ok
 }
 
 // Get is raftstore.ReadTx.Get below the tenant.

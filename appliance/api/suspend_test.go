@@ -1,0 +1,314 @@
+package api_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/custos/custos/appliance/api"
+	"github.com/custos/custos/internal/tenancy"
+	"github.com/custos/custos/raftstore"
+)
+
+// What each operation of openapi.json is to a suspended tenant (issue 12,
+// "Suspended tenants are suspended"; acceptance 8, last clause):
+//
+//	data      a route of the tenant's data: its API keys are answered
+//	          403 tenant-suspended, and nothing is done
+//	tenant    the operator's management of the tenant: keeps working
+//	cluster   the operator's routes about the cluster: unaffected
+//	public    no token
+//
+// Every operation of the description must be here, and nothing else: a
+// new route fails TestSuspendedTenant until it is classified.
+var suspensionClass = map[string]string{
+	"GET /v1/openapi.json":                                     "public",
+	"GET /v1/sys/health":                                       "public",
+	"GET /v1/sys/audit-key":                                    "public",
+	"GET /v1/sys/status":                                       "cluster",
+	"GET /v1/sys/audit":                                        "cluster",
+	"GET /v1/sys/audit/checkpoint":                             "cluster",
+	"GET /v1/sys/audit/export":                                 "cluster",
+	"GET /v1/sys/audit/proof/consistency":                      "cluster",
+	"GET /v1/sys/audit/proof/inclusion":                        "cluster",
+	"GET /v1/sys/audit/selfcheck":                              "cluster",
+	"GET /v1/operator/raft/peers":                              "cluster",
+	"DELETE /v1/operator/raft/peers/{id}":                      "cluster",
+	"POST /v1/operator/raft/transfer-leader":                   "cluster",
+	"GET /v1/tenants":                                          "tenant",
+	"POST /v1/tenants":                                         "tenant",
+	"GET /v1/tenants/{id}":                                     "tenant",
+	"PATCH /v1/tenants/{id}":                                   "tenant",
+	"DELETE /v1/tenants/{id}":                                  "tenant",
+	"POST /v1/tenants/{id}/suspend":                            "tenant",
+	"POST /v1/tenants/{id}/resume":                             "tenant",
+	"GET /v1/tenants/{id}/keys":                                "tenant",
+	"POST /v1/tenants/{id}/keys/rotate":                        "tenant",
+	"POST /v1/tenants/{id}/keys/purge-cache":                   "tenant",
+	"PUT /v1/tenants/{id}/keys/provider":                       "tenant",
+	"GET /v1/tenants/{id}/apikeys":                             "tenant",
+	"POST /v1/tenants/{id}/apikeys":                            "tenant",
+	"GET /v1/tenants/{id}/apikeys/{kid}":                       "tenant",
+	"DELETE /v1/tenants/{id}/apikeys/{kid}":                    "tenant",
+	"GET /v1/tenants/{id}/audit":                               "data",
+	"GET /v1/tenants/{id}/audit/checkpoint":                    "data",
+	"GET /v1/tenants/{id}/audit/proof/inclusion":               "data",
+	"GET /v1/tenants/{id}/audit/proof/consistency":             "data",
+	"GET /v1/tenants/{id}/audit/export":                        "data",
+	"GET /v1/tenants/{id}/collections":                         "data",
+	"GET /v1/tenants/{id}/collections/{name}":                  "data",
+	"PUT /v1/tenants/{id}/collections/{name}":                  "data",
+	"GET /v1/tenants/{id}/collections/{name}/records":          "data",
+	"POST /v1/tenants/{id}/collections/{name}/records":         "data",
+	"GET /v1/tenants/{id}/collections/{name}/records/{rid}":    "data",
+	"PUT /v1/tenants/{id}/collections/{name}/records/{rid}":    "data",
+	"PATCH /v1/tenants/{id}/collections/{name}/records/{rid}":  "data",
+	"DELETE /v1/tenants/{id}/collections/{name}/records/{rid}": "data",
+	"GET /v1/tenants/{id}/subjects/{sid}":                      "data",
+	"POST /v1/tenants/{id}/blobs":                              "data",
+	"GET /v1/tenants/{id}/blobs":                               "data",
+	"GET /v1/tenants/{id}/blobs/{bid}":                         "data",
+	"HEAD /v1/tenants/{id}/blobs/{bid}":                        "data",
+	"GET /v1/tenants/{id}/blobs/{bid}/metadata":                "data",
+	"DELETE /v1/tenants/{id}/blobs/{bid}":                      "data",
+}
+
+// suspendEnv is the tenant under test, acme (with a collection, a record,
+// a blob and an admin key), and a bystander, globex, that stays active.
+type suspendEnv struct {
+	t              *testing.T
+	e              *env
+	calls          *callLog
+	key, otherKey  createdKey
+	blob, keyOther string
+}
+
+// suspendQuery are valid values of the query parameters an operation
+// requires.
+var suspendQuery = map[string]string{"index": "0", "old": "1"}
+
+// request is op aimed at acme's own resources with a valid body: what an
+// active tenant's key may do.
+func (s *suspendEnv) request(op *specOp) (method, target, body string, opts []reqOpt) {
+	vals := map[string]string{"id": attackerTenant, "name": "guests", "rid": aRecord, "sid": aSubject, "bid": s.blob, "kid": s.keyOther}
+	if strings.HasPrefix(op.path, "/v1/operator/raft/peers/") {
+		vals["id"] = "n9" // never a member: removing it changes nothing
+	}
+	target = op.path
+	for k, v := range vals {
+		target = strings.ReplaceAll(target, "{"+k+"}", url.PathEscape(v))
+	}
+	q := url.Values{}
+	for _, p := range op.params {
+		if p.In == "query" && p.Required {
+			v, ok := suspendQuery[p.Name]
+			if !ok {
+				s.t.Fatalf("%s: no value for required query parameter %s", op, p.Name)
+			}
+			q.Set(p.Name, v)
+		}
+	}
+	if len(q) > 0 {
+		target += "?" + q.Encode()
+	}
+	switch {
+	case op.bodySchema != "":
+		body = bodyFixtures[op.bodySchema]
+	case op.rawBody:
+		body, opts = "RIFF\x24\x00\x00\x00WAVEfmt acme", []reqOpt{withHeader("Content-Type", "audio/wav")}
+	}
+	return op.method, target, body, opts
+}
+
+// asKey sends op with token.
+func (s *suspendEnv) asKey(op *specOp, token string) (response, []svcCall) {
+	method, target, body, opts := s.request(op)
+	mark := s.calls.mark()
+	r := s.e.do(method, target, body, append(opts, withHeader("Authorization", "Bearer "+token))...)
+	return r, s.calls.since(mark)
+}
+
+// chainHeads are the heads of acme's chain and of the system chain.
+func (s *suspendEnv) chainHeads() string {
+	var out string
+	if err := s.e.store.View(context.Background(), raftstore.Linearizable, func(tx *raftstore.ReadTx) error {
+		for _, chain := range []string{tenancy.ChainOf(attackerTenant), tenancy.SystemChain} {
+			seq, hash := tx.ChainHead([]byte(chain))
+			out += fmt.Sprintf("%s %d/%x ", chain, seq, hash[:8])
+		}
+		return nil
+	}); err != nil {
+		s.t.Fatal(err)
+	}
+	return out
+}
+
+// readBack is acme's data as the operator reads it back (last_used
+// aside: a refused key's use is still recorded).
+func (s *suspendEnv) readBack() map[string]string {
+	out := map[string]string{}
+	for _, target := range []string{
+		"/v1/tenants/acme", "/v1/tenants/acme/apikeys", "/v1/tenants/acme/keys", "/v1/tenants/acme/collections",
+		"/v1/tenants/acme/collections/guests/records/" + aRecord, "/v1/tenants/acme/collections/guests/records?limit=500",
+		"/v1/tenants/acme/blobs?limit=500", "/v1/tenants/acme/blobs/" + s.blob, "/v1/tenants/acme/subjects/" + aSubject,
+	} {
+		r := s.e.do("GET", target, "")
+		out[target] = fmt.Sprintf("%d %s", r.status, dropFields(r.body, "last_used"))
+	}
+	return out
+}
+
+// TestSuspendedTenant walks every operation of openapi.json with acme
+// suspended: each data route answers acme's admin key 403
+// tenant-suspended before any service beyond the key's authentication is
+// called (so with no second read of the tenant, and nothing done: acme's
+// data and both chains read back unchanged); the operator's routes keep
+// working; another tenant is unaffected. After the resumption the same
+// key is admitted on every data route again.
+func TestSuspendedTenant(t *testing.T) {
+	e := newEnv(t, api.Options{})
+	s := &suspendEnv{t: t, e: e}
+	_, ops := loadSpecOps(t)
+	inSpec := map[string]bool{}
+	for _, op := range ops {
+		inSpec[op.String()] = true
+		class, ok := suspensionClass[op.String()]
+		switch {
+		case !ok:
+			t.Errorf("%s is not classified for suspension: add it to suspensionClass", op)
+		case (class == "data") != (op.access == "tenant"):
+			t.Errorf("%s is classified %q, but its access in openapi.json is %q: a route an API key can call is a data route", op, class, op.access)
+		case class == "public" && op.access != "public":
+			t.Errorf("%s is classified public, but needs a token", op)
+		}
+	}
+	for name := range suspensionClass {
+		if !inSpec[name] {
+			t.Errorf("suspensionClass names %s, which openapi.json does not describe", name)
+		}
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	e.mustCreate("acme", "Acme")
+	e.mustCreate("globex", "Globex")
+	for _, id := range []string{"acme", "globex"} {
+		if r := e.do("PUT", "/v1/tenants/"+id+"/collections/guests", guestsV1); r.status != http.StatusCreated {
+			t.Fatalf("collection of %s: %d %s", id, r.status, r.body)
+		}
+	}
+	if r := e.do("POST", "/v1/tenants/acme/collections/guests/records", `{"id":"`+aRecord+`","subject":"`+aSubject+`","fields":{"email":"a@acme.test"}}`); r.status != http.StatusCreated {
+		t.Fatalf("record: %d %s", r.status, r.body)
+	}
+	var bl struct{ ID string }
+	e.do("POST", "/v1/tenants/acme/blobs?subject="+aSubject, "RIFF\x24\x00\x00\x00WAVEfmt acme", withHeader("Content-Type", "audio/wav")).json(t, &bl)
+	s.blob = bl.ID
+	s.key = e.createKey(t, "acme", `{"name":"app","permissions":["admin"]}`)
+	s.keyOther = e.createKey(t, "acme", `{"name":"other","permissions":["read"]}`).ID
+	s.otherKey = e.createKey(t, "globex", `{"name":"app","permissions":["admin"]}`)
+	s.calls = e.withCallLog()
+	globexCollections := func() int {
+		return e.do("GET", "/v1/tenants/globex/collections", "", withHeader("Authorization", "Bearer "+s.otherKey.Token)).status
+	}
+
+	if r := e.do("POST", "/v1/tenants/acme/suspend", ""); r.status != http.StatusOK || !strings.Contains(string(r.body), `"state":"suspended"`) {
+		t.Fatalf("suspend: %d %s", r.status, r.body)
+	}
+	before := s.readBack() // audited reads: the chain moves before heads is taken
+	heads := s.chainHeads()
+	refused := 0
+	for _, op := range ops {
+		class := suspensionClass[op.String()]
+		r, calls := s.asKey(op, s.key.Token)
+		switch class {
+		case "data":
+			refused++
+			if r.status != http.StatusForbidden {
+				t.Errorf("%s with acme suspended: %d %s, want 403 tenant-suspended", op, r.status, r.body)
+				continue
+			}
+			if op.method != http.MethodHead {
+				checkProblem(t, r, http.StatusForbidden, "tenant-suspended", "")
+			}
+			if beyond := callsBeyondAuth(calls); len(beyond) > 0 {
+				t.Errorf("%s with acme suspended reached %v: the refusal must come before any service (and without a second read)", op, beyond)
+			}
+		case "tenant", "cluster":
+			// An API key stays refused on the operator's routes, as before.
+			if r.status != http.StatusForbidden || op.method != http.MethodHead && !strings.Contains(string(r.body), "/forbidden") {
+				t.Errorf("%s: acme's suspended key got %d %s, want 403 forbidden", op, r.status, r.body)
+			}
+		}
+	}
+	if refused < 20 {
+		t.Fatalf("only %d data routes checked", refused)
+	}
+	if got := s.chainHeads(); got != heads {
+		t.Errorf("the refused requests moved a chain: %s -> %s", heads, got)
+	}
+	after := s.readBack()
+	for k, v := range before {
+		if after[k] != v {
+			t.Errorf("%s changed while acme was suspended:\nbefore %s\nafter  %s", k, v, after[k])
+		}
+	}
+	if st := globexCollections(); st != http.StatusOK {
+		t.Errorf("globex's key while acme is suspended: %d", st)
+	}
+
+	// The operator's routes keep working on the suspended tenant (the
+	// tenant, its keys, its API keys, its chain) and on the cluster. The
+	// deletions (of an API key, of the tenant) and the resumption come
+	// last.
+	var manage []*specOp
+	for _, op := range ops {
+		if c := suspensionClass[op.String()]; (c == "tenant" || c == "cluster") && op.method != http.MethodDelete && op.String() != "POST /v1/tenants/{id}/resume" {
+			manage = append(manage, op)
+		}
+	}
+	for _, op := range ops {
+		if op.String() == "DELETE /v1/tenants/{id}/apikeys/{kid}" || op.String() == "DELETE /v1/operator/raft/peers/{id}" {
+			manage = append(manage, op)
+		}
+	}
+	for _, op := range manage {
+		class := suspensionClass[op.String()]
+		method, target, body, opts := s.request(op)
+		r := e.do(method, target, body, opts...)
+		switch {
+		case class == "tenant" && (r.status < 200 || r.status > 299):
+			t.Errorf("%s by the operator with acme suspended: %d %s, want it to work", op, r.status, r.body)
+		case class == "cluster" && (r.status == http.StatusForbidden || r.status >= 500):
+			t.Errorf("%s by the operator with acme suspended: %d %s", op, r.status, r.body)
+		}
+	}
+	for _, target := range []string{"/v1/tenants/acme/audit", "/v1/tenants/acme/audit/export"} {
+		if r := e.do("GET", target, ""); r.status != http.StatusOK {
+			t.Errorf("the operator reads acme's chain (%s) while it is suspended: %d %s", target, r.status, r.body)
+		}
+	}
+
+	// Resuming restores the key at once, on every data route.
+	if r := e.do("POST", "/v1/tenants/acme/resume", ""); r.status != http.StatusOK || !strings.Contains(string(r.body), `"state":"active"`) {
+		t.Fatalf("resume: %d %s", r.status, r.body)
+	}
+	for _, op := range ops {
+		if suspensionClass[op.String()] != "data" {
+			continue
+		}
+		r, _ := s.asKey(op, s.key.Token)
+		if r.status == http.StatusUnauthorized || r.status == http.StatusForbidden || r.status >= 500 {
+			t.Errorf("%s after acme resumed: %d %s", op, r.status, r.body)
+		}
+	}
+	if r := e.do("DELETE", "/v1/tenants/acme", ""); r.status != http.StatusNoContent {
+		t.Errorf("delete the tenant: %d %s", r.status, r.body)
+	}
+	if st := globexCollections(); st != http.StatusOK {
+		t.Errorf("globex's key at the end: %d", st)
+	}
+}
