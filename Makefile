@@ -42,6 +42,8 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 2m)
 	$(GO) test -run '^$$' -fuzz '^FuzzParseCheckpoint$$' -fuzztime $(FUZZTIME) ./appliance/audit
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./appliance/audit
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./appliance/identity/password
+	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./appliance/identity/token
+	$(GO) test -run '^$$' -fuzz '^FuzzHashOf$$' -fuzztime $(FUZZTIME) ./appliance/identity/token
 
 e2e: ## only the end-to-end and fault tests against the built binary
 	$(GO) test -race -count=1 -v -run 'TestE2E|TestFault' ./cmd/custos
@@ -58,6 +60,7 @@ bench: ## performance scenarios (3-process cluster over HTTP, in-process raftsto
 	$(GO) test -run '^$$' -bench . -benchmem -count 4 -cpu 1 ./keyring
 	$(GO) test -run '^$$' -bench 'Verify' -benchtime 3x -count 3 -cpu 1 ./appliance/audit
 	$(GO) test -run '^$$' -bench . -benchtime 20x -count 3 -cpu 1 ./appliance/identity/password
+	$(GO) test -run '^$$' -bench 'Verify$$' -benchmem -count 3 -cpu 1 ./appliance/identity/token
 	$(GO) test -run '^$$' -bench 'Append' -count 3 ./raftstore
 	$(GO) test -tags bench -run '^$$' -bench 'ProveRecord10M' -benchtime 2000x -v -timeout 30m ./raftstore
 	$(GO) test -tags bench -count=1 -v -timeout 30m -run 'TestBench' ./cmd/custos
