@@ -11,8 +11,9 @@ var (
 	// JWT library gave (jwt.ErrTokenExpired and the like), for logs and
 	// tests.
 	ErrInvalidToken = errors.New("token: invalid token")
-	// ErrExpired: the token was valid once and has expired (it is also
-	// ErrInvalidToken): a client refreshes and tries again.
+	// ErrExpired: the token was valid once and has expired; the errors
+	// reporting it wrap ErrInvalidToken too. A client refreshes and tries
+	// again.
 	ErrExpired = errors.New("token: expired")
 	// ErrUnknownKey: the token's key id names no key of the set, or a
 	// retired one.

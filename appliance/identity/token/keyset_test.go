@@ -188,3 +188,30 @@ func TestUnmarshalKeySetRefuses(t *testing.T) {
 		t.Fatal("unexpected field")
 	}
 }
+
+// Verification with a set runs alongside rotations and prunes made from it
+// (run with -race): the set is never written once made.
+func TestConcurrentRotation(t *testing.T) {
+	keys, _ := NewKeySet(t0, DefaultLifetime)
+	a, _ := NewAuthority(testIssuer, keys)
+	tok, _, _ := a.Issue(t0, userClaims())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s := keys
+		for i := range 20 {
+			s = s.Rotate(t0.Add(time.Duration(i) * time.Second))
+			s, _ = s.Prune(t0.Add(time.Hour))
+			if _, err := s.MarshalBinary(); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	for range 20 {
+		if _, err := a.Verify(t0, tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-done
+}
