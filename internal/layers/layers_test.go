@@ -28,6 +28,7 @@ var rank = map[string]int{
 	"appliance/config": 2,
 
 	"appliance/identity/password": 2,
+	"appliance/identity/roles":    2,
 	"appliance/identity/token":    2,
 
 	"appliance/tenants":     3,

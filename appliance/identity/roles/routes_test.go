@@ -1,0 +1,211 @@
+package roles_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"testing"
+
+	"github.com/custos/custos/appliance/apikeys"
+	"github.com/custos/custos/appliance/identity/roles"
+)
+
+// operation is one route of appliance/api/routes.go as the table will
+// authorize it: the permission it needs (none: public), whether it acts
+// on the cluster (only a cluster-wide role may call it) or on the path's
+// tenant, and who may call it before roles (the operator, or also an API
+// key holding key).
+type operation struct {
+	method, path string
+	public       bool
+	perm         roles.Permission
+	cluster      bool
+	key          string // "": the operator only
+}
+
+func op(method, path string, perm roles.Permission, key string) operation {
+	return operation{method: method, path: path, perm: perm, key: key}
+}
+
+func sys(method, path string, perm roles.Permission) operation {
+	return operation{method: method, path: path, perm: perm, cluster: true}
+}
+
+var (
+	p = roles.P
+	// operations is every operation of the API today. A route added to
+	// routes.go without a line here fails TestEveryOperationIsExpressible.
+	operations = []operation{
+		{method: "GET", path: "/openapi.json", public: true},
+		{method: "GET", path: "/sys/health", public: true},
+		{method: "GET", path: "/sys/audit-key", public: true},
+		sys("GET", "/sys/status", p(roles.Cluster, roles.Read)),
+		sys("GET", "/sys/audit", p(roles.Audit, roles.Read)),
+		sys("GET", "/sys/audit/checkpoint", p(roles.Audit, roles.Read)),
+		sys("GET", "/sys/audit/proof/inclusion", p(roles.Audit, roles.Read)),
+		sys("GET", "/sys/audit/proof/consistency", p(roles.Audit, roles.Read)),
+		sys("GET", "/sys/audit/export", p(roles.Audit, roles.Export)),
+		sys("GET", "/sys/audit/selfcheck", p(roles.Audit, roles.Read)),
+		sys("GET", "/operator/raft/peers", p(roles.Cluster, roles.Read)),
+		sys("DELETE", "/operator/raft/peers/:id", p(roles.Cluster, roles.Update)),
+		sys("POST", "/operator/raft/transfer-leader", p(roles.Cluster, roles.Update)),
+		sys("POST", "/tenants", p(roles.Tenants, roles.Create)),
+		sys("GET", "/tenants", p(roles.Tenants, roles.Read)),
+		op("GET", "/tenants/:id", p(roles.Tenants, roles.Read), ""),
+		op("PATCH", "/tenants/:id", p(roles.Tenants, roles.Update), ""),
+		op("DELETE", "/tenants/:id", p(roles.Tenants, roles.Delete), ""),
+		op("POST", "/tenants/:id/suspend", p(roles.Tenants, roles.Update), ""),
+		op("POST", "/tenants/:id/resume", p(roles.Tenants, roles.Update), ""),
+		op("GET", "/tenants/:id/keys", p(roles.Keys, roles.Read), ""),
+		op("POST", "/tenants/:id/keys/rotate", p(roles.Keys, roles.Update), ""),
+		op("POST", "/tenants/:id/keys/purge-cache", p(roles.Keys, roles.Update), ""),
+		op("PUT", "/tenants/:id/keys/provider", p(roles.Keys, roles.Update), ""),
+		op("GET", "/tenants/:id/audit", p(roles.Audit, roles.Read), apikeys.PermRead),
+		op("GET", "/tenants/:id/audit/checkpoint", p(roles.Audit, roles.Read), apikeys.PermRead),
+		op("GET", "/tenants/:id/audit/proof/inclusion", p(roles.Audit, roles.Read), apikeys.PermRead),
+		op("GET", "/tenants/:id/audit/proof/consistency", p(roles.Audit, roles.Read), apikeys.PermRead),
+		op("GET", "/tenants/:id/audit/export", p(roles.Audit, roles.Export), apikeys.PermExport),
+		op("POST", "/tenants/:id/apikeys", p(roles.APIKeys, roles.Create), ""),
+		op("GET", "/tenants/:id/apikeys", p(roles.APIKeys, roles.Read), ""),
+		op("GET", "/tenants/:id/apikeys/:kid", p(roles.APIKeys, roles.Read), ""),
+		op("DELETE", "/tenants/:id/apikeys/:kid", p(roles.APIKeys, roles.Delete), ""),
+		op("PUT", "/tenants/:id/collections/:name", p(roles.Collections, roles.Update), apikeys.PermAdmin),
+		op("GET", "/tenants/:id/collections", p(roles.Collections, roles.Read), apikeys.PermRead),
+		op("GET", "/tenants/:id/collections/:name", p(roles.Collections, roles.Read), apikeys.PermRead),
+		op("POST", "/tenants/:id/collections/:name/records", p(roles.Records, roles.Create), apikeys.PermWrite),
+		op("GET", "/tenants/:id/collections/:name/records", p(roles.Records, roles.Read), apikeys.PermRead),
+		op("GET", "/tenants/:id/collections/:name/records/:rid", p(roles.Records, roles.Read), apikeys.PermRead),
+		op("PUT", "/tenants/:id/collections/:name/records/:rid", p(roles.Records, roles.Update), apikeys.PermWrite),
+		op("PATCH", "/tenants/:id/collections/:name/records/:rid", p(roles.Records, roles.Update), apikeys.PermWrite),
+		op("DELETE", "/tenants/:id/collections/:name/records/:rid", p(roles.Records, roles.Delete), apikeys.PermDelete),
+		op("GET", "/tenants/:id/subjects/:sid", p(roles.Subjects, roles.Read), apikeys.PermRead),
+		op("POST", "/tenants/:id/blobs", p(roles.Blobs, roles.Create), apikeys.PermWrite),
+		op("GET", "/tenants/:id/blobs", p(roles.Blobs, roles.Read), apikeys.PermRead),
+		// The content: blobs:read and ReadsBlobContent.
+		op("GET", "/tenants/:id/blobs/:bid", p(roles.Blobs, roles.Read), apikeys.PermRead),
+		op("GET", "/tenants/:id/blobs/:bid/metadata", p(roles.Blobs, roles.Read), apikeys.PermRead),
+		op("DELETE", "/tenants/:id/blobs/:bid", p(roles.Blobs, roles.Delete), apikeys.PermDelete),
+	}
+	// operatorLoses are the operator-only routes the Operator role no
+	// longer calls: minting an API key would let the operator read the
+	// tenant's data through it, so creating keys is the tenant Owner's
+	// (the operator still lists and revokes them).
+	operatorLoses = []string{"POST /tenants/:id/apikeys"}
+)
+
+// routesInAPI reads the operations declared in appliance/api/routes.go:
+// literal paths, and the audit routes under both prefixes.
+func routesInAPI(t *testing.T) []string {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join("..", "..", "api", "routes.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	methods := map[string]string{"get": "GET", "post": "POST", "put": "PUT", "patch": "PATCH", "del": "DELETE"}
+	var got []string
+	for _, m := range regexp.MustCompile(`method: (\w+), path: "([^"]+)"`).FindAllStringSubmatch(string(src), -1) {
+		got = append(got, methods[m[1]]+" "+m[2])
+	}
+	prefixes := regexp.MustCompile(`auditRoutes\("([^"]+)"`).FindAllStringSubmatch(string(src), -1)
+	suffixes := regexp.MustCompile(`method: (\w+), path: prefix(?: \+ "([^"]+)")?`).FindAllStringSubmatch(string(src), -1)
+	if len(prefixes) == 0 || len(suffixes) == 0 {
+		t.Fatal("found no audit routes in routes.go: update routesInAPI")
+	}
+	for _, pre := range prefixes {
+		for _, s := range suffixes {
+			got = append(got, methods[s[1]]+" "+pre[1]+s[2])
+		}
+	}
+	return got
+}
+
+// Every operation of the API is in the table above, and the table has
+// none the API lacks.
+func TestEveryOperationIsExpressible(t *testing.T) {
+	var table []string
+	for _, o := range operations {
+		table = append(table, o.method+" "+o.path)
+		if !o.public && !slices.Contains(roles.Permissions(), o.perm) {
+			t.Errorf("%s %s needs %s, which is no permission", o.method, o.path, o.perm)
+		}
+	}
+	api := routesInAPI(t)
+	slices.Sort(table)
+	slices.Sort(api)
+	if !slices.Equal(table, api) {
+		t.Errorf("operations differ from appliance/api/routes.go:\n table: %v\n api:   %v", table, api)
+	}
+}
+
+// The Operator keeps every operator-only operation it had, except those
+// operatorLoses lists, and gains none of a tenant's data.
+func TestOperatorOperations(t *testing.T) {
+	operator, _ := roles.Builtin("operator")
+	for _, o := range operations {
+		if o.public {
+			continue
+		}
+		name := o.method + " " + o.path
+		if want := !slices.Contains(operatorLoses, name); o.key == "" && operator.Allows(o.perm) != want {
+			t.Errorf("operator: %s allowed %v, want %v", name, operator.Allows(o.perm), want)
+		}
+		if o.cluster {
+			for _, r := range roles.Builtins() {
+				if !r.ClusterWide() && r.Allows(o.perm) && o.perm.Resource == roles.Cluster {
+					t.Errorf("tenant role %s may call cluster operation %s", r.Name(), name)
+				}
+			}
+		}
+	}
+}
+
+// The old API-key permissions map onto exactly what their routes
+// allowed: each key reaches every route it reached, and its role holds
+// no permission beyond those routes'.
+func TestFromAPIKey(t *testing.T) {
+	if got, want := []string{apikeys.PermRead, apikeys.PermWrite, apikeys.PermDelete, apikeys.PermExport, apikeys.PermAdmin},
+		[]string{"read", "write", "delete", "export", "admin"}; !slices.Equal(got, want) {
+		t.Fatalf("apikeys' permissions are %v; roles spells %v", got, want)
+	}
+	for _, perm := range []string{apikeys.PermRead, apikeys.PermWrite, apikeys.PermDelete, apikeys.PermExport, apikeys.PermAdmin} {
+		r, err := roles.FromAPIKey([]string{perm})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want roles.Set
+		for _, o := range operations {
+			if o.key != "" && apikeys.Allows([]string{perm}, o.key) {
+				want = want.Union(roles.SetOf(o.perm))
+			}
+		}
+		if r.Permissions() != want {
+			t.Errorf("a %s key: %v, want %v", perm, r.Permissions().List(), want.List())
+		}
+		for _, c := range roles.Classifications() {
+			if r.Visibility(c) != roles.Clear {
+				t.Errorf("a %s key reads %s %s; old keys read in clear", perm, c, r.Visibility(c))
+			}
+		}
+	}
+	// A key of several permissions holds their union; read reaches blob
+	// content as it did.
+	r, err := roles.FromAPIKey([]string{apikeys.PermRead, apikeys.PermWrite})
+	if err != nil || !r.Allows(p(roles.Records, roles.Create)) || !r.Allows(p(roles.Records, roles.Read)) || r.Allows(p(roles.Records, roles.Delete)) || !r.ReadsBlobContent() {
+		t.Errorf("read+write key: %v, %v", r.Permissions().List(), err)
+	}
+	// admin is not Owner: it never managed access.
+	admin, _ := roles.FromAPIKey([]string{apikeys.PermAdmin})
+	for _, q := range []roles.Permission{p(roles.Users, roles.Create), p(roles.APIKeys, roles.Create), p(roles.Settings, roles.Update), p(roles.Subjects, roles.Delete)} {
+		if admin.Allows(q) {
+			t.Errorf("an admin key may %s", q)
+		}
+	}
+	if _, err := roles.FromAPIKey([]string{"read", "superuser"}); !errors.Is(err, roles.ErrUnknownAPIKeyPermission) {
+		t.Error("an unknown key permission was mapped")
+	}
+	if none, err := roles.FromAPIKey(nil); err != nil || none.Permissions() != 0 {
+		t.Errorf("no permissions: %v, %v", none.Permissions().List(), err)
+	}
+}
