@@ -45,6 +45,8 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 2m)
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./appliance/identity/password
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./appliance/identity/token
 	$(GO) test -run '^$$' -fuzz '^FuzzHashOf$$' -fuzztime $(FUZZTIME) ./appliance/identity/token
+	$(GO) test -run '^$$' -fuzz '^FuzzVerifyInput$$' -fuzztime $(FUZZTIME) ./appliance/identity/totp
+	$(GO) test -run '^$$' -fuzz '^FuzzParseState$$' -fuzztime $(FUZZTIME) ./appliance/identity/totp
 
 e2e: ## only the end-to-end and fault tests against the built binary
 	$(GO) test -race -count=1 -v -run 'TestE2E|TestFault' ./cmd/custos

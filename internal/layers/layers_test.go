@@ -30,6 +30,7 @@ var rank = map[string]int{
 	"appliance/identity/password": 2,
 	"appliance/identity/roles":    2,
 	"appliance/identity/token":    2,
+	"appliance/identity/totp":     2,
 
 	"appliance/tenants":     3,
 	"appliance/cluster":     3,
