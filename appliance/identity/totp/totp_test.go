@@ -36,7 +36,7 @@ func codeAt(t testing.TB, st State, at time.Time) string {
 
 // active enrols alice of acme and confirms the enrolment at c's time; it
 // returns the active state and its recovery codes.
-func active(t *testing.T, a *Authenticator, c *clock) (State, []string) {
+func active(t testing.TB, a *Authenticator, c *clock) (State, []string) {
 	t.Helper()
 	e, err := a.Enrol("acme", "alice@example.com")
 	if err != nil {
@@ -199,7 +199,7 @@ func inWindow(t *testing.T, st State, at time.Time, code string) bool {
 }
 
 // wrongCode returns a well-formed code that is right for no step near at.
-func wrongCode(t *testing.T, st State, at time.Time) string {
+func wrongCode(t testing.TB, st State, at time.Time) string {
 	t.Helper()
 	used := map[string]bool{}
 	for d := -3; d <= 3; d++ {
