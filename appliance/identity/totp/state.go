@@ -22,6 +22,7 @@ const (
 	StatusActive
 )
 
+// String returns the status's name: "none", "pending" or "active".
 func (s Status) String() string {
 	switch s {
 	case StatusNone:
