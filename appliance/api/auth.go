@@ -72,7 +72,9 @@ func (s *server) authn(c *fiber.Ctx) (caller, error) {
 
 // authorize admits the request to a route of the given access, and
 // returns its principal (none for a public route). Otherwise the token
-// must be the operator's or an API key's. A principal of a tenant (an API
+// must be the operator's or an API key's, and its principal within its
+// rate limit (429 rate-limited otherwise, counted across all its source
+// addresses, and before anything else is decided). A principal of a tenant (an API
 // key) must be of the tenant the path names (:id), and is refused on
 // operator-only routes. A key of another tenant gets the answer a missing
 // tenant gets: 404, nothing about whether the tenant exists. A principal
@@ -86,8 +88,14 @@ func (s *server) authorize(c *fiber.Ctx, a access) (audit.Principal, error) {
 		return audit.Principal{}, nil
 	}
 	p, err := s.authn(c)
-	if err != nil || p.who.Tenant == "" {
+	if err != nil {
 		return p.who, err
+	}
+	if err := s.limit.principal(p.who); err != nil {
+		return p.who, err
+	}
+	if p.who.Tenant == "" {
+		return p.who, nil
 	}
 	if a.perm == "" {
 		return p.who, &requestError{kind: kindForbidden, detail: "This endpoint needs the operator token; API keys reach only their tenant's data."}

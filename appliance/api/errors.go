@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/custos/custos/raftstore"
 )
@@ -47,3 +48,13 @@ func (e *authError) Error() string {
 }
 
 func (e *authError) Unwrap() error { return e.cause }
+
+// rateLimitedError is a request over its source's or its principal's rate
+// limit; retryAfter is how long until the next one would be admitted.
+type rateLimitedError struct {
+	retryAfter time.Duration
+}
+
+func (e *rateLimitedError) Error() string {
+	return "api: rate limited, retry after " + e.retryAfter.String()
+}

@@ -66,7 +66,7 @@ func TestOpenAPIMatchesRouteTable(t *testing.T) {
 // ones a client relies on: every error response is a problem
 // (application/problem+json, schema Problem); every operation documents
 // the problems every route can answer (400, 413 and 415 about the body,
-// 500); authenticated operations add 401, 403 and 503; operations under a
+// 429 over a rate limit, 500); authenticated operations add 401, 403 and 503; operations under a
 // tenant path add 404; and every operation an API key may call names the
 // permission it needs.
 func TestOpenAPIProblemsDocumented(t *testing.T) {
@@ -81,7 +81,7 @@ func TestOpenAPIProblemsDocumented(t *testing.T) {
 			}
 			public := len(security) == 0
 			apiKey := slices.ContainsFunc(security, func(r openapi3.SecurityRequirement) bool { _, ok := r["apiKey"]; return ok })
-			want := []int{400, 413, 415, 500}
+			want := []int{400, 413, 415, 429, 500}
 			if !public {
 				want = append(want, 401, 403, 503)
 			}

@@ -62,6 +62,7 @@ const (
 	kindIntegrity
 	kindRangeNotSatisfiable
 	kindLengthRequired
+	kindRateLimited
 	kindInternal
 )
 
@@ -105,6 +106,8 @@ func (k kind) spec() (slug, title string, status int) {
 		return "audit-unavailable", "Audit log unavailable", http.StatusServiceUnavailable
 	case kindLengthRequired:
 		return "length-required", "Length required", http.StatusLengthRequired
+	case kindRateLimited:
+		return "rate-limited", "Too many requests", http.StatusTooManyRequests
 	case kindRangeNotSatisfiable:
 		return "range-not-satisfiable", "Range not satisfiable", http.StatusRequestedRangeNotSatisfiable
 	default:
@@ -146,11 +149,15 @@ func problemFor(err error) (kind, string, []FieldProblem, []header) {
 		rm *tenants.RegionMismatchError
 		fb *fiber.Error
 		ue *keyring.UnavailableError
+		rl *rateLimitedError
 	)
 	retry := []header{{fiber.HeaderRetryAfter, "1"}}
 	switch {
 	case errors.As(err, &re):
 		return re.kind, re.detail, re.fields, nil
+	case errors.As(err, &rl):
+		return kindRateLimited, "Too many requests from this address or with this credential; retry after the number of seconds Retry-After gives.",
+			nil, []header{{fiber.HeaderRetryAfter, retryAfterSeconds(rl.retryAfter)}}
 	case unavailable(err):
 		if errors.Is(err, raftstore.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) {
 			return kindUnavailable, "The cluster did not answer in time. A change may or may not have been applied: read it back before retrying.", nil, retry

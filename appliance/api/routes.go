@@ -253,13 +253,19 @@ func findRecordsRule(in *input) error {
 	return nil
 }
 
-// serve is the one handler of every route: it authenticates the request
-// (nothing of its body is read before), bounds and reads its body,
+// serve is the one handler of every route: it takes a token of the
+// request's source address (before anything else, authentication
+// included, so that a flood of bad tokens is limited too), authenticates
+// the request (nothing of its body is read before) and takes a token of
+// its principal, bounds and reads its body,
 // validates its parameters and decodes its body as the route declares
 // them, checks the path's tenant exists where the route needs it, and
 // only then calls the route's handler.
 func (s *server) serve(rt *route) fiber.Handler {
 	return func(c *fiber.Ctx) error {
+		if err := s.limit.source(c); err != nil {
+			return err
+		}
 		who, err := s.authorize(c, rt.access)
 		if err != nil {
 			return err

@@ -82,6 +82,12 @@ type Options struct {
 	// does not cancel a request when the client goes away, so every call
 	// gets its own deadline.
 	RequestTimeout time.Duration
+	// RateLimit bounds request rates per source address and per
+	// principal; nil: no limits.
+	RateLimit *RateLimit
+	// Now is the rate limits' clock (nil: time.Now); tests give a fake
+	// one.
+	Now func() time.Time
 }
 
 const (
@@ -99,9 +105,10 @@ const (
 
 // server holds the handlers' dependencies.
 type server struct {
-	deps Deps
-	opts Options
-	log  *slog.Logger
+	deps  Deps
+	opts  Options
+	log   *slog.Logger
+	limit *limiter // nil: no rate limits
 }
 
 // NewApp makes the HTTP app the API, and later the UI and metrics,
@@ -162,7 +169,7 @@ func Register(router fiber.Router, deps Deps, opts Options) {
 	if opts.RequestTimeout == 0 {
 		opts.RequestTimeout = defaultRequestTimeout
 	}
-	s := &server{deps: deps, opts: opts, log: deps.Logger}
+	s := &server{deps: deps, opts: opts, log: deps.Logger, limit: newLimiter(opts.RateLimit, opts.Now)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

@@ -65,17 +65,34 @@ const EnvPrefix = "CUSTOS_"
 
 // Config is the configuration of one node.
 type Config struct {
-	Dev      bool    `koanf:"dev"`
-	DevToken Secret  `koanf:"dev_token"` // fixed operator token for dev mode
-	NodeID   string  `koanf:"node_id"`   // slug [a-z0-9][a-z0-9-]{0,62}
-	Region   string  `koanf:"region"`    // slug, e.g. ap-south-1; "local" in dev
-	DataDir  string  `koanf:"data_dir"`  // "" in dev: the caller makes a temporary directory
-	API      API     `koanf:"api"`
-	Cluster  Cluster `koanf:"cluster"`
-	Keyring  Keyring `koanf:"keyring"`
-	Audit    Audit   `koanf:"audit"`
-	Blobs    Blobs   `koanf:"blobs"`
-	Log      Log     `koanf:"log"`
+	Dev       bool      `koanf:"dev"`
+	DevToken  Secret    `koanf:"dev_token"` // fixed operator token for dev mode
+	NodeID    string    `koanf:"node_id"`   // slug [a-z0-9][a-z0-9-]{0,62}
+	Region    string    `koanf:"region"`    // slug, e.g. ap-south-1; "local" in dev
+	DataDir   string    `koanf:"data_dir"`  // "" in dev: the caller makes a temporary directory
+	API       API       `koanf:"api"`
+	Cluster   Cluster   `koanf:"cluster"`
+	Keyring   Keyring   `koanf:"keyring"`
+	Audit     Audit     `koanf:"audit"`
+	Blobs     Blobs     `koanf:"blobs"`
+	RateLimit RateLimit `koanf:"ratelimit"`
+	Log       Log       `koanf:"log"`
+}
+
+// RateLimit bounds API request rates on each node: a token bucket per
+// source address (checked before authentication, so a flood of bad tokens
+// is limited too) and one per principal (an API key, the operator; across
+// all its sources). Limits are per node, not cluster-wide. The defaults
+// stop one client from starving a node yet sit well above what one
+// application server needs; deployments behind a proxy see every client
+// as the proxy's address and may want a higher per-source rate.
+type RateLimit struct {
+	Enabled           bool    `koanf:"enabled"`
+	PerSourceRate     float64 `koanf:"per_source_rate"`     // requests per second, 0.01..1000000
+	PerSourceBurst    int     `koanf:"per_source_burst"`    // 1..10000000
+	PerPrincipalRate  float64 `koanf:"per_principal_rate"`  // requests per second, 0.01..1000000
+	PerPrincipalBurst int     `koanf:"per_principal_burst"` // 1..10000000
+	MaxTracked        int     `koanf:"max_tracked"`         // keys tracked per table, 1000..10000000
 }
 
 // Blobs configures blob uploads (recordings, documents).
@@ -179,6 +196,14 @@ func defaults(dev bool) Config {
 			MaxSize:      2 << 30,
 			ContentTypes: []string{"audio/*", "video/*", "image/*", "application/pdf", "application/octet-stream", "text/plain"},
 			StaleAfter:   15 * time.Minute,
+		},
+		RateLimit: RateLimit{
+			Enabled:           true,
+			PerSourceRate:     2000,
+			PerSourceBurst:    4000,
+			PerPrincipalRate:  1000,
+			PerPrincipalBurst: 2000,
+			MaxTracked:        100_000,
 		},
 		Log: Log{Level: "info", Format: "text"},
 	}
@@ -406,38 +431,44 @@ func flatten(c *Config, redact bool) map[string]any {
 		return s.Reveal()
 	}
 	return map[string]any{
-		"dev":                          c.Dev,
-		"dev_token":                    secret(c.DevToken),
-		"node_id":                      c.NodeID,
-		"region":                       c.Region,
-		"data_dir":                     c.DataDir,
-		"api.listen_address":           c.API.ListenAddress,
-		"api.body_limit":               int64(c.API.BodyLimit),
-		"api.request_timeout":          c.API.RequestTimeout.String(),
-		"cluster.listen_address":       c.Cluster.ListenAddress,
-		"cluster.advertise_address":    c.Cluster.AdvertiseAddress,
-		"cluster.join":                 append([]string{}, c.Cluster.Join...),
-		"cluster.join_token":           secret(c.Cluster.JoinToken),
-		"cluster.heartbeat_timeout":    c.Cluster.HeartbeatTimeout.String(),
-		"cluster.election_timeout":     c.Cluster.ElectionTimeout.String(),
-		"cluster.leader_lease_timeout": c.Cluster.LeaderLeaseTimeout.String(),
-		"cluster.snapshot_threshold":   c.Cluster.SnapshotThreshold,
-		"cluster.snapshot_interval":    c.Cluster.SnapshotInterval.String(),
-		"cluster.apply_timeout":        c.Cluster.ApplyTimeout.String(),
-		"keyring.seal_identity":        c.Keyring.SealIdentity,
-		"keyring.cache_ttl":            c.Keyring.CacheTTL.String(),
-		"keyring.cache_size":           int64(c.Keyring.CacheSize),
-		"keyring.vault_timeout":        c.Keyring.VaultTimeout.String(),
-		"keyring.compact_window":       c.Keyring.CompactWindow.String(),
-		"keyring.trim_after":           c.Keyring.TrimAfter.String(),
-		"audit.retention":              c.Audit.Retention.String(),
-		"audit.checkpoint_interval":    c.Audit.CheckpointInterval.String(),
-		"audit.checkpoint_entries":     int64(c.Audit.CheckpointEntries),
-		"audit.selfcheck_interval":     c.Audit.SelfCheckInterval.String(),
-		"blobs.max_size":               c.Blobs.MaxSize,
-		"blobs.content_types":          append([]string{}, c.Blobs.ContentTypes...),
-		"blobs.stale_after":            c.Blobs.StaleAfter.String(),
-		"log.level":                    c.Log.Level,
-		"log.format":                   c.Log.Format,
+		"dev":                           c.Dev,
+		"dev_token":                     secret(c.DevToken),
+		"node_id":                       c.NodeID,
+		"region":                        c.Region,
+		"data_dir":                      c.DataDir,
+		"api.listen_address":            c.API.ListenAddress,
+		"api.body_limit":                int64(c.API.BodyLimit),
+		"api.request_timeout":           c.API.RequestTimeout.String(),
+		"cluster.listen_address":        c.Cluster.ListenAddress,
+		"cluster.advertise_address":     c.Cluster.AdvertiseAddress,
+		"cluster.join":                  append([]string{}, c.Cluster.Join...),
+		"cluster.join_token":            secret(c.Cluster.JoinToken),
+		"cluster.heartbeat_timeout":     c.Cluster.HeartbeatTimeout.String(),
+		"cluster.election_timeout":      c.Cluster.ElectionTimeout.String(),
+		"cluster.leader_lease_timeout":  c.Cluster.LeaderLeaseTimeout.String(),
+		"cluster.snapshot_threshold":    c.Cluster.SnapshotThreshold,
+		"cluster.snapshot_interval":     c.Cluster.SnapshotInterval.String(),
+		"cluster.apply_timeout":         c.Cluster.ApplyTimeout.String(),
+		"keyring.seal_identity":         c.Keyring.SealIdentity,
+		"keyring.cache_ttl":             c.Keyring.CacheTTL.String(),
+		"keyring.cache_size":            int64(c.Keyring.CacheSize),
+		"keyring.vault_timeout":         c.Keyring.VaultTimeout.String(),
+		"keyring.compact_window":        c.Keyring.CompactWindow.String(),
+		"keyring.trim_after":            c.Keyring.TrimAfter.String(),
+		"audit.retention":               c.Audit.Retention.String(),
+		"audit.checkpoint_interval":     c.Audit.CheckpointInterval.String(),
+		"audit.checkpoint_entries":      int64(c.Audit.CheckpointEntries),
+		"audit.selfcheck_interval":      c.Audit.SelfCheckInterval.String(),
+		"blobs.max_size":                c.Blobs.MaxSize,
+		"blobs.content_types":           append([]string{}, c.Blobs.ContentTypes...),
+		"blobs.stale_after":             c.Blobs.StaleAfter.String(),
+		"ratelimit.enabled":             c.RateLimit.Enabled,
+		"ratelimit.per_source_rate":     c.RateLimit.PerSourceRate,
+		"ratelimit.per_source_burst":    int64(c.RateLimit.PerSourceBurst),
+		"ratelimit.per_principal_rate":  c.RateLimit.PerPrincipalRate,
+		"ratelimit.per_principal_burst": int64(c.RateLimit.PerPrincipalBurst),
+		"ratelimit.max_tracked":         int64(c.RateLimit.MaxTracked),
+		"log.level":                     c.Log.Level,
+		"log.format":                    c.Log.Format,
 	}
 }

@@ -93,6 +93,7 @@ func (c *Config) Validate() error {
 	if c.Keyring.TrimAfter < 0 {
 		bad("keyring.trim_after", "must not be negative")
 	}
+	c.RateLimit.validate(bad)
 	if msg := addrProblem(c.API.ListenAddress, false, true); msg != "" {
 		bad("api.listen_address", "%s", msg)
 	}
@@ -149,6 +150,30 @@ func (c *Config) Validate() error {
 		bad("log.format", "must be one of %s", strings.Join(formats, ", "))
 	}
 	return errors.Join(errs...)
+}
+
+// validate holds the rate limits to values that can be meant: a rate of at
+// least one request per 100 seconds and at most a million per second, a
+// burst of at least one request, a table of at least 1000 keys. They are
+// checked even when disabled, so that enabling them cannot fail later.
+func (r RateLimit) validate(bad func(key, format string, args ...any)) {
+	for _, f := range []struct {
+		key  string
+		rate float64
+	}{{"ratelimit.per_source_rate", r.PerSourceRate}, {"ratelimit.per_principal_rate", r.PerPrincipalRate}} {
+		if !(f.rate >= 0.01 && f.rate <= 1_000_000) {
+			bad(f.key, "must be between 0.01 and 1000000 requests per second")
+		}
+	}
+	for _, f := range []struct {
+		key string
+		n   int
+		min int
+	}{{"ratelimit.per_source_burst", r.PerSourceBurst, 1}, {"ratelimit.per_principal_burst", r.PerPrincipalBurst, 1}, {"ratelimit.max_tracked", r.MaxTracked, 1000}} {
+		if f.n < f.min || f.n > 10_000_000 {
+			bad(f.key, "must be between %d and 10000000", f.min)
+		}
+	}
 }
 
 // isSlug reports whether s matches slugPattern.

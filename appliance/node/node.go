@@ -67,6 +67,7 @@ import (
 	"github.com/custos/custos/appliance/cluster"
 	"github.com/custos/custos/appliance/collections"
 	"github.com/custos/custos/appliance/config"
+	"github.com/custos/custos/appliance/ratelimit"
 	"github.com/custos/custos/appliance/records"
 	"github.com/custos/custos/appliance/tenants"
 	"github.com/custos/custos/internal/tenancy"
@@ -184,7 +185,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Node, error)
 		Cluster: n.store, Tenants: ten, Keys: keys, Audit: aud, SelfCheck: runner, APIKeys: apikeys.New(b, nil),
 		Collections: colls, Records: recs, Blobs: bl,
 		Auth: members, Version: opts.Version, Logger: logger,
-	}, api.Options{BodyLimit: cfg.API.BodyLimit, RequestTimeout: cfg.API.RequestTimeout})
+	}, api.Options{BodyLimit: cfg.API.BodyLimit, RequestTimeout: cfg.API.RequestTimeout, RateLimit: rateLimit(cfg.RateLimit)})
 	n.ln, err = net.Listen("tcp", cfg.API.ListenAddress)
 	if err != nil {
 		return nil, fmt.Errorf("node: api listen %s: %w", cfg.API.ListenAddress, err)
@@ -396,4 +397,17 @@ func (n *Node) removeTempDir() error {
 		return nil
 	}
 	return os.RemoveAll(n.tempDir)
+}
+
+// rateLimit is the API's rate limits from the configuration; nil when
+// they are disabled.
+func rateLimit(c config.RateLimit) *api.RateLimit {
+	if !c.Enabled {
+		return nil
+	}
+	return &api.RateLimit{
+		PerSource:    ratelimit.Limits{Rate: c.PerSourceRate, Burst: c.PerSourceBurst},
+		PerPrincipal: ratelimit.Limits{Rate: c.PerPrincipalRate, Burst: c.PerPrincipalBurst},
+		MaxTracked:   c.MaxTracked,
+	}
 }

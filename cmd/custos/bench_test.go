@@ -30,6 +30,12 @@ import (
 // (the put) is then about 1 KiB of JSON.
 var benchName = strings.Repeat("\U00020000", 200)
 
+// benchConfig is appended to every bench node's configuration. The rate
+// limits are off: the scenarios measure what a node can serve, and their
+// clients (64 or 256 on one API key, all from 127.0.0.1) would otherwise
+// be held to the per-source and per-principal defaults.
+const benchConfig = "[log]\nlevel = \"warn\"\n\n[ratelimit]\nenabled = false\n"
+
 type benchStats struct {
 	LogBatches uint64 `json:"log_batches"`
 	LogNanos   uint64 `json:"log_nanos"`
@@ -41,7 +47,7 @@ type benchStats struct {
 func TestBenchCluster(t *testing.T) {
 	t.Setenv("CUSTOS_E2E_RACE", "0")
 	bin := e2e.Binary(t)
-	c := e2e.StartClusterWith(t, bin, "[log]\nlevel = \"warn\"\n")
+	c := e2e.StartClusterWith(t, bin, benchConfig)
 	leader := c.WaitLeader(30 * time.Second)
 	floor := fsyncFloor(t, c.Dir)
 	out := &strings.Builder{}
@@ -216,7 +222,7 @@ func TestBenchDevColdStart(t *testing.T) {
 func TestBenchRecords(t *testing.T) {
 	t.Setenv("CUSTOS_E2E_RACE", "0")
 	bin := e2e.Binary(t)
-	c := e2e.StartClusterWith(t, bin, "[log]\nlevel = \"warn\"\n")
+	c := e2e.StartClusterWith(t, bin, benchConfig)
 	leader := c.WaitLeader(30 * time.Second)
 	token := benchTenant(t, leader)
 	out := &strings.Builder{}
@@ -291,7 +297,7 @@ func TestBenchRecords(t *testing.T) {
 func TestBenchBlobs(t *testing.T) {
 	t.Setenv("CUSTOS_E2E_RACE", "0")
 	bin := e2e.Binary(t)
-	c := e2e.StartClusterWith(t, bin, "[log]\nlevel = \"warn\"\n")
+	c := e2e.StartClusterWith(t, bin, benchConfig)
 	leader := c.WaitLeader(30 * time.Second)
 	token := benchTenant(t, leader)
 	benchBlobUploads(t, leader, token, func(format string, args ...any) {

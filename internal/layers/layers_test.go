@@ -27,6 +27,8 @@ var rank = map[string]int{
 	"appliance/audit":  2,
 	"appliance/config": 2,
 
+	"appliance/ratelimit": 2,
+
 	"appliance/identity/password": 2,
 	"appliance/identity/roles":    2,
 	"appliance/identity/token":    2,

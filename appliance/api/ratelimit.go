@@ -1,0 +1,77 @@
+package api
+
+import (
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/appliance/ratelimit"
+)
+
+// RateLimit bounds how often one source address, and one principal
+// across all its sources, may call the API on this node (the limits are
+// per node: see package ratelimit for why that is enough). Over a limit
+// the request is answered 429 rate-limited with Retry-After, and nothing
+// else of it runs.
+type RateLimit struct {
+	PerSource    ratelimit.Limits
+	PerPrincipal ratelimit.Limits
+	// MaxTracked bounds each of the two tables (sources, principals).
+	MaxTracked int
+}
+
+// limiter holds the node's two tables of buckets.
+type limiter struct {
+	now          func() time.Time
+	perSource    *ratelimit.Table
+	perPrincipal *ratelimit.Table
+}
+
+func newLimiter(r *RateLimit, now func() time.Time) *limiter {
+	if r == nil {
+		return nil
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &limiter{
+		now:          now,
+		perSource:    ratelimit.New(r.PerSource, r.MaxTracked),
+		perPrincipal: ratelimit.New(r.PerPrincipal, r.MaxTracked),
+	}
+}
+
+// source takes a token of the request's source address. It runs before
+// authentication, on every route, public ones included, so that a flood
+// of bad tokens from one address is limited like any other.
+func (l *limiter) source(c *fiber.Ctx) error {
+	if l == nil {
+		return nil
+	}
+	return refused(l.perSource.Allow(c.IP(), l.now()))
+}
+
+// principal takes a token of an authenticated principal, wherever its
+// requests come from.
+func (l *limiter) principal(who audit.Principal) error {
+	if l == nil {
+		return nil
+	}
+	return refused(l.perPrincipal.Allow(string(who.Kind)+"\x00"+who.Tenant+"\x00"+who.ID, l.now()))
+}
+
+func refused(ok bool, wait time.Duration) error {
+	if ok {
+		return nil
+	}
+	return &rateLimitedError{retryAfter: wait}
+}
+
+// retryAfterSeconds is Retry-After's value for a wait: whole seconds,
+// rounded up, at least 1.
+func retryAfterSeconds(d time.Duration) string {
+	return strconv.FormatInt(max(1, int64(math.Ceil(d.Seconds()))), 10)
+}
