@@ -148,9 +148,10 @@
 //	precondition-failed     412     a record or collection is not at the version If-Match names
 //	region-mismatch         422     a tenant requested in another region than the cluster's
 //	rate-limited            429     over the node's request rate for the source address (checked on
-//	                                every route, before authentication) or for the principal (an API
-//	                                key or the operator, across its addresses); Retry-After gives the
-//	                                whole seconds (at least 1) until a request would be admitted
+//	                                every route, before authentication; IPv6 by its /64) or for the
+//	                                principal (an API key or the operator, across its addresses);
+//	                                Retry-After gives the whole seconds (at least 1) until a request
+//	                                would be admitted
 //	unavailable             503     no leader, leadership lost, timeout, shutdown (with Retry-After: 1)
 //	audit-unavailable       503     the change's audit entry could not be written (nothing was
 //	                                changed), or this node cannot sign checkpoints (sealed)

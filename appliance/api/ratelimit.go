@@ -2,6 +2,7 @@ package api
 
 import (
 	"math"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -51,7 +52,26 @@ func (l *limiter) source(c *fiber.Ctx) error {
 	if l == nil {
 		return nil
 	}
-	return refused(l.perSource.Allow(c.IP(), l.now()))
+	return refused(l.perSource.Allow(sourceKey(c.IP()), l.now()))
+}
+
+// sourceKey is the bucket of a source address: an IPv4 address on its
+// own, an IPv6 address by its /64 — the block one subscriber or host is
+// usually given, so that one machine cannot take a fresh bucket with each
+// of its 2^64 addresses.
+func sourceKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	if a = a.Unmap(); a.Is4() {
+		return a.String()
+	}
+	p, err := a.WithZone("").Prefix(64)
+	if err != nil {
+		return ip
+	}
+	return p.String()
 }
 
 // principal takes a token of an authenticated principal, wherever its

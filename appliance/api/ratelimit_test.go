@@ -232,3 +232,20 @@ func TestRateLimitManySources(t *testing.T) {
 	}
 	checkLimited(t, doFrom(t, l.app, "10.0.0.0", "GET", "/v1/openapi.json", ""), "/v1/openapi.json", "1")
 }
+
+// TestRateLimitIPv6Prefix: the addresses of one IPv6 /64 share a bucket;
+// another /64 has its own.
+func TestRateLimitIPv6Prefix(t *testing.T) {
+	e := newEnv(t, api.Options{})
+	l := newLimited(e, ratelimit.Limits{Rate: 1, Burst: 2}, ratelimit.Limits{Rate: 1000, Burst: 1000})
+	const path = "/v1/openapi.json"
+	for _, ip := range []string{"2001:db8:1:2::1", "2001:db8:1:2:ffff::9"} {
+		if r := doFrom(t, l.app, ip, "GET", path, ""); r.status != http.StatusOK {
+			t.Fatalf("%s: %d", ip, r.status)
+		}
+	}
+	checkLimited(t, doFrom(t, l.app, "2001:db8:1:2:abcd::1", "GET", path, ""), path, "1")
+	if r := doFrom(t, l.app, "2001:db8:1:3::1", "GET", path, ""); r.status != http.StatusOK {
+		t.Fatalf("another /64: %d", r.status)
+	}
+}

@@ -81,11 +81,14 @@ type Config struct {
 
 // RateLimit bounds API request rates on each node: a token bucket per
 // source address (checked before authentication, so a flood of bad tokens
-// is limited too) and one per principal (an API key, the operator; across
-// all its sources). Limits are per node, not cluster-wide. The defaults
+// is limited too; an IPv6 address counts by its /64) and one per
+// principal (an API key, the operator) across all its sources. Limits are
+// per node, not cluster-wide (see package ratelimit for why). The defaults
 // stop one client from starving a node yet sit well above what one
-// application server needs; deployments behind a proxy see every client
-// as the proxy's address and may want a higher per-source rate.
+// application server needs, and above what the end-to-end tests send from
+// 127.0.0.1; deployments behind a proxy see every client as the proxy's
+// address and may want a higher per-source rate. The bench scenarios turn
+// the limits off, as they measure capacity.
 type RateLimit struct {
 	Enabled           bool    `koanf:"enabled"`
 	PerSourceRate     float64 `koanf:"per_source_rate"`     // requests per second, 0.01..1000000
