@@ -147,7 +147,31 @@ func NewCluster(tb testing.TB, n int) *Cluster {
 			tb.Fatalf("%s: join: %v", id, err)
 		}
 	}
+	c.settle(tb)
 	return c
+}
+
+// settle waits until every node follows one leader in one term and has
+// applied what that leader had committed when the wait began: a cluster
+// whose voters were just added may otherwise still be catching up, and a
+// leader that cannot yet count on them for its lease may step down under
+// the first writes of a test (on two busy cores, with -race).
+func (c *Cluster) settle(tb testing.TB) {
+	tb.Helper()
+	var target uint64
+	testkit.Eventually(tb, "every node to follow one leader and catch up", func() bool {
+		lead := c.Leader(tb).Status()
+		if target == 0 {
+			target = lead.CommitIndex
+		}
+		for _, n := range c.Nodes {
+			st := n.Status()
+			if st.LeaderID != lead.NodeID || st.Term != lead.Term || st.AppliedIndex < target || len(st.Peers) != len(c.Nodes) {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // Leader returns the current leader, waiting for one.
