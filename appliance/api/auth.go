@@ -7,6 +7,7 @@ import (
 
 	"github.com/custos/custos/appliance/apikeys"
 	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/appliance/identity/roles"
 	"github.com/custos/custos/appliance/tenants"
 )
 
@@ -30,6 +31,11 @@ func bearerToken(h string) (string, bool) {
 // with what authorization needs beyond who it is.
 type caller struct {
 	who audit.Principal
+	// role is what a tenant's principal may do, computed once when its
+	// credential is authenticated (the key's role, or the role its old
+	// permissions map onto); unused for the operator, which passes every
+	// route.
+	role roles.Role
 	// suspended: the principal belongs to a tenant that was suspended in
 	// the snapshot its credential was read from (the API key's own
 	// linearizable read: no second read of the tenant).
@@ -58,7 +64,13 @@ func (s *server) authn(c *fiber.Ctx) (caller, error) {
 			}
 			return caller{}, &authError{cause: err}
 		}
-		p.who.Kind, p.who.ID, p.who.Tenant, p.who.Permissions = audit.ActorAPIKey, k.ID, k.Tenant, k.Permissions
+		role, err := k.EffectiveRole()
+		if err != nil {
+			s.log.Error("API key names no role of the table", "request_id", requestID(c), "key", k.ID, "err", err)
+			return caller{}, &authError{cause: err}
+		}
+		p.who.Kind, p.who.ID, p.who.Tenant, p.who.Role, p.who.Permissions = audit.ActorAPIKey, k.ID, k.Tenant, k.Role, k.Permissions
+		p.role = role
 		p.suspended = k.TenantState == tenants.StateSuspended
 	} else if err := s.deps.Auth.CheckOperatorToken(ctx, token); err != nil {
 		if !unavailable(err) {
@@ -74,15 +86,20 @@ func (s *server) authn(c *fiber.Ctx) (caller, error) {
 // returns its principal (none for a public route). Otherwise the token
 // must be the operator's or an API key's, and its principal within its
 // rate limit (429 rate-limited otherwise, counted across all its source
-// addresses, and before anything else is decided). A principal of a tenant (an API
-// key) must be of the tenant the path names (:id), and is refused on
-// operator-only routes. A key of another tenant gets the answer a missing
-// tenant gets: 404, nothing about whether the tenant exists. A principal
-// of a suspended tenant is then refused (403 tenant-suspended) on every
-// route it could otherwise reach: each is a data route of its tenant —
-// collections, records, subjects, blobs, and the tenant's audit chain
-// (see the package doc) — and the rule sits here, not in handlers, so a
-// new route cannot forget it. Last, the route's permission.
+// addresses, and before anything else is decided). A principal of a
+// tenant (an API key) is refused on the cluster's routes, and on a route
+// only the operator called before roles (a.key empty) unless its role
+// holds the route's permission — first, whatever tenant the path names,
+// as old keys always were. It must be of the tenant the path names (:id):
+// a key of another tenant gets the answer a missing tenant gets: 404,
+// nothing about whether the tenant exists. A principal of a suspended
+// tenant is then refused (403 tenant-suspended) on every route it could
+// otherwise reach: each is a route of its tenant's data or access —
+// collections, records, subjects, blobs, the tenant's audit chain, its
+// API keys (see the package doc) — and the rule sits here, not in
+// handlers, so a new route cannot forget it. Last, the route's
+// permission, asked of the principal's role: one path for keys bound to
+// a role and for old keys.
 func (s *server) authorize(c *fiber.Ctx, a access) (audit.Principal, error) {
 	if a.public {
 		return audit.Principal{}, nil
@@ -97,8 +114,11 @@ func (s *server) authorize(c *fiber.Ctx, a access) (audit.Principal, error) {
 	if p.who.Tenant == "" {
 		return p.who, nil
 	}
-	if a.perm == "" {
-		return p.who, &requestError{kind: kindForbidden, detail: "This endpoint needs the operator token; API keys reach only their tenant's data."}
+	if a.cluster {
+		return p.who, &requestError{kind: kindForbidden, detail: "This endpoint needs the operator token; API keys reach only their tenant."}
+	}
+	if a.key == "" && !p.role.Allows(a.need) {
+		return p.who, &requestError{kind: kindForbidden, detail: "This endpoint needs the operator token, or an API key whose role holds " + a.need.String() + "."}
 	}
 	if c.Params("id") != p.who.Tenant {
 		return p.who, &requestError{kind: kindNotFound, detail: "No tenant has this id."}
@@ -106,8 +126,11 @@ func (s *server) authorize(c *fiber.Ctx, a access) (audit.Principal, error) {
 	if p.suspended {
 		return p.who, &requestError{kind: kindTenantSuspended, detail: "The tenant is suspended: its principals are refused on its data until the operator resumes it; its data and keys are kept."}
 	}
-	if !apikeys.Allows(p.who.Permissions, a.perm) {
-		return p.who, &requestError{kind: kindForbidden, detail: "This API key lacks the " + a.perm + " permission."}
+	if !p.role.Allows(a.need) {
+		if p.who.Role == "" {
+			return p.who, &requestError{kind: kindForbidden, detail: "This API key lacks the " + a.key + " permission."}
+		}
+		return p.who, &requestError{kind: kindForbidden, detail: "This API key's role, " + p.who.Role + ", lacks the " + a.need.String() + " permission."}
 	}
 	return p.who, nil
 }

@@ -19,9 +19,20 @@
 //
 // Authentication is one step (authn): the operator token or a tenant's API
 // key becomes the request's audit.Principal — its kind, id, tenant and
-// permissions, and the request's id and source — built once, kept on the
-// request, checked by the route's access and handed whole to every
-// service the request calls, which records it in its audit entries.
+// role (or an old key's permissions), and the request's id and source —
+// built once, kept on the request, checked by the route's access and
+// handed whole to every service the request calls, which records it in
+// its audit entries.
+//
+// Authorization is one step (authorize), on the permission table of
+// appliance/identity/roles: each route declares, once, the permission it
+// needs (resource and action; [Operations] lists them), and a tenant's
+// principal is admitted iff its role holds it. An API key's role is the
+// built-in tenant role it was created with, or, for a key created with
+// the old permissions (read, write, delete, export, admin), the role
+// roles.FromAPIKey maps them onto — computed once, when the key is
+// authenticated, so both kinds take the same path. The cluster's routes
+// are the operator's alone; the operator token passes every route.
 //
 // # Suspended tenants
 //
@@ -81,9 +92,10 @@
 // of its change (membership changes: before the change); a test walks the
 // route table to keep it so.
 //
-// Tenant data (operator token, or an API key of that tenant with the
-// permission named; see openapi.json for bodies): API keys (operator
-// only), collections (PUT: admin; GET: read), records and subjects
+// Tenant data (operator token, or an API key of that tenant whose role
+// holds the route's permission; the old permission that admits an old
+// key is named; see openapi.json for bodies): API keys (operator, or a
+// key whose role holds apikeys:*), collections (PUT: admin; GET: read), records and subjects
 // (/v1/tenants/{id}/collections/{c}/records[/{rid}], /subjects/{s}), and
 // blobs:
 //

@@ -3,27 +3,72 @@ package api
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/custos/custos/appliance/apikeys"
+	"github.com/custos/custos/appliance/identity/roles"
 )
 
-// access is who may call a route.
+// access is who may call a route. Each route declares here, once, the
+// permission of appliance/identity/roles it needs ([Operations] shows
+// them, and the roles package's tests check them against its table).
 type access struct {
-	public bool   // anyone, without a token
-	perm   string // "": the operator only; else also an API key of the path's tenant with perm
+	public bool // anyone, without a token
+	// need is the permission a principal's role must hold (zero when
+	// public). The operator token passes every route.
+	need roles.Permission
+	// cluster: the route acts on the cluster, not on a tenant: only the
+	// operator calls it, whatever a tenant principal's role holds.
+	cluster bool
+	// key is the old API-key permission (apikeys.Perm*) that admitted a
+	// key before roles; "": the operator alone called the route. A key
+	// created with that permission holds need (roles.FromAPIKey), so
+	// authorization asks only need; key keeps old keys' answers on
+	// operator routes exactly as they were (see authorize).
+	key string
 }
 
-var (
-	public   = access{public: true}
-	operator = access{}
-)
+var public = access{public: true}
 
-// tenantKey admits the operator, or an API key of the path's tenant with
-// perm.
-func tenantKey(perm string) access { return access{perm: perm} }
+// clusterOp admits the operator alone: an operation on the cluster.
+func clusterOp(need roles.Permission) access { return access{need: need, cluster: true} }
+
+// operatorOp admits the operator, or a principal of the path's tenant
+// whose role holds need: a tenant's metadata, keys and API keys, which
+// only the operator reached before roles.
+func operatorOp(need roles.Permission) access { return access{need: need} }
+
+// tenantKey admits the operator, or a principal of the path's tenant
+// whose role holds need; key is the old permission that admitted a key.
+func tenantKey(key string, need roles.Permission) access { return access{need: need, key: key} }
+
+// Operation is one route as authorization sees it: its method and path
+// (below /v1), and who may call it (see access).
+type Operation struct {
+	Method, Path string
+	Public       bool
+	Need         roles.Permission
+	Cluster      bool
+	// Key is the old API-key permission that admitted a key; "": the
+	// operator alone, before roles.
+	Key string
+}
+
+// Operations returns every route of the API with the permission it
+// needs, in the order of the route table: the one mapping of routes onto
+// the permission table, for the tests of both.
+func Operations() []Operation {
+	var s server
+	var out []Operation
+	for _, rt := range s.routes() {
+		a := rt.access
+		out = append(out, Operation{Method: rt.method, Path: rt.path, Public: a.public, Need: a.need, Cluster: a.cluster, Key: a.key})
+	}
+	return out
+}
 
 // bodyKind is what a route does with a request body.
 type bodyKind int
@@ -127,6 +172,9 @@ func (rt *route) check() {
 	if rt.existing && !seen["id"] {
 		panic(fmt.Sprintf("api: %s %s needs an existing tenant but has no :id", rt.method, rt.path))
 	}
+	if !rt.access.public && !slices.Contains(roles.Permissions(), rt.access.need) {
+		panic(fmt.Sprintf("api: %s %s declares no permission of the roles table", rt.method, rt.path))
+	}
 }
 
 // Path parameters, declared once for every route that has them.
@@ -145,71 +193,77 @@ func params(p ...param) []param { return p }
 // the package documentation.
 func (s *server) routes() []route {
 	get, post, put, patch, del := fiber.MethodGet, fiber.MethodPost, fiber.MethodPut, fiber.MethodPatch, fiber.MethodDelete
-	read, write, remove := tenantKey(apikeys.PermRead), tenantKey(apikeys.PermWrite), tenantKey(apikeys.PermDelete)
+	p := roles.P
+	read := func(r roles.Resource) access { return tenantKey(apikeys.PermRead, p(r, roles.Read)) }
+	write := func(r roles.Resource, a roles.Action) access { return tenantKey(apikeys.PermWrite, p(r, a)) }
+	remove := func(r roles.Resource) access { return tenantKey(apikeys.PermDelete, p(r, roles.Delete)) }
 	rs := []route{
 		{method: get, path: "/openapi.json", access: public, body: noBody, handle: s.openapi},
 		{method: get, path: "/sys/health", access: public, body: noBody, handle: s.health},
-		{method: get, path: "/sys/status", access: operator, body: noBody, handle: s.status},
+		{method: get, path: "/sys/status", access: clusterOp(p(roles.Cluster, roles.Read)), body: noBody, handle: s.status},
 		{method: get, path: "/sys/audit-key", access: public, body: noBody, handle: s.auditKey},
 	}
-	rs = append(rs, s.auditRoutes("/sys/audit", nil, operator, operator)...)
+	rs = append(rs, s.auditRoutes("/sys/audit", nil, clusterOp(p(roles.Audit, roles.Read)), clusterOp(p(roles.Audit, roles.Export)))...)
 	rs = append(rs, []route{
-		{method: get, path: "/sys/audit/selfcheck", access: operator, body: noBody, handle: s.auditSelfCheck},
+		{method: get, path: "/sys/audit/selfcheck", access: clusterOp(p(roles.Audit, roles.Read)), body: noBody, handle: s.auditSelfCheck},
 
-		{method: get, path: "/operator/raft/peers", access: operator, body: noBody, handle: s.listPeers},
-		{method: del, path: "/operator/raft/peers/:id", access: operator, params: params(pathParam("id", nodeIDType)), body: noBody, handle: s.removePeer},
-		{method: post, path: "/operator/raft/transfer-leader", access: operator, body: jsonBody[transferRequest](false), handle: s.transferLeader},
+		{method: get, path: "/operator/raft/peers", access: clusterOp(p(roles.Cluster, roles.Read)), body: noBody, handle: s.listPeers},
+		{method: del, path: "/operator/raft/peers/:id", access: clusterOp(p(roles.Cluster, roles.Update)), params: params(pathParam("id", nodeIDType)), body: noBody, handle: s.removePeer},
+		{method: post, path: "/operator/raft/transfer-leader", access: clusterOp(p(roles.Cluster, roles.Update)), body: jsonBody[transferRequest](false), handle: s.transferLeader},
 
-		{method: post, path: "/tenants", access: operator, body: jsonBody[createTenantRequest](true), handle: s.createTenant},
-		{method: get, path: "/tenants", access: operator, body: noBody, handle: s.listTenants,
+		{method: post, path: "/tenants", access: clusterOp(p(roles.Tenants, roles.Create)), body: jsonBody[createTenantRequest](true), handle: s.createTenant},
+		{method: get, path: "/tenants", access: clusterOp(p(roles.Tenants, roles.Read)), body: noBody, handle: s.listTenants,
 			params: params(query("limit", pageLimit), query("after", tenantIDType), stale)},
-		{method: get, path: "/tenants/:id", access: operator, params: params(tenantPath, stale), body: noBody, handle: s.getTenant},
-		{method: patch, path: "/tenants/:id", access: operator, params: params(tenantPath), body: jsonBody[updateTenantRequest](true), handle: s.updateTenant},
-		{method: del, path: "/tenants/:id", access: operator, params: params(tenantPath), body: noBody, handle: s.deleteTenant},
-		{method: post, path: "/tenants/:id/suspend", access: operator, params: params(tenantPath), body: noBody, handle: s.suspendTenant},
-		{method: post, path: "/tenants/:id/resume", access: operator, params: params(tenantPath), body: noBody, handle: s.resumeTenant},
+		{method: get, path: "/tenants/:id", access: operatorOp(p(roles.Tenants, roles.Read)), params: params(tenantPath, stale), body: noBody, handle: s.getTenant},
+		{method: patch, path: "/tenants/:id", access: operatorOp(p(roles.Tenants, roles.Update)), params: params(tenantPath), body: jsonBody[updateTenantRequest](true), handle: s.updateTenant},
+		{method: del, path: "/tenants/:id", access: operatorOp(p(roles.Tenants, roles.Delete)), params: params(tenantPath), body: noBody, handle: s.deleteTenant},
+		{method: post, path: "/tenants/:id/suspend", access: operatorOp(p(roles.Tenants, roles.Update)), params: params(tenantPath), body: noBody, handle: s.suspendTenant},
+		{method: post, path: "/tenants/:id/resume", access: operatorOp(p(roles.Tenants, roles.Update)), params: params(tenantPath), body: noBody, handle: s.resumeTenant},
 
-		{method: get, path: "/tenants/:id/keys", access: operator, params: params(tenantPath), body: noBody, existing: true, handle: s.getKeys},
-		{method: post, path: "/tenants/:id/keys/rotate", access: operator, params: params(tenantPath), body: noBody, existing: true, handle: s.rotateKeys},
-		{method: post, path: "/tenants/:id/keys/purge-cache", access: operator, params: params(tenantPath), body: noBody, existing: true, handle: s.purgeKeyCache},
-		{method: put, path: "/tenants/:id/keys/provider", access: operator, params: params(tenantPath), body: jsonBody[providerRequest](true), existing: true, handle: s.changeProvider},
+		{method: get, path: "/tenants/:id/keys", access: operatorOp(p(roles.Keys, roles.Read)), params: params(tenantPath), body: noBody, existing: true, handle: s.getKeys},
+		{method: post, path: "/tenants/:id/keys/rotate", access: operatorOp(p(roles.Keys, roles.Update)), params: params(tenantPath), body: noBody, existing: true, handle: s.rotateKeys},
+		{method: post, path: "/tenants/:id/keys/purge-cache", access: operatorOp(p(roles.Keys, roles.Update)), params: params(tenantPath), body: noBody, existing: true, handle: s.purgeKeyCache},
+		{method: put, path: "/tenants/:id/keys/provider", access: operatorOp(p(roles.Keys, roles.Update)), params: params(tenantPath), body: jsonBody[providerRequest](true), existing: true, handle: s.changeProvider},
 	}...)
-	rs = append(rs, s.auditRoutes("/tenants/:id/audit", []param{tenantPath}, read, tenantKey(apikeys.PermExport))...)
+	rs = append(rs, s.auditRoutes("/tenants/:id/audit", []param{tenantPath}, read(roles.Audit), tenantKey(apikeys.PermExport, p(roles.Audit, roles.Export)))...)
 	apiKey := params(tenantPath, pathParam("kid", apiKeyIDType))
 	coll := params(tenantPath, collectionPath)
 	rec := params(tenantPath, collectionPath, recordPath)
 	blob := params(tenantPath, blobPath)
 	ifMatch := headerParam(fiber.HeaderIfMatch, versionType)
 	rs = append(rs, []route{
-		{method: post, path: "/tenants/:id/apikeys", access: operator, params: params(tenantPath), body: jsonBody[createAPIKeyRequest](true), existing: true, handle: s.createAPIKey},
-		{method: get, path: "/tenants/:id/apikeys", access: operator, params: params(tenantPath), body: noBody, existing: true, handle: s.listAPIKeys},
-		{method: get, path: "/tenants/:id/apikeys/:kid", access: operator, params: apiKey, body: noBody, existing: true, handle: s.getAPIKey},
-		{method: del, path: "/tenants/:id/apikeys/:kid", access: operator, params: apiKey, body: noBody, existing: true, handle: s.deleteAPIKey},
+		{method: post, path: "/tenants/:id/apikeys", access: operatorOp(p(roles.APIKeys, roles.Create)), params: params(tenantPath), body: jsonBody[createAPIKeyRequest](true), existing: true, handle: s.createAPIKey},
+		{method: get, path: "/tenants/:id/apikeys", access: operatorOp(p(roles.APIKeys, roles.Read)), params: params(tenantPath), body: noBody, existing: true, handle: s.listAPIKeys},
+		{method: get, path: "/tenants/:id/apikeys/:kid", access: operatorOp(p(roles.APIKeys, roles.Read)), params: apiKey, body: noBody, existing: true, handle: s.getAPIKey},
+		{method: del, path: "/tenants/:id/apikeys/:kid", access: operatorOp(p(roles.APIKeys, roles.Delete)), params: apiKey, body: noBody, existing: true, handle: s.deleteAPIKey},
 
-		{method: put, path: "/tenants/:id/collections/:name", access: tenantKey(apikeys.PermAdmin), params: append(coll, ifMatch),
+		{method: put, path: "/tenants/:id/collections/:name", access: tenantKey(apikeys.PermAdmin, p(roles.Collections, roles.Update)), params: append(coll, ifMatch),
 			body: jsonBody[putCollectionRequest](true), existing: true, handle: s.putCollection},
-		{method: get, path: "/tenants/:id/collections", access: read, params: params(tenantPath, stale), body: noBody, existing: true, handle: s.listCollections},
-		{method: get, path: "/tenants/:id/collections/:name", access: read, params: append(coll, query("version", count1), stale),
+		{method: get, path: "/tenants/:id/collections", access: read(roles.Collections), params: params(tenantPath, stale), body: noBody, existing: true, handle: s.listCollections},
+		{method: get, path: "/tenants/:id/collections/:name", access: read(roles.Collections), params: append(coll, query("version", count1), stale),
 			body: noBody, existing: true, handle: s.getCollection},
 
-		{method: post, path: "/tenants/:id/collections/:name/records", access: write, params: coll, body: jsonBody[createRecordRequest](true), existing: true, handle: s.createRecord},
-		{method: get, path: "/tenants/:id/collections/:name/records", access: read, body: noBody, existing: true, handle: s.findRecords,
+		{method: post, path: "/tenants/:id/collections/:name/records", access: write(roles.Records, roles.Create), params: coll, body: jsonBody[createRecordRequest](true), existing: true, handle: s.createRecord},
+		{method: get, path: "/tenants/:id/collections/:name/records", access: read(roles.Records), body: noBody, existing: true, handle: s.findRecords,
 			params: append(coll, query("field", fieldNameType), query("value", nonEmpty), query("attribute", attributeType),
 				query("after", recordIDType), query("limit", pageLimit).withDefault(uint64(100))),
 			rule: findRecordsRule},
-		{method: get, path: "/tenants/:id/collections/:name/records/:rid", access: read, params: append(rec, query("mask", boolType)), body: noBody, existing: true, handle: s.getRecord},
-		{method: put, path: "/tenants/:id/collections/:name/records/:rid", access: write, params: append(rec, ifMatch), body: jsonBody[createRecordRequest](true), existing: true, handle: s.replaceRecord},
-		{method: patch, path: "/tenants/:id/collections/:name/records/:rid", access: write, params: append(rec, ifMatch), body: jsonBody[patchRecordRequest](true), existing: true, handle: s.patchRecord},
-		{method: del, path: "/tenants/:id/collections/:name/records/:rid", access: remove, params: rec, body: noBody, existing: true, handle: s.deleteRecord},
-		{method: get, path: "/tenants/:id/subjects/:sid", access: read, params: params(tenantPath, pathParam("sid", subjectType)), body: noBody, existing: true, handle: s.getSubject},
+		{method: get, path: "/tenants/:id/collections/:name/records/:rid", access: read(roles.Records), params: append(rec, query("mask", boolType)), body: noBody, existing: true, handle: s.getRecord},
+		{method: put, path: "/tenants/:id/collections/:name/records/:rid", access: write(roles.Records, roles.Update), params: append(rec, ifMatch), body: jsonBody[createRecordRequest](true), existing: true, handle: s.replaceRecord},
+		{method: patch, path: "/tenants/:id/collections/:name/records/:rid", access: write(roles.Records, roles.Update), params: append(rec, ifMatch), body: jsonBody[patchRecordRequest](true), existing: true, handle: s.patchRecord},
+		{method: del, path: "/tenants/:id/collections/:name/records/:rid", access: remove(roles.Records), params: rec, body: noBody, existing: true, handle: s.deleteRecord},
+		{method: get, path: "/tenants/:id/subjects/:sid", access: read(roles.Subjects), params: params(tenantPath, pathParam("sid", subjectType)), body: noBody, existing: true, handle: s.getSubject},
 
-		{method: post, path: "/tenants/:id/blobs", access: write, body: streamBody(checkUpload), existing: true, handle: s.uploadBlob,
+		{method: post, path: "/tenants/:id/blobs", access: write(roles.Blobs, roles.Create), body: streamBody(checkUpload), existing: true, handle: s.uploadBlob,
 			params: params(tenantPath, query("subject", subjectType), query("collection", collectionType), query("record", recordIDType))},
-		{method: get, path: "/tenants/:id/blobs", access: read, body: noBody, existing: true, handle: s.listBlobs,
+		{method: get, path: "/tenants/:id/blobs", access: read(roles.Blobs), body: noBody, existing: true, handle: s.listBlobs,
 			params: params(tenantPath, query("subject", subjectType), query("after", blobIDType), query("limit", pageLimit).withDefault(uint64(100)))},
-		{method: get, path: "/tenants/:id/blobs/:bid", access: read, params: blob, body: noBody, existing: true, handle: s.getBlob},
-		{method: get, path: "/tenants/:id/blobs/:bid/metadata", access: read, params: blob, body: noBody, existing: true, handle: s.blobMetadata},
-		{method: del, path: "/tenants/:id/blobs/:bid", access: remove, params: blob, body: noBody, existing: true, handle: s.deleteBlob},
+		// The content. Reading it is blobs:read; that the role also
+		// reads roles.BlobClass in clear (Role.ReadsBlobContent) is
+		// field visibility, not yet enforced for any principal.
+		{method: get, path: "/tenants/:id/blobs/:bid", access: read(roles.Blobs), params: blob, body: noBody, existing: true, handle: s.getBlob},
+		{method: get, path: "/tenants/:id/blobs/:bid/metadata", access: read(roles.Blobs), params: blob, body: noBody, existing: true, handle: s.blobMetadata},
+		{method: del, path: "/tenants/:id/blobs/:bid", access: remove(roles.Blobs), params: blob, body: noBody, existing: true, handle: s.deleteBlob},
 	}...)
 	return rs
 }

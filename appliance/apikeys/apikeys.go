@@ -1,8 +1,8 @@
 // Package apikeys manages tenant API keys: the principals of a tenant's
 // applications (the operator token is the only other one).
 //
-// A key belongs to exactly one tenant, has a name, a set of permissions
-// (read, write, delete, export, admin) and an optional expiry. Its token,
+// A key belongs to exactly one tenant, has a name, either a role or a set
+// of permissions, and an optional expiry. Its token,
 // "ck_<id>_<secret>", is shown once at creation; only the SHA-256 of the
 // token is stored. The tenant of a request is taken from the key alone —
 // never from a path, query or body field the caller controls: the API
@@ -28,6 +28,21 @@
 // records, and read with the key in one snapshot (the boundary's system
 // read opens the scoped read of the tenant the index names).
 //
+// # Roles and old keys
+//
+// A key is bound to a built-in tenant role of appliance/identity/roles
+// (owner, manager, ..., read-only; never the Operator's, which is no
+// tenant's): it may do what the role's permissions allow. Keys created
+// before roles carry the permissions read, write, delete, export and
+// admin instead, and no role; they keep doing exactly what they did,
+// through [roles.FromAPIKey]. A new key has one or the other, never both.
+// [Key.EffectiveRole] is the one answer for both kinds, which the API
+// computes once when it authenticates a key. In this step a key's role
+// decides which operations it may call, not how it reads fields: record
+// reads, finds and blob content stay as they are for every key (values in
+// clear unless the caller asks for masking), whatever the role's
+// visibility per classification says.
+//
 // Deleting a tenant deletes its bucket and so its keys; a token whose key
 // is gone is refused (its index entry, left behind, points at nothing).
 // last_used is written at most once a minute per key and node, off the
@@ -49,13 +64,14 @@ import (
 	"unicode/utf8"
 
 	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/appliance/identity/roles"
 	"github.com/custos/custos/appliance/tenants"
 	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/internal/validation"
 	"github.com/custos/custos/raftstore"
 )
 
-// Permissions.
+// Permissions of keys created before roles ([Key.Permissions]).
 const (
 	PermRead   = "read"
 	PermWrite  = "write"
@@ -77,10 +93,15 @@ const (
 // Key is a tenant API key as stored and listed. Hash is never serialized
 // to clients (the API copies the other fields).
 type Key struct {
-	ID          string     `json:"id"`
-	Tenant      string     `json:"tenant"`
-	Name        string     `json:"name"`
-	Permissions []string   `json:"permissions"`
+	ID     string `json:"id"`
+	Tenant string `json:"tenant"`
+	Name   string `json:"name"`
+	// Role is the built-in tenant role the key is bound to; empty for a
+	// key created with Permissions (an old key).
+	Role string `json:"role,omitempty"`
+	// Permissions are the old permissions (Perm*) of a key created with
+	// them; empty for a key bound to a Role.
+	Permissions []string   `json:"permissions,omitempty"`
 	CreatedAt   time.Time  `json:"created_at"`
 	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
 	LastUsed    *time.Time `json:"last_used,omitempty"`
@@ -92,8 +113,48 @@ type Key struct {
 	TenantState tenants.State `json:"-"`
 }
 
-// Can reports whether the key has perm (admin implies every permission).
+// Can reports whether the key has the old permission perm (admin
+// implies every permission); a key bound to a role has none.
 func (k *Key) Can(perm string) bool { return Allows(k.Permissions, perm) }
+
+// EffectiveRole is what the key may do: its built-in role, or for an old
+// key the role its permissions map onto ([roles.FromAPIKey]). A stored
+// key naming a role that is no tenant role, or an unknown permission, is
+// an error (ErrUnknownRole, roles.ErrUnknownAPIKeyPermission): it
+// authorizes nothing.
+func (k *Key) EffectiveRole() (roles.Role, error) {
+	if k.Role == "" {
+		r, err := roles.FromAPIKey(k.Permissions)
+		if err != nil {
+			return roles.Role{}, fmt.Errorf("apikeys: key %s: %w", k.ID, err)
+		}
+		return r, nil
+	}
+	r, ok := tenantRole(k.Role)
+	if !ok {
+		return roles.Role{}, fmt.Errorf("apikeys: key %s: %w: %q", k.ID, ErrUnknownRole, k.Role)
+	}
+	return r, nil
+}
+
+// tenantRole is the built-in tenant role named name (never the
+// Operator's).
+func tenantRole(name string) (roles.Role, bool) {
+	r, ok := roles.Builtin(name)
+	return r, ok && !r.ClusterWide()
+}
+
+// Roles returns the names of the roles a key may be bound to: the
+// built-in tenant roles, in the table's order.
+func Roles() []string {
+	var names []string
+	for _, r := range roles.Builtins() {
+		if !r.ClusterWide() {
+			names = append(names, r.Name())
+		}
+	}
+	return names
+}
 
 // Allows reports whether a principal holding perms may do what perm
 // names: admin implies every permission.
@@ -128,9 +189,11 @@ var (
 	usedPath = raftstore.Path("apikeys_used")
 )
 
-// CreateInput is what the operator supplies.
+// CreateInput is what the operator supplies: exactly one of Role (present,
+// even if empty) and Permissions (present, even if empty).
 type CreateInput struct {
 	Name        string
+	Role        *string
 	Permissions []string
 	ExpiresAt   *time.Time
 }
@@ -140,17 +203,25 @@ func (s *Service) validate(in *CreateInput) error {
 	if in.Name == "" || utf8.RuneCountInString(in.Name) > maxName || !utf8.ValidString(in.Name) || strings.ContainsFunc(in.Name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		return validation.Field("name", "must be 1 to 100 characters without control characters")
 	}
-	if len(in.Permissions) == 0 {
-		return validation.Field("permissions", "must name at least one of read, write, delete, export, admin")
-	}
-	seen := map[string]bool{}
-	for _, p := range in.Permissions {
-		if !slices.Contains(allPerms, p) || seen[p] {
-			return validation.Field("permissions", "must be distinct values of read, write, delete, export, admin")
+	switch {
+	case in.Role != nil && in.Permissions != nil:
+		return validation.Field("role", "must not be given with permissions: a key has a role or permissions, not both")
+	case in.Role != nil:
+		if _, ok := tenantRole(*in.Role); !ok {
+			return validation.Field("role", "must be one of "+strings.Join(Roles(), ", "))
 		}
-		seen[p] = true
+	case len(in.Permissions) == 0:
+		return validation.Field("permissions", "must name at least one of read, write, delete, export, admin (or give a role instead)")
+	default:
+		seen := map[string]bool{}
+		for _, p := range in.Permissions {
+			if !slices.Contains(allPerms, p) || seen[p] {
+				return validation.Field("permissions", "must be distinct values of read, write, delete, export, admin")
+			}
+			seen[p] = true
+		}
+		slices.Sort(in.Permissions)
 	}
-	slices.Sort(in.Permissions)
 	if e := in.ExpiresAt; e != nil {
 		now := s.now()
 		if !e.After(now) || e.Sub(now) > maxLifetime {
@@ -186,9 +257,13 @@ func (s *Service) Create(ctx context.Context, caller audit.Principal, tenant str
 	token := "ck_" + id + "_" + base64.RawURLEncoding.EncodeToString(secret[:])
 	now := s.now().UTC()
 	k := Key{ID: id, Tenant: tenant, Name: in.Name, Permissions: in.Permissions, CreatedAt: now, ExpiresAt: in.ExpiresAt, Hash: raftstore.TokenHash(token)}
+	details := map[string]string{"permissions": strings.Join(in.Permissions, ",")}
+	if in.Role != nil {
+		k.Role, k.Permissions = *in.Role, nil
+		details = map[string]string{"role": k.Role}
+	}
 	val, _ := json.Marshal(k)
-	entry, err := caller.Entry(now, "apikey.create", "apikey:"+id, audit.OutcomeSuccess,
-		map[string]string{"permissions": strings.Join(in.Permissions, ",")}).Encode()
+	entry, err := caller.Entry(now, "apikey.create", "apikey:"+id, audit.OutcomeSuccess, details).Encode()
 	if err != nil {
 		return Key{}, "", err
 	}

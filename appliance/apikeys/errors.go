@@ -12,4 +12,7 @@ var (
 	ErrInvalidToken = errors.New("apikeys: invalid API key")
 	// ErrTooMany: the tenant has MaxKeysPerTenant keys.
 	ErrTooMany = errors.New("apikeys: the tenant has too many keys")
+	// ErrUnknownRole: a stored key names a role that is no built-in
+	// tenant role.
+	ErrUnknownRole = errors.New("apikeys: unknown role")
 )

@@ -13,7 +13,7 @@ import "time"
 // every service makes of it; it knows nothing of HTTP or tokens.
 //
 // It grows by kinds: a user of a tenant, or a session, adds a kind and
-// fills the same fields — its tenant, and the permissions its roles give —
+// fills the same fields — its tenant, and its role —
 // so no service signature changes.
 type Principal struct {
 	// Kind is what authenticated: ActorOperator (the operator token) or
@@ -27,9 +27,14 @@ type Principal struct {
 	// may act in; empty for the operator and the system, which belong to
 	// none and may act in every tenant.
 	Tenant string
-	// Permissions are what the principal may do in its tenant (the
-	// apikeys.Perm* names); nil for the operator and the system, which
-	// may do everything.
+	// Role names the built-in role the principal is bound to (an API key
+	// created with a role); empty for a key created with Permissions, the
+	// operator and the system. What the role allows is the API's to
+	// decide, with the roles package: this package knows only the name.
+	Role string
+	// Permissions are the old permissions of an API key created with
+	// them (the apikeys.Perm* names); nil for a key bound to a Role, the
+	// operator and the system, which may do everything.
 	Permissions []string
 	// RequestID is the id of the request it acts in, and Source the
 	// client's address, as entries record them; empty for the system.
