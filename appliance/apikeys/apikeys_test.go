@@ -3,6 +3,7 @@ package apikeys_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/custos/custos/appliance/apikeys"
 	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/appliance/identity/roles"
 	"github.com/custos/custos/appliance/tenants"
 	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/internal/testkit/storetest"
@@ -102,5 +104,74 @@ func TestNameLengthCountsCharacters(t *testing.T) {
 		case !c.ok && (!errors.As(err, &fe) || fe.Field != "name"):
 			t.Errorf("%d characters (%d bytes): want a FieldError naming name, got %v", utf8.RuneCountInString(c.name), len(c.name), err)
 		}
+	}
+}
+
+// A key is created with a built-in tenant role or with permissions, not
+// both and not neither; its effective role is the built-in role, or for
+// an old key the role its permissions map onto.
+func TestRoles(t *testing.T) {
+	b := tenancy.New(storetest.Start(t))
+	svc := apikeys.New(b, time.Now)
+	ctx := context.Background()
+	op := audit.Principal{Kind: audit.ActorOperator, ID: "operator"}
+	if _, err := tenants.New(b, storetest.Region).Create(ctx, op, tenants.CreateInput{ID: "acme", DisplayName: "Acme"}); err != nil {
+		t.Fatal(err)
+	}
+	str := func(s string) *string { return &s }
+	if got := apikeys.Roles(); len(got) != 10 || slices.Contains(got, "operator") || got[0] != "owner" {
+		t.Fatalf("Roles() = %v: want the ten tenant roles", got)
+	}
+	for _, name := range apikeys.Roles() {
+		k, token, err := svc.Create(ctx, op, "acme", apikeys.CreateInput{Name: name, Role: str(name)})
+		if err != nil || k.Role != name || k.Permissions != nil {
+			t.Fatalf("create a %s key: %+v %v", name, k, err)
+		}
+		got, err := svc.Authenticate(ctx, token)
+		if err != nil || got.Role != name {
+			t.Fatalf("authenticate a %s key: %+v %v", name, got, err)
+		}
+		r, err := got.EffectiveRole()
+		want, _ := roles.Builtin(name)
+		if err != nil || r.Name() != name || r.Permissions() != want.Permissions() {
+			t.Errorf("a %s key's effective role: %v %v", name, r.Name(), err)
+		}
+	}
+	old, token, err := svc.Create(ctx, op, "acme", apikeys.CreateInput{Name: "old", Permissions: []string{"read", "write"}})
+	if err != nil || old.Role != "" {
+		t.Fatalf("an old key: %+v %v", old, err)
+	}
+	got, _ := svc.Authenticate(ctx, token)
+	r, err := got.EffectiveRole()
+	want, _ := roles.FromAPIKey([]string{"read", "write"})
+	if err != nil || r.Permissions() != want.Permissions() {
+		t.Errorf("an old key's effective role: %v %v", r.Permissions().List(), err)
+	}
+	for _, c := range []struct {
+		name  string
+		in    apikeys.CreateInput
+		field string
+	}{
+		{"unknown role", apikeys.CreateInput{Name: "x", Role: str("superuser")}, "role"},
+		{"the operator's role", apikeys.CreateInput{Name: "x", Role: str("operator")}, "role"},
+		{"empty role", apikeys.CreateInput{Name: "x", Role: str("")}, "role"},
+		{"both", apikeys.CreateInput{Name: "x", Role: str("qa"), Permissions: []string{"read"}}, "role"},
+		{"both, no permission", apikeys.CreateInput{Name: "x", Role: str("qa"), Permissions: []string{}}, "role"},
+		{"neither", apikeys.CreateInput{Name: "x"}, "permissions"},
+	} {
+		_, _, err := svc.Create(ctx, op, "acme", c.in)
+		var fe *validation.FieldError
+		if !errors.As(err, &fe) || fe.Field != c.field {
+			t.Errorf("%s: want a FieldError naming %s, got %v", c.name, c.field, err)
+		}
+	}
+	// A stored key that names no tenant role authorizes nothing.
+	for _, k := range []apikeys.Key{{ID: "x", Role: "operator"}, {ID: "x", Role: "superuser"}} {
+		if _, err := k.EffectiveRole(); !errors.Is(err, apikeys.ErrUnknownRole) {
+			t.Errorf("a key of role %q: %v", k.Role, err)
+		}
+	}
+	if _, err := (&apikeys.Key{ID: "x", Permissions: []string{"root"}}).EffectiveRole(); !errors.Is(err, roles.ErrUnknownAPIKeyPermission) {
+		t.Errorf("a key of permission root: %v", err)
 	}
 }

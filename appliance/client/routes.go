@@ -135,12 +135,18 @@ func (c *Client) SetKeyProvider(ctx context.Context, tenant string, p KeyProvide
 }
 
 // CreateAPIKey creates an API key; the answer alone carries its token.
+// Without a role, the permissions are sent even when empty, so that the
+// server names what is missing.
 func (c *Client) CreateAPIKey(ctx context.Context, tenant string, k NewAPIKey) (APIKey, error) {
-	if k.Permissions == nil {
-		k.Permissions = []string{}
+	var body any = k
+	if k.Role == "" && len(k.Permissions) == 0 {
+		body = struct {
+			NewAPIKey
+			Permissions []string `json:"permissions"`
+		}{k, []string{}}
 	}
 	var out APIKey
-	err := c.Do(ctx, "POST", tenantPath(tenant)+"/apikeys", k, &out)
+	err := c.Do(ctx, "POST", tenantPath(tenant)+"/apikeys", body, &out)
 	return out, err
 }
 

@@ -128,10 +128,13 @@ type Rotation struct {
 // APIKey is a tenant's API key; Token is set only in the answer that
 // created it.
 type APIKey struct {
-	ID          string     `json:"id"`
-	Tenant      string     `json:"tenant"`
-	Name        string     `json:"name"`
-	Permissions []string   `json:"permissions"`
+	ID     string `json:"id"`
+	Tenant string `json:"tenant"`
+	Name   string `json:"name"`
+	// Role is the built-in tenant role of a key created with one;
+	// Permissions those of a key created with permissions.
+	Role        string     `json:"role,omitempty"`
+	Permissions []string   `json:"permissions,omitempty"`
 	CreatedAt   time.Time  `json:"created_at"`
 	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
 	LastUsed    *time.Time `json:"last_used,omitempty"`
@@ -143,11 +146,15 @@ type APIKeyList struct {
 	APIKeys []APIKey `json:"apikeys"`
 }
 
-// NewAPIKey is the body of POST /v1/tenants/{id}/apikeys.
+// NewAPIKey is the body of POST /v1/tenants/{id}/apikeys: Role or
+// Permissions, not both.
 type NewAPIKey struct {
 	Name string `json:"name"`
-	// Permissions: read, write, delete, export, admin.
-	Permissions []string   `json:"permissions"`
+	// Role: a built-in tenant role (owner, manager, reservations,
+	// concierge, foh, marketing, compliance, qa, coach, read-only).
+	Role string `json:"role,omitempty"`
+	// Permissions (the old form): read, write, delete, export, admin.
+	Permissions []string   `json:"permissions,omitempty"`
 	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
 }
 

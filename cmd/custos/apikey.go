@@ -7,12 +7,13 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/custos/custos/appliance/apikeys"
 	"github.com/custos/custos/appliance/client"
 )
 
 func printAPIKeys(e *env, keys []client.APIKey) {
 	tw := table(e.stdout)
-	fmt.Fprintln(tw, "ID\tNAME\tPERMISSIONS\tCREATED\tEXPIRES\tLAST USED")
+	fmt.Fprintln(tw, "ID\tNAME\tROLE/PERMISSIONS\tCREATED\tEXPIRES\tLAST USED")
 	at := func(t *time.Time) string {
 		if t == nil {
 			return "-"
@@ -20,19 +21,23 @@ func printAPIKeys(e *env, keys []client.APIKey) {
 		return t.UTC().Format(time.RFC3339)
 	}
 	for _, k := range keys {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, strings.Join(k.Permissions, ","), k.CreatedAt.UTC().Format(time.RFC3339), at(k.ExpiresAt), at(k.LastUsed))
+		access := strings.Join(k.Permissions, ",")
+		if k.Role != "" {
+			access = "role " + k.Role
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, access, k.CreatedAt.UTC().Format(time.RFC3339), at(k.ExpiresAt), at(k.LastUsed))
 	}
 	tw.Flush()
 }
 
 func newAPIKeyCmd(e *env, cl *clientFlags) *cobra.Command {
 	ac := &cobra.Command{Use: "apikey", Short: "Tenant API keys (operator)"}
-	var name, perms string
+	var name, role, perms string
 	var expires time.Duration
 	create := &cobra.Command{
-		Use: "create TENANT --name NAME --permissions read,write", Short: "Create an API key for a tenant (the token is shown once)", Args: cobra.ExactArgs(1),
+		Use: "create TENANT --name NAME (--role ROLE | --permissions read,write)", Short: "Create an API key for a tenant (the token is shown once)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			nk := client.NewAPIKey{Name: name, Permissions: []string{}}
+			nk := client.NewAPIKey{Name: name, Role: role}
 			if perms != "" {
 				nk.Permissions = strings.Split(perms, ",")
 			}
@@ -53,7 +58,8 @@ func newAPIKeyCmd(e *env, cl *clientFlags) *cobra.Command {
 		},
 	}
 	create.Flags().StringVar(&name, "name", "", "what the key is for")
-	create.Flags().StringVar(&perms, "permissions", "", "comma-separated: read, write, delete, export, admin")
+	create.Flags().StringVar(&role, "role", "", "a built-in tenant role: "+strings.Join(apikeys.Roles(), ", "))
+	create.Flags().StringVar(&perms, "permissions", "", "the old form, instead of --role; comma-separated: read, write, delete, export, admin")
 	create.Flags().DurationVar(&expires, "expires-in", 0, "expire after this long (default: never)")
 	list := &cobra.Command{
 		Use: "list TENANT", Short: "List a tenant's API keys", Args: cobra.ExactArgs(1),

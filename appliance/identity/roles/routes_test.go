@@ -8,12 +8,13 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/custos/custos/appliance/api"
 	"github.com/custos/custos/appliance/apikeys"
 	"github.com/custos/custos/appliance/identity/roles"
 )
 
-// operation is one route of appliance/api/routes.go as the table will
-// authorize it: the permission it needs (none: public), whether it acts
+// operation is one route of appliance/api/routes.go as the table
+// authorizes it: the permission it needs (none: public), whether it acts
 // on the cluster (only a cluster-wide role may call it) or on the path's
 // tenant, and who may call it before roles (the operator, or also an API
 // key holding key).
@@ -25,69 +26,20 @@ type operation struct {
 	key          string // "": the operator only
 }
 
-func op(method, path string, perm roles.Permission, key string) operation {
-	return operation{method: method, path: path, perm: perm, key: key}
-}
-
-func sys(method, path string, perm roles.Permission) operation {
-	return operation{method: method, path: path, perm: perm, cluster: true}
-}
-
 var (
 	p = roles.P
-	// operations is every operation of the API today. A route added to
-	// routes.go without a line here fails TestEveryOperationIsExpressible.
-	operations = []operation{
-		{method: "GET", path: "/openapi.json", public: true},
-		{method: "GET", path: "/sys/health", public: true},
-		{method: "GET", path: "/sys/audit-key", public: true},
-		sys("GET", "/sys/status", p(roles.Cluster, roles.Read)),
-		sys("GET", "/sys/audit", p(roles.Audit, roles.Read)),
-		sys("GET", "/sys/audit/checkpoint", p(roles.Audit, roles.Read)),
-		sys("GET", "/sys/audit/proof/inclusion", p(roles.Audit, roles.Read)),
-		sys("GET", "/sys/audit/proof/consistency", p(roles.Audit, roles.Read)),
-		sys("GET", "/sys/audit/export", p(roles.Audit, roles.Export)),
-		sys("GET", "/sys/audit/selfcheck", p(roles.Audit, roles.Read)),
-		sys("GET", "/operator/raft/peers", p(roles.Cluster, roles.Read)),
-		sys("DELETE", "/operator/raft/peers/:id", p(roles.Cluster, roles.Update)),
-		sys("POST", "/operator/raft/transfer-leader", p(roles.Cluster, roles.Update)),
-		sys("POST", "/tenants", p(roles.Tenants, roles.Create)),
-		sys("GET", "/tenants", p(roles.Tenants, roles.Read)),
-		op("GET", "/tenants/:id", p(roles.Tenants, roles.Read), ""),
-		op("PATCH", "/tenants/:id", p(roles.Tenants, roles.Update), ""),
-		op("DELETE", "/tenants/:id", p(roles.Tenants, roles.Delete), ""),
-		op("POST", "/tenants/:id/suspend", p(roles.Tenants, roles.Update), ""),
-		op("POST", "/tenants/:id/resume", p(roles.Tenants, roles.Update), ""),
-		op("GET", "/tenants/:id/keys", p(roles.Keys, roles.Read), ""),
-		op("POST", "/tenants/:id/keys/rotate", p(roles.Keys, roles.Update), ""),
-		op("POST", "/tenants/:id/keys/purge-cache", p(roles.Keys, roles.Update), ""),
-		op("PUT", "/tenants/:id/keys/provider", p(roles.Keys, roles.Update), ""),
-		op("GET", "/tenants/:id/audit", p(roles.Audit, roles.Read), apikeys.PermRead),
-		op("GET", "/tenants/:id/audit/checkpoint", p(roles.Audit, roles.Read), apikeys.PermRead),
-		op("GET", "/tenants/:id/audit/proof/inclusion", p(roles.Audit, roles.Read), apikeys.PermRead),
-		op("GET", "/tenants/:id/audit/proof/consistency", p(roles.Audit, roles.Read), apikeys.PermRead),
-		op("GET", "/tenants/:id/audit/export", p(roles.Audit, roles.Export), apikeys.PermExport),
-		op("POST", "/tenants/:id/apikeys", p(roles.APIKeys, roles.Create), ""),
-		op("GET", "/tenants/:id/apikeys", p(roles.APIKeys, roles.Read), ""),
-		op("GET", "/tenants/:id/apikeys/:kid", p(roles.APIKeys, roles.Read), ""),
-		op("DELETE", "/tenants/:id/apikeys/:kid", p(roles.APIKeys, roles.Delete), ""),
-		op("PUT", "/tenants/:id/collections/:name", p(roles.Collections, roles.Update), apikeys.PermAdmin),
-		op("GET", "/tenants/:id/collections", p(roles.Collections, roles.Read), apikeys.PermRead),
-		op("GET", "/tenants/:id/collections/:name", p(roles.Collections, roles.Read), apikeys.PermRead),
-		op("POST", "/tenants/:id/collections/:name/records", p(roles.Records, roles.Create), apikeys.PermWrite),
-		op("GET", "/tenants/:id/collections/:name/records", p(roles.Records, roles.Read), apikeys.PermRead),
-		op("GET", "/tenants/:id/collections/:name/records/:rid", p(roles.Records, roles.Read), apikeys.PermRead),
-		op("PUT", "/tenants/:id/collections/:name/records/:rid", p(roles.Records, roles.Update), apikeys.PermWrite),
-		op("PATCH", "/tenants/:id/collections/:name/records/:rid", p(roles.Records, roles.Update), apikeys.PermWrite),
-		op("DELETE", "/tenants/:id/collections/:name/records/:rid", p(roles.Records, roles.Delete), apikeys.PermDelete),
-		op("GET", "/tenants/:id/subjects/:sid", p(roles.Subjects, roles.Read), apikeys.PermRead),
-		op("POST", "/tenants/:id/blobs", p(roles.Blobs, roles.Create), apikeys.PermWrite),
-		op("GET", "/tenants/:id/blobs", p(roles.Blobs, roles.Read), apikeys.PermRead),
-		// The content: blobs:read and ReadsBlobContent.
-		op("GET", "/tenants/:id/blobs/:bid", p(roles.Blobs, roles.Read), apikeys.PermRead),
-		op("GET", "/tenants/:id/blobs/:bid/metadata", p(roles.Blobs, roles.Read), apikeys.PermRead),
-		op("DELETE", "/tenants/:id/blobs/:bid", p(roles.Blobs, roles.Delete), apikeys.PermDelete),
-	}
+	// operations is every operation of the API, with the permission each
+	// declares in routes.go (the one place routes are mapped onto the
+	// table). A route added to routes.go without a permission of the
+	// table does not register; TestEveryOperationIsExpressible checks
+	// the list is routes.go's.
+	operations = func() []operation {
+		var out []operation
+		for _, o := range api.Operations() {
+			out = append(out, operation{method: o.Method, path: o.Path, public: o.Public, perm: o.Need, cluster: o.Cluster, key: o.Key})
+		}
+		return out
+	}()
 	// operatorLoses are the operator-only routes the Operator role no
 	// longer calls: minting an API key would let the operator read the
 	// tenant's data through it, so creating keys is the tenant Owner's
