@@ -127,6 +127,28 @@ func TestE2EDevNode(t *testing.T) {
 	if ten.ID != "acme" || ten.Region != "local" || ten.DisplayName != "Acme Hotels" {
 		t.Errorf("tenant = %+v", ten)
 	}
+	// An API key bound to a role (custos apikey create --role): it reads
+	// what its role reads and is refused what the role does not hold.
+	r = cli("apikey", "create", "acme", "--name", "front desk", "--role", "foh", "--format", "json")
+	var desk client.APIKey
+	if r.Code != 0 || json.Unmarshal([]byte(r.Stdout), &desk) != nil || desk.Role != "foh" || desk.Permissions != nil || desk.Token == "" {
+		t.Fatalf("apikey create --role foh: %v", r)
+	}
+	if r = cli("apikey", "list", "acme"); r.Code != 0 || !strings.Contains(r.Stdout, "role foh") {
+		t.Errorf("apikey list does not show the role: %v", r)
+	}
+	if r = cli("apikey", "create", "acme", "--name", "x", "--role", "operator"); r.Code == 0 || !strings.Contains(r.Stdout+r.Stderr, "role") {
+		t.Errorf("apikey create --role operator: %v", r)
+	}
+	deskCLI := func(args ...string) e2e.CLIResult {
+		return e2e.RunCLI(t, bin, append([]string{"--addr", apiURL, "--token", desk.Token}, args...)...)
+	}
+	if r = deskCLI("collection", "list", "acme"); r.Code != 0 {
+		t.Errorf("the foh key lists collections: %v", r)
+	}
+	if r = deskCLI("apikey", "list", "acme"); r.Code == 0 || !strings.Contains(r.Stdout+r.Stderr, "403") && !strings.Contains(strings.ToLower(r.Stdout+r.Stderr), "forbidden") {
+		t.Errorf("the foh key lists API keys: %v", r)
+	}
 	// Its keys were created with it; rotate, wait for the rewrap, purge.
 	if ten.KeyProvider != "age" {
 		t.Errorf("tenant key_provider = %q, want age", ten.KeyProvider)
