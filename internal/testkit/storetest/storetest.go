@@ -151,9 +151,11 @@ func NewCluster(tb testing.TB, n int) *Cluster {
 	return c
 }
 
-// settle waits until every node follows one leader in one term and has
-// applied what that leader had committed when the wait began: a cluster
-// whose voters were just added may otherwise still be catching up, and a
+// settle waits until every node follows one leader in one term and knows
+// as committed what that leader had committed when the wait began (raft's
+// commit index, not the state machine's applied index: configuration
+// entries never reach the state machine): a cluster whose voters were just
+// added may otherwise still be catching up, and a
 // leader that cannot yet count on them for its lease may step down under
 // the first writes of a test (on two busy cores, with -race).
 func (c *Cluster) settle(tb testing.TB) {
@@ -166,7 +168,7 @@ func (c *Cluster) settle(tb testing.TB) {
 		}
 		for _, n := range c.Nodes {
 			st := n.Status()
-			if st.LeaderID != lead.NodeID || st.Term != lead.Term || st.AppliedIndex < target || len(st.Peers) != len(c.Nodes) {
+			if st.LeaderID != lead.NodeID || st.Term != lead.Term || st.CommitIndex < target || len(st.Peers) != len(c.Nodes) {
 				return false
 			}
 		}
