@@ -235,7 +235,10 @@ func TestVerifyWindow(t *testing.T) {
 	} {
 		code := codeAt(t, st, c.t.Add(time.Duration(tc.steps)*Period*time.Second))
 		if tc.want != nil && inWindow(t, st, c.t, code) {
-			t.Skipf("%s: the code coincides with one of the window (one chance in a few hundred thousand)", tc.name)
+			// One chance in a few hundred thousand with a random secret:
+			// this case cannot tell a wrong code from a right one.
+			t.Logf("%s: the code coincides with one of the window; case not checked", tc.name)
+			continue
 		}
 		next, err := a.Verify(st, code)
 		if !errors.Is(err, tc.want) {
