@@ -215,7 +215,7 @@ func TestRateLimitBadTokenFlood(t *testing.T) {
 // which package ratelimit's own test checks entry by entry.
 func TestRateLimitManySources(t *testing.T) {
 	if testing.Short() {
-		t.Skip("100,000 requests")
+		t.Skip("-short: this test sends 100,000 requests; make test runs it")
 	}
 	e := newEnv(t, api.Options{})
 	l := newLimited(e, ratelimit.Limits{Rate: 1, Burst: 1}, ratelimit.Limits{Rate: 1000, Burst: 1000})
