@@ -19,15 +19,7 @@ var extOp = keyring.FakeAuditor{Type: "operator", ID: "op"}
 func TestHierarchyAcrossNodes(t *testing.T) {
 	c := storetest.NewCluster(t, 3)
 	tenancytest.Register(t, c.Nodes[0], "acme")
-	path := filepath.Join(t.TempDir(), "seal.age")
-	rcpt, err := keyring.NewSealIdentity(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids, err := keyring.LoadSealIdentities(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rcpt, ids := newSealIdentity(t)
 	seal := []age.Recipient{rcpt}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -193,15 +185,7 @@ func TestHierarchyRotateRewrap(t *testing.T) {
 func TestHierarchyKeyUnavailableIsTyped(t *testing.T) {
 	c := storetest.NewCluster(t, 1)
 	tenancytest.Register(t, c.Nodes[0], "acme")
-	path := filepath.Join(t.TempDir(), "seal.age")
-	rcpt, err := keyring.NewSealIdentity(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids, err := keyring.LoadSealIdentities(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rcpt, ids := newSealIdentity(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	seal := []age.Recipient{rcpt}
@@ -247,4 +231,21 @@ func TestHierarchyKeyUnavailableIsTyped(t *testing.T) {
 	if _, err := sealed.DataKey(ctx, "globex", ""); !errors.Is(err, keyring.ErrNoKeys) {
 		t.Errorf("unprovisioned tenant on a sealed node: %v, want ErrNoKeys", err)
 	}
+}
+
+// newSealIdentity makes a seal identity file as `operator init` does and
+// loads it back: the recipient new roots are sealed to, and the identities
+// that unseal them.
+func newSealIdentity(t *testing.T) (age.Recipient, []age.Identity) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "seal.age")
+	rcpt, err := keyring.NewSealIdentity(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := keyring.LoadSealIdentities(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rcpt, ids
 }
