@@ -40,6 +40,16 @@ type Principal struct {
 	// client's address, as entries record them; empty for the system.
 	RequestID string
 	Source    string
+	// Scopes are the attribute scopes of the principal's role binding:
+	// attribute name → the values it may see (property → villa-a,
+	// villa-b). A principal with scopes sees, finds, lists and counts
+	// only items whose attributes match every named attribute with one
+	// of its values; nil: unscoped. The tenant-scoped store handles
+	// enforce it (internal/tenancy), not handlers.
+	Scopes map[string][]string
+	// Session is the id of the login session a user's access token
+	// belongs to; empty for other kinds.
+	Session string
 }
 
 // System is the principal of what Custos does on its own.
