@@ -280,9 +280,9 @@ func (w logRecords) Subject(ctx context.Context, c audit.Principal, tenant, subj
 	return w.Records.Subject(ctx, c, tenant, subject)
 }
 
-func (w logRecords) List(ctx context.Context, tenant, collection, attr, value, after string, limit int) ([]string, string, error) {
+func (w logRecords) List(ctx context.Context, c audit.Principal, tenant, collection, attr, value, after string, limit int) ([]string, string, error) {
 	w.l.add("Records", "List", tenant)
-	return w.Records.List(ctx, tenant, collection, attr, value, after, limit)
+	return w.Records.List(ctx, c, tenant, collection, attr, value, after, limit)
 }
 
 type logBlobs struct {

@@ -155,7 +155,8 @@
 //	integrity-error         500     a stored value or blob chunk fails its authentication (altered
 //	                                or moved): never served
 //	unauthorized            401     a missing or invalid bearer token (with WWW-Authenticate: Bearer)
-//	forbidden               403     an API key on an operator route, or without the route's permission
+//	forbidden               403     an API key on an operator route, or without the route's permission;
+//	                                a write of an item outside the principal's attribute scope
 //	tenant-suspended        403     a principal of a suspended tenant, on any route of its tenant's data
 //	not-found               404     no such route, no such tenant, or a path id that is not well formed
 //	method-not-allowed      405     a known path with another method (with Allow)

@@ -19,6 +19,7 @@ import (
 	"github.com/custos/custos/appliance/collections"
 	"github.com/custos/custos/appliance/records"
 	"github.com/custos/custos/appliance/tenants"
+	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/internal/validation"
 	"github.com/custos/custos/keyring"
 	"github.com/custos/custos/raftstore"
@@ -175,6 +176,8 @@ func problemFor(err error) (kind, string, []FieldProblem, []header) {
 		return kindInvalidParameter, "The index or size is outside the chain.", nil, nil
 	case errors.Is(err, audit.ErrNotFound):
 		return kindNotFound, "No such audit entry or checkpoint.", nil, nil
+	case errors.Is(err, tenancy.ErrRestricted):
+		return kindForbidden, "The item's attributes are outside the principal's attribute scope: it cannot create an item outside it or move one out of it.", nil, nil
 	case errors.Is(err, records.ErrIntegrity):
 		return kindIntegrity, "A stored value failed its integrity check (altered or moved); it is not served.", nil, nil
 	case errors.Is(err, records.ErrNotFound):

@@ -23,7 +23,7 @@ type Records interface {
 	Patch(ctx context.Context, caller audit.Principal, tenant, collection, id string, in records.Input, subjectSet, attributesSet bool, ifMatch uint64) (records.Record, error)
 	Find(ctx context.Context, caller audit.Principal, tenant, collection, field string, value json.RawMessage, after string, limit int) ([]string, string, error)
 	Subject(ctx context.Context, caller audit.Principal, tenant, subject string) ([]records.Held, error)
-	List(ctx context.Context, tenant, collection, attr, value, after string, limit int) ([]string, string, error)
+	List(ctx context.Context, caller audit.Principal, tenant, collection, attr, value, after string, limit int) ([]string, string, error)
 }
 
 var _ Records = (*records.Service)(nil)
@@ -94,7 +94,7 @@ func (s *server) findRecords(c *fiber.Ctx, in *input) error {
 		ids, next, err = s.deps.Records.Find(ctx, in.who, tenant, name, in.str("field"), json.RawMessage(in.str("value")), after, limit)
 	} else {
 		attr, value, _ := strings.Cut(in.str("attribute"), ":")
-		ids, next, err = s.deps.Records.List(ctx, tenant, name, attr, value, after, limit)
+		ids, next, err = s.deps.Records.List(ctx, in.who, tenant, name, attr, value, after, limit)
 	}
 	if err != nil {
 		return fmt.Errorf("api: find records in %q of %q: %w", name, tenant, err)

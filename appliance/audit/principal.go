@@ -1,6 +1,10 @@
 package audit
 
-import "time"
+import (
+	"time"
+
+	"github.com/custos/custos/internal/tenancy"
+)
 
 // Principal is who acts. The API's one authentication step builds it once
 // per request (from the operator token or a tenant's API key); Custos
@@ -51,6 +55,12 @@ type Principal struct {
 	// belongs to; empty for other kinds.
 	Session string
 }
+
+// Restriction is p's attribute scope as the tenant-scoped store handles
+// enforce it: the services restrict the handle they read and write a
+// tenant's items through with it (tenancy.Scope.Restrict), so that a
+// scoped principal reaches nothing outside its scope by any route.
+func (p Principal) Restriction() tenancy.Restriction { return tenancy.Restrict(p.Scopes) }
 
 // System is the principal of what Custos does on its own.
 func System() Principal { return Principal{Kind: ActorSystem, ID: "system"} }

@@ -142,9 +142,10 @@ type Keys interface {
 	AuditKey(ctx context.Context, tenant string) ([]byte, error)
 }
 
-// Records says whether a record exists; *records.Service implements it.
+// Records says whether a record exists for a caller (within its
+// attribute scope), and its attributes; *records.Service implements it.
 type Records interface {
-	Exists(ctx context.Context, tenant, collection, id string) (bool, error)
+	Attributes(ctx context.Context, caller audit.Principal, tenant, collection, id string) (map[string]string, bool, error)
 }
 
 // Config is the blob configuration.

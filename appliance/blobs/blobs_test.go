@@ -30,7 +30,9 @@ var operator = audit.Principal{Kind: audit.ActorOperator, ID: "operator"}
 // noRecords: no record exists (uploads here link none).
 type noRecords struct{}
 
-func (noRecords) Exists(context.Context, string, string, string) (bool, error) { return false, nil }
+func (noRecords) Attributes(context.Context, audit.Principal, string, string, string) (map[string]string, bool, error) {
+	return nil, false, nil
+}
 
 type env struct {
 	store *raftstore.Store

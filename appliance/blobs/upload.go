@@ -36,7 +36,7 @@ type Input struct {
 	SHA256 string
 }
 
-func (s *Service) check(ctx context.Context, tenant string, in *Input) error {
+func (s *Service) check(ctx context.Context, caller audit.Principal, tenant string, in *Input) error {
 	if in.Subject != "" && !ValidID(in.Subject) {
 		return validation.Field("subject", "must be 1 to 64 of a-z, A-Z, 0-9, '.', '_', '-' and ':'")
 	}
@@ -47,7 +47,7 @@ func (s *Service) check(ctx context.Context, tenant string, in *Input) error {
 		if !ValidID(in.Record) || !ValidID(in.Collection) {
 			return validation.Field("record", "no such record")
 		}
-		ok, err := s.records.Exists(ctx, tenant, in.Collection, in.Record)
+		_, ok, err := s.records.Attributes(ctx, caller, tenant, in.Collection, in.Record)
 		if err != nil {
 			return fmt.Errorf("blobs: linked record: %w", err)
 		}
@@ -76,7 +76,7 @@ func (s *Service) check(ctx context.Context, tenant string, in *Input) error {
 // whole body has been read, sealed and replicated; on any error what was
 // stored of it is deleted.
 func (s *Service) Put(ctx context.Context, caller audit.Principal, tenant string, in Input, body io.Reader) (Blob, error) {
-	if err := s.check(ctx, tenant, &in); err != nil {
+	if err := s.check(ctx, caller, tenant, &in); err != nil {
 		return Blob{}, err
 	}
 	key, err := s.keys.DataKey(ctx, tenant, in.Subject)

@@ -4,23 +4,31 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/raftstore"
 )
 
-// Exists reports whether the record exists (a linearizable read of its
-// envelope's presence; nothing is opened or audited). Blobs use it to link
-// an upload to a record.
-func (s *Service) Exists(ctx context.Context, tenant, collection, id string) (bool, error) {
+// Attributes reports whether the record exists for the caller — within
+// its attribute scope — and its attributes (a linearizable read of its
+// envelope; no field is opened, nothing is audited). Blobs use it to link
+// an upload to a record, whose attributes an upload without its own
+// inherits. A record whose envelope does not decode exists without
+// attributes.
+func (s *Service) Attributes(ctx context.Context, caller audit.Principal, tenant, collection, id string) (attrs map[string]string, ok bool, err error) {
 	if !validID(id) {
-		return false, nil
+		return nil, false, nil
 	}
-	var ok bool
-	if err := s.tenancy.Scope(tenant).View(ctx, raftstore.Linearizable, func(r tenancy.Read) error {
-		_, _, ok = r.Get(recordsPath(collection), []byte(id))
+	var raw []byte
+	if err := s.scope(caller, tenant).View(ctx, raftstore.Linearizable, func(r tenancy.Read) error {
+		raw, _, ok = r.Get(recordsPath(collection), []byte(id))
 		return nil
 	}); err != nil {
-		return false, fmt.Errorf("records: exists: %w", err)
+		return nil, false, fmt.Errorf("records: exists: %w", err)
 	}
-	return ok, nil
+	if !ok {
+		return nil, false, nil
+	}
+	attrs, _ = envelopeAttributes(raw)
+	return attrs, true, nil
 }

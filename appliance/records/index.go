@@ -59,7 +59,7 @@ func (s *Service) Find(ctx context.Context, caller audit.Principal, tenant, coll
 	if err != nil {
 		return nil, "", err
 	}
-	st, err := s.read(ctx, raftstore.Linearizable, tenant, collection, "")
+	st, err := s.read(ctx, raftstore.Linearizable, caller, tenant, collection, "")
 	if err != nil {
 		return nil, "", err
 	}
@@ -86,7 +86,7 @@ func (s *Service) Find(ctx context.Context, caller audit.Principal, tenant, coll
 	ids := []string{}
 	next := ""
 	// The schema read above was linearizable: a local read suffices now.
-	err = s.tenancy.Scope(tenant).View(ctx, raftstore.Stale, func(r tenancy.Read) error {
+	err = st.store.View(ctx, raftstore.Stale, func(r tenancy.Read) error {
 		r.Scan(indexPath(collection, field), start, 0, func(k, _ []byte, _ uint64) bool {
 			if !bytes.HasPrefix(k, prefix) {
 				return false
@@ -109,7 +109,7 @@ func (s *Service) Find(ctx context.Context, caller audit.Principal, tenant, coll
 	}
 	e := caller.Entry(s.now().UTC(), "record.search", "collection:"+collection, audit.OutcomeSuccess, map[string]string{
 		"field": field, "value": audit.Pseudonym(akey, "value", string(c.indexed)), "results": strconv.Itoa(len(ids))})
-	if err := s.auditRead(ctx, tenant, e, nil); err != nil {
+	if err := s.auditRead(ctx, st.store, e, nil); err != nil {
 		return nil, "", err
 	}
 	return ids, next, nil

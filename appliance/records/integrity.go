@@ -64,7 +64,7 @@ func (s *Service) failed(ctx context.Context, c raftstore.Consistency, caller au
 	}
 	var ie *integrityError
 	if errors.As(err, &ie) {
-		store := s.tenancy.Scope(st.tenant)
+		store := st.store
 		e := caller.Entry(s.now().UTC(), "record.integrity_failure", "record:"+st.col+"/"+st.id, audit.OutcomeFailure, ie.details("failed"))
 		if a, aerr := e.Encode(); aerr == nil {
 			_, _ = store.Apply(ctx, &tenancy.Txn{Audit: [][]byte{a}})
@@ -124,7 +124,7 @@ func (s *Service) deleteIndex(ctx context.Context, c raftstore.Consistency, st *
 func (s *Service) scanIndex(ctx context.Context, st *state) ([]raftstore.Op, error) {
 	var ops []raftstore.Op
 	same, scanned, truncated := false, 0, false
-	err := s.tenancy.Scope(st.tenant).View(ctx, raftstore.Stale, func(r tenancy.Read) error {
+	err := st.store.View(ctx, raftstore.Stale, func(r tenancy.Read) error {
 		_, v, ok := r.Get(recordsPath(st.col), []byte(st.id))
 		if same = ok && v == st.version; !same {
 			return nil

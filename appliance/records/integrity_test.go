@@ -168,7 +168,7 @@ func TestDeleteTamperedRecord(t *testing.T) {
 	if err := svc.Delete(ctx, operator, "acme", "guests", "t1"); err != nil {
 		t.Fatalf("delete of the tampered record: %v", err)
 	}
-	if ok, err := svc.Exists(ctx, "acme", "guests", "t1"); err != nil || ok {
+	if _, ok, err := svc.Attributes(ctx, operator, "acme", "guests", "t1"); err != nil || ok {
 		t.Fatalf("t1 exists after its delete: %v %v", ok, err)
 	}
 	if _, err := svc.Get(ctx, reader(2), "acme", "guests", "t1", false); !errors.Is(err, records.ErrNotFound) {

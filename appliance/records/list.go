@@ -20,15 +20,16 @@ type Held struct {
 }
 
 // Subject lists the records of subject (the basis of data-subject
-// requests), by collection and id. The lookup is audited (subject.read,
-// the subject pseudonymised), found or not, and answered once its entry is
-// committed.
+// requests) that the caller's scope admits, by collection and id. The
+// lookup is audited (subject.read, the subject pseudonymised), found or
+// not, and answered once its entry is committed.
 func (s *Service) Subject(ctx context.Context, caller audit.Principal, tenant, subject string) ([]Held, error) {
 	if !validID(subject) {
 		return nil, ErrNotFound
 	}
 	out := []Held{}
-	err := s.tenancy.Scope(tenant).View(ctx, raftstore.Linearizable, func(r tenancy.Read) error {
+	store := s.scope(caller, tenant)
+	err := store.View(ctx, raftstore.Linearizable, func(r tenancy.Read) error {
 		r.Scan(subjectPath(subject), nil, 0, func(k, _ []byte, _ uint64) bool {
 			if c, id, ok := bytes.Cut(k, []byte{0}); ok {
 				out = append(out, Held{Collection: string(c), ID: string(id)})
@@ -46,7 +47,7 @@ func (s *Service) Subject(ctx context.Context, caller audit.Principal, tenant, s
 	}
 	e := caller.Entry(s.now().UTC(), "subject.read", audit.Pseudonym(akey, "subject", subject), audit.OutcomeSuccess,
 		map[string]string{"records": strconv.Itoa(len(out))})
-	if err := s.auditRead(ctx, tenant, e, nil); err != nil {
+	if err := s.auditRead(ctx, store, e, nil); err != nil {
 		return nil, err
 	}
 	if len(out) == 0 {
@@ -58,16 +59,18 @@ func (s *Service) Subject(ctx context.Context, caller audit.Principal, tenant, s
 // listScan bounds the records one List call examines.
 const listScan = 10000
 
-// List returns the ids of the collection's records after id after, at most
-// limit, keeping those whose attribute attr equals value when attr is set
-// (attributes are stored in the clear: they are for access decisions, not
-// personal data). next is where to continue ("" at the end).
-func (s *Service) List(ctx context.Context, tenant, collection, attr, value, after string, limit int) ([]string, string, error) {
+// List returns the ids of the collection's records that the caller's
+// scope admits after id after, at most limit, keeping those whose
+// attribute attr equals value when attr is set (attributes are stored in
+// the clear: they are for access decisions, not personal data). next is
+// where to continue ("" at the end).
+func (s *Service) List(ctx context.Context, caller audit.Principal, tenant, collection, attr, value, after string, limit int) ([]string, string, error) {
 	limit, err := validation.PageLimit(limit, validation.MaxPage)
 	if err != nil {
 		return nil, "", err
 	}
-	if _, err := s.read(ctx, raftstore.Linearizable, tenant, collection, ""); err != nil {
+	st, err := s.read(ctx, raftstore.Linearizable, caller, tenant, collection, "")
+	if err != nil {
 		return nil, "", err
 	}
 	ids := []string{}
@@ -77,7 +80,7 @@ func (s *Service) List(ctx context.Context, tenant, collection, attr, value, aft
 		start = []byte(after)
 	}
 	// The schema read above was linearizable: a local read suffices now.
-	err = s.tenancy.Scope(tenant).View(ctx, raftstore.Stale, func(r tenancy.Read) error {
+	err = st.store.View(ctx, raftstore.Stale, func(r tenancy.Read) error {
 		scanned := 0
 		r.Scan(recordsPath(collection), start, 0, func(k, v []byte, _ uint64) bool {
 			scanned++

@@ -7,6 +7,7 @@ import (
 
 	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/collections"
+	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/raftstore"
 )
 
@@ -24,7 +25,7 @@ func (s *Service) Get(ctx context.Context, caller audit.Principal, tenant, colle
 
 // get is one attempt of Get, reading at consistency c.
 func (s *Service) get(ctx context.Context, c raftstore.Consistency, caller audit.Principal, tenant, collection, id string, masked bool) (Record, error) {
-	st, err := s.read(ctx, c, tenant, collection, id)
+	st, err := s.read(ctx, c, caller, tenant, collection, id)
 	if err != nil {
 		return Record{}, staleIf(c, err)
 	}
@@ -67,21 +68,21 @@ func (s *Service) get(ctx context.Context, c raftstore.Consistency, caller audit
 		if c == raftstore.Stale {
 			conds = []raftstore.Cond{st.schemaCond(), st.recordCond()}
 		}
-		if err := s.auditRead(ctx, tenant, e, conds); err != nil {
+		if err := s.auditRead(ctx, st.store, e, conds); err != nil {
 			return Record{}, err
 		}
 	}
 	return rec, nil
 }
 
-// auditRead writes the entry e of a read of tenant's data to the tenant's
-// chain, on conditions (paths relative to the tenant) that what the read
-// saw is still current, and returns once it is committed; errStale when
-// a condition does not hold. Through audit.AppendRead: the service's
-// read-audit batcher when it has one, otherwise one transaction of its
-// own.
-func (s *Service) auditRead(ctx context.Context, tenant string, e audit.Entry, conds []raftstore.Cond) error {
-	err := audit.AppendRead(ctx, s.reads, s.tenancy.Scope(tenant), e, conds...)
+// auditRead writes the entry e of a read of store's tenant's data to the
+// tenant's chain, on conditions (paths relative to the tenant) that what
+// the read saw is still current, and returns once it is committed;
+// errStale when a condition does not hold. Through audit.AppendRead: the
+// service's read-audit batcher when it has one, otherwise one transaction
+// of its own.
+func (s *Service) auditRead(ctx context.Context, store tenancy.Scope, e audit.Entry, conds []raftstore.Cond) error {
+	err := audit.AppendRead(ctx, s.reads, store, e, conds...)
 	switch {
 	case errors.Is(err, audit.ErrCondition):
 		return errStale // the schema or record changed since it was read

@@ -32,6 +32,19 @@
 //	index/<collection>/<field>  <hmac 32> <id> -> ""
 //	subjects/<subject>          <collection> 0x00 <id> -> ""
 //
+// # Attribute scopes
+//
+// A record's attributes are in the clear in its envelope: they are for
+// access decisions. A principal with attribute scopes reaches records only
+// through a handle restricted to them (scope.go): a record outside its
+// scope — and an index or subject entry pointing at one — reads as
+// absent, so every operation answers for it exactly as for a missing
+// record (ErrNotFound; not counted, listed or found), and a write that
+// would create a record outside the scope or move one out of it is
+// refused (tenancy.ErrRestricted). A record that lacks a scoped attribute
+// is outside the scope. Audit entries of scoped reads count only what
+// was answered.
+//
 // Writes are audited in the tenant's chain in the same transaction; reads
 // of pii or sensitive fields are audited too, and so are blind-index
 // searches (record.search: the field, the searched value's pseudonym and
@@ -75,7 +88,9 @@
 // opens field values; index.go is the blind index and search; mask.go
 // masks values for masked reads; read.go is reads and their audit; list.go
 // lists a collection and a subject's holdings; state.go reads stored state
-// for a write; integrity.go handles values that do not open.
+// for a write; integrity.go handles values that do not open; scope.go is
+// the caller's handle on the tenant's store, restricted to its attribute
+// scope.
 package records
 
 import (
@@ -150,6 +165,7 @@ type Service struct {
 	now     func() time.Time
 	reads   *audit.Batcher // writes the entries of audited reads; nil: the tenant's store does, one transaction each
 	cache   schemaCache
+	layout  tenancy.Layout // the buckets it reads, for handles restricted to an attribute scope (scope.go)
 }
 
 // Option varies a Service.
@@ -168,6 +184,7 @@ func New(b *tenancy.Boundary, keys Keys, schemas Schemas, now func() time.Time, 
 		now = time.Now
 	}
 	s := &Service{tenancy: b, keys: keys, schemas: schemas, now: now}
+	s.layout = newLayout(schemas)
 	for _, o := range opts {
 		o(s)
 	}
@@ -208,7 +225,7 @@ func (s *Service) Replace(ctx context.Context, caller audit.Principal, tenant, c
 // state.go). An integrity failure found by a linearizable read is
 // audited (failed).
 func (s *Service) readStored(ctx context.Context, c raftstore.Consistency, caller audit.Principal, tenant, collection, id string) (state, Record, error) {
-	st, err := s.read(ctx, c, tenant, collection, id)
+	st, err := s.read(ctx, c, caller, tenant, collection, id)
 	if err != nil {
 		return state{}, Record{}, staleIf(c, err)
 	}
@@ -263,7 +280,7 @@ func (s *Service) write(ctx context.Context, c raftstore.Consistency, caller aud
 	if in.Subject != "" {
 		ops = append(ops, raftstore.Op{Kind: raftstore.OpPut, Bucket: subjectPath(in.Subject), Key: subjectKey(collection, id), Value: []byte{}})
 	}
-	store := s.tenancy.Scope(tenant)
+	store := st.store
 	entry, err := caller.Entry(next.UpdatedAt, "record.update", "record:"+collection+"/"+id, audit.OutcomeSuccess,
 		map[string]string{"version": fmt.Sprint(next.Version)}).Encode()
 	if err != nil {
@@ -304,7 +321,7 @@ func (s *Service) Create(ctx context.Context, caller audit.Principal, tenant, co
 
 // create is one attempt of Create, reading the schema at consistency c.
 func (s *Service) create(ctx context.Context, c raftstore.Consistency, caller audit.Principal, tenant, collection string, in Input) (Record, error) {
-	st, err := s.read(ctx, c, tenant, collection, "")
+	st, err := s.read(ctx, c, caller, tenant, collection, "")
 	if err != nil {
 		return Record{}, staleIf(c, err)
 	}
@@ -332,7 +349,7 @@ func (s *Service) create(ctx context.Context, c raftstore.Consistency, caller au
 	if in.Subject != "" {
 		ops = append(ops, raftstore.Op{Kind: raftstore.OpPut, Bucket: subjectPath(in.Subject), Key: subjectKey(collection, in.ID), Value: []byte{}})
 	}
-	store := s.tenancy.Scope(tenant)
+	store := st.store
 	entry, err := caller.Entry(now, "record.create", "record:"+collection+"/"+in.ID, audit.OutcomeSuccess, nil).Encode()
 	if err != nil {
 		return Record{}, err
@@ -376,7 +393,7 @@ func (s *Service) Delete(ctx context.Context, caller audit.Principal, tenant, co
 
 // delete is one attempt of Delete, reading at consistency c.
 func (s *Service) delete(ctx context.Context, c raftstore.Consistency, caller audit.Principal, tenant, collection, id string) error {
-	st, err := s.read(ctx, c, tenant, collection, id)
+	st, err := s.read(ctx, c, caller, tenant, collection, id)
 	if err != nil {
 		return staleIf(c, err)
 	}
@@ -391,7 +408,7 @@ func (s *Service) delete(ctx context.Context, c raftstore.Consistency, caller au
 	if sub := st.env.Subject; sub != "" && validID(sub) {
 		ops = append(ops, raftstore.Op{Kind: raftstore.OpDelete, Bucket: subjectPath(sub), Key: subjectKey(collection, id)})
 	}
-	store := s.tenancy.Scope(tenant)
+	store := st.store
 	entry, err := caller.Entry(s.now().UTC(), "record.delete", "record:"+collection+"/"+id, audit.OutcomeSuccess, details).Encode()
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/collections"
 	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/internal/validation"
@@ -93,18 +94,21 @@ type state struct {
 	found       bool   // the record exists
 	tenant, col string
 	id          string
+	store       tenancy.Scope // the caller's handle on the tenant: what it read through, and writes through
 }
 
 // read reads the collection's current schema and, when id is set, the
-// record, in one read transaction of the tenant's store at consistency c.
-// A record whose envelope does not decode is found and broken: only
-// Delete takes it, the rest fail with an integrity error (brokenErr).
-func (s *Service) read(ctx context.Context, c raftstore.Consistency, tenant, collection, id string) (state, error) {
-	st := state{tenant: tenant, col: collection, id: id}
+// record, in one read transaction of the caller's handle on the tenant's
+// store at consistency c (a record outside the caller's attribute scope is
+// not found). A record whose envelope does not decode is found and
+// broken: only Delete takes it, the rest fail with an integrity error
+// (brokenErr).
+func (s *Service) read(ctx context.Context, c raftstore.Consistency, caller audit.Principal, tenant, collection, id string) (state, error) {
+	st := state{tenant: tenant, col: collection, id: id, store: s.scope(caller, tenant)}
 	st.scBucket, st.scKey = s.schemas.CurrentKey(collection)
 	var rawSchema, rawRecord []byte
 	var schemaFound bool
-	if err := s.tenancy.Scope(tenant).View(ctx, c, func(r tenancy.Read) error {
+	if err := st.store.View(ctx, c, func(r tenancy.Read) error {
 		rawSchema, st.scVersion, schemaFound = r.Get(st.scBucket, st.scKey)
 		if id != "" {
 			rawRecord, st.version, st.found = r.Get(recordsPath(collection), []byte(id))

@@ -48,6 +48,16 @@
 // ([ErrNoTenant] then, and nothing of the transaction is applied). The Scope
 // of a malformed id reaches nothing: its every call fails with ErrNoTenant.
 //
+// # Attribute scopes
+//
+// A Scope may be restricted to the items of a principal's attribute scope
+// ([Scope.Restrict], with a [Restriction] and the service's [Layout] of
+// its buckets): its reads then see only the items inside the scope, and
+// the references to them, as if nothing else existed, and its writes
+// cannot put an item outside it. Services build the restricted handle from
+// the principal they are handed, so the filter is the handle's, not each
+// query's (restrict.go).
+//
 // # Component system records
 //
 // Some components keep cluster-wide records that must change in the same

@@ -15,10 +15,14 @@ import (
 //
 // The zero Scope, and the Scope of a malformed id, reach nothing: every
 // call fails with ErrNoTenant (reads through its Read find nothing).
+//
+// A Scope may also be restricted to the items of an attribute scope
+// (Restrict; see restrict.go): its reads then see only those items.
 type Scope struct {
-	b    *Boundary
-	id   string
-	root []byte // "tenant:" + id; nil for an invalid scope
+	b        *Boundary
+	id       string
+	root     []byte       // "tenant:" + id; nil for an invalid scope
+	restrict *restriction // nil: unrestricted
 }
 
 // Scope returns tenant's handle. It does not check that the tenant exists
@@ -56,10 +60,16 @@ type Txn struct {
 
 // Apply applies t below the tenant, on the condition that the tenant exists
 // (ErrNoTenant otherwise, and nothing is applied). Result.FailedCond indexes
-// t.Conds followed by t.SystemConds.
+// t.Conds followed by t.SystemConds. A restricted scope refuses writes
+// outside its restriction (ErrRestricted, nothing applied).
 func (s Scope) Apply(ctx context.Context, t *Txn) (raftstore.Result, error) {
 	if !s.Valid() {
 		return raftstore.Result{}, fmt.Errorf("%w: malformed tenant id", ErrNoTenant)
+	}
+	if s.restrict != nil {
+		if err := s.checkWrites(ctx, t); err != nil {
+			return raftstore.Result{}, err
+		}
 	}
 	out, err := s.txn(t)
 	if err != nil {
@@ -145,7 +155,8 @@ func (s Scope) View(ctx context.Context, c raftstore.Consistency, fn func(Read) 
 
 // Read is a read of one tenant's data; its paths are relative to the
 // tenant's bucket, like the Scope's. The reads of an invalid scope find
-// nothing.
+// nothing; those of a restricted scope find only what its restriction
+// lets it see (restrict.go): what it hides reads as absent.
 type Read struct {
 	r *raftstore.ReadTx
 	s Scope
@@ -176,36 +187,66 @@ func (r Read) Get(bucket [][]byte, key []byte) (value []byte, version uint64, ok
 	if err != nil {
 		return nil, 0, false
 	}
-	return r.r.Get(b, key)
-}
-
-// Scan is raftstore.ReadTx.Scan below the tenant.
-func (r Read) Scan(bucket [][]byte, after []byte, limit int, fn func(key, value []byte, version uint64) bool) {
-	if b, err := r.s.abs(bucket); err == nil {
-		r.r.Scan(b, after, limit, fn)
+	value, version, ok = r.r.Get(b, key)
+	if ok && r.s.restrict != nil && !r.s.restrict.visible(r, bucket, key, value) {
+		return nil, 0, false
 	}
+	return value, version, ok
 }
 
-// Count is raftstore.ReadTx.Count below the tenant.
+// Scan is raftstore.ReadTx.Scan below the tenant. Through a restricted
+// scope it skips what the restriction hides, and limit counts the entries
+// fn is called with.
+func (r Read) Scan(bucket [][]byte, after []byte, limit int, fn func(key, value []byte, version uint64) bool) {
+	b, err := r.s.abs(bucket)
+	if err != nil {
+		return
+	}
+	x := r.s.restrict
+	if x == nil || x.open(bucket) {
+		r.r.Scan(b, after, limit, fn)
+		return
+	}
+	seen := 0
+	r.r.Scan(b, after, 0, func(k, v []byte, ver uint64) bool {
+		if !x.visible(r, bucket, k, v) {
+			return true
+		}
+		seen++
+		return fn(k, v, ver) && (limit <= 0 || seen < limit)
+	})
+}
+
+// Count is raftstore.ReadTx.Count below the tenant; through a restricted
+// scope, the entries it sees.
 func (r Read) Count(bucket [][]byte) int {
 	b, err := r.s.abs(bucket)
 	if err != nil {
 		return 0
 	}
+	if x := r.s.restrict; x != nil && !x.open(bucket) {
+		n := 0
+		r.Scan(bucket, nil, 0, func(_, _ []byte, _ uint64) bool { n++; return true })
+		return n
+	}
 	return r.r.Count(b)
 }
 
-// BucketCount is raftstore.ReadTx.BucketCount below the tenant.
+// BucketCount is raftstore.ReadTx.BucketCount below the tenant. Through a
+// restricted scope it counts only below an open bucket (0 elsewhere: the
+// buckets below items or references would count hidden ones).
 func (r Read) BucketCount(bucket [][]byte) int {
 	b, err := r.s.abs(bucket)
-	if err != nil {
+	if err != nil || (r.s.restrict != nil && !r.s.restrict.open(bucket)) {
 		return 0
 	}
 	return r.r.BucketCount(b)
 }
 
-// BucketExists is raftstore.ReadTx.BucketExists below the tenant.
+// BucketExists is raftstore.ReadTx.BucketExists below the tenant; through
+// a restricted scope, of an open bucket only (false elsewhere, as
+// BucketCount).
 func (r Read) BucketExists(bucket [][]byte) bool {
 	b, err := r.s.abs(bucket)
-	return err == nil && r.r.BucketExists(b)
+	return err == nil && (r.s.restrict == nil || r.s.restrict.open(bucket)) && r.r.BucketExists(b)
 }

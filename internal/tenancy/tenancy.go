@@ -20,6 +20,10 @@ var (
 	// component's system bucket). It is a bug in the caller, and nothing of
 	// the transaction is applied.
 	ErrOutOfScope = errors.New("tenancy: the transaction reaches outside its tenant")
+	// ErrRestricted: a transaction of a restricted Scope writes an item
+	// outside its attribute scope (or a bucket its layout does not
+	// declare); nothing of it is applied.
+	ErrRestricted = errors.New("tenancy: the write reaches outside the attribute scope")
 )
 
 // SystemChain is the cluster's audit chain: operator actions on the cluster

@@ -1,0 +1,182 @@
+package tenancy_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+
+	"github.com/custos/custos/internal/tenancy"
+	"github.com/custos/custos/internal/tenancy/tenancytest"
+	"github.com/custos/custos/internal/testkit/storetest"
+	"github.com/custos/custos/raftstore"
+)
+
+func TestRestrictionAllows(t *testing.T) {
+	r := tenancy.Restrict(map[string][]string{"property": {"villa-a", "villa-c"}, "floor": {"1"}})
+	for _, c := range []struct {
+		attrs map[string]string
+		want  bool
+	}{
+		{map[string]string{"property": "villa-a", "floor": "1"}, true},
+		{map[string]string{"property": "villa-c", "floor": "1", "other": "x"}, true},
+		{map[string]string{"property": "villa-b", "floor": "1"}, false},
+		{map[string]string{"property": "villa-a"}, false}, // lacks a scoped attribute: outside
+		{map[string]string{"property": "VILLA-A", "floor": "1"}, false},
+		{nil, false},
+	} {
+		if got := r.Allows(c.attrs); got != c.want {
+			t.Errorf("Allows(%v) = %v, want %v", c.attrs, got, c.want)
+		}
+	}
+	if tenancy.Restrict(nil).Restricted() || !tenancy.Restrict(nil).Allows(nil) {
+		t.Error("nil scopes restrict")
+	}
+	none := tenancy.Restrict(map[string][]string{"property": nil})
+	if !none.Restricted() || none.Allows(map[string]string{"property": ""}) {
+		t.Error("a name without values admits an item")
+	}
+}
+
+// restrictLayout: "things" holds items (JSON with attributes), "refs"
+// entries whose key names a thing, "open" anything.
+var restrictLayout = tenancy.NewLayout(
+	tenancy.Items("things", func(v []byte) (map[string]string, bool) {
+		var x struct {
+			Attributes map[string]string `json:"attributes"`
+		}
+		return x.Attributes, json.Unmarshal(v, &x) == nil
+	}),
+	tenancy.Refs("refs", func(_ [][]byte, key []byte) ([][]byte, []byte, bool) {
+		return raftstore.Path("things"), key, true
+	}),
+	tenancy.Open("open"),
+)
+
+// TestRestrictedScope: a restricted handle reads items outside its
+// restriction, and references to them, as absent — Get, Scan, Count — and
+// refuses writes that would put an item outside it or touch one outside
+// it; the unrestricted handle sees everything (the check is not blind).
+func TestRestrictedScope(t *testing.T) {
+	store := storetest.Start(t)
+	ctx := context.Background()
+	tenancytest.Register(t, store, "acme")
+	full := tenancy.New(store).Scope("acme")
+	things, refs, open, other := raftstore.Path("things"), raftstore.Path("refs"), raftstore.Path("open"), raftstore.Path("other")
+	item := func(prop string) []byte { return []byte(`{"attributes":{"property":"` + prop + `"}}`) }
+	var ops []raftstore.Op
+	for k, v := range map[string][]byte{"a1": item("villa-a"), "b1": item("villa-b"), "a2": item("villa-a"), "n1": []byte(`{}`), "x1": []byte(`not json`)} {
+		ops = append(ops, raftstore.Op{Kind: raftstore.OpPut, Bucket: things, Key: []byte(k), Value: v},
+			raftstore.Op{Kind: raftstore.OpPut, Bucket: refs, Key: []byte(k), Value: []byte{}})
+	}
+	ops = append(ops, raftstore.Op{Kind: raftstore.OpPut, Bucket: refs, Key: []byte("gone"), Value: []byte{}},
+		raftstore.Op{Kind: raftstore.OpPut, Bucket: open, Key: []byte("o"), Value: []byte("x")},
+		raftstore.Op{Kind: raftstore.OpPut, Bucket: other, Key: []byte("o"), Value: []byte("x")})
+	if res, err := full.Apply(ctx, &tenancy.Txn{Ops: ops}); err != nil || !res.Applied {
+		t.Fatal(res, err)
+	}
+	villaA := full.Restrict(tenancy.Restrict(map[string][]string{"property": {"villa-a"}}), restrictLayout)
+	if !villaA.Restricted() || full.Restricted() || full.Restrict(tenancy.Restriction{}, restrictLayout).Restricted() {
+		t.Fatal("Restricted")
+	}
+	keys := func(sc tenancy.Scope, bucket [][]byte, limit int) (got []string, count int) {
+		_ = sc.View(ctx, raftstore.Linearizable, func(r tenancy.Read) error {
+			r.Scan(bucket, nil, limit, func(k, _ []byte, _ uint64) bool { got = append(got, string(k)); return true })
+			count = r.Count(bucket)
+			return nil
+		})
+		return got, count
+	}
+	check := func(sc tenancy.Scope, bucket [][]byte, limit int, want []string, wantCount int) {
+		t.Helper()
+		got, n := keys(sc, bucket, limit)
+		if !equal(got, want) || n != wantCount {
+			t.Errorf("%q limit %d: %v (count %d), want %v (count %d)", bucket, limit, got, n, want, wantCount)
+		}
+	}
+	check(villaA, things, 0, []string{"a1", "a2"}, 2)
+	check(villaA, things, 1, []string{"a1"}, 2)
+	check(villaA, refs, 0, []string{"a1", "a2"}, 2)
+	check(villaA, open, 0, []string{"o"}, 1)
+	check(villaA, other, 0, nil, 0) // undeclared: nothing
+	check(full, things, 0, []string{"a1", "a2", "b1", "n1", "x1"}, 5)
+	check(full, refs, 0, []string{"a1", "a2", "b1", "gone", "n1", "x1"}, 6)
+	_ = villaA.View(ctx, raftstore.Linearizable, func(r tenancy.Read) error {
+		for _, c := range []struct {
+			bucket [][]byte
+			key    string
+			want   bool
+		}{{things, "a1", true}, {things, "b1", false}, {things, "n1", false}, {things, "x1", false},
+			{refs, "a2", true}, {refs, "b1", false}, {refs, "gone", false}, {open, "o", true}, {other, "o", false}} {
+			if _, _, ok := r.Get(c.bucket, []byte(c.key)); ok != c.want {
+				t.Errorf("Get %q %s: %v, want %v", c.bucket, c.key, ok, c.want)
+			}
+		}
+		if r.BucketExists(things) || r.BucketCount(raftstore.Path("things")) != 0 {
+			t.Error("a restricted read sees an item bucket's buckets")
+		}
+		return nil
+	})
+	// Writes.
+	put := func(sc tenancy.Scope, bucket [][]byte, key string, v []byte, conds ...raftstore.Cond) error {
+		res, err := sc.Apply(ctx, &tenancy.Txn{Conds: conds, Ops: []raftstore.Op{{Kind: raftstore.OpPut, Bucket: bucket, Key: []byte(key), Value: v}}})
+		if err == nil && !res.Applied {
+			err = errors.New("not applied")
+		}
+		return err
+	}
+	del := func(sc tenancy.Scope, bucket [][]byte, key string) error {
+		_, err := sc.Apply(ctx, &tenancy.Txn{Ops: []raftstore.Op{{Kind: raftstore.OpDelete, Bucket: bucket, Key: []byte(key)}}})
+		return err
+	}
+	for name, err := range map[string]error{
+		"create in scope":         put(villaA, things, "a3", item("villa-a")),
+		"update in scope":         put(villaA, things, "a1", item("villa-a")),
+		"reference":               put(villaA, refs, "a3", nil),
+		"open":                    put(villaA, open, "p", nil),
+		"create absent elsewhere": put(villaA, things, "b1", item("villa-a"), raftstore.Cond{Kind: raftstore.CondAbsent, Bucket: things, Key: []byte("b1")}),
+	} {
+		if name == "create absent elsewhere" {
+			// It exists: the condition fails, as for an item in scope.
+			if err == nil || errors.Is(err, tenancy.ErrRestricted) {
+				t.Errorf("%s: %v", name, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	for name, err := range map[string]error{
+		"create outside":    put(villaA, things, "b2", item("villa-b")),
+		"create unlabelled": put(villaA, things, "n2", []byte(`{}`)),
+		"move out of scope": put(villaA, things, "a2", item("villa-b")),
+		"overwrite outside": put(villaA, things, "b1", item("villa-a")),
+		"delete outside":    del(villaA, things, "b1"),
+		"undeclared bucket": put(villaA, other, "p", nil),
+		"delete item bucket": func() error {
+			_, err := villaA.Apply(ctx, &tenancy.Txn{Ops: []raftstore.Op{{Kind: raftstore.OpDeleteBucket, Key: []byte("things")}}})
+			return err
+		}(),
+	} {
+		if !errors.Is(err, tenancy.ErrRestricted) {
+			t.Errorf("%s: %v, want ErrRestricted", name, err)
+		}
+	}
+	check(full, things, 0, []string{"a1", "a2", "a3", "b1", "n1", "x1"}, 6)
+	if err := del(villaA, things, "a3"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func equal(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
