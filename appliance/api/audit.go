@@ -43,12 +43,17 @@ const exportTimeout = 10 * time.Minute
 
 // chainOf resolves the chain of an audit route: the system chain under
 // /v1/sys, a tenant's under /v1/tenants/:id. A tenant's chain outlives the
-// tenant (retention), so a deleted tenant's log can still be exported.
+// tenant (retention), so a deleted tenant's log can still be exported. A
+// principal with attribute scopes is refused a tenant's chain (see the
+// package doc).
 func (s *server) chainOf(c *fiber.Ctx, in *input) (string, error) {
 	if _, tenant := in.rt.param("id"); !tenant {
 		return tenancy.SystemChain, nil
 	}
 	id := in.str("id")
+	if len(in.who.Scopes) > 0 {
+		return "", &requestError{kind: kindForbidden, detail: "A principal with attribute scopes cannot read the tenant's audit chain: it covers items outside its scopes."}
+	}
 	ctx, cancel := s.callContext(c)
 	defer cancel()
 	if _, err := s.deps.Tenants.Get(ctx, raftstore.Linearizable, id); err != nil {

@@ -18,7 +18,7 @@ import (
 // Blobs are the tenants' blobs; *blobs.Service implements it.
 type Blobs interface {
 	Put(ctx context.Context, caller audit.Principal, tenant string, in blobs.Input, body io.Reader) (blobs.Blob, error)
-	Open(ctx context.Context, tenant, id string) (*blobs.Content, error)
+	Open(ctx context.Context, caller audit.Principal, tenant, id string) (*blobs.Content, error)
 	Delete(ctx context.Context, caller audit.Principal, tenant, id string) error
 	List(ctx context.Context, caller audit.Principal, tenant, subject, after string, limit int) ([]blobs.Blob, string, error)
 	Subject(ctx context.Context, caller audit.Principal, tenant, subject string) ([]blobs.Blob, error)
@@ -113,7 +113,11 @@ func checkUpload(c *fiber.Ctx) error {
 
 func (s *server) upload(c *fiber.Ctx, in *input) error {
 	tenant, length := in.tenant, c.Request().Header.ContentLength()
-	bi := blobs.Input{Subject: in.str("subject"), Collection: in.str("collection"), Record: in.str("record"),
+	attrs, err := attributesOf(in.strs("attribute"))
+	if err != nil {
+		return err
+	}
+	bi := blobs.Input{Subject: in.str("subject"), Collection: in.str("collection"), Record: in.str("record"), Attributes: attrs,
 		ContentType: c.Get(fiber.HeaderContentType), Length: int64(length), SHA256: c.Get(headerContentSHA256)}
 	var body io.Reader
 	if stream := c.Context().RequestBodyStream(); stream != nil {
@@ -131,6 +135,25 @@ func (s *server) upload(c *fiber.Ctx, in *input) error {
 	c.Locals(bodyReadKey, true) // Put read exactly Content-Length bytes
 	c.Location("/v1/tenants/" + tenant + "/blobs/" + b.ID)
 	return c.Status(fiber.StatusCreated).JSON(b)
+}
+
+// attributesOf are an upload's attributes, given as attribute=name:value
+// (repeated): nil when none is given (a blob linked to a record then
+// inherits the record's); a name given twice is refused. The service
+// checks names and values as a record's.
+func attributesOf(given []string) (map[string]string, error) {
+	if len(given) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]string, len(given))
+	for _, a := range given {
+		name, value, _ := strings.Cut(a, ":")
+		if _, dup := out[name]; dup {
+			return nil, invalidParam("attribute", "names "+clip(name)+" twice")
+		}
+		out[name] = value
+	}
+	return out, nil
 }
 
 type listBlobsResponse struct {
@@ -152,7 +175,7 @@ func (s *server) blobMetadata(c *fiber.Ctx, in *input) error {
 	tenant, id := in.tenant, in.str("bid")
 	ctx, cancel := s.callContext(c)
 	defer cancel()
-	content, err := s.deps.Blobs.Open(ctx, tenant, id)
+	content, err := s.deps.Blobs.Open(ctx, in.who, tenant, id)
 	if err != nil {
 		return fmt.Errorf("api: blob %q of %q: %w", id, tenant, err)
 	}
@@ -168,7 +191,7 @@ func (s *server) getBlob(c *fiber.Ctx, in *input) error {
 	tenant, id := in.tenant, in.str("bid")
 	ctx, cancel := s.callContext(c)
 	defer cancel()
-	content, err := s.deps.Blobs.Open(ctx, tenant, id)
+	content, err := s.deps.Blobs.Open(ctx, in.who, tenant, id)
 	if err != nil {
 		return fmt.Errorf("api: blob %q of %q: %w", id, tenant, err)
 	}

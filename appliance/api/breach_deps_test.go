@@ -295,9 +295,9 @@ func (w logBlobs) Put(ctx context.Context, c audit.Principal, tenant string, in 
 	return w.Blobs.Put(ctx, c, tenant, in, body)
 }
 
-func (w logBlobs) Open(ctx context.Context, tenant, id string) (*blobs.Content, error) {
+func (w logBlobs) Open(ctx context.Context, c audit.Principal, tenant, id string) (*blobs.Content, error) {
 	w.l.add("Blobs", "Open", tenant)
-	return w.Blobs.Open(ctx, tenant, id)
+	return w.Blobs.Open(ctx, c, tenant, id)
 }
 
 func (w logBlobs) Delete(ctx context.Context, c audit.Principal, tenant, id string) error {

@@ -61,6 +61,27 @@
 // the next request on every node. A suite (suspend_test.go) walks every
 // operation of openapi.json.
 //
+// # Attribute scopes
+//
+// A principal may carry attribute scopes (audit.Principal.Scopes: an API
+// key created with scopes; a user's role binding): property → villa-a. Its
+// requests see, find, list, count and download only the records and blobs
+// whose attributes match (every scoped name present, with one of its
+// values; an item lacking the attribute is outside). That is not decided
+// here: the records and blobs services read and write through the tenant's
+// store handle restricted to the principal's scopes (internal/tenancy),
+// so every route — get, find by index or attribute, list, the subject
+// view, blob content, metadata and listings — answers for an item outside
+// the scope exactly as for a missing one (the same 404 problem), and a
+// write that would create an item outside the scope, or move one out of
+// it, is 403 forbidden. A tenant's audit chain is refused to a scoped
+// principal (403 forbidden, in chainOf, the one resolver of the audit
+// routes' chain): its checkpoints, proofs and exports cover the whole
+// chain, and many entries (searches, subject lookups, key and API-key
+// events) name no item a scope could admit, so no filtered view of it
+// would be both verifiable and confined; an unscoped principal of the
+// same role reads it.
+//
 // # Routes
 //
 //	GET    /v1/sys/health                     no token; 200, or 503 when no leader is known or the

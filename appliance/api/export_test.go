@@ -26,7 +26,7 @@ func DeclaredParams() map[string][]DeclaredParam {
 		key := rt.method + " /v1" + fiberParam.ReplaceAllString(rt.path, "{$1}")
 		ps := []DeclaredParam{}
 		for _, p := range rt.params {
-			ps = append(ps, DeclaredParam{Name: p.name, In: p.in.String(), Required: p.required, Schema: p.typ.schema,
+			ps = append(ps, DeclaredParam{Name: p.name, In: p.in.String(), Required: p.required, Schema: p.schema(),
 				Format: p.typ.format, Min: p.typ.min, Max: p.typ.max, Pattern: p.typ.id})
 		}
 		out[key] = ps

@@ -62,12 +62,30 @@ type param struct {
 	typ      *paramType
 	required bool
 	def      any // the value of an absent optional parameter; nil: the type's zero
+	// repeated: a query parameter that may be given several times (an
+	// array in openapi.json, form style exploded); its value is the
+	// []string of its parsed values, in the request's order.
+	repeated bool
+}
+
+// schema is the OpenAPI type of the parameter: its type's, or "array" of
+// them for a repeated one.
+func (p param) schema() string {
+	if p.repeated {
+		return "array"
+	}
+	return p.typ.schema
 }
 
 func pathParam(name string, t *paramType) param {
 	return param{name: name, in: inPath, typ: t, required: true}
 }
 func query(name string, t *paramType) param { return param{name: name, in: inQuery, typ: t} }
+
+// repeatedQuery is a query parameter that may be given several times.
+func repeatedQuery(name string, t *paramType) param {
+	return param{name: name, in: inQuery, typ: t, repeated: true}
+}
 func required(name string, t *paramType) param {
 	return param{name: name, in: inQuery, typ: t, required: true}
 }
@@ -188,6 +206,12 @@ func (in *input) str(name string) string {
 	return s
 }
 
+// strs are the values of a repeated parameter (nil when absent).
+func (in *input) strs(name string) []string {
+	s, _ := in.value(name).([]string)
+	return s
+}
+
 func (in *input) flag(name string) bool {
 	b, _ := in.value(name).(bool)
 	return b
@@ -236,6 +260,15 @@ func (rt *route) parseParams(c *fiber.Ctx) (map[string]any, error) {
 		switch _, seen := values[name]; {
 		case !ok || p.in != inQuery:
 			err = invalidParam(name, "is not accepted by this endpoint")
+		case p.repeated:
+			pv, ok := p.typ.parse(string(v))
+			s, _ := pv.(string)
+			if !ok {
+				err = invalidParam(name, p.typ.reason)
+				return
+			}
+			list, _ := values[name].([]string)
+			values[name] = append(list, s)
 		case seen:
 			err = invalidParam(name, "must be given at most once")
 		default:

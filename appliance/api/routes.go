@@ -254,8 +254,9 @@ func (s *server) routes() []route {
 		{method: del, path: "/tenants/:id/collections/:name/records/:rid", access: remove(roles.Records), params: rec, body: noBody, existing: true, handle: s.deleteRecord},
 		{method: get, path: "/tenants/:id/subjects/:sid", access: read(roles.Subjects), params: params(tenantPath, pathParam("sid", subjectType)), body: noBody, existing: true, handle: s.getSubject},
 
-		{method: post, path: "/tenants/:id/blobs", access: write(roles.Blobs, roles.Create), body: streamBody(checkUpload), existing: true, handle: s.uploadBlob,
-			params: params(tenantPath, query("subject", subjectType), query("collection", collectionType), query("record", recordIDType))},
+		{method: post, path: "/tenants/:id/blobs", access: write(roles.Blobs, roles.Create), body: streamBody(checkUpload), existing: true, handle: s.uploadBlob, rule: uploadRule,
+			params: params(tenantPath, query("subject", subjectType), query("collection", collectionType), query("record", recordIDType),
+				repeatedQuery("attribute", attributeType))},
 		{method: get, path: "/tenants/:id/blobs", access: read(roles.Blobs), body: noBody, existing: true, handle: s.listBlobs,
 			params: params(tenantPath, query("subject", subjectType), query("after", blobIDType), query("limit", pageLimit).withDefault(uint64(100)))},
 		// The content. Reading it is blobs:read; that the role also
@@ -293,6 +294,12 @@ func auditTimeRule(in *input) error {
 		return invalidParam("to", "must not be before from")
 	}
 	return nil
+}
+
+// uploadRule: no attribute is named twice.
+func uploadRule(in *input) error {
+	_, err := attributesOf(in.strs("attribute"))
+	return err
 }
 
 // findRecordsRule: field and value go together, and attribute is not

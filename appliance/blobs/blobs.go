@@ -34,7 +34,8 @@
 //
 // # Layout (below the tenant's bucket, through its tenancy.Scope)
 //
-//	blobs                  <id> -> metadata (JSON, with the stream header)
+//	blobs                  <id> -> metadata (JSON, with the stream header
+//	                       and the blob's attributes in the clear)
 //	blob_uploads           <id> -> pending marker (JSON)
 //	blob_chunks/<id>       <index, 8 bytes big endian> -> sealed chunk
 //	blob_subjects/<subj>   <id> -> ""
@@ -60,6 +61,22 @@
 // SHA-256, which would confirm a guessed content to anyone holding the log
 // (docs/audit-format.md, §2.2).
 //
+// # Attributes and scopes
+//
+// A blob carries attributes, as a record does (the same rule:
+// records.CheckAttributes), stored in the clear in its metadata and shown
+// with it: they are for access decisions. A blob linked to a record and
+// uploaded without attributes of its own inherits the record's, as they
+// are at the upload — a voucher of a villa-a booking is villa-a's — and
+// keeps them (the link is metadata: the record's later changes do not
+// follow). A caller with attribute scopes reaches blobs through a handle
+// restricted to them (scope): a blob outside its scope — its metadata, its
+// chunks, its entry in a subject's list — reads as absent, so every
+// operation answers for it exactly as for a missing blob, and it can
+// upload only a blob inside its scope (tenancy.ErrRestricted otherwise,
+// before anything is stored). A blob without a scoped attribute is outside
+// the scope.
+//
 // # Files
 //
 // blobs.go is the service, its layout and ids; upload.go checks, seals and
@@ -74,6 +91,7 @@ import (
 	"crypto/rand"
 	"encoding/base32"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"mime"
@@ -110,14 +128,17 @@ func DefaultContentTypes() []string { return append([]string(nil), defaultConten
 
 // Blob is a blob's metadata as the API shows it.
 type Blob struct {
-	ID          string    `json:"id"`
-	Subject     string    `json:"subject,omitempty"`
-	Collection  string    `json:"collection,omitempty"`
-	Record      string    `json:"record,omitempty"`
-	ContentType string    `json:"content_type"`
-	Size        int64     `json:"size"`
-	SHA256      string    `json:"sha256"`
-	CreatedAt   time.Time `json:"created_at"`
+	ID         string `json:"id"`
+	Subject    string `json:"subject,omitempty"`
+	Collection string `json:"collection,omitempty"`
+	Record     string `json:"record,omitempty"`
+	// Attributes are in the clear, like a record's: they are for access
+	// decisions (attribute scopes), not personal data.
+	Attributes  map[string]string `json:"attributes,omitempty"`
+	ContentType string            `json:"content_type"`
+	Size        int64             `json:"size"`
+	SHA256      string            `json:"sha256"`
+	CreatedAt   time.Time         `json:"created_at"`
 }
 
 // stored is the metadata record.
@@ -163,6 +184,38 @@ type Service struct {
 	cfg     Config
 	now     func() time.Time
 	reads   *audit.Batcher // writes the entries of listings by subject; nil: the tenant's store does, one transaction each
+}
+
+// layout declares the service's buckets to handles restricted to an
+// attribute scope: a blob's metadata is the item (its attributes in the
+// clear), its chunks and its entry in its subject's list point at it, and
+// upload markers name no item (an upload is nobody's until it commits).
+var layout = tenancy.NewLayout(
+	tenancy.Items("blobs", func(v []byte) (map[string]string, bool) {
+		var m struct {
+			Attributes map[string]string `json:"attributes"`
+		}
+		return m.Attributes, json.Unmarshal(v, &m) == nil
+	}),
+	tenancy.Refs("blob_chunks", func(path [][]byte, _ []byte) ([][]byte, []byte, bool) {
+		// blob_chunks/<id>: index -> chunk
+		if len(path) != 2 {
+			return nil, nil, false
+		}
+		return metaPath, path[1], true
+	}),
+	tenancy.Refs("blob_subjects", func(_ [][]byte, key []byte) ([][]byte, []byte, bool) {
+		return metaPath, key, true // blob_subjects/<subject>: id -> ""
+	}),
+	tenancy.Open("blob_uploads"),
+)
+
+// scope is the caller's handle on tenant's store: restricted to the
+// caller's attribute scope when it has one. It is the one place the
+// service makes a handle for a caller, and every read and write of a
+// caller's request goes through it.
+func (s *Service) scope(caller audit.Principal, tenant string) tenancy.Scope {
+	return s.tenancy.Scope(tenant).Restrict(caller.Restriction(), layout)
 }
 
 // Option varies a Service.
@@ -249,7 +302,8 @@ func (s *Service) MediaType(ct string) (string, error) {
 // Delete deletes a blob: metadata, chunks and subject entry, audited, in
 // one transaction.
 func (s *Service) Delete(ctx context.Context, caller audit.Principal, tenant, id string) error {
-	m, ver, err := s.read(ctx, raftstore.Linearizable, tenant, id)
+	store := s.scope(caller, tenant)
+	m, ver, err := s.read(ctx, raftstore.Linearizable, store, id)
 	if err != nil {
 		return err
 	}
@@ -264,7 +318,7 @@ func (s *Service) Delete(ctx context.Context, caller audit.Principal, tenant, id
 	if err != nil {
 		return err
 	}
-	err = s.apply(ctx, tenant, &tenancy.Txn{
+	err = s.apply(ctx, store, &tenancy.Txn{
 		Conds: []raftstore.Cond{{Kind: raftstore.CondVersion, Bucket: metaPath, Key: []byte(id), Version: ver}},
 		Ops:   ops,
 		Audit: [][]byte{entry},

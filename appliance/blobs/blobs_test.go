@@ -78,7 +78,7 @@ func (e *env) put(t *testing.T, tenant, subject string, b []byte) Blob {
 }
 
 func (e *env) readAll(tenant, id string) ([]byte, error) {
-	c, err := e.svc.Open(context.Background(), tenant, id)
+	c, err := e.svc.Open(context.Background(), operator, tenant, id)
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +164,7 @@ func TestSweep(t *testing.T) {
 	e := newEnv(t, "acme")
 	kept := e.put(t, "acme", "g1", data(2, 100_000))
 	now := e.clock
-	if err := e.svc.apply(context.Background(), "acme", &tenancy.Txn{Ops: []raftstore.Op{
+	if err := e.svc.apply(context.Background(), e.b.Scope("acme"), &tenancy.Txn{Ops: []raftstore.Op{
 		e.svc.markerOp("bdead", "g1", now, now),
 		{Kind: raftstore.OpPut, Bucket: chunksPath("bdead"), Key: chunkKey(0), Value: []byte("sealed bytes")},
 	}}); err != nil {
@@ -203,7 +203,7 @@ func TestMovedChunksAreIntegrityErrors(t *testing.T) {
 		return v
 	}
 	overwrite := func(tenant, id string, i uint64, v []byte) {
-		if err := e.svc.apply(context.Background(), tenant, &tenancy.Txn{Ops: []raftstore.Op{{Kind: raftstore.OpPut, Bucket: chunksPath(id), Key: chunkKey(i), Value: v}}}); err != nil {
+		if err := e.svc.apply(context.Background(), e.b.Scope(tenant), &tenancy.Txn{Ops: []raftstore.Op{{Kind: raftstore.OpPut, Bucket: chunksPath(id), Key: chunkKey(i), Value: v}}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -229,7 +229,7 @@ func TestMovedChunksAreIntegrityErrors(t *testing.T) {
 		}
 	}
 	// The first chunk is checked before anything is served.
-	c, err := e.svc.Open(context.Background(), "acme", a2.ID)
+	c, err := e.svc.Open(context.Background(), operator, "acme", a2.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +237,7 @@ func TestMovedChunksAreIntegrityErrors(t *testing.T) {
 		t.Fatalf("Open of a blob whose first chunk moved: %v", err)
 	}
 	// One tenant never sees another's blob by id.
-	if _, err := e.svc.Open(context.Background(), "globex", a.ID); !errors.Is(err, ErrNotFound) {
+	if _, err := e.svc.Open(context.Background(), operator, "globex", a.ID); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("globex stat of acme's blob: %v", err)
 	}
 }

@@ -14,15 +14,16 @@ import (
 	"github.com/custos/custos/raftstore"
 )
 
-// read reads a blob's metadata.
-func (s *Service) read(ctx context.Context, c raftstore.Consistency, tenant, id string) (stored, uint64, error) {
+// read reads a blob's metadata through store (a caller's handle: a blob
+// outside its attribute scope is not found).
+func (s *Service) read(ctx context.Context, c raftstore.Consistency, store tenancy.Scope, id string) (stored, uint64, error) {
 	if !ValidID(id) {
 		return stored{}, 0, ErrNotFound
 	}
 	var raw []byte
 	var ver uint64
 	var ok bool
-	if err := s.tenancy.Scope(tenant).View(ctx, c, func(r tenancy.Read) error {
+	if err := store.View(ctx, c, func(r tenancy.Read) error {
 		raw, ver, ok = r.Get(metaPath, []byte(id))
 		return nil
 	}); err != nil {
@@ -45,19 +46,23 @@ type Content struct {
 	Blob
 	s      *Service
 	tenant string
+	store  tenancy.Scope // the handle of the caller that opened it
 	header []byte
 	caller audit.Principal // set by Reader
 	chunks *keyring.Chunks // set by Reader
 	count  uint64
 }
 
-// Open reads a blob's metadata.
-func (s *Service) Open(ctx context.Context, tenant, id string) (*Content, error) {
-	m, _, err := s.read(ctx, raftstore.Linearizable, tenant, id)
+// Open reads a blob's metadata for caller: a blob outside its attribute
+// scope is ErrNotFound, as a missing one; its content is then read through
+// the same handle.
+func (s *Service) Open(ctx context.Context, caller audit.Principal, tenant, id string) (*Content, error) {
+	store := s.scope(caller, tenant)
+	m, _, err := s.read(ctx, raftstore.Linearizable, store, id)
 	if err != nil {
 		return nil, err
 	}
-	return &Content{Blob: m.Blob, s: s, tenant: tenant, header: m.Header, count: keyring.ChunkCount(m.Size)}, nil
+	return &Content{Blob: m.Blob, s: s, tenant: tenant, store: store, header: m.Header, count: keyring.ChunkCount(m.Size)}, nil
 }
 
 // Reader returns a reader of n bytes from off (the caller checked the
@@ -76,13 +81,13 @@ func (c *Content) Reader(ctx context.Context, caller audit.Principal, off, n int
 		return nil, err
 	}
 	if c.chunks, err = keyring.OpenChunks(key, place(c.tenant, c.ID), c.header); err != nil {
-		s.integrityFailure(ctx, caller, c.tenant, c.ID, "header")
+		s.integrityFailure(ctx, caller, c.store, c.ID, "header")
 		return nil, fmt.Errorf("%w: %s: %v", ErrIntegrity, c.ID, err)
 	}
 	first := uint64(off) / keyring.ChunkSize
 	if _, err := c.chunk(ctx, first, nil); err != nil {
 		if errors.Is(err, ErrIntegrity) {
-			s.integrityFailure(ctx, caller, c.tenant, c.ID, fmt.Sprint(first))
+			s.integrityFailure(ctx, caller, c.store, c.ID, fmt.Sprint(first))
 		}
 		return nil, err
 	}
@@ -94,7 +99,7 @@ func (c *Content) Reader(ctx context.Context, caller audit.Principal, off, n int
 	if err != nil {
 		return nil, err
 	}
-	if err := s.apply(ctx, c.tenant, &tenancy.Txn{Audit: [][]byte{entry}}); err != nil {
+	if err := s.apply(ctx, c.store, &tenancy.Txn{Audit: [][]byte{entry}}); err != nil {
 		return nil, fmt.Errorf("blobs: audit the read: %w", err)
 	}
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -105,7 +110,7 @@ func (c *Content) Reader(ctx context.Context, caller audit.Principal, off, n int
 // integrityFailure records in the tenant's chain that a blob failed its
 // integrity check (which part: "header" or a chunk index), best effort:
 // the read fails either way, and the node logs it.
-func (s *Service) integrityFailure(ctx context.Context, caller audit.Principal, tenant, id, part string) {
+func (s *Service) integrityFailure(ctx context.Context, caller audit.Principal, store tenancy.Scope, id, part string) {
 	entry, err := caller.Entry(s.now().UTC(), "blob.integrity_failure", "blob:"+id, audit.OutcomeFailure,
 		map[string]string{"part": part}).Encode()
 	if err != nil {
@@ -113,7 +118,7 @@ func (s *Service) integrityFailure(ctx context.Context, caller audit.Principal, 
 	}
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	_ = s.apply(actx, tenant, &tenancy.Txn{Audit: [][]byte{entry}})
+	_ = s.apply(actx, store, &tenancy.Txn{Audit: [][]byte{entry}})
 }
 
 // chunk reads and opens chunk i into dst. The caller read the metadata
@@ -123,7 +128,7 @@ func (c *Content) chunk(ctx context.Context, i uint64, dst []byte) ([]byte, erro
 		return dst[:0], nil
 	}
 	var sealed []byte
-	if err := c.s.tenancy.Scope(c.tenant).View(ctx, raftstore.Stale, func(r tenancy.Read) error {
+	if err := c.store.View(ctx, raftstore.Stale, func(r tenancy.Read) error {
 		v, _, ok := r.Get(chunksPath(c.ID), chunkKey(i))
 		if ok {
 			sealed = append(make([]byte, 0, len(v)), v...)
@@ -172,7 +177,7 @@ func (r *rangeReader) Read(p []byte) (int, error) {
 		}
 		if err != nil {
 			if errors.Is(err, ErrIntegrity) {
-				r.c.s.integrityFailure(r.ctx, r.c.caller, r.c.tenant, r.c.ID, fmt.Sprint(r.next))
+				r.c.s.integrityFailure(r.ctx, r.c.caller, r.c.store, r.c.ID, fmt.Sprint(r.next))
 			}
 			r.err = err
 			return 0, err

@@ -40,7 +40,8 @@ func (s *Service) list(ctx context.Context, caller audit.Principal, tenant, subj
 	}
 	out := []Blob{}
 	next := ""
-	err := s.tenancy.Scope(tenant).View(ctx, raftstore.Linearizable, func(r tenancy.Read) error {
+	store := s.scope(caller, tenant)
+	err := store.View(ctx, raftstore.Linearizable, func(r tenancy.Read) error {
 		add := func(raw []byte) error {
 			var m stored
 			if err := json.Unmarshal(raw, &m); err != nil {
@@ -77,7 +78,7 @@ func (s *Service) list(ctx context.Context, caller audit.Principal, tenant, subj
 		return nil, "", fmt.Errorf("blobs: list: %w", err)
 	}
 	if subject != "" {
-		if err := s.auditList(ctx, caller, tenant, subject, len(out)); err != nil {
+		if err := s.auditList(ctx, caller, store, subject, len(out)); err != nil {
 			return nil, "", err
 		}
 	}
@@ -89,14 +90,14 @@ func (s *Service) list(ctx context.Context, caller audit.Principal, tenant, subj
 // is committed: through the read-audit batcher when the service has one,
 // as the records service writes its searches and subject lookups
 // (audit.AppendRead).
-func (s *Service) auditList(ctx context.Context, caller audit.Principal, tenant, subject string, results int) error {
-	akey, err := s.keys.AuditKey(ctx, tenant)
+func (s *Service) auditList(ctx context.Context, caller audit.Principal, store tenancy.Scope, subject string, results int) error {
+	akey, err := s.keys.AuditKey(ctx, store.ID())
 	if err != nil {
 		return err
 	}
 	e := caller.Entry(s.now().UTC(), "blob.list", audit.Pseudonym(akey, "subject", subject), audit.OutcomeSuccess,
 		map[string]string{"results": strconv.Itoa(results)})
-	if err := audit.AppendRead(ctx, s.reads, s.tenancy.Scope(tenant), e); err != nil {
+	if err := audit.AppendRead(ctx, s.reads, store, e); err != nil {
 		return fmt.Errorf("blobs: audit list: %w", err)
 	}
 	return nil

@@ -81,7 +81,7 @@ func (s *Service) Sweep(ctx context.Context, tenantIDs []string) (int, error) {
 			return swept, fmt.Errorf("blobs: sweep %s: %w", t, err)
 		}
 		for _, f := range found {
-			if err := s.discard(ctx, t, f.id, f.version); err != nil {
+			if err := s.discard(ctx, s.tenancy.Scope(t), f.id, f.version); err != nil {
 				return swept, fmt.Errorf("blobs: sweep %s/%s: %w", t, f.id, err)
 			}
 			swept++

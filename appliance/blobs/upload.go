@@ -9,12 +9,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/appliance/records"
 	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/internal/validation"
 	"github.com/custos/custos/keyring"
@@ -23,9 +25,15 @@ import (
 
 // Input describes an upload.
 type Input struct {
-	Subject     string
-	Collection  string // with Record: the record the blob belongs to
-	Record      string
+	Subject    string
+	Collection string // with Record: the record the blob belongs to
+	Record     string
+	// Attributes are the blob's (checked as a record's are). Without
+	// them, a blob linked to a record inherits the record's attributes
+	// as they are at the upload (a copy: a later change of the record's
+	// does not follow, as its deletion does not delete the blob). A
+	// caller with attribute scopes can upload only a blob inside them.
+	Attributes  map[string]string
 	ContentType string
 	// Length is the announced size (-1: unknown); a larger announcement
 	// fails before anything is stored, and a body that ends before it is
@@ -47,13 +55,24 @@ func (s *Service) check(ctx context.Context, caller audit.Principal, tenant stri
 		if !ValidID(in.Record) || !ValidID(in.Collection) {
 			return validation.Field("record", "no such record")
 		}
-		_, ok, err := s.records.Attributes(ctx, caller, tenant, in.Collection, in.Record)
+		attrs, ok, err := s.records.Attributes(ctx, caller, tenant, in.Collection, in.Record)
 		if err != nil {
 			return fmt.Errorf("blobs: linked record: %w", err)
 		}
 		if !ok {
 			return validation.Field("record", "no such record")
 		}
+		if in.Attributes == nil {
+			in.Attributes = maps.Clone(attrs)
+		}
+	}
+	if err := records.CheckAttributes(in.Attributes); err != nil {
+		return err
+	}
+	if !caller.Restriction().Allows(in.Attributes) {
+		// Refused before anything is stored; the scoped handle would
+		// refuse the blob's commit anyway.
+		return fmt.Errorf("blobs: upload: %w", tenancy.ErrRestricted)
 	}
 	ct, err := s.MediaType(in.ContentType)
 	if err != nil {
@@ -83,24 +102,25 @@ func (s *Service) Put(ctx context.Context, caller audit.Principal, tenant string
 	if err != nil {
 		return Blob{}, err
 	}
+	store := s.scope(caller, tenant)
 	id := newID()
 	chunks, err := keyring.NewChunks(key, place(tenant, id))
 	if err != nil {
 		return Blob{}, err
 	}
 	now := s.now().UTC()
-	if err := s.apply(ctx, tenant, &tenancy.Txn{
+	if err := s.apply(ctx, store, &tenancy.Txn{
 		Conds: []raftstore.Cond{{Kind: raftstore.CondAbsent, Bucket: metaPath, Key: []byte(id)}},
 		Ops:   []raftstore.Op{s.markerOp(id, in.Subject, now, now)},
 	}); err != nil {
 		return Blob{}, fmt.Errorf("blobs: start upload: %w", err)
 	}
-	b, err := s.upload(ctx, caller, tenant, id, in, chunks, body, now)
+	b, err := s.upload(ctx, caller, store, id, in, chunks, body, now)
 	if err != nil {
 		// A fresh context: the request's may be what ended.
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
-		if derr := s.discard(dctx, tenant, id, 0); derr != nil {
+		if derr := s.discard(dctx, store, id, 0); derr != nil {
 			err = fmt.Errorf("%w (cleanup left to the sweeper: %v)", err, derr)
 		}
 		return Blob{}, err
@@ -113,8 +133,10 @@ func (s *Service) markerOp(id, subject string, started, touched time.Time) rafts
 	return raftstore.Op{Kind: raftstore.OpPut, Bucket: pendingPath, Key: []byte(id), Value: v}
 }
 
-func (s *Service) apply(ctx context.Context, tenant string, t *tenancy.Txn) error {
-	res, err := s.tenancy.Scope(tenant).Apply(ctx, t)
+// apply applies t through store (a caller's handle, or the tenant's for
+// the sweeper).
+func (s *Service) apply(ctx context.Context, store tenancy.Scope, t *tenancy.Txn) error {
+	res, err := store.Apply(ctx, t)
 	if errors.Is(err, tenancy.ErrNoTenant) {
 		return ErrAborted // the tenant was deleted meanwhile; nothing was written
 	}
@@ -133,13 +155,13 @@ func (s *Service) apply(ctx context.Context, tenant string, t *tenancy.Txn) erro
 // upload reads, seals and replicates the body: chunk transactions go out
 // while the body is still read, at most inFlight at a time; the first
 // that fails stops the rest.
-func (s *Service) upload(ctx context.Context, caller audit.Principal, tenant, id string, in Input, chunks *keyring.Chunks, body io.Reader, started time.Time) (Blob, error) {
+func (s *Service) upload(ctx context.Context, caller audit.Principal, store tenancy.Scope, id string, in Input, chunks *keyring.Chunks, body io.Reader, started time.Time) (Blob, error) {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(inFlight)
 	send := func(ops []raftstore.Op) {
 		g.Go(func() error {
 			ops = append(ops, s.markerOp(id, in.Subject, started, s.now().UTC()))
-			if err := s.apply(gctx, tenant, &tenancy.Txn{
+			if err := s.apply(gctx, store, &tenancy.Txn{
 				Conds: []raftstore.Cond{{Kind: raftstore.CondPresent, Bucket: pendingPath, Key: []byte(id)}},
 				Ops:   ops,
 			}); err != nil {
@@ -163,7 +185,7 @@ func (s *Service) upload(ctx context.Context, caller audit.Principal, tenant, id
 	if in.SHA256 != "" && sum != in.SHA256 {
 		return Blob{}, ErrDigest
 	}
-	b := Blob{ID: id, Subject: in.Subject, Collection: in.Collection, Record: in.Record, ContentType: in.ContentType,
+	b := Blob{ID: id, Subject: in.Subject, Collection: in.Collection, Record: in.Record, Attributes: in.Attributes, ContentType: in.ContentType,
 		Size: size, SHA256: sum, CreatedAt: s.now().UTC()}
 	meta, err := json.Marshal(stored{Blob: b, Header: chunks.Header()})
 	if err != nil {
@@ -178,7 +200,7 @@ func (s *Service) upload(ctx context.Context, caller audit.Principal, tenant, id
 	// The entry names the content by a keyed digest, never its plain
 	// SHA-256: that would let anyone holding the log or an export confirm
 	// a guessed recording or document.
-	akey, err := s.keys.AuditKey(ctx, tenant)
+	akey, err := s.keys.AuditKey(ctx, store.ID())
 	if err != nil {
 		return Blob{}, err
 	}
@@ -190,7 +212,7 @@ func (s *Service) upload(ctx context.Context, caller audit.Principal, tenant, id
 	if err != nil {
 		return Blob{}, err
 	}
-	if err := s.apply(ctx, tenant, &tenancy.Txn{
+	if err := s.apply(ctx, store, &tenancy.Txn{
 		Conds: []raftstore.Cond{{Kind: raftstore.CondPresent, Bucket: pendingPath, Key: []byte(id)}},
 		Ops:   ops,
 		Audit: [][]byte{entry},
@@ -245,7 +267,7 @@ func (s *Service) seal(ctx context.Context, body io.Reader, id string, chunks *k
 // discard deletes an unfinished upload: its chunks and marker. version,
 // when non-zero, is the marker's version the caller saw (Sweep: an upload
 // that refreshed its marker since is left alone).
-func (s *Service) discard(ctx context.Context, tenant, id string, version uint64) error {
+func (s *Service) discard(ctx context.Context, store tenancy.Scope, id string, version uint64) error {
 	t := &tenancy.Txn{Ops: []raftstore.Op{
 		{Kind: raftstore.OpDeleteBucket, Bucket: chunksParent, Key: []byte(id)},
 		{Kind: raftstore.OpDelete, Bucket: pendingPath, Key: []byte(id)},
@@ -256,7 +278,7 @@ func (s *Service) discard(ctx context.Context, tenant, id string, version uint64
 		// Never the chunks of a finished blob.
 		t.Conds = []raftstore.Cond{{Kind: raftstore.CondAbsent, Bucket: metaPath, Key: []byte(id)}}
 	}
-	err := s.apply(ctx, tenant, t)
+	err := s.apply(ctx, store, t)
 	if errors.Is(err, ErrAborted) {
 		return nil // finished or refreshed meanwhile
 	}

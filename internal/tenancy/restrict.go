@@ -38,8 +38,10 @@ import (
 //     ([ErrRestricted], nothing applied) to put an item whose new
 //     attributes are outside the restriction (a scoped principal cannot
 //     create an item outside its scope, nor move one out of it), to
-//     overwrite or delete an item that is outside it now, and any write on
-//     an undeclared bucket.
+//     overwrite or delete an item that is outside it now, to delete a
+//     bucket of items, and any write on an undeclared bucket. Writes of
+//     references and of open buckets are not checked: a reference is seen
+//     only with its item.
 //
 // An unrestricted Restriction (no names) leaves the Scope as it is.
 
@@ -210,7 +212,7 @@ func (x *restriction) open(bucket [][]byte) bool {
 
 // checkWrites refuses a transaction of a restricted scope that writes an
 // undeclared bucket, puts an item whose new attributes are outside the
-// restriction, deletes a whole bucket of items or references, or
+// restriction, deletes a whole bucket of items, or
 // overwrites or deletes an item that is outside it now (read from this
 // node's state: the service conditions the write on the version it read
 // through the same restriction, so a newer version fails that condition
@@ -231,14 +233,11 @@ func (s Scope) checkWrites(ctx context.Context, t *Txn) error {
 		if !ok {
 			return fmt.Errorf("%w: a write on undeclared bucket %q", ErrRestricted, o.Bucket)
 		}
-		if rule.kind == bucketOpen {
-			continue
+		if rule.kind != bucketItems {
+			continue // references are hidden when their item is; open buckets hold nothing scoped
 		}
 		if o.Kind == raftstore.OpDeleteBucket {
-			return fmt.Errorf("%w: a bucket deletion of %q", ErrRestricted, o.Bucket)
-		}
-		if rule.kind != bucketItems {
-			continue
+			return fmt.Errorf("%w: a bucket deletion below %q", ErrRestricted, o.Bucket)
 		}
 		if o.Kind == raftstore.OpPut && !x.inside(rule, o.Value) {
 			return fmt.Errorf("%w: the item's attributes", ErrRestricted)

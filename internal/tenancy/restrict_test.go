@@ -155,7 +155,7 @@ func TestRestrictedScope(t *testing.T) {
 		"delete outside":    del(villaA, things, "b1"),
 		"undeclared bucket": put(villaA, other, "p", nil),
 		"delete item bucket": func() error {
-			_, err := villaA.Apply(ctx, &tenancy.Txn{Ops: []raftstore.Op{{Kind: raftstore.OpDeleteBucket, Key: []byte("things")}}})
+			_, err := villaA.Apply(ctx, &tenancy.Txn{Ops: []raftstore.Op{{Kind: raftstore.OpDeleteBucket, Bucket: things, Key: []byte("below")}}})
 			return err
 		}(),
 	} {
@@ -164,6 +164,10 @@ func TestRestrictedScope(t *testing.T) {
 		}
 	}
 	check(full, things, 0, []string{"a1", "a2", "a3", "b1", "n1", "x1"}, 6)
+	// A bucket of references may go (a blob's chunks with the blob).
+	if _, err := villaA.Apply(ctx, &tenancy.Txn{Ops: []raftstore.Op{{Kind: raftstore.OpDeleteBucket, Bucket: refs, Key: []byte("below")}}}); err != nil {
+		t.Errorf("delete a bucket of references: %v", err)
+	}
 	if err := del(villaA, things, "a3"); err != nil {
 		t.Fatal(err)
 	}
