@@ -89,6 +89,17 @@ type Config struct {
 // 127.0.0.1; deployments behind a proxy see every client as the proxy's
 // address and may want a higher per-source rate. The bench scenarios turn
 // the limits off, as they measure capacity.
+//
+// The login_* keys are the progressive backoff on failed logins and
+// second-factor codes, per account and per source (package ratelimit's
+// Backoff): after the free failures the wait starts at login_base_delay
+// and doubles with every further failure up to the maximum, and one
+// failure is forgotten per login_decay without one. They apply whether or
+// not the request limits are enabled: they are a defence of passwords,
+// not of capacity. The defaults let a person mistype a few times without
+// waiting, slow an attacker spread over many addresses to one guess per
+// 15 minutes per account on each node, and never lock anybody out for
+// longer than that.
 type RateLimit struct {
 	Enabled           bool    `koanf:"enabled"`
 	PerSourceRate     float64 `koanf:"per_source_rate"`     // requests per second, 0.01..1000000
@@ -96,6 +107,13 @@ type RateLimit struct {
 	PerPrincipalRate  float64 `koanf:"per_principal_rate"`  // requests per second, 0.01..1000000
 	PerPrincipalBurst int     `koanf:"per_principal_burst"` // 1..10000000
 	MaxTracked        int     `koanf:"max_tracked"`         // keys tracked per table, 1000..10000000
+
+	LoginAccountFree     int           `koanf:"login_account_free"`      // failures per account before any wait, 1..1000
+	LoginAccountMaxDelay time.Duration `koanf:"login_account_max_delay"` // the longest wait of an account, base..24h
+	LoginSourceFree      int           `koanf:"login_source_free"`       // failures per source before any wait, 1..1000
+	LoginSourceMaxDelay  time.Duration `koanf:"login_source_max_delay"`  // the longest wait of a source, base..24h
+	LoginBaseDelay       time.Duration `koanf:"login_base_delay"`        // the first wait, 10ms..1m
+	LoginDecay           time.Duration `koanf:"login_decay"`             // one failure forgotten per this long, 1s..24h
 }
 
 // Blobs configures blob uploads (recordings, documents).
@@ -207,6 +225,13 @@ func defaults(dev bool) Config {
 			PerPrincipalRate:  1000,
 			PerPrincipalBurst: 2000,
 			MaxTracked:        100_000,
+
+			LoginAccountFree:     5,
+			LoginAccountMaxDelay: 15 * time.Minute,
+			LoginSourceFree:      20,
+			LoginSourceMaxDelay:  time.Hour,
+			LoginBaseDelay:       time.Second,
+			LoginDecay:           10 * time.Minute,
 		},
 		Log: Log{Level: "info", Format: "text"},
 	}
@@ -434,44 +459,50 @@ func flatten(c *Config, redact bool) map[string]any {
 		return s.Reveal()
 	}
 	return map[string]any{
-		"dev":                           c.Dev,
-		"dev_token":                     secret(c.DevToken),
-		"node_id":                       c.NodeID,
-		"region":                        c.Region,
-		"data_dir":                      c.DataDir,
-		"api.listen_address":            c.API.ListenAddress,
-		"api.body_limit":                int64(c.API.BodyLimit),
-		"api.request_timeout":           c.API.RequestTimeout.String(),
-		"cluster.listen_address":        c.Cluster.ListenAddress,
-		"cluster.advertise_address":     c.Cluster.AdvertiseAddress,
-		"cluster.join":                  append([]string{}, c.Cluster.Join...),
-		"cluster.join_token":            secret(c.Cluster.JoinToken),
-		"cluster.heartbeat_timeout":     c.Cluster.HeartbeatTimeout.String(),
-		"cluster.election_timeout":      c.Cluster.ElectionTimeout.String(),
-		"cluster.leader_lease_timeout":  c.Cluster.LeaderLeaseTimeout.String(),
-		"cluster.snapshot_threshold":    c.Cluster.SnapshotThreshold,
-		"cluster.snapshot_interval":     c.Cluster.SnapshotInterval.String(),
-		"cluster.apply_timeout":         c.Cluster.ApplyTimeout.String(),
-		"keyring.seal_identity":         c.Keyring.SealIdentity,
-		"keyring.cache_ttl":             c.Keyring.CacheTTL.String(),
-		"keyring.cache_size":            int64(c.Keyring.CacheSize),
-		"keyring.vault_timeout":         c.Keyring.VaultTimeout.String(),
-		"keyring.compact_window":        c.Keyring.CompactWindow.String(),
-		"keyring.trim_after":            c.Keyring.TrimAfter.String(),
-		"audit.retention":               c.Audit.Retention.String(),
-		"audit.checkpoint_interval":     c.Audit.CheckpointInterval.String(),
-		"audit.checkpoint_entries":      int64(c.Audit.CheckpointEntries),
-		"audit.selfcheck_interval":      c.Audit.SelfCheckInterval.String(),
-		"blobs.max_size":                c.Blobs.MaxSize,
-		"blobs.content_types":           append([]string{}, c.Blobs.ContentTypes...),
-		"blobs.stale_after":             c.Blobs.StaleAfter.String(),
-		"ratelimit.enabled":             c.RateLimit.Enabled,
-		"ratelimit.per_source_rate":     c.RateLimit.PerSourceRate,
-		"ratelimit.per_source_burst":    int64(c.RateLimit.PerSourceBurst),
-		"ratelimit.per_principal_rate":  c.RateLimit.PerPrincipalRate,
-		"ratelimit.per_principal_burst": int64(c.RateLimit.PerPrincipalBurst),
-		"ratelimit.max_tracked":         int64(c.RateLimit.MaxTracked),
-		"log.level":                     c.Log.Level,
-		"log.format":                    c.Log.Format,
+		"dev":                               c.Dev,
+		"dev_token":                         secret(c.DevToken),
+		"node_id":                           c.NodeID,
+		"region":                            c.Region,
+		"data_dir":                          c.DataDir,
+		"api.listen_address":                c.API.ListenAddress,
+		"api.body_limit":                    int64(c.API.BodyLimit),
+		"api.request_timeout":               c.API.RequestTimeout.String(),
+		"cluster.listen_address":            c.Cluster.ListenAddress,
+		"cluster.advertise_address":         c.Cluster.AdvertiseAddress,
+		"cluster.join":                      append([]string{}, c.Cluster.Join...),
+		"cluster.join_token":                secret(c.Cluster.JoinToken),
+		"cluster.heartbeat_timeout":         c.Cluster.HeartbeatTimeout.String(),
+		"cluster.election_timeout":          c.Cluster.ElectionTimeout.String(),
+		"cluster.leader_lease_timeout":      c.Cluster.LeaderLeaseTimeout.String(),
+		"cluster.snapshot_threshold":        c.Cluster.SnapshotThreshold,
+		"cluster.snapshot_interval":         c.Cluster.SnapshotInterval.String(),
+		"cluster.apply_timeout":             c.Cluster.ApplyTimeout.String(),
+		"keyring.seal_identity":             c.Keyring.SealIdentity,
+		"keyring.cache_ttl":                 c.Keyring.CacheTTL.String(),
+		"keyring.cache_size":                int64(c.Keyring.CacheSize),
+		"keyring.vault_timeout":             c.Keyring.VaultTimeout.String(),
+		"keyring.compact_window":            c.Keyring.CompactWindow.String(),
+		"keyring.trim_after":                c.Keyring.TrimAfter.String(),
+		"audit.retention":                   c.Audit.Retention.String(),
+		"audit.checkpoint_interval":         c.Audit.CheckpointInterval.String(),
+		"audit.checkpoint_entries":          int64(c.Audit.CheckpointEntries),
+		"audit.selfcheck_interval":          c.Audit.SelfCheckInterval.String(),
+		"blobs.max_size":                    c.Blobs.MaxSize,
+		"blobs.content_types":               append([]string{}, c.Blobs.ContentTypes...),
+		"blobs.stale_after":                 c.Blobs.StaleAfter.String(),
+		"ratelimit.enabled":                 c.RateLimit.Enabled,
+		"ratelimit.per_source_rate":         c.RateLimit.PerSourceRate,
+		"ratelimit.per_source_burst":        int64(c.RateLimit.PerSourceBurst),
+		"ratelimit.per_principal_rate":      c.RateLimit.PerPrincipalRate,
+		"ratelimit.per_principal_burst":     int64(c.RateLimit.PerPrincipalBurst),
+		"ratelimit.max_tracked":             int64(c.RateLimit.MaxTracked),
+		"ratelimit.login_account_free":      int64(c.RateLimit.LoginAccountFree),
+		"ratelimit.login_account_max_delay": c.RateLimit.LoginAccountMaxDelay.String(),
+		"ratelimit.login_source_free":       int64(c.RateLimit.LoginSourceFree),
+		"ratelimit.login_source_max_delay":  c.RateLimit.LoginSourceMaxDelay.String(),
+		"ratelimit.login_base_delay":        c.RateLimit.LoginBaseDelay.String(),
+		"ratelimit.login_decay":             c.RateLimit.LoginDecay.String(),
+		"log.level":                         c.Log.Level,
+		"log.format":                        c.Log.Format,
 	}
 }

@@ -154,7 +154,8 @@ func (c *Config) Validate() error {
 
 // validate holds the rate limits to values that can be meant: a rate of at
 // least one request per 100 seconds and at most a million per second, a
-// burst of at least one request, a table of at least 1000 keys. They are
+// burst of at least one request, a table of at least 1000 keys; login
+// backoff that allows at least one free failure and waits at most a day. They are
 // checked even when disabled, so that enabling them cannot fail later.
 func (r RateLimit) validate(bad func(key, format string, args ...any)) {
 	for _, f := range []struct {
@@ -173,6 +174,28 @@ func (r RateLimit) validate(bad func(key, format string, args ...any)) {
 		if f.n < f.min || f.n > 10_000_000 {
 			bad(f.key, "must be between %d and 10000000", f.min)
 		}
+	}
+	for _, f := range []struct {
+		key string
+		n   int
+	}{{"ratelimit.login_account_free", r.LoginAccountFree}, {"ratelimit.login_source_free", r.LoginSourceFree}} {
+		if f.n < 1 || f.n > 1000 {
+			bad(f.key, "must be between 1 and 1000")
+		}
+	}
+	if r.LoginBaseDelay < 10*time.Millisecond || r.LoginBaseDelay > time.Minute {
+		bad("ratelimit.login_base_delay", "must be between 10ms and 1m")
+	}
+	for _, f := range []struct {
+		key string
+		d   time.Duration
+	}{{"ratelimit.login_account_max_delay", r.LoginAccountMaxDelay}, {"ratelimit.login_source_max_delay", r.LoginSourceMaxDelay}} {
+		if f.d < r.LoginBaseDelay || f.d > 24*time.Hour {
+			bad(f.key, "must be between ratelimit.login_base_delay and 24h")
+		}
+	}
+	if r.LoginDecay < time.Second || r.LoginDecay > 24*time.Hour {
+		bad("ratelimit.login_decay", "must be between 1s and 24h")
 	}
 }
 

@@ -185,7 +185,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Node, error)
 		Cluster: n.store, Tenants: ten, Keys: keys, Audit: aud, SelfCheck: runner, APIKeys: apikeys.New(b, nil),
 		Collections: colls, Records: recs, Blobs: bl,
 		Auth: members, Version: opts.Version, Logger: logger,
-	}, api.Options{BodyLimit: cfg.API.BodyLimit, RequestTimeout: cfg.API.RequestTimeout, RateLimit: rateLimit(cfg.RateLimit)})
+	}, api.Options{BodyLimit: cfg.API.BodyLimit, RequestTimeout: cfg.API.RequestTimeout, RateLimit: rateLimit(cfg.RateLimit), LoginBackoff: loginBackoff(cfg.RateLimit)})
 	n.ln, err = net.Listen("tcp", cfg.API.ListenAddress)
 	if err != nil {
 		return nil, fmt.Errorf("node: api listen %s: %w", cfg.API.ListenAddress, err)
@@ -410,4 +410,14 @@ func rateLimit(c config.RateLimit) *api.RateLimit {
 		PerPrincipal: ratelimit.Limits{Rate: c.PerPrincipalRate, Burst: c.PerPrincipalBurst},
 		MaxTracked:   c.MaxTracked,
 	}
+}
+
+// loginBackoff is the progressive backoff on failed logins and codes from
+// the configuration; it is on whether or not the request limits are.
+func loginBackoff(c config.RateLimit) *ratelimit.Backoff {
+	return ratelimit.NewBackoff(ratelimit.BackoffConfig{
+		Account:    ratelimit.BackoffLimits{Free: c.LoginAccountFree, Base: c.LoginBaseDelay, Max: c.LoginAccountMaxDelay, Decay: c.LoginDecay},
+		Source:     ratelimit.BackoffLimits{Free: c.LoginSourceFree, Base: c.LoginBaseDelay, Max: c.LoginSourceMaxDelay, Decay: c.LoginDecay},
+		MaxTracked: c.MaxTracked,
+	})
 }

@@ -1,5 +1,7 @@
 // Package ratelimit bounds how often one key (a source address, a
-// principal) may act: a token bucket per key, kept in a bounded table.
+// principal) may act — a token bucket per key, kept in a bounded table
+// ([Table]) — and how fast passwords and second-factor codes can be
+// guessed: a progressive backoff per account and per source ([Backoff]).
 //
 // # Why token buckets
 //
@@ -32,6 +34,42 @@
 // connections, its share of the leader), which is a per-node resource;
 // replicating every request's count through raft would cost more than the
 // requests it limits.
+//
+// # Login backoff
+//
+// A [Backoff] counts failed attempts — wrong passwords, wrong or replayed
+// codes — per account and per source. The first few are free; after them
+// each attempt waits a delay that doubles with every further failure, up
+// to a cap, and one failure is forgotten per decay period without one.
+// The per-source count holds an attacker who tries one password on many
+// usernames; the per-account count holds one who spreads guesses over
+// many addresses (OWASP's authentication guidance asks for both).
+//
+// There is no lockout an attacker can make permanent: the wait never
+// exceeds the cap, and a success clears the account. And an attacker
+// cannot keep the owner out by failing on purpose: an account remembers
+// the last few sources that logged into it, and attempts from those skip
+// the account's delay (their source's own still applies) — the idea of
+// OWASP's "device cookies", keyed by address because a login has no
+// cookie yet. An administrator's unlock ([Backoff.Unlock]) forgets the
+// account's failures; the caller audits it.
+//
+// Check reserves the attempt it lets through — it counts as a failure
+// until its caller reports Failure or Success — so that a thousand
+// concurrent guesses are held as a thousand sequential ones would be,
+// instead of all passing the check before the first one fails.
+//
+// The tables are bounded like the buckets' (an attacker spraying
+// usernames cannot grow them), and a full table evicts an entry that
+// holds nobody back before one that does. They are per node, for the
+// reasons above and one more: a failed login must not become a raft
+// write, or a login flood would become a flood of the replicated log —
+// with the typed usernames in it. An attacker who spreads guesses over
+// the n nodes of a cluster gets n times the attempts, a constant factor
+// against a delay that doubles; the unlock is made cluster-wide by its
+// caller, which keeps the unlock time replicated with the account and
+// hands it to every node's Unlock (idempotent: it forgets the failures
+// made up to that time).
 package ratelimit
 
 import (
