@@ -23,12 +23,14 @@ type APIKeys interface {
 
 var _ APIKeys = (*apikeys.Service)(nil)
 
-// createAPIKeyRequest: exactly one of role and permissions.
+// createAPIKeyRequest: exactly one of role and permissions; scopes only
+// with a role.
 type createAPIKeyRequest struct {
-	Name        string     `json:"name"`
-	Role        *string    `json:"role"`
-	Permissions []string   `json:"permissions"`
-	ExpiresAt   *time.Time `json:"expires_at"`
+	Name        string              `json:"name"`
+	Role        *string             `json:"role"`
+	Permissions []string            `json:"permissions"`
+	Scopes      map[string][]string `json:"scopes"`
+	ExpiresAt   *time.Time          `json:"expires_at"`
 }
 
 // createdAPIKey is the creation answer: the only time the token is shown.
@@ -64,7 +66,7 @@ func (s *server) createAPIKey(c *fiber.Ctx, in *input) error {
 	tenant, req := in.tenant, bodyOf[createAPIKeyRequest](in)
 	ctx, cancel := s.callContext(c)
 	defer cancel()
-	k, token, err := s.deps.APIKeys.Create(ctx, in.who, tenant, apikeys.CreateInput{Name: req.Name, Role: req.Role, Permissions: req.Permissions, ExpiresAt: req.ExpiresAt})
+	k, token, err := s.deps.APIKeys.Create(ctx, in.who, tenant, apikeys.CreateInput{Name: req.Name, Role: req.Role, Permissions: req.Permissions, Scopes: req.Scopes, ExpiresAt: req.ExpiresAt})
 	if err != nil {
 		return fmt.Errorf("api: create API key of %q: %w", tenant, err)
 	}

@@ -70,6 +70,7 @@ func (s *server) authn(c *fiber.Ctx) (caller, error) {
 			return caller{}, &authError{cause: err}
 		}
 		p.who.Kind, p.who.ID, p.who.Tenant, p.who.Role, p.who.Permissions = audit.ActorAPIKey, k.ID, k.Tenant, k.Role, k.Permissions
+		p.who.Scopes = k.Scopes // the services' store handles enforce them
 		p.role = role
 		p.suspended = k.TenantState == tenants.StateSuspended
 	} else if err := s.deps.Auth.CheckOperatorToken(ctx, token); err != nil {

@@ -246,6 +246,18 @@ func (f *limitFixture) scenarios() map[string]limitScenario {
 			},
 			bad: &outcome{status: []int{422}, slug: []string{"validation"}, field: []string{"attributes.{v}"}},
 		},
+		"Scopes{}[]": {
+			send: func(v string) []response {
+				return one(e.do("POST", "/v1/tenants/acme/apikeys", js(map[string]any{"name": "scoped", "role": "concierge", "scopes": map[string][]string{"property": {v}}})))
+			},
+			bad: &outcome{status: []int{422}, slug: []string{"validation"}, field: []string{"scopes.property"}},
+		},
+		"Scopes{names}": {
+			send: func(v string) []response {
+				return one(e.do("POST", "/v1/tenants/acme/apikeys", js(map[string]any{"name": "scoped", "role": "concierge", "scopes": map[string][]string{v: {"x"}}})))
+			},
+			bad: &outcome{status: []int{422}, slug: []string{"validation"}, field: []string{"scopes.{v}"}},
+		},
 	}
 }
 

@@ -37,7 +37,10 @@
 // admin instead, and no role; they keep doing exactly what they did,
 // through [roles.FromAPIKey]. A new key has one or the other, never both.
 // [Key.EffectiveRole] is the one answer for both kinds, which the API
-// computes once when it authenticates a key. In this step a key's role
+// computes once when it authenticates a key. A key bound to a role may
+// also carry attribute scopes ([Key.Scopes]), which authentication puts on
+// the request's principal: the records and blobs services then see only
+// the items they admit. In this step a key's role
 // decides which operations it may call, not how it reads fields: record
 // reads, finds and blob content stay as they are for every key (values in
 // clear unless the caller asks for masking), whatever the role's
@@ -57,6 +60,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -101,11 +105,15 @@ type Key struct {
 	Role string `json:"role,omitempty"`
 	// Permissions are the old permissions (Perm*) of a key created with
 	// them; empty for a key bound to a Role.
-	Permissions []string   `json:"permissions,omitempty"`
-	CreatedAt   time.Time  `json:"created_at"`
-	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
-	LastUsed    *time.Time `json:"last_used,omitempty"`
-	Hash        string     `json:"hash,omitempty"`
+	Permissions []string `json:"permissions,omitempty"`
+	// Scopes are the attribute scopes of a key bound to a Role: it sees
+	// only records and blobs whose attributes match them (attribute name
+	// → allowed values; see audit.Principal.Scopes). Nil: unscoped.
+	Scopes    map[string][]string `json:"scopes,omitempty"`
+	CreatedAt time.Time           `json:"created_at"`
+	ExpiresAt *time.Time          `json:"expires_at,omitempty"`
+	LastUsed  *time.Time          `json:"last_used,omitempty"`
+	Hash      string              `json:"hash,omitempty"`
 	// TenantState is the state of the key's tenant in the snapshot that
 	// authenticated the key (Authenticate only; never stored or
 	// served): the API refuses a suspended tenant's key on every data
@@ -191,10 +199,13 @@ var (
 
 // CreateInput is what the operator supplies: exactly one of Role (present,
 // even if empty) and Permissions (present, even if empty).
+// Scopes, with a Role only, confine the key to the items whose attributes
+// match them.
 type CreateInput struct {
 	Name        string
 	Role        *string
 	Permissions []string
+	Scopes      map[string][]string
 	ExpiresAt   *time.Time
 }
 
@@ -222,6 +233,22 @@ func (s *Service) validate(in *CreateInput) error {
 		}
 		slices.Sort(in.Permissions)
 	}
+	if in.Scopes != nil {
+		if in.Role == nil {
+			return validation.Field("scopes", "need a role: a key created with permissions is unscoped")
+		}
+		if err := validation.Scopes("scopes", in.Scopes); err != nil {
+			return err
+		}
+		scopes := map[string][]string(nil) // {}: unscoped
+		for name, values := range in.Scopes {
+			if scopes == nil {
+				scopes = map[string][]string{}
+			}
+			scopes[name] = slices.Sorted(slices.Values(values))
+		}
+		in.Scopes = scopes
+	}
 	if e := in.ExpiresAt; e != nil {
 		now := s.now()
 		if !e.After(now) || e.Sub(now) > maxLifetime {
@@ -231,6 +258,27 @@ func (s *Service) validate(in *CreateInput) error {
 		in.ExpiresAt = &t
 	}
 	return nil
+}
+
+// maxScopeDetail bounds the "scopes" detail of apikey.create (audit
+// allows 512 bytes a value).
+const maxScopeDetail = 500
+
+// scopeNames are the attribute names of scopes, sorted and comma-joined
+// (within maxScopeDetail bytes): what apikey.create records of a key's
+// scopes; the values are the key's, read with it.
+func scopeNames(scopes map[string][]string) string {
+	var b strings.Builder
+	for _, n := range slices.Sorted(maps.Keys(scopes)) {
+		if b.Len()+1+len(n) > maxScopeDetail {
+			break
+		}
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(n)
+	}
+	return b.String()
 }
 
 func newID() (string, error) {
@@ -259,8 +307,11 @@ func (s *Service) Create(ctx context.Context, caller audit.Principal, tenant str
 	k := Key{ID: id, Tenant: tenant, Name: in.Name, Permissions: in.Permissions, CreatedAt: now, ExpiresAt: in.ExpiresAt, Hash: raftstore.TokenHash(token)}
 	details := map[string]string{"permissions": strings.Join(in.Permissions, ",")}
 	if in.Role != nil {
-		k.Role, k.Permissions = *in.Role, nil
+		k.Role, k.Permissions, k.Scopes = *in.Role, nil, in.Scopes
 		details = map[string]string{"role": k.Role}
+		if len(k.Scopes) > 0 {
+			details["scopes"] = scopeNames(k.Scopes)
+		}
 	}
 	val, _ := json.Marshal(k)
 	entry, err := caller.Entry(now, "apikey.create", "apikey:"+id, audit.OutcomeSuccess, details).Encode()

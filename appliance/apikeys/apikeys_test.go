@@ -3,6 +3,7 @@ package apikeys_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -173,5 +174,56 @@ func TestRoles(t *testing.T) {
 	}
 	if _, err := (&apikeys.Key{ID: "x", Permissions: []string{"root"}}).EffectiveRole(); !errors.Is(err, roles.ErrUnknownAPIKeyPermission) {
 		t.Errorf("a key of permission root: %v", err)
+	}
+}
+
+// A key bound to a role may carry attribute scopes: stored (values
+// sorted), listed, given back by Authenticate for the principal; refused
+// on an old key and when malformed.
+func TestScopes(t *testing.T) {
+	b := tenancy.New(storetest.Start(t))
+	svc := apikeys.New(b, time.Now)
+	ctx := context.Background()
+	op := audit.Principal{Kind: audit.ActorOperator, ID: "operator"}
+	if _, err := tenants.New(b, storetest.Region).Create(ctx, op, tenants.CreateInput{ID: "acme", DisplayName: "Acme"}); err != nil {
+		t.Fatal(err)
+	}
+	role := "concierge"
+	given := map[string][]string{"property": {"villa-c", "villa-a"}}
+	k, token, err := svc.Create(ctx, op, "acme", apikeys.CreateInput{Name: "villa a", Role: &role, Scopes: given})
+	want := map[string][]string{"property": {"villa-a", "villa-c"}}
+	if err != nil || !reflect.DeepEqual(k.Scopes, want) || given["property"][0] != "villa-c" {
+		t.Fatalf("create: %+v %v (given %v)", k, err, given)
+	}
+	got, err := svc.Authenticate(ctx, token)
+	if err != nil || !reflect.DeepEqual(got.Scopes, want) {
+		t.Fatalf("authenticate: %+v %v", got, err)
+	}
+	if l, err := svc.List(ctx, "acme"); err != nil || len(l) != 1 || !reflect.DeepEqual(l[0].Scopes, want) {
+		t.Fatalf("list: %+v %v", l, err)
+	}
+	if k, _, err := svc.Create(ctx, op, "acme", apikeys.CreateInput{Name: "open", Role: &role, Scopes: map[string][]string{}}); err != nil || k.Scopes != nil {
+		t.Fatalf("empty scopes: %+v %v", k, err)
+	}
+	for _, c := range []struct {
+		name   string
+		scopes map[string][]string
+		perms  []string
+		field  string
+	}{
+		{"old key", map[string][]string{"property": {"villa-a"}}, []string{"read"}, "scopes"},
+		{"no values", map[string][]string{"property": {}}, nil, "scopes.property"},
+		{"empty value", map[string][]string{"property": {""}}, nil, "scopes.property"},
+		{"bad name", map[string][]string{"Property": {"a"}}, nil, "scopes.Property"},
+	} {
+		in := apikeys.CreateInput{Name: "x", Scopes: c.scopes, Permissions: c.perms}
+		if c.perms == nil {
+			in.Role = &role
+		}
+		_, _, err := svc.Create(ctx, op, "acme", in)
+		var fe *validation.FieldError
+		if !errors.As(err, &fe) || fe.Field != c.field {
+			t.Errorf("%s: %v, want a refusal of %s", c.name, err, c.field)
+		}
 	}
 }

@@ -64,7 +64,7 @@
 // # Attributes and scopes
 //
 // A blob carries attributes, as a record does (the same rule:
-// records.CheckAttributes), stored in the clear in its metadata and shown
+// validation.Attributes), stored in the clear in its metadata and shown
 // with it: they are for access decisions. A blob linked to a record and
 // uploaded without attributes of its own inherits the record's, as they
 // are at the upload — a voucher of a villa-a booking is villa-a's — and

@@ -16,7 +16,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/custos/custos/appliance/audit"
-	"github.com/custos/custos/appliance/records"
 	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/internal/validation"
 	"github.com/custos/custos/keyring"
@@ -66,7 +65,7 @@ func (s *Service) check(ctx context.Context, caller audit.Principal, tenant stri
 			in.Attributes = maps.Clone(attrs)
 		}
 	}
-	if err := records.CheckAttributes(in.Attributes); err != nil {
+	if err := validation.Attributes(in.Attributes); err != nil {
 		return err
 	}
 	if !caller.Restriction().Allows(in.Attributes) {

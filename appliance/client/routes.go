@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 
 	"github.com/custos/custos/appliance/audit"
@@ -299,6 +301,9 @@ type BlobUpload struct {
 	// Subject, and Collection with Record, are what the blob belongs to
 	// (all optional).
 	Subject, Collection, Record string
+	// Attributes label the blob (none: a blob linked to a record
+	// inherits the record's).
+	Attributes map[string]string
 }
 
 // UploadBlob streams a new blob (no timeout but ctx's).
@@ -310,6 +315,9 @@ func (c *Client) UploadBlob(ctx context.Context, tenant string, u BlobUpload) (B
 	if u.Collection != "" || u.Record != "" {
 		q.Set("collection", u.Collection)
 		q.Set("record", u.Record)
+	}
+	for _, name := range slices.Sorted(maps.Keys(u.Attributes)) {
+		q.Add("attribute", name+":"+u.Attributes[name])
 	}
 	path := blobsPath(tenant)
 	if len(q) > 0 {

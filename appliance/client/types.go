@@ -133,12 +133,14 @@ type APIKey struct {
 	Name   string `json:"name"`
 	// Role is the built-in tenant role of a key created with one;
 	// Permissions those of a key created with permissions.
-	Role        string     `json:"role,omitempty"`
-	Permissions []string   `json:"permissions,omitempty"`
-	CreatedAt   time.Time  `json:"created_at"`
-	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
-	LastUsed    *time.Time `json:"last_used,omitempty"`
-	Token       string     `json:"token,omitempty"`
+	Role        string   `json:"role,omitempty"`
+	Permissions []string `json:"permissions,omitempty"`
+	// Scopes are the attribute scopes of a key bound to a role.
+	Scopes    map[string][]string `json:"scopes,omitempty"`
+	CreatedAt time.Time           `json:"created_at"`
+	ExpiresAt *time.Time          `json:"expires_at,omitempty"`
+	LastUsed  *time.Time          `json:"last_used,omitempty"`
+	Token     string              `json:"token,omitempty"`
 }
 
 // APIKeyList is GET /v1/tenants/{id}/apikeys.
@@ -154,8 +156,10 @@ type NewAPIKey struct {
 	// concierge, foh, marketing, compliance, qa, coach, read-only).
 	Role string `json:"role,omitempty"`
 	// Permissions (the old form): read, write, delete, export, admin.
-	Permissions []string   `json:"permissions,omitempty"`
-	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
+	Permissions []string `json:"permissions,omitempty"`
+	// Scopes (with a Role): attribute name → the values the key may see.
+	Scopes    map[string][]string `json:"scopes,omitempty"`
+	ExpiresAt *time.Time          `json:"expires_at,omitempty"`
 }
 
 // Collection is a collection's schema.
@@ -190,14 +194,16 @@ type RecordIDs struct {
 
 // Blob is a blob's metadata.
 type Blob struct {
-	ID          string `json:"id"`
-	Subject     string `json:"subject"`
-	Collection  string `json:"collection"`
-	Record      string `json:"record"`
-	ContentType string `json:"content_type"`
-	Size        int64  `json:"size"`
-	SHA256      string `json:"sha256"`
-	CreatedAt   string `json:"created_at"`
+	ID         string `json:"id"`
+	Subject    string `json:"subject"`
+	Collection string `json:"collection"`
+	Record     string `json:"record"`
+	// Attributes label the blob in the clear (for attribute scopes).
+	Attributes  map[string]string `json:"attributes,omitempty"`
+	ContentType string            `json:"content_type"`
+	Size        int64             `json:"size"`
+	SHA256      string            `json:"sha256"`
+	CreatedAt   string            `json:"created_at"`
 }
 
 // BlobPage is one page of GET /v1/tenants/{id}/blobs.

@@ -61,7 +61,6 @@ const (
 	maxEnumValues       = 100
 	maxEnumValue        = 64
 	maxRetentionDays    = 36500
-	maxNameLen          = 63
 	maxCollectionsBytes = 64 << 10
 )
 
@@ -95,17 +94,7 @@ type Definition struct {
 
 // ValidName reports whether s can name a collection or a field: 1 to 63
 // of a-z, 0-9 and '_', starting with a letter.
-func ValidName(s string) bool {
-	if s == "" || len(s) > maxNameLen || s[0] < 'a' || s[0] > 'z' {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
+func ValidName(s string) bool { return validation.Name(s) }
 
 // validate checks a definition on its own.
 func validate(d *Definition) error {

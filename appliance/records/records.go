@@ -110,8 +110,6 @@ import (
 // Limits.
 const (
 	maxValueBytes = 64 << 10
-	maxAttributes = 16
-	maxAttrLen    = 128
 	maxIDLen      = 64
 )
 

@@ -60,22 +60,6 @@ type checked struct {
 	indexed []byte
 }
 
-// CheckAttributes checks an item's attributes (a record's, a blob's): at
-// most 16, each named by a collection field name (a-z, 0-9 and _) with a
-// valid UTF-8 value of at most 128 bytes. The refusal is a
-// *validation.FieldError naming "attributes" or "attributes.<name>".
-func CheckAttributes(attrs map[string]string) error {
-	if len(attrs) > maxAttributes {
-		return validation.Field("attributes", fmt.Sprintf("must have at most %d entries", maxAttributes))
-	}
-	for k, v := range attrs {
-		if !collections.ValidName(k) || len(v) > maxAttrLen || !utf8.ValidString(v) {
-			return validation.Field("attributes."+k, "must be a name of a-z, 0-9 and _ with a value of at most 128 bytes")
-		}
-	}
-	return nil
-}
-
 // validate checks fields against the schema and returns them canonical.
 func validate(sc *collections.Schema, in *Input) (map[string]checked, error) {
 	if sc.SubjectRequired && in.Subject == "" {
@@ -84,7 +68,7 @@ func validate(sc *collections.Schema, in *Input) (map[string]checked, error) {
 	if in.Subject != "" && !validID(in.Subject) {
 		return nil, validation.Field("subject", "must be 1 to 64 of a-z, A-Z, 0-9, '.', '_', '-' and ':'")
 	}
-	if err := CheckAttributes(in.Attributes); err != nil {
+	if err := validation.Attributes(in.Attributes); err != nil {
 		return nil, err
 	}
 	defs := map[string]collections.Field{}

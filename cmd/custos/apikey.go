@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,21 +27,46 @@ func printAPIKeys(e *env, keys []client.APIKey) {
 		if k.Role != "" {
 			access = "role " + k.Role
 		}
+		for _, name := range slices.Sorted(maps.Keys(k.Scopes)) {
+			access += " " + name + "=" + strings.Join(k.Scopes[name], ",")
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, access, k.CreatedAt.UTC().Format(time.RFC3339), at(k.ExpiresAt), at(k.LastUsed))
 	}
 	tw.Flush()
 }
 
+// parseScopes reads --scope flags, NAME=VALUE[,VALUE...] each; a name
+// given twice adds its values. The server checks names and values.
+func parseScopes(flags []string) (map[string][]string, error) {
+	if len(flags) == 0 {
+		return nil, nil
+	}
+	out := map[string][]string{}
+	for _, f := range flags {
+		name, values, ok := strings.Cut(f, "=")
+		if !ok || name == "" || values == "" {
+			return nil, fmt.Errorf("--scope %q: want NAME=VALUE[,VALUE...], such as property=villa-a", f)
+		}
+		out[name] = append(out[name], strings.Split(values, ",")...)
+	}
+	return out, nil
+}
+
 func newAPIKeyCmd(e *env, cl *clientFlags) *cobra.Command {
 	ac := &cobra.Command{Use: "apikey", Short: "Tenant API keys (operator)"}
 	var name, role, perms string
+	var scopes []string
 	var expires time.Duration
 	create := &cobra.Command{
-		Use: "create TENANT --name NAME (--role ROLE | --permissions read,write)", Short: "Create an API key for a tenant (the token is shown once)", Args: cobra.ExactArgs(1),
+		Use: "create TENANT --name NAME (--role ROLE [--scope NAME=VALUE[,VALUE] ...] | --permissions read,write)", Short: "Create an API key for a tenant (the token is shown once)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			nk := client.NewAPIKey{Name: name, Role: role}
 			if perms != "" {
 				nk.Permissions = strings.Split(perms, ",")
+			}
+			var err error
+			if nk.Scopes, err = parseScopes(scopes); err != nil {
+				return err
 			}
 			if expires > 0 {
 				at := time.Now().Add(expires).UTC().Truncate(time.Second) // sent as RFC 3339, whole seconds
@@ -60,6 +87,7 @@ func newAPIKeyCmd(e *env, cl *clientFlags) *cobra.Command {
 	create.Flags().StringVar(&name, "name", "", "what the key is for")
 	create.Flags().StringVar(&role, "role", "", "a built-in tenant role: "+strings.Join(apikeys.Roles(), ", "))
 	create.Flags().StringVar(&perms, "permissions", "", "the old form, instead of --role; comma-separated: read, write, delete, export, admin")
+	create.Flags().StringArrayVar(&scopes, "scope", nil, "with --role: an attribute scope, NAME=VALUE[,VALUE...] (repeatable; the key sees only records and blobs whose attribute NAME has one of the values)")
 	create.Flags().DurationVar(&expires, "expires-in", 0, "expire after this long (default: never)")
 	list := &cobra.Command{
 		Use: "list TENANT", Short: "List a tenant's API keys", Args: cobra.ExactArgs(1),

@@ -43,3 +43,35 @@ func TestPageLimit(t *testing.T) {
 		}
 	}
 }
+
+func TestAttributesAndScopes(t *testing.T) {
+	long := string(make([]byte, MaxAttributeValue+1))
+	for _, c := range []struct {
+		attrs map[string]string
+		ok    bool
+	}{
+		{nil, true}, {map[string]string{"property": "villa-a", "floor": ""}, true},
+		{map[string]string{"Property": "x"}, false}, {map[string]string{"1x": "x"}, false},
+		{map[string]string{"p": long}, false}, {map[string]string{"p": "\xff"}, false},
+	} {
+		if err := Attributes(c.attrs); (err == nil) != c.ok || (err != nil && !errors.Is(err, ErrInvalid)) {
+			t.Errorf("Attributes(%q): %v", c.attrs, err)
+		}
+	}
+	for _, c := range []struct {
+		scopes map[string][]string
+		ok     bool
+	}{
+		{nil, true}, {map[string][]string{"property": {"villa-a", "villa-b"}}, true},
+		{map[string][]string{"property": nil}, false}, {map[string][]string{"property": {""}}, false},
+		{map[string][]string{"property": {"a", "a"}}, false}, {map[string][]string{"Property": {"a"}}, false},
+		{map[string][]string{"p": {long}}, false},
+	} {
+		if err := Scopes("scopes", c.scopes); (err == nil) != c.ok {
+			t.Errorf("Scopes(%q): %v", c.scopes, err)
+		}
+	}
+	if !Name("a_1") || Name("") || Name("_a") || Name(string(make([]byte, 64))) {
+		t.Error("Name")
+	}
+}
