@@ -32,8 +32,10 @@
 // them in its package doc: "keys" (keyring), "apikeys" and "apikeys_used"
 // (apikeys), "collections" and "collections_history" (collections),
 // "records", "index" and "subjects" (records), "blobs", "blob_uploads",
-// "blob_chunks" and "blob_subjects" (blobs). An audit entry that targets a
-// tenant names it as "tenant:<id>" too ([AuditTarget]).
+// "blob_chunks" and "blob_subjects" (blobs), "users", "users_by_name",
+// "users_meta", "roles", "sessions", "session_tokens" and "refresh"
+// (identity/accounts). An audit entry that targets a tenant names it as
+// "tenant:<id>" too ([AuditTarget]).
 //
 // # Isolation
 //

@@ -1,0 +1,104 @@
+// Package accounts is the identity service for people: a tenant's users
+// (username, argon2id password, role binding with attribute scopes,
+// second factor), the tenant's custom roles, and sessions — login,
+// refresh-token rotation with reuse detection, logout and revocation —
+// and the resolution of an access token into the request's principal.
+// API keys (appliance/apikeys) and the operator token are the other
+// principals; all end in the same audit.Principal and the same
+// permission table (appliance/identity/roles).
+//
+// # Layout
+//
+// Below the tenant's bucket, through its tenancy.Scope:
+//
+//	users           <uid> -> user (JSON; see userRecord)
+//	users_by_name   <blind index of the username> -> <uid>
+//	users_meta      "rev": bumped by every change of a user's role or state
+//	roles           <name> -> custom role (roles.Custom JSON)
+//	sessions        <uid>.<sid> -> session
+//	session_tokens  <uid>.<sid>.<seq> -> refresh-token hash (what a revocation deletes)
+//	refresh         <hash> -> refresh token state (token.Refresh: family, seq, spent, times)
+//
+// and in the package's system bucket ["sys", "identity"]
+// (tenancy.SystemOf("identity")):
+//
+//	refresh/<hash>  -> <tenant>: finds a refresh token's tenant before any is known
+//	signing_keys    the access-token signing keys, age-encrypted to the
+//	                cluster's seal recipients (StoredKeys)
+//
+// # No personal data in the clear
+//
+// A username is sealed (keyring.Seal) under the tenant's data key, bound
+// to the user's id and field, and found by a blind index: HMAC-SHA256
+// under the tenant's index key of the username folded to lower case (so
+// that logins are case-insensitive). The TOTP state — which holds the
+// secret — is sealed the same way; recovery codes are hashed inside it
+// (appliance/identity/totp). Passwords are argon2id PHC strings
+// (appliance/identity/password, its bounded Hasher). Refresh tokens are
+// stored as SHA-256 hashes. Deleting the tenant (its keys) leaves nothing
+// readable. The raft log and the audit chain hold ids, roles and hashes,
+// never a username: a failed login for a username that names nobody is
+// recorded under the username's pseudonym under the tenant's audit key
+// (audit.Pseudonym, as subjects are), and no entry ever holds a password,
+// a code or a token.
+//
+// # Sessions
+//
+// A login starts a session: a refresh-token family (token.NewFamily),
+// whose id is the session id (sid) of the 15-minute access tokens it
+// buys (EdDSA JWTs of appliance/identity/token: sub the user id, tenant,
+// sid). A refresh spends its token and issues the next, in one
+// conditional transaction; a spent token presented again means two
+// parties hold it, and the whole session is revoked and the reuse audited
+// as a security event (session.refresh_reuse). A session lasts as long
+// as its current refresh token (30 days from the last refresh).
+//
+// The token says who; it does not say what they may do now. [Resolve]
+// reads the session (not revoked, not expired), the user (not disabled,
+// its CURRENT role and scopes) and the tenant's state in one snapshot of
+// the node's replica on every request, so a logout, a revocation, a
+// disable or a role change takes effect on each node, unexpired access
+// tokens included. The read is linearizable (a read index, as an API
+// key's lookup): the node's state reflects every change acknowledged
+// before the request arrived — a purely local read could miss, for a few
+// milliseconds, a logout the same client just made, since a node commits
+// applied entries to its state in batches.
+//
+// # MFA
+//
+// A user with an active TOTP enrolment must give a code (or one of its
+// single-use recovery codes) at login; a code is accepted once
+// (replay inside its time step refused), and the used step is written
+// back conditionally with the session, so two logins with one code
+// cannot both succeed. A user whose role requires MFA
+// (roles.Role.RequiresMFA) and has not enrolled gets a session that can
+// only enrol ([Resolved.EnrolmentOnly]): [Service.Enrol] returns the
+// otpauth URI and a QR code, [Service.Confirm] the 10 recovery codes,
+// shown once. An administrator's reset (ResetMFA) is audited.
+//
+// # Who may do what
+//
+// The API authorizes each route by the permission table; this service
+// adds the rules that depend on the data: an operator may create only a
+// tenant's first Owner, while the tenant has none (the bootstrap rule);
+// a tenant principal may grant (a user's role, a custom role) only
+// permissions its own role holds; nobody changes their own role binding
+// or disables themselves; the tenant's last enabled Owner is neither
+// disabled nor demoted. Disabling a user revokes its sessions in the same
+// transaction.
+//
+// # Audit
+//
+// In the tenant's chain, in the transaction of the change: user.create,
+// user.update, user.disable, user.enable, user.mfa_reset,
+// user.mfa_enrol_start, user.mfa_enrol (success; failure for a wrong
+// confirmation code), role.create, session.login (success, or failure
+// with a reason: unknown_user, wrong_password, disabled, mfa_wrong_code,
+// mfa_replayed, mfa_wrong_recovery_code), session.logout, session.revoke,
+// session.revoke_all and session.refresh_reuse. Entries name the actor
+// and its request id and source, and the user as "user:<uid>".
+//
+// Operator users (cluster-wide people with the Operator role) are not
+// part of this package yet: the operator token is the cluster's one
+// operator principal.
+package accounts

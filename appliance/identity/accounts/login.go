@@ -1,0 +1,337 @@
+package accounts
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/appliance/identity/roles"
+	"github.com/custos/custos/appliance/identity/token"
+	"github.com/custos/custos/appliance/identity/totp"
+	"github.com/custos/custos/internal/tenancy"
+	"github.com/custos/custos/keyring"
+	"github.com/custos/custos/raftstore"
+)
+
+// LoginInput is a login: the tenant (a tenant user's), the username and
+// password, and the second-factor code when the user has one — a TOTP
+// code or one of the recovery codes.
+type LoginInput struct {
+	Tenant   string
+	Username string
+	Password string
+	Code     string
+}
+
+// Grant is what a login or a refresh gives: an access token, the next
+// refresh token (shown once; only its hash is stored) and the session.
+type Grant struct {
+	AccessToken  string
+	RefreshToken string
+	ExpiresAt    time.Time // of the access token
+	Session      Session
+	// EnrolmentOnly: the user's role requires MFA and the user has none
+	// yet; the session may only enrol (Enrol, Confirm).
+	EnrolmentOnly bool
+}
+
+// Login checks a user's password (and second factor) and starts a
+// session. Unknown users, wrong passwords, disabled users and unknown
+// tenants are all ErrInvalidCredentials, at the same cost (an unknown
+// user's password is checked against a dummy hash). A user with a second
+// factor and no code is ErrMFARequired; a wrong, replayed or used code is
+// ErrInvalidCode. Failures are audited in the tenant's chain with from's
+// request id and source, naming the user by id — or, for a username that
+// names nobody, by its pseudonym under the tenant's audit key; never a
+// password, code or token.
+func (s *Service) Login(ctx context.Context, from audit.Principal, in LoginInput) (Grant, error) {
+	absent := func() (Grant, error) {
+		if err := s.hasher.VerifyAbsent(ctx, in.Password); err != nil {
+			return Grant{}, err
+		}
+		return Grant{}, ErrInvalidCredentials
+	}
+	if !tenancy.ValidID(in.Tenant) {
+		return absent()
+	}
+	_, folded, err := normalizeUsername(in.Username)
+	if err != nil {
+		return absent()
+	}
+	ikey, err := s.keys.IndexKey(ctx, in.Tenant)
+	if errors.Is(err, keyring.ErrNoKeys) {
+		return absent()
+	}
+	if err != nil {
+		return Grant{}, err
+	}
+	var u userRecord
+	var ver uint64
+	var role roles.Role
+	found := false
+	err = s.tenancy.Scope(in.Tenant).View(ctx, raftstore.Linearizable, func(r tenancy.Read) error {
+		if !r.Exists() {
+			return nil
+		}
+		uid, _, ok := r.Get(namesPath, []byte(nameIndex(ikey, folded)))
+		if !ok {
+			return nil
+		}
+		v, version, ok := r.Get(usersPath, uid)
+		if !ok {
+			return nil
+		}
+		var err error
+		if u, err = decodeUser(v); err != nil {
+			return err
+		}
+		ver, found = version, true
+		role, _ = tenantRole(r, u.Role)
+		return nil
+	})
+	if err != nil {
+		return Grant{}, fmt.Errorf("accounts: login: %w", err)
+	}
+	now := s.now().UTC()
+	if !found {
+		g, err := absent()
+		if akey, kerr := s.keys.AuditKey(ctx, in.Tenant); kerr == nil {
+			who := from
+			who.Kind, who.ID, who.Tenant = audit.ActorUser, audit.Pseudonym(akey, "username", folded), in.Tenant
+			s.auditFailure(ctx, in.Tenant, who, now, "unknown_user")
+		}
+		return g, err
+	}
+	who := from
+	who.Kind, who.ID, who.Tenant, who.Role = audit.ActorUser, u.ID, in.Tenant, u.Role
+	ok, err := s.hasher.Verify(ctx, u.Password, in.Password)
+	if err != nil {
+		return Grant{}, err
+	}
+	switch {
+	case !ok:
+		s.auditFailure(ctx, in.Tenant, who, now, "wrong_password")
+		return Grant{}, ErrInvalidCredentials
+	case u.Disabled:
+		s.auditFailure(ctx, in.Tenant, who, now, "disabled")
+		return Grant{}, ErrInvalidCredentials
+	case role.Name() == "":
+		s.auditFailure(ctx, in.Tenant, who, now, "unknown_role")
+		return Grant{}, ErrInvalidCredentials
+	}
+	dek, err := s.keys.DataKey(ctx, in.Tenant, "")
+	if err != nil {
+		return Grant{}, err
+	}
+	st, err := u.totpState(dek, in.Tenant)
+	if err != nil {
+		return Grant{}, err
+	}
+	second := "none"
+	if st.Status() == totp.StatusActive {
+		if in.Code == "" {
+			return Grant{}, ErrMFARequired
+		}
+		next, how, err := s.checkCode(st, in.Code)
+		if err != nil {
+			s.auditFailure(ctx, in.Tenant, who, now, how)
+			return Grant{}, ErrInvalidCode
+		}
+		if err := u.setTOTP(dek, in.Tenant, next); err != nil {
+			return Grant{}, err
+		}
+		second = how
+	}
+	if s.hasher.NeedsRehash(u.Password) {
+		if u.Password, err = s.hasher.Hash(ctx, in.Password); err != nil {
+			return Grant{}, err
+		}
+	}
+	enrolOnly := role.RequiresMFA() && st.Status() != totp.StatusActive
+	if enrolOnly {
+		second = "enrolment_required"
+	}
+	fam := token.NewFamily(now, s.refresh)
+	sess := sessionRecord{ID: fam.Family, User: u.ID, CreatedAt: now, RefreshedAt: now, ExpiresAt: fam.ExpiresAt}
+	who.Session = sess.ID
+	e, err := entry(who, now, "session.login", userTarget(u.ID), audit.OutcomeSuccess, map[string]string{"session": sess.ID, "mfa": second})
+	if err != nil {
+		return Grant{}, err
+	}
+	// The user's record is written back (a used TOTP step, a rehash) on
+	// the condition that it did not change since it was read: of two
+	// logins with the same code, one wins; a user disabled meanwhile
+	// starts no session.
+	err = s.apply(ctx, in.Tenant, &tenancy.Txn{
+		Conds: []raftstore.Cond{cond(raftstore.CondVersion, usersPath, u.ID, ver)},
+		Ops: []raftstore.Op{
+			putJSON(usersPath, u.ID, u),
+			putJSON(sessionsPath, sessionKey(u.ID, sess.ID), sess),
+			putJSON(refreshPath, fam.Hash.String(), refreshRecord{User: u.ID, Refresh: fam}),
+			{Kind: raftstore.OpPut, Bucket: tokensPath, Key: []byte(tokenKey(u.ID, sess.ID, fam.Seq)), Value: []byte(fam.Hash.String())},
+		},
+		SystemOps: []raftstore.Op{sysIdentity.Put(refreshIndex(fam.Hash), []byte(in.Tenant))},
+		Audit:     [][]byte{e},
+	}, "login")
+	if errors.Is(err, ErrConflict) {
+		// Another login spent the same code, or the user changed.
+		return Grant{}, ErrInvalidCode
+	}
+	if err != nil {
+		return Grant{}, err
+	}
+	return s.grant(ctx, now, in.Tenant, u, sess, fam.Token, enrolOnly)
+}
+
+// checkCode checks a second-factor code: six digits are a TOTP code,
+// anything else a recovery code. It returns the state to persist and how
+// the factor was given ("totp", "recovery_code") or, on error, the
+// reason to audit.
+func (s *Service) checkCode(st totp.State, code string) (totp.State, string, error) {
+	if _, err := totp.ParseCode(code); err == nil {
+		next, err := s.totp.Verify(st, code)
+		switch {
+		case errors.Is(err, totp.ErrReplayed):
+			return st, "mfa_replayed", err
+		case err != nil:
+			return st, "mfa_wrong_code", err
+		}
+		return next, "totp", nil
+	}
+	next, err := s.totp.Recover(st, code)
+	if err != nil {
+		return st, "mfa_wrong_recovery_code", err
+	}
+	return next, "recovery_code", nil
+}
+
+// auditFailure records a failed login, best effort: the answer does not
+// wait on it being written, nor change when it cannot be.
+func (s *Service) auditFailure(ctx context.Context, tenant string, who audit.Principal, now time.Time, reason string) {
+	e, err := entry(who, now, "session.login", userTarget(who.ID), audit.OutcomeFailure, map[string]string{"reason": reason})
+	if err != nil {
+		return
+	}
+	_ = s.apply(ctx, tenant, &tenancy.Txn{Audit: [][]byte{e}}, "audit a failed login")
+}
+
+// grant issues the access token of a session.
+func (s *Service) grant(ctx context.Context, now time.Time, tenant string, u userRecord, sess sessionRecord, refresh string, enrolOnly bool) (Grant, error) {
+	auth, err := s.signer.Authority(ctx)
+	if err != nil {
+		return Grant{}, err
+	}
+	tok, claims, err := auth.Issue(now, token.Claims{Subject: u.ID, Tenant: tenant, Kind: token.KindUser, Role: u.Role, Session: sess.ID})
+	if err != nil {
+		return Grant{}, fmt.Errorf("accounts: issue access token: %w", err)
+	}
+	return Grant{AccessToken: tok, RefreshToken: refresh, ExpiresAt: claims.ExpiresAt, Session: sess.public(tenant), EnrolmentOnly: enrolOnly}, nil
+}
+
+// Refresh spends a refresh token and returns the next one with a new
+// access token. A token presented again after it was spent means that
+// someone else holds it: the whole session is revoked and the reuse
+// audited (session.refresh_reuse, a security event). Every refusal is
+// ErrInvalidSession.
+func (s *Service) Refresh(ctx context.Context, from audit.Principal, refresh string) (Grant, error) {
+	h, err := token.HashOf(refresh)
+	if err != nil {
+		return Grant{}, ErrInvalidSession
+	}
+	var (
+		tenant    string
+		rec       refreshRecord
+		recVer    uint64
+		sess      sessionRecord
+		sessVer   uint64
+		u         userRecord
+		found     bool
+		enrolOnly bool
+		revoke    []raftstore.Op
+		revokeSys []raftstore.Op
+	)
+	err = s.tenancy.ViewSystem(ctx, raftstore.Linearizable, sysIdentity, func(sr tenancy.SystemRead) error {
+		t, _, ok := sr.Get(refreshIndex(h))
+		if !ok {
+			return nil
+		}
+		tenant = string(t)
+		r := sr.Tenant(tenant)
+		v, ver, ok := r.Get(refreshPath, []byte(h.String()))
+		if !ok || json.Unmarshal(v, &rec) != nil {
+			return nil
+		}
+		recVer = ver
+		key := sessionKey(rec.User, rec.Refresh.Family)
+		v, ver, ok = r.Get(sessionsPath, []byte(key))
+		if !ok || json.Unmarshal(v, &sess) != nil {
+			return nil
+		}
+		sessVer = ver
+		v, _, ok = r.Get(usersPath, []byte(rec.User))
+		if !ok {
+			return nil
+		}
+		var err error
+		if u, err = decodeUser(v); err != nil {
+			return err
+		}
+		found = true
+		role, _ := tenantRole(r, u.Role)
+		enrolOnly = role.RequiresMFA() && u.MFA != MFAActive
+		if rec.Refresh.Spent {
+			revoke, revokeSys = revokeOps(r, rec.User, rec.Refresh.Family)
+		}
+		return nil
+	})
+	if err != nil {
+		return Grant{}, fmt.Errorf("accounts: refresh: %w", err)
+	}
+	if !found {
+		return Grant{}, ErrInvalidSession
+	}
+	now := s.now().UTC()
+	next, err := token.Redeem(now, rec.Refresh, s.refresh)
+	var reuse *token.ReuseError
+	if errors.As(err, &reuse) {
+		who := from
+		who.Kind, who.ID, who.Tenant, who.Session = audit.ActorUser, u.ID, tenant, sess.ID
+		e, eerr := entry(who, now, "session.refresh_reuse", userTarget(u.ID), audit.OutcomeDenied,
+			map[string]string{"session": sess.ID, "security_event": "refresh_token_reuse", "seq": fmt.Sprint(rec.Refresh.Seq)})
+		if eerr != nil {
+			return Grant{}, eerr
+		}
+		if err := s.apply(ctx, tenant, &tenancy.Txn{Ops: revoke, SystemOps: revokeSys, Audit: [][]byte{e}}, "revoke a reused session"); err != nil {
+			return Grant{}, err
+		}
+		return Grant{}, ErrInvalidSession
+	}
+	if err != nil || u.Disabled {
+		return Grant{}, ErrInvalidSession
+	}
+	spent := rec.Refresh
+	spent.Spent = true
+	sess.RefreshedAt, sess.ExpiresAt, sess.Seq = now, next.ExpiresAt, next.Seq
+	err = s.apply(ctx, tenant, &tenancy.Txn{
+		Conds: []raftstore.Cond{cond(raftstore.CondVersion, refreshPath, h.String(), recVer), cond(raftstore.CondVersion, sessionsPath, sessionKey(u.ID, sess.ID), sessVer)},
+		Ops: []raftstore.Op{
+			putJSON(refreshPath, h.String(), refreshRecord{User: u.ID, Refresh: spent}),
+			putJSON(refreshPath, next.Hash.String(), refreshRecord{User: u.ID, Refresh: next}),
+			{Kind: raftstore.OpPut, Bucket: tokensPath, Key: []byte(tokenKey(u.ID, sess.ID, next.Seq)), Value: []byte(next.Hash.String())},
+			putJSON(sessionsPath, sessionKey(u.ID, sess.ID), sess),
+		},
+		SystemOps: []raftstore.Op{sysIdentity.Put(refreshIndex(next.Hash), []byte(tenant))},
+	}, "refresh")
+	if errors.Is(err, ErrConflict) {
+		// Spent by a concurrent refresh (the token is now spent: its
+		// next presentation is reuse), or the session was revoked.
+		return Grant{}, ErrInvalidSession
+	}
+	if err != nil {
+		return Grant{}, err
+	}
+	return s.grant(ctx, now, tenant, u, sess, next.Token, enrolOnly)
+}
