@@ -186,13 +186,18 @@ func (s *server) blobMetadata(c *fiber.Ctx, in *input) error {
 // getBlob serves a blob's content, or one byte range of it (RFC 9110
 // section 14: a single range; a malformed or multi-range header is ignored
 // and the whole blob served, as the RFC allows). HEAD answers the headers
-// only and is not audited; every GET is, before the first byte.
+// only and is not audited; every GET is, before the first byte. A caller
+// whose role does not read blob content gets 403 withheld for both (its
+// blobs:read reads the metadata route).
 func (s *server) getBlob(c *fiber.Ctx, in *input) error {
 	tenant, id := in.tenant, in.str("bid")
 	ctx, cancel := s.callContext(c)
 	defer cancel()
 	content, err := s.deps.Blobs.Open(ctx, in.who, tenant, id)
 	if err != nil {
+		return fmt.Errorf("api: blob %q of %q: %w", id, tenant, err)
+	}
+	if err := content.Readable(ctx, in.who); err != nil {
 		return fmt.Errorf("api: blob %q of %q: %w", id, tenant, err)
 	}
 	b := content.Blob

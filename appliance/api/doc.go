@@ -178,6 +178,9 @@
 //	unauthorized            401     a missing or invalid bearer token (with WWW-Authenticate: Bearer)
 //	forbidden               403     an API key on an operator route, or without the route's permission;
 //	                                a write of an item outside the principal's attribute scope
+//	withheld                403     the principal's role does not read what was asked: a blob's content
+//	                                (roles.BlobClass not in clear), a find by a field whose
+//	                                classification it does not read in clear
 //	tenant-suspended        403     a principal of a suspended tenant, on any route of its tenant's data
 //	not-found               404     no such route, no such tenant, or a path id that is not well formed
 //	method-not-allowed      405     a known path with another method (with Allow)

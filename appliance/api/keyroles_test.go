@@ -85,6 +85,16 @@ func TestKeyRoleMatrix(t *testing.T) {
 			r, calls := s.asKey(op, keys[role].Token)
 			if !o.Cluster && o.Key != "" && roles.Allows(r0, o.Need.Resource, o.Need.Action) {
 				allowed++
+				if blobContent(op) && !r0.ReadsBlobContent() {
+					// Admitted to the route, but the role does not read
+					// blob bytes (visibility_test.go covers it).
+					if r.status != http.StatusForbidden {
+						t.Errorf("%s by a %s key (role does not read blob content): %d %s, want 403 withheld", op, role, r.status, r.body)
+					} else if op.method != http.MethodHead {
+						checkProblem(t, r, http.StatusForbidden, "withheld", "")
+					}
+					continue
+				}
 				if r.status == http.StatusUnauthorized || r.status == http.StatusForbidden {
 					t.Errorf("%s by a %s key (role holds %s): %d %s", op, role, o.Need, r.status, r.body)
 				}
@@ -243,4 +253,10 @@ func TestSpecKeyRoles(t *testing.T) {
 			t.Errorf("%s has no role of APIKeyRole", name)
 		}
 	}
+}
+
+// blobContent reports whether op reads a blob's content (GET or HEAD of
+// the blob itself, not its metadata).
+func blobContent(op *specOp) bool {
+	return (op.method == http.MethodGet || op.method == http.MethodHead) && op.path == "/v1/tenants/{id}/blobs/{bid}"
 }

@@ -52,6 +52,7 @@ const (
 	kindUnauthorized
 	kindForbidden
 	kindTenantSuspended
+	kindWithheld
 	kindNotFound
 	kindMethodNotAllowed
 	kindConflict
@@ -87,6 +88,8 @@ func (k kind) spec() (slug, title string, status int) {
 		return "forbidden", "Forbidden", http.StatusForbidden
 	case kindTenantSuspended:
 		return "tenant-suspended", "Tenant suspended", http.StatusForbidden
+	case kindWithheld:
+		return "withheld", "Withheld from this role", http.StatusForbidden
 	case kindNotFound:
 		return "not-found", "Not found", http.StatusNotFound
 	case kindMethodNotAllowed:
@@ -178,6 +181,10 @@ func problemFor(err error) (kind, string, []FieldProblem, []header) {
 		return kindNotFound, "No such audit entry or checkpoint.", nil, nil
 	case errors.Is(err, tenancy.ErrRestricted):
 		return kindForbidden, "The item's attributes are outside the principal's attribute scope: it cannot create an item outside it or move one out of it.", nil, nil
+	case errors.Is(err, records.ErrFindWithheld):
+		return kindWithheld, "This role does not read the field's classification in clear, so it cannot search by it (a match would confirm the value).", nil, nil
+	case errors.Is(err, blobs.ErrContentWithheld):
+		return kindWithheld, "This role reads blobs' metadata but not their content (documents are read as pii, in clear only).", nil, nil
 	case errors.Is(err, records.ErrIntegrity):
 		return kindIntegrity, "A stored value failed its integrity check (altered or moved); it is not served.", nil, nil
 	case errors.Is(err, records.ErrNotFound):

@@ -99,6 +99,7 @@ import (
 	"time"
 
 	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/appliance/identity/visibility"
 	"github.com/custos/custos/appliance/records"
 	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/keyring"
@@ -184,6 +185,7 @@ type Service struct {
 	cfg     Config
 	now     func() time.Time
 	reads   *audit.Batcher // writes the entries of listings by subject; nil: the tenant's store does, one transaction each
+	vis     *visibility.Resolver
 }
 
 // layout declares the service's buckets to handles restricted to an
@@ -228,6 +230,11 @@ type Option func(*Service)
 // of its own through the tenant's scoped store.
 func WithReadAudit(b *audit.Batcher) Option { return func(s *Service) { s.reads = b } }
 
+// WithVisibility has the service decide who downloads blob bytes with r
+// (without it, a resolver with no custom roles and no break-glass:
+// visibility.New()).
+func WithVisibility(r *visibility.Resolver) Option { return func(s *Service) { s.vis = r } }
+
 // New makes the service (now nil: time.Now).
 func New(b *tenancy.Boundary, keys Keys, records Records, cfg Config, now func() time.Time, opts ...Option) *Service {
 	if cfg.MaxSize <= 0 {
@@ -242,7 +249,7 @@ func New(b *tenancy.Boundary, keys Keys, records Records, cfg Config, now func()
 	if now == nil {
 		now = time.Now
 	}
-	s := &Service{tenancy: b, keys: keys, records: records, cfg: cfg, now: now}
+	s := &Service{tenancy: b, keys: keys, records: records, cfg: cfg, now: now, vis: visibility.New()}
 	for _, o := range opts {
 		o(s)
 	}

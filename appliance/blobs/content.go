@@ -65,8 +65,26 @@ func (s *Service) Open(ctx context.Context, caller audit.Principal, tenant, id s
 	return &Content{Blob: m.Blob, s: s, tenant: tenant, store: store, header: m.Header, count: keyring.ChunkCount(m.Size)}, nil
 }
 
+// Readable reports whether caller may read the blob's bytes: only a
+// principal whose sight reads blob content (see
+// appliance/identity/visibility: roles.BlobClass in clear) does;
+// ErrContentWithheld otherwise. Reader checks it; a caller that answers
+// anything of the content before reading it (headers, a HEAD request)
+// asks first.
+func (c *Content) Readable(ctx context.Context, caller audit.Principal) error {
+	v, err := c.s.vis.Sight(ctx, caller, c.tenant)
+	if err != nil {
+		return err
+	}
+	if !v.BlobContent() {
+		return ErrContentWithheld
+	}
+	return nil
+}
+
 // Reader returns a reader of n bytes from off (the caller checked the
-// range against Size), after recording the read in the tenant's audit
+// range against Size) to a caller that may read the content (Readable),
+// after recording the read in the tenant's audit
 // chain (with the range, when it is not the whole blob). The first chunk
 // is opened before that, so that a damaged blob fails before a response
 // starts. The reader reads one chunk at a time, until it is closed, with
@@ -74,6 +92,9 @@ func (s *Service) Open(ctx context.Context, caller audit.Principal, tenant, id s
 // call context); progress, when set, is called before each chunk (to
 // extend a connection's deadline).
 func (c *Content) Reader(ctx context.Context, caller audit.Principal, off, n int64, progress func()) (io.ReadCloser, error) {
+	if err := c.Readable(ctx, caller); err != nil {
+		return nil, err
+	}
 	s := c.s
 	c.caller = caller
 	key, err := s.keys.DataKey(ctx, c.tenant, c.Subject)

@@ -1,6 +1,11 @@
 package blobs
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+
+	"github.com/custos/custos/appliance/identity/visibility"
+)
 
 // Errors. An invalid parameter of an upload or a listing is a
 // *validation.FieldError (validation.ErrInvalid) naming the parameter.
@@ -21,4 +26,8 @@ var (
 	ErrDigest = errors.New("blobs: the upload does not match its announced SHA-256")
 	// ErrAborted: the upload was swept or discarded while it ran.
 	ErrAborted = errors.New("blobs: the upload was abandoned")
+	// ErrContentWithheld: the caller may read blobs' metadata but not
+	// their bytes (its role does not read roles.BlobClass in clear). It
+	// wraps visibility.ErrWithheld.
+	ErrContentWithheld = fmt.Errorf("blobs: content not read by this principal: %w", visibility.ErrWithheld)
 )

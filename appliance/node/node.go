@@ -67,6 +67,7 @@ import (
 	"github.com/custos/custos/appliance/cluster"
 	"github.com/custos/custos/appliance/collections"
 	"github.com/custos/custos/appliance/config"
+	"github.com/custos/custos/appliance/identity/visibility"
 	"github.com/custos/custos/appliance/ratelimit"
 	"github.com/custos/custos/appliance/records"
 	"github.com/custos/custos/appliance/tenants"
@@ -171,8 +172,12 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Node, error)
 	// queued committed first) when the node stops, after the API.
 	readAudit := audit.NewBatcher(b, audit.BatchOptions{})
 	n.background(func(ctx context.Context) { <-ctx.Done(); readAudit.Close() })
-	recs := records.New(b, keys, colls, nil, records.WithReadAudit(readAudit))
-	bl := blobs.New(b, keys, recs, blobs.Config{MaxSize: cfg.Blobs.MaxSize, ContentTypes: cfg.Blobs.ContentTypes, StaleAfter: cfg.Blobs.StaleAfter}, nil, blobs.WithReadAudit(readAudit))
+	// One resolver decides what each principal reads, for records and
+	// blobs alike (custom roles and break-glass grants plug in here).
+	sight := visibility.New()
+	recs := records.New(b, keys, colls, nil, records.WithReadAudit(readAudit), records.WithVisibility(sight))
+	bl := blobs.New(b, keys, recs, blobs.Config{MaxSize: cfg.Blobs.MaxSize, ContentTypes: cfg.Blobs.ContentTypes, StaleAfter: cfg.Blobs.StaleAfter}, nil,
+		blobs.WithReadAudit(readAudit), blobs.WithVisibility(sight))
 	n.background(func(ctx context.Context) {
 		bl.RunSweeper(ctx, blobs.SweepConfig{IsLeader: n.store.IsLeader, Tenants: ten.IDs, Logger: n.logger.With("component", "blobs")})
 	})

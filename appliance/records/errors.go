@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/custos/custos/appliance/identity/visibility"
 )
 
 // Errors. Invalid input is a *validation.FieldError (validation.ErrInvalid)
@@ -19,6 +21,10 @@ var (
 	ErrIntegrity = errors.New("records: a stored value failed its integrity check")
 	// ErrVersion: If-Match named another version.
 	ErrVersion = errors.New("records: the record is at another version")
+	// ErrFindWithheld: a find by a blind-indexed field whose
+	// classification the caller does not read in clear (an exact match
+	// would confirm the value). It wraps visibility.ErrWithheld.
+	ErrFindWithheld = fmt.Errorf("records: find by a field not read in clear: %w", visibility.ErrWithheld)
 
 	// errStale: the operation read this node's local state and that state
 	// may have been behind; nothing was written. Run it again from a

@@ -51,7 +51,10 @@ func (s *Service) indexDeletes(ctx context.Context, tenant, collection, id strin
 }
 
 // Find lists the ids of records whose indexed field equals value, after
-// id after, at most limit; next is the last id when more may follow. The
+// id after, at most limit; next is the last id when more may follow. Only
+// a caller that reads the field's classification in clear may search by
+// it (ErrFindWithheld otherwise, before anything is looked up): a match
+// confirms the searched value. The
 // search is audited (record.search, the value pseudonymised as its index
 // normalizes it) and answered once its entry is committed.
 func (s *Service) Find(ctx context.Context, caller audit.Principal, tenant, collection, field string, value json.RawMessage, after string, limit int) ([]string, string, error) {
@@ -72,6 +75,9 @@ func (s *Service) Find(ctx context.Context, caller audit.Principal, tenant, coll
 	}
 	if def == nil || !def.Index {
 		return nil, "", validation.Field("field", "must be a field of the collection with a blind index")
+	}
+	if err := s.findable(ctx, caller, tenant, def); err != nil {
+		return nil, "", err
 	}
 	c, err := checkValue(*def, value)
 	if err != nil {

@@ -98,7 +98,7 @@ func (s *Service) deleteIndex(ctx context.Context, c raftstore.Consistency, st *
 		if err != nil {
 			return nil, nil, err
 		}
-		rec, failed := openFields(st.tenant, st.col, st.id, st.env, key, nil)
+		rec, failed := openFields(st.tenant, st.col, st.id, st.env, key)
 		if len(failed) == 0 {
 			ops, err := s.indexDeletes(ctx, st.tenant, st.col, st.id, st.sc, rec)
 			return ops, nil, err

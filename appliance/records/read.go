@@ -7,24 +7,35 @@ import (
 
 	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/collections"
+	"github.com/custos/custos/appliance/identity/visibility"
 	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/raftstore"
 )
 
-// Get reads a record. With masked, pii and sensitive string fields come
-// back masked (j***@e***.com). Reading pii or sensitive fields is audited,
-// and the record is returned only once its entry is committed.
+// Get reads a record, as caller reads records: each field as the
+// principal's sight (appliance/identity/visibility) reads its
+// classification — the value, its masked form (listed in Masked) or
+// nothing (the schema's fields of that classification listed in
+// Withheld). With masked, pii and sensitive values are masked further
+// (j***@e******.c**); masked never unmasks. Reading pii or sensitive
+// fields is audited, and the record is returned only once its entry is
+// committed.
 func (s *Service) Get(ctx context.Context, caller audit.Principal, tenant, collection, id string, masked bool) (Record, error) {
 	if !validID(id) {
 		return Record{}, ErrNotFound
 	}
+	v, err := s.sight(ctx, caller, tenant, masked)
+	if err != nil {
+		return Record{}, err
+	}
 	return attempt(func(c raftstore.Consistency) (Record, error) {
-		return s.get(ctx, c, caller, tenant, collection, id, masked)
+		return s.get(ctx, c, caller, tenant, collection, id, masked, v)
 	})
 }
 
-// get is one attempt of Get, reading at consistency c.
-func (s *Service) get(ctx context.Context, c raftstore.Consistency, caller audit.Principal, tenant, collection, id string, masked bool) (Record, error) {
+// get is one attempt of Get, reading at consistency c; the record is
+// shown as v reads it.
+func (s *Service) get(ctx context.Context, c raftstore.Consistency, caller audit.Principal, tenant, collection, id string, masked bool, v visibility.Sight) (Record, error) {
 	st, err := s.read(ctx, c, caller, tenant, collection, id)
 	if err != nil {
 		return Record{}, staleIf(c, err)
@@ -35,13 +46,11 @@ func (s *Service) get(ctx context.Context, c raftstore.Consistency, caller audit
 	if st.broken {
 		return Record{}, s.failed(ctx, c, caller, &st, st.brokenErr())
 	}
-	mask := map[string]bool{}
 	sensitive := false
 	for _, f := range st.sc.Fields {
 		if f.Classification != collections.ClassInternal {
 			if _, ok := st.env.Sealed[f.Name]; ok {
 				sensitive = true
-				mask[f.Name] = masked
 			}
 		}
 	}
@@ -54,10 +63,11 @@ func (s *Service) get(ctx context.Context, c raftstore.Consistency, caller audit
 	if err != nil {
 		return Record{}, err
 	}
-	rec, err := s.open(tenant, collection, id, st.env, key, mask)
+	rec, err := s.open(tenant, collection, id, st.env, key)
 	if err != nil {
 		return Record{}, s.failed(ctx, c, caller, &st, err)
 	}
+	rec = shown(rec, st.sc, v)
 	if sensitive {
 		// Answered only once on record: the entry's transaction is
 		// committed (shared with concurrent reads through the batcher).

@@ -61,6 +61,18 @@
 // search or lookup is answered only once its entry is committed; if the
 // entry cannot be written, it fails.
 //
+// # Visibility
+//
+// Every record answered (read, created, replaced, patched) is shown as
+// the caller reads it: appliance/identity/visibility says, from the
+// principal's role, whether each field classification reads in clear,
+// masked (Record.Masked names those fields) or not at all (left out;
+// Record.Withheld names every field of the schema of that
+// classification). A find by a blind-indexed field is answered only to
+// a caller that reads the field's classification in clear
+// (ErrFindWithheld): a match confirms the value. Listings and subject
+// lookups answer ids, which are not classified.
+//
 // # Integrity failures
 //
 // A read (Get, and the read step of Replace and Patch) that finds a
@@ -85,8 +97,10 @@
 //
 // records.go is the service and its writes (create, replace, patch,
 // delete); validate.go checks input against the schema; seal.go seals and
-// opens field values; index.go is the blind index and search; mask.go
-// masks values for masked reads; read.go is reads and their audit; list.go
+// opens field values; index.go is the blind index and search;
+// visibility.go shows a record as the reader's role reads it (see
+// appliance/identity/visibility) and mask.go is the masked form of a
+// value; read.go is reads and their audit; list.go
 // lists a collection and a subject's holdings; state.go reads stored state
 // for a write; integrity.go handles values that do not open; scope.go is
 // the caller's handle on the tenant's store, restricted to its attribute
@@ -101,6 +115,7 @@ import (
 
 	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/collections"
+	"github.com/custos/custos/appliance/identity/visibility"
 	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/internal/validation"
 	"github.com/custos/custos/keyring"
@@ -115,15 +130,21 @@ const (
 
 // Record is a record as the API reads and writes it.
 type Record struct {
-	ID            string                     `json:"id"`
-	Collection    string                     `json:"collection"`
-	Subject       string                     `json:"subject,omitempty"`
-	Attributes    map[string]string          `json:"attributes,omitempty"`
-	Fields        map[string]json.RawMessage `json:"fields"`
-	Version       uint64                     `json:"version"`
-	SchemaVersion uint64                     `json:"schema_version"`
-	CreatedAt     time.Time                  `json:"created_at"`
-	UpdatedAt     time.Time                  `json:"updated_at"`
+	ID         string                     `json:"id"`
+	Collection string                     `json:"collection"`
+	Subject    string                     `json:"subject,omitempty"`
+	Attributes map[string]string          `json:"attributes,omitempty"`
+	Fields     map[string]json.RawMessage `json:"fields"`
+	// Masked names the fields whose values are masked forms (see
+	// appliance/identity/visibility), Withheld the schema's fields the
+	// reader does not read at all (left out of Fields whether or not the
+	// record holds them); both sorted, empty for a reader who reads all.
+	Masked        []string  `json:"masked,omitempty"`
+	Withheld      []string  `json:"withheld,omitempty"`
+	Version       uint64    `json:"version"`
+	SchemaVersion uint64    `json:"schema_version"`
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
 }
 
 // envelope is the stored form.
@@ -162,6 +183,7 @@ type Service struct {
 	schemas Schemas
 	now     func() time.Time
 	reads   *audit.Batcher // writes the entries of audited reads; nil: the tenant's store does, one transaction each
+	vis     *visibility.Resolver
 	cache   schemaCache
 	layout  tenancy.Layout // the buckets it reads, for handles restricted to an attribute scope (scope.go)
 }
@@ -176,12 +198,17 @@ type Option func(*Service)
 // through the tenant's scoped store.
 func WithReadAudit(b *audit.Batcher) Option { return func(s *Service) { s.reads = b } }
 
+// WithVisibility has the service show records to each principal as r
+// decides (without it, a resolver with no custom roles and no
+// break-glass: visibility.New()).
+func WithVisibility(r *visibility.Resolver) Option { return func(s *Service) { s.vis = r } }
+
 // New makes the service over the tenancy boundary (now nil: time.Now).
 func New(b *tenancy.Boundary, keys Keys, schemas Schemas, now func() time.Time, opts ...Option) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	s := &Service{tenancy: b, keys: keys, schemas: schemas, now: now}
+	s := &Service{tenancy: b, keys: keys, schemas: schemas, now: now, vis: visibility.New()}
 	s.layout = newLayout(schemas)
 	for _, o := range opts {
 		o(s)
@@ -203,19 +230,28 @@ func subjectPath(subject string) [][]byte { return raftstore.Path("subjects", su
 func subjectKey(collection, id string) []byte { return []byte(collection + "\x00" + id) }
 
 // Replace writes a new version of a record (all its fields, subject and
-// attributes). ifMatch, when non-zero, must be its current version
+// attributes), and answers it as caller reads records (as Create and
+// Patch do: see Get). ifMatch, when non-zero, must be its current version
 // (ErrVersion otherwise); a concurrent change between read and write is
 // ErrVersion too.
 func (s *Service) Replace(ctx context.Context, caller audit.Principal, tenant, collection, id string, in Input, ifMatch uint64) (Record, error) {
 	if !validID(id) {
 		return Record{}, ErrNotFound
 	}
+	v, err := s.sight(ctx, caller, tenant, false)
+	if err != nil {
+		return Record{}, err
+	}
 	return attempt(func(c raftstore.Consistency) (Record, error) {
 		st, old, err := s.readStored(ctx, c, caller, tenant, collection, id)
 		if err != nil {
 			return Record{}, err
 		}
-		return s.write(ctx, c, caller, &st, in, old, ifMatch)
+		rec, err := s.write(ctx, c, caller, &st, in, old, ifMatch)
+		if err != nil {
+			return Record{}, err
+		}
+		return shown(rec, st.sc, v), nil
 	})
 }
 
@@ -314,11 +350,18 @@ func (s *Service) Create(ctx context.Context, caller audit.Principal, tenant, co
 	} else if !validID(in.ID) {
 		return Record{}, validation.Field("id", "must be 1 to 64 of a-z, A-Z, 0-9, '.', '_', '-' and ':'")
 	}
-	return attempt(func(c raftstore.Consistency) (Record, error) { return s.create(ctx, c, caller, tenant, collection, in) })
+	v, err := s.sight(ctx, caller, tenant, false)
+	if err != nil {
+		return Record{}, err
+	}
+	return attempt(func(c raftstore.Consistency) (Record, error) {
+		return s.create(ctx, c, caller, tenant, collection, in, v)
+	})
 }
 
-// create is one attempt of Create, reading the schema at consistency c.
-func (s *Service) create(ctx context.Context, c raftstore.Consistency, caller audit.Principal, tenant, collection string, in Input) (Record, error) {
+// create is one attempt of Create, reading the schema at consistency c;
+// it answers the record as v reads it.
+func (s *Service) create(ctx context.Context, c raftstore.Consistency, caller audit.Principal, tenant, collection string, in Input, v visibility.Sight) (Record, error) {
 	st, err := s.read(ctx, c, caller, tenant, collection, "")
 	if err != nil {
 		return Record{}, staleIf(c, err)
@@ -373,7 +416,7 @@ func (s *Service) create(ctx context.Context, c raftstore.Consistency, caller au
 	case !res.Applied:
 		return Record{}, ErrExists
 	}
-	return written(collection, in.ID, env, values), nil
+	return shown(written(collection, in.ID, env, values), sc, v), nil
 }
 
 // Delete removes a record with its subject and index entries — also a
@@ -439,12 +482,20 @@ func (s *Service) Patch(ctx context.Context, caller audit.Principal, tenant, col
 	if !validID(id) {
 		return Record{}, ErrNotFound
 	}
+	v, err := s.sight(ctx, caller, tenant, false)
+	if err != nil {
+		return Record{}, err
+	}
 	return attempt(func(c raftstore.Consistency) (Record, error) {
 		st, cur, err := s.readStored(ctx, c, caller, tenant, collection, id)
 		if err != nil {
 			return Record{}, err
 		}
-		return s.write(ctx, c, caller, &st, patched(cur, in, subjectSet, attributesSet), cur, ifMatch)
+		rec, err := s.write(ctx, c, caller, &st, patched(cur, in, subjectSet, attributesSet), cur, ifMatch)
+		if err != nil {
+			return Record{}, err
+		}
+		return shown(rec, st.sc, v), nil
 	})
 }
 

@@ -49,7 +49,7 @@ func (s *Service) openStored(ctx context.Context, st *state) (Record, error) {
 	if err != nil {
 		return Record{}, err
 	}
-	return s.open(st.tenant, st.col, st.id, st.env, key, nil)
+	return s.open(st.tenant, st.col, st.id, st.env, key)
 }
 
 // written is the record just stored as env with values: what open would
@@ -65,8 +65,8 @@ func written(collection, id string, env envelope, values map[string]checked) Rec
 
 // open decrypts an envelope: every value must open (an *integrityError
 // naming those that do not otherwise).
-func (s *Service) open(tenant, collection, id string, env envelope, key *keyring.Key, mask map[string]bool) (Record, error) {
-	r, failed := openFields(tenant, collection, id, env, key, mask)
+func (s *Service) open(tenant, collection, id string, env envelope, key *keyring.Key) (Record, error) {
+	r, failed := openFields(tenant, collection, id, env, key)
 	if len(failed) > 0 {
 		return Record{}, &integrityError{collection: collection, id: id, fields: failed}
 	}
@@ -75,7 +75,7 @@ func (s *Service) open(tenant, collection, id string, env envelope, key *keyring
 
 // openFields decrypts what of an envelope opens: the record with those
 // fields, and the names of the fields whose values do not open, sorted.
-func openFields(tenant, collection, id string, env envelope, key *keyring.Key, mask map[string]bool) (Record, []string) {
+func openFields(tenant, collection, id string, env envelope, key *keyring.Key) (Record, []string) {
 	r := Record{ID: id, Collection: collection, Subject: env.Subject, Attributes: env.Attributes, Version: env.Version,
 		SchemaVersion: env.SchemaVersion, CreatedAt: env.CreatedAt, UpdatedAt: env.UpdatedAt, Fields: map[string]json.RawMessage{}}
 	var failed []string
@@ -84,9 +84,6 @@ func openFields(tenant, collection, id string, env envelope, key *keyring.Key, m
 		if err != nil {
 			failed = append(failed, name)
 			continue
-		}
-		if mask[name] {
-			pt = maskJSON(pt)
 		}
 		r.Fields[name] = pt
 	}

@@ -34,13 +34,14 @@ var rank = map[string]int{
 	"appliance/identity/token":    2,
 	"appliance/identity/totp":     2,
 
-	"appliance/tenants":           3,
-	"appliance/cluster":           3,
-	"appliance/apikeys":           4,
-	"appliance/identity/accounts": 4,
-	"appliance/collections":       4,
-	"appliance/records":           5,
-	"appliance/blobs":             6,
+	"appliance/tenants":             3,
+	"appliance/identity/visibility": 3,
+	"appliance/cluster":             3,
+	"appliance/apikeys":             4,
+	"appliance/identity/accounts":   4,
+	"appliance/collections":         4,
+	"appliance/records":             5,
+	"appliance/blobs":               6,
 
 	// The client defines the API's wire types (the problem body among
 	// them), which the API encodes: it sits just below the API.
