@@ -35,7 +35,7 @@ func TestAttributeScopes(t *testing.T) {
 	e := newEnv(t, "acme")
 	e.svc.records = villaRecords{}
 	ctx := context.Background()
-	scoped := audit.Principal{Kind: audit.ActorAPIKey, ID: "k-a", Tenant: "acme", Scopes: map[string][]string{"property": {"villa-a"}}}
+	scoped := audit.Principal{Kind: audit.ActorAPIKey, ID: "k-a", Tenant: "acme", Role: "concierge", Scopes: map[string][]string{"property": {"villa-a"}}}
 	put := func(who audit.Principal, in Input) (Blob, error) {
 		in.Subject, in.ContentType, in.Length = "s1", "text/plain", 3
 		return e.svc.Put(ctx, who, "acme", in, bytes.NewReader([]byte("abc")))
