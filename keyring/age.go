@@ -183,3 +183,18 @@ func EncryptToRecipients(recipients []string, plaintext []byte) ([]byte, error) 
 	}
 	return ageEncrypt(plaintext, rs...)
 }
+
+// DecryptWithIdentities opens what EncryptToRecipients sealed, with the
+// seal identities: the one way secrets sealed to the cluster are opened,
+// so that they share one size bound (keys are small; at most 4 KiB is
+// read). Ciphertext they do not open, or that is too long, is ErrOpen.
+func DecryptWithIdentities(ids []age.Identity, ciphertext []byte) ([]byte, error) {
+	if len(ids) == 0 {
+		return nil, ErrSealed
+	}
+	pt, err := ageDecrypt(ciphertext, ids...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrOpen, err)
+	}
+	return pt, nil
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/cluster"
+	"github.com/custos/custos/appliance/identity/signing"
 	"github.com/custos/custos/appliance/ratelimit"
 	"github.com/custos/custos/appliance/tenants"
 	"github.com/custos/custos/raftstore"
@@ -67,6 +68,9 @@ type Deps struct {
 	Records     Records
 	Blobs       Blobs
 	Auth        Auth
+	// Signing is the cluster's access-token keys: the login and session
+	// routes issue and verify access tokens with it.
+	Signing *signing.Keys
 	// Version is reported by /v1/sys/status.
 	Version string
 	// Logger receives request logs and the causes of internal errors

@@ -67,6 +67,7 @@ import (
 	"github.com/custos/custos/appliance/cluster"
 	"github.com/custos/custos/appliance/collections"
 	"github.com/custos/custos/appliance/config"
+	"github.com/custos/custos/appliance/identity/signing"
 	"github.com/custos/custos/appliance/identity/visibility"
 	"github.com/custos/custos/appliance/ratelimit"
 	"github.com/custos/custos/appliance/records"
@@ -168,6 +169,10 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Node, error)
 	// tenant-scoped handles.
 	colls := collections.New(b, nil)
 	aud, runner := n.startAudit(dataDir, ids, ten)
+	sign, err := n.startSigning(ctx, b, ids)
+	if err != nil {
+		return nil, err
+	}
 	// The node's group commit of read-audit entries; closed (what is
 	// queued committed first) when the node stops, after the API.
 	readAudit := audit.NewBatcher(b, audit.BatchOptions{})
@@ -188,7 +193,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Node, error)
 	app := api.NewApp(logger)
 	api.Register(app, api.Deps{
 		Cluster: n.store, Tenants: ten, Keys: keys, Audit: aud, SelfCheck: runner, APIKeys: apikeys.New(b, nil),
-		Collections: colls, Records: recs, Blobs: bl,
+		Collections: colls, Records: recs, Blobs: bl, Signing: sign,
 		Auth: members, Version: opts.Version, Logger: logger,
 	}, api.Options{BodyLimit: cfg.API.BodyLimit, RequestTimeout: cfg.API.RequestTimeout, RateLimit: rateLimit(cfg.RateLimit), LoginBackoff: loginBackoff(cfg.RateLimit)})
 	n.ln, err = net.Listen("tcp", cfg.API.ListenAddress)
@@ -350,6 +355,27 @@ func (n *Node) startAudit(dataDir string, ids []age.Identity, ten *tenants.Servi
 	n.background(r.Run)
 	return s, r
 }
+
+// startSigning opens the cluster's access-token signing keys and keeps
+// them current in the background: the leader creates them at the
+// cluster's first start and rotates them; every node reloads them when
+// they change. A sealed node verifies tokens and cannot issue them.
+func (n *Node) startSigning(ctx context.Context, b *tenancy.Boundary, ids []age.Identity) (*signing.Keys, error) {
+	k, err := signing.Open(ctx, b, signing.Options{
+		Issuer:     TokenIssuer(n.cfg.Region),
+		Identities: ids,
+		IsLeader:   n.store.IsLeader,
+		Logger:     n.logger.With("component", "signing"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	n.background(k.Run)
+	return k, nil
+}
+
+// TokenIssuer is the iss of the access tokens of a cluster in region.
+func TokenIssuer(region string) string { return "custos/" + region }
 
 // background runs fn under the node's lifetime: fn returns when its
 // context ends, and Close waits for it.

@@ -3,6 +3,8 @@ package node_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"path/filepath"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/custos/custos/appliance/config"
 	"github.com/custos/custos/appliance/node"
+	"github.com/custos/custos/internal/testkit"
 	"github.com/custos/custos/raftstore"
 )
 
@@ -117,4 +120,28 @@ func TestCloseStopsRetryingJoin(t *testing.T) {
 	if !strings.Contains(logs.String(), `msg="join stopped: the node is closing" error="raftstore: join: dial tcp 127.0.0.1:1:`) {
 		t.Fatalf("Close returned before the retrying join stopped; log:\n%s", logs)
 	}
+}
+
+// The leader of a new cluster creates the access-token signing keys at its
+// first start, without waiting for a login: the public half in the clear,
+// the set sealed.
+func TestDevNodeCreatesSigningKeys(t *testing.T) {
+	n, err := node.Start(context.Background(), devConfig(t), node.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeNode(t, n)
+	testkit.Poll(t, testkit.Timeout, "the signing keys to be stored", func() error {
+		return n.Store().View(context.Background(), raftstore.Stale, func(r *raftstore.ReadTx) error {
+			pub, _, ok := r.Get(raftstore.Path("sys", "signing"), []byte("public"))
+			sealed, _, sok := r.Get(raftstore.Path("sys", "signing"), []byte("sealed"))
+			switch {
+			case !ok || !sok:
+				return errors.New("no keys yet")
+			case !bytes.Contains(pub, []byte(`"public":`)) || !bytes.HasPrefix(sealed, []byte("age-encryption.org/v1")):
+				return testkit.Permanent(fmt.Errorf("public %q, sealed %q…", pub, sealed[:min(len(sealed), 40)]))
+			}
+			return nil
+		})
+	})
 }

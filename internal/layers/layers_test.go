@@ -37,6 +37,7 @@ var rank = map[string]int{
 	"appliance/tenants":             3,
 	"appliance/identity/visibility": 3,
 	"appliance/cluster":             3,
+	"appliance/identity/signing":    3,
 	"appliance/apikeys":             4,
 	"appliance/identity/accounts":   4,
 	"appliance/collections":         4,

@@ -133,10 +133,14 @@ func (a *Authority) Keys() *KeySet { return a.keys }
 // Issue signs an access token of c with the current key, valid from now
 // for the set's lifetime. It returns the token and its claims as signed
 // (jti and the times filled in, to the second). Claims that break the
-// rules Verify checks are a *validation.FieldError.
+// rules Verify checks are a *validation.FieldError; a verify-only set
+// cannot issue (ErrCannotSign).
 func (a *Authority) Issue(now time.Time, c Claims) (string, Claims, error) {
 	if err := c.check(); err != nil {
 		return "", Claims{}, err
+	}
+	if !a.keys.CanSign() {
+		return "", Claims{}, ErrCannotSign
 	}
 	id := make([]byte, 16)
 	_, _ = rand.Read(id) // crypto/rand does not fail

@@ -57,8 +57,12 @@
 //
 // The set holds private keys. [KeySet.MarshalBinary] encodes it for storage
 // and [UnmarshalKeySet] decodes and checks it; this package does not seal
-// it. The identity service stores the encoding sealed, as the audit key is,
-// through the keyring — never in the clear.
+// it. appliance/identity/signing stores the encoding sealed, as the audit
+// key is, through the keyring — never in the clear — and beside it the
+// set's public half ([KeySet.MarshalPublic]), from which a node that
+// cannot open the sealed set makes a verify-only set
+// ([UnmarshalPublicKeySet]): it verifies tokens and cannot issue them
+// ([ErrCannotSign]).
 //
 // # Refresh tokens
 //

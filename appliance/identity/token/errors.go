@@ -23,6 +23,9 @@ var (
 	ErrReused = errors.New("token: refresh token reused")
 	// ErrKeySet: an encoded key set does not decode to a usable set.
 	ErrKeySet = errors.New("token: bad key set")
+	// ErrCannotSign: the key set is verify-only (its public half alone):
+	// it verifies tokens but cannot issue them or be encoded whole.
+	ErrCannotSign = errors.New("token: verify-only key set")
 )
 
 // ReuseError reports a spent refresh token presented again: Family is the

@@ -40,7 +40,7 @@ type KeySet struct {
 
 type signingKey struct {
 	id      string
-	private ed25519.PrivateKey
+	private ed25519.PrivateKey // nil in a verify-only set
 	public  ed25519.PublicKey
 	created time.Time
 	retire  time.Time // zero for the current key
@@ -100,6 +100,11 @@ func (s *KeySet) Lifetime() time.Duration { return s.lifetime }
 
 // Current is the id of the key that signs.
 func (s *KeySet) Current() string { return s.current().id }
+
+// CanSign reports whether the set holds its private keys: false for a
+// verify-only set (UnmarshalPublicKeySet), whose Authority verifies but
+// cannot issue.
+func (s *KeySet) CanSign() bool { return s.current().private != nil }
 
 func (s *KeySet) current() *signingKey { return &s.keys[len(s.keys)-1] }
 
@@ -177,8 +182,14 @@ type keyJSON struct {
 
 // MarshalBinary encodes the set, private keys included, for storage: the
 // caller seals the result (as the audit key is sealed) and never stores or
-// logs it in the clear.
+// logs it in the clear. A verify-only set has no private keys to encode:
+// ErrCannotSign.
 func (s *KeySet) MarshalBinary() ([]byte, error) {
+	for _, k := range s.keys {
+		if k.private == nil {
+			return nil, fmt.Errorf("%w: key %s has no private part to encode", ErrCannotSign, k.id)
+		}
+	}
 	w := keySetJSON{Version: keySetVersion, Lifetime: s.lifetime.String(), Keys: make([]keyJSON, len(s.keys))}
 	for i, k := range s.keys {
 		w.Keys[i] = keyJSON{ID: k.id, Seed: k.private.Seed(), Created: k.created}
@@ -199,32 +210,18 @@ func UnmarshalKeySet(b []byte) (*KeySet, error) {
 	if err := json.Unmarshal(b, &w); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrKeySet, err)
 	}
-	if w.Version != keySetVersion {
-		return nil, fmt.Errorf("%w: version %d", ErrKeySet, w.Version)
-	}
-	lifetime, err := time.ParseDuration(w.Lifetime)
+	lifetime, err := checkHeader(w.Version, w.Lifetime, len(w.Keys))
 	if err != nil {
-		return nil, fmt.Errorf("%w: lifetime: %w", ErrKeySet, err)
-	}
-	if err := checkLifetime(lifetime); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrKeySet, err)
-	}
-	if len(w.Keys) == 0 {
-		return nil, fmt.Errorf("%w: no keys", ErrKeySet)
+		return nil, err
 	}
 	keys := make([]signingKey, len(w.Keys))
 	seen := make(map[string]bool, len(w.Keys))
 	for i, k := range w.Keys {
-		if id, err := base64.RawURLEncoding.DecodeString(k.ID); err != nil || len(id) != 12 || seen[k.ID] {
-			return nil, fmt.Errorf("%w: key %d: bad or repeated id", ErrKeySet, i)
+		if err := checkKey(k.ID, seen, i, len(w.Keys), k.Retire != nil); err != nil {
+			return nil, err
 		}
-		seen[k.ID] = true
 		if len(k.Seed) != ed25519.SeedSize {
 			return nil, fmt.Errorf("%w: key %s: seed of %d bytes", ErrKeySet, k.ID, len(k.Seed))
-		}
-		current := i == len(w.Keys)-1
-		if current != (k.Retire == nil) {
-			return nil, fmt.Errorf("%w: key %s: only the current (last) key has no retire time", ErrKeySet, k.ID)
 		}
 		var retire time.Time
 		if k.Retire != nil {
@@ -233,4 +230,96 @@ func UnmarshalKeySet(b []byte) (*KeySet, error) {
 		keys[i] = fromSeed(k.ID, k.Seed, k.Created, retire)
 	}
 	return build(lifetime, keys), nil
+}
+
+// publicSetJSON is the encoding of a set's public half.
+type publicSetJSON struct {
+	Version  int             `json:"version"`
+	Lifetime string          `json:"lifetime"`
+	Keys     []publicKeyJSON `json:"keys"`
+}
+
+type publicKeyJSON struct {
+	ID      string     `json:"kid"`
+	Public  []byte     `json:"public"` // base64, ed25519.PublicKeySize bytes
+	Created time.Time  `json:"created"`
+	Retire  *time.Time `json:"retire,omitempty"`
+}
+
+// MarshalPublic encodes the set's public half — ids, public keys, created
+// and retire times, the lifetime — which is no secret: a node that cannot
+// open the private keys (a sealed one) verifies tokens with it. The
+// encoding is deterministic, so two encodings of the same set are equal.
+func (s *KeySet) MarshalPublic() ([]byte, error) {
+	w := publicSetJSON{Version: keySetVersion, Lifetime: s.lifetime.String(), Keys: make([]publicKeyJSON, len(s.keys))}
+	for i, k := range s.keys {
+		w.Keys[i] = publicKeyJSON{ID: k.id, Public: k.public, Created: k.created}
+		if !k.retire.IsZero() {
+			r := k.retire
+			w.Keys[i].Retire = &r
+		}
+	}
+	return json.Marshal(w)
+}
+
+// UnmarshalPublicKeySet decodes what MarshalPublic encoded into a
+// verify-only set, with the checks UnmarshalKeySet makes (public keys of
+// the right size instead of seeds). Anything else is ErrKeySet.
+func UnmarshalPublicKeySet(b []byte) (*KeySet, error) {
+	var w publicSetJSON
+	if err := json.Unmarshal(b, &w); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrKeySet, err)
+	}
+	lifetime, err := checkHeader(w.Version, w.Lifetime, len(w.Keys))
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]signingKey, len(w.Keys))
+	seen := make(map[string]bool, len(w.Keys))
+	for i, k := range w.Keys {
+		if err := checkKey(k.ID, seen, i, len(w.Keys), k.Retire != nil); err != nil {
+			return nil, err
+		}
+		if len(k.Public) != ed25519.PublicKeySize {
+			return nil, fmt.Errorf("%w: key %s: public key of %d bytes", ErrKeySet, k.ID, len(k.Public))
+		}
+		var retire time.Time
+		if k.Retire != nil {
+			retire = *k.Retire
+		}
+		keys[i] = signingKey{id: k.ID, public: ed25519.PublicKey(k.Public), created: k.Created, retire: retire}
+	}
+	return build(lifetime, keys), nil
+}
+
+// checkHeader checks an encoding's version, lifetime and key count, and
+// returns the lifetime.
+func checkHeader(version int, lifetime string, keys int) (time.Duration, error) {
+	if version != keySetVersion {
+		return 0, fmt.Errorf("%w: version %d", ErrKeySet, version)
+	}
+	d, err := time.ParseDuration(lifetime)
+	if err != nil {
+		return 0, fmt.Errorf("%w: lifetime: %w", ErrKeySet, err)
+	}
+	if err := checkLifetime(d); err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrKeySet, err)
+	}
+	if keys == 0 {
+		return 0, fmt.Errorf("%w: no keys", ErrKeySet)
+	}
+	return d, nil
+}
+
+// checkKey checks key i of n: a well-formed id not seen before, and a
+// retire time exactly when it is not the last (the current) key.
+func checkKey(id string, seen map[string]bool, i, n int, retires bool) error {
+	if raw, err := base64.RawURLEncoding.DecodeString(id); err != nil || len(raw) != 12 || seen[id] {
+		return fmt.Errorf("%w: key %d: bad or repeated id", ErrKeySet, i)
+	}
+	seen[id] = true
+	if current := i == n-1; current == retires {
+		return fmt.Errorf("%w: key %s: only the current (last) key has no retire time", ErrKeySet, id)
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package token
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -214,4 +215,92 @@ func TestConcurrentRotation(t *testing.T) {
 		}
 	}
 	<-done
+}
+
+// The public half of a set round-trips into a verify-only set: it
+// verifies what the whole set signed, and neither issues nor encodes
+// private keys.
+func TestPublicKeySet(t *testing.T) {
+	keys, _ := NewKeySet(t0, DefaultLifetime)
+	keys = keys.Rotate(t0.Add(time.Hour))
+	a, _ := NewAuthority(testIssuer, keys)
+	tok, _, err := a.Issue(t0.Add(time.Hour), userClaims())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := keys.MarshalPublic()
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := keys.MarshalPublic()
+	if string(pub) != string(again) {
+		t.Fatal("MarshalPublic is not deterministic")
+	}
+	whole, _ := keys.MarshalBinary()
+	var w keySetJSON
+	if err := json.Unmarshal(whole, &w); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range w.Keys {
+		if strings.Contains(string(pub), string(k.Seed)) || strings.Contains(string(pub), base64.StdEncoding.EncodeToString(k.Seed)) {
+			t.Fatal("the public half holds a seed")
+		}
+	}
+	vo, err := UnmarshalPublicKeySet(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vo.CanSign() || !keys.CanSign() || vo.Current() != keys.Current() || len(vo.Keys()) != 2 || vo.Lifetime() != keys.Lifetime() {
+		t.Fatalf("verify-only set %+v", vo.Keys())
+	}
+	b, _ := NewAuthority(testIssuer, vo)
+	if _, err := b.Verify(t0.Add(time.Hour), tok); err != nil {
+		t.Fatalf("verify-only set refuses a token of the set: %v", err)
+	}
+	if _, _, err := b.Issue(t0, userClaims()); !errors.Is(err, ErrCannotSign) {
+		t.Fatalf("Issue with a verify-only set: %v", err)
+	}
+	if _, err := vo.MarshalBinary(); !errors.Is(err, ErrCannotSign) {
+		t.Fatalf("MarshalBinary of a verify-only set: %v", err)
+	}
+	if again, _ := vo.MarshalPublic(); string(again) != string(pub) {
+		t.Fatal("the verify-only set's public half differs")
+	}
+	for name, bad := range map[string]string{
+		"short key": strings.Replace(string(pub), `"public":"`, `"public":"AAAA`, 1),
+		"no keys":   `{"version":1,"lifetime":"15m0s","keys":[]}`,
+		"version":   strings.Replace(string(pub), `"version":1`, `"version":2`, 1),
+		"not json":  "{",
+		"bad kid":   strings.Replace(string(pub), `"kid":"`, `"kid":"!`, 1),
+		"long life": strings.Replace(string(pub), `"lifetime":"15m0s"`, `"lifetime":"2h"`, 1),
+		"no retire": `{"version":1,"lifetime":"15m0s","keys":[` + firstKeyWithoutRetire(t, pub) + `,` + lastKey(t, pub) + `]}`,
+	} {
+		if _, err := UnmarshalPublicKeySet([]byte(bad)); !errors.Is(err, ErrKeySet) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+func publicKeys(t *testing.T, pub []byte) []json.RawMessage {
+	t.Helper()
+	var w struct{ Keys []json.RawMessage }
+	if err := json.Unmarshal(pub, &w); err != nil {
+		t.Fatal(err)
+	}
+	return w.Keys
+}
+
+func firstKeyWithoutRetire(t *testing.T, pub []byte) string {
+	var k map[string]any
+	if err := json.Unmarshal(publicKeys(t, pub)[0], &k); err != nil {
+		t.Fatal(err)
+	}
+	delete(k, "retire")
+	b, _ := json.Marshal(k)
+	return string(b)
+}
+
+func lastKey(t *testing.T, pub []byte) string {
+	ks := publicKeys(t, pub)
+	return string(ks[len(ks)-1])
 }
