@@ -47,6 +47,9 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 2m)
 	$(GO) test -run '^$$' -fuzz '^FuzzHashOf$$' -fuzztime $(FUZZTIME) ./appliance/identity/token
 	$(GO) test -run '^$$' -fuzz '^FuzzVerifyInput$$' -fuzztime $(FUZZTIME) ./appliance/identity/totp
 	$(GO) test -run '^$$' -fuzz '^FuzzParseState$$' -fuzztime $(FUZZTIME) ./appliance/identity/totp
+	$(GO) test -run '^$$' -fuzz '^FuzzParseState$$' -fuzztime $(FUZZTIME) ./appliance/identity/sso
+	$(GO) test -run '^$$' -fuzz '^FuzzClaims$$' -fuzztime $(FUZZTIME) ./appliance/identity/sso
+	$(GO) test -run '^$$' -fuzz '^FuzzParseDiscovery$$' -fuzztime $(FUZZTIME) ./appliance/identity/sso
 
 e2e: ## only the end-to-end and fault tests against the built binary
 	$(GO) test -race -count=1 -v -run 'TestE2E|TestFault' ./cmd/custos

@@ -42,7 +42,9 @@ var rank = map[string]int{
 	"appliance/identity/accounts":   4,
 	"appliance/collections":         4,
 	"appliance/records":             5,
-	"appliance/blobs":               6,
+	// sso checks mapped scopes' attribute names as collections does.
+	"appliance/identity/sso": 5,
+	"appliance/blobs":        6,
 
 	// The client defines the API's wire types (the problem body among
 	// them), which the API encodes: it sits just below the API.
@@ -60,6 +62,7 @@ var testSupport = map[string]bool{
 	"internal/testkit/storetest":   true,
 	"internal/testkit/auditverify": true,
 	"internal/testkit/e2e":         true,
+	"internal/testkit/oidcop":      true,
 	"internal/apispec":             true,
 	"internal/tenancy/tenancytest": true,
 	"keyring/vaulttest":            true,
