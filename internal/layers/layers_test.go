@@ -38,13 +38,13 @@ var rank = map[string]int{
 	"appliance/identity/visibility": 3,
 	"appliance/cluster":             3,
 	"appliance/identity/signing":    3,
+	"appliance/identity/sso":        3,
 	"appliance/apikeys":             4,
 	"appliance/identity/accounts":   4,
 	"appliance/collections":         4,
 	"appliance/records":             5,
-	// sso checks mapped scopes' attribute names as collections does.
-	"appliance/identity/sso": 5,
-	"appliance/blobs":        6,
+
+	"appliance/blobs": 6,
 
 	// The client defines the API's wire types (the problem body among
 	// them), which the API encodes: it sits just below the API.

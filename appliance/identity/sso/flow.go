@@ -17,6 +17,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/appliance/identity/roles"
 	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/internal/validation"
 	"github.com/custos/custos/keyring"
@@ -344,6 +345,13 @@ func (s *Service) complete(ctx context.Context, who audit.Principal, tenant stri
 	var ok bool
 	if ident.Role, ident.Scopes, ok = mapRole(&st.Settings, claims); !ok {
 		return Session{}, ident, refused(ReasonNoRole, nil)
+	}
+	// The role's MFA rule: Custos cannot ask for its own second factor
+	// inside the provider's redirect, so an SSO user of a role that
+	// requires MFA must have done it at the provider, and the settings
+	// must accept the provider's word for it.
+	if r, _ := roles.Builtin(ident.Role); r.RequiresMFA() && !ident.MFA {
+		return Session{}, ident, refused(ReasonMFA, nil)
 	}
 	if s.accounts == nil {
 		return Session{}, ident, errors.New("sso: no accounts service: sign-ins cannot end in a session")

@@ -9,7 +9,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/custos/custos/appliance/collections"
 	"github.com/custos/custos/appliance/identity/roles"
 	"github.com/custos/custos/internal/validation"
 )
@@ -41,12 +40,10 @@ var defaultAMR = []string{"mfa", "otp", "hwk", "swk", "sms", "fpt", "face", "iri
 
 // Limits.
 const (
-	maxURL         = 2048
-	maxText        = 256
-	maxMappings    = 64
-	maxList        = 32
-	maxScopeValues = 16
-	maxAttrValue   = 128
+	maxURL      = 2048
+	maxText     = 256
+	maxMappings = 64
+	maxList     = 32
 )
 
 // Settings are a tenant's single sign-on settings: what its Owner sets.
@@ -246,18 +243,8 @@ func (m *Mapping) check(at string) error {
 	if !tenantRole(m.Role) {
 		return validation.Field(at+".role", "must be a built-in tenant role")
 	}
-	if len(m.Scopes) > maxList {
-		return validation.Field(at+".scopes", "must name at most 32 attributes")
-	}
-	for name, vals := range m.Scopes {
-		if !collections.ValidName(name) || len(vals) == 0 || len(vals) > maxScopeValues {
-			return validation.Field(at+".scopes", "must map attribute names (a-z, 0-9, _) onto 1 to 16 values")
-		}
-		for _, v := range vals {
-			if v == "" || len(v) > maxAttrValue || !utf8.ValidString(v) {
-				return validation.Field(at+".scopes", "values must be 1 to 128 bytes of UTF-8")
-			}
-		}
+	if err := validation.Scopes(at+".scopes", m.Scopes); err != nil {
+		return err
 	}
 	return nil
 }

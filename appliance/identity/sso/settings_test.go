@@ -94,7 +94,7 @@ func TestSettingsValidation(t *testing.T) {
 		{"redirect_url", func(s *sso.Settings) { s.RedirectURL = "ftp://x" }},
 		{"mappings[0].role", func(s *sso.Settings) { s.Mappings[0].Role = "operator" }},
 		{"mappings[0].claim", func(s *sso.Settings) { s.Mappings[0].Claim = "a b" }},
-		{"mappings[1].scopes", func(s *sso.Settings) { s.Mappings[1].Scopes = map[string][]string{"Property": {"x"}} }},
+		{"mappings[1].scopes.Property", func(s *sso.Settings) { s.Mappings[1].Scopes = map[string][]string{"Property": {"x"}} }},
 		{"mappings", func(s *sso.Settings) { s.Mappings = nil }},
 		{"default_role", func(s *sso.Settings) { s.DefaultRole = "nobody" }},
 		{"preset", func(s *sso.Settings) { s.Preset = "okta" }},

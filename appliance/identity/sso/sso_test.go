@@ -167,7 +167,10 @@ func newEnv(t *testing.T, o sso.Options) *env {
 }
 
 // settings are the test's: groups map onto Owner and onto a Concierge
-// scoped to villa-a, a verified example.org address onto Read-only.
+// scoped to villa-a, a verified example.org address onto Read-only. The
+// test provider signs people in with a password alone (amr "pwd"); the
+// settings accept that as the provider's MFA, so that an Owner may sign
+// in (TestIdPMFA checks the rule itself).
 func (e *env) settings() sso.Settings {
 	return sso.Settings{
 		Issuer: e.op.Issuer, ClientID: clientID, ClientSecret: secret, RedirectURL: redirect,
@@ -178,6 +181,7 @@ func (e *env) settings() sso.Settings {
 			{Claim: sso.EmailDomain, Value: "Example.org", Role: "read-only"},
 		},
 		JIT: true,
+		MFA: sso.MFAPolicy{TrustIdP: true, AMR: []string{"pwd"}},
 	}
 }
 
@@ -299,8 +303,8 @@ func TestCodeFlow(t *testing.T) {
 			t.Fatalf("%s: %v", c.user, err)
 		}
 		got := e.accts.last()
-		if sess.UserID != "u_"+c.user || got.Subject != c.user || got.Issuer != e.op.Issuer || got.Role != c.role || !equalScopes(got.Scopes, c.scopes) || got.MFA {
-			t.Fatalf("%s: session %+v identity %+v: want role %s scopes %v, no MFA", c.user, sess, got, c.role, c.scopes)
+		if sess.UserID != "u_"+c.user || got.Subject != c.user || got.Issuer != e.op.Issuer || got.Role != c.role || !equalScopes(got.Scopes, c.scopes) || !got.MFA {
+			t.Fatalf("%s: session %+v identity %+v: want role %s scopes %v, MFA by the provider", c.user, sess, got, c.role, c.scopes)
 		}
 		if got.Email != c.user+"@example.org" || !got.EmailVerified {
 			t.Fatalf("%s: profile %+v", c.user, got)
@@ -354,16 +358,23 @@ func equalScopes(a, b map[string][]string) bool {
 }
 
 // The provider's MFA counts only when the tenant trusts it and amr
-// names an accepted method (the example provider signs in with "pwd").
+// names an accepted method (the test provider signs in with "pwd"); an
+// Owner (a role that requires MFA) without it is refused, a Concierge
+// signs in without.
 func TestIdPMFA(t *testing.T) {
 	e := newEnv(t, sso.Options{})
 	s := e.settings()
-	s.MFA = sso.MFAPolicy{TrustIdP: true}
-	e.configure(s)
-	if _, err := e.callback(e.signIn("alice")); err != nil || e.accts.last().MFA {
-		t.Fatalf("amr pwd with the default methods: %v, MFA %v", err, e.accts.last().MFA)
+	for _, mfa := range []sso.MFAPolicy{{}, {TrustIdP: true}, {TrustIdP: false, AMR: []string{"pwd"}}} {
+		s.MFA = mfa
+		e.configure(s)
+		if _, err := e.callback(e.signIn("alice")); reason(err) != sso.ReasonMFA {
+			t.Fatalf("%+v: an owner without the provider's MFA: %v", mfa, err)
+		}
+		if _, err := e.callback(e.signIn("bob")); err != nil || e.accts.last().MFA || e.accts.last().Role != "concierge" {
+			t.Fatalf("%+v: a concierge: %v, %+v", mfa, err, e.accts.last())
+		}
 	}
-	s.MFA.AMR = []string{"pwd"}
+	s.MFA = sso.MFAPolicy{TrustIdP: true, AMR: []string{"pwd"}}
 	e.configure(s)
 	if _, err := e.callback(e.signIn("alice")); err != nil || !e.accts.last().MFA {
 		t.Fatalf("amr pwd accepted: %v, MFA %v", err, e.accts.last().MFA)
