@@ -22,6 +22,7 @@ import (
 	"github.com/custos/custos/appliance/identity/roles"
 	"github.com/custos/custos/appliance/identity/token"
 	"github.com/custos/custos/appliance/identity/totp"
+	"github.com/custos/custos/appliance/ratelimit"
 	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/internal/validation"
 	"github.com/custos/custos/keyring"
@@ -66,6 +67,9 @@ type Options struct {
 	// RefreshLifetime is a refresh token's (0:
 	// token.DefaultRefreshLifetime).
 	RefreshLifetime time.Duration
+	// Backoff slows down password and code guessing per account and per
+	// source (nil: none); the node shares one with the API.
+	Backoff *ratelimit.Backoff
 }
 
 // Service manages a tenant's users, custom roles and sessions. It is
@@ -79,6 +83,7 @@ type Service struct {
 	totp    *totp.Authenticator
 	now     func() time.Time
 	refresh time.Duration
+	backoff *ratelimit.Backoff
 }
 
 // New makes the service. Options without Keys or Signer are a wiring
@@ -101,7 +106,7 @@ func New(b *tenancy.Boundary, o Options) (*Service, error) {
 		o.RefreshLifetime = token.DefaultRefreshLifetime
 	}
 	return &Service{tenancy: b, keys: o.Keys, signer: o.Signer, hasher: o.Hasher, policy: password.NewPolicy(),
-		totp: totp.New(o.Now), now: o.Now, refresh: o.RefreshLifetime}, nil
+		totp: totp.New(o.Now), now: o.Now, refresh: o.RefreshLifetime, backoff: o.Backoff}, nil
 }
 
 // Paths relative to the tenant's bucket (see the package doc).
@@ -161,12 +166,15 @@ type userRecord struct {
 	// TOTP is the totp.State, sealed like Username; MFA its status, in
 	// the clear so that listing users and resolving a session need not
 	// open it, and RecoveryLeft the number of unused recovery codes.
-	TOTP         []byte    `json:"totp,omitempty"`
-	MFA          string    `json:"mfa"`
-	RecoveryLeft int       `json:"recovery_left,omitempty"`
-	CreatedAt    time.Time `json:"created_at"`
-	UpdatedAt    time.Time `json:"updated_at"`
-	Version      uint64    `json:"version"`
+	TOTP         []byte `json:"totp,omitempty"`
+	MFA          string `json:"mfa"`
+	RecoveryLeft int    `json:"recovery_left,omitempty"`
+	// UnlockedAt is an administrator's last unlock: every node forgets
+	// the account's failed attempts made before it (ratelimit.Backoff).
+	UnlockedAt *time.Time `json:"unlocked_at,omitempty"`
+	CreatedAt  time.Time  `json:"created_at"`
+	UpdatedAt  time.Time  `json:"updated_at"`
+	Version    uint64     `json:"version"`
 }
 
 // place is where a user's sealed field lives (keyring binds the
@@ -393,3 +401,7 @@ func sealString(key *keyring.Key, tenant, uid, field, value string) ([]byte, err
 	}
 	return b, nil
 }
+
+// accountKey names an account in the login backoff (node memory only):
+// the tenant and the folded username, typed names of nobody included.
+func accountKey(tenant, folded string) string { return tenant + "/" + folded }

@@ -16,6 +16,7 @@ import (
 	"github.com/custos/custos/appliance/identity/accounts"
 	"github.com/custos/custos/appliance/identity/password"
 	"github.com/custos/custos/appliance/identity/roles"
+	"github.com/custos/custos/appliance/ratelimit"
 	"github.com/custos/custos/appliance/tenants"
 	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/internal/tenancy/tenancytest"
@@ -43,6 +44,8 @@ type env struct {
 	svc   *accounts.Service
 	clock *clock
 	ten   *tenants.Service
+	b     *tenancy.Boundary
+	opts  accounts.Options
 }
 
 var operator = audit.Principal{Kind: audit.ActorOperator, ID: "operator", RequestID: "req-op", Source: "127.0.0.1"}
@@ -75,8 +78,8 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := accounts.New(b, accounts.Options{Keys: keys, Hasher: h, Now: c.now,
-		Signer: accounts.NewStoredKeys(b, []age.Identity{id}, "custos-test", 0, c.now)})
+	opts := accounts.Options{Keys: keys, Hasher: h, Now: c.now, Signer: accounts.NewStoredKeys(b, []age.Identity{id}, "custos-test", 0, c.now)}
+	svc, err := accounts.New(b, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +87,18 @@ func newEnv(t *testing.T) *env {
 	if _, err := ten.Create(context.Background(), operator, tenants.CreateInput{ID: "acme", DisplayName: "Acme"}); err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, store: store, svc: svc, clock: c, ten: ten}
+	return &env{t: t, store: store, svc: svc, clock: c, ten: ten, b: b, opts: opts}
+}
+
+// withBackoff is the env's service with a login backoff.
+func (e *env) withBackoff(t *testing.T, bo *ratelimit.Backoff) *accounts.Service {
+	o := e.opts
+	o.Backoff = bo
+	svc, err := accounts.New(e.b, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
 }
 
 // entries are the tenant's audit entries.
@@ -507,5 +521,43 @@ func TestDisableRoleChangeAndGrants(t *testing.T) {
 	}
 	if _, err := e.svc.CreateUser(ctx, owner, "acme", accounts.CreateUserInput{Username: "pat", Password: "password1234", Role: "foh"}); err == nil {
 		t.Fatal("a common password was accepted")
+	}
+}
+
+// Failed logins back off per account; an administrator's unlock (audited)
+// lets the user in again at once.
+func TestBackoffAndUnlock(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	bo := ratelimit.NewBackoff(ratelimit.BackoffConfig{
+		Account:    ratelimit.BackoffLimits{Free: 2, Base: time.Minute, Max: time.Hour, Decay: time.Hour},
+		Source:     ratelimit.BackoffLimits{Free: 100, Base: time.Second, Max: time.Minute, Decay: time.Hour},
+		MaxTracked: 100,
+	})
+	e.svc = e.withBackoff(t, bo)
+	manager := e.bootstrap(t)
+	for i := range 2 {
+		if _, err := e.svc.Login(ctx, from, accounts.LoginInput{Tenant: "acme", Username: "max", Password: "not the password " + string(rune('a'+i)), SourceKey: "192.0.2.7"}); !errors.Is(err, accounts.ErrInvalidCredentials) {
+			t.Fatalf("attempt %d: %v", i, err)
+		}
+	}
+	// The right password is refused too, unchecked, while the delay runs.
+	_, err := e.svc.Login(ctx, from, accounts.LoginInput{Tenant: "acme", Username: "max", Password: managerPass, SourceKey: "192.0.2.7"})
+	var be *accounts.BackoffError
+	if !errors.As(err, &be) || be.RetryAfter <= 0 {
+		t.Fatalf("during the backoff: %v", err)
+	}
+	if n := count(e.entries("acme"), "session.login", audit.OutcomeDenied); n != 1 {
+		t.Fatalf("%d lockouts audited", n)
+	}
+	owner := audit.Principal{Kind: audit.ActorUser, ID: "usr_aaaaaaaaaaaaaaaa", Tenant: "acme", Role: "owner", Session: "s"}
+	if _, err := e.svc.Unlock(ctx, owner, "acme", manager); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Login(ctx, from, accounts.LoginInput{Tenant: "acme", Username: "max", Password: managerPass, SourceKey: "192.0.2.7"}); err != nil {
+		t.Fatalf("after the unlock: %v", err)
+	}
+	if n := count(e.entries("acme"), "user.unlock", audit.OutcomeSuccess); n != 1 {
+		t.Fatalf("%d unlocks audited", n)
 	}
 }

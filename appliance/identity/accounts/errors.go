@@ -1,6 +1,9 @@
 package accounts
 
-import "errors"
+import (
+	"errors"
+	"time"
+)
 
 // Errors. Invalid input is a *validation.FieldError (validation.ErrInvalid)
 // naming the field. The API answers ErrInvalidCredentials, ErrInvalidCode
@@ -41,3 +44,20 @@ var (
 	// (confirming without a pending enrolment, enrolling when enrolled).
 	ErrMFAState = errors.New("accounts: MFA state does not allow this")
 )
+
+// BackoffError refuses a login attempt that comes before the account's or
+// the source's backoff allows another (ratelimit.Backoff): the password is
+// not checked. It unwraps to ErrInvalidCredentials' sibling ErrBackoff.
+type BackoffError struct {
+	RetryAfter time.Duration
+}
+
+func (e *BackoffError) Error() string {
+	return "accounts: too many failed attempts; retry after " + e.RetryAfter.String()
+}
+
+// Unwrap returns ErrBackoff.
+func (e *BackoffError) Unwrap() error { return ErrBackoff }
+
+// ErrBackoff is what every *BackoffError unwraps to.
+var ErrBackoff = errors.New("accounts: login backoff")

@@ -24,6 +24,9 @@ type LoginInput struct {
 	Username string
 	Password string
 	Code     string
+	// SourceKey is the client's address as the request rate limits key
+	// it (an IPv6 address by its /64): the login backoff's source.
+	SourceKey string
 }
 
 // Grant is what a login or a refresh gives: an access token, the next
@@ -96,7 +99,28 @@ func (s *Service) Login(ctx context.Context, from audit.Principal, in LoginInput
 		return Grant{}, fmt.Errorf("accounts: login: %w", err)
 	}
 	now := s.now().UTC()
+	account := accountKey(in.Tenant, folded)
+	if s.backoff != nil {
+		if found && u.UnlockedAt != nil {
+			s.backoff.Unlock(account, *u.UnlockedAt)
+		}
+		wait, ok := s.backoff.Check(account, in.SourceKey, now)
+		if !ok {
+			if found {
+				who := from
+				who.Kind, who.ID, who.Tenant = audit.ActorUser, u.ID, in.Tenant
+				s.auditOutcome(ctx, in.Tenant, who, now, audit.OutcomeDenied, "backoff")
+			}
+			return Grant{}, &BackoffError{RetryAfter: wait}
+		}
+	}
+	failed := func() {
+		if s.backoff != nil {
+			s.backoff.Failure(account, in.SourceKey, now)
+		}
+	}
 	if !found {
+		failed()
 		g, err := absent()
 		if akey, kerr := s.keys.AuditKey(ctx, in.Tenant); kerr == nil {
 			who := from
@@ -110,6 +134,9 @@ func (s *Service) Login(ctx context.Context, from audit.Principal, in LoginInput
 	ok, err := s.hasher.Verify(ctx, u.Password, in.Password)
 	if err != nil {
 		return Grant{}, err
+	}
+	if !ok || u.Disabled || role.Name() == "" {
+		failed()
 	}
 	switch {
 	case !ok:
@@ -133,10 +160,15 @@ func (s *Service) Login(ctx context.Context, from audit.Principal, in LoginInput
 	second := "none"
 	if st.Status() == totp.StatusActive {
 		if in.Code == "" {
+			// The password alone is not a success: counting it as
+			// one would let a holder of the password reset the
+			// account's backoff between code guesses.
+			failed()
 			return Grant{}, ErrMFARequired
 		}
 		next, how, err := s.checkCode(st, in.Code)
 		if err != nil {
+			failed()
 			s.auditFailure(ctx, in.Tenant, who, now, how)
 			return Grant{}, ErrInvalidCode
 		}
@@ -178,10 +210,14 @@ func (s *Service) Login(ctx context.Context, from audit.Principal, in LoginInput
 	}, "login")
 	if errors.Is(err, ErrConflict) {
 		// Another login spent the same code, or the user changed.
+		failed()
 		return Grant{}, ErrInvalidCode
 	}
 	if err != nil {
 		return Grant{}, err
+	}
+	if s.backoff != nil {
+		s.backoff.Success(account, in.SourceKey, now)
 	}
 	return s.grant(ctx, now, in.Tenant, u, sess, fam.Token, enrolOnly)
 }
@@ -209,9 +245,15 @@ func (s *Service) checkCode(st totp.State, code string) (totp.State, string, err
 }
 
 // auditFailure records a failed login, best effort: the answer does not
-// wait on it being written, nor change when it cannot be.
+// change when it cannot be written.
 func (s *Service) auditFailure(ctx context.Context, tenant string, who audit.Principal, now time.Time, reason string) {
-	e, err := entry(who, now, "session.login", userTarget(who.ID), audit.OutcomeFailure, map[string]string{"reason": reason})
+	s.auditOutcome(ctx, tenant, who, now, audit.OutcomeFailure, reason)
+}
+
+// auditOutcome records a login that did not start a session: failed, or
+// denied by the backoff (a lockout).
+func (s *Service) auditOutcome(ctx context.Context, tenant string, who audit.Principal, now time.Time, outcome, reason string) {
+	e, err := entry(who, now, "session.login", userTarget(who.ID), outcome, map[string]string{"reason": reason})
 	if err != nil {
 		return
 	}

@@ -3,6 +3,7 @@ package accounts
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/identity/roles"
@@ -384,4 +385,25 @@ func (s *Service) changeUser(ctx context.Context, who audit.Principal, tenant, u
 		return User{}, err
 	}
 	return u.open(dek, tenant)
+}
+
+// Unlock forgets a user's failed login attempts (the login backoff's
+// delays for the account) on every node: the unlock time is stored with
+// the user and audited, and each node applies it at the user's next login
+// attempt there (this node at once).
+func (s *Service) Unlock(ctx context.Context, who audit.Principal, tenant, uid string) (User, error) {
+	var at time.Time
+	u, err := s.changeUser(ctx, who, tenant, uid, "user.unlock", nil, func(_ tenancy.Read, u *userRecord) error {
+		at = s.now().UTC()
+		u.UnlockedAt = &at
+		return nil
+	}, nil)
+	if err != nil {
+		return User{}, err
+	}
+	if s.backoff != nil {
+		_, folded, _ := normalizeUsername(u.Username)
+		s.backoff.Unlock(accountKey(tenant, folded), at)
+	}
+	return u, nil
 }
