@@ -34,10 +34,6 @@ const (
 	MaxUsers       = 10000 // users per tenant
 	MaxRoles       = 100   // custom roles per tenant
 	MaxUsernameLen = 128   // characters
-	maxScopeNames  = 16
-	maxScopeValues = 32
-	maxScopeValue  = 128 // bytes
-	maxScopeName   = 64
 )
 
 // Keys is the part of the keyring the service uses; *keyring.Hierarchy
@@ -236,46 +232,21 @@ func nameIndex(key []byte, folded string) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
-// checkScopes validates attribute scopes: at most 16 attribute names of
-// a-z, 0-9 and _ (starting with a letter), each with 1 to 32 distinct
-// values of 1 to 128 bytes of UTF-8. It returns them with sorted values.
+// checkScopes validates attribute scopes by the one rule for them
+// (validation.Scopes) and returns them with sorted values (nil when
+// empty: unscoped).
 func checkScopes(field string, in map[string][]string) (map[string][]string, error) {
 	if len(in) == 0 {
 		return nil, nil
 	}
-	if len(in) > maxScopeNames {
-		return nil, validation.Field(field, "must name at most 16 attributes")
+	if err := validation.Scopes(field, in); err != nil {
+		return nil, err
 	}
 	out := make(map[string][]string, len(in))
 	for name, values := range in {
-		if !validScopeName(name) {
-			return nil, validation.Field(field, "attribute names must be 1 to 64 of a-z, 0-9 and _, starting with a letter")
-		}
-		if len(values) == 0 || len(values) > maxScopeValues {
-			return nil, validation.Field(field+"."+name, "must list 1 to 32 values")
-		}
-		vs := slices.Clone(values)
-		slices.Sort(vs)
-		for i, v := range vs {
-			if v == "" || len(v) > maxScopeValue || !utf8.ValidString(v) || (i > 0 && vs[i-1] == v) {
-				return nil, validation.Field(field+"."+name, "values must be distinct, 1 to 128 bytes of text")
-			}
-		}
-		out[name] = vs
+		out[name] = slices.Sorted(slices.Values(values))
 	}
 	return out, nil
-}
-
-func validScopeName(s string) bool {
-	if s == "" || len(s) > maxScopeName || s[0] < 'a' || s[0] > 'z' {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
-			return false
-		}
-	}
-	return true
 }
 
 // tenantRole is the role named name for a user of a tenant: a built-in
