@@ -118,3 +118,18 @@ func (s *Service) CreateRole(ctx context.Context, who audit.Principal, tenant st
 	}
 	return info(role), nil
 }
+
+// ValidRoleName reports whether name has the form of a role's name, built
+// in ("qa", "read-only") or custom: 2 to 40 lower-case letters, digits and
+// hyphens, starting with a letter.
+func ValidRoleName(name string) bool {
+	if len(name) < 2 || len(name) > 40 || name[0] < 'a' || name[0] > 'z' {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}

@@ -290,3 +290,17 @@ func (s *Service) revoke(ctx context.Context, who audit.Principal, tenant, uid, 
 	}
 	return n, nil
 }
+
+// ValidSessionID reports whether id has the form of a session id (a
+// refresh family's: 128 bits in unpadded base64url).
+func ValidSessionID(id string) bool {
+	if len(id) != 22 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}

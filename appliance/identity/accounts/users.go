@@ -99,7 +99,7 @@ func (s *Service) CreateUser(ctx context.Context, who audit.Principal, tenant st
 		}
 		role, ok := tenantRole(r, in.Role)
 		if !ok {
-			return ErrRoleNotFound
+			return errUnknownRole()
 		}
 		if who.Kind == audit.ActorOperator {
 			if role.Name() != BootstrapRole || hasRole(r, BootstrapRole) {
@@ -279,7 +279,7 @@ func (s *Service) UpdateUser(ctx context.Context, who audit.Principal, tenant, u
 		if p.Role != nil {
 			role, ok := tenantRole(r, *p.Role)
 			if !ok {
-				return ErrRoleNotFound
+				return errUnknownRole()
 			}
 			if err := mayGrant(r, who, role); err != nil {
 				return err
@@ -406,4 +406,9 @@ func (s *Service) Unlock(ctx context.Context, who audit.Principal, tenant, uid s
 		s.backoff.Unlock(accountKey(tenant, folded), at)
 	}
 	return u, nil
+}
+
+// errUnknownRole refuses a role binding that names no role of the tenant.
+func errUnknownRole() error {
+	return fmt.Errorf("%w: %w", ErrRoleNotFound, validation.Field("role", "must be a built-in tenant role or one of the tenant's custom roles"))
 }
