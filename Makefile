@@ -66,7 +66,8 @@ bench: ## performance scenarios (3-process cluster over HTTP, in-process raftsto
 	$(GO) test -run '^$$' -bench . -benchmem -count 4 -cpu 1 ./keyring
 	$(GO) test -run '^$$' -bench 'Verify' -benchtime 3x -count 3 -cpu 1 ./appliance/audit
 	$(GO) test -run '^$$' -bench . -benchtime 20x -count 3 -cpu 1 ./appliance/identity/password
-	$(GO) test -run '^$$' -bench 'Verify$$' -benchmem -count 3 -cpu 1 ./appliance/identity/token
+	$(GO) test -run '^$$' -bench 'Verify$$|VerifyCached$$' -benchmem -count 3 -cpu 1 ./appliance/identity/token
+	$(GO) test -run '^$$' -bench 'VerifyCachedParallel' -benchmem -count 3 -cpu 1,2 ./appliance/identity/token
 	$(GO) test -run '^$$' -bench . -benchtime 200x -count 3 -cpu 1 ./appliance/identity/totp
 	$(GO) test -run '^$$' -bench 'Append' -count 3 ./raftstore
 	$(GO) test -tags bench -run '^$$' -bench 'ProveRecord10M' -benchtime 2000x -v -timeout 30m ./raftstore

@@ -88,13 +88,17 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives rotations and maintenance failures (nil: discard).
 	Logger *slog.Logger
+	// CacheSize bounds the node's verified-token cache (0:
+	// token.DefaultCacheSize).
+	CacheSize int
 }
 
 // Keys is one node's handle on the cluster's signing keys. It is safe for
 // concurrent use; make it with Open, run Run in the background.
 type Keys struct {
-	b *tenancy.Boundary
-	o Options
+	b     *tenancy.Boundary
+	o     Options
+	cache *token.Cache // shared by the node's successive authorities
 
 	cur        atomic.Pointer[loaded]
 	lastReload atomic.Int64 // unix nanoseconds of the last unknown-key reload
@@ -144,7 +148,7 @@ func Open(ctx context.Context, b *tenancy.Boundary, o Options) (*Keys, error) {
 	if len(o.Identities) == 0 {
 		o.Identities = nil
 	}
-	k := &Keys{b: b, o: o}
+	k := &Keys{b: b, o: o, cache: token.NewCache(o.CacheSize)}
 	if err := k.reload(ctx, raftstore.Stale); err != nil {
 		// Not fatal to the node: Authority reports it on every use until
 		// it is fixed (a wrong seal identity) or passes (a read).
@@ -165,7 +169,8 @@ func (k *Keys) Sealed() bool { return k.o.Identities == nil }
 // none yet, when the cluster has none. A sealed node that finds no set
 // cannot create one: a *keyring.UnavailableError of keyring.ErrSealed.
 // The authority is immutable: after a rotation Authority returns a new
-// one, so callers ask for it per use rather than keep it.
+// one, so callers ask for it per use rather than keep it. It verifies
+// through the node's verified-token cache.
 func (k *Keys) Authority(ctx context.Context) (*token.Authority, error) {
 	if l := k.cur.Load(); l != nil {
 		return l.auth, nil
@@ -425,7 +430,7 @@ func (k *Keys) use(set *token.KeySet, version uint64) error {
 	if err != nil {
 		return fmt.Errorf("signing: %w", err)
 	}
-	k.cur.Store(&loaded{auth: a, version: version})
+	k.cur.Store(&loaded{auth: a.WithCache(k.cache), version: version})
 	return nil
 }
 

@@ -134,6 +134,12 @@ func TestClusterKeys(t *testing.T) {
 			return err
 		})
 	}
+	// Every node verified it through its cache: it is there now.
+	for i, n := range nodes {
+		if n.cache.Len() != 1 {
+			t.Fatalf("n%d holds %d verified tokens, want 1", i+1, n.cache.Len())
+		}
+	}
 	// The sealed node verifies, and cannot issue.
 	var ue *keyring.UnavailableError
 	if _, _, err := nodes[2].Issue(ctx, claims()); !errors.As(err, &ue) || !errors.Is(err, keyring.ErrSealed) {

@@ -2,6 +2,7 @@ package token
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -104,6 +105,7 @@ type Authority struct {
 	issuer string
 	keys   *KeySet
 	opts   []jwt.ParserOption // the strict parser's options but the clock
+	cache  *Cache             // nil: every Verify checks the signature
 }
 
 // NewAuthority makes the authority of the cluster whose tokens carry
@@ -129,6 +131,16 @@ func NewAuthority(issuer string, keys *KeySet) (*Authority, error) {
 
 // Keys is the authority's key set.
 func (a *Authority) Keys() *KeySet { return a.keys }
+
+// WithCache returns the authority verifying through c: a token it has
+// verified before is checked against c's entry (its times, its key still
+// in the set) instead of its signature. The successive authorities of a
+// rotating key set share one cache. The receiver is unchanged.
+func (a *Authority) WithCache(c *Cache) *Authority {
+	b := *a
+	b.cache = c
+	return &b
+}
 
 // Issue signs an access token of c with the current key, valid from now
 // for the set's lifetime. It returns the token and its claims as signed
@@ -168,17 +180,26 @@ func (a *Authority) Issue(now time.Time, c Claims) (string, Claims, error) {
 }
 
 // Verify checks token at now (see the package documentation for what is
-// checked) and returns its claims. Every refusal is ErrInvalidToken; an
-// expired token is also ErrExpired, and a key the set does not hold (or
-// has retired) ErrUnknownKey.
+// checked) and returns its claims; with a cache (WithCache), a token
+// verified before is checked against its entry instead of its signature.
+// Every refusal is ErrInvalidToken; an expired token is also ErrExpired,
+// and a key the set does not hold (or has retired) ErrUnknownKey.
 func (a *Authority) Verify(now time.Time, token string) (Claims, error) {
 	if len(token) > MaxTokenLen {
 		return Claims{}, fmt.Errorf("%w: longer than %d bytes", ErrInvalidToken, MaxTokenLen)
 	}
+	var h [sha256.Size]byte
+	if a.cache != nil {
+		h = sha256.Sum256([]byte(token))
+		if e := a.cache.get(h); e != nil && e.valid(a, now) {
+			return e.claims, nil
+		}
+	}
 	opts := append(a.opts[:len(a.opts):len(a.opts)], jwt.WithTimeFunc(func() time.Time { return now }))
 	var w wireClaims
+	var kid string
 	_, err := jwt.NewParser(opts...).ParseWithClaims(token, &w, func(t *jwt.Token) (any, error) {
-		kid, _ := t.Header["kid"].(string)
+		kid, _ = t.Header["kid"].(string)
 		if kid == "" {
 			return nil, fmt.Errorf("%w: no kid", ErrUnknownKey)
 		}
@@ -194,5 +215,9 @@ func (a *Authority) Verify(now time.Time, token string) (Claims, error) {
 		}
 		return Claims{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
-	return w.claims(), nil
+	c := w.claims()
+	if a.cache != nil {
+		a.cache.put(h, &cached{claims: c, kid: kid, issuer: a.issuer})
+	}
+	return c, nil
 }
