@@ -278,3 +278,50 @@ func visIDs(t *testing.T, r response) []string {
 	r.json(t, &page)
 	return page.IDs
 }
+
+// TestWriteBackUnread: a role that reads sensitive fields masked (Front
+// of house) reads a record, edits a field it reads in clear and writes
+// the whole record back (PUT), and patches with what it read: the
+// masked forms it sends back, and the fields it was not shown, keep
+// their stored values — a masked form never becomes a value. A new
+// value for a masked field is written. What the writer is answered is
+// shown as it reads.
+func TestWriteBackUnread(t *testing.T) {
+	e := newEnv(t, api.Options{})
+	e.mustCreate("acme", "Acme")
+	if r := e.do("PUT", "/v1/tenants/acme/collections/guests", visGuests); r.status != http.StatusCreated {
+		t.Fatalf("collection: %d %s", r.status, r.body)
+	}
+	const rec = "/v1/tenants/acme/collections/guests/records/g1"
+	if r := e.do("POST", "/v1/tenants/acme/collections/guests/records", `{"id":"g1","subject":"guest-17","fields":{"email":"jane@example.com","diet":"vegan","card_last4":4242,"allergy":"nuts","room":"A-12"}}`); r.status != http.StatusCreated {
+		t.Fatalf("record: %d %s", r.status, r.body)
+	}
+	desk := withHeader("Authorization", "Bearer "+e.createKey(t, "acme", `{"name":"desk","role":"foh"}`).Token)
+	var read visRecord
+	e.do("GET", rec, "", desk).json(t, &read)
+	if !slices.Equal(read.Masked, []string{"allergy", "card_last4", "diet"}) {
+		t.Fatalf("foh reads %+v", read)
+	}
+	read.Fields["room"] = json.RawMessage(`"B-7"`)
+	delete(read.Fields, "allergy") // as if never shown
+	put, _ := json.Marshal(map[string]any{"subject": "guest-17", "fields": read.Fields})
+	r := e.do("PUT", rec, string(put), desk)
+	var answered visRecord
+	if r.status != http.StatusOK || json.Unmarshal(r.body, &answered) != nil || string(answered.Fields["diet"]) != `"*"` || string(answered.Fields["room"]) != `"B-7"` {
+		t.Fatalf("foh write-back: %d %s", r.status, r.body)
+	}
+	if r := e.do("PATCH", rec, `{"fields":{"card_last4":"****","diet":"halal"}}`, desk); r.status != http.StatusOK {
+		t.Fatalf("foh patch: %d %s", r.status, r.body)
+	}
+	var owner visRecord
+	e.do("GET", rec, "", withHeader("Authorization", "Bearer "+e.createKey(t, "acme", `{"name":"owner","role":"owner"}`).Token)).json(t, &owner)
+	want := map[string]string{"email": `"jane@example.com"`, "diet": `"halal"`, "card_last4": `4242`, "allergy": `"nuts"`, "room": `"B-7"`}
+	if len(owner.Fields) != len(want) {
+		t.Errorf("owner reads %v", owner.Fields)
+	}
+	for k, v := range want {
+		if string(owner.Fields[k]) != v {
+			t.Errorf("after foh's writes, %s = %s, want %s", k, owner.Fields[k], v)
+		}
+	}
+}

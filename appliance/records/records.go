@@ -231,7 +231,9 @@ func subjectKey(collection, id string) []byte { return []byte(collection + "\x00
 
 // Replace writes a new version of a record (all its fields, subject and
 // attributes), and answers it as caller reads records (as Create and
-// Patch do: see Get). ifMatch, when non-zero, must be its current version
+// Patch do: see Get). Fields the caller does not read in clear keep
+// their stored values when the body leaves them out or sends back the
+// masked form it read (keepUnread). ifMatch, when non-zero, must be its current version
 // (ErrVersion otherwise); a concurrent change between read and write is
 // ErrVersion too.
 func (s *Service) Replace(ctx context.Context, caller audit.Principal, tenant, collection, id string, in Input, ifMatch uint64) (Record, error) {
@@ -247,7 +249,7 @@ func (s *Service) Replace(ctx context.Context, caller audit.Principal, tenant, c
 		if err != nil {
 			return Record{}, err
 		}
-		rec, err := s.write(ctx, c, caller, &st, in, old, ifMatch)
+		rec, err := s.write(ctx, c, caller, &st, keepUnread(in, old, st.sc, v, true), old, ifMatch)
 		if err != nil {
 			return Record{}, err
 		}
@@ -477,7 +479,9 @@ func (s *Service) delete(ctx context.Context, c raftstore.Consistency, caller au
 // Patch changes some fields of a record (JSON merge patch: a field given
 // replaces, a null removes; subject and attributes replace when given),
 // as a new version. ifMatch as in Replace; without it, the version read is
-// required, so a concurrent change is ErrVersion rather than lost.
+// required, so a concurrent change is ErrVersion rather than lost. A
+// field the caller reads masked, sent back in the masked form it read,
+// keeps its stored value (keepUnread).
 func (s *Service) Patch(ctx context.Context, caller audit.Principal, tenant, collection, id string, in Input, subjectSet, attributesSet bool, ifMatch uint64) (Record, error) {
 	if !validID(id) {
 		return Record{}, ErrNotFound
@@ -491,7 +495,7 @@ func (s *Service) Patch(ctx context.Context, caller audit.Principal, tenant, col
 		if err != nil {
 			return Record{}, err
 		}
-		rec, err := s.write(ctx, c, caller, &st, patched(cur, in, subjectSet, attributesSet), cur, ifMatch)
+		rec, err := s.write(ctx, c, caller, &st, patched(cur, keepUnread(in, cur, st.sc, v, false), subjectSet, attributesSet), cur, ifMatch)
 		if err != nil {
 			return Record{}, err
 		}

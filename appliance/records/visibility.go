@@ -1,6 +1,7 @@
 package records
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"slices"
@@ -77,4 +78,36 @@ func (s *Service) findable(ctx context.Context, caller audit.Principal, tenant s
 		return ErrFindWithheld
 	}
 	return nil
+}
+
+// keepUnread protects, in a write by a caller of sight v, the stored
+// values (cur) of the fields it does not read in clear, which it could
+// not have meant to change from what it read: a value sent back in the
+// masked form it read (a record read, edited and written back) stands
+// for the stored value, and so — when replace is set (a whole-record
+// replace, not a patch) — does leaving such a field out, since a caller
+// cannot be expected to send what it was never shown. A new value for
+// such a field is written (entering what one may not read back, as at
+// creation); a patch's null still removes it.
+func keepUnread(in Input, cur Record, sc *collections.Schema, v visibility.Sight, replace bool) Input {
+	out := in
+	out.Fields = make(map[string]json.RawMessage, len(in.Fields))
+	for k, raw := range in.Fields {
+		out.Fields[k] = raw
+	}
+	for name, stored := range cur.Fields {
+		f := fieldOf(sc, name)
+		vis := v.Of(roles.Classification(f.Classification))
+		if vis == roles.Clear {
+			continue
+		}
+		sent, ok := in.Fields[name]
+		switch {
+		case !ok && replace:
+			out.Fields[name] = stored
+		case ok && vis == roles.Masked && bytes.Equal(bytes.TrimSpace(sent), maskJSON(f.Type, stored)):
+			out.Fields[name] = stored
+		}
+	}
+	return out
 }
