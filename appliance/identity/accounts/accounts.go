@@ -168,9 +168,13 @@ type userRecord struct {
 	// UnlockedAt is an administrator's last unlock: every node forgets
 	// the account's failed attempts made before it (ratelimit.Backoff).
 	UnlockedAt *time.Time `json:"unlocked_at,omitempty"`
-	CreatedAt  time.Time  `json:"created_at"`
-	UpdatedAt  time.Time  `json:"updated_at"`
-	Version    uint64     `json:"version"`
+	// IdP is the blind index of the identity-provider identity the user
+	// is linked to (its key in users_by_idp; see sso.go); empty for a
+	// user who signs in with a password.
+	IdP       string    `json:"idp,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+	Version   uint64    `json:"version"`
 }
 
 // place is where a user's sealed field lives (keyring binds the

@@ -13,6 +13,7 @@
 //
 //	users           <uid> -> user (JSON; see userRecord)
 //	users_by_name   <blind index of the username> -> <uid>
+//	users_by_idp    <blind index of an identity provider's issuer and subject> -> <uid> (sso.go)
 //	users_meta      "rev": bumped by every change of a user's role or state
 //	roles           <name> -> custom role (roles.Custom JSON)
 //	sessions        <uid>.<sid> -> session
@@ -92,8 +93,8 @@
 // In the tenant's chain, in the transaction of the change: user.create,
 // user.update, user.disable, user.enable, user.mfa_reset,
 // user.mfa_enrol_start, user.mfa_enrol (success; failure for a wrong
-// confirmation code), role.create, session.login (success, or failure
-// with a reason: unknown_user, wrong_password, disabled, mfa_wrong_code,
+// confirmation code), role.create, session.login (success — method sso
+// for a single sign-on, see sso.go — or failure with a reason: unknown_user, wrong_password, disabled, mfa_wrong_code,
 // mfa_replayed, mfa_wrong_recovery_code), session.logout, session.revoke,
 // session.revoke_all and session.refresh_reuse. Entries name the actor
 // and its request id and source, and the user as "user:<uid>".

@@ -38,6 +38,10 @@ type sessionRecord struct {
 	RefreshedAt time.Time `json:"refreshed_at"`
 	ExpiresAt   time.Time `json:"expires_at"`
 	Seq         uint64    `json:"seq"`
+	// MFA is SessionMFAIdP when the identity provider did the session's
+	// second factor (a single sign-on the tenant's settings accept as
+	// MFA); empty otherwise.
+	MFA string `json:"mfa,omitempty"`
 }
 
 func (r sessionRecord) public(tenant string) Session {
@@ -186,7 +190,7 @@ func (s *Service) Resolve(ctx context.Context, access string) (Resolved, error) 
 		out = Resolved{
 			Principal: audit.Principal{Kind: audit.ActorUser, ID: u.ID, Tenant: c.Tenant, Role: u.Role, Scopes: u.Scopes, Session: sess.ID},
 			Role:      role, Suspended: t.State == tenants.StateSuspended,
-			EnrolmentOnly: role.RequiresMFA() && u.MFA != MFAActive,
+			EnrolmentOnly: role.RequiresMFA() && u.MFA != MFAActive && sess.MFA != SessionMFAIdP,
 		}
 		found = true
 		return nil

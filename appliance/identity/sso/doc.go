@@ -46,10 +46,12 @@
 // The settings are one entry of the tenant's bucket ("sso" / "config"),
 // the client secret in it sealed with the tenant's data key
 // (keyring.Seal, bound to the tenant and its use); Get never returns it.
-// Configuration changes ("sso.configure", "sso.delete") and the outcome
-// of every callback that redeemed a sign-in ("sso.login", success or
-// failure with its reason) are entries of the tenant's audit chain;
-// entries never hold the code, a token, the client secret, or the
-// provider's subject in clear (it is pseudonymised with the tenant's
-// audit key).
+// Configuration changes ("sso.configure", "sso.delete") and every
+// refused callback that redeemed a sign-in ("sso.login", failure, with
+// its reason) are entries of the tenant's audit chain; a successful
+// sign-in is the session's start, which the accounts service records
+// ("session.login", method sso) in the transaction that starts it, so
+// each sign-in is one entry. Entries never hold the code, a token, the
+// client secret, or the provider's subject in clear (it is
+// pseudonymised with the tenant's audit key).
 package sso

@@ -221,10 +221,10 @@ type CallbackInput struct {
 // checks the binding, exchanges the code with the PKCE verifier,
 // verifies the ID token (signature, issuer, audience, expiry, nonce),
 // maps its claims onto a role and scopes and hands the identity to
-// Accounts for a session. who carries the request's id and source. The
-// outcome is recorded in the tenant's chain (never the code or a token;
-// the provider's subject pseudonymised); a state that names no flow is
-// only logged, since anyone can make one up.
+// Accounts for a session. who carries the request's id and source. A
+// refusal is recorded in the tenant's chain (see record; never the code
+// or a token); a state that names no flow is not, since anyone can make
+// one up.
 func (s *Service) Callback(ctx context.Context, who audit.Principal, in CallbackInput) (Session, error) {
 	tenant, id, ok := ParseState(in.State)
 	if !ok {
@@ -235,7 +235,7 @@ func (s *Service) Callback(ctx context.Context, who audit.Principal, in Callback
 		return Session{}, err
 	}
 	sess, ident, err := s.complete(ctx, who, tenant, sec, in)
-	s.record(ctx, who, tenant, ident, sess, err)
+	s.record(ctx, who, tenant, ident, err)
 	return sess, err
 }
 
@@ -402,16 +402,23 @@ func exchangeError(err error) error {
 	return err
 }
 
-// record writes the outcome of a callback that redeemed a flow in the
-// tenant's chain: "sso.login", its actor the user (success) or the
-// provider's subject pseudonymised (failure after the token verified),
-// its details the reason of a refusal. A failure to write it is logged:
-// the sign-in's outcome stands.
-func (s *Service) record(ctx context.Context, who audit.Principal, tenant string, ident Identity, sess Session, err error) {
-	details := map[string]string{}
+// record writes a refused callback that redeemed a flow in the tenant's
+// chain: "sso.login", outcome failure, its reason, and the provider's
+// subject pseudonymised when the token verified (its actor; "unknown"
+// before). A success is the session's start, which Accounts records
+// (session.login, method sso) in the transaction that starts it: one
+// entry per sign-in. A failure to write is logged: the answer stands.
+func (s *Service) record(ctx context.Context, who audit.Principal, tenant string, ident Identity, err error) {
+	if err == nil {
+		return
+	}
+	details := map[string]string{"reason": "error"}
+	var fe *FlowError
+	if errors.As(err, &fe) {
+		details["reason"] = fe.Reason
+	}
 	actor := who
 	actor.Kind, actor.ID, actor.Tenant = audit.ActorUser, "unknown", tenant
-	outcome := audit.OutcomeSuccess
 	if ident.Subject != "" {
 		ak, kerr := s.keys.AuditKey(ctx, tenant)
 		if kerr != nil {
@@ -419,27 +426,13 @@ func (s *Service) record(ctx context.Context, who audit.Principal, tenant string
 			return
 		}
 		details["issuer"] = clip(ident.Issuer)
-		details["subject"] = audit.Pseudonym(ak, "idp-subject", ident.Issuer+"\x00"+ident.Subject)
-		actor.ID = details["subject"]
+		actor.ID = audit.Pseudonym(ak, "idp-subject", ident.Issuer+"\x00"+ident.Subject)
 	}
-	target := tenancy.AuditTarget(tenant)
-	if err == nil {
-		actor.ID, target = sess.UserID, "user:"+sess.UserID
-		details["role"] = ident.Role
-		details["idp_mfa"] = fmt.Sprint(ident.MFA)
-	} else {
-		outcome = audit.OutcomeFailure
-		details["reason"] = "error"
-		var fe *FlowError
-		if errors.As(err, &fe) {
-			details["reason"] = fe.Reason
-		}
-	}
-	entry, eerr := actor.Entry(s.opts.Now().UTC(), "sso.login", target, outcome, details).Encode()
+	entry, eerr := actor.Entry(s.opts.Now().UTC(), "sso.login", tenancy.AuditTarget(tenant), audit.OutcomeFailure, details).Encode()
 	if eerr == nil {
 		_, eerr = s.tenancy.Scope(tenant).Apply(ctx, &tenancy.Txn{Audit: [][]byte{entry}})
 	}
 	if eerr != nil {
-		s.log.Error("sso: record a sign-in", "tenant", tenant, "err", eerr)
+		s.log.Error("sso: record a refused sign-in", "tenant", tenant, "err", eerr)
 	}
 }

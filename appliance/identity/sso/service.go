@@ -36,9 +36,10 @@ type Accounts interface {
 	// It binds the user to id.Role and id.Scopes (the provider decides
 	// them at every sign-in), counts id.MFA as MFA done for the rule
 	// of roles that require it, and issues a session. It records the
-	// user's creation and any change of its role in the tenant's audit
-	// chain; the sign-in itself is recorded by this package. Errors:
-	// ErrUnknownUser (no such user, jit false), ErrUserDisabled.
+	// user's creation, any change of its role and the session's start
+	// (the successful sign-in) in the tenant's audit chain; this package
+	// records refused sign-ins. Errors: ErrUnknownUser (no such user,
+	// jit false), ErrUserDisabled.
 	SignInSSO(ctx context.Context, who audit.Principal, tenant string, id Identity, jit bool) (Session, error)
 }
 

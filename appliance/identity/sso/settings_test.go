@@ -73,7 +73,7 @@ func TestSettingsStorage(t *testing.T) {
 			actions = append(actions, en.Action+"/"+en.Details["client_secret"])
 		}
 	}
-	if strings.Join(actions, " ") != "sso.configure/set sso.configure/kept sso.login/ sso.delete/" {
+	if strings.Join(actions, " ") != "sso.configure/set sso.configure/kept sso.delete/" {
 		t.Fatalf("entries %v", actions)
 	}
 }
@@ -148,9 +148,9 @@ func TestTemplatedIssuer(t *testing.T) {
 	e := newEnv(t, sso.Options{})
 	ctx := context.Background()
 	users := []oidcop.User{
-		{ID: "erin", Username: "erin", Password: password, Groups: []string{"custos-owners"}, Claims: map[string]any{"tid": "t1"}},
-		{ID: "mallory", Username: "mallory", Password: password, Groups: []string{"custos-owners"}, Claims: map[string]any{"tid": "t2"}},
-		{ID: "nobody", Username: "nobody", Password: password, Groups: []string{"custos-owners"}},
+		{ID: "erin", Username: "erin", Password: userPassword, Groups: []string{"custos-owners"}, Claims: map[string]any{"tid": "t1"}},
+		{ID: "mallory", Username: "mallory", Password: userPassword, Groups: []string{"custos-owners"}, Claims: map[string]any{"tid": "t2"}},
+		{ID: "nobody", Username: "nobody", Password: userPassword, Groups: []string{"custos-owners"}},
 	}
 	op := oidcop.Start(t, oidcop.Options{Users: users, Clients: clients, IssuerPath: "/t1/v2.0"})
 	e.op = op
