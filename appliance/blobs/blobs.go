@@ -91,7 +91,6 @@ import (
 	"crypto/rand"
 	"encoding/base32"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"mime"
@@ -193,12 +192,7 @@ type Service struct {
 // clear), its chunks and its entry in its subject's list point at it, and
 // upload markers name no item (an upload is nobody's until it commits).
 var layout = tenancy.NewLayout(
-	tenancy.Items("blobs", func(v []byte) (map[string]string, bool) {
-		var m struct {
-			Attributes map[string]string `json:"attributes"`
-		}
-		return m.Attributes, json.Unmarshal(v, &m) == nil
-	}),
+	tenancy.Items("blobs", tenancy.JSONAttributes("attributes")),
 	tenancy.Refs("blob_chunks", func(path [][]byte, _ []byte) ([][]byte, []byte, bool) {
 		// blob_chunks/<id>: index -> chunk
 		if len(path) != 2 {

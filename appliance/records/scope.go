@@ -2,7 +2,6 @@ package records
 
 import (
 	"bytes"
-	"encoding/json"
 
 	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/internal/tenancy"
@@ -45,13 +44,6 @@ func newLayout(schemas Schemas) tenancy.Layout {
 }
 
 // envelopeAttributes reads the attributes of a stored envelope (ok false:
-// it does not decode).
-func envelopeAttributes(v []byte) (map[string]string, bool) {
-	var env struct {
-		Attributes map[string]string `json:"attributes"`
-	}
-	if json.Unmarshal(v, &env) != nil {
-		return nil, false
-	}
-	return env.Attributes, true
-}
+// it does not decode), stopping there: the envelope's attributes come
+// before its sealed fields.
+var envelopeAttributes = tenancy.JSONAttributes("attributes")

@@ -3,6 +3,7 @@ package tenancy
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 
@@ -112,6 +113,31 @@ func Items(name string, attrs func(value []byte) (map[string]string, bool)) Buck
 // false: it names none, and is never seen through a restricted handle).
 func Refs(name string, to func(path [][]byte, key []byte) (bucket [][]byte, itemKey []byte, ok bool)) BucketRule {
 	return BucketRule{name: name, kind: bucketRefs, ref: to}
+}
+
+// JSONAttributes reads the attributes of an item stored as a JSON object
+// from its top-level member name (an object of strings; absent: no
+// attributes), for Items. It decodes only that member: the others are
+// skipped by their bounds (jsonmember.go), so that a restricted read of a
+// record does not decode its sealed fields, which it does not look at
+// (decoding a record's envelope whole costs several times the read). A
+// value that is not a JSON object, or whose member is not an object of
+// strings, reads as undecodable.
+func JSONAttributes(name string) func(value []byte) (map[string]string, bool) {
+	return func(v []byte) (map[string]string, bool) {
+		raw, found, ok := jsonMember(v, name)
+		if !ok {
+			return nil, false
+		}
+		if !found {
+			return nil, true
+		}
+		var attrs map[string]string
+		if json.Unmarshal(raw, &attrs) != nil {
+			return nil, false
+		}
+		return attrs, true
+	}
 }
 
 // Open declares the buckets named name (and those below it) as holding
