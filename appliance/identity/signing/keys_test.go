@@ -46,7 +46,7 @@ func ctxOf(t *testing.T) context.Context {
 
 // sealIdentity makes a seal identity and records its recipient in the
 // cluster, as `operator init` does.
-func sealIdentity(t *testing.T, ctx context.Context, leader *raftstore.Store) []age.Identity {
+func sealIdentity(t testing.TB, ctx context.Context, leader *raftstore.Store) []age.Identity {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "seal.age")
 	rcpt, err := keyring.NewSealIdentity(path)
