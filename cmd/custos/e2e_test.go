@@ -140,6 +140,21 @@ func TestE2EDevNode(t *testing.T) {
 	if r = cli("apikey", "create", "acme", "--name", "x", "--role", "operator"); r.Code == 0 || !strings.Contains(r.Stdout+r.Stderr, "role") {
 		t.Errorf("apikey create --role operator: %v", r)
 	}
+	// A key confined to an attribute scope (custos apikey create --scope):
+	// several values, by repeating the flag or with commas.
+	r = cli("apikey", "create", "acme", "--name", "villa a", "--role", "concierge", "--scope", "property=villa-c", "--scope", "property=villa-a", "--format", "json")
+	var villa client.APIKey
+	if r.Code != 0 || json.Unmarshal([]byte(r.Stdout), &villa) != nil || strings.Join(villa.Scopes["property"], ",") != "villa-a,villa-c" || villa.Role != "concierge" {
+		t.Fatalf("apikey create --scope: %v", r)
+	}
+	if r = cli("apikey", "list", "acme"); r.Code != 0 || !strings.Contains(r.Stdout, "role concierge property=villa-a,villa-c") {
+		t.Errorf("apikey list does not show the scope: %v", r)
+	}
+	for _, bad := range [][]string{{"--role", "concierge", "--scope", "property"}, {"--permissions", "read", "--scope", "property=villa-a"}} {
+		if r = cli(append([]string{"apikey", "create", "acme", "--name", "x"}, bad...)...); r.Code == 0 || !strings.Contains(r.Stdout+r.Stderr, "scope") {
+			t.Errorf("apikey create %v: %v", bad, r)
+		}
+	}
 	deskCLI := func(args ...string) e2e.CLIResult {
 		return e2e.RunCLI(t, bin, append([]string{"--addr", apiURL, "--token", desk.Token}, args...)...)
 	}
