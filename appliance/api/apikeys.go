@@ -9,6 +9,7 @@ import (
 
 	"github.com/custos/custos/appliance/apikeys"
 	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/appliance/identity/roles"
 	"github.com/custos/custos/raftstore"
 )
 
@@ -64,6 +65,9 @@ func (s *server) existingTenant(c *fiber.Ctx, who audit.Principal, id string) (s
 
 func (s *server) createAPIKey(c *fiber.Ctx, in *input) error {
 	tenant, req := in.tenant, bodyOf[createAPIKeyRequest](in)
+	if err := grantsNoMore(c, req); err != nil {
+		return err
+	}
 	ctx, cancel := s.callContext(c)
 	defer cancel()
 	k, token, err := s.deps.APIKeys.Create(ctx, in.who, tenant, apikeys.CreateInput{Name: req.Name, Role: req.Role, Permissions: req.Permissions, Scopes: req.Scopes, ExpiresAt: req.ExpiresAt})
@@ -72,6 +76,30 @@ func (s *server) createAPIKey(c *fiber.Ctx, in *input) error {
 	}
 	c.Location("/v1/tenants/" + tenant + "/apikeys/" + k.ID)
 	return c.Status(fiber.StatusCreated).JSON(createdAPIKey{Key: k, Token: token})
+}
+
+// grantsNoMore refuses a tenant principal's creation of a key that could
+// do what the principal cannot (403): a principal holding apikeys:create
+// through a custom role must not mint an Owner key. The operator creates
+// keys only while bootstrapping, of any tenant role. A role or
+// permissions the service refuses anyway (unknown) are left to its 422.
+func grantsNoMore(c *fiber.Ctx, req *createAPIKeyRequest) error {
+	p, ok := c.Locals(principalKey).(caller)
+	if !ok || p.who.Tenant == "" {
+		return nil
+	}
+	var asked roles.Role
+	var known bool
+	if req.Role != nil {
+		asked, known = roles.Builtin(*req.Role)
+	} else {
+		r, err := roles.FromAPIKey(req.Permissions)
+		asked, known = r, err == nil
+	}
+	if known && asked.Permissions().Without(p.role.Permissions()) != 0 {
+		return &requestError{kind: kindForbidden, detail: "A key may not be given permissions its creator's role does not hold."}
+	}
+	return nil
 }
 
 func (s *server) listAPIKeys(c *fiber.Ctx, in *input) error {

@@ -18,6 +18,7 @@ type createdKey struct {
 	ID          string     `json:"id"`
 	Tenant      string     `json:"tenant"`
 	Name        string     `json:"name"`
+	Role        string     `json:"role"`
 	Permissions []string   `json:"permissions"`
 	LastUsed    *time.Time `json:"last_used"`
 	Hash        string     `json:"hash"`
@@ -83,12 +84,22 @@ func TestAPIKeys(t *testing.T) {
 			t.Errorf("%s with another tenant's key: %q, a missing tenant: %q", c.path, r.body, missing.body)
 		}
 	}
-	// Operator routes refuse keys.
+	// The cluster's routes refuse keys; the operator's routes of a tenant
+	// refuse its keys whose role lacks their permission (an old admin key
+	// never managed its tenant), and answer another tenant's key as a
+	// missing tenant.
 	for _, c := range []struct{ method, path string }{
-		{"GET", "/v1/tenants"}, {"GET", "/v1/tenants/acme"}, {"POST", "/v1/tenants/acme/keys/rotate"},
-		{"GET", "/v1/tenants/acme/apikeys"}, {"POST", "/v1/tenants/acme/apikeys"}, {"GET", "/v1/sys/audit"}, {"GET", "/v1/sys/status"},
+		{"GET", "/v1/tenants"}, {"GET", "/v1/sys/audit"}, {"GET", "/v1/sys/status"},
+		{"GET", "/v1/tenants/globex"}, {"POST", "/v1/tenants/globex/keys/rotate"},
+		{"GET", "/v1/tenants/globex/apikeys"}, {"POST", "/v1/tenants/globex/apikeys"},
 	} {
 		checkProblem(t, e.do(c.method, c.path, "", as(other)), http.StatusForbidden, "forbidden", "")
+	}
+	for _, c := range []struct{ method, path string }{
+		{"GET", "/v1/tenants/acme"}, {"POST", "/v1/tenants/acme/keys/rotate"},
+		{"GET", "/v1/tenants/acme/apikeys"}, {"POST", "/v1/tenants/acme/apikeys"},
+	} {
+		checkProblem(t, e.do(c.method, c.path, "", as(other)), http.StatusNotFound, "not-found", "")
 	}
 	// Bad tokens: 401, no hint which part is wrong.
 	for _, tok := range []string{"ck_", "ck_aaaaaaaaaaaaaaaa_secret", reader.Token + "x", strings.Replace(reader.Token, reader.ID, other.ID, 1)} {

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"context"
+	"fmt"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -31,10 +33,10 @@ func bearerToken(h string) (string, bool) {
 // with what authorization needs beyond who it is.
 type caller struct {
 	who audit.Principal
-	// role is what a tenant's principal may do, computed once when its
-	// credential is authenticated (the key's role, or the role its old
-	// permissions map onto); unused for the operator, which passes every
-	// route.
+	// role is what the principal may do, resolved once when its
+	// credential is authenticated: an API key's role (or the role its
+	// old permissions map onto), the Operator role for the root
+	// operator token (and operator users), a tenant user's current role.
 	role roles.Role
 	// suspended: the principal belongs to a tenant that was suspended in
 	// the snapshot its credential was read from (the API key's own
@@ -42,9 +44,14 @@ type caller struct {
 	suspended bool
 }
 
-// authn is the one authentication step: it accepts the operator token or
-// a tenant API key, builds the request's principal and records it on the
-// request, once; authorize decides what it may do.
+// authn is the one authentication step: it resolves the bearer token to
+// the request's principal and its role (see caller), records it on the
+// request, once; authorize decides what it may do. Each kind of
+// credential has one branch here, and every branch ends in the same
+// caller: a new kind (a tenant user's access token: the "accounts" work)
+// adds a branch that fills who (Kind, ID, Tenant, Role, Session), role
+// (the user's current role, read from the store) and suspended, and
+// nothing else changes.
 func (s *server) authn(c *fiber.Ctx) (caller, error) {
 	if p, ok := c.Locals(principalKey).(caller); ok {
 		return p, nil
@@ -55,7 +62,7 @@ func (s *server) authn(c *fiber.Ctx) (caller, error) {
 	}
 	ctx, cancel := s.callContext(c)
 	defer cancel()
-	p := caller{who: audit.Principal{Kind: audit.ActorOperator, ID: operatorActor, RequestID: requestID(c), Source: clipN(c.IP(), 64)}}
+	p := caller{who: audit.Principal{RequestID: requestID(c), Source: clipN(c.IP(), 64)}}
 	if apikeys.IsToken(token) {
 		k, err := s.deps.APIKeys.Authenticate(ctx, token)
 		if err != nil {
@@ -78,29 +85,52 @@ func (s *server) authn(c *fiber.Ctx) (caller, error) {
 			s.log.Warn("operator token refused", "request_id", requestID(c), "path", clipPath(c.Path()))
 		}
 		return caller{}, &authError{cause: err}
+	} else {
+		// The root operator token: the Operator role, bound by the table
+		// like any principal.
+		p.who.Kind, p.who.ID = audit.ActorOperator, operatorActor
+		p.role = operatorRole
 	}
 	c.Locals(principalKey, p)
 	return p, nil
 }
 
+// operatorRole is the role of cluster operators: the root token's and
+// operator users'.
+var operatorRole = func() roles.Role {
+	r, ok := roles.Builtin("operator")
+	if !ok || !r.ClusterWide() {
+		panic("api: the roles table has no cluster-wide operator role")
+	}
+	return r
+}()
+
+// bootstrapNeeds are what the operator may do in a tenant while the
+// tenant is bootstrapping (see bootstrapping), though the Operator role
+// does not hold them: creating the tenant's first principals.
+var bootstrapNeeds = roles.SetOf(roles.P(roles.APIKeys, roles.Create), roles.P(roles.Users, roles.Create))
+
 // authorize admits the request to a route of the given access, and
-// returns its principal (none for a public route). Otherwise the token
-// must be the operator's or an API key's, and its principal within its
-// rate limit (429 rate-limited otherwise, counted across all its source
-// addresses, and before anything else is decided). A principal of a
-// tenant (an API key) is refused on the cluster's routes, and on a route
-// only the operator called before roles (a.key empty) unless its role
-// holds the route's permission — first, whatever tenant the path names,
-// as old keys always were. It must be of the tenant the path names (:id):
-// a key of another tenant gets the answer a missing tenant gets: 404,
-// nothing about whether the tenant exists. A principal of a suspended
-// tenant is then refused (403 tenant-suspended) on every route it could
-// otherwise reach: each is a route of its tenant's data or access —
-// collections, records, subjects, blobs, the tenant's audit chain, its
-// API keys (see the package doc) — and the rule sits here, not in
-// handlers, so a new route cannot forget it. Last, the route's
-// permission, asked of the principal's role: one path for keys bound to
-// a role and for old keys.
+// returns its principal (none for a public route). The token must be one
+// authn resolves, and its principal within its rate limit (429
+// rate-limited otherwise, counted across all its source addresses, and
+// before anything else is decided). Then one path for every principal:
+//
+//   - A route that acts on the cluster (not under /tenants/:id) admits no
+//     tenant's principal, whatever its role holds (403).
+//   - In a tenant's route, a tenant's principal must be of the tenant the
+//     path names: a principal of another tenant gets the answer a missing
+//     tenant gets, 404, nothing about whether the tenant exists.
+//   - The principal's role must hold the route's permission (403
+//     forbidden), with one exception for the operator: bootstrap (a
+//     tenant's first API keys and Owner user, see bootstrapping).
+//   - A principal of a suspended tenant is then refused (403
+//     tenant-suspended) on every route it could otherwise reach, before
+//     anything of the request is read or done; the rule sits here, not
+//     in handlers, so a new route cannot forget it.
+//
+// The operator's role holds no read of records, blobs or subjects: it
+// reads no tenant's data.
 func (s *server) authorize(c *fiber.Ctx, a access) (audit.Principal, error) {
 	if a.public {
 		return audit.Principal{}, nil
@@ -112,29 +142,76 @@ func (s *server) authorize(c *fiber.Ctx, a access) (audit.Principal, error) {
 	if err := s.limit.principal(p.who); err != nil {
 		return p.who, err
 	}
-	if p.who.Tenant == "" {
+	if !a.tenant {
+		if p.who.Tenant != "" || !p.role.ClusterWide() {
+			return p.who, &requestError{kind: kindForbidden, detail: "This endpoint acts on the cluster: only an operator reaches it; a tenant's principals reach only their tenant."}
+		}
+		if !p.role.Allows(a.need) {
+			return p.who, s.lacks(p, a)
+		}
 		return p.who, nil
 	}
-	if a.cluster {
-		return p.who, &requestError{kind: kindForbidden, detail: "This endpoint needs the operator token; API keys reach only their tenant."}
-	}
-	if a.key == "" {
-		// Routes no API key could call before roles stay the operator's
-		// until openapi.json and the role × route matrix say otherwise:
-		// a key's role widens nothing the API describes as operator-only.
-		return p.who, &requestError{kind: kindForbidden, detail: "This endpoint needs the operator token; API keys reach only their tenant's data."}
-	}
-	if c.Params("id") != p.who.Tenant {
+	tenant := c.Params("id")
+	if p.who.Tenant != "" && tenant != p.who.Tenant {
 		return p.who, &requestError{kind: kindNotFound, detail: "No tenant has this id."}
+	}
+	if !p.role.Allows(a.need) {
+		ok, err := s.operatorMay(c, p, a, tenant)
+		if err != nil {
+			return p.who, err
+		}
+		if !ok {
+			return p.who, s.lacks(p, a)
+		}
 	}
 	if p.suspended {
 		return p.who, &requestError{kind: kindTenantSuspended, detail: "The tenant is suspended: its principals are refused on its data until the operator resumes it; its data and keys are kept."}
 	}
-	if !p.role.Allows(a.need) {
-		if p.who.Role == "" {
-			return p.who, &requestError{kind: kindForbidden, detail: "This API key lacks the " + a.key + " permission."}
-		}
-		return p.who, &requestError{kind: kindForbidden, detail: "This API key's role, " + p.who.Role + ", lacks the " + a.need.String() + " permission."}
-	}
 	return p.who, nil
 }
+
+// operatorMay reports whether an operator may do what its role does not
+// hold in tenant: create the tenant's first principals while it is
+// bootstrapping.
+func (s *server) operatorMay(c *fiber.Ctx, p caller, a access, tenant string) (bool, error) {
+	if p.who.Kind != audit.ActorOperator || !bootstrapNeeds.Has(a.need) {
+		return false, nil
+	}
+	ctx, cancel := s.callContext(c)
+	defer cancel()
+	return s.bootstrapping(ctx, tenant)
+}
+
+// bootstrapping reports whether tenant is still being set up: it has no
+// Owner user yet (contract 3 of issue 12). Until then the operator
+// creates its API keys (of any tenant role) and its first Owner user;
+// from then on only the tenant's own principals whose role holds
+// apikeys:create or users:create do. Each creation is audited in the
+// tenant's chain with the operator as actor and "bootstrap" in its
+// details. Without Deps.Owners the appliance has no tenant users, so
+// every tenant is.
+func (s *server) bootstrapping(ctx context.Context, tenant string) (bool, error) {
+	if s.deps.Owners == nil {
+		return true, nil
+	}
+	has, err := s.deps.Owners.HasOwnerUser(ctx, tenant)
+	if err != nil {
+		return false, fmt.Errorf("api: does tenant %q have an Owner user: %w", tenant, err)
+	}
+	return !has, nil
+}
+
+// lacks is the refusal of a principal whose role does not hold the
+// route's permission.
+func (s *server) lacks(p caller, a access) error {
+	switch {
+	case p.who.Kind == audit.ActorAPIKey && p.who.Role == "" && a.key != "":
+		return &requestError{kind: kindForbidden, detail: "This API key lacks the " + a.key + " permission."}
+	case p.who.Kind == audit.ActorOperator && dataReads.Has(a.need):
+		return &requestError{kind: kindForbidden, detail: "Operators do not read a tenant's data: the Operator role lacks the " + a.need.String() + " permission."}
+	}
+	return &requestError{kind: kindForbidden, detail: "This principal's role, " + p.role.Name() + ", lacks the " + a.need.String() + " permission."}
+}
+
+// dataReads are the reads of a tenant's data.
+var dataReads = roles.SetOf(roles.P(roles.Records, roles.Read), roles.P(roles.Blobs, roles.Read), roles.P(roles.Subjects, roles.Read))

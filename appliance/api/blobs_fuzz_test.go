@@ -22,9 +22,10 @@ func FuzzRange(f *testing.F) {
 	if r.status != http.StatusCreated {
 		f.Fatalf("setup upload: %d %s", r.status, r.body)
 	}
+	owner := e.asOwner("acme")
 	f.Fuzz(func(t *testing.T, rng string) {
 		req := func(r *http.Request) { r.Header.Set("Range", rng) }
-		res := doOn(t, e.app, "GET", "/v1/tenants/acme/blobs/"+b.ID, "", req)
+		res := doOn(t, e.app, "GET", "/v1/tenants/acme/blobs/"+b.ID, "", owner, req)
 		switch res.status {
 		case http.StatusOK:
 			if !bytes.Equal(res.body, data) {

@@ -388,7 +388,7 @@ func TestInterruptedUploadLeavesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fmt.Fprintf(conn, "POST /v1/tenants/acme/blobs?subject=guest-1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: audio/wav\r\nContent-Length: %d\r\n\r\n", goodToken, 8<<20)
+	fmt.Fprintf(conn, "POST /v1/tenants/acme/blobs?subject=guest-1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: audio/wav\r\nContent-Length: %d\r\n\r\n", e.ownerKey("acme"), 8<<20)
 	if _, err := conn.Write(randomBytes(3, 3<<20)); err != nil {
 		t.Fatal(err)
 	}
@@ -402,7 +402,7 @@ func TestInterruptedUploadLeavesNothing(t *testing.T) {
 	}
 	data := randomBytes(4, 1<<20)
 	req, _ := http.NewRequest("POST", base+"/v1/tenants/acme/blobs", bytes.NewReader(data))
-	req.Header.Set("Authorization", "Bearer "+goodToken)
+	req.Header.Set("Authorization", "Bearer "+e.ownerKey("acme"))
 	req.Header.Set("Content-Type", "audio/wav")
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -489,7 +489,7 @@ func TestBlob200MBFlatMemory(t *testing.T) {
 	in := newStream(42, size)
 	req, _ := http.NewRequest("POST", base+"/v1/tenants/acme/blobs?subject=guest-1", in)
 	req.ContentLength = size
-	req.Header.Set("Authorization", "Bearer "+goodToken)
+	req.Header.Set("Authorization", "Bearer "+e.ownerKey("acme"))
 	req.Header.Set("Content-Type", "audio/wav")
 	res, err := client.Do(req)
 	if err != nil {
@@ -507,7 +507,7 @@ func TestBlob200MBFlatMemory(t *testing.T) {
 	}
 
 	req, _ = http.NewRequest("GET", base+"/v1/tenants/acme/blobs/"+b.ID, nil)
-	req.Header.Set("Authorization", "Bearer "+goodToken)
+	req.Header.Set("Authorization", "Bearer "+e.ownerKey("acme"))
 	res, err = client.Do(req)
 	if err != nil {
 		t.Fatal(err)

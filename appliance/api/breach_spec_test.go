@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"slices"
@@ -28,7 +27,8 @@ type specOp struct {
 	method, path string
 	params       []*openapi3.Parameter // path-level and operation-level
 	access       string                // public, operator or tenant
-	perm         string                // x-custos-permission
+	perm         string                // x-custos-apikey-permission: the old key permission that admits an old key
+	need         string                // x-custos-permission: the permission of the roles table
 	bodySchema   string                // component name of the JSON body's schema
 	rawBody      bool                  // a raw (non-JSON) body: the blob upload
 	creates      bool                  // documents 201
@@ -95,14 +95,9 @@ func loadSpecOps(t *testing.T) (*openapi3.T, []*specOp) {
 			default:
 				so.access = "operator"
 			}
-			switch v := op.Extensions["x-custos-permission"].(type) {
-			case string:
-				so.perm = v
-			case json.RawMessage:
-				_ = json.Unmarshal(v, &so.perm)
-			}
-			if so.access == "tenant" && so.perm == "" {
-				t.Fatalf("%s accepts API keys but names no x-custos-permission", so)
+			so.perm, so.need = specString(op, "x-custos-apikey-permission"), specString(op, "x-custos-permission")
+			if so.access != "public" && so.need == "" {
+				t.Fatalf("%s needs a token but names no x-custos-permission", so)
 			}
 			if rb := op.RequestBody; rb != nil && rb.Value != nil {
 				if mt := rb.Value.Content["application/json"]; mt != nil && mt.Schema != nil {

@@ -17,6 +17,8 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/custos/custos/appliance/api"
+	"github.com/custos/custos/appliance/apikeys"
+	"github.com/custos/custos/appliance/identity/roles"
 	"github.com/custos/custos/raftstore"
 )
 
@@ -83,6 +85,10 @@ var (
 )
 
 var breachPerms = []string{"admin", "read", "write", "delete", "export"}
+
+// breachAttackers are the attacker's keys: one per old permission, and one
+// bound to each tenant role (apikeys.Roles).
+var breachAttackers = append(slices.Clone(breachPerms), apikeys.Roles()...)
 
 // breach is the suite's state.
 type breach struct {
@@ -221,12 +227,16 @@ func newBreach(t *testing.T) *breach {
 		b.attacker[p] = e.createKey(t, attackerTenant, `{"name":"acme `+p+`","permissions":["`+p+`"]}`)
 		b.victim[p] = e.createKey(t, victimTenant, `{"name":"globex `+p+` `+breachCanary+`","permissions":["`+p+`"]}`)
 	}
+	for _, role := range apikeys.Roles() {
+		b.attacker[role] = e.createKey(t, attackerTenant, `{"name":"acme `+role+`","role":"`+role+`"}`)
+	}
+	b.victim["owner"] = e.createKey(t, victimTenant, `{"name":"globex owner `+breachCanary+`","role":"owner"}`)
 
 	b.secrets = append([]string{breachCanary, b.vHidBlob}, sums...)
-	for _, p := range breachPerms {
-		b.secrets = append(b.secrets, b.victim[p].Token)
+	for p, k := range b.victim {
+		b.secrets = append(b.secrets, k.Token)
 		if p != "admin" {
-			b.secrets = append(b.secrets, b.victim[p].ID) // only the admin key's id is known
+			b.secrets = append(b.secrets, k.ID) // only the admin key's id is known
 		}
 	}
 	b.known = []string{victimTenant, vRecord, vSubject, vCollection, vEmail, vAttribute, b.vBlob, b.victim["admin"].ID}
@@ -410,8 +420,27 @@ func clipBody(b []byte) string {
 	return string(b)
 }
 
-func keyCan(k createdKey, perm string) bool {
-	return slices.Contains(k.Permissions, perm) || slices.Contains(k.Permissions, "admin")
+// may reports whether the attacker's key k may call op in its own tenant:
+// its role (a tenant role, or the one its old permissions map onto) holds
+// the permission the operation names.
+func (b *breach) may(k createdKey, op *specOp) bool {
+	b.t.Helper()
+	if op.access != "tenant" {
+		return false
+	}
+	need, err := roles.ParsePermission(op.need)
+	if err != nil {
+		b.t.Fatalf("%s: %v", op, err)
+	}
+	role, ok := roles.Builtin(k.Role)
+	if k.Role == "" {
+		r, err := roles.FromAPIKey(k.Permissions)
+		role, ok = r, err == nil
+	}
+	if !ok {
+		b.t.Fatalf("key %s has no role of the table", k.ID)
+	}
+	return role.Allows(need)
 }
 
 // expectRefused asserts the cross-tenant answer: 404 on a tenant route,
@@ -497,7 +526,7 @@ func (b *breach) control() {
 		if (op.method != "GET" && op.method != "HEAD") || !op.hasPathParam("id") || op.access == "public" {
 			continue
 		}
-		token := b.victim["admin"].Token
+		token := b.victim["owner"].Token
 		if op.access == "operator" {
 			token = goodToken
 		}
@@ -526,7 +555,7 @@ func (b *breach) phase1() {
 	b.phase = "victim path"
 	for _, op := range b.ops {
 		for _, vals := range variants(op, b.victimParams(victimTenant)) {
-			for _, perm := range breachPerms {
+			for _, perm := range breachAttackers {
 				k := b.attacker[perm]
 				req := b.baseReq(op, b.fill(op, vals), k)
 				r, calls := b.send(req)
@@ -650,7 +679,7 @@ func (b *breach) phase2() {
 				if !namesVictimResource(op, vals) {
 					continue
 				}
-				for _, perm := range breachPerms {
+				for _, perm := range breachAttackers {
 					k := b.attacker[perm]
 					req := b.baseReq(op, b.fill(op, vals), k)
 					r, calls := b.send(req)
@@ -659,7 +688,7 @@ func (b *breach) phase2() {
 					switch {
 					case op.access == "public":
 						continue
-					case op.access == "operator" || !keyCan(k, op.perm):
+					case op.access == "operator" || !b.may(k, op):
 						if r.status != http.StatusForbidden {
 							b.t.Errorf("%s: %d, want 403: %s", what, r.status, r.body)
 						}
@@ -712,13 +741,13 @@ func withParams(r breachReq, ps paramSet) breachReq {
 	return r
 }
 
-// checkOwn asserts the answer on the attacker's own path: 403 for operator
-// routes, 404 where it names the victim's ids, else whatever the attacker
+// checkOwn asserts the answer of k on the attacker's own path: 403 for
+// operator routes and routes k's role does not reach, 404 where it names the victim's ids, else whatever the attacker
 // may do in its own tenant (the leak checks have run).
-func (b *breach) checkOwn(op *specOp, victimIDs bool, r response, what string) {
+func (b *breach) checkOwn(op *specOp, k createdKey, victimIDs bool, r response, what string) {
 	b.t.Helper()
 	switch {
-	case op.access == "operator":
+	case op.access == "operator" || op.access == "tenant" && !b.may(k, op):
 		if r.status != http.StatusForbidden {
 			b.t.Errorf("%s: %d, want 403: %s", what, r.status, r.body)
 		}
@@ -731,7 +760,7 @@ func (b *breach) checkOwn(op *specOp, victimIDs bool, r response, what string) {
 // values, on the victim's path and on the attacker's own.
 func (b *breach) phase3() {
 	b.phase = "parameters"
-	admin := b.attacker["admin"]
+	admin := b.attacker["owner"] // the role that reaches the most of its tenant
 	for _, op := range b.ops {
 		for _, p := range op.params {
 			if p.In == "path" {
@@ -746,7 +775,7 @@ func (b *breach) phase3() {
 				vals, victimIDs := b.ownTarget(op)
 				req = withParams(b.baseReq(op, b.fill(op, vals), admin), ps)
 				r, _ = b.send(req)
-				b.checkOwn(op, victimIDs, r, fmt.Sprintf("%s %s %v", op.method, req.target, ps.headers))
+				b.checkOwn(op, admin, victimIDs, r, fmt.Sprintf("%s %s %v", op.method, req.target, ps.headers))
 			}
 		}
 	}
@@ -758,7 +787,7 @@ func (b *breach) phase3() {
 // parameter refused or ignored.
 func (b *breach) phase4() {
 	b.phase = "injected headers"
-	admin := b.attacker["admin"]
+	admin := b.attacker["owner"] // the role that reaches the most of its tenant
 	for _, op := range b.ops {
 		vals, victimIDs := b.ownTarget(op)
 		own := b.baseReq(op, b.fill(op, vals), admin)
@@ -782,7 +811,7 @@ func (b *breach) phase4() {
 			req = withParams(own, ps)
 			r, _ = b.send(req)
 			what := fmt.Sprintf("%s %s %v", op.method, req.target, ps.headers)
-			b.checkOwn(op, victimIDs, r, what)
+			b.checkOwn(op, admin, victimIDs, r, what)
 			switch {
 			case in.header != "" && r.status != base.status:
 				b.t.Errorf("%s: the header %s changed the answer from %d to %d: %s", what, in.header, base.status, r.status, r.body)
@@ -798,7 +827,7 @@ func (b *breach) phase4() {
 // no other properties, the attacker's own tenant must refuse it (400).
 func (b *breach) phase5() {
 	b.phase = "mass assignment"
-	admin := b.attacker["admin"]
+	admin := b.attacker["owner"] // the role that reaches the most of its tenant
 	for _, op := range b.ops {
 		if op.bodySchema == "" {
 			continue
@@ -823,10 +852,10 @@ func (b *breach) phase5() {
 			req.body = string(raw)
 			r, _ = b.send(req)
 			what := fmt.Sprintf("%s %s %s", op.method, req.target, raw)
-			b.checkOwn(op, victimIDs, r, what)
+			b.checkOwn(op, admin, victimIDs, r, what)
 			_, declared := schema.Properties[ma.key]
 			closed := schema.AdditionalProperties.Has != nil && !*schema.AdditionalProperties.Has
-			if op.access == "tenant" && !declared && closed && r.status != http.StatusBadRequest {
+			if b.may(admin, op) && !declared && closed && r.status != http.StatusBadRequest {
 				b.t.Errorf("%s: an unknown field was not refused: %d %s", what, r.status, r.body)
 			}
 		}

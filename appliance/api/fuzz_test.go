@@ -78,14 +78,15 @@ func FuzzCreateRecordBody(f *testing.F) {
 	if r := doOn(f, e.app, "POST", "/v1/tenants", `{"id":"acme","display_name":"Acme"}`); r.status != http.StatusCreated {
 		f.Fatalf("tenant: %d %s", r.status, r.body)
 	}
-	if r := doOn(f, e.app, "PUT", "/v1/tenants/acme/collections/guests", guestsV1); r.status != http.StatusCreated {
+	owner := e.asOwner("acme")
+	if r := doOn(f, e.app, "PUT", "/v1/tenants/acme/collections/guests", guestsV1, owner); r.status != http.StatusCreated {
 		f.Fatalf("collection: %d %s", r.status, r.body)
 	}
 	f.Fuzz(func(t *testing.T, body string) {
 		if len(body) > 64<<10 {
 			return
 		}
-		r := doOn(t, e.app, "POST", "/v1/tenants/acme/collections/guests/records", body)
+		r := doOn(t, e.app, "POST", "/v1/tenants/acme/collections/guests/records", body, owner)
 		if r.status >= 500 || !json.Valid(r.body) {
 			t.Fatalf("body %q: status %d: %s", body, r.status, r.body)
 		}
@@ -97,7 +98,7 @@ func FuzzCreateRecordBody(f *testing.F) {
 			Fields map[string]json.RawMessage `json:"fields"`
 		}
 		r.json(t, &created)
-		g := doOn(t, e.app, "GET", "/v1/tenants/acme/collections/guests/records/"+created.ID, "")
+		g := doOn(t, e.app, "GET", "/v1/tenants/acme/collections/guests/records/"+created.ID, "", owner)
 		var got struct {
 			Fields map[string]json.RawMessage `json:"fields"`
 		}

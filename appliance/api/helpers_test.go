@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -25,11 +26,13 @@ import (
 	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/blobs"
 	"github.com/custos/custos/appliance/collections"
+	"github.com/custos/custos/appliance/identity/roles"
 	"github.com/custos/custos/appliance/records"
 	"github.com/custos/custos/appliance/tenants"
 	"github.com/custos/custos/internal/apispec"
 	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/internal/tenancy/tenancytest"
+	"github.com/custos/custos/internal/testkit"
 	"github.com/custos/custos/internal/testkit/storetest"
 	"github.com/custos/custos/keyring"
 	"github.com/custos/custos/raftstore"
@@ -61,6 +64,9 @@ type env struct {
 	blobCfg blobs.Config // set before the first deps() call
 	app     *fiber.App
 	logBuf  *syncBuffer
+	// owners are the tenants' bootstrap Owner keys, by tenant (see
+	// ownerKey).
+	owners map[string]string
 }
 
 type syncBuffer struct {
@@ -97,7 +103,7 @@ func newEnvStore(tb testing.TB, store *raftstore.Store, opts api.Options) *env {
 	aud := audit.New(store, []age.Identity{id}, nil)
 	runner := audit.NewRunner(aud, audit.RunConfig{IsLeader: store.IsLeader})
 	svc := tenants.New(tenancy.New(store), storetest.Region, tenants.WithKeys(keys))
-	e := &env{t: tb, store: store, svc: svc, keys: keys, audit: aud, runner: runner, apikeys: apikeys.New(tenancy.New(store), nil), colls: collections.New(tenancy.New(store), nil), vkey: vkey, logBuf: &syncBuffer{}}
+	e := &env{t: tb, store: store, svc: svc, keys: keys, audit: aud, runner: runner, apikeys: apikeys.New(tenancy.New(store), nil), colls: collections.New(tenancy.New(store), nil), vkey: vkey, logBuf: &syncBuffer{}, owners: map[string]string{}}
 	e.app = e.server(e.deps(), opts)
 	return e
 }
@@ -160,12 +166,109 @@ type reqOpt func(*http.Request)
 func withHeader(k, v string) reqOpt { return func(r *http.Request) { r.Header.Set(k, v) } }
 func withoutHeader(k string) reqOpt { return func(r *http.Request) { r.Header.Del(k) } }
 
-// do sends a request through app.Test. By default it carries the operator
-// token, and Content-Type application/json when there is a body.
+// do sends a request through app.Test. By default it carries the token
+// of the principal that may make it: the operator token, or — on a route
+// of a tenant's data, which operators do not reach — the tenant's
+// bootstrap Owner key (e.asOwner); and Content-Type application/json
+// when there is a body. An Authorization option overrides it.
 func (e *env) do(method, target, body string, opts ...reqOpt) response {
 	e.t.Helper()
-	return doOn(e.t, e.app, method, target, body, opts...)
+	return doOn(e.t, e.app, method, target, body, append(e.auth(method, target), opts...)...)
 }
+
+// auth is the Authorization option e.do sends for method and target
+// (none: doOn's operator token), for requests sent to another app of the
+// same store.
+func (e *env) auth(method, target string) []reqOpt {
+	e.t.Helper()
+	if tenant, ok := operatorLacks(method, target); ok {
+		return []reqOpt{e.asOwner(tenant)}
+	}
+	return nil
+}
+
+// asOwner sends a request with tenant's bootstrap Owner key.
+func (e *env) asOwner(tenant string) reqOpt {
+	e.t.Helper()
+	return withHeader("Authorization", "Bearer "+e.ownerKey(tenant))
+}
+
+// ownerKey is the one way tests get a principal that reads and writes a
+// tenant's data, now that the operator reads none: an API key bound to
+// the Owner role, created by the operator through the bootstrap path
+// (while the tenant has no Owner user) on first use and kept. For a
+// tenant that does not exist it is another tenant's Owner key, which the
+// API answers exactly as it answers a missing tenant (404), as it did the
+// operator token there.
+func (e *env) ownerKey(tenant string) string {
+	e.t.Helper()
+	if tok, ok := e.owners[tenant]; ok {
+		return tok
+	}
+	r := doOn(e.t, e.app, "POST", "/v1/tenants/"+url.PathEscape(tenant)+"/apikeys", `{"name":"bootstrap owner","role":"owner"}`)
+	if r.status == http.StatusNotFound {
+		for _, tok := range e.owners {
+			return tok
+		}
+		e.mustCreate("owner-of-none", "Owner of no tenant under test")
+		return e.ownerKey("owner-of-none")
+	}
+	var k createdKey
+	if r.status != http.StatusCreated || json.Unmarshal(r.body, &k) != nil || k.Token == "" {
+		e.t.Fatalf("bootstrap Owner key of %s: %d %s", tenant, r.status, r.body)
+	}
+	// Its first use records last_used, off the request path: use it once
+	// and wait, so that the write does not land inside a later request a
+	// test compares the store around.
+	if r := doOn(e.t, e.app, "GET", "/v1/tenants/"+url.PathEscape(tenant)+"/collections", "", withHeader("Authorization", "Bearer "+k.Token)); r.status != http.StatusOK {
+		e.t.Fatalf("first use of the bootstrap Owner key of %s: %d %s", tenant, r.status, r.body)
+	}
+	testkit.Eventually(e.t, "the Owner key's first use recorded", func() bool {
+		var got struct {
+			LastUsed *time.Time `json:"last_used"`
+		}
+		r := doOn(e.t, e.app, "GET", "/v1/tenants/"+url.PathEscape(tenant)+"/apikeys/"+k.ID, "")
+		return r.status == http.StatusOK && json.Unmarshal(r.body, &got) == nil && got.LastUsed != nil
+	})
+	e.owners[tenant] = k.Token
+	return k.Token
+}
+
+// operatorLacks reports whether method and target are a route of a
+// tenant that the Operator role cannot call (bootstrap aside), and the
+// tenant the path names.
+func operatorLacks(method, target string) (string, bool) {
+	path, _, _ := strings.Cut(target, "?")
+	segs := strings.Split(strings.TrimPrefix(path, "/v1"), "/")
+	if method == http.MethodHead {
+		method = http.MethodGet
+	}
+	operator, _ := roles.Builtin("operator")
+	for _, o := range apiOperations {
+		if o.Method != method || o.Public || o.Cluster || operator.Allows(o.Need) || o.Need == roles.P(roles.APIKeys, roles.Create) {
+			continue
+		}
+		pat := strings.Split(o.Path, "/")
+		if len(pat) != len(segs) {
+			continue
+		}
+		match := true
+		for i := range pat {
+			if !strings.HasPrefix(pat[i], ":") && pat[i] != segs[i] {
+				match = false
+				break
+			}
+		}
+		if match {
+			tenant, _ := url.PathUnescape(segs[2])
+			return tenant, true
+		}
+	}
+	return "", false
+}
+
+// apiOperations are api.Operations(), once.
+var apiOperations = api.Operations()
 
 func doOn(tb testing.TB, app *fiber.App, method, target, body string, opts ...reqOpt) response {
 	tb.Helper()

@@ -210,8 +210,9 @@ func TestSealedNode(t *testing.T) {
 	// A listing of blobs by subject is audited under the tenant's audit
 	// key, so it cannot be answered; a listing naming no subject can.
 	allSealed := e.server(e.depsWith(sealed), api.Options{})
-	checkProblem(t, doOn(t, allSealed, "GET", "/v1/tenants/acme/blobs?subject=guest-1", ""), http.StatusServiceUnavailable, "key-unavailable", "")
-	if r := doOn(t, allSealed, "GET", "/v1/tenants/acme/blobs", ""); r.status != http.StatusOK {
+	owner := e.asOwner("acme")
+	checkProblem(t, doOn(t, allSealed, "GET", "/v1/tenants/acme/blobs?subject=guest-1", "", owner), http.StatusServiceUnavailable, "key-unavailable", "")
+	if r := doOn(t, allSealed, "GET", "/v1/tenants/acme/blobs", "", owner); r.status != http.StatusOK {
 		t.Fatalf("blobs without subject on a sealed node: %d %s", r.status, r.body)
 	}
 	// Reading the status needs no key.

@@ -64,8 +64,8 @@ func TestKeyUnavailableOnEveryKeyRoute(t *testing.T) {
 		app := e.server(e.depsWith(keys), api.Options{})
 		for _, rt := range routes {
 			t.Run(node.name+"/"+rt.method+" "+strings.SplitN(rt.target, "?", 2)[0], func(t *testing.T) {
+				opts := e.auth(rt.method, rt.target) // the tenant's Owner key on its data: made before the state is taken
 				before := e.state()
-				var opts []reqOpt
 				if rt.contentType != "" {
 					opts = append(opts, withHeader("Content-Type", rt.contentType))
 				}

@@ -3,6 +3,7 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"regexp"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/custos/custos/appliance/api"
+	"github.com/custos/custos/appliance/identity/roles"
 	"github.com/custos/custos/internal/apispec"
 )
 
@@ -67,8 +69,9 @@ func TestOpenAPIMatchesRouteTable(t *testing.T) {
 // (application/problem+json, schema Problem); every operation documents
 // the problems every route can answer (400, 413 and 415 about the body,
 // 429 over a rate limit, 500); authenticated operations add 401, 403 and 503; operations under a
-// tenant path add 404; and every operation an API key may call names the
-// permission it needs.
+// tenant path add 404; every authenticated operation names the permission
+// of the roles table it needs, and API keys are accepted exactly under a
+// tenant's path.
 func TestOpenAPIProblemsDocumented(t *testing.T) {
 	doc := specDoc(t)
 	perms := []string{"read", "write", "delete", "export", "admin"}
@@ -101,14 +104,20 @@ func TestOpenAPIProblemsDocumented(t *testing.T) {
 					t.Errorf("%s: %s is not documented as %s", name, code, api.ProblemContentType)
 				}
 			}
-			perm, _ := op.Extensions["x-custos-permission"].(string)
+			need, keyPerm := specString(op, "x-custos-permission"), specString(op, "x-custos-apikey-permission")
+			if _, err := roles.ParsePermission(need); !public && err != nil {
+				t.Errorf("%s names no permission of the roles table in x-custos-permission (got %q)", name, need)
+			}
+			tenantPath := strings.HasPrefix(path, "/v1/tenants/{id}")
 			switch {
-			case apiKey && !slices.Contains(perms, perm):
-				t.Errorf("%s accepts API keys but names no x-custos-permission (got %q)", name, perm)
-			case !apiKey && perm != "":
-				t.Errorf("%s names a permission but does not accept API keys", name)
-			case apiKey && !strings.HasPrefix(path, "/v1/tenants/{id}/"):
-				t.Errorf("%s accepts API keys outside a tenant's path", name)
+			case public && (need != "" || keyPerm != ""):
+				t.Errorf("%s is public but names a permission", name)
+			case apiKey != tenantPath && !public:
+				t.Errorf("%s: API keys are accepted exactly under /v1/tenants/{id} (apiKey %v)", name, apiKey)
+			case keyPerm != "" && !slices.Contains(perms, keyPerm):
+				t.Errorf("%s names an old key permission that is none (%q)", name, keyPerm)
+			case keyPerm != "" && !apiKey:
+				t.Errorf("%s names an old key permission but does not accept API keys", name)
 			}
 		}
 	}
@@ -158,7 +167,7 @@ func TestOpenAPISecurityMatchesRoutes(t *testing.T) {
 			if op.Security != nil {
 				security = *op.Security
 			}
-			perm, _ := op.Extensions["x-custos-permission"].(string)
+			perm := specString(op, "x-custos-apikey-permission")
 			checked++
 			switch {
 			case len(security) == 0:
@@ -167,7 +176,7 @@ func TestOpenAPISecurityMatchesRoutes(t *testing.T) {
 				}
 			case perm == "":
 				if r := as(keys["admin"]); r.status != http.StatusForbidden {
-					t.Errorf("%s is for the operator in openapi.json, but an admin API key got %d", name, r.status)
+					t.Errorf("%s admits no old key in openapi.json, but an admin API key got %d", name, r.status)
 				}
 			default:
 				for _, p := range perms {
@@ -182,6 +191,51 @@ func TestOpenAPISecurityMatchesRoutes(t *testing.T) {
 				}
 			}
 		}
+	}
+	if checked < 40 {
+		t.Fatalf("only %d operations checked", checked)
+	}
+}
+
+// specString is an operation's string extension ("" when absent).
+func specString(op *openapi3.Operation, name string) string {
+	switch v := op.Extensions[name].(type) {
+	case string:
+		return v
+	case json.RawMessage:
+		var s string
+		_ = json.Unmarshal(v, &s)
+		return s
+	}
+	return ""
+}
+
+// TestOpenAPIPermissionsMatchRoutes is the drift test of authorization:
+// each operation's x-custos-permission is the permission its route
+// declares (api.Operations), and x-custos-apikey-permission the old key
+// permission that admits an old key.
+func TestOpenAPIPermissionsMatchRoutes(t *testing.T) {
+	doc := specDoc(t)
+	checked := 0
+	for _, o := range api.Operations() {
+		path := "/v1" + fiberParam.ReplaceAllString(o.Path, "{$1}")
+		item := doc.Paths.Value(path)
+		if item == nil || item.GetOperation(o.Method) == nil {
+			t.Errorf("%s %s is not in openapi.json", o.Method, path)
+			continue
+		}
+		op := item.GetOperation(o.Method)
+		want := ""
+		if !o.Public {
+			want = o.Need.String()
+		}
+		if got := specString(op, "x-custos-permission"); got != want {
+			t.Errorf("%s %s: x-custos-permission %q, the route needs %q", o.Method, path, got, want)
+		}
+		if got := specString(op, "x-custos-apikey-permission"); got != o.Key {
+			t.Errorf("%s %s: x-custos-apikey-permission %q, the route's old key permission is %q", o.Method, path, got, o.Key)
+		}
+		checked++
 	}
 	if checked < 40 {
 		t.Fatalf("only %d operations checked", checked)

@@ -329,6 +329,7 @@ func TestRecordsBodyTooLarge(t *testing.T) {
 	t.Cleanup(func() { _ = e.app.ShutdownWithTimeout(5 * time.Second) })
 	before := recordsState(t, e)
 	client := &http.Client{Timeout: 10 * time.Second}
+	owner := e.ownerKey("acme")
 	send := func(method, path, body string) response {
 		t.Helper()
 		req, err := http.NewRequest(method, "http://"+ln.Addr().String()+path, strings.NewReader(body))
@@ -336,7 +337,7 @@ func TestRecordsBodyTooLarge(t *testing.T) {
 			t.Fatal(err)
 		}
 		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer "+goodToken)
+		req.Header.Set("Authorization", "Bearer "+owner)
 		res, err := client.Do(req)
 		if err != nil {
 			t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 func TestNestedBodyRules(t *testing.T) {
 	e := newEnv(t, api.Options{})
 	e.mustCreate("acme", "Acme")
+	e.ownerKey("acme") // who puts the collections: made before the state is taken
 	before := e.state()
 	const coll = "/v1/tenants/acme/collections/c1"
 	for _, c := range []struct {

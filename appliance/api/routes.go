@@ -14,36 +14,39 @@ import (
 
 // access is who may call a route. Each route declares here, once, the
 // permission of appliance/identity/roles it needs ([Operations] shows
-// them, and the roles package's tests check them against its table).
+// them, and the roles package's tests check them against its table);
+// authorize asks every principal's role for it, the operator's included.
 type access struct {
 	public bool // anyone, without a token
 	// need is the permission a principal's role must hold (zero when
-	// public). The operator token passes every route.
+	// public).
 	need roles.Permission
-	// cluster: the route acts on the cluster, not on a tenant: only the
-	// operator calls it, whatever a tenant principal's role holds.
-	cluster bool
 	// key is the old API-key permission (apikeys.Perm*) that admitted a
-	// key before roles; "": the operator alone called the route. A key
-	// created with that permission holds need (roles.FromAPIKey), so
-	// authorization asks only need; key keeps old keys' answers on
-	// operator routes exactly as they were (see authorize).
+	// key before roles; "": none did. A key created with that permission
+	// holds need (roles.FromAPIKey), so authorization asks only need; key
+	// names the permission an old key lacks in a refusal, and documents
+	// the mapping for the tests of roles.FromAPIKey.
 	key string
+	// tenant: the route acts in the tenant its path names (/tenants/:id
+	// and below), where a tenant's principals may act; otherwise it acts
+	// on the cluster, which only cluster-wide principals reach. Set from
+	// the path by routes(), never by hand.
+	tenant bool
 }
 
 var public = access{public: true}
 
-// clusterOp admits the operator alone: an operation on the cluster.
-func clusterOp(need roles.Permission) access { return access{need: need, cluster: true} }
+// needs admits a principal whose role holds p: in the path's tenant, a
+// principal of that tenant or a cluster operator; elsewhere, an operator.
+func needs(p roles.Permission) access { return access{need: p} }
 
-// operatorOp admits the operator, or a principal of the path's tenant
-// whose role holds need: a tenant's metadata, keys and API keys, which
-// only the operator reached before roles.
-func operatorOp(need roles.Permission) access { return access{need: need} }
+// tenantKey is needs(p) for a route an old API key holding key reached.
+func tenantKey(key string, p roles.Permission) access { return access{need: p, key: key} }
 
-// tenantKey admits the operator, or a principal of the path's tenant
-// whose role holds need; key is the old permission that admitted a key.
-func tenantKey(key string, need roles.Permission) access { return access{need: need, key: key} }
+// tenantRoute reports whether a route's path is in a tenant.
+func tenantRoute(path string) bool {
+	return path == "/tenants/:id" || strings.HasPrefix(path, "/tenants/:id/")
+}
 
 // Operation is one route as authorization sees it: its method and path
 // (below /v1), and who may call it (see access).
@@ -51,9 +54,11 @@ type Operation struct {
 	Method, Path string
 	Public       bool
 	Need         roles.Permission
-	Cluster      bool
-	// Key is the old API-key permission that admitted a key; "": the
-	// operator alone, before roles.
+	// Cluster: the route acts on the cluster, not in a tenant: no
+	// tenant's principal reaches it, whatever its role holds.
+	Cluster bool
+	// Key is the old API-key permission that admitted a key; "": no key
+	// reached the route before roles.
 	Key string
 }
 
@@ -65,7 +70,7 @@ func Operations() []Operation {
 	var out []Operation
 	for _, rt := range s.routes() {
 		a := rt.access
-		out = append(out, Operation{Method: rt.method, Path: rt.path, Public: a.public, Need: a.need, Cluster: a.cluster, Key: a.key})
+		out = append(out, Operation{Method: rt.method, Path: rt.path, Public: a.public, Need: a.need, Cluster: !a.public && !a.tenant, Key: a.key})
 	}
 	return out
 }
@@ -200,30 +205,30 @@ func (s *server) routes() []route {
 	rs := []route{
 		{method: get, path: "/openapi.json", access: public, body: noBody, handle: s.openapi},
 		{method: get, path: "/sys/health", access: public, body: noBody, handle: s.health},
-		{method: get, path: "/sys/status", access: clusterOp(p(roles.Cluster, roles.Read)), body: noBody, handle: s.status},
+		{method: get, path: "/sys/status", access: needs(p(roles.Cluster, roles.Read)), body: noBody, handle: s.status},
 		{method: get, path: "/sys/audit-key", access: public, body: noBody, handle: s.auditKey},
 	}
-	rs = append(rs, s.auditRoutes("/sys/audit", nil, clusterOp(p(roles.Audit, roles.Read)), clusterOp(p(roles.Audit, roles.Export)))...)
+	rs = append(rs, s.auditRoutes("/sys/audit", nil, needs(p(roles.Audit, roles.Read)), needs(p(roles.Audit, roles.Export)))...)
 	rs = append(rs, []route{
-		{method: get, path: "/sys/audit/selfcheck", access: clusterOp(p(roles.Audit, roles.Read)), body: noBody, handle: s.auditSelfCheck},
+		{method: get, path: "/sys/audit/selfcheck", access: needs(p(roles.Audit, roles.Read)), body: noBody, handle: s.auditSelfCheck},
 
-		{method: get, path: "/operator/raft/peers", access: clusterOp(p(roles.Cluster, roles.Read)), body: noBody, handle: s.listPeers},
-		{method: del, path: "/operator/raft/peers/:id", access: clusterOp(p(roles.Cluster, roles.Update)), params: params(pathParam("id", nodeIDType)), body: noBody, handle: s.removePeer},
-		{method: post, path: "/operator/raft/transfer-leader", access: clusterOp(p(roles.Cluster, roles.Update)), body: jsonBody[transferRequest](false), handle: s.transferLeader},
+		{method: get, path: "/operator/raft/peers", access: needs(p(roles.Cluster, roles.Read)), body: noBody, handle: s.listPeers},
+		{method: del, path: "/operator/raft/peers/:id", access: needs(p(roles.Cluster, roles.Update)), params: params(pathParam("id", nodeIDType)), body: noBody, handle: s.removePeer},
+		{method: post, path: "/operator/raft/transfer-leader", access: needs(p(roles.Cluster, roles.Update)), body: jsonBody[transferRequest](false), handle: s.transferLeader},
 
-		{method: post, path: "/tenants", access: clusterOp(p(roles.Tenants, roles.Create)), body: jsonBody[createTenantRequest](true), handle: s.createTenant},
-		{method: get, path: "/tenants", access: clusterOp(p(roles.Tenants, roles.Read)), body: noBody, handle: s.listTenants,
+		{method: post, path: "/tenants", access: needs(p(roles.Tenants, roles.Create)), body: jsonBody[createTenantRequest](true), handle: s.createTenant},
+		{method: get, path: "/tenants", access: needs(p(roles.Tenants, roles.Read)), body: noBody, handle: s.listTenants,
 			params: params(query("limit", pageLimit), query("after", tenantIDType), stale)},
-		{method: get, path: "/tenants/:id", access: operatorOp(p(roles.Tenants, roles.Read)), params: params(tenantPath, stale), body: noBody, handle: s.getTenant},
-		{method: patch, path: "/tenants/:id", access: operatorOp(p(roles.Tenants, roles.Update)), params: params(tenantPath), body: jsonBody[updateTenantRequest](true), handle: s.updateTenant},
-		{method: del, path: "/tenants/:id", access: operatorOp(p(roles.Tenants, roles.Delete)), params: params(tenantPath), body: noBody, handle: s.deleteTenant},
-		{method: post, path: "/tenants/:id/suspend", access: operatorOp(p(roles.Tenants, roles.Update)), params: params(tenantPath), body: noBody, handle: s.suspendTenant},
-		{method: post, path: "/tenants/:id/resume", access: operatorOp(p(roles.Tenants, roles.Update)), params: params(tenantPath), body: noBody, handle: s.resumeTenant},
+		{method: get, path: "/tenants/:id", access: needs(p(roles.Tenants, roles.Read)), params: params(tenantPath, stale), body: noBody, handle: s.getTenant},
+		{method: patch, path: "/tenants/:id", access: needs(p(roles.Tenants, roles.Update)), params: params(tenantPath), body: jsonBody[updateTenantRequest](true), handle: s.updateTenant},
+		{method: del, path: "/tenants/:id", access: needs(p(roles.Tenants, roles.Delete)), params: params(tenantPath), body: noBody, handle: s.deleteTenant},
+		{method: post, path: "/tenants/:id/suspend", access: needs(p(roles.Tenants, roles.Update)), params: params(tenantPath), body: noBody, handle: s.suspendTenant},
+		{method: post, path: "/tenants/:id/resume", access: needs(p(roles.Tenants, roles.Update)), params: params(tenantPath), body: noBody, handle: s.resumeTenant},
 
-		{method: get, path: "/tenants/:id/keys", access: operatorOp(p(roles.Keys, roles.Read)), params: params(tenantPath), body: noBody, existing: true, handle: s.getKeys},
-		{method: post, path: "/tenants/:id/keys/rotate", access: operatorOp(p(roles.Keys, roles.Update)), params: params(tenantPath), body: noBody, existing: true, handle: s.rotateKeys},
-		{method: post, path: "/tenants/:id/keys/purge-cache", access: operatorOp(p(roles.Keys, roles.Update)), params: params(tenantPath), body: noBody, existing: true, handle: s.purgeKeyCache},
-		{method: put, path: "/tenants/:id/keys/provider", access: operatorOp(p(roles.Keys, roles.Update)), params: params(tenantPath), body: jsonBody[providerRequest](true), existing: true, handle: s.changeProvider},
+		{method: get, path: "/tenants/:id/keys", access: needs(p(roles.Keys, roles.Read)), params: params(tenantPath), body: noBody, existing: true, handle: s.getKeys},
+		{method: post, path: "/tenants/:id/keys/rotate", access: needs(p(roles.Keys, roles.Update)), params: params(tenantPath), body: noBody, existing: true, handle: s.rotateKeys},
+		{method: post, path: "/tenants/:id/keys/purge-cache", access: needs(p(roles.Keys, roles.Update)), params: params(tenantPath), body: noBody, existing: true, handle: s.purgeKeyCache},
+		{method: put, path: "/tenants/:id/keys/provider", access: needs(p(roles.Keys, roles.Update)), params: params(tenantPath), body: jsonBody[providerRequest](true), existing: true, handle: s.changeProvider},
 	}...)
 	rs = append(rs, s.auditRoutes("/tenants/:id/audit", []param{tenantPath}, read(roles.Audit), tenantKey(apikeys.PermExport, p(roles.Audit, roles.Export)))...)
 	apiKey := params(tenantPath, pathParam("kid", apiKeyIDType))
@@ -232,10 +237,10 @@ func (s *server) routes() []route {
 	blob := params(tenantPath, blobPath)
 	ifMatch := headerParam(fiber.HeaderIfMatch, versionType)
 	rs = append(rs, []route{
-		{method: post, path: "/tenants/:id/apikeys", access: operatorOp(p(roles.APIKeys, roles.Create)), params: params(tenantPath), body: jsonBody[createAPIKeyRequest](true), existing: true, handle: s.createAPIKey},
-		{method: get, path: "/tenants/:id/apikeys", access: operatorOp(p(roles.APIKeys, roles.Read)), params: params(tenantPath), body: noBody, existing: true, handle: s.listAPIKeys},
-		{method: get, path: "/tenants/:id/apikeys/:kid", access: operatorOp(p(roles.APIKeys, roles.Read)), params: apiKey, body: noBody, existing: true, handle: s.getAPIKey},
-		{method: del, path: "/tenants/:id/apikeys/:kid", access: operatorOp(p(roles.APIKeys, roles.Delete)), params: apiKey, body: noBody, existing: true, handle: s.deleteAPIKey},
+		{method: post, path: "/tenants/:id/apikeys", access: needs(p(roles.APIKeys, roles.Create)), params: params(tenantPath), body: jsonBody[createAPIKeyRequest](true), existing: true, handle: s.createAPIKey},
+		{method: get, path: "/tenants/:id/apikeys", access: needs(p(roles.APIKeys, roles.Read)), params: params(tenantPath), body: noBody, existing: true, handle: s.listAPIKeys},
+		{method: get, path: "/tenants/:id/apikeys/:kid", access: needs(p(roles.APIKeys, roles.Read)), params: apiKey, body: noBody, existing: true, handle: s.getAPIKey},
+		{method: del, path: "/tenants/:id/apikeys/:kid", access: needs(p(roles.APIKeys, roles.Delete)), params: apiKey, body: noBody, existing: true, handle: s.deleteAPIKey},
 
 		{method: put, path: "/tenants/:id/collections/:name", access: tenantKey(apikeys.PermAdmin, p(roles.Collections, roles.Update)), params: append(coll, ifMatch),
 			body: jsonBody[putCollectionRequest](true), existing: true, handle: s.putCollection},
@@ -266,6 +271,9 @@ func (s *server) routes() []route {
 		{method: get, path: "/tenants/:id/blobs/:bid/metadata", access: read(roles.Blobs), params: blob, body: noBody, existing: true, handle: s.blobMetadata},
 		{method: del, path: "/tenants/:id/blobs/:bid", access: remove(roles.Blobs), params: blob, body: noBody, existing: true, handle: s.deleteBlob},
 	}...)
+	for i := range rs {
+		rs[i].access.tenant = !rs[i].access.public && tenantRoute(rs[i].path)
+	}
 	return rs
 }
 

@@ -48,6 +48,14 @@ type Auth interface {
 	CheckOperatorToken(ctx context.Context, token string) error
 }
 
+// Owners tells whether a tenant has an Owner user: while it has none, the
+// tenant is bootstrapping and the operator may create its first
+// principals (see server.bootstrapping). The tenant users' service
+// implements it.
+type Owners interface {
+	HasOwnerUser(ctx context.Context, tenant string) (bool, error)
+}
+
 // Compile-time checks that the real implementations fit.
 var (
 	_ Cluster = (*raftstore.Store)(nil)
@@ -71,6 +79,9 @@ type Deps struct {
 	// Signing is the cluster's access-token keys: the login and session
 	// routes issue and verify access tokens with it.
 	Signing *signing.Keys
+	// Owners reports whether a tenant has an Owner user (nil: the
+	// appliance has no tenant users, so every tenant is bootstrapping).
+	Owners Owners
 	// Version is reported by /v1/sys/status.
 	Version string
 	// Logger receives request logs and the causes of internal errors

@@ -9,15 +9,18 @@ import (
 	"testing"
 
 	"github.com/custos/custos/appliance/api"
+	"github.com/custos/custos/appliance/identity/roles"
 	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/raftstore"
 )
 
 // What each operation of openapi.json is to a suspended tenant (issue 12,
-// "Suspended tenants are suspended"; acceptance 8, last clause):
+// "Suspended tenants are suspended"; acceptance 8, last clause). On every
+// route of a tenant (data and tenant), the suspended tenant's principals
+// are answered 403 tenant-suspended where their role holds the route's
+// permission (403 forbidden where it does not), and nothing is done:
 //
-//	data      a route of the tenant's data: its API keys are answered
-//	          403 tenant-suspended, and nothing is done
+//	data      a route of the tenant's data
 //	tenant    the operator's management of the tenant: keeps working
 //	cluster   the operator's routes about the cluster: unaffected
 //	public    no token
@@ -79,11 +82,11 @@ var suspensionClass = map[string]string{
 // suspendEnv is the tenant under test, acme (with a collection, a record,
 // a blob and an admin key), and a bystander, globex, that stays active.
 type suspendEnv struct {
-	t              *testing.T
-	e              *env
-	calls          *callLog
-	key, otherKey  createdKey
-	blob, keyOther string
+	t                    *testing.T
+	e                    *env
+	calls                *callLog
+	key, owner, otherKey createdKey
+	blob, keyOther       string
 }
 
 // suspendQuery are valid values of the query parameters an operation
@@ -146,8 +149,10 @@ func (s *suspendEnv) chainHeads() string {
 	return out
 }
 
-// readBack is acme's data as the operator reads it back (last_used
-// aside: a refused key's use is still recorded).
+// readBack is acme's data as its Owner key reads it back (and its
+// metadata as the operator reads it), last_used aside (a refused key's
+// use is still recorded), and updated_at (the suspension and resumption
+// update the tenant).
 func (s *suspendEnv) readBack() map[string]string {
 	out := map[string]string{}
 	for _, target := range []string{
@@ -156,18 +161,22 @@ func (s *suspendEnv) readBack() map[string]string {
 		"/v1/tenants/acme/blobs?limit=500", "/v1/tenants/acme/blobs/" + s.blob, "/v1/tenants/acme/subjects/" + aSubject,
 	} {
 		r := s.e.do("GET", target, "")
-		out[target] = fmt.Sprintf("%d %s", r.status, dropFields(r.body, "last_used"))
+		out[target] = fmt.Sprintf("%d %s", r.status, dropFields(r.body, "last_used", "updated_at"))
 	}
 	return out
 }
 
 // TestSuspendedTenant walks every operation of openapi.json with acme
-// suspended: each data route answers acme's admin key 403
-// tenant-suspended before any service beyond the key's authentication is
+// suspended, with two of acme's keys (an old admin key, and one bound to
+// the Owner role, whose role reaches the tenant's metadata and API keys
+// too): on every route of the tenant a key whose role holds the route's
+// permission is answered 403 tenant-suspended, and one whose role does not
+// 403 forbidden, before any service beyond the key's authentication is
 // called (so with no second read of the tenant, and nothing done: acme's
-// data and both chains read back unchanged); the operator's routes keep
-// working; another tenant is unaffected. After the resumption the same
-// key is admitted on every data route again.
+// data, read back after, and both chains are unchanged); the cluster's
+// routes refuse them as ever; the operator's routes keep working; another
+// tenant is unaffected. After the resumption the same keys are admitted
+// on every route their roles reach again.
 func TestSuspendedTenant(t *testing.T) {
 	e := newEnv(t, api.Options{})
 	s := &suspendEnv{t: t, e: e}
@@ -179,8 +188,8 @@ func TestSuspendedTenant(t *testing.T) {
 		switch {
 		case !ok:
 			t.Errorf("%s is not classified for suspension: add it to suspensionClass", op)
-		case (class == "data") != (op.access == "tenant"):
-			t.Errorf("%s is classified %q, but its access in openapi.json is %q: a route an API key can call is a data route", op, class, op.access)
+		case class == "data" && op.access != "tenant", op.access == "tenant" && class != "data" && class != "tenant":
+			t.Errorf("%s is classified %q, but its access in openapi.json is %q: a route an API key can call is a route of a tenant (data, or the operator's management of it)", op, class, op.access)
 		case class == "public" && op.access != "public":
 			t.Errorf("%s is classified public, but needs a token", op)
 		}
@@ -208,57 +217,90 @@ func TestSuspendedTenant(t *testing.T) {
 	e.do("POST", "/v1/tenants/acme/blobs?subject="+aSubject, "RIFF\x24\x00\x00\x00WAVEfmt acme", withHeader("Content-Type", "audio/wav")).json(t, &bl)
 	s.blob = bl.ID
 	s.key = e.createKey(t, "acme", `{"name":"app","permissions":["admin"]}`)
+	s.owner = e.createKey(t, "acme", `{"name":"owner app","role":"owner"}`)
 	s.keyOther = e.createKey(t, "acme", `{"name":"other","permissions":["read"]}`).ID
 	s.otherKey = e.createKey(t, "globex", `{"name":"app","permissions":["admin"]}`)
 	s.calls = e.withCallLog()
 	globexCollections := func() int {
 		return e.do("GET", "/v1/tenants/globex/collections", "", withHeader("Authorization", "Bearer "+s.otherKey.Token)).status
 	}
-
-	if r := e.do("POST", "/v1/tenants/acme/suspend", ""); r.status != http.StatusOK || !strings.Contains(string(r.body), `"state":"suspended"`) {
-		t.Fatalf("suspend: %d %s", r.status, r.body)
+	adminRole, err := roles.FromAPIKey([]string{"admin"})
+	if err != nil {
+		t.Fatal(err)
 	}
+	ownerRole, _ := roles.Builtin("owner")
+	keys := []struct {
+		name string
+		key  createdKey
+		role roles.Role
+	}{{"admin", s.key, adminRole}, {"owner", s.owner, ownerRole}}
+	allows := func(role roles.Role, op *specOp) bool {
+		need, err := roles.ParsePermission(op.need)
+		if err != nil {
+			t.Fatalf("%s: %v", op, err)
+		}
+		return role.Allows(need)
+	}
+	suspend := func() {
+		t.Helper()
+		if r := e.do("POST", "/v1/tenants/acme/suspend", ""); r.status != http.StatusOK || !strings.Contains(string(r.body), `"state":"suspended"`) {
+			t.Fatalf("suspend: %d %s", r.status, r.body)
+		}
+	}
+	resume := func() {
+		t.Helper()
+		if r := e.do("POST", "/v1/tenants/acme/resume", ""); r.status != http.StatusOK || !strings.Contains(string(r.body), `"state":"active"`) {
+			t.Fatalf("resume: %d %s", r.status, r.body)
+		}
+	}
+
 	before := s.readBack() // audited reads: the chain moves before heads is taken
+	suspend()
 	heads := s.chainHeads()
 	refused := 0
 	for _, op := range ops {
 		class := suspensionClass[op.String()]
-		r, calls := s.asKey(op, s.key.Token)
-		switch class {
-		case "data":
-			refused++
+		if class == "public" {
+			continue
+		}
+		for _, k := range keys {
+			r, calls := s.asKey(op, k.key.Token)
+			slug := "forbidden"
+			if op.access == "tenant" && allows(k.role, op) {
+				slug = "tenant-suspended"
+				refused++
+			}
 			if r.status != http.StatusForbidden {
-				t.Errorf("%s with acme suspended: %d %s, want 403 tenant-suspended", op, r.status, r.body)
+				t.Errorf("%s with acme suspended, by its %s key: %d %s, want 403 %s", op, k.name, r.status, r.body, slug)
 				continue
 			}
 			if op.method != http.MethodHead {
-				checkProblem(t, r, http.StatusForbidden, "tenant-suspended", "")
+				checkProblem(t, r, http.StatusForbidden, slug, "")
 			}
 			if beyond := callsBeyondAuth(calls); len(beyond) > 0 {
-				t.Errorf("%s with acme suspended reached %v: the refusal must come before any service (and without a second read)", op, beyond)
-			}
-		case "tenant", "cluster":
-			// An API key stays refused on the operator's routes, as before.
-			if r.status != http.StatusForbidden || op.method != http.MethodHead && !strings.Contains(string(r.body), "/forbidden") {
-				t.Errorf("%s: acme's suspended key got %d %s, want 403 forbidden", op, r.status, r.body)
+				t.Errorf("%s with acme suspended, by its %s key, reached %v: the refusal must come before any service (and without a second read)", op, k.name, beyond)
 			}
 		}
 	}
-	if refused < 20 {
-		t.Fatalf("only %d data routes checked", refused)
+	if refused < 30 {
+		t.Fatalf("only %d refusals of a suspended tenant's keys checked", refused)
 	}
 	if got := s.chainHeads(); got != heads {
 		t.Errorf("the refused requests moved a chain: %s -> %s", heads, got)
 	}
+	if st := globexCollections(); st != http.StatusOK {
+		t.Errorf("globex's key while acme is suspended: %d", st)
+	}
+	// What the refused requests left is what was there: read back by the
+	// Owner key once acme is resumed.
+	resume()
 	after := s.readBack()
 	for k, v := range before {
 		if after[k] != v {
 			t.Errorf("%s changed while acme was suspended:\nbefore %s\nafter  %s", k, v, after[k])
 		}
 	}
-	if st := globexCollections(); st != http.StatusOK {
-		t.Errorf("globex's key while acme is suspended: %d", st)
-	}
+	suspend()
 
 	// The operator's routes keep working on the suspended tenant (the
 	// tenant, its keys, its API keys, its chain) and on the cluster. The
@@ -292,17 +334,18 @@ func TestSuspendedTenant(t *testing.T) {
 		}
 	}
 
-	// Resuming restores the key at once, on every data route.
-	if r := e.do("POST", "/v1/tenants/acme/resume", ""); r.status != http.StatusOK || !strings.Contains(string(r.body), `"state":"active"`) {
-		t.Fatalf("resume: %d %s", r.status, r.body)
-	}
-	for _, op := range ops {
-		if suspensionClass[op.String()] != "data" {
-			continue
-		}
-		r, _ := s.asKey(op, s.key.Token)
-		if r.status == http.StatusUnauthorized || r.status == http.StatusForbidden || r.status >= 500 {
-			t.Errorf("%s after acme resumed: %d %s", op, r.status, r.body)
+	// Resuming restores the keys at once, on every route their roles
+	// reach.
+	resume()
+	for _, k := range keys {
+		for _, op := range ops {
+			if op.access != "tenant" || !allows(k.role, op) {
+				continue
+			}
+			r, _ := s.asKey(op, k.key.Token)
+			if r.status == http.StatusUnauthorized || r.status == http.StatusForbidden || r.status >= 500 {
+				t.Errorf("%s by acme's %s key after acme resumed: %d %s", op, k.name, r.status, r.body)
+			}
 		}
 	}
 	if r := e.do("DELETE", "/v1/tenants/acme", ""); r.status != http.StatusNoContent {

@@ -313,6 +313,11 @@ func (s *Service) Create(ctx context.Context, caller audit.Principal, tenant str
 			details["scopes"] = scopeNames(k.Scopes)
 		}
 	}
+	if caller.Kind == audit.ActorOperator {
+		// An operator creates a tenant's keys only while the tenant is
+		// bootstrapping (the API's rule): the entry says so.
+		details["bootstrap"] = "true"
+	}
 	val, _ := json.Marshal(k)
 	entry, err := caller.Entry(now, "apikey.create", "apikey:"+id, audit.OutcomeSuccess, details).Encode()
 	if err != nil {
