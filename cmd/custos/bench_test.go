@@ -224,7 +224,7 @@ func TestBenchRecords(t *testing.T) {
 	bin := e2e.Binary(t)
 	c := e2e.StartClusterWith(t, bin, benchConfig)
 	leader := c.WaitLeader(30 * time.Second)
-	token := benchTenant(t, leader)
+	token := benchTenant(t, c, leader)
 	out := &strings.Builder{}
 	line := func(format string, args ...any) {
 		fmt.Fprintf(out, format+"\n", args...)
@@ -299,20 +299,25 @@ func TestBenchBlobs(t *testing.T) {
 	bin := e2e.Binary(t)
 	c := e2e.StartClusterWith(t, bin, benchConfig)
 	leader := c.WaitLeader(30 * time.Second)
-	token := benchTenant(t, leader)
+	token := benchTenant(t, c, leader)
 	benchBlobUploads(t, leader, token, func(format string, args ...any) {
 		t.Logf(format, args...)
 		fmt.Printf(format+"\n", args...)
 	})
 }
 
-// benchTenant creates tenant "bench", its "guests" collection and an API
-// key (read, write), and returns the key's token.
-func benchTenant(t *testing.T, leader *e2e.Node) string {
+// benchTenant creates tenant "bench", its "guests" collection (by the
+// tenant's Owner key: the operator defines no schema) and an API key
+// (read, write), and returns the key's token.
+func benchTenant(t *testing.T, c *e2e.Cluster, leader *e2e.Node) string {
 	t.Helper()
 	ctx := context.Background()
 	must := func(method, path string, body any, want int) []byte {
-		r, err := leader.API.Send(ctx, method, path, body)
+		api := leader.API
+		if strings.HasPrefix(path, "/v1/tenants/bench/collections") {
+			api = c.TenantAPI(leader, "bench")
+		}
+		r, err := api.Send(ctx, method, path, body)
 		if err != nil {
 			t.Fatalf("%s %s: %v", method, path, err)
 		}

@@ -44,7 +44,7 @@ func TestE2EBlobsThreeNodes(t *testing.T) {
 	sum := sha256.Sum256(data)
 	src := filepath.Join(dir, "call.ogg")
 	writeFile(t, src, data)
-	up := must(c.CLI(followers[0], "blob", "upload", "acme", src, "--subject", "guest-1", "--format", "json"), "blob upload")
+	up := must(c.TenantCLI(followers[0], "acme", "blob", "upload", "acme", src, "--subject", "guest-1", "--format", "json"), "blob upload")
 	var b client.Blob
 	if err := json.Unmarshal([]byte(up.Stdout), &b); err != nil {
 		t.Fatal(err)
@@ -57,7 +57,7 @@ func TestE2EBlobsThreeNodes(t *testing.T) {
 	get := func(n *e2e.Node, rng string) (int, http.Header, []byte) {
 		t.Helper()
 		req, _ := http.NewRequestWithContext(context.Background(), "GET", "http://"+n.APIAddr+"/v1/tenants/acme/blobs/"+b.ID, nil)
-		req.Header.Set("Authorization", "Bearer "+c.Token)
+		req.Header.Set("Authorization", "Bearer "+c.OwnerKey("acme"))
 		if rng != "" {
 			req.Header.Set("Range", rng)
 		}
@@ -74,7 +74,7 @@ func TestE2EBlobsThreeNodes(t *testing.T) {
 	}
 	for _, n := range c.Nodes {
 		out := filepath.Join(dir, n.ID+".ogg")
-		must(c.CLI(n, "blob", "download", "acme", b.ID, "--out", out), n.ID+": download")
+		must(c.TenantCLI(n, "acme", "blob", "download", "acme", b.ID, "--out", out), n.ID+": download")
 		got, err := os.ReadFile(out)
 		if err != nil || !bytes.Equal(got, data) {
 			t.Fatalf("%s: downloaded blob differs (%v)", n.ID, err)
@@ -89,12 +89,12 @@ func TestE2EBlobsThreeNodes(t *testing.T) {
 				t.Fatalf("%s: range %s: %d %q, %d bytes", n.ID, r.header, status, h.Get("Content-Range"), len(body))
 			}
 		}
-		ls := must(c.CLI(n, "blob", "list", "acme", "--subject", "guest-1", "--format", "json"), n.ID+": list")
+		ls := must(c.TenantCLI(n, "acme", "blob", "list", "acme", "--subject", "guest-1", "--format", "json"), n.ID+": list")
 		if !strings.Contains(ls.Stdout, b.ID) {
 			t.Fatalf("%s: list: %s", n.ID, ls.Stdout)
 		}
 	}
-	must(c.CLI(followers[1], "blob", "delete", "acme", b.ID), "blob delete")
+	must(c.TenantCLI(followers[1], "acme", "blob", "delete", "acme", b.ID), "blob delete")
 	for _, n := range c.Nodes {
 		if status, _, _ := get(n, ""); status != http.StatusNotFound {
 			t.Fatalf("%s: a deleted blob answers %d", n.ID, status)

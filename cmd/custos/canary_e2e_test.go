@@ -31,14 +31,14 @@ func TestE2ERecordCanariesNotOnDisk(t *testing.T) {
 	schema := filepath.Join(dir, "schema.json")
 	writeFile(t, schema, []byte(`{"fields":[{"name":"email","type":"string","required":true,"classification":"pii","index":true},{"name":"note","type":"string","classification":"sensitive"}]}`))
 	must(c.CLI(n, "tenant", "create", "acme"), "tenant create")
-	must(c.CLI(n, "collection", "put", "acme", "controlcollectionname", "--file", schema), "collection put")
+	must(c.TenantCLI(n, "acme", "collection", "put", "acme", "controlcollectionname", "--file", schema), "collection put")
 	canaries := []string{}
 	for i, who := range []string{"alpha", "bravo", "charlie"} {
 		canary := "CANARY-" + who + "-7f3a9c"
 		canaries = append(canaries, canary)
 		rec := filepath.Join(dir, who+".json")
 		writeFile(t, rec, []byte(`{"id":"r`+string(rune('0'+i))+`","fields":{"email":"`+canary+`@example.com","note":"`+canary+` has a nut allergy"}}`))
-		must(c.CLI(c.Nodes[i%3], "record", "create", "acme", "controlcollectionname", "--file", rec), "record create")
+		must(c.TenantCLI(c.Nodes[i%3], "acme", "record", "create", "acme", "controlcollectionname", "--file", rec), "record create")
 	}
 	// A recording whose every chunk carries a canary (in the clear, the
 	// scan would find it at any offset).
@@ -46,7 +46,7 @@ func TestE2ERecordCanariesNotOnDisk(t *testing.T) {
 	canaries = append(canaries, blobCanary)
 	rec := filepath.Join(dir, "call.wav")
 	writeFile(t, rec, bytes.Repeat([]byte(blobCanary+" spoke about the booking. "), 40000))
-	up := c.CLI(c.Nodes[1], "blob", "upload", "acme", rec, "--subject", "guest-7", "--format", "json")
+	up := c.TenantCLI(c.Nodes[1], "acme", "blob", "upload", "acme", rec, "--subject", "guest-7", "--format", "json")
 	must(up, "blob upload")
 	var blob struct{ ID string }
 	if err := json.Unmarshal([]byte(up.Stdout), &blob); err != nil {
@@ -55,12 +55,12 @@ func TestE2ERecordCanariesNotOnDisk(t *testing.T) {
 	// Every node has applied them: read each record and the blob through
 	// each node.
 	for _, node := range c.Nodes {
-		r := c.CLI(node, "record", "get", "acme", "controlcollectionname", "r2")
+		r := c.TenantCLI(node, "acme", "record", "get", "acme", "controlcollectionname", "r2")
 		if r.Code != 0 || !strings.Contains(r.Stdout, canaries[2]) {
 			t.Fatalf("%s: record get: %v", node.ID, r)
 		}
 		out := filepath.Join(dir, node.ID+".wav")
-		must(c.CLI(node, "blob", "download", "acme", blob.ID, "--out", out), "blob download")
+		must(c.TenantCLI(node, "acme", "blob", "download", "acme", blob.ID, "--out", out), "blob download")
 		got, err := os.ReadFile(out)
 		if err != nil || !bytes.Contains(got, []byte(blobCanary)) {
 			t.Fatalf("%s: blob download: %v", node.ID, err)

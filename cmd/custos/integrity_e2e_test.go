@@ -51,7 +51,7 @@ func TestE2ERecordIntegrityFileTamper(t *testing.T) {
 	c := e2e.StartCluster(t, bin)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	x := newRxClient(t, ctx, c.Token)
+	x := newRxClient(t, ctx, c)
 	n1 := c.Nodes[0]
 
 	schema := `{"fields":[

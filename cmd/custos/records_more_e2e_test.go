@@ -20,19 +20,31 @@ import (
 // ---- helpers of the record end-to-end tests (this file and
 // integrity_e2e_test.go) ----
 
-// rxClient calls the record API of a cluster's nodes with the operator
-// token, failing the test when a node cannot be reached.
+// rxClient calls the record API of a cluster's nodes — a tenant's data
+// with its Owner key (the operator reads none), the rest with the
+// operator token — failing the test when a node cannot be reached.
 type rxClient struct {
-	t     testing.TB
-	ctx   context.Context
-	token string
-	hc    *http.Client
+	t   testing.TB
+	ctx context.Context
+	c   *e2e.Cluster
+	hc  *http.Client
 }
 
-func newRxClient(t testing.TB, ctx context.Context, token string) *rxClient {
+func newRxClient(t testing.TB, ctx context.Context, c *e2e.Cluster) *rxClient {
 	hc := &http.Client{Timeout: 15 * time.Second}
 	t.Cleanup(hc.CloseIdleConnections)
-	return &rxClient{t: t, ctx: ctx, token: token, hc: hc}
+	return &rxClient{t: t, ctx: ctx, c: c, hc: hc}
+}
+
+// token is the credential of a request to path: the Owner key of the
+// tenant whose data it names, else the operator token.
+func (x *rxClient) token(path string) string {
+	rest, ok := strings.CutPrefix(path, "/v1/tenants/")
+	tenant, sub, more := strings.Cut(rest, "/")
+	if !ok || !more || strings.HasPrefix(sub, "apikeys") || strings.HasPrefix(sub, "keys") || strings.HasPrefix(sub, "audit") {
+		return x.c.Token
+	}
+	return x.c.OwnerKey(tenant)
 }
 
 // call sends method path to the node at apiAddr; body (if not "") is sent
@@ -47,7 +59,7 @@ func (x *rxClient) call(apiAddr, method, path, body string, hdr ...string) *clie
 	for i := 0; i+1 < len(hdr); i += 2 {
 		headers = append(headers, client.Header{Name: hdr[i], Value: hdr[i+1]})
 	}
-	r, err := client.New(apiAddr, client.Options{Token: x.token, HTTPClient: x.hc}).Send(x.ctx, method, path, raw, headers...)
+	r, err := client.New(apiAddr, client.Options{Token: x.token(path), HTTPClient: x.hc}).Send(x.ctx, method, path, raw, headers...)
 	if err != nil {
 		x.t.Fatalf("%s %s: %v", method, path, err)
 	}
@@ -166,7 +178,7 @@ func TestE2ERecordsMoreThreeNodes(t *testing.T) {
 	c := e2e.StartCluster(t, bin)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	x := newRxClient(t, ctx, c.Token)
+	x := newRxClient(t, ctx, c)
 	leader := c.WaitLeader(30 * time.Second)
 	fol := c.Others(leader)
 	f1, f2 := fol[0], fol[1]

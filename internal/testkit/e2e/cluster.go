@@ -38,6 +38,8 @@ type Cluster struct {
 	Nodes     []*Node
 	Token     string // operator token
 	JoinToken string
+	spec      *apispec.Validator
+	owners    owners
 }
 
 // NewCluster writes the three nodes' configurations, each followed by
@@ -146,6 +148,7 @@ func StartClusterWith(t testing.TB, bin, extra string) *Cluster {
 	}
 	c.Token, c.JoinToken = initOut.OperatorToken, initOut.JoinToken
 	spec := apispec.New(t)
+	c.spec = spec
 	for _, n := range c.Nodes {
 		n.API = NewAPIClient(t, n.APIAddr, c.Token, 10*time.Second, spec)
 	}

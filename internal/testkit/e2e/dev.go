@@ -16,6 +16,7 @@ type DevNode struct {
 	Dir                    string
 	StdoutPath, StderrPath string
 	Proc                   *Proc
+	owners                 owners
 }
 
 // StartDevNode starts `custos server --dev` on a free port with token and
