@@ -108,7 +108,7 @@ func TestFieldVisibility(t *testing.T) {
 		t.Fatalf("record: %d %s", r.status, r.body)
 	}
 	const blobBytes = "RIFF\x24\x00\x00\x00WAVEfmt passport"
-	var bl struct{ ID string }
+	var bl struct{ ID, SHA256 string }
 	if r := e.do("POST", "/v1/tenants/acme/blobs?subject=guest-17", blobBytes, withHeader("Content-Type", "audio/wav")); r.status != http.StatusCreated {
 		t.Fatalf("blob: %d %s", r.status, r.body)
 	} else {
@@ -190,8 +190,20 @@ func TestFieldVisibility(t *testing.T) {
 		// Blob bytes for roles reading BlobClass in clear; metadata for
 		// every role reading blobs.
 		if s.role.Allows(roles.P(roles.Blobs, roles.Read)) {
-			if r := e.do("GET", "/v1/tenants/acme/blobs/"+bl.ID+"/metadata", "", as); r.status != http.StatusOK {
-				t.Errorf("%s: blob metadata: %d %s", s.name, r.status, r.body)
+			// The content's digest is the content's: with it, metadata,
+			// listings and the subject view answer it, without it none.
+			reads := s.role.Visibility(roles.BlobClass) == roles.Clear
+			for _, path := range []string{"/blobs/" + bl.ID + "/metadata", "/blobs", "/blobs?subject=guest-17", "/subjects/guest-17"} {
+				r := e.do("GET", "/v1/tenants/acme"+path, "", as)
+				if r.status == http.StatusForbidden && strings.HasPrefix(path, "/subjects/") && !s.role.Allows(roles.P(roles.Subjects, roles.Read)) {
+					continue
+				}
+				if r.status != http.StatusOK || bytes.Contains(r.body, []byte(`"sha256"`)) != reads || bytes.Contains(r.body, []byte(bl.SHA256)) != reads {
+					t.Errorf("%s: %s (reads content: %v): %d %s", s.name, path, reads, r.status, r.body)
+				}
+				if path == "/blobs/"+bl.ID+"/metadata" && (r.header.Get("ETag") != "") != reads {
+					t.Errorf("%s: metadata ETag %q (reads content: %v)", s.name, r.header.Get("ETag"), reads)
+				}
 			}
 			r := e.do("GET", "/v1/tenants/acme/blobs/"+bl.ID, "", as)
 			h := e.do("HEAD", "/v1/tenants/acme/blobs/"+bl.ID, "", as)

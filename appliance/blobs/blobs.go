@@ -40,6 +40,14 @@
 //	blob_chunks/<id>       <index, 8 bytes big endian> -> sealed chunk
 //	blob_subjects/<subj>   <id> -> ""
 //
+// # Who reads what
+//
+// Blob bytes are read only by a principal whose role reads them
+// (appliance/identity/visibility: roles.BlobClass in clear); others get
+// ErrContentWithheld, and the metadata they read (Open, List, Subject)
+// leaves the content's SHA-256 out, since the digest of a document
+// confirms a guessed copy of it (visibility.go).
+//
 // # Choices
 //
 // A blob may belong to a subject (its data key is then the subject's, and
@@ -82,8 +90,9 @@
 // blobs.go is the service, its layout and ids; upload.go checks, seals and
 // replicates an upload; content.go reads a blob back (whole or a range);
 // list.go lists a tenant's or a subject's blobs and audits subject
-// listings; sweep.go removes what unfinished uploads left; errors.go holds
-// the package's errors.
+// listings; visibility.go is what each reader sees of a blob; sweep.go
+// removes what unfinished uploads left; errors.go holds the package's
+// errors.
 package blobs
 
 import (
@@ -137,7 +146,7 @@ type Blob struct {
 	Attributes  map[string]string `json:"attributes,omitempty"`
 	ContentType string            `json:"content_type"`
 	Size        int64             `json:"size"`
-	SHA256      string            `json:"sha256"`
+	SHA256      string            `json:"sha256,omitempty"` // left out for a reader that does not read the content (shown)
 	CreatedAt   time.Time         `json:"created_at"`
 }
 

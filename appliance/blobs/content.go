@@ -55,14 +55,19 @@ type Content struct {
 
 // Open reads a blob's metadata for caller: a blob outside its attribute
 // scope is ErrNotFound, as a missing one; its content is then read through
-// the same handle.
+// the same handle. The metadata is as caller reads it (shown: without the
+// SHA-256 for a caller that does not read the content).
 func (s *Service) Open(ctx context.Context, caller audit.Principal, tenant, id string) (*Content, error) {
 	store := s.scope(caller, tenant)
 	m, _, err := s.read(ctx, raftstore.Linearizable, store, id)
 	if err != nil {
 		return nil, err
 	}
-	return &Content{Blob: m.Blob, s: s, tenant: tenant, store: store, header: m.Header, count: keyring.ChunkCount(m.Size)}, nil
+	v, err := s.sight(ctx, caller, tenant)
+	if err != nil {
+		return nil, err
+	}
+	return &Content{Blob: shown(v, m.Blob), s: s, tenant: tenant, store: store, header: m.Header, count: keyring.ChunkCount(m.Size)}, nil
 }
 
 // Readable reports whether caller may read the blob's bytes: only a
@@ -72,7 +77,7 @@ func (s *Service) Open(ctx context.Context, caller audit.Principal, tenant, id s
 // anything of the content before reading it (headers, a HEAD request)
 // asks first.
 func (c *Content) Readable(ctx context.Context, caller audit.Principal) error {
-	v, err := c.s.vis.Sight(ctx, caller, c.tenant)
+	v, err := c.s.sight(ctx, caller, c.tenant)
 	if err != nil {
 		return err
 	}

@@ -38,16 +38,20 @@ func (s *Service) list(ctx context.Context, caller audit.Principal, tenant, subj
 	if after != "" {
 		start = []byte(after)
 	}
+	v, err := s.sight(ctx, caller, tenant)
+	if err != nil {
+		return nil, "", err
+	}
 	out := []Blob{}
 	next := ""
 	store := s.scope(caller, tenant)
-	err := store.View(ctx, raftstore.Linearizable, func(r tenancy.Read) error {
+	err = store.View(ctx, raftstore.Linearizable, func(r tenancy.Read) error {
 		add := func(raw []byte) error {
 			var m stored
 			if err := json.Unmarshal(raw, &m); err != nil {
 				return fmt.Errorf("%w: metadata", ErrIntegrity)
 			}
-			out = append(out, m.Blob)
+			out = append(out, shown(v, m.Blob))
 			return nil
 		}
 		var ferr error

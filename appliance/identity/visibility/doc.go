@@ -48,5 +48,7 @@
 //
 // Blob bytes are read under roles.BlobClass: only a principal that reads
 // it in clear (and may read blobs) downloads them; a document cannot be
-// masked. Blob metadata stays readable with blobs:read.
+// masked. Blob metadata stays readable with blobs:read, without the
+// content's SHA-256 for a principal that does not read the bytes: the
+// digest of a document confirms a guessed copy of it.
 package visibility
