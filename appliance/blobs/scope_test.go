@@ -47,12 +47,12 @@ func TestAttributeScopes(t *testing.T) {
 		}
 		return b
 	}
-	a := must(put(operator, Input{Attributes: map[string]string{"property": "villa-a"}}))
-	b := must(put(operator, Input{Attributes: map[string]string{"property": "villa-b"}}))
-	n := must(put(operator, Input{})) // no attributes
-	ra := must(put(operator, Input{Collection: "guests", Record: "r-a"}))
-	rb := must(put(operator, Input{Collection: "guests", Record: "r-b"}))
-	own := must(put(operator, Input{Collection: "guests", Record: "r-b", Attributes: map[string]string{"property": "villa-a"}}))
+	a := must(put(custos, Input{Attributes: map[string]string{"property": "villa-a"}}))
+	b := must(put(custos, Input{Attributes: map[string]string{"property": "villa-b"}}))
+	n := must(put(custos, Input{})) // no attributes
+	ra := must(put(custos, Input{Collection: "guests", Record: "r-a"}))
+	rb := must(put(custos, Input{Collection: "guests", Record: "r-b"}))
+	own := must(put(custos, Input{Collection: "guests", Record: "r-b", Attributes: map[string]string{"property": "villa-a"}}))
 	if ra.Attributes["property"] != "villa-a" || rb.Attributes["property"] != "villa-b" || own.Attributes["property"] != "villa-a" {
 		t.Fatalf("inherited attributes: %v %v %v", ra.Attributes, rb.Attributes, own.Attributes)
 	}
@@ -60,7 +60,7 @@ func TestAttributeScopes(t *testing.T) {
 	for _, c := range []struct {
 		who  audit.Principal
 		want []string
-	}{{scoped, visible}, {operator, []string{a.ID, b.ID, n.ID, ra.ID, rb.ID, own.ID}}} {
+	}{{scoped, visible}, {custos, []string{a.ID, b.ID, n.ID, ra.ID, rb.ID, own.ID}}} {
 		want := slices.Sorted(slices.Values(c.want))
 		list, _, err := e.svc.List(ctx, c.who, "acme", "", "", 100)
 		if err != nil || !slices.Equal(ids(list), want) {
@@ -123,7 +123,7 @@ func TestAttributeScopes(t *testing.T) {
 	if _, err := put(scoped, Input{Collection: "guests", Record: "r-b"}); !errors.Is(err, validation.ErrInvalid) {
 		t.Errorf("link to a record outside: %v, want the missing record's refusal", err)
 	}
-	if _, err := put(operator, Input{Attributes: map[string]string{"Bad": "x"}}); !errors.Is(err, validation.ErrInvalid) {
+	if _, err := put(custos, Input{Attributes: map[string]string{"Bad": "x"}}); !errors.Is(err, validation.ErrInvalid) {
 		t.Errorf("bad attribute name: %v", err)
 	}
 	if err := e.svc.Delete(ctx, scoped, "acme", b.ID); !errors.Is(err, ErrNotFound) {

@@ -45,7 +45,7 @@ func benchEnv(b *testing.B) (*env, *records.Service) {
 	if _, err := e.ten.Create(ctx, tenantsActor, tenantsInput("bench")); err != nil {
 		b.Fatal(err)
 	}
-	if _, _, err := e.colls.Put(ctx, operator, "bench", "guests", benchCollection, 0); err != nil {
+	if _, _, err := e.colls.Put(ctx, custos, "bench", "guests", benchCollection, 0); err != nil {
 		b.Fatal(err)
 	}
 	return e, svc

@@ -54,7 +54,7 @@ func (e *env) entries(tenant string, after uint64, action string) []chained {
 func (e *env) create(svc *records.Service, tenant, id, subject, email string) {
 	e.t.Helper()
 	in := records.Input{ID: id, Subject: subject, Fields: map[string]json.RawMessage{"email": json.RawMessage(`"` + email + `"`), "n": json.RawMessage(`7`)}}
-	if _, err := svc.Create(context.Background(), operator, tenant, "guests", in); err != nil {
+	if _, err := svc.Create(context.Background(), custos, tenant, "guests", in); err != nil {
 		e.t.Fatal(err)
 	}
 }
@@ -136,7 +136,7 @@ func (e *env) indexKeys(tenant, id string) int {
 
 func (e *env) find(svc *records.Service, tenant, email string) []string {
 	e.t.Helper()
-	ids, _, err := svc.Find(context.Background(), operator, tenant, "guests", "email", json.RawMessage(`"`+email+`"`), "", 100)
+	ids, _, err := svc.Find(context.Background(), custos, tenant, "guests", "email", json.RawMessage(`"`+email+`"`), "", 100)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -165,10 +165,10 @@ func TestDeleteTamperedRecord(t *testing.T) {
 		t.Fatalf("%d index entries of t1 before the delete, want 1", n)
 	}
 	size := e.chainSize("acme")
-	if err := svc.Delete(ctx, operator, "acme", "guests", "t1"); err != nil {
+	if err := svc.Delete(ctx, custos, "acme", "guests", "t1"); err != nil {
 		t.Fatalf("delete of the tampered record: %v", err)
 	}
-	if _, ok, err := svc.Attributes(ctx, operator, "acme", "guests", "t1"); err != nil || ok {
+	if _, ok, err := svc.Attributes(ctx, custos, "acme", "guests", "t1"); err != nil || ok {
 		t.Fatalf("t1 exists after its delete: %v %v", ok, err)
 	}
 	if _, err := svc.Get(ctx, reader(2), "acme", "guests", "t1", false); !errors.Is(err, records.ErrNotFound) {
@@ -180,14 +180,14 @@ func TestDeleteTamperedRecord(t *testing.T) {
 	if ids := e.find(svc, "acme", "ann@acme.example"); len(ids) != 0 {
 		t.Fatalf("find by t1's old value: %v, want nothing", ids)
 	}
-	if _, err := svc.Subject(ctx, operator, "acme", "s-1"); !errors.Is(err, records.ErrNotFound) {
+	if _, err := svc.Subject(ctx, custos, "acme", "s-1"); !errors.Is(err, records.ErrNotFound) {
 		t.Fatalf("t1's subject still holds something: %v", err)
 	}
 	// t2, tampered too, keeps all it had.
 	if ids := e.find(svc, "acme", "bob@acme.example"); !slices.Equal(ids, []string{"t2"}) {
 		t.Fatalf("find by t2's value: %v, want [t2]", ids)
 	}
-	if held, err := svc.Subject(ctx, operator, "acme", "s-2"); err != nil || len(held) != 1 || held[0].ID != "t2" {
+	if held, err := svc.Subject(ctx, custos, "acme", "s-2"); err != nil || len(held) != 1 || held[0].ID != "t2" {
 		t.Fatalf("t2's subject: %v %v", held, err)
 	}
 	dels := e.entries("acme", size, "record.delete")
@@ -201,7 +201,7 @@ func TestDeleteTamperedRecord(t *testing.T) {
 
 	// A record without tampering is deleted as ever: no failure noted.
 	size = e.chainSize("acme")
-	if err := svc.Delete(ctx, operator, "acme", "guests", "g1"); err != nil {
+	if err := svc.Delete(ctx, custos, "acme", "guests", "g1"); err != nil {
 		t.Fatal(err)
 	}
 	if dels := e.entries("acme", size, "record.delete"); len(dels) != 1 || len(dels[0].Details) != 0 {
@@ -223,13 +223,13 @@ func TestDeleteTamperedRecord(t *testing.T) {
 	if f := e.entries("acme", size, "record.integrity_failure"); len(f) != 1 || !maps.Equal(f[0].Details, map[string]string{"failed": "envelope"}) {
 		t.Fatalf("integrity entries %+v, want one naming the envelope", f)
 	}
-	if err := svc.Delete(ctx, operator, "acme", "guests", "t9"); err != nil {
+	if err := svc.Delete(ctx, custos, "acme", "guests", "t9"); err != nil {
 		t.Fatalf("delete of a broken envelope: %v", err)
 	}
 	if n := e.indexKeys("acme", "t9"); n != 0 {
 		t.Fatalf("%d index entries of t9 after its delete", n)
 	}
-	if _, err := svc.Subject(ctx, operator, "acme", "s-9"); !errors.Is(err, records.ErrNotFound) {
+	if _, err := svc.Subject(ctx, custos, "acme", "s-9"); !errors.Is(err, records.ErrNotFound) {
 		t.Fatalf("t9's subject still holds something: %v", err)
 	}
 	if dels := e.entries("acme", size, "record.delete"); len(dels) != 1 || !maps.Equal(dels[0].Details, map[string]string{"integrity_failure": "envelope"}) {

@@ -54,7 +54,10 @@ func (e *env) service() *records.Service {
 	return records.New(e.b, e.keys, e.colls, nil, records.WithReadAudit(b))
 }
 
-var operator = audit.Principal{Kind: audit.ActorOperator, ID: "operator"}
+// custos is the principal the tests read and write as: Custos itself, which
+// reads every tenant's data in clear (operators read none; see
+// appliance/identity/visibility).
+var custos = audit.System()
 
 var tenantsActor = audit.Principal{Kind: audit.ActorOperator, ID: "operator"}
 
@@ -72,11 +75,11 @@ func (e *env) tenant(svc *records.Service, id string) {
 		{Name: "email", Type: collections.TypeString, Required: true, Classification: collections.ClassPII, Index: true},
 		{Name: "n", Type: collections.TypeNumber, Classification: collections.ClassInternal},
 	}}
-	if _, _, err := e.colls.Put(ctx, operator, id, "guests", def, 0); err != nil {
+	if _, _, err := e.colls.Put(ctx, custos, id, "guests", def, 0); err != nil {
 		e.t.Fatal(err)
 	}
 	in := records.Input{ID: "g1", Fields: map[string]json.RawMessage{"email": json.RawMessage(`"jane@` + id + `.example"`), "n": json.RawMessage(`1`)}}
-	if _, err := svc.Create(ctx, operator, id, "guests", in); err != nil {
+	if _, err := svc.Create(ctx, custos, id, "guests", in); err != nil {
 		e.t.Fatal(err)
 	}
 }
@@ -475,20 +478,20 @@ func testReadRoundsAndStaleState(t *testing.T, batched bool) {
 	step("get", err)
 	in := email("b@acme.example")
 	in.ID = "g2"
-	_, err = svc.Create(ctx, operator, "acme", "guests", in)
+	_, err = svc.Create(ctx, custos, "acme", "guests", in)
 	step("create", err)
-	_, err = svc.Replace(ctx, operator, "acme", "guests", "g2", email("c@acme.example"), 1)
+	_, err = svc.Replace(ctx, custos, "acme", "guests", "g2", email("c@acme.example"), 1)
 	step("replace", err)
-	_, err = svc.Patch(ctx, operator, "acme", "guests", "g2", records.Input{Fields: map[string]json.RawMessage{"n": json.RawMessage(`2`)}}, false, false, 2)
+	_, err = svc.Patch(ctx, custos, "acme", "guests", "g2", records.Input{Fields: map[string]json.RawMessage{"n": json.RawMessage(`2`)}}, false, false, 2)
 	step("patch", err)
-	step("delete", svc.Delete(ctx, operator, "acme", "guests", "g2"))
+	step("delete", svc.Delete(ctx, custos, "acme", "guests", "g2"))
 	if rounds = h.rounds() - r0; rounds != 0 {
 		t.Fatalf("%d read-index rounds for a read, a create, a replace, a patch and a delete, want 0", rounds)
 	}
 	// A record written a moment ago may not be in the local state yet:
 	// found by the linearizable retry, not a 404.
 	in.ID = "g5"
-	if _, err := svc.Create(ctx, operator, "acme", "guests", in); err != nil {
+	if _, err := svc.Create(ctx, custos, "acme", "guests", in); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := svc.Get(ctx, reader(5), "acme", "guests", "g5", false); err != nil {
@@ -501,7 +504,7 @@ func testReadRoundsAndStaleState(t *testing.T, batched bool) {
 	// from a linearizable read — the new version.
 	size := e.chainSize("acme")
 	r0 = h.then(func() {
-		if _, err := other.Replace(ctx, operator, "acme", "guests", "g1", email("new@acme.example"), 0); err != nil {
+		if _, err := other.Replace(ctx, custos, "acme", "guests", "g1", email("new@acme.example"), 0); err != nil {
 			t.Error(err)
 		}
 	})
@@ -519,21 +522,21 @@ func testReadRoundsAndStaleState(t *testing.T, batched bool) {
 	// A write without If-Match over a record changed behind it is retried
 	// from a linearizable read (no spurious 412)...
 	h.then(func() {
-		if _, err := other.Replace(ctx, operator, "acme", "guests", "g1", email("x@acme.example"), 0); err != nil {
+		if _, err := other.Replace(ctx, custos, "acme", "guests", "g1", email("x@acme.example"), 0); err != nil {
 			t.Error(err)
 		}
 	})
-	if rec, err := svc.Replace(ctx, operator, "acme", "guests", "g1", email("y@acme.example"), 0); err != nil || rec.Version != 4 {
+	if rec, err := svc.Replace(ctx, custos, "acme", "guests", "g1", email("y@acme.example"), 0); err != nil || rec.Version != 4 {
 		t.Fatalf("replace: %+v %v, want version 4", rec, err)
 	}
 	// ...but If-Match naming the version read locally is checked against
 	// the current one: 412.
 	h.then(func() {
-		if _, err := other.Replace(ctx, operator, "acme", "guests", "g1", email("z@acme.example"), 0); err != nil {
+		if _, err := other.Replace(ctx, custos, "acme", "guests", "g1", email("z@acme.example"), 0); err != nil {
 			t.Error(err)
 		}
 	})
-	if _, err := svc.Replace(ctx, operator, "acme", "guests", "g1", email("w@acme.example"), 4); !errors.Is(err, records.ErrVersion) {
+	if _, err := svc.Replace(ctx, custos, "acme", "guests", "g1", email("w@acme.example"), 4); !errors.Is(err, records.ErrVersion) {
 		t.Fatalf("replace with If-Match of a superseded version: %v, want ErrVersion", err)
 	}
 
@@ -545,13 +548,13 @@ func testReadRoundsAndStaleState(t *testing.T, batched bool) {
 		{Name: "room", Type: collections.TypeString, Classification: collections.ClassInternal},
 	}}
 	h.then(func() {
-		if _, _, err := e.colls.Put(ctx, operator, "acme", "guests", def, 0); err != nil {
+		if _, _, err := e.colls.Put(ctx, custos, "acme", "guests", def, 0); err != nil {
 			t.Error(err)
 		}
 	})
 	in = email("d@acme.example")
 	in.ID = "g3"
-	if rec, err := svc.Create(ctx, operator, "acme", "guests", in); err != nil || rec.SchemaVersion != 2 {
+	if rec, err := svc.Create(ctx, custos, "acme", "guests", in); err != nil || rec.SchemaVersion != 2 {
 		t.Fatalf("create across a schema change: %+v %v, want schema version 2", rec, err)
 	}
 
@@ -559,13 +562,13 @@ func testReadRoundsAndStaleState(t *testing.T, batched bool) {
 	// email turned internal, then (behind the local read) pii again — the
 	// read must be audited.
 	def.Fields[0].Classification = collections.ClassInternal
-	if _, _, err := e.colls.Put(ctx, operator, "acme", "guests", def, 0); err != nil {
+	if _, _, err := e.colls.Put(ctx, custos, "acme", "guests", def, 0); err != nil {
 		t.Fatal(err)
 	}
 	def.Fields[0].Classification = collections.ClassPII
 	size = e.chainSize("acme")
 	h.then(func() {
-		if _, _, err := e.colls.Put(ctx, operator, "acme", "guests", def, 0); err != nil {
+		if _, _, err := e.colls.Put(ctx, custos, "acme", "guests", def, 0); err != nil {
 			t.Error(err)
 		}
 	})
@@ -580,7 +583,7 @@ func testReadRoundsAndStaleState(t *testing.T, batched bool) {
 	h.then(func() {
 		in := email("e@acme.example")
 		in.ID = "g4"
-		if _, err := other.Create(ctx, operator, "acme", "guests", in); err != nil {
+		if _, err := other.Create(ctx, custos, "acme", "guests", in); err != nil {
 			t.Error(err)
 		}
 	})
@@ -600,7 +603,7 @@ func TestWriteAnswersWhatReadsReturn(t *testing.T) {
 	ctx := context.Background()
 	in := records.Input{ID: "g9", Subject: "guest-1", Attributes: map[string]string{"site": "x"},
 		Fields: map[string]json.RawMessage{"email": json.RawMessage(`"  Jane <J@Example.com> "`), "n": json.RawMessage(`1.50`)}}
-	created, err := svc.Create(ctx, operator, "acme", "guests", in)
+	created, err := svc.Create(ctx, custos, "acme", "guests", in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -614,7 +617,7 @@ func TestWriteAnswersWhatReadsReturn(t *testing.T) {
 		t.Fatalf("create answered %s, a read returns %s", a, b)
 	}
 	in.Fields["n"] = json.RawMessage(`2`)
-	replaced, err := svc.Replace(ctx, operator, "acme", "guests", "g9", in, 1)
+	replaced, err := svc.Replace(ctx, custos, "acme", "guests", "g9", in, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -645,7 +648,7 @@ func TestSearchesAndSubjectLookupsAreAudited(t *testing.T) {
 	e.tenant(svc, "acme")
 	ctx := context.Background()
 	in := records.Input{ID: "g2", Subject: "guest-7", Fields: map[string]json.RawMessage{"email": json.RawMessage(`"kim@acme.example"`)}}
-	if _, err := svc.Create(ctx, operator, "acme", "guests", in); err != nil {
+	if _, err := svc.Create(ctx, custos, "acme", "guests", in); err != nil {
 		t.Fatal(err)
 	}
 	akey, err := e.keys.AuditKey(ctx, "acme")

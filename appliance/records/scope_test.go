@@ -30,7 +30,7 @@ func TestAttributeScopes(t *testing.T) {
 		if prop != "" {
 			in.Attributes = map[string]string{"property": prop}
 		}
-		if _, err := svc.Create(ctx, operator, "acme", "guests", in); err != nil {
+		if _, err := svc.Create(ctx, custos, "acme", "guests", in); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -79,7 +79,7 @@ func TestAttributeScopes(t *testing.T) {
 	}
 	// A subject with only out-of-scope records answers as an unknown one.
 	put("b2", "villa-b")
-	if _, err := svc.Create(ctx, operator, "acme", "guests", records.Input{ID: "b3", Subject: "s2", Attributes: map[string]string{"property": "villa-b"},
+	if _, err := svc.Create(ctx, custos, "acme", "guests", records.Input{ID: "b3", Subject: "s2", Attributes: map[string]string{"property": "villa-b"},
 		Fields: map[string]json.RawMessage{"email": json.RawMessage(`"b@x.example"`)}}); err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func TestAttributeScopes(t *testing.T) {
 	if err := svc.Delete(ctx, scoped, "acme", "guests", "b1"); !errors.Is(err, records.ErrNotFound) {
 		t.Errorf("delete outside: %v, want ErrNotFound", err)
 	}
-	if rec, err := svc.Get(ctx, operator, "acme", "guests", "b1", false); err != nil || rec.Attributes["property"] != "villa-b" || rec.Version != 1 {
+	if rec, err := svc.Get(ctx, custos, "acme", "guests", "b1", false); err != nil || rec.Attributes["property"] != "villa-b" || rec.Version != 1 {
 		t.Errorf("b1 after the refused writes: %+v %v", rec, err)
 	}
 	if err := svc.Delete(ctx, scoped, "acme", "guests", "a3"); err != nil {

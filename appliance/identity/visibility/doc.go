@@ -19,10 +19,8 @@
 //   - An operator (the root credential or an operator user) reads as the
 //     Operator role — nothing — unless it holds an active break-glass
 //     grant for the tenant, which [Grants] answers; then it reads in
-//     clear, as the tenant's approval says. A Resolver built without
-//     Grants predates break-glass: operators read in clear, as the
-//     operator token always did (the appliance's node wires Grants once
-//     break-glass exists).
+//     clear, as the tenant's approval says. Without Grants no operator
+//     reads anything (fail closed): break-glass reads need Grants wired.
 //   - Custos itself (audit.ActorSystem) reads in clear: it acts for the
 //     tenant (exports of a data-subject request, sweeps).
 //   - Any other kind reads nothing.

@@ -118,9 +118,13 @@ func TestOperatorsAndSystem(t *testing.T) {
 	if _, err := visibility.New(visibility.WithGrants(grants{err: boom})).Sight(ctx, op, "acme"); !errors.Is(err, boom) {
 		t.Errorf("a failed grant lookup: %v", err)
 	}
-	// Before break-glass is wired, the operator token reads as it did.
-	if s, _ := visibility.New().Sight(ctx, op, "acme"); !allClear(s) {
+	// Without a grants source, no grant: fail closed.
+	if s, _ := visibility.New().Sight(ctx, op, "acme"); !nothing(s) {
 		t.Errorf("an operator without a grants source reads %+v", s)
+	}
+	opUser := audit.Principal{Kind: audit.ActorOperator, ID: "op_x"}
+	if s, _ := visibility.New(visibility.WithGrants(grants{})).Sight(ctx, opUser, "acme"); !nothing(s) {
+		t.Errorf("an operator user without break-glass reads %+v", s)
 	}
 	if s, _ := visibility.New(visibility.WithGrants(grants{})).Sight(ctx, audit.System(), "acme"); !allClear(s) {
 		t.Errorf("the system reads %+v", s)
