@@ -18,8 +18,10 @@ import (
 // nothing (the schema's fields of that classification listed in
 // Withheld). With masked, pii and sensitive values are masked further
 // (j***@e******.c**); masked never unmasks. Reading pii or sensitive
-// fields is audited, and the record is returned only once its entry is
-// committed.
+// fields is audited — the entry records the request's masked and how the
+// reader read each classification (sight), so who saw a value in clear
+// can be told later, whatever roles become — and the record is returned
+// only once its entry is committed.
 func (s *Service) Get(ctx context.Context, caller audit.Principal, tenant, collection, id string, masked bool) (Record, error) {
 	if !validID(id) {
 		return Record{}, ErrNotFound
@@ -73,7 +75,7 @@ func (s *Service) get(ctx context.Context, c raftstore.Consistency, caller audit
 		// committed (shared with concurrent reads through the batcher).
 		// From local state, the entry is written only if the schema and
 		// record are still as read (state.go).
-		e := caller.Entry(s.now().UTC(), "record.read", "record:"+collection+"/"+id, audit.OutcomeSuccess, map[string]string{"masked": fmt.Sprint(masked)})
+		e := caller.Entry(s.now().UTC(), "record.read", "record:"+collection+"/"+id, audit.OutcomeSuccess, map[string]string{"masked": fmt.Sprint(masked), "sight": v.String()})
 		var conds []raftstore.Cond
 		if c == raftstore.Stale {
 			conds = []raftstore.Cond{st.schemaCond(), st.recordCond()}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/identity/roles"
@@ -50,6 +51,19 @@ func (s Sight) Masked() Sight {
 		s.sensitive = roles.Masked
 	}
 	return s
+}
+
+// String is how s reads each classification, as read entries record it:
+// "pii=clear,sensitive=masked,internal=clear".
+func (s Sight) String() string {
+	var b strings.Builder
+	for i, c := range roles.Classifications() {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(string(c) + "=" + string(s.Of(c)))
+	}
+	return b.String()
 }
 
 // BlobContent reports whether the principal downloads blob bytes.

@@ -180,3 +180,13 @@ func TestMasked(t *testing.T) {
 		t.Errorf("an unknown classification reads %s", s.Of("secret"))
 	}
 }
+
+func TestString(t *testing.T) {
+	marketing, _ := roles.Builtin("marketing")
+	if got := visibility.FromRole(marketing).String(); got != "pii=masked,sensitive=none,internal=clear" {
+		t.Errorf("marketing's sight reads %q", got)
+	}
+	if got := (visibility.Sight{}).String(); got != "pii=none,sensitive=none,internal=none" {
+		t.Errorf("the zero sight reads %q", got)
+	}
+}
