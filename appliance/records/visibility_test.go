@@ -38,9 +38,15 @@ func TestOperatorsReadNoData(t *testing.T) {
 		tenant := tc.tenant
 		e.tenant(svc, tenant)
 		for _, op := range []audit.Principal{{Kind: audit.ActorOperator, ID: "operator"}, {Kind: audit.ActorOperator, ID: "op_x"}} {
+			size := e.chainSize(tenant)
 			rec, err := svc.Get(ctx, op, tenant, "guests", "g1", false)
 			if err != nil {
 				t.Fatalf("%s: %v", tc.name, err)
+			}
+			// The entry records how the reader read.
+			want := map[bool]string{false: "pii=none,sensitive=none,internal=none", true: "pii=clear,sensitive=clear,internal=clear"}[tc.granted]
+			if got := e.entries(tenant, size, "record.read"); len(got) != 1 || got[0].Details["sight"] != want || got[0].Actor != op.Actor() {
+				t.Errorf("%s: %s's record.read entries: %+v", tc.name, op.ID, got)
 			}
 			_, _, ferr := svc.Find(ctx, op, tenant, "guests", "email", json.RawMessage(`"jane@`+tenant+`.example"`), "", 10)
 			if tc.granted {
