@@ -69,6 +69,7 @@ bench: ## performance scenarios (3-process cluster over HTTP, in-process raftsto
 	$(GO) test -run '^$$' -bench 'Verify$$|VerifyCached$$' -benchmem -count 3 -cpu 1 ./appliance/identity/token
 	$(GO) test -run '^$$' -bench 'VerifyCachedParallel' -benchmem -count 3 -cpu 1,2 ./appliance/identity/token
 	$(GO) test -run '^$$' -bench 'KeysVerify' -benchmem -count 3 -cpu 1 ./appliance/identity/signing
+	$(GO) test -run '^$$' -bench 'AuditedRead|Authorize' -benchtime 1500x -count 3 -cpu 1 ./appliance/api
 	$(GO) test -run '^$$' -bench . -benchtime 200x -count 3 -cpu 1 ./appliance/identity/totp
 	$(GO) test -run '^$$' -bench 'GetScope|RestrictedGet' -benchtime 5000x -count 3 ./appliance/records ./internal/tenancy
 	$(GO) test -run '^$$' -bench 'Append' -count 3 ./raftstore
