@@ -202,8 +202,10 @@ type Blob struct {
 	Attributes  map[string]string `json:"attributes,omitempty"`
 	ContentType string            `json:"content_type"`
 	Size        int64             `json:"size"`
-	SHA256      string            `json:"sha256"`
-	CreatedAt   string            `json:"created_at"`
+	// SHA256 is the content's digest in hex; empty for a role that does
+	// not read blob content (the digest would confirm a guessed document).
+	SHA256    string `json:"sha256,omitempty"`
+	CreatedAt string `json:"created_at"`
 }
 
 // BlobPage is one page of GET /v1/tenants/{id}/blobs.

@@ -17,7 +17,11 @@ func printBlobs(w io.Writer, list []client.Blob) {
 	tw := table(w)
 	fmt.Fprintln(tw, "ID\tSUBJECT\tTYPE\tSIZE\tSHA256\tCREATED")
 	for _, b := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%.16s…\t%s\n", b.ID, b.Subject, b.ContentType, b.Size, b.SHA256, b.CreatedAt)
+		sum := "(withheld)" // the caller's role does not read the content
+		if b.SHA256 != "" {
+			sum = fmt.Sprintf("%.16s…", b.SHA256)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", b.ID, b.Subject, b.ContentType, b.Size, sum, b.CreatedAt)
 	}
 	tw.Flush()
 }
