@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/collections"
 	"github.com/custos/custos/appliance/records"
 	"github.com/custos/custos/internal/testkit/storetest"
@@ -90,42 +89,4 @@ func BenchmarkGet(b *testing.B) {
 			}
 		}
 	})
-}
-
-// BenchmarkGetScope: the cost of an attribute scope on audited reads by
-// id (issue 12: scope checks add at most 5 %), measured in one run over
-// the same records: unscoped, then by a principal scoped to the
-// property every record has (so both read the same records, and the
-// scoped read also decodes each envelope's attributes through its
-// restricted handle).
-func BenchmarkGetScope(b *testing.B) {
-	_, svc := benchEnv(b)
-	const n = 1000
-	for i := range int64(n) {
-		in := benchInput(fmt.Sprint("g", i), i)
-		in.Attributes = map[string]string{"property": "villa-a", "floor": fmt.Sprint(i % 4)}
-		if _, err := svc.Create(context.Background(), reader(0), "bench", "guests", in); err != nil {
-			b.Fatal(err)
-		}
-	}
-	scoped := reader(1)
-	scoped.Scopes = map[string][]string{"property": {"villa-a", "villa-b"}}
-	for _, c := range []struct {
-		name string
-		who  audit.Principal
-	}{{"unscoped", reader(1)}, {"scoped", scoped}} {
-		b.Run(c.name, func(b *testing.B) {
-			var seq atomic.Int64
-			b.SetParallelism(32)
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					i := seq.Add(1)
-					if _, err := svc.Get(context.Background(), c.who, "bench", "guests", fmt.Sprint("g", i%n), false); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-		})
-	}
 }

@@ -185,9 +185,8 @@ func equal(a, b []string) bool {
 // BenchmarkRestrictedGet: what a restriction adds to a read by key — the
 // decoding of the item's attributes — for an item of about 2 KiB (a
 // record's envelope with five sealed fields), against the same read
-// unrestricted. The records service's audited read by id costs hundreds
-// of microseconds (its audit entry's commit), BenchmarkGetScope in
-// appliance/records.
+// unrestricted. The whole audited read by id, with and without a scope,
+// is BenchmarkAuditedRead in appliance/api.
 func BenchmarkRestrictedGet(b *testing.B) {
 	store := storetest.Start(b)
 	ctx := context.Background()
