@@ -337,3 +337,71 @@ func TestWriteBackUnread(t *testing.T) {
 		}
 	}
 }
+
+// TestVisibilityCanaries walks every read operation of openapi.json (GET
+// and HEAD: a new route is walked without being listed) with a key bound
+// to each built-in tenant role, over a record and a blob holding canary
+// values: no answer carries a pii or sensitive value, the blob's bytes or
+// their SHA-256 to a role that does not read them in clear — whatever
+// the route.
+func TestVisibilityCanaries(t *testing.T) {
+	e := newEnv(t, api.Options{})
+	s := &suspendEnv{t: t, e: e}
+	_, ops := loadSpecOps(t)
+	e.mustCreate(attackerTenant, "Acme")
+	if r := e.do("PUT", "/v1/tenants/acme/collections/guests", guestsV1); r.status != http.StatusCreated {
+		t.Fatalf("collection: %d %s", r.status, r.body)
+	}
+	const piiCanary, sensitiveCanary, blobCanary = "pii-canary-7f3a@acme.test", "sensitive-canary-91c2", "blob-canary-5d0e"
+	if r := e.do("POST", "/v1/tenants/acme/collections/guests/records", `{"id":"`+aRecord+`","subject":"`+aSubject+`","fields":{"email":"`+piiCanary+`","stay":"long","notes":{"diet":"`+sensitiveCanary+`"}}}`); r.status != http.StatusCreated {
+		t.Fatalf("record: %d %s", r.status, r.body)
+	}
+	var bl struct{ ID, SHA256 string }
+	if r := e.do("POST", "/v1/tenants/acme/blobs?subject="+aSubject, "RIFF\x24\x00\x00\x00WAVEfmt "+blobCanary, withHeader("Content-Type", "audio/wav")); r.status != http.StatusCreated {
+		t.Fatalf("blob: %d %s", r.status, r.body)
+	} else {
+		r.json(t, &bl)
+	}
+	s.blob = bl.ID
+	s.keyOther = e.createKey(t, "acme", `{"name":"other","role":"qa"}`).ID
+	tokens := map[string]string{}
+	for _, role := range apikeys.Roles() {
+		tokens[role] = e.createKey(t, "acme", `{"name":"`+role+`","role":"`+role+`"}`).Token
+	}
+	s.calls = e.withCallLog()
+
+	walked := 0
+	for _, role := range apikeys.Roles() {
+		r0, _ := roles.Builtin(role)
+		canaries := map[string]bool{
+			piiCanary:       r0.Visibility(roles.PII) == roles.Clear,
+			sensitiveCanary: r0.Visibility(roles.Sensitive) == roles.Clear,
+			blobCanary:      r0.ReadsBlobContent(),
+			bl.SHA256:       r0.ReadsBlobContent(),
+		}
+		seen := map[string]bool{}
+		for _, op := range ops {
+			if op.method != http.MethodGet && op.method != http.MethodHead {
+				continue
+			}
+			r, _ := s.asKey(op, tokens[role])
+			walked++
+			for canary, may := range canaries {
+				if !bytes.Contains(r.body, []byte(canary)) {
+					continue
+				}
+				seen[canary] = true
+				if !may {
+					t.Errorf("%s answered a %s key with %q: %d %s", op, role, canary, r.status, r.body)
+				}
+			}
+		}
+		// Not blind: what the role reads in clear, some route answers.
+		for canary, may := range canaries {
+			if may && !seen[canary] {
+				t.Errorf("no read answered a %s key with %q, which it reads in clear", role, canary)
+			}
+		}
+	}
+	t.Logf("%d reads walked", walked)
+}
