@@ -66,6 +66,9 @@ func TestEveryMutatingRouteIsAudited(t *testing.T) {
 	}
 	var blob struct{ ID string }
 	up.json(t, &blob)
+	var toApprove, toRevoke struct{ ID string }
+	e.do("POST", "/v1/tenants/walk/breakglass", `{"reason":"a support case"}`).json(t, &toApprove)
+	e.do("POST", "/v1/tenants/walk/breakglass", `{"reason":"another support case"}`).json(t, &toRevoke)
 	cases := map[string]struct{ path, body, ct string }{
 		"POST /v1/tenants":                                      {path: "/v1/tenants", body: `{"id":"walk2","display_name":"Walk 2"}`},
 		"PATCH /v1/tenants/:id":                                 {path: "/v1/tenants/walk", body: `{"display_name":"Walked"}`},
@@ -86,6 +89,10 @@ func TestEveryMutatingRouteIsAudited(t *testing.T) {
 		"PATCH /v1/tenants/:id/collections/:name/records/:rid":  {path: "/v1/tenants/walk/collections/guests/records/walk-r2", body: `{"fields":{"n":3}}`},
 		"POST /v1/tenants/:id/blobs":                            {path: "/v1/tenants/walk/blobs?subject=walk-s", body: "another recording", ct: "audio/ogg"},
 		"DELETE /v1/tenants/:id/blobs/:bid":                     {path: "/v1/tenants/walk/blobs/" + blob.ID},
+		"POST /v1/tenants/:id/breakglass":                       {path: "/v1/tenants/walk/breakglass", body: `{"reason":"a third support case"}`},
+		"POST /v1/tenants/:id/breakglass/:gid/approve":          {path: "/v1/tenants/walk/breakglass/" + toApprove.ID + "/approve"},
+		"POST /v1/tenants/:id/breakglass/:gid/revoke":           {path: "/v1/tenants/walk/breakglass/" + toRevoke.ID + "/revoke"},
+		"PUT /v1/tenants/:id/breakglass-policy":                 {path: "/v1/tenants/walk/breakglass-policy", body: `{"auto_approve":false,"max_duration_seconds":7200}`},
 	}
 	seen := map[string]bool{}
 	for _, rt := range e.app.GetRoutes(true) {

@@ -122,15 +122,17 @@ var bootstrapNeeds = roles.SetOf(roles.P(roles.APIKeys, roles.Create), roles.P(r
 //     path names: a principal of another tenant gets the answer a missing
 //     tenant gets, 404, nothing about whether the tenant exists.
 //   - The principal's role must hold the route's permission (403
-//     forbidden), with one exception for the operator: bootstrap (a
-//     tenant's first API keys and Owner user, see bootstrapping).
+//     forbidden), with two exceptions for an operator (operatorMay):
+//     bootstrap (a tenant's first API keys and Owner user, see
+//     bootstrapping), and reads of a tenant's data under an active
+//     break-glass grant of that tenant.
 //   - A principal of a suspended tenant is then refused (403
 //     tenant-suspended) on every route it could otherwise reach, before
 //     anything of the request is read or done; the rule sits here, not
 //     in handlers, so a new route cannot forget it.
 //
 // The operator's role holds no read of records, blobs or subjects: it
-// reads no tenant's data.
+// reads no tenant's data but through break-glass.
 func (s *server) authorize(c *fiber.Ctx, a access) (audit.Principal, error) {
 	if a.public {
 		return audit.Principal{}, nil
@@ -172,14 +174,28 @@ func (s *server) authorize(c *fiber.Ctx, a access) (audit.Principal, error) {
 
 // operatorMay reports whether an operator may do what its role does not
 // hold in tenant: create the tenant's first principals while it is
-// bootstrapping.
+// bootstrapping, or read the tenant's records, blobs and subjects under
+// an active break-glass grant the tenant approved (each such request is
+// recorded in the tenant's chain before it is served; the services then
+// show the data in clear, as their visibility resolver asks the same
+// grants). The root credential is an operator like any other here.
 func (s *server) operatorMay(c *fiber.Ctx, p caller, a access, tenant string) (bool, error) {
-	if p.who.Kind != audit.ActorOperator || !bootstrapNeeds.Has(a.need) {
+	if p.who.Kind != audit.ActorOperator {
 		return false, nil
 	}
 	ctx, cancel := s.callContext(c)
 	defer cancel()
-	return s.bootstrapping(ctx, tenant)
+	switch {
+	case bootstrapNeeds.Has(a.need):
+		return s.bootstrapping(ctx, tenant)
+	case dataReads.Has(a.need):
+		_, ok, err := s.deps.BreakGlass.Use(ctx, p.who, tenant, a.need.String())
+		if err != nil {
+			return false, fmt.Errorf("api: break-glass of %q: %w", tenant, err)
+		}
+		return ok, nil
+	}
+	return false, nil
 }
 
 // bootstrapping reports whether tenant is still being set up: it has no
@@ -208,7 +224,7 @@ func (s *server) lacks(p caller, a access) error {
 	case p.who.Kind == audit.ActorAPIKey && p.who.Role == "" && a.key != "":
 		return &requestError{kind: kindForbidden, detail: "This API key lacks the " + a.key + " permission."}
 	case p.who.Kind == audit.ActorOperator && dataReads.Has(a.need):
-		return &requestError{kind: kindForbidden, detail: "Operators do not read a tenant's data: the Operator role lacks the " + a.need.String() + " permission."}
+		return &requestError{kind: kindForbidden, detail: "Operators do not read a tenant's data: the Operator role lacks the " + a.need.String() + " permission, and the operator holds no active break-glass grant of the tenant."}
 	}
 	return &requestError{kind: kindForbidden, detail: "This principal's role, " + p.role.Name() + ", lacks the " + a.need.String() + " permission."}
 }

@@ -139,6 +139,8 @@ var bodyFixtures = map[string]string{
 	"CollectionDefinition":  guestsV1,
 	"RecordInput":           `{"subject":"as-1","attributes":{"tier":"bronze"},"fields":{"email":"mallory@acme.test","stay":"short"}}`,
 	"RecordPatch":           `{"fields":{"stay":"long"}}`,
+	"BreakGlassRequest":     `{"reason":"a support case of acme"}`,
+	"BreakGlassPolicy":      `{"auto_approve":false,"max_duration_seconds":3600}`,
 }
 
 // massAssignment are the fields phase 5 adds to valid bodies.

@@ -101,6 +101,8 @@ type breach struct {
 	attacker map[string]createdKey // by permission
 	victim   map[string]createdKey
 	vBlob    string // the victim's blob the attacker knows
+	vGrant   string // an operator's break-glass request on the victim, known to the attacker
+	aGrant   string // one on the attacker's own tenant
 	vHidBlob string // one it does not
 	aBlob    string // the attacker's own blob
 
@@ -222,6 +224,13 @@ func newBreach(t *testing.T) *breach {
 	sums = append(sums, bl.SHA256)
 	must(201, "POST", "/v1/tenants/acme/blobs?subject="+aSubject, wav("the attacker's own audio"), audio).json(t, &bl)
 	b.aBlob = bl.ID
+	// An operator's break-glass requests, pending: the victim's says why
+	// in a canary (the tenant reads it; no other tenant may).
+	var g struct{ ID string }
+	must(201, "POST", "/v1/tenants/globex/breakglass", `{"reason":"support case `+breachCanary+`"}`).json(t, &g)
+	b.vGrant = g.ID
+	must(201, "POST", "/v1/tenants/acme/breakglass", `{"reason":"support case of acme"}`).json(t, &g)
+	b.aGrant = g.ID
 
 	for _, p := range breachPerms {
 		b.attacker[p] = e.createKey(t, attackerTenant, `{"name":"acme `+p+`","permissions":["`+p+`"]}`)
@@ -239,7 +248,7 @@ func newBreach(t *testing.T) *breach {
 			b.secrets = append(b.secrets, k.ID) // only the admin key's id is known
 		}
 	}
-	b.known = []string{victimTenant, vRecord, vSubject, vCollection, vEmail, vAttribute, b.vBlob, b.victim["admin"].ID}
+	b.known = []string{victimTenant, vRecord, vSubject, vCollection, vEmail, vAttribute, b.vBlob, b.victim["admin"].ID, b.vGrant}
 	return b
 }
 
@@ -253,11 +262,11 @@ func (e *env) withCallLog() *callLog {
 // victimParams are the path parameters naming the victim's resources;
 // ownParams the attacker's own.
 func (b *breach) victimParams(tenant string) map[string]string {
-	return map[string]string{"id": tenant, "name": "guests", "rid": vRecord, "sid": vSubject, "bid": b.vBlob, "kid": b.victim["admin"].ID}
+	return map[string]string{"id": tenant, "name": "guests", "rid": vRecord, "sid": vSubject, "bid": b.vBlob, "kid": b.victim["admin"].ID, "gid": b.vGrant}
 }
 
 func (b *breach) ownParams() map[string]string {
-	return map[string]string{"id": attackerTenant, "name": "guests", "rid": aRecord, "sid": aSubject, "bid": b.aBlob, "kid": b.attacker["admin"].ID}
+	return map[string]string{"id": attackerTenant, "name": "guests", "rid": aRecord, "sid": aSubject, "bid": b.aBlob, "kid": b.attacker["admin"].ID, "gid": b.aGrant}
 }
 
 // variants are the path parameter sets to try: with a {name}, both the
@@ -633,7 +642,7 @@ func (b *breach) phase1Methods() {
 
 // names the victim's resources in a path (beyond the tenant).
 func namesVictimResource(op *specOp, vals map[string]string) bool {
-	for _, p := range []string{"rid", "sid", "bid", "kid"} {
+	for _, p := range []string{"rid", "sid", "bid", "kid", "gid"} {
 		if op.hasPathParam(p) {
 			return true
 		}
@@ -702,8 +711,8 @@ func (b *breach) phase2() {
 						continue
 					}
 					twinVals := copyParams(vals)
-					for _, p := range []string{"rid", "sid", "bid", "kid"} {
-						twinVals[p] = randomLike(vals[p], p == "kid")
+					for _, p := range []string{"rid", "sid", "bid", "kid", "gid"} {
+						twinVals[p] = randomLike(vals[p], p == "kid" || p == "gid")
 					}
 					if vals["name"] == vCollection {
 						twinVals["name"] = randomLike(vCollection, false)
@@ -720,7 +729,9 @@ func (b *breach) phase2() {
 // that deletions aim at the victim's ids (which must find nothing), so the
 // attacker's fixtures survive the suite.
 func (b *breach) ownTarget(op *specOp) (map[string]string, bool) {
-	if op.method == "DELETE" {
+	// Approving and revoking a grant end what they name, as a deletion
+	// does: they too aim at the victim's ids.
+	if op.method == "DELETE" || strings.HasSuffix(op.path, "/approve") || strings.HasSuffix(op.path, "/revoke") {
 		return b.victimParams(attackerTenant), true
 	}
 	return b.ownParams(), false
@@ -886,6 +897,8 @@ func (b *breach) victimState() map[string]string {
 	get("key status", "/v1/tenants/globex/keys")
 	get("API keys", "/v1/tenants/globex/apikeys")
 	get("collections", "/v1/tenants/globex/collections", vk)
+	get("break-glass grants", "/v1/tenants/globex/breakglass")
+	get("break-glass policy", "/v1/tenants/globex/breakglass-policy")
 	for _, coll := range []string{"guests", vCollection} {
 		var l struct{ IDs []string }
 		if err := json.Unmarshal(get("records of "+coll, "/v1/tenants/globex/collections/"+coll+"/records?limit=500", vk), &l); err != nil {

@@ -25,18 +25,21 @@
 // its audit entries.
 //
 // Authorization is one step (authorize), on the permission table of
-// appliance/identity/roles: each route declares, once, the permission it
-// needs (resource and action; [Operations] lists them), and a tenant's
-// principal is admitted iff its role holds it. An API key's role is the
-// built-in tenant role it was created with, or, for a key created with
-// the old permissions (read, write, delete, export, admin), the role
-// roles.FromAPIKey maps them onto — computed once, when the key is
-// authenticated, so both kinds take the same path. The cluster's routes,
-// and the tenant-management routes no API key could call before roles
-// (the tenant itself, its keys' status, its API keys), are the operator's
-// alone for now, whatever a key's role holds: openapi.json describes them
-// so, and widening them waits for the role × route matrix. The operator
-// token passes every route.
+// appliance/identity/roles, the same for every principal: each route
+// declares, once, the permission it needs (resource and action;
+// [Operations] lists them), and a principal is admitted iff its role
+// holds it. An API key's role is the built-in tenant role it was created
+// with, or, for a key created with the old permissions (read, write,
+// delete, export, admin), the role roles.FromAPIKey maps them onto; the
+// root operator token's (and operator users') is Operator — computed
+// once, when the credential is authenticated. Routes under /tenants/:id
+// admit a tenant's principals of that tenant only (another tenant's get
+// the 404 of a missing tenant); the others act on the cluster and admit
+// no tenant principal. The Operator role holds no read of records, blobs
+// or subjects: operators read a tenant's data only under an active
+// break-glass grant the tenant approved (appliance/identity/breakglass),
+// and create a tenant's first principals only while it has no Owner user
+// (bootstrap).
 //
 // # Suspended tenants
 //

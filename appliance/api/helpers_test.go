@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,6 +27,8 @@ import (
 	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/blobs"
 	"github.com/custos/custos/appliance/collections"
+	"github.com/custos/custos/appliance/identity/breakglass"
+	"github.com/custos/custos/appliance/identity/visibility"
 	"github.com/custos/custos/appliance/identity/roles"
 	"github.com/custos/custos/appliance/records"
 	"github.com/custos/custos/appliance/tenants"
@@ -67,7 +70,17 @@ type env struct {
 	// owners are the tenants' bootstrap Owner keys, by tenant (see
 	// ownerKey).
 	owners map[string]string
+	// breakGlass keeps the operators' grants on the env's clock: the
+	// wall clock plus skew (advance moves it).
+	breakGlass *breakglass.Service
+	skew       atomic.Int64
 }
+
+// now is the env's clock for break-glass grants.
+func (e *env) now() time.Time { return time.Now().Add(time.Duration(e.skew.Load())) }
+
+// advance moves the env's clock forward by d.
+func (e *env) advance(d time.Duration) { e.skew.Add(int64(d)) }
 
 type syncBuffer struct {
 	mu sync.Mutex
@@ -104,6 +117,7 @@ func newEnvStore(tb testing.TB, store *raftstore.Store, opts api.Options) *env {
 	runner := audit.NewRunner(aud, audit.RunConfig{IsLeader: store.IsLeader})
 	svc := tenants.New(tenancy.New(store), storetest.Region, tenants.WithKeys(keys))
 	e := &env{t: tb, store: store, svc: svc, keys: keys, audit: aud, runner: runner, apikeys: apikeys.New(tenancy.New(store), nil), colls: collections.New(tenancy.New(store), nil), vkey: vkey, logBuf: &syncBuffer{}, owners: map[string]string{}}
+	e.breakGlass = breakglass.New(tenancy.New(store), e.now)
 	e.app = e.server(e.deps(), opts)
 	return e
 }
@@ -116,9 +130,13 @@ func (e *env) deps() api.Deps { return e.depsWith(e.keys) }
 func (e *env) depsWith(keys *keyring.Hierarchy) api.Deps {
 	b := tenancy.New(e.store)
 	reads := audit.NewBatcher(b, audit.BatchOptions{}) // shared, as the node shares one
-	recs := records.New(b, keys, e.colls, nil, records.WithReadAudit(reads))
+	// Operators read in clear only under an active break-glass grant, as
+	// the node wires it.
+	sight := visibility.New(visibility.WithGrants(e.breakGlass))
+	recs := records.New(b, keys, e.colls, nil, records.WithReadAudit(reads), records.WithVisibility(sight))
 	return api.Deps{Cluster: e.store, Tenants: e.svc, Keys: keys, Audit: e.audit, SelfCheck: e.runner, APIKeys: e.apikeys, Collections: e.colls,
-		Records: recs, Blobs: blobs.New(b, keys, recs, e.blobCfg, nil, blobs.WithReadAudit(reads)), Auth: staticAuth{goodToken}, Version: "1.2.3-test"}
+		Records: recs, Blobs: blobs.New(b, keys, recs, e.blobCfg, nil, blobs.WithReadAudit(reads), blobs.WithVisibility(sight)),
+		Auth: staticAuth{goodToken}, BreakGlass: e.breakGlass, Version: "1.2.3-test"}
 }
 
 // bootstrapAudit writes the audit checkpoint keys as operator init does

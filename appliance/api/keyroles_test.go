@@ -27,13 +27,14 @@ func TestKeyRoleMatrix(t *testing.T) {
 	_, ops := loadSpecOps(t)
 	need := map[string]api.Operation{}
 	for _, o := range api.Operations() {
-		need[o.Method+" /v1"+strings.NewReplacer(":id", "{id}", ":kid", "{kid}", ":name", "{name}", ":rid", "{rid}", ":sid", "{sid}", ":bid", "{bid}").Replace(o.Path)] = o
+		need[o.Method+" /v1"+strings.NewReplacer(":id", "{id}", ":kid", "{kid}", ":name", "{name}", ":rid", "{rid}", ":sid", "{sid}", ":bid", "{bid}", ":gid", "{gid}").Replace(o.Path)] = o
 	}
 
 	e.mustCreate("acme", "Acme")
 	if r := e.do("PUT", "/v1/tenants/acme/collections/guests", guestsV1); r.status != http.StatusCreated {
 		t.Fatalf("collection: %d %s", r.status, r.body)
 	}
+	s.grant = s.requestGrant()
 	// refill puts back what a role's deletions removed: the record, a
 	// blob, a second key.
 	refill := func() {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"github.com/custos/custos/appliance/identity/breakglass"
 	"strconv"
 	"strings"
 	"time"
@@ -166,6 +167,7 @@ var (
 	recordIDType   = idType(records.ValidID, "must be a record id", "No record has this id.")
 	subjectType    = idType(records.ValidID, "must be 1 to 64 of a-z, A-Z, 0-9, '.', '_', '-' and ':'", "The tenant holds nothing about this subject.")
 	blobIDType     = idType(blobs.ValidID, "must be a blob id", "No blob has this id.")
+	grantIDType    = idType(breakglass.ValidID, "must be a break-glass grant id", "No break-glass grant has this id.")
 )
 
 // input is a request as its route declared it: who made it, the values

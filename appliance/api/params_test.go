@@ -208,7 +208,7 @@ func TestQueryParamsOneRule(t *testing.T) {
 	// routes) is of the path's tenant: the parameters are then the only
 	// fault.
 	e.mustCreate("acme", "Acme")
-	ids := strings.NewReplacer("{id}", "acme", "{kid}", "aaaaaaaaaaaaaaaa", "{name}", "guests", "{rid}", "r1", "{sid}", "s1", "{bid}", "b1")
+	ids := strings.NewReplacer("{id}", "acme", "{kid}", "aaaaaaaaaaaaaaaa", "{name}", "guests", "{rid}", "r1", "{sid}", "s1", "{bid}", "b1", "{gid}", "aaaaaaaaaaaaaaaa")
 	refused := func(method, target string) (api.Problem, int) {
 		t.Helper()
 		r := e.do(method, target, "")

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/custos/custos/appliance/identity/breakglass"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -216,6 +217,16 @@ func problemFor(err error) (kind, string, []FieldProblem, []header) {
 		return kindConflict, "The tenant has the maximum number of collections.", nil, nil
 	case errors.Is(err, apikeys.ErrNotFound):
 		return kindNotFound, "No API key has this id.", nil, nil
+	case errors.Is(err, breakglass.ErrNotFound):
+		return kindNotFound, "No break-glass grant has this id.", nil, nil
+	case errors.Is(err, breakglass.ErrNoTenant):
+		return kindNotFound, "No tenant has this id.", nil, nil
+	case errors.Is(err, breakglass.ErrState):
+		return kindConflict, "The grant's state does not allow this: only a pending grant is approved, only a pending or active one revoked.", nil, nil
+	case errors.Is(err, breakglass.ErrConflict):
+		return kindConflict, "The grant changed meanwhile; list the grants and retry.", nil, nil
+	case errors.Is(err, breakglass.ErrTooMany):
+		return kindConflict, "The tenant holds the maximum number of break-glass grants.", nil, nil
 	case errors.Is(err, apikeys.ErrTooMany):
 		return kindConflict, "The tenant has the maximum number of API keys; delete one first.", nil, nil
 	case errors.Is(err, keyring.ErrConcurrent):

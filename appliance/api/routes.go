@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"github.com/custos/custos/appliance/identity/breakglass"
 	"reflect"
 	"slices"
 	"strings"
@@ -188,6 +189,7 @@ var (
 	collectionPath = pathParam("name", collectionType)
 	recordPath     = pathParam("rid", recordIDType)
 	blobPath       = pathParam("bid", blobIDType)
+	grantPath      = pathParam("gid", grantIDType)
 	stale          = query("stale", boolType)
 )
 
@@ -241,6 +243,19 @@ func (s *server) routes() []route {
 		{method: get, path: "/tenants/:id/apikeys", access: needs(p(roles.APIKeys, roles.Read)), params: params(tenantPath), body: noBody, existing: true, handle: s.listAPIKeys},
 		{method: get, path: "/tenants/:id/apikeys/:kid", access: needs(p(roles.APIKeys, roles.Read)), params: apiKey, body: noBody, existing: true, handle: s.getAPIKey},
 		{method: del, path: "/tenants/:id/apikeys/:kid", access: needs(p(roles.APIKeys, roles.Delete)), params: apiKey, body: noBody, existing: true, handle: s.deleteAPIKey},
+
+		// Break-glass: an operator requests, the tenant's Owner approves
+		// (or its policy did in advance) and may revoke; the tenant's
+		// principals that read break-glass see every grant.
+		{method: post, path: "/tenants/:id/breakglass", access: needs(p(roles.BreakGlass, roles.Create)), params: params(tenantPath), body: jsonBody[breakGlassRequest](true), existing: true, handle: s.requestBreakGlass},
+		{method: get, path: "/tenants/:id/breakglass", access: needs(p(roles.BreakGlass, roles.Read)), params: params(tenantPath), body: noBody, existing: true, handle: s.listBreakGlass},
+		{method: post, path: "/tenants/:id/breakglass/:gid/approve", access: needs(p(roles.BreakGlass, roles.Update)), params: params(tenantPath, grantPath), body: noBody, existing: true, handle: s.approveBreakGlass},
+		{method: post, path: "/tenants/:id/breakglass/:gid/revoke", access: needs(p(roles.BreakGlass, roles.Update)), params: params(tenantPath, grantPath), body: noBody, existing: true, handle: s.revokeBreakGlass},
+		// The policy is the tenant's security setting, but settings:update
+		// is also the Operator's (the cluster's settings): the policy that
+		// lets operators in is changed only by who approves them.
+		{method: get, path: "/tenants/:id/breakglass-policy", access: needs(p(roles.BreakGlass, roles.Read)), params: params(tenantPath), body: noBody, existing: true, handle: s.getBreakGlassPolicy},
+		{method: put, path: "/tenants/:id/breakglass-policy", access: needs(p(roles.BreakGlass, roles.Update)), params: params(tenantPath), body: jsonBody[breakglass.Policy](true), existing: true, handle: s.putBreakGlassPolicy},
 
 		{method: put, path: "/tenants/:id/collections/:name", access: tenantKey(apikeys.PermAdmin, p(roles.Collections, roles.Update)), params: append(coll, ifMatch),
 			body: jsonBody[putCollectionRequest](true), existing: true, handle: s.putCollection},

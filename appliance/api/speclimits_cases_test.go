@@ -50,6 +50,15 @@ func (f *limitFixture) must(method, target, body string, opts ...reqOpt) respons
 	return r
 }
 
+// grant is a new pending break-glass grant of acme, requested by the
+// operator.
+func (f *limitFixture) grant() string {
+	f.t.Helper()
+	var g struct{ ID string }
+	f.must("POST", "/v1/tenants/acme/breakglass", `{"reason":"limits"}`).json(f.t, &g)
+	return g.ID
+}
+
 // fresh returns a name not used before.
 func (f *limitFixture) fresh(prefix string) string {
 	f.n++
@@ -108,6 +117,9 @@ func (f *limitFixture) scenarios() map[string]limitScenario {
 		"parameter APIKeyId": {made: func() []string { return []string{f.key} }, send: func(v string) []response {
 			return one(e.do("GET", "/v1/tenants/acme/apikeys/"+seg(v), ""))
 		}},
+		"parameter GrantId": {made: func() []string { return []string{f.grant()} }, send: func(v string) []response {
+			return one(e.do("POST", "/v1/tenants/acme/breakglass/"+seg(v)+"/revoke", ""))
+		}, ok: []outcome{{status: []int{200}}, {status: []int{409}, slug: []string{"conflict"}}}},
 		"parameter BlobId": {made: func() []string { return []string{f.blob} }, send: func(v string) []response {
 			return one(e.do("GET", "/v1/tenants/acme/blobs/"+seg(v)+"/metadata", ""))
 		}},
@@ -205,6 +217,9 @@ func (f *limitFixture) scenarios() map[string]limitScenario {
 		},
 		"UpdateTenantRequest.display_name": {send: func(v string) []response {
 			return one(e.do("PATCH", "/v1/tenants/acme", js(map[string]string{"display_name": v})))
+		}},
+		"BreakGlassRequest.reason": {send: func(v string) []response {
+			return one(e.do("POST", "/v1/tenants/acme/breakglass", js(map[string]any{"reason": v})))
 		}},
 		"CreateAPIKeyRequest.name": {send: func(v string) []response {
 			return one(e.do("POST", "/v1/tenants/acme/apikeys", js(map[string]any{"name": v, "permissions": []string{"read"}})))

@@ -56,6 +56,12 @@ var suspensionClass = map[string]string{
 	"POST /v1/tenants/{id}/apikeys":                            "tenant",
 	"GET /v1/tenants/{id}/apikeys/{kid}":                       "tenant",
 	"DELETE /v1/tenants/{id}/apikeys/{kid}":                    "tenant",
+	"POST /v1/tenants/{id}/breakglass":                         "tenant",
+	"GET /v1/tenants/{id}/breakglass":                          "tenant",
+	"POST /v1/tenants/{id}/breakglass/{gid}/approve":           "data",
+	"POST /v1/tenants/{id}/breakglass/{gid}/revoke":            "data",
+	"GET /v1/tenants/{id}/breakglass-policy":                   "tenant",
+	"PUT /v1/tenants/{id}/breakglass-policy":                   "data",
 	"GET /v1/tenants/{id}/audit":                               "data",
 	"GET /v1/tenants/{id}/audit/checkpoint":                    "data",
 	"GET /v1/tenants/{id}/audit/proof/inclusion":               "data",
@@ -87,6 +93,7 @@ type suspendEnv struct {
 	calls                *callLog
 	key, owner, otherKey createdKey
 	blob, keyOther       string
+	grant                string // a break-glass grant of acme
 }
 
 // suspendQuery are valid values of the query parameters an operation
@@ -96,7 +103,7 @@ var suspendQuery = map[string]string{"index": "0", "old": "1"}
 // request is op aimed at acme's own resources with a valid body: what an
 // active tenant's key may do.
 func (s *suspendEnv) request(op *specOp) (method, target, body string, opts []reqOpt) {
-	vals := map[string]string{"id": attackerTenant, "name": "guests", "rid": aRecord, "sid": aSubject, "bid": s.blob, "kid": s.keyOther}
+	vals := map[string]string{"id": attackerTenant, "name": "guests", "rid": aRecord, "sid": aSubject, "bid": s.blob, "kid": s.keyOther, "gid": s.grant}
 	if strings.HasPrefix(op.path, "/v1/operator/raft/peers/") {
 		vals["id"] = "n9" // never a member: removing it changes nothing
 	}
@@ -124,6 +131,18 @@ func (s *suspendEnv) request(op *specOp) (method, target, body string, opts []re
 		body, opts = "RIFF\x24\x00\x00\x00WAVEfmt acme", []reqOpt{withHeader("Content-Type", "audio/wav")}
 	}
 	return op.method, target, body, opts
+}
+
+// requestGrant is a new break-glass request of the operator on acme.
+func (s *suspendEnv) requestGrant() string {
+	s.t.Helper()
+	var g struct{ ID string }
+	r := s.e.do("POST", "/v1/tenants/acme/breakglass", `{"reason":"a support case"}`)
+	if r.status != http.StatusCreated {
+		s.t.Fatalf("break-glass request: %d %s", r.status, r.body)
+	}
+	r.json(s.t, &g)
+	return g.ID
 }
 
 // asKey sends op with token.
@@ -220,6 +239,7 @@ func TestSuspendedTenant(t *testing.T) {
 	s.owner = e.createKey(t, "acme", `{"name":"owner app","role":"owner"}`)
 	s.keyOther = e.createKey(t, "acme", `{"name":"other","permissions":["read"]}`).ID
 	s.otherKey = e.createKey(t, "globex", `{"name":"app","permissions":["admin"]}`)
+	s.grant = s.requestGrant()
 	s.calls = e.withCallLog()
 	globexCollections := func() int {
 		return e.do("GET", "/v1/tenants/globex/collections", "", withHeader("Authorization", "Bearer "+s.otherKey.Token)).status

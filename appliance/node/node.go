@@ -67,6 +67,7 @@ import (
 	"github.com/custos/custos/appliance/cluster"
 	"github.com/custos/custos/appliance/collections"
 	"github.com/custos/custos/appliance/config"
+	"github.com/custos/custos/appliance/identity/breakglass"
 	"github.com/custos/custos/appliance/identity/signing"
 	"github.com/custos/custos/appliance/identity/visibility"
 	"github.com/custos/custos/appliance/ratelimit"
@@ -179,7 +180,8 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Node, error)
 	n.background(func(ctx context.Context) { <-ctx.Done(); readAudit.Close() })
 	// One resolver decides what each principal reads, for records and
 	// blobs alike (custom roles and break-glass grants plug in here).
-	sight := visibility.New()
+	grants := breakglass.New(b, nil)
+	sight := visibility.New(visibility.WithGrants(grants))
 	recs := records.New(b, keys, colls, nil, records.WithReadAudit(readAudit), records.WithVisibility(sight))
 	bl := blobs.New(b, keys, recs, blobs.Config{MaxSize: cfg.Blobs.MaxSize, ContentTypes: cfg.Blobs.ContentTypes, StaleAfter: cfg.Blobs.StaleAfter}, nil,
 		blobs.WithReadAudit(readAudit), blobs.WithVisibility(sight))
@@ -193,7 +195,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Node, error)
 	app := api.NewApp(logger)
 	api.Register(app, api.Deps{
 		Cluster: n.store, Tenants: ten, Keys: keys, Audit: aud, SelfCheck: runner, APIKeys: apikeys.New(b, nil),
-		Collections: colls, Records: recs, Blobs: bl, Signing: sign,
+		Collections: colls, Records: recs, Blobs: bl, Signing: sign, BreakGlass: grants,
 		Auth: members, Version: opts.Version, Logger: logger,
 	}, api.Options{BodyLimit: cfg.API.BodyLimit, RequestTimeout: cfg.API.RequestTimeout, RateLimit: rateLimit(cfg.RateLimit), LoginBackoff: loginBackoff(cfg.RateLimit)})
 	n.ln, err = net.Listen("tcp", cfg.API.ListenAddress)

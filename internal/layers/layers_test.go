@@ -39,6 +39,7 @@ var rank = map[string]int{
 	"appliance/cluster":             3,
 	"appliance/identity/signing":    3,
 	"appliance/identity/sso":        3,
+	"appliance/identity/breakglass": 3,
 	"appliance/apikeys":             4,
 	"appliance/identity/accounts":   4,
 	"appliance/collections":         4,
