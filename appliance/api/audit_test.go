@@ -69,7 +69,19 @@ func TestEveryMutatingRouteIsAudited(t *testing.T) {
 	var toApprove, toRevoke struct{ ID string }
 	e.do("POST", "/v1/tenants/walk/breakglass", `{"reason":"a support case"}`).json(t, &toApprove)
 	e.do("POST", "/v1/tenants/walk/breakglass", `{"reason":"another support case"}`).json(t, &toRevoke)
+	// Single sign-on: walk's settings (tested, then replaced), a sign-in
+	// of walk's to complete, and walk3's settings to delete (the walk
+	// deletes before it tests).
+	f := e.withSSO(t)
+	e.mustCreate("walk3", "Walk 3")
+	f.configure(t, e, "walk")
+	f.configure(t, e, "walk3")
+	relay := f.cliSignIn(t, e, "walk", "alice")
 	cases := map[string]struct{ path, body, ct string }{
+		"PUT /v1/tenants/:id/sso":                               {path: "/v1/tenants/walk/sso", body: f.settings()},
+		"DELETE /v1/tenants/:id/sso":                            {path: "/v1/tenants/walk3/sso"},
+		"POST /v1/tenants/:id/sso/test":                         {path: "/v1/tenants/walk/sso/test"},
+		"POST /v1/auth/oidc/callback":                           {path: "/v1/auth/oidc/callback", body: relay},
 		"POST /v1/tenants":                                      {path: "/v1/tenants", body: `{"id":"walk2","display_name":"Walk 2"}`},
 		"PATCH /v1/tenants/:id":                                 {path: "/v1/tenants/walk", body: `{"display_name":"Walked"}`},
 		"POST /v1/tenants/:id/suspend":                          {path: "/v1/tenants/walk/suspend", body: ""},

@@ -141,6 +141,8 @@ var bodyFixtures = map[string]string{
 	"RecordPatch":           `{"fields":{"stay":"long"}}`,
 	"BreakGlassRequest":     `{"reason":"a support case of acme"}`,
 	"BreakGlassPolicy":      `{"auto_approve":false,"max_duration_seconds":3600}`,
+	"SSOSettings":           `{"issuer":"http://127.0.0.1:9/idp","client_id":"custos","redirect_url":"http://127.0.0.1:9/cb","default_role":"read-only"}`,
+	"SSOCallbackRequest":    `{"state":"acme.` + strings.Repeat("A", 43) + `","code":"c","binding":"b"}`,
 }
 
 // massAssignment are the fields phase 5 adds to valid bodies.
@@ -232,6 +234,15 @@ func (b *breach) paramValues(op *specOp, p *openapi3.Parameter) []paramSet {
 		return []paramSet{queryParams("version", "1")}
 	case "query:mask":
 		return []paramSet{queryParams("mask", "false"), queryParams("mask", "true")}
+	case "query:tenant": // a sign-in at the victim's provider
+		return []paramSet{queryParams("tenant", victimTenant)}
+	case "query:redirect_uri", "query:redirect":
+		return []paramSet{queryParams("redirect_uri", "http://127.0.0.1:1/cb", "redirect", "true")}
+	case "query:state", "query:code": // a made-up sign-in of the victim's
+		return []paramSet{queryParams("state", victimTenant+"."+strings.Repeat("A", 43), "code", "c")}
+	case "query:error", "query:error_description", "query:error_uri", "query:iss", "query:session_state",
+		"query:scope", "query:authuser", "query:prompt", "query:hd":
+		return []paramSet{queryParams(p.Name, victimTenant)}
 	case "header:X-Request-Id":
 		return []paramSet{headerParam("X-Request-Id", victimTenant), headerParam("X-Request-Id", b.victim["admin"].ID)}
 	case "header:If-Match":

@@ -730,9 +730,11 @@ func (b *breach) phase2() {
 // attacker's fixtures survive the suite.
 func (b *breach) ownTarget(op *specOp) (map[string]string, bool) {
 	// Approving and revoking a grant end what they name, as a deletion
-	// does: they too aim at the victim's ids.
+	// does: they too aim at the victim's ids. Ids beyond the tenant's
+	// are the victim's; a DELETE of something of the tenant itself (its
+	// SSO settings) names none.
 	if op.method == "DELETE" || strings.HasSuffix(op.path, "/approve") || strings.HasSuffix(op.path, "/revoke") {
-		return b.victimParams(attackerTenant), true
+		return b.victimParams(attackerTenant), strings.Count(op.path, "{") > 1
 	}
 	return b.ownParams(), false
 }

@@ -136,6 +136,19 @@
 //	GET    /v1/tenants/{id}/blobs/{bid}/metadata   read; the blob's metadata
 //	DELETE /v1/tenants/{id}/blobs/{bid}       delete; 204
 //
+// Single sign-on (sso.go; appliance/identity/sso): a tenant's settings
+// (settings:update, the Owner's; the operator's), and the sign-in, public:
+//
+//	PUT    /v1/tenants/{id}/sso               OpenID Connect settings; the client secret sealed, never shown
+//	GET    /v1/tenants/{id}/sso               the settings (client_secret_set, not the secret)
+//	DELETE /v1/tenants/{id}/sso               204
+//	POST   /v1/tenants/{id}/sso/test          discovery afresh, and whether the secret opens
+//	GET    /v1/auth/oidc/start?tenant=&redirect_uri=&redirect=   the authorization URL and
+//	                                          binding (JSON), or 302 with the binding in a cookie
+//	GET    /v1/auth/oidc/callback?state=&code=   the provider's redirect (binding: the cookie);
+//	                                          the session, as a login answers it
+//	POST   /v1/auth/oidc/callback             {"state","code","binding"}: relayed by the CLI
+//
 // The upload is the one route whose body is streamed to its handler (the
 // server runs with StreamRequestBody); every other route's body is read up
 // to Options.BodyLimit by boundBody, once the token is accepted, and
@@ -196,6 +209,10 @@
 //	                                principal (an API key or the operator, across its addresses);
 //	                                Retry-After gives the whole seconds (at least 1) until a request
 //	                                would be admitted
+//	sso-refused             401     a single sign-on callback refused: the detail names the reason
+//	                                (sso.Reason*: bad-state, bad-nonce, bad-id-token, no-role, ...)
+//	sso-provider-unavailable 502    the tenant's identity provider could not be reached or answered
+//	                                what is not OpenID Connect (discovery, keys, tokens)
 //	unavailable             503     no leader, leadership lost, timeout, shutdown (with Retry-After: 1)
 //	audit-unavailable       503     the change's audit entry could not be written (nothing was
 //	                                changed), or this node cannot sign checkpoints (sealed)

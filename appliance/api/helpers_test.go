@@ -28,8 +28,9 @@ import (
 	"github.com/custos/custos/appliance/blobs"
 	"github.com/custos/custos/appliance/collections"
 	"github.com/custos/custos/appliance/identity/breakglass"
-	"github.com/custos/custos/appliance/identity/visibility"
 	"github.com/custos/custos/appliance/identity/roles"
+	"github.com/custos/custos/appliance/identity/sso"
+	"github.com/custos/custos/appliance/identity/visibility"
 	"github.com/custos/custos/appliance/records"
 	"github.com/custos/custos/appliance/tenants"
 	"github.com/custos/custos/internal/apispec"
@@ -136,7 +137,8 @@ func (e *env) depsWith(keys *keyring.Hierarchy) api.Deps {
 	recs := records.New(b, keys, e.colls, nil, records.WithReadAudit(reads), records.WithVisibility(sight))
 	return api.Deps{Cluster: e.store, Tenants: e.svc, Keys: keys, Audit: e.audit, SelfCheck: e.runner, APIKeys: e.apikeys, Collections: e.colls,
 		Records: recs, Blobs: blobs.New(b, keys, recs, e.blobCfg, nil, blobs.WithReadAudit(reads), blobs.WithVisibility(sight)),
-		Auth: staticAuth{goodToken}, BreakGlass: e.breakGlass, Version: "1.2.3-test"}
+		Auth: staticAuth{goodToken}, BreakGlass: e.breakGlass,
+		SSO: sso.New(b, keys, nil, sso.Options{}), Version: "1.2.3-test"}
 }
 
 // bootstrapAudit writes the audit checkpoint keys as operator init does

@@ -18,6 +18,7 @@ import (
 	"github.com/custos/custos/appliance/blobs"
 	"github.com/custos/custos/appliance/client"
 	"github.com/custos/custos/appliance/collections"
+	"github.com/custos/custos/appliance/identity/sso"
 	"github.com/custos/custos/appliance/records"
 	"github.com/custos/custos/appliance/tenants"
 	"github.com/custos/custos/internal/tenancy"
@@ -66,6 +67,8 @@ const (
 	kindRangeNotSatisfiable
 	kindLengthRequired
 	kindRateLimited
+	kindSSORefused
+	kindProviderUnavailable
 	kindInternal
 )
 
@@ -113,6 +116,10 @@ func (k kind) spec() (slug, title string, status int) {
 		return "length-required", "Length required", http.StatusLengthRequired
 	case kindRateLimited:
 		return "rate-limited", "Too many requests", http.StatusTooManyRequests
+	case kindSSORefused:
+		return "sso-refused", "Sign-in refused", http.StatusUnauthorized
+	case kindProviderUnavailable:
+		return "sso-provider-unavailable", "Identity provider unavailable", http.StatusBadGateway
 	case kindRangeNotSatisfiable:
 		return "range-not-satisfiable", "Range not satisfiable", http.StatusRequestedRangeNotSatisfiable
 	default:
@@ -155,6 +162,7 @@ func problemFor(err error) (kind, string, []FieldProblem, []header) {
 		fb *fiber.Error
 		ue *keyring.UnavailableError
 		rl *rateLimitedError
+		sf *sso.FlowError
 	)
 	retry := []header{{fiber.HeaderRetryAfter, "1"}}
 	switch {
@@ -168,6 +176,14 @@ func problemFor(err error) (kind, string, []FieldProblem, []header) {
 			return kindUnavailable, "The cluster did not answer in time. A change may or may not have been applied: read it back before retrying.", nil, retry
 		}
 		return kindUnavailable, "The cluster has no reachable leader right now. A change may or may not have been applied: read it back before retrying.", nil, retry
+	case errors.As(err, &sf):
+		return kindSSORefused, "The sign-in was refused: " + sf.Reason + ". Start a new sign-in.", nil, nil
+	case errors.Is(err, sso.ErrNotConfigured):
+		return kindNotFound, "No single sign-on is configured for this tenant (or no tenant has this id).", nil, nil
+	case errors.Is(err, sso.ErrProvider):
+		return kindProviderUnavailable, "The tenant's identity provider could not be reached, or did not answer as an OpenID Connect provider; try again, or test the settings.", nil, nil
+	case errors.Is(err, sso.ErrTooManyFlows):
+		return kindRateLimited, "The tenant has too many sign-ins under way; retry after the number of seconds Retry-After gives.", nil, []header{{fiber.HeaderRetryAfter, "60"}}
 	case errors.As(err, &ue):
 		return kindKeyUnavailable, keyUnavailableDetail(ue), nil, []header{{fiber.HeaderRetryAfter, "5"}}
 	case errors.As(err, &fe):

@@ -286,6 +286,7 @@ func (s *server) routes() []route {
 		{method: get, path: "/tenants/:id/blobs/:bid/metadata", access: read(roles.Blobs), params: blob, body: noBody, existing: true, handle: s.blobMetadata},
 		{method: del, path: "/tenants/:id/blobs/:bid", access: remove(roles.Blobs), params: blob, body: noBody, existing: true, handle: s.deleteBlob},
 	}...)
+	rs = append(rs, s.ssoRoutes()...)
 	for i := range rs {
 		rs[i].access.tenant = !rs[i].access.public && tenantRoute(rs[i].path)
 	}

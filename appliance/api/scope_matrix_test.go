@@ -86,6 +86,13 @@ var scopeClass = map[string]string{
 	"HEAD /v1/tenants/{id}/blobs/{bid}":                        "blob",
 	"GET /v1/tenants/{id}/blobs/{bid}/metadata":                "blob",
 	"DELETE /v1/tenants/{id}/blobs/{bid}":                      "blob",
+	"PUT /v1/tenants/{id}/sso":                                 "other",
+	"GET /v1/tenants/{id}/sso":                                 "other",
+	"DELETE /v1/tenants/{id}/sso":                              "other",
+	"POST /v1/tenants/{id}/sso/test":                           "other",
+	"GET /v1/auth/oidc/start":                                  "other",
+	"GET /v1/auth/oidc/callback":                               "other",
+	"POST /v1/auth/oidc/callback":                              "other",
 }
 
 // The tenant's items: villa-a's and villa-b's record, subject and blob.

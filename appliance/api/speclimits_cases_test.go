@@ -136,6 +136,8 @@ func (f *limitFixture) scenarios() map[string]limitScenario {
 		}},
 
 		// Query parameters.
+		"parameter SSOTenant": {send: func(v string) []response { return one(e.do("GET", "/v1/auth/oidc/start"+query("tenant", v), "")) },
+			ok: []outcome{{status: []int{404}, slug: []string{"not-found"}}}}, // no tenant has single sign-on here
 		"parameter TenantAfter": {send: func(v string) []response { return one(e.do("GET", "/v1/tenants"+query("after", v), "")) }},
 		"parameter AuditActor":  {send: func(v string) []response { return one(e.do("GET", "/v1/sys/audit"+query("actor", v), "")) }},
 		"parameter AuditAction": {send: func(v string) []response { return one(e.do("GET", "/v1/sys/audit"+query("action", v), "")) }},

@@ -83,6 +83,13 @@ var suspensionClass = map[string]string{
 	"HEAD /v1/tenants/{id}/blobs/{bid}":                        "data",
 	"GET /v1/tenants/{id}/blobs/{bid}/metadata":                "data",
 	"DELETE /v1/tenants/{id}/blobs/{bid}":                      "data",
+	"PUT /v1/tenants/{id}/sso":                                 "tenant",
+	"GET /v1/tenants/{id}/sso":                                 "tenant",
+	"DELETE /v1/tenants/{id}/sso":                              "tenant",
+	"POST /v1/tenants/{id}/sso/test":                           "tenant",
+	"GET /v1/auth/oidc/start":                                  "public",
+	"GET /v1/auth/oidc/callback":                               "public",
+	"POST /v1/auth/oidc/callback":                              "public",
 }
 
 // suspendEnv is the tenant under test, acme (with a collection, a record,
@@ -94,11 +101,14 @@ type suspendEnv struct {
 	key, owner, otherKey createdKey
 	blob, keyOther       string
 	grant                string // a break-glass grant of acme
+	// bodies replace bodyFixtures where a body must name something of
+	// this test's (the SSO settings: its provider).
+	bodies map[string]string
 }
 
 // suspendQuery are valid values of the query parameters an operation
 // requires.
-var suspendQuery = map[string]string{"index": "0", "old": "1"}
+var suspendQuery = map[string]string{"index": "0", "old": "1", "tenant": attackerTenant, "state": attackerTenant + ".x"}
 
 // request is op aimed at acme's own resources with a valid body: what an
 // active tenant's key may do.
@@ -125,6 +135,8 @@ func (s *suspendEnv) request(op *specOp) (method, target, body string, opts []re
 		target += "?" + q.Encode()
 	}
 	switch {
+	case s.bodies[op.bodySchema] != "":
+		body = s.bodies[op.bodySchema]
 	case op.bodySchema != "":
 		body = bodyFixtures[op.bodySchema]
 	case op.rawBody:
@@ -240,6 +252,12 @@ func TestSuspendedTenant(t *testing.T) {
 	s.keyOther = e.createKey(t, "acme", `{"name":"other","permissions":["read"]}`).ID
 	s.otherKey = e.createKey(t, "globex", `{"name":"app","permissions":["admin"]}`)
 	s.grant = s.requestGrant()
+	// acme has single sign-on at a live provider, so that reading and
+	// testing its settings work.
+	s.bodies = map[string]string{"SSOSettings": ssoSettings(startSSOProvider(t), "http://127.0.0.1:1")}
+	if r := e.do("PUT", "/v1/tenants/acme/sso", s.bodies["SSOSettings"]); r.status != http.StatusOK {
+		t.Fatalf("sso: %d %s", r.status, r.body)
+	}
 	s.calls = e.withCallLog()
 	globexCollections := func() int {
 		return e.do("GET", "/v1/tenants/globex/collections", "", withHeader("Authorization", "Bearer "+s.otherKey.Token)).status

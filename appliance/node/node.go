@@ -69,6 +69,7 @@ import (
 	"github.com/custos/custos/appliance/config"
 	"github.com/custos/custos/appliance/identity/breakglass"
 	"github.com/custos/custos/appliance/identity/signing"
+	"github.com/custos/custos/appliance/identity/sso"
 	"github.com/custos/custos/appliance/identity/visibility"
 	"github.com/custos/custos/appliance/ratelimit"
 	"github.com/custos/custos/appliance/records"
@@ -196,7 +197,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Node, error)
 	api.Register(app, api.Deps{
 		Cluster: n.store, Tenants: ten, Keys: keys, Audit: aud, SelfCheck: runner, APIKeys: apikeys.New(b, nil),
 		Collections: colls, Records: recs, Blobs: bl, Signing: sign, BreakGlass: grants,
-		Auth: members, Version: opts.Version, Logger: logger,
+		Auth: members, SSO: sso.New(b, keys, nil, sso.Options{Logger: logger}), Version: opts.Version, Logger: logger,
 	}, api.Options{BodyLimit: cfg.API.BodyLimit, RequestTimeout: cfg.API.RequestTimeout, RateLimit: rateLimit(cfg.RateLimit), LoginBackoff: loginBackoff(cfg.RateLimit)})
 	n.ln, err = net.Listen("tcp", cfg.API.ListenAddress)
 	if err != nil {

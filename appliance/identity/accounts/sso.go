@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -62,6 +63,7 @@ func idpIndex(key []byte, issuer, subject string) string {
 // a user of a role that requires MFA without a TOTP enrolment gets an
 // enrolment-only session, as at a password login. Errors:
 // sso.ErrUnknownUser (no linked user, jit false), sso.ErrUserDisabled,
+// sso.ErrTenantSuspended,
 // ErrRoleNotFound, ErrExists (jit, both usernames taken), ErrTooMany.
 func (s *Service) SignInSSO(ctx context.Context, from audit.Principal, tenant string, id sso.Identity, jit bool) (sso.Session, error) {
 	scopes, err := checkScopes("scopes", id.Scopes)
@@ -89,10 +91,13 @@ func (s *Service) SignInSSO(ctx context.Context, from audit.Principal, tenant st
 		username string
 	)
 	err = s.tenancy.Scope(tenant).View(ctx, raftstore.Linearizable, func(r tenancy.Read) error {
-		if !r.Exists() {
+		ent, ok := r.Entry()
+		if !ok {
 			return tenants.ErrNotFound
 		}
-		var ok bool
+		if t, err := tenants.Decode(ent); err != nil || t.State == tenants.StateSuspended {
+			return errors.Join(sso.ErrTenantSuspended, err)
+		}
 		if role, ok = tenantRole(r, id.Role); !ok {
 			return ErrRoleNotFound
 		}
@@ -217,7 +222,7 @@ func (s *Service) SignInSSO(ctx context.Context, from audit.Principal, tenant st
 		return sso.Session{}, err
 	}
 	return sso.Session{AccessToken: g.AccessToken, RefreshToken: g.RefreshToken, ExpiresIn: int(g.ExpiresAt.Sub(now).Seconds()),
-		TokenType: "Bearer", MFAEnrolmentRequired: g.EnrolmentOnly, UserID: u.ID}, nil
+		TokenType: "Bearer", Session: sess.ID, MFAEnrolmentRequired: g.EnrolmentOnly, UserID: u.ID}, nil
 }
 
 // ssoUsername is the username of a user created at its first sign-in:

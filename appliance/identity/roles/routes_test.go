@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/custos/custos/appliance/api"
@@ -51,13 +52,25 @@ var (
 	tenantDecides = []string{"POST /tenants/:id/breakglass/:gid/approve", "POST /tenants/:id/breakglass/:gid/revoke", "PUT /tenants/:id/breakglass-policy"}
 )
 
-// routesInAPI reads the operations declared in appliance/api/routes.go:
-// literal paths, and the audit routes under both prefixes.
+// routesInAPI reads the operations declared in appliance/api's route
+// table (routes.go, and the files of route groups it appends, such as
+// sso.go): literal paths, and the audit routes under both prefixes.
 func routesInAPI(t *testing.T) []string {
 	t.Helper()
-	src, err := os.ReadFile(filepath.Join("..", "..", "api", "routes.go"))
+	files, err := filepath.Glob(filepath.Join("..", "..", "api", "*.go"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	var src []byte
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src = append(src, b...)
 	}
 	methods := map[string]string{"get": "GET", "post": "POST", "put": "PUT", "patch": "PATCH", "del": "DELETE"}
 	var got []string

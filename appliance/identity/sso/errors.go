@@ -21,21 +21,25 @@ var (
 	// ErrUserDisabled: the identity's user is disabled ([Accounts]
 	// reports it).
 	ErrUserDisabled = errors.New("sso: the user is disabled")
+	// ErrTenantSuspended: the tenant is suspended: its people do not
+	// sign in ([Accounts] reports it).
+	ErrTenantSuspended = errors.New("sso: the tenant is suspended")
 )
 
 // Reasons a sign-in is refused ([FlowError.Reason]): stable slugs,
 // recorded in the tenant's audit chain and answered to the client.
 const (
-	ReasonState    = "bad-state"     // no sign-in under way has this state (unknown, used, expired, or another browser's)
-	ReasonIdP      = "idp-error"     // the provider answered an error instead of a code
-	ReasonExchange = "code-exchange" // the provider refused the code
-	ReasonIDToken  = "bad-id-token"  // no ID token, bad signature, wrong issuer or audience, expired
-	ReasonNonce    = "bad-nonce"     // the ID token's nonce is not this sign-in's
-	ReasonTenantID = "bad-tenant-id" // the token's tid is not one the settings allow (templated issuer)
-	ReasonNoRole   = "no-role"       // no mapping matched and there is no default role
-	ReasonUser     = "unknown-user"  // no such user and just-in-time creation is off
-	ReasonDisabled = "user-disabled" // the user is disabled
-	ReasonMFA      = "mfa-required"  // the role requires MFA and the provider's does not satisfy the tenant's rule
+	ReasonState     = "bad-state"        // no sign-in under way has this state (unknown, used, expired, or another browser's)
+	ReasonIdP       = "idp-error"        // the provider answered an error instead of a code
+	ReasonExchange  = "code-exchange"    // the provider refused the code
+	ReasonIDToken   = "bad-id-token"     // no ID token, bad signature, wrong issuer or audience, expired
+	ReasonNonce     = "bad-nonce"        // the ID token's nonce is not this sign-in's
+	ReasonTenantID  = "bad-tenant-id"    // the token's tid is not one the settings allow (templated issuer)
+	ReasonNoRole    = "no-role"          // no mapping matched and there is no default role
+	ReasonUser      = "unknown-user"     // no such user and just-in-time creation is off
+	ReasonDisabled  = "user-disabled"    // the user is disabled
+	ReasonSuspended = "tenant-suspended" // the tenant is suspended
+	ReasonMFA       = "mfa-required"     // the role requires MFA and the provider's does not satisfy the tenant's rule
 )
 
 // FlowError is a refused sign-in: Reason is one of the Reason* slugs;

@@ -214,6 +214,10 @@ type CallbackInput struct {
 	// Error is the provider's error code when it sent one instead of a
 	// code (access_denied, ...).
 	Error string
+	// Issuer is the redirect's iss parameter (RFC 9207), when the
+	// provider sent one: it must be the provider's issuer, so that a
+	// code of another provider is not sent to this one's token endpoint.
+	Issuer string
 }
 
 // Callback completes a sign-in: it takes the flow its state names (once:
@@ -226,6 +230,12 @@ type CallbackInput struct {
 // or a token); a state that names no flow is not, since anyone can make
 // one up.
 func (s *Service) Callback(ctx context.Context, who audit.Principal, in CallbackInput) (Session, error) {
+	switch {
+	case in.State == "":
+		return Session{}, validation.Field("state", "is required")
+	case in.Code == "" && in.Error == "":
+		return Session{}, validation.Field("code", "is required (or the provider's error)")
+	}
 	tenant, id, ok := ParseState(in.State)
 	if !ok {
 		return Session{}, refused(ReasonState, nil)
@@ -302,9 +312,13 @@ func (s *Service) complete(ctx context.Context, who audit.Principal, tenant stri
 	if err != nil {
 		return Session{}, Identity{}, err
 	}
-	p, err := s.provider(ctx, &st.Settings)
+	pc, err := s.discover(ctx, &st.Settings)
 	if err != nil {
 		return Session{}, Identity{}, err
+	}
+	p := pc.p
+	if in.Issuer != "" && in.Issuer != pc.doc.Issuer {
+		return Session{}, Identity{}, refused(ReasonIDToken, fmt.Errorf("the redirect names issuer %q", clip(in.Issuer)))
 	}
 	secret, err := s.secret(ctx, tenant, &st)
 	if err != nil {
@@ -362,6 +376,8 @@ func (s *Service) complete(ctx context.Context, who audit.Principal, tenant stri
 		return Session{}, ident, refused(ReasonUser, nil)
 	case errors.Is(err, ErrUserDisabled):
 		return Session{}, ident, refused(ReasonDisabled, nil)
+	case errors.Is(err, ErrTenantSuspended):
+		return Session{}, ident, refused(ReasonSuspended, nil)
 	case err != nil:
 		return Session{}, ident, fmt.Errorf("sso: sign-in: %w", err)
 	}

@@ -3,6 +3,7 @@ package sso
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +12,11 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+
+	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/internal/tenancy"
+	"github.com/custos/custos/keyring"
+	"github.com/custos/custos/raftstore"
 )
 
 // cachedProvider is a provider's discovery document, as go-oidc keeps it
@@ -134,26 +140,58 @@ func (s *Service) discoverAt(ctx context.Context, st *Settings) (*oidc.Provider,
 	return pc.NewProvider(ctx), d, nil
 }
 
-// TestResult is what a test of the settings found: the provider's
-// endpoints, from its discovery document, and whether the client
-// secret opens.
+// TestResult is what a test of the settings found: whether the provider
+// answered as the settings expect and the client secret opens, the
+// provider's endpoints from its discovery document, or what failed.
 type TestResult struct {
-	Issuer                string   `json:"issuer"`
-	AuthorizationEndpoint string   `json:"authorization_endpoint"`
-	TokenEndpoint         string   `json:"token_endpoint"`
+	OK bool `json:"ok"`
+	// Error says what failed (!OK): the provider's discovery (its
+	// address, status or issuer), or the client secret.
+	Error                 string   `json:"error,omitempty"`
+	Issuer                string   `json:"issuer,omitempty"`
+	AuthorizationEndpoint string   `json:"authorization_endpoint,omitempty"`
+	TokenEndpoint         string   `json:"token_endpoint,omitempty"`
 	UserInfoEndpoint      string   `json:"userinfo_endpoint,omitempty"`
-	JWKSURI               string   `json:"jwks_uri"`
+	JWKSURI               string   `json:"jwks_uri,omitempty"`
 	SigningAlgorithms     []string `json:"signing_algorithms,omitempty"`
-	ClientSecret          string   `json:"client_secret"` // "none", "opens"
+	ClientSecret          string   `json:"client_secret,omitempty"` // "none", "opens"
 }
 
 // Test discovers the tenant's provider afresh (not from the cache) and
-// checks that the stored client secret opens with the tenant's keys.
-func (s *Service) Test(ctx context.Context, tenant string) (TestResult, error) {
+// checks that the stored client secret opens with the tenant's keys: a
+// provider that cannot be reached, or answers another issuer, is a
+// result (OK false, Error saying what), not an error. The test is
+// recorded in the tenant's chain ("sso.test", success or failure): it
+// makes the node call out to the URL the settings name.
+func (s *Service) Test(ctx context.Context, who audit.Principal, tenant string) (TestResult, error) {
 	st, _, err := s.load(ctx, tenant)
 	if err != nil {
 		return TestResult{}, err
 	}
+	res, err := s.test(ctx, tenant, &st)
+	switch {
+	case errors.Is(err, ErrProvider), errors.Is(err, keyring.ErrOpen):
+		res, err = TestResult{Error: clipN(err.Error(), 512)}, nil
+	case err == nil:
+		res.OK = true
+	}
+	outcome, details := audit.OutcomeSuccess, map[string]string{"issuer": clip(st.Issuer)}
+	if !res.OK {
+		outcome = audit.OutcomeFailure
+	}
+	entry, eerr := who.Entry(s.opts.Now().UTC(), "sso.test", tenancy.AuditTarget(tenant), outcome, details).Encode()
+	if eerr == nil {
+		var r raftstore.Result
+		r, eerr = s.tenancy.Scope(tenant).Apply(ctx, &tenancy.Txn{Audit: [][]byte{entry}})
+		eerr = applied(r, eerr, "test")
+	}
+	if eerr != nil {
+		return TestResult{}, eerr
+	}
+	return res, err
+}
+
+func (s *Service) test(ctx context.Context, tenant string, st *stored) (TestResult, error) {
 	s.mu.Lock()
 	delete(s.providers, st.Issuer+"\x00"+st.DiscoveryURL)
 	s.mu.Unlock()
@@ -165,7 +203,7 @@ func (s *Service) Test(ctx context.Context, tenant string) (TestResult, error) {
 	out := TestResult{Issuer: d.Issuer, AuthorizationEndpoint: d.AuthURL, TokenEndpoint: d.TokenURL, UserInfoEndpoint: d.UserInfoURL,
 		JWKSURI: d.JWKSURL, SigningAlgorithms: d.Algorithms, ClientSecret: "none"}
 	if st.Secret != nil {
-		if _, err := s.secret(ctx, tenant, &st); err != nil {
+		if _, err := s.secret(ctx, tenant, st); err != nil {
 			return TestResult{}, err
 		}
 		out.ClientSecret = "opens"

@@ -39,18 +39,20 @@ type Accounts interface {
 	// user's creation, any change of its role and the session's start
 	// (the successful sign-in) in the tenant's audit chain; this package
 	// records refused sign-ins. Errors: ErrUnknownUser (no such user,
-	// jit false), ErrUserDisabled.
+	// jit false), ErrUserDisabled, ErrTenantSuspended.
 	SignInSSO(ctx context.Context, who audit.Principal, tenant string, id Identity, jit bool) (Session, error)
 }
 
 // Session is what a sign-in ends in: the access and refresh tokens of a
 // session, as a password login answers them.
 type Session struct {
-	AccessToken          string `json:"access_token"`
-	RefreshToken         string `json:"refresh_token"`
-	ExpiresIn            int    `json:"expires_in"`
-	TokenType            string `json:"token_type"`
-	MFAEnrolmentRequired bool   `json:"mfa_enrolment_required,omitempty"`
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+	ExpiresIn    int    `json:"expires_in"`
+	TokenType    string `json:"token_type"`
+	// Session is the session's id.
+	Session              string `json:"session"`
+	MFAEnrolmentRequired bool   `json:"mfa_enrolment_required"`
 	// UserID is the user the session is of (audit; not answered).
 	UserID string `json:"-"`
 }
@@ -194,7 +196,13 @@ func (s *Service) Get(ctx context.Context, tenant string) (Config, error) {
 
 // Delete removes the tenant's settings: from then on no sign-in of the
 // tenant starts or completes (a flow under way finds no settings).
+// Removing none changes nothing and records nothing (idempotent).
 func (s *Service) Delete(ctx context.Context, who audit.Principal, tenant string) error {
+	if _, _, err := s.load(ctx, tenant); errors.Is(err, ErrNotConfigured) {
+		return nil
+	} else if err != nil {
+		return err
+	}
 	entry, err := who.Entry(s.opts.Now().UTC(), "sso.delete", tenancy.AuditTarget(tenant), audit.OutcomeSuccess, nil).Encode()
 	if err != nil {
 		return fmt.Errorf("sso: delete: %w", err)
@@ -268,9 +276,12 @@ func (s *Service) secret(ctx context.Context, tenant string, st *stored) (string
 }
 
 // clip bounds a value recorded in an audit entry's details.
-func clip(s string) string {
-	if len(s) > 256 {
-		return strings.ToValidUTF8(s[:256], "")
+func clip(s string) string { return clipN(s, 256) }
+
+// clipN cuts s to at most n bytes of valid UTF-8.
+func clipN(s string, n int) string {
+	if len(s) > n {
+		s = s[:n]
 	}
-	return s
+	return strings.ToValidUTF8(s, "")
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/internal/testkit/oidcop"
 	"github.com/custos/custos/internal/testkit/storetest"
+	"github.com/custos/custos/internal/validation"
 	"github.com/custos/custos/keyring"
 	"github.com/custos/custos/raftstore"
 )
@@ -408,8 +409,12 @@ func TestRefusals(t *testing.T) {
 
 	t.Run("state", func(t *testing.T) {
 		in := e.signIn("alice")
+		for _, missing := range []sso.CallbackInput{{Code: in.Code}, {State: in.State}} {
+			if _, err := e.callback(missing); !errors.Is(err, validation.ErrInvalid) {
+				t.Fatalf("no state or code: %v", err)
+			}
+		}
 		for _, bad := range []sso.CallbackInput{
-			{State: "", Code: in.Code, Binding: in.Binding},
 			{State: "acme", Code: in.Code, Binding: in.Binding},
 			{State: tenant + "." + strings.Repeat("A", 43), Code: in.Code, Binding: in.Binding},
 			{State: "other." + strings.Split(in.State, ".")[1], Code: in.Code, Binding: in.Binding},
