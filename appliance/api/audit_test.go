@@ -77,11 +77,56 @@ func TestEveryMutatingRouteIsAudited(t *testing.T) {
 	f.configure(t, e, "walk")
 	f.configure(t, e, "walk3")
 	relay := f.cliSignIn(t, e, "walk", "alice")
-	cases := map[string]struct{ path, body, ct string }{
-		"PUT /v1/tenants/:id/sso":                               {path: "/v1/tenants/walk/sso", body: f.settings()},
-		"DELETE /v1/tenants/:id/sso":                            {path: "/v1/tenants/walk3/sso"},
-		"POST /v1/tenants/:id/sso/test":                         {path: "/v1/tenants/walk/sso/test"},
-		"POST /v1/auth/oidc/callback":                           {path: "/v1/auth/oidc/callback", body: relay},
+	// People: the Owner (enrolled), a Manager with sessions, a user to
+	// change, users of a role that requires MFA who have not enrolled
+	// (enrol) and who have started (confirm).
+	// The bootstrap Owner key first: once the tenant has an Owner user,
+	// the operator mints no keys.
+	walkOwnerKey := e.ownerKey("walk")
+	owner := e.user(t, operatorPrincipal, "walk", "olivia", "owner")
+	og, _ := e.enrolled(t, "walk", "olivia")
+	ownerP := audit.Principal{Kind: audit.ActorUser, ID: owner.ID, Tenant: "walk", Role: "owner"}
+	max := e.user(t, ownerP, "walk", "max", "manager")
+	maxRefresh, maxLogout := e.session(t, "walk", "max"), e.session(t, "walk", "max")
+	dora := e.user(t, ownerP, "walk", "dora", "foh")
+	doraSession := e.session(t, "walk", "dora")
+	e.user(t, ownerP, "walk", "cora", "compliance")
+	cora := e.session(t, "walk", "cora")
+	e.user(t, ownerP, "walk", "nina", "compliance")
+	nina := e.session(t, "walk", "nina")
+	ninaP, err := e.accounts.Resolve(context.Background(), nina.AccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	en, err := e.accounts.Enrol(context.Background(), ninaP.Principal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	walker := e.user(t, ownerP, "walk", "walker", "foh")
+	users := "/v1/tenants/walk/users/"
+	cases := map[string]struct {
+		path, body, ct, token string
+		lazy                  func() string // the body, made when the case runs
+	}{
+		"PUT /v1/tenants/:id/sso":                             {path: "/v1/tenants/walk/sso", body: f.settings()},
+		"DELETE /v1/tenants/:id/sso":                          {path: "/v1/tenants/walk3/sso"},
+		"POST /v1/tenants/:id/sso/test":                       {path: "/v1/tenants/walk/sso/test"},
+		"POST /v1/auth/oidc/callback":                         {path: "/v1/auth/oidc/callback", body: relay},
+		"POST /v1/auth/login":                                 {path: "/v1/auth/login", body: `{"tenant":"walk","username":"max","password":"` + peoplePass + `"}`},
+		"POST /v1/auth/refresh":                               {path: "/v1/auth/refresh", body: `{"refresh_token":"` + maxRefresh.RefreshToken + `"}`},
+		"POST /v1/auth/logout":                                {path: "/v1/auth/logout", token: maxLogout.AccessToken},
+		"POST /v1/auth/mfa/enrol":                             {path: "/v1/auth/mfa/enrol", token: cora.AccessToken},
+		"POST /v1/auth/mfa/confirm":                           {path: "/v1/auth/mfa/confirm", token: nina.AccessToken, lazy: func() string { return `{"code":"` + totpCode(t, en.URI, time.Now()) + `"}` }},
+		"POST /v1/tenants/:id/users":                          {path: "/v1/tenants/walk/users", body: `{"username":"walker2","password":"` + peoplePass + `","role":"foh"}`, token: og.AccessToken},
+		"PATCH /v1/tenants/:id/users/:uid":                    {path: users + walker.ID, body: `{"role":"qa"}`, token: og.AccessToken},
+		"POST /v1/tenants/:id/users/:uid/disable":             {path: users + walker.ID + "/disable", token: og.AccessToken},
+		"POST /v1/tenants/:id/users/:uid/enable":              {path: users + walker.ID + "/enable", token: og.AccessToken},
+		"POST /v1/tenants/:id/users/:uid/reset-mfa":           {path: users + walker.ID + "/reset-mfa", token: og.AccessToken},
+		"POST /v1/tenants/:id/users/:uid/unlock":              {path: users + walker.ID + "/unlock", token: og.AccessToken},
+		"DELETE /v1/tenants/:id/users/:uid/sessions":          {path: users + max.ID + "/sessions", token: og.AccessToken},
+		"DELETE /v1/tenants/:id/users/:uid/sessions/:session": {path: users + dora.ID + "/sessions/" + doraSession.Session.ID, token: og.AccessToken},
+		"POST /v1/tenants/:id/roles":                          {path: "/v1/tenants/walk/roles", body: `{"name":"night-desk","permissions":["records:read"],"visibility":{"pii":"masked","sensitive":"none","internal":"clear"}}`, token: og.AccessToken},
+
 		"POST /v1/tenants":                                      {path: "/v1/tenants", body: `{"id":"walk2","display_name":"Walk 2"}`},
 		"PATCH /v1/tenants/:id":                                 {path: "/v1/tenants/walk", body: `{"display_name":"Walked"}`},
 		"POST /v1/tenants/:id/suspend":                          {path: "/v1/tenants/walk/suspend", body: ""},
@@ -92,7 +137,7 @@ func TestEveryMutatingRouteIsAudited(t *testing.T) {
 		"DELETE /v1/tenants/:id":                                {path: "/v1/tenants/walk2", body: ""},
 		"DELETE /v1/operator/raft/peers/:id":                    {path: "/v1/operator/raft/peers/ghost", body: ""},
 		"POST /v1/operator/raft/transfer-leader":                {path: "/v1/operator/raft/transfer-leader", body: `{"id":"n1"}`},
-		"POST /v1/tenants/:id/apikeys":                          {path: "/v1/tenants/walk/apikeys", body: `{"name":"walker","permissions":["read"]}`},
+		"POST /v1/tenants/:id/apikeys":                          {path: "/v1/tenants/walk/apikeys", body: `{"name":"walker","permissions":["read"]}`, token: walkOwnerKey},
 		"DELETE /v1/tenants/:id/apikeys/:kid":                   {path: "/v1/tenants/walk/apikeys/" + walkKey, body: ""},
 		"PUT /v1/tenants/:id/collections/:name":                 {path: "/v1/tenants/walk/collections/guests", body: `{"fields":[{"name":"email","type":"string","classification":"pii","index":true},{"name":"n","type":"number","classification":"internal"}]}`},
 		"POST /v1/tenants/:id/collections/:name/records":        {path: "/v1/tenants/walk/collections/guests/records", body: `{"id":"walk-r1","fields":{"email":"a@b.c"}}`},
@@ -127,6 +172,12 @@ func TestEveryMutatingRouteIsAudited(t *testing.T) {
 		var opts []reqOpt
 		if c.ct != "" {
 			opts = append(opts, withHeader("Content-Type", c.ct))
+		}
+		if c.token != "" {
+			opts = append(opts, bearer(c.token))
+		}
+		if c.lazy != nil {
+			c.body = c.lazy()
 		}
 		r := e.do(rt.Method, c.path, c.body, opts...)
 		if r.status >= 300 {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/custos/custos/appliance/apikeys"
 	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/appliance/identity/accounts"
 	"github.com/custos/custos/appliance/identity/roles"
 	"github.com/custos/custos/appliance/tenants"
 )
@@ -42,16 +43,19 @@ type caller struct {
 	// the snapshot its credential was read from (the API key's own
 	// linearizable read: no second read of the tenant).
 	suspended bool
+	// enrolOnly: a user's session whose role requires MFA and whose user
+	// has not enrolled: it may call only the routes of its own session
+	// (access.session), to enrol.
+	enrolOnly bool
 }
 
 // authn is the one authentication step: it resolves the bearer token to
 // the request's principal and its role (see caller), records it on the
 // request, once; authorize decides what it may do. Each kind of
 // credential has one branch here, and every branch ends in the same
-// caller: a new kind (a tenant user's access token: the "accounts" work)
-// adds a branch that fills who (Kind, ID, Tenant, Role, Session), role
-// (the user's current role, read from the store) and suspended, and
-// nothing else changes.
+// caller: the operator token, a tenant API key, and a user's access token
+// (resolved by accounts.Resolve against the user's session, its current
+// role and scopes and its tenant's state, on every request).
 func (s *server) authn(c *fiber.Ctx) (caller, error) {
 	if p, ok := c.Locals(principalKey).(caller); ok {
 		return p, nil
@@ -63,7 +67,15 @@ func (s *server) authn(c *fiber.Ctx) (caller, error) {
 	ctx, cancel := s.callContext(c)
 	defer cancel()
 	p := caller{who: audit.Principal{RequestID: requestID(c), Source: clipN(c.IP(), 64)}}
-	if apikeys.IsToken(token) {
+	if accounts.IsAccessToken(token) {
+		res, err := s.deps.Accounts.Resolve(ctx, token)
+		if err != nil {
+			return caller{}, &authError{cause: err}
+		}
+		who := res.Principal
+		who.RequestID, who.Source = p.who.RequestID, p.who.Source
+		p = caller{who: who, role: res.Role, suspended: res.Suspended, enrolOnly: res.EnrolmentOnly}
+	} else if apikeys.IsToken(token) {
 		k, err := s.deps.APIKeys.Authenticate(ctx, token)
 		if err != nil {
 			if !unavailable(err) {
@@ -143,6 +155,9 @@ func (s *server) authorize(c *fiber.Ctx, a access) (audit.Principal, error) {
 	}
 	if err := s.limit.principal(p.who); err != nil {
 		return p.who, err
+	}
+	if a.session || p.enrolOnly {
+		return p.who, authorizeSession(p, a)
 	}
 	if !a.tenant {
 		if p.who.Tenant != "" || !p.role.ClusterWide() {
@@ -231,3 +246,16 @@ func (s *server) lacks(p caller, a access) error {
 
 // dataReads are the reads of a tenant's data.
 var dataReads = roles.SetOf(roles.P(roles.Records, roles.Read), roles.P(roles.Blobs, roles.Read), roles.P(roles.Subjects, roles.Read))
+
+// authorizeSession admits a user's session to the routes of its own
+// session, and a session that may only enrol a second factor to nothing
+// else (403 mfa-enrolment-required).
+func authorizeSession(p caller, a access) error {
+	switch {
+	case a.session && p.who.Kind == audit.ActorUser:
+		return nil
+	case a.session:
+		return &requestError{kind: kindForbidden, detail: "This endpoint acts on a user's own login session; log in as a user."}
+	}
+	return &requestError{kind: kindMFAEnrolmentRequired, detail: "Your role requires a second factor: enrol one (POST /v1/auth/mfa/enrol, then /v1/auth/mfa/confirm) before anything else."}
+}

@@ -87,6 +87,9 @@ func loadSpecOps(t *testing.T) (*openapi3.T, []*specOp) {
 			switch {
 			case len(sec) == 0:
 				so.access = "public"
+			case op.Extensions["x-custos-session"] != nil:
+				// A user's own session: no permission applies.
+				so.access = "session"
 			case slices.ContainsFunc(sec, func(r openapi3.SecurityRequirement) bool { _, ok := r["apiKey"]; return ok }):
 				so.access = "tenant"
 				if !strings.HasPrefix(path, "/v1/tenants/{id}") {
@@ -96,7 +99,7 @@ func loadSpecOps(t *testing.T) (*openapi3.T, []*specOp) {
 				so.access = "operator"
 			}
 			so.perm, so.need = specString(op, "x-custos-apikey-permission"), specString(op, "x-custos-permission")
-			if so.access != "public" && so.need == "" {
+			if so.access != "public" && so.access != "session" && so.need == "" {
 				t.Fatalf("%s needs a token but names no x-custos-permission", so)
 			}
 			if rb := op.RequestBody; rb != nil && rb.Value != nil {
@@ -143,6 +146,12 @@ var bodyFixtures = map[string]string{
 	"BreakGlassPolicy":      `{"auto_approve":false,"max_duration_seconds":3600}`,
 	"SSOSettings":           `{"issuer":"http://127.0.0.1:9/idp","client_id":"custos","redirect_url":"http://127.0.0.1:9/cb","default_role":"read-only"}`,
 	"SSOCallbackRequest":    `{"state":"acme.` + strings.Repeat("A", 43) + `","code":"c","binding":"b"}`,
+	"LoginRequest":          `{"tenant":"nowhere","username":"mallory","password":"mallory's long password"}`,
+	"RefreshRequest":        `{"refresh_token":"crt_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}`,
+	"ConfirmMFARequest":     `{"code":"123456"}`,
+	"CreateUserRequest":     `{"username":"minted by acme","password":"mallory's long password","role":"foh"}`,
+	"PatchUserRequest":      `{"role":"foh"}`,
+	"CustomRole":            `{"name":"minted","permissions":["records:read"],"visibility":{"pii":"clear","sensitive":"clear","internal":"clear"}}`,
 }
 
 // massAssignment are the fields phase 5 adds to valid bodies.

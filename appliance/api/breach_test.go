@@ -106,6 +106,10 @@ type breach struct {
 	vHidBlob string // one it does not
 	aBlob    string // the attacker's own blob
 
+	// The victim's Owner (a user, enrolled), its access token and
+	// session: the victim's own credentials on its people's routes.
+	vOwner, vOwnerToken, vSession string
+
 	secrets []string        // must never reach the attacker
 	known   []string        // victim ids the attacker knows
 	planted map[string]bool // known ids the attacker has stored in its own tenant
@@ -167,6 +171,13 @@ func newBreach(t *testing.T) *breach {
 	b := &breach{t: t, e: e, calls: e.withCallLog(), attacker: map[string]createdKey{}, victim: map[string]createdKey{},
 		planted: map[string]bool{}, perOp: map[string]int{}, perPhase: map[string]int{}, covered: map[string]bool{}, notFounds: map[string]int{}}
 	b.doc, b.ops = loadSpecOps(t)
+	// A login names its tenant in its body by design, and a failed one is
+	// recorded in that tenant's chain (as the issue asks): it is no
+	// cross-tenant access, and its refusals are the accounts tests'
+	// (TestPeopleThroughTheAPI). The suite walks every other operation.
+	b.ops = slices.DeleteFunc(b.ops, func(op *specOp) bool {
+		return op.String() == "POST /v1/auth/login" || op.String() == "POST /v1/auth/refresh"
+	})
 	for name, body := range bodyFixtures {
 		sr := b.doc.Components.Schemas[name]
 		if sr == nil || sr.Value == nil {
@@ -241,7 +252,11 @@ func newBreach(t *testing.T) *breach {
 	}
 	b.victim["owner"] = e.createKey(t, victimTenant, `{"name":"globex owner `+breachCanary+`","role":"owner"}`)
 
-	b.secrets = append([]string{breachCanary, b.vHidBlob}, sums...)
+	b.vOwner = e.user(t, operatorPrincipal, victimTenant, "owner-"+breachCanary, "owner").ID
+	og, _ := e.enrolled(t, victimTenant, "owner-"+breachCanary)
+	b.vOwnerToken, b.vSession = og.AccessToken, og.Session.ID
+
+	b.secrets = append([]string{breachCanary, b.vHidBlob, b.vOwnerToken, og.RefreshToken}, sums...)
 	for p, k := range b.victim {
 		b.secrets = append(b.secrets, k.Token)
 		if p != "admin" {
@@ -262,11 +277,13 @@ func (e *env) withCallLog() *callLog {
 // victimParams are the path parameters naming the victim's resources;
 // ownParams the attacker's own.
 func (b *breach) victimParams(tenant string) map[string]string {
-	return map[string]string{"id": tenant, "name": "guests", "rid": vRecord, "sid": vSubject, "bid": b.vBlob, "kid": b.victim["admin"].ID, "gid": b.vGrant}
+	return map[string]string{"id": tenant, "name": "guests", "rid": vRecord, "sid": vSubject, "bid": b.vBlob, "kid": b.victim["admin"].ID, "gid": b.vGrant,
+		"uid": b.vOwner, "session": b.vSession, "role": "owner"}
 }
 
 func (b *breach) ownParams() map[string]string {
-	return map[string]string{"id": attackerTenant, "name": "guests", "rid": aRecord, "sid": aSubject, "bid": b.aBlob, "kid": b.attacker["admin"].ID, "gid": b.aGrant}
+	return map[string]string{"id": attackerTenant, "name": "guests", "rid": aRecord, "sid": aSubject, "bid": b.aBlob, "kid": b.attacker["admin"].ID, "gid": b.aGrant,
+		"uid": "usr_aaaaaaaaaaaaaaaa", "session": "aaaaaaaaaaaaaaaaaaaaaa", "role": "owner"}
 }
 
 // variants are the path parameter sets to try: with a {name}, both the

@@ -191,7 +191,11 @@
 //	range-not-satisfiable   416     a Range outside the blob (with Content-Range: bytes */size)
 //	integrity-error         500     a stored value or blob chunk fails its authentication (altered
 //	                                or moved): never served
-//	unauthorized            401     a missing or invalid bearer token (with WWW-Authenticate: Bearer)
+//	unauthorized            401     a missing or invalid bearer token (with WWW-Authenticate: Bearer);
+//	                                a failed login (unknown user, wrong password: one answer), a
+//	                                wrong or used second-factor code, a refresh token not valid
+//	mfa-required            401     a login of a user with a second factor, without a code
+//	mfa-enrolment-required  403     a session whose role requires MFA, before its user enrols
 //	forbidden               403     an API key on an operator route, or without the route's permission;
 //	                                a write of an item outside the principal's attribute scope
 //	withheld                403     the principal's role does not read what was asked: a blob's content
@@ -206,7 +210,8 @@
 //	region-mismatch         422     a tenant requested in another region than the cluster's
 //	rate-limited            429     over the node's request rate for the source address (checked on
 //	                                every route, before authentication; IPv6 by its /64) or for the
-//	                                principal (an API key or the operator, across its addresses);
+//	                                principal (an API key or the operator, across its addresses),
+//	                                or failed logins of the account or the source (login backoff);
 //	                                Retry-After gives the whole seconds (at least 1) until a request
 //	                                would be admitted
 //	sso-refused             401     a single sign-on callback refused: the detail names the reason

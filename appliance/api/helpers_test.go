@@ -27,8 +27,11 @@ import (
 	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/blobs"
 	"github.com/custos/custos/appliance/collections"
+	"github.com/custos/custos/appliance/identity/accounts"
 	"github.com/custos/custos/appliance/identity/breakglass"
+	"github.com/custos/custos/appliance/identity/password"
 	"github.com/custos/custos/appliance/identity/roles"
+	"github.com/custos/custos/appliance/identity/signing"
 	"github.com/custos/custos/appliance/identity/sso"
 	"github.com/custos/custos/appliance/identity/visibility"
 	"github.com/custos/custos/appliance/records"
@@ -63,11 +66,14 @@ type env struct {
 	audit   *audit.Service
 	runner  *audit.Runner
 	apikeys *apikeys.Service
-	colls   *collections.Service
-	vkey    string
-	blobCfg blobs.Config // set before the first deps() call
-	app     *fiber.App
-	logBuf  *syncBuffer
+	// accounts are the tenants' users and sessions (its signing keys
+	// opened with the env's seal identity).
+	accounts *accounts.Service
+	colls    *collections.Service
+	vkey     string
+	blobCfg  blobs.Config // set before the first deps() call
+	app      *fiber.App
+	logBuf   *syncBuffer
 	// owners are the tenants' bootstrap Owner keys, by tenant (see
 	// ownerKey).
 	owners map[string]string
@@ -119,8 +125,26 @@ func newEnvStore(tb testing.TB, store *raftstore.Store, opts api.Options) *env {
 	svc := tenants.New(tenancy.New(store), storetest.Region, tenants.WithKeys(keys))
 	e := &env{t: tb, store: store, svc: svc, keys: keys, audit: aud, runner: runner, apikeys: apikeys.New(tenancy.New(store), nil), colls: collections.New(tenancy.New(store), nil), vkey: vkey, logBuf: &syncBuffer{}, owners: map[string]string{}}
 	e.breakGlass = breakglass.New(tenancy.New(store), e.now)
+	sign, err := signing.Open(context.Background(), tenancy.New(store), signing.Options{Issuer: "custos-test", Identities: []age.Identity{id}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if e.accounts, err = accounts.New(tenancy.New(store), accounts.Options{Keys: keys, Hasher: testHasher(tb), Signer: sign}); err != nil {
+		tb.Fatal(err)
+	}
 	e.app = e.server(e.deps(), opts)
 	return e
+}
+
+// testHasher hashes passwords with cheap parameters: the cost of
+// argon2id is the password package's concern, and the API tests log in
+// often.
+func testHasher(tb testing.TB) *password.Hasher {
+	h, err := password.NewHasher(password.Options{Params: password.Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return h
 }
 
 // deps are the env's real services.
@@ -135,7 +159,7 @@ func (e *env) depsWith(keys *keyring.Hierarchy) api.Deps {
 	// the node wires it.
 	sight := visibility.New(visibility.WithGrants(e.breakGlass))
 	recs := records.New(b, keys, e.colls, nil, records.WithReadAudit(reads), records.WithVisibility(sight))
-	return api.Deps{Cluster: e.store, Tenants: e.svc, Keys: keys, Audit: e.audit, SelfCheck: e.runner, APIKeys: e.apikeys, Collections: e.colls,
+	return api.Deps{Cluster: e.store, Tenants: e.svc, Keys: keys, Audit: e.audit, SelfCheck: e.runner, APIKeys: e.apikeys, Collections: e.colls, Accounts: e.accounts, Owners: e.accounts,
 		Records: recs, Blobs: blobs.New(b, keys, recs, e.blobCfg, nil, blobs.WithReadAudit(reads), blobs.WithVisibility(sight)),
 		Auth: staticAuth{goodToken}, BreakGlass: e.breakGlass,
 		SSO: sso.New(b, keys, nil, sso.Options{}), Version: "1.2.3-test"}
@@ -153,7 +177,11 @@ func bootstrapAudit(tb testing.TB, store *raftstore.Store, id *age.X25519Identit
 	if err != nil {
 		tb.Fatal(err)
 	}
-	res, err := store.Apply(context.Background(), &raftstore.Txn{Ops: audit.BootstrapOps(vkey, enc)})
+	seal, err := keyring.BootstrapOps([]string{id.Recipient().String()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	res, err := store.Apply(context.Background(), &raftstore.Txn{Ops: append(audit.BootstrapOps(vkey, enc), seal...)})
 	if err != nil || !res.Applied {
 		tb.Fatalf("bootstrap audit keys: %+v %v", res, err)
 	}
@@ -265,7 +293,7 @@ func operatorLacks(method, target string) (string, bool) {
 	}
 	operator, _ := roles.Builtin("operator")
 	for _, o := range apiOperations {
-		if o.Method != method || o.Public || o.Cluster || operator.Allows(o.Need) || o.Need == roles.P(roles.APIKeys, roles.Create) {
+		if o.Method != method || o.Public || o.Session || o.Cluster || operator.Allows(o.Need) || o.Need == roles.P(roles.APIKeys, roles.Create) {
 			continue
 		}
 		pat := strings.Split(o.Path, "/")

@@ -10,6 +10,7 @@ import (
 
 	"github.com/custos/custos/appliance/api"
 	"github.com/custos/custos/appliance/apikeys"
+	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/identity/roles"
 )
 
@@ -27,7 +28,7 @@ func TestKeyRoleMatrix(t *testing.T) {
 	_, ops := loadSpecOps(t)
 	need := map[string]api.Operation{}
 	for _, o := range api.Operations() {
-		need[o.Method+" /v1"+strings.NewReplacer(":id", "{id}", ":kid", "{kid}", ":name", "{name}", ":rid", "{rid}", ":sid", "{sid}", ":bid", "{bid}", ":gid", "{gid}").Replace(o.Path)] = o
+		need[o.Method+" /v1"+strings.NewReplacer(":id", "{id}", ":kid", "{kid}", ":name", "{name}", ":rid", "{rid}", ":sid", "{sid}", ":bid", "{bid}", ":gid", "{gid}", ":uid", "{uid}", ":session", "{session}", ":role", "{role}").Replace(o.Path)] = o
 	}
 
 	e.mustCreate("acme", "Acme")
@@ -52,6 +53,10 @@ func TestKeyRoleMatrix(t *testing.T) {
 	slices.SortStableFunc(ops, func(a, b *specOp) int {
 		return cmpBool(a.method == http.MethodDelete, b.method == http.MethodDelete)
 	})
+	// A user of acme (not an Owner: acme stays bootstrapping, so that the
+	// operator mints the keys) and its session, for the people's routes.
+	uma := e.user(t, audit.Principal{Kind: audit.ActorAPIKey, ID: "setup", Tenant: "acme", Role: "owner"}, "acme", "uma", "foh")
+	s.user, s.session = uma.ID, e.session(t, "acme", "uma").Session.ID
 	keys := map[string]createdKey{}
 	for _, role := range apikeys.Roles() {
 		k := e.createKey(t, "acme", `{"name":"`+role+`","role":"`+role+`"}`)

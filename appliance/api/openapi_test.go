@@ -105,14 +105,17 @@ func TestOpenAPIProblemsDocumented(t *testing.T) {
 				}
 			}
 			need, keyPerm := specString(op, "x-custos-permission"), specString(op, "x-custos-apikey-permission")
-			if _, err := roles.ParsePermission(need); !public && err != nil {
+			session := op.Extensions["x-custos-session"] != nil // a user's own session: no permission applies
+			if _, err := roles.ParsePermission(need); !public && !session && err != nil {
 				t.Errorf("%s names no permission of the roles table in x-custos-permission (got %q)", name, need)
 			}
 			tenantPath := strings.HasPrefix(path, "/v1/tenants/{id}")
 			switch {
 			case public && (need != "" || keyPerm != ""):
 				t.Errorf("%s is public but names a permission", name)
-			case apiKey != tenantPath && !public:
+			case session && (need != "" || apiKey):
+				t.Errorf("%s acts on the caller's own session but names a permission or accepts API keys", name)
+			case apiKey != tenantPath && !public && !session:
 				t.Errorf("%s: API keys are accepted exactly under /v1/tenants/{id} (apiKey %v)", name, apiKey)
 			case keyPerm != "" && !slices.Contains(perms, keyPerm):
 				t.Errorf("%s names an old key permission that is none (%q)", name, keyPerm)
@@ -144,7 +147,7 @@ func TestOpenAPISecurityMatchesRoutes(t *testing.T) {
 	for _, p := range perms {
 		keys[p] = e.createKey(t, "acme", `{"name":"`+p+`","permissions":["`+p+`"]}`).Token
 	}
-	ids := strings.NewReplacer("{id}", "acme", "{kid}", "aaaaaaaaaaaaaaaa", "{name}", "guests", "{rid}", "r1", "{sid}", "s1", "{bid}", "b1")
+	ids := strings.NewReplacer("{id}", "acme", "{kid}", "aaaaaaaaaaaaaaaa", "{name}", "guests", "{rid}", "r1", "{sid}", "s1", "{bid}", "b1", "{uid}", "usr_aaaaaaaaaaaaaaaa", "{session}", "aaaaaaaaaaaaaaaaaaaaaa", "{role}", "foh")
 	checked := 0
 	for _, path := range doc.Paths.InMatchingOrder() {
 		for method, op := range doc.Paths.Value(path).Operations() {
@@ -226,8 +229,11 @@ func TestOpenAPIPermissionsMatchRoutes(t *testing.T) {
 		}
 		op := item.GetOperation(o.Method)
 		want := ""
-		if !o.Public {
+		if !o.Public && !o.Session {
 			want = o.Need.String()
+		}
+		if (op.Extensions["x-custos-session"] != nil) != o.Session {
+			t.Errorf("%s %s: x-custos-session says %v, the route %v", o.Method, path, op.Extensions["x-custos-session"] != nil, o.Session)
 		}
 		if got := specString(op, "x-custos-permission"); got != want {
 			t.Errorf("%s %s: x-custos-permission %q, the route needs %q", o.Method, path, got, want)

@@ -12,6 +12,7 @@ import (
 	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/blobs"
 	"github.com/custos/custos/appliance/collections"
+	"github.com/custos/custos/appliance/identity/accounts"
 	"github.com/custos/custos/appliance/records"
 	"github.com/custos/custos/appliance/tenants"
 	"github.com/custos/custos/internal/validation"
@@ -168,6 +169,9 @@ var (
 	subjectType    = idType(records.ValidID, "must be 1 to 64 of a-z, A-Z, 0-9, '.', '_', '-' and ':'", "The tenant holds nothing about this subject.")
 	blobIDType     = idType(blobs.ValidID, "must be a blob id", "No blob has this id.")
 	grantIDType    = idType(breakglass.ValidID, "must be a break-glass grant id", "No break-glass grant has this id.")
+	userIDType     = idType(accounts.ValidUserID, "must be a user id", "No user has this id.")
+	sessionIDType  = idType(accounts.ValidSessionID, "must be a session id", "No session has this id.")
+	roleNameType   = idType(accounts.ValidRoleName, "must be a role name", "No role has this name.")
 )
 
 // input is a request as its route declared it: who made it, the values

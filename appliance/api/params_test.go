@@ -208,10 +208,18 @@ func TestQueryParamsOneRule(t *testing.T) {
 	// routes) is of the path's tenant: the parameters are then the only
 	// fault.
 	e.mustCreate("acme", "Acme")
-	ids := strings.NewReplacer("{id}", "acme", "{kid}", "aaaaaaaaaaaaaaaa", "{name}", "guests", "{rid}", "r1", "{sid}", "s1", "{bid}", "b1", "{gid}", "aaaaaaaaaaaaaaaa")
+	ids := strings.NewReplacer("{id}", "acme", "{kid}", "aaaaaaaaaaaaaaaa", "{name}", "guests", "{rid}", "r1", "{sid}", "s1", "{bid}", "b1", "{gid}", "aaaaaaaaaaaaaaaa", "{uid}", "usr_aaaaaaaaaaaaaaaa", "{session}", "aaaaaaaaaaaaaaaaaaaaaa", "{role}", "foh")
+	// The routes of a user's own session take a user's access token.
+	e.mustCreate("people", "People")
+	e.user(t, operatorPrincipal, "people", "olivia", "owner")
+	own := e.session(t, "people", "olivia").AccessToken
 	refused := func(method, target string) (api.Problem, int) {
 		t.Helper()
-		r := e.do(method, target, "")
+		var opts []reqOpt
+		if strings.HasPrefix(target, "/v1/auth/") && !strings.HasPrefix(target, "/v1/auth/login") && !strings.HasPrefix(target, "/v1/auth/refresh") {
+			opts = append(opts, bearer(own))
+		}
+		r := e.do(method, target, "", opts...)
 		if r.header.Get("Content-Type") != api.ProblemContentType {
 			return api.Problem{}, r.status
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/custos/custos/appliance/blobs"
 	"github.com/custos/custos/appliance/client"
 	"github.com/custos/custos/appliance/collections"
+	"github.com/custos/custos/appliance/identity/accounts"
 	"github.com/custos/custos/appliance/identity/sso"
 	"github.com/custos/custos/appliance/records"
 	"github.com/custos/custos/appliance/tenants"
@@ -55,6 +56,8 @@ const (
 	kindForbidden
 	kindTenantSuspended
 	kindWithheld
+	kindMFAEnrolmentRequired
+	kindMFARequired
 	kindNotFound
 	kindMethodNotAllowed
 	kindConflict
@@ -94,6 +97,10 @@ func (k kind) spec() (slug, title string, status int) {
 		return "tenant-suspended", "Tenant suspended", http.StatusForbidden
 	case kindWithheld:
 		return "withheld", "Withheld from this role", http.StatusForbidden
+	case kindMFAEnrolmentRequired:
+		return "mfa-enrolment-required", "Second factor enrolment required", http.StatusForbidden
+	case kindMFARequired:
+		return "mfa-required", "Second factor required", http.StatusUnauthorized
 	case kindNotFound:
 		return "not-found", "Not found", http.StatusNotFound
 	case kindMethodNotAllowed:
@@ -163,11 +170,16 @@ func problemFor(err error) (kind, string, []FieldProblem, []header) {
 		ue *keyring.UnavailableError
 		rl *rateLimitedError
 		sf *sso.FlowError
+		bo *accounts.BackoffError
 	)
 	retry := []header{{fiber.HeaderRetryAfter, "1"}}
+	challenge := []header{{fiber.HeaderWWWAuthenticate, `Bearer realm="custos"`}}
 	switch {
 	case errors.As(err, &re):
 		return re.kind, re.detail, re.fields, nil
+	case errors.As(err, &bo):
+		return kindRateLimited, "Too many failed logins for this account or from this address; retry after the number of seconds Retry-After gives.",
+			nil, []header{{fiber.HeaderRetryAfter, retryAfterSeconds(bo.RetryAfter)}}
 	case errors.As(err, &rl):
 		return kindRateLimited, "Too many requests from this address or with this credential; retry after the number of seconds Retry-After gives.",
 			nil, []header{{fiber.HeaderRetryAfter, retryAfterSeconds(rl.retryAfter)}}
@@ -231,6 +243,28 @@ func problemFor(err error) (kind, string, []FieldProblem, []header) {
 		return kindNotFound, "No collection has this name (or version).", nil, nil
 	case errors.Is(err, collections.ErrTooMany):
 		return kindConflict, "The tenant has the maximum number of collections.", nil, nil
+	case errors.Is(err, accounts.ErrMFARequired):
+		return kindMFARequired, "The account has a second factor: send the code (or a recovery code) with the password.", nil, challenge
+	case errors.Is(err, accounts.ErrInvalidCredentials):
+		return kindUnauthorized, "The username or password is wrong.", nil, challenge
+	case errors.Is(err, accounts.ErrInvalidCode):
+		return kindUnauthorized, "The second-factor code is wrong or was already used.", nil, challenge
+	case errors.Is(err, accounts.ErrInvalidSession) && !errors.As(err, &ae):
+		return kindUnauthorized, "The refresh token is not valid (expired, already used, or its session ended): log in again.", nil, challenge
+	case errors.Is(err, accounts.ErrRoleNotFound):
+		return kindNotFound, "No role of the tenant has this name.", nil, nil
+	case errors.Is(err, accounts.ErrNotFound):
+		return kindNotFound, "No user (or session) of the tenant has this id.", nil, nil
+	case errors.Is(err, accounts.ErrExists):
+		return kindConflict, "A user with this username (or a role with this name) exists.", nil, nil
+	case errors.Is(err, accounts.ErrConflict):
+		return kindConflict, "The user changed meanwhile; read it again and retry.", nil, nil
+	case errors.Is(err, accounts.ErrTooMany):
+		return kindConflict, "The tenant has the maximum number of users (or roles).", nil, nil
+	case errors.Is(err, accounts.ErrMFAState):
+		return kindConflict, "The second factor is not in a state that allows this (already enrolled: an administrator resets it first; or no enrolment to confirm).", nil, nil
+	case errors.Is(err, accounts.ErrForbidden):
+		return kindForbidden, "Not allowed for this user: an operator creates only a tenant's first Owner; nobody changes their own role or disables themselves, grants permissions their own role lacks, or removes the last enabled Owner.", nil, nil
 	case errors.Is(err, apikeys.ErrNotFound):
 		return kindNotFound, "No API key has this id.", nil, nil
 	case errors.Is(err, breakglass.ErrNotFound):
@@ -255,7 +289,7 @@ func problemFor(err error) (kind, string, []FieldProblem, []header) {
 			return kindUnauthorized, "This endpoint requires an operator bearer token.", nil, h
 		}
 		h[0].value = `Bearer realm="custos", error="invalid_token"`
-		return kindUnauthorized, "The bearer token is not a valid operator token or API key.", nil, h
+		return kindUnauthorized, "The bearer token is not a valid operator token, API key or access token (an access token expires after 15 minutes: refresh it).", nil, h
 	case errors.As(err, &rm):
 		return kindRegionMismatch, fmt.Sprintf("The tenant's region %q is not this cluster's region %q; create it in a cluster of its region.", rm.Requested, rm.Cluster),
 			[]FieldProblem{{Field: "region", Reason: "must be " + rm.Cluster}}, nil

@@ -33,6 +33,11 @@ type access struct {
 	// on the cluster, which only cluster-wide principals reach. Set from
 	// the path by routes(), never by hand.
 	tenant bool
+	// session: the route acts on the caller's own login session (who am
+	// I, logout, MFA enrolment): any user's session may call it — one
+	// that may only enrol included — and no other principal; need is
+	// zero.
+	session bool
 }
 
 var public = access{public: true}
@@ -40,6 +45,10 @@ var public = access{public: true}
 // needs admits a principal whose role holds p: in the path's tenant, a
 // principal of that tenant or a cluster operator; elsewhere, an operator.
 func needs(p roles.Permission) access { return access{need: p} }
+
+// ownSession admits a user's session on its own behalf (see
+// access.session).
+var ownSession = access{session: true}
 
 // tenantKey is needs(p) for a route an old API key holding key reached.
 func tenantKey(key string, p roles.Permission) access { return access{need: p, key: key} }
@@ -61,6 +70,9 @@ type Operation struct {
 	// Key is the old API-key permission that admitted a key; "": no key
 	// reached the route before roles.
 	Key string
+	// Session: the route acts on the caller's own session (any user's
+	// session may call it; no permission applies).
+	Session bool
 }
 
 // Operations returns every route of the API with the permission it
@@ -71,7 +83,7 @@ func Operations() []Operation {
 	var out []Operation
 	for _, rt := range s.routes() {
 		a := rt.access
-		out = append(out, Operation{Method: rt.method, Path: rt.path, Public: a.public, Need: a.need, Cluster: !a.public && !a.tenant, Key: a.key})
+		out = append(out, Operation{Method: rt.method, Path: rt.path, Public: a.public, Need: a.need, Cluster: !a.public && !a.tenant && !a.session, Key: a.key, Session: a.session})
 	}
 	return out
 }
@@ -178,7 +190,7 @@ func (rt *route) check() {
 	if rt.existing && !seen["id"] {
 		panic(fmt.Sprintf("api: %s %s needs an existing tenant but has no :id", rt.method, rt.path))
 	}
-	if !rt.access.public && !slices.Contains(roles.Permissions(), rt.access.need) {
+	if !rt.access.public && !rt.access.session && !slices.Contains(roles.Permissions(), rt.access.need) {
 		panic(fmt.Sprintf("api: %s %s declares no permission of the roles table", rt.method, rt.path))
 	}
 }
@@ -209,6 +221,13 @@ func (s *server) routes() []route {
 		{method: get, path: "/sys/health", access: public, body: noBody, handle: s.health},
 		{method: get, path: "/sys/status", access: needs(p(roles.Cluster, roles.Read)), body: noBody, handle: s.status},
 		{method: get, path: "/sys/audit-key", access: public, body: noBody, handle: s.auditKey},
+
+		{method: post, path: "/auth/login", access: public, body: jsonBody[loginRequest](true), handle: s.login},
+		{method: post, path: "/auth/refresh", access: public, body: jsonBody[refreshRequest](true), handle: s.refresh},
+		{method: post, path: "/auth/logout", access: ownSession, body: noBody, handle: s.logout},
+		{method: get, path: "/auth/session", access: ownSession, body: noBody, handle: s.whoAmI},
+		{method: post, path: "/auth/mfa/enrol", access: ownSession, body: noBody, handle: s.mfaEnrol},
+		{method: post, path: "/auth/mfa/confirm", access: ownSession, body: jsonBody[confirmRequest](true), handle: s.mfaConfirm},
 	}
 	rs = append(rs, s.auditRoutes("/sys/audit", nil, needs(p(roles.Audit, roles.Read)), needs(p(roles.Audit, roles.Export)))...)
 	rs = append(rs, []route{
@@ -231,6 +250,27 @@ func (s *server) routes() []route {
 		{method: post, path: "/tenants/:id/keys/rotate", access: needs(p(roles.Keys, roles.Update)), params: params(tenantPath), body: noBody, existing: true, handle: s.rotateKeys},
 		{method: post, path: "/tenants/:id/keys/purge-cache", access: needs(p(roles.Keys, roles.Update)), params: params(tenantPath), body: noBody, existing: true, handle: s.purgeKeyCache},
 		{method: put, path: "/tenants/:id/keys/provider", access: needs(p(roles.Keys, roles.Update)), params: params(tenantPath), body: jsonBody[providerRequest](true), existing: true, handle: s.changeProvider},
+	}...)
+	user := params(tenantPath, pathParam("uid", userIDType))
+	rs = append(rs, []route{
+		// Users, their sessions and the tenant's roles: the tenant's
+		// people with users:* and roles:* (an API key is no person and
+		// manages none), and the operator (who may create only the
+		// tenant's first Owner: accounts decides).
+		{method: post, path: "/tenants/:id/users", access: needs(p(roles.Users, roles.Create)), params: params(tenantPath), body: jsonBody[createUserRequest](true), existing: true, handle: s.createUser},
+		{method: get, path: "/tenants/:id/users", access: needs(p(roles.Users, roles.Read)), params: params(tenantPath), body: noBody, existing: true, handle: s.listUsers},
+		{method: get, path: "/tenants/:id/users/:uid", access: needs(p(roles.Users, roles.Read)), params: user, body: noBody, existing: true, handle: s.getUser},
+		{method: patch, path: "/tenants/:id/users/:uid", access: needs(p(roles.Users, roles.Update)), params: user, body: jsonBody[patchUserRequest](true), existing: true, handle: s.patchUser},
+		{method: post, path: "/tenants/:id/users/:uid/disable", access: needs(p(roles.Users, roles.Update)), params: user, body: noBody, existing: true, handle: s.userAction(s.disableUser)},
+		{method: post, path: "/tenants/:id/users/:uid/enable", access: needs(p(roles.Users, roles.Update)), params: user, body: noBody, existing: true, handle: s.userAction(s.enableUser)},
+		{method: post, path: "/tenants/:id/users/:uid/reset-mfa", access: needs(p(roles.Users, roles.Update)), params: user, body: noBody, existing: true, handle: s.userAction(s.resetMFA)},
+		{method: post, path: "/tenants/:id/users/:uid/unlock", access: needs(p(roles.Users, roles.Update)), params: user, body: noBody, existing: true, handle: s.userAction(s.unlockUser)},
+		{method: get, path: "/tenants/:id/users/:uid/sessions", access: needs(p(roles.Users, roles.Read)), params: user, body: noBody, existing: true, handle: s.listSessions},
+		{method: del, path: "/tenants/:id/users/:uid/sessions", access: needs(p(roles.Users, roles.Update)), params: user, body: noBody, existing: true, handle: s.revokeSessions},
+		{method: del, path: "/tenants/:id/users/:uid/sessions/:session", access: needs(p(roles.Users, roles.Update)), params: append(user, pathParam("session", sessionIDType)), body: noBody, existing: true, handle: s.revokeSession},
+		{method: get, path: "/tenants/:id/roles", access: needs(p(roles.Roles, roles.Read)), params: params(tenantPath), body: noBody, existing: true, handle: s.listRoles},
+		{method: get, path: "/tenants/:id/roles/:role", access: needs(p(roles.Roles, roles.Read)), params: params(tenantPath, pathParam("role", roleNameType)), body: noBody, existing: true, handle: s.getRole},
+		{method: post, path: "/tenants/:id/roles", access: needs(p(roles.Roles, roles.Create)), params: params(tenantPath), body: jsonBody[roles.Custom](true), existing: true, handle: s.createRole},
 	}...)
 	rs = append(rs, s.auditRoutes("/tenants/:id/audit", []param{tenantPath}, read(roles.Audit), tenantKey(apikeys.PermExport, p(roles.Audit, roles.Export)))...)
 	apiKey := params(tenantPath, pathParam("kid", apiKeyIDType))

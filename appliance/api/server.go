@@ -86,6 +86,9 @@ type Deps struct {
 	Owners Owners
 	// SSO is single sign-on through the tenants' identity providers.
 	SSO SSO
+	// Accounts are the tenants' users, roles and sessions, and resolve
+	// the access tokens of users' sessions.
+	Accounts Accounts
 	// Version is reported by /v1/sys/status.
 	Version string
 	// Logger receives request logs and the causes of internal errors
@@ -182,8 +185,8 @@ func NewApp(log *slog.Logger) *fiber.App {
 // called), so Register panics on them rather than add routes that fail on
 // every request.
 func Register(router fiber.Router, deps Deps, opts Options) {
-	if deps.Cluster == nil || deps.Tenants == nil || deps.Keys == nil || deps.Audit == nil || deps.SelfCheck == nil || deps.APIKeys == nil || deps.Collections == nil || deps.Records == nil || deps.Blobs == nil || deps.Auth == nil || deps.BreakGlass == nil || deps.SSO == nil {
-		panic("api: Register needs a cluster, tenants, keys, audit, self-check, API keys, collections, records, blobs, auth, break-glass and sso")
+	if deps.Cluster == nil || deps.Tenants == nil || deps.Keys == nil || deps.Audit == nil || deps.SelfCheck == nil || deps.APIKeys == nil || deps.Collections == nil || deps.Records == nil || deps.Blobs == nil || deps.Auth == nil || deps.Accounts == nil || deps.BreakGlass == nil || deps.SSO == nil {
+		panic("api: Register needs a cluster, tenants, keys, audit, self-check, API keys, collections, records, blobs, auth, break-glass, sso and accounts")
 	}
 	if opts.BodyLimit < 0 || opts.RequestTimeout < 0 {
 		panic(fmt.Sprintf("api: negative body limit (%d) or request timeout (%s)", opts.BodyLimit, opts.RequestTimeout))

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/custos/custos/appliance/api"
+	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/blobs"
 )
 
@@ -17,11 +18,14 @@ import (
 // with collection plain (one optional string field s) and its record r1, an
 // API key and a blob.
 type limitFixture struct {
-	t    *testing.T
-	e    *env
-	key  string // an API key id of acme
-	blob string // a blob id of acme
-	n    int    // for fresh names
+	t     *testing.T
+	e     *env
+	key   string // an API key id of acme
+	blob  string // a blob id of acme
+	user  string // a user id of tenant people (a Manager)
+	sess  string // a session id of that user
+	owner string // the access token of people's Owner
+	n     int    // for fresh names
 }
 
 const limitPlain = `{"fields":[{"name":"s","type":"string","classification":"internal","index":true}]}`
@@ -38,6 +42,15 @@ func newLimitFixture(t *testing.T) *limitFixture {
 		t.Fatalf("upload: %d %s", r.status, r.body)
 	}
 	f.blob = b.ID
+	// People in a tenant of their own: acme stays bootstrapping (its Owner
+	// key mints the keys of other scenarios).
+	f.must("POST", "/v1/tenants", `{"id":"people","display_name":"People"}`)
+	e.ownerKey("people") // while it bootstraps: e.do sends it on people's routes
+	owner := e.user(t, operatorPrincipal, "people", "olivia", "owner")
+	g, _ := e.enrolled(t, "people", "olivia")
+	f.owner = g.AccessToken
+	f.user = e.user(t, audit.Principal{Kind: audit.ActorUser, ID: owner.ID, Tenant: "people", Role: "owner"}, "people", "max", "manager").ID
+	f.sess = e.session(t, "people", "max").Session.ID
 	return f
 }
 
@@ -120,6 +133,14 @@ func (f *limitFixture) scenarios() map[string]limitScenario {
 		"parameter GrantId": {made: func() []string { return []string{f.grant()} }, send: func(v string) []response {
 			return one(e.do("POST", "/v1/tenants/acme/breakglass/"+seg(v)+"/revoke", ""))
 		}, ok: []outcome{{status: []int{200}}, {status: []int{409}, slug: []string{"conflict"}}}},
+		"parameter UserId": {made: func() []string { return []string{f.user} }, send: func(v string) []response {
+			return one(e.do("GET", "/v1/tenants/people/users/"+seg(v), "", bearer(f.owner)))
+		}},
+		"parameter SessionId": {made: func() []string { return []string{f.sess} }, send: func(v string) []response {
+			return one(e.do("DELETE", "/v1/tenants/people/users/"+f.user+"/sessions/"+seg(v), "", bearer(f.owner)))
+		}},
+		"parameter RoleName": {made: func() []string { return []string{"foh", "read-only"} },
+			send: func(v string) []response { return one(e.do("GET", "/v1/tenants/acme/roles/"+seg(v), "")) }},
 		"parameter BlobId": {made: func() []string { return []string{f.blob} }, send: func(v string) []response {
 			return one(e.do("GET", "/v1/tenants/acme/blobs/"+seg(v)+"/metadata", ""))
 		}},

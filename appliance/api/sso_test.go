@@ -9,16 +9,11 @@ import (
 	"strings"
 	"testing"
 
-	"filippo.io/age"
-
 	"github.com/custos/custos/appliance/api"
 	"github.com/custos/custos/appliance/identity/accounts"
-	"github.com/custos/custos/appliance/identity/password"
 	"github.com/custos/custos/appliance/identity/sso"
 	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/internal/testkit/oidcop"
-	"github.com/custos/custos/keyring"
-	"github.com/custos/custos/raftstore"
 )
 
 const (
@@ -39,26 +34,10 @@ type ssoFixture struct {
 // sessions.
 func (e *env) withSSO(t *testing.T) *ssoFixture {
 	t.Helper()
-	id, err := age.GenerateX25519Identity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ops, err := keyring.BootstrapOps([]string{id.Recipient().String()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res, err := e.store.Apply(context.Background(), &raftstore.Txn{Ops: ops}); err != nil || !res.Applied {
-		t.Fatalf("bootstrap: %+v %v", res, err)
-	}
-	h, err := password.NewHasher(password.Options{Params: password.Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The env's accounts service (its signing keys opened with the env's
+	// seal identity) is the one SSO signs in through.
+	a := e.accounts
 	b := tenancy.New(e.store)
-	a, err := accounts.New(b, accounts.Options{Keys: e.keys, Hasher: h, Signer: accounts.NewStoredKeys(b, []age.Identity{id}, "custos-test", 0, nil)})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -24,6 +24,8 @@ import (
 //	tenant    the operator's management of the tenant: keeps working
 //	cluster   the operator's routes about the cluster: unaffected
 //	public    no token
+//	session   a user's own session (who am I, logout, MFA enrolment): no
+//	          API key's
 //
 // Every operation of the description must be here, and nothing else: a
 // new route fails TestSuspendedTenant until it is classified.
@@ -90,6 +92,26 @@ var suspensionClass = map[string]string{
 	"GET /v1/auth/oidc/start":                                  "public",
 	"GET /v1/auth/oidc/callback":                               "public",
 	"POST /v1/auth/oidc/callback":                              "public",
+	"POST /v1/auth/login":                                      "public",
+	"POST /v1/auth/refresh":                                    "public",
+	"POST /v1/auth/logout":                                     "session",
+	"GET /v1/auth/session":                                     "session",
+	"POST /v1/auth/mfa/enrol":                                  "session",
+	"POST /v1/auth/mfa/confirm":                                "session",
+	"GET /v1/tenants/{id}/users":                               "data",
+	"POST /v1/tenants/{id}/users":                              "data",
+	"GET /v1/tenants/{id}/users/{uid}":                         "data",
+	"PATCH /v1/tenants/{id}/users/{uid}":                       "data",
+	"POST /v1/tenants/{id}/users/{uid}/disable":                "data",
+	"POST /v1/tenants/{id}/users/{uid}/enable":                 "data",
+	"POST /v1/tenants/{id}/users/{uid}/reset-mfa":              "data",
+	"POST /v1/tenants/{id}/users/{uid}/unlock":                 "data",
+	"GET /v1/tenants/{id}/users/{uid}/sessions":                "data",
+	"DELETE /v1/tenants/{id}/users/{uid}/sessions":             "data",
+	"DELETE /v1/tenants/{id}/users/{uid}/sessions/{session}":   "data",
+	"GET /v1/tenants/{id}/roles":                               "data",
+	"POST /v1/tenants/{id}/roles":                              "data",
+	"GET /v1/tenants/{id}/roles/{role}":                        "data",
 }
 
 // suspendEnv is the tenant under test, acme (with a collection, a record,
@@ -104,6 +126,9 @@ type suspendEnv struct {
 	// bodies replace bodyFixtures where a body must name something of
 	// this test's (the SSO settings: its provider).
 	bodies map[string]string
+	// user is a user of acme (its people's routes name it; "" for a
+	// well-formed id of nobody), and session one of its sessions.
+	user, session string
 }
 
 // suspendQuery are valid values of the query parameters an operation
@@ -113,7 +138,11 @@ var suspendQuery = map[string]string{"index": "0", "old": "1", "tenant": attacke
 // request is op aimed at acme's own resources with a valid body: what an
 // active tenant's key may do.
 func (s *suspendEnv) request(op *specOp) (method, target, body string, opts []reqOpt) {
-	vals := map[string]string{"id": attackerTenant, "name": "guests", "rid": aRecord, "sid": aSubject, "bid": s.blob, "kid": s.keyOther, "gid": s.grant}
+	vals := map[string]string{"id": attackerTenant, "name": "guests", "rid": aRecord, "sid": aSubject, "bid": s.blob, "kid": s.keyOther, "gid": s.grant,
+		"uid": "usr_aaaaaaaaaaaaaaaa", "session": "aaaaaaaaaaaaaaaaaaaaaa", "role": "owner"}
+	if s.user != "" {
+		vals["uid"], vals["session"] = s.user, s.session
+	}
 	if strings.HasPrefix(op.path, "/v1/operator/raft/peers/") {
 		vals["id"] = "n9" // never a member: removing it changes nothing
 	}

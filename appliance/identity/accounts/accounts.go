@@ -116,6 +116,10 @@ var (
 	refreshPath  = raftstore.Path("refresh")
 )
 
+// sysIdentity is the package's system bucket, ["sys", "identity"]: the
+// refresh-token index (see the package doc).
+var sysIdentity = tenancy.SystemOf("identity")
+
 // keyRev is the users_meta record every change of a user's role or
 // state bumps, so that a decision over all users (the tenant's first
 // Owner, its last enabled Owner) is conditioned on none of them changing.

@@ -16,11 +16,13 @@ import (
 	"github.com/custos/custos/appliance/identity/accounts"
 	"github.com/custos/custos/appliance/identity/password"
 	"github.com/custos/custos/appliance/identity/roles"
+	"github.com/custos/custos/appliance/identity/signing"
 	"github.com/custos/custos/appliance/ratelimit"
 	"github.com/custos/custos/appliance/tenants"
 	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/internal/tenancy/tenancytest"
 	"github.com/custos/custos/internal/testkit/storetest"
+	"github.com/custos/custos/internal/validation"
 	"github.com/custos/custos/keyring"
 	"github.com/custos/custos/raftstore"
 )
@@ -78,7 +80,11 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := accounts.Options{Keys: keys, Hasher: h, Now: c.now, Signer: accounts.NewStoredKeys(b, []age.Identity{id}, "custos-test", 0, c.now)}
+	sign, err := signing.Open(context.Background(), b, signing.Options{Issuer: "custos-test", Identities: []age.Identity{id}, Now: c.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := accounts.Options{Keys: keys, Hasher: h, Now: c.now, Signer: sign}
 	svc, err := accounts.New(b, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -242,7 +248,7 @@ func TestOwnerMFALifecycle(t *testing.T) {
 	if err := login(codes[3]); !errors.Is(err, accounts.ErrInvalidCode) {
 		t.Fatalf("recovery code used twice: %v", err)
 	}
-	if u, err := e.svc.GetUser(ctx, "acme", owner.ID); err != nil || u.MFA != accounts.MFAActive || u.RecoveryCodes != 9 {
+	if u, err := e.svc.GetUser(ctx, member(e), "acme", owner.ID); err != nil || u.MFA != accounts.MFAActive || u.RecoveryCodes != 9 {
 		t.Fatalf("user after: %+v %v", u, err)
 	}
 	es := e.entries("acme")
@@ -310,7 +316,7 @@ func TestFailedLogins(t *testing.T) {
 		{Tenant: "acme", Username: "nobody-typed-this", Password: ownerPass},
 		{Tenant: "acme", Username: "olivia", Password: "wrong password guess"},
 		{Tenant: "nosuch", Username: "olivia", Password: ownerPass},
-		{Tenant: "acme", Username: "", Password: ownerPass},
+		{Tenant: "acme", Username: "has:colon", Password: ownerPass},
 	} {
 		if _, err := e.svc.Login(ctx, from, in); !errors.Is(err, accounts.ErrInvalidCredentials) {
 			t.Errorf("%+v: %v", in, err)
@@ -326,6 +332,18 @@ func TestFailedLogins(t *testing.T) {
 		}
 	}
 	canary(t, e.raw(), "nobody-typed-this", "wrong password guess", ownerPass, "olivia")
+	if _, err := e.svc.Login(ctx, from, accounts.LoginInput{Tenant: "acme", Password: ownerPass}); !errors.Is(err, validation.ErrInvalid) {
+		t.Errorf("no username: %v", err)
+	}
+	// The operator creates a tenant's first Owner and changes nothing
+	// else of its people.
+	users, _ := e.svc.ListUsers(ctx, member(e), "acme")
+	if _, err := e.svc.SetDisabled(ctx, operator, "acme", users[0].ID, true); !errors.Is(err, accounts.ErrForbidden) {
+		t.Errorf("the operator disables a user: %v", err)
+	}
+	if _, err := e.svc.ResetMFA(ctx, operator, "acme", users[0].ID); !errors.Is(err, accounts.ErrForbidden) {
+		t.Errorf("the operator resets a user's MFA: %v", err)
+	}
 }
 
 // Sessions: the access token expires; refresh rotates; a spent refresh
@@ -379,7 +397,7 @@ func TestSessions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ss, err := e.svc.ListSessions(ctx, "acme", manager); err != nil || len(ss) != 1 || ss[0].ID != g4.Session.ID {
+	if ss, err := e.svc.ListSessions(ctx, member(e), "acme", manager); err != nil || len(ss) != 1 || ss[0].ID != g4.Session.ID {
 		t.Fatalf("sessions: %+v %v", ss, err)
 	}
 	if err := e.svc.Logout(ctx, res.Principal); err != nil {
@@ -391,7 +409,7 @@ func TestSessions(t *testing.T) {
 	if _, err := e.svc.Refresh(ctx, from, g4.RefreshToken); !errors.Is(err, accounts.ErrInvalidSession) {
 		t.Fatalf("refresh after logout: %v", err)
 	}
-	if ss, err := e.svc.ListSessions(ctx, "acme", manager); err != nil || len(ss) != 0 {
+	if ss, err := e.svc.ListSessions(ctx, member(e), "acme", manager); err != nil || len(ss) != 0 {
 		t.Fatalf("sessions after logout: %+v %v", ss, err)
 	}
 	if n := count(e.entries("acme"), "session.logout", audit.OutcomeSuccess); n != 1 {
@@ -431,7 +449,7 @@ func TestDisableRoleChangeAndGrants(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	manager := e.bootstrap(t)
-	users, err := e.svc.ListUsers(ctx, "acme")
+	users, err := e.svc.ListUsers(ctx, member(e), "acme")
 	if err != nil || len(users) != 2 {
 		t.Fatalf("users: %+v %v", users, err)
 	}
@@ -560,4 +578,10 @@ func TestBackoffAndUnlock(t *testing.T) {
 	if n := count(e.entries("acme"), "user.unlock", audit.OutcomeSuccess); n != 1 {
 		t.Fatalf("%d unlocks audited", n)
 	}
+}
+
+// member is a principal of acme that may read its people (reads check only
+// that the caller is the tenant's own).
+func member(*env) audit.Principal {
+	return audit.Principal{Kind: audit.ActorUser, ID: "usr_aaaaaaaaaaaaaaaa", Tenant: "acme", Role: "owner", Session: "s"}
 }

@@ -24,8 +24,9 @@
 // (tenancy.SystemOf("identity")):
 //
 //	refresh/<hash>  -> <tenant>: finds a refresh token's tenant before any is known
-//	signing_keys    the access-token signing keys, age-encrypted to the
-//	                cluster's seal recipients (StoredKeys)
+//
+// Access tokens are issued and verified with the cluster's shared,
+// rotating signing keys ([Signer]: appliance/identity/signing).
 //
 // # No personal data in the clear
 //
@@ -81,7 +82,9 @@
 //
 // The API authorizes each route by the permission table; this service
 // adds the rules that depend on the data: an operator may create only a
-// tenant's first Owner, while the tenant has none (the bootstrap rule);
+// tenant's first Owner, while the tenant has none (the bootstrap rule),
+// and changes nothing else of a tenant's people (its role holds no
+// users:* or roles:*);
 // a tenant principal may grant (a user's role, a custom role) only
 // permissions its own role holds; nobody changes their own role binding
 // or disables themselves; the tenant's last enabled Owner is neither
@@ -91,11 +94,13 @@
 // # Audit
 //
 // In the tenant's chain, in the transaction of the change: user.create,
-// user.update, user.disable, user.enable, user.mfa_reset,
+// user.update, user.disable, user.enable, user.mfa_reset, user.unlock,
 // user.mfa_enrol_start, user.mfa_enrol (success; failure for a wrong
 // confirmation code), role.create, session.login (success — method sso
-// for a single sign-on, see sso.go — or failure with a reason: unknown_user, wrong_password, disabled, mfa_wrong_code,
-// mfa_replayed, mfa_wrong_recovery_code), session.logout, session.revoke,
+// for a single sign-on, see sso.go — or failure with a reason:
+// unknown_user, wrong_password, disabled, mfa_wrong_code, mfa_replayed,
+// mfa_wrong_recovery_code; denied: backoff), session.refresh,
+// session.logout, session.revoke,
 // session.revoke_all and session.refresh_reuse. Entries name the actor
 // and its request id and source, and the user as "user:<uid>".
 //

@@ -12,6 +12,7 @@ import (
 	"github.com/custos/custos/appliance/identity/token"
 	"github.com/custos/custos/appliance/identity/totp"
 	"github.com/custos/custos/internal/tenancy"
+	"github.com/custos/custos/internal/validation"
 	"github.com/custos/custos/keyring"
 	"github.com/custos/custos/raftstore"
 )
@@ -56,6 +57,12 @@ func (s *Service) Login(ctx context.Context, from audit.Principal, in LoginInput
 			return Grant{}, err
 		}
 		return Grant{}, ErrInvalidCredentials
+	}
+	switch {
+	case in.Username == "":
+		return Grant{}, validation.Field("username", "is required")
+	case in.Password == "":
+		return Grant{}, validation.Field("password", "is required")
 	}
 	if !tenancy.ValidID(in.Tenant) {
 		return absent()
@@ -193,6 +200,10 @@ func (s *Service) Login(ctx context.Context, from audit.Principal, in LoginInput
 	if err != nil {
 		return Grant{}, err
 	}
+	g, err := s.grant(ctx, in.Tenant, u, sess, fam.Token, enrolOnly)
+	if err != nil {
+		return Grant{}, err
+	}
 	// The user's record is written back (a used TOTP step, a rehash) on
 	// the condition that it did not change since it was read: of two
 	// logins with the same code, one wins; a user disabled meanwhile
@@ -219,7 +230,7 @@ func (s *Service) Login(ctx context.Context, from audit.Principal, in LoginInput
 	if s.backoff != nil {
 		s.backoff.Success(account, in.SourceKey, now)
 	}
-	return s.grant(ctx, now, in.Tenant, u, sess, fam.Token, enrolOnly)
+	return g, nil
 }
 
 // checkCode checks a second-factor code: six digits are a TOTP code,
@@ -260,13 +271,14 @@ func (s *Service) auditOutcome(ctx context.Context, tenant string, who audit.Pri
 	_ = s.apply(ctx, tenant, &tenancy.Txn{Audit: [][]byte{e}}, "audit a failed login")
 }
 
-// grant issues the access token of a session.
-func (s *Service) grant(ctx context.Context, now time.Time, tenant string, u userRecord, sess sessionRecord, refresh string, enrolOnly bool) (Grant, error) {
-	auth, err := s.signer.Authority(ctx)
-	if err != nil {
+// grant issues the access token of a session — before the session is
+// stored, so that a node that cannot sign (sealed) starts none.
+func (s *Service) grant(ctx context.Context, tenant string, u userRecord, sess sessionRecord, refresh string, enrolOnly bool) (Grant, error) {
+	tok, claims, err := s.signer.Issue(ctx, token.Claims{Subject: u.ID, Tenant: tenant, Kind: token.KindUser, Role: u.Role, Session: sess.ID})
+	var ue *keyring.UnavailableError
+	if errors.As(err, &ue) {
 		return Grant{}, err
 	}
-	tok, claims, err := auth.Issue(now, token.Claims{Subject: u.ID, Tenant: tenant, Kind: token.KindUser, Role: u.Role, Session: sess.ID})
 	if err != nil {
 		return Grant{}, fmt.Errorf("accounts: issue access token: %w", err)
 	}
@@ -279,6 +291,9 @@ func (s *Service) grant(ctx context.Context, now time.Time, tenant string, u use
 // audited (session.refresh_reuse, a security event). Every refusal is
 // ErrInvalidSession.
 func (s *Service) Refresh(ctx context.Context, from audit.Principal, refresh string) (Grant, error) {
+	if refresh == "" {
+		return Grant{}, validation.Field("refresh_token", "is required")
+	}
 	h, err := token.HashOf(refresh)
 	if err != nil {
 		return Grant{}, ErrInvalidSession
@@ -357,6 +372,16 @@ func (s *Service) Refresh(ctx context.Context, from audit.Principal, refresh str
 	spent := rec.Refresh
 	spent.Spent = true
 	sess.RefreshedAt, sess.ExpiresAt, sess.Seq = now, next.ExpiresAt, next.Seq
+	g, err := s.grant(ctx, tenant, u, sess, next.Token, enrolOnly)
+	if err != nil {
+		return Grant{}, err
+	}
+	who := from
+	who.Kind, who.ID, who.Tenant, who.Role, who.Session = audit.ActorUser, u.ID, tenant, u.Role, sess.ID
+	e, err := entry(who, now, "session.refresh", userTarget(u.ID), audit.OutcomeSuccess, map[string]string{"session": sess.ID, "seq": fmt.Sprint(next.Seq)})
+	if err != nil {
+		return Grant{}, err
+	}
 	err = s.apply(ctx, tenant, &tenancy.Txn{
 		Conds: []raftstore.Cond{cond(raftstore.CondVersion, refreshPath, h.String(), recVer), cond(raftstore.CondVersion, sessionsPath, sessionKey(u.ID, sess.ID), sessVer)},
 		Ops: []raftstore.Op{
@@ -366,6 +391,7 @@ func (s *Service) Refresh(ctx context.Context, from audit.Principal, refresh str
 			putJSON(sessionsPath, sessionKey(u.ID, sess.ID), sess),
 		},
 		SystemOps: []raftstore.Op{sysIdentity.Put(refreshIndex(next.Hash), []byte(tenant))},
+		Audit:     [][]byte{e},
 	}, "refresh")
 	if errors.Is(err, ErrConflict) {
 		// Spent by a concurrent refresh (the token is now spent: its
@@ -375,5 +401,5 @@ func (s *Service) Refresh(ctx context.Context, from audit.Principal, refresh str
 	if err != nil {
 		return Grant{}, err
 	}
-	return s.grant(ctx, now, tenant, u, sess, next.Token, enrolOnly)
+	return g, nil
 }

@@ -3,6 +3,7 @@ package accounts
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/custos/custos/appliance/identity/token"
 	"github.com/custos/custos/appliance/tenants"
 	"github.com/custos/custos/internal/tenancy"
+	"github.com/custos/custos/keyring"
 	"github.com/custos/custos/raftstore"
 )
 
@@ -144,15 +146,14 @@ func IsAccessToken(s string) bool {
 // ErrInvalidSession; a key that cannot be had is a
 // *keyring.UnavailableError.
 func (s *Service) Resolve(ctx context.Context, access string) (Resolved, error) {
-	auth, err := s.signer.Authority(ctx)
-	if err != nil {
+	c, err := s.signer.Verify(ctx, access)
+	if errors.As(err, new(*keyring.UnavailableError)) {
 		return Resolved{}, err
 	}
-	now := s.now()
-	c, err := auth.Verify(now, access)
 	if err != nil {
 		return Resolved{}, fmt.Errorf("%w: %w", ErrInvalidSession, err)
 	}
+	now := s.now()
 	if c.Kind != token.KindUser {
 		return Resolved{}, fmt.Errorf("%w: kind %q", ErrInvalidSession, c.Kind)
 	}
@@ -204,8 +205,12 @@ func (s *Service) Resolve(ctx context.Context, access string) (Resolved, error) 
 	return out, nil
 }
 
-// ListSessions returns a user's sessions.
-func (s *Service) ListSessions(ctx context.Context, tenant, uid string) ([]Session, error) {
+// ListSessions returns a user's sessions to one of its tenant's own
+// principals.
+func (s *Service) ListSessions(ctx context.Context, who audit.Principal, tenant, uid string) ([]Session, error) {
+	if err := notOperator(who); err != nil {
+		return nil, err
+	}
 	if !ValidUserID(uid) {
 		return nil, ErrNotFound
 	}
@@ -258,6 +263,9 @@ func (s *Service) Logout(ctx context.Context, who audit.Principal) error {
 }
 
 func (s *Service) revoke(ctx context.Context, who audit.Principal, tenant, uid, sid, action string) (int, error) {
+	if err := notOperator(who); err != nil {
+		return 0, err
+	}
 	if !ValidUserID(uid) {
 		return 0, ErrNotFound
 	}

@@ -217,7 +217,7 @@ func (s *Service) SignInSSO(ctx context.Context, from audit.Principal, tenant st
 	if err != nil {
 		return sso.Session{}, err
 	}
-	g, err := s.grant(ctx, now, tenant, u, sess, fam.Token, enrolOnly)
+	g, err := s.grant(ctx, tenant, u, sess, fam.Token, enrolOnly)
 	if err != nil {
 		return sso.Session{}, err
 	}

@@ -48,6 +48,16 @@ func callerRole(r tenancy.Read, who audit.Principal) (roles.Role, bool, error) {
 	return role, true, nil
 }
 
+// notOperator refuses an operator (or the system) acting on a tenant's
+// people: the Operator's role holds no users:* or roles:* permission, and
+// its one exception is creating a tenant's first Owner (CreateUser).
+func notOperator(who audit.Principal) error {
+	if who.Kind != audit.ActorUser && who.Kind != audit.ActorAPIKey {
+		return fmt.Errorf("accounts: only the tenant's own principals manage its people: %w", ErrForbidden)
+	}
+	return nil
+}
+
 // mayGrant refuses a tenant principal granting a role that holds a
 // permission its own role lacks: granting access must not widen it.
 func mayGrant(r tenancy.Read, who audit.Principal, granted roles.Role) error {
@@ -169,8 +179,13 @@ func enabledWithRole(r tenancy.Read, role string) int {
 	return n
 }
 
-// ListUsers returns the tenant's users, by id.
-func (s *Service) ListUsers(ctx context.Context, tenant string) ([]User, error) {
+// ListUsers returns the tenant's users, by id, to one of its own
+// principals (ErrForbidden for an operator: usernames are its people's
+// personal data).
+func (s *Service) ListUsers(ctx context.Context, who audit.Principal, tenant string) ([]User, error) {
+	if err := notOperator(who); err != nil {
+		return nil, err
+	}
 	var recs []userRecord
 	var decodeErr error
 	exists := false
@@ -214,8 +229,12 @@ func (s *Service) ListUsers(ctx context.Context, tenant string) ([]User, error) 
 	return out, nil
 }
 
-// GetUser returns one user of the tenant (ErrNotFound).
-func (s *Service) GetUser(ctx context.Context, tenant, uid string) (User, error) {
+// GetUser returns one user of the tenant (ErrNotFound) to one of its own
+// principals.
+func (s *Service) GetUser(ctx context.Context, who audit.Principal, tenant, uid string) (User, error) {
+	if err := notOperator(who); err != nil {
+		return User{}, err
+	}
 	u, _, err := s.readUser(ctx, tenant, uid)
 	if err != nil {
 		return User{}, err
@@ -271,6 +290,9 @@ func (s *Service) UpdateUser(ctx context.Context, who audit.Principal, tenant, u
 	if p.Role == nil && p.Scopes == nil {
 		return User{}, validation.Field("role", "or scopes must be given")
 	}
+	if err := notOperator(who); err != nil {
+		return User{}, err
+	}
 	if who.Kind == audit.ActorUser && who.ID == uid {
 		return User{}, fmt.Errorf("accounts: a user's own role binding: %w", ErrForbidden)
 	}
@@ -302,6 +324,9 @@ func (s *Service) UpdateUser(ctx context.Context, who audit.Principal, tenant, u
 // transaction) or enables a user. Disabling oneself, or the tenant's last
 // enabled Owner, is ErrForbidden.
 func (s *Service) SetDisabled(ctx context.Context, who audit.Principal, tenant, uid string, disabled bool) (User, error) {
+	if err := notOperator(who); err != nil {
+		return User{}, err
+	}
 	action := "user.enable"
 	if disabled {
 		action = "user.disable"
@@ -326,6 +351,9 @@ func (s *Service) SetDisabled(ctx context.Context, who audit.Principal, tenant, 
 // administrator's help for a lost phone; audited). A user whose role
 // requires MFA can then only enrol again.
 func (s *Service) ResetMFA(ctx context.Context, who audit.Principal, tenant, uid string) (User, error) {
+	if err := notOperator(who); err != nil {
+		return User{}, err
+	}
 	return s.changeUser(ctx, who, tenant, uid, "user.mfa_reset", nil, func(_ tenancy.Read, u *userRecord) error {
 		u.TOTP, u.MFA, u.RecoveryLeft = nil, totp.StatusNone.String(), 0
 		return nil
@@ -392,6 +420,9 @@ func (s *Service) changeUser(ctx context.Context, who audit.Principal, tenant, u
 // the user and audited, and each node applies it at the user's next login
 // attempt there (this node at once).
 func (s *Service) Unlock(ctx context.Context, who audit.Principal, tenant, uid string) (User, error) {
+	if err := notOperator(who); err != nil {
+		return User{}, err
+	}
 	var at time.Time
 	u, err := s.changeUser(ctx, who, tenant, uid, "user.unlock", nil, func(_ tenancy.Read, u *userRecord) error {
 		at = s.now().UTC()
@@ -411,4 +442,20 @@ func (s *Service) Unlock(ctx context.Context, who audit.Principal, tenant, uid s
 // errUnknownRole refuses a role binding that names no role of the tenant.
 func errUnknownRole() error {
 	return fmt.Errorf("%w: %w", ErrRoleNotFound, validation.Field("role", "must be a built-in tenant role or one of the tenant's custom roles"))
+}
+
+// HasOwnerUser reports whether tenant has a user of the Owner role
+// (enabled or not): until it has, the tenant is bootstrapping, and the
+// operator may create its first principals (the API's authorization and
+// CreateUser decide by the same rule).
+func (s *Service) HasOwnerUser(ctx context.Context, tenant string) (bool, error) {
+	has := false
+	err := s.tenancy.Scope(tenant).View(ctx, raftstore.Linearizable, func(r tenancy.Read) error {
+		has = hasRole(r, BootstrapRole)
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("accounts: owners of %s: %w", tenant, err)
+	}
+	return has, nil
 }

@@ -16,7 +16,7 @@ func TestCustomRoleVisibility(t *testing.T) {
 	ctx := context.Background()
 	c := roles.Custom{Name: "night-desk", Permissions: []string{"records:read"},
 		Visibility: map[roles.Classification]roles.Visibility{roles.PII: roles.Clear, roles.Sensitive: roles.None, roles.Internal: roles.Masked}}
-	if _, err := e.svc.CreateRole(ctx, operator, "acme", c); err != nil {
+	if _, err := e.svc.CreateRole(ctx, member(e), "acme", c); err != nil {
 		t.Fatal(err)
 	}
 	r := visibility.New(visibility.WithCustomRoles(e.svc))

@@ -12,6 +12,7 @@ import (
 	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/identity/accounts"
 	"github.com/custos/custos/appliance/identity/password"
+	"github.com/custos/custos/appliance/identity/signing"
 	"github.com/custos/custos/appliance/identity/sso"
 	"github.com/custos/custos/keyring"
 	"github.com/custos/custos/raftstore"
@@ -32,8 +33,11 @@ func (e *env) withAccounts(o sso.Options) *accounts.Service {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	a, err := accounts.New(e.b, accounts.Options{Keys: e.keys, Hasher: h, Now: e.clock.now,
-		Signer: accounts.NewStoredKeys(e.b, []age.Identity{e.id}, "custos-test", 0, e.clock.now)})
+	sign, err := signing.Open(ctx, e.b, signing.Options{Issuer: "custos-test", Identities: []age.Identity{e.id}, Now: e.clock.now})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	a, err := accounts.New(e.b, accounts.Options{Keys: e.keys, Hasher: h, Now: e.clock.now, Signer: sign})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -66,7 +70,7 @@ func TestWithAccounts(t *testing.T) {
 	if err != nil || res.Principal.ID != first.UserID || res.Principal.Role != "owner" || res.EnrolmentOnly || first.MFAEnrolmentRequired {
 		t.Fatalf("alice resolves to %+v %v: want an owner whose MFA the provider did", res, err)
 	}
-	u, err := a.GetUser(ctx, tenant, first.UserID)
+	u, err := a.GetUser(ctx, res.Principal, tenant, first.UserID)
 	if err != nil || u.Username != "alice@example.org" {
 		t.Fatalf("user %+v %v", u, err)
 	}
