@@ -162,7 +162,7 @@ func (e *env) depsWith(keys *keyring.Hierarchy) api.Deps {
 	return api.Deps{Cluster: e.store, Tenants: e.svc, Keys: keys, Audit: e.audit, SelfCheck: e.runner, APIKeys: e.apikeys, Collections: e.colls, Accounts: e.accounts, Owners: e.accounts,
 		Records: recs, Blobs: blobs.New(b, keys, recs, e.blobCfg, nil, blobs.WithReadAudit(reads), blobs.WithVisibility(sight)),
 		Auth: staticAuth{goodToken}, BreakGlass: e.breakGlass,
-		SSO: sso.New(b, keys, nil, sso.Options{}), Version: "1.2.3-test"}
+		SSO: sso.New(b, keys, e.accounts, sso.Options{}), Version: "1.2.3-test"}
 }
 
 // bootstrapAudit writes the audit checkpoint keys as operator init does

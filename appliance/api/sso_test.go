@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"context"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -10,9 +9,7 @@ import (
 	"testing"
 
 	"github.com/custos/custos/appliance/api"
-	"github.com/custos/custos/appliance/identity/accounts"
 	"github.com/custos/custos/appliance/identity/sso"
-	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/internal/testkit/oidcop"
 )
 
@@ -22,30 +19,22 @@ const (
 )
 
 // ssoFixture is a real OpenID provider on loopback (internal/testkit/oidcop)
-// and the env's API serving single sign-on through the accounts service,
-// on a loopback listener too, so that a browser can be sent back to it.
+// and the env's API, whose SSO ends in the env's accounts sessions, on a
+// loopback listener too, so that a browser can be sent back to it.
 type ssoFixture struct {
-	op       *oidcop.Provider
-	accounts *accounts.Service
-	base     string // the API's root URL
+	op   *oidcop.Provider
+	base string // the API's root URL
 }
 
-// withSSO makes the env's app a live one whose SSO ends in accounts
-// sessions.
+// withSSO makes the env's app a live one.
 func (e *env) withSSO(t *testing.T) *ssoFixture {
 	t.Helper()
-	// The env's accounts service (its signing keys opened with the env's
-	// seal identity) is the one SSO signs in through.
-	a := e.accounts
-	b := tenancy.New(e.store)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &ssoFixture{op: startSSOProvider(t), accounts: a, base: "http://" + ln.Addr().String()}
-	deps := e.deps()
-	deps.SSO = sso.New(b, e.keys, a, sso.Options{})
-	e.app = e.server(deps, api.Options{})
+	f := &ssoFixture{op: startSSOProvider(t), base: "http://" + ln.Addr().String()}
+	e.app = e.server(e.deps(), api.Options{})
 	go func() { _ = e.app.Listener(ln) }()
 	t.Cleanup(func() { _ = e.app.Shutdown() })
 	return f
@@ -124,7 +113,6 @@ func TestSSOThroughAPI(t *testing.T) {
 	e := newEnv(t, api.Options{})
 	e.mustCreate("acme", "Acme")
 	f := e.withSSO(t)
-	ctx := context.Background()
 
 	if r := e.do("GET", "/v1/tenants/acme/sso", ""); r.status != http.StatusNotFound {
 		t.Fatalf("before: %d %s", r.status, r.body)
@@ -152,9 +140,21 @@ func TestSSOThroughAPI(t *testing.T) {
 		t.Fatalf("browser sign-in ended at %s %s: %v", resp.Status, resp.Request.URL.Redacted(), err)
 	}
 	resp.Body.Close()
-	res, err := f.accounts.Resolve(ctx, alice.AccessToken)
-	if err != nil || res.Principal.Tenant != "acme" || res.Principal.Role != "owner" || res.EnrolmentOnly || alice.MFAEnrolmentRequired {
-		t.Fatalf("alice's session resolves to %+v %v", res, err)
+	who := func(g sso.Session) (s struct {
+		Kind, ID, Tenant, Role, Session string
+		Scopes                          map[string][]string
+		MFA                             bool `json:"mfa_enrolment_required"`
+	}) {
+		t.Helper()
+		r := e.do("GET", "/v1/auth/session", "", withHeader("Authorization", "Bearer "+g.AccessToken))
+		if r.status != http.StatusOK {
+			t.Fatalf("GET /v1/auth/session with a session of single sign-on: %d %s", r.status, r.body)
+		}
+		r.json(t, &s)
+		return s
+	}
+	if s := who(alice); s.Tenant != "acme" || s.Role != "owner" || s.Session != alice.Session || s.MFA || alice.MFAEnrolmentRequired {
+		t.Fatalf("alice's session is %+v", s)
 	}
 
 	// The CLI's flow.
@@ -165,9 +165,8 @@ func TestSSOThroughAPI(t *testing.T) {
 	if r.status != http.StatusOK || bob.TokenType != "Bearer" || bob.RefreshToken == "" || bob.Session == "" {
 		t.Fatalf("relayed callback: %d %s", r.status, r.body)
 	}
-	res, err = f.accounts.Resolve(ctx, bob.AccessToken)
-	if err != nil || res.Principal.Role != "concierge" || strings.Join(res.Principal.Scopes["property"], ",") != "villa-a" {
-		t.Fatalf("bob's session resolves to %+v %v", res.Principal, err)
+	if s := who(bob); s.Role != "concierge" || strings.Join(s.Scopes["property"], ",") != "villa-a" {
+		t.Fatalf("bob's session is %+v", s)
 	}
 	// Redeemed once.
 	checkProblem(t, e.do("POST", "/v1/auth/oidc/callback", relay, withoutHeader("Authorization")), http.StatusUnauthorized, "sso-refused", "/v1/auth/oidc/callback")
@@ -210,7 +209,7 @@ func TestSSOThroughAPI(t *testing.T) {
 		t.Fatalf("delete: %d %s", r.status, r.body)
 	}
 	checkProblem(t, e.do("GET", "/v1/tenants/acme/sso", ""), http.StatusNotFound, "not-found", "/v1/tenants/acme/sso")
-	if _, err := f.accounts.Resolve(ctx, bob.AccessToken); err != nil {
-		t.Fatalf("a session outlives the settings it was started with: %v", err)
+	if s := who(bob); s.Role != "concierge" { // a session outlives the settings it was started with
+		t.Fatalf("bob's session after the settings went: %+v", s)
 	}
 }

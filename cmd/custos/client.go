@@ -24,7 +24,7 @@ type clientFlags struct {
 func (c *clientFlags) register(root *cobra.Command, e *env) {
 	pf := root.PersistentFlags()
 	pf.StringVar(&c.addr, "addr", "", "API address (env CUSTOS_ADDR, default "+client.DefaultAddress+")")
-	pf.StringVar(&c.token, "token", "", "operator token (env CUSTOS_TOKEN)")
+	pf.StringVar(&c.token, "token", "", "operator token or API key (env CUSTOS_TOKEN; else the session custos login kept for this address)")
 	pf.StringVar(&c.format, "format", "", "output: table or json (env CUSTOS_FORMAT)")
 	pf.DurationVar(&c.timeout, "timeout", 30*time.Second, "request timeout")
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
@@ -36,6 +36,17 @@ func (c *clientFlags) register(root *cobra.Command, e *env) {
 		}
 		if c.token == "" {
 			c.token = e.get("CUSTOS_TOKEN")
+		}
+		if c.token == "" {
+			// A session `custos login` kept, for this address only: its
+			// token goes to no other server.
+			creds, ok, err := loadCredentials(e)
+			if err != nil {
+				fmt.Fprintf(e.stderr, "warning: %v (not used)\n", err)
+			}
+			if ok && client.New(c.addr, client.Options{}).Address() == creds.Address {
+				c.token = creds.AccessToken
+			}
 		}
 		if c.format == "" {
 			c.format = e.get("CUSTOS_FORMAT")

@@ -46,6 +46,8 @@ func newRoot(stdout, stderr io.Writer, environ []string) *cobra.Command {
 		newRecordCmd(e, cl),
 		newBlobCmd(e, cl),
 		newStatusCmd(e, cl),
+		newSSOCmd(e, cl),
+		newLoginCmd(e, cl),
 	)
 	return root
 }

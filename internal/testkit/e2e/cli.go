@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -45,4 +46,99 @@ func RunCLI(t testing.TB, bin string, args ...string) CLIResult {
 		t.Fatalf("custos %s: did not finish within a minute", strings.Join(args, " "))
 	}
 	return r
+}
+
+// RunningCLI is a custos command that runs while the test talks to it
+// (custos login waits for a browser): its standard error is read line by
+// line, its standard output kept for the end.
+type RunningCLI struct {
+	cmd    *exec.Cmd
+	lines  chan string
+	stdout bytes.Buffer
+	done   chan struct{}
+	err    error
+}
+
+// StartCLI starts a custos command with the test's clean environment plus
+// extraEnv (KEY=VALUE), and ends it with the test.
+func StartCLI(t testing.TB, bin string, extraEnv []string, args ...string) *RunningCLI {
+	t.Helper()
+	r := &RunningCLI{cmd: exec.Command(bin, args...), lines: make(chan string, 256), done: make(chan struct{})}
+	r.cmd.Env = append(cleanEnv(), extraEnv...)
+	r.cmd.Stdout = &r.stdout
+	stderr, err := r.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.cmd.Start(); err != nil {
+		t.Fatalf("custos %s: %v", strings.Join(args, " "), err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			r.lines <- sc.Text()
+		}
+		close(r.lines)
+		r.err = r.cmd.Wait()
+		close(r.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-r.done:
+		default:
+			_ = r.cmd.Process.Kill()
+			<-r.done
+		}
+	})
+	return r
+}
+
+// Line returns the next line of standard error that match accepts,
+// waiting at most d.
+func (r *RunningCLI) Line(d time.Duration, match func(string) bool) (string, error) {
+	timeout := time.After(d)
+	var seen []string
+	for {
+		select {
+		case l, ok := <-r.lines:
+			if !ok {
+				return "", fmt.Errorf("the command ended without such a line; its standard error:\n%s", strings.Join(seen, "\n"))
+			}
+			seen = append(seen, l)
+			if match(l) {
+				return l, nil
+			}
+		case <-timeout:
+			return "", fmt.Errorf("no such line within %s; standard error so far:\n%s", d, strings.Join(seen, "\n"))
+		}
+	}
+}
+
+// Wait waits at most d for the command to end and returns its result
+// (standard error: the lines Line did not take).
+func (r *RunningCLI) Wait(d time.Duration) (CLIResult, error) {
+	var rest []string
+	timeout := time.After(d)
+	for {
+		select {
+		case l, ok := <-r.lines:
+			if ok {
+				rest = append(rest, l)
+				continue
+			}
+			<-r.done
+			res := CLIResult{Stdout: r.stdout.String(), Stderr: strings.Join(rest, "\n")}
+			var ee *exec.ExitError
+			switch {
+			case r.err == nil:
+			case errors.As(r.err, &ee):
+				res.Code = ee.ExitCode()
+			default:
+				return res, r.err
+			}
+			return res, nil
+		case <-timeout:
+			return CLIResult{}, fmt.Errorf("the command did not end within %s", d)
+		}
+	}
 }
