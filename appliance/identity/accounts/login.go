@@ -338,7 +338,7 @@ func (s *Service) Refresh(ctx context.Context, from audit.Principal, refresh str
 		}
 		found = true
 		role, _ := tenantRole(r, u.Role)
-		enrolOnly = role.RequiresMFA() && u.MFA != MFAActive
+		enrolOnly = role.RequiresMFA() && u.MFA != MFAActive && sess.MFA != SessionMFAIdP
 		if rec.Refresh.Spent {
 			revoke, revokeSys = revokeOps(r, rec.User, rec.Refresh.Family)
 		}

@@ -70,6 +70,14 @@ func TestWithAccounts(t *testing.T) {
 	if err != nil || res.Principal.ID != first.UserID || res.Principal.Role != "owner" || res.EnrolmentOnly || first.MFAEnrolmentRequired {
 		t.Fatalf("alice resolves to %+v %v: want an owner whose MFA the provider did", res, err)
 	}
+	// The session keeps what the provider did across refreshes.
+	g, err := a.Refresh(ctx, anon, again.RefreshToken)
+	if err != nil || g.EnrolmentOnly {
+		t.Fatalf("refresh of alice's session: %+v %v", g, err)
+	}
+	if res, err := a.Resolve(ctx, g.AccessToken); err != nil || res.EnrolmentOnly || res.Principal.Role != "owner" {
+		t.Fatalf("alice's refreshed session resolves to %+v %v", res, err)
+	}
 	u, err := a.GetUser(ctx, res.Principal, tenant, first.UserID)
 	if err != nil || u.Username != "alice@example.org" {
 		t.Fatalf("user %+v %v", u, err)
