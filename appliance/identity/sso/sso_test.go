@@ -524,3 +524,43 @@ func TestRefusals(t *testing.T) {
 		}
 	})
 }
+
+// A sign-in lives in the replicated store: on a three-node cluster it is
+// configured through one node, started through another and completed
+// through the third, and its state is then spent on every node.
+func TestAnyNodeCompletes(t *testing.T) {
+	c := storetest.NewCluster(t, 3)
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	e := &env{t: t, op: oidcop.Start(t, oidcop.Options{Users: people, Clients: clients}), accts: &fakeAccounts{users: map[string]string{}}, clock: &clock{}, net: &swapper{}}
+	var svcs []*sso.Service
+	for i, store := range c.Nodes {
+		b := tenancy.New(store)
+		keys := keyring.NewHierarchy(b, keyring.HierarchyOptions{Seal: []age.Recipient{id.Recipient()}, Identities: []age.Identity{id}, System: audit.System(), Pseudonym: audit.Pseudonym})
+		if i == 0 {
+			if _, err := tenants.New(b, storetest.Region, tenants.WithKeys(keys)).Create(ctx, audit.Principal{Kind: audit.ActorOperator, ID: "operator"}, tenants.CreateInput{ID: tenant, DisplayName: "Acme"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		svcs = append(svcs, sso.New(b, keys, e.accts, sso.Options{HTTPClient: &http.Client{Transport: e.net, Timeout: 10 * time.Second}, Now: e.clock.now}))
+	}
+	if _, err := svcs[0].Configure(ctx, owner, tenant, e.settings()); err != nil {
+		t.Fatal(err)
+	}
+	st, err := svcs[1].Start(ctx, tenant, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := e.at(st, "alice")
+	if sess, err := svcs[2].Callback(ctx, anon, in); err != nil || sess.UserID != "u_alice" {
+		t.Fatalf("callback through the third node: %+v %v", sess, err)
+	}
+	for i, svc := range svcs {
+		if _, err := svc.Callback(ctx, anon, in); reason(err) != sso.ReasonState {
+			t.Fatalf("node %d: the spent state again: %v", i+1, err)
+		}
+	}
+}
