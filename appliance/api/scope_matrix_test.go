@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -11,7 +12,8 @@ import (
 )
 
 // The scope matrix (issue 12, acceptance 2): a Concierge scoped to
-// property=villa-a, through every operation openapi.json describes, never
+// property=villa-a — an API key, and a user — through every operation
+// openapi.json describes, never
 // sees, finds, counts or downloads anything of villa-b, and gets for a
 // villa-b item the answer of a missing one, byte for byte; the same role
 // unscoped sees both, so the check is not blind.
@@ -275,24 +277,42 @@ func TestScopeMatrix(t *testing.T) {
 	scoped := e.createKey(t, "acme", `{"name":"concierge villa a","role":"concierge","scopes":{"property":["villa-a"]}}`)
 	unscoped := e.createKey(t, "acme", `{"name":"concierge","role":"concierge"}`)
 	m.keyID = unscoped.ID
-	// The scoped principals of the matrix: the API key, and (once users
-	// land) a user bound to the same role and scope.
-	scopedPrincipals := []scopePrincipal{{"API key scoped to villa-a", scoped.Token}}
-	all := scopePrincipal{"unscoped API key", unscoped.Token}
+	// Users bound to the same role, with and without the scope, created
+	// by the Owner key and logged in through the API: a session's
+	// principal carries its user's scopes as a key's carries the key's.
+	login := func(username, scopes string) string {
+		must(e.do("POST", "/v1/tenants/acme/users", `{"username":"`+username+`","password":"`+peoplePass+`","role":"concierge"`+scopes+`}`, as(owner.Token)),
+			http.StatusCreated, "user "+username)
+		var session tokens
+		must(e.do("POST", "/v1/auth/login", `{"tenant":"acme","username":"`+username+`","password":"`+peoplePass+`"}`, withoutHeader("Authorization")),
+			http.StatusOK, "login of "+username).json(t, &session)
+		return session.AccessToken
+	}
+	// The principals of the matrix, each scoped one with its unscoped
+	// twin of the same kind and role.
+	pairs := []struct{ scoped, all scopePrincipal }{
+		{scopePrincipal{"API key scoped to villa-a", scoped.Token}, scopePrincipal{"unscoped API key", unscoped.Token}},
+		{scopePrincipal{"user scoped to villa-a", login("concierge-a", `,"scopes":{"property":["villa-a"]}`)}, scopePrincipal{"unscoped user", login("concierge", "")}},
+	}
 
 	// Reads first, then the writes (the unscoped principal's change
-	// villa-b's record; it stays villa-b's).
-	var reads, writes []*specOp
+	// villa-b's record; it stays villa-b's), and logout last (it ends a
+	// user's session).
+	var reads, writes, last []*specOp
 	for _, op := range ops {
-		if op.method == http.MethodGet || op.method == http.MethodHead {
+		switch {
+		case op.String() == "POST /v1/auth/logout":
+			last = append(last, op)
+		case op.method == http.MethodGet || op.method == http.MethodHead:
 			reads = append(reads, op)
-		} else {
+		default:
 			writes = append(writes, op)
 		}
 	}
-	seenByUnscoped := map[string]bool{}
-	for _, p := range scopedPrincipals {
-		for _, op := range append(reads, writes...) {
+	for _, pair := range pairs {
+		p, all := pair.scoped, pair.all
+		seenByUnscoped := map[string]bool{}
+		for _, op := range slices.Concat(reads, writes, last) {
 			switch class := scopeClass[op.String()]; class {
 			case "record", "blob", "subject":
 				rid, sid, bid, id := scopeRecordB, scopeSubjectB, m.blobB, ""
@@ -372,15 +392,15 @@ func TestScopeMatrix(t *testing.T) {
 				}
 			}
 		}
-	}
-	for _, op := range []string{
-		"GET /v1/tenants/{id}/collections/{name}/records/{rid}", "PUT /v1/tenants/{id}/collections/{name}/records/{rid}",
-		"PATCH /v1/tenants/{id}/collections/{name}/records/{rid}", "GET /v1/tenants/{id}/subjects/{sid}",
-		"GET /v1/tenants/{id}/blobs/{bid}", "HEAD /v1/tenants/{id}/blobs/{bid}", "GET /v1/tenants/{id}/blobs/{bid}/metadata",
-		"GET /v1/tenants/{id}/collections/{name}/records", "GET /v1/tenants/{id}/blobs",
-	} {
-		if !seenByUnscoped[op] {
-			t.Errorf("%s: the unscoped concierge never reached villa-b's item: the check would be blind", op)
+		for _, op := range []string{
+			"GET /v1/tenants/{id}/collections/{name}/records/{rid}", "PUT /v1/tenants/{id}/collections/{name}/records/{rid}",
+			"PATCH /v1/tenants/{id}/collections/{name}/records/{rid}", "GET /v1/tenants/{id}/subjects/{sid}",
+			"GET /v1/tenants/{id}/blobs/{bid}", "HEAD /v1/tenants/{id}/blobs/{bid}", "GET /v1/tenants/{id}/blobs/{bid}/metadata",
+			"GET /v1/tenants/{id}/collections/{name}/records", "GET /v1/tenants/{id}/blobs",
+		} {
+			if !seenByUnscoped[op] {
+				t.Errorf("%s: the %s never reached villa-b's item: the check would be blind", op, all.name)
+			}
 		}
 	}
 
