@@ -104,10 +104,16 @@ func TestEveryMutatingRouteIsAudited(t *testing.T) {
 	}
 	walker := e.user(t, ownerP, "walk", "walker", "foh")
 	users := "/v1/tenants/walk/users/"
+	// An open regeneration of the root token, answered by the walk; the
+	// token it makes is then revoked.
+	nonce := e.rootNonce()
 	cases := map[string]struct {
 		path, body, ct, token string
 		lazy                  func() string // the body, made when the case runs
 	}{
+		"POST /v1/sys/root-token/generate":                    {path: "/v1/sys/root-token/generate", body: `{"nonce":"` + nonce + `"}`},
+		"POST /v1/sys/root-token/generate/attempt":            {path: "/v1/sys/root-token/generate/attempt"},
+		"POST /v1/sys/root-token/revoke":                      {path: "/v1/sys/root-token/revoke"},
 		"PUT /v1/tenants/:id/sso":                             {path: "/v1/tenants/walk/sso", body: f.settings()},
 		"DELETE /v1/tenants/:id/sso":                          {path: "/v1/tenants/walk3/sso"},
 		"POST /v1/tenants/:id/sso/test":                       {path: "/v1/tenants/walk/sso/test"},

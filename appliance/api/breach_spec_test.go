@@ -152,6 +152,7 @@ var bodyFixtures = map[string]string{
 	"CreateUserRequest":     `{"username":"minted by acme","password":"mallory's long password","role":"foh"}`,
 	"PatchUserRequest":      `{"role":"foh"}`,
 	"CustomRole":            `{"name":"minted","permissions":["records:read"],"visibility":{"pii":"clear","sensitive":"clear","internal":"clear"}}`,
+	"GenerateRootTokenRequest": `{"nonce":"not-the-sealed-nonce"}`,
 }
 
 // massAssignment are the fields phase 5 adds to valid bodies.

@@ -105,6 +105,13 @@
 //	POST   /v1/tenants/{id}/keys/purge-cache  200 {"purged":n}: every node drops the tenant's keys
 //	PUT    /v1/tenants/{id}/keys/provider     {"key_provider":"vault","vault":{...}}: move the root
 //	GET    /v1/sys/audit-key                  no token; the checkpoint verifier key (text)
+//	POST   /v1/sys/root-token/revoke          the root operator token authenticates nothing more
+//	POST   /v1/sys/root-token/generate/attempt  no token; a nonce sealed to the seal recipients
+//	POST   /v1/sys/root-token/generate        no token; {"nonce"} opened by the seal identity: a new root token
+//	POST   /v1/tenants/{id}/breakglass        an operator's request {reason, duration_seconds}
+//	GET    /v1/tenants/{id}/breakglass        the tenant's grants and their state
+//	POST   /v1/tenants/{id}/breakglass/{gid}/approve|revoke   the tenant's Owner
+//	GET|PUT /v1/tenants/{id}/breakglass-policy  auto-approval and the longest grant
 //	GET    /v1/sys/audit/selfcheck            this node's latest audit self-check
 //	GET    {chain}?after=&limit=&from=&to=&actor=&action=&target=   {"entries":[{seq,entry,raw}],"next":N}
 //	GET    {chain}/checkpoint                 the latest signed checkpoint (text)

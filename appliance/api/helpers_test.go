@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/subtle"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -26,6 +27,7 @@ import (
 	"github.com/custos/custos/appliance/apikeys"
 	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/blobs"
+	"github.com/custos/custos/appliance/cluster"
 	"github.com/custos/custos/appliance/collections"
 	"github.com/custos/custos/appliance/identity/accounts"
 	"github.com/custos/custos/appliance/identity/breakglass"
@@ -81,6 +83,35 @@ type env struct {
 	// wall clock plus skew (advance moves it).
 	breakGlass *breakglass.Service
 	skew       atomic.Int64
+	// root is the cluster service that revokes and regenerates the root
+	// token (the env's operator token is staticAuth's, not in the store).
+	root *cluster.Service
+	// seal is the cluster's seal identity (what operators keep offline).
+	seal *age.X25519Identity
+}
+
+// rootNonce starts a regeneration of the root token and opens its
+// challenge with the seal identity, as `custos operator root-token
+// generate` does.
+func (e *env) rootNonce() string {
+	e.t.Helper()
+	var ch struct {
+		Sealed string `json:"sealed_nonce"`
+	}
+	r := e.do("POST", "/v1/sys/root-token/generate/attempt", "", withoutHeader("Authorization"))
+	if r.status != http.StatusCreated {
+		e.t.Fatalf("root token attempt: %d %s", r.status, r.body)
+	}
+	r.json(e.t, &ch)
+	ct, err := base64.StdEncoding.DecodeString(ch.Sealed)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	nonce, err := keyring.DecryptWithIdentities([]age.Identity{e.seal}, ct)
+	if err != nil {
+		e.t.Fatalf("open the root token challenge: %v", err)
+	}
+	return string(nonce)
 }
 
 // now is the env's clock for break-glass grants.
@@ -120,6 +151,17 @@ func newEnvStore(tb testing.TB, store *raftstore.Store, opts api.Options) *env {
 	}
 	keys := keyring.NewHierarchy(tenancy.New(store), keyring.HierarchyOptions{Seal: []age.Recipient{id.Recipient()}, Identities: []age.Identity{id}, System: audit.System(), Pseudonym: audit.Pseudonym})
 	vkey := bootstrapAudit(tb, store, id)
+	// The seal recipients, as a cluster's genesis writes them: the root
+	// token's regeneration seals its challenge to them.
+	sealOps, err := keyring.BootstrapOps([]string{id.Recipient().String()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if res, err := store.Apply(context.Background(), &raftstore.Txn{Ops: sealOps}); err != nil || !res.Applied {
+		tb.Fatalf("seal recipients: %+v %v", res, err)
+	}
+	root := cluster.New()
+	root.Attach(store)
 	aud := audit.New(store, []age.Identity{id}, nil)
 	runner := audit.NewRunner(aud, audit.RunConfig{IsLeader: store.IsLeader})
 	svc := tenants.New(tenancy.New(store), storetest.Region, tenants.WithKeys(keys))
@@ -132,6 +174,7 @@ func newEnvStore(tb testing.TB, store *raftstore.Store, opts api.Options) *env {
 	if e.accounts, err = accounts.New(tenancy.New(store), accounts.Options{Keys: keys, Hasher: testHasher(tb), Signer: sign}); err != nil {
 		tb.Fatal(err)
 	}
+	e.root, e.seal = root, id
 	e.app = e.server(e.deps(), opts)
 	return e
 }
@@ -161,7 +204,7 @@ func (e *env) depsWith(keys *keyring.Hierarchy) api.Deps {
 	recs := records.New(b, keys, e.colls, nil, records.WithReadAudit(reads), records.WithVisibility(sight))
 	return api.Deps{Cluster: e.store, Tenants: e.svc, Keys: keys, Audit: e.audit, SelfCheck: e.runner, APIKeys: e.apikeys, Collections: e.colls, Accounts: e.accounts, Owners: e.accounts,
 		Records: recs, Blobs: blobs.New(b, keys, recs, e.blobCfg, nil, blobs.WithReadAudit(reads), blobs.WithVisibility(sight)),
-		Auth: staticAuth{goodToken}, BreakGlass: e.breakGlass,
+		Auth: staticAuth{goodToken}, BreakGlass: e.breakGlass, RootToken: e.root,
 		SSO: sso.New(b, keys, e.accounts, sso.Options{}), Version: "1.2.3-test"}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/custos/custos/appliance/cluster"
 	"github.com/custos/custos/appliance/identity/breakglass"
 	"log/slog"
 	"net/http"
@@ -267,6 +268,11 @@ func problemFor(err error) (kind, string, []FieldProblem, []header) {
 		return kindForbidden, "Not allowed for this user: an operator creates only a tenant's first Owner; nobody changes their own role or disables themselves, grants permissions their own role lacks, or removes the last enabled Owner.", nil, nil
 	case errors.Is(err, apikeys.ErrNotFound):
 		return kindNotFound, "No API key has this id.", nil, nil
+	case errors.Is(err, cluster.ErrNoRootToken):
+		return kindConflict, "The root operator token is revoked already; regenerate one with the seal identity.", nil, nil
+	case errors.Is(err, cluster.ErrNoAttempt):
+		return kindValidation, "nonce does not answer an open root token generation: start one, and answer its challenge with the nonce the seal identity opens, within its time.",
+			[]FieldProblem{{Field: "nonce", Reason: "does not answer an open root token generation"}}, nil
 	case errors.Is(err, breakglass.ErrNotFound):
 		return kindNotFound, "No break-glass grant has this id.", nil, nil
 	case errors.Is(err, breakglass.ErrNoTenant):

@@ -79,6 +79,8 @@ type Deps struct {
 	// Signing is the cluster's access-token keys: the login and session
 	// routes issue and verify access tokens with it.
 	Signing *signing.Keys
+	// RootToken revokes and regenerates the root operator token.
+	RootToken RootToken
 	// BreakGlass keeps the operators' break-glass grants to tenants' data.
 	BreakGlass BreakGlass
 	// Owners reports whether a tenant has an Owner user (nil: the
@@ -185,8 +187,8 @@ func NewApp(log *slog.Logger) *fiber.App {
 // called), so Register panics on them rather than add routes that fail on
 // every request.
 func Register(router fiber.Router, deps Deps, opts Options) {
-	if deps.Cluster == nil || deps.Tenants == nil || deps.Keys == nil || deps.Audit == nil || deps.SelfCheck == nil || deps.APIKeys == nil || deps.Collections == nil || deps.Records == nil || deps.Blobs == nil || deps.Auth == nil || deps.Accounts == nil || deps.BreakGlass == nil || deps.SSO == nil {
-		panic("api: Register needs a cluster, tenants, keys, audit, self-check, API keys, collections, records, blobs, auth, break-glass, sso and accounts")
+	if deps.Cluster == nil || deps.Tenants == nil || deps.Keys == nil || deps.Audit == nil || deps.SelfCheck == nil || deps.APIKeys == nil || deps.Collections == nil || deps.Records == nil || deps.Blobs == nil || deps.Auth == nil || deps.Accounts == nil || deps.BreakGlass == nil || deps.SSO == nil || deps.RootToken == nil {
+		panic("api: Register needs a cluster, tenants, keys, audit, self-check, API keys, collections, records, blobs, auth, break-glass, sso, accounts and the root token")
 	}
 	if opts.BodyLimit < 0 || opts.RequestTimeout < 0 {
 		panic(fmt.Sprintf("api: negative body limit (%d) or request timeout (%s)", opts.BodyLimit, opts.RequestTimeout))

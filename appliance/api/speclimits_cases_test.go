@@ -241,6 +241,10 @@ func (f *limitFixture) scenarios() map[string]limitScenario {
 		"UpdateTenantRequest.display_name": {send: func(v string) []response {
 			return one(e.do("PATCH", "/v1/tenants/acme", js(map[string]string{"display_name": v})))
 		}},
+		"GenerateRootTokenRequest.nonce": {send: func(v string) []response {
+			return one(e.do("POST", "/v1/sys/root-token/generate", js(map[string]any{"nonce": v})))
+		}, ok: []outcome{{status: []int{422}, slug: []string{"validation"}, field: []string{"nonce"}, reason: "does not answer"}},
+			bad: &outcome{status: []int{422}, slug: []string{"validation"}, field: []string{"nonce"}, reason: "at most"}},
 		"BreakGlassRequest.reason": {send: func(v string) []response {
 			return one(e.do("POST", "/v1/tenants/acme/breakglass", js(map[string]any{"reason": v})))
 		}},

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/custos/custos/appliance/audit"
 )
@@ -406,4 +407,85 @@ func auditPath(tenant string) string {
 		return "/v1/sys/audit"
 	}
 	return tenantPath(tenant) + "/audit"
+}
+
+// ---- break-glass ----
+
+// RequestBreakGlass asks for an operator's access to tenant's data for
+// d (0: the default, one hour) once approved.
+func (c *Client) RequestBreakGlass(ctx context.Context, tenant, reason string, d time.Duration) (BreakGlassGrant, error) {
+	body := map[string]any{"reason": reason}
+	if d > 0 {
+		body["duration_seconds"] = int64(d / time.Second)
+	}
+	var out BreakGlassGrant
+	err := c.Do(ctx, "POST", tenantPath(tenant)+"/breakglass", body, &out)
+	return out, err
+}
+
+// BreakGlassGrants lists a tenant's grants.
+func (c *Client) BreakGlassGrants(ctx context.Context, tenant string) (BreakGlassGrantList, error) {
+	var out BreakGlassGrantList
+	err := c.Do(ctx, "GET", tenantPath(tenant)+"/breakglass", nil, &out)
+	return out, err
+}
+
+// ApproveBreakGlass activates a pending grant.
+func (c *Client) ApproveBreakGlass(ctx context.Context, tenant, id string) (BreakGlassGrant, error) {
+	var out BreakGlassGrant
+	err := c.Do(ctx, "POST", tenantPath(tenant)+"/breakglass/"+pathEscape(id)+"/approve", nil, &out)
+	return out, err
+}
+
+// RevokeBreakGlass ends a pending or active grant.
+func (c *Client) RevokeBreakGlass(ctx context.Context, tenant, id string) (BreakGlassGrant, error) {
+	var out BreakGlassGrant
+	err := c.Do(ctx, "POST", tenantPath(tenant)+"/breakglass/"+pathEscape(id)+"/revoke", nil, &out)
+	return out, err
+}
+
+// BreakGlassPolicy reads a tenant's break-glass policy.
+func (c *Client) BreakGlassPolicy(ctx context.Context, tenant string) (BreakGlassPolicy, error) {
+	var out BreakGlassPolicy
+	err := c.Do(ctx, "GET", tenantPath(tenant)+"/breakglass-policy", nil, &out)
+	return out, err
+}
+
+// SetBreakGlassPolicy replaces a tenant's break-glass policy.
+func (c *Client) SetBreakGlassPolicy(ctx context.Context, tenant string, p BreakGlassPolicy) (BreakGlassPolicy, error) {
+	var out BreakGlassPolicy
+	err := c.Do(ctx, "PUT", tenantPath(tenant)+"/breakglass-policy", p, &out)
+	return out, err
+}
+
+// ---- the root credential ----
+
+// RootTokenChallenge is a regeneration attempt's challenge.
+type RootTokenChallenge struct {
+	SealedNonce []byte    `json:"sealed_nonce"` // base64 on the wire
+	ExpiresAt   time.Time `json:"expires_at"`
+}
+
+// RevokeRootToken revokes the root operator token.
+func (c *Client) RevokeRootToken(ctx context.Context) error {
+	return c.Do(ctx, "POST", "/v1/sys/root-token/revoke", nil, nil)
+}
+
+// StartRootTokenGeneration starts a regeneration of the root operator
+// token (no token needed): its challenge is a nonce sealed to the
+// cluster's seal recipients.
+func (c *Client) StartRootTokenGeneration(ctx context.Context) (RootTokenChallenge, error) {
+	var out RootTokenChallenge
+	err := c.Do(ctx, "POST", "/v1/sys/root-token/generate/attempt", nil, &out)
+	return out, err
+}
+
+// GenerateRootToken answers the challenge with the opened nonce and
+// returns the new root operator token.
+func (c *Client) GenerateRootToken(ctx context.Context, nonce string) (string, error) {
+	var out struct {
+		Token string `json:"token"`
+	}
+	err := c.Do(ctx, "POST", "/v1/sys/root-token/generate", map[string]string{"nonce": nonce}, &out)
+	return out.Token, err
 }

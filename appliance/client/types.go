@@ -213,3 +213,33 @@ type BlobPage struct {
 	Blobs []Blob `json:"blobs"`
 	Next  string `json:"next"`
 }
+
+// BreakGlassGrant is an operator's time-limited access to a tenant's
+// data: requested (pending), approved by the tenant or its policy
+// (active), revoked or expired.
+type BreakGlassGrant struct {
+	ID              string     `json:"id"`
+	Tenant          string     `json:"tenant"`
+	Operator        string     `json:"operator"`
+	Reason          string     `json:"reason"`
+	DurationSeconds int64      `json:"duration_seconds"`
+	State           string     `json:"state"`
+	RequestedAt     time.Time  `json:"requested_at"`
+	ApprovedBy      string     `json:"approved_by,omitempty"`
+	ApprovedAt      *time.Time `json:"approved_at,omitempty"`
+	ExpiresAt       *time.Time `json:"expires_at,omitempty"`
+	EndedAt         *time.Time `json:"ended_at,omitempty"`
+	EndedBy         string     `json:"ended_by,omitempty"`
+	Visibility      string     `json:"visibility"`
+}
+
+// BreakGlassGrantList is a tenant's grants, newest first.
+type BreakGlassGrantList struct {
+	Grants []BreakGlassGrant `json:"grants"`
+}
+
+// BreakGlassPolicy is what a tenant decided in advance about break-glass.
+type BreakGlassPolicy struct {
+	AutoApprove        bool  `json:"auto_approve"`
+	MaxDurationSeconds int64 `json:"max_duration_seconds"`
+}

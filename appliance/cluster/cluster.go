@@ -63,8 +63,10 @@ func (s *Service) storeOf() (Store, error) {
 	return *p, nil
 }
 
-// CheckOperatorToken accepts the operator token (api.Auth). It reads the
-// local state: the hash changes only at bootstrap.
+// CheckOperatorToken accepts the root operator token (api.Auth). It
+// reads the node's applied state, so that operators manage a node that
+// knows no leader; a revocation or regeneration holds on a node as soon
+// as it applies it.
 func (s *Service) CheckOperatorToken(ctx context.Context, token string) error {
 	return s.checkHash(ctx, keyOperatorToken, token)
 }

@@ -206,7 +206,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Node, error)
 	app := api.NewApp(logger)
 	api.Register(app, api.Deps{
 		Cluster: n.store, Tenants: ten, Keys: keys, Audit: aud, SelfCheck: runner, APIKeys: apikeys.New(b, nil),
-		Collections: colls, Records: recs, Blobs: bl, Signing: sign, BreakGlass: grants,
+		Collections: colls, Records: recs, Blobs: bl, Signing: sign, BreakGlass: grants, RootToken: members,
 		Auth: members, SSO: sso.New(b, keys, people, sso.Options{Logger: logger}), Accounts: people, Owners: people, Version: opts.Version, Logger: logger,
 	}, api.Options{BodyLimit: cfg.API.BodyLimit, RequestTimeout: cfg.API.RequestTimeout, RateLimit: rateLimit(cfg.RateLimit), LoginBackoff: backoff})
 	n.ln, err = net.Listen("tcp", cfg.API.ListenAddress)

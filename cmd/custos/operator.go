@@ -132,6 +132,6 @@ A node whose region differs from the cluster's is refused.`,
 			},
 		},
 	)
-	op.AddCommand(initCmd, joinCmd, raftCmd)
+	op.AddCommand(initCmd, joinCmd, raftCmd, newRootTokenCmd(e, cl))
 	return op
 }

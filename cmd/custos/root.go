@@ -42,6 +42,7 @@ func newRoot(stdout, stderr io.Writer, environ []string) *cobra.Command {
 		newKeyringCmd(e, cl),
 		newAuditCmd(e, cl),
 		newAPIKeyCmd(e, cl),
+		newBreakGlassCmd(e, cl),
 		newCollectionCmd(e, cl),
 		newRecordCmd(e, cl),
 		newBlobCmd(e, cl),

@@ -38,8 +38,11 @@ type Cluster struct {
 	Nodes     []*Node
 	Token     string // operator token
 	JoinToken string
-	spec      *apispec.Validator
-	owners    owners
+	// SealIdentity is the seal identity file operator init wrote (what
+	// the operators keep offline).
+	SealIdentity string
+	spec         *apispec.Validator
+	owners       owners
 }
 
 // NewCluster writes the three nodes' configurations, each followed by
@@ -146,7 +149,7 @@ func StartClusterWith(t testing.TB, bin, extra string) *Cluster {
 	} else if fi.Mode().Perm() != 0o600 {
 		t.Fatalf("seal identity %s has mode %v, want 0600", initOut.SealIdentity, fi.Mode().Perm())
 	}
-	c.Token, c.JoinToken = initOut.OperatorToken, initOut.JoinToken
+	c.Token, c.JoinToken, c.SealIdentity = initOut.OperatorToken, initOut.JoinToken, initOut.SealIdentity
 	spec := apispec.New(t)
 	c.spec = spec
 	for _, n := range c.Nodes {
