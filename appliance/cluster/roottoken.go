@@ -179,4 +179,3 @@ func (s *Service) GenerateOperatorToken(ctx context.Context, who audit.Principal
 	}
 	return token, nil
 }
-
