@@ -13,8 +13,10 @@ import (
 )
 
 // clientFlags are the API client settings shared by the CLI commands:
-// flags, falling back to CUSTOS_ADDR, CUSTOS_TOKEN and CUSTOS_FORMAT. api
-// is the client they configure, made before a command runs.
+// flags, falling back to CUSTOS_ADDR, CUSTOS_TOKEN and CUSTOS_FORMAT, and
+// for the token last to the session `custos login` kept for the address
+// (refreshed when its access token has expired). api is the client they
+// configure, made before a command runs.
 type clientFlags struct {
 	addr, token, format string
 	timeout             time.Duration
@@ -24,7 +26,7 @@ type clientFlags struct {
 func (c *clientFlags) register(root *cobra.Command, e *env) {
 	pf := root.PersistentFlags()
 	pf.StringVar(&c.addr, "addr", "", "API address (env CUSTOS_ADDR, default "+client.DefaultAddress+")")
-	pf.StringVar(&c.token, "token", "", "operator token or API key (env CUSTOS_TOKEN; else the session custos login kept for this address)")
+	pf.StringVar(&c.token, "token", "", "operator token, API key or access token (env CUSTOS_TOKEN; else the session custos login kept for this address)")
 	pf.StringVar(&c.format, "format", "", "output: table or json (env CUSTOS_FORMAT)")
 	pf.DurationVar(&c.timeout, "timeout", 30*time.Second, "request timeout")
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
@@ -37,16 +39,15 @@ func (c *clientFlags) register(root *cobra.Command, e *env) {
 		if c.token == "" {
 			c.token = e.get("CUSTOS_TOKEN")
 		}
-		if c.token == "" {
+		if c.token == "" && usesSession(cmd) {
 			// A session `custos login` kept, for this address only: its
-			// token goes to no other server.
-			creds, ok, err := loadCredentials(e)
+			// token goes to no other server. An expired access token is
+			// refreshed first (and the session saved).
+			tok, err := sessionToken(cmd.Context(), e, c.addr, c.timeout)
 			if err != nil {
 				fmt.Fprintf(e.stderr, "warning: %v (not used)\n", err)
 			}
-			if ok && client.New(c.addr, client.Options{}).Address() == creds.Address {
-				c.token = creds.AccessToken
-			}
+			c.token = tok
 		}
 		if c.format == "" {
 			c.format = e.get("CUSTOS_FORMAT")
@@ -77,4 +78,17 @@ func printPeers(w io.Writer, peers []client.Peer) {
 		fmt.Fprintf(tw, "%s\t%s\t%v\t%v\n", p.ID, p.Address, p.Voter, p.Leader)
 	}
 	tw.Flush()
+}
+
+// usesSession reports whether cmd sends its requests with the stored
+// session: every client command but login and logout (which handle the
+// session themselves) and the server.
+func usesSession(cmd *cobra.Command) bool {
+	for c := cmd; c != nil; c = c.Parent() {
+		switch c.Name() {
+		case "login", "logout", "server":
+			return false
+		}
+	}
+	return true
 }

@@ -111,3 +111,15 @@ func loadCredentials(e *env) (c credentials, ok bool, err error) {
 	}
 	return c, true, nil
 }
+
+// removeCredentials forgets the stored session (none stored is no error).
+func removeCredentials(e *env) error {
+	dir, err := configDir(e)
+	if err != nil {
+		return nil
+	}
+	if err := os.Remove(filepath.Join(dir, credentialsFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("credentials: %w", err)
+	}
+	return nil
+}

@@ -49,6 +49,11 @@ func newRoot(stdout, stderr io.Writer, environ []string) *cobra.Command {
 		newStatusCmd(e, cl),
 		newSSOCmd(e, cl),
 		newLoginCmd(e, cl),
+		newLogoutCmd(e, cl),
+		newWhoamiCmd(e, cl),
+		newMFACmd(e, cl),
+		newUserCmd(e, cl),
+		newRoleCmd(e, cl),
 	)
 	return root
 }

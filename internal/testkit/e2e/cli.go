@@ -26,10 +26,26 @@ func (r CLIResult) String() string {
 // for it to finish.
 func RunCLI(t testing.TB, bin string, args ...string) CLIResult {
 	t.Helper()
+	return RunCLIWith(t, bin, CLIInput{}, args...)
+}
+
+// CLIInput is what a command reads besides its arguments: its standard
+// input (what a person types at a prompt) and environment variables added
+// to the clean environment (such as XDG_CONFIG_HOME, where `custos
+// login` keeps its session).
+type CLIInput struct {
+	Stdin string
+	Env   []string
+}
+
+// RunCLIWith is RunCLI with standard input and environment.
+func RunCLIWith(t testing.TB, bin string, in CLIInput, args ...string) CLIResult {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = cleanEnv()
+	cmd.Env = append(cleanEnv(), in.Env...)
+	cmd.Stdin = strings.NewReader(in.Stdin)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
