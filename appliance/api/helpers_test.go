@@ -71,11 +71,14 @@ type env struct {
 	// accounts are the tenants' users and sessions (its signing keys
 	// opened with the env's seal identity).
 	accounts *accounts.Service
-	colls    *collections.Service
-	vkey     string
-	blobCfg  blobs.Config // set before the first deps() call
-	app      *fiber.App
-	logBuf   *syncBuffer
+	// signer issues the accounts' access tokens (withBackoff rebuilds
+	// the accounts over it).
+	signer  *signing.Keys
+	colls   *collections.Service
+	vkey    string
+	blobCfg blobs.Config // set before the first deps() call
+	app     *fiber.App
+	logBuf  *syncBuffer
 	// owners are the tenants' bootstrap Owner keys, by tenant (see
 	// ownerKey).
 	owners map[string]string
@@ -171,6 +174,7 @@ func newEnvStore(tb testing.TB, store *raftstore.Store, opts api.Options) *env {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	e.signer = sign
 	if e.accounts, err = accounts.New(tenancy.New(store), accounts.Options{Keys: keys, Hasher: testHasher(tb), Signer: sign}); err != nil {
 		tb.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package api_test
 
 import (
 	"encoding/json"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -29,15 +28,7 @@ type ssoFixture struct {
 // withSSO makes the env's app a live one.
 func (e *env) withSSO(t *testing.T) *ssoFixture {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &ssoFixture{op: startSSOProvider(t), base: "http://" + ln.Addr().String()}
-	e.app = e.server(e.deps(), api.Options{})
-	go func() { _ = e.app.Listener(ln) }()
-	t.Cleanup(func() { _ = e.app.Shutdown() })
-	return f
+	return &ssoFixture{op: startSSOProvider(t), base: e.live(t, api.Options{})}
 }
 
 // startSSOProvider runs the tests' provider: alice is in group
