@@ -207,6 +207,18 @@ func TestPeopleThroughTheAPI(t *testing.T) {
 	}
 	checkProblem(t, e.do("GET", "/v1/auth/session", "", bearer(mt3.AccessToken)), http.StatusUnauthorized, "unauthorized", "")
 	checkProblem(t, login(`{"tenant":"acme","username":"max","password":"`+otherPass+`"}`), http.StatusUnauthorized, "unauthorized", "")
+	// A suspended tenant's users are refused on its routes (and may
+	// still see who they are).
+	if r := e.do("POST", "/v1/tenants/acme/suspend", "", asOperator); r.status != http.StatusOK {
+		t.Fatalf("suspend: %d %s", r.status, r.body)
+	}
+	checkProblem(t, e.do("GET", "/v1/tenants/acme/users", "", bearer(tk.AccessToken)), http.StatusForbidden, "tenant-suspended", "")
+	if r := e.do("GET", "/v1/auth/session", "", bearer(tk.AccessToken)); r.status != http.StatusOK {
+		t.Fatalf("who am I while suspended: %d %s", r.status, r.body)
+	}
+	if r := e.do("POST", "/v1/tenants/acme/resume", "", asOperator); r.status != http.StatusOK {
+		t.Fatalf("resume: %d %s", r.status, r.body)
+	}
 	// An API key is bound by the table like any principal (a read-only
 	// key reads no users), and has no session of its own.
 	var k createdKey

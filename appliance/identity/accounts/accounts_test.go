@@ -585,3 +585,50 @@ func TestBackoffAndUnlock(t *testing.T) {
 func member(*env) audit.Principal {
 	return audit.Principal{Kind: audit.ActorUser, ID: "usr_aaaaaaaaaaaaaaaa", Tenant: "acme", Role: "owner", Session: "s"}
 }
+
+// Two logins with the same TOTP code at the same moment: one starts a
+// session, the other is refused (the used step is written back on the
+// condition that the user did not change since it was read).
+func TestConcurrentLoginsOneCode(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	o, err := e.svc.CreateUser(ctx, operator, "acme", accounts.CreateUserInput{Username: "olivia", Password: ownerPass, Role: "owner"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := e.svc.Login(ctx, from, accounts.LoginInput{Tenant: "acme", Username: "olivia", Password: ownerPass})
+	if err != nil {
+		t.Fatal(err)
+	}
+	who := audit.Principal{Kind: audit.ActorUser, ID: o.ID, Tenant: "acme", Role: "owner", Session: g.Session.ID}
+	en, err := e.svc.Enrol(ctx, who)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Confirm(ctx, who, e.code(en.URI)); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.add(30 * time.Second)
+	code := e.code(en.URI)
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() {
+			_, err := e.svc.Login(ctx, from, accounts.LoginInput{Tenant: "acme", Username: "olivia", Password: ownerPass, Code: code})
+			errs <- err
+		}()
+	}
+	ok, refused := 0, 0
+	for range 2 {
+		switch err := <-errs; {
+		case err == nil:
+			ok++
+		case errors.Is(err, accounts.ErrInvalidCode):
+			refused++
+		default:
+			t.Fatalf("login: %v", err)
+		}
+	}
+	if ok != 1 || refused != 1 {
+		t.Fatalf("%d logins succeeded and %d were refused with one code; want 1 and 1", ok, refused)
+	}
+}
