@@ -217,7 +217,9 @@ var builtins = [...]Role{
 	// exports it for the tenant's auditors. Never reads a tenant's data:
 	// no read of records, blobs or subjects and visibility None for
 	// every classification; it cannot create users or API keys either,
-	// since a principal it created would read for it. Reading data takes
+	// since a principal it created would read for it — except a
+	// tenant's first ones, while the tenant has no Owner user (the API's
+	// bootstrap rule, audited in the tenant's chain). Reading data takes
 	// break-glass: the Operator requests (breakglass:create), the
 	// tenant's Owner approves. MFA: the role holds the cluster.
 	{
