@@ -86,9 +86,13 @@ var (
 
 var breachPerms = []string{"admin", "read", "write", "delete", "export"}
 
-// breachAttackers are the attacker's keys: one per old permission, and one
-// bound to each tenant role (apikeys.Roles).
-var breachAttackers = append(slices.Clone(breachPerms), apikeys.Roles()...)
+// breachAttackers are the attacker's principals: a key per old
+// permission, a key bound to each tenant role (apikeys.Roles), and a user.
+var breachAttackers = append(append(slices.Clone(breachPerms), apikeys.Roles()...), userAttacker)
+
+// userAttacker is the attacker's Owner user (an access token of its
+// session), among its keys.
+const userAttacker = "owner user"
 
 // breach is the suite's state.
 type breach struct {
@@ -251,6 +255,12 @@ func newBreach(t *testing.T) *breach {
 		b.attacker[role] = e.createKey(t, attackerTenant, `{"name":"acme `+role+`","role":"`+role+`"}`)
 	}
 	b.victim["owner"] = e.createKey(t, victimTenant, `{"name":"globex owner `+breachCanary+`","role":"owner"}`)
+	// A user of the attacker's tenant attacks too: its Owner, enrolled
+	// (made after the keys: once acme has an Owner user, the operator
+	// mints it no keys).
+	mallory := e.user(t, operatorPrincipal, attackerTenant, "mallory", "owner")
+	mg, _ := e.enrolled(t, attackerTenant, "mallory")
+	b.attacker[userAttacker] = createdKey{ID: mallory.ID, Tenant: attackerTenant, Name: "mallory", Role: "owner", Token: mg.AccessToken}
 
 	b.vOwner = e.user(t, operatorPrincipal, victimTenant, "owner-"+breachCanary, "owner").ID
 	og, _ := e.enrolled(t, victimTenant, "owner-"+breachCanary)
@@ -582,6 +592,9 @@ func (b *breach) phase1() {
 	for _, op := range b.ops {
 		for _, vals := range variants(op, b.victimParams(victimTenant)) {
 			for _, perm := range breachAttackers {
+				if perm == userAttacker && op.String() == "POST /v1/auth/logout" {
+					continue // it would end the attacker's own session (its own right; the keys cover the route)
+				}
 				k := b.attacker[perm]
 				req := b.baseReq(op, b.fill(op, vals), k)
 				r, calls := b.send(req)
