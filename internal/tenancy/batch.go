@@ -37,7 +37,7 @@ func (b *Boundary) AppendBatch(ctx context.Context, batch []BatchEntry) (failed 
 			t.Conds = append(t.Conds, c)
 			owner = append(owner, i)
 		}
-		t.Appends = append(t.Appends, raftstore.Append{Chain: e.Scope.root, Data: e.Data})
+		t.Appends = append(t.Appends, raftstore.Append{Chain: e.Scope.chain(), Data: e.Data})
 	}
 	res, err = b.raw.Apply(ctx, t)
 	if err == nil && !res.Applied && res.Err == nil && res.FailedCond >= 0 && res.FailedCond < len(owner) {

@@ -25,6 +25,8 @@
 //	                              its Scope with paths relative to its bucket
 //	["sys", <component>] / <key>  a component's own cluster-wide records
 //	                              ([System]): "keyring", "apikeys"
+//	["operators", <name>, ...]    the operators' realm ([Boundary.Operators]):
+//	                              the cluster's own people (identity/accounts)
 //	chain "tenant:<id>"           the tenant's audit chain
 //	chain "system"                the cluster's audit chain ([SystemChain])
 //
@@ -74,6 +76,19 @@
 // ([Boundary.ViewSystem]) may open scoped reads of the tenants its records
 // name ([SystemRead.Tenant]) in the same snapshot — an index is useless
 // otherwise — but writes always go through a Scope.
+//
+// # The operators' realm
+//
+// The cluster's own people — operator users, their sessions and refresh
+// tokens (appliance/identity/accounts) — belong to no tenant, yet are kept
+// exactly as a tenant's users are. [Boundary.Operators] is their Scope: the
+// same handle, rooted at the top-level "operators" bucket instead of a
+// tenant's, appending to the system chain instead of a tenant's, with no
+// condition on a tenant existing. So the accounts code is one code for
+// both realms, and an operator's login, change or logout is written in
+// one transaction with its entry in the system chain (and with the
+// component system-bucket writes it carries, as a tenant's transaction
+// may). No tenant id names this bucket (tenant buckets are "tenant:<id>").
 //
 // # The registry
 //

@@ -21,8 +21,35 @@ import (
 type Scope struct {
 	b        *Boundary
 	id       string
-	root     []byte       // "tenant:" + id; nil for an invalid scope
+	root     []byte       // "tenant:" + id (OperatorsBucket for the operators' realm); nil for an invalid scope
 	restrict *restriction // nil: unrestricted
+	// operators: the operators' realm (Boundary.Operators), whose chain
+	// is the system chain and whose writes need no tenant.
+	operators bool
+}
+
+// Operators returns the operators' realm: the Scope of the cluster's own
+// people (operator users, their sessions), which belong to no tenant. Its
+// bucket is the top-level "operators" (paths relative to it, as a
+// tenant's are relative to the tenant's bucket), its transactions append
+// to the system chain (SystemChain) and may carry system-bucket writes
+// like a tenant's — so an operator's login, its session and the entry
+// recording it are one transaction — and its writes are not conditioned
+// on any tenant existing. Its ID is "" and its Read.Exists is true;
+// Read.Entry finds no registry entry. It is never restricted.
+func (b *Boundary) Operators() Scope {
+	return Scope{b: b, root: []byte(operatorsBucket), operators: true}
+}
+
+// IsOperators reports whether s is the operators' realm.
+func (s Scope) IsOperators() bool { return s.operators && s.root != nil }
+
+// chain is the name of the chain the scope's transactions append to.
+func (s Scope) chain() []byte {
+	if s.operators {
+		return []byte(SystemChain)
+	}
+	return s.root
 }
 
 // Scope returns tenant's handle. It does not check that the tenant exists
@@ -59,7 +86,8 @@ type Txn struct {
 }
 
 // Apply applies t below the tenant, on the condition that the tenant exists
-// (ErrNoTenant otherwise, and nothing is applied). Result.FailedCond indexes
+// (ErrNoTenant otherwise, and nothing is applied; the operators' realm has
+// no such condition). Result.FailedCond indexes
 // t.Conds followed by t.SystemConds. A restricted scope refuses writes
 // outside its restriction (ErrRestricted, nothing applied).
 func (s Scope) Apply(ctx context.Context, t *Txn) (raftstore.Result, error) {
@@ -74,6 +102,9 @@ func (s Scope) Apply(ctx context.Context, t *Txn) (raftstore.Result, error) {
 	out, err := s.txn(t)
 	if err != nil {
 		return raftstore.Result{}, err
+	}
+	if s.operators {
+		return s.b.raw.Apply(ctx, out)
 	}
 	exists := len(out.Conds)
 	out.Conds = append(out.Conds, raftstore.Cond{Kind: raftstore.CondPresent, Bucket: registryPath, Key: []byte(s.id)})
@@ -125,7 +156,7 @@ func (s Scope) txn(t *Txn) (*raftstore.Txn, error) {
 	}
 	out.Ops = append(out.Ops, t.SystemOps...)
 	for _, e := range t.Audit {
-		out.Appends = append(out.Appends, raftstore.Append{Chain: s.root, Data: e})
+		out.Appends = append(out.Appends, raftstore.Append{Chain: s.chain(), Data: e})
 	}
 	return out, nil
 }
@@ -162,8 +193,12 @@ type Read struct {
 	s Scope
 }
 
-// Exists reports whether the tenant exists (is in the registry).
+// Exists reports whether the tenant exists (is in the registry); the
+// operators' realm always does.
 func (r Read) Exists() bool {
+	if r.s.operators {
+		return r.s.root != nil
+	}
 	_, ok := r.Entry()
 	return ok
 }
@@ -174,7 +209,7 @@ func (r Read) Exists() bool {
 // (authentication refuses a suspended tenant's credentials without a
 // second read).
 func (r Read) Entry() (value []byte, ok bool) {
-	if r.s.root == nil {
+	if r.s.root == nil || r.s.operators {
 		return nil, false
 	}
 	v, _, ok := r.r.Get(registryPath, []byte(r.s.id))

@@ -167,3 +167,32 @@ func TestNames(t *testing.T) {
 		}()
 	}
 }
+
+// TestOperatorsRealmOverlapsNoTenant: the operators' realm builds paths
+// only below its own top-level bucket, which no tenant's scope, the
+// registry or a component's system bucket reaches, and no tenant's path
+// reaches it.
+func TestOperatorsRealmOverlapsNoTenant(t *testing.T) {
+	ops := (&Boundary{}).Operators()
+	if !ops.Valid() || !ops.IsOperators() || ops.ID() != "" || string(ops.chain()) != SystemChain {
+		t.Fatalf("operators realm: valid %v, operators %v, id %q, chain %q", ops.Valid(), ops.IsOperators(), ops.ID(), ops.chain())
+	}
+	if scopeOf("acme").IsOperators() || (Scope{}).IsOperators() {
+		t.Fatal("a tenant's or the zero scope says it is the operators' realm")
+	}
+	for _, p := range scopePaths(t, ops) {
+		if string(p[0]) != operatorsBucket {
+			t.Errorf("operators path %q is not below its bucket", p)
+		}
+		if isPrefix(p, registryPath) || isPrefix(registryPath, p) || isPrefix(p, SystemOf("identity").path) {
+			t.Errorf("operators path %q overlaps the registry or a system bucket", p)
+		}
+		for _, id := range []string{"operators", "op", "sys", "tenant"} {
+			for _, pt := range scopePaths(t, scopeOf(id)) {
+				if isPrefix(p, pt) || isPrefix(pt, p) {
+					t.Errorf("operators path %q and tenant %q path %q overlap", p, id, pt)
+				}
+			}
+		}
+	}
+}

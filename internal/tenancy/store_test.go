@@ -265,3 +265,67 @@ func TestRegistry(t *testing.T) {
 		t.Fatalf("create over an orphan bucket: %+v %v", res, err)
 	}
 }
+
+// TestOperatorsRealm: the operators' realm writes below its own bucket
+// with no tenant in the registry, appends to the system chain (and to no
+// tenant's) in the transaction of its writes, carries system-bucket
+// writes like a tenant's transaction, and refuses anything else outside
+// its bucket.
+func TestOperatorsRealm(t *testing.T) {
+	store := storetest.Start(t)
+	ctx := context.Background()
+	tenancytest.Register(t, store, "acme")
+	b := tenancy.New(store)
+	ops := b.Operators()
+	sys := tenancy.SystemOf("identity")
+	rel := raftstore.Path("users")
+	sysBefore, acmeBefore := chainLen(t, store, []byte(tenancy.SystemChain)), chainLen(t, store, []byte("tenant:acme"))
+	res, err := ops.Apply(ctx, &tenancy.Txn{
+		Ops:       []raftstore.Op{{Kind: raftstore.OpPut, Bucket: rel, Key: []byte("op_1"), Value: []byte("v")}},
+		SystemOps: []raftstore.Op{sys.Put("refresh/x", nil)},
+		Audit:     [][]byte{[]byte(`{"action":"user.create"}`)},
+	})
+	if err != nil || !res.Applied {
+		t.Fatalf("apply: %v %+v", err, res)
+	}
+	if got := chainLen(t, store, []byte(tenancy.SystemChain)); got != sysBefore+1 {
+		t.Fatalf("system chain %d entries, want %d", got, sysBefore+1)
+	}
+	if got := chainLen(t, store, []byte("tenant:acme")); got != acmeBefore {
+		t.Fatalf("a tenant's chain grew: %d", got)
+	}
+	var got []byte
+	var exists, entry bool
+	if err := ops.View(ctx, raftstore.Linearizable, func(r tenancy.Read) error {
+		got, _, _ = r.Get(rel, []byte("op_1"))
+		exists = r.Exists()
+		_, entry = r.Entry()
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != "v" || !exists || entry {
+		t.Fatalf("read %q, exists %v, registry entry %v", got, exists, entry)
+	}
+	// A tenant's scope does not see it at the same relative path.
+	_ = b.Scope("acme").View(ctx, raftstore.Linearizable, func(r tenancy.Read) error {
+		if _, _, ok := r.Get(rel, []byte("op_1")); ok {
+			t.Error("a tenant reads the operators' realm")
+		}
+		return nil
+	})
+	// A write of another system bucket than a component's, or a prune,
+	// is refused and nothing is applied.
+	for _, bad := range []*tenancy.Txn{
+		{SystemOps: []raftstore.Op{{Kind: raftstore.OpPut, Bucket: raftstore.Path("sys", "tenants"), Key: []byte("acme"), Value: nil}}},
+		{Ops: []raftstore.Op{{Kind: raftstore.OpPruneChain, Bucket: rel}}},
+		{Ops: []raftstore.Op{{Kind: raftstore.OpPut, Key: []byte("k")}}},
+	} {
+		if _, err := ops.Apply(ctx, bad); !errors.Is(err, tenancy.ErrOutOfScope) {
+			t.Errorf("%+v: %v, want ErrOutOfScope", bad, err)
+		}
+	}
+	if got := chainLen(t, store, []byte(tenancy.SystemChain)); got != sysBefore+1 {
+		t.Fatalf("a refused transaction appended: %d", got)
+	}
+}

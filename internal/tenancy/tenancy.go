@@ -41,6 +41,8 @@ const (
 	sysBucket    = "sys"
 	registryName = "tenants" // ["sys", "tenants"]
 	metaKey      = "meta"
+	// operatorsBucket is the operators' realm's bucket (Operators).
+	operatorsBucket = "operators"
 )
 
 // registryPath is ["sys", "tenants"]. It is only ever put into transactions
