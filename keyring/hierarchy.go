@@ -58,9 +58,10 @@ type Hierarchy struct {
 	system       Auditor
 	pseudonym    func(key []byte, kind, value string) string
 
-	mu    sync.Mutex
-	seal  []age.Recipient
-	roots map[string]Root
+	mu      sync.Mutex
+	seal    []age.Recipient
+	roots   map[string]Root
+	cluster *Key // the cluster's data key once opened (cluster.go)
 }
 
 // HierarchyOptions configure a Hierarchy.
@@ -122,6 +123,7 @@ const (
 	sysShred          = "shred"           // its version is the compaction signal
 	sysRewrapPrefix   = "rewrap/"         // rewrap/<tenant>: a rewrap is to be finished
 	sysVaultPrefix    = "vault/"          // vault/<tenant>: transit key id, for trimming
+	sysClusterKey     = "cluster_key"     // the cluster's data key, age-encrypted to the seal recipients
 )
 
 // sysRecords is the keyring's system bucket, ["sys", "keyring"].

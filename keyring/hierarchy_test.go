@@ -1,6 +1,7 @@
 package keyring_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"path/filepath"
@@ -248,4 +249,58 @@ func newSealIdentity(t *testing.T) (age.Recipient, []age.Identity) {
 		t.Fatal(err)
 	}
 	return rcpt, ids
+}
+
+// TestClusterKey: the cluster's data key is created once, sealed to the
+// seal recipients, and every unsealed node opens the same one (a value
+// sealed on one node opens on another; the derived keys agree); a sealed
+// node cannot have it, and it is no tenant's key.
+func TestClusterKey(t *testing.T) {
+	c := storetest.NewCluster(t, 3)
+	tenancytest.Register(t, c.Nodes[0], "acme")
+	ctx := context.Background()
+	id, _ := age.GenerateX25519Identity()
+	seal, ids := []age.Recipient{id.Recipient()}, []age.Identity{id}
+	a := keyring.NewTestHierarchy(c.Nodes[0], keyring.HierarchyOptions{Seal: seal, Identities: ids, Cache: keyring.NewCache(time.Minute, 10, nil)})
+	b := keyring.NewTestHierarchy(c.Nodes[1], keyring.HierarchyOptions{Seal: seal, Identities: ids, Cache: keyring.NewCache(time.Minute, 10, nil)})
+	ka, err := a.ClusterKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	place := keyring.Place{Collection: "users", RecordID: "op_1", Field: "username"}
+	ct, err := keyring.Seal(ka, place, []byte("ada"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := b.ClusterKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pt, err := keyring.Open(kb, place, ct); err != nil || string(pt) != "ada" {
+		t.Fatalf("another node's cluster key: %q %v", pt, err)
+	}
+	ia, _ := a.ClusterIndexKey(ctx)
+	ib, _ := b.ClusterIndexKey(ctx)
+	aa, _ := a.ClusterAuditKey(ctx)
+	if len(ia) != 32 || !bytes.Equal(ia, ib) || bytes.Equal(ia, aa) {
+		t.Fatal("derived cluster keys disagree across nodes or coincide")
+	}
+	if err := a.Provision(ctx, extOp, "acme", keyring.ProviderSpec{}); err != nil {
+		t.Fatal(err)
+	}
+	tk, err := a.DataKey(ctx, "acme", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keyring.Open(tk, place, ct); !errors.Is(err, keyring.ErrOpen) {
+		t.Fatalf("a tenant's key opened the cluster's data: %v", err)
+	}
+	sealed := keyring.NewTestHierarchy(c.Nodes[2], keyring.HierarchyOptions{Seal: seal, Cache: keyring.NewCache(time.Minute, 10, nil)})
+	var ue *keyring.UnavailableError
+	if _, err := sealed.ClusterKey(ctx); !errors.As(err, &ue) || !errors.Is(err, keyring.ErrSealed) {
+		t.Fatalf("sealed node: %v", err)
+	}
+	if _, err := sealed.ClusterIndexKey(ctx); !errors.Is(err, keyring.ErrSealed) {
+		t.Fatalf("sealed node's index key: %v", err)
+	}
 }
