@@ -247,12 +247,13 @@ func (s *server) lacks(p caller, a access) error {
 // dataReads are the reads of a tenant's data.
 var dataReads = roles.SetOf(roles.P(roles.Records, roles.Read), roles.P(roles.Blobs, roles.Read), roles.P(roles.Subjects, roles.Read))
 
-// authorizeSession admits a user's session to the routes of its own
-// session, and a session that may only enrol a second factor to nothing
-// else (403 mfa-enrolment-required).
+// authorizeSession admits a person's login session (a tenant user's or an
+// operator user's; the root token and API keys have none) to the routes of
+// its own session, and a session that may only enrol a second factor to
+// nothing else (403 mfa-enrolment-required).
 func authorizeSession(p caller, a access) error {
 	switch {
-	case a.session && p.who.Kind == audit.ActorUser:
+	case a.session && p.who.Session != "":
 		return nil
 	case a.session:
 		return &requestError{kind: kindForbidden, detail: "This endpoint acts on a user's own login session; log in as a user."}

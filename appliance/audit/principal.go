@@ -51,8 +51,9 @@ type Principal struct {
 	// of its values; nil: unscoped. The tenant-scoped store handles
 	// enforce it (internal/tenancy), not handlers.
 	Scopes map[string][]string
-	// Session is the id of the login session a user's access token
-	// belongs to; empty for other kinds.
+	// Session is the id of the login session a person's access token
+	// belongs to (a tenant user's or an operator user's); empty for the
+	// root token, API keys and the system.
 	Session string
 }
 

@@ -118,6 +118,13 @@ func (r SystemRead) Scan(after string, limit int, fn func(key string, value []by
 	r.r.Scan(r.sys.path, a, limit, func(k, v []byte, ver uint64) bool { return fn(string(k), v, ver) })
 }
 
+// Operators is a read of the operators' realm (Boundary.Operators) in the
+// same snapshot, for an index whose records name the realm rather than a
+// tenant (accounts' refresh-token index). Read only, like Tenant.
+func (r SystemRead) Operators() Read {
+	return Read{r: r.r, s: r.b.Operators()}
+}
+
 // Tenant is a read of tenant's data in the same snapshot, for a component
 // whose records name tenants (authentication's token index, keyring's
 // Vault-key index). It is read only: writes go through the tenant's Scope.

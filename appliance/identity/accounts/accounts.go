@@ -46,6 +46,82 @@ type Keys interface {
 	IndexKey(ctx context.Context, tenant string) ([]byte, error)
 	// AuditKey keys the pseudonym of a username typed in a failed login.
 	AuditKey(ctx context.Context, tenant string) ([]byte, error)
+	// ClusterKey, ClusterIndexKey and ClusterAuditKey are the same three
+	// for the operators' realm: the cluster's own key, sealed to the seal
+	// recipients (a sealed node has none: *keyring.UnavailableError).
+	ClusterKey(ctx context.Context) (*keyring.Key, error)
+	ClusterIndexKey(ctx context.Context) ([]byte, error)
+	ClusterAuditKey(ctx context.Context) ([]byte, error)
+}
+
+// OperatorRealm is the "tenant" of operator users: none. Every method
+// that takes a tenant takes OperatorRealm for the operators' realm where
+// its doc says so (users, login, sessions, MFA); see the package doc.
+const OperatorRealm = ""
+
+// OperatorRole is the one role of operator users.
+const OperatorRole = "operator"
+
+// realm is the store handle of tenant's people: the tenant's Scope, or
+// the operators' realm for OperatorRealm.
+func (s *Service) realm(tenant string) tenancy.Scope {
+	if tenant == OperatorRealm {
+		return s.tenancy.Operators()
+	}
+	return s.tenancy.Scope(tenant)
+}
+
+// dataKey, indexKey and auditKey are the realm's keys.
+func (s *Service) dataKey(ctx context.Context, tenant string) (*keyring.Key, error) {
+	if tenant == OperatorRealm {
+		return s.keys.ClusterKey(ctx)
+	}
+	return s.keys.DataKey(ctx, tenant, "")
+}
+
+func (s *Service) indexKey(ctx context.Context, tenant string) ([]byte, error) {
+	if tenant == OperatorRealm {
+		return s.keys.ClusterIndexKey(ctx)
+	}
+	return s.keys.IndexKey(ctx, tenant)
+}
+
+func (s *Service) auditKey(ctx context.Context, tenant string) ([]byte, error) {
+	if tenant == OperatorRealm {
+		return s.keys.ClusterAuditKey(ctx)
+	}
+	return s.keys.AuditKey(ctx, tenant)
+}
+
+// actorKind is the principal kind of the realm's people: operator users
+// are operators (contract: Kind operator, ID the user id), a tenant's are
+// users.
+func actorKind(tenant string) string {
+	if tenant == OperatorRealm {
+		return audit.ActorOperator
+	}
+	return audit.ActorUser
+}
+
+// tokenKind is the access-token kind of the realm's people.
+func tokenKind(tenant string) string {
+	if tenant == OperatorRealm {
+		return token.KindOperator
+	}
+	return token.KindUser
+}
+
+// realmRole is the role named name for a user of tenant's realm: the
+// Operator role (and nothing else) in the operators' realm, otherwise
+// tenantRole.
+func realmRole(r tenancy.Read, tenant, name string) (roles.Role, bool) {
+	if tenant == OperatorRealm {
+		if name != OperatorRole {
+			return roles.Role{}, false
+		}
+		return roles.Builtin(OperatorRole)
+	}
+	return tenantRole(r, name)
 }
 
 var _ Keys = (*keyring.Hierarchy)(nil)
@@ -196,9 +272,33 @@ func newUserID() string {
 	return "usr_" + strings.ToLower(b32.EncodeToString(b[:]))
 }
 
-// ValidUserID reports whether id has the form of a user id.
-func ValidUserID(id string) bool {
-	rest, ok := strings.CutPrefix(id, "usr_")
+// newOperatorID is "op_" and 80 random bits in lower-case base 32.
+func newOperatorID() string { return "op_" + newUserID()[len("usr_"):] }
+
+// newID is a new user id of tenant's realm.
+func newID(tenant string) string {
+	if tenant == OperatorRealm {
+		return newOperatorID()
+	}
+	return newUserID()
+}
+
+// validID reports whether id has the form of a user id of tenant's realm.
+func validID(tenant, id string) bool {
+	if tenant == OperatorRealm {
+		return ValidOperatorID(id)
+	}
+	return ValidUserID(id)
+}
+
+// ValidUserID reports whether id has the form of a tenant user's id.
+func ValidUserID(id string) bool { return validIDAfter(id, "usr_") }
+
+// ValidOperatorID reports whether id has the form of an operator user's id.
+func ValidOperatorID(id string) bool { return validIDAfter(id, "op_") }
+
+func validIDAfter(id, prefix string) bool {
+	rest, ok := strings.CutPrefix(id, prefix)
 	if !ok || len(rest) != 16 {
 		return false
 	}
@@ -322,10 +422,10 @@ func (u *userRecord) setTOTP(key *keyring.Key, tenant string, st totp.State) err
 	return nil
 }
 
-// apply applies t in tenant's scope and maps its outcome: a failed
+// apply applies t in tenant's realm (its scope, or the operators') and maps its outcome: a failed
 // condition is ErrConflict unless onCond says otherwise.
 func (s *Service) apply(ctx context.Context, tenant string, t *tenancy.Txn, what string) error {
-	res, err := s.tenancy.Scope(tenant).Apply(ctx, t)
+	res, err := s.realm(tenant).Apply(ctx, t)
 	if err != nil {
 		return fmt.Errorf("accounts: %s: %w", what, err)
 	}

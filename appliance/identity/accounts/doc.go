@@ -104,7 +104,29 @@
 // session.revoke_all and session.refresh_reuse. Entries name the actor
 // and its request id and source, and the user as "user:<uid>".
 //
-// Operator users (cluster-wide people with the Operator role) are not
-// part of this package yet: the operator token is the cluster's one
-// operator principal.
+// # Operators
+//
+// Operator users — the cluster's own people, role Operator — are kept by
+// the same code in a second realm: the tenant OperatorRealm ("") names
+// the operators' realm (tenancy.Boundary.Operators), a store handle of
+// the same layout as a tenant's bucket whose transactions append to the
+// system chain. So users, login, refresh, logout, MFA, backoff, unlock,
+// reset and disable are one code path for both, and each operator event
+// is written in the transaction of its change, in the system chain. What
+// differs: an operator user's id is "op_…", its principal Kind operator
+// (audit.ActorOperator, ID its user id; the root token stays "operator"),
+// its access token of kind operator with no tenant, its one role the
+// Operator (which requires MFA: enrolment only until TOTP is enrolled),
+// it is never scoped, and only operators (the root token or an operator
+// user; the API checks the role's permission) manage operators — never a
+// tenant's principal. No "last operator" rule holds: the root credential
+// can always be regenerated from the seal identity.
+//
+// Usernames and TOTP states of operators are sealed under the cluster's
+// data key (keyring's ClusterKey: age-encrypted to the seal recipients,
+// like the audit signing key), their blind index and the pseudonyms of
+// unknown usernames keyed by keys derived from it. A sealed node holds no
+// such key: it cannot log an operator in or create one (a
+// *keyring.UnavailableError, the API's 503 key-unavailable), though it
+// resolves existing sessions (no key is needed to read them).
 package accounts

@@ -17,7 +17,9 @@ import (
 	"github.com/custos/custos/raftstore"
 )
 
-// LoginInput is a login: the tenant (a tenant user's), the username and
+// LoginInput is a login: the tenant (a tenant user's; OperatorRealm, "",
+// for an operator user — a sealed node then answers a
+// *keyring.UnavailableError, as it holds no cluster key), the username and
 // password, and the second-factor code when the user has one — a TOTP
 // code or one of the recovery codes.
 type LoginInput struct {
@@ -64,14 +66,14 @@ func (s *Service) Login(ctx context.Context, from audit.Principal, in LoginInput
 	case in.Password == "":
 		return Grant{}, validation.Field("password", "is required")
 	}
-	if !tenancy.ValidID(in.Tenant) {
+	if in.Tenant != OperatorRealm && !tenancy.ValidID(in.Tenant) {
 		return absent()
 	}
 	_, folded, err := normalizeUsername(in.Username)
 	if err != nil {
 		return absent()
 	}
-	ikey, err := s.keys.IndexKey(ctx, in.Tenant)
+	ikey, err := s.indexKey(ctx, in.Tenant)
 	if errors.Is(err, keyring.ErrNoKeys) {
 		return absent()
 	}
@@ -82,7 +84,7 @@ func (s *Service) Login(ctx context.Context, from audit.Principal, in LoginInput
 	var ver uint64
 	var role roles.Role
 	found := false
-	err = s.tenancy.Scope(in.Tenant).View(ctx, raftstore.Linearizable, func(r tenancy.Read) error {
+	err = s.realm(in.Tenant).View(ctx, raftstore.Linearizable, func(r tenancy.Read) error {
 		if !r.Exists() {
 			return nil
 		}
@@ -99,7 +101,7 @@ func (s *Service) Login(ctx context.Context, from audit.Principal, in LoginInput
 			return err
 		}
 		ver, found = version, true
-		role, _ = tenantRole(r, u.Role)
+		role, _ = realmRole(r, in.Tenant, u.Role)
 		return nil
 	})
 	if err != nil {
@@ -115,7 +117,7 @@ func (s *Service) Login(ctx context.Context, from audit.Principal, in LoginInput
 		if !ok {
 			if found {
 				who := from
-				who.Kind, who.ID, who.Tenant = audit.ActorUser, u.ID, in.Tenant
+				who.Kind, who.ID, who.Tenant = actorKind(in.Tenant), u.ID, in.Tenant
 				s.auditOutcome(ctx, in.Tenant, who, now, audit.OutcomeDenied, "backoff")
 			}
 			return Grant{}, &BackoffError{RetryAfter: wait}
@@ -129,15 +131,15 @@ func (s *Service) Login(ctx context.Context, from audit.Principal, in LoginInput
 	if !found {
 		failed()
 		g, err := absent()
-		if akey, kerr := s.keys.AuditKey(ctx, in.Tenant); kerr == nil {
+		if akey, kerr := s.auditKey(ctx, in.Tenant); kerr == nil {
 			who := from
-			who.Kind, who.ID, who.Tenant = audit.ActorUser, audit.Pseudonym(akey, "username", folded), in.Tenant
+			who.Kind, who.ID, who.Tenant = actorKind(in.Tenant), audit.Pseudonym(akey, "username", folded), in.Tenant
 			s.auditFailure(ctx, in.Tenant, who, now, "unknown_user")
 		}
 		return g, err
 	}
 	who := from
-	who.Kind, who.ID, who.Tenant, who.Role = audit.ActorUser, u.ID, in.Tenant, u.Role
+	who.Kind, who.ID, who.Tenant, who.Role = actorKind(in.Tenant), u.ID, in.Tenant, u.Role
 	ok, err := s.hasher.Verify(ctx, u.Password, in.Password)
 	if err != nil {
 		return Grant{}, err
@@ -156,7 +158,7 @@ func (s *Service) Login(ctx context.Context, from audit.Principal, in LoginInput
 		s.auditFailure(ctx, in.Tenant, who, now, "unknown_role")
 		return Grant{}, ErrInvalidCredentials
 	}
-	dek, err := s.keys.DataKey(ctx, in.Tenant, "")
+	dek, err := s.dataKey(ctx, in.Tenant)
 	if err != nil {
 		return Grant{}, err
 	}
@@ -274,7 +276,7 @@ func (s *Service) auditOutcome(ctx context.Context, tenant string, who audit.Pri
 // grant issues the access token of a session — before the session is
 // stored, so that a node that cannot sign (sealed) starts none.
 func (s *Service) grant(ctx context.Context, tenant string, u userRecord, sess sessionRecord, refresh string, enrolOnly bool) (Grant, error) {
-	tok, claims, err := s.signer.Issue(ctx, token.Claims{Subject: u.ID, Tenant: tenant, Kind: token.KindUser, Role: u.Role, Session: sess.ID})
+	tok, claims, err := s.signer.Issue(ctx, token.Claims{Subject: u.ID, Tenant: tenant, Kind: tokenKind(tenant), Role: u.Role, Session: sess.ID})
 	var ue *keyring.UnavailableError
 	if errors.As(err, &ue) {
 		return Grant{}, err
@@ -317,6 +319,9 @@ func (s *Service) Refresh(ctx context.Context, from audit.Principal, refresh str
 		}
 		tenant = string(t)
 		r := sr.Tenant(tenant)
+		if tenant == OperatorRealm {
+			r = sr.Operators()
+		}
 		v, ver, ok := r.Get(refreshPath, []byte(h.String()))
 		if !ok || json.Unmarshal(v, &rec) != nil {
 			return nil
@@ -337,7 +342,7 @@ func (s *Service) Refresh(ctx context.Context, from audit.Principal, refresh str
 			return err
 		}
 		found = true
-		role, _ := tenantRole(r, u.Role)
+		role, _ := realmRole(r, tenant, u.Role)
 		enrolOnly = role.RequiresMFA() && u.MFA != MFAActive && sess.MFA != SessionMFAIdP
 		if rec.Refresh.Spent {
 			revoke, revokeSys = revokeOps(r, rec.User, rec.Refresh.Family)
@@ -355,7 +360,7 @@ func (s *Service) Refresh(ctx context.Context, from audit.Principal, refresh str
 	var reuse *token.ReuseError
 	if errors.As(err, &reuse) {
 		who := from
-		who.Kind, who.ID, who.Tenant, who.Session = audit.ActorUser, u.ID, tenant, sess.ID
+		who.Kind, who.ID, who.Tenant, who.Session = actorKind(tenant), u.ID, tenant, sess.ID
 		e, eerr := entry(who, now, "session.refresh_reuse", userTarget(u.ID), audit.OutcomeDenied,
 			map[string]string{"session": sess.ID, "security_event": "refresh_token_reuse", "seq": fmt.Sprint(rec.Refresh.Seq)})
 		if eerr != nil {
@@ -377,7 +382,7 @@ func (s *Service) Refresh(ctx context.Context, from audit.Principal, refresh str
 		return Grant{}, err
 	}
 	who := from
-	who.Kind, who.ID, who.Tenant, who.Role, who.Session = audit.ActorUser, u.ID, tenant, u.Role, sess.ID
+	who.Kind, who.ID, who.Tenant, who.Role, who.Session = actorKind(tenant), u.ID, tenant, u.Role, sess.ID
 	e, err := entry(who, now, "session.refresh", userTarget(u.ID), audit.OutcomeSuccess, map[string]string{"session": sess.ID, "seq": fmt.Sprint(next.Seq)})
 	if err != nil {
 		return Grant{}, err

@@ -80,10 +80,10 @@ func (s *Service) Confirm(ctx context.Context, who audit.Principal, code string)
 // writes it back with its entry.
 func (s *Service) mfaChange(ctx context.Context, who audit.Principal, action string,
 	change func(dek *keyring.Key, u *userRecord, st totp.State) (map[string]string, error)) error {
-	if who.Kind != audit.ActorUser || who.Session == "" {
+	if who.Kind != actorKind(who.Tenant) || who.Session == "" {
 		return ErrInvalidSession
 	}
-	dek, err := s.keys.DataKey(ctx, who.Tenant, "")
+	dek, err := s.dataKey(ctx, who.Tenant)
 	if err != nil {
 		return err
 	}

@@ -82,7 +82,7 @@ func (s *Service) GetRole(ctx context.Context, tenant, name string) (RoleInfo, e
 // otherwise). A tenant principal may define only roles whose permissions
 // its own role holds (ErrForbidden). Errors: ErrExists, ErrTooMany.
 func (s *Service) CreateRole(ctx context.Context, who audit.Principal, tenant string, c roles.Custom) (RoleInfo, error) {
-	if err := notOperator(who); err != nil {
+	if err := ownPrincipal(who, tenant); err != nil {
 		return RoleInfo{}, err
 	}
 	role, err := c.Role()

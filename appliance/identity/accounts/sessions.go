@@ -154,14 +154,14 @@ func (s *Service) Resolve(ctx context.Context, access string) (Resolved, error) 
 		return Resolved{}, fmt.Errorf("%w: %w", ErrInvalidSession, err)
 	}
 	now := s.now()
-	if c.Kind != token.KindUser {
+	if c.Kind != tokenKind(c.Tenant) {
 		return Resolved{}, fmt.Errorf("%w: kind %q", ErrInvalidSession, c.Kind)
 	}
 	var out Resolved
 	found := false
-	err = s.tenancy.Scope(c.Tenant).View(ctx, raftstore.Linearizable, func(r tenancy.Read) error {
+	err = s.realm(c.Tenant).View(ctx, raftstore.Linearizable, func(r tenancy.Read) error {
 		ent, ok := r.Entry()
-		if !ok {
+		if !ok && c.Tenant != OperatorRealm {
 			return nil
 		}
 		v, _, ok := r.Get(sessionsPath, []byte(sessionKey(c.Subject, c.Session)))
@@ -180,17 +180,21 @@ func (s *Service) Resolve(ctx context.Context, access string) (Resolved, error) 
 		if err != nil || u.Disabled {
 			return nil
 		}
-		role, ok := tenantRole(r, u.Role)
+		role, ok := realmRole(r, c.Tenant, u.Role)
 		if !ok {
 			return nil
 		}
-		t, err := tenants.Decode(ent)
-		if err != nil {
-			return err
+		suspended := false
+		if c.Tenant != OperatorRealm {
+			t, err := tenants.Decode(ent)
+			if err != nil {
+				return err
+			}
+			suspended = t.State == tenants.StateSuspended
 		}
 		out = Resolved{
-			Principal: audit.Principal{Kind: audit.ActorUser, ID: u.ID, Tenant: c.Tenant, Role: u.Role, Scopes: u.Scopes, Session: sess.ID},
-			Role:      role, Suspended: t.State == tenants.StateSuspended,
+			Principal: audit.Principal{Kind: actorKind(c.Tenant), ID: u.ID, Tenant: c.Tenant, Role: u.Role, Scopes: u.Scopes, Session: sess.ID},
+			Role:      role, Suspended: suspended,
 			EnrolmentOnly: role.RequiresMFA() && u.MFA != MFAActive && sess.MFA != SessionMFAIdP,
 		}
 		found = true
@@ -208,15 +212,15 @@ func (s *Service) Resolve(ctx context.Context, access string) (Resolved, error) 
 // ListSessions returns a user's sessions to one of its tenant's own
 // principals.
 func (s *Service) ListSessions(ctx context.Context, who audit.Principal, tenant, uid string) ([]Session, error) {
-	if err := notOperator(who); err != nil {
+	if err := ownPrincipal(who, tenant); err != nil {
 		return nil, err
 	}
-	if !ValidUserID(uid) {
+	if !validID(tenant, uid) {
 		return nil, ErrNotFound
 	}
 	out := []Session{}
 	var decodeErr error
-	err := s.tenancy.Scope(tenant).View(ctx, raftstore.Linearizable, func(r tenancy.Read) error {
+	err := s.realm(tenant).View(ctx, raftstore.Linearizable, func(r tenancy.Read) error {
 		if _, _, ok := r.Get(usersPath, []byte(uid)); !ok {
 			return ErrNotFound
 		}
@@ -255,7 +259,7 @@ func (s *Service) RevokeSessions(ctx context.Context, who audit.Principal, tenan
 
 // Logout ends the session who acts in.
 func (s *Service) Logout(ctx context.Context, who audit.Principal) error {
-	if who.Kind != audit.ActorUser || who.Session == "" {
+	if who.Kind != actorKind(who.Tenant) || who.Session == "" {
 		return ErrInvalidSession
 	}
 	_, err := s.revoke(ctx, who, who.Tenant, who.ID, who.Session, "session.logout")
@@ -263,15 +267,15 @@ func (s *Service) Logout(ctx context.Context, who audit.Principal) error {
 }
 
 func (s *Service) revoke(ctx context.Context, who audit.Principal, tenant, uid, sid, action string) (int, error) {
-	if err := notOperator(who); err != nil {
+	if err := ownPrincipal(who, tenant); err != nil {
 		return 0, err
 	}
-	if !ValidUserID(uid) {
+	if !validID(tenant, uid) {
 		return 0, ErrNotFound
 	}
 	var ops, sysOps []raftstore.Op
 	n := 0
-	err := s.tenancy.Scope(tenant).View(ctx, raftstore.Linearizable, func(r tenancy.Read) error {
+	err := s.realm(tenant).View(ctx, raftstore.Linearizable, func(r tenancy.Read) error {
 		if _, _, ok := r.Get(usersPath, []byte(uid)); !ok {
 			return ErrNotFound
 		}

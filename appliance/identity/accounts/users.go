@@ -48,10 +48,18 @@ func callerRole(r tenancy.Read, who audit.Principal) (roles.Role, bool, error) {
 	return role, true, nil
 }
 
-// notOperator refuses an operator (or the system) acting on a tenant's
-// people: the Operator's role holds no users:* or roles:* permission, and
-// its one exception is creating a tenant's first Owner (CreateUser).
-func notOperator(who audit.Principal) error {
+// ownPrincipal refuses a principal acting on people of a realm it is not
+// of: an operator (or the system) on a tenant's people — the Operator's
+// role holds no users:* or roles:* permission of a tenant, and its one
+// exception is creating a tenant's first Owner (CreateUser) — and
+// anything but an operator on the operators' realm.
+func ownPrincipal(who audit.Principal, tenant string) error {
+	if tenant == OperatorRealm {
+		if who.Kind != audit.ActorOperator {
+			return fmt.Errorf("accounts: only operators manage operators: %w", ErrForbidden)
+		}
+		return nil
+	}
 	if who.Kind != audit.ActorUser && who.Kind != audit.ActorAPIKey {
 		return fmt.Errorf("accounts: only the tenant's own principals manage its people: %w", ErrForbidden)
 	}
@@ -90,28 +98,42 @@ func (s *Service) CreateUser(ctx context.Context, who audit.Principal, tenant st
 	if err != nil {
 		return User{}, err
 	}
+	if tenant == OperatorRealm {
+		if err := ownPrincipal(who, tenant); err != nil {
+			return User{}, err
+		}
+		if scopes != nil {
+			return User{}, validation.Field("scopes", "an operator is not scoped")
+		}
+		if in.Role == "" {
+			in.Role = OperatorRole
+		}
+	}
 	if in.Role == "" {
 		return User{}, validation.Field("role", "is required")
 	}
-	ikey, err := s.keys.IndexKey(ctx, tenant)
+	ikey, err := s.indexKey(ctx, tenant)
 	if err != nil {
 		return User{}, err
 	}
-	dek, err := s.keys.DataKey(ctx, tenant, "")
+	dek, err := s.dataKey(ctx, tenant)
 	if err != nil {
 		return User{}, err
 	}
 	index := nameIndex(ikey, folded)
 	var rev uint64
-	err = s.tenancy.Scope(tenant).View(ctx, raftstore.Linearizable, func(r tenancy.Read) error {
+	err = s.realm(tenant).View(ctx, raftstore.Linearizable, func(r tenancy.Read) error {
 		if !r.Exists() {
 			return tenants.ErrNotFound
 		}
-		role, ok := tenantRole(r, in.Role)
+		role, ok := realmRole(r, tenant, in.Role)
 		if !ok {
 			return errUnknownRole()
 		}
-		if who.Kind == audit.ActorOperator {
+		if tenant == OperatorRealm {
+			// Any operator may: the API admitted it by its role's
+			// permission (ownPrincipal checked it is an operator).
+		} else if who.Kind == audit.ActorOperator {
 			if role.Name() != BootstrapRole || hasRole(r, BootstrapRole) {
 				return fmt.Errorf("accounts: an operator creates only a tenant's first owner: %w", ErrForbidden)
 			}
@@ -135,7 +157,7 @@ func (s *Service) CreateUser(ctx context.Context, who audit.Principal, tenant st
 		return User{}, err
 	}
 	now := s.now().UTC()
-	u := userRecord{ID: newUserID(), NameIndex: index, Password: hash, Role: in.Role, Scopes: scopes,
+	u := userRecord{ID: newID(tenant), NameIndex: index, Password: hash, Role: in.Role, Scopes: scopes,
 		MFA: MFANone, CreatedAt: now, UpdatedAt: now, Version: 1}
 	if u.Username, err = sealString(dek, tenant, u.ID, "username", name); err != nil {
 		return User{}, err
@@ -183,13 +205,13 @@ func enabledWithRole(r tenancy.Read, role string) int {
 // principals (ErrForbidden for an operator: usernames are its people's
 // personal data).
 func (s *Service) ListUsers(ctx context.Context, who audit.Principal, tenant string) ([]User, error) {
-	if err := notOperator(who); err != nil {
+	if err := ownPrincipal(who, tenant); err != nil {
 		return nil, err
 	}
 	var recs []userRecord
 	var decodeErr error
 	exists := false
-	err := s.tenancy.Scope(tenant).View(ctx, raftstore.Linearizable, func(r tenancy.Read) error {
+	err := s.realm(tenant).View(ctx, raftstore.Linearizable, func(r tenancy.Read) error {
 		exists = r.Exists()
 		r.Scan(usersPath, nil, 0, func(_, v []byte, _ uint64) bool {
 			u, err := decodeUser(v)
@@ -215,7 +237,7 @@ func (s *Service) ListUsers(ctx context.Context, who audit.Principal, tenant str
 	if len(recs) == 0 {
 		return out, nil
 	}
-	dek, err := s.keys.DataKey(ctx, tenant, "")
+	dek, err := s.dataKey(ctx, tenant)
 	if err != nil {
 		return nil, err
 	}
@@ -232,14 +254,14 @@ func (s *Service) ListUsers(ctx context.Context, who audit.Principal, tenant str
 // GetUser returns one user of the tenant (ErrNotFound) to one of its own
 // principals.
 func (s *Service) GetUser(ctx context.Context, who audit.Principal, tenant, uid string) (User, error) {
-	if err := notOperator(who); err != nil {
+	if err := ownPrincipal(who, tenant); err != nil {
 		return User{}, err
 	}
 	u, _, err := s.readUser(ctx, tenant, uid)
 	if err != nil {
 		return User{}, err
 	}
-	dek, err := s.keys.DataKey(ctx, tenant, "")
+	dek, err := s.dataKey(ctx, tenant)
 	if err != nil {
 		return User{}, err
 	}
@@ -247,13 +269,13 @@ func (s *Service) GetUser(ctx context.Context, who audit.Principal, tenant, uid 
 }
 
 func (s *Service) readUser(ctx context.Context, tenant, uid string) (userRecord, uint64, error) {
-	if !ValidUserID(uid) {
+	if !validID(tenant, uid) {
 		return userRecord{}, 0, ErrNotFound
 	}
 	var v []byte
 	var ver uint64
 	var ok bool
-	err := s.tenancy.Scope(tenant).View(ctx, raftstore.Linearizable, func(r tenancy.Read) error {
+	err := s.realm(tenant).View(ctx, raftstore.Linearizable, func(r tenancy.Read) error {
 		v, ver, ok = r.Get(usersPath, []byte(uid))
 		return nil
 	})
@@ -290,16 +312,19 @@ func (s *Service) UpdateUser(ctx context.Context, who audit.Principal, tenant, u
 	if p.Role == nil && p.Scopes == nil {
 		return User{}, validation.Field("role", "or scopes must be given")
 	}
-	if err := notOperator(who); err != nil {
+	if tenant == OperatorRealm && scopes != nil {
+		return User{}, validation.Field("scopes", "an operator is not scoped")
+	}
+	if err := ownPrincipal(who, tenant); err != nil {
 		return User{}, err
 	}
-	if who.Kind == audit.ActorUser && who.ID == uid {
+	if who.Kind == actorKind(tenant) && who.ID == uid {
 		return User{}, fmt.Errorf("accounts: a user's own role binding: %w", ErrForbidden)
 	}
 	details := map[string]string{}
 	return s.changeUser(ctx, who, tenant, uid, "user.update", details, func(r tenancy.Read, u *userRecord) error {
 		if p.Role != nil {
-			role, ok := tenantRole(r, *p.Role)
+			role, ok := realmRole(r, tenant, *p.Role)
 			if !ok {
 				return errUnknownRole()
 			}
@@ -324,13 +349,13 @@ func (s *Service) UpdateUser(ctx context.Context, who audit.Principal, tenant, u
 // transaction) or enables a user. Disabling oneself, or the tenant's last
 // enabled Owner, is ErrForbidden.
 func (s *Service) SetDisabled(ctx context.Context, who audit.Principal, tenant, uid string, disabled bool) (User, error) {
-	if err := notOperator(who); err != nil {
+	if err := ownPrincipal(who, tenant); err != nil {
 		return User{}, err
 	}
 	action := "user.enable"
 	if disabled {
 		action = "user.disable"
-		if who.Kind == audit.ActorUser && who.ID == uid {
+		if who.Kind == actorKind(tenant) && who.ID == uid {
 			return User{}, fmt.Errorf("accounts: disabling oneself: %w", ErrForbidden)
 		}
 	}
@@ -351,7 +376,7 @@ func (s *Service) SetDisabled(ctx context.Context, who audit.Principal, tenant, 
 // administrator's help for a lost phone; audited). A user whose role
 // requires MFA can then only enrol again.
 func (s *Service) ResetMFA(ctx context.Context, who audit.Principal, tenant, uid string) (User, error) {
-	if err := notOperator(who); err != nil {
+	if err := ownPrincipal(who, tenant); err != nil {
 		return User{}, err
 	}
 	return s.changeUser(ctx, who, tenant, uid, "user.mfa_reset", nil, func(_ tenancy.Read, u *userRecord) error {
@@ -365,17 +390,17 @@ func (s *Service) ResetMFA(ctx context.Context, who audit.Principal, tenant, uid
 // users' revision not having changed.
 func (s *Service) changeUser(ctx context.Context, who audit.Principal, tenant, uid, action string, details map[string]string,
 	change func(r tenancy.Read, u *userRecord) error, extra func(r tenancy.Read) ([]raftstore.Op, []raftstore.Op)) (User, error) {
-	if !ValidUserID(uid) {
+	if !validID(tenant, uid) {
 		return User{}, ErrNotFound
 	}
-	dek, err := s.keys.DataKey(ctx, tenant, "")
+	dek, err := s.dataKey(ctx, tenant)
 	if err != nil {
 		return User{}, err
 	}
 	var u userRecord
 	var ver, rev uint64
 	var ops, sysOps []raftstore.Op
-	err = s.tenancy.Scope(tenant).View(ctx, raftstore.Linearizable, func(r tenancy.Read) error {
+	err = s.realm(tenant).View(ctx, raftstore.Linearizable, func(r tenancy.Read) error {
 		v, version, ok := r.Get(usersPath, []byte(uid))
 		if !ok {
 			return ErrNotFound
@@ -420,7 +445,7 @@ func (s *Service) changeUser(ctx context.Context, who audit.Principal, tenant, u
 // the user and audited, and each node applies it at the user's next login
 // attempt there (this node at once).
 func (s *Service) Unlock(ctx context.Context, who audit.Principal, tenant, uid string) (User, error) {
-	if err := notOperator(who); err != nil {
+	if err := ownPrincipal(who, tenant); err != nil {
 		return User{}, err
 	}
 	var at time.Time
