@@ -73,8 +73,14 @@ func retryAfter(t *testing.T, r response) time.Duration {
 // (advanced a second per guess). The account's backoff holds them: only
 // the free failures and then one guess per doubling delay reach the
 // hasher; every other guess — and the right password from a new source
-// inside the window — gets 429 with Retry-After, no session, and a
-// lockout entry naming the account and the guess's source. Nothing is
+// inside the window — gets 429 with Retry-After and no session. Each
+// checked guess is a failure entry; the refusals are not an entry each
+// (they would make a flood of guesses a flood of raft writes): each
+// lockout window — the refusals between two checked attempts — is one
+// lockout entry, at its first refusal and naming the account and that
+// refusal's source, and the entry of the attempt that closes it carries
+// the window's count and first and last refusal times, so every refusal
+// is accounted for. Nothing is
 // permanent: after the Retry-After the right password gets in, the
 // account's last sources skip its delay (the package's promise against
 // an attacker keeping the owner out), an Owner's unlock (audited) lets it
@@ -84,12 +90,40 @@ func TestBruteForceBackoff(t *testing.T) {
 	bo := shippedBackoff()
 	e.withBackoff(t, bo)
 	e.mustCreate("acme", "Acme")
-	base := e.live(t, api.Options{LoginBackoff: bo, Now: e.now})
+	base := e.live(t, api.Options{Now: e.now})
 	owner := e.user(t, operatorPrincipal, "acme", "olivia", "owner")
 	og, _ := e.enrolled(t, "acme", "olivia")
 	maxUser := e.user(t, audit.Principal{Kind: audit.ActorUser, ID: owner.ID, Tenant: "acme", Role: "owner"}, "acme", "max", "manager")
+	// The lockout windows the attempts make, as the client sees them: a
+	// run of 429s between two checked attempts (401 or 200). No source
+	// here reaches its own delay, so the account's delay alone refuses,
+	// and each window's hold ends at the attempt that closes it. The env's
+	// clock runs (skewed real time), so a refusal's time is known to lie
+	// between the clock's readings before and after its request.
+	type span struct{ from, to time.Time }
+	within := func(x time.Time, s span) bool { return !x.Before(s.from) && !x.After(s.to) }
+	type window struct {
+		count       int
+		first, last span
+	}
+	var windows []window
+	inWindow := false
 	login := func(src, pass string) response {
-		return e.call(t, base, src, "POST", "/v1/auth/login", `{"tenant":"acme","username":"max","password":"`+pass+`"}`)
+		before := e.now()
+		r := e.call(t, base, src, "POST", "/v1/auth/login", `{"tenant":"acme","username":"max","password":"`+pass+`"}`)
+		switch r.status {
+		case http.StatusTooManyRequests:
+			if !inWindow {
+				windows = append(windows, window{first: span{before, e.now()}})
+				inWindow = true
+			}
+			w := &windows[len(windows)-1]
+			w.count++
+			w.last = span{before, e.now()}
+		case http.StatusOK, http.StatusUnauthorized:
+			inWindow = false
+		}
+		return r
 	}
 	signedIn := func(src string) {
 		t.Helper()
@@ -188,22 +222,47 @@ func TestBruteForceBackoff(t *testing.T) {
 	e.advance(time.Hour)
 	signedIn("127.0.5.20")
 
-	// The audit trail: each checked guess a failure, each refusal a
-	// lockout entry, both naming max and the guess's source; the unlock
-	// names the Owner.
-	var failures, lockouts, unlocks, logins int
+	// The audit trail: each checked guess a failure, each lockout window
+	// one lockout entry at its first refusal, both naming max and the
+	// attempt's source; the window's count and times on the entry of the
+	// attempt that closed it (a failure or a login), before the next
+	// window's lockout; the unlock names the Owner.
+	if inWindow || len(windows) == 0 {
+		t.Fatalf("%d windows, the last one still open: %v", len(windows), inWindow)
+	}
+	var failures, lockouts, tallies, refusals, unlocks, logins int
+	at := func(en audit.Entry, key string) time.Time {
+		t.Helper()
+		v, err := time.Parse(time.RFC3339Nano, en.Details[key])
+		if err != nil {
+			t.Fatalf("%s of %+v: %v", key, en, err)
+		}
+		return v
+	}
 	for _, en := range e.chainEntries(t, "tenant:acme") {
 		if en.Target != "user:"+maxUser.ID {
 			continue
+		}
+		if en.Action == "session.login" && en.Details["refused"] != "" {
+			n, err := strconv.Atoi(en.Details["refused"])
+			switch {
+			case err != nil || tallies != lockouts-1 || en.Outcome == audit.OutcomeDenied:
+				t.Errorf("refusals reported out of turn (%d reported, %d lockouts): %+v", tallies, lockouts, en)
+			case n != windows[tallies].count || !within(at(en, "refused_first"), windows[tallies].first) || !within(at(en, "refused_last"), windows[tallies].last):
+				t.Errorf("window %d: entry says %s refused between %s and %s; the client saw %+v", tallies, en.Details["refused"], en.Details["refused_first"], en.Details["refused_last"], windows[tallies])
+			}
+			tallies++
+			refusals += n
 		}
 		switch {
 		case en.Action == "session.login" && en.Outcome == audit.OutcomeFailure:
 			failures++
 		case en.Action == "session.login" && en.Outcome == audit.OutcomeDenied:
-			lockouts++
-			if en.Details["reason"] != "backoff" {
-				t.Errorf("lockout reason %q", en.Details["reason"])
+			if en.Details["reason"] != "backoff" || tallies != lockouts || lockouts >= len(windows) ||
+				!within(en.Time, windows[lockouts].first) || !at(en, "retry_at").After(en.Time) {
+				t.Errorf("lockout %d (%d windows reported): %+v", lockouts, tallies, en)
 			}
+			lockouts++
 		case en.Action == "session.login" && en.Outcome == audit.OutcomeSuccess:
 			logins++
 			continue
@@ -220,9 +279,11 @@ func TestBruteForceBackoff(t *testing.T) {
 			t.Errorf("login entry: %+v", en)
 		}
 	}
-	if failures != checked || lockouts != refused+probes+4 || unlocks != 1 || logins != 5 {
-		t.Errorf("audited %d failures (want %d), %d lockouts (want %d), %d unlocks, %d logins (want 5)", failures, checked, lockouts, refused+probes+4, unlocks, logins)
+	if failures != checked || lockouts != len(windows) || tallies != len(windows) || refusals != refused+probes+4 || unlocks != 1 || logins != 5 {
+		t.Errorf("audited %d failures (want %d), %d lockouts and %d window counts (want %d), %d refusals counted (want %d), %d unlocks, %d logins (want 5)",
+			failures, checked, lockouts, tallies, len(windows), refusals, refused+probes+4, unlocks, logins)
 	}
+	t.Logf("%d refusals audited as %d lockout windows", refusals, lockouts)
 	var sessions struct{ Sessions []struct{ ID string } }
 	e.call(t, base, "127.0.0.3", "GET", "/v1/tenants/acme/users/"+maxUser.ID+"/sessions", "", bearer(og.AccessToken)).json(t, &sessions)
 	if len(sessions.Sessions) != 5 {

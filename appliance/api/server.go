@@ -14,7 +14,6 @@ import (
 	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/cluster"
 	"github.com/custos/custos/appliance/identity/signing"
-	"github.com/custos/custos/appliance/ratelimit"
 	"github.com/custos/custos/appliance/tenants"
 	"github.com/custos/custos/raftstore"
 )
@@ -110,11 +109,6 @@ type Options struct {
 	// RateLimit bounds request rates per source address and per
 	// principal; nil: no limits.
 	RateLimit *RateLimit
-	// LoginBackoff slows down password and second-factor guessing on this
-	// node, per account and per source (ratelimit.Backoff); the login
-	// routes check it before any password is hashed. The node always sets
-	// it, whether or not RateLimit is set.
-	LoginBackoff *ratelimit.Backoff
 	// Now is the rate limits' clock (nil: time.Now); tests give a fake
 	// one.
 	Now func() time.Time

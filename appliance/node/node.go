@@ -194,11 +194,11 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Node, error)
 	// Connect the services to the API and start serving. The app is the
 	// node's whole HTTP surface: the API registers its routes on it, as a
 	// UI or metrics would beside it.
-	// People: users, roles and sessions. The login backoff is shared
-	// with the API; the access-token signing keys are the cluster's,
-	// sealed to its seal recipients.
-	backoff := loginBackoff(cfg.RateLimit)
-	people, err := accounts.New(b, accounts.Options{Keys: keys, Backoff: backoff,
+	// People: users, roles and sessions. The accounts service alone
+	// checks the login backoff (before any password is hashed); the
+	// access-token signing keys are the cluster's, sealed to its seal
+	// recipients.
+	people, err := accounts.New(b, accounts.Options{Keys: keys, Backoff: loginBackoff(cfg.RateLimit),
 		Signer: sign})
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
@@ -208,7 +208,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Node, error)
 		Cluster: n.store, Tenants: ten, Keys: keys, Audit: aud, SelfCheck: runner, APIKeys: apikeys.New(b, nil),
 		Collections: colls, Records: recs, Blobs: bl, Signing: sign, BreakGlass: grants, RootToken: members,
 		Auth: members, SSO: sso.New(b, keys, people, sso.Options{Logger: logger}), Accounts: people, Owners: people, Version: opts.Version, Logger: logger,
-	}, api.Options{BodyLimit: cfg.API.BodyLimit, RequestTimeout: cfg.API.RequestTimeout, RateLimit: rateLimit(cfg.RateLimit), LoginBackoff: backoff})
+	}, api.Options{BodyLimit: cfg.API.BodyLimit, RequestTimeout: cfg.API.RequestTimeout, RateLimit: rateLimit(cfg.RateLimit)})
 	n.ln, err = net.Listen("tcp", cfg.API.ListenAddress)
 	if err != nil {
 		return nil, fmt.Errorf("node: api listen %s: %w", cfg.API.ListenAddress, err)

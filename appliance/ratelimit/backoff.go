@@ -98,6 +98,13 @@ type backoffEntry struct {
 	pending  int       // attempts let through by Check whose end is not reported yet
 	since    time.Time // the latest of them
 	known    []string  // sources that logged in (accounts only), most recent first
+
+	// The lockout windows (accounts only): the refusals of the open
+	// window, the time its hold runs out (the latest retry time it gave),
+	// and the refusals of closed windows not taken yet.
+	window    Refusals
+	holdUntil time.Time
+	closed    Refusals
 }
 
 // NewBackoff makes a Backoff. Limits out of range are a wiring mistake
@@ -117,20 +124,72 @@ func newBackoffTable(l BackoffLimits, max int) backoffTable {
 	return backoffTable{limits: l, max: max, entries: map[string]*list.Element{}, lru: list.New()}
 }
 
-// Check reports whether an attempt (a password, a code) on account from
+// Verdict is Check's answer on one attempt.
+type Verdict struct {
+	// OK: the attempt may be made; Check reserved it.
+	OK bool
+	// RetryAfter is how long to wait, when the attempt is refused.
+	RetryAfter time.Duration
+	// Opens: the attempt is refused, and its refusal opens a lockout
+	// window on the account — it is the first refusal since the last
+	// attempt Check let through on the account, or since the hold of the
+	// account's previous window ran out. A caller that records lockouts
+	// records this refusal (with RetryAfter) and only counts the others:
+	// the window's tally comes later from TakeRefusals.
+	Opens bool
+}
+
+// Refusals counts refused attempts on an account: Count of them, the
+// first at First and the last at Last.
+type Refusals struct {
+	Count       int
+	First, Last time.Time
+}
+
+// add counts one more refusal, at now.
+func (r *Refusals) add(now time.Time) {
+	if r.Count == 0 || now.Before(r.First) {
+		r.First = now
+	}
+	if now.After(r.Last) {
+		r.Last = now
+	}
+	r.Count++
+}
+
+// merge adds o's refusals to r's.
+func (r *Refusals) merge(o Refusals) {
+	if o.Count == 0 {
+		return
+	}
+	if r.Count == 0 || o.First.Before(r.First) {
+		r.First = o.First
+	}
+	if o.Last.After(r.Last) {
+		r.Last = o.Last
+	}
+	r.Count += o.Count
+}
+
+// Check says whether an attempt (a password, a code) on account from
 // source may be made at now. When it may, Check reserves it — the attempt
 // counts as a failure for the attempts that come while it runs, so a burst
 // of concurrent guesses is held as one made after another would be — and
 // the caller must report its end with Failure or Success. When it may
 // not, Check reserves nothing and says how long to wait: the caller
 // refuses the attempt without checking the password (429 with
-// Retry-After).
+// Retry-After), and records the refusal only when it opens a lockout
+// window (Verdict.Opens).
 //
 // account is the caller's name for the account being tried, typed
 // usernames that match nobody included (so that the answer does not tell
 // which usernames exist); source is the client's address as the request
-// rate limits key it (an IPv6 address by its /64).
-func (b *Backoff) Check(account, source string, now time.Time) (retryAfter time.Duration, ok bool) {
+// rate limits key it (an IPv6 address by its /64). recorded says that the
+// caller records the account's lockouts (it names somebody): only then
+// does Check keep its lockout windows, which keep its entry in the table
+// until their tally is taken — refusals of typed names of nobody must not
+// fill the table. The answer's wait does not depend on it.
+func (b *Backoff) Check(account, source string, now time.Time, recorded bool) Verdict {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	a := b.accounts.get(account, now)
@@ -140,11 +199,29 @@ func (b *Backoff) Check(account, source string, now time.Time) (retryAfter time.
 		wait = max(wait, a.wait(b.cfg.Account, now))
 	}
 	if wait > 0 {
-		return wait, false
+		return Verdict{RetryAfter: wait, Opens: recorded && a.refuse(now, wait)}
 	}
+	a.closeWindow()
 	a.reserve(now)
 	s.reserve(now)
-	return 0, true
+	return Verdict{OK: true}
+}
+
+// TakeRefusals returns the refusals of the account's closed lockout
+// windows (see the package documentation) that no caller took yet, and
+// forgets them: the caller writes them into the next record it makes of
+// the account. The window still open, if any, is not included.
+func (b *Backoff) TakeRefusals(account string) Refusals {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	el, ok := b.accounts.entries[account]
+	if !ok {
+		return Refusals{}
+	}
+	e := el.Value.(*backoffEntry)
+	r := e.closed
+	e.closed = Refusals{}
+	return r
 }
 
 // Failure reports that an attempt Check let through failed: a wrong
@@ -311,6 +388,28 @@ func (e *backoffEntry) fail(l BackoffLimits, now time.Time) {
 	}
 }
 
+// refuse counts a refusal at now that told the client to wait: in the
+// open window, or in a new one (opens) when none is open or the open one's
+// hold ran out, which closes it.
+func (e *backoffEntry) refuse(now time.Time, wait time.Duration) (opens bool) {
+	if e.window.Count > 0 && !now.Before(e.holdUntil) {
+		e.closeWindow()
+	}
+	opens = e.window.Count == 0
+	e.window.add(now)
+	if until := now.Add(wait); until.After(e.holdUntil) {
+		e.holdUntil = until
+	}
+	return opens
+}
+
+// closeWindow closes the open lockout window, if any: its refusals wait
+// for TakeRefusals.
+func (e *backoffEntry) closeWindow() {
+	e.closed.merge(e.window)
+	e.window, e.holdUntil = Refusals{}, time.Time{}
+}
+
 func (e *backoffEntry) knows(source string) bool {
 	for _, s := range e.known {
 		if s == source {
@@ -334,7 +433,7 @@ func (e *backoffEntry) remember(source string) {
 }
 
 // idle reports whether the entry holds nothing worth keeping: no failure,
-// no reserved attempt, no known source.
+// no reserved attempt, no known source, no lockout refusals not taken.
 func (e *backoffEntry) idle(now time.Time) bool {
-	return e.count(now) == 0 && len(e.known) == 0
+	return e.count(now) == 0 && len(e.known) == 0 && e.window.Count == 0 && e.closed.Count == 0
 }

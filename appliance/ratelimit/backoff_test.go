@@ -120,7 +120,8 @@ func TestBackoff(t *testing.T) {
 					b.Unlock(st.account, now)
 					continue
 				}
-				retry, ok := b.Check(st.account, st.source, now)
+				v := b.Check(st.account, st.source, now, true)
+				retry, ok := v.RetryAfter, v.OK
 				if ok != st.ok || (!ok && retry != st.retry) {
 					t.Fatalf("step %d (%s from %s at +%s): ok=%v retry=%s, want ok=%v retry=%s", i, st.account, st.source, st.at, ok, retry, st.ok, st.retry)
 				}
@@ -141,28 +142,100 @@ func TestBackoff(t *testing.T) {
 func TestBackoffReservesConcurrentAttempts(t *testing.T) {
 	b := testBackoff(100)
 	for i := range 3 {
-		if _, ok := b.Check("a", "s"+strconv.Itoa(i), t0); !ok {
+		if !b.Check("a", "s"+strconv.Itoa(i), t0, true).OK {
 			t.Fatalf("free attempt %d refused", i)
 		}
 	}
-	if retry, ok := b.Check("a", "s9", t0); ok || retry != time.Second {
-		t.Fatalf("4th concurrent attempt: ok=%v retry=%s, want refused for 1s", ok, retry)
+	if v := b.Check("a", "s9", t0, true); v.OK || v.RetryAfter != time.Second {
+		t.Fatalf("4th concurrent attempt: ok=%v retry=%s, want refused for 1s", v.OK, v.RetryAfter)
 	}
 	// One of them succeeds: the account is clear again.
 	b.Success("a", "s0", t0)
-	if _, ok := b.Check("a", "s9", t0); !ok {
+	if !b.Check("a", "s9", t0, true).OK {
 		t.Fatal("refused after a success")
 	}
 	// Reservations whose end is never reported stop counting.
 	b2 := testBackoff(100)
 	for i := range 3 {
-		b2.Check("a", "s"+strconv.Itoa(i), t0)
+		b2.Check("a", "s"+strconv.Itoa(i), t0, true)
 	}
 	later := t0.Add(pendingTimeout)
 	for i := range 3 {
-		if _, ok := b2.Check("a", "t"+strconv.Itoa(i), later); !ok {
+		if !b2.Check("a", "t"+strconv.Itoa(i), later, true).OK {
 			t.Fatalf("attempt %d after pendingTimeout refused: unreported reservations still count", i)
 		}
+	}
+}
+
+// TestBackoffLockoutWindows: an account's refusals are grouped into
+// windows — one opening refusal each, the rest only counted — and a
+// window's tally (count, first and last refusal) is handed out once, after
+// it closed: at the next attempt let through, or at a refusal after its
+// hold ran out.
+func TestBackoffLockoutWindows(t *testing.T) {
+	s := time.Second
+	b := testBackoff(100)
+	for i := range 3 {
+		b.Check("a", "s"+strconv.Itoa(i), t0, true)
+		b.Failure("a", "s"+strconv.Itoa(i), t0)
+	}
+	refuse := func(account, source string, at time.Duration, opens bool) {
+		t.Helper()
+		v := b.Check(account, source, t0.Add(at), true)
+		if v.OK || v.RetryAfter <= 0 || v.Opens != opens {
+			t.Fatalf("%s from %s at +%s: %+v, want refused, opens=%v", account, source, at, v, opens)
+		}
+	}
+	take := func(account string, want Refusals) {
+		t.Helper()
+		if got := b.TakeRefusals(account); got != want {
+			t.Fatalf("refusals of %s: %+v, want %+v", account, got, want)
+		}
+	}
+	refuse("a", "n1", 0, true)
+	refuse("a", "n2", s/2, false)
+	refuse("a", "n3", 9*s/10, false)
+	take("a", Refusals{}) // the window is still open
+	if !b.Check("a", "n4", t0.Add(s), true).OK {
+		t.Fatal("refused after the delay")
+	}
+	take("a", Refusals{Count: 3, First: t0, Last: t0.Add(9 * s / 10)})
+	take("a", Refusals{})           // handed out once
+	b.Failure("a", "n4", t0.Add(s)) // 4 failures: 2s
+	refuse("a", "n5", 2*s, true)
+
+	// A window whose hold ran out with no attempt let through (the
+	// source's own delay kept refusing) closes at the next refusal, which
+	// opens another.
+	for i := range 5 {
+		k := strconv.Itoa(i)
+		b.Check("x"+k, "src", t0, true)
+		b.Failure("x"+k, "src", t0) // src: 5 failures, 1s
+	}
+	refuse("v", "src", 0, true)
+	refuse("v", "src", s/2, false)
+	if !b.Check("w", "src", t0.Add(s), true).OK {
+		t.Fatal("src refused after its delay")
+	}
+	b.Failure("w", "src", t0.Add(s)) // src: 6 failures, 2s from +1s
+	refuse("v", "src", 2*s, true)
+	take("v", Refusals{Count: 2, First: t0, Last: t0.Add(s / 2)})
+
+	// An account whose lockouts the caller does not record (a typed name
+	// of nobody) is refused alike, and keeps no windows.
+	if v := b.Check("junk", "src", t0.Add(2*s), false); v.OK || v.RetryAfter != s || v.Opens {
+		t.Fatalf("unrecorded account: %+v, want refused for 1s, opening nothing", v)
+	}
+	if !b.Check("junk", "src", t0.Add(3*s), false).OK {
+		t.Fatal("unrecorded account refused after its source's delay")
+	}
+	take("junk", Refusals{})
+
+	// Taking the refusals of an account never tried tracks nothing.
+	before, _ := b.Tracked()
+	take("nobody", Refusals{})
+	if after, _ := b.Tracked(); after != before {
+		t.Fatalf("TakeRefusals of an unknown account: %d tracked, was %d", after, before)
 	}
 }
 
@@ -175,16 +248,16 @@ func TestBackoffNeverLocksForever(t *testing.T) {
 	lets := 0
 	for i := range 1000 {
 		src := "s" + strconv.Itoa(i)
-		retry, ok := b.Check("a", src, now)
-		if !ok {
+		v := b.Check("a", src, now, true)
+		if retry := v.RetryAfter; !v.OK {
 			if retry > 8*time.Second {
 				t.Fatalf("attempt %d: wait %s beyond the cap", i, retry)
 			}
 			now = now.Add(retry)
-			if _, ok := b.Check("a", src, now.Add(-time.Nanosecond)); ok {
+			if b.Check("a", src, now.Add(-time.Nanosecond), true).OK {
 				t.Fatalf("attempt %d let through before its wait", i)
 			}
-			if _, ok = b.Check("a", src, now); !ok {
+			if !b.Check("a", src, now, true).OK {
 				t.Fatalf("attempt %d refused after its wait", i)
 			}
 		}
@@ -195,10 +268,10 @@ func TestBackoffNeverLocksForever(t *testing.T) {
 	if took := now.Sub(t0); took < 990*8*time.Second {
 		t.Fatalf("1,000 guesses in %s", took)
 	}
-	if retry, _ := b.Check("a", "owner", now); retry > 8*time.Second {
+	if retry := b.Check("a", "owner", now, true).RetryAfter; retry > 8*time.Second {
 		t.Fatalf("the owner waits %s after the attack", retry)
 	}
-	if _, ok := b.Check("a", "owner", now.Add(8*time.Second)); !ok {
+	if !b.Check("a", "owner", now.Add(8*time.Second), true).OK {
 		t.Fatal("the owner is locked out after the cap")
 	}
 }
@@ -209,25 +282,25 @@ func TestBackoffNeverLocksForever(t *testing.T) {
 func TestBackoffBounded(t *testing.T) {
 	b := testBackoff(1000)
 	for range 4 {
-		b.Check("victim", "s", t0)
+		b.Check("victim", "s", t0, true)
 		b.Failure("victim", "s", t0)
 	}
 	for i := range 100_000 {
 		k := strconv.Itoa(i)
-		if _, ok := b.Check("user"+k, "src"+k, t0); ok {
+		if b.Check("user"+k, "src"+k, t0, true).OK {
 			b.Failure("user"+k, "src"+k, t0)
 		}
 	}
 	if a, s := b.Tracked(); a > 1000 || s > 1000 {
 		t.Fatalf("tracked %d accounts and %d sources, bound 1000", a, s)
 	}
-	if retry, ok := b.Check("victim", "new", t0.Add(time.Second)); ok || retry != time.Second {
-		t.Fatalf("victim after the spray: ok=%v retry=%s, want still held back (1s left)", ok, retry)
+	if v := b.Check("victim", "new", t0.Add(time.Second), true); v.OK || v.RetryAfter != time.Second {
+		t.Fatalf("victim after the spray: ok=%v retry=%s, want still held back (1s left)", v.OK, v.RetryAfter)
 	}
 	// Idle entries are dropped as the tables are used.
 	later := t0.Add(24 * time.Hour)
 	for range 1000 {
-		b.Check("x", "y", later)
+		b.Check("x", "y", later, true)
 		b.Success("x", "y", later)
 	}
 	if a, s := b.Tracked(); a > 10 || s > 10 {

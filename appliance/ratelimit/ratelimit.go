@@ -70,6 +70,28 @@
 // caller, which keeps the unlock time replicated with the account and
 // hands it to every node's Unlock (idempotent: it forgets the failures
 // made up to that time).
+//
+// # Lockout windows
+//
+// A refused attempt costs the node nothing but Check — and must not cost
+// the cluster a write either: a caller that recorded every refusal in a
+// replicated log would let an attacker write to it at the request rate
+// limit. So Check groups an account's refusals into lockout windows. A
+// window opens at the first refusal after an attempt Check let through on
+// the account (or after the previous window's hold — the latest retry
+// time it gave — ran out), and closes at the next attempt Check lets
+// through (or at a refusal after its hold, which opens the next).
+// [Verdict].Opens marks the opening refusal, the one a caller records;
+// the window's refusals — how many, the first's and the last's times —
+// wait, once it has closed, for [Backoff.TakeRefusals], which the caller
+// writes into its next record of the account. So a log holds one entry
+// per window and a truthful count ("n attempts refused between t1 and
+// t2"), not one entry per refusal. Only the accounts whose lockouts the
+// caller records (that name somebody) have windows, and an account with
+// refusals not taken stays in the table until it is evicted from a full
+// one. Windows are per node, like the counts; a tally the node forgets
+// before it is taken (a restart, an eviction) is lost — the opening
+// records stand.
 package ratelimit
 
 import (

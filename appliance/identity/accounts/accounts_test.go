@@ -559,14 +559,31 @@ func TestBackoffAndUnlock(t *testing.T) {
 			t.Fatalf("attempt %d: %v", i, err)
 		}
 	}
-	// The right password is refused too, unchecked, while the delay runs.
-	_, err := e.svc.Login(ctx, from, accounts.LoginInput{Tenant: "acme", Username: "max", Password: managerPass, SourceKey: "192.0.2.7"})
-	var be *accounts.BackoffError
-	if !errors.As(err, &be) || be.RetryAfter <= 0 {
-		t.Fatalf("during the backoff: %v", err)
+	// The right password is refused too, unchecked, while the delay runs:
+	// three times, 10 s apart, all in one lockout window.
+	first := e.clock.now().UTC()
+	for i := range 3 {
+		if i > 0 {
+			e.clock.add(10 * time.Second)
+		}
+		_, err := e.svc.Login(ctx, from, accounts.LoginInput{Tenant: "acme", Username: "max", Password: managerPass, SourceKey: "192.0.2.7"})
+		var be *accounts.BackoffError
+		if !errors.As(err, &be) || be.RetryAfter <= 0 {
+			t.Fatalf("during the backoff (%d): %v", i, err)
+		}
 	}
-	if n := count(e.entries("acme"), "session.login", audit.OutcomeDenied); n != 1 {
-		t.Fatalf("%d lockouts audited", n)
+	last := e.clock.now().UTC()
+	// One lockout entry for the window, at its first refusal, telling
+	// when that client could try again (the account's 1 min delay).
+	var lockouts []audit.Entry
+	for _, en := range e.entries("acme") {
+		if en.Action == "session.login" && en.Outcome == audit.OutcomeDenied {
+			lockouts = append(lockouts, en)
+		}
+	}
+	if len(lockouts) != 1 || lockouts[0].Details["reason"] != "backoff" || !lockouts[0].Time.Equal(first) ||
+		lockouts[0].Details["retry_at"] != first.Add(time.Minute).Format(time.RFC3339Nano) || lockouts[0].Details["refused"] != "" {
+		t.Fatalf("%d lockouts audited: %+v", len(lockouts), lockouts)
 	}
 	owner := audit.Principal{Kind: audit.ActorUser, ID: "usr_aaaaaaaaaaaaaaaa", Tenant: "acme", Role: "owner", Session: "s"}
 	if _, err := e.svc.Unlock(ctx, owner, "acme", manager); err != nil {
@@ -575,8 +592,18 @@ func TestBackoffAndUnlock(t *testing.T) {
 	if _, err := e.svc.Login(ctx, from, accounts.LoginInput{Tenant: "acme", Username: "max", Password: managerPass, SourceKey: "192.0.2.7"}); err != nil {
 		t.Fatalf("after the unlock: %v", err)
 	}
-	if n := count(e.entries("acme"), "user.unlock", audit.OutcomeSuccess); n != 1 {
+	es := e.entries("acme")
+	if n := count(es, "user.unlock", audit.OutcomeSuccess); n != 1 {
 		t.Fatalf("%d unlocks audited", n)
+	}
+	// The login that closed the window carries its count and times.
+	success := es[len(es)-1]
+	if success.Action != "session.login" || success.Outcome != audit.OutcomeSuccess || success.Details["refused"] != "3" ||
+		success.Details["refused_first"] != first.Format(time.RFC3339Nano) || success.Details["refused_last"] != last.Format(time.RFC3339Nano) {
+		t.Fatalf("the login after the lockout: %+v", success)
+	}
+	if n := count(es, "session.login", audit.OutcomeDenied); n != 1 {
+		t.Fatalf("%d lockouts audited", n)
 	}
 }
 

@@ -99,10 +99,34 @@
 // confirmation code), role.create, session.login (success — method sso
 // for a single sign-on, see sso.go — or failure with a reason:
 // unknown_user, wrong_password, disabled, mfa_wrong_code, mfa_replayed,
-// mfa_wrong_recovery_code; denied: backoff), session.refresh,
+// mfa_wrong_recovery_code; denied: backoff, once per lockout window —
+// see below), session.refresh,
 // session.logout, session.revoke,
 // session.revoke_all and session.refresh_reuse. Entries name the actor
 // and its request id and source, and the user as "user:<uid>".
+//
+// Failed password and code checks are one entry each: each cost an
+// argon2id (or a code check) and the backoff already bounds them. An
+// attempt the backoff refuses costs nothing, and must not cost a raft
+// write either — else a guess flood becomes a flood of the replicated log,
+// bounded only by the per-source request limit. So a lockout is audited
+// once per lockout window of the account (ratelimit.Backoff: from the
+// first refusal after an attempt it let through to the next attempt it
+// lets through): the window's first refusal writes session.login denied,
+// reason backoff, with "retry_at" (RFC 3339: when that refused client may
+// try again); the window's refusals are counted on the node, and the
+// next entry of the account's login path — the attempt that closes the
+// window (failure or success), or the next window's lockout — carries
+// "refused" (how many attempts were refused, the first included),
+// "refused_first" and "refused_last" (RFC 3339) of the windows closed
+// since. So the trail says "N attempts refused between T1 and T2" without
+// a write per refusal (an attempt that closes a window and writes no
+// entry — a password without its needed code — leaves the count to the
+// account's next entry). Windows are per node (each node audits its
+// own); a count the node forgets before an entry takes it (a restart, the
+// account dropped from the backoff's bounded table) or whose entry cannot
+// be written is lost, and the window's lockout entry stands. Refusals of
+// usernames that name nobody are not audited.
 //
 // # Operators
 //

@@ -43,6 +43,9 @@ var (
 	// ErrMFAState: the MFA operation does not fit the user's state
 	// (confirming without a pending enrolment, enrolling when enrolled).
 	ErrMFAState = errors.New("accounts: MFA state does not allow this")
+	// ErrBackoff: the login backoff refused the attempt, unchecked; every
+	// *BackoffError unwraps to it.
+	ErrBackoff = errors.New("accounts: login backoff")
 )
 
 // BackoffError refuses a login attempt that comes before the account's or
@@ -58,6 +61,3 @@ func (e *BackoffError) Error() string {
 
 // Unwrap returns ErrBackoff.
 func (e *BackoffError) Unwrap() error { return ErrBackoff }
-
-// ErrBackoff is what every *BackoffError unwraps to.
-var ErrBackoff = errors.New("accounts: login backoff")

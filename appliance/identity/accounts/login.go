@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/custos/custos/appliance/audit"
@@ -52,7 +53,10 @@ type Grant struct {
 // ErrInvalidCode. Failures are audited in the tenant's chain with from's
 // request id and source, naming the user by id — or, for a username that
 // names nobody, by its pseudonym under the tenant's audit key; never a
-// password, code or token.
+// password, code or token. An attempt the backoff refuses is a
+// *BackoffError, its password unchecked; an account's refusals are
+// audited once per lockout window, with their count in a later entry
+// (see Audit in the package documentation).
 func (s *Service) Login(ctx context.Context, from audit.Principal, in LoginInput) (Grant, error) {
 	absent := func() (Grant, error) {
 		if err := s.hasher.VerifyAbsent(ctx, in.Password); err != nil {
@@ -113,14 +117,18 @@ func (s *Service) Login(ctx context.Context, from audit.Principal, in LoginInput
 		if found && u.UnlockedAt != nil {
 			s.backoff.Unlock(account, *u.UnlockedAt)
 		}
-		wait, ok := s.backoff.Check(account, in.SourceKey, now)
-		if !ok {
-			if found {
+		v := s.backoff.Check(account, in.SourceKey, now, found)
+		if !v.OK {
+			// One entry per lockout window, not one per refusal: a
+			// refused guess costs the cluster no write (see Audit in
+			// the package documentation).
+			if v.Opens {
 				who := from
 				who.Kind, who.ID, who.Tenant = actorKind(in.Tenant), u.ID, in.Tenant
-				s.auditOutcome(ctx, in.Tenant, who, now, audit.OutcomeDenied, "backoff")
+				s.auditOutcome(ctx, in.Tenant, who, now, audit.OutcomeDenied, s.refusals(account, map[string]string{
+					"reason": "backoff", "retry_at": now.Add(v.RetryAfter).Format(time.RFC3339Nano)}))
 			}
-			return Grant{}, &BackoffError{RetryAfter: wait}
+			return Grant{}, &BackoffError{RetryAfter: v.RetryAfter}
 		}
 	}
 	failed := func() {
@@ -134,7 +142,7 @@ func (s *Service) Login(ctx context.Context, from audit.Principal, in LoginInput
 		if akey, kerr := s.auditKey(ctx, in.Tenant); kerr == nil {
 			who := from
 			who.Kind, who.ID, who.Tenant = actorKind(in.Tenant), audit.Pseudonym(akey, "username", folded), in.Tenant
-			s.auditFailure(ctx, in.Tenant, who, now, "unknown_user")
+			s.auditOutcome(ctx, in.Tenant, who, now, audit.OutcomeFailure, map[string]string{"reason": "unknown_user"})
 		}
 		return g, err
 	}
@@ -147,15 +155,19 @@ func (s *Service) Login(ctx context.Context, from audit.Principal, in LoginInput
 	if !ok || u.Disabled || role.Name() == "" {
 		failed()
 	}
+	// failure audits a failed attempt on the account.
+	failure := func(reason string) {
+		s.auditOutcome(ctx, in.Tenant, who, now, audit.OutcomeFailure, s.refusals(account, map[string]string{"reason": reason}))
+	}
 	switch {
 	case !ok:
-		s.auditFailure(ctx, in.Tenant, who, now, "wrong_password")
+		failure("wrong_password")
 		return Grant{}, ErrInvalidCredentials
 	case u.Disabled:
-		s.auditFailure(ctx, in.Tenant, who, now, "disabled")
+		failure("disabled")
 		return Grant{}, ErrInvalidCredentials
 	case role.Name() == "":
-		s.auditFailure(ctx, in.Tenant, who, now, "unknown_role")
+		failure("unknown_role")
 		return Grant{}, ErrInvalidCredentials
 	}
 	dek, err := s.dataKey(ctx, in.Tenant)
@@ -178,7 +190,7 @@ func (s *Service) Login(ctx context.Context, from audit.Principal, in LoginInput
 		next, how, err := s.checkCode(st, in.Code)
 		if err != nil {
 			failed()
-			s.auditFailure(ctx, in.Tenant, who, now, how)
+			failure(how)
 			return Grant{}, ErrInvalidCode
 		}
 		if err := u.setTOTP(dek, in.Tenant, next); err != nil {
@@ -198,7 +210,7 @@ func (s *Service) Login(ctx context.Context, from audit.Principal, in LoginInput
 	fam := token.NewFamily(now, s.refresh)
 	sess := sessionRecord{ID: fam.Family, User: u.ID, CreatedAt: now, RefreshedAt: now, ExpiresAt: fam.ExpiresAt}
 	who.Session = sess.ID
-	e, err := entry(who, now, "session.login", userTarget(u.ID), audit.OutcomeSuccess, map[string]string{"session": sess.ID, "mfa": second})
+	e, err := entry(who, now, "session.login", userTarget(u.ID), audit.OutcomeSuccess, s.refusals(account, map[string]string{"session": sess.ID, "mfa": second}))
 	if err != nil {
 		return Grant{}, err
 	}
@@ -257,20 +269,34 @@ func (s *Service) checkCode(st totp.State, code string) (totp.State, string, err
 	return next, "recovery_code", nil
 }
 
-// auditFailure records a failed login, best effort: the answer does not
+// auditOutcome records a login that did not start a session — failed, or
+// denied by the backoff (a lockout) — best effort: the answer does not
 // change when it cannot be written.
-func (s *Service) auditFailure(ctx context.Context, tenant string, who audit.Principal, now time.Time, reason string) {
-	s.auditOutcome(ctx, tenant, who, now, audit.OutcomeFailure, reason)
-}
-
-// auditOutcome records a login that did not start a session: failed, or
-// denied by the backoff (a lockout).
-func (s *Service) auditOutcome(ctx context.Context, tenant string, who audit.Principal, now time.Time, outcome, reason string) {
-	e, err := entry(who, now, "session.login", userTarget(who.ID), outcome, map[string]string{"reason": reason})
+func (s *Service) auditOutcome(ctx context.Context, tenant string, who audit.Principal, now time.Time, outcome string, details map[string]string) {
+	e, err := entry(who, now, "session.login", userTarget(who.ID), outcome, details)
 	if err != nil {
 		return
 	}
 	_ = s.apply(ctx, tenant, &tenancy.Txn{Audit: [][]byte{e}}, "audit a failed login")
+}
+
+// refusals adds to the details of an entry about account the attempts
+// the backoff refused in its lockout windows that closed since an entry
+// last said so (ratelimit.Backoff.TakeRefusals): "refused" (how many),
+// "refused_first" and "refused_last" (RFC 3339). Best effort, like the
+// entries: a tally whose entry is not written is lost.
+func (s *Service) refusals(account string, details map[string]string) map[string]string {
+	if s.backoff == nil {
+		return details
+	}
+	r := s.backoff.TakeRefusals(account)
+	if r.Count == 0 {
+		return details
+	}
+	details["refused"] = strconv.Itoa(r.Count)
+	details["refused_first"] = r.First.UTC().Format(time.RFC3339Nano)
+	details["refused_last"] = r.Last.UTC().Format(time.RFC3339Nano)
+	return details
 }
 
 // grant issues the access token of a session — before the session is
