@@ -104,6 +104,14 @@ func TestEveryMutatingRouteIsAudited(t *testing.T) {
 	}
 	walker := e.user(t, ownerP, "walk", "walker", "foh")
 	users := "/v1/tenants/walk/users/"
+	// An operator user the walk changes (the root token does).
+	var ada struct{ ID string }
+	if r := e.do("POST", "/v1/sys/operators", `{"username":"ada","password":"`+peoplePass+`"}`); r.status != http.StatusCreated {
+		t.Fatalf("setup operator: %d %s", r.status, r.body)
+	} else {
+		r.json(t, &ada)
+	}
+	ops := "/v1/sys/operators/" + ada.ID
 	// An open regeneration of the root token, answered by the walk; the
 	// token it makes is then revoked.
 	nonce := e.rootNonce()
@@ -114,6 +122,11 @@ func TestEveryMutatingRouteIsAudited(t *testing.T) {
 		"POST /v1/sys/root-token/generate":                    {path: "/v1/sys/root-token/generate", body: `{"nonce":"` + nonce + `"}`},
 		"POST /v1/sys/root-token/generate/attempt":            {path: "/v1/sys/root-token/generate/attempt"},
 		"POST /v1/sys/root-token/revoke":                      {path: "/v1/sys/root-token/revoke"},
+		"POST /v1/sys/operators":                              {path: "/v1/sys/operators", body: `{"username":"grace","password":"` + peoplePass + `"}`},
+		"POST /v1/sys/operators/:uid/disable":                 {path: ops + "/disable"},
+		"POST /v1/sys/operators/:uid/enable":                  {path: ops + "/enable"},
+		"POST /v1/sys/operators/:uid/reset-mfa":               {path: ops + "/reset-mfa"},
+		"POST /v1/sys/operators/:uid/unlock":                  {path: ops + "/unlock"},
 		"PUT /v1/tenants/:id/sso":                             {path: "/v1/tenants/walk/sso", body: f.settings()},
 		"DELETE /v1/tenants/:id/sso":                          {path: "/v1/tenants/walk3/sso"},
 		"POST /v1/tenants/:id/sso/test":                       {path: "/v1/tenants/walk/sso/test"},

@@ -150,6 +150,7 @@ var bodyFixtures = map[string]string{
 	"RefreshRequest":           `{"refresh_token":"crt_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}`,
 	"ConfirmMFARequest":        `{"code":"123456"}`,
 	"CreateUserRequest":        `{"username":"minted by acme","password":"mallory's long password","role":"foh"}`,
+	"CreateOperatorRequest":    `{"username":"minted by acme","password":"mallory's long password"}`,
 	"PatchUserRequest":         `{"role":"foh"}`,
 	"CustomRole":               `{"name":"minted","permissions":["records:read"],"visibility":{"pii":"clear","sensitive":"clear","internal":"clear"}}`,
 	"GenerateRootTokenRequest": `{"nonce":"not-the-sealed-nonce"}`,

@@ -106,6 +106,9 @@
 //	PUT    /v1/tenants/{id}/keys/provider     {"key_provider":"vault","vault":{...}}: move the root
 //	GET    /v1/sys/audit-key                  no token; the checkpoint verifier key (text)
 //	POST   /v1/sys/root-token/revoke          the root operator token authenticates nothing more
+//	POST   /v1/sys/operators                  an operator user {username, password}: role Operator, MFA mandatory
+//	GET    /v1/sys/operators[/{uid}]          operator users (usernames opened; 503 on a sealed node)
+//	POST   /v1/sys/operators/{uid}/disable|enable|reset-mfa|unlock   in the system chain
 //	POST   /v1/sys/root-token/generate/attempt  no token; a nonce sealed to the seal recipients
 //	POST   /v1/sys/root-token/generate        no token; {"nonce"} opened by the seal identity: a new root token
 //	POST   /v1/tenants/{id}/breakglass        an operator's request {reason, duration_seconds}

@@ -170,6 +170,7 @@ var (
 	blobIDType     = idType(blobs.ValidID, "must be a blob id", "No blob has this id.")
 	grantIDType    = idType(breakglass.ValidID, "must be a break-glass grant id", "No break-glass grant has this id.")
 	userIDType     = idType(accounts.ValidUserID, "must be a user id", "No user has this id.")
+	operatorIDType = idType(accounts.ValidOperatorID, "must be an operator user id", "No operator has this id.")
 	sessionIDType  = idType(accounts.ValidSessionID, "must be a session id", "No session has this id.")
 	roleNameType   = idType(accounts.ValidRoleName, "must be a role name", "No role has this name.")
 )

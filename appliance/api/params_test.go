@@ -252,6 +252,9 @@ func TestQueryParamsOneRule(t *testing.T) {
 			if strings.HasPrefix(path, "/v1/operator/raft/peers/") {
 				base = "/v1/operator/raft/peers/n9" // never a member
 			}
+			if strings.HasPrefix(path, "/v1/sys/operators/{uid}") {
+				base = strings.Replace(path, "{uid}", "op_aaaaaaaaaaaaaaaa", 1) // an operator user's id
+			}
 			params := specParams(doc, path, op)
 			names := make([]string, 0, len(params))
 			for k := range params {

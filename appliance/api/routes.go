@@ -202,6 +202,7 @@ var (
 	recordPath     = pathParam("rid", recordIDType)
 	blobPath       = pathParam("bid", blobIDType)
 	grantPath      = pathParam("gid", grantIDType)
+	operatorPath   = pathParam("uid", operatorIDType)
 	stale          = query("stale", boolType)
 )
 
@@ -227,6 +228,15 @@ func (s *server) routes() []route {
 		{method: post, path: "/sys/root-token/generate", access: public, body: jsonBody[generateRootRequest](true), handle: s.generateRootToken},
 		{method: post, path: "/sys/root-token/generate/attempt", access: public, body: noBody, handle: s.startRootGeneration},
 		{method: post, path: "/sys/root-token/revoke", access: needs(p(roles.Cluster, roles.Update)), body: noBody, handle: s.revokeRootToken},
+		// Operator users (operators.go): managed by operators, with the
+		// cluster's permissions.
+		{method: post, path: "/sys/operators", access: needs(p(roles.Cluster, roles.Update)), body: jsonBody[createOperatorRequest](true), handle: s.createOperator},
+		{method: get, path: "/sys/operators", access: needs(p(roles.Cluster, roles.Read)), body: noBody, handle: s.listOperators},
+		{method: get, path: "/sys/operators/:uid", access: needs(p(roles.Cluster, roles.Read)), params: params(operatorPath), body: noBody, handle: s.getOperator},
+		{method: post, path: "/sys/operators/:uid/disable", access: needs(p(roles.Cluster, roles.Update)), params: params(operatorPath), body: noBody, handle: s.operatorAction(s.disableUser)},
+		{method: post, path: "/sys/operators/:uid/enable", access: needs(p(roles.Cluster, roles.Update)), params: params(operatorPath), body: noBody, handle: s.operatorAction(s.enableUser)},
+		{method: post, path: "/sys/operators/:uid/reset-mfa", access: needs(p(roles.Cluster, roles.Update)), params: params(operatorPath), body: noBody, handle: s.operatorAction(s.resetMFA)},
+		{method: post, path: "/sys/operators/:uid/unlock", access: needs(p(roles.Cluster, roles.Update)), params: params(operatorPath), body: noBody, handle: s.operatorAction(s.unlockUser)},
 
 		{method: post, path: "/auth/login", access: public, body: jsonBody[loginRequest](true), handle: s.login},
 		{method: post, path: "/auth/refresh", access: public, body: jsonBody[refreshRequest](true), handle: s.refresh},

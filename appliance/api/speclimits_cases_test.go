@@ -25,6 +25,7 @@ type limitFixture struct {
 	user  string // a user id of tenant people (a Manager)
 	sess  string // a session id of that user
 	owner string // the access token of people's Owner
+	op    string // an operator user's id
 	n     int    // for fresh names
 }
 
@@ -51,6 +52,9 @@ func newLimitFixture(t *testing.T) *limitFixture {
 	f.owner = g.AccessToken
 	f.user = e.user(t, audit.Principal{Kind: audit.ActorUser, ID: owner.ID, Tenant: "people", Role: "owner"}, "people", "max", "manager").ID
 	f.sess = e.session(t, "people", "max").Session.ID
+	var op struct{ ID string }
+	f.must("POST", "/v1/sys/operators", `{"username":"ada","password":"`+peoplePass+`"}`).json(t, &op)
+	f.op = op.ID
 	return f
 }
 
@@ -135,6 +139,9 @@ func (f *limitFixture) scenarios() map[string]limitScenario {
 		}, ok: []outcome{{status: []int{200}}, {status: []int{409}, slug: []string{"conflict"}}}},
 		"parameter UserId": {made: func() []string { return []string{f.user} }, send: func(v string) []response {
 			return one(e.do("GET", "/v1/tenants/people/users/"+seg(v), "", bearer(f.owner)))
+		}},
+		"parameter OperatorId": {made: func() []string { return []string{f.op} }, send: func(v string) []response {
+			return one(e.do("GET", "/v1/sys/operators/"+seg(v), ""))
 		}},
 		"parameter SessionId": {made: func() []string { return []string{f.sess} }, send: func(v string) []response {
 			return one(e.do("DELETE", "/v1/tenants/people/users/"+f.user+"/sessions/"+seg(v), "", bearer(f.owner)))
