@@ -228,3 +228,45 @@ func (c *Client) CreateRole(ctx context.Context, tenant string, r CustomRole) (R
 	err := c.Do(ctx, "POST", "/v1/tenants/"+pathEscape(tenant)+"/roles", r, &out)
 	return out, err
 }
+
+// NewOperator is an operator user to create: the cluster's own person,
+// role Operator (MFA mandatory).
+type NewOperator struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+const operatorsPath = "/v1/sys/operators"
+
+func operatorPath(uid string) string { return operatorsPath + "/" + pathEscape(uid) }
+
+// CreateOperator makes an operator user.
+func (c *Client) CreateOperator(ctx context.Context, o NewOperator) (User, error) {
+	var out User
+	err := c.Do(ctx, "POST", operatorsPath, o, &out)
+	return out, err
+}
+
+// Operators lists the operator users.
+func (c *Client) Operators(ctx context.Context) ([]User, error) {
+	var out struct {
+		Users []User `json:"users"`
+	}
+	err := c.Do(ctx, "GET", operatorsPath, nil, &out)
+	return out.Users, err
+}
+
+// Operator reads one operator user.
+func (c *Client) Operator(ctx context.Context, uid string) (User, error) {
+	var out User
+	err := c.Do(ctx, "GET", operatorPath(uid), nil, &out)
+	return out, err
+}
+
+// OperatorAction is POST /v1/sys/operators/{uid}/{action}: disable,
+// enable, reset-mfa or unlock.
+func (c *Client) OperatorAction(ctx context.Context, uid, action string) (User, error) {
+	var out User
+	err := c.Do(ctx, "POST", operatorPath(uid)+"/"+pathEscape(action), nil, &out)
+	return out, err
+}

@@ -30,9 +30,11 @@ func newLoginCmd(e *env, cl *clientFlags) *cobra.Command {
 	var method, tenant, listen, username string
 	var wait time.Duration
 	cmd := &cobra.Command{
-		Use:   "login --tenant TENANT (--username NAME | --method oidc)",
+		Use:   "login [--tenant TENANT] (--username NAME | --method oidc)",
 		Short: "Sign in and keep the session's tokens in the user's configuration directory (mode 0600)",
-		Long: "Sign in as a person of a tenant. --method password (the default) asks for the password and, when\n" +
+		Long: "Sign in as a person of a tenant (--tenant), or without --tenant as one of the cluster's operator users\n" +
+			"(custos operator user create; MFA is mandatory for operators: the first session may only enrol).\n" +
+			"--method password (the default) asks for the password and, when\n" +
 			"the account has a second factor, a code from the authenticator app (or a recovery code); it reads\n" +
 			"them without echo from a terminal, or a line each from standard input.\n" +
 			"--method oidc signs in at the tenant's identity provider, as\n" +
@@ -42,8 +44,8 @@ func newLoginCmd(e *env, cl *clientFlags) *cobra.Command {
 			"directory); later commands send them unless --token or CUSTOS_TOKEN is given.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if tenant == "" {
-				return errors.New("--tenant is required")
+			if tenant == "" && method == "oidc" {
+				return errors.New("--tenant is required with --method oidc (single sign-on is a tenant's)")
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), wait)
 			defer cancel()
@@ -69,7 +71,11 @@ func newLoginCmd(e *env, cl *clientFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "Signed in to tenant %s (session %s); credentials saved in %s\n", tenant, g.Session, path)
+			if tenant == "" {
+				fmt.Fprintf(e.stdout, "Signed in as an operator (session %s); credentials saved in %s\n", g.Session, path)
+			} else {
+				fmt.Fprintf(e.stdout, "Signed in to tenant %s (session %s); credentials saved in %s\n", tenant, g.Session, path)
+			}
 			if g.MFAEnrolmentRequired {
 				fmt.Fprintln(e.stdout, "Your role requires MFA: this session may only enrol a second factor (custos mfa enrol, then custos mfa confirm CODE).")
 			}
@@ -79,7 +85,7 @@ func newLoginCmd(e *env, cl *clientFlags) *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&method, "method", "password", "how to sign in: password (and a TOTP code when the account has one) or oidc (the tenant's identity provider)")
 	f.StringVar(&username, "username", "", "your username (--method password)")
-	f.StringVar(&tenant, "tenant", "", "the tenant to sign in to")
+	f.StringVar(&tenant, "tenant", "", "the tenant to sign in to (none: an operator user signs in)")
 	f.StringVar(&listen, "listen", "127.0.0.1:0", "the loopback address that takes the provider's redirect")
 	f.DurationVar(&wait, "wait", 5*time.Minute, "how long to wait for the sign-in in the browser")
 	return cmd
@@ -298,7 +304,11 @@ func newWhoamiCmd(e *env, cl *clientFlags) *cobra.Command {
 			if cl.format == "json" {
 				return printJSON(e.stdout, s)
 			}
-			fmt.Fprintf(e.stdout, "%s %s of %s, role %s, session %s\n", s.Kind, s.ID, s.Tenant, s.Role, s.Session)
+			of := s.Tenant
+			if of == "" {
+				of = "the cluster"
+			}
+			fmt.Fprintf(e.stdout, "%s %s of %s, role %s, session %s\n", s.Kind, s.ID, of, s.Role, s.Session)
 			if s.MFAEnrolmentRequired {
 				fmt.Fprintln(e.stdout, "this session may only enrol a second factor (custos mfa enrol)")
 			}

@@ -12,7 +12,7 @@ import (
 )
 
 func newOperatorCmd(e *env, cl *clientFlags) *cobra.Command {
-	op := &cobra.Command{Use: "operator", Short: "Cluster set-up and membership"}
+	op := &cobra.Command{Use: "operator", Short: "Cluster set-up, membership, the root token and operator users"}
 
 	var sealRecipients []string
 	initCmd := &cobra.Command{
@@ -132,6 +132,6 @@ A node whose region differs from the cluster's is refused.`,
 			},
 		},
 	)
-	op.AddCommand(initCmd, joinCmd, raftCmd, newRootTokenCmd(e, cl))
+	op.AddCommand(initCmd, joinCmd, raftCmd, newRootTokenCmd(e, cl), newOperatorUserCmd(e, cl))
 	return op
 }

@@ -64,11 +64,17 @@ func (p person) session() (credentials, bool) {
 // totpNow is the current code of an otpauth URI's secret.
 func totpNow(t *testing.T, uri string) string {
 	t.Helper()
+	return totpAt(t, uri, time.Now())
+}
+
+// totpAt is the code of an otpauth URI's secret at a time.
+func totpAt(t *testing.T, uri string, at time.Time) string {
+	t.Helper()
 	k, err := otp.NewKeyFromURL(uri)
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, err := pqtotp.GenerateCodeCustom(k.Secret(), time.Now(), pqtotp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+	code, err := pqtotp.GenerateCodeCustom(k.Secret(), at, pqtotp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
 	if err != nil {
 		t.Fatal(err)
 	}
