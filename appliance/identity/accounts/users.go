@@ -83,7 +83,9 @@ func mayGrant(r tenancy.Read, who audit.Principal, granted roles.Role) error {
 // the API for users:create) may give only roles whose permissions its own
 // role holds. An operator may create a tenant's first Owner — only an
 // Owner, and only while the tenant has no Owner user (the bootstrap rule);
-// anything else is ErrForbidden. Errors: ErrExists (the username is
+// anything else is ErrForbidden. In the operators' realm (tenant
+// OperatorRealm) only an operator creates, and only operator users (role
+// OperatorRole, the default; never scoped). Errors: ErrExists (the username is
 // taken), ErrRoleNotFound, ErrTooMany, tenants.ErrNotFound, a
 // *validation.FieldError.
 func (s *Service) CreateUser(ctx context.Context, who audit.Principal, tenant string, in CreateUserInput) (User, error) {
@@ -203,7 +205,7 @@ func enabledWithRole(r tenancy.Read, role string) int {
 
 // ListUsers returns the tenant's users, by id, to one of its own
 // principals (ErrForbidden for an operator: usernames are its people's
-// personal data).
+// personal data); the operators' realm's to an operator.
 func (s *Service) ListUsers(ctx context.Context, who audit.Principal, tenant string) ([]User, error) {
 	if err := ownPrincipal(who, tenant); err != nil {
 		return nil, err
