@@ -165,17 +165,22 @@ func (s *KeySet) WithLifetime(lifetime time.Duration) (*KeySet, error) {
 	return build(lifetime, s.keys), nil
 }
 
-// keySetJSON is the encoding of a set. Seeds are the keys' private parts;
-// the encoding is secret and is stored sealed by the caller.
+// keySetJSON is the encoding of a set, whole or its public half: one
+// shape, so both encodings share one header and one key loop.
 type keySetJSON struct {
 	Version  int       `json:"version"`
 	Lifetime string    `json:"lifetime"` // a time.Duration string, "15m0s"
 	Keys     []keyJSON `json:"keys"`
 }
 
+// keyJSON is one key: the whole encoding carries its seed (the private
+// part; the encoding is then secret and stored sealed by the caller), the
+// public half its public key — never both, so each encoding keeps the
+// bytes it always had.
 type keyJSON struct {
 	ID      string     `json:"kid"`
-	Seed    []byte     `json:"seed"` // base64, ed25519.SeedSize bytes
+	Seed    []byte     `json:"seed,omitempty"`   // base64, ed25519.SeedSize bytes
+	Public  []byte     `json:"public,omitempty"` // base64, ed25519.PublicKeySize bytes
 	Created time.Time  `json:"created"`
 	Retire  *time.Time `json:"retire,omitempty"`
 }
@@ -190,9 +195,25 @@ func (s *KeySet) MarshalBinary() ([]byte, error) {
 			return nil, fmt.Errorf("%w: key %s has no private part to encode", ErrCannotSign, k.id)
 		}
 	}
+	return s.marshal(true)
+}
+
+// MarshalPublic encodes the set's public half — ids, public keys, created
+// and retire times, the lifetime — which is no secret: a node that cannot
+// open the private keys (a sealed one) verifies tokens with it. The
+// encoding is deterministic, so two encodings of the same set are equal.
+func (s *KeySet) MarshalPublic() ([]byte, error) { return s.marshal(false) }
+
+// marshal encodes the set with each key's seed (private) or public key.
+func (s *KeySet) marshal(private bool) ([]byte, error) {
 	w := keySetJSON{Version: keySetVersion, Lifetime: s.lifetime.String(), Keys: make([]keyJSON, len(s.keys))}
 	for i, k := range s.keys {
-		w.Keys[i] = keyJSON{ID: k.id, Seed: k.private.Seed(), Created: k.created}
+		w.Keys[i] = keyJSON{ID: k.id, Created: k.created}
+		if private {
+			w.Keys[i].Seed = k.private.Seed()
+		} else {
+			w.Keys[i].Public = k.public
+		}
 		if !k.retire.IsZero() {
 			r := k.retire
 			w.Keys[i].Retire = &r
@@ -205,7 +226,16 @@ func (s *KeySet) MarshalBinary() ([]byte, error) {
 // version, a lifetime in bounds, at least one key, unique well-formed ids,
 // seeds of the right size, a retire time on every key but the last (the
 // current one). Anything else is ErrKeySet.
-func UnmarshalKeySet(b []byte) (*KeySet, error) {
+func UnmarshalKeySet(b []byte) (*KeySet, error) { return unmarshal(b, true) }
+
+// UnmarshalPublicKeySet decodes what MarshalPublic encoded into a
+// verify-only set, with the checks UnmarshalKeySet makes (public keys of
+// the right size instead of seeds). Anything else is ErrKeySet.
+func UnmarshalPublicKeySet(b []byte) (*KeySet, error) { return unmarshal(b, false) }
+
+// unmarshal decodes and checks either encoding; the only difference is
+// whether each key must carry a seed (private) or a public key.
+func unmarshal(b []byte, private bool) (*KeySet, error) {
 	var w keySetJSON
 	if err := json.Unmarshal(b, &w); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrKeySet, err)
@@ -220,74 +250,20 @@ func UnmarshalKeySet(b []byte) (*KeySet, error) {
 		if err := checkKey(k.ID, seen, i, len(w.Keys), k.Retire != nil); err != nil {
 			return nil, err
 		}
-		if len(k.Seed) != ed25519.SeedSize {
+		var retire time.Time
+		if k.Retire != nil {
+			retire = *k.Retire
+		}
+		switch {
+		case private && len(k.Seed) != ed25519.SeedSize:
 			return nil, fmt.Errorf("%w: key %s: seed of %d bytes", ErrKeySet, k.ID, len(k.Seed))
-		}
-		var retire time.Time
-		if k.Retire != nil {
-			retire = *k.Retire
-		}
-		keys[i] = fromSeed(k.ID, k.Seed, k.Created, retire)
-	}
-	return build(lifetime, keys), nil
-}
-
-// publicSetJSON is the encoding of a set's public half.
-type publicSetJSON struct {
-	Version  int             `json:"version"`
-	Lifetime string          `json:"lifetime"`
-	Keys     []publicKeyJSON `json:"keys"`
-}
-
-type publicKeyJSON struct {
-	ID      string     `json:"kid"`
-	Public  []byte     `json:"public"` // base64, ed25519.PublicKeySize bytes
-	Created time.Time  `json:"created"`
-	Retire  *time.Time `json:"retire,omitempty"`
-}
-
-// MarshalPublic encodes the set's public half — ids, public keys, created
-// and retire times, the lifetime — which is no secret: a node that cannot
-// open the private keys (a sealed one) verifies tokens with it. The
-// encoding is deterministic, so two encodings of the same set are equal.
-func (s *KeySet) MarshalPublic() ([]byte, error) {
-	w := publicSetJSON{Version: keySetVersion, Lifetime: s.lifetime.String(), Keys: make([]publicKeyJSON, len(s.keys))}
-	for i, k := range s.keys {
-		w.Keys[i] = publicKeyJSON{ID: k.id, Public: k.public, Created: k.created}
-		if !k.retire.IsZero() {
-			r := k.retire
-			w.Keys[i].Retire = &r
-		}
-	}
-	return json.Marshal(w)
-}
-
-// UnmarshalPublicKeySet decodes what MarshalPublic encoded into a
-// verify-only set, with the checks UnmarshalKeySet makes (public keys of
-// the right size instead of seeds). Anything else is ErrKeySet.
-func UnmarshalPublicKeySet(b []byte) (*KeySet, error) {
-	var w publicSetJSON
-	if err := json.Unmarshal(b, &w); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrKeySet, err)
-	}
-	lifetime, err := checkHeader(w.Version, w.Lifetime, len(w.Keys))
-	if err != nil {
-		return nil, err
-	}
-	keys := make([]signingKey, len(w.Keys))
-	seen := make(map[string]bool, len(w.Keys))
-	for i, k := range w.Keys {
-		if err := checkKey(k.ID, seen, i, len(w.Keys), k.Retire != nil); err != nil {
-			return nil, err
-		}
-		if len(k.Public) != ed25519.PublicKeySize {
+		case private:
+			keys[i] = fromSeed(k.ID, k.Seed, k.Created, retire)
+		case len(k.Public) != ed25519.PublicKeySize:
 			return nil, fmt.Errorf("%w: key %s: public key of %d bytes", ErrKeySet, k.ID, len(k.Public))
+		default:
+			keys[i] = signingKey{id: k.ID, public: ed25519.PublicKey(k.Public), created: k.Created, retire: retire}
 		}
-		var retire time.Time
-		if k.Retire != nil {
-			retire = *k.Retire
-		}
-		keys[i] = signingKey{id: k.ID, public: ed25519.PublicKey(k.Public), created: k.Created, retire: retire}
 	}
 	return build(lifetime, keys), nil
 }
