@@ -37,8 +37,8 @@ func fastConfig(t testing.TB, id, region string, creds *Credentials) Config {
 		ListenAddress: "127.0.0.1:0", Credentials: creds,
 		// Short enough for quick elections, long enough that a -race run on
 		// two busy cores does not see spurious ones.
-		HeartbeatTimeout: 250 * time.Millisecond, ElectionTimeout: 250 * time.Millisecond,
-		LeaderLeaseTimeout: 120 * time.Millisecond, ApplyTimeout: 3 * time.Second,
+		HeartbeatTimeout: 500 * time.Millisecond, ElectionTimeout: 500 * time.Millisecond,
+		LeaderLeaseTimeout: 250 * time.Millisecond, ApplyTimeout: 3 * time.Second,
 		RaftLogOutput: io.Discard,
 		Fatal:         func(err error) { t.Errorf("fatal: %v", err); select {} },
 	}

@@ -71,9 +71,9 @@ data_dir = %q
 listen_address = %q
 [cluster]
 listen_address = %q
-heartbeat_timeout = "300ms"
-election_timeout = "300ms"
-leader_lease_timeout = "150ms"
+heartbeat_timeout = "500ms"
+election_timeout = "500ms"
+leader_lease_timeout = "250ms"
 apply_timeout = "3s"
 `, n.ID, n.DataDir, n.APIAddr, n.ClusterAddr)
 		if i > 0 {

@@ -125,9 +125,11 @@ func NewCluster(tb testing.TB, n int) *Cluster {
 				return nil
 			},
 			// Short enough for quick elections, long enough that a -race
-			// run on two busy cores does not see spurious ones.
-			HeartbeatTimeout: 250 * time.Millisecond, ElectionTimeout: 250 * time.Millisecond,
-			LeaderLeaseTimeout: 120 * time.Millisecond, ApplyTimeout: 3 * time.Second,
+			// run on two busy cores does not see spurious ones (at 250 ms
+			// and a 120 ms lease, a loaded machine's stalls made leaders
+			// step down mid-write: "leadership lost while committing").
+			HeartbeatTimeout: 500 * time.Millisecond, ElectionTimeout: 500 * time.Millisecond,
+			LeaderLeaseTimeout: 250 * time.Millisecond, ApplyTimeout: 3 * time.Second,
 			SnapshotThreshold: 64, SnapshotInterval: 100 * time.Millisecond, TrailingLogs: 16,
 		})
 		c.Nodes, c.DataDirs = append(c.Nodes, s), append(c.DataDirs, dir)
