@@ -27,9 +27,7 @@ func printAPIKeys(e *env, keys []client.APIKey) {
 		if k.Role != "" {
 			access = "role " + k.Role
 		}
-		for _, name := range slices.Sorted(maps.Keys(k.Scopes)) {
-			access += " " + name + "=" + strings.Join(k.Scopes[name], ",")
-		}
+		access += formatScopes(k.Scopes)
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, access, k.CreatedAt.UTC().Format(time.RFC3339), at(k.ExpiresAt), at(k.LastUsed))
 	}
 	tw.Flush()
@@ -50,6 +48,16 @@ func parseScopes(flags []string) (map[string][]string, error) {
 		out[name] = append(out[name], strings.Split(values, ",")...)
 	}
 	return out, nil
+}
+
+// formatScopes is parseScopes' inverse for people: " NAME=V1,V2" for each
+// scope, names sorted, to append to a role.
+func formatScopes(scopes map[string][]string) string {
+	var b strings.Builder
+	for _, name := range slices.Sorted(maps.Keys(scopes)) {
+		b.WriteString(" " + name + "=" + strings.Join(scopes[name], ","))
+	}
+	return b.String()
 }
 
 func newAPIKeyCmd(e *env, cl *clientFlags) *cobra.Command {

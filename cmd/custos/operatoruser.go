@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+
 	"github.com/spf13/cobra"
 
 	"github.com/custos/custos/appliance/client"
@@ -12,20 +14,13 @@ import (
 // login --username NAME` and no --tenant.
 func newOperatorUserCmd(e *env, cl *clientFlags) *cobra.Command {
 	uc := &cobra.Command{Use: "user", Short: "The cluster's operator users (people with the Operator role; MFA mandatory)"}
-	show := func(u client.User) error {
-		if cl.format == "json" {
-			return printJSON(e.stdout, u)
-		}
-		printUsers(e, []client.User{u})
-		return nil
-	}
 	var username string
 	create := &cobra.Command{
 		Use:   "create --username NAME",
 		Short: "Create an operator user with an initial password (prompted, or a line on stdin); it enrols TOTP at its first login",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			pw, err := newPrompter(cmd, e).secret("initial password: ")
+			pw, err := initialPassword(cmd, e)
 			if err != nil {
 				return err
 			}
@@ -33,7 +28,7 @@ func newOperatorUserCmd(e *env, cl *clientFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return show(u)
+			return showUser(e, cl, u)
 		},
 	}
 	create.Flags().StringVar(&username, "username", "", "the username (case-insensitive, unique among operators)")
@@ -45,11 +40,7 @@ func newOperatorUserCmd(e *env, cl *clientFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if cl.format == "json" {
-				return printJSON(e.stdout, us)
-			}
-			printUsers(e, us)
-			return nil
+			return showUsers(e, cl, us)
 		},
 	}
 	get := &cobra.Command{
@@ -59,26 +50,17 @@ func newOperatorUserCmd(e *env, cl *clientFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return show(u)
+			return showUser(e, cl, u)
 		},
 	}
 	uc.AddCommand(create, list, get)
-	for _, a := range []struct{ use, short string }{
+	addUserActions(e, cl, uc, "USER_ID", []userAction{
 		{"disable", "Disable an operator user: it can no longer log in, and its sessions end on every node"},
 		{"enable", "Enable a disabled operator user"},
 		{"reset-mfa", "Remove an operator user's second factor and recovery codes (audited); it enrols again at its next login"},
 		{"unlock", "Forget an operator user's failed login attempts (the backoff's delays) on every node"},
-	} {
-		uc.AddCommand(&cobra.Command{
-			Use: a.use + " USER_ID", Short: a.short, Args: cobra.ExactArgs(1),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				u, err := cl.api.OperatorAction(cmd.Context(), args[0], a.use)
-				if err != nil {
-					return err
-				}
-				return show(u)
-			},
-		})
-	}
+	}, func(ctx context.Context, args []string, action string) (client.User, error) {
+		return cl.api.OperatorAction(ctx, args[0], action)
+	})
 	return uc
 }

@@ -4,9 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"maps"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
@@ -30,18 +28,11 @@ func parseMapping(s string) (client.SSOMapping, error) {
 	if !ok || claim == "" || value == "" || len(fields) == 0 {
 		return client.SSOMapping{}, bad
 	}
-	m := client.SSOMapping{Claim: claim, Value: value, Role: fields[0]}
-	for _, f := range fields[1:] {
-		name, values, ok := strings.Cut(f, "=")
-		if !ok || name == "" || values == "" {
-			return client.SSOMapping{}, bad
-		}
-		if m.Scopes == nil {
-			m.Scopes = map[string][]string{}
-		}
-		m.Scopes[name] = append(m.Scopes[name], strings.Split(values, ",")...)
+	scopes, err := parseScopes(fields[1:])
+	if err != nil {
+		return client.SSOMapping{}, bad
 	}
-	return m, nil
+	return client.SSOMapping{Claim: claim, Value: value, Role: fields[0], Scopes: scopes}, nil
 }
 
 // cutLast is strings.Cut at the last sep.
@@ -250,11 +241,7 @@ func printSSO(e *env, cl *clientFlags, cfg client.SSOConfig) error {
 	row("redirect url", cfg.RedirectURL)
 	row("scopes", strings.Join(append([]string{"openid"}, cfg.Scopes...), " "))
 	for i, m := range cfg.Mappings {
-		to := m.Role
-		for _, name := range slices.Sorted(maps.Keys(m.Scopes)) {
-			to += " " + name + "=" + strings.Join(m.Scopes[name], ",")
-		}
-		row(fmt.Sprintf("mapping %d", i+1), m.Claim+"="+m.Value+" -> "+to)
+		row(fmt.Sprintf("mapping %d", i+1), m.Claim+"="+m.Value+" -> "+m.Role+formatScopes(m.Scopes))
 	}
 	row("default role", cfg.DefaultRole)
 	row("just-in-time users", fmt.Sprint(cfg.JIT))

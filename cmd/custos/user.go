@@ -1,9 +1,8 @@
 package main
 
 import (
+	"context"
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 	"time"
 
@@ -16,13 +15,58 @@ func printUsers(e *env, us []client.User) {
 	tw := table(e.stdout)
 	fmt.Fprintln(tw, "ID\tUSERNAME\tROLE\tMFA\tDISABLED\tCREATED")
 	for _, u := range us {
-		role := u.Role
-		for _, name := range slices.Sorted(maps.Keys(u.Scopes)) {
-			role += " " + name + "=" + strings.Join(u.Scopes[name], ",")
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%s\n", u.ID, u.Username, role, u.MFA, u.Disabled, u.CreatedAt.UTC().Format(time.RFC3339))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%s\n", u.ID, u.Username, u.Role+formatScopes(u.Scopes), u.MFA, u.Disabled, u.CreatedAt.UTC().Format(time.RFC3339))
 	}
 	tw.Flush()
+}
+
+// showUsers prints a list of users (tenant or operator) in the chosen
+// format: a JSON array or the users table.
+func showUsers(e *env, cl *clientFlags, us []client.User) error {
+	if cl.format == "json" {
+		return printJSON(e.stdout, us)
+	}
+	printUsers(e, us)
+	return nil
+}
+
+// showUser prints one user in the chosen format: a JSON object or a
+// one-row users table.
+func showUser(e *env, cl *clientFlags, u client.User) error {
+	if cl.format == "json" {
+		return printJSON(e.stdout, u)
+	}
+	printUsers(e, []client.User{u})
+	return nil
+}
+
+// initialPassword prompts for a new user's initial password (or reads a
+// line on stdin), for `user create` and `operator user create` alike.
+func initialPassword(cmd *cobra.Command, e *env) (string, error) {
+	return newPrompter(cmd, e).secret("initial password: ")
+}
+
+// userAction is one of the account actions a tenant's and an operator
+// user share (disable, enable, reset-mfa, unlock), with its help line.
+type userAction struct{ use, short string }
+
+// addUserActions adds a command per action to parent: operands (such as
+// "TENANT USER_ID") name its arguments, do calls the API, and the user it
+// returns is shown.
+func addUserActions(e *env, cl *clientFlags, parent *cobra.Command, operands string, actions []userAction,
+	do func(ctx context.Context, args []string, action string) (client.User, error)) {
+	for _, a := range actions {
+		parent.AddCommand(&cobra.Command{
+			Use: a.use + " " + operands, Short: a.short, Args: cobra.ExactArgs(len(strings.Fields(operands))),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				u, err := do(cmd.Context(), args, a.use)
+				if err != nil {
+					return err
+				}
+				return showUser(e, cl, u)
+			},
+		})
+	}
 }
 
 func newUserCmd(e *env, cl *clientFlags) *cobra.Command {
@@ -38,7 +82,7 @@ func newUserCmd(e *env, cl *clientFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			pw, err := newPrompter(cmd, e).secret("initial password: ")
+			pw, err := initialPassword(cmd, e)
 			if err != nil {
 				return err
 			}
@@ -46,11 +90,7 @@ func newUserCmd(e *env, cl *clientFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if cl.format == "json" {
-				return printJSON(e.stdout, u)
-			}
-			printUsers(e, []client.User{u})
-			return nil
+			return showUser(e, cl, u)
 		},
 	}
 	create.Flags().StringVar(&username, "username", "", "the username (case-insensitive, unique in the tenant)")
@@ -65,11 +105,7 @@ func newUserCmd(e *env, cl *clientFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if cl.format == "json" {
-				return printJSON(e.stdout, us)
-			}
-			printUsers(e, us)
-			return nil
+			return showUsers(e, cl, us)
 		},
 	}
 	get := &cobra.Command{
@@ -79,11 +115,7 @@ func newUserCmd(e *env, cl *clientFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if cl.format == "json" {
-				return printJSON(e.stdout, u)
-			}
-			printUsers(e, []client.User{u})
-			return nil
+			return showUser(e, cl, u)
 		},
 	}
 	var newRole string
@@ -110,38 +142,21 @@ func newUserCmd(e *env, cl *clientFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if cl.format == "json" {
-				return printJSON(e.stdout, u)
-			}
-			printUsers(e, []client.User{u})
-			return nil
+			return showUser(e, cl, u)
 		},
 	}
 	set.Flags().StringVar(&newRole, "role", "", "the new role")
 	set.Flags().StringArrayVar(&newScopes, "scope", nil, "the new attribute scopes NAME=VALUE[,VALUE...] (repeatable)")
 	set.Flags().BoolVar(&unscoped, "unscoped", false, "remove the user's scopes")
 	uc.AddCommand(create, list, get, set)
-	for _, a := range []struct{ use, short string }{
+	addUserActions(e, cl, uc, "TENANT USER_ID", []userAction{
 		{"disable", "Disable a user: it can no longer log in, and its sessions end on every node"},
 		{"enable", "Enable a disabled user"},
 		{"reset-mfa", "Remove a user's second factor and recovery codes (audited); a user whose role requires MFA then enrols again"},
 		{"unlock", "Forget a user's failed login attempts (the backoff's delays) on every node"},
-	} {
-		uc.AddCommand(&cobra.Command{
-			Use: a.use + " TENANT USER_ID", Short: a.short, Args: cobra.ExactArgs(2),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				u, err := cl.api.UserAction(cmd.Context(), args[0], args[1], a.use)
-				if err != nil {
-					return err
-				}
-				if cl.format == "json" {
-					return printJSON(e.stdout, u)
-				}
-				printUsers(e, []client.User{u})
-				return nil
-			},
-		})
-	}
+	}, func(ctx context.Context, args []string, action string) (client.User, error) {
+		return cl.api.UserAction(ctx, args[0], args[1], action)
+	})
 	return uc
 }
 
