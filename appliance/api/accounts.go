@@ -9,6 +9,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/appliance/client"
 	"github.com/custos/custos/appliance/identity/accounts"
 	"github.com/custos/custos/appliance/identity/roles"
 )
@@ -41,36 +42,8 @@ type Accounts interface {
 
 var _ Accounts = (*accounts.Service)(nil)
 
-type loginRequest struct {
-	Tenant   string `json:"tenant"`
-	Username string `json:"username"`
-	Password string `json:"password"`
-	Code     string `json:"code"`
-}
-
 type refreshRequest struct {
 	RefreshToken string `json:"refresh_token"`
-}
-
-// tokenResponse is the answer of a login or refresh: the only time the
-// tokens are shown.
-type tokenResponse struct {
-	AccessToken          string `json:"access_token"`
-	RefreshToken         string `json:"refresh_token"`
-	TokenType            string `json:"token_type"`
-	ExpiresIn            int    `json:"expires_in"`
-	Session              string `json:"session"`
-	MFAEnrolmentRequired bool   `json:"mfa_enrolment_required"`
-}
-
-type sessionResponse struct {
-	Kind                 string              `json:"kind"`
-	ID                   string              `json:"id"`
-	Tenant               string              `json:"tenant"`
-	Role                 string              `json:"role"`
-	Scopes               map[string][]string `json:"scopes,omitempty"`
-	Session              string              `json:"session"`
-	MFAEnrolmentRequired bool                `json:"mfa_enrolment_required"`
 }
 
 type enrolResponse struct {
@@ -84,18 +57,6 @@ type confirmRequest struct {
 
 type confirmResponse struct {
 	RecoveryCodes []string `json:"recovery_codes"`
-}
-
-type createUserRequest struct {
-	Username string              `json:"username"`
-	Password string              `json:"password"`
-	Role     string              `json:"role"`
-	Scopes   map[string][]string `json:"scopes"`
-}
-
-type patchUserRequest struct {
-	Role   *string              `json:"role"`
-	Scopes *map[string][]string `json:"scopes"`
 }
 
 type userList struct {
@@ -120,13 +81,16 @@ func loginFrame(c *fiber.Ctx) audit.Principal {
 	return audit.Principal{RequestID: requestID(c), Source: clipN(c.IP(), 64)}
 }
 
+// grant answers a login, refresh or single sign-on with the session's
+// tokens (client.Grant, the wire form defined once): the only time they
+// are shown.
 func (s *server) grant(c *fiber.Ctx, g accounts.Grant) error {
-	return c.JSON(tokenResponse{AccessToken: g.AccessToken, RefreshToken: g.RefreshToken, TokenType: "Bearer",
+	return c.JSON(client.Grant{AccessToken: g.AccessToken, RefreshToken: g.RefreshToken, TokenType: "Bearer",
 		ExpiresIn: max(0, int(time.Until(g.ExpiresAt).Seconds())), Session: g.Session.ID, MFAEnrolmentRequired: g.EnrolmentOnly})
 }
 
 func (s *server) login(c *fiber.Ctx, in *input) error {
-	req := bodyOf[loginRequest](in)
+	req := bodyOf[client.Login](in)
 	ctx, cancel := s.callContext(c)
 	defer cancel()
 	g, err := s.deps.Accounts.Login(ctx, loginFrame(c), accounts.LoginInput{Tenant: req.Tenant, Username: req.Username, Password: req.Password, Code: req.Code, SourceKey: sourceKey(c.IP())})
@@ -159,7 +123,7 @@ func (s *server) logout(c *fiber.Ctx, in *input) error {
 func (s *server) whoAmI(c *fiber.Ctx, in *input) error {
 	p, _ := c.Locals(principalKey).(caller)
 	w := in.who
-	return c.JSON(sessionResponse{Kind: w.Kind, ID: w.ID, Tenant: w.Tenant, Role: w.Role, Scopes: w.Scopes, Session: w.Session, MFAEnrolmentRequired: p.enrolOnly})
+	return c.JSON(client.SessionInfo{Kind: w.Kind, ID: w.ID, Tenant: w.Tenant, Role: w.Role, Scopes: w.Scopes, Session: w.Session, MFAEnrolmentRequired: p.enrolOnly})
 }
 
 func (s *server) mfaEnrol(c *fiber.Ctx, in *input) error {
@@ -183,7 +147,7 @@ func (s *server) mfaConfirm(c *fiber.Ctx, in *input) error {
 }
 
 func (s *server) createUser(c *fiber.Ctx, in *input) error {
-	req := bodyOf[createUserRequest](in)
+	req := bodyOf[client.NewUser](in)
 	ctx, cancel := s.callContext(c)
 	defer cancel()
 	u, err := s.deps.Accounts.CreateUser(ctx, in.who, in.tenant, accounts.CreateUserInput{Username: req.Username, Password: req.Password, Role: req.Role, Scopes: req.Scopes})
@@ -215,7 +179,7 @@ func (s *server) getUser(c *fiber.Ctx, in *input) error {
 }
 
 func (s *server) patchUser(c *fiber.Ctx, in *input) error {
-	req := bodyOf[patchUserRequest](in)
+	req := bodyOf[client.UserPatch](in)
 	ctx, cancel := s.callContext(c)
 	defer cancel()
 	u, err := s.deps.Accounts.UpdateUser(ctx, in.who, in.tenant, in.str("uid"), accounts.Patch{Role: req.Role, Scopes: req.Scopes})

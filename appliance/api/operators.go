@@ -7,6 +7,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/appliance/client"
 	"github.com/custos/custos/appliance/identity/accounts"
 )
 
@@ -17,13 +18,8 @@ import (
 // tenant principal reaches them. They log in at POST /v1/auth/login
 // without a tenant.
 
-type createOperatorRequest struct {
-	Username string `json:"username"`
-	Password string `json:"password"`
-}
-
 func (s *server) createOperator(c *fiber.Ctx, in *input) error {
-	req := bodyOf[createOperatorRequest](in)
+	req := bodyOf[client.NewOperator](in)
 	ctx, cancel := s.callContext(c)
 	defer cancel()
 	u, err := s.deps.Accounts.CreateUser(ctx, in.who, accounts.OperatorRealm, accounts.CreateUserInput{Username: req.Username, Password: req.Password, Role: accounts.OperatorRole})

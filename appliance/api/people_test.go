@@ -12,6 +12,7 @@ import (
 
 	"github.com/custos/custos/appliance/api"
 	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/appliance/client"
 	"github.com/custos/custos/appliance/identity/accounts"
 	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/raftstore"
@@ -81,14 +82,8 @@ func (e *env) enrolled(tb testing.TB, tenant, username string) (accounts.Grant, 
 
 func bearer(token string) reqOpt { return withHeader("Authorization", "Bearer "+token) }
 
-type tokens struct {
-	AccessToken          string `json:"access_token"`
-	RefreshToken         string `json:"refresh_token"`
-	TokenType            string `json:"token_type"`
-	ExpiresIn            int    `json:"expires_in"`
-	Session              string `json:"session"`
-	MFAEnrolmentRequired bool   `json:"mfa_enrolment_required"`
-}
+// tokens is a login's answer, decoded as the client decodes it.
+type tokens = client.Grant
 
 // People log in through the API: an Owner without a second factor can
 // only enrol, enrols, then manages users; a user's role change and

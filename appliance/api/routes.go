@@ -2,7 +2,6 @@ package api
 
 import (
 	"fmt"
-	"github.com/custos/custos/appliance/identity/breakglass"
 	"reflect"
 	"slices"
 	"strings"
@@ -10,6 +9,8 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/custos/custos/appliance/apikeys"
+	"github.com/custos/custos/appliance/client"
+	"github.com/custos/custos/appliance/identity/breakglass"
 	"github.com/custos/custos/appliance/identity/roles"
 )
 
@@ -230,7 +231,7 @@ func (s *server) routes() []route {
 		{method: post, path: "/sys/root-token/revoke", access: needs(p(roles.Cluster, roles.Update)), body: noBody, handle: s.revokeRootToken},
 		// Operator users (operators.go): managed by operators, with the
 		// cluster's permissions.
-		{method: post, path: "/sys/operators", access: needs(p(roles.Cluster, roles.Update)), body: jsonBody[createOperatorRequest](true), handle: s.createOperator},
+		{method: post, path: "/sys/operators", access: needs(p(roles.Cluster, roles.Update)), body: jsonBody[client.NewOperator](true), handle: s.createOperator},
 		{method: get, path: "/sys/operators", access: needs(p(roles.Cluster, roles.Read)), body: noBody, handle: s.listOperators},
 		{method: get, path: "/sys/operators/:uid", access: needs(p(roles.Cluster, roles.Read)), params: params(operatorPath), body: noBody, handle: s.getOperator},
 		{method: post, path: "/sys/operators/:uid/disable", access: needs(p(roles.Cluster, roles.Update)), params: params(operatorPath), body: noBody, handle: s.operatorAction(s.disableUser)},
@@ -238,7 +239,7 @@ func (s *server) routes() []route {
 		{method: post, path: "/sys/operators/:uid/reset-mfa", access: needs(p(roles.Cluster, roles.Update)), params: params(operatorPath), body: noBody, handle: s.operatorAction(s.resetMFA)},
 		{method: post, path: "/sys/operators/:uid/unlock", access: needs(p(roles.Cluster, roles.Update)), params: params(operatorPath), body: noBody, handle: s.operatorAction(s.unlockUser)},
 
-		{method: post, path: "/auth/login", access: public, body: jsonBody[loginRequest](true), handle: s.login},
+		{method: post, path: "/auth/login", access: public, body: jsonBody[client.Login](true), handle: s.login},
 		{method: post, path: "/auth/refresh", access: public, body: jsonBody[refreshRequest](true), handle: s.refresh},
 		{method: post, path: "/auth/logout", access: ownSession, body: noBody, handle: s.logout},
 		{method: get, path: "/auth/session", access: ownSession, body: noBody, handle: s.whoAmI},
@@ -273,10 +274,10 @@ func (s *server) routes() []route {
 		// people with users:* and roles:* (an API key is no person and
 		// manages none), and the operator (who may create only the
 		// tenant's first Owner: accounts decides).
-		{method: post, path: "/tenants/:id/users", access: needs(p(roles.Users, roles.Create)), params: params(tenantPath), body: jsonBody[createUserRequest](true), existing: true, handle: s.createUser},
+		{method: post, path: "/tenants/:id/users", access: needs(p(roles.Users, roles.Create)), params: params(tenantPath), body: jsonBody[client.NewUser](true), existing: true, handle: s.createUser},
 		{method: get, path: "/tenants/:id/users", access: needs(p(roles.Users, roles.Read)), params: params(tenantPath), body: noBody, existing: true, handle: s.listUsers},
 		{method: get, path: "/tenants/:id/users/:uid", access: needs(p(roles.Users, roles.Read)), params: user, body: noBody, existing: true, handle: s.getUser},
-		{method: patch, path: "/tenants/:id/users/:uid", access: needs(p(roles.Users, roles.Update)), params: user, body: jsonBody[patchUserRequest](true), existing: true, handle: s.patchUser},
+		{method: patch, path: "/tenants/:id/users/:uid", access: needs(p(roles.Users, roles.Update)), params: user, body: jsonBody[client.UserPatch](true), existing: true, handle: s.patchUser},
 		{method: post, path: "/tenants/:id/users/:uid/disable", access: needs(p(roles.Users, roles.Update)), params: user, body: noBody, existing: true, handle: s.userAction(s.disableUser)},
 		{method: post, path: "/tenants/:id/users/:uid/enable", access: needs(p(roles.Users, roles.Update)), params: user, body: noBody, existing: true, handle: s.userAction(s.enableUser)},
 		{method: post, path: "/tenants/:id/users/:uid/reset-mfa", access: needs(p(roles.Users, roles.Update)), params: user, body: noBody, existing: true, handle: s.userAction(s.resetMFA)},

@@ -8,6 +8,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/appliance/client"
 	"github.com/custos/custos/appliance/identity/roles"
 	"github.com/custos/custos/appliance/identity/sso"
 )
@@ -33,17 +34,6 @@ var _ SSO = (*sso.Service)(nil)
 const ssoCookie = "custos_oidc"
 
 const ssoCallbackPath = "/v1/auth/oidc/callback"
-
-// callbackRequest is a callback relayed by a client that holds the
-// binding itself (the CLI's loopback listener).
-type callbackRequest struct {
-	State   string `json:"state"`
-	Code    string `json:"code"`
-	Binding string `json:"binding"`
-	// Error is the provider's error code, when it sent one instead of a
-	// code.
-	Error string `json:"error"`
-}
 
 // Parameters of the sign-in routes.
 var (
@@ -83,7 +73,7 @@ func (s *server) ssoRoutes() []route {
 			params: params(required("tenant", tenantIDType), query("redirect_uri", urlText), query("redirect", boolType))},
 		{method: get, path: "/auth/oidc/callback", access: public, body: noBody, handle: s.ssoCallbackGet,
 			params: append(params(required("state", oauthText), query("code", oauthText)), extras...)},
-		{method: post, path: "/auth/oidc/callback", access: public, body: jsonBody[callbackRequest](true), handle: s.ssoCallbackPost},
+		{method: post, path: "/auth/oidc/callback", access: public, body: jsonBody[client.SSOCallback](true), handle: s.ssoCallbackPost},
 	}
 }
 
@@ -157,7 +147,7 @@ func (s *server) ssoCallbackGet(c *fiber.Ctx, in *input) error {
 // ssoCallbackPost is the redirect relayed by a client that holds the
 // binding (the CLI).
 func (s *server) ssoCallbackPost(c *fiber.Ctx, in *input) error {
-	req := bodyOf[callbackRequest](in)
+	req := bodyOf[client.SSOCallback](in)
 	return s.ssoCallback(c, sso.CallbackInput{State: req.State, Code: req.Code, Binding: req.Binding, Error: req.Error})
 }
 

@@ -75,7 +75,9 @@ type SSOCallback struct {
 	State   string `json:"state"`
 	Code    string `json:"code,omitempty"`
 	Binding string `json:"binding"`
-	Error   string `json:"error,omitempty"`
+	// Error is the provider's error code, when it sent one instead of a
+	// code.
+	Error string `json:"error,omitempty"`
 }
 
 // Grant is what a sign-in ends in: a session's tokens, shown once (the
