@@ -110,9 +110,16 @@ func (e *env) withBackoff(t *testing.T, bo *ratelimit.Backoff) *accounts.Service
 // entries are the tenant's audit entries.
 func (e *env) entries(tenant string) []audit.Entry {
 	e.t.Helper()
+	return e.chainEntries(tenancytest.Chain(tenant))
+}
+
+// chainEntries are the entries of one audit chain (a tenant's, or the
+// system chain).
+func (e *env) chainEntries(chain []byte) []audit.Entry {
+	e.t.Helper()
 	var out []audit.Entry
 	err := e.store.View(context.Background(), raftstore.Linearizable, func(r *raftstore.ReadTx) error {
-		r.ChainEntries(tenancytest.Chain(tenant), 1, func(_ uint64, _ [32]byte, data []byte) bool {
+		r.ChainEntries(chain, 1, func(_ uint64, _ [32]byte, data []byte) bool {
 			en, err := audit.Decode(data)
 			if err != nil {
 				e.t.Fatalf("entry: %v", err)
@@ -132,14 +139,25 @@ func (e *env) entries(tenant string) []audit.Entry {
 // scans.
 func (e *env) raw() string {
 	e.t.Helper()
+	var buckets [][][]byte
+	for _, name := range []string{"users", "users_by_name", "sessions", "session_tokens", "refresh", "roles"} {
+		buckets = append(buckets, tenancytest.Path("acme", name))
+	}
+	return e.rawOf(tenancytest.Chain("acme"), buckets)
+}
+
+// rawOf is every byte of a chain and of the buckets' keys and values,
+// concatenated: what a canary scan reads.
+func (e *env) rawOf(chain []byte, buckets [][][]byte) string {
+	e.t.Helper()
 	var b strings.Builder
 	err := e.store.View(context.Background(), raftstore.Linearizable, func(r *raftstore.ReadTx) error {
-		r.ChainEntries(tenancytest.Chain("acme"), 1, func(_ uint64, _ [32]byte, data []byte) bool {
+		r.ChainEntries(chain, 1, func(_ uint64, _ [32]byte, data []byte) bool {
 			b.Write(data)
 			return true
 		})
-		for _, bucket := range []string{"users", "users_by_name", "sessions", "session_tokens", "refresh", "roles"} {
-			r.Scan(tenancytest.Path("acme", bucket), nil, 0, func(k, v []byte, _ uint64) bool {
+		for _, bucket := range buckets {
+			r.Scan(bucket, nil, 0, func(k, v []byte, _ uint64) bool {
 				b.Write(k)
 				b.Write(v)
 				return true

@@ -22,47 +22,18 @@ const opPass = "granite lighthouse orbit saffron"
 // systemEntries are the system chain's entries.
 func (e *env) systemEntries() []audit.Entry {
 	e.t.Helper()
-	var out []audit.Entry
-	err := e.store.View(context.Background(), raftstore.Linearizable, func(r *raftstore.ReadTx) error {
-		r.ChainEntries([]byte(tenancy.SystemChain), 1, func(_ uint64, _ [32]byte, data []byte) bool {
-			en, err := audit.Decode(data)
-			if err != nil {
-				e.t.Fatalf("entry: %v", err)
-			}
-			out = append(out, en)
-			return true
-		})
-		return nil
-	})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return out
+	return e.chainEntries([]byte(tenancy.SystemChain))
 }
 
 // rawOperators is every byte of the operators' realm and the system
 // chain: for canary scans.
 func (e *env) rawOperators() string {
 	e.t.Helper()
-	var b strings.Builder
-	err := e.store.View(context.Background(), raftstore.Linearizable, func(r *raftstore.ReadTx) error {
-		r.ChainEntries([]byte(tenancy.SystemChain), 1, func(_ uint64, _ [32]byte, data []byte) bool {
-			b.Write(data)
-			return true
-		})
-		for _, bucket := range []string{"users", "users_by_name", "users_meta", "sessions", "session_tokens", "refresh"} {
-			r.Scan(raftstore.Path("operators", bucket), nil, 0, func(k, v []byte, _ uint64) bool {
-				b.Write(k)
-				b.Write(v)
-				return true
-			})
-		}
-		return nil
-	})
-	if err != nil {
-		e.t.Fatal(err)
+	var buckets [][][]byte
+	for _, name := range []string{"users", "users_by_name", "users_meta", "sessions", "session_tokens", "refresh"} {
+		buckets = append(buckets, raftstore.Path("operators", name))
 	}
-	return b.String()
+	return e.rawOf([]byte(tenancy.SystemChain), buckets)
 }
 
 // Operator users: created by an operator (the root token) in the
