@@ -69,6 +69,7 @@ import (
 	"github.com/custos/custos/appliance/config"
 	"github.com/custos/custos/appliance/identity/accounts"
 	"github.com/custos/custos/appliance/identity/breakglass"
+	"github.com/custos/custos/appliance/identity/password"
 	"github.com/custos/custos/appliance/identity/signing"
 	"github.com/custos/custos/appliance/identity/sso"
 	"github.com/custos/custos/appliance/identity/visibility"
@@ -109,6 +110,11 @@ type Options struct {
 	Version string
 	// RaftLog receives hashicorp/raft's own log lines.
 	RaftLog io.Writer
+	// Hasher hashes and verifies people's passwords; nil: one with the
+	// password package's defaults. The server passes the one whose
+	// concurrency it added to GOMAXPROCS (see appliance/identity/password,
+	// "Bounded hashing").
+	Hasher *password.Hasher
 }
 
 // Start starts a node and returns once the API is listening (on the
@@ -199,7 +205,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Node, error)
 	// access-token signing keys are the cluster's, sealed to its seal
 	// recipients.
 	people, err := accounts.New(b, accounts.Options{Keys: keys, Backoff: loginBackoff(cfg.RateLimit),
-		Signer: sign})
+		Signer: sign, Hasher: opts.Hasher})
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}

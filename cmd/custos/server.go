@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"runtime/debug"
 	"time"
 
 	"github.com/custos/custos/appliance/config"
+	"github.com/custos/custos/appliance/identity/password"
 	"github.com/custos/custos/appliance/node"
 	"github.com/spf13/cobra"
 )
@@ -33,9 +35,19 @@ func newServerCmd(e *env) *cobra.Command {
 				// 20-30% write throughput in `make bench`. GOGC overrides.
 				debug.SetGCPercent(400)
 			}
+			// Password hashing runs at most Concurrency hashes at once, each
+			// on a thread of the lowest priority; one more Go processor per
+			// hash lets the API's goroutines run beside them, and the kernel
+			// then serves the API's threads first (appliance/identity/password,
+			// "Bounded hashing").
+			hasher, err := password.NewHasher(password.Options{})
+			if err != nil {
+				return err
+			}
+			runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + hasher.Concurrency())
 			logger := newLogger(e, cfg)
 			ctx := cmd.Context()
-			n, err := node.Start(ctx, cfg, node.Options{Logger: logger, Version: version, RaftLog: e.stderr})
+			n, err := node.Start(ctx, cfg, node.Options{Logger: logger, Version: version, RaftLog: e.stderr, Hasher: hasher})
 			if err != nil {
 				return err
 			}

@@ -40,6 +40,17 @@
 // [Hasher.Waiting] reports how many wait. A hash that has started runs to
 // its end: argon2 cannot be interrupted.
 //
+// A hash runs on an operating-system thread of its own at the lowest
+// scheduling priority (nice 19, on Linux; the thread ends with the hash),
+// so that when the cores are contended the kernel runs the API's threads
+// first: the bound above limits how much CPU hashing takes, the priority
+// decides who waits when a hash and a request want the same core. It
+// helps only if a request goroutine can find a Go processor while hashes
+// run, which is why the server raises GOMAXPROCS by the hasher's
+// concurrency (cmd/custos: Concurrency computed from the cores, not from
+// the raised figure). A login flood measured both ways is in
+// BENCHMARKS.md.
+//
 // # Unknown accounts
 //
 // A login for an account that does not exist must take as long as one for

@@ -55,8 +55,18 @@ func NewHasher(opts Options) (*Hasher, error) {
 	return &Hasher{params: p, slots: make(chan struct{}, n), dummy: dummy.String(), derive: argon2id}, nil
 }
 
+// argon2id derives the key on a thread of its own at the lowest priority
+// (see the package doc, "Bounded hashing"): the goroutine locks its
+// thread and never unlocks it, so the thread, and its priority, end with
+// it.
 func argon2id(password, salt []byte, p Params) []byte {
-	return argon2.IDKey(password, salt, p.Time, p.Memory, p.Threads, uint32(p.KeyLen))
+	out := make(chan []byte, 1)
+	go func() {
+		runtime.LockOSThread()
+		lowerThreadPriority()
+		out <- argon2.IDKey(password, salt, p.Time, p.Memory, p.Threads, uint32(p.KeyLen))
+	}()
+	return <-out
 }
 
 // Concurrency is how many hashes run at once at most.
