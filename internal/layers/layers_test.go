@@ -29,6 +29,8 @@ var rank = map[string]int{
 
 	"appliance/ratelimit": 2,
 
+	"appliance/privacy/deadline": 2,
+
 	"appliance/identity/password": 2,
 	"appliance/identity/roles":    2,
 	"appliance/identity/token":    2,
