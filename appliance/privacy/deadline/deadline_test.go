@@ -277,6 +277,8 @@ func TestPolicyRule(t *testing.T) {
 		field string
 	}{
 		{Policy{Mode: "hipaa"}, "regulation_mode"},
+		{Policy{Mode: "hipaa", Period: Days(30)}, "regulation_mode"},
+		{Policy{Mode: "GDPR"}, "regulation_mode"}, // Policy takes a parsed mode
 		{Policy{}, "regulation_mode"},
 		{Policy{Mode: GDPR, Period: Days(30)}, "response_period"},
 		{Policy{Mode: CCPA, Period: Days(10)}, "response_period"},

@@ -48,8 +48,9 @@ func asciiEqualFold(s, name string) bool {
 }
 
 // The bounds of a DPDP tenant's response period, in days. The Act leaves
-// the period to be prescribed and the Rules made under it put the outer limit
-// at ninety days; a tenant may promise less, never more, and at least a day.
+// the period to be prescribed and the Rules made under it (rule 14) put the
+// outer limit at ninety days; a tenant may promise less, never more, and at
+// least a day.
 const (
 	MinDPDPDays = 1
 	MaxDPDPDays = 90
@@ -96,9 +97,7 @@ func (r Rule) Basis() string { return r.basis }
 // law fixes it, or a DPDP period that is not MinDPDPDays to MaxDPDPDays
 // days, is one on "response_period".
 func (p Policy) Rule() (Rule, error) {
-	if p.Mode != DPDP && !p.Period.IsZero() {
-		return Rule{}, validation.Field("response_period", "is set by law in this regulation mode; only dpdp takes a period")
-	}
+	var r Rule
 	switch p.Mode {
 	case GDPR:
 		// GDPR Art. 12(3): the controller answers a request under Arts. 15
@@ -106,19 +105,20 @@ func (p Policy) Rule() (Rule, error) {
 		// receiving it; where needed, given how complex the requests are
 		// and how many there are, it may take two further months, telling
 		// the subject so, with its reasons, inside the first month.
-		return Rule{GDPR, Months(1), Months(2), "GDPR Art. 12(3)"}, nil
+		r = Rule{GDPR, Months(1), Months(2), "GDPR Art. 12(3)"}
 	case CCPA:
 		// Cal. Civ. Code §1798.130(a)(2)(A): a business answers a
 		// verifiable consumer request within 45 days of receiving it, and
 		// may extend that once by another 45 days where reasonably
 		// necessary, telling the consumer within the first 45. CCPA
-		// regulations (Cal. Code Regs. tit. 11) §7021: the 45 days run from
-		// the day the request is received, whatever verifying it takes,
+		// regulations (Cal. Code Regs. tit. 11) §7021(b): the answer is due
+		// no later than 45 calendar days after receipt, the period running
+		// from the day of receipt whatever verifying the request takes,
 		// and the extension caps the whole at 90 days, with an
 		// explanation given to the consumer. Requests to opt out of sale
 		// or sharing follow a shorter rule (§7026(f): as soon as feasible,
 		// within 15 business days) that this rule does not cover.
-		return Rule{CCPA, Days(45), Days(45), "Cal. Civ. Code §1798.130(a)(2); CCPA regulations §7021"}, nil
+		r = Rule{CCPA, Days(45), Days(45), "Cal. Civ. Code §1798.130(a)(2); CCPA regulations §7021"}
 	case PIPEDA:
 		// PIPEDA s. 8(3): an organization answers a request for access no
 		// later than thirty days after receiving it. s. 8(4): it may extend
@@ -129,15 +129,16 @@ func (p Policy) Rule() (Rule, error) {
 		// the Commissioner. (s. 8(4)(c) also allows the time needed to
 		// convert information into an alternative format; that open-ended
 		// case is not modelled, so the extension here is bounded by 30.)
-		return Rule{PIPEDA, Days(30), Days(30), "PIPEDA s. 8(3), 8(4)"}, nil
+		r = Rule{PIPEDA, Days(30), Days(30), "PIPEDA s. 8(3), 8(4)"}
 	case DPDP:
 		// DPDP Act, 2023, s. 13(2): a Data Fiduciary answers a Data
 		// Principal's grievance — the recourse when a request under ss. 11
 		// to 14 (access, correction and erasure, nomination) goes
 		// unanswered — within the period prescribed; the Rules made under
-		// the Act set at most ninety days. The period is the tenant's
-		// setting within that bound, 30 days unless it chose otherwise.
-		// Neither the Act nor the Rules provide an extension.
+		// the Act (DPDP Rules, 2025, rule 14) set an outer limit of ninety
+		// days. The period is the tenant's setting within that bound, 30
+		// days unless it chose otherwise. Neither the Act nor the Rules
+		// provide an extension.
 		period := p.Period
 		if period.IsZero() {
 			period = Days(DefaultDPDPDays)
@@ -146,6 +147,11 @@ func (p Policy) Rule() (Rule, error) {
 			return Rule{}, validation.Field("response_period", "must be 1 to 90 days")
 		}
 		return Rule{DPDP, period, Period{}, "DPDP Act 2023 s. 13(2); response period set by the tenant"}, nil
+	default:
+		return Rule{}, validation.Field("regulation_mode", "must be one of gdpr, ccpa, pipeda, dpdp")
 	}
-	return Rule{}, validation.Field("regulation_mode", "must be one of gdpr, ccpa, pipeda, dpdp")
+	if !p.Period.IsZero() {
+		return Rule{}, validation.Field("response_period", "is set by law in this regulation mode; only dpdp takes a period")
+	}
+	return r, nil
 }
