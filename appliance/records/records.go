@@ -125,7 +125,6 @@ import (
 // Limits.
 const (
 	maxValueBytes = 64 << 10
-	maxIDLen      = 64
 )
 
 // Record is a record as the API reads and writes it.

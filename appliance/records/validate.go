@@ -27,20 +27,8 @@ func newID() (string, error) {
 }
 
 // validID: record ids and subjects are 1 to 64 of a-z A-Z 0-9 . _ - : (no
-// separators the layout uses).
-func validID(s string) bool {
-	if s == "" || len(s) > maxIDLen {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-', c == ':':
-		default:
-			return false
-		}
-	}
-	return true
-}
+// separators the layout uses): validation.ID, the one rule for item ids.
+func validID(s string) bool { return validation.ID(s) }
 
 // ValidID reports whether s can be a record id.
 func ValidID(s string) bool { return validID(s) }

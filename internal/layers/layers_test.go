@@ -42,6 +42,7 @@ var rank = map[string]int{
 	"appliance/identity/signing":    3,
 	"appliance/identity/sso":        3,
 	"appliance/identity/breakglass": 3,
+	"appliance/privacy/consent":     3,
 	"appliance/apikeys":             4,
 	"appliance/identity/accounts":   4,
 	"appliance/collections":         4,

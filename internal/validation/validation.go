@@ -50,3 +50,22 @@ func PageLimit(limit, def int) (int, error) {
 	}
 	return limit, nil
 }
+
+// MaxID bounds an item id (a record's, a blob's) and a subject id.
+const MaxID = 64
+
+// ID reports whether s can be an item or subject id: 1 to MaxID of
+// a-z A-Z 0-9 . _ - : (none of the separators storage layouts use).
+func ID(s string) bool {
+	if s == "" || len(s) > MaxID {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-', c == ':':
+		default:
+			return false
+		}
+	}
+	return true
+}
