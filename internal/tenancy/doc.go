@@ -36,8 +36,8 @@
 // "records", "index" and "subjects" (records), "blobs", "blob_uploads",
 // "blob_chunks" and "blob_subjects" (blobs), "users", "users_by_name",
 // "users_meta", "roles", "sessions", "session_tokens" and "refresh"
-// (identity/accounts), "consent_purposes" and "consent_ledger"
-// (privacy/consent). An audit entry that targets a tenant names it as
+// (identity/accounts), "consent_purposes", "consent_purpose_versions"
+// and "consent_ledger" (privacy/consent). An audit entry that targets a tenant names it as
 // "tenant:<id>" too ([AuditTarget]).
 //
 // # Isolation

@@ -374,3 +374,70 @@ func TestLedger(t *testing.T) {
 		})
 	}
 }
+
+// TestAsOfTermsInForce: a state as of a past moment judges by the terms
+// of the purposes in force then — a purpose created later is absent, one
+// whose basis changed since is judged by its old basis — and a grant
+// keeps the policy version it was given for.
+func TestAsOfTermsInForce(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	s := e.svc
+	e.clock.set(day(2))
+	if _, err := s.Grant(ctx, owner, "acme", consent.Input{Subject: "guest-1", Purposes: []string{"error-tracking"}, Source: consent.SourceWeb}); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.set(day(3))
+	if _, err := s.CreatePurpose(ctx, owner, "acme", consent.PurposeInput{ID: "marketing", Description: "Marketing", Basis: consent.BasisConsent}); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.set(day(4))
+	research := fixture[4]
+	research.Basis, research.DefaultOn = consent.BasisLegitimateInterest, true
+	if _, err := s.UpdatePurpose(ctx, owner, "acme", research, 1); err != nil {
+		t.Fatal(err)
+	}
+	tracking := fixture[3]
+	tracking.Description = "Error tracking, v2"
+	if _, err := s.UpdatePurpose(ctx, owner, "acme", tracking, 1); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.set(day(6))
+	for _, c := range []struct {
+		at                        time.Time
+		researchAllowed           bool
+		researchVersion           int
+		marketing                 bool
+		trackingGrant, trackingAt int
+	}{
+		{at: day(2).Add(time.Hour), researchVersion: 1, trackingGrant: 1, trackingAt: 1},
+		{at: day(3), researchVersion: 1, marketing: true, trackingGrant: 1, trackingAt: 1},
+		{at: day(5), researchAllowed: true, researchVersion: 2, marketing: true, trackingGrant: 1, trackingAt: 2},
+		{at: time.Time{}, researchAllowed: true, researchVersion: 2, marketing: true, trackingGrant: 1, trackingAt: 2},
+	} {
+		st, err := s.StateAt(ctx, owner, "acme", "guest-1", c.at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, ok := st.Purpose("user-research")
+		if !ok || r.Allowed != c.researchAllowed || r.PolicyVersion != c.researchVersion {
+			t.Errorf("as of %s: user-research %+v", c.at, r)
+		}
+		if m, ok := st.Purpose("marketing"); ok != c.marketing || m.Allowed {
+			t.Errorf("as of %s: marketing %+v present=%v", c.at, m, ok)
+		}
+		if tr, _ := st.Purpose("error-tracking"); !tr.Allowed || tr.GrantedVersion != c.trackingGrant || tr.PolicyVersion != c.trackingAt {
+			t.Errorf("as of %s: error-tracking %+v", c.at, tr)
+		}
+	}
+	vs, err := s.PurposeVersions(ctx, owner, "acme", "user-research")
+	if err != nil || len(vs) != 2 || vs[0].Basis != consent.BasisConsent || vs[1].Basis != consent.BasisLegitimateInterest || vs[1].PolicyVersion != 2 {
+		t.Fatalf("versions: %+v %v", vs, err)
+	}
+	if vs, err := s.PurposeVersions(ctx, owner, "acme", "marketing"); err != nil || len(vs) != 1 {
+		t.Errorf("marketing versions: %+v %v", vs, err)
+	}
+	if _, err := s.PurposeVersions(ctx, owner, "acme", "user"); !errors.Is(err, consent.ErrNotFound) {
+		t.Errorf("versions of a missing purpose: %v", err)
+	}
+}

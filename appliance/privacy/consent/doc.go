@@ -68,14 +68,16 @@
 // sealed payloads leaves the chain a pseudonymous proof, as the law allows.
 // Events are timed by the service's clock, never earlier than the
 // subject's previous event, so the ledger's order is its time order and a
-// state as of any moment is its prefix.
+// state as of any moment is its prefix, judged by the purposes' terms in
+// force at that moment (every version of a purpose is kept).
 //
 // # Storage
 //
 // Below the tenant's bucket:
 //
-//	consent_purposes / <purpose id>                  the purpose (JSON)
-//	consent_ledger / <subject token> / <seq, 8 bytes> an event (JSON; evidence sealed)
+//	consent_purposes / <purpose id>                               its current terms (JSON)
+//	consent_purpose_versions / <purpose id> 0 <version, 4 bytes>  every version of them
+//	consent_ledger / <subject token> / <seq, 8 bytes>              an event (JSON; evidence sealed)
 //
 // Concurrent appends to one subject's ledger race for the next sequence;
 // the loser reads again and retries, so every node sees one ledger.

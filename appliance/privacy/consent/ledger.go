@@ -265,14 +265,23 @@ type ledger struct {
 	purposes []Purpose
 	versions map[string]uint64
 	events   []stored
+	// history is every version of every purpose (read with history only).
+	history []Purpose
 }
 
-func (s *Service) read(ctx context.Context, tenant, tok string) (ledger, error) {
+// read reads the ledger of the subject whose blind index is tok, and with
+// history every version of the tenant's purposes.
+func (s *Service) read(ctx context.Context, tenant, tok string, history bool) (ledger, error) {
 	var l ledger
 	err := s.view(ctx, tenant, func(r tenancy.Read) error {
 		var err error
 		if l.purposes, l.versions, err = readPurposes(r); err != nil {
 			return err
+		}
+		if history {
+			if l.history, err = readVersions(r, ""); err != nil {
+				return err
+			}
 		}
 		r.Scan(ledgerPath(tok), nil, 0, func(k, v []byte, _ uint64) bool {
 			var e stored
@@ -305,7 +314,7 @@ func (s *Service) append(ctx context.Context, caller audit.Principal, tenant, su
 	}
 	tok := token(ikey, subject)
 	for range appendAttempts {
-		l, err := s.read(ctx, tenant, tok)
+		l, err := s.read(ctx, tenant, tok, false)
 		if err != nil {
 			return Event{}, err
 		}

@@ -1,7 +1,9 @@
 package consent
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -61,7 +63,17 @@ type PurposeInput struct {
 	Sale        bool
 }
 
-var purposesPath = raftstore.Path("consent_purposes")
+var (
+	purposesPath = raftstore.Path("consent_purposes")
+	// versionsPath keeps every version of every purpose, so that a state
+	// as of a past moment judges by the terms in force then.
+	versionsPath = raftstore.Path("consent_purpose_versions")
+)
+
+// versionKey orders a purpose's versions after one another: id, 0, version.
+func versionKey(id string, version int) []byte {
+	return binary.BigEndian.AppendUint32(append([]byte(id), 0), uint32(version))
+}
 
 // validPurposeID: 1 to MaxPurposeID of a-z 0-9 -, starting with a letter,
 // not ending with -.
@@ -168,8 +180,11 @@ func (s *Service) writePurpose(ctx context.Context, caller audit.Principal, tena
 		return err
 	}
 	res, err := s.tenancy.Scope(tenant).Apply(ctx, &tenancy.Txn{
-		Conds: []raftstore.Cond{cond},
-		Ops:   []raftstore.Op{{Kind: raftstore.OpPut, Bucket: purposesPath, Key: []byte(p.ID), Value: val}},
+		Conds: []raftstore.Cond{cond, {Kind: raftstore.CondAbsent, Bucket: versionsPath, Key: versionKey(p.ID, p.PolicyVersion)}},
+		Ops: []raftstore.Op{
+			{Kind: raftstore.OpPut, Bucket: purposesPath, Key: []byte(p.ID), Value: val},
+			{Kind: raftstore.OpPut, Bucket: versionsPath, Key: versionKey(p.ID, p.PolicyVersion), Value: val},
+		},
 		Audit: [][]byte{entry},
 	})
 	if err := applied(res, err); err != nil {
@@ -221,6 +236,68 @@ func (s *Service) Purposes(ctx context.Context, caller audit.Principal, tenant s
 		return err
 	})
 	return out, err
+}
+
+// PurposeVersions lists every version of one purpose, oldest first.
+func (s *Service) PurposeVersions(ctx context.Context, caller audit.Principal, tenant, id string) ([]Purpose, error) {
+	if err := callerIn(caller, tenant); err != nil {
+		return nil, err
+	}
+	if !validPurposeID(id) {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	var out []Purpose
+	err := s.view(ctx, tenant, func(r tenancy.Read) error {
+		var err error
+		out, err = readVersions(r, id)
+		return err
+	})
+	if err == nil && len(out) == 0 {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	return out, err
+}
+
+// readVersions reads the versions of purpose id, or of every purpose
+// (id ""), by id then version.
+func readVersions(r tenancy.Read, id string) ([]Purpose, error) {
+	var after []byte
+	if id != "" {
+		after = append([]byte(id), 0) // just before the purpose's first version key
+	}
+	var out []Purpose
+	var bad error
+	r.Scan(versionsPath, after, 0, func(k, v []byte, _ uint64) bool {
+		if id != "" && !bytes.HasPrefix(k, append([]byte(id), 0)) {
+			return false
+		}
+		var p Purpose
+		if err := json.Unmarshal(v, &p); err != nil {
+			bad = fmt.Errorf("consent: purpose version %q: %w", k, err)
+			return false
+		}
+		out = append(out, p)
+		return true
+	})
+	return out, bad
+}
+
+// termsAt is, of versions (by id then version), each purpose's version in
+// force at at: its latest made at or before at. Purposes created later are
+// left out.
+func termsAt(versions []Purpose, at time.Time) []Purpose {
+	var out []Purpose
+	for _, p := range versions {
+		if p.UpdatedAt.After(at) {
+			continue
+		}
+		if n := len(out); n > 0 && out[n-1].ID == p.ID {
+			out[n-1] = p
+		} else {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // readPurposes reads every purpose, with the version each was read at.

@@ -32,9 +32,10 @@ type PurposeState struct {
 	// default or the basis).
 	Since *time.Time `json:"since,omitempty"`
 	// GrantedVersion is the policy version of the grant in force (0:
-	// none); CurrentVersion the purpose's.
+	// none); PolicyVersion the purpose's version in force at the state's
+	// moment.
 	GrantedVersion int    `json:"granted_version,omitempty"`
-	CurrentVersion int    `json:"current_version"`
+	PolicyVersion  int    `json:"policy_version"`
 	Source         string `json:"source,omitempty"`
 }
 
@@ -57,8 +58,8 @@ func (st State) Purpose(id string) (PurposeState, bool) {
 	return st.Purposes[i], true
 }
 
-// evaluate is the state the events up to at give the purposes that
-// existed then (with their current terms).
+// evaluate is the state the events up to at give purposes (the terms in
+// force at at).
 func evaluate(purposes []Purpose, events []stored, at time.Time) State {
 	st := State{At: at, Purposes: []PurposeState{}}
 	type last struct {
@@ -88,10 +89,7 @@ func evaluate(purposes []Purpose, events []stored, at time.Time) State {
 		}
 	}
 	for _, p := range purposes {
-		if p.CreatedAt.After(at) {
-			continue
-		}
-		ps := PurposeState{Purpose: p.ID, Basis: p.Basis, Required: p.Required, CurrentVersion: p.PolicyVersion}
+		ps := PurposeState{Purpose: p.ID, Basis: p.Basis, Required: p.Required, PolicyVersion: p.PolicyVersion}
 		l, decided := latest[p.ID]
 		switch {
 		case p.Basis == BasisContract || p.Basis == BasisLegalObligation:
@@ -129,19 +127,23 @@ func (s *Service) State(ctx context.Context, caller audit.Principal, tenant, sub
 }
 
 // StateAt is the subject's consent at a past moment, from the ledger's
-// events up to it (the zero time: now).
+// events up to it, judged by the purposes' terms in force then (those
+// created later left out); the zero time, or a time not in the past: now,
+// by the current terms.
 func (s *Service) StateAt(ctx context.Context, caller audit.Principal, tenant, subject string, at time.Time) (State, error) {
 	if err := firstErr(callerIn(caller, tenant), checkSubject(subject)); err != nil {
 		return State{}, err
 	}
-	l, err := s.ledger(ctx, tenant, subject)
+	now := s.now().UTC()
+	past := !at.IsZero() && at.Before(now)
+	l, err := s.ledger(ctx, tenant, subject, past)
 	if err != nil {
 		return State{}, err
 	}
-	if at.IsZero() {
-		at = s.now()
+	if !past {
+		return evaluate(l.purposes, l.events, now), nil
 	}
-	return evaluate(l.purposes, l.events, at.UTC()), nil
+	return evaluate(termsAt(l.history, at.UTC()), l.events, at.UTC()), nil
 }
 
 // History is the subject's ledger, oldest first, with evidence texts
@@ -155,7 +157,7 @@ func (s *Service) History(ctx context.Context, caller audit.Principal, tenant, s
 		return nil, err
 	}
 	tok := token(ikey, subject)
-	l, err := s.read(ctx, tenant, tok)
+	l, err := s.read(ctx, tenant, tok, false)
 	if err != nil {
 		return nil, err
 	}
@@ -180,13 +182,14 @@ func (s *Service) History(ctx context.Context, caller audit.Principal, tenant, s
 	return out, nil
 }
 
-// ledger reads the tenant's purposes and the subject's events.
-func (s *Service) ledger(ctx context.Context, tenant, subject string) (ledger, error) {
+// ledger reads the tenant's purposes (with history, every version of
+// them) and the subject's events.
+func (s *Service) ledger(ctx context.Context, tenant, subject string, history bool) (ledger, error) {
 	ikey, err := s.keys.IndexKey(ctx, tenant)
 	if err != nil {
 		return ledger{}, err
 	}
-	return s.read(ctx, tenant, token(ikey, subject))
+	return s.read(ctx, tenant, token(ikey, subject), history)
 }
 
 // Require refuses processing of the subject's data for any of purposes
@@ -200,7 +203,7 @@ func (s *Service) Require(ctx context.Context, tenant, subject string, purposes 
 	if err := checkSubject(subject); err != nil {
 		return err
 	}
-	l, err := s.ledger(ctx, tenant, subject)
+	l, err := s.ledger(ctx, tenant, subject, false)
 	if err != nil {
 		return err
 	}
