@@ -43,6 +43,7 @@ var rank = map[string]int{
 	"appliance/identity/sso":        3,
 	"appliance/identity/breakglass": 3,
 	"appliance/privacy/consent":     3,
+	"appliance/privacy/receipt":     3,
 	"appliance/apikeys":             4,
 	"appliance/identity/accounts":   4,
 	"appliance/collections":         4,
