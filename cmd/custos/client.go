@@ -82,11 +82,12 @@ func printPeers(w io.Writer, peers []client.Peer) {
 
 // usesSession reports whether cmd sends its requests with the stored
 // session: every client command but login and logout (which handle the
-// session themselves) and the server.
+// session themselves), the server, and the offline dsr verifiers (which
+// must reach no server, not even to refresh a session).
 func usesSession(cmd *cobra.Command) bool {
 	for c := cmd; c != nil; c = c.Parent() {
 		switch c.Name() {
-		case "login", "logout", "server":
+		case "login", "logout", "server", "verify-export", "verify-receipt":
 			return false
 		}
 	}

@@ -54,6 +54,7 @@ func newRoot(stdout, stderr io.Writer, environ []string) *cobra.Command {
 		newMFACmd(e, cl),
 		newUserCmd(e, cl),
 		newRoleCmd(e, cl),
+		newDSRCmd(e, cl),
 	)
 	return root
 }
