@@ -428,3 +428,21 @@ func TestZip(t *testing.T) {
 		t.Errorf("not a zip: %v", err)
 	}
 }
+
+// TestSpecVectors: the specification quotes the golden files verbatim, so
+// the text and the code cannot drift apart.
+func TestSpecVectors(t *testing.T) {
+	spec := string(readFile(t, "../../../docs/privacy-artifacts.md"))
+	manifest := string(readFile(t, filepath.Join(goldenExport, ManifestName)))
+	for name, want := range map[string]string{
+		"manifest text":   manifest[:strings.Index(manifest, "\n\n")+1],
+		"receipt":         string(readFile(t, goldenReceipt)),
+		"verifier key":    string(pub(t)),
+		"manifest header": manifestHeader + "\n",
+		"receipt header":  receiptHeader + "\n",
+	} {
+		if !strings.Contains(spec, "\n"+want) {
+			t.Errorf("docs/privacy-artifacts.md does not quote the %s:\n%s", name, want)
+		}
+	}
+}
