@@ -265,6 +265,13 @@ func (f *limitFixture) scenarios() map[string]limitScenario {
 			},
 			bad: &outcome{status: []int{422}, slug: []string{"validation"}, field: []string{"fields[0].name"}},
 		},
+		"Field.collection": {
+			send: func(v string) []response {
+				return one(e.do("PUT", "/v1/tenants/acme/collections/"+f.fresh("fref"),
+					js(map[string]any{"fields": []map[string]any{{"name": "r", "type": "ref", "classification": "internal", "collection": v}}})))
+			},
+			bad: &outcome{status: []int{422}, slug: []string{"validation"}, field: []string{"fields[0].collection"}},
+		},
 		"Field.values[]": {
 			send: func(v string) []response {
 				return one(e.do("PUT", "/v1/tenants/acme/collections/"+f.fresh("fvalues"),

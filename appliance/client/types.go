@@ -178,6 +178,9 @@ type CollectionField struct {
 	Required       bool   `json:"required"`
 	Classification string `json:"classification"`
 	Index          bool   `json:"index"`
+	// Collection and OnErase are a ref field's (collections.TypeRef).
+	Collection string `json:"collection,omitempty"`
+	OnErase    string `json:"on_erase,omitempty"`
 }
 
 // CollectionList is GET /v1/tenants/{id}/collections.

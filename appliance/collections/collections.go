@@ -45,6 +45,25 @@ const (
 	TypeTime   = "time"
 	TypeJSON   = "json"
 	TypeEnum   = "enum"
+	// TypeRef holds the id of a record of another (or the same)
+	// collection, named by Field.Collection; the records service keeps a
+	// reverse index of refs so that erasure finds a record's referrers,
+	// and Field.OnErase says what the erasure of the referenced record
+	// does to the referrer.
+	TypeRef = "ref"
+)
+
+// What erasing a referenced record does to a record that refers to it
+// (Field.OnErase of a ref field).
+const (
+	// OnEraseDetach rewrites the referrer without the field (a new
+	// version): the default, since a referrer is often another person's
+	// record (a booking's co-guest) that outlives the link.
+	OnEraseDetach = "detach"
+	// OnEraseErase erases the referrer too, and follows its own
+	// referrers in turn: for records that exist only as part of the
+	// referenced one (a guest's preferences, call notes).
+	OnEraseErase = "erase"
 )
 
 // Classifications.
@@ -72,6 +91,11 @@ type Field struct {
 	Classification string   `json:"classification"`
 	Index          bool     `json:"index"`            // blind index: equality search
 	Values         []string `json:"values,omitempty"` // enum values
+	// Collection is the collection a ref field's records belong to.
+	Collection string `json:"collection,omitempty"`
+	// OnErase is what erasing the referenced record does to this record
+	// (ref fields: OnEraseDetach, the default, or OnEraseErase).
+	OnErase string `json:"on_erase,omitempty"`
 }
 
 // Schema is a collection's definition at one version.
@@ -115,10 +139,17 @@ func validate(d *Definition) error {
 			return validation.Field(at+".name", "is defined twice")
 		}
 		seen[f.Name] = true
+		if f.Type != TypeRef && (f.Collection != "" || f.OnErase != "") {
+			return validation.Field(at+".collection", "collection and on_erase are only for ref fields")
+		}
 		switch f.Type {
 		case TypeString, TypeNumber, TypeBool, TypeTime, TypeJSON:
 			if len(f.Values) > 0 {
 				return validation.Field(at+".values", "is only for enum fields")
+			}
+		case TypeRef:
+			if err := validRef(f, at); err != nil {
+				return err
 			}
 		case TypeEnum:
 			if len(f.Values) == 0 || len(f.Values) > maxEnumValues {
@@ -132,7 +163,7 @@ func validate(d *Definition) error {
 				vs[v] = true
 			}
 		default:
-			return validation.Field(at+".type", "must be string, number, bool, time, json or enum")
+			return validation.Field(at+".type", "must be string, number, bool, time, json, enum or ref")
 		}
 		switch f.Classification {
 		case ClassPII, ClassSensitive, ClassInternal:
@@ -142,6 +173,31 @@ func validate(d *Definition) error {
 		if f.Index && f.Type == TypeJSON {
 			return validation.Field(at+".index", "is not possible on a json field (equality search needs a scalar)")
 		}
+	}
+	return nil
+}
+
+// validRef checks a ref field and sets its default on_erase (detach).
+// A required ref cannot be detached: the referrer would lose a required
+// field.
+func validRef(f *Field, at string) error {
+	if len(f.Values) > 0 {
+		return validation.Field(at+".values", "is only for enum fields")
+	}
+	if !ValidName(f.Collection) {
+		return validation.Field(at+".collection", "must name a collection: 1 to 63 of a-z, 0-9 and _, starting with a letter")
+	}
+	if f.OnErase == "" {
+		f.OnErase = OnEraseDetach
+	}
+	switch f.OnErase {
+	case OnEraseDetach:
+		if f.Required {
+			return validation.Field(at+".on_erase", "must be erase for a required ref (detaching would remove a required field)")
+		}
+	case OnEraseErase:
+	default:
+		return validation.Field(at+".on_erase", "must be erase or detach")
 	}
 	return nil
 }
@@ -163,6 +219,9 @@ func compatible(prev *Schema, next *Definition) error {
 		}
 		if f.Type != o.Type {
 			return validation.Field(at+".type", fmt.Sprintf("cannot change from %s (records hold %s values)", o.Type, o.Type))
+		}
+		if f.Collection != o.Collection {
+			return validation.Field(at+".collection", fmt.Sprintf("cannot change from %s (records refer to its records)", o.Collection))
 		}
 		if f.Required && !o.Required {
 			return validation.Field(at+".required", "cannot become required (existing records may lack it)")

@@ -31,6 +31,9 @@
 //	                            versions, times, sealed fields)
 //	index/<collection>/<field>  <hmac 32> <id> -> ""
 //	subjects/<subject>          <collection> 0x00 <id> -> ""
+//	refs/<collection>/<id>      <collection> 0x00 <id> 0x00 <field> -> ""
+//	                            (the records that refer to collection/id:
+//	                            refs.go)
 //
 // # Attribute scopes
 //
@@ -96,7 +99,9 @@
 // # Files
 //
 // records.go is the service and its writes (create, replace, patch,
-// delete); validate.go checks input against the schema; seal.go seals and
+// delete); refs.go is ref fields and their reverse index; erase.go
+// builds bulk removals and detachments for erasure and retention;
+// validate.go checks input against the schema; seal.go seals and
 // opens field values; index.go is the blind index and search;
 // visibility.go shows a record as the reader's role reads it (see
 // appliance/identity/visibility) and mask.go is the masked form of a
@@ -155,6 +160,9 @@ type envelope struct {
 	CreatedAt     time.Time         `json:"created_at"`
 	UpdatedAt     time.Time         `json:"updated_at"`
 	Sealed        map[string][]byte `json:"sealed"`
+	// Refs are the record's ref values in the clear (refs.go): what its
+	// reverse-index entries are deleted by without opening a value.
+	Refs []storedRef `json:"refs,omitempty"`
 }
 
 // Keys is the part of the keyring records use; *keyring.Hierarchy
@@ -304,6 +312,9 @@ func (s *Service) write(ctx context.Context, c raftstore.Consistency, caller aud
 	}
 	next.Sealed = sealed
 	ops = append(ops, puts...)
+	next.Refs = refsOf(sc, values)
+	ops = append(ops, refDeletes(collection, id, env.Refs)...)
+	ops = append(ops, refPuts(collection, id, next.Refs)...)
 	val, err := json.Marshal(next)
 	if err != nil {
 		return Record{}, err
@@ -383,6 +394,8 @@ func (s *Service) create(ctx context.Context, c raftstore.Consistency, caller au
 		return Record{}, err
 	}
 	env.Sealed = sealed
+	env.Refs = refsOf(sc, values)
+	ops = append(ops, refPuts(collection, in.ID, env.Refs)...)
 	val, err := json.Marshal(env)
 	if err != nil {
 		return Record{}, err
@@ -446,6 +459,7 @@ func (s *Service) delete(ctx context.Context, c raftstore.Consistency, caller au
 	if err != nil {
 		return err
 	}
+	ops = append(ops, refDeletes(collection, id, st.env.Refs)...)
 	ops = append(ops, raftstore.Op{Kind: raftstore.OpDelete, Bucket: recordsPath(collection), Key: []byte(id)})
 	if sub := st.env.Subject; sub != "" && validID(sub) {
 		ops = append(ops, raftstore.Op{Kind: raftstore.OpDelete, Bucket: subjectPath(sub), Key: subjectKey(collection, id)})

@@ -39,6 +39,14 @@ func newLayout(schemas Schemas) tenancy.Layout {
 			}
 			return recordsPath(string(c)), id, true
 		}),
+		tenancy.Refs("refs", func(_ [][]byte, key []byte) ([][]byte, []byte, bool) {
+			// refs/<target collection>/<target id>: collection 0x00 id 0x00 field
+			parts := bytes.Split(key, []byte{0})
+			if len(parts) != 3 {
+				return nil, nil, false
+			}
+			return recordsPath(string(parts[0])), parts[1], true
+		}),
 		tenancy.Open(string(schemaBucket[0])),
 	)
 }

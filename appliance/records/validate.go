@@ -106,6 +106,16 @@ func checkValue(f collections.Field, raw json.RawMessage) (checked, error) {
 		}
 		c.json, _ = json.Marshal(s)
 		c.indexed = []byte(strings.ToLower(strings.TrimSpace(s)))
+	case collections.TypeRef:
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			return c, errors.New("must be a string: a record id")
+		}
+		if err := validRefValue(s); err != nil {
+			return c, err
+		}
+		c.json, _ = json.Marshal(s)
+		c.indexed = []byte(s) // ids are exact: no folding
 	case collections.TypeNumber:
 		var n float64
 		if json.Unmarshal(raw, &n) != nil || math.IsInf(n, 0) || math.IsNaN(n) {
