@@ -22,6 +22,10 @@ type createTenantRequest struct {
 type updateTenantRequest struct {
 	DisplayName        *string `json:"display_name"`
 	AuditRetentionDays *int    `json:"audit_retention_days"`
+	Regulation         *string `json:"regulation"`
+	TimeZone           *string `json:"time_zone"`
+	DPDPResponseDays   *int    `json:"dpdp_response_days"`
+	RetentionDays      *int    `json:"retention_days"`
 }
 
 type listTenantsResponse struct {
@@ -71,7 +75,10 @@ func (s *server) updateTenant(c *fiber.Ctx, in *input) error {
 	id, req := in.str("id"), bodyOf[updateTenantRequest](in)
 	ctx, cancel := s.callContext(c)
 	defer cancel()
-	t, err := s.deps.Tenants.Update(ctx, in.who, id, tenants.Patch{DisplayName: req.DisplayName, AuditRetentionDays: req.AuditRetentionDays})
+	t, err := s.deps.Tenants.Update(ctx, in.who, id, tenants.Patch{
+		DisplayName: req.DisplayName, AuditRetentionDays: req.AuditRetentionDays,
+		Regulation: req.Regulation, TimeZone: req.TimeZone, DPDPResponseDays: req.DPDPResponseDays, RetentionDays: req.RetentionDays,
+	})
 	if err != nil {
 		return fmt.Errorf("api: update tenant %q: %w", id, err)
 	}

@@ -82,6 +82,13 @@ func (c *Client) Tenant(ctx context.Context, id string) (Tenant, error) {
 	return t, err
 }
 
+// UpdateTenant changes the fields of a tenant that p sets.
+func (c *Client) UpdateTenant(ctx context.Context, id string, p TenantPatch) (Tenant, error) {
+	var t Tenant
+	err := c.Do(ctx, "PATCH", tenantPath(id), p, &t)
+	return t, err
+}
+
 // DeleteTenant deletes a tenant and all of its data.
 func (c *Client) DeleteTenant(ctx context.Context, id string) error {
 	return c.Do(ctx, "DELETE", tenantPath(id), nil, nil)

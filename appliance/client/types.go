@@ -50,8 +50,27 @@ type Tenant struct {
 	Region      string `json:"region"`
 	State       string `json:"state"`
 	KeyProvider string `json:"key_provider,omitempty"`
-	CreatedAt   string `json:"created_at"`
-	UpdatedAt   string `json:"updated_at,omitempty"`
+	// AuditRetentionDays: 0 is the cluster's default.
+	AuditRetentionDays int `json:"audit_retention_days,omitempty"`
+	// The privacy settings: regulation mode, time zone, DPDP response
+	// period and default retention of records.
+	Regulation       string `json:"regulation,omitempty"`
+	TimeZone         string `json:"time_zone,omitempty"`
+	DPDPResponseDays int    `json:"dpdp_response_days,omitempty"`
+	RetentionDays    int    `json:"retention_days,omitempty"`
+	CreatedAt        string `json:"created_at"`
+	UpdatedAt        string `json:"updated_at,omitempty"`
+}
+
+// TenantPatch is the body of PATCH /v1/tenants/{id}: nil fields are left
+// alone.
+type TenantPatch struct {
+	DisplayName        *string `json:"display_name,omitempty"`
+	AuditRetentionDays *int    `json:"audit_retention_days,omitempty"`
+	Regulation         *string `json:"regulation,omitempty"`
+	TimeZone           *string `json:"time_zone,omitempty"`
+	DPDPResponseDays   *int    `json:"dpdp_response_days,omitempty"`
+	RetentionDays      *int    `json:"retention_days,omitempty"`
 }
 
 // TenantPage is one page of GET /v1/tenants; Next is the cursor of the

@@ -46,4 +46,25 @@
 // [*validation.FieldError] that names the field and unwraps to
 // [validation.ErrInvalid]. Lookups
 // of ids that cannot be valid report [ErrNotFound] without touching storage.
+//
+// # Privacy settings
+//
+// A tenant carries the settings its data-subject requests and its
+// retention are decided by: its regulation mode (gdpr, ccpa, pipeda or
+// dpdp — appliance/privacy/deadline's modes; default gdpr), the IANA time
+// zone whose calendar days request deadlines are counted in (default UTC),
+// its response period under dpdp (1 to 90 days, default 30) and its
+// default retention (retention_days, 1 to 36500, default 365): how long a
+// record of a collection that sets no retention_days of its own is kept
+// before the retention sweeper erases it. An entry written before these
+// settings existed reads with the defaults ([Decode]), so every tenant has
+// them; [Tenant.Deadlines] turns them into the deadline rule and zone.
+//
+// The default retention is one year in every mode, GDPR included. The
+// GDPR fixes no period (Art. 5(1)(e), storage limitation: no longer than
+// necessary for the purposes), and the "two years" of the trust pages is a
+// suggestion a GDPR tenant may choose (retention_days 730), not what the
+// law requires; keeping data longer than the tenant decided is the error
+// the law punishes, so choosing the regulation mode never lengthens
+// retention by itself, and changing one setting never changes another.
 package tenants

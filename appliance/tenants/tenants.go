@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/appliance/privacy/deadline"
 	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/internal/validation"
 	"github.com/custos/custos/keyring"
@@ -59,8 +60,20 @@ type Tenant struct {
 	KeyProvider string `json:"key_provider,omitempty"`
 	// AuditRetentionDays overrides the cluster's audit retention (0: the
 	// default, five years).
-	AuditRetentionDays int       `json:"audit_retention_days,omitempty"`
-	CreatedAt          time.Time `json:"created_at"`
+	AuditRetentionDays int `json:"audit_retention_days,omitempty"`
+	// Regulation is the regulation mode the tenant's data-subject
+	// requests are timed by (default gdpr).
+	Regulation deadline.Mode `json:"regulation"`
+	// TimeZone is the IANA zone whose calendar days request deadlines
+	// are counted in (default UTC).
+	TimeZone string `json:"time_zone"`
+	// DPDPResponseDays is the response period under the dpdp mode, in
+	// days (default 30; kept, and unused, under the other modes).
+	DPDPResponseDays int `json:"dpdp_response_days"`
+	// RetentionDays is how long a record of a collection that sets no
+	// retention_days of its own is kept (default 365).
+	RetentionDays int       `json:"retention_days"`
+	CreatedAt     time.Time `json:"created_at"`
 	UpdatedAt          time.Time `json:"updated_at"`
 }
 
@@ -90,6 +103,20 @@ type Patch struct {
 	// AuditRetentionDays: how long the tenant's audit entries are kept (0:
 	// the cluster's audit.retention).
 	AuditRetentionDays *int
+	// Regulation: gdpr, ccpa, pipeda or dpdp (any ASCII case).
+	Regulation *string
+	// TimeZone: an IANA zone name.
+	TimeZone *string
+	// DPDPResponseDays: 1 to 90.
+	DPDPResponseDays *int
+	// RetentionDays: 1 to MaxRetentionDays.
+	RetentionDays *int
+}
+
+// empty reports whether p changes nothing at all.
+func (p Patch) empty() bool {
+	return p.DisplayName == nil && p.AuditRetentionDays == nil && p.Regulation == nil &&
+		p.TimeZone == nil && p.DPDPResponseDays == nil && p.RetentionDays == nil
 }
 
 // Service is the tenant registry. It is safe for concurrent use.
@@ -177,7 +204,7 @@ func (s *Service) Create(ctx context.Context, who audit.Principal, in CreateInpu
 
 func (s *Service) create(ctx context.Context, who audit.Principal, id, name, region string, spec keyring.ProviderSpec) (Tenant, error) {
 	now := s.now()
-	t := Tenant{ID: id, DisplayName: name, Region: region, State: StateActive, CreatedAt: now, UpdatedAt: now}
+	t := Tenant{ID: id, DisplayName: name, Region: region, State: StateActive, CreatedAt: now, UpdatedAt: now}.withDefaults()
 	var prov *keyring.Provisioning
 	if s.keys != nil {
 		// Before anything is written: a Vault tenant's key must answer.
@@ -264,8 +291,8 @@ func (s *Service) List(ctx context.Context, c raftstore.Consistency, after strin
 				return false
 			}
 			var t Tenant
-			if decodeErr = json.Unmarshal(value, &t); decodeErr != nil {
-				decodeErr = fmt.Errorf("tenants: decode registry entry %q: %w", key, decodeErr)
+			if t, decodeErr = Decode(value); decodeErr != nil {
+				decodeErr = fmt.Errorf("tenants: registry entry %q: %w", key, decodeErr)
 				return false
 			}
 			page = append(page, t)
@@ -288,8 +315,8 @@ func (s *Service) List(ctx context.Context, c raftstore.Consistency, after strin
 // Update changes the fields set in p. An empty patch is invalid; a patch
 // that changes nothing returns the tenant unchanged.
 func (s *Service) Update(ctx context.Context, who audit.Principal, id string, p Patch) (Tenant, error) {
-	if p.DisplayName == nil && p.AuditRetentionDays == nil {
-		return Tenant{}, validation.Field("display_name", "is required")
+	if p.empty() {
+		return Tenant{}, validation.Field("display_name", "is required (or another setting to change)")
 	}
 	var name string
 	if p.DisplayName != nil {
@@ -301,6 +328,10 @@ func (s *Service) Update(ctx context.Context, who audit.Principal, id string, p 
 	if d := p.AuditRetentionDays; d != nil && (*d < 0 || *d > MaxAuditRetentionDays) {
 		return Tenant{}, validation.Field("audit_retention_days", "must be between 0 (the cluster's default) and 36500")
 	}
+	mode, zone, err := p.checkPrivacy()
+	if err != nil {
+		return Tenant{}, err
+	}
 	return s.modify(ctx, who, id, func(cur Tenant, now time.Time) (change, error) {
 		next := cur
 		if p.DisplayName != nil {
@@ -309,6 +340,7 @@ func (s *Service) Update(ctx context.Context, who audit.Principal, id string, p 
 		if p.AuditRetentionDays != nil {
 			next.AuditRetentionDays = *p.AuditRetentionDays
 		}
+		next = p.applyPrivacy(next, mode, zone)
 		if next == cur {
 			return change{}, nil
 		}
@@ -442,13 +474,13 @@ func (s *Service) read(ctx context.Context, c raftstore.Consistency, id string) 
 
 // Decode reads a registry entry, as tenancy.Read.Entry gives it to a
 // component that reads a tenant's data and needs its state in the same
-// snapshot.
+// snapshot. Privacy settings an older entry lacks read as their defaults.
 func Decode(entry []byte) (Tenant, error) {
 	var t Tenant
 	if err := json.Unmarshal(entry, &t); err != nil {
 		return Tenant{}, fmt.Errorf("tenants: decode registry entry: %w", err)
 	}
-	return t, nil
+	return t.withDefaults(), nil
 }
 
 // now is the service's clock in UTC, without a monotonic reading, so that

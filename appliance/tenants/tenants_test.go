@@ -110,6 +110,7 @@ func TestCreateGet(t *testing.T) {
 	got := mustCreate(t, svc, "acme", "  Acme Hotels  ")
 	want := tenants.Tenant{
 		ID: "acme", DisplayName: "Acme Hotels", Region: storetest.Region, State: tenants.StateActive,
+		Regulation: tenants.DefaultRegulation, TimeZone: "UTC", DPDPResponseDays: 30, RetentionDays: 365,
 		CreatedAt: fixedTime, UpdatedAt: fixedTime,
 	}
 	if got != want {

@@ -18,6 +18,74 @@ func printTenants(e *env, ts []client.Tenant) {
 	tw.Flush()
 }
 
+// printTenantSettings prints a tenant's retention and privacy settings
+// under its table row.
+func printTenantSettings(e *env, t client.Tenant) {
+	audit := "cluster default"
+	if t.AuditRetentionDays > 0 {
+		audit = fmt.Sprintf("%d days", t.AuditRetentionDays)
+	}
+	fmt.Fprintf(e.stdout, "Regulation: %s, time zone %s, DPDP response %d days; records kept %d days; audit kept: %s\n",
+		t.Regulation, t.TimeZone, t.DPDPResponseDays, t.RetentionDays, audit)
+}
+
+// tenantUpdateCmd is custos tenant update: only the flags given change.
+func tenantUpdateCmd(e *env, cl *clientFlags) *cobra.Command {
+	var name, regulation, zone string
+	var auditDays, dpdpDays, retentionDays int
+	cmd := &cobra.Command{
+		Use: "update ID", Short: "Change a tenant's name, retention or privacy settings", Args: cobra.ExactArgs(1),
+		Long: `update changes only the settings whose flags are given. --regulation
+(gdpr, ccpa, pipeda, dpdp) and --time-zone (an IANA name) decide the due
+dates of data-subject requests; --dpdp-response-days is the period under
+dpdp (1 to 90); --retention-days is how long a record of a collection
+without its own retention_days is kept (default 365 in every mode; a GDPR
+tenant may choose 730).`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var p client.TenantPatch
+			f := cmd.Flags()
+			if f.Changed("display-name") {
+				p.DisplayName = &name
+			}
+			if f.Changed("audit-retention-days") {
+				p.AuditRetentionDays = &auditDays
+			}
+			if f.Changed("regulation") {
+				p.Regulation = &regulation
+			}
+			if f.Changed("time-zone") {
+				p.TimeZone = &zone
+			}
+			if f.Changed("dpdp-response-days") {
+				p.DPDPResponseDays = &dpdpDays
+			}
+			if f.Changed("retention-days") {
+				p.RetentionDays = &retentionDays
+			}
+			if p == (client.TenantPatch{}) {
+				return fmt.Errorf("tenant update: give at least one setting to change")
+			}
+			t, err := cl.api.UpdateTenant(cmd.Context(), args[0], p)
+			if err != nil {
+				return err
+			}
+			if cl.format == "json" {
+				return printJSON(e.stdout, t)
+			}
+			printTenants(e, []client.Tenant{t})
+			printTenantSettings(e, t)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&name, "display-name", "", "display name")
+	cmd.Flags().IntVar(&auditDays, "audit-retention-days", 0, "how long audit entries are kept (0: the cluster's default)")
+	cmd.Flags().StringVar(&regulation, "regulation", "", "regulation mode: gdpr, ccpa, pipeda or dpdp")
+	cmd.Flags().StringVar(&zone, "time-zone", "", "IANA time zone deadlines are counted in, e.g. Europe/Berlin")
+	cmd.Flags().IntVar(&dpdpDays, "dpdp-response-days", 0, "response period under dpdp, 1 to 90 days")
+	cmd.Flags().IntVar(&retentionDays, "retention-days", 0, "default retention of records, in days (1 to 36500)")
+	return cmd
+}
+
 func newTenantCmd(e *env, cl *clientFlags) *cobra.Command {
 	tc := &cobra.Command{Use: "tenant", Short: "Manage tenants"}
 	var displayName, region string
@@ -95,6 +163,7 @@ transit key in the customer's Vault (bring your own key); Vault must answer.`,
 				return printJSON(e.stdout, t)
 			}
 			printTenants(e, []client.Tenant{t})
+			printTenantSettings(e, t)
 			return nil
 		},
 	}
@@ -131,7 +200,7 @@ transit key in the customer's Vault (bring your own key); Vault must answer.`,
 	resume := setState("resume", "Resume a suspended tenant: its API keys work again", func(ctx context.Context, id string) (client.Tenant, error) {
 		return cl.api.ResumeTenant(ctx, id)
 	})
-	tc.AddCommand(create, list, get, del, suspend, resume)
+	tc.AddCommand(create, list, get, tenantUpdateCmd(e, cl), del, suspend, resume)
 	return tc
 }
 
