@@ -45,6 +45,7 @@ var rank = map[string]int{
 	"appliance/privacy/consent":     3,
 	"appliance/privacy/receipt":     3,
 	"appliance/apikeys":             4,
+	"appliance/privacy/requests":    4,
 	"appliance/identity/accounts":   4,
 	"appliance/collections":         4,
 	"appliance/records":             5,
