@@ -85,6 +85,21 @@ func (r *ReadTx) BucketCount(bucket [][]byte) int {
 	return n
 }
 
+// Buckets calls fn with the name of each bucket nested in bucket, in key
+// order, until fn returns false.
+func (r *ReadTx) Buckets(bucket [][]byte, fn func(name []byte) bool) {
+	b := bucketAt(r.tx, bucket)
+	if b == nil {
+		return
+	}
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if v == nil && !fn(bytes.Clone(k)) {
+			return
+		}
+	}
+}
+
 // BucketExists reports whether the nested bucket exists.
 func (r *ReadTx) BucketExists(bucket [][]byte) bool { return bucketAt(r.tx, bucket) != nil }
 

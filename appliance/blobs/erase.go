@@ -93,3 +93,10 @@ func (s *Service) SubjectBlobs(ctx context.Context, tenant, subject string) ([]s
 	slices.Sort(out)
 	return slices.Compact(out), nil
 }
+
+// SubjectBucketOp is the delete of subject's (empty) bucket in the
+// subject index of blobs, whose name is the subject's id: the erasure's
+// last transaction carries it.
+func (s *Service) SubjectBucketOp(subject string) raftstore.Op {
+	return raftstore.Op{Kind: raftstore.OpDeleteBucket, Bucket: raftstore.Path("blob_subjects"), Key: []byte(subject)}
+}

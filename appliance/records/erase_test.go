@@ -61,11 +61,11 @@ func TestRefFieldsValidateAndIndex(t *testing.T) {
 	if _, err := svc.Create(ctx, custos, "acme", "bookings", records.Input{ID: "b1", Fields: map[string]json.RawMessage{"guest": json.RawMessage(`"g1"`)}}); err != nil {
 		t.Fatal(err)
 	}
-	refs, err := svc.Referrers(ctx, "acme", "guests", "g1")
+	refs, err := svc.Referrers(ctx, "acme", []records.Held{{Collection: "guests", ID: "g1"}})
 	if err != nil || len(refs) != 4 {
 		t.Fatalf("referrers %+v %v", refs, err)
 	}
-	if refs[0] != (records.Referrer{Collection: "bookings", ID: "b1", Field: "guest", OnErase: collections.OnEraseDetach}) || refs[1].OnErase != collections.OnEraseErase {
+	if refs[0] != (records.Referrer{Collection: "bookings", ID: "b1", Field: "guest", OnErase: collections.OnEraseDetach, Target: records.Held{Collection: "guests", ID: "g1"}}) || refs[1].OnErase != collections.OnEraseErase {
 		t.Fatalf("referrers %+v", refs)
 	}
 	// A patch moving the ref moves its entry; a delete removes it.
@@ -75,11 +75,11 @@ func TestRefFieldsValidateAndIndex(t *testing.T) {
 	if err := svc.Delete(ctx, custos, "acme", "notes", "n1"); err != nil {
 		t.Fatal(err)
 	}
-	refs, _ = svc.Referrers(ctx, "acme", "guests", "g1")
+	refs, _ = svc.Referrers(ctx, "acme", []records.Held{{Collection: "guests", ID: "g1"}})
 	if len(refs) != 2 {
 		t.Fatalf("after patch and delete: %+v", refs)
 	}
-	if refs2, _ := svc.Referrers(ctx, "acme", "guests", "g2"); len(refs2) != 1 || refs2[0].ID != "n0" {
+	if refs2, _ := svc.Referrers(ctx, "acme", []records.Held{{Collection: "guests", ID: "g2"}}); len(refs2) != 1 || refs2[0].ID != "n0" {
 		t.Fatalf("g2 referrers %+v", refs2)
 	}
 }
@@ -128,7 +128,7 @@ func TestRemovePiecesAndDetach(t *testing.T) {
 	if ops, conds, n, err := svc.RemoveOps(ctx, "acme", items); err != nil || n != 0 || len(ops)+len(conds) != 0 {
 		t.Fatalf("second removal: %d %d %d %v", len(ops), len(conds), n, err)
 	}
-	refs, err := svc.Referrers(ctx, "acme", "guests", "g1")
+	refs, err := svc.Referrers(ctx, "acme", []records.Held{{Collection: "guests", ID: "g1"}})
 	if err != nil || len(refs) != 1 || refs[0].ID != "b1" {
 		t.Fatalf("referrers left %+v %v", refs, err)
 	}
@@ -144,7 +144,7 @@ func TestRemovePiecesAndDetach(t *testing.T) {
 	if ids, _, err := svc.Find(ctx, custos, "acme", "bookings", "text", json.RawMessage(`"keep"`), "", 10); err != nil || len(ids) != 1 {
 		t.Fatalf("index of the detached record: %v %v", ids, err)
 	}
-	if refs, _ := svc.Referrers(ctx, "acme", "guests", "g1"); len(refs) != 0 {
+	if refs, _ := svc.Referrers(ctx, "acme", []records.Held{{Collection: "guests", ID: "g1"}}); len(refs) != 0 {
 		t.Fatalf("referrers after detach %+v", refs)
 	}
 }

@@ -73,58 +73,111 @@ func refPuts(collection, id string, refs []storedRef) []raftstore.Op {
 	return ops
 }
 
-// Referrer is a record's field that refers to another record, and what
-// the erasure of that record does to it (collections.OnErase*).
+// Referrer is a record's field that refers to another record (Target),
+// and what the erasure of that record does to it (collections.OnErase*).
 type Referrer struct {
 	Collection string `json:"collection"`
 	ID         string `json:"id"`
 	Field      string `json:"field"`
 	OnErase    string `json:"on_erase"`
+	Target     Held   `json:"target"`
 }
 
 // maxReferrers bounds what one Referrers call answers.
-const maxReferrers = 100000
+const maxReferrers = 1 << 20
 
-// Referrers lists the record fields that refer to the record
-// collection/id (a linearizable read of the reverse index and the
+// Referrers lists the record fields that refer to any of the records
+// targets names (one linearizable read of the reverse index and the
 // referrers' schemas; no attribute scope: the erasure acts for the
 // tenant), with the on_erase of each field's current schema (detach
 // when the field is gone from it).
-func (s *Service) Referrers(ctx context.Context, tenant, collection, id string) ([]Referrer, error) {
+func (s *Service) Referrers(ctx context.Context, tenant string, targets []Held) ([]Referrer, error) {
 	var out []Referrer
 	err := s.tenancy.Scope(tenant).View(ctx, raftstore.Linearizable, func(r tenancy.Read) error {
 		schemas := map[string]*collections.Schema{}
 		var ferr error
-		r.Scan(refsPath(collection, id), nil, 0, func(k, _ []byte, _ uint64) bool {
-			parts := bytes.Split(k, []byte{0})
-			if len(parts) != 3 {
-				return true
+		for _, t := range targets {
+			if !validID(t.ID) || !collections.ValidName(t.Collection) {
+				continue
 			}
-			ref := Referrer{Collection: string(parts[0]), ID: string(parts[1]), Field: string(parts[2]), OnErase: collections.OnEraseDetach}
-			sc, ok := schemas[ref.Collection]
-			if !ok {
-				b, key := s.schemas.CurrentKey(ref.Collection)
-				if raw, ver, found := r.Get(b, key); found {
-					if sc, ferr = s.schemaOf(tenant, ref.Collection, raw, ver); ferr != nil {
-						return false
+			r.Scan(refsPath(t.Collection, t.ID), nil, 0, func(k, _ []byte, _ uint64) bool {
+				parts := bytes.Split(k, []byte{0})
+				if len(parts) != 3 {
+					return true
+				}
+				ref := Referrer{Collection: string(parts[0]), ID: string(parts[1]), Field: string(parts[2]), OnErase: collections.OnEraseDetach, Target: t}
+				sc, ok := schemas[ref.Collection]
+				if !ok {
+					b, key := s.schemas.CurrentKey(ref.Collection)
+					if raw, ver, found := r.Get(b, key); found {
+						if sc, ferr = s.schemaOf(tenant, ref.Collection, raw, ver); ferr != nil {
+							return false
+						}
+					}
+					schemas[ref.Collection] = sc
+				}
+				if sc != nil {
+					if f := fieldOf(sc, ref.Field); f.OnErase != "" {
+						ref.OnErase = f.OnErase
 					}
 				}
-				schemas[ref.Collection] = sc
+				out = append(out, ref)
+				return len(out) < maxReferrers
+			})
+			if ferr != nil || len(out) >= maxReferrers {
+				break
 			}
-			if sc != nil {
-				if f := fieldOf(sc, ref.Field); f.OnErase != "" {
-					ref.OnErase = f.OnErase
-				}
-			}
-			out = append(out, ref)
-			return len(out) < maxReferrers
-		})
+		}
+		if ferr == nil && len(out) >= maxReferrers {
+			ferr = fmt.Errorf("more than %d referrers", maxReferrers)
+		}
 		return ferr
 	})
 	if err != nil {
-		return nil, fmt.Errorf("records: referrers of %s/%s: %w", collection, id, err)
+		return nil, fmt.Errorf("records: referrers: %w", err)
 	}
 	return out, nil
+}
+
+// Holdings lists the records of subject, by collection and id (one
+// linearizable read of its subject index; no attribute scope, no audit:
+// for the erasure, which acts for the tenant and audits itself).
+func (s *Service) Holdings(ctx context.Context, tenant, subject string) ([]Held, error) {
+	var out []Held
+	if !validID(subject) {
+		return nil, nil
+	}
+	err := s.tenancy.Scope(tenant).View(ctx, raftstore.Linearizable, func(r tenancy.Read) error {
+		r.Scan(subjectPath(subject), nil, 0, func(k, _ []byte, _ uint64) bool {
+			if c, id, ok := bytes.Cut(k, []byte{0}); ok {
+				out = append(out, Held{Collection: string(c), ID: string(id)})
+			}
+			return true
+		})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("records: holdings: %w", err)
+	}
+	return out, nil
+}
+
+// SubjectBucketOp is the delete of subject's (empty) subject-index
+// bucket, whose name is the subject's id: the erasure's last transaction
+// carries it.
+func SubjectBucketOp(subject string) raftstore.Op {
+	return raftstore.Op{Kind: raftstore.OpDeleteBucket, Bucket: raftstore.Path("subjects"), Key: []byte(subject)}
+}
+
+// RefsBucketOps are the deletes of the reverse-index buckets of the
+// records items names (empty once their referrers are erased or
+// detached): their names are record ids.
+func RefsBucketOps(items []Held) []raftstore.Op {
+	ops := make([]raftstore.Op, 0, len(items))
+	for _, h := range items {
+		ops = append(ops, raftstore.Op{Kind: raftstore.OpDeleteBucket, Bucket: raftstore.Path("refs", h.Collection), Key: []byte(h.ID)})
+	}
+	return ops
 }
 
 // DetachPieces rewrites each referrer's record without the ref fields

@@ -50,7 +50,8 @@ var rank = map[string]int{
 	"appliance/collections":         4,
 	"appliance/records":             5,
 
-	"appliance/blobs": 6,
+	"appliance/blobs":           6,
+	"appliance/privacy/erasure": 6,
 
 	// The client defines the API's wire types (the problem body among
 	// them), which the API encodes: it sits just below the API.

@@ -278,6 +278,17 @@ func (r Read) BucketCount(bucket [][]byte) int {
 	return r.r.BucketCount(b)
 }
 
+// Buckets is raftstore.ReadTx.Buckets below the tenant; through a
+// restricted scope, below an open bucket only (nothing elsewhere, as
+// BucketCount).
+func (r Read) Buckets(bucket [][]byte, fn func(name []byte) bool) {
+	b, err := r.s.abs(bucket)
+	if err != nil || (r.s.restrict != nil && !r.s.restrict.open(bucket)) {
+		return
+	}
+	r.r.Buckets(b, fn)
+}
+
 // BucketExists is raftstore.ReadTx.BucketExists below the tenant; through
 // a restricted scope, of an open bucket only (false elsewhere, as
 // BucketCount).

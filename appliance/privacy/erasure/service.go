@@ -1,0 +1,278 @@
+package erasure
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"strconv"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/appliance/records"
+	"github.com/custos/custos/internal/tenancy"
+	"github.com/custos/custos/keyring"
+	"github.com/custos/custos/raftstore"
+)
+
+// Records is what the erasure needs of the records service;
+// *records.Service implements it.
+type Records interface {
+	Holdings(ctx context.Context, tenant, subject string) ([]records.Held, error)
+	Referrers(ctx context.Context, tenant string, targets []records.Held) ([]records.Referrer, error)
+	RemovePieces(ctx context.Context, tenant string, items []records.Held, room int) ([]records.Piece, error)
+	DetachPieces(ctx context.Context, tenant string, refs []records.Referrer, room int) ([]records.Piece, error)
+}
+
+// Blobs is what it needs of the blobs service; *blobs.Service implements
+// it.
+type Blobs interface {
+	SubjectBlobs(ctx context.Context, tenant, subject string) ([]string, error)
+	RemoveOps(ctx context.Context, tenant string, ids []string) ([]raftstore.Op, []raftstore.Cond, int, error)
+	SubjectBucketOp(subject string) raftstore.Op
+}
+
+// Consent reduces a subject's consent ledger to its minimal proof;
+// *consent.Service implements it.
+type Consent interface {
+	EraseOps(ctx context.Context, tenant, subject string) ([]raftstore.Op, int, error)
+}
+
+// Keys is the part of the keyring it uses; *keyring.Hierarchy implements
+// it.
+type Keys interface {
+	ShredOps(ctx context.Context, caller keyring.Auditor, tenant, subject string) (*tenancy.Txn, error)
+	Forget(tenant, subject string)
+	IndexKey(ctx context.Context, tenant string) ([]byte, error)
+	AuditKey(ctx context.Context, tenant string) ([]byte, error)
+}
+
+// Audit signs: the receipt with the cluster's audit key, a checkpoint of
+// the tenant's chain covering the erasure's entry; *audit.Service
+// implements it.
+type Audit interface {
+	Signer(ctx context.Context) (note.Signer, error)
+	SignNow(ctx context.Context, chain string) ([]byte, error)
+}
+
+// Requests is the erasure's view of data-subject requests: Begin checks
+// that request id of tenant is an erasure that may proceed (verified, or
+// in progress: a retry), moves it to in progress and names its subject;
+// Finish completes it with the receipt and the counts.
+type Requests interface {
+	Begin(ctx context.Context, caller audit.Principal, tenant, id string) (subject string, err error)
+	Finish(ctx context.Context, caller audit.Principal, tenant, id string, receipt string, counts map[string]uint64) error
+}
+
+// Service erases subjects. It is safe for concurrent use.
+type Service struct {
+	tenancy  *tenancy.Boundary
+	records  Records
+	blobs    Blobs
+	consent  Consent
+	keys     Keys
+	audit    Audit
+	requests Requests
+	now      func() time.Time
+}
+
+// Deps are the service's dependencies.
+type Deps struct {
+	Records  Records
+	Blobs    Blobs
+	Consent  Consent
+	Keys     Keys
+	Audit    Audit
+	Requests Requests
+	Now      func() time.Time // nil: time.Now
+}
+
+// New makes the service.
+func New(b *tenancy.Boundary, d Deps) *Service {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	return &Service{tenancy: b, records: d.Records, blobs: d.Blobs, consent: d.Consent, keys: d.Keys, audit: d.Audit, requests: d.Requests, now: d.Now}
+}
+
+// attempts bounds the plans of one erasure whose pieces lose races with
+// concurrent writes.
+const attempts = 4
+
+// Erase carries out erasure request id of tenant: it erases the
+// request's subject (see the package doc), signs the receipt, completes
+// the request with it and returns the signed receipt. Run again after a
+// failure, it finishes what is left; run again after it completed (the
+// request then is, and Begin refuses it), nothing is erased twice: the
+// ledger's entry answers.
+func (s *Service) Erase(ctx context.Context, caller audit.Principal, tenant, id string) (Entry, error) {
+	if !validRequestID(id) {
+		return Entry{}, ErrNotFound
+	}
+	subject, err := s.requests.Begin(ctx, caller, tenant, id)
+	if err != nil {
+		return Entry{}, err
+	}
+	e, found, err := s.Get(ctx, tenant, id)
+	if err != nil {
+		return Entry{}, err
+	}
+	if !found {
+		if e, err = s.erase(ctx, caller, tenant, subject, id, false); err != nil {
+			return Entry{}, err
+		}
+	}
+	if e.Receipt == "" {
+		if e, err = s.sign(ctx, tenant, e); err != nil {
+			return Entry{}, err
+		}
+	}
+	if err := s.requests.Finish(ctx, caller, tenant, id, e.Receipt, maps.Clone(e.Counts)); err != nil {
+		return e, fmt.Errorf("erasure: complete the request: %w", err)
+	}
+	return e, nil
+}
+
+// erase removes everything of subject and writes the ledger entry of
+// request id (reapply: a Reapply, which writes none).
+func (s *Service) erase(ctx context.Context, caller audit.Principal, tenant, subject, id string, reapply bool) (Entry, error) {
+	counts := map[string]uint64{}
+	var last []raftstore.Op
+	for i := 0; ; i++ {
+		if i == attempts {
+			return Entry{}, fmt.Errorf("%w: %d attempts lost to concurrent writes", ErrConflict, attempts)
+		}
+		p, err := s.plan(ctx, tenant, subject)
+		if err != nil {
+			return Entry{}, err
+		}
+		last = append(last, p.last...)
+		lost, err := s.applySteps(ctx, caller, tenant, id, p.steps, counts)
+		if err != nil {
+			return Entry{}, err
+		}
+		if !lost {
+			break
+		}
+	}
+	return s.finish(ctx, caller, tenant, subject, id, reapply, counts, last)
+}
+
+// applySteps applies the steps in order, each with its own audit entry
+// (subject.erase_step: the request, the kind, the count), adding what
+// they remove to counts; lost reports a step whose conditions no longer
+// held (a concurrent write): the caller plans again.
+func (s *Service) applySteps(ctx context.Context, caller audit.Principal, tenant, id string, steps []step, counts map[string]uint64) (lost bool, err error) {
+	store := s.tenancy.Scope(tenant)
+	for _, st := range steps {
+		entry, err := caller.Entry(s.now().UTC(), "subject.erase_step", "request:"+id, audit.OutcomeSuccess,
+			map[string]string{"kind": st.kind, "count": strconv.Itoa(st.n)}).Encode()
+		if err != nil {
+			return false, err
+		}
+		res, err := store.Apply(ctx, &tenancy.Txn{Conds: st.conds, Ops: st.ops, Audit: [][]byte{entry}})
+		switch {
+		case errors.Is(err, tenancy.ErrNoTenant):
+			return false, ErrNoTenant
+		case err != nil:
+			return false, fmt.Errorf("erasure: %s: %w", st.kind, err)
+		case res.Err != nil:
+			return false, fmt.Errorf("erasure: %s: %w", st.kind, res.Err)
+		case !res.Applied:
+			return true, nil
+		}
+		counts[st.kind] += uint64(st.n)
+	}
+	return false, nil
+}
+
+// finish applies the last transaction: the key's shred, the bucket
+// deletes, the ledger entry and the subject.erase audit entry.
+func (s *Service) finish(ctx context.Context, caller audit.Principal, tenant, subject, id string, reapply bool, counts map[string]uint64, last []raftstore.Op) (Entry, error) {
+	shred, err := s.keys.ShredOps(ctx, caller, tenant, subject)
+	if err != nil {
+		return Entry{}, err
+	}
+	akey, err := s.keys.AuditKey(ctx, tenant)
+	if err != nil {
+		return Entry{}, err
+	}
+	ikey, err := s.keys.IndexKey(ctx, tenant)
+	if err != nil {
+		return Entry{}, err
+	}
+	hadKey, err := s.present(ctx, tenant, shred.Ops)
+	if err != nil {
+		return Entry{}, err
+	}
+	now := s.now().UTC()
+	e := Entry{Request: id, Subject: audit.Pseudonym(akey, "subject", subject), Token: subjectToken(ikey, subject),
+		Erased: now, KeyShredded: hadKey, Counts: counts}
+	details := map[string]string{"request": id, "key_shredded": strconv.FormatBool(hadKey)}
+	if reapply {
+		details["reapply"] = "true"
+	}
+	for k, n := range counts {
+		details[k] = strconv.FormatUint(n, 10)
+	}
+	raw, err := caller.Entry(now, "subject.erase", e.Subject, audit.OutcomeSuccess, details).Encode()
+	if err != nil {
+		return Entry{}, err
+	}
+	txn := shred
+	txn.Ops = append(txn.Ops, last...)
+	txn.Ops = append(txn.Ops, records.SubjectBucketOp(subject), s.blobs.SubjectBucketOp(subject))
+	txn.Audit = append(txn.Audit, raw)
+	if !reapply {
+		// The ledger entry is written in the same transaction; its audit
+		// position is filled in after (ledgerPut again, below), the
+		// receipt once signed.
+		put, err := ledgerPut(e)
+		if err != nil {
+			return Entry{}, err
+		}
+		txn.Ops = append(txn.Ops, put)
+	}
+	res, err := s.tenancy.Scope(tenant).Apply(ctx, txn)
+	s.keys.Forget(tenant, subject)
+	switch {
+	case errors.Is(err, tenancy.ErrNoTenant):
+		return Entry{}, ErrNoTenant
+	case err != nil:
+		return Entry{}, fmt.Errorf("erasure: shred: %w", err)
+	case res.Err != nil:
+		return Entry{}, fmt.Errorf("erasure: shred: %w", res.Err)
+	case !res.Applied || len(res.Chains) == 0:
+		return Entry{}, fmt.Errorf("%w: the last transaction did not apply", ErrConflict)
+	}
+	e.AuditSeq = res.Chains[len(res.Chains)-1].Seq
+	e.AuditHash = leafHash(raw)
+	if !reapply {
+		if err := s.put(ctx, tenant, e); err != nil {
+			return Entry{}, err
+		}
+	}
+	return e, nil
+}
+
+// present reports whether the keys the shred deletes exist (whether
+// there is a key to shred).
+func (s *Service) present(ctx context.Context, tenant string, ops []raftstore.Op) (bool, error) {
+	found := false
+	err := s.tenancy.Scope(tenant).View(ctx, raftstore.Linearizable, func(r tenancy.Read) error {
+		for _, o := range ops {
+			if o.Kind == raftstore.OpDelete {
+				if _, _, ok := r.Get(o.Bucket, o.Key); ok {
+					found = true
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("erasure: read the key: %w", err)
+	}
+	return found, nil
+}
