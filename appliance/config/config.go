@@ -75,6 +75,7 @@ type Config struct {
 	Keyring   Keyring   `koanf:"keyring"`
 	Audit     Audit     `koanf:"audit"`
 	Blobs     Blobs     `koanf:"blobs"`
+	Retention Retention `koanf:"retention"`
 	RateLimit RateLimit `koanf:"ratelimit"`
 	Log       Log       `koanf:"log"`
 }
@@ -121,6 +122,18 @@ type Blobs struct {
 	MaxSize      int64         `koanf:"max_size"`      // bytes, 1 KiB..1 TiB
 	ContentTypes []string      `koanf:"content_types"` // accepted media types; "audio/*" accepts a family
 	StaleAfter   time.Duration `koanf:"stale_after"`   // unfinished uploads untouched this long are deleted
+}
+
+// Retention paces the leader's retention sweeper (package
+// appliance/privacy/retention): how often it looks for expired records,
+// how many one transaction erases, and the least pause between two such
+// transactions (the sweeper also waits as long as each took, so it never
+// holds more than half of the leader's time). How long records are kept
+// is the tenants' and collections' to say, not the node's.
+type Retention struct {
+	Interval  time.Duration `koanf:"interval"`   // between sweeps, 1m..24h
+	BatchSize int           `koanf:"batch_size"` // records per transaction, 1..256
+	Pause     time.Duration `koanf:"pause"`      // least pause between transactions, 0..10s
 }
 
 // Audit configures the audit log.
@@ -218,6 +231,7 @@ func defaults(dev bool) Config {
 			ContentTypes: []string{"audio/*", "video/*", "image/*", "application/pdf", "application/octet-stream", "text/plain"},
 			StaleAfter:   15 * time.Minute,
 		},
+		Retention: Retention{Interval: time.Hour, BatchSize: 256, Pause: 20 * time.Millisecond},
 		RateLimit: RateLimit{
 			Enabled:           true,
 			PerSourceRate:     2000,
@@ -490,6 +504,9 @@ func flatten(c *Config, redact bool) map[string]any {
 		"blobs.max_size":                    c.Blobs.MaxSize,
 		"blobs.content_types":               append([]string{}, c.Blobs.ContentTypes...),
 		"blobs.stale_after":                 c.Blobs.StaleAfter.String(),
+		"retention.interval":                c.Retention.Interval.String(),
+		"retention.batch_size":              int64(c.Retention.BatchSize),
+		"retention.pause":                   c.Retention.Pause.String(),
 		"ratelimit.enabled":                 c.RateLimit.Enabled,
 		"ratelimit.per_source_rate":         c.RateLimit.PerSourceRate,
 		"ratelimit.per_source_burst":        int64(c.RateLimit.PerSourceBurst),

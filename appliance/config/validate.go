@@ -87,6 +87,15 @@ func (c *Config) Validate() error {
 	if c.Blobs.StaleAfter < time.Minute || c.Blobs.StaleAfter > 7*24*time.Hour {
 		bad("blobs.stale_after", "must be between 1m and 168h")
 	}
+	if c.Retention.Interval < time.Minute || c.Retention.Interval > 24*time.Hour {
+		bad("retention.interval", "must be between 1m and 24h")
+	}
+	if c.Retention.BatchSize < 1 || c.Retention.BatchSize > 256 {
+		bad("retention.batch_size", "must be between 1 and 256")
+	}
+	if c.Retention.Pause < 0 || c.Retention.Pause > 10*time.Second {
+		bad("retention.pause", "must be between 0s and 10s")
+	}
 	if c.Audit.SelfCheckInterval < time.Second || c.Audit.SelfCheckInterval > 7*24*time.Hour {
 		bad("audit.selfcheck_interval", "must be between 1s and 168h")
 	}
