@@ -1,8 +1,10 @@
 // Package collections holds the schemas of a tenant's collections: the
 // fields a record of the collection has, their types, which are required,
 // how sensitive each is (pii, sensitive, internal), which carry a blind
-// index for equality search over encrypted values, the default retention,
-// and whether records must belong to a subject.
+// index for equality search over encrypted values, the retention (how
+// many days after its last change a record is erased; 0: the tenant's
+// default over the records of subjects — appliance/privacy/retention
+// enforces it), and whether records must belong to a subject.
 //
 // Schemas are versioned. PUT defines version 1, then every change makes a
 // new version; unchanged PUTs change nothing. Records written under an
@@ -104,7 +106,7 @@ type Schema struct {
 	Name            string    `json:"name"`
 	Version         uint64    `json:"version"`
 	Fields          []Field   `json:"fields"`
-	RetentionDays   int       `json:"retention_days,omitempty"` // 0: kept until deleted
+	RetentionDays   int       `json:"retention_days,omitempty"` // 0: the tenant's default over subjects' records (appliance/privacy/retention)
 	SubjectRequired bool      `json:"subject_required"`
 	UpdatedAt       time.Time `json:"updated_at"`
 }
@@ -126,7 +128,7 @@ func validate(d *Definition) error {
 		return validation.Field("fields", fmt.Sprintf("must have 1 to %d fields", MaxFields))
 	}
 	if d.RetentionDays < 0 || d.RetentionDays > maxRetentionDays {
-		return validation.Field("retention_days", "must be between 0 (kept until deleted) and 36500")
+		return validation.Field("retention_days", "must be between 0 (the tenant's default) and 36500 days")
 	}
 	seen := map[string]bool{}
 	for i := range d.Fields {

@@ -53,6 +53,10 @@ var rank = map[string]int{
 	"appliance/blobs":           6,
 	"appliance/privacy/erasure": 6,
 
+	// Retention erases records (and, on withdrawal, what a purpose
+	// covers) through the services that own them.
+	"appliance/privacy/retention": 7,
+
 	// The client defines the API's wire types (the problem body among
 	// them), which the API encodes: it sits just below the API.
 	"appliance/client": 6,
