@@ -38,10 +38,10 @@
 // # Lifecycle
 //
 // All background work — the join, the keyring janitor, audit checkpoints,
-// self-checks and pruning, the read-audit batcher, the upload sweeper and
-// the API server — runs under one context that the node cancels on Close,
-// and is tracked, so Close returns only when all of it has stopped and
-// then closes the store. Close first drains the API, so requests in flight
+// self-checks and pruning, the read-audit batcher, the upload sweeper, the
+// retention sweeper and the API server — runs under one context that the
+// node cancels on Close, and is tracked, so Close returns only when all of
+// it has stopped and then closes the store. Close first drains the API, so requests in flight
 // still find the services running.
 package node
 
@@ -73,6 +73,7 @@ import (
 	"github.com/custos/custos/appliance/identity/signing"
 	"github.com/custos/custos/appliance/identity/sso"
 	"github.com/custos/custos/appliance/identity/visibility"
+	"github.com/custos/custos/appliance/privacy/retention"
 	"github.com/custos/custos/appliance/ratelimit"
 	"github.com/custos/custos/appliance/records"
 	"github.com/custos/custos/appliance/tenants"
@@ -196,6 +197,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Node, error)
 	n.background(func(ctx context.Context) {
 		bl.RunSweeper(ctx, blobs.SweepConfig{IsLeader: n.store.IsLeader, Tenants: ten.IDs, Logger: n.logger.With("component", "blobs")})
 	})
+	n.startRetention(b, recs, colls, ten)
 
 	// Connect the services to the API and start serving. The app is the
 	// node's whole HTTP surface: the API registers its routes on it, as a
@@ -373,6 +375,22 @@ func (n *Node) startAudit(dataDir string, ids []age.Identity, ten *tenants.Servi
 	})
 	n.background(r.Run)
 	return s, r
+}
+
+// startRetention starts the retention sweeper: every node runs it, the
+// leader alone sweeps.
+func (n *Node) startRetention(b *tenancy.Boundary, recs *records.Service, colls *collections.Service, ten *tenants.Service) {
+	rc := n.cfg.Retention
+	pause := rc.Pause
+	if pause == 0 {
+		pause = -1 // the configuration's 0 is no fixed pause; the sweeper's 0 is its default
+	}
+	s := retention.New(b, recs, colls, retention.Config{
+		Interval: rc.Interval, Batch: rc.BatchSize, Pause: pause,
+		IsLeader: n.store.IsLeader, Tenants: ten.IDs, TenantDays: ten.RecordRetentionDays,
+		Logger: n.logger.With("component", "retention"),
+	})
+	n.background(s.Run)
 }
 
 // startSigning opens the cluster's access-token signing keys and keeps

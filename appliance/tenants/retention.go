@@ -25,3 +25,19 @@ func (s *Service) AuditRetention(ctx context.Context, id string) (time.Duration,
 	}
 	return time.Duration(t.AuditRetentionDays) * 24 * time.Hour, nil
 }
+
+// RecordRetentionDays is how long, in days, the tenant keeps a subject's
+// record of a collection that sets no retention of its own: its
+// retention_days (DefaultRetentionDays when unset), or 0 when it no
+// longer exists. It reads the local state, as the leader's retention
+// sweeper does (appliance/privacy/retention).
+func (s *Service) RecordRetentionDays(ctx context.Context, id string) (int, error) {
+	t, err := s.Get(ctx, raftstore.Stale, id)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return 0, nil
+	case err != nil:
+		return 0, err
+	}
+	return t.RetentionDays, nil
+}

@@ -4,11 +4,12 @@ import (
 	"time"
 
 	"github.com/custos/custos/appliance/collections"
+	"github.com/custos/custos/appliance/tenants"
 )
 
 // DefaultTenantDays is a tenant's default retention when it sets none:
 // one year, the conservative default the product promises.
-const DefaultTenantDays = 365
+const DefaultTenantDays = tenants.DefaultRetentionDays
 
 // day is the unit of retention periods: 24 hours, not a calendar day
 // (a period is a storage limit, not a legal deadline, so summer time

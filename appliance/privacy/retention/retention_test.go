@@ -83,7 +83,7 @@ func newCluster(t *testing.T, cfg retention.Config) *cluster {
 		recs := records.New(b, keys, colls, cl.clock.now)
 		ten := tenants.New(b, storetest.Region, tenants.WithKeys(keys))
 		nc := cfg
-		nc.Now, nc.IsLeader, nc.Tenants = cl.clock.now, s.IsLeader, ten.IDs
+		nc.Now, nc.IsLeader, nc.Tenants, nc.TenantDays = cl.clock.now, s.IsLeader, ten.IDs, ten.RecordRetentionDays
 		cl.nodes = append(cl.nodes, &node{store: s, recs: recs, colls: colls, ten: ten, sweep: retention.New(b, recs, colls, nc)})
 	}
 	if _, err := cl.nodes[0].ten.Create(context.Background(), operator, tenants.CreateInput{ID: "acme", DisplayName: "Acme"}); err != nil {
@@ -265,9 +265,14 @@ func TestSweepOnCluster(t *testing.T) {
 		}
 	}
 
-	// 366 days after t0: the subjects' guests (the tenant's default,
-	// a year) and c5 expired; the walk-in without a subject, the room
-	// and the ledger (400 days) remain.
+	// The tenant keeps subjects' records 300 days (not the default 365).
+	// 366 days after t0 the subjects' guests and c5 have expired; the
+	// walk-in without a subject, the room and the ledger (400 days)
+	// remain.
+	days := 300
+	if _, err := cl.nodes[1].ten.Update(ctx, operator, "acme", tenants.Patch{RetentionDays: &days}); err != nil {
+		t.Fatal(err)
+	}
 	at366 := t0.Add(366 * 24 * time.Hour)
 	cl.clock.set(at366)
 	testkit.Eventually(t, "guests and c5 to be swept", func() bool { return len(cl.sweeps(t, 0)) == 5 })
@@ -283,8 +288,8 @@ func TestSweepOnCluster(t *testing.T) {
 	}
 	want = append(want,
 		sweepEntry{"collection:calls", "1", at366.Add(-30 * 24 * time.Hour).Format(time.RFC3339), "30", "collection"},
-		sweepEntry{"collection:guests", "2", at366.Add(-365 * 24 * time.Hour).Format(time.RFC3339), "365", "tenant"},
-		sweepEntry{"collection:guests", "1", at366.Add(-365 * 24 * time.Hour).Format(time.RFC3339), "365", "tenant"},
+		sweepEntry{"collection:guests", "2", at366.Add(-300 * 24 * time.Hour).Format(time.RFC3339), "300", "tenant"},
+		sweepEntry{"collection:guests", "1", at366.Add(-300 * 24 * time.Hour).Format(time.RFC3339), "300", "tenant"},
 	)
 	for i := range cl.nodes {
 		if got := summary(cl.sweeps(t, i)); !slices.Equal(got, want) {
