@@ -57,14 +57,17 @@ var rank = map[string]int{
 	// covers) through the services that own them.
 	"appliance/privacy/retention": 7,
 
+	// export reads records, blobs, consent and audit.
+	"appliance/privacy/export": 7,
+
 	// The client defines the API's wire types (the problem body among
 	// them), which the API encodes: it sits just below the API.
 	"appliance/client": 6,
-	"appliance/api":    7,
+	"appliance/api":    8,
 
-	"appliance/node": 8,
+	"appliance/node": 9,
 
-	"cmd/custos": 9,
+	"cmd/custos": 10,
 }
 
 // testSupport are imported only by tests (and by each other).
