@@ -140,8 +140,9 @@ func (s *Sweeper) Run(ctx context.Context) {
 	}
 }
 
-// errNotLeader stops a sweep on a node that lost the lead.
-var errNotLeader = errors.New("retention: not the leader any more")
+// ErrNotLeader stops a sweep on a node that lost the lead; the next
+// leader's sweep takes over.
+var ErrNotLeader = errors.New("retention: not the leader any more")
 
 // Sweep erases what expired in every tenant, once. A tenant that fails
 // (its keys unavailable, say) is reported and the others are swept.
@@ -154,7 +155,7 @@ func (s *Sweeper) Sweep(ctx context.Context) (Report, error) {
 	var errs []error
 	for _, t := range ids {
 		if err := s.sweepTenant(ctx, t, &rep); err != nil {
-			if errors.Is(err, errNotLeader) || ctx.Err() != nil {
+			if errors.Is(err, ErrNotLeader) || ctx.Err() != nil {
 				return rep, err
 			}
 			errs = append(errs, fmt.Errorf("tenant %s: %w", t, err))
@@ -204,7 +205,7 @@ func (s *Sweeper) sweepCollection(ctx context.Context, tenant string, rule Rule,
 		)
 		for try := 0; ; try++ {
 			if !s.cfg.IsLeader() {
-				return errNotLeader
+				return ErrNotLeader
 			}
 			if found, next, err = s.recs.Expired(ctx, tenant, q); err != nil {
 				return err
