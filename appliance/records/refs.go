@@ -3,7 +3,6 @@ package records
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -228,49 +227,11 @@ func (s *Service) detach(ctx context.Context, tenant string, f *found, fields []
 	if !holds {
 		return one{}, false, nil
 	}
-	key, err := s.keys.DataKey(ctx, tenant, f.env.Subject)
+	o, err := s.rewrite(ctx, tenant, f, func(fd collections.Field) bool { return !slices.Contains(fields, fd.Name) }, false)
 	if err != nil {
-		return one{}, false, err
+		return one{}, false, fmt.Errorf("records: detach %s/%s: %w", f.col, f.id, err)
 	}
-	rec, err := s.open(tenant, f.col, f.id, f.env, key)
-	if err != nil {
-		return one{}, false, err
-	}
-	ops, err := s.indexDeletes(ctx, tenant, f.col, f.id, f.sc, rec)
-	if err != nil {
-		return one{}, false, err
-	}
-	ops = append(ops, refDeletes(f.col, f.id, f.env.Refs)...)
-	values := map[string]checked{}
-	for _, fd := range f.sc.Fields {
-		raw, ok := rec.Fields[fd.Name]
-		if !ok || slices.Contains(fields, fd.Name) {
-			continue
-		}
-		c, err := checkValue(fd, raw)
-		if err != nil {
-			return one{}, false, fmt.Errorf("records: detach %s/%s: field %s: %w", f.col, f.id, fd.Name, err)
-		}
-		values[fd.Name] = c
-	}
-	next := f.env
-	next.Version++
-	next.SchemaVersion = f.sc.Version
-	next.UpdatedAt = s.now().UTC()
-	next.Refs = refsOf(f.sc, values)
-	sealed, puts, err := s.sealAll(ctx, tenant, f.col, f.id, next.Version, f.sc, values, key)
-	if err != nil {
-		return one{}, false, err
-	}
-	next.Sealed = sealed
-	val, err := json.Marshal(next)
-	if err != nil {
-		return one{}, false, err
-	}
-	ops = append(ops, puts...)
-	ops = append(ops, refPuts(f.col, f.id, next.Refs)...)
-	ops = append(ops, raftstore.Op{Kind: raftstore.OpPut, Bucket: recordsPath(f.col), Key: []byte(f.id), Value: val})
-	return one{ops: ops, cond: raftstore.Cond{Kind: raftstore.CondVersion, Bucket: recordsPath(f.col), Key: []byte(f.id), Version: f.version}}, true, nil
+	return o, true, nil
 }
 
 // validRefValue checks a ref field's value: a record id.
