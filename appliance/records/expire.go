@@ -22,7 +22,8 @@ import (
 // Expired reads this node's local state (the leader's, when retention
 // calls it): a record it finds is removed only by a transaction carrying
 // Unchanged's condition on the version found, so a lagging read can
-// cause no wrong removal, only a failed transaction. There is no time
+// cause no wrong removal, only a failed transaction (or a record missed
+// until the next sweep). There is no time
 // index: a scan decodes each envelope's subject and updated_at in pages of at most maxScan keys per read
 // transaction, so no read transaction stays open long and every page
 // yields to writers. At retention's hourly pace a full scan of a

@@ -365,6 +365,12 @@ func TestSweepSparesRecordRewrittenDuringIt(t *testing.T) {
 	at := t0.Add(31 * 24 * time.Hour)
 	cl.clock.set(at)
 	lead := cl.leader(t)
+	// The scan reads the leader's local state, which may not have
+	// applied the last writes yet (a sweep then finds them the next
+	// time): a linearizable read first brings it up to date.
+	if err := lead.store.View(context.Background(), raftstore.Linearizable, func(*raftstore.ReadTx) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
 	rw := &rewriter{Service: lead.recs, once: func() { cl.put(t, 1, "calls", "c2", "g1") }}
 	s := retention.New(tenancy.New(lead.store), rw, lead.colls, retention.Config{Now: cl.clock.now, IsLeader: lead.store.IsLeader, Tenants: lead.ten.IDs})
 	rep, err := s.Sweep(context.Background())
