@@ -74,7 +74,7 @@ type Tenant struct {
 	// retention_days of its own is kept (default 365).
 	RetentionDays int       `json:"retention_days"`
 	CreatedAt     time.Time `json:"created_at"`
-	UpdatedAt          time.Time `json:"updated_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
 }
 
 // CreateInput is what a caller supplies to create a tenant.
