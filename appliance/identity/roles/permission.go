@@ -24,6 +24,7 @@ const (
 	Settings    Resource = "settings"    // a tenant's security settings (SSO, break-glass policy); the Operator's: the cluster's
 	Cluster     Resource = "cluster"     // nodes, raft membership, leadership, status
 	BreakGlass  Resource = "breakglass"  // time-limited access of an operator to a tenant's data
+	Requests    Resource = "requests"    // data-subject requests: access, export, erasure, rectification, ...
 )
 
 // Action is what a permission allows on its resource.
@@ -97,6 +98,7 @@ var permissions = [...]Permission{
 	{Records, Read}, {Records, Create}, {Records, Update}, {Records, Delete}, {Records, Export},
 	{Blobs, Read}, {Blobs, Create}, {Blobs, Delete}, {Blobs, Export},
 	{Subjects, Read}, {Subjects, Delete}, {Subjects, Export},
+	{Requests, Read}, {Requests, Create}, {Requests, Update},
 	{Audit, Read}, {Audit, Export},
 	{Settings, Read}, {Settings, Update},
 	{Cluster, Read}, {Cluster, Update},

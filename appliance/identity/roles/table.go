@@ -23,6 +23,18 @@ package roles
 //   - Irreversible removal in bulk (erasing a data subject, deleting a
 //     collection) is the Owner's; deleting single records and blobs is
 //     the Manager's too (correcting mistakes is daily work).
+//   - Data-subject requests (requests:*) are Compliance's work ("Compliance
+//     handles requests") and the Owner's. Anyone who meets guests may
+//     record one (requests:create: Manager, Reservations, Front of house —
+//     a guest asks at the desk), because the law's clock runs from the
+//     moment the request is made, whoever hears it. Reading requests is
+//     not part of the every-read set (Read-only, QA): a request names its
+//     subject and holds the identity evidence in clear. Updating one
+//     (verifying identity, extending, rejecting, completing, applying a
+//     rectification) needs MFA: marking a forged request verified is what
+//     would hand a person's data to an impostor or erase it, so a stolen
+//     password must not be enough. Creating one does not: it only starts
+//     the clock, and the desk roles have no MFA.
 //   - The Operator runs the cluster and never reads a tenant's data: its
 //     visibility is None for every classification and it holds no read of
 //     records, blobs or subjects; reading them takes break-glass, which
@@ -49,9 +61,11 @@ var privileged = operatorOnly.Union(SetOf(
 	P(BreakGlass, Update),
 	P(Records, Export), P(Blobs, Export), P(Subjects, Export), P(Audit, Export),
 	P(Subjects, Delete), P(Collections, Delete),
+	P(Requests, Update),
 ))
 
-// reads is every tenant read permission.
+// reads is every tenant read permission but requests:read (a request
+// names its subject and holds the identity evidence: see above).
 var reads = SetOf(
 	P(Tenants, Read), P(Users, Read), P(Roles, Read), P(APIKeys, Read), P(Keys, Read),
 	P(Collections, Read), P(Records, Read), P(Blobs, Read), P(Subjects, Read),
@@ -90,6 +104,7 @@ var builtins = [...]Role{
 			P(Blobs, Read), P(Blobs, Create), P(Blobs, Delete),
 			P(Subjects, Read),
 			P(Audit, Read), P(Settings, Read), P(BreakGlass, Read),
+			P(Requests, Create),
 		),
 		vis: visibility{pii: Clear, sensitive: Clear, internal: Clear},
 	},
@@ -108,6 +123,7 @@ var builtins = [...]Role{
 			P(Records, Read), P(Records, Create), P(Records, Update),
 			P(Blobs, Read), P(Blobs, Create),
 			P(Subjects, Read),
+			P(Requests, Create),
 		),
 		vis: visibility{pii: Clear, sensitive: Masked, internal: Clear},
 	},
@@ -141,6 +157,7 @@ var builtins = [...]Role{
 			P(Records, Read), P(Records, Update),
 			P(Blobs, Read),
 			P(Subjects, Read),
+			P(Requests, Create),
 		),
 		vis: visibility{pii: Clear, sensitive: Masked, internal: Clear},
 	},
@@ -165,11 +182,16 @@ var builtins = [...]Role{
 	// and blobs for a regulator — so reads all in clear. Changes no
 	// data and no access: an auditor who could change what is audited
 	// would audit themselves (erasure requests are carried out by the
-	// Owner). MFA: exports take data out in bulk.
+	// Owner). Handles data-subject requests: records, verifies,
+	// extends, rejects and completes them (requests:*), and applies a
+	// rectification's patch through its request — the one record change
+	// it makes, and only as the request's answer. MFA: exports take data
+	// out in bulk, and request updates decide who receives or loses data.
 	{
 		name: "compliance", title: "Compliance", builtin: true, mfa: true,
 		perms: reads.Union(SetOf(
 			P(Records, Export), P(Blobs, Export), P(Subjects, Export), P(Audit, Export),
+			P(Requests, Read), P(Requests, Create), P(Requests, Update),
 		)),
 		vis: visibility{pii: Clear, sensitive: Clear, internal: Clear},
 	},
