@@ -60,6 +60,17 @@ func TestEveryMutatingRouteIsAudited(t *testing.T) {
 			t.Fatalf("setup record: %d %s", r.status, r.body)
 		}
 	}
+	// Data-subject requests: one to reject, and a verified rectification
+	// of a record of its subject to apply.
+	if r := e.do("POST", "/v1/tenants/walk/collections/guests/records", `{"id":"walk-r3","subject":"walk-sub","fields":{"email":"a@b.c"}}`); r.status != http.StatusCreated {
+		t.Fatalf("setup record: %d %s", r.status, r.body)
+	}
+	var toReject, toRectify struct{ ID string }
+	e.do("POST", "/v1/tenants/walk/requests", `{"kind":"access","subject":"walk-sub"}`).json(t, &toReject)
+	e.do("POST", "/v1/tenants/walk/requests", `{"kind":"rectification","subject":"walk-sub","rectification":{"collection":"guests","record":"walk-r3","fields":{"email":"x@y.z"}}}`).json(t, &toRectify)
+	if r := e.do("POST", "/v1/tenants/walk/requests/"+toRectify.ID+"/transition", `{"to":"verified","evidence":{"method":"document","text":"passport seen"}}`); r.status != http.StatusOK {
+		t.Fatalf("setup request: %d %s", r.status, r.body)
+	}
 	up := e.do("POST", "/v1/tenants/walk/blobs?subject=walk-s", "a recording", withHeader("Content-Type", "audio/wav"))
 	if up.status != http.StatusCreated {
 		t.Fatalf("setup blob: %d %s", up.status, up.body)
@@ -169,6 +180,9 @@ func TestEveryMutatingRouteIsAudited(t *testing.T) {
 		"POST /v1/tenants/:id/breakglass/:gid/approve":          {path: "/v1/tenants/walk/breakglass/" + toApprove.ID + "/approve"},
 		"POST /v1/tenants/:id/breakglass/:gid/revoke":           {path: "/v1/tenants/walk/breakglass/" + toRevoke.ID + "/revoke"},
 		"PUT /v1/tenants/:id/breakglass-policy":                 {path: "/v1/tenants/walk/breakglass-policy", body: `{"auto_approve":false,"max_duration_seconds":7200}`},
+		"POST /v1/tenants/:id/requests":                         {path: "/v1/tenants/walk/requests", body: `{"kind":"erasure","subject":"walk-sub"}`},
+		"POST /v1/tenants/:id/requests/:rid/transition":         {path: "/v1/tenants/walk/requests/" + toReject.ID + "/transition", body: `{"to":"rejected","reason":"identity not verifiable"}`},
+		"POST /v1/tenants/:id/requests/:rid/rectify":            {path: "/v1/tenants/walk/requests/" + toRectify.ID + "/rectify"},
 	}
 	seen := map[string]bool{}
 	for _, rt := range e.app.GetRoutes(true) {

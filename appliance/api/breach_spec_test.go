@@ -154,6 +154,8 @@ var bodyFixtures = map[string]string{
 	"PatchUserRequest":         `{"role":"foh"}`,
 	"CustomRole":               `{"name":"minted","permissions":["records:read"],"visibility":{"pii":"clear","sensitive":"clear","internal":"clear"}}`,
 	"GenerateRootTokenRequest": `{"nonce":"not-the-sealed-nonce"}`,
+	"NewDSR":                   `{"kind":"access","subject":"as-1"}`,
+	"DSRTransition":            `{"to":"rejected","reason":"not verifiable"}`,
 }
 
 // massAssignment are the fields phase 5 adds to valid bodies.
@@ -219,6 +221,10 @@ func (b *breach) paramValues(op *specOp, p *openapi3.Parameter) []paramSet {
 		}
 	case "query:limit":
 		return []paramSet{queryParams("limit", "500")}
+	case "query:status": // data-subject requests
+		return []paramSet{queryParams("status", "open"), queryParams("status", "overdue")}
+	case "query:kind":
+		return []paramSet{queryParams("kind", "erasure")}
 	case "query:stale":
 		return []paramSet{queryParams("stale", "true")}
 	case "query:field", "query:value":

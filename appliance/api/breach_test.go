@@ -246,6 +246,9 @@ func newBreach(t *testing.T) *breach {
 	b.vGrant = g.ID
 	must(201, "POST", "/v1/tenants/acme/breakglass", `{"reason":"support case of acme"}`).json(t, &g)
 	b.aGrant = g.ID
+	// A data subject's request of the victim's, its evidence a canary.
+	must(201, "POST", "/v1/tenants/globex/requests", `{"kind":"erasure","subject":"`+vSubject+`"}`).json(t, &g)
+	must(200, "POST", "/v1/tenants/globex/requests/"+g.ID+"/transition", `{"to":"verified","evidence":{"method":"document","text":"passport `+breachCanary+`"}}`)
 
 	for _, p := range breachPerms {
 		b.attacker[p] = e.createKey(t, attackerTenant, `{"name":"acme `+p+`","permissions":["`+p+`"]}`)

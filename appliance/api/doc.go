@@ -159,6 +159,20 @@
 //	                                          the session, as a login answers it
 //	POST   /v1/auth/oidc/callback             {"state","code","binding"}: relayed by the CLI
 //
+// Data-subject requests (requests.go; appliance/privacy/requests):
+// recorded with requests:create (whoever hears one), handled with
+// requests:read and requests:update (Compliance, the Owner):
+//
+//	POST   /v1/tenants/{id}/requests          {kind, subject, received?, attributes?, rectification?}; 201;
+//	                                          409 duplicate-request
+//	GET    /v1/tenants/{id}/requests?status=&kind=&after=&limit=   {"requests":[...],"next":"..."};
+//	                                          status open, overdue, due-soon or a status
+//	GET    /v1/tenants/{id}/requests-summary  counts by status; open on track, due soon, overdue
+//	GET    /v1/tenants/{id}/requests/{rid}    the request, its private part opened
+//	POST   /v1/tenants/{id}/requests/{rid}/transition   {to, reason?, extension?, evidence?, note?};
+//	                                          409 invalid-transition
+//	POST   /v1/tenants/{id}/requests/{rid}/rectify      applies the patch, completes the request
+//
 // The upload is the one route whose body is streamed to its handler (the
 // server runs with StreamRequestBody); every other route's body is read up
 // to Options.BodyLimit by boundBody, once the token is accepted, and
@@ -216,6 +230,10 @@
 //	method-not-allowed      405     a known path with another method (with Allow)
 //	conflict                409     the tenant exists, a concurrent change won, no leadership target,
 //	                                or removing the cluster's last voter
+//	duplicate-request       409     the subject has an open data-subject request of the same kind
+//	                                (the detail names it)
+//	invalid-transition      409     a data-subject request's state does not allow the step (nothing
+//	                                changed): the detail names from, to and why
 //	precondition-failed     412     a record or collection is not at the version If-Match names
 //	region-mismatch         422     a tenant requested in another region than the cluster's
 //	rate-limited            429     over the node's request rate for the source address (checked on

@@ -36,6 +36,7 @@ import (
 	"github.com/custos/custos/appliance/identity/signing"
 	"github.com/custos/custos/appliance/identity/sso"
 	"github.com/custos/custos/appliance/identity/visibility"
+	"github.com/custos/custos/appliance/privacy/requests"
 	"github.com/custos/custos/appliance/records"
 	"github.com/custos/custos/appliance/tenants"
 	"github.com/custos/custos/internal/apispec"
@@ -209,7 +210,8 @@ func (e *env) depsWith(keys *keyring.Hierarchy) api.Deps {
 	return api.Deps{Cluster: e.store, Tenants: e.svc, Keys: keys, Audit: e.audit, SelfCheck: e.runner, APIKeys: e.apikeys, Collections: e.colls, Accounts: e.accounts, Owners: e.accounts,
 		Records: recs, Blobs: blobs.New(b, keys, recs, e.blobCfg, nil, blobs.WithReadAudit(reads), blobs.WithVisibility(sight)),
 		Auth: staticAuth{goodToken}, BreakGlass: e.breakGlass, RootToken: e.root,
-		SSO: sso.New(b, keys, e.accounts, sso.Options{}), Version: "1.2.3-test"}
+		SSO: sso.New(b, keys, e.accounts, sso.Options{}), Version: "1.2.3-test",
+		Requests: requests.New(b, keys, requests.WithRectifier(recs), requests.WithClock(e.now))}
 }
 
 // bootstrapAudit writes the audit checkpoint keys as operator init does

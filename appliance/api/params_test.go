@@ -153,6 +153,9 @@ func validValue(p *openapi3.Parameter) string {
 	case s.Format == "date-time":
 		return "2026-01-02T15:04:05Z"
 	}
+	if len(s.Enum) > 0 {
+		return s.Enum[0].(string)
+	}
 	switch p.Name {
 	case "collection":
 		return "guests"

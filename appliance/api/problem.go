@@ -21,6 +21,7 @@ import (
 	"github.com/custos/custos/appliance/collections"
 	"github.com/custos/custos/appliance/identity/accounts"
 	"github.com/custos/custos/appliance/identity/sso"
+	"github.com/custos/custos/appliance/privacy/requests"
 	"github.com/custos/custos/appliance/records"
 	"github.com/custos/custos/appliance/tenants"
 	"github.com/custos/custos/internal/tenancy"
@@ -62,6 +63,8 @@ const (
 	kindNotFound
 	kindMethodNotAllowed
 	kindConflict
+	kindDuplicateRequest
+	kindInvalidTransition
 	kindPreconditionFailed
 	kindRegionMismatch
 	kindUnavailable
@@ -108,6 +111,10 @@ func (k kind) spec() (slug, title string, status int) {
 		return "method-not-allowed", "Method not allowed", http.StatusMethodNotAllowed
 	case kindConflict:
 		return "conflict", "Conflict", http.StatusConflict
+	case kindDuplicateRequest:
+		return "duplicate-request", "Duplicate request", http.StatusConflict
+	case kindInvalidTransition:
+		return "invalid-transition", "Invalid transition", http.StatusConflict
 	case kindPreconditionFailed:
 		return "precondition-failed", "Precondition failed", http.StatusPreconditionFailed
 	case kindRegionMismatch:
@@ -172,6 +179,8 @@ func problemFor(err error) (kind, string, []FieldProblem, []header) {
 		rl *rateLimitedError
 		sf *sso.FlowError
 		bo *accounts.BackoffError
+		dr *requests.DuplicateError
+		te *requests.TransitionError
 	)
 	retry := []header{{fiber.HeaderRetryAfter, "1"}}
 	challenge := []header{{fiber.HeaderWWWAuthenticate, `Bearer realm="custos"`}}
@@ -209,6 +218,16 @@ func problemFor(err error) (kind, string, []FieldProblem, []header) {
 		return kindInvalidParameter, "The index or size is outside the chain.", nil, nil
 	case errors.Is(err, audit.ErrNotFound):
 		return kindNotFound, "No such audit entry or checkpoint.", nil, nil
+	case errors.As(err, &dr):
+		return kindDuplicateRequest, fmt.Sprintf("The subject has an open %s request already: %s. Handle that one; a new one may be made once it is completed or rejected.", dr.Kind, dr.Existing), nil, nil
+	case errors.As(err, &te):
+		return kindInvalidTransition, fmt.Sprintf("Request %s cannot go from %s to %s: %s. Nothing was changed.", te.ID, te.From, te.To, te.Why), nil, nil
+	case errors.Is(err, requests.ErrNotFound):
+		return kindNotFound, "No request has this id.", nil, nil
+	case errors.Is(err, requests.ErrNoTenant):
+		return kindNotFound, "No tenant has this id.", nil, nil
+	case errors.Is(err, requests.ErrConflict):
+		return kindConflict, "The request was changed concurrently; read it again and retry.", nil, nil
 	case errors.Is(err, tenancy.ErrRestricted):
 		return kindForbidden, "The item's attributes are outside the principal's attribute scope: it cannot create an item outside it or move one out of it.", nil, nil
 	case errors.Is(err, records.ErrFindWithheld):

@@ -344,6 +344,7 @@ func (s *server) routes() []route {
 		{method: del, path: "/tenants/:id/blobs/:bid", access: remove(roles.Blobs), params: blob, body: noBody, existing: true, handle: s.deleteBlob},
 	}...)
 	rs = append(rs, s.ssoRoutes()...)
+	rs = append(rs, s.requestRoutes()...)
 	for i := range rs {
 		rs[i].access.tenant = !rs[i].access.public && tenantRoute(rs[i].path)
 	}

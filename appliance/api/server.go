@@ -90,6 +90,8 @@ type Deps struct {
 	// Accounts are the tenants' users, roles and sessions, and resolve
 	// the access tokens of users' sessions.
 	Accounts Accounts
+	// Requests are the tenants' data-subject requests.
+	Requests Requests
 	// Version is reported by /v1/sys/status.
 	Version string
 	// Logger receives request logs and the causes of internal errors

@@ -148,6 +148,13 @@ func (f *limitFixture) scenarios() map[string]limitScenario {
 		}},
 		"parameter RoleName": {made: func() []string { return []string{"foh", "read-only"} },
 			send: func(v string) []response { return one(e.do("GET", "/v1/tenants/acme/roles/"+seg(v), "")) }},
+		"parameter DSRId": {made: func() []string {
+			var r struct{ ID string }
+			e.do("POST", "/v1/tenants/acme/requests", js(map[string]string{"kind": "access", "subject": f.fresh("dsr")})).json(e.t, &r)
+			return []string{r.ID}
+		}, send: func(v string) []response {
+			return one(e.do("GET", "/v1/tenants/acme/requests/"+seg(v), ""))
+		}},
 		"parameter BlobId": {made: func() []string { return []string{f.blob} }, send: func(v string) []response {
 			return one(e.do("GET", "/v1/tenants/acme/blobs/"+seg(v)+"/metadata", ""))
 		}},
@@ -184,6 +191,9 @@ func (f *limitFixture) scenarios() map[string]limitScenario {
 				{"name": v, "type": "string", "classification": "internal", "index": true},
 			}}))
 			return one(e.do("GET", c+"/records"+query("field", v, "value", `"x"`), ""))
+		}},
+		"parameter DSRAfter": {send: func(v string) []response {
+			return one(e.do("GET", "/v1/tenants/acme/requests"+query("after", v), ""))
 		}},
 		"parameter BlobAfter": {send: func(v string) []response {
 			return one(e.do("GET", "/v1/tenants/acme/blobs"+query("after", v), ""))

@@ -122,6 +122,12 @@ var suspensionClass = map[string]string{
 	"GET /v1/tenants/{id}/roles":                               "data",
 	"POST /v1/tenants/{id}/roles":                              "data",
 	"GET /v1/tenants/{id}/roles/{role}":                        "data",
+	"POST /v1/tenants/{id}/requests":                           "data",
+	"GET /v1/tenants/{id}/requests":                            "data",
+	"GET /v1/tenants/{id}/requests-summary":                    "data",
+	"GET /v1/tenants/{id}/requests/{rid}":                      "data",
+	"POST /v1/tenants/{id}/requests/{rid}/transition":          "data",
+	"POST /v1/tenants/{id}/requests/{rid}/rectify":             "data",
 }
 
 // suspendEnv is the tenant under test, acme (with a collection, a record,

@@ -73,6 +73,7 @@ import (
 	"github.com/custos/custos/appliance/identity/signing"
 	"github.com/custos/custos/appliance/identity/sso"
 	"github.com/custos/custos/appliance/identity/visibility"
+	"github.com/custos/custos/appliance/privacy/requests"
 	"github.com/custos/custos/appliance/privacy/retention"
 	"github.com/custos/custos/appliance/ratelimit"
 	"github.com/custos/custos/appliance/records"
@@ -211,11 +212,14 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Node, error)
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
+	// Data-subject requests; a rectification's patch goes through the
+	// records service.
+	dsr := requests.New(b, keys, requests.WithRectifier(recs))
 	app := api.NewApp(logger)
 	api.Register(app, api.Deps{
 		Cluster: n.store, Tenants: ten, Keys: keys, Audit: aud, SelfCheck: runner, APIKeys: apikeys.New(b, nil),
 		Collections: colls, Records: recs, Blobs: bl, Signing: sign, BreakGlass: grants, RootToken: members,
-		Auth: members, SSO: sso.New(b, keys, people, sso.Options{Logger: logger}), Accounts: people, Owners: people, Version: opts.Version, Logger: logger,
+		Auth: members, SSO: sso.New(b, keys, people, sso.Options{Logger: logger}), Accounts: people, Owners: people, Requests: dsr, Version: opts.Version, Logger: logger,
 	}, api.Options{BodyLimit: cfg.API.BodyLimit, RequestTimeout: cfg.API.RequestTimeout, RateLimit: rateLimit(cfg.RateLimit)})
 	n.ln, err = net.Listen("tcp", cfg.API.ListenAddress)
 	if err != nil {
