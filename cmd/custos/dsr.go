@@ -17,7 +17,7 @@ import (
 // server — so that a subject, or their lawyer, can check what they were
 // given.
 func newDSRCmd(e *env, cl *clientFlags) *cobra.Command {
-	dc := &cobra.Command{Use: "dsr", Short: "Data-subject requests: verify exports and erasure receipts offline"}
+	dc := &cobra.Command{Use: "dsr", Short: "Data-subject requests: record and handle them; verify exports and erasure receipts offline"}
 
 	var exportKey string
 	verifyExport := &cobra.Command{
@@ -100,6 +100,7 @@ export of the tenant's chain (custos audit verify) and find the entry there.`,
 	verifyReceipt.Flags().StringVar(&receiptKey, "key", "", "the cluster's audit key file (custos audit key > audit.pub)")
 
 	dc.AddCommand(verifyExport, verifyReceipt)
+	dc.AddCommand(dsrRequestCmds(e, cl)...)
 	return dc
 }
 
