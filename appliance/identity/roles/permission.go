@@ -25,6 +25,7 @@ const (
 	Cluster     Resource = "cluster"     // nodes, raft membership, leadership, status
 	BreakGlass  Resource = "breakglass"  // time-limited access of an operator to a tenant's data
 	Requests    Resource = "requests"    // data-subject requests: access, export, erasure, rectification, ...
+	Consent     Resource = "consent"     // processing purposes (update) and data subjects' consent (read, create: record a subject's choice)
 )
 
 // Action is what a permission allows on its resource.
@@ -103,6 +104,7 @@ var permissions = [...]Permission{
 	{Settings, Read}, {Settings, Update},
 	{Cluster, Read}, {Cluster, Update},
 	{BreakGlass, Read}, {BreakGlass, Create}, {BreakGlass, Update},
+	{Consent, Read}, {Consent, Create}, {Consent, Update},
 }
 
 // Permissions returns every permission, in a stable order.

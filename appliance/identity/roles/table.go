@@ -39,6 +39,27 @@ package roles
 //     visibility is None for every classification and it holds no read of
 //     records, blobs or subjects; reading them takes break-glass, which
 //     the tenant's Owner approves (breakglass:update).
+//   - Consent (appliance/privacy/consent) is three permissions because
+//     it is three jobs. consent:read (a subject's state and history) is
+//     every tenant read's: whoever reads a subject's data or checks a
+//     process must know what the subject agreed to; evidence texts
+//     (transcripts: pii) are shown only to roles that read pii in clear.
+//     consent:create records a subject's own choice — a grant, a
+//     withdrawal, do-not-sell, restrict-processing — where the subject
+//     makes it: at the desk (FOH), on the phone (Reservations, the IVR
+//     through an API key with write), during the stay (Concierge), by
+//     the Manager and Owner. It is not the staff's decision but the
+//     subject's, and refusing it to the people the subject talks to
+//     would leave a withdrawal unrecorded, so every role that serves
+//     guests holds it; the ledger names the actor and the evidence.
+//     consent:update defines and changes purposes and which blob kinds
+//     need which: policy, which decides what processing the appliance
+//     allows, so it is the Owner's and Compliance's (the data protection
+//     officer's job is exactly this policy; it changes no data and no
+//     access), and it needs MFA like every other policy change. Marketing
+//     and Coach hold none: they work on records in aggregate or masked,
+//     and enforcement, not a list they read, keeps them within consent.
+//     The Operator holds none: a subject's consent is the tenant's data.
 
 // operatorOnly are the permissions only the Operator holds: the
 // cluster, and tenants' lifecycle and keys. No tenant role, built-in or
@@ -62,6 +83,7 @@ var privileged = operatorOnly.Union(SetOf(
 	P(Records, Export), P(Blobs, Export), P(Subjects, Export), P(Audit, Export),
 	P(Subjects, Delete), P(Collections, Delete),
 	P(Requests, Update),
+	P(Consent, Update),
 ))
 
 // reads is every tenant read permission but requests:read (a request
@@ -69,7 +91,7 @@ var privileged = operatorOnly.Union(SetOf(
 var reads = SetOf(
 	P(Tenants, Read), P(Users, Read), P(Roles, Read), P(APIKeys, Read), P(Keys, Read),
 	P(Collections, Read), P(Records, Read), P(Blobs, Read), P(Subjects, Read),
-	P(Audit, Read), P(Settings, Read), P(BreakGlass, Read),
+	P(Audit, Read), P(Settings, Read), P(BreakGlass, Read), P(Consent, Read),
 )
 
 // builtins is the table.
@@ -105,6 +127,7 @@ var builtins = [...]Role{
 			P(Subjects, Read),
 			P(Audit, Read), P(Settings, Read), P(BreakGlass, Read),
 			P(Requests, Create),
+			P(Consent, Read), P(Consent, Create),
 		),
 		vis: visibility{pii: Clear, sensitive: Clear, internal: Clear},
 	},
@@ -124,6 +147,7 @@ var builtins = [...]Role{
 			P(Blobs, Read), P(Blobs, Create),
 			P(Subjects, Read),
 			P(Requests, Create),
+			P(Consent, Read), P(Consent, Create),
 		),
 		vis: visibility{pii: Clear, sensitive: Masked, internal: Clear},
 	},
@@ -142,6 +166,7 @@ var builtins = [...]Role{
 			P(Records, Read), P(Records, Update),
 			P(Blobs, Read),
 			P(Subjects, Read),
+			P(Consent, Read), P(Consent, Create),
 		),
 		vis: visibility{pii: Clear, sensitive: Clear, internal: Clear},
 	},
@@ -158,6 +183,7 @@ var builtins = [...]Role{
 			P(Blobs, Read),
 			P(Subjects, Read),
 			P(Requests, Create),
+			P(Consent, Read), P(Consent, Create),
 		),
 		vis: visibility{pii: Clear, sensitive: Masked, internal: Clear},
 	},
@@ -187,11 +213,15 @@ var builtins = [...]Role{
 	// rectification's patch through its request — the one record change
 	// it makes, and only as the request's answer. MFA: exports take data
 	// out in bulk, and request updates decide who receives or loses data.
+	// It also defines processing purposes (consent:update): that is
+	// policy, the officer's own job, and changes no subject's data or
+	// consent.
 	{
 		name: "compliance", title: "Compliance", builtin: true, mfa: true,
 		perms: reads.Union(SetOf(
 			P(Records, Export), P(Blobs, Export), P(Subjects, Export), P(Audit, Export),
 			P(Requests, Read), P(Requests, Create), P(Requests, Update),
+			P(Consent, Update),
 		)),
 		vis: visibility{pii: Clear, sensitive: Clear, internal: Clear},
 	},
@@ -199,8 +229,9 @@ var builtins = [...]Role{
 	// Needs to see that fields are filled in, not what they say: pii
 	// and sensitive masked (masking shows presence and shape), internal
 	// notes in clear. Reads audit (who did what, pseudonymous) to check
-	// process adherence, and blob metadata (not content). Writes
-	// nothing: findings go to the Manager.
+	// process adherence, blob metadata (not content) and consent (that a
+	// recording had its consent; evidence texts withheld, as pii is
+	// masked). Writes nothing: findings go to the Manager.
 	{
 		name: "qa", title: "QA", builtin: true,
 		perms: SetOf(
@@ -208,6 +239,7 @@ var builtins = [...]Role{
 			P(Records, Read),
 			P(Blobs, Read),
 			P(Audit, Read),
+			P(Consent, Read),
 		),
 		vis: visibility{pii: Masked, sensitive: Masked, internal: Clear},
 	},
