@@ -114,10 +114,13 @@ func chain(t *testing.T, store *raftstore.Store) []audit.Entry {
 	return out
 }
 
+// consentEntries are the entries of ledger events (not of purposes,
+// blob kinds or reads).
 func consentEntries(es []audit.Entry) []audit.Entry {
 	var out []audit.Entry
 	for _, e := range es {
-		if strings.HasPrefix(e.Action, "consent.") && !strings.HasPrefix(e.Action, "consent.purpose.") {
+		if strings.HasPrefix(e.Action, "consent.") && !strings.HasPrefix(e.Action, "consent.purpose.") &&
+			!strings.HasPrefix(e.Action, "consent.kind.") && e.Action != "consent.read" {
 			out = append(out, e)
 		}
 	}

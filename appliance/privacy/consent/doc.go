@@ -71,6 +71,69 @@
 // state as of any moment is its prefix, judged by the purposes' terms in
 // force at that moment (every version of a purpose is kept).
 //
+// # Reads are audited; a subject must exist
+//
+// Reading a subject's state (now or as of a past moment) or history is a
+// consent.read entry of the tenant's chain, committed before the answer
+// (through the node's read-audit batcher, WithReadAudit). A history shows
+// evidence texts only to a reader whose role reads pii in clear; others
+// get the digest and evidence_withheld. A grant, withdrawal, flag, state
+// or history of a subject the tenant holds nothing about — no record
+// (records' subject index), no blob (blobs' subject index), no consent
+// event — is refused with ErrNoSubject (404): consent is recorded for a
+// person the tenant knows, so a typo in an id does not open a ledger
+// nobody will find. The IVR creates the caller's record (in a collection
+// that requires no purpose) before it records the greeting's answer.
+// The check is outside the event's transaction: a subject erased in
+// between leaves a ledger the erasure removes.
+//
+// # Enforcement
+//
+// A collection's schema may list purposes (checked against the tenant's
+// at definition, CheckPurposes), and a blob kind (PutKind: a tenant's
+// named kind, such as "call-recording", with the purposes its blobs
+// require) likewise. Records and blobs ask the service through small
+// interfaces of their own, so this package imports neither:
+//
+//   - a write (create, replace, patch; an upload) of data with a subject
+//     calls Require: refused (*RequiredError, 403 consent-required naming
+//     the purpose) unless the subject's ledger allows every purpose now;
+//   - a read of such data calls RequireRead: refused only when the
+//     subject refused a purpose (withdrew or objected, restricted
+//     processing, opted out of a sale) — not when the subject simply
+//     never decided, which would make data stored before the collection
+//     required a purpose unreadable;
+//   - data without a subject is not checked: there is nobody whose
+//     consent applies (a collection that must hold only consented data
+//     sets subject_required too);
+//   - restrict-processing (GDPR art. 18) refuses writes and reads through
+//     the purposes it refuses (all but consent given and legal
+//     obligations); data whose collection or kind requires no purpose is
+//     not affected, since the appliance cannot tell which processing the
+//     restriction is about.
+//
+// The check reads the ledger just before the write's transaction, not
+// inside it: a withdrawal that commits in between is honoured from the
+// next write on.
+//
+// # Withdrawal marks (the retention sweeper consumes them)
+//
+// A purpose's on_withdraw rule — keep (default), erase or anonymise —
+// says what becomes of the data it covers when a subject withdraws it.
+// A withdrawal of a purpose whose rule is not keep (a withdrawal of all:
+// of every such purpose resting on consent or legitimate interest)
+// writes, in the event's own transaction, one Mark per purpose: the
+// subject (its id sealed under the tenant's data key; its token), the
+// purpose, the rule, the time and the event's sequence. The retention
+// sweeper lists them with WithdrawalMarks(ctx, tenant, limit), oldest
+// first, finds the data they cover — records of collections whose
+// schema lists the purpose, blobs of kinds (Kinds) that require it — and
+// applies the rule in its own transaction, into which it puts
+// MarkDoneOps(marks...) so that a mark disappears exactly when its rule
+// is carried out. A mark is left for the data as it is at the
+// withdrawal; the rule then holds for all of it, whatever is written
+// later (writes are refused by then anyway).
+//
 // # Storage
 //
 // Below the tenant's bucket:
@@ -78,6 +141,8 @@
 //	consent_purposes / <purpose id>                               its current terms (JSON)
 //	consent_purpose_versions / <purpose id> 0 <version, 4 bytes>  every version of them
 //	consent_ledger / <subject token> / <seq, 8 bytes>              an event (JSON; evidence sealed)
+//	consent_blob_kinds / <kind>                                   a blob kind's policy (JSON)
+//	consent_marks / <unix ns, 8 bytes> <token> 0 <purpose>         a withdrawal mark (JSON; subject sealed)
 //
 // Concurrent appends to one subject's ledger race for the next sequence;
 // the loser reads again and retries, so every node sees one ledger.

@@ -23,6 +23,11 @@ var (
 	// basis (contract, legal obligation) does not rest on the subject's
 	// agreement.
 	ErrNotConsentBased = errors.New("consent: the purpose does not rest on consent")
+	// ErrNoSubject: the tenant holds nothing about the subject — no
+	// record, no blob, no consent event.
+	ErrNoSubject = errors.New("consent: no such subject")
+	// ErrNoKind: the tenant defines no such blob kind.
+	ErrNoKind = errors.New("consent: no such blob kind")
 	// ErrConsentRequired is what every *RequiredError unwraps to.
 	ErrConsentRequired = errors.New("consent required")
 )

@@ -105,10 +105,13 @@ type Event struct {
 	Source         string         `json:"source"`
 	// EvidenceText is the evidence text, opened (never stored in the
 	// clear); EvidenceDigest its keyed digest, as the audit entry has it.
-	EvidenceText   string      `json:"evidence_text,omitempty"`
-	EvidenceDigest string      `json:"evidence_digest,omitempty"`
-	EvidenceBlob   string      `json:"evidence_blob,omitempty"`
-	Actor          audit.Actor `json:"actor"`
+	EvidenceText   string `json:"evidence_text,omitempty"`
+	EvidenceDigest string `json:"evidence_digest,omitempty"`
+	EvidenceBlob   string `json:"evidence_blob,omitempty"`
+	// EvidenceWithheld: the event has an evidence text the reader does
+	// not read (it reads pii masked or not at all); its digest is given.
+	EvidenceWithheld bool        `json:"evidence_withheld,omitempty"`
+	Actor            audit.Actor `json:"actor"`
 }
 
 // stored is an event as the ledger keeps it: its evidence text sealed.
@@ -175,6 +178,8 @@ func checkPurposes(names []string, known map[string]Purpose) error {
 		field := fmt.Sprintf("purposes[%d]", i)
 		p, ok := known[n]
 		switch {
+		case !ok && validPurposeID(n):
+			return validation.Field(field, fmt.Sprintf("%s is not a purpose of the tenant", n))
 		case !ok:
 			return validation.Field(field, "is not a purpose of the tenant")
 		case slices.Index(names, n) != i:
@@ -318,6 +323,9 @@ func (s *Service) append(ctx context.Context, caller audit.Principal, tenant, su
 		if err != nil {
 			return Event{}, err
 		}
+		if err := s.known(ctx, tenant, subject, len(l.events)); err != nil {
+			return Event{}, err
+		}
 		if len(l.events) >= MaxEvents {
 			return Event{}, fmt.Errorf("%w: events of one subject (at most %d)", ErrTooMany, MaxEvents)
 		}
@@ -338,7 +346,11 @@ func (s *Service) append(ctx context.Context, caller audit.Principal, tenant, su
 			}
 		}
 		ev.Actor = caller.Actor()
-		rec, err := s.write(ctx, caller, tenant, tok, audit.Pseudonym(akey, "subject", subject), akey, ev, evidence, l.versions)
+		marks, err := s.marks(ctx, tenant, tok, subject, ev, known)
+		if err != nil {
+			return Event{}, err
+		}
+		rec, err := s.write(ctx, caller, tenant, tok, audit.Pseudonym(akey, "subject", subject), akey, ev, evidence, l.versions, marks)
 		if errors.Is(err, ErrConflict) {
 			continue
 		}
@@ -354,7 +366,7 @@ func (s *Service) append(ctx context.Context, caller audit.Principal, tenant, su
 
 // write stores ev at its sequence (absent until now), on the versions of
 // the purposes it names, with its audit entry.
-func (s *Service) write(ctx context.Context, caller audit.Principal, tenant, tok, pseudonym string, akey []byte, ev Event, evidence Evidence, versions map[string]uint64) (stored, error) {
+func (s *Service) write(ctx context.Context, caller audit.Principal, tenant, tok, pseudonym string, akey []byte, ev Event, evidence Evidence, versions map[string]uint64, marks []raftstore.Op) (stored, error) {
 	rec := stored{Event: ev}
 	rec.EvidenceBlob = evidence.Blob
 	if evidence.Text != "" {
@@ -377,6 +389,9 @@ func (s *Service) write(ctx context.Context, caller audit.Principal, tenant, tok
 		details["purposes"] = "*"
 	default:
 		details["purposes"] = strings.Join(ev.Purposes, ",")
+	}
+	if len(marks) > 0 {
+		details["marks"] = fmt.Sprint(len(marks))
 	}
 	if len(ev.PolicyVersions) > 0 {
 		vs := make([]string, 0, len(ev.PolicyVersions))
@@ -407,7 +422,7 @@ func (s *Service) write(ctx context.Context, caller audit.Principal, tenant, tok
 	}
 	res, err := s.tenancy.Scope(tenant).Apply(ctx, &tenancy.Txn{
 		Conds: conds,
-		Ops:   []raftstore.Op{{Kind: raftstore.OpPut, Bucket: ledgerPath(tok), Key: seqKey(ev.Seq), Value: val}},
+		Ops:   append([]raftstore.Op{{Kind: raftstore.OpPut, Bucket: ledgerPath(tok), Key: seqKey(ev.Seq), Value: val}}, marks...),
 		Audit: [][]byte{entry},
 	})
 	if err := applied(res, err); err != nil {

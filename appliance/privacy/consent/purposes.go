@@ -47,6 +47,11 @@ type Purpose struct {
 	// Sale: the purpose sells or shares the subject's data; a subject who
 	// opted out (do-not-sell) refuses it.
 	Sale bool `json:"sale"`
+	// OnWithdraw is what happens to the data the purpose covers when a
+	// subject withdraws it (OnWithdrawKeep, OnWithdrawErase,
+	// OnWithdrawAnonymise; "" reads as keep): a rule other than keep
+	// leaves a withdrawal mark the retention sweeper carries out.
+	OnWithdraw string `json:"on_withdraw"`
 	// PolicyVersion starts at 1; every update adds one.
 	PolicyVersion int       `json:"policy_version"`
 	CreatedAt     time.Time `json:"created_at"`
@@ -61,7 +66,16 @@ type PurposeInput struct {
 	Required    bool
 	DefaultOn   bool
 	Sale        bool
+	// OnWithdraw: "" is keep.
+	OnWithdraw string
 }
+
+// What a withdrawal does to the data a purpose covers.
+const (
+	OnWithdrawKeep      = "keep"      // nothing: later processing is refused, the data stays until its retention
+	OnWithdrawErase     = "erase"     // the retention sweeper erases it
+	OnWithdrawAnonymise = "anonymise" // the retention sweeper anonymises it
+)
 
 var (
 	purposesPath = raftstore.Path("consent_purposes")
@@ -73,6 +87,14 @@ var (
 // versionKey orders a purpose's versions after one another: id, 0, version.
 func versionKey(id string, version int) []byte {
 	return binary.BigEndian.AppendUint32(append([]byte(id), 0), uint32(version))
+}
+
+// onWithdraw is the stored rule: "" is keep.
+func onWithdraw(rule string) string {
+	if rule == "" {
+		return OnWithdrawKeep
+	}
+	return rule
 }
 
 // validPurposeID: 1 to MaxPurposeID of a-z 0-9 -, starting with a letter,
@@ -102,6 +124,11 @@ func (in PurposeInput) validate() error {
 	case BasisConsent, BasisContract, BasisLegitimateInterest, BasisLegalObligation:
 	default:
 		return validation.Field("basis", "must be consent, contract, legitimate-interest or legal-obligation")
+	}
+	switch in.OnWithdraw {
+	case "", OnWithdrawKeep, OnWithdrawErase, OnWithdrawAnonymise:
+	default:
+		return validation.Field("on_withdraw", "must be keep, erase or anonymise")
 	}
 	if in.Basis == BasisConsent && in.DefaultOn {
 		return validation.Field("default_on", "a purpose on the consent basis cannot default to on: consent is an affirmative act")
@@ -133,7 +160,7 @@ func (s *Service) CreatePurpose(ctx context.Context, caller audit.Principal, ten
 	}
 	now := s.now().UTC()
 	p := Purpose{ID: in.ID, Description: in.Description, Basis: in.Basis, Required: in.Required, DefaultOn: in.DefaultOn,
-		Sale: in.Sale, PolicyVersion: 1, CreatedAt: now, UpdatedAt: now}
+		Sale: in.Sale, OnWithdraw: onWithdraw(in.OnWithdraw), PolicyVersion: 1, CreatedAt: now, UpdatedAt: now}
 	err = s.writePurpose(ctx, caller, tenant, "consent.purpose.create", p, raftstore.Cond{Kind: raftstore.CondAbsent, Bucket: purposesPath, Key: []byte(p.ID)})
 	if errors.Is(err, ErrConflict) {
 		return Purpose{}, fmt.Errorf("%w: %s", ErrExists, p.ID)
@@ -160,6 +187,7 @@ func (s *Service) UpdatePurpose(ctx context.Context, caller audit.Principal, ten
 	}
 	p := cur
 	p.Description, p.Basis, p.Required, p.DefaultOn, p.Sale = in.Description, in.Basis, in.Required, in.DefaultOn, in.Sale
+	p.OnWithdraw = onWithdraw(in.OnWithdraw)
 	p.PolicyVersion++
 	p.UpdatedAt = s.now().UTC()
 	err = s.writePurpose(ctx, caller, tenant, "consent.purpose.update", p, raftstore.Cond{Kind: raftstore.CondVersion, Bucket: purposesPath, Key: []byte(p.ID), Version: version})
@@ -174,7 +202,7 @@ func (s *Service) writePurpose(ctx context.Context, caller audit.Principal, tena
 	}
 	entry, err := caller.Entry(p.UpdatedAt, action, "consent-purpose:"+p.ID, audit.OutcomeSuccess, map[string]string{
 		"basis": p.Basis, "required": fmt.Sprint(p.Required), "default_on": fmt.Sprint(p.DefaultOn),
-		"sale": fmt.Sprint(p.Sale), "policy_version": fmt.Sprint(p.PolicyVersion),
+		"sale": fmt.Sprint(p.Sale), "on_withdraw": p.OnWithdraw, "policy_version": fmt.Sprint(p.PolicyVersion),
 	}).Encode()
 	if err != nil {
 		return err
@@ -311,6 +339,7 @@ func readPurposes(r tenancy.Read) ([]Purpose, map[string]uint64, error) {
 			bad = fmt.Errorf("consent: purpose %s: %w", k, err)
 			return false
 		}
+		p.OnWithdraw = onWithdraw(p.OnWithdraw)
 		out = append(out, p)
 		versions[p.ID] = version
 		return true

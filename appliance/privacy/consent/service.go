@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/appliance/identity/visibility"
 	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/keyring"
 	"github.com/custos/custos/raftstore"
@@ -24,21 +25,67 @@ type Keys interface {
 	AuditKey(ctx context.Context, tenant string) ([]byte, error)
 }
 
+// Subjects tells whether a tenant holds anything about a subject (a
+// record or a blob); the node gives one over records' and blobs' subject
+// indexes.
+type Subjects interface {
+	HasSubject(ctx context.Context, tenant, subject string) (bool, error)
+}
+
 // Service keeps purposes and consent ledgers. It is safe for concurrent
 // use.
 type Service struct {
-	tenancy *tenancy.Boundary
-	keys    Keys
-	now     func() time.Time
+	tenancy  *tenancy.Boundary
+	keys     Keys
+	now      func() time.Time
+	subjects Subjects             // nil: every subject exists
+	reads    *audit.Batcher       // writes the entries of audited reads; nil: one transaction each
+	vis      *visibility.Resolver // who reads evidence texts (pii)
 }
+
+// Option varies a Service.
+type Option func(*Service)
+
+// WithSubjects has the service refuse consent of a subject the tenant
+// holds nothing about (ErrNoSubject): no record, no blob (as subj tells)
+// and no consent event. Without it every subject exists.
+func WithSubjects(subj Subjects) Option { return func(s *Service) { s.subjects = subj } }
+
+// WithReadAudit has the service write the entries of audited reads (a
+// subject's state and history) through b, the node's read-audit batcher.
+func WithReadAudit(b *audit.Batcher) Option { return func(s *Service) { s.reads = b } }
+
+// WithVisibility decides who reads evidence texts (pii) in a history:
+// without it, visibility.New() (built-in roles and API keys).
+func WithVisibility(r *visibility.Resolver) Option { return func(s *Service) { s.vis = r } }
 
 // New makes a service over b with the tenants' keys; now is its clock
 // (nil: time.Now).
-func New(b *tenancy.Boundary, keys Keys, now func() time.Time) *Service {
+func New(b *tenancy.Boundary, keys Keys, now func() time.Time, opts ...Option) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{tenancy: b, keys: keys, now: now}
+	s := &Service{tenancy: b, keys: keys, now: now, vis: visibility.New()}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// known reports whether the tenant holds anything about the subject: a
+// consent event (events > 0), or what Subjects reports.
+func (s *Service) known(ctx context.Context, tenant, subject string, events int) error {
+	if events > 0 || s.subjects == nil {
+		return nil
+	}
+	ok, err := s.subjects.HasSubject(ctx, tenant, subject)
+	if err != nil {
+		return fmt.Errorf("consent: subject of %s: %w", tenant, err)
+	}
+	if !ok {
+		return ErrNoSubject
+	}
+	return nil
 }
 
 // callerIn refuses a principal of another tenant (as if the tenant did not

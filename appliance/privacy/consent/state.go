@@ -2,11 +2,13 @@ package consent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
 
 	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/appliance/identity/roles"
 	"github.com/custos/custos/keyring"
 )
 
@@ -140,14 +142,41 @@ func (s *Service) StateAt(ctx context.Context, caller audit.Principal, tenant, s
 	if err != nil {
 		return State{}, err
 	}
-	if !past {
-		return evaluate(l.purposes, l.events, now), nil
+	if err := s.known(ctx, tenant, subject, len(l.events)); err != nil {
+		return State{}, err
 	}
-	return evaluate(termsAt(l.history, at.UTC()), l.events, at.UTC()), nil
+	st := evaluate(l.purposes, l.events, now)
+	if past {
+		st = evaluate(termsAt(l.history, at.UTC()), l.events, at.UTC())
+	}
+	details := map[string]string{"what": "state", "events": fmt.Sprint(st.Events)}
+	if past {
+		details["at"] = st.At.Format(time.RFC3339Nano)
+	}
+	if err := s.auditRead(ctx, caller, tenant, subject, details); err != nil {
+		return State{}, err
+	}
+	return st, nil
+}
+
+// auditRead appends the consent.read entry of a read of the subject's
+// consent (its state or history) to the tenant's chain, and returns once
+// it is committed: no entry, no answer.
+func (s *Service) auditRead(ctx context.Context, caller audit.Principal, tenant, subject string, details map[string]string) error {
+	akey, err := s.keys.AuditKey(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	e := caller.Entry(s.now().UTC(), "consent.read", audit.Pseudonym(akey, "subject", subject), audit.OutcomeSuccess, details)
+	if err := audit.AppendRead(ctx, s.reads, s.tenancy.Scope(tenant), e); err != nil {
+		return fmt.Errorf("consent: audit read: %w", err)
+	}
+	return nil
 }
 
 // History is the subject's ledger, oldest first, with evidence texts
-// opened.
+// opened for a caller who reads pii in clear (an evidence text is a
+// transcript); for any other its digest only, and EvidenceWithheld.
 func (s *Service) History(ctx context.Context, caller audit.Principal, tenant, subject string) ([]Event, error) {
 	if err := firstErr(callerIn(caller, tenant), checkSubject(subject)); err != nil {
 		return nil, err
@@ -161,11 +190,25 @@ func (s *Service) History(ctx context.Context, caller audit.Principal, tenant, s
 	if err != nil {
 		return nil, err
 	}
+	if err := s.known(ctx, tenant, subject, len(l.events)); err != nil {
+		return nil, err
+	}
+	sight, err := s.vis.Sight(ctx, caller, tenant)
+	if err != nil {
+		return nil, fmt.Errorf("consent: history: %w", err)
+	}
+	clear := sight.Of(roles.PII) == roles.Clear
+	if err := s.auditRead(ctx, caller, tenant, subject, map[string]string{"what": "history", "events": fmt.Sprint(len(l.events))}); err != nil {
+		return nil, err
+	}
 	out := make([]Event, 0, len(l.events))
 	var key *keyring.Key
 	for _, e := range l.events {
 		ev := e.Event
-		if len(e.Sealed) > 0 {
+		if len(e.Sealed) > 0 && !clear {
+			ev.EvidenceWithheld = true
+		}
+		if len(e.Sealed) > 0 && clear {
 			if key == nil {
 				if key, err = s.keys.DataKey(ctx, tenant, ""); err != nil {
 					return nil, err
@@ -190,6 +233,21 @@ func (s *Service) ledger(ctx context.Context, tenant, subject string, history bo
 		return ledger{}, err
 	}
 	return s.read(ctx, tenant, token(ikey, subject), history)
+}
+
+// RequireRead refuses reading the subject's data for purposes the
+// subject refused: withdrew (or objected to), restricted, or opted out
+// of as a sale. A purpose merely not granted yet does not refuse a read —
+// data stored before a collection required the purpose, or under a
+// legitimate interest's default, stays readable until the subject
+// refuses — and an undefined one fails closed, as in Require.
+func (s *Service) RequireRead(ctx context.Context, tenant, subject string, purposes ...string) error {
+	err := s.Require(ctx, tenant, subject, purposes...)
+	var re *RequiredError
+	if errors.As(err, &re) && re.Reason == ReasonNotGranted {
+		return nil
+	}
+	return err
 }
 
 // Require refuses processing of the subject's data for any of purposes
