@@ -77,6 +77,10 @@ func TestEveryMutatingRouteIsAudited(t *testing.T) {
 	}
 	var blob struct{ ID string }
 	up.json(t, &blob)
+	// A purpose the consent routes grant, withdraw and change.
+	if r := e.do("POST", "/v1/tenants/walk/purposes", `{"id":"walk-q","description":"Walk","basis":"consent","on_withdraw":"erase"}`); r.status != http.StatusCreated {
+		t.Fatalf("setup purpose: %d %s", r.status, r.body)
+	}
 	var toApprove, toRevoke struct{ ID string }
 	e.do("POST", "/v1/tenants/walk/breakglass", `{"reason":"a support case"}`).json(t, &toApprove)
 	e.do("POST", "/v1/tenants/walk/breakglass", `{"reason":"another support case"}`).json(t, &toRevoke)
@@ -183,6 +187,12 @@ func TestEveryMutatingRouteIsAudited(t *testing.T) {
 		"POST /v1/tenants/:id/requests":                         {path: "/v1/tenants/walk/requests", body: `{"kind":"erasure","subject":"walk-sub"}`},
 		"POST /v1/tenants/:id/requests/:rid/transition":         {path: "/v1/tenants/walk/requests/" + toReject.ID + "/transition", body: `{"to":"rejected","reason":"identity not verifiable"}`},
 		"POST /v1/tenants/:id/requests/:rid/rectify":            {path: "/v1/tenants/walk/requests/" + toRectify.ID + "/rectify"},
+		"POST /v1/tenants/:id/purposes":                         {path: "/v1/tenants/walk/purposes", body: `{"id":"walk-p","description":"Walk","basis":"legitimate-interest","default_on":true}`},
+		"PUT /v1/tenants/:id/purposes/:pid":                     {path: "/v1/tenants/walk/purposes/walk-q", body: `{"description":"Walk, changed","basis":"consent","on_withdraw":"erase"}`},
+		"PUT /v1/tenants/:id/blob-kinds/:kind":                  {path: "/v1/tenants/walk/blob-kinds/walk-kind", body: `{"purposes":["walk-q"]}`},
+		"POST /v1/tenants/:id/consent/:sid/grant":               {path: "/v1/tenants/walk/consent/walk-s/grant", body: `{"purposes":["walk-q"],"source":"ivr","evidence":{"text":"yes, record me"}}`},
+		"POST /v1/tenants/:id/consent/:sid/withdraw":            {path: "/v1/tenants/walk/consent/walk-s/withdraw", body: `{"all":true,"source":"web"}`},
+		"POST /v1/tenants/:id/consent/:sid/flags":               {path: "/v1/tenants/walk/consent/walk-s/flags", body: `{"flag":"do-not-sell","on":true,"source":"app"}`},
 	}
 	seen := map[string]bool{}
 	for _, rt := range e.app.GetRoutes(true) {

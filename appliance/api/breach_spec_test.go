@@ -156,6 +156,10 @@ var bodyFixtures = map[string]string{
 	"GenerateRootTokenRequest": `{"nonce":"not-the-sealed-nonce"}`,
 	"NewDSR":                   `{"kind":"access","subject":"as-1"}`,
 	"DSRTransition":            `{"to":"rejected","reason":"not verifiable"}`,
+	"PurposeRequest":           `{"id":"call-recording","description":"Recording of calls","basis":"consent"}`,
+	"BlobKindRequest":          `{"purposes":[]}`,
+	"ConsentRequest":           `{"purposes":["call-recording"],"source":"api"}`,
+	"ConsentFlagRequest":       `{"flag":"do-not-sell","on":true,"source":"api"}`,
 }
 
 // massAssignment are the fields phase 5 adds to valid bodies.
@@ -260,6 +264,8 @@ func (b *breach) paramValues(op *specOp, p *openapi3.Parameter) []paramSet {
 	case "query:error", "query:error_description", "query:error_uri", "query:iss", "query:session_state",
 		"query:scope", "query:authuser", "query:prompt", "query:hd":
 		return []paramSet{queryParams(p.Name, victimTenant)}
+	case "query:at": // the victim's subject's consent as of a past moment
+		return []paramSet{queryParams("at", "2026-01-02T15:04:05Z")}
 	case "header:X-Request-Id":
 		return []paramSet{headerParam("X-Request-Id", victimTenant), headerParam("X-Request-Id", b.victim["admin"].ID)}
 	case "header:If-Match":

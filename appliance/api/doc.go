@@ -226,6 +226,9 @@
 //	                                (roles.BlobClass not in clear), a find by a field whose
 //	                                classification it does not read in clear
 //	tenant-suspended        403     a principal of a suspended tenant, on any route of its tenant's data
+//	consent-required        403     a write (or read) of a subject's record or blob whose collection or
+//	                                blob kind requires a purpose the subject's consent does not allow:
+//	                                the detail names the purpose and why (appliance/privacy/consent)
 //	not-found               404     no such route, no such tenant, or a path id that is not well formed
 //	method-not-allowed      405     a known path with another method (with Allow)
 //	conflict                409     the tenant exists, a concurrent change won, no leadership target,

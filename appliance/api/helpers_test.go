@@ -36,6 +36,7 @@ import (
 	"github.com/custos/custos/appliance/identity/signing"
 	"github.com/custos/custos/appliance/identity/sso"
 	"github.com/custos/custos/appliance/identity/visibility"
+	"github.com/custos/custos/appliance/privacy/consent"
 	"github.com/custos/custos/appliance/privacy/requests"
 	"github.com/custos/custos/appliance/records"
 	"github.com/custos/custos/appliance/tenants"
@@ -206,12 +207,30 @@ func (e *env) depsWith(keys *keyring.Hierarchy) api.Deps {
 	// Operators read in clear only under an active break-glass grant, as
 	// the node wires it.
 	sight := visibility.New(visibility.WithGrants(e.breakGlass))
+	subjects := &subjectIndexes{}
+	cons := consent.New(b, keys, nil, consent.WithReadAudit(reads), consent.WithVisibility(sight), consent.WithSubjects(subjects))
 	recs := records.New(b, keys, e.colls, nil, records.WithReadAudit(reads), records.WithVisibility(sight))
+	bl := blobs.New(b, keys, recs, e.blobCfg, nil, blobs.WithReadAudit(reads), blobs.WithVisibility(sight))
+	subjects.records, subjects.blobs = recs, bl
 	return api.Deps{Cluster: e.store, Tenants: e.svc, Keys: keys, Audit: e.audit, SelfCheck: e.runner, APIKeys: e.apikeys, Collections: e.colls, Accounts: e.accounts, Owners: e.accounts,
-		Records: recs, Blobs: blobs.New(b, keys, recs, e.blobCfg, nil, blobs.WithReadAudit(reads), blobs.WithVisibility(sight)),
+		Records: recs, Blobs: bl, Consent: cons,
 		Auth: staticAuth{goodToken}, BreakGlass: e.breakGlass, RootToken: e.root,
 		SSO: sso.New(b, keys, e.accounts, sso.Options{}), Version: "1.2.3-test",
 		Requests: requests.New(b, keys, requests.WithRectifier(recs), requests.WithClock(e.now))}
+}
+
+// subjectIndexes tells consent whether a tenant holds a record or a blob
+// of a subject, as the node wires it.
+type subjectIndexes struct {
+	records *records.Service
+	blobs   *blobs.Service
+}
+
+func (s *subjectIndexes) HasSubject(ctx context.Context, caller audit.Principal, tenant, subject string) (bool, error) {
+	if ok, err := s.records.HasSubject(ctx, caller, tenant, subject); ok || err != nil {
+		return ok, err
+	}
+	return s.blobs.HasSubject(ctx, caller, tenant, subject)
 }
 
 // bootstrapAudit writes the audit checkpoint keys as operator init does

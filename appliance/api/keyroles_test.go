@@ -33,6 +33,10 @@ func TestKeyRoleMatrix(t *testing.T) {
 		t.Fatalf("collection: %d %s", r.status, r.body)
 	}
 	s.grant = s.requestGrant()
+	// The purpose the consent routes name ({pid}, and the fixtures').
+	if r := e.do("POST", "/v1/tenants/acme/purposes", `{"id":"call-recording","description":"Recording of calls","basis":"consent"}`); r.status != http.StatusCreated {
+		t.Fatalf("purpose: %d %s", r.status, r.body)
+	}
 	// refill puts back what a role's deletions removed: the record, a
 	// blob, a second key.
 	refill := func() {

@@ -147,7 +147,7 @@ func TestOpenAPISecurityMatchesRoutes(t *testing.T) {
 	for _, p := range perms {
 		keys[p] = e.createKey(t, "acme", `{"name":"`+p+`","permissions":["`+p+`"]}`).Token
 	}
-	ids := strings.NewReplacer("{id}", "acme", "{kid}", "aaaaaaaaaaaaaaaa", "{name}", "guests", "{rid}", "r1", "{sid}", "s1", "{bid}", "b1", "{uid}", "usr_aaaaaaaaaaaaaaaa", "{session}", "aaaaaaaaaaaaaaaaaaaaaa", "{role}", "foh")
+	ids := strings.NewReplacer("{id}", "acme", "{kid}", "aaaaaaaaaaaaaaaa", "{name}", "guests", "{rid}", "r1", "{sid}", "s1", "{bid}", "b1", "{uid}", "usr_aaaaaaaaaaaaaaaa", "{session}", "aaaaaaaaaaaaaaaaaaaaaa", "{pid}", "call-recording", "{kind}", "recording", "{role}", "foh")
 	checked := 0
 	for _, path := range doc.Paths.InMatchingOrder() {
 		for method, op := range doc.Paths.Value(path).Operations() {

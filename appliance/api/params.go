@@ -13,6 +13,7 @@ import (
 	"github.com/custos/custos/appliance/blobs"
 	"github.com/custos/custos/appliance/collections"
 	"github.com/custos/custos/appliance/identity/accounts"
+	"github.com/custos/custos/appliance/privacy/consent"
 	"github.com/custos/custos/appliance/records"
 	"github.com/custos/custos/appliance/tenants"
 	"github.com/custos/custos/internal/validation"
@@ -173,6 +174,8 @@ var (
 	operatorIDType = idType(accounts.ValidOperatorID, "must be an operator user id", "No operator has this id.")
 	sessionIDType  = idType(accounts.ValidSessionID, "must be a session id", "No session has this id.")
 	roleNameType   = idType(accounts.ValidRoleName, "must be a role name", "No role has this name.")
+	purposeIDType  = idType(consent.ValidPurposeID, "must be a purpose id", "No purpose of the tenant has this id.")
+	blobKindType   = idType(consent.ValidKind, "must be a blob kind", "No blob kind of the tenant has this name.")
 )
 
 // input is a request as its route declared it: who made it, the values

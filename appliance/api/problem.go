@@ -21,6 +21,7 @@ import (
 	"github.com/custos/custos/appliance/collections"
 	"github.com/custos/custos/appliance/identity/accounts"
 	"github.com/custos/custos/appliance/identity/sso"
+	"github.com/custos/custos/appliance/privacy/consent"
 	"github.com/custos/custos/appliance/privacy/requests"
 	"github.com/custos/custos/appliance/records"
 	"github.com/custos/custos/appliance/tenants"
@@ -75,6 +76,7 @@ const (
 	kindLengthRequired
 	kindRateLimited
 	kindSSORefused
+	kindConsentRequired
 	kindProviderUnavailable
 	kindInternal
 )
@@ -133,6 +135,8 @@ func (k kind) spec() (slug, title string, status int) {
 		return "rate-limited", "Too many requests", http.StatusTooManyRequests
 	case kindSSORefused:
 		return "sso-refused", "Sign-in refused", http.StatusUnauthorized
+	case kindConsentRequired:
+		return "consent-required", "Consent required", http.StatusForbidden
 	case kindProviderUnavailable:
 		return "sso-provider-unavailable", "Identity provider unavailable", http.StatusBadGateway
 	case kindRangeNotSatisfiable:
@@ -181,6 +185,7 @@ func problemFor(err error) (kind, string, []FieldProblem, []header) {
 		bo *accounts.BackoffError
 		dr *requests.DuplicateError
 		te *requests.TransitionError
+		cr *consent.RequiredError
 	)
 	retry := []header{{fiber.HeaderRetryAfter, "1"}}
 	challenge := []header{{fiber.HeaderWWWAuthenticate, `Bearer realm="custos"`}}
@@ -208,6 +213,25 @@ func problemFor(err error) (kind, string, []FieldProblem, []header) {
 		return kindRateLimited, "The tenant has too many sign-ins under way; retry after the number of seconds Retry-After gives.", nil, []header{{fiber.HeaderRetryAfter, "60"}}
 	case errors.As(err, &ue):
 		return kindKeyUnavailable, keyUnavailableDetail(ue), nil, []header{{fiber.HeaderRetryAfter, "5"}}
+	case errors.As(err, &cr):
+		return kindConsentRequired, consentDetail(cr), nil, nil
+	case errors.Is(err, consent.ErrNotConsentBased):
+		return kindValidation, "purposes names a purpose on the contract or legal-obligation basis: it does not rest on the subject's agreement, so it is neither granted nor withdrawn.",
+			[]FieldProblem{{Field: "purposes", Reason: "names a purpose that does not rest on consent"}}, nil
+	case errors.Is(err, consent.ErrNotFound):
+		return kindNotFound, "No purpose of the tenant has this id.", nil, nil
+	case errors.Is(err, consent.ErrNoKind):
+		return kindNotFound, "No blob kind of the tenant has this name.", nil, nil
+	case errors.Is(err, consent.ErrNoSubject):
+		return kindNotFound, "The tenant holds nothing about this subject (no record, no blob, no consent event): consent is recorded for a subject the tenant knows — create its record first.", nil, nil
+	case errors.Is(err, consent.ErrNoTenant):
+		return kindNotFound, "No tenant has this id.", nil, nil
+	case errors.Is(err, consent.ErrExists):
+		return kindConflict, "A purpose with this id exists.", nil, nil
+	case errors.Is(err, consent.ErrConflict):
+		return kindPreconditionFailed, "The purpose is not at the policy version If-Match names, or it (or the subject's ledger) changed meanwhile; read it again.", nil, nil
+	case errors.Is(err, consent.ErrTooMany):
+		return kindConflict, "The tenant holds the maximum number of purposes or blob kinds, or the subject's ledger its maximum number of events.", nil, nil
 	case errors.As(err, &fe):
 		return kindValidation, fe.Field + " " + fe.Reason, []FieldProblem{{Field: fe.Field, Reason: fe.Reason}}, nil
 	case errors.Is(err, raftstore.ErrChainUnwritable):
@@ -336,6 +360,22 @@ func problemFor(err error) (kind, string, []FieldProblem, []header) {
 		return fiberProblem(fb)
 	}
 	return kindInternal, "internal error", nil, nil
+}
+
+// consentDetail names the purpose refused and why; purpose ids are the
+// tenant's own (a schema's, a blob kind's), never the request's text.
+func consentDetail(cr *consent.RequiredError) string {
+	why := map[string]string{
+		consent.ReasonNotGranted: "the subject has not granted it",
+		consent.ReasonWithdrawn:  "the subject withdrew it (or objected)",
+		consent.ReasonRestricted: "the subject restricted processing",
+		consent.ReasonDoNotSell:  "it is a sale and the subject opted out (do not sell)",
+		consent.ReasonUndefined:  "the tenant defines no such purpose",
+	}[cr.Reason]
+	if why == "" {
+		why = cr.Reason
+	}
+	return fmt.Sprintf("The subject's consent does not allow purpose %s: %s. The request was refused, and nothing was changed.", clip(cr.Purpose), why)
 }
 
 // keyUnavailableDetail names the tenant and says why, in words of this

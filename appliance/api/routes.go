@@ -343,6 +343,7 @@ func (s *server) routes() []route {
 		{method: get, path: "/tenants/:id/blobs/:bid/metadata", access: read(roles.Blobs), params: blob, body: noBody, existing: true, handle: s.blobMetadata},
 		{method: del, path: "/tenants/:id/blobs/:bid", access: remove(roles.Blobs), params: blob, body: noBody, existing: true, handle: s.deleteBlob},
 	}...)
+	rs = append(rs, s.consentRoutes()...)
 	rs = append(rs, s.ssoRoutes()...)
 	rs = append(rs, s.requestRoutes()...)
 	for i := range rs {
@@ -444,5 +445,36 @@ func (s *server) serve(rt *route) fiber.Handler {
 			}
 		}
 		return rt.handle(c, in)
+	}
+}
+
+// consentRoutes are purposes, blob kinds and subjects' consent
+// (consent.go). Reading is consent:read (an old read key's); recording a
+// subject's choice consent:create (a write key's: the applications that
+// talk to subjects record it); defining purposes and blob kinds is
+// policy, consent:update (an admin key's, as schemas are).
+func (s *server) consentRoutes() []route {
+	get, post, put := fiber.MethodGet, fiber.MethodPost, fiber.MethodPut
+	p := roles.P
+	read := tenantKey(apikeys.PermRead, p(roles.Consent, roles.Read))
+	record := tenantKey(apikeys.PermWrite, p(roles.Consent, roles.Create))
+	policy := tenantKey(apikeys.PermAdmin, p(roles.Consent, roles.Update))
+	purpose := params(tenantPath, pathParam("pid", purposeIDType))
+	subject := params(tenantPath, pathParam("sid", subjectType))
+	return []route{
+		{method: get, path: "/tenants/:id/purposes", access: read, params: params(tenantPath), body: noBody, existing: true, handle: s.listPurposes},
+		{method: post, path: "/tenants/:id/purposes", access: policy, params: params(tenantPath), body: jsonBody[purposeRequest](true), existing: true, handle: s.createPurpose},
+		{method: get, path: "/tenants/:id/purposes/:pid", access: read, params: purpose, body: noBody, existing: true, handle: s.getPurpose},
+		{method: put, path: "/tenants/:id/purposes/:pid", access: policy, params: append(purpose, headerParam(fiber.HeaderIfMatch, versionType)),
+			body: jsonBody[purposeRequest](true), existing: true, handle: s.updatePurpose},
+		{method: get, path: "/tenants/:id/purposes/:pid/versions", access: read, params: purpose, body: noBody, existing: true, handle: s.purposeVersions},
+		{method: get, path: "/tenants/:id/blob-kinds", access: read, params: params(tenantPath), body: noBody, existing: true, handle: s.listBlobKinds},
+		{method: put, path: "/tenants/:id/blob-kinds/:kind", access: policy, params: params(tenantPath, pathParam("kind", blobKindType)),
+			body: jsonBody[blobKindRequest](true), existing: true, handle: s.putBlobKind},
+		{method: get, path: "/tenants/:id/consent/:sid", access: read, params: append(subject, query("at", timeType)), body: noBody, existing: true, handle: s.consentState},
+		{method: get, path: "/tenants/:id/consent/:sid/history", access: read, params: subject, body: noBody, existing: true, handle: s.consentHistory},
+		{method: post, path: "/tenants/:id/consent/:sid/grant", access: record, params: subject, body: jsonBody[consentRequest](true), existing: true, handle: s.grantConsent},
+		{method: post, path: "/tenants/:id/consent/:sid/withdraw", access: record, params: subject, body: jsonBody[consentRequest](true), existing: true, handle: s.withdrawConsent},
+		{method: post, path: "/tenants/:id/consent/:sid/flags", access: record, params: subject, body: jsonBody[flagRequest](true), existing: true, handle: s.setConsentFlag},
 	}
 }

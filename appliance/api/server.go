@@ -92,6 +92,9 @@ type Deps struct {
 	Accounts Accounts
 	// Requests are the tenants' data-subject requests.
 	Requests Requests
+	// Consent keeps the tenants' purposes, blob kinds and subjects'
+	// consent ledgers.
+	Consent Consent
 	// Version is reported by /v1/sys/status.
 	Version string
 	// Logger receives request logs and the causes of internal errors
@@ -183,8 +186,8 @@ func NewApp(log *slog.Logger) *fiber.App {
 // called), so Register panics on them rather than add routes that fail on
 // every request.
 func Register(router fiber.Router, deps Deps, opts Options) {
-	if deps.Cluster == nil || deps.Tenants == nil || deps.Keys == nil || deps.Audit == nil || deps.SelfCheck == nil || deps.APIKeys == nil || deps.Collections == nil || deps.Records == nil || deps.Blobs == nil || deps.Auth == nil || deps.Accounts == nil || deps.BreakGlass == nil || deps.SSO == nil || deps.RootToken == nil {
-		panic("api: Register needs a cluster, tenants, keys, audit, self-check, API keys, collections, records, blobs, auth, break-glass, sso, accounts and the root token")
+	if deps.Cluster == nil || deps.Tenants == nil || deps.Keys == nil || deps.Audit == nil || deps.SelfCheck == nil || deps.APIKeys == nil || deps.Collections == nil || deps.Records == nil || deps.Blobs == nil || deps.Auth == nil || deps.Accounts == nil || deps.BreakGlass == nil || deps.SSO == nil || deps.RootToken == nil || deps.Consent == nil {
+		panic("api: Register needs a cluster, tenants, keys, audit, self-check, API keys, collections, records, blobs, auth, break-glass, sso, accounts, consent and the root token")
 	}
 	if opts.BodyLimit < 0 || opts.RequestTimeout < 0 {
 		panic(fmt.Sprintf("api: negative body limit (%d) or request timeout (%s)", opts.BodyLimit, opts.RequestTimeout))

@@ -155,6 +155,21 @@ func (f *limitFixture) scenarios() map[string]limitScenario {
 		}, send: func(v string) []response {
 			return one(e.do("GET", "/v1/tenants/acme/requests/"+seg(v), ""))
 		}},
+		"parameter PurposeId": {send: func(v string) []response {
+			e.do("POST", "/v1/tenants/acme/purposes", js(map[string]any{"id": v, "description": "Limits", "basis": "consent"}))
+			return one(e.do("GET", "/v1/tenants/acme/purposes/"+seg(v), ""))
+		}},
+		"parameter BlobKind": {send: func(v string) []response {
+			return one(e.do("PUT", "/v1/tenants/acme/blob-kinds/"+seg(v), `{"purposes":[]}`))
+		}},
+		"PurposeRequest.description": {send: func(v string) []response {
+			return one(e.do("POST", "/v1/tenants/acme/purposes", js(map[string]any{"id": f.fresh("limits-"), "description": v, "basis": "consent"})))
+		}},
+		"Evidence.text": {send: func(v string) []response {
+			e.do("POST", "/v1/tenants/acme/purposes", `{"id":"limits","description":"Limits","basis":"consent"}`)
+			e.do("POST", plain+"/records", `{"id":"limits-r","subject":"limits-s","fields":{"s":"y"}}`)
+			return one(e.do("POST", "/v1/tenants/acme/consent/limits-s/grant", js(map[string]any{"purposes": []string{"limits"}, "source": "api", "evidence": map[string]string{"text": v}})))
+		}, bad: &outcome{status: []int{422}, slug: []string{"validation"}, field: []string{"evidence.text"}}},
 		"parameter BlobId": {made: func() []string { return []string{f.blob} }, send: func(v string) []response {
 			return one(e.do("GET", "/v1/tenants/acme/blobs/"+seg(v)+"/metadata", ""))
 		}},

@@ -89,6 +89,18 @@ var suspensionClass = map[string]string{
 	"PATCH /v1/tenants/{id}/collections/{name}/records/{rid}":  "data",
 	"DELETE /v1/tenants/{id}/collections/{name}/records/{rid}": "data",
 	"GET /v1/tenants/{id}/subjects/{sid}":                      "data",
+	"GET /v1/tenants/{id}/purposes":                            "data",
+	"POST /v1/tenants/{id}/purposes":                           "data",
+	"GET /v1/tenants/{id}/purposes/{pid}":                      "data",
+	"PUT /v1/tenants/{id}/purposes/{pid}":                      "data",
+	"GET /v1/tenants/{id}/purposes/{pid}/versions":             "data",
+	"GET /v1/tenants/{id}/blob-kinds":                          "data",
+	"PUT /v1/tenants/{id}/blob-kinds/{kind}":                   "data",
+	"GET /v1/tenants/{id}/consent/{sid}":                       "data",
+	"GET /v1/tenants/{id}/consent/{sid}/history":               "data",
+	"POST /v1/tenants/{id}/consent/{sid}/grant":                "data",
+	"POST /v1/tenants/{id}/consent/{sid}/withdraw":             "data",
+	"POST /v1/tenants/{id}/consent/{sid}/flags":                "data",
 	"POST /v1/tenants/{id}/blobs":                              "data",
 	"GET /v1/tenants/{id}/blobs":                               "data",
 	"GET /v1/tenants/{id}/blobs/{bid}":                         "data",
@@ -155,7 +167,7 @@ var suspendQuery = map[string]string{"index": "0", "old": "1", "tenant": attacke
 // active tenant's key may do.
 func (s *suspendEnv) request(op *specOp) (method, target, body string, opts []reqOpt) {
 	vals := map[string]string{"id": attackerTenant, "name": "guests", "rid": aRecord, "sid": aSubject, "bid": s.blob, "kid": s.keyOther, "gid": s.grant,
-		"uid": "usr_aaaaaaaaaaaaaaaa", "session": "aaaaaaaaaaaaaaaaaaaaaa", "role": "owner"}
+		"uid": "usr_aaaaaaaaaaaaaaaa", "session": "aaaaaaaaaaaaaaaaaaaaaa", "role": "owner", "pid": "call-recording", "kind": "recording"}
 	if s.user != "" {
 		vals["uid"], vals["session"] = s.user, s.session
 	}

@@ -113,3 +113,24 @@ func (s *Service) Subject(ctx context.Context, caller audit.Principal, tenant, s
 	b, _, err := s.list(ctx, caller, tenant, subject, "", maxSubjectBlobs)
 	return b, err
 }
+
+// HasSubject reports whether the tenant holds a blob of the subject
+// within the caller's attribute scope (nothing is opened or audited); see
+// records.Service.HasSubject.
+func (s *Service) HasSubject(ctx context.Context, caller audit.Principal, tenant, subject string) (bool, error) {
+	if !ValidID(subject) {
+		return false, nil
+	}
+	found := false
+	err := s.scope(caller, tenant).View(ctx, raftstore.Linearizable, func(r tenancy.Read) error {
+		r.Scan(subjectPath(subject), nil, 1, func(_, _ []byte, _ uint64) bool {
+			found = true
+			return false
+		})
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("blobs: subject exists: %w", err)
+	}
+	return found, nil
+}

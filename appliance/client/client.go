@@ -118,12 +118,17 @@ func (c *Client) Send(ctx context.Context, method, path string, body any, header
 // Do sends one request (body, if not nil, as JSON) and decodes a 2xx JSON
 // answer into out (if not nil); any other answer is an *Error.
 func (c *Client) Do(ctx context.Context, method, path string, body, out any) error {
+	return c.doWith(ctx, method, path, body, out)
+}
+
+// doWith is Do with request headers (If-Match, say).
+func (c *Client) doWith(ctx context.Context, method, path string, body, out any, headers ...Header) error {
 	if c.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
 		defer cancel()
 	}
-	r, err := c.Send(ctx, method, path, body)
+	r, err := c.Send(ctx, method, path, body, headers...)
 	if err != nil {
 		return err
 	}

@@ -309,6 +309,9 @@ type BlobUpload struct {
 	// Subject, and Collection with Record, are what the blob belongs to
 	// (all optional).
 	Subject, Collection, Record string
+	// Kind is the tenant's blob kind (optional): the purposes it requires
+	// of the subject are checked (403 consent-required).
+	Kind string
 	// Attributes label the blob (none: a blob linked to a record
 	// inherits the record's).
 	Attributes map[string]string
@@ -326,6 +329,9 @@ func (c *Client) UploadBlob(ctx context.Context, tenant string, u BlobUpload) (B
 	}
 	for _, name := range slices.Sorted(maps.Keys(u.Attributes)) {
 		q.Add("attribute", name+":"+u.Attributes[name])
+	}
+	if u.Kind != "" {
+		q.Set("kind", u.Kind)
 	}
 	path := blobsPath(tenant)
 	if len(q) > 0 {

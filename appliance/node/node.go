@@ -73,6 +73,7 @@ import (
 	"github.com/custos/custos/appliance/identity/signing"
 	"github.com/custos/custos/appliance/identity/sso"
 	"github.com/custos/custos/appliance/identity/visibility"
+	"github.com/custos/custos/appliance/privacy/consent"
 	"github.com/custos/custos/appliance/privacy/requests"
 	"github.com/custos/custos/appliance/privacy/retention"
 	"github.com/custos/custos/appliance/ratelimit"
@@ -192,9 +193,15 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Node, error)
 	// blobs alike (custom roles and break-glass grants plug in here).
 	grants := breakglass.New(b, nil)
 	sight := visibility.New(visibility.WithGrants(grants))
+	// Consent: purposes, blob kinds and ledgers. It asks records' and
+	// blobs' subject indexes whether a subject exists (filled in below,
+	// before anything is served).
+	subjects := &subjectIndexes{}
+	cons := consent.New(b, keys, nil, consent.WithReadAudit(readAudit), consent.WithVisibility(sight), consent.WithSubjects(subjects))
 	recs := records.New(b, keys, colls, nil, records.WithReadAudit(readAudit), records.WithVisibility(sight))
 	bl := blobs.New(b, keys, recs, blobs.Config{MaxSize: cfg.Blobs.MaxSize, ContentTypes: cfg.Blobs.ContentTypes, StaleAfter: cfg.Blobs.StaleAfter}, nil,
 		blobs.WithReadAudit(readAudit), blobs.WithVisibility(sight))
+	subjects.records, subjects.blobs = recs, bl
 	n.background(func(ctx context.Context) {
 		bl.RunSweeper(ctx, blobs.SweepConfig{IsLeader: n.store.IsLeader, Tenants: ten.IDs, Logger: n.logger.With("component", "blobs")})
 	})
@@ -219,7 +226,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Node, error)
 	api.Register(app, api.Deps{
 		Cluster: n.store, Tenants: ten, Keys: keys, Audit: aud, SelfCheck: runner, APIKeys: apikeys.New(b, nil),
 		Collections: colls, Records: recs, Blobs: bl, Signing: sign, BreakGlass: grants, RootToken: members,
-		Auth: members, SSO: sso.New(b, keys, people, sso.Options{Logger: logger}), Accounts: people, Owners: people, Requests: dsr, Version: opts.Version, Logger: logger,
+		Auth: members, SSO: sso.New(b, keys, people, sso.Options{Logger: logger}), Accounts: people, Owners: people, Requests: dsr, Consent: cons, Version: opts.Version, Logger: logger,
 	}, api.Options{BodyLimit: cfg.API.BodyLimit, RequestTimeout: cfg.API.RequestTimeout, RateLimit: rateLimit(cfg.RateLimit)})
 	n.ln, err = net.Listen("tcp", cfg.API.ListenAddress)
 	if err != nil {
@@ -492,4 +499,19 @@ func loginBackoff(c config.RateLimit) *ratelimit.Backoff {
 		Source:     ratelimit.BackoffLimits{Free: c.LoginSourceFree, Base: c.LoginBaseDelay, Max: c.LoginSourceMaxDelay, Decay: c.LoginDecay},
 		MaxTracked: c.MaxTracked,
 	})
+}
+
+// subjectIndexes tells consent whether a tenant holds a record or a blob
+// of a subject (consent imports neither service).
+type subjectIndexes struct {
+	records *records.Service
+	blobs   *blobs.Service
+}
+
+// HasSubject asks records, then blobs.
+func (s *subjectIndexes) HasSubject(ctx context.Context, caller audit.Principal, tenant, subject string) (bool, error) {
+	if ok, err := s.records.HasSubject(ctx, caller, tenant, subject); ok || err != nil {
+		return ok, err
+	}
+	return s.blobs.HasSubject(ctx, caller, tenant, subject)
 }

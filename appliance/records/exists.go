@@ -32,3 +32,26 @@ func (s *Service) Attributes(ctx context.Context, caller audit.Principal, tenant
 	attrs, _ = envelopeAttributes(raw)
 	return attrs, true, nil
 }
+
+// HasSubject reports whether the tenant holds a record of the subject
+// within the caller's attribute scope (a linearizable read of the
+// subject index; nothing is opened or audited). Consent asks it before
+// it records a subject's choice: consent is recorded for a subject the
+// tenant knows.
+func (s *Service) HasSubject(ctx context.Context, caller audit.Principal, tenant, subject string) (bool, error) {
+	if !validID(subject) {
+		return false, nil
+	}
+	found := false
+	err := s.scope(caller, tenant).View(ctx, raftstore.Linearizable, func(r tenancy.Read) error {
+		r.Scan(subjectPath(subject), nil, 1, func(_, _ []byte, _ uint64) bool {
+			found = true
+			return false
+		})
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("records: subject exists: %w", err)
+	}
+	return found, nil
+}

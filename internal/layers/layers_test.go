@@ -42,7 +42,7 @@ var rank = map[string]int{
 	"appliance/identity/signing":    3,
 	"appliance/identity/sso":        3,
 	"appliance/identity/breakglass": 3,
-	"appliance/privacy/consent":     3,
+	"appliance/privacy/consent":     4,
 	"appliance/privacy/receipt":     3,
 	"appliance/apikeys":             4,
 	"appliance/privacy/requests":    4,

@@ -16,10 +16,14 @@ const (
 // apiKeyGrants is what each old API-key permission allowed on the
 // routes that existed when keys had them, as permissions of the table.
 // admin allowed every route a key could reach: the others' and a
-// collection's schema.
+// collection's schema. The consent routes came later and follow the same
+// lines: a read key reads consent, a write key records a subject's choice
+// (the application that talks to the subject: the IVR, the booking
+// site), an admin key defines purposes and blob kinds as it defines
+// schemas.
 var apiKeyGrants = map[string]Set{
-	keyRead:   SetOf(P(Collections, Read), P(Records, Read), P(Blobs, Read), P(Subjects, Read), P(Audit, Read)),
-	keyWrite:  SetOf(P(Records, Create), P(Records, Update), P(Blobs, Create)),
+	keyRead:   SetOf(P(Collections, Read), P(Records, Read), P(Blobs, Read), P(Subjects, Read), P(Audit, Read), P(Consent, Read)),
+	keyWrite:  SetOf(P(Records, Create), P(Records, Update), P(Blobs, Create), P(Consent, Create)),
 	keyDelete: SetOf(P(Records, Delete), P(Blobs, Delete)),
 	keyExport: SetOf(P(Audit, Export)),
 	keyAdmin: SetOf(
@@ -27,6 +31,7 @@ var apiKeyGrants = map[string]Set{
 		P(Records, Read), P(Records, Create), P(Records, Update), P(Records, Delete),
 		P(Blobs, Read), P(Blobs, Create), P(Blobs, Delete),
 		P(Subjects, Read), P(Audit, Read), P(Audit, Export),
+		P(Consent, Read), P(Consent, Create), P(Consent, Update),
 	),
 }
 

@@ -323,7 +323,7 @@ func (s *Service) append(ctx context.Context, caller audit.Principal, tenant, su
 		if err != nil {
 			return Event{}, err
 		}
-		if err := s.known(ctx, tenant, subject, len(l.events)); err != nil {
+		if err := s.known(ctx, caller, tenant, subject, len(l.events)); err != nil {
 			return Event{}, err
 		}
 		if len(l.events) >= MaxEvents {

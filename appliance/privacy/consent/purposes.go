@@ -346,3 +346,7 @@ func readPurposes(r tenancy.Read) ([]Purpose, map[string]uint64, error) {
 	})
 	return out, versions, bad
 }
+
+// ValidPurposeID reports whether s can name a purpose: 1 to
+// MaxPurposeID of a-z, 0-9 and -, starting with a letter.
+func ValidPurposeID(s string) bool { return validPurposeID(s) }

@@ -26,10 +26,10 @@ type Keys interface {
 }
 
 // Subjects tells whether a tenant holds anything about a subject (a
-// record or a blob); the node gives one over records' and blobs' subject
-// indexes.
+// record or a blob) within the caller's attribute scope; the node gives
+// one over records' and blobs' subject indexes.
 type Subjects interface {
-	HasSubject(ctx context.Context, tenant, subject string) (bool, error)
+	HasSubject(ctx context.Context, caller audit.Principal, tenant, subject string) (bool, error)
 }
 
 // Service keeps purposes and consent ledgers. It is safe for concurrent
@@ -72,13 +72,16 @@ func New(b *tenancy.Boundary, keys Keys, now func() time.Time, opts ...Option) *
 	return s
 }
 
-// known reports whether the tenant holds anything about the subject: a
-// consent event (events > 0), or what Subjects reports.
-func (s *Service) known(ctx context.Context, tenant, subject string, events int) error {
-	if events > 0 || s.subjects == nil {
+// known reports whether the tenant holds anything about the subject for
+// the caller: a consent event (events > 0), or what Subjects reports. A
+// caller restricted to an attribute scope must find a record or blob of
+// the subject inside it — a ledger carries no attributes, so it alone
+// would let a scoped principal confirm a subject outside its scope.
+func (s *Service) known(ctx context.Context, caller audit.Principal, tenant, subject string, events int) error {
+	if s.subjects == nil || events > 0 && !caller.Restriction().Restricted() {
 		return nil
 	}
-	ok, err := s.subjects.HasSubject(ctx, tenant, subject)
+	ok, err := s.subjects.HasSubject(ctx, caller, tenant, subject)
 	if err != nil {
 		return fmt.Errorf("consent: subject of %s: %w", tenant, err)
 	}

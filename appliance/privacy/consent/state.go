@@ -142,7 +142,7 @@ func (s *Service) StateAt(ctx context.Context, caller audit.Principal, tenant, s
 	if err != nil {
 		return State{}, err
 	}
-	if err := s.known(ctx, tenant, subject, len(l.events)); err != nil {
+	if err := s.known(ctx, caller, tenant, subject, len(l.events)); err != nil {
 		return State{}, err
 	}
 	st := evaluate(l.purposes, l.events, now)
@@ -190,7 +190,7 @@ func (s *Service) History(ctx context.Context, caller audit.Principal, tenant, s
 	if err != nil {
 		return nil, err
 	}
-	if err := s.known(ctx, tenant, subject, len(l.events)); err != nil {
+	if err := s.known(ctx, caller, tenant, subject, len(l.events)); err != nil {
 		return nil, err
 	}
 	sight, err := s.vis.Sight(ctx, caller, tenant)
