@@ -84,6 +84,7 @@ func (s *Service) EraseOps(ctx context.Context, tenant, subject string) ([]rafts
 			n++
 			return true
 		})
+		ops = append(ops, markDeletes(r, tok)...) // marks.go: the subject's withdrawal marks go too
 		return derr
 	})
 	if err != nil {

@@ -1,6 +1,7 @@
 package consent
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -149,5 +150,19 @@ func (s *Service) MarkDoneOps(marks ...Mark) []raftstore.Op {
 	for _, m := range marks {
 		ops = append(ops, raftstore.Op{Kind: raftstore.OpDelete, Bucket: marksPath, Key: m.Key})
 	}
+	return ops
+}
+
+// markDeletes are the deletes of the subject's (token tok) withdrawal
+// marks: an erasure leaves none, since a mark holds the subject's id
+// (sealed under the tenant's key, which the erasure does not shred).
+func markDeletes(r tenancy.Read, tok string) []raftstore.Op {
+	var ops []raftstore.Op
+	r.Scan(marksPath, nil, 0, func(k, _ []byte, _ uint64) bool {
+		if len(k) > 8 && bytes.HasPrefix(k[8:], append([]byte(tok), 0)) {
+			ops = append(ops, raftstore.Op{Kind: raftstore.OpDelete, Bucket: marksPath, Key: append([]byte(nil), k...)})
+		}
+		return true
+	})
 	return ops
 }
