@@ -117,7 +117,7 @@ func (s *server) upload(c *fiber.Ctx, in *input) error {
 	if err != nil {
 		return err
 	}
-	bi := blobs.Input{Subject: in.str("subject"), Collection: in.str("collection"), Record: in.str("record"), Attributes: attrs,
+	bi := blobs.Input{Subject: in.str("subject"), Collection: in.str("collection"), Record: in.str("record"), Kind: in.str("kind"), Attributes: attrs,
 		ContentType: c.Get(fiber.HeaderContentType), Length: int64(length), SHA256: c.Get(headerContentSHA256)}
 	var body io.Reader
 	if stream := c.Context().RequestBodyStream(); stream != nil {

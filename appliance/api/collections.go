@@ -26,6 +26,7 @@ type putCollectionRequest struct {
 	Fields          []collections.Field `json:"fields"`
 	RetentionDays   int                 `json:"retention_days"`
 	SubjectRequired bool                `json:"subject_required"`
+	Purposes        []string            `json:"purposes"`
 }
 
 type listCollectionsResponse struct {
@@ -41,7 +42,7 @@ func (s *server) putCollection(c *fiber.Ctx, in *input) error {
 	ctx, cancel := s.callContext(c)
 	defer cancel()
 	sc, changed, err := s.deps.Collections.Put(ctx, in.who, tenant, name,
-		collections.Definition{Fields: req.Fields, RetentionDays: req.RetentionDays, SubjectRequired: req.SubjectRequired}, in.uint(fiber.HeaderIfMatch))
+		collections.Definition{Fields: req.Fields, RetentionDays: req.RetentionDays, SubjectRequired: req.SubjectRequired, Purposes: req.Purposes}, in.uint(fiber.HeaderIfMatch))
 	if err != nil {
 		return fmt.Errorf("api: put collection %q of %q: %w", name, tenant, err)
 	}

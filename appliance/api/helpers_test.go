@@ -170,7 +170,7 @@ func newEnvStore(tb testing.TB, store *raftstore.Store, opts api.Options) *env {
 	aud := audit.New(store, []age.Identity{id}, nil)
 	runner := audit.NewRunner(aud, audit.RunConfig{IsLeader: store.IsLeader})
 	svc := tenants.New(tenancy.New(store), storetest.Region, tenants.WithKeys(keys))
-	e := &env{t: tb, store: store, svc: svc, keys: keys, audit: aud, runner: runner, apikeys: apikeys.New(tenancy.New(store), nil), colls: collections.New(tenancy.New(store), nil), vkey: vkey, logBuf: &syncBuffer{}, owners: map[string]string{}}
+	e := &env{t: tb, store: store, svc: svc, keys: keys, audit: aud, runner: runner, apikeys: apikeys.New(tenancy.New(store), nil), colls: collections.New(tenancy.New(store), nil, collections.WithPurposes(consent.New(tenancy.New(store), keys, nil))), vkey: vkey, logBuf: &syncBuffer{}, owners: map[string]string{}}
 	e.breakGlass = breakglass.New(tenancy.New(store), e.now)
 	sign, err := signing.Open(context.Background(), tenancy.New(store), signing.Options{Issuer: "custos-test", Identities: []age.Identity{id}})
 	if err != nil {
@@ -209,8 +209,8 @@ func (e *env) depsWith(keys *keyring.Hierarchy) api.Deps {
 	sight := visibility.New(visibility.WithGrants(e.breakGlass))
 	subjects := &subjectIndexes{}
 	cons := consent.New(b, keys, nil, consent.WithReadAudit(reads), consent.WithVisibility(sight), consent.WithSubjects(subjects))
-	recs := records.New(b, keys, e.colls, nil, records.WithReadAudit(reads), records.WithVisibility(sight))
-	bl := blobs.New(b, keys, recs, e.blobCfg, nil, blobs.WithReadAudit(reads), blobs.WithVisibility(sight))
+	recs := records.New(b, keys, e.colls, nil, records.WithReadAudit(reads), records.WithVisibility(sight), records.WithConsent(cons))
+	bl := blobs.New(b, keys, recs, e.blobCfg, nil, blobs.WithReadAudit(reads), blobs.WithVisibility(sight), blobs.WithConsent(cons))
 	subjects.records, subjects.blobs = recs, bl
 	return api.Deps{Cluster: e.store, Tenants: e.svc, Keys: keys, Audit: e.audit, SelfCheck: e.runner, APIKeys: e.apikeys, Collections: e.colls, Accounts: e.accounts, Owners: e.accounts,
 		Records: recs, Blobs: bl, Consent: cons,

@@ -333,7 +333,7 @@ func (s *server) routes() []route {
 
 		{method: post, path: "/tenants/:id/blobs", access: write(roles.Blobs, roles.Create), body: streamBody(checkUpload), existing: true, handle: s.uploadBlob, rule: uploadRule,
 			params: params(tenantPath, query("subject", subjectType), query("collection", collectionType), query("record", recordIDType),
-				repeatedQuery("attribute", attributeType))},
+				repeatedQuery("attribute", attributeType), query("kind", blobKindType))},
 		{method: get, path: "/tenants/:id/blobs", access: read(roles.Blobs), body: noBody, existing: true, handle: s.listBlobs,
 			params: params(tenantPath, query("subject", subjectType), query("after", blobIDType), query("limit", pageLimit).withDefault(uint64(100)))},
 		// The content. Reading it is blobs:read; that the role also

@@ -141,6 +141,10 @@ type Blob struct {
 	Subject    string `json:"subject,omitempty"`
 	Collection string `json:"collection,omitempty"`
 	Record     string `json:"record,omitempty"`
+	// Kind is the tenant's blob kind the blob was uploaded as (none: no
+	// kind): the purposes the kind requires are checked at the upload and
+	// at every read of a subject's blob (consent.go).
+	Kind string `json:"kind,omitempty"`
 	// Attributes are in the clear, like a record's: they are for access
 	// decisions (attribute scopes), not personal data.
 	Attributes  map[string]string `json:"attributes,omitempty"`
@@ -194,6 +198,7 @@ type Service struct {
 	now     func() time.Time
 	reads   *audit.Batcher // writes the entries of listings by subject; nil: the tenant's store does, one transaction each
 	vis     *visibility.Resolver
+	consent Consent // nil: no blob kinds (consent.go)
 }
 
 // layout declares the service's buckets to handles restricted to an

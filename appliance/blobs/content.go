@@ -63,6 +63,11 @@ func (s *Service) Open(ctx context.Context, caller audit.Principal, tenant, id s
 	if err != nil {
 		return nil, err
 	}
+	if m.Subject != "" {
+		if err := s.requireKind(ctx, tenant, m.Subject, m.Kind, true); err != nil {
+			return nil, err
+		}
+	}
 	v, err := s.sight(ctx, caller, tenant)
 	if err != nil {
 		return nil, err

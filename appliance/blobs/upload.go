@@ -27,6 +27,10 @@ type Input struct {
 	Subject    string
 	Collection string // with Record: the record the blob belongs to
 	Record     string
+	// Kind, when set, is a blob kind of the tenant: the purposes it
+	// requires of Subject are checked before anything is stored, and again
+	// before the blob is committed.
+	Kind string
 	// Attributes are the blob's (checked as a record's are). Without
 	// them, a blob linked to a record inherits the record's attributes
 	// as they are at the upload (a copy: a later change of the record's
@@ -49,6 +53,9 @@ func (s *Service) check(ctx context.Context, caller audit.Principal, tenant stri
 	}
 	if (in.Collection == "") != (in.Record == "") {
 		return validation.Field("record", "collection and record are given together or not at all")
+	}
+	if err := s.requireKind(ctx, tenant, in.Subject, in.Kind, false); err != nil {
+		return err
 	}
 	if in.Record != "" {
 		if !ValidID(in.Record) || !ValidID(in.Collection) {
@@ -184,7 +191,12 @@ func (s *Service) upload(ctx context.Context, caller audit.Principal, store tena
 	if in.SHA256 != "" && sum != in.SHA256 {
 		return Blob{}, ErrDigest
 	}
-	b := Blob{ID: id, Subject: in.Subject, Collection: in.Collection, Record: in.Record, Attributes: in.Attributes, ContentType: in.ContentType,
+	// A withdrawal during a long upload refuses it: the consent is asked
+	// again just before the blob becomes visible.
+	if err := s.requireKind(ctx, store.ID(), in.Subject, in.Kind, false); err != nil {
+		return Blob{}, err
+	}
+	b := Blob{ID: id, Subject: in.Subject, Collection: in.Collection, Record: in.Record, Kind: in.Kind, Attributes: in.Attributes, ContentType: in.ContentType,
 		Size: size, SHA256: sum, CreatedAt: s.now().UTC()}
 	meta, err := json.Marshal(stored{Blob: b, Header: chunks.Header()})
 	if err != nil {

@@ -188,6 +188,8 @@ type Collection struct {
 	Fields          []CollectionField `json:"fields"`
 	RetentionDays   int               `json:"retention_days"`
 	SubjectRequired bool              `json:"subject_required"`
+	// Purposes are what a record's subject must allow (consent).
+	Purposes []string `json:"purposes,omitempty"`
 }
 
 // CollectionField is one field of a collection's schema.
@@ -220,6 +222,8 @@ type Blob struct {
 	Subject    string `json:"subject"`
 	Collection string `json:"collection"`
 	Record     string `json:"record"`
+	// Kind is the tenant's blob kind the blob was uploaded as.
+	Kind string `json:"kind,omitempty"`
 	// Attributes label the blob in the clear (for attribute scopes).
 	Attributes  map[string]string `json:"attributes,omitempty"`
 	ContentType string            `json:"content_type"`

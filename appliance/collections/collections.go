@@ -102,13 +102,18 @@ type Field struct {
 
 // Schema is a collection's definition at one version.
 type Schema struct {
-	Tenant          string    `json:"tenant"`
-	Name            string    `json:"name"`
-	Version         uint64    `json:"version"`
-	Fields          []Field   `json:"fields"`
-	RetentionDays   int       `json:"retention_days,omitempty"` // 0: the tenant's default over subjects' records (appliance/privacy/retention)
-	SubjectRequired bool      `json:"subject_required"`
-	UpdatedAt       time.Time `json:"updated_at"`
+	Tenant          string  `json:"tenant"`
+	Name            string  `json:"name"`
+	Version         uint64  `json:"version"`
+	Fields          []Field `json:"fields"`
+	RetentionDays   int     `json:"retention_days,omitempty"` // 0: the tenant's default over subjects' records (appliance/privacy/retention)
+	SubjectRequired bool    `json:"subject_required"`
+	// Purposes are the tenant's processing purposes a record's subject
+	// must allow (appliance/privacy/consent): a write of a record with a
+	// subject is refused without every one, a read once the subject
+	// refused one. Records without a subject are not checked.
+	Purposes  []string  `json:"purposes,omitempty"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // Definition is what a caller PUTs.
@@ -116,7 +121,25 @@ type Definition struct {
 	Fields          []Field
 	RetentionDays   int
 	SubjectRequired bool
+	Purposes        []string
 }
+
+// MaxPurposes bounds the purposes a collection requires.
+const MaxPurposes = 8
+
+// Purposes checks that names are processing purposes of the tenant (a
+// *validation.FieldError naming the first that is not, as purposes[i]);
+// *consent.Service implements it.
+type Purposes interface {
+	CheckPurposes(ctx context.Context, tenant string, names []string) error
+}
+
+// Option varies a Service.
+type Option func(*Service)
+
+// WithPurposes has Put check a definition's purposes against the
+// tenant's through p. Without it a definition may name none.
+func WithPurposes(p Purposes) Option { return func(s *Service) { s.purposes = p } }
 
 // ValidName reports whether s can name a collection or a field: 1 to 63
 // of a-z, 0-9 and '_', starting with a letter.
@@ -242,16 +265,44 @@ func compatible(prev *Schema, next *Definition) error {
 
 // Service manages schemas.
 type Service struct {
-	tenancy *tenancy.Boundary // the only storage: one tenant's scope at a time
-	now     func() time.Time
+	tenancy  *tenancy.Boundary // the only storage: one tenant's scope at a time
+	now      func() time.Time
+	purposes Purposes
 }
 
 // New makes the service (now nil: time.Now).
-func New(b *tenancy.Boundary, now func() time.Time) *Service {
+func New(b *tenancy.Boundary, now func() time.Time, opts ...Option) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{tenancy: b, now: now}
+	s := &Service{tenancy: b, now: now}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// checkPurposes checks d's purposes: distinct, at most MaxPurposes, and
+// the tenant's (when the service has a Purposes).
+func (s *Service) checkPurposes(ctx context.Context, tenant string, d *Definition) error {
+	if len(d.Purposes) == 0 {
+		d.Purposes = nil
+		return nil
+	}
+	if len(d.Purposes) > MaxPurposes {
+		return validation.Field("purposes", fmt.Sprintf("must name at most %d purposes", MaxPurposes))
+	}
+	for i, p := range d.Purposes {
+		if slices.Index(d.Purposes, p) != i {
+			return validation.Field(fmt.Sprintf("purposes[%d]", i), "is named twice")
+		}
+	}
+	if s.purposes == nil {
+		// Fail closed: a purpose nobody checked would be enforced as
+		// undefined (every write refused).
+		return validation.Field("purposes", "cannot be checked here: the service has no processing purposes")
+	}
+	return s.purposes.CheckPurposes(ctx, tenant, d.Purposes)
 }
 
 // Paths, relative to the tenant's bucket: tenant data is reached only
@@ -284,6 +335,9 @@ func (s *Service) Put(ctx context.Context, caller audit.Principal, tenant, name 
 	if err := validate(&d); err != nil {
 		return Schema{}, false, err
 	}
+	if err := s.checkPurposes(ctx, tenant, &d); err != nil {
+		return Schema{}, false, err
+	}
 	var (
 		cur     *Schema
 		ver     uint64
@@ -311,10 +365,10 @@ func (s *Service) Put(ctx context.Context, caller audit.Principal, tenant, name 
 	if ifMatch != 0 && (cur == nil || cur.Version != ifMatch) {
 		return Schema{}, false, ErrConflict
 	}
-	next := Schema{Tenant: tenant, Name: name, Version: 1, Fields: d.Fields, RetentionDays: d.RetentionDays, SubjectRequired: d.SubjectRequired, UpdatedAt: s.now().UTC()}
+	next := Schema{Tenant: tenant, Name: name, Version: 1, Fields: d.Fields, RetentionDays: d.RetentionDays, SubjectRequired: d.SubjectRequired, Purposes: d.Purposes, UpdatedAt: s.now().UTC()}
 	action := "collection.define"
 	if cur != nil {
-		if reflect.DeepEqual(cur.Fields, d.Fields) && cur.RetentionDays == d.RetentionDays && cur.SubjectRequired == d.SubjectRequired {
+		if reflect.DeepEqual(cur.Fields, d.Fields) && cur.RetentionDays == d.RetentionDays && cur.SubjectRequired == d.SubjectRequired && slices.Equal(cur.Purposes, d.Purposes) {
 			return *cur, false, nil
 		}
 		if err := compatible(cur, &d); err != nil {

@@ -179,7 +179,6 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Node, error)
 	ten := tenants.New(b, cfg.Region, tenants.WithKeys(keys))
 	// Domain services reach tenant storage only through the boundary's
 	// tenant-scoped handles.
-	colls := collections.New(b, nil)
 	aud, runner := n.startAudit(dataDir, ids, ten)
 	sign, err := n.startSigning(ctx, b, ids)
 	if err != nil {
@@ -193,14 +192,16 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Node, error)
 	// blobs alike (custom roles and break-glass grants plug in here).
 	grants := breakglass.New(b, nil)
 	sight := visibility.New(visibility.WithGrants(grants))
-	// Consent: purposes, blob kinds and ledgers. It asks records' and
-	// blobs' subject indexes whether a subject exists (filled in below,
-	// before anything is served).
+	// Consent: purposes, blob kinds and ledgers (below collections,
+	// records and blobs, which enforce what it allows). It asks records'
+	// and blobs' subject indexes whether a subject exists (filled in
+	// below, before anything is served).
 	subjects := &subjectIndexes{}
 	cons := consent.New(b, keys, nil, consent.WithReadAudit(readAudit), consent.WithVisibility(sight), consent.WithSubjects(subjects))
-	recs := records.New(b, keys, colls, nil, records.WithReadAudit(readAudit), records.WithVisibility(sight))
+	colls := collections.New(b, nil, collections.WithPurposes(cons))
+	recs := records.New(b, keys, colls, nil, records.WithReadAudit(readAudit), records.WithVisibility(sight), records.WithConsent(cons))
 	bl := blobs.New(b, keys, recs, blobs.Config{MaxSize: cfg.Blobs.MaxSize, ContentTypes: cfg.Blobs.ContentTypes, StaleAfter: cfg.Blobs.StaleAfter}, nil,
-		blobs.WithReadAudit(readAudit), blobs.WithVisibility(sight))
+		blobs.WithReadAudit(readAudit), blobs.WithVisibility(sight), blobs.WithConsent(cons))
 	subjects.records, subjects.blobs = recs, bl
 	n.background(func(ctx context.Context) {
 		bl.RunSweeper(ctx, blobs.SweepConfig{IsLeader: n.store.IsLeader, Tenants: ten.IDs, Logger: n.logger.With("component", "blobs")})

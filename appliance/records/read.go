@@ -48,6 +48,9 @@ func (s *Service) get(ctx context.Context, c raftstore.Consistency, caller audit
 	if st.broken {
 		return Record{}, s.failed(ctx, c, caller, &st, st.brokenErr())
 	}
+	if err := s.requireConsent(ctx, tenant, st.env.Subject, st.sc, true); err != nil {
+		return Record{}, err
+	}
 	sensitive := false
 	for _, f := range st.sc.Fields {
 		if f.Classification != collections.ClassInternal {

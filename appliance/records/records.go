@@ -191,6 +191,7 @@ type Service struct {
 	now     func() time.Time
 	reads   *audit.Batcher // writes the entries of audited reads; nil: the tenant's store does, one transaction each
 	vis     *visibility.Resolver
+	consent Consent // nil: no purposes enforced (consent.go)
 	cache   schemaCache
 	layout  tenancy.Layout // the buckets it reads, for handles restricted to an attribute scope (scope.go)
 }
@@ -297,6 +298,9 @@ func (s *Service) write(ctx context.Context, c raftstore.Consistency, caller aud
 	if ifMatch != 0 && ifMatch != env.Version {
 		return Record{}, staleIf(c, ErrVersion)
 	}
+	if err := s.requireConsent(ctx, tenant, in.Subject, sc, false); err != nil {
+		return Record{}, err
+	}
 	key, err := s.keys.DataKey(ctx, tenant, in.Subject)
 	if err != nil {
 		return Record{}, err
@@ -382,6 +386,9 @@ func (s *Service) create(ctx context.Context, c raftstore.Consistency, caller au
 	values, err := validate(sc, &in)
 	if err != nil {
 		return Record{}, staleIf(c, err)
+	}
+	if err := s.requireConsent(ctx, tenant, in.Subject, sc, false); err != nil {
+		return Record{}, err
 	}
 	key, err := s.keys.DataKey(ctx, tenant, in.Subject)
 	if err != nil {

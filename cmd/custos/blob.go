@@ -28,10 +28,10 @@ func printBlobs(w io.Writer, list []client.Blob) {
 
 func newBlobCmd(e *env, cl *clientFlags) *cobra.Command {
 	bc := &cobra.Command{Use: "blob", Short: "A tenant's blobs: recordings and documents (streamed, encrypted, audited)"}
-	var subject, collection, record, contentType string
+	var subject, collection, record, contentType, kind string
 	var attributes map[string]string
 	upload := &cobra.Command{
-		Use:   "upload TENANT FILE [--subject S] [--record COLLECTION/ID] [--type MEDIA/TYPE] [--attribute NAME=VALUE ...]",
+		Use:   "upload TENANT FILE [--subject S] [--record COLLECTION/ID] [--type MEDIA/TYPE] [--kind KIND] [--attribute NAME=VALUE ...]",
 		Short: "Stream FILE into a new blob (its SHA-256 is checked by the server)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -57,7 +57,7 @@ func newBlobCmd(e *env, cl *clientFlags) *cobra.Command {
 			// A streamed upload has no overall timeout (ctx's only).
 			b, err := cl.api.UploadBlob(cmd.Context(), args[0], client.BlobUpload{
 				Body: f, Size: size, ContentType: contentType, SHA256: h.Sum(nil),
-				Subject: subject, Collection: collection, Record: record, Attributes: attributes,
+				Subject: subject, Collection: collection, Record: record, Attributes: attributes, Kind: kind,
 			})
 			if err != nil {
 				return err
@@ -73,6 +73,7 @@ func newBlobCmd(e *env, cl *clientFlags) *cobra.Command {
 	upload.Flags().StringVar(&collection, "collection", "", "with --record: the record's collection")
 	upload.Flags().StringVar(&record, "record", "", "the record the blob belongs to")
 	upload.Flags().StringVar(&contentType, "type", "", "media type (default: from the file name)")
+	upload.Flags().StringVar(&kind, "kind", "", "the tenant's blob kind (such as call-recording): the purposes it requires of the subject are checked")
 	upload.Flags().StringToStringVar(&attributes, "attribute", nil, "an attribute of the blob, NAME=VALUE (repeatable; default: a linked record's)")
 
 	var out string

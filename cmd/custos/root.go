@@ -46,6 +46,7 @@ func newRoot(stdout, stderr io.Writer, environ []string) *cobra.Command {
 		newCollectionCmd(e, cl),
 		newRecordCmd(e, cl),
 		newBlobCmd(e, cl),
+		newConsentCmd(e, cl),
 		newStatusCmd(e, cl),
 		newSSOCmd(e, cl),
 		newLoginCmd(e, cl),
