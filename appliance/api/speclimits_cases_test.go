@@ -159,6 +159,10 @@ func (f *limitFixture) scenarios() map[string]limitScenario {
 			e.do("POST", "/v1/tenants/acme/purposes", js(map[string]any{"id": v, "description": "Limits", "basis": "consent"}))
 			return one(e.do("GET", "/v1/tenants/acme/purposes/"+seg(v), ""))
 		}},
+		"parameter BlobKindQuery": {send: func(v string) []response {
+			e.do("PUT", "/v1/tenants/acme/blob-kinds/"+seg(v), `{"purposes":[]}`)
+			return one(upload(query("kind", v)))
+		}},
 		"parameter BlobKind": {send: func(v string) []response {
 			return one(e.do("PUT", "/v1/tenants/acme/blob-kinds/"+seg(v), `{"purposes":[]}`))
 		}},

@@ -85,6 +85,18 @@
 // before anything is stored). A blob without a scoped attribute is outside
 // the scope.
 //
+// # Kinds and consent
+//
+// An upload may name a blob kind of the tenant (?kind=call-recording):
+// the kind's policy, kept by appliance/privacy/consent, lists the
+// purposes its blobs require of their subject. The consent is asked
+// before anything is stored and again just before the blob is committed,
+// so a withdrawal during a long upload refuses it; reading the blob
+// (metadata or content) is refused once the subject refused a purpose.
+// A kind the tenant does not define is refused (a typo must not skip
+// enforcement); a blob without subject or kind is not checked
+// (consent.go).
+//
 // # Files
 //
 // blobs.go is the service, its layout and ids; upload.go checks, seals and

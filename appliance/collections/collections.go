@@ -4,7 +4,10 @@
 // index for equality search over encrypted values, the retention (how
 // many days after its last change a record is erased; 0: the tenant's
 // default over the records of subjects — appliance/privacy/retention
-// enforces it), and whether records must belong to a subject.
+// enforces it), whether records must belong to a subject, and the
+// processing purposes a record's subject must allow (checked against the
+// tenant's purposes through the Purposes interface at definition; records
+// enforces them, appliance/privacy/consent keeps them).
 //
 // Schemas are versioned. PUT defines version 1, then every change makes a
 // new version; unchanged PUTs change nothing. Records written under an

@@ -96,6 +96,21 @@
 // need no read-index round; anything else reads linearizably. See
 // state.go.
 //
+// # Consent
+//
+// A collection's schema may list processing purposes (collections
+// checks them against the tenant's). A create, replace or patch of a
+// record with a subject asks the subject's consent for every one through
+// the Consent interface (appliance/privacy/consent implements it,
+// WithConsent wires it) and is refused with its *consent.RequiredError
+// (403 consent-required) before anything is written; a Get is refused the
+// same way once the subject refused one (withdrew, restricted, opted
+// out), but not merely because it never decided. Records without a
+// subject are not checked, and neither is a delete (erasing is always
+// allowed). The check reads the ledger just before the write's
+// transaction: a withdrawal committed in between applies from the next
+// write on (consent.go).
+//
 // # Files
 //
 // records.go is the service and its writes (create, replace, patch,
