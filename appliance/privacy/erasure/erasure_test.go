@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 
 	"filippo.io/age"
@@ -18,6 +17,7 @@ import (
 	"github.com/custos/custos/appliance/privacy/consent"
 	"github.com/custos/custos/appliance/privacy/erasure"
 	"github.com/custos/custos/appliance/privacy/receipt"
+	"github.com/custos/custos/appliance/privacy/requests"
 	"github.com/custos/custos/appliance/records"
 	"github.com/custos/custos/appliance/tenants"
 	"github.com/custos/custos/internal/tenancy"
@@ -28,36 +28,6 @@ import (
 
 var custos = audit.System()
 
-// requests stands in for appliance/privacy/requests until it lands:
-// erasure requests by id, naming their subject.
-type requests struct {
-	mu       sync.Mutex
-	subjects map[string]string
-	finished map[string]map[string]uint64
-}
-
-var errNoRequest = errors.New("no such request")
-
-func (r *requests) Begin(_ context.Context, _ audit.Principal, _ string, id string) (string, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	s, ok := r.subjects[id]
-	if !ok {
-		return "", errNoRequest
-	}
-	return s, nil
-}
-
-func (r *requests) Finish(_ context.Context, _ audit.Principal, _ string, id string, rc string, counts map[string]uint64) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !strings.HasPrefix(rc, "custos-erasure-receipt v1\n") {
-		return fmt.Errorf("not a receipt: %q", rc)
-	}
-	r.finished[id] = counts
-	return nil
-}
-
 type env struct {
 	t       *testing.T
 	store   *raftstore.Store
@@ -67,9 +37,10 @@ type env struct {
 	recs    *records.Service
 	blobs   *blobs.Service
 	consent *consent.Service
-	reqs    *requests
+	reqs    *requests.Service
 	svc     *erasure.Service
 	vkey    string
+	req     string // the last request made
 }
 
 func newEnv(t *testing.T) *env {
@@ -98,7 +69,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	e := &env{t: t, store: store, b: b, keys: keys, colls: collections.New(b, nil), vkey: vkey,
-		reqs: &requests{subjects: map[string]string{}, finished: map[string]map[string]uint64{}}}
+		reqs: requests.New(b, keys)}
 	e.recs = records.New(b, keys, e.colls, nil)
 	e.blobs = blobs.New(b, keys, e.recs, blobs.Config{}, nil)
 	e.consent = consent.New(b, keys, nil)
@@ -155,7 +126,22 @@ func (e *env) seed() {
 			e.t.Fatal(err)
 		}
 	}
-	e.reqs.subjects["req-1"] = "s1"
+	e.request("s1")
+}
+
+// request makes a verified erasure request of subject and returns its id.
+func (e *env) request(subject string) string {
+	e.t.Helper()
+	ctx := context.Background()
+	r, err := e.reqs.Create(ctx, custos, "acme", requests.Input{Kind: requests.Erasure, Subject: subject})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := e.reqs.Transition(ctx, custos, "acme", r.ID, requests.TransitionInput{To: requests.Verified, Evidence: &requests.Evidence{Method: "document", Text: "passport"}}); err != nil {
+		e.t.Fatal(err)
+	}
+	e.req = r.ID
+	return r.ID
 }
 
 func (e *env) exists(col, id string) bool {
@@ -171,13 +157,17 @@ func TestErase(t *testing.T) {
 	e := newEnv(t)
 	e.seed()
 	ctx := context.Background()
-	entry, err := e.svc.Erase(ctx, custos, "acme", "req-1")
+	entry, err := e.svc.Erase(ctx, custos, "acme", e.req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]uint64{erasure.KindRecords: 2, erasure.KindLinked: 2, erasure.KindDetached: 1, erasure.KindBlobs: 1, erasure.KindConsent: 1}
-	if fmt.Sprint(entry.Counts) != fmt.Sprint(want) || fmt.Sprint(e.reqs.finished["req-1"]) != fmt.Sprint(want) || !entry.KeyShredded {
-		t.Fatalf("counts %v (finished %v), shredded %v", entry.Counts, e.reqs.finished["req-1"], entry.KeyShredded)
+	done, err := e.reqs.Get(ctx, custos, "acme", e.req)
+	if err != nil || done.Status != requests.Completed || done.Result == nil || done.Result.Receipt != entry.Receipt || fmt.Sprint(done.Result.Counts) != fmt.Sprint(want) {
+		t.Fatalf("request after the erasure: %+v %v", done, err)
+	}
+	if fmt.Sprint(entry.Counts) != fmt.Sprint(want) || !entry.KeyShredded {
+		t.Fatalf("counts %v, shredded %v", entry.Counts, entry.KeyShredded)
 	}
 	for _, c := range []struct {
 		col, id string
@@ -230,23 +220,24 @@ func TestErase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rc.Request != "req-1" || rc.Entry != entry.AuditSeq || rc.Subject != entry.Subject || !rc.KeyShredded || len(rc.Counts) != 5 {
+	if rc.Request != e.req || rc.Entry != entry.AuditSeq || rc.Subject != entry.Subject || !rc.KeyShredded || len(rc.Counts) != 5 {
 		t.Fatalf("receipt %+v", rc)
 	}
 	altered := strings.Replace(entry.Receipt, "count blobs 1", "count blobs 0", 1)
 	if _, err := receipt.VerifyReceipt([]byte(e.vkey), []byte(altered)); err == nil || altered == entry.Receipt {
 		t.Fatal("an altered receipt verified")
 	}
-	// A retry changes nothing and answers the same erasure.
-	again, err := e.svc.Erase(ctx, custos, "acme", "req-1")
-	if err != nil || again.AuditSeq != entry.AuditSeq || again.Receipt != entry.Receipt {
-		t.Fatalf("retry %+v %v", again, err)
+	// The request is completed: erasing it again is refused, nothing
+	// changes.
+	var te *requests.TransitionError
+	if _, err := e.svc.Erase(ctx, custos, "acme", e.req); !errors.As(err, &te) {
+		t.Fatalf("erase a completed request: %v", err)
 	}
 	ledger, err := e.svc.Ledger(ctx, "acme")
 	if err != nil || len(ledger) != 1 || ledger[0].Token == "" || strings.Contains(fmt.Sprint(ledger), "s1") && strings.Contains(ledger[0].Token, "s1") {
 		t.Fatalf("ledger %+v %v", ledger, err)
 	}
-	if got, err := e.svc.Receipt(ctx, "acme", "req-1"); err != nil || got != entry.Receipt {
+	if got, err := e.svc.Receipt(ctx, "acme", e.req); err != nil || got != entry.Receipt {
 		t.Fatalf("receipt read %v", err)
 	}
 }
@@ -259,7 +250,7 @@ func TestEraseBadInput(t *testing.T) {
 		tenant, id string
 		want       error
 	}{
-		{"acme", "no-such", errNoRequest},
+		{"acme", "no-such", requests.ErrNotFound},
 		{"acme", "bad/id", erasure.ErrNotFound},
 		{"acme", "", erasure.ErrNotFound},
 	} {
@@ -267,7 +258,7 @@ func TestEraseBadInput(t *testing.T) {
 			t.Errorf("%s/%s: %v, want %v", c.tenant, c.id, err, c.want)
 		}
 	}
-	if _, err := e.svc.Receipt(ctx, "acme", "req-1"); !errors.Is(err, erasure.ErrNotFound) {
+	if _, err := e.svc.Receipt(ctx, "acme", e.req); !errors.Is(err, erasure.ErrNotFound) {
 		t.Errorf("receipt before the erasure: %v", err)
 	}
 	if _, err := e.svc.Ledger(ctx, "nobody"); !errors.Is(err, erasure.ErrNoTenant) {
@@ -290,7 +281,7 @@ func TestEraseManyInPieces(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	entry, err := e.svc.Erase(ctx, custos, "acme", "req-1")
+	entry, err := e.svc.Erase(ctx, custos, "acme", e.req)
 	if err != nil || entry.Counts[erasure.KindRecords] != 1502 {
 		t.Fatalf("%v %v", entry.Counts, err)
 	}
@@ -305,7 +296,7 @@ func TestReapply(t *testing.T) {
 	e := newEnv(t)
 	e.seed()
 	ctx := context.Background()
-	if _, err := e.svc.Erase(ctx, custos, "acme", "req-1"); err != nil {
+	if _, err := e.svc.Erase(ctx, custos, "acme", e.req); err != nil {
 		t.Fatal(err)
 	}
 	ledger, err := e.svc.Ledger(ctx, "acme")

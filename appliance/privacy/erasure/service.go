@@ -11,6 +11,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/appliance/privacy/requests"
 	"github.com/custos/custos/appliance/records"
 	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/keyring"
@@ -57,13 +58,14 @@ type Audit interface {
 	SignNow(ctx context.Context, chain string) ([]byte, error)
 }
 
-// Requests is the erasure's view of data-subject requests: Begin checks
-// that request id of tenant is an erasure that may proceed (verified, or
-// in progress: a retry), moves it to in progress and names its subject;
-// Finish completes it with the receipt and the counts.
+// Requests is the erasure's view of data-subject requests;
+// *requests.Service implements it. Begin checks that the request is an
+// erasure that may proceed (verified, or in progress or extended: a
+// retry), moves it to in progress and names its subject; Finish completes
+// it with the receipt and the counts.
 type Requests interface {
-	Begin(ctx context.Context, caller audit.Principal, tenant, id string) (subject string, err error)
-	Finish(ctx context.Context, caller audit.Principal, tenant, id string, receipt string, counts map[string]uint64) error
+	Begin(ctx context.Context, caller audit.Principal, tenant, id string, kinds ...requests.Kind) (requests.Request, error)
+	Finish(ctx context.Context, caller audit.Principal, tenant, id string, res requests.Result) (requests.Request, error)
 }
 
 // Service erases subjects. It is safe for concurrent use.
@@ -111,10 +113,11 @@ func (s *Service) Erase(ctx context.Context, caller audit.Principal, tenant, id 
 	if !validRequestID(id) {
 		return Entry{}, ErrNotFound
 	}
-	subject, err := s.requests.Begin(ctx, caller, tenant, id)
+	req, err := s.requests.Begin(ctx, caller, tenant, id, requests.Erasure)
 	if err != nil {
 		return Entry{}, err
 	}
+	subject := req.Subject
 	e, found, err := s.Get(ctx, tenant, id)
 	if err != nil {
 		return Entry{}, err
@@ -129,7 +132,7 @@ func (s *Service) Erase(ctx context.Context, caller audit.Principal, tenant, id 
 			return Entry{}, err
 		}
 	}
-	if err := s.requests.Finish(ctx, caller, tenant, id, e.Receipt, maps.Clone(e.Counts)); err != nil {
+	if _, err := s.requests.Finish(ctx, caller, tenant, id, requests.Result{Receipt: e.Receipt, Counts: maps.Clone(e.Counts)}); err != nil {
 		return e, fmt.Errorf("erasure: complete the request: %w", err)
 	}
 	return e, nil
