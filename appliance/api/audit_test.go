@@ -16,6 +16,7 @@ import (
 	"github.com/custos/custos/appliance/api"
 	"github.com/custos/custos/appliance/apikeys"
 	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/appliance/privacy/requests"
 	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/internal/testkit/storetest"
 	"github.com/custos/custos/raftstore"
@@ -130,6 +131,16 @@ func TestEveryMutatingRouteIsAudited(t *testing.T) {
 	// An open regeneration of the root token, answered by the walk; the
 	// token it makes is then revoked.
 	nonce := e.rootNonce()
+	// A verified erasure request of a subject of walk's (holding nothing:
+	// the walk's other cases keep their data).
+	rq := requests.New(tenancy.New(e.store), e.keys)
+	toErase, err := rq.Create(context.Background(), operatorPrincipal, "walk", requests.Input{Kind: requests.Erasure, Subject: "walk-erased"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rq.Transition(context.Background(), operatorPrincipal, "walk", toErase.ID, requests.TransitionInput{To: requests.Verified, Evidence: &requests.Evidence{Method: "document", Text: "checked"}}); err != nil {
+		t.Fatal(err)
+	}
 	cases := map[string]struct {
 		path, body, ct, token string
 		lazy                  func() string // the body, made when the case runs
@@ -180,6 +191,7 @@ func TestEveryMutatingRouteIsAudited(t *testing.T) {
 		"PATCH /v1/tenants/:id/collections/:name/records/:rid":  {path: "/v1/tenants/walk/collections/guests/records/walk-r2", body: `{"fields":{"n":3}}`},
 		"POST /v1/tenants/:id/blobs":                            {path: "/v1/tenants/walk/blobs?subject=walk-s", body: "another recording", ct: "audio/ogg"},
 		"DELETE /v1/tenants/:id/blobs/:bid":                     {path: "/v1/tenants/walk/blobs/" + blob.ID},
+		"POST /v1/tenants/:id/requests/:rid/erase":              {path: "/v1/tenants/walk/requests/" + toErase.ID + "/erase"},
 		"POST /v1/tenants/:id/breakglass":                       {path: "/v1/tenants/walk/breakglass", body: `{"reason":"a third support case"}`},
 		"POST /v1/tenants/:id/breakglass/:gid/approve":          {path: "/v1/tenants/walk/breakglass/" + toApprove.ID + "/approve"},
 		"POST /v1/tenants/:id/breakglass/:gid/revoke":           {path: "/v1/tenants/walk/breakglass/" + toRevoke.ID + "/revoke"},

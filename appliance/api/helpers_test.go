@@ -37,6 +37,7 @@ import (
 	"github.com/custos/custos/appliance/identity/sso"
 	"github.com/custos/custos/appliance/identity/visibility"
 	"github.com/custos/custos/appliance/privacy/consent"
+	"github.com/custos/custos/appliance/privacy/erasure"
 	"github.com/custos/custos/appliance/privacy/requests"
 	"github.com/custos/custos/appliance/records"
 	"github.com/custos/custos/appliance/tenants"
@@ -212,11 +213,13 @@ func (e *env) depsWith(keys *keyring.Hierarchy) api.Deps {
 	recs := records.New(b, keys, e.colls, nil, records.WithReadAudit(reads), records.WithVisibility(sight), records.WithConsent(cons))
 	bl := blobs.New(b, keys, recs, e.blobCfg, nil, blobs.WithReadAudit(reads), blobs.WithVisibility(sight), blobs.WithConsent(cons))
 	subjects.records, subjects.blobs = recs, bl
+	dsr := requests.New(b, keys, requests.WithRectifier(recs), requests.WithClock(e.now))
+	era := erasure.New(b, erasure.Deps{Records: recs, Blobs: bl, Consent: cons, Keys: keys, Audit: e.audit, Requests: dsr})
 	return api.Deps{Cluster: e.store, Tenants: e.svc, Keys: keys, Audit: e.audit, SelfCheck: e.runner, APIKeys: e.apikeys, Collections: e.colls, Accounts: e.accounts, Owners: e.accounts,
-		Records: recs, Blobs: bl, Consent: cons,
+		Records: recs, Blobs: bl, Consent: cons, Erasure: era,
 		Auth: staticAuth{goodToken}, BreakGlass: e.breakGlass, RootToken: e.root,
 		SSO: sso.New(b, keys, e.accounts, sso.Options{}), Version: "1.2.3-test",
-		Requests: requests.New(b, keys, requests.WithRectifier(recs), requests.WithClock(e.now))}
+		Requests: dsr}
 }
 
 // subjectIndexes tells consent whether a tenant holds a record or a blob

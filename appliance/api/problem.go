@@ -22,6 +22,7 @@ import (
 	"github.com/custos/custos/appliance/identity/accounts"
 	"github.com/custos/custos/appliance/identity/sso"
 	"github.com/custos/custos/appliance/privacy/consent"
+	"github.com/custos/custos/appliance/privacy/erasure"
 	"github.com/custos/custos/appliance/privacy/requests"
 	"github.com/custos/custos/appliance/records"
 	"github.com/custos/custos/appliance/tenants"
@@ -254,6 +255,18 @@ func problemFor(err error) (kind, string, []FieldProblem, []header) {
 		return kindConflict, "The request was changed concurrently; read it again and retry.", nil, nil
 	case errors.Is(err, tenancy.ErrRestricted):
 		return kindForbidden, "The item's attributes are outside the principal's attribute scope: it cannot create an item outside it or move one out of it.", nil, nil
+	case errors.Is(err, requests.ErrNotFound), errors.Is(err, erasure.ErrNotFound):
+		return kindNotFound, "No data-subject request has this id (or it has no erasure yet).", nil, nil
+	case errors.Is(err, requests.ErrInvalidTransition):
+		return kindConflict, "The request's state does not allow this (an erasure takes up only a verified erasure request, or one in progress).", nil, nil
+	case errors.Is(err, erasure.ErrConflict), errors.Is(err, requests.ErrConflict):
+		return kindConflict, "Concurrent changes kept the operation from finishing; run it again: it finishes what is left.", nil, nil
+	case errors.Is(err, erasure.ErrScoped):
+		return kindForbidden, "An erasure acts on everything the tenant holds about the subject: a principal with attribute scopes cannot carry it out.", nil, nil
+	case errors.Is(err, erasure.ErrTooDeep):
+		return kindConflict, "The records' refs with on_erase erase chain further than an erasure follows.", nil, nil
+	case errors.Is(err, erasure.ErrNoTenant), errors.Is(err, requests.ErrNoTenant):
+		return kindNotFound, "No tenant has this id.", nil, nil
 	case errors.Is(err, records.ErrFindWithheld):
 		return kindWithheld, "This role does not read the field's classification in clear, so it cannot search by it (a match would confirm the value).", nil, nil
 	case errors.Is(err, blobs.ErrContentWithheld):

@@ -204,7 +204,10 @@ var (
 	blobPath       = pathParam("bid", blobIDType)
 	grantPath      = pathParam("gid", grantIDType)
 	operatorPath   = pathParam("uid", operatorIDType)
-	stale          = query("stale", boolType)
+	// erasureRequestPath is a data-subject request's id on the erasure
+	// routes.
+	erasureRequestPath = pathParam("rid", erasureRequestType)
+	stale              = query("stale", boolType)
 )
 
 // params is a route's parameter list.
@@ -330,6 +333,11 @@ func (s *server) routes() []route {
 		{method: patch, path: "/tenants/:id/collections/:name/records/:rid", access: write(roles.Records, roles.Update), params: append(rec, ifMatch), body: jsonBody[patchRecordRequest](true), existing: true, handle: s.patchRecord},
 		{method: del, path: "/tenants/:id/collections/:name/records/:rid", access: remove(roles.Records), params: rec, body: noBody, existing: true, handle: s.deleteRecord},
 		{method: get, path: "/tenants/:id/subjects/:sid", access: read(roles.Subjects), params: params(tenantPath, pathParam("sid", subjectType)), body: noBody, existing: true, handle: s.getSubject},
+		// Erasure: a verified erasure request carried out (subjects:delete:
+		// the Owner and Compliance), its receipt, the tenant's ledger.
+		{method: post, path: "/tenants/:id/requests/:rid/erase", access: needs(p(roles.Subjects, roles.Delete)), params: params(tenantPath, erasureRequestPath), body: noBody, existing: true, handle: s.eraseRequest},
+		{method: get, path: "/tenants/:id/requests/:rid/receipt", access: read(roles.Subjects), params: params(tenantPath, erasureRequestPath), body: noBody, existing: true, handle: s.getErasureReceipt},
+		{method: get, path: "/tenants/:id/erasures", access: read(roles.Subjects), params: params(tenantPath), body: noBody, existing: true, handle: s.listErasures},
 
 		{method: post, path: "/tenants/:id/blobs", access: write(roles.Blobs, roles.Create), body: streamBody(checkUpload), existing: true, handle: s.uploadBlob, rule: uploadRule,
 			params: params(tenantPath, query("subject", subjectType), query("collection", collectionType), query("record", recordIDType),

@@ -95,6 +95,8 @@ type Deps struct {
 	// Consent keeps the tenants' purposes, blob kinds and subjects'
 	// consent ledgers.
 	Consent Consent
+	// Erasure carries out erasure requests and keeps the erasure ledger.
+	Erasure Erasure
 	// Version is reported by /v1/sys/status.
 	Version string
 	// Logger receives request logs and the causes of internal errors

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -12,6 +13,8 @@ import (
 	"github.com/custos/custos/appliance/api"
 	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/blobs"
+	"github.com/custos/custos/appliance/privacy/requests"
+	"github.com/custos/custos/internal/tenancy"
 )
 
 // limitFixture is what the limits test's scenarios work in: tenant acme
@@ -74,6 +77,22 @@ func (f *limitFixture) grant() string {
 	var g struct{ ID string }
 	f.must("POST", "/v1/tenants/acme/breakglass", `{"reason":"limits"}`).json(f.t, &g)
 	return g.ID
+}
+
+// erased returns the id of an erasure request of acme carried out.
+func (f *limitFixture) erased() string {
+	f.t.Helper()
+	ctx := context.Background()
+	rq := requests.New(tenancy.New(f.e.store), f.e.keys)
+	r, err := rq.Create(ctx, operatorPrincipal, "acme", requests.Input{Kind: requests.Erasure, Subject: f.fresh("erased")})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if _, err := rq.Transition(ctx, operatorPrincipal, "acme", r.ID, requests.TransitionInput{To: requests.Verified, Evidence: &requests.Evidence{Method: "document", Text: "checked"}}); err != nil {
+		f.t.Fatal(err)
+	}
+	f.must("POST", "/v1/tenants/acme/requests/"+r.ID+"/erase", "")
+	return r.ID
 }
 
 // fresh returns a name not used before.
@@ -183,6 +202,9 @@ func (f *limitFixture) scenarios() map[string]limitScenario {
 		"parameter RecordId": {send: func(v string) []response {
 			e.do("POST", plain+"/records", js(map[string]string{"id": v}))
 			return one(e.do("GET", plain+"/records/"+seg(v), ""))
+		}},
+		"parameter ErasureRequestId": {made: func() []string { return []string{f.erased()} }, send: func(v string) []response {
+			return one(e.do("GET", "/v1/tenants/acme/requests/"+seg(v)+"/receipt", ""))
 		}},
 		"parameter SubjectId": {send: func(v string) []response {
 			e.do("POST", plain+"/records", js(map[string]string{"subject": v}))

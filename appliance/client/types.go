@@ -269,3 +269,25 @@ type BreakGlassPolicy struct {
 	AutoApprove        bool  `json:"auto_approve"`
 	MaxDurationSeconds int64 `json:"max_duration_seconds"`
 }
+
+// Erasure is an erasure of the tenant's erasure ledger: POST
+// /v1/tenants/{id}/requests/{rid}/erase answers it, GET .../receipt
+// reads it again.
+type Erasure struct {
+	Request string `json:"request"`
+	// Subject is the subject's audit pseudonym.
+	Subject     string            `json:"subject"`
+	Erased      time.Time         `json:"erased"`
+	KeyShredded bool              `json:"key_shredded"`
+	Counts      map[string]uint64 `json:"counts"`
+	// AuditEntry is the subject.erase entry's sequence number in the
+	// tenant's chain.
+	AuditEntry uint64 `json:"audit_entry"`
+	// Receipt is the signed receipt (custos dsr verify-receipt checks it).
+	Receipt string `json:"receipt"`
+}
+
+// ErasureList is GET /v1/tenants/{id}/erasures.
+type ErasureList struct {
+	Erasures []Erasure `json:"erasures"`
+}

@@ -74,6 +74,7 @@ import (
 	"github.com/custos/custos/appliance/identity/sso"
 	"github.com/custos/custos/appliance/identity/visibility"
 	"github.com/custos/custos/appliance/privacy/consent"
+	"github.com/custos/custos/appliance/privacy/erasure"
 	"github.com/custos/custos/appliance/privacy/requests"
 	"github.com/custos/custos/appliance/privacy/retention"
 	"github.com/custos/custos/appliance/ratelimit"
@@ -223,10 +224,14 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Node, error)
 	// Data-subject requests; a rectification's patch goes through the
 	// records service.
 	dsr := requests.New(b, keys, requests.WithRectifier(recs))
+	// Erasure takes up erasure requests and erases with records', blobs'
+	// and consent's removal helpers, the keyring's shred and the audit
+	// key's signature.
+	era := erasure.New(b, erasure.Deps{Records: recs, Blobs: bl, Consent: cons, Keys: keys, Audit: aud, Requests: dsr})
 	app := api.NewApp(logger)
 	api.Register(app, api.Deps{
 		Cluster: n.store, Tenants: ten, Keys: keys, Audit: aud, SelfCheck: runner, APIKeys: apikeys.New(b, nil),
-		Collections: colls, Records: recs, Blobs: bl, Signing: sign, BreakGlass: grants, RootToken: members,
+		Collections: colls, Records: recs, Blobs: bl, Erasure: era, Signing: sign, BreakGlass: grants, RootToken: members,
 		Auth: members, SSO: sso.New(b, keys, people, sso.Options{Logger: logger}), Accounts: people, Owners: people, Requests: dsr, Consent: cons, Version: opts.Version, Logger: logger,
 	}, api.Options{BodyLimit: cfg.API.BodyLimit, RequestTimeout: cfg.API.RequestTimeout, RateLimit: rateLimit(cfg.RateLimit)})
 	n.ln, err = net.Listen("tcp", cfg.API.ListenAddress)

@@ -101,6 +101,7 @@ export of the tenant's chain (custos audit verify) and find the entry there.`,
 
 	dc.AddCommand(verifyExport, verifyReceipt)
 	dc.AddCommand(dsrRequestCmds(e, cl)...)
+	dc.AddCommand(dsrEraseCmds(e, cl)...)
 	return dc
 }
 

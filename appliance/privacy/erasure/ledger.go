@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -181,7 +182,7 @@ func (s *Service) sign(ctx context.Context, tenant string, e Entry) (Entry, erro
 	}
 	r := receipt.Receipt{Tenant: tenant, Subject: e.Subject, Request: e.Request, Erased: e.Erased, KeyShredded: e.KeyShredded,
 		Entry: e.AuditSeq, EntryHash: e.AuditHash, Checkpoint: receipt.Checkpoint{Origin: cp.Origin, Size: cp.Size, Root: cp.Root}}
-	for _, k := range slices.Sorted(mapsKeys(e.Counts)) {
+	for _, k := range slices.Sorted(maps.Keys(e.Counts)) {
 		r.Counts = append(r.Counts, receipt.Count{Kind: k, N: e.Counts[k]})
 	}
 	signed, err := receipt.SignReceipt(r, signer)
@@ -193,16 +194,6 @@ func (s *Service) sign(ctx context.Context, tenant string, e Entry) (Entry, erro
 		return Entry{}, err
 	}
 	return e, nil
-}
-
-func mapsKeys(m map[string]uint64) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // Reapply erases again every subject the tenant holds data of whose

@@ -64,6 +64,7 @@ type Audit interface {
 // retry), moves it to in progress and names its subject; Finish completes
 // it with the receipt and the counts.
 type Requests interface {
+	Get(ctx context.Context, caller audit.Principal, tenant, id string) (requests.Request, error)
 	Begin(ctx context.Context, caller audit.Principal, tenant, id string, kinds ...requests.Kind) (requests.Request, error)
 	Finish(ctx context.Context, caller audit.Principal, tenant, id string, res requests.Result) (requests.Request, error)
 }
@@ -112,6 +113,15 @@ const attempts = 4
 func (s *Service) Erase(ctx context.Context, caller audit.Principal, tenant, id string) (Entry, error) {
 	if !validRequestID(id) {
 		return Entry{}, ErrNotFound
+	}
+	if caller.Restriction().Restricted() {
+		// An erasure acts on everything the tenant holds about the
+		// subject, inside any attribute scope or not: a scoped principal
+		// learns whether the request exists (as it may read it), no more.
+		if _, err := s.requests.Get(ctx, caller, tenant, id); err != nil {
+			return Entry{}, err
+		}
+		return Entry{}, ErrScoped
 	}
 	req, err := s.requests.Begin(ctx, caller, tenant, id, requests.Erasure)
 	if err != nil {
