@@ -83,6 +83,7 @@ bench: ## performance scenarios (3-process cluster over HTTP, in-process raftsto
 	$(GO) test -tags bench -run '^$$' -bench 'ProveRecord10M' -benchtime 2000x -v -timeout 30m ./raftstore
 	$(GO) test -tags bench -count=1 -v -timeout 30m -run 'TestBench' ./cmd/custos
 	$(GO) test -tags bench -count=1 -v -timeout 40m -run 'TestBenchRetentionSweep' ./appliance/privacy/retention
+	$(GO) test -tags bench -count=1 -v -timeout 20m -run 'TestBenchErase' ./appliance/privacy/erasure
 
 CLUSTER_DIR := .cluster
 cluster: build ## three local nodes on 127.0.0.1 (API 8210/8220/8230); Ctrl-C stops them

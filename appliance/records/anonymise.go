@@ -125,6 +125,7 @@ func (s *Service) rewrite(ctx context.Context, tenant string, f *found, keep fun
 		return one{}, err
 	}
 	next.Sealed = sealed
+	next.Index = indexOfPuts(puts)
 	val, err := json.Marshal(next)
 	if err != nil {
 		return one{}, err

@@ -26,12 +26,14 @@ import (
 // caller reads again. Records already gone are skipped, so a removal run
 // again after a crash finishes what the first run left.
 //
-// Index entries are computed from the record's values, which the
-// subject's data key opens (the erasure removes before it shreds, so
-// this is the usual path); a record whose values do not open — its key
-// was shredded, or it was altered — has its entries found by one scan of
-// the collection's index buckets for all such records together (as
-// Delete does for one, within maxIndexScan keys).
+// Index entries are named by the envelope, which lists them (field and
+// token, as the index keys hold them in the clear), so a removal opens
+// nothing and needs no key. A record written before envelopes listed
+// them has its entries computed from its values, which the subject's
+// data key opens; one whose values do not open — its key was shredded,
+// or it was altered — has its entries found by one scan of the
+// collection's index buckets for all such records together (as Delete
+// does for one, within maxIndexScan keys).
 //
 // Incoming refs (other records naming a removed record) are not touched:
 // the erasure follows them first (Referrers, DetachPieces); for any other
@@ -197,6 +199,9 @@ func (s *Service) indexOf(ctx context.Context, tenant string, f *found) ([]rafts
 	if !hasIndexed(f.sc, f.env) {
 		return nil, true, nil
 	}
+	if len(f.env.Index) > 0 {
+		return indexDeletesOf(f.col, f.id, f.env.Index), true, nil
+	}
 	key, err := s.keys.DataKey(ctx, tenant, f.env.Subject)
 	if err != nil {
 		return nil, false, err
@@ -272,4 +277,33 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// indexEntry is one blind-index entry of a record, as its envelope keeps
+// it.
+type indexEntry struct {
+	Field string `json:"f"`
+	Token []byte `json:"t"`
+}
+
+// indexOfPuts lists the index entries the index puts among ops write.
+func indexOfPuts(ops []raftstore.Op) []indexEntry {
+	var out []indexEntry
+	for _, o := range ops {
+		if o.Kind == raftstore.OpPut && len(o.Bucket) == 3 && string(o.Bucket[0]) == "index" && len(o.Key) > tokenLen {
+			out = append(out, indexEntry{Field: string(o.Bucket[2]), Token: o.Key[:tokenLen:tokenLen]})
+		}
+	}
+	return out
+}
+
+// indexDeletesOf are the deletes of the entries ix of record col/id.
+func indexDeletesOf(col, id string, ix []indexEntry) []raftstore.Op {
+	ops := make([]raftstore.Op, 0, len(ix))
+	for _, e := range ix {
+		if len(e.Token) == tokenLen && collections.ValidName(e.Field) {
+			ops = append(ops, raftstore.Op{Kind: raftstore.OpDelete, Bucket: indexPath(col, e.Field), Key: append(append([]byte(nil), e.Token...), id...)})
+		}
+	}
+	return ops
 }

@@ -178,6 +178,12 @@ type envelope struct {
 	// Refs are the record's ref values in the clear (refs.go): what its
 	// reverse-index entries are deleted by without opening a value.
 	Refs []storedRef `json:"refs,omitempty"`
+	// Index are the record's blind-index entries (field and token: what
+	// the index's keys hold in the clear anyway), so that a removal
+	// deletes them without opening a value — fast, and possible once the
+	// subject's key is shredded (erase.go). Records written before they
+	// were kept have none: a removal opens their values.
+	Index []indexEntry `json:"ix,omitempty"`
 }
 
 // Keys is the part of the keyring records use; *keyring.Hierarchy
@@ -331,6 +337,7 @@ func (s *Service) write(ctx context.Context, c raftstore.Consistency, caller aud
 	}
 	next.Sealed = sealed
 	ops = append(ops, puts...)
+	next.Index = indexOfPuts(puts)
 	next.Refs = refsOf(sc, values)
 	ops = append(ops, refDeletes(collection, id, env.Refs)...)
 	ops = append(ops, refPuts(collection, id, next.Refs)...)
@@ -416,6 +423,7 @@ func (s *Service) create(ctx context.Context, c raftstore.Consistency, caller au
 		return Record{}, err
 	}
 	env.Sealed = sealed
+	env.Index = indexOfPuts(ops)
 	env.Refs = refsOf(sc, values)
 	ops = append(ops, refPuts(collection, in.ID, env.Refs)...)
 	val, err := json.Marshal(env)

@@ -28,33 +28,39 @@
 //
 // A raft transaction holds at most raftstore.MaxTxnItems items (and 4
 // MiB), so an erasure of thousands of records is several transactions
-// (pieceRoom items each, all removal of one kind cut by
-// records.RemovePieces). They run in this order:
+// (pieceRoom items each, cut by records.RemovePieces and DetachPieces).
+// The order:
 //
-//  1. detachments (referrers rewritten without their field);
-//  2. referrers to erase, the deepest first, then the subject's own
-//     records;
-//  3. blobs and the consent ledger;
-//  4. last, one transaction: the key's shred, the deletes of the (now
-//     empty) buckets named by the subject's id, the erasure's ledger entry
-//     and the subject.erase audit entry with the counts.
+//  1. the first transaction shreds the subject's data key
+//     (keyring.ShredOps, its key.shred audit entry) and begins the
+//     ledger's entry (phase shredded): from here on nothing of the
+//     subject opens on any node that applied it — the point "unreadable
+//     on every node" is measured at, one transaction after the call
+//     whatever the subject holds;
+//  2. the plan reads what is left to remove and builds its
+//     transactions: no key is needed, since records name their
+//     blind-index and ref entries in their envelopes (in the clear, as
+//     the index keys hold them) and blobs and the consent ledger go by
+//     id;
+//  3. detachments (referrers rewritten without their field), then
+//     referrers to erase, the deepest first, then the subject's own
+//     records, blobs, the consent ledger, the emptied reverse-index
+//     buckets — each with a subject.erase_step audit entry;
+//  4. last, one transaction: the deletes of the buckets named by the
+//     subject's id, the ledger's entry completed, and the subject.erase
+//     audit entry with the counts — the entry the receipt names.
 //
-// Each removal reads the values it removes the index entries of, under
-// the subject's key, so the key is shredded last: before, every entry is
-// computed from its value (no scans); a crash anywhere leaves a state from
-// which a re-run finds everything left — the referrers of a record are
-// gone before the record, so the reverse index still leads from the
-// subject's holdings to whatever remains — and finishes. The receipt's
-// audit entry is the moment all of it held at once. Every piece is
-// conditioned on the records being as read; a piece that loses a race
-// with a concurrent write makes the service read again (a few times). A
-// record of the subject written while the erasure runs is sealed under
-// the key about to be shredded: unreadable afterwards, and removed by a
-// re-run or Reapply.
-//
-// Speed: an erasure is a handful of reads and about one transaction per
-// 4,000 index entries; a subject with 10,000 records and 10 blobs is gone
-// from every node in well under a second (BENCHMARKS.md).
+// A crash after the shred leaves the ledger's entry in phase shredded:
+// a re-run (Erase again, the request still in progress) plans again and
+// finishes — referrers go before the records they refer to, so the
+// reverse index still leads from the subject's holdings to whatever
+// remains; its counts are then what the re-run removed. A record
+// written before envelopes listed their index entries is opened to find
+// them under a key the keyring makes afresh, fails, and has them found
+// by a scan; the last transaction shreds that key too, as it shreds one
+// a write racing the erasure made. Every removal is conditioned on the
+// records being as read; a step that loses a race with a concurrent
+// write makes the service plan again (a few times).
 //
 // # The receipt
 //

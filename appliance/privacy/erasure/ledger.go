@@ -37,7 +37,17 @@ type Entry struct {
 	AuditHash [32]byte `json:"audit_hash"`
 	// Receipt is the signed receipt (its text and signature).
 	Receipt string `json:"receipt,omitempty"`
+	// Phase is where the erasure stands: PhaseShredded once the first
+	// transaction shredded the key (the removal under way),
+	// PhaseCompleted once the last one applied.
+	Phase string `json:"phase"`
 }
+
+// Phases of an erasure.
+const (
+	PhaseShredded  = "shredded"
+	PhaseCompleted = "completed"
+)
 
 var ledgerPath = raftstore.Path("erasures")
 
@@ -131,7 +141,7 @@ func (s *Service) Receipt(ctx context.Context, tenant, id string) (string, error
 	switch {
 	case err != nil:
 		return "", err
-	case !found:
+	case !found || e.Phase != PhaseCompleted:
 		return "", ErrNotFound
 	case e.Receipt == "":
 		if e, err = s.sign(ctx, tenant, e); err != nil {
@@ -226,7 +236,7 @@ func (s *Service) Reapply(ctx context.Context, caller audit.Principal, tenant st
 		return 0, err
 	}
 	for _, subject := range found {
-		if _, err := s.erase(ctx, caller, tenant, subject, "reapply", true); err != nil {
+		if _, err := s.erase(ctx, caller, tenant, subject, "reapply", Entry{}, true); err != nil {
 			return 0, fmt.Errorf("erasure: reapply: %w", err)
 		}
 	}

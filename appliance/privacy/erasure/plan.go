@@ -27,6 +27,10 @@ const (
 	KindConsent  = "consent-events" // ledger events reduced to their minimal proof
 )
 
+// kindBuckets marks the steps that delete emptied buckets (counted
+// nowhere).
+const kindBuckets = "emptied-buckets"
+
 // step is one transaction of an erasure before the last: what it writes
 // and what it counts.
 type step struct {
@@ -37,16 +41,14 @@ type step struct {
 }
 
 // plan is what an erasure of one subject removes, in the order it is
-// applied, and the buckets its last transaction deletes.
+// applied.
 type plan struct {
-	steps  []step
-	last   []raftstore.Op // bucket deletes named by ids
-	counts map[string]uint64
+	steps []step
 }
 
 // plan reads what the tenant holds about subject and builds the removal.
 func (s *Service) plan(ctx context.Context, tenant, subject string) (*plan, error) {
-	p := &plan{counts: map[string]uint64{}}
+	p := &plan{}
 	own, err := s.records.Holdings(ctx, tenant, subject)
 	if err != nil {
 		return nil, err
@@ -59,6 +61,7 @@ func (s *Service) plan(ctx context.Context, tenant, subject string) (*plan, erro
 	}
 	levels := [][]records.Held{own}
 	var detach []records.Referrer
+	referred := map[records.Held]bool{} // erased records that others refer to: their reverse-index buckets go
 	for cur := own; len(cur) > 0; {
 		if len(levels) > maxDepth {
 			return nil, fmt.Errorf("%w: refs with on_erase erase deeper than %d records", ErrTooDeep, maxDepth)
@@ -69,6 +72,7 @@ func (s *Service) plan(ctx context.Context, tenant, subject string) (*plan, erro
 		}
 		var next []records.Held
 		for _, r := range refs {
+			referred[r.Target] = true
 			h := records.Held{Collection: r.Collection, ID: r.ID}
 			switch {
 			case erased[h]:
@@ -107,12 +111,26 @@ func (s *Service) plan(ctx context.Context, tenant, subject string) (*plan, erro
 		}); err != nil {
 			return nil, err
 		}
-		p.last = append(p.last, records.RefsBucketOps(levels[i])...)
+	}
+	// The reverse-index buckets of erased records, named by their ids,
+	// are empty once their referrers are erased or detached.
+	var buckets []records.Held
+	for _, level := range levels {
+		for _, h := range level {
+			if referred[h] {
+				buckets = append(buckets, h)
+			}
+		}
+	}
+	for ops := records.RefsBucketOps(buckets); len(ops) > 0; {
+		k := min(len(ops), pieceRoom)
+		p.steps = append(p.steps, step{ops: ops[:k], kind: kindBuckets, n: k})
+		ops = ops[k:]
 	}
 	if err := s.planBlobs(ctx, p, tenant, subject); err != nil {
 		return nil, err
 	}
-	ops, n, err := s.consent.EraseOps(ctx, tenant, subject)
+	ops, _, err := s.consent.EraseOps(ctx, tenant, subject)
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +139,6 @@ func (s *Service) plan(ctx context.Context, tenant, subject string) (*plan, erro
 		p.steps = append(p.steps, step{ops: ops[:k], kind: KindConsent, n: k / 2})
 		ops = ops[k:]
 	}
-	p.counts[KindConsent] += uint64(n)
 	return p, nil
 }
 
@@ -133,7 +150,6 @@ func (s *Service) addPieces(p *plan, kind string, build func() ([]records.Piece,
 	}
 	for _, pc := range pieces {
 		p.steps = append(p.steps, step{ops: pc.Ops, conds: pc.Conds, kind: kind, n: pc.N})
-		p.counts[kind] += uint64(pc.N)
 	}
 	return nil
 }
@@ -155,7 +171,6 @@ func (s *Service) planBlobs(ctx context.Context, p *plan, tenant, subject string
 		}
 		if n > 0 {
 			p.steps = append(p.steps, step{ops: ops, conds: conds, kind: KindBlobs, n: n})
-			p.counts[KindBlobs] += uint64(n)
 		}
 		ids = ids[k:]
 	}

@@ -106,10 +106,10 @@ const attempts = 4
 
 // Erase carries out erasure request id of tenant: it erases the
 // request's subject (see the package doc), signs the receipt, completes
-// the request with it and returns the signed receipt. Run again after a
-// failure, it finishes what is left; run again after it completed (the
-// request then is, and Begin refuses it), nothing is erased twice: the
-// ledger's entry answers.
+// the request with it and returns the ledger's entry with the signed
+// receipt. Run again after a failure, it finishes what is left; once the
+// request is completed, Begin refuses it (the receipt is read with
+// Receipt).
 func (s *Service) Erase(ctx context.Context, caller audit.Principal, tenant, id string) (Entry, error) {
 	if !validRequestID(id) {
 		return Entry{}, ErrNotFound
@@ -127,13 +127,12 @@ func (s *Service) Erase(ctx context.Context, caller audit.Principal, tenant, id 
 	if err != nil {
 		return Entry{}, err
 	}
-	subject := req.Subject
 	e, found, err := s.Get(ctx, tenant, id)
 	if err != nil {
 		return Entry{}, err
 	}
-	if !found {
-		if e, err = s.erase(ctx, caller, tenant, subject, id, false); err != nil {
+	if !found || e.Phase != PhaseCompleted {
+		if e, err = s.erase(ctx, caller, tenant, req.Subject, id, e, false); err != nil {
 			return Entry{}, err
 		}
 	}
@@ -148,20 +147,23 @@ func (s *Service) Erase(ctx context.Context, caller audit.Principal, tenant, id 
 	return e, nil
 }
 
-// erase removes everything of subject and writes the ledger entry of
-// request id (reapply: a Reapply, which writes none).
-func (s *Service) erase(ctx context.Context, caller audit.Principal, tenant, subject, id string, reapply bool) (Entry, error) {
-	counts := map[string]uint64{}
-	var last []raftstore.Op
-	for i := 0; ; i++ {
-		if i == attempts {
-			return Entry{}, fmt.Errorf("%w: %d attempts lost to concurrent writes", ErrConflict, attempts)
+// erase removes everything of subject for request id: prev is the
+// ledger's entry of an erasure begun before (Phase shredded) or zero.
+// With reapply (Reapply) it writes no ledger entry.
+func (s *Service) erase(ctx context.Context, caller audit.Principal, tenant, subject, id string, prev Entry, reapply bool) (Entry, error) {
+	e := prev
+	if e.Phase == "" {
+		var err error
+		if e, err = s.shred(ctx, caller, tenant, subject, id, reapply); err != nil {
+			return Entry{}, err
 		}
+	}
+	counts := map[string]uint64{}
+	for i := 0; ; i++ {
 		p, err := s.plan(ctx, tenant, subject)
 		if err != nil {
 			return Entry{}, err
 		}
-		last = append(last, p.last...)
 		lost, err := s.applySteps(ctx, caller, tenant, id, p.steps, counts)
 		if err != nil {
 			return Entry{}, err
@@ -169,42 +171,24 @@ func (s *Service) erase(ctx context.Context, caller audit.Principal, tenant, sub
 		if !lost {
 			break
 		}
+		if i == attempts {
+			return Entry{}, fmt.Errorf("%w: %d attempts lost to concurrent writes", ErrConflict, attempts)
+		}
 	}
-	return s.finish(ctx, caller, tenant, subject, id, reapply, counts, last)
+	e.Counts = counts
+	return s.finish(ctx, caller, tenant, subject, e, reapply)
 }
 
-// applySteps applies the steps in order, each with its own audit entry
-// (subject.erase_step: the request, the kind, the count), adding what
-// they remove to counts; lost reports a step whose conditions no longer
-// held (a concurrent write): the caller plans again.
-func (s *Service) applySteps(ctx context.Context, caller audit.Principal, tenant, id string, steps []step, counts map[string]uint64) (lost bool, err error) {
-	store := s.tenancy.Scope(tenant)
-	for _, st := range steps {
-		entry, err := caller.Entry(s.now().UTC(), "subject.erase_step", "request:"+id, audit.OutcomeSuccess,
-			map[string]string{"kind": st.kind, "count": strconv.Itoa(st.n)}).Encode()
-		if err != nil {
-			return false, err
-		}
-		res, err := store.Apply(ctx, &tenancy.Txn{Conds: st.conds, Ops: st.ops, Audit: [][]byte{entry}})
-		switch {
-		case errors.Is(err, tenancy.ErrNoTenant):
-			return false, ErrNoTenant
-		case err != nil:
-			return false, fmt.Errorf("erasure: %s: %w", st.kind, err)
-		case res.Err != nil:
-			return false, fmt.Errorf("erasure: %s: %w", st.kind, res.Err)
-		case !res.Applied:
-			return true, nil
-		}
-		counts[st.kind] += uint64(st.n)
+// shred applies the first transaction: the subject's data key shredded
+// (keyring.ShredOps, with its key.shred entry) and the ledger's entry
+// begun (Phase shredded). From it on, every value sealed under the key is
+// unreadable on every node that applied it.
+func (s *Service) shred(ctx context.Context, caller audit.Principal, tenant, subject, id string, reapply bool) (Entry, error) {
+	txn, err := s.keys.ShredOps(ctx, caller, tenant, subject)
+	if err != nil {
+		return Entry{}, err
 	}
-	return false, nil
-}
-
-// finish applies the last transaction: the key's shred, the bucket
-// deletes, the ledger entry and the subject.erase audit entry.
-func (s *Service) finish(ctx context.Context, caller audit.Principal, tenant, subject, id string, reapply bool, counts map[string]uint64, last []raftstore.Op) (Entry, error) {
-	shred, err := s.keys.ShredOps(ctx, caller, tenant, subject)
+	hadKey, err := s.present(ctx, tenant, txn.Ops)
 	if err != nil {
 		return Entry{}, err
 	}
@@ -216,32 +200,96 @@ func (s *Service) finish(ctx context.Context, caller audit.Principal, tenant, su
 	if err != nil {
 		return Entry{}, err
 	}
-	hadKey, err := s.present(ctx, tenant, shred.Ops)
+	e := Entry{Request: id, Subject: audit.Pseudonym(akey, "subject", subject), Token: subjectToken(ikey, subject),
+		KeyShredded: hadKey, Counts: map[string]uint64{}, Phase: PhaseShredded}
+	if !reapply {
+		put, err := ledgerPut(e)
+		if err != nil {
+			return Entry{}, err
+		}
+		txn.Ops = append(txn.Ops, put)
+	}
+	if err := s.apply(ctx, tenant, "shred", txn); err != nil {
+		return Entry{}, err
+	}
+	s.keys.Forget(tenant, subject)
+	return e, nil
+}
+
+// applySteps applies the steps in order, each with its own audit entry
+// (subject.erase_step: the request, the kind, the count), adding what
+// they removed to counts; lost reports a step whose conditions no longer
+// held (a concurrent write): the caller plans again.
+func (s *Service) applySteps(ctx context.Context, caller audit.Principal, tenant, id string, steps []step, counts map[string]uint64) (lost bool, err error) {
+	for _, st := range steps {
+		entry, err := caller.Entry(s.now().UTC(), "subject.erase_step", "request:"+id, audit.OutcomeSuccess,
+			map[string]string{"kind": st.kind, "count": strconv.Itoa(st.n)}).Encode()
+		if err != nil {
+			return false, err
+		}
+		err = s.apply(ctx, tenant, st.kind, &tenancy.Txn{Conds: st.conds, Ops: st.ops, Audit: [][]byte{entry}})
+		if errors.Is(err, ErrConflict) {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		if st.kind != kindBuckets {
+			counts[st.kind] += uint64(st.n)
+		}
+	}
+	return false, nil
+}
+
+// apply applies txn to tenant: ErrConflict when a condition failed.
+func (s *Service) apply(ctx context.Context, tenant, what string, txn *tenancy.Txn) error {
+	res, err := s.tenancy.Scope(tenant).Apply(ctx, txn)
+	switch {
+	case errors.Is(err, tenancy.ErrNoTenant):
+		return ErrNoTenant
+	case err != nil:
+		return fmt.Errorf("erasure: %s: %w", what, err)
+	case res.Err != nil:
+		return fmt.Errorf("erasure: %s: %w", what, res.Err)
+	case !res.Applied:
+		return fmt.Errorf("%w: %s", ErrConflict, what)
+	}
+	return nil
+}
+
+// finish applies the last transaction: the deletes of the buckets named
+// by the subject's id, the ledger's entry completed and the subject.erase
+// audit entry with the counts — and, should the subject have a data key
+// again (a write raced the erasure), its shred once more.
+func (s *Service) finish(ctx context.Context, caller audit.Principal, tenant, subject string, e Entry, reapply bool) (Entry, error) {
+	txn := &tenancy.Txn{}
+	again, err := s.keys.ShredOps(ctx, caller, tenant, subject)
 	if err != nil {
 		return Entry{}, err
 	}
+	if back, err := s.present(ctx, tenant, again.Ops); err != nil {
+		return Entry{}, err
+	} else if back {
+		txn = again
+	}
 	now := s.now().UTC()
-	e := Entry{Request: id, Subject: audit.Pseudonym(akey, "subject", subject), Token: subjectToken(ikey, subject),
-		Erased: now, KeyShredded: hadKey, Counts: counts}
-	details := map[string]string{"request": id, "key_shredded": strconv.FormatBool(hadKey)}
+	e.Erased, e.Phase = now, PhaseCompleted
+	details := map[string]string{"request": e.Request, "key_shredded": strconv.FormatBool(e.KeyShredded)}
 	if reapply {
 		details["reapply"] = "true"
 	}
-	for k, n := range counts {
+	for k, n := range e.Counts {
 		details[k] = strconv.FormatUint(n, 10)
 	}
 	raw, err := caller.Entry(now, "subject.erase", e.Subject, audit.OutcomeSuccess, details).Encode()
 	if err != nil {
 		return Entry{}, err
 	}
-	txn := shred
-	txn.Ops = append(txn.Ops, last...)
 	txn.Ops = append(txn.Ops, records.SubjectBucketOp(subject), s.blobs.SubjectBucketOp(subject))
 	txn.Audit = append(txn.Audit, raw)
 	if !reapply {
-		// The ledger entry is written in the same transaction; its audit
-		// position is filled in after (ledgerPut again, below), the
-		// receipt once signed.
+		// The entry's audit position is known only once applied: put
+		// below, as the receipt is once signed.
 		put, err := ledgerPut(e)
 		if err != nil {
 			return Entry{}, err
@@ -254,9 +302,9 @@ func (s *Service) finish(ctx context.Context, caller audit.Principal, tenant, su
 	case errors.Is(err, tenancy.ErrNoTenant):
 		return Entry{}, ErrNoTenant
 	case err != nil:
-		return Entry{}, fmt.Errorf("erasure: shred: %w", err)
+		return Entry{}, fmt.Errorf("erasure: complete: %w", err)
 	case res.Err != nil:
-		return Entry{}, fmt.Errorf("erasure: shred: %w", res.Err)
+		return Entry{}, fmt.Errorf("erasure: complete: %w", res.Err)
 	case !res.Applied || len(res.Chains) == 0:
 		return Entry{}, fmt.Errorf("%w: the last transaction did not apply", ErrConflict)
 	}

@@ -104,6 +104,27 @@ type Cluster struct {
 // snapshot installs happen in tests too.
 func NewCluster(tb testing.TB, n int) *Cluster {
 	tb.Helper()
+	return NewClusterWith(tb, n, ClusterOptions{})
+}
+
+// ClusterOptions vary NewClusterWith's cluster.
+type ClusterOptions struct {
+	// SnapshotThreshold and SnapshotInterval: as raftstore.Config (0: 64
+	// entries and 100 ms, NewCluster's). A benchmark sets a node's
+	// defaults, so that snapshots do not weigh on its figures.
+	SnapshotThreshold uint64
+	SnapshotInterval  time.Duration
+}
+
+// NewClusterWith is NewCluster with o.
+func NewClusterWith(tb testing.TB, n int, o ClusterOptions) *Cluster {
+	tb.Helper()
+	if o.SnapshotThreshold == 0 {
+		o.SnapshotThreshold = 64
+	}
+	if o.SnapshotInterval == 0 {
+		o.SnapshotInterval = 100 * time.Millisecond
+	}
 	creds, err := raftstore.NewClusterCredentials("n1")
 	if err != nil {
 		tb.Fatalf("cluster credentials: %v", err)
@@ -130,7 +151,7 @@ func NewCluster(tb testing.TB, n int) *Cluster {
 			// step down mid-write: "leadership lost while committing").
 			HeartbeatTimeout: 500 * time.Millisecond, ElectionTimeout: 500 * time.Millisecond,
 			LeaderLeaseTimeout: 250 * time.Millisecond, ApplyTimeout: 3 * time.Second,
-			SnapshotThreshold: 64, SnapshotInterval: 100 * time.Millisecond, TrailingLogs: 16,
+			SnapshotThreshold: o.SnapshotThreshold, SnapshotInterval: o.SnapshotInterval, TrailingLogs: 16,
 		})
 		c.Nodes, c.DataDirs = append(c.Nodes, s), append(c.DataDirs, dir)
 		return s
