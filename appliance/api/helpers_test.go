@@ -518,3 +518,19 @@ func gunzipTar(tb testing.TB, b []byte) [][]byte {
 		out = append(out, data)
 	}
 }
+
+// erasureRequest makes a verified erasure request of subject in tenant
+// (as the operator, through the API) and returns its id.
+func (e *env) erasureRequest(t *testing.T, tenant, subject string) string {
+	t.Helper()
+	var req struct{ ID string }
+	r := e.do("POST", "/v1/tenants/"+tenant+"/requests", `{"kind":"erasure","subject":"`+subject+`"}`)
+	if r.status != http.StatusCreated {
+		t.Fatalf("erasure request: %d %s", r.status, r.body)
+	}
+	r.json(t, &req)
+	if r := e.do("POST", "/v1/tenants/"+tenant+"/requests/"+req.ID+"/transition", `{"to":"verified","evidence":{"method":"document","text":"checked"}}`); r.status != http.StatusOK {
+		t.Fatalf("verify the erasure request: %d %s", r.status, r.body)
+	}
+	return req.ID
+}

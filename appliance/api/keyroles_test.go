@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"maps"
 	"net/http"
 	"slices"
@@ -39,6 +40,7 @@ func TestKeyRoleMatrix(t *testing.T) {
 	}
 	// refill puts back what a role's deletions removed: the record, a
 	// blob, a second key.
+	refills := 0
 	refill := func() {
 		t.Helper()
 		if r := e.do("POST", "/v1/tenants/acme/collections/guests/records", `{"id":"`+aRecord+`","subject":"`+aSubject+`","fields":{"email":"a@acme.test"}}`); r.status != http.StatusCreated && r.status != http.StatusConflict {
@@ -48,6 +50,17 @@ func TestKeyRoleMatrix(t *testing.T) {
 		e.do("POST", "/v1/tenants/acme/blobs?subject="+aSubject, "RIFF\x24\x00\x00\x00WAVEfmt acme", withHeader("Content-Type", "audio/wav")).json(t, &bl)
 		s.blob = bl.ID
 		s.keyOther = e.createKey(t, "acme", `{"name":"other","permissions":["read"]}`).ID
+		// A fresh verified erasure request of a subject holding nothing
+		// (the role's erase completes it), and one already erased (the
+		// receipt route reads it).
+		if s.erased == "" {
+			s.erased = e.erasureRequest(t, "acme", "nobody-erased")
+			if r := e.do("POST", "/v1/tenants/acme/requests/"+s.erased+"/erase", ""); r.status != http.StatusOK {
+				t.Fatalf("erase: %d %s", r.status, r.body)
+			}
+		}
+		refills++
+		s.erasable = e.erasureRequest(t, "acme", fmt.Sprintf("nobody-%d", refills))
 	}
 	// Deletions last, so that each role's other requests find what they
 	// name.

@@ -160,6 +160,10 @@ type suspendEnv struct {
 	// user is a user of acme (its people's routes name it; "" for a
 	// well-formed id of nobody), and session one of its sessions.
 	user, session string
+	// erasable is a verified erasure request of acme (of a subject
+	// holding nothing), erased one whose erasure is done: the erasure
+	// routes name them ("": a well-formed id of none).
+	erasable, erased string
 }
 
 // suspendQuery are valid values of the query parameters an operation
@@ -173,6 +177,12 @@ func (s *suspendEnv) request(op *specOp) (method, target, body string, opts []re
 		"uid": "usr_aaaaaaaaaaaaaaaa", "session": "aaaaaaaaaaaaaaaaaaaaaa", "role": "owner", "pid": "call-recording", "kind": "recording"}
 	if s.user != "" {
 		vals["uid"], vals["session"] = s.user, s.session
+	}
+	switch {
+	case strings.HasSuffix(op.path, "/erase") && s.erasable != "":
+		vals["rid"] = s.erasable
+	case strings.HasSuffix(op.path, "/receipt") && s.erased != "":
+		vals["rid"] = s.erased
 	}
 	if strings.HasPrefix(op.path, "/v1/operator/raft/peers/") {
 		vals["id"] = "n9" // never a member: removing it changes nothing
