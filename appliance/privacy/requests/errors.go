@@ -18,8 +18,6 @@ var (
 	ErrDuplicate = errors.New("duplicate request")
 	// ErrInvalidTransition is what every *TransitionError unwraps to.
 	ErrInvalidTransition = errors.New("invalid transition")
-	// ErrTooMany: the tenant holds MaxRequests requests.
-	ErrTooMany = errors.New("requests: too many")
 	// ErrNoRectifier: the service was built without the records' patch
 	// (a wiring mistake: the node always gives it).
 	ErrNoRectifier = errors.New("requests: no rectifier wired")
@@ -66,5 +64,3 @@ func (e *TransitionError) Error() string {
 
 // Unwrap returns ErrInvalidTransition.
 func (e *TransitionError) Unwrap() error { return ErrInvalidTransition }
-
-func errorsIsNoTenant(err error) bool { return errors.Is(err, ErrNoTenant) }

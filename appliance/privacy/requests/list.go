@@ -2,6 +2,7 @@ package requests
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -289,7 +290,7 @@ func (s *Service) AlertHook(ids func(context.Context) ([]string, error)) func(co
 		for _, id := range list {
 			sum, err := s.Tally(ctx, id)
 			switch {
-			case errorsIsNoTenant(err):
+			case errors.Is(err, ErrNoTenant):
 				continue
 			case err != nil:
 				return nil, err
