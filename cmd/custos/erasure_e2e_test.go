@@ -20,8 +20,9 @@ import (
 
 // TestE2EErasure (issue 13, acceptance 2): on a cluster of three custos
 // processes, a subject with records in three collections, records of
-// others that refer to them (one erased with them, one detached), and
-// two recordings, among another subject's data, is erased through a
+// others that refer to them (one erased with them, one detached), two
+// recordings and a consent grant with evidence, among another subject's
+// data, is erased through a
 // verified erasure request with `custos dsr erase`. Afterwards every
 // route answers, through every node, as if the subject never existed —
 // records, the ref followed, blobs, finds by blind index, the subject
@@ -92,6 +93,15 @@ func TestE2EErasure(t *testing.T) {
 	}
 	blobs := []string{blob(subject, canary+" spoke about the booking. "), blob(subject, canary+" second call. ")}
 	otherBlob := blob(other, "the other subject spoke. ")
+	// Consent: both subjects agreed to call recording, with evidence.
+	if _, err := api.CreatePurpose(ctx, "acme", client.NewPurpose{ID: "call-recording", Description: "Calls are recorded", Basis: "consent"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{subject, other} {
+		if _, err := api.Grant(ctx, "acme", s, client.ConsentChange{Purposes: []string{"call-recording"}, Source: "ivr", Evidence: &client.Evidence{Text: canary + " said yes"}}); err != nil {
+			t.Fatalf("grant %s: %v", s, err)
+		}
+	}
 
 	// A verified erasure request of the subject.
 	req, err := api.CreateDSR(ctx, "acme", client.NewDSR{Kind: "erasure", Subject: subject})
@@ -105,7 +115,7 @@ func TestE2EErasure(t *testing.T) {
 	receiptFile, keyFile := filepath.Join(dir, "receipt.txt"), filepath.Join(dir, "audit.pub")
 	r := c.TenantCLI(c.Nodes[1], "acme", "dsr", "erase", "acme", req.ID, "--receipt-out", receiptFile)
 	must(r, "dsr erase")
-	if !strings.Contains(r.Stdout, "records 3") || !strings.Contains(r.Stdout, "linked-records 1") || !strings.Contains(r.Stdout, "detached-records 1") || !strings.Contains(r.Stdout, "blobs 2") {
+	if !strings.Contains(r.Stdout, "records 3") || !strings.Contains(r.Stdout, "linked-records 1") || !strings.Contains(r.Stdout, "detached-records 1") || !strings.Contains(r.Stdout, "blobs 2") || !strings.Contains(r.Stdout, "consent-events 1") {
 		t.Fatalf("dsr erase: %s", r.Stdout)
 	}
 	if done, err := api.DSR(ctx, "acme", req.ID); err != nil || done.Status != "completed" {
@@ -167,7 +177,13 @@ func TestE2EErasure(t *testing.T) {
 		if page, err := napi.Blobs(ctx, "acme", subject, 10, ""); err != nil || len(page.Blobs) != 0 {
 			t.Errorf("%s: blobs of the subject: %+v %v", node.ID, page, err)
 		}
+		if h, err := napi.ConsentHistory(ctx, "acme", subject); err != nil && !gone(err) || len(h) != 0 {
+			t.Errorf("%s: the subject's consent history: %+v %v", node.ID, h, err)
+		}
 		// The other subject: intact.
+		if h, err := napi.ConsentHistory(ctx, "acme", other); err != nil || len(h) != 1 {
+			t.Errorf("%s: the other subject's consent history: %+v %v", node.ID, h, err)
+		}
 		if _, err := napi.Record(ctx, "acme", control, "g2", false); err != nil {
 			t.Errorf("%s: g2: %v", node.ID, err)
 		}
