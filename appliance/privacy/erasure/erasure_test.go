@@ -317,3 +317,43 @@ func TestReapply(t *testing.T) {
 		t.Fatalf("second reapply %d %v", n, err)
 	}
 }
+
+// TestEraseResumes: an erasure that stopped right after its first
+// transaction (the key shredded; nothing removed) is finished by running
+// it again.
+func TestEraseResumes(t *testing.T) {
+	e := newEnv(t)
+	e.seed()
+	ctx := context.Background()
+	if _, err := e.reqs.Begin(ctx, custos, "acme", e.req, requests.Erasure); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.ShredOnly(ctx, custos, "acme", "s1", e.req); err != nil {
+		t.Fatal(err)
+	}
+	// Unreadable already: the values do not open under any key now.
+	if _, err := e.recs.Get(ctx, custos, "acme", "guests", "g1", false); !errors.Is(err, records.ErrIntegrity) {
+		t.Fatalf("g1 after the shred: %v", err)
+	}
+	if _, err := e.svc.Receipt(ctx, "acme", e.req); !errors.Is(err, erasure.ErrNotFound) {
+		t.Fatalf("a receipt before the erasure completed: %v", err)
+	}
+	entry, err := e.svc.Erase(ctx, custos, "acme", e.req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !entry.KeyShredded || entry.Phase != erasure.PhaseCompleted || entry.Counts[erasure.KindRecords] != 2 || entry.Counts[erasure.KindBlobs] != 1 {
+		t.Fatalf("resumed erasure %+v", entry)
+	}
+	for _, c := range [][2]string{{"guests", "g1"}, {"notes", "n1"}, {"comments", "c1"}, {"bookings", "b2"}} {
+		if e.exists(c[0], c[1]) {
+			t.Errorf("%s/%s left", c[0], c[1])
+		}
+	}
+	if h, err := e.recs.Holdings(ctx, "acme", "s1"); err != nil || len(h) != 0 {
+		t.Fatalf("holdings %v %v", h, err)
+	}
+	if _, err := receipt.VerifyReceipt([]byte(e.vkey), []byte(entry.Receipt)); err != nil {
+		t.Fatal(err)
+	}
+}
