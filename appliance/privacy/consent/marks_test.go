@@ -6,8 +6,13 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
+
 	"github.com/custos/custos/appliance/privacy/consent"
+	"github.com/custos/custos/appliance/tenants"
 	"github.com/custos/custos/internal/tenancy"
+	"github.com/custos/custos/internal/testkit"
+	"github.com/custos/custos/internal/testkit/storetest"
 	"github.com/custos/custos/internal/validation"
 )
 
@@ -130,5 +135,68 @@ func TestBlobKinds(t *testing.T) {
 	ks, err := e.svc.Kinds(ctx, owner, "acme")
 	if err != nil || len(ks) != 1 || ks[0].Kind != "call-recording" {
 		t.Errorf("kinds: %+v %v", ks, err)
+	}
+}
+
+// TestClusterEnforcement: on a 3-node cluster, a blob kind defined and a
+// grant made through one node allow the upload through every node; the
+// withdrawal through another refuses it on every node at once (Require
+// reads linearizably) and its mark is listed through every node; neither
+// the subject's id nor the withdrawal's evidence text reaches any node's
+// files in the clear (the mark holds the id sealed).
+func TestClusterEnforcement(t *testing.T) {
+	ctx := context.Background()
+	c := storetest.NewCluster(t, 3)
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	svcs := make([]*consent.Service, len(c.Nodes))
+	for i, n := range c.Nodes {
+		b := tenancy.New(n)
+		keys := hierarchy(t, b, id)
+		if i == 0 {
+			if _, err := tenants.New(b, storetest.Region, tenants.WithKeys(keys)).Create(ctx, operator, tenants.CreateInput{ID: "acme", DisplayName: "Acme"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		svcs[i] = consent.New(b, keys, nil)
+	}
+	createFixture(t, svcs[0])
+	rec := fixture[len(fixture)-1]
+	rec.OnWithdraw = consent.OnWithdrawErase
+	if _, err := svcs[1].UpdatePurpose(ctx, owner, "acme", rec, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svcs[2].PutKind(ctx, owner, "acme", "call-recording", []string{rec.ID}); err != nil {
+		t.Fatal(err)
+	}
+	const subject, evidence = "canary-caller-7d2e", "canary-evidence-please-stop-9f1a"
+	if _, err := svcs[0].Grant(ctx, owner, "acme", consent.Input{Subject: subject, Purposes: []string{rec.ID}, Source: consent.SourceIVR}); err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range svcs {
+		if err := s.RequireKind(ctx, "acme", subject, "call-recording", false); err != nil {
+			t.Errorf("node %d after the grant: %v", i+1, err)
+		}
+	}
+	if _, err := svcs[2].Withdraw(ctx, owner, "acme", consent.Input{Subject: subject, Purposes: []string{rec.ID}, Source: consent.SourceWeb,
+		Evidence: consent.Evidence{Text: evidence}}); err != nil {
+		t.Fatal(err)
+	}
+	var re *consent.RequiredError
+	for i, s := range svcs {
+		if err := s.RequireKind(ctx, "acme", subject, "call-recording", false); !errors.As(err, &re) || re.Reason != consent.ReasonWithdrawn {
+			t.Errorf("node %d after the withdrawal: %v", i+1, err)
+		}
+		ms, err := s.WithdrawalMarks(ctx, "acme", 0)
+		if err != nil || len(ms) != 1 || ms[0].Subject != subject || ms[0].Rule != consent.OnWithdrawErase {
+			t.Errorf("node %d marks: %+v %v", i+1, ms, err)
+		}
+	}
+	for _, canary := range []string{subject, evidence} {
+		if found := testkit.FilesHolding(t, []byte(canary), c.DataDirs...); len(found) > 0 {
+			t.Errorf("%q in the clear in %v", canary, found)
+		}
 	}
 }
