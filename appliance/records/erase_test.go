@@ -150,7 +150,7 @@ func TestRemovePiecesAndDetach(t *testing.T) {
 }
 
 // TestRemoveWithoutKey removes records whose values do not open (their
-// subject's key was shredded): the index entries are found by the scan.
+// subject's key was shredded): the envelope names the index entries.
 func TestRemoveWithoutKey(t *testing.T) {
 	e := newEnv(t, storetest.Options{})
 	svc := e.service()

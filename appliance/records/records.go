@@ -28,7 +28,9 @@
 // existing. Nothing here can name another tenant's data.
 //
 //	records/<collection>        <id> -> envelope (JSON: subject, attributes,
-//	                            versions, times, sealed fields)
+//	                            versions, times, sealed fields, and the
+//	                            record's blind-index entries and refs,
+//	                            which removals delete by: erase.go)
 //	index/<collection>/<field>  <hmac 32> <id> -> ""
 //	subjects/<subject>          <collection> 0x00 <id> -> ""
 //	refs/<collection>/<id>      <collection> 0x00 <id> 0x00 <field> -> ""
