@@ -17,6 +17,7 @@ import (
 
 	"github.com/custos/custos/appliance/privacy/retention"
 	"github.com/custos/custos/appliance/records"
+	"github.com/custos/custos/raftstore"
 )
 
 // TestBenchRetentionSweep is the issue's "a retention sweep of 100,000
@@ -36,7 +37,8 @@ import (
 // leader's sweeper, as the node configures it by default (256 records per
 // transaction, 20 ms least pause), erases the 100,000. The figures: the
 // writes' p50 and p99 idle and during the sweep, and the sweep's duration.
-// RETENTION_BATCH and RETENTION_PAUSE (a duration) vary the sweeper.
+// RETENTION_BATCH, RETENTION_PAUSE (a duration) and RETENTION_SHARE vary
+// the sweeper.
 func TestBenchRetentionSweep(t *testing.T) {
 	const (
 		expired  = 100_000
@@ -57,6 +59,9 @@ func TestBenchRetentionSweep(t *testing.T) {
 		if d == 0 {
 			cfg.Pause = -1
 		}
+	}
+	if v := os.Getenv("RETENTION_SHARE"); v != "" {
+		cfg.Share, _ = strconv.ParseFloat(v, 64)
 	}
 	cl := newCluster(t, cfg)
 	ctx := context.Background()
@@ -122,31 +127,32 @@ func TestBenchRetentionSweep(t *testing.T) {
 		// A leader that steps down (a loaded machine) stops its sweep,
 		// or fails its transaction; the next leader's sweep goes on, as
 		// Run's next tick would.
-		for rep.Erased < expired && interrupted < 50 {
+		for interrupted < 50 {
 			r, err := cl.leader(t).sweep.Sweep(ctx)
 			rep.Erased += r.Erased
 			rep.Transactions += r.Transactions
 			rep.Scanned += r.Scanned
-			switch {
-			case err != nil:
-				interrupted++
-				t.Logf("sweep interrupted: %v", err)
-			case r.Erased == 0:
-				t.Errorf("a sweep erased nothing with %d records left", expired-rep.Erased)
-				return
+			if err == nil {
+				break // a whole sweep: what it found expired is gone
 			}
+			interrupted++
+			t.Logf("sweep interrupted: %v", err)
 		}
 		took = time.Since(s)
 	})
 	leader = cl.leader(t)
 	if rep.Erased != expired {
-		t.Errorf("the sweep erased %d records, want %d", rep.Erased, expired)
+		// A transaction whose leader stepped down while committing it
+		// may have applied without being counted.
+		t.Logf("the sweep counted %d records erased of %d", rep.Erased, expired)
+	}
+	if err := leader.store.View(ctx, raftstore.Linearizable, func(*raftstore.ReadTx) error { return nil }); err != nil {
+		t.Fatal(err)
 	}
 	if left, _, err := leader.recs.Expired(ctx, "acme", records.ExpiredQuery{Collection: "events", Before: t0.Add(time.Hour)}); err != nil || len(left) != 0 {
 		t.Errorf("after the sweep: %d expired records left, %v", len(left), err)
 	}
-	batch, pause := cfg.Batch, cfg.Pause
-	t.Logf("sweeper: batch %d (0: %d), pause %v (0: %v)", batch, retention.DefaultBatch, pause, retention.DefaultPause)
+	t.Logf("sweeper: batch %d (0: %d), pause %v (0: %v), share %.2f (0: %.2f)", cfg.Batch, retention.DefaultBatch, cfg.Pause, retention.DefaultPause, cfg.Share, retention.DefaultShare)
 	t.Logf("sweep: %d records erased in %d transactions (%d scan pages), %v (%.0f records/s); sweeps interrupted (leader changes): %d",
 		rep.Erased, rep.Transactions, rep.Scanned, took.Round(time.Millisecond), float64(rep.Erased)/took.Seconds(), interrupted)
 	t.Logf("%-6s %8s %8s %9s %9s", "run", "writes", "w/s", "p50 ms", "p99 ms")

@@ -53,6 +53,37 @@
 // kept by records is the next step; the sweeper's interface to records
 // (Expired) would not change.
 //
+// # Withdrawals
+//
+// A purpose's on_withdraw rule (appliance/privacy/consent) says what
+// becomes of the data it covers when a subject withdraws it: keep (the
+// default: nothing), erase, or anonymise. A withdrawal under erase or
+// anonymise leaves a withdrawal mark; each sweep, before it applies
+// periods, carries out a tenant's marks (at most 100 per sweep, oldest
+// first) on the subject's records in the collections whose schema
+// requires the purpose:
+//
+//   - erase: the records are removed as expired ones are
+//     (records.RemoveOps);
+//   - anonymise: each record becomes a new version that belongs to no
+//     subject and holds only the values its schema classifies internal,
+//     sealed again under the tenant's key (records.AnonymiseOps): what
+//     the tenant classified internal is, by its own classification, not
+//     personal data, and the subject's key no longer opens anything of
+//     it. A record that cannot be anonymised — its collection requires a
+//     subject, or requires a pii or sensitive field, or its values do not
+//     open — is erased instead: a rule asking that the data stop being
+//     the subject's is not met by keeping it.
+//
+// Each transaction (at most Config.Batch records) carries one
+// retention.withdrawal entry: by the system, on the subject's pseudonym,
+// with the purpose, the rule, the withdrawal's ledger sequence and how
+// many records it erased and anonymised; the last one also deletes the
+// mark (consent.MarkDoneOps), so a mark disappears exactly when its rule
+// is carried out, and a sweep that fails half-way leaves it for the
+// next. Blobs are not touched here: a recording cannot be anonymised,
+// and a blob kind's purposes are for the erasure of the subject.
+//
 // # Keys
 //
 // Expired records are deleted, their subject's data key is not shredded:

@@ -21,6 +21,7 @@ const (
 	DefaultBatch    = 256
 	MaxBatch        = 256
 	DefaultPause    = 20 * time.Millisecond
+	DefaultShare    = 0.5
 	// scanPage bounds the keys one scan of a collection reads in one read
 	// transaction.
 	scanPage = 4096
@@ -53,10 +54,13 @@ type Config struct {
 	// at most MaxBatch).
 	Batch int
 	// Pause is the least time between two transactions of a sweep (0:
-	// DefaultPause; negative: no fixed pause). A sweep also waits, after
-	// each transaction, as long as that transaction took, so it never
-	// holds more than half of the leader's time.
+	// DefaultPause; negative: no fixed pause).
 	Pause time.Duration
+	// Share is the largest share of the time a sweep spends building
+	// and applying its transactions (0: DefaultShare; at most 1): after
+	// a transaction that took d it waits d×(1−Share)/Share if that is
+	// longer than Pause, so writers always get the rest.
+	Share float64
 	// Now is the clock (nil: time.Now); the tests shorten time with it.
 	Now func() time.Time
 	// IsLeader says whether this node leads: only the leader sweeps, and
@@ -93,6 +97,9 @@ func New(b *tenancy.Boundary, recs Records, schemas Schemas, cfg Config) *Sweepe
 	if cfg.Pause == 0 {
 		cfg.Pause = DefaultPause
 	}
+	if cfg.Share <= 0 || cfg.Share > 1 {
+		cfg.Share = DefaultShare
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -111,7 +118,9 @@ type Report struct {
 	Tenants      int // tenants swept
 	Collections  int // collections examined
 	Erased       int // records erased
-	Transactions int // transactions that erased them
+	Anonymised   int // records anonymised (withdrawals)
+	Withdrawals  int // withdrawal marks carried out
+	Transactions int // transactions that erased or anonymised them
 	Scanned      int // scan pages read
 }
 
@@ -133,9 +142,9 @@ func (s *Sweeper) Run(ctx context.Context) {
 		switch {
 		case err != nil && ctx.Err() == nil:
 			s.log.Warn("retention sweep", "error", err, "erased", rep.Erased)
-		case rep.Erased > 0:
-			s.log.Info("retention sweep: erased expired records", "erased", rep.Erased, "transactions", rep.Transactions,
-				"tenants", rep.Tenants, "took", time.Since(start))
+		case rep.Erased > 0 || rep.Anonymised > 0:
+			s.log.Info("retention sweep", "erased", rep.Erased, "anonymised", rep.Anonymised, "withdrawals", rep.Withdrawals,
+				"transactions", rep.Transactions, "tenants", rep.Tenants, "took", time.Since(start))
 		}
 	}
 }
@@ -294,11 +303,10 @@ func (s *Sweeper) erase(ctx context.Context, tenant string, rule Rule, cutoff ti
 }
 
 // pause waits between two transactions of a sweep: at least Pause, and
-// at least as long as the last transaction took (took), so the sweep
-// keeps at most half of the leader's time and writers always get the
-// rest.
+// long enough that the transaction that took took is at most Share of
+// the time, so writers always get the rest.
 func (s *Sweeper) pause(ctx context.Context, took time.Duration) error {
-	d := max(s.cfg.Pause, took)
+	d := max(s.cfg.Pause, time.Duration(float64(took)*(1-s.cfg.Share)/s.cfg.Share))
 	if d <= 0 {
 		return ctx.Err()
 	}
