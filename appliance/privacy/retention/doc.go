@@ -40,16 +40,20 @@
 // audit entry in the tenant's chain: retention.sweep, by the system, on
 // the collection, with the count, the cutoff, the period and its basis
 // (collection or tenant). After each transaction the sweeper waits at
-// least Config.Pause and at least as long as the transaction took, so it
-// never holds more than half of the leader's time; a leader that steps
-// down stops mid-sweep and the next leader starts over.
+// least Config.Pause and long enough that building and applying its
+// transactions takes at most Config.Share of the time (half by default:
+// it waits as long as the transaction took), so writers always get the
+// rest; a leader that steps down stops mid-sweep and the next leader
+// starts over. The scan may miss what the leader has not applied yet
+// (the next sweep finds it), never remove what changed.
 //
 // There is no expiry index. A sweep reads every record's envelope
 // (subject and updated_at) once per interval; an index by time would
 // make finding the expired records O(expired) but would add a put and a
 // delete to every record write, forever, to save an hourly scan that
-// costs about a second of one core per million records (BENCHMARKS.md,
-// issue 13). If tenants grow to hundreds of millions of records, an index
+// costs 1–3 s of a core per 100,000 records on the loaded reference
+// machine (BENCHMARKS.md, issue 13) — under 0.1 % of a core at the
+// hourly default. If tenants grow to hundreds of millions of records, an index
 // kept by records is the next step; the sweeper's interface to records
 // (Expired) would not change.
 //
@@ -81,8 +85,10 @@
 // many records it erased and anonymised; the last one also deletes the
 // mark (consent.MarkDoneOps), so a mark disappears exactly when its rule
 // is carried out, and a sweep that fails half-way leaves it for the
-// next. Blobs are not touched here: a recording cannot be anonymised,
-// and a blob kind's purposes are for the erasure of the subject.
+// next. Blobs of kinds that require the purpose are not yet carried out
+// here (a recording cannot be anonymised, so both rules would erase
+// them): that is the next step; until then the subject's erasure
+// removes them.
 //
 // # Keys
 //
