@@ -207,7 +207,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Node, error)
 	n.background(func(ctx context.Context) {
 		bl.RunSweeper(ctx, blobs.SweepConfig{IsLeader: n.store.IsLeader, Tenants: ten.IDs, Logger: n.logger.With("component", "blobs")})
 	})
-	n.startRetention(b, recs, colls, ten)
+	n.startRetention(b, recs, colls, ten, retention.WithdrawalConfig{Marks: cons, Subjects: recs, Keys: keys})
 
 	// Connect the services to the API and start serving. The app is the
 	// node's whole HTTP surface: the API registers its routes on it, as a
@@ -395,8 +395,8 @@ func (n *Node) startAudit(dataDir string, ids []age.Identity, ten *tenants.Servi
 }
 
 // startRetention starts the retention sweeper: every node runs it, the
-// leader alone sweeps.
-func (n *Node) startRetention(b *tenancy.Boundary, recs *records.Service, colls *collections.Service, ten *tenants.Service) {
+// leader alone sweeps (periods, and the withdrawals w carries out).
+func (n *Node) startRetention(b *tenancy.Boundary, recs *records.Service, colls *collections.Service, ten *tenants.Service, w retention.WithdrawalConfig) {
 	rc := n.cfg.Retention
 	pause := rc.Pause
 	if pause == 0 {
@@ -404,7 +404,7 @@ func (n *Node) startRetention(b *tenancy.Boundary, recs *records.Service, colls 
 	}
 	s := retention.New(b, recs, colls, retention.Config{
 		Interval: rc.Interval, Batch: rc.BatchSize, Pause: pause,
-		IsLeader: n.store.IsLeader, Tenants: ten.IDs, TenantDays: ten.RecordRetentionDays,
+		IsLeader: n.store.IsLeader, Tenants: ten.IDs, TenantDays: ten.RecordRetentionDays, Withdrawals: w,
 		Logger: n.logger.With("component", "retention"),
 	})
 	n.background(s.Run)

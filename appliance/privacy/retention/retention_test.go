@@ -14,6 +14,7 @@ import (
 
 	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/collections"
+	"github.com/custos/custos/appliance/privacy/consent"
 	"github.com/custos/custos/appliance/privacy/retention"
 	"github.com/custos/custos/appliance/records"
 	"github.com/custos/custos/appliance/tenants"
@@ -58,6 +59,8 @@ type node struct {
 	recs  *records.Service
 	colls *collections.Service
 	ten   *tenants.Service
+	keys  *keyring.Hierarchy
+	cons  *consent.Service
 	sweep *retention.Sweeper
 }
 
@@ -79,12 +82,14 @@ func newCluster(t *testing.T, cfg retention.Config) *cluster {
 		b := tenancy.New(s)
 		keys := keyring.NewHierarchy(b, keyring.HierarchyOptions{Seal: []age.Recipient{id.Recipient()}, Identities: []age.Identity{id},
 			System: audit.System(), Pseudonym: audit.Pseudonym})
-		colls := collections.New(b, cl.clock.now)
+		cons := consent.New(b, keys, cl.clock.now)
+		colls := collections.New(b, cl.clock.now, collections.WithPurposes(cons))
 		recs := records.New(b, keys, colls, cl.clock.now)
 		ten := tenants.New(b, storetest.Region, tenants.WithKeys(keys))
 		nc := cfg
 		nc.Now, nc.IsLeader, nc.Tenants, nc.TenantDays = cl.clock.now, s.IsLeader, ten.IDs, ten.RecordRetentionDays
-		cl.nodes = append(cl.nodes, &node{store: s, recs: recs, colls: colls, ten: ten, sweep: retention.New(b, recs, colls, nc)})
+		nc.Withdrawals = retention.WithdrawalConfig{Marks: cons, Subjects: recs, Keys: keys}
+		cl.nodes = append(cl.nodes, &node{store: s, recs: recs, colls: colls, ten: ten, keys: keys, cons: cons, sweep: retention.New(b, recs, colls, nc)})
 	}
 	if _, err := cl.nodes[0].ten.Create(context.Background(), operator, tenants.CreateInput{ID: "acme", DisplayName: "Acme"}); err != nil {
 		t.Fatal(err)

@@ -71,7 +71,9 @@ type Config struct {
 	// TenantDays is a tenant's default retention in days (nil, or 0:
 	// DefaultTenantDays).
 	TenantDays func(ctx context.Context, tenant string) (int, error)
-	Logger     *slog.Logger
+	// Withdrawals has the sweeper carry out withdrawal marks too.
+	Withdrawals WithdrawalConfig
+	Logger      *slog.Logger
 }
 
 // Sweeper erases what expired.
@@ -187,6 +189,9 @@ func (s *Sweeper) sweepTenant(ctx context.Context, tenant string, rep *Report) e
 	schemas, err := s.schemas.List(ctx, raftstore.Stale, tenant)
 	if err != nil {
 		return fmt.Errorf("retention: collections of %s: %w", tenant, err)
+	}
+	if err := s.withdrawals(ctx, tenant, schemas, rep); err != nil {
+		return err
 	}
 	now := s.cfg.Now().UTC()
 	for _, sc := range schemas {
