@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/appliance/privacy/requests"
 	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/keyring"
 	"github.com/custos/custos/raftstore"
@@ -25,6 +26,36 @@ const (
 	chunksPerTxn = 16
 	inFlight     = 2
 )
+
+// ForRequest answers data-subject request id (of kind access, export or
+// portability, verified): it takes the request up (requests' Begin: in
+// progress, its subject in the clear), builds and stores the export of
+// its subject, and closes the request with the export's id and counts
+// (Finish). If the export fails the request stays in progress, to be
+// tried again.
+func (s *Service) ForRequest(ctx context.Context, caller audit.Principal, tenant, id string, opt Options) (Export, error) {
+	if err := opt.normalize(); err != nil {
+		return Export{}, err
+	}
+	if s.src.Requests == nil {
+		return Export{}, fmt.Errorf("export: %w", ErrNoRequests)
+	}
+	if len(caller.Scopes) > 0 {
+		return Export{}, ErrScoped
+	}
+	r, err := s.src.Requests.Begin(ctx, caller, tenant, id, requests.Access, requests.Export, requests.Portability)
+	if err != nil {
+		return Export{}, err
+	}
+	x, err := s.Subject(ctx, caller, tenant, r.Subject, r.ID, opt)
+	if err != nil {
+		return Export{}, err
+	}
+	if _, err := s.src.Requests.Finish(ctx, caller, tenant, r.ID, requests.Result{Export: x.ID, Counts: x.Counts}); err != nil {
+		return Export{}, fmt.Errorf("export: close request %s: %w", r.ID, err)
+	}
+	return x, nil
+}
 
 // Subject builds the export of subject's holdings for request (its id,
 // as the manifest names it), stores it sealed and returns it. The

@@ -10,6 +10,7 @@ import (
 
 	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/privacy/receipt"
+	"github.com/custos/custos/appliance/privacy/requests"
 	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/internal/validation"
 	"github.com/custos/custos/raftstore"
@@ -158,5 +159,38 @@ func TestExpiry(t *testing.T) {
 		if !slices.Contains(actions, want) {
 			t.Errorf("no %s entry in the chain (%v)", want, actions)
 		}
+	}
+}
+
+// TestForRequest: an export for a verified access request takes it up,
+// exports its subject and completes it with the export's id; a request
+// of another kind, or not verified, is refused and nothing is stored.
+func TestForRequest(t *testing.T) {
+	e := newEnv(t)
+	s := e.seed(t)
+	c := ctx(t)
+	x, err := e.svc.ForRequest(c, owner, "acme", s.request, Options{Format: FormatParquet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := e.reqs.Get(c, owner, "acme", s.request)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != requests.Completed || r.Result == nil || r.Result.Export != x.ID || x.Request != s.request || x.Counts["records"] != 6 {
+		t.Fatalf("request %+v after export %+v", r, x)
+	}
+	if _, err := e.svc.ForRequest(c, owner, "acme", s.request, Options{}); err == nil {
+		t.Fatal("a completed request exported again")
+	}
+	er, err := e.reqs.Create(c, owner, "acme", requests.Input{Kind: requests.Erasure, Subject: "guest-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.ForRequest(c, owner, "acme", er.ID, Options{}); err == nil {
+		t.Fatal("an erasure request exported")
+	}
+	if list, _ := e.svc.List(c, owner, "acme"); len(list) != 1 {
+		t.Fatalf("%d exports stored", len(list))
 	}
 }

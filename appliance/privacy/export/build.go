@@ -17,6 +17,7 @@ import (
 	"github.com/custos/custos/appliance/collections"
 	"github.com/custos/custos/appliance/privacy/consent"
 	"github.com/custos/custos/appliance/privacy/receipt"
+	"github.com/custos/custos/appliance/privacy/requests"
 	"github.com/custos/custos/appliance/records"
 	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/internal/validation"
@@ -111,13 +112,23 @@ type Sources struct {
 	Consent interface {
 		History(ctx context.Context, caller audit.Principal, tenant, subject string) ([]consent.Event, error)
 	}
-	// Requests lists the subject's data-subject requests (any value that
-	// encodes as a JSON array); nil: none in the export.
-	Requests func(ctx context.Context, caller audit.Principal, tenant, subject string) (any, error)
+	// Requests are the tenant's data-subject requests: an export for a
+	// request takes it up (Begin) and closes it (Finish), and the
+	// subject's requests are in the export. nil: exports for requests are
+	// refused and none are exported.
+	Requests Requests
 	Audit    interface {
 		List(ctx context.Context, c raftstore.Consistency, chain string, f audit.Filter, after uint64, limit int) ([]audit.Item, uint64, error)
 		Signer(ctx context.Context) (note.Signer, error)
 	}
+}
+
+// Requests is the part of the requests service exports use;
+// *requests.Service implements it.
+type Requests interface {
+	Begin(ctx context.Context, caller audit.Principal, tenant, id string, kinds ...requests.Kind) (requests.Request, error)
+	Finish(ctx context.Context, caller audit.Principal, tenant, id string, res requests.Result) (requests.Request, error)
+	BySubject(ctx context.Context, caller audit.Principal, tenant, subject string) ([]requests.Request, error)
 }
 
 // Built is what building an export produced besides its bytes.
@@ -362,7 +373,7 @@ func (s *Service) writeSubjectKinds(ctx context.Context, j *job, a *archive) err
 		}
 	}
 	if s.src.Requests != nil {
-		reqs, err := s.src.Requests(ctx, j.caller, j.tenant, j.subject)
+		reqs, err := s.src.Requests.BySubject(ctx, j.caller, j.tenant, j.subject)
 		if err != nil {
 			return fmt.Errorf("export: requests: %w", err)
 		}

@@ -15,6 +15,8 @@ var (
 	// ErrAborted: a condition failed (the export changed or the tenant
 	// was deleted meanwhile); nothing was written.
 	ErrAborted = errors.New("export: aborted by a concurrent change")
+	// ErrNoRequests: the service was built without the requests service.
+	ErrNoRequests = errors.New("export: no requests service")
 	// ErrNoSubject: a subject export without a subject.
 	ErrNoSubject = errors.New("export: no subject")
 	// ErrScoped: a principal with attribute scopes cannot export (an

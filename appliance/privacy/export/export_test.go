@@ -27,6 +27,7 @@ import (
 	"github.com/custos/custos/appliance/collections"
 	"github.com/custos/custos/appliance/privacy/consent"
 	"github.com/custos/custos/appliance/privacy/receipt"
+	"github.com/custos/custos/appliance/privacy/requests"
 	"github.com/custos/custos/appliance/records"
 	"github.com/custos/custos/appliance/tenants"
 	"github.com/custos/custos/internal/tenancy"
@@ -59,6 +60,7 @@ type env struct {
 	blobs   *blobs.Service
 	consent *consent.Service
 	aud     *audit.Service
+	reqs    *requests.Service
 	svc     *Service
 	vkey    string
 	clock   *clock
@@ -108,10 +110,9 @@ func newEnv(t testing.TB) *env {
 	e.blobs = blobs.New(e.b, e.keys, e.recs, blobs.Config{}, e.clock.now)
 	e.consent = consent.New(e.b, e.keys, e.clock.now)
 	e.aud = audit.New(store, []age.Identity{id}, e.clock.now)
-	e.svc = New(e.b, e.keys, Sources{Records: e.recs, Collections: e.colls, Blobs: e.blobs, Consent: e.consent, Audit: e.aud,
-		Requests: func(_ context.Context, _ audit.Principal, _, subject string) (any, error) {
-			return []map[string]string{{"id": "dsr-" + subject, "kind": "export"}}, nil
-		}}, Config{SpoolDir: t.TempDir()}, e.clock.now)
+	e.reqs = requests.New(e.b, e.keys, requests.WithClock(e.clock.now))
+	e.svc = New(e.b, e.keys, Sources{Records: e.recs, Collections: e.colls, Blobs: e.blobs, Consent: e.consent, Audit: e.aud, Requests: e.reqs},
+		Config{SpoolDir: t.TempDir()}, e.clock.now)
 	return e
 }
 
@@ -128,6 +129,7 @@ type seeded struct {
 	values  []string            // every string value of the subject's data
 	blobs   map[string][]byte   // the subject's blobs by id
 	canary  string              // in every other subject's value
+	request string              // the subject's access request, verified
 }
 
 func raw(v any) json.RawMessage {
@@ -214,10 +216,20 @@ func (e *env) seed(t testing.TB) seeded {
 			Evidence: consent.Evidence{Text: mark + "-said-no"}}); err != nil {
 			t.Fatal(err)
 		}
+		e.clock.tick()
+		r, err := e.reqs.Create(c, owner, "acme", requests.Input{Kind: requests.Access, Subject: subj})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.reqs.Transition(c, owner, "acme", r.ID, requests.TransitionInput{To: requests.Verified,
+			Evidence: &requests.Evidence{Method: "document", Text: mark + "-passport"}}); err != nil {
+			t.Fatal(err)
+		}
 		if mine {
+			s.request = r.ID
 			s.records = ids
 			s.values = []string{mark + "-name", mark + "@example.com", mark + "-room-1", mark + "-room-2", mark + "-pillow",
-				mark + "-said-1", mark + "-said-2", mark + "-said-3", mark + "-said-yes", mark + "-said-no"}
+				mark + "-said-1", mark + "-said-2", mark + "-said-3", mark + "-said-yes", mark + "-said-no", mark + "-passport"}
 		}
 	}
 	put("", "guests", "g-nobody", map[string]json.RawMessage{"name": raw(s.canary + "-nobody")})
