@@ -76,6 +76,7 @@ type Config struct {
 	Audit     Audit     `koanf:"audit"`
 	Blobs     Blobs     `koanf:"blobs"`
 	Retention Retention `koanf:"retention"`
+	Privacy   Privacy   `koanf:"privacy"`
 	RateLimit RateLimit `koanf:"ratelimit"`
 	Log       Log       `koanf:"log"`
 }
@@ -134,6 +135,15 @@ type Retention struct {
 	Interval  time.Duration `koanf:"interval"`   // between sweeps, 1m..24h
 	BatchSize int           `koanf:"batch_size"` // records per transaction, 1..256
 	Pause     time.Duration `koanf:"pause"`      // least pause between transactions, 0..10s
+}
+
+// Privacy configures data-subject exports (package
+// appliance/privacy/export).
+type Privacy struct {
+	// ExportTTL is how long an export can be downloaded before the
+	// leader's sweeper shreds it: "temporary files automatically expire
+	// within 24 hours". 1m..720h.
+	ExportTTL time.Duration `koanf:"export_ttl"`
 }
 
 // Audit configures the audit log.
@@ -232,6 +242,7 @@ func defaults(dev bool) Config {
 			StaleAfter:   15 * time.Minute,
 		},
 		Retention: Retention{Interval: time.Hour, BatchSize: 256, Pause: 20 * time.Millisecond},
+		Privacy:   Privacy{ExportTTL: 24 * time.Hour},
 		RateLimit: RateLimit{
 			Enabled:           true,
 			PerSourceRate:     2000,
@@ -507,6 +518,7 @@ func flatten(c *Config, redact bool) map[string]any {
 		"retention.interval":                c.Retention.Interval.String(),
 		"retention.batch_size":              int64(c.Retention.BatchSize),
 		"retention.pause":                   c.Retention.Pause.String(),
+		"privacy.export_ttl":                c.Privacy.ExportTTL.String(),
 		"ratelimit.enabled":                 c.RateLimit.Enabled,
 		"ratelimit.per_source_rate":         c.RateLimit.PerSourceRate,
 		"ratelimit.per_source_burst":        int64(c.RateLimit.PerSourceBurst),

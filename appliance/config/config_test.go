@@ -357,6 +357,7 @@ func TestDevDefaults(t *testing.T) {
 		Blobs: Blobs{MaxSize: 2 << 30, StaleAfter: 15 * time.Minute,
 			ContentTypes: []string{"audio/*", "video/*", "image/*", "application/pdf", "application/octet-stream", "text/plain"}},
 		Retention: Retention{Interval: time.Hour, BatchSize: 256, Pause: 20 * time.Millisecond},
+		Privacy:   Privacy{ExportTTL: 24 * time.Hour},
 		RateLimit: RateLimit{Enabled: true, PerSourceRate: 2000, PerSourceBurst: 4000, PerPrincipalRate: 1000, PerPrincipalBurst: 2000, MaxTracked: 100_000,
 			LoginAccountFree: 5, LoginAccountMaxDelay: 15 * time.Minute, LoginSourceFree: 20, LoginSourceMaxDelay: time.Hour, LoginBaseDelay: time.Second, LoginDecay: 10 * time.Minute},
 		Log: Log{Level: "info", Format: "text"},

@@ -96,6 +96,9 @@ func (c *Config) Validate() error {
 	if c.Retention.Pause < 0 || c.Retention.Pause > 10*time.Second {
 		bad("retention.pause", "must be between 0s and 10s")
 	}
+	if c.Privacy.ExportTTL < time.Minute || c.Privacy.ExportTTL > 720*time.Hour {
+		bad("privacy.export_ttl", "must be between 1m and 720h")
+	}
 	if c.Audit.SelfCheckInterval < time.Second || c.Audit.SelfCheckInterval > 7*24*time.Hour {
 		bad("audit.selfcheck_interval", "must be between 1s and 168h")
 	}
