@@ -530,3 +530,39 @@ func TestAuditListToIsInclusive(t *testing.T) {
 		t.Fatalf("from = to = the entry's time: %v, want exactly seq %d", got, mid.Seq)
 	}
 }
+
+// TestAuditExportAudited: an export of a chain is an audit.export entry in
+// that chain, naming who took it and the range, committed before the
+// bundle is sent (so the bundle holds it).
+func TestAuditExportAudited(t *testing.T) {
+	e := newEnv(t, api.Options{})
+	e.mustCreate("acme", "Acme")
+	ctx := context.Background()
+	for _, ex := range []struct{ path, chain, target string }{
+		{"/v1/sys/audit/export?from=2020-01-01T00:00:00Z", tenancy.SystemChain, "chain:system"},
+		{"/v1/tenants/acme/audit/export", tenancy.ChainOf("acme"), tenancy.AuditTarget("acme")},
+	} {
+		r := e.do("GET", ex.path, "")
+		if r.status != 200 {
+			t.Fatalf("%s: %d %s\n%s", ex.path, r.status, r.body, e.logBuf.String())
+		}
+		items, _, err := e.audit.List(ctx, raftstore.Linearizable, ex.chain, audit.Filter{Action: "audit.export"}, 0, 10)
+		if err != nil || len(items) != 1 {
+			t.Fatalf("%s: %d audit.export entries, %v", ex.path, len(items), err)
+		}
+		en := items[0].Entry
+		if en.Target != ex.target || en.Actor.Type != audit.ActorOperator || en.Outcome != audit.OutcomeSuccess {
+			t.Errorf("%s: entry %+v", ex.path, en)
+		}
+		if strings.Contains(ex.path, "from=") != (en.Details["from"] != "") {
+			t.Errorf("%s: details %v", ex.path, en.Details)
+		}
+		found := false
+		for _, m := range gunzipTar(t, r.body) {
+			found = found || strings.Contains(string(m), `"audit.export"`)
+		}
+		if !found {
+			t.Errorf("%s: the bundle lacks its own entry", ex.path)
+		}
+	}
+}
