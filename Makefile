@@ -43,6 +43,7 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 2m)
 	$(GO) test -run '^$$' -fuzz '^FuzzParseCheckpoint$$' -fuzztime $(FUZZTIME) ./appliance/audit
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./appliance/privacy/requests
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./appliance/audit
+	$(GO) test -run '^$$' -fuzz '^FuzzUntarExport$$' -fuzztime $(FUZZTIME) ./cmd/custos
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./appliance/identity/password
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./appliance/identity/token
 	$(GO) test -run '^$$' -fuzz '^FuzzHashOf$$' -fuzztime $(FUZZTIME) ./appliance/identity/token
@@ -84,6 +85,7 @@ bench: ## performance scenarios (3-process cluster over HTTP, in-process raftsto
 	$(GO) test -tags bench -count=1 -v -timeout 30m -run 'TestBench' ./cmd/custos
 	$(GO) test -tags bench -count=1 -v -timeout 40m -run 'TestBenchRetentionSweep' ./appliance/privacy/retention
 	$(GO) test -tags bench -count=1 -v -timeout 20m -run 'TestBenchErase' ./appliance/privacy/erasure
+	$(GO) test -tags bench -count=1 -v -timeout 20m -run 'TestBenchExport' ./appliance/privacy/export
 
 CLUSTER_DIR := .cluster
 cluster: build ## three local nodes on 127.0.0.1 (API 8210/8220/8230); Ctrl-C stops them

@@ -141,6 +141,15 @@ func TestEveryMutatingRouteIsAudited(t *testing.T) {
 	if _, err := rq.Transition(context.Background(), operatorPrincipal, "walk", toErase.ID, requests.TransitionInput{To: requests.Verified, Evidence: &requests.Evidence{Method: "document", Text: "checked"}}); err != nil {
 		t.Fatal(err)
 	}
+	// A verified access request of walk, which the walk's export answers.
+	access, err := rq.Create(context.Background(), ownerP, "walk", requests.Input{Kind: requests.Access, Subject: "walk-s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rq.Transition(context.Background(), ownerP, "walk", access.ID, requests.TransitionInput{To: requests.Verified,
+		Evidence: &requests.Evidence{Method: "document", Text: "checked"}}); err != nil {
+		t.Fatal(err)
+	}
 	cases := map[string]struct {
 		path, body, ct, token string
 		lazy                  func() string // the body, made when the case runs
@@ -205,6 +214,8 @@ func TestEveryMutatingRouteIsAudited(t *testing.T) {
 		"POST /v1/tenants/:id/consent/:sid/grant":               {path: "/v1/tenants/walk/consent/walk-s/grant", body: `{"purposes":["walk-q"],"source":"ivr","evidence":{"text":"yes, record me"}}`},
 		"POST /v1/tenants/:id/consent/:sid/withdraw":            {path: "/v1/tenants/walk/consent/walk-s/withdraw", body: `{"all":true,"source":"web"}`},
 		"POST /v1/tenants/:id/consent/:sid/flags":               {path: "/v1/tenants/walk/consent/walk-s/flags", body: `{"flag":"do-not-sell","on":true,"source":"app"}`},
+		"POST /v1/tenants/:id/requests/:rid/export":             {path: "/v1/tenants/walk/requests/" + access.ID + "/export", body: `{"format":"csv"}`, token: og.AccessToken},
+		"POST /v1/tenants/:id/export":                           {path: "/v1/tenants/walk/export", body: `{"compression":"gzip"}`, token: og.AccessToken},
 	}
 	seen := map[string]bool{}
 	for _, rt := range e.app.GetRoutes(true) {

@@ -143,6 +143,7 @@ var bodyFixtures = map[string]string{
 	"RecordInput":              `{"subject":"as-1","attributes":{"tier":"bronze"},"fields":{"email":"mallory@acme.test","stay":"short"}}`,
 	"RecordPatch":              `{"fields":{"stay":"long"}}`,
 	"BreakGlassRequest":        `{"reason":"a support case of acme"}`,
+	"ExportOptions":            `{"format":"json"}`,
 	"BreakGlassPolicy":         `{"auto_approve":false,"max_duration_seconds":3600}`,
 	"SSOSettings":              `{"issuer":"http://127.0.0.1:9/idp","client_id":"custos","redirect_url":"http://127.0.0.1:9/cb","default_role":"read-only"}`,
 	"SSOCallbackRequest":       `{"state":"acme.` + strings.Repeat("A", 43) + `","code":"c","binding":"b"}`,

@@ -291,12 +291,12 @@ func (e *env) withCallLog() *callLog {
 // ownParams the attacker's own.
 func (b *breach) victimParams(tenant string) map[string]string {
 	return map[string]string{"id": tenant, "name": "guests", "rid": vRecord, "sid": vSubject, "bid": b.vBlob, "kid": b.victim["admin"].ID, "gid": b.vGrant,
-		"uid": b.vOwner, "session": b.vSession, "role": "owner", "pid": "call-recording", "kind": "recording"}
+		"uid": b.vOwner, "session": b.vSession, "role": "owner", "pid": "call-recording", "kind": "recording", "eid": "xaaaaaaaaaaaaaaaa"}
 }
 
 func (b *breach) ownParams() map[string]string {
 	return map[string]string{"id": attackerTenant, "name": "guests", "rid": aRecord, "sid": aSubject, "bid": b.aBlob, "kid": b.attacker["admin"].ID, "gid": b.aGrant,
-		"uid": "usr_aaaaaaaaaaaaaaaa", "session": "aaaaaaaaaaaaaaaaaaaaaa", "role": "owner", "pid": "call-recording", "kind": "recording"}
+		"uid": "usr_aaaaaaaaaaaaaaaa", "session": "aaaaaaaaaaaaaaaaaaaaaa", "role": "owner", "pid": "call-recording", "kind": "recording", "eid": "xaaaaaaaaaaaaaaaa"}
 }
 
 // variants are the path parameter sets to try: with a {name}, both the

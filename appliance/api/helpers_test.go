@@ -38,6 +38,7 @@ import (
 	"github.com/custos/custos/appliance/identity/visibility"
 	"github.com/custos/custos/appliance/privacy/consent"
 	"github.com/custos/custos/appliance/privacy/erasure"
+	"github.com/custos/custos/appliance/privacy/export"
 	"github.com/custos/custos/appliance/privacy/requests"
 	"github.com/custos/custos/appliance/records"
 	"github.com/custos/custos/appliance/tenants"
@@ -214,9 +215,10 @@ func (e *env) depsWith(keys *keyring.Hierarchy) api.Deps {
 	bl := blobs.New(b, keys, recs, e.blobCfg, nil, blobs.WithReadAudit(reads), blobs.WithVisibility(sight), blobs.WithConsent(cons))
 	subjects.records, subjects.blobs = recs, bl
 	dsr := requests.New(b, keys, requests.WithRectifier(recs), requests.WithClock(e.now))
+	exports := export.New(b, keys, export.Sources{Records: recs, Collections: e.colls, Blobs: bl, Consent: cons, Requests: dsr, Audit: e.audit}, export.Config{}, nil)
 	era := erasure.New(b, erasure.Deps{Records: recs, Blobs: bl, Consent: cons, Keys: keys, Audit: e.audit, Requests: dsr})
 	return api.Deps{Cluster: e.store, Tenants: e.svc, Keys: keys, Audit: e.audit, SelfCheck: e.runner, APIKeys: e.apikeys, Collections: e.colls, Accounts: e.accounts, Owners: e.accounts,
-		Records: recs, Blobs: bl, Consent: cons, Erasure: era,
+		Records: recs, Blobs: bl, Consent: cons, Erasure: era, Exports: exports,
 		Auth: staticAuth{goodToken}, BreakGlass: e.breakGlass, RootToken: e.root,
 		SSO: sso.New(b, keys, e.accounts, sso.Options{}), Version: "1.2.3-test",
 		Requests: dsr}

@@ -83,6 +83,16 @@ func TestKeyRoleMatrix(t *testing.T) {
 		}
 		keys[role] = k
 	}
+	// A verified access request and an export, for the routes that name
+	// them, made by the Owner key.
+	var dsr, x struct{ ID string }
+	ownerKey := bearer(keys["owner"].Token)
+	e.do("POST", "/v1/tenants/acme/requests", `{"kind":"access","subject":"`+aSubject+`"}`, ownerKey).json(t, &dsr)
+	if r := e.do("POST", "/v1/tenants/acme/requests/"+dsr.ID+"/transition", `{"to":"verified","evidence":{"method":"document","text":"seen"}}`, ownerKey); r.status != http.StatusOK {
+		t.Fatalf("verify the request: %d %s", r.status, r.body)
+	}
+	e.do("POST", "/v1/tenants/acme/export", "", ownerKey).json(t, &x)
+	s.dsr, s.export = dsr.ID, x.ID
 	s.calls = e.withCallLog()
 
 	allowed, refused, done := 0, 0, 0

@@ -211,7 +211,7 @@ func TestQueryParamsOneRule(t *testing.T) {
 	// routes) is of the path's tenant: the parameters are then the only
 	// fault.
 	e.mustCreate("acme", "Acme")
-	ids := strings.NewReplacer("{id}", "acme", "{kid}", "aaaaaaaaaaaaaaaa", "{name}", "guests", "{rid}", "r1", "{sid}", "s1", "{bid}", "b1", "{gid}", "aaaaaaaaaaaaaaaa", "{uid}", "usr_aaaaaaaaaaaaaaaa", "{session}", "aaaaaaaaaaaaaaaaaaaaaa", "{pid}", "call-recording", "{kind}", "recording", "{role}", "foh")
+	ids := strings.NewReplacer("{id}", "acme", "{kid}", "aaaaaaaaaaaaaaaa", "{name}", "guests", "{rid}", "r1", "{sid}", "s1", "{bid}", "b1", "{gid}", "aaaaaaaaaaaaaaaa", "{uid}", "usr_aaaaaaaaaaaaaaaa", "{session}", "aaaaaaaaaaaaaaaaaaaaaa", "{pid}", "call-recording", "{kind}", "recording", "{role}", "foh", "{eid}", "xaaaaaaaaaaaaaaaa")
 	// The routes of a user's own session take a user's access token.
 	e.mustCreate("people", "People")
 	e.user(t, operatorPrincipal, "people", "olivia", "owner")

@@ -23,6 +23,7 @@ import (
 	"github.com/custos/custos/appliance/identity/sso"
 	"github.com/custos/custos/appliance/privacy/consent"
 	"github.com/custos/custos/appliance/privacy/erasure"
+	"github.com/custos/custos/appliance/privacy/export"
 	"github.com/custos/custos/appliance/privacy/requests"
 	"github.com/custos/custos/appliance/records"
 	"github.com/custos/custos/appliance/tenants"
@@ -271,6 +272,14 @@ func problemFor(err error) (kind, string, []FieldProblem, []header) {
 		return kindWithheld, "This role does not read the field's classification in clear, so it cannot search by it (a match would confirm the value).", nil, nil
 	case errors.Is(err, blobs.ErrContentWithheld):
 		return kindWithheld, "This role reads blobs' metadata but not their content (documents are read as pii, in clear only).", nil, nil
+	case errors.Is(err, records.ErrScoped):
+		return kindForbidden, "A principal with attribute scopes cannot export: an export must hold everything about its subject (or tenant).", nil, nil
+	case errors.Is(err, export.ErrNotFound):
+		return kindNotFound, "No export has this id (or it expired and was shredded).", nil, nil
+	case errors.Is(err, export.ErrIntegrity):
+		return kindIntegrity, "A stored export failed its integrity check (altered, moved or incomplete); it is not served.", nil, nil
+	case errors.Is(err, export.ErrAborted):
+		return kindUnavailable, "The export was interrupted by the cluster; nothing of it was kept. Retry it.", nil, []header{{fiber.HeaderRetryAfter, "1"}}
 	case errors.Is(err, records.ErrIntegrity):
 		return kindIntegrity, "A stored value failed its integrity check (altered or moved); it is not served.", nil, nil
 	case errors.Is(err, records.ErrNotFound):

@@ -354,6 +354,7 @@ func (s *server) routes() []route {
 	rs = append(rs, s.consentRoutes()...)
 	rs = append(rs, s.ssoRoutes()...)
 	rs = append(rs, s.requestRoutes()...)
+	rs = append(rs, s.exportRoutes()...)
 	for i := range rs {
 		rs[i].access.tenant = !rs[i].access.public && tenantRoute(rs[i].path)
 	}

@@ -74,7 +74,9 @@ type Deps struct {
 	Collections Collections
 	Records     Records
 	Blobs       Blobs
-	Auth        Auth
+	// Exports are data-subject and tenant exports.
+	Exports Exports
+	Auth    Auth
 	// Signing is the cluster's access-token keys: the login and session
 	// routes issue and verify access tokens with it.
 	Signing *signing.Keys

@@ -21,15 +21,16 @@ import (
 // with collection plain (one optional string field s) and its record r1, an
 // API key and a blob.
 type limitFixture struct {
-	t     *testing.T
-	e     *env
-	key   string // an API key id of acme
-	blob  string // a blob id of acme
-	user  string // a user id of tenant people (a Manager)
-	sess  string // a session id of that user
-	owner string // the access token of people's Owner
-	op    string // an operator user's id
-	n     int    // for fresh names
+	t      *testing.T
+	e      *env
+	key    string // an API key id of acme
+	blob   string // a blob id of acme
+	user   string // a user id of tenant people (a Manager)
+	sess   string // a session id of that user
+	owner  string // the access token of people's Owner
+	export string // an export id of people (a tenant export)
+	op     string // an operator user's id
+	n      int    // for fresh names
 }
 
 const limitPlain = `{"fields":[{"name":"s","type":"string","classification":"internal","index":true}]}`
@@ -58,6 +59,9 @@ func newLimitFixture(t *testing.T) *limitFixture {
 	var op struct{ ID string }
 	f.must("POST", "/v1/sys/operators", `{"username":"ada","password":"`+peoplePass+`"}`).json(t, &op)
 	f.op = op.ID
+	var x struct{ ID string }
+	f.must("POST", "/v1/tenants/people/export", "", bearer(f.owner)).json(t, &x)
+	f.export = x.ID
 	return f
 }
 
@@ -195,6 +199,9 @@ func (f *limitFixture) scenarios() map[string]limitScenario {
 		}, bad: &outcome{status: []int{422}, slug: []string{"validation"}, field: []string{"evidence.text"}}},
 		"parameter BlobId": {made: func() []string { return []string{f.blob} }, send: func(v string) []response {
 			return one(e.do("GET", "/v1/tenants/acme/blobs/"+seg(v)+"/metadata", ""))
+		}},
+		"parameter ExportId": {made: func() []string { return []string{f.export} }, send: func(v string) []response {
+			return one(e.do("GET", "/v1/tenants/people/exports/"+seg(v), "", bearer(f.owner)))
 		}},
 		"parameter CollectionName": {send: func(v string) []response {
 			return one(e.do("PUT", "/v1/tenants/acme/collections/"+seg(v), limitPlain))

@@ -110,6 +110,10 @@ var suspensionClass = map[string]string{
 	"HEAD /v1/tenants/{id}/blobs/{bid}":                        "data",
 	"GET /v1/tenants/{id}/blobs/{bid}/metadata":                "data",
 	"DELETE /v1/tenants/{id}/blobs/{bid}":                      "data",
+	"POST /v1/tenants/{id}/requests/{rid}/export":              "data",
+	"POST /v1/tenants/{id}/export":                             "data",
+	"GET /v1/tenants/{id}/exports":                             "data",
+	"GET /v1/tenants/{id}/exports/{eid}":                       "data",
 	"PUT /v1/tenants/{id}/sso":                                 "tenant",
 	"GET /v1/tenants/{id}/sso":                                 "tenant",
 	"DELETE /v1/tenants/{id}/sso":                              "tenant",
@@ -164,6 +168,9 @@ type suspendEnv struct {
 	// holding nothing), erased one whose erasure is done: the erasure
 	// routes name them ("": a well-formed id of none).
 	erasable, erased string
+	// dsr is a verified access request of acme and export an export of
+	// it, for the routes that name them ("": a well-formed id of none).
+	dsr, export string
 }
 
 // suspendQuery are valid values of the query parameters an operation
@@ -178,11 +185,17 @@ func (s *suspendEnv) request(op *specOp) (method, target, body string, opts []re
 	if s.user != "" {
 		vals["uid"], vals["session"] = s.user, s.session
 	}
+	vals["eid"] = "xaaaaaaaaaaaaaaaa"
+	if s.export != "" {
+		vals["eid"] = s.export
+	}
 	switch {
 	case strings.HasSuffix(op.path, "/erase") && s.erasable != "":
 		vals["rid"] = s.erasable
 	case strings.HasSuffix(op.path, "/receipt") && s.erased != "":
 		vals["rid"] = s.erased
+	case s.dsr != "" && strings.Contains(op.path, "/requests/{rid}"):
+		vals["rid"] = s.dsr
 	}
 	if strings.HasPrefix(op.path, "/v1/operator/raft/peers/") {
 		vals["id"] = "n9" // never a member: removing it changes nothing

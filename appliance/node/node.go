@@ -228,10 +228,11 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Node, error)
 	// and consent's removal helpers, the keyring's shred and the audit
 	// key's signature.
 	era := erasure.New(b, erasure.Deps{Records: recs, Blobs: bl, Consent: cons, Keys: keys, Audit: aud, Requests: dsr})
+	exports := n.startExports(b, keys, recs, colls, bl, cons, dsr, aud, ten)
 	app := api.NewApp(logger)
 	api.Register(app, api.Deps{
 		Cluster: n.store, Tenants: ten, Keys: keys, Audit: aud, SelfCheck: runner, APIKeys: apikeys.New(b, nil),
-		Collections: colls, Records: recs, Blobs: bl, Erasure: era, Signing: sign, BreakGlass: grants, RootToken: members,
+		Collections: colls, Records: recs, Blobs: bl, Erasure: era, Exports: exports, Signing: sign, BreakGlass: grants, RootToken: members,
 		Auth: members, SSO: sso.New(b, keys, people, sso.Options{Logger: logger}), Accounts: people, Owners: people, Requests: dsr, Consent: cons, Version: opts.Version, Logger: logger,
 	}, api.Options{BodyLimit: cfg.API.BodyLimit, RequestTimeout: cfg.API.RequestTimeout, RateLimit: rateLimit(cfg.RateLimit)})
 	n.ln, err = net.Listen("tcp", cfg.API.ListenAddress)

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -9,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/custos/custos/appliance/client"
 	"github.com/custos/custos/appliance/privacy/receipt"
 )
 
@@ -17,17 +20,17 @@ import (
 // server — so that a subject, or their lawyer, can check what they were
 // given.
 func newDSRCmd(e *env, cl *clientFlags) *cobra.Command {
-	dc := &cobra.Command{Use: "dsr", Short: "Data-subject requests: record and handle them; verify exports and erasure receipts offline"}
+	dc := &cobra.Command{Use: "dsr", Short: "Data-subject requests: record, handle and export them; verify exports and erasure receipts offline"}
 
 	var exportKey string
 	verifyExport := &cobra.Command{
-		Use:   "verify-export --key FILE DIR|FILE.zip",
+		Use:   "verify-export --key FILE DIR|FILE.zip|FILE.tar.gz",
 		Short: "Verify a data-subject export offline (exit 0 only if it is complete and authentic)",
 		Long: `verify-export needs no server: with the cluster's audit key (custos audit
 key > audit.pub) it checks the export's signed manifest (` + receipt.ManifestName + `), then
 every listed file's size and SHA-256, and that the export holds no file the
-manifest does not list. The export is a directory or a zip archive. A
-failure names the first bad file.`,
+manifest does not list. The export is a directory, a zip archive or a
+gzip'd tar (.tar.gz). A failure names the first bad file.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			key, err := readKey(exportKey, "verify-export")
@@ -99,7 +102,33 @@ export of the tenant's chain (custos audit verify) and find the entry there.`,
 	}
 	verifyReceipt.Flags().StringVar(&receiptKey, "key", "", "the cluster's audit key file (custos audit key > audit.pub)")
 
-	dc.AddCommand(verifyExport, verifyReceipt)
+	var ef exportFlags
+	var tenant string
+	export := &cobra.Command{
+		Use:   "export REQUEST --tenant T --out FILE [--format json|csv|parquet] [--compression zip|gzip]",
+		Short: "Answer a verified access, export or portability request with an export of its subject's data",
+		Long: `export takes the request up, has the cluster build the export of
+everything the tenant holds about its subject (records in the format asked,
+blobs as files, consent ledger, requests, audit entries about the subject)
+with a manifest signed by the cluster's audit key, completes the request,
+and downloads the archive to --out, its SHA-256 checked. Progress goes to
+stderr. The export can be downloaded again until it expires (24 h by
+default); give the subject the archive and the audit key
+(custos audit key), and they can check it with verify-export.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if tenant == "" {
+				return errors.New("dsr export needs --tenant")
+			}
+			return runExport(cmd, e, cl, &ef, tenant, func(ctx context.Context, o client.ExportOptions) (client.Export, error) {
+				return cl.api.ExportRequest(ctx, tenant, args[0], o)
+			})
+		},
+	}
+	export.Flags().StringVar(&tenant, "tenant", "", "the tenant the request is of")
+	ef.register(export)
+
+	dc.AddCommand(export, verifyExport, verifyReceipt)
 	dc.AddCommand(dsrRequestCmds(e, cl)...)
 	dc.AddCommand(dsrEraseCmds(e, cl)...)
 	return dc
@@ -127,6 +156,13 @@ func openExport(p string) (fs.FS, func(), error) {
 	}
 	if st.IsDir() {
 		return os.DirFS(p), func() {}, nil
+	}
+	if strings.HasSuffix(p, ".tar.gz") || strings.HasSuffix(p, ".tgz") {
+		dir, err := untarExport(p)
+		if err != nil {
+			return nil, nil, err
+		}
+		return os.DirFS(dir), func() { os.RemoveAll(dir) }, nil
 	}
 	f, err := os.Open(p)
 	if err != nil {

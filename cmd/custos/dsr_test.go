@@ -1,11 +1,15 @@
 package main
 
 import (
+	"archive/tar"
 	"archive/zip"
 	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -162,6 +166,70 @@ func TestDSRVerifyReceiptOffline(t *testing.T) {
 		write(t, receiptFile, bad)
 		if _, err := runOffline(t, "dsr", "verify-receipt", "--key", pub, receiptFile); err == nil || !strings.Contains(err.Error(), "NOT a valid erasure receipt") {
 			t.Fatalf("byte %d changed: %v", i, err)
+		}
+	}
+}
+
+// tarGz packs files (path -> data) as a gzip'd tar, as the server's gzip
+// packaging does.
+func tarGz(t *testing.T, entries [][2]string) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	gz := gzip.NewWriter(&b)
+	tw := tar.NewWriter(gz)
+	for _, en := range entries {
+		if err := tw.WriteHeader(&tar.Header{Name: en[0], Mode: 0o644, Size: int64(len(en[1])), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write([]byte(en[1])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := gz.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// TestDSRVerifyExportTarGz: a .tar.gz export verifies as its directory
+// does; one with a changed file, an extra file or an entry that escapes
+// its directory does not.
+func TestDSRVerifyExportTarGz(t *testing.T) {
+	pub, exportDir, _, _ := dsrFixture(t)
+	var entries [][2]string
+	if err := filepath.WalkDir(exportDir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		rel, _ := filepath.Rel(exportDir, p)
+		entries = append(entries, [2]string{filepath.ToSlash(rel), string(b)})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, c := range []struct {
+		name    string
+		entries [][2]string
+		fails   string
+	}{
+		{"whole", entries, ""},
+		{"changed", append(slices.Clone(entries[:len(entries)-1]), [2]string{entries[len(entries)-1][0], "changed"}), "NOT a valid export"},
+		{"extra", append(slices.Clone(entries), [2]string{"records/extra.json", "[]"}), "not listed"},
+		{"escaping", append(slices.Clone(entries), [2]string{"../evil", "x"}), "not a single local path"},
+	} {
+		p := filepath.Join(dir, c.name+".tar.gz")
+		write(t, p, tarGz(t, c.entries))
+		out, err := runOffline(t, "dsr", "verify-export", "--key", pub, p)
+		switch {
+		case c.fails == "" && err != nil:
+			t.Errorf("%s: %v\n%s", c.name, err, out)
+		case c.fails != "" && (err == nil || !strings.Contains(err.Error(), c.fails)):
+			t.Errorf("%s: %v, want %q", c.name, err, c.fails)
 		}
 	}
 }

@@ -200,7 +200,25 @@ transit key in the customer's Vault (bring your own key); Vault must answer.`,
 	resume := setState("resume", "Resume a suspended tenant: its API keys work again", func(ctx context.Context, id string) (client.Tenant, error) {
 		return cl.api.ResumeTenant(ctx, id)
 	})
-	tc.AddCommand(create, list, get, tenantUpdateCmd(e, cl), del, suspend, resume)
+	var ef exportFlags
+	export := &cobra.Command{
+		Use:   "export ID --out FILE [--format json|csv] [--compression zip|gzip]",
+		Short: "Export all of a tenant's data (the data return at the end of a contract)",
+		Long: `export has the cluster build an archive of every collection's records and
+every blob of the tenant, with a manifest signed by the cluster's audit key,
+and downloads it to --out, its SHA-256 checked (progress on stderr). It takes
+every record at once, so only the tenant's Owner may (collections:delete).
+Check the archive with custos dsr verify-export.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runExport(cmd, e, cl, &ef, args[0], func(ctx context.Context, o client.ExportOptions) (client.Export, error) {
+				return cl.api.ExportTenant(ctx, args[0], o)
+			})
+		},
+	}
+	ef.register(export)
+
+	tc.AddCommand(create, list, get, tenantUpdateCmd(e, cl), del, suspend, resume, export)
 	return tc
 }
 
