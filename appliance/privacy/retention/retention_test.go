@@ -113,6 +113,30 @@ func (cl *cluster) leader(t *testing.T) *node {
 	return out
 }
 
+// sweep runs one whole sweep on the cluster: a leader that steps down
+// (a loaded machine) stops its sweep and the next leader's goes on, as
+// Run's next tick would. It returns what the sweeps did together.
+func (cl *cluster) sweep(t *testing.T) retention.Report {
+	t.Helper()
+	var total retention.Report
+	for range 10 {
+		rep, err := cl.leader(t).sweep.Sweep(context.Background())
+		total.Erased += rep.Erased
+		total.Anonymised += rep.Anonymised
+		total.Withdrawals += rep.Withdrawals
+		total.Transactions += rep.Transactions
+		if err == nil {
+			return total
+		}
+		if !errors.Is(err, retention.ErrNotLeader) && !errors.Is(err, raftstore.ErrNoLeader) && !errors.Is(err, raftstore.ErrNotLeader) {
+			t.Fatalf("sweep: %v", err)
+		}
+		t.Logf("sweep interrupted by a leader change: %v", err)
+	}
+	t.Fatal("no whole sweep in 10 tries")
+	return total
+}
+
 // define puts a collection with an indexed pii field (email) and an
 // internal one (n).
 func (cl *cluster) define(t *testing.T, name string, days int) {

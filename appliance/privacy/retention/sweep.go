@@ -190,17 +190,20 @@ func (s *Sweeper) sweepTenant(ctx context.Context, tenant string, rep *Report) e
 	if err != nil {
 		return fmt.Errorf("retention: collections of %s: %w", tenant, err)
 	}
-	if err := s.withdrawals(ctx, tenant, schemas, rep); err != nil {
-		return err
+	// A withdrawal that cannot be carried out now (its records changing,
+	// a key unavailable) does not hold up the periods.
+	werr := s.withdrawals(ctx, tenant, schemas, rep)
+	if errors.Is(werr, ErrNotLeader) || ctx.Err() != nil {
+		return werr
 	}
 	now := s.cfg.Now().UTC()
 	for _, sc := range schemas {
 		rep.Collections++
 		if err := s.sweepCollection(ctx, tenant, RuleFor(sc, days), now, rep); err != nil {
-			return err
+			return errors.Join(werr, err)
 		}
 	}
-	return nil
+	return werr
 }
 
 // sweepCollection erases the records of one collection that expired
