@@ -186,12 +186,27 @@ func (s *Service) List(ctx context.Context, c raftstore.Consistency, chain strin
 	items := []Item{}
 	var next uint64
 	var decodeErr error
+	// A target of characters the canonical encoding never escapes
+	// appears verbatim in a matching entry's bytes.
+	var target []byte
+	if f.Target != "" && plainText(f.Target) {
+		target = []byte(`"target":"` + f.Target + `"`)
+	}
 	err := s.store.View(ctx, c, func(r *raftstore.ReadTx) error {
 		items, next, decodeErr = items[:0], 0, nil
 		size, _ := r.ChainHead([]byte(chain))
 		scanned := 0
 		r.ChainEntries([]byte(chain), after+1, func(seq uint64, _ [32]byte, data []byte) bool {
 			scanned++
+			if target != nil && !bytes.Contains(data, target) {
+				// Cannot match: skip the decoding (an export lists a
+				// subject's few entries out of a long chain).
+				if scanned == maxScan && seq < size {
+					next = seq
+					return false
+				}
+				return true
+			}
 			e, err := Decode(data)
 			if err != nil {
 				decodeErr = fmt.Errorf("audit: %s entry %d: %w", chain, seq, err)
@@ -212,6 +227,18 @@ func (s *Service) List(ctx context.Context, c raftstore.Consistency, chain strin
 		return nil, 0, fmt.Errorf("audit: list %s: %w", chain, err)
 	}
 	return items, next, decodeErr
+}
+
+// plainText reports whether s holds only characters the canonical
+// encoding writes as they are.
+func plainText(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte(":_-./", c) >= 0) {
+			return false
+		}
+	}
+	return true
 }
 
 // Latest returns the chain's latest signed checkpoint (nil: none yet).

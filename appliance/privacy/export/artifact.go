@@ -118,13 +118,6 @@ func (s *Service) store(ctx context.Context, j *job, kind, action, target string
 		return Export{}, err
 	}
 	j.now = s.now().UTC()
-	if err := apply(ctx, store, &tenancy.Txn{
-		Conds: []raftstore.Cond{{Kind: raftstore.CondAbsent, Bucket: metaPath, Key: []byte(id)}},
-		Ops:   []raftstore.Op{s.markerOp(id, j.now, j.now)},
-	}); err != nil {
-		s.shred(ctx, j.tenant, id)
-		return Export{}, fmt.Errorf("export: start: %w", err)
-	}
 	e, err := s.write(ctx, j, store, id, chunks, kind, action, target)
 	if err != nil {
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
@@ -142,17 +135,31 @@ func (s *Service) write(ctx context.Context, j *job, store tenancy.Scope, id str
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(inFlight)
 	sw := &sealWriter{chunks: chunks, id: id, h: sha256.New(), buf: make([]byte, 0, keyring.ChunkSize)}
+	// The first chunk transaction writes the build's marker (an export
+	// of at most chunksPerTxn chunks has none: its one transaction is
+	// the commit); it waits for it, so that the later ones, conditioned
+	// on the marker, never meet a build that lost it.
+	sent := 0
 	sw.send = func(ops []raftstore.Op) {
-		g.Go(func() error {
-			ops = append(ops, s.markerOp(id, j.now, s.now().UTC()))
-			if err := apply(gctx, store, &tenancy.Txn{
-				Conds: []raftstore.Cond{{Kind: raftstore.CondPresent, Bucket: pendingPath, Key: []byte(id)}},
-				Ops:   ops,
-			}); err != nil {
+		ops = append(ops, s.markerOp(id, j.now, s.now().UTC()))
+		cond := raftstore.Cond{Kind: raftstore.CondPresent, Bucket: pendingPath, Key: []byte(id)}
+		if sent == 0 {
+			cond = raftstore.Cond{Kind: raftstore.CondAbsent, Bucket: metaPath, Key: []byte(id)}
+		}
+		txn := &tenancy.Txn{Conds: []raftstore.Cond{cond}, Ops: ops}
+		run := func() error {
+			if err := apply(gctx, store, txn); err != nil {
 				return fmt.Errorf("export: store chunks: %w", err)
 			}
 			return nil
-		})
+		}
+		if sent++; sent == 1 {
+			if err := run(); err != nil {
+				g.Go(func() error { return err })
+			}
+			return
+		}
+		g.Go(run)
 	}
 	sw.ctx = gctx
 	built, berr := s.build(gctx, j, sw)
@@ -181,8 +188,12 @@ func (s *Service) write(ctx context.Context, j *job, store tenancy.Scope, id str
 	if err != nil {
 		return Export{}, err
 	}
+	commit := raftstore.Cond{Kind: raftstore.CondPresent, Bucket: pendingPath, Key: []byte(id)}
+	if sent == 0 {
+		commit = raftstore.Cond{Kind: raftstore.CondAbsent, Bucket: metaPath, Key: []byte(id)}
+	}
 	if err := apply(ctx, store, &tenancy.Txn{
-		Conds: []raftstore.Cond{{Kind: raftstore.CondPresent, Bucket: pendingPath, Key: []byte(id)}},
+		Conds: []raftstore.Cond{commit},
 		Ops:   ops,
 		Audit: [][]byte{entry},
 	}); err != nil {

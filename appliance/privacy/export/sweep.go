@@ -149,15 +149,6 @@ func (s *Service) remove(ctx context.Context, caller audit.Principal, tenant, id
 	return err
 }
 
-// shred destroys an export's key when its build did not start (best
-// effort: a key without an export seals nothing).
-func (s *Service) shred(ctx context.Context, tenant, id string) {
-	if txn, err := s.keys.ShredOps(ctx, audit.System(), tenant, keySubject(id)); err == nil {
-		_ = apply(ctx, s.tenancy.Scope(tenant), txn)
-	}
-	s.keys.Forget(tenant, keySubject(id))
-}
-
 func sortByCreated(es []Export) {
 	slices.SortStableFunc(es, func(a, b Export) int { return a.CreatedAt.Compare(b.CreatedAt) })
 }
