@@ -214,7 +214,7 @@ func (e *env) depsWith(keys *keyring.Hierarchy) api.Deps {
 	recs := records.New(b, keys, e.colls, nil, records.WithReadAudit(reads), records.WithVisibility(sight), records.WithConsent(cons))
 	bl := blobs.New(b, keys, recs, e.blobCfg, nil, blobs.WithReadAudit(reads), blobs.WithVisibility(sight), blobs.WithConsent(cons))
 	subjects.records, subjects.blobs = recs, bl
-	dsr := requests.New(b, keys, requests.WithRectifier(recs), requests.WithClock(e.now))
+	dsr := requests.New(b, keys, requests.WithRectifier(recs), requests.WithClock(e.now), requests.WithFlagger(cons.FlagForRequest))
 	exports := export.New(b, keys, export.Sources{Records: recs, Collections: e.colls, Blobs: bl, Consent: cons, Requests: dsr, Audit: e.audit}, export.Config{}, nil)
 	era := erasure.New(b, erasure.Deps{Records: recs, Blobs: bl, Consent: cons, Keys: keys, Audit: e.audit, Requests: dsr})
 	return api.Deps{Cluster: e.store, Tenants: e.svc, Keys: keys, Audit: e.audit, SelfCheck: e.runner, APIKeys: e.apikeys, Collections: e.colls, Accounts: e.accounts, Owners: e.accounts,

@@ -93,3 +93,80 @@ func TestRequestsAPI(t *testing.T) {
 		t.Errorf("list: %d %s", r.status, r.body)
 	}
 }
+
+// TestRequestsSetConsentFlags: completing a restriction request sets the
+// subject's restrict-processing flag, completing an opt-out sets
+// do-not-sell, each an event of the subject's consent ledger naming the
+// request; a subject the tenant holds nothing about completes with
+// nothing to flag, and a refused completion sets no flag.
+func TestRequestsSetConsentFlags(t *testing.T) {
+	e := newEnv(t, api.Options{})
+	e.mustCreate("acme", "Acme")
+	if r := e.do("PUT", "/v1/tenants/acme/collections/guests", `{"fields":[{"name":"email","type":"string","classification":"pii"}]}`); r.status != http.StatusCreated {
+		t.Fatalf("collection: %d %s", r.status, r.body)
+	}
+	if r := e.do("POST", "/v1/tenants/acme/collections/guests/records", `{"id":"g1","subject":"guest-1","fields":{"email":"a@b.c"}}`); r.status != http.StatusCreated {
+		t.Fatalf("record: %d %s", r.status, r.body)
+	}
+	base := "/v1/tenants/acme/requests"
+	create := func(kind, subject string) string {
+		t.Helper()
+		var req client.DSR
+		r := e.do("POST", base, `{"kind":"`+kind+`","subject":"`+subject+`"}`)
+		r.json(t, &req)
+		if r.status != http.StatusCreated {
+			t.Fatalf("create %s: %d %s", kind, r.status, r.body)
+		}
+		return req.ID
+	}
+	step := func(id, body string, want int) {
+		t.Helper()
+		if r := e.do("POST", base+"/"+id+"/transition", body); r.status != want {
+			t.Fatalf("%s %s: %d %s", id, body, r.status, r.body)
+		}
+	}
+	flags := func() (events []client.ConsentEvent) {
+		t.Helper()
+		r := e.do("GET", "/v1/tenants/acme/consent/guest-1/history", "")
+		var h struct {
+			Events []client.ConsentEvent `json:"events"`
+		}
+		r.json(t, &h)
+		if r.status != http.StatusOK {
+			t.Fatalf("history: %d %s", r.status, r.body)
+		}
+		for _, ev := range h.Events {
+			if ev.Kind == "flag" {
+				events = append(events, ev)
+			}
+		}
+		return events
+	}
+
+	restrict := create("restriction", "guest-1")
+	step(restrict, `{"to":"completed","note":"done"}`, http.StatusConflict) // not verified: refused, no flag
+	if got := flags(); len(got) != 0 {
+		t.Fatalf("a refused completion set flags: %+v", got)
+	}
+	step(restrict, `{"to":"verified","evidence":{"method":"document","text":"passport"}}`, http.StatusOK)
+	step(restrict, `{"to":"in_progress"}`, http.StatusOK)
+	step(restrict, `{"to":"completed","note":"processing restricted"}`, http.StatusOK)
+	optOut := create("opt-out", "guest-1")
+	step(optOut, `{"to":"verified","evidence":{"method":"account","text":"logged in"}}`, http.StatusOK)
+	step(optOut, `{"to":"in_progress"}`, http.StatusOK)
+	step(optOut, `{"to":"completed"}`, http.StatusOK)
+
+	got := flags()
+	if len(got) != 2 || got[0].Flag != "restrict-processing" || !got[0].On || got[1].Flag != "do-not-sell" || !got[1].On {
+		t.Fatalf("flags after the two requests: %+v", got)
+	}
+	r := e.do("GET", "/v1/tenants/acme/consent/guest-1", "")
+	if r.status != http.StatusOK || !strings.Contains(string(r.body), `"do_not_sell":true`) || !strings.Contains(string(r.body), `"restrict_processing":true`) {
+		t.Errorf("state after the two requests: %d %s", r.status, r.body)
+	}
+
+	nobody := create("opt-out", "guest-nobody")
+	step(nobody, `{"to":"verified","evidence":{"method":"email","text":"replied"}}`, http.StatusOK)
+	step(nobody, `{"to":"in_progress"}`, http.StatusOK)
+	step(nobody, `{"to":"completed"}`, http.StatusOK)
+}

@@ -221,9 +221,10 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Node, error)
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	// Data-subject requests; a rectification's patch goes through the
+	// Data-subject requests; completing a restriction or an opt-out sets
+	// the subject's consent flag; a rectification's patch goes through the
 	// records service.
-	dsr := requests.New(b, keys, requests.WithRectifier(recs))
+	dsr := requests.New(b, keys, requests.WithRectifier(recs), requests.WithFlagger(cons.FlagForRequest))
 	// Erasure takes up erasure requests and erases with records', blobs'
 	// and consent's removal helpers, the keyring's shred and the audit
 	// key's signature.

@@ -430,3 +430,18 @@ func (s *Service) write(ctx context.Context, caller audit.Principal, tenant, tok
 	}
 	return rec, nil
 }
+
+// FlagForRequest sets the subject's flag on because a data-subject request
+// asked for it (a restriction: restrict-processing; an opt-out:
+// do-not-sell), with the request's id as the evidence, from source "api".
+// A subject the tenant holds nothing about has nothing to flag: that is
+// not an error, so the request can still be completed. Its signature is
+// the requests service's Flagger.
+func (s *Service) FlagForRequest(ctx context.Context, caller audit.Principal, tenant, subject, flag, requestID string) error {
+	_, err := s.SetFlag(ctx, caller, tenant, FlagInput{Subject: subject, Flag: flag, On: true, Source: "api",
+		Evidence: Evidence{Text: "data-subject request " + requestID}})
+	if errors.Is(err, ErrNoSubject) {
+		return nil
+	}
+	return err
+}

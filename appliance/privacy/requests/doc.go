@@ -27,7 +27,10 @@
 //
 // Access, restriction and opt-out requests are completed by a person
 // (with a note) through Transition: their answer is a letter, or a
-// consent flag set through the consent service. Export, portability,
+// consent flag — completing a restriction sets the subject's
+// restrict-processing flag and completing an opt-out its do-not-sell
+// flag, through the consent service the node gives (WithFlagger), before
+// the request is marked completed. Export, portability,
 // erasure and rectification requests are completed only by the operation
 // that does the work — the export and erasure services take a request up
 // with Begin and close it with Finish, with what they produced (an export

@@ -179,6 +179,7 @@ type Service struct {
 	random    io.Reader
 	dueSoon   time.Duration
 	rectifier Rectifier
+	flagger   Flagger
 }
 
 // Option varies a Service.
@@ -196,6 +197,17 @@ func WithDueSoon(d time.Duration) Option { return func(s *Service) { s.dueSoon =
 
 // WithRectifier gives the records' patch that rectifications apply.
 func WithRectifier(r Rectifier) Option { return func(s *Service) { s.rectifier = r } }
+
+// Flagger sets a subject's consent flag — "restrict-processing" for a
+// completed restriction request, "do-not-sell" for a completed opt-out —
+// with the request's id as its evidence. The node gives the consent
+// service's SetFlag; this package does not import it (both are services
+// of one rank).
+type Flagger func(ctx context.Context, caller audit.Principal, tenant, subject, flag, requestID string) error
+
+// WithFlagger makes completing a restriction or an opt-out request set
+// the subject's flag first (see Flagger).
+func WithFlagger(f Flagger) Option { return func(s *Service) { s.flagger = f } }
 
 // New makes the service over b with the tenants' keys.
 func New(b *tenancy.Boundary, keys Keys, opts ...Option) *Service {

@@ -142,6 +142,9 @@ func (s *Service) Transition(ctx context.Context, caller audit.Principal, tenant
 	if err := in.check(); err != nil {
 		return Request{}, err
 	}
+	if err := s.setFlag(ctx, caller, tenant, id, in.To); err != nil {
+		return Request{}, err
+	}
 	return s.change(ctx, caller, tenant, id, in.To, func(r Request, now time.Time, akey []byte) (Request, map[string]string, error) {
 		if why := refusal(r, in.To, true); why != "" {
 			return Request{}, nil, &TransitionError{ID: id, From: r.Status, To: in.To, Why: why}
@@ -168,6 +171,35 @@ func (s *Service) Transition(ctx context.Context, caller audit.Principal, tenant
 		}
 		return r, details, nil
 	})
+}
+
+// flags are the consent flags that completing a request of a kind sets.
+var flags = map[Kind]string{Restriction: "restrict-processing", OptOut: "do-not-sell"}
+
+// setFlag sets, before a restriction or opt-out request is completed, the
+// subject's flag through the Flagger (its own transaction, with its own
+// audit entry). Setting it is idempotent, so a completion that fails
+// afterwards (a race, a lost leader) is simply retried; a step the
+// request may not take sets nothing.
+func (s *Service) setFlag(ctx context.Context, caller audit.Principal, tenant, id string, to Status) error {
+	if to != Completed || s.flagger == nil {
+		return nil
+	}
+	r, err := s.Get(ctx, caller, tenant, id)
+	if err != nil {
+		return err
+	}
+	flag, ok := flags[r.Kind]
+	if !ok {
+		return nil
+	}
+	if why := refusal(r, to, true); why != "" {
+		return &TransitionError{ID: id, From: r.Status, To: to, Why: why}
+	}
+	if err := s.flagger(ctx, caller, tenant, r.Subject, flag, id); err != nil {
+		return fmt.Errorf("requests: %s of %s: set %s: %w", r.Kind, id, flag, err)
+	}
+	return nil
 }
 
 // extend gives r its one extension, as in asks (the law's most when in
