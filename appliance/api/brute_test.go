@@ -94,12 +94,16 @@ func TestBruteForceBackoff(t *testing.T) {
 	owner := e.user(t, operatorPrincipal, "acme", "olivia", "owner")
 	og, _ := e.enrolled(t, "acme", "olivia")
 	maxUser := e.user(t, audit.Principal{Kind: audit.ActorUser, ID: owner.ID, Tenant: "acme", Role: "owner"}, "acme", "max", "manager")
+	// From here the clock moves only when the test advances it: the first
+	// delays are a second long, and a loaded machine can take longer than
+	// that between a guess and the next attempt.
+	e.freeze()
 	// The lockout windows the attempts make, as the client sees them: a
 	// run of 429s between two checked attempts (401 or 200). No source
 	// here reaches its own delay, so the account's delay alone refuses,
-	// and each window's hold ends at the attempt that closes it. The env's
-	// clock runs (skewed real time), so a refusal's time is known to lie
-	// between the clock's readings before and after its request.
+	// and each window's hold ends at the attempt that closes it. A
+	// refusal's time is known to lie between the clock's readings before
+	// and after its request (equal while the clock is frozen).
 	type span struct{ from, to time.Time }
 	within := func(x time.Time, s span) bool { return !x.Before(s.from) && !x.After(s.to) }
 	type window struct {
@@ -210,6 +214,9 @@ func TestBruteForceBackoff(t *testing.T) {
 	if r := e.call(t, base, "127.0.0.3", "POST", "/v1/tenants/acme/users/"+maxUser.ID+"/unlock", "", bearer(og.AccessToken)); r.status != http.StatusOK {
 		t.Fatalf("unlock: %d %s", r.status, r.body)
 	}
+	// (An unlock forgets the failures made up to its time: the next ones
+	// come later.)
+	e.advance(time.Second)
 	signedIn("127.0.5.1")
 	// Left alone, the failures decay: after an hour the free guesses are
 	// free again (each checked, none refused).

@@ -90,6 +90,9 @@ type env struct {
 	// wall clock plus skew (advance moves it).
 	breakGlass *breakglass.Service
 	skew       atomic.Int64
+	// frozen, when not zero, is the wall-clock reading (Unix nanoseconds)
+	// the env's clock stands at (see freeze).
+	frozen atomic.Int64
 	// root is the cluster service that revokes and regenerates the root
 	// token (the env's operator token is staticAuth's, not in the store).
 	root *cluster.Service
@@ -122,7 +125,18 @@ func (e *env) rootNonce() string {
 }
 
 // now is the env's clock for break-glass grants.
-func (e *env) now() time.Time { return time.Now().Add(time.Duration(e.skew.Load())) }
+func (e *env) now() time.Time {
+	wall := time.Now()
+	if f := e.frozen.Load(); f != 0 {
+		wall = time.Unix(0, f)
+	}
+	return wall.Add(time.Duration(e.skew.Load()))
+}
+
+// freeze stops the env's clock where it stands: from then on only
+// advance moves it, so a test of short delays does not depend on how
+// fast a loaded machine runs it.
+func (e *env) freeze() { e.frozen.Store(time.Now().UnixNano()) }
 
 // advance moves the env's clock forward by d.
 func (e *env) advance(d time.Duration) { e.skew.Add(int64(d)) }

@@ -9,7 +9,7 @@ import (
 )
 
 const (
-	tenantJSON   = `{"id":"acme","display_name":"Acme","region":"local","state":"active","created_at":"2026-01-02T15:04:05Z","updated_at":"2026-01-02T15:04:05Z"}`
+	tenantJSON   = `{"id":"acme","display_name":"Acme","region":"local","state":"active","regulation":"gdpr","time_zone":"UTC","dpdp_response_days":30,"retention_days":365,"created_at":"2026-01-02T15:04:05Z","updated_at":"2026-01-02T15:04:05Z"}`
 	notFoundJSON = `{"type":"https://custos.dev/problems/not-found","title":"Not found","status":404,"detail":"No endpoint has this path.","instance":"/nope","request_id":"r1"}`
 )
 

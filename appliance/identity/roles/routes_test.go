@@ -61,12 +61,14 @@ var (
 	// operators, which no API key reached before roles and the Operator
 	// must not make: approving, revoking break-glass, and its policy.
 	tenantDecides = []string{"POST /tenants/:id/breakglass/:gid/approve", "POST /tenants/:id/breakglass/:gid/revoke", "PUT /tenants/:id/breakglass-policy"}
-	// tenantData are the routes of data subjects' requests, added since
-	// roles (every route under /tenants/:id/requests): they carry a
-	// tenant's data — a request names its subject — so never the
+	// tenantData are the routes of data subjects' requests and of
+	// exports, added since roles (every route under /tenants/:id/requests,
+	// and /tenants/:id/export[s]): they carry a tenant's data — a request
+	// names its subject, an export holds the data — so never the
 	// Operator's.
 	tenantData = func(path string) bool {
-		return path == "/tenants/:id/requests" || strings.HasPrefix(path, "/tenants/:id/requests/") || path == "/tenants/:id/requests-summary"
+		return path == "/tenants/:id/requests" || strings.HasPrefix(path, "/tenants/:id/requests/") || path == "/tenants/:id/requests-summary" ||
+			path == "/tenants/:id/export" || path == "/tenants/:id/exports" || strings.HasPrefix(path, "/tenants/:id/exports/")
 	}
 )
 
