@@ -28,6 +28,7 @@ var rank = map[string]int{
 	"appliance/config": 2,
 
 	"appliance/ratelimit": 2,
+	"appliance/sweep":     2,
 
 	"appliance/privacy/deadline": 2,
 

@@ -5,60 +5,22 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"time"
 
 	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/appliance/sweep"
 	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/raftstore"
 )
 
-// SweepConfig drives RunSweeper.
-type SweepConfig struct {
-	Every    time.Duration // how often (0: a minute)
-	IsLeader func() bool   // only the leader sweeps
-	// Tenants lists the tenant ids to sweep.
-	Tenants func(ctx context.Context) ([]string, error)
-	Logger  *slog.Logger
-}
+// SweepConfig drives RunSweeper (every: 0 is a minute).
+type SweepConfig = sweep.Config
 
 // RunSweeper shreds expired exports, and removes abandoned builds, on the
 // leader until ctx ends.
 func (s *Service) RunSweeper(ctx context.Context, cfg SweepConfig) {
-	every := cfg.Every
-	if every <= 0 {
-		every = time.Minute
-	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if !cfg.IsLeader() {
-			continue
-		}
-		ids, err := cfg.Tenants(ctx)
-		if err != nil {
-			log.Warn("export sweep: list tenants", "error", err)
-			continue
-		}
-		n, err := s.Sweep(ctx, ids)
-		if err != nil {
-			log.Warn("export sweep", "error", err, "swept", n)
-			continue
-		}
-		if n > 0 {
-			log.Info("export sweep: shredded expired exports", "count", n)
-		}
-	}
+	sweep.Run(ctx, cfg, time.Minute, "export sweep", "shredded expired exports", s.Sweep)
 }
 
 // Sweep shreds the tenants' exports that expired — the metadata, the
