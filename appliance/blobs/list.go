@@ -123,10 +123,7 @@ func (s *Service) HasSubject(ctx context.Context, caller audit.Principal, tenant
 	}
 	found := false
 	err := s.scope(caller, tenant).View(ctx, raftstore.Linearizable, func(r tenancy.Read) error {
-		r.Scan(subjectPath(subject), nil, 1, func(_, _ []byte, _ uint64) bool {
-			found = true
-			return false
-		})
+		found = r.Any(subjectPath(subject))
 		return nil
 	})
 	if err != nil {

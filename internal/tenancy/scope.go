@@ -252,6 +252,17 @@ func (r Read) Scan(bucket [][]byte, after []byte, limit int, fn func(key, value 
 	})
 }
 
+// Any reports whether bucket holds an entry the scope sees (through a
+// restricted scope, one the restriction does not hide).
+func (r Read) Any(bucket [][]byte) bool {
+	found := false
+	r.Scan(bucket, nil, 1, func(_, _ []byte, _ uint64) bool {
+		found = true
+		return false
+	})
+	return found
+}
+
 // Count is raftstore.ReadTx.Count below the tenant; through a restricted
 // scope, the entries it sees.
 func (r Read) Count(bucket [][]byte) int {
