@@ -217,9 +217,6 @@ func TestRateLimitBadTokenFlood(t *testing.T) {
 // (the OpenAPI document, a third of a megabyte, made 100,000 copies of
 // it: five minutes of make test under -race).
 func TestRateLimitManySources(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short: this test sends 100,000 requests; make test runs it")
-	}
 	e := newEnv(t, api.Options{})
 	l := newLimited(e, ratelimit.Limits{Rate: 1, Burst: 1}, ratelimit.Limits{Rate: 1000, Burst: 1000})
 	for i := range 100_000 {

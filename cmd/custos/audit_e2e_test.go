@@ -30,13 +30,7 @@ func TestE2EAudit(t *testing.T) {
 	// acme's data is read and written by its Owner key: the operator
 	// token reads none.
 	owner := func(args ...string) e2e.CLIResult { return node.TenantCLI(t, "acme", args...) }
-	must := func(r e2e.CLIResult, what string) e2e.CLIResult {
-		t.Helper()
-		if r.Code != 0 {
-			t.Fatalf("%s: %v", what, r)
-		}
-		return r
-	}
+	must := e2e.Must(t)
 	must(cli("tenant", "create", "acme"), "tenant create acme")
 
 	// The auditor's key (public: no token needed) and a first checkpoint.

@@ -41,13 +41,7 @@ func TestE2EIndependentVerifier(t *testing.T) {
 	c := e2e.StartClusterWith(t, bin, "[audit]\ncheckpoint_entries = 3\n")
 	dir := t.TempDir()
 	n1 := c.Nodes[0]
-	must := func(r e2e.CLIResult, what string) e2e.CLIResult {
-		t.Helper()
-		if r.Code != 0 {
-			t.Fatalf("%s: %v", what, r)
-		}
-		return r
-	}
+	must := e2e.Must(t)
 	file := func(name, content string) string {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {

@@ -29,13 +29,7 @@ func TestE2EBlobsThreeNodes(t *testing.T) {
 	c := e2e.StartCluster(t, bin)
 	leader := c.WaitLeader(30 * time.Second)
 	followers := c.Others(leader)
-	must := func(r e2e.CLIResult, what string) e2e.CLIResult {
-		t.Helper()
-		if r.Code != 0 {
-			t.Fatalf("%s: %v", what, r)
-		}
-		return r
-	}
+	must := e2e.Must(t)
 	must(c.CLI(leader, "tenant", "create", "acme"), "tenant create")
 
 	dir := t.TempDir()

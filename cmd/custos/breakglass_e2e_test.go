@@ -25,13 +25,7 @@ func TestE2EBreakGlassAndRootToken(t *testing.T) {
 	bin := e2e.Binary(t)
 	c := e2e.StartCluster(t, bin)
 	n1, n2, n3 := c.Nodes[0], c.Nodes[1], c.Nodes[2]
-	must := func(r e2e.CLIResult, what string) e2e.CLIResult {
-		t.Helper()
-		if r.Code != 0 {
-			t.Fatalf("%s: %v", what, r)
-		}
-		return r
-	}
+	must := e2e.Must(t)
 	refused := func(r e2e.CLIResult, status, what string) {
 		t.Helper()
 		if r.Code == 0 || !strings.Contains(r.Stderr, "("+status+")") {

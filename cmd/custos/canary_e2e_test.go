@@ -21,12 +21,7 @@ func TestE2ERecordCanariesNotOnDisk(t *testing.T) {
 	bin := e2e.Binary(t)
 	c := e2e.StartCluster(t, bin)
 	n := c.Nodes[0]
-	must := func(r e2e.CLIResult, what string) {
-		t.Helper()
-		if r.Code != 0 {
-			t.Fatalf("%s: %v", what, r)
-		}
-	}
+	must := e2e.Must(t)
 	dir := t.TempDir()
 	schema := filepath.Join(dir, "schema.json")
 	writeFile(t, schema, []byte(`{"fields":[{"name":"email","type":"string","required":true,"classification":"pii","index":true},{"name":"note","type":"string","classification":"sensitive"}]}`))

@@ -36,13 +36,7 @@ func TestE2EConsentRecording(t *testing.T) {
 	bin := e2e.Binary(t)
 	node := e2e.StartDevNode(t, bin, "e2e-consent-token")
 	owner := func(args ...string) e2e.CLIResult { return node.TenantCLI(t, "acme", args...) }
-	must := func(r e2e.CLIResult, what string) e2e.CLIResult {
-		t.Helper()
-		if r.Code != 0 {
-			t.Fatalf("%s: %v", what, r)
-		}
-		return r
-	}
+	must := e2e.Must(t)
 	refused := func(r e2e.CLIResult, what, status, purpose string) {
 		t.Helper()
 		if r.Code == 0 || !strings.Contains(r.Stderr, status) || !strings.Contains(r.Stderr, purpose) {

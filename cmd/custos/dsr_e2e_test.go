@@ -2,8 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -19,21 +17,9 @@ import (
 func TestE2EDataSubjectRequests(t *testing.T) {
 	bin := e2e.Binary(t)
 	node := e2e.StartDevNode(t, bin, "e2e-dsr-token")
-	must := func(r e2e.CLIResult, what string) e2e.CLIResult {
-		t.Helper()
-		if r.Code != 0 {
-			t.Fatalf("%s: %v", what, r)
-		}
-		return r
-	}
+	must := e2e.Must(t)
 	owner := func(args ...string) e2e.CLIResult { return node.TenantCLI(t, "acme", args...) }
-	file := func(name, body string) string {
-		p := filepath.Join(node.Dir, name)
-		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	file := e2e.Files(t, node.Dir)
 	must(node.CLI(t, "tenant", "create", "acme"), "tenant create")
 	r := must(node.CLI(t, "tenant", "update", "acme", "--regulation", "ccpa", "--time-zone", "America/Los_Angeles", "--retention-days", "730"), "tenant update")
 	if !strings.Contains(r.Stdout, "Regulation: ccpa, time zone America/Los_Angeles") || !strings.Contains(r.Stdout, "records kept 730 days") {

@@ -36,12 +36,7 @@ func TestE2EErasure(t *testing.T) {
 	c := e2e.StartClusterWith(t, bin, "[keyring]\ncompact_window = \"1s\"\n")
 	n := c.Nodes[0]
 	ctx := context.Background()
-	must := func(r e2e.CLIResult, what string) {
-		t.Helper()
-		if r.Code != 0 {
-			t.Fatalf("%s: %v", what, r)
-		}
-	}
+	must := e2e.Must(t)
 	must(c.CLI(n, "tenant", "create", "acme"), "tenant create")
 	api := c.TenantAPI(n, "acme")
 	const (

@@ -30,13 +30,7 @@ func TestE2ESSO(t *testing.T) {
 		Users:   []oidcop.User{{ID: "bob", Username: "bob", Password: pw, Email: "bob@example.org", EmailVerified: true, Groups: []string{"villa-a-concierge"}}},
 		Clients: []oidcop.Client{{ID: "custos", Secret: secret}},
 	})
-	must := func(r e2e.CLIResult, what string) e2e.CLIResult {
-		t.Helper()
-		if r.Code != 0 {
-			t.Fatalf("%s: %v", what, r)
-		}
-		return r
-	}
+	must := e2e.Must(t)
 	must(node.CLI(t, "tenant", "create", "acme"), "tenant create")
 	secretFile := filepath.Join(t.TempDir(), "secret")
 	if err := os.WriteFile(secretFile, []byte(secret+"\n"), 0o600); err != nil {

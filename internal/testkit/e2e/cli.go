@@ -6,7 +6,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -156,5 +158,31 @@ func (r *RunningCLI) Wait(d time.Duration) (CLIResult, error) {
 		case <-timeout:
 			return CLIResult{}, fmt.Errorf("the command did not end within %s", d)
 		}
+	}
+}
+
+// Must returns the end-to-end tests' check of a command: it fails t
+// unless the command exited 0, naming what it was, and returns the result.
+func Must(t testing.TB) func(r CLIResult, what string) CLIResult {
+	return func(r CLIResult, what string) CLIResult {
+		t.Helper()
+		if r.Code != 0 {
+			t.Fatalf("%s: %v", what, r)
+		}
+		return r
+	}
+}
+
+// Files returns a writer of input files (schemas, records) into dir: it
+// writes body to dir/name (0600) and returns the path, failing t if it
+// cannot.
+func Files(t testing.TB, dir string) func(name, body string) string {
+	return func(name, body string) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
 	}
 }
