@@ -78,6 +78,7 @@ var testSupport = map[string]bool{
 	"internal/testkit/auditverify": true,
 	"internal/testkit/e2e":         true,
 	"internal/testkit/oidcop":      true,
+	"internal/testkit/sealtest":    true,
 	"internal/apispec":             true,
 	"internal/tenancy/tenancytest": true,
 	"keyring/vaulttest":            true,

@@ -46,9 +46,11 @@ var boundaryDirs = []string{"internal/tenancy"}
 // cluster's own records and on chains as such — the audit service
 // (checkpoints, proofs, exports, retention, the system chain) and the
 // cluster service (the cluster record and token hashes below "sys", the
-// genesis transaction). A package added here must write only below "sys"
+// genesis transaction), and the tests' sealtest, which writes what a
+// node's first start writes below "sys" (the sealed audit key, the seal's
+// recipients). A package added here must write only below "sys"
 // (checked) and name chains only as given to it by the boundary.
-var rawStoreDirs = []string{"raftstore", "internal/tenancy", "appliance/audit", "appliance/cluster"}
+var rawStoreDirs = []string{"raftstore", "internal/tenancy", "appliance/audit", "appliance/cluster", "internal/testkit/sealtest"}
 
 // noApplianceDirs import nothing under appliance/.
 var noApplianceDirs = []string{"keyring", "raftstore", "internal/tenancy"}

@@ -24,8 +24,8 @@ import (
 	"github.com/custos/custos/appliance/tenants"
 	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/internal/testkit"
+	"github.com/custos/custos/internal/testkit/sealtest"
 	"github.com/custos/custos/internal/testkit/storetest"
-	"github.com/custos/custos/keyring"
 	"github.com/custos/custos/raftstore"
 )
 
@@ -58,24 +58,11 @@ func TestBenchErase(t *testing.T) {
 	// entries.
 	c := storetest.NewClusterWith(t, 3, storetest.ClusterOptions{SnapshotThreshold: 8192, SnapshotInterval: 2 * time.Minute})
 	ctx := context.Background()
-	id, err := age.GenerateX25519Identity()
-	if err != nil {
-		t.Fatal(err)
-	}
 	leader := c.Leader(t)
-	skey, vkey, err := audit.NewKeys("custos-audit-bench")
-	if err != nil {
-		t.Fatal(err)
-	}
-	enc, err := keyring.EncryptToRecipients([]string{id.Recipient().String()}, []byte(skey))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res, err := leader.Apply(ctx, &raftstore.Txn{Ops: audit.BootstrapOps(vkey, enc)}); err != nil || !res.Applied {
-		t.Fatalf("bootstrap: %+v %v", res, err)
-	}
+	seal := sealtest.Bootstrap(t, leader, "custos-audit-bench")
+	id := seal.Identity
 	b := tenancy.New(leader)
-	keys := keyring.NewHierarchy(b, keyring.HierarchyOptions{Seal: []age.Recipient{id.Recipient()}, Identities: []age.Identity{id}, System: audit.System(), Pseudonym: audit.Pseudonym})
+	keys := seal.Hierarchy(b)
 	if _, err := tenants.New(b, storetest.Region, tenants.WithKeys(keys)).Create(ctx, audit.Principal{Kind: audit.ActorOperator, ID: "operator"}, tenants.CreateInput{ID: "acme", DisplayName: "Acme"}); err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/custos/custos/appliance/records"
 	"github.com/custos/custos/appliance/tenants"
 	"github.com/custos/custos/internal/tenancy"
+	"github.com/custos/custos/internal/testkit/sealtest"
 	"github.com/custos/custos/internal/testkit/storetest"
 	"github.com/custos/custos/keyring"
 	"github.com/custos/custos/raftstore"
@@ -47,23 +48,10 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	ctx := context.Background()
 	store := storetest.Start(t)
-	id, err := age.GenerateX25519Identity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	skey, vkey, err := audit.NewKeys("custos-audit-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	enc, err := keyring.EncryptToRecipients([]string{id.Recipient().String()}, []byte(skey))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res, err := store.Apply(ctx, &raftstore.Txn{Ops: audit.BootstrapOps(vkey, enc)}); err != nil || !res.Applied {
-		t.Fatalf("bootstrap: %+v %v", res, err)
-	}
+	seal := sealtest.Bootstrap(t, store, "custos-audit-test")
+	id, vkey := seal.Identity, seal.VerifierKey
 	b := tenancy.New(store)
-	keys := keyring.NewHierarchy(b, keyring.HierarchyOptions{Seal: []age.Recipient{id.Recipient()}, Identities: []age.Identity{id}, System: audit.System(), Pseudonym: audit.Pseudonym})
+	keys := seal.Hierarchy(b)
 	ten := tenants.New(b, storetest.Region, tenants.WithKeys(keys))
 	if _, err := ten.Create(ctx, audit.Principal{Kind: audit.ActorOperator, ID: "operator"}, tenants.CreateInput{ID: "acme", DisplayName: "acme"}); err != nil {
 		t.Fatal(err)

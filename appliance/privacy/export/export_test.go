@@ -31,6 +31,7 @@ import (
 	"github.com/custos/custos/appliance/records"
 	"github.com/custos/custos/appliance/tenants"
 	"github.com/custos/custos/internal/tenancy"
+	"github.com/custos/custos/internal/testkit/sealtest"
 	"github.com/custos/custos/internal/testkit/storetest"
 	"github.com/custos/custos/keyring"
 	"github.com/custos/custos/raftstore"
@@ -78,29 +79,11 @@ func newEnv(t testing.TB) *env {
 			break
 		}
 	}
-	id, err := age.GenerateX25519Identity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	skey, vkey, err := audit.NewKeys("custos-audit-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	enc, err := keyring.EncryptToRecipients([]string{id.Recipient().String()}, []byte(skey))
-	if err != nil {
-		t.Fatal(err)
-	}
-	seal, err := keyring.BootstrapOps([]string{id.Recipient().String()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res, err := store.Apply(context.Background(), &raftstore.Txn{Ops: append(audit.BootstrapOps(vkey, enc), seal...)}); err != nil || !res.Applied {
-		t.Fatalf("bootstrap audit keys: %+v %v", res, err)
-	}
+	seal := sealtest.Bootstrap(t, store, "custos-audit-test")
+	id, vkey := seal.Identity, seal.VerifierKey
 	e := &env{cluster: c, store: store, vkey: vkey, clock: &clock{t: time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)}}
 	e.b = tenancy.New(store)
-	e.keys = keyring.NewHierarchy(e.b, keyring.HierarchyOptions{Seal: []age.Recipient{id.Recipient()}, Identities: []age.Identity{id},
-		System: audit.System(), Pseudonym: audit.Pseudonym})
+	e.keys = seal.Hierarchy(e.b)
 	ten := tenants.New(e.b, storetest.Region, tenants.WithKeys(e.keys))
 	if _, err := ten.Create(context.Background(), audit.Principal{Kind: audit.ActorOperator, ID: "operator"}, tenants.CreateInput{ID: "acme", DisplayName: "Acme"}); err != nil {
 		t.Fatal(err)
