@@ -179,6 +179,10 @@ func (s *Sweeper) Sweep(ctx context.Context) (Report, error) {
 
 // sweepTenant erases what expired in one tenant.
 func (s *Sweeper) sweepTenant(ctx context.Context, tenant string, rep *Report) error {
+	// The clock is read before the policy: a period changed before a
+	// moment is in force at that moment, so a sweep never applies a
+	// policy older than its clock.
+	now := s.cfg.Now().UTC()
 	days := 0
 	if s.cfg.TenantDays != nil {
 		var err error
@@ -196,7 +200,6 @@ func (s *Sweeper) sweepTenant(ctx context.Context, tenant string, rep *Report) e
 	if errors.Is(werr, ErrNotLeader) || ctx.Err() != nil {
 		return werr
 	}
-	now := s.cfg.Now().UTC()
 	for _, sc := range schemas {
 		rep.Collections++
 		if err := s.sweepCollection(ctx, tenant, RuleFor(sc, days), now, rep); err != nil {
