@@ -157,6 +157,8 @@ func TestEveryMutatingRouteIsAudited(t *testing.T) {
 		"POST /v1/sys/root-token/generate":                    {path: "/v1/sys/root-token/generate", body: `{"nonce":"` + nonce + `"}`},
 		"POST /v1/sys/root-token/generate/attempt":            {path: "/v1/sys/root-token/generate/attempt"},
 		"POST /v1/sys/root-token/revoke":                      {path: "/v1/sys/root-token/revoke"},
+		"POST /v1/sys/backup":                                 {path: "/v1/sys/backup"},
+		"PUT /v1/sys/backup/recipients":                       {path: "/v1/sys/backup/recipients", body: `{"recipients":["` + e.seal.Recipient().String() + `"]}`},
 		"POST /v1/sys/operators":                              {path: "/v1/sys/operators", body: `{"username":"grace","password":"` + peoplePass + `"}`},
 		"POST /v1/sys/operators/:uid/disable":                 {path: ops + "/disable"},
 		"POST /v1/sys/operators/:uid/enable":                  {path: ops + "/enable"},

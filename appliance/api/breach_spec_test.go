@@ -152,6 +152,7 @@ var bodyFixtures = map[string]string{
 	"ConfirmMFARequest":        `{"code":"123456"}`,
 	"CreateUserRequest":        `{"username":"minted by acme","password":"mallory's long password","role":"foh"}`,
 	"CreateOperatorRequest":    `{"username":"minted by acme","password":"mallory's long password"}`,
+	"BackupRecipients":         `{"recipients":["age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwj"]}`,
 	"PatchUserRequest":         `{"role":"foh"}`,
 	"CustomRole":               `{"name":"minted","permissions":["records:read"],"visibility":{"pii":"clear","sensitive":"clear","internal":"clear"}}`,
 	"GenerateRootTokenRequest": `{"nonce":"not-the-sealed-nonce"}`,

@@ -26,6 +26,7 @@ import (
 	"github.com/custos/custos/appliance/api"
 	"github.com/custos/custos/appliance/apikeys"
 	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/appliance/backup"
 	"github.com/custos/custos/appliance/blobs"
 	"github.com/custos/custos/appliance/cluster"
 	"github.com/custos/custos/appliance/collections"
@@ -98,6 +99,17 @@ type env struct {
 	root *cluster.Service
 	// seal is the cluster's seal identity (what operators keep offline).
 	seal *age.X25519Identity
+}
+
+// backupRecipients are the cluster's, or the seal's recipient until
+// some are set (so that the env's system chain starts as a genesis
+// leaves it).
+func (e *env) backupRecipients(ctx context.Context) ([]string, error) {
+	rs, err := e.root.BackupRecipients(ctx)
+	if errors.Is(err, cluster.ErrNoBackupRecipients) {
+		return []string{e.seal.Recipient().String()}, nil
+	}
+	return rs, err
 }
 
 // rootNonce starts a regeneration of the root token and opens its
@@ -234,6 +246,7 @@ func (e *env) depsWith(keys *keyring.Hierarchy) api.Deps {
 	return api.Deps{Cluster: e.store, Tenants: e.svc, Keys: keys, Audit: e.audit, SelfCheck: e.runner, APIKeys: e.apikeys, Collections: e.colls, Accounts: e.accounts, Owners: e.accounts,
 		Records: recs, Blobs: bl, Consent: cons, Erasure: era, Exports: exports,
 		Auth: staticAuth{goodToken}, BreakGlass: e.breakGlass, RootToken: e.root,
+		Backup: backup.New(e.store, backup.Deps{Recipients: e.backupRecipients, Signer: e.audit.Signer}), BackupRecipients: e.root,
 		SSO: sso.New(b, keys, e.accounts, sso.Options{}), Version: "1.2.3-test",
 		Requests: dsr}
 }

@@ -238,6 +238,8 @@ func problemFor(err error) (kind, string, []FieldProblem, []header) {
 		return kindValidation, fe.Field + " " + fe.Reason, []FieldProblem{{Field: fe.Field, Reason: fe.Reason}}, nil
 	case errors.Is(err, raftstore.ErrChainUnwritable):
 		return kindAuditUnavailable, "The audit entry of this change could not be written, so the change was not made.", nil, []header{{fiber.HeaderRetryAfter, "5"}}
+	case errors.Is(err, cluster.ErrNoBackupRecipients):
+		return kindConflict, "The cluster has no backup recipients: set them first (PUT /v1/sys/backup/recipients, custos operator backup recipients).", nil, nil
 	case errors.Is(err, audit.ErrCannotSign), errors.Is(err, audit.ErrNoKeys):
 		return kindAuditUnavailable, "This node cannot sign audit checkpoints (it is sealed, or the cluster has no checkpoint key); ask another node.", nil, []header{{fiber.HeaderRetryAfter, "5"}}
 	case errors.Is(err, audit.ErrRange):

@@ -232,6 +232,10 @@ func (s *server) routes() []route {
 		{method: post, path: "/sys/root-token/generate", access: public, body: jsonBody[generateRootRequest](true), handle: s.generateRootToken},
 		{method: post, path: "/sys/root-token/generate/attempt", access: public, body: noBody, handle: s.startRootGeneration},
 		{method: post, path: "/sys/root-token/revoke", access: needs(p(roles.Cluster, roles.Update)), body: noBody, handle: s.revokeRootToken},
+		// Backups: the whole state, encrypted to the backup recipients
+		// (appliance/backup); the recipients themselves.
+		{method: post, path: "/sys/backup", access: needs(p(roles.Cluster, roles.Update)), body: noBody, handle: s.takeBackup},
+		{method: put, path: "/sys/backup/recipients", access: needs(p(roles.Cluster, roles.Update)), body: jsonBody[client.BackupRecipients](true), handle: s.setBackupRecipients},
 		// Operator users (operators.go): managed by operators, with the
 		// cluster's permissions.
 		{method: post, path: "/sys/operators", access: needs(p(roles.Cluster, roles.Update)), body: jsonBody[client.NewOperator](true), handle: s.createOperator},

@@ -39,6 +39,8 @@ var scopeClass = map[string]string{
 	"GET /v1/sys/health":                                       "other",
 	"GET /v1/sys/audit-key":                                    "other",
 	"POST /v1/sys/root-token/revoke":                           "other",
+	"POST /v1/sys/backup":                                      "other",
+	"PUT /v1/sys/backup/recipients":                            "other",
 	"POST /v1/sys/operators":                                   "other",
 	"GET /v1/sys/operators":                                    "other",
 	"GET /v1/sys/operators/{uid}":                              "other",

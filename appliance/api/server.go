@@ -82,6 +82,10 @@ type Deps struct {
 	Signing *signing.Keys
 	// RootToken revokes and regenerates the root operator token.
 	RootToken RootToken
+	// Backup takes backups, BackupRecipients sets whom they are
+	// encrypted to (nil: the backup routes answer 500).
+	Backup           Backup
+	BackupRecipients BackupRecipients
 	// BreakGlass keeps the operators' break-glass grants to tenants' data.
 	BreakGlass BreakGlass
 	// Owners reports whether a tenant has an Owner user (nil: the

@@ -36,6 +36,8 @@ var suspensionClass = map[string]string{
 	"POST /v1/sys/root-token/generate/attempt":                 "public",
 	"POST /v1/sys/root-token/generate":                         "public",
 	"POST /v1/sys/root-token/revoke":                           "cluster",
+	"POST /v1/sys/backup":                                      "cluster",
+	"PUT /v1/sys/backup/recipients":                            "cluster",
 	"POST /v1/sys/operators":                                   "cluster",
 	"GET /v1/sys/operators":                                    "cluster",
 	"GET /v1/sys/operators/{uid}":                              "cluster",

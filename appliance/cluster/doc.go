@@ -12,6 +12,13 @@
 //	cluster                JSON {"region", "initialized_at", "first_node"}
 //	operator_token_sha256  hex SHA-256 of the operator token
 //	join_token_sha256      hex SHA-256 of the join token
+//	backup_recipients      JSON list of the age recipients backups are
+//	                       encrypted to (public keys; their identities are
+//	                       the operators', never the cluster's)
+//
+// [Service.Restored] replaces the join token's hash at the first start of
+// a cluster restored from a backup (its CA is new, so the old token could
+// not be used) and records cluster.restore in the system chain.
 //
 // [Service.Bootstrap] writes all three in one transaction, conditional on
 // the cluster record being absent, together with the seal recipients

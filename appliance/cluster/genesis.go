@@ -22,6 +22,9 @@ type Genesis struct {
 	SealRecipients    []string `json:"seal_recipients"`
 	AuditVerifierKey  string   `json:"audit_verifier_key"`
 	AuditSigningKey   []byte   `json:"audit_signing_key"` // age-encrypted to the seal recipients
+	// BackupRecipients are the age recipients backups are encrypted to
+	// (`operator init --backup-recipient`); none: set them later.
+	BackupRecipients []string `json:"backup_recipients,omitempty"`
 }
 
 // NewGenesis makes the genesis of a cluster in region whose secrets are
@@ -89,6 +92,13 @@ func (s *Service) Bootstrap(ctx context.Context, g Genesis, region, nodeID strin
 	}
 	ops = append(ops, sealOps...)
 	ops = append(ops, audit.BootstrapOps(g.AuditVerifierKey, g.AuditSigningKey)...)
+	if len(g.BackupRecipients) > 0 {
+		op, err := backupRecipientsOp(g.BackupRecipients)
+		if err != nil {
+			return false, fmt.Errorf("cluster: bootstrap: %w", err)
+		}
+		ops = append(ops, op)
+	}
 	initEntry, err := audit.Record(tenancy.SystemChain, audit.Entry{
 		Time: now, Actor: audit.Actor{Type: audit.ActorOperator, ID: "operator"},
 		Action: "cluster.init", Target: "node:" + nodeID, Outcome: audit.OutcomeSuccess,

@@ -74,6 +74,7 @@ type Config struct {
 	Cluster   Cluster   `koanf:"cluster"`
 	Keyring   Keyring   `koanf:"keyring"`
 	Audit     Audit     `koanf:"audit"`
+	Backup    Backup    `koanf:"backup"`
 	Blobs     Blobs     `koanf:"blobs"`
 	Retention Retention `koanf:"retention"`
 	Privacy   Privacy   `koanf:"privacy"`
@@ -152,6 +153,18 @@ type Audit struct {
 	CheckpointInterval time.Duration `koanf:"checkpoint_interval"` // a chain that grew is signed at least this often
 	CheckpointEntries  int           `koanf:"checkpoint_entries"`  // ... or after this many entries
 	SelfCheckInterval  time.Duration `koanf:"selfcheck_interval"`  // how often each node re-verifies its chains
+}
+
+// Backup configures the leader's scheduled backups (appliance/backup):
+// with Dir set, the leader writes a backup into it every Interval
+// (1m..720h, default 24h) and keeps the newest Keep (1..10000, default
+// 7). Backups are encrypted to the cluster's backup recipients (set at
+// init or with `custos operator backup recipients`). Dir "" (the
+// default): no scheduled backups; `custos operator backup` still works.
+type Backup struct {
+	Dir      string        `koanf:"dir"`
+	Interval time.Duration `koanf:"interval"`
+	Keep     int           `koanf:"keep"`
 }
 
 // Keyring configures tenant keys.
@@ -236,6 +249,7 @@ func defaults(dev bool) Config {
 			CheckpointEntries:  1000,
 			SelfCheckInterval:  10 * time.Minute,
 		},
+		Backup: Backup{Interval: 24 * time.Hour, Keep: 7},
 		Blobs: Blobs{
 			MaxSize:      2 << 30,
 			ContentTypes: []string{"audio/*", "video/*", "image/*", "application/pdf", "application/octet-stream", "text/plain"},
@@ -512,6 +526,9 @@ func flatten(c *Config, redact bool) map[string]any {
 		"audit.checkpoint_interval":         c.Audit.CheckpointInterval.String(),
 		"audit.checkpoint_entries":          int64(c.Audit.CheckpointEntries),
 		"audit.selfcheck_interval":          c.Audit.SelfCheckInterval.String(),
+		"backup.dir":                        c.Backup.Dir,
+		"backup.interval":                   c.Backup.Interval.String(),
+		"backup.keep":                       int64(c.Backup.Keep),
 		"blobs.max_size":                    c.Blobs.MaxSize,
 		"blobs.content_types":               append([]string{}, c.Blobs.ContentTypes...),
 		"blobs.stale_after":                 c.Blobs.StaleAfter.String(),

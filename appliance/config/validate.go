@@ -70,6 +70,12 @@ func (c *Config) Validate() error {
 	if c.Audit.CheckpointInterval < time.Second || c.Audit.CheckpointInterval > time.Hour {
 		bad("audit.checkpoint_interval", "must be between 1s and 1h")
 	}
+	if c.Backup.Interval < time.Minute || c.Backup.Interval > 720*time.Hour {
+		bad("backup.interval", "must be between 1m and 720h")
+	}
+	if c.Backup.Keep < 1 || c.Backup.Keep > 10_000 {
+		bad("backup.keep", "must be between 1 and 10000")
+	}
 	if c.Audit.CheckpointEntries < 1 || c.Audit.CheckpointEntries > 1_000_000 {
 		bad("audit.checkpoint_entries", "must be between 1 and 1000000")
 	}

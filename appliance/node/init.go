@@ -61,6 +61,9 @@ type InitOptions struct {
 	SealRecipients []string
 	// Region names the audit checkpoint key (custos-audit-<region>-<id>).
 	Region string
+	// BackupRecipients are the age recipients backups are encrypted to
+	// (keys the cluster does not hold); none: set them later.
+	BackupRecipients []string
 }
 
 // SealIdentityPath is where a node looks for its seal identity: the
@@ -84,6 +87,11 @@ func Init(dataDir, nodeID string, o InitOptions) (*Secrets, error) {
 	}
 	if _, err := keyring.BootstrapOps(o.SealRecipients); len(o.SealRecipients) > 0 && err != nil {
 		return nil, fmt.Errorf("init: %w", err)
+	}
+	if len(o.BackupRecipients) > 0 {
+		if _, err := cluster.ParseBackupRecipients(o.BackupRecipients); err != nil {
+			return nil, fmt.Errorf("init: %w", err)
+		}
 	}
 	operatorToken := o.OperatorToken
 	creds, err := raftstore.NewClusterCredentials(nodeID)
@@ -116,6 +124,7 @@ func Init(dataDir, nodeID string, o InitOptions) (*Secrets, error) {
 		return nil, fmt.Errorf("init: %w", err)
 	}
 	sec.AuditKey = genesis.AuditVerifierKey
+	genesis.BackupRecipients = o.BackupRecipients
 	b, err := json.Marshal(genesis)
 	if err != nil {
 		return nil, fmt.Errorf("init: %w", err)

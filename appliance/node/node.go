@@ -63,6 +63,7 @@ import (
 	"github.com/custos/custos/appliance/api"
 	"github.com/custos/custos/appliance/apikeys"
 	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/appliance/backup"
 	"github.com/custos/custos/appliance/blobs"
 	"github.com/custos/custos/appliance/cluster"
 	"github.com/custos/custos/appliance/collections"
@@ -97,6 +98,7 @@ type Node struct {
 	apiDone  chan error
 	shutdown func(context.Context) error
 	tempDir  string
+	backups  *backup.Scheduler
 
 	// life is the node's lifetime: background work runs under it and is
 	// tracked by work; Close cancels it (stop) and waits.
@@ -150,6 +152,10 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Node, error)
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
+	restore, err := readRestorePlan(dataDir)
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
 	creds, err := raftstore.LoadCredentials(filepath.Join(dataDir, dirTLS))
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
@@ -158,7 +164,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Node, error)
 	// Construct, in dependency order: the cluster service (raftstore calls
 	// its hooks), the store, then the services on top of it.
 	members := cluster.New()
-	n.store, err = raftstore.Open(ctx, n.storeConfig(dataDir, creds, genesis != nil, members, opts.RaftLog))
+	n.store, err = raftstore.Open(ctx, n.storeConfig(dataDir, creds, genesis != nil || restore != nil, members, opts.RaftLog))
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
@@ -229,11 +235,18 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Node, error)
 	// and consent's removal helpers, the keyring's shred and the audit
 	// key's signature.
 	era := erasure.New(b, erasure.Deps{Records: recs, Blobs: bl, Consent: cons, Keys: keys, Audit: aud, Requests: dsr})
+	if restore != nil {
+		if err := n.finishRestore(ctx, dataDir, members, era, restore); err != nil {
+			return nil, err
+		}
+	}
+	backups := n.startBackups(members, aud)
 	exports := n.startExports(b, keys, recs, colls, bl, cons, dsr, aud, ten)
 	app := api.NewApp(logger)
 	api.Register(app, api.Deps{
 		Cluster: n.store, Tenants: ten, Keys: keys, Audit: aud, SelfCheck: runner, APIKeys: apikeys.New(b, nil),
 		Collections: colls, Records: recs, Blobs: bl, Erasure: era, Exports: exports, Signing: sign, BreakGlass: grants, RootToken: members,
+		Backup: backups, BackupRecipients: members,
 		Auth: members, SSO: sso.New(b, keys, people, sso.Options{Logger: logger}), Accounts: people, Owners: people, Requests: dsr, Consent: cons, Version: opts.Version, Logger: logger,
 	}, api.Options{BodyLimit: cfg.API.BodyLimit, RequestTimeout: cfg.API.RequestTimeout, RateLimit: rateLimit(cfg.RateLimit)})
 	n.ln, err = net.Listen("tcp", cfg.API.ListenAddress)

@@ -14,7 +14,7 @@ import (
 func newOperatorCmd(e *env, cl *clientFlags) *cobra.Command {
 	op := &cobra.Command{Use: "operator", Short: "Cluster set-up, membership, the root token and operator users"}
 
-	var sealRecipients []string
+	var sealRecipients, backupRecipients []string
 	initCmd := &cobra.Command{
 		Use:   "init",
 		Short: "Initialize the first node of a new cluster (offline, on its data directory)",
@@ -30,7 +30,7 @@ a join token, and prints the two tokens once. Start the node with
 			if cfg.Dev {
 				return fmt.Errorf("operator init is for cluster nodes; dev mode initializes itself")
 			}
-			sec, err := node.Init(cfg.DataDir, cfg.NodeID, node.InitOptions{SealIdentity: cfg.Keyring.SealIdentity, SealRecipients: sealRecipients, Region: cfg.Region})
+			sec, err := node.Init(cfg.DataDir, cfg.NodeID, node.InitOptions{SealIdentity: cfg.Keyring.SealIdentity, SealRecipients: sealRecipients, Region: cfg.Region, BackupRecipients: backupRecipients})
 			if err != nil {
 				return err
 			}
@@ -54,6 +54,7 @@ a join token, and prints the two tokens once. Start the node with
 	}
 	config.RegisterServerFlags(initCmd.Flags())
 	initCmd.Flags().StringArrayVar(&sealRecipients, "seal-recipient", nil, "seal tenant roots to this age recipient (repeatable) instead of creating a seal identity")
+	initCmd.Flags().StringArrayVar(&backupRecipients, "backup-recipient", nil, "encrypt backups to this age recipient (repeatable): a key the cluster does not hold")
 
 	var joinAddr, joinToken string
 	joinCmd := &cobra.Command{
@@ -132,6 +133,7 @@ A node whose region differs from the cluster's is refused.`,
 			},
 		},
 	)
-	op.AddCommand(initCmd, joinCmd, raftCmd, newRootTokenCmd(e, cl), newOperatorUserCmd(e, cl))
+	backupCmd, restoreCmd := newBackupCmd(e, cl)
+	op.AddCommand(initCmd, joinCmd, raftCmd, backupCmd, restoreCmd, newRootTokenCmd(e, cl), newOperatorUserCmd(e, cl))
 	return op
 }

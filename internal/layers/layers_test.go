@@ -58,6 +58,10 @@ var rank = map[string]int{
 	// covers) through the services that own them.
 	"appliance/privacy/retention": 7,
 
+	// backup dumps the state and reads the erasure ledgers of a
+	// restored one.
+	"appliance/backup": 7,
+
 	// export reads records, blobs, consent and audit.
 	"appliance/privacy/export": 7,
 

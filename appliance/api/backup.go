@@ -1,0 +1,93 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/custos/custos/appliance/audit"
+	"github.com/custos/custos/appliance/backup"
+	"github.com/custos/custos/appliance/client"
+	"github.com/custos/custos/appliance/cluster"
+	"github.com/custos/custos/internal/validation"
+)
+
+// Backup takes backups; *backup.Service implements it.
+type Backup interface {
+	Backup(ctx context.Context, who audit.Principal, w io.Writer) (backup.Manifest, error)
+}
+
+// BackupRecipients keeps the recipients backups are encrypted to;
+// *cluster.Service implements it.
+type BackupRecipients interface {
+	SetBackupRecipients(ctx context.Context, who audit.Principal, rs []string) error
+}
+
+var (
+	_ Backup           = (*backup.Service)(nil)
+	_ BackupRecipients = (*cluster.Service)(nil)
+)
+
+// backupTimeout bounds one backup (a large state at disk speed).
+const backupTimeout = 6 * time.Hour
+
+// errNoBackup: the node was wired without backups (tests).
+var errNoBackup = errors.New("api: this node takes no backups")
+
+// takeBackup streams a backup: the age file as it is made. A failure
+// once the stream has begun ends the response without its last chunk, so
+// the client sees a broken transfer, never a complete-looking file (which
+// would not decrypt anyway: age authenticates the end).
+func (s *server) takeBackup(c *fiber.Ctx, in *input) error {
+	if s.deps.Backup == nil {
+		return errNoBackup
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.UserContext()), backupTimeout)
+	pr, pw := io.Pipe()
+	first := make(chan error, 1)
+	who := in.who
+	go func() {
+		defer cancel()
+		fw := &firstWrite{w: pw, first: first}
+		_, err := s.deps.Backup.Backup(ctx, who, fw)
+		if !fw.started {
+			first <- err
+		}
+		if err != nil {
+			s.log.Warn("backup cut short", "error", err)
+		}
+		pw.CloseWithError(err)
+	}()
+	if err := <-first; err != nil {
+		pr.Close()
+		return fmt.Errorf("api: backup: %w", err)
+	}
+	c.Set(fiber.HeaderContentType, "application/octet-stream")
+	c.Set(fiber.HeaderContentDisposition, `attachment; filename="custos-backup.age"`)
+	c.Context().SetBodyStream(pr, -1)
+	return nil
+}
+
+// setBackupRecipients replaces the backup recipients.
+func (s *server) setBackupRecipients(c *fiber.Ctx, in *input) error {
+	if s.deps.BackupRecipients == nil {
+		return errNoBackup
+	}
+	rs := bodyOf[client.BackupRecipients](in).Recipients
+	if _, err := cluster.ParseBackupRecipients(rs); err != nil {
+		return validation.Field("recipients", "must list 1 to 16 distinct age X25519 recipients (age1…): "+err.Error())
+	}
+	if len(rs) > 16 {
+		return validation.Field("recipients", "must list 1 to 16 distinct age X25519 recipients (age1…)")
+	}
+	ctx, cancel := s.callContext(c)
+	defer cancel()
+	if err := s.deps.BackupRecipients.SetBackupRecipients(ctx, in.who, rs); err != nil {
+		return fmt.Errorf("api: backup recipients: %w", err)
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
