@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"net"
 	"os"
 	"path/filepath"
 	"time"
@@ -85,14 +86,6 @@ func NewClusterCredentials(nodeID string) (*Credentials, error) {
 
 // IssueNodeCert signs a certificate for nodeID's public key with the CA.
 func (c *Credentials) IssueNodeCert(nodeID string, pub any) ([]byte, error) {
-	ca, err := tls.X509KeyPair(c.CACert, c.CAKey)
-	if err != nil {
-		return nil, fmt.Errorf("raftstore: load ca: %w", err)
-	}
-	caCert, err := x509.ParseCertificate(ca.Certificate[0])
-	if err != nil {
-		return nil, err
-	}
 	tmpl := &x509.Certificate{
 		SerialNumber: randSerial(),
 		Subject:      pkix.Name{CommonName: nodeID},
@@ -102,9 +95,55 @@ func (c *Credentials) IssueNodeCert(nodeID string, pub any) ([]byte, error) {
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, pub, ca.PrivateKey)
+	cert, err := c.sign(tmpl, pub)
 	if err != nil {
 		return nil, fmt.Errorf("raftstore: issue node certificate: %w", err)
+	}
+	return cert, nil
+}
+
+// IssueServerCert makes a new key and a server certificate signed by the
+// CA for the given DNS names and IP addresses, valid for validity: what
+// the HTTP API serves when the operator brings no certificate of their own
+// (appliance/apitls). Both are PEM.
+func (c *Credentials) IssueServerCert(commonName string, dnsNames []string, ips []net.IP, validity time.Duration) (cert, key []byte, err error) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, fmt.Errorf("raftstore: generate server key: %w", err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: randSerial(),
+		Subject:      pkix.Name{CommonName: commonName},
+		DNSNames:     dnsNames,
+		IPAddresses:  ips,
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(validity),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	if cert, err = c.sign(tmpl, &k.PublicKey); err != nil {
+		return nil, nil, fmt.Errorf("raftstore: issue server certificate: %w", err)
+	}
+	der, err := x509.MarshalECPrivateKey(k)
+	if err != nil {
+		return nil, nil, fmt.Errorf("raftstore: issue server certificate: %w", err)
+	}
+	return cert, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), nil
+}
+
+// sign signs tmpl for pub with the CA and returns the certificate as PEM.
+func (c *Credentials) sign(tmpl *x509.Certificate, pub any) ([]byte, error) {
+	ca, err := tls.X509KeyPair(c.CACert, c.CAKey)
+	if err != nil {
+		return nil, fmt.Errorf("load ca: %w", err)
+	}
+	caCert, err := x509.ParseCertificate(ca.Certificate[0])
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, pub, ca.PrivateKey)
+	if err != nil {
+		return nil, err
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), nil
 }

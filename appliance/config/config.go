@@ -13,9 +13,10 @@
 //  3. environment variables: CUSTOS_ followed by the key in upper case, with
 //     a double underscore between a table and its key, so CUSTOS_DATA_DIR
 //     sets data_dir and CUSTOS_API__LISTEN_ADDRESS sets api.listen_address.
-//     CUSTOS_CLUSTER__JOIN is a comma-separated list. Variables that name no
-//     key are ignored, because the CLI client shares the prefix
-//     (CUSTOS_ADDR, CUSTOS_TOKEN, CUSTOS_FORMAT);
+//     CUSTOS_CLUSTER__JOIN and CUSTOS_API__TLS_SAN are comma-separated
+//     lists. Variables that name no key are ignored, because the CLI
+//     client shares the prefix (CUSTOS_ADDR, CUSTOS_TOKEN, CUSTOS_FORMAT,
+//     CUSTOS_CACERT);
 //  4. command-line flags registered by [RegisterServerFlags], but only those
 //     explicitly set: a flag's default never overrides the file or the
 //     environment.
@@ -182,10 +183,47 @@ type Keyring struct {
 }
 
 // API configures the HTTP API listener.
+//
+// The API speaks TLS (package appliance/apitls) unless dev is true or
+// insecure_http is set: plain HTTP carries bearer tokens and personal data
+// in the clear, so a node started with insecure_http logs a warning at
+// every start. In dev mode the API is plain HTTP on its loopback address
+// unless tls_cert_file is set. The certificate is either
+//
+//   - the operator's own: tls_cert_file and tls_key_file (PEM, both or
+//     neither; the certificate file may carry the chain). The node re-reads
+//     them when either file changes (checked at each new TLS handshake:
+//     modification time, size and identity of the file) and on SIGHUP;
+//     connections already open keep the certificate they were set up
+//     with, and a pair that does not load (a half-written replacement)
+//     leaves the one in service in place;
+//   - or one issued by the cluster CA (the CA of the Raft transport) at
+//     `operator init` and `operator join`, and again at start when it is
+//     missing or its names no longer match: <data_dir>/tls/api.crt and
+//     api.key, for the host's name, localhost, the loopback addresses, the
+//     listen address's host (every interface address when it listens on
+//     all of them), the cluster advertise address's host and tls_san.
+//     Clients trust the cluster CA: <data_dir>/tls/ca.crt, which `operator
+//     init` prints (the CLI's --ca-cert, or CUSTOS_CACERT).
+//
+// tls_min_version is "1.3" (the default) or "1.2", which is only ever
+// accepted when set explicitly.
 type API struct {
 	ListenAddress  string        `koanf:"listen_address"`  // host:port
 	BodyLimit      int           `koanf:"body_limit"`      // bytes, 1 KiB..64 MiB
 	RequestTimeout time.Duration `koanf:"request_timeout"` // per request
+
+	TLSCertFile   string   `koanf:"tls_cert_file"`   // PEM certificate (and chain); "" = issued by the cluster CA
+	TLSKeyFile    string   `koanf:"tls_key_file"`    // PEM private key of tls_cert_file
+	TLSMinVersion string   `koanf:"tls_min_version"` // "1.3" or "1.2"
+	TLSSAN        []string `koanf:"tls_san"`         // extra DNS names or IP addresses of the issued certificate; CUSTOS_API__TLS_SAN is comma-separated
+	InsecureHTTP  bool     `koanf:"insecure_http"`   // plain HTTP outside dev mode (logged loudly)
+}
+
+// PlainHTTP reports whether the API serves plain HTTP rather than TLS:
+// insecure_http, or dev mode without a certificate of the operator's.
+func (a API) PlainHTTP(dev bool) bool {
+	return a.InsecureHTTP || (dev && a.TLSCertFile == "")
 }
 
 // Cluster configures Raft and the cluster transport.
@@ -225,6 +263,8 @@ func defaults(dev bool) Config {
 			ListenAddress:  "127.0.0.1:8200",
 			BodyLimit:      1 << 20,
 			RequestTimeout: 10 * time.Second,
+			TLSMinVersion:  "1.3",
+			TLSSAN:         []string{},
 		},
 		Cluster: Cluster{
 			ListenAddress:      "127.0.0.1:8201",
@@ -425,7 +465,7 @@ func envLayer(environ []string) *koanf.Koanf {
 			continue
 		}
 		m[key] = val
-		if key == "cluster.join" {
+		if key == "cluster.join" || key == "api.tls_san" {
 			m[key] = splitList(val)
 		}
 	}
@@ -506,6 +546,11 @@ func flatten(c *Config, redact bool) map[string]any {
 		"api.listen_address":                c.API.ListenAddress,
 		"api.body_limit":                    int64(c.API.BodyLimit),
 		"api.request_timeout":               c.API.RequestTimeout.String(),
+		"api.tls_cert_file":                 c.API.TLSCertFile,
+		"api.tls_key_file":                  c.API.TLSKeyFile,
+		"api.tls_min_version":               c.API.TLSMinVersion,
+		"api.tls_san":                       append([]string{}, c.API.TLSSAN...),
+		"api.insecure_http":                 c.API.InsecureHTTP,
 		"cluster.listen_address":            c.Cluster.ListenAddress,
 		"cluster.advertise_address":         c.Cluster.AdvertiseAddress,
 		"cluster.join":                      append([]string{}, c.Cluster.Join...),

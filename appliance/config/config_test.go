@@ -190,6 +190,7 @@ func TestEnvironment(t *testing.T) {
 		"CUSTOS_CLUSTER__JOIN= 10.0.0.1:8201 ,10.0.0.2:8201,,",
 		"CUSTOS_CLUSTER__JOIN_TOKEN=jt",
 		"CUSTOS_API__BODY_LIMIT=2048",
+		"CUSTOS_API__TLS_SAN=custos.example.com, 10.0.0.3",
 		"CUSTOS_CLUSTER__SNAPSHOT_INTERVAL=1m",
 		"CUSTOS_LOG__LEVEL=warn",
 		"CUSTOS_LOG__LEVEL=error", // the first of duplicates wins, as with os.Getenv
@@ -197,6 +198,7 @@ func TestEnvironment(t *testing.T) {
 		"CUSTOS_ADDR=http://127.0.0.1:8200",
 		"CUSTOS_TOKEN=tok",
 		"CUSTOS_FORMAT=json",
+		"CUSTOS_CACERT=/etc/custos/ca.crt",
 		"CUSTOS_NO_SUCH_KEY=1",
 		"CUSTOS_API=x",
 		"CUSTOS_=x",
@@ -211,6 +213,9 @@ func TestEnvironment(t *testing.T) {
 	}
 	if want := []string{"10.0.0.1:8201", "10.0.0.2:8201"}; !slices.Equal(c.Cluster.Join, want) {
 		t.Errorf("cluster.join = %q, want %q", c.Cluster.Join, want)
+	}
+	if want := []string{"custos.example.com", "10.0.0.3"}; !slices.Equal(c.API.TLSSAN, want) {
+		t.Errorf("api.tls_san = %q, want %q", c.API.TLSSAN, want)
 	}
 	if c.Cluster.JoinToken.Reveal() != "jt" || c.API.BodyLimit != 2048 ||
 		c.Cluster.SnapshotInterval != time.Minute || c.Log.Level != "warn" || c.DataDir != "/var/lib/custos" {
@@ -337,6 +342,8 @@ func TestDevDefaults(t *testing.T) {
 			ListenAddress:  "127.0.0.1:8200",
 			BodyLimit:      1 << 20,
 			RequestTimeout: 10 * time.Second,
+			TLSMinVersion:  "1.3",
+			TLSSAN:         []string{},
 		},
 		Cluster: Cluster{
 			ListenAddress:      "127.0.0.1:0",
@@ -413,5 +420,23 @@ func TestLoadIsolated(t *testing.T) {
 	_, err := Load(Options{})
 	if !slices.Contains(fieldKeys(err), "node_id") {
 		t.Errorf("Load read the process environment: %v", err)
+	}
+}
+
+func TestPlainHTTP(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		api  API
+		dev  bool
+		want bool
+	}{
+		{"cluster node", API{}, false, false},
+		{"cluster node with insecure_http", API{InsecureHTTP: true}, false, true},
+		{"dev node", API{}, true, true},
+		{"dev node with a certificate", API{TLSCertFile: "c", TLSKeyFile: "k"}, true, false},
+	} {
+		if got := tt.api.PlainHTTP(tt.dev); got != tt.want {
+			t.Errorf("%s: PlainHTTP = %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/custos/custos/appliance/apitls"
 	"github.com/custos/custos/internal/validation"
 )
 
@@ -118,6 +119,7 @@ func (c *Config) Validate() error {
 	if c.API.BodyLimit < minBody || c.API.BodyLimit > maxBody {
 		bad("api.body_limit", "must be between %d (1 KiB) and %d (64 MiB) bytes", minBody, maxBody)
 	}
+	c.API.validateTLS(bad)
 
 	cl := c.Cluster
 	if msg := addrProblem(cl.ListenAddress, false, true); msg != "" {
@@ -214,6 +216,29 @@ func (r RateLimit) validate(bad func(key, format string, args ...any)) {
 	}
 	if r.LoginDecay < time.Second || r.LoginDecay > 24*time.Hour {
 		bad("ratelimit.login_decay", "must be between 1s and 24h")
+	}
+}
+
+// validateTLS holds the API's TLS keys to a configuration that can be
+// meant: a certificate file with its key, a version the server offers,
+// names a certificate can carry, and no certificate beside insecure_http.
+func (a API) validateTLS(bad func(key, format string, args ...any)) {
+	if (a.TLSCertFile == "") != (a.TLSKeyFile == "") {
+		bad("api.tls_key_file", "api.tls_cert_file and api.tls_key_file go together: set both or neither")
+	}
+	if a.InsecureHTTP && a.TLSCertFile != "" {
+		bad("api.insecure_http", "contradicts api.tls_cert_file: plain HTTP serves no certificate")
+	}
+	if _, err := apitls.ParseMinVersion(a.TLSMinVersion); err != nil {
+		bad("api.tls_min_version", "must be \"1.3\" or \"1.2\"")
+	}
+	if len(a.TLSSAN) > 100 {
+		bad("api.tls_san", "must name at most 100 names")
+	}
+	for i, s := range a.TLSSAN {
+		if _, _, err := apitls.ParseSAN(s); err != nil {
+			bad(fmt.Sprintf("api.tls_san[%d]", i), "%q is neither an IP address nor a DNS name", s)
+		}
 	}
 }
 

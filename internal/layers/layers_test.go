@@ -23,6 +23,10 @@ var rank = map[string]int{
 
 	"internal/tenancy": 1,
 
+	// The API's TLS: standard library only, below config, which
+	// validates with its parsers.
+	"appliance/apitls": 1,
+
 	"keyring":          2,
 	"appliance/audit":  2,
 	"appliance/config": 2,
