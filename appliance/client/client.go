@@ -17,17 +17,21 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 )
 
-// DefaultAddress is the API address of a node started with the defaults.
-const DefaultAddress = "http://127.0.0.1:8200"
+// DefaultAddress is the API address of a node started with the defaults
+// (a dev node serves plain HTTP: http://127.0.0.1:8200).
+const DefaultAddress = "https://127.0.0.1:8200"
 
 // Options configure a Client.
 type Options struct {
@@ -37,6 +41,11 @@ type Options struct {
 	// HTTPClient sends the requests (nil = http.DefaultClient). Tests set
 	// one with a transport that checks every exchange.
 	HTTPClient *http.Client
+	// RootCAs are the certificate authorities the server's certificate
+	// must chain to — the cluster CA `custos operator init` prints, see
+	// LoadCACert — instead of the system's (nil = the system's). Ignored
+	// when HTTPClient is set: set its transport's TLSClientConfig instead.
+	RootCAs *x509.CertPool
 	// Timeout bounds each JSON call (Do and the typed methods) on top of
 	// its context (0 = only the context). Downloads and uploads stream for
 	// as long as their context allows.
@@ -52,17 +61,39 @@ type Client struct {
 	timeout   time.Duration
 }
 
-// New returns a client of the API at address: a URL ("http://host:port"),
-// or "host:port" for plain HTTP.
+// New returns a client of the API at address: a URL ("https://host:port";
+// "http://host:port" for a dev node or one with api.insecure_http), or
+// "host:port" for HTTPS.
 func New(address string, o Options) *Client {
 	if !strings.Contains(address, "://") {
-		address = "http://" + address
+		address = "https://" + address
 	}
 	hc := o.HTTPClient
-	if hc == nil {
+	switch {
+	case hc != nil:
+	case o.RootCAs != nil:
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = &tls.Config{RootCAs: o.RootCAs, MinVersion: tls.VersionTLS12}
+		hc = &http.Client{Transport: tr}
+	default:
 		hc = http.DefaultClient
 	}
 	return &Client{addr: strings.TrimRight(address, "/"), token: o.Token, hc: hc, timeout: o.Timeout}
+}
+
+// LoadCACert reads a PEM file of one or more CA certificates (the
+// cluster CA: <data_dir>/tls/ca.crt of any node, printed by `custos
+// operator init`) into a pool for Options.RootCAs.
+func LoadCACert(path string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("ca certificate: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("ca certificate %s: no PEM certificate in it", path)
+	}
+	return pool, nil
 }
 
 // Address is the base URL requests go to, without a trailing slash.

@@ -4,13 +4,17 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -31,14 +35,16 @@ type seen struct {
 func serve(t *testing.T, answer func(w http.ResponseWriter, r *http.Request)) (*client.Client, *[]seen) {
 	t.Helper()
 	var got []seen
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		got = append(got, seen{r.Method, r.URL.Path, r.URL.RawQuery, r.Header, string(b), r.ContentLength})
 		answer(w, r)
 	}))
 	t.Cleanup(srv.Close)
-	addr := strings.TrimPrefix(srv.URL, "http://") + "/" // no scheme, a trailing slash: both normalized
-	return client.New(addr, client.Options{Token: "tok", Timeout: 5 * time.Second}), &got
+	addr := strings.TrimPrefix(srv.URL, "https://") + "/" // no scheme (HTTPS), a trailing slash: both normalized
+	roots := x509.NewCertPool()
+	roots.AddCert(srv.Certificate())
+	return client.New(addr, client.Options{Token: "tok", Timeout: 5 * time.Second, RootCAs: roots}), &got
 }
 
 func jsonAnswer(status int, body string) func(http.ResponseWriter, *http.Request) {
@@ -124,7 +130,7 @@ func TestUnreachableSaysWhere(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	_, err = client.New(addr, client.Options{}).Status(context.Background())
-	if err == nil || !strings.HasPrefix(err.Error(), "cannot reach http://"+addr+": ") || strings.Contains(err.Error(), `"http://`) {
+	if err == nil || !strings.HasPrefix(err.Error(), "cannot reach https://"+addr+": ") || strings.Contains(err.Error(), `"https://`) {
 		t.Fatalf("error: %v", err)
 	}
 }
@@ -197,6 +203,38 @@ func TestListQueries(t *testing.T) {
 	for i, w := range want {
 		if g := (*got)[i].path + "?" + (*got)[i].query; g != w {
 			t.Errorf("request %d: %s, want %s", i, g, w)
+		}
+	}
+}
+
+func TestLoadCACert(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"status":"ok"}`)
+	}))
+	t.Cleanup(srv.Close)
+	dir := t.TempDir()
+	caFile := filepath.Join(dir, "ca.crt")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	roots, err := client.LoadCACert(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.New(srv.URL, client.Options{RootCAs: roots}).Health(context.Background()); err != nil {
+		t.Errorf("with the server's CA: %v", err)
+	}
+	if _, err := client.New(srv.URL, client.Options{}).Health(context.Background()); err == nil {
+		t.Error("with the system's roots only: the server's certificate was accepted")
+	}
+	junk := filepath.Join(dir, "junk.crt")
+	if err := os.WriteFile(junk, []byte("junk"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{junk, filepath.Join(dir, "none.crt")} {
+		if _, err := client.LoadCACert(p); err == nil {
+			t.Errorf("LoadCACert(%s): no error", p)
 		}
 	}
 }

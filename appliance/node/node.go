@@ -8,7 +8,7 @@
 // # Start-up
 //
 // A node's identity lives in its data directory: tls/ (cluster CA, node
-// certificate), state.db (the replicated state) and raft/ (log and
+// certificate, the API certificate issued from the CA), state.db (the replicated state) and raft/ (log and
 // snapshots). At start:
 //
 //   - no identity and dev mode: Init runs in place (a one-node cluster);
@@ -62,6 +62,7 @@ import (
 
 	"github.com/custos/custos/appliance/api"
 	"github.com/custos/custos/appliance/apikeys"
+	"github.com/custos/custos/appliance/apitls"
 	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/backup"
 	"github.com/custos/custos/appliance/blobs"
@@ -99,6 +100,7 @@ type Node struct {
 	shutdown func(context.Context) error
 	tempDir  string
 	backups  *backup.Scheduler
+	certs    *apitls.Reloader // the API's certificate; nil when it serves plain HTTP
 
 	// life is the node's lifetime: background work runs under it and is
 	// tracked by work; Close cancels it (stop) and waits.
@@ -249,14 +251,13 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Node, error)
 		Backup: backups, BackupRecipients: members,
 		Auth: members, SSO: sso.New(b, keys, people, sso.Options{Logger: logger}), Accounts: people, Owners: people, Requests: dsr, Consent: cons, Version: opts.Version, Logger: logger,
 	}, api.Options{BodyLimit: cfg.API.BodyLimit, RequestTimeout: cfg.API.RequestTimeout, RateLimit: rateLimit(cfg.RateLimit)})
-	n.ln, err = net.Listen("tcp", cfg.API.ListenAddress)
-	if err != nil {
-		return nil, fmt.Errorf("node: api listen %s: %w", cfg.API.ListenAddress, err)
+	if n.ln, err = n.listenAPI(dataDir); err != nil {
+		return nil, err
 	}
 	n.work.Go(func() { n.apiDone <- app.Listener(n.ln) })
 	n.shutdown = app.ShutdownWithContext
 	ok = true
-	logger.Info("api listening", "address", n.ln.Addr().String())
+	logger.Info("api listening", "url", n.APIURL())
 	return n, nil
 }
 

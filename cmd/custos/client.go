@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,14 +14,22 @@ import (
 )
 
 // clientFlags are the API client settings shared by the CLI commands:
-// flags, falling back to CUSTOS_ADDR, CUSTOS_TOKEN and CUSTOS_FORMAT, and
-// for the token last to the session `custos login` kept for the address
-// (refreshed when its access token has expired). api is the client they
+// flags, falling back to CUSTOS_ADDR, CUSTOS_TOKEN, CUSTOS_FORMAT and
+// CUSTOS_CACERT (the CA the API's certificate chains to, as Vault's
+// VAULT_CACERT), and for the token last to the session `custos login`
+// kept for the address (refreshed when its access token has expired). api is the client they
 // configure, made before a command runs.
 type clientFlags struct {
 	addr, token, format string
+	caCert              string // --ca-cert / CUSTOS_CACERT
 	timeout             time.Duration
+	roots               *x509.CertPool // from caCert; nil: the system's
 	api                 *client.Client
+}
+
+// options are the client options of a request with token.
+func (c *clientFlags) options(token string) client.Options {
+	return client.Options{Token: token, Timeout: c.timeout, RootCAs: c.roots}
 }
 
 func (c *clientFlags) register(root *cobra.Command, e *env) {
@@ -28,6 +37,7 @@ func (c *clientFlags) register(root *cobra.Command, e *env) {
 	pf.StringVar(&c.addr, "addr", "", "API address (env CUSTOS_ADDR, default "+client.DefaultAddress+")")
 	pf.StringVar(&c.token, "token", "", "operator token, API key or access token (env CUSTOS_TOKEN; else the session custos login kept for this address)")
 	pf.StringVar(&c.format, "format", "", "output: table or json (env CUSTOS_FORMAT)")
+	pf.StringVar(&c.caCert, "ca-cert", "", "PEM file of the CA that signs the API's certificate: the cluster CA custos operator init prints (env CUSTOS_CACERT; default: the system's roots)")
 	pf.DurationVar(&c.timeout, "timeout", 30*time.Second, "request timeout")
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		if c.addr == "" {
@@ -36,6 +46,16 @@ func (c *clientFlags) register(root *cobra.Command, e *env) {
 		if c.addr == "" {
 			c.addr = client.DefaultAddress
 		}
+		if c.caCert == "" {
+			c.caCert = e.get("CUSTOS_CACERT")
+		}
+		if c.caCert != "" {
+			roots, err := client.LoadCACert(c.caCert)
+			if err != nil {
+				return err
+			}
+			c.roots = roots
+		}
 		if c.token == "" {
 			c.token = e.get("CUSTOS_TOKEN")
 		}
@@ -43,7 +63,7 @@ func (c *clientFlags) register(root *cobra.Command, e *env) {
 			// A session `custos login` kept, for this address only: its
 			// token goes to no other server. An expired access token is
 			// refreshed first (and the session saved).
-			tok, err := sessionToken(cmd.Context(), e, c.addr, c.timeout)
+			tok, err := sessionToken(cmd.Context(), e, c.addr, c.options(""))
 			if err != nil {
 				fmt.Fprintf(e.stderr, "warning: %v (not used)\n", err)
 			}
@@ -58,7 +78,7 @@ func (c *clientFlags) register(root *cobra.Command, e *env) {
 		if c.format != "table" && c.format != "json" {
 			return fmt.Errorf("--format must be table or json, not %q", c.format)
 		}
-		c.api = client.New(c.addr, client.Options{Token: c.token, Timeout: c.timeout})
+		c.api = client.New(c.addr, c.options(c.token))
 		return nil
 	}
 }

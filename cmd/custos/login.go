@@ -112,12 +112,12 @@ func loginPassword(ctx context.Context, p *prompter, api *client.Client, tenant,
 // sessionToken is the access token of the session `custos login` kept for
 // addr ("" when there is none), refreshed (and the session saved) when it
 // has expired or is about to.
-func sessionToken(ctx context.Context, e *env, addr string, timeout time.Duration) (string, error) {
+func sessionToken(ctx context.Context, e *env, addr string, o client.Options) (string, error) {
 	creds, ok, err := loadCredentials(e)
 	if err != nil || !ok {
 		return "", err
 	}
-	api := client.New(addr, client.Options{Timeout: timeout})
+	api := client.New(addr, o)
 	if api.Address() != creds.Address {
 		return "", nil
 	}
@@ -235,7 +235,7 @@ func newLogoutCmd(e *env, cl *clientFlags) *cobra.Command {
 				return nil
 			}
 			// The session's own address: its token goes to no other.
-			err = client.New(creds.Address, client.Options{Token: creds.AccessToken, Timeout: cl.timeout}).Logout(cmd.Context())
+			err = client.New(creds.Address, cl.options(creds.AccessToken)).Logout(cmd.Context())
 			if err != nil && problem(err) != "unauthorized" { // an ended session is logged out already
 				return err
 			}

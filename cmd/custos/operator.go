@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -18,8 +19,9 @@ func newOperatorCmd(e *env, cl *clientFlags) *cobra.Command {
 	initCmd := &cobra.Command{
 		Use:   "init",
 		Short: "Initialize the first node of a new cluster (offline, on its data directory)",
-		Long: `init creates the cluster CA, this node's certificate, the operator token and
-a join token, and prints the two tokens once. Start the node with
+		Long: `init creates the cluster CA, this node's certificates (cluster and API), the
+operator token and a join token, and prints the two tokens once, and the
+cluster CA that clients trust the API with (--ca-cert). Start the node with
 ` + "`custos server`" + ` afterwards; it bootstraps the cluster on first start.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -34,10 +36,19 @@ a join token, and prints the two tokens once. Start the node with
 			if err != nil {
 				return err
 			}
+			if _, err := node.EnsureAPICertificate(cfg, cfg.DataDir); err != nil {
+				return err
+			}
+			caPath := node.CACertPath(cfg.DataDir)
+			caPEM, err := os.ReadFile(caPath)
+			if err != nil {
+				return err
+			}
 			if cl.format == "json" {
 				return printJSON(e.stdout, map[string]any{
 					"operator_token": sec.OperatorToken, "join_token": sec.JoinToken, "node_id": cfg.NodeID, "region": cfg.Region,
 					"seal_identity": sec.SealIdentity, "seal_recipients": sec.SealRecipients, "audit_key": sec.AuditKey,
+					"ca_cert_file": caPath, "ca_cert": string(caPEM),
 				})
 			}
 			fmt.Fprintf(e.stdout, "Initialized node %q (region %s) in %s.\n\nOperator token (shown once; stored only as a hash):\n  %s\n\nJoin token (give it to nodes joining with `custos operator join`):\n  %s\n\n",
@@ -48,6 +59,7 @@ a join token, and prints the two tokens once. Start the node with
 				fmt.Fprintf(e.stdout, "Tenant roots are sealed to your recipients:\n  %s\nPoint every node's keyring.seal_identity at a matching identity file.\n\n", strings.Join(sec.SealRecipients, "\n  "))
 			}
 			fmt.Fprintf(e.stdout, "Audit checkpoint key (give it to auditors: custos audit verify --key):\n  %s\n\n", sec.AuditKey)
+			fmt.Fprintf(e.stdout, "Cluster CA (every node's API certificate is issued from it; give it to clients:\ncustos --ca-cert %s, or CUSTOS_CACERT):\n%s\n", caPath, caPEM)
 			fmt.Fprintln(e.stdout, "Start the node with: custos server --config <file>")
 			return nil
 		},
@@ -82,6 +94,9 @@ A node whose region differs from the cluster's is refused.`,
 			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 			defer cancel()
 			if err := node.FetchJoinCredentials(ctx, cfg.DataDir, joinAddr, joinToken, cfg.NodeID, cfg.Region); err != nil {
+				return err
+			}
+			if _, err := node.EnsureAPICertificate(cfg, cfg.DataDir); err != nil {
 				return err
 			}
 			fmt.Fprintf(e.stdout, "Node %q holds a cluster certificate. Start it with cluster.join = [%q].\n", cfg.NodeID, joinAddr)

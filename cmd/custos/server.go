@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"syscall"
 	"time"
 
 	"github.com/custos/custos/appliance/config"
@@ -61,11 +64,25 @@ func newServerCmd(e *env) *cobra.Command {
 			if cfg.Dev {
 				printDevBanner(e, n)
 			}
-			select {
-			case <-ctx.Done():
-				logger.Info("shutting down")
-			case err := <-n.Done():
-				logger.Error("api server stopped", "error", err)
+			// SIGHUP re-reads the API's certificate files (they are also
+			// re-read when they change); it no longer ends the process.
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+		serve:
+			for {
+				select {
+				case <-ctx.Done():
+					logger.Info("shutting down")
+					break serve
+				case err := <-n.Done():
+					logger.Error("api server stopped", "error", err)
+					break serve
+				case <-hup:
+					if err := n.ReloadTLS(); err != nil {
+						logger.Error("SIGHUP: api certificate not reloaded; still serving the previous one", "error", err)
+					}
+				}
 			}
 			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
@@ -92,7 +109,7 @@ func newLogger(e *env, cfg *config.Config) *slog.Logger {
 }
 
 func printDevBanner(e *env, n *node.Node) {
-	addr := "http://" + n.APIAddress()
+	addr := n.APIURL()
 	fmt.Fprintf(e.stdout, `
 Custos dev node is ready (one node, data in a temporary directory).
 
