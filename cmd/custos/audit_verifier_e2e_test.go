@@ -55,7 +55,7 @@ func TestE2EIndependentVerifier(t *testing.T) {
 		t.Helper()
 		n := c.Nodes[turn%len(c.Nodes)]
 		turn++
-		req, err := http.NewRequest(method, "http://"+n.APIAddr+path, nil)
+		req, err := http.NewRequest(method, n.URL()+path, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -68,7 +68,7 @@ func TestE2EIndependentVerifier(t *testing.T) {
 			}
 			req.Header.Set("Authorization", "Bearer "+tok)
 		}
-		resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+		resp, err := c.HTTPClient(30 * time.Second).Do(req)
 		if err != nil {
 			t.Fatalf("%s %s: %v", method, path, err)
 		}

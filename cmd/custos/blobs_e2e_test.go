@@ -47,10 +47,10 @@ func TestE2EBlobsThreeNodes(t *testing.T) {
 		t.Fatalf("upload answer %+v", b)
 	}
 
-	hc := &http.Client{Timeout: 30 * time.Second}
+	hc := c.HTTPClient(30 * time.Second)
 	get := func(n *e2e.Node, rng string) (int, http.Header, []byte) {
 		t.Helper()
-		req, _ := http.NewRequestWithContext(context.Background(), "GET", "http://"+n.APIAddr+"/v1/tenants/acme/blobs/"+b.ID, nil)
+		req, _ := http.NewRequestWithContext(context.Background(), "GET", n.URL()+"/v1/tenants/acme/blobs/"+b.ID, nil)
 		req.Header.Set("Authorization", "Bearer "+c.OwnerKey("acme"))
 		if rng != "" {
 			req.Header.Set("Range", rng)

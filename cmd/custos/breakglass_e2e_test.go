@@ -77,10 +77,10 @@ func TestE2EBreakGlassAndRootToken(t *testing.T) {
 	if _, err := keyring.NewSealIdentity(stranger); err != nil {
 		t.Fatal(err)
 	}
-	if r := e2e.RunCLI(t, bin, "--addr", "http://"+n1.APIAddr, "operator", "root-token", "generate", "--seal-identity", stranger); r.Code == 0 || !strings.Contains(r.Stderr, "seal identity") {
+	if r := e2e.RunCLI(t, bin, "--addr", n1.URL(), "operator", "root-token", "generate", "--seal-identity", stranger); r.Code == 0 || !strings.Contains(r.Stderr, "seal identity") {
 		t.Fatalf("root-token generate with another identity: %v", r)
 	}
-	r = e2e.RunCLI(t, bin, "--addr", "http://"+n1.APIAddr, "operator", "root-token", "generate", "--seal-identity", c.SealIdentity, "--format", "json")
+	r = e2e.RunCLI(t, bin, "--addr", n1.URL(), "operator", "root-token", "generate", "--seal-identity", c.SealIdentity, "--format", "json")
 	var out struct {
 		Token string `json:"operator_token"`
 	}
@@ -97,7 +97,7 @@ func TestE2EBreakGlassAndRootToken(t *testing.T) {
 			return nil
 		})
 	}
-	refused(e2e.RunCLI(t, bin, "--addr", "http://"+n2.APIAddr, "--token", old, "tenant", "list"), "401", "the old root token after regeneration")
+	refused(e2e.RunCLI(t, bin, "--addr", n2.URL(), "--token", old, "tenant", "list"), "401", "the old root token after regeneration")
 	refused(c.CLI(n3, "record", "get", "acme", "guests", "g1"), "403", "the regenerated root token reads a record")
 	if r := must(c.CLI(n1, "audit", "list", "--action", "operator.root_token.", "--format", "json"), "audit list"); !strings.Contains(r.Stdout, "operator.root_token.revoke") || !strings.Contains(r.Stdout, "operator.root_token.generate") {
 		t.Fatalf("the system chain lacks the root token's entries: %s", r.Stdout)

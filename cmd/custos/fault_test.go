@@ -171,12 +171,12 @@ func endpointsOf(c *e2e.Cluster) endpoints {
 	return e
 }
 
-// newKeepAliveClient is one client's own http.Client, keeping connections
-// to every node alive.
-func newKeepAliveClient(timeout time.Duration) *http.Client {
+// newKeepAliveClient is one client's own http.Client of c's nodes (over
+// TLS, trusting the cluster CA), keeping connections to every node alive.
+func newKeepAliveClient(c *e2e.Cluster, timeout time.Duration) *http.Client {
 	return &http.Client{
 		Timeout:   timeout,
-		Transport: &http.Transport{MaxIdleConnsPerHost: 2, IdleConnTimeout: time.Minute},
+		Transport: &http.Transport{MaxIdleConnsPerHost: 2, IdleConnTimeout: time.Minute, TLSClientConfig: c.TLSConfig()},
 	}
 }
 
@@ -243,7 +243,7 @@ func TestFaultKillLeader(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			hc := newKeepAliveClient(10 * time.Second)
+			hc := newKeepAliveClient(c, 10*time.Second)
 			defer hc.CloseIdleConnections()
 			node := cl % len(eps.addrs)
 			for seq := 0; ctx.Err() == nil; seq++ {
@@ -252,7 +252,7 @@ func TestFaultKillLeader(t *testing.T) {
 				attempts.Add(1)
 				// The request is not tied to ctx: stopping the clients must
 				// not turn a request in flight into a failure we caused.
-				code, body, err := request(context.Background(), hc, "POST", "http://"+eps.addrs[node]+"/v1/tenants", c.Token,
+				code, body, err := request(context.Background(), hc, "POST", "https://"+eps.addrs[node]+"/v1/tenants", c.Token,
 					map[string]string{"id": id, "display_name": "Client " + id, "region": "local"})
 				rec.end, rec.status = now(), code
 				switch {
@@ -288,12 +288,12 @@ func TestFaultKillLeader(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			hc := newKeepAliveClient(10 * time.Second)
+			hc := newKeepAliveClient(c, 10*time.Second)
 			defer hc.CloseIdleConnections()
 			rng := rand.New(rand.NewPCG(uint64(cl), uint64(time.Now().UnixNano())))
 			for seq := 0; ctx.Err() == nil; seq++ {
 				node := rng.IntN(len(eps.addrs))
-				base := "http://" + eps.addrs[node] + "/v1/tenants/reg"
+				base := "https://" + eps.addrs[node] + "/v1/tenants/reg"
 				if rng.IntN(2) == 0 {
 					value := fmt.Sprintf("w%d-%d", cl, seq)
 					call := now()
@@ -465,13 +465,13 @@ func TestFaultKillLeader(t *testing.T) {
 			vwg.Add(1)
 			go func() {
 				defer vwg.Done()
-				hc := newKeepAliveClient(10 * time.Second)
+				hc := newKeepAliveClient(c, 10*time.Second)
 				defer hc.CloseIdleConnections()
 				for id := range ids {
 					var code int
 					var err error
 					for try := 0; try < 3; try++ {
-						code, _, err = request(context.Background(), hc, "GET", "http://"+n.APIAddr+"/v1/tenants/"+id+"?stale=true", c.Token, nil)
+						code, _, err = request(context.Background(), hc, "GET", n.URL()+"/v1/tenants/"+id+"?stale=true", c.Token, nil)
 						if err == nil && code != http.StatusServiceUnavailable {
 							break
 						}
@@ -672,11 +672,11 @@ func TestFaultMinorityUnavailable(t *testing.T) {
 	}
 	t.Cleanup(cont)
 
-	hc := &http.Client{Timeout: 15 * time.Second}
+	hc := c.HTTPClient(15 * time.Second)
 	check := func(what, method, path string, body any, want int) {
 		t.Helper()
 		start := time.Now()
-		code, data, err := request(context.Background(), hc, method, "http://"+leader.APIAddr+path, c.Token, body)
+		code, data, err := request(context.Background(), hc, method, leader.URL()+path, c.Token, body)
 		lat := time.Since(start)
 		if err != nil {
 			t.Errorf("%s: no answer after %v: %v", what, lat.Round(time.Millisecond), err)

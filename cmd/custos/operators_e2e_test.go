@@ -26,7 +26,7 @@ func TestE2EOperatorUsers(t *testing.T) {
 	c := e2e.StartCluster(t, bin)
 	n1, n2, n3 := c.Nodes[0], c.Nodes[1], c.Nodes[2]
 	root := func(typed string, args ...string) e2e.CLIResult {
-		return e2e.RunCLIWith(t, bin, e2e.CLIInput{Stdin: typed}, append([]string{"--addr", "http://" + n1.APIAddr, "--token", c.Token}, args...)...)
+		return e2e.RunCLIWith(t, bin, e2e.CLIInput{Stdin: typed}, append([]string{"--addr", n1.URL(), "--token", c.Token}, args...)...)
 	}
 	r := root(ownerPass+"\n", "--format", "json", "operator", "user", "create", "--username", "Ada")
 	var ada client.User

@@ -34,8 +34,8 @@ type person struct {
 // --token, as a script would.
 func (p person) run(n *e2e.Node, typed string, args ...string) e2e.CLIResult {
 	p.t.Helper()
-	pre := []string{"--addr", "http://" + n.APIAddr}
-	if s, ok := p.session(); ok && s.Address != "http://"+n.APIAddr {
+	pre := []string{"--addr", n.URL()}
+	if s, ok := p.session(); ok && s.Address != n.URL() {
 		pre = append(pre, "--token", s.AccessToken)
 	}
 	return e2e.RunCLIWith(p.t, p.bin, e2e.CLIInput{Stdin: typed, Env: []string{"CUSTOS_CONFIG_DIR=" + p.file("")}},
@@ -114,7 +114,7 @@ func TestE2EPeople(t *testing.T) {
 	// The bootstrap rule, through the CLI: the operator creates the first
 	// Owner, once.
 	op := func(typed string, args ...string) e2e.CLIResult {
-		return e2e.RunCLIWith(t, bin, e2e.CLIInput{Stdin: typed}, append([]string{"--addr", "http://" + n1.APIAddr, "--token", c.Token}, args...)...)
+		return e2e.RunCLIWith(t, bin, e2e.CLIInput{Stdin: typed}, append([]string{"--addr", n1.URL(), "--token", c.Token}, args...)...)
 	}
 	if r := op(ownerPass+"\n", "user", "create", "acme", "--username", "Olivia", "--role", "owner"); r.Code != 0 {
 		t.Fatalf("the first owner: %v", r)

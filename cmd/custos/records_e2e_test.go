@@ -22,10 +22,10 @@ func TestE2ERecordsThreeNodes(t *testing.T) {
 	c := e2e.StartCluster(t, bin)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	hc := &http.Client{Timeout: 10 * time.Second}
+	hc := c.HTTPClient(10 * time.Second)
 	call := func(n *e2e.Node, method, path, body, ifMatch string) (int, []byte) {
 		t.Helper()
-		req, err := http.NewRequestWithContext(ctx, method, "http://"+n.APIAddr+path, strings.NewReader(body))
+		req, err := http.NewRequestWithContext(ctx, method, n.URL()+path, strings.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}

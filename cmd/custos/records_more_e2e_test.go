@@ -31,9 +31,7 @@ type rxClient struct {
 }
 
 func newRxClient(t testing.TB, ctx context.Context, c *e2e.Cluster) *rxClient {
-	hc := &http.Client{Timeout: 15 * time.Second}
-	t.Cleanup(hc.CloseIdleConnections)
-	return &rxClient{t: t, ctx: ctx, c: c, hc: hc}
+	return &rxClient{t: t, ctx: ctx, c: c, hc: c.HTTPClient(15 * time.Second)}
 }
 
 // token is the credential of a request to path: the Owner key of the

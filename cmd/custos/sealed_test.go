@@ -35,6 +35,7 @@ func TestE2ESealedNode(t *testing.T) {
 		OperatorToken  string   `json:"operator_token"`
 		SealIdentity   string   `json:"seal_identity"`
 		SealRecipients []string `json:"seal_recipients"`
+		CACertFile     string   `json:"ca_cert_file"`
 	}
 	if r.Code != 0 || json.Unmarshal([]byte(r.Stdout), &out) != nil {
 		t.Fatalf("operator init --seal-recipient: %v", r)
@@ -46,11 +47,12 @@ func TestE2ESealedNode(t *testing.T) {
 		t.Fatal("operator init created a seal identity although the operator brought recipients")
 	}
 	c.Token = out.OperatorToken
+	c.TrustCA(out.CACertFile)
 	c.Start(n)
 
-	hc := &http.Client{Timeout: 2 * time.Second}
+	hc := c.HTTPClient(2 * time.Second)
 	health := func() (int, bool, error) {
-		resp, err := hc.Get("http://" + n.APIAddr + "/v1/sys/health")
+		resp, err := hc.Get(n.URL() + "/v1/sys/health")
 		if err != nil {
 			return 0, false, err
 		}

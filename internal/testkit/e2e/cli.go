@@ -40,13 +40,15 @@ type CLIInput struct {
 	Env   []string
 }
 
-// RunCLIWith is RunCLI with standard input and environment.
+// RunCLIWith is RunCLI with standard input and environment. A command
+// whose --addr names a node of a test cluster trusts the cluster's CA
+// (CUSTOS_CACERT) unless it names a --ca-cert itself.
 func RunCLIWith(t testing.TB, bin string, in CLIInput, args ...string) CLIResult {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = append(cleanEnv(), in.Env...)
+	cmd.Env = append(append(cleanEnv(), caEnv(args)...), in.Env...)
 	cmd.Stdin = strings.NewReader(in.Stdin)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -82,7 +84,7 @@ type RunningCLI struct {
 func StartCLI(t testing.TB, bin string, extraEnv []string, args ...string) *RunningCLI {
 	t.Helper()
 	r := &RunningCLI{cmd: exec.Command(bin, args...), lines: make(chan string, 256), done: make(chan struct{})}
-	r.cmd.Env = append(cleanEnv(), extraEnv...)
+	r.cmd.Env = append(append(cleanEnv(), caEnv(args)...), extraEnv...)
 	r.cmd.Stdout = &r.stdout
 	stderr, err := r.cmd.StderrPipe()
 	if err != nil {

@@ -30,7 +30,9 @@ type Node struct {
 	API         *client.Client
 }
 
-// Cluster is a three-node cluster of real custos processes on loopback.
+// Cluster is a three-node cluster of real custos processes on loopback,
+// each serving its API over TLS with a certificate issued from the
+// cluster CA (see tls.go).
 type Cluster struct {
 	t         testing.TB
 	Bin       string
@@ -43,6 +45,7 @@ type Cluster struct {
 	SealIdentity string
 	spec         *apispec.Validator
 	owners       owners
+	ca           clusterCA // the cluster CA, which clients trust (see tls.go)
 }
 
 // NewCluster writes the three nodes' configurations, each followed by
@@ -137,6 +140,8 @@ func StartClusterWith(t testing.TB, bin, extra string) *Cluster {
 		NodeID        string `json:"node_id"`
 		Region        string `json:"region"`
 		SealIdentity  string `json:"seal_identity"`
+		CACertFile    string `json:"ca_cert_file"`
+		CACert        string `json:"ca_cert"`
 	}
 	if err := json.Unmarshal([]byte(r.Stdout), &initOut); err != nil {
 		t.Fatalf("operator init output: %v\n%s", err, r.Stdout)
@@ -150,6 +155,10 @@ func StartClusterWith(t testing.TB, bin, extra string) *Cluster {
 		t.Fatalf("seal identity %s has mode %v, want 0600", initOut.SealIdentity, fi.Mode().Perm())
 	}
 	c.Token, c.JoinToken, c.SealIdentity = initOut.OperatorToken, initOut.JoinToken, initOut.SealIdentity
+	if caPEM, err := os.ReadFile(initOut.CACertFile); err != nil || initOut.CACert == "" || string(caPEM) != initOut.CACert {
+		t.Fatalf("operator init's CA certificate %q: %v (printed %q)", initOut.CACertFile, err, initOut.CACert)
+	}
+	c.TrustCA(initOut.CACertFile)
 	spec := apispec.New(t)
 	c.spec = spec
 	for _, n := range c.Nodes {
@@ -167,7 +176,7 @@ func StartClusterWith(t testing.TB, bin, extra string) *Cluster {
 		c.Start(n)
 	}
 	testkit.Poll(t, 60*time.Second, "three voters", func() error {
-		r := RunCLI(t, bin, "--addr", n1.APIAddr, "--token", c.Token, "operator", "raft", "list-peers", "--format", "json")
+		r := c.CLI(n1, "operator", "raft", "list-peers", "--format", "json")
 		if r.Code != 0 {
 			return fmt.Errorf("list-peers: %v", r)
 		}
@@ -335,7 +344,7 @@ func (c *Cluster) Others(l *Node) []*Node {
 // CLI runs a CLI command against node n with the operator token.
 func (c *Cluster) CLI(n *Node, args ...string) CLIResult {
 	c.t.Helper()
-	return RunCLI(c.t, c.Bin, append([]string{"--addr", "http://" + n.APIAddr, "--token", c.Token}, args...)...)
+	return RunCLI(c.t, c.Bin, append([]string{"--addr", n.URL(), "--ca-cert", c.ca.file, "--token", c.Token}, args...)...)
 }
 
 // copySealIdentity copies the cluster's seal identity into a node's data

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/tls"
 	"io"
 	"net/http"
 	"testing"
@@ -13,10 +14,14 @@ import (
 
 // NewAPIClient is a client of one node's API with token whose every
 // exchange, when spec is not nil, is checked against openapi.json and a
-// mismatch reported to tb. Its idle connections are closed when the test
-// ends.
+// mismatch reported to tb. addr is a URL or host:port (HTTPS); the node
+// of a test cluster is trusted by its cluster CA. Its idle connections
+// are closed when the test ends.
 func NewAPIClient(tb testing.TB, addr, token string, timeout time.Duration, spec *apispec.Validator) *client.Client {
 	tr := &http.Transport{MaxIdleConnsPerHost: 4, IdleConnTimeout: 30 * time.Second}
+	if ca, ok := caOf(addr); ok {
+		tr.TLSClientConfig = &tls.Config{RootCAs: ca.roots, MinVersion: tls.VersionTLS12}
+	}
 	tb.Cleanup(tr.CloseIdleConnections)
 	var rt http.RoundTripper = tr
 	if spec != nil {

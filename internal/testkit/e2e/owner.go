@@ -55,7 +55,7 @@ func (c *Cluster) OwnerKey(tenant string) string {
 // OwnerKey).
 func (c *Cluster) TenantCLI(n *Node, tenant string, args ...string) CLIResult {
 	c.t.Helper()
-	return RunCLI(c.t, c.Bin, append([]string{"--addr", "http://" + n.APIAddr, "--token", c.OwnerKey(tenant)}, args...)...)
+	return RunCLI(c.t, c.Bin, append([]string{"--addr", n.URL(), "--ca-cert", c.ca.file, "--token", c.OwnerKey(tenant)}, args...)...)
 }
 
 // TenantAPI is an API client of node n as tenant's Owner (see OwnerKey),
