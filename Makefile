@@ -28,6 +28,7 @@ FUZZTIME ?= 2m
 fuzz: ## run every fuzz target for FUZZTIME each (default 2m)
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeCommand$$' -fuzztime $(FUZZTIME) ./raftstore
 	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./appliance/config
+	$(GO) test -run '^$$' -fuzz '^FuzzParseSAN$$' -fuzztime $(FUZZTIME) ./appliance/apitls
 	$(GO) test -run '^$$' -fuzz '^FuzzCreateTenantBody$$' -fuzztime $(FUZZTIME) ./appliance/api
 	$(GO) test -run '^$$' -fuzz '^FuzzCreateRecordBody$$' -fuzztime $(FUZZTIME) ./appliance/api
 	$(GO) test -run '^$$' -fuzz '^FuzzMediaType$$' -fuzztime $(FUZZTIME) ./appliance/blobs
@@ -98,15 +99,16 @@ cluster: build ## three local nodes on 127.0.0.1 (API 8210/8220/8230); Ctrl-C st
 	JOIN=$$(sed -n 's/.*"join_token": "\(.*\)".*/\1/p' $(CLUSTER_DIR)/init.json); \
 	trap 'kill $$(cat $(CLUSTER_DIR)/*.pid) 2>/dev/null; wait' INT TERM EXIT; \
 	./$(BIN) server --config $(CLUSTER_DIR)/n1.toml 2> $(CLUSTER_DIR)/n1.log & echo $$! > $(CLUSTER_DIR)/n1.pid; \
-	until curl -fs http://127.0.0.1:8210/v1/sys/health >/dev/null; do sleep 0.1; done; \
+	until curl -fs --cacert $(CLUSTER_DIR)/n1/tls/ca.crt https://127.0.0.1:8210/v1/sys/health >/dev/null; do sleep 0.1; done; \
 	for i in 2 3; do \
 	  ./$(BIN) operator join --config $(CLUSTER_DIR)/n$$i.toml --join-token "$$JOIN" > /dev/null || exit 1; \
 	  install -m 600 $(CLUSTER_DIR)/n1/seal.age $(CLUSTER_DIR)/n$$i/seal.age; \
 	  ./$(BIN) server --config $(CLUSTER_DIR)/n$$i.toml 2> $(CLUSTER_DIR)/n$$i.log & echo $$! > $(CLUSTER_DIR)/n$$i.pid; \
 	done; \
+	export CUSTOS_CACERT=$(CURDIR)/$(CLUSTER_DIR)/n1/tls/ca.crt; \
 	until [ "$$(CUSTOS_TOKEN=$$TOKEN ./$(BIN) --addr 127.0.0.1:8210 operator raft list-peers --format json | grep -c '"voter": true')" = 3 ]; do sleep 0.2; done; \
 	CUSTOS_TOKEN=$$TOKEN ./$(BIN) --addr 127.0.0.1:8220 status; \
-	printf '\nThree nodes: API on 127.0.0.1:8210, :8220, :8230; logs in $(CLUSTER_DIR)/.\n  export CUSTOS_ADDR=http://127.0.0.1:8210\n  export CUSTOS_TOKEN=%s\nCtrl-C stops the cluster.\n' "$$TOKEN"; \
+	printf '\nThree nodes: API on https://127.0.0.1:8210, :8220, :8230; logs in $(CLUSTER_DIR)/.\n  export CUSTOS_ADDR=https://127.0.0.1:8210\n  export CUSTOS_CACERT=%s\n  export CUSTOS_TOKEN=%s\nCtrl-C stops the cluster.\n' "$$CUSTOS_CACERT" "$$TOKEN"; \
 	wait
 
 test-vault: bin/vault ## only the keyring's tests against a real Vault server (see vault)

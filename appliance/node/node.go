@@ -25,6 +25,14 @@
 // Secrets are printed once and stored only as SHA-256 hashes in the
 // replicated state, so every node can check them.
 //
+// # TLS
+//
+// The API listener serves TLS (apitls.go, package appliance/apitls) with
+// the operator's certificate files or one the node issues itself from the
+// cluster CA (EnsureAPICertificate, at init, join and start), re-read
+// when the files change and on ReloadTLS (SIGHUP); plain HTTP only in dev
+// mode or with api.insecure_http, which it logs as a warning.
+//
 // # Keys
 //
 // The seal identity (keyring.seal_identity, default <data_dir>/seal.age)

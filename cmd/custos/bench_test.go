@@ -112,17 +112,17 @@ func runLoad(t *testing.T, c *e2e.Cluster, leader *e2e.Node, nodes []*e2e.Node, 
 	return runOps(t, c, leader, nodes, conc, d, func(w int, hc *http.Client, n *e2e.Node) (func() bool, error) {
 		if op != "patch" {
 			return func() bool {
-				return send(hc, "POST", "http://"+n.APIAddr+"/v1/tenants", body(fmt.Sprintf("b%d-%d-%d", runID, w, seq.Add(1))))
+				return send(hc, "POST", n.URL()+"/v1/tenants", body(fmt.Sprintf("b%d-%d-%d", runID, w, seq.Add(1))))
 			}, nil
 		}
 		own := fmt.Sprintf("p%d-%d", runID, w)
-		if !send(hc, "POST", "http://"+n.APIAddr+"/v1/tenants", body(own)) {
+		if !send(hc, "POST", n.URL()+"/v1/tenants", body(own)) {
 			return nil, fmt.Errorf("create %s for patching", own)
 		}
 		i := 0
 		return func() bool {
 			i++
-			return send(hc, "PATCH", "http://"+n.APIAddr+"/v1/tenants/"+own, fmt.Sprintf(`{"display_name":%q}`, names[i%2]))
+			return send(hc, "PATCH", n.URL()+"/v1/tenants/"+own, fmt.Sprintf(`{"display_name":%q}`, names[i%2]))
 		}, nil
 	})
 }
@@ -239,7 +239,7 @@ func TestBenchRecords(t *testing.T) {
 	create := func(hc *http.Client, n *e2e.Node) bool {
 		i := seq.Add(1)
 		id := fmt.Sprintf("g%d-%d", runID, i)
-		req, _ := http.NewRequest("POST", "http://"+n.APIAddr+"/v1/tenants/bench/collections/guests/records", strings.NewReader(benchRecord(id, i)))
+		req, _ := http.NewRequest("POST", n.URL()+"/v1/tenants/bench/collections/guests/records", strings.NewReader(benchRecord(id, i)))
 		req.Header.Set("Authorization", "Bearer "+token)
 		req.Header.Set("Content-Type", "application/json")
 		resp, err := hc.Do(req)
@@ -259,7 +259,7 @@ func TestBenchRecords(t *testing.T) {
 		idsMu.Lock()
 		id := ids[rand.IntN(len(ids))]
 		idsMu.Unlock()
-		req, _ := http.NewRequest("GET", "http://"+n.APIAddr+"/v1/tenants/bench/collections/guests/records/"+id, nil)
+		req, _ := http.NewRequest("GET", n.URL()+"/v1/tenants/bench/collections/guests/records/"+id, nil)
 		req.Header.Set("Authorization", "Bearer "+token)
 		resp, err := hc.Do(req)
 		if err != nil {
@@ -300,7 +300,7 @@ func TestBenchBlobs(t *testing.T) {
 	c := e2e.StartClusterWith(t, bin, benchConfig)
 	leader := c.WaitLeader(30 * time.Second)
 	token := benchTenant(t, c, leader)
-	benchBlobUploads(t, leader, token, func(format string, args ...any) {
+	benchBlobUploads(t, c, leader, token, func(format string, args ...any) {
 		t.Logf(format, args...)
 		fmt.Printf(format+"\n", args...)
 	})
@@ -394,7 +394,7 @@ func runOps(t *testing.T, c *e2e.Cluster, leader *e2e.Node, nodes []*e2e.Node, c
 	for w := 0; w < conc; w++ {
 		wg.Go(func() {
 			n := nodes[w%len(nodes)]
-			hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+			hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1, TLSClientConfig: c.TLSConfig()}}
 			defer hc.CloseIdleConnections()
 			do, err := newWorker(w, hc, n)
 			if err != nil {
@@ -454,7 +454,7 @@ func runOps(t *testing.T, c *e2e.Cluster, leader *e2e.Node, nodes []*e2e.Node, c
 
 // benchBlobUploads uploads 8 blobs of 64 MB to the leader, one after
 // another and then 4 at a time, and reports MB/s (10^6 bytes).
-func benchBlobUploads(t *testing.T, leader *e2e.Node, token string, line func(string, ...any)) {
+func benchBlobUploads(t *testing.T, c *e2e.Cluster, leader *e2e.Node, token string, line func(string, ...any)) {
 	t.Helper()
 	const size, count = 64 << 20, 8
 	body := make([]byte, size)
@@ -462,7 +462,7 @@ func benchBlobUploads(t *testing.T, leader *e2e.Node, token string, line func(st
 		body[i] = byte(i*7 + i>>9) // not all zeros: a compressing layer must not help
 	}
 	upload := func(hc *http.Client) (int, error) {
-		req, _ := http.NewRequest("POST", "http://"+leader.APIAddr+"/v1/tenants/bench/blobs?subject=s1", bytes.NewReader(body))
+		req, _ := http.NewRequest("POST", leader.URL()+"/v1/tenants/bench/blobs?subject=s1", bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+token)
 		req.Header.Set("Content-Type", "audio/wav")
 		req.ContentLength = size
@@ -474,7 +474,7 @@ func benchBlobUploads(t *testing.T, leader *e2e.Node, token string, line func(st
 		return resp.StatusCode, nil
 	}
 	// A first upload, untimed: whether the route exists at all.
-	probe := &http.Client{Timeout: 5 * time.Minute}
+	probe := c.HTTPClient(5 * time.Minute)
 	if code, err := upload(probe); err == nil && (code == http.StatusNotFound || code == http.StatusMethodNotAllowed) {
 		line("issue5 op=blob-upload skipped: POST /v1/tenants/{t}/blobs answered %d (no blob API in this build)", code)
 		return
@@ -488,7 +488,7 @@ func benchBlobUploads(t *testing.T, leader *e2e.Node, token string, line func(st
 		var wg sync.WaitGroup
 		for range conc {
 			wg.Go(func() {
-				hc := &http.Client{Timeout: 10 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+				hc := &http.Client{Timeout: 10 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 1, TLSClientConfig: c.TLSConfig()}}
 				defer hc.CloseIdleConnections()
 				for next.Add(1) <= count {
 					if code, err := upload(hc); err != nil || code != http.StatusCreated {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -28,6 +29,7 @@ type Node struct {
 	StderrPath  string
 	Proc        *Proc
 	API         *client.Client
+	plain       bool // serves plain HTTP (StartPlainClusterWith)
 }
 
 // Cluster is a three-node cluster of real custos processes on loopback,
@@ -52,11 +54,19 @@ type Cluster struct {
 // extra (TOML, such as "[log]\nlevel = \"warn\"\n"); nothing runs yet.
 func NewCluster(t testing.TB, bin, extra string) *Cluster {
 	t.Helper()
+	return newCluster(t, bin, extra, false)
+}
+
+// newCluster is NewCluster; plain: the nodes serve plain HTTP
+// (api.insecure_http).
+func newCluster(t testing.TB, bin, extra string, plain bool) *Cluster {
+	t.Helper()
 	c := &Cluster{t: t, Bin: bin, Dir: t.TempDir()}
 	ports := FreePorts(t, 6)
 	for i := 1; i <= 3; i++ {
 		n := &Node{
 			ID:          fmt.Sprintf("n%d", i),
+			plain:       plain,
 			APIAddr:     ports[2*i-2],
 			ClusterAddr: ports[2*i-1],
 		}
@@ -79,6 +89,9 @@ election_timeout = "500ms"
 leader_lease_timeout = "250ms"
 apply_timeout = "3s"
 `, n.ID, n.DataDir, n.APIAddr, n.ClusterAddr)
+		if plain {
+			cfg = strings.Replace(cfg, "[cluster]\n", "insecure_http = true\n[cluster]\n", 1)
+		}
 		if i > 0 {
 			cfg += fmt.Sprintf("join = [%q]\n", c.Nodes[0].ClusterAddr)
 		}
@@ -128,7 +141,19 @@ func StartCluster(t testing.TB, bin string) *Cluster {
 // configuration (after the [cluster] table, so it should open a table).
 func StartClusterWith(t testing.TB, bin, extra string) *Cluster {
 	t.Helper()
-	c := NewCluster(t, bin, extra)
+	return startCluster(t, bin, extra, false)
+}
+
+// StartPlainClusterWith is StartClusterWith with every API serving plain
+// HTTP (api.insecure_http = true): the baseline of the TLS benchmark.
+func StartPlainClusterWith(t testing.TB, bin, extra string) *Cluster {
+	t.Helper()
+	return startCluster(t, bin, extra, true)
+}
+
+func startCluster(t testing.TB, bin, extra string, plain bool) *Cluster {
+	t.Helper()
+	c := newCluster(t, bin, extra, plain)
 	n1 := c.Nodes[0]
 	r := RunCLI(t, bin, "operator", "init", "--config", n1.ConfigPath, "--format", "json")
 	if r.Code != 0 {
@@ -158,11 +183,13 @@ func StartClusterWith(t testing.TB, bin, extra string) *Cluster {
 	if caPEM, err := os.ReadFile(initOut.CACertFile); err != nil || initOut.CACert == "" || string(caPEM) != initOut.CACert {
 		t.Fatalf("operator init's CA certificate %q: %v (printed %q)", initOut.CACertFile, err, initOut.CACert)
 	}
-	c.TrustCA(initOut.CACertFile)
+	if !plain {
+		c.TrustCA(initOut.CACertFile)
+	}
 	spec := apispec.New(t)
 	c.spec = spec
 	for _, n := range c.Nodes {
-		n.API = NewAPIClient(t, n.APIAddr, c.Token, 10*time.Second, spec)
+		n.API = NewAPIClient(t, n.URL(), c.Token, 10*time.Second, spec)
 	}
 	c.Start(n1)
 	c.WaitHealthy(n1, 30*time.Second)

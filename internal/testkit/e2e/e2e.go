@@ -1,7 +1,9 @@
 // Package e2e is the end-to-end harness: it builds the custos binary once
 // per test binary run and drives real processes over loopback, the way an
-// operator would (as etcd's tests/framework/e2e) — a node in dev mode, a
-// cluster of three initialized and joined with the CLI, kill -9 and
+// operator would (as etcd's tests/framework/e2e) — a node in dev mode
+// (plain HTTP), a cluster of three initialized and joined with the CLI
+// and serving its API over TLS from the cluster CA, which the harness's
+// clients and CLI runs trust as an operator's would (tls.go), kill -9 and
 // restarts on the same data directories, the CLI itself, and the API
 // through appliance/client with every exchange checked against
 // openapi.json. Everything it starts is killed in t.Cleanup; logs go to

@@ -62,7 +62,7 @@ func (c *Cluster) TenantCLI(n *Node, tenant string, args ...string) CLIResult {
 // checked against openapi.json as the nodes' clients are.
 func (c *Cluster) TenantAPI(n *Node, tenant string) *client.Client {
 	c.t.Helper()
-	return NewAPIClient(c.t, n.APIAddr, c.OwnerKey(tenant), 10*time.Second, c.spec)
+	return NewAPIClient(c.t, n.URL(), c.OwnerKey(tenant), 10*time.Second, c.spec)
 }
 
 // OwnerKey is Cluster.OwnerKey for the dev node.

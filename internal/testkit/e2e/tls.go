@@ -111,8 +111,14 @@ func (c *Cluster) TrustCA(file string) {
 	registerCA(c.t, c.ca, addrs...)
 }
 
-// URL is the base URL of n's API: https://host:port.
-func (n *Node) URL() string { return "https://" + n.APIAddr }
+// URL is the base URL of n's API: https://host:port (http:// in a
+// cluster of StartPlainClusterWith).
+func (n *Node) URL() string {
+	if n.plain {
+		return "http://" + n.APIAddr
+	}
+	return "https://" + n.APIAddr
+}
 
 // CACertFile is the cluster CA operator init printed: what clients trust
 // the nodes' API certificates with (the CLI's --ca-cert).
