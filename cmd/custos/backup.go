@@ -166,13 +166,20 @@ serves, so that no subject erased after the backup comes back.`,
 			if err != nil {
 				return err
 			}
+			// New cluster credentials: a new CA, which clients trust the
+			// API's new certificates with.
+			if _, err := node.EnsureAPICertificate(cfg, cfg.DataDir); err != nil {
+				return err
+			}
+			caPath := node.CACertPath(cfg.DataDir)
 			m := res.Manifest
 			if cl.format == "json" {
 				return printJSON(e.stdout, map[string]any{"join_token": res.JoinToken, "index": m.Index, "term": m.Term,
-					"time": m.Time, "tenants": m.Tenants, "erasures_to_reapply": res.Erasures, "audit_key": res.AuditKey, "node_id": cfg.NodeID})
+					"time": m.Time, "tenants": m.Tenants, "erasures_to_reapply": res.Erasures, "audit_key": res.AuditKey, "node_id": cfg.NodeID,
+					"ca_cert_file": caPath})
 			}
-			fmt.Fprintf(e.stdout, "Restored the backup of %s (raft index %d, %d tenants) into %s.\n%d erasures of newer ledgers will be re-applied at the first start.\n\nJoin token (new cluster credentials):\n  %s\n\nThe operator token, seal identity and audit key are the backed-up cluster's.\nStart the node with: custos server --config <file>\n",
-				m.Time.Format("2006-01-02 15:04:05Z07:00"), m.Index, len(m.Tenants), cfg.DataDir, res.Erasures, res.JoinToken)
+			fmt.Fprintf(e.stdout, "Restored the backup of %s (raft index %d, %d tenants) into %s.\n%d erasures of newer ledgers will be re-applied at the first start.\n\nJoin token (new cluster credentials):\n  %s\n\nThe operator token, seal identity and audit key are the backed-up cluster's.\nStart the node with: custos server --config <file>\n\nThe new cluster CA (give it to clients: custos --ca-cert, or CUSTOS_CACERT):\n  %s\n",
+				m.Time.Format("2006-01-02 15:04:05Z07:00"), m.Index, len(m.Tenants), cfg.DataDir, res.Erasures, res.JoinToken, caPath)
 			return nil
 		},
 	}

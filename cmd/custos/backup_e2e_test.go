@@ -149,6 +149,7 @@ func TestE2EBackupRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	rn.Proc = e2e.StartProc(t, rn.ID, bin, rn.StdoutPath, rn.StderrPath, "server", "--config", rn.ConfigPath)
+	e2e.TrustCAFile(t, filepath.Join(rn.DataDir, "tls", "ca.crt"), rn.APIAddr) // the new cluster's CA, as restore printed
 	rapi := e2e.NewAPIClient(t, rn.APIAddr, c.OwnerKey("acme"), 10*time.Second, nil)
 	testkit.Poll(t, 60*time.Second, "the restored node serves", func() error {
 		_, err := rapi.Health(ctx)
@@ -176,7 +177,7 @@ func TestE2EBackupRestore(t *testing.T) {
 	// The tenant's chain verifies across the restore: a bundle of the
 	// restored node extends the checkpoint kept before the backup.
 	rcli := func(args ...string) e2e.CLIResult {
-		return e2e.RunCLI(t, bin, append([]string{"--addr", "http://" + rn.APIAddr, "--token", c.Token}, args...)...)
+		return e2e.RunCLI(t, bin, append([]string{"--addr", rn.URL(), "--token", c.Token}, args...)...)
 	}
 	bundle := filepath.Join(dir, "acme.tar.gz")
 	must(rcli("audit", "export", "--tenant", "acme", "-o", bundle), "audit export of the restored node")

@@ -111,6 +111,22 @@ func (c *Cluster) TrustCA(file string) {
 	registerCA(c.t, c.ca, addrs...)
 }
 
+// TrustCAFile makes NewAPIClient and RunCLI trust the CA in file for
+// the API addresses addrs until t ends: for a node a test starts by hand
+// (a restored one, with a new cluster CA in its data directory).
+func TrustCAFile(t testing.TB, file string, addrs ...string) {
+	t.Helper()
+	caPEM, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatalf("CA: %v", err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(caPEM) {
+		t.Fatalf("CA %s is not PEM", file)
+	}
+	registerCA(t, clusterCA{file: file, roots: roots}, addrs...)
+}
+
 // URL is the base URL of n's API: https://host:port (http:// in a
 // cluster of StartPlainClusterWith).
 func (n *Node) URL() string {
