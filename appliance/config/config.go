@@ -159,13 +159,19 @@ type Audit struct {
 // Backup configures the leader's scheduled backups (appliance/backup):
 // with Dir set, the leader writes a backup into it every Interval
 // (1m..720h, default 24h) and keeps the newest Keep (1..10000, default
-// 7). Backups are encrypted to the cluster's backup recipients (set at
+// 7). With ArchiveLog the leader also archives the committed raft log
+// into Dir/log every ArchiveInterval (1s..1h, default 10s), encrypted
+// and signed like the backups, for point-in-time restores (`operator
+// restore --to-index/--to-time`). Backups are encrypted to the cluster's backup recipients (set at
 // init or with `custos operator backup recipients`). Dir "" (the
 // default): no scheduled backups; `custos operator backup` still works.
 type Backup struct {
 	Dir      string        `koanf:"dir"`
 	Interval time.Duration `koanf:"interval"`
 	Keep     int           `koanf:"keep"`
+
+	ArchiveLog      bool          `koanf:"archive_log"`
+	ArchiveInterval time.Duration `koanf:"archive_interval"`
 }
 
 // Keyring configures tenant keys.
@@ -289,7 +295,7 @@ func defaults(dev bool) Config {
 			CheckpointEntries:  1000,
 			SelfCheckInterval:  10 * time.Minute,
 		},
-		Backup: Backup{Interval: 24 * time.Hour, Keep: 7},
+		Backup: Backup{Interval: 24 * time.Hour, Keep: 7, ArchiveInterval: 10 * time.Second},
 		Blobs: Blobs{
 			MaxSize:      2 << 30,
 			ContentTypes: []string{"audio/*", "video/*", "image/*", "application/pdf", "application/octet-stream", "text/plain"},
@@ -574,6 +580,8 @@ func flatten(c *Config, redact bool) map[string]any {
 		"backup.dir":                        c.Backup.Dir,
 		"backup.interval":                   c.Backup.Interval.String(),
 		"backup.keep":                       int64(c.Backup.Keep),
+		"backup.archive_log":                c.Backup.ArchiveLog,
+		"backup.archive_interval":           c.Backup.ArchiveInterval.String(),
 		"blobs.max_size":                    c.Blobs.MaxSize,
 		"blobs.content_types":               append([]string{}, c.Blobs.ContentTypes...),
 		"blobs.stale_after":                 c.Blobs.StaleAfter.String(),

@@ -361,7 +361,7 @@ func TestDevDefaults(t *testing.T) {
 			CompactWindow: 10 * time.Minute, TrimAfter: 720 * time.Hour,
 		},
 		Audit:  Audit{Retention: 43800 * time.Hour, CheckpointInterval: time.Minute, CheckpointEntries: 1000, SelfCheckInterval: 10 * time.Minute},
-		Backup: Backup{Interval: 24 * time.Hour, Keep: 7},
+		Backup: Backup{Interval: 24 * time.Hour, Keep: 7, ArchiveInterval: 10 * time.Second},
 		Blobs: Blobs{MaxSize: 2 << 30, StaleAfter: 15 * time.Minute,
 			ContentTypes: []string{"audio/*", "video/*", "image/*", "application/pdf", "application/octet-stream", "text/plain"}},
 		Retention: Retention{Interval: time.Hour, BatchSize: 256, Pause: 20 * time.Millisecond},

@@ -77,6 +77,12 @@ func (c *Config) Validate() error {
 	if c.Backup.Keep < 1 || c.Backup.Keep > 10_000 {
 		bad("backup.keep", "must be between 1 and 10000")
 	}
+	if c.Backup.ArchiveInterval < time.Second || c.Backup.ArchiveInterval > time.Hour {
+		bad("backup.archive_interval", "must be between 1s and 1h")
+	}
+	if c.Backup.ArchiveLog && c.Backup.Dir == "" {
+		bad("backup.archive_log", "needs backup.dir (the archive is written to <dir>/log)")
+	}
 	if c.Audit.CheckpointEntries < 1 || c.Audit.CheckpointEntries > 1_000_000 {
 		bad("audit.checkpoint_entries", "must be between 1 and 1000000")
 	}

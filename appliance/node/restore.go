@@ -50,11 +50,19 @@ type RestoreOptions struct {
 	// whose erasure ledgers the restored cluster re-applies at its first
 	// start.
 	Ledgers []io.Reader
+	// Archive is a log archive (a backup directory, or its log/) to
+	// replay onto the backup's state up to Until: a point-in-time
+	// restore. Empty: the backup's state as it is.
+	Archive string
+	Until   backup.Until
 }
 
 // RestoreResult is what a restore prints.
 type RestoreResult struct {
-	Manifest  backup.Manifest
+	Manifest backup.Manifest
+	// Index is the raft index of the restored state: the backup's, or
+	// where the archive's replay stopped.
+	Index     uint64
 	AuditKey  string
 	JoinToken string
 	// Erasures counts the ledger entries the first start re-applies.
@@ -93,7 +101,14 @@ func Restore(ctx context.Context, dataDir, nodeID string, o RestoreOptions) (*Re
 		}
 	}()
 	plan := restorePlan{Index: m.Index, Term: m.Term, Time: m.Time, SHA256: fmt.Sprintf("%x", m.SHA256), Ledger: map[string][]erasure.Entry{}}
-	res := &RestoreResult{Manifest: m, AuditKey: vkey}
+	res := &RestoreResult{Manifest: m, AuditKey: vkey, Index: m.Index}
+	if o.Archive != "" {
+		info, err := backup.ReplayArchive(ctx, o.Archive, o.Identities, vkey, loading, o.Until)
+		if err != nil {
+			return nil, fmt.Errorf("restore: %w", err)
+		}
+		res.Index, plan.Index, plan.Term = info.Index, info.Index, info.Term
+	}
 	for i, r := range o.Ledgers {
 		l, lm, err := backup.LedgersOf(ctx, r, o.Identities, dataDir, vkey)
 		if err != nil {
@@ -197,6 +212,10 @@ func (n *Node) finishRestore(ctx context.Context, dataDir string, members *clust
 func (n *Node) startBackups(members *cluster.Service, aud *audit.Service) *backup.Service {
 	s := backup.New(n.store, backup.Deps{Recipients: members.BackupRecipients, Signer: aud.Signer})
 	bc := n.cfg.Backup
+	if bc.Dir != "" && bc.ArchiveLog {
+		a := backup.NewArchiver(s, n.store, bc.Dir, bc.ArchiveInterval, n.store.IsLeader, n.logger.With("component", "backup"))
+		n.background(a.Run)
+	}
 	if bc.Dir != "" {
 		n.backups = backup.NewScheduler(s, backup.ScheduleConfig{Dir: bc.Dir, Interval: bc.Interval, Keep: bc.Keep,
 			IsLeader: n.store.IsLeader, Logger: n.logger.With("component", "backup")})

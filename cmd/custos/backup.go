@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"filippo.io/age"
 	"github.com/spf13/cobra"
@@ -125,7 +126,8 @@ Nobody reads it without a backup identity; check it with ` + "`custos operator b
 	bk.AddCommand(verify, recipients)
 
 	var ledgers []string
-	var rIdentity, rAuditKey string
+	var rIdentity, rAuditKey, archive, toTime string
+	var toIndex uint64
 	restore := &cobra.Command{
 		Use:   "restore FILE --identity ID [--ledger NEWER_BACKUP]...",
 		Short: "Make this node's data directory the first node of a new cluster holding a backup's state (offline)",
@@ -153,7 +155,15 @@ serves, so that no subject erased after the backup comes back.`,
 				return err
 			}
 			defer f.Close()
-			o := node.RestoreOptions{Backup: f, Identities: ids, AuditKey: rAuditKey}
+			o := node.RestoreOptions{Backup: f, Identities: ids, AuditKey: rAuditKey, Archive: archive, Until: backup.Until{Index: toIndex}}
+			if toTime != "" {
+				if o.Until.Time, err = time.Parse(time.RFC3339Nano, toTime); err != nil {
+					return fmt.Errorf("--to-time: %w", err)
+				}
+			}
+			if (toIndex != 0 || toTime != "") && archive == "" {
+				return fmt.Errorf("--to-index and --to-time need --archive DIR (the backup directory holding log/)")
+			}
 			for _, l := range ledgers {
 				lf, err := os.Open(l)
 				if err != nil {
@@ -174,9 +184,12 @@ serves, so that no subject erased after the backup comes back.`,
 			caPath := node.CACertPath(cfg.DataDir)
 			m := res.Manifest
 			if cl.format == "json" {
-				return printJSON(e.stdout, map[string]any{"join_token": res.JoinToken, "index": m.Index, "term": m.Term,
+				return printJSON(e.stdout, map[string]any{"join_token": res.JoinToken, "index": res.Index, "backup_index": m.Index, "term": m.Term,
 					"time": m.Time, "tenants": m.Tenants, "erasures_to_reapply": res.Erasures, "audit_key": res.AuditKey, "node_id": cfg.NodeID,
 					"ca_cert_file": caPath})
+			}
+			if res.Index != m.Index {
+				fmt.Fprintf(e.stdout, "Log archive replayed from index %d to %d.\n", m.Index, res.Index)
 			}
 			fmt.Fprintf(e.stdout, "Restored the backup of %s (raft index %d, %d tenants) into %s.\n%d erasures of newer ledgers will be re-applied at the first start.\n\nJoin token (new cluster credentials):\n  %s\n\nThe operator token, seal identity and audit key are the backed-up cluster's.\nStart the node with: custos server --config <file>\n\nThe new cluster CA (give it to clients: custos --ca-cert, or CUSTOS_CACERT):\n  %s\n",
 				m.Time.Format("2006-01-02 15:04:05Z07:00"), m.Index, len(m.Tenants), cfg.DataDir, res.Erasures, res.JoinToken, caPath)
@@ -187,6 +200,9 @@ serves, so that no subject erased after the backup comes back.`,
 	restore.Flags().StringVar(&rIdentity, "identity", "", "a backup identity file (age)")
 	restore.Flags().StringVar(&rAuditKey, "audit-key", "", "the audit verifier key the backups must be signed with (default: the key in the backup)")
 	restore.Flags().StringArrayVar(&ledgers, "ledger", nil, "a newer backup whose erasure ledgers are re-applied (repeatable)")
+	restore.Flags().StringVar(&archive, "archive", "", "a log archive to replay after the backup (the backup directory, or its log/): point-in-time restore")
+	restore.Flags().Uint64Var(&toIndex, "to-index", 0, "replay the archive up to this raft index (inclusive)")
+	restore.Flags().StringVar(&toTime, "to-time", "", "replay the archive up to this RFC 3339 time (entries the leader appended at or before it)")
 	return bk, restore
 }
 

@@ -31,7 +31,10 @@ import (
 // (`backup verify`) self-checks the audit chains and counts.
 func TestE2EBackupRestore(t *testing.T) {
 	bin := e2e.Binary(t)
-	c := e2e.StartClusterWith(t, bin, "[audit]\ncheckpoint_interval = \"1s\"\n")
+	// Every node archives into one directory when it leads (shared
+	// storage, as the operations guide recommends).
+	backups := t.TempDir()
+	c := e2e.StartClusterWith(t, bin, fmt.Sprintf("[audit]\ncheckpoint_interval = \"1s\"\n[backup]\ndir = %q\narchive_log = true\narchive_interval = \"1s\"\n", backups))
 	n := c.Nodes[0]
 	ctx := context.Background()
 	must := e2e.Must(t)
@@ -96,9 +99,22 @@ func TestE2EBackupRestore(t *testing.T) {
 	b1 := filepath.Join(dir, "b1.age")
 	must(c.CLI(c.Nodes[1], "operator", "backup", "-o", b1), "backup")
 
-	// After it: the subject erased, another record written.
+	// After it: the subject erased, another record written; the index
+	// between it and the next write noted.
 	must(c.TenantCLI(n, "acme", "dsr", "erase", "acme", req.ID), "dsr erase")
 	create(api, "g3", keeper)
+	// The leader committed each write before it was acknowledged (its
+	// applied_index is the state file's, which commits a few ms later).
+	_, st, err := c.Leader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	between := st.CommitIndex
+	create(api, "g4", keeper)
+	if _, st, err = c.Leader(); err != nil {
+		t.Fatal(err)
+	}
+	after := st.CommitIndex
 	b2 := filepath.Join(dir, "b2.age")
 	must(c.CLI(n, "operator", "backup", "-o", b2), "newer backup")
 
@@ -168,8 +184,10 @@ func TestE2EBackupRestore(t *testing.T) {
 	if _, err := rapi.Record(ctx, "acme", col, "g2", false); err != nil {
 		t.Errorf("the kept subject's record after the restore: %v", err)
 	}
-	if _, err := rapi.Record(ctx, "acme", col, "g3", false); !gone(err) {
-		t.Errorf("a record written after the backup, after the restore: %v", err)
+	for _, rid := range []string{"g3", "g4"} {
+		if _, err := rapi.Record(ctx, "acme", col, rid, false); !gone(err) {
+			t.Errorf("record %s, written after the backup, after the restore: %v", rid, err)
+		}
 	}
 	if l, err := rapi.Erasures(ctx, "acme"); err != nil || len(l.Erasures) != 1 || l.Erasures[0].Request != req.ID {
 		t.Errorf("the restored ledger: %+v %v", l, err)
@@ -182,6 +200,49 @@ func TestE2EBackupRestore(t *testing.T) {
 	bundle := filepath.Join(dir, "acme.tar.gz")
 	must(rcli("audit", "export", "--tenant", "acme", "-o", bundle), "audit export of the restored node")
 	must(e2e.RunCLI(t, bin, "audit", "verify", "--key", keyFile, "--checkpoint", cpFile, bundle), "audit verify across the restore")
+	// Point in time: the backup and the log archive, up to the index
+	// between the writes of g3 and g4, give g3 and not g4 (nor the erased
+	// subject: the erasure is in the log).
+	testkit.Poll(t, 30*time.Second, "the log archive reaches the last write", func() error {
+		ents, err := os.ReadDir(filepath.Join(backups, "log"))
+		if err != nil {
+			return err
+		}
+		for _, e := range ents {
+			var first, last uint64
+			if _, err := fmt.Sscanf(e.Name(), "custos-log-%d-%d.age", &first, &last); err == nil && last >= after {
+				return nil
+			}
+		}
+		return fmt.Errorf("%d segments, none reaches %d", len(ents), after)
+	})
+	ports2 := e2e.FreePorts(t, 2)
+	p2 := filepath.Join(dir, "r2")
+	file("r2.toml", fmt.Sprintf("node_id = \"r2\"\nregion = \"local\"\ndata_dir = %q\n[api]\nlisten_address = %q\n[cluster]\nlisten_address = %q\nheartbeat_timeout = \"500ms\"\nelection_timeout = \"500ms\"\nleader_lease_timeout = \"250ms\"\n",
+		p2, ports2[0], ports2[1]))
+	pr := e2e.RunCLI(t, bin, "operator", "restore", b1, "--config", filepath.Join(dir, "r2.toml"), "--identity", idFile,
+		"--archive", backups, "--to-index", fmt.Sprint(between))
+	must(pr, "point-in-time restore")
+	if !strings.Contains(pr.Stdout, fmt.Sprintf("to %d.", between)) {
+		t.Fatalf("point-in-time restore: %s", pr.Stdout)
+	}
+	if err := os.WriteFile(filepath.Join(p2, "seal.age"), seal, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e2e.DumpOnFailure(t, filepath.Join(dir, "r2.log"))
+	e2e.StartProc(t, "r2", bin, filepath.Join(dir, "r2.stdout.log"), filepath.Join(dir, "r2.log"), "server", "--config", filepath.Join(dir, "r2.toml"))
+	papi := e2e.NewAPIClient(t, ports2[0], c.OwnerKey("acme"), 10*time.Second, nil)
+	testkit.Poll(t, 60*time.Second, "the point-in-time node serves", func() error {
+		_, err := papi.Health(ctx)
+		return err
+	})
+	for rid, want := range map[string]bool{"g1": false, "g2": true, "g3": true, "g4": false} {
+		_, err := papi.Record(ctx, "acme", col, rid, false)
+		if want && err != nil || !want && !gone(err) {
+			t.Errorf("point in time: record %s: %v (want present: %v)", rid, err, want)
+		}
+	}
+
 	// The restore is in the system chain (the backup's own backup.taken
 	// follows its dump, so it is not).
 	for _, action := range []string{"cluster.restore", "backup.recipients"} {
