@@ -231,6 +231,7 @@ func TestE2EBackupRestore(t *testing.T) {
 	}
 	e2e.DumpOnFailure(t, filepath.Join(dir, "r2.log"))
 	e2e.StartProc(t, "r2", bin, filepath.Join(dir, "r2.stdout.log"), filepath.Join(dir, "r2.log"), "server", "--config", filepath.Join(dir, "r2.toml"))
+	e2e.TrustCAFile(t, filepath.Join(p2, "tls", "ca.crt"), ports2[0])
 	papi := e2e.NewAPIClient(t, ports2[0], c.OwnerKey("acme"), 10*time.Second, nil)
 	testkit.Poll(t, 60*time.Second, "the point-in-time node serves", func() error {
 		_, err := papi.Health(ctx)
