@@ -39,7 +39,9 @@ Nobody reads it without a backup identity; check it with ` + "`custos operator b
 			if err != nil {
 				return err
 			}
-			n, err := cl.api.Backup(cmd.Context(), f)
+			bar := newBar(e.stderr, -1, "backup")
+			n, err := cl.api.Backup(cmd.Context(), barWriter(f, bar))
+			finishBar(bar)
 			if err == nil {
 				err = f.Sync()
 			}
@@ -77,7 +79,9 @@ Nobody reads it without a backup identity; check it with ` + "`custos operator b
 				return err
 			}
 			defer f.Close()
-			rep, err := backup.Drill(cmd.Context(), f, ids, filepath.Dir(args[0]), backup.ReadOptions{AuditKey: auditKey})
+			bar := newBar(e.stderr, fileSize(f), "restore drill")
+			rep, err := backup.Drill(cmd.Context(), barReader(f, bar), ids, filepath.Dir(args[0]), backup.ReadOptions{AuditKey: auditKey})
+			finishBar(bar)
 			if err != nil {
 				return err
 			}
@@ -155,7 +159,9 @@ serves, so that no subject erased after the backup comes back.`,
 				return err
 			}
 			defer f.Close()
-			o := node.RestoreOptions{Backup: f, Identities: ids, AuditKey: rAuditKey, Archive: archive, Until: backup.Until{Index: toIndex}}
+			bar := newBar(e.stderr, fileSize(f), "restore")
+			defer finishBar(bar)
+			o := node.RestoreOptions{Backup: barReader(f, bar), Identities: ids, AuditKey: rAuditKey, Archive: archive, Until: backup.Until{Index: toIndex}}
 			if toTime != "" {
 				if o.Until.Time, err = time.Parse(time.RFC3339Nano, toTime); err != nil {
 					return fmt.Errorf("--to-time: %w", err)
@@ -204,6 +210,15 @@ serves, so that no subject erased after the backup comes back.`,
 	restore.Flags().Uint64Var(&toIndex, "to-index", 0, "replay the archive up to this raft index (inclusive)")
 	restore.Flags().StringVar(&toTime, "to-time", "", "replay the archive up to this RFC 3339 time (entries the leader appended at or before it)")
 	return bk, restore
+}
+
+// fileSize is f's size (-1 when unknown).
+func fileSize(f *os.File) int64 {
+	fi, err := f.Stat()
+	if err != nil {
+		return -1
+	}
+	return fi.Size()
 }
 
 func loadBackupIdentity(path string) ([]age.Identity, error) {

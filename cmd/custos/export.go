@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
 	"github.com/custos/custos/appliance/client"
@@ -109,6 +110,7 @@ func runExport(cmd *cobra.Command, e *env, cl *clientFlags, f *exportFlags, tena
 type progress struct {
 	w     io.Writer
 	quiet bool
+	bar   *progressbar.ProgressBar // on a terminal
 }
 
 func newProgress(w io.Writer, quiet bool) *progress { return &progress{w: w, quiet: quiet} }
@@ -144,10 +146,18 @@ func (p *progress) counting(w io.Writer, total int64, what string) io.Writer {
 	if p.quiet {
 		return w
 	}
+	if bar := newBar(p.w, total, what); bar != nil {
+		p.bar = bar
+		return barWriter(w, bar)
+	}
 	return &countingWriter{w: w, p: p, total: total, what: what}
 }
 
 func (p *progress) done() {
+	if p.bar != nil {
+		finishBar(p.bar)
+		return
+	}
 	if !p.quiet {
 		fmt.Fprintln(p.w)
 	}
