@@ -53,6 +53,13 @@ func (s *Store) callLeader(ctx context.Context, method string, args any, reply i
 	}
 }
 
+// leaderWatch is how often an in-flight call to the leader checks whether
+// the node still believes it is the leader (see callLeaderOnce). A leader
+// change is noticed within this, which is small against an election
+// (HeartbeatTimeout and ElectionTimeout, 500 ms to 1 s), and one
+// LeaderWithID per interval and call in flight costs nothing.
+const leaderWatch = 10 * time.Millisecond
+
 func (s *Store) callLeaderOnce(method string, args, reply any, budget time.Duration) (err error, retry bool) {
 	addr, err := s.leaderAddr()
 	if err != nil {
@@ -65,22 +72,44 @@ func (s *Store) callLeaderOnce(method string, args, reply any, budget time.Durat
 	call := c.Go(method, args, reply, make(chan *rpc.Call, 1))
 	timer := time.NewTimer(max(budget, 10*time.Millisecond))
 	defer timer.Stop()
-	select {
-	case <-call.Done:
-		if call.Error != nil {
-			var se rpc.ServerError
-			if !errors.As(call.Error, &se) {
-				s.pool.drop(addr, c)
+	watch := time.NewTicker(leaderWatch)
+	defer watch.Stop()
+	for {
+		select {
+		case <-call.Done:
+			if call.Error != nil {
+				var se rpc.ServerError
+				if !errors.As(call.Error, &se) {
+					s.pool.drop(addr, c)
+				}
+				// The request may have reached the leader: not retried.
+				return fmt.Errorf("raftstore: leader %s: %v: %w", addr, call.Error, ErrNoLeader), false
 			}
-			// The request may have reached the leader: not retried.
-			return fmt.Errorf("raftstore: leader %s: %v: %w", addr, call.Error, ErrNoLeader), false
+			return nil, false
+		case <-watch.C:
+			// A leader that went silent (paused, cut off) answers no call
+			// until it is back, and a call waiting for it would hold its
+			// caller — and the proposer's in-flight slot — until the
+			// timeout, long after a new leader is known: the followers
+			// stop believing in it after HeartbeatTimeout. So the call is
+			// given up as soon as this node no longer names addr as the
+			// leader. Its outcome is unknown (the old leader may have
+			// replicated the entry before it went silent, and the new
+			// leader then commits it), so it is not retried here: the
+			// caller gets ErrNoLeader, and the next call goes to the new
+			// leader. The connection is dropped with it: a silent peer's
+			// connection may be dead.
+			if cur, _ := s.raft.LeaderWithID(); string(cur) == addr {
+				continue
+			}
+			s.pool.drop(addr, c)
+			return fmt.Errorf("raftstore: leader %s: leadership changed while the call was in flight (outcome unknown): %w", addr, ErrNoLeader), false
+		case <-timer.C:
+			s.pool.drop(addr, c)
+			return fmt.Errorf("raftstore: leader %s: %w", addr, ErrTimeout), false
+		case <-s.done:
+			return ErrClosed, false
 		}
-		return nil, false
-	case <-timer.C:
-		s.pool.drop(addr, c)
-		return fmt.Errorf("raftstore: leader %s: %w", addr, ErrTimeout), false
-	case <-s.done:
-		return ErrClosed, false
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/rpc"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -46,12 +47,44 @@ type mux struct {
 }
 
 // netFaults lets tests cut links: dials to blocked addresses fail and
-// connections from blocked node ids are dropped.
+// connections from blocked node ids are dropped. It also lets them stall
+// the node: see stall.
 type netFaults struct {
 	mu    sync.Mutex
 	addrs map[string]bool
 	ids   map[string]bool
 	live  map[*trackedConn]bool
+	// resume is non-nil while the node is stalled, and closed when it
+	// resumes. Atomic: every read and write of a tracked connection
+	// looks at it.
+	resume atomic.Pointer[chan struct{}]
+}
+
+// stall makes the node silent the way a paused process (SIGSTOP) is, seen
+// from the network: its connections neither deliver what arrives nor send,
+// it accepts and dials nothing, and nothing is closed, so its peers see no
+// error, only silence — unlike a cut link (set), whose closed connections
+// tell the peers at once. unstall resumes it; a test must unstall a node
+// before closing it.
+func (f *netFaults) stall() {
+	ch := make(chan struct{})
+	f.resume.CompareAndSwap(nil, &ch)
+}
+
+func (f *netFaults) unstall() {
+	if ch := f.resume.Swap(nil); ch != nil {
+		close(*ch)
+	}
+}
+
+// waitRunning blocks while the node is stalled.
+func (f *netFaults) waitRunning() {
+	if f == nil {
+		return
+	}
+	if ch := f.resume.Load(); ch != nil {
+		<-*ch
+	}
 }
 
 // trackedConn is a live connection that a test fault can cut.
@@ -59,6 +92,20 @@ type trackedConn struct {
 	net.Conn
 	f        *netFaults
 	addr, id string
+}
+
+func (c *trackedConn) Read(b []byte) (int, error) {
+	c.f.waitRunning()
+	n, err := c.Conn.Read(b)
+	// What arrives while the node is stalled waits, as it would in the
+	// socket of a paused process.
+	c.f.waitRunning()
+	return n, err
+}
+
+func (c *trackedConn) Write(b []byte) (int, error) {
+	c.f.waitRunning()
+	return c.Conn.Write(b)
 }
 
 func (c *trackedConn) Close() error {
@@ -127,6 +174,7 @@ func (m *mux) serve() {
 }
 
 func (m *mux) route(raw net.Conn) {
+	m.faults.waitRunning()
 	conn := tls.Server(raw, m.serverTLS)
 	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
 	if err := conn.Handshake(); err != nil {
@@ -168,6 +216,7 @@ func (m *mux) route(raw net.Conn) {
 
 // dial opens a mutual-TLS connection on channel ch.
 func (m *mux) dial(addr string, ch byte, timeout time.Duration) (net.Conn, error) {
+	m.faults.waitRunning()
 	if m.faults.blocked(addr, "") {
 		return nil, fmt.Errorf("dial %s: link cut (test fault)", addr)
 	}
@@ -220,16 +269,29 @@ type rpcPool struct {
 
 func (p *rpcPool) get(addr string, timeout time.Duration) (*rpc.Client, error) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if c, ok := p.c[addr]; ok {
+	c, ok := p.c[addr]
+	p.mu.Unlock()
+	if ok {
 		return c, nil
 	}
+	// Dialed without holding the lock: a peer that accepts connections
+	// but does not answer (a paused process: the kernel completes the TCP
+	// handshake, the TLS handshake waits) would otherwise hold up every
+	// call to every other peer, the new leader's too, for the dial
+	// timeout.
 	conn, err := p.m.dial(addr, chanCluster, timeout)
 	if err != nil {
 		return nil, err
 	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c, ok := p.c[addr]; ok {
+		// Another caller dialed meanwhile: use its client.
+		conn.Close()
+		return c, nil
+	}
 	pc := &poolConn{Conn: conn}
-	c := rpc.NewClient(pc)
+	c = rpc.NewClient(pc)
 	// A broken connection leaves the pool as soon as its reader sees the
 	// error, so later calls redial instead of failing on a dead client.
 	pc.onErr = func() { p.drop(addr, c) }
