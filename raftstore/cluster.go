@@ -297,7 +297,7 @@ func (s *Store) onLeader(ctx context.Context, method string, args *MemberArgs, l
 		}
 	}
 	var reply MemberReply
-	err := s.callLeader(ctx, method, args, &reply)
+	err := s.callLeader(ctx, method, args, &reply, waitAnswer)
 	if errors.Is(err, errLocalLeader) {
 		return local()
 	}

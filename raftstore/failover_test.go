@@ -100,6 +100,19 @@ func TestClusterSilentLeaderReleasesForwardedWrites(t *testing.T) {
 		if err != nil || !res.Applied {
 			t.Fatalf("write through %s after the leader went silent: %+v, %v", f.NodeID(), res, err)
 		}
+		// And a linearizable read there sees it (a read index of the new
+		// leader).
+		rctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		err = f.View(rctx, Linearizable, func(r *ReadTx) error {
+			if _, _, ok := r.Get(Path("fresh"), []byte(f.NodeID())); !ok {
+				return errors.New("the fresh write is missing")
+			}
+			return nil
+		})
+		cancel()
+		if err != nil {
+			t.Fatalf("linearizable read through %s after the leader went silent: %v", f.NodeID(), err)
+		}
 	}
 	t.Logf("leader %s silent: %s elected after %v; a fresh write through each follower acknowledged %v after the silence",
 		old.NodeID(), leader.NodeID(), elected.Round(time.Millisecond), time.Since(silentAt).Round(time.Millisecond))

@@ -32,7 +32,7 @@ func (s *Store) Barrier(ctx context.Context) error {
 			break
 		}
 		var reply ReadIndexReply
-		if err = s.callLeader(ctx, "Cluster.ReadIndex", &ReadIndexArgs{From: s.cfg.NodeID}, &reply); err == nil {
+		if err = s.callLeader(ctx, "Cluster.ReadIndex", &ReadIndexArgs{From: s.cfg.NodeID}, &reply, askAgain); err == nil {
 			idx, err = reply.Index, reply.Err.err()
 		}
 		if !errors.Is(err, errLocalLeader) {

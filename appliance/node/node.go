@@ -262,7 +262,9 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Node, error)
 	if n.ln, err = n.listenAPI(dataDir); err != nil {
 		return nil, err
 	}
-	n.work.Go(func() { n.apiDone <- app.Listener(n.ln) })
+	// QuietListener: a connection that never sent a request is closed
+	// without a spurious 400 when the read timeout passes.
+	n.work.Go(func() { n.apiDone <- app.Listener(api.QuietListener(n.ln)) })
 	n.shutdown = app.ShutdownWithContext
 	ok = true
 	logger.Info("api listening", "url", n.APIURL())

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,9 +28,12 @@ type Node struct {
 	ConfigPath  string
 	StdoutPath  string
 	StderrPath  string
-	Proc        *Proc
-	API         *client.Client
-	plain       bool // serves plain HTTP (StartPlainClusterWith)
+	// Netns is the network namespace the node runs in ("" = the test's
+	// own: loopback addresses), see Options.Netns.
+	Netns string
+	Proc  *Proc
+	API   *client.Client
+	plain bool // serves plain HTTP (Options.Plain)
 }
 
 // Cluster is a three-node cluster of real custos processes on loopback,
@@ -50,25 +54,49 @@ type Cluster struct {
 	ca           clusterCA // the cluster CA, which clients trust (see tls.go)
 }
 
+// Options are what a test may change of its cluster.
+type Options struct {
+	// Extra is TOML appended to every node's configuration (after the
+	// [cluster] table, so it should open a table).
+	Extra string
+	// Netns, when set, runs node i in the network namespace Netns.Name(i),
+	// on Netns.Addr(i), and every command and request of the harness to a
+	// node from inside its namespace. It must have three nodes.
+	Netns *Netns
+	// Plain serves the API over plain HTTP (api.insecure_http = true)
+	// instead of TLS.
+	Plain bool
+}
+
 // NewCluster writes the three nodes' configurations, each followed by
 // extra (TOML, such as "[log]\nlevel = \"warn\"\n"); nothing runs yet.
 func NewCluster(t testing.TB, bin, extra string) *Cluster {
 	t.Helper()
-	return newCluster(t, bin, extra, false)
+	return newCluster(t, bin, Options{Extra: extra})
 }
 
-// newCluster is NewCluster; plain: the nodes serve plain HTTP
-// (api.insecure_http).
-func newCluster(t testing.TB, bin, extra string, plain bool) *Cluster {
+func newCluster(t testing.TB, bin string, o Options) *Cluster {
 	t.Helper()
+	extra, plain := o.Extra, o.Plain
 	c := &Cluster{t: t, Bin: bin, Dir: t.TempDir()}
-	ports := FreePorts(t, 6)
+	var ports []string
+	if o.Netns == nil {
+		ports = FreePorts(t, 6)
+	} else {
+		// Each namespace is the node's own: fixed ports are free there.
+		for i := range 3 {
+			ports = append(ports, net.JoinHostPort(o.Netns.Addr(i), "8200"), net.JoinHostPort(o.Netns.Addr(i), "8201"))
+		}
+	}
 	for i := 1; i <= 3; i++ {
 		n := &Node{
 			ID:          fmt.Sprintf("n%d", i),
 			plain:       plain,
 			APIAddr:     ports[2*i-2],
 			ClusterAddr: ports[2*i-1],
+		}
+		if o.Netns != nil {
+			n.Netns = o.Netns.Name(i - 1)
 		}
 		n.DataDir = filepath.Join(c.Dir, n.ID)
 		n.ConfigPath = filepath.Join(c.Dir, n.ID+".toml")
@@ -141,21 +169,23 @@ func StartCluster(t testing.TB, bin string) *Cluster {
 // configuration (after the [cluster] table, so it should open a table).
 func StartClusterWith(t testing.TB, bin, extra string) *Cluster {
 	t.Helper()
-	return startCluster(t, bin, extra, false)
+	return StartClusterOpts(t, bin, Options{Extra: extra})
 }
 
 // StartPlainClusterWith is StartClusterWith with every API serving plain
 // HTTP (api.insecure_http = true): the baseline of the TLS benchmark.
 func StartPlainClusterWith(t testing.TB, bin, extra string) *Cluster {
 	t.Helper()
-	return startCluster(t, bin, extra, true)
+	return StartClusterOpts(t, bin, Options{Extra: extra, Plain: true})
 }
 
-func startCluster(t testing.TB, bin, extra string, plain bool) *Cluster {
+// StartClusterOpts is StartCluster with options.
+func StartClusterOpts(t testing.TB, bin string, o Options) *Cluster {
 	t.Helper()
-	c := newCluster(t, bin, extra, plain)
+	c := newCluster(t, bin, o)
+	plain := o.Plain
 	n1 := c.Nodes[0]
-	r := RunCLI(t, bin, "operator", "init", "--config", n1.ConfigPath, "--format", "json")
+	r := c.RunOn(n1, "operator", "init", "--config", n1.ConfigPath, "--format", "json")
 	if r.Code != 0 {
 		t.Fatalf("operator init: %v", r)
 	}
@@ -189,12 +219,12 @@ func startCluster(t testing.TB, bin, extra string, plain bool) *Cluster {
 	spec := apispec.New(t)
 	c.spec = spec
 	for _, n := range c.Nodes {
-		n.API = NewAPIClient(t, n.URL(), c.Token, 10*time.Second, spec)
+		n.API = NewAPIClientVia(t, n.URL(), c.Token, 10*time.Second, spec, Dialer(n.Netns))
 	}
 	c.Start(n1)
 	c.WaitHealthy(n1, 30*time.Second)
 	for _, n := range c.Nodes[1:] {
-		r := RunCLI(t, bin, "operator", "join", "--config", n.ConfigPath, "--join-token", c.JoinToken)
+		r := c.RunOn(n, "operator", "join", "--config", n.ConfigPath, "--join-token", c.JoinToken)
 		if r.Code != 0 {
 			t.Fatalf("operator join %s: %v", n.ID, r)
 		}
@@ -232,7 +262,8 @@ func startCluster(t testing.TB, bin, extra string, plain bool) *Cluster {
 // data directory, same log files).
 func (c *Cluster) Start(n *Node) {
 	c.t.Helper()
-	n.Proc = StartProc(c.t, n.ID, c.Bin, n.StdoutPath, n.StderrPath, "server", "--config", n.ConfigPath)
+	argv := Command(n.Netns, c.Bin, "server", "--config", n.ConfigPath)
+	n.Proc = StartProc(c.t, n.ID, argv[0], n.StdoutPath, n.StderrPath, argv[1:]...)
 }
 
 // Kill SIGKILLs n's process and waits for it to be gone.
@@ -371,7 +402,15 @@ func (c *Cluster) Others(l *Node) []*Node {
 // CLI runs a CLI command against node n with the operator token.
 func (c *Cluster) CLI(n *Node, args ...string) CLIResult {
 	c.t.Helper()
-	return RunCLI(c.t, c.Bin, append([]string{"--addr", n.URL(), "--ca-cert", c.ca.file, "--token", c.Token}, args...)...)
+	return c.RunOn(n, append([]string{"--addr", n.URL(), "--ca-cert", c.ca.file, "--token", c.Token}, args...)...)
+}
+
+// RunOn runs a CLI command where node n runs (inside its network
+// namespace, if it has one), without adding an address or token.
+func (c *Cluster) RunOn(n *Node, args ...string) CLIResult {
+	c.t.Helper()
+	argv := Command(n.Netns, append([]string{c.Bin}, args...)...)
+	return RunCLI(c.t, argv[0], argv[1:]...)
 }
 
 // copySealIdentity copies the cluster's seal identity into a node's data

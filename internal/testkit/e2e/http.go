@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"io"
+	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -18,7 +20,14 @@ import (
 // of a test cluster is trusted by its cluster CA. Its idle connections
 // are closed when the test ends.
 func NewAPIClient(tb testing.TB, addr, token string, timeout time.Duration, spec *apispec.Validator) *client.Client {
-	tr := &http.Transport{MaxIdleConnsPerHost: 4, IdleConnTimeout: 30 * time.Second}
+	return NewAPIClientVia(tb, addr, token, timeout, spec, nil)
+}
+
+// NewAPIClientVia is NewAPIClient with the client's connections opened by
+// dial (nil: the default dialer), such as a Dialer into the node's network
+// namespace.
+func NewAPIClientVia(tb testing.TB, addr, token string, timeout time.Duration, spec *apispec.Validator, dial func(ctx context.Context, network, addr string) (net.Conn, error)) *client.Client {
+	tr := &http.Transport{MaxIdleConnsPerHost: 4, IdleConnTimeout: 30 * time.Second, DialContext: dial}
 	if ca, ok := caOf(addr); ok {
 		tr.TLSClientConfig = &tls.Config{RootCAs: ca.roots, MinVersion: tls.VersionTLS12}
 	}
