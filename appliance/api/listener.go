@@ -75,5 +75,5 @@ type quietTLSConn struct {
 	tls *tls.Conn
 }
 
-func (c *quietTLSConn) Handshake() error                      { return c.tls.Handshake() }
+func (c *quietTLSConn) Handshake() error                     { return c.tls.Handshake() }
 func (c *quietTLSConn) ConnectionState() tls.ConnectionState { return c.tls.ConnectionState() }

@@ -107,6 +107,7 @@ func TestFaultKillLeader(t *testing.T) {
 	load.verify(t)
 	t.Logf("test ran %v", time.Since(testStart).Round(time.Millisecond))
 }
+
 // TestFaultMinorityUnavailable is acceptance 5: a leader cut off from both
 // followers (they are SIGSTOPped) answers writes and linearizable reads
 // with 503 problem+json in bounded time rather than hanging or answering
@@ -249,4 +250,3 @@ func TestFaultMinorityUnavailable(t *testing.T) {
 		}
 	}
 }
-

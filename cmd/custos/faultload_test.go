@@ -212,7 +212,6 @@ func request(ctx context.Context, hc *http.Client, method, rawURL, token string,
 	return r.Status, r.Body, nil
 }
 
-
 // ---- the load ----
 
 // faultLoad is the clients of a fault test, running until stop.
