@@ -159,3 +159,33 @@ func TestClusterSilentLeaderReleasesForwardedWrites(t *testing.T) {
 		})
 	}
 }
+
+// A leader about to stop hands over: another voter leads at once, without
+// an election timeout of silence. On a follower, and on a node without
+// other voters, HandOver does nothing.
+func TestClusterHandOver(t *testing.T) {
+	c := newTestCluster(t, 3)
+	leader := c.waitLeader()
+	f := c.follower()
+	if err := f.HandOver(ctxT(t)); err != nil {
+		t.Fatalf("hand over on a follower: %v", err)
+	}
+	if err := leader.HandOver(ctxT(t)); err != nil {
+		t.Fatalf("hand over on the leader: %v", err)
+	}
+	if leader.IsLeader() {
+		t.Fatal("the leader still leads after handing over")
+	}
+	next := c.waitLeader()
+	if next == leader {
+		t.Fatal("the old leader leads again")
+	}
+	if _, err := next.Apply(ctxT(t), put("b", "after", "v")); err != nil {
+		t.Fatalf("write after the hand-over: %v", err)
+	}
+
+	single := newTestCluster(t, 1)
+	if err := single.waitLeader().HandOver(ctxT(t)); err != nil || !single.nodes[0].IsLeader() {
+		t.Fatalf("hand over without other voters: %v (still leader: %v)", err, single.nodes[0].IsLeader())
+	}
+}

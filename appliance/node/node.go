@@ -480,6 +480,15 @@ func (n *Node) Done() <-chan error { return n.apiDone }
 // background work — waiting for all of it — and the store.
 func (n *Node) Close(ctx context.Context) error {
 	var errs []error
+	if n.store != nil {
+		// A leader that stops hands over first (a rolling upgrade
+		// restarts every node): the requests in flight here are
+		// forwarded to the new leader while the API drains, and the
+		// cluster does not wait out an election.
+		if err := n.store.HandOver(ctx); err != nil {
+			n.logger.Warn("leadership not handed over before stopping; the other nodes will elect", "error", err)
+		}
+	}
 	if n.shutdown != nil {
 		errs = append(errs, n.shutdown(ctx))
 		// fasthttp closes only the listeners its Serve has registered; a

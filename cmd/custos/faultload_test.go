@@ -455,11 +455,12 @@ func (l *faultLoad) verify(t *testing.T) {
 				for id := range ids {
 					var code int
 					var err error
-					for range 3 {
+					for try := range 5 {
 						code, _, err = request(context.Background(), hc, "GET", n.URL()+"/v1/tenants/"+id+"?stale=true", c.Token, nil)
-						if err == nil && code != http.StatusServiceUnavailable {
+						if err == nil && code != http.StatusServiceUnavailable && code != http.StatusTooManyRequests {
 							break
 						}
+						time.Sleep(time.Duration(try+1) * 100 * time.Millisecond)
 					}
 					if err != nil || code != http.StatusOK {
 						lostMu.Lock()
