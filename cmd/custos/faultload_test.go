@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -101,6 +102,25 @@ func (h *history) firstAcksByNode(t time.Duration) string {
 	}
 	sort.Strings(parts)
 	return strings.Join(parts, ", ")
+}
+
+// longestGap is the longest time between two acknowledgements (by their
+// ends) in the history.
+func (h *history) longestGap() time.Duration {
+	h.mu.Lock()
+	var ends []time.Duration
+	for _, r := range h.recs {
+		if r.ack {
+			ends = append(ends, r.end)
+		}
+	}
+	h.mu.Unlock()
+	slices.Sort(ends)
+	var gap time.Duration
+	for i := 1; i < len(ends); i++ {
+		gap = max(gap, ends[i]-ends[i-1])
+	}
+	return gap
 }
 
 func (h *history) acked() int {

@@ -34,9 +34,9 @@ const Package = "github.com/custos/custos/cmd/custos"
 // state on purpose: building takes most of a minute, so every test of the
 // run shares one build of each kind, and Main removes them at the end.
 var builds struct {
-	mu          sync.Mutex
-	dir         string // the temporary directory holding them ("" = none yet)
-	race, plain build
+	mu   sync.Mutex
+	dir  string            // the temporary directory holding them ("" = none yet)
+	byID map[string]*build // by kind: race or not, version, commit
 }
 
 // A build is one `go build` of Package, made at most once per run.
@@ -68,32 +68,118 @@ func Main(m *testing.M) {
 // CUSTOS_E2E_RACE=0 builds without it.
 func Binary(t testing.TB) string {
 	t.Helper()
+	return BinaryVersion(t, "")
+}
+
+// BinaryVersion is Binary with main.version set to version (-ldflags -X;
+// "" keeps the default): two builds of the same code that report
+// different versions, such as the "old" and "new" of an upgrade test.
+// Only the link step differs from Binary's build, and the build cache
+// makes the rest free.
+func BinaryVersion(t testing.TB, version string) string {
+	t.Helper()
 	race := os.Getenv("CUSTOS_E2E_RACE") != "0"
-	b, name, args := &builds.plain, "custos", []string{"build", "-o"}
+	name, args := "custos", []string{"build"}
 	if race {
-		b, name, args = &builds.race, "custos-race", []string{"build", "-race", "-o"}
+		name, args = "custos-race", []string{"build", "-race"}
 	}
+	if version != "" {
+		name += "-" + version
+		args = append(args, "-ldflags", "-X main.version="+version)
+	}
+	path, err := buildOnce(t, name, "", args)
+	if err != nil {
+		t.Fatalf("build custos: %v", err)
+	}
+	return path
+}
+
+// BinaryAt returns the custos binary built from commit rev of the
+// repository the test runs in (its tree exported with git archive into a
+// temporary directory), without the race detector and with -trimpath, as
+// a release is built, and with main.version set to version: a real older
+// release for an upgrade test. It needs git, the commit (a shallow clone
+// may not have it) and that commit's modules in the module cache or
+// reachable.
+func BinaryAt(t testing.TB, rev, version string) (string, error) {
+	t.Helper()
+	name := "custos-" + version
+	path, err := buildOnce(t, name, rev, []string{"build", "-trimpath", "-ldflags", "-X main.version=" + version})
+	if err != nil {
+		return "", fmt.Errorf("build custos at %s: %w", rev, err)
+	}
+	return path, nil
+}
+
+// buildOnce builds Package (of commit rev, or of the working tree when rev
+// is "") with go args into the run's directory as name, once per run.
+func buildOnce(t testing.TB, name, rev string, args []string) (string, error) {
+	t.Helper()
+	id := name + "@" + rev
+	builds.mu.Lock()
+	if builds.byID == nil {
+		builds.byID = map[string]*build{}
+	}
+	b, ok := builds.byID[id]
+	if !ok {
+		b = &build{}
+		builds.byID[id] = b
+	}
+	builds.mu.Unlock()
 	b.once.Do(func() {
 		dir, err := binDir()
 		if err != nil {
 			b.err = err
 			return
 		}
-		b.path = filepath.Join(dir, name)
+		path := filepath.Join(dir, name)
 		start := time.Now()
-		cmd := exec.Command("go", append(args, b.path, Package)...)
+		cmd := exec.Command("go", append(args, "-o", path, Package)...)
+		if rev != "" {
+			if cmd.Dir, err = exportCommit(dir, rev); err != nil {
+				b.err = err
+				return
+			}
+		}
 		cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod")
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			b.err = fmt.Errorf("go %s: %w\n%s", strings.Join(cmd.Args[1:], " "), err, out)
 			return
 		}
+		b.path = path
 		t.Logf("built %s in %v", name, time.Since(start).Round(time.Millisecond))
 	})
-	if b.err != nil {
-		t.Fatalf("build custos: %v", b.err)
+	return b.path, b.err
+}
+
+// exportCommit writes the tree of commit rev of the current repository
+// into a new directory under dir and returns it.
+func exportCommit(dir, rev string) (string, error) {
+	src := filepath.Join(dir, "src-"+rev)
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		return "", err
 	}
-	return b.path
+	archive := exec.Command("git", "archive", "--format=tar", rev)
+	extract := exec.Command("tar", "-x", "-C", src)
+	pipe, err := archive.StdoutPipe()
+	if err != nil {
+		return "", err
+	}
+	extract.Stdin = pipe
+	var stderr strings.Builder
+	archive.Stderr = &stderr
+	if err := extract.Start(); err != nil {
+		return "", err
+	}
+	if err := archive.Run(); err != nil {
+		_ = extract.Wait()
+		return "", fmt.Errorf("git archive %s: %w: %s", rev, err, stderr.String())
+	}
+	if err := extract.Wait(); err != nil {
+		return "", fmt.Errorf("extract %s: %w", rev, err)
+	}
+	return src, nil
 }
 
 // binDir is the directory of the run's binaries, made on first use.
