@@ -62,7 +62,7 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 2m)
 	$(GO) test -run '^$$' -fuzz '^FuzzVerifyReceipt$$' -fuzztime $(FUZZTIME) ./appliance/privacy/receipt
 
 e2e: ## only the end-to-end and fault tests against the built binary
-	$(GO) test -race -count=1 -v -run 'TestE2E|TestFault' ./cmd/custos
+	$(GO) test -race -count=1 -v -run 'TestE2E|TestFault|TestUpgrade' ./cmd/custos
 
 lint: ## gofmt, go vet and staticcheck (with the documentation checks ST1020-ST1022: staticcheck.conf)
 	@test -z "$$(gofmt -l .)" || (gofmt -l . && exit 1)
