@@ -6,7 +6,10 @@
 // clients and CLI runs trust as an operator's would (tls.go), kill -9 and
 // restarts on the same data directories, the CLI itself, and the API
 // through appliance/client with every exchange checked against
-// openapi.json. Everything it starts is killed in t.Cleanup; logs go to
+// openapi.json; for faults that need a real network, a cluster whose nodes
+// run in network namespaces of their own (netns.go: a partition that drops
+// packets instead of closing connections). Everything it starts is killed
+// in t.Cleanup; logs go to
 // files in t.TempDir() and their last lines are printed when a test fails;
 // a failed cluster test keeps its logs and data directories.
 //
