@@ -91,7 +91,7 @@ func silentLeaderRounds(t *testing.T, c *e2e.Cluster, rounds int, s silencer) []
 	load := startFaultLoad(t, c)
 	var firstAcks []time.Duration
 	for round := 1; round <= rounds; round++ {
-		load.waitFlowing(t, fmt.Sprintf("%s round %d", s.name, round), 200, 2*time.Second)
+		load.waitFlowing(t, fmt.Sprintf("%s round %d", s.name, round), 100, 2*time.Second)
 		leader := c.WaitLeader(30 * time.Second)
 		// From the moment the signal is sent or the link is down: a
 		// write started before then may still be acknowledged by the
@@ -110,7 +110,7 @@ func silentLeaderRounds(t *testing.T, c *e2e.Cluster, rounds int, s silencer) []
 		}
 		firstAcks = append(firstAcks, first)
 		// Writes keep flowing while the old leader is still silent.
-		load.waitFlowing(t, fmt.Sprintf("%s round %d, leader %s silent", s.name, round, leader.ID), 200, time.Second)
+		load.waitFlowing(t, fmt.Sprintf("%s round %d, leader %s silent", s.name, round, leader.ID), 50, time.Second)
 		t.Logf("%s round %d: leader %s silent; first acknowledged write %v after it; first ack per node: %s",
 			s.name, round, leader.ID, first.Round(time.Millisecond), load.hist.firstAcksByNode(silentAt))
 		resume()

@@ -53,7 +53,7 @@ func TestUpgradeRolling(t *testing.T) {
 	upgraded := map[*e2e.Node]bool{}
 	c.Bin = newBin // the harness starts (and runs the CLI of) the new binary from now on
 	for step := 1; step <= len(c.Nodes); step++ {
-		load.waitFlowing(t, fmt.Sprintf("before upgrade %d", step), 200, 2*time.Second)
+		load.waitFlowing(t, fmt.Sprintf("before upgrade %d", step), 50, time.Second)
 		n := nextToUpgrade(t, c, upgraded)
 		stopAt := time.Now()
 		if err := n.Proc.Signal(syscall.SIGTERM); err != nil {
@@ -76,7 +76,7 @@ func TestUpgradeRolling(t *testing.T) {
 		t.Logf("upgrade %d: %s stopped in %v, upgraded and caught up %v after SIGTERM (leader now %s)",
 			step, n.ID, stopped.Round(time.Millisecond), time.Since(stopAt).Round(time.Millisecond), nodeID(leader))
 	}
-	load.waitFlowing(t, "after the upgrade", 200, 2*time.Second)
+	load.waitFlowing(t, "after the upgrade", 50, time.Second)
 	t.Logf("longest time without an acknowledged write during the upgrade: %v", load.hist.longestGap().Round(time.Millisecond))
 	load.verify(t)
 	for _, n := range c.Nodes {
