@@ -22,7 +22,7 @@ import (
 
 // setup is a store with an audit key, a few system-chain entries and a
 // backup identity.
-func setup(t *testing.T) (*raftstore.Store, *backup.Service, *age.X25519Identity, sealtest.Seal) {
+func setup(t testing.TB) (*raftstore.Store, *backup.Service, *age.X25519Identity, sealtest.Seal) {
 	t.Helper()
 	store := storetest.Start(t)
 	seal := sealtest.Bootstrap(t, store, "custos-audit-test")
