@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -68,9 +69,25 @@ func (s *server) takeBackup(c *fiber.Ctx, in *input) error {
 	}
 	c.Set(fiber.HeaderContentType, "application/octet-stream")
 	c.Set(fiber.HeaderContentDisposition, `attachment; filename="custos-backup.age"`)
-	c.Context().SetBodyStream(pr, -1)
+	// The server's write deadline bounds a whole response; a backup takes
+	// longer, so each chunk extends it (as blob downloads do).
+	c.Context().SetBodyStream(&extendingReader{r: pr, conn: c.Context().Conn()}, -1)
 	return nil
 }
+
+// extendingReader moves conn's write deadline writeTimeout ahead at
+// every read of the body: a stall of writeTimeout still ends it.
+type extendingReader struct {
+	r    io.ReadCloser
+	conn net.Conn
+}
+
+func (e *extendingReader) Read(p []byte) (int, error) {
+	_ = e.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	return e.r.Read(p)
+}
+
+func (e *extendingReader) Close() error { return e.r.Close() }
 
 // setBackupRecipients replaces the backup recipients.
 func (s *server) setBackupRecipients(c *fiber.Ctx, in *input) error {
