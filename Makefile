@@ -84,6 +84,7 @@ bench: ## performance scenarios (3-process cluster over HTTP, in-process raftsto
 	$(GO) test -run '^$$' -bench 'RestrictedGet' -count 3 -cpu 1 ./internal/tenancy
 	$(GO) test -run '^$$' -bench 'BackupRestore' -benchtime 1x -timeout 30m ./appliance/backup
 	$(GO) test -run '^$$' -bench 'Append' -count 3 ./raftstore
+	$(GO) test -run '^$$' -bench 'MetricsScrape' -benchtime 200x -count 3 ./appliance/node
 	$(GO) test -tags bench -run '^$$' -bench 'ProveRecord10M' -benchtime 2000x -v -timeout 30m ./raftstore
 	$(GO) test -tags bench -count=1 -v -timeout 30m -run 'TestBench' ./cmd/custos
 	$(GO) test -tags bench -count=1 -v -timeout 40m -run 'TestBenchRetentionSweep' ./appliance/privacy/retention

@@ -32,6 +32,8 @@ type Cache struct {
 	lru     *list.List // front: most recently used
 	loading map[CacheKey]*load
 	loads   uint64
+	hits    uint64 // Get and GetOrLoad that found the key
+	misses  uint64 // ... that did not (a load, or a wait for one)
 }
 
 type cacheEntry struct {
@@ -64,7 +66,18 @@ func NewCache(ttl time.Duration, max int, now func() time.Time) *Cache {
 func (c *Cache) Get(k CacheKey) (*Key, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.getLocked(k)
+	key, ok := c.getLocked(k)
+	c.count(ok)
+	return key, ok
+}
+
+// count records a lookup's outcome; c.mu is held.
+func (c *Cache) count(hit bool) {
+	if hit {
+		c.hits++
+	} else {
+		c.misses++
+	}
 }
 
 func (c *Cache) getLocked(k CacheKey) (*Key, bool) {
@@ -121,7 +134,9 @@ func (c *Cache) Delete(k CacheKey) {
 // callers and caches it. Load errors are not cached.
 func (c *Cache) GetOrLoad(ctx context.Context, k CacheKey, loadFn func(context.Context) (*Key, error)) (*Key, error) {
 	c.mu.Lock()
-	if key, ok := c.getLocked(k); ok {
+	key, ok := c.getLocked(k)
+	c.count(ok)
+	if ok {
 		c.mu.Unlock()
 		return key, nil
 	}
@@ -169,6 +184,21 @@ func (c *Cache) Loads() uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.loads
+}
+
+// CacheStats count the cache's lookups since it was made.
+type CacheStats struct {
+	Hits   uint64 // lookups that found an unexpired key
+	Misses uint64 // lookups that did not (each a load or a wait for one)
+	Loads  uint64 // loads started (root or KEK round trips)
+	Len    int    // keys held now
+}
+
+// Stats returns the cache's counters, for metrics.
+func (c *Cache) Stats() CacheStats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return CacheStats{Hits: c.hits, Misses: c.misses, Loads: c.loads, Len: c.lru.Len()}
 }
 
 // Len is the number of cached keys.

@@ -111,6 +111,7 @@ func (h *Hierarchy) kek(ctx context.Context, tenant string, v uint32) (*Key, err
 		if err != nil {
 			return nil, err
 		}
+		h.rootCalls.Add(1)
 		return r.UnwrapKEK(ctx, tenant, w)
 	})
 }
@@ -118,7 +119,7 @@ func (h *Hierarchy) kek(ctx context.Context, tenant string, v uint32) (*Key, err
 // DataKey returns the data key of subject ("" for the tenant's own),
 // creating a subject key on first use.
 func (h *Hierarchy) DataKey(ctx context.Context, tenant, subject string) (_ *Key, err error) {
-	defer failClosed(tenant, &err)
+	defer h.failClosed(tenant, &err)
 	return h.cache.GetOrLoad(ctx, CacheKey{Tenant: tenant, Subject: subject}, func(ctx context.Context) (*Key, error) {
 		w, err := h.read(ctx, tenant, "dek/"+subject)
 		if errors.Is(err, ErrNoKeys) && subject != "" {

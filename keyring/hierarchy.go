@@ -5,10 +5,12 @@ import (
 	"context"
 	"crypto/hkdf"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"filippo.io/age"
@@ -62,6 +64,14 @@ type Hierarchy struct {
 	seal    []age.Recipient
 	roots   map[string]Root
 	cluster *Key // the cluster's data key once opened (cluster.go)
+
+	// For metrics (Stats): root round trips, and the tenants whose last
+	// key operation failed closed (bounded by the tenants; cleared by
+	// their next success).
+	rootCalls        atomic.Uint64
+	unavailableTotal atomic.Uint64
+	unavailableN     atomic.Int64
+	unavailable      map[string]bool // guarded by mu
 }
 
 // HierarchyOptions configure a Hierarchy.
@@ -103,7 +113,7 @@ func NewHierarchy(b *tenancy.Boundary, o HierarchyOptions) *Hierarchy {
 	}
 	return &Hierarchy{
 		tenancy: b, seal: o.Seal, ids: o.Identities, cache: o.Cache, now: o.Now,
-		vaultTimeout: o.VaultTimeout, system: o.System, pseudonym: o.Pseudonym, roots: map[string]Root{},
+		vaultTimeout: o.VaultTimeout, system: o.System, pseudonym: o.Pseudonym, roots: map[string]Root{}, unavailable: map[string]bool{},
 	}
 }
 
@@ -112,6 +122,53 @@ func (h *Hierarchy) Sealed() bool { return h.ids == nil }
 
 // Cache is the hierarchy's cache of unwrapped keys.
 func (h *Hierarchy) Cache() *Cache { return h.cache }
+
+// Stats are the keyring's counters on this node, for metrics.
+type Stats struct {
+	Cache CacheStats
+	// RootCalls counts the calls to tenants' roots (age or Vault): KEK
+	// unwraps on a cache miss, and wraps when a KEK is made or rotated.
+	RootCalls uint64
+	// Unavailable counts the key operations that failed closed
+	// (UnavailableError); UnavailableTenants is how many tenants' most
+	// recent key operation did.
+	Unavailable        uint64
+	UnavailableTenants int
+}
+
+// Stats returns the keyring's counters.
+func (h *Hierarchy) Stats() Stats {
+	return Stats{Cache: h.cache.Stats(), RootCalls: h.rootCalls.Load(),
+		Unavailable: h.unavailableTotal.Load(), UnavailableTenants: int(h.unavailableN.Load())}
+}
+
+// failClosed is the package's failClosed, counting the outcome for
+// Stats: an UnavailableError marks its tenant unavailable, a success
+// clears the mark.
+func (h *Hierarchy) failClosed(tenant string, err *error) {
+	failClosed(tenant, err)
+	var ue *UnavailableError
+	switch {
+	case *err == nil:
+		if h.unavailableN.Load() == 0 {
+			return // the common case takes no lock
+		}
+		h.mu.Lock()
+		if h.unavailable[tenant] {
+			delete(h.unavailable, tenant)
+			h.unavailableN.Add(-1)
+		}
+		h.mu.Unlock()
+	case errors.As(*err, &ue):
+		h.unavailableTotal.Add(1)
+		h.mu.Lock()
+		if !h.unavailable[ue.Tenant] {
+			h.unavailable[ue.Tenant] = true
+			h.unavailableN.Add(1)
+		}
+		h.mu.Unlock()
+	}
+}
 
 // CachedKeys is how many unwrapped keys this node holds.
 func (h *Hierarchy) CachedKeys() int { return h.cache.Len() }

@@ -25,7 +25,7 @@ type Provisioning struct {
 // calls Vault (reads the transit key, wraps the KEK): bad credentials or
 // an unreachable Vault fail the creation with an *UnavailableError.
 func (h *Hierarchy) PrepareProvision(ctx context.Context, caller Auditor, tenant string, spec ProviderSpec) (_ *Provisioning, err error) {
-	defer failClosed(tenant, &err)
+	defer h.failClosed(tenant, &err)
 	root, rootTxn, err := h.newRoot(ctx, tenant, &spec)
 	if err != nil {
 		return nil, err
@@ -37,6 +37,7 @@ func (h *Hierarchy) PrepareProvision(ctx context.Context, caller Auditor, tenant
 	if err != nil {
 		return nil, err
 	}
+	h.rootCalls.Add(1)
 	wkek, err := root.WrapKEK(ctx, tenant, kek)
 	if err != nil {
 		return nil, err

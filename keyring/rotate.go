@@ -96,7 +96,7 @@ func (h *Hierarchy) Status(ctx context.Context, tenant string) (KeyStatus, error
 // The superseded transit versions are trimmed later by the janitor, once
 // no backup that could hold them is kept (TrimAfter).
 func (h *Hierarchy) Rotate(ctx context.Context, caller Auditor, tenant string) (_ uint32, err error) {
-	defer failClosed(tenant, &err)
+	defer h.failClosed(tenant, &err)
 	st, err := h.Status(ctx, tenant)
 	if err != nil {
 		return 0, err
@@ -127,6 +127,7 @@ func (h *Hierarchy) Rotate(ctx context.Context, caller Auditor, tenant string) (
 	if err != nil {
 		return 0, err
 	}
+	h.rootCalls.Add(1)
 	w, err := r.WrapKEK(ctx, tenant, kek)
 	if err != nil {
 		return 0, err
@@ -159,7 +160,7 @@ func (h *Hierarchy) Rotate(ctx context.Context, caller Auditor, tenant string) (
 // rewrapped meanwhile is skipped). It returns how many it moved; call it
 // until it returns 0.
 func (h *Hierarchy) Rewrap(ctx context.Context, tenant string, batch int) (_ int, err error) {
-	defer failClosed(tenant, &err)
+	defer h.failClosed(tenant, &err)
 	st, err := h.Status(ctx, tenant)
 	if err != nil {
 		return 0, err
@@ -261,7 +262,7 @@ func (h *Hierarchy) finishRewrap(ctx context.Context, tenant string, markerVersi
 // AppRole secret) is a provider change to the same transit key. Data keys
 // and data are untouched.
 func (h *Hierarchy) ChangeProvider(ctx context.Context, caller Auditor, tenant string, spec ProviderSpec) (err error) {
-	defer failClosed(tenant, &err)
+	defer h.failClosed(tenant, &err)
 	old, err := h.root(ctx, tenant)
 	if err != nil {
 		return err
@@ -287,6 +288,7 @@ func (h *Hierarchy) ChangeProvider(ctx context.Context, caller Auditor, tenant s
 			txn.Conds = append(txn.Conds, cond(raftstore.CondAbsent, "provider", 0))
 		}
 		c, o, err := rewrapKEKs(rt, func(wrapped []byte) ([]byte, error) {
+			h.rootCalls.Add(2)
 			kek, err := old.UnwrapKEK(ctx, tenant, wrapped)
 			if err != nil {
 				return nil, err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -59,7 +60,13 @@ func (s *Store) Apply(ctx context.Context, t *Txn) (Result, error) {
 	if err := t.Validate(); err != nil {
 		return Result{}, err
 	}
-	return s.proposer.propose(ctx, t)
+	if s.cfg.ObserveApply == nil {
+		return s.proposer.propose(ctx, t)
+	}
+	start := time.Now()
+	r, err := s.proposer.propose(ctx, t)
+	s.cfg.ObserveApply(time.Since(start))
+	return r, err
 }
 
 // propose queues a valid transaction for the next entry and waits for its

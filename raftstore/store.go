@@ -63,6 +63,15 @@ type Config struct {
 	// (default: stderr at warn).
 	RaftLogOutput io.Writer
 	RaftLogLevel  string
+	// RaftLogger, when set, receives hashicorp/raft's log instead (and
+	// RaftLogOutput and RaftLogLevel are ignored): the node passes an
+	// adapter onto its structured logger, so that one format reaches the
+	// log (package appliance/logging).
+	RaftLogger hclog.Logger
+	// ObserveApply, when set, is told how long each Apply took, from the
+	// call to its result (a write acknowledged or refused), for the apply
+	// latency metric. It must be cheap and safe for concurrent use.
+	ObserveApply func(time.Duration)
 	// Fatal is called when the node must stop: an I/O error on the log or
 	// the state, or an undecodable entry. It must not return control to
 	// normal operation; the default logs and exits the process with status
@@ -199,11 +208,14 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	s.fsm.chainFault = cfg.ChainFault // before raft starts applying
-	hlog := hclog.New(&hclog.LoggerOptions{
-		Name:   "raft",
-		Level:  hclog.LevelFromString(cfg.RaftLogLevel),
-		Output: cfg.RaftLogOutput,
-	})
+	hlog := cfg.RaftLogger
+	if hlog == nil {
+		hlog = hclog.New(&hclog.LoggerOptions{
+			Name:   "raft",
+			Level:  hclog.LevelFromString(cfg.RaftLogLevel),
+			Output: cfg.RaftLogOutput,
+		})
+	}
 	if s.logs, err = openLogStore(cfg); err != nil {
 		return nil, err
 	}

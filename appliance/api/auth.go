@@ -79,7 +79,7 @@ func (s *server) authn(c *fiber.Ctx) (caller, error) {
 		k, err := s.deps.APIKeys.Authenticate(ctx, token)
 		if err != nil {
 			if !unavailable(err) {
-				s.log.Warn("API key refused", "request_id", requestID(c), "path", clipPath(c.Path()))
+				s.log.Warn("API key refused", "request_id", requestID(c), "route", routeOf(c))
 			}
 			return caller{}, &authError{cause: err}
 		}
@@ -94,7 +94,7 @@ func (s *server) authn(c *fiber.Ctx) (caller, error) {
 		p.suspended = k.TenantState == tenants.StateSuspended
 	} else if err := s.deps.Auth.CheckOperatorToken(ctx, token); err != nil {
 		if !unavailable(err) {
-			s.log.Warn("operator token refused", "request_id", requestID(c), "path", clipPath(c.Path()))
+			s.log.Warn("operator token refused", "request_id", requestID(c), "route", routeOf(c))
 		}
 		return caller{}, &authError{cause: err}
 	} else {

@@ -8,8 +8,12 @@
 //
 // [NewApp] makes the HTTP app (fiber's configuration, the request frame,
 // panic recovery, problem responses) and [Register] adds the /v1 routes to
-// a router it is given, so that other packages (a UI, metrics) register
-// their own routes on the same app; [New] is both. Each route is declared
+// a router it is given, so that other packages (a UI) register their own
+// routes on the same app; [New] is both. [NewAppWith] adds an [Observer]
+// told of every request by its route's template (the node's metrics), and
+// the request log names the template and the tenant, never the path,
+// which names records and subjects. GET /v1/sys/metrics serves the
+// Prometheus registry in Deps.Metrics (text format 0.0.4). Each route is declared
 // once in the route table (routes.go): its method and path, who may call
 // it, its path, query and header parameters with their types, and its
 // body type. One wrapper (server.serve) authenticates the request, bounds
@@ -90,6 +94,7 @@
 //	GET    /v1/sys/health                     no token; 200, or 503 when no leader is known or the
 //	                                          node is sealed ({"status":"sealed","sealed":true})
 //	GET    /v1/sys/status                     node, raft, version and keyring (sealed, cached_keys)
+//	GET    /v1/sys/metrics                    Prometheus metrics of this node (cluster:read)
 //	GET    /v1/operator/raft/peers            {"peers":[...]}
 //	DELETE /v1/operator/raft/peers/{id}       204; idempotent; 409 for the last voter
 //	POST   /v1/operator/raft/transfer-leader  {"id":"n2"} (id optional); 202

@@ -27,11 +27,12 @@ type RateLimit struct {
 // limiter holds the node's two tables of buckets.
 type limiter struct {
 	now          func() time.Time
+	obs          Observer // nil: none
 	perSource    *ratelimit.Table
 	perPrincipal *ratelimit.Table
 }
 
-func newLimiter(r *RateLimit, now func() time.Time) *limiter {
+func newLimiter(r *RateLimit, now func() time.Time, obs Observer) *limiter {
 	if r == nil {
 		return nil
 	}
@@ -40,6 +41,7 @@ func newLimiter(r *RateLimit, now func() time.Time) *limiter {
 	}
 	return &limiter{
 		now:          now,
+		obs:          obs,
 		perSource:    ratelimit.New(r.PerSource, r.MaxTracked),
 		perPrincipal: ratelimit.New(r.PerPrincipal, r.MaxTracked),
 	}
@@ -52,7 +54,8 @@ func (l *limiter) source(c *fiber.Ctx) error {
 	if l == nil {
 		return nil
 	}
-	return refused(l.perSource.Allow(sourceKey(c.IP()), l.now()))
+	ok, wait := l.perSource.Allow(sourceKey(c.IP()), l.now())
+	return l.refused("source", ok, wait)
 }
 
 // sourceKey is the bucket of a source address: an IPv4 address on its
@@ -80,12 +83,18 @@ func (l *limiter) principal(who audit.Principal) error {
 	if l == nil {
 		return nil
 	}
-	return refused(l.perPrincipal.Allow(string(who.Kind)+"\x00"+who.Tenant+"\x00"+who.ID, l.now()))
+	ok, wait := l.perPrincipal.Allow(string(who.Kind)+"\x00"+who.Tenant+"\x00"+who.ID, l.now())
+	return l.refused("principal", ok, wait)
 }
 
-func refused(ok bool, wait time.Duration) error {
+// refused is the error of a refusal by limit (nil when ok), told to the
+// observer.
+func (l *limiter) refused(limit string, ok bool, wait time.Duration) error {
 	if ok {
 		return nil
+	}
+	if l.obs != nil {
+		l.obs.ObserveRateLimited(limit)
 	}
 	return &rateLimitedError{retryAfter: wait}
 }

@@ -51,6 +51,7 @@ var scopeClass = map[string]string{
 	"POST /v1/sys/root-token/generate/attempt":                 "other",
 	"POST /v1/sys/root-token/generate":                         "other",
 	"GET /v1/sys/status":                                       "other",
+	"GET /v1/sys/metrics":                                      "other",
 	"GET /v1/sys/audit":                                        "other",
 	"GET /v1/sys/audit/checkpoint":                             "other",
 	"GET /v1/sys/audit/export":                                 "other",

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/recover"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/cluster"
@@ -103,6 +105,11 @@ type Deps struct {
 	Consent Consent
 	// Erasure carries out erasure requests and keeps the erasure ledger.
 	Erasure Erasure
+	// Metrics are the node's metrics, served by /v1/sys/metrics (nil:
+	// an empty registry).
+	Metrics prometheus.Gatherer
+	// Observer receives the API's rate-limit refusals (nil: none).
+	Observer Observer
 	// Version is reported by /v1/sys/status.
 	Version string
 	// Logger receives request logs and the causes of internal errors
@@ -140,6 +147,25 @@ const (
 	operatorActor   = "operator"
 )
 
+// Observer is told what the HTTP layer sees, for metrics; the node's
+// metrics implement it. Its methods must be cheap and safe for
+// concurrent use.
+type Observer interface {
+	// ObserveRequest: a request answered, by its route's template (the
+	// declared path, such as /v1/tenants/:id; "unmatched" when no route
+	// matched), never its path, which may name a subject.
+	ObserveRequest(method, route string, status int, d time.Duration)
+	// ObserveRateLimited: a request refused by limit ("source" or
+	// "principal").
+	ObserveRateLimited(limit string)
+}
+
+// AppOptions tune NewAppWith.
+type AppOptions struct {
+	// Observer is told of every request the app answers (nil: none).
+	Observer Observer
+}
+
 // server holds the handlers' dependencies.
 type server struct {
 	deps  Deps
@@ -157,11 +183,14 @@ type server struct {
 // Listener or Listen; never with Prefork, because bbolt holds an
 // exclusive lock on the state file. log receives the access log and the
 // causes of internal errors (nil: discard).
-func NewApp(log *slog.Logger) *fiber.App {
+func NewApp(log *slog.Logger) *fiber.App { return NewAppWith(log, AppOptions{}) }
+
+// NewAppWith is NewApp with options: an observer of every request.
+func NewAppWith(log *slog.Logger, o AppOptions) *fiber.App {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	f := &frame{log: log}
+	f := &frame{log: log, obs: o.Observer}
 	app := fiber.New(fiber.Config{
 		AppName:               "custos",
 		Immutable:             true, // request strings must outlive fiber's buffer reuse
@@ -203,10 +232,13 @@ func Register(router fiber.Router, deps Deps, opts Options) {
 	if opts.BodyLimit == 0 {
 		opts.BodyLimit = defaultBodyLimit
 	}
+	if deps.Metrics == nil {
+		deps.Metrics = prometheus.NewRegistry()
+	}
 	if opts.RequestTimeout == 0 {
 		opts.RequestTimeout = defaultRequestTimeout
 	}
-	s := &server{deps: deps, opts: opts, log: deps.Logger, limit: newLimiter(opts.RateLimit, opts.Now)}
+	s := &server{deps: deps, opts: opts, log: deps.Logger, limit: newLimiter(opts.RateLimit, opts.Now, deps.Observer)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -240,6 +272,7 @@ const (
 // frame is what NewApp runs around every request.
 type frame struct {
 	log *slog.Logger
+	obs Observer // nil: none
 }
 
 // serve runs around every routed request: it assigns the request id, sets
@@ -261,14 +294,67 @@ func (s *frame) serve(c *fiber.Ctx) error {
 		// next request, it would be a request the client never sent.
 		c.Context().SetConnectionClose()
 	}
-	level := slog.LevelInfo
-	if c.Route().Path == "/v1/sys/health" && c.Response().StatusCode() == fiber.StatusOK {
-		level = slog.LevelDebug // load balancers poll it every few seconds
+	route, status, took := routeOf(c), c.Response().StatusCode(), time.Since(start)
+	if s.obs != nil {
+		s.obs.ObserveRequest(c.Method(), route, status, took)
 	}
-	s.log.LogAttrs(context.Background(), level, "http request",
-		slog.String("request_id", rid), slog.String("method", c.Method()), slog.String("path", clipPath(c.Path())),
-		slog.Int("status", c.Response().StatusCode()), slog.Duration("duration", time.Since(start)))
+	level := slog.LevelInfo
+	if (route == "/v1/sys/health" || route == "/v1/sys/metrics") && status == fiber.StatusOK {
+		level = slog.LevelDebug // load balancers and scrapers poll them every few seconds
+	}
+	// The route's template, never the path: paths name subjects (a
+	// record's id, a subject's), which are personal data and have no
+	// place in a log. The tenant is named: it is the operator's
+	// customer, not a person.
+	attrs := []slog.Attr{slog.String("request_id", rid), slog.String("method", c.Method()), slog.String("route", route)}
+	if t := tenantOf(c, route); t != "" {
+		attrs = append(attrs, slog.String("tenant", t))
+	}
+	attrs = append(attrs, slog.Int("status", status), slog.Duration("duration", took))
+	s.log.LogAttrs(context.Background(), level, "http request", attrs...)
 	return nil
+}
+
+// unmatchedRoute is the route of a request no route matched.
+const unmatchedRoute = "unmatched"
+
+// routeOf is the template of the route that answered c (fiber's
+// declared path, such as /v1/tenants/:id/records/:rid), or
+// unmatchedRoute: a request no route matched only reached the frame,
+// whose own path is "/".
+func routeOf(c *fiber.Ctx) string {
+	r := c.Route()
+	if r == nil || r.Method == "USE" || !strings.HasPrefix(r.Path, "/v1/") {
+		return unmatchedRoute
+	}
+	return r.Path
+}
+
+// tenantOf is the tenant a routed request names (the :id of /v1/tenants/:id
+// and the routes below it), or "" — only when it is a plausible id, so
+// that a log line never carries whatever a client put there.
+func tenantOf(c *fiber.Ctx, route string) string {
+	if route != "/v1/tenants/:id" && !strings.HasPrefix(route, "/v1/tenants/:id/") {
+		return ""
+	}
+	if id := c.Params("id"); validTenantLog(id) {
+		return id
+	}
+	return ""
+}
+
+// validTenantLog accepts what a tenant id may be (a slug of at most 63
+// characters).
+func validTenantLog(id string) bool {
+	if id == "" || len(id) > 63 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if ch := id[i]; (ch < 'a' || ch > 'z') && (ch < '0' || ch > '9') && ch != '-' {
+			return false
+		}
+	}
+	return true
 }
 
 func setCommonHeaders(c *fiber.Ctx) {

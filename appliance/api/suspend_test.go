@@ -46,6 +46,7 @@ var suspensionClass = map[string]string{
 	"POST /v1/sys/operators/{uid}/reset-mfa":                   "cluster",
 	"POST /v1/sys/operators/{uid}/unlock":                      "cluster",
 	"GET /v1/sys/status":                                       "cluster",
+	"GET /v1/sys/metrics":                                      "cluster",
 	"GET /v1/sys/audit":                                        "cluster",
 	"GET /v1/sys/audit/checkpoint":                             "cluster",
 	"GET /v1/sys/audit/export":                                 "cluster",

@@ -59,6 +59,7 @@ type Batcher struct {
 	maxBytes int
 	maxIn    int
 	timeout  time.Duration
+	observe  func(time.Duration)
 
 	mu         sync.Mutex
 	queue      []*queued
@@ -81,6 +82,10 @@ type BatchOptions struct {
 	// Timeout bounds one commit (default 10 s). Each caller also stops
 	// waiting when its own context ends.
 	Timeout time.Duration
+	// Observe, when set, is told how long each successful Append took,
+	// from the call to its commit: the audit append latency metric. It
+	// must be cheap and safe for concurrent use.
+	Observe func(time.Duration)
 }
 
 // Batch defaults.
@@ -127,7 +132,7 @@ func NewBatcher(b *tenancy.Boundary, o BatchOptions) *Batcher {
 	if o.MaxInFlight <= 0 {
 		o.MaxInFlight = 1
 	}
-	return &Batcher{tenancy: b, maxN: o.MaxEntries, maxBytes: o.MaxBytes, maxIn: o.MaxInFlight, timeout: o.Timeout}
+	return &Batcher{tenancy: b, maxN: o.MaxEntries, maxBytes: o.MaxBytes, maxIn: o.MaxInFlight, timeout: o.Timeout, observe: o.Observe}
 }
 
 // Append writes e to the chain of sc's tenant in a transaction shared with
@@ -147,6 +152,7 @@ func (b *Batcher) Append(ctx context.Context, sc tenancy.Scope, e Entry) error {
 // commit then proves the read was current at a point after the request
 // began, as a read-index round would.
 func (b *Batcher) AppendIf(ctx context.Context, sc tenancy.Scope, e Entry, conds ...raftstore.Cond) error {
+	start := time.Now()
 	data, err := e.Encode()
 	if err != nil {
 		return err
@@ -173,6 +179,9 @@ func (b *Batcher) AppendIf(ctx context.Context, sc tenancy.Scope, e Entry, conds
 	b.mu.Unlock()
 	select {
 	case err := <-q.done:
+		if err == nil && b.observe != nil {
+			b.observe(time.Since(start))
+		}
 		return err
 	case <-ctx.Done():
 		b.mu.Lock()

@@ -131,6 +131,40 @@ func (r *Runner) LastCheck() *CheckReport {
 	return r.last
 }
 
+// CheckpointAge is how far this node's checkpoints lag its chains: the
+// age of the oldest latest checkpoint among the chains that have entries
+// no checkpoint covers yet (0 when every entry is covered; a chain never
+// checkpointed counts from its first entry's time, which is not read:
+// it counts as MaxAge, the most the leader should let it wait). It reads
+// this node's state (stale), for a metric: the leader signs a chain
+// that grew at least every MaxAge, so an age well above it means
+// checkpoints are not being made.
+func (r *Runner) CheckpointAge(ctx context.Context) (time.Duration, error) {
+	now := r.s.now()
+	var oldest time.Duration
+	err := r.s.store.View(ctx, raftstore.Stale, func(tx *raftstore.ReadTx) error {
+		tx.Chains(func(name []byte, size uint64) bool {
+			if size == 0 {
+				return true
+			}
+			age := r.cfg.MaxAge
+			if msg, _, ok := tx.Get(bucketLatest, name); ok {
+				c, err := ParseCheckpoint(noteText(msg))
+				switch {
+				case err == nil && size <= c.Size:
+					return true
+				case err == nil:
+					age = now.Sub(c.Time)
+				}
+			}
+			oldest = max(oldest, age)
+			return true
+		})
+		return nil
+	})
+	return oldest, err
+}
+
 // Checkpoint signs every chain that is due.
 func (r *Runner) Checkpoint(ctx context.Context) error {
 	type due struct {

@@ -116,6 +116,7 @@ import (
 	"fmt"
 	"mime"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/custos/custos/appliance/audit"
@@ -211,6 +212,29 @@ type Service struct {
 	reads   *audit.Batcher // writes the entries of listings by subject; nil: the tenant's store does, one transaction each
 	vis     *visibility.Resolver
 	consent Consent // nil: no blob kinds (consent.go)
+	stats   counters
+}
+
+// counters are the service's Stats.
+type counters struct {
+	uploads, uploadBytes, failed, reads, readBytes, swept atomic.Uint64
+}
+
+// Stats count this node's blob traffic since it started, for metrics.
+type Stats struct {
+	Uploads     uint64 // uploads stored
+	UploadBytes uint64 // their plaintext bytes
+	Failed      uint64 // uploads that failed after they started (what was stored of them deleted)
+	Reads       uint64 // downloads started (each audited)
+	ReadBytes   uint64 // bytes those downloads asked for
+	Swept       uint64 // abandoned uploads the sweeper deleted
+}
+
+// Stats returns the service's counters.
+func (s *Service) Stats() Stats {
+	c := &s.stats
+	return Stats{Uploads: c.uploads.Load(), UploadBytes: c.uploadBytes.Load(), Failed: c.failed.Load(),
+		Reads: c.reads.Load(), ReadBytes: c.readBytes.Load(), Swept: c.swept.Load()}
 }
 
 // layout declares the service's buckets to handles restricted to an

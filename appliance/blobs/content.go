@@ -133,6 +133,8 @@ func (c *Content) Reader(ctx context.Context, caller audit.Principal, off, n int
 	if err := s.apply(ctx, c.store, &tenancy.Txn{Audit: [][]byte{entry}}); err != nil {
 		return nil, fmt.Errorf("blobs: audit the read: %w", err)
 	}
+	s.stats.reads.Add(1)
+	s.stats.readBytes.Add(uint64(n))
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	return &rangeReader{ctx: rctx, cancel: cancel, c: c, next: first,
 		skip: int(off % keyring.ChunkSize), left: n, progress: progress, buf: make([]byte, 0, keyring.ChunkSize)}, nil

@@ -46,6 +46,7 @@ func (s *Service) Sweep(ctx context.Context, tenantIDs []string) (int, error) {
 				return swept, fmt.Errorf("blobs: sweep %s/%s: %w", t, f.id, err)
 			}
 			swept++
+			s.stats.swept.Add(1)
 		}
 	}
 	return swept, nil

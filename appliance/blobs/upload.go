@@ -129,8 +129,11 @@ func (s *Service) Put(ctx context.Context, caller audit.Principal, tenant string
 		if derr := s.discard(dctx, store, id, 0); derr != nil {
 			err = fmt.Errorf("%w (cleanup left to the sweeper: %v)", err, derr)
 		}
+		s.stats.failed.Add(1)
 		return Blob{}, err
 	}
+	s.stats.uploads.Add(1)
+	s.stats.uploadBytes.Add(uint64(b.Size))
 	return b, nil
 }
 

@@ -81,6 +81,22 @@ type Config struct {
 	Privacy   Privacy   `koanf:"privacy"`
 	RateLimit RateLimit `koanf:"ratelimit"`
 	Log       Log       `koanf:"log"`
+	Metrics   Metrics   `koanf:"metrics"`
+}
+
+// Metrics configures the node's Prometheus metrics (package
+// appliance/metrics). GET /v1/sys/metrics serves them to a caller with
+// the cluster:read permission (an operator token, say); ListenAddress
+// adds a listener without authentication that serves them at /metrics,
+// for a Prometheus on the same host: it must be a loopback address
+// (127.0.0.0/8, ::1 or localhost), because the figures say much about a
+// deployment (tenants' ids among them). PollInterval is how often the
+// node tallies every tenant's data-subject requests for the deadline
+// gauges (a tally reads every request, so it is polled, not read at
+// each scrape).
+type Metrics struct {
+	ListenAddress string        `koanf:"listen_address"` // loopback host:port; "": no listener
+	PollInterval  time.Duration `koanf:"poll_interval"`  // 1s..1h
 }
 
 // RateLimit bounds API request rates on each node: a token bucket per
@@ -246,10 +262,17 @@ type Cluster struct {
 	ApplyTimeout       time.Duration `koanf:"apply_timeout"`        // bound on a write or linearizable read
 }
 
-// Log configures the structured logger.
+// Log configures the structured logger (package appliance/logging):
+// one format for every line, the node's and hashicorp/raft's — text
+// (key=value) or json (one object a line) — at Level, except the
+// subsystems Levels names (api, api-tls, audit, backup, blobs, export, keyring, metrics,
+// raft, retention, signing), each at its own level. The default quietens
+// raft to warn; `[log.levels] raft = "debug"` follows an election. Set
+// Levels in the file: the environment and flags do not reach it.
 type Log struct {
-	Level  string `koanf:"level"`  // debug, info, warn or error
-	Format string `koanf:"format"` // text or json
+	Level  string            `koanf:"level"`  // debug, info, warn or error
+	Format string            `koanf:"format"` // text or json
+	Levels map[string]string `koanf:"levels"` // subsystem -> level
 }
 
 // Options says where Load finds the configuration. The zero value loads the
@@ -318,7 +341,8 @@ func defaults(dev bool) Config {
 			LoginBaseDelay:       time.Second,
 			LoginDecay:           10 * time.Minute,
 		},
-		Log: Log{Level: "info", Format: "text"},
+		Log:     Log{Level: "info", Format: "text", Levels: map[string]string{"raft": "warn"}},
+		Metrics: Metrics{PollInterval: time.Minute},
 	}
 	if dev {
 		c.Dev = true
@@ -603,5 +627,17 @@ func flatten(c *Config, redact bool) map[string]any {
 		"ratelimit.login_decay":             c.RateLimit.LoginDecay.String(),
 		"log.level":                         c.Log.Level,
 		"log.format":                        c.Log.Format,
+		"log.levels":                        levelsMap(c.Log.Levels),
+		"metrics.listen_address":            c.Metrics.ListenAddress,
+		"metrics.poll_interval":             c.Metrics.PollInterval.String(),
 	}
+}
+
+// levelsMap is a copy of levels in the shape a TOML table decodes into.
+func levelsMap(levels map[string]string) map[string]any {
+	out := make(map[string]any, len(levels))
+	for k, v := range levels {
+		out[k] = v
+	}
+	return out
 }

@@ -368,7 +368,8 @@ func TestDevDefaults(t *testing.T) {
 		Privacy:   Privacy{ExportTTL: 24 * time.Hour},
 		RateLimit: RateLimit{Enabled: true, PerSourceRate: 2000, PerSourceBurst: 4000, PerPrincipalRate: 1000, PerPrincipalBurst: 2000, MaxTracked: 100_000,
 			LoginAccountFree: 5, LoginAccountMaxDelay: 15 * time.Minute, LoginSourceFree: 20, LoginSourceMaxDelay: time.Hour, LoginBaseDelay: time.Second, LoginDecay: 10 * time.Minute},
-		Log: Log{Level: "info", Format: "text"},
+		Log:     Log{Level: "info", Format: "text", Levels: map[string]string{"raft": "warn"}},
+		Metrics: Metrics{PollInterval: time.Minute},
 	}
 	// Dev mode from any source gets the dev defaults.
 	for name, opts := range map[string]Options{

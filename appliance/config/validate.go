@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"mime"
 	"net"
 	"net/netip"
@@ -175,6 +176,25 @@ func (c *Config) Validate() error {
 	if formats := []string{"text", "json"}; !slices.Contains(formats, c.Log.Format) {
 		bad("log.format", "must be one of %s", strings.Join(formats, ", "))
 	}
+	for _, name := range slices.Sorted(maps.Keys(c.Log.Levels)) {
+		key := "log.levels." + name
+		switch lv := c.Log.Levels[name]; {
+		case !slices.Contains(LogSubsystems, name):
+			bad(key, "no such subsystem: must be one of %s", strings.Join(LogSubsystems, ", "))
+		case !slices.Contains([]string{"debug", "info", "warn", "error"}, lv):
+			bad(key, "must be one of debug, info, warn, error")
+		}
+	}
+	if a := c.Metrics.ListenAddress; a != "" {
+		if msg := addrProblem(a, false, true); msg != "" {
+			bad("metrics.listen_address", "%s", msg)
+		} else if !loopback(a) {
+			bad("metrics.listen_address", "must be a loopback address (127.0.0.1, ::1 or localhost): the listener has no authentication; scrape from elsewhere through /v1/sys/metrics with a token")
+		}
+	}
+	if c.Metrics.PollInterval < time.Second || c.Metrics.PollInterval > time.Hour {
+		bad("metrics.poll_interval", "must be between 1s and 1h")
+	}
 	return errors.Join(errs...)
 }
 
@@ -246,6 +266,24 @@ func (a API) validateTLS(bad func(key, format string, args ...any)) {
 			bad(fmt.Sprintf("api.tls_san[%d]", i), "%q is neither an IP address nor a DNS name", s)
 		}
 	}
+}
+
+// LogSubsystems are the components log.levels may name (the same list
+// as appliance/logging.Subsystems, which config sits beside and does not
+// import; a test checks they agree).
+var LogSubsystems = []string{"api", "api-tls", "audit", "backup", "blobs", "export", "keyring", "metrics", "raft", "retention", "signing"}
+
+// loopback reports whether a host:port names a loopback host.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 // isSlug reports whether s matches slugPattern.

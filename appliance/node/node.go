@@ -57,7 +57,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -83,6 +82,8 @@ import (
 	"github.com/custos/custos/appliance/identity/signing"
 	"github.com/custos/custos/appliance/identity/sso"
 	"github.com/custos/custos/appliance/identity/visibility"
+	"github.com/custos/custos/appliance/logging"
+	"github.com/custos/custos/appliance/metrics"
 	"github.com/custos/custos/appliance/privacy/consent"
 	"github.com/custos/custos/appliance/privacy/erasure"
 	"github.com/custos/custos/appliance/privacy/requests"
@@ -104,6 +105,8 @@ type Node struct {
 	logger   *slog.Logger
 	store    *raftstore.Store
 	ln       net.Listener
+	metrics  *metrics.Metrics
+	metricLn net.Listener // the metrics listener; nil: none
 	apiDone  chan error
 	shutdown func(context.Context) error
 	tempDir  string
@@ -122,10 +125,11 @@ type Node struct {
 
 // Options are the parts of a start that are not configuration.
 type Options struct {
+	// Logger receives the node's log, hashicorp/raft's included (through
+	// an adapter: package appliance/logging); each part logs with its
+	// "component" attribute.
 	Logger  *slog.Logger
 	Version string
-	// RaftLog receives hashicorp/raft's own log lines.
-	RaftLog io.Writer
 	// Hasher hashes and verifies people's passwords; nil: one with the
 	// password package's defaults. The server passes the one whose
 	// concurrency it added to GOMAXPROCS (see appliance/identity/password,
@@ -174,7 +178,8 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Node, error)
 	// Construct, in dependency order: the cluster service (raftstore calls
 	// its hooks), the store, then the services on top of it.
 	members := cluster.New()
-	n.store, err = raftstore.Open(ctx, n.storeConfig(dataDir, creds, genesis != nil || restore != nil, members, opts.RaftLog))
+	n.metrics = metrics.New(metrics.Options{})
+	n.store, err = raftstore.Open(ctx, n.storeConfig(dataDir, creds, genesis != nil || restore != nil, members))
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
@@ -203,7 +208,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Node, error)
 	}
 	// The node's group commit of read-audit entries; closed (what is
 	// queued committed first) when the node stops, after the API.
-	readAudit := audit.NewBatcher(b, audit.BatchOptions{})
+	readAudit := audit.NewBatcher(b, audit.BatchOptions{Observe: n.metrics.ObserveAuditAppend})
 	n.background(func(ctx context.Context) { <-ctx.Done(); readAudit.Close() })
 	// One resolver decides what each principal reads, for records and
 	// blobs alike (custom roles and break-glass grants plug in here).
@@ -252,13 +257,22 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Node, error)
 	}
 	backups := n.startBackups(members, aud)
 	exports := n.startExports(b, keys, recs, colls, bl, cons, dsr, aud, ten)
-	app := api.NewApp(logger)
+	n.metrics.Wire(metrics.Sources{Raft: n.store, Keys: keys, Audit: runner, Blobs: bl, Requests: dsr, Tenants: ten.IDs, Version: opts.Version, LastBackup: n.lastBackup})
+	n.background(func(ctx context.Context) {
+		n.metrics.RunPoll(ctx, cfg.Metrics.PollInterval, logger.With("component", "metrics"))
+	})
+	apiLog := logger.With("component", "api")
+	app := api.NewAppWith(apiLog, api.AppOptions{Observer: n.metrics})
 	api.Register(app, api.Deps{
 		Cluster: n.store, Tenants: ten, Keys: keys, Audit: aud, SelfCheck: runner, APIKeys: apikeys.New(b, nil),
 		Collections: colls, Records: recs, Blobs: bl, Erasure: era, Exports: exports, Signing: sign, BreakGlass: grants, RootToken: members,
 		Backup: backups, BackupRecipients: members,
-		Auth: members, SSO: sso.New(b, keys, people, sso.Options{Logger: logger}), Accounts: people, Owners: people, Requests: dsr, Consent: cons, Version: opts.Version, Logger: logger,
+		Auth: members, SSO: sso.New(b, keys, people, sso.Options{Logger: logger}), Accounts: people, Owners: people, Requests: dsr, Consent: cons, Version: opts.Version, Logger: apiLog,
+		Metrics: n.metrics.Registry(), Observer: n.metrics,
 	}, api.Options{BodyLimit: cfg.API.BodyLimit, RequestTimeout: cfg.API.RequestTimeout, RateLimit: rateLimit(cfg.RateLimit)})
+	if err := n.startMetricsListener(); err != nil {
+		return nil, err
+	}
 	if n.ln, err = n.listenAPI(dataDir); err != nil {
 		return nil, err
 	}
@@ -326,11 +340,8 @@ func (n *Node) fetchCredentials(ctx context.Context, dataDir string) error {
 
 // storeConfig is the raftstore configuration of this node; members
 // authorizes joins and audits membership changes.
-func (n *Node) storeConfig(dataDir string, creds *raftstore.Credentials, bootstrap bool, members *cluster.Service, raftLog io.Writer) raftstore.Config {
+func (n *Node) storeConfig(dataDir string, creds *raftstore.Credentials, bootstrap bool, members *cluster.Service) raftstore.Config {
 	cc := n.cfg.Cluster
-	if raftLog == nil {
-		raftLog = os.Stderr
-	}
 	return raftstore.Config{
 		NodeID: n.cfg.NodeID, Region: n.cfg.Region, DataDir: dataDir,
 		ListenAddress: cc.ListenAddress, AdvertiseAddress: cc.AdvertiseAddress,
@@ -339,15 +350,11 @@ func (n *Node) storeConfig(dataDir string, creds *raftstore.Credentials, bootstr
 		LeaderLeaseTimeout: cc.LeaderLeaseTimeout, SnapshotThreshold: cc.SnapshotThreshold,
 		SnapshotInterval: cc.SnapshotInterval, ApplyTimeout: cc.ApplyTimeout,
 		AuthorizeJoin: members.AuthorizeJoin, BeforeJoin: members.AuditJoin, BeforeAddVoter: members.AuditAddVoter,
-		Logger: n.logger, RaftLogOutput: raftLog, RaftLogLevel: raftLevel(n.cfg.Log.Level),
+		Logger:     n.logger,
+		RaftLogger: logging.Hclog(n.logger.With("component", "raft"), "raft"),
+		// Apply latency, on every node: a follower's writes are forwarded.
+		ObserveApply: n.metrics.ObserveApply,
 	}
-}
-
-func raftLevel(l string) string {
-	if l == "debug" {
-		return "info"
-	}
-	return "warn"
 }
 
 // join asks the cluster to make this node a voter (cluster.join), retrying
@@ -462,6 +469,28 @@ func TokenIssuer(region string) string { return "custos/" + region }
 func (n *Node) background(fn func(context.Context)) {
 	n.work.Go(func() { fn(n.life) })
 }
+
+// lastBackup is the backup-age metric's source: the newest scheduled
+// backup in [backup] dir (none: no scheduler, or nothing in it yet).
+func (n *Node) lastBackup() (time.Time, bool) {
+	if n.backups == nil {
+		return time.Time{}, false
+	}
+	t := n.backups.LastBackup()
+	return t, !t.IsZero()
+}
+
+// MetricsAddress is the address of the metrics listener ("" when
+// [metrics] listen_address is not set).
+func (n *Node) MetricsAddress() string {
+	if n.metricLn == nil {
+		return ""
+	}
+	return n.metricLn.Addr().String()
+}
+
+// Metrics are the node's metrics.
+func (n *Node) Metrics() *metrics.Metrics { return n.metrics }
 
 // APIAddress is the address the API listens on.
 func (n *Node) APIAddress() string { return n.ln.Addr().String() }

@@ -41,11 +41,16 @@ func (b *logBuffer) String() string {
 // system chooses.
 func devConfig(t *testing.T) *config.Config {
 	t.Helper()
-	cfg, err := config.Load(config.Options{Environ: []string{"CUSTOS_DEV=true", "CUSTOS_API__LISTEN_ADDRESS=127.0.0.1:0"}})
+	cfg, err := devConfigB()
 	if err != nil {
 		t.Fatal(err)
 	}
 	return cfg
+}
+
+// devConfigB is devConfig for benchmarks.
+func devConfigB() (*config.Config, error) {
+	return config.Load(config.Options{Environ: []string{"CUSTOS_DEV=true", "CUSTOS_API__LISTEN_ADDRESS=127.0.0.1:0"}})
 }
 
 func closeNode(t *testing.T, n *node.Node) {

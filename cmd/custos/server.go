@@ -13,6 +13,7 @@ import (
 
 	"github.com/custos/custos/appliance/config"
 	"github.com/custos/custos/appliance/identity/password"
+	"github.com/custos/custos/appliance/logging"
 	"github.com/custos/custos/appliance/node"
 	"github.com/spf13/cobra"
 )
@@ -50,7 +51,7 @@ func newServerCmd(e *env) *cobra.Command {
 			runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + hasher.Concurrency())
 			logger := newLogger(e, cfg)
 			ctx := cmd.Context()
-			n, err := node.Start(ctx, cfg, node.Options{Logger: logger, Version: version, RaftLog: e.stderr, Hasher: hasher})
+			n, err := node.Start(ctx, cfg, node.Options{Logger: logger, Version: version, Hasher: hasher})
 			if err != nil {
 				return err
 			}
@@ -98,14 +99,10 @@ func loadConfig(cmd *cobra.Command, e *env) (*config.Config, error) {
 	return config.Load(config.Options{File: file, Flags: cmd.Flags(), Environ: e.environ})
 }
 
+// newLogger is the node's one logger (package appliance/logging): the
+// configuration's format and levels, on stderr.
 func newLogger(e *env, cfg *config.Config) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(cfg.Log.Level))
-	opts := &slog.HandlerOptions{Level: level}
-	if cfg.Log.Format == "json" {
-		return slog.New(slog.NewJSONHandler(e.stderr, opts))
-	}
-	return slog.New(slog.NewTextHandler(e.stderr, opts))
+	return logging.New(e.stderr, logging.Options{Level: cfg.Log.Level, Format: cfg.Log.Format, Levels: cfg.Log.Levels})
 }
 
 func printDevBanner(e *env, n *node.Node) {

@@ -32,6 +32,7 @@ var rank = map[string]int{
 	"appliance/config": 2,
 
 	"appliance/ratelimit": 2,
+	"appliance/logging":   2,
 	"appliance/sweep":     2,
 
 	"appliance/privacy/deadline": 2,
@@ -73,6 +74,9 @@ var rank = map[string]int{
 	// them), which the API encodes: it sits just below the API.
 	"appliance/client": 6,
 	"appliance/api":    8,
+	// Metrics read the services' counters and the API reports to them
+	// through an interface of its own: neither imports the other.
+	"appliance/metrics": 8,
 
 	"appliance/node": 9,
 

@@ -129,9 +129,16 @@ apply_timeout = "3s"
 		}
 		DumpOnFailure(t, n.StderrPath)
 		CheckNoRaces(t, n.StderrPath)
+		CheckNoSecrets(t, c.secrets, n.StderrPath)
 	}
 	keepOnFailure(t, c.Dir)
 	return c
+}
+
+// secrets are the credentials the cluster's harness holds: the operator
+// and join tokens and the tenants' Owner keys (CheckNoSecrets).
+func (c *Cluster) secrets() []string {
+	return append([]string{c.Token, c.JoinToken}, c.owners.tokens()...)
 }
 
 // keepOnFailure copies dir (node logs and data directories) to a new

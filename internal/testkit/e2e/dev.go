@@ -27,6 +27,7 @@ func StartDevNode(t *testing.T, bin, token string) *DevNode {
 	d.StdoutPath, d.StderrPath = filepath.Join(d.Dir, "dev.stdout.log"), filepath.Join(d.Dir, "dev.log")
 	DumpOnFailure(t, d.StdoutPath, d.StderrPath)
 	CheckNoRaces(t, d.StderrPath)
+	CheckNoSecrets(t, func() []string { return append([]string{token}, d.owners.tokens()...) }, d.StderrPath)
 	d.Proc = StartProc(t, "dev", bin, d.StdoutPath, d.StderrPath, "server", "--dev", "--dev-listen-address", d.Addr, "--dev-token", token)
 	testkit.Poll(t, 30*time.Second, "dev node healthy", d.Healthy)
 	return d

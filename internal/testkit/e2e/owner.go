@@ -42,6 +42,17 @@ func (o *owners) key(t testing.TB, tenant string, create func(args ...string) CL
 	return k.Token
 }
 
+// tokens are the Owner keys made so far.
+func (o *owners) tokens() []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out := make([]string, 0, len(o.keys))
+	for _, tok := range o.keys {
+		out = append(out, tok)
+	}
+	return out
+}
+
 // OwnerKey returns the token of tenant's bootstrap Owner key: an API key
 // bound to the Owner role, created by the operator (the bootstrap path)
 // on first use and kept for the cluster's life. Tests read and write a

@@ -100,6 +100,38 @@ func CheckNoRaces(t testing.TB, files ...string) {
 	})
 }
 
+// CheckNoSecrets fails the test, at its end, when one of files (node
+// logs) carries one of the secrets secrets returns then (tokens the
+// harness made or learned during the test): a node must never log a
+// credential. The harness's own "==== " lines, which echo a command
+// line (a dev node's --dev-token), are not the node's and are skipped.
+func CheckNoSecrets(t testing.TB, secrets func() []string, files ...string) {
+	t.Cleanup(func() {
+		var check []string
+		for _, s := range secrets() {
+			if len(s) >= 8 { // shorter strings are no credential and match by chance
+				check = append(check, s)
+			}
+		}
+		for _, f := range files {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				continue
+			}
+			for i, line := range bytes.Split(data, []byte("\n")) {
+				if bytes.HasPrefix(line, []byte("==== ")) {
+					continue
+				}
+				for _, s := range check {
+					if bytes.Contains(line, []byte(s)) {
+						t.Errorf("%s:%d: the node logged a secret (%.6s…)", filepath.Base(f), i+1, s)
+					}
+				}
+			}
+		}
+	})
+}
+
 func (p *Proc) PID() int { return p.cmd.Process.Pid }
 
 func (p *Proc) Exited() bool {
