@@ -32,8 +32,8 @@ func logWorkload(t *testing.T, format string) (string, []string) {
 	if err := n.WaitReady(ctx); err != nil {
 		t.Fatal(err)
 	}
-	op := client.New(n.APIAddress(), client.Options{Token: n.Token, Timeout: 10 * time.Second})
-	secrets := append([]string{n.Token}, workload(t, ctx, op, n.APIAddress(), "acme")...)
+	op := client.New(n.APIURL(), client.Options{Token: n.Token, Timeout: 10 * time.Second})
+	secrets := append([]string{n.Token}, workload(t, ctx, op, n.APIURL(), "acme")...)
 	// Refusals: a wrong token, a path naming an unknown subject's record,
 	// an unmatched path carrying a subject id.
 	const (
@@ -46,7 +46,7 @@ func logWorkload(t *testing.T, format string) (string, []string) {
 		{"/v1/tenants/acme/collections/guests/records/" + ghost, badToken},
 		{"/v1/no-such-route/" + ghost, ""},
 	} {
-		req, _ := http.NewRequest(http.MethodGet, "http://"+n.APIAddress()+r.path, nil)
+		req, _ := http.NewRequest(http.MethodGet, n.APIURL()+r.path, nil)
 		if r.token != "" {
 			req.Header.Set("Authorization", "Bearer "+r.token)
 		}

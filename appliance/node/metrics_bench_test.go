@@ -34,7 +34,7 @@ func BenchmarkMetricsScrape(b *testing.B) {
 	if err := n.WaitReady(ctx); err != nil {
 		b.Fatal(err)
 	}
-	op := client.New(n.APIAddress(), client.Options{Token: n.Token, Timeout: 10 * time.Second})
+	op := client.New(n.APIURL(), client.Options{Token: n.Token, Timeout: 10 * time.Second})
 	for i := range 50 {
 		tenant := fmt.Sprintf("tenant-%02d", i)
 		if _, err := op.CreateTenant(ctx, client.NewTenant{ID: tenant, DisplayName: tenant}); err != nil {
@@ -44,7 +44,7 @@ func BenchmarkMetricsScrape(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		c := client.New(n.APIAddress(), client.Options{Token: key.Token, Timeout: 10 * time.Second})
+		c := client.New(n.APIURL(), client.Options{Token: key.Token, Timeout: 10 * time.Second})
 		if _, err := c.PutCollection(ctx, tenant, "guests", map[string]any{"fields": []map[string]any{{"name": "email", "type": "string", "classification": "pii"}}}); err != nil {
 			b.Fatal(err)
 		}
@@ -81,7 +81,7 @@ func BenchmarkMetricsScrape(b *testing.B) {
 		return int(nb)
 	}
 	for _, c := range []struct{ name, url, token string }{
-		{"api", "http://" + n.APIAddress() + "/v1/sys/metrics", n.Token},
+		{"api", n.APIURL() + "/v1/sys/metrics", n.Token},
 		{"listener", "http://" + n.MetricsAddress() + "/metrics", ""},
 	} {
 		b.Run(c.name, func(b *testing.B) {

@@ -184,17 +184,17 @@ func TestMetricsUnderLoad(t *testing.T) {
 	if err := n.WaitReady(ctx); err != nil {
 		t.Fatal(err)
 	}
-	api := "http://" + n.APIAddress() + "/v1/sys/metrics"
+	api := n.APIURL() + "/v1/sys/metrics"
 	listener := "http://" + n.MetricsAddress() + "/metrics"
-	op := client.New(n.APIAddress(), client.Options{Token: n.Token, Timeout: 10 * time.Second})
+	op := client.New(n.APIURL(), client.Options{Token: n.Token, Timeout: 10 * time.Second})
 
-	workload(t, ctx, op, n.APIAddress(), "acme")
+	workload(t, ctx, op, n.APIURL(), "acme")
 	before := scrape(t, api, n.Token)
-	workload(t, ctx, op, n.APIAddress(), "globex") // a new tenant: root calls, cache misses
+	workload(t, ctx, op, n.APIURL(), "globex") // a new tenant: root calls, cache misses
 	// Flood until the source limit refuses.
 	refused := false
 	for range 400 {
-		resp, err := http.Get("http://" + n.APIAddress() + "/v1/sys/health")
+		resp, err := http.Get(n.APIURL() + "/v1/sys/health")
 		if err != nil {
 			t.Fatal(err)
 		}
