@@ -27,11 +27,12 @@ var _ APIKeys = (*apikeys.Service)(nil)
 // createAPIKeyRequest: exactly one of role and permissions; scopes only
 // with a role.
 type createAPIKeyRequest struct {
-	Name        string              `json:"name"`
-	Role        *string             `json:"role"`
-	Permissions []string            `json:"permissions"`
-	Scopes      map[string][]string `json:"scopes"`
-	ExpiresAt   *time.Time          `json:"expires_at"`
+	Name         string              `json:"name"`
+	Role         *string             `json:"role"`
+	Permissions  []string            `json:"permissions"`
+	Scopes       map[string][]string `json:"scopes"`
+	ExpiresAt    *time.Time          `json:"expires_at"`
+	ClientCertCN string              `json:"client_cert_cn"`
 }
 
 // createdAPIKey is the creation answer: the only time the token is shown.
@@ -70,7 +71,7 @@ func (s *server) createAPIKey(c *fiber.Ctx, in *input) error {
 	}
 	ctx, cancel := s.callContext(c)
 	defer cancel()
-	k, token, err := s.deps.APIKeys.Create(ctx, in.who, tenant, apikeys.CreateInput{Name: req.Name, Role: req.Role, Permissions: req.Permissions, Scopes: req.Scopes, ExpiresAt: req.ExpiresAt})
+	k, token, err := s.deps.APIKeys.Create(ctx, in.who, tenant, apikeys.CreateInput{Name: req.Name, Role: req.Role, Permissions: req.Permissions, Scopes: req.Scopes, ExpiresAt: req.ExpiresAt, ClientCertCN: req.ClientCertCN})
 	if err != nil {
 		return fmt.Errorf("api: create API key of %q: %w", tenant, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -171,5 +172,29 @@ func TestAPIKeyValidation(t *testing.T) {
 	checkProblem(t, e.do("POST", "/v1/tenants/nope/apikeys", `{"name":"x","permissions":["read"]}`), http.StatusNotFound, "not-found", "")
 	if after := e.state(); after != before {
 		t.Fatalf("refused creations changed the state")
+	}
+}
+
+// A key bound to a client certificate (client_cert_cn) is refused over a
+// connection that presented none (here: no TLS at all), with its own
+// detail; its binding is shown with the key. The acceptance over mutual
+// TLS is appliance/node's TestAPIKeyBoundToClientCert.
+func TestAPIKeyBoundToClientCert(t *testing.T) {
+	e := newEnv(t, api.Options{})
+	e.mustCreate("acme", "Acme")
+	k := e.createKey(t, "acme", `{"name":"billing","role":"read-only","client_cert_cn":"billing-app"}`)
+	r := e.do("GET", "/v1/tenants/acme/apikeys/"+k.ID, "", e.asOwner("acme"))
+	if r.status != http.StatusOK || !strings.Contains(string(r.body), `"client_cert_cn":"billing-app"`) {
+		t.Fatalf("the key: %d %s", r.status, r.body)
+	}
+	r = e.do("GET", "/v1/tenants/acme/collections", "", withHeader("Authorization", "Bearer "+k.Token))
+	p := checkProblem(t, r, http.StatusUnauthorized, "unauthorized", "/v1/tenants/acme/collections")
+	if !strings.Contains(p.Detail, "client certificate") {
+		t.Errorf("detail %q does not name the client certificate", p.Detail)
+	}
+	for _, bad := range []string{strings.Repeat("x", 65), "a\nb"} {
+		body := `{"name":"x","role":"read-only","client_cert_cn":` + strconv.Quote(bad) + `}`
+		r := e.do("POST", "/v1/tenants/acme/apikeys", body)
+		checkProblem(t, r, http.StatusUnprocessableEntity, "validation", "/v1/tenants/acme/apikeys")
 	}
 }

@@ -83,6 +83,10 @@ func (s *server) authn(c *fiber.Ctx) (caller, error) {
 			}
 			return caller{}, &authError{cause: err}
 		}
+		if err := k.AdmitsClientCert(clientCert(c)); err != nil {
+			s.log.Warn("API key refused: its client certificate was not presented", "request_id", requestID(c), "key", k.ID)
+			return caller{}, &authError{cause: err}
+		}
 		role, err := k.EffectiveRole()
 		if err != nil {
 			s.log.Error("API key names no role of the table", "request_id", requestID(c), "key", k.ID, "err", err)
@@ -105,6 +109,17 @@ func (s *server) authn(c *fiber.Ctx) (caller, error) {
 	}
 	c.Locals(principalKey, p)
 	return p, nil
+}
+
+// clientCert is the client certificate the request's connection
+// presented: whether the API's client CA verified one (TLS with
+// [api] tls_client_ca_file), and its subject common name.
+func clientCert(c *fiber.Ctx) (verified bool, cn string) {
+	st := c.Context().TLSConnectionState()
+	if st == nil || len(st.VerifiedChains) == 0 || len(st.VerifiedChains[0]) == 0 {
+		return false, ""
+	}
+	return true, st.VerifiedChains[0][0].Subject.CommonName
 }
 
 // operatorRole is the role of cluster operators: the root token's and

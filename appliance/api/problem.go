@@ -356,6 +356,9 @@ func problemFor(err error) (kind, string, []FieldProblem, []header) {
 		return kindConflict, "Another key operation on this tenant ran at the same time; read the key status and retry.", nil, nil
 	case errors.Is(err, keyring.ErrNoKeys):
 		return kindNotFound, "The tenant has no keys.", nil, nil
+	case errors.Is(err, apikeys.ErrClientCertRequired):
+		return kindUnauthorized, "This API key is bound to a client certificate: present it (mutual TLS) on the connection.", nil,
+			[]header{{fiber.HeaderWWWAuthenticate, `Bearer realm="custos", error="invalid_token"`}}
 	case errors.As(err, &ae):
 		h := []header{{fiber.HeaderWWWAuthenticate, `Bearer realm="custos"`}}
 		if ae.missing {

@@ -316,6 +316,9 @@ func (f *limitFixture) scenarios() map[string]limitScenario {
 		"CreateAPIKeyRequest.name": {send: func(v string) []response {
 			return one(e.do("POST", "/v1/tenants/acme/apikeys", js(map[string]any{"name": v, "permissions": []string{"read"}})))
 		}},
+		"CreateAPIKeyRequest.client_cert_cn": {send: func(v string) []response {
+			return one(e.do("POST", "/v1/tenants/acme/apikeys", js(map[string]any{"name": "mtls", "role": "read-only", "client_cert_cn": v})))
+		}},
 		"Field.name": {
 			send: func(v string) []response {
 				return one(e.do("PUT", "/v1/tenants/acme/collections/"+f.fresh("fname"),

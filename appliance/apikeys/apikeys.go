@@ -109,16 +109,34 @@ type Key struct {
 	// Scopes are the attribute scopes of a key bound to a Role: it sees
 	// only records and blobs whose attributes match them (attribute name
 	// → allowed values; see audit.Principal.Scopes). Nil: unscoped.
-	Scopes    map[string][]string `json:"scopes,omitempty"`
-	CreatedAt time.Time           `json:"created_at"`
-	ExpiresAt *time.Time          `json:"expires_at,omitempty"`
-	LastUsed  *time.Time          `json:"last_used,omitempty"`
-	Hash      string              `json:"hash,omitempty"`
+	Scopes map[string][]string `json:"scopes,omitempty"`
+	// ClientCertCN binds the key to a client certificate, a second factor
+	// for machine clients: the key authenticates only over a connection
+	// that presented a certificate the API's client CA
+	// ([api] tls_client_ca_file) verified, whose subject common name is
+	// this. "": no certificate needed.
+	ClientCertCN string     `json:"client_cert_cn,omitempty"`
+	CreatedAt    time.Time  `json:"created_at"`
+	ExpiresAt    *time.Time `json:"expires_at,omitempty"`
+	LastUsed     *time.Time `json:"last_used,omitempty"`
+	Hash         string     `json:"hash,omitempty"`
 	// TenantState is the state of the key's tenant in the snapshot that
 	// authenticated the key (Authenticate only; never stored or
 	// served): the API refuses a suspended tenant's key on every data
 	// route without reading the tenant again.
 	TenantState tenants.State `json:"-"`
+}
+
+// AdmitsClientCert says whether a request may use the key given the
+// client certificate its connection presented: verified is whether the
+// API's client CA verified one, cn its subject common name. A key bound
+// to no certificate admits every request; a bound one only its own
+// certificate (ErrClientCertRequired otherwise).
+func (k Key) AdmitsClientCert(verified bool, cn string) error {
+	if k.ClientCertCN == "" || (verified && cn == k.ClientCertCN) {
+		return nil
+	}
+	return ErrClientCertRequired
 }
 
 // Can reports whether the key has the old permission perm (admin
@@ -207,6 +225,8 @@ type CreateInput struct {
 	Permissions []string
 	Scopes      map[string][]string
 	ExpiresAt   *time.Time
+	// ClientCertCN binds the key to a client certificate (Key.ClientCertCN).
+	ClientCertCN string
 }
 
 func (s *Service) validate(in *CreateInput) error {
@@ -248,6 +268,9 @@ func (s *Service) validate(in *CreateInput) error {
 			scopes[name] = slices.Sorted(slices.Values(values))
 		}
 		in.Scopes = scopes
+	}
+	if cn := in.ClientCertCN; cn != "" && (len(cn) > 64 || !utf8.ValidString(cn) || strings.ContainsFunc(cn, func(r rune) bool { return r < 0x20 || r == 0x7f })) {
+		return validation.Field("client_cert_cn", "must be 1 to 64 bytes without control characters: the common name of the client certificate")
 	}
 	if e := in.ExpiresAt; e != nil {
 		now := s.now()
@@ -304,7 +327,7 @@ func (s *Service) Create(ctx context.Context, caller audit.Principal, tenant str
 	}
 	token := "ck_" + id + "_" + base64.RawURLEncoding.EncodeToString(secret[:])
 	now := s.now().UTC()
-	k := Key{ID: id, Tenant: tenant, Name: in.Name, Permissions: in.Permissions, CreatedAt: now, ExpiresAt: in.ExpiresAt, Hash: raftstore.TokenHash(token)}
+	k := Key{ID: id, Tenant: tenant, Name: in.Name, Permissions: in.Permissions, ClientCertCN: in.ClientCertCN, CreatedAt: now, ExpiresAt: in.ExpiresAt, Hash: raftstore.TokenHash(token)}
 	details := map[string]string{"permissions": strings.Join(in.Permissions, ",")}
 	if in.Role != nil {
 		k.Role, k.Permissions, k.Scopes = *in.Role, nil, in.Scopes
@@ -312,6 +335,9 @@ func (s *Service) Create(ctx context.Context, caller audit.Principal, tenant str
 		if len(k.Scopes) > 0 {
 			details["scopes"] = scopeNames(k.Scopes)
 		}
+	}
+	if k.ClientCertCN != "" {
+		details["client_cert_cn"] = k.ClientCertCN
 	}
 	if caller.Kind == audit.ActorOperator {
 		// An operator creates a tenant's keys only while the tenant is

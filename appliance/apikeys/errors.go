@@ -12,6 +12,9 @@ var (
 	ErrInvalidToken = errors.New("apikeys: invalid API key")
 	// ErrTooMany: the tenant has MaxKeysPerTenant keys.
 	ErrTooMany = errors.New("apikeys: the tenant has too many keys")
+	// ErrClientCertRequired: the key is bound to a client certificate
+	// (Key.ClientCertCN) and the request's connection did not present it.
+	ErrClientCertRequired = errors.New("apikeys: the key requires its client certificate")
 	// ErrUnknownRole: a stored key names a role that is no built-in
 	// tenant role.
 	ErrUnknownRole = errors.New("apikeys: unknown role")
