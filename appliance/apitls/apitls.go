@@ -39,7 +39,9 @@ package apitls
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
+	"os"
 )
 
 // ParseMinVersion parses the tls_min_version setting: "1.3" or "1.2".
@@ -56,11 +58,31 @@ func ParseMinVersion(s string) (uint16, error) {
 
 // ServerConfig is the API server's TLS configuration: the certificate
 // from r, minVersion (tls.VersionTLS13 or tls.VersionTLS12), HTTP/1.1
-// only (the server speaks no HTTP/2).
-func ServerConfig(r *Reloader, minVersion uint16) *tls.Config {
-	return &tls.Config{
+// only (the server speaks no HTTP/2). With clientCAs, it asks every
+// client for a certificate and verifies one against them when given; a
+// client without one still connects (what a certificate is needed for is
+// the caller's to decide: an API key bound to one).
+func ServerConfig(r *Reloader, minVersion uint16, clientCAs *x509.CertPool) *tls.Config {
+	c := &tls.Config{
 		MinVersion:     minVersion,
 		GetCertificate: r.GetCertificate,
 		NextProtos:     []string{"http/1.1"},
 	}
+	if clientCAs != nil {
+		c.ClientAuth, c.ClientCAs = tls.VerifyClientCertIfGiven, clientCAs
+	}
+	return c
+}
+
+// LoadCAs reads a PEM file of CA certificates into a pool.
+func LoadCAs(path string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("apitls: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("apitls: %s holds no PEM certificate", path)
+	}
+	return pool, nil
 }

@@ -118,7 +118,7 @@ func TestReloaderServesReplacedFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := server(t, ServerConfig(r, tls.VersionTLS13))
+	addr := server(t, ServerConfig(r, tls.VersionTLS13, nil))
 
 	open, cn, err := dial(t, addr, tls.VersionTLS13, tls.VersionTLS13)
 	if err != nil || cn != "A" {
@@ -234,7 +234,7 @@ func TestServerConfigMinVersion(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		addr := server(t, ServerConfig(r, min))
+		addr := server(t, ServerConfig(r, min, nil))
 		_, _, err = dial(t, addr, tls.VersionTLS10, tt.client)
 		if (err == nil) != tt.handshakes {
 			t.Errorf("tls_min_version %s, client up to %s: handshake error %v, want handshake %v", tt.setting, tls.VersionName(tt.client), err, tt.handshakes)

@@ -46,6 +46,10 @@ type Options struct {
 	// LoadCACert — instead of the system's (nil = the system's). Ignored
 	// when HTTPClient is set: set its transport's TLSClientConfig instead.
 	RootCAs *x509.CertPool
+	// Certificates are presented to a server that asks for a client
+	// certificate (mutual TLS): what an API key bound to a client
+	// certificate needs. Ignored when HTTPClient is set.
+	Certificates []tls.Certificate
 	// Timeout bounds each JSON call (Do and the typed methods) on top of
 	// its context (0 = only the context). Downloads and uploads stream for
 	// as long as their context allows.
@@ -71,9 +75,9 @@ func New(address string, o Options) *Client {
 	hc := o.HTTPClient
 	switch {
 	case hc != nil:
-	case o.RootCAs != nil:
+	case o.RootCAs != nil || len(o.Certificates) > 0:
 		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.TLSClientConfig = &tls.Config{RootCAs: o.RootCAs, MinVersion: tls.VersionTLS12}
+		tr.TLSClientConfig = &tls.Config{RootCAs: o.RootCAs, Certificates: o.Certificates, MinVersion: tls.VersionTLS12}
 		hc = &http.Client{Transport: tr}
 	default:
 		hc = http.DefaultClient

@@ -155,11 +155,14 @@ type APIKey struct {
 	Role        string   `json:"role,omitempty"`
 	Permissions []string `json:"permissions,omitempty"`
 	// Scopes are the attribute scopes of a key bound to a role.
-	Scopes    map[string][]string `json:"scopes,omitempty"`
-	CreatedAt time.Time           `json:"created_at"`
-	ExpiresAt *time.Time          `json:"expires_at,omitempty"`
-	LastUsed  *time.Time          `json:"last_used,omitempty"`
-	Token     string              `json:"token,omitempty"`
+	Scopes map[string][]string `json:"scopes,omitempty"`
+	// ClientCertCN: the key is bound to a client certificate of this
+	// subject common name (mutual TLS).
+	ClientCertCN string     `json:"client_cert_cn,omitempty"`
+	CreatedAt    time.Time  `json:"created_at"`
+	ExpiresAt    *time.Time `json:"expires_at,omitempty"`
+	LastUsed     *time.Time `json:"last_used,omitempty"`
+	Token        string     `json:"token,omitempty"`
 }
 
 // APIKeyList is GET /v1/tenants/{id}/apikeys.
@@ -179,6 +182,9 @@ type NewAPIKey struct {
 	// Scopes (with a Role): attribute name → the values the key may see.
 	Scopes    map[string][]string `json:"scopes,omitempty"`
 	ExpiresAt *time.Time          `json:"expires_at,omitempty"`
+	// ClientCertCN binds the key to a client certificate of this subject
+	// common name, verified by the node's [api] tls_client_ca_file.
+	ClientCertCN string `json:"client_cert_cn,omitempty"`
 }
 
 // Collection is a collection's schema.

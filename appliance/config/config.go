@@ -230,6 +230,14 @@ type Keyring struct {
 //
 // tls_min_version is "1.3" (the default) or "1.2", which is only ever
 // accepted when set explicitly.
+//
+// tls_client_ca_file (PEM; TLS only) turns on client certificates as a
+// second factor for machine clients: the node asks every client for a
+// certificate and verifies one against these CAs when given (a client
+// without one still connects: people and operators need none), and an
+// API key created with client_cert_cn authenticates only over a
+// connection whose verified certificate has that subject common name.
+// The file is read at start.
 type API struct {
 	ListenAddress  string        `koanf:"listen_address"`  // host:port
 	BodyLimit      int           `koanf:"body_limit"`      // bytes, 1 KiB..64 MiB
@@ -240,6 +248,8 @@ type API struct {
 	TLSMinVersion string   `koanf:"tls_min_version"` // "1.3" or "1.2"
 	TLSSAN        []string `koanf:"tls_san"`         // extra DNS names or IP addresses of the issued certificate; CUSTOS_API__TLS_SAN is comma-separated
 	InsecureHTTP  bool     `koanf:"insecure_http"`   // plain HTTP outside dev mode (logged loudly)
+
+	TLSClientCAFile string `koanf:"tls_client_ca_file"` // PEM CAs of machine clients' certificates; "" = none asked for
 }
 
 // PlainHTTP reports whether the API serves plain HTTP rather than TLS:
@@ -581,6 +591,7 @@ func flatten(c *Config, redact bool) map[string]any {
 		"api.tls_min_version":               c.API.TLSMinVersion,
 		"api.tls_san":                       append([]string{}, c.API.TLSSAN...),
 		"api.insecure_http":                 c.API.InsecureHTTP,
+		"api.tls_client_ca_file":            c.API.TLSClientCAFile,
 		"cluster.listen_address":            c.Cluster.ListenAddress,
 		"cluster.advertise_address":         c.Cluster.AdvertiseAddress,
 		"cluster.join":                      append([]string{}, c.Cluster.Join...),

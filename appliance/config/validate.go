@@ -252,6 +252,9 @@ func (a API) validateTLS(bad func(key, format string, args ...any)) {
 	if (a.TLSCertFile == "") != (a.TLSKeyFile == "") {
 		bad("api.tls_key_file", "api.tls_cert_file and api.tls_key_file go together: set both or neither")
 	}
+	if a.InsecureHTTP && a.TLSClientCAFile != "" {
+		bad("api.tls_client_ca_file", "needs TLS: plain HTTP (api.insecure_http) carries no client certificate")
+	}
 	if a.InsecureHTTP && a.TLSCertFile != "" {
 		bad("api.insecure_http", "contradicts api.tls_cert_file: plain HTTP serves no certificate")
 	}

@@ -2,6 +2,7 @@ package node
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -116,8 +117,14 @@ func (n *Node) apiTLS(dataDir string) (*tls.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
+	var clientCAs *x509.CertPool
+	if cfg.TLSClientCAFile != "" {
+		if clientCAs, err = apitls.LoadCAs(cfg.TLSClientCAFile); err != nil {
+			return nil, fmt.Errorf("node: api.tls_client_ca_file: %w", err)
+		}
+	}
 	n.certs = r
-	return apitls.ServerConfig(r, minVersion), nil
+	return apitls.ServerConfig(r, minVersion, clientCAs), nil
 }
 
 // listenAPI opens the API's listener: TLS, or plain HTTP in dev mode or

@@ -2,15 +2,19 @@ package node_test
 
 import (
 	"context"
+	"errors"
 	"crypto/tls"
 	"crypto/x509"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/custos/custos/appliance/client"
 	"github.com/custos/custos/appliance/node"
+	"github.com/custos/custos/internal/testkit"
 )
 
 // A cluster node serves its API over TLS with a certificate it issued
@@ -80,5 +84,73 @@ func TestNodeServesTLSFromClusterCA(t *testing.T) {
 	}
 	if err := n.ReloadTLS(); err != nil {
 		t.Errorf("ReloadTLS: %v", err)
+	}
+}
+
+// An API key bound to a client certificate (client_cert_cn) works over
+// mutual TLS with a certificate of the node's client CA
+// (api.tls_client_ca_file) bearing that common name, and only so: no
+// certificate, another common name, or the right name from another CA
+// is not enough. The operator's token needs no
+// certificate.
+func TestAPIKeyBoundToClientCert(t *testing.T) {
+	dir := t.TempDir()
+	clients, stranger := testkit.NewCA(t, "clients CA"), testkit.NewCA(t, "stranger CA")
+	caFile := filepath.Join(dir, "clients-ca.crt")
+	if err := os.WriteFile(caFile, clients.PEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := devConfig(t)
+	cfg.Dev, cfg.NodeID, cfg.DataDir, cfg.Region = false, "n1", filepath.Join(dir, "n1"), "local"
+	cfg.API.TLSClientCAFile = caFile
+	sec, err := node.Init(cfg.DataDir, "n1", node.InitOptions{Region: "local"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := node.Start(context.Background(), cfg, node.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeNode(t, n)
+	roots, err := client.LoadCACert(node.CACertPath(cfg.DataDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	op := client.New(n.APIURL(), client.Options{Token: sec.OperatorToken, RootCAs: roots, Timeout: 10 * time.Second})
+	if _, err := op.CreateTenant(ctx, client.NewTenant{ID: "acme", DisplayName: "Acme"}); err != nil {
+		t.Fatal(err)
+	}
+	k, err := op.CreateAPIKey(ctx, "acme", client.NewAPIKey{Name: "billing", Role: "read-only", ClientCertCN: "billing-app"})
+	if err != nil || k.ClientCertCN != "billing-app" {
+		t.Fatalf("create the bound key: %+v %v", k, err)
+	}
+	pair := func(ca *testkit.CA, cn string) []tls.Certificate {
+		c, err := tls.X509KeyPair(ca.Issue(t, cn, true))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return []tls.Certificate{c}
+	}
+	for _, tt := range []struct {
+		name   string
+		certs  []tls.Certificate
+		status int // 0: answered
+	}{
+		{"its certificate", pair(clients, "billing-app"), 0},
+		{"no certificate", nil, http.StatusUnauthorized},
+		{"another common name", pair(clients, "reports-app"), http.StatusUnauthorized},
+		// Go's client presents no certificate of a CA the server does
+		// not name (and a server would refuse it at the handshake).
+		{"the name from another CA", pair(stranger, "billing-app"), http.StatusUnauthorized},
+	} {
+		api := client.New(n.APIURL(), client.Options{Token: k.Token, RootCAs: roots, Certificates: tt.certs, Timeout: 10 * time.Second})
+		_, err := api.Collections(ctx, "acme")
+		var ce *client.Error
+		switch {
+		case tt.status == 0 && err != nil,
+			tt.status > 0 && (!errors.As(err, &ce) || ce.Status != tt.status):
+			t.Errorf("%s: %v, want %d", tt.name, err, tt.status)
+		}
 	}
 }

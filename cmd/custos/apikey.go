@@ -28,6 +28,9 @@ func printAPIKeys(e *env, keys []client.APIKey) {
 			access = "role " + k.Role
 		}
 		access += formatScopes(k.Scopes)
+		if k.ClientCertCN != "" {
+			access += " client-cert CN=" + k.ClientCertCN
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, access, k.CreatedAt.UTC().Format(time.RFC3339), at(k.ExpiresAt), at(k.LastUsed))
 	}
 	tw.Flush()
@@ -62,13 +65,13 @@ func formatScopes(scopes map[string][]string) string {
 
 func newAPIKeyCmd(e *env, cl *clientFlags) *cobra.Command {
 	ac := &cobra.Command{Use: "apikey", Short: "Tenant API keys (operator)"}
-	var name, role, perms string
+	var name, role, perms, certCN string
 	var scopes []string
 	var expires time.Duration
 	create := &cobra.Command{
 		Use: "create TENANT --name NAME (--role ROLE [--scope NAME=VALUE[,VALUE] ...] | --permissions read,write)", Short: "Create an API key for a tenant (the token is shown once)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			nk := client.NewAPIKey{Name: name, Role: role}
+			nk := client.NewAPIKey{Name: name, Role: role, ClientCertCN: certCN}
 			if perms != "" {
 				nk.Permissions = strings.Split(perms, ",")
 			}
@@ -97,6 +100,7 @@ func newAPIKeyCmd(e *env, cl *clientFlags) *cobra.Command {
 	create.Flags().StringVar(&perms, "permissions", "", "the old form, instead of --role; comma-separated: read, write, delete, export, admin")
 	create.Flags().StringArrayVar(&scopes, "scope", nil, "with --role: an attribute scope, NAME=VALUE[,VALUE...] (repeatable; the key sees only records and blobs whose attribute NAME has one of the values)")
 	create.Flags().DurationVar(&expires, "expires-in", 0, "expire after this long (default: never)")
+	create.Flags().StringVar(&certCN, "client-cert-cn", "", "bind the key to a client certificate with this subject common name, verified by the nodes' [api] tls_client_ca_file (mutual TLS: a second factor for a machine client)")
 	list := &cobra.Command{
 		Use: "list TENANT", Short: "List a tenant's API keys", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
@@ -22,14 +23,16 @@ import (
 type clientFlags struct {
 	addr, token, format string
 	caCert              string // --ca-cert / CUSTOS_CACERT
+	certFile, keyFile   string // --client-cert, --client-key / CUSTOS_CLIENT_CERT, CUSTOS_CLIENT_KEY
 	timeout             time.Duration
-	roots               *x509.CertPool // from caCert; nil: the system's
+	roots               *x509.CertPool    // from caCert; nil: the system's
+	certs               []tls.Certificate // from certFile and keyFile
 	api                 *client.Client
 }
 
 // options are the client options of a request with token.
 func (c *clientFlags) options(token string) client.Options {
-	return client.Options{Token: token, Timeout: c.timeout, RootCAs: c.roots}
+	return client.Options{Token: token, Timeout: c.timeout, RootCAs: c.roots, Certificates: c.certs}
 }
 
 func (c *clientFlags) register(root *cobra.Command, e *env) {
@@ -38,6 +41,8 @@ func (c *clientFlags) register(root *cobra.Command, e *env) {
 	pf.StringVar(&c.token, "token", "", "operator token, API key or access token (env CUSTOS_TOKEN; else the session custos login kept for this address)")
 	pf.StringVar(&c.format, "format", "", "output: table or json (env CUSTOS_FORMAT)")
 	pf.StringVar(&c.caCert, "ca-cert", "", "PEM file of the CA that signs the API's certificate: the cluster CA custos operator init prints (env CUSTOS_CACERT; default: the system's roots)")
+	pf.StringVar(&c.certFile, "client-cert", "", "PEM client certificate for mutual TLS, for an API key bound to one (env CUSTOS_CLIENT_CERT)")
+	pf.StringVar(&c.keyFile, "client-key", "", "PEM key of --client-cert (env CUSTOS_CLIENT_KEY)")
 	pf.DurationVar(&c.timeout, "timeout", 30*time.Second, "request timeout")
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		if c.addr == "" {
@@ -55,6 +60,19 @@ func (c *clientFlags) register(root *cobra.Command, e *env) {
 				return err
 			}
 			c.roots = roots
+		}
+		if c.certFile == "" {
+			c.certFile = e.get("CUSTOS_CLIENT_CERT")
+		}
+		if c.keyFile == "" {
+			c.keyFile = e.get("CUSTOS_CLIENT_KEY")
+		}
+		if c.certFile != "" || c.keyFile != "" {
+			pair, err := tls.LoadX509KeyPair(c.certFile, c.keyFile)
+			if err != nil {
+				return fmt.Errorf("--client-cert and --client-key: %w", err)
+			}
+			c.certs = []tls.Certificate{pair}
 		}
 		if c.token == "" {
 			c.token = e.get("CUSTOS_TOKEN")

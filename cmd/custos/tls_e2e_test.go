@@ -1,16 +1,9 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
-	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptrace"
 	"os"
@@ -69,10 +62,10 @@ func TestE2ETLS(t *testing.T) {
 	n1, n2 := c.Nodes[0], c.Nodes[1]
 	must(c.CLI(n1, "status"), "status over HTTPS")
 	must(e2e.RunCLIWith(t, bin, e2e.CLIInput{Env: []string{"CUSTOS_CACERT=" + c.CACertFile(), "CUSTOS_ADDR=" + n2.URL(), "CUSTOS_TOKEN=" + c.Token}}, "status"), "status with CUSTOS_CACERT")
-	otherCA, otherKey := newTestCA(t)
+	otherCA := testkit.NewCA(t, "operator CA")
 	dir := t.TempDir()
 	otherCAFile := filepath.Join(dir, "other-ca.crt")
-	writeFile(t, otherCAFile, otherCA)
+	writeFile(t, otherCAFile, otherCA.PEM)
 	if r := e2e.RunCLI(t, bin, "--addr", n1.URL(), "--ca-cert", otherCAFile, "--token", c.Token, "status"); r.Code == 0 || !strings.Contains(r.Stderr, "certificate") {
 		t.Errorf("the CLI trusting another CA: %v, want a certificate error", r)
 	}
@@ -85,7 +78,7 @@ func TestE2ETLS(t *testing.T) {
 
 	// The operator replaces n1's certificate on disk with one of their own
 	// CA (key first, then the certificate, each renamed into place).
-	certPEM, keyPEM := issueTestCert(t, otherCA, otherKey, "replaced")
+	certPEM, keyPEM := otherCA.Issue(t, "replaced", false)
 	tlsDir := filepath.Join(n1.DataDir, "tls")
 	for _, f := range []struct {
 		name string
@@ -98,7 +91,7 @@ func TestE2ETLS(t *testing.T) {
 	}
 	pid := n1.Proc.PID()
 	otherRoots := x509.NewCertPool()
-	otherRoots.AppendCertsFromPEM(otherCA)
+	otherRoots.AppendCertsFromPEM(otherCA.PEM)
 	fresh := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: otherRoots}}}
 	resp, err := get(fresh, n1.URL())
 	if err != nil || resp.StatusCode != http.StatusOK || resp.TLS.PeerCertificates[0].Subject.CommonName != "replaced" {
@@ -131,54 +124,6 @@ func TestE2ETLS(t *testing.T) {
 		return nil
 	})
 	must(c.CLI(n2, "status"), "status after SIGHUP")
-}
-
-// newTestCA is a CA of the operator's own, PEM.
-func newTestCA(t *testing.T) (certPEM []byte, key *ecdsa.PrivateKey) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "operator CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), key
-}
-
-// issueTestCert issues a server certificate for 127.0.0.1 from the CA.
-func issueTestCert(t *testing.T, caPEM []byte, caKey *ecdsa.PrivateKey, cn string) (certPEM, keyPEM []byte) {
-	t.Helper()
-	b, _ := pem.Decode(caPEM)
-	ca, err := x509.ParseCertificate(b.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: cn},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:   time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &k.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kd, err := x509.MarshalECPrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd})
 }
 
 // drain reads a response in full and closes it.
