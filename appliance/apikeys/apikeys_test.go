@@ -227,3 +227,26 @@ func TestScopes(t *testing.T) {
 		}
 	}
 }
+
+func TestAdmitsClientCert(t *testing.T) {
+	bound, free := apikeys.Key{ClientCertCN: "billing-app"}, apikeys.Key{}
+	for _, tt := range []struct {
+		name     string
+		key      apikeys.Key
+		verified bool
+		cn       string
+		ok       bool
+	}{
+		{"unbound, no certificate", free, false, "", true},
+		{"unbound, a certificate", free, true, "x", true},
+		{"bound, its certificate", bound, true, "billing-app", true},
+		{"bound, no certificate", bound, false, "", false},
+		{"bound, another name", bound, true, "reports-app", false},
+		{"bound, its name unverified", bound, false, "billing-app", false},
+	} {
+		err := tt.key.AdmitsClientCert(tt.verified, tt.cn)
+		if (err == nil) != tt.ok || (err != nil && !errors.Is(err, apikeys.ErrClientCertRequired)) {
+			t.Errorf("%s: %v, want ok %v", tt.name, err, tt.ok)
+		}
+	}
+}
