@@ -28,6 +28,7 @@ FUZZTIME ?= 2m
 fuzz: ## run every fuzz target for FUZZTIME each (default 2m)
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeCommand$$' -fuzztime $(FUZZTIME) ./raftstore
 	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./appliance/config
+	$(GO) test -run '^$$' -fuzz '^FuzzStandardWriter$$' -fuzztime $(FUZZTIME) ./appliance/logging
 	$(GO) test -run '^$$' -fuzz '^FuzzParseSAN$$' -fuzztime $(FUZZTIME) ./appliance/apitls
 	$(GO) test -run '^$$' -fuzz '^FuzzCreateTenantBody$$' -fuzztime $(FUZZTIME) ./appliance/api
 	$(GO) test -run '^$$' -fuzz '^FuzzCreateRecordBody$$' -fuzztime $(FUZZTIME) ./appliance/api

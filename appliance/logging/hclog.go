@@ -140,6 +140,9 @@ type stdWriter struct {
 func (w *stdWriter) Write(p []byte) (int, error) {
 	for _, line := range bytes.Split(bytes.TrimRight(p, "\n"), []byte("\n")) {
 		msg, level := strings.TrimSpace(string(line)), hclog.Info
+		if msg == "" {
+			continue
+		}
 		if w.infer {
 			msg, level = inferLevel(msg)
 		}

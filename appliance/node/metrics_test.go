@@ -26,24 +26,32 @@ import (
 	"github.com/custos/custos/internal/testkit"
 )
 
-// scrape reads and parses an exposition: the API's route with a token,
-// or the metrics listener's /metrics without.
-func scrape(t *testing.T, url, token string) map[string]*dto.MetricFamily {
-	t.Helper()
+// fetchMetrics GETs an exposition — the API's route with a token, or the
+// metrics listener's /metrics without — and returns its Content-Type and
+// body; anything but 200 fails tb.
+func fetchMetrics(tb testing.TB, url, token string) (string, []byte) {
+	tb.Helper()
 	req, _ := http.NewRequest(http.MethodGet, url, nil)
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, body)
+		tb.Fatalf("GET %s: %d %s", url, resp.StatusCode, body)
 	}
-	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
+	return resp.Header.Get("Content-Type"), body
+}
+
+// scrape reads and parses an exposition (see fetchMetrics).
+func scrape(t *testing.T, url, token string) map[string]*dto.MetricFamily {
+	t.Helper()
+	ct, body := fetchMetrics(t, url, token)
+	if !strings.HasPrefix(ct, "text/plain") {
 		t.Errorf("GET %s: Content-Type %q", url, ct)
 	}
 	p := expfmt.NewTextParser(model.LegacyValidation)
