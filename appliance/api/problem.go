@@ -452,15 +452,15 @@ func (s *frame) handleError(c *fiber.Ctx, err error) error {
 	switch {
 	case k == kindInternal:
 		s.log.LogAttrs(context.Background(), slog.LevelError, "request failed",
-			slog.String("request_id", rid), slog.String("method", c.Method()), slog.String("path", c.Path()), slog.Any("error", err))
+			slog.String("request_id", rid), slog.String("method", c.Method()), slog.String("route", routeOf(c)), slog.Any("error", err))
 	case k == kindIntegrity:
 		// err names the collection, record and field (or blob and chunk):
 		// for the log only, the response says none of it.
 		s.log.LogAttrs(context.Background(), slog.LevelError, "request failed: integrity check",
-			slog.String("request_id", rid), slog.String("method", c.Method()), slog.String("path", c.Path()), slog.Any("error", err))
+			slog.String("request_id", rid), slog.String("method", c.Method()), slog.String("route", routeOf(c)), slog.Any("error", err))
 	case k == kindUnavailable:
 		s.log.LogAttrs(context.Background(), slog.LevelWarn, "request failed: cluster unavailable",
-			slog.String("request_id", rid), slog.String("method", c.Method()), slog.String("path", c.Path()), slog.Any("error", err))
+			slog.String("request_id", rid), slog.String("method", c.Method()), slog.String("route", routeOf(c)), slog.Any("error", err))
 	}
 	p := Problem{
 		Type: ProblemTypeBase + slug, Title: title, Status: status, Detail: detail,

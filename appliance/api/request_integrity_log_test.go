@@ -96,7 +96,7 @@ func TestIntegrityErrorIsLogged(t *testing.T) {
 	if entry == nil {
 		t.Fatalf("no ERROR line with request_id %q in:\n%s", p.RequestID, e.logBuf.String()[logged:])
 	}
-	if entry["method"] != "GET" || entry["path"] != target ||
+	if entry["method"] != "GET" || entry["route"] != "/v1/tenants/:id/collections/:name/records/:rid" || entry["path"] != nil ||
 		!strings.Contains(entry["msg"].(string), "integrity") {
 		t.Errorf("log line: %v", entry)
 	}
