@@ -6,7 +6,7 @@ BIN      := bin/custos
 export GOFLAGS ?= -mod=mod
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test test-vault lint fuzz bench cluster e2e vault clean
+.PHONY: help build run test test-vault test-tools lint fuzz bench cluster e2e vault nfpm package clean
 
 help: ## list the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-z0-9-]+:.*## /{printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -17,7 +17,7 @@ build: ## build bin/custos
 run: build ## build and start a dev node on 127.0.0.1:8200 (address and token printed)
 	./$(BIN) server --dev
 
-test: bin/vault ## vet, all tests with -race (unit, in-process cluster, end-to-end, fault, keyring against a real Vault), brief fuzzing
+test: bin/vault bin/nfpm test-tools ## vet, all tests with -race (unit, in-process cluster, end-to-end, fault, keyring against a real Vault), brief fuzzing
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 18m ./...
 	$(GO) vet -tags vault ./keyring/... ./cmd/custos
@@ -61,6 +61,7 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 2m)
 	$(GO) test -run '^$$' -fuzz '^FuzzParseManifest$$' -fuzztime $(FUZZTIME) ./appliance/privacy/receipt
 	$(GO) test -run '^$$' -fuzz '^FuzzParseReceipt$$' -fuzztime $(FUZZTIME) ./appliance/privacy/receipt
 	$(GO) test -run '^$$' -fuzz '^FuzzVerifyReceipt$$' -fuzztime $(FUZZTIME) ./appliance/privacy/receipt
+	$(GO) test -run '^$$' -fuzz '^FuzzFromEnviron$$' -fuzztime $(FUZZTIME) ./appliance/notify
 
 e2e: ## only the end-to-end and fault tests against the built binary
 	$(GO) test -race -count=1 -v -run 'TestE2E|TestFault|TestUpgrade' ./cmd/custos
@@ -133,5 +134,35 @@ $(VAULT_CACHE):
 	cd tools/vault && GOFLAGS= $(GO) build -ldflags='-s -w' -o $@.tmp github.com/hashicorp/vault
 	mv $@.tmp $@
 
+# What the unit and package tests (systemd/, packaging/) run: installed
+# from Debian's archive when missing (once per machine; lintian and rpm
+# are what the package test checks the .deb and the .rpm with).
+TEST_TOOLS := systemd-analyze:systemd dpkg-deb:dpkg lintian:lintian rpm:rpm
+test-tools:
+	@missing=""; for t in $(TEST_TOOLS); do command -v $${t%%:*} >/dev/null || missing="$$missing $${t#*:}"; done; \
+	if [ -n "$$missing" ]; then echo "installing$$missing"; apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; fi
+
+# nfpm, the .deb and .rpm packager, built once per version (tools/nfpm/go.mod)
+# into the same cache as Vault; bin/nfpm is a hard link to it.
+NFPM_VERSION := $(shell awk '$$1 == "github.com/goreleaser/nfpm/v2" { print $$2; exit }' tools/nfpm/go.mod)
+NFPM_CACHE   := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/custos/nfpm-$(NFPM_VERSION)/nfpm
+
+nfpm: bin/nfpm ## bin/nfpm: the packager (version from tools/nfpm/go.mod), built once into ~/.cache/custos
+bin/nfpm: $(NFPM_CACHE)
+	@mkdir -p bin
+	ln -f $< $@ 2>/dev/null || cp $< $@
+$(NFPM_CACHE):
+	@test -n "$(NFPM_VERSION)" || (echo "no github.com/goreleaser/nfpm/v2 version in tools/nfpm/go.mod" && exit 1)
+	@mkdir -p $(@D)
+	cd tools/nfpm && GOFLAGS= $(GO) build -ldflags='-s -w' -o $@.tmp github.com/goreleaser/nfpm/v2/cmd/nfpm
+	mv $@.tmp $@
+
+# The package version: semver, so nfpm can write it for dpkg and rpm alike
+# (0.0.0-dev.abc1234 becomes 0.0.0~dev.abc1234). A release sets it.
+PKG_VERSION ?= 0.0.0-dev.$(shell git rev-parse --short HEAD 2>/dev/null || echo 0)
+package: bin/nfpm ## dist/: the .deb and .rpm of a static, stripped custos (unit, config, completions, man pages)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-X main.version=$(PKG_VERSION) -s -w' -o dist/custos ./cmd/custos
+	packaging/build.sh dist/custos bin/nfpm dist $(PKG_VERSION)
+
 clean: ## remove build output and the local cluster
-	rm -rf bin $(CLUSTER_DIR)
+	rm -rf bin dist $(CLUSTER_DIR)

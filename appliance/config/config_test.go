@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -439,5 +440,18 @@ func TestPlainHTTP(t *testing.T) {
 		if got := tt.api.PlainHTTP(tt.dev); got != tt.want {
 			t.Errorf("%s: PlainHTTP = %v, want %v", tt.name, got, tt.want)
 		}
+	}
+}
+
+// The configuration file the package installs as /etc/custos/custos.toml
+// is one Load accepts as it stands, for a node that is not in dev mode and
+// serves TLS.
+func TestPackagedConfig(t *testing.T) {
+	c, err := Load(Options{File: filepath.Join("..", "..", "packaging", "custos.toml")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Dev || c.API.PlainHTTP(c.Dev) || c.DataDir != "/var/lib/custos" || c.NodeID == "" || c.Region == "" {
+		t.Fatalf("packaged configuration: dev %v, plain HTTP %v, data_dir %q, node_id %q, region %q", c.Dev, c.API.PlainHTTP(c.Dev), c.DataDir, c.NodeID, c.Region)
 	}
 }

@@ -51,6 +51,15 @@
 // node cancels on Close, and is tracked, so Close returns only when all of
 // it has stopped and then closes the store. Close first drains the API, so requests in flight
 // still find the services running.
+//
+// # Under systemd
+//
+// With Options.Notifier (the server passes one when NOTIFY_SOCKET is
+// set), the node supervises itself for a Type=notify unit: READY=1 once
+// its API answers and a leader is known, STATUS= lines with the raft
+// state, WATCHDOG=1 while Check passes (the API answers and a
+// linearizable read completes), STOPPING=1 when Close begins. What
+// "wedged" means, and why losing the quorum counts, is in supervise.go.
 package node
 
 import (
@@ -60,9 +69,11 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"filippo.io/age"
@@ -84,6 +95,7 @@ import (
 	"github.com/custos/custos/appliance/identity/visibility"
 	"github.com/custos/custos/appliance/logging"
 	"github.com/custos/custos/appliance/metrics"
+	"github.com/custos/custos/appliance/notify"
 	"github.com/custos/custos/appliance/privacy/consent"
 	"github.com/custos/custos/appliance/privacy/erasure"
 	"github.com/custos/custos/appliance/privacy/requests"
@@ -113,6 +125,13 @@ type Node struct {
 	backups  *backup.Scheduler
 	certs    *apitls.Reloader // the API's certificate; nil when it serves plain HTTP
 
+	// notifier tells systemd about the node (nil: not under systemd);
+	// probe is the client of the API probe; closing is set when Close
+	// begins (see "Supervision" in supervise.go).
+	notifier *notify.Notifier
+	probe    *http.Client
+	closing  atomic.Bool
+
 	// life is the node's lifetime: background work runs under it and is
 	// tracked by work; Close cancels it (stop) and waits.
 	life context.Context
@@ -135,6 +154,9 @@ type Options struct {
 	// concurrency it added to GOMAXPROCS (see appliance/identity/password,
 	// "Bounded hashing").
 	Hasher *password.Hasher
+	// Notifier receives the node's systemd notifications (readiness,
+	// status, watchdog, stopping); nil when not run by systemd.
+	Notifier *notify.Notifier
 }
 
 // Start starts a node and returns once the API is listening (on the
@@ -147,7 +169,8 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Node, error)
 		logger = slog.New(slog.DiscardHandler)
 	}
 	life, stop := context.WithCancel(context.WithoutCancel(ctx))
-	n := &Node{cfg: cfg, logger: logger, apiDone: make(chan error, 1), life: life, stop: stop}
+	n := &Node{cfg: cfg, logger: logger, apiDone: make(chan error, 1), life: life, stop: stop,
+		notifier: opts.Notifier, probe: newProbeClient()}
 	ok := false
 	defer func() {
 		if !ok {
@@ -282,6 +305,9 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Node, error)
 	n.shutdown = app.ShutdownWithContext
 	ok = true
 	logger.Info("api listening", "url", n.APIURL())
+	if n.notifier != nil {
+		n.background(n.supervise)
+	}
 	return n, nil
 }
 
@@ -508,6 +534,9 @@ func (n *Node) Done() <-chan error { return n.apiDone }
 // Close stops the API (letting requests in flight finish), then the
 // background work — waiting for all of it — and the store.
 func (n *Node) Close(ctx context.Context) error {
+	if !n.closing.Swap(true) && n.notifier != nil {
+		n.notifyStopping()
+	}
 	var errs []error
 	if n.store != nil {
 		// A leader that stops hands over first (a rolling upgrade

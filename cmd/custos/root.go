@@ -56,6 +56,7 @@ func newRoot(stdout, stderr io.Writer, environ []string) *cobra.Command {
 		newUserCmd(e, cl),
 		newRoleCmd(e, cl),
 		newDSRCmd(e, cl),
+		newDocsCmd(e),
 	)
 	return root
 }

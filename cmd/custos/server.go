@@ -15,6 +15,7 @@ import (
 	"github.com/custos/custos/appliance/identity/password"
 	"github.com/custos/custos/appliance/logging"
 	"github.com/custos/custos/appliance/node"
+	"github.com/custos/custos/appliance/notify"
 	"github.com/spf13/cobra"
 )
 
@@ -50,8 +51,13 @@ func newServerCmd(e *env) *cobra.Command {
 			}
 			runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + hasher.Concurrency())
 			logger := newLogger(e, cfg)
+			// Under systemd (Type=notify): readiness, status, watchdog.
+			notifier, err := notify.FromEnviron(e.environ, os.Getpid())
+			if err != nil {
+				return err
+			}
 			ctx := cmd.Context()
-			n, err := node.Start(ctx, cfg, node.Options{Logger: logger, Version: version, Hasher: hasher})
+			n, err := node.Start(ctx, cfg, node.Options{Logger: logger, Version: version, Hasher: hasher, Notifier: notifier})
 			if err != nil {
 				return err
 			}

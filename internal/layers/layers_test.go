@@ -34,6 +34,7 @@ var rank = map[string]int{
 	"appliance/ratelimit": 2,
 	"appliance/logging":   2,
 	"appliance/sweep":     2,
+	"appliance/notify":    2,
 
 	"appliance/privacy/deadline": 2,
 
@@ -95,6 +96,10 @@ var testSupport = map[string]bool{
 	"internal/tenancy/tenancytest": true,
 	"keyring/vaulttest":            true,
 	"internal/layers":              true,
+	// Tests of what ships beside the binary: the systemd unit and the
+	// packages.
+	"systemd":   true,
+	"packaging": true,
 }
 
 type pkg struct {

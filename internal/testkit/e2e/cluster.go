@@ -34,6 +34,9 @@ type Node struct {
 	Proc  *Proc
 	API   *client.Client
 	plain bool // serves plain HTTP (Options.Plain)
+	// Env is added to the environment of the node's server process
+	// (set it between NewCluster and Boot, or before a Start).
+	Env []string
 }
 
 // Cluster is a three-node cluster of real custos processes on loopback,
@@ -190,7 +193,16 @@ func StartPlainClusterWith(t testing.TB, bin, extra string) *Cluster {
 func StartClusterOpts(t testing.TB, bin string, o Options) *Cluster {
 	t.Helper()
 	c := newCluster(t, bin, o)
-	plain := o.Plain
+	c.Boot()
+	return c
+}
+
+// Boot is StartCluster's work on a cluster NewCluster wrote: init, start,
+// join, start, and wait for three voters.
+func (c *Cluster) Boot() {
+	t := c.t
+	t.Helper()
+	plain := c.Nodes[0].plain
 	n1 := c.Nodes[0]
 	r := c.RunOn(n1, "operator", "init", "--config", n1.ConfigPath, "--format", "json")
 	if r.Code != 0 {
@@ -262,7 +274,6 @@ func StartClusterOpts(t testing.TB, bin string, o Options) *Cluster {
 	for _, n := range c.Nodes {
 		c.WaitHealthy(n, 30*time.Second)
 	}
-	return c
 }
 
 // Start starts n's server process (again, after a kill: same config, same
@@ -270,7 +281,7 @@ func StartClusterOpts(t testing.TB, bin string, o Options) *Cluster {
 func (c *Cluster) Start(n *Node) {
 	c.t.Helper()
 	argv := Command(n.Netns, c.Bin, "server", "--config", n.ConfigPath)
-	n.Proc = StartProc(c.t, n.ID, argv[0], n.StdoutPath, n.StderrPath, argv[1:]...)
+	n.Proc = StartProcEnv(c.t, n.ID, argv[0], n.Env, n.StdoutPath, n.StderrPath, argv[1:]...)
 }
 
 // Kill SIGKILLs n's process and waits for it to be gone.

@@ -32,6 +32,14 @@ type Proc struct {
 // cleanup if it is still alive.
 func StartProc(t testing.TB, name, bin, stdoutPath, stderrPath string, args ...string) *Proc {
 	t.Helper()
+	return StartProcEnv(t, name, bin, nil, stdoutPath, stderrPath, args...)
+}
+
+// StartProcEnv is StartProc with env ("KEY=value") added to the test's
+// cleaned environment, such as NOTIFY_SOCKET for a node run as systemd
+// would.
+func StartProcEnv(t testing.TB, name, bin string, env []string, stdoutPath, stderrPath string, args ...string) *Proc {
+	t.Helper()
 	open := func(p string) *os.File {
 		f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 		if err != nil {
@@ -43,7 +51,7 @@ func StartProc(t testing.TB, name, bin, stdoutPath, stderrPath string, args ...s
 	fmt.Fprintf(stderr, "==== %s: start %s %s\n", time.Now().Format("15:04:05.000"), name, strings.Join(args, " "))
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
-	cmd.Env = cleanEnv()
+	cmd.Env = append(cleanEnv(), env...)
 	p := &Proc{name: name, cmd: cmd, done: make(chan struct{})}
 	p.Started = time.Now()
 	if err := cmd.Start(); err != nil {
@@ -62,7 +70,9 @@ func StartProc(t testing.TB, name, bin, stdoutPath, stderrPath string, args ...s
 }
 
 // cleanEnv is the environment of the test without CUSTOS_ variables, so a
-// developer's shell cannot change what the tests run. A race-enabled binary
+// developer's shell cannot change what the tests run, and without
+// systemd's notification variables, so tests run from a service do not
+// notify its manager. A race-enabled binary
 // sleeps a second at exit by default (GORACE atexit_sleep_ms), which would
 // add a second to every CLI call and every stop; races are still reported
 // (and make the exit status 66) without it.
@@ -72,6 +82,11 @@ func cleanEnv() []string {
 	for _, kv := range os.Environ() {
 		if strings.HasPrefix(kv, "GORACE=") {
 			gorace = true
+		}
+		name, _, _ := strings.Cut(kv, "=")
+		switch name {
+		case "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID":
+			continue
 		}
 		if !strings.HasPrefix(kv, "CUSTOS_") {
 			env = append(env, kv)
