@@ -140,7 +140,7 @@ func (n *Node) listenAPI(dataDir string) (net.Listener, error) {
 	}
 	ln, err := net.Listen("tcp", cfg.API.ListenAddress)
 	if err != nil {
-		return nil, fmt.Errorf("node: api listen %s: %w", cfg.API.ListenAddress, err)
+		return nil, fmt.Errorf("node: api listen %s: %w%s", cfg.API.ListenAddress, err, privilegedPortHint(err))
 	}
 	switch {
 	case tc != nil:

@@ -3,10 +3,12 @@ package node
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"syscall"
 	"time"
 
 	"github.com/custos/custos/appliance/notify"
@@ -200,4 +202,15 @@ func (n *Node) notifyStopping() {
 	if err := n.notifier.Send(notify.Stopping, notify.Status("stopping: draining the API")); err != nil {
 		n.logger.Warn("systemd notification failed", "error", err)
 	}
+}
+
+// privilegedPortHint is what to add to a listen error that a port below
+// 1024 causes: the packaged unit runs without capabilities
+// (CapabilityBoundingSet= empty), so such a port needs a drop-in.
+func privilegedPortHint(err error) string {
+	if !errors.Is(err, syscall.EACCES) {
+		return ""
+	}
+	return " (a port below 1024 needs CAP_NET_BIND_SERVICE: under systemd, a drop-in with " +
+		"CapabilityBoundingSet= and AmbientCapabilities=CAP_NET_BIND_SERVICE; docs/operations.md, \"systemd\")"
 }
