@@ -174,8 +174,10 @@ func readRestorePlan(dataDir string) (*restorePlan, error) {
 }
 
 // finishRestore is a restored node's first start: the new join token and
-// the cluster.restore entry, then the erasure ledger re-applied, before
-// the API serves; then the restore file goes. Idempotent across restarts.
+// the cluster.restore entry, then the erasure ledger re-applied, then a
+// snapshot of the result with the log truncated behind it (what joining
+// nodes install), before the API serves; then the restore file goes.
+// Idempotent across restarts.
 func (n *Node) finishRestore(ctx context.Context, dataDir string, members *cluster.Service, era *erasure.Service, p *restorePlan) error {
 	wctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
@@ -198,8 +200,13 @@ func (n *Node) finishRestore(ctx context.Context, dataDir string, members *clust
 		}
 		n.logger.Info("erasure ledger re-applied", "tenant", tenant, "entries", len(entries), "subjects_erased", k)
 	}
-	if err := n.store.Barrier(wctx); err != nil {
-		return fmt.Errorf("node: restore: %w", err)
+	// The restored state is in no raft snapshot yet and the new log
+	// starts at index 1: a node joining would replay that log onto an
+	// empty state. Compact takes snapshots of the state and truncates the
+	// log behind them, so joining nodes install the state instead (and
+	// the restored file loses whatever the re-applied erasures freed).
+	if _, err := n.store.Compact(wctx); err != nil {
+		return fmt.Errorf("node: restore: snapshot the restored state: %w", err)
 	}
 	if err := os.Remove(filepath.Join(dataDir, fileRestore)); err != nil {
 		return fmt.Errorf("node: restore: %w", err)

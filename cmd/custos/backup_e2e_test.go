@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -192,6 +193,31 @@ func TestE2EBackupRestore(t *testing.T) {
 	if l, err := rapi.Erasures(ctx, "acme"); err != nil || len(l.Erasures) != 1 || l.Erasures[0].Request != req.ID {
 		t.Errorf("the restored ledger: %+v %v", l, err)
 	}
+	// The restored cluster grows with its new join token: a second node
+	// joins, becomes a voter and serves the restored data.
+	joinToken := regexp.MustCompile(`custos-join\.\S+`).FindString(rr.Stdout)
+	ports3 := e2e.FreePorts(t, 2)
+	jn := &e2e.Node{ID: "r1b", APIAddr: ports3[0], ClusterAddr: ports3[1], DataDir: filepath.Join(dir, "r1b"),
+		ConfigPath: filepath.Join(dir, "r1b.toml"), StdoutPath: filepath.Join(dir, "r1b.stdout.log"), StderrPath: filepath.Join(dir, "r1b.log")}
+	file("r1b.toml", fmt.Sprintf("node_id = \"r1b\"\nregion = \"local\"\ndata_dir = %q\n[api]\nlisten_address = %q\n[cluster]\nlisten_address = %q\nheartbeat_timeout = \"500ms\"\nelection_timeout = \"500ms\"\nleader_lease_timeout = \"250ms\"\njoin = [%q]\n",
+		jn.DataDir, jn.APIAddr, jn.ClusterAddr, rn.ClusterAddr))
+	e2e.DumpOnFailure(t, jn.StderrPath, jn.StdoutPath, rn.StdoutPath)
+	must(e2e.RunCLI(t, bin, "operator", "join", "--config", jn.ConfigPath, "--join-token", joinToken), "operator join the restored cluster")
+	if err := os.WriteFile(filepath.Join(jn.DataDir, "seal.age"), seal, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	jn.Proc = e2e.StartProc(t, jn.ID, bin, jn.StdoutPath, jn.StderrPath, "server", "--config", jn.ConfigPath)
+	e2e.TrustCAFile(t, filepath.Join(rn.DataDir, "tls", "ca.crt"), jn.APIAddr)
+	japi := e2e.NewAPIClient(t, jn.APIAddr, c.OwnerKey("acme"), 10*time.Second, nil)
+	testkit.Poll(t, 60*time.Second, "the joined node serves the restored data", func() error {
+		if _, err := japi.Record(ctx, "acme", col, "g2", false); err != nil {
+			return err
+		}
+		if _, err := japi.Record(ctx, "acme", col, "g1", false); !gone(err) {
+			return fmt.Errorf("the erased subject on the joined node: %v", err)
+		}
+		return nil
+	})
 	// The tenant's chain verifies across the restore: a bundle of the
 	// restored node extends the checkpoint kept before the backup.
 	rcli := func(args ...string) e2e.CLIResult {
