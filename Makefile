@@ -27,6 +27,7 @@ test: bin/vault bin/nfpm test-tools ## vet, all tests with -race (unit, in-proce
 FUZZTIME ?= 2m
 fuzz: ## run every fuzz target for FUZZTIME each (default 2m)
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeCommand$$' -fuzztime $(FUZZTIME) ./raftstore
+	$(GO) test -run '^$$' -fuzz '^FuzzLoadDump$$' -fuzztime $(FUZZTIME) ./raftstore
 	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./appliance/config
 	$(GO) test -run '^$$' -fuzz '^FuzzStandardWriter$$' -fuzztime $(FUZZTIME) ./appliance/logging
 	$(GO) test -run '^$$' -fuzz '^FuzzParseSAN$$' -fuzztime $(FUZZTIME) ./appliance/apitls
