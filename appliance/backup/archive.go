@@ -164,23 +164,7 @@ func (a *Archiver) write(ctx context.Context, es []raftstore.LogEntry) error {
 	}
 	first, last := es[0].Index, es[len(es)-1].Index
 	path := filepath.Join(a.dir, fmt.Sprintf("%s%020d-%020d.age", segPrefix, first, last))
-	tmp := path + ".partial"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return fmt.Errorf("backup: log archive: %w", err)
-	}
-	err = writeSegment(f, es, recipients, signer)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
+	if err := WriteFile(path, func(w io.Writer) error { return writeSegment(w, es, recipients, signer) }); err != nil {
 		return fmt.Errorf("backup: log archive: %w", err)
 	}
 	return nil

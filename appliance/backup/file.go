@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -247,4 +248,29 @@ func (a *aheadReader) Read(p []byte) (int, error) { return a.pr.Read(p) }
 func (a *aheadReader) Close() error {
 	a.once.Do(func() { close(a.done) })
 	return a.pr.Close()
+}
+
+// WriteFile writes a file at path by way of path.partial: fn writes it,
+// then it is synced, closed and renamed, so path holds a whole file or
+// nothing; on an error path.partial is removed too.
+func WriteFile(path string, fn func(w io.Writer) error) error {
+	tmp := path + ".partial"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	err = fn(f)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
 }

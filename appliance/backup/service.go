@@ -157,23 +157,11 @@ func (sc *Scheduler) Once(ctx context.Context) (string, error) {
 	}
 	now := sc.s.d.Now().UTC()
 	path := filepath.Join(sc.c.Dir, filePrefix+now.Format("20060102T150405.000000000Z")+fileSuffix)
-	tmp := path + ".partial"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	err := WriteFile(path, func(w io.Writer) error {
+		_, err := sc.s.Backup(ctx, audit.System(), w)
+		return err
+	})
 	if err != nil {
-		return "", fmt.Errorf("backup: %w", err)
-	}
-	_, err = sc.s.Backup(ctx, audit.System(), f)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
 		return "", err
 	}
 	sc.last.Store(now.UnixNano())

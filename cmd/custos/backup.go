@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
 	"github.com/custos/custos/appliance/backup"
@@ -34,25 +35,18 @@ Nobody reads it without a backup identity; check it with ` + "`custos operator b
 			if out == "" {
 				return fmt.Errorf("-o FILE is required")
 			}
-			tmp := out + ".partial"
-			f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-			if err != nil {
+			if _, err := os.Stat(out); err == nil {
+				return fmt.Errorf("%s exists", out)
+			}
+			var n int64
+			err := backup.WriteFile(out, func(w io.Writer) error {
+				bar := newBar(e.stderr, -1, "backup")
+				defer finishBar(bar)
+				var err error
+				n, err = cl.api.Backup(cmd.Context(), barWriter(w, bar))
 				return err
-			}
-			bar := newBar(e.stderr, -1, "backup")
-			n, err := cl.api.Backup(cmd.Context(), barWriter(f, bar))
-			finishBar(bar)
-			if err == nil {
-				err = f.Sync()
-			}
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-			if err == nil {
-				err = os.Rename(tmp, out)
-			}
+			})
 			if err != nil {
-				os.Remove(tmp)
 				return err
 			}
 			if cl.format == "json" {
@@ -70,16 +64,11 @@ Nobody reads it without a backup identity; check it with ` + "`custos operator b
 		Short: "The restore drill: restore a backup into a temporary directory, self-check its audit chains, count what it holds",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ids, err := loadBackupIdentity(identity)
-			if err != nil {
-				return err
-			}
-			f, err := os.Open(args[0])
+			ids, f, bar, err := openBackup(e, identity, args[0], "restore drill")
 			if err != nil {
 				return err
 			}
 			defer f.Close()
-			bar := newBar(e.stderr, fileSize(f), "restore drill")
 			rep, err := backup.Drill(cmd.Context(), barReader(f, bar), ids, filepath.Dir(args[0]), backup.ReadOptions{AuditKey: auditKey})
 			finishBar(bar)
 			if err != nil {
@@ -150,16 +139,11 @@ serves, so that no subject erased after the backup comes back.`,
 			if err != nil {
 				return err
 			}
-			ids, err := loadBackupIdentity(rIdentity)
-			if err != nil {
-				return err
-			}
-			f, err := os.Open(args[0])
+			ids, f, bar, err := openBackup(e, rIdentity, args[0], "restore")
 			if err != nil {
 				return err
 			}
 			defer f.Close()
-			bar := newBar(e.stderr, fileSize(f), "restore")
 			defer finishBar(bar)
 			o := node.RestoreOptions{Backup: barReader(f, bar), Identities: ids, AuditKey: rAuditKey, Archive: archive, Until: backup.Until{Index: toIndex}}
 			if toTime != "" {
@@ -210,6 +194,20 @@ serves, so that no subject erased after the backup comes back.`,
 	restore.Flags().Uint64Var(&toIndex, "to-index", 0, "replay the archive up to this raft index (inclusive)")
 	restore.Flags().StringVar(&toTime, "to-time", "", "replay the archive up to this RFC 3339 time (entries the leader appended at or before it)")
 	return bk, restore
+}
+
+// openBackup loads the backup identity and opens the backup file, with a
+// progress bar of its size.
+func openBackup(e *env, identity, path, what string) ([]age.Identity, *os.File, *progressbar.ProgressBar, error) {
+	ids, err := loadBackupIdentity(identity)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return ids, f, newBar(e.stderr, fileSize(f), what), nil
 }
 
 // fileSize is f's size (-1 when unknown).
