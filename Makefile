@@ -137,8 +137,9 @@ $(VAULT_CACHE):
 
 # What the unit and package tests (systemd/, packaging/) run: installed
 # from Debian's archive when missing (once per machine; lintian and rpm
-# are what the package test checks the .deb and the .rpm with).
-TEST_TOOLS := systemd-analyze:systemd dpkg-deb:dpkg lintian:lintian rpm:rpm
+# are what the package test checks the .deb and the .rpm with; ip builds
+# the failover test's network namespaces).
+TEST_TOOLS := systemd-analyze:systemd dpkg-deb:dpkg lintian:lintian rpm:rpm ip:iproute2
 test-tools:
 	@missing=""; for t in $(TEST_TOOLS); do command -v $${t%%:*} >/dev/null || missing="$$missing $${t#*:}"; done; \
 	if [ -n "$$missing" ]; then echo "installing$$missing"; apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; fi
