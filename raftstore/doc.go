@@ -22,8 +22,8 @@
 //
 // Writes may be sent to any node ([Store.Apply]); followers forward them to
 // the leader. Reads ([Store.View]) are linearizable by default — the node
-// obtains a read index from the leader, which confirms its leadership with a
-// quorum — or local and possibly stale on request.
+// obtains a read index from the leader, which confirms its leadership by
+// committing a no-op entry (readindex.go says why not VerifyLeader) — or local and possibly stale on request.
 //
 // Every node-to-node connection is mutual TLS on one port, with a cluster CA
 // created at init ([NewClusterCredentials]) and node certificates issued on

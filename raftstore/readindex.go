@@ -62,19 +62,35 @@ func (s *Store) waitApplied(ctx context.Context, idx uint64) error {
 	}
 }
 
-// readGate confirms leadership for linearizable reads, in the order raft's
-// ReadIndex requires (Raft thesis §6.4; hashicorp/raft issue #603):
+// readGate confirms leadership for linearizable reads. Each round commits a
+// no-op command entry of the leader's current term, proposed after every
+// caller of the round arrived, and returns its index as the read index:
 //
-//  1. the leader must have committed an entry of its own term, or its commit
-//     index may lag what the previous leader committed: a no-op command
-//     entry (our barrier), once per term;
-//  2. read the commit index;
-//  3. confirm leadership with a quorum (VerifyLeader) *after* reading it, so
-//     no other leader can have committed anything newer in between;
-//  4. the caller then waits until the state machine has applied that index.
+//   - a leader's log holds every committed entry (Leader Completeness), so
+//     the no-op's index is past every write committed before the callers
+//     arrived, and once it is applied the state holds all of them;
+//   - the no-op commits only if a quorum accepts it in this term, after it
+//     was proposed: a node deposed meanwhile (its followers moved to a
+//     newer term) cannot commit it, and its read fails instead of
+//     answering from a stale state.
 //
-// Reading the index after VerifyLeader, or skipping step 1, can return stale
-// data after an election. Concurrent callers share one round: a caller that
+// Why not raft's ReadIndex with VerifyLeader (read the commit index, then
+// confirm leadership with a heartbeat round): hashicorp/raft counts, as
+// votes for a VerifyLeader, the answers to AppendEntries requests sent
+// *before* the verify was asked (replication.go: updateLastAppended and
+// heartbeat call notifyAll(true) for every waiting verify). A leader paused
+// with SIGSTOP (or otherwise silent) resumes with its followers' answers to
+// its last pipelined requests waiting in its sockets, sent before they
+// elected a new leader; they confirm it as leader although it was deposed
+// seconds ago, and it serves a state missing every write of the new leader
+// (TestFaultSilentLeaderStopped, porcupine: a read on the resumed leader
+// returned a value overwritten by acknowledged writes 2 s before; the
+// regression test is TestClusterResumedLeaderReadsNoStaleState). An entry
+// cannot be confirmed by an answer to an older request: the answers that
+// count for its commit name its index.
+//
+// The cost is one log entry (a disk write on a quorum) per round instead of
+// one heartbeat round; concurrent callers share one round, and a caller that
 // arrives while a round is in flight waits for the next one, so its read
 // index is taken after it arrived.
 type readGate struct {
@@ -130,27 +146,14 @@ func (g *readGate) round() (uint64, error) {
 	if r.State() != raft.Leader {
 		return 0, fmt.Errorf("raftstore: read index: %w", ErrNotLeader)
 	}
-	term := r.CurrentTerm()
-	if s.barrierTerm.Load() != term {
-		// A command entry rather than raft.Barrier: barrier and no-op
-		// entries never reach the FSM, so its applied index could not
-		// reach a commit index that points at one.
-		if err := waitFuture(r.Apply(noopEntry, s.cfg.ApplyTimeout), s.cfg.ApplyTimeout); err != nil {
-			return 0, err
-		}
-		if r.CurrentTerm() != term {
-			return 0, fmt.Errorf("raftstore: term changed during barrier: %w", ErrNoLeader)
-		}
-		s.barrierTerm.Store(term)
+	// A command entry rather than raft.Barrier: barrier and no-op entries
+	// never reach the FSM, so its applied index could not reach their
+	// index.
+	f := r.Apply(noopEntry, s.cfg.ApplyTimeout)
+	if err := waitFuture(f, s.cfg.ApplyTimeout); err != nil {
+		return 0, fmt.Errorf("raftstore: read index: %w", err)
 	}
-	idx := r.CommitIndex()
-	if err := waitFuture(r.VerifyLeader(), s.cfg.ApplyTimeout); err != nil {
-		return 0, err
-	}
-	if r.CurrentTerm() != term {
-		return 0, fmt.Errorf("raftstore: term changed during read: %w", ErrNoLeader)
-	}
-	return idx, nil
+	return f.Index(), nil
 }
 
 // waitFuture waits for a raft future at most d.

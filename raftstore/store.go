@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -160,10 +159,9 @@ type Store struct {
 	joinRPC   *rpc.Server
 	faults    *netFaults
 
-	proposer    proposer // Apply → raft entries (group commit, proposer.go)
-	gate        readGate
-	barrierTerm atomic.Uint64
-	compactMu   sync.Mutex // one Compact at a time: it changes TrailingLogs
+	proposer  proposer // Apply → raft entries (group commit, proposer.go)
+	gate      readGate
+	compactMu sync.Mutex // one Compact at a time: it changes TrailingLogs
 
 	closeOnce sync.Once
 	done      chan struct{}
