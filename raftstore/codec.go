@@ -23,7 +23,8 @@ const (
 
 	cmdTxnBatch byte = 1
 	// cmdNoop carries nothing; the read gate commits one per leader term so
-	// that the commit index always names an entry the FSM sees.
+	// that the commit index always names an entry the FSM sees, and one per
+	// round to confirm the leadership (readindex.go).
 	cmdNoop byte = 2 | flagIgnorable
 )
 

@@ -62,17 +62,22 @@ func (s *Store) waitApplied(ctx context.Context, idx uint64) error {
 	}
 }
 
-// readGate confirms leadership for linearizable reads. Each round commits a
-// no-op command entry of the leader's current term, proposed after every
-// caller of the round arrived, and returns its index as the read index:
+// readGate confirms leadership for linearizable reads, in the order raft's
+// ReadIndex requires (Raft thesis §6.4; hashicorp/raft issue #603):
 //
-//   - a leader's log holds every committed entry (Leader Completeness), so
-//     the no-op's index is past every write committed before the callers
-//     arrived, and once it is applied the state holds all of them;
-//   - the no-op commits only if a quorum accepts it in this term, after it
-//     was proposed: a node deposed meanwhile (its followers moved to a
-//     newer term) cannot commit it, and its read fails instead of
-//     answering from a stale state.
+//  1. the leader must have committed an entry of its own term, or its commit
+//     index may lag what the previous leader committed: a no-op command
+//     entry, once per term;
+//  2. read the commit index: the read index;
+//  3. confirm leadership with a quorum *after* reading it, so that no other
+//     leader can have committed anything newer before: here by committing
+//     another no-op entry, proposed after the index was read — it commits
+//     only if a quorum accepts it in this term, which a node deposed
+//     meanwhile (its followers moved to a newer term) cannot get;
+//  4. the caller then waits until its state machine has applied the read
+//     index (on a follower, usually at once: the read index is the commit
+//     index, not the no-op's, which a follower learns only with the next
+//     append or heartbeat).
 //
 // Why not raft's ReadIndex with VerifyLeader (read the commit index, then
 // confirm leadership with a heartbeat round): hashicorp/raft counts, as
@@ -90,9 +95,10 @@ func (s *Store) waitApplied(ctx context.Context, idx uint64) error {
 // count for its commit name its index.
 //
 // The cost is one log entry (a disk write on a quorum) per round instead of
-// one heartbeat round; concurrent callers share one round, and a caller that
-// arrives while a round is in flight waits for the next one, so its read
-// index is taken after it arrived.
+// one heartbeat round (BenchmarkLinearizableRead; figures in DESIGN.md).
+// Concurrent callers share one round, and a caller that arrives while a
+// round is in flight waits for the next one, so its read index is taken
+// after it arrived.
 type readGate struct {
 	s       *Store
 	mu      sync.Mutex
@@ -146,14 +152,40 @@ func (g *readGate) round() (uint64, error) {
 	if r.State() != raft.Leader {
 		return 0, fmt.Errorf("raftstore: read index: %w", ErrNotLeader)
 	}
-	// A command entry rather than raft.Barrier: barrier and no-op entries
-	// never reach the FSM, so its applied index could not reach their
-	// index.
-	f := r.Apply(noopEntry, s.cfg.ApplyTimeout)
-	if err := waitFuture(f, s.cfg.ApplyTimeout); err != nil {
-		return 0, fmt.Errorf("raftstore: read index: %w", err)
+	term := r.CurrentTerm()
+	if s.barrierTerm.Load() != term {
+		// The first no-op of the term: until the leader commits an entry
+		// of its own term, its commit index may lag what the previous
+		// leader committed.
+		if err := g.commitNoop(); err != nil {
+			return 0, err
+		}
+		if r.CurrentTerm() != term {
+			return 0, fmt.Errorf("raftstore: term changed during barrier: %w", ErrNoLeader)
+		}
+		s.barrierTerm.Store(term)
 	}
-	return f.Index(), nil
+	idx := r.CommitIndex()
+	// Confirm the leadership after reading the index, by a quorum that
+	// accepts an entry proposed after it (not VerifyLeader: see readGate).
+	if err := g.commitNoop(); err != nil {
+		return 0, err
+	}
+	if r.CurrentTerm() != term {
+		return 0, fmt.Errorf("raftstore: term changed during read: %w", ErrNoLeader)
+	}
+	return idx, nil
+}
+
+// commitNoop commits a no-op command entry: a command entry rather than
+// raft.Barrier, whose entries never reach the FSM, so that the applied
+// index can reach a commit index that points at one.
+func (g *readGate) commitNoop() error {
+	s := g.s
+	if err := waitFuture(s.raft.Apply(noopEntry, s.cfg.ApplyTimeout), s.cfg.ApplyTimeout); err != nil {
+		return fmt.Errorf("raftstore: read index: %w", err)
+	}
+	return nil
 }
 
 // waitFuture waits for a raft future at most d.

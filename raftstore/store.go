@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -159,9 +160,10 @@ type Store struct {
 	joinRPC   *rpc.Server
 	faults    *netFaults
 
-	proposer  proposer // Apply → raft entries (group commit, proposer.go)
-	gate      readGate
-	compactMu sync.Mutex // one Compact at a time: it changes TrailingLogs
+	proposer    proposer // Apply → raft entries (group commit, proposer.go)
+	gate        readGate
+	barrierTerm atomic.Uint64 // the term whose first no-op the read gate committed
+	compactMu   sync.Mutex    // one Compact at a time: it changes TrailingLogs
 
 	closeOnce sync.Once
 	done      chan struct{}
