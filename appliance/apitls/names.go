@@ -23,7 +23,9 @@ type Names struct {
 // IP address (v4 or v6, no zone) or a DNS name — labels of letters,
 // digits and hyphens, neither starting nor ending with a hyphen, of 1 to
 // 63 characters, 253 at most in all, optionally starting with a "*."
-// wildcard label. A DNS name is returned in lower case.
+// wildcard label, and a last label that is not all digits (RFC 1123: so
+// that "10.0.0.1." is not taken for a name). A DNS name is returned in
+// lower case.
 func ParseSAN(s string) (dns string, ip netip.Addr, err error) {
 	if a, err := netip.ParseAddr(s); err == nil {
 		if a.Zone() != "" {
@@ -43,6 +45,9 @@ func ParseSAN(s string) (dns string, ip netip.Addr, err error) {
 		if !isLabel(l) {
 			return "", netip.Addr{}, fmt.Errorf("apitls: %q is neither an IP address nor a DNS name (label %q)", s, l)
 		}
+	}
+	if last := labels[len(labels)-1]; strings.Trim(last, "0123456789") == "" {
+		return "", netip.Addr{}, fmt.Errorf("apitls: %q is neither an IP address nor a DNS name (its last label %q is all digits)", s, last)
 	}
 	return name, netip.Addr{}, nil
 }

@@ -32,6 +32,9 @@ func TestParseSAN(t *testing.T) {
 		{"a..b", "", "", false},
 		{"10.0.0.3:8200", "", "", false},
 		{"https://api.example.com", "", "", false},
+		{"10.0.0.3.", "", "", false},
+		{"0.0.0.0.", "", "", false},
+		{"host.123", "", "", false},
 		{strings.Repeat("a", 64) + ".example.com", "", "", false},
 		{strings.Repeat("abcdefghi.", 26), "", "", false},
 	} {
