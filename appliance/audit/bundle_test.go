@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"strings"
@@ -182,10 +183,15 @@ func verifyFails(t *testing.T, e *env, b []byte, trusted []byte, what string) *a
 // checkpoint the auditor kept, and a forked history that reuses an old
 // checkpoint are all detected, naming the place.
 func TestBundleTamperMatrix(t *testing.T) {
+	// The auditor's old checkpoint covers the first older entries, the
+	// bundle newer: both past a Merkle tile (256 entries), so proofs span
+	// tiles. Every flip verifies the whole bundle again, so these sizes
+	// set the test's time.
+	const older, newer = 300, 600
 	e := newEnv(t)
-	e.fill("tenant:acme", 0, 1000, "")
+	e.fill("tenant:acme", 0, older, "")
 	old := e.checkpoint("tenant:acme") // the auditor keeps this one
-	e.fill("tenant:acme", 1000, 2000, "")
+	e.fill("tenant:acme", older, newer, "")
 	good := e.export("tenant:acme", time.Time{}, time.Time{})
 	if _, err := audit.Verify(bytes.NewReader(good), e.v, old); err != nil {
 		t.Fatalf("the untouched bundle: %v", err)
@@ -194,9 +200,9 @@ func TestBundleTamperMatrix(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	flips := 0
 	for mi, m := range ms {
-		positions := 60
+		positions := 20
 		if m.name == "entries.jsonl" {
-			positions = 400
+			positions = 150
 		}
 		for k := 0; k < positions; k++ {
 			pos := rng.IntN(len(m.data))
@@ -216,7 +222,7 @@ func TestBundleTamperMatrix(t *testing.T) {
 	// unchanged changes nothing of the audit log, and is the only kind of
 	// flip allowed to verify.
 	metaOnly := 0
-	for k := 0; k < 200; k++ {
+	for k := 0; k < 60; k++ {
 		b := bytes.Clone(good)
 		pos := rng.IntN(len(b))
 		if k < 10 {
@@ -246,7 +252,7 @@ func TestBundleTamperMatrix(t *testing.T) {
 		"delete entry 500":    append(append([]string{}, lines[:499]...), lines[500:]...),
 		"duplicate entry 500": append(append(append([]string{}, lines[:500]...), lines[499]), lines[500:]...),
 		"swap 10 and 11":      append(append(append([]string{}, lines[:9]...), lines[10], lines[9]), lines[11:]...),
-		"truncate the tail":   lines[:1990],
+		"truncate the tail":   lines[:newer-10],
 		"drop the last":       lines[:len(lines)-1],
 	} {
 		ve := verifyFails(t, e, withLines(ls), old, name)
@@ -260,30 +266,30 @@ func TestBundleTamperMatrix(t *testing.T) {
 		t.Errorf("reorder reported at %q", ve.Place)
 	}
 
-	// Rollback: an older bundle (size 1000) against the auditor's newer
-	// checkpoint (size 2000).
-	newer := e.checkpoint("tenant:acme")
-	older := e.exportUpTo(t, "tenant:acme", 1000)
-	if _, err := audit.Verify(bytes.NewReader(older), e.v, nil); err != nil {
+	// Rollback: an older bundle (size older) against the auditor's newer
+	// checkpoint (size newer).
+	newerCP := e.checkpoint("tenant:acme")
+	olderBundle := e.exportUpTo(t, "tenant:acme", older)
+	if _, err := audit.Verify(bytes.NewReader(olderBundle), e.v, nil); err != nil {
 		t.Fatalf("the older bundle on its own: %v", err)
 	}
-	if ve := verifyFails(t, e, older, newer, "rollback"); !strings.Contains(ve.What, "rolled back") {
+	if ve := verifyFails(t, e, olderBundle, newerCP, "rollback"); !strings.Contains(ve.What, "rolled back") {
 		t.Errorf("rollback reported as %v", ve)
 	}
 
-	// Fork: a second store with the same key holds the same first 1000
+	// Fork: a second store with the same key holds the same first older
 	// entries, then a different history, signed with the real key (an
 	// insider with the key). Its bundle verifies on its own, but not
-	// against the checkpoint the auditor kept of the real one (2000).
+	// against the checkpoint the auditor kept of the real one (newer).
 	fork := newEnvWith(t, storetest.Options{Dir: t.TempDir()}, e.skey, e.vkey)
-	fork.fill("tenant:acme", 0, 1000, "")
+	fork.fill("tenant:acme", 0, older, "")
 	fork.checkpoint("tenant:acme")
-	fork.fill("tenant:acme", 1000, 2000, "-forged")
+	fork.fill("tenant:acme", older, newer, "-forged")
 	forged := fork.export("tenant:acme", time.Time{}, time.Time{})
 	if _, err := audit.Verify(bytes.NewReader(forged), e.v, old); err != nil {
-		t.Fatalf("the forged bundle is consistent with the old checkpoint at 1000 (shared history): %v", err)
+		t.Fatalf("the forged bundle is consistent with the old checkpoint at %d (shared history): %v", older, err)
 	}
-	if ve := verifyFails(t, e, forged, newer, "fork"); !strings.Contains(ve.What, "forked") {
+	if ve := verifyFails(t, e, forged, newerCP, "fork"); !strings.Contains(ve.What, "forked") {
 		t.Errorf("fork reported as %v", ve)
 	}
 	// Without the key, a forger reuses the real old checkpoint and drops
@@ -291,7 +297,7 @@ func TestBundleTamperMatrix(t *testing.T) {
 	fm := unpack(t, forged)
 	var noHead []member
 	for _, m := range fm {
-		if strings.HasPrefix(m.name, "checkpoints/") && !strings.HasSuffix(m.name, "00000000000000001000.txt") {
+		if strings.HasPrefix(m.name, "checkpoints/") && !strings.HasSuffix(m.name, fmt.Sprintf("%020d.txt", older)) {
 			continue
 		}
 		noHead = append(noHead, m)
