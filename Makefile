@@ -6,7 +6,7 @@ BIN      := bin/custos
 export GOFLAGS ?= -mod=mod
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test test-vault test-tools lint fuzz bench cluster e2e vault nfpm package clean
+.PHONY: help build run test test-vault test-tools lint fuzz bench soak cluster e2e vault nfpm package clean
 
 help: ## list the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-z0-9-]+:.*## /{printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -64,8 +64,13 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 2m)
 	$(GO) test -run '^$$' -fuzz '^FuzzVerifyReceipt$$' -fuzztime $(FUZZTIME) ./appliance/privacy/receipt
 	$(GO) test -run '^$$' -fuzz '^FuzzFromEnviron$$' -fuzztime $(FUZZTIME) ./appliance/notify
 
-e2e: ## only the end-to-end and fault tests against the built binary
-	$(GO) test -race -count=1 -v -run 'TestE2E|TestFault|TestUpgrade' ./cmd/custos
+e2e: ## only the end-to-end and fault tests, against a race-detector build of the binary
+	CUSTOS_E2E_RACE=1 $(GO) test -race -count=1 -v -run 'TestE2E|TestFault|TestUpgrade' ./cmd/custos
+
+SOAKCOUNT ?= 5
+soak: ## the fault, failover and upgrade tests SOAKCOUNT times (default 5) against race-detector builds
+	CUSTOS_E2E_RACE=1 $(GO) test -race -count=$(SOAKCOUNT) -timeout 60m -v -run 'TestFault|TestUpgrade' ./cmd/custos
+	$(GO) test -race -count=$(SOAKCOUNT) -timeout 30m -run 'Silent|Resumed|HandOver|Kill' ./raftstore
 
 lint: ## gofmt, go vet and staticcheck (with the documentation checks ST1020-ST1022: staticcheck.conf)
 	@test -z "$$(gofmt -l .)" || (gofmt -l . && exit 1)
@@ -75,6 +80,7 @@ lint: ## gofmt, go vet and staticcheck (with the documentation checks ST1020-ST1
 bench: ## performance scenarios (3-process cluster over HTTP, in-process raftstore); figures printed
 	$(GO) test -run '^$$' -bench 'Apply$$|FsyncFloor' -benchtime 5000x -timeout 30m ./raftstore
 	$(GO) test -run '^$$' -bench 'FSMApplyBatch' -benchtime 500x -timeout 30m ./raftstore
+	$(GO) test -run '^$$' -bench 'LinearizableRead' -benchtime 3s -timeout 10m ./raftstore
 	$(GO) test -run '^$$' -bench 'Restart1M' -benchtime 2x -timeout 30m ./raftstore
 	$(GO) test -run '^$$' -bench . -benchmem -count 4 -cpu 1 ./keyring
 	$(GO) test -run '^$$' -bench 'Verify' -benchtime 3x -count 3 -cpu 1 ./appliance/audit
