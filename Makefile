@@ -20,6 +20,7 @@ run: build ## build and start a dev node on 127.0.0.1:8200 (address and token pr
 test: bin/vault bin/nfpm test-tools ## vet, all tests with -race (unit, in-process cluster, end-to-end, fault, keyring against a real Vault), brief fuzzing
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 18m ./...
+	$(GO) test -count=1 -timeout 10m -run '^(TestBlob200MBFlatMemory|TestCrossTenantBreach)$$' ./appliance/api # built without -race (//go:build !race): minutes under the detector
 	$(GO) vet -tags vault ./keyring/... ./cmd/custos
 	$(GO) test -tags vault -race -count=1 -timeout 10m -run Vault ./keyring ./cmd/custos
 	$(MAKE) fuzz FUZZTIME=10000x # an exec count, not a duration: time-boxed fuzzing can end in a spurious "context deadline exceeded" on a loaded machine
