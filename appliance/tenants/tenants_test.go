@@ -201,6 +201,8 @@ func TestCreateInvalid(t *testing.T) {
 		{"name too long", tenants.CreateInput{ID: "acme", DisplayName: strings.Repeat("é", 201)}, "display_name"},
 		{"name control", tenants.CreateInput{ID: "acme", DisplayName: "Ac\x00me"}, "display_name"},
 		{"name newline", tenants.CreateInput{ID: "acme", DisplayName: "Ac\nme"}, "display_name"},
+		{"name form feed at the edge", tenants.CreateInput{ID: "acme", DisplayName: "\f0"}, "display_name"},
+		{"name over 200 with its spaces", tenants.CreateInput{ID: "acme", DisplayName: "   " + strings.Repeat("a", 198)}, "display_name"},
 		{"name bidi override", tenants.CreateInput{ID: "acme", DisplayName: "Acme\u202Eslet"}, "display_name"},
 		{"name invalid utf-8", tenants.CreateInput{ID: "acme", DisplayName: "Ac\xffme"}, "display_name"},
 		{"region malformed", tenants.CreateInput{ID: "acme", DisplayName: "A", Region: "EU WEST"}, "region"},

@@ -53,14 +53,20 @@ func normalizeDisplayName(name string) (string, error) {
 	if !utf8.ValidString(name) {
 		return "", validation.Field("display_name", "must be valid UTF-8")
 	}
-	name = strings.TrimSpace(name)
-	if n := utf8.RuneCountInString(name); n < 1 || n > MaxDisplayNameLen {
-		return "", validation.Field("display_name", "must be 1 to 200 characters after trimming spaces")
-	}
+	// Checked before trimming, as the OpenAPI description's pattern and
+	// maxLength check the value sent: a form feed or a tab is a control
+	// character even at the edge, and spaces count towards the 200.
 	for _, r := range name {
 		if unicode.IsControl(r) || isBidiControl(r) {
 			return "", validation.Field("display_name", "must not contain control or bidirectional formatting characters")
 		}
+	}
+	if utf8.RuneCountInString(name) > MaxDisplayNameLen {
+		return "", validation.Field("display_name", "must be 1 to 200 characters")
+	}
+	name = strings.TrimSpace(name)
+	if name == "" {
+		return "", validation.Field("display_name", "must be 1 to 200 characters after trimming spaces")
 	}
 	return name, nil
 }
