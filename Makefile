@@ -18,52 +18,59 @@ run: build ## build and start a dev node on 127.0.0.1:8200 (address and token pr
 	./$(BIN) server --dev
 
 test: bin/vault bin/nfpm test-tools ## vet, all tests with -race (unit, in-process cluster, end-to-end, fault, keyring against a real Vault), brief fuzzing
-	$(GO) vet ./...
-	$(GO) test -race -count=1 -timeout 18m ./...
+	$(GO) vet -tags vault ./...
+	$(GO) test -tags vault -race -count=1 -timeout 18m ./...
 	$(GO) test -count=1 -timeout 10m -run '^(TestBlob200MBFlatMemory|TestCrossTenantBreach)$$' ./appliance/api # built without -race (//go:build !race): minutes under the detector
-	$(GO) vet -tags vault ./keyring/... ./cmd/custos
-	$(GO) test -tags vault -race -count=1 -timeout 10m -run Vault ./keyring ./cmd/custos
 	$(MAKE) fuzz FUZZTIME=10000x # an exec count, not a duration: time-boxed fuzzing can end in a spurious "context deadline exceeded" on a loaded machine
 
+# Every fuzz target, as package:target. Each runs on its own (go test
+# -fuzz takes one target of one package at a time); FUZZJOBS of them at
+# once, each with one worker, so the single-threaded parts (linking the
+# instrumented test binary, the baseline) of one overlap the fuzzing of
+# another.
+FUZZ_TARGETS := \
+	./raftstore:FuzzDecodeCommand \
+	./raftstore:FuzzLoadDump \
+	./appliance/config:FuzzLoad \
+	./appliance/logging:FuzzStandardWriter \
+	./appliance/apitls:FuzzParseSAN \
+	./appliance/api:FuzzCreateTenantBody \
+	./appliance/api:FuzzCreateRecordBody \
+	./appliance/blobs:FuzzMediaType \
+	./appliance/api:FuzzRange \
+	./appliance/identity/roles:FuzzParseCustom \
+	./appliance/api:FuzzCheckObject \
+	./keyring:FuzzOpen \
+	./keyring:FuzzUnwrap \
+	./keyring:FuzzStreamReader \
+	./keyring:FuzzTransitVersion \
+	./keyring:FuzzProviderRecord \
+	./appliance/audit:FuzzDecode \
+	./appliance/audit:FuzzParseCheckpoint \
+	./appliance/backup:FuzzParseManifest \
+	./appliance/privacy/requests:FuzzParse \
+	./appliance/audit:FuzzVerify \
+	./cmd/custos:FuzzUntarExport \
+	./appliance/identity/password:FuzzParse \
+	./appliance/identity/token:FuzzVerify \
+	./appliance/identity/token:FuzzHashOf \
+	./appliance/identity/totp:FuzzVerifyInput \
+	./appliance/identity/totp:FuzzParseState \
+	./appliance/identity/sso:FuzzParseState \
+	./appliance/identity/sso:FuzzClaims \
+	./appliance/identity/sso:FuzzParseDiscovery \
+	./cmd/custos:FuzzParseMapping \
+	./appliance/privacy/deadline:FuzzParseMode \
+	./appliance/privacy/deadline:FuzzParsePeriod \
+	./appliance/privacy/receipt:FuzzParseManifest \
+	./appliance/privacy/receipt:FuzzParseReceipt \
+	./appliance/privacy/receipt:FuzzVerifyReceipt \
+	./appliance/notify:FuzzFromEnviron
+
 FUZZTIME ?= 2m
-fuzz: ## run every fuzz target for FUZZTIME each (default 2m)
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodeCommand$$' -fuzztime $(FUZZTIME) ./raftstore
-	$(GO) test -run '^$$' -fuzz '^FuzzLoadDump$$' -fuzztime $(FUZZTIME) ./raftstore
-	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./appliance/config
-	$(GO) test -run '^$$' -fuzz '^FuzzStandardWriter$$' -fuzztime $(FUZZTIME) ./appliance/logging
-	$(GO) test -run '^$$' -fuzz '^FuzzParseSAN$$' -fuzztime $(FUZZTIME) ./appliance/apitls
-	$(GO) test -run '^$$' -fuzz '^FuzzCreateTenantBody$$' -fuzztime $(FUZZTIME) ./appliance/api
-	$(GO) test -run '^$$' -fuzz '^FuzzCreateRecordBody$$' -fuzztime $(FUZZTIME) ./appliance/api
-	$(GO) test -run '^$$' -fuzz '^FuzzMediaType$$' -fuzztime $(FUZZTIME) ./appliance/blobs
-	$(GO) test -run '^$$' -fuzz '^FuzzRange$$' -fuzztime $(FUZZTIME) ./appliance/api
-	$(GO) test -run '^$$' -fuzz '^FuzzParseCustom$$' -fuzztime $(FUZZTIME) ./appliance/identity/roles
-	$(GO) test -run '^$$' -fuzz '^FuzzCheckObject$$' -fuzztime $(FUZZTIME) ./appliance/api
-	$(GO) test -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(FUZZTIME) ./keyring
-	$(GO) test -run '^$$' -fuzz '^FuzzUnwrap$$' -fuzztime $(FUZZTIME) ./keyring
-	$(GO) test -run '^$$' -fuzz '^FuzzStreamReader$$' -fuzztime $(FUZZTIME) ./keyring
-	$(GO) test -run '^$$' -fuzz '^FuzzTransitVersion$$' -fuzztime $(FUZZTIME) ./keyring
-	$(GO) test -run '^$$' -fuzz '^FuzzProviderRecord$$' -fuzztime $(FUZZTIME) ./keyring
-	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./appliance/audit
-	$(GO) test -run '^$$' -fuzz '^FuzzParseCheckpoint$$' -fuzztime $(FUZZTIME) ./appliance/audit
-	$(GO) test -run '^$$' -fuzz '^FuzzParseManifest$$' -fuzztime $(FUZZTIME) ./appliance/backup
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./appliance/privacy/requests
-	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./appliance/audit
-	$(GO) test -run '^$$' -fuzz '^FuzzUntarExport$$' -fuzztime $(FUZZTIME) ./cmd/custos
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./appliance/identity/password
-	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./appliance/identity/token
-	$(GO) test -run '^$$' -fuzz '^FuzzHashOf$$' -fuzztime $(FUZZTIME) ./appliance/identity/token
-	$(GO) test -run '^$$' -fuzz '^FuzzVerifyInput$$' -fuzztime $(FUZZTIME) ./appliance/identity/totp
-	$(GO) test -run '^$$' -fuzz '^FuzzParseState$$' -fuzztime $(FUZZTIME) ./appliance/identity/totp
-	$(GO) test -run '^$$' -fuzz '^FuzzParseState$$' -fuzztime $(FUZZTIME) ./appliance/identity/sso
-	$(GO) test -run '^$$' -fuzz '^FuzzClaims$$' -fuzztime $(FUZZTIME) ./appliance/identity/sso
-	$(GO) test -run '^$$' -fuzz '^FuzzParseDiscovery$$' -fuzztime $(FUZZTIME) ./appliance/identity/sso
-	$(GO) test -run '^$$' -fuzz '^FuzzParseMapping$$' -fuzztime $(FUZZTIME) ./cmd/custos
-	$(GO) test -run '^$$' -fuzz '^FuzzParseMode$$' -fuzztime $(FUZZTIME) ./appliance/privacy/deadline
-	$(GO) test -run '^$$' -fuzz '^FuzzParsePeriod$$' -fuzztime $(FUZZTIME) ./appliance/privacy/deadline
-	$(GO) test -run '^$$' -fuzz '^FuzzParseManifest$$' -fuzztime $(FUZZTIME) ./appliance/privacy/receipt
-	$(GO) test -run '^$$' -fuzz '^FuzzParseReceipt$$' -fuzztime $(FUZZTIME) ./appliance/privacy/receipt
-	$(GO) test -run '^$$' -fuzz '^FuzzVerifyReceipt$$' -fuzztime $(FUZZTIME) ./appliance/privacy/receipt
-	$(GO) test -run '^$$' -fuzz '^FuzzFromEnviron$$' -fuzztime $(FUZZTIME) ./appliance/notify
+FUZZJOBS ?= 2
+fuzz: ## run every fuzz target for FUZZTIME each (default 2m), FUZZJOBS at a time
+	@printf '%s\n' $(FUZZ_TARGETS) | xargs -P $(FUZZJOBS) -I{} sh -c 't={}; out=$$($(GO) test -run "^$$" -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME) -parallel 1 $${t%%:*} 2>&1) || { printf "FAIL %s\n%s\n" "$$t" "$$out"; exit 255; }; case "$$out" in *"fuzz: elapsed"*) echo "ok   $$t";; *) printf "FAIL %s: no such fuzz target\n" "$$t"; exit 255;; esac'
 
 e2e: ## only the end-to-end and fault tests, against a race-detector build of the binary
 	CUSTOS_E2E_RACE=1 $(GO) test -race -count=1 -v -run 'TestE2E|TestFault|TestUpgrade' ./cmd/custos
