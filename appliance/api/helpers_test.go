@@ -47,6 +47,7 @@ import (
 	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/internal/tenancy/tenancytest"
 	"github.com/custos/custos/internal/testkit"
+	"github.com/custos/custos/internal/testkit/sealtest"
 	"github.com/custos/custos/internal/testkit/storetest"
 	"github.com/custos/custos/keyring"
 	"github.com/custos/custos/raftstore"
@@ -183,7 +184,7 @@ func newEnvStore(tb testing.TB, store *raftstore.Store, opts api.Options) *env {
 		tb.Fatal(err)
 	}
 	keys := keyring.NewHierarchy(tenancy.New(store), keyring.HierarchyOptions{Seal: []age.Recipient{id.Recipient()}, Identities: []age.Identity{id}, System: audit.System(), Pseudonym: audit.Pseudonym})
-	vkey := bootstrapAudit(tb, store, id)
+	vkey := sealtest.BootstrapWith(tb, store, "custos-audit-test", id).VerifierKey
 	// The seal recipients, as a cluster's genesis writes them: the root
 	// token's regeneration seals its challenge to them.
 	sealOps, err := keyring.BootstrapOps([]string{id.Recipient().String()})
@@ -263,29 +264,6 @@ func (s *subjectIndexes) HasSubject(ctx context.Context, caller audit.Principal,
 		return ok, err
 	}
 	return s.blobs.HasSubject(ctx, caller, tenant, subject)
-}
-
-// bootstrapAudit writes the audit checkpoint keys as operator init does
-// (the signing key encrypted to id) and returns the verifier key.
-func bootstrapAudit(tb testing.TB, store *raftstore.Store, id *age.X25519Identity) string {
-	tb.Helper()
-	skey, vkey, err := audit.NewKeys("custos-audit-test")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	enc, err := keyring.EncryptToRecipients([]string{id.Recipient().String()}, []byte(skey))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	seal, err := keyring.BootstrapOps([]string{id.Recipient().String()})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	res, err := store.Apply(context.Background(), &raftstore.Txn{Ops: append(audit.BootstrapOps(vkey, enc), seal...)})
-	if err != nil || !res.Applied {
-		tb.Fatalf("bootstrap audit keys: %+v %v", res, err)
-	}
-	return vkey
 }
 
 // server builds an API with the env's log buffer.

@@ -35,6 +35,12 @@ func Bootstrap(tb testing.TB, store *raftstore.Store, name string) Seal {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return BootstrapWith(tb, store, name, id)
+}
+
+// BootstrapWith is Bootstrap with a seal identity the caller already has.
+func BootstrapWith(tb testing.TB, store *raftstore.Store, name string, id *age.X25519Identity) Seal {
+	tb.Helper()
 	skey, vkey, err := audit.NewKeys(name)
 	if err != nil {
 		tb.Fatal(err)
