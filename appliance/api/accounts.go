@@ -20,6 +20,7 @@ type Accounts interface {
 	Login(ctx context.Context, from audit.Principal, in accounts.LoginInput) (accounts.Grant, error)
 	Refresh(ctx context.Context, from audit.Principal, refresh string) (accounts.Grant, error)
 	Logout(ctx context.Context, who audit.Principal) error
+	LogoutEverywhere(ctx context.Context, who audit.Principal) (int, error)
 	Resolve(ctx context.Context, access string) (accounts.Resolved, error)
 	Enrol(ctx context.Context, who audit.Principal) (accounts.Enrolment, error)
 	Confirm(ctx context.Context, who audit.Principal, code string) ([]string, error)
@@ -41,6 +42,12 @@ type Accounts interface {
 }
 
 var _ Accounts = (*accounts.Service)(nil)
+
+// logoutRequest is the optional body of POST /v1/auth/logout.
+type logoutRequest struct {
+	// Everywhere ends every session of the user, not only this one.
+	Everywhere bool `json:"everywhere,omitempty"`
+}
 
 type refreshRequest struct {
 	RefreshToken string `json:"refresh_token"`
@@ -114,6 +121,12 @@ func (s *server) refresh(c *fiber.Ctx, in *input) error {
 func (s *server) logout(c *fiber.Ctx, in *input) error {
 	ctx, cancel := s.callContext(c)
 	defer cancel()
+	if bodyOf[logoutRequest](in).Everywhere {
+		if _, err := s.deps.Accounts.LogoutEverywhere(ctx, in.who); err != nil {
+			return fmt.Errorf("api: logout everywhere: %w", err)
+		}
+		return c.SendStatus(fiber.StatusNoContent)
+	}
 	if err := s.deps.Accounts.Logout(ctx, in.who); err != nil {
 		return fmt.Errorf("api: logout: %w", err)
 	}
@@ -123,7 +136,12 @@ func (s *server) logout(c *fiber.Ctx, in *input) error {
 func (s *server) whoAmI(c *fiber.Ctx, in *input) error {
 	p, _ := c.Locals(principalKey).(caller)
 	w := in.who
-	return c.JSON(client.SessionInfo{Kind: w.Kind, ID: w.ID, Tenant: w.Tenant, Role: w.Role, Scopes: w.Scopes, Session: w.Session, MFAEnrolmentRequired: p.enrolOnly})
+	perms := []string{}
+	for _, pm := range p.role.Permissions().List() {
+		perms = append(perms, pm.String())
+	}
+	return c.JSON(client.SessionInfo{Kind: w.Kind, ID: w.ID, Tenant: w.Tenant, Role: w.Role, Scopes: w.Scopes, Session: w.Session,
+		MFAEnrolmentRequired: p.enrolOnly, Permissions: perms, ClusterWide: p.role.ClusterWide(), CreatedAt: p.sessionCreated})
 }
 
 func (s *server) mfaEnrol(c *fiber.Ctx, in *input) error {

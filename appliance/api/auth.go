@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -47,6 +48,9 @@ type caller struct {
 	// has not enrolled: it may call only the routes of its own session
 	// (access.session), to enrol.
 	enrolOnly bool
+	// sessionCreated is a user session's login (zero for other
+	// principals).
+	sessionCreated time.Time
 }
 
 // authn is the one authentication step: it resolves the bearer token to
@@ -74,7 +78,7 @@ func (s *server) authn(c *fiber.Ctx) (caller, error) {
 		}
 		who := res.Principal
 		who.RequestID, who.Source = p.who.RequestID, p.who.Source
-		p = caller{who: who, role: res.Role, suspended: res.Suspended, enrolOnly: res.EnrolmentOnly}
+		p = caller{who: who, role: res.Role, suspended: res.Suspended, enrolOnly: res.EnrolmentOnly, sessionCreated: res.SessionCreated}
 	} else if apikeys.IsToken(token) {
 		k, err := s.deps.APIKeys.Authenticate(ctx, token)
 		if err != nil {

@@ -135,6 +135,7 @@ func loadSpecOps(t *testing.T) (*openapi3.T, []*specOp) {
 var bodyFixtures = map[string]string{
 	"Empty":                    `{}`,
 	"TransferLeaderRequest":    `{}`,
+	"LogoutRequest":            `{}`,
 	"CreateTenantRequest":      `{"id":"acme-two","display_name":"Acme two"}`,
 	"UpdateTenantRequest":      `{"display_name":"Acme renamed"}`,
 	"KeyProviderRequest":       `{"key_provider":"age"}`,

@@ -249,7 +249,7 @@ func (s *server) routes() []route {
 
 		{method: post, path: "/auth/login", access: public, body: jsonBody[client.Login](true), handle: s.login},
 		{method: post, path: "/auth/refresh", access: public, body: jsonBody[refreshRequest](true), handle: s.refresh},
-		{method: post, path: "/auth/logout", access: ownSession, body: noBody, handle: s.logout},
+		{method: post, path: "/auth/logout", access: ownSession, body: jsonBody[logoutRequest](false), handle: s.logout},
 		{method: get, path: "/auth/session", access: ownSession, body: noBody, handle: s.whoAmI},
 		{method: post, path: "/auth/mfa/enrol", access: ownSession, body: noBody, handle: s.mfaEnrol},
 		{method: post, path: "/auth/mfa/confirm", access: ownSession, body: jsonBody[confirmRequest](true), handle: s.mfaConfirm},

@@ -26,6 +26,13 @@ type SessionInfo struct {
 	Scopes               map[string][]string `json:"scopes,omitempty"`
 	Session              string              `json:"session"`
 	MFAEnrolmentRequired bool                `json:"mfa_enrolment_required"`
+	// Permissions are what the principal's role holds now
+	// ("records:read", ...), ClusterWide whether it acts on the cluster
+	// (an operator): the web UI shows only what they allow.
+	Permissions []string `json:"permissions"`
+	ClusterWide bool     `json:"cluster_wide"`
+	// CreatedAt is the session's login.
+	CreatedAt time.Time `json:"created_at,omitzero"`
 }
 
 // MFAEnrolment is a started TOTP enrolment: the otpauth URI (it holds the
@@ -53,6 +60,11 @@ func (c *Client) Refresh(ctx context.Context, refresh string) (Grant, error) {
 // Logout ends the session of the client's access token.
 func (c *Client) Logout(ctx context.Context) error {
 	return c.Do(ctx, "POST", "/v1/auth/logout", nil, nil)
+}
+
+// LogoutEverywhere ends every session of the client's user.
+func (c *Client) LogoutEverywhere(ctx context.Context) error {
+	return c.Do(ctx, "POST", "/v1/auth/logout", map[string]bool{"everywhere": true}, nil)
 }
 
 // Session is who the client's access token stands for.

@@ -101,7 +101,8 @@
 // unknown_user, wrong_password, disabled, mfa_wrong_code, mfa_replayed,
 // mfa_wrong_recovery_code; denied: backoff, once per lockout window —
 // see below), session.refresh,
-// session.logout, session.revoke,
+// session.logout, session.logout_all (every session of the user, its own
+// "sign out everywhere"), session.revoke,
 // session.revoke_all and session.refresh_reuse. Entries name the actor
 // and its request id and source, and the user as "user:<uid>".
 //

@@ -129,6 +129,9 @@ type Resolved struct {
 	// enrolled; the session may only enrol (Enrol, Confirm), see who it
 	// is and log out.
 	EnrolmentOnly bool
+	// SessionCreated is the session's login: the web UI ends a session
+	// an absolute time after it.
+	SessionCreated time.Time
 }
 
 // IsAccessToken tells an access token (a JWT) from the other bearer
@@ -195,7 +198,8 @@ func (s *Service) Resolve(ctx context.Context, access string) (Resolved, error) 
 		out = Resolved{
 			Principal: audit.Principal{Kind: actorKind(c.Tenant), ID: u.ID, Tenant: c.Tenant, Role: u.Role, Scopes: u.Scopes, Session: sess.ID},
 			Role:      role, Suspended: suspended,
-			EnrolmentOnly: role.RequiresMFA() && u.MFA != MFAActive && sess.MFA != SessionMFAIdP,
+			EnrolmentOnly:  role.RequiresMFA() && u.MFA != MFAActive && sess.MFA != SessionMFAIdP,
+			SessionCreated: sess.CreatedAt,
 		}
 		found = true
 		return nil
@@ -264,6 +268,15 @@ func (s *Service) Logout(ctx context.Context, who audit.Principal) error {
 	}
 	_, err := s.revoke(ctx, who, who.Tenant, who.ID, who.Session, "session.logout")
 	return err
+}
+
+// LogoutEverywhere ends every session of the user who acts (the web
+// UI's "sign out everywhere") and returns how many there were.
+func (s *Service) LogoutEverywhere(ctx context.Context, who audit.Principal) (int, error) {
+	if who.Kind != actorKind(who.Tenant) || who.Session == "" {
+		return 0, ErrInvalidSession
+	}
+	return s.revoke(ctx, who, who.Tenant, who.ID, "", "session.logout_all")
 }
 
 func (s *Service) revoke(ctx context.Context, who audit.Principal, tenant, uid, sid, action string) (int, error) {
