@@ -319,12 +319,13 @@ func (s *frame) serve(c *fiber.Ctx) error {
 const unmatchedRoute = "unmatched"
 
 // routeOf is the template of the route that answered c (fiber's
-// declared path, such as /v1/tenants/:id/records/:rid), or
+// declared path, such as /v1/tenants/:id/records/:rid, or a web UI
+// page's, /ui/t/:tenant/subjects/:sid), or
 // unmatchedRoute: a request no route matched only reached the frame,
 // whose own path is "/".
 func routeOf(c *fiber.Ctx) string {
 	r := c.Route()
-	if r == nil || r.Method == "USE" || !strings.HasPrefix(r.Path, "/v1/") {
+	if r == nil || r.Method == "USE" || !(strings.HasPrefix(r.Path, "/v1/") || strings.HasPrefix(r.Path, "/ui/") || r.Path == "/") {
 		return unmatchedRoute
 	}
 	return r.Path

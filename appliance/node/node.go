@@ -77,6 +77,7 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/valyala/fasthttp/fasthttputil"
 
 	"github.com/custos/custos/appliance/api"
 	"github.com/custos/custos/appliance/apikeys"
@@ -106,6 +107,7 @@ import (
 	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/keyring"
 	"github.com/custos/custos/raftstore"
+	"github.com/custos/custos/ui"
 )
 
 // joinTimeout bounds the background join (cluster.join).
@@ -120,6 +122,7 @@ type Node struct {
 	metrics  *metrics.Metrics
 	metricLn net.Listener // the metrics listener; nil: none
 	apiDone  chan error
+	inproc   *fasthttputil.InmemoryListener // the web UI's connections to the API
 	shutdown func(context.Context) error
 	tempDir  string
 	backups  *backup.Scheduler
@@ -293,6 +296,13 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Node, error)
 		Auth: members, SSO: sso.New(b, keys, people, sso.Options{Logger: logger}), Accounts: people, Owners: people, Requests: dsr, Consent: cons, Version: opts.Version, Logger: apiLog,
 		Metrics: n.metrics.Registry(), Observer: n.metrics,
 	}, api.Options{BodyLimit: cfg.API.BodyLimit, RequestTimeout: cfg.API.RequestTimeout, RateLimit: rateLimit(cfg.RateLimit)})
+	n.inproc = fasthttputil.NewInmemoryListener()
+	plain := cfg.API.PlainHTTP(cfg.Dev)
+	ui.Register(app, ui.Deps{
+		Dial:   func(_ context.Context, remote net.Addr) (net.Conn, error) { return n.inproc.DialWithLocalAddr(remote) },
+		Secure: !(plain && cfg.Dev), HSTS: !plain, DevTokenLogin: cfg.Dev,
+		Version: opts.Version, Logger: logger.With("component", "ui"),
+	})
 	if err := n.startMetricsListener(); err != nil {
 		return nil, err
 	}
@@ -302,6 +312,9 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Node, error)
 	// QuietListener: a connection that never sent a request is closed
 	// without a spurious 400 when the read timeout passes.
 	n.work.Go(func() { n.apiDone <- app.Listener(api.QuietListener(n.ln)) })
+	// The web UI calls the API in process, through connections of an
+	// in-memory listener the same app serves (ui's package doc says why).
+	n.work.Go(func() { _ = app.Listener(n.inproc) })
 	n.shutdown = app.ShutdownWithContext
 	ok = true
 	logger.Info("api listening", "url", n.APIURL())

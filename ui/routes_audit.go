@@ -1,0 +1,6 @@
+package ui
+
+// auditRoutes are the pages of the audit area.
+func (u *UI) auditRoutes() []route {
+	return nil
+}

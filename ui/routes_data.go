@@ -1,0 +1,6 @@
+package ui
+
+// dataRoutes are the pages of the data area.
+func (u *UI) dataRoutes() []route {
+	return nil
+}
