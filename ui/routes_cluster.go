@@ -6,7 +6,7 @@ import "github.com/custos/custos/appliance/client"
 // tenants and operators.
 func (u *UI) clusterRoutes() []route {
 	return []route{
-		{path: "/cluster", handle: u.clusterPage},
+		{path: "/cluster", need: "GET /sys/status", handle: u.clusterPage},
 	}
 }
 

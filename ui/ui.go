@@ -87,9 +87,39 @@ func Register(router fiber.Router, deps Deps) *UI {
 
 // route is one page (GET) or action (POST) of the UI.
 type route struct {
-	path   string // below /ui, fiber's syntax
-	post   bool
-	handle handler
+	path string // below /ui, fiber's syntax
+	post bool
+	// need is the API route ("METHOD /path" of api.Operations) a page
+	// reads first: a person whose role may not call it does not see the
+	// page in the navigation, and the API refuses it if they come anyway.
+	// "": the page needs only a session.
+	need string
+	// actions are the API routes the page offers as actions (its forms
+	// and buttons, each marked data-api="METHOD /path" and shown only
+	// when the person may call it): the role matrix test checks that
+	// every role sees exactly the ones its permissions allow.
+	actions []string
+	handle  handler
+}
+
+// Pages are the UI's GET pages (their paths below /ui, what they need and
+// offer), for the role matrix test.
+type Page struct {
+	Path    string
+	Need    string
+	Actions []string
+}
+
+// Pages lists the pages of the UI in route order.
+func Pages() []Page {
+	var u UI
+	var out []Page
+	for _, rt := range u.routes() {
+		if !rt.post {
+			out = append(out, Page{Path: rt.path, Need: rt.need, Actions: rt.actions})
+		}
+	}
+	return out
 }
 
 // handler serves one page or action of a signed-in person.

@@ -96,6 +96,7 @@ var testSupport = map[string]bool{
 	"internal/testkit/e2e":         true,
 	"internal/testkit/oidcop":      true,
 	"internal/testkit/sealtest":    true,
+	"internal/testkit/uitest":      true,
 	"internal/apispec":             true,
 	"internal/tenancy/tenancytest": true,
 	"keyring/vaulttest":            true,

@@ -1,0 +1,75 @@
+package ui_test
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/custos/custos/internal/testkit/uitest"
+)
+
+// TestSignIn signs in each way the login page offers — the dev node's
+// operator token, and an operator user's password with the TOTP step —
+// and sees the cluster page.
+func TestSignIn(t *testing.T) {
+	n := uitest.Start(t)
+	b := n.SignInToken(t)
+	p := b.Get(t, "/ui/cluster").Must(t, http.StatusOK)
+	if !strings.Contains(p.Text(), "Leader") {
+		t.Fatalf("cluster page: %s", p.Text())
+	}
+
+	op := n.User(t, "", "ada-operator", "operator", nil, true)
+	ob := n.NewBrowser()
+	ob.Get(t, "/ui/login")
+	step := ob.Post(t, "/ui/login", url.Values{"username": {op.Username}, "password": {uitest.Password}})
+	if step.Status != http.StatusUnauthorized || !strings.Contains(step.Text(), "Authentication code") {
+		t.Fatalf("a password without the code: want the code step, got %s: %s", step, step.Text())
+	}
+	ob = n.SignIn(t, op)
+	p = ob.Get(t, "/ui/").Must(t, http.StatusOK)
+	if p.Path != "/ui/cluster" {
+		t.Fatalf("an operator's start page is %s", p.Path)
+	}
+	if nav := p.NavLinks(); !contains(nav, "/ui/tenants") {
+		t.Fatalf("operator's navigation: %v", nav)
+	}
+}
+
+// TestRefusals: no session, no CSRF token, another origin.
+func TestRefusals(t *testing.T) {
+	n := uitest.Start(t)
+	anon := n.NewBrowser()
+	if p := anon.Get(t, "/ui/cluster"); !strings.HasPrefix(p.Path, "/ui/login") {
+		t.Fatalf("no session: ended at %s", p.Path)
+	}
+	b := n.SignInToken(t)
+	if p := b.Post(t, "/ui/logout", url.Values{"csrf": {"AAAAAAAAAAAAAAAAAAAAAAAAAA"}}); p.Status != http.StatusForbidden {
+		t.Fatalf("wrong CSRF token: %s", p)
+	}
+	req, _ := http.NewRequest(http.MethodPost, n.URL+"/ui/logout", strings.NewReader(url.Values{"csrf": {b.CSRF}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", "https://evil.example")
+	if p := b.Do(t, req); p.Status != http.StatusForbidden {
+		t.Fatalf("another origin: %s", p)
+	}
+	if p := b.Get(t, "/ui/cluster"); p.Status != http.StatusOK {
+		t.Fatalf("still signed in after refused posts: %s", p)
+	}
+	if p := b.Post(t, "/ui/logout", nil); !strings.HasPrefix(p.Path, "/ui/login") {
+		t.Fatalf("logout: %s", p)
+	}
+	if p := b.Get(t, "/ui/cluster"); !strings.HasPrefix(p.Path, "/ui/login") {
+		t.Fatalf("after logout: %s", p)
+	}
+}
+
+func contains(xs []string, x string) bool {
+	for _, v := range xs {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
