@@ -75,6 +75,15 @@ func Register(router fiber.Router, deps Deps) *UI {
 	g.Post("/login", u.guard(u.login))
 	g.Post("/logout", u.guard(u.withSession(u.logout)))
 	for _, p := range u.routes() {
+		if p.public {
+			h := u.public(p.handle)
+			if p.post {
+				g.Post(p.path, u.guard(h))
+			} else {
+				g.Get(p.path, h)
+			}
+			continue
+		}
 		if p.post {
 			g.Post(p.path, u.guard(u.withSession(p.handle)))
 			continue
@@ -89,6 +98,10 @@ func Register(router fiber.Router, deps Deps) *UI {
 type route struct {
 	path string // below /ui, fiber's syntax
 	post bool
+	// public: served without a session (the single sign-on start and
+	// callback): the handler's req has no viewer and its client no
+	// token.
+	public bool
 	// need is the API route ("METHOD /path" of api.Operations) a page
 	// reads first: a person whose role may not call it does not see the
 	// page in the navigation, and the API refuses it if they come anyway.
@@ -115,7 +128,7 @@ func Pages() []Page {
 	var u UI
 	var out []Page
 	for _, rt := range u.routes() {
-		if !rt.post {
+		if !rt.post && !rt.public {
 			out = append(out, Page{Path: rt.path, Need: rt.need, Actions: rt.actions})
 		}
 	}
@@ -144,6 +157,18 @@ func requestID(c *fiber.Ctx) string { return string(c.Response().Header.Peek("X-
 // and renders what the handler returns, or the error.
 func (u *UI) page(h handler) fiber.Handler {
 	return u.withSession(h)
+}
+
+// public serves h without a session.
+func (u *UI) public(h handler) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		r := &req{c: c, ctx: withRemote(c.UserContext(), c.Context().RemoteAddr()), id: requestID(c), u: u, csrf: u.csrfToken(c)}
+		r.api = u.apiClient("", r.id)
+		if err := h(r); err != nil {
+			return u.fail(r, err)
+		}
+		return nil
+	}
 }
 
 // fail renders err for r: an API problem with its status, detail and
