@@ -117,6 +117,7 @@ func printDevBanner(e *env, n *node.Node) {
 Custos dev node is ready (one node, data in a temporary directory).
 
   API:     %s
+  Web UI:  %s/ui/  (sign in with the token)
   Token:   %s
   Region:  %s
 
@@ -126,5 +127,5 @@ Use the CLI from another shell:
   export CUSTOS_TOKEN=%s
   custos status
 
-`, addr, n.Token, n.Store().Region(), addr, n.Token)
+`, addr, addr, n.Token, n.Store().Region(), addr, n.Token)
 }
