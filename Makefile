@@ -65,7 +65,8 @@ FUZZ_TARGETS := \
 	./appliance/privacy/receipt:FuzzParseManifest \
 	./appliance/privacy/receipt:FuzzParseReceipt \
 	./appliance/privacy/receipt:FuzzVerifyReceipt \
-	./appliance/notify:FuzzFromEnviron
+	./appliance/notify:FuzzFromEnviron \
+	./ui:FuzzSessionCookie
 
 FUZZTIME ?= 2m
 FUZZJOBS ?= 2

@@ -17,7 +17,8 @@ type loginData struct {
 	// second factor: the page asks for the code (username and password
 	// are posted again with it; nothing is kept on the server between).
 	NeedCode bool
-	Password string
+	// Ticket seals the password for the code step (see tickets).
+	Ticket   string
 	Error    *client.Problem
 	DevToken bool
 }
@@ -47,21 +48,29 @@ func (u *UI) login(c *fiber.Ctx) error {
 	in := client.Login{Tenant: strings.TrimSpace(c.FormValue("tenant")), Username: strings.TrimSpace(c.FormValue("username")),
 		Password: c.FormValue("password"), Code: strings.TrimSpace(c.FormValue("code"))}
 	d := loginData{Next: next, Tenant: in.Tenant, Username: in.Username, DevToken: u.deps.DevTokenLogin}
+	if t := c.FormValue("ticket"); t != "" && in.Password == "" {
+		pw, err := u.tickets.open(t, in.Tenant, in.Username, u.now())
+		if err != nil {
+			d.Error = &client.Problem{Status: fiber.StatusUnauthorized, Title: "Sign in again",
+				Detail: "The sign-in took too long or moved to another node: enter your password again.", RequestID: r.id}
+			return r.render(fiber.StatusUnauthorized, "login", "Sign in", d)
+		}
+		in.Password = pw
+	}
 	g, err := u.apiClient("", r.id).Login(r.ctx, in)
 	if err != nil {
 		p := problemFrom(err, r.id)
-		if p.Slug() == "mfa-required" {
-			d.NeedCode, d.Password = true, in.Password
+		if p.Slug() == "mfa-required" || (in.Code != "" && p.Status == fiber.StatusUnauthorized && c.FormValue("ticket") != "") {
+			// The password was right (or was, at the first step): ask
+			// for the code, keeping the password sealed.
+			d.NeedCode = true
+			d.Ticket = u.tickets.seal(ticket{Tenant: in.Tenant, Username: in.Username, Password: in.Password}, u.now())
 			if in.Code != "" {
 				d.Error = p
 			}
 			return r.render(fiber.StatusUnauthorized, "login", "Sign in", d)
 		}
 		d.Error = p
-		d.NeedCode = in.Code != ""
-		if d.NeedCode {
-			d.Password = in.Password
-		}
 		return r.render(p.Status, "login", "Sign in", d)
 	}
 	u.saveSession(c, stored{Access: g.AccessToken, Refresh: g.RefreshToken})

@@ -49,6 +49,8 @@ type UI struct {
 	now   func() time.Time
 	pages *templates
 	ops   []api.Operation
+	// tickets seal the password between the login's two steps.
+	tickets *tickets
 }
 
 // Register adds the UI's routes to router: /ui/ and below, and a redirect
@@ -60,7 +62,7 @@ func Register(router fiber.Router, deps Deps) *UI {
 	}
 	u := &UI{deps: deps, hc: &http.Client{Transport: newTransport(deps.Dial), Timeout: 5 * time.Minute,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
-		log: deps.Logger, now: deps.Now, pages: mustTemplates(), ops: api.Operations()}
+		log: deps.Logger, now: deps.Now, pages: mustTemplates(), ops: api.Operations(), tickets: newTickets()}
 	if u.log == nil {
 		u.log = slog.New(slog.DiscardHandler)
 	}

@@ -27,6 +27,26 @@ func TestSignIn(t *testing.T) {
 	if step.Status != http.StatusUnauthorized || !strings.Contains(step.Text(), "Authentication code") {
 		t.Fatalf("a password without the code: want the code step, got %s: %s", step, step.Text())
 	}
+	if strings.Contains(step.Body, uitest.Password) {
+		t.Fatal("the code step's page holds the password in clear")
+	}
+	var ticket string
+	for _, in := range step.Elements("input") {
+		if uitest.Attr(in, "name") == "ticket" {
+			ticket = uitest.Attr(in, "value")
+		}
+	}
+	if ticket == "" {
+		t.Fatal("the code step carries no sealed ticket")
+	}
+	wrong := ob.Post(t, "/ui/login", url.Values{"username": {op.Username}, "ticket": {ticket + "x"}, "code": {op.Code(t)}})
+	if wrong.Status != http.StatusUnauthorized || !strings.Contains(wrong.Text(), "password again") {
+		t.Fatalf("a tampered ticket: %s %s", wrong, wrong.Text())
+	}
+	done := ob.Post(t, "/ui/login", url.Values{"username": {op.Username}, "ticket": {ticket}, "code": {op.Code(t)}, "next": {"/ui/account"}})
+	if done.Status != http.StatusOK || done.Path != "/ui/account" {
+		t.Fatalf("the code step with the ticket: %s", done)
+	}
 	ob = n.SignIn(t, op)
 	p = ob.Get(t, "/ui/").Must(t, http.StatusOK)
 	if p.Path != "/ui/cluster" {
