@@ -1,11 +1,13 @@
 package ui_test
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 
+	"github.com/custos/custos/appliance/client"
 	"github.com/custos/custos/internal/testkit/uitest"
 )
 
@@ -92,4 +94,25 @@ func contains(xs []string, x string) bool {
 		}
 	}
 	return false
+}
+
+// TestBrowserAddressReachesTheAPI: the UI's in-process calls carry the
+// browser's address, so the API's audit entries (and its per-source
+// limits) see the person's, not the node's.
+func TestBrowserAddressReachesTheAPI(t *testing.T) {
+	n := uitest.Start(t)
+	op := n.User(t, "", "grace-operator", "operator", nil, true)
+	n.SignIn(t, op)
+	page, err := n.API().Audit(context.Background(), "", client.AuditFilter{Action: "session.login", Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Entries) < 2 {
+		t.Fatalf("want the harness's login and the UI's, got %d entries", len(page.Entries))
+	}
+	for _, it := range page.Entries {
+		if it.Entry.Source != "127.0.0.1" {
+			t.Errorf("a login's source is %q, want the browser's 127.0.0.1", it.Entry.Source)
+		}
+	}
 }
