@@ -14,7 +14,7 @@ func (u *UI) accountRoutes() []route {
 	return []route{
 		{path: "/mfa", handle: u.mfaPage},
 		{path: "/mfa", post: true, handle: u.mfaConfirm},
-		{path: "/account", handle: u.accountPage},
+		{path: "/account", actions: []string{"POST /auth/logout"}, handle: u.accountPage},
 	}
 }
 

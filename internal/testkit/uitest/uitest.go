@@ -191,9 +191,15 @@ func (n *Node) NewBrowser() *Browser {
 // SignIn signs u in through the login form (and its code step).
 func (n *Node) SignIn(t testing.TB, u *User) *Browser {
 	t.Helper()
+	return n.SignInAt(t, u, "/ui/")
+}
+
+// SignInAt signs u in and lands on next (a path below /ui/).
+func (n *Node) SignInAt(t testing.TB, u *User, next string) *Browser {
+	t.Helper()
 	b := n.NewBrowser()
 	b.Get(t, "/ui/login")
-	form := url.Values{"tenant": {u.Tenant}, "username": {u.Username}, "password": {Password}, "next": {"/ui/"}}
+	form := url.Values{"tenant": {u.Tenant}, "username": {u.Username}, "password": {Password}, "next": {next}}
 	if u.URI != "" {
 		form.Set("code", u.Code(t))
 	}
