@@ -6,7 +6,7 @@ import "strings"
 // (package ui_test): where it goes and the API route it needs.
 type NavEntry struct {
 	Label, Path, Need string
-	Tenant           bool
+	Tenant            bool
 }
 
 // NavEntries are the navigation's entries in order.
