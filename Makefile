@@ -108,6 +108,7 @@ bench: ## performance scenarios (3-process cluster over HTTP, in-process raftsto
 	$(GO) test -tags bench -count=1 -v -timeout 40m -run 'TestBenchRetentionSweep' ./appliance/privacy/retention
 	$(GO) test -tags bench -count=1 -v -timeout 20m -run 'TestBenchErase' ./appliance/privacy/erasure
 	$(GO) test -tags bench -count=1 -v -timeout 20m -run 'TestBenchExport' ./appliance/privacy/export
+	$(GO) test -tags bench -count=1 -v -timeout 30m -run 'TestBenchUI$$' ./ui # the web UI at 1,000 tenants and 1 M audit entries: render time, page weight, first render in Chromium
 
 CLUSTER_DIR := .cluster
 cluster: build ## three local nodes on 127.0.0.1 (API 8210/8220/8230); Ctrl-C stops them
