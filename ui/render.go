@@ -168,6 +168,8 @@ var funcs = template.FuncMap{
 	},
 	"pathesc":  urlPathEscape,
 	"queryesc": urlQueryEscape,
+	// audit: the badge class of an entry's outcome
+	"auditOutcome": outcomeClass,
 }
 
 func humanBytes(n int64) string {
