@@ -31,7 +31,7 @@ func (u *UI) auditCheckpointDownload(r *req) error {
 // audit.export entry, with the person as its actor, before the first byte.
 func (u *UI) auditExportDownload(r *req) error {
 	view := r.auditChain()
-	f := auditFilter{From: clip(r.c.Query("from"), 10), To: clip(r.c.Query("to"), 10)}
+	f := auditFilter{From: clip(r.c.FormValue("from"), 10), To: clip(r.c.FormValue("to"), 10)}
 	af, err := f.api()
 	if err != nil {
 		return err

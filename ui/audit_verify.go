@@ -103,12 +103,12 @@ func (u *UI) auditVerifyPage(r *req) error {
 // verifier refuses on its face) is left for VerifyRange to name.
 func (r *req) auditEvidence(ev *audit.RangeEvidence, v interface{ Name() string }) error {
 	tenant := r.auditChain().Tenant
+	if n := ev.To - ev.From + 1; ev.To >= ev.From && n > maxVerify {
+		return badForm(fmt.Sprintf("At most %d entries at once (this range has %d); for a whole chain, download the export bundle and run custos audit verify.", maxVerify, n))
+	}
 	cp, err := audit.ParseCheckpoint(noteBody(ev.Checkpoint))
 	if err != nil || ev.From == 0 || ev.To < ev.From || ev.To > cp.Size {
 		return nil
-	}
-	if n := ev.To - ev.From + 1; n > maxVerify {
-		return badForm(fmt.Sprintf("At most %d entries at once (this range has %d); for a whole chain, download the export bundle and run custos audit verify.", maxVerify, n))
 	}
 	page, err := r.api.Audit(r.ctx, tenant, client.AuditFilter{After: ev.From - 1, Limit: int(ev.To - ev.From + 1)})
 	if err != nil {

@@ -28,9 +28,12 @@ func (u *UI) auditRoutes() []route {
 		rs = append(rs,
 			route{path: ch.ui, need: ops.List, actions: []string{ops.Checkpoint, ops.Export, ops.Inclusion}, handle: u.auditPage},
 			route{path: ch.ui + "/entry/:seq", need: ops.List, actions: []string{ops.Inclusion}, handle: u.auditEntryPage},
-			route{path: ch.ui + "/verify", need: ops.Inclusion, actions: []string{ops.Inclusion, ops.Checkpoint}, handle: u.auditVerifyPage},
-			route{path: ch.ui + "/checkpoint", need: ops.Checkpoint, handle: u.auditCheckpointDownload},
-			route{path: ch.ui + "/export", need: ops.Export, handle: u.auditExportDownload},
+			route{path: ch.ui + "/verify", need: ops.Inclusion, actions: []string{ops.Inclusion}, handle: u.auditVerifyPage},
+			// Downloads are forms (POST, with the CSRF check): an export
+			// is itself an audit entry, which another site must not be
+			// able to cause with a link.
+			route{path: ch.ui + "/checkpoint", post: true, handle: u.auditCheckpointDownload},
+			route{path: ch.ui + "/export", post: true, handle: u.auditExportDownload},
 		)
 	}
 	return rs
@@ -128,7 +131,8 @@ type auditData struct {
 
 func (u *UI) auditPage(r *req) error {
 	view := r.auditChain()
-	f := auditFilter{Action: clip(r.c.Query("action"), 64), Actor: clip(r.c.Query("actor"), 256), Target: clip(r.c.Query("target"), 256),
+	// Values are kept as typed (bounded) for the API to judge.
+	f := auditFilter{Action: clip(r.c.Query("action"), 1024), Actor: clip(r.c.Query("actor"), 1024), Target: clip(r.c.Query("target"), 1024),
 		From: clip(r.c.Query("from"), 10), To: clip(r.c.Query("to"), 10)}
 	d := auditData{View: view, Filter: f}
 	af, err := f.api()

@@ -116,6 +116,7 @@ func (f *Fixtures) Fill(path string) (string, error) {
 		":rid": f.Record, ":record": f.Record, ":sid": f.Subject, ":subject": f.Subject,
 		":bid": f.Blob, ":uid": f.User, ":kid": f.APIKey, ":pid": f.Purpose, ":gid": f.Grant,
 		":role": f.Role, ":session": f.Session,
+		":seq": "1", // an audit entry: the first of every chain
 	}
 	segs := strings.Split(path, "/")
 	for i, s := range segs {
