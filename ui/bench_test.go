@@ -134,6 +134,7 @@ func TestBenchUI(t *testing.T) {
 		out = append(out, bp)
 	}
 	var sb strings.Builder
+	fmt.Fprintf(&sb, "load average now (the machine is shared): %s", loadavg())
 	fmt.Fprintf(&sb, "server render (%d requests per page, %d tenants, %d audit entries in acme's chain)\n", iters, tenants, entries)
 	fmt.Fprintf(&sb, "%-42s %-8s %4s %8s %8s %8s %8s %7s %6s %6s %8s\n", "page", "as", "HTTP", "p50 ms", "p99 ms", "max ms", "HTML B", "CSS B", "JS B", "img B", "total KB")
 	for _, bp := range out {
@@ -200,6 +201,15 @@ func pageAssets(p *uitest.Page) []string {
 func quantile(sorted []time.Duration, q float64) time.Duration {
 	i := int(q*float64(len(sorted))+0.5) - 1
 	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
+// loadavg is /proc/loadavg's line: how busy the machine was.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown\n"
+	}
+	return string(b)
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
