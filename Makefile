@@ -66,7 +66,10 @@ FUZZ_TARGETS := \
 	./appliance/privacy/receipt:FuzzParseReceipt \
 	./appliance/privacy/receipt:FuzzVerifyReceipt \
 	./appliance/notify:FuzzFromEnviron \
-	./ui:FuzzSessionCookie
+	./ui:FuzzSessionCookie \
+	./ui:FuzzParseScopes \
+	./ui:FuzzParseMetrics \
+	./ui:FuzzCheckpointSize
 
 FUZZTIME ?= 2m
 FUZZJOBS ?= 2

@@ -170,6 +170,15 @@ var funcs = template.FuncMap{
 	"queryesc": urlQueryEscape,
 	// audit: the badge class of an entry's outcome
 	"auditOutcome": outcomeClass,
+	// stamp shows an RFC 3339 time the API sent as a string like "time"
+	// does (the text as it is when it does not parse).
+	"stamp": func(s string) string {
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			return s
+		}
+		return t.UTC().Format("2006-01-02 15:04:05 UTC")
+	},
 }
 
 func humanBytes(n int64) string {
