@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"golang.org/x/net/html"
 
 	"github.com/custos/custos/appliance/client"
 	"github.com/custos/custos/internal/testkit/uitest"
@@ -23,16 +24,42 @@ func mustContain(t *testing.T, p *uitest.Page, wants ...string) {
 	text := p.Text()
 	for _, w := range wants {
 		if !strings.Contains(text, w) {
-			t.Fatalf("%s: %q not on the page:\n%s", p, w, clipText(text))
+			t.Fatalf("%s: %q not on the page:\n%s", p, w, opsClip(text))
 		}
 	}
 }
 
-func clipText(s string) string {
+func opsClip(s string) string {
 	if len(s) > 3000 {
 		return s[:3000] + "…"
 	}
 	return s
+}
+
+// enabled reports whether the page has a form declaring the API route
+// whose submit button is not disabled (an action that does not apply
+// in the current state is shown disabled).
+func enabled(p *uitest.Page, route string) bool {
+	for _, f := range p.Elements("form") {
+		if uitest.Attr(f, "data-api") != route {
+			continue
+		}
+		for c := f.FirstChild; c != nil; c = c.NextSibling {
+			if c.Type == html.ElementNode && c.Data == "button" && !hasAttr(c, "disabled") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func hasAttr(n *html.Node, name string) bool {
+	for _, a := range n.Attr {
+		if a.Key == name {
+			return true
+		}
+	}
+	return false
 }
 
 // refusedWithID checks that a refused form shows the problem and a
@@ -40,7 +67,7 @@ func clipText(s string) string {
 func refusedWithID(t *testing.T, p *uitest.Page, status int, wants ...string) {
 	t.Helper()
 	if p.Status != status {
-		t.Fatalf("%s: want HTTP %d:\n%s", p, status, clipText(p.Text()))
+		t.Fatalf("%s: want HTTP %d:\n%s", p, status, opsClip(p.Text()))
 	}
 	mustContain(t, p, append(wants, "Request id")...)
 }
@@ -70,7 +97,7 @@ func TestClusterPage(t *testing.T) {
 	p = b.Get(t, "/ui/cluster").Must(t, http.StatusOK)
 	mustContain(t, p, "tenants=", "operator:")
 	if strings.Contains(p.Text(), "No backup recorded") {
-		t.Fatalf("the backup is not listed:\n%s", clipText(p.Text()))
+		t.Fatalf("the backup is not listed:\n%s", opsClip(p.Text()))
 	}
 }
 
@@ -120,8 +147,8 @@ func TestTenantsPages(t *testing.T) {
 	if tn, _ := n.API().Tenant(ctx, "villa-a"); tn.State != "suspended" {
 		t.Fatalf("state after suspend: %s", tn.State)
 	}
-	if !contains(p.Actions(), "POST /tenants/:id/resume") || contains(p.Actions(), "POST /tenants/:id/suspend") {
-		t.Fatalf("a suspended tenant's actions: %v", p.Actions())
+	if !enabled(p, "POST /tenants/:id/resume") || enabled(p, "POST /tenants/:id/suspend") {
+		t.Fatalf("a suspended tenant's actions: resume %v, suspend %v", enabled(p, "POST /tenants/:id/resume"), enabled(p, "POST /tenants/:id/suspend"))
 	}
 	refusedWithID(t, b.Post(t, "/ui/t/nope/suspend", nil), http.StatusNotFound)
 	b.Post(t, "/ui/t/villa-a/resume", nil).Must(t, http.StatusOK)
@@ -249,7 +276,7 @@ func TestAPIKeysPage(t *testing.T) {
 	// accepts.
 	b := n.SignInToken(t)
 	p := b.Get(t, "/ui/t/villa-e/apikeys").Must(t, http.StatusOK)
-	mustContain(t, p, "No API keys", "Create an API key")
+	mustContain(t, p, "No API keys")
 	p = b.Get(t, "/ui/t/villa-a/apikeys").Must(t, http.StatusOK)
 	mustContain(t, p, "uitest-owner", "owner")
 	p = b.Post(t, "/ui/t/villa-a/apikeys", url.Values{"name": {"pms"}, "role": {"owner"}}).Must(t, http.StatusOK)
@@ -342,6 +369,9 @@ func TestOperatorsPage(t *testing.T) {
 	}
 	mustContain(t, p, "Request id")
 
+	if !enabled(p, "POST /sys/operators/:uid/disable") || enabled(p, "POST /sys/operators/:uid/enable") {
+		t.Fatal("an enabled operator's row: disable should be offered, enable not")
+	}
 	for _, step := range []struct {
 		action string
 		check  func(client.User) bool

@@ -21,6 +21,10 @@ type apiKeysData struct {
 	Created *client.APIKey
 	Form    apiKeyForm
 	Error   *client.Problem
+	// Bootstrap: the person is an operator and the tenant is still being
+	// set up (no Owner user yet), so the API lets them create its first
+	// keys though the Operator role does not hold apikeys:create.
+	Bootstrap bool
 }
 
 // roleOption is a built-in tenant role a key may be bound to.
