@@ -63,20 +63,29 @@ func TestUIRoleMatrix(t *testing.T) {
 					t.Errorf("%s: redirected to %s (HTTP %d)", inst.url, got.Path, got.Status)
 					continue
 				}
-				checkNav(t, got, p, ops, navTenant(pg, p, fx))
+				html := strings.HasPrefix(got.Header.Get("Content-Type"), "text/html")
+				if html {
+					checkNav(t, got, p, ops, navTenant(pg, p, fx))
+				}
 				if pg.Need != "" && !mayCall(p, ops, pg.Need) {
 					checkRefused(t, got, pg.Need, ops)
 					refused++
 					continue
 				}
+				if got.Status == http.StatusForbidden && strings.Contains(got.Text(), "problems/withheld") {
+					continue // the API's visibility: the role reads the route but not this content (QA and a blob's bytes)
+				}
 				if got.Status != http.StatusOK {
 					t.Errorf("%s: HTTP %d, want 200 (the role may call %q):\n%s", inst.url, got.Status, pg.Need, clipText(got.Text()))
 					continue
 				}
-				opened[pg.Path] = true
 				if shown[pg.Path] == nil {
 					shown[pg.Path] = map[string]bool{}
 				}
+				if !html {
+					continue // a file (a recording's content): no navigation, no actions
+				}
+				opened[pg.Path] = true
 				for _, a := range got.Actions() {
 					shown[pg.Path][a] = true
 					switch {
