@@ -276,7 +276,7 @@ func TestAPIKeysPage(t *testing.T) {
 	// accepts.
 	b := n.SignInToken(t)
 	p := b.Get(t, "/ui/t/villa-e/apikeys").Must(t, http.StatusOK)
-	mustContain(t, p, "No API keys")
+	mustContain(t, p, "No API keys", "Create an API key", "has no Owner user yet")
 	p = b.Get(t, "/ui/t/villa-a/apikeys").Must(t, http.StatusOK)
 	mustContain(t, p, "uitest-owner", "owner")
 	p = b.Post(t, "/ui/t/villa-a/apikeys", url.Values{"name": {"pms"}, "role": {"owner"}}).Must(t, http.StatusOK)
@@ -331,7 +331,11 @@ func TestAPIKeysPage(t *testing.T) {
 	mustContain(t, p, "Request id", "Create an API key")
 
 	// Now that the tenant has an Owner, the operator's bootstrap is over:
-	// the API refuses and the page says why.
+	// the form is gone, and a post anyway is refused with the API's
+	// problem.
+	if p = b.Get(t, "/ui/t/villa-a/apikeys").Must(t, http.StatusOK); contains(p.Actions(), "POST /tenants/:id/apikeys") {
+		t.Fatal("the operator is offered the create form after the bootstrap")
+	}
 	p = b.Post(t, "/ui/t/villa-a/apikeys", url.Values{"name": {"late"}, "role": {"owner"}})
 	refusedWithID(t, p, http.StatusForbidden)
 

@@ -56,6 +56,15 @@ func (u *UI) renderAPIKeys(r *req, status int, d apiKeysData) error {
 		return err
 	}
 	d.Keys, d.Roles = list.APIKeys, tenantRoles()
+	if r.v.operator() && !u.may(r.v, "POST", "/tenants/:id/apikeys") {
+		// The API tells an operator whether the tenant still has no Owner
+		// user: then it accepts the operator's first keys.
+		t, err := r.api.Tenant(r.ctx, r.tenant())
+		if err != nil {
+			return err
+		}
+		d.Bootstrap = t.Bootstrapping
+	}
 	slices.SortStableFunc(d.Keys, func(a, b client.APIKey) int { return b.CreatedAt.Compare(a.CreatedAt) })
 	return r.render(status, "apikeys", "API keys", d)
 }

@@ -95,9 +95,22 @@ func TestPeopleThroughTheAPI(t *testing.T) {
 	e.mustCreate("acme", "Acme")
 	// The bootstrap rule: the operator creates the first Owner, once.
 	asOperator := withHeader("Authorization", "Bearer "+goodToken)
+	// GET /v1/tenants/{id} tells the operator whether the rule still
+	// applies (the web UI offers the bootstrap forms by it).
+	bootstrapping := func() bool {
+		var tn client.Tenant
+		e.do("GET", "/v1/tenants/acme", "", asOperator).json(t, &tn)
+		return tn.Bootstrapping
+	}
+	if !bootstrapping() {
+		t.Fatal("a tenant without an Owner user is not shown as bootstrapping")
+	}
 	r := e.do("POST", "/v1/tenants/acme/users", `{"username":"Olivia","password":"`+peoplePass+`","role":"owner"}`, asOperator)
 	if r.status != http.StatusCreated {
 		t.Fatalf("first owner: %d %s", r.status, r.body)
+	}
+	if bootstrapping() {
+		t.Fatal("a tenant with an Owner user is still shown as bootstrapping")
 	}
 	var owner accounts.User
 	r.json(t, &owner)

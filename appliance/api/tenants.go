@@ -60,6 +60,15 @@ func (s *server) listTenants(c *fiber.Ctx, in *input) error {
 	return c.JSON(listTenantsResponse{Tenants: page, Next: next})
 }
 
+// tenantView is a tenant as GET /v1/tenants/{id} shows it. Bootstrapping
+// is told to an operator only: the tenant has no Owner user yet, so the
+// operator may still create its first API keys and Owner (see
+// server.bootstrapping) — what the web UI needs to offer those forms.
+type tenantView struct {
+	tenants.Tenant
+	Bootstrapping bool `json:"bootstrapping,omitempty"`
+}
+
 func (s *server) getTenant(c *fiber.Ctx, in *input) error {
 	id := in.str("id")
 	ctx, cancel := s.callContext(c)
@@ -68,7 +77,13 @@ func (s *server) getTenant(c *fiber.Ctx, in *input) error {
 	if err != nil {
 		return fmt.Errorf("api: get tenant %q: %w", id, err)
 	}
-	return c.JSON(t)
+	v := tenantView{Tenant: t}
+	if in.who.Kind == audit.ActorOperator {
+		if v.Bootstrapping, err = s.bootstrapping(ctx, id); err != nil {
+			return err
+		}
+	}
+	return c.JSON(v)
 }
 
 func (s *server) updateTenant(c *fiber.Ctx, in *input) error {

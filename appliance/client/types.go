@@ -60,6 +60,10 @@ type Tenant struct {
 	RetentionDays    int    `json:"retention_days,omitempty"`
 	CreatedAt        string `json:"created_at"`
 	UpdatedAt        string `json:"updated_at,omitempty"`
+	// Bootstrapping is told to an operator only (GET /v1/tenants/{id}):
+	// the tenant has no Owner user yet, so the operator may still create
+	// its first API keys and Owner user.
+	Bootstrapping bool `json:"bootstrapping,omitempty"`
 }
 
 // TenantPatch is the body of PATCH /v1/tenants/{id}: nil fields are left
