@@ -50,6 +50,7 @@ FUZZ_TARGETS := \
 	./appliance/backup:FuzzParseManifest \
 	./appliance/privacy/requests:FuzzParse \
 	./appliance/audit:FuzzVerify \
+	./appliance/audit:FuzzTallyKey \
 	./cmd/custos:FuzzUntarExport \
 	./appliance/identity/password:FuzzParse \
 	./appliance/identity/token:FuzzVerify \

@@ -30,8 +30,8 @@ type Result struct {
 // then the appends. A returned error is a business error; the caller
 // aborts the bbolt transaction so that nothing of this raft transaction
 // remains. fault, if set, is asked before each append (a test hook:
-// Config.ChainFault).
-func applyTxn(tx *bolt.Tx, t *Txn, rev *uint64, fault func(chain, data []byte) error, chains chainCache) (Result, error) {
+// Config.ChainFault); tally names the count of each (Config.ChainTally).
+func applyTxn(tx *bolt.Tx, t *Txn, rev *uint64, hooks chainHooks, chains chainCache) (Result, error) {
 	for i, c := range t.Conds {
 		if !condHolds(tx, c) {
 			return Result{FailedCond: i}, nil
@@ -47,7 +47,7 @@ func applyTxn(tx *bolt.Tx, t *Txn, rev *uint64, fault func(chain, data []byte) e
 		}
 	}
 	for _, a := range t.Appends {
-		pos, err := appendChain(tx, a.Chain, a.Data, fault, chains)
+		pos, err := appendChain(tx, a.Chain, a.Data, hooks, chains)
 		if err != nil {
 			return Result{}, err
 		}

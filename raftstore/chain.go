@@ -24,7 +24,20 @@ var (
 	// \x00pruned/<chain> → first present seq (8 bytes) ‖ link of the entry
 	// before it (32 bytes).
 	bucketPruned = []byte("\x00pruned")
+	// \x00tally/<chain>/<key> → the number of the chain's entries
+	// Config.ChainTally counted under key (8 bytes big-endian).
+	bucketTally = []byte("\x00tally")
 )
+
+// maxTallyKey bounds a tally key (longer ones are not counted).
+const maxTallyKey = 128
+
+// chainHooks are the functions of the store's configuration the state
+// machine asks on every append: Config.ChainFault and Config.ChainTally.
+type chainHooks struct {
+	fault func(chain, data []byte) error
+	tally func(chain, data []byte) []byte
+}
 
 // ChainPos is where an append landed: the entry's sequence number (from 1)
 // and its link.
@@ -46,16 +59,20 @@ type chainState struct {
 	hashes hashStore
 	cb     *bolt.Bucket
 	dirty  bool // seq/link not yet written to the heads bucket
+	// tally counts this transaction's appends by tally key, added to
+	// the stored counts by flush.
+	tally map[string]uint64
 }
 
 // appendChain adds entry seq = head+1 to a chain: the linked entry, the new
 // head (kept in chains until chainCache.flush writes it) and the Merkle
 // tree hashes it adds (record seq-1, over exactly data). Any failure
 // refuses the whole transaction with ErrChainUnwritable. fault, if set, is
-// asked first (a test hook: Config.ChainFault).
-func appendChain(tx *bolt.Tx, name, data []byte, fault func(chain, data []byte) error, chains chainCache) (ChainPos, error) {
-	if fault != nil {
-		if err := fault(name, data); err != nil {
+// asked first (a test hook: Config.ChainFault); hooks.tally names the
+// count the entry adds to (Config.ChainTally).
+func appendChain(tx *bolt.Tx, name, data []byte, hooks chainHooks, chains chainCache) (ChainPos, error) {
+	if hooks.fault != nil {
+		if err := hooks.fault(name, data); err != nil {
 			return ChainPos{}, fmt.Errorf("chain %q: %w: %v", name, ErrChainUnwritable, err)
 		}
 	}
@@ -88,6 +105,14 @@ func appendChain(tx *bolt.Tx, name, data []byte, fault func(chain, data []byte) 
 		return ChainPos{}, fmt.Errorf("chain %q: %v", name, err)
 	}
 	st.seq, st.link, st.dirty = seq, link, true
+	if hooks.tally != nil {
+		if k := hooks.tally(name, data); len(k) > 0 && len(k) <= maxTallyKey {
+			if st.tally == nil {
+				st.tally = map[string]uint64{}
+			}
+			st.tally[string(k)]++
+		}
+	}
 	return ChainPos{Chain: string(name), Seq: seq, Link: link}, nil
 }
 
@@ -104,7 +129,35 @@ func (c chainCache) flush(tx *bolt.Tx, only []byte) error {
 		if err := tx.Bucket(bucketHeads).Put([]byte(name), head); err != nil {
 			return fmt.Errorf("chain %q: %v", name, err)
 		}
-		st.dirty = false
+		if err := flushTally(tx, name, st.tally); err != nil {
+			return err
+		}
+		st.dirty, st.tally = false, nil
+	}
+	return nil
+}
+
+// flushTally adds a transaction's counts to a chain's stored ones.
+func flushTally(tx *bolt.Tx, chain string, counts map[string]uint64) error {
+	if len(counts) == 0 {
+		return nil
+	}
+	root, err := tx.CreateBucketIfNotExists(bucketTally) // a state file older than tallies
+	if err != nil {
+		return fmt.Errorf("chain %q: tally: %v", chain, err)
+	}
+	b, err := root.CreateBucketIfNotExists([]byte(chain))
+	if err != nil {
+		return fmt.Errorf("chain %q: tally: %v", chain, err)
+	}
+	for k, n := range counts {
+		var sum uint64
+		if v := b.Get([]byte(k)); len(v) == 8 {
+			sum = binary.BigEndian.Uint64(v)
+		}
+		if err := b.Put([]byte(k), binary.BigEndian.AppendUint64(nil, sum+n)); err != nil {
+			return fmt.Errorf("chain %q: tally %q: %v", chain, k, err)
+		}
 	}
 	return nil
 }

@@ -244,7 +244,7 @@ func (f *FSM) applyBatchTx(b appliedBatch) ([][]Result, error) {
 				results[i][k] = Result{FailedCond: -1, Err: ferr}
 				continue
 			}
-			r, err := applyTxn(tx, t, &rev, f.chainFault, chains)
+			r, err := applyTxn(tx, t, &rev, chainHooks{fault: f.chainFault, tally: f.chainTally}, chains)
 			if err != nil {
 				if !errors.Is(err, ErrChainUnwritable) {
 					err = fmt.Errorf("%w: %v", ErrConflict, err)

@@ -21,7 +21,7 @@ import (
 // The state file's top-level buckets are reserved: their names start with
 // 0x00, which Txn.Validate refuses in user bucket paths. \x00meta is the
 // FSM's own; the chains keep theirs in chain.go (bucketChains, bucketHeads,
-// bucketPruned) and tlog.go (bucketTlog).
+// bucketPruned, bucketTally) and tlog.go (bucketTlog).
 var (
 	// \x00meta holds the applied index and term of the last entry in the
 	// state file and the store revision (8 bytes big-endian each), committed
@@ -57,6 +57,9 @@ type FSM struct {
 	fatal  func(error)
 	// chainFault, when set, is asked before every append (Config.ChainFault).
 	chainFault func(chain, data []byte) error
+	// chainTally, when set, names the count each append adds to
+	// (Config.ChainTally).
+	chainTally func(chain, data []byte) []byte
 
 	mu      sync.RWMutex // guards db against Restore swapping it
 	db      *bolt.DB
@@ -125,7 +128,7 @@ func (f *FSM) open() error {
 	}
 	var applied uint64
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketChains, bucketHeads, bucketTlog, bucketPruned} {
+		for _, name := range [][]byte{bucketMeta, bucketChains, bucketHeads, bucketTlog, bucketPruned, bucketTally} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}

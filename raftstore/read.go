@@ -148,6 +148,29 @@ func (r *ReadTx) ChainEntries(chain []byte, fromSeq uint64, fn func(seq uint64, 
 	}
 }
 
+// ChainTally calls fn with the counts of a chain's entries by tally key
+// (Config.ChainTally), for the keys in [from, to) in key order (to nil:
+// to the last), until fn returns false.
+func (r *ReadTx) ChainTally(chain, from, to []byte, fn func(key []byte, n uint64) bool) {
+	root := r.tx.Bucket(bucketTally)
+	if root == nil {
+		return
+	}
+	b := root.Bucket(chain)
+	if b == nil {
+		return
+	}
+	c := b.Cursor()
+	for k, v := c.Seek(from); k != nil && (to == nil || bytes.Compare(k, to) < 0); k, v = c.Next() {
+		if len(v) != 8 {
+			continue
+		}
+		if !fn(k, binary.BigEndian.Uint64(v)) {
+			return
+		}
+	}
+}
+
 // ChainPruned returns the first seq a chain still holds after pruning
 // (OpPruneChain) and the link of the entry before it, from which a verifier
 // continues the link chain: 1 and the genesis link (32 zero bytes) when

@@ -90,6 +90,17 @@ type Config struct {
 	// fail (a linearizable read on each), or the nodes diverge.
 	ChainFault func(chain, data []byte) error
 
+	// ChainTally, when set, is asked for every chain append and returns a
+	// key (1 to 128 bytes; nil: none) under which the state machine counts
+	// the entry, in the same transaction: ReadTx.ChainTally reads the
+	// counts by key range. It lets a reader aggregate a chain of millions
+	// of entries (events per day and kind) in a handful of reads instead
+	// of a scan. It must be a pure function of its arguments, the same on
+	// every node (the counts are replicated state), and fast: it runs in
+	// the apply path. Counts are of entries appended, pruned ones
+	// included, since the function was set.
+	ChainTally func(chain, data []byte) []byte
+
 	// wrapLog lets tests inject faults under the fail-stop wrapper.
 	wrapLog func(raft.LogStore) raft.LogStore
 }
@@ -208,6 +219,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	s.fsm.chainFault = cfg.ChainFault // before raft starts applying
+	s.fsm.chainTally = cfg.ChainTally
 	hlog := cfg.RaftLogger
 	if hlog == nil {
 		hlog = hclog.New(&hclog.LoggerOptions{

@@ -393,6 +393,9 @@ func (n *Node) storeConfig(dataDir string, creds *raftstore.Credentials, bootstr
 		RaftLogger: logging.Hclog(n.logger.With("component", "raft"), "raft"),
 		// Apply latency, on every node: a follower's writes are forwarded.
 		ObserveApply: n.metrics.ObserveApply,
+		// Events per day by action of every audit chain, counted as
+		// entries apply (the same function on every node: replicated state).
+		ChainTally: audit.TallyKey,
 	}
 }
 

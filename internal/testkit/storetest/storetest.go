@@ -37,6 +37,9 @@ type Options struct {
 	Dir string
 	// ChainFault is raftstore.Config.ChainFault: make chain appends fail.
 	ChainFault func(chain, data []byte) error
+	// ChainTally is raftstore.Config.ChainTally: count appends by key
+	// (audit.TallyKey, as nodes do).
+	ChainTally func(chain, data []byte) []byte
 	// Lone starts a node that was never bootstrapped: it knows no leader
 	// and StartWith does not wait for one.
 	Lone bool
@@ -83,6 +86,7 @@ func StartWith(tb testing.TB, o Options) *raftstore.Store {
 		LeaderLeaseTimeout: 25 * time.Millisecond,
 		ApplyTimeout:       o.ApplyTimeout,
 		ChainFault:         o.ChainFault,
+		ChainTally:         o.ChainTally,
 	})
 	if !o.Lone {
 		testkit.Eventually(tb, "the single node to lead", store.IsLeader)
