@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -341,10 +342,13 @@ func TestAuditDownloads(t *testing.T) {
 func day(d int) string { return time.Now().UTC().AddDate(0, 0, d).Format(time.DateOnly) }
 
 // bodyRows are the text of the cells of each row of the page's table
-// bodies.
+// bodies, but the charts' values tables.
 func bodyRows(p *uitest.Page) [][]string {
 	var out [][]string
 	for _, tb := range p.Elements("tbody") {
+		if inFigure(tb) {
+			continue
+		}
 		for tr := tb.FirstChild; tr != nil; tr = tr.NextSibling {
 			if tr.Type != html.ElementNode || tr.Data != "tr" {
 				continue
@@ -359,6 +363,15 @@ func bodyRows(p *uitest.Page) [][]string {
 		}
 	}
 	return out
+}
+
+func inFigure(n *html.Node) bool {
+	for ; n != nil; n = n.Parent {
+		if n.Type == html.ElementNode && n.Data == "figure" {
+			return true
+		}
+	}
+	return false
 }
 
 func nodeText(n *html.Node) string {
@@ -408,4 +421,96 @@ func last(rows [][]string) []string {
 		return nil
 	}
 	return rows[len(rows)-1]
+}
+
+// TestAuditChart: the chart of events per day by action holds, for each
+// day and action, the number of entries of the chain — counted from the
+// entries themselves through the API — and its periods are links.
+func TestAuditChart(t *testing.T) {
+	e := newAuditEnv(t)
+	all := e.all(t)
+	p := e.owner.Get(t, "/ui/t/acme/audit?days=7").Must(t, http.StatusOK)
+	if len(p.Elements("svg")) != 1 || !strings.Contains(p.Text(), "Entries per day by action") {
+		t.Fatalf("no chart: %s", p.Text())
+	}
+	// The values table: a header of actions, a row per day.
+	var head []string
+	for _, th := range p.Elements("th") {
+		if uitest.Attr(th, "scope") == "col" && uitest.Attr(th, "class") == "num" {
+			head = append(head, nodeText(th))
+		}
+	}
+	want := map[string]map[string]int{} // day (MM-DD) → action → n
+	perDay := map[string]int{}
+	for _, it := range all {
+		d := it.Entry.Time.UTC()
+		if d.Before(time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -6)) {
+			continue
+		}
+		k := d.Format("01-02")
+		if want[k] == nil {
+			want[k] = map[string]int{}
+		}
+		want[k][it.Entry.Action]++
+		perDay[k]++
+	}
+	rows := chartRows(p)
+	if len(rows) != 7 || rows[6][0] != time.Now().UTC().Format("01-02") {
+		t.Fatalf("want 7 days ending today, got %v", rows)
+	}
+	for _, r := range rows {
+		sum := 0
+		for i, v := range r[1:] {
+			n, _ := strconv.Atoi(v)
+			sum += n
+			if a := head[i]; a != "other" && n != want[r[0]][a] {
+				t.Errorf("%s %s: chart %d, entries %d", r[0], a, n, want[r[0]][a])
+			}
+		}
+		if sum != perDay[r[0]] {
+			t.Errorf("%s: chart total %d, entries %d", r[0], sum, perDay[r[0]])
+		}
+	}
+	for _, a := range auditActions {
+		if !contains(head, a) {
+			t.Errorf("the chart has no series %s: %v", a, head)
+		}
+	}
+	if !contains(p.Links(), "/ui/t/acme/audit?days=30") {
+		t.Fatalf("period links: %v", p.Links())
+	}
+	if p := e.owner.Get(t, "/ui/t/acme/audit?after=50"); len(p.Elements("svg")) != 0 {
+		t.Fatal("a later page draws the chart again")
+	}
+}
+
+// chartRows are the rows of the chart's values table: the day, then a
+// value per series.
+func chartRows(p *uitest.Page) [][]string {
+	var out [][]string
+	for _, fig := range p.Elements("figure") {
+		for _, tr := range elementsUnder(fig, "tr") {
+			var row []string
+			for c := tr.FirstChild; c != nil; c = c.NextSibling {
+				if c.Type == html.ElementNode && (c.Data == "td" || c.Data == "th") && uitest.Attr(c, "scope") != "col" {
+					row = append(row, nodeText(c))
+				}
+			}
+			if len(row) > 0 {
+				out = append(out, row)
+			}
+		}
+	}
+	return out
+}
+
+func elementsUnder(n *html.Node, tag string) []*html.Node {
+	var out []*html.Node
+	for c := n.FirstChild; c != nil; c = c.NextSibling {
+		if c.Type == html.ElementNode && c.Data == tag {
+			out = append(out, c)
+		}
+		out = append(out, elementsUnder(c, tag)...)
+	}
+	return out
 }

@@ -127,6 +127,8 @@ type auditData struct {
 	// empty page does not mean no more matches.
 	Scanned bool
 	Error   *client.Problem
+	// Chart is the events per day by action (nil on later pages).
+	Chart *auditChart
 }
 
 func (u *UI) auditPage(r *req) error {
@@ -157,6 +159,11 @@ func (u *UI) auditPage(r *req) error {
 		return err
 	}
 	d.Entries = page.Entries
+	if af.After == 0 {
+		if d.Chart, err = r.auditChartOf(view, chartDays(r.c.Query("days"))); err != nil {
+			return err
+		}
+	}
 	if page.Next > 0 {
 		d.Next = view.Base + f.query("after", strconv.FormatUint(page.Next, 10))
 		d.Scanned = len(page.Entries) < auditPageSize

@@ -25,6 +25,7 @@ type Audit interface {
 	ProveConsistency(ctx context.Context, chain string, old, size uint64) (audit.Proof, error)
 	Export(ctx context.Context, chain string, from, to time.Time, w io.Writer) error
 	VerifierKey(ctx context.Context) (string, error)
+	Stats(ctx context.Context, c raftstore.Consistency, chain string, from, to time.Time) ([]audit.DayCount, error)
 }
 
 // SelfCheck reports the node's latest audit self-check; *audit.Runner
@@ -86,6 +87,31 @@ func (s *server) listAudit(c *fiber.Ctx, in *input) error {
 		return fmt.Errorf("api: list audit of %s: %w", chain, err)
 	}
 	return c.JSON(auditListResponse{Entries: items, Next: next})
+}
+
+type auditStatsResponse struct {
+	From   string           `json:"from"`
+	To     string           `json:"to"`
+	Counts []audit.DayCount `json:"counts"`
+}
+
+// auditStats answers the chain's entries per day and action over the
+// last days days (today, UTC, included), from the counters the store
+// keeps at append time: a handful of reads on any chain (audit.Stats).
+func (s *server) auditStats(c *fiber.Ctx, in *input) error {
+	chain, err := s.chainOf(c, in)
+	if err != nil {
+		return err
+	}
+	to := time.Now().UTC()
+	from := to.AddDate(0, 0, 1-in.int("days"))
+	ctx, cancel := s.callContext(c)
+	defer cancel()
+	counts, err := s.deps.Audit.Stats(ctx, consistency(in), chain, from, to)
+	if err != nil {
+		return fmt.Errorf("api: audit stats of %s: %w", chain, err)
+	}
+	return c.JSON(auditStatsResponse{From: from.Format(time.DateOnly), To: to.Format(time.DateOnly), Counts: counts})
 }
 
 // checkpoint answers the chain's latest signed checkpoint as text.

@@ -579,3 +579,45 @@ func TestAuditExportAudited(t *testing.T) {
 		}
 	}
 }
+
+// Stats counts the chain's entries per day and action from the store's
+// counters: five tenants created today are five tenant.create today on the
+// system chain, and the days asked are today and the days before.
+func TestAuditStats(t *testing.T) {
+	e := newEnvStore(t, storetest.StartWith(t, storetest.Options{ChainTally: audit.TallyKey}), api.Options{})
+	for i := range 5 {
+		e.mustCreate(fmt.Sprintf("s%d", i), "S")
+	}
+	var got struct {
+		From, To string
+		Counts   []audit.DayCount
+	}
+	ok := func(r response) response {
+		t.Helper()
+		if r.status != http.StatusOK {
+			t.Fatalf("stats: %d %s", r.status, r.body)
+		}
+		return r
+	}
+	ok(e.do("GET", "/v1/sys/audit/stats?days=7", "")).json(t, &got)
+	today := time.Now().UTC()
+	if got.To != today.Format(time.DateOnly) || got.From != today.AddDate(0, 0, -6).Format(time.DateOnly) {
+		t.Fatalf("days %s..%s", got.From, got.To)
+	}
+	n := uint64(0)
+	for _, c := range got.Counts {
+		if c.Action == "tenant.create" && c.Day == got.To {
+			n = c.Count
+		}
+	}
+	if n != 5 {
+		t.Fatalf("tenant.create today: %d in %+v", n, got.Counts)
+	}
+	ok(e.do("GET", "/v1/tenants/s1/audit/stats", "")).json(t, &got)
+	if got.From != today.AddDate(0, 0, -29).Format(time.DateOnly) {
+		t.Fatalf("default days: from %s", got.From)
+	}
+	for _, q := range []string{"days=0", "days=367", "days=x"} {
+		checkProblem(t, e.do("GET", "/v1/sys/audit/stats?"+q, ""), http.StatusBadRequest, "validation", "")
+	}
+}

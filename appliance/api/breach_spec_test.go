@@ -254,6 +254,8 @@ func (b *breach) paramValues(op *specOp, p *openapi3.Parameter) []paramSet {
 		return []paramSet{queryParams(p.Name, "1")}
 	case "query:old":
 		return []paramSet{queryParams("old", "1")}
+	case "query:days":
+		return []paramSet{queryParams("days", "366")}
 	case "query:version":
 		return []paramSet{queryParams("version", "1")}
 	case "query:mask":

@@ -377,6 +377,8 @@ func (s *server) auditRoutes(prefix string, path []param, read, export access) [
 			params: with(query("after", count0), query("limit", auditLimit).withDefault(uint64(100)), from, to,
 				query("actor", filterText), query("action", filterText), query("target", filterText), stale)},
 		{method: get, path: prefix + "/checkpoint", access: read, params: with(), body: noBody, handle: s.auditCheckpoint},
+		{method: get, path: prefix + "/stats", access: read, params: with(query("days", statsDays).withDefault(uint64(30)), stale),
+			body: noBody, handle: s.auditStats},
 		{method: get, path: prefix + "/proof/inclusion", access: read, params: with(required("index", count0), query("size", count1)),
 			body: noBody, handle: s.auditInclusion},
 		{method: get, path: prefix + "/proof/consistency", access: read, params: with(required("old", count1), query("new", count1)),

@@ -54,6 +54,7 @@ var scopeClass = map[string]string{
 	"GET /v1/sys/metrics":                                      "other",
 	"GET /v1/sys/audit":                                        "other",
 	"GET /v1/sys/audit/checkpoint":                             "other",
+	"GET /v1/sys/audit/stats":                                  "other",
 	"GET /v1/sys/audit/export":                                 "other",
 	"GET /v1/sys/audit/proof/consistency":                      "other",
 	"GET /v1/sys/audit/proof/inclusion":                        "other",
@@ -84,6 +85,7 @@ var scopeClass = map[string]string{
 	"PUT /v1/tenants/{id}/breakglass-policy":                   "other",
 	"GET /v1/tenants/{id}/audit":                               "other",
 	"GET /v1/tenants/{id}/audit/checkpoint":                    "other",
+	"GET /v1/tenants/{id}/audit/stats":                         "other",
 	"GET /v1/tenants/{id}/audit/proof/inclusion":               "other",
 	"GET /v1/tenants/{id}/audit/proof/consistency":             "other",
 	"GET /v1/tenants/{id}/audit/export":                        "other",
@@ -458,7 +460,7 @@ func TestScopeMatrix(t *testing.T) {
 	checkProblem(t, e.do("PATCH", "/v1/tenants/acme/collections/guests/records/new-a", `{"attributes":{"property":"villa-b"}}`, as(manager.Token)), http.StatusForbidden, "forbidden", "")
 	checkProblem(t, e.do("POST", "/v1/tenants/acme/blobs?attribute=property:villa-b", "x", as(manager.Token), withHeader("Content-Type", "text/plain")), http.StatusForbidden, "forbidden", "")
 	must(e.do("POST", "/v1/tenants/acme/blobs?attribute=property:villa-a", "x", as(manager.Token), withHeader("Content-Type", "text/plain")), http.StatusCreated, "scoped upload in scope")
-	for _, path := range []string{"/v1/tenants/acme/audit", "/v1/tenants/acme/audit/checkpoint", "/v1/tenants/acme/audit/export"} {
+	for _, path := range []string{"/v1/tenants/acme/audit", "/v1/tenants/acme/audit/checkpoint", "/v1/tenants/acme/audit/export", "/v1/tenants/acme/audit/stats"} {
 		checkProblem(t, e.do("GET", path, "", as(manager.Token)), http.StatusForbidden, "forbidden", "")
 	}
 	if r := e.do("GET", "/v1/tenants/acme/audit", "", as(managerAll.Token)); r.status != http.StatusOK || !bytes.Contains(r.body, []byte(scopeRecordB)) {

@@ -32,3 +32,18 @@ func (c *Client) AuditConsistency(ctx context.Context, tenant string, old, size 
 	err := c.Do(ctx, "GET", auditPath(tenant)+"/proof/consistency?"+q.Encode(), nil, &p)
 	return p, err
 }
+
+// AuditStats is a chain's entries per day (UTC) and action.
+type AuditStats struct {
+	From   string           `json:"from"` // the first day, YYYY-MM-DD
+	To     string           `json:"to"`   // the last day: today
+	Counts []audit.DayCount `json:"counts"`
+}
+
+// AuditStats counts the entries of the system chain (tenant "") or a
+// tenant's per day and action over the last days days, today included.
+func (c *Client) AuditStats(ctx context.Context, tenant string, days int) (AuditStats, error) {
+	var out AuditStats
+	err := c.Do(ctx, "GET", auditPath(tenant)+"/stats?days="+strconv.Itoa(days), nil, &out)
+	return out, err
+}
