@@ -108,6 +108,32 @@
 // Failures are logged with the chain and the entry, and served at
 // /v1/sys/audit/selfcheck (`custos audit selfcheck`).
 //
+// # Verifying a range through the API
+//
+// VerifyRange checks entries From..To fetched through the API — the
+// latest signed checkpoint, the entries, one inclusion proof each at the
+// checkpoint's size, and optionally a checkpoint the auditor kept with
+// the consistency proof from it — and names the first place that fails.
+// The web UI's verify page uses it, so the browser session's check is
+// this package's code, not a second implementation. It is for bounded
+// ranges (MaxRange): a whole chain is a bundle for Verify.
+//
+// # Events per day
+//
+// A chart of events per day by action must not read the entries: on a
+// chain of a million entries any scan, even bounded, costs with the
+// traffic of the days shown, and a bounded one would silently undercount.
+// So the counts are kept as the entries are appended: the node sets
+// raftstore.Config.ChainTally to TallyKey, which reads "<day>/<action>"
+// from the canonical bytes (the day is at a fixed offset; the action needs
+// no unescaping), and the state machine adds one to that counter in the
+// append's own transaction, on every node alike (a pure function of the
+// bytes: replicated state). Stats reads days × actions counters in key
+// order — a few hundred reads whatever the chain's length. The counts are
+// of entries appended: pruned entries stay counted (a chart of the past
+// does not change when old entries go), and entries appended by a version
+// without the counters are not counted.
+//
 // # Retention
 //
 // Entries older than their chain's retention ([Retention]: audit.retention,
