@@ -137,6 +137,12 @@ type Peer struct {
 	Address string `json:"address"`
 	Voter   bool   `json:"voter"`
 	Leader  bool   `json:"leader"`
+	// Heartbeat and LastContact are the leader's view of a follower, set
+	// on the leader only (see heartbeats): HeartbeatOK while its
+	// heartbeats succeed, HeartbeatFailing after one failed, with when
+	// it last answered (zero: never).
+	Heartbeat   string    `json:"heartbeat,omitempty"`
+	LastContact time.Time `json:"last_contact,omitzero"`
 }
 
 // Status is a point-in-time view of the node.
@@ -170,6 +176,7 @@ type Store struct {
 	rpcServer *rpc.Server
 	joinRPC   *rpc.Server
 	faults    *netFaults
+	hb        *heartbeats // the leader's view of its followers
 
 	proposer    proposer // Apply → raft entries (group commit, proposer.go)
 	gate        readGate
@@ -311,6 +318,8 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if s.raft, err = raft.NewRaft(rc, s.fsm, logs, s.logs, snaps, trans); err != nil {
 		return nil, fmt.Errorf("raftstore: start raft: %w", err)
 	}
+	s.hb = newHeartbeats()
+	s.raft.RegisterObserver(s.hb.obs)
 	if cfg.Bootstrap && !hasState {
 		f := s.raft.BootstrapCluster(raft.Configuration{Servers: []raft.Server{{
 			Suffrage: raft.Voter, ID: rc.LocalID, Address: raft.ServerAddress(adv),
@@ -319,8 +328,12 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			return nil, fmt.Errorf("raftstore: bootstrap: %w", err)
 		}
 	}
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go s.proposer.run()
+	go func() {
+		defer s.wg.Done()
+		s.hb.run(s.done)
+	}()
 	ok = true
 	s.logger.Info("raft node started", "node_id", cfg.NodeID, "region", cfg.Region, "address", adv, "existing_state", hasState)
 	return s, nil
@@ -403,6 +416,9 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.done)
 		s.wg.Wait()
+		if s.hb != nil {
+			s.raft.DeregisterObserver(s.hb.obs)
+		}
 		if s.raft != nil {
 			err = s.raft.Shutdown().Error()
 		}
@@ -480,6 +496,9 @@ func (s *Store) peers() ([]Peer, error) {
 	var out []Peer
 	for _, srv := range f.Configuration().Servers {
 		out = append(out, Peer{ID: string(srv.ID), Address: string(srv.Address), Voter: srv.Suffrage == raft.Voter, Leader: srv.ID == leader})
+	}
+	if s.hb != nil && string(leader) == s.cfg.NodeID && s.raft.State() == raft.Leader {
+		s.hb.annotate(out, s.cfg.NodeID)
 	}
 	return out, nil
 }

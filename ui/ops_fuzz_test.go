@@ -5,6 +5,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/custos/custos/appliance/client"
 )
 
 // The parsers of the operations pages: the API key form's scopes, the
@@ -143,4 +146,42 @@ func FuzzCheckpointSize(f *testing.F) {
 	f.Fuzz(func(t *testing.T, key, msg []byte) {
 		_, _ = checkpointSize(key, msg) // must not panic
 	})
+}
+
+// The node table of a leader's page with a follower failing, and of a
+// follower's page (what a node knows of the others).
+func TestNodeRows(t *testing.T) {
+	now := time.Unix(1700000000, 0)
+	st := client.Status{NodeID: "n1", Region: "eu", Peers: []client.Peer{
+		{ID: "n3", Voter: true, Heartbeat: "failing", LastContact: now.Add(-90 * time.Second)},
+		{ID: "n1", Voter: true, Leader: true},
+		{ID: "n2", Voter: true, Heartbeat: "ok"},
+		{ID: "n4", Heartbeat: "failing"},
+	}}
+	rows := nodeRows(st, "ok", false, nil, now)
+	got := make([]string, len(rows))
+	for i, r := range rows {
+		got[i] = strings.Join([]string{r.ID, r.Health, r.Seal, r.Heartbeat, r.Answered}, "|")
+	}
+	want := []string{"n1|ok|unsealed||", "n2|||ok|never", "n3|||failing|1m ago", "n4|||failing|never"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("leader's rows:\n%q\nwant\n%q", got, want)
+	}
+	var b strings.Builder
+	d := clusterData{Status: st, Nodes: rows, Health: "ok"}
+	if err := mustTemplates().byName["cluster"].ExecuteTemplate(&b, "layout.html", &page{Title: "Cluster", Data: d}); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"unreachable", "last answered 1m ago", "reachable"} {
+		if !strings.Contains(b.String(), w) {
+			t.Fatalf("the page lacks %q", w)
+		}
+	}
+
+	m, _ := parseMetrics("custos_raft_last_contact_seconds 2\n")
+	st = client.Status{NodeID: "n2", Peers: []client.Peer{{ID: "n1", Leader: true}, {ID: "n2"}, {ID: "n3"}}}
+	rows = nodeRows(st, "sealed", true, m, now)
+	if rows[0].Contact != "2s" || rows[1].Seal != "sealed" || rows[1].Health != "sealed" || rows[2].Contact != "" || rows[2].Health != "" {
+		t.Fatalf("follower's rows: %+v", rows)
+	}
 }

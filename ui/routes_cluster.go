@@ -58,8 +58,13 @@ type nodeRow struct {
 	// Health and Seal are this node's own, or what this node knows of
 	// the peer ("" for unknown).
 	Health, Seal string
-	// Contact is when this node last heard from the leader (followers).
+	// Contact is how long ago this node last heard from the leader (on
+	// a follower's page, the leader's row).
 	Contact string
+	// Heartbeat is the leader's view of a follower (on the leader's
+	// page): "ok" or "failing", with Answered how long ago the follower
+	// last answered ("never").
+	Heartbeat, Answered string
 }
 
 // auditRow is a system audit entry shown on the cluster page.
@@ -105,7 +110,7 @@ func (u *UI) clusterPage(r *req) error {
 	if d.Sealed && d.Health == "ok" {
 		d.Health = "sealed"
 	}
-	d.Nodes = nodeRows(st, d.Health, d.Sealed, m)
+	d.Nodes = nodeRows(st, d.Health, d.Sealed, m, u.now())
 	if u.may(r.v, "GET", "/sys/audit") {
 		now := u.now()
 		w, err := u.systemWindow(r)
@@ -123,10 +128,11 @@ func (u *UI) clusterPage(r *req) error {
 	return r.render(fiber.StatusOK, "cluster", "Cluster", d)
 }
 
-// nodeRows are the peers, this node's health and seal state on its row,
-// the leader's last contact on the leader's row of a follower (the only
-// fact a node has of another).
-func nodeRows(st client.Status, health string, sealed bool, m metricSet) []nodeRow {
+// nodeRows are the peers: this node's health and seal state on its row;
+// on the leader, each follower's heartbeats as the leader sees them; on
+// a follower, when it last heard from the leader (what a node knows of
+// another).
+func nodeRows(st client.Status, health string, sealed bool, m metricSet, now time.Time) []nodeRow {
 	var out []nodeRow
 	for _, p := range st.Peers {
 		row := nodeRow{Peer: p, This: p.ID == st.NodeID}
@@ -136,6 +142,11 @@ func nodeRows(st client.Status, health string, sealed bool, m metricSet) []nodeR
 			row.Seal = "unsealed"
 			if sealed {
 				row.Seal = "sealed"
+			}
+		case p.Heartbeat != "":
+			row.Heartbeat, row.Answered = p.Heartbeat, "never"
+			if !p.LastContact.IsZero() {
+				row.Answered = ageOf(now.Sub(p.LastContact).Seconds()) + " ago"
 			}
 		case p.Leader && m.has("custos_raft_last_contact_seconds"):
 			row.Contact = ageOf(m.value("custos_raft_last_contact_seconds"))

@@ -36,6 +36,11 @@ type Peer struct {
 	Address string `json:"address"`
 	Voter   bool   `json:"voter"`
 	Leader  bool   `json:"leader"`
+	// Heartbeat is the leader's view of a follower, told by the leader
+	// only: "ok" while its heartbeats succeed, "failing" after one
+	// failed, with LastContact when it last answered (zero: never).
+	Heartbeat   string    `json:"heartbeat,omitempty"`
+	LastContact time.Time `json:"last_contact,omitzero"`
 }
 
 // PeerList is GET /v1/operator/raft/peers.
