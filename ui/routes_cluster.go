@@ -116,10 +116,12 @@ func (u *UI) clusterPage(r *req) error {
 		w, err := u.systemWindow(r)
 		if err == nil {
 			d.AuditWindow = w.window
-			d.Membership, err = u.latest(r, w, "cluster.", now)
+			d.Membership, err = u.latest(r, w, client.AuditFilter{Action: "cluster."}, now)
 		}
 		if err == nil {
-			d.Backups, err = u.latest(r, w, "backup.taken", now)
+			// backup.taken's target is "cluster": the API matches a
+			// target without decoding the entries that lack it.
+			d.Backups, err = u.latest(r, w, client.AuditFilter{Action: "backup.taken", Target: "cluster"}, now)
 		}
 		if err != nil {
 			d.AuditError = problemFrom(err, r.id)
