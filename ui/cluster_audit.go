@@ -26,6 +26,45 @@ import (
 // minute) are read too, so nothing recent is missed, and each render
 // reads a bounded number of entries.
 
+// systemEvents fills d's membership changes and backups. The chain's
+// counters of entries per day and action (one cheap read) say first
+// whether there is anything of either kind to look for in the last
+// year: a search finding nothing still reads the whole window.
+func (u *UI) systemEvents(r *req, d *clusterData) error {
+	stats, err := r.api.AuditStats(r.ctx, "", audit.MaxStatsDays)
+	if err != nil {
+		return err
+	}
+	// No counts at all: a chain older than its counters, searched.
+	members, backups := len(stats.Counts) == 0, len(stats.Counts) == 0
+	for _, c := range stats.Counts {
+		members = members || strings.HasPrefix(c.Action, "cluster.")
+		backups = backups || c.Action == "backup.taken"
+	}
+	if !members && !backups {
+		return nil
+	}
+	w, err := u.systemWindow(r)
+	if err != nil {
+		return err
+	}
+	d.AuditWindow = w.window
+	now := u.now()
+	if members {
+		if d.Membership, err = u.latest(r, w, client.AuditFilter{Action: "cluster."}, now); err != nil {
+			return err
+		}
+	}
+	if backups {
+		// backup.taken's target is "cluster": the API matches a target
+		// without decoding the entries that lack it.
+		if d.Backups, err = u.latest(r, w, client.AuditFilter{Action: "backup.taken", Target: "cluster"}, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // auditWindow is how many of the system chain's latest entries the page
 // searches (each membership entry found costs a decode of every entry
 // of the window: a few milliseconds for a thousand).

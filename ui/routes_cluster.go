@@ -112,18 +112,7 @@ func (u *UI) clusterPage(r *req) error {
 	}
 	d.Nodes = nodeRows(st, d.Health, d.Sealed, m, u.now())
 	if u.may(r.v, "GET", "/sys/audit") {
-		now := u.now()
-		w, err := u.systemWindow(r)
-		if err == nil {
-			d.AuditWindow = w.window
-			d.Membership, err = u.latest(r, w, client.AuditFilter{Action: "cluster."}, now)
-		}
-		if err == nil {
-			// backup.taken's target is "cluster": the API matches a
-			// target without decoding the entries that lack it.
-			d.Backups, err = u.latest(r, w, client.AuditFilter{Action: "backup.taken", Target: "cluster"}, now)
-		}
-		if err != nil {
+		if err := u.systemEvents(r, &d); err != nil {
 			d.AuditError = problemFrom(err, r.id)
 		}
 	}
