@@ -10,8 +10,11 @@ import (
 	"github.com/custos/custos/appliance/client"
 )
 
-// The parsers of the operations pages: the API key form's scopes, the
-// node's metrics exposition and the system chain's checkpoint.
+// The operations pages' internals: their parsers (the API key form's
+// scopes, the node's metrics exposition, the system chain's checkpoint;
+// each fuzzed) and what the cluster and keys pages make of the API's
+// answers in states a one-node test cannot reach (a follower failing, a
+// rewrap running).
 
 func TestParseScopes(t *testing.T) {
 	for _, tc := range []struct {
@@ -183,5 +186,34 @@ func TestNodeRows(t *testing.T) {
 	rows = nodeRows(st, "sealed", true, m, now)
 	if rows[0].Contact != "2s" || rows[1].Seal != "sealed" || rows[1].Health != "sealed" || rows[2].Contact != "" || rows[2].Health != "" {
 		t.Fatalf("follower's rows: %+v", rows)
+	}
+}
+
+// A rewrap in progress: the share done, the KEK rows newest first, and
+// the page's progress panel.
+func TestRewrapProgress(t *testing.T) {
+	st := client.KeyStatus{CurrentKEK: 3, KEKs: []uint32{1, 2, 3}, DataKeys: 8, Pending: 6, Rewrapping: true,
+		ByKEK: map[string]int{"1": 4, "2": 2, "3": 2}, Provider: client.ProviderInfo{Kind: "age"}}
+	if got := rewrapDone(st); got != 25 {
+		t.Fatalf("done: %d", got)
+	}
+	for _, tc := range []struct{ keys, pending, want int }{{0, 0, 100}, {5, 0, 100}, {5, 9, 0}, {3, 1, 66}} {
+		if got := rewrapDone(client.KeyStatus{DataKeys: tc.keys, Pending: tc.pending}); got != tc.want {
+			t.Errorf("%d keys, %d pending: %d, want %d", tc.keys, tc.pending, got, tc.want)
+		}
+	}
+	rows := kekRows(st)
+	if len(rows) != 3 || rows[0] != (kekRow{Version: 3, DataKeys: 2, Current: true}) || rows[2] != (kekRow{Version: 1, DataKeys: 4}) {
+		t.Fatalf("rows: %+v", rows)
+	}
+	var b strings.Builder
+	d := keysData{Status: st, KEKs: rows, Done: rewrapDone(st)}
+	if err := mustTemplates().byName["keys"].ExecuteTemplate(&b, "layout.html", &page{Title: "Keys", Data: d}); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"Rewrap progress: 25%", "6 of 8 still to rewrap", `<progress max="100" value="25">`, "running"} {
+		if !strings.Contains(b.String(), w) {
+			t.Fatalf("the keys page lacks %q", w)
+		}
 	}
 }
