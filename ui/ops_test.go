@@ -202,7 +202,7 @@ func TestTenantOverviewAsOwner(t *testing.T) {
 	owner := n.User(t, "villa-a", "olivia", "owner", nil, true)
 	b := n.SignIn(t, owner)
 	p := b.Get(t, "/ui/t/villa-a/").Must(t, http.StatusOK)
-	mustContain(t, p, "Tenant villa-a", "Privacy settings", "retention settings")
+	mustContain(t, p, "Tenant villa-a", "Privacy settings", "Retention settings", "Data-subject requests", "Consent")
 	// The lifecycle is the operator's: an Owner sees none of it.
 	if acts := p.Actions(); len(acts) != 0 {
 		t.Fatalf("an Owner's actions on the overview: %v", acts)
