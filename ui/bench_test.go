@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -57,7 +59,10 @@ type benchPage struct {
 // is installed).
 //
 // Knobs (environment): UI_BENCH_TENANTS (1000), UI_BENCH_AUDIT
-// (1000000), UI_BENCH_N (200).
+// (1000000), UI_BENCH_N (200); UI_BENCH_PROFILE=<route> (such as
+// /cluster) writes a CPU profile of the process (the node is in it)
+// while that page is timed to ui-<route>.pprof in the temporary
+// directory, for finding why a page is slow.
 func TestBenchUI(t *testing.T) {
 	tenants := benchEnv(t, "UI_BENCH_TENANTS", 1000)
 	entries := benchEnv(t, "UI_BENCH_AUDIT", 1_000_000)
@@ -125,10 +130,12 @@ func TestBenchUI(t *testing.T) {
 		for range 5 {
 			timedGet(t, b, bp.url)
 		}
+		stop := profile(t, pg.Path)
 		times := make([]time.Duration, iters)
 		for i := range times {
 			times[i] = timedGet(t, b, bp.url)
 		}
+		stop()
 		slices.Sort(times)
 		bp.p50, bp.p99, bp.max = quantile(times, 0.50), quantile(times, 0.99), times[len(times)-1]
 		out = append(out, bp)
@@ -201,6 +208,27 @@ func pageAssets(p *uitest.Page) []string {
 func quantile(sorted []time.Duration, q float64) time.Duration {
 	i := int(q*float64(len(sorted))+0.5) - 1
 	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
+// profile starts a CPU profile when UI_BENCH_PROFILE names route, and
+// returns what stops it.
+func profile(t *testing.T, route string) func() {
+	if os.Getenv("UI_BENCH_PROFILE") != route {
+		return func() {}
+	}
+	name := filepath.Join(os.TempDir(), "ui-"+strings.NewReplacer("/", "_", ":", "").Replace(route)+".pprof")
+	f, err := os.Create(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+		t.Logf("CPU profile of %s: %s", route, name)
+	}
 }
 
 // loadavg is /proc/loadavg's line: how busy the machine was.

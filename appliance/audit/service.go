@@ -186,21 +186,18 @@ func (s *Service) List(ctx context.Context, c raftstore.Consistency, chain strin
 	items := []Item{}
 	var next uint64
 	var decodeErr error
-	// A target of characters the canonical encoding never escapes
-	// appears verbatim in a matching entry's bytes.
-	var target []byte
-	if f.Target != "" && plainText(f.Target) {
-		target = []byte(`"target":"` + f.Target + `"`)
-	}
+	needles := f.needles()
 	err := s.store.View(ctx, c, func(r *raftstore.ReadTx) error {
 		items, next, decodeErr = items[:0], 0, nil
 		size, _ := r.ChainHead([]byte(chain))
 		scanned := 0
 		r.ChainEntries([]byte(chain), after+1, func(seq uint64, _ [32]byte, data []byte) bool {
 			scanned++
-			if target != nil && !bytes.Contains(data, target) {
+			if !containsAll(data, needles) {
 				// Cannot match: skip the decoding (an export lists a
-				// subject's few entries out of a long chain).
+				// subject's few entries out of a long chain; the
+				// cluster page a few membership changes out of
+				// thousands of tenant creations).
 				if scanned == maxScan && seq < size {
 					next = seq
 					return false
@@ -227,6 +224,38 @@ func (s *Service) List(ctx context.Context, c raftstore.Consistency, chain strin
 		return nil, 0, fmt.Errorf("audit: list %s: %w", chain, err)
 	}
 	return items, next, decodeErr
+}
+
+// needles are byte strings every entry f matches holds in its canonical
+// encoding, so that List decodes only the entries that may match: a
+// target, and an action (exact: closed by its quote; a prefix ending in
+// "." open), written by the encoding as they are when they hold only
+// characters it never escapes. Inside a string value the encoding
+// escapes every quote, so a needle never occurs in an entry that does
+// not match; an entry that holds one is still decoded and matched.
+func (f Filter) needles() [][]byte {
+	var out [][]byte
+	if f.Target != "" && plainText(f.Target) {
+		out = append(out, []byte(`"target":"`+f.Target+`"`))
+	}
+	if f.Action != "" && plainText(f.Action) {
+		n := `"action":"` + f.Action
+		if !strings.HasSuffix(f.Action, ".") {
+			n += `"`
+		}
+		out = append(out, []byte(n))
+	}
+	return out
+}
+
+// containsAll reports whether data holds every needle.
+func containsAll(data []byte, needles [][]byte) bool {
+	for _, n := range needles {
+		if !bytes.Contains(data, n) {
+			return false
+		}
+	}
+	return true
 }
 
 // plainText reports whether s holds only characters the canonical
