@@ -2,7 +2,6 @@ package ui
 
 import (
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 	"time"
@@ -239,11 +238,32 @@ type step struct {
 	Label, Sub string
 }
 
+// The request's pages: the request itself, and the pages of its export,
+// erasure and rectification.
+const (
+	reqMain    = "privacy_request"
+	reqExport  = "privacy_request_export"
+	reqErase   = "privacy_request_erase"
+	reqRectify = "privacy_request_rectify"
+)
+
+var requestDefaults = formValues{"method": "email", "format": "json", "compression": "zip"}
+
 func (u *UI) requestPage(r *req) error {
-	return u.showRequest(r, fiber.StatusOK, formValues{"method": "email", "format": "json", "compression": "zip"}, nil)
+	return u.showRequest(r, reqMain, fiber.StatusOK, requestDefaults, nil)
+}
+func (u *UI) exportPage(r *req) error {
+	return u.showRequest(r, reqExport, fiber.StatusOK, requestDefaults, nil)
+}
+func (u *UI) erasePage(r *req) error {
+	return u.showRequest(r, reqErase, fiber.StatusOK, requestDefaults, nil)
+}
+func (u *UI) rectifyPage(r *req) error {
+	return u.showRequest(r, reqRectify, fiber.StatusOK, requestDefaults, nil)
 }
 
-func (u *UI) showRequest(r *req, status int, form formValues, problem *client.Problem) error {
+// showRequest renders one of the request's pages (tmpl).
+func (u *UI) showRequest(r *req, tmpl string, status int, form formValues, problem *client.Problem) error {
 	t, id := r.tenant(), r.param("rid")
 	x, err := r.api.DSR(r.ctx, t, id)
 	if err != nil {
@@ -270,7 +290,8 @@ func (u *UI) showRequest(r *req, status int, form formValues, problem *client.Pr
 		}
 		d.Erasure = &e
 	}
-	return r.render(status, "privacy_request", "Request "+x.ID, d)
+	title := map[string]string{reqMain: "Request ", reqExport: "Export for ", reqErase: "Erasure for ", reqRectify: "Rectification for "}[tmpl]
+	return r.render(status, tmpl, title+x.ID, d)
 }
 
 // actionsOf are the steps the request's state allows (the API decides
@@ -359,12 +380,12 @@ func (u *UI) transitionRequest(r *req) error {
 		tr.Note = strings.TrimSpace(f.Get("note"))
 	case "in_progress":
 	default:
-		return u.showRequest(r, fiber.StatusBadRequest, f, formProblem(r, "Choose a step."))
+		return u.showRequest(r, reqMain, fiber.StatusBadRequest, f, formProblem(r, "Choose a step."))
 	}
 	x, err := r.api.TransitionDSR(r.ctx, t, id, tr)
 	if err != nil {
 		if pr, status, ok := refusal(err, r.id); ok {
-			return u.showRequest(r, status, f, pr)
+			return u.showRequest(r, reqMain, status, f, pr)
 		}
 		return err
 	}
@@ -379,7 +400,7 @@ func (u *UI) exportRequest(r *req) error {
 	x, err := r.api.ExportRequest(r.ctx, t, id, client.ExportOptions{Format: f.Get("format"), Compression: f.Get("compression")})
 	if err != nil {
 		if pr, status, ok := refusal(err, r.id); ok {
-			return u.showRequest(r, status, f, pr)
+			return u.showRequest(r, reqExport, status, f, pr)
 		}
 		return err
 	}
@@ -399,12 +420,12 @@ func (u *UI) eraseRequest(r *req) error {
 	want, what := confirmOf(x)
 	if strings.TrimSpace(f.Get("confirm")) != want {
 		f["confirm"] = ""
-		return u.showRequest(r, fiber.StatusBadRequest, f, formProblem(r, "Nothing was erased: type "+what+" exactly to confirm the erasure."))
+		return u.showRequest(r, reqErase, fiber.StatusBadRequest, f, formProblem(r, "Nothing was erased: type "+what+" exactly to confirm the erasure."))
 	}
 	e, err := r.api.Erase(r.ctx, t, id)
 	if err != nil {
 		if pr, status, ok := refusal(err, r.id); ok {
-			return u.showRequest(r, status, f, pr)
+			return u.showRequest(r, reqErase, status, f, pr)
 		}
 		return err
 	}
@@ -419,66 +440,9 @@ func (u *UI) rectifyRequest(r *req) error {
 	t, id := r.tenant(), r.param("rid")
 	if _, err := r.api.RectifyDSR(r.ctx, t, id); err != nil {
 		if pr, status, ok := refusal(err, r.id); ok {
-			return u.showRequest(r, status, formValues{}, pr)
+			return u.showRequest(r, reqRectify, status, formValues{}, pr)
 		}
 		return err
 	}
 	return r.done("/ui/t/"+urlPathEscape(t)+"/privacy/requests/"+urlPathEscape(id), "Rectification applied; the request is completed.")
-}
-
-// downloadReceipt sends the erasure's signed receipt as the file `custos
-// dsr verify-receipt` checks, byte for byte what the API holds.
-func (u *UI) downloadReceipt(r *req) error {
-	t, id := r.tenant(), r.param("rid")
-	e, err := r.api.ErasureReceipt(r.ctx, t, id)
-	if err != nil {
-		return err
-	}
-	r.c.Set(fiber.HeaderContentType, "text/plain; charset=utf-8")
-	r.c.Set(fiber.HeaderContentDisposition, attachment(id+".receipt"))
-	r.c.Set(fiber.HeaderCacheControl, "no-store")
-	return r.c.SendString(e.Receipt)
-}
-
-// downloadExport streams an export's archive from the API to the
-// browser: the stored export is read once its metadata says it exists
-// (so a refusal is still a page), then piped through without being
-// held in memory.
-func (u *UI) downloadExport(r *req) error {
-	t, id := r.tenant(), r.param("eid")
-	xs, err := r.api.Exports(r.ctx, t)
-	if err != nil {
-		return err
-	}
-	i := slices.IndexFunc(xs, func(x client.Export) bool { return x.ID == id })
-	if i < 0 {
-		return &userError{status: fiber.StatusNotFound, title: "Not found", detail: "There is no export " + clip(id, 64) + ": it may have expired (an export is kept for a limited time)."}
-	}
-	x := xs[i]
-	pr, pw := io.Pipe()
-	ctx := r.ctx
-	go func() {
-		pw.CloseWithError(r.api.DownloadExport(ctx, t, id, pw))
-	}()
-	r.c.Set(fiber.HeaderContentType, "application/octet-stream")
-	r.c.Set(fiber.HeaderContentDisposition, attachment(x.FileName))
-	r.c.Set(fiber.HeaderCacheControl, "no-store")
-	r.c.Set("X-Content-SHA256", x.SHA256)
-	return r.c.SendStream(pr, int(x.Size))
-}
-
-// attachment is a Content-Disposition naming a file (its name reduced to
-// safe characters).
-func attachment(name string) string {
-	safe := strings.Map(func(c rune) rune {
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '-', c == '_':
-			return c
-		}
-		return '_'
-	}, name)
-	if safe == "" {
-		safe = "download"
-	}
-	return `attachment; filename="` + safe + `"`
 }

@@ -37,7 +37,7 @@ func startPrivacy(t *testing.T, subjects ...string) *privacyNode {
 		}
 	}
 	owner := n.User(t, "acme", "olga", "owner", nil, true)
-	return &privacyNode{n: n, api: api, b: n.SignIn(t, owner)}
+	return &privacyNode{n: n, api: api, b: n.SignInAt(t, owner, "/ui/t/acme/privacy/requests")}
 }
 
 // mustProblem checks that p shows a problem with its request id.
@@ -200,9 +200,12 @@ func TestPrivacyErase(t *testing.T) {
 	e := dsr(t, pn.api, "erasure", "guest-9", time.Time{})
 	base := "/ui/t/acme/privacy/requests/" + e.ID
 	pn.b.Post(t, base+"/transition", url.Values{"to": {"verified"}, "method": {"in-person"}, "evidence": {"passport seen"}}).Must(t, http.StatusOK)
-	p := pn.b.Get(t, base).Must(t, http.StatusOK)
-	if !strings.Contains(strings.Join(p.Actions(), "\n"), "POST /tenants/:id/requests/:rid/erase") {
-		t.Fatalf("no erase form on a verified erasure request: %v", p.Actions())
+	if p := pn.b.Get(t, base).Must(t, http.StatusOK); !contains(p.Links(), base+"/erase") {
+		t.Fatalf("no link to the erasure on a verified erasure request: %v", p.Links())
+	}
+	p := pn.b.Get(t, base+"/erase").Must(t, http.StatusOK)
+	if !contains(p.Actions(), "POST /tenants/:id/requests/:rid/erase") || strings.Contains(p.Text(), "Not available now") {
+		t.Fatalf("erasure page of a verified erasure request: %v %s", p.Actions(), p.Text())
 	}
 
 	for _, typed := range []string{"", "guest-", "GUEST-9", e.ID} {
@@ -288,7 +291,7 @@ func TestPrivacyPurposes(t *testing.T) {
 	if p.Path != "/ui/t/acme/privacy/purposes/newsletter?done="+url.QueryEscape("Purpose newsletter created at policy version 1.") {
 		t.Fatalf("after create: %s", p.Path)
 	}
-	mustProblem(t, pn.b.Post(t, "/ui/t/acme/privacy/purposes", url.Values{"id": {"Bad Id"}, "description": {"x"}, "basis": {"consent"}}), http.StatusBadRequest, "id")
+	mustProblem(t, pn.b.Post(t, "/ui/t/acme/privacy/purposes", url.Values{"id": {"Bad Id"}, "description": {"x"}, "basis": {"consent"}}), http.StatusUnprocessableEntity, "id")
 
 	pn.b.Post(t, "/ui/t/acme/privacy/purposes/newsletter", url.Values{"version": {"1"}, "description": {"Weekly news by e-mail"}, "basis": {"consent"}}).Must(t, http.StatusOK)
 	got, err := pn.api.Purpose(ctx, "acme", "newsletter")
@@ -346,13 +349,19 @@ func TestPrivacySubjectConsent(t *testing.T) {
 	mustProblem(t, pn.b.Get(t, "/ui/t/acme/privacy/consent/nobody-here"), http.StatusNotFound, "")
 }
 
-// TestPrivacyRetention: the tenant's settings change through the form
-// (PATCH), a bad time zone is the API's problem, and each collection is
-// listed with its retention.
+// TestPrivacyRetention: the tenant's privacy settings are the
+// operator's (tenants:update): the owner sees them without a form; the
+// operator changes them through the form (PATCH), a bad time zone is the
+// API's problem, and each collection is listed with its retention.
 func TestPrivacyRetention(t *testing.T) {
 	pn := startPrivacy(t)
 	ctx := context.Background()
-	p := pn.b.Post(t, "/ui/t/acme/privacy/retention", url.Values{"regulation": {"ccpa"}, "time_zone": {"America/Los_Angeles"}, "retention_days": {"730"}}).Must(t, http.StatusOK)
+	p := pn.b.Get(t, "/ui/t/acme/privacy/retention").Must(t, http.StatusOK)
+	if len(p.Actions()) != 0 || !strings.Contains(p.Text(), "365 days") {
+		t.Fatalf("owner's retention page offers %v: %s", p.Actions(), p.Text())
+	}
+	op := pn.n.SignInToken(t)
+	p = op.Post(t, "/ui/t/acme/privacy/retention", url.Values{"regulation": {"ccpa"}, "time_zone": {"America/Los_Angeles"}, "retention_days": {"730"}}).Must(t, http.StatusOK)
 	tn, err := pn.api.Tenant(ctx, "acme")
 	if err != nil || tn.Regulation != "ccpa" || tn.TimeZone != "America/Los_Angeles" || tn.RetentionDays != 730 {
 		t.Fatalf("after the form: %+v %v", tn, err)
@@ -360,8 +369,8 @@ func TestPrivacyRetention(t *testing.T) {
 	if txt := p.Text(); !strings.Contains(txt, "730 days") || !strings.Contains(txt, "guests") {
 		t.Fatalf("retention page: %s", txt)
 	}
-	p = pn.b.Post(t, "/ui/t/acme/privacy/retention", url.Values{"time_zone": {"Mars/Olympus"}})
-	mustProblem(t, p, http.StatusBadRequest, "time_zone")
+	p = op.Post(t, "/ui/t/acme/privacy/retention", url.Values{"time_zone": {"Mars/Olympus"}})
+	mustProblem(t, p, http.StatusUnprocessableEntity, "time_zone")
 	if !strings.Contains(p.Body, "Mars/Olympus") {
 		t.Fatal("the refused form lost the zone typed")
 	}

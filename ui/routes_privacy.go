@@ -26,15 +26,23 @@ func (u *UI) privacyRoutes() []route {
 			actions: []string{"POST /tenants/:id/requests"}, handle: u.requestsPage},
 		{path: "/t/:tenant/privacy/requests", post: true, handle: u.createRequest},
 		{path: "/t/:tenant/privacy/requests/:rid", need: "GET /tenants/:id/requests/:rid",
-			actions: []string{"POST /tenants/:id/requests/:rid/transition", "POST /tenants/:id/requests/:rid/export",
-				"POST /tenants/:id/requests/:rid/erase", "POST /tenants/:id/requests/:rid/rectify"},
-			handle: u.requestPage},
+			actions: []string{"POST /tenants/:id/requests/:rid/transition"}, handle: u.requestPage},
 		{path: "/t/:tenant/privacy/requests/:rid/transition", post: true, handle: u.transitionRequest},
+		// The export, the erasure and the rectification each have a
+		// page of their own: the work they start is large or final, and
+		// the page says what will happen (and, for the erasure, asks for
+		// the typed subject id) before the person confirms.
+		{path: "/t/:tenant/privacy/requests/:rid/export", need: "GET /tenants/:id/requests/:rid",
+			actions: []string{"POST /tenants/:id/requests/:rid/export"}, handle: u.exportPage},
 		{path: "/t/:tenant/privacy/requests/:rid/export", post: true, handle: u.exportRequest},
+		{path: "/t/:tenant/privacy/requests/:rid/erase", need: "GET /tenants/:id/requests/:rid",
+			actions: []string{"POST /tenants/:id/requests/:rid/erase"}, handle: u.erasePage},
 		{path: "/t/:tenant/privacy/requests/:rid/erase", post: true, handle: u.eraseRequest},
+		{path: "/t/:tenant/privacy/requests/:rid/rectify", need: "GET /tenants/:id/requests/:rid",
+			actions: []string{"POST /tenants/:id/requests/:rid/rectify"}, handle: u.rectifyPage},
 		{path: "/t/:tenant/privacy/requests/:rid/rectify", post: true, handle: u.rectifyRequest},
-		{path: "/t/:tenant/privacy/requests/:rid/receipt", need: "GET /tenants/:id/requests/:rid/receipt", handle: u.downloadReceipt},
-		{path: "/t/:tenant/privacy/exports/:eid", need: "GET /tenants/:id/exports/:eid", handle: u.downloadExport},
+		{path: "/t/:tenant/privacy/requests/:rid/receipt", file: true, need: "GET /tenants/:id/requests/:rid/receipt", handle: u.downloadReceipt},
+		{path: "/t/:tenant/privacy/exports/:eid", file: true, need: "GET /tenants/:id/exports/:eid", handle: u.downloadExport},
 
 		{path: "/t/:tenant/privacy/retention", need: "GET /tenants/:id/collections",
 			actions: []string{"PATCH /tenants/:id"}, handle: u.retentionPage},

@@ -104,6 +104,10 @@ type route struct {
 	// callback): the handler's req has no viewer and its client no
 	// token.
 	public bool
+	// file: a download (an export's archive, a receipt), not a page:
+	// Pages leaves it out (the role matrix opens pages and their forms);
+	// the API authorizes it as it does every call.
+	file bool
 	// need is the API route ("METHOD /path" of api.Operations) a page
 	// reads first: a person whose role may not call it does not see the
 	// page in the navigation, and the API refuses it if they come anyway.
@@ -130,7 +134,7 @@ func Pages() []Page {
 	var u UI
 	var out []Page
 	for _, rt := range u.routes() {
-		if !rt.post && !rt.public {
+		if !rt.post && !rt.public && !rt.file {
 			out = append(out, Page{Path: rt.path, Need: rt.need, Actions: rt.actions})
 		}
 	}

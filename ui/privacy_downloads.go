@@ -1,0 +1,71 @@
+package ui
+
+import (
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/custos/custos/appliance/client"
+)
+
+// The privacy area's downloads: an erasure's signed receipt and an
+// export's archive, both read from the API as the signed-in person.
+
+// downloadReceipt sends the erasure's signed receipt as the file `custos
+// dsr verify-receipt` checks, byte for byte what the API holds.
+func (u *UI) downloadReceipt(r *req) error {
+	t, id := r.tenant(), r.param("rid")
+	e, err := r.api.ErasureReceipt(r.ctx, t, id)
+	if err != nil {
+		return err
+	}
+	r.c.Set(fiber.HeaderContentType, "text/plain; charset=utf-8")
+	r.c.Set(fiber.HeaderContentDisposition, attachment(id+".receipt"))
+	r.c.Set(fiber.HeaderCacheControl, "no-store")
+	return r.c.SendString(e.Receipt)
+}
+
+// downloadExport streams an export's archive from the API to the
+// browser: the stored export is read once its metadata says it exists
+// (so a refusal is still a page), then piped through without being
+// held in memory.
+func (u *UI) downloadExport(r *req) error {
+	t, id := r.tenant(), r.param("eid")
+	xs, err := r.api.Exports(r.ctx, t)
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(xs, func(x client.Export) bool { return x.ID == id })
+	if i < 0 {
+		return &userError{status: fiber.StatusNotFound, title: "Not found", detail: "There is no export " + clip(id, 64) + ": it may have expired (an export is kept for a limited time)."}
+	}
+	x := xs[i]
+	pr, pw := io.Pipe()
+	ctx := r.ctx
+	go func() {
+		pw.CloseWithError(r.api.DownloadExport(ctx, t, id, pw))
+	}()
+	r.c.Set(fiber.HeaderContentType, "application/octet-stream")
+	r.c.Set(fiber.HeaderContentDisposition, attachment(x.FileName))
+	r.c.Set(fiber.HeaderCacheControl, "no-store")
+	r.c.Set("X-Content-SHA256", x.SHA256)
+	return r.c.SendStream(pr, int(x.Size))
+}
+
+// attachment is a Content-Disposition naming a file (its name reduced to
+// safe characters).
+func attachment(name string) string {
+	safe := strings.Map(func(c rune) rune {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '-', c == '_':
+			return c
+		}
+		return '_'
+	}, name)
+	if safe == "" {
+		safe = "download"
+	}
+	return `attachment; filename="` + safe + `"`
+}
