@@ -28,8 +28,8 @@ var (
 	exportKinds = []string{"access", "export", "portability"}
 )
 
-// pageSize is the queue's page.
-const pageSize = 25
+// queuePage is the queue's page.
+const queuePage = 25
 
 // dueSoon is the window in which an open request counts as due soon (the
 // requests service's default).
@@ -118,7 +118,7 @@ func (u *UI) showRequests(r *req, status int, form formValues, problem *client.P
 	// Overdue first: the first page of an open view starts with the
 	// overdue requests, then the rest in order of arrival.
 	if after == "" && (filter == "open" || filter == "") {
-		od, err := r.api.DSRs(r.ctx, t, client.DSRFilter{Status: "overdue", Kind: d.Kind, Limit: pageSize})
+		od, err := r.api.DSRs(r.ctx, t, client.DSRFilter{Status: "overdue", Kind: d.Kind, Limit: queuePage})
 		if err != nil {
 			return err
 		}
@@ -127,7 +127,7 @@ func (u *UI) showRequests(r *req, status int, form formValues, problem *client.P
 		}
 		rows = append(rows, od.Requests...)
 	}
-	pg, err := r.api.DSRs(r.ctx, t, client.DSRFilter{Status: filter, Kind: d.Kind, After: after, Limit: pageSize})
+	pg, err := r.api.DSRs(r.ctx, t, client.DSRFilter{Status: filter, Kind: d.Kind, After: after, Limit: queuePage})
 	if err != nil {
 		return err
 	}
