@@ -6,7 +6,7 @@ BIN      := bin/custos
 export GOFLAGS ?= -mod=mod
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test test-vault test-tools lint fuzz bench soak cluster e2e vault nfpm package clean
+.PHONY: help build run test test-vault test-tools apt-tools lint fuzz bench soak cluster e2e vault nfpm package clean
 
 help: ## list the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-z0-9-]+:.*## /{printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -158,11 +158,29 @@ $(VAULT_CACHE):
 # What the unit and package tests (systemd/, packaging/) run: installed
 # from Debian's archive when missing (once per machine; lintian and rpm
 # are what the package test checks the .deb and the .rpm with; ip builds
-# the failover test's network namespaces).
-TEST_TOOLS := systemd-analyze:systemd dpkg-deb:dpkg lintian:lintian rpm:rpm ip:iproute2
-test-tools:
+# the failover test's network namespaces; chromium is the web UI's
+# browser tests' headless browser, npm installs their axe-core).
+TEST_TOOLS := systemd-analyze:systemd dpkg-deb:dpkg lintian:lintian rpm:rpm ip:iproute2 chromium:chromium npm:npm
+
+# axe-core, the accessibility rules the web UI's browser tests run in
+# Chromium (ui/browser_test.go): a test-only npm package, never committed,
+# installed once per version (AxeVersion in internal/testkit/browser) into
+# the same cache as Vault, where the tests read it. The screenshots of
+# every page those tests visit go to ui/testdata/artifacts (ignored by
+# git), or to $$CUSTOS_UI_ARTIFACTS.
+AXE_VERSION := $(shell awk -F'"' '/^const AxeVersion/ { print $$2; exit }' internal/testkit/browser/browser.go)
+AXE_DIR     := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/custos/axe-core-$(AXE_VERSION)
+AXE_JS      := $(AXE_DIR)/node_modules/axe-core/axe.min.js
+
+test-tools: apt-tools $(AXE_JS)
+apt-tools:
 	@missing=""; for t in $(TEST_TOOLS); do command -v $${t%%:*} >/dev/null || missing="$$missing $${t#*:}"; done; \
 	if [ -n "$$missing" ]; then echo "installing$$missing"; apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; fi
+$(AXE_JS): | apt-tools
+	@test -n "$(AXE_VERSION)" || (echo "no AxeVersion in internal/testkit/browser/browser.go" && exit 1)
+	@mkdir -p $(AXE_DIR)
+	npm install --prefix $(AXE_DIR) --no-save --no-audit --no-fund --ignore-scripts --no-package-lock axe-core@$(AXE_VERSION)
+	@test -s $@
 
 # nfpm, the .deb and .rpm packager, built once per version (tools/nfpm/go.mod)
 # into the same cache as Vault; bin/nfpm is a hard link to it.

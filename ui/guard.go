@@ -43,6 +43,14 @@ func (u *UI) guard(h fiber.Handler) fiber.Handler {
 // checked when present, and a post with neither is refused.
 func sameOrigin(c *fiber.Ctx) bool {
 	site, origin := c.Get("Sec-Fetch-Site"), c.Get(fiber.HeaderOrigin)
+	if origin == "null" {
+		// The pages' Referrer-Policy is no-referrer, and with it a
+		// browser sends "Origin: null" on its form posts (the Fetch
+		// standard's origin serialization; Chromium does): the origin
+		// is then unknown, and Sec-Fetch-Site, which a page cannot set,
+		// decides alone.
+		origin = ""
+	}
 	if site == "" && origin == "" {
 		return false
 	}

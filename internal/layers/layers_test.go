@@ -97,6 +97,7 @@ var testSupport = map[string]bool{
 	"internal/testkit/oidcop":      true,
 	"internal/testkit/sealtest":    true,
 	"internal/testkit/uitest":      true,
+	"internal/testkit/browser":     true,
 	"internal/apispec":             true,
 	"internal/tenancy/tenancytest": true,
 	"keyring/vaulttest":            true,

@@ -41,7 +41,7 @@ type Node struct {
 
 // Cluster is a three-node cluster of real custos processes on loopback,
 // each serving its API over TLS with a certificate issued from the
-// cluster CA (see tls.go).
+// cluster CA (see tls.go); with Options.Single, a cluster of one node.
 type Cluster struct {
 	t         testing.TB
 	Bin       string
@@ -69,6 +69,10 @@ type Options struct {
 	// Plain serves the API over plain HTTP (api.insecure_http = true)
 	// instead of TLS.
 	Plain bool
+	// Single makes a cluster of one node (n1, initialized and started,
+	// no joins): a production node over TLS where a test needs one
+	// server and not replication, such as the web UI's browser tests.
+	Single bool
 }
 
 // NewCluster writes the three nodes' configurations, each followed by
@@ -82,16 +86,23 @@ func newCluster(t testing.TB, bin string, o Options) *Cluster {
 	t.Helper()
 	extra, plain := o.Extra, o.Plain
 	c := &Cluster{t: t, Bin: bin, Dir: t.TempDir()}
+	count := 3
+	if o.Single {
+		if o.Netns != nil {
+			t.Fatal("e2e: a single-node cluster runs without network namespaces")
+		}
+		count = 1
+	}
 	var ports []string
 	if o.Netns == nil {
-		ports = FreePorts(t, 6)
+		ports = FreePorts(t, 2*count)
 	} else {
 		// Each namespace is the node's own: fixed ports are free there.
 		for i := range 3 {
 			ports = append(ports, net.JoinHostPort(o.Netns.Addr(i), "8200"), net.JoinHostPort(o.Netns.Addr(i), "8201"))
 		}
 	}
-	for i := 1; i <= 3; i++ {
+	for i := 1; i <= count; i++ {
 		n := &Node{
 			ID:          fmt.Sprintf("n%d", i),
 			plain:       plain,
@@ -198,7 +209,7 @@ func StartClusterOpts(t testing.TB, bin string, o Options) *Cluster {
 }
 
 // Boot is StartCluster's work on a cluster NewCluster wrote: init, start,
-// join, start, and wait for three voters.
+// join, start, and wait until every node is a voter.
 func (c *Cluster) Boot() {
 	t := c.t
 	t.Helper()
@@ -251,7 +262,7 @@ func (c *Cluster) Boot() {
 		copySealIdentity(t, initOut.SealIdentity, n.DataDir)
 		c.Start(n)
 	}
-	testkit.Poll(t, 60*time.Second, "three voters", func() error {
+	testkit.Poll(t, 60*time.Second, fmt.Sprintf("%d voters", len(c.Nodes)), func() error {
 		r := c.CLI(n1, "operator", "raft", "list-peers", "--format", "json")
 		if r.Code != 0 {
 			return fmt.Errorf("list-peers: %v", r)
@@ -266,7 +277,7 @@ func (c *Cluster) Boot() {
 				voters++
 			}
 		}
-		if voters != 3 {
+		if voters != len(c.Nodes) {
 			return fmt.Errorf("%d voters: %s", voters, r.Stdout)
 		}
 		return nil

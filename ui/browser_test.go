@@ -1,0 +1,233 @@
+package ui_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/cdproto/network"
+
+	"github.com/custos/custos/appliance/client"
+	"github.com/custos/custos/internal/testkit/browser"
+	"github.com/custos/custos/internal/testkit/uitest"
+)
+
+// TestBrowserScenario is issue 15's acceptance in a real browser: Debian's
+// headless Chromium (internal/testkit/browser) against the real custos
+// binary, a one-node cluster serving TLS. Every page the people visit is
+// checked as it loads — the CSP on every response, no inline script or
+// style in the HTML the server sent, no request off the node's origin,
+// axe-core with no serious or critical violation — and saved as a
+// screenshot (browser.ArtifactsDir: ui/testdata/artifacts, or
+// $CUSTOS_UI_ARTIFACTS). One browser and one node serve every step.
+func TestBrowserScenario(t *testing.T) {
+	n := browser.StartNode(t)
+	b := browser.Start(t, n.URL)
+	ctx := context.Background()
+
+	// Acceptance 1: an operator user signs in with password and TOTP.
+	ada := n.Operator(t, "ada-operator")
+	op := b.NewSession(t, "operator")
+	if p := op.Open(t, "/ui/cluster"); !strings.HasPrefix(p.Path, "/ui/login") {
+		t.Fatalf("no session: the cluster page answered at %s", p.Path)
+	}
+	home := op.SignIn(t, ada)
+	if home.Path != "/ui/cluster" {
+		t.Errorf("an operator's start page is %s, want /ui/cluster", home.Path)
+	}
+	checkSessionCookie(t, op)
+
+	// The tenant the rest of the scenario works in. The operator creates
+	// it in the UI (tenants page), or, until that page exists, through
+	// the API.
+	const tenant = "villa"
+	createTenant(t, n, op, tenant)
+	owner := n.TenantUser(t, tenant, "olga-owner", "owner", nil)
+	own := b.NewSession(t, "owner")
+	if p := own.SignIn(t, owner); p.Path != "/ui/t/"+tenant+"/" || p.Status != http.StatusOK {
+		if p.Status == http.StatusNotFound {
+			missing(t, "the tenant overview /ui/t/"+tenant+"/, the owner's start page")
+		} else {
+			t.Errorf("the owner's start page: HTTP %d at %s", p.Status, p.Path)
+		}
+	}
+	checkSessionCookie(t, own)
+
+	// Acceptance 2: every page of the navigation, clicked through as each
+	// person (the checks run on every page as it loads).
+	clickThrough(t, op, "/ui/cluster")
+	clickThrough(t, own, "/ui/account")
+
+	// Acceptance 2: forged form posts are refused and change nothing.
+	forgedPosts(t, n, op)
+
+	// Nothing Chromium itself sent tried to leave the machine.
+	if out := b.Outside(); len(out) > 0 {
+		t.Errorf("requests that tried to leave the machine: %v", out)
+	}
+	for _, s := range []*browser.Session{op, own} {
+		for _, o := range s.Origins() {
+			if o != n.URL {
+				t.Errorf("a request went to %s (only %s is allowed)", o, n.URL)
+			}
+		}
+	}
+	_ = ctx
+}
+
+// checkSessionCookie: the session cookie is __Host-custos with the
+// issue's flags, and the CSRF cookie is host-only too.
+func checkSessionCookie(t *testing.T, s *browser.Session) {
+	t.Helper()
+	var session *network.Cookie
+	for _, c := range s.Cookies(t) {
+		if c.Name == "__Host-custos" {
+			session = c
+		}
+		if strings.Contains(c.Name, "custos") && !strings.HasPrefix(c.Name, "__Host-") {
+			t.Errorf("cookie %s has no __Host- prefix", c.Name)
+		}
+	}
+	if session == nil {
+		t.Fatalf("no __Host-custos session cookie after sign-in: %v", cookieNames(s.Cookies(t)))
+	}
+	if !session.Secure || !session.HTTPOnly || session.SameSite != network.CookieSameSiteStrict || session.Path != "/" || session.Domain != "127.0.0.1" {
+		t.Errorf("session cookie flags: secure=%v httponly=%v samesite=%q path=%q domain=%q; want Secure, HttpOnly, SameSite=Strict, Path=/, host-only",
+			session.Secure, session.HTTPOnly, session.SameSite, session.Path, session.Domain)
+	}
+}
+
+func cookieNames(cs []*network.Cookie) []string {
+	var out []string
+	for _, c := range cs {
+		out = append(out, c.Name)
+	}
+	return out
+}
+
+// navLinks are the hrefs of the page's main navigation, now.
+func navLinks(t *testing.T, s *browser.Session) []string {
+	t.Helper()
+	return browser.MustEval[[]string](t, s, `Array.from(document.querySelectorAll('nav[aria-label="Main"] a')).map(a => a.getAttribute("href"))`)
+}
+
+// clickThrough clicks every link of the main navigation of start in
+// turn (back at start when a page has no navigation: an error page).
+func clickThrough(t *testing.T, s *browser.Session, start string) {
+	t.Helper()
+	s.Open(t, start)
+	links := navLinks(t, s)
+	if len(links) == 0 {
+		t.Errorf("%s has no navigation links", start)
+	}
+	for _, href := range links {
+		if !slices.Contains(navLinks(t, s), href) {
+			s.Open(t, start)
+		}
+		p := s.Click(t, `nav[aria-label="Main"] a[href="`+href+`"]`)
+		switch {
+		case p.Status == http.StatusNotFound:
+			missing(t, "the page "+href+" of the navigation")
+		case p.Status != http.StatusOK:
+			t.Errorf("navigation link %s: HTTP %d at %s: %s", href, p.Status, p.Path, clipText(s.Text(t)))
+		}
+	}
+}
+
+// requireAllPages: a page the scenario needs that is not there fails
+// the test. Off while the areas' pages are landing, one by one; the
+// scenario logs what it could not do meanwhile.
+const requireAllPages = false
+
+// missing reports a page the scenario needs that the UI does not have.
+func missing(t *testing.T, what string) {
+	t.Helper()
+	if requireAllPages {
+		t.Errorf("missing: %s (not on main)", what)
+		return
+	}
+	t.Logf("not yet on main, step left out: %s", what)
+}
+
+func clipText(s string) string {
+	if len(s) > 600 {
+		return s[:600] + "…"
+	}
+	return s
+}
+
+// createTenant creates tenant as the operator: through the tenants page's
+// form when it exists, else through the API.
+func createTenant(t *testing.T, n *browser.Node, op *browser.Session, tenant string) {
+	t.Helper()
+	p := op.Open(t, "/ui/tenants")
+	if p.Status == http.StatusNotFound {
+		missing(t, "the tenants page /ui/tenants (create a tenant)")
+		if _, err := n.API.CreateTenant(context.Background(), client.NewTenant{ID: tenant, DisplayName: "Villa " + tenant}); err != nil {
+			t.Fatalf("create tenant %s: %v", tenant, err)
+		}
+		return
+	}
+	const form = `form[data-api="POST /tenants"]`
+	op.Submit(t, form, "id", tenant, "display_name", "Villa "+tenant)
+	if _, err := n.Owner(tenant).Tenant(context.Background(), tenant); err != nil {
+		t.Fatalf("the tenant created through the UI: %v", err)
+	}
+}
+
+// forgedPosts: a form posted without its CSRF token, and one from another
+// origin, are refused with 403 and change nothing (the session is still
+// there: sign-out was the forged action).
+func forgedPosts(t *testing.T, n *browser.Node, s *browser.Session) {
+	t.Helper()
+	back := s.Open(t, "/ui/cluster")
+	if back.Status != http.StatusOK {
+		t.Fatalf("cluster page: HTTP %d", back.Status)
+	}
+	// The sign-out form, its CSRF field removed in the page.
+	browser.MustEval[bool](t, s, `(() => { const f = document.querySelector('form[action="/ui/logout"]'); f.querySelector('[name="csrf"]').remove(); return true })()`)
+	p := s.Click(t, `form[action="/ui/logout"] [type="submit"]`)
+	if p.Status != http.StatusForbidden {
+		t.Errorf("a sign-out without its CSRF token: HTTP %d at %s, want 403", p.Status, p.Path)
+	}
+	if p := s.Open(t, "/ui/cluster"); p.Path != "/ui/cluster" {
+		t.Errorf("after the refused post the session is gone: %s", p.Path)
+	}
+
+	// From another origin: the same form with the right token (copied
+	// from the browser's cookie, which a real attacker cannot read) sent
+	// with the attacker's Origin.
+	var csrf, sess string
+	for _, c := range s.Cookies(t) {
+		switch c.Name {
+		case "__Host-custos-csrf":
+			csrf = c.Value
+		case "__Host-custos":
+			sess = c.Value
+		}
+	}
+	form := url.Values{"csrf": {csrf}}
+	req, _ := http.NewRequest(http.MethodPost, n.URL+"/ui/logout", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", "https://evil.example")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	req.AddCookie(&http.Cookie{Name: "__Host-custos-csrf", Value: csrf})
+	req.AddCookie(&http.Cookie{Name: "__Host-custos", Value: sess})
+	resp, err := n.HTTPClient().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a sign-out from another origin: HTTP %d, want 403", resp.StatusCode)
+	}
+	if p := s.Open(t, "/ui/cluster"); p.Path != "/ui/cluster" {
+		t.Errorf("after the refused cross-origin post the session is gone: %s", p.Path)
+	}
+}
+
+var _ = slices.Contains[[]string]
+var _ = uitest.Password
