@@ -11,14 +11,17 @@
 //   - One Chromium per test run, reused: each person is a Session, an
 //     isolated browser context (its own cookies) in the same browser,
 //     which costs milliseconds where a second browser costs seconds.
-//   - Chromium makes no request of its own: the flags turn off its
-//     background networking (component updates, safe browsing, sync,
-//     metrics, DNS prefetch, …), every host name resolves to nothing, and
-//     its proxy is a recorder on loopback (Outside), so anything that
-//     still tries to leave — a page's or the browser's — is caught by
-//     name, not only by a page's network events (which Chromium's own
-//     requests never show). Loopback bypasses the proxy, so the node is
-//     reached directly.
+//   - Nothing Chromium sends leaves the machine: the flags and the
+//     profile turn off its background networking (component updates,
+//     safe browsing, sync, metrics, DNS prefetch, spelling dictionaries,
+//     …), every host name resolves to nothing, and its proxy is a
+//     recorder on loopback that answers 403 (Outside), so what still
+//     tries — a page's request the CSP missed, or a Chromium service
+//     (Debian's build still fetches a spelling dictionary now and then
+//     once a field is typed in) — is stopped and named. A page's own
+//     requests are checked from its network events (every one must go to
+//     the node's origin); Chromium's services never show there. Loopback
+//     bypasses the proxy, so the node is reached directly.
 //   - The node's certificate, issued by its own cluster CA, is accepted
 //     by its public key alone (--ignore-certificate-errors-spki-list), not
 //     by ignoring every certificate error: the page is a secure context and
@@ -125,12 +128,16 @@ func Start(t testing.TB, origin string) *Browser {
 		t.Fatal(err)
 	}
 	t.Cleanup(rec.close)
+	profile, err := newProfile(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(ChromiumPath),
 		chromedp.NoSandbox, // root in a container
 		chromedp.DisableGPU,
 		chromedp.WindowSize(1280, 900),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile),
 		chromedp.Flag("ignore-certificate-errors-spki-list", spki),
 		// Nothing of Chromium's own leaves the machine.
 		chromedp.Flag("disable-component-update", true),
@@ -139,7 +146,7 @@ func Start(t testing.TB, origin string) *Browser {
 		chromedp.Flag("dns-prefetch-disable", true),
 		chromedp.Flag("no-pings", true),
 		chromedp.Flag("no-default-browser-check", true),
-		chromedp.Flag("disable-features", "Translate,OptimizationHints,MediaRouter,DialMediaRouteProvider,AutofillServerCommunication,CertificateTransparencyComponentUpdater,InterestFeedContentSuggestions,NetworkTimeServiceQuerying,SafeBrowsing"),
+		chromedp.Flag("disable-features", "Translate,OptimizationHints,MediaRouter,DialMediaRouteProvider,AutofillServerCommunication,CertificateTransparencyComponentUpdater,InterestFeedContentSuggestions,NetworkTimeServiceQuerying,SafeBrowsing,SpellCheck"),
 		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1"),
 		chromedp.ProxyServer("http://"+rec.addr),
 		// What Debian's Chromium still calls with those off — the
@@ -168,9 +175,27 @@ func Start(t testing.TB, origin string) *Browser {
 // Origin is the node's origin the browser was started for.
 func (b *Browser) Origin() string { return b.origin }
 
-// Outside lists what tried to leave the machine through the browser (its
-// proxy's record: "CONNECT host:443", "GET http://…"), in order.
+// Outside lists what tried to leave the machine through the browser and
+// was stopped by its proxy ("CONNECT host:443", "GET http://…"), in
+// order: a page's request the CSP let through, or one of Chromium's own
+// services.
 func (b *Browser) Outside() []string { return b.outside.seen() }
+
+// newProfile writes the preferences of a new Chromium profile in dir:
+// no spelling dictionary to download (typing into a field otherwise
+// fetches one), no translation, no search suggestions.
+func newProfile(dir string) (string, error) {
+	prefs := `{"browser": {"enable_spellchecking": false}, "spellcheck": {"dictionaries": [], "use_spelling_service": false},
+ "translate": {"enabled": false}, "search": {"suggest_enabled": false}, "alternate_error_pages": {"enabled": false},
+ "safebrowsing": {"enabled": false}, "autofill": {"profile_enabled": false, "credit_card_enabled": false}}`
+	if err := os.MkdirAll(filepath.Join(dir, "Default"), 0o700); err != nil {
+		return "", fmt.Errorf("browser profile: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "Default", "Preferences"), []byte(prefs), 0o600); err != nil {
+		return "", fmt.Errorf("browser profile: %w", err)
+	}
+	return dir, nil
+}
 
 // screenshotPath names the next screenshot: a number, so they sort in the
 // order they were taken, and what it shows.

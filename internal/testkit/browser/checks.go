@@ -60,7 +60,11 @@ func (s *Session) settle(t testing.TB, what string) *Page {
 	// Acceptance 2: every request stays on the node's origin, and every
 	// response of the node carries the CSP.
 	for _, rq := range reqs {
-		if o := originOf(rq.url); o != s.b.origin {
+		// data: and blob: are no network request (the CSP refuses a
+		// page's data: image, and InlineProblems the address in the
+		// HTML); Chromium's own controls load theirs (the date picker's
+		// icon).
+		if o := originOf(rq.url); o != s.b.origin && o != "data:" && o != "blob:" {
 			t.Errorf("%s: a request left the origin: %s %s (%s)", where, rq.method, clip(rq.url, 200), rq.typ)
 		}
 	}

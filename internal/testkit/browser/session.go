@@ -243,7 +243,12 @@ func (s *Session) Fill(t testing.TB, sel string, pairs ...string) {
 		case "missing":
 			t.Fatalf("%s: the form %s has no field %q (page %s)", s.name, sel, pairs[i], s.URL(t))
 		case "hidden", "select-one", "select-multiple", "checkbox", "radio", "file", "date", "datetime-local":
-			s.run(t, "set "+field, chromedp.SetValue(chromedp.CSS(field), pairs[i+1]))
+			if kind != "file" {
+				js := fmt.Sprintf(`(() => { const e = document.querySelector(%q); e.value = %q; e.dispatchEvent(new Event("change", {bubbles: true})); return true })()`, field, pairs[i+1])
+				if _, err := Eval[bool](s, js); err != nil {
+					t.Fatalf("%s: set %s: %v", s.name, field, err)
+				}
+			}
 			if kind == "checkbox" || kind == "radio" {
 				js := fmt.Sprintf(`document.querySelector(%q).checked = %t`, field, pairs[i+1] != "")
 				if _, err := Eval[bool](s, js); err != nil {
@@ -252,7 +257,10 @@ func (s *Session) Fill(t testing.TB, sel string, pairs ...string) {
 			}
 		default:
 			// Typed, as a person does: keyboard events.
-			s.run(t, "type into "+field, chromedp.Clear(chromedp.CSS(field)), chromedp.SendKeys(chromedp.CSS(field), pairs[i+1]))
+			if _, err := Eval[bool](s, fmt.Sprintf(`(() => { document.querySelector(%q).value = ""; return true })()`, field)); err != nil {
+				t.Fatalf("%s: clear %s: %v", s.name, field, err)
+			}
+			s.run(t, "type into "+field, chromedp.SendKeys(chromedp.CSS(field), pairs[i+1]))
 		}
 	}
 }
