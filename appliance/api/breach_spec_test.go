@@ -260,6 +260,8 @@ func (b *breach) paramValues(op *specOp, p *openapi3.Parameter) []paramSet {
 		return []paramSet{queryParams("version", "1")}
 	case "query:mask":
 		return []paramSet{queryParams("mask", "false"), queryParams("mask", "true")}
+	case "query:reason": // why the attacker reads: the victim's subject or tenant named in it
+		return []paramSet{queryParams("reason", victimTenant), queryParams("reason", vSubject)}
 	case "query:tenant": // a sign-in at the victim's provider
 		return []paramSet{queryParams("tenant", victimTenant)}
 	case "query:redirect_uri", "query:redirect":

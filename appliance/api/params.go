@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -137,6 +139,11 @@ var (
 	nonEmpty = &paramType{schema: "string", reason: "must not be empty", parse: func(v string) (any, bool) {
 		return v, v != ""
 	}}
+	// reasonType is why a person reads (see audit.Principal.Reason): 1
+	// to maxReasonChars characters of text, no control character, and
+	// at most what an audit detail holds.
+	reasonType = &paramType{schema: "string", reason: fmt.Sprintf("must be 1 to %d characters (at most %d bytes) of text without control characters", maxReasonChars, audit.MaxReason),
+		parse: func(v string) (any, bool) { return v, validReason(v) }}
 	// attributeType is name:value, the name not empty.
 	attributeType = &paramType{schema: "string", reason: "must be name:value", parse: func(v string) (any, bool) {
 		name, _, ok := strings.Cut(v, ":")
@@ -179,6 +186,23 @@ var (
 	blobKindType       = idType(consent.ValidKind, "must be a blob kind", "No blob kind of the tenant has this name.")
 	erasureRequestType = idType(validation.ID, "must be a request id", "No request has this id.")
 )
+
+// maxReasonChars bounds a read's reason in characters.
+const maxReasonChars = 200
+
+// validReason: 1 to maxReasonChars characters of UTF-8 text, without
+// control characters, of at most audit.MaxReason bytes.
+func validReason(v string) bool {
+	if v == "" || len(v) > audit.MaxReason || !utf8.ValidString(v) || utf8.RuneCountInString(v) > maxReasonChars {
+		return false
+	}
+	for _, r := range v {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
+}
 
 // input is a request as its route declared it: who made it, the values
 // of its parameters, validated and parsed, its decoded body, and the

@@ -61,6 +61,7 @@ func (s *server) createRecord(c *fiber.Ctx, in *input) error {
 
 func (s *server) getRecord(c *fiber.Ctx, in *input) error {
 	tenant, name, id := in.tenant, in.str("name"), in.str("rid")
+	in.who.Reason = in.str("reason") // the read's entry records it
 	ctx, cancel := s.callContext(c)
 	defer cancel()
 	rec, err := s.deps.Records.Get(ctx, in.who, tenant, name, id, in.flag("mask"))
@@ -112,6 +113,7 @@ type subjectResponse struct {
 // nothing is 404.
 func (s *server) getSubject(c *fiber.Ctx, in *input) error {
 	tenant, subject := in.tenant, in.str("sid")
+	in.who.Reason = in.str("reason") // the lookup's entries record it
 	ctx, cancel := s.callContext(c)
 	defer cancel()
 	held, err := s.deps.Records.Subject(ctx, in.who, tenant, subject)

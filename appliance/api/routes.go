@@ -333,11 +333,11 @@ func (s *server) routes() []route {
 			params: append(coll, query("field", fieldNameType), query("value", nonEmpty), query("attribute", attributeType),
 				query("after", recordIDType), query("limit", pageLimit).withDefault(uint64(100))),
 			rule: findRecordsRule},
-		{method: get, path: "/tenants/:id/collections/:name/records/:rid", access: read(roles.Records), params: append(rec, query("mask", boolType)), body: noBody, existing: true, handle: s.getRecord},
+		{method: get, path: "/tenants/:id/collections/:name/records/:rid", access: read(roles.Records), params: append(rec, query("mask", boolType), query("reason", reasonType)), body: noBody, existing: true, handle: s.getRecord},
 		{method: put, path: "/tenants/:id/collections/:name/records/:rid", access: write(roles.Records, roles.Update), params: append(rec, ifMatch), body: jsonBody[createRecordRequest](true), existing: true, handle: s.replaceRecord},
 		{method: patch, path: "/tenants/:id/collections/:name/records/:rid", access: write(roles.Records, roles.Update), params: append(rec, ifMatch), body: jsonBody[patchRecordRequest](true), existing: true, handle: s.patchRecord},
 		{method: del, path: "/tenants/:id/collections/:name/records/:rid", access: remove(roles.Records), params: rec, body: noBody, existing: true, handle: s.deleteRecord},
-		{method: get, path: "/tenants/:id/subjects/:sid", access: read(roles.Subjects), params: params(tenantPath, pathParam("sid", subjectType)), body: noBody, existing: true, handle: s.getSubject},
+		{method: get, path: "/tenants/:id/subjects/:sid", access: read(roles.Subjects), params: params(tenantPath, pathParam("sid", subjectType), query("reason", reasonType)), body: noBody, existing: true, handle: s.getSubject},
 		// Erasure: a verified erasure request carried out (subjects:delete:
 		// the Owner and Compliance), its receipt, the tenant's ledger.
 		{method: post, path: "/tenants/:id/requests/:rid/erase", access: needs(p(roles.Subjects, roles.Delete)), params: params(tenantPath, erasureRequestPath), body: noBody, existing: true, handle: s.eraseRequest},

@@ -243,6 +243,10 @@ func (f *limitFixture) scenarios() map[string]limitScenario {
 		"parameter DSRAfter": {send: func(v string) []response {
 			return one(e.do("GET", "/v1/tenants/acme/requests"+query("after", v), ""))
 		}},
+		"parameter ReadReason": {send: func(v string) []response {
+			e.do("POST", plain+"/records", `{"id":"reasoned","subject":"reasoned-s","fields":{"s":"y"}}`)
+			return []response{e.do("GET", plain+"/records/reasoned"+query("reason", v), ""), e.do("GET", "/v1/tenants/acme/subjects/reasoned-s"+query("reason", v), "")}
+		}},
 		"parameter BlobAfter": {send: func(v string) []response {
 			return one(e.do("GET", "/v1/tenants/acme/blobs"+query("after", v), ""))
 		}},

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"maps"
 	"time"
 
 	"github.com/custos/custos/internal/tenancy"
@@ -55,7 +56,18 @@ type Principal struct {
 	// belongs to (a tenant user's or an operator user's); empty for the
 	// root token, API keys and the system.
 	Session string
+	// Reason is why the person reads what this request reads, as they
+	// gave it (the web UI's "reveal" of a record in clear asks for one;
+	// the API takes it as the reason query parameter of a record or
+	// subject read): every entry of the request records it as its
+	// "reason" detail, so the log says who read what in clear and why.
+	// At most MaxReason bytes; empty: none given.
+	Reason string
 }
+
+// MaxReason bounds Principal.Reason in bytes: what an entry's detail
+// value may hold.
+const MaxReason = maxDetailVal
 
 // Restriction is p's attribute scope as the tenant-scoped store handles
 // enforce it: the services restrict the handle they read and write a
@@ -70,7 +82,15 @@ func System() Principal { return Principal{Kind: ActorSystem, ID: "system"} }
 func (p Principal) Actor() Actor { return Actor{Type: p.Kind, ID: p.ID} }
 
 // Entry makes an entry of p's action at now.
+// The entry's details are details, with the principal's reason when it
+// gave one (details itself is not changed).
 func (p Principal) Entry(now time.Time, action, target, outcome string, details map[string]string) Entry {
+	if p.Reason != "" {
+		d := make(map[string]string, len(details)+1)
+		maps.Copy(d, details)
+		d["reason"] = p.Reason
+		details = d
+	}
 	return Entry{Time: now, Actor: p.Actor(), Action: action, Target: target, Outcome: outcome,
 		RequestID: p.RequestID, Source: p.Source, Details: details}
 }

@@ -283,6 +283,59 @@ func (c *Client) Record(ctx context.Context, tenant, collection, id string, mask
 	return out, err
 }
 
+// RecordRead says how to read a record: masked, and why (the reason the
+// read's audit entry records).
+type RecordRead struct {
+	// Mask masks its pii and sensitive fields (never unmasks).
+	Mask bool
+	// Reason is why the person reads (1 to 200 characters, no control
+	// characters; "" = none given): recorded in the read's audit entry.
+	Reason string
+}
+
+// ReadRecord reads a record as o says, and returns it as JSON values.
+func (c *Client) ReadRecord(ctx context.Context, tenant, collection, id string, o RecordRead) (map[string]any, error) {
+	q := url.Values{}
+	if o.Mask {
+		q.Set("mask", "true")
+	}
+	if o.Reason != "" {
+		q.Set("reason", o.Reason)
+	}
+	path := recordsPath(tenant, collection) + "/" + pathEscape(id)
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	var out map[string]any
+	err := c.Do(ctx, "GET", path, nil, &out)
+	return out, err
+}
+
+// RecordPage is at most limit ids of a collection's records after the id
+// after ("" = from the first), in id order; Next continues.
+func (c *Client) RecordPage(ctx context.Context, tenant, collection string, limit int, after string) (RecordIDs, error) {
+	q := url.Values{"limit": {strconv.Itoa(limit)}}
+	if after != "" {
+		q.Set("after", after)
+	}
+	var out RecordIDs
+	err := c.Do(ctx, "GET", recordsPath(tenant, collection)+"?"+q.Encode(), nil, &out)
+	return out, err
+}
+
+// Subject is what the tenant holds about a subject (its records by
+// collection and id, its blobs); reason ("" = none) is recorded in the
+// lookup's audit entries. A subject with nothing held is a 404 *Error.
+func (c *Client) Subject(ctx context.Context, tenant, subject, reason string) (SubjectHeld, error) {
+	path := tenantPath(tenant) + "/subjects/" + pathEscape(subject)
+	if reason != "" {
+		path += "?" + url.Values{"reason": {reason}}.Encode()
+	}
+	var out SubjectHeld
+	err := c.Do(ctx, "GET", path, nil, &out)
+	return out, err
+}
+
 // DeleteRecord deletes a record.
 func (c *Client) DeleteRecord(ctx context.Context, tenant, collection, id string) error {
 	return c.Do(ctx, "DELETE", recordsPath(tenant, collection)+"/"+pathEscape(id), nil, nil)

@@ -231,6 +231,20 @@ type RecordIDs struct {
 	Next string   `json:"next"`
 }
 
+// SubjectHeld is GET /v1/tenants/{id}/subjects/{sid}: what the tenant
+// holds about a subject.
+type SubjectHeld struct {
+	Subject string       `json:"subject"`
+	Records []HeldRecord `json:"records"`
+	Blobs   []Blob       `json:"blobs"`
+}
+
+// HeldRecord names one record of a subject.
+type HeldRecord struct {
+	Collection string `json:"collection"`
+	ID         string `json:"id"`
+}
+
 // Blob is a blob's metadata.
 type Blob struct {
 	ID         string `json:"id"`
