@@ -250,6 +250,19 @@ func (c *Client) PutCollection(ctx context.Context, tenant, name string, schema 
 	return out, err
 }
 
+// PutCollectionIf is PutCollection made only if the collection is at
+// version ifMatch (0: whatever its version); another version is a 412
+// *Error.
+func (c *Client) PutCollectionIf(ctx context.Context, tenant, name string, schema any, ifMatch uint64) (Collection, error) {
+	var hs []Header
+	if ifMatch > 0 {
+		hs = append(hs, Header{Name: "If-Match", Value: `"` + strconv.FormatUint(ifMatch, 10) + `"`})
+	}
+	var out Collection
+	err := c.doWith(ctx, "PUT", collectionPath(tenant, name), schema, &out, hs...)
+	return out, err
+}
+
 // Collection reads a collection's schema.
 func (c *Client) Collection(ctx context.Context, tenant, name string) (Collection, error) {
 	var out Collection
@@ -293,8 +306,8 @@ type RecordRead struct {
 	Reason string
 }
 
-// ReadRecord reads a record as o says, and returns it as JSON values.
-func (c *Client) ReadRecord(ctx context.Context, tenant, collection, id string, o RecordRead) (map[string]any, error) {
+// ReadRecord reads a record as o says.
+func (c *Client) ReadRecord(ctx context.Context, tenant, collection, id string, o RecordRead) (Record, error) {
 	q := url.Values{}
 	if o.Mask {
 		q.Set("mask", "true")
@@ -306,7 +319,7 @@ func (c *Client) ReadRecord(ctx context.Context, tenant, collection, id string, 
 	if len(q) > 0 {
 		path += "?" + q.Encode()
 	}
-	var out map[string]any
+	var out Record
 	err := c.Do(ctx, "GET", path, nil, &out)
 	return out, err
 }
@@ -425,6 +438,45 @@ func (c *Client) UploadBlob(ctx context.Context, tenant string, u BlobUpload) (B
 // before the first byte).
 func (c *Client) DownloadBlob(ctx context.Context, tenant, id string, w io.Writer) error {
 	return c.Download(ctx, blobsPath(tenant)+"/"+pathEscape(id), w)
+}
+
+// BlobStream is an open answer of GET .../blobs/{bid}: its status (200;
+// 206 for a range; 416 for a range outside the blob, its body a problem),
+// headers (Content-Type, Content-Length, Content-Range, ETag) and body,
+// which the caller closes.
+type BlobStream struct {
+	Status int
+	Header http.Header
+	Body   io.ReadCloser
+	// Length is the body's length (-1: unknown).
+	Length int64
+}
+
+// OpenBlob opens a blob's content, or the part of it rangeHeader asks for
+// (an HTTP Range value, "" = all; ifRange the If-Range value, "" = none):
+// what a media player seeking through a recording asks. The read is
+// audited on the server before the first byte. Any answer but 200, 206
+// and 416 is an *Error.
+func (c *Client) OpenBlob(ctx context.Context, tenant, id, rangeHeader, ifRange string) (*BlobStream, error) {
+	var hs []Header
+	if rangeHeader != "" {
+		hs = append(hs, Header{Name: "Range", Value: rangeHeader})
+		if ifRange != "" {
+			hs = append(hs, Header{Name: "If-Range", Value: ifRange})
+		}
+	}
+	path := blobsPath(tenant) + "/" + pathEscape(id)
+	resp, err := c.send(ctx, "GET", path, nil, "*/*", hs...)
+	if err != nil {
+		return nil, err
+	}
+	switch resp.StatusCode {
+	case http.StatusOK, http.StatusPartialContent, http.StatusRequestedRangeNotSatisfiable:
+		return &BlobStream{Status: resp.StatusCode, Header: resp.Header, Body: resp.Body, Length: resp.ContentLength}, nil
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return nil, answerError("GET", path, resp.StatusCode, data)
 }
 
 // BlobMetadata reads a blob's metadata (not audited: no content).

@@ -1,6 +1,9 @@
 package client
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // The wire types of the API's answers and requests. Their fields and
 // their order are what the CLI prints with --format json: change them
@@ -214,6 +217,8 @@ type CollectionField struct {
 	Required       bool   `json:"required"`
 	Classification string `json:"classification"`
 	Index          bool   `json:"index"`
+	// Values are an enum field's values.
+	Values []string `json:"values,omitempty"`
 	// Collection and OnErase are a ref field's (collections.TypeRef).
 	Collection string `json:"collection,omitempty"`
 	OnErase    string `json:"on_erase,omitempty"`
@@ -229,6 +234,23 @@ type CollectionList struct {
 type RecordIDs struct {
 	IDs  []string `json:"ids"`
 	Next string   `json:"next"`
+}
+
+// Record is a record as the API answers it: its fields as the reader's
+// role reads them (Masked names the masked ones, Withheld the schema's
+// fields left out).
+type Record struct {
+	ID            string                     `json:"id"`
+	Collection    string                     `json:"collection"`
+	Subject       string                     `json:"subject,omitempty"`
+	Attributes    map[string]string          `json:"attributes,omitempty"`
+	Fields        map[string]json.RawMessage `json:"fields"`
+	Masked        []string                   `json:"masked,omitempty"`
+	Withheld      []string                   `json:"withheld,omitempty"`
+	Version       uint64                     `json:"version"`
+	SchemaVersion uint64                     `json:"schema_version"`
+	CreatedAt     time.Time                  `json:"created_at"`
+	UpdatedAt     time.Time                  `json:"updated_at"`
 }
 
 // SubjectHeld is GET /v1/tenants/{id}/subjects/{sid}: what the tenant
