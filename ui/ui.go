@@ -87,7 +87,11 @@ func Register(router fiber.Router, deps Deps) *UI {
 			continue
 		}
 		if p.post {
-			g.Post(p.path, u.guard(u.withSession(p.handle)))
+			guard := u.guard
+			if p.multipart {
+				guard = u.guardUpload
+			}
+			g.Post(p.path, guard(u.withSession(p.handle)))
 			continue
 		}
 		g.Get(p.path, u.page(p.handle))
@@ -108,6 +112,10 @@ type route struct {
 	// Pages leaves it out (the role matrix opens pages and their forms);
 	// the API authorizes it as it does every call.
 	file bool
+	// multipart: a POST whose form is multipart/form-data with a file,
+	// streamed to the API (see guardUpload): the CSRF token is read from
+	// the fields before the file.
+	multipart bool
 	// need is the API route ("METHOD /path" of api.Operations) a page
 	// reads first: a person whose role may not call it does not see the
 	// page in the navigation, and the API refuses it if they come anyway.
