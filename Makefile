@@ -70,7 +70,8 @@ FUZZ_TARGETS := \
 	./ui:FuzzSessionCookie \
 	./ui:FuzzParseScopes \
 	./ui:FuzzParseMetrics \
-	./ui:FuzzCheckpointSize
+	./ui:FuzzCheckpointSize \
+	./ui:FuzzReadUpload
 
 FUZZTIME ?= 2m
 FUZZJOBS ?= 2

@@ -53,7 +53,7 @@ func uploadForm(t *testing.T, b *uitest.Browser, tenant string, fields [][2]stri
 func TestDataBlobs(t *testing.T) {
 	n := uitest.Start(t)
 	api := n.Tenant(t, "acme")
-	b := n.SignIn(t, n.User(t, "acme", "olga", "owner", nil, true))
+	b := n.SignInAt(t, n.User(t, "acme", "olga", "owner", nil, true), "/ui/t/acme/data")
 	ctx := context.Background()
 
 	p := b.Get(t, "/ui/t/acme/blobs").Must(t, http.StatusOK)

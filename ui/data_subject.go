@@ -58,6 +58,14 @@ func (u *UI) subjectsPage(r *req) error {
 		}
 		return r.c.Redirect("/ui/t/"+urlPathEscape(r.tenant())+"/subjects/"+urlPathEscape(sid), fiber.StatusSeeOther)
 	}
+	if !u.may(r.v, "GET", "/tenants/:id/subjects/:sid") {
+		// Come here by address with a role that may not look subjects
+		// up: the API's refusal of a lookup (refused before any is
+		// made or audited), not a form that could only be refused.
+		if _, err := r.api.Subject(r.ctx, r.tenant(), "-", ""); err != nil {
+			return err
+		}
+	}
 	return r.render(fiber.StatusOK, "subjects", "Subjects", subjectSearch{})
 }
 

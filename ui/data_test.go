@@ -28,7 +28,7 @@ func dataTenant(t *testing.T, n *uitest.Node, id string) (*client.Client, *uites
 		t.Fatalf("collection: %v", err)
 	}
 	owner := n.User(t, id, "olga", "owner", nil, true)
-	return api, n.SignIn(t, owner)
+	return api, n.SignInAt(t, owner, "/ui/t/acme/data")
 }
 
 type rawJSON string
@@ -52,7 +52,7 @@ func record(t *testing.T, api *client.Client, tenant, id, subject, email, room s
 func TestDataCollections(t *testing.T) {
 	n := uitest.Start(t)
 	api := n.Tenant(t, "acme")
-	b := n.SignIn(t, n.User(t, "acme", "olga", "owner", nil, true))
+	b := n.SignInAt(t, n.User(t, "acme", "olga", "owner", nil, true), "/ui/t/acme/data")
 	ctx := context.Background()
 
 	p := b.Get(t, "/ui/t/acme/data").Must(t, http.StatusOK)
@@ -101,7 +101,7 @@ func TestDataCollections(t *testing.T) {
 		t.Fatalf("stale form: %s: %s", p, p.Text())
 	}
 	// A read-only person sees the schema, not the forms.
-	ro := n.SignIn(t, n.User(t, "acme", "rita", "read-only", nil, false))
+	ro := n.SignInAt(t, n.User(t, "acme", "rita", "read-only", nil, false), "/ui/t/acme/data")
 	p = ro.Get(t, "/ui/t/acme/data/guests").Must(t, http.StatusOK)
 	if len(p.Actions()) != 0 || !strings.Contains(p.Text(), "vip") {
 		t.Fatalf("read-only: actions %v: %s", p.Actions(), p.Text())
@@ -214,7 +214,7 @@ func TestDataSubject(t *testing.T) {
 	}
 	// A role that reads records but neither consent nor requests sees
 	// only its sections.
-	coach := n.SignIn(t, n.User(t, "acme", "cole", "qa", nil, false))
+	coach := n.SignInAt(t, n.User(t, "acme", "cole", "qa", nil, false), "/ui/t/acme/data")
 	p = coach.Get(t, "/ui/t/acme/subjects/subj-a")
 	if p.Status == http.StatusOK && strings.Contains(p.Text(), "Open requests") {
 		t.Fatalf("qa sees requests: %s", p.Text())

@@ -3,11 +3,15 @@ package ui
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
+	"net/http"
 	"net/textproto"
+	"net/url"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -246,7 +250,14 @@ func (u *UI) uploadBlob(r *req) error {
 	if ct == "" {
 		ct = "application/octet-stream"
 	}
-	b, err := r.api.UploadBlob(r.ctx, t, client.BlobUpload{Body: f.file, Size: f.size, ContentType: ct, Subject: subject, Kind: kind})
+	q := url.Values{}
+	if subject != "" {
+		q.Set("subject", subject)
+	}
+	if kind != "" {
+		q.Set("kind", kind)
+	}
+	b, err := u.postBlob(r, t, q, ct, f.size, f.file)
 	if err != nil {
 		return refuse(problemFrom(err, r.id))
 	}
@@ -258,4 +269,72 @@ func (u *UI) uploadBlob(r *req) error {
 		return refuse(userProblem(badForm("The upload did not arrive whole; nothing was kept. Try again."), r.id))
 	}
 	return r.done("/ui/t/"+urlPathEscape(t)+"/blobs/"+urlPathEscape(b.ID), "Uploaded "+humanBytes(b.Size)+".")
+}
+
+// postBlob is the API's blob upload (POST /v1/tenants/{id}/blobs with
+// query q) of size bytes of body, on a connection of its own so that a
+// refusal the API answers before reading the body (a consent the subject
+// has not given, a blob too large) is read as the answer: net/http's
+// client reports the failed write of the rest of the body instead,
+// whichever comes first. The request is written while the answer is
+// awaited; an answer other than 201 closes the connection, ending the
+// write.
+func (u *UI) postBlob(r *req, tenant string, q url.Values, contentType string, size int64, body io.Reader) (client.Blob, error) {
+	path := "/v1/tenants/" + urlPathEscape(tenant) + "/blobs"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	if size == 0 {
+		body = http.NoBody
+	}
+	hr, err := http.NewRequestWithContext(r.ctx, http.MethodPost, apiBase+path, body)
+	if err != nil {
+		return client.Blob{}, err
+	}
+	hr.ContentLength = size
+	hr.Close = true
+	hr.Header.Set("Authorization", "Bearer "+r.token)
+	hr.Header.Set("Content-Type", contentType)
+	hr.Header.Set("Accept", "application/json")
+	hr.Header.Set("X-Request-Id", r.id)
+	conn, err := u.deps.Dial(r.ctx, r.c.Context().RemoteAddr())
+	if err != nil {
+		return client.Blob{}, fmt.Errorf("ui: connect to the API: %w", err)
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(r.ctx, func() { conn.Close() })
+	defer stop()
+	wrote := make(chan error, 1)
+	go func() { wrote <- hr.Write(conn) }()
+	resp, err := http.ReadResponse(bufio.NewReader(conn), hr)
+	if err != nil {
+		conn.Close()
+		<-wrote
+		return client.Blob{}, fmt.Errorf("ui: upload to the API: %w", err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		conn.Close()
+		<-wrote
+		return client.Blob{}, fmt.Errorf("ui: read the API's answer: %w", err)
+	}
+	if resp.StatusCode != http.StatusCreated {
+		conn.Close() // the rest of the body is not wanted
+		<-wrote
+		e := &client.Error{Method: http.MethodPost, Path: path, Status: resp.StatusCode}
+		var p client.Problem
+		if json.Unmarshal(data, &p) == nil && p.Title != "" {
+			e.Problem = &p
+		}
+		return client.Blob{}, e
+	}
+	if err := <-wrote; err != nil {
+		return client.Blob{}, fmt.Errorf("ui: upload to the API: %w", err)
+	}
+	var b client.Blob
+	if err := json.Unmarshal(data, &b); err != nil {
+		return client.Blob{}, fmt.Errorf("ui: decode the API's answer: %w", err)
+	}
+	return b, nil
 }

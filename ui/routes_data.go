@@ -46,7 +46,7 @@ func (u *UI) dataRoutes() []route {
 		{path: "/t/:tenant/blobs", need: "GET /tenants/:id/blobs", actions: []string{"POST /tenants/:id/blobs"}, handle: u.blobsPage},
 		{path: "/t/:tenant/blobs", post: true, multipart: true, handle: u.uploadBlob},
 		{path: "/t/:tenant/blobs/:bid", need: "GET /tenants/:id/blobs/:bid/metadata", actions: []string{"DELETE /tenants/:id/blobs/:bid"}, handle: u.blobPage},
-		{path: "/t/:tenant/blobs/:bid/content", need: "GET /tenants/:id/blobs/:bid", handle: u.blobContent},
+		{path: "/t/:tenant/blobs/:bid/content", file: true, need: "GET /tenants/:id/blobs/:bid", handle: u.blobContent},
 		{path: "/t/:tenant/blobs/:bid/delete", post: true, handle: u.deleteBlob},
 	}
 }

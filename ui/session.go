@@ -170,7 +170,7 @@ func (u *UI) withSession(h handler) fiber.Handler {
 		if changed {
 			u.saveSession(c, s)
 		}
-		r.api = u.apiClient(s.Access, r.id)
+		r.api, r.token = u.apiClient(s.Access, r.id), s.Access
 		v, err := u.resolve(r, s)
 		if err != nil {
 			return u.fail(r, err)

@@ -162,6 +162,9 @@ type req struct {
 	csrf string
 	id   string // the request id, shared with the API calls it makes
 	u    *UI
+	// token is what api authenticates with (the streamed upload sends
+	// it on a connection of its own).
+	token string
 }
 
 // requestID is the id the API's frame gave this request.

@@ -62,7 +62,8 @@ func (n *Node) Fixtures(t testing.TB, tenant string) *Fixtures {
 		"fields":     map[string]any{"email": "guest-1@villas.test", "stay": "short", "notes": map[string]any{"diet": "vegetarian"}}})
 	must("record", err)
 	body := []byte("RIFF\x24\x00\x00\x00WAVEfmt fixture")
-	bl, err := owner.UploadBlob(ctx, tenant, client.BlobUpload{Body: bytes.NewReader(body), Size: int64(len(body)), ContentType: "audio/wav", Subject: f.Subject})
+	bl, err := owner.UploadBlob(ctx, tenant, client.BlobUpload{Body: bytes.NewReader(body), Size: int64(len(body)), ContentType: "audio/wav", Subject: f.Subject,
+		Attributes: map[string]string{"property": "villa-a"}}) // in the scoped Concierge's scope, like the record
 	must("blob", err)
 	f.Blob = bl.ID
 	_, err = owner.CreatePurpose(ctx, tenant, client.NewPurpose{ID: f.Purpose, Description: "The monthly newsletter", Basis: "consent"})
