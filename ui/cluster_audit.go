@@ -28,8 +28,9 @@ import (
 
 // systemEvents fills d's membership changes and backups. The chain's
 // counters of entries per day and action (one cheap read) say first
-// whether there is anything of either kind to look for in the last
-// year: a search finding nothing still reads the whole window.
+// whether there is anything to look for — a membership change in the
+// last membershipDays days, a backup in the last year — since a search
+// finding nothing still reads the whole window.
 func (u *UI) systemEvents(r *req, d *clusterData) error {
 	stats, err := r.api.AuditStats(r.ctx, "", audit.MaxStatsDays)
 	if err != nil {
@@ -37,8 +38,9 @@ func (u *UI) systemEvents(r *req, d *clusterData) error {
 	}
 	// No counts at all: a chain older than its counters, searched.
 	members, backups := len(stats.Counts) == 0, len(stats.Counts) == 0
+	since := u.now().UTC().AddDate(0, 0, -membershipDays).Format(time.DateOnly)
 	for _, c := range stats.Counts {
-		members = members || strings.HasPrefix(c.Action, "cluster.")
+		members = members || (strings.HasPrefix(c.Action, "cluster.") && c.Day >= since)
 		backups = backups || c.Action == "backup.taken"
 	}
 	if !members && !backups {
@@ -64,6 +66,9 @@ func (u *UI) systemEvents(r *req, d *clusterData) error {
 	}
 	return nil
 }
+
+// membershipDays is how far back the page looks for membership changes.
+const membershipDays = 30
 
 // auditWindow is how many of the system chain's latest entries the page
 // searches (each membership entry found costs a decode of every entry

@@ -81,7 +81,7 @@ func TestClusterPage(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustContain(t, p, st.NodeID, "this node", "leader", "healthy", "unsealed", "Metrics at a glance", "Voters", "Keys in memory",
-		"Recent membership changes", "cluster.init", "Backups", "No backup recorded")
+		"Recent membership changes", "cluster.init", "Backups", "No backup found")
 
 	// A backup taken through the API appears with its age.
 	id, err := age.GenerateX25519Identity()
@@ -96,7 +96,7 @@ func TestClusterPage(t *testing.T) {
 	}
 	p = b.Get(t, "/ui/cluster").Must(t, http.StatusOK)
 	mustContain(t, p, "tenants=", "operator:")
-	if strings.Contains(p.Text(), "No backup recorded") {
+	if strings.Contains(p.Text(), "No backup found") {
 		t.Fatalf("the backup is not listed:\n%s", opsClip(p.Text()))
 	}
 }
