@@ -46,6 +46,8 @@ type clusterData struct {
 	Backups     []auditRow
 	AuditWindow uint64
 	AuditError  *client.Problem
+	// MetricsError is why the figures are missing.
+	MetricsError *client.Problem
 	// BackupAge is the age of this node's latest scheduled backup (from
 	// its metrics; "" when it takes none).
 	BackupAge string
@@ -94,12 +96,16 @@ func (u *UI) clusterPage(r *req) error {
 	}
 	var m metricSet
 	if u.may(r.v, "GET", "/sys/metrics") {
+		// The figures are a glance: without them the page still shows
+		// the rest, and says why they are missing.
 		var b strings.Builder
-		if err := r.api.Download(r.ctx, "/v1/sys/metrics", &limitedWriter{w: &b, n: maxMetrics}); err != nil {
-			return fmt.Errorf("ui: metrics: %w", err)
+		err := r.api.Download(r.ctx, "/v1/sys/metrics", &limitedWriter{w: &b, n: maxMetrics})
+		if err == nil {
+			m, err = parseMetrics(b.String())
 		}
-		if m, err = parseMetrics(b.String()); err != nil {
-			return fmt.Errorf("ui: metrics: %w", err)
+		if err != nil {
+			u.log.Warn("ui: cluster page without metrics", "request_id", r.id, "error", err)
+			d.MetricsError = problemFrom(err, r.id)
 		}
 		d.Figures = m.figures()
 		d.Sealed = m.value("custos_keyring_sealed") == 1
