@@ -109,11 +109,20 @@ func printJSON(w io.Writer, v any) error {
 
 func table(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0) }
 
+// printPeers prints the peers; HEARTBEAT is the leader's view of each
+// follower ("-" when the answering node is not the leader, or for itself).
 func printPeers(w io.Writer, peers []client.Peer) {
 	tw := table(w)
-	fmt.Fprintln(tw, "ID\tADDRESS\tVOTER\tLEADER")
+	fmt.Fprintln(tw, "ID\tADDRESS\tVOTER\tLEADER\tHEARTBEAT")
 	for _, p := range peers {
-		fmt.Fprintf(tw, "%s\t%s\t%v\t%v\n", p.ID, p.Address, p.Voter, p.Leader)
+		hb := p.Heartbeat
+		switch {
+		case hb == "":
+			hb = "-"
+		case !p.LastContact.IsZero():
+			hb += " (last contact " + p.LastContact.UTC().Format(time.RFC3339) + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%v\t%v\t%s\n", p.ID, p.Address, p.Voter, p.Leader, hb)
 	}
 	tw.Flush()
 }
