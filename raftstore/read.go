@@ -171,6 +171,38 @@ func (r *ReadTx) ChainTally(chain, from, to []byte, fn func(key []byte, n uint64
 	}
 }
 
+// ChainEntriesBefore is ChainEntries backwards: fn gets the entries of a
+// chain below seq before (0: from the last), newest first, until it
+// returns false or the first retained entry was given. data aliases the
+// state file's memory as in ChainEntries.
+func (r *ReadTx) ChainEntriesBefore(chain []byte, before uint64, fn func(seq uint64, link [32]byte, data []byte) bool) {
+	cb := r.tx.Bucket(bucketChains).Bucket(chain)
+	if cb == nil {
+		return
+	}
+	c := cb.Cursor()
+	var k, v []byte
+	if before == 0 {
+		k, v = c.Last()
+	} else {
+		// Seek lands on before or the next key after it (or nothing):
+		// step back from there.
+		if k, _ = c.Seek(binary.BigEndian.AppendUint64(nil, before)); k == nil {
+			k, v = c.Last()
+		} else {
+			k, v = c.Prev()
+		}
+	}
+	for ; k != nil; k, v = c.Prev() {
+		if len(k) != 8 || len(v) < 32 {
+			continue
+		}
+		if !fn(binary.BigEndian.Uint64(k), [32]byte(v[:32]), v[32:]) {
+			return
+		}
+	}
+}
+
 // ChainPruned returns the first seq a chain still holds after pruning
 // (OpPruneChain) and the link of the entry before it, from which a verifier
 // continues the link chain: 1 and the genesis link (32 zero bytes) when

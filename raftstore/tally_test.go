@@ -68,3 +68,33 @@ func TestFSMChainTally(t *testing.T) {
 		}
 	}
 }
+
+// ChainEntriesBefore walks a chain backwards from any point.
+func TestFSMChainEntriesBefore(t *testing.T) {
+	f := newTestFSM(t)
+	txn := &Txn{}
+	for i := 1; i <= 9; i++ {
+		txn.Appends = append(txn.Appends, Append{Chain: []byte("a"), Data: []byte(fmt.Sprint(i))})
+	}
+	results(t, f.Apply(entry(1, txn)))
+	for _, c := range []struct {
+		before uint64
+		stop   int
+		want   string
+	}{{0, 0, "9 8 7 6 5 4 3 2 1"}, {5, 0, "4 3 2 1"}, {1, 0, ""}, {100, 3, "9 8 7"}, {9, 2, "8 7"}} {
+		var got []string
+		_ = f.view(func(r *ReadTx) error {
+			r.ChainEntriesBefore([]byte("a"), c.before, func(seq uint64, _ [32]byte, data []byte) bool {
+				if string(data) != fmt.Sprint(seq) {
+					t.Errorf("seq %d holds %q", seq, data)
+				}
+				got = append(got, string(data))
+				return c.stop == 0 || len(got) < c.stop
+			})
+			return nil
+		})
+		if g := strings.Join(got, " "); g != c.want {
+			t.Errorf("before %d: %q, want %q", c.before, g, c.want)
+		}
+	}
+}

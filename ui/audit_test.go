@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -82,33 +83,40 @@ func (e *auditEnv) sign(t *testing.T) {
 	}
 }
 
-// TestAuditList browses acme's chain: pages of 50 oldest first, each
-// filter of the form, a filter the API refuses shown with its request id
-// and the form kept, and the empty states.
+// TestAuditList browses acme's chain: pages of 50, newest first and
+// oldest first, each filter of the form, a filter the API refuses shown
+// with its request id and the form kept, and the empty states.
 func TestAuditList(t *testing.T) {
 	e := newAuditEnv(t)
 	all := e.all(t)
-	p := e.owner.Get(t, "/ui/t/acme/audit").Must(t, http.StatusOK)
-	rows := bodyRows(p)
-	if len(rows) != 50 || rows[0][0] != "1" || rows[49][0] != "50" {
-		t.Fatalf("first page: %d rows, %v … %v", len(rows), first(rows), last(rows))
-	}
-	next := linkText(p, "Next page »")
-	if next == "" {
-		t.Fatal("no next page link")
-	}
-	seen := len(rows)
-	for next != "" {
-		p = e.owner.Get(t, next).Must(t, http.StatusOK)
-		rows = bodyRows(p)
-		if len(rows) == 0 || rows[0][0] != fmt.Sprint(seen+1) {
-			t.Fatalf("page after %d: %v", seen, first(rows))
+	for _, order := range []string{"", "oldest"} {
+		start := "/ui/t/acme/audit"
+		if order != "" {
+			start += "?order=" + order
 		}
-		seen += len(rows)
-		next = linkText(p, "Next page »")
+		var got []string
+		for next := start; next != ""; next = linkText(e.owner.Get(t, next), "Next page »") {
+			rows := bodyRows(e.owner.Get(t, next).Must(t, http.StatusOK))
+			if len(rows) != min(50, len(all)-len(got)) {
+				t.Fatalf("%s: %d rows after %d", next, len(rows), len(got))
+			}
+			for _, r := range rows {
+				got = append(got, r[0])
+			}
+		}
+		var want []string
+		for _, it := range all {
+			want = append(want, fmt.Sprint(it.Seq))
+		}
+		if order == "" {
+			slices.Reverse(want)
+		}
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Fatalf("order %q: pages held %v, want %v", order, got, want)
+		}
 	}
-	if seen != len(all) {
-		t.Fatalf("the pages held %d entries, the chain %d", seen, len(all))
+	if p := e.owner.Get(t, "/ui/t/acme/audit"); !contains(p.Links(), "/ui/t/acme/audit?order=oldest") {
+		t.Fatalf("no link to the other order: %v", p.Links())
 	}
 
 	cases := []struct {
@@ -129,7 +137,7 @@ func TestAuditList(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var want []string
-			for _, it := range all {
+			for _, it := range slices.Backward(all) {
 				if c.want(it.Entry) {
 					want = append(want, fmt.Sprint(it.Seq))
 				}
@@ -409,19 +417,6 @@ func hasInputValue(p *uitest.Page, name, value string) bool {
 	return false
 }
 
-func first(rows [][]string) []string {
-	if len(rows) == 0 {
-		return nil
-	}
-	return rows[0]
-}
-
-func last(rows [][]string) []string {
-	if len(rows) == 0 {
-		return nil
-	}
-	return rows[len(rows)-1]
-}
 
 // TestAuditChart: the chart of events per day by action holds, for each
 // day and action, the number of entries of the chain — counted from the
@@ -479,7 +474,7 @@ func TestAuditChart(t *testing.T) {
 	if !contains(p.Links(), "/ui/t/acme/audit?days=30") {
 		t.Fatalf("period links: %v", p.Links())
 	}
-	if p := e.owner.Get(t, "/ui/t/acme/audit?after=50"); len(p.Elements("svg")) != 0 {
+	if p := e.owner.Get(t, "/ui/t/acme/audit?before=50"); len(p.Elements("svg")) != 0 {
 		t.Fatal("a later page draws the chart again")
 	}
 }

@@ -82,6 +82,8 @@ const auditPageSize = 50
 // YYYY-MM-DD, kept for the form) and as the API takes it.
 type auditFilter struct {
 	Action, Actor, Target, From, To string
+	// Order is "oldest" for oldest first; "" is newest first.
+	Order string
 }
 
 // api turns the form's filter into the API's: a day's dates cover the
@@ -110,11 +112,17 @@ func (f auditFilter) api() (client.AuditFilter, error) {
 
 // query is the filter as a query string (with more pairs after it).
 func (f auditFilter) query(more ...string) string {
-	return qs(append([]string{"action", f.Action, "actor", f.Actor, "target", f.Target, "from", f.From, "to", f.To}, more...)...)
+	return qs(append([]string{"action", f.Action, "actor", f.Actor, "target", f.Target, "from", f.From, "to", f.To, "order", f.Order}, more...)...)
 }
 
-// Active: some filter is set.
-func (f auditFilter) Active() bool { return f != auditFilter{} }
+// Active: some filter is set (the order is none).
+func (f auditFilter) Active() bool {
+	f.Order = ""
+	return f != auditFilter{}
+}
+
+// Oldest: the list runs oldest first (else newest first, the default).
+func (f auditFilter) Oldest() bool { return f.Order == "oldest" }
 
 // auditData is the list page's.
 type auditData struct {
@@ -126,6 +134,8 @@ type auditData struct {
 	// Scanned: the API stopped at its scan bound with a next page: an
 	// empty page does not mean no more matches.
 	Scanned bool
+	// OrderHref is the list in the other order, same filter.
+	OrderHref string
 	Error   *client.Problem
 	// Chart is the events per day by action (nil on later pages).
 	Chart *auditChart
@@ -136,16 +146,31 @@ func (u *UI) auditPage(r *req) error {
 	// Values are kept as typed (bounded) for the API to judge.
 	f := auditFilter{Action: clip(r.c.Query("action"), 1024), Actor: clip(r.c.Query("actor"), 1024), Target: clip(r.c.Query("target"), 1024),
 		From: clip(r.c.Query("from"), 10), To: clip(r.c.Query("to"), 10)}
+	cursor := "before"
+	if r.c.Query("order") == "oldest" {
+		f.Order, cursor = "oldest", "after"
+	}
 	d := auditData{View: view, Filter: f}
+	other := f
+	other.Order = map[string]string{"": "oldest", "oldest": ""}[f.Order]
+	d.OrderHref = view.Base + other.query()
 	af, err := f.api()
 	if err != nil {
 		return err
 	}
-	if s := r.c.Query("after"); s != "" {
-		if af.After, err = strconv.ParseUint(s, 10, 64); err != nil {
+	af.Newest = !f.Oldest()
+	var at uint64
+	if s := r.c.Query(cursor); s != "" {
+		if at, err = strconv.ParseUint(s, 10, 64); err != nil {
 			return badForm("The page cursor must be a sequence number.")
 		}
 		d.First = view.Base + f.query()
+	}
+	af.After, af.Before = at, at
+	if af.Newest {
+		af.After = 0
+	} else {
+		af.Before = 0
 	}
 	af.Limit = auditPageSize
 	page, err := r.api.Audit(r.ctx, view.Tenant, af)
@@ -159,13 +184,13 @@ func (u *UI) auditPage(r *req) error {
 		return err
 	}
 	d.Entries = page.Entries
-	if af.After == 0 {
+	if at == 0 {
 		if d.Chart, err = r.auditChartOf(view, chartDays(r.c.Query("days"))); err != nil {
 			return err
 		}
 	}
 	if page.Next > 0 {
-		d.Next = view.Base + f.query("after", strconv.FormatUint(page.Next, 10))
+		d.Next = view.Base + f.query(cursor, strconv.FormatUint(page.Next, 10))
 		d.Scanned = len(page.Entries) < auditPageSize
 	}
 	return r.render(fiber.StatusOK, "audit", view.Title(), d)

@@ -20,6 +20,7 @@ import (
 type Audit interface {
 	Append(ctx context.Context, chain string, e audit.Entry) error
 	List(ctx context.Context, c raftstore.Consistency, chain string, f audit.Filter, after uint64, limit int) ([]audit.Item, uint64, error)
+	ListBefore(ctx context.Context, c raftstore.Consistency, chain string, f audit.Filter, before uint64, limit int) ([]audit.Item, uint64, error)
 	Latest(ctx context.Context, c raftstore.Consistency, chain string) ([]byte, error)
 	ProveInclusion(ctx context.Context, chain string, index, size uint64) (audit.Proof, error)
 	ProveConsistency(ctx context.Context, chain string, old, size uint64) (audit.Proof, error)
@@ -82,7 +83,12 @@ func (s *server) listAudit(c *fiber.Ctx, in *input) error {
 	f := audit.Filter{From: in.time("from"), To: in.time("to"), Actor: in.str("actor"), Action: in.str("action"), Target: in.str("target")}
 	ctx, cancel := s.callContext(c)
 	defer cancel()
-	items, next, err := s.deps.Audit.List(ctx, consistency(in), chain, f, in.uint("after"), in.int("limit"))
+	list := s.deps.Audit.List
+	cursor := in.uint("after")
+	if in.flag("newest") {
+		list, cursor = s.deps.Audit.ListBefore, in.uint("before")
+	}
+	items, next, err := list(ctx, consistency(in), chain, f, cursor, in.int("limit"))
 	if err != nil {
 		return fmt.Errorf("api: list audit of %s: %w", chain, err)
 	}

@@ -2,11 +2,13 @@ package api_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -620,4 +622,38 @@ func TestAuditStats(t *testing.T) {
 	for _, q := range []string{"days=0", "days=367", "days=x"} {
 		checkProblem(t, e.do("GET", "/v1/sys/audit/stats?"+q, ""), http.StatusBadRequest, "validation", "")
 	}
+}
+
+// newest=true pages a chain newest first with before; the cursors of the
+// other order are refused.
+func TestAuditListNewestFirst(t *testing.T) {
+	e := newEnv(t, api.Options{})
+	for i := range 5 {
+		e.mustCreate(fmt.Sprintf("n%d", i), "N")
+	}
+	var seqs []uint64
+	target := "/v1/sys/audit?newest=true&limit=2&action=tenant.create"
+	for {
+		var page struct {
+			Entries []audit.Item
+			Next    uint64
+		}
+		r := e.do("GET", target, "")
+		if r.status != http.StatusOK {
+			t.Fatalf("%s: %d %s", target, r.status, r.body)
+		}
+		r.json(t, &page)
+		for _, it := range page.Entries {
+			seqs = append(seqs, it.Seq)
+		}
+		if page.Next == 0 {
+			break
+		}
+		target = fmt.Sprintf("/v1/sys/audit?newest=true&limit=2&action=tenant.create&before=%d", page.Next)
+	}
+	if len(seqs) != 5 || !slices.IsSortedFunc(seqs, func(a, b uint64) int { return cmp.Compare(b, a) }) {
+		t.Fatalf("newest first: %v", seqs)
+	}
+	checkProblem(t, e.do("GET", "/v1/sys/audit?newest=true&after=3", ""), http.StatusBadRequest, "validation", "")
+	checkProblem(t, e.do("GET", "/v1/sys/audit?before=3", ""), http.StatusBadRequest, "validation", "")
 }

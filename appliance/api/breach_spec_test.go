@@ -254,6 +254,10 @@ func (b *breach) paramValues(op *specOp, p *openapi3.Parameter) []paramSet {
 		return []paramSet{queryParams(p.Name, "1")}
 	case "query:old":
 		return []paramSet{queryParams("old", "1")}
+	case "query:newest":
+		return []paramSet{queryParams("newest", "true"), queryParams("newest", "false")}
+	case "query:before":
+		return []paramSet{queryParams("newest", "true", "before", "2")}
 	case "query:days":
 		return []paramSet{queryParams("days", "366")}
 	case "query:version":

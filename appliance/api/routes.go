@@ -373,8 +373,8 @@ func (s *server) auditRoutes(prefix string, path []param, read, export access) [
 	with := func(p ...param) []param { return append(append([]param(nil), path...), p...) }
 	from, to := query("from", timeType), query("to", timeType)
 	return []route{
-		{method: get, path: prefix, access: read, body: noBody, handle: s.listAudit, rule: auditTimeRule,
-			params: with(query("after", count0), query("limit", auditLimit).withDefault(uint64(100)), from, to,
+		{method: get, path: prefix, access: read, body: noBody, handle: s.listAudit, rule: auditListRule,
+			params: with(query("after", count0), query("newest", boolType), query("before", count1), query("limit", auditLimit).withDefault(uint64(100)), from, to,
 				query("actor", filterText), query("action", filterText), query("target", filterText), stale)},
 		{method: get, path: prefix + "/checkpoint", access: read, params: with(), body: noBody, handle: s.auditCheckpoint},
 		{method: get, path: prefix + "/stats", access: read, params: with(query("days", statsDays).withDefault(uint64(30)), stale),
@@ -393,6 +393,19 @@ func auditTimeRule(in *input) error {
 		return invalidParam("to", "must not be before from")
 	}
 	return nil
+}
+
+// auditListRule: the cursor matches the order (after oldest first,
+// before newest first), and the time range is one.
+func auditListRule(in *input) error {
+	newest := in.flag("newest")
+	switch {
+	case newest && in.has("after"):
+		return invalidParam("after", "pages oldest first; with newest=true use before")
+	case !newest && in.has("before"):
+		return invalidParam("before", "pages newest first: only with newest=true")
+	}
+	return auditTimeRule(in)
 }
 
 // uploadRule: no attribute is named twice.

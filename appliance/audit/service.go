@@ -183,47 +183,79 @@ const maxScan = 10000
 // List returns up to limit entries of chain after seq after that match f,
 // and the seq to continue after (0: the chain is exhausted).
 func (s *Service) List(ctx context.Context, c raftstore.Consistency, chain string, f Filter, after uint64, limit int) ([]Item, uint64, error) {
-	items := []Item{}
-	var next uint64
-	var decodeErr error
-	needles := f.needles()
-	err := s.store.View(ctx, c, func(r *raftstore.ReadTx) error {
-		items, next, decodeErr = items[:0], 0, nil
+	return s.list(ctx, c, chain, f, limit, func(r *raftstore.ReadTx, l *lister) {
 		size, _ := r.ChainHead([]byte(chain))
-		scanned := 0
 		r.ChainEntries([]byte(chain), after+1, func(seq uint64, _ [32]byte, data []byte) bool {
-			scanned++
-			if !containsAll(data, needles) {
-				// Cannot match: skip the decoding (an export lists a
-				// subject's few entries out of a long chain; the
-				// cluster page a few membership changes out of
-				// thousands of tenant creations).
-				if scanned == maxScan && seq < size {
-					next = seq
-					return false
-				}
-				return true
-			}
-			e, err := Decode(data)
-			if err != nil {
-				decodeErr = fmt.Errorf("audit: %s entry %d: %w", chain, seq, err)
-				return false
-			}
-			if f.match(&e) {
-				items = append(items, Item{Seq: seq, Entry: e, Raw: bytes.Clone(data)})
-			}
-			if (len(items) == limit || scanned == maxScan) && seq < size {
-				next = seq
-				return false
-			}
-			return true
+			return l.visit(seq, data, seq < size)
 		})
+	})
+}
+
+// ListBefore is List newest first: up to limit entries of chain below seq
+// before (0: from the last entry) that match f, newest first, and the seq
+// to continue before (0: the first retained entry was examined).
+func (s *Service) ListBefore(ctx context.Context, c raftstore.Consistency, chain string, f Filter, before uint64, limit int) ([]Item, uint64, error) {
+	return s.list(ctx, c, chain, f, limit, func(r *raftstore.ReadTx, l *lister) {
+		first, _ := r.ChainPruned([]byte(chain))
+		r.ChainEntriesBefore([]byte(chain), before, func(seq uint64, _ [32]byte, data []byte) bool {
+			return l.visit(seq, data, seq > first)
+		})
+	})
+}
+
+// lister collects the entries a List call examines: at most limit
+// matches and maxScan entries.
+type lister struct {
+	chain   string
+	f       Filter
+	limit   int
+	needles [][]byte // what a matching entry's bytes hold (Filter.needles)
+	items   []Item
+	next    uint64
+	scanned int
+	err     error
+}
+
+// visit examines entry seq; more: entries follow it in the walk. It
+// reports whether to go on.
+func (l *lister) visit(seq uint64, data []byte, more bool) bool {
+	l.scanned++
+	if !containsAll(data, l.needles) {
+		// Cannot match: skip the decoding (an export lists a subject's
+		// few entries out of a long chain; the cluster page a few
+		// membership changes out of thousands of tenant creations).
+		if l.scanned == maxScan && more {
+			l.next = seq
+			return false
+		}
+		return true
+	}
+	e, err := Decode(data)
+	if err != nil {
+		l.err = fmt.Errorf("audit: %s entry %d: %w", l.chain, seq, err)
+		return false
+	}
+	if l.f.match(&e) {
+		l.items = append(l.items, Item{Seq: seq, Entry: e, Raw: bytes.Clone(data)})
+	}
+	if (len(l.items) == l.limit || l.scanned == maxScan) && more {
+		l.next = seq
+		return false
+	}
+	return true
+}
+
+func (s *Service) list(ctx context.Context, c raftstore.Consistency, chain string, f Filter, limit int, walk func(*raftstore.ReadTx, *lister)) ([]Item, uint64, error) {
+	l := &lister{chain: chain, f: f, limit: limit, needles: f.needles()}
+	err := s.store.View(ctx, c, func(r *raftstore.ReadTx) error {
+		l.items, l.next, l.scanned, l.err = []Item{}, 0, 0, nil
+		walk(r, l)
 		return nil
 	})
 	if err != nil {
 		return nil, 0, fmt.Errorf("audit: list %s: %w", chain, err)
 	}
-	return items, next, decodeErr
+	return l.items, l.next, l.err
 }
 
 // needles are byte strings every entry f matches holds in its canonical

@@ -180,6 +180,10 @@ type AuditFilter struct {
 	From, To              string // RFC 3339
 	Limit                 int    // entries per page, 1..1000
 	After                 uint64 // the cursor: entries after this sequence number
+	// Newest lists newest first; Before is then the cursor: entries
+	// below this sequence number (0: from the last).
+	Newest bool
+	Before uint64
 }
 
 // AuditPage is one page of audit entries; Next is the cursor of the next
@@ -199,6 +203,12 @@ func (c *Client) Audit(ctx context.Context, tenant string, f AuditFilter) (Audit
 	}
 	if f.After > 0 {
 		q.Set("after", strconv.FormatUint(f.After, 10))
+	}
+	if f.Newest {
+		q.Set("newest", "true")
+		if f.Before > 0 {
+			q.Set("before", strconv.FormatUint(f.Before, 10))
+		}
 	}
 	var page AuditPage
 	err := c.Do(ctx, "GET", auditPath(tenant)+"?"+q.Encode(), nil, &page)
