@@ -417,7 +417,6 @@ func hasInputValue(p *uitest.Page, name, value string) bool {
 	return false
 }
 
-
 // TestAuditChart: the chart of events per day by action holds, for each
 // day and action, the number of entries of the chain — counted from the
 // entries themselves through the API — and its periods are links.

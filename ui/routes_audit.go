@@ -136,7 +136,7 @@ type auditData struct {
 	Scanned bool
 	// OrderHref is the list in the other order, same filter.
 	OrderHref string
-	Error   *client.Problem
+	Error     *client.Problem
 	// Chart is the events per day by action (nil on later pages).
 	Chart *auditChart
 }
