@@ -168,7 +168,7 @@ func validValue(p *openapi3.Parameter) string {
 }
 
 // companion is the parameter that must go with another.
-var companion = map[string]string{"field": "value", "value": "field", "collection": "record", "record": "collection"}
+var companion = map[string]string{"field": "value", "value": "field", "collection": "record", "record": "collection", "before": "newest"}
 
 // badValues are the values every route taking a parameter of p's type
 // must refuse with the same problem.
