@@ -15,9 +15,9 @@ import (
 // others are listed by collection and id.
 const subjectRecords = 25
 
-// subjectRequestScan is how many open requests of the tenant the page
-// looks through for the subject's.
-const subjectRequestScan = 50
+// subjectRequests bounds the open requests of the subject the page
+// lists.
+const subjectRequests = 50
 
 // subjectData is a subject's page: every section the role may read.
 type subjectData struct {
@@ -142,17 +142,12 @@ func (u *UI) subjectPage(r *req) error {
 	if u.may(r.v, "GET", "/tenants/:id/requests") {
 		d.RequestsShown = true
 		wg.Go(func() {
-			page, err := r.api.DSRs(r.ctx, t, client.DSRFilter{Status: "open", Limit: subjectRequestScan})
+			page, err := r.api.DSRs(r.ctx, t, client.DSRFilter{Status: "open", Subject: sid, Limit: subjectRequests})
 			if err != nil {
 				reqErr = err
 				return
 			}
-			for _, q := range page.Requests {
-				if q.Subject == sid {
-					d.Requests = append(d.Requests, q)
-				}
-			}
-			d.RequestsMore = page.Next != ""
+			d.Requests, d.RequestsMore = page.Requests, page.Next != ""
 		})
 	}
 	wg.Wait()

@@ -146,6 +146,18 @@ func TestDataRecordsMasked(t *testing.T) {
 	if cc := p.Header.Get("Cache-Control"); cc != "no-store" {
 		t.Fatalf("revealed page Cache-Control %q", cc)
 	}
+	var auditLink string
+	for _, l := range p.Links() {
+		if strings.HasPrefix(l, "/ui/t/acme/audit?") {
+			auditLink = l
+		}
+	}
+	if auditLink == "" {
+		t.Fatalf("the revealed page has no link to the record's reads: %v", p.Links())
+	}
+	if a := b.Get(t, auditLink).Must(t, http.StatusOK); !strings.Contains(a.Text(), "record.read") || !strings.Contains(a.Text(), why) {
+		t.Fatalf("the tenant's audit list (%s) does not show the reveal's reason:\n%s", auditLink, a.Text())
+	}
 	page, err := api.Audit(ctx, "acme", client.AuditFilter{Action: "record.read", Target: "record:guests/g1", Limit: 100})
 	if err != nil {
 		t.Fatal(err)

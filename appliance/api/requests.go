@@ -54,7 +54,7 @@ func (s *server) requestRoutes() []route {
 	return []route{
 		{method: post, path: "/tenants/:id/requests", access: need(roles.Create), params: params(tenantPath), body: jsonBody[client.NewDSR](true), existing: true, handle: s.createDSR},
 		{method: get, path: "/tenants/:id/requests", access: need(roles.Read), body: noBody, existing: true, handle: s.listDSRs,
-			params: params(tenantPath, query("status", requestStatusType), query("kind", requestKindType), query("after", requestIDType), query("limit", pageLimit))},
+			params: params(tenantPath, query("status", requestStatusType), query("kind", requestKindType), query("subject", subjectType), query("after", requestIDType), query("limit", pageLimit))},
 		{method: get, path: "/tenants/:id/requests-summary", access: need(roles.Read), params: params(tenantPath), body: noBody, existing: true, handle: s.dsrSummary},
 		{method: get, path: "/tenants/:id/requests/:rid", access: need(roles.Read), params: one, body: noBody, existing: true, handle: s.getDSR},
 		{method: post, path: "/tenants/:id/requests/:rid/transition", access: need(roles.Update), params: one, body: jsonBody[client.DSRTransition](true), existing: true, handle: s.transitionDSR},
@@ -94,7 +94,7 @@ func (s *server) listDSRs(c *fiber.Ctx, in *input) error {
 	ctx, cancel := s.callContext(c)
 	defer cancel()
 	page, next, err := s.deps.Requests.List(ctx, in.who, in.tenant, requests.Filter{
-		Status: in.str("status"), Kind: requests.Kind(in.str("kind")), After: in.str("after"), Limit: in.int("limit"),
+		Status: in.str("status"), Kind: requests.Kind(in.str("kind")), Subject: in.str("subject"), After: in.str("after"), Limit: in.int("limit"),
 	})
 	if err != nil {
 		return fmt.Errorf("api: list requests of %q: %w", in.tenant, err)

@@ -250,6 +250,10 @@ func (f *limitFixture) scenarios() map[string]limitScenario {
 		"parameter BlobAfter": {send: func(v string) []response {
 			return one(e.do("GET", "/v1/tenants/acme/blobs"+query("after", v), ""))
 		}},
+		"parameter DSRSubject": {send: func(v string) []response {
+			e.do("POST", "/v1/tenants/acme/requests", js(map[string]string{"kind": "access", "subject": v}))
+			return one(e.do("GET", "/v1/tenants/acme/requests"+query("subject", v), ""))
+		}},
 		"parameter BlobSubject": {send: func(v string) []response {
 			return []response{e.do("GET", "/v1/tenants/acme/blobs"+query("subject", v), ""), upload(query("subject", v))}
 		}},

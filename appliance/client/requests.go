@@ -92,10 +92,10 @@ type DSRPage struct {
 }
 
 // DSRFilter selects requests: Status is a status or open, overdue,
-// due-soon; empty fields select all.
+// due-soon; Subject a data subject's id; empty fields select all.
 type DSRFilter struct {
-	Status, Kind, After string
-	Limit               int
+	Status, Kind, Subject, After string
+	Limit                        int
 }
 
 // DSRSummary counts a tenant's requests.
@@ -127,6 +127,9 @@ func (c *Client) DSRs(ctx context.Context, tenant string, f DSRFilter) (DSRPage,
 	}
 	if f.Kind != "" {
 		q.Set("kind", f.Kind)
+	}
+	if f.Subject != "" {
+		q.Set("subject", f.Subject)
 	}
 	if f.After != "" {
 		q.Set("after", f.After)

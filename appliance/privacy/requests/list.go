@@ -89,13 +89,15 @@ const (
 )
 
 // Filter selects requests: by status (a Status, or open, overdue,
-// due-soon; empty: all) and kind (empty: all), after the id After, at
-// most Limit (0: DefaultListLimit).
+// due-soon; empty: all), kind (empty: all) and subject (empty: all;
+// found through the subject's blind index, as BySubject finds them),
+// after the id After, at most Limit (0: DefaultListLimit).
 type Filter struct {
-	Status string
-	Kind   Kind
-	After  string
-	Limit  int
+	Status  string
+	Kind    Kind
+	Subject string
+	After   string
+	Limit   int
 }
 
 // DefaultListLimit is List's page size when none is asked for.
@@ -157,6 +159,17 @@ func (s *Service) List(ctx context.Context, caller audit.Principal, tenant strin
 	if f.After != "" && !validation.ID(f.After) {
 		return nil, "", validation.Field("after", "must be a request id")
 	}
+	var subjectToken string
+	if f.Subject != "" {
+		if err := checkSubject(f.Subject); err != nil {
+			return nil, "", err
+		}
+		ikey, err := s.keys.IndexKey(ctx, tenant)
+		if err != nil {
+			return nil, "", err
+		}
+		subjectToken = token(ikey, f.Subject)
+	}
 	now := s.clock()
 	var (
 		page    []stored
@@ -167,7 +180,21 @@ func (s *Service) List(ctx context.Context, caller audit.Principal, tenant strin
 		page, next, scanned = page[:0], "", 0
 		var err error
 		last := ""
-		r.Scan(requestsPath, []byte(f.After), 0, func(k, v []byte, _ uint64) bool {
+		scan := func(visit func(k, v []byte, _ uint64) bool) {
+			if subjectToken == "" {
+				r.Scan(requestsPath, []byte(f.After), 0, visit)
+				return
+			}
+			// The subject's list of request ids, in the same order.
+			r.Scan(subjectPath(subjectToken), []byte(f.After), 0, func(k, _ []byte, rev uint64) bool {
+				v, _, ok := r.Get(requestsPath, k)
+				if !ok {
+					return true
+				}
+				return visit(k, v, rev)
+			})
+		}
+		scan(func(k, v []byte, _ uint64) bool {
 			if len(page) == limit || scanned == listScan {
 				next = last // more follow: continue after the last one examined
 				return false
