@@ -155,19 +155,26 @@ func TestDataRecordsMasked(t *testing.T) {
 	if auditLink == "" {
 		t.Fatalf("the revealed page has no link to the record's reads: %v", p.Links())
 	}
-	// The list's last entry is the reveal; its page shows the reason.
+	// One of the listed reads is the reveal: its entry's page shows the
+	// reason.
 	a := b.Get(t, auditLink).Must(t, http.StatusOK)
-	entry := ""
+	var entries []string
 	for _, l := range a.Links() {
 		if rest, ok := strings.CutPrefix(l, "/ui/t/acme/audit/entry/"); ok && rest != "" && strings.Trim(rest, "0123456789") == "" {
-			entry = l
+			entries = append(entries, l)
 		}
 	}
-	if entry == "" || !strings.Contains(a.Text(), "record:guests/g1") {
+	if len(entries) == 0 || !strings.Contains(a.Text(), "record:guests/g1") {
 		t.Fatalf("the tenant's audit list (%s) lists no read of g1:\n%s", auditLink, a.Text())
 	}
-	if e := b.Get(t, entry).Must(t, http.StatusOK); !strings.Contains(e.Text(), "record.read") || !strings.Contains(e.Text(), why) {
-		t.Fatalf("the reveal's audit entry (%s) does not show its reason:\n%s", entry, e.Text())
+	found := false
+	for _, l := range entries {
+		if e := b.Get(t, l).Must(t, http.StatusOK); strings.Contains(e.Text(), "record.read") && strings.Contains(e.Text(), why) {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("no audit entry of %v shows the reveal's reason", entries)
 	}
 	page, err := api.Audit(ctx, "acme", client.AuditFilter{Action: "record.read", Target: "record:guests/g1", Limit: 100})
 	if err != nil {
