@@ -4,10 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"io"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/custos/custos/internal/firstbyte"
 )
 
 // auditCheckpointDownload sends the chain's latest signed checkpoint, the
@@ -45,61 +46,22 @@ func (u *UI) auditExportDownload(r *req) error {
 // before the first byte is the page's error (the API's problem); a later
 // one cuts the download short, as the API's own stream does.
 func (r *req) stream(ctype, name string, fetch func(context.Context, io.Writer) error) error {
-	pr, pw := io.Pipe()
-	first := make(chan error, 1)
 	ctx := r.ctx
-	go func() {
-		fw := &firstWrite{w: pw, first: first}
-		err := fetch(ctx, fw)
-		if !fw.started {
-			first <- err
-		}
-		pw.CloseWithError(err)
-	}()
-	if err := <-first; err != nil {
-		pr.Close()
+	body, err := firstbyte.Start(func(w io.Writer) error { return fetch(ctx, w) })
+	if err != nil {
 		return err
 	}
 	r.c.Set(fiber.HeaderContentType, ctype)
 	r.c.Set(fiber.HeaderContentDisposition, `attachment; filename="`+name+`"`)
 	r.c.Set(fiber.HeaderCacheControl, "no-store")
+	log, id := r.u.log, r.id
 	r.c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
-		defer pr.Close()
-		buf := make([]byte, 64<<10)
-		for {
-			n, err := pr.Read(buf)
-			if n > 0 {
-				if _, werr := w.Write(buf[:n]); werr != nil {
-					return
-				}
-				if werr := w.Flush(); werr != nil {
-					return
-				}
-			}
-			if err != nil {
-				if !errors.Is(err, io.EOF) {
-					r.u.log.Warn("ui: download cut short", "request_id", r.id, "file", name, "error", err)
-				}
-				return
-			}
+		defer body.Close()
+		if err := firstbyte.Pump(w, body); err != nil {
+			log.Warn("ui: download cut short", "request_id", id, "file", name, "error", err)
 		}
 	})
 	return nil
-}
-
-// firstWrite reports on first whether anything was written.
-type firstWrite struct {
-	w       io.Writer
-	first   chan error
-	started bool
-}
-
-func (f *firstWrite) Write(p []byte) (int, error) {
-	if !f.started {
-		f.started = true
-		f.first <- nil
-	}
-	return f.w.Write(p)
 }
 
 // fileSafe makes a chain's name a file name's part: a-z 0-9 and '-'.

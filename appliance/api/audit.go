@@ -12,6 +12,7 @@ import (
 
 	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/tenants"
+	"github.com/custos/custos/internal/firstbyte"
 	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/raftstore"
 )
@@ -186,45 +187,21 @@ func (s *server) auditExport(c *fiber.Ctx, in *input) error {
 	if err := s.auditExported(c, in.who, chain, tenant, from, to); err != nil {
 		return err
 	}
-	// Export into a pipe; the first write decides between a problem and a
-	// stream.
+	// The first write decides between a problem and a stream.
 	ctx, cancel := context.WithTimeout(context.Background(), exportTimeout)
-	pr, pw := io.Pipe()
-	first := make(chan error, 1)
-	go func() {
+	body, err := firstbyte.Start(func(w io.Writer) error {
 		defer cancel()
-		fw := &firstWrite{w: pw, first: first}
-		err := s.deps.Audit.Export(ctx, chain, from, to, fw)
-		if !fw.started {
-			first <- err
-		}
-		pw.CloseWithError(err)
-	}()
-	if err := <-first; err != nil {
-		pr.Close()
+		return s.deps.Audit.Export(ctx, chain, from, to, w)
+	})
+	if err != nil {
 		return fmt.Errorf("api: export %s: %w", chain, err)
 	}
 	c.Set(fiber.HeaderContentType, "application/gzip")
 	c.Set(fiber.HeaderContentDisposition, `attachment; filename="audit-`+safeName(chain)+`.tar.gz"`)
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
-		defer pr.Close()
-		buf := make([]byte, 64<<10)
-		for {
-			n, err := pr.Read(buf)
-			if n > 0 {
-				if _, werr := w.Write(buf[:n]); werr != nil {
-					return
-				}
-				if werr := w.Flush(); werr != nil {
-					return
-				}
-			}
-			if err != nil {
-				if !errors.Is(err, io.EOF) {
-					s.log.Warn("audit export cut short", "chain", chain, "error", err)
-				}
-				return
-			}
+		defer body.Close()
+		if err := firstbyte.Pump(w, body); err != nil {
+			s.log.Warn("audit export cut short", "chain", chain, "error", err)
 		}
 	})
 	return nil
@@ -251,21 +228,6 @@ func (s *server) auditExported(c *fiber.Ctx, who audit.Principal, chain, tenant 
 		return fmt.Errorf("api: audit the export of %s: %w", chain, err)
 	}
 	return nil
-}
-
-// firstWrite reports on first whether the export started writing.
-type firstWrite struct {
-	w       io.Writer
-	first   chan error
-	started bool
-}
-
-func (f *firstWrite) Write(p []byte) (int, error) {
-	if !f.started {
-		f.started = true
-		f.first <- nil
-	}
-	return f.w.Write(p)
 }
 
 func safeName(chain string) string {

@@ -14,6 +14,7 @@ import (
 	"github.com/custos/custos/appliance/backup"
 	"github.com/custos/custos/appliance/client"
 	"github.com/custos/custos/appliance/cluster"
+	"github.com/custos/custos/internal/firstbyte"
 	"github.com/custos/custos/internal/validation"
 )
 
@@ -48,23 +49,16 @@ func (s *server) takeBackup(c *fiber.Ctx, in *input) error {
 		return errNoBackup
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.UserContext()), backupTimeout)
-	pr, pw := io.Pipe()
-	first := make(chan error, 1)
 	who := in.who
-	go func() {
+	pr, err := firstbyte.Start(func(w io.Writer) error {
 		defer cancel()
-		fw := &firstWrite{w: pw, first: first}
-		_, err := s.deps.Backup.Backup(ctx, who, fw)
-		if !fw.started {
-			first <- err
-		}
+		_, err := s.deps.Backup.Backup(ctx, who, w)
 		if err != nil {
 			s.log.Warn("backup cut short", "error", err)
 		}
-		pw.CloseWithError(err)
-	}()
-	if err := <-first; err != nil {
-		pr.Close()
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("api: backup: %w", err)
 	}
 	c.Set(fiber.HeaderContentType, "application/octet-stream")
