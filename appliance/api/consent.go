@@ -27,6 +27,7 @@ type Consent interface {
 	SetFlag(ctx context.Context, caller audit.Principal, tenant string, in consent.FlagInput) (consent.Event, error)
 	Kinds(ctx context.Context, caller audit.Principal, tenant string) ([]consent.Kind, error)
 	PutKind(ctx context.Context, caller audit.Principal, tenant, kind string, purposes []string) (consent.Kind, error)
+	Stats(ctx context.Context, caller audit.Principal, tenant string, days int, to time.Time) ([]consent.PurposeStats, error)
 }
 
 var _ Consent = (*consent.Service)(nil)
@@ -240,4 +241,28 @@ func (s *server) putBlobKind(c *fiber.Ctx, in *input) error {
 		return fmt.Errorf("api: blob kind %q of %q: %w", in.str("kind"), in.tenant, err)
 	}
 	return c.JSON(k)
+}
+
+// consentStatsResponse is GET .../consent-stats.
+type consentStatsResponse struct {
+	From     string                 `json:"from"`
+	To       string                 `json:"to"`
+	Purposes []consent.PurposeStats `json:"purposes"`
+}
+
+// consentStats answers the tenant's consent rates per purpose and day,
+// read from the counters grants and withdrawals keep.
+func (s *server) consentStats(c *fiber.Ctx, in *input) error {
+	days := in.int("days")
+	to := time.Now().UTC()
+	ctx, cancel := s.callContext(c)
+	defer cancel()
+	ps, err := s.deps.Consent.Stats(ctx, in.who, in.tenant, days, to)
+	if err != nil {
+		return fmt.Errorf("api: consent stats of %q: %w", in.tenant, err)
+	}
+	if ps == nil {
+		ps = []consent.PurposeStats{}
+	}
+	return c.JSON(consentStatsResponse{From: to.AddDate(0, 0, 1-days).Format(time.DateOnly), To: to.Format(time.DateOnly), Purposes: ps})
 }

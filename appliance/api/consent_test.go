@@ -4,8 +4,10 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/custos/custos/appliance/blobs"
+	"github.com/custos/custos/appliance/client"
 )
 
 // consentEnv is blobEnv (acme, guests, g1 of guest-1) with the purposes
@@ -165,5 +167,39 @@ func TestConsentBadInput(t *testing.T) {
 	}
 	if e.do("GET", "/v1/tenants/acme/purposes/enhanced-insights/versions", "").json(t, &vs); len(vs.Versions) != 2 || vs.Versions[1].PolicyVersion != 2 {
 		t.Errorf("versions: %+v", vs)
+	}
+}
+
+// GET .../consent-stats answers each purpose resting on agreement, today
+// last, with the day's grant counted and the rate it gives; days is
+// checked.
+func TestConsentStats(t *testing.T) {
+	e := consentEnv(t)
+	grant(t, e, "guest-1", `{"purposes":["call-recording"],"source":"ivr"}`)
+	r := e.do("GET", "/v1/tenants/acme/consent-stats?days=3", "")
+	if r.status != http.StatusOK {
+		t.Fatalf("stats: %d %s", r.status, r.body)
+	}
+	var got client.ConsentStats
+	r.json(t, &got)
+	today := time.Now().UTC().Format(time.DateOnly)
+	if got.To != today || len(got.Purposes) == 0 {
+		t.Fatalf("stats: %s", r.body)
+	}
+	found := false
+	for _, p := range got.Purposes {
+		if len(p.Days) != 3 || p.Days[2].Day != today {
+			t.Fatalf("%s: days %+v", p.Purpose, p.Days)
+		}
+		if p.Purpose == "call-recording" {
+			d := p.Days[2]
+			found = d.Grants == 1 && d.Granted == 1 && d.Decided == 1 && d.Rate != nil && *d.Rate == 100
+		}
+	}
+	if !found {
+		t.Fatalf("call-recording today: %s", r.body)
+	}
+	for _, q := range []string{"days=0", "days=367", "days=x"} {
+		checkProblem(t, e.do("GET", "/v1/tenants/acme/consent-stats?"+q, ""), http.StatusBadRequest, "validation", "")
 	}
 }

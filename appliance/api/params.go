@@ -124,9 +124,11 @@ var (
 	pageLimit  = intType(1, validation.MaxPage)
 	auditLimit = intType(1, 1000)
 	statsDays  = intType(1, audit.MaxStatsDays)
-	count0     = intType(0, 0) // a sequence number or tree index
-	count1     = intType(1, 0) // a tree size or version
-	timeType   = &paramType{schema: "string", format: "date-time", reason: "must be an RFC 3339 time such as 2026-01-02T15:04:05Z",
+	// consentStatsDays bounds GET .../consent-stats.
+	consentStatsDays = intType(1, consent.MaxStatsDays)
+	count0           = intType(0, 0) // a sequence number or tree index
+	count1           = intType(1, 0) // a tree size or version
+	timeType         = &paramType{schema: "string", format: "date-time", reason: "must be an RFC 3339 time such as 2026-01-02T15:04:05Z",
 		parse: func(v string) (any, bool) {
 			t, err := time.Parse(time.RFC3339Nano, v)
 			return t, err == nil

@@ -224,6 +224,8 @@ func problemFor(err error) (kind, string, []FieldProblem, []header) {
 		return kindNotFound, "No purpose of the tenant has this id.", nil, nil
 	case errors.Is(err, consent.ErrNoKind):
 		return kindNotFound, "No blob kind of the tenant has this name.", nil, nil
+	case errors.Is(err, consent.ErrScoped):
+		return kindForbidden, "Consent rates count the subjects of every attribute scope: a principal with attribute scopes cannot read them.", nil, nil
 	case errors.Is(err, consent.ErrNoSubject):
 		return kindNotFound, "The tenant holds nothing about this subject (no record, no blob, no consent event): consent is recorded for a subject the tenant knows — create its record first.", nil, nil
 	case errors.Is(err, consent.ErrNoTenant):

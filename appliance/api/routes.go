@@ -500,6 +500,8 @@ func (s *server) consentRoutes() []route {
 		{method: get, path: "/tenants/:id/blob-kinds", access: read, params: params(tenantPath), body: noBody, existing: true, handle: s.listBlobKinds},
 		{method: put, path: "/tenants/:id/blob-kinds/:kind", access: policy, params: params(tenantPath, pathParam("kind", blobKindType)),
 			body: jsonBody[blobKindRequest](true), existing: true, handle: s.putBlobKind},
+		{method: get, path: "/tenants/:id/consent-stats", access: read, params: params(tenantPath, query("days", consentStatsDays).withDefault(uint64(30))),
+			body: noBody, existing: true, handle: s.consentStats},
 		{method: get, path: "/tenants/:id/consent/:sid", access: read, params: append(subject, query("at", timeType)), body: noBody, existing: true, handle: s.consentState},
 		{method: get, path: "/tenants/:id/consent/:sid/history", access: read, params: subject, body: noBody, existing: true, handle: s.consentHistory},
 		{method: post, path: "/tenants/:id/consent/:sid/grant", access: record, params: subject, body: jsonBody[consentRequest](true), existing: true, handle: s.grantConsent},

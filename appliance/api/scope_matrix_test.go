@@ -34,6 +34,8 @@ import (
 //	          tenant's API keys and audit chain, creation): the scoped
 //	          principal gets what the unscoped one gets, with nothing of
 //	          villa-b in it
+//	unscoped  counts every scope's items (consent rates): refused to the
+//	          scoped principal (403 forbidden), answered to the unscoped one
 var scopeClass = map[string]string{
 	"GET /v1/openapi.json":                                     "other",
 	"GET /v1/sys/health":                                       "other",
@@ -106,6 +108,7 @@ var scopeClass = map[string]string{
 	"POST /v1/tenants/{id}/requests/{rid}/transition":          "other",
 	"POST /v1/tenants/{id}/requests/{rid}/rectify":             "other",
 	"GET /v1/tenants/{id}/purposes":                            "other",
+	"GET /v1/tenants/{id}/consent-stats":                       "unscoped",
 	"POST /v1/tenants/{id}/purposes":                           "other",
 	"GET /v1/tenants/{id}/purposes/{pid}":                      "other",
 	"PUT /v1/tenants/{id}/purposes/{pid}":                      "other",
@@ -426,6 +429,12 @@ func TestScopeMatrix(t *testing.T) {
 					}
 				}
 				seenByUnscoped[op.String()] = true
+			case "unscoped":
+				target := m.target(op, "", "", "")
+				got, r := m.send(p, op, target), m.send(all, op, target)
+				if got.status != http.StatusForbidden || !bytes.Contains(got.body, []byte("problems/forbidden")) || r.status != http.StatusOK {
+					t.Errorf("%s: %s answers %d %s; unscoped %d; want 403 and 200", p.name, op, got.status, got.body, r.status)
+				}
 			default:
 				target := m.target(op, scopeRecordA, scopeSubjectA, m.blobA)
 				got := m.send(p, op, target)
@@ -460,7 +469,7 @@ func TestScopeMatrix(t *testing.T) {
 	checkProblem(t, e.do("PATCH", "/v1/tenants/acme/collections/guests/records/new-a", `{"attributes":{"property":"villa-b"}}`, as(manager.Token)), http.StatusForbidden, "forbidden", "")
 	checkProblem(t, e.do("POST", "/v1/tenants/acme/blobs?attribute=property:villa-b", "x", as(manager.Token), withHeader("Content-Type", "text/plain")), http.StatusForbidden, "forbidden", "")
 	must(e.do("POST", "/v1/tenants/acme/blobs?attribute=property:villa-a", "x", as(manager.Token), withHeader("Content-Type", "text/plain")), http.StatusCreated, "scoped upload in scope")
-	for _, path := range []string{"/v1/tenants/acme/audit", "/v1/tenants/acme/audit/checkpoint", "/v1/tenants/acme/audit/export", "/v1/tenants/acme/audit/stats"} {
+	for _, path := range []string{"/v1/tenants/acme/audit", "/v1/tenants/acme/audit/checkpoint", "/v1/tenants/acme/audit/export", "/v1/tenants/acme/audit/stats", "/v1/tenants/acme/consent-stats"} {
 		checkProblem(t, e.do("GET", path, "", as(manager.Token)), http.StatusForbidden, "forbidden", "")
 	}
 	if r := e.do("GET", "/v1/tenants/acme/audit", "", as(managerAll.Token)); r.status != http.StatusOK || !bytes.Contains(r.body, []byte(scopeRecordB)) {

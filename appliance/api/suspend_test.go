@@ -95,6 +95,7 @@ var suspensionClass = map[string]string{
 	"DELETE /v1/tenants/{id}/collections/{name}/records/{rid}": "data",
 	"GET /v1/tenants/{id}/subjects/{sid}":                      "data",
 	"GET /v1/tenants/{id}/purposes":                            "data",
+	"GET /v1/tenants/{id}/consent-stats":                       "data",
 	"POST /v1/tenants/{id}/purposes":                           "data",
 	"GET /v1/tenants/{id}/purposes/{pid}":                      "data",
 	"PUT /v1/tenants/{id}/purposes/{pid}":                      "data",

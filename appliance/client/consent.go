@@ -234,3 +234,39 @@ func (c *Client) PutBlobKind(ctx context.Context, tenant, kind string, purposes 
 	err := c.Do(ctx, "PUT", tenantPath(tenant)+"/blob-kinds/"+url.PathEscape(kind), map[string][]string{"purposes": purposes}, &out)
 	return out, err
 }
+
+// ConsentDay is one purpose's day of GET .../consent-stats: the grants and
+// withdrawals recorded that day, and at its end the subjects with a grant
+// in force, those who decided, and the rate (granted ÷ decided, per
+// cent; nil while nobody decided).
+type ConsentDay struct {
+	Day         string   `json:"day"`
+	Grants      int64    `json:"grants"`
+	Withdrawals int64    `json:"withdrawals"`
+	Granted     int64    `json:"granted"`
+	Decided     int64    `json:"decided"`
+	Rate        *float64 `json:"rate"`
+}
+
+// ConsentStats is GET /v1/tenants/{id}/consent-stats.
+type ConsentStats struct {
+	From     string `json:"from"`
+	To       string `json:"to"`
+	Purposes []struct {
+		Purpose string       `json:"purpose"`
+		Basis   string       `json:"basis"`
+		Days    []ConsentDay `json:"days"`
+	} `json:"purposes"`
+}
+
+// ConsentStats reads the tenant's consent rates per purpose for the last
+// days days, today included (0: the server's default, 30).
+func (c *Client) ConsentStats(ctx context.Context, tenant string, days int) (ConsentStats, error) {
+	path := tenantPath(tenant) + "/consent-stats"
+	if days > 0 {
+		path += "?days=" + strconv.Itoa(days)
+	}
+	var out ConsentStats
+	err := c.Do(ctx, "GET", path, nil, &out)
+	return out, err
+}

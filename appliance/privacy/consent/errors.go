@@ -28,6 +28,9 @@ var (
 	ErrNoSubject = errors.New("consent: no such subject")
 	// ErrNoKind: the tenant defines no such blob kind.
 	ErrNoKind = errors.New("consent: no such blob kind")
+	// ErrScoped: a principal restricted to an attribute scope asked for
+	// the tenant's consent rates, which count subjects of every scope.
+	ErrScoped = errors.New("consent: consent rates count every scope's subjects")
 	// ErrConsentRequired is what every *RequiredError unwraps to.
 	ErrConsentRequired = errors.New("consent required")
 )

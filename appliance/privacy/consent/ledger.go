@@ -350,7 +350,12 @@ func (s *Service) append(ctx context.Context, caller audit.Principal, tenant, su
 		if err != nil {
 			return Event{}, err
 		}
-		rec, err := s.write(ctx, caller, tenant, tok, audit.Pseudonym(akey, "subject", subject), akey, ev, evidence, l.versions, marks)
+		sconds, sops, err := s.statWrites(ctx, tenant, tok, ev.At, statChanges(ev, l.events, known))
+		if err != nil {
+			return Event{}, err
+		}
+		rec, err := s.write(ctx, caller, tenant, tok, audit.Pseudonym(akey, "subject", subject), akey, ev, evidence, l.versions,
+			append(marks, sops...), sconds)
 		if errors.Is(err, ErrConflict) {
 			continue
 		}
@@ -366,7 +371,9 @@ func (s *Service) append(ctx context.Context, caller audit.Principal, tenant, su
 
 // write stores ev at its sequence (absent until now), on the versions of
 // the purposes it names, with its audit entry.
-func (s *Service) write(ctx context.Context, caller audit.Principal, tenant, tok, pseudonym string, akey []byte, ev Event, evidence Evidence, versions map[string]uint64, marks []raftstore.Op) (stored, error) {
+// ops (withdrawal marks, counters) and conds (the counters' versions) go
+// into the same transaction.
+func (s *Service) write(ctx context.Context, caller audit.Principal, tenant, tok, pseudonym string, akey []byte, ev Event, evidence Evidence, versions map[string]uint64, ops []raftstore.Op, extra []raftstore.Cond) (stored, error) {
 	rec := stored{Event: ev}
 	rec.EvidenceBlob = evidence.Blob
 	if evidence.Text != "" {
@@ -390,8 +397,8 @@ func (s *Service) write(ctx context.Context, caller audit.Principal, tenant, tok
 	default:
 		details["purposes"] = strings.Join(ev.Purposes, ",")
 	}
-	if len(marks) > 0 {
-		details["marks"] = fmt.Sprint(len(marks))
+	if n := countMarks(ops); n > 0 {
+		details["marks"] = fmt.Sprint(n)
 	}
 	if len(ev.PolicyVersions) > 0 {
 		vs := make([]string, 0, len(ev.PolicyVersions))
@@ -421,8 +428,8 @@ func (s *Service) write(ctx context.Context, caller audit.Principal, tenant, tok
 		conds = append(conds, raftstore.Cond{Kind: raftstore.CondVersion, Bucket: purposesPath, Key: []byte(n), Version: versions[n]})
 	}
 	res, err := s.tenancy.Scope(tenant).Apply(ctx, &tenancy.Txn{
-		Conds: conds,
-		Ops:   append([]raftstore.Op{{Kind: raftstore.OpPut, Bucket: ledgerPath(tok), Key: seqKey(ev.Seq), Value: val}}, marks...),
+		Conds: append(conds, extra...),
+		Ops:   append([]raftstore.Op{{Kind: raftstore.OpPut, Bucket: ledgerPath(tok), Key: seqKey(ev.Seq), Value: val}}, ops...),
 		Audit: [][]byte{entry},
 	})
 	if err := applied(res, err); err != nil {
