@@ -24,6 +24,9 @@ type Chart struct {
 	Unit string
 	// Max is the top of the y axis (0: the largest value, or stack).
 	Max float64
+	// Drawn: the values are data even when all are 0 (a rate of 0 %):
+	// the chart is drawn instead of saying there is no data.
+	Drawn bool
 }
 
 // Series is one named row of values.
@@ -122,7 +125,7 @@ func (c Chart) SVG() template.HTML {
 }
 
 // Empty: no value at all to draw.
-func (c Chart) Empty() bool { return c.largest() == 0 }
+func (c Chart) Empty() bool { return !c.Drawn && c.largest() == 0 }
 
 // Rows are the table beside the chart: one row per label.
 func (c Chart) Rows() [][]string {

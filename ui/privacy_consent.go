@@ -50,7 +50,7 @@ func (u *UI) showConsent(r *req, status int, form formValues, problem *client.Pr
 		return err
 	}
 	d := consentData{Purposes: ps, Form: form, Error: problem, Bases: purposeBases, Rules: onWithdraw}
-	if d.Stats, err = u.consentStats(r, ps); err != nil {
+	if d.Stats, err = u.consentStats(r); err != nil {
 		return err
 	}
 	return r.render(status, "privacy_consent", "Consent", d)

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/net/html"
+
 	"github.com/custos/custos/appliance/client"
 	"github.com/custos/custos/appliance/privacy/receipt"
 	"github.com/custos/custos/internal/testkit/uitest"
@@ -330,11 +332,19 @@ func TestPrivacySubjectConsent(t *testing.T) {
 		t.Fatalf("search: %s %s", p.Path, p.Text())
 	}
 	base := "/ui/t/acme/privacy/consent/guest-7"
+	if got := consentRate(t, pn.b, "newsletter"); got != "—" {
+		t.Fatalf("rate before any decision: %q", got)
+	}
 	mustProblem(t, pn.b.Post(t, base+"/grant", url.Values{"source": {"web"}}), http.StatusBadRequest, "Choose at least one purpose")
 	pn.b.Post(t, base+"/grant", url.Values{"purpose": {"newsletter"}, "source": {"ivr"}, "evidence": {"Caller said yes to the newsletter"}}).Must(t, http.StatusOK)
 	st, err := pn.api.ConsentState(ctx, "acme", "guest-7", time.Time{})
 	if err != nil || !st.Allowed("newsletter") {
 		t.Fatalf("after the grant: %+v %v", st, err)
+	}
+	// The chart moves: today's rate of newsletter is 100 % now, and the
+	// chart's values table says so.
+	if got := consentRate(t, pn.b, "newsletter"); got != "100%" {
+		t.Fatalf("rate after the grant: %q", got)
 	}
 	p = pn.b.Post(t, base+"/withdraw", url.Values{"all": {"on"}, "source": {"web"}, "evidence": {"unsubscribed"}}).Must(t, http.StatusOK)
 	if st, _ = pn.api.ConsentState(ctx, "acme", "guest-7", time.Time{}); st.Allowed("newsletter") {
@@ -347,6 +357,43 @@ func TestPrivacySubjectConsent(t *testing.T) {
 		}
 	}
 	mustProblem(t, pn.b.Get(t, "/ui/t/acme/privacy/consent/nobody-here"), http.StatusNotFound, "")
+	if got := consentRate(t, pn.b, "newsletter"); got != "0%" {
+		t.Fatalf("rate after the withdrawal: %q", got)
+	}
+}
+
+// consentRate is today's rate of purpose on the consent page, as its
+// table and its chart's values table show it.
+func consentRate(t *testing.T, b *uitest.Browser, purpose string) string {
+	t.Helper()
+	p := b.Get(t, "/ui/t/acme/privacy/consent?days=7").Must(t, http.StatusOK)
+	rate := ""
+	for _, tr := range p.Elements("tr") {
+		if uitest.Attr(tr, "data-purpose") == purpose {
+			for c := tr.LastChild; c != nil; c = c.PrevSibling {
+				if c.Type == html.ElementNode && c.FirstChild != nil {
+					rate = c.FirstChild.Data
+					break
+				}
+			}
+		}
+	}
+	if rate == "" {
+		t.Fatalf("no consent rate of %s on the consent page: %s", purpose, p.Text())
+	}
+	if rate != "—" {
+		// The chart's own table: the last row (today) holds the rate.
+		var rows []string
+		for _, fig := range p.Elements("figure") {
+			for _, tr := range below(fig, "tr") {
+				rows = append(rows, textOf(tr))
+			}
+		}
+		if len(rows) == 0 || !strings.Contains(rows[len(rows)-1], rate) {
+			t.Fatalf("the chart's values table does not end with %s: %v", rate, rows)
+		}
+	}
+	return rate
 }
 
 // TestPrivacyRetention: the tenant's privacy settings are the
@@ -374,4 +421,32 @@ func TestPrivacyRetention(t *testing.T) {
 	if !strings.Contains(p.Body, "Mars/Olympus") {
 		t.Fatal("the refused form lost the zone typed")
 	}
+}
+
+// below are the elements named tag under n, in document order.
+func below(n *html.Node, tag string) []*html.Node {
+	var out []*html.Node
+	for c := n.FirstChild; c != nil; c = c.NextSibling {
+		if c.Type == html.ElementNode && c.Data == tag {
+			out = append(out, c)
+		}
+		out = append(out, below(c, tag)...)
+	}
+	return out
+}
+
+// textOf is n's text, whitespace collapsed.
+func textOf(n *html.Node) string {
+	var b strings.Builder
+	var walk func(*html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.TextNode {
+			b.WriteString(n.Data + " ")
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(n)
+	return strings.Join(strings.Fields(b.String()), " ")
 }
