@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"context"
 	"io"
 	"slices"
 	"strings"
@@ -28,9 +29,9 @@ func (u *UI) downloadReceipt(r *req) error {
 }
 
 // downloadExport streams an export's archive from the API to the
-// browser: the stored export is read once its metadata says it exists
-// (so a refusal is still a page), then piped through without being
-// held in memory.
+// browser: the stored export is read once its metadata says it exists,
+// then piped through without being held in memory (r.stream: an error
+// before the first byte is still a page).
 func (u *UI) downloadExport(r *req) error {
 	t, id := r.tenant(), r.param("eid")
 	xs, err := r.api.Exports(r.ctx, t)
@@ -42,21 +43,18 @@ func (u *UI) downloadExport(r *req) error {
 		return &userError{status: fiber.StatusNotFound, title: "Not found", detail: "There is no export " + clip(id, 64) + ": it may have expired (an export is kept for a limited time)."}
 	}
 	x := xs[i]
-	pr, pw := io.Pipe()
-	ctx := r.ctx
-	go func() {
-		pw.CloseWithError(r.api.DownloadExport(ctx, t, id, pw))
-	}()
-	r.c.Set(fiber.HeaderContentType, "application/octet-stream")
-	r.c.Set(fiber.HeaderContentDisposition, attachment(x.FileName))
-	r.c.Set(fiber.HeaderCacheControl, "no-store")
 	r.c.Set("X-Content-SHA256", x.SHA256)
-	return r.c.SendStream(pr, int(x.Size))
+	return r.stream("application/octet-stream", safeName(x.FileName), func(ctx context.Context, w io.Writer) error {
+		return r.api.DownloadExport(ctx, t, id, w)
+	})
 }
 
 // attachment is a Content-Disposition naming a file (its name reduced to
 // safe characters).
-func attachment(name string) string {
+func attachment(name string) string { return `attachment; filename="` + safeName(name) + `"` }
+
+// safeName is a file name reduced to a-z A-Z 0-9 . - _ (others become _).
+func safeName(name string) string {
 	safe := strings.Map(func(c rune) rune {
 		switch {
 		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '-', c == '_':
@@ -67,5 +65,5 @@ func attachment(name string) string {
 	if safe == "" {
 		safe = "download"
 	}
-	return `attachment; filename="` + safe + `"`
+	return safe
 }
