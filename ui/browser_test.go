@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/cdproto/network"
 
@@ -24,8 +25,12 @@ import (
 // screenshot (browser.ArtifactsDir: ui/testdata/artifacts, or
 // $CUSTOS_UI_ARTIFACTS). One browser and one node serve every step.
 func TestBrowserScenario(t *testing.T) {
+	start := time.Now()
+	lap := func(what string) { t.Logf("phase %s done at: %v", what, time.Since(start).Round(time.Millisecond)) }
 	n := browser.StartNode(t)
+	lap("node")
 	b := browser.Start(t, n.URL)
+	lap("browser")
 	ctx := context.Background()
 
 	// Acceptance 1: an operator user signs in with password and TOTP.
@@ -34,7 +39,9 @@ func TestBrowserScenario(t *testing.T) {
 	if p := op.Open(t, "/ui/cluster"); !strings.HasPrefix(p.Path, "/ui/login") {
 		t.Fatalf("no session: the cluster page answered at %s", p.Path)
 	}
+	lap("operator user")
 	home := op.SignIn(t, ada)
+	lap("operator signed in")
 	if home.Path != "/ui/cluster" {
 		t.Errorf("an operator's start page is %s, want /ui/cluster", home.Path)
 	}
@@ -45,7 +52,9 @@ func TestBrowserScenario(t *testing.T) {
 	// the API.
 	const tenant = "villa"
 	createTenant(t, n, op, tenant)
+	lap("tenant")
 	owner := n.TenantUser(t, tenant, "olga-owner", "owner", nil)
+	lap("owner user")
 	own := b.NewSession(t, "owner")
 	if p := own.SignIn(t, owner); p.Path != "/ui/t/"+tenant+"/" || p.Status != http.StatusOK {
 		if p.Status == http.StatusNotFound {
@@ -58,11 +67,15 @@ func TestBrowserScenario(t *testing.T) {
 
 	// Acceptance 2: every page of the navigation, clicked through as each
 	// person (the checks run on every page as it loads).
+	lap("owner signed in")
 	clickThrough(t, op, "/ui/cluster")
+	lap("operator clicked through")
 	clickThrough(t, own, "/ui/account")
+	lap("owner clicked through")
 
 	// Acceptance 2: forged form posts are refused and change nothing.
 	forgedPosts(t, n, op)
+	lap("forged")
 
 	// Every request of every page went to the node (each page's were
 	// checked as it loaded; this is the whole session's list).
@@ -141,9 +154,9 @@ func clickThrough(t *testing.T, s *browser.Session, start string) {
 }
 
 // requireAllPages: a page the scenario needs that is not there fails
-// the test. Off while the areas' pages are landing, one by one; the
-// scenario logs what it could not do meanwhile.
-const requireAllPages = false
+// the test, naming the page (it was off while the areas' pages were
+// landing, one by one).
+const requireAllPages = true
 
 // missing reports a page the scenario needs that the UI does not have.
 func missing(t *testing.T, what string) {
