@@ -78,6 +78,10 @@ func TestBrowserScenario(t *testing.T) {
 	maskedReveal(t, n, own, tenant)
 	lap("masked and revealed")
 
+	// A Concierge scoped to property=villa-a sees only villa-a's records.
+	scopedConcierge(t, n, b, tenant)
+	lap("scoped concierge")
+
 	// Acceptance 2: forged form posts are refused and change nothing.
 	forgedPosts(t, n, op)
 	lap("forged")
@@ -283,5 +287,36 @@ func maskedReveal(t *testing.T, n *browser.Node, s *browser.Session, tenant stri
 	p = s.Click(t, `a[href*="/audit?action=record.read"]`)
 	if txt := s.Text(t); p.Status != http.StatusOK || !strings.Contains(txt, "record.read") {
 		t.Errorf("the record's reads in the audit log: HTTP %d at %s: %s", p.Status, p.Path, browserClip(txt))
+	}
+}
+
+// scopedConcierge: records of two properties; a Concierge whose scope is
+// property=villa-a sees only villa-a's in the collection's list.
+func scopedConcierge(t *testing.T, n *browser.Node, b *browser.Browser, tenant string) {
+	t.Helper()
+	ctx := context.Background()
+	api := n.Owner(tenant)
+	for id, prop := range map[string]string{"va1": "villa-a", "vb1": "villa-b"} {
+		if _, err := api.CreateRecord(ctx, tenant, "guests", map[string]any{"id": id, "subject": "s-" + id,
+			"attributes": map[string]any{"property": prop}, "fields": map[string]any{"email": id + "@example.com", "room": "1"}}); err != nil {
+			t.Fatalf("record %s: %v", id, err)
+		}
+	}
+	cc := n.TenantUser(t, tenant, "carla-concierge", "concierge", map[string][]string{"property": {"villa-a"}})
+	s := b.NewSession(t, "concierge")
+	if p := s.SignIn(t, cc); p.Status != http.StatusOK {
+		t.Errorf("a Concierge's start page after sign-in: HTTP %d at %s: %s", p.Status, p.Path, browserClip(s.Text(t)))
+	}
+	p := s.Open(t, "/ui/t/"+tenant+"/data/guests")
+	if p.Status == http.StatusNotFound {
+		missing(t, "the collection page /ui/t/"+tenant+"/data/guests")
+		return
+	}
+	txt := s.Text(t)
+	if p.Status != http.StatusOK || !strings.Contains(txt, "va1") || strings.Contains(txt, "vb1") || strings.Contains(txt, "g1") {
+		t.Errorf("the scoped Concierge's list of guests (want va1 only): HTTP %d: %s", p.Status, browserClip(txt))
+	}
+	if p := s.Open(t, "/ui/t/"+tenant+"/data/guests/vb1"); p.Status == http.StatusOK && strings.Contains(s.Text(t), "vb1@") {
+		t.Errorf("the scoped Concierge opened villa-b's record")
 	}
 }

@@ -103,7 +103,7 @@ func (s *Session) SignIn(t testing.TB, u *uitest.User) *Page {
 		t.Fatalf("%s: sign in %s/%s: no code step after the password (HTTP %d at %s): %s", s.name, u.Tenant, u.Username, p.Status, p.Path, clip(s.Text(t), 600))
 	}
 	p = s.Submit(t, loginForm, "code", u.Code(t))
-	if strings.HasPrefix(p.Path, "/ui/login") || p.Status == http.StatusUnauthorized || p.Status == http.StatusForbidden {
+	if strings.HasPrefix(p.Path, "/ui/login") || p.Status == http.StatusUnauthorized {
 		t.Fatalf("%s: sign in %s/%s: HTTP %d at %s: %s", s.name, u.Tenant, u.Username, p.Status, p.Path, clip(s.Text(t), 600))
 	}
 	return p
