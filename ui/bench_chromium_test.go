@@ -74,6 +74,9 @@ func firstRender(t *testing.T, n *uitest.Node, owner, operator *uitest.Browser, 
 		for i := range renderLoads {
 			lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			err := chromedp.Do(lctx, chromedp.Navigate(n.URL+bp.url))
+			if err != nil { // once more: a navigation can lose its execution context ("Cannot find context")
+				err = chromedp.Do(lctx, chromedp.Navigate(n.URL+bp.url))
+			}
 			var m paintTimes
 			if err == nil {
 				m, err = chromedp.Run(lctx, chromedp.Poll[paintTimes](`(() => { const p = performance.getEntriesByName("first-contentful-paint")[0]; const nav = performance.getEntriesByType("navigation")[0];
