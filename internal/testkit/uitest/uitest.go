@@ -36,7 +36,7 @@ type Node struct {
 	N     *node.Node
 
 	mu    sync.Mutex
-	users map[string]*User // by tenant/username
+	users map[string]*User  // by tenant/username
 	keys  map[string]string // tenant → an Owner API key made while bootstrapping
 }
 
@@ -68,7 +68,9 @@ func Start(t testing.TB) *Node {
 func (n *Node) API() *client.Client { return client.New(n.URL, client.Options{Token: n.Token}) }
 
 // APIAs is the /v1 client of another token.
-func (n *Node) APIAs(token string) *client.Client { return client.New(n.URL, client.Options{Token: token}) }
+func (n *Node) APIAs(token string) *client.Client {
+	return client.New(n.URL, client.Options{Token: token})
+}
 
 // Tenant creates a tenant (region "local", the dev node's) with an Owner
 // API key, and returns the key's client.
