@@ -64,6 +64,8 @@ func (s *server) listTenants(c *fiber.Ctx, in *input) error {
 // is told to an operator only: the tenant has no Owner user yet, so the
 // operator may still create its first API keys and Owner (see
 // server.bootstrapping) — what the web UI needs to offer those forms.
+// A stale read leaves it out: it answers from the node's own state even
+// without a leader, and bootstrapping is decided on the leader's.
 type tenantView struct {
 	tenants.Tenant
 	Bootstrapping bool `json:"bootstrapping,omitempty"`
@@ -78,7 +80,7 @@ func (s *server) getTenant(c *fiber.Ctx, in *input) error {
 		return fmt.Errorf("api: get tenant %q: %w", id, err)
 	}
 	v := tenantView{Tenant: t}
-	if in.who.Kind == audit.ActorOperator {
+	if in.who.Kind == audit.ActorOperator && !in.flag("stale") {
 		if v.Bootstrapping, err = s.bootstrapping(ctx, id); err != nil {
 			return err
 		}
