@@ -63,17 +63,24 @@ func (u *UI) nav(r *req, tenant string) []navLink {
 		if !u.mayAll(r.v, it.Need) {
 			continue
 		}
-		href := it.Path
-		if it.Tenant {
-			href = "/ui/t/" + urlPathEscape(tenant) + strings.TrimSuffix(it.Path, "/")
-			if it.Path == "/" {
-				href += "/"
-			}
-		}
+		href := navHref(it, tenant)
 		cur := here == href || (it.Path != "/" && strings.HasPrefix(here, href+"/"))
 		out = append(out, navLink{Group: it.Group, Label: it.Label, Href: href, Current: cur})
 	}
 	return out
+}
+
+// navHref is the address of the entry it (for tenant's pages when it is
+// a tenant entry).
+func navHref(it navItem, tenant string) string {
+	if !it.Tenant {
+		return it.Path
+	}
+	href := "/ui/t/" + urlPathEscape(tenant) + strings.TrimSuffix(it.Path, "/")
+	if it.Path == "/" {
+		href += "/"
+	}
+	return href
 }
 
 // routes are every page and action of the UI, by area.
@@ -81,14 +88,19 @@ func (u *UI) routes() []route {
 	return slices.Concat(u.accountRoutes(), u.clusterRoutes(), u.tenantRoutes(), u.dataRoutes(), u.auditRoutes(), u.privacyRoutes(), u.peopleRoutes())
 }
 
-// home sends the person to their first page: the cluster for an
-// operator, their tenant for a tenant's user.
+// home sends the person to their first page: the first entry of the
+// navigation their role may open (nav's own check) — the cluster's for
+// an operator, their tenant's for a tenant's user — or their account
+// page when their role opens none.
 func (u *UI) home(r *req) error {
-	if r.v.operator() {
-		if u.may(r.v, "GET", "/sys/status") {
-			return r.c.Redirect("/ui/cluster", fiber.StatusSeeOther)
-		}
-		return r.c.Redirect("/ui/tenants", fiber.StatusSeeOther)
+	tenant := ""
+	if !r.v.operator() {
+		tenant = r.v.tenant()
 	}
-	return r.c.Redirect("/ui/t/"+urlPathEscape(r.v.tenant())+"/", fiber.StatusSeeOther)
+	for _, it := range navItems {
+		if it.Tenant == (tenant != "") && u.mayAll(r.v, it.Need) {
+			return r.c.Redirect(navHref(it, tenant), fiber.StatusSeeOther)
+		}
+	}
+	return r.c.Redirect("/ui/account", fiber.StatusSeeOther)
 }

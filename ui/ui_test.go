@@ -116,3 +116,25 @@ func TestBrowserAddressReachesTheAPI(t *testing.T) {
 		}
 	}
 }
+
+// TestStartPage: the start page is the first page of the navigation the
+// person's role may open — the tenant overview for an Owner; for a
+// Concierge, whose role lacks tenants:read, a page it may open (not a
+// 403 at the overview).
+func TestStartPage(t *testing.T) {
+	n := uitest.Start(t)
+	n.Tenant(t, "villa-a")
+	owner := n.SignIn(t, n.User(t, "villa-a", "olivia", "owner", nil, true))
+	if p := owner.Get(t, "/ui/").Must(t, http.StatusOK); p.Path != "/ui/t/villa-a/" {
+		t.Errorf("an Owner's start page is %s, want the tenant overview /ui/t/villa-a/", p.Path)
+	}
+	cc := n.SignIn(t, n.User(t, "villa-a", "carla", "concierge", map[string][]string{"property": {"villa-a"}}, true))
+	p := cc.Get(t, "/ui/").Must(t, http.StatusOK)
+	nav := p.NavLinks()
+	if len(nav) == 0 || p.Path != nav[0] {
+		t.Errorf("a Concierge's start page is %s, want the first page of its navigation %v", p.Path, nav)
+	}
+	if p.Path == "/ui/t/villa-a/" || contains(nav, "/ui/t/villa-a/") {
+		t.Errorf("a Concierge (no tenants:read) is sent to the tenant overview: start %s, navigation %v", p.Path, nav)
+	}
+}
