@@ -20,8 +20,9 @@ func (u *UI) accountRoutes() []route {
 
 // mfaData is the enrolment page's: the otpauth URI (its secret typed by
 // hand where the QR code cannot be scanned), the recovery codes once
-// confirmed.
+// confirmed; with none of them, whether the person has a second factor.
 type mfaData struct {
+	Enrolled bool
 	URI      string
 	Secret   string
 	QR       template.HTML
@@ -29,11 +30,14 @@ type mfaData struct {
 	Error    *client.Problem
 }
 
-// mfaPage starts (or restarts) the TOTP enrolment of the signed-in
-// person and shows the QR code and the secret.
+// mfaPage starts the TOTP enrolment of the signed-in person — one whose
+// role requires it, or who asks for one (?again=1) and has none — and
+// shows the QR code and the secret. A person with a second factor is
+// told that replacing it takes an administrator's reset (the API refuses
+// a second enrolment).
 func (u *UI) mfaPage(r *req) error {
-	if !r.v.session.MFAEnrolmentRequired && r.c.Query("again") == "" {
-		return r.render(fiber.StatusOK, "mfa", "Two-factor authentication", mfaData{})
+	if !r.v.session.MFAEnrolmentRequired && (r.c.Query("again") == "" || r.v.session.MFAEnrolled || r.v.token) {
+		return r.render(fiber.StatusOK, "mfa", "Two-factor authentication", mfaData{Enrolled: r.v.session.MFAEnrolled})
 	}
 	en, err := r.api.EnrolMFA(r.ctx)
 	if err != nil {
@@ -60,8 +64,16 @@ func enrolment(uri string, p *client.Problem) mfaData {
 	return d
 }
 
+// accountData is the account page's: whether the person has a second
+// factor, and whether they may enrol one (a user without one; not the
+// operator token).
+type accountData struct {
+	MFAEnrolled, MayEnrol bool
+}
+
 func (u *UI) accountPage(r *req) error {
-	return r.render(fiber.StatusOK, "account", "Your account", nil)
+	enrolled := r.v.session.MFAEnrolled
+	return r.render(fiber.StatusOK, "account", "Your account", accountData{MFAEnrolled: enrolled, MayEnrol: !enrolled && !r.v.token})
 }
 
 // secretOf is the secret= of an otpauth URI ("" when none).

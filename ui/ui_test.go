@@ -138,3 +138,50 @@ func TestStartPage(t *testing.T) {
 		t.Errorf("a Concierge (no tenants:read) is sent to the tenant overview: start %s, navigation %v", p.Path, nav)
 	}
 }
+
+// TestAccountSecondFactor: a person with a second factor is not offered
+// a new enrolment (the API refuses one until an administrator resets
+// it); one without is offered one, and enrolling works.
+func TestAccountSecondFactor(t *testing.T) {
+	n := uitest.Start(t)
+	n.Tenant(t, "villa-a")
+	with := n.SignIn(t, n.User(t, "villa-a", "olivia", "owner", nil, true))
+	p := with.Get(t, "/ui/account").Must(t, http.StatusOK)
+	if contains(p.Links(), "/ui/mfa?again=1") || !strings.Contains(p.Text(), "an administrator resets it (reset-mfa)") {
+		t.Errorf("the account page of a person with a second factor (links %v): %s", p.Links(), p.Text())
+	}
+	// An old link to the enrolment: the same explanation, not a 409.
+	p = with.Get(t, "/ui/mfa?again=1").Must(t, http.StatusOK)
+	if !strings.Contains(p.Text(), "an administrator resets it (reset-mfa)") || strings.Contains(p.Text(), "Secret:") {
+		t.Errorf("/ui/mfa?again=1 for a person with a second factor: %s", p.Text())
+	}
+
+	without := n.User(t, "villa-a", "carla", "concierge", nil, false)
+	if without.URI != "" {
+		t.Fatal("the Concierge was enrolled: its role requires a second factor, pick one that does not")
+	}
+	b := n.SignIn(t, without)
+	p = b.Get(t, "/ui/account").Must(t, http.StatusOK)
+	if !contains(p.Links(), "/ui/mfa?again=1") || strings.Contains(p.Text(), "reset-mfa") {
+		t.Errorf("the account page of a person without a second factor (links %v): %s", p.Links(), p.Text())
+	}
+	p = b.Get(t, "/ui/mfa?again=1").Must(t, http.StatusOK)
+	if !strings.Contains(p.Text(), "Secret:") {
+		t.Fatalf("enrolling from the account page: %s", p.Text())
+	}
+	var uri string
+	for _, in := range p.Elements("input") {
+		if uitest.Attr(in, "name") == "uri" {
+			uri = uitest.Attr(in, "value")
+		}
+	}
+	without.URI = uri
+	p = b.Post(t, "/ui/mfa", url.Values{"uri": {uri}, "code": {without.Code(t)}}).Must(t, http.StatusOK)
+	if !strings.Contains(p.Text(), "Your authenticator is set up") {
+		t.Fatalf("confirming the enrolment: %s", p.Text())
+	}
+	p = b.Get(t, "/ui/account").Must(t, http.StatusOK)
+	if contains(p.Links(), "/ui/mfa?again=1") || !strings.Contains(p.Text(), "reset-mfa") {
+		t.Errorf("the account page after enrolling (links %v): %s", p.Links(), p.Text())
+	}
+}

@@ -141,7 +141,7 @@ func (s *server) whoAmI(c *fiber.Ctx, in *input) error {
 		perms = append(perms, pm.String())
 	}
 	return c.JSON(client.SessionInfo{Kind: w.Kind, ID: w.ID, Tenant: w.Tenant, Role: w.Role, Scopes: w.Scopes, Session: w.Session,
-		MFAEnrolmentRequired: p.enrolOnly, Permissions: perms, ClusterWide: p.role.ClusterWide(), CreatedAt: p.sessionCreated})
+		MFAEnrolmentRequired: p.enrolOnly, MFAEnrolled: p.mfaEnrolled, Permissions: perms, ClusterWide: p.role.ClusterWide(), CreatedAt: p.sessionCreated})
 }
 
 func (s *server) mfaEnrol(c *fiber.Ctx, in *input) error {

@@ -48,6 +48,8 @@ type caller struct {
 	// has not enrolled: it may call only the routes of its own session
 	// (access.session), to enrol.
 	enrolOnly bool
+	// mfaEnrolled: a user with an active second factor.
+	mfaEnrolled bool
 	// sessionCreated is a user session's login (zero for other
 	// principals).
 	sessionCreated time.Time
@@ -78,7 +80,7 @@ func (s *server) authn(c *fiber.Ctx) (caller, error) {
 		}
 		who := res.Principal
 		who.RequestID, who.Source = p.who.RequestID, p.who.Source
-		p = caller{who: who, role: res.Role, suspended: res.Suspended, enrolOnly: res.EnrolmentOnly, sessionCreated: res.SessionCreated}
+		p = caller{who: who, role: res.Role, suspended: res.Suspended, enrolOnly: res.EnrolmentOnly, mfaEnrolled: res.MFAEnrolled, sessionCreated: res.SessionCreated}
 	} else if apikeys.IsToken(token) {
 		k, err := s.deps.APIKeys.Authenticate(ctx, token)
 		if err != nil {

@@ -26,6 +26,9 @@ type SessionInfo struct {
 	Scopes               map[string][]string `json:"scopes,omitempty"`
 	Session              string              `json:"session"`
 	MFAEnrolmentRequired bool                `json:"mfa_enrolment_required"`
+	// MFAEnrolled: the user has an active second factor; a new one
+	// can be enrolled only after an administrator resets it.
+	MFAEnrolled bool `json:"mfa_enrolled,omitempty"`
 	// Permissions are what the principal's role holds now
 	// ("records:read", ...), ClusterWide whether it acts on the cluster
 	// (an operator): the web UI shows only what they allow.

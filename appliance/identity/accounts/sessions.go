@@ -129,6 +129,9 @@ type Resolved struct {
 	// enrolled; the session may only enrol (Enrol, Confirm), see who it
 	// is and log out.
 	EnrolmentOnly bool
+	// MFAEnrolled: the user has an active second factor (replacing it
+	// takes an administrator's reset first).
+	MFAEnrolled bool
 	// SessionCreated is the session's login: the web UI ends a session
 	// an absolute time after it.
 	SessionCreated time.Time
@@ -199,6 +202,7 @@ func (s *Service) Resolve(ctx context.Context, access string) (Resolved, error) 
 			Principal: audit.Principal{Kind: actorKind(c.Tenant), ID: u.ID, Tenant: c.Tenant, Role: u.Role, Scopes: u.Scopes, Session: sess.ID},
 			Role:      role, Suspended: suspended,
 			EnrolmentOnly:  role.RequiresMFA() && u.MFA != MFAActive && sess.MFA != SessionMFAIdP,
+			MFAEnrolled:    u.MFA == MFAActive,
 			SessionCreated: sess.CreatedAt,
 		}
 		found = true
