@@ -69,6 +69,7 @@ FUZZ_TARGETS := \
 	./appliance/notify:FuzzFromEnviron \
 	./ui:FuzzSessionCookie \
 	./ui:FuzzParseScopes \
+	./ui:FuzzParseMappings \
 	./ui:FuzzParseMetrics \
 	./ui:FuzzCheckpointSize \
 	./ui:FuzzReadUpload

@@ -159,6 +159,7 @@ var funcs = template.FuncMap{
 	},
 	"bytes": humanBytes,
 	"plus":  func(a, b int) int { return a + b },
+	"list":  func(s ...string) []string { return s },
 	"dict": func(kv ...any) map[string]any {
 		m := map[string]any{}
 		for i := 0; i+1 < len(kv); i += 2 {

@@ -121,9 +121,13 @@ func (c *Client) TestSSO(ctx context.Context, tenant string) (SSOTestResult, err
 }
 
 // StartSSO starts a sign-in at the tenant's provider that comes back to
-// redirectURI (a loopback listener of the caller's).
+// redirectURI (a loopback listener of the caller's), or with "" to the
+// tenant's redirect URL (the web UI's callback).
 func (c *Client) StartSSO(ctx context.Context, tenant, redirectURI string) (SSOStart, error) {
-	q := url.Values{"tenant": {tenant}, "redirect_uri": {redirectURI}}
+	q := url.Values{"tenant": {tenant}}
+	if redirectURI != "" {
+		q.Set("redirect_uri", redirectURI)
+	}
 	var out SSOStart
 	err := c.Do(ctx, "GET", "/v1/auth/oidc/start?"+q.Encode(), nil, &out)
 	return out, err

@@ -16,7 +16,7 @@ import (
 // Fixtures are one tenant's worth of everything the UI's pages name in
 // their paths — a collection, a record, its subject, a blob, a
 // data-subject request, a purpose, a user with a session, an API key, a
-// custom role, a break-glass grant — so that a test can open every page
+// custom role, a break-glass grant, single sign-on settings — so that a test can open every page
 // of ui.Pages() (the role matrix, the benchmarks) with real values for
 // :tenant, :name, :rid and the others.
 type Fixtures struct {
@@ -85,6 +85,11 @@ func (n *Node) Fixtures(t testing.TB, tenant string) *Fixtures {
 		t.Fatalf("fixtures of %s: the user has no session", tenant)
 	}
 	f.Session = sessions[0].ID
+	// Single sign-on settings (never used to sign in here: the issuer is
+	// not reached until a sign-in or a test starts).
+	_, err = owner.ConfigureSSO(ctx, tenant, client.SSOSettings{Issuer: "https://idp.villas.test", ClientID: "custos",
+		RedirectURL: n.URL + "/ui/sso/callback", Mappings: []client.SSOMapping{{Claim: "groups", Value: "desk", Role: "foh"}}})
+	must("single sign-on", err)
 	k, err := owner.CreateAPIKey(ctx, tenant, client.NewAPIKey{Name: "fixture-reader", Role: "read-only"})
 	must("API key", err)
 	f.APIKey = k.ID
