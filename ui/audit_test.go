@@ -19,7 +19,6 @@ import (
 
 	"github.com/custos/custos/appliance/audit"
 	"github.com/custos/custos/appliance/client"
-	"github.com/custos/custos/internal/tenancy"
 	"github.com/custos/custos/internal/testkit/uitest"
 )
 
@@ -49,7 +48,7 @@ func newAuditEnv(t *testing.T) *auditEnv {
 			Details: map[string]string{"n": fmt.Sprint(i), "collection": "guests"},
 		})
 	}
-	n.AppendAudit(t, tenancy.ChainOf("acme"), e.seeded...)
+	n.AppendAudit(t, "acme", e.seeded...)
 	e.owner = n.SignInAt(t, n.User(t, "acme", "olga", "owner", nil, true), "/ui/t/acme/audit")
 	e.manager = n.SignInAt(t, n.User(t, "acme", "max", "manager", nil, true), "/ui/t/acme/audit")
 	return e
@@ -250,7 +249,7 @@ func TestAuditVerify(t *testing.T) {
 		t.Fatalf("verify 1..100: %s", p.Text())
 	}
 
-	e.n.AppendAudit(t, tenancy.ChainOf("acme"), e.seeded[:7]...)
+	e.n.AppendAudit(t, "acme", e.seeded[:7]...)
 	e.sign(t)
 	q := url.Values{"from": {"120"}, "to": {"121"}, "kept": {kept}}
 	p = e.owner.Get(t, "/ui/t/acme/audit/verify?"+q.Encode()).Must(t, http.StatusOK)

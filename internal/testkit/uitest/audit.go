@@ -5,24 +5,30 @@ import (
 	"testing"
 
 	"github.com/custos/custos/appliance/audit"
-	"github.com/custos/custos/raftstore"
+	"github.com/custos/custos/internal/tenancy"
 )
 
-// AppendAudit appends entries to a chain of the node's store in one
-// transaction, as the services' transactions do: seeding a chain with
-// entries of chosen times and actions (days past, for the charts).
-func (n *Node) AppendAudit(t testing.TB, chain string, entries ...audit.Entry) {
+// AppendAudit appends entries to tenant's chain in one transaction,
+// through the tenancy boundary as the services' audit batcher does:
+// seeding a chain with entries of chosen times and actions (days past,
+// for the charts).
+func (n *Node) AppendAudit(t testing.TB, tenant string, entries ...audit.Entry) {
 	t.Helper()
-	txn := &raftstore.Txn{}
+	b := tenancy.New(n.N.Store())
+	sc := b.Scope(tenant)
+	batch := make([]tenancy.BatchEntry, 0, len(entries))
 	for _, e := range entries {
-		a, err := audit.Record(chain, e)
+		data, err := e.Encode()
 		if err != nil {
 			t.Fatalf("uitest: audit entry %+v: %v", e, err)
 		}
-		txn.Appends = append(txn.Appends, a)
+		batch = append(batch, tenancy.BatchEntry{Scope: sc, Data: data})
 	}
-	res, err := n.N.Store().Apply(context.Background(), txn)
-	if err != nil || !res.Applied || res.Err != nil {
-		t.Fatalf("uitest: append to %s: %+v %v", chain, res, err)
+	failed, res, err := b.AppendBatch(context.Background(), batch)
+	if err == nil && res.Err != nil {
+		err = res.Err
+	}
+	if err != nil || failed >= 0 || !res.Applied {
+		t.Fatalf("uitest: append to %s's chain: failed=%d applied=%v: %v", tenant, failed, res.Applied, err)
 	}
 }
