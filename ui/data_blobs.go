@@ -114,7 +114,10 @@ func (u *UI) blobContent(r *req) error {
 		r.c.Set(fiber.HeaderContentType, "application/octet-stream")
 		r.c.Set(fiber.HeaderContentDisposition, `attachment; filename="`+blobFileName(r.c.Params("bid"))+`"`)
 	}
-	r.c.Set("Content-Security-Policy", "default-src 'none'; sandbox")
+	// The UI's policy (issue 15: every response carries it; it forbids
+	// framing, which default-src does not cover) and a sandbox: opened
+	// as a document, the content runs no script and has no origin.
+	r.c.Set("Content-Security-Policy", contentSecurityPolicy+"; sandbox")
 	r.c.Status(s.Status)
 	if s.Status == fiber.StatusRequestedRangeNotSatisfiable {
 		s.Body.Close()
