@@ -82,6 +82,24 @@ func TestBrowserScenario(t *testing.T) {
 	scopedConcierge(t, n, b, tenant)
 	lap("scoped concierge")
 
+	// The subject whose recording, consent and requests the next steps
+	// handle, with a record.
+	const subject = "s-dsr"
+	if _, err := n.Owner(tenant).CreateRecord(ctx, tenant, "guests", map[string]any{"id": "d1", "subject": subject,
+		"fields": map[string]any{"email": "grace.hopper@example.com", "room": "7"}}); err != nil {
+		t.Fatalf("record d1: %v", err)
+	}
+	// A recording uploaded through the form plays in the page (ranges).
+	recording(t, n, own, tenant, subject)
+	lap("recording uploaded and played")
+	// Consent recorded through the forms moves the chart.
+	consentChart(t, n, own, tenant, []string{"s-ada", subject}, subject)
+	lap("consent charted")
+	// A data-subject request: exported, erased, the receipt verified
+	// with the CLI.
+	subjectRequest(t, n, own, tenant, subject)
+	lap("subject request")
+
 	// Acceptance 2: forged form posts are refused and change nothing.
 	forgedPosts(t, n, op)
 	lap("forged")
@@ -257,16 +275,15 @@ func forgedPosts(t *testing.T, n *browser.Node, s *browser.Session) {
 var _ = slices.Contains[[]string]
 var _ = uitest.Password
 
-// maskedReveal: a record created through the API shows masked on its
+// maskedReveal: the guests collection defined through the collections
+// page's form; a record created through the API shows masked on its
 // page; revealed with a reason it shows in clear, and the link to the
 // record's reads shows the audit entry.
 func maskedReveal(t *testing.T, n *browser.Node, s *browser.Session, tenant string) {
 	t.Helper()
 	ctx := context.Background()
 	api := n.Owner(tenant)
-	if _, err := api.PutCollection(ctx, tenant, "guests", rawJSON(guestsSchema)); err != nil {
-		t.Fatalf("collection: %v", err)
-	}
+	defineCollection(t, n, s, tenant, "guests", guestsSchema)
 	const email = "ada.lovelace@example.com"
 	if _, err := api.CreateRecord(ctx, tenant, "guests", map[string]any{"id": "g1", "subject": "s-ada",
 		"fields": map[string]any{"email": email, "notes": "quiet room please", "room": "12"}}); err != nil {

@@ -36,6 +36,7 @@ type Session struct {
 	responses []response
 	logs      []string
 	origins   map[string]bool // every origin a request of the session went to
+	seen      []Response      // every response of the session, in order
 	checked   map[string]bool // the pages axe has checked (their paths)
 }
 
@@ -94,6 +95,7 @@ func (s *Session) on(ev any) {
 		defer s.mu.Unlock()
 		if e.RedirectResponse != nil {
 			s.responses = append(s.responses, response{id: e.RequestID, url: e.RedirectResponse.URL, status: e.RedirectResponse.Status, headers: e.RedirectResponse.Headers, typ: e.Type})
+			s.seen = append(s.seen, Response{URL: e.RedirectResponse.URL, Status: int(e.RedirectResponse.Status), Type: string(e.Type), Range: header(e.Request.Headers, "Range")})
 		}
 		s.requests = append(s.requests, request{url: e.Request.URL, method: e.Request.Method, typ: e.Type, headers: e.Request.Headers})
 		s.origins[originOf(e.Request.URL)] = true
@@ -102,6 +104,8 @@ func (s *Session) on(ev any) {
 		defer s.mu.Unlock()
 		s.responses = append(s.responses, response{id: e.RequestID, url: e.Response.URL, status: e.Response.Status, headers: e.Response.Headers, typ: e.Type,
 			mainPage: e.Type == network.ResourceTypeDocument})
+		s.seen = append(s.seen, Response{URL: e.Response.URL, Status: int(e.Response.Status), Type: string(e.Type),
+			Range: header(e.Response.RequestHeaders, "Range"), ContentRange: header(e.Response.Headers, "Content-Range")})
 	case *cdplog.EventEntryAdded:
 		// CSP and other security refusals, and script errors; not the
 		// network's notes of 4xx answers, which the tests check
@@ -157,6 +161,33 @@ func (s *Session) take() ([]request, []response, []string) {
 	rq, rs, lg := s.requests, s.responses, s.logs
 	s.requests, s.responses, s.logs = nil, nil, nil
 	return rq, rs, lg
+}
+
+// Response is a response the session's tab received: its address, its
+// status, its resource type (Document, Media, ...), the Range of the
+// request when the browser sent one (as far as DevTools reports the
+// request's headers) and the answer's Content-Range.
+type Response struct {
+	URL                 string
+	Status              int
+	Type                string
+	Range, ContentRange string
+}
+
+// Responses are every response the session received whose address
+// starts with the node's origin followed by prefix (a path), oldest
+// first, over the session's whole life (settle's checks do not consume
+// them).
+func (s *Session) Responses(prefix string) []Response {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Response
+	for _, r := range s.seen {
+		if strings.HasPrefix(r.URL, s.b.origin+prefix) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // Origins are every origin a request of the session went to.
