@@ -570,6 +570,11 @@ func (n *Node) Close(ctx context.Context) error {
 		if err := n.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 			errs = append(errs, err)
 		}
+		// The UI's in-memory listener likewise (its Serve would wait on
+		// it for ever, and Close on its goroutine).
+		if err := n.inproc.Close(); err != nil && !errors.Is(err, fasthttputil.ErrInmemoryListenerClosed) {
+			errs = append(errs, err)
+		}
 	}
 	errs = append(errs, n.closeStore(), n.removeTempDir())
 	return errors.Join(errs...)
