@@ -20,6 +20,7 @@ const module = "github.com/custos/custos/"
 var rank = map[string]int{
 	"raftstore":           0,
 	"internal/validation": 0,
+	"internal/firstbyte":  0,
 
 	"internal/tenancy": 1,
 
