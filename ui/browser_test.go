@@ -11,7 +11,6 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 
-	"github.com/custos/custos/appliance/client"
 	"github.com/custos/custos/internal/testkit/browser"
 	"github.com/custos/custos/internal/testkit/uitest"
 )
@@ -47,9 +46,8 @@ func TestBrowserScenario(t *testing.T) {
 	}
 	checkSessionCookie(t, op)
 
-	// The tenant the rest of the scenario works in. The operator creates
-	// it in the UI (tenants page), or, until that page exists, through
-	// the API.
+	// The tenant the rest of the scenario works in, created by the
+	// operator on the tenants page.
 	const tenant = "villa"
 	createTenant(t, n, op, tenant)
 	lap("tenant")
@@ -57,11 +55,7 @@ func TestBrowserScenario(t *testing.T) {
 	lap("owner user")
 	own := b.NewSession(t, "owner")
 	if p := own.SignIn(t, owner); p.Path != "/ui/t/"+tenant+"/" || p.Status != http.StatusOK {
-		if p.Status == http.StatusNotFound {
-			missing(t, "the tenant overview /ui/t/"+tenant+"/, the owner's start page")
-		} else {
-			t.Errorf("the owner's start page: HTTP %d at %s", p.Status, p.Path)
-		}
+		t.Errorf("the owner's start page: HTTP %d at %s, want 200 at /ui/t/%s/", p.Status, p.Path, tenant)
 	}
 	checkSessionCookie(t, own)
 
@@ -170,29 +164,10 @@ func clickThrough(t *testing.T, s *browser.Session, start string) {
 		if !slices.Contains(navLinks(t, s), href) {
 			s.Open(t, start)
 		}
-		p := s.Click(t, `nav[aria-label="Main"] a[href="`+href+`"]`)
-		switch {
-		case p.Status == http.StatusNotFound:
-			missing(t, "the page "+href+" of the navigation")
-		case p.Status != http.StatusOK:
+		if p := s.Click(t, `nav[aria-label="Main"] a[href="`+href+`"]`); p.Status != http.StatusOK {
 			t.Errorf("navigation link %s: HTTP %d at %s: %s", href, p.Status, p.Path, browserClip(s.Text(t)))
 		}
 	}
-}
-
-// requireAllPages: a page the scenario needs that is not there fails
-// the test, naming the page (it was off while the areas' pages were
-// landing, one by one).
-const requireAllPages = true
-
-// missing reports a page the scenario needs that the UI does not have.
-func missing(t *testing.T, what string) {
-	t.Helper()
-	if requireAllPages {
-		t.Errorf("missing: %s (not on main)", what)
-		return
-	}
-	t.Logf("not yet on main, step left out: %s", what)
 }
 
 func browserClip(s string) string {
@@ -206,13 +181,8 @@ func browserClip(s string) string {
 // form when it exists, else through the API.
 func createTenant(t *testing.T, n *browser.Node, op *browser.Session, tenant string) {
 	t.Helper()
-	p := op.Open(t, "/ui/tenants")
-	if p.Status == http.StatusNotFound {
-		missing(t, "the tenants page /ui/tenants (create a tenant)")
-		if _, err := n.API.CreateTenant(context.Background(), client.NewTenant{ID: tenant, DisplayName: "Villa " + tenant}); err != nil {
-			t.Fatalf("create tenant %s: %v", tenant, err)
-		}
-		return
+	if p := op.Open(t, "/ui/tenants"); p.Status != http.StatusOK {
+		t.Fatalf("the tenants page: HTTP %d at %s", p.Status, p.Path)
 	}
 	const form = `form[data-api="POST /tenants"]`
 	op.Submit(t, form, "id", tenant, "display_name", "Villa "+tenant)
@@ -290,12 +260,8 @@ func maskedReveal(t *testing.T, n *browser.Node, s *browser.Session, tenant stri
 		t.Fatalf("record: %v", err)
 	}
 	p := s.Open(t, "/ui/t/"+tenant+"/data/guests/g1")
-	if p.Status == http.StatusNotFound {
-		missing(t, "the record page /ui/t/"+tenant+"/data/guests/g1")
-		return
-	}
-	if txt := s.Text(t); strings.Contains(txt, email) || !strings.Contains(txt, "masked") {
-		t.Errorf("the record page is not masked: %s", browserClip(txt))
+	if txt := s.Text(t); p.Status != http.StatusOK || strings.Contains(txt, email) || !strings.Contains(txt, "masked") {
+		t.Errorf("the record page, masked: HTTP %d: %s", p.Status, browserClip(txt))
 	}
 	p = s.Submit(t, `form[action$="/g1/reveal"]`, "reason", "the guest asked for a copy")
 	if txt := s.Text(t); p.Status != http.StatusOK || !strings.Contains(txt, email) {
@@ -325,10 +291,6 @@ func scopedConcierge(t *testing.T, n *browser.Node, b *browser.Browser, tenant s
 		t.Errorf("a Concierge's start page after sign-in: HTTP %d at %s: %s", p.Status, p.Path, browserClip(s.Text(t)))
 	}
 	p := s.Open(t, "/ui/t/"+tenant+"/data/guests")
-	if p.Status == http.StatusNotFound {
-		missing(t, "the collection page /ui/t/"+tenant+"/data/guests")
-		return
-	}
 	txt := s.Text(t)
 	if p.Status != http.StatusOK || !strings.Contains(txt, "va1") || strings.Contains(txt, "vb1") || strings.Contains(txt, "g1") {
 		t.Errorf("the scoped Concierge's list of guests (want va1 only): HTTP %d: %s", p.Status, browserClip(txt))

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"sync/atomic"
 )
 
@@ -32,16 +33,42 @@ import (
 // byte as the end of the stream (io.EOF), which fasthttp ends quietly. A
 // request that has started and then stalls still gets its 408/400: the
 // client is waiting for an answer.
-func QuietListener(ln net.Listener) net.Listener { return quietListener{ln} }
+//
+// Closing the listener also closes every connection on which no request
+// has begun. fasthttp (v1.51) marks a connection active as soon as it
+// starts waiting for its first request, so its graceful shutdown waited
+// for such a connection until the read timeout (30 s) — longer than the
+// node's drain (10 s): a node stopped by SIGTERM while a client held an
+// unused connection (Go's transport parks spare ones) exited with
+// "context deadline exceeded" and status 1 (TestE2ESystemdNotify, about
+// one run in four). net/http's Shutdown closes such connections too. A
+// connection whose request is under way is left to finish.
+func QuietListener(ln net.Listener) net.Listener {
+	return &quietListener{Listener: ln, unstarted: make(map[*quietConn]struct{})}
+}
 
-type quietListener struct{ net.Listener }
+type quietListener struct {
+	net.Listener
 
-func (l quietListener) Accept() (net.Conn, error) {
+	mu        sync.Mutex
+	closed    bool
+	unstarted map[*quietConn]struct{} // accepted, no byte read yet
+}
+
+func (l *quietListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
-	q := &quietConn{Conn: c}
+	q := &quietConn{Conn: c, l: l}
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		_ = c.Close()
+		return nil, net.ErrClosed
+	}
+	l.unstarted[q] = struct{}{}
+	l.mu.Unlock()
 	if tc, ok := c.(*tls.Conn); ok {
 		// fasthttp learns that a connection is TLS from its Handshake and
 		// ConnectionState methods.
@@ -50,23 +77,55 @@ func (l quietListener) Accept() (net.Conn, error) {
 	return q, nil
 }
 
+// Close closes the listener, then every connection that has not begun a
+// request.
+func (l *quietListener) Close() error {
+	err := l.Listener.Close()
+	l.mu.Lock()
+	l.closed = true
+	idle := l.unstarted
+	l.unstarted = map[*quietConn]struct{}{}
+	l.mu.Unlock()
+	for c := range idle {
+		_ = c.Conn.Close()
+	}
+	return err
+}
+
+// forget drops c from the unstarted connections.
+func (l *quietListener) forget(c *quietConn) {
+	l.mu.Lock()
+	delete(l.unstarted, c)
+	l.mu.Unlock()
+}
+
 // quietConn turns a read deadline that passes before the connection's
 // first byte into io.EOF.
 type quietConn struct {
 	net.Conn
+	l       *quietListener
 	started atomic.Bool // a byte has been read
 }
 
 func (c *quietConn) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
 	if n > 0 {
-		c.started.Store(true)
+		if !c.started.Swap(true) {
+			c.l.forget(c)
+		}
 		return n, err
 	}
 	if err != nil && !c.started.Load() && errors.Is(err, os.ErrDeadlineExceeded) {
 		return 0, io.EOF
 	}
 	return n, err
+}
+
+func (c *quietConn) Close() error {
+	if !c.started.Load() {
+		c.l.forget(c)
+	}
+	return c.Conn.Close()
 }
 
 // quietTLSConn is a quietConn over a TLS connection.

@@ -2,16 +2,22 @@ package api_test
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/gofiber/fiber/v2"
+
 	"github.com/custos/custos/appliance/api"
+	"github.com/custos/custos/internal/testkit"
 	"github.com/custos/custos/raftstore"
 )
 
@@ -39,7 +45,7 @@ func TestQuietListenerClosesIdleConnectionsSilently(t *testing.T) {
 		{name: "request started, then stalled", send: "GET /v1/sys/health HTTP/1.1\r\nHost: x\r\n", reply: "HTTP/1.1 400"},
 	}
 	for _, useTLS := range []bool{false, true} {
-		base := startQuiet(t, timeout, useTLS)
+		base, _ := startQuiet(t, timeout, useTLS, nil)
 		for _, tc := range cases {
 			name := tc.name
 			if useTLS {
@@ -100,11 +106,71 @@ func TestQuietListenerClosesIdleConnectionsSilently(t *testing.T) {
 	}
 }
 
+// A graceful shutdown does not wait for a connection on which no request
+// has begun: closing the listener closes it (fasthttp counts it active
+// until its read timeout, here an hour, so without that the shutdown
+// would end only at its deadline, with an error). A request under way on
+// another connection is answered before the server stops.
+func TestQuietListenerShutdownClosesUnusedConnections(t *testing.T) {
+	for _, useTLS := range []bool{false, true} {
+		t.Run(fmt.Sprintf("tls=%v", useTLS), func(t *testing.T) {
+			entered, release := make(chan struct{}), make(chan struct{})
+			dial, app := startQuiet(t, time.Hour, useTLS, func(app *fiber.App) {
+				app.Get("/slow", func(c *fiber.Ctx) error {
+					close(entered)
+					<-release
+					return c.SendString("done")
+				})
+			})
+			unused := dial()
+			defer unused.Close()
+			busy := dial()
+			defer busy.Close()
+			if _, err := io.WriteString(busy, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+				t.Fatal(err)
+			}
+			<-entered
+			// The unused connection is accepted before the shutdown.
+			testkit.Poll(t, 10*time.Second, "two open connections", func() error {
+				if n := app.Server().GetOpenConnectionsCount(); n != 2 {
+					return fmt.Errorf("%d open connections", n)
+				}
+				return nil
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a guard against a hang
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- app.ShutdownWithContext(ctx) }()
+
+			_ = unused.SetReadDeadline(time.Now().Add(time.Minute))
+			// Closed without a byte: an end of stream, or over TLS a reset
+			// (the server closes with the client's last handshake message
+			// unread, as TLS 1.3 lets a client send it and go on).
+			if got, err := io.ReadAll(unused); len(got) > 0 || (err != nil && !(useTLS && errors.Is(err, syscall.ECONNRESET))) {
+				t.Fatalf("the unused connection: read %q, %v; want it closed without a byte", clipBytes(got), err)
+			}
+			close(release)
+			_ = busy.SetReadDeadline(time.Now().Add(time.Minute))
+			line, err := bufio.NewReader(busy).ReadString('\n')
+			if err != nil || !strings.HasPrefix(line, "HTTP/1.1 200") {
+				t.Fatalf("the request under way at shutdown: %q, %v; want its answer", line, err)
+			}
+			if err := <-done; err != nil {
+				t.Fatalf("shutdown: %v", err)
+			}
+		})
+	}
+}
+
 // startQuiet serves an app on a QuietListener (over TLS when useTLS) with
-// read and idle timeouts of d, and returns a dialer of connections to it.
-func startQuiet(t *testing.T, d time.Duration, useTLS bool) func() net.Conn {
+// read and idle timeouts of d and the routes routes adds (nil: none), and
+// returns a dialer of connections to it and the app.
+func startQuiet(t *testing.T, d time.Duration, useTLS bool, routes func(*fiber.App)) (func() net.Conn, *fiber.App) {
 	t.Helper()
 	app := api.NewApp(nil)
+	if routes != nil {
+		routes(app)
+	}
 	app.Server().ReadTimeout, app.Server().IdleTimeout = d, d
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -127,7 +193,7 @@ func startQuiet(t *testing.T, d time.Duration, useTLS bool) func() net.Conn {
 	go func() { _ = app.Listener(api.QuietListener(ln)) }()
 	t.Cleanup(func() { _ = app.Shutdown() })
 	addr := ln.Addr().String()
-	return func() net.Conn {
+	dial := func() net.Conn {
 		t.Helper()
 		var c net.Conn
 		var err error
@@ -141,6 +207,7 @@ func startQuiet(t *testing.T, d time.Duration, useTLS bool) func() net.Conn {
 		}
 		return c
 	}
+	return dial, app
 }
 
 func clipBytes(b []byte) string {
