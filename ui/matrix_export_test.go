@@ -20,14 +20,7 @@ func NavEntries() []NavEntry {
 
 // Href is the entry's link in tenant ("" outside a tenant).
 func (e NavEntry) Href(tenant string) string {
-	if !e.Tenant {
-		return e.Path
-	}
-	href := "/ui/t/" + urlPathEscape(tenant) + strings.TrimSuffix(e.Path, "/")
-	if e.Path == "/" {
-		href += "/"
-	}
-	return href
+	return navHref(navItem{Path: e.Path, Tenant: e.Tenant}, tenant)
 }
 
 // Route is the page path (below /ui, fiber's syntax) the entry opens.
