@@ -18,7 +18,7 @@ type LogEntry struct {
 	Data        []byte
 }
 
-// ErrLogCompacted: the entries asked for were removed from the raft log
+// ErrLogCompacted means the entries asked for were removed from the raft log
 // by a snapshot; First is the first it still holds.
 type ErrLogCompacted struct{ First uint64 }
 

@@ -39,10 +39,10 @@ const (
 	tagDone   = 'Z'
 )
 
-// ErrBadDump: the stream is not a dump, or is damaged.
+// ErrBadDump means the stream is not a dump, or is damaged.
 var ErrBadDump = errors.New("raftstore: not a state dump (or a damaged one)")
 
-// ErrOffline: a write on a state file opened offline.
+// ErrOffline is the error of a write on a state file opened offline.
 var ErrOffline = errors.New("raftstore: the state is open offline (read only)")
 
 // maxDumpItem bounds one name, key or value of a dump read back (bbolt's

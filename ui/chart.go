@@ -124,7 +124,7 @@ func (c Chart) SVG() template.HTML {
 	return template.HTML(b.String()) // every text above is escaped
 }
 
-// Empty: no value at all to draw.
+// Empty reports whether there is no value at all to draw.
 func (c Chart) Empty() bool { return !c.Drawn && c.largest() == 0 }
 
 // Rows are the table beside the chart: one row per label.

@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"strconv"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -154,6 +153,3 @@ func (u *UI) deleteBlob(r *req) error {
 	}
 	return r.done("/ui/t/"+urlPathEscape(t)+"/blobs", "Blob "+id+" deleted.")
 }
-
-// sizeText is a blob's size for the page.
-func sizeText(n int64) string { return humanBytes(n) + " (" + strconv.FormatInt(n, 10) + " bytes)" }

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -219,8 +218,5 @@ func sameToken(a, b string) bool {
 }
 
 func urlQueryEscape(s string) string { return url.QueryEscape(s) }
-
-// sinceLogin is for the templates: how long ago the session began.
-func sinceLogin(t time.Time, now time.Time) time.Duration { return now.Sub(t).Round(time.Minute) }
 
 func urlPathEscape(s string) string { return url.PathEscape(s) }

@@ -129,8 +129,8 @@ type route struct {
 	handle  handler
 }
 
-// Pages are the UI's GET pages (their paths below /ui, what they need and
-// offer), for the role matrix test.
+// A Page is one of the UI's GET pages: its path below /ui, the API route
+// it needs and the actions it offers (for the role matrix test).
 type Page struct {
 	Path    string
 	Need    string

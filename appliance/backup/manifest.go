@@ -16,7 +16,7 @@ import (
 // manifestHeader is the manifest's first line.
 const manifestHeader = "custos-backup-manifest/1"
 
-// ErrManifest: a manifest that does not parse.
+// ErrManifest is the error of a manifest that does not parse.
 var ErrManifest = errors.New("backup: malformed manifest")
 
 // Manifest says what a backup holds; it is signed with the cluster's

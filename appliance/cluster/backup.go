@@ -21,7 +21,7 @@ import (
 // ("separate key storage"): no node can read a backup.
 var keyBackupRecipients = []byte("backup_recipients")
 
-// ErrNoBackupRecipients: the cluster has no backup recipients (set them
+// ErrNoBackupRecipients means the cluster has no backup recipients (set them
 // with `custos operator backup recipients`).
 var ErrNoBackupRecipients = errors.New("cluster: no backup recipients configured (custos operator backup recipients set age1…)")
 

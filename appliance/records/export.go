@@ -22,7 +22,7 @@ const exportPage = 256
 // maxExportKeys bounds the subjects' keys one export keeps at hand.
 const maxExportKeys = 1024
 
-// ErrScoped: a principal with attribute scopes asked for something that
+// ErrScoped means a principal with attribute scopes asked for something that
 // must be whole (a data-subject or tenant export): it would see only
 // part of it.
 var ErrScoped = errors.New("records: a principal with attribute scopes cannot take a complete copy")

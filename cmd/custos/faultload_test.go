@@ -241,7 +241,6 @@ type faultLoad struct {
 	hist     *history
 	regs     *regHistory
 	attempts atomic.Int64
-	stopped  bool
 	stop     context.CancelFunc
 	wg       sync.WaitGroup
 }
