@@ -69,7 +69,8 @@ type Config struct {
 	// Tenants lists the ids of the tenants to sweep.
 	Tenants func(ctx context.Context) ([]string, error)
 	// TenantDays is a tenant's default retention in days (nil, or 0:
-	// DefaultTenantDays).
+	// DefaultTenantDays). It may read the local state (the sweeper calls
+	// it after a linearizable read on the same node).
 	TenantDays func(ctx context.Context, tenant string) (int, error)
 	// Withdrawals has the sweeper carry out withdrawal marks too.
 	Withdrawals WithdrawalConfig
@@ -179,20 +180,25 @@ func (s *Sweeper) Sweep(ctx context.Context) (Report, error) {
 
 // sweepTenant erases what expired in one tenant.
 func (s *Sweeper) sweepTenant(ctx context.Context, tenant string, rep *Report) error {
-	// The clock is read before the policy: a period changed before a
-	// moment is in force at that moment, so a sweep never applies a
-	// policy older than its clock.
+	// The clock is read before the policy, and the policy with a
+	// linearizable read: a period changed before a moment is in force at
+	// that moment, so a sweep never applies a policy older than its
+	// clock. The collections are listed linearizably (one read-index
+	// round per tenant and pass); the tenant's default, read after them
+	// on the same node, is then at least as new. (Stale reads alone lag
+	// the leader's own applied writes by up to the store's commit delay:
+	// a sweep could apply the old period to a change acknowledged before
+	// its clock — TestSweepOnCluster caught it.)
 	now := s.cfg.Now().UTC()
+	schemas, err := s.schemas.List(ctx, raftstore.Linearizable, tenant)
+	if err != nil {
+		return fmt.Errorf("retention: collections of %s: %w", tenant, err)
+	}
 	days := 0
 	if s.cfg.TenantDays != nil {
-		var err error
 		if days, err = s.cfg.TenantDays(ctx, tenant); err != nil {
 			return fmt.Errorf("retention: default of %s: %w", tenant, err)
 		}
-	}
-	schemas, err := s.schemas.List(ctx, raftstore.Stale, tenant)
-	if err != nil {
-		return fmt.Errorf("retention: collections of %s: %w", tenant, err)
 	}
 	// A withdrawal that cannot be carried out now (its records changing,
 	// a key unavailable) does not hold up the periods.
