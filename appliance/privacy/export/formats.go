@@ -221,7 +221,7 @@ func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 // its JSON text); every schema field optional. Row groups of
 // parquetRowGroup rows bound what the writer buffers.
 type parquetWriter struct {
-	w      *parquet.Writer
+	w      *parquet.GenericWriter[any] // any: the schema is the collection's, known at run time
 	fields []collections.Field
 }
 
@@ -251,7 +251,7 @@ func newParquetWriter(w io.Writer, sc *collections.Schema) *parquetWriter {
 	schema := parquet.NewSchema(sc.Name, g)
 	fields := append([]collections.Field(nil), sc.Fields...)
 	sort.Slice(fields, func(i, j int) bool { return fields[i].Name < fields[j].Name })
-	return &parquetWriter{w: parquet.NewWriter(w, schema, parquet.MaxRowsPerRowGroup(parquetRowGroup)), fields: fields}
+	return &parquetWriter{w: parquet.NewGenericWriter[any](w, schema, parquet.MaxRowsPerRowGroup(parquetRowGroup)), fields: fields}
 }
 
 func (p *parquetWriter) write(rec records.Record) error {
@@ -294,7 +294,7 @@ func (p *parquetWriter) write(rec records.Record) error {
 	if other != "" {
 		row[colOther] = other
 	}
-	if err := p.w.Write(row); err != nil {
+	if _, err := p.w.Write([]any{row}); err != nil {
 		return fmt.Errorf("export: parquet %s/%s: %w", rec.Collection, rec.ID, err)
 	}
 	return nil
