@@ -177,8 +177,8 @@ func browserClip(s string) string {
 	return s
 }
 
-// createTenant creates tenant as the operator: through the tenants page's
-// form when it exists, else through the API.
+// createTenant creates tenant as the operator through the tenants page's
+// form, and checks through the API that it exists.
 func createTenant(t *testing.T, n *browser.Node, op *browser.Session, tenant string) {
 	t.Helper()
 	if p := op.Open(t, "/ui/tenants"); p.Status != http.StatusOK {

@@ -42,7 +42,11 @@ import (
 // unused connection (Go's transport parks spare ones) exited with
 // "context deadline exceeded" and status 1 (TestE2ESystemdNotify, about
 // one run in four). net/http's Shutdown closes such connections too. A
-// connection whose request is under way is left to finish.
+// connection whose request is under way is left to finish. (fasthttp
+// v1.79 waits for a first byte before marking a connection active and
+// closes new idle ones on shutdown itself, after a 5 s grace; moving to
+// it changes how it parses a chunked body sent with Content-Length: -1,
+// which TestBlobBadInput sends, so it is a change of its own.)
 func QuietListener(ln net.Listener) net.Listener {
 	return &quietListener{Listener: ln, unstarted: make(map[*quietConn]struct{})}
 }
@@ -110,7 +114,9 @@ type quietConn struct {
 func (c *quietConn) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
 	if n > 0 {
-		if !c.started.Swap(true) {
+		// Load first: every read passes here, the first one only
+		// changes the flag.
+		if !c.started.Load() && !c.started.Swap(true) {
 			c.l.forget(c)
 		}
 		return n, err
